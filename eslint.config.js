@@ -1,0 +1,27 @@
+import js from '@eslint/js';
+import tseslint from 'typescript-eslint';
+
+export default tseslint.config(
+  { ignores: ['dist/**', 'node_modules/**', 'coverage/**'] },
+  js.configs.recommended,
+  ...tseslint.configs.recommended,
+  {
+    languageOptions: {
+      globals: { process: 'readonly', console: 'readonly', setTimeout: 'readonly', clearTimeout: 'readonly', setInterval: 'readonly', clearInterval: 'readonly', Buffer: 'readonly', URL: 'readonly' },
+    },
+    rules: {
+      '@typescript-eslint/no-unused-vars': ['error', { argsIgnorePattern: '^_', varsIgnorePattern: '^_' }],
+      // core must not print: stdout belongs to the CLI layer.
+      'no-console': 'off',
+    },
+  },
+  {
+    files: ['src/core/**', 'src/ssh/**', 'src/rsync/**', 'src/ops/**', 'src/schedule/**'],
+    rules: {
+      'no-console': 'error',
+      'no-restricted-properties': ['error',
+        { object: 'process', property: 'exit', message: 'Only the CLI entry point sets the exit code.' },
+        { object: 'process', property: 'stdout', message: 'stdout belongs to the CLI layer.' }],
+    },
+  },
+);

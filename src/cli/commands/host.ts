@@ -1,0 +1,253 @@
+import type { Command } from 'commander';
+import { ExitCode, UsageError } from '../../core/errors.js';
+import { addHost, removeHostFrom } from '../../core/host-admin.js';
+import { Inventory, initTillHome } from '../../core/inventory.js';
+import { checkControlPath } from '../../core/paths.js';
+import type { HostEntry, HostsFile } from '../../core/state/hosts.js';
+import { formatHostSpec, validateName } from '../../core/validate.js';
+import { execJob } from '../../ops/exec.js';
+import { applyTest, testJob, type TestData } from '../../ops/test.js';
+import { buildControlExitArgs, buildSshArgs } from '../../ssh/args.js';
+import { readPublicKey } from '../../ssh/keys.js';
+import { runProcess } from '../../ssh/process.js';
+import { execLine, shQuote } from '../../ssh/quote.js';
+import type { Cli } from '../context.js';
+import { addFleetOptions, runFleetCommand, selectTargets, type FleetOpts } from '../fleet.js';
+import { collect } from '../options.js';
+import { renderTable } from '../output/table.js';
+import { formatAge } from '../output/terminal.js';
+
+/** Group membership of every host, in one pass (the database may hold 10,000 hosts). */
+function membership(db: HostsFile): Map<string, string[]> {
+  const map = new Map<string, string[]>();
+  for (const [g, members] of Object.entries(db.groups ?? {})) {
+    for (const m of members) {
+      const list = map.get(m);
+      if (list) list.push(g);
+      else map.set(m, [g]);
+    }
+  }
+  return map;
+}
+
+function hostJson(name: string, entry: HostEntry, groups: string[]) {
+  return { name, ...entry, groups: [...groups].sort() };
+}
+
+export function registerHostCommands(host: Command, cli: Cli): void {
+  host
+    .command('init')
+    .description("create till's key, ssh config, host database and schedule under TILL_HOME (idempotent)")
+    .option('--json', 'print what was created as JSON')
+    .action(async (opts: { json?: boolean }) => {
+      const paths = cli.paths();
+      const result = await initTillHome(paths);
+      const publicKey = await readPublicKey(paths);
+      if (opts.json) {
+        cli.json({ home: paths.home, ...result, publicKey });
+        return;
+      }
+      cli.err(result.keyCreated ? `created key ${paths.privateKey}` : `kept existing key ${paths.privateKey}`);
+      cli.err(result.databaseCreated ? `created ${paths.hostsDb}` : `kept existing ${paths.hostsDb}`);
+      cli.err(`wrote ${paths.sshConfig}`);
+      cli.out(publicKey);
+      cli.err(
+        "\nAuthorize this key on each host (append the line above to the host user's ~/.ssh/authorized_keys),\n" +
+          'or let till do it with your own ssh access: till host authorize <name>',
+      );
+    });
+
+  host
+    .command('add')
+    .description('add a host as untested (no network contact) and regenerate the ssh config')
+    .argument('<name>', 'short name: letters, digits, . _ - (becomes the ssh alias till-<name>)')
+    .argument('<user@host[:port]>', 'where to connect; IPv6 in brackets: deploy@[2001:db8::5]:2222')
+    .option('--port <port>', 'ssh port (default 22)')
+    .option('--tekton-path <path>', 'where installations are deployed on the host', '~/projects/github/Tekton')
+    .option('-g, --group <group>', 'add to this group, creating it (repeatable)', collect, [])
+    .option('--jump <host>', 'reach this host through another till host (ProxyJump)')
+    .option('--json', 'print the new entry as JSON')
+    .action(async (name: string, spec: string, opts: { port?: string; tektonPath?: string; group: string[]; jump?: string; json?: boolean }) => {
+      const inventory = new Inventory(cli.paths());
+      const entry = await addHost(inventory, { name, spec, port: opts.port, tektonPath: opts.tektonPath, groups: opts.group, jump: opts.jump });
+      if (opts.json) cli.json(hostJson(name, entry, opts.group));
+      else cli.err(`added ${name} (${formatHostSpec(entry)}), status untested; next: till host test ${name}`);
+    });
+
+  host
+    .command('remove')
+    .alias('rm')
+    .description('remove a host from the database and its groups, closing its master connection')
+    .argument('<name>')
+    .option('--clean-remote', "first remove till's files (~/.till) from the host")
+    .option('-y, --yes', 'do not ask before --clean-remote')
+    .action(async (name: string, opts: { cleanRemote?: boolean; yes?: boolean }) => {
+      validateName(name);
+      const paths = cli.paths();
+      const inventory = new Inventory(paths);
+      const db = await inventory.read();
+      if (!(name in db.hosts)) throw new UsageError(`no such host: ${name}`, 'see: till host list');
+      if (opts.cleanRemote) {
+        if (cli.stdinIsTTY && !opts.yes && !(await confirm(`Remove ~/.till from ${name}? [y/N] `))) {
+          throw new UsageError('not confirmed; nothing removed');
+        }
+        const result = await runProcess('ssh', buildSshArgs(paths, name, `rm -rf -- "$HOME"/${shQuote('.till')}`));
+        if (result.exitCode !== 0) {
+          cli.err(`error: could not clean ${name}: ${result.stderr.trim() || `exit ${result.exitCode}`}; host kept`);
+          cli.exitCode = ExitCode.hostFailed;
+          return;
+        }
+      }
+      await runProcess('ssh', buildControlExitArgs(paths, name));
+      await inventory.update((d) => removeHostFrom(d, name));
+      cli.err(`removed ${name}`);
+    });
+
+  host
+    .command('list')
+    .alias('ls')
+    .description('list hosts: name, address, status, last test and sync, groups')
+    .option('--json', 'print {"hosts": [...]} as JSON')
+    .action(async (opts: { json?: boolean }) => {
+      const db = await new Inventory(cli.paths()).read();
+      const groups = membership(db);
+      const names = Object.keys(db.hosts).sort();
+      if (opts.json) {
+        cli.json({ hosts: names.map((n) => hostJson(n, db.hosts[n]!, groups.get(n) ?? [])) });
+        return;
+      }
+      if (names.length === 0) {
+        cli.err('no hosts yet; add one with: till host add <name> <user@host>');
+        return;
+      }
+      const now = Date.now();
+      cli.out(
+        renderTable(
+          ['NAME', 'ADDRESS', 'STATUS', 'LAST TEST', 'LAST SYNC', 'GROUPS'],
+          names.map((n) => {
+            const h = db.hosts[n]!;
+            return [n, formatHostSpec(h), h.status, formatAge(h.last_test, now), formatAge(h.last_sync, now), (groups.get(n) ?? []).sort().join(',')];
+          }),
+        ),
+      );
+    });
+
+  host
+    .command('show')
+    .description('show one host in full')
+    .argument('<name>')
+    .option('--json', 'print the entry as JSON')
+    .action(async (name: string, opts: { json?: boolean }) => {
+      const db = await new Inventory(cli.paths()).read();
+      const entry = db.hosts[name];
+      if (!entry) throw new UsageError(`no such host: ${name}`, 'see: till host list');
+      const groups = membership(db).get(name) ?? [];
+      if (opts.json) {
+        cli.json(hostJson(name, entry, groups));
+        return;
+      }
+      const rows: Array<[string, string]> = [
+        ['name', name],
+        ['address', formatHostSpec(entry)],
+        ['ssh alias', `till-${name}`],
+        ['status', entry.status + (entry.status === 'unreachable' ? ` (was ${entry.previous_status ?? 'untested'})` : '')],
+        ['added', entry.added],
+        ['last test', entry.last_test ?? 'never'],
+        ['last sync', entry.last_sync ?? 'never'],
+        ['tekton path', entry.tekton_path],
+        ['installations', entry.installations.join(', ')],
+        ['groups', groups.sort().join(', ')],
+        ['till version', entry.till_version ?? '-'],
+        ['failures', String(entry.failures ?? 0)],
+        ['last error', entry.last_error ?? '-'],
+      ];
+      if (entry.jump) rows.push(['jump', entry.jump]);
+      cli.out(rows.map(([k, v]) => `${k.padEnd(14)} ${v}`).join('\n'));
+    });
+
+  host
+    .command('pubkey')
+    .description("print till's public key (for a host's authorized_keys)")
+    .action(async () => {
+      cli.out(await readPublicKey(cli.paths()));
+    });
+
+  addFleetOptions(
+    host.command('test').description("connect to hosts with till's key ('echo TILL_TEST_SUCCESS'); status becomes connected, or till-ready when the remote till answers"),
+  ).action(async (patterns: string[], opts: FleetOpts) => {
+    const paths = cli.paths();
+    checkControlPath(paths);
+    const inventory = new Inventory(paths);
+    const targets = selectTargets(await inventory.read(), patterns, opts);
+    cli.exitCode = await runFleetCommand<TestData>({
+      cli,
+      inventory,
+      targets,
+      opts,
+      job: () => testJob(paths, { connectTimeout: opts.connectTimeout, timeoutMs: opts.timeout && opts.timeout * 1000 }),
+      onSuccess: (entry, r) => applyTest(entry, r.data),
+      extraJson: (r) => ({ latencyMs: r.data?.latencyMs ?? null, tillVersion: r.data?.tillVersion ?? null }),
+      extraColumns: [
+        ['LATENCY', (r) => (r.data ? `${r.data.latencyMs}ms` : '-')],
+        ['TILL', (r) => r.data?.tillVersion ?? '-'],
+      ],
+    });
+  });
+
+  addFleetOptions(
+    host
+      .command('exec')
+      .description('run a command on every target in parallel: `till host exec web-* -- uptime`')
+      .option('--group-output', "print each host's output as one block when it finishes, instead of prefixed lines")
+      .usage('[targets...] [options] -- <command...>'),
+  ).action(async (patterns: string[], opts: FleetOpts & { groupOutput?: boolean }) => {
+    if (cli.rest.length === 0) throw new UsageError('no command given', 'put the command after --: till host exec web-* -- uptime');
+    const paths = cli.paths();
+    checkControlPath(paths);
+    const inventory = new Inventory(paths);
+    const targets = selectTargets(await inventory.read(), patterns, opts);
+    const line = execLine(cli.rest);
+    const grouped = opts.groupOutput === true;
+    cli.exitCode = await runFleetCommand({
+      cli,
+      inventory,
+      targets,
+      opts,
+      stream: !grouped,
+      job: ({ output }) => execJob(paths, line, { connectTimeout: opts.connectTimeout, timeoutMs: opts.timeout && opts.timeout * 1000, onOutput: output }),
+      beforeSummary: (report) => {
+        if (!grouped) return;
+        for (const r of report.results) {
+          if (r.stdout === '' && r.stderr === '') continue;
+          cli.out(`${cli.stdoutColor.bold(`== ${r.host}`)}\n${r.stdout}${r.stdout.endsWith('\n') || r.stdout === '' ? '' : '\n'}`);
+          if (r.stderr !== '') cli.err(`== ${r.host} (stderr)\n${r.stderr}`);
+        }
+      },
+    });
+  });
+
+  host
+    .command('ssh')
+    .description("open a shell on a host through till's config (or run one command after --)")
+    .argument('<name>')
+    .usage('<name> [-- <command...>]')
+    .action(async (name: string) => {
+      const paths = cli.paths();
+      checkControlPath(paths);
+      const db = await new Inventory(paths).read();
+      if (!(name in db.hosts)) throw new UsageError(`no such host: ${name}`, 'see: till host list');
+      const command = cli.rest.length > 0 ? execLine(cli.rest) : undefined;
+      const result = await runProcess('ssh', buildSshArgs(paths, name, command, { tty: command === undefined && cli.stdinIsTTY }), { interactive: true });
+      cli.exitCode = result.exitCode ?? ExitCode.hostFailed;
+    });
+}
+
+async function confirm(question: string): Promise<boolean> {
+  const { createInterface } = await import('node:readline/promises');
+  const rl = createInterface({ input: process.stdin, output: process.stderr });
+  try {
+    return /^y(es)?$/i.test((await rl.question(question)).trim());
+  } finally {
+    rl.close();
+  }
+}

@@ -1,0 +1,33 @@
+import { tillPaths, resolveTillHome, type TillPaths } from '../core/paths.js';
+import { colorFor, type Colors } from './output/terminal.js';
+
+/** What every command needs: where till lives and how to talk to the person. */
+export interface Cli {
+  paths(): TillPaths;
+  out(text: string): void;
+  json(value: unknown): void;
+  err(text: string): void;
+  stdoutColor: Colors;
+  stderrColor: Colors;
+  stderrIsTTY: boolean;
+  stdinIsTTY: boolean;
+  /** Arguments after the first `--`, for exec and ssh. */
+  rest: string[];
+  exitCode: number;
+}
+
+export function createCli(rest: string[]): Cli {
+  let cached: TillPaths | undefined;
+  return {
+    paths: () => (cached ??= tillPaths(resolveTillHome())),
+    out: (text) => void process.stdout.write(text.endsWith('\n') ? text : `${text}\n`),
+    json: (value) => void process.stdout.write(`${JSON.stringify(value, null, 2)}\n`),
+    err: (text) => void process.stderr.write(text.endsWith('\n') ? text : `${text}\n`),
+    stdoutColor: colorFor(process.stdout),
+    stderrColor: colorFor(process.stderr),
+    stderrIsTTY: process.stderr.isTTY === true,
+    stdinIsTTY: process.stdin.isTTY === true,
+    rest,
+    exitCode: 0,
+  };
+}

@@ -1,0 +1,107 @@
+import type { Command } from 'commander';
+import { ExitCode } from '../core/errors.js';
+import { DEFAULT_ATTEMPTS, DEFAULT_PARALLEL, runFleet, type FleetReport, type HostJob, type HostResult, type Target } from '../core/fanout.js';
+import type { Inventory } from '../core/inventory.js';
+import type { HostEntry } from '../core/state/hosts.js';
+import { resolveTargets } from '../core/targets.js';
+import type { Cli } from './context.js';
+import { collect, intOption, secondsOption } from './options.js';
+import { FleetReporter, fleetJson, renderSummary } from './output/reporter.js';
+
+export interface FleetOpts {
+  group?: string[];
+  all?: boolean;
+  parallel?: number;
+  serial?: boolean;
+  retries?: number;
+  timeout?: number;
+  connectTimeout?: number;
+  json?: boolean;
+}
+
+/** Targets and fan-out options shared by every multi-host command. */
+export function addFleetOptions(cmd: Command): Command {
+  return cmd
+    .argument('[targets...]', 'host names or globs (web-*)')
+    .option('-g, --group <group>', 'every host of a group (repeatable)', collect, [])
+    .option('-a, --all', 'every host in the database')
+    .option('-p, --parallel <n>', `hosts in flight at once (default ${DEFAULT_PARALLEL})`, intOption('--parallel', 1, 1000))
+    .option('--serial', 'one host at a time (same as --parallel 1)')
+    .option('--retries <n>', `attempts per host for connection failures (default ${DEFAULT_ATTEMPTS})`, intOption('--retries', 1, 20))
+    .option('--timeout <seconds>', 'give up on a host after this long', secondsOption('--timeout', 0.1, 86_400))
+    .option('--connect-timeout <seconds>', 'ssh ConnectTimeout (default 10)', intOption('--connect-timeout', 1, 600))
+    .option('--json', 'print one JSON document on stdout');
+}
+
+export function selectTargets(db: Parameters<typeof resolveTargets>[0], patterns: string[], opts: FleetOpts): Target[] {
+  return resolveTargets(db, { patterns, groups: opts.group ?? [], all: opts.all === true });
+}
+
+/**
+ * SIGINT/SIGTERM stop the run: no new hosts start, running ones are cancelled, the
+ * summary is still printed and the database saved. A second Ctrl-C exits at once.
+ */
+export function interruptSignal(): { signal: AbortSignal; dispose: () => void } {
+  const controller = new AbortController();
+  let count = 0;
+  const handler = () => {
+    count += 1;
+    if (count > 1) process.exit(ExitCode.interrupted);
+    controller.abort();
+  };
+  process.on('SIGINT', handler);
+  process.on('SIGTERM', handler);
+  return {
+    signal: controller.signal,
+    dispose: () => {
+      process.off('SIGINT', handler);
+      process.off('SIGTERM', handler);
+    },
+  };
+}
+
+export interface FleetCommand<T> {
+  cli: Cli;
+  inventory: Inventory;
+  targets: Target[];
+  opts: FleetOpts;
+  job: (hooks: { output: FleetReporter['output'] }) => HostJob<T>;
+  /** Applies a successful result to its database entry. */
+  onSuccess?: (entry: HostEntry, result: HostResult<T>) => void;
+  /** Stream per-host output as prefixed lines (exec). */
+  stream?: boolean;
+  extraJson?: (r: HostResult<T>) => Record<string, unknown>;
+  extraColumns?: Array<[string, (r: HostResult<T>) => string]>;
+  /** Print something before the summary (e.g. grouped output). */
+  beforeSummary?: (report: FleetReport<T>) => void;
+}
+
+/** Runs a job on the targets through the engine, records results, reports, returns the exit code. */
+export async function runFleetCommand<T>(c: FleetCommand<T>): Promise<number> {
+  const { cli, opts } = c;
+  const json = opts.json === true;
+  const reporter = new FleetReporter(cli, c.targets.length, { json, stream: c.stream === true });
+  const interrupt = interruptSignal();
+  let report: FleetReport<T>;
+  try {
+    report = await runFleet(c.targets, c.job({ output: reporter.output }), {
+      parallel: opts.serial ? 1 : opts.parallel,
+      attempts: opts.retries,
+      singleAttemptFor: (t) => t.entry.status === 'unreachable',
+      signal: interrupt.signal,
+      onEvent: reporter.onEvent as (e: unknown) => void,
+    });
+  } finally {
+    reporter.clear();
+    interrupt.dispose();
+  }
+  await c.inventory.recordResults(report.results, c.onSuccess);
+  if (json) {
+    cli.json(fleetJson(report as FleetReport, c.extraJson as ((r: HostResult) => Record<string, unknown>) | undefined));
+  } else {
+    c.beforeSummary?.(report);
+    cli.out(renderSummary(cli, report as FleetReport, c.extraColumns as Array<[string, (r: HostResult) => string]> | undefined));
+  }
+  if (report.cancelled) return ExitCode.interrupted;
+  return report.ok ? ExitCode.ok : ExitCode.hostFailed;
+}

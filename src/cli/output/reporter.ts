@@ -1,0 +1,129 @@
+import type { FleetEvent, FleetReport, HostResult } from '../../core/fanout.js';
+import type { Cli } from '../context.js';
+import { renderTable } from './table.js';
+import { formatDuration } from './terminal.js';
+
+/**
+ * Progress and per-host output of a fleet run. On a terminal: one live line on
+ * stderr ("37/200 done, 2 failed"). Elsewhere: a plain line per finished host on
+ * stderr. With --json: silence until the one JSON document.
+ */
+export class FleetReporter {
+  private done = 0;
+  private failed = 0;
+  private lineShown = false;
+  private lastDraw = 0;
+  private readonly partial = new Map<string, string>();
+
+  constructor(
+    private readonly cli: Cli,
+    private readonly total: number,
+    private readonly opts: { json: boolean; stream?: boolean; quietDone?: boolean },
+  ) {}
+
+  onEvent = (event: FleetEvent): void => {
+    if (this.opts.json) return;
+    const c = this.cli.stderrColor;
+    if (event.type === 'retry') {
+      this.say(`${c.yellow('retry')} ${event.host}: attempt ${event.attempt} failed (${event.error}); retrying in ~${formatDuration(event.delayMs)}`);
+    } else if (event.type === 'done') {
+      this.done += 1;
+      if (!event.result.ok) this.failed += 1;
+      this.flushPartial(event.result.host);
+      if (!this.cli.stderrIsTTY && !this.opts.quietDone) {
+        const r = event.result;
+        this.cli.err(`[${this.done}/${this.total}] ${r.host}: ${r.ok ? 'ok' : `${r.status}: ${r.error ?? ''}`}`);
+      }
+    }
+    this.draw();
+  };
+
+  /** Streams a host's output as prefixed lines (`web-1 | …`). */
+  output = (host: string, stream: 'stdout' | 'stderr', chunk: Buffer): void => {
+    if (this.opts.json || !this.opts.stream) return;
+    const key = `${stream}\0${host}`;
+    const text = (this.partial.get(key) ?? '') + chunk.toString('utf8');
+    const lines = text.split('\n');
+    this.partial.set(key, lines.pop() ?? '');
+    for (const line of lines) this.emitLine(host, stream, line);
+  };
+
+  private flushPartial(host: string): void {
+    for (const stream of ['stdout', 'stderr'] as const) {
+      const key = `${stream}\0${host}`;
+      const rest = this.partial.get(key);
+      if (rest) this.emitLine(host, stream, rest);
+      this.partial.delete(key);
+    }
+  }
+
+  private emitLine(host: string, stream: 'stdout' | 'stderr', line: string): void {
+    this.clear();
+    const prefix = stream === 'stdout' ? this.cli.stdoutColor.cyan(`${host} | `) : this.cli.stderrColor.red(`${host} ! `);
+    if (stream === 'stdout') this.cli.out(prefix + line);
+    else this.cli.err(prefix + line);
+  }
+
+  private say(text: string): void {
+    this.clear();
+    this.cli.err(text);
+    this.draw(true);
+  }
+
+  private draw(force = false): void {
+    if (!this.cli.stderrIsTTY || this.opts.json) return;
+    const now = Date.now();
+    if (!force && now - this.lastDraw < 50 && this.done < this.total) return;
+    this.lastDraw = now;
+    const failed = this.failed > 0 ? `, ${this.cli.stderrColor.red(`${this.failed} failed`)}` : '';
+    process.stderr.write(`\r\x1b[K${this.done}/${this.total} done${failed}`);
+    this.lineShown = true;
+  }
+
+  clear(): void {
+    if (this.lineShown) {
+      process.stderr.write('\r\x1b[K');
+      this.lineShown = false;
+    }
+  }
+}
+
+export function fleetJson(report: FleetReport, extra?: (r: HostResult) => Record<string, unknown>): unknown {
+  return {
+    ok: report.ok,
+    summary: report.summary,
+    results: report.results.map((r) => ({
+      host: r.host,
+      ok: r.ok,
+      status: r.status,
+      exitCode: r.exitCode,
+      stdout: r.stdout,
+      stderr: r.stderr,
+      attempts: r.attempts,
+      durationMs: r.durationMs,
+      error: r.error,
+      ...(extra ? extra(r) : {}),
+    })),
+  };
+}
+
+/** The summary table: host, result, exit, attempts, duration, error; then one count line. */
+export function renderSummary(cli: Cli, report: FleetReport, extraColumns: Array<[string, (r: HostResult) => string]> = []): string {
+  const c = cli.stdoutColor;
+  const paint = (r: HostResult) => (r.ok ? c.green('ok') : r.status === 'skipped' ? c.dim('skipped') : c.red(r.status));
+  const rows = report.results.map((r) => [
+    r.host,
+    paint(r),
+    r.exitCode === null ? '-' : String(r.exitCode),
+    String(r.attempts),
+    formatDuration(r.durationMs),
+    ...extraColumns.map(([, f]) => f(r)),
+    r.error ?? '',
+  ]);
+  const s = report.summary;
+  const parts = [`${s.total} hosts`, `${s.ok} ok`];
+  if (s.failed) parts.push(`${s.failed} failed`);
+  if (s.unreachable) parts.push(`${s.unreachable} unreachable`);
+  if (s.skipped) parts.push(`${s.skipped} skipped`);
+  return renderTable(['HOST', 'RESULT', 'EXIT', 'ATTEMPTS', 'DURATION', ...extraColumns.map(([h]) => h), 'ERROR'], rows) + parts.join(', ') + (report.cancelled ? ' (interrupted)' : '') + '\n';
+}

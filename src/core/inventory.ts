@@ -1,0 +1,129 @@
+import { access, chmod, mkdir } from 'node:fs/promises';
+import writeFileAtomic from 'write-file-atomic';
+import { renderSshConfig } from '../ssh/config.js';
+import { ensureKeyPair } from '../ssh/keys.js';
+import { SetupError } from './errors.js';
+import type { HostResult } from './fanout.js';
+import { checkControlPath, type TillPaths } from './paths.js';
+import { JsonFileStore } from './state/store.js';
+import { emptyHostsFile, hostsFileSchema, lifecycleOf, type HostEntry, type HostsFile } from './state/hosts.js';
+import { emptyScheduleFile, scheduleFileSchema } from './state/schedule.js';
+
+/** Consecutive failed operations after which a host is marked unreachable. */
+export const UNREACHABLE_AFTER = 3;
+
+export function hostsStore(paths: TillPaths) {
+  return new JsonFileStore(paths.hostsDb, hostsFileSchema, emptyHostsFile);
+}
+
+export function scheduleStore(paths: TillPaths) {
+  return new JsonFileStore(paths.scheduleFile, scheduleFileSchema, emptyScheduleFile);
+}
+
+async function exists(path: string): Promise<boolean> {
+  try {
+    await access(path);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+/**
+ * The host database and the ssh config generated from it. Every change goes
+ * through `update`, which rewrites ssh/config under the same lock, so the two can
+ * never drift apart.
+ */
+export class Inventory {
+  readonly store;
+
+  constructor(readonly paths: TillPaths) {
+    this.store = hostsStore(paths);
+  }
+
+  /** Commands that connect or change the database need `till host init` first. */
+  async requireInit(): Promise<void> {
+    if (!(await exists(this.paths.privateKey)) || !(await exists(this.paths.hostsDb))) {
+      throw new SetupError(`till is not initialised in ${this.paths.home}`, 'run: till host init');
+    }
+  }
+
+  async read(): Promise<HostsFile> {
+    await this.requireInit();
+    return this.store.read();
+  }
+
+  async update<R>(change: (db: HostsFile) => R | Promise<R>): Promise<R> {
+    await this.requireInit();
+    return this.store.update(async (db) => {
+      const result = await change(db);
+      db.updated = String(Math.floor(Date.now() / 1000));
+      await this.writeSshConfig(db);
+      return result;
+    });
+  }
+
+  async writeSshConfig(db: HostsFile): Promise<void> {
+    await writeFileAtomic(this.paths.sshConfig, renderSshConfig(db, this.paths), { mode: 0o600 });
+  }
+
+  /**
+   * Records what a fleet run learned about each host: connection failures count
+   * towards `unreachable`; any contact resets them and restores the lifecycle stage.
+   * `onSuccess` applies the operation's own promotion (e.g. test → connected).
+   */
+  async recordResults<T>(results: readonly HostResult<T>[], onSuccess?: (entry: HostEntry, result: HostResult<T>) => void): Promise<void> {
+    const relevant = results.filter((r) => r.status !== 'skipped' && r.failureKind !== 'cancelled');
+    if (relevant.length === 0) return;
+    await this.update((db) => {
+      for (const r of relevant) {
+        const entry = db.hosts[r.host];
+        if (!entry) continue; // removed meanwhile by another till
+        if (r.status === 'unreachable') {
+          entry.failures = (entry.failures ?? 0) + 1;
+          entry.last_error = r.error;
+          if (entry.failures >= UNREACHABLE_AFTER && entry.status !== 'unreachable') {
+            entry.previous_status = lifecycleOf(entry);
+            entry.status = 'unreachable';
+          }
+          continue;
+        }
+        // The host answered: whatever the command did, the connection works.
+        entry.failures = 0;
+        if (entry.status === 'unreachable') {
+          entry.status = lifecycleOf(entry);
+          delete entry.previous_status;
+        }
+        entry.last_error = r.ok ? null : r.error;
+        if (r.ok) onSuccess?.(entry, r);
+      }
+    });
+  }
+}
+
+export interface InitResult {
+  keyCreated: boolean;
+  databaseCreated: boolean;
+  scheduleCreated: boolean;
+}
+
+/** `till host init`: the TILL_HOME tree, key, config, empty database and schedule. Idempotent. */
+export async function initTillHome(paths: TillPaths): Promise<InitResult> {
+  checkControlPath(paths);
+  for (const dir of [paths.home, paths.sshDir, paths.controlDir]) {
+    await mkdir(dir, { recursive: true, mode: 0o700 });
+    await chmod(dir, 0o700);
+  }
+  await mkdir(paths.logsDir, { recursive: true, mode: 0o700 });
+  const { created } = await ensureKeyPair(paths);
+  const hosts = hostsStore(paths);
+  const databaseCreated = !(await hosts.exists());
+  if (databaseCreated) await hosts.write(emptyHostsFile());
+  const schedule = scheduleStore(paths);
+  const scheduleCreated = !(await schedule.exists());
+  if (scheduleCreated) await schedule.write(emptyScheduleFile());
+  // Regenerate the config from whatever database is there (validating it, never rewriting it).
+  await new Inventory(paths).writeSshConfig(await hosts.read());
+  if (!(await exists(paths.knownHosts))) await writeFileAtomic(paths.knownHosts, '', { mode: 0o600 });
+  return { keyCreated: created, databaseCreated, scheduleCreated };
+}

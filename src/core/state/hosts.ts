@@ -1,0 +1,81 @@
+import { z } from 'zod';
+import { NAME_RE, USER_RE, isValidAddress, remotePathProblem } from '../validate.js';
+
+/**
+ * hosts-local.json: the seed's format, extended compatibly. Unknown fields are kept
+ * (looseObject) so a newer till's additions survive an older till's write. Values are
+ * re-validated on load: a hand-edited file with a hostile host name is refused just
+ * as `till host add` would refuse it.
+ */
+export const HOST_STATUSES = ['untested', 'connected', 'till-ready', 'deployed', 'unreachable'] as const;
+export type HostStatus = (typeof HOST_STATUSES)[number];
+export type LifecycleStatus = Exclude<HostStatus, 'unreachable'>;
+
+
+const name = z.string().regex(NAME_RE, 'not a valid name');
+const isoTime = z.string().refine((s) => !Number.isNaN(Date.parse(s)), 'not an ISO-8601 time');
+
+export const hostEntrySchema = z.looseObject({
+  user: z.string().regex(USER_RE, 'not a valid user name'),
+  host: z.string().refine(isValidAddress, 'not a valid host address'),
+  port: z.number().int().min(1).max(65535),
+  status: z.enum(HOST_STATUSES),
+  added: isoTime,
+  last_sync: isoTime.nullable().optional(),
+  last_test: isoTime.nullable().optional(),
+  tekton_path: z.string().refine((p) => remotePathProblem(p) === undefined, 'not a safe remote path'),
+  installations: z.array(z.string()).default([]),
+  failures: z.number().int().min(0).optional(),
+  last_error: z.string().nullable().optional(),
+  /** The lifecycle stage to restore when an unreachable host answers again. */
+  previous_status: z.enum(['untested', 'connected', 'till-ready', 'deployed']).optional(),
+  latency_ms: z.number().optional(),
+  till_version: z.string().nullable().optional(),
+  jump: name.optional(),
+});
+export type HostEntry = z.output<typeof hostEntrySchema>;
+
+export const hostsFileSchema = z
+  .looseObject({
+    hosts: z.record(name, hostEntrySchema),
+    groups: z.record(name, z.array(name)).optional(),
+    updated: z.string().optional(),
+  })
+  .superRefine((db, ctx) => {
+    for (const [hostName, entry] of Object.entries(db.hosts)) {
+      if (entry.jump !== undefined && !(entry.jump in db.hosts)) {
+        ctx.addIssue({ code: 'custom', path: ['hosts', hostName, 'jump'], message: `jump host ${entry.jump} is not in the database` });
+      }
+      if (entry.jump === hostName) {
+        ctx.addIssue({ code: 'custom', path: ['hosts', hostName, 'jump'], message: 'a host cannot jump through itself' });
+      }
+    }
+    for (const [group, members] of Object.entries(db.groups ?? {})) {
+      members.forEach((m, i) => {
+        if (!(m in db.hosts)) ctx.addIssue({ code: 'custom', path: ['groups', group, i], message: `host ${m} is not in the database` });
+      });
+    }
+  });
+export type HostsFile = z.output<typeof hostsFileSchema>;
+
+export function emptyHostsFile(): HostsFile {
+  return { hosts: {}, groups: {}, updated: String(Math.floor(Date.now() / 1000)) };
+}
+
+export const DEFAULT_TEKTON_PATH = '~/projects/github/Tekton';
+
+/** The lifecycle stage of a host, looking through `unreachable`. */
+export function lifecycleOf(entry: HostEntry): LifecycleStatus {
+  if (entry.status === 'unreachable') return entry.previous_status ?? 'untested';
+  return entry.status;
+}
+
+const RANK: Record<LifecycleStatus, number> = { untested: 0, connected: 1, 'till-ready': 2, deployed: 3 };
+
+export function atLeast(status: LifecycleStatus, floor: LifecycleStatus): boolean {
+  return RANK[status] >= RANK[floor];
+}
+
+export function raiseTo(current: LifecycleStatus, floor: LifecycleStatus): LifecycleStatus {
+  return RANK[current] >= RANK[floor] ? current : floor;
+}

@@ -1,0 +1,104 @@
+import { mkdir, readFile } from 'node:fs/promises';
+import { dirname } from 'node:path';
+import lockfile from 'proper-lockfile';
+import writeFileAtomic from 'write-file-atomic';
+import type { z } from 'zod';
+import { StateError, errorMessage } from '../errors.js';
+
+/**
+ * One JSON state file: schema-checked reads, and updates made under a lock with an
+ * atomic write (temp file + fsync + rename). A file that does not parse or match the
+ * schema is never overwritten: every read and update stops with a StateError naming
+ * the file and the problem, and leaves its bytes as they were.
+ */
+export class JsonFileStore<S extends z.ZodType> {
+  constructor(
+    readonly file: string,
+    private readonly schema: S,
+    private readonly empty: () => z.output<S>,
+  ) {}
+
+  async exists(): Promise<boolean> {
+    try {
+      await readFile(this.file);
+      return true;
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code === 'ENOENT') return false;
+      throw err;
+    }
+  }
+
+  async read(): Promise<z.output<S>> {
+    let text: string;
+    try {
+      text = await readFile(this.file, 'utf8');
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code === 'ENOENT') return this.empty();
+      throw new StateError(`cannot read ${this.file}: ${errorMessage(err)}`);
+    }
+    return this.parse(text);
+  }
+
+  parse(text: string): z.output<S> {
+    let raw: unknown;
+    try {
+      raw = JSON.parse(text);
+    } catch (err) {
+      throw new StateError(
+        `${this.file} is not valid JSON (${errorMessage(err)}); till left it unchanged`,
+        'fix the file by hand or restore it from a backup; till never overwrites a file it cannot read',
+      );
+    }
+    const result = this.schema.safeParse(raw);
+    if (!result.success) {
+      const issue = result.error.issues[0];
+      const where = issue && issue.path.length > 0 ? issue.path.join('.') : '(top level)';
+      throw new StateError(
+        `${this.file} does not match its schema at ${where}: ${issue?.message ?? 'invalid'}; till left it unchanged`,
+        'fix that field by hand; till never overwrites a file it cannot read',
+      );
+    }
+    return result.data;
+  }
+
+  /** Reads, applies `change`, and writes back atomically, all under the file's lock. */
+  async update<R>(change: (data: z.output<S>) => R | Promise<R>): Promise<R> {
+    await mkdir(dirname(this.file), { recursive: true, mode: 0o700 });
+    const release = await this.lock();
+    try {
+      const data = await this.read();
+      const result = await change(data);
+      await this.write(data);
+      return result;
+    } finally {
+      await release().catch(() => undefined);
+    }
+  }
+
+  /** Writes a value that must already be valid (used by init and by update). */
+  async write(data: z.output<S>): Promise<void> {
+    const checked = this.schema.safeParse(data);
+    if (!checked.success) {
+      // A bug, not a user error: never write something the next read would refuse.
+      throw new Error(`refusing to write invalid ${this.file}: ${checked.error.issues[0]?.message}`);
+    }
+    await writeFileAtomic(this.file, `${JSON.stringify(data, null, 2)}\n`, { mode: 0o600, fsync: true });
+  }
+
+  private async lock(): Promise<() => Promise<void>> {
+    try {
+      return await lockfile.lock(this.file, {
+        realpath: false,
+        stale: 15_000,
+        update: 5_000,
+        retries: { retries: 200, factor: 1.3, minTimeout: 5, maxTimeout: 150, randomize: true },
+        onCompromised: (err) => {
+          // Another process took the lock as stale while we held it; say so loudly.
+          process.emitWarning(`lock on ${this.file} was compromised: ${err.message}`);
+        },
+      });
+    } catch (err) {
+      throw new StateError(`could not lock ${this.file}: ${errorMessage(err)}`, `another till may be running; if none is, remove ${this.file}.lock`);
+    }
+  }
+}

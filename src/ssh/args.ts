@@ -1,0 +1,32 @@
+import type { TillPaths } from '../core/paths.js';
+import { aliasOf } from './config.js';
+
+export interface SshCallOptions {
+  connectTimeout?: number;
+  /** Allocate a terminal (interactive `host ssh`). */
+  tty?: boolean;
+  /** Extra `-o Key=Value` options, e.g. ControlMaster=no for a probe. */
+  options?: Record<string, string>;
+}
+
+/** The ssh argv for one call through till's config and alias. Pure: a list of words. */
+export function buildSshArgs(paths: TillPaths, name: string, remoteCommand: string | undefined, opts: SshCallOptions = {}): string[] {
+  const args = ['-F', paths.sshConfig];
+  if (opts.connectTimeout !== undefined) args.push('-o', `ConnectTimeout=${opts.connectTimeout}`);
+  for (const [key, value] of Object.entries(opts.options ?? {})) args.push('-o', `${key}=${value}`);
+  args.push(opts.tty ? '-t' : '-T');
+  args.push('--', aliasOf(name));
+  if (remoteCommand !== undefined) args.push(remoteCommand);
+  return args;
+}
+
+/** `ssh -O exit`: closes a host's master connection, if any. */
+export function buildControlExitArgs(paths: TillPaths, name: string): string[] {
+  return ['-F', paths.sshConfig, '-O', 'exit', '--', aliasOf(name)];
+}
+
+/** The `-e` value rsync uses to reach a host through till's config. */
+export function rsyncRemoteShell(paths: TillPaths, connectTimeout?: number): string {
+  const quoted = paths.sshConfig.includes(' ') ? `"${paths.sshConfig}"` : paths.sshConfig;
+  return connectTimeout === undefined ? `ssh -F ${quoted} -T` : `ssh -F ${quoted} -T -o ConnectTimeout=${connectTimeout}`;
+}

@@ -1,0 +1,37 @@
+import type { JobOutcome } from '../core/fanout.js';
+import type { TillPaths } from '../core/paths.js';
+import { buildSshArgs, type SshCallOptions } from './args.js';
+import { classifySsh } from './outcome.js';
+import { runProcess, type ProcessResult, type RunOptions } from './process.js';
+
+export interface RemoteCallOptions extends SshCallOptions {
+  signal?: AbortSignal;
+  timeoutMs?: number;
+  input?: string | Buffer;
+  onStdout?: RunOptions['onStdout'];
+  onStderr?: RunOptions['onStderr'];
+}
+
+/** Runs one remote shell line on a host through till's config and alias. */
+export function sshRun(paths: TillPaths, name: string, command: string, opts: RemoteCallOptions = {}): Promise<ProcessResult> {
+  return runProcess('ssh', buildSshArgs(paths, name, command, opts), {
+    signal: opts.signal,
+    timeoutMs: opts.timeoutMs,
+    input: opts.input,
+    onStdout: opts.onStdout,
+    onStderr: opts.onStderr,
+  });
+}
+
+/** A process result as a fan-out job outcome. */
+export function toOutcome<T>(result: ProcessResult, data?: T): JobOutcome<T> {
+  const failure = classifySsh(result);
+  return {
+    ok: failure === undefined,
+    ...(failure ? { failure } : {}),
+    exitCode: result.exitCode,
+    stdout: result.stdout,
+    stderr: result.stderr,
+    ...(data !== undefined ? { data } : {}),
+  };
+}

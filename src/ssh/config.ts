@@ -1,0 +1,68 @@
+import type { HostsFile } from '../core/state/hosts.js';
+import type { TillPaths } from '../core/paths.js';
+
+export const ALIAS_PREFIX = 'till-';
+export const DEFAULT_CONNECT_TIMEOUT = 10;
+
+export function aliasOf(name: string): string {
+  return `${ALIAS_PREFIX}${name}`;
+}
+
+/**
+ * A path as an ssh_config value: `%` is a token introducer in IdentityFile,
+ * ControlPath and UserKnownHostsFile, and a path with spaces needs double quotes.
+ * Paths with `"` or newlines never get here (TILL_HOME is checked when resolved).
+ */
+export function configPath(path: string): string {
+  const escaped = path.replace(/%/g, '%%');
+  return /\s/.test(escaped) ? `"${escaped}"` : escaped;
+}
+
+/**
+ * ssh/config, regenerated in full from the database after every change.
+ * Per-host blocks come first because OpenSSH keeps the first value it sees for each
+ * option; the `Host till-*` defaults follow. Differences from the seed's template:
+ * ControlPath uses %C (a 40-char hash) so the socket path fits whatever the host name;
+ * BatchMode and ConnectTimeout so till never waits for a password or a dead host.
+ */
+export function renderSshConfig(db: HostsFile, paths: TillPaths): string {
+  const lines: string[] = [
+    '# Till SSH configuration - generated from hosts-local.json by till; do not edit.',
+    `# Use it by hand with: ssh -F ${configPath(paths.sshConfig)} till-<name>`,
+    '',
+  ];
+  const names = Object.keys(db.hosts).sort();
+  for (const name of names) {
+    const h = db.hosts[name]!;
+    lines.push(`Host ${aliasOf(name)}`);
+    lines.push(`    HostName ${h.host}`);
+    lines.push(`    User ${h.user}`);
+    lines.push(`    Port ${h.port}`);
+    if (h.jump !== undefined) lines.push(`    ProxyJump ${aliasOf(h.jump)}`);
+    lines.push('');
+  }
+  lines.push(
+    `Host ${ALIAS_PREFIX}*`,
+    `    IdentityFile ${configPath(paths.privateKey)}`,
+    '    IdentitiesOnly yes',
+    '    StrictHostKeyChecking accept-new',
+    `    UserKnownHostsFile ${configPath(paths.knownHosts)}`,
+    '    GlobalKnownHostsFile /dev/null',
+    '    HashKnownHosts no',
+    '    UpdateHostKeys no',
+    '    ControlMaster auto',
+    `    ControlPath ${configPath(paths.controlDir)}/%C`,
+    '    ControlPersist 10m',
+    // The seed's 60 s left a master to a vanished host hanging for 3 minutes.
+    '    ServerAliveInterval 15',
+    '    ServerAliveCountMax 3',
+    '    BatchMode yes',
+    `    ConnectTimeout ${DEFAULT_CONNECT_TIMEOUT}`,
+    '    PasswordAuthentication no',
+    '    KbdInteractiveAuthentication no',
+    '    PreferredAuthentications publickey',
+    '    LogLevel ERROR',
+    '',
+  );
+  return lines.join('\n');
+}

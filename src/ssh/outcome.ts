@@ -1,0 +1,70 @@
+import type { ProcessResult } from './process.js';
+
+/**
+ * What an ssh (or rsync-over-ssh) result means. ssh exits 255 for its own failures
+ * (refused, timeout, auth, host key) and otherwise with the remote command's code.
+ */
+export type FailureKind =
+  | 'refused'
+  | 'timeout'
+  | 'unreachable'
+  | 'dns'
+  | 'closed'
+  | 'auth'
+  | 'hostkey-changed'
+  | 'hostkey-unknown'
+  | 'connection'
+  | 'remote'
+  | 'deadline'
+  | 'cancelled'
+  | 'spawn';
+
+export interface Failure {
+  kind: FailureKind;
+  /** A connection-level failure: the remote command never ran (or its fate is unknown). */
+  connection: boolean;
+  /** Worth another attempt: the network may come back; a refused key will not. */
+  retryable: boolean;
+  message: string;
+}
+
+const RULES: Array<[RegExp, FailureKind, string]> = [
+  [/REMOTE HOST IDENTIFICATION HAS CHANGED|Host key for .* has changed/i, 'hostkey-changed', 'host key changed (possible man-in-the-middle, or the host was reinstalled)'],
+  [/Host key verification failed/i, 'hostkey-unknown', 'host key verification failed'],
+  [/Permission denied \(/i, 'auth', "authentication failed: the host refused till's key"],
+  [/Could not resolve hostname|Name or service not known|nodename nor servname/i, 'dns', 'host name does not resolve'],
+  [/Connection refused/i, 'refused', 'connection refused'],
+  [/Connection timed out|Operation timed out|timed out during banner exchange/i, 'timeout', 'connection timed out'],
+  [/No route to host|Network is unreachable/i, 'unreachable', 'host unreachable'],
+  [/Connection closed by|Connection reset|kex_exchange_identification|Broken pipe|Timeout, server .* not responding|closed by remote host/i, 'closed', 'connection closed by the host'],
+];
+
+/** The first line of ssh's stderr that explains things, without the @@@ banner. */
+export function sshReason(stderr: string): string {
+  const lines = stderr
+    .split('\n')
+    .map((l) => l.trim())
+    .filter((l) => l !== '' && !l.startsWith('@@@') && !/^Warning: Permanently added/.test(l));
+  return lines.find((l) => RULES.some(([re]) => re.test(l))) ?? lines[0] ?? '';
+}
+
+export function classifySsh(result: ProcessResult, connectionExitCodes: readonly number[] = [255]): Failure | undefined {
+  if (result.spawnError !== undefined) {
+    return { kind: 'spawn', connection: false, retryable: false, message: `could not start ${result.command}: ${result.spawnError}` };
+  }
+  if (result.cancelled) return { kind: 'cancelled', connection: false, retryable: false, message: 'cancelled' };
+  if (result.timedOut) return { kind: 'deadline', connection: false, retryable: false, message: 'timed out (per-host --timeout)' };
+  if (result.exitCode === 0) return undefined;
+  if (result.exitCode !== null && connectionExitCodes.includes(result.exitCode)) {
+    for (const [re, kind, message] of RULES) {
+      if (re.test(result.stderr)) {
+        const retryable = kind !== 'auth' && kind !== 'hostkey-changed' && kind !== 'hostkey-unknown' && kind !== 'dns';
+        return { kind, connection: true, retryable, message: `${message}: ${sshReason(result.stderr)}` };
+      }
+    }
+    const reason = sshReason(result.stderr);
+    return { kind: 'connection', connection: true, retryable: true, message: reason === '' ? `ssh failed (exit ${result.exitCode})` : reason };
+  }
+  const how = result.exitCode !== null ? `exit code ${result.exitCode}` : `killed by ${result.signal ?? 'a signal'}`;
+  return { kind: 'remote', connection: false, retryable: false, message: `remote command failed (${how})` };
+}

@@ -1,0 +1,278 @@
+/**
+ * The test lab: real sshd hosts on loopback, one per fake host, each with its own
+ * Unix user (so `~` and ownership are real), host key, address and port. Used by the
+ * integration and e2e tests, the demo and the benchmarks. Needs root (useradd, and
+ * sshd switching users); CI runs as root. See shared/docs/ssh-testing.md.
+ */
+import { spawn, execFileSync, type ChildProcess } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import { chmodSync, chownSync, existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+
+export interface LabHostOptions {
+  /** Extra sshd_config lines (e.g. `SetEnv PATH=/bin`). */
+  sshdExtra?: string[];
+}
+
+export interface LabHost {
+  index: number;
+  user: string;
+  uid: number;
+  gid: number;
+  address: string;
+  port: number;
+  dir: string;
+  home: string;
+  /** `user@address:port`, as `till host add` takes it. */
+  spec: string;
+  isRunning(): boolean;
+  start(): Promise<void>;
+  /** Takes the host down: the listener and every connection it served. */
+  stop(): void;
+  /** SIGSTOP the listener: new connections hang (banner timeout). */
+  pause(): void;
+  resume(): void;
+  /** A new host key: till must refuse the host until told otherwise. */
+  changeHostKey(): Promise<void>;
+  authorize(publicKey: string): void;
+  /** Runs a shell line as the host's user (no ssh), for test set-up and checks. */
+  shell(line: string): string;
+}
+
+export interface Lab {
+  dir: string;
+  hosts: LabHost[];
+  stop(): void;
+}
+
+const SSHD = '/usr/sbin/sshd';
+const USER_PREFIX = 'tl';
+
+function run(cmd: string, args: string[]): string {
+  return execFileSync(cmd, args, { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] });
+}
+
+/** Every descendant of a process, from /proc (sshd's per-connection children live on otherwise). */
+function descendants(pid: number): number[] {
+  const children = new Map<number, number[]>();
+  for (const entry of readdirSync('/proc')) {
+    if (!/^\d+$/.test(entry)) continue;
+    try {
+      const stat = readFileSync(`/proc/${entry}/stat`, 'utf8');
+      const ppid = Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]);
+      const list = children.get(ppid) ?? [];
+      list.push(Number(entry));
+      children.set(ppid, list);
+    } catch {
+      // process ended while we looked
+    }
+  }
+  const out: number[] = [];
+  const walk = (p: number) => {
+    for (const c of children.get(p) ?? []) {
+      out.push(c);
+      walk(c);
+    }
+  };
+  walk(pid);
+  return out;
+}
+
+export function killTree(pid: number, signal: NodeJS.Signals = 'SIGKILL'): void {
+  for (const p of [pid, ...descendants(pid)]) {
+    try {
+      process.kill(p, signal);
+    } catch {
+      // already gone
+    }
+  }
+}
+
+function randomLoopback(): string {
+  const b = randomBytes(3);
+  return `127.${1 + (b[0]! % 250)}.${b[1]! % 250}.${2 + (b[2]! % 250)}`;
+}
+
+function randomPort(): number {
+  return 20_000 + (randomBytes(2).readUInt16BE(0) % 40_000);
+}
+
+async function waitFor(check: () => boolean, ms: number, what: string): Promise<void> {
+  const deadline = Date.now() + ms;
+  while (!check()) {
+    if (Date.now() > deadline) throw new Error(`lab: timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 10));
+  }
+}
+
+function makeHost(labDir: string, index: number, opts: LabHostOptions): LabHost {
+  const user = `${USER_PREFIX}${randomBytes(4).toString('hex')}`;
+  const dir = join(labDir, `h${index}`);
+  const home = join(dir, 'home');
+  mkdirSync(dir, { recursive: true });
+  run('useradd', ['-M', '-d', home, '-s', '/bin/bash', '-p', '*', user]);
+  mkdirSync(join(home, '.ssh'), { recursive: true });
+  const uid = Number(run('id', ['-u', user]).trim());
+  const gid = Number(run('id', ['-g', user]).trim());
+  writeFileSync(join(home, '.ssh', 'authorized_keys'), '');
+  chmodSync(home, 0o755);
+  chmodSync(join(home, '.ssh'), 0o700);
+  chmodSync(join(home, '.ssh', 'authorized_keys'), 0o600);
+  for (const p of [home, join(home, '.ssh'), join(home, '.ssh', 'authorized_keys')]) chownSync(p, uid, gid);
+  chmodSync(dir, 0o755);
+
+  const hostKey = join(dir, 'host_ed25519');
+  const pidFile = join(dir, 'sshd.pid');
+  const configFile = join(dir, 'sshd_config');
+  let child: ChildProcess | undefined;
+  let address = randomLoopback();
+  let port = randomPort();
+
+  const genHostKey = () => {
+    rmSync(hostKey, { force: true });
+    rmSync(`${hostKey}.pub`, { force: true });
+    run('ssh-keygen', ['-q', '-t', 'ed25519', '-N', '', '-f', hostKey]);
+  };
+  genHostKey();
+
+  const writeConfig = () =>
+    writeFileSync(
+      configFile,
+      [
+        `ListenAddress ${address}:${port}`,
+        `HostKey ${hostKey}`,
+        `PidFile ${pidFile}`,
+        `AllowUsers ${user}`,
+        'UsePAM no',
+        // Audit tests chmod ~/.ssh 777 and must still log in to report it.
+        'StrictModes no',
+        'PasswordAuthentication no',
+        'KbdInteractiveAuthentication no',
+        'PubkeyAuthentication yes',
+        'AuthorizedKeysFile .ssh/authorized_keys',
+        'PermitRootLogin no',
+        'Subsystem sftp /usr/lib/openssh/sftp-server',
+        'MaxStartups 200:30:400',
+        'MaxSessions 200',
+        'LogLevel ERROR',
+        ...(opts.sshdExtra ?? []),
+        '',
+      ].join('\n'),
+    );
+
+  const host: LabHost = {
+    index,
+    user,
+    uid,
+    gid,
+    get address() {
+      return address;
+    },
+    get port() {
+      return port;
+    },
+    dir,
+    home,
+    get spec() {
+      return `${user}@${address}:${port}`;
+    },
+    isRunning: () => child !== undefined && child.exitCode === null,
+    async start() {
+      for (let attempt = 0; attempt < 10; attempt++) {
+        writeConfig();
+        rmSync(pidFile, { force: true });
+        const proc = spawn(SSHD, ['-D', '-f', configFile, '-E', join(dir, 'sshd.log')], { stdio: 'ignore' });
+        child = proc;
+        try {
+          // The PidFile appears after the bind; an early exit means the port was taken.
+          await waitFor(() => existsSync(pidFile) || proc.exitCode !== null, 10_000, `sshd on ${address}:${port}`);
+        } catch (err) {
+          killTree(proc.pid!);
+          throw err;
+        }
+        if (proc.exitCode === null) return;
+        address = randomLoopback();
+        port = randomPort();
+      }
+      throw new Error(`lab: sshd for host ${index} would not start; see ${join(dir, 'sshd.log')}`);
+    },
+    stop() {
+      if (child?.pid !== undefined) {
+        killTree(child.pid, 'SIGCONT');
+        killTree(child.pid);
+      }
+      child = undefined;
+    },
+    pause() {
+      if (child?.pid !== undefined) process.kill(child.pid, 'SIGSTOP');
+    },
+    resume() {
+      if (child?.pid !== undefined) process.kill(child.pid, 'SIGCONT');
+    },
+    async changeHostKey() {
+      host.stop();
+      genHostKey();
+      await host.start();
+    },
+    authorize(publicKey: string) {
+      const file = join(home, '.ssh', 'authorized_keys');
+      const current = readFileSync(file, 'utf8');
+      if (!current.includes(publicKey.trim())) writeFileSync(file, `${current}${publicKey.trim()}\n`);
+    },
+    shell(line: string) {
+      return execFileSync('runuser', ['-u', user, '--', '/bin/bash', '-c', `cd "$HOME" && ${line}`], {
+        encoding: 'utf8',
+        env: { PATH: '/usr/local/bin:/usr/bin:/bin', HOME: home, USER: user, LOGNAME: user },
+      });
+    },
+  };
+  return host;
+}
+
+/** Starts `count` hosts; `authorizedKey` (till's public key) goes into each one's authorized_keys. */
+export async function startLab(count: number, opts: { authorizedKey?: string; perHost?: (i: number) => LabHostOptions } = {}): Promise<Lab> {
+  if (process.getuid?.() !== 0) throw new Error('the sshd test lab needs root (useradd, sshd switching users); CI runs as root');
+  mkdirSync('/run/sshd', { recursive: true, mode: 0o755 });
+  const dir = mkdtempSync('/tmp/tl-');
+  chmodSync(dir, 0o755);
+  const hosts: LabHost[] = [];
+  const lab: Lab = {
+    dir,
+    hosts,
+    stop() {
+      for (const h of hosts) {
+        h.stop();
+        try {
+          run('userdel', [h.user]);
+        } catch {
+          // already removed
+        }
+      }
+      rmSync(dir, { recursive: true, force: true });
+    },
+  };
+  try {
+    for (let i = 0; i < count; i++) hosts.push(makeHost(dir, i, opts.perHost?.(i) ?? {}));
+    await Promise.all(hosts.map((h) => h.start()));
+    if (opts.authorizedKey) for (const h of hosts) h.authorize(opts.authorizedKey);
+  } catch (err) {
+    lab.stop();
+    throw err;
+  }
+  return lab;
+}
+
+/** Removes lab users left by a crashed run (their home folder is gone). */
+export function removeStaleLabUsers(): void {
+  const passwd = readFileSync('/etc/passwd', 'utf8');
+  for (const line of passwd.split('\n')) {
+    const [name, , , , , home] = line.split(':');
+    if (name && home && new RegExp(`^${USER_PREFIX}[0-9a-f]{8}$`).test(name) && home.startsWith('/tmp/tl-') && !existsSync(home)) {
+      try {
+        run('userdel', [name]);
+      } catch {
+        // in use or gone
+      }
+    }
+  }
+}

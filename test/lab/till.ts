@@ -1,0 +1,75 @@
+/** Spawns the built `till` exactly as a person runs it, with its own TILL_HOME. */
+import { spawn } from 'node:child_process';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { resolve } from 'node:path';
+
+export const TILL_BIN = resolve('bin/till.mjs');
+
+export interface TillRun {
+  code: number | null;
+  signal: NodeJS.Signals | null;
+  stdout: string;
+  stderr: string;
+}
+
+export interface TillOptions {
+  env?: NodeJS.ProcessEnv;
+  input?: string;
+  timeoutMs?: number;
+  /** Called with the child right after spawn (to send signals). */
+  onSpawn?: (child: ReturnType<typeof spawn>) => void;
+}
+
+/** A short TILL_HOME (the ControlPath must fit in ~90 characters). */
+export function tempHome(): { home: string; cleanup: () => void } {
+  const home = mkdtempSync('/tmp/t-');
+  return { home, cleanup: () => rmSync(home, { recursive: true, force: true }) };
+}
+
+export function till(home: string, args: string[], opts: TillOptions = {}): Promise<TillRun> {
+  return new Promise((resolvePromise, reject) => {
+    const child = spawn(process.execPath, [TILL_BIN, ...args], {
+      env: { PATH: process.env.PATH, HOME: process.env.HOME, TILL_HOME: home, NO_COLOR: '1', ...opts.env },
+      stdio: [opts.input === undefined ? 'ignore' : 'pipe', 'pipe', 'pipe'],
+    });
+    let stdout = '';
+    let stderr = '';
+    child.stdout!.on('data', (d: Buffer) => (stdout += d.toString()));
+    child.stderr!.on('data', (d: Buffer) => (stderr += d.toString()));
+    if (opts.input !== undefined) child.stdin!.end(opts.input);
+    const timer = setTimeout(() => child.kill('SIGKILL'), opts.timeoutMs ?? 60_000);
+    opts.onSpawn?.(child);
+    child.on('error', reject);
+    child.on('close', (code, signal) => {
+      clearTimeout(timer);
+      resolvePromise({ code, signal, stdout, stderr });
+    });
+  });
+}
+
+/** till, expecting exit 0; throws with both streams otherwise. */
+export async function tillOk(home: string, args: string[], opts: TillOptions = {}): Promise<TillRun> {
+  const r = await till(home, args, opts);
+  if (r.code !== 0) throw new Error(`till ${args.join(' ')} exited ${r.code}\nstdout:\n${r.stdout}\nstderr:\n${r.stderr}`);
+  return r;
+}
+
+/** Closes the ControlMaster processes a TILL_HOME started, so tests leave nothing running. */
+export async function closeMasters(home: string): Promise<void> {
+  const { readdirSync } = await import('node:fs');
+  const { execFileSync } = await import('node:child_process');
+  let sockets: string[] = [];
+  try {
+    sockets = readdirSync(`${home}/ssh/control`);
+  } catch {
+    return;
+  }
+  for (const s of sockets) {
+    try {
+      execFileSync('ssh', ['-o', `ControlPath=${home}/ssh/control/${s}`, '-O', 'exit', 'x'], { stdio: 'ignore', timeout: 5000 });
+    } catch {
+      // already gone
+    }
+  }
+  rmSync(home, { recursive: true, force: true });
+}
