@@ -31,3 +31,14 @@ await build({
   logLevel: 'warning',
 });
 chmodSync('dist/till.mjs', 0o755);
+
+// The demo and benchmarks start real sshd hosts with the test lab; bundle it for them.
+await build({
+  entryPoints: ['scripts/demo.ts'],
+  outfile: 'dist/demo.mjs',
+  bundle: true,
+  platform: 'node',
+  target: 'node20',
+  format: 'esm',
+  logLevel: 'warning',
+});

@@ -1,0 +1,165 @@
+import { readFileSync, statSync, writeFileSync, existsSync } from 'node:fs';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { tempHome, till, tillOk } from '../lab/till.js';
+
+const homes: Array<() => void> = [];
+function home(): string {
+  const h = tempHome();
+  homes.push(h.cleanup);
+  return h.home;
+}
+afterAll(() => homes.forEach((c) => c()));
+
+const mode = (p: string) => statSync(p).mode & 0o777;
+
+describe('till host init', () => {
+  it('creates the tree with private modes, and a second run keeps the key and database', async () => {
+    const h = home();
+    const first = await tillOk(h, ['host', 'init']);
+    expect(first.stdout).toMatch(/^ssh-ed25519 \S+ till-federation@/);
+    const key = readFileSync(`${h}/ssh/till_federation_ed25519`, 'utf8');
+    expect(mode(`${h}/ssh`)).toBe(0o700);
+    expect(mode(`${h}/ssh/control`)).toBe(0o700);
+    expect(mode(`${h}/ssh/till_federation_ed25519`)).toBe(0o600);
+    expect(JSON.parse(readFileSync(`${h}/hosts-local.json`, 'utf8')).hosts).toEqual({});
+    expect(JSON.parse(readFileSync(`${h}/schedule.json`, 'utf8')).sync).toBeDefined();
+    expect(readFileSync(`${h}/ssh/config`, 'utf8')).toContain('Host till-*');
+
+    await tillOk(h, ['host', 'add', 'web1', 'deploy@web1.example.com']);
+    const db = readFileSync(`${h}/hosts-local.json`, 'utf8');
+    const second = await tillOk(h, ['host', 'init']);
+    expect(second.stderr).toContain('kept existing key');
+    expect(readFileSync(`${h}/ssh/till_federation_ed25519`, 'utf8')).toBe(key);
+    expect(readFileSync(`${h}/hosts-local.json`, 'utf8')).toBe(db);
+    expect(second.stdout.trim()).toBe(readFileSync(`${h}/ssh/till_federation_ed25519.pub`, 'utf8').trim());
+  });
+
+  it('refuses a TILL_HOME whose ControlPath would exceed the socket limit', async () => {
+    const h = `${home()}/${'x'.repeat(60)}`;
+    const r = await till(h, ['host', 'init']);
+    expect(r.code).toBe(2);
+    expect(r.stderr).toMatch(/too long for ssh's ControlMaster socket/);
+    expect(existsSync(`${h}/ssh`)).toBe(false);
+  });
+
+  it('commands other than init ask for init first', async () => {
+    const r = await till(home(), ['host', 'list']);
+    expect(r.code).toBe(2);
+    expect(r.stderr).toContain('run: till host init');
+  });
+});
+
+describe('host inventory', () => {
+  let h: string;
+  beforeAll(async () => {
+    h = home();
+    await tillOk(h, ['host', 'init']);
+  });
+
+  it('adds, shows, lists and removes hosts, keeping the ssh config in step', async () => {
+    await tillOk(h, ['host', 'add', 'web1', 'deploy@10.0.0.1:2222', '--group', 'web', '--tekton-path', '/srv/tekton']);
+    await tillOk(h, ['host', 'add', '--port', '2200', 'v6', 'ops@[2001:db8::5]']);
+    const list = JSON.parse((await tillOk(h, ['host', 'list', '--json'])).stdout);
+    expect(list.hosts.map((x: { name: string }) => x.name)).toEqual(['v6', 'web1']);
+    const web1 = JSON.parse((await tillOk(h, ['host', 'show', 'web1', '--json'])).stdout);
+    expect(web1).toMatchObject({ name: 'web1', user: 'deploy', host: '10.0.0.1', port: 2222, status: 'untested', tekton_path: '/srv/tekton', groups: ['web'] });
+    const table = (await tillOk(h, ['host', 'list'])).stdout;
+    expect(table).toMatch(/^NAME\s+ADDRESS\s+STATUS/);
+    expect(table).toMatch(/v6\s+ops@\[2001:db8::5\]:2200\s+untested/);
+    const config = readFileSync(`${h}/ssh/config`, 'utf8');
+    expect(config).toContain('Host till-v6\n    HostName 2001:db8::5\n    User ops\n    Port 2200');
+
+    const dup = await till(h, ['host', 'add', 'web1', 'x@y']);
+    expect(dup.code).toBe(2);
+    expect(dup.stderr).toContain('already exists');
+
+    await tillOk(h, ['host', 'remove', 'web1']);
+    expect(readFileSync(`${h}/ssh/config`, 'utf8')).not.toContain('till-web1');
+    const groups = JSON.parse((await tillOk(h, ['host', 'group', 'list', '--json'])).stdout);
+    expect(groups.groups.web).toEqual([]);
+    const gone = await till(h, ['host', 'show', 'web1']);
+    expect(gone.code).toBe(2);
+  });
+
+  it('20 concurrent `host add` processes on one database lose nothing', async () => {
+    const h2 = home();
+    await tillOk(h2, ['host', 'init']);
+    const runs = await Promise.all(Array.from({ length: 20 }, (_, i) => till(h2, ['host', 'add', `c${i}`, `u@10.9.0.${i + 1}`])));
+    expect(runs.map((r) => r.code)).toEqual(Array(20).fill(0));
+    const db = JSON.parse(readFileSync(`${h2}/hosts-local.json`, 'utf8'));
+    expect(Object.keys(db.hosts).sort()).toEqual(Array.from({ length: 20 }, (_, i) => `c${i}`).sort());
+    const config = readFileSync(`${h2}/ssh/config`, 'utf8');
+    for (let i = 0; i < 20; i++) expect(config).toContain(`Host till-c${i}\n`);
+  });
+
+  it.each([
+    ['newline in the host', ['host', 'add', 'evil', 'u@a\nProxyCommand touch /tmp/till-canary-1']],
+    ['shell in the name', ['host', 'add', 'x;y', 'u@h']],
+    ['space in the user', ['host', 'add', 'x', 'u v@h']],
+    ['option injection in the host', ['host', 'add', 'x', 'u@-oProxyCommand=touch /tmp/till-canary-2']],
+    ['bad port', ['host', 'add', 'x', 'u@h:99999']],
+    ['bad --port', ['host', 'add', 'x', 'u@h', '--port', '22;id']],
+    ['quote in tekton path', ['host', 'add', 'x', 'u@h', '--tekton-path', "/srv/'x"]],
+    ['traversal in tekton path', ['host', 'add', 'x', 'u@h', '--tekton-path', '/srv/../etc']],
+    ['glob in the group', ['host', 'add', 'x', 'u@h', '--group', 'web*']],
+    ['unknown jump host', ['host', 'add', 'x', 'u@h', '--jump', 'nowhere']],
+  ])('refuses %s with exit 2, database and config byte-identical', async (_why, args) => {
+    const db = readFileSync(`${h}/hosts-local.json`);
+    const config = readFileSync(`${h}/ssh/config`);
+    const r = await till(h, args);
+    expect(r.code).toBe(2);
+    expect(r.stderr).toMatch(/^error: /);
+    expect(readFileSync(`${h}/hosts-local.json`).equals(db)).toBe(true);
+    expect(readFileSync(`${h}/ssh/config`).equals(config)).toBe(true);
+    expect(existsSync('/tmp/till-canary-1') || existsSync('/tmp/till-canary-2')).toBe(false);
+  });
+
+  it('a target that matches nothing is an error, not a no-op', async () => {
+    const r = await till(h, ['host', 'test', 'nomatch-*']);
+    expect(r.code).toBe(2);
+    expect(r.stderr).toContain('no host matches "nomatch-*"');
+  });
+});
+
+describe('a corrupt database', () => {
+  it('stops every command that reads it, names the file, and leaves it byte-identical', async () => {
+    const h = home();
+    await tillOk(h, ['host', 'init']);
+    const corrupt = '{"hosts": {"a": {"user": "u", "host": "h", "port": "twenty-two"';
+    writeFileSync(`${h}/hosts-local.json`, corrupt);
+    for (const args of [['host', 'list'], ['host', 'show', 'a'], ['host', 'add', 'b', 'u@h'], ['host', 'remove', 'a'], ['host', 'test', '--all'], ['host', 'exec', '--all', '--', 'true'], ['host', 'group', 'list'], ['host', 'group', 'create', 'g'], ['host', 'init']]) {
+      const r = await till(h, args);
+      expect(r.code, args.join(' ')).toBe(4);
+      expect(r.stderr).toContain(`${h}/hosts-local.json is not valid JSON`);
+      expect(readFileSync(`${h}/hosts-local.json`, 'utf8')).toBe(corrupt);
+    }
+  });
+});
+
+describe('the CLI surface', () => {
+  it('prints the version alone', async () => {
+    const r = await tillOk(home(), ['--version']);
+    expect(r.stdout).toBe(`${JSON.parse(readFileSync('package.json', 'utf8')).version}\n`);
+  });
+
+  it('has --help on every command', async () => {
+    const h = home();
+    const walk = async (path: string[]): Promise<number> => {
+      const r = await tillOk(h, [...path, '--help']);
+      expect(r.stdout).toContain('Usage: till');
+      const section = r.stdout.split('Commands:')[1];
+      if (!section) return 1;
+      const subs = [...section.matchAll(/^ {2}([a-z][a-z-]*)/gm)].map((m) => m[1]!).filter((s) => s !== 'help');
+      let n = 1;
+      for (const s of subs) n += await walk([...path, s]);
+      return n;
+    };
+    expect(await walk([])).toBeGreaterThan(10);
+  });
+
+  it('reports an unknown option as a usage error', async () => {
+    const r = await till(home(), ['host', 'list', '--frobnicate']);
+    expect(r.code).toBe(2);
+    expect(r.stderr).toContain("unknown option '--frobnicate'");
+  });
+});

@@ -1,0 +1,103 @@
+import { execFileSync } from 'node:child_process';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { afterAll, describe, expect, it } from 'vitest';
+import { checkControlPath, controlPathLength, tillPaths } from '../../src/core/paths.js';
+import type { HostsFile } from '../../src/core/state/hosts.js';
+import { buildSshArgs } from '../../src/ssh/args.js';
+import { configPath, renderSshConfig } from '../../src/ssh/config.js';
+import { UsageError } from '../../src/core/errors.js';
+
+const dir = mkdtempSync('/tmp/t-');
+afterAll(() => rmSync(dir, { recursive: true, force: true }));
+
+const entry = (over: Partial<HostsFile['hosts'][string]>) => ({
+  user: 'deploy', host: 'prod.example.com', port: 22, status: 'untested' as const, added: '2025-01-05T10:00:00Z', tekton_path: '/x', installations: [], ...over,
+});
+
+/** The options ssh itself would use for a host, as `ssh -G` prints them. */
+function effective(configFile: string, alias: string): Map<string, string[]> {
+  const out = execFileSync('ssh', ['-G', '-F', configFile, alias], { encoding: 'utf8' });
+  const map = new Map<string, string[]>();
+  for (const line of out.split('\n')) {
+    const sp = line.indexOf(' ');
+    if (sp === -1) continue;
+    const k = line.slice(0, sp);
+    map.set(k, [...(map.get(k) ?? []), line.slice(sp + 1)]);
+  }
+  return map;
+}
+
+describe('ssh/config', () => {
+  const paths = tillPaths(dir);
+  const db: HostsFile = {
+    hosts: {
+      production: entry({ port: 2222 }),
+      v6: entry({ host: '2001:db8::5', user: 'ops' }),
+      inner: entry({ host: '10.1.2.3', jump: 'production' }),
+    },
+    groups: {},
+  };
+  const text = renderSshConfig(db, paths);
+  writeFileSync(paths.sshConfig.replace(`${dir}/ssh/`, `${dir}/`), text);
+  const file = `${dir}/config`;
+
+  it('puts per-host blocks before the till-* defaults (ssh keeps the first value)', () => {
+    expect(text.indexOf('Host till-production')).toBeLessThan(text.indexOf('Host till-*'));
+    expect(text.indexOf('Host till-v6')).toBeLessThan(text.indexOf('Host till-*'));
+  });
+
+  it('gives ssh the effective options the seed and SPEC ask for', () => {
+    const g = effective(file, 'till-production');
+    expect(g.get('hostname')).toEqual(['prod.example.com']);
+    expect(g.get('user')).toEqual(['deploy']);
+    expect(g.get('port')).toEqual(['2222']);
+    expect(g.get('identityfile')).toEqual([paths.privateKey]);
+    expect(g.get('identitiesonly')).toEqual(['yes']);
+    expect(g.get('stricthostkeychecking')).toEqual(['accept-new']);
+    expect(g.get('userknownhostsfile')).toEqual([paths.knownHosts]);
+    expect(g.get('controlmaster')).toEqual(['auto']);
+    expect(g.get('controlpersist')).toEqual(['600']);
+    expect(g.get('batchmode')).toEqual(['yes']);
+    expect(g.get('connecttimeout')).toEqual(['10']);
+    expect(g.get('passwordauthentication')).toEqual(['no']);
+    // %C expands to a 40-character hash: the socket path fits whatever the host name.
+    expect(g.get('controlpath')![0]).toMatch(new RegExp(`^${paths.controlDir}/[0-9a-f]{40}$`));
+  });
+
+  it('writes IPv6 addresses and jump hosts so ssh reads them right', () => {
+    expect(effective(file, 'till-v6').get('hostname')).toEqual(['2001:db8::5']);
+    expect(effective(file, 'till-inner').get('proxyjump')).toEqual(['till-production']);
+  });
+
+  it('escapes % and quotes spaces in paths', () => {
+    expect(configPath('/a b/c')).toBe('"/a b/c"');
+    expect(configPath('/a%b')).toBe('/a%%b');
+    // ssh -G prints IdentityFile before token expansion, so only the quoting is visible here.
+    const odd = tillPaths(`${dir}/we ird`);
+    const g = effective(writeAndReturn(`${dir}/odd`, renderSshConfig(db, odd)), 'till-production');
+    expect(g.get('identityfile')).toEqual([odd.privateKey]);
+  });
+
+  it('builds ssh argv with -F, the alias after --, and the command as one word', () => {
+    expect(buildSshArgs(paths, 'web1', 'echo hi', { connectTimeout: 3 })).toEqual(['-F', paths.sshConfig, '-o', 'ConnectTimeout=3', '-T', '--', 'till-web1', 'echo hi']);
+  });
+});
+
+function writeAndReturn(file: string, text: string): string {
+  writeFileSync(file, text);
+  return file;
+}
+
+describe('ControlPath length', () => {
+  it('accepts a short TILL_HOME and refuses one whose socket path would not fit', () => {
+    expect(() => checkControlPath(tillPaths('/home/someone/.till'), 'linux')).not.toThrow();
+    const long = tillPaths(`/tmp/${'x'.repeat(60)}`);
+    expect(controlPathLength(long.controlDir)).toBeGreaterThan(107);
+    expect(() => checkControlPath(long, 'linux')).toThrow(UsageError);
+    // macOS's sun_path is 4 bytes shorter.
+    const edge = tillPaths(`/tmp/${'y'.repeat(107 - 58 - '/tmp/'.length - '/ssh/control'.length)}`);
+    expect(controlPathLength(edge.controlDir)).toBe(107);
+    expect(() => checkControlPath(edge, 'linux')).not.toThrow();
+    expect(() => checkControlPath(edge, 'darwin')).toThrow(UsageError);
+  });
+});
