@@ -87,6 +87,7 @@ export function parseAuditOutput(stdout: string): AuditSnapshot {
   let done = false;
   for (let i = start + 1; i < lines.length && !done; i++) {
     const line = lines[i]!;
+    if (line === '') continue;
     const words = line.split(' ');
     const label = words[1] ?? '';
     const known = LABELS.includes(label);

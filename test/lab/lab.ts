@@ -220,7 +220,8 @@ function makeHost(labDir: string, index: number, opts: LabHostOptions): LabHost 
       if (!current.includes(publicKey.trim())) writeFileSync(file, `${current}${publicKey.trim()}\n`);
     },
     shell(line: string) {
-      return execFileSync('runuser', ['-u', user, '--', '/bin/bash', '-c', `cd "$HOME" && ${line}`], {
+      // Absolute: the user's PATH below has no sbin, and execFileSync looks the binary up in it.
+      return execFileSync('/usr/sbin/runuser', ['-u', user, '--', '/bin/bash', '-c', `cd "$HOME" && ${line}`], {
         encoding: 'utf8',
         env: { PATH: '/usr/local/bin:/usr/bin:/bin', HOME: home, USER: user, LOGNAME: user },
       });

@@ -56,7 +56,7 @@ function renderHost(cli: Cli, host: string, a: HostAudit): string {
           ['SEVERITY', 'CODE', 'FINDING'],
           a.findings.map((f) => [paint(f.severity, f.severity.toUpperCase()), f.code, f.message]),
         );
-  return `${out}\n\n${keys}\n${findings}`;
+  return `${out}\n\n${keys}\n${findings}\n`;
 }
 
 function auditJson(a: HostAudit | undefined) {
