@@ -55,6 +55,9 @@ export function buildAuditCommand(maxBytes?: number): string {
   return `sh -c ${shQuote(buildAuditScript(maxBytes))}`;
 }
 
+/** The exact line an audit sends, constant across runs (a restricted key's gate can allow it verbatim). */
+export const AUDIT_COMMAND = buildAuditCommand();
+
 export interface PathStat {
   mode: number;
   owner: string;

@@ -1,7 +1,7 @@
 import { readFile } from 'node:fs/promises';
 import { analyzeSnapshot, uniqueKeys, type HostAudit, type TillFingerprints } from '../audit/analyze.js';
 import { isInvalid, parseAuthorizedKeysLine } from '../audit/authorized-keys.js';
-import { buildAuditCommand, parseAuditOutput } from '../audit/script.js';
+import { AUDIT_COMMAND, parseAuditOutput } from '../audit/script.js';
 import type { HostJob } from '../core/fanout.js';
 import type { TillPaths } from '../core/paths.js';
 import { appendAudit, auditStore, type AuditHistory } from '../core/state/audit.js';
@@ -35,9 +35,8 @@ export async function tillFingerprints(paths: TillPaths): Promise<TillFingerprin
  * host's previous audit and appended to its bounded history (the first one is the baseline).
  */
 export function auditJob(paths: TillPaths, till: TillFingerprints, opts: { connectTimeout?: number; timeoutMs?: number; now?: () => Date } = {}): HostJob<HostAudit> {
-  const command = buildAuditCommand();
   return async ({ name, signal }) => {
-    const result = await sshRun(paths, name, command, { signal, connectTimeout: opts.connectTimeout, timeoutMs: opts.timeoutMs });
+    const result = await sshRun(paths, name, AUDIT_COMMAND, { signal, connectTimeout: opts.connectTimeout, timeoutMs: opts.timeoutMs });
     // The raw output is a hex dump: useless in reports, so it is not passed on.
     const outcome = { ...toOutcome<HostAudit>(result), stdout: '' };
     if (!outcome.ok) return outcome;

@@ -6,6 +6,7 @@ import { analyzeSnapshot, countBySeverity, uniqueKeys, worstSeverity, type HostA
 import { auditMetricFamilies } from '../../src/audit/metrics.js';
 import { buildAuditCommand, buildAuditScript, parseAuditOutput, type AuditSnapshot } from '../../src/audit/script.js';
 import { tillPaths } from '../../src/core/paths.js';
+import { tillFingerprints } from '../../src/ops/audit.js';
 import { appendAudit, auditHistorySchema, auditStore, readLatestAudits, type AuditHistory } from '../../src/core/state/audit.js';
 
 let dir: string;
@@ -165,6 +166,18 @@ describe('findings', () => {
     const same = analyzeSnapshot(snapshotOf({ authorized_keys: `${pub.alice}\n${pub.till}\n` }), till, uniqueKeys(first.keys));
     expect(same.drift).toEqual({ baseline: false, added: [], removed: [] });
     expect(same.findings).toEqual([]);
+  });
+});
+
+describe("till's own keys", () => {
+  it('reads the current key and, during a rotation, the old one from TILL_HOME/ssh', async () => {
+    const paths = tillPaths(join(dir, 'rot-home'));
+    mkdirSync(paths.sshDir, { recursive: true });
+    expect(await tillFingerprints(paths)).toEqual({});
+    writeFileSync(paths.publicKey, `${pub.till}\n`);
+    expect(await tillFingerprints(paths)).toEqual({ current: fp('till') });
+    writeFileSync(`${paths.privateKey}.old.pub`, `${pub.old}\n`);
+    expect(await tillFingerprints(paths)).toEqual({ current: fp('till'), old: fp('old') });
   });
 });
 
