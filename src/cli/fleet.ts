@@ -74,13 +74,15 @@ export interface FleetCommand<T> {
   extraColumns?: Array<[string, (r: HostResult<T>) => string]>;
   /** Print something before the summary (e.g. grouped output). */
   beforeSummary?: (report: FleetReport<T>) => void;
+  /** For periodic runs: no per-host progress lines and no summary table (the command reports what matters). */
+  quiet?: boolean;
 }
 
 /** Runs a job on the targets through the engine, records results, reports, returns the exit code. */
 export async function runFleetCommand<T>(c: FleetCommand<T>): Promise<number> {
   const { cli, opts } = c;
   const json = opts.json === true;
-  const reporter = new FleetReporter(cli, c.targets.length, { json, stream: c.stream === true });
+  const reporter = new FleetReporter(cli, c.targets.length, { json, stream: c.stream === true, quietDone: c.quiet === true });
   const interrupt = interruptSignal();
   let report: FleetReport<T>;
   try {
@@ -100,7 +102,7 @@ export async function runFleetCommand<T>(c: FleetCommand<T>): Promise<number> {
     cli.json(fleetJson(report as FleetReport, c.extraJson as ((r: HostResult) => Record<string, unknown>) | undefined));
   } else {
     c.beforeSummary?.(report);
-    cli.out(renderSummary(cli, report as FleetReport, c.extraColumns as Array<[string, (r: HostResult) => string]> | undefined));
+    if (!c.quiet) cli.out(renderSummary(cli, report as FleetReport, c.extraColumns as Array<[string, (r: HostResult) => string]> | undefined));
   }
   if (report.cancelled) return ExitCode.interrupted;
   return report.ok ? ExitCode.ok : ExitCode.hostFailed;

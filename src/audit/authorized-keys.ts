@@ -1,0 +1,343 @@
+import { createHash } from 'node:crypto';
+
+/**
+ * authorized_keys lines as sshd reads them (sshd(8), AUTHORIZED_KEYS FILE FORMAT):
+ * `[options] keytype base64-key [comment]`. Pure: text in, keys and refusals out.
+ * A line sshd would skip (bad options, unknown type, broken blob) is reported with
+ * its number and the reason, never guessed at.
+ */
+
+export interface KeyOption {
+  /** Lower-cased, as sshd matches option names case-insensitively. */
+  name: string;
+  /** The dequoted value of `name="value"`; absent for flags. */
+  value?: string;
+}
+
+export interface AuthorizedKey {
+  line: number;
+  options: KeyOption[];
+  /** The key type as written (`ssh-ed25519`, `ssh-rsa-cert-v01@openssh.com`…). */
+  type: string;
+  /** How ssh-keygen -l names it: ED25519, RSA, ECDSA, DSA, ED25519-SK, ECDSA-SK, …-CERT. */
+  label: string;
+  bits: number;
+  /** `SHA256:` + unpadded base64, as `ssh-keygen -lf` prints it. */
+  fingerprint: string;
+  comment: string;
+  certAuthority: boolean;
+  /** The line's text (without the line break), for duplicate detection and reports. */
+  text: string;
+}
+
+export interface InvalidLine {
+  line: number;
+  reason: string;
+}
+
+export interface AuthorizedKeysFile {
+  keys: AuthorizedKey[];
+  invalid: InvalidLine[];
+}
+
+/** Longer than any real key line (an RSA-16384 certificate is ~6 KB); sshd itself has no limit. */
+export const MAX_LINE_LENGTH = 65_536;
+
+const FLAG_OPTIONS = new Set([
+  'agent-forwarding',
+  'cert-authority',
+  'no-agent-forwarding',
+  'no-port-forwarding',
+  'no-pty',
+  'no-user-rc',
+  'no-x11-forwarding',
+  'port-forwarding',
+  'pty',
+  'user-rc',
+  'x11-forwarding',
+  'no-touch-required',
+  'verify-required',
+  'restrict',
+]);
+const VALUE_OPTIONS = new Set(['command', 'environment', 'expiry-time', 'from', 'permitlisten', 'permitopen', 'principals', 'tunnel']);
+
+interface KeyKind {
+  label: string;
+  /** The plain (non-certificate) type whose public fields the blob carries. */
+  plain: string;
+  cert: boolean;
+}
+
+const PLAIN_TYPES: Record<string, string> = {
+  'ssh-ed25519': 'ED25519',
+  'ssh-rsa': 'RSA',
+  'ssh-dss': 'DSA',
+  'ecdsa-sha2-nistp256': 'ECDSA',
+  'ecdsa-sha2-nistp384': 'ECDSA',
+  'ecdsa-sha2-nistp521': 'ECDSA',
+  'sk-ssh-ed25519@openssh.com': 'ED25519-SK',
+  'sk-ecdsa-sha2-nistp256@openssh.com': 'ECDSA-SK',
+};
+
+/** Key type names sshd accepts in authorized_keys, with their certificate forms. */
+export function keyKind(type: string): KeyKind | undefined {
+  if (Object.hasOwn(PLAIN_TYPES, type)) return { label: PLAIN_TYPES[type]!, plain: type, cert: false };
+  const m = /^(.+)-cert-v01@openssh\.com$/.exec(type);
+  if (!m) return undefined;
+  const plain = m[1]!.startsWith('sk-') ? `${m[1]}@openssh.com` : m[1]!;
+  if (!Object.hasOwn(PLAIN_TYPES, plain)) return undefined;
+  return { label: `${PLAIN_TYPES[plain]}-CERT`, plain, cert: true };
+}
+
+export function isKeyType(type: string): boolean {
+  return keyKind(type) !== undefined;
+}
+
+class BlobReader {
+  private pos = 0;
+  constructor(private readonly buf: Buffer) {}
+  get offset(): number {
+    return this.pos;
+  }
+  get remaining(): number {
+    return this.buf.length - this.pos;
+  }
+  string(what: string): Buffer {
+    if (this.remaining < 4) throw new Error(`key blob ends before ${what}`);
+    const len = this.buf.readUInt32BE(this.pos);
+    if (len > this.remaining - 4) throw new Error(`key blob ends inside ${what}`);
+    const out = this.buf.subarray(this.pos + 4, this.pos + 4 + len);
+    this.pos += 4 + len;
+    return out;
+  }
+  slice(from: number, to: number): Buffer {
+    return this.buf.subarray(from, to);
+  }
+}
+
+/** Bit length of an SSH mpint (big-endian two's complement; keys are positive). */
+function mpintBits(m: Buffer): number {
+  let i = 0;
+  while (i < m.length && m[i] === 0) i++;
+  if (i === m.length) return 0;
+  return (m.length - i - 1) * 8 + (32 - Math.clz32(m[i]!));
+}
+
+const CURVES: Record<string, { bits: number; point: number }> = {
+  nistp256: { bits: 256, point: 65 },
+  nistp384: { bits: 384, point: 97 },
+  nistp521: { bits: 521, point: 133 },
+};
+
+function lengthPrefixed(s: string): Buffer {
+  const body = Buffer.from(s, 'latin1');
+  const len = Buffer.alloc(4);
+  len.writeUInt32BE(body.length);
+  return Buffer.concat([len, body]);
+}
+
+/** Reads the public fields of a plain key type; returns its size in bits. */
+function readPublicFields(r: BlobReader, plain: string): number {
+  switch (plain) {
+    case 'ssh-ed25519':
+    case 'sk-ssh-ed25519@openssh.com': {
+      const pk = r.string('the Ed25519 public key');
+      if (pk.length !== 32) throw new Error(`Ed25519 public key is ${pk.length} bytes, not 32`);
+      if (plain.startsWith('sk-')) r.string('the security key application');
+      return 256;
+    }
+    case 'ssh-rsa': {
+      r.string('the RSA exponent');
+      const n = mpintBits(r.string('the RSA modulus'));
+      if (n === 0) throw new Error('RSA modulus is zero');
+      return n;
+    }
+    case 'ssh-dss': {
+      const p = mpintBits(r.string('the DSA p'));
+      r.string('the DSA q');
+      r.string('the DSA g');
+      r.string('the DSA y');
+      if (p === 0) throw new Error('DSA p is zero');
+      return p;
+    }
+    default: {
+      // ecdsa-sha2-nistpNNN and sk-ecdsa-sha2-nistp256@openssh.com
+      const expected = /nistp\d+/.exec(plain)![0];
+      const curve = r.string('the ECDSA curve name').toString('latin1');
+      if (curve !== expected) throw new Error(`ECDSA curve ${JSON.stringify(curve)} does not match key type ${plain}`);
+      const q = r.string('the ECDSA point');
+      const spec = CURVES[curve]!;
+      if (q.length !== spec.point || q[0] !== 4) throw new Error(`ECDSA point is not an uncompressed ${curve} point`);
+      if (plain.startsWith('sk-')) r.string('the security key application');
+      return spec.bits;
+    }
+  }
+}
+
+/**
+ * Checks a decoded key blob against its declared type and returns its size and
+ * fingerprint. A certificate's fingerprint is its public key's, as OpenSSH computes it
+ * (sshkey_fingerprint serializes the plain key).
+ */
+export function inspectKeyBlob(type: string, blob: Buffer): { bits: number; fingerprint: string; label: string } {
+  const kind = keyKind(type);
+  if (!kind) throw new Error(`unknown key type ${JSON.stringify(type)}`);
+  const r = new BlobReader(blob);
+  const inner = r.string('the key type').toString('latin1');
+  if (inner !== type) throw new Error(`line says ${type} but the key inside is ${JSON.stringify(inner)}`);
+  let plainBlob: Buffer;
+  let bits: number;
+  if (kind.cert) {
+    r.string('the certificate nonce');
+    const from = r.offset;
+    bits = readPublicFields(r, kind.plain);
+    plainBlob = Buffer.concat([lengthPrefixed(kind.plain), r.slice(from, r.offset)]);
+    if (r.remaining === 0) throw new Error('certificate ends after its public key');
+  } else {
+    bits = readPublicFields(r, kind.plain);
+    if (r.remaining !== 0) throw new Error(`${r.remaining} unexpected bytes after the key`);
+    plainBlob = blob;
+  }
+  const fingerprint = `SHA256:${createHash('sha256').update(plainBlob).digest('base64').replace(/=+$/, '')}`;
+  return { bits, fingerprint, label: kind.label };
+}
+
+const BASE64 = /^[A-Za-z0-9+/]+={0,2}$/;
+
+function decodeBase64(text: string): Buffer {
+  if (!BASE64.test(text) || text.length % 4 !== 0) throw new Error('key is not valid base64');
+  const buf = Buffer.from(text, 'base64');
+  if (buf.toString('base64') !== text) throw new Error('key is not valid base64');
+  return buf;
+}
+
+const isSpace = (c: string | undefined) => c === ' ' || c === '\t';
+
+/**
+ * sshd's option list: comma-separated names, `name="value"` where the value may hold
+ * spaces, commas and `\"`. It ends at the first blank outside quotes. Returns the
+ * options and the index after them.
+ */
+export function parseOptions(text: string, start = 0): { options: KeyOption[]; end: number } {
+  const options: KeyOption[] = [];
+  let i = start;
+  for (;;) {
+    const nameStart = i;
+    while (i < text.length && text[i] !== '=' && text[i] !== ',' && !isSpace(text[i]) && text[i] !== '"') i++;
+    const name = text.slice(nameStart, i).toLowerCase();
+    if (name === '') throw new Error(`empty option at column ${i + 1}`);
+    if (text[i] === '"') throw new Error(`stray quote in option ${JSON.stringify(name)}`);
+    let value: string | undefined;
+    if (text[i] === '=') {
+      i++;
+      if (text[i] !== '"') throw new Error(`option ${name}= needs a double-quoted value`);
+      i++;
+      let v = '';
+      for (;;) {
+        if (i >= text.length) throw new Error(`unterminated quoted value of option ${name}`);
+        if (text[i] === '\\' && text[i + 1] === '"') {
+          v += '"';
+          i += 2;
+        } else if (text[i] === '"') {
+          i++;
+          break;
+        } else {
+          v += text[i];
+          i++;
+        }
+      }
+      value = v;
+    }
+    if (value === undefined && !FLAG_OPTIONS.has(name)) {
+      throw new Error(VALUE_OPTIONS.has(name) ? `option ${name} needs a value` : `unknown option or key type ${JSON.stringify(name)}`);
+    }
+    if (value !== undefined && !VALUE_OPTIONS.has(name)) {
+      throw new Error(FLAG_OPTIONS.has(name) ? `option ${name} takes no value` : `unknown option ${JSON.stringify(name)}`);
+    }
+    options.push(value === undefined ? { name } : { name, value });
+    if (i >= text.length || isSpace(text[i])) return { options, end: i };
+    if (text[i] !== ',') throw new Error(`unexpected ${JSON.stringify(text[i])} after option ${name}`);
+    i++;
+    if (i >= text.length || isSpace(text[i])) throw new Error('options end with a comma');
+  }
+}
+
+function token(text: string, from: number): { word: string; end: number } {
+  let i = from;
+  while (i < text.length && !isSpace(text[i])) i++;
+  return { word: text.slice(from, i), end: i };
+}
+
+function skipSpace(text: string, from: number): number {
+  let i = from;
+  while (isSpace(text[i])) i++;
+  return i;
+}
+
+/** One line (no line break). null: blank or a comment. */
+export function parseAuthorizedKeysLine(raw: string, line: number): AuthorizedKey | InvalidLine | null {
+  const text = raw.endsWith('\r') ? raw.slice(0, -1) : raw;
+  if (text.length > MAX_LINE_LENGTH) return { line, reason: `line is ${text.length} characters long (limit ${MAX_LINE_LENGTH})` };
+  if (text.includes('\0')) return { line, reason: 'line contains a NUL byte' };
+  let i = skipSpace(text, 0);
+  if (i >= text.length || text[i] === '#') return null;
+  try {
+    let options: KeyOption[] = [];
+    // Like sshd: a line that starts with a key type has no options.
+    if (!isKeyType(token(text, i).word)) {
+      const parsed = parseOptions(text, i);
+      options = parsed.options;
+      i = skipSpace(text, parsed.end);
+    }
+    const type = token(text, i);
+    if (type.word === '') throw new Error('options but no key');
+    if (!isKeyType(type.word)) throw new Error(`unknown key type ${JSON.stringify(type.word.slice(0, 60))}`);
+    i = skipSpace(text, type.end);
+    const b64 = token(text, i);
+    if (b64.word === '') throw new Error(`no key after ${type.word}`);
+    const info = inspectKeyBlob(type.word, decodeBase64(b64.word));
+    const comment = text.slice(skipSpace(text, b64.end)).trim();
+    return {
+      line,
+      options,
+      type: type.word,
+      label: info.label,
+      bits: info.bits,
+      fingerprint: info.fingerprint,
+      comment,
+      certAuthority: options.some((o) => o.name === 'cert-authority'),
+      text: text.trim(),
+    };
+  } catch (err) {
+    return { line, reason: (err as Error).message };
+  }
+}
+
+export function isInvalid(r: AuthorizedKey | InvalidLine): r is InvalidLine {
+  return 'reason' in r;
+}
+
+/** A whole authorized_keys file: keys in order, and the lines sshd would skip. */
+export function parseAuthorizedKeys(text: string): AuthorizedKeysFile {
+  const keys: AuthorizedKey[] = [];
+  const invalid: InvalidLine[] = [];
+  const lines = text.split('\n');
+  if (lines.at(-1) === '') lines.pop();
+  lines.forEach((raw, index) => {
+    const r = parseAuthorizedKeysLine(raw, index + 1);
+    if (r === null) return;
+    if (isInvalid(r)) invalid.push(r);
+    else keys.push(r);
+  });
+  return { keys, invalid };
+}
+
+/** Forced-command or `restrict`: the key cannot open a free shell. */
+export function isRestricted(options: readonly KeyOption[]): boolean {
+  return options.some((o) => o.name === 'restrict' || o.name === 'command');
+}
+
+/** Options as written back in a line (for display). */
+export function formatOptions(options: readonly KeyOption[]): string {
+  return options.map((o) => (o.value === undefined ? o.name : `${o.name}="${o.value.replace(/"/g, '\\"')}"`)).join(',');
+}

@@ -1,0 +1,148 @@
+/**
+ * The audit's one remote round trip: a read-only POSIX sh script (built here, as data)
+ * and the parser of what it prints. The script only runs id, stat, wc, dd and od; it
+ * writes nothing anywhere. File contents travel as `od` hex so any byte (NUL, invalid
+ * UTF-8, a line that looks like the framing) arrives exactly.
+ *
+ * Output, one record per line:
+ *   TILL-AUDIT 1
+ *   user <name> <uid>
+ *   stat <label> <mode-octal> <owner> <uid>     (label: home, ssh, authorized_keys, authorized_keys2)
+ *   absent <label>
+ *   nostat <label>                              (neither GNU nor BSD stat worked)
+ *   file <label> <size>                         then hex lines until
+ *   end <label>
+ *   unreadable <label>
+ *   TILL-AUDIT-DONE
+ */
+import { shQuote } from '../ssh/quote.js';
+
+export const AUDIT_FILES = ['authorized_keys', 'authorized_keys2'] as const;
+export type AuditFileName = (typeof AUDIT_FILES)[number];
+export type AuditPathLabel = 'home' | 'ssh' | AuditFileName;
+
+/** Bytes of each file read (a real authorized_keys is a few KB; more is reported as truncated). */
+export const MAX_FILE_BYTES = 1_048_576;
+const BLOCK = 65_536;
+
+/** The script itself, one line (no `!`, no newline: it passes through any login shell to sh). */
+export function buildAuditScript(maxBytes: number = MAX_FILE_BYTES): string {
+  const blocks = Math.max(1, Math.ceil(maxBytes / BLOCK));
+  const paths: Array<[AuditPathLabel, string]> = [
+    ['home', '"$HOME"'],
+    ['ssh', '"$HOME"/.ssh'],
+    ...AUDIT_FILES.map((f): [AuditPathLabel, string] => [f, `"$HOME"/.ssh/${f}`]),
+  ];
+  const lines = [
+    'LC_ALL=C',
+    'export LC_ALL',
+    'echo "TILL-AUDIT 1"',
+    'echo "user $(id -un) $(id -u)"',
+    // GNU stat first (Linux), then BSD stat (macOS); -L: what sshd opens is the target.
+    `st() { s=$(stat -L -c '%a %U %u' "$2" 2>/dev/null) || s=$(stat -L -f '%Lp %Su %u' "$2" 2>/dev/null) || s=; if [ -n "$s" ]; then echo "stat $1 $s"; else echo "nostat $1"; fi; }`,
+    ...paths.map(([label, p]) => `if [ -e ${p} ]; then st ${label} ${p}; else echo "absent ${label}"; fi`),
+    ...AUDIT_FILES.map((f) => {
+      const p = `"$HOME"/.ssh/${f}`;
+      return `if [ -f ${p} ]; then if [ -r ${p} ]; then echo "file ${f} $(wc -c < ${p} | tr -d ' ')"; dd if=${p} bs=${BLOCK} count=${blocks} 2>/dev/null | od -An -v -tx1; echo "end ${f}"; else echo "unreadable ${f}"; fi; fi`;
+    }),
+    'echo TILL-AUDIT-DONE',
+  ];
+  return lines.join('; ');
+}
+
+/** The remote command line: the script run by sh, whatever the user's login shell is. */
+export function buildAuditCommand(maxBytes?: number): string {
+  return `sh -c ${shQuote(buildAuditScript(maxBytes))}`;
+}
+
+/** The exact line an audit sends, constant across runs (a restricted key's gate can allow it verbatim). */
+export const AUDIT_COMMAND = buildAuditCommand();
+
+export interface PathStat {
+  mode: number;
+  owner: string;
+  uid: number;
+}
+
+export interface RemoteFile {
+  size: number;
+  /** The bytes read (at most MAX_FILE_BYTES). */
+  content: Buffer;
+  truncated: boolean;
+}
+
+export interface AuditSnapshot {
+  user: string;
+  uid: number;
+  /** null: the path does not exist; 'unknown': it exists but stat printed nothing usable. */
+  stats: Record<AuditPathLabel, PathStat | null | 'unknown'>;
+  files: Partial<Record<AuditFileName, RemoteFile | 'unreadable'>>;
+}
+
+const LABELS: readonly string[] = ['home', 'ssh', ...AUDIT_FILES];
+
+/** Parses the script's output; throws with a reason when it is not the script's. */
+export function parseAuditOutput(stdout: string): AuditSnapshot {
+  const lines = stdout.split('\n');
+  const start = lines.indexOf('TILL-AUDIT 1');
+  if (start === -1) throw new Error('the audit script printed no header (a noisy or restricted login shell?)');
+  const snap: AuditSnapshot = { user: '', uid: -1, stats: { home: 'unknown', ssh: 'unknown', authorized_keys: 'unknown', authorized_keys2: 'unknown' }, files: {} };
+  let done = false;
+  for (let i = start + 1; i < lines.length && !done; i++) {
+    const line = lines[i]!;
+    if (line === '') continue;
+    const words = line.split(' ');
+    const label = words[1] ?? '';
+    const known = LABELS.includes(label);
+    switch (words[0]) {
+      case 'user': {
+        const uid = Number(words[2]);
+        if (words.length !== 3 || !Number.isInteger(uid)) throw new Error(`bad user line: ${line}`);
+        snap.user = words[1]!;
+        snap.uid = uid;
+        break;
+      }
+      case 'stat': {
+        const mode = /^[0-7]{3,4}$/.test(words[2] ?? '') ? parseInt(words[2]!, 8) : NaN;
+        const uid = Number(words[4]);
+        if (!known || words.length !== 5 || Number.isNaN(mode) || !Number.isInteger(uid)) throw new Error(`bad stat line: ${line}`);
+        snap.stats[label as AuditPathLabel] = { mode, owner: words[3]!, uid };
+        break;
+      }
+      case 'absent':
+        if (!known) throw new Error(`bad line: ${line}`);
+        snap.stats[label as AuditPathLabel] = null;
+        break;
+      case 'nostat':
+        if (!known) throw new Error(`bad line: ${line}`);
+        snap.stats[label as AuditPathLabel] = 'unknown';
+        break;
+      case 'unreadable':
+        if (!(AUDIT_FILES as readonly string[]).includes(label)) throw new Error(`bad line: ${line}`);
+        snap.files[label as AuditFileName] = 'unreadable';
+        break;
+      case 'file': {
+        const size = Number(words[2]);
+        if (!(AUDIT_FILES as readonly string[]).includes(label) || !Number.isInteger(size)) throw new Error(`bad file line: ${line}`);
+        const hex: string[] = [];
+        let j = i + 1;
+        for (; j < lines.length && lines[j] !== `end ${label}`; j++) hex.push(lines[j]!.replace(/\s+/g, ''));
+        if (j >= lines.length) throw new Error(`output ends inside ${label}`);
+        const joined = hex.join('');
+        if (!/^(?:[0-9a-f]{2})*$/.test(joined)) throw new Error(`bad hex dump of ${label}`);
+        const content = Buffer.from(joined, 'hex');
+        snap.files[label as AuditFileName] = { size, content, truncated: content.length < size };
+        i = j;
+        break;
+      }
+      case 'TILL-AUDIT-DONE':
+        done = true;
+        break;
+      default:
+        throw new Error(`unexpected line in audit output: ${line.slice(0, 80)}`);
+    }
+  }
+  if (!done) throw new Error('the audit output was cut short');
+  if (snap.uid < 0) throw new Error('the audit output names no user');
+  return snap;
+}

@@ -1,0 +1,246 @@
+import { execFileSync } from 'node:child_process';
+import { chmodSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { analyzeSnapshot, countBySeverity, uniqueKeys, worstSeverity, type HostAudit } from '../../src/audit/analyze.js';
+import { auditMetricFamilies } from '../../src/audit/metrics.js';
+import { buildAuditCommand, buildAuditScript, parseAuditOutput, type AuditSnapshot } from '../../src/audit/script.js';
+import { tillPaths } from '../../src/core/paths.js';
+import { tillFingerprints } from '../../src/ops/audit.js';
+import { appendAudit, auditHistorySchema, auditStore, readLatestAudits, type AuditHistory } from '../../src/core/state/audit.js';
+
+let dir: string;
+const pub: Record<string, string> = {};
+
+beforeAll(() => {
+  dir = mkdtempSync('/tmp/t-au-');
+  for (const [name, args] of [
+    ['till', ['-t', 'ed25519']],
+    ['old', ['-t', 'ed25519']],
+    ['alice', ['-t', 'ed25519']],
+    ['weak', ['-t', 'rsa', '-b', '1024']],
+    ['dsa', ['-t', 'dsa']],
+  ] as Array<[string, string[]]>) {
+    execFileSync('ssh-keygen', ['-q', '-N', '', ...args, '-C', name, '-f', join(dir, name)], { stdio: 'ignore' });
+    pub[name] = readFileSync(join(dir, `${name}.pub`), 'utf8').trim();
+  }
+});
+
+afterAll(() => rmSync(dir, { recursive: true, force: true }));
+
+/** Runs the real script with sh against a fake home: the same bytes the host would send. */
+function runScript(home: string, maxBytes?: number): string {
+  return execFileSync('sh', ['-c', buildAuditScript(maxBytes)], { encoding: 'utf8', env: { PATH: '/usr/bin:/bin', HOME: home } });
+}
+
+function fp(name: string): string {
+  return execFileSync('ssh-keygen', ['-lf', join(dir, `${name}.pub`)], { encoding: 'utf8' }).split(' ')[1]!;
+}
+
+function snapshotOf(files: { authorized_keys?: string; authorized_keys2?: string }, modes: { home?: number; ssh?: number; file?: number } = {}): AuditSnapshot {
+  const st = (mode: number) => ({ mode, owner: 'deploy', uid: 1000 });
+  return {
+    user: 'deploy',
+    uid: 1000,
+    stats: {
+      home: st(modes.home ?? 0o755),
+      ssh: st(modes.ssh ?? 0o700),
+      authorized_keys: files.authorized_keys === undefined ? null : st(modes.file ?? 0o600),
+      authorized_keys2: files.authorized_keys2 === undefined ? null : st(0o600),
+    },
+    files: Object.fromEntries(
+      Object.entries(files).map(([k, v]) => [k, { size: Buffer.byteLength(v), content: Buffer.from(v), truncated: false }]),
+    ),
+  };
+}
+
+describe('the audit script', () => {
+  it('is one line for sh, quoted once, and only reads', () => {
+    const script = buildAuditScript();
+    expect(script).not.toMatch(/\n|!/);
+    expect(buildAuditCommand().startsWith("sh -c '")).toBe(true);
+    // Nothing that writes, moves or changes modes: no redirection into a file either.
+    expect(script).not.toMatch(/\b(rm|mv|cp|chmod|chown|touch|mkdir|tee|sed -i|ln)\b/);
+    expect(script.replace(/2>\/dev\/null/g, '')).not.toMatch(/>\s*[^&\s]/);
+  });
+
+  it('carries files byte for byte (NUL, invalid UTF-8, framing look-alikes) and stats', () => {
+    const home = join(dir, 'home1');
+    mkdirSync(join(home, '.ssh'), { recursive: true });
+    const nasty = Buffer.concat([Buffer.from(`${pub.alice}\nend authorized_keys\nTILL-AUDIT-DONE\n`), Buffer.from([0, 0xff, 0xfe, 10])]);
+    writeFileSync(join(home, '.ssh', 'authorized_keys'), nasty);
+    chmodSync(home, 0o755);
+    chmodSync(join(home, '.ssh'), 0o777);
+    chmodSync(join(home, '.ssh', 'authorized_keys'), 0o640);
+    const snap = parseAuditOutput(`some motd noise\n${runScript(home)}`);
+    expect(snap.uid).toBe(process.getuid!());
+    const file = snap.files.authorized_keys;
+    expect(file).not.toBe('unreadable');
+    expect(Buffer.compare((file as { content: Buffer }).content, nasty)).toBe(0);
+    expect(file).toMatchObject({ size: nasty.length, truncated: false });
+    expect(snap.stats.ssh).toMatchObject({ mode: 0o777, uid: process.getuid!() });
+    expect(snap.stats.authorized_keys).toMatchObject({ mode: 0o640 });
+    expect(snap.stats.authorized_keys2).toBeNull();
+    expect(snap.files.authorized_keys2).toBeUndefined();
+  });
+
+  it('reports a truncated file and an absent ~/.ssh', () => {
+    const home = join(dir, 'home2');
+    mkdirSync(join(home, '.ssh'), { recursive: true });
+    writeFileSync(join(home, '.ssh', 'authorized_keys2'), 'x'.repeat(70_000));
+    const snap = parseAuditOutput(runScript(home, 65_536));
+    expect(snap.files.authorized_keys2).toMatchObject({ size: 70_000, truncated: true });
+    expect((snap.files.authorized_keys2 as { content: Buffer }).content.length).toBe(65_536);
+    const empty = join(dir, 'home3');
+    mkdirSync(empty);
+    const none = parseAuditOutput(runScript(empty));
+    expect(none.stats.ssh).toBeNull();
+    expect(none.files).toEqual({});
+  });
+
+  it('refuses output that is not the script’s', () => {
+    expect(() => parseAuditOutput('hello')).toThrow(/no header/);
+    expect(() => parseAuditOutput('TILL-AUDIT 1\nuser a 1\n')).toThrow(/cut short/);
+    expect(() => parseAuditOutput('TILL-AUDIT 1\nuser a 1\nfile authorized_keys 3\n616263\n')).toThrow(/ends inside/);
+    expect(() => parseAuditOutput('TILL-AUDIT 1\nuser a 1\nstat ssh 9z9 a 1\nTILL-AUDIT-DONE\n')).toThrow(/bad stat/);
+    expect(() => parseAuditOutput('TILL-AUDIT 1\nuser a 1\nrm -rf\nTILL-AUDIT-DONE\n')).toThrow(/unexpected line/);
+  });
+});
+
+describe('findings', () => {
+  it('names till’s key, weak keys, duplicates and unparseable lines', () => {
+    const text = [pub.till, `from="10.0.0.1",command="/bin/true" ${pub.alice}`, pub.weak, pub.dsa, 'garbage here', `no-pty ${pub.alice}`].join('\n');
+    const a = analyzeSnapshot(snapshotOf({ authorized_keys: text }), { current: fp('till') }, null);
+    expect(a.tillKey).toEqual({ present: true, which: 'current', restricted: false });
+    expect(a.keys.find((k) => k.till === 'current')?.fingerprint).toBe(fp('till'));
+    const codes = a.findings.map((f) => [f.severity, f.code, f.line ?? null]);
+    expect(codes).toEqual([
+      ['high', 'weak-key', 3],
+      ['high', 'weak-key', 4],
+      ['medium', 'unparseable-line', 5],
+      ['low', 'duplicate-key', 6],
+    ]);
+    expect(a.findings[0]!.fingerprint).toBe(fp('weak'));
+    expect(a.drift).toEqual({ baseline: true, added: [], removed: [] });
+    expect(worstSeverity(a.findings)).toBe('high');
+    expect(countBySeverity(a.findings)).toEqual({ info: 0, low: 1, medium: 1, high: 2 });
+  });
+
+  it('tells current, old and restricted till keys apart', () => {
+    const till = { current: fp('till'), old: fp('old') };
+    const rotating = analyzeSnapshot(snapshotOf({ authorized_keys: `${pub.old}\nrestrict,command="/x gate" ${pub.till}\n` }), till, null);
+    expect(rotating.tillKey).toEqual({ present: true, which: 'both', restricted: false });
+    const oldOnly = analyzeSnapshot(snapshotOf({ authorized_keys2: `${pub.old}\n` }), till, null);
+    expect(oldOnly.tillKey.which).toBe('old');
+    expect(oldOnly.findings.map((f) => f.code)).toContain('till-key-old');
+    const restricted = analyzeSnapshot(snapshotOf({ authorized_keys: `restrict,command="/home/d/.till/bin/till gate" ${pub.till}\n` }), till, null);
+    expect(restricted.tillKey).toEqual({ present: true, which: 'current', restricted: true });
+    const absent = analyzeSnapshot(snapshotOf({ authorized_keys: `${pub.alice}\n` }), till, null);
+    expect(absent.tillKey).toEqual({ present: false, which: null, restricted: false });
+    expect(absent.findings).toEqual([expect.objectContaining({ severity: 'info', code: 'till-key-absent' })]);
+  });
+
+  it('flags modes sshd StrictModes refuses, and foreign owners', () => {
+    const a = analyzeSnapshot(snapshotOf({ authorized_keys: `${pub.till}\n` }, { home: 0o775, ssh: 0o777, file: 0o644 }), { current: fp('till') }, null);
+    expect(a.findings.filter((f) => f.code === 'unsafe-mode').map((f) => f.path)).toEqual(['home', 'ssh']);
+    expect(a.findings.find((f) => f.path === 'ssh')!.message).toMatch(/777: writable by group and others/);
+    const snap = snapshotOf({ authorized_keys: `${pub.till}\n` });
+    snap.stats.authorized_keys = { mode: 0o600, owner: 'mallory', uid: 1001 };
+    snap.stats.home = { mode: 0o755, owner: 'root', uid: 0 };
+    const b = analyzeSnapshot(snap, { current: fp('till') }, null);
+    expect(b.findings.map((f) => [f.severity, f.code, f.path])).toEqual([['high', 'unsafe-owner', 'authorized_keys']]);
+  });
+
+  it('reports drift against the previous audit, by fingerprint', () => {
+    const till = { current: fp('till') };
+    const first = analyzeSnapshot(snapshotOf({ authorized_keys: `${pub.till}\n${pub.alice}\n` }), till, null);
+    const second = analyzeSnapshot(snapshotOf({ authorized_keys: `# reordered, options changed\n${pub.till}\nno-pty ${pub.weak}\n` }), till, uniqueKeys(first.keys));
+    expect(second.drift.baseline).toBe(false);
+    expect(second.drift.added.map((k) => k.fingerprint)).toEqual([fp('weak')]);
+    expect(second.drift.removed.map((k) => k.fingerprint)).toEqual([fp('alice')]);
+    expect(second.findings.map((f) => [f.severity, f.code])).toEqual([
+      ['high', 'weak-key'],
+      ['high', 'key-added'],
+      ['low', 'key-removed'],
+    ]);
+    const same = analyzeSnapshot(snapshotOf({ authorized_keys: `${pub.alice}\n${pub.till}\n` }), till, uniqueKeys(first.keys));
+    expect(same.drift).toEqual({ baseline: false, added: [], removed: [] });
+    expect(same.findings).toEqual([]);
+  });
+});
+
+describe("till's own keys", () => {
+  it('reads the current key and, during a rotation, the old one from TILL_HOME/ssh', async () => {
+    const paths = tillPaths(join(dir, 'rot-home'));
+    mkdirSync(paths.sshDir, { recursive: true });
+    expect(await tillFingerprints(paths)).toEqual({});
+    writeFileSync(paths.publicKey, `${pub.till}\n`);
+    expect(await tillFingerprints(paths)).toEqual({ current: fp('till') });
+    writeFileSync(`${paths.privateKey}.old.pub`, `${pub.old}\n`);
+    expect(await tillFingerprints(paths)).toEqual({ current: fp('till'), old: fp('old') });
+  });
+});
+
+describe('history and metrics', () => {
+  it('keeps the newest audits only, in a file its schema accepts', () => {
+    const history: AuditHistory = { version: 1, host: 'web-1', audits: [] };
+    const a = analyzeSnapshot(snapshotOf({ authorized_keys: `${pub.till}\n` }), {}, null);
+    for (let i = 0; i < 25; i++) appendAudit(history, { ...a, at: `2026-01-01T00:00:${String(i).padStart(2, '0')}Z` }, 20);
+    expect(history.audits).toHaveLength(20);
+    expect(history.audits[0]!.at).toBe('2026-01-01T00:00:05Z');
+    expect(auditHistorySchema.safeParse(JSON.parse(JSON.stringify(history))).success).toBe(true);
+  });
+
+  it('reads the newest audit of every host from TILL_HOME/state/audit', async () => {
+    const paths = tillPaths(join(dir, 'till-home'));
+    expect(await readLatestAudits(paths)).toEqual([]);
+    const a = analyzeSnapshot(snapshotOf({ authorized_keys: `${pub.till}\n` }), {}, null);
+    for (const host of ['web-2', 'web-1']) {
+      await auditStore(paths, host).update((h) => {
+        appendAudit(h, { ...a, at: '2026-01-01T00:00:00Z' });
+        appendAudit(h, { ...a, at: '2026-01-02T00:00:00Z' });
+      });
+    }
+    const latest = await readLatestAudits(paths);
+    expect(latest.map((l) => [l.host, l.audit.at])).toEqual([
+      ['web-1', '2026-01-02T00:00:00Z'],
+      ['web-2', '2026-01-02T00:00:00Z'],
+    ]);
+  });
+
+  it('gives key counts and findings per severity as gauge families', () => {
+    const weak = analyzeSnapshot(snapshotOf({ authorized_keys: `${pub.till}\n${pub.weak}\n${pub.weak}\n` }), { current: fp('till') }, null);
+    const clean = analyzeSnapshot(snapshotOf({ authorized_keys: `${pub.till}\n` }), { current: fp('till') }, null);
+    const families = auditMetricFamilies([
+      { host: 'web-2', audit: clean },
+      { host: 'web-1', audit: weak as HostAudit },
+    ]);
+    expect(families).toEqual([
+      {
+        name: 'till_host_authorized_keys',
+        help: expect.any(String),
+        type: 'gauge',
+        samples: [
+          { labels: { host: 'web-1' }, value: 2 },
+          { labels: { host: 'web-2' }, value: 1 },
+        ],
+      },
+      {
+        name: 'till_host_audit_findings',
+        help: expect.any(String),
+        type: 'gauge',
+        samples: [
+          { labels: { host: 'web-1', severity: 'info' }, value: 0 },
+          { labels: { host: 'web-1', severity: 'low' }, value: 1 },
+          { labels: { host: 'web-1', severity: 'medium' }, value: 0 },
+          { labels: { host: 'web-1', severity: 'high' }, value: 2 },
+          { labels: { host: 'web-2', severity: 'info' }, value: 0 },
+          { labels: { host: 'web-2', severity: 'low' }, value: 0 },
+          { labels: { host: 'web-2', severity: 'medium' }, value: 0 },
+          { labels: { host: 'web-2', severity: 'high' }, value: 0 },
+        ],
+      },
+    ]);
+    expect(auditMetricFamilies([])).toEqual([expect.objectContaining({ samples: [] }), expect.objectContaining({ samples: [] })]);
+  });
+});
