@@ -1,4 +1,4 @@
-import { access, mkdir, readFile, rm, writeFile } from 'node:fs/promises';
+import { access, mkdir, readFile, rm, rmdir, writeFile } from 'node:fs/promises';
 import { constants } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { SetupError, UsageError } from '../core/errors.js';
@@ -253,9 +253,11 @@ async function runStep(step: Step, run: Runner, applied: Applied): Promise<strin
 /** Writes and removes the plan's files; returns how to put the old contents back. */
 export async function applyFiles(plan: Plan): Promise<() => Promise<void>> {
   const previous: Array<{ path: string; content: string | undefined }> = [];
+  const createdDirs: Array<{ top: string; leaf: string }> = [];
   for (const f of plan.write) {
     previous.push({ path: f.path, content: await readIfExists(f.path) });
-    await mkdir(dirname(f.path), { recursive: true });
+    const created = await mkdir(dirname(f.path), { recursive: true });
+    if (created) createdDirs.push({ top: created, leaf: dirname(f.path) });
     await writeFile(f.path, f.content, { mode: 0o644 });
   }
   for (const path of plan.remove) {
@@ -266,6 +268,12 @@ export async function applyFiles(plan: Plan): Promise<() => Promise<void>> {
     for (const p of previous.reverse()) {
       if (p.content === undefined) await rm(p.path, { force: true });
       else await writeFile(p.path, p.content, { mode: 0o644 });
+    }
+    // Directories this enable created (e.g. ~/.config/systemd): gone again, if still empty.
+    for (const { top, leaf } of createdDirs.reverse()) {
+      for (let dir = leaf; dir.startsWith(top); dir = dirname(dir)) {
+        if (!(await rmdir(dir).then(() => true, () => false))) break;
+      }
     }
   };
 }

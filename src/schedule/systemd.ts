@@ -19,12 +19,14 @@ function escapeSpecifiers(value: string): string {
 }
 
 /**
- * One ExecStart word per systemd.syntax(7): `%` → `%%`, `$` → `$$` (no variable
- * expansion), and a word with whitespace, quotes, backslashes or `;` is double-quoted
- * with backslash escapes.
+ * One ExecStart word per systemd.syntax(7): `%` → `%%`, `$` → `$$` in arguments (no
+ * variable expansion), and a word with whitespace, quotes, backslashes or `;` is
+ * double-quoted with backslash escapes. The executable itself is never
+ * variable-expanded, so there a `$` stays single (`$$` would be taken literally:
+ * systemd-analyze verify then finds no such binary).
  */
-export function quoteExecArg(arg: string): string {
-  const escaped = escapeSpecifiers(arg).replace(/\$/g, '$$$$');
+export function quoteExecArg(arg: string, executable = false): string {
+  const escaped = executable ? escapeSpecifiers(arg) : escapeSpecifiers(arg).replace(/\$/g, '$$$$');
   if (escaped !== '' && !/[\s"'\\;]/.test(escaped)) return escaped;
   return `"${escaped.replace(/\\/g, '\\\\').replace(/"/g, '\\"').replace(/\n/g, '\\n').replace(/\t/g, '\\t')}"`;
 }
@@ -49,7 +51,7 @@ export function onCalendarFor(hour: number, minute: number, timeZone?: string): 
 
 export function renderSystemdService(inv: TillInvocation, trigger = 'systemd'): string {
   const log = join(inv.logsDir, 'sync.log');
-  const exec = [inv.node, inv.script, 'sync', '--trigger', trigger].map(quoteExecArg).join(' ');
+  const exec = [inv.node, inv.script, 'sync', '--trigger', trigger].map((a, i) => quoteExecArg(a, i === 0)).join(' ');
   return [
     HEADER,
     '[Unit]',

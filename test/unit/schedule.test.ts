@@ -80,6 +80,7 @@ describe('systemd units', () => {
     expect(quoteExecArg('/a b/c')).toBe('"/a b/c"');
     expect(quoteExecArg('/a%b')).toBe('/a%%b');
     expect(quoteExecArg('/a$HOME')).toBe('/a$$HOME');
+    expect(quoteExecArg('/a$HOME b', true)).toBe('"/a$HOME b"');
     expect(quoteExecArg('say "hi"\\')).toBe('"say \\"hi\\"\\\\"');
     expect(quoteExecArg("it's")).toBe('"it\'s"');
     expect(quoteExecArg('')).toBe('""');
@@ -93,6 +94,7 @@ describe('systemd units', () => {
     const text = renderSystemdService(odd);
     expect(text).toContain('Type=oneshot\n');
     expect(text).toContain(`ExecStart="/opt/my node/bin/node" "/opt/t 100%%/it's \\"till\\".mjs" sync --trigger systemd\n`);
+    expect(renderSystemdService({ ...inv, node: '/n$x/node', script: '/s$x.mjs' })).toContain('ExecStart=/n$x/node /s$$x.mjs sync');
     expect(text).toContain('Environment="TILL_HOME=/home/a/till $HOME 50%%"\n');
     expect(text).toContain('StandardOutput=append:/home/a/till $HOME 50%%/logs/sync.log\n');
     expect(text).toContain('StandardError=append:/home/a/till $HOME 50%%/logs/sync.log\n');
