@@ -10,7 +10,7 @@ import { spawnSync } from 'node:child_process';
 import { chmodSync, existsSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
-import { computeNextRun } from '../../src/core/state/schedule.js';
+import { computeNextRun, type SyncSettings } from '../../src/core/state/schedule.js';
 import { tempHome, till, tillOk, type TillRun } from '../lab/till.js';
 
 const TZ = 'America/New_York';
@@ -20,7 +20,14 @@ afterEach(() => {
   for (const c of homes.splice(0)) c();
 });
 
-function setup(): { home: string; script: string; schedule: () => Record<string, any>; calls: () => string[]; edit: (f: (s: any) => void) => void } {
+/** schedule.json as these tests read and hand-edit it. */
+interface Sched {
+  sync: SyncSettings & { next_run: string; consecutive_failures?: number };
+  history: Array<{ started: string; finished: string; status: string; trigger?: string }>;
+  watch?: { pid: number; started: string } | null;
+}
+
+function setup(): { home: string; script: string; schedule: () => Sched; calls: () => string[]; edit: (f: (s: Sched) => void) => void } {
   const { home, cleanup } = tempHome();
   homes.push(cleanup);
   const script = join(home, 'fake-sync');
@@ -84,11 +91,11 @@ describe('till watch', () => {
     const s = t.schedule();
     expect(t.calls()).toEqual(['sync --trigger watch']);
     expect(s.history[0]).toMatchObject({ status: 'success', trigger: 'watch', error: null });
-    expect(s.sync).toMatchObject({ status: 'success', last_run: s.history[0].started, consecutive_failures: 0 });
+    expect(s.sync).toMatchObject({ status: 'success', last_run: s.history[0]!.started, consecutive_failures: 0 });
     const saved = process.env.TZ;
     process.env.TZ = TZ;
     try {
-      expect(s.sync.next_run).toBe(computeNextRun(s.sync, new Date(s.history[0].finished)).toISOString());
+      expect(s.sync.next_run).toBe(computeNextRun(s.sync, new Date(s.history[0]!.finished)).toISOString());
     } finally {
       if (saved === undefined) delete process.env.TZ;
       else process.env.TZ = saved;
