@@ -211,6 +211,18 @@ describe('till schedule run / failures', () => {
     expect(show.history.map((h: { status: string }) => h.status)).toEqual(['success', 'failed', 'failed']);
   });
 
+  it('Ctrl-C stops a running `schedule run`, records it as cancelled, exits 130', async () => {
+    const t = setup();
+    writeFileSync(join(t.home, 'slow'), '');
+    let child: ChildProcess | undefined;
+    const done = till(t.home, ['schedule', 'run', '--sync-command', t.script], { env, onSpawn: (c) => (child = c) });
+    await waitUntil('the sync has started', () => t.calls().length === 1);
+    child!.kill('SIGINT');
+    const r = await done;
+    expect(r.code).toBe(130);
+    expect(t.schedule().history[0]).toMatchObject({ status: 'cancelled', trigger: 'schedule-run' });
+  });
+
   it('--if-due runs only when next_run is due', async () => {
     const t = setup();
     await tillOk(t.home, ['schedule', 'set', '--interval-hours', '5'], { env });

@@ -6,7 +6,7 @@
  * the unit tests, and here the files enable/disable write and remove.
  */
 import { execFileSync, spawnSync } from 'node:child_process';
-import { chmodSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
+import { chmodSync, existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { computeNextRun, emptyScheduleFile } from '../../src/core/state/schedule.js';
@@ -15,6 +15,10 @@ import { applyFiles, detectInstalled, planDisable, planEnable, type UserContext 
 import { applyCadence, type TillInvocation } from '../../src/schedule/spec.js';
 import { onCalendarFor, renderSystemdService, renderSystemdTimer } from '../../src/schedule/systemd.js';
 import { tempHome, till, tillOk } from '../lab/till.js';
+
+for (const tool of ['/usr/bin/systemd-analyze', '/usr/bin/crontab', '/usr/share/zoneinfo/America/New_York']) {
+  if (!existsSync(tool)) throw new Error(`missing ${tool}: run 'apt-get install -y systemd cron tzdata' (as .ci/run should)`);
+}
 
 const scratch = mkdtempSync('/tmp/tl-sched-');
 afterAll(() => rmSync(scratch, { recursive: true, force: true }));

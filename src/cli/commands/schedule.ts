@@ -1,7 +1,7 @@
 import { homedir } from 'node:os';
 import { mkdir } from 'node:fs/promises';
 import { Option, type Command } from 'commander';
-import { FailedError, UsageError } from '../../core/errors.js';
+import { ExitCode, FailedError, TillError, UsageError } from '../../core/errors.js';
 import { scheduleStore } from '../../core/inventory.js';
 import { computeNextRun, type RunRecord } from '../../core/state/schedule.js';
 import {
@@ -238,10 +238,22 @@ export function registerScheduleCommands(program: Command, cli: Cli): void {
       const cmd = opts.syncCommand ? customSyncCommand(opts.syncCommand, opts.trigger) : tillSyncCommand(currentInvocation(paths, process.argv[1]), opts.trigger);
       const toStdout = (b: Buffer) => void (opts.json ? process.stderr : process.stdout).write(b);
       const toStderr = (b: Buffer) => void process.stderr.write(b);
-      const r = await runAndRecord(paths, cmd, opts.trigger, { onStdout: toStdout, onStderr: toStderr });
+      // Ctrl-C / SIGTERM: stop the sync, still record it (as cancelled), exit 130.
+      const stop = new AbortController();
+      const onSignal = () => stop.abort();
+      process.on('SIGINT', onSignal);
+      process.on('SIGTERM', onSignal);
+      let r;
+      try {
+        r = await runAndRecord(paths, cmd, opts.trigger, { signal: stop.signal, onStdout: toStdout, onStderr: toStderr });
+      } finally {
+        process.off('SIGINT', onSignal);
+        process.off('SIGTERM', onSignal);
+      }
       const next = (await store().read()).sync.next_run;
       if (opts.json) cli.json({ ran: true, run: r.record, recorded_by: r.recordedBy, next_run: next ?? null });
       else cli.err(`sync ${r.record.status}${r.record.error ? `: ${r.record.error}` : ''}; next run ${whenText(next)}`);
+      if (stop.signal.aborted) throw new TillError('', ExitCode.interrupted);
       if (r.record.status !== 'success') throw new FailedError('');
     });
 }

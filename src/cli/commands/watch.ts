@@ -65,7 +65,11 @@ cleared from schedule.json. A second watch for the same TILL_HOME is refused (ex
           return;
         }
         const pid = state.pid;
-        process.kill(pid, 'SIGTERM');
+        try {
+          process.kill(pid, 'SIGTERM');
+        } catch (err) {
+          throw new FailedError(`cannot signal till watch (pid ${pid}): ${(err as NodeJS.ErrnoException).code ?? String(err)}`);
+        }
         // The daemon cancels a running sync (SIGTERM, SIGKILL after 2 s) and records it before it clears its pid.
         const stopped = await waitFor(async () => (await scheduleStore(paths).read()).watch?.pid !== pid || !isAlive(pid), 60_000);
         if (!stopped) throw new FailedError(`till watch (pid ${pid}) did not stop within 60 s`);
