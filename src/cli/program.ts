@@ -3,6 +3,8 @@ import type { Cli } from './context.js';
 import { registerHostCommands } from './commands/host.js';
 import { registerGroupCommands } from './commands/group.js';
 import { registerAuditCommand } from './commands/audit.js';
+import { registerScheduleCommands } from './commands/schedule.js';
+import { registerWatchCommand } from './commands/watch.js';
 import { VERSION } from './version.js';
 
 /** The command tree. Each group lives in its own file under commands/. */
@@ -21,5 +23,7 @@ export function createProgram(cli: Cli): Command {
   registerHostCommands(host, cli);
   registerGroupCommands(host, cli);
   registerAuditCommand(host, cli);
+  registerScheduleCommands(program, cli);
+  registerWatchCommand(program, cli);
   return program;
 }

@@ -1,0 +1,107 @@
+import { join } from 'node:path';
+import { Option, type Command } from 'commander';
+import { ExitCode, FailedError, UsageError } from '../../core/errors.js';
+import { scheduleStore } from '../../core/inventory.js';
+import { currentInvocation, customSyncCommand, tillSyncCommand } from '../../schedule/run.js';
+import { isAlive, runWatch, watchState, type WatchService, type WatchTask } from '../../watch/daemon.js';
+import { RotatingLog } from '../../watch/log.js';
+import type { Cli } from '../context.js';
+
+const UNITS: Record<string, number> = { s: 1_000, m: 60_000, h: 3_600_000, d: 86_400_000 };
+
+/** `90s`, `5m`, `1h`, `1d` (a bare number is seconds), from 10 s to 7 days. */
+export function parseDuration(name: string, value: string): number {
+  const m = /^(\d+)([smhd]?)$/.exec(value.trim());
+  const ms = m ? Number(m[1]) * UNITS[m[2] || 's']! : NaN;
+  if (!m || ms < 10_000 || ms > 7 * 86_400_000) {
+    throw new UsageError(`${name} takes a duration like 90s, 5m, 1h or 1d (10s to 7d), got ${JSON.stringify(value)}`);
+  }
+  return ms;
+}
+
+async function waitFor(check: () => Promise<boolean>, timeoutMs: number): Promise<boolean> {
+  const until = Date.now() + timeoutMs;
+  while (Date.now() < until) {
+    if (await check()) return true;
+    await new Promise((r) => setTimeout(r, 200));
+  }
+  return check();
+}
+
+/** `till watch`: the foreground scheduler for machines without systemd/launchd/cron. */
+export function registerWatchCommand(program: Command, cli: Cli): void {
+  program
+    .command('watch')
+    .description('foreground daemon: runs till sync when schedule.json next_run is due (and optional periodic health/audit); --status, --stop')
+    .option('--health-interval <duration>', 'also run `till host health --all` this often (e.g. 15m)')
+    .option('--audit-interval <duration>', 'also run `till host audit --all` this often (e.g. 1d)')
+    .option('--status', 'exit 0 if a watch daemon runs for this TILL_HOME, 3 if none does')
+    .option('--stop', 'send SIGTERM to the running watch daemon and wait until it has stopped')
+    .option('--json', 'with --status: print {running, pid, started, stale} as JSON')
+    .addOption(new Option('--sync-command <path>', 'run <path> sync --trigger watch instead of this till (for tests and wrappers)').hideHelp())
+    .addHelpText(
+      'after',
+      `
+Logs go to $TILL_HOME/logs/watch.log (rotated to watch.log.1 at 1 MiB) and to stderr.
+Stop with Ctrl-C or SIGTERM: a running sync is cancelled and recorded, and the pid is
+cleared from schedule.json. A second watch for the same TILL_HOME is refused (exit 2).`,
+    )
+    .action(async (opts: { healthInterval?: string; auditInterval?: string; status?: boolean; stop?: boolean; json?: boolean; syncCommand?: string }) => {
+      const paths = cli.paths();
+      if (opts.status && opts.stop) throw new UsageError('give --status or --stop, not both');
+      if (opts.status) {
+        const state = await watchState(paths);
+        if (opts.json) cli.json(state);
+        else if (state.running) cli.out(`till watch is running (pid ${state.pid}, since ${state.started})`);
+        else cli.err(state.stale ? `till watch is not running (stale pid ${state.pid} recorded; it blocks nothing)` : 'till watch is not running');
+        if (!state.running) cli.exitCode = ExitCode.notRunning;
+        return;
+      }
+      if (opts.stop) {
+        const state = await watchState(paths);
+        if (!state.running || state.pid === null) {
+          cli.err('till watch is not running');
+          cli.exitCode = ExitCode.notRunning;
+          return;
+        }
+        const pid = state.pid;
+        try {
+          process.kill(pid, 'SIGTERM');
+        } catch (err) {
+          throw new FailedError(`cannot signal till watch (pid ${pid}): ${(err as NodeJS.ErrnoException).code ?? String(err)}`);
+        }
+        // The daemon cancels a running sync (SIGTERM, SIGKILL after 2 s) and records it before it clears its pid.
+        const stopped = await waitFor(async () => (await scheduleStore(paths).read()).watch?.pid !== pid || !isAlive(pid), 60_000);
+        if (!stopped) throw new FailedError(`till watch (pid ${pid}) did not stop within 60 s`);
+        cli.err(`stopped till watch (pid ${pid})`);
+        return;
+      }
+
+      const tasks: WatchTask[] = [];
+      const inv = opts.syncCommand ? undefined : currentInvocation(paths, process.argv[1]);
+      const tillArgs = (args: string[]) => {
+        const i = inv ?? currentInvocation(paths, process.argv[1]);
+        return { command: i.node, args: [i.script, ...args] };
+      };
+      if (opts.healthInterval) tasks.push({ name: 'host health', intervalMs: parseDuration('--health-interval', opts.healthInterval), command: tillArgs(['host', 'health', '--all']) });
+      if (opts.auditInterval) tasks.push({ name: 'host audit', intervalMs: parseDuration('--audit-interval', opts.auditInterval), command: tillArgs(['host', 'audit', '--all']) });
+      const sync = opts.syncCommand ? customSyncCommand(opts.syncCommand, 'watch') : tillSyncCommand(inv!, 'watch');
+      // Seam for `--metrics <addr>` (wired by the lead): push { name: 'metrics', start: … startMetricsServer … }.
+      const services: WatchService[] = [];
+
+      const log = new RotatingLog(join(paths.logsDir, 'watch.log'), undefined, (text) => process.stderr.write(text));
+      const stop = new AbortController();
+      const onSignal = (sig: NodeJS.Signals) => {
+        if (!stop.signal.aborted) log.write(`received ${sig}`);
+        stop.abort();
+      };
+      process.on('SIGTERM', onSignal);
+      process.on('SIGINT', onSignal);
+      try {
+        await runWatch({ paths, sync, tasks, services, log }, stop.signal);
+      } finally {
+        process.off('SIGTERM', onSignal);
+        process.off('SIGINT', onSignal);
+      }
+    });
+}
