@@ -18,6 +18,7 @@ declare -A NEED=(
   [systemd-analyze]=systemd
   [crontab]=cron
   [runuser]=util-linux
+  [tzselect]=tzdata
 )
 missing=()
 for bin in "${!NEED[@]}"; do

@@ -64,7 +64,8 @@ export function applyRunRecord(file: ScheduleFile, run: RunRecord): void {
   const sync = file.sync as SyncSettings & { consecutive_failures?: number; last_error?: string | null };
   sync.last_run = run.started;
   sync.status = run.status;
-  sync.consecutive_failures = run.status === 'success' ? 0 : (sync.consecutive_failures ?? 0) + 1;
+  // A run a person cancelled says nothing about the fleet: it neither resets nor adds to the count.
+  if (run.status !== 'cancelled') sync.consecutive_failures = run.status === 'success' ? 0 : (sync.consecutive_failures ?? 0) + 1;
   sync.last_error = run.status === 'success' ? null : (run.error ?? null);
   sync.next_run = computeNextRun(sync, new Date(run.finished)).toISOString();
   const history = [...(file.history ?? []), run];
