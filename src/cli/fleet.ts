@@ -68,6 +68,8 @@ export interface FleetCommand<T> {
   job: (hooks: { output: FleetReporter['output'] }) => HostJob<T>;
   /** Applies a successful result to its database entry. */
   onSuccess?: (entry: HostEntry, result: HostResult<T>) => void;
+  /** Applies any attempted (not skipped or cancelled) result, before onSuccess. */
+  onAttempt?: (entry: HostEntry, result: HostResult<T>) => void;
   /** Stream per-host output as prefixed lines (exec). */
   stream?: boolean;
   extraJson?: (r: HostResult<T>) => Record<string, unknown>;
@@ -97,13 +99,14 @@ export async function runFleetCommand<T>(c: FleetCommand<T>): Promise<number> {
     reporter.clear();
     interrupt.dispose();
   }
-  await c.inventory.recordResults(report.results, c.onSuccess);
+  // Report first: if the database cannot be written, the run's output is not lost.
   if (json) {
     cli.json(fleetJson(report as FleetReport, c.extraJson as ((r: HostResult) => Record<string, unknown>) | undefined));
   } else {
     c.beforeSummary?.(report);
     if (!c.quiet) cli.out(renderSummary(cli, report as FleetReport, c.extraColumns as Array<[string, (r: HostResult) => string]> | undefined));
   }
+  await c.inventory.recordResults(report.results, c.onSuccess, c.onAttempt);
   if (report.cancelled) return ExitCode.interrupted;
   return report.ok ? ExitCode.ok : ExitCode.hostFailed;
 }

@@ -53,7 +53,8 @@ export function splitAtDoubleDash(argv: string[]): { parsed: string[]; rest: str
 
 function report(err: unknown, red: (s: string) => string): number {
   if (err instanceof CommanderError) {
-    if (err.code === 'commander.helpDisplayed' || err.code === 'commander.version' || err.code === 'commander.help') return ExitCode.ok;
+    // `commander.help` is help shown because a subcommand was missing: a usage error.
+    if (err.code === 'commander.helpDisplayed' || err.code === 'commander.version') return ExitCode.ok;
     // commander already printed its message to stderr
     return ExitCode.usage;
   }

@@ -24,8 +24,8 @@ export async function addHost(inventory: Inventory, input: AddHostInput, now = n
   const groups = (input.groups ?? []).map((g) => validateName(g, 'group'));
   const jump = input.jump === undefined ? undefined : validateName(input.jump, 'host');
   return inventory.update((db) => {
-    if (name in db.hosts) throw new UsageError(`host ${name} already exists`, `remove it first (till host remove ${name}) or choose another name`);
-    if (jump !== undefined && !(jump in db.hosts)) throw new UsageError(`--jump ${jump}: no such host`, 'add the jump host first');
+    if (Object.hasOwn(db.hosts, name)) throw new UsageError(`host ${name} already exists`, `remove it first (till host remove ${name}) or choose another name`);
+    if (jump !== undefined && !Object.hasOwn(db.hosts, jump)) throw new UsageError(`--jump ${jump}: no such host`, 'add the jump host first');
     const entry: HostEntry = {
       user: spec.user,
       host: spec.host,
@@ -43,13 +43,6 @@ export async function addHost(inventory: Inventory, input: AddHostInput, now = n
   });
 }
 
-export function groupsOf(db: HostsFile, name: string): string[] {
-  return Object.entries(db.groups ?? {})
-    .filter(([, members]) => members.includes(name))
-    .map(([g]) => g)
-    .sort();
-}
-
 /** Removes a host from the database and from every group. Jump dependants block it. */
 export function removeHostFrom(db: HostsFile, name: string): HostEntry {
   const entry = db.hosts[name];
@@ -65,14 +58,14 @@ export function removeHostFrom(db: HostsFile, name: string): HostEntry {
 
 export function addToGroup(db: HostsFile, group: string, hosts: string[], create = false): void {
   validateName(group, 'group');
-  db.groups ??= {};
-  if (!(group in db.groups)) {
+  db.groups ??= Object.create(null) as Record<string, string[]>;
+  if (!Object.hasOwn(db.groups, group)) {
     if (!create) throw new UsageError(`no such group: ${group}`, `create it with: till host group create ${group}`);
     db.groups[group] = [];
   }
   const members = db.groups[group]!;
   for (const h of hosts) {
-    if (!(h in db.hosts)) throw new UsageError(`no such host: ${h}`);
+    if (!Object.hasOwn(db.hosts, h)) throw new UsageError(`no such host: ${h}`);
     if (!members.includes(h)) members.push(h);
   }
 }

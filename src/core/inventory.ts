@@ -12,6 +12,8 @@ import { emptyScheduleFile, scheduleFileSchema } from './state/schedule.js';
 /** Consecutive failed operations after which a host is marked unreachable. */
 export const UNREACHABLE_AFTER = 3;
 
+const NO_CONTACT_EVIDENCE = new Set(['deadline', 'local', 'spawn']);
+
 export function hostsStore(paths: TillPaths) {
   return new JsonFileStore(paths.hostsDb, hostsFileSchema, emptyHostsFile);
 }
@@ -50,7 +52,10 @@ export class Inventory {
 
   async read(): Promise<HostsFile> {
     await this.requireInit();
-    return this.store.read();
+    const db = await this.store.read();
+    // The config is derived from the database: if it went missing, make it again.
+    if (!(await exists(this.paths.sshConfig))) await this.writeSshConfig(db);
+    return db;
   }
 
   async update<R>(change: (db: HostsFile) => R | Promise<R>): Promise<R> {
@@ -72,13 +77,18 @@ export class Inventory {
    * towards `unreachable`; any contact resets them and restores the lifecycle stage.
    * `onSuccess` applies the operation's own promotion (e.g. test → connected).
    */
-  async recordResults<T>(results: readonly HostResult<T>[], onSuccess?: (entry: HostEntry, result: HostResult<T>) => void): Promise<void> {
+  async recordResults<T>(
+    results: readonly HostResult<T>[],
+    onSuccess?: (entry: HostEntry, result: HostResult<T>) => void,
+    onAttempt?: (entry: HostEntry, result: HostResult<T>) => void,
+  ): Promise<void> {
     const relevant = results.filter((r) => r.status !== 'skipped' && r.failureKind !== 'cancelled');
     if (relevant.length === 0) return;
     await this.update((db) => {
       for (const r of relevant) {
         const entry = db.hosts[r.host];
         if (!entry) continue; // removed meanwhile by another till
+        onAttempt?.(entry, r);
         if (r.status === 'unreachable') {
           entry.failures = (entry.failures ?? 0) + 1;
           entry.last_error = r.error;
@@ -88,6 +98,8 @@ export class Inventory {
           }
           continue;
         }
+        // A deadline kill or a local ssh problem proves no contact: neither count nor reset.
+        if (!r.ok && r.failureKind !== null && NO_CONTACT_EVIDENCE.has(r.failureKind)) continue;
         // The host answered: whatever the command did, the connection works.
         entry.failures = 0;
         if (entry.status === 'unreachable') {
@@ -122,6 +134,7 @@ export async function initTillHome(paths: TillPaths): Promise<InitResult> {
   const schedule = scheduleStore(paths);
   const scheduleCreated = !(await schedule.exists());
   if (scheduleCreated) await schedule.write(emptyScheduleFile());
+  else await schedule.read(); // a corrupt schedule.json stops init too (exit 4, file untouched)
   // Regenerate the config from whatever database is there (validating it, never rewriting it).
   await new Inventory(paths).writeSshConfig(await hosts.read());
   if (!(await exists(paths.knownHosts))) await writeFileAtomic(paths.knownHosts, '', { mode: 0o600 });

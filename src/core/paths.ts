@@ -23,8 +23,9 @@ export const KEY_NAME = 'till_federation_ed25519';
 export function resolveTillHome(env: NodeJS.ProcessEnv = process.env): string {
   const raw = env.TILL_HOME;
   if (raw !== undefined && raw !== '') {
-    if (/[\n\r\0"]/.test(raw)) {
-      throw new UsageError('TILL_HOME contains a newline, NUL or double quote', 'choose a plain directory path');
+    // ssh_config splits its values on quotes and backslashes: such a path cannot be written there.
+    if (/[\n\r\0"'\\]/.test(raw)) {
+      throw new UsageError('TILL_HOME contains a newline, NUL, quote or backslash', 'choose a plain directory path');
     }
     return resolve(raw);
   }

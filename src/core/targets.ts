@@ -21,14 +21,18 @@ export function globToRegExp(glob: string): RegExp {
       const close = glob.indexOf(']', i + 1);
       if (close === -1) re += '\\[';
       else {
-        let cls = glob.slice(i + 1, close);
+        let cls = glob.slice(i + 1, close).replace(/[\\\]^]/g, '\\$&');
         if (cls.startsWith('!')) cls = `^${cls.slice(1)}`;
-        re += `[${cls.replace(/\\/g, '\\\\')}]`;
+        re += `[${cls}]`;
         i = close;
       }
     } else re += c.replace(/[.+^${}()|\\]/g, '\\$&');
   }
-  return new RegExp(`^${re}$`);
+  try {
+    return new RegExp(`^${re}$`);
+  } catch {
+    throw new UsageError(`invalid glob ${JSON.stringify(glob)}`, 'use * ? and [abc] or [a-z] ranges in order');
+  }
 }
 
 /**
@@ -59,9 +63,9 @@ export function resolveTargets(db: HostsFile, sel: TargetSelection): Target[] {
       if (matched.length === 0) throw new UsageError(`no host matches ${JSON.stringify(pattern)}`, 'see: till host list');
       for (const m of matched) chosen.add(m);
     } else {
-      if (!(pattern in db.hosts)) throw new UsageError(`no such host: ${pattern}`, 'see: till host list');
+      if (!Object.hasOwn(db.hosts, pattern)) throw new UsageError(`no such host: ${pattern}`, 'see: till host list');
       chosen.add(pattern);
     }
   }
-  return [...chosen].filter((n) => n in db.hosts).map((name) => ({ name, entry: db.hosts[name]! }));
+  return [...chosen].filter((n) => Object.hasOwn(db.hosts, n)).map((name) => ({ name, entry: db.hosts[name]! }));
 }

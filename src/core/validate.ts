@@ -36,6 +36,8 @@ export function validateUser(value: string): string {
 
 /** A DNS name, an IPv4 address or an IPv6 literal (without brackets). */
 export function isValidAddress(value: string): boolean {
+  // No IPv6 zone ids (fe80::1%eth0): `%` is a token introducer in ssh_config.
+  if (value.includes('%')) return false;
   return isIP(value) !== 0 || (HOSTNAME_RE.test(value) && !/^\d+(\.\d+){3}$/.test(value));
 }
 

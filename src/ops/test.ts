@@ -41,8 +41,7 @@ export function testJob(paths: TillPaths, opts: { connectTimeout?: number; timeo
 }
 
 /** What a successful test says about a host: at least connected, till-ready if till answers. */
-export function applyTest(entry: HostEntry, data: TestData | undefined, now = new Date()): void {
-  entry.last_test = now.toISOString();
+export function applyTest(entry: HostEntry, data: TestData | undefined): void {
   if (!data) return;
   entry.latency_ms = data.latencyMs;
   entry.till_version = data.tillVersion;

@@ -1,4 +1,4 @@
-import type { TillPaths } from '../core/paths.js';
+import { checkControlPath, type TillPaths } from '../core/paths.js';
 import { aliasOf } from './config.js';
 
 export interface SshCallOptions {
@@ -11,6 +11,8 @@ export interface SshCallOptions {
 
 /** The ssh argv for one call through till's config and alias. Pure: a list of words. */
 export function buildSshArgs(paths: TillPaths, name: string, remoteCommand: string | undefined, opts: SshCallOptions = {}): string[] {
+  // Refuse before connecting when the ControlMaster socket path cannot fit.
+  checkControlPath(paths);
   const args = ['-F', paths.sshConfig];
   if (opts.connectTimeout !== undefined) args.push('-o', `ConnectTimeout=${opts.connectTimeout}`);
   for (const [key, value] of Object.entries(opts.options ?? {})) args.push('-o', `${key}=${value}`);
@@ -22,11 +24,13 @@ export function buildSshArgs(paths: TillPaths, name: string, remoteCommand: stri
 
 /** `ssh -O exit`: closes a host's master connection, if any. */
 export function buildControlExitArgs(paths: TillPaths, name: string): string[] {
+  checkControlPath(paths);
   return ['-F', paths.sshConfig, '-O', 'exit', '--', aliasOf(name)];
 }
 
 /** The `-e` value rsync uses to reach a host through till's config. */
 export function rsyncRemoteShell(paths: TillPaths, connectTimeout?: number): string {
+  checkControlPath(paths);
   const quoted = paths.sshConfig.includes(' ') ? `"${paths.sshConfig}"` : paths.sshConfig;
   return connectTimeout === undefined ? `ssh -F ${quoted} -T` : `ssh -F ${quoted} -T -o ConnectTimeout=${connectTimeout}`;
 }

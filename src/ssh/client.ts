@@ -1,6 +1,6 @@
 import type { JobOutcome } from '../core/fanout.js';
 import type { TillPaths } from '../core/paths.js';
-import { buildSshArgs, type SshCallOptions } from './args.js';
+import { buildControlExitArgs, buildSshArgs, type SshCallOptions } from './args.js';
 import { classifySsh } from './outcome.js';
 import { runProcess, type ProcessResult, type RunOptions } from './process.js';
 
@@ -21,6 +21,16 @@ export function sshRun(paths: TillPaths, name: string, command: string, opts: Re
     onStdout: opts.onStdout,
     onStderr: opts.onStderr,
   });
+}
+
+/** A session on the person's terminal (or one command with its output passed through). */
+export function sshInteractive(paths: TillPaths, name: string, command: string | undefined, tty: boolean): Promise<ProcessResult> {
+  return runProcess('ssh', buildSshArgs(paths, name, command, { tty }), { interactive: true });
+}
+
+/** Closes a host's ControlMaster, if one runs; never fails. */
+export async function closeMaster(paths: TillPaths, name: string): Promise<void> {
+  await runProcess('ssh', buildControlExitArgs(paths, name), { timeoutMs: 5_000 });
 }
 
 /** A process result as a fan-out job outcome. */

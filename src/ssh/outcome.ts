@@ -17,6 +17,7 @@ export type FailureKind =
   | 'remote'
   | 'deadline'
   | 'cancelled'
+  | 'local'
   | 'spawn';
 
 export interface Failure {
@@ -27,6 +28,9 @@ export interface Failure {
   retryable: boolean;
   message: string;
 }
+
+/** ssh's complaints about the local set-up: no host is to blame, and a retry cannot help. */
+const LOCAL_RULE = /Can't open user config file|Bad configuration option|Bad owner or permissions|^[^\n]*config line \d+:|ControlPath too long|unknown key %|Identity file .* not accessible/m;
 
 const RULES: Array<[RegExp, FailureKind, string]> = [
   [/REMOTE HOST IDENTIFICATION HAS CHANGED|Host key for .* has changed/i, 'hostkey-changed', 'host key changed (possible man-in-the-middle, or the host was reinstalled)'],
@@ -44,8 +48,9 @@ export function sshReason(stderr: string): string {
   const lines = stderr
     .split('\n')
     .map((l) => l.trim())
-    .filter((l) => l !== '' && !l.startsWith('@@@') && !/^Warning: Permanently added/.test(l));
-  return lines.find((l) => RULES.some(([re]) => re.test(l))) ?? lines[0] ?? '';
+    .filter((l) => l !== '' && !/^Warning: Permanently added/.test(l));
+  const meaningful = lines.filter((l) => !l.startsWith('@'));
+  return meaningful.find((l) => /^Host key for .* has changed/.test(l)) ?? meaningful.find((l) => RULES.some(([re]) => re.test(l))) ?? meaningful[0] ?? '';
 }
 
 export function classifySsh(result: ProcessResult, connectionExitCodes: readonly number[] = [255]): Failure | undefined {
@@ -56,14 +61,21 @@ export function classifySsh(result: ProcessResult, connectionExitCodes: readonly
   if (result.timedOut) return { kind: 'deadline', connection: false, retryable: false, message: 'timed out (per-host --timeout)' };
   if (result.exitCode === 0) return undefined;
   if (result.exitCode !== null && connectionExitCodes.includes(result.exitCode)) {
+    if (LOCAL_RULE.test(result.stderr)) {
+      return { kind: 'local', connection: false, retryable: false, message: `local ssh set-up problem: ${sshReason(result.stderr)}` };
+    }
     for (const [re, kind, message] of RULES) {
       if (re.test(result.stderr)) {
         const retryable = kind !== 'auth' && kind !== 'hostkey-changed' && kind !== 'hostkey-unknown' && kind !== 'dns';
         return { kind, connection: true, retryable, message: `${message}: ${sshReason(result.stderr)}` };
       }
     }
-    const reason = sshReason(result.stderr);
-    return { kind: 'connection', connection: true, retryable: true, message: reason === '' ? `ssh failed (exit ${result.exitCode})` : reason };
+    // Any other line ssh itself wrote: a connection-level failure we have no rule for.
+    if (/^(ssh|mux_client_\w+|muxclient|ControlSocket|channel \d+):/m.test(result.stderr)) {
+      return { kind: 'connection', connection: true, retryable: true, message: sshReason(result.stderr) };
+    }
+    // Exit 255 with nothing from ssh: the remote command itself exited 255. It ran,
+    // so it must not be retried (it may not be idempotent).
   }
   const how = result.exitCode !== null ? `exit code ${result.exitCode}` : `killed by ${result.signal ?? 'a signal'}`;
   return { kind: 'remote', connection: false, retryable: false, message: `remote command failed (${how})` };

@@ -34,6 +34,8 @@ export interface RunOptions {
 }
 
 const KILL_GRACE_MS = 2_000;
+/** After exit, how long output may still arrive through inherited pipes. */
+const EXIT_DRAIN_MS = 500;
 
 export function runProcess(command: string, args: string[], opts: RunOptions = {}): Promise<ProcessResult> {
   const started = performance.now();
@@ -90,10 +92,16 @@ export function runProcess(command: string, args: string[], opts: RunOptions = {
     child.on('error', (e) => {
       spawnError = e.message;
     });
-    child.on('close', (code, sig) => {
+    let settled = false;
+    const finish = (code: number | null, sig: NodeJS.Signals | null) => {
+      if (settled) return;
+      settled = true;
       if (timer) clearTimeout(timer);
       if (killTimer) clearTimeout(killTimer);
+      if (drainTimer) clearTimeout(drainTimer);
       opts.signal?.removeEventListener('abort', onAbort);
+      child.stdout?.destroy();
+      child.stderr?.destroy();
       resolve({
         command,
         args,
@@ -106,6 +114,14 @@ export function runProcess(command: string, args: string[], opts: RunOptions = {
         cancelled,
         ...(spawnError !== undefined ? { spawnError } : {}),
       });
+    };
+    // An ssh mux client hands its stdio to the ControlMaster, so after the client is
+    // killed (timeout, Ctrl-C) the pipes stay open until the remote command ends.
+    // Once the process has exited, give its output a short grace to drain, then go.
+    let drainTimer: NodeJS.Timeout | undefined;
+    child.on('exit', (code, sig) => {
+      drainTimer = setTimeout(() => finish(code, sig), timedOut || cancelled ? 0 : EXIT_DRAIN_MS);
     });
+    child.on('close', finish);
   });
 }

@@ -19,7 +19,7 @@ export function registerGroupCommands(host: Command, cli: Cli): void {
     .action(async (name: string, hosts: string[]) => {
       validateName(name, 'group');
       await inventory().update((db) => {
-        if (db.groups && name in db.groups) throw new UsageError(`group ${name} already exists`);
+        if (db.groups && Object.hasOwn(db.groups, name)) throw new UsageError(`group ${name} already exists`);
         addToGroup(db, name, hosts, true);
       });
       cli.err(`created group ${name}${hosts.length ? ` with ${hosts.join(', ')}` : ''}`);
@@ -32,7 +32,7 @@ export function registerGroupCommands(host: Command, cli: Cli): void {
     .action(async (name: string) => {
       validateName(name, 'group');
       await inventory().update((db) => {
-        if (!db.groups || !(name in db.groups)) throw new UsageError(`no such group: ${name}`);
+        if (!db.groups || !Object.hasOwn(db.groups, name)) throw new UsageError(`no such group: ${name}`);
         delete db.groups[name];
       });
       cli.err(`deleted group ${name}`);

@@ -7,9 +7,8 @@ import type { HostEntry, HostsFile } from '../../core/state/hosts.js';
 import { formatHostSpec, validateName } from '../../core/validate.js';
 import { execJob } from '../../ops/exec.js';
 import { applyTest, testJob, type TestData } from '../../ops/test.js';
-import { buildControlExitArgs, buildSshArgs } from '../../ssh/args.js';
+import { closeMaster, sshInteractive, sshRun } from '../../ssh/client.js';
 import { readPublicKey } from '../../ssh/keys.js';
-import { runProcess } from '../../ssh/process.js';
 import { execLine, shQuote } from '../../ssh/quote.js';
 import type { Cli } from '../context.js';
 import { addFleetOptions, runFleetCommand, selectTargets, type FleetOpts } from '../fleet.js';
@@ -86,19 +85,19 @@ export function registerHostCommands(host: Command, cli: Cli): void {
       const paths = cli.paths();
       const inventory = new Inventory(paths);
       const db = await inventory.read();
-      if (!(name in db.hosts)) throw new UsageError(`no such host: ${name}`, 'see: till host list');
+      if (!Object.hasOwn(db.hosts, name)) throw new UsageError(`no such host: ${name}`, 'see: till host list');
       if (opts.cleanRemote) {
         if (cli.stdinIsTTY && !opts.yes && !(await confirm(`Remove ~/.till from ${name}? [y/N] `))) {
           throw new UsageError('not confirmed; nothing removed');
         }
-        const result = await runProcess('ssh', buildSshArgs(paths, name, `rm -rf -- "$HOME"/${shQuote('.till')}`));
+        const result = await sshRun(paths, name, `rm -rf -- "$HOME"/${shQuote('.till')}`);
         if (result.exitCode !== 0) {
           cli.err(`error: could not clean ${name}: ${result.stderr.trim() || `exit ${result.exitCode}`}; host kept`);
           cli.exitCode = ExitCode.hostFailed;
           return;
         }
       }
-      await runProcess('ssh', buildControlExitArgs(paths, name));
+      await closeMaster(paths, name);
       await inventory.update((d) => removeHostFrom(d, name));
       cli.err(`removed ${name}`);
     });
@@ -185,6 +184,9 @@ export function registerHostCommands(host: Command, cli: Cli): void {
       targets,
       opts,
       job: () => testJob(paths, { connectTimeout: opts.connectTimeout, timeoutMs: opts.timeout && opts.timeout * 1000 }),
+      onAttempt: (entry) => {
+        entry.last_test = new Date().toISOString();
+      },
       onSuccess: (entry, r) => applyTest(entry, r.data),
       extraJson: (r) => ({ latencyMs: r.data?.latencyMs ?? null, tillVersion: r.data?.tillVersion ?? null }),
       extraColumns: [
@@ -201,7 +203,10 @@ export function registerHostCommands(host: Command, cli: Cli): void {
       .option('--group-output', "print each host's output as one block when it finishes, instead of prefixed lines")
       .usage('[targets...] [options] -- <command...>'),
   ).action(async (patterns: string[], opts: FleetOpts & { groupOutput?: boolean }) => {
-    if (cli.rest.length === 0) throw new UsageError('no command given', 'put the command after --: till host exec web-* -- uptime');
+    if (cli.rest.length === 0 || cli.rest.every((a) => a.trim() === '')) {
+      // An empty command would make ssh open a login shell instead.
+      throw new UsageError('no command given', 'put the command after --: till host exec web-* -- uptime');
+    }
     const paths = cli.paths();
     checkControlPath(paths);
     const inventory = new Inventory(paths);
@@ -235,10 +240,11 @@ export function registerHostCommands(host: Command, cli: Cli): void {
       const paths = cli.paths();
       checkControlPath(paths);
       const db = await new Inventory(paths).read();
-      if (!(name in db.hosts)) throw new UsageError(`no such host: ${name}`, 'see: till host list');
+      if (!Object.hasOwn(db.hosts, name)) throw new UsageError(`no such host: ${name}`, 'see: till host list');
       const command = cli.rest.length > 0 ? execLine(cli.rest) : undefined;
-      const result = await runProcess('ssh', buildSshArgs(paths, name, command, { tty: command === undefined && cli.stdinIsTTY }), { interactive: true });
-      cli.exitCode = result.exitCode ?? ExitCode.hostFailed;
+      const result = await sshInteractive(paths, name, command, command === undefined && cli.stdinIsTTY);
+      // The remote command's exit code passes through; ssh's own failure (255) is 1.
+      cli.exitCode = result.exitCode === null || result.exitCode === 255 ? ExitCode.hostFailed : result.exitCode;
     });
 }
 

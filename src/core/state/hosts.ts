@@ -35,15 +35,23 @@ export const hostEntrySchema = z.looseObject({
 });
 export type HostEntry = z.output<typeof hostEntrySchema>;
 
+/**
+ * Maps keyed by user-chosen names get no prototype: a host called `constructor` or
+ * `toString` (valid names) must not find Object.prototype's members.
+ */
+function withoutPrototype<T>(record: Record<string, T>): Record<string, T> {
+  return Object.assign(Object.create(null) as Record<string, T>, record);
+}
+
 export const hostsFileSchema = z
   .looseObject({
-    hosts: z.record(name, hostEntrySchema),
-    groups: z.record(name, z.array(name)).optional(),
+    hosts: z.record(name, hostEntrySchema).transform(withoutPrototype),
+    groups: z.record(name, z.array(name)).transform(withoutPrototype).optional(),
     updated: z.string().optional(),
   })
   .superRefine((db, ctx) => {
     for (const [hostName, entry] of Object.entries(db.hosts)) {
-      if (entry.jump !== undefined && !(entry.jump in db.hosts)) {
+      if (entry.jump !== undefined && !Object.hasOwn(db.hosts, entry.jump)) {
         ctx.addIssue({ code: 'custom', path: ['hosts', hostName, 'jump'], message: `jump host ${entry.jump} is not in the database` });
       }
       if (entry.jump === hostName) {
@@ -52,14 +60,14 @@ export const hostsFileSchema = z
     }
     for (const [group, members] of Object.entries(db.groups ?? {})) {
       members.forEach((m, i) => {
-        if (!(m in db.hosts)) ctx.addIssue({ code: 'custom', path: ['groups', group, i], message: `host ${m} is not in the database` });
+        if (!Object.hasOwn(db.hosts, m)) ctx.addIssue({ code: 'custom', path: ['groups', group, i], message: `host ${m} is not in the database` });
       });
     }
   });
 export type HostsFile = z.output<typeof hostsFileSchema>;
 
 export function emptyHostsFile(): HostsFile {
-  return { hosts: {}, groups: {}, updated: String(Math.floor(Date.now() / 1000)) };
+  return { hosts: withoutPrototype({}), groups: withoutPrototype({}), updated: String(Math.floor(Date.now() / 1000)) };
 }
 
 export const DEFAULT_TEKTON_PATH = '~/projects/github/Tekton';

@@ -64,10 +64,13 @@ export class JsonFileStore<S extends z.ZodType> {
   /** Reads, applies `change`, and writes back atomically, all under the file's lock. */
   async update<R>(change: (data: z.output<S>) => R | Promise<R>): Promise<R> {
     await mkdir(dirname(this.file), { recursive: true, mode: 0o700 });
-    const release = await this.lock();
+    const lock = { compromised: false };
+    const release = await this.lock(lock);
     try {
       const data = await this.read();
       const result = await change(data);
+      // Another process took the lock as stale while we held it: writing now could lose its change.
+      if (lock.compromised) throw new StateError(`lost the lock on ${this.file} while updating it; nothing was written`, 'run the command again');
       await this.write(data);
       return result;
     } finally {
@@ -85,16 +88,15 @@ export class JsonFileStore<S extends z.ZodType> {
     await writeFileAtomic(this.file, `${JSON.stringify(data, null, 2)}\n`, { mode: 0o600, fsync: true });
   }
 
-  private async lock(): Promise<() => Promise<void>> {
+  private async lock(state: { compromised: boolean }): Promise<() => Promise<void>> {
     try {
       return await lockfile.lock(this.file, {
         realpath: false,
         stale: 15_000,
         update: 5_000,
         retries: { retries: 200, factor: 1.3, minTimeout: 5, maxTimeout: 150, randomize: true },
-        onCompromised: (err) => {
-          // Another process took the lock as stale while we held it; say so loudly.
-          process.emitWarning(`lock on ${this.file} was compromised: ${err.message}`);
+        onCompromised: () => {
+          state.compromised = true;
         },
       });
     } catch (err) {
