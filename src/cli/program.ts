@@ -2,6 +2,9 @@ import { Command } from 'commander';
 import type { Cli } from './context.js';
 import { registerHostCommands } from './commands/host.js';
 import { registerGroupCommands } from './commands/group.js';
+import { registerRemoteCommands } from './commands/remote.js';
+import { registerInstallationCommands } from './commands/installation.js';
+import { registerSyncCommand } from './commands/sync.js';
 import { VERSION } from './version.js';
 
 /** The command tree. Each group lives in its own file under commands/. */
@@ -19,5 +22,8 @@ export function createProgram(cli: Cli): Command {
   const host = program.command('host').description('manage hosts: init, add, test, exec, setup, deploy, sync, health…');
   registerHostCommands(host, cli);
   registerGroupCommands(host, cli);
+  registerRemoteCommands(host, cli);
+  registerInstallationCommands(program, cli);
+  registerSyncCommand(program, cli);
   return program;
 }
