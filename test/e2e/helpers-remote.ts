@@ -3,7 +3,7 @@ import { build } from 'esbuild';
 import { execFileSync, spawn } from 'node:child_process';
 import { chmodSync, mkdtempSync, readFileSync, symlinkSync } from 'node:fs';
 import { join, resolve } from 'node:path';
-import { till, type TillRun } from '../lab/till.js';
+import type { TillRun } from '../lab/till.js';
 
 export const LOCAL_VERSION: string = JSON.parse(readFileSync('package.json', 'utf8')).version;
 
