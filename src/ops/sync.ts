@@ -173,15 +173,25 @@ export interface HostSyncData {
   local: LocalSyncResult[] | null;
 }
 
-/** Parses the remote till's one JSON document; undefined when stdout is not one. */
+/**
+ * Parses the remote till's one JSON document; undefined when stdout holds none.
+ * Lines a noisy login shell prints before it are tolerated; the document starts at
+ * the first line that is exactly `{` (how the till prints it).
+ */
 export function parseRemoteSync(stdout: string): { ok: boolean; local: LocalSyncResult[] } | undefined {
-  try {
-    const doc = JSON.parse(stdout) as { ok?: unknown; local?: unknown };
-    if (typeof doc !== 'object' || doc === null || typeof doc.ok !== 'boolean' || !Array.isArray(doc.local)) return undefined;
-    return { ok: doc.ok, local: doc.local as LocalSyncResult[] };
-  } catch {
-    return undefined;
+  const candidates = [stdout];
+  const at = stdout.indexOf('\n{\n');
+  if (at !== -1) candidates.push(stdout.slice(at + 1));
+  for (const text of candidates) {
+    try {
+      const doc = JSON.parse(text) as { ok?: unknown; local?: unknown };
+      if (typeof doc !== 'object' || doc === null || typeof doc.ok !== 'boolean' || !Array.isArray(doc.local)) return undefined;
+      return { ok: doc.ok, local: doc.local as LocalSyncResult[] };
+    } catch {
+      // try the next candidate
+    }
   }
+  return undefined;
 }
 
 export function hostSyncJob(paths: TillPaths, opts: { dryRun?: boolean; connectTimeout?: number; timeoutMs?: number } = {}): HostJob<HostSyncData> {
@@ -201,7 +211,8 @@ export function hostSyncJob(paths: TillPaths, opts: { dryRun?: boolean; connectT
       const failed = localFailed(remote.local);
       return fail(failed.length > 0 ? `on the host: ${failed.map((f) => `${f.name}: ${f.reason ?? 'failed'}`).join('; ')}` : `remote sync failed (exit ${result.exitCode})`);
     }
-    return { ...outcome, data: { local: remote.local } };
+    // The report is in `data`; its raw JSON would only repeat it.
+    return { ...outcome, stdout: '', data: { local: remote.local } };
   };
 }
 

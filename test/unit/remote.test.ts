@@ -146,6 +146,8 @@ describe('sync pieces', () => {
     expect(parseRemoteSync('{"ok":true}')).toBeUndefined();
     expect(parseRemoteSync('noise {"ok":true,"local":[]}')).toBeUndefined();
     expect(parseRemoteSync('')).toBeUndefined();
+    expect(parseRemoteSync('Welcome to h0!\n{\n  "ok": false,\n  "local": []\n}\n')).toEqual({ ok: false, local: [] });
+    expect(parseRemoteSync('Welcome\n{\n  "ok": 1\n}\n')).toBeUndefined();
   });
 
   const lr = (status: LocalSyncResult['status']): LocalSyncResult => ({ name: status, path: '/x', status, reason: null, branch: null, upstream: null, from: null, to: null, behind: null, durationMs: 1 });
