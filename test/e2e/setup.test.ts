@@ -10,7 +10,8 @@ interface HostJson {
   till_version?: string | null;
 }
 
-describe('till host setup', () => {
+// Generous: every step spawns till, ssh and rsync, and a busy 2-core CI machine is slow.
+describe('till host setup', { timeout: 240_000 }, () => {
   let home: string;
   let lab: Lab;
   let noNodePath: string;
@@ -31,7 +32,7 @@ describe('till host setup', () => {
     // h3's sessions get a PATH with rsync and the basic tools but no node.
     lab = await startLab(4, { authorizedKey: key, perHost: (i) => (i === 3 ? { sshdExtra: [`SetEnv PATH=${noNodePath}`] } : {}) });
     for (const h of lab.hosts) await tillOk(home, ['host', 'add', `h${h.index}`, h.spec]);
-  });
+  }, 240_000);
 
   afterAll(async () => {
     lab?.stop();
@@ -41,7 +42,7 @@ describe('till host setup', () => {
   });
 
   it('installs till on every host with Node.js 20+, and names what a host without it needs', async () => {
-    const r = await till(home, ['host', 'setup', '--all', '--json']);
+    const r = await till(home, ['host', 'setup', '--all', '--json'], { timeoutMs: 180_000 });
     expect(r.code).toBe(1);
     const doc = JSON.parse(r.stdout);
     const by = new Map<string, Record<string, unknown>>(doc.results.map((x: { host: string }) => [x.host, x]));
@@ -69,7 +70,7 @@ describe('till host setup', () => {
     const files = (i: number) => [`${lab.hosts[i]!.home}/.till/bin/till`, `${lab.hosts[i]!.home}/.till/lib/till-${LOCAL_VERSION}.mjs`];
     const before = [0, 1, 2].flatMap((i) => files(i).map(fileId));
     const dbBefore = await hostsOf();
-    const r = await tillOk(home, ['host', 'setup', 'h0', 'h1', 'h2', '--json']);
+    const r = await tillOk(home, ['host', 'setup', 'h0', 'h1', 'h2', '--json'], { timeoutMs: 180_000 });
     const doc = JSON.parse(r.stdout);
     expect(doc.ok).toBe(true);
     for (const x of doc.results) expect(x).toMatchObject({ ok: true, changed: false, previousVersion: LOCAL_VERSION });
@@ -116,7 +117,7 @@ describe('till host setup', () => {
 
   it('captures 20 MB of remote output without hanging, in one valid JSON document', async () => {
     const size = 20_000_000;
-    const r = await tillOk(home, ['host', 'exec', 'h0', '--json', '--', `head -c ${size} /dev/zero | tr '\\0' x; echo; echo done >&2`], { timeoutMs: 120_000 });
+    const r = await tillOk(home, ['host', 'exec', 'h0', '--json', '--', `head -c ${size} /dev/zero | tr '\\0' x; echo; echo done >&2`], { timeoutMs: 180_000 });
     const doc = JSON.parse(r.stdout);
     expect(doc.results[0].stdout.length).toBe(size + 1);
     expect(doc.results[0].stdout.startsWith('xxxx')).toBe(true);

@@ -17,7 +17,8 @@ interface HostJson {
   last_sync?: string | null;
 }
 
-describe('till sync', () => {
+// Generous: every step spawns till and ssh, and a busy 2-core CI machine is slow.
+describe('till sync', { timeout: 240_000 }, () => {
   let home: string;
   let lab: Lab;
   let dir: string;
@@ -41,7 +42,7 @@ describe('till sync', () => {
     const key = readFileSync(`${home}/ssh/till_federation_ed25519.pub`, 'utf8');
     lab = await startLab(3, { authorizedKey: key });
     for (const h of lab.hosts) await tillOk(home, ['host', 'add', `h${h.index}`, h.spec]);
-    await tillOk(home, ['host', 'setup', '--all'], { timeoutMs: 120_000 });
+    await tillOk(home, ['host', 'setup', '--all'], { timeoutMs: 180_000 });
 
     // Local: a bare upstream, two clones registered as installations, a third that pushes.
     dir = mkdtempSync('/tmp/t-git-');
@@ -65,7 +66,7 @@ describe('till sync', () => {
       'h0',
       `git init -q --bare up.git && git clone -q up.git inst 2>/dev/null && cd inst && echo a > f && git add f && ${remoteGit} commit -qm a && git push -q origin HEAD 2>/dev/null && cd && git clone -q up.git pusher && ~/.till/bin/till installation add ~/inst --name h0inst`,
     );
-  });
+  }, 240_000);
 
   afterAll(async () => {
     lab?.stop();
@@ -80,7 +81,7 @@ describe('till sync', () => {
     const remoteUpstream = remotePush('b');
     lab.hosts[2]!.stop();
 
-    const r = await till(home, ['sync', '--json'], { timeoutMs: 120_000 });
+    const r = await till(home, ['sync', '--json'], { timeoutMs: 180_000 });
     expect(r.code, r.stderr).toBe(1);
     const doc = JSON.parse(r.stdout);
     expect(doc).toMatchObject({ ok: false, dryRun: false, status: 'partial', recorded: true });
@@ -133,7 +134,7 @@ describe('till sync', () => {
     const historyBefore = schedule().history.length;
     const dbBytes = readFileSync(`${home}/hosts-local.json`, 'utf8');
 
-    const r = await till(home, ['sync', '--dry-run', '--json'], { timeoutMs: 120_000 });
+    const r = await till(home, ['sync', '--dry-run', '--json'], { timeoutMs: 180_000 });
     expect(r.code).toBe(1); // h2 is still down
     const doc = JSON.parse(r.stdout);
     expect(doc).toMatchObject({ dryRun: true, recorded: false });
@@ -175,7 +176,7 @@ describe('till sync', () => {
     sshOut(home, 'h0', `node -e 'const f=process.env.HOME+"/.till/hosts-local.json",fs=require("fs"),d=JSON.parse(fs.readFileSync(f));d.hosts.victim.status="till-ready";fs.writeFileSync(f,JSON.stringify(d))'`);
     const h0Db = sshOut(home, 'h0', 'cat ~/.till/hosts-local.json');
 
-    const r = await till(home, ['sync', '--json', 'h0', 'h1'], { timeoutMs: 120_000 });
+    const r = await till(home, ['sync', '--json', 'h0', 'h1'], { timeoutMs: 180_000 });
     expect(r.code, r.stderr).toBe(0);
     expect(JSON.parse(r.stdout).hosts.summary).toMatchObject({ total: 2, ok: 2 });
     expect(existsSync(marker)).toBe(false);
