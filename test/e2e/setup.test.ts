@@ -1,4 +1,4 @@
-import { readFileSync, rmSync, statSync, mkdtempSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startLab, type Lab } from '../lab/lab.js';
 import { closeMasters, tempHome, till, tillOk } from '../lab/till.js';
@@ -15,6 +15,7 @@ describe('till host setup', { timeout: 240_000 }, () => {
   let home: string;
   let lab: Lab;
   let noNodePath: string;
+  let oldNodePath: string;
   let scratch: string;
 
   const hostsOf = async () => JSON.parse((await tillOk(home, ['host', 'list', '--json'])).stdout).hosts as HostJson[];
@@ -27,10 +28,14 @@ describe('till host setup', { timeout: 240_000 }, () => {
     home = tempHome().home;
     scratch = mkdtempSync('/tmp/t-variant-');
     noNodePath = pathWithoutNode();
+    // h4's PATH has a node that says it is 18.
+    oldNodePath = pathWithoutNode();
+    writeFileSync(`${oldNodePath}/node`, '#!/bin/sh\necho v18.19.0\n', { mode: 0o755 });
     await tillOk(home, ['host', 'init']);
     const key = readFileSync(`${home}/ssh/till_federation_ed25519.pub`, 'utf8');
     // h3's sessions get a PATH with rsync and the basic tools but no node.
-    lab = await startLab(4, { authorizedKey: key, perHost: (i) => (i === 3 ? { sshdExtra: [`SetEnv PATH=${noNodePath}`] } : {}) });
+    const paths = [undefined, undefined, undefined, noNodePath, oldNodePath];
+    lab = await startLab(5, { authorizedKey: key, perHost: (i) => (paths[i] ? { sshdExtra: [`SetEnv PATH=${paths[i]}`] } : {}) });
     for (const h of lab.hosts) await tillOk(home, ['host', 'add', `h${h.index}`, h.spec]);
   }, 240_000);
 
@@ -38,6 +43,7 @@ describe('till host setup', { timeout: 240_000 }, () => {
     lab?.stop();
     await closeMasters(home);
     rmSync(noNodePath, { recursive: true, force: true });
+    rmSync(oldNodePath, { recursive: true, force: true });
     rmSync(scratch, { recursive: true, force: true });
   });
 
@@ -52,11 +58,12 @@ describe('till host setup', { timeout: 240_000 }, () => {
     }
     expect(by.get('h3')).toMatchObject({ ok: false, status: 'failed' });
     expect(String(by.get('h3')!.error)).toMatch(/Node\.js not found.*till needs Node\.js 20 or newer/);
+    expect(by.get('h4')).toMatchObject({ ok: false, status: 'failed', error: `node 18.19.0 found at ${oldNodePath}/node; till needs Node.js 20 or newer (https://nodejs.org or your package manager)` });
     // Nothing was copied to the host that failed the check.
     expect(() => statSync(`${lab.hosts[3]!.home}/.till`)).toThrow();
 
     const hosts = await hostsOf();
-    for (const h of hosts.filter((x) => x.name !== 'h3')) expect(h).toMatchObject({ status: 'till-ready', till_version: LOCAL_VERSION });
+    for (const h of hosts.filter((x) => x.name < 'h3')) expect(h).toMatchObject({ status: 'till-ready', till_version: LOCAL_VERSION });
     expect(hosts.find((x) => x.name === 'h3')!.status).not.toBe('till-ready');
     // The launcher runs the node the check found, by absolute path.
     expect(readFileSync(`${lab.hosts[0]!.home}/.till/bin/till`, 'utf8')).toContain(`exec "$node" "$HOME/.till/lib/till-${LOCAL_VERSION}.mjs"`);
