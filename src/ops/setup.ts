@@ -114,7 +114,11 @@ export function buildActivateScript(version: string, nodePath: string): string {
   return [
     'set -e',
     'cd "$HOME"',
-    `got=$(${shQuote(nodePath)} ${bundle} --version 2>&1) || { echo "the copied till does not start: $got" >&2; exit 3; }`,
+    // stderr stays out of the comparison (a node warning must not fail it); on failure it is the reason.
+    `if ! got=$(${shQuote(nodePath)} ${bundle} --version 2>/dev/null); then`,
+    `  out=$(${shQuote(nodePath)} ${bundle} --version 2>&1) || true; why=$(printf '%s\\n' "$out" | grep -m 1 Error || printf '%s\\n' "$out" | tail -n 1)`,
+    '  echo "the copied till does not start: $why" >&2; exit 3',
+    'fi',
     `[ "$got" = ${v} ] || { echo "the copied till reports version $got, expected "${v} >&2; exit 3; }`,
     'mkdir -p .till/bin',
     `printf '%s\\n' ${launcherLines} > .till/bin/till.new`,

@@ -128,6 +128,13 @@ describe('launcher and activation (run by a real sh)', () => {
     expect(readFileSync(launcher, 'utf8')).toBe(first);
     expect(existsSync(`${launcher}.new`)).toBe(false);
 
+    // A copied file that does not start at all: its error is the reason, the old launcher stays.
+    writeFileSync(join(home, remoteBundlePath('2.0.0')), 'this is not javascript(\n');
+    const broken = spawnSync('sh', ['-c', buildActivateScript('2.0.0', process.execPath)], { env, encoding: 'utf8' });
+    expect(broken.status).toBe(3);
+    expect(broken.stderr).toMatch(/the copied till does not start: .*SyntaxError/s);
+    expect(readFileSync(launcher, 'utf8')).toBe(first);
+
     fakeBundle(home, '2.0.0');
     expect(execFileSync('sh', ['-c', buildActivateScript('2.0.0', process.execPath)], { env, encoding: 'utf8' })).toBe('2.0.0\n');
     expect(execFileSync(launcher, ['--version'], { env, encoding: 'utf8' })).toBe('2.0.0\n');

@@ -6,7 +6,7 @@ import type { Target } from '../../core/fanout.js';
 import { Inventory } from '../../core/inventory.js';
 import { checkControlPath } from '../../core/paths.js';
 import { atLeast, lifecycleOf } from '../../core/state/hosts.js';
-import { applySetup, setupJob, VERSION_RE, type SetupData } from '../../ops/setup.js';
+import { applySetup, MIN_NODE_MAJOR, setupJob, VERSION_RE, type SetupData } from '../../ops/setup.js';
 import { countLocal, hostSyncJob, type HostSyncData } from '../../ops/sync.js';
 import type { Cli } from '../context.js';
 import { addFleetOptions, runFleetCommand, selectTargets, type FleetOpts } from '../fleet.js';
@@ -61,7 +61,7 @@ export function registerRemoteCommands(host: Command, cli: Cli): void {
   addFleetOptions(
     host
       .command('setup')
-      .description(`install this till (${VERSION}) on hosts: checks rsync and Node.js ${20}+, copies the bundle to ~/.till/lib, switches ~/.till/bin/till atomically; status till-ready`),
+      .description(`install this till (${VERSION}) on hosts: checks rsync and Node.js ${MIN_NODE_MAJOR}+, copies the bundle to ~/.till/lib, switches ~/.till/bin/till atomically; status till-ready`),
   ).action(async (patterns: string[], opts: FleetOpts) => {
     const paths = cli.paths();
     checkControlPath(paths);
