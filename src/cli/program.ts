@@ -5,6 +5,9 @@ import { registerGroupCommands } from './commands/group.js';
 import { registerAuditCommand } from './commands/audit.js';
 import { registerScheduleCommands } from './commands/schedule.js';
 import { registerWatchCommand } from './commands/watch.js';
+import { registerRemoteCommands } from './commands/remote.js';
+import { registerInstallationCommands } from './commands/installation.js';
+import { registerSyncCommand } from './commands/sync.js';
 import { VERSION } from './version.js';
 
 /** The command tree. Each group lives in its own file under commands/. */
@@ -25,5 +28,8 @@ export function createProgram(cli: Cli): Command {
   registerAuditCommand(host, cli);
   registerScheduleCommands(program, cli);
   registerWatchCommand(program, cli);
+  registerRemoteCommands(host, cli);
+  registerInstallationCommands(program, cli);
+  registerSyncCommand(program, cli);
   return program;
 }

@@ -1,0 +1,114 @@
+import { existsSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
+import type { Command } from 'commander';
+import { SetupError, UsageError } from '../../core/errors.js';
+import type { Target } from '../../core/fanout.js';
+import { Inventory } from '../../core/inventory.js';
+import { checkControlPath } from '../../core/paths.js';
+import { atLeast, lifecycleOf } from '../../core/state/hosts.js';
+import { applySetup, MIN_NODE_MAJOR, setupJob, VERSION_RE, type SetupData } from '../../ops/setup.js';
+import { countLocal, hostSyncJob, type HostSyncData } from '../../ops/sync.js';
+import type { Cli } from '../context.js';
+import { addFleetOptions, runFleetCommand, selectTargets, type FleetOpts } from '../fleet.js';
+import { VERSION } from '../version.js';
+
+/**
+ * The file of the running till: in the build every module is inlined into
+ * dist/till.mjs, so import.meta.url is the self-contained bundle `host setup` ships
+ * (bin/till.mjs is only a launcher that imports it).
+ */
+export function runningBundle(): string {
+  const file = fileURLToPath(import.meta.url);
+  if (!file.endsWith('.mjs') || !existsSync(file)) {
+    throw new SetupError(`till host setup ships the built bundle, but this till runs from ${file}`, 'run the built till (npm run build; bin/till.mjs)');
+  }
+  return file;
+}
+
+/** Hosts at till-ready or beyond (looking through unreachable), and the others. */
+export function splitSetUp(targets: readonly Target[]): { ready: Target[]; notReady: Target[] } {
+  const ready: Target[] = [];
+  const notReady: Target[] = [];
+  for (const t of targets) (atLeast(lifecycleOf(t.entry), 'till-ready') ? ready : notReady).push(t);
+  return { ready, notReady };
+}
+
+/**
+ * Targets of a host sync: the named ones, or every set-up host when none are named.
+ * Hosts without till are left out with a note (they have nothing to sync with).
+ */
+export function syncTargets(cli: Cli, db: Parameters<typeof selectTargets>[0], patterns: string[], opts: FleetOpts): Target[] {
+  const explicit = patterns.length > 0 || (opts.group ?? []).length > 0 || opts.all === true;
+  const all = explicit ? selectTargets(db, patterns, opts) : Object.entries(db.hosts).map(([name, entry]) => ({ name, entry }));
+  const { ready, notReady } = splitSetUp(all);
+  if (notReady.length > 0 && (explicit || !opts.json)) {
+    cli.err(`not set up, left out: ${notReady.map((t) => `${t.name} (${lifecycleOf(t.entry)})`).join(', ')}; run: till host setup <name>`);
+  }
+  if (explicit && ready.length === 0) throw new UsageError('none of the targets has till set up', 'run: till host setup <targets>');
+  return ready;
+}
+
+export function localSummary(data: HostSyncData | undefined): string {
+  if (!data?.local) return '-';
+  const c = countLocal(data.local);
+  if (c.total === 0) return 'none';
+  const parts: string[] = [];
+  for (const k of ['updated', 'would-update', 'up-to-date', 'skipped', 'failed'] as const) if (c[k] > 0) parts.push(`${c[k]} ${k}`);
+  return parts.join(', ');
+}
+
+export function registerRemoteCommands(host: Command, cli: Cli): void {
+  addFleetOptions(
+    host
+      .command('setup')
+      .description(`install this till (${VERSION}) on hosts: checks rsync and Node.js ${MIN_NODE_MAJOR}+, copies the bundle to ~/.till/lib, switches ~/.till/bin/till atomically; status till-ready`),
+  ).action(async (patterns: string[], opts: FleetOpts) => {
+    const paths = cli.paths();
+    checkControlPath(paths);
+    if (!VERSION_RE.test(VERSION)) throw new SetupError(`this till's version ${JSON.stringify(VERSION)} cannot name a file on the host`);
+    const bundlePath = runningBundle();
+    const inventory = new Inventory(paths);
+    const targets = selectTargets(await inventory.read(), patterns, opts);
+    cli.exitCode = await runFleetCommand<SetupData>({
+      cli,
+      inventory,
+      targets,
+      opts,
+      job: () => setupJob(paths, { version: VERSION, bundlePath, connectTimeout: opts.connectTimeout, timeoutMs: opts.timeout && opts.timeout * 1000 }),
+      onSuccess: (entry, r) => applySetup(entry, r.data),
+      extraJson: (r) => ({ changed: r.data?.changed ?? null, tillVersion: r.data?.tillVersion ?? null, previousVersion: r.data?.previousVersion ?? null, node: r.data?.node ?? null, nodeVersion: r.data?.nodeVersion ?? null }),
+      extraColumns: [
+        ['TILL', (r) => (r.data ? (r.data.changed ? `${r.data.previousVersion ?? 'none'} -> ${r.data.tillVersion}` : `${r.data.tillVersion} (unchanged)`) : '-')],
+        ['NODE', (r) => r.data?.nodeVersion ?? '-'],
+      ],
+    });
+  });
+
+  addFleetOptions(
+    host
+      .command('sync')
+      .description("on each set-up host (default: all of them), run the host's own `till sync --local-only`; records last_sync")
+      .option('-n, --dry-run', 'report what each host would pull; change nothing'),
+  ).action(async (patterns: string[], opts: FleetOpts & { dryRun?: boolean }) => {
+    const paths = cli.paths();
+    checkControlPath(paths);
+    const inventory = new Inventory(paths);
+    const targets = syncTargets(cli, await inventory.read(), patterns, opts);
+    if (targets.length === 0) {
+      if (opts.json) cli.json({ ok: true, summary: { total: 0, ok: 0, failed: 0, unreachable: 0, skipped: 0 }, results: [] });
+      else cli.err('no host has till set up; nothing to sync (run: till host setup <name>)');
+      return;
+    }
+    const dryRun = opts.dryRun === true;
+    cli.exitCode = await runFleetCommand<HostSyncData>({
+      cli,
+      inventory,
+      targets,
+      opts,
+      job: () => hostSyncJob(paths, { dryRun, connectTimeout: opts.connectTimeout, timeoutMs: opts.timeout && opts.timeout * 1000 }),
+      onSuccess: dryRun ? undefined : (entry) => void (entry.last_sync = new Date().toISOString()),
+      extraJson: (r) => ({ local: r.data?.local ?? null }),
+      extraColumns: [['INSTALLATIONS', (r) => localSummary(r.data)]],
+    });
+  });
+}

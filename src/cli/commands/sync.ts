@@ -1,0 +1,137 @@
+import type { Command } from 'commander';
+import { ExitCode, SetupError, UsageError } from '../../core/errors.js';
+import { runFleet, type FleetReport } from '../../core/fanout.js';
+import { installationsStore, listInstallations } from '../../core/installations.js';
+import { Inventory, scheduleStore } from '../../core/inventory.js';
+import { checkControlPath } from '../../core/paths.js';
+import { applyRunRecord } from '../../core/state/schedule.js';
+import { NAME_RE } from '../../core/validate.js';
+import { buildRunRecord, hostSyncJob, localFailed, syncInstallations, type HostSyncData, type LocalSyncResult } from '../../ops/sync.js';
+import type { Cli } from '../context.js';
+import { addFleetOptions, interruptSignal, type FleetOpts } from '../fleet.js';
+import { FleetReporter, fleetJson, renderSummary } from '../output/reporter.js';
+import { renderTable } from '../output/table.js';
+import { formatDuration } from '../output/terminal.js';
+import { localSummary, syncTargets } from './remote.js';
+
+interface SyncOpts extends FleetOpts {
+  localOnly?: boolean;
+  hostsOnly?: boolean;
+  dryRun?: boolean;
+  trigger: string;
+}
+
+const short = (sha: string | null) => (sha ? sha.slice(0, 10) : '-');
+
+function change(r: LocalSyncResult): string {
+  if (r.status === 'updated' || (r.status === 'would-update' && r.from !== r.to)) return `${short(r.from)}..${short(r.to)}${r.behind ? ` (${r.behind} commit${r.behind === 1 ? '' : 's'})` : ''}`;
+  return short(r.from);
+}
+
+function renderLocal(cli: Cli, results: readonly LocalSyncResult[]): string {
+  const c = cli.stdoutColor;
+  const paint = (s: LocalSyncResult['status']) => (s === 'failed' ? c.red(s) : s === 'skipped' ? c.yellow(s) : s === 'updated' ? c.green(s) : s);
+  return renderTable(
+    ['INSTALLATION', 'RESULT', 'COMMIT', 'BRANCH', 'DETAIL'],
+    results.map((r) => [r.name, paint(r.status), change(r), r.branch ? `${r.branch}${r.upstream ? ` -> ${r.upstream}` : ''}` : '-', r.reason ?? '']),
+  );
+}
+
+export function registerSyncCommand(program: Command, cli: Cli): void {
+  addFleetOptions(
+    program
+      .command('sync')
+      .description(
+        'fast-forward local git installations (git pull --ff-only; dirty, diverged or detached ones are skipped), then run each set-up host\'s own `till sync --local-only` in parallel; records the run in schedule.json',
+      )
+      .option('--local-only', 'only the local installations (what a host runs; needs no host database)')
+      .option('--hosts-only', 'only the hosts')
+      .option('-n, --dry-run', 'report what would be pulled; change no checkout and no host, record nothing')
+      .option('--trigger <name>', 'what started this run, recorded in the history (manual, timer, watch…)', 'manual'),
+  ).action(async (patterns: string[], opts: SyncOpts) => {
+    if (opts.localOnly && opts.hostsOnly) throw new UsageError('--local-only and --hosts-only exclude each other');
+    const hostSelection = patterns.length > 0 || (opts.group ?? []).length > 0 || opts.all === true;
+    if (opts.localOnly && hostSelection) throw new UsageError('--local-only takes no host targets');
+    if (!NAME_RE.test(opts.trigger)) throw new UsageError(`invalid --trigger ${JSON.stringify(opts.trigger)}`, 'use letters, digits, . _ - (e.g. manual, timer, watch)');
+    const paths = cli.paths();
+    const dryRun = opts.dryRun === true;
+    const json = opts.json === true;
+    const started = new Date();
+    const interrupt = interruptSignal();
+    let local: LocalSyncResult[] | null = null;
+    let hosts: FleetReport<HostSyncData> | null = null;
+    try {
+      if (!opts.hostsOnly) {
+        const list = listInstallations(await installationsStore(paths).read());
+        local = await syncInstallations(list, { dryRun, signal: interrupt.signal });
+      }
+      if (!opts.localOnly && !interrupt.signal.aborted) {
+        checkControlPath(paths);
+        const inventory = new Inventory(paths);
+        let db;
+        try {
+          db = await inventory.read();
+        } catch (err) {
+          if (!(err instanceof SetupError) || hostSelection) throw err;
+          if (!json) cli.err('no host database here (till host init); syncing local installations only');
+        }
+        const targets = db ? syncTargets(cli, db, patterns, opts) : [];
+        if (targets.length > 0) {
+          const reporter = new FleetReporter(cli, targets.length, { json });
+          try {
+            hosts = await runFleet(targets, hostSyncJob(paths, { dryRun, connectTimeout: opts.connectTimeout, timeoutMs: opts.timeout && opts.timeout * 1000 }), {
+              parallel: opts.serial ? 1 : opts.parallel,
+              attempts: opts.retries,
+              singleAttemptFor: (t) => t.entry.status === 'unreachable',
+              signal: interrupt.signal,
+              onEvent: reporter.onEvent as (e: unknown) => void,
+            });
+          } finally {
+            reporter.clear();
+          }
+          // A dry run leaves the database alone: no last_sync, no failure counts.
+          if (!dryRun) {
+            const now = new Date().toISOString();
+            await inventory.recordResults(hosts.results, (entry) => void (entry.last_sync = now));
+          }
+        } else if (!json && db) {
+          cli.err('no host has till set up; no hosts to sync');
+        }
+      }
+    } finally {
+      interrupt.dispose();
+    }
+
+    const cancelled = interrupt.signal.aborted;
+    const finished = new Date();
+    const record = buildRunRecord({ started, finished, trigger: opts.trigger, local, hosts: hosts?.summary ?? null, cancelled });
+    let recorded = false;
+    if (!dryRun) {
+      await scheduleStore(paths).update((f) => applyRunRecord(f, record));
+      recorded = true;
+    }
+    const localOk = local === null || localFailed(local).length === 0;
+    const ok = localOk && (hosts === null || hosts.ok) && !cancelled;
+
+    if (json) {
+      cli.json({
+        ok,
+        dryRun,
+        status: record.status,
+        local,
+        hosts: hosts ? fleetJson(hosts, (r) => ({ local: (r.data as HostSyncData | undefined)?.local ?? null })) : null,
+        recorded,
+        durationMs: record.duration_ms,
+      });
+    } else {
+      if (local !== null) {
+        if (local.length === 0) cli.err('no local installations registered (till installation add <path>)');
+        else cli.out(renderLocal(cli, local));
+      }
+      if (hosts) cli.out(renderSummary(cli, hosts as FleetReport, [['INSTALLATIONS', (r) => localSummary(r.data as HostSyncData | undefined)]]));
+      const what = dryRun ? 'dry run: nothing changed, nothing recorded' : `recorded in ${paths.scheduleFile}`;
+      cli.err(`sync ${record.status} in ${formatDuration(record.duration_ms)}${record.error ? ` (${record.error})` : ''}; ${what}`);
+    }
+    cli.exitCode = cancelled ? ExitCode.interrupted : ok ? ExitCode.ok : ExitCode.hostFailed;
+  });
+}

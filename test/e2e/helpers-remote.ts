@@ -1,0 +1,77 @@
+/** Helpers shared by the remote-till e2e tests (setup, sync). */
+import { build } from 'esbuild';
+import { execFileSync, spawn } from 'node:child_process';
+import { chmodSync, mkdtempSync, readFileSync, symlinkSync } from 'node:fs';
+import { join, resolve } from 'node:path';
+import type { TillRun } from '../lab/till.js';
+
+export const LOCAL_VERSION: string = JSON.parse(readFileSync('package.json', 'utf8')).version;
+
+/**
+ * Builds the CLI again with another version baked in (as scripts/build.mjs does), so
+ * a test can upgrade and downgrade hosts. Run it with `node <file>`.
+ */
+export async function buildVariant(version: string, dir: string): Promise<string> {
+  const outfile = join(dir, `till-variant-${version}.mjs`);
+  await build({
+    entryPoints: [resolve('src/cli/main.ts')],
+    outfile,
+    bundle: true,
+    platform: 'node',
+    target: 'node20',
+    format: 'esm',
+    minify: true,
+    legalComments: 'none',
+    define: { __TILL_VERSION__: JSON.stringify(version) },
+    banner: {
+      js: [
+        "import { createRequire as __tillCreateRequire } from 'node:module';",
+        "import { fileURLToPath as __tillFileURLToPath } from 'node:url';",
+        "import { dirname as __tillDirname } from 'node:path';",
+        'const require = __tillCreateRequire(import.meta.url);',
+        'const __filename = __tillFileURLToPath(import.meta.url);',
+        'const __dirname = __tillDirname(__filename);',
+      ].join('\n'),
+    },
+    logLevel: 'warning',
+  });
+  return outfile;
+}
+
+/** Runs a bundle other than the built one, as `node <file> args…`, with its own TILL_HOME. */
+export function tillVariant(bundle: string, home: string, args: string[]): Promise<TillRun> {
+  return new Promise((resolvePromise, reject) => {
+    const child = spawn(process.execPath, [bundle, ...args], {
+      env: { PATH: process.env.PATH, HOME: process.env.HOME, TILL_HOME: home, NO_COLOR: '1' },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
+    child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
+    child.on('error', reject);
+    child.on('close', (code, signal) => resolvePromise({ code, signal, stdout, stderr }));
+  });
+}
+
+/**
+ * A PATH folder with the basic tools and rsync but no node, for a lab host "without
+ * Node.js" (node itself lives in /usr/bin, which every default PATH has).
+ */
+export function pathWithoutNode(): string {
+  const dir = mkdtempSync('/tmp/t-nonode-');
+  chmodSync(dir, 0o755);
+  for (const tool of ['sh', 'bash', 'rsync', 'mkdir', 'mv', 'chmod', 'cat', 'ls', 'rm', 'touch', 'head', 'tr', 'stat']) {
+    const real = execFileSync('sh', ['-c', `command -v ${tool}`], { encoding: 'utf8' }).trim();
+    symlinkSync(real, join(dir, tool));
+  }
+  return dir;
+}
+
+export function sshArgs(home: string, name: string, command: string): string[] {
+  return ['-F', `${home}/ssh/config`, `till-${name}`, command];
+}
+
+export function sshOut(home: string, name: string, command: string): string {
+  return execFileSync('ssh', sshArgs(home, name, command), { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] });
+}

@@ -1,0 +1,63 @@
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { afterAll, describe, expect, it } from 'vitest';
+import { tempHome, till, tillOk } from '../lab/till.js';
+
+describe('till installation', () => {
+  const { home, cleanup } = tempHome();
+  const root = mkdtempSync('/tmp/t-inst-');
+  afterAll(() => {
+    cleanup();
+    rmSync(root, { recursive: true, force: true });
+  });
+  const make = (path: string, env?: string) => {
+    mkdirSync(join(root, path), { recursive: true });
+    if (env !== undefined) writeFileSync(join(root, path, '.env.local'), env);
+    return join(root, path);
+  };
+
+  it('adds, lists (absolute paths, default), refuses duplicates with exit 2, removes', async () => {
+    const tekton = make('work/Tekton', 'TEKTON_REGISTRY_NAME=primary.tekton.us\n');
+    const other = make('elsewhere/coder-b');
+    await tillOk(home, ['installation', 'add', tekton]);
+    await tillOk(home, ['installation', 'add', other, '--default']);
+    const list = JSON.parse((await tillOk(home, ['installation', 'list', '--json'])).stdout);
+    expect(list).toEqual({
+      installations: [
+        { name: 'coder-b', path: other, added: expect.any(String), default: true },
+        { name: 'primary.tekton.us', path: tekton, added: expect.any(String), default: false },
+      ],
+      default: 'coder-b',
+    });
+    const dup = await till(home, ['installation', 'add', make('again'), '--name', 'coder-b']);
+    expect(dup.code).toBe(2);
+    expect(dup.stderr).toMatch(/installation coder-b already exists/);
+    expect((await till(home, ['installation', 'add', make('bad'), '--name', '-x'])).code).toBe(2);
+
+    const table = (await tillOk(home, ['installation', 'list'])).stdout;
+    expect(table).toMatch(/coder-b\s+\/tmp\/t-inst-\S+\/elsewhere\/coder-b\s+yes/);
+    await tillOk(home, ['installation', 'remove', 'coder-b']);
+    expect(JSON.parse((await tillOk(home, ['installation', 'list', '--json'])).stdout).default).toBeNull();
+    expect((await till(home, ['installation', 'remove', 'coder-b'])).code).toBe(2);
+  });
+
+  it('discovers installations under a root and registers the new ones with --add', async () => {
+    const a = make('gh/alpha', 'TEKTON_REGISTRY_NAME=alpha\n');
+    const b = make('gh/org/beta', 'TEKTON_REGISTRY_NAME=beta\n');
+    make('gh/org/notes', 'OTHER=1\n');
+    const seen = JSON.parse((await tillOk(home, ['installation', 'discover', '--root', join(root, 'gh'), '--json'])).stdout);
+    expect(seen).toEqual({
+      found: [
+        { name: 'alpha', registryName: 'alpha', path: a, registeredAs: null },
+        { name: 'beta', registryName: 'beta', path: b, registeredAs: null },
+      ],
+      added: [],
+    });
+    const r = await tillOk(home, ['installation', 'discover', '--root', join(root, 'gh'), '--add']);
+    expect(r.stdout).toMatch(/alpha\s+\S+alpha\s+added/);
+    const names = JSON.parse((await tillOk(home, ['installation', 'list', '--json'])).stdout).installations.map((i: { name: string }) => i.name);
+    expect(names).toEqual(expect.arrayContaining(['alpha', 'beta']));
+    // Again: nothing new to add.
+    expect(JSON.parse((await tillOk(home, ['installation', 'discover', '--root', join(root, 'gh'), '--add', '--json'])).stdout).added).toEqual([]);
+  });
+});
