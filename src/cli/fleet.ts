@@ -78,6 +78,8 @@ export interface FleetCommand<T> {
   beforeSummary?: (report: FleetReport<T>) => void;
   /** For periodic runs: no per-host progress lines and no summary table (the command reports what matters). */
   quiet?: boolean;
+  /** false for dry runs: nothing is written to the database. */
+  record?: boolean;
 }
 
 /** Runs a job on the targets through the engine, records results, reports, returns the exit code. */
@@ -106,7 +108,7 @@ export async function runFleetCommand<T>(c: FleetCommand<T>): Promise<number> {
     c.beforeSummary?.(report);
     if (!c.quiet) cli.out(renderSummary(cli, report as FleetReport, c.extraColumns as Array<[string, (r: HostResult) => string]> | undefined));
   }
-  await c.inventory.recordResults(report.results, c.onSuccess, c.onAttempt);
+  if (c.record !== false) await c.inventory.recordResults(report.results, c.onSuccess, c.onAttempt);
   if (report.cancelled) return ExitCode.interrupted;
   return report.ok ? ExitCode.ok : ExitCode.hostFailed;
 }

@@ -106,6 +106,7 @@ export class Inventory {
           entry.status = lifecycleOf(entry);
           delete entry.previous_status;
         }
+        if (entry.status === 'untested') entry.status = 'connected';
         entry.last_error = r.ok ? null : r.error;
         if (r.ok) onSuccess?.(entry, r);
       }

@@ -106,7 +106,8 @@ export function registerRemoteCommands(host: Command, cli: Cli): void {
       targets,
       opts,
       job: () => hostSyncJob(paths, { dryRun, connectTimeout: opts.connectTimeout, timeoutMs: opts.timeout && opts.timeout * 1000 }),
-      onSuccess: dryRun ? undefined : (entry) => void (entry.last_sync = new Date().toISOString()),
+      record: !dryRun,
+      onSuccess: (entry) => void (entry.last_sync = new Date().toISOString()),
       extraJson: (r) => ({ local: r.data?.local ?? null }),
       extraColumns: [['INSTALLATIONS', (r) => localSummary(r.data)]],
     });
