@@ -74,6 +74,8 @@ export interface FleetCommand<T> {
   extraColumns?: Array<[string, (r: HostResult<T>) => string]>;
   /** Print something before the summary (e.g. grouped output). */
   beforeSummary?: (report: FleetReport<T>) => void;
+  /** Records more from the run once the database is updated, before reporting (health history). */
+  afterRun?: (report: FleetReport<T>) => void | Promise<void>;
 }
 
 /** Runs a job on the targets through the engine, records results, reports, returns the exit code. */
@@ -96,6 +98,7 @@ export async function runFleetCommand<T>(c: FleetCommand<T>): Promise<number> {
     interrupt.dispose();
   }
   await c.inventory.recordResults(report.results, c.onSuccess);
+  await c.afterRun?.(report);
   if (json) {
     cli.json(fleetJson(report as FleetReport, c.extraJson as ((r: HostResult) => Record<string, unknown>) | undefined));
   } else {

@@ -2,6 +2,9 @@ import { Command } from 'commander';
 import type { Cli } from './context.js';
 import { registerHostCommands } from './commands/host.js';
 import { registerGroupCommands } from './commands/group.js';
+import { registerHealthCommand } from './commands/health.js';
+import { registerMetricsCommand } from './commands/metrics.js';
+import { registerStatusCommand } from './commands/status.js';
 import { VERSION } from './version.js';
 
 /** The command tree. Each group lives in its own file under commands/. */
@@ -19,5 +22,8 @@ export function createProgram(cli: Cli): Command {
   const host = program.command('host').description('manage hosts: init, add, test, exec, setup, deploy, sync, health…');
   registerHostCommands(host, cli);
   registerGroupCommands(host, cli);
+  registerHealthCommand(host, cli);
+  registerStatusCommand(program, cli);
+  registerMetricsCommand(program, cli);
   return program;
 }
