@@ -24,13 +24,21 @@ function age(iso: string | null, now: number): string {
   return `${Math.floor(s / 86_400)}d ago`;
 }
 
+function until(iso: string, now: number): string {
+  const ms = Date.parse(iso) - now;
+  if (Number.isNaN(ms)) return 'unknown';
+  if (ms <= 0) return 'due now';
+  const m = Math.round(ms / 60_000);
+  return m < 60 ? `in ${m}m` : m < 2880 ? `in ${Math.round(m / 60)}h` : `in ${Math.round(m / 1440)}d`;
+}
+
 function timeCell(iso: string | null, now: number): string {
-  return iso ? `<time datetime="${escapeHtml(iso)}" title="${escapeHtml(iso)}">${escapeHtml(age(iso, now))}</time>` : '<span class="muted">never</span>';
+  return iso ? `<time class="age" datetime="${escapeHtml(iso)}" title="${escapeHtml(iso)}">${escapeHtml(age(iso, now))}</time>` : '<span class="muted">never</span>';
 }
 
 /** A small line chart of a series (gaps where the host was down), with its last value. */
 export function sparklineSvg(values: ReadonlyArray<number | null>, opts: { width?: number; height?: number; color: string; label: string }): string {
-  const w = opts.width ?? 120;
+  const w = opts.width ?? 64;
   const h = opts.height ?? 28;
   const nums = values.filter((v): v is number => v !== null && Number.isFinite(v));
   if (nums.length === 0) return '<span class="muted">no data</span>';
@@ -90,26 +98,27 @@ function usage(free: number | null, total: number | null): string {
   if (free === null) return '<span class="muted">-</span>';
   const pct = total ? Math.round((1 - free / total) * 100) : null;
   const bar = pct === null ? '' : `<span class="meter"><span style="width:${pct}%"></span></span>`;
-  return `${bar}${escapeHtml(formatBytes(free))} free`;
+  return `${bar}${escapeHtml(formatBytes(free))}`;
 }
 
 function hostRow(hr: HostRow, now: number): string {
   const latency = hr.latencyMs === null ? '' : `<span class="num">${hr.latencyMs} ms</span>`;
-  const load = hr.load1 === null ? '' : `<span class="num">${hr.load1}${hr.cpus ? ` / ${hr.cpus} cpu` : ''}</span>`;
-  const reasons = hr.reasons.length ? `<ul class="reasons">${hr.reasons.map((r) => `<li>${escapeHtml(r)}</li>`).join('')}</ul>` : '';
+  const load = hr.load1 === null ? '' : `<span class="num" title="load1 / CPUs">${hr.load1}${hr.cpus ? `/${hr.cpus}` : ''}</span>`;
+  // Reasons are listed under "Needs attention"; the row keeps them as a tooltip.
+  const title = hr.reasons.length ? ` title="${escapeHtml(hr.reasons.join('\n'))}"` : '';
   return [
-    `<tr class="host ${hr.state}" data-host="${escapeHtml(hr.name)}">`,
+    `<tr class="host ${hr.state}" id="host-${escapeHtml(hr.name)}" data-host="${escapeHtml(hr.name)}">`,
     `<td><strong>${escapeHtml(hr.name)}</strong><div class="muted small">${escapeHtml(hr.address)}</div>${hr.groups.length ? `<div class="small">${hr.groups.map((g) => `<span class="tag">${escapeHtml(g)}</span>`).join(' ')}</div>` : ''}</td>`,
-    `<td>${badge(hr.state)}${reasons}</td>`,
-    `<td>${escapeHtml(hr.status)}</td>`,
+    `<td${title}>${badge(hr.state)}<div class="muted small">${escapeHtml(hr.status)}</div></td>`,
+    `<td>${timeCell(hr.lastHealth, now)}</td>`,
     `<td>${timeCell(hr.lastTest, now)}</td>`,
     `<td>${timeCell(hr.lastSync, now)}</td>`,
     `<td>${timeCell(hr.lastDeploy, now)}</td>`,
     `<td>${hr.release ? `<code>${escapeHtml(hr.release)}</code>` : '<span class="muted">-</span>'}${hr.tillVersion ? `<div class="muted small">till ${escapeHtml(hr.tillVersion)}</div>` : ''}</td>`,
     `<td class="chart">${sparklineSvg(hr.latencyTrend, { color: '#1971c2', label: `${hr.name} ssh latency (ms)` })}${latency}</td>`,
     `<td class="chart">${sparklineSvg(hr.loadTrend, { color: '#9c36b5', label: `${hr.name} load1` })}${load}</td>`,
-    `<td>${usage(hr.memAvailableBytes, hr.memTotalBytes).replace(' free', ' avail')}</td>`,
-    `<td>${usage(hr.diskFreeBytes, hr.diskTotalBytes)}</td>`,
+    `<td class="num">${usage(hr.memAvailableBytes, hr.memTotalBytes)}</td>`,
+    `<td class="num">${usage(hr.diskFreeBytes, hr.diskTotalBytes)}</td>`,
     '</tr>',
   ].join('');
 }
@@ -117,7 +126,7 @@ function hostRow(hr: HostRow, now: number): string {
 const CSS = `
 :root{color-scheme:light;--fg:#212529;--muted:#868e96;--line:#e9ecef;--bg:#f8f9fa}
 *{box-sizing:border-box}
-body{margin:0;padding:24px;font:14px/1.4 system-ui,-apple-system,"Segoe UI",Roboto,sans-serif;color:var(--fg);background:var(--bg)}
+body{margin:0;padding:20px;font:14px/1.4 system-ui,-apple-system,"Segoe UI",Roboto,sans-serif;color:var(--fg);background:var(--bg)}
 h1{font-size:20px;margin:0 0 4px}
 h2{font-size:15px;margin:24px 0 8px}
 .muted{color:var(--muted)}.small{font-size:12px}
@@ -126,20 +135,24 @@ h2{font-size:15px;margin:24px 0 8px}
 .card b{display:block;font-size:24px}
 .card.ok b{color:${COLORS.ok}}.card.degraded b{color:${COLORS.degraded}}.card.down b{color:${COLORS.down}}.card.unknown b{color:${COLORS.unknown}}
 .bar{display:block;max-width:600px;border-radius:4px;margin:4px 0 8px}
-table{border-collapse:collapse;background:#fff;border:1px solid var(--line);border-radius:8px;width:100%}
-th,td{padding:6px 10px;border-bottom:1px solid var(--line);text-align:left;vertical-align:middle}
+table{font-size:13px;border-collapse:collapse;background:#fff;border:1px solid var(--line);border-radius:8px;width:100%}
+th,td{padding:6px 8px;border-bottom:1px solid var(--line);text-align:left;vertical-align:middle}
 th{font-size:12px;text-transform:uppercase;letter-spacing:.04em;color:var(--muted);font-weight:600;background:#fff}
 tr.host.down{background:#fff5f5}tr.host.degraded{background:#fff9db}
 .badge{display:inline-block;padding:1px 8px;border-radius:10px;font-size:12px;font-weight:600;color:#fff}
 .badge.ok{background:${COLORS.ok}}.badge.degraded{background:${COLORS.degraded}}.badge.down{background:${COLORS.down}}.badge.unknown{background:${COLORS.unknown}}
-.reasons{margin:4px 0 0;padding-left:16px;font-size:12px;color:#5c5f66;max-width:280px}
+time.age{white-space:nowrap}
+.problems{background:#fff;border:1px solid var(--line);border-radius:8px;padding:8px 16px 8px 32px;margin:8px 0}
+.problems li{margin:2px 0}
+a{color:inherit}
 .tag{display:inline-block;background:var(--line);border-radius:3px;padding:0 5px;margin-top:2px}
-.chart svg{vertical-align:middle;margin-right:6px}
+.chart{white-space:nowrap}.chart svg{vertical-align:middle;margin-right:6px}
 .num{font-variant-numeric:tabular-nums;white-space:nowrap}
-.meter{display:inline-block;width:40px;height:6px;background:var(--line);border-radius:3px;margin-right:6px;vertical-align:middle;overflow:hidden}
+.meter{display:inline-block;width:28px;height:6px;background:var(--line);border-radius:3px;margin-right:6px;vertical-align:middle;overflow:hidden}
 .meter span{display:block;height:100%;background:#495057}
 code{font-size:12px}
-td.n{text-align:right;font-variant-numeric:tabular-nums}
+td.n,th.n{text-align:right;font-variant-numeric:tabular-nums}
+table.groups{width:auto;min-width:480px}
 footer{margin-top:16px;font-size:12px;color:var(--muted)}
 `;
 
@@ -156,13 +169,20 @@ export function renderStatusHtml(view: StatusView, opts: HtmlOptions = {}): stri
     .map((st) => `<div class="card ${st}"><b>${s[st]}</b>${st === 'unknown' ? 'never checked' : st}</div>`)
     .join('');
   const groups = view.groups.length
-    ? `<h2>Groups</h2><table class="groups"><thead><tr><th>Group</th><th>Hosts</th><th>OK</th><th>Degraded</th><th>Down</th><th>Never checked</th></tr></thead><tbody>${view.groups
+    ? `<h2>Groups</h2><table class="groups"><thead><tr><th>Group</th><th class="n">Hosts</th><th class="n">OK</th><th class="n">Degraded</th><th class="n">Down</th><th class="n">Never checked</th></tr></thead><tbody>${view.groups
         .map((g) => `<tr class="group"><td>${escapeHtml(g.name)}</td><td class="n">${g.total}</td><td class="n">${g.ok}</td><td class="n">${g.degraded}</td><td class="n">${g.down}</td><td class="n">${g.unknown}</td></tr>`)
         .join('')}</tbody></table>`
     : '';
   const syncLine = sched.lastRun ? `last sync ${escapeHtml(age(sched.lastRun, now))} (${escapeHtml(sched.lastStatus ?? '?')})` : 'sync never ran';
-  const next = sched.enabled && sched.nextRun ? `, next at ${escapeHtml(sched.nextRun)}` : sched.enabled ? '' : ', schedule off';
+  const next = sched.enabled && sched.nextRun ? `, next <time datetime="${escapeHtml(sched.nextRun)}">${escapeHtml(until(sched.nextRun, now))}</time>` : sched.enabled ? '' : ', schedule off';
   const rows = view.hosts.map((h) => hostRow(h, now)).join('\n');
+  const troubled = view.hosts.filter((h) => h.state === 'down' || h.state === 'degraded');
+  const listed = troubled.slice(0, 50);
+  const problems = troubled.length
+    ? `<h2>Needs attention</h2><ul class="problems">${listed
+        .map((h) => `<li>${badge(h.state)} <a href="#host-${escapeHtml(h.name)}"><strong>${escapeHtml(h.name)}</strong></a> <span class="small">${escapeHtml(h.reasons.join('; '))}</span></li>`)
+        .join('')}${troubled.length > listed.length ? `<li class="muted">… and ${troubled.length - listed.length} more below</li>` : ''}</ul>`
+    : '';
   return `<!DOCTYPE html>
 <html lang="en">
 <head>
@@ -176,10 +196,11 @@ ${opts.refreshSeconds ? `<meta http-equiv="refresh" content="${Math.max(1, Math.
 <div class="muted">generated <time datetime="${escapeHtml(view.generatedAt)}">${escapeHtml(view.generatedAt.replace('T', ' ').replace(/\.\d+Z$/, ' UTC'))}</time> · ${syncLine}${next}</div>
 <div class="cards"><div class="card"><b>${s.total}</b>hosts</div>${cards}</div>
 ${stateBarSvg(view)}
+${problems}
 ${groups}
 <h2>Hosts</h2>
 <table class="hosts">
-<thead><tr><th>Host</th><th>State</th><th>Status</th><th>Tested</th><th>Synced</th><th>Deployed</th><th>Release</th><th>SSH latency</th><th>Load 1m</th><th>Memory</th><th>Disk</th></tr></thead>
+<thead><tr><th>Host</th><th>State</th><th>Checked</th><th>Tested</th><th>Synced</th><th>Deployed</th><th>Release</th><th>SSH latency</th><th>Load 1m</th><th>Mem avail</th><th>Disk free</th></tr></thead>
 <tbody>
 ${rows}
 </tbody>

@@ -4,7 +4,7 @@ import { renderTable } from './table.js';
 import { formatAge, type Colors } from './terminal.js';
 
 /** Points drawn per sparkline in the terminal (the HTML page draws them all). */
-export const TERMINAL_TREND = 12;
+export const TERMINAL_TREND = 10;
 
 export function formatUntil(iso: string | null | undefined, now: number): string {
   if (!iso) return 'not scheduled';
@@ -21,9 +21,10 @@ function paintState(c: Colors, state: HostState): string {
   return state === 'ok' ? c.green(state) : state === 'degraded' ? c.yellow(state) : state === 'down' ? c.red(state) : c.dim(state);
 }
 
-function trendCell(values: Array<number | null>, last: string): string {
-  const line = sparkline(values, TERMINAL_TREND);
-  return line.trim() === '' ? last : `${line.padStart(TERMINAL_TREND)} ${last}`;
+/** The newest point sits at the right edge, so rows with a shorter history still line up in time. */
+function trendCell(values: Array<number | null>, last: string, width: number): string {
+  if (width === 0) return last;
+  return `${sparkline(values, width).padStart(width)} ${last}`;
 }
 
 export interface TextOptions {
@@ -62,20 +63,22 @@ export function renderStatusText(view: StatusView, o: TextOptions): string {
   }
 
   const { shown, hidden } = pickRows(view.hosts, Math.max(3, budget - 2));
+  const width = Math.min(TERMINAL_TREND, Math.max(0, ...shown.map((h) => Math.max(h.latencyTrend.length, h.loadTrend.length))));
   const rows = shown.map((h: HostRow) => [
     h.name,
     paintState(c, h.state),
     h.status,
+    formatAge(h.lastHealth, o.now),
     formatAge(h.lastTest, o.now),
     formatAge(h.lastSync, o.now),
     formatAge(h.lastDeploy, o.now),
     h.release ?? '-',
-    trendCell(h.latencyTrend, h.latencyMs === null ? '-' : `${h.latencyMs}ms`),
-    trendCell(h.loadTrend, h.load1 === null ? '-' : `${h.load1}/${h.cpus ?? '?'}`),
+    trendCell(h.latencyTrend, h.latencyMs === null ? '-' : `${h.latencyMs}ms`, width),
+    trendCell(h.loadTrend, h.load1 === null ? '-' : `${h.load1}/${h.cpus ?? '?'}`, width),
     h.diskFreeBytes === null ? '-' : formatBytes(h.diskFreeBytes),
     h.reasons[0] ?? '',
   ]);
-  const table = renderTable(['HOST', 'STATE', 'STATUS', 'TESTED', 'SYNCED', 'DEPLOYED', 'RELEASE', 'LATENCY', 'LOAD', 'DISK FREE', 'NOTE'], rows);
+  const table = renderTable(['HOST', 'STATE', 'STATUS', 'CHECKED', 'TESTED', 'SYNCED', 'DEPLOYED', 'RELEASE', 'LATENCY', 'LOAD', 'DISK', 'NOTE'], rows);
   // The note (first reason) takes what is left of the line.
   const lines = table.trimEnd().split('\n');
   out.push(...lines.map((l) => (Number.isFinite(o.width) && visibleLength(l) > o.width ? truncateVisible(l, o.width) : l)));
