@@ -62,7 +62,7 @@ export function renderStatusText(view: StatusView, o: TextOptions): string {
     budget -= groups.length + 2;
   }
 
-  const { shown, hidden } = pickRows(view.hosts, Math.max(3, budget - 2));
+  const { shown, hidden } = pickRows(view.hosts, Math.max(3, budget - 3)) // title, blank line, table header;
   const width = Math.min(TERMINAL_TREND, Math.max(0, ...shown.map((h) => Math.max(h.latencyTrend.length, h.loadTrend.length))));
   const rows = shown.map((h: HostRow) => [
     h.name,
