@@ -109,6 +109,23 @@ describe('till host health', () => {
     expect(ok.code, ok.stderr).toBe(0);
   });
 
+  it('a host whose account cannot run commands is reported up but degraded, with the reason', async () => {
+    execFileSync('/usr/sbin/usermod', ['-s', '/usr/sbin/nologin', lab.hosts[1]!.user]);
+    // sshd reads the login shell when a connection authenticates: start a fresh master.
+    spawnSync('ssh', ['-F', `${home}/ssh/config`, '-O', 'exit', 'till-h1'], { stdio: 'ignore' });
+    try {
+      const r = await till(home, ['host', 'health', 'h1', '--json', '--disk-min', '0', '--load-max', '1000']);
+      expect(r.code).toBe(1);
+      const h1 = byHost(JSON.parse(r.stdout) as HealthJson).h1!;
+      expect(h1.status).toBe('failed');
+      expect(h1.health).toMatchObject({ up: true, degraded: true, memTotalBytes: null });
+      expect(h1.health.reasons[0]).toMatch(/^probe: remote command failed \(exit code 1\)/);
+    } finally {
+      execFileSync('/usr/sbin/usermod', ['-s', '/bin/bash', lab.hosts[1]!.user]);
+      spawnSync('ssh', ['-F', `${home}/ssh/config`, '-O', 'exit', 'till-h1'], { stdio: 'ignore' });
+    }
+  });
+
   it('refuses bad thresholds with exit 2', async () => {
     const r = await till(home, ['host', 'health', '--all', '--disk-min', 'plenty']);
     expect(r.code).toBe(2);

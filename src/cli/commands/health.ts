@@ -10,8 +10,8 @@ import type { Cli } from '../context.js';
 import { addFleetOptions, runFleetCommand, selectTargets, type FleetOpts } from '../fleet.js';
 
 interface HealthOpts extends FleetOpts {
-  diskMin: SizeThreshold[];
-  memMin: SizeThreshold[];
+  diskMin?: SizeThreshold[];
+  memMin?: SizeThreshold[];
   loadMax?: number;
 }
 
@@ -73,9 +73,9 @@ export function registerHealthCommand(host: Command, cli: Cli): void {
         'one round trip per host: up, ssh latency, uptime, load, CPUs, memory, free disk at tekton_path, OS, till version, current release; ' +
           'stores the snapshot and appends it to the history; exit 1 if a host is down or degraded',
       )
-      .option('--disk-min <size|N%>', 'degraded below this free disk at tekton_path (repeatable; default 10% and 1GiB; 0 turns it off)', collectSize('--disk-min'), [])
+      .option('--disk-min <size|N%>', 'degraded below this free disk at tekton_path (repeatable; default 10% and 1GiB; 0 turns it off)', collectSize('--disk-min'))
       .option('--load-max <per-core>', `degraded when load1 is above this many times the CPU count (default ${DEFAULT_THRESHOLDS.loadMaxPerCore})`, loadOption)
-      .option('--mem-min <size|N%>', 'degraded below this available memory (repeatable; default: no check)', collectSize('--mem-min'), []),
+      .option('--mem-min <size|N%>', 'degraded below this available memory (repeatable; default: no check)', collectSize('--mem-min')),
   ).action(async (patterns: string[], opts: HealthOpts) => {
     const paths = cli.paths();
     checkControlPath(paths);
