@@ -172,7 +172,7 @@ export function evaluateHealth(probe: Omit<HealthProbe, 'complete'>, t: HealthTh
 
 const NO_DATA = {
   latencyMs: null, uptimeSec: null, load1: null, load5: null, load15: null, cpus: null,
-  memTotalBytes: null, memAvailableBytes: null, diskFreeBytes: null, diskTotalBytes: null,
+  memTotalBytes: null, memAvailableBytes: null, diskFreeBytes: null, diskTotalBytes: null, diskPath: null,
   os: null, arch: null, tillVersion: null, release: null,
 } as const;
 
@@ -195,6 +195,7 @@ export function snapshotOf(at: Date, probe: HealthProbe, latencyMs: number, thre
     memAvailableBytes: probe.memAvailableBytes,
     diskFreeBytes: probe.diskFreeBytes,
     diskTotalBytes: probe.diskTotalBytes,
+    diskPath: probe.diskPath,
     os: probe.os,
     arch: probe.arch,
     tillVersion: probe.tillVersion,

@@ -99,6 +99,7 @@ describe('till status', () => {
 
   it('prints one line per host with sparklines when not on a terminal', async () => {
     const text = (await tillOk(home, ['status'])).stdout;
+    writeFileSync(join(out, 'status.txt'), text);
     expect(text.split('\n')[0]).toBe('till status  40 hosts, 37 ok, 1 degraded, 1 down, 1 never checked  ·  sync 2h ago (success), next in 10h');
     const rows = text.split('\n').filter((l) => /^(web|db)-\d+ /.test(l));
     expect(rows).toHaveLength(40);

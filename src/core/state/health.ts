@@ -24,6 +24,8 @@ export const healthSnapshotSchema = z.looseObject({
   memAvailableBytes: num,
   diskFreeBytes: num,
   diskTotalBytes: num,
+  /** Where free disk was measured: tekton_path, or its nearest existing parent before the first deploy. */
+  diskPath: z.string().nullable().optional(),
   os: z.string().nullable(),
   arch: z.string().nullable(),
   tillVersion: z.string().nullable(),
