@@ -55,7 +55,8 @@ export function buildHealthScript(tektonPath: string): string {
     'if [ -L "$p" ]; then r=$(readlink "$p"); r=${r%/}; echo "release=${r##*/}"; fi',
     `echo ${HEALTH_END}`,
     'exit 0',
-  ].join('\n');
+    // One line: a csh/tcsh login shell cannot take a newline inside the quoted `sh -c` argument.
+  ].join('; ');
 }
 
 /** The remote command line: the script runs under sh whatever the user's login shell is. */

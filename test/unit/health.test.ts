@@ -67,6 +67,7 @@ describe('the health script', () => {
     expect(parseHealthOutput(sh(script)).complete).toBe(true);
     expect(() => execFileSync('test', ['-e', marker])).toThrow();
     expect(healthCommand('~/T').startsWith("sh -c '")).toBe(true);
+    expect(healthCommand('~/T')).not.toContain('\n');
   });
 
   it('reads macOS vm_stat, kern.boottime and a df line with spaces the way the script does', () => {

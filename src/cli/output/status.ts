@@ -18,7 +18,7 @@ export function formatUntil(iso: string | null | undefined, now: number): string
 }
 
 function paintState(c: Colors, state: HostState): string {
-  return state === 'ok' ? c.green(state) : state === 'degraded' ? c.yellow(state) : state === 'down' ? c.red(state) : c.dim(state);
+  return state === 'ok' ? c.green(state) : state === 'degraded' ? c.yellow(state) : state === 'down' ? c.red(state) : c.dim('unchecked');
 }
 
 /** The newest point sits at the right edge, so rows with a shorter history still line up in time. */
