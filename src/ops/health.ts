@@ -90,10 +90,11 @@ function numberOf(value: string | undefined, scale = 1): number | null {
   return Math.round(Number(value) * scale * 1000) / 1000;
 }
 
-/** A word for a table or a label: printable, no more than 100 characters. */
-function textOf(value: string | undefined): string | null {
+/** Remote text for a table, a label or a page: no control characters (no terminal escapes), at most 200 characters. */
+export function textOf(value: string | undefined): string | null {
   if (value === undefined) return null;
-  const clean = value.replace(/[^\x20-\x7e]/g, '').trim().slice(0, 100);
+  // eslint-disable-next-line no-control-regex
+  const clean = value.replace(/[\x00-\x1f\x7f-\x9f]/g, '').trim().slice(0, 200);
   return clean === '' ? null : clean;
 }
 
@@ -234,7 +235,8 @@ export function healthJob(paths: TillPaths, opts: HealthJobOptions): HostJob<Hea
     if (failure?.kind === 'cancelled') return { ok: false, failure, ...base };
     if (failure?.connection) return { ok: false, failure, ...base, data: downSnapshot(new Date(), failure.message) };
     if (failure) {
-      const why = result.stderr.trim().split('\n').pop() ?? '';
+      // The remote's own words, cleaned: they reach terminals and pages.
+      const why = textOf(result.stderr.trim().split('\n').pop()) ?? '';
       const data: HealthSnapshot = { ...downSnapshot(new Date(), ''), up: true, degraded: true, reasons: [`probe: ${failure.message}${why ? `: ${why}` : ''}`] };
       return { ok: false, failure, ...base, data };
     }

@@ -98,6 +98,12 @@ describe('parseHealthOutput', () => {
     expect(p.release).toBe('r1');
   });
 
+  it('drops control characters from remote text (no terminal escapes reach a screen)', () => {
+    const p = parseHealthOutput(`${HEALTH_BEGIN}\nrelease=r\x1b[2J1\x07 é\nos=Lin\x9bux\n${HEALTH_END}\n`);
+    expect(p.release).toBe('r[2J1 é');
+    expect(p.os).toBe('Linux');
+  });
+
   it('falls back to MemFree on an old kernel and marks a cut-short output incomplete', () => {
     const p = parseHealthOutput(`${HEALTH_BEGIN}\nmem_total_kb=100\nmem_free_kb=40\ncpus=\n`);
     expect(p.complete).toBe(false);
