@@ -16,7 +16,7 @@ export default tseslint.config(
     },
   },
   {
-    files: ['src/core/**', 'src/ssh/**', 'src/rsync/**', 'src/ops/**', 'src/schedule/**'],
+    files: ['src/core/**', 'src/ssh/**', 'src/rsync/**', 'src/ops/**', 'src/schedule/**', 'src/metrics/**', 'src/status/**'],
     rules: {
       'no-console': 'error',
       'no-restricted-properties': ['error',

@@ -80,6 +80,8 @@ export interface FleetCommand<T> {
   quiet?: boolean;
   /** false for dry runs: nothing is written to the database. */
   record?: boolean;
+  /** Records more from the run once the database is updated (health history). */
+  afterRun?: (report: FleetReport<T>) => void | Promise<void>;
 }
 
 /** Runs a job on the targets through the engine, records results, reports, returns the exit code. */
@@ -108,7 +110,10 @@ export async function runFleetCommand<T>(c: FleetCommand<T>): Promise<number> {
     c.beforeSummary?.(report);
     if (!c.quiet) cli.out(renderSummary(cli, report as FleetReport, c.extraColumns as Array<[string, (r: HostResult) => string]> | undefined));
   }
-  if (c.record !== false) await c.inventory.recordResults(report.results, c.onSuccess, c.onAttempt);
+  if (c.record !== false) {
+    await c.inventory.recordResults(report.results, c.onSuccess, c.onAttempt);
+    await c.afterRun?.(report);
+  }
   if (report.cancelled) return ExitCode.interrupted;
   return report.ok ? ExitCode.ok : ExitCode.hostFailed;
 }

@@ -8,6 +8,9 @@ import { registerWatchCommand } from './commands/watch.js';
 import { registerRemoteCommands } from './commands/remote.js';
 import { registerInstallationCommands } from './commands/installation.js';
 import { registerSyncCommand } from './commands/sync.js';
+import { registerHealthCommand } from './commands/health.js';
+import { registerMetricsCommand } from './commands/metrics.js';
+import { registerStatusCommand } from './commands/status.js';
 import { VERSION } from './version.js';
 
 /** The command tree. Each group lives in its own file under commands/. */
@@ -31,5 +34,8 @@ export function createProgram(cli: Cli): Command {
   registerRemoteCommands(host, cli);
   registerInstallationCommands(program, cli);
   registerSyncCommand(program, cli);
+  registerHealthCommand(host, cli);
+  registerStatusCommand(program, cli);
+  registerMetricsCommand(program, cli);
   return program;
 }

@@ -1,5 +1,6 @@
 import { z } from 'zod';
 import { NAME_RE, USER_RE, isValidAddress, remotePathProblem } from '../validate.js';
+import { healthSnapshotSchema, hostMetadataSchema } from './health.js';
 
 /**
  * hosts-local.json: the seed's format, extended compatibly. Unknown fields are kept
@@ -32,6 +33,10 @@ export const hostEntrySchema = z.looseObject({
   latency_ms: z.number().optional(),
   till_version: z.string().nullable().optional(),
   jump: name.optional(),
+  /** The last `till host health` snapshot (also kept for a host found down). */
+  health: healthSnapshotSchema.optional(),
+  /** os, arch, cores, memory (bytes), as the last successful `host health` saw them. */
+  metadata: hostMetadataSchema.optional(),
 });
 export type HostEntry = z.output<typeof hostEntrySchema>;
 

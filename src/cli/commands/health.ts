@@ -1,0 +1,105 @@
+import type { Command } from 'commander';
+import { UsageError } from '../../core/errors.js';
+import { Inventory } from '../../core/inventory.js';
+import { checkControlPath, type TillPaths } from '../../core/paths.js';
+import { DEFAULT_HISTORY_PER_HOST, DEFAULT_HISTORY_TOTAL, appendHistory, healthHistoryStore, type HealthSnapshot, type HistoryLimits } from '../../core/state/health.js';
+import { formatBytes, parseSizeThreshold, type SizeThreshold } from '../../core/units.js';
+import { DEFAULT_THRESHOLDS, applyHealth, healthJob, type HealthThresholds } from '../../ops/health.js';
+import type { HostResult } from '../../core/fanout.js';
+import type { Cli } from '../context.js';
+import { addFleetOptions, runFleetCommand, selectTargets, type FleetOpts } from '../fleet.js';
+
+interface HealthOpts extends FleetOpts {
+  diskMin?: SizeThreshold[];
+  memMin?: SizeThreshold[];
+  loadMax?: number;
+}
+
+/** History bounds: TILL_HEALTH_HISTORY_LIMIT (per host) and TILL_HEALTH_HISTORY_TOTAL (all hosts). */
+export function historyLimits(env: NodeJS.ProcessEnv = process.env): HistoryLimits {
+  const read = (key: string, fallback: number): number => {
+    const raw = env[key];
+    if (raw === undefined || raw === '') return fallback;
+    if (!/^\d+$/.test(raw) || Number(raw) < 1) throw new UsageError(`${key} must be a whole number of at least 1, got ${JSON.stringify(raw)}`);
+    return Number(raw);
+  };
+  return { perHost: read('TILL_HEALTH_HISTORY_LIMIT', DEFAULT_HISTORY_PER_HOST), total: read('TILL_HEALTH_HISTORY_TOTAL', DEFAULT_HISTORY_TOTAL) };
+}
+
+function collectSize(option: string) {
+  return (value: string, previous: SizeThreshold[] = []): SizeThreshold[] => [...previous, parseSizeThreshold(option, value)];
+}
+
+function loadOption(value: string): number {
+  if (!/^\d+(\.\d+)?$/.test(value) || Number(value) <= 0) throw new UsageError(`--load-max takes a load per CPU core above 0 (e.g. 4), got ${JSON.stringify(value)}`);
+  return Number(value);
+}
+
+/** Options to thresholds; `--disk-min 0` turns the disk check off. */
+export function thresholdsFrom(opts: { diskMin?: SizeThreshold[]; memMin?: SizeThreshold[]; loadMax?: number }): HealthThresholds {
+  const active = (list: SizeThreshold[]) => list.filter((t) => ('percent' in t ? t.percent > 0 : t.bytes > 0));
+  return {
+    diskMin: opts.diskMin && opts.diskMin.length > 0 ? active(opts.diskMin) : DEFAULT_THRESHOLDS.diskMin,
+    memMin: opts.memMin && opts.memMin.length > 0 ? active(opts.memMin) : DEFAULT_THRESHOLDS.memMin,
+    loadMaxPerCore: opts.loadMax ?? DEFAULT_THRESHOLDS.loadMaxPerCore,
+  };
+}
+
+/** The JSON `health` object and the table columns read the same snapshot. */
+function cell(r: HostResult<HealthSnapshot>, f: (s: HealthSnapshot) => string): string {
+  return r.data && r.data.up && r.data.os !== null ? f(r.data) : '-';
+}
+
+/** Stores each snapshot on its host entry and appends it to the bounded history. */
+export async function recordHealth(paths: TillPaths, inventory: Inventory, results: readonly HostResult<HealthSnapshot>[], limits: HistoryLimits): Promise<void> {
+  const snapshots = new Map<string, HealthSnapshot>();
+  for (const r of results) if (r.data) snapshots.set(r.host, r.data);
+  if (snapshots.size === 0) return;
+  const known = await inventory.update((db) => {
+    for (const [name, s] of snapshots) {
+      const entry = db.hosts[name];
+      if (entry) applyHealth(entry, s);
+    }
+    return new Set(Object.keys(db.hosts));
+  });
+  await healthHistoryStore(paths).update((history) => appendHistory(history, snapshots, limits, known));
+}
+
+export function registerHealthCommand(host: Command, cli: Cli): void {
+  addFleetOptions(
+    host
+      .command('health')
+      .description(
+        'one round trip per host: up, ssh latency, uptime, load, CPUs, memory, free disk at tekton_path, OS, till version, current release; ' +
+          'stores the snapshot and appends it to the history; exit 1 if a host is down or degraded',
+      )
+      .option('--disk-min <size|N%>', 'degraded below this free disk at tekton_path (repeatable; default 10% and 1GiB; 0 turns it off)', collectSize('--disk-min'))
+      .option('--load-max <per-core>', `degraded when load1 is above this many times the CPU count (default ${DEFAULT_THRESHOLDS.loadMaxPerCore})`, loadOption)
+      .option('--mem-min <size|N%>', 'degraded below this available memory (repeatable; default: no check)', collectSize('--mem-min')),
+  ).action(async (patterns: string[], opts: HealthOpts) => {
+    const paths = cli.paths();
+    checkControlPath(paths);
+    const limits = historyLimits();
+    const thresholds = thresholdsFrom(opts);
+    const inventory = new Inventory(paths);
+    const targets = selectTargets(await inventory.read(), patterns, opts);
+    cli.exitCode = await runFleetCommand<HealthSnapshot>({
+      cli,
+      inventory,
+      targets,
+      opts,
+      job: () => healthJob(paths, { thresholds, connectTimeout: opts.connectTimeout, timeoutMs: opts.timeout && opts.timeout * 1000 }),
+      extraJson: (r) => ({ health: r.data ?? null }),
+      extraColumns: [
+        ['LATENCY', (r) => cell(r, (s) => (s.latencyMs === null ? '-' : `${s.latencyMs}ms`))],
+        ['LOAD', (r) => cell(r, (s) => (s.load1 === null ? '-' : `${s.load1}/${s.cpus ?? '?'}cpu`))],
+        ['MEM AVAIL', (r) => cell(r, (s) => `${formatBytes(s.memAvailableBytes)}/${formatBytes(s.memTotalBytes)}`)],
+        ['DISK FREE', (r) => cell(r, (s) => `${formatBytes(s.diskFreeBytes)}/${formatBytes(s.diskTotalBytes)}`)],
+        ['OS', (r) => cell(r, (s) => `${s.os ?? '?'}/${s.arch ?? '?'}`)],
+        ['TILL', (r) => cell(r, (s) => s.tillVersion ?? '-')],
+        ['RELEASE', (r) => cell(r, (s) => s.release ?? '-')],
+      ],
+      afterRun: (report) => recordHealth(paths, inventory, report.results, limits),
+    });
+  });
+}

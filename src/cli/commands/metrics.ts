@@ -1,0 +1,62 @@
+import type { Command } from 'commander';
+import { errorMessage } from '../../core/errors.js';
+import { fleetMetricFamilies, loadFleetState } from '../../metrics/fleet.js';
+import { familiesJson, renderPrometheus } from '../../metrics/prometheus.js';
+import { parseListenAddress, startMetricsServer, checkBindAddress } from '../../metrics/server.js';
+import type { Cli } from '../context.js';
+
+interface MetricsOpts {
+  json?: boolean;
+  serve?: string;
+  metricsAllowRemote?: boolean;
+}
+
+/** Resolves on the first SIGINT or SIGTERM. */
+function untilSignal(): Promise<NodeJS.Signals> {
+  return new Promise((resolve) => {
+    const handler = (sig: NodeJS.Signals) => {
+      process.off('SIGINT', handler);
+      process.off('SIGTERM', handler);
+      resolve(sig);
+    };
+    process.on('SIGINT', handler);
+    process.on('SIGTERM', handler);
+  });
+}
+
+export function registerMetricsCommand(program: Command, cli: Cli): void {
+  program
+    .command('metrics')
+    .description(
+      'print the fleet in the Prometheus text format, from the local database, health history and schedule (no network); ' +
+        '--serve keeps answering GET /metrics over HTTP until SIGINT/SIGTERM',
+    )
+    .option('--json', 'print the metric families as JSON instead')
+    .option('--serve <addr:port>', 'serve /metrics over HTTP on this loopback address (127.0.0.1:9100; port 0 picks a free one)')
+    .option('--metrics-allow-remote', 'allow --serve on a non-loopback address (the metrics name every host)')
+    .addHelpText('after', '\nSee docs/health.md for every metric and label. Run `till host health` (or `till watch`) to refresh the numbers.')
+    .action(async (opts: MetricsOpts) => {
+      const paths = cli.paths();
+      const render = async () => renderPrometheus(fleetMetricFamilies(await loadFleetState(paths)));
+      if (opts.serve === undefined) {
+        const families = fleetMetricFamilies(await loadFleetState(paths));
+        if (opts.json) cli.json(familiesJson(families));
+        else process.stdout.write(renderPrometheus(families));
+        return;
+      }
+      const { address, port } = parseListenAddress(opts.serve);
+      checkBindAddress(address, opts.metricsAllowRemote === true);
+      await loadFleetState(paths); // fail now, not on the first scrape, when till is not set up
+      const server = await startMetricsServer({
+        address,
+        port,
+        allowRemote: opts.metricsAllowRemote === true,
+        render,
+        onError: (err) => cli.err(`error: a scrape failed: ${errorMessage(err)}`),
+      });
+      cli.err(`serving metrics at ${server.url} (Ctrl-C to stop)`);
+      const sig = await untilSignal();
+      await server.close();
+      cli.err(`stopped (${sig})`);
+    });
+}

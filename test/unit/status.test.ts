@@ -1,0 +1,85 @@
+import { describe, expect, it } from 'vitest';
+import { emptyScheduleFile } from '../../src/core/state/schedule.js';
+import { hostsFileSchema } from '../../src/core/state/hosts.js';
+import { renderStatusText } from '../../src/cli/output/status.js';
+import { colorFor } from '../../src/cli/output/terminal.js';
+import { escapeHtml, renderStatusHtml, sparklineSvg } from '../../src/status/html.js';
+import { buildStatusView, pickRows, sparkline } from '../../src/status/model.js';
+
+const NOW = new Date('2026-11-26T12:00:00Z');
+const plain = colorFor({ isTTY: false } as NodeJS.WriteStream);
+
+function fleet(n: number) {
+  const hosts: Record<string, unknown> = {};
+  const history: Record<string, unknown[]> = {};
+  for (let i = 0; i < n; i++) {
+    const name = `h${String(i).padStart(3, '0')}`;
+    const down = i % 50 === 7;
+    const degraded = i % 50 === 9;
+    hosts[name] = {
+      user: 'u', host: 'h.example', port: 22, status: down ? 'unreachable' : 'deployed', added: '2026-01-01T00:00:00Z', tekton_path: '~/T',
+      failures: down ? 3 : 0, last_error: down ? 'connection timed out' : null,
+      health: { at: '2026-11-26T11:59:00Z', up: !down, latencyMs: 12, uptimeSec: 1, load1: 0.5, load5: 0.5, load15: 0.5, cpus: 2, memTotalBytes: 1, memAvailableBytes: 1, diskFreeBytes: 1, diskTotalBytes: 2, os: 'Linux', arch: 'x86_64', tillVersion: null, release: 'r1', degraded, reasons: degraded ? ['disk: <low>'] : [] },
+    };
+    history[name] = [10, 20, null, 40].map((v, k) => ({ at: `2026-11-26T11:5${k}:00Z`, up: v !== null, latencyMs: v, load1: v === null ? null : v / 10 }));
+  }
+  const db = hostsFileSchema.parse({ hosts, groups: { all: Object.keys(hosts) } });
+  return buildStatusView({ db, history: { version: 1, hosts: history as never }, schedule: emptyScheduleFile() }, NOW);
+}
+
+describe('sparkline', () => {
+  it('scales between min and max, leaves gaps for down points, keeps the newest', () => {
+    expect(sparkline([1, 2, 3, 4, 5, 6, 7, 8])).toBe('▁▂▃▄▅▆▇█');
+    expect(sparkline([0, null, 10])).toBe('▁ █');
+    expect(sparkline([5, 5])).toBe('▁▁');
+    expect(sparkline([null, null])).toBe('  ');
+    expect(sparkline([1, 2, 3, 100], 2)).toBe('▁█');
+  });
+
+  it('draws an SVG polyline with a gap for down points, or says there is no data', () => {
+    const svg = sparklineSvg([1, null, 3, 4], { color: '#000', label: 'x' });
+    expect(svg.match(/<polyline/g)).toHaveLength(1);
+    expect(svg.match(/<circle/g)).toHaveLength(1);
+    expect(sparklineSvg([null], { color: '#000', label: 'x' })).toContain('no data');
+  });
+});
+
+describe('the status view', () => {
+  it('states, counts, group summary and trends from history', () => {
+    const v = fleet(100);
+    expect(v.summary).toEqual({ total: 100, ok: 96, degraded: 2, down: 2, unknown: 0 });
+    expect(v.groups).toEqual([{ name: 'all', total: 100, ok: 96, degraded: 2, down: 2, unknown: 0 }]);
+    const down = v.hosts.find((h) => h.name === 'h007')!;
+    expect(down).toMatchObject({ state: 'down', up: false, reasons: ['connection timed out'] });
+    expect(down.latencyTrend).toEqual([10, 20, null, 40]);
+  });
+
+  it('fits hundreds of hosts on one screen: problems first, the rest counted', () => {
+    const v = fleet(300);
+    const { shown, hidden } = pickRows(v.hosts, 20);
+    expect(shown).toHaveLength(19);
+    expect(shown.slice(0, 12).map((h) => h.state)).toEqual([...Array(6).fill('down'), ...Array(6).fill('degraded')]);
+    expect(hidden).toEqual({ total: 281, ok: 281, degraded: 0, down: 0, unknown: 0 });
+    const text = renderStatusText(v, { colors: plain, maxRows: 30, width: 120, now: NOW.getTime() });
+    const lines = text.trimEnd().split('\n');
+    expect(lines.length).toBeLessThanOrEqual(30);
+    expect(lines.every((l) => l.length <= 120)).toBe(true);
+    expect(lines.at(-1)).toMatch(/^… and \d+ more hosts \(\d+ ok\); all of them: till status --all, or --json$/);
+    expect(text).toMatch(/^h007\s+down\s/m);
+  });
+
+  it('lists every host when they fit, by name', () => {
+    const text = renderStatusText(fleet(5), { colors: plain, maxRows: Infinity, width: Infinity, now: NOW.getTime() });
+    expect(text.split('\n').filter((l) => /^h\d{3} /.test(l)).map((l) => l.slice(0, 4))).toEqual(['h000', 'h001', 'h002', 'h003', 'h004']);
+    expect(text).toMatch(/^h000\s+ok\s+deployed\s+1m ago\s+never\s+never\s+never\s+r1\s+▁▃ █ 12ms\s+▁▃ █ 0\.5\/2\s+1 B$/m);
+  });
+
+  it('the page escapes every text and has one row per host, no script', () => {
+    const html = renderStatusHtml(fleet(60), { refreshSeconds: 30 });
+    expect(html.match(/<tr class="host /g)).toHaveLength(60);
+    expect(html).toContain('<meta http-equiv="refresh" content="30">');
+    expect(html).toContain('disk: &lt;low&gt;');
+    expect(html).not.toMatch(/<script|https?:/);
+    expect(escapeHtml(`<a href="x">'&'</a>`)).toBe('&lt;a href=&quot;x&quot;&gt;&#39;&amp;&#39;&lt;/a&gt;');
+  });
+});
