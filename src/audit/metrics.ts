@@ -1,12 +1,6 @@
+import type { MetricFamily } from '../metrics/prometheus.js';
 import { countBySeverity, SEVERITIES, uniqueKeys, type Finding, type HostAudit } from './analyze.js';
 
-/** A Prometheus metric family as plain data; the `till metrics` renderer writes the text format. */
-export interface MetricFamily {
-  name: string;
-  help: string;
-  type: 'gauge';
-  samples: Array<{ labels: Record<string, string>; value: number }>;
-}
 
 /**
  * From each host's newest stored audit: the number of distinct authorized keys, and the

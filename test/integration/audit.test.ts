@@ -139,6 +139,16 @@ describe('till host audit', () => {
     expect(history.audits).toHaveLength(1);
   });
 
+  it('exposes the audit in till metrics: keys per host and findings by severity, valid for promtool', async () => {
+    const r = await tillOk(home, ['metrics']);
+    for (const n of NAMES) {
+      expect(r.stdout).toContain(`till_host_authorized_keys{host="${n}"} 4`);
+      expect(r.stdout).toContain(`till_host_audit_findings{host="${n}",severity="high"} 1`);
+    }
+    const check = execFileSync('promtool', ['check', 'metrics'], { input: r.stdout, encoding: 'utf8' });
+    expect(check).toBe('');
+  });
+
   it('prints a table per host with findings by severity', async () => {
     const r = await till(home, ['host', 'audit', 'h0', '--fail-on', 'medium']);
     expect(r.code).toBe(1);

@@ -1,6 +1,6 @@
 import type { Command } from 'commander';
 import { errorMessage } from '../../core/errors.js';
-import { fleetMetricFamilies, loadFleetState } from '../../metrics/fleet.js';
+import { collectMetricFamilies } from '../../metrics/collect.js';
 import { familiesJson, renderPrometheus } from '../../metrics/prometheus.js';
 import { parseListenAddress, startMetricsServer, checkBindAddress } from '../../metrics/server.js';
 import type { Cli } from '../context.js';
@@ -37,16 +37,16 @@ export function registerMetricsCommand(program: Command, cli: Cli): void {
     .addHelpText('after', '\nSee docs/health.md for every metric and label. Run `till host health` (or `till watch`) to refresh the numbers.')
     .action(async (opts: MetricsOpts) => {
       const paths = cli.paths();
-      const render = async () => renderPrometheus(fleetMetricFamilies(await loadFleetState(paths)));
+      const render = async () => renderPrometheus(await collectMetricFamilies(paths));
       if (opts.serve === undefined) {
-        const families = fleetMetricFamilies(await loadFleetState(paths));
+        const families = await collectMetricFamilies(paths);
         if (opts.json) cli.json(familiesJson(families));
-        else process.stdout.write(renderPrometheus(families));
+        else cli.out(renderPrometheus(families));
         return;
       }
       const { address, port } = parseListenAddress(opts.serve);
       checkBindAddress(address, opts.metricsAllowRemote === true);
-      await loadFleetState(paths); // fail now, not on the first scrape, when till is not set up
+      await collectMetricFamilies(paths); // fail now, not on the first scrape, when till is not set up
       const server = await startMetricsServer({
         address,
         port,

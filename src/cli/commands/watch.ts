@@ -5,6 +5,9 @@ import { scheduleStore } from '../../core/inventory.js';
 import { currentInvocation, customSyncCommand, tillSyncCommand } from '../../schedule/run.js';
 import { isAlive, runWatch, watchState, type WatchService, type WatchTask } from '../../watch/daemon.js';
 import { RotatingLog } from '../../watch/log.js';
+import { collectMetricFamilies } from '../../metrics/collect.js';
+import { renderPrometheus } from '../../metrics/prometheus.js';
+import { checkBindAddress, parseListenAddress, startMetricsServer } from '../../metrics/server.js';
 import type { Cli } from '../context.js';
 
 const UNITS: Record<string, number> = { s: 1_000, m: 60_000, h: 3_600_000, d: 86_400_000 };
@@ -35,6 +38,8 @@ export function registerWatchCommand(program: Command, cli: Cli): void {
     .description('foreground daemon: runs till sync when schedule.json next_run is due (and optional periodic health/audit); --status, --stop')
     .option('--health-interval <duration>', 'also run `till host health --all` this often (e.g. 15m)')
     .option('--audit-interval <duration>', 'also run `till host audit --all` this often (e.g. 1d)')
+    .option('--metrics <addr:port>', 'also serve the `till metrics` exposition at http://<addr:port>/metrics (loopback only)')
+    .option('--metrics-allow-remote', 'allow --metrics on a non-loopback address (the metrics name every host)')
     .option('--status', 'exit 0 if a watch daemon runs for this TILL_HOME, 3 if none does')
     .option('--stop', 'send SIGTERM to the running watch daemon and wait until it has stopped')
     .option('--json', 'with --status: print {running, pid, started, stale} as JSON')
@@ -46,7 +51,7 @@ Logs go to $TILL_HOME/logs/watch.log (rotated to watch.log.1 at 1 MiB) and to st
 Stop with Ctrl-C or SIGTERM: a running sync is cancelled and recorded, and the pid is
 cleared from schedule.json. A second watch for the same TILL_HOME is refused (exit 2).`,
     )
-    .action(async (opts: { healthInterval?: string; auditInterval?: string; status?: boolean; stop?: boolean; json?: boolean; syncCommand?: string }) => {
+    .action(async (opts: { healthInterval?: string; auditInterval?: string; metrics?: string; metricsAllowRemote?: boolean; status?: boolean; stop?: boolean; json?: boolean; syncCommand?: string }) => {
       const paths = cli.paths();
       if (opts.status && opts.stop) throw new UsageError('give --status or --stop, not both');
       if (opts.status) {
@@ -86,8 +91,25 @@ cleared from schedule.json. A second watch for the same TILL_HOME is refused (ex
       if (opts.healthInterval) tasks.push({ name: 'host health', intervalMs: parseDuration('--health-interval', opts.healthInterval), command: tillArgs(['host', 'health', '--all']) });
       if (opts.auditInterval) tasks.push({ name: 'host audit', intervalMs: parseDuration('--audit-interval', opts.auditInterval), command: tillArgs(['host', 'audit', '--all']) });
       const sync = opts.syncCommand ? customSyncCommand(opts.syncCommand, 'watch') : tillSyncCommand(inv!, 'watch');
-      // Seam for `--metrics <addr>` (wired by the lead): push { name: 'metrics', start: … startMetricsServer … }.
       const services: WatchService[] = [];
+      if (opts.metrics !== undefined) {
+        // Refused before the daemon starts: a non-loopback bind is a usage error (exit 2).
+        const listen = parseListenAddress(opts.metrics, '--metrics');
+        checkBindAddress(listen.address, opts.metricsAllowRemote === true);
+        services.push({
+          name: 'metrics',
+          start: async (log) => {
+            const server = await startMetricsServer({
+              ...listen,
+              allowRemote: opts.metricsAllowRemote === true,
+              render: async () => renderPrometheus(await collectMetricFamilies(paths)),
+              onError: (err) => log(`metrics scrape failed: ${err instanceof Error ? err.message : String(err)}`),
+            });
+            log(`serving metrics at ${server.url}`);
+            return () => server.close();
+          },
+        });
+      }
 
       const log = new RotatingLog(join(paths.logsDir, 'watch.log'), undefined, (text) => process.stderr.write(text));
       const stop = new AbortController();
