@@ -46,6 +46,8 @@ export interface Lab {
 }
 
 const SSHD = '/usr/sbin/sshd';
+/** Absolute: the user's PATH given to shell() does not include sbin. */
+const RUNUSER = existsSync('/usr/sbin/runuser') ? '/usr/sbin/runuser' : '/sbin/runuser';
 const USER_PREFIX = 'tl';
 
 function run(cmd: string, args: string[]): string {
@@ -220,7 +222,7 @@ function makeHost(labDir: string, index: number, opts: LabHostOptions): LabHost 
       if (!current.includes(publicKey.trim())) writeFileSync(file, `${current}${publicKey.trim()}\n`);
     },
     shell(line: string) {
-      return execFileSync('runuser', ['-u', user, '--', '/bin/bash', '-c', `cd "$HOME" && ${line}`], {
+      return execFileSync(RUNUSER, ['-u', user, '--', '/bin/bash', '-c', `cd "$HOME" && ${line}`], {
         encoding: 'utf8',
         env: { PATH: '/usr/local/bin:/usr/bin:/bin', HOME: home, USER: user, LOGNAME: user },
       });

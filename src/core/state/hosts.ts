@@ -32,6 +32,8 @@ export const hostEntrySchema = z.looseObject({
   latency_ms: z.number().optional(),
   till_version: z.string().nullable().optional(),
   jump: name.optional(),
+  /** The deployed release (`host deploy`/`rollback`): current, previous and when. */
+  deploy: z.looseObject({ current: z.string().nullable(), previous: z.string().nullable(), at: isoTime }).optional(),
 });
 export type HostEntry = z.output<typeof hostEntrySchema>;
 

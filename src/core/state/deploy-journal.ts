@@ -1,0 +1,107 @@
+import { join } from 'node:path';
+import { z } from 'zod';
+import type { TillPaths } from '../paths.js';
+import { JsonFileStore } from './store.js';
+
+/**
+ * `$TILL_HOME/state/deploy-journal.json`: each fleet deploy's per-host progress,
+ * written as hosts advance, so `till host deploy --resume` can finish an
+ * interrupted run (same release id, only the hosts that did not finish).
+ * Bounded: the newest MAX_RUNS runs are kept.
+ */
+export const MAX_RUNS = 20;
+
+export const HOST_DEPLOY_STATES = ['pending', 'locked', 'staged', 'switched', 'done', 'failed', 'reverted'] as const;
+export type HostDeployState = (typeof HOST_DEPLOY_STATES)[number];
+
+/** States a resumed run still has work for. `reverted` (the check failed) is final. */
+export function unfinished(state: HostDeployState): boolean {
+  return state !== 'done' && state !== 'reverted';
+}
+
+const hostProgress = z.looseObject({
+  state: z.enum(HOST_DEPLOY_STATES),
+  at: z.string(),
+  /** The release that was current before this deploy (the check's fallback). */
+  previous: z.string().nullable().optional(),
+  error: z.string().nullable().optional(),
+});
+
+const runSchema = z.looseObject({
+  run: z.string(),
+  release: z.string(),
+  source: z.string(),
+  installation: z.string(),
+  started: z.string(),
+  options: z.looseObject({
+    shared: z.array(z.string()),
+    keep: z.number().int().min(1),
+    maxFail: z.number().int().min(0),
+    check: z.string().nullable(),
+  }),
+  hosts: z.record(z.string(), hostProgress),
+});
+export type DeployRun = z.output<typeof runSchema>;
+
+export const journalSchema = z.looseObject({
+  runs: z.array(runSchema),
+});
+export type DeployJournal = z.output<typeof journalSchema>;
+
+export function journalStore(paths: TillPaths) {
+  return new JsonFileStore(join(paths.stateDir, 'deploy-journal.json'), journalSchema, () => ({ runs: [] }));
+}
+
+export function runFinished(run: DeployRun): boolean {
+  return Object.values(run.hosts).every((h) => !unfinished(h.state));
+}
+
+/** The newest run that did not finish, if any. */
+export function lastUnfinished(journal: DeployJournal): DeployRun | undefined {
+  for (let i = journal.runs.length - 1; i >= 0; i--) {
+    const run = journal.runs[i]!;
+    if (!runFinished(run)) return run;
+  }
+  return undefined;
+}
+
+/**
+ * Serialises this process's journal writes (hosts advance concurrently; one file
+ * lock round per write would make them queue on proper-lockfile's retries).
+ */
+export class DeployJournalWriter {
+  private chain: Promise<unknown> = Promise.resolve();
+  private readonly store;
+
+  constructor(paths: TillPaths) {
+    this.store = journalStore(paths);
+  }
+
+  begin(run: DeployRun): Promise<void> {
+    return this.enqueue((j) => {
+      const at = j.runs.findIndex((r) => r.run === run.run);
+      if (at === -1) j.runs.push(run);
+      else j.runs[at] = run;
+      if (j.runs.length > MAX_RUNS) j.runs.splice(0, j.runs.length - MAX_RUNS);
+    });
+  }
+
+  advance(runId: string, host: string, state: HostDeployState, extra: { previous?: string | null; error?: string | null } = {}): Promise<void> {
+    return this.enqueue((j) => {
+      const run = j.runs.find((r) => r.run === runId);
+      if (!run) return;
+      const prev = run.hosts[host];
+      run.hosts[host] = { ...prev, state, at: new Date().toISOString(), ...extra };
+    });
+  }
+
+  flush(): Promise<unknown> {
+    return this.chain;
+  }
+
+  private enqueue(change: (j: DeployJournal) => void): Promise<void> {
+    const next = this.chain.then(() => this.store.update(change));
+    this.chain = next.catch(() => undefined);
+    return next;
+  }
+}

@@ -1,0 +1,414 @@
+import { access } from 'node:fs/promises';
+import { hostname, userInfo } from 'node:os';
+import { join } from 'node:path';
+import { runFleet, summarize, type FleetEvent, type FleetOptions, type FleetReport, type HostJob, type HostResult, type JobOutcome, type Target } from '../core/fanout.js';
+import type { TillPaths } from '../core/paths.js';
+import type { DeployJournalWriter, DeployRun } from '../core/state/deploy-journal.js';
+import { raiseTo, lifecycleOf, type HostEntry } from '../core/state/hosts.js';
+import {
+  absoluteRemotePath,
+  adoptedId,
+  describeLock,
+  finalizeScript,
+  listReleases,
+  parseMarkers,
+  prepareScript,
+  readStateScript,
+  releasesToPrune,
+  remoteLayout,
+  renderEnvLocal,
+  rollbackScript,
+  rollbackTarget,
+  rsyncRemotePath,
+  switchScript,
+  unlockScript,
+  type LockInfo,
+  type Release,
+  type RemoteState,
+} from '../deploy/layout.js';
+import { buildDeployRsyncArgs, itemizedChanges, parseRsyncStats, RSYNC_CONNECTION_CODES, type RsyncStats } from '../deploy/rsync.js';
+import type { DeploySource } from '../deploy/source.js';
+import { rsyncRemoteShell } from '../ssh/args.js';
+import { sshRun, toOutcome } from '../ssh/client.js';
+import { classifySsh, type Failure } from '../ssh/outcome.js';
+import { runProcess, type ProcessResult } from '../ssh/process.js';
+
+/** The deploy job's half of the fleet: staging and switching, as engine jobs. */
+export interface DeployPlan {
+  paths: TillPaths;
+  run: DeployRun;
+  source: DeploySource;
+  forceUnlock: boolean;
+  connectTimeout?: number;
+  timeoutMs?: number;
+  /** Called when a host finished staging (progress for large transfers). */
+  onStaged?: (host: string, data: StageData) => void;
+}
+
+export interface StageData {
+  release: string;
+  previous: string | null;
+  /** False when the release was already complete on the host (a resumed run). */
+  transferred: boolean;
+  stats: RsyncStats | null;
+  adopted: string | null;
+  brokeLock: string | null;
+  /** Complete releases and the log, as read before staging (for pruning). */
+  releases: Release[];
+}
+
+export interface SwitchData {
+  release: string;
+  previous: string | null;
+  checkFailed: boolean;
+  checkExit: number | null;
+  registered: boolean | null;
+  registerError: string | null;
+  pruned: string[];
+}
+
+export type DeployResultData = Partial<StageData> & Partial<SwitchData> & { phase: 'stage' | 'switch' };
+
+export function lockOwner(): string {
+  let user = 'unknown';
+  try {
+    user = userInfo().username;
+  } catch {
+    // no passwd entry
+  }
+  return `${user}@${hostname()}`;
+}
+
+function lockInfo(plan: DeployPlan): LockInfo {
+  return {
+    who: lockOwner(),
+    when: new Date().toISOString(),
+    what: `deploy ${plan.run.release} from ${plan.run.source}`,
+    pid: process.pid,
+    run: plan.run.run,
+  };
+}
+
+function remoteFailure(message: string): Failure {
+  return { kind: 'remote', connection: false, retryable: false, message };
+}
+
+function failWith<T>(result: ProcessResult, message?: string): JobOutcome<T> {
+  const base = toOutcome<T>(result);
+  if (!base.ok && base.failure?.kind === 'remote') {
+    const why = message ?? (result.stderr.split('\n').find((l) => l.startsWith('TILL_ERROR'))?.slice('TILL_ERROR '.length) || result.stderr.trim().split('\n').pop() || base.failure.message);
+    return { ...base, failure: remoteFailure(why) };
+  }
+  return base;
+}
+
+function remote(plan: { paths: TillPaths; connectTimeout?: number; timeoutMs?: number }, name: string, script: string, signal: AbortSignal, input?: string) {
+  return sshRun(plan.paths, name, script, { signal, connectTimeout: plan.connectTimeout, timeoutMs: plan.timeoutMs, ...(input !== undefined ? { input } : {}) });
+}
+
+/** Phase 1 on one host: lock, adopt, transfer into `<id>.partial`, configure, mark complete. */
+export function stageJob(plan: DeployPlan, journal: DeployJournalWriter, locked: Set<string>): HostJob<StageData> {
+  const { run } = plan;
+  return async ({ name, entry, signal }) => {
+    const layout = remoteLayout(entry.tekton_path);
+    const now = new Date();
+    const prep = await remote(
+      plan,
+      name,
+      prepareScript(layout, { id: run.release, lock: lockInfo(plan), forceUnlock: plan.forceUnlock, shared: run.options.shared, adoptId: adoptedId(now), now: now.toISOString() }),
+      signal,
+    );
+    const state = parseMarkers(prep.stdout, layout);
+    if (state.locked) {
+      return { ...toOutcome(prep), ok: false, failure: remoteFailure(`locked by ${describeLock(state.holder)}; if that deploy is dead: till host deploy ${name} --force-unlock …`) };
+    }
+    if (prep.exitCode !== 0 || state.home === undefined) return failWith(prep);
+    locked.add(name);
+    const known = run.hosts[name]?.previous;
+    const previous = known !== undefined && known !== null && known !== run.release ? known : state.current !== run.release ? state.current : null;
+    await journal.advance(run.run, name, 'locked', { previous });
+    const base: StageData = {
+      release: run.release,
+      previous,
+      transferred: false,
+      stats: null,
+      adopted: state.adopted ?? null,
+      brokeLock: state.oldLock ? describeLock(state.oldLock) : null,
+      releases: listReleases(state),
+    };
+    if (state.complete) {
+      await journal.advance(run.run, name, 'staged');
+      plan.onStaged?.(name, base);
+      return { ok: true, stdout: prep.stdout, stderr: prep.stderr, exitCode: 0, data: base };
+    }
+    let ignoreFile: string | undefined = join(plan.source.dir, '.tillignore');
+    try {
+      await access(ignoreFile);
+    } catch {
+      ignoreFile = undefined;
+    }
+    const args = buildDeployRsyncArgs({
+      source: plan.source.dir,
+      host: name,
+      dest: `${rsyncRemotePath(layout.releases)}/${run.release}.partial`,
+      remoteShell: rsyncRemoteShell(plan.paths, plan.connectTimeout),
+      shared: run.options.shared,
+      ...(ignoreFile !== undefined ? { ignoreFile } : {}),
+      ...(previous !== null ? { linkDest: `../${previous}` } : {}),
+    });
+    const rs = await runProcess('rsync', args, { signal, timeoutMs: plan.timeoutMs });
+    const rsFailure = classifySsh(rs, RSYNC_CONNECTION_CODES);
+    if (rsFailure) {
+      const detail = rs.stderr.trim().split('\n').filter((l) => l !== '').slice(-2).join('; ');
+      return { ok: false, failure: rsFailure.kind === 'remote' ? remoteFailure(`rsync failed (exit ${rs.exitCode}): ${detail}`) : rsFailure, exitCode: rs.exitCode, stdout: rs.stdout, stderr: rs.stderr };
+    }
+    const stats = parseRsyncStats(rs.stdout);
+    const env = renderEnvLocal(plan.source.envLocal, absoluteRemotePath(layout.path, state.home));
+    const fin = await remote(plan, name, finalizeScript(layout, { id: run.release, shared: run.options.shared, source: run.source, now: new Date().toISOString(), run: run.run }), signal, env);
+    if (fin.exitCode !== 0 || !parseMarkers(fin.stdout, layout).flags.has('STAGED')) return failWith(fin);
+    await journal.advance(run.run, name, 'staged');
+    const data = { ...base, transferred: true, stats };
+    plan.onStaged?.(name, data);
+    return { ok: true, stdout: '', stderr: rs.stderr + fin.stderr, exitCode: 0, data };
+  };
+}
+
+/** Phase 2 on one host: switch, health check (switching back on failure), prune, register, unlock. */
+export function switchJob(plan: DeployPlan, journal: DeployJournalWriter, staged: Map<string, StageData>, locked: Set<string>): HostJob<SwitchData> {
+  const { run } = plan;
+  return async ({ name, entry, signal }) => {
+    const layout = remoteLayout(entry.tekton_path);
+    const s = staged.get(name);
+    const previous = s?.previous ?? null;
+    const prune = s ? releasesToPrune(s.releases, run.release, previous, run.options.keep) : [];
+    const res = await remote(
+      plan,
+      name,
+      switchScript(layout, {
+        id: run.release,
+        previous,
+        ...(run.options.check !== null ? { check: run.options.check } : {}),
+        prune,
+        run: run.run,
+        now: new Date().toISOString(),
+        source: run.source,
+        installation: run.installation,
+      }),
+      signal,
+    );
+    const m = parseMarkers(res.stdout, layout);
+    if (m.flags.has('SWITCHED')) await journal.advance(run.run, name, 'switched');
+    if (res.exitCode !== 0 || (!m.flags.has('DONE') && !m.values.has('CHECK_FAILED'))) return failWith(res);
+    const checkExit = m.values.get('CHECK_FAILED')?.[0];
+    const data: SwitchData = {
+      release: run.release,
+      previous,
+      checkFailed: checkExit !== undefined,
+      checkExit: checkExit !== undefined ? Number(checkExit) : null,
+      registered: m.flags.has('REGISTERED') ? true : m.flags.has('REGISTER_FAILED') ? false : null,
+      registerError: (m.values.get('REGISTER_ERROR') ?? []).join('; ') || null,
+      pruned: m.values.get('PRUNED') ?? [],
+    };
+    locked.delete(name);
+    if (data.checkFailed) {
+      await journal.advance(run.run, name, 'reverted', { error: `check failed (exit ${checkExit})` });
+      const back = previous !== null ? `switched back to ${previous}` : 'no previous release: tekton_path removed';
+      return { ok: false, failure: remoteFailure(`health check failed (exit ${checkExit}); ${back}; ${run.release} kept as failed`), exitCode: res.exitCode, stdout: res.stdout, stderr: res.stderr, data };
+    }
+    await journal.advance(run.run, name, 'done');
+    return { ok: true, exitCode: 0, stdout: '', stderr: res.stderr, data };
+  };
+}
+
+/** Releases the locks this run still holds (after a failure, --max-fail stop or Ctrl-C). */
+export async function releaseLocks(plan: DeployPlan, targets: readonly Target[], locked: Set<string>): Promise<void> {
+  const todo = targets.filter((t) => locked.has(t.name));
+  await Promise.all(
+    todo.map(async (t) => {
+      const r = await remote({ paths: plan.paths, connectTimeout: plan.connectTimeout, timeoutMs: 20_000 }, t.name, unlockScript(remoteLayout(t.entry.tekton_path), plan.run.run), new AbortController().signal);
+      if (r.exitCode === 0) locked.delete(t.name);
+    }),
+  );
+}
+
+export interface DeployOutcome {
+  report: FleetReport<DeployResultData>;
+  stagingFailed: number;
+  switched: boolean;
+  /** Hosts whose lock could not be released (unreachable at the end). */
+  stillLocked: string[];
+}
+
+/**
+ * The fleet deploy: phase 1 stages on every target; phase 2 switches only if at most
+ * `maxFail` hosts failed to stage, so hosts run mixed versions as briefly as possible.
+ * Locks are released in `finally`, whatever happened (failure, --max-fail, Ctrl-C).
+ */
+export async function runDeploy(
+  plan: DeployPlan,
+  journal: DeployJournalWriter,
+  targets: readonly Target[],
+  engine: Omit<FleetOptions, 'onEvent'> & { onEvent?: (phase: 'stage' | 'switch', e: FleetEvent) => void },
+): Promise<DeployOutcome> {
+  const locked = new Set<string>();
+  const staged = new Map<string, StageData>();
+  const results = new Map<string, HostResult<DeployResultData>>();
+  let stagingFailed = 0;
+  let switched = false;
+  let cancelled = false;
+  try {
+    const phase1 = await runFleet(targets, stageJob(plan, journal, locked), { ...engine, onEvent: (e) => engine.onEvent?.('stage', e as FleetEvent) });
+    cancelled = phase1.cancelled;
+    for (const r of phase1.results) {
+      if (r.ok && r.data) staged.set(r.host, r.data);
+      else {
+        if (r.status !== 'skipped') await journal.advance(plan.run.run, r.host, 'failed', { error: r.error });
+        stagingFailed += r.status === 'skipped' ? 0 : 1;
+      }
+      results.set(r.host, { ...r, data: { ...(r.data ?? {}), phase: 'stage' } });
+    }
+    const maxFail = plan.run.options.maxFail;
+    const toSwitch = targets.filter((t) => staged.has(t.name));
+    if (!cancelled && stagingFailed <= maxFail && toSwitch.length > 0) {
+      switched = true;
+      const phase2 = await runFleet(toSwitch, switchJob(plan, journal, staged, locked), { ...engine, onEvent: (e) => engine.onEvent?.('switch', e as FleetEvent) });
+      cancelled = phase2.cancelled;
+      for (const r of phase2.results) {
+        const stage = staged.get(r.host);
+        results.set(r.host, { ...r, durationMs: r.durationMs + (results.get(r.host)?.durationMs ?? 0), data: { ...stage, ...(r.data ?? {}), phase: 'switch' } });
+      }
+    } else {
+      const why = cancelled
+        ? 'staged, not switched (interrupted)'
+        : `staged, not switched: ${stagingFailed} host${stagingFailed === 1 ? '' : 's'} failed to stage (--max-fail ${maxFail})`;
+      for (const t of toSwitch) {
+        const r = results.get(t.name)!;
+        results.set(t.name, { ...r, ok: false, status: 'skipped', error: why });
+      }
+    }
+  } finally {
+    await journal.flush();
+    if (locked.size > 0) await releaseLocks(plan, targets, locked);
+  }
+  const ordered = targets.map((t) => results.get(t.name)!).filter((r) => r !== undefined);
+  const summary = summarize(ordered);
+  return {
+    report: { ok: summary.ok === summary.total, summary, results: ordered, cancelled },
+    stagingFailed,
+    switched,
+    stillLocked: [...locked],
+  };
+}
+
+/** What a successful deploy records on the host entry. */
+export function applyDeploy(entry: HostEntry, data: DeployResultData | undefined, installation: string, now = new Date()): void {
+  if (!data || data.phase !== 'switch' || data.checkFailed) return;
+  entry.status = raiseTo(lifecycleOf(entry), 'deployed');
+  entry.deploy = { current: data.release ?? null, previous: data.previous ?? null, at: now.toISOString() };
+  if (!entry.installations.includes(installation)) entry.installations.push(installation);
+}
+
+// ---------------------------------------------------------------- read, rollback, dry run
+
+export interface ReleasesData {
+  current: string | null;
+  link: string | null;
+  plain: boolean;
+  releases: Release[];
+  lock: Partial<LockInfo> | null;
+  home: string | null;
+}
+
+export function toReleasesData(state: RemoteState): ReleasesData {
+  return {
+    current: state.current,
+    link: state.link ?? null,
+    plain: state.plain,
+    releases: listReleases(state),
+    lock: state.lockHeld ? state.holder : null,
+    home: state.home ?? null,
+  };
+}
+
+export function releasesJob(paths: TillPaths, opts: { connectTimeout?: number; timeoutMs?: number } = {}): HostJob<ReleasesData> {
+  return async ({ name, entry, signal }) => {
+    const layout = remoteLayout(entry.tekton_path);
+    const res = await remote({ paths, ...opts }, name, readStateScript(layout), signal);
+    if (res.exitCode !== 0) return failWith(res);
+    return { ...toOutcome(res), stdout: '', data: toReleasesData(parseMarkers(res.stdout, layout)) };
+  };
+}
+
+export interface RollbackData {
+  from: string | null;
+  to: string;
+}
+
+/** `host rollback`: one read, then one locked symlink switch. Nothing is transferred. */
+export function rollbackJob(paths: TillPaths, opts: { to?: string; connectTimeout?: number; timeoutMs?: number }): HostJob<RollbackData> {
+  return async ({ name, entry, signal }) => {
+    const layout = remoteLayout(entry.tekton_path);
+    const read = await remote({ paths, ...opts }, name, readStateScript(layout), signal);
+    if (read.exitCode !== 0) return failWith(read);
+    const state = parseMarkers(read.stdout, layout);
+    const releases = listReleases(state);
+    let to: string;
+    if (opts.to !== undefined) {
+      const r = releases.find((x) => x.id === opts.to);
+      if (!r || r.state === 'partial') return { ok: false, failure: remoteFailure(`no release ${opts.to} on ${name}; see: till host releases ${name}`) };
+      if (r.current) return { ok: false, failure: remoteFailure(`${opts.to} is already current on ${name}`) };
+      to = r.id;
+    } else {
+      const target = rollbackTarget(releases, state.current);
+      if (!target) return { ok: false, failure: remoteFailure(`no previous good release on ${name} to roll back to`) };
+      to = target.id;
+    }
+    const lock: LockInfo = { who: lockOwner(), when: new Date().toISOString(), what: `rollback to ${to}`, pid: process.pid, run: `rollback-${process.pid}-${Date.now()}` };
+    const res = await remote({ paths, ...opts }, name, rollbackScript(layout, { from: state.current, to, lock, now: new Date().toISOString() }), signal);
+    const m = parseMarkers(res.stdout, layout);
+    if (m.locked) return { ...toOutcome(res), ok: false, failure: remoteFailure(`locked by ${describeLock(m.holder)}`) };
+    if (m.values.has('CHANGED')) return { ...toOutcome(res), ok: false, failure: remoteFailure(`tekton_path changed while rolling back (now ${m.values.get('CHANGED')![0] || 'missing'}); try again`) };
+    if (res.exitCode !== 0 || !m.flags.has('DONE')) return failWith(res);
+    return { ok: true, exitCode: 0, stdout: '', stderr: res.stderr, data: { from: state.current, to } };
+  };
+}
+
+export function applyRollback(entry: HostEntry, data: RollbackData | undefined, now = new Date()): void {
+  if (!data) return;
+  entry.deploy = { current: data.to, previous: data.from, at: now.toISOString() };
+}
+
+export interface DryRunData {
+  changes: string[];
+  stats: RsyncStats;
+  current: string | null;
+}
+
+/** `--dry-run`: what rsync would change against the current tree; no lock, no directory. */
+export function dryRunJob(paths: TillPaths, source: DeploySource, shared: readonly string[], opts: { connectTimeout?: number; timeoutMs?: number } = {}): HostJob<DryRunData> {
+  return async ({ name, entry, signal }) => {
+    const layout = remoteLayout(entry.tekton_path);
+    const read = await remote({ paths, ...opts }, name, readStateScript(layout), signal);
+    if (read.exitCode !== 0) return failWith(read);
+    const state = parseMarkers(read.stdout, layout);
+    let ignoreFile: string | undefined = join(source.dir, '.tillignore');
+    try {
+      await access(ignoreFile);
+    } catch {
+      ignoreFile = undefined;
+    }
+    const args = buildDeployRsyncArgs({
+      source: source.dir,
+      host: name,
+      dest: rsyncRemotePath(layout.path),
+      remoteShell: rsyncRemoteShell(paths, opts.connectTimeout),
+      shared,
+      dryRun: true,
+      ...(ignoreFile !== undefined ? { ignoreFile } : {}),
+    });
+    const rs = await runProcess('rsync', args, { signal, timeoutMs: opts.timeoutMs });
+    const failure = classifySsh(rs, RSYNC_CONNECTION_CODES);
+    if (failure) return { ok: false, failure, exitCode: rs.exitCode, stdout: rs.stdout, stderr: rs.stderr };
+    return { ok: true, exitCode: 0, stdout: '', stderr: rs.stderr, data: { changes: itemizedChanges(rs.stdout), stats: parseRsyncStats(rs.stdout), current: state.current } };
+  };
+}
