@@ -76,7 +76,7 @@ export function releaseId(at: Date, contentHash: string): string {
 }
 
 export function adoptedId(at: Date): string {
-  return releaseId(at, 'adopted');
+  return `${releaseId(at, '')}adopted`;
 }
 
 /** A shared path: relative, safe characters, no `..`, no trailing slash. */

@@ -102,8 +102,16 @@ function failWith<T>(result: ProcessResult, message?: string): JobOutcome<T> {
   return base;
 }
 
-function remote(plan: { paths: TillPaths; connectTimeout?: number; timeoutMs?: number }, name: string, script: string, signal: AbortSignal, input?: string) {
-  return sshRun(plan.paths, name, script, { signal, connectTimeout: plan.connectTimeout, timeoutMs: plan.timeoutMs, ...(input !== undefined ? { input } : {}) });
+/** Bounds a remote script that runs without the abort signal. */
+const SCRIPT_TIMEOUT_MS = 120_000;
+
+function remote(plan: { paths: TillPaths; connectTimeout?: number; timeoutMs?: number }, name: string, script: string, signal: AbortSignal | undefined, input?: string) {
+  return sshRun(plan.paths, name, script, {
+    ...(signal !== undefined ? { signal } : {}),
+    connectTimeout: plan.connectTimeout,
+    timeoutMs: plan.timeoutMs ?? (signal === undefined ? SCRIPT_TIMEOUT_MS : undefined),
+    ...(input !== undefined ? { input } : {}),
+  });
 }
 
 /** Phase 1 on one host: lock, adopt, transfer into `<id>.partial`, configure, mark complete. */
@@ -112,18 +120,22 @@ export function stageJob(plan: DeployPlan, journal: DeployJournalWriter, locked:
   return async ({ name, entry, signal }) => {
     const layout = remoteLayout(entry.tekton_path);
     const now = new Date();
+    // Counted as ours before the call: if Ctrl-C lands while it runs, the unlock in
+    // runDeploy's finally still runs (it only removes a lock holding this run's id).
+    locked.add(name);
     const prep = await remote(
       plan,
       name,
       prepareScript(layout, { id: run.release, lock: lockInfo(plan), forceUnlock: plan.forceUnlock, shared: run.options.shared, adoptId: adoptedId(now), now: now.toISOString() }),
-      signal,
+      // Short scripts are never cut in half by Ctrl-C: a half-run script is worse than a late one.
+      undefined,
     );
     const state = parseMarkers(prep.stdout, layout);
     if (state.locked) {
       return { ...toOutcome(prep), ok: false, failure: remoteFailure(`locked by ${describeLock(state.holder)}; if that deploy is dead: till host deploy ${name} --force-unlock …`) };
     }
     if (prep.exitCode !== 0 || state.home === undefined) return failWith(prep);
-    locked.add(name);
+    if (signal.aborted) return { ok: false, failure: { kind: 'cancelled', connection: false, retryable: false, message: 'cancelled' } };
     const known = run.hosts[name]?.previous;
     const previous = known !== undefined && known !== null && known !== run.release ? known : state.current !== run.release ? state.current : null;
     await journal.advance(run.run, name, 'locked', { previous });
@@ -164,7 +176,7 @@ export function stageJob(plan: DeployPlan, journal: DeployJournalWriter, locked:
     }
     const stats = parseRsyncStats(rs.stdout);
     const env = renderEnvLocal(plan.source.envLocal, absoluteRemotePath(layout.path, state.home));
-    const fin = await remote(plan, name, finalizeScript(layout, { id: run.release, shared: run.options.shared, source: run.source, now: new Date().toISOString(), run: run.run }), signal, env);
+    const fin = await remote(plan, name, finalizeScript(layout, { id: run.release, shared: run.options.shared, source: run.source, now: new Date().toISOString(), run: run.run }), undefined, env);
     if (fin.exitCode !== 0 || !parseMarkers(fin.stdout, layout).flags.has('STAGED')) return failWith(fin);
     await journal.advance(run.run, name, 'staged');
     const data = { ...base, transferred: true, stats };
@@ -194,7 +206,7 @@ export function switchJob(plan: DeployPlan, journal: DeployJournalWriter, staged
         source: run.source,
         installation: run.installation,
       }),
-      signal,
+      undefined,
     );
     const m = parseMarkers(res.stdout, layout);
     if (m.flags.has('SWITCHED')) await journal.advance(run.run, name, 'switched');
@@ -364,7 +376,7 @@ export function rollbackJob(paths: TillPaths, opts: { to?: string; connectTimeou
       to = target.id;
     }
     const lock: LockInfo = { who: lockOwner(), when: new Date().toISOString(), what: `rollback to ${to}`, pid: process.pid, run: `rollback-${process.pid}-${Date.now()}` };
-    const res = await remote({ paths, ...opts }, name, rollbackScript(layout, { from: state.current, to, lock, now: new Date().toISOString() }), signal);
+    const res = await remote({ paths, ...opts }, name, rollbackScript(layout, { from: state.current, to, lock, now: new Date().toISOString() }), undefined);
     const m = parseMarkers(res.stdout, layout);
     if (m.locked) return { ...toOutcome(res), ok: false, failure: remoteFailure(`locked by ${describeLock(m.holder)}`) };
     if (m.values.has('CHANGED')) return { ...toOutcome(res), ok: false, failure: remoteFailure(`tekton_path changed while rolling back (now ${m.values.get('CHANGED')![0] || 'missing'}); try again`) };

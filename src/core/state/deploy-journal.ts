@@ -56,13 +56,10 @@ export function runFinished(run: DeployRun): boolean {
   return Object.values(run.hosts).every((h) => !unfinished(h.state));
 }
 
-/** The newest run that did not finish, if any. */
+/** The newest run, if it did not finish: a later deploy supersedes an older interrupted one. */
 export function lastUnfinished(journal: DeployJournal): DeployRun | undefined {
-  for (let i = journal.runs.length - 1; i >= 0; i--) {
-    const run = journal.runs[i]!;
-    if (!runFinished(run)) return run;
-  }
-  return undefined;
+  const run = journal.runs.at(-1);
+  return run !== undefined && !runFinished(run) ? run : undefined;
 }
 
 /**
