@@ -218,18 +218,24 @@ export function prepareScript(l: RemoteLayout, p: PrepareParams): string {
 }
 
 /**
- * Phase 1, after the transfer: `.env.local` (from stdin), shared links, then the
- * rename from `<id>.partial` to `<id>` that marks the release complete.
+ * The first step of phase 2, when the release is still `<id>.partial`: `.env.local`
+ * (from stdin), shared links, then the rename to `<id>` that marks it complete.
+ * Folded into the switch script to spare a round trip per host; it only touches the
+ * new release, so it does not lengthen the window where P changes.
  */
-export function finalizeScript(l: RemoteLayout, p: { id: string; shared: readonly string[]; source: string; now: string; run: string }): string {
+function completeLines(p: { id: string; shared: readonly string[]; source: string; now: string }): string[] {
   const R = `"$B/releases/"${shQuote(`${p.id}.partial`)}`;
-  const lines = ['set -u', 'umask 022', VARS(l), LOG_FN, `${OURS(p.run)} || { echo "TILL_ERROR the deploy lock is no longer ours" >&2; exit 33; }`, `[ -d ${R} ] || { echo "TILL_ERROR staging directory missing" >&2; exit 31; }`, `cat > ${R}/.env.local || exit 31`];
+  const lines = [
+    `if [ ! -d "$B/releases/"${shQuote(p.id)} ]; then`,
+    `  [ -d ${R} ] || { echo "TILL_ERROR staging directory missing" >&2; exit 31; }`,
+    `  cat > ${R}/.env.local || exit 31`,
+  ];
   for (const s of p.shared) {
     const q = shQuote(s);
-    lines.push(`mkdir -p "$B/shared/"${q} && rm -rf ${R}/${q} && mkdir -p "$(dirname ${R}/${q})" && ln -s ${shQuote(sharedLinkTarget(s))} ${R}/${q} || exit 31`);
+    lines.push(`  mkdir -p "$B/shared/"${q} && rm -rf ${R}/${q} && mkdir -p "$(dirname ${R}/${q})" && ln -s ${shQuote(sharedLinkTarget(s))} ${R}/${q} || exit 31`);
   }
-  lines.push(`mv -T ${R} "$B/releases/"${shQuote(p.id)} || exit 31`, `till_log ${shQuote(p.id)} staged ${shQuote(p.now)} ${shQuote(flat(p.source))}`, 'echo TILL_STAGED', 'exit 0');
-  return lines.join('\n');
+  lines.push(`  mv -T ${R} "$B/releases/"${shQuote(p.id)} || exit 31`, `  till_log ${shQuote(p.id)} staged ${shQuote(p.now)} ${shQuote(flat(p.source))}`, 'fi');
+  return lines;
 }
 
 export interface SwitchParams {
@@ -243,10 +249,12 @@ export interface SwitchParams {
   source: string;
   /** Registers the installation with the remote till when it is installed. */
   installation?: string;
+  /** Shared paths linked into the release when it is completed here. */
+  shared: readonly string[];
 }
 
 /**
- * Phase 2: switch P, run the health check in the new release, switch back and mark
+ * Phase 2: complete the release (stdin is its `.env.local`), switch P, run the health check in the new release, switch back and mark
  * the release failed if it fails; otherwise mark it good, prune, register the
  * installation with the remote till, and release the lock.
  */
@@ -257,8 +265,9 @@ export function switchScript(l: RemoteLayout, p: SwitchParams): string {
     VARS(l),
     SWITCH_FN,
     LOG_FN,
+    'umask 022',
     `${OURS(p.run)} || { echo "TILL_ERROR the deploy lock is no longer ours" >&2; exit 33; }`,
-    `[ -d "$B/releases/"${id} ] || { echo "TILL_ERROR release ${p.id} is missing" >&2; exit 31; }`,
+    ...completeLines(p),
     `till_switch ${shQuote(l.linkTarget(p.id))} || exit 32`,
     'echo TILL_SWITCHED',
   ];
@@ -301,11 +310,21 @@ export function unlockScript(l: RemoteLayout, run: string): string {
 }
 
 /**
- * `host rollback`: under the lock, and only if P still points where till saw it
- * (someone may have deployed meanwhile), switch to the target and record it.
+ * `host rollback` in one round trip: under the lock, choose the target from till's
+ * record (the release that went live most recently, other than the current one,
+ * whose last state is good or adopted, and whose directory exists: never directory
+ * order, never a failed or rolled-back release), or take `--to`; switch; record.
  */
-export function rollbackScript(l: RemoteLayout, p: { from: string | null; to: string; lock: LockInfo; now: string }): string {
-  const lines = [
+export function rollbackScript(l: RemoteLayout, p: { to?: string; lock: LockInfo; now: string }): string {
+  const prefix = shQuote(l.linkTarget(''));
+  const choose =
+    p.to !== undefined
+      ? `to=${shQuote(p.to)}`
+      : [
+          `to=$(awk -F '\t' -v cur="$cur" '{ st[$1]=$2; if ($2=="good"||$2=="adopted") ord[$1]=NR } END { for (i in ord) if (i!=cur && (st[i]=="good"||st[i]=="adopted")) print ord[i], i }' "$B/releases.log" 2>/dev/null |`,
+          `  sort -rn | while read -r _ id; do if [ -d "$B/releases/$id" ]; then echo "$id"; break; fi; done)`,
+        ].join('\n');
+  return [
     'set -u',
     VARS(l),
     SWITCH_FN,
@@ -314,14 +333,20 @@ export function rollbackScript(l: RemoteLayout, p: { from: string | null; to: st
     `if ! mkdir "$B/lock" 2>/dev/null; then echo TILL_LOCKED; sed 's/^/TILL_HOLDER /' "$B/lock/info" 2>/dev/null; exit 21; fi`,
     `trap 'rm -rf "$B/lock"' EXIT`,
     `printf '%s' ${shQuote(renderLockInfo(p.lock))} > "$B/lock/info"`,
-    `cur=$(readlink "$P" 2>/dev/null || true)`,
-    `[ "$cur" = ${shQuote(p.from === null ? '' : l.linkTarget(p.from))} ] || { echo "TILL_CHANGED $cur"; exit 34; }`,
-    `[ -d "$B/releases/"${shQuote(p.to)} ] || { echo "TILL_ERROR release ${p.to} does not exist" >&2; exit 35; }`,
-    `till_switch ${shQuote(l.linkTarget(p.to))} || exit 32`,
-  ];
-  if (p.from !== null) lines.push(`till_log ${shQuote(p.from)} rolled-back ${shQuote(p.now)} ''`);
-  lines.push(`till_log ${shQuote(p.to)} good ${shQuote(p.now)} ''`, 'echo TILL_DONE', 'exit 0');
-  return lines.join('\n');
+    'link=$(readlink "$P" 2>/dev/null || true)',
+    `case "$link" in ${prefix}*) cur=\${link#${prefix}} ;; *) cur= ;; esac`,
+    choose,
+    'echo "TILL_FROM $cur"',
+    '[ -n "$to" ] || { echo TILL_NO_TARGET; exit 0; }',
+    '[ "$to" != "$cur" ] || { echo TILL_ALREADY; exit 0; }',
+    '[ -d "$B/releases/$to" ] || { echo TILL_NO_SUCH; exit 0; }',
+    `till_switch ${prefix}"$to" || exit 32`,
+    `if [ -n "$cur" ]; then till_log "$cur" rolled-back ${shQuote(p.now)} ''; fi`,
+    `till_log "$to" good ${shQuote(p.now)} ''`,
+    'echo "TILL_TO $to"',
+    'echo TILL_DONE',
+    'exit 0',
+  ].join('\n');
 }
 
 // ---------------------------------------------------------------- parsing
@@ -431,20 +456,6 @@ export function listReleases(state: Pick<RemoteState, 'log' | 'dirs' | 'current'
   }
   for (const r of out) r.current = r.id === state.current && r.state !== 'partial';
   return out.sort((a, b) => (a.id < b.id ? 1 : a.id > b.id ? -1 : 0));
-}
-
-/**
- * The rollback target: the release that was live most recently before the current
- * one and is still good. Chosen from till's record, never from directory order;
- * failed and rolled-back releases are never chosen.
- */
-export function rollbackTarget(releases: readonly Release[], current: string | null): Release | undefined {
-  let best: Release | undefined;
-  for (const r of releases) {
-    if (r.id === current || (r.state !== 'good' && r.state !== 'adopted')) continue;
-    if (!best || r.liveOrder > best.liveOrder) best = r;
-  }
-  return best;
 }
 
 /**

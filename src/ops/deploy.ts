@@ -9,7 +9,6 @@ import {
   absoluteRemotePath,
   adoptedId,
   describeLock,
-  finalizeScript,
   listReleases,
   parseMarkers,
   prepareScript,
@@ -18,7 +17,6 @@ import {
   remoteLayout,
   renderEnvLocal,
   rollbackScript,
-  rollbackTarget,
   rsyncRemotePath,
   switchScript,
   unlockScript,
@@ -55,6 +53,8 @@ export interface StageData {
   brokeLock: string | null;
   /** Complete releases and the log, as read before staging (for pruning). */
   releases: Release[];
+  /** The remote $HOME (for TEKTON_ROOT). */
+  home: string;
 }
 
 export interface SwitchData {
@@ -147,6 +147,7 @@ export function stageJob(plan: DeployPlan, journal: DeployJournalWriter, locked:
       adopted: state.adopted ?? null,
       brokeLock: state.oldLock ? describeLock(state.oldLock) : null,
       releases: listReleases(state),
+      home: state.home,
     };
     if (state.complete) {
       await journal.advance(run.run, name, 'staged');
@@ -175,20 +176,17 @@ export function stageJob(plan: DeployPlan, journal: DeployJournalWriter, locked:
       return { ok: false, failure: rsFailure.kind === 'remote' ? remoteFailure(`rsync failed (exit ${rs.exitCode}): ${detail}`) : rsFailure, exitCode: rs.exitCode, stdout: rs.stdout, stderr: rs.stderr };
     }
     const stats = parseRsyncStats(rs.stdout);
-    const env = renderEnvLocal(plan.source.envLocal, absoluteRemotePath(layout.path, state.home));
-    const fin = await remote(plan, name, finalizeScript(layout, { id: run.release, shared: run.options.shared, source: run.source, now: new Date().toISOString(), run: run.run }), undefined, env);
-    if (fin.exitCode !== 0 || !parseMarkers(fin.stdout, layout).flags.has('STAGED')) return failWith(fin);
     await journal.advance(run.run, name, 'staged');
     const data = { ...base, transferred: true, stats };
     plan.onStaged?.(name, data);
-    return { ok: true, stdout: '', stderr: rs.stderr + fin.stderr, exitCode: 0, data };
+    return { ok: true, stdout: '', stderr: rs.stderr, exitCode: 0, data };
   };
 }
 
 /** Phase 2 on one host: switch, health check (switching back on failure), prune, register, unlock. */
 export function switchJob(plan: DeployPlan, journal: DeployJournalWriter, staged: Map<string, StageData>, locked: Set<string>): HostJob<SwitchData> {
   const { run } = plan;
-  return async ({ name, entry, signal }) => {
+  return async ({ name, entry }) => {
     const layout = remoteLayout(entry.tekton_path);
     const s = staged.get(name);
     const previous = s?.previous ?? null;
@@ -205,8 +203,10 @@ export function switchJob(plan: DeployPlan, journal: DeployJournalWriter, staged
         now: new Date().toISOString(),
         source: run.source,
         installation: run.installation,
+        shared: run.options.shared,
       }),
       undefined,
+      renderEnvLocal(plan.source.envLocal, absoluteRemotePath(layout.path, s?.home ?? '~')),
     );
     const m = parseMarkers(res.stdout, layout);
     if (m.flags.has('SWITCHED')) await journal.advance(run.run, name, 'switched');
@@ -356,32 +356,20 @@ export interface RollbackData {
   to: string;
 }
 
-/** `host rollback`: one read, then one locked symlink switch. Nothing is transferred. */
+/** `host rollback`: one locked round trip per host; the target is chosen on the host from till's record. */
 export function rollbackJob(paths: TillPaths, opts: { to?: string; connectTimeout?: number; timeoutMs?: number }): HostJob<RollbackData> {
-  return async ({ name, entry, signal }) => {
+  return async ({ name, entry }) => {
     const layout = remoteLayout(entry.tekton_path);
-    const read = await remote({ paths, ...opts }, name, readStateScript(layout), signal);
-    if (read.exitCode !== 0) return failWith(read);
-    const state = parseMarkers(read.stdout, layout);
-    const releases = listReleases(state);
-    let to: string;
-    if (opts.to !== undefined) {
-      const r = releases.find((x) => x.id === opts.to);
-      if (!r || r.state === 'partial') return { ok: false, failure: remoteFailure(`no release ${opts.to} on ${name}; see: till host releases ${name}`) };
-      if (r.current) return { ok: false, failure: remoteFailure(`${opts.to} is already current on ${name}`) };
-      to = r.id;
-    } else {
-      const target = rollbackTarget(releases, state.current);
-      if (!target) return { ok: false, failure: remoteFailure(`no previous good release on ${name} to roll back to`) };
-      to = target.id;
-    }
-    const lock: LockInfo = { who: lockOwner(), when: new Date().toISOString(), what: `rollback to ${to}`, pid: process.pid, run: `rollback-${process.pid}-${Date.now()}` };
-    const res = await remote({ paths, ...opts }, name, rollbackScript(layout, { from: state.current, to, lock, now: new Date().toISOString() }), undefined);
+    const lock: LockInfo = { who: lockOwner(), when: new Date().toISOString(), what: `rollback${opts.to !== undefined ? ` to ${opts.to}` : ''}`, pid: process.pid, run: `rollback-${process.pid}-${Date.now()}` };
+    const res = await remote({ paths, ...opts }, name, rollbackScript(layout, { ...(opts.to !== undefined ? { to: opts.to } : {}), lock, now: new Date().toISOString() }), undefined);
     const m = parseMarkers(res.stdout, layout);
     if (m.locked) return { ...toOutcome(res), ok: false, failure: remoteFailure(`locked by ${describeLock(m.holder)}`) };
-    if (m.values.has('CHANGED')) return { ...toOutcome(res), ok: false, failure: remoteFailure(`tekton_path changed while rolling back (now ${m.values.get('CHANGED')![0] || 'missing'}); try again`) };
+    if (m.flags.has('NO_TARGET')) return { ...toOutcome(res), ok: false, failure: remoteFailure(`no previous good release on ${name} to roll back to`) };
+    if (m.flags.has('ALREADY')) return { ...toOutcome(res), ok: false, failure: remoteFailure(`${opts.to} is already current on ${name}`) };
+    if (m.flags.has('NO_SUCH')) return { ...toOutcome(res), ok: false, failure: remoteFailure(`no release ${opts.to} on ${name}; see: till host releases ${name}`) };
     if (res.exitCode !== 0 || !m.flags.has('DONE')) return failWith(res);
-    return { ok: true, exitCode: 0, stdout: '', stderr: res.stderr, data: { from: state.current, to } };
+    const from = m.values.get('FROM')?.[0] ?? '';
+    return { ok: true, exitCode: 0, stdout: '', stderr: res.stderr, data: { from: from === '' ? null : from, to: m.values.get('TO')![0]! } };
   };
 }
 

@@ -112,8 +112,10 @@ function makeHost(labDir: string, index: number, opts: LabHostOptions): LabHost 
   const dir = join(labDir, `h${index}`);
   const home = join(dir, 'home');
   mkdirSync(dir, { recursive: true });
-  run('useradd', ['-M', '-d', home, '-s', '/bin/bash', '-p', '*', user]);
+  // The home exists before the user does: a concurrent removeStaleLabUsers() deletes
+  // lab users whose home is missing.
   mkdirSync(join(home, '.ssh'), { recursive: true });
+  run('useradd', ['-M', '-d', home, '-s', '/bin/bash', '-p', '*', user]);
   const uid = Number(run('id', ['-u', user]).trim());
   const gid = Number(run('id', ['-g', user]).trim());
   writeFileSync(join(home, '.ssh', 'authorized_keys'), '');

@@ -63,11 +63,13 @@ export function lastUnfinished(journal: DeployJournal): DeployRun | undefined {
 }
 
 /**
- * Serialises this process's journal writes (hosts advance concurrently; one file
- * lock round per write would make them queue on proper-lockfile's retries).
+ * This process's journal writes. Hosts advance concurrently; their changes are
+ * applied in order and coalesced into as few locked writes as possible (one file
+ * write per host step would cost a 20-host deploy ~80 fsyncs).
  */
 export class DeployJournalWriter {
-  private chain: Promise<unknown> = Promise.resolve();
+  private pending: Array<{ change: (j: DeployJournal) => void; done: (err?: unknown) => void }> = [];
+  private writing: Promise<void> | undefined;
   private readonly store;
 
   constructor(paths: TillPaths) {
@@ -84,21 +86,39 @@ export class DeployJournalWriter {
   }
 
   advance(runId: string, host: string, state: HostDeployState, extra: { previous?: string | null; error?: string | null } = {}): Promise<void> {
+    const at = new Date().toISOString();
     return this.enqueue((j) => {
       const run = j.runs.find((r) => r.run === runId);
       if (!run) return;
       const prev = run.hosts[host];
-      run.hosts[host] = { ...prev, state, at: new Date().toISOString(), ...extra };
+      run.hosts[host] = { ...prev, state, at, ...extra };
     });
   }
 
-  flush(): Promise<unknown> {
-    return this.chain;
+  async flush(): Promise<void> {
+    while (this.writing) await this.writing;
   }
 
   private enqueue(change: (j: DeployJournal) => void): Promise<void> {
-    const next = this.chain.then(() => this.store.update(change));
-    this.chain = next.catch(() => undefined);
-    return next;
+    return new Promise((resolve, reject) => {
+      this.pending.push({ change, done: (err) => (err === undefined ? resolve() : reject(err)) });
+      this.writing ??= this.drain();
+    });
+  }
+
+  private async drain(): Promise<void> {
+    while (this.pending.length > 0) {
+      const batch = this.pending;
+      this.pending = [];
+      try {
+        await this.store.update((j) => {
+          for (const b of batch) b.change(j);
+        });
+        for (const b of batch) b.done();
+      } catch (err) {
+        for (const b of batch) b.done(err);
+      }
+    }
+    this.writing = undefined;
   }
 }
