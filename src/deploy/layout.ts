@@ -185,6 +185,24 @@ export interface PrepareParams {
  * is already complete; report the state.
  */
 export function prepareScript(l: RemoteLayout, p: PrepareParams): string {
+  return [...prepareLines(l, p), 'exit 0'].join('\n');
+}
+
+/**
+ * The prepare script run by the rsync connection itself (`--rsync-path`), so staging
+ * costs one round trip, not two: its report goes to stderr (stdout is rsync's
+ * protocol), and the host's rsync starts only if it succeeded.
+ */
+export function prepareRsyncPath(l: RemoteLayout, p: PrepareParams): string {
+  return `{\n${prepareLines(l, p).join('\n')}\n} >&2 && exec rsync`;
+}
+
+/** link-dest for a staging transfer: P itself, relative to `releases/<id>.partial`; it resolves to the current release. */
+export function linkDestViaPath(l: RemoteLayout): string {
+  return `../../../${posix.basename(l.path)}`;
+}
+
+function prepareLines(l: RemoteLayout, p: PrepareParams): string[] {
   const A = shQuote(p.adoptId);
   const lines = [
     'set -u',
@@ -212,9 +230,8 @@ export function prepareScript(l: RemoteLayout, p: PrepareParams): string {
     'fi',
     `if [ -d "$B/releases/"${shQuote(p.id)} ]; then echo TILL_COMPLETE; else mkdir -p "$B/releases/"${shQuote(`${p.id}.partial`)} || exit 20; fi`,
     ...reportState(),
-    'exit 0',
   );
-  return lines.join('\n');
+  return lines;
 }
 
 /**

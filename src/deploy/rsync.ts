@@ -16,6 +16,8 @@ export interface DeployRsyncParams {
   /** The current release, relative to dest (`../<id>`): unchanged files become hard links. */
   linkDest?: string;
   dryRun?: boolean;
+  /** `--rsync-path`: what starts rsync on the host (till runs its prepare script there first). */
+  rsyncPath?: string;
 }
 
 /**
@@ -32,6 +34,7 @@ export function buildDeployRsyncArgs(p: DeployRsyncParams): string[] {
   for (const s of p.shared) args.push(`--exclude=/${s}`);
   if (p.ignoreFile !== undefined) args.push(`--exclude-from=${p.ignoreFile}`);
   if (p.linkDest !== undefined) args.push(`--link-dest=${p.linkDest}`);
+  if (p.rsyncPath !== undefined) args.push(`--rsync-path=${p.rsyncPath}`);
   args.push('-e', p.remoteShell, '--', `${p.source.replace(/\/+$/, '')}/`, `${aliasOf(p.host)}:${p.dest.replace(/\/+$/, '')}/`);
   return args;
 }

@@ -11,6 +11,8 @@ import {
   describeLock,
   listReleases,
   parseMarkers,
+  linkDestViaPath,
+  prepareRsyncPath,
   prepareScript,
   readStateScript,
   releasesToPrune,
@@ -120,46 +122,50 @@ export function stageJob(plan: DeployPlan, journal: DeployJournalWriter, locked:
   return async ({ name, entry, signal }) => {
     const layout = remoteLayout(entry.tekton_path);
     const now = new Date();
+    const prepare = { id: run.release, lock: lockInfo(plan), forceUnlock: plan.forceUnlock, shared: run.options.shared, adoptId: adoptedId(now), now: now.toISOString() };
     // Counted as ours before the call: if Ctrl-C lands while it runs, the unlock in
     // runDeploy's finally still runs (it only removes a lock holding this run's id).
     locked.add(name);
-    const prep = await remote(
-      plan,
-      name,
-      prepareScript(layout, { id: run.release, lock: lockInfo(plan), forceUnlock: plan.forceUnlock, shared: run.options.shared, adoptId: adoptedId(now), now: now.toISOString() }),
-      // Short scripts are never cut in half by Ctrl-C: a half-run script is worse than a late one.
-      undefined,
-    );
-    const state = parseMarkers(prep.stdout, layout);
-    if (state.locked) {
-      return { ...toOutcome(prep), ok: false, failure: remoteFailure(`locked by ${describeLock(state.holder)}; if that deploy is dead: till host deploy ${name} --force-unlock …`) };
-    }
-    if (prep.exitCode !== 0 || state.home === undefined) return failWith(prep);
-    if (signal.aborted) return { ok: false, failure: { kind: 'cancelled', connection: false, retryable: false, message: 'cancelled' } };
     const known = run.hosts[name]?.previous;
-    const previous = known !== undefined && known !== null && known !== run.release ? known : state.current !== run.release ? state.current : null;
-    await journal.advance(run.run, name, 'locked', { previous });
-    const base: StageData = {
+    const previousOf = (state: RemoteState) => (known !== undefined && known !== null && known !== run.release ? known : state.current !== run.release ? state.current : null);
+    const stageData = (state: RemoteState, home: string): StageData => ({
       release: run.release,
-      previous,
+      previous: previousOf(state),
       transferred: false,
       stats: null,
       adopted: state.adopted ?? null,
       brokeLock: state.oldLock ? describeLock(state.oldLock) : null,
       releases: listReleases(state),
-      home: state.home,
-    };
-    if (state.complete) {
-      await journal.advance(run.run, name, 'staged');
-      plan.onStaged?.(name, base);
-      return { ok: true, stdout: prep.stdout, stderr: prep.stderr, exitCode: 0, data: base };
+      home,
+    });
+    const lockedOut = (state: RemoteState, res: ProcessResult): JobOutcome<StageData> => ({
+      ...toOutcome(res),
+      ok: false,
+      failure: remoteFailure(`locked by ${describeLock(state.holder)}; if that deploy is dead: till host deploy ${name} --force-unlock …`),
+    });
+
+    if (run.hosts[name]?.state === 'switched') {
+      // A resumed host that was already switched: its release is complete; lock and report only.
+      const prep = await remote(plan, name, prepareScript(layout, prepare), undefined);
+      const state = parseMarkers(prep.stdout, layout);
+      if (state.locked) return lockedOut(state, prep);
+      if (prep.exitCode !== 0 || state.home === undefined) return failWith(prep);
+      if (state.complete) {
+        const data = stageData(state, state.home);
+        await journal.advance(run.run, name, 'staged', { previous: data.previous });
+        plan.onStaged?.(name, data);
+        return { ok: true, stdout: '', stderr: prep.stderr, exitCode: 0, data };
+      }
     }
+
     let ignoreFile: string | undefined = join(plan.source.dir, '.tillignore');
     try {
       await access(ignoreFile);
     } catch {
       ignoreFile = undefined;
     }
+    // One connection: the prepare script (lock, adopt, report) runs as rsync's remote
+    // command, then the transfer into <id>.partial, hard-linking against P's current release.
     const args = buildDeployRsyncArgs({
       source: plan.source.dir,
       host: name,
@@ -167,19 +173,29 @@ export function stageJob(plan: DeployPlan, journal: DeployJournalWriter, locked:
       remoteShell: rsyncRemoteShell(plan.paths, plan.connectTimeout),
       shared: run.options.shared,
       ...(ignoreFile !== undefined ? { ignoreFile } : {}),
-      ...(previous !== null ? { linkDest: `../${previous}` } : {}),
+      linkDest: linkDestViaPath(layout),
+      rsyncPath: prepareRsyncPath(layout, prepare),
     });
     const rs = await runProcess('rsync', args, { signal, timeoutMs: plan.timeoutMs });
+    const state = parseMarkers(rs.stderr, layout);
+    if (state.locked) return lockedOut(state, rs);
+    const tillError = rs.stderr.split('\n').find((l) => l.startsWith('TILL_ERROR '));
+    if (tillError !== undefined) return { ok: false, failure: remoteFailure(tillError.slice('TILL_ERROR '.length)), exitCode: rs.exitCode, stdout: rs.stdout, stderr: rs.stderr };
     const rsFailure = classifySsh(rs, RSYNC_CONNECTION_CODES);
     if (rsFailure) {
-      const detail = rs.stderr.trim().split('\n').filter((l) => l !== '').slice(-2).join('; ');
-      return { ok: false, failure: rsFailure.kind === 'remote' ? remoteFailure(`rsync failed (exit ${rs.exitCode}): ${detail}`) : rsFailure, exitCode: rs.exitCode, stdout: rs.stdout, stderr: rs.stderr };
+      const detail = rs.stderr.trim().split('\n').filter((l) => l !== '' && !l.startsWith('TILL_')).slice(-2).join('; ');
+      const failure = rsFailure.kind === 'remote' ? remoteFailure(`rsync failed (exit ${rs.exitCode}): ${detail}`) : { ...rsFailure, message: detail || rsFailure.message };
+      return { ok: false, failure, exitCode: rs.exitCode, stdout: rs.stdout, stderr: rs.stderr };
     }
-    const stats = parseRsyncStats(rs.stdout);
-    await journal.advance(run.run, name, 'staged');
-    const data = { ...base, transferred: true, stats };
+    if (state.home === undefined) return { ok: false, failure: remoteFailure('the prepare step did not report (a noisy login shell?)'), exitCode: rs.exitCode, stdout: rs.stdout, stderr: rs.stderr };
+    const data = { ...stageData(state, state.home), transferred: true, stats: parseRsyncStats(rs.stdout) };
+    await journal.advance(run.run, name, 'staged', { previous: data.previous });
     plan.onStaged?.(name, data);
-    return { ok: true, stdout: '', stderr: rs.stderr, exitCode: 0, data };
+    const stderr = rs.stderr
+      .split('\n')
+      .filter((l) => !l.startsWith('TILL_'))
+      .join('\n');
+    return { ok: true, stdout: '', stderr, exitCode: 0, data };
   };
 }
 
