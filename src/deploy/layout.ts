@@ -358,7 +358,8 @@ export function rollbackScript(l: RemoteLayout, p: { to?: string; lock: LockInfo
     '[ "$to" != "$cur" ] || { echo TILL_ALREADY; exit 0; }',
     '[ -d "$B/releases/$to" ] || { echo TILL_NO_SUCH; exit 0; }',
     `till_switch ${prefix}"$to" || exit 32`,
-    `if [ -n "$cur" ]; then till_log "$cur" rolled-back ${shQuote(p.now)} ''; fi`,
+    // An automatic rollback marks what it left as rolled-back (never chosen again); `--to` is a plain switch.
+    ...(p.to === undefined ? [`if [ -n "$cur" ]; then till_log "$cur" rolled-back ${shQuote(p.now)} ''; fi`] : []),
     `till_log "$to" good ${shQuote(p.now)} ''`,
     'echo "TILL_TO $to"',
     'echo TILL_DONE',

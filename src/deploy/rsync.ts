@@ -69,7 +69,8 @@ export function parseRsyncStats(stdout: string): RsyncStats {
 
 /** The itemized change lines of a dry run (`>f+++++++++ path`, `*deleting path`). */
 export function itemizedChanges(stdout: string): string[] {
-  return stdout.split('\n').filter((l) => /^([<>ch.*][fdLDS]|\*deleting)/.test(l) && !/^\.d\.\.\.\.\.\.\.\.\. \.\/$/.test(l));
+  // The root's own line (`.d..t...... ./`) is noise: its mtime differs on every run.
+  return stdout.split('\n').filter((l) => /^([<>ch.*][fdLDS]|\*deleting)/.test(l) && !/^\S+ \.\/$/.test(l));
 }
 
 /** rsync exit codes that mean the connection, not the transfer, failed. */

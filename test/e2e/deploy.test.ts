@@ -332,14 +332,16 @@ describe('resume', () => {
         return false;
       }
     }), 120_000, 'orphaned rsync to end');
-    const inode = lab.hosts[5]!.shell(`stat -c %i projects/github/Tekton.till/releases/${last.release}/version.txt`).trim();
+    // h5 finished staging: its files sit complete in <id>.partial (completed at the switch)
+    const inode = lab.hosts[5]!.shell(`stat -c %i projects/github/Tekton.till/releases/${last.release}.partial/big2.bin`).trim();
     const r = await tillOk(home, ['host', 'deploy', '--resume', '--json'], { timeoutMs: 180_000 });
     const doc = JSON.parse(r.stdout);
     expect(doc.release).toBe(last.release);
     expect(doc.ok).toBe(true);
     const h5 = doc.results.find((x: { host: string }) => x.host === 'h5');
-    expect(h5.transferred).toBe(false);
-    expect(lab.hosts[5]!.shell(`stat -c %i projects/github/Tekton.till/releases/${last.release}/version.txt`).trim()).toBe(inode);
+    expect(h5.filesTransferred).toBe(0);
+    expect(h5.literalBytes).toBe(0);
+    expect(lab.hosts[5]!.shell(`stat -c %i projects/github/Tekton.till/releases/${last.release}/big2.bin`).trim()).toBe(inode);
     for (const i of [5, 6, 3]) {
       expect(lab.hosts[i]!.shell('readlink projects/github/Tekton').trim()).toBe(`Tekton.till/releases/${last.release}`);
       expect(lab.hosts[i]!.shell('cat projects/github/Tekton/version.txt')).toBe('r2\n');
