@@ -139,18 +139,27 @@ export function describeLock(info: Partial<LockInfo>): string {
 
 const VARS = (l: RemoteLayout) => `P=${shPath(l.path)}; B=${shPath(l.base)}`;
 /** rename(2) of a fresh symlink over P: a reader sees the old target or the new one, never neither. */
-const SWITCH_FN = `till_switch() { t="$P.till-tmp-$$"; rm -f "$t" && ln -s "$1" "$t" && mv -T "$t" "$P"; }`;
+const SWITCH_FN = `till_switch() { t="$P.till-tmp-$$"; if [ -e "$t" ] || [ -L "$t" ]; then rm -f "$t"; fi; ln -s "$1" "$t" && mv -T "$t" "$P"; }`;
+/**
+ * Shell builtins instead of sed/cat where a script runs on every host of every deploy:
+ * on a busy host each fork+exec costs more than the work. `till_lockrun` sets $lr to
+ * the lock's run id; `till_prefix WORD FILE` prints each line of FILE after WORD.
+ */
+const READ_FNS = [
+  `till_lockrun() { lr=; if [ -f "$B/lock/info" ]; then while IFS= read -r l || [ -n "$l" ]; do case $l in run=*) lr=\${l#run=} ;; esac; done < "$B/lock/info"; fi; }`,
+  `till_prefix() { if [ -f "$2" ]; then while IFS= read -r l || [ -n "$l" ]; do printf '%s %s\\n' "$1" "$l"; done < "$2"; fi; }`,
+].join('\n');
 const LOG_FN = `till_log() { printf '%s\\t%s\\t%s\\t%s\\n' "$1" "$2" "$3" "$4" >> "$B/releases.log"; }`;
-const OURS = (run: string) => `[ "$(sed -n 's/^run=//p' "$B/lock/info" 2>/dev/null)" = ${shQuote(run)} ]`;
+const OURS = (run: string) => `{ till_lockrun; [ "$lr" = ${shQuote(run)} ]; }`;
 
 function takeLock(info: LockInfo, forceUnlock: boolean): string[] {
   const lines: string[] = [];
   if (forceUnlock) {
-    lines.push(`if [ -d "$B/lock" ] && ! ${OURS(info.run)}; then echo TILL_BROKE_LOCK; sed 's/^/TILL_OLDLOCK /' "$B/lock/info" 2>/dev/null; rm -rf "$B/lock"; fi`);
+    lines.push(`if [ -d "$B/lock" ] && ! ${OURS(info.run)}; then echo TILL_BROKE_LOCK; till_prefix TILL_OLDLOCK "$B/lock/info"; rm -rf "$B/lock"; fi`);
   }
   lines.push(
     `if mkdir "$B/lock" 2>/dev/null; then printf '%s' ${shQuote(renderLockInfo(info))} > "$B/lock/info" || exit 20`,
-    `elif ! ${OURS(info.run)}; then echo TILL_LOCKED; sed 's/^/TILL_HOLDER /' "$B/lock/info" 2>/dev/null; exit 21; fi`,
+    `elif ! ${OURS(info.run)}; then echo TILL_LOCKED; till_prefix TILL_HOLDER "$B/lock/info"; exit 21; fi`,
   );
   return lines;
 }
@@ -161,13 +170,13 @@ function reportState(): string[] {
     'echo "TILL_HOME_DIR $HOME"',
     'if [ -L "$P" ]; then echo "TILL_CURRENT $(readlink "$P")"; elif [ -d "$P" ]; then echo TILL_PLAIN; elif [ -e "$P" ]; then echo TILL_NOTDIR; fi',
     'if [ -d "$B/releases" ]; then for d in "$B/releases"/*; do [ -d "$d" ] && echo "TILL_DIR ${d##*/}"; done; fi',
-    'if [ -f "$B/releases.log" ]; then sed "s/^/TILL_LOG /" "$B/releases.log"; fi',
-    'if [ -d "$B/lock" ]; then echo TILL_LOCK_HELD; sed "s/^/TILL_HOLDER /" "$B/lock/info" 2>/dev/null; fi',
+    'till_prefix TILL_LOG "$B/releases.log"',
+    'if [ -d "$B/lock" ]; then echo TILL_LOCK_HELD; till_prefix TILL_HOLDER "$B/lock/info"; fi',
   ];
 }
 
 export function readStateScript(l: RemoteLayout): string {
-  return ['set -u', VARS(l), ...reportState(), 'exit 0'].join('\n');
+  return ['set -u', VARS(l), READ_FNS, ...reportState(), 'exit 0'].join('\n');
 }
 
 export interface PrepareParams {
@@ -210,7 +219,8 @@ function prepareLines(l: RemoteLayout, p: PrepareParams): string[] {
     VARS(l),
     SWITCH_FN,
     LOG_FN,
-    'mkdir -p "$B/releases" "$B/shared" || exit 20',
+    READ_FNS,
+    '[ -d "$B/releases" ] && [ -d "$B/shared" ] || mkdir -p "$B/releases" "$B/shared" || exit 20',
     ...takeLock(p.lock, p.forceUnlock),
     'if [ -e "$P" ] && [ ! -L "$P" ] && [ ! -d "$P" ]; then echo "TILL_ERROR $P exists and is not a directory or symlink" >&2; exit 22; fi',
     // A first deploy onto a plain directory keeps it, whole, as the first release.
@@ -228,7 +238,8 @@ function prepareLines(l: RemoteLayout, p: PrepareParams): string[] {
     `  till_switch ${shQuote(l.linkTarget(p.adoptId))} || exit 22`,
     `  echo TILL_ADOPTED ${A}`,
     'fi',
-    `if [ -d "$B/releases/"${shQuote(p.id)} ]; then echo TILL_COMPLETE; else mkdir -p "$B/releases/"${shQuote(`${p.id}.partial`)} || exit 20; fi`,
+    // rsync creates <id>.partial itself (its parent exists)
+    `if [ -d "$B/releases/"${shQuote(p.id)} ]; then echo TILL_COMPLETE; fi`,
     ...reportState(),
   );
   return lines;
@@ -240,16 +251,22 @@ function prepareLines(l: RemoteLayout, p: PrepareParams): string[] {
  * Folded into the switch script to spare a round trip per host; it only touches the
  * new release, so it does not lengthen the window where P changes.
  */
-function completeLines(p: { id: string; shared: readonly string[]; source: string; now: string }): string[] {
+function completeLines(p: { id: string; shared: readonly string[]; source: string; now: string; env: string }): string[] {
   const R = `"$B/releases/"${shQuote(`${p.id}.partial`)}`;
   const lines = [
     `if [ ! -d "$B/releases/"${shQuote(p.id)} ]; then`,
     `  [ -d ${R} ] || { echo "TILL_ERROR staging directory missing" >&2; exit 31; }`,
-    `  cat > ${R}/.env.local || exit 31`,
+    `  printf '%s' ${shQuote(p.env)} > ${R}/.env.local || exit 31`,
   ];
   for (const s of p.shared) {
     const q = shQuote(s);
-    lines.push(`  mkdir -p "$B/shared/"${q} && rm -rf ${R}/${q} && mkdir -p "$(dirname ${R}/${q})" && ln -s ${shQuote(sharedLinkTarget(s))} ${R}/${q} || exit 31`);
+    const parent = posix.dirname(s);
+    lines.push(
+      `  [ -d "$B/shared/"${q} ] || mkdir -p "$B/shared/"${q} || exit 31`,
+      `  if [ -e ${R}/${q} ] || [ -L ${R}/${q} ]; then rm -rf ${R}/${q}; fi`,
+      ...(parent !== '.' ? [`  [ -d ${R}/${shQuote(parent)} ] || mkdir -p ${R}/${shQuote(parent)} || exit 31`] : []),
+      `  ln -s ${shQuote(sharedLinkTarget(s))} ${R}/${q} || exit 31`,
+    );
   }
   lines.push(`  mv -T ${R} "$B/releases/"${shQuote(p.id)} || exit 31`, `  till_log ${shQuote(p.id)} staged ${shQuote(p.now)} ${shQuote(flat(p.source))}`, 'fi');
   return lines;
@@ -268,6 +285,8 @@ export interface SwitchParams {
   installation?: string;
   /** Shared paths linked into the release when it is completed here. */
   shared: readonly string[];
+  /** The host's `.env.local` for the release. */
+  env: string;
 }
 
 /**
@@ -283,6 +302,7 @@ export function switchScript(l: RemoteLayout, p: SwitchParams): string {
     SWITCH_FN,
     LOG_FN,
     'umask 022',
+    READ_FNS,
     `${OURS(p.run)} || { echo "TILL_ERROR the deploy lock is no longer ours" >&2; exit 33; }`,
     ...completeLines(p),
     `till_switch ${shQuote(l.linkTarget(p.id))} || exit 32`,
@@ -323,7 +343,7 @@ export function switchScript(l: RemoteLayout, p: SwitchParams): string {
 
 /** Releases the lock only if this run holds it (a later deploy's lock is not ours to remove). */
 export function unlockScript(l: RemoteLayout, run: string): string {
-  return ['set -u', VARS(l), `if ${OURS(run)}; then rm -rf "$B/lock"; echo TILL_UNLOCKED; fi`, 'exit 0'].join('\n');
+  return ['set -u', VARS(l), READ_FNS, `if ${OURS(run)}; then rm -rf "$B/lock"; echo TILL_UNLOCKED; fi`, 'exit 0'].join('\n');
 }
 
 /**
@@ -346,8 +366,9 @@ export function rollbackScript(l: RemoteLayout, p: { to?: string; lock: LockInfo
     VARS(l),
     SWITCH_FN,
     LOG_FN,
-    'mkdir -p "$B"',
-    `if ! mkdir "$B/lock" 2>/dev/null; then echo TILL_LOCKED; sed 's/^/TILL_HOLDER /' "$B/lock/info" 2>/dev/null; exit 21; fi`,
+    READ_FNS,
+    '[ -d "$B" ] || mkdir -p "$B"',
+    `if ! mkdir "$B/lock" 2>/dev/null; then echo TILL_LOCKED; till_prefix TILL_HOLDER "$B/lock/info"; exit 21; fi`,
     `trap 'rm -rf "$B/lock"' EXIT`,
     `printf '%s' ${shQuote(renderLockInfo(p.lock))} > "$B/lock/info"`,
     'link=$(readlink "$P" 2>/dev/null || true)',

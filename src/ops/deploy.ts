@@ -220,9 +220,9 @@ export function switchJob(plan: DeployPlan, journal: DeployJournalWriter, staged
         source: run.source,
         installation: run.installation,
         shared: run.options.shared,
+        env: renderEnvLocal(plan.source.envLocal, absoluteRemotePath(layout.path, s?.home ?? '~')),
       }),
       undefined,
-      renderEnvLocal(plan.source.envLocal, absoluteRemotePath(layout.path, s?.home ?? '~')),
     );
     const m = parseMarkers(res.stdout, layout);
     if (m.flags.has('SWITCHED')) await journal.advance(run.run, name, 'switched');

@@ -9,8 +9,6 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startLab, type Lab, type LabHost } from '../lab/lab.js';
 import { closeMasters, tempHome, till, tillOk } from '../lab/till.js';
 
-const TP = '~/projects/github/Tekton';
-
 let lab: Lab;
 let home: string;
 let work: string;
@@ -20,17 +18,6 @@ function makeTree(dir: string, files: Record<string, string>): void {
     mkdirSync(join(dir, rel, '..'), { recursive: true });
     writeFileSync(join(dir, rel), content);
   }
-}
-
-/** Every file under a local directory, relative, with content. */
-function localTree(dir: string, rel = ''): Record<string, string> {
-  const out: Record<string, string> = {};
-  for (const e of readdirSync(join(dir, rel), { withFileTypes: true })) {
-    const p = rel === '' ? e.name : `${rel}/${e.name}`;
-    if (e.isDirectory()) Object.assign(out, localTree(dir, p));
-    else out[p] = readFileSync(join(dir, p), 'utf8');
-  }
-  return out;
 }
 
 /** The deployed tree on a host, read through the tekton_path symlink (files only, symlinks not followed). */

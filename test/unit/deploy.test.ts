@@ -151,7 +151,7 @@ describe('remote scripts under sh', () => {
     writeFileSync(join(B, 'lock', 'info'), 'run=r1\n');
     writeFileSync(join(B, 'releases.log'), `${a}\tgood\tt\ts\n`);
     execFileSync('ln', ['-s', `Tekton.till/releases/${a}`, P]);
-    const out = sh(switchScript(l, { id: b, previous: a, check: 'test -f nope', prune: [], run: 'r1', now: 'n', source: 's', shared: ['logs'] }), 'TEKTON_ROOT=/x\n');
+    const out = sh(switchScript(l, { id: b, previous: a, check: 'test -f nope', prune: [], run: 'r1', now: 'n', source: 's', shared: ['logs', 'data/cache'], env: 'TEKTON_ROOT=/x\n' }));
     expect(parseMarkers(out, l).values.get('CHECK_FAILED')).toEqual(['1']);
     expect(readlinkSync(P)).toBe(`Tekton.till/releases/${a}`);
     expect(readFileSync(join(B, 'releases', b, '.env.local'), 'utf8')).toBe('TEKTON_ROOT=/x\n');
