@@ -11,6 +11,7 @@ import { registerSyncCommand } from './commands/sync.js';
 import { registerHealthCommand } from './commands/health.js';
 import { registerMetricsCommand } from './commands/metrics.js';
 import { registerStatusCommand } from './commands/status.js';
+import { registerDeployCommands } from './commands/deploy.js';
 import { VERSION } from './version.js';
 
 /** The command tree. Each group lives in its own file under commands/. */
@@ -37,5 +38,6 @@ export function createProgram(cli: Cli): Command {
   registerHealthCommand(host, cli);
   registerStatusCommand(program, cli);
   registerMetricsCommand(program, cli);
+  registerDeployCommands(host, cli);
   return program;
 }

@@ -46,6 +46,8 @@ export interface Lab {
 }
 
 const SSHD = '/usr/sbin/sshd';
+/** Absolute: the user's PATH given to shell() does not include sbin. */
+const RUNUSER = existsSync('/usr/sbin/runuser') ? '/usr/sbin/runuser' : '/sbin/runuser';
 const USER_PREFIX = 'tl';
 
 function run(cmd: string, args: string[]): string {
@@ -110,8 +112,10 @@ function makeHost(labDir: string, index: number, opts: LabHostOptions): LabHost 
   const dir = join(labDir, `h${index}`);
   const home = join(dir, 'home');
   mkdirSync(dir, { recursive: true });
-  run('useradd', ['-M', '-d', home, '-s', '/bin/bash', '-p', '*', user]);
+  // The home exists before the user does: a concurrent removeStaleLabUsers() deletes
+  // lab users whose home is missing.
   mkdirSync(join(home, '.ssh'), { recursive: true });
+  run('useradd', ['-M', '-d', home, '-s', '/bin/bash', '-p', '*', user]);
   const uid = Number(run('id', ['-u', user]).trim());
   const gid = Number(run('id', ['-g', user]).trim());
   writeFileSync(join(home, '.ssh', 'authorized_keys'), '');
@@ -220,7 +224,7 @@ function makeHost(labDir: string, index: number, opts: LabHostOptions): LabHost 
       if (!current.includes(publicKey.trim())) writeFileSync(file, `${current}${publicKey.trim()}\n`);
     },
     shell(line: string) {
-      return execFileSync('/usr/sbin/runuser', ['-u', user, '--', '/bin/bash', '-c', `cd "$HOME" && ${line}`], {
+      return execFileSync(RUNUSER, ['-u', user, '--', '/bin/bash', '-c', `cd "$HOME" && ${line}`], {
         encoding: 'utf8',
         env: { PATH: '/usr/local/bin:/usr/bin:/bin', HOME: home, USER: user, LOGNAME: user },
       });

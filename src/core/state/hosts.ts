@@ -37,6 +37,8 @@ export const hostEntrySchema = z.looseObject({
   health: healthSnapshotSchema.optional(),
   /** os, arch, cores, memory (bytes), as the last successful `host health` saw them. */
   metadata: hostMetadataSchema.optional(),
+  /** The deployed release (`host deploy`/`rollback`): current, previous and when. */
+  deploy: z.looseObject({ current: z.string().nullable(), previous: z.string().nullable(), at: isoTime }).optional(),
 });
 export type HostEntry = z.output<typeof hostEntrySchema>;
 

@@ -1,0 +1,530 @@
+import { posix } from 'node:path';
+import { shPath, shQuote } from '../ssh/quote.js';
+
+/**
+ * The remote layout of a deployed installation, next to the host's `tekton_path` P:
+ *
+ *   P                      symlink -> P.till/releases/<id>, switched by rename(2)
+ *   P.till/releases/<id>/  one complete release (hard links to the previous where unchanged)
+ *   P.till/releases/<id>.partial/  a release being staged (a resumed deploy continues it)
+ *   P.till/shared/         persistent paths (logs/, data/ …), linked into every release
+ *   P.till/lock/           atomic mkdir lock; lock/info says who, when, what, pid, run
+ *   P.till/releases.log    till's own record: one line per state change, tab-separated
+ *                          `id state time source`; the last line for an id is its state
+ *
+ * Everything here is pure: paths, shell scripts built from quoted values, and parsers
+ * of what those scripts print. Scripts print `TILL_<WORD> value` marker lines on
+ * stdout; everything else they say goes to stderr.
+ */
+
+export const DEFAULT_SHARED = ['logs', 'data'] as const;
+export const DEFAULT_KEEP = 5;
+
+export type ReleaseState = 'adopted' | 'staged' | 'good' | 'failed' | 'rolled-back';
+export const RELEASE_STATES: readonly ReleaseState[] = ['adopted', 'staged', 'good', 'failed', 'rolled-back'];
+
+export interface RemoteLayout {
+  /** tekton_path as stored (`~/x` or `/abs`). */
+  path: string;
+  /** P.till */
+  base: string;
+  releases: string;
+  shared: string;
+  lock: string;
+  log: string;
+  /** What the P symlink holds for a release: relative, so moving the home keeps it valid. */
+  linkTarget(id: string): string;
+}
+
+export function remoteLayout(tektonPath: string): RemoteLayout {
+  const path = tektonPath.replace(/\/+$/, '');
+  const base = `${path}.till`;
+  const name = posix.basename(path);
+  return {
+    path,
+    base,
+    releases: `${base}/releases`,
+    shared: `${base}/shared`,
+    lock: `${base}/lock`,
+    log: `${base}/releases.log`,
+    linkTarget: (id) => `${name}.till/releases/${id}`,
+  };
+}
+
+/** rsync remote paths are relative to the remote home: `~/x` is `x`. */
+export function rsyncRemotePath(path: string): string {
+  if (path === '~') return '.';
+  return path.startsWith('~/') ? path.slice(2) : path;
+}
+
+/** The absolute remote path, once the remote `$HOME` is known. */
+export function absoluteRemotePath(path: string, home: string): string {
+  if (path === '~') return home;
+  return path.startsWith('~/') ? `${home.replace(/\/+$/, '')}/${path.slice(2)}` : path;
+}
+
+const RELEASE_ID_RE = /^\d{8}T\d{6}Z-[a-z0-9]+$/;
+
+export function isReleaseId(id: string): boolean {
+  return RELEASE_ID_RE.test(id);
+}
+
+/** `20261126T031500Z-3fa9c2`: UTC time (sortable) and a short content hash. */
+export function releaseId(at: Date, contentHash: string): string {
+  const t = at.toISOString().replace(/[-:]/g, '').replace(/\.\d{3}Z$/, 'Z');
+  return `${t}-${contentHash.slice(0, 6).toLowerCase()}`;
+}
+
+export function adoptedId(at: Date): string {
+  return `${releaseId(at, '')}adopted`;
+}
+
+/** A shared path: relative, safe characters, no `..`, no trailing slash. */
+export function sharedPathProblem(p: string): string | undefined {
+  if (p === '' || p.startsWith('/')) return 'it must be a relative path inside the installation';
+  if (!/^[A-Za-z0-9._+@,=/-]+$/.test(p)) return 'it contains whitespace, quotes or shell characters';
+  if (p.split('/').some((s) => s === '..' || s === '.' || s === '')) return 'it contains an empty, . or .. segment';
+  if (p.startsWith('-')) return 'it starts with -';
+  return undefined;
+}
+
+export function normalizeShared(p: string): string {
+  return p.replace(/\/+$/, '');
+}
+
+/** `logs` -> `../../shared/logs`; `data/cache` -> `../../../shared/data/cache` (relative to the link). */
+export function sharedLinkTarget(p: string): string {
+  const depth = p.split('/').length;
+  return `${'../'.repeat(depth + 1)}shared/${p}`;
+}
+
+/** One line of the lock's info file / releases.log field: no tabs or newlines. */
+export function flat(value: string): string {
+  return value.replace(/[\t\r\n]+/g, ' ');
+}
+
+export interface LockInfo {
+  who: string;
+  when: string;
+  what: string;
+  pid: number;
+  run: string;
+}
+
+export function renderLockInfo(info: LockInfo): string {
+  return `who=${flat(info.who)}\nwhen=${flat(info.when)}\nwhat=${flat(info.what)}\npid=${info.pid}\nrun=${flat(info.run)}\n`;
+}
+
+export function parseLockInfo(lines: readonly string[]): Partial<LockInfo> {
+  const out: Record<string, string> = {};
+  for (const l of lines) {
+    const eq = l.indexOf('=');
+    if (eq > 0) out[l.slice(0, eq)] = l.slice(eq + 1);
+  }
+  return {
+    ...(out.who !== undefined ? { who: out.who } : {}),
+    ...(out.when !== undefined ? { when: out.when } : {}),
+    ...(out.what !== undefined ? { what: out.what } : {}),
+    ...(out.pid !== undefined ? { pid: Number(out.pid) } : {}),
+    ...(out.run !== undefined ? { run: out.run } : {}),
+  };
+}
+
+export function describeLock(info: Partial<LockInfo>): string {
+  if (info.who === undefined && info.run === undefined) return 'an unknown holder (the lock has no info file)';
+  return `${info.who ?? '?'} since ${info.when ?? '?'} (${info.what ?? '?'}, pid ${info.pid ?? '?'}, run ${info.run ?? '?'})`;
+}
+
+// ---------------------------------------------------------------- shell snippets
+
+const VARS = (l: RemoteLayout) => `P=${shPath(l.path)}; B=${shPath(l.base)}`;
+/** rename(2) of a fresh symlink over P: a reader sees the old target or the new one, never neither. */
+const SWITCH_FN = `till_switch() { t="$P.till-tmp-$$"; if [ -e "$t" ] || [ -L "$t" ]; then rm -f "$t"; fi; ln -s "$1" "$t" && mv -T "$t" "$P"; }`;
+/**
+ * Shell builtins instead of sed/cat where a script runs on every host of every deploy:
+ * on a busy host each fork+exec costs more than the work. `till_lockrun` sets $lr to
+ * the lock's run id; `till_prefix WORD FILE` prints each line of FILE after WORD.
+ */
+const READ_FNS = [
+  `till_lockrun() { lr=; if [ -f "$B/lock/info" ]; then while IFS= read -r l || [ -n "$l" ]; do case $l in run=*) lr=\${l#run=} ;; esac; done < "$B/lock/info"; fi; }`,
+  `till_prefix() { if [ -f "$2" ]; then while IFS= read -r l || [ -n "$l" ]; do printf '%s %s\\n' "$1" "$l"; done < "$2"; fi; }`,
+].join('\n');
+const LOG_FN = `till_log() { printf '%s\\t%s\\t%s\\t%s\\n' "$1" "$2" "$3" "$4" >> "$B/releases.log"; }`;
+const OURS = (run: string) => `{ till_lockrun; [ "$lr" = ${shQuote(run)} ]; }`;
+
+function takeLock(info: LockInfo, forceUnlock: boolean): string[] {
+  const lines: string[] = [];
+  if (forceUnlock) {
+    lines.push(`if [ -d "$B/lock" ] && ! ${OURS(info.run)}; then echo TILL_BROKE_LOCK; till_prefix TILL_OLDLOCK "$B/lock/info"; rm -rf "$B/lock"; fi`);
+  }
+  lines.push(
+    `if mkdir "$B/lock" 2>/dev/null; then printf '%s' ${shQuote(renderLockInfo(info))} > "$B/lock/info" || exit 20`,
+    `elif ! ${OURS(info.run)}; then echo TILL_LOCKED; till_prefix TILL_HOLDER "$B/lock/info"; exit 21; fi`,
+  );
+  return lines;
+}
+
+/** Prints the current link, release directories and the log (for releases, rollback, dry-run). */
+function reportState(): string[] {
+  return [
+    'echo "TILL_HOME_DIR $HOME"',
+    'if [ -L "$P" ]; then echo "TILL_CURRENT $(readlink "$P")"; elif [ -d "$P" ]; then echo TILL_PLAIN; elif [ -e "$P" ]; then echo TILL_NOTDIR; fi',
+    'if [ -d "$B/releases" ]; then for d in "$B/releases"/*; do [ -d "$d" ] && echo "TILL_DIR ${d##*/}"; done; fi',
+    'till_prefix TILL_LOG "$B/releases.log"',
+    'if [ -d "$B/lock" ]; then echo TILL_LOCK_HELD; till_prefix TILL_HOLDER "$B/lock/info"; fi',
+  ];
+}
+
+export function readStateScript(l: RemoteLayout): string {
+  return ['set -u', VARS(l), READ_FNS, ...reportState(), 'exit 0'].join('\n');
+}
+
+export interface PrepareParams {
+  id: string;
+  lock: LockInfo;
+  forceUnlock: boolean;
+  shared: readonly string[];
+  adoptId: string;
+  now: string;
+}
+
+/**
+ * Phase 1, before the transfer: take (or, for a resumed run, keep) the lock; adopt a
+ * plain directory at P as the first release; create `<id>.partial` unless the release
+ * is already complete; report the state.
+ */
+export function prepareScript(l: RemoteLayout, p: PrepareParams): string {
+  return [...prepareLines(l, p), 'exit 0'].join('\n');
+}
+
+/**
+ * The prepare script run by the rsync connection itself (`--rsync-path`), so staging
+ * costs one round trip, not two: its report goes to stderr (stdout is rsync's
+ * protocol), and the host's rsync starts only if it succeeded.
+ */
+export function prepareRsyncPath(l: RemoteLayout, p: PrepareParams): string {
+  return `{\n${prepareLines(l, p).join('\n')}\n} >&2 && exec rsync`;
+}
+
+/** link-dest for a staging transfer: P itself, relative to `releases/<id>.partial`; it resolves to the current release. */
+export function linkDestViaPath(l: RemoteLayout): string {
+  return `../../../${posix.basename(l.path)}`;
+}
+
+function prepareLines(l: RemoteLayout, p: PrepareParams): string[] {
+  const A = shQuote(p.adoptId);
+  const lines = [
+    'set -u',
+    'umask 022',
+    VARS(l),
+    SWITCH_FN,
+    LOG_FN,
+    READ_FNS,
+    '[ -d "$B/releases" ] && [ -d "$B/shared" ] || mkdir -p "$B/releases" "$B/shared" || exit 20',
+    ...takeLock(p.lock, p.forceUnlock),
+    'if [ -e "$P" ] && [ ! -L "$P" ] && [ ! -d "$P" ]; then echo "TILL_ERROR $P exists and is not a directory or symlink" >&2; exit 22; fi',
+    // A first deploy onto a plain directory keeps it, whole, as the first release.
+    'if [ -d "$P" ] && [ ! -L "$P" ]; then',
+    `  mv "$P" "$B/releases/"${A} || exit 22`,
+  ];
+  for (const s of p.shared) {
+    const q = shQuote(s);
+    lines.push(
+      `  if [ -e "$B/releases/"${A}/${q} ] && [ ! -L "$B/releases/"${A}/${q} ] && [ ! -e "$B/shared/"${q} ]; then mkdir -p "$(dirname "$B/shared/"${q})" && mv "$B/releases/"${A}/${q} "$B/shared/"${q} && ln -s ${shQuote(sharedLinkTarget(s))} "$B/releases/"${A}/${q}; fi`,
+    );
+  }
+  lines.push(
+    `  till_log ${A} adopted ${shQuote(p.now)} 'existing directory'`,
+    `  till_switch ${shQuote(l.linkTarget(p.adoptId))} || exit 22`,
+    `  echo TILL_ADOPTED ${A}`,
+    'fi',
+    // rsync creates <id>.partial itself (its parent exists)
+    `if [ -d "$B/releases/"${shQuote(p.id)} ]; then echo TILL_COMPLETE; fi`,
+    ...reportState(),
+  );
+  return lines;
+}
+
+/**
+ * The first step of phase 2, when the release is still `<id>.partial`: `.env.local`
+ * (from stdin), shared links, then the rename to `<id>` that marks it complete.
+ * Folded into the switch script to spare a round trip per host; it only touches the
+ * new release, so it does not lengthen the window where P changes.
+ */
+function completeLines(p: { id: string; shared: readonly string[]; source: string; now: string; env: string }): string[] {
+  const R = `"$B/releases/"${shQuote(`${p.id}.partial`)}`;
+  const lines = [
+    `if [ ! -d "$B/releases/"${shQuote(p.id)} ]; then`,
+    `  [ -d ${R} ] || { echo "TILL_ERROR staging directory missing" >&2; exit 31; }`,
+    `  printf '%s' ${shQuote(p.env)} > ${R}/.env.local || exit 31`,
+  ];
+  for (const s of p.shared) {
+    const q = shQuote(s);
+    const parent = posix.dirname(s);
+    lines.push(
+      `  [ -d "$B/shared/"${q} ] || mkdir -p "$B/shared/"${q} || exit 31`,
+      `  if [ -e ${R}/${q} ] || [ -L ${R}/${q} ]; then rm -rf ${R}/${q}; fi`,
+      ...(parent !== '.' ? [`  [ -d ${R}/${shQuote(parent)} ] || mkdir -p ${R}/${shQuote(parent)} || exit 31`] : []),
+      `  ln -s ${shQuote(sharedLinkTarget(s))} ${R}/${q} || exit 31`,
+    );
+  }
+  lines.push(`  mv -T ${R} "$B/releases/"${shQuote(p.id)} || exit 31`, `  till_log ${shQuote(p.id)} staged ${shQuote(p.now)} ${shQuote(flat(p.source))}`, 'fi');
+  return lines;
+}
+
+export interface SwitchParams {
+  id: string;
+  /** The release to go back to when the check fails (null: none, P is removed). */
+  previous: string | null;
+  check?: string;
+  prune: readonly string[];
+  run: string;
+  now: string;
+  source: string;
+  /** Registers the installation with the remote till when it is installed. */
+  installation?: string;
+  /** Shared paths linked into the release when it is completed here. */
+  shared: readonly string[];
+  /** The host's `.env.local` for the release. */
+  env: string;
+}
+
+/**
+ * Phase 2: complete the release (stdin is its `.env.local`), switch P, run the health check in the new release, switch back and mark
+ * the release failed if it fails; otherwise mark it good, prune, register the
+ * installation with the remote till, and release the lock.
+ */
+export function switchScript(l: RemoteLayout, p: SwitchParams): string {
+  const id = shQuote(p.id);
+  const lines = [
+    'set -u',
+    VARS(l),
+    SWITCH_FN,
+    LOG_FN,
+    'umask 022',
+    READ_FNS,
+    `${OURS(p.run)} || { echo "TILL_ERROR the deploy lock is no longer ours" >&2; exit 33; }`,
+    ...completeLines(p),
+    `till_switch ${shQuote(l.linkTarget(p.id))} || exit 32`,
+    'echo TILL_SWITCHED',
+  ];
+  if (p.check !== undefined) {
+    const back = p.previous !== null ? `till_switch ${shQuote(l.linkTarget(p.previous))} || exit 32` : 'rm -f "$P"';
+    lines.push(
+      // The user's shell (this one), in the new release; its output goes to stderr so stdout stays markers only.
+      `( cd "$B/releases/"${id} && eval ${shQuote(p.check)} ) </dev/null >&2; rc=$?`,
+      'if [ "$rc" -ne 0 ]; then',
+      `  ${back}`,
+      `  till_log ${id} failed ${shQuote(p.now)} ${shQuote(flat(p.source))}`,
+      '  rm -rf "$B/lock"',
+      '  echo "TILL_CHECK_FAILED $rc"',
+      '  exit 0',
+      'fi',
+    );
+  }
+  lines.push(`till_log ${id} good ${shQuote(p.now)} ${shQuote(flat(p.source))}`);
+  if (p.prune.length > 0) {
+    const ids = p.prune.map(shQuote).join(' ');
+    lines.push(
+      `for r in ${ids}; do rm -rf "$B/releases/$r" && echo "TILL_PRUNED $r"; done`,
+      `grep -v ${p.prune.map((r) => `-e ${shQuote(`${r}\t`)}`).join(' ')} "$B/releases.log" > "$B/releases.log.tmp"; mv -f "$B/releases.log.tmp" "$B/releases.log"`,
+    );
+  }
+  if (p.installation !== undefined) {
+    lines.push(
+      'if [ -x "$HOME/.till/bin/till" ]; then',
+      `  if out=$("$HOME/.till/bin/till" installation add "$P" --name ${shQuote(p.installation)} 2>&1); then echo TILL_REGISTERED; else echo TILL_REGISTER_FAILED; printf '%s\\n' "$out" | head -n 5 | sed 's/^/TILL_REGISTER_ERROR /'; fi`,
+      'fi',
+    );
+  }
+  lines.push('rm -rf "$B/lock"', 'echo TILL_DONE', 'exit 0');
+  return lines.join('\n');
+}
+
+/** Releases the lock only if this run holds it (a later deploy's lock is not ours to remove). */
+export function unlockScript(l: RemoteLayout, run: string): string {
+  return ['set -u', VARS(l), READ_FNS, `if ${OURS(run)}; then rm -rf "$B/lock"; echo TILL_UNLOCKED; fi`, 'exit 0'].join('\n');
+}
+
+/**
+ * `host rollback` in one round trip: under the lock, choose the target from till's
+ * record (the release that went live most recently, other than the current one,
+ * whose last state is good or adopted, and whose directory exists: never directory
+ * order, never a failed or rolled-back release), or take `--to`; switch; record.
+ */
+export function rollbackScript(l: RemoteLayout, p: { to?: string; lock: LockInfo; now: string }): string {
+  const prefix = shQuote(l.linkTarget(''));
+  const choose =
+    p.to !== undefined
+      ? `to=${shQuote(p.to)}`
+      : [
+          `to=$(awk -F '\t' -v cur="$cur" '{ st[$1]=$2; if ($2=="good"||$2=="adopted") ord[$1]=NR } END { for (i in ord) if (i!=cur && (st[i]=="good"||st[i]=="adopted")) print ord[i], i }' "$B/releases.log" 2>/dev/null |`,
+          `  sort -rn | while read -r _ id; do if [ -d "$B/releases/$id" ]; then echo "$id"; break; fi; done)`,
+        ].join('\n');
+  return [
+    'set -u',
+    VARS(l),
+    SWITCH_FN,
+    LOG_FN,
+    READ_FNS,
+    '[ -d "$B" ] || mkdir -p "$B"',
+    `if ! mkdir "$B/lock" 2>/dev/null; then echo TILL_LOCKED; till_prefix TILL_HOLDER "$B/lock/info"; exit 21; fi`,
+    `trap 'rm -rf "$B/lock"' EXIT`,
+    `printf '%s' ${shQuote(renderLockInfo(p.lock))} > "$B/lock/info"`,
+    'link=$(readlink "$P" 2>/dev/null || true)',
+    `case "$link" in ${prefix}*) cur=\${link#${prefix}} ;; *) cur= ;; esac`,
+    choose,
+    'echo "TILL_FROM $cur"',
+    '[ -n "$to" ] || { echo TILL_NO_TARGET; exit 0; }',
+    '[ "$to" != "$cur" ] || { echo TILL_ALREADY; exit 0; }',
+    '[ -d "$B/releases/$to" ] || { echo TILL_NO_SUCH; exit 0; }',
+    `till_switch ${prefix}"$to" || exit 32`,
+    // An automatic rollback marks what it left as rolled-back (never chosen again); `--to` is a plain switch.
+    ...(p.to === undefined ? [`if [ -n "$cur" ]; then till_log "$cur" rolled-back ${shQuote(p.now)} ''; fi`] : []),
+    `till_log "$to" good ${shQuote(p.now)} ''`,
+    'echo "TILL_TO $to"',
+    'echo TILL_DONE',
+    'exit 0',
+  ].join('\n');
+}
+
+// ---------------------------------------------------------------- parsing
+
+export interface LogLine {
+  id: string;
+  state: ReleaseState;
+  at: string;
+  source: string;
+}
+
+export function parseLogLine(line: string): LogLine | undefined {
+  const [id, state, at, ...rest] = line.split('\t');
+  if (!id || !state || !RELEASE_STATES.includes(state as ReleaseState)) return undefined;
+  return { id, state: state as ReleaseState, at: at ?? '', source: rest.join(' ') };
+}
+
+export interface RemoteState {
+  home?: string;
+  /** The symlink's target, as read. */
+  link?: string;
+  /** The current release id, when P is till's symlink. */
+  current: string | null;
+  plain: boolean;
+  notDir: boolean;
+  dirs: string[];
+  log: LogLine[];
+  lockHeld: boolean;
+  holder: Partial<LockInfo>;
+  oldLock?: Partial<LockInfo>;
+  adopted?: string;
+  complete: boolean;
+  locked: boolean;
+  flags: Set<string>;
+  values: Map<string, string[]>;
+}
+
+/** Parses the marker lines every script prints. */
+export function parseMarkers(stdout: string, l: RemoteLayout): RemoteState {
+  const values = new Map<string, string[]>();
+  const flags = new Set<string>();
+  for (const raw of stdout.split('\n')) {
+    const m = /^TILL_([A-Z_]+)(?: (.*))?$/.exec(raw);
+    if (!m) continue;
+    const key = m[1]!;
+    if (m[2] === undefined) flags.add(key);
+    else {
+      const list = values.get(key) ?? [];
+      list.push(m[2]);
+      values.set(key, list);
+    }
+  }
+  const link = values.get('CURRENT')?.[0];
+  const prefix = l.linkTarget('');
+  const currentId = link !== undefined && link.startsWith(prefix) && !link.slice(prefix.length).includes('/') ? link.slice(prefix.length) : null;
+  const log = (values.get('LOG') ?? []).map(parseLogLine).filter((x): x is LogLine => x !== undefined);
+  return {
+    ...(values.has('HOME_DIR') ? { home: values.get('HOME_DIR')![0] } : {}),
+    ...(link !== undefined ? { link } : {}),
+    current: currentId,
+    plain: flags.has('PLAIN'),
+    notDir: flags.has('NOTDIR'),
+    dirs: values.get('DIR') ?? [],
+    log,
+    lockHeld: flags.has('LOCK_HELD') || flags.has('LOCKED'),
+    holder: parseLockInfo(values.get('HOLDER') ?? []),
+    ...(flags.has('BROKE_LOCK') ? { oldLock: parseLockInfo(values.get('OLDLOCK') ?? []) } : {}),
+    ...(values.has('ADOPTED') ? { adopted: values.get('ADOPTED')![0] } : {}),
+    complete: flags.has('COMPLETE'),
+    locked: flags.has('LOCKED'),
+    flags,
+    values,
+  };
+}
+
+export interface Release {
+  id: string;
+  state: ReleaseState | 'partial' | 'unknown';
+  /** When it was first recorded (staged or adopted). */
+  at: string | null;
+  source: string;
+  current: boolean;
+  /** Position of its last `good`/`adopted` line: the order releases went live. */
+  liveOrder: number;
+}
+
+/** Releases from till's record and the directories that exist, newest id first. */
+export function listReleases(state: Pick<RemoteState, 'log' | 'dirs' | 'current'>): Release[] {
+  const map = new Map<string, Release>();
+  state.log.forEach((line, i) => {
+    let r = map.get(line.id);
+    if (!r) {
+      r = { id: line.id, state: line.state, at: line.at || null, source: line.source, current: false, liveOrder: -1 };
+      map.set(line.id, r);
+    }
+    r.state = line.state;
+    if (r.source === '' && line.source !== '') r.source = line.source;
+    if (line.state === 'good' || line.state === 'adopted') r.liveOrder = i;
+  });
+  const dirs = new Set(state.dirs);
+  const out: Release[] = [];
+  for (const r of map.values()) if (dirs.has(r.id)) out.push(r);
+  for (const d of state.dirs) {
+    if (map.has(d)) continue;
+    if (d.endsWith('.partial')) out.push({ id: d.slice(0, -'.partial'.length), state: 'partial', at: null, source: '', current: false, liveOrder: -1 });
+    else out.push({ id: d, state: 'unknown', at: null, source: '', current: false, liveOrder: -1 });
+  }
+  for (const r of out) r.current = r.id === state.current && r.state !== 'partial';
+  return out.sort((a, b) => (a.id < b.id ? 1 : a.id > b.id ? -1 : 0));
+}
+
+/**
+ * Releases to delete after `newId` went live: beyond the newest `keep`, but never the
+ * new one, the previous good one (the rollback target), or one being staged.
+ */
+export function releasesToPrune(releases: readonly Release[], newId: string, previous: string | null, keep: number): string[] {
+  const complete = releases.filter((r) => r.state !== 'partial' && r.id !== newId).map((r) => r.id);
+  const ordered = [newId, ...complete].sort().reverse();
+  return ordered.slice(Math.max(1, keep)).filter((id) => id !== newId && id !== previous);
+}
+
+/** The host's `.env.local`: the source's values, with TEKTON_ROOT set to the remote path. */
+export function renderEnvLocal(sourceEnv: string | undefined, tektonRoot: string): string {
+  const lines = (sourceEnv ?? '').split('\n');
+  if (lines.length > 0 && lines[lines.length - 1] === '') lines.pop();
+  let found = false;
+  const out = lines.map((line) => {
+    if (/^\s*(export\s+)?TEKTON_ROOT\s*=/.test(line)) {
+      found = true;
+      return `TEKTON_ROOT=${tektonRoot}`;
+    }
+    return line;
+  });
+  if (!found) out.push(`TEKTON_ROOT=${tektonRoot}`);
+  return `${out.join('\n')}\n`;
+}
+
+/** TEKTON_REGISTRY_NAME from a `.env.local`, if set. */
+export function registryNameOf(env: string | undefined): string | undefined {
+  const m = /^\s*(?:export\s+)?TEKTON_REGISTRY_NAME\s*=\s*["']?([^"'\s#]+)/m.exec(env ?? '');
+  return m?.[1];
+}

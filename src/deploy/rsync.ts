@@ -1,0 +1,77 @@
+import { aliasOf } from '../ssh/config.js';
+
+/** The seed's excludes: never deployed, whatever the source holds. */
+export const SEED_EXCLUDES = ['.git', '*.pyc', '__pycache__', 'logs/', 'tmp/'] as const;
+
+export interface DeployRsyncParams {
+  source: string;
+  host: string;
+  /** Destination directory, relative to the remote home or absolute. */
+  dest: string;
+  /** `-e` value (see rsyncRemoteShell). */
+  remoteShell: string;
+  shared: readonly string[];
+  /** `--exclude-from` file (the source's .tillignore), when present. */
+  ignoreFile?: string;
+  /** The current release, relative to dest (`../<id>`): unchanged files become hard links. */
+  linkDest?: string;
+  dryRun?: boolean;
+  /** `--rsync-path`: what starts rsync on the host (till runs its prepare script there first). */
+  rsyncPath?: string;
+}
+
+/**
+ * The rsync argv of one staging transfer. `.env.local` is excluded because till
+ * writes the host's own; shared paths are excluded because they live on the host.
+ */
+export function buildDeployRsyncArgs(p: DeployRsyncParams): string[] {
+  // lz4: a fraction of zstd's or zlib's CPU, which on a fast network is the whole
+  // cost of compressing (needs rsync >= 3.2 with lz4 on both ends).
+  const args = ['-a', '--delete', '--compress', '--compress-choice=lz4', '--stats'];
+  if (p.dryRun) args.push('--dry-run', '--itemize-changes');
+  for (const e of SEED_EXCLUDES) args.push(`--exclude=${e}`);
+  args.push('--exclude=/.env.local');
+  for (const s of p.shared) args.push(`--exclude=/${s}`);
+  if (p.ignoreFile !== undefined) args.push(`--exclude-from=${p.ignoreFile}`);
+  if (p.linkDest !== undefined) args.push(`--link-dest=${p.linkDest}`);
+  if (p.rsyncPath !== undefined) args.push(`--rsync-path=${p.rsyncPath}`);
+  args.push('-e', p.remoteShell, '--', `${p.source.replace(/\/+$/, '')}/`, `${aliasOf(p.host)}:${p.dest.replace(/\/+$/, '')}/`);
+  return args;
+}
+
+export interface RsyncStats {
+  /** Regular files created or updated. */
+  filesTransferred: number;
+  /** Total files in the transfer's list. */
+  files: number;
+  /** File data actually sent (rsync's "Literal data"). */
+  literalBytes: number;
+  /** Everything sent on the wire, protocol included. */
+  bytesSent: number;
+  totalSize: number;
+}
+
+function num(stdout: string, label: string): number {
+  const m = new RegExp(`^${label}:\\s*([\\d,.]+)`, 'm').exec(stdout);
+  return m ? Number(m[1]!.replace(/,/g, '')) : 0;
+}
+
+/** Parses `rsync --stats` (numbers may carry thousands separators). */
+export function parseRsyncStats(stdout: string): RsyncStats {
+  return {
+    filesTransferred: num(stdout, 'Number of regular files transferred'),
+    files: num(stdout, 'Number of files'),
+    literalBytes: num(stdout, 'Literal data'),
+    bytesSent: num(stdout, 'Total bytes sent'),
+    totalSize: num(stdout, 'Total file size'),
+  };
+}
+
+/** The itemized change lines of a dry run (`>f+++++++++ path`, `*deleting path`). */
+export function itemizedChanges(stdout: string): string[] {
+  // The root's own line (`.d..t...... ./`) is noise: its mtime differs on every run.
+  return stdout.split('\n').filter((l) => /^([<>ch.*][fdLDS]|\*deleting)/.test(l) && !/^\S+ \.\/$/.test(l));
+}
+
+/** rsync exit codes that mean the connection, not the transfer, failed. */
+export const RSYNC_CONNECTION_CODES = [255, 12, 30, 35] as const;

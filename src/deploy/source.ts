@@ -1,0 +1,117 @@
+import { createHash } from 'node:crypto';
+import { readFile, readdir, lstat, stat } from 'node:fs/promises';
+import { basename, join, resolve } from 'node:path';
+import { UsageError } from '../core/errors.js';
+import { NAME_RE } from '../core/validate.js';
+import { registryNameOf } from './layout.js';
+
+/**
+ * What to deploy: `--source <dir>`, or an installation from the local registry
+ * (`$TILL_HOME/installations.json`, kept by `till installation add`). This resolver
+ * reads the registry only, in the format
+ * `{"installations": {"<name>": {"path": "/abs", "default": true}}}`.
+ */
+export interface DeploySource {
+  dir: string;
+  /** The installation name recorded on hosts and registered with the remote till. */
+  name: string;
+  envLocal?: string;
+}
+
+interface RegistryEntry {
+  path: string;
+  default?: boolean;
+}
+
+async function readRegistry(file: string): Promise<Record<string, RegistryEntry> | undefined> {
+  let text: string;
+  try {
+    text = await readFile(file, 'utf8');
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
+    throw err;
+  }
+  let raw: unknown;
+  try {
+    raw = JSON.parse(text);
+  } catch {
+    throw new UsageError(`${file} is not valid JSON`);
+  }
+  const inst = (raw as { installations?: unknown }).installations;
+  if (inst === null || typeof inst !== 'object') return {};
+  const out: Record<string, RegistryEntry> = {};
+  // Accept a map of name -> {path} or a list of {name, path}.
+  const entries: Array<[string, unknown]> = Array.isArray(inst)
+    ? inst.map((e) => [String((e as { name?: unknown }).name ?? ''), e])
+    : Object.entries(inst as Record<string, unknown>);
+  for (const [name, e] of entries) {
+    const path = (e as { path?: unknown })?.path;
+    if (typeof path === 'string' && name !== '') out[name] = { path, default: (e as { default?: unknown }).default === true };
+  }
+  return out;
+}
+
+export async function resolveSource(registryFile: string, opts: { source?: string; installation?: string }): Promise<DeploySource> {
+  let dir: string;
+  let name: string | undefined;
+  if (opts.source !== undefined) {
+    if (opts.installation !== undefined) throw new UsageError('give --source or --installation, not both');
+    dir = resolve(opts.source);
+  } else {
+    const registry = await readRegistry(registryFile);
+    if (opts.installation !== undefined) {
+      const entry = registry?.[opts.installation];
+      if (!entry) throw new UsageError(`no installation named ${opts.installation}`, 'see: till installation list, or deploy a directory with --source <dir>');
+      dir = entry.path;
+      name = opts.installation;
+    } else {
+      const defaults = Object.entries(registry ?? {}).filter(([, e]) => e.default);
+      if (defaults.length !== 1) {
+        throw new UsageError('nothing to deploy: no --source and no default installation', 'use --source <dir>, or: till installation add <path> --default');
+      }
+      [name, { path: dir }] = defaults[0]! as [string, RegistryEntry];
+    }
+  }
+  let st;
+  try {
+    st = await stat(dir);
+  } catch {
+    throw new UsageError(`source ${dir} does not exist`);
+  }
+  if (!st.isDirectory()) throw new UsageError(`source ${dir} is not a directory`);
+  let envLocal: string | undefined;
+  try {
+    envLocal = await readFile(join(dir, '.env.local'), 'utf8');
+  } catch {
+    envLocal = undefined;
+  }
+  if (name === undefined) {
+    const fromEnv = registryNameOf(envLocal);
+    const base = basename(dir).replace(/[^A-Za-z0-9._-]/g, '-').replace(/^[^A-Za-z0-9]+/, '').slice(0, 63);
+    name = fromEnv !== undefined && NAME_RE.test(fromEnv) ? fromEnv : base || 'installation';
+  }
+  return { dir, name, ...(envLocal !== undefined ? { envLocal } : {}) };
+}
+
+const SKIP_NAMES = new Set(['.git', '__pycache__', 'logs', 'tmp']);
+
+/**
+ * A short hash of the tree as rsync will see it (relative paths, sizes, mtimes,
+ * modes), for the release id: two deploys of the same tree share it.
+ */
+export async function treeHash(dir: string, shared: readonly string[]): Promise<string> {
+  const hash = createHash('sha256');
+  const skipTop = new Set(shared.map((s) => s.split('/')[0]!));
+  const walk = async (rel: string): Promise<void> => {
+    const entries = (await readdir(join(dir, rel), { withFileTypes: true })).map((e) => e.name).sort();
+    for (const name of entries) {
+      if (SKIP_NAMES.has(name) || name.endsWith('.pyc') || (rel === '' && (skipTop.has(name) || name === '.env.local'))) continue;
+      const path = rel === '' ? name : `${rel}/${name}`;
+      const st = await lstat(join(dir, path));
+      hash.update(`${path}\0${st.mode}\0${st.size}\0${Math.floor(st.mtimeMs)}\n`);
+      if (st.isDirectory()) await walk(path);
+    }
+  };
+  await walk('');
+  return hash.digest('hex');
+}

@@ -1,0 +1,430 @@
+import { access } from 'node:fs/promises';
+import { hostname, userInfo } from 'node:os';
+import { join } from 'node:path';
+import { runFleet, summarize, type FleetEvent, type FleetOptions, type FleetReport, type HostJob, type HostResult, type JobOutcome, type Target } from '../core/fanout.js';
+import type { TillPaths } from '../core/paths.js';
+import type { DeployJournalWriter, DeployRun } from '../core/state/deploy-journal.js';
+import { raiseTo, lifecycleOf, type HostEntry } from '../core/state/hosts.js';
+import {
+  absoluteRemotePath,
+  adoptedId,
+  describeLock,
+  listReleases,
+  parseMarkers,
+  linkDestViaPath,
+  prepareRsyncPath,
+  prepareScript,
+  readStateScript,
+  releasesToPrune,
+  remoteLayout,
+  renderEnvLocal,
+  rollbackScript,
+  rsyncRemotePath,
+  switchScript,
+  unlockScript,
+  type LockInfo,
+  type Release,
+  type RemoteState,
+} from '../deploy/layout.js';
+import { buildDeployRsyncArgs, itemizedChanges, parseRsyncStats, RSYNC_CONNECTION_CODES, type RsyncStats } from '../deploy/rsync.js';
+import type { DeploySource } from '../deploy/source.js';
+import { rsyncRemoteShell } from '../ssh/args.js';
+import { sshRun, toOutcome } from '../ssh/client.js';
+import { classifySsh, type Failure } from '../ssh/outcome.js';
+import { runProcess, type ProcessResult } from '../ssh/process.js';
+
+/** The deploy job's half of the fleet: staging and switching, as engine jobs. */
+export interface DeployPlan {
+  paths: TillPaths;
+  run: DeployRun;
+  source: DeploySource;
+  forceUnlock: boolean;
+  connectTimeout?: number;
+  timeoutMs?: number;
+  /** Called when a host finished staging (progress for large transfers). */
+  onStaged?: (host: string, data: StageData) => void;
+}
+
+export interface StageData {
+  release: string;
+  previous: string | null;
+  /** False when the release was already complete on the host (a resumed run). */
+  transferred: boolean;
+  stats: RsyncStats | null;
+  adopted: string | null;
+  brokeLock: string | null;
+  /** Complete releases and the log, as read before staging (for pruning). */
+  releases: Release[];
+  /** The remote $HOME (for TEKTON_ROOT). */
+  home: string;
+}
+
+export interface SwitchData {
+  release: string;
+  previous: string | null;
+  checkFailed: boolean;
+  checkExit: number | null;
+  registered: boolean | null;
+  registerError: string | null;
+  pruned: string[];
+}
+
+export type DeployResultData = Partial<StageData> & Partial<SwitchData> & { phase: 'stage' | 'switch' };
+
+export function lockOwner(): string {
+  let user = 'unknown';
+  try {
+    user = userInfo().username;
+  } catch {
+    // no passwd entry
+  }
+  return `${user}@${hostname()}`;
+}
+
+function lockInfo(plan: DeployPlan): LockInfo {
+  return {
+    who: lockOwner(),
+    when: new Date().toISOString(),
+    what: `deploy ${plan.run.release} from ${plan.run.source}`,
+    pid: process.pid,
+    run: plan.run.run,
+  };
+}
+
+function remoteFailure(message: string): Failure {
+  return { kind: 'remote', connection: false, retryable: false, message };
+}
+
+function failWith<T>(result: ProcessResult, message?: string): JobOutcome<T> {
+  const base = toOutcome<T>(result);
+  if (!base.ok && base.failure?.kind === 'remote') {
+    const why = message ?? (result.stderr.split('\n').find((l) => l.startsWith('TILL_ERROR'))?.slice('TILL_ERROR '.length) || result.stderr.trim().split('\n').pop() || base.failure.message);
+    return { ...base, failure: remoteFailure(why) };
+  }
+  return base;
+}
+
+/** Bounds a remote script that runs without the abort signal. */
+const SCRIPT_TIMEOUT_MS = 120_000;
+
+function remote(plan: { paths: TillPaths; connectTimeout?: number; timeoutMs?: number }, name: string, script: string, signal: AbortSignal | undefined, input?: string) {
+  return sshRun(plan.paths, name, script, {
+    ...(signal !== undefined ? { signal } : {}),
+    connectTimeout: plan.connectTimeout,
+    timeoutMs: plan.timeoutMs ?? (signal === undefined ? SCRIPT_TIMEOUT_MS : undefined),
+    ...(input !== undefined ? { input } : {}),
+  });
+}
+
+/** Phase 1 on one host: lock, adopt, transfer into `<id>.partial`, configure, mark complete. */
+export function stageJob(plan: DeployPlan, journal: DeployJournalWriter, locked: Set<string>): HostJob<StageData> {
+  const { run } = plan;
+  return async ({ name, entry, signal }) => {
+    const layout = remoteLayout(entry.tekton_path);
+    const now = new Date();
+    const prepare = { id: run.release, lock: lockInfo(plan), forceUnlock: plan.forceUnlock, shared: run.options.shared, adoptId: adoptedId(now), now: now.toISOString() };
+    // Counted as ours before the call: if Ctrl-C lands while it runs, the unlock in
+    // runDeploy's finally still runs (it only removes a lock holding this run's id).
+    locked.add(name);
+    const known = run.hosts[name]?.previous;
+    const previousOf = (state: RemoteState) => (known !== undefined && known !== null && known !== run.release ? known : state.current !== run.release ? state.current : null);
+    const stageData = (state: RemoteState, home: string): StageData => ({
+      release: run.release,
+      previous: previousOf(state),
+      transferred: false,
+      stats: null,
+      adopted: state.adopted ?? null,
+      brokeLock: state.oldLock ? describeLock(state.oldLock) : null,
+      releases: listReleases(state),
+      home,
+    });
+    const lockedOut = (state: RemoteState, res: ProcessResult): JobOutcome<StageData> => ({
+      ...toOutcome(res),
+      ok: false,
+      failure: remoteFailure(`locked by ${describeLock(state.holder)}; if that deploy is dead: till host deploy ${name} --force-unlock …`),
+    });
+
+    if (run.hosts[name]?.state === 'switched') {
+      // A resumed host that was already switched: its release is complete; lock and report only.
+      const prep = await remote(plan, name, prepareScript(layout, prepare), undefined);
+      const state = parseMarkers(prep.stdout, layout);
+      if (state.locked) return lockedOut(state, prep);
+      if (prep.exitCode !== 0 || state.home === undefined) return failWith(prep);
+      if (state.complete) {
+        const data = stageData(state, state.home);
+        await journal.advance(run.run, name, 'staged', { previous: data.previous });
+        plan.onStaged?.(name, data);
+        return { ok: true, stdout: '', stderr: prep.stderr, exitCode: 0, data };
+      }
+    }
+
+    let ignoreFile: string | undefined = join(plan.source.dir, '.tillignore');
+    try {
+      await access(ignoreFile);
+    } catch {
+      ignoreFile = undefined;
+    }
+    // One connection: the prepare script (lock, adopt, report) runs as rsync's remote
+    // command, then the transfer into <id>.partial, hard-linking against P's current release.
+    const args = buildDeployRsyncArgs({
+      source: plan.source.dir,
+      host: name,
+      dest: `${rsyncRemotePath(layout.releases)}/${run.release}.partial`,
+      remoteShell: rsyncRemoteShell(plan.paths, plan.connectTimeout),
+      shared: run.options.shared,
+      ...(ignoreFile !== undefined ? { ignoreFile } : {}),
+      linkDest: linkDestViaPath(layout),
+      rsyncPath: prepareRsyncPath(layout, prepare),
+    });
+    const rs = await runProcess('rsync', args, { signal, timeoutMs: plan.timeoutMs });
+    const state = parseMarkers(rs.stderr, layout);
+    if (state.locked) return lockedOut(state, rs);
+    const tillError = rs.stderr.split('\n').find((l) => l.startsWith('TILL_ERROR '));
+    if (tillError !== undefined) return { ok: false, failure: remoteFailure(tillError.slice('TILL_ERROR '.length)), exitCode: rs.exitCode, stdout: rs.stdout, stderr: rs.stderr };
+    const rsFailure = classifySsh(rs, RSYNC_CONNECTION_CODES);
+    if (rsFailure) {
+      const detail = rs.stderr.trim().split('\n').filter((l) => l !== '' && !l.startsWith('TILL_')).slice(-2).join('; ');
+      const failure = rsFailure.kind === 'remote' ? remoteFailure(`rsync failed (exit ${rs.exitCode}): ${detail}`) : { ...rsFailure, message: detail || rsFailure.message };
+      return { ok: false, failure, exitCode: rs.exitCode, stdout: rs.stdout, stderr: rs.stderr };
+    }
+    if (state.home === undefined) return { ok: false, failure: remoteFailure('the prepare step did not report (a noisy login shell?)'), exitCode: rs.exitCode, stdout: rs.stdout, stderr: rs.stderr };
+    const data = { ...stageData(state, state.home), transferred: true, stats: parseRsyncStats(rs.stdout) };
+    await journal.advance(run.run, name, 'staged', { previous: data.previous });
+    plan.onStaged?.(name, data);
+    const stderr = rs.stderr
+      .split('\n')
+      .filter((l) => !l.startsWith('TILL_'))
+      .join('\n');
+    return { ok: true, stdout: '', stderr, exitCode: 0, data };
+  };
+}
+
+/** Phase 2 on one host: switch, health check (switching back on failure), prune, register, unlock. */
+export function switchJob(plan: DeployPlan, journal: DeployJournalWriter, staged: Map<string, StageData>, locked: Set<string>): HostJob<SwitchData> {
+  const { run } = plan;
+  return async ({ name, entry }) => {
+    const layout = remoteLayout(entry.tekton_path);
+    const s = staged.get(name);
+    const previous = s?.previous ?? null;
+    const prune = s ? releasesToPrune(s.releases, run.release, previous, run.options.keep) : [];
+    const res = await remote(
+      plan,
+      name,
+      switchScript(layout, {
+        id: run.release,
+        previous,
+        ...(run.options.check !== null ? { check: run.options.check } : {}),
+        prune,
+        run: run.run,
+        now: new Date().toISOString(),
+        source: run.source,
+        installation: run.installation,
+        shared: run.options.shared,
+        env: renderEnvLocal(plan.source.envLocal, absoluteRemotePath(layout.path, s?.home ?? '~')),
+      }),
+      undefined,
+    );
+    const m = parseMarkers(res.stdout, layout);
+    if (m.flags.has('SWITCHED')) await journal.advance(run.run, name, 'switched');
+    if (res.exitCode !== 0 || (!m.flags.has('DONE') && !m.values.has('CHECK_FAILED'))) return failWith(res);
+    const checkExit = m.values.get('CHECK_FAILED')?.[0];
+    const data: SwitchData = {
+      release: run.release,
+      previous,
+      checkFailed: checkExit !== undefined,
+      checkExit: checkExit !== undefined ? Number(checkExit) : null,
+      registered: m.flags.has('REGISTERED') ? true : m.flags.has('REGISTER_FAILED') ? false : null,
+      registerError: (m.values.get('REGISTER_ERROR') ?? []).join('; ') || null,
+      pruned: m.values.get('PRUNED') ?? [],
+    };
+    locked.delete(name);
+    if (data.checkFailed) {
+      await journal.advance(run.run, name, 'reverted', { error: `check failed (exit ${checkExit})` });
+      const back = previous !== null ? `switched back to ${previous}` : 'no previous release: tekton_path removed';
+      return { ok: false, failure: remoteFailure(`health check failed (exit ${checkExit}); ${back}; ${run.release} kept as failed`), exitCode: res.exitCode, stdout: res.stdout, stderr: res.stderr, data };
+    }
+    await journal.advance(run.run, name, 'done');
+    return { ok: true, exitCode: 0, stdout: '', stderr: res.stderr, data };
+  };
+}
+
+/** Releases the locks this run still holds (after a failure, --max-fail stop or Ctrl-C). */
+export async function releaseLocks(plan: DeployPlan, targets: readonly Target[], locked: Set<string>): Promise<void> {
+  const todo = targets.filter((t) => locked.has(t.name));
+  await Promise.all(
+    todo.map(async (t) => {
+      const r = await remote({ paths: plan.paths, connectTimeout: plan.connectTimeout, timeoutMs: 20_000 }, t.name, unlockScript(remoteLayout(t.entry.tekton_path), plan.run.run), new AbortController().signal);
+      if (r.exitCode === 0) locked.delete(t.name);
+    }),
+  );
+}
+
+export interface DeployOutcome {
+  report: FleetReport<DeployResultData>;
+  stagingFailed: number;
+  switched: boolean;
+  /** Hosts whose lock could not be released (unreachable at the end). */
+  stillLocked: string[];
+}
+
+/**
+ * The fleet deploy: phase 1 stages on every target; phase 2 switches only if at most
+ * `maxFail` hosts failed to stage, so hosts run mixed versions as briefly as possible.
+ * Locks are released in `finally`, whatever happened (failure, --max-fail, Ctrl-C).
+ */
+export async function runDeploy(
+  plan: DeployPlan,
+  journal: DeployJournalWriter,
+  targets: readonly Target[],
+  engine: Omit<FleetOptions, 'onEvent'> & { onEvent?: (phase: 'stage' | 'switch', e: FleetEvent) => void },
+): Promise<DeployOutcome> {
+  const locked = new Set<string>();
+  const staged = new Map<string, StageData>();
+  const results = new Map<string, HostResult<DeployResultData>>();
+  let stagingFailed = 0;
+  let switched = false;
+  let cancelled = false;
+  try {
+    const phase1 = await runFleet(targets, stageJob(plan, journal, locked), { ...engine, onEvent: (e) => engine.onEvent?.('stage', e as FleetEvent) });
+    cancelled = phase1.cancelled;
+    for (const r of phase1.results) {
+      if (r.ok && r.data) staged.set(r.host, r.data);
+      else {
+        if (r.status !== 'skipped') await journal.advance(plan.run.run, r.host, 'failed', { error: r.error });
+        stagingFailed += r.status === 'skipped' ? 0 : 1;
+      }
+      results.set(r.host, { ...r, data: { ...(r.data ?? {}), phase: 'stage' } });
+    }
+    const maxFail = plan.run.options.maxFail;
+    const toSwitch = targets.filter((t) => staged.has(t.name));
+    if (!cancelled && stagingFailed <= maxFail && toSwitch.length > 0) {
+      switched = true;
+      const phase2 = await runFleet(toSwitch, switchJob(plan, journal, staged, locked), { ...engine, onEvent: (e) => engine.onEvent?.('switch', e as FleetEvent) });
+      cancelled = phase2.cancelled;
+      for (const r of phase2.results) {
+        const stage = staged.get(r.host);
+        results.set(r.host, { ...r, durationMs: r.durationMs + (results.get(r.host)?.durationMs ?? 0), data: { ...stage, ...(r.data ?? {}), phase: 'switch' } });
+      }
+    } else {
+      const why = cancelled
+        ? 'staged, not switched (interrupted)'
+        : `staged, not switched: ${stagingFailed} host${stagingFailed === 1 ? '' : 's'} failed to stage (--max-fail ${maxFail})`;
+      for (const t of toSwitch) {
+        const r = results.get(t.name)!;
+        results.set(t.name, { ...r, ok: false, status: 'skipped', error: why });
+      }
+    }
+  } finally {
+    await journal.flush();
+    if (locked.size > 0) await releaseLocks(plan, targets, locked);
+  }
+  const ordered = targets.map((t) => results.get(t.name)!).filter((r) => r !== undefined);
+  const summary = summarize(ordered);
+  return {
+    report: { ok: summary.ok === summary.total, summary, results: ordered, cancelled },
+    stagingFailed,
+    switched,
+    stillLocked: [...locked],
+  };
+}
+
+/** What a successful deploy records on the host entry. */
+export function applyDeploy(entry: HostEntry, data: DeployResultData | undefined, installation: string, now = new Date()): void {
+  if (!data || data.phase !== 'switch' || data.checkFailed) return;
+  entry.status = raiseTo(lifecycleOf(entry), 'deployed');
+  entry.deploy = { current: data.release ?? null, previous: data.previous ?? null, at: now.toISOString() };
+  if (!entry.installations.includes(installation)) entry.installations.push(installation);
+}
+
+// ---------------------------------------------------------------- read, rollback, dry run
+
+export interface ReleasesData {
+  current: string | null;
+  link: string | null;
+  plain: boolean;
+  releases: Release[];
+  lock: Partial<LockInfo> | null;
+  home: string | null;
+}
+
+export function toReleasesData(state: RemoteState): ReleasesData {
+  return {
+    current: state.current,
+    link: state.link ?? null,
+    plain: state.plain,
+    releases: listReleases(state),
+    lock: state.lockHeld ? state.holder : null,
+    home: state.home ?? null,
+  };
+}
+
+export function releasesJob(paths: TillPaths, opts: { connectTimeout?: number; timeoutMs?: number } = {}): HostJob<ReleasesData> {
+  return async ({ name, entry, signal }) => {
+    const layout = remoteLayout(entry.tekton_path);
+    const res = await remote({ paths, ...opts }, name, readStateScript(layout), signal);
+    if (res.exitCode !== 0) return failWith(res);
+    return { ...toOutcome(res), stdout: '', data: toReleasesData(parseMarkers(res.stdout, layout)) };
+  };
+}
+
+export interface RollbackData {
+  from: string | null;
+  to: string;
+}
+
+/** `host rollback`: one locked round trip per host; the target is chosen on the host from till's record. */
+export function rollbackJob(paths: TillPaths, opts: { to?: string; connectTimeout?: number; timeoutMs?: number }): HostJob<RollbackData> {
+  return async ({ name, entry }) => {
+    const layout = remoteLayout(entry.tekton_path);
+    const lock: LockInfo = { who: lockOwner(), when: new Date().toISOString(), what: `rollback${opts.to !== undefined ? ` to ${opts.to}` : ''}`, pid: process.pid, run: `rollback-${process.pid}-${Date.now()}` };
+    const res = await remote({ paths, ...opts }, name, rollbackScript(layout, { ...(opts.to !== undefined ? { to: opts.to } : {}), lock, now: new Date().toISOString() }), undefined);
+    const m = parseMarkers(res.stdout, layout);
+    if (m.locked) return { ...toOutcome(res), ok: false, failure: remoteFailure(`locked by ${describeLock(m.holder)}`) };
+    if (m.flags.has('NO_TARGET')) return { ...toOutcome(res), ok: false, failure: remoteFailure(`no previous good release on ${name} to roll back to`) };
+    if (m.flags.has('ALREADY')) return { ...toOutcome(res), ok: false, failure: remoteFailure(`${opts.to} is already current on ${name}`) };
+    if (m.flags.has('NO_SUCH')) return { ...toOutcome(res), ok: false, failure: remoteFailure(`no release ${opts.to} on ${name}; see: till host releases ${name}`) };
+    if (res.exitCode !== 0 || !m.flags.has('DONE')) return failWith(res);
+    const from = m.values.get('FROM')?.[0] ?? '';
+    return { ok: true, exitCode: 0, stdout: '', stderr: res.stderr, data: { from: from === '' ? null : from, to: m.values.get('TO')![0]! } };
+  };
+}
+
+export function applyRollback(entry: HostEntry, data: RollbackData | undefined, now = new Date()): void {
+  if (!data) return;
+  entry.deploy = { current: data.to, previous: data.from, at: now.toISOString() };
+}
+
+export interface DryRunData {
+  changes: string[];
+  stats: RsyncStats;
+  current: string | null;
+}
+
+/** `--dry-run`: what rsync would change against the current tree; no lock, no directory. */
+export function dryRunJob(paths: TillPaths, source: DeploySource, shared: readonly string[], opts: { connectTimeout?: number; timeoutMs?: number } = {}): HostJob<DryRunData> {
+  return async ({ name, entry, signal }) => {
+    const layout = remoteLayout(entry.tekton_path);
+    const read = await remote({ paths, ...opts }, name, readStateScript(layout), signal);
+    if (read.exitCode !== 0) return failWith(read);
+    const state = parseMarkers(read.stdout, layout);
+    let ignoreFile: string | undefined = join(source.dir, '.tillignore');
+    try {
+      await access(ignoreFile);
+    } catch {
+      ignoreFile = undefined;
+    }
+    const args = buildDeployRsyncArgs({
+      source: source.dir,
+      host: name,
+      dest: rsyncRemotePath(layout.path),
+      remoteShell: rsyncRemoteShell(paths, opts.connectTimeout),
+      shared,
+      dryRun: true,
+      ...(ignoreFile !== undefined ? { ignoreFile } : {}),
+    });
+    const rs = await runProcess('rsync', args, { signal, timeoutMs: opts.timeoutMs });
+    const failure = classifySsh(rs, RSYNC_CONNECTION_CODES);
+    if (failure) return { ok: false, failure, exitCode: rs.exitCode, stdout: rs.stdout, stderr: rs.stderr };
+    return { ok: true, exitCode: 0, stdout: '', stderr: rs.stderr, data: { changes: itemizedChanges(rs.stdout), stats: parseRsyncStats(rs.stdout), current: state.current } };
+  };
+}

@@ -1,0 +1,173 @@
+import { execFileSync } from 'node:child_process';
+import { mkdirSync, mkdtempSync, readFileSync, readlinkSync, rmSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { afterEach, describe, expect, it } from 'vitest';
+import {
+  absoluteRemotePath,
+  adoptedId,
+  isReleaseId,
+  linkDestViaPath,
+  listReleases,
+  parseMarkers,
+  prepareRsyncPath,
+  releaseId,
+  releasesToPrune,
+  remoteLayout,
+  renderEnvLocal,
+  rollbackScript,
+  rsyncRemotePath,
+  sharedLinkTarget,
+  sharedPathProblem,
+  switchScript,
+  type LogLine,
+} from '../../src/deploy/layout.js';
+import { buildDeployRsyncArgs, itemizedChanges, parseRsyncStats } from '../../src/deploy/rsync.js';
+
+const lock = { who: "o'brien@host", when: '2026-11-26T03:00:00Z', what: 'deploy x', pid: 42, run: 'r1' };
+
+describe('layout', () => {
+  it('names releases by UTC time and content hash, sortable', () => {
+    const id = releaseId(new Date('2026-11-26T03:15:00.123Z'), '3FA9C2DEADBEEF');
+    expect(id).toBe('20261126T031500Z-3fa9c2');
+    expect(isReleaseId(id)).toBe(true);
+    expect(isReleaseId(adoptedId(new Date('2026-11-26T03:15:00Z')))).toBe(true);
+    expect(isReleaseId('../etc')).toBe(false);
+  });
+
+  it('maps ~/ paths for rsync and for TEKTON_ROOT', () => {
+    expect(rsyncRemotePath('~/projects/Tekton')).toBe('projects/Tekton');
+    expect(rsyncRemotePath('/srv/Tekton')).toBe('/srv/Tekton');
+    expect(absoluteRemotePath('~/projects/Tekton', '/home/d/')).toBe('/home/d/projects/Tekton');
+    const l = remoteLayout('~/projects/Tekton/');
+    expect(l.base).toBe('~/projects/Tekton.till');
+    expect(l.linkTarget('x')).toBe('Tekton.till/releases/x');
+    expect(linkDestViaPath(l)).toBe('../../../Tekton');
+  });
+
+  it('links shared paths relative to the release', () => {
+    expect(sharedLinkTarget('logs')).toBe('../../shared/logs');
+    expect(sharedLinkTarget('data/cache')).toBe('../../../shared/data/cache');
+    expect(sharedPathProblem('../x')).toBeDefined();
+    expect(sharedPathProblem('a b')).toBeDefined();
+    expect(sharedPathProblem('/abs')).toBeDefined();
+    expect(sharedPathProblem('data/cache')).toBeUndefined();
+  });
+
+  it('sets TEKTON_ROOT in place or appends it, keeping other values', () => {
+    expect(renderEnvLocal('A=1\nexport TEKTON_ROOT=/old\nB=2\n', '/h/T')).toBe('A=1\nTEKTON_ROOT=/h/T\nB=2\n');
+    expect(renderEnvLocal(undefined, '/h/T')).toBe('TEKTON_ROOT=/h/T\n');
+    expect(renderEnvLocal('A=1', '/h/T')).toBe('A=1\nTEKTON_ROOT=/h/T\n');
+  });
+});
+
+describe('releases record', () => {
+  const line = (id: string, state: LogLine['state']): LogLine => ({ id, state, at: '', source: '' });
+
+  it('lists releases with their last state and the partial ones, newest first', () => {
+    const rs = listReleases({
+      log: [line('20260101T000000Z-aaaaaa', 'staged'), line('20260101T000000Z-aaaaaa', 'good'), line('20260102T000000Z-bbbbbb', 'failed')],
+      dirs: ['20260101T000000Z-aaaaaa', '20260102T000000Z-bbbbbb', '20260103T000000Z-cccccc.partial'],
+      current: '20260101T000000Z-aaaaaa',
+    });
+    expect(rs.map((r) => [r.id, r.state, r.current])).toEqual([
+      ['20260103T000000Z-cccccc', 'partial', false],
+      ['20260102T000000Z-bbbbbb', 'failed', false],
+      ['20260101T000000Z-aaaaaa', 'good', true],
+    ]);
+  });
+
+  it('prunes beyond --keep but never the new, the previous good or a partial release', () => {
+    const ids = ['20260101T000000Z-a', '20260102T000000Z-b', '20260103T000000Z-c', '20260104T000000Z-d'];
+    const rs = listReleases({ log: ids.map((i) => line(i, 'good')), dirs: [...ids, '20260109T000000Z-z.partial'], current: ids[3]! });
+    expect(releasesToPrune(rs, '20260105T000000Z-e', ids[0]!, 2).sort()).toEqual([ids[1], ids[2]]);
+    expect(releasesToPrune(rs, '20260105T000000Z-e', ids[3]!, 1).sort()).toEqual([ids[0], ids[1], ids[2]]);
+    expect(releasesToPrune(rs, '20260105T000000Z-e', ids[3]!, 10)).toEqual([]);
+  });
+});
+
+describe('rsync', () => {
+  it('builds the staging argv: compression, excludes, shared paths, .tillignore, link-dest, remote path', () => {
+    const args = buildDeployRsyncArgs({ source: '/src/', host: 'web-1', dest: 'p/T.till/releases/x.partial', remoteShell: 'ssh -F /c -T', shared: ['logs', 'data/cache'], ignoreFile: '/src/.tillignore', linkDest: '../../../T' });
+    expect(args.slice(0, 3)).toEqual(['-a', '--delete', '--compress']);
+    for (const e of ['--exclude=.git', '--exclude=*.pyc', '--exclude=__pycache__', '--exclude=logs/', '--exclude=tmp/', '--exclude=/.env.local', '--exclude=/data/cache', '--exclude-from=/src/.tillignore', '--link-dest=../../../T']) {
+      expect(args).toContain(e);
+    }
+    expect(args.slice(-3)).toEqual(['--', '/src/', 'till-web-1:p/T.till/releases/x.partial/']);
+  });
+
+  it('parses --stats with thousands separators and itemized changes', () => {
+    const out = 'Number of files: 2,001 (reg: 2,000, dir: 1)\nNumber of regular files transferred: 1,234\nTotal file size: 20,971,520 bytes\nLiteral data: 0 bytes\nTotal bytes sent: 61,234\n';
+    expect(parseRsyncStats(out)).toEqual({ files: 2001, filesTransferred: 1234, totalSize: 20971520, literalBytes: 0, bytesSent: 61234 });
+    expect(itemizedChanges('>f+++++++++ a.txt\n*deleting   old.txt\nsent 10 bytes\n.d..t...... ./\n')).toEqual(['>f+++++++++ a.txt', '*deleting   old.txt']);
+  });
+});
+
+/** The remote scripts, run by a real sh on a scratch tree (absolute tekton_path). */
+describe('remote scripts under sh', () => {
+  let dir: string;
+  afterEach(() => rmSync(dir, { recursive: true, force: true }));
+
+  const sh = (script: string, input?: string) => execFileSync('/bin/sh', ['-c', script], { encoding: 'utf8', input: input ?? '', stdio: ['pipe', 'pipe', 'pipe'] });
+
+  function setup() {
+    dir = mkdtempSync('/tmp/tu-');
+    const P = join(dir, 'Tekton');
+    return { P, l: remoteLayout(P) };
+  }
+
+  it('prepare adopts a plain directory, locks, refuses another run, and reports', () => {
+    const { P, l } = setup();
+    mkdirSync(join(P, 'logs'), { recursive: true });
+    writeFileSync(join(P, 'mine.txt'), 'mine');
+    writeFileSync(join(P, 'logs', 'a.log'), 'log');
+    const params = { id: '20260101T000000Z-aaaaaa', lock, forceUnlock: false, shared: ['logs'], adoptId: '20251231T000000Z-adopted', now: 'now' };
+    // the rsync-path form, with `exec rsync` swapped for a report of what would run
+    const out = execFileSync('/bin/sh', ['-c', prepareRsyncPath(l, params).replace(/exec rsync$/, 'echo RSYNC-WOULD-RUN')], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] });
+    expect(out.trim()).toBe('RSYNC-WOULD-RUN');
+    expect(readlinkSync(P)).toBe('Tekton.till/releases/20251231T000000Z-adopted');
+    expect(readFileSync(join(P, 'mine.txt'), 'utf8')).toBe('mine');
+    expect(readFileSync(join(dir, 'Tekton.till/shared/logs/a.log'), 'utf8')).toBe('log');
+    expect(readFileSync(join(dir, 'Tekton.till/lock/info'), 'utf8')).toContain("who=o'brien@host");
+    // another run is refused and told who holds the lock
+    let err = '';
+    try {
+      execFileSync('/bin/sh', ['-c', prepareRsyncPath(l, { ...params, lock: { ...lock, run: 'r2' } })], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] });
+    } catch (e) {
+      err = (e as { stderr: string }).stderr;
+    }
+    const m = parseMarkers(err, l);
+    expect(m.locked).toBe(true);
+    expect(m.holder.who).toBe("o'brien@host");
+  });
+
+  it('switch completes, switches, and on a failing check goes back and records failed; rollback never picks it', () => {
+    const { P, l } = setup();
+    const B = `${P}.till`;
+    const a = '20260101T000000Z-aaaaaa';
+    const b = '20260102T000000Z-bbbbbb';
+    mkdirSync(join(B, 'releases', a), { recursive: true });
+    mkdirSync(join(B, 'releases', `${b}.partial`), { recursive: true });
+    mkdirSync(join(B, 'lock'));
+    writeFileSync(join(B, 'lock', 'info'), 'run=r1\n');
+    writeFileSync(join(B, 'releases.log'), `${a}\tgood\tt\ts\n`);
+    execFileSync('ln', ['-s', `Tekton.till/releases/${a}`, P]);
+    const out = sh(switchScript(l, { id: b, previous: a, check: 'test -f nope', prune: [], run: 'r1', now: 'n', source: 's', shared: ['logs', 'data/cache'], env: 'TEKTON_ROOT=/x\n' }));
+    expect(parseMarkers(out, l).values.get('CHECK_FAILED')).toEqual(['1']);
+    expect(readlinkSync(P)).toBe(`Tekton.till/releases/${a}`);
+    expect(readFileSync(join(B, 'releases', b, '.env.local'), 'utf8')).toBe('TEKTON_ROOT=/x\n');
+    expect(readlinkSync(join(B, 'releases', b, 'logs'))).toBe('../../shared/logs');
+    expect(readFileSync(join(B, 'releases.log'), 'utf8')).toContain(`${b}\tfailed`);
+    // nothing good to go back to from a: the failed b is not a candidate
+    const rb = parseMarkers(sh(rollbackScript(l, { lock, now: 'n' })), l);
+    expect(rb.flags.has('NO_TARGET')).toBe(true);
+    // an explicit --to is the operator's word
+    const to = parseMarkers(sh(rollbackScript(l, { to: b, lock, now: 'n' })), l);
+    expect(to.values.get('TO')).toEqual([b]);
+    expect(readlinkSync(P)).toBe(`Tekton.till/releases/${b}`);
+    // --to is a plain switch: a stays good, so a rollback from b goes back to a
+    const back = parseMarkers(sh(rollbackScript(l, { lock, now: 'n' })), l);
+    expect(back.values.get('TO')).toEqual([a]);
+    // b was rolled back: a further rollback finds nothing, never b
+    expect(parseMarkers(sh(rollbackScript(l, { lock, now: 'n' })), l).flags.has('NO_TARGET')).toBe(true);
+  });
+});
