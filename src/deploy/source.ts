@@ -4,12 +4,12 @@ import { basename, join, resolve } from 'node:path';
 import { UsageError } from '../core/errors.js';
 import { NAME_RE } from '../core/validate.js';
 import { registryNameOf } from './layout.js';
+import { installationsStore } from '../core/installations.js';
+import type { TillPaths } from '../core/paths.js';
 
 /**
  * What to deploy: `--source <dir>`, or an installation from the local registry
- * (`$TILL_HOME/installations.json`, kept by `till installation add`). This resolver
- * reads the registry only, in the format
- * `{"installations": {"<name>": {"path": "/abs", "default": true}}}`.
+ * (`till installation add`; the default one when neither is given).
  */
 export interface DeploySource {
   dir: string;
@@ -18,58 +18,26 @@ export interface DeploySource {
   envLocal?: string;
 }
 
-interface RegistryEntry {
-  path: string;
-  default?: boolean;
-}
-
-async function readRegistry(file: string): Promise<Record<string, RegistryEntry> | undefined> {
-  let text: string;
-  try {
-    text = await readFile(file, 'utf8');
-  } catch (err) {
-    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
-    throw err;
-  }
-  let raw: unknown;
-  try {
-    raw = JSON.parse(text);
-  } catch {
-    throw new UsageError(`${file} is not valid JSON`);
-  }
-  const inst = (raw as { installations?: unknown }).installations;
-  if (inst === null || typeof inst !== 'object') return {};
-  const out: Record<string, RegistryEntry> = {};
-  // Accept a map of name -> {path} or a list of {name, path}.
-  const entries: Array<[string, unknown]> = Array.isArray(inst)
-    ? inst.map((e) => [String((e as { name?: unknown }).name ?? ''), e])
-    : Object.entries(inst as Record<string, unknown>);
-  for (const [name, e] of entries) {
-    const path = (e as { path?: unknown })?.path;
-    if (typeof path === 'string' && name !== '') out[name] = { path, default: (e as { default?: unknown }).default === true };
-  }
-  return out;
-}
-
-export async function resolveSource(registryFile: string, opts: { source?: string; installation?: string }): Promise<DeploySource> {
+export async function resolveSource(paths: TillPaths, opts: { source?: string; installation?: string }): Promise<DeploySource> {
   let dir: string;
   let name: string | undefined;
   if (opts.source !== undefined) {
     if (opts.installation !== undefined) throw new UsageError('give --source or --installation, not both');
     dir = resolve(opts.source);
   } else {
-    const registry = await readRegistry(registryFile);
+    const registry = await installationsStore(paths).read();
     if (opts.installation !== undefined) {
-      const entry = registry?.[opts.installation];
+      const entry = Object.hasOwn(registry.installations, opts.installation) ? registry.installations[opts.installation] : undefined;
       if (!entry) throw new UsageError(`no installation named ${opts.installation}`, 'see: till installation list, or deploy a directory with --source <dir>');
       dir = entry.path;
       name = opts.installation;
     } else {
-      const defaults = Object.entries(registry ?? {}).filter(([, e]) => e.default);
-      if (defaults.length !== 1) {
+      const fallback = registry.default ?? undefined;
+      if (fallback === undefined) {
         throw new UsageError('nothing to deploy: no --source and no default installation', 'use --source <dir>, or: till installation add <path> --default');
       }
-      [name, { path: dir }] = defaults[0]! as [string, RegistryEntry];
+      dir = registry.installations[fallback]!.path;
+      name = fallback;
     }
   }
   let st;

@@ -126,11 +126,11 @@ export function registerDeployCommands(host: Command, cli: Cli): void {
       const wanted = patterns.length > 0 || (opts.group ?? []).length > 0 || opts.all ? new Set(selectTargets(db, patterns, opts).map((t) => t.name)) : undefined;
       targets = pending.filter((n) => db.hosts[n] !== undefined && (wanted === undefined || wanted.has(n))).map((n) => ({ name: n, entry: db.hosts[n]! }));
       if (targets.length === 0) throw new UsageError(`run ${run.run} has no unfinished host among those targets`);
-      source = { ...(await resolveSource(paths.installationsFile, { source: run.source })), name: run.installation };
+      source = { ...(await resolveSource(paths, { source: run.source })), name: run.installation };
       if (!opts.json) cli.err(`resuming deploy ${run.run} of ${run.release} on ${targets.map((t) => t.name).join(', ')}`);
     } else {
       targets = selectTargets(db, patterns, opts);
-      source = await resolveSource(paths.installationsFile, { source: opts.source, installation: opts.installation });
+      source = await resolveSource(paths, { source: opts.source, installation: opts.installation });
       const shared = sharedPaths(opts.shared);
       if (opts.dryRun) {
         cli.exitCode = await runFleetCommand<DryRunData>({
