@@ -8,6 +8,7 @@ import { registerWatchCommand } from './commands/watch.js';
 import { registerRemoteCommands } from './commands/remote.js';
 import { registerInstallationCommands } from './commands/installation.js';
 import { registerSyncCommand } from './commands/sync.js';
+import { registerGateCommand } from './commands/gate.js';
 import { VERSION } from './version.js';
 
 /** The command tree. Each group lives in its own file under commands/. */
@@ -31,5 +32,6 @@ export function createProgram(cli: Cli): Command {
   registerRemoteCommands(host, cli);
   registerInstallationCommands(program, cli);
   registerSyncCommand(program, cli);
+  registerGateCommand(program, cli);
   return program;
 }

@@ -32,6 +32,8 @@ export const hostEntrySchema = z.looseObject({
   latency_ms: z.number().optional(),
   till_version: z.string().nullable().optional(),
   jump: name.optional(),
+  /** till's key on this host is restricted to `till gate` (host setup --restrict; docs/gate.md). */
+  restricted: z.boolean().optional(),
 });
 export type HostEntry = z.output<typeof hostEntrySchema>;
 
