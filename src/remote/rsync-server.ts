@@ -102,6 +102,7 @@ function classify(dest: string, policy: RsyncPolicy): { target: 'bundle' | 'depl
 
 export function checkRsyncServer(words: readonly Word[], policy: RsyncPolicy): RsyncCheck {
   if (words[0]?.text !== 'rsync' || words[0].tilde || words[1]?.text !== '--server') return refuse('not an rsync server command');
+  if (words.some((w) => w.text === '--sender')) return refuse('downloads (rsync --sender) are not allowed');
   const options: Word[] = [];
   let i = 2;
   for (; i < words.length && words[i]!.text !== '.'; i += 1) options.push(words[i]!);
