@@ -195,7 +195,7 @@ export function setupJob(paths: TillPaths, opts: SetupOptions): HostJob<SetupDat
     const base = { tillVersion: opts.version, previousVersion: check.tillVersion, node, nodeVersion: check.nodeVersion! };
     if (check.tillVersion === opts.version) return { ...checkOutcome, data: { ...base, changed: false } };
 
-    if (/[\0-\x1f\x7f]/.test(node) || !node.startsWith('/')) return { ...checkOutcome, ok: false, failure: remoteFailure(`the node found on the host has an unusable path: ${JSON.stringify(node)}`) };
+    if ([...node].some((c) => c < ' ' || c === '\x7f') || !node.startsWith('/')) return { ...checkOutcome, ok: false, failure: remoteFailure(`the node found on the host has an unusable path: ${JSON.stringify(node)}`) };
     const prepared = await sshRun(paths, name, remoteScript(PREPARE_SCRIPT), { signal, ...ssh });
     const preparedOutcome = toOutcome<SetupData>(prepared);
     if (!preparedOutcome.ok) return preparedOutcome;

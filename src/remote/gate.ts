@@ -27,7 +27,7 @@ export type GateDecision =
   | { kind: 'rsync'; name: string; argv: string[] }
   | { kind: 'refuse'; reason: string };
 
-export interface GatePolicy extends RsyncPolicy {}
+export type GatePolicy = RsyncPolicy;
 
 export function decide(line: string | undefined, policy: GatePolicy): GateDecision {
   if (line === undefined || line === '') return { kind: 'refuse', reason: 'no command (interactive logins are not allowed with this key)' };
