@@ -31,6 +31,12 @@ export interface AllowedScript {
   args: number;
   /** A script that installs code the gate will run (allowed unless gate.json says "upgrade": false). */
   upgrade?: boolean;
+  /**
+   * Extra checks of the argument values against the host's gate.json, for a script
+   * whose argument is itself something to run (e.g. a deploy's --check command, which
+   * must then be one of gate.json's "checks"). Returns why not, or undefined.
+   */
+  validate?: (args: readonly string[], policy: { checks: readonly string[] }) => string | undefined;
 }
 
 export const SCRIPTS: readonly AllowedScript[] = [

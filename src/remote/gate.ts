@@ -27,7 +27,10 @@ export type GateDecision =
   | { kind: 'rsync'; name: string; argv: string[] }
   | { kind: 'refuse'; reason: string };
 
-export type GatePolicy = RsyncPolicy;
+export type GatePolicy = RsyncPolicy & {
+  /** Commands a registered script may run as a value (gate.json "checks", e.g. a deploy's --check). */
+  checks: readonly string[];
+};
 
 export function decide(line: string | undefined, policy: GatePolicy): GateDecision {
   if (line === undefined || line === '') return { kind: 'refuse', reason: 'no command (interactive logins are not allowed with this key)' };
@@ -49,6 +52,8 @@ export function decide(line: string | undefined, policy: GatePolicy): GateDecisi
     if (args.length !== allowed.args) return { kind: 'refuse', reason: `script ${allowed.name} takes ${allowed.args} arguments, got ${args.length}` };
     if (args.some((a) => a.tilde)) return { kind: 'refuse', reason: `script ${allowed.name}: an unquoted ~ in its arguments` };
     if (allowed.upgrade && !policy.upgrade) return { kind: 'refuse', reason: `gate.json says "upgrade": false: ${allowed.name} is not allowed` };
+    const why = allowed.validate?.(args.map((a) => a.text), policy);
+    if (why !== undefined) return { kind: 'refuse', reason: `script ${allowed.name}: ${why}` };
     return { kind: 'script', name: allowed.name, script: allowed.script, args: args.map((a) => a.text) };
   }
   if (first === 'rsync') {
@@ -63,6 +68,7 @@ export function decide(line: string | undefined, policy: GatePolicy): GateDecisi
 export const gateFileSchema = z.looseObject({
   deployRoots: z.array(z.string().refine((p) => remotePathProblem(p) === undefined, 'not a safe remote path')).default([]),
   upgrade: z.boolean().default(true),
+  checks: z.array(z.string().max(4096)).default([]),
 });
 
 /** The policy for this home; a missing gate.json allows no deploy roots. A broken one is an error (the gate then refuses everything). */
@@ -77,7 +83,7 @@ export function loadPolicy(home: string): GatePolicy {
   const parsed = gateFileSchema.safeParse(raw);
   if (!parsed.success) throw new Error(`${file}: ${parsed.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`).join('; ')}`);
   const expand = (p: string) => (p.startsWith('~/') ? posix.join(home, p.slice(2)) : p);
-  return { home, deployRoots: parsed.data.deployRoots.map(expand), upgrade: parsed.data.upgrade, realpath: realpathDeepest };
+  return { home, deployRoots: parsed.data.deployRoots.map(expand), upgrade: parsed.data.upgrade, checks: parsed.data.checks, realpath: realpathDeepest };
 }
 
 /**

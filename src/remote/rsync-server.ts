@@ -41,9 +41,9 @@ const SHORT_WHY: Record<string, string> = {
 const LONG_FLAGS_DEPLOY = new Set([
   'delete', 'delete-before', 'delete-during', 'delete-delay', 'delete-after', 'delete-excluded',
   'mkpath', 'safe-links', 'munge-links', 'numeric-ids', 'size-only', 'ignore-times', 'delay-updates',
-  'fsync', 'partial', 'inplace', 'existing', 'ignore-existing', 'no-implied-dirs', 'force', 'no-W',
+  'fsync', 'partial', 'inplace', 'existing', 'ignore-existing', 'no-implied-dirs', 'force', 'no-W', 'stats',
 ]);
-const LONG_FLAGS_BUNDLE = new Set(['ignore-times', 'fsync']);
+const LONG_FLAGS_BUNDLE = new Set(['ignore-times', 'fsync', 'stats']);
 const LONG_VALUES = new Map<string, RegExp>([
   ['log-format', /^[%A-Za-z0-9'.:-]+$/],
   ['out-format', /^[%A-Za-z0-9'.:-]+$/],

@@ -26,7 +26,7 @@ mkdirSync(join(home, 'Tekton.till/releases/r1'), { recursive: true });
 symlinkSync(join(home, '.ssh'), join(home, 'Tekton.till/releases/evil'));
 symlinkSync('/nonexistent/target', join(home, 'Tekton.till/releases/dangling'));
 
-const policy: GatePolicy = { home, deployRoots: [join(home, 'Tekton')], upgrade: true, realpath: realpathDeepest };
+const policy: GatePolicy = { home, deployRoots: [join(home, 'Tekton')], upgrade: true, checks: [], realpath: realpathDeepest };
 const texts = (line: string) => {
   const r = splitWords(line);
   return r.ok ? r.words.map((w) => w.text) : r.reason;
@@ -102,6 +102,12 @@ describe('decide: what a restricted key may run', () => {
       name: `rsync to ${home}/Tekton.till/releases/r2/`,
       argv: ['--server', '-logDtprze.iLsfxCIvu', '--log-format=%i', '--delete', `--link-dest=${home}/Tekton.till/releases/r1`, '.', `${home}/Tekton.till/releases/r2/`],
     });
+  });
+
+  it('accepts what real rsync clients send for deploy-like transfers', () => {
+    // Captured from rsync 3.5 with -az --delete --delay-updates --link-dest --itemize-changes --stats --partial --chmod…, and -a --mkpath -n -c -H --numeric-ids --timeout --bwlimit --max-delete.
+    expect(kind('rsync --server -lOogDtprze.iLsfxCIvu --log-format=%i --delete --stats --delay-updates --link-dest ../r1 . ~/Tekton.till/releases/r2/')).toBe('rsync');
+    expect(kind('rsync --server -nlHogDtprce.iLsfxCIvu --compress-level=3 --timeout=30 --bwlimit=1000 --max-delete=10 --numeric-ids --mkpath . ~/Tekton.till/releases/r2/')).toBe('rsync');
   });
 
   it('registers scripts that are constant and distinct', () => {
