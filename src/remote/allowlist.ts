@@ -45,9 +45,3 @@ export const SCRIPTS: readonly AllowedScript[] = [
   { name: 'setup-activate', script: ACTIVATE_SCRIPT, args: 2, upgrade: true },
   { name: 'restrict', script: RESTRICT_SCRIPT, args: 4 },
 ];
-
-const BY_TEXT = new Map(SCRIPTS.map((s) => [s.script, s]));
-
-export function findScript(text: string): AllowedScript | undefined {
-  return BY_TEXT.get(text);
-}

@@ -3,7 +3,7 @@ import { posix } from 'node:path';
 import { z } from 'zod';
 import { remotePathProblem } from '../core/validate.js';
 import { GATE_REFUSED } from '../ssh/outcome.js';
-import { EXACT_COMMANDS, findScript } from './allowlist.js';
+import { EXACT_COMMANDS, SCRIPTS, type AllowedScript } from './allowlist.js';
 import { checkRsyncServer, type RsyncPolicy } from './rsync-server.js';
 import { SCRIPT_ARG0 } from './script.js';
 import { splitWords } from './words.js';
@@ -32,7 +32,7 @@ export type GatePolicy = RsyncPolicy & {
   checks: readonly string[];
 };
 
-export function decide(line: string | undefined, policy: GatePolicy): GateDecision {
+export function decide(line: string | undefined, policy: GatePolicy, scripts: readonly AllowedScript[] = SCRIPTS): GateDecision {
   if (line === undefined || line === '') return { kind: 'refuse', reason: 'no command (interactive logins are not allowed with this key)' };
   if (Buffer.byteLength(line) > MAX_COMMAND_BYTES) return { kind: 'refuse', reason: `command longer than ${MAX_COMMAND_BYTES} bytes` };
   const exact = EXACT_COMMANDS.get(line);
@@ -46,7 +46,7 @@ export function decide(line: string | undefined, policy: GatePolicy): GateDecisi
     if (words[1]?.text !== '-c' || words[1].tilde || words.length < 4 || words[3]!.text !== SCRIPT_ARG0 || words[3]!.tilde) {
       return { kind: 'refuse', reason: 'a shell command that is not sent as sh -c SCRIPT till ARGS' };
     }
-    const allowed = findScript(words[2]!.text);
+    const allowed = scripts.find((s) => s.script === words[2]!.text);
     if (!allowed || words[2]!.tilde) return { kind: 'refuse', reason: 'a script that is not one of till\'s own' };
     const args = words.slice(4);
     if (args.length !== allowed.args) return { kind: 'refuse', reason: `script ${allowed.name} takes ${allowed.args} arguments, got ${args.length}` };

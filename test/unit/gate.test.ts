@@ -9,7 +9,7 @@ import { ACTIVATE_SCRIPT, CHECK_SCRIPT, PREPARE_SCRIPT } from '../../src/ops/set
 import { remoteSyncCommand } from '../../src/ops/sync.js';
 import { TEST_COMMAND } from '../../src/ops/test.js';
 import { EXACT_COMMANDS, SCRIPTS } from '../../src/remote/allowlist.js';
-import { decide, realpathDeepest, type GatePolicy } from '../../src/remote/gate.js';
+import { decide, loadPolicy, realpathDeepest, type GatePolicy } from '../../src/remote/gate.js';
 import { remoteScript } from '../../src/remote/script.js';
 import { splitWords } from '../../src/remote/words.js';
 import { classifySsh } from '../../src/ssh/outcome.js';
@@ -110,6 +110,14 @@ describe('decide: what a restricted key may run', () => {
     expect(kind('rsync --server -nlHogDtprce.iLsfxCIvu --compress-level=3 --timeout=30 --bwlimit=1000 --max-delete=10 --numeric-ids --mkpath . ~/Tekton.till/releases/r2/')).toBe('rsync');
   });
 
+  it("checks a script's values against gate.json when the script asks for it (a deploy --check)", () => {
+    const CHECK = 'cd "$1" && sh -c "$2"';
+    const scripts = [...SCRIPTS, { name: 'deploy-check', script: CHECK, args: 2, validate: (args: readonly string[], p: { checks: readonly string[] }) => (p.checks.includes(args[1]!) ? undefined : 'this check is not in gate.json "checks"') }];
+    const withChecks = { ...policy, checks: ['curl -fsS localhost:8080/health'] };
+    expect(decide(remoteScript(CHECK, ['/srv/app', 'curl -fsS localhost:8080/health']), withChecks, scripts)).toMatchObject({ kind: 'script', name: 'deploy-check' });
+    expect(decide(remoteScript(CHECK, ['/srv/app', 'cat /etc/shadow']), withChecks, scripts)).toEqual({ kind: 'refuse', reason: 'script deploy-check: this check is not in gate.json "checks"' });
+  });
+
   it('registers scripts that are constant and distinct', () => {
     expect(new Set(SCRIPTS.map((s) => s.script)).size).toBe(SCRIPTS.length);
     expect(SCRIPTS.map((s) => s.script)).toContain(RESTRICT_SCRIPT);
@@ -196,6 +204,23 @@ describe('decide: what a restricted key may run', () => {
     const failure = classifySsh({ command: 'ssh', args: [], exitCode: 1, signal: null, stdout: '', stderr: 'till gate: refused: "id" is not one of till\'s operations\n', durationMs: 1, timedOut: false, cancelled: false });
     expect(failure?.message).toBe('refused by till gate on the host: "id" is not one of till\'s operations');
     expect(failure?.connection).toBe(false);
+  });
+});
+
+describe('gate.json', () => {
+  it('expands ~/ roots, defaults to no roots, and refuses a broken or unsafe file', async () => {
+    const { writeFileSync } = await import('node:fs');
+    const h = mkdtempSync(join(scratch, 'p-'));
+    expect(loadPolicy(h)).toMatchObject({ home: h, deployRoots: [], upgrade: true, checks: [] });
+    mkdirSync(join(h, '.till'));
+    writeFileSync(join(h, '.till/gate.json'), JSON.stringify({ deployRoots: ['~/T', '/srv/app'], upgrade: false }));
+    expect(loadPolicy(h)).toMatchObject({ deployRoots: [join(h, 'T'), '/srv/app'], upgrade: false });
+    writeFileSync(join(h, '.till/gate.json'), '{ not json');
+    expect(() => loadPolicy(h)).toThrow(/gate\.json/);
+    writeFileSync(join(h, '.till/gate.json'), JSON.stringify({ deployRoots: ['~/../etc'] }));
+    expect(() => loadPolicy(h)).toThrow(/deployRoots\.0: not a safe remote path/);
+    writeFileSync(join(h, '.till/gate.json'), JSON.stringify({ deployRoots: 'x' }));
+    expect(() => loadPolicy(h)).toThrow(/deployRoots/);
   });
 });
 
