@@ -12,6 +12,7 @@ import { registerHealthCommand } from './commands/health.js';
 import { registerMetricsCommand } from './commands/metrics.js';
 import { registerStatusCommand } from './commands/status.js';
 import { registerDeployCommands } from './commands/deploy.js';
+import { registerGateCommand } from './commands/gate.js';
 import { VERSION } from './version.js';
 
 /** The command tree. Each group lives in its own file under commands/. */
@@ -39,5 +40,6 @@ export function createProgram(cli: Cli): Command {
   registerStatusCommand(program, cli);
   registerMetricsCommand(program, cli);
   registerDeployCommands(host, cli);
+  registerGateCommand(program, cli);
   return program;
 }

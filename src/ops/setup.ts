@@ -6,6 +6,7 @@ import { classifyRsync } from '../rsync/outcome.js';
 import { sshRun, toOutcome } from '../ssh/client.js';
 import type { Failure } from '../ssh/outcome.js';
 import { runProcess } from '../ssh/process.js';
+import { remoteScript } from '../remote/script.js';
 import { shQuote } from '../ssh/quote.js';
 
 /**
@@ -87,46 +88,70 @@ export function checkProblem(check: HostCheck): string | undefined {
   return problems.length > 0 ? problems.join('; ') : undefined;
 }
 
+/** The launcher's node line: always single-quoted, as the activate script writes it. */
+function quoteAlways(value: string): string {
+  return `'${value.replace(/'/g, `'\\''`)}'`;
+}
+
 /**
  * The launcher: a POSIX sh script. It runs the node that setup found (a
  * non-login shell's PATH may not have it, e.g. under nvm), falling back to PATH.
+ * The activate script writes exactly this text on the host.
  */
 export function renderLauncher(version: string, nodePath: string): string {
   return [
     '#!/bin/sh',
     '# till launcher, written by `till host setup`. Versions live side by side in',
     '# ~/.till/lib; this file is replaced atomically (written as till.new, then renamed).',
-    `node=${shQuote(nodePath)}`,
+    `node=${quoteAlways(nodePath)}`,
     '[ -x "$node" ] || node=node',
     `exec "$node" "$HOME/${remoteBundlePath(version)}" "$@"`,
     '',
   ].join('\n');
 }
 
+/** Creates ~/.till/lib before the copy (rsync creates no parent folders, and a restricted key allows no --rsync-path). */
+export const PREPARE_SCRIPT = 'mkdir -p "$HOME"/.till/lib';
+
 /**
  * Proves the copied file runs, then switches the launcher in one rename and asks it
- * for its version (the last line of output).
+ * for its version (the last line of output). A constant text: $1 is the version,
+ * $2 the absolute path of node (a restricted key's gate allows it byte for byte).
+ * Frozen: an older gate must still accept it, or an upgrade of a restricted host
+ * would be refused; a change must add a new script and keep this one allowed.
  */
-export function buildActivateScript(version: string, nodePath: string): string {
-  const bundle = shQuote(remoteBundlePath(version));
-  const v = shQuote(version);
-  const launcherLines = renderLauncher(version, nodePath).trimEnd().split('\n').map(shQuote).join(' ');
-  return [
-    'set -e',
-    'cd "$HOME"',
-    // stderr stays out of the comparison (a node warning must not fail it); on failure it is the reason.
-    `if ! got=$(${shQuote(nodePath)} ${bundle} --version 2>/dev/null); then`,
-    `  out=$(${shQuote(nodePath)} ${bundle} --version 2>&1) || true; why=$(printf '%s\\n' "$out" | grep -m 1 Error || printf '%s\\n' "$out" | tail -n 1)`,
-    '  echo "the copied till does not start: $why" >&2; exit 3',
-    'fi',
-    `[ "$got" = ${v} ] || { echo "the copied till reports version $got, expected "${v} >&2; exit 3; }`,
-    'mkdir -p .till/bin',
-    `printf '%s\\n' ${launcherLines} > .till/bin/till.new`,
-    'chmod 755 .till/bin/till.new',
-    'mv -f .till/bin/till.new .till/bin/till',
-    '"$HOME"/.till/bin/till --version',
-  ].join('\n');
-}
+export const ACTIVATE_SCRIPT = [
+  'set -e',
+  'cd "$HOME"',
+  'v=$1',
+  'node=$2',
+  "nl='",
+  "'",
+  `case $v in ''|[!0-9A-Za-z]*|*[!0-9A-Za-z.+_-]*) echo "invalid version $v" >&2; exit 2;; esac`,
+  `case $node in /*) ;; *) echo "node path must be absolute: $node" >&2; exit 2;; esac`,
+  'case $node in *"$nl"*) echo "node path contains a newline" >&2; exit 2;; esac',
+  'bundle=.till/lib/till-$v.mjs',
+  // stderr stays out of the comparison (a node warning must not fail it); on failure it is the reason.
+  'if ! got=$("$node" "$bundle" --version 2>/dev/null); then',
+  `  out=$("$node" "$bundle" --version 2>&1) || true; why=$(printf '%s\\n' "$out" | grep -m 1 Error || printf '%s\\n' "$out" | tail -n 1)`,
+  '  echo "the copied till does not start: $why" >&2; exit 3',
+  'fi',
+  '[ "$got" = "$v" ] || { echo "the copied till reports version $got, expected $v" >&2; exit 3; }',
+  'mkdir -p .till/bin',
+  `q=$(printf '%s\\n' "$node" | sed "s/'/'\\\\\\\\''/g")`,
+  '{',
+  `  printf '%s\\n' '#!/bin/sh' '# till launcher, written by \`till host setup\`. Versions live side by side in' '# ~/.till/lib; this file is replaced atomically (written as till.new, then renamed).'`,
+  `  printf "node='%s'\\n" "$q"`,
+  `  printf '%s\\n' '[ -x "$node" ] || node=node'`,
+  `  printf 'exec "$node" "$HOME/.till/lib/till-%s.mjs" "$@"\\n' "$v"`,
+  '} > .till/bin/till.new',
+  'chmod 755 .till/bin/till.new',
+  'mv -f .till/bin/till.new .till/bin/till',
+  '"$HOME"/.till/bin/till --version',
+].join('\n');
+
+/** The check, as sent: constant. */
+export const CHECK_SCRIPT = buildCheckScript();
 
 export interface SetupData {
   /** False when the host already ran this version: nothing was copied or written. */
@@ -159,7 +184,7 @@ export function setupJob(paths: TillPaths, opts: SetupOptions): HostJob<SetupDat
   if (!VERSION_RE.test(opts.version)) throw new Error(`version ${JSON.stringify(opts.version)} cannot name a file`);
   const ssh = { connectTimeout: opts.connectTimeout, timeoutMs: opts.timeoutMs };
   return async ({ name, signal }): Promise<JobOutcome<SetupData>> => {
-    const checked = await sshRun(paths, name, `sh -c ${shQuote(buildCheckScript())}`, { signal, ...ssh });
+    const checked = await sshRun(paths, name, remoteScript(CHECK_SCRIPT), { signal, ...ssh });
     const checkOutcome = toOutcome<SetupData>(checked);
     if (!checkOutcome.ok) return checkOutcome;
     const check = parseCheckOutput(checked.stdout);
@@ -170,18 +195,19 @@ export function setupJob(paths: TillPaths, opts: SetupOptions): HostJob<SetupDat
     const base = { tillVersion: opts.version, previousVersion: check.tillVersion, node, nodeVersion: check.nodeVersion! };
     if (check.tillVersion === opts.version) return { ...checkOutcome, data: { ...base, changed: false } };
 
+    if ([...node].some((c) => c < ' ' || c === '\x7f') || !node.startsWith('/')) return { ...checkOutcome, ok: false, failure: remoteFailure(`the node found on the host has an unusable path: ${JSON.stringify(node)}`) };
+    const prepared = await sshRun(paths, name, remoteScript(PREPARE_SCRIPT), { signal, ...ssh });
+    const preparedOutcome = toOutcome<SetupData>(prepared);
+    if (!preparedOutcome.ok) return preparedOutcome;
     const copy = await runProcess(
       'rsync',
-      buildRsyncPushArgs(paths, name, [opts.bundlePath], remoteBundlePath(opts.version), {
-        connectTimeout: opts.connectTimeout,
-        rsyncPath: 'mkdir -p .till/lib && rsync',
-      }),
+      buildRsyncPushArgs(paths, name, [opts.bundlePath], remoteBundlePath(opts.version), { connectTimeout: opts.connectTimeout }),
       { signal, timeoutMs: opts.timeoutMs },
     );
     const copyFailure = classifyRsync(copy);
     if (copyFailure) return { ok: false, failure: copyFailure, exitCode: copy.exitCode, stdout: copy.stdout, stderr: copy.stderr };
 
-    const activated = await sshRun(paths, name, `sh -c ${shQuote(buildActivateScript(opts.version, node))}`, { signal, ...ssh });
+    const activated = await sshRun(paths, name, remoteScript(ACTIVATE_SCRIPT, [opts.version, node]), { signal, ...ssh });
     const outcome = toOutcome<SetupData>(activated);
     if (!outcome.ok) {
       if (outcome.failure?.kind !== 'remote') return outcome;

@@ -1,4 +1,4 @@
-import { classifySsh, type Failure } from '../ssh/outcome.js';
+import { classifySsh, gateRefusal, type Failure } from '../ssh/outcome.js';
 import type { ProcessResult } from '../ssh/process.js';
 
 /**
@@ -34,6 +34,8 @@ function rsyncReason(stderr: string): string {
 /** What an rsync-over-ssh result means, in the engine's terms (retryable connection failure or not). */
 export function classifyRsync(result: ProcessResult): Failure | undefined {
   const code = result.exitCode;
+  const refused = code !== 0 ? gateRefusal(result.stderr) : undefined;
+  if (refused !== undefined) return { kind: 'remote', connection: false, retryable: false, message: `refused by till gate on the host: ${refused}` };
   if (code !== null && RSYNC_TRANSPORT_CODES.includes(code)) {
     const viaSsh = classifySsh(result, [code]);
     // classifySsh's catch-all kind 'connection' means no ssh error was recognised.

@@ -53,6 +53,15 @@ export function sshReason(stderr: string): string {
   return meaningful.find((l) => /^Host key for .* has changed/.test(l)) ?? meaningful.find((l) => RULES.some(([re]) => re.test(l))) ?? meaningful[0] ?? '';
 }
 
+/** How `till gate` (a restricted key's forced command) starts its refusal on stderr. */
+export const GATE_REFUSED = 'till gate: refused:';
+
+/** The gate's reason, when a restricted host's gate refused the command. */
+export function gateRefusal(stderr: string): string | undefined {
+  const line = stderr.split('\n').find((l) => l.startsWith(GATE_REFUSED));
+  return line === undefined ? undefined : line.slice(GATE_REFUSED.length).trim();
+}
+
 export function classifySsh(result: ProcessResult, connectionExitCodes: readonly number[] = [255]): Failure | undefined {
   if (result.spawnError !== undefined) {
     return { kind: 'spawn', connection: false, retryable: false, message: `could not start ${result.command}: ${result.spawnError}` };
@@ -77,6 +86,8 @@ export function classifySsh(result: ProcessResult, connectionExitCodes: readonly
     // Exit 255 with nothing from ssh: the remote command itself exited 255. It ran,
     // so it must not be retried (it may not be idempotent).
   }
+  const refused = result.exitCode === 1 ? gateRefusal(result.stderr) : undefined;
+  if (refused !== undefined) return { kind: 'remote', connection: false, retryable: false, message: `refused by till gate on the host: ${refused}` };
   const how = result.exitCode !== null ? `exit code ${result.exitCode}` : `killed by ${result.signal ?? 'a signal'}`;
   return { kind: 'remote', connection: false, retryable: false, message: `remote command failed (${how})` };
 }

@@ -6,7 +6,7 @@ import { tillPaths } from '../../src/core/paths.js';
 import { buildRsyncPushArgs } from '../../src/rsync/args.js';
 import { classifyRsync } from '../../src/rsync/outcome.js';
 import type { ProcessResult } from '../../src/ssh/process.js';
-import { buildActivateScript, buildCheckScript, checkProblem, parseCheckOutput, remoteBundlePath, renderLauncher, VERSION_RE } from '../../src/ops/setup.js';
+import { ACTIVATE_SCRIPT, buildCheckScript, checkProblem, parseCheckOutput, remoteBundlePath, renderLauncher, VERSION_RE } from '../../src/ops/setup.js';
 import { buildRunRecord, parseRemoteSync, remoteSyncCommand, type LocalSyncResult } from '../../src/ops/sync.js';
 
 const paths = tillPaths('/tmp/t-x');
@@ -115,14 +115,14 @@ describe('launcher and activation (run by a real sh)', () => {
     const home = mkdtempSync(join(scratch, 'a-'));
     const env = { HOME: home, PATH: '/usr/bin:/bin' };
     fakeBundle(home, '1.0.0');
-    expect(execFileSync('sh', ['-c', buildActivateScript('1.0.0', process.execPath)], { env, encoding: 'utf8' })).toBe('1.0.0\n');
+    expect(execFileSync('sh', ['-c', ACTIVATE_SCRIPT, 'till', '1.0.0', process.execPath], { env, encoding: 'utf8' })).toBe('1.0.0\n');
     const launcher = join(home, '.till/bin/till');
     const first = readFileSync(launcher, 'utf8');
     expect(first).toBe(renderLauncher('1.0.0', process.execPath));
 
     // A copied file that reports another version: the old launcher stays, exit 3.
     fakeBundle(home, '2.0.0', '9.9.9');
-    const bad = spawnSync('sh', ['-c', buildActivateScript('2.0.0', process.execPath)], { env, encoding: 'utf8' });
+    const bad = spawnSync('sh', ['-c', ACTIVATE_SCRIPT, 'till', '2.0.0', process.execPath], { env, encoding: 'utf8' });
     expect(bad.status).toBe(3);
     expect(bad.stderr).toMatch(/reports version 9\.9\.9, expected 2\.0\.0/);
     expect(readFileSync(launcher, 'utf8')).toBe(first);
@@ -130,13 +130,13 @@ describe('launcher and activation (run by a real sh)', () => {
 
     // A copied file that does not start at all: its error is the reason, the old launcher stays.
     writeFileSync(join(home, remoteBundlePath('2.0.0')), 'this is not javascript(\n');
-    const broken = spawnSync('sh', ['-c', buildActivateScript('2.0.0', process.execPath)], { env, encoding: 'utf8' });
+    const broken = spawnSync('sh', ['-c', ACTIVATE_SCRIPT, 'till', '2.0.0', process.execPath], { env, encoding: 'utf8' });
     expect(broken.status).toBe(3);
     expect(broken.stderr).toMatch(/the copied till does not start: .*SyntaxError/s);
     expect(readFileSync(launcher, 'utf8')).toBe(first);
 
     fakeBundle(home, '2.0.0');
-    expect(execFileSync('sh', ['-c', buildActivateScript('2.0.0', process.execPath)], { env, encoding: 'utf8' })).toBe('2.0.0\n');
+    expect(execFileSync('sh', ['-c', ACTIVATE_SCRIPT, 'till', '2.0.0', process.execPath], { env, encoding: 'utf8' })).toBe('2.0.0\n');
     expect(execFileSync(launcher, ['--version'], { env, encoding: 'utf8' })).toBe('2.0.0\n');
     expect(existsSync(join(home, remoteBundlePath('1.0.0')))).toBe(true); // side by side
   });

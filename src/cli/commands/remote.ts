@@ -1,4 +1,5 @@
 import { existsSync } from 'node:fs';
+import { readFile } from 'node:fs/promises';
 import { fileURLToPath } from 'node:url';
 import type { Command } from 'commander';
 import { SetupError, UsageError } from '../../core/errors.js';
@@ -7,6 +8,7 @@ import { Inventory } from '../../core/inventory.js';
 import { checkControlPath } from '../../core/paths.js';
 import { atLeast, lifecycleOf } from '../../core/state/hosts.js';
 import { applySetup, MIN_NODE_MAJOR, setupJob, VERSION_RE, type SetupData } from '../../ops/setup.js';
+import { gateConfigFor, parsePublicKey, restrictJob, type PublicKey } from '../../ops/restrict.js';
 import { countLocal, hostSyncJob, type HostSyncData } from '../../ops/sync.js';
 import type { Cli } from '../context.js';
 import { addFleetOptions, runFleetCommand, selectTargets, type FleetOpts } from '../fleet.js';
@@ -23,6 +25,21 @@ export function runningBundle(): string {
     throw new SetupError(`till host setup ships the built bundle, but this till runs from ${file}`, 'run the built till (npm run build; bin/till.mjs)');
   }
   return file;
+}
+
+/** till's public key, for restricting it on hosts. */
+async function readPublicKey(file: string): Promise<PublicKey> {
+  let text: string;
+  try {
+    text = await readFile(file, 'utf8');
+  } catch {
+    throw new SetupError(`no public key at ${file}`, 'run: till host init');
+  }
+  try {
+    return parsePublicKey(text);
+  } catch (err) {
+    throw new SetupError(`${file}: ${(err as Error).message}`);
+  }
 }
 
 /** Hosts at till-ready or beyond (looking through unreachable), and the others. */
@@ -61,25 +78,41 @@ export function registerRemoteCommands(host: Command, cli: Cli): void {
   addFleetOptions(
     host
       .command('setup')
-      .description(`install this till (${VERSION}) on hosts: checks rsync and Node.js ${MIN_NODE_MAJOR}+, copies the bundle to ~/.till/lib, switches ~/.till/bin/till atomically; status till-ready`),
-  ).action(async (patterns: string[], opts: FleetOpts) => {
+      .description(`install this till (${VERSION}) on hosts: checks rsync and Node.js ${MIN_NODE_MAJOR}+, copies the bundle to ~/.till/lib, switches ~/.till/bin/till atomically; status till-ready`)
+      .option('--restrict', "then restrict till's key on the host to `till gate` (only till's own operations; docs/gate.md) and prove host test still passes"),
+  ).action(async (patterns: string[], opts: FleetOpts & { restrict?: boolean }) => {
     const paths = cli.paths();
     checkControlPath(paths);
     if (!VERSION_RE.test(VERSION)) throw new SetupError(`this till's version ${JSON.stringify(VERSION)} cannot name a file on the host`);
     const bundlePath = runningBundle();
     const inventory = new Inventory(paths);
     const targets = selectTargets(await inventory.read(), patterns, opts);
-    cli.exitCode = await runFleetCommand<SetupData>({
+    const timing = { connectTimeout: opts.connectTimeout, timeoutMs: opts.timeout && opts.timeout * 1000 };
+    const key = opts.restrict ? await readPublicKey(paths.publicKey) : undefined;
+    cli.exitCode = await runFleetCommand<SetupData & { restricted?: boolean }>({
       cli,
       inventory,
       targets,
       opts,
-      job: () => setupJob(paths, { version: VERSION, bundlePath, connectTimeout: opts.connectTimeout, timeoutMs: opts.timeout && opts.timeout * 1000 }),
-      onSuccess: (entry, r) => applySetup(entry, r.data),
-      extraJson: (r) => ({ changed: r.data?.changed ?? null, tillVersion: r.data?.tillVersion ?? null, previousVersion: r.data?.previousVersion ?? null, node: r.data?.node ?? null, nodeVersion: r.data?.nodeVersion ?? null }),
+      job: () => {
+        const setup = setupJob(paths, { version: VERSION, bundlePath, ...timing });
+        if (!key) return setup;
+        return async (ctx) => {
+          const done = await setup(ctx);
+          if (!done.ok) return done;
+          const restricted = await restrictJob(paths, key, { configFor: () => gateConfigFor(ctx.entry), ...timing })(ctx);
+          return restricted.ok ? { ...done, data: { ...done.data!, restricted: true } } : { ...restricted, data: undefined };
+        };
+      },
+      onSuccess: (entry, r) => {
+        applySetup(entry, r.data);
+        if (r.data?.restricted) entry.restricted = true;
+      },
+      extraJson: (r) => ({ changed: r.data?.changed ?? null, tillVersion: r.data?.tillVersion ?? null, previousVersion: r.data?.previousVersion ?? null, node: r.data?.node ?? null, nodeVersion: r.data?.nodeVersion ?? null, restricted: r.data?.restricted ?? null }),
       extraColumns: [
         ['TILL', (r) => (r.data ? (r.data.changed ? `${r.data.previousVersion ?? 'none'} -> ${r.data.tillVersion}` : `${r.data.tillVersion} (unchanged)`) : '-')],
         ['NODE', (r) => r.data?.nodeVersion ?? '-'],
+        ...(key ? [['KEY', (r: { data?: { restricted?: boolean } }) => (r.data?.restricted ? 'restricted' : '-')] as [string, (r: { data?: { restricted?: boolean } }) => string]] : []),
       ],
     });
   });

@@ -39,6 +39,8 @@ export const hostEntrySchema = z.looseObject({
   metadata: hostMetadataSchema.optional(),
   /** The deployed release (`host deploy`/`rollback`): current, previous and when. */
   deploy: z.looseObject({ current: z.string().nullable(), previous: z.string().nullable(), at: isoTime }).optional(),
+  /** till's key on this host is restricted to `till gate` (host setup --restrict; docs/gate.md). */
+  restricted: z.boolean().optional(),
 });
 export type HostEntry = z.output<typeof hostEntrySchema>;
 

@@ -1,0 +1,262 @@
+import { execFileSync } from 'node:child_process';
+import { mkdirSync, mkdtempSync, realpathSync, rmSync, symlinkSync } from 'node:fs';
+import { join } from 'node:path';
+import fc from 'fast-check';
+import { afterAll, describe, expect, it } from 'vitest';
+import { AUDIT_COMMAND } from '../../src/audit/script.js';
+import { gateConfigFor, parsePublicKey, RESTRICT_SCRIPT, restrictKeyScript } from '../../src/ops/restrict.js';
+import { ACTIVATE_SCRIPT, CHECK_SCRIPT, PREPARE_SCRIPT } from '../../src/ops/setup.js';
+import { remoteSyncCommand } from '../../src/ops/sync.js';
+import { TEST_COMMAND } from '../../src/ops/test.js';
+import { EXACT_COMMANDS, SCRIPTS } from '../../src/remote/allowlist.js';
+import { decide, loadPolicy, realpathDeepest, type GatePolicy } from '../../src/remote/gate.js';
+import { remoteScript } from '../../src/remote/script.js';
+import { splitWords } from '../../src/remote/words.js';
+import { classifySsh } from '../../src/ssh/outcome.js';
+import { shJoin } from '../../src/ssh/quote.js';
+
+const scratch = realpathSync(mkdtempSync('/tmp/t-unit-gate-'));
+afterAll(() => rmSync(scratch, { recursive: true, force: true }));
+
+const home = join(scratch, 'home');
+mkdirSync(join(home, '.till/lib'), { recursive: true });
+mkdirSync(join(home, '.ssh'), { recursive: true });
+mkdirSync(join(home, 'Tekton.till/releases/r1'), { recursive: true });
+// A symlink planted inside the releases folder that leads to ~/.ssh.
+symlinkSync(join(home, '.ssh'), join(home, 'Tekton.till/releases/evil'));
+symlinkSync('/nonexistent/target', join(home, 'Tekton.till/releases/dangling'));
+
+const policy: GatePolicy = { home, deployRoots: [join(home, 'Tekton')], upgrade: true, checks: [], realpath: realpathDeepest };
+const texts = (line: string) => {
+  const r = splitWords(line);
+  return r.ok ? r.words.map((w) => w.text) : r.reason;
+};
+const kind = (line: string | undefined, p: GatePolicy = policy) => decide(line, p).kind;
+const reason = (line: string, p: GatePolicy = policy) => {
+  const d = decide(line, p);
+  return d.kind === 'refuse' ? d.reason : `allowed as ${d.kind}`;
+};
+
+describe('splitWords: the inverse of shJoin, and nothing more', () => {
+  it('reads bare words, single quotes and the escaped quote', () => {
+    expect(texts("a 'b c' 'it'\\''s' ''")).toEqual(['a', 'b c', "it's", '']);
+    expect(texts('rsync --server -te.LsfxCIvu . .till/lib/till-1.mjs')).toEqual(['rsync', '--server', '-te.LsfxCIvu', '.', '.till/lib/till-1.mjs']);
+    expect(texts("'multi\nline'")).toEqual(['multi\nline']);
+    expect(splitWords('~/x')).toEqual({ ok: true, words: [{ text: '~/x', tilde: true }] });
+    expect(splitWords("'~/x'")).toEqual({ ok: true, words: [{ text: '~/x', tilde: false }] });
+    expect(texts('')).toEqual([]);
+  });
+
+  const hostile = [
+    'a;b', 'a ; b', 'a|b', 'a||b', 'a&b', 'a && b', '$(id)', 'a$HOME', '`id`', 'a>b', 'a<b', 'a 2>/dev/null', '"a"', 'a"b"',
+    'a  b', ' a', 'a ', 'a\tb', 'a\nb', 'a\rb', "'open", "a'b", 'a\\b', 'a\\', '*', 'a?', '[a]', '{a,b}', '#x', '!x', 'a(b)',
+    'x~y', '~~', 'a\0b', "'a'\\", 'é', 'a\u00a0b', '\u2018a\u2019', "'a\0b'",
+  ];
+  it.each(hostile)('refuses %j', (line) => {
+    expect(splitWords(line).ok).toBe(false);
+  });
+
+  it('split(shJoin(args)) is args, for any argument vector', () => {
+    const arg = fc.string({ unit: 'binary', maxLength: 40 }).filter((s) => !s.includes('\0'));
+    fc.assert(
+      fc.property(fc.array(arg, { maxLength: 8 }), (args) => {
+        const r = splitWords(shJoin(args));
+        expect(r.ok).toBe(true);
+        expect(r.ok && r.words.map((w) => w.text)).toEqual(args);
+        expect(r.ok && r.words.some((w) => w.tilde)).toBe(false);
+      }),
+      { numRuns: 2000 },
+    );
+  });
+
+  it('agrees with a real sh on what shJoin produces', () => {
+    const arg = fc.string({ unit: 'grapheme-ascii', maxLength: 20 });
+    fc.assert(
+      fc.property(fc.array(arg, { minLength: 1, maxLength: 5 }), (args) => {
+        const line = shJoin(args);
+        const r = splitWords(line);
+        const viaSh = execFileSync('/bin/sh', ['-c', `for a in ${line}; do printf '%s\\0' "$a"; done`], { encoding: 'utf8' });
+        expect(r.ok && r.words.map((w) => `${w.text}\0`).join('')).toBe(viaSh);
+      }),
+      { numRuns: 60 },
+    );
+  });
+});
+
+describe('decide: what a restricted key may run', () => {
+  it('allows every command till sends, exactly', () => {
+    for (const line of [TEST_COMMAND, AUDIT_COMMAND, remoteSyncCommand(false), remoteSyncCommand(true)]) expect(kind(line)).toBe('exact');
+    expect(EXACT_COMMANDS.size).toBe(4);
+    expect(decide(remoteScript(CHECK_SCRIPT), policy)).toMatchObject({ kind: 'script', name: 'setup-check', args: [] });
+    expect(decide(remoteScript(PREPARE_SCRIPT), policy)).toMatchObject({ kind: 'script', name: 'setup-prepare' });
+    expect(decide(remoteScript(ACTIVATE_SCRIPT, ['1.2.3', "/opt/no'de; rm -rf ~/bin/node"]), policy)).toMatchObject({
+      kind: 'script', script: ACTIVATE_SCRIPT, args: ['1.2.3', "/opt/no'de; rm -rf ~/bin/node"],
+    });
+    const key = parsePublicKey('ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIB7 till-federation@me@box\n');
+    expect(decide(restrictKeyScript(key, gateConfigFor({ tekton_path: '~/projects/github/Tekton' })), policy)).toMatchObject({ kind: 'script', name: 'restrict' });
+    expect(decide('rsync --server -te.LsfxCIvu . .till/lib/till-0.1.0.mjs', policy)).toEqual({
+      kind: 'rsync', name: `rsync to ${home}/.till/lib/till-0.1.0.mjs`, argv: ['--server', '-te.LsfxCIvu', '.', `${home}/.till/lib/till-0.1.0.mjs`],
+    });
+    expect(decide('rsync --server -logDtprze.iLsfxCIvu --log-format=%i --delete --link-dest ../r1 . ~/Tekton.till/releases/r2/', policy)).toEqual({
+      kind: 'rsync',
+      name: `rsync to ${home}/Tekton.till/releases/r2/`,
+      argv: ['--server', '-logDtprze.iLsfxCIvu', '--log-format=%i', '--delete', `--link-dest=${home}/Tekton.till/releases/r1`, '.', `${home}/Tekton.till/releases/r2/`],
+    });
+  });
+
+  it('accepts what real rsync clients send for deploy-like transfers', () => {
+    // Captured from rsync 3.5 with -az --delete --delay-updates --link-dest --itemize-changes --stats --partial --chmod…, and -a --mkpath -n -c -H --numeric-ids --timeout --bwlimit --max-delete.
+    expect(kind('rsync --server -lOogDtprze.iLsfxCIvu --log-format=%i --delete --stats --delay-updates --link-dest ../r1 . ~/Tekton.till/releases/r2/')).toBe('rsync');
+    expect(kind('rsync --server -nlHogDtprce.iLsfxCIvu --compress-level=3 --timeout=30 --bwlimit=1000 --max-delete=10 --numeric-ids --mkpath . ~/Tekton.till/releases/r2/')).toBe('rsync');
+  });
+
+  it("checks a script's values against gate.json when the script asks for it (a deploy --check)", () => {
+    const CHECK = 'cd "$1" && sh -c "$2"';
+    const scripts = [...SCRIPTS, { name: 'deploy-check', script: CHECK, args: 2, validate: (args: readonly string[], p: { checks: readonly string[] }) => (p.checks.includes(args[1]!) ? undefined : 'this check is not in gate.json "checks"') }];
+    const withChecks = { ...policy, checks: ['curl -fsS localhost:8080/health'] };
+    expect(decide(remoteScript(CHECK, ['/srv/app', 'curl -fsS localhost:8080/health']), withChecks, scripts)).toMatchObject({ kind: 'script', name: 'deploy-check' });
+    expect(decide(remoteScript(CHECK, ['/srv/app', 'cat /etc/shadow']), withChecks, scripts)).toEqual({ kind: 'refuse', reason: 'script deploy-check: this check is not in gate.json "checks"' });
+  });
+
+  it('registers scripts that are constant and distinct', () => {
+    expect(new Set(SCRIPTS.map((s) => s.script)).size).toBe(SCRIPTS.length);
+    expect(SCRIPTS.map((s) => s.script)).toContain(RESTRICT_SCRIPT);
+  });
+
+  it('refuses an interactive login and anything that is not till', () => {
+    expect(reason(undefined as unknown as string)).toMatch(/interactive logins are not allowed/);
+    expect(reason('')).toMatch(/interactive logins/);
+    expect(reason('cat /etc/passwd')).toMatch(/"cat" is not one of till's operations/);
+    expect(reason('id')).toMatch(/not one of till's operations/);
+    expect(reason('bash')).toMatch(/not one of till's operations/);
+    expect(reason('x'.repeat(300_000))).toMatch(/longer than/);
+  });
+
+  it('refuses injections through the allowed forms', () => {
+    const canary = '; touch /tmp/canary';
+    for (const line of [TEST_COMMAND, AUDIT_COMMAND, remoteSyncCommand(false)]) {
+      expect(kind(`${line}${canary}`)).toBe('refuse');
+      expect(kind(`${line} `)).toBe('refuse');
+      expect(kind(`${line}\ntouch /tmp/canary`)).toBe('refuse');
+    }
+    // A script differing by one character, or with one argument more or less.
+    const tweaked = CHECK_SCRIPT.replace('command -v rsync', 'command -v rsynd');
+    expect(reason(remoteScript(tweaked))).toMatch(/not one of till's own/);
+    expect(reason(`${remoteScript(CHECK_SCRIPT)} extra`)).toMatch(/takes 0 arguments, got 1/);
+    expect(reason(remoteScript(ACTIVATE_SCRIPT, ['1.0.0']))).toMatch(/takes 2 arguments, got 1/);
+    expect(reason(`${remoteScript(CHECK_SCRIPT)}${canary}`)).toMatch(/";" outside quotes/);
+    expect(reason(`${remoteScript(CHECK_SCRIPT)} && touch /tmp/canary`)).toMatch(/"&" outside quotes/);
+    expect(reason(`${remoteScript(ACTIVATE_SCRIPT, ['1.0.0', '/usr/bin/node'])} $(touch /tmp/canary)`)).toMatch(/"\$" outside quotes/);
+    expect(reason(`sh -c ${shJoin([CHECK_SCRIPT])} bash`)).toMatch(/not sent as sh -c SCRIPT till ARGS/);
+    expect(reason(`sh -c ${shJoin([CHECK_SCRIPT])}`)).toMatch(/not sent as/);
+    expect(reason(`sh -x ${shJoin([CHECK_SCRIPT])} till`)).toMatch(/not sent as/);
+    expect(reason(`sh -c 'touch /tmp/canary' till`)).toMatch(/not one of till's own/);
+    expect(reason(`${remoteScript(ACTIVATE_SCRIPT, ['1.0.0'])} ~/node`)).toMatch(/unquoted ~/);
+  });
+
+  it('refuses rsync downloads, dangerous options and destinations outside the roots', () => {
+    const bundle = '. .till/lib/till-0.1.0.mjs';
+    const cases: Array<[string, RegExp]> = [
+      [`rsync --server --sender -te.LsfxCIvu ${bundle}`, /downloads \(rsync --sender\)/],
+      [`rsync --server -te.LsfxCIvu --sender ${bundle}`, /downloads/],
+      [`rsync --server -te.LsfxCIvu --rsync-path=sh ${bundle}`, /--rsync-path is not allowed/],
+      [`rsync --server -te.LsfxCIvu -e sh ${bundle}`, /rsync -e is not allowed/],
+      [`rsync --server -tse.LsfxCIvu ${bundle}`, /-s is not allowed/],
+      [`rsync --server -tLe.LsfxCIvu ${bundle}`, /-L is not allowed/],
+      [`rsync --server -rte.LsfxCIvu ${bundle}`, /-r is not allowed for the till bundle/],
+      [`rsync --server -te.LsfxCIvu --delete ${bundle}`, /--delete is not allowed for the till bundle/],
+      [`rsync --server -te.LsfxCIvu --remove-source-files ${bundle}`, /--remove-source-files is not allowed/],
+      [`rsync --server -te.LsfxCIvu --log-file=/tmp/x ${bundle}`, /--log-file is not allowed/],
+      [`rsync --server -te.LsfxCIvu --only-write-batch=x ${bundle}`, /not allowed/],
+      [`rsync --server -te.LsfxCIvu --temp-dir=/tmp ${bundle}`, /not allowed/],
+      [`rsync --server -te.LsfxCIvu ${bundle} second`, /exactly one destination/],
+      ['rsync --server -te.LsfxCIvu .till/lib/x', /without its "\." argument/],
+      ['rsync --server -te.LsfxCIvu . .ssh/authorized_keys', /outside till's folders/],
+      ['rsync --server -te.LsfxCIvu . /etc/passwd', /outside till's folders/],
+      ['rsync --server -te.LsfxCIvu . .till/bin/till', /outside till's folders/],
+      ['rsync --server -te.LsfxCIvu . .till/gate.json', /outside till's folders/],
+      ['rsync --server -te.LsfxCIvu . .till/lib/evil.js', /outside till's folders/],
+      ['rsync --server -te.LsfxCIvu . .till/lib/../../.ssh/authorized_keys', /not a plain path/],
+      ['rsync --server -te.LsfxCIvu . ~root/.till/lib/till-1.mjs', /not a plain path/],
+      ['rsync --server -rlte.LsfxCIvu . ~/Tekton.till/releases/evil/authorized_keys', /leads out of/],
+      ['rsync --server -rlte.LsfxCIvu . ~/Tekton.till/releases/dangling/x', /dangling symlink/],
+      ['rsync --server -rlte.LsfxCIvu . ~/Tekton.till/releases/', /outside till's folders/],
+      ['rsync --server -rlte.LsfxCIvu . ~/Tekton/x', /outside till's folders/],
+      ['rsync --server -rlte.LsfxCIvu . ~/Other.till/releases/r1', /outside till's folders/],
+      ['rsync --server -rlte.LsfxCIvu --link-dest=/ . ~/Tekton.till/releases/r2', /--link-dest "\/" is outside/],
+      ['rsync --server -rlte.LsfxCIvu --link-dest ../../.. . ~/Tekton.till/releases/r2', /--link-dest "..\/..\/.." is outside/],
+      ['rsync --server -rlte.LsfxCIvu --link-dest ../evil . ~/Tekton.till/releases/r2', /--link-dest .* leads out of/],
+      ['rsync --server -rlKte.LsfxCIvu . ~/Tekton.till/releases/r2', /-K is not allowed/],
+      ['rsync --server -rlte.LsfxCIvu --files-from=/etc/passwd . ~/Tekton.till/releases/r2', /--files-from is not allowed/],
+      ['rsync --server -rlte.LsfxCIvu --timeout=5;id . ~/Tekton.till/releases/r2', /outside quotes/],
+      ["rsync --server -rlte.LsfxCIvu '--timeout=5 x' . ~/Tekton.till/releases/r2", /--timeout value/],
+      ['rsync --daemon --server . x', /not an rsync server command/],
+      ['rsync -e sh . x', /not an rsync server command/],
+      ['/usr/bin/rsync --server -te.LsfxCIvu . .till/lib/till-1.mjs', /not one of till's operations/],
+    ];
+    for (const [line, why] of cases) expect(reason(line), line).toMatch(why);
+    expect(reason('rsync --server -te.LsfxCIvu . .till/lib/till-1.mjs', { ...policy, upgrade: false })).toMatch(/"upgrade": false/);
+    expect(reason(remoteScript(ACTIVATE_SCRIPT, ['1', '/n']), { ...policy, upgrade: false })).toMatch(/"upgrade": false/);
+    expect(reason('rsync --server -rlte.LsfxCIvu . ~/Tekton.till/releases/r2', { ...policy, deployRoots: [] })).toMatch(/outside till's folders/);
+  });
+
+  it('turns a gate refusal into a clear message on the controller', () => {
+    const failure = classifySsh({ command: 'ssh', args: [], exitCode: 1, signal: null, stdout: '', stderr: 'till gate: refused: "id" is not one of till\'s operations\n', durationMs: 1, timedOut: false, cancelled: false });
+    expect(failure?.message).toBe('refused by till gate on the host: "id" is not one of till\'s operations');
+    expect(failure?.connection).toBe(false);
+  });
+});
+
+describe('gate.json', () => {
+  it('expands ~/ roots, defaults to no roots, and refuses a broken or unsafe file', async () => {
+    const { writeFileSync } = await import('node:fs');
+    const h = mkdtempSync(join(scratch, 'p-'));
+    expect(loadPolicy(h)).toMatchObject({ home: h, deployRoots: [], upgrade: true, checks: [] });
+    mkdirSync(join(h, '.till'));
+    writeFileSync(join(h, '.till/gate.json'), JSON.stringify({ deployRoots: ['~/T', '/srv/app'], upgrade: false }));
+    expect(loadPolicy(h)).toMatchObject({ deployRoots: [join(h, 'T'), '/srv/app'], upgrade: false });
+    writeFileSync(join(h, '.till/gate.json'), '{ not json');
+    expect(() => loadPolicy(h)).toThrow(/gate\.json/);
+    writeFileSync(join(h, '.till/gate.json'), JSON.stringify({ deployRoots: ['~/../etc'] }));
+    expect(() => loadPolicy(h)).toThrow(/deployRoots\.0: not a safe remote path/);
+    writeFileSync(join(h, '.till/gate.json'), JSON.stringify({ deployRoots: 'x' }));
+    expect(() => loadPolicy(h)).toThrow(/deployRoots/);
+  });
+});
+
+describe('the restrict script (run by a real sh)', () => {
+  const key = parsePublicKey('ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIGtill till-federation@op@box');
+  const run = (h: string, args: string[]) => {
+    try {
+      return { code: 0, out: execFileSync('/bin/sh', ['-c', RESTRICT_SCRIPT, 'till', ...args], { env: { HOME: h, PATH: '/usr/bin:/bin' }, encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] }) };
+    } catch (err) {
+      const e = err as { status: number; stderr: string };
+      return { code: e.status, out: e.stderr };
+    }
+  };
+  const args = [key.type, key.blob, key.comment, JSON.stringify({ deployRoots: ['~/T'] })];
+
+  it('rewrites only till\'s line, once, idempotently, and writes gate.json', async () => {
+    const { readFileSync, writeFileSync } = await import('node:fs');
+    const h = mkdtempSync(join(scratch, 'r-'));
+    mkdirSync(join(h, '.ssh'));
+    const other = 'ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIOther me@laptop';
+    writeFileSync(join(h, '.ssh/authorized_keys'), `${other}\nssh-ed25519 ${key.blob} old-comment\n# comment\nfrom="1.2.3.4" ssh-ed25519 ${key.blob} dup\n`);
+    expect(run(h, args)).toMatchObject({ code: 3, out: expect.stringMatching(/till is not set up on this host/) });
+    mkdirSync(join(h, '.till/bin'), { recursive: true });
+    writeFileSync(join(h, '.till/bin/till'), '#!/bin/sh\n', { mode: 0o755 });
+    expect(run(h, args).code).toBe(0);
+    const expected = `${other}\nrestrict,command="${h}/.till/bin/till gate" ssh-ed25519 ${key.blob} till-federation@op@box\n# comment\n`;
+    expect(readFileSync(join(h, '.ssh/authorized_keys'), 'utf8')).toBe(expected);
+    expect(JSON.parse(readFileSync(join(h, '.till/gate.json'), 'utf8'))).toEqual({ deployRoots: ['~/T'] });
+    expect(run(h, args).code).toBe(0);
+    expect(readFileSync(join(h, '.ssh/authorized_keys'), 'utf8')).toBe(expected);
+    // Hostile values are refused before anything is written.
+    expect(run(h, [key.type, 'AAA$(id)', '', '{}']).code).toBe(2);
+    expect(run(h, ['rm', key.blob, '', '{}']).code).toBe(2);
+    expect(run(h, [key.type, key.blob, 'a b', '{}']).code).toBe(2);
+    expect(run(h, [key.type, key.blob, '', '{}\n{}']).code).toBe(2);
+    expect(run(h, [key.type, 'AAAAnotthere', '', '{}'])).toMatchObject({ code: 3, out: expect.stringMatching(/till's key is not in/) });
+    expect(readFileSync(join(h, '.ssh/authorized_keys'), 'utf8')).toBe(expected);
+  });
+});
