@@ -32,6 +32,8 @@ export const hostEntrySchema = z.looseObject({
   latency_ms: z.number().optional(),
   till_version: z.string().nullable().optional(),
   jump: name.optional(),
+  /** Fingerprint of till's key this host accepts (set by authorize and rotate-key); absent: the current key. */
+  key_fingerprint: z.string().regex(/^SHA256:[A-Za-z0-9+/]{43}$/, 'not a SHA256 key fingerprint').optional(),
 });
 export type HostEntry = z.output<typeof hostEntrySchema>;
 
