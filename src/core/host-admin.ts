@@ -65,7 +65,7 @@ export function removeHostFrom(db: HostsFile, name: string): HostEntry {
 
 export function addToGroup(db: HostsFile, group: string, hosts: string[], create = false): void {
   validateName(group, 'group');
-  db.groups ??= {};
+  db.groups ??= Object.create(null) as Record<string, string[]>;
   if (!(group in db.groups)) {
     if (!create) throw new UsageError(`no such group: ${group}`, `create it with: till host group create ${group}`);
     db.groups[group] = [];

@@ -28,7 +28,11 @@ export function globToRegExp(glob: string): RegExp {
       }
     } else re += c.replace(/[.+^${}()|\\]/g, '\\$&');
   }
-  return new RegExp(`^${re}$`);
+  try {
+    return new RegExp(`^${re}$`);
+  } catch {
+    throw new UsageError(`invalid glob ${JSON.stringify(glob)}`, 'globs use * ? and [abc] / [a-z] classes');
+  }
 }
 
 /**

@@ -24,7 +24,7 @@ export const hostEntrySchema = z.looseObject({
   last_sync: isoTime.nullable().optional(),
   last_test: isoTime.nullable().optional(),
   tekton_path: z.string().refine((p) => remotePathProblem(p) === undefined, 'not a safe remote path'),
-  installations: z.array(z.string()).default([]),
+  installations: z.array(name).default([]),
   failures: z.number().int().min(0).optional(),
   last_error: z.string().nullable().optional(),
   /** The lifecycle stage to restore when an unreachable host answers again. */
@@ -45,7 +45,7 @@ export const hostsFileSchema = z
   })
   .superRefine((db, ctx) => {
     for (const [hostName, entry] of Object.entries(db.hosts)) {
-      if (entry.jump !== undefined && !(entry.jump in db.hosts)) {
+      if (entry.jump !== undefined && !Object.hasOwn(db.hosts, entry.jump)) {
         ctx.addIssue({ code: 'custom', path: ['hosts', hostName, 'jump'], message: `jump host ${entry.jump} is not in the database` });
       }
       if (entry.jump === hostName) {
@@ -54,14 +54,20 @@ export const hostsFileSchema = z
     }
     for (const [group, members] of Object.entries(db.groups ?? {})) {
       members.forEach((m, i) => {
-        if (!(m in db.hosts)) ctx.addIssue({ code: 'custom', path: ['groups', group, i], message: `host ${m} is not in the database` });
+        if (!Object.hasOwn(db.hosts, m)) ctx.addIssue({ code: 'custom', path: ['groups', group, i], message: `host ${m} is not in the database` });
       });
     }
+  })
+  // Prototype-less maps: a host or group named `constructor` or `toString` is just a name.
+  .transform((db) => {
+    Object.setPrototypeOf(db.hosts, null);
+    if (db.groups) Object.setPrototypeOf(db.groups, null);
+    return db;
   });
 export type HostsFile = z.output<typeof hostsFileSchema>;
 
 export function emptyHostsFile(): HostsFile {
-  return { hosts: {}, groups: {}, updated: String(Math.floor(Date.now() / 1000)) };
+  return { hosts: Object.create(null), groups: Object.create(null), updated: String(Math.floor(Date.now() / 1000)) };
 }
 
 export const DEFAULT_TEKTON_PATH = '~/projects/github/Tekton';
