@@ -1,8 +1,8 @@
-import { execFileSync } from 'node:child_process';
+import { execFileSync, spawnSync } from 'node:child_process';
 import { existsSync, readFileSync } from 'node:fs';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import { startLab, type Lab, type LabHost } from '../lab/lab.js';
-import { closeMasters, tempHome, till, tillOk } from '../lab/till.js';
+import { closeMasters, TILL_BIN, tempHome, till, tillOk } from '../lab/till.js';
 
 /** The lab host's own key fingerprint, as its administrator would read it. */
 const hostFingerprint = (h: LabHost) => execFileSync('ssh-keygen', ['-lf', `${h.dir}/host_ed25519.pub`], { encoding: 'utf8' }).split(' ')[1]!;
@@ -50,6 +50,27 @@ describe('host keys: changed key, forget, trust', () => {
     expect(knownHosts(home)).not.toContain(`[${h.address}]:${h.port}`);
     await tillOk(home, ['host', 'test', 'web1']);
     expect(knownHosts(home)).toContain(`[${h.address}]:${h.port}`);
+  });
+
+  test('forget asks on a terminal: "n" keeps the key, --yes does not ask', () => {
+    const h = lab.hosts[0]!;
+    const onTty = (args: string, input: string) =>
+      spawnSync('script', ['-qec', `${process.execPath} ${TILL_BIN} ${args}`, '/dev/null'], {
+        input,
+        encoding: 'utf8',
+        timeout: 60_000,
+        env: { PATH: process.env.PATH, HOME: process.env.HOME, TILL_HOME: home, NO_COLOR: '1', TERM: 'dumb' },
+      });
+    const kh = knownHosts(home);
+    expect(kh).toContain(`[${h.address}]:${h.port}`);
+    const no = onTty('host forget web1', 'n\n');
+    expect(no.stdout).toContain('Forget the host key of web1?');
+    expect(no.status).toBe(2);
+    expect(knownHosts(home)).toBe(kh);
+    const yes = onTty('host forget web1 --yes', '');
+    expect(yes.status, yes.stdout).toBe(0);
+    expect(yes.stdout).not.toContain('Forget the host key');
+    expect(knownHosts(home)).not.toContain(`[${h.address}]:${h.port}`);
   });
 
   test('trust pins the right key before first contact, and refuses a wrong fingerprint without writing anything', async () => {

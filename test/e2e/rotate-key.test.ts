@@ -1,8 +1,9 @@
 import { spawnSync } from 'node:child_process';
+import { readdirSync } from 'node:fs';
 import { existsSync, readFileSync } from 'node:fs';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import { startLab, type Lab, type LabHost } from '../lab/lab.js';
-import { closeMasters, tempHome, till, tillOk } from '../lab/till.js';
+import { closeMasters, TILL_BIN, tempHome, till, tillOk } from '../lab/till.js';
 
 const KEY = 'till_federation_ed25519';
 const blobOf = (pubFile: string) => readFileSync(pubFile, 'utf8').trim().split(' ')[1]!;
@@ -31,6 +32,19 @@ describe('till host rotate-key', () => {
   afterAll(async () => {
     lab?.stop();
     if (home) await closeMasters(home);
+  });
+
+  test('asks on a terminal: "n" changes nothing', () => {
+    const files = readdirSync(`${home}/ssh`).sort();
+    const r = spawnSync('script', ['-qec', `${process.execPath} ${TILL_BIN} host rotate-key`, '/dev/null'], {
+      input: 'n\n',
+      encoding: 'utf8',
+      timeout: 60_000,
+      env: { PATH: process.env.PATH, HOME: process.env.HOME, TILL_HOME: home, NO_COLOR: '1', TERM: 'dumb' },
+    });
+    expect(r.stdout).toContain("Rotate till's key on all 3 hosts?");
+    expect(r.status).toBe(2);
+    expect(readdirSync(`${home}/ssh`).sort()).toEqual(files);
   });
 
   test('3 hosts, one down: 2 migrated, the down one listed and still working with the old key; a re-run finishes and deletes the old key', async () => {
