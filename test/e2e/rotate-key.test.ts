@@ -160,3 +160,48 @@ describe('rotate-key interrupted by SIGKILL between hosts', () => {
     await tillOk(home, ['host', 'test', '--all']);
   });
 });
+
+describe('rotate-key interrupted by SIGKILL inside a host (new key appended, old not yet removed)', () => {
+  let home: string;
+  let lab: Lab;
+  beforeAll(async () => ({ home, lab } = await setup(2)));
+  afterAll(async () => {
+    lab?.stop();
+    if (home) await closeMasters(home);
+  });
+
+  test('whatever step it stopped at, every host accepts a key till has, host test works, a re-run completes', async () => {
+    const oldBlob = blobOf(`${home}/ssh/${KEY}.pub`);
+    const h0 = lab.hosts[0]!;
+    let killed = false;
+    const r = await till(home, ['host', 'rotate-key', '--serial'], {
+      timeoutMs: 120_000,
+      onSpawn: (child) => {
+        const poll = setInterval(() => {
+          const newPub = existsSync(`${home}/ssh/${KEY}.new.pub`) ? blobOf(`${home}/ssh/${KEY}.new.pub`) : undefined;
+          if (newPub && authorizedKeys(h0).includes(newPub)) {
+            clearInterval(poll);
+            killed = true;
+            child.kill('SIGKILL');
+          }
+        }, 5);
+        child.on('close', () => clearInterval(poll));
+      },
+    });
+    expect(killed).toBe(true);
+    expect(r.signal).toBe('SIGKILL');
+    const keys = [`${home}/ssh/${KEY}`, `${home}/ssh/${KEY}.new`].filter((f) => existsSync(f));
+    for (const h of lab.hosts) expect(keys.some((k) => acceptsKey(h, k))).toBe(true);
+    await tillOk(home, ['host', 'test', '--all']);
+
+    const again = await till(home, ['host', 'rotate-key'], { timeoutMs: 120_000 });
+    expect(again.code, again.stderr).toBe(0);
+    const newBlob = blobOf(`${home}/ssh/${KEY}.pub`);
+    for (const h of lab.hosts) {
+      expect(authorizedKeys(h)).not.toContain(oldBlob);
+      expect(authorizedKeys(h).split(newBlob).length - 1).toBe(1);
+    }
+    expect(existsSync(`${home}/ssh/${KEY}.old`)).toBe(false);
+    await tillOk(home, ['host', 'test', '--all']);
+  });
+});
