@@ -56,8 +56,9 @@ const CORPUS: Array<[string, string]> = [
   ['tab', 'a\tb'],
   ['bad glob class', '[z-a]'],
   ['glob with injection', `h*;${touch}`],
-  ['__proto__', '__proto__'],
 ];
+/** Hostile only where it becomes an object key (a host or group name); a valid user name otherwise. */
+const KEY_ONLY: Array<[string, string]> = [['__proto__', '__proto__']];
 const FP = `SHA256:${'A'.repeat(43)}`;
 
 /** Every command that takes input, with the hostile value in one place. */
@@ -178,7 +179,10 @@ describe('hostile command-line values are refused and change nothing', () => {
   });
   afterAll(async () => closeMasters(home));
 
-  const cases = SLOTS.flatMap(([slot, build], i) => sample(CORPUS, i, 4).map(([label, value]) => ({ slot, label, args: build(value) })));
+  const NAME_SLOTS = /<name>|<target>|--group|--jump|group (create|add|delete)|<host>|^remove|^show|^forget|^authorize/;
+  const cases = SLOTS.flatMap(([slot, build], i) =>
+    [...sample(CORPUS, i, 4), ...(NAME_SLOTS.test(slot) ? KEY_ONLY : [])].map(([label, value]) => ({ slot, label, args: build(value) })),
+  );
 
   test(`${cases.length} hostile invocations (${SLOTS.length} slots × ${FULL ? CORPUS.length : 4} values)`, { timeout: 1_800_000 }, async () => {
     const problems: string[] = [];
@@ -241,7 +245,10 @@ describe('a hand-edited hosts-local.json with a hostile value in any field is re
   const ownKey = (obj: object, key: string, value: unknown) => Object.defineProperty(obj, key, { value, enumerable: true, configurable: true, writable: true });
   // NUL cannot be passed in argv, but a file can hold it: every field gets it.
   const NULS: Array<[string, string]> = [['NUL', 'h\u0000x'], ['NUL injection', `x\u0000$(${touch})`]];
-  const cases = FIELDS.flatMap(([field, set], i) => [...sample(CORPUS, i, 3), NULS[i % 2]!].map(([label, value]) => ({ field, label, set, value })));
+  const KEY_FIELDS = /name|member|jump/;
+  const cases = FIELDS.flatMap(([field, set], i) =>
+    [...sample(CORPUS, i, 3), NULS[i % 2]!, ...(KEY_FIELDS.test(field) ? KEY_ONLY : [])].map(([label, value]) => ({ field, label, set, value })),
+  );
 
   test('the valid base loads (so each refusal is the hostile value)', async () => {
     writeFileSync(db, `${JSON.stringify(valid(), null, 2)}\n`);

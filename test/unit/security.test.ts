@@ -105,6 +105,9 @@ describe('ssh/config during a rotation', () => {
     expect('hasOwnProperty' in db.hosts).toBe(false);
     expect(Object.keys(db.hosts)).toEqual(['constructor']);
     expect(hostsFileSchema.safeParse({ hosts: {}, groups: { g: ['constructor'] } }).success).toBe(false);
+    // zod's record would silently drop these keys; the file must be refused instead
+    expect(hostsFileSchema.safeParse(JSON.parse('{"hosts":{},"groups":{"__proto__":[]}}')).success).toBe(false);
+    expect(hostsFileSchema.safeParse(JSON.parse(`{"hosts":{"__proto__":${JSON.stringify(entry())}}}`)).success).toBe(false);
   });
 });
 

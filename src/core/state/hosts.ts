@@ -37,10 +37,15 @@ export const hostEntrySchema = z.looseObject({
 });
 export type HostEntry = z.output<typeof hostEntrySchema>;
 
+/** zod's record silently drops a `__proto__` key: refuse such a file instead of rewriting it without. */
+const noProtoKey = (value: unknown, ctx: z.RefinementCtx) => {
+  if (typeof value === 'object' && value !== null && Object.hasOwn(value, '__proto__')) ctx.addIssue({ code: 'custom', message: '"__proto__" is not a valid name' });
+};
+
 export const hostsFileSchema = z
   .looseObject({
-    hosts: z.record(name, hostEntrySchema),
-    groups: z.record(name, z.array(name)).optional(),
+    hosts: z.unknown().superRefine(noProtoKey).pipe(z.record(name, hostEntrySchema)),
+    groups: z.unknown().superRefine(noProtoKey).pipe(z.record(name, z.array(name))).optional(),
     updated: z.string().optional(),
   })
   .superRefine((db, ctx) => {
