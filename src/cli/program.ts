@@ -13,6 +13,7 @@ import { registerMetricsCommand } from './commands/metrics.js';
 import { registerStatusCommand } from './commands/status.js';
 import { registerDeployCommands } from './commands/deploy.js';
 import { registerGateCommand } from './commands/gate.js';
+import { registerSecurityCommands } from './commands/security.js';
 import { VERSION } from './version.js';
 
 /** The command tree. Each group lives in its own file under commands/. */
@@ -41,5 +42,6 @@ export function createProgram(cli: Cli): Command {
   registerMetricsCommand(program, cli);
   registerDeployCommands(host, cli);
   registerGateCommand(program, cli);
+  registerSecurityCommands(host, cli);
   return program;
 }

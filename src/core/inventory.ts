@@ -2,6 +2,7 @@ import { access, chmod, mkdir } from 'node:fs/promises';
 import writeFileAtomic from 'write-file-atomic';
 import { renderSshConfig } from '../ssh/config.js';
 import { ensureKeyPair } from '../ssh/keys.js';
+import { otherTillKeys } from '../ssh/key-set.js';
 import { SetupError } from './errors.js';
 import type { HostResult } from './fanout.js';
 import { checkControlPath, type TillPaths } from './paths.js';
@@ -69,7 +70,7 @@ export class Inventory {
   }
 
   async writeSshConfig(db: HostsFile): Promise<void> {
-    await writeFileAtomic(this.paths.sshConfig, renderSshConfig(db, this.paths), { mode: 0o600 });
+    await writeFileAtomic(this.paths.sshConfig, renderSshConfig(db, this.paths, await otherTillKeys(this.paths)), { mode: 0o600 });
   }
 
   /**

@@ -18,6 +18,12 @@ export function configPath(path: string): string {
   return /\s/.test(escaped) ? `"${escaped}"` : escaped;
 }
 
+/** A till key other than the current one (mid-rotation): hosts recorded on it use it. */
+export interface OtherKey {
+  fingerprint: string;
+  file: string;
+}
+
 /**
  * ssh/config, regenerated in full from the database after every change.
  * Per-host blocks come first because OpenSSH keeps the first value it sees for each
@@ -25,7 +31,7 @@ export function configPath(path: string): string {
  * ControlPath uses %C (a 40-char hash) so the socket path fits whatever the host name;
  * BatchMode and ConnectTimeout so till never waits for a password or a dead host.
  */
-export function renderSshConfig(db: HostsFile, paths: TillPaths): string {
+export function renderSshConfig(db: HostsFile, paths: TillPaths, otherKeys: readonly OtherKey[] = []): string {
   const lines: string[] = [
     '# Till SSH configuration - generated from hosts-local.json by till; do not edit.',
     `# Use it by hand with: ssh -F ${configPath(paths.sshConfig)} till-<name>`,
@@ -39,6 +45,9 @@ export function renderSshConfig(db: HostsFile, paths: TillPaths): string {
     lines.push(`    User ${h.user}`);
     lines.push(`    Port ${h.port}`);
     if (h.jump !== undefined) lines.push(`    ProxyJump ${aliasOf(h.jump)}`);
+    // A host still on an older (or already on the next) till key during a rotation.
+    const other = h.key_fingerprint === undefined ? undefined : otherKeys.find((k) => k.fingerprint === h.key_fingerprint);
+    if (other) lines.push(`    IdentityFile ${configPath(other.file)}`);
     lines.push('');
   }
   lines.push(

@@ -1,3 +1,4 @@
+import { fingerprintAtLine, parseHostKeyChange } from './known-hosts.js';
 import type { ProcessResult } from './process.js';
 
 /**
@@ -76,6 +77,7 @@ export function classifySsh(result: ProcessResult, connectionExitCodes: readonly
     for (const [re, kind, message] of RULES) {
       if (re.test(result.stderr)) {
         const retryable = kind !== 'auth' && kind !== 'hostkey-changed' && kind !== 'hostkey-unknown' && kind !== 'dns';
+        if (kind === 'hostkey-changed') return { kind, connection: true, retryable, message: hostKeyChangedMessage(result) };
         return { kind, connection: true, retryable, message: `${message}: ${sshReason(result.stderr)}` };
       }
     }
@@ -90,4 +92,30 @@ export function classifySsh(result: ProcessResult, connectionExitCodes: readonly
   if (refused !== undefined) return { kind: 'remote', connection: false, retryable: false, message: `refused by till gate on the host: ${refused}` };
   const how = result.exitCode !== null ? `exit code ${result.exitCode}` : `killed by ${result.signal ?? 'a signal'}`;
   return { kind: 'remote', connection: false, retryable: false, message: `remote command failed (${how})` };
+}
+
+/** The till host an ssh or rsync call was for, from its `till-<name>` alias argument. */
+export function tillHostOfArgs(args: readonly string[]): string | undefined {
+  for (const a of args) {
+    const m = /^till-([A-Za-z0-9][A-Za-z0-9._-]{0,62})(?::|$)/.exec(a);
+    if (m) return m[1];
+  }
+  return undefined;
+}
+
+/**
+ * A changed host key stops every operation on that host; the message names the host
+ * and both fingerprints so the operator can compare them with what the host's
+ * administrator says, and tells how to accept the new key.
+ */
+export function hostKeyChangedMessage(result: Pick<ProcessResult, 'args' | 'stderr'>): string {
+  const change = parseHostKeyChange(result.stderr);
+  const name = tillHostOfArgs(result.args);
+  const known = change.knownFile !== undefined && change.knownLine !== undefined ? fingerprintAtLine(change.knownFile, change.knownLine) : undefined;
+  const who = name !== undefined ? `host ${name}${change.address ? ` (${change.address})` : ''}` : `host ${change.address ?? '(unknown)'}`;
+  const fix = name !== undefined ? `till host forget ${name}` : 'till host forget <name>';
+  return (
+    `host key changed for ${who}: till's known_hosts has ${known ?? 'an unreadable entry'}, the host offered ${change.offered ?? 'an unknown key'}; ` +
+    `refusing to connect (possible man-in-the-middle, or the host was reinstalled). If the new key is expected: ${fix}`
+  );
 }

@@ -9,6 +9,7 @@ import { execJob } from '../../ops/exec.js';
 import { applyTest, testJob, type TestData } from '../../ops/test.js';
 import { closeMaster, sshInteractive, sshRun } from '../../ssh/client.js';
 import { readPublicKey } from '../../ssh/keys.js';
+import { currentKeyInfo, KEY_ROTATE_AFTER_DAYS } from '../../ssh/key-set.js';
 import { execLine, shQuote } from '../../ssh/quote.js';
 import type { Cli } from '../context.js';
 import { addFleetOptions, runFleetCommand, selectTargets, type FleetOpts } from '../fleet.js';
@@ -111,9 +112,16 @@ export function registerHostCommands(host: Command, cli: Cli): void {
       const db = await new Inventory(cli.paths()).read();
       const groups = membership(db);
       const names = Object.keys(db.hosts).sort();
+      const key = await currentKeyInfo(cli.paths());
       if (opts.json) {
-        cli.json({ hosts: names.map((n) => hostJson(n, db.hosts[n]!, groups.get(n) ?? [])) });
+        cli.json({ hosts: names.map((n) => hostJson(n, db.hosts[n]!, groups.get(n) ?? [])), key });
         return;
+      }
+      if (key) {
+        const onOther = names.filter((n) => db.hosts[n]!.key_fingerprint !== undefined && db.hosts[n]!.key_fingerprint !== key.fingerprint);
+        const stale = key.ageDays >= KEY_ROTATE_AFTER_DAYS ? '; rotate it: till host rotate-key' : '';
+        cli.err(`till key ${key.fingerprint}, created ${key.created.slice(0, 10)} (${key.ageDays} days old)${stale}`);
+        if (onOther.length > 0) cli.err(`on the old key: ${onOther.join(', ')} (finish with: till host rotate-key)`);
       }
       if (names.length === 0) {
         cli.err('no hosts yet; add one with: till host add <name> <user@host>');
@@ -161,6 +169,9 @@ export function registerHostCommands(host: Command, cli: Cli): void {
         ['last error', entry.last_error ?? '-'],
       ];
       if (entry.jump) rows.push(['jump', entry.jump]);
+      const key = await currentKeyInfo(cli.paths());
+      const onCurrent = entry.key_fingerprint === undefined || entry.key_fingerprint === key?.fingerprint;
+      rows.push(['till key', onCurrent ? `current${key ? ` (${key.ageDays} days old)` : ''}` : `old ${entry.key_fingerprint} (finish with: till host rotate-key)`]);
       cli.out(rows.map(([k, v]) => `${k.padEnd(14)} ${v}`).join('\n'));
     });
 

@@ -25,7 +25,7 @@ export const hostEntrySchema = z.looseObject({
   last_sync: isoTime.nullable().optional(),
   last_test: isoTime.nullable().optional(),
   tekton_path: z.string().refine((p) => remotePathProblem(p) === undefined, 'not a safe remote path'),
-  installations: z.array(z.string()).default([]),
+  installations: z.array(name).default([]),
   failures: z.number().int().min(0).optional(),
   last_error: z.string().nullable().optional(),
   /** The lifecycle stage to restore when an unreachable host answers again. */
@@ -41,6 +41,8 @@ export const hostEntrySchema = z.looseObject({
   deploy: z.looseObject({ current: z.string().nullable(), previous: z.string().nullable(), at: isoTime }).optional(),
   /** till's key on this host is restricted to `till gate` (host setup --restrict; docs/gate.md). */
   restricted: z.boolean().optional(),
+  /** Fingerprint of till's key this host accepts (set by authorize and rotate-key); absent: the current key. */
+  key_fingerprint: z.string().regex(/^SHA256:[A-Za-z0-9+/]{43}$/, 'not a SHA256 key fingerprint').optional(),
 });
 export type HostEntry = z.output<typeof hostEntrySchema>;
 
@@ -52,10 +54,15 @@ function withoutPrototype<T>(record: Record<string, T>): Record<string, T> {
   return Object.assign(Object.create(null) as Record<string, T>, record);
 }
 
+/** zod's record silently drops a `__proto__` key: refuse such a file instead of rewriting it without. */
+const noProtoKey = (value: unknown, ctx: z.RefinementCtx) => {
+  if (typeof value === 'object' && value !== null && Object.hasOwn(value, '__proto__')) ctx.addIssue({ code: 'custom', message: '"__proto__" is not a valid name' });
+};
+
 export const hostsFileSchema = z
   .looseObject({
-    hosts: z.record(name, hostEntrySchema).transform(withoutPrototype),
-    groups: z.record(name, z.array(name)).transform(withoutPrototype).optional(),
+    hosts: z.unknown().superRefine(noProtoKey).pipe(z.record(name, hostEntrySchema)).transform(withoutPrototype),
+    groups: z.unknown().superRefine(noProtoKey).pipe(z.record(name, z.array(name))).transform(withoutPrototype).optional(),
     updated: z.string().optional(),
   })
   .superRefine((db, ctx) => {
@@ -72,6 +79,12 @@ export const hostsFileSchema = z
         if (!Object.hasOwn(db.hosts, m)) ctx.addIssue({ code: 'custom', path: ['groups', group, i], message: `host ${m} is not in the database` });
       });
     }
+  })
+  // Prototype-less maps: a host or group named `constructor` or `toString` is just a name.
+  .transform((db) => {
+    Object.setPrototypeOf(db.hosts, null);
+    if (db.groups) Object.setPrototypeOf(db.groups, null);
+    return db;
   });
 export type HostsFile = z.output<typeof hostsFileSchema>;
 

@@ -1,0 +1,82 @@
+import { UsageError } from '../core/errors.js';
+import { runFleet, type HostResult } from '../core/fanout.js';
+import type { Inventory } from '../core/inventory.js';
+import type { HostEntry, HostsFile } from '../core/state/hosts.js';
+import { buildControlExitArgs } from '../ssh/args.js';
+import { appendKeyCommand, KEY_PRESENT } from '../ssh/authorized-keys.js';
+import { DEFAULT_CONNECT_TIMEOUT } from '../ssh/config.js';
+import { readTillKey } from '../ssh/key-set.js';
+import { classifySsh, type Failure } from '../ssh/outcome.js';
+import { runProcess } from '../ssh/process.js';
+import { applyTest, testJob, type TestData } from './test.js';
+
+/**
+ * `till host authorize`: puts till's public key into the host's authorized_keys with
+ * the operator's OWN ssh (their identities, agent and ~/.ssh/config; never till's
+ * config or key), then proves a login with till's key.
+ */
+export interface OperatorSshOptions {
+  /** No terminal to type a password on: BatchMode, so ssh fails instead of hanging. */
+  batch: boolean;
+  connectTimeout?: number;
+}
+
+function jumpSpec(h: HostEntry): string {
+  const host = h.host.includes(':') ? `[${h.host}]` : h.host;
+  return `${h.user}@${host}:${h.port}`;
+}
+
+/** Plain `ssh` as the operator runs it: no -F, so their ~/.ssh/config applies. */
+export function buildOperatorSshArgs(db: HostsFile, name: string, command: string, opts: OperatorSshOptions): string[] {
+  const h = db.hosts[name];
+  if (!h) throw new UsageError(`no such host: ${name}`, 'see: till host list');
+  const args = ['-o', `ConnectTimeout=${opts.connectTimeout ?? DEFAULT_CONNECT_TIMEOUT}`];
+  if (opts.batch) args.push('-o', 'BatchMode=yes');
+  if (h.jump !== undefined) {
+    const jump = db.hosts[h.jump];
+    if (jump) args.push('-J', jumpSpec(jump));
+  }
+  args.push('-p', String(h.port), '-l', h.user, '-T', '--', h.host, command);
+  return args;
+}
+
+export interface AuthorizeResult {
+  host: string;
+  /** false when the key was already there. */
+  added: boolean;
+  /** The login with till's key afterwards. */
+  test: HostResult<TestData>;
+  fingerprint: string;
+}
+
+export class AuthorizeFailed extends Error {
+  constructor(readonly failure: Failure) {
+    super(failure.message);
+  }
+}
+
+export async function authorizeHost(inventory: Inventory, name: string, opts: OperatorSshOptions): Promise<AuthorizeResult> {
+  const paths = inventory.paths;
+  const db = await inventory.read();
+  if (!(name in db.hosts)) throw new UsageError(`no such host: ${name}`, 'see: till host list');
+  const key = await readTillKey(paths, 'current');
+  if (!key) throw new UsageError(`till's key is missing or unreadable (${paths.publicKey})`, 'run: till host init');
+
+  const command = appendKeyCommand(key.line, key.key.blob);
+  // On a terminal ssh may ask the operator for a password or passphrase: let it.
+  const result = await runProcess('ssh', buildOperatorSshArgs(db, name, command, opts), { interactive: !opts.batch });
+  if (result.exitCode !== 0 && result.exitCode !== KEY_PRESENT) {
+    const failure = classifySsh(result) ?? { kind: 'remote', connection: false, retryable: false, message: 'failed' };
+    const detail = result.stderr.trim().split('\n').pop() ?? '';
+    throw new AuthorizeFailed({ ...failure, message: `could not install till's key on ${name} with your own ssh: ${failure.message}${detail && !failure.message.includes(detail) ? ` (${detail})` : ''}` });
+  }
+
+  // A master from before would hide a refused key: prove it on a fresh connection.
+  await runProcess('ssh', buildControlExitArgs(paths, name));
+  const report = await runFleet([{ name, entry: db.hosts[name]! }], testJob(paths, { connectTimeout: opts.connectTimeout }), { attempts: 1 });
+  await inventory.recordResults(report.results, (entry, r) => {
+    applyTest(entry, r.data);
+    entry.key_fingerprint = key.key.fingerprint;
+  });
+  return { host: name, added: result.exitCode === 0, test: report.results[0]!, fingerprint: key.key.fingerprint };
+}

@@ -1,0 +1,52 @@
+import { execFileSync } from 'node:child_process';
+import fc from 'fast-check';
+import { describe, expect, test } from 'vitest';
+import { execLine, shJoin, shQuote } from '../../src/ssh/quote.js';
+
+// Any Unicode string but NUL (which no argv, and so no shell word, can carry).
+const noNul = fc.string({ unit: 'binary', maxLength: 200 }).filter((s) => !s.includes('\0'));
+const shell = (line: string) => execFileSync('/bin/sh', ['-c', line], { encoding: 'utf8' });
+
+describe('shQuote / shJoin, through a real /bin/sh', () => {
+  // Batches of strings per shell (a process per string is slow on a busy machine);
+  // each string still gets its own `printf %s <quoted>`, separated by a NUL.
+  test('printf %s <quoted> prints exactly the string', () => {
+    fc.assert(
+      fc.property(fc.array(noNul, { minLength: 1, maxLength: 40 }), (batch) => {
+        const out = shell(batch.map((s) => `printf %s ${shQuote(s)}; printf '\\0'`).join('\n'));
+        expect(out.split('\0').slice(0, -1)).toEqual(batch);
+      }),
+      { numRuns: 40 },
+    );
+  });
+
+  test('shJoin passes every argument once, unchanged', () => {
+    fc.assert(
+      fc.property(fc.array(noNul, { minLength: 1, maxLength: 30 }), (args) => {
+        const out = shell(`${shJoin(['printf', '%s\\0', ...args])}`);
+        expect(out.split('\0').slice(0, -1)).toEqual(args);
+      }),
+      { numRuns: 40 },
+    );
+  });
+
+  test('execLine quotes each of several arguments once', () => {
+    fc.assert(
+      fc.property(fc.array(noNul, { minLength: 1, maxLength: 40 }), (batch) => {
+        const out = shell(batch.map((s) => `${execLine(['printf', '%s', s])}; printf '\\0'`).join('\n'));
+        expect(out.split('\0').slice(0, -1)).toEqual(batch);
+      }),
+      { numRuns: 20 },
+    );
+  });
+
+  test('hand-picked hostile strings', () => {
+    const batch = ["'", "''", "'\\''", '$(id)', '`id`', '\n', 'a\nb', '-n', '--', '*', '~', '~/x', '$HOME', '"', '\\', '!', '%s', '\u202Eabc', 'x'.repeat(10_000)];
+    const out = shell(batch.map((s) => `printf %s ${shQuote(s)}; printf '\\0'`).join('\n'));
+    expect(out.split('\0').slice(0, -1)).toEqual(batch);
+  });
+
+  test('a NUL byte is refused, not silently cut', () => {
+    expect(() => shQuote('a\0b')).toThrow(/NUL/);
+  });
+});
