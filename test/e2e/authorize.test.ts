@@ -141,6 +141,19 @@ describe('till host authorize', () => {
     expect(authorizedKeys(lab.hosts[2]!)).toBe('');
   });
 
+  test('--restrict installs till on the host first, then restricts the key to till gate: test works, exec is refused', async () => {
+    const r = await tillAs(['host', 'authorize', 'h0', '--restrict']);
+    expect(r.code, r.stderr).toBe(0);
+    const line = authorizedKeys(lab.hosts[0]!).split('\n').find((l) => l.includes(tillBlob()))!;
+    expect(line).toMatch(/^restrict,command="[^"]*\/\.till\/bin\/till gate" ssh-ed25519 /);
+    expect((await tillAs(['host', 'test', 'h0'])).code).toBe(0);
+    const exec = await tillAs(['host', 'exec', 'h0', '--', 'id']);
+    expect(exec.code).toBe(1);
+    expect(exec.stdout).toContain('refused by till gate');
+    const db = JSON.parse(readFileSync(join(tillHome, 'hosts-local.json'), 'utf8'));
+    expect(db.hosts.h0).toMatchObject({ status: 'till-ready', restricted: true });
+  });
+
   test('never touches /root/.ssh', () => {
     expect(rootSsh()).toEqual(rootSshBefore);
   });

@@ -74,6 +74,47 @@ export function localSummary(data: HostSyncData | undefined): string {
   return parts.join(', ');
 }
 
+/**
+ * `host setup [--restrict]`, also run by `host authorize --restrict` (a host must run
+ * till before its key can be restricted to `till gate`).
+ */
+export async function runSetupCommand(cli: Cli, patterns: string[], opts: FleetOpts & { restrict?: boolean }): Promise<number> {
+  const paths = cli.paths();
+  checkControlPath(paths);
+  if (!VERSION_RE.test(VERSION)) throw new SetupError(`this till's version ${JSON.stringify(VERSION)} cannot name a file on the host`);
+  const bundlePath = runningBundle();
+  const inventory = new Inventory(paths);
+  const targets = selectTargets(await inventory.read(), patterns, opts);
+  const timing = { connectTimeout: opts.connectTimeout, timeoutMs: opts.timeout && opts.timeout * 1000 };
+  const key = opts.restrict ? await readPublicKey(paths.publicKey) : undefined;
+  return runFleetCommand<SetupData & { restricted?: boolean }>({
+    cli,
+    inventory,
+    targets,
+    opts,
+    job: () => {
+      const setup = setupJob(paths, { version: VERSION, bundlePath, ...timing });
+      if (!key) return setup;
+      return async (ctx) => {
+        const done = await setup(ctx);
+        if (!done.ok) return done;
+        const restricted = await restrictJob(paths, key, { configFor: () => gateConfigFor(ctx.entry), ...timing })(ctx);
+        return restricted.ok ? { ...done, data: { ...done.data!, restricted: true } } : { ...restricted, data: undefined };
+      };
+    },
+    onSuccess: (entry, r) => {
+      applySetup(entry, r.data);
+      if (r.data?.restricted) entry.restricted = true;
+    },
+    extraJson: (r) => ({ changed: r.data?.changed ?? null, tillVersion: r.data?.tillVersion ?? null, previousVersion: r.data?.previousVersion ?? null, node: r.data?.node ?? null, nodeVersion: r.data?.nodeVersion ?? null, restricted: r.data?.restricted ?? null }),
+    extraColumns: [
+      ['TILL', (r) => (r.data ? (r.data.changed ? `${r.data.previousVersion ?? 'none'} -> ${r.data.tillVersion}` : `${r.data.tillVersion} (unchanged)`) : '-')],
+      ['NODE', (r) => r.data?.nodeVersion ?? '-'],
+      ...(key ? [['KEY', (r: { data?: { restricted?: boolean } }) => (r.data?.restricted ? 'restricted' : '-')] as [string, (r: { data?: { restricted?: boolean } }) => string]] : []),
+    ],
+  });
+}
+
 export function registerRemoteCommands(host: Command, cli: Cli): void {
   addFleetOptions(
     host
@@ -81,40 +122,7 @@ export function registerRemoteCommands(host: Command, cli: Cli): void {
       .description(`install this till (${VERSION}) on hosts: checks rsync and Node.js ${MIN_NODE_MAJOR}+, copies the bundle to ~/.till/lib, switches ~/.till/bin/till atomically; status till-ready`)
       .option('--restrict', "then restrict till's key on the host to `till gate` (only till's own operations; docs/gate.md) and prove host test still passes"),
   ).action(async (patterns: string[], opts: FleetOpts & { restrict?: boolean }) => {
-    const paths = cli.paths();
-    checkControlPath(paths);
-    if (!VERSION_RE.test(VERSION)) throw new SetupError(`this till's version ${JSON.stringify(VERSION)} cannot name a file on the host`);
-    const bundlePath = runningBundle();
-    const inventory = new Inventory(paths);
-    const targets = selectTargets(await inventory.read(), patterns, opts);
-    const timing = { connectTimeout: opts.connectTimeout, timeoutMs: opts.timeout && opts.timeout * 1000 };
-    const key = opts.restrict ? await readPublicKey(paths.publicKey) : undefined;
-    cli.exitCode = await runFleetCommand<SetupData & { restricted?: boolean }>({
-      cli,
-      inventory,
-      targets,
-      opts,
-      job: () => {
-        const setup = setupJob(paths, { version: VERSION, bundlePath, ...timing });
-        if (!key) return setup;
-        return async (ctx) => {
-          const done = await setup(ctx);
-          if (!done.ok) return done;
-          const restricted = await restrictJob(paths, key, { configFor: () => gateConfigFor(ctx.entry), ...timing })(ctx);
-          return restricted.ok ? { ...done, data: { ...done.data!, restricted: true } } : { ...restricted, data: undefined };
-        };
-      },
-      onSuccess: (entry, r) => {
-        applySetup(entry, r.data);
-        if (r.data?.restricted) entry.restricted = true;
-      },
-      extraJson: (r) => ({ changed: r.data?.changed ?? null, tillVersion: r.data?.tillVersion ?? null, previousVersion: r.data?.previousVersion ?? null, node: r.data?.node ?? null, nodeVersion: r.data?.nodeVersion ?? null, restricted: r.data?.restricted ?? null }),
-      extraColumns: [
-        ['TILL', (r) => (r.data ? (r.data.changed ? `${r.data.previousVersion ?? 'none'} -> ${r.data.tillVersion}` : `${r.data.tillVersion} (unchanged)`) : '-')],
-        ['NODE', (r) => r.data?.nodeVersion ?? '-'],
-        ...(key ? [['KEY', (r: { data?: { restricted?: boolean } }) => (r.data?.restricted ? 'restricted' : '-')] as [string, (r: { data?: { restricted?: boolean } }) => string]] : []),
-      ],
-    });
+    cli.exitCode = await runSetupCommand(cli, patterns, opts);
   });
 
   addFleetOptions(

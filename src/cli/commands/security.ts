@@ -9,6 +9,7 @@ import { forgetHostKey, trustHostKey } from '../../ops/host-keys.js';
 import { finishRotation, planRotation, recordUnknownKeys, rotateJob, type RotateData } from '../../ops/rotate-key.js';
 import { normalizeFingerprint } from '../../ssh/known-hosts.js';
 import type { Cli } from '../context.js';
+import { runSetupCommand } from './remote.js';
 import { addFleetOptions, runFleetCommand, selectTargets, type FleetOpts } from '../fleet.js';
 import { intOption } from '../options.js';
 
@@ -19,8 +20,9 @@ export function registerSecurityCommands(host: Command, cli: Cli): void {
     .description("install till's public key on a host with YOUR ssh access (your keys, agent, ~/.ssh/config), then prove a login with till's key")
     .argument('<name>')
     .option('--connect-timeout <seconds>', 'ssh ConnectTimeout (default 10)', intOption('--connect-timeout', 1, 600))
+    .option('--restrict', "then install till there (as host setup does) and restrict its key to `till gate` (docs/gate.md)")
     .option('--json', 'print {host, added, connected, fingerprint, error} as JSON')
-    .action(async (name: string, opts: { connectTimeout?: number; json?: boolean }) => {
+    .action(async (name: string, opts: { connectTimeout?: number; json?: boolean; restrict?: boolean }) => {
       validateName(name);
       const paths = cli.paths();
       checkControlPath(paths);
@@ -41,7 +43,12 @@ export function registerSecurityCommands(host: Command, cli: Cli): void {
         if (t.ok) cli.err(`${name}: login with till's key works (${t.data?.latencyMs ?? '?'}ms); status ${t.data?.tillVersion ? 'till-ready' : 'connected'}`);
         else cli.err(`${name}: but the login with till's key failed: ${t.error}`);
       }
-      if (!t.ok) cli.exitCode = ExitCode.hostFailed;
+      if (!t.ok) {
+        cli.exitCode = ExitCode.hostFailed;
+        return;
+      }
+      // SPEC §11: on a host without till, --restrict installs it first so the gate exists.
+      if (opts.restrict) cli.exitCode = await runSetupCommand(cli, [name], { restrict: true, connectTimeout: opts.connectTimeout, json: false });
     });
 
   addFleetOptions(
