@@ -63,5 +63,5 @@ export function resolveTargets(db: HostsFile, sel: TargetSelection): Target[] {
       chosen.add(pattern);
     }
   }
-  return [...chosen].filter((n) => n in db.hosts).map((name) => ({ name, entry: db.hosts[name]! }));
+  return names.filter((n) => chosen.has(n)).map((name) => ({ name, entry: db.hosts[name]! }));
 }
