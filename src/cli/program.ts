@@ -2,6 +2,7 @@ import { Command } from 'commander';
 import type { Cli } from './context.js';
 import { registerHostCommands } from './commands/host.js';
 import { registerGroupCommands } from './commands/group.js';
+import { registerDoctorCommand } from './commands/doctor.js';
 import { VERSION } from './version.js';
 
 /** The command tree. Each group lives in its own file under commands/. */
@@ -19,5 +20,6 @@ export function createProgram(cli: Cli): Command {
   const host = program.command('host').description('manage hosts: init, add, test, exec, setup, deploy, sync, health…');
   registerHostCommands(host, cli);
   registerGroupCommands(host, cli);
+  registerDoctorCommand(host, cli);
   return program;
 }

@@ -220,7 +220,8 @@ function makeHost(labDir: string, index: number, opts: LabHostOptions): LabHost 
       if (!current.includes(publicKey.trim())) writeFileSync(file, `${current}${publicKey.trim()}\n`);
     },
     shell(line: string) {
-      return execFileSync('runuser', ['-u', user, '--', '/bin/bash', '-c', `cd "$HOME" && ${line}`], {
+      // Absolute: the child's PATH below (a host user's) has no sbin, and node looks the binary up in it.
+      return execFileSync('/usr/sbin/runuser', ['-u', user, '--', '/bin/bash', '-c', `cd "$HOME" && ${line}`], {
         encoding: 'utf8',
         env: { PATH: '/usr/local/bin:/usr/bin:/bin', HOME: home, USER: user, LOGNAME: user },
       });
