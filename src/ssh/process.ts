@@ -34,6 +34,8 @@ export interface RunOptions {
 }
 
 const KILL_GRACE_MS = 2_000;
+/** How long output may still arrive after an ended child exits. */
+const STREAM_DRAIN_MS = 100;
 
 export function runProcess(command: string, args: string[], opts: RunOptions = {}): Promise<ProcessResult> {
   const started = performance.now();
@@ -87,6 +89,16 @@ export function runProcess(command: string, args: string[], opts: RunOptions = {
       child.stdin.on('error', () => undefined); // the process may exit before reading it all
       child.stdin.end(opts.input);
     }
+    // An ssh that multiplexes over a master hands its stdout/stderr to the master
+    // process, so after we end it the pipes stay open until the remote command ends
+    // on its own. Once a cancelled or timed-out child has exited, stop reading.
+    child.on('exit', () => {
+      if (!cancelled && !timedOut) return;
+      setTimeout(() => {
+        child.stdout?.destroy();
+        child.stderr?.destroy();
+      }, STREAM_DRAIN_MS).unref();
+    });
     child.on('error', (e) => {
       spawnError = e.message;
     });
