@@ -53,7 +53,8 @@ beforeAll(async () => {
     const group = name.startsWith('web') ? ['--group', 'web', ...(i % 2 === 0 ? ['--group', 'odd'] : [])] : [];
     await tillOk(home, ['host', 'add', name, lab.hosts[i]!.spec, ...group]);
   }
-  await tillOk(home, ['host', 'test', '--all']);
+  // Generous: a busy CI machine can take seconds per handshake.
+  await tillOk(home, ['host', 'test', '--all', '--connect-timeout', '30']);
 }, 120_000);
 
 afterAll(async () => {
