@@ -13,7 +13,7 @@ import { emptyScheduleFile, scheduleFileSchema } from './state/schedule.js';
 export const UNREACHABLE_AFTER = 3;
 
 export function hostsStore(paths: TillPaths) {
-  return new JsonFileStore(paths.hostsDb, hostsFileSchema, emptyHostsFile);
+  return new JsonFileStore(paths.hostsDb, hostsFileSchema, emptyHostsFile, { seal: true });
 }
 
 export function scheduleStore(paths: TillPaths) {
