@@ -12,7 +12,7 @@ import { build } from 'esbuild';
 import { spawn, execFileSync } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync, readdirSync } from 'node:fs';
 import { loadavg, cpus, tmpdir } from 'node:os';
-import { join, resolve } from 'node:path';
+import { dirname, join, resolve } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { pathToFileURL } from 'node:url';
 
@@ -304,7 +304,7 @@ try {
   await closeMasters(control);
   for (const lab of labs) lab.stop();
   rmSync(home, { recursive: true, force: true });
-  rmSync(labFile, { force: true });
+  rmSync(dirname(labFile), { recursive: true, force: true });
 }
 
 /* ---------------------------------------------------------------- table */
