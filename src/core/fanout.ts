@@ -1,3 +1,4 @@
+import { setMaxListeners } from 'node:events';
 import pLimit from 'p-limit';
 import pRetry, { AbortError } from 'p-retry';
 import type { Failure } from '../ssh/outcome.js';
@@ -115,6 +116,8 @@ export async function runFleet<T>(targets: readonly Target[], job: HostJob<T>, o
   const backoff = opts.backoff ?? DEFAULT_BACKOFF;
   const perEndpoint = Math.max(1, opts.perEndpoint ?? DEFAULT_PER_ENDPOINT);
   const signal = opts.signal ?? new AbortController().signal;
+  // Every host in flight listens on it (ssh child, backoff wait): not a leak.
+  setMaxListeners(0, signal);
   const global = pLimit(parallel);
   const endpoints = new Map<string, ReturnType<typeof pLimit>>();
   const emit = (e: FleetEvent<T>) => opts.onEvent?.(e);

@@ -16,7 +16,7 @@ export const UNREACHABLE_AFTER = 3;
 const NO_CONTACT_EVIDENCE = new Set(['deadline', 'local', 'spawn']);
 
 export function hostsStore(paths: TillPaths) {
-  return new JsonFileStore(paths.hostsDb, hostsFileSchema, emptyHostsFile);
+  return new JsonFileStore(paths.hostsDb, hostsFileSchema, emptyHostsFile, { seal: true });
 }
 
 export function scheduleStore(paths: TillPaths) {
@@ -59,12 +59,13 @@ export class Inventory {
     return db;
   }
 
-  async update<R>(change: (db: HostsFile) => R | Promise<R>): Promise<R> {
+  /** `sshConfig: false` for changes that cannot touch it (statuses, counters, times). */
+  async update<R>(change: (db: HostsFile) => R | Promise<R>, opts: { sshConfig?: boolean } = {}): Promise<R> {
     await this.requireInit();
     return this.store.update(async (db) => {
       const result = await change(db);
       db.updated = String(Math.floor(Date.now() / 1000));
-      await this.writeSshConfig(db);
+      if (opts.sshConfig !== false) await this.writeSshConfig(db);
       return result;
     });
   }
@@ -111,7 +112,8 @@ export class Inventory {
         entry.last_error = r.ok ? null : r.error;
         if (r.ok) onSuccess?.(entry, r);
       }
-    });
+      // Results change statuses only: no need to re-render (and fsync) a config of 10,000 hosts every run.
+    }, { sshConfig: false });
   }
 }
 

@@ -67,5 +67,5 @@ export function resolveTargets(db: HostsFile, sel: TargetSelection): Target[] {
       chosen.add(pattern);
     }
   }
-  return [...chosen].filter((n) => Object.hasOwn(db.hosts, n)).map((name) => ({ name, entry: db.hosts[name]! }));
+  return names.filter((n) => chosen.has(n)).map((name) => ({ name, entry: db.hosts[name]! }));
 }

@@ -39,7 +39,8 @@ export function toOutcome<T>(result: ProcessResult, data?: T): JobOutcome<T> {
   return {
     ok: failure === undefined,
     ...(failure ? { failure } : {}),
-    exitCode: result.exitCode,
+    // Ended by till (Ctrl-C, --timeout): ssh's own exit code says nothing about the remote command.
+    exitCode: failure?.kind === 'cancelled' || failure?.kind === 'deadline' ? null : result.exitCode,
     stdout: result.stdout,
     stderr: result.stderr,
     ...(data !== undefined ? { data } : {}),

@@ -34,8 +34,8 @@ export interface RunOptions {
 }
 
 const KILL_GRACE_MS = 2_000;
-/** After exit, how long output may still arrive through inherited pipes. */
-const EXIT_DRAIN_MS = 500;
+/** How long output may still arrive after an ended child exits. */
+const STREAM_DRAIN_MS = 100;
 
 export function runProcess(command: string, args: string[], opts: RunOptions = {}): Promise<ProcessResult> {
   const started = performance.now();
@@ -89,19 +89,23 @@ export function runProcess(command: string, args: string[], opts: RunOptions = {
       child.stdin.on('error', () => undefined); // the process may exit before reading it all
       child.stdin.end(opts.input);
     }
+    // An ssh that multiplexes over a master hands its stdout/stderr to the master
+    // process, so after we end it the pipes stay open until the remote command ends
+    // on its own. Once a cancelled or timed-out child has exited, stop reading.
+    child.on('exit', () => {
+      if (!cancelled && !timedOut) return;
+      setTimeout(() => {
+        child.stdout?.destroy();
+        child.stderr?.destroy();
+      }, STREAM_DRAIN_MS).unref();
+    });
     child.on('error', (e) => {
       spawnError = e.message;
     });
-    let settled = false;
-    const finish = (code: number | null, sig: NodeJS.Signals | null) => {
-      if (settled) return;
-      settled = true;
+    child.on('close', (code, sig) => {
       if (timer) clearTimeout(timer);
       if (killTimer) clearTimeout(killTimer);
-      if (drainTimer) clearTimeout(drainTimer);
       opts.signal?.removeEventListener('abort', onAbort);
-      child.stdout?.destroy();
-      child.stderr?.destroy();
       resolve({
         command,
         args,
@@ -114,14 +118,6 @@ export function runProcess(command: string, args: string[], opts: RunOptions = {
         cancelled,
         ...(spawnError !== undefined ? { spawnError } : {}),
       });
-    };
-    // An ssh mux client hands its stdio to the ControlMaster, so after the client is
-    // killed (timeout, Ctrl-C) the pipes stay open until the remote command ends.
-    // Once the process has exited, give its output a short grace to drain, then go.
-    let drainTimer: NodeJS.Timeout | undefined;
-    child.on('exit', (code, sig) => {
-      drainTimer = setTimeout(() => finish(code, sig), timedOut || cancelled ? 0 : EXIT_DRAIN_MS);
     });
-    child.on('close', finish);
   });
 }

@@ -1,0 +1,315 @@
+#!/usr/bin/env node
+// Fan-out benchmark: till against parallel-ssh and `ansible -m raw` on the same lab
+// hosts in the same run, plus start-up, memory, a 10,000-host database and the cost
+// of a dead and a hanging host. Prints figures and ratios; asserts nothing.
+//
+//   npm run bench                       (as root: the lab creates users and sshd's)
+//   BENCH_SIZES=20 BENCH_REPEAT=1 npm run bench     (quicker)
+//
+// The lab helper is TypeScript (test/lab/lab.ts); it is bundled on the fly with
+// esbuild so this stays a plain node script with no extra runner.
+import { build } from 'esbuild';
+import { spawn, execFileSync } from 'node:child_process';
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync, readdirSync } from 'node:fs';
+import { loadavg, cpus, tmpdir } from 'node:os';
+import { dirname, join, resolve } from 'node:path';
+import { performance } from 'node:perf_hooks';
+import { pathToFileURL } from 'node:url';
+
+const ROOT = resolve(new URL('..', import.meta.url).pathname);
+const TILL = join(ROOT, 'bin/till.mjs');
+const SIZES = (process.env.BENCH_SIZES ?? '20,50').split(',').map(Number);
+const REPEAT = Number(process.env.BENCH_REPEAT ?? 3);
+const BIG = Number(process.env.BENCH_BIG_DB ?? 10_000);
+
+if (process.getuid?.() !== 0) {
+  console.error('bench: needs root (the sshd lab creates users); run as root');
+  process.exit(2);
+}
+if (!existsSync(join(ROOT, 'dist/till.mjs'))) {
+  console.error('bench: dist/till.mjs is missing: run npm run build (npm run bench does)');
+  process.exit(2);
+}
+const have = (bin) => {
+  try {
+    execFileSync('sh', ['-c', `command -v ${bin}`], { stdio: 'ignore' });
+    return true;
+  } catch {
+    return false;
+  }
+};
+const HAVE_PSSH = have('parallel-ssh');
+const HAVE_ANSIBLE = have('ansible');
+const HAVE_TIME = existsSync('/usr/bin/time');
+
+const labFile = join(mkdtempSync(join(tmpdir(), 'till-bench-')), 'lab.mjs');
+await build({ entryPoints: [join(ROOT, 'test/lab/lab.ts')], bundle: true, platform: 'node', format: 'esm', outfile: labFile, logLevel: 'warning' });
+const { startLab } = await import(pathToFileURL(labFile).href);
+
+/* ---------------------------------------------------------------- helpers */
+
+/** Runs a command; resolves with wall time, exit code and output. */
+function timed(cmd, args, env = {}) {
+  return new Promise((res) => {
+    const started = performance.now();
+    const child = spawn(cmd, args, { env: { ...process.env, NO_COLOR: '1', ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
+    let out = '';
+    let err = '';
+    child.stdout.on('data', (d) => (out += d));
+    child.stderr.on('data', (d) => (err += d));
+    child.on('close', (code) => res({ ms: performance.now() - started, code, out, err }));
+  });
+}
+const median = (xs) => {
+  const s = [...xs].sort((a, b) => a - b);
+  return s.length % 2 ? s[(s.length - 1) / 2] : (s[s.length / 2 - 1] + s[s.length / 2]) / 2;
+};
+const fmt = (ms) => (ms >= 1000 ? `${(ms / 1000).toFixed(2)} s` : `${Math.round(ms)} ms`);
+const ratio = (a, b) => `${(a / b).toFixed(2)}×`;
+const rows = [];
+const row = (what, value, note = '') => {
+  rows.push([what, value, note]);
+  console.error(`  ${what}: ${value}${note ? `  (${note})` : ''}`);
+};
+function check(r, what, expected = 0) {
+  if (r.code !== expected) console.error(`  ! ${what} exited ${r.code}\n${(r.err || r.out).split('\n').slice(-8).join('\n')}`);
+  return r;
+}
+
+function tillEnv(home) {
+  return { TILL_HOME: home };
+}
+async function till(home, args) {
+  return timed(process.execPath, [TILL, ...args], tillEnv(home));
+}
+/** till under /usr/bin/time: wall time and peak RSS of the node process. */
+async function tillMeasured(home, args) {
+  if (!HAVE_TIME) return { ...(await till(home, args)), rssKiB: null };
+  const rssFile = join(home, 'rss.txt');
+  const r = await timed('/usr/bin/time', ['-f', '%M', '-o', rssFile, process.execPath, TILL, ...args], tillEnv(home));
+  return { ...r, rssKiB: Number(readFileSync(rssFile, 'utf8').trim().split('\n').pop()) };
+}
+
+/** Ends every master under a control directory (cold runs start from none). */
+async function closeMasters(controlDir) {
+  let sockets = [];
+  try {
+    sockets = readdirSync(controlDir);
+  } catch {
+    return;
+  }
+  await Promise.all(sockets.map((s) => timed('ssh', ['-o', `ControlPath=${join(controlDir, s)}`, '-O', 'exit', 'x'])));
+}
+
+/** A hosts-local.json written directly (10,000 `host add` calls would take an hour). */
+function writeDb(home, hosts, groups = {}) {
+  const db = { hosts: {}, groups, updated: String(Math.floor(Date.now() / 1000)) };
+  const added = new Date().toISOString();
+  for (const h of hosts) {
+    db.hosts[h.name] = { user: h.user, host: h.address, port: h.port, status: h.status ?? 'untested', added, last_sync: null, tekton_path: '~/projects/github/Tekton', installations: [] };
+  }
+  writeFileSync(join(home, 'hosts-local.json'), `${JSON.stringify(db, null, 2)}\n`);
+}
+
+async function newHome() {
+  const home = mkdtempSync('/tmp/t-');
+  check(await till(home, ['host', 'init']), 'till host init');
+  return home;
+}
+
+/* ---------------------------------------------------------------- header */
+
+console.error(`till fan-out benchmark: ${cpus().length} cores, load ${loadavg().map((l) => l.toFixed(1)).join(' ')}, repeat ${REPEAT} (median)`);
+if (!HAVE_PSSH) console.error('  parallel-ssh not found (Debian: apt-get install pssh): its rows are skipped');
+if (!HAVE_ANSIBLE) console.error('  ansible not found (Debian: apt-get install ansible-core): its rows are skipped');
+
+/* ---------------------------------------------------------------- start-up */
+
+{
+  console.error('\nstart-up (10 runs each, interleaved)');
+  const t = [];
+  const n = [];
+  for (let i = 0; i < 10; i++) {
+    n.push((await timed(process.execPath, ['-e', '0'])).ms);
+    t.push((await timed(process.execPath, [TILL, '--version'])).ms);
+  }
+  row('node -e 0', fmt(median(n)));
+  row('till --version', fmt(median(t)), `${ratio(median(t), median(n))} node -e 0; target ≤ 1.5×`);
+}
+
+/* ---------------------------------------------------------------- fan-out */
+
+const home = await newHome();
+const pub = readFileSync(join(home, 'ssh/till_federation_ed25519.pub'), 'utf8').trim();
+const cfg = join(home, 'ssh/config');
+const control = join(home, 'ssh/control');
+const labs = [];
+let lastLab;
+
+try {
+  for (const K of SIZES) {
+    console.error(`\n${K} hosts`);
+    const lab = await startLab(K, { authorizedKey: pub });
+    labs.push(lab);
+    lastLab = lab;
+    const names = lab.hosts.map((_, i) => `h${i}`);
+    writeDb(home, lab.hosts.map((h, i) => ({ name: names[i], user: h.user, address: h.address, port: h.port })));
+    await closeMasters(control);
+    // Regenerates ssh/config from the database, and fills known_hosts for pssh/ansible.
+    check(await till(home, ['host', 'group', 'create', 'bench']), 'group create');
+    check(await till(home, ['host', 'test', '--all']), 'till host test --all');
+
+    const hostsFile = join(home, `pssh-${K}.txt`);
+    writeFileSync(hostsFile, names.map((n) => `till-${n}`).join('\n') + '\n');
+    const inventory = join(home, `ansible-${K}.ini`);
+    writeFileSync(
+      inventory,
+      `[lab]\n${names.map((n) => `${n} ansible_host=till-${n}`).join('\n')}\n\n[all:vars]\nansible_ssh_common_args='-F ${cfg}'\n`,
+    );
+    const ansibleHome = mkdtempSync('/tmp/ab-');
+    const ansibleEnv = {
+      ANSIBLE_HOME: ansibleHome,
+      ANSIBLE_LOCAL_TEMP: join(ansibleHome, 'tmp'),
+      ANSIBLE_SSH_CONTROL_PATH_DIR: join(ansibleHome, 'cp'),
+      ANSIBLE_HOST_KEY_CHECKING: 'False',
+      ANSIBLE_RETRY_FILES_ENABLED: 'False',
+      ANSIBLE_NOCOLOR: '1',
+      ANSIBLE_DEPRECATION_WARNINGS: 'False',
+    };
+    const cpDir = join(ansibleHome, 'cp');
+
+    const m = {};
+    const add = (key, ms) => (m[key] ??= []).push(ms);
+    let peakRss = 0;
+    for (let rep = 0; rep < REPEAT; rep++) {
+      // cold: no masters anywhere
+      await closeMasters(control);
+      const tc = check(await tillMeasured(home, ['host', 'exec', '--all', '--', 'true']), 'till cold');
+      add('till cold', tc.ms);
+      peakRss = Math.max(peakRss, tc.rssKiB ?? 0);
+      // warm: the masters the cold run left
+      const tw = check(await tillMeasured(home, ['host', 'exec', '--all', '--', 'true']), 'till warm');
+      add('till warm', tw.ms);
+      peakRss = Math.max(peakRss, tw.rssKiB ?? 0);
+      // a bash loop of ssh & over the same live masters: the floor
+      add('ssh loop warm', check(await timed('bash', ['-c', `for h in $(cat ${hostsFile}); do ssh -F ${cfg} -T "$h" true & done; wait`]), 'ssh loop').ms);
+      if (HAVE_PSSH) {
+        add('pssh warm', check(await timed('parallel-ssh', ['-p', '32', '-h', hostsFile, '-x', `-F ${cfg}`, 'true']), 'pssh warm').ms);
+        await closeMasters(control);
+        // Cold pssh: one plain connection per host, as pssh does by default.
+        add('pssh cold', check(await timed('parallel-ssh', ['-p', '32', '-h', hostsFile, '-x', `-F ${cfg} -o ControlMaster=no -o ControlPath=none`, 'true']), 'pssh cold').ms);
+      }
+      if (HAVE_ANSIBLE) {
+        for (const forks of [5, 50]) {
+          await closeMasters(cpDir);
+          add(`ansible -f ${forks} cold`, check(await timed('ansible', ['lab', '-i', inventory, '-m', 'raw', '-a', 'true', '-f', String(forks)], ansibleEnv), `ansible -f ${forks} cold`).ms);
+          add(`ansible -f ${forks} warm`, check(await timed('ansible', ['lab', '-i', inventory, '-m', 'raw', '-a', 'true', '-f', String(forks)], ansibleEnv), `ansible -f ${forks} warm`).ms);
+        }
+      }
+    }
+    await closeMasters(cpDir);
+    rmSync(ansibleHome, { recursive: true, force: true });
+    const med = Object.fromEntries(Object.entries(m).map(([k, v]) => [k, median(v)]));
+    row(`${K} till cold`, fmt(med['till cold']), HAVE_PSSH ? `${ratio(med['till cold'], med['pssh cold'])} pssh -p 32 cold; target ≤ 1.05×` : '');
+    if (HAVE_PSSH) row(`${K} pssh -p 32 cold`, fmt(med['pssh cold']));
+    if (HAVE_ANSIBLE) {
+      row(`${K} ansible -m raw cold (default forks 5)`, fmt(med['ansible -f 5 cold']), `till cold is ${ratio(med['till cold'], med['ansible -f 5 cold'])}`);
+      row(`${K} ansible -m raw cold -f 50`, fmt(med['ansible -f 50 cold']), `till cold is ${ratio(med['till cold'], med['ansible -f 50 cold'])}`);
+    }
+    row(`${K} till warm`, fmt(med['till warm']), HAVE_PSSH ? `${ratio(med['till warm'], med['pssh warm'])} pssh warm; target ≤ 1×` : '');
+    if (HAVE_PSSH) row(`${K} pssh -p 32 warm (till's masters)`, fmt(med['pssh warm']));
+    row(`${K} ssh & loop warm (floor)`, fmt(med['ssh loop warm']), `till warm is ${ratio(med['till warm'], med['ssh loop warm'])}`);
+    if (HAVE_ANSIBLE) {
+      row(`${K} ansible -m raw warm (default forks 5)`, fmt(med['ansible -f 5 warm']), `till warm is ${ratio(med['till warm'], med['ansible -f 5 warm'])}`);
+      row(`${K} ansible -m raw warm -f 50`, fmt(med['ansible -f 50 warm']), `till warm is ${ratio(med['till warm'], med['ansible -f 50 warm'])}; target ≤ 0.2×`);
+    }
+    if (HAVE_TIME) row(`${K} till peak RSS`, `${(peakRss / 1024).toFixed(0)} MiB`, 'node process, /usr/bin/time %M');
+    if (K !== SIZES[SIZES.length - 1]) {
+      await closeMasters(control);
+      lab.stop();
+      labs.pop();
+    }
+  }
+
+  /* ---------------------------------------------------------------- dead and hanging hosts */
+
+  const lab = lastLab;
+  if (lab) {
+    const K = lab.hosts.length;
+    console.error(`\ndead and hanging hosts (${K} hosts, warm, --connect-timeout 2)`);
+    const run = async (what, expected = 0) => check(await till(home, ['host', 'exec', '--all', '--connect-timeout', '2', '--json', '--', 'true']), what, expected);
+    const base = [];
+    for (let i = 0; i < 3; i++) base.push((await run('baseline')).ms);
+    const baseMs = median(base);
+    row('all up', fmt(baseMs));
+
+    const dead = lab.hosts[1];
+    dead.stop();
+    const d = await run('dead host', 1);
+    const dr = JSON.parse(d.out).results.find((r) => r.host === 'h1');
+    row('one dead host (refused)', fmt(d.ms), `+${fmt(d.ms - baseMs)}; ${dr.attempts} attempts; backoff 0.5 s + 1 s, jitter up to ×2 → bound 3 s`);
+    await dead.start();
+
+    const hang = lab.hosts[2];
+    await timed('ssh', ['-F', cfg, '-O', 'exit', 'till-h2']);
+    hang.pause();
+    const h = await run('hanging host', 1);
+    const hr = JSON.parse(h.out).results.find((r) => r.host === 'h2');
+    row('one hanging host (SIGSTOP)', fmt(h.ms), `+${fmt(h.ms - baseMs)}; ${hr.attempts} attempts × 2 s connect timeout + backoff (≤ 3 s) → bound ${hr.attempts * 2 + 3} s`);
+    const h1 = check(await till(home, ['host', 'exec', '--all', '--connect-timeout', '2', '--retries', '1', '--json', '--', 'true']), 'hanging, 1 attempt', 1);
+    row('one hanging host, --retries 1', fmt(h1.ms), `+${fmt(h1.ms - baseMs)}; bound 2 s`);
+    hang.resume();
+  }
+
+  /* ---------------------------------------------------------------- big database */
+
+  if (lab) {
+    console.error(`\ndatabase of ${BIG} hosts vs 10 hosts`);
+    const real = lab.hosts[0];
+    const homes = {};
+    for (const size of [10, BIG]) {
+      const h = await newHome();
+      homes[size] = h;
+      real.authorize(readFileSync(join(h, 'ssh/till_federation_ed25519.pub'), 'utf8'));
+      const hosts = Array.from({ length: size - 1 }, (_, i) => ({ name: `web-${i}`, user: 'deploy', address: `10.${(i >> 16) & 255}.${(i >> 8) & 255}.${i & 255}`, port: 22 }));
+      hosts.push({ name: 'real-0', user: real.user, address: real.address, port: real.port });
+      writeDb(h, hosts, { one: ['real-0'], big: hosts.slice(0, Math.min(size, 5000)).map((x) => x.name) });
+      // One change through till regenerates ssh/config from the written database.
+      check(await till(h, ['host', 'group', 'create', 'empty']), 'group create');
+      check(await till(h, ['host', 'test', 'real-0']), 'test real-0');
+    }
+    const measure = async (size, args, n = 5) => {
+      const xs = [];
+      for (let i = 0; i < n; i++) xs.push(check(await till(homes[size], typeof args === 'function' ? args(i) : args), args.toString()).ms);
+      return median(xs);
+    };
+    const compare = async (what, args, n) => {
+      const small = await measure(10, args, n);
+      const big = await measure(BIG, args, n);
+      row(`${what}: 10 hosts`, fmt(small));
+      row(`${what}: ${BIG} hosts`, fmt(big), `${ratio(big, small)}; limit 2× + 300 ms = ${fmt(2 * small + 300)}`);
+    };
+    await compare('host list --json', ['host', 'list', '--json']);
+    await compare('host add', (i) => ['host', 'add', `new-${i}`, `deploy@10.200.0.${i + 1}`]);
+    await compare('host test --group one (1 of N)', ['host', 'test', '--group', 'one']);
+    await compare("host exec 'real-*' -- true (glob over N)", ['host', 'exec', 'real-*', '--', 'true']);
+    const cfgSize = (h) => readFileSync(join(h, 'ssh/config')).length;
+    row('ssh/config size', `${(cfgSize(homes[BIG]) / 1024).toFixed(0)} KiB for ${BIG} hosts`, `${(cfgSize(homes[10]) / 1024).toFixed(1)} KiB for 10`);
+    for (const h of Object.values(homes)) {
+      await closeMasters(join(h, 'ssh/control'));
+      rmSync(h, { recursive: true, force: true });
+    }
+  }
+} finally {
+  await closeMasters(control);
+  for (const lab of labs) lab.stop();
+  rmSync(home, { recursive: true, force: true });
+  rmSync(dirname(labFile), { recursive: true, force: true });
+}
+
+/* ---------------------------------------------------------------- table */
+
+const w0 = Math.max(...rows.map((r) => r[0].length));
+const w1 = Math.max(...rows.map((r) => r[1].length));
+process.stdout.write(`\n${'what'.padEnd(w0)}  ${'figure'.padEnd(w1)}  note\n`);
+for (const [a, b, c] of rows) process.stdout.write(`${a.padEnd(w0)}  ${b.padEnd(w1)}  ${c}\n`);

@@ -1,0 +1,286 @@
+import { lookup } from 'node:dns/promises';
+import { readFile, stat } from 'node:fs/promises';
+import { connect, isIP } from 'node:net';
+import type { TillPaths } from '../core/paths.js';
+import type { HostEntry } from '../core/state/hosts.js';
+import { formatHostSpec } from '../core/validate.js';
+import { buildSshArgs } from '../ssh/args.js';
+import { DEFAULT_CONNECT_TIMEOUT } from '../ssh/config.js';
+import { classifySsh, sshReason } from '../ssh/outcome.js';
+import { runProcess, type ProcessResult } from '../ssh/process.js';
+import { shPath } from '../ssh/quote.js';
+import { REMOTE_TILL } from './test.js';
+
+/**
+ * `till host doctor`: the seed's troubleshooting list, automated. Each check says
+ * pass/warn/fail with a one-line fix; a check that cannot run because an earlier one
+ * failed is `skip`. The interpretation of every probe is a pure function below; the
+ * runner at the end only gathers facts (fs, DNS, TCP, one ssh round trip).
+ */
+export type CheckStatus = 'pass' | 'fail' | 'warn' | 'skip';
+export type CheckName = 'key' | 'dns' | 'tcp' | 'host-key' | 'auth' | 'till' | 'disk';
+
+export interface DoctorCheck {
+  name: CheckName;
+  status: CheckStatus;
+  detail: string;
+  fix: string | null;
+}
+
+export interface DoctorReport {
+  host: string;
+  ok: boolean;
+  checks: DoctorCheck[];
+}
+
+export const CHECK_ORDER: readonly CheckName[] = ['key', 'dns', 'tcp', 'host-key', 'auth', 'till', 'disk'];
+/** Below this much free space at tekton_path a deploy is likely to fail. */
+export const LOW_DISK_BYTES = 1024 ** 3;
+
+const pass = (name: CheckName, detail: string): DoctorCheck => ({ name, status: 'pass', detail, fix: null });
+const fail = (name: CheckName, detail: string, fix: string): DoctorCheck => ({ name, status: 'fail', detail, fix });
+const warn = (name: CheckName, detail: string, fix: string): DoctorCheck => ({ name, status: 'warn', detail, fix });
+const skip = (name: CheckName, why: string): DoctorCheck => ({ name, status: 'skip', detail: why, fix: null });
+
+export interface KeyFacts {
+  privateKey: string;
+  publicKey: string;
+  /** Permission bits of the private key, or null when it is missing. */
+  privateMode: number | null;
+  publicPresent: boolean;
+}
+
+export function checkKey(f: KeyFacts): DoctorCheck {
+  if (f.privateMode === null) return fail('key', `till's key ${f.privateKey} is missing`, 'run: till host init (creates it; then authorize it on your hosts)');
+  if ((f.privateMode & 0o077) !== 0) {
+    return fail('key', `till's key ${f.privateKey} has mode ${f.privateMode.toString(8).padStart(4, '0')}; ssh refuses a private key others can read`, `run: chmod 600 ${f.privateKey}`);
+  }
+  if (!f.publicPresent) return fail('key', `the public key ${f.publicKey} is missing`, 'run: till host init (derives it from the private key)');
+  return pass('key', `${f.privateKey} (mode 0600) and its .pub are present`);
+}
+
+export function checkDns(host: string, resolved: { address: string } | { error: string } | 'literal'): DoctorCheck {
+  if (resolved === 'literal') return pass('dns', `${host} is an IP address`);
+  if ('address' in resolved) return pass('dns', `${host} resolves to ${resolved.address}`);
+  return fail('dns', `${host} does not resolve (${resolved.error})`, `check the spelling and your DNS or /etc/hosts; or re-add the host with its IP address (till host remove, till host add)`);
+}
+
+export type TcpFact = { ok: true; ms: number } | { ok: false; code: string };
+
+export function checkTcp(address: string, port: number, fact: TcpFact, timeoutS: number): DoctorCheck {
+  const where = isIP(address) === 6 ? `[${address}]:${port}` : `${address}:${port}`;
+  if (fact.ok) return pass('tcp', `port ${where} accepts connections (${fact.ms}ms)`);
+  if (fact.code === 'ECONNREFUSED') return fail('tcp', `${where} refused the connection`, `start sshd on the host, or fix the port (till host show; sshd's Port/ListenAddress)`);
+  if (fact.code === 'ETIMEDOUT') return fail('tcp', `no answer from ${where} within ${timeoutS}s`, 'check that the host is up and that no firewall drops port ' + port);
+  return fail('tcp', `cannot reach ${where} (${fact.code})`, 'check the host is up and routable from here');
+}
+
+/** Markers of the one remote probe: version of the remote till, then df at tekton_path. */
+export const PROBE_MARK = 'TILL_DOCTOR';
+
+/**
+ * One round trip: the marker, the remote till's version (or a "missing" line), and
+ * df of tekton_path or its nearest existing parent (the folder may not exist yet).
+ */
+export function doctorProbe(tektonPath: string): string {
+  return [
+    `echo ${PROBE_MARK}`,
+    `if v=$("$HOME"/${REMOTE_TILL} --version 2>/dev/null); then echo "${PROBE_MARK}_TILL $v"; else echo ${PROBE_MARK}_NOTILL; fi`,
+    `p=${shPath(tektonPath)}`,
+    'while [ ! -e "$p" ] && [ "$p" != / ] && [ "$p" != . ]; do p=$(dirname -- "$p"); done',
+    `echo "${PROBE_MARK}_PATH $p"`,
+    `df -Pk -- "$p" 2>&1 | tail -n 1 | sed 's/^/${PROBE_MARK}_DF /'`,
+    'true',
+  ].join('; ');
+}
+
+export interface ProbeOutput {
+  marker: boolean;
+  tillVersion: string | null;
+  path: string | null;
+  /** Free KiB from `df -Pk`, null when df printed something else. */
+  availableKiB: number | null;
+  dfLine: string | null;
+}
+
+export function parseProbe(stdout: string): ProbeOutput {
+  const lines = stdout.split('\n');
+  const value = (tag: string) => {
+    const line = lines.find((l) => l.startsWith(`${PROBE_MARK}_${tag} `));
+    return line === undefined ? null : line.slice(PROBE_MARK.length + tag.length + 2).trim();
+  };
+  const dfLine = value('DF');
+  // Filesystem 1024-blocks Used Available Capacity Mounted-on; the name and mount point may hold spaces.
+  const m = dfLine === null ? null : /\s(\d+)\s+(\d+)\s+(\d+)\s+\d+%\s/.exec(`${dfLine} `);
+  return {
+    marker: lines.includes(PROBE_MARK),
+    tillVersion: value('TILL'),
+    path: value('PATH'),
+    availableKiB: m ? Number(m[3]) : null,
+    dfLine,
+  };
+}
+
+export interface SshProbeInput {
+  name: string;
+  entry: HostEntry;
+  publicKey: string | null;
+  result: ProcessResult;
+  connectTimeout: number;
+}
+
+function formatBytes(bytes: number): string {
+  const gib = bytes / 1024 ** 3;
+  return gib >= 1 ? `${gib.toFixed(1)} GiB` : `${Math.round(bytes / 1024 ** 2)} MiB`;
+}
+
+/** host-key, auth, till and disk from the probe's ssh result. */
+export function checkSshProbe(p: SshProbeInput): DoctorCheck[] {
+  const { name, entry, result } = p;
+  const failure = classifySsh(result);
+  const reason = sshReason(result.stderr) || `ssh exit ${result.exitCode}`;
+  const later = (why: string) => [skip('till', why), skip('disk', why)];
+  if (failure?.kind === 'hostkey-changed') {
+    return [
+      fail('host-key', `the host's key changed since till recorded it (${reason})`, `if the host was reinstalled, run: till host forget ${name} (then till host test ${name}); otherwise do not connect: this may be an attack`),
+      skip('auth', 'ssh stops before authentication when the host key does not match'),
+      ...later('needs a connection'),
+    ];
+  }
+  if (failure?.kind === 'hostkey-unknown') {
+    return [
+      fail('host-key', `host key verification failed (${reason})`, `run: till host forget ${name}, then till host test ${name}`),
+      skip('auth', 'ssh stops before authentication when the host key cannot be verified'),
+      ...later('needs a connection'),
+    ];
+  }
+  if (failure?.kind === 'auth') {
+    const line = p.publicKey ?? '(till has no public key: run till host init)';
+    return [
+      pass('host-key', "the host's key matches till's known_hosts"),
+      fail(
+        'auth',
+        `the host refused till's key (${reason})`,
+        `append this line to ~${entry.user}/.ssh/authorized_keys on ${entry.host}:\n${line}\nor let till do it with your own ssh access: till host authorize ${name}`,
+      ),
+      ...later('needs a login'),
+    ];
+  }
+  if (failure?.connection || failure?.kind === 'deadline' || failure?.kind === 'spawn' || failure?.kind === 'cancelled') {
+    const fix =
+      failure.kind === 'timeout' || failure.kind === 'deadline'
+        ? `the port answers but sshd does not: check sshd on the host (overloaded, hung, MaxStartups), or raise --connect-timeout (now ${p.connectTimeout}s)`
+        : failure.kind === 'spawn'
+          ? 'install the OpenSSH client (Debian: apt-get install openssh-client)'
+          : `try by hand: till host ssh ${name} -- true`;
+    return [skip('host-key', 'ssh did not get as far as the host key'), fail('auth', `ssh could not log in: ${failure.message}`, fix), ...later('needs a login')];
+  }
+  const checks: DoctorCheck[] = [pass('host-key', "the host's key matches till's known_hosts"), pass('auth', `logged in as ${entry.user} with till's key`)];
+  const probe = parseProbe(result.stdout);
+  if (failure || !probe.marker) {
+    const how = failure ? failure.message : 'the probe printed nothing recognisable';
+    const fix = `the login shell of ${entry.user} does not run commands normally (nologin? a noisy or restricted .bashrc?): try till host ssh ${name} -- echo ok`;
+    return [...checks, fail('till', `the remote shell did not run the probe: ${how}`, fix), skip('disk', 'needs a working remote shell')];
+  }
+  checks.push(
+    probe.tillVersion !== null
+      ? pass('till', `till ${probe.tillVersion} is installed (~/${REMOTE_TILL})`)
+      : warn('till', `till is not installed on the host (~/${REMOTE_TILL} is missing)`, `run: till host setup ${name}`),
+  );
+  if (probe.availableKiB === null) {
+    checks.push(warn('disk', `could not read free space at ${entry.tekton_path} (df said: ${probe.dfLine ?? 'nothing'})`, `check by hand: till host ssh ${name} -- df -Pk ${probe.path ?? '~'}`));
+  } else {
+    const bytes = probe.availableKiB * 1024;
+    const where = probe.path !== null ? `${probe.path}${probe.path !== entry.tekton_path ? ` (nearest existing folder of ${entry.tekton_path})` : ''}` : entry.tekton_path;
+    checks.push(
+      bytes < LOW_DISK_BYTES
+        ? warn('disk', `only ${formatBytes(bytes)} free at ${where}`, `free space on that file system, or move the deploy folder (--tekton-path)`)
+        : pass('disk', `${formatBytes(bytes)} free at ${where}`),
+    );
+  }
+  return checks;
+}
+
+/** Fills in `skip` for checks a failure left unrun and says whether the host is fine. */
+export function finishReport(host: string, checks: DoctorCheck[]): DoctorReport {
+  const byName = new Map(checks.map((c) => [c.name, c]));
+  const failedAt = checks.find((c) => c.status === 'fail');
+  const all = CHECK_ORDER.map((n) => byName.get(n) ?? skip(n, failedAt ? `skipped: the ${failedAt.name} check failed` : 'not run'));
+  return { host, ok: !all.some((c) => c.status === 'fail'), checks: all };
+}
+
+/* ------------------------------------------------------------------ runner */
+
+async function keyFacts(paths: TillPaths): Promise<KeyFacts> {
+  const mode = await stat(paths.privateKey).then((s) => s.mode & 0o777, () => null);
+  const publicPresent = await stat(paths.publicKey).then(() => true, () => false);
+  return { privateKey: paths.privateKey, publicKey: paths.publicKey, privateMode: mode, publicPresent };
+}
+
+async function resolveName(host: string): Promise<{ address: string } | { error: string } | 'literal'> {
+  if (isIP(host) !== 0) return 'literal';
+  try {
+    const r = await lookup(host);
+    return { address: r.address };
+  } catch (err) {
+    return { error: (err as NodeJS.ErrnoException).code ?? String(err) };
+  }
+}
+
+function tcpConnect(address: string, port: number, timeoutMs: number): Promise<TcpFact> {
+  const started = performance.now();
+  return new Promise((resolve) => {
+    const socket = connect({ host: address, port });
+    const done = (fact: TcpFact) => {
+      socket.destroy();
+      resolve(fact);
+    };
+    socket.setTimeout(timeoutMs, () => done({ ok: false, code: 'ETIMEDOUT' }));
+    socket.once('connect', () => done({ ok: true, ms: Math.round(performance.now() - started) }));
+    socket.once('error', (err: NodeJS.ErrnoException) => done({ ok: false, code: err.code ?? err.message }));
+  });
+}
+
+export interface DoctorOptions {
+  connectTimeout?: number;
+}
+
+/** Runs the checks in order, stopping (as `skip`) where a failure makes the rest meaningless. */
+export async function runDoctor(paths: TillPaths, name: string, entry: HostEntry, opts: DoctorOptions = {}): Promise<DoctorReport> {
+  const connectTimeout = opts.connectTimeout ?? DEFAULT_CONNECT_TIMEOUT;
+  const checks: DoctorCheck[] = [];
+  const key = checkKey(await keyFacts(paths));
+  checks.push(key);
+  if (key.status === 'fail') return finishReport(name, checks);
+
+  let address = entry.host;
+  if (entry.jump !== undefined) {
+    const why = `reached through jump host ${entry.jump}: run till host doctor ${entry.jump} for the network path`;
+    checks.push(skip('dns', why), skip('tcp', why));
+  } else {
+    const resolved = await resolveName(entry.host);
+    const dns = checkDns(entry.host, resolved);
+    checks.push(dns);
+    if (dns.status === 'fail') return finishReport(name, checks);
+    if (resolved !== 'literal' && 'address' in resolved) address = resolved.address;
+    const tcp = checkTcp(address, entry.port, await tcpConnect(address, entry.port, connectTimeout * 1000), connectTimeout);
+    checks.push(tcp);
+    if (tcp.status === 'fail') return finishReport(name, checks);
+  }
+
+  const publicKey = await readFile(paths.publicKey, 'utf8').then((s) => s.trim(), () => null);
+  // A fresh connection, never a live master: a master opened before the key was
+  // removed would hide exactly the refusal doctor is asked to find.
+  const result = await runProcess(
+    'ssh',
+    buildSshArgs(paths, name, doctorProbe(entry.tekton_path), { connectTimeout, options: { ControlMaster: 'no', ControlPath: 'none' } }),
+    { timeoutMs: (connectTimeout + 20) * 1000 },
+  );
+  checks.push(...checkSshProbe({ name, entry, publicKey, result, connectTimeout }));
+  return finishReport(name, checks);
+}
+
+/** `user@host:port` for the report heading. */
+export function doctorHeading(name: string, entry: HostEntry): string {
+  return `${name} (${formatHostSpec(entry)}${entry.jump !== undefined ? ` via ${entry.jump}` : ''})`;
+}
