@@ -84,23 +84,41 @@ export interface FleetCommand<T> {
   afterRun?: (report: FleetReport<T>) => void | Promise<void>;
 }
 
-/** Runs a job on the targets through the engine, records results, reports, returns the exit code. */
-export async function runFleetCommand<T>(c: FleetCommand<T>): Promise<number> {
-  const { cli, opts } = c;
-  const json = opts.json === true;
-  const reporter = new FleetReporter(cli, c.targets.length, { json, stream: c.stream === true, quietDone: c.quiet === true });
-  const interrupt = interruptSignal();
-  let report: FleetReport<T>;
+/**
+ * The engine with the fan-out options and live progress: what every fleet command
+ * runs. Hosts marked unreachable get one attempt.
+ */
+export async function runFleetWithProgress<T>(
+  cli: Cli,
+  targets: Target[],
+  job: (hooks: { output: FleetReporter['output'] }) => HostJob<T>,
+  opts: FleetOpts,
+  signal: AbortSignal,
+  display: { stream?: boolean; quiet?: boolean } = {},
+): Promise<FleetReport<T>> {
+  const reporter = new FleetReporter(cli, targets.length, { json: opts.json === true, stream: display.stream === true, quietDone: display.quiet === true });
   try {
-    report = await runFleet(c.targets, c.job({ output: reporter.output }), {
+    return await runFleet(targets, job({ output: reporter.output }), {
       parallel: opts.serial ? 1 : opts.parallel,
       attempts: opts.retries,
       singleAttemptFor: (t) => t.entry.status === 'unreachable',
-      signal: interrupt.signal,
+      signal,
       onEvent: reporter.onEvent as (e: unknown) => void,
     });
   } finally {
     reporter.clear();
+  }
+}
+
+/** Runs a job on the targets through the engine, records results, reports, returns the exit code. */
+export async function runFleetCommand<T>(c: FleetCommand<T>): Promise<number> {
+  const { cli, opts } = c;
+  const json = opts.json === true;
+  const interrupt = interruptSignal();
+  let report: FleetReport<T>;
+  try {
+    report = await runFleetWithProgress(cli, c.targets, c.job, opts, interrupt.signal, { stream: c.stream, quiet: c.quiet });
+  } finally {
     interrupt.dispose();
   }
   // Report first: if the database cannot be written, the run's output is not lost.

@@ -1,4 +1,5 @@
-import { access, chmod, mkdir } from 'node:fs/promises';
+import { chmod, mkdir } from 'node:fs/promises';
+import { pathExists } from './fs.js';
 import writeFileAtomic from 'write-file-atomic';
 import { renderSshConfig } from '../ssh/config.js';
 import { ensureKeyPair } from '../ssh/keys.js';
@@ -23,14 +24,6 @@ export function scheduleStore(paths: TillPaths) {
   return new JsonFileStore(paths.scheduleFile, scheduleFileSchema, emptyScheduleFile);
 }
 
-async function exists(path: string): Promise<boolean> {
-  try {
-    await access(path);
-    return true;
-  } catch {
-    return false;
-  }
-}
 
 /**
  * The host database and the ssh config generated from it. Every change goes
@@ -46,7 +39,7 @@ export class Inventory {
 
   /** Commands that connect or change the database need `till host init` first. */
   async requireInit(): Promise<void> {
-    if (!(await exists(this.paths.privateKey)) || !(await exists(this.paths.hostsDb))) {
+    if (!(await pathExists(this.paths.privateKey)) || !(await pathExists(this.paths.hostsDb))) {
       throw new SetupError(`till is not initialised in ${this.paths.home}`, 'run: till host init');
     }
   }
@@ -55,7 +48,7 @@ export class Inventory {
     await this.requireInit();
     const db = await this.store.read();
     // The config is derived from the database: if it went missing, make it again.
-    if (!(await exists(this.paths.sshConfig))) await this.writeSshConfig(db);
+    if (!(await pathExists(this.paths.sshConfig))) await this.writeSshConfig(db);
     return db;
   }
 
@@ -141,6 +134,6 @@ export async function initTillHome(paths: TillPaths): Promise<InitResult> {
   else await schedule.read(); // a corrupt schedule.json stops init too (exit 4, file untouched)
   // Regenerate the config from whatever database is there (validating it, never rewriting it).
   await new Inventory(paths).writeSshConfig(await hosts.read());
-  if (!(await exists(paths.knownHosts))) await writeFileAtomic(paths.knownHosts, '', { mode: 0o600 });
+  if (!(await pathExists(paths.knownHosts))) await writeFileAtomic(paths.knownHosts, '', { mode: 0o600 });
   return { keyCreated: created, databaseCreated, scheduleCreated };
 }

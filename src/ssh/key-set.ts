@@ -1,4 +1,5 @@
-import { access, readFile, rename, rm, stat, writeFile } from 'node:fs/promises';
+import { readFile, rename, rm, stat, writeFile } from 'node:fs/promises';
+import { pathExists } from '../core/fs.js';
 import { SetupError } from '../core/errors.js';
 import type { TillPaths } from '../core/paths.js';
 import type { OtherKey } from './config.js';
@@ -27,14 +28,6 @@ export function keyFile(paths: TillPaths, slot: KeySlot): string {
   return slot === 'current' ? paths.privateKey : `${paths.privateKey}.${slot === 'next' ? 'new' : 'old'}`;
 }
 
-async function exists(path: string): Promise<boolean> {
-  try {
-    await access(path);
-    return true;
-  } catch {
-    return false;
-  }
-}
 
 async function readPub(pubFile: string): Promise<string | undefined> {
   try {
@@ -48,7 +41,7 @@ async function readPub(pubFile: string): Promise<string | undefined> {
 export async function readTillKey(paths: TillPaths, slot: KeySlot): Promise<TillKey | undefined> {
   const file = keyFile(paths, slot);
   const pubFile = `${file}.pub`;
-  if (!(await exists(file))) return undefined;
+  if (!(await pathExists(file))) return undefined;
   const line = await readPub(pubFile);
   const key = line === undefined ? undefined : parsePublicKey(line);
   if (line === undefined || key === undefined) return undefined;
@@ -90,14 +83,14 @@ export async function recoverKeyFiles(paths: TillPaths): Promise<void> {
   const cur = keyFile(paths, 'current');
   const next = keyFile(paths, 'next');
   const old = keyFile(paths, 'old');
-  if (!(await exists(cur)) && (await exists(next))) {
+  if (!(await pathExists(cur)) && (await pathExists(next))) {
     // Interrupted between "current → old" and "next → current".
-    if ((await exists(`${cur}.pub`)) && !(await exists(`${old}.pub`))) await rename(`${cur}.pub`, `${old}.pub`);
+    if ((await pathExists(`${cur}.pub`)) && !(await pathExists(`${old}.pub`))) await rename(`${cur}.pub`, `${old}.pub`);
     await rename(next, cur);
   }
-  if (!(await exists(next)) && (await exists(`${next}.pub`)) && !(await exists(`${cur}.pub`))) await rename(`${next}.pub`, `${cur}.pub`);
+  if (!(await pathExists(next)) && (await pathExists(`${next}.pub`)) && !(await pathExists(`${cur}.pub`))) await rename(`${next}.pub`, `${cur}.pub`);
   for (const file of [cur, next, old]) {
-    if ((await exists(file)) && !(await exists(`${file}.pub`))) await derivePub(file);
+    if ((await pathExists(file)) && !(await pathExists(`${file}.pub`))) await derivePub(file);
   }
 }
 

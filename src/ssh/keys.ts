@@ -1,4 +1,5 @@
-import { access, chmod, readFile, writeFile } from 'node:fs/promises';
+import { chmod, readFile, writeFile } from 'node:fs/promises';
+import { pathExists } from '../core/fs.js';
 import { hostname, userInfo } from 'node:os';
 import type { TillPaths } from '../core/paths.js';
 import { SetupError } from '../core/errors.js';
@@ -14,20 +15,12 @@ export function keyComment(): string {
   return `till-federation@${user}@${hostname()}`;
 }
 
-async function exists(path: string): Promise<boolean> {
-  try {
-    await access(path);
-    return true;
-  } catch {
-    return false;
-  }
-}
 
 /** Creates till's Ed25519 key pair unless it exists; never replaces a key. */
 export async function ensureKeyPair(paths: TillPaths): Promise<{ created: boolean }> {
-  if (await exists(paths.privateKey)) {
+  if (await pathExists(paths.privateKey)) {
     await chmod(paths.privateKey, 0o600);
-    if (!(await exists(paths.publicKey))) {
+    if (!(await pathExists(paths.publicKey))) {
       const derived = await runProcess('ssh-keygen', ['-y', '-f', paths.privateKey]);
       if (derived.exitCode !== 0) throw new SetupError(`cannot read ${paths.privateKey}: ${derived.stderr.trim()}`);
       await writeFile(paths.publicKey, derived.stdout, { mode: 0o644 });

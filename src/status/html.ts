@@ -1,4 +1,5 @@
 import { formatBytes } from '../core/units.js';
+import { formatAge } from '../core/format.js';
 import type { HostRow, HostState, StatusView } from './model.js';
 
 /**
@@ -12,17 +13,6 @@ export function escapeHtml(text: string): string {
 
 const COLORS: Record<HostState, string> = { ok: '#2f9e44', degraded: '#e8a317', down: '#e03131', unknown: '#adb5bd' };
 
-function age(iso: string | null, now: number): string {
-  if (!iso) return 'never';
-  const ms = now - Date.parse(iso);
-  if (Number.isNaN(ms)) return 'never';
-  if (ms < 0) return 'in future';
-  const s = Math.floor(ms / 1000);
-  if (s < 60) return `${s}s ago`;
-  if (s < 3600) return `${Math.floor(s / 60)}m ago`;
-  if (s < 86_400) return `${Math.floor(s / 3600)}h ago`;
-  return `${Math.floor(s / 86_400)}d ago`;
-}
 
 function until(iso: string, now: number): string {
   const ms = Date.parse(iso) - now;
@@ -33,7 +23,7 @@ function until(iso: string, now: number): string {
 }
 
 function timeCell(iso: string | null, now: number): string {
-  return iso ? `<time class="age" datetime="${escapeHtml(iso)}" title="${escapeHtml(iso)}">${escapeHtml(age(iso, now))}</time>` : '<span class="muted">never</span>';
+  return iso ? `<time class="age" datetime="${escapeHtml(iso)}" title="${escapeHtml(iso)}">${escapeHtml(formatAge(iso, now))}</time>` : '<span class="muted">never</span>';
 }
 
 /** A small line chart of a series (gaps where the host was down), with its last value. */
@@ -173,7 +163,7 @@ export function renderStatusHtml(view: StatusView, opts: HtmlOptions = {}): stri
         .map((g) => `<tr class="group"><td>${escapeHtml(g.name)}</td><td class="n">${g.total}</td><td class="n">${g.ok}</td><td class="n">${g.degraded}</td><td class="n">${g.down}</td><td class="n">${g.unknown}</td></tr>`)
         .join('')}</tbody></table>`
     : '';
-  const syncLine = sched.lastRun ? `last sync ${escapeHtml(age(sched.lastRun, now))} (${escapeHtml(sched.lastStatus ?? '?')})` : 'sync never ran';
+  const syncLine = sched.lastRun ? `last sync ${escapeHtml(formatAge(sched.lastRun, now))} (${escapeHtml(sched.lastStatus ?? '?')})` : 'sync never ran';
   const next = sched.enabled && sched.nextRun ? `, next <time datetime="${escapeHtml(sched.nextRun)}">${escapeHtml(until(sched.nextRun, now))}</time>` : sched.enabled ? '' : ', schedule off';
   const rows = view.hosts.map((h) => hostRow(h, now)).join('\n');
   const troubled = view.hosts.filter((h) => h.state === 'down' || h.state === 'degraded');

@@ -12,6 +12,7 @@ import { readPublicKey } from '../../ssh/keys.js';
 import { currentKeyInfo, KEY_ROTATE_AFTER_DAYS } from '../../ssh/key-set.js';
 import { execLine, shQuote } from '../../ssh/quote.js';
 import type { Cli } from '../context.js';
+import { confirm } from '../prompt.js';
 import { addFleetOptions, runFleetCommand, selectTargets, type FleetOpts } from '../fleet.js';
 import { collect } from '../options.js';
 import { renderTable } from '../output/table.js';
@@ -259,12 +260,3 @@ export function registerHostCommands(host: Command, cli: Cli): void {
     });
 }
 
-async function confirm(question: string): Promise<boolean> {
-  const { createInterface } = await import('node:readline/promises');
-  const rl = createInterface({ input: process.stdin, output: process.stderr });
-  try {
-    return /^y(es)?$/i.test((await rl.question(question)).trim());
-  } finally {
-    rl.close();
-  }
-}

@@ -9,6 +9,7 @@ import { forgetHostKey, trustHostKey } from '../../ops/host-keys.js';
 import { finishRotation, planRotation, recordUnknownKeys, rotateJob, type RotateData } from '../../ops/rotate-key.js';
 import { normalizeFingerprint } from '../../ssh/known-hosts.js';
 import type { Cli } from '../context.js';
+import { confirm } from '../prompt.js';
 import { runSetupCommand } from './remote.js';
 import { addFleetOptions, runFleetCommand, selectTargets, type FleetOpts } from '../fleet.js';
 import { intOption } from '../options.js';
@@ -145,12 +146,3 @@ export function registerSecurityCommands(host: Command, cli: Cli): void {
     });
 }
 
-async function confirm(question: string): Promise<boolean> {
-  const { createInterface } = await import('node:readline/promises');
-  const rl = createInterface({ input: process.stdin, output: process.stderr });
-  try {
-    return /^y(es)?$/i.test((await rl.question(question)).trim());
-  } finally {
-    rl.close();
-  }
-}

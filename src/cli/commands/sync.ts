@@ -1,6 +1,6 @@
 import type { Command } from 'commander';
 import { ExitCode, SetupError, UsageError } from '../../core/errors.js';
-import { runFleet, type FleetReport } from '../../core/fanout.js';
+import type { FleetReport } from '../../core/fanout.js';
 import { installationsStore, listInstallations } from '../../core/installations.js';
 import { Inventory, scheduleStore } from '../../core/inventory.js';
 import { checkControlPath } from '../../core/paths.js';
@@ -8,8 +8,8 @@ import { applyRunRecord } from '../../core/state/schedule.js';
 import { NAME_RE } from '../../core/validate.js';
 import { buildRunRecord, hostSyncJob, localFailed, syncInstallations, type HostSyncData, type LocalSyncResult } from '../../ops/sync.js';
 import type { Cli } from '../context.js';
-import { addFleetOptions, interruptSignal, type FleetOpts } from '../fleet.js';
-import { FleetReporter, fleetJson, renderSummary } from '../output/reporter.js';
+import { addFleetOptions, interruptSignal, runFleetWithProgress, type FleetOpts } from '../fleet.js';
+import { fleetJson, renderSummary } from '../output/reporter.js';
 import { renderTable } from '../output/table.js';
 import { formatDuration } from '../output/terminal.js';
 import { localSummary, syncTargets } from './remote.js';
@@ -77,22 +77,13 @@ export function registerSyncCommand(program: Command, cli: Cli): void {
         }
         const targets = db ? syncTargets(cli, db, patterns, opts) : [];
         if (targets.length > 0) {
-          const reporter = new FleetReporter(cli, targets.length, { json });
-          try {
-            hosts = await runFleet(targets, hostSyncJob(paths, { dryRun, connectTimeout: opts.connectTimeout, timeoutMs: opts.timeout && opts.timeout * 1000 }), {
-              parallel: opts.serial ? 1 : opts.parallel,
-              attempts: opts.retries,
-              singleAttemptFor: (t) => t.entry.status === 'unreachable',
-              signal: interrupt.signal,
-              onEvent: reporter.onEvent as (e: unknown) => void,
-            });
-          } finally {
-            reporter.clear();
-          }
+          const job = hostSyncJob(paths, { dryRun, connectTimeout: opts.connectTimeout, timeoutMs: opts.timeout && opts.timeout * 1000 });
+          const report = await runFleetWithProgress(cli, targets, () => job, opts, interrupt.signal);
+          hosts = report;
           // A dry run leaves the database alone: no last_sync, no failure counts.
           if (!dryRun) {
             const now = new Date().toISOString();
-            await inventory.recordResults(hosts.results, (entry) => void (entry.last_sync = now));
+            await inventory.recordResults(report.results, (entry) => void (entry.last_sync = now));
           }
         } else if (!json && db) {
           cli.err('no host has till set up; no hosts to sync');
