@@ -11,8 +11,7 @@ import {
   describeLock,
   listReleases,
   parseMarkers,
-  linkDestViaPath,
-  prepareRsyncPath,
+  linkDestOf,
   prepareScript,
   readStateScript,
   releasesToPrune,
@@ -144,18 +143,21 @@ export function stageJob(plan: DeployPlan, journal: DeployJournalWriter, locked:
       failure: remoteFailure(`locked by ${describeLock(state.holder)}; if that deploy is dead: till host deploy ${name} --force-unlock …`),
     });
 
-    if (run.hosts[name]?.state === 'switched') {
+    // The prepare script (lock, adopt, report) first, as a registered script: then a
+    // plain rsync push into <id>.partial, which a restricted key's gate allows too.
+    const prep = await remote(plan, name, prepareScript(layout, prepare), signal);
+    const state = parseMarkers(prep.stdout, layout);
+    if (state.locked) return lockedOut(state, prep);
+    if (prep.exitCode !== 0 || state.home === undefined) {
+      if (prep.exitCode === 0) return { ...toOutcome(prep), ok: false, failure: remoteFailure('the prepare step did not report (a noisy login shell?)') };
+      return failWith(prep);
+    }
+    if (run.hosts[name]?.state === 'switched' && state.complete) {
       // A resumed host that was already switched: its release is complete; lock and report only.
-      const prep = await remote(plan, name, prepareScript(layout, prepare), undefined);
-      const state = parseMarkers(prep.stdout, layout);
-      if (state.locked) return lockedOut(state, prep);
-      if (prep.exitCode !== 0 || state.home === undefined) return failWith(prep);
-      if (state.complete) {
-        const data = stageData(state, state.home);
-        await journal.advance(run.run, name, 'staged', { previous: data.previous });
-        plan.onStaged?.(name, data);
-        return { ok: true, stdout: '', stderr: prep.stderr, exitCode: 0, data };
-      }
+      const data = stageData(state, state.home);
+      await journal.advance(run.run, name, 'staged', { previous: data.previous });
+      plan.onStaged?.(name, data);
+      return { ok: true, stdout: '', stderr: prep.stderr, exitCode: 0, data };
     }
 
     let ignoreFile: string | undefined = join(plan.source.dir, '.tillignore');
@@ -164,8 +166,8 @@ export function stageJob(plan: DeployPlan, journal: DeployJournalWriter, locked:
     } catch {
       ignoreFile = undefined;
     }
-    // One connection: the prepare script (lock, adopt, report) runs as rsync's remote
-    // command, then the transfer into <id>.partial, hard-linking against P's current release.
+    // Unchanged files become hard links to the current release, a sibling in releases/.
+    const base = state.current !== null && state.current !== run.release ? state.current : null;
     const args = buildDeployRsyncArgs({
       source: plan.source.dir,
       host: name,
@@ -173,29 +175,19 @@ export function stageJob(plan: DeployPlan, journal: DeployJournalWriter, locked:
       remoteShell: rsyncRemoteShell(plan.paths, plan.connectTimeout),
       shared: run.options.shared,
       ...(ignoreFile !== undefined ? { ignoreFile } : {}),
-      linkDest: linkDestViaPath(layout),
-      rsyncPath: prepareRsyncPath(layout, prepare),
+      ...(base !== null ? { linkDest: linkDestOf(base) } : {}),
     });
     const rs = await runProcess('rsync', args, { signal, timeoutMs: plan.timeoutMs });
-    const state = parseMarkers(rs.stderr, layout);
-    if (state.locked) return lockedOut(state, rs);
-    const tillError = rs.stderr.split('\n').find((l) => l.startsWith('TILL_ERROR '));
-    if (tillError !== undefined) return { ok: false, failure: remoteFailure(tillError.slice('TILL_ERROR '.length)), exitCode: rs.exitCode, stdout: rs.stdout, stderr: rs.stderr };
     const rsFailure = classifySsh(rs, RSYNC_CONNECTION_CODES);
     if (rsFailure) {
-      const detail = rs.stderr.trim().split('\n').filter((l) => l !== '' && !l.startsWith('TILL_')).slice(-2).join('; ');
+      const detail = rs.stderr.trim().split('\n').filter((l) => l !== '').slice(-2).join('; ');
       const failure = rsFailure.kind === 'remote' ? remoteFailure(`rsync failed (exit ${rs.exitCode}): ${detail}`) : { ...rsFailure, message: detail || rsFailure.message };
       return { ok: false, failure, exitCode: rs.exitCode, stdout: rs.stdout, stderr: rs.stderr };
     }
-    if (state.home === undefined) return { ok: false, failure: remoteFailure('the prepare step did not report (a noisy login shell?)'), exitCode: rs.exitCode, stdout: rs.stdout, stderr: rs.stderr };
     const data = { ...stageData(state, state.home), transferred: true, stats: parseRsyncStats(rs.stdout) };
     await journal.advance(run.run, name, 'staged', { previous: data.previous });
     plan.onStaged?.(name, data);
-    const stderr = rs.stderr
-      .split('\n')
-      .filter((l) => !l.startsWith('TILL_'))
-      .join('\n');
-    return { ok: true, stdout: '', stderr, exitCode: 0, data };
+    return { ok: true, stdout: '', stderr: `${prep.stderr}${rs.stderr}`, exitCode: 0, data };
   };
 }
 
@@ -416,7 +408,8 @@ export function dryRunJob(paths: TillPaths, source: DeploySource, shared: readon
     const args = buildDeployRsyncArgs({
       source: source.dir,
       host: name,
-      dest: rsyncRemotePath(layout.path),
+      // The current release itself (not P, its symlink): a restricted key's gate allows uploads into releases/ only.
+      dest: state.current !== null ? `${rsyncRemotePath(layout.releases)}/${state.current}` : rsyncRemotePath(layout.path),
       remoteShell: rsyncRemoteShell(paths, opts.connectTimeout),
       shared,
       dryRun: true,
