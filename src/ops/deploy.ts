@@ -1,5 +1,5 @@
-import { access } from 'node:fs/promises';
-import { hostname, userInfo } from 'node:os';
+import { access, mkdtemp, rm } from 'node:fs/promises';
+import { hostname, tmpdir, userInfo } from 'node:os';
 import { join } from 'node:path';
 import { runFleet, summarize, type FleetEvent, type FleetOptions, type FleetReport, type HostJob, type HostResult, type JobOutcome, type Target } from '../core/fanout.js';
 import type { TillPaths } from '../core/paths.js';
@@ -29,7 +29,7 @@ import { buildDeployRsyncArgs, itemizedChanges, parseRsyncStats, RSYNC_CONNECTIO
 import type { DeploySource } from '../deploy/source.js';
 import { rsyncRemoteShell } from '../ssh/args.js';
 import { sshRun, toOutcome } from '../ssh/client.js';
-import { classifySsh, type Failure } from '../ssh/outcome.js';
+import { classifySsh, gateRefusal, type Failure } from '../ssh/outcome.js';
 import { runProcess, type ProcessResult } from '../ssh/process.js';
 
 /** The deploy job's half of the fleet: staging and switching, as engine jobs. */
@@ -96,7 +96,8 @@ function remoteFailure(message: string): Failure {
 
 function failWith<T>(result: ProcessResult, message?: string): JobOutcome<T> {
   const base = toOutcome<T>(result);
-  if (!base.ok && base.failure?.kind === 'remote') {
+  // A gate's refusal keeps classifySsh's message ("refused by till gate on the host: …").
+  if (!base.ok && base.failure?.kind === 'remote' && gateRefusal(result.stderr) === undefined) {
     const why = message ?? (result.stderr.split('\n').find((l) => l.startsWith('TILL_ERROR'))?.slice('TILL_ERROR '.length) || result.stderr.trim().split('\n').pop() || base.failure.message);
     return { ...base, failure: remoteFailure(why) };
   }
@@ -179,6 +180,8 @@ export function stageJob(plan: DeployPlan, journal: DeployJournalWriter, locked:
     });
     const rs = await runProcess('rsync', args, { signal, timeoutMs: plan.timeoutMs });
     const rsFailure = classifySsh(rs, RSYNC_CONNECTION_CODES);
+    const refused = rs.exitCode !== 0 ? gateRefusal(rs.stderr) : undefined;
+    if (refused !== undefined) return { ok: false, failure: remoteFailure(`refused by till gate on the host: ${refused}`), exitCode: rs.exitCode, stdout: rs.stdout, stderr: rs.stderr };
     if (rsFailure) {
       const detail = rs.stderr.trim().split('\n').filter((l) => l !== '').slice(-2).join('; ');
       const failure = rsFailure.kind === 'remote' ? remoteFailure(`rsync failed (exit ${rs.exitCode}): ${detail}`) : { ...rsFailure, message: detail || rsFailure.message };
@@ -405,17 +408,20 @@ export function dryRunJob(paths: TillPaths, source: DeploySource, shared: readon
     } catch {
       ignoreFile = undefined;
     }
+    // Against the current release itself (not P, its symlink: a restricted key's gate
+    // allows uploads into releases/ only); before any deploy, against an empty local
+    // folder (everything is new); a plain directory at P is compared as it is.
+    const empty = state.current === null && !state.plain ? await mkdtemp(join(tmpdir(), 'till-dry-')) : null;
     const args = buildDeployRsyncArgs({
       source: source.dir,
-      host: name,
-      // The current release itself (not P, its symlink): a restricted key's gate allows uploads into releases/ only.
-      dest: state.current !== null ? `${rsyncRemotePath(layout.releases)}/${state.current}` : rsyncRemotePath(layout.path),
+      host: empty !== null ? null : name,
+      dest: empty ?? (state.current !== null ? `${rsyncRemotePath(layout.releases)}/${state.current}` : rsyncRemotePath(layout.path)),
       remoteShell: rsyncRemoteShell(paths, opts.connectTimeout),
       shared,
       dryRun: true,
       ...(ignoreFile !== undefined ? { ignoreFile } : {}),
     });
-    const rs = await runProcess('rsync', args, { signal, timeoutMs: opts.timeoutMs });
+    const rs = await runProcess('rsync', args, { signal, timeoutMs: opts.timeoutMs }).finally(() => (empty !== null ? rm(empty, { recursive: true, force: true }) : undefined));
     const failure = classifySsh(rs, RSYNC_CONNECTION_CODES);
     if (failure) return { ok: false, failure, exitCode: rs.exitCode, stdout: rs.stdout, stderr: rs.stderr };
     return { ok: true, exitCode: 0, stdout: '', stderr: rs.stderr, data: { changes: itemizedChanges(rs.stdout), stats: parseRsyncStats(rs.stdout), current: state.current } };
