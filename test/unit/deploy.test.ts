@@ -140,6 +140,16 @@ describe('remote scripts under sh', () => {
     expect(m.holder.who).toBe("o'brien@host");
   });
 
+  it('expands a ~/ tekton_path with $HOME on the host (it arrives literally, as a positional value)', () => {
+    dir = mkdtempSync('/tmp/tu-');
+    mkdirSync(join(dir, 'p/Tekton'), { recursive: true });
+    const l = remoteLayout('~/p/Tekton');
+    const params = { id: '20260101T000000Z-aaaaaa', lock, forceUnlock: false, shared: [], adoptId: '20251231T000000Z-adopted', now: 'now' };
+    const out = execFileSync('/bin/sh', ['-c', prepareScript(l, params)], { encoding: 'utf8', env: { ...process.env, HOME: dir } });
+    expect(parseMarkers(out, l).current).toBe('20251231T000000Z-adopted');
+    expect(readlinkSync(join(dir, 'p/Tekton'))).toBe('Tekton.till/releases/20251231T000000Z-adopted');
+  });
+
   it('switch completes, switches, and on a failing check goes back and records failed; rollback never picks it', () => {
     const { P, l } = setup();
     const B = `${P}.till`;
