@@ -1,5 +1,5 @@
 import { posix } from 'node:path';
-import { shPath, shQuote } from '../ssh/quote.js';
+import { remoteScript } from '../remote/script.js';
 
 /**
  * The remote layout of a deployed installation, next to the host's `tekton_path` P:
@@ -135,48 +135,50 @@ export function describeLock(info: Partial<LockInfo>): string {
   return `${info.who ?? '?'} since ${info.when ?? '?'} (${info.what ?? '?'}, pid ${info.pid ?? '?'}, run ${info.run ?? '?'})`;
 }
 
-// ---------------------------------------------------------------- shell snippets
+// ---------------------------------------------------------------- shell scripts
+//
+// Every script is a constant text (registered in remote/allowlist.ts, so a restricted
+// key's gate allows it byte for byte); values arrive only as positional parameters,
+// through remoteScript. "$1" is always tekton_path as stored: a `~/` value arrives
+// literally and is expanded here with "$HOME".
 
-const VARS = (l: RemoteLayout) => `P=${shPath(l.path)}; B=${shPath(l.base)}`;
+const HEAD = [
+  'set -u',
+  `case $1 in "~/"*) P=$HOME/\${1#"~/"} ;; *) P=$1 ;; esac`,
+  'B=$P.till',
+  'N=${P##*/}',
+].join('\n');
 /** rename(2) of a fresh symlink over P: a reader sees the old target or the new one, never neither. */
 const SWITCH_FN = `till_switch() { t="$P.till-tmp-$$"; if [ -e "$t" ] || [ -L "$t" ]; then rm -f "$t"; fi; ln -s "$1" "$t" && mv -T "$t" "$P"; }`;
 /**
  * Shell builtins instead of sed/cat where a script runs on every host of every deploy:
  * on a busy host each fork+exec costs more than the work. `till_lockrun` sets $lr to
- * the lock's run id; `till_prefix WORD FILE` prints each line of FILE after WORD.
+ * the lock's run id; `till_prefix WORD FILE` prints each line of FILE after WORD;
+ * `till_ours RUN` is true when the lock is held by RUN.
  */
 const READ_FNS = [
   `till_lockrun() { lr=; if [ -f "$B/lock/info" ]; then while IFS= read -r l || [ -n "$l" ]; do case $l in run=*) lr=\${l#run=} ;; esac; done < "$B/lock/info"; fi; }`,
   `till_prefix() { if [ -f "$2" ]; then while IFS= read -r l || [ -n "$l" ]; do printf '%s %s\\n' "$1" "$l"; done < "$2"; fi; }`,
+  'till_ours() { till_lockrun; [ "$lr" = "$1" ]; }',
 ].join('\n');
 const LOG_FN = `till_log() { printf '%s\\t%s\\t%s\\t%s\\n' "$1" "$2" "$3" "$4" >> "$B/releases.log"; }`;
-const OURS = (run: string) => `{ till_lockrun; [ "$lr" = ${shQuote(run)} ]; }`;
-
-function takeLock(info: LockInfo, forceUnlock: boolean): string[] {
-  const lines: string[] = [];
-  if (forceUnlock) {
-    lines.push(`if [ -d "$B/lock" ] && ! ${OURS(info.run)}; then echo TILL_BROKE_LOCK; till_prefix TILL_OLDLOCK "$B/lock/info"; rm -rf "$B/lock"; fi`);
-  }
-  lines.push(
-    `if mkdir "$B/lock" 2>/dev/null; then printf '%s' ${shQuote(renderLockInfo(info))} > "$B/lock/info" || exit 20`,
-    `elif ! ${OURS(info.run)}; then echo TILL_LOCKED; till_prefix TILL_HOLDER "$B/lock/info"; exit 21; fi`,
-  );
-  return lines;
-}
+/** `till_shtarget logs` sets $st to `../../shared/logs` (see sharedLinkTarget). */
+const SHTARGET_FN = `till_shtarget() { st=../../; r=$1; while :; do case $r in */*) r=\${r#*/}; st=../$st ;; *) break ;; esac; done; st=\${st}shared/$1; }`;
 
 /** Prints the current link, release directories and the log (for releases, rollback, dry-run). */
-function reportState(): string[] {
-  return [
-    'echo "TILL_HOME_DIR $HOME"',
-    'if [ -L "$P" ]; then echo "TILL_CURRENT $(readlink "$P")"; elif [ -d "$P" ]; then echo TILL_PLAIN; elif [ -e "$P" ]; then echo TILL_NOTDIR; fi',
-    'if [ -d "$B/releases" ]; then for d in "$B/releases"/*; do [ -d "$d" ] && echo "TILL_DIR ${d##*/}"; done; fi',
-    'till_prefix TILL_LOG "$B/releases.log"',
-    'if [ -d "$B/lock" ]; then echo TILL_LOCK_HELD; till_prefix TILL_HOLDER "$B/lock/info"; fi',
-  ];
-}
+const REPORT_STATE = [
+  'echo "TILL_HOME_DIR $HOME"',
+  'if [ -L "$P" ]; then echo "TILL_CURRENT $(readlink "$P")"; elif [ -d "$P" ]; then echo TILL_PLAIN; elif [ -e "$P" ]; then echo TILL_NOTDIR; fi',
+  'if [ -d "$B/releases" ]; then for d in "$B/releases"/*; do [ -d "$d" ] && echo "TILL_DIR ${d##*/}"; done; fi',
+  'till_prefix TILL_LOG "$B/releases.log"',
+  'if [ -d "$B/lock" ]; then echo TILL_LOCK_HELD; till_prefix TILL_HOLDER "$B/lock/info"; fi',
+].join('\n');
+
+/** Args: tekton_path. */
+export const DEPLOY_STATE_SCRIPT = [HEAD, READ_FNS, REPORT_STATE, 'exit 0'].join('\n');
 
 export function readStateScript(l: RemoteLayout): string {
-  return ['set -u', VARS(l), READ_FNS, ...reportState(), 'exit 0'].join('\n');
+  return remoteScript(DEPLOY_STATE_SCRIPT, [l.path]);
 }
 
 export interface PrepareParams {
@@ -190,86 +192,47 @@ export interface PrepareParams {
 
 /**
  * Phase 1, before the transfer: take (or, for a resumed run, keep) the lock; adopt a
- * plain directory at P as the first release; create `<id>.partial` unless the release
- * is already complete; report the state.
+ * plain directory at P as the first release; report whether `<id>` is already
+ * complete, and the state (the current release is the transfer's --link-dest).
+ * Args: tekton_path, id, lock info, run, force-unlock (1/0), shared paths (space-separated), adopted id, now.
  */
+export const DEPLOY_PREPARE_SCRIPT = [
+  HEAD,
+  'id=$2; info=$3; run=$4; force=$5; shared=$6; A=$7; now=$8',
+  'umask 022',
+  SWITCH_FN,
+  LOG_FN,
+  READ_FNS,
+  SHTARGET_FN,
+  '[ -d "$B/releases" ] && [ -d "$B/shared" ] || mkdir -p "$B/releases" "$B/shared" || exit 20',
+  'if [ "$force" = 1 ] && [ -d "$B/lock" ] && ! till_ours "$run"; then echo TILL_BROKE_LOCK; till_prefix TILL_OLDLOCK "$B/lock/info"; rm -rf "$B/lock"; fi',
+  `if mkdir "$B/lock" 2>/dev/null; then printf '%s' "$info" > "$B/lock/info" || exit 20`,
+  'elif ! till_ours "$run"; then echo TILL_LOCKED; till_prefix TILL_HOLDER "$B/lock/info"; exit 21; fi',
+  'if [ -e "$P" ] && [ ! -L "$P" ] && [ ! -d "$P" ]; then echo "TILL_ERROR $P exists and is not a directory or symlink" >&2; exit 22; fi',
+  // A first deploy onto a plain directory keeps it, whole, as the first release.
+  'if [ -d "$P" ] && [ ! -L "$P" ]; then',
+  '  R=$B/releases/$A',
+  '  mv "$P" "$R" || exit 22',
+  '  set -f; for s in $shared; do',
+  '    if [ -e "$R/$s" ] && [ ! -L "$R/$s" ] && [ ! -e "$B/shared/$s" ]; then till_shtarget "$s"; mkdir -p "$(dirname "$B/shared/$s")" && mv "$R/$s" "$B/shared/$s" && ln -s "$st" "$R/$s"; fi',
+  '  done; set +f',
+  `  till_log "$A" adopted "$now" 'existing directory'`,
+  '  till_switch "$N.till/releases/$A" || exit 22',
+  '  echo "TILL_ADOPTED $A"',
+  'fi',
+  // rsync creates <id>.partial itself (its parent exists)
+  'if [ -d "$B/releases/$id" ]; then echo TILL_COMPLETE; fi',
+  REPORT_STATE,
+  'exit 0',
+].join('\n');
+
 export function prepareScript(l: RemoteLayout, p: PrepareParams): string {
-  return [...prepareLines(l, p), 'exit 0'].join('\n');
+  return remoteScript(DEPLOY_PREPARE_SCRIPT, [l.path, p.id, renderLockInfo(p.lock), p.lock.run, p.forceUnlock ? '1' : '0', p.shared.join(' '), p.adoptId, p.now]);
 }
 
-/**
- * The prepare script run by the rsync connection itself (`--rsync-path`), so staging
- * costs one round trip, not two: its report goes to stderr (stdout is rsync's
- * protocol), and the host's rsync starts only if it succeeded.
- */
-export function prepareRsyncPath(l: RemoteLayout, p: PrepareParams): string {
-  return `{\n${prepareLines(l, p).join('\n')}\n} >&2 && exec rsync`;
-}
-
-/** link-dest for a staging transfer: P itself, relative to `releases/<id>.partial`; it resolves to the current release. */
-export function linkDestViaPath(l: RemoteLayout): string {
-  return `../../../${posix.basename(l.path)}`;
-}
-
-function prepareLines(l: RemoteLayout, p: PrepareParams): string[] {
-  const A = shQuote(p.adoptId);
-  const lines = [
-    'set -u',
-    'umask 022',
-    VARS(l),
-    SWITCH_FN,
-    LOG_FN,
-    READ_FNS,
-    '[ -d "$B/releases" ] && [ -d "$B/shared" ] || mkdir -p "$B/releases" "$B/shared" || exit 20',
-    ...takeLock(p.lock, p.forceUnlock),
-    'if [ -e "$P" ] && [ ! -L "$P" ] && [ ! -d "$P" ]; then echo "TILL_ERROR $P exists and is not a directory or symlink" >&2; exit 22; fi',
-    // A first deploy onto a plain directory keeps it, whole, as the first release.
-    'if [ -d "$P" ] && [ ! -L "$P" ]; then',
-    `  mv "$P" "$B/releases/"${A} || exit 22`,
-  ];
-  for (const s of p.shared) {
-    const q = shQuote(s);
-    lines.push(
-      `  if [ -e "$B/releases/"${A}/${q} ] && [ ! -L "$B/releases/"${A}/${q} ] && [ ! -e "$B/shared/"${q} ]; then mkdir -p "$(dirname "$B/shared/"${q})" && mv "$B/releases/"${A}/${q} "$B/shared/"${q} && ln -s ${shQuote(sharedLinkTarget(s))} "$B/releases/"${A}/${q}; fi`,
-    );
-  }
-  lines.push(
-    `  till_log ${A} adopted ${shQuote(p.now)} 'existing directory'`,
-    `  till_switch ${shQuote(l.linkTarget(p.adoptId))} || exit 22`,
-    `  echo TILL_ADOPTED ${A}`,
-    'fi',
-    // rsync creates <id>.partial itself (its parent exists)
-    `if [ -d "$B/releases/"${shQuote(p.id)} ]; then echo TILL_COMPLETE; fi`,
-    ...reportState(),
-  );
-  return lines;
-}
-
-/**
- * The first step of phase 2, when the release is still `<id>.partial`: `.env.local`
- * (from stdin), shared links, then the rename to `<id>` that marks it complete.
- * Folded into the switch script to spare a round trip per host; it only touches the
- * new release, so it does not lengthen the window where P changes.
- */
-function completeLines(p: { id: string; shared: readonly string[]; source: string; now: string; env: string }): string[] {
-  const R = `"$B/releases/"${shQuote(`${p.id}.partial`)}`;
-  const lines = [
-    `if [ ! -d "$B/releases/"${shQuote(p.id)} ]; then`,
-    `  [ -d ${R} ] || { echo "TILL_ERROR staging directory missing" >&2; exit 31; }`,
-    `  printf '%s' ${shQuote(p.env)} > ${R}/.env.local || exit 31`,
-  ];
-  for (const s of p.shared) {
-    const q = shQuote(s);
-    const parent = posix.dirname(s);
-    lines.push(
-      `  [ -d "$B/shared/"${q} ] || mkdir -p "$B/shared/"${q} || exit 31`,
-      `  if [ -e ${R}/${q} ] || [ -L ${R}/${q} ]; then rm -rf ${R}/${q}; fi`,
-      ...(parent !== '.' ? [`  [ -d ${R}/${shQuote(parent)} ] || mkdir -p ${R}/${shQuote(parent)} || exit 31`] : []),
-      `  ln -s ${shQuote(sharedLinkTarget(s))} ${R}/${q} || exit 31`,
-    );
-  }
-  lines.push(`  mv -T ${R} "$B/releases/"${shQuote(p.id)} || exit 31`, `  till_log ${shQuote(p.id)} staged ${shQuote(p.now)} ${shQuote(flat(p.source))}`, 'fi');
-  return lines;
+/** link-dest for a staging transfer into `releases/<id>.partial`: the current release, a sibling. */
+export function linkDestOf(current: string): string {
+  return `../${current}`;
 }
 
 export interface SwitchParams {
@@ -290,60 +253,84 @@ export interface SwitchParams {
 }
 
 /**
- * Phase 2: complete the release (stdin is its `.env.local`), switch P, run the health check in the new release, switch back and mark
- * the release failed if it fails; otherwise mark it good, prune, register the
- * installation with the remote till, and release the lock.
+ * Phase 2: complete the release when it is still `<id>.partial` (`.env.local`, shared
+ * links, the rename to `<id>`: folded in here to spare a round trip per host; it only
+ * touches the new release), switch P, run the health check in the new release, switch
+ * back and mark the release failed if it fails; otherwise mark it good, prune, register
+ * the installation with the remote till, and release the lock.
+ * Args: tekton_path, id, previous ('' none), check ('' none), prune ids (space-separated),
+ * run, now, source, installation ('' none), shared paths (space-separated), .env.local text.
  */
+export const DEPLOY_SWITCH_SCRIPT = [
+  HEAD,
+  'id=$2; prev=$3; check=$4; prune=$5; run=$6; now=$7; src=$8; inst=$9; shared=${10}; env=${11}',
+  SWITCH_FN,
+  LOG_FN,
+  'umask 022',
+  READ_FNS,
+  SHTARGET_FN,
+  'till_ours "$run" || { echo "TILL_ERROR the deploy lock is no longer ours" >&2; exit 33; }',
+  'if [ ! -d "$B/releases/$id" ]; then',
+  '  R=$B/releases/$id.partial',
+  '  [ -d "$R" ] || { echo "TILL_ERROR staging directory missing" >&2; exit 31; }',
+  `  printf '%s' "$env" > "$R/.env.local" || exit 31`,
+  '  set -f; for s in $shared; do',
+  '    [ -d "$B/shared/$s" ] || mkdir -p "$B/shared/$s" || exit 31',
+  '    if [ -e "$R/$s" ] || [ -L "$R/$s" ]; then rm -rf "$R/$s"; fi',
+  '    d=$(dirname "$R/$s"); [ -d "$d" ] || mkdir -p "$d" || exit 31',
+  '    till_shtarget "$s"; ln -s "$st" "$R/$s" || exit 31',
+  '  done; set +f',
+  '  mv -T "$R" "$B/releases/$id" || exit 31',
+  '  till_log "$id" staged "$now" "$src"',
+  'fi',
+  'till_switch "$N.till/releases/$id" || exit 32',
+  'echo TILL_SWITCHED',
+  'if [ -n "$check" ]; then',
+  // The user's shell (this one), in the new release; its output goes to stderr so stdout stays markers only.
+  '  ( cd "$B/releases/$id" && eval "$check" ) </dev/null >&2; rc=$?',
+  '  if [ "$rc" -ne 0 ]; then',
+  '    if [ -n "$prev" ]; then till_switch "$N.till/releases/$prev" || exit 32; else rm -f "$P"; fi',
+  '    till_log "$id" failed "$now" "$src"',
+  '    rm -rf "$B/lock"',
+  '    echo "TILL_CHECK_FAILED $rc"',
+  '    exit 0',
+  '  fi',
+  'fi',
+  'till_log "$id" good "$now" "$src"',
+  'if [ -n "$prune" ]; then',
+  '  set -f; for r in $prune; do rm -rf "$B/releases/$r" && echo "TILL_PRUNED $r"; done; set +f',
+  // Drop the pruned ids' lines from the record (ids have no tab or newline).
+  `  tab=$(printf '\\t'); while IFS= read -r l || [ -n "$l" ]; do keep=1; for r in $prune; do case $l in "$r$tab"*) keep= ;; esac; done; [ -z "$keep" ] || printf '%s\\n' "$l"; done < "$B/releases.log" > "$B/releases.log.tmp"; mv -f "$B/releases.log.tmp" "$B/releases.log"`,
+  'fi',
+  'if [ -n "$inst" ] && [ -x "$HOME/.till/bin/till" ]; then',
+  `  if out=$("$HOME/.till/bin/till" installation add "$P" --name "$inst" 2>&1); then echo TILL_REGISTERED; else echo TILL_REGISTER_FAILED; printf '%s\\n' "$out" | head -n 5 | sed 's/^/TILL_REGISTER_ERROR /'; fi`,
+  'fi',
+  'rm -rf "$B/lock"',
+  'echo TILL_DONE',
+  'exit 0',
+].join('\n');
+
 export function switchScript(l: RemoteLayout, p: SwitchParams): string {
-  const id = shQuote(p.id);
-  const lines = [
-    'set -u',
-    VARS(l),
-    SWITCH_FN,
-    LOG_FN,
-    'umask 022',
-    READ_FNS,
-    `${OURS(p.run)} || { echo "TILL_ERROR the deploy lock is no longer ours" >&2; exit 33; }`,
-    ...completeLines(p),
-    `till_switch ${shQuote(l.linkTarget(p.id))} || exit 32`,
-    'echo TILL_SWITCHED',
-  ];
-  if (p.check !== undefined) {
-    const back = p.previous !== null ? `till_switch ${shQuote(l.linkTarget(p.previous))} || exit 32` : 'rm -f "$P"';
-    lines.push(
-      // The user's shell (this one), in the new release; its output goes to stderr so stdout stays markers only.
-      `( cd "$B/releases/"${id} && eval ${shQuote(p.check)} ) </dev/null >&2; rc=$?`,
-      'if [ "$rc" -ne 0 ]; then',
-      `  ${back}`,
-      `  till_log ${id} failed ${shQuote(p.now)} ${shQuote(flat(p.source))}`,
-      '  rm -rf "$B/lock"',
-      '  echo "TILL_CHECK_FAILED $rc"',
-      '  exit 0',
-      'fi',
-    );
-  }
-  lines.push(`till_log ${id} good ${shQuote(p.now)} ${shQuote(flat(p.source))}`);
-  if (p.prune.length > 0) {
-    const ids = p.prune.map(shQuote).join(' ');
-    lines.push(
-      `for r in ${ids}; do rm -rf "$B/releases/$r" && echo "TILL_PRUNED $r"; done`,
-      `grep -v ${p.prune.map((r) => `-e ${shQuote(`${r}\t`)}`).join(' ')} "$B/releases.log" > "$B/releases.log.tmp"; mv -f "$B/releases.log.tmp" "$B/releases.log"`,
-    );
-  }
-  if (p.installation !== undefined) {
-    lines.push(
-      'if [ -x "$HOME/.till/bin/till" ]; then',
-      `  if out=$("$HOME/.till/bin/till" installation add "$P" --name ${shQuote(p.installation)} 2>&1); then echo TILL_REGISTERED; else echo TILL_REGISTER_FAILED; printf '%s\\n' "$out" | head -n 5 | sed 's/^/TILL_REGISTER_ERROR /'; fi`,
-      'fi',
-    );
-  }
-  lines.push('rm -rf "$B/lock"', 'echo TILL_DONE', 'exit 0');
-  return lines.join('\n');
+  return remoteScript(DEPLOY_SWITCH_SCRIPT, [
+    l.path,
+    p.id,
+    p.previous ?? '',
+    p.check ?? '',
+    p.prune.join(' '),
+    p.run,
+    p.now,
+    flat(p.source),
+    p.installation ?? '',
+    p.shared.join(' '),
+    p.env,
+  ]);
 }
 
-/** Releases the lock only if this run holds it (a later deploy's lock is not ours to remove). */
+/** Releases the lock only if this run holds it (a later deploy's lock is not ours to remove). Args: tekton_path, run. */
+export const DEPLOY_UNLOCK_SCRIPT = [HEAD, READ_FNS, 'if till_ours "$2"; then rm -rf "$B/lock"; echo TILL_UNLOCKED; fi', 'exit 0'].join('\n');
+
 export function unlockScript(l: RemoteLayout, run: string): string {
-  return ['set -u', VARS(l), READ_FNS, `if ${OURS(run)}; then rm -rf "$B/lock"; echo TILL_UNLOCKED; fi`, 'exit 0'].join('\n');
+  return remoteScript(DEPLOY_UNLOCK_SCRIPT, [l.path, run]);
 }
 
 /**
@@ -351,41 +338,39 @@ export function unlockScript(l: RemoteLayout, run: string): string {
  * record (the release that went live most recently, other than the current one,
  * whose last state is good or adopted, and whose directory exists: never directory
  * order, never a failed or rolled-back release), or take `--to`; switch; record.
+ * Args: tekton_path, to ('' chooses), lock info, now.
  */
+export const ROLLBACK_SCRIPT = [
+  HEAD,
+  'to=$2; info=$3; now=$4',
+  SWITCH_FN,
+  LOG_FN,
+  READ_FNS,
+  '[ -d "$B" ] || mkdir -p "$B"',
+  `if ! mkdir "$B/lock" 2>/dev/null; then echo TILL_LOCKED; till_prefix TILL_HOLDER "$B/lock/info"; exit 21; fi`,
+  `trap 'rm -rf "$B/lock"' EXIT`,
+  `printf '%s' "$info" > "$B/lock/info"`,
+  'link=$(readlink "$P" 2>/dev/null || true)',
+  'case "$link" in "$N.till/releases/"*) cur=${link#"$N.till/releases/"} ;; *) cur= ;; esac',
+  'auto=; if [ -z "$to" ]; then auto=1',
+  `  to=$(awk -F '\t' -v cur="$cur" '{ st[$1]=$2; if ($2=="good"||$2=="adopted") ord[$1]=NR } END { for (i in ord) if (i!=cur && (st[i]=="good"||st[i]=="adopted")) print ord[i], i }' "$B/releases.log" 2>/dev/null |`,
+  '    sort -rn | while read -r _ id; do if [ -d "$B/releases/$id" ]; then echo "$id"; break; fi; done)',
+  'fi',
+  'echo "TILL_FROM $cur"',
+  '[ -n "$to" ] || { echo TILL_NO_TARGET; exit 0; }',
+  '[ "$to" != "$cur" ] || { echo TILL_ALREADY; exit 0; }',
+  '[ -d "$B/releases/$to" ] || { echo TILL_NO_SUCH; exit 0; }',
+  'till_switch "$N.till/releases/$to" || exit 32',
+  // An automatic rollback marks what it left as rolled-back (never chosen again); `--to` is a plain switch.
+  `if [ -n "$auto" ] && [ -n "$cur" ]; then till_log "$cur" rolled-back "$now" ''; fi`,
+  `till_log "$to" good "$now" ''`,
+  'echo "TILL_TO $to"',
+  'echo TILL_DONE',
+  'exit 0',
+].join('\n');
+
 export function rollbackScript(l: RemoteLayout, p: { to?: string; lock: LockInfo; now: string }): string {
-  const prefix = shQuote(l.linkTarget(''));
-  const choose =
-    p.to !== undefined
-      ? `to=${shQuote(p.to)}`
-      : [
-          `to=$(awk -F '\t' -v cur="$cur" '{ st[$1]=$2; if ($2=="good"||$2=="adopted") ord[$1]=NR } END { for (i in ord) if (i!=cur && (st[i]=="good"||st[i]=="adopted")) print ord[i], i }' "$B/releases.log" 2>/dev/null |`,
-          `  sort -rn | while read -r _ id; do if [ -d "$B/releases/$id" ]; then echo "$id"; break; fi; done)`,
-        ].join('\n');
-  return [
-    'set -u',
-    VARS(l),
-    SWITCH_FN,
-    LOG_FN,
-    READ_FNS,
-    '[ -d "$B" ] || mkdir -p "$B"',
-    `if ! mkdir "$B/lock" 2>/dev/null; then echo TILL_LOCKED; till_prefix TILL_HOLDER "$B/lock/info"; exit 21; fi`,
-    `trap 'rm -rf "$B/lock"' EXIT`,
-    `printf '%s' ${shQuote(renderLockInfo(p.lock))} > "$B/lock/info"`,
-    'link=$(readlink "$P" 2>/dev/null || true)',
-    `case "$link" in ${prefix}*) cur=\${link#${prefix}} ;; *) cur= ;; esac`,
-    choose,
-    'echo "TILL_FROM $cur"',
-    '[ -n "$to" ] || { echo TILL_NO_TARGET; exit 0; }',
-    '[ "$to" != "$cur" ] || { echo TILL_ALREADY; exit 0; }',
-    '[ -d "$B/releases/$to" ] || { echo TILL_NO_SUCH; exit 0; }',
-    `till_switch ${prefix}"$to" || exit 32`,
-    // An automatic rollback marks what it left as rolled-back (never chosen again); `--to` is a plain switch.
-    ...(p.to === undefined ? [`if [ -n "$cur" ]; then till_log "$cur" rolled-back ${shQuote(p.now)} ''; fi`] : []),
-    `till_log "$to" good ${shQuote(p.now)} ''`,
-    'echo "TILL_TO $to"',
-    'echo TILL_DONE',
-    'exit 0',
-  ].join('\n');
+  return remoteScript(ROLLBACK_SCRIPT, [l.path, p.to ?? '', renderLockInfo(p.lock), p.now]);
 }
 
 // ---------------------------------------------------------------- parsing

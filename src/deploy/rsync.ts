@@ -5,7 +5,8 @@ export const SEED_EXCLUDES = ['.git', '*.pyc', '__pycache__', 'logs/', 'tmp/'] a
 
 export interface DeployRsyncParams {
   source: string;
-  host: string;
+  /** The host; null for a local destination (a dry run against nothing). */
+  host: string | null;
   /** Destination directory, relative to the remote home or absolute. */
   dest: string;
   /** `-e` value (see rsyncRemoteShell). */
@@ -35,7 +36,8 @@ export function buildDeployRsyncArgs(p: DeployRsyncParams): string[] {
   if (p.ignoreFile !== undefined) args.push(`--exclude-from=${p.ignoreFile}`);
   if (p.linkDest !== undefined) args.push(`--link-dest=${p.linkDest}`);
   if (p.rsyncPath !== undefined) args.push(`--rsync-path=${p.rsyncPath}`);
-  args.push('-e', p.remoteShell, '--', `${p.source.replace(/\/+$/, '')}/`, `${aliasOf(p.host)}:${p.dest.replace(/\/+$/, '')}/`);
+  if (p.host !== null) args.push('-e', p.remoteShell);
+  args.push('--', `${p.source.replace(/\/+$/, '')}/`, `${p.host !== null ? `${aliasOf(p.host)}:` : ''}${p.dest.replace(/\/+$/, '')}/`);
   return args;
 }
 

@@ -1,5 +1,5 @@
-import { access } from 'node:fs/promises';
-import { hostname, userInfo } from 'node:os';
+import { access, mkdtemp, rm } from 'node:fs/promises';
+import { hostname, tmpdir, userInfo } from 'node:os';
 import { join } from 'node:path';
 import { runFleet, summarize, type FleetEvent, type FleetOptions, type FleetReport, type HostJob, type HostResult, type JobOutcome, type Target } from '../core/fanout.js';
 import type { TillPaths } from '../core/paths.js';
@@ -11,8 +11,7 @@ import {
   describeLock,
   listReleases,
   parseMarkers,
-  linkDestViaPath,
-  prepareRsyncPath,
+  linkDestOf,
   prepareScript,
   readStateScript,
   releasesToPrune,
@@ -30,7 +29,7 @@ import { buildDeployRsyncArgs, itemizedChanges, parseRsyncStats, RSYNC_CONNECTIO
 import type { DeploySource } from '../deploy/source.js';
 import { rsyncRemoteShell } from '../ssh/args.js';
 import { sshRun, toOutcome } from '../ssh/client.js';
-import { classifySsh, type Failure } from '../ssh/outcome.js';
+import { classifySsh, gateRefusal, type Failure } from '../ssh/outcome.js';
 import { runProcess, type ProcessResult } from '../ssh/process.js';
 
 /** The deploy job's half of the fleet: staging and switching, as engine jobs. */
@@ -97,7 +96,8 @@ function remoteFailure(message: string): Failure {
 
 function failWith<T>(result: ProcessResult, message?: string): JobOutcome<T> {
   const base = toOutcome<T>(result);
-  if (!base.ok && base.failure?.kind === 'remote') {
+  // A gate's refusal keeps classifySsh's message ("refused by till gate on the host: …").
+  if (!base.ok && base.failure?.kind === 'remote' && gateRefusal(result.stderr) === undefined) {
     const why = message ?? (result.stderr.split('\n').find((l) => l.startsWith('TILL_ERROR'))?.slice('TILL_ERROR '.length) || result.stderr.trim().split('\n').pop() || base.failure.message);
     return { ...base, failure: remoteFailure(why) };
   }
@@ -144,18 +144,21 @@ export function stageJob(plan: DeployPlan, journal: DeployJournalWriter, locked:
       failure: remoteFailure(`locked by ${describeLock(state.holder)}; if that deploy is dead: till host deploy ${name} --force-unlock …`),
     });
 
-    if (run.hosts[name]?.state === 'switched') {
+    // The prepare script (lock, adopt, report) first, as a registered script: then a
+    // plain rsync push into <id>.partial, which a restricted key's gate allows too.
+    const prep = await remote(plan, name, prepareScript(layout, prepare), signal);
+    const state = parseMarkers(prep.stdout, layout);
+    if (state.locked) return lockedOut(state, prep);
+    if (prep.exitCode !== 0 || state.home === undefined) {
+      if (prep.exitCode === 0) return { ...toOutcome(prep), ok: false, failure: remoteFailure('the prepare step did not report (a noisy login shell?)') };
+      return failWith(prep);
+    }
+    if (run.hosts[name]?.state === 'switched' && state.complete) {
       // A resumed host that was already switched: its release is complete; lock and report only.
-      const prep = await remote(plan, name, prepareScript(layout, prepare), undefined);
-      const state = parseMarkers(prep.stdout, layout);
-      if (state.locked) return lockedOut(state, prep);
-      if (prep.exitCode !== 0 || state.home === undefined) return failWith(prep);
-      if (state.complete) {
-        const data = stageData(state, state.home);
-        await journal.advance(run.run, name, 'staged', { previous: data.previous });
-        plan.onStaged?.(name, data);
-        return { ok: true, stdout: '', stderr: prep.stderr, exitCode: 0, data };
-      }
+      const data = stageData(state, state.home);
+      await journal.advance(run.run, name, 'staged', { previous: data.previous });
+      plan.onStaged?.(name, data);
+      return { ok: true, stdout: '', stderr: prep.stderr, exitCode: 0, data };
     }
 
     let ignoreFile: string | undefined = join(plan.source.dir, '.tillignore');
@@ -164,8 +167,8 @@ export function stageJob(plan: DeployPlan, journal: DeployJournalWriter, locked:
     } catch {
       ignoreFile = undefined;
     }
-    // One connection: the prepare script (lock, adopt, report) runs as rsync's remote
-    // command, then the transfer into <id>.partial, hard-linking against P's current release.
+    // Unchanged files become hard links to the current release, a sibling in releases/.
+    const base = state.current !== null && state.current !== run.release ? state.current : null;
     const args = buildDeployRsyncArgs({
       source: plan.source.dir,
       host: name,
@@ -173,29 +176,21 @@ export function stageJob(plan: DeployPlan, journal: DeployJournalWriter, locked:
       remoteShell: rsyncRemoteShell(plan.paths, plan.connectTimeout),
       shared: run.options.shared,
       ...(ignoreFile !== undefined ? { ignoreFile } : {}),
-      linkDest: linkDestViaPath(layout),
-      rsyncPath: prepareRsyncPath(layout, prepare),
+      ...(base !== null ? { linkDest: linkDestOf(base) } : {}),
     });
     const rs = await runProcess('rsync', args, { signal, timeoutMs: plan.timeoutMs });
-    const state = parseMarkers(rs.stderr, layout);
-    if (state.locked) return lockedOut(state, rs);
-    const tillError = rs.stderr.split('\n').find((l) => l.startsWith('TILL_ERROR '));
-    if (tillError !== undefined) return { ok: false, failure: remoteFailure(tillError.slice('TILL_ERROR '.length)), exitCode: rs.exitCode, stdout: rs.stdout, stderr: rs.stderr };
     const rsFailure = classifySsh(rs, RSYNC_CONNECTION_CODES);
+    const refused = rs.exitCode !== 0 ? gateRefusal(rs.stderr) : undefined;
+    if (refused !== undefined) return { ok: false, failure: remoteFailure(`refused by till gate on the host: ${refused}`), exitCode: rs.exitCode, stdout: rs.stdout, stderr: rs.stderr };
     if (rsFailure) {
-      const detail = rs.stderr.trim().split('\n').filter((l) => l !== '' && !l.startsWith('TILL_')).slice(-2).join('; ');
+      const detail = rs.stderr.trim().split('\n').filter((l) => l !== '').slice(-2).join('; ');
       const failure = rsFailure.kind === 'remote' ? remoteFailure(`rsync failed (exit ${rs.exitCode}): ${detail}`) : { ...rsFailure, message: detail || rsFailure.message };
       return { ok: false, failure, exitCode: rs.exitCode, stdout: rs.stdout, stderr: rs.stderr };
     }
-    if (state.home === undefined) return { ok: false, failure: remoteFailure('the prepare step did not report (a noisy login shell?)'), exitCode: rs.exitCode, stdout: rs.stdout, stderr: rs.stderr };
     const data = { ...stageData(state, state.home), transferred: true, stats: parseRsyncStats(rs.stdout) };
     await journal.advance(run.run, name, 'staged', { previous: data.previous });
     plan.onStaged?.(name, data);
-    const stderr = rs.stderr
-      .split('\n')
-      .filter((l) => !l.startsWith('TILL_'))
-      .join('\n');
-    return { ok: true, stdout: '', stderr, exitCode: 0, data };
+    return { ok: true, stdout: '', stderr: `${prep.stderr}${rs.stderr}`, exitCode: 0, data };
   };
 }
 
@@ -413,16 +408,20 @@ export function dryRunJob(paths: TillPaths, source: DeploySource, shared: readon
     } catch {
       ignoreFile = undefined;
     }
+    // Against the current release itself (not P, its symlink: a restricted key's gate
+    // allows uploads into releases/ only); before any deploy, against an empty local
+    // folder (everything is new); a plain directory at P is compared as it is.
+    const empty = state.current === null && !state.plain ? await mkdtemp(join(tmpdir(), 'till-dry-')) : null;
     const args = buildDeployRsyncArgs({
       source: source.dir,
-      host: name,
-      dest: rsyncRemotePath(layout.path),
+      host: empty !== null ? null : name,
+      dest: empty ?? (state.current !== null ? `${rsyncRemotePath(layout.releases)}/${state.current}` : rsyncRemotePath(layout.path)),
       remoteShell: rsyncRemoteShell(paths, opts.connectTimeout),
       shared,
       dryRun: true,
       ...(ignoreFile !== undefined ? { ignoreFile } : {}),
     });
-    const rs = await runProcess('rsync', args, { signal, timeoutMs: opts.timeoutMs });
+    const rs = await runProcess('rsync', args, { signal, timeoutMs: opts.timeoutMs }).finally(() => (empty !== null ? rm(empty, { recursive: true, force: true }) : undefined));
     const failure = classifySsh(rs, RSYNC_CONNECTION_CODES);
     if (failure) return { ok: false, failure, exitCode: rs.exitCode, stdout: rs.stdout, stderr: rs.stderr };
     return { ok: true, exitCode: 0, stdout: '', stderr: rs.stderr, data: { changes: itemizedChanges(rs.stdout), stats: parseRsyncStats(rs.stdout), current: state.current } };

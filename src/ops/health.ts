@@ -5,7 +5,8 @@ import { raiseTo, type HostEntry } from '../core/state/hosts.js';
 import { formatBytes, formatThreshold, type SizeThreshold } from '../core/units.js';
 import { sshRun } from '../ssh/client.js';
 import { classifySsh } from '../ssh/outcome.js';
-import { shPath, shQuote } from '../ssh/quote.js';
+import { remoteScript } from '../remote/script.js';
+import { shQuote } from '../ssh/quote.js';
 import { REMOTE_TILL } from './test.js';
 
 /**
@@ -26,10 +27,12 @@ export const BOOTTIME_SED = 's/^{ sec = \\([0-9][0-9]*\\),.*/\\1/p';
 /** `df -Pk` fields counted back from "Capacity" (NN%), so a file system name with spaces still parses. */
 export const DF_AWK = 'NR==2{for(i=NF;i>3;i--) if($i ~ /%$/){print "disk_total_kb=" $(i-3); print "disk_free_kb=" $(i-1); break}}';
 
-/** The probe script for a host whose installations live at `tektonPath`. Pure. */
-export function buildHealthScript(tektonPath: string): string {
-  return [
-    `p=${shPath(tektonPath)}`,
+/**
+ * The probe script, a constant (registered in remote/allowlist.ts): its one argument
+ * is tekton_path as stored, a `~/` value expanded here with "$HOME".
+ */
+export const HEALTH_SCRIPT = [
+    `case $1 in "~/"*) p=$HOME/\${1#"~/"} ;; *) p=$1 ;; esac`,
     `echo ${HEALTH_BEGIN}`,
     'echo "os=$(uname -s 2>/dev/null)"',
     'echo "arch=$(uname -m 2>/dev/null)"',
@@ -57,12 +60,14 @@ export function buildHealthScript(tektonPath: string): string {
     'exit 0',
     // One line: a csh/tcsh login shell cannot take a newline inside the quoted `sh -c` argument.
   ].join('; ');
+
+/** The remote command line for a host whose installations live at `tektonPath`: the script runs under sh whatever the user's login shell is. */
+export function healthCommand(tektonPath: string): string {
+  return remoteScript(HEALTH_SCRIPT, [tektonPath]);
 }
 
-/** The remote command line: the script runs under sh whatever the user's login shell is. */
-export function healthCommand(tektonPath: string): string {
-  return `sh -c ${shQuote(buildHealthScript(tektonPath))}`;
-}
+/** The same line (kept for callers that think of it as the script). */
+export const buildHealthScript = healthCommand;
 
 export interface HealthProbe {
   /** The end marker was seen: the script ran to completion. */

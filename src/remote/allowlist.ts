@@ -1,4 +1,7 @@
 import { AUDIT_COMMAND } from '../audit/script.js';
+import { remotePathProblem } from '../core/validate.js';
+import { DEPLOY_PREPARE_SCRIPT, DEPLOY_STATE_SCRIPT, DEPLOY_SWITCH_SCRIPT, DEPLOY_UNLOCK_SCRIPT, isReleaseId, ROLLBACK_SCRIPT, sharedPathProblem } from '../deploy/layout.js';
+import { HEALTH_SCRIPT, LATENCY_COMMAND } from '../ops/health.js';
 import { RESTRICT_SCRIPT } from '../ops/restrict.js';
 import { ACTIVATE_SCRIPT, CHECK_SCRIPT, PREPARE_SCRIPT } from '../ops/setup.js';
 import { remoteSyncCommand } from '../ops/sync.js';
@@ -22,6 +25,7 @@ export const EXACT_COMMANDS: ReadonlyMap<string, string> = new Map([
   [AUDIT_COMMAND, 'audit'],
   [remoteSyncCommand(false), 'sync'],
   [remoteSyncCommand(true), 'sync --dry-run'],
+  [LATENCY_COMMAND, 'health latency'],
 ]);
 
 export interface AllowedScript {
@@ -36,12 +40,74 @@ export interface AllowedScript {
    * whose argument is itself something to run (e.g. a deploy's --check command, which
    * must then be one of gate.json's "checks"). Returns why not, or undefined.
    */
-  validate?: (args: readonly string[], policy: { checks: readonly string[] }) => string | undefined;
+  validate?: (args: readonly string[], policy: ScriptPolicy) => string | undefined;
 }
+
+/** What a validate hook may consult: gate.json's values, `~/` expanded against the home. */
+export interface ScriptPolicy {
+  home: string;
+  deployRoots: readonly string[];
+  checks: readonly string[];
+}
+
+/** "$1" of every deploy script: one of gate.json's deploy roots (as stored, `~/` or absolute). */
+function deployRootProblem(path: string, policy: ScriptPolicy): string | undefined {
+  const problem = remotePathProblem(path);
+  if (problem !== undefined) return `deploy path ${JSON.stringify(path)}: ${problem}`;
+  const abs = (path.startsWith('~/') ? `${policy.home.replace(/\/+$/, '')}/${path.slice(2)}` : path).replace(/\/+$/, '');
+  if (!policy.deployRoots.some((r) => r.replace(/\/+$/, '') === abs)) return `${path} is not a deploy root of ~/.till/gate.json ("deployRoots")`;
+  return undefined;
+}
+
+function idProblem(what: string, id: string): string | undefined {
+  return isReleaseId(id) ? undefined : `${what} ${JSON.stringify(id)} is not a release id`;
+}
+
+function listProblem(what: string, list: string, each: (item: string) => string | undefined): string | undefined {
+  if (list === '') return undefined;
+  for (const item of list.split(' ')) {
+    const why = each(item);
+    if (why !== undefined) return `${what}: ${why}`;
+  }
+  return undefined;
+}
+
+/** A deploy's --check is a command: on a restricted host only the ones gate.json lists. */
+function checkProblem(check: string, policy: ScriptPolicy): string | undefined {
+  if (check === '' || policy.checks.includes(check)) return undefined;
+  return `the check ${JSON.stringify(check)} is not listed in ~/.till/gate.json "checks"`;
+}
+
+const first = (args: readonly string[], policy: ScriptPolicy) => deployRootProblem(args[0]!, policy);
 
 export const SCRIPTS: readonly AllowedScript[] = [
   { name: 'setup-check', script: CHECK_SCRIPT, args: 0 },
   { name: 'setup-prepare', script: PREPARE_SCRIPT, args: 0, upgrade: true },
   { name: 'setup-activate', script: ACTIVATE_SCRIPT, args: 2, upgrade: true },
   { name: 'restrict', script: RESTRICT_SCRIPT, args: 4 },
+  // host health: tekton_path (read-only: any safe remote path).
+  { name: 'health', script: HEALTH_SCRIPT, args: 1, validate: ([p]) => remotePathProblem(p!) },
+  // host deploy / rollback / releases (src/deploy/layout.ts); "$1" is always a deploy root.
+  { name: 'deploy-state', script: DEPLOY_STATE_SCRIPT, args: 1, validate: first },
+  {
+    name: 'deploy-prepare',
+    script: DEPLOY_PREPARE_SCRIPT,
+    args: 8,
+    validate: (a, policy) =>
+      first(a, policy) ?? idProblem('release', a[1]!) ?? idProblem('adopted id', a[6]!) ?? listProblem('shared path', a[5]!, (s) => (sharedPathProblem(s) !== undefined ? `${JSON.stringify(s)}: ${sharedPathProblem(s)}` : undefined)),
+  },
+  {
+    name: 'deploy-switch',
+    script: DEPLOY_SWITCH_SCRIPT,
+    args: 11,
+    validate: (a, policy) =>
+      first(a, policy) ??
+      idProblem('release', a[1]!) ??
+      (a[2] !== '' ? idProblem('previous release', a[2]!) : undefined) ??
+      checkProblem(a[3]!, policy) ??
+      listProblem('prune', a[4]!, (id) => idProblem('release', id)) ??
+      listProblem('shared path', a[9]!, (s) => (sharedPathProblem(s) !== undefined ? `${JSON.stringify(s)}: ${sharedPathProblem(s)}` : undefined)),
+  },
+  { name: 'deploy-unlock', script: DEPLOY_UNLOCK_SCRIPT, args: 2, validate: first },
+  { name: 'rollback', script: ROLLBACK_SCRIPT, args: 4, validate: (a, policy) => first(a, policy) ?? (a[1] !== '' ? idProblem('release', a[1]!) : undefined) },
 ];

@@ -6,10 +6,10 @@ import {
   absoluteRemotePath,
   adoptedId,
   isReleaseId,
-  linkDestViaPath,
+  linkDestOf,
   listReleases,
   parseMarkers,
-  prepareRsyncPath,
+  prepareScript,
   releaseId,
   releasesToPrune,
   remoteLayout,
@@ -41,7 +41,7 @@ describe('layout', () => {
     const l = remoteLayout('~/projects/Tekton/');
     expect(l.base).toBe('~/projects/Tekton.till');
     expect(l.linkTarget('x')).toBe('Tekton.till/releases/x');
-    expect(linkDestViaPath(l)).toBe('../../../Tekton');
+    expect(linkDestOf('20260101T000000Z-aaaaaa')).toBe('../20260101T000000Z-aaaaaa');
   });
 
   it('links shared paths relative to the release', () => {
@@ -121,9 +121,9 @@ describe('remote scripts under sh', () => {
     writeFileSync(join(P, 'mine.txt'), 'mine');
     writeFileSync(join(P, 'logs', 'a.log'), 'log');
     const params = { id: '20260101T000000Z-aaaaaa', lock, forceUnlock: false, shared: ['logs'], adoptId: '20251231T000000Z-adopted', now: 'now' };
-    // the rsync-path form, with `exec rsync` swapped for a report of what would run
-    const out = execFileSync('/bin/sh', ['-c', prepareRsyncPath(l, params).replace(/exec rsync$/, 'echo RSYNC-WOULD-RUN')], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] });
-    expect(out.trim()).toBe('RSYNC-WOULD-RUN');
+    const out = parseMarkers(sh(prepareScript(l, params)), l);
+    expect(out.adopted).toBe('20251231T000000Z-adopted');
+    expect(out.current).toBe('20251231T000000Z-adopted');
     expect(readlinkSync(P)).toBe('Tekton.till/releases/20251231T000000Z-adopted');
     expect(readFileSync(join(P, 'mine.txt'), 'utf8')).toBe('mine');
     expect(readFileSync(join(dir, 'Tekton.till/shared/logs/a.log'), 'utf8')).toBe('log');
@@ -131,13 +131,23 @@ describe('remote scripts under sh', () => {
     // another run is refused and told who holds the lock
     let err = '';
     try {
-      execFileSync('/bin/sh', ['-c', prepareRsyncPath(l, { ...params, lock: { ...lock, run: 'r2' } })], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] });
+      sh(prepareScript(l, { ...params, lock: { ...lock, run: 'r2' } }));
     } catch (e) {
-      err = (e as { stderr: string }).stderr;
+      err = (e as { stdout: string }).stdout;
     }
     const m = parseMarkers(err, l);
     expect(m.locked).toBe(true);
     expect(m.holder.who).toBe("o'brien@host");
+  });
+
+  it('expands a ~/ tekton_path with $HOME on the host (it arrives literally, as a positional value)', () => {
+    dir = mkdtempSync('/tmp/tu-');
+    mkdirSync(join(dir, 'p/Tekton'), { recursive: true });
+    const l = remoteLayout('~/p/Tekton');
+    const params = { id: '20260101T000000Z-aaaaaa', lock, forceUnlock: false, shared: [], adoptId: '20251231T000000Z-adopted', now: 'now' };
+    const out = execFileSync('/bin/sh', ['-c', prepareScript(l, params)], { encoding: 'utf8', env: { ...process.env, HOME: dir } });
+    expect(parseMarkers(out, l).current).toBe('20251231T000000Z-adopted');
+    expect(readlinkSync(join(dir, 'p/Tekton'))).toBe('Tekton.till/releases/20251231T000000Z-adopted');
   });
 
   it('switch completes, switches, and on a failing check goes back and records failed; rollback never picks it', () => {

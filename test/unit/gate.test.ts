@@ -8,6 +8,8 @@ import { gateConfigFor, parsePublicKey, RESTRICT_SCRIPT, restrictKeyScript } fro
 import { ACTIVATE_SCRIPT, CHECK_SCRIPT, PREPARE_SCRIPT } from '../../src/ops/setup.js';
 import { remoteSyncCommand } from '../../src/ops/sync.js';
 import { TEST_COMMAND } from '../../src/ops/test.js';
+import { healthCommand, LATENCY_COMMAND } from '../../src/ops/health.js';
+import { prepareScript, readStateScript, remoteLayout, rollbackScript, switchScript, unlockScript } from '../../src/deploy/layout.js';
 import { EXACT_COMMANDS, SCRIPTS } from '../../src/remote/allowlist.js';
 import { decide, loadPolicy, realpathDeepest, type GatePolicy } from '../../src/remote/gate.js';
 import { remoteScript } from '../../src/remote/script.js';
@@ -85,8 +87,8 @@ describe('splitWords: the inverse of shJoin, and nothing more', () => {
 
 describe('decide: what a restricted key may run', () => {
   it('allows every command till sends, exactly', () => {
-    for (const line of [TEST_COMMAND, AUDIT_COMMAND, remoteSyncCommand(false), remoteSyncCommand(true)]) expect(kind(line)).toBe('exact');
-    expect(EXACT_COMMANDS.size).toBe(4);
+    for (const line of [TEST_COMMAND, AUDIT_COMMAND, remoteSyncCommand(false), remoteSyncCommand(true), LATENCY_COMMAND]) expect(kind(line)).toBe('exact');
+    expect(EXACT_COMMANDS.size).toBe(5);
     expect(decide(remoteScript(CHECK_SCRIPT), policy)).toMatchObject({ kind: 'script', name: 'setup-check', args: [] });
     expect(decide(remoteScript(PREPARE_SCRIPT), policy)).toMatchObject({ kind: 'script', name: 'setup-prepare' });
     expect(decide(remoteScript(ACTIVATE_SCRIPT, ['1.2.3', "/opt/no'de; rm -rf ~/bin/node"]), policy)).toMatchObject({
@@ -116,6 +118,30 @@ describe('decide: what a restricted key may run', () => {
     const withChecks = { ...policy, checks: ['curl -fsS localhost:8080/health'] };
     expect(decide(remoteScript(CHECK, ['/srv/app', 'curl -fsS localhost:8080/health']), withChecks, scripts)).toMatchObject({ kind: 'script', name: 'deploy-check' });
     expect(decide(remoteScript(CHECK, ['/srv/app', 'cat /etc/shadow']), withChecks, scripts)).toEqual({ kind: 'refuse', reason: 'script deploy-check: this check is not in gate.json "checks"' });
+  });
+
+  it('allows health and deploy scripts for a deploy root only, and a --check only when gate.json lists it', () => {
+    const l = remoteLayout('~/Tekton');
+    const lock = { who: 'me@box', when: 'now', what: 'deploy', pid: 1, run: 'r1' };
+    const id = '20260101T000000Z-aaaaaa';
+    const sw = { id, previous: null, prune: [], run: 'r1', now: 'n', source: 's', shared: ['logs'], env: 'A=1\n' };
+    expect(decide(healthCommand('~/Tekton'), policy)).toMatchObject({ kind: 'script', name: 'health', args: ['~/Tekton'] });
+    expect(decide(readStateScript(l), policy)).toMatchObject({ kind: 'script', name: 'deploy-state' });
+    expect(decide(prepareScript(l, { id, lock, forceUnlock: true, shared: ['logs', 'data'], adoptId: '20260101T000000Z-adopted', now: 'n' }), policy)).toMatchObject({ kind: 'script', name: 'deploy-prepare' });
+    expect(decide(switchScript(l, sw), policy)).toMatchObject({ kind: 'script', name: 'deploy-switch' });
+    expect(decide(unlockScript(l, 'r1'), policy)).toMatchObject({ kind: 'script', name: 'deploy-unlock' });
+    expect(decide(rollbackScript(l, { lock, now: 'n' }), policy)).toMatchObject({ kind: 'script', name: 'rollback' });
+    // not a deploy root of gate.json
+    expect(reason(readStateScript(remoteLayout('~/.ssh')))).toMatch(/not a deploy root/);
+    expect(reason(unlockScript(remoteLayout(`${home}/Other`), 'r1'))).toMatch(/not a deploy root/);
+    // values that would lead out of the releases folder
+    expect(reason(switchScript(l, { ...sw, prune: ['../../.ssh'] }))).toMatch(/prune/);
+    expect(reason(switchScript(l, { ...sw, previous: '../x' }))).toMatch(/previous release/);
+    expect(reason(switchScript(l, { ...sw, shared: ['../x'] }))).toMatch(/shared path/);
+    expect(reason(rollbackScript(l, { to: '../../.ssh', lock, now: 'n' }))).toMatch(/not a release id/);
+    // --check is a command: listed in gate.json "checks" or refused
+    expect(reason(switchScript(l, { ...sw, check: 'true' }))).toMatch(/the check "true" is not listed in ~\/.till\/gate.json "checks"/);
+    expect(decide(switchScript(l, { ...sw, check: 'true' }), { ...policy, checks: ['true'] })).toMatchObject({ kind: 'script', name: 'deploy-switch' });
   });
 
   it('registers scripts that are constant and distinct', () => {

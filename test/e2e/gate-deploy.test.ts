@@ -1,0 +1,113 @@
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { startLab, type Lab } from '../lab/lab.js';
+import { closeMasters, tempHome, till, tillOk } from '../lab/till.js';
+
+/**
+ * host health, deploy, rollback and releases on a host whose key was restricted with
+ * `host setup --restrict`: every remote command they send must pass `till gate`.
+ */
+describe('restricted host: health, deploy, rollback, releases through the gate', { timeout: 600_000 }, () => {
+  let home: string;
+  let lab: Lab;
+  let work: string;
+  const host = () => lab.hosts[0]!;
+  const src = () => join(work, 'src');
+  const P = () => join(host().home, 'projects/github/Tekton');
+  const gateLog = () => readFileSync(join(host().home, '.till/logs/gate.log'), 'utf8');
+  const write = (files: Record<string, string>) => {
+    for (const [rel, content] of Object.entries(files)) {
+      mkdirSync(join(src(), rel, '..'), { recursive: true });
+      writeFileSync(join(src(), rel), content);
+    }
+  };
+
+  beforeAll(async () => {
+    home = tempHome().home;
+    work = mkdtempSync('/tmp/t-gd-');
+    await tillOk(home, ['host', 'init']);
+    const key = readFileSync(`${home}/ssh/till_federation_ed25519.pub`, 'utf8');
+    lab = await startLab(1, { authorizedKey: key });
+    await tillOk(home, ['host', 'add', 'h0', host().spec]);
+    const r = await tillOk(home, ['host', 'setup', 'h0', '--restrict', '--json'], { timeoutMs: 240_000 });
+    expect(JSON.parse(r.stdout).results[0]).toMatchObject({ ok: true, restricted: true });
+  }, 300_000);
+
+  afterAll(async () => {
+    lab?.stop();
+    await closeMasters(home);
+    rmSync(work, { recursive: true, force: true });
+  });
+
+  it('host health works (up, no gate refusal), and host exec is still refused', async () => {
+    const r = JSON.parse((await tillOk(home, ['host', 'health', 'h0', '--json'])).stdout);
+    expect(r.results[0]).toMatchObject({ host: 'h0', ok: true });
+    expect(r.results[0].up ?? r.results[0].data?.up ?? r.results[0].health?.up).toBe(true);
+    expect(gateLog()).toMatch(/allowed health from/);
+    expect(gateLog()).not.toMatch(/refused from [^\n]*(health|exit 0)/);
+
+    const exec = await till(home, ['host', 'exec', 'h0', '--', 'id']);
+    expect(exec.code).toBe(1);
+    expect(exec.stdout + exec.stderr).toMatch(/refused by till gate/);
+  });
+
+  it('host deploy stages, links against the current release, switches; releases and rollback work', async () => {
+    const logStart = gateLog().length;
+    write({ 'README.md': 'v1\n', 'lib/same.txt': 'same\n', '.env.local': 'TEKTON_REGISTRY_NAME=gated.example\n' });
+    const dry = await tillOk(home, ['host', 'deploy', 'h0', '--source', src(), '--dry-run']);
+    expect(dry.code).toBe(0);
+
+    const d1 = JSON.parse((await tillOk(home, ['host', 'deploy', 'h0', '--source', src(), '--json'])).stdout);
+    expect(d1.ok).toBe(true);
+    expect(host().shell('readlink projects/github/Tekton').trim()).toBe(`Tekton.till/releases/${d1.release}`);
+    expect(readFileSync(join(P(), 'README.md'), 'utf8')).toBe('v1\n');
+    expect(readFileSync(join(P(), '.env.local'), 'utf8')).toContain(`TEKTON_ROOT=${P()}`);
+
+    write({ 'README.md': 'v2\n' });
+    const dry2 = await tillOk(home, ['host', 'deploy', 'h0', '--source', src(), '--dry-run']);
+    expect(dry2.stdout).toMatch(/README\.md/);
+    const d2 = JSON.parse((await tillOk(home, ['host', 'deploy', 'h0', '--source', src(), '--json'])).stdout);
+    expect(d2.ok).toBe(true);
+    expect(readFileSync(join(P(), 'README.md'), 'utf8')).toBe('v2\n');
+    // the unchanged file is a hard link to the first release's (--link-dest ../<current> passed the gate)
+    const releases = join(host().home, 'projects/github/Tekton.till/releases');
+    expect(statSync(join(releases, d2.release, 'lib/same.txt')).ino).toBe(statSync(join(releases, d1.release, 'lib/same.txt')).ino);
+
+    const rel = JSON.parse((await tillOk(home, ['host', 'releases', 'h0', '--json'])).stdout);
+    expect(JSON.stringify(rel)).toContain(d1.release);
+    expect(JSON.stringify(rel)).toContain(d2.release);
+
+    const rb = JSON.parse((await tillOk(home, ['host', 'rollback', 'h0', '--json'])).stdout);
+    expect(rb.ok).toBe(true);
+    expect(host().shell('readlink projects/github/Tekton').trim()).toBe(`Tekton.till/releases/${d1.release}`);
+    expect(readFileSync(join(P(), 'README.md'), 'utf8')).toBe('v1\n');
+    expect(gateLog()).toMatch(/allowed deploy-prepare from/);
+    expect(gateLog()).toMatch(/allowed deploy-switch from/);
+    expect(gateLog()).toMatch(/allowed rollback from/);
+    expect(gateLog().slice(logStart)).not.toMatch(/refused from/);
+  });
+
+  it('--force-unlock works through the gate', async () => {
+    host().shell(`mkdir projects/github/Tekton.till/lock && printf 'who=ghost\\nrun=dead-run\\n' > projects/github/Tekton.till/lock/info`);
+    const locked = await till(home, ['host', 'deploy', 'h0', '--source', src(), '--json']);
+    expect(locked.code).toBe(1);
+    expect(JSON.parse(locked.stdout).results[0].error).toMatch(/locked by ghost/);
+    const forced = await till(home, ['host', 'deploy', 'h0', '--source', src(), '--force-unlock', '--json']);
+    expect(forced.code, forced.stderr).toBe(0);
+  });
+
+  it("--check is refused unless gate.json lists it in \"checks\", then it runs", async () => {
+    const refused = await till(home, ['host', 'deploy', 'h0', '--source', src(), '--check', 'true', '--json']);
+    expect(refused.code).toBe(1);
+    expect(JSON.parse(refused.stdout).results[0].error).toBe('refused by till gate on the host: script deploy-switch: the check "true" is not listed in ~/.till/gate.json "checks"');
+    // the release stays as it was
+    expect(readFileSync(join(P(), 'README.md'), 'utf8')).toBe('v2\n');
+    // the refused switch left the lock to the unlock step: a next deploy is not locked out
+    host().shell(`printf '%s' '{"deployRoots":["~/projects/github/Tekton"],"checks":["true"]}' > .till/gate.json`);
+    write({ 'README.md': 'v3\n' });
+    const ok = await till(home, ['host', 'deploy', 'h0', '--source', src(), '--check', 'true', '--json']);
+    expect(ok.code, ok.stdout + ok.stderr).toBe(0);
+    expect(readFileSync(join(P(), 'README.md'), 'utf8')).toBe('v3\n');
+  });
+});
