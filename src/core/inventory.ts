@@ -8,7 +8,7 @@ import { SetupError } from './errors.js';
 import type { HostResult } from './fanout.js';
 import { checkControlPath, type TillPaths } from './paths.js';
 import { JsonFileStore } from './state/store.js';
-import { emptyHostsFile, hostsFileSchema, lifecycleOf, type HostEntry, type HostsFile } from './state/hosts.js';
+import { emptyHostsFile, hostsFileSchema, reviveHostsFile, lifecycleOf, type HostEntry, type HostsFile } from './state/hosts.js';
 import { emptyScheduleFile, scheduleFileSchema } from './state/schedule.js';
 
 /** Consecutive failed operations after which a host is marked unreachable. */
@@ -17,7 +17,7 @@ export const UNREACHABLE_AFTER = 3;
 const NO_CONTACT_EVIDENCE = new Set(['deadline', 'local', 'spawn']);
 
 export function hostsStore(paths: TillPaths) {
-  return new JsonFileStore(paths.hostsDb, hostsFileSchema, emptyHostsFile, { seal: true });
+  return new JsonFileStore(paths.hostsDb, hostsFileSchema, emptyHostsFile, { seal: true, revive: reviveHostsFile });
 }
 
 export function scheduleStore(paths: TillPaths) {

@@ -114,6 +114,21 @@ describe('host inventory', () => {
     expect(existsSync('/tmp/till-canary-1') || existsSync('/tmp/till-canary-2')).toBe(false);
   });
 
+  it('treats names like constructor and toString as plain names, on every read', async () => {
+    const h3 = home();
+    await tillOk(h3, ['host', 'init']);
+    await tillOk(h3, ['host', 'add', 'constructor', 'u@10.0.0.9']);
+    // Later commands read the database the first one wrote (the sealed fast path).
+    for (const args of [['host', 'show', 'toString'], ['host', 'remove', 'valueOf'], ['host', 'test', '--group', 'toString'], ['host', 'group', 'add', 'constructor', 'constructor']]) {
+      const r = await till(h3, args);
+      expect(r.code, args.join(' ')).toBe(2);
+      expect(r.stderr).toMatch(/^error: no such (host|group)/);
+    }
+    await tillOk(h3, ['host', 'group', 'create', 'g', 'constructor']);
+    const shown = JSON.parse((await tillOk(h3, ['host', 'show', 'constructor', '--json'])).stdout);
+    expect(shown).toMatchObject({ name: 'constructor', host: '10.0.0.9', groups: ['g'] });
+  });
+
   it('a target that matches nothing is an error, not a no-op', async () => {
     const r = await till(h, ['host', 'test', 'nomatch-*']);
     expect(r.code).toBe(2);

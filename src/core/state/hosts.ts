@@ -88,6 +88,14 @@ export const hostsFileSchema = z
   });
 export type HostsFile = z.output<typeof hostsFileSchema>;
 
+/** A sealed (already validated) file read back: its maps lose their prototype as the schema's do. */
+export function reviveHostsFile(data: unknown): HostsFile {
+  const db = data as HostsFile;
+  db.hosts = withoutPrototype(db.hosts);
+  if (db.groups) db.groups = withoutPrototype(db.groups);
+  return db;
+}
+
 export function emptyHostsFile(): HostsFile {
   return { hosts: withoutPrototype({}), groups: withoutPrototype({}), updated: String(Math.floor(Date.now() / 1000)) };
 }

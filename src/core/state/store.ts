@@ -17,10 +17,12 @@ export interface StoreOptions {
    * Remember (in `<file>.sha256`) the hash of the text this store last validated and
    * wrote, and skip the schema check when the file still has exactly that text.
    * Validating 10,000 hosts costs ~0.5 s per read; any other text (a hand edit, a
-   * half-finished write) is validated as usual. Only for schemas without transforms
-   * (defaults are fine: what is written is the schema's output).
+   * half-finished write) is validated as usual. What is written is the schema's output;
+   * a schema whose transforms make more than JSON can hold (prototype-less maps) gives
+   * `revive` to redo them on a sealed read.
    */
   seal?: boolean;
+  revive?: (data: unknown) => unknown;
 }
 
 function sha256(text: string): string {
@@ -63,7 +65,10 @@ export class JsonFileStore<S extends z.ZodType> {
       if ((err as NodeJS.ErrnoException).code === 'ENOENT') return this.empty();
       throw new StateError(`cannot read ${this.file}: ${errorMessage(err)}`);
     }
-    if (await this.isSealed(text)) return JSON.parse(text) as z.output<S>;
+    if (await this.isSealed(text)) {
+      const data: unknown = JSON.parse(text);
+      return (this.opts.revive ? this.opts.revive(data) : data) as z.output<S>;
+    }
     return this.parse(text);
   }
 
