@@ -28,7 +28,10 @@ export interface DeployRsyncParams {
 export function buildDeployRsyncArgs(p: DeployRsyncParams): string[] {
   // lz4: a fraction of zstd's or zlib's CPU, which on a fast network is the whole
   // cost of compressing (needs rsync >= 3.2 with lz4 on both ends).
-  const args = ['-a', '--delete', '--compress', '--compress-choice=lz4', '--stats'];
+  // --modify-window=-1: compare mtimes to the nanosecond. With whole seconds, a file
+  // edited twice within one second at the same size looks unchanged to the quick
+  // check and --link-dest would hard-link the previous release's content.
+  const args = ['-a', '--delete', '--compress', '--compress-choice=lz4', '--modify-window=-1', '--stats'];
   if (p.dryRun) args.push('--dry-run', '--itemize-changes');
   for (const e of SEED_EXCLUDES) args.push(`--exclude=${e}`);
   args.push('--exclude=/.env.local');

@@ -135,6 +135,11 @@ export function checkRsyncServer(words: readonly Word[], policy: RsyncPolicy): R
       argv.push(text);
       continue;
     }
+    // --modify-window=N reaches the server as `-@N` (deploy compares mtimes to the nanosecond: -@-1).
+    if (/^-@-?\d{1,4}$/.test(text)) {
+      argv.push(text);
+      continue;
+    }
     const long = /^--([a-z][a-z0-9-]*)(?:=(.*))?$/s.exec(text);
     if (!long) return refuse(`rsync argument ${JSON.stringify(text)} is not allowed`);
     const [, name, inline] = long as unknown as [string, string, string | undefined];

@@ -3,7 +3,7 @@
  * hosts: atomic releases, link-dest hard links, lock, resume, health gate.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
-import { mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, utimesSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startLab, type Lab, type LabHost } from '../lab/lab.js';
@@ -141,6 +141,18 @@ describe('deploy to three hosts', () => {
     expect(rb2.results[0].to ?? null).not.toBe(doc.release);
   });
 
+  it('deploys a file changed twice within one second at the same size (no stale hard link)', async () => {
+    const file = join(src(), 'lib/same-second.txt');
+    const second = Math.floor(Date.now() / 1000) - 60;
+    writeFileSync(file, 'first!\n');
+    utimesSync(file, second + 0.1, second + 0.1);
+    await tillOk(home, ['host', 'deploy', 'h2', '--source', src()]);
+    writeFileSync(file, 'second\n');
+    utimesSync(file, second + 0.7, second + 0.7);
+    await tillOk(home, ['host', 'deploy', 'h2', '--source', src()]);
+    expect(readFileSync(join(lab.hosts[2]!.home, 'projects/github/Tekton/lib/same-second.txt'), 'utf8')).toBe('second\n');
+  });
+
   it('logs/ written on the host survives three deploys', async () => {
     for (let i = 0; i < 3; i++) {
       writeFileSync(join(src(), 'lib/a.txt'), `round ${i}\n`);
@@ -257,13 +269,18 @@ describe('deploy lock', () => {
     const src = join(work, 'big4');
     makeTree(src, { 'small.txt': 'x\n' });
     writeFileSync(join(src, 'big.bin'), Buffer.alloc(40 * 1024 * 1024, 7));
-    const [a, b] = await Promise.all([
-      till(home, ['host', 'deploy', 'h4', '--source', src, '--json']),
-      till(home, ['host', 'deploy', 'h4', '--source', src, '--json']),
-    ]);
-    const codes = [a.code, b.code].sort();
-    expect(codes).toEqual([0, 1]);
-    const loser = a.code === 1 ? a : b;
+    const lockState = () => h.shell('test -d projects/github/Tekton.till/lock && echo locked || echo free').trim();
+    // The first deploy holds the lock through its --check; the second starts while it does.
+    const first = till(home, ['host', 'deploy', 'h4', '--source', src, '--json', '--check', 'sleep 4']);
+    const deadline = Date.now() + 60_000;
+    while (lockState() !== 'locked') {
+      if (Date.now() > deadline) throw new Error('the first deploy never took the lock');
+      await new Promise((r) => setTimeout(r, 50));
+    }
+    const b = await till(home, ['host', 'deploy', 'h4', '--source', src, '--json']);
+    const a = await first;
+    expect([a.code, b.code]).toEqual([0, 1]);
+    const loser = b;
     const err = JSON.parse(loser.stdout).results[0].error as string;
     expect(err).toMatch(/locked by \S+@\S+ since \d{4}-/);
     expect(err).toContain('deploy ');
