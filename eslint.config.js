@@ -16,7 +16,7 @@ export default tseslint.config(
     },
   },
   {
-    files: ['src/core/**', 'src/ssh/**', 'src/rsync/**', 'src/ops/**', 'src/schedule/**', 'src/metrics/**', 'src/status/**'],
+    files: ['src/core/**', 'src/ssh/**', 'src/rsync/**', 'src/ops/**', 'src/schedule/**', 'src/metrics/**', 'src/status/**', 'src/deploy/**', 'src/audit/**', 'src/watch/**', 'src/remote/**'],
     rules: {
       'no-console': 'error',
       'no-restricted-properties': ['error',
