@@ -1,6 +1,7 @@
-import type { HostJob, JobOutcome } from '../core/fanout.js';
+import type { HostJob, HostResult, JobOutcome } from '../core/fanout.js';
+import type { Inventory } from '../core/inventory.js';
 import type { TillPaths } from '../core/paths.js';
-import type { HealthSnapshot, HostMetadata } from '../core/state/health.js';
+import { appendHistory, healthHistoryStore, type HealthSnapshot, type HistoryLimits, type HostMetadata } from '../core/state/health.js';
 import { raiseTo, type HostEntry } from '../core/state/hosts.js';
 import { formatBytes, formatThreshold, type SizeThreshold } from '../core/units.js';
 import { sshRun } from '../ssh/client.js';
@@ -268,4 +269,19 @@ export function applyHealth(entry: HostEntry, s: HealthSnapshot): void {
   entry.metadata = { ...entry.metadata, ...metadataOf(s) };
   entry.till_version = s.tillVersion;
   if (entry.status !== 'unreachable') entry.status = raiseTo(entry.status, s.tillVersion !== null ? 'till-ready' : 'connected');
+}
+
+/** Stores each snapshot on its host entry and appends it to the bounded history (down hosts too). */
+export async function recordHealth(paths: TillPaths, inventory: Inventory, results: readonly HostResult<HealthSnapshot>[], limits: HistoryLimits): Promise<void> {
+  const snapshots = new Map<string, HealthSnapshot>();
+  for (const r of results) if (r.data) snapshots.set(r.host, r.data);
+  if (snapshots.size === 0) return;
+  const known = await inventory.update((db) => {
+    for (const [name, s] of snapshots) {
+      const entry = db.hosts[name];
+      if (entry) applyHealth(entry, s);
+    }
+    return new Set(Object.keys(db.hosts));
+  });
+  await healthHistoryStore(paths).update((history) => appendHistory(history, snapshots, limits, known));
 }

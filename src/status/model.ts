@@ -8,7 +8,6 @@ import { deployOf, reachabilityOf, releaseOf, type FleetState } from '../metrics
  * agree. Pure.
  */
 export type HostState = 'ok' | 'degraded' | 'down' | 'unknown';
-export const HOST_STATES: readonly HostState[] = ['ok', 'degraded', 'down', 'unknown'];
 
 export interface HostRow {
   name: string;

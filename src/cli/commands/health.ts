@@ -1,11 +1,11 @@
 import type { Command } from 'commander';
 import { UsageError } from '../../core/errors.js';
 import { Inventory } from '../../core/inventory.js';
-import { checkControlPath, type TillPaths } from '../../core/paths.js';
-import { DEFAULT_HISTORY_PER_HOST, DEFAULT_HISTORY_TOTAL, appendHistory, healthHistoryStore, type HealthSnapshot, type HistoryLimits } from '../../core/state/health.js';
-import { formatBytes, parseSizeThreshold, type SizeThreshold } from '../../core/units.js';
-import { DEFAULT_THRESHOLDS, applyHealth, healthJob, type HealthThresholds } from '../../ops/health.js';
+import { checkControlPath } from '../../core/paths.js';
+import { DEFAULT_HISTORY_PER_HOST, DEFAULT_HISTORY_TOTAL, type HealthSnapshot, type HistoryLimits } from '../../core/state/health.js';
 import type { HostResult } from '../../core/fanout.js';
+import { formatBytes, parseSizeThreshold, type SizeThreshold } from '../../core/units.js';
+import { DEFAULT_THRESHOLDS, healthJob, recordHealth, type HealthThresholds } from '../../ops/health.js';
 import type { Cli } from '../context.js';
 import { addFleetOptions, runFleetCommand, selectTargets, type FleetOpts } from '../fleet.js';
 
@@ -48,21 +48,6 @@ export function thresholdsFrom(opts: { diskMin?: SizeThreshold[]; memMin?: SizeT
 /** The JSON `health` object and the table columns read the same snapshot. */
 function cell(r: HostResult<HealthSnapshot>, f: (s: HealthSnapshot) => string): string {
   return r.data && r.data.up && r.data.os !== null ? f(r.data) : '-';
-}
-
-/** Stores each snapshot on its host entry and appends it to the bounded history. */
-export async function recordHealth(paths: TillPaths, inventory: Inventory, results: readonly HostResult<HealthSnapshot>[], limits: HistoryLimits): Promise<void> {
-  const snapshots = new Map<string, HealthSnapshot>();
-  for (const r of results) if (r.data) snapshots.set(r.host, r.data);
-  if (snapshots.size === 0) return;
-  const known = await inventory.update((db) => {
-    for (const [name, s] of snapshots) {
-      const entry = db.hosts[name];
-      if (entry) applyHealth(entry, s);
-    }
-    return new Set(Object.keys(db.hosts));
-  });
-  await healthHistoryStore(paths).update((history) => appendHistory(history, snapshots, limits, known));
 }
 
 export function registerHealthCommand(host: Command, cli: Cli): void {
