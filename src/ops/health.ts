@@ -68,7 +68,6 @@ export function healthCommand(tektonPath: string): string {
 }
 
 /** The same line (kept for callers that think of it as the script). */
-export const buildHealthScript = healthCommand;
 
 export interface HealthProbe {
   /** The end marker was seen: the script ran to completion. */

@@ -13,7 +13,6 @@ import {
   HEALTH_END,
   VM_STAT_AWK,
   applyHealth,
-  buildHealthScript,
   downSnapshot,
   evaluateHealth,
   healthCommand,
@@ -31,7 +30,7 @@ function sh(script: string, input?: string): string {
 
 describe('the health script', () => {
   it('runs under a plain POSIX sh and reports this machine', () => {
-    const out = sh(buildHealthScript(join(tmp, 'missing/deeper/Tekton')));
+    const out = sh(healthCommand(join(tmp, 'missing/deeper/Tekton')));
     const p = parseHealthOutput(out);
     expect(p.complete).toBe(true);
     expect(p.os).toBe('Linux');
@@ -55,7 +54,7 @@ describe('the health script', () => {
     symlinkSync('releases/20261126-0301-ab12/', join(tmp, 'Tekton'));
     mkdirSync(join(tmp, '.till/bin'), { recursive: true });
     sh(`printf '#!/bin/sh\\necho 1.2.3\\n' > "$HOME/.till/bin/till" && chmod +x "$HOME/.till/bin/till"`);
-    const p = parseHealthOutput(sh(buildHealthScript('~/Tekton')));
+    const p = parseHealthOutput(sh(healthCommand('~/Tekton')));
     expect(p.release).toBe('20261126-0301-ab12');
     expect(p.tillVersion).toBe('1.2.3');
     expect(p.diskPath).toBe(join(tmp, 'Tekton'));
@@ -63,7 +62,7 @@ describe('the health script', () => {
 
   it('quotes the path: a hostile tekton_path stays a literal word', () => {
     const marker = join(tmp, 'pwned');
-    const script = buildHealthScript(`/tmp/x'; touch ${marker}; echo '`);
+    const script = healthCommand(`/tmp/x'; touch ${marker}; echo '`);
     expect(parseHealthOutput(sh(script)).complete).toBe(true);
     expect(() => execFileSync('test', ['-e', marker])).toThrow();
     expect(healthCommand('~/T').startsWith("sh -c '")).toBe(true);
