@@ -457,7 +457,26 @@ export interface Release {
   liveOrder: number;
 }
 
-/** Releases from till's record and the directories that exist, newest id first. */
+/**
+ * A release's place in time: when till recorded it (ISO, milliseconds), else the time
+ * in its id. Ids alone do not order releases made within one second: their suffix is
+ * a content hash.
+ */
+function releaseTime(r: Pick<Release, 'id' | 'at'>): string {
+  if (r.at) return r.at;
+  const m = /^(\d{4})(\d{2})(\d{2})T(\d{2})(\d{2})(\d{2})Z/.exec(r.id);
+  return m ? `${m[1]}-${m[2]}-${m[3]}T${m[4]}:${m[5]}:${m[6]}.000Z` : '';
+}
+
+/** Newest first: by recorded time, then id. */
+function newestFirst(a: Pick<Release, 'id' | 'at'>, b: Pick<Release, 'id' | 'at'>): number {
+  const ta = releaseTime(a);
+  const tb = releaseTime(b);
+  if (ta !== tb) return ta < tb ? 1 : -1;
+  return a.id < b.id ? 1 : a.id > b.id ? -1 : 0;
+}
+
+/** Releases from till's record and the directories that exist, newest first. */
 export function listReleases(state: Pick<RemoteState, 'log' | 'dirs' | 'current'>): Release[] {
   const map = new Map<string, Release>();
   state.log.forEach((line, i) => {
@@ -479,7 +498,7 @@ export function listReleases(state: Pick<RemoteState, 'log' | 'dirs' | 'current'
     else out.push({ id: d, state: 'unknown', at: null, source: '', current: false, liveOrder: -1 });
   }
   for (const r of out) r.current = r.id === state.current && r.state !== 'partial';
-  return out.sort((a, b) => (a.id < b.id ? 1 : a.id > b.id ? -1 : 0));
+  return out.sort(newestFirst);
 }
 
 /**
@@ -487,8 +506,8 @@ export function listReleases(state: Pick<RemoteState, 'log' | 'dirs' | 'current'
  * new one, the previous good one (the rollback target), or one being staged.
  */
 export function releasesToPrune(releases: readonly Release[], newId: string, previous: string | null, keep: number): string[] {
-  const complete = releases.filter((r) => r.state !== 'partial' && r.id !== newId).map((r) => r.id);
-  const ordered = [newId, ...complete].sort().reverse();
+  const complete = releases.filter((r) => r.state !== 'partial' && r.id !== newId).sort(newestFirst).map((r) => r.id);
+  const ordered = [newId, ...complete];
   return ordered.slice(Math.max(1, keep)).filter((id) => id !== newId && id !== previous);
 }
 

@@ -83,6 +83,20 @@ describe('releases record', () => {
     expect(releasesToPrune(rs, '20260105T000000Z-e', ids[3]!, 1).sort()).toEqual([ids[0], ids[1], ids[2]]);
     expect(releasesToPrune(rs, '20260105T000000Z-e', ids[3]!, 10)).toEqual([]);
   });
+
+  it('orders releases made within one second by when they were recorded, not by their hash', () => {
+    // three deploys in one second: hashes sort z, a, m; they went live in that order
+    const at = (ms: number) => `2026-01-01T00:00:00.${String(ms).padStart(3, '0')}Z`;
+    const log: LogLine[] = [
+      { id: '20260101T000000Z-zzzzzz', state: 'good', at: at(100), source: '' },
+      { id: '20260101T000000Z-aaaaaa', state: 'good', at: at(400), source: '' },
+      { id: '20260101T000000Z-mmmmmm', state: 'good', at: at(800), source: '' },
+    ];
+    const rs = listReleases({ log, dirs: log.map((l) => l.id), current: '20260101T000000Z-mmmmmm' });
+    expect(rs.map((r) => r.id)).toEqual(['20260101T000000Z-mmmmmm', '20260101T000000Z-aaaaaa', '20260101T000000Z-zzzzzz']);
+    // keep 2 after a new deploy whose previous is the m release: only the oldest goes
+    expect(releasesToPrune(rs, '20260101T000001Z-bbbbbb', '20260101T000000Z-mmmmmm', 2)).toEqual(['20260101T000000Z-aaaaaa', '20260101T000000Z-zzzzzz']);
+  });
 });
 
 describe('rsync', () => {
