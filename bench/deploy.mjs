@@ -62,7 +62,12 @@ try {
   const rsyncSame = await timed('plain rsync -a, no change, live masters', plain);
   const opts = { timeoutMs: 600_000 };
   const first = await timed('till host deploy --all (first)', () => tillOk(home, ['host', 'deploy', '--all', '--source', src], opts));
-  const again = await timed('till host deploy --all (unchanged)', () => tillOk(home, ['host', 'deploy', '--all', '--source', src], opts));
+  let againDoc;
+  const again = await timed('till host deploy --all (unchanged)', async () => {
+    againDoc = JSON.parse((await tillOk(home, ['host', 'deploy', '--all', '--source', src, '--json'], opts)).stdout);
+  });
+  const copied = againDoc.results.filter((r) => r.copiedFrom !== null).length;
+  console.log(`  (staged as a cp -al copy of the live release on ${copied} of ${againDoc.results.length} hosts; file data sent: ${againDoc.results.reduce((n, r) => n + (r.literalBytes ?? 0), 0)} bytes)`);
   const rollback = await timed('till host rollback --all', () => tillOk(home, ['host', 'rollback', '--all'], opts));
   // The floor of any one-round-trip fleet command on this machine right now.
   const sshFloor = await timed(`${HOSTS} x ssh true in parallel, live masters`, () => Promise.all(lab.hosts.map((h) => run('ssh', ['-F', cfg, '-T', `till-b${h.index}`, 'true']))));

@@ -65,6 +65,12 @@ export function absoluteRemotePath(path: string, home: string): string {
 
 const RELEASE_ID_RE = /^\d{8}T\d{6}Z-[a-z0-9]+$/;
 
+/** The content-hash part of a release id (`''` for an adopted one). */
+export function contentHashOf(id: string): string {
+  const m = /-([0-9a-f]{6})$/.exec(id);
+  return m ? m[1]! : '';
+}
+
 export function isReleaseId(id: string): boolean {
   return RELEASE_ID_RE.test(id);
 }
@@ -226,8 +232,50 @@ export const DEPLOY_PREPARE_SCRIPT = [
   'exit 0',
 ].join('\n');
 
+/**
+ * Version 2 (what this till sends): as version 1, plus "$9", the new release's content
+ * hash; when the live release has the same one, `<id>.partial` starts as its hard-linked
+ * copy. Version 1 stays registered for older controllers.
+ */
+export const DEPLOY_PREPARE_SCRIPT_V2 = [
+  HEAD,
+  'id=$2; info=$3; run=$4; force=$5; shared=$6; A=$7; now=$8; h=$9',
+  'umask 022',
+  SWITCH_FN,
+  LOG_FN,
+  READ_FNS,
+  SHTARGET_FN,
+  '[ -d "$B/releases" ] && [ -d "$B/shared" ] || mkdir -p "$B/releases" "$B/shared" || exit 20',
+  'if [ "$force" = 1 ] && [ -d "$B/lock" ] && ! till_ours "$run"; then echo TILL_BROKE_LOCK; till_prefix TILL_OLDLOCK "$B/lock/info"; rm -rf "$B/lock"; fi',
+  `if mkdir "$B/lock" 2>/dev/null; then printf '%s' "$info" > "$B/lock/info" || exit 20`,
+  'elif ! till_ours "$run"; then echo TILL_LOCKED; till_prefix TILL_HOLDER "$B/lock/info"; exit 21; fi',
+  'if [ -e "$P" ] && [ ! -L "$P" ] && [ ! -d "$P" ]; then echo "TILL_ERROR $P exists and is not a directory or symlink" >&2; exit 22; fi',
+  // A first deploy onto a plain directory keeps it, whole, as the first release.
+  'if [ -d "$P" ] && [ ! -L "$P" ]; then',
+  '  R=$B/releases/$A',
+  '  mv "$P" "$R" || exit 22',
+  '  set -f; for s in $shared; do',
+  '    if [ -e "$R/$s" ] && [ ! -L "$R/$s" ] && [ ! -e "$B/shared/$s" ]; then till_shtarget "$s"; mkdir -p "$(dirname "$B/shared/$s")" && mv "$R/$s" "$B/shared/$s" && ln -s "$st" "$R/$s"; fi',
+  '  done; set +f',
+  `  till_log "$A" adopted "$now" 'existing directory'`,
+  '  till_switch "$N.till/releases/$A" || exit 22',
+  '  echo "TILL_ADOPTED $A"',
+  'fi',
+  // rsync creates <id>.partial itself (its parent exists)
+  'if [ -d "$B/releases/$id" ]; then echo TILL_COMPLETE; fi',
+  // The same tree as the live release (same content hash in its id): stage by hard-linking
+  // it whole (one cp, far cheaper than rsync --link-dest file by file); rsync then only
+  // verifies. .env.local is written fresh by the switch, never through a shared inode.
+  'if [ -n "$h" ] && [ -L "$P" ] && [ ! -d "$B/releases/$id" ] && [ ! -e "$B/releases/$id.partial" ]; then',
+  '  l=$(readlink "$P"); c=${l#"$N.till/releases/"}',
+  '  case $c in */*|"$l") ;; *"-$h") if [ -d "$B/releases/$c" ] && cp -al "$B/releases/$c" "$B/releases/$id.partial" 2>/dev/null && rm -f "$B/releases/$id.partial/.env.local"; then echo "TILL_COPIED $c"; else rm -rf "$B/releases/$id.partial"; fi ;; esac',
+  'fi',
+  REPORT_STATE,
+  'exit 0',
+].join('\n');
+
 export function prepareScript(l: RemoteLayout, p: PrepareParams): string {
-  return remoteScript(DEPLOY_PREPARE_SCRIPT, [l.path, p.id, renderLockInfo(p.lock), p.lock.run, p.forceUnlock ? '1' : '0', p.shared.join(' '), p.adoptId, p.now]);
+  return remoteScript(DEPLOY_PREPARE_SCRIPT_V2, [l.path, p.id, renderLockInfo(p.lock), p.lock.run, p.forceUnlock ? '1' : '0', p.shared.join(' '), p.adoptId, p.now, contentHashOf(p.id)]);
 }
 
 /** link-dest for a staging transfer into `releases/<id>.partial`: the current release, a sibling. */

@@ -52,6 +52,8 @@ export interface StageData {
   stats: RsyncStats | null;
   adopted: string | null;
   brokeLock: string | null;
+  /** The live release this one was staged from by a hard-linked copy (same tree), or null. */
+  copiedFrom: string | null;
   /** Complete releases and the log, as read before staging (for pruning). */
   releases: Release[];
   /** The remote $HOME (for TEKTON_ROOT). */
@@ -135,6 +137,7 @@ export function stageJob(plan: DeployPlan, journal: DeployJournalWriter, locked:
       stats: null,
       adopted: state.adopted ?? null,
       brokeLock: state.oldLock ? describeLock(state.oldLock) : null,
+      copiedFrom: state.values.get('COPIED')?.[0] ?? null,
       releases: listReleases(state),
       home,
     });

@@ -1,6 +1,6 @@
 import { AUDIT_COMMAND } from '../audit/script.js';
 import { remotePathProblem } from '../core/validate.js';
-import { DEPLOY_PREPARE_SCRIPT, DEPLOY_STATE_SCRIPT, DEPLOY_SWITCH_SCRIPT, DEPLOY_UNLOCK_SCRIPT, isReleaseId, ROLLBACK_SCRIPT, sharedPathProblem } from '../deploy/layout.js';
+import { DEPLOY_PREPARE_SCRIPT, DEPLOY_PREPARE_SCRIPT_V2, DEPLOY_STATE_SCRIPT, DEPLOY_SWITCH_SCRIPT, DEPLOY_UNLOCK_SCRIPT, isReleaseId, ROLLBACK_SCRIPT, sharedPathProblem } from '../deploy/layout.js';
 import { HEALTH_SCRIPT, LATENCY_COMMAND } from '../ops/health.js';
 import { RESTRICT_SCRIPT } from '../ops/restrict.js';
 import { ACTIVATE_SCRIPT, CHECK_SCRIPT, PREPARE_SCRIPT } from '../ops/setup.js';
@@ -80,6 +80,12 @@ function checkProblem(check: string, policy: ScriptPolicy): string | undefined {
 
 const first = (args: readonly string[], policy: ScriptPolicy) => deployRootProblem(args[0]!, policy);
 
+const sharedListProblem = (list: string) => listProblem('shared path', list, (s) => (sharedPathProblem(s) !== undefined ? `${JSON.stringify(s)}: ${sharedPathProblem(s)}` : undefined));
+
+function prepareProblem(a: readonly string[], policy: ScriptPolicy): string | undefined {
+  return first(a, policy) ?? idProblem('release', a[1]!) ?? idProblem('adopted id', a[6]!) ?? sharedListProblem(a[5]!);
+}
+
 export const SCRIPTS: readonly AllowedScript[] = [
   { name: 'setup-check', script: CHECK_SCRIPT, args: 0 },
   { name: 'setup-prepare', script: PREPARE_SCRIPT, args: 0, upgrade: true },
@@ -93,8 +99,13 @@ export const SCRIPTS: readonly AllowedScript[] = [
     name: 'deploy-prepare',
     script: DEPLOY_PREPARE_SCRIPT,
     args: 8,
-    validate: (a, policy) =>
-      first(a, policy) ?? idProblem('release', a[1]!) ?? idProblem('adopted id', a[6]!) ?? listProblem('shared path', a[5]!, (s) => (sharedPathProblem(s) !== undefined ? `${JSON.stringify(s)}: ${sharedPathProblem(s)}` : undefined)),
+    validate: (a, policy) => prepareProblem(a, policy),
+  },
+  {
+    name: 'deploy-prepare-v2',
+    script: DEPLOY_PREPARE_SCRIPT_V2,
+    args: 9,
+    validate: (a, policy) => prepareProblem(a, policy) ?? (/^([0-9a-f]{6})?$/.test(a[8]!) ? undefined : `content hash ${JSON.stringify(a[8])} is not 6 hex digits`),
   },
   {
     name: 'deploy-switch',
@@ -106,7 +117,7 @@ export const SCRIPTS: readonly AllowedScript[] = [
       (a[2] !== '' ? idProblem('previous release', a[2]!) : undefined) ??
       checkProblem(a[3]!, policy) ??
       listProblem('prune', a[4]!, (id) => idProblem('release', id)) ??
-      listProblem('shared path', a[9]!, (s) => (sharedPathProblem(s) !== undefined ? `${JSON.stringify(s)}: ${sharedPathProblem(s)}` : undefined)),
+      sharedListProblem(a[9]!),
   },
   { name: 'deploy-unlock', script: DEPLOY_UNLOCK_SCRIPT, args: 2, validate: first },
   { name: 'rollback', script: ROLLBACK_SCRIPT, args: 4, validate: (a, policy) => first(a, policy) ?? (a[1] !== '' ? idProblem('release', a[1]!) : undefined) },

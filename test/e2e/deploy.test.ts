@@ -111,11 +111,14 @@ describe('deploy to three hosts', () => {
     const doc = JSON.parse(r.stdout);
     expect(doc.release).not.toBe(first);
     for (const res of doc.results) expect(res.literalBytes).toBe(0);
+    // the same tree as the live release: staged as its hard-linked copy (cp -al)
+    for (const res of doc.results) expect(res.copiedFrom).toBe(first);
     for (const h of lab.hosts.slice(0, 3)) {
-      for (const f of ['README.md', 'bin/run.sh', 'lib/a.txt']) {
-        const ino = (id: string) => h.shell(`stat -c %i projects/github/Tekton.till/releases/${id}/${f}`).trim();
-        expect(ino(doc.release)).toBe(ino(first));
-      }
+      const ino = (id: string, f: string) => h.shell(`stat -c %i projects/github/Tekton.till/releases/${id}/${f}`).trim();
+      for (const f of ['README.md', 'bin/run.sh', 'lib/a.txt']) expect(ino(doc.release, f)).toBe(ino(first, f));
+      // .env.local is written fresh, never through the previous release's inode
+      expect(ino(doc.release, '.env.local')).not.toBe(ino(first, '.env.local'));
+      expect(h.shell('cat projects/github/Tekton/.env.local')).toContain('TEKTON_ROOT=');
     }
   });
 
@@ -123,6 +126,10 @@ describe('deploy to three hosts', () => {
     const before = JSON.parse((await tillOk(home, ['host', 'releases', 'h1', '--json'])).stdout).current as string;
     writeFileSync(join(src(), 'README.md'), 'hello v2\n');
     const doc = JSON.parse((await tillOk(home, ['host', 'deploy', 'h0', 'h1', 'h2', '--source', src(), '--json'])).stdout);
+    // a changed tree goes through rsync --link-dest: unchanged files are still hard links
+    expect(doc.results.map((x: { copiedFrom: string | null }) => x.copiedFrom)).toEqual([null, null, null]);
+    const inoOf = (id: string) => lab.hosts[1]!.shell(`stat -c %i projects/github/Tekton.till/releases/${id}/lib/a.txt`).trim();
+    expect(inoOf(doc.release)).toBe(inoOf(before));
     expect(readFileSync(join(lab.hosts[1]!.home, 'projects/github/Tekton/README.md'), 'utf8')).toBe('hello v2\n');
     const rb = JSON.parse((await tillOk(home, ['host', 'rollback', 'h1', '--json'])).stdout);
     expect(rb.results[0].to).toBe(before);

@@ -82,7 +82,14 @@ describe('restricted host: health, deploy, rollback, releases through the gate',
     expect(rb.ok).toBe(true);
     expect(host().shell('readlink projects/github/Tekton').trim()).toBe(`Tekton.till/releases/${d1.release}`);
     expect(readFileSync(join(P(), 'README.md'), 'utf8')).toBe('v1\n');
-    expect(gateLog()).toMatch(/allowed deploy-prepare from/);
+    // the same tree twice: the second is staged as a hard-linked copy of the live release (prepare v2)
+    const d3 = JSON.parse((await tillOk(home, ['host', 'deploy', 'h0', '--source', src(), '--json'])).stdout);
+    expect(d3.results[0].copiedFrom).toBe(null);
+    const d4 = JSON.parse((await tillOk(home, ['host', 'deploy', 'h0', '--source', src(), '--json'])).stdout);
+    expect(d4.results[0].copiedFrom).toBe(d3.release);
+    expect(statSync(join(releases, d4.release, 'README.md')).ino).toBe(statSync(join(releases, d3.release, 'README.md')).ino);
+    expect(readFileSync(join(P(), 'README.md'), 'utf8')).toBe('v2\n');
+    expect(gateLog()).toMatch(/allowed deploy-prepare-v2 from/);
     expect(gateLog()).toMatch(/allowed deploy-switch from/);
     expect(gateLog()).toMatch(/allowed rollback from/);
     expect(gateLog().slice(logStart)).not.toMatch(/refused from/);

@@ -1,5 +1,5 @@
 import { execFileSync } from 'node:child_process';
-import { mkdirSync, mkdtempSync, readFileSync, readlinkSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, readlinkSync, rmSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import {
@@ -152,6 +152,36 @@ describe('remote scripts under sh', () => {
     const m = parseMarkers(err, l);
     expect(m.locked).toBe(true);
     expect(m.holder.who).toBe("o'brien@host");
+  });
+
+  it('prepare stages an unchanged tree as a hard-linked copy of the live release, and only then', () => {
+    const { P, l } = setup();
+    const B = `${P}.till`;
+    const live = '20260101T000000Z-abc123';
+    mkdirSync(join(B, 'releases', live, 'lib'), { recursive: true });
+    writeFileSync(join(B, 'releases', live, 'lib', 'a.txt'), 'a');
+    writeFileSync(join(B, 'releases', live, '.env.local'), 'TEKTON_ROOT=/old\n');
+    symlinkSync(`Tekton.till/releases/${live}`, P);
+    const base = { lock, forceUnlock: false, shared: [], adoptId: '20251231T000000Z-adopted', now: 'now' };
+    // a different tree: nothing is copied (rsync --link-dest does the staging)
+    const other = '20260102T000000Z-ffffff';
+    let out = parseMarkers(sh(prepareScript(l, { ...base, id: other })), l);
+    expect(out.values.has('COPIED')).toBe(false);
+    expect(existsSync(join(B, 'releases', `${other}.partial`))).toBe(false);
+    sh(`rm -rf ${JSON.stringify(join(B, 'lock'))}`);
+    // the same tree: <id>.partial is the live release, hard-linked, without .env.local
+    const same = '20260103T000000Z-abc123';
+    out = parseMarkers(sh(prepareScript(l, { ...base, id: same })), l);
+    expect(out.values.get('COPIED')).toEqual([live]);
+    const copy = join(B, 'releases', `${same}.partial`);
+    expect(statSync(join(copy, 'lib', 'a.txt')).ino).toBe(statSync(join(B, 'releases', live, 'lib', 'a.txt')).ino);
+    expect(existsSync(join(copy, '.env.local'))).toBe(false);
+    expect(readFileSync(join(B, 'releases', live, '.env.local'), 'utf8')).toBe('TEKTON_ROOT=/old\n');
+    // a resumed run (the partial exists) is never copied over
+    writeFileSync(join(copy, 'lib', 'b.txt'), 'from the interrupted transfer');
+    out = parseMarkers(sh(prepareScript(l, { ...base, id: same })), l);
+    expect(out.values.has('COPIED')).toBe(false);
+    expect(readFileSync(join(copy, 'lib', 'b.txt'), 'utf8')).toBe('from the interrupted transfer');
   });
 
   it('expands a ~/ tekton_path with $HOME on the host (it arrives literally, as a positional value)', () => {

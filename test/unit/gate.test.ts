@@ -9,7 +9,7 @@ import { ACTIVATE_SCRIPT, CHECK_SCRIPT, PREPARE_SCRIPT } from '../../src/ops/set
 import { remoteSyncCommand } from '../../src/ops/sync.js';
 import { TEST_COMMAND } from '../../src/ops/test.js';
 import { healthCommand, LATENCY_COMMAND } from '../../src/ops/health.js';
-import { prepareScript, readStateScript, remoteLayout, rollbackScript, switchScript, unlockScript } from '../../src/deploy/layout.js';
+import { DEPLOY_PREPARE_SCRIPT, prepareScript, readStateScript, remoteLayout, rollbackScript, switchScript, unlockScript } from '../../src/deploy/layout.js';
 import { EXACT_COMMANDS, SCRIPTS } from '../../src/remote/allowlist.js';
 import { decide, loadPolicy, realpathDeepest, type GatePolicy } from '../../src/remote/gate.js';
 import { remoteScript } from '../../src/remote/script.js';
@@ -127,7 +127,12 @@ describe('decide: what a restricted key may run', () => {
     const sw = { id, previous: null, prune: [], run: 'r1', now: 'n', source: 's', shared: ['logs'], env: 'A=1\n' };
     expect(decide(healthCommand('~/Tekton'), policy)).toMatchObject({ kind: 'script', name: 'health', args: ['~/Tekton'] });
     expect(decide(readStateScript(l), policy)).toMatchObject({ kind: 'script', name: 'deploy-state' });
-    expect(decide(prepareScript(l, { id, lock, forceUnlock: true, shared: ['logs', 'data'], adoptId: '20260101T000000Z-adopted', now: 'n' }), policy)).toMatchObject({ kind: 'script', name: 'deploy-prepare' });
+    expect(decide(prepareScript(l, { id, lock, forceUnlock: true, shared: ['logs', 'data'], adoptId: '20260101T000000Z-adopted', now: 'n' }), policy)).toMatchObject({ kind: 'script', name: 'deploy-prepare-v2', args: expect.arrayContaining(['aaaaaa']) });
+    // version 1 (an older controller) is still allowed; v2's content hash is checked
+    const v1Args = ['~/Tekton', id, 'who=me', 'r1', '0', 'logs', '20260101T000000Z-adopted', 'n'];
+    expect(decide(remoteScript(DEPLOY_PREPARE_SCRIPT, v1Args), policy)).toMatchObject({ kind: 'script', name: 'deploy-prepare' });
+    const v2 = prepareScript(l, { id, lock, forceUnlock: false, shared: [], adoptId: '20260101T000000Z-adopted', now: 'n' });
+    expect(reason(v2.replace(/ aaaaaa$/, " '../x'"))).toMatch(/content hash "..\/x" is not 6 hex digits/);
     expect(decide(switchScript(l, sw), policy)).toMatchObject({ kind: 'script', name: 'deploy-switch' });
     expect(decide(unlockScript(l, 'r1'), policy)).toMatchObject({ kind: 'script', name: 'deploy-unlock' });
     expect(decide(rollbackScript(l, { lock, now: 'n' }), policy)).toMatchObject({ kind: 'script', name: 'rollback' });

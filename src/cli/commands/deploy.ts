@@ -83,6 +83,7 @@ function deployJsonExtra(r: HostResult<DeployResultData>): Record<string, unknow
     registerError: d?.registerError ?? null,
     pruned: d?.pruned ?? [],
     brokeLock: d?.brokeLock ?? null,
+    copiedFrom: d?.copiedFrom ?? null,
   };
 }
 
@@ -151,7 +152,7 @@ export function registerDeployCommands(host: Command, cli: Cli): void {
         });
         return;
       }
-      const hash = await treeHash(source.dir, shared);
+      const hash = treeHash(source.dir, shared);
       const used = new Set((await journalStore(paths).read()).runs.map((r) => r.release));
       run = {
         run: newRunId(),
