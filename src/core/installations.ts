@@ -1,7 +1,7 @@
 import { readFile, readdir, stat } from 'node:fs/promises';
 import { homedir } from 'node:os';
 import { basename, join, resolve } from 'node:path';
-import { z } from 'zod';
+import * as z from 'zod';
 import { UsageError } from './errors.js';
 import type { TillPaths } from './paths.js';
 import { JsonFileStore } from './state/store.js';

@@ -1,6 +1,6 @@
 import { lstatSync, readFileSync, realpathSync } from 'node:fs';
 import { posix } from 'node:path';
-import { z } from 'zod';
+import * as z from 'zod';
 import { remotePathProblem } from '../core/validate.js';
 import { GATE_REFUSED } from '../ssh/outcome.js';
 import { EXACT_COMMANDS, SCRIPTS, type AllowedScript } from './allowlist.js';

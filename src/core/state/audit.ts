@@ -1,6 +1,6 @@
 import { readdir } from 'node:fs/promises';
 import { join } from 'node:path';
-import { z } from 'zod';
+import * as z from 'zod';
 import type { HostAudit } from '../../audit/analyze.js';
 import type { TillPaths } from '../paths.js';
 import { JsonFileStore } from './store.js';

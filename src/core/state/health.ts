@@ -1,5 +1,5 @@
 import { join } from 'node:path';
-import { z } from 'zod';
+import * as z from 'zod';
 import type { TillPaths } from '../paths.js';
 import { JsonFileStore } from './store.js';
 

@@ -1,4 +1,4 @@
-import { z } from 'zod';
+import * as z from 'zod';
 import { NAME_RE, USER_RE, isValidAddress, remotePathProblem } from '../validate.js';
 import { healthSnapshotSchema, hostMetadataSchema } from './health.js';
 

@@ -1,4 +1,4 @@
-import { z } from 'zod';
+import * as z from 'zod';
 
 /** schedule.json: the seed's `sync` block, plus a bounded run history and the watch daemon's pid. */
 export const HISTORY_LIMIT = 50;

@@ -3,7 +3,7 @@ import { mkdir, readFile } from 'node:fs/promises';
 import { dirname } from 'node:path';
 import lockfile from 'proper-lockfile';
 import writeFileAtomic from 'write-file-atomic';
-import type { z } from 'zod';
+import type * as z from 'zod';
 import { StateError, errorMessage } from '../errors.js';
 
 /**
