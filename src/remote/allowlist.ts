@@ -1,6 +1,7 @@
 import { AUDIT_COMMAND } from '../audit/script.js';
 import { remotePathProblem } from '../core/validate.js';
 import { DEPLOY_PREPARE_SCRIPT, DEPLOY_STATE_SCRIPT, DEPLOY_SWITCH_SCRIPT, DEPLOY_UNLOCK_SCRIPT, isReleaseId, ROLLBACK_SCRIPT, sharedPathProblem } from '../deploy/layout.js';
+import { DOCTOR_SCRIPT } from '../ops/doctor.js';
 import { HEALTH_SCRIPT, LATENCY_COMMAND } from '../ops/health.js';
 import { RESTRICT_SCRIPT } from '../ops/restrict.js';
 import { ed25519BlobProblem, keyCommentProblem, keyTypeProblem, RESTRICTED_KEY_ADD_SCRIPT, RESTRICTED_KEY_REMOVE_SCRIPT } from '../ops/restricted-keys.js';
@@ -95,6 +96,8 @@ export const SCRIPTS: readonly AllowedScript[] = [
     args: 2,
     validate: ([keep, drop]) => ed25519BlobProblem(keep!) ?? ed25519BlobProblem(drop!) ?? (keep === drop ? 'the key to keep is the key to remove' : undefined),
   },
+  // host doctor's probe (read-only): tekton_path, any safe remote path.
+  { name: 'doctor', script: DOCTOR_SCRIPT, args: 1, validate: ([p]) => remotePathProblem(p!) },
   // host health: tekton_path (read-only: any safe remote path).
   { name: 'health', script: HEALTH_SCRIPT, args: 1, validate: ([p]) => remotePathProblem(p!) },
   // host deploy / rollback / releases (src/deploy/layout.ts); "$1" is always a deploy root.

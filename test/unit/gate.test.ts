@@ -6,6 +6,7 @@ import { afterAll, describe, expect, it } from 'vitest';
 import { AUDIT_COMMAND } from '../../src/audit/script.js';
 import { gateConfigFor, parsePublicKey, RESTRICT_SCRIPT, restrictKeyScript } from '../../src/ops/restrict.js';
 import { ACTIVATE_SCRIPT, CHECK_SCRIPT, PREPARE_SCRIPT } from '../../src/ops/setup.js';
+import { doctorProbe } from '../../src/ops/doctor.js';
 import { remoteSyncCommand } from '../../src/ops/sync.js';
 import { TEST_COMMAND } from '../../src/ops/test.js';
 import { healthCommand, LATENCY_COMMAND } from '../../src/ops/health.js';
@@ -89,6 +90,7 @@ describe('decide: what a restricted key may run', () => {
   it('allows every command till sends, exactly', () => {
     for (const line of [TEST_COMMAND, AUDIT_COMMAND, remoteSyncCommand(false), remoteSyncCommand(true), LATENCY_COMMAND]) expect(kind(line)).toBe('exact');
     expect(EXACT_COMMANDS.size).toBe(5);
+    expect(decide(doctorProbe('~/projects/x'), policy)).toMatchObject({ kind: 'script', name: 'doctor', args: ['~/projects/x'] });
     expect(decide(remoteScript(CHECK_SCRIPT), policy)).toMatchObject({ kind: 'script', name: 'setup-check', args: [] });
     expect(decide(remoteScript(PREPARE_SCRIPT), policy)).toMatchObject({ kind: 'script', name: 'setup-prepare' });
     expect(decide(remoteScript(ACTIVATE_SCRIPT, ['1.2.3', "/opt/no'de; rm -rf ~/bin/node"]), policy)).toMatchObject({
