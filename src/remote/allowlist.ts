@@ -5,7 +5,7 @@ import { DOCTOR_SCRIPT } from '../ops/doctor.js';
 import { HEALTH_SCRIPT, LATENCY_COMMAND } from '../ops/health.js';
 import { RESTRICT_SCRIPT } from '../ops/restrict.js';
 import { ed25519BlobProblem, keyCommentProblem, keyTypeProblem, RESTRICTED_KEY_ADD_SCRIPT, RESTRICTED_KEY_REMOVE_SCRIPT } from '../ops/restricted-keys.js';
-import { ACTIVATE_SCRIPT, CHECK_SCRIPT, PREPARE_SCRIPT } from '../ops/setup.js';
+import { ACTIVATE_SCRIPT, CHECK_SCRIPT, CLEAN_REMOTE_COMMAND, PREPARE_SCRIPT } from '../ops/setup.js';
 import { remoteSyncCommand } from '../ops/sync.js';
 import { TEST_COMMAND } from '../ops/test.js';
 
@@ -28,6 +28,8 @@ export const EXACT_COMMANDS: ReadonlyMap<string, string> = new Map([
   [remoteSyncCommand(false), 'sync'],
   [remoteSyncCommand(true), 'sync --dry-run'],
   [LATENCY_COMMAND, 'health latency'],
+  // host remove --clean-remote: ~/.till and nothing else (the gate goes with it).
+  [CLEAN_REMOTE_COMMAND, 'clean-remote'],
 ]);
 
 export interface AllowedScript {

@@ -1,11 +1,12 @@
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { spawnSync } from 'node:child_process';
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startLab, type Lab } from '../lab/lab.js';
 import { closeMasters, tempHome, till, tillOk } from '../lab/till.js';
 
-/** host doctor on a host whose key is restricted to `till gate`. */
-describe('restricted host: doctor through the gate', { timeout: 600_000 }, () => {
+/** host doctor and host remove --clean-remote on a host whose key is restricted to `till gate`. */
+describe('restricted host: doctor and remove --clean-remote through the gate', { timeout: 600_000 }, () => {
   let home: string;
   let lab: Lab;
   let scratch: string;
@@ -20,6 +21,12 @@ describe('restricted host: doctor through the gate', { timeout: 600_000 }, () =>
     return { code: r.code, doc: JSON.parse(r.stdout) as Doctor };
   };
   const check = (doc: Doctor, name: string) => doc.checks.find((c) => c.name === name)!;
+  /** ssh with till's key but none of its config. */
+  const rawSsh = (command: string) => {
+    const h = host();
+    return spawnSync('ssh', ['-i', `${home}/ssh/till_federation_ed25519`, '-F', '/dev/null', '-o', `UserKnownHostsFile=${home}/ssh/known_hosts`, '-o', 'StrictHostKeyChecking=yes', '-o', 'BatchMode=yes', '-o', 'IdentitiesOnly=yes', '-p', String(h.port), `${h.user}@${h.address}`, command], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'], timeout: 60_000 });
+  };
+
   beforeAll(async () => {
     home = tempHome().home;
     scratch = mkdtempSync('/tmp/t-gadm-');
@@ -85,4 +92,29 @@ describe('restricted host: doctor through the gate', { timeout: 600_000 }, () =>
     expect((await doctor()).doc).toMatchObject({ ok: true, restricted: true });
   });
 
+  it('the gate allows clean-remote exactly, and nothing that removes anything else', () => {
+    const canary = join(scratch, 'canary');
+    for (const line of ['rm -rf -- "$HOME"/.ssh', `rm -rf -- "$HOME"/.till; touch ${canary}`, 'rm -rf -- "$HOME"/.till/..', 'rm -rf -- "$HOME"/.till ~', 'rm -rf ~/.till']) {
+      const r = rawSsh(line);
+      expect(r.status, line).toBe(1);
+      expect(r.stderr, line).toContain('till gate: refused:');
+    }
+    expect(existsSync(canary)).toBe(false);
+    expect(existsSync(join(host().home, '.till/bin/till'))).toBe(true);
+    expect(readFileSync(keysFile(), 'utf8')).toBe(`${restrictedLine()}\n`);
+  });
+
+  it("host remove --clean-remote removes ~/.till through the gate (the gate with it); the key's line stays and can run nothing", async () => {
+    const r = await till(home, ['host', 'remove', 'h0', '--clean-remote']);
+    expect(r.code, r.stderr).toBe(0);
+    expect(r.stderr).toContain("h0: removed ~/.till, and with it till gate: till's restricted key line stays in ~/.ssh/authorized_keys but can run nothing now");
+    expect(r.stderr).toContain('removed h0');
+    expect(existsSync(join(host().home, '.till'))).toBe(false);
+    expect(readFileSync(keysFile(), 'utf8')).toBe(`${restrictedLine()}\n`);
+    expect(JSON.parse((await tillOk(home, ['host', 'list', '--json'])).stdout).hosts).toEqual([]);
+    // the forced command is gone: the key runs nothing at all
+    const after = rawSsh('echo TILL_TEST_SUCCESS');
+    expect(after.status).toBe(127);
+    expect(after.stdout).toBe('');
+  });
 });
