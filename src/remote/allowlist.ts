@@ -1,5 +1,6 @@
 import { AUDIT_COMMAND } from '../audit/script.js';
 import { remotePathProblem } from '../core/validate.js';
+import { DEPLOY_CHECK_SCRIPT } from '../deploy/check.js';
 import { DEPLOY_PREPARE_SCRIPT, DEPLOY_STATE_SCRIPT, DEPLOY_SWITCH_SCRIPT, DEPLOY_UNLOCK_SCRIPT, isReleaseId, ROLLBACK_SCRIPT, sharedPathProblem } from '../deploy/layout.js';
 import { DOCTOR_SCRIPT } from '../ops/doctor.js';
 import { HEALTH_SCRIPT, LATENCY_COMMAND } from '../ops/health.js';
@@ -104,6 +105,8 @@ export const SCRIPTS: readonly AllowedScript[] = [
   { name: 'health', script: HEALTH_SCRIPT, args: 1, validate: ([p]) => remotePathProblem(p!) },
   // host deploy / rollback / releases (src/deploy/layout.ts); "$1" is always a deploy root.
   { name: 'deploy-state', script: DEPLOY_STATE_SCRIPT, args: 1, validate: first },
+  // deploy --check, before the lock and the upload: refused here when gate.json does not list it.
+  { name: 'deploy-check', script: DEPLOY_CHECK_SCRIPT, args: 2, validate: (a, policy) => first(a, policy) ?? checkProblem(a[1]!, policy) },
   {
     name: 'deploy-prepare',
     script: DEPLOY_PREPARE_SCRIPT,

@@ -1,4 +1,4 @@
-import { mkdirSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startLab, type Lab } from '../lab/lab.js';
@@ -16,6 +16,7 @@ describe('restricted host: health, deploy, rollback, releases through the gate',
   const src = () => join(work, 'src');
   const P = () => join(host().home, 'projects/github/Tekton');
   const gateLog = () => readFileSync(join(host().home, '.till/logs/gate.log'), 'utf8');
+  const releasesDir = () => join(host().home, 'projects/github/Tekton.till/releases');
   const write = (files: Record<string, string>) => {
     for (const [rel, content] of Object.entries(files)) {
       mkdirSync(join(src(), rel, '..'), { recursive: true });
@@ -97,17 +98,26 @@ describe('restricted host: health, deploy, rollback, releases through the gate',
     expect(forced.code, forced.stderr).toBe(0);
   });
 
-  it("--check is refused unless gate.json lists it in \"checks\", then it runs", async () => {
+  it('--check not listed in gate.json "checks" fails before the lock and the upload, leaving nothing behind; listed, it runs', async () => {
+    const logStart = gateLog().length;
+    write({ 'README.md': 'v3\n' });
     const refused = await till(home, ['host', 'deploy', 'h0', '--source', src(), '--check', 'true', '--json']);
     expect(refused.code).toBe(1);
-    expect(JSON.parse(refused.stdout).results[0].error).toBe('refused by till gate on the host: script deploy-switch: the check "true" is not listed in ~/.till/gate.json "checks"');
-    // the release stays as it was
+    const result = JSON.parse(refused.stdout).results[0];
+    expect(result.error).toBe('refused by till gate on the host: script deploy-check: the check "true" is not listed in ~/.till/gate.json "checks"');
+    expect(result.phase).toBe('stage');
+    // nothing happened on the host: no lock, no <id>.partial, no upload, the release as it was
+    expect(readdirSync(releasesDir()).filter((d) => d.endsWith('.partial'))).toEqual([]);
+    expect(existsSync(join(host().home, 'projects/github/Tekton.till/lock'))).toBe(false);
     expect(readFileSync(join(P(), 'README.md'), 'utf8')).toBe('v2\n');
-    // the refused switch left the lock to the unlock step: a next deploy is not locked out
+    const log = gateLog().slice(logStart);
+    expect(log).toMatch(/refused from [^\n]*script deploy-check: the check "true" is not listed/);
+    expect(log).not.toMatch(/allowed (deploy-prepare|rsync|deploy-switch)/);
+
     host().shell(`printf '%s' '{"deployRoots":["~/projects/github/Tekton"],"checks":["true"]}' > .till/gate.json`);
-    write({ 'README.md': 'v3\n' });
     const ok = await till(home, ['host', 'deploy', 'h0', '--source', src(), '--check', 'true', '--json']);
     expect(ok.code, ok.stdout + ok.stderr).toBe(0);
     expect(readFileSync(join(P(), 'README.md'), 'utf8')).toBe('v3\n');
+    expect(gateLog().slice(logStart)).toMatch(/allowed deploy-check from[^\n]*\n[^\n]*allowed deploy-prepare from/);
   });
 });

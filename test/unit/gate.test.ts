@@ -7,6 +7,7 @@ import { AUDIT_COMMAND } from '../../src/audit/script.js';
 import { gateConfigFor, parsePublicKey, RESTRICT_SCRIPT, restrictKeyScript } from '../../src/ops/restrict.js';
 import { ACTIVATE_SCRIPT, CHECK_SCRIPT, CLEAN_REMOTE_COMMAND, PREPARE_SCRIPT } from '../../src/ops/setup.js';
 import { doctorProbe } from '../../src/ops/doctor.js';
+import { checkAllowedScript } from '../../src/deploy/check.js';
 import { remoteSyncCommand } from '../../src/ops/sync.js';
 import { TEST_COMMAND } from '../../src/ops/test.js';
 import { healthCommand, LATENCY_COMMAND } from '../../src/ops/health.js';
@@ -146,6 +147,10 @@ describe('decide: what a restricted key may run', () => {
     // --check is a command: listed in gate.json "checks" or refused
     expect(reason(switchScript(l, { ...sw, check: 'true' }))).toMatch(/the check "true" is not listed in ~\/.till\/gate.json "checks"/);
     expect(decide(switchScript(l, { ...sw, check: 'true' }), { ...policy, checks: ['true'] })).toMatchObject({ kind: 'script', name: 'deploy-switch' });
+    // ... and the same words before anything else happens (deploy-check)
+    expect(reason(checkAllowedScript(l, 'true'))).toBe('script deploy-check: the check "true" is not listed in ~/.till/gate.json "checks"');
+    expect(decide(checkAllowedScript(l, 'true'), { ...policy, checks: ['true'] })).toMatchObject({ kind: 'script', name: 'deploy-check', args: ['~/Tekton', 'true'] });
+    expect(reason(checkAllowedScript(remoteLayout('~/.ssh'), 'true'))).toMatch(/not a deploy root/);
   });
 
   it('registers scripts that are constant and distinct', () => {
