@@ -192,6 +192,30 @@ describe('rotate-key through the gate: a restricted and a plain host', { timeout
     expect(authorizedKeys(h1())).not.toContain(oldBlob);
     expect(JSON.parse((await tillOk(home, ['host', 'show', 'h1', '--json'])).stdout).restricted).toBeUndefined();
   });
+
+  it('a copy of the old key in a line till did not write stays, and the host is reported: the old key is still accepted there', async () => {
+    const cur = `${home}/ssh/${KEY}`;
+    const oldBlob = blobOf(`${cur}.pub`);
+    // After till's restricted line (sshd takes the first line of a key), so till's sessions stay gated.
+    const copy = `from="127.0.0.0/8" ${readFileSync(`${cur}.pub`, 'utf8').trim()}`;
+    // and a restricted line of a key nobody here knows (as a holder of the key could add through the gate)
+    const stranger = `restrict,command="${h0().home}/.till/bin/till gate" ${readFileSync(join(scratch, 'intruder.pub'), 'utf8').trim()}`;
+    writeFileSync(`${h0().home}/.ssh/authorized_keys`, `${authorizedKeys(h0())}${copy}\n${stranger}\n`);
+    const r = await till(home, ['host', 'rotate-key', 'h0', '--json'], { timeoutMs: 180_000 });
+    expect(r.code).toBe(1);
+    const res = JSON.parse(r.stdout).results[0];
+    expect(res).toMatchObject({ host: 'h0', ok: false, key: 'new', restricted: true, otherRestrictedKeys: 1 });
+    expect(res.error).toBe("moved to the new key and removed till's old line, but the old key is still in 1 line of ~/.ssh/authorized_keys that till did not write (left in place: remove by hand)");
+    expect(linesWith(h0(), oldBlob)).toEqual([copy]);
+    expect(linesWith(h0(), blobOf(`${cur}.pub`))).toEqual([restrictedLine(h0(), `${cur}.pub`)]);
+    expect(gated(home, h0(), cur)).toBe(true);
+    writeFileSync(`${h0().home}/.ssh/authorized_keys`, authorizedKeys(h0()).replace(`${copy}\n`, ''));
+    const finish = await till(home, ['host', 'rotate-key'], { timeoutMs: 180_000 });
+    expect(finish.code, finish.stderr + finish.stdout).toBe(0);
+    expect(finish.stderr).toContain("h0: 1 other restricted key in ~/.ssh/authorized_keys (till gate lines of keys that are not this till's); if you did not add it, see: till host audit h0");
+    expect(linesWith(h0(), stranger.split(' ').at(-2)!)).toEqual([stranger]);
+    writeFileSync(`${h0().home}/.ssh/authorized_keys`, authorizedKeys(h0()).replace(`${stranger}\n`, ''));
+  });
 });
 
 describe('rotate-key on restricted hosts, interrupted by SIGKILL', { timeout: 600_000 }, () => {
