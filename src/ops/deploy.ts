@@ -25,11 +25,12 @@ import {
   type Release,
   type RemoteState,
 } from '../deploy/layout.js';
+import { checkAllowedScript } from '../deploy/check.js';
 import { buildDeployRsyncArgs, itemizedChanges, parseRsyncStats, RSYNC_CONNECTION_CODES, type RsyncStats } from '../deploy/rsync.js';
 import type { DeploySource } from '../deploy/source.js';
 import { rsyncRemoteShell } from '../ssh/args.js';
 import { sshRun, toOutcome } from '../ssh/client.js';
-import { classifySsh, gateRefusal, type Failure } from '../ssh/outcome.js';
+import { classifySsh, GATE_UNKNOWN_SCRIPT, gateRefusal, type Failure } from '../ssh/outcome.js';
 import { runProcess, type ProcessResult } from '../ssh/process.js';
 
 /** The deploy job's half of the fleet: staging and switching, as engine jobs. */
@@ -125,6 +126,13 @@ export function stageJob(plan: DeployPlan, journal: DeployJournalWriter, locked:
     const layout = remoteLayout(entry.tekton_path);
     const now = new Date();
     const prepare = { id: run.release, lock: lockInfo(plan), forceUnlock: plan.forceUnlock, shared: run.options.shared, adoptId: adoptedId(now), now: now.toISOString() };
+    if (run.options.check !== null && entry.restricted === true) {
+      // A restricted host's gate refuses a --check that its gate.json does not list: learn
+      // it before the lock and the upload (an older gate without this script, or a host
+      // restricted behind till's back: the switch refuses). Other hosts skip the round trip.
+      const pre = await remote(plan, name, checkAllowedScript(layout, run.options.check), signal);
+      if (pre.exitCode !== 0 && gateRefusal(pre.stderr) !== GATE_UNKNOWN_SCRIPT) return failWith(pre);
+    }
     // Counted as ours before the call: if Ctrl-C lands while it runs, the unlock in
     // runDeploy's finally still runs (it only removes a lock holding this run's id).
     locked.add(name);

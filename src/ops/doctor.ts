@@ -6,9 +6,9 @@ import type { HostEntry } from '../core/state/hosts.js';
 import { formatHostSpec } from '../core/validate.js';
 import { buildSshArgs } from '../ssh/args.js';
 import { DEFAULT_CONNECT_TIMEOUT } from '../ssh/config.js';
-import { classifySsh, sshReason } from '../ssh/outcome.js';
+import { classifySsh, GATE_ENV, gateRefusal, sshReason } from '../ssh/outcome.js';
 import { runProcess, type ProcessResult } from '../ssh/process.js';
-import { shPath } from '../ssh/quote.js';
+import { remoteScript } from '../remote/script.js';
 import { REMOTE_TILL } from './test.js';
 
 /**
@@ -30,6 +30,8 @@ export interface DoctorCheck {
 export interface DoctorReport {
   host: string;
   ok: boolean;
+  /** till's key on the host is restricted to till gate: true or false once logged in, null when doctor did not get that far. */
+  restricted: boolean | null;
   checks: DoctorCheck[];
 }
 
@@ -79,19 +81,25 @@ export function checkTcp(address: string, port: number, fact: TcpFact, timeoutS:
 export const PROBE_MARK = 'TILL_DOCTOR';
 
 /**
- * One round trip: the marker, the remote till's version (or a "missing" line), and
- * df of tekton_path or its nearest existing parent (the folder may not exist yet).
+ * The one round trip, as a constant script (a restricted key's gate allows it as
+ * `doctor`): the marker, the remote till's version (or a "missing" line), df of
+ * tekton_path or its nearest existing parent (the folder may not exist yet), and
+ * whether it ran through till gate. $1: tekton_path as stored (`~/…` is expanded here).
+ * Frozen text: registered in the allowlist.
  */
+export const DOCTOR_SCRIPT = [
+  `echo ${PROBE_MARK}`,
+  `if v=$("$HOME"/${REMOTE_TILL} --version 2>/dev/null); then echo "${PROBE_MARK}_TILL $v"; else echo ${PROBE_MARK}_NOTILL; fi`,
+  `case $1 in "~") p=$HOME ;; "~/"*) p=$HOME/\${1#"~/"} ;; *) p=$1 ;; esac`,
+  'while [ ! -e "$p" ] && [ "$p" != / ] && [ "$p" != . ]; do p=$(dirname -- "$p"); done',
+  `echo "${PROBE_MARK}_PATH $p"`,
+  `df -Pk -- "$p" 2>&1 | tail -n 1 | sed 's/^/${PROBE_MARK}_DF /'`,
+  `if [ "\${${GATE_ENV}:-}" = 1 ]; then echo ${PROBE_MARK}_GATE; fi`,
+  'true',
+].join('\n');
+
 export function doctorProbe(tektonPath: string): string {
-  return [
-    `echo ${PROBE_MARK}`,
-    `if v=$("$HOME"/${REMOTE_TILL} --version 2>/dev/null); then echo "${PROBE_MARK}_TILL $v"; else echo ${PROBE_MARK}_NOTILL; fi`,
-    `p=${shPath(tektonPath)}`,
-    'while [ ! -e "$p" ] && [ "$p" != / ] && [ "$p" != . ]; do p=$(dirname -- "$p"); done',
-    `echo "${PROBE_MARK}_PATH $p"`,
-    `df -Pk -- "$p" 2>&1 | tail -n 1 | sed 's/^/${PROBE_MARK}_DF /'`,
-    'true',
-  ].join('; ');
+  return remoteScript(DOCTOR_SCRIPT, [tektonPath]);
 }
 
 export interface ProbeOutput {
@@ -101,6 +109,8 @@ export interface ProbeOutput {
   /** Free KiB from `df -Pk`, null when df printed something else. */
   availableKiB: number | null;
   dfLine: string | null;
+  /** The probe ran through till gate: the key is restricted. */
+  gate: boolean;
 }
 
 export function parseProbe(stdout: string): ProbeOutput {
@@ -118,6 +128,7 @@ export function parseProbe(stdout: string): ProbeOutput {
     path: value('PATH'),
     availableKiB: m ? Number(m[3]) : null,
     dfLine,
+    gate: lines.includes(`${PROBE_MARK}_GATE`),
   };
 }
 
@@ -175,8 +186,37 @@ export function checkSshProbe(p: SshProbeInput): DoctorCheck[] {
           : `try by hand: till host ssh ${name} -- true`;
     return [skip('host-key', 'ssh did not get as far as the host key'), fail('auth', `ssh could not log in: ${failure.message}`, fix), ...later('needs a login')];
   }
-  const checks: DoctorCheck[] = [pass('host-key', "the host's key matches till's known_hosts"), pass('auth', `logged in as ${entry.user} with till's key`)];
+  const hostKey = pass('host-key', "the host's key matches till's known_hosts");
+  const gated = pass('auth', `logged in as ${entry.user} with till's key, restricted to till gate (docs/gate.md)`);
+  // A refusal by the gate proves the gate is in front; the probe itself did not run.
+  const refused = result.exitCode === 1 ? gateRefusal(result.stderr) : undefined;
+  if (refused !== undefined) {
+    if (refused.startsWith('gate configuration')) {
+      return [
+        hostKey,
+        gated,
+        fail('till', `till gate on the host refuses every command: ${refused}`, `fix ~/.till/gate.json on the host (docs/gate.md), or rewrite it: till host setup ${name} --restrict`),
+        skip('disk', 'the gate refused the probe'),
+      ];
+    }
+    return [
+      hostKey,
+      gated,
+      warn('till', `till is installed, but its gate refused doctor's probe (${refused}): the host's till is older than this one`, `run: till host setup ${name}`),
+      skip('disk', 'the gate refused the probe'),
+    ];
+  }
   const probe = parseProbe(result.stdout);
+  const auth = probe.gate
+    ? gated
+    : entry.restricted === true && !failure && probe.marker
+      ? warn(
+          'auth',
+          `logged in as ${entry.user} with till's key, but the key is NOT restricted on the host, although hosts-local.json records it as restricted`,
+          `is the key also authorized without the restriction (another line or file)? see: till host audit ${name}; then restrict it again: till host setup ${name} --restrict`,
+        )
+      : pass('auth', `logged in as ${entry.user} with till's key`);
+  const checks: DoctorCheck[] = [hostKey, auth];
   if (failure || !probe.marker) {
     const how = failure ? failure.message : 'the probe printed nothing recognisable';
     const fix = `the login shell of ${entry.user} does not run commands normally (nologin? a noisy or restricted .bashrc?): try till host ssh ${name} -- echo ok`;
@@ -202,11 +242,20 @@ export function checkSshProbe(p: SshProbeInput): DoctorCheck[] {
 }
 
 /** Fills in `skip` for checks a failure left unrun and says whether the host is fine. */
-export function finishReport(host: string, checks: DoctorCheck[]): DoctorReport {
+export function finishReport(host: string, checks: DoctorCheck[], restricted: boolean | null = null): DoctorReport {
   const byName = new Map(checks.map((c) => [c.name, c]));
   const failedAt = checks.find((c) => c.status === 'fail');
   const all = CHECK_ORDER.map((n) => byName.get(n) ?? skip(n, failedAt ? `skipped: the ${failedAt.name} check failed` : 'not run'));
-  return { host, ok: !all.some((c) => c.status === 'fail'), checks: all };
+  return { host, ok: !all.some((c) => c.status === 'fail'), restricted, checks: all };
+}
+
+/** Whether the probe's result shows till gate in front of the key (null: no login, so unknown). */
+export function restrictedFrom(result: ProcessResult): boolean | null {
+  const failure = classifySsh(result);
+  if (failure !== undefined && failure.kind !== 'remote') return null;
+  if (result.exitCode === 1 && gateRefusal(result.stderr) !== undefined) return true;
+  const probe = parseProbe(result.stdout);
+  return probe.marker ? probe.gate : null;
 }
 
 /* ------------------------------------------------------------------ runner */
@@ -277,7 +326,7 @@ export async function runDoctor(paths: TillPaths, name: string, entry: HostEntry
     { timeoutMs: (connectTimeout + 20) * 1000 },
   );
   checks.push(...checkSshProbe({ name, entry, publicKey, result, connectTimeout }));
-  return finishReport(name, checks);
+  return finishReport(name, checks, restrictedFrom(result));
 }
 
 /** `user@host:port` for the report heading. */

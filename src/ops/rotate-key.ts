@@ -6,8 +6,12 @@ import { buildControlExitArgs } from '../ssh/args.js';
 import { appendKeyCommand, KEEP_MISSING, KEY_PRESENT, removeKeyCommand } from '../ssh/authorized-keys.js';
 import { sshRun, toOutcome } from '../ssh/client.js';
 import { createNextKey, deleteOldKey, readTillKey, recoverKeyFiles, switchToNextKey, type TillKey } from '../ssh/key-set.js';
+import { GATE_UNKNOWN_SCRIPT, gateRefusal } from '../ssh/outcome.js';
 import { buildKeyProbeArgs } from '../ssh/probe.js';
-import { runProcess } from '../ssh/process.js';
+import { runProcess, type ProcessResult } from '../ssh/process.js';
+import { parsePublicKey } from './restrict.js';
+import { NOT_RESTRICTED, parseRemoveReport, restrictedKeyAddCommand, restrictedKeyRemoveCommand } from './restricted-keys.js';
+import { parseTestOutput, TEST_COMMAND, TEST_MARKER } from './test.js';
 
 /**
  * `till host rotate-key`. Per host, in this order, so an interruption at any point
@@ -20,6 +24,9 @@ import { runProcess } from '../ssh/process.js';
  *      and only if the target key's line is there.
  * Then, locally: the next key becomes current and the previous one `.old`, kept
  * while any host is still on it. A re-run finishes the job where it stopped.
+ * On a restricted host steps 1 and 4 use the scripts of restricted-keys.ts, which the
+ * gate allows and which only write and remove till's restricted line form; the login
+ * of step 2 is host test's line, which the gate allows too.
  */
 export interface RotationPlan {
   /** The key hosts move to: `.new` before the local switch, the current key after it. */
@@ -31,8 +38,6 @@ export interface RotationPlan {
   /** false: hosts left on the old key from an earlier run are being finished. */
   switchPending: boolean;
 }
-
-export const PROBE_MARKER = 'TILL_KEY_OK';
 
 /** Finishes an interrupted switch, then decides what this run moves hosts to and from. */
 export async function planRotation(paths: TillPaths): Promise<RotationPlan> {
@@ -58,41 +63,92 @@ export interface RotateData {
   appended: boolean;
   /** The previous key's line was removed (or was already gone). */
   previousRemoved: boolean;
+  /** The host is recorded on the target key (also set when removing the old line then failed). */
+  onNewKey: boolean;
+  /** The host's lines are restricted to till gate; the new one was written so too. */
+  restricted: boolean;
+  /** Restricted till lines of keys other than the old and new one (another till's, or one nobody meant to add). */
+  otherRestricted: number;
 }
 
-function failed(message: string): JobOutcome<RotateData> {
-  return { ok: false, failure: { kind: 'remote' as const, connection: false, retryable: false, message } };
+function failed(message: string, data?: RotateData): JobOutcome<RotateData> {
+  return { ok: false, failure: { kind: 'remote' as const, connection: false, retryable: false, message }, ...(data ? { data } : {}) };
+}
+
+/**
+ * Runs one authorized_keys edit in the form the host needs: the plain script, or the
+ * restricted one (the only kind a restricted key's gate allows, and it writes only
+ * restricted lines). `restricted` is the first guess (the database); a gate's refusal of
+ * the plain script, or the restricted script finding no restricted till line, switches
+ * once. The gate is what keeps this safe: through it, the plain script never runs.
+ */
+async function editKeys(restricted: boolean, run: (restricted: boolean) => Promise<ProcessResult>): Promise<{ result: ProcessResult; restricted: boolean }> {
+  const first = await run(restricted);
+  const wrongForm = restricted ? first.exitCode === NOT_RESTRICTED : first.exitCode === 1 && gateRefusal(first.stderr) !== undefined;
+  if (!wrongForm) return { result: first, restricted };
+  const second = await run(!restricted);
+  // The gate refused the plain script too: the restricted script's own words say more.
+  if (restricted && gateRefusal(second.stderr) !== undefined) return { result: first, restricted };
+  return { result: second, restricted: !restricted };
+}
+
+/** A failed key edit, in words: a gate's refusal, the script's last line on stderr, or ssh's failure. */
+function editFailure(name: string, result: ProcessResult, what: string, data?: RotateData): JobOutcome<RotateData> {
+  const outcome = toOutcome<RotateData>(result);
+  if (outcome.failure?.kind !== 'remote') return { ...outcome, failure: { ...outcome.failure!, message: `${what}: ${outcome.failure!.message}` }, ...(data ? { data } : {}) };
+  const refused = gateRefusal(result.stderr);
+  if (refused === GATE_UNKNOWN_SCRIPT) return failed(`${what}: the host's till gate is older than this till and cannot edit keys: run till host setup ${name}, then rotate-key again`, data);
+  if (refused !== undefined) return failed(`${what}: refused by till gate on the host: ${refused}`, data);
+  const why = result.stderr.split('\n').map((l) => l.trim()).filter((l) => l !== '').at(-1);
+  return failed(`${what}${why ? `: ${why}` : ` (exit ${result.exitCode})`}`, data);
 }
 
 export function rotateJob(inventory: Inventory, plan: RotationPlan, opts: { connectTimeout?: number; timeoutMs?: number } = {}): HostJob<RotateData> {
   const paths = inventory.paths;
   const { target, previous } = plan;
+  const targetKey = parsePublicKey(target.line);
   return async ({ name, entry, signal }) => {
+    let restricted = entry.restricted === true;
     let appended = false;
     if (entry.key_fingerprint !== target.key.fingerprint) {
-      const add = await sshRun(paths, name, appendKeyCommand(target.line, target.key.blob), { signal, ...opts });
-      if (add.exitCode !== 0 && add.exitCode !== KEY_PRESENT) return toOutcome<RotateData>(add);
-      appended = add.exitCode === 0;
+      const add = await editKeys(restricted, (r) => sshRun(paths, name, r ? restrictedKeyAddCommand(targetKey) : appendKeyCommand(target.line, target.key.blob), { signal, ...opts }));
+      restricted = add.restricted;
+      if (add.result.exitCode !== 0 && add.result.exitCode !== KEY_PRESENT) return editFailure(name, add.result, 'could not add the new key');
+      appended = add.result.exitCode === 0;
     }
     const db = await inventory.read();
     if (!(name in db.hosts)) return failed('removed from the database during the rotation');
-    const probe = await runProcess('ssh', buildKeyProbeArgs(paths, db, name, target.file, `echo ${PROBE_MARKER}`, opts.connectTimeout), { signal, timeoutMs: opts.timeoutMs });
+    // host test's own line: a restricted key's gate allows it.
+    const probe = await runProcess('ssh', buildKeyProbeArgs(paths, db, name, target.file, TEST_COMMAND, opts.connectTimeout), { signal, timeoutMs: opts.timeoutMs });
     const proved = toOutcome<RotateData>(probe);
     if (!proved.ok) return { ...proved, failure: { ...proved.failure!, message: `login with the new key failed, the old key stays: ${proved.failure!.message}` } };
-    if (!probe.stdout.includes(PROBE_MARKER)) return failed(`login with the new key did not echo ${PROBE_MARKER}; the old key stays`);
+    if (!parseTestOutput(probe.stdout).ok) return failed(`login with the new key did not echo ${TEST_MARKER}; the old key stays`);
 
     await inventory.update((d) => {
       const e = d.hosts[name];
       if (e) e.key_fingerprint = target.key.fingerprint;
     });
 
-    const remove = await runProcess('ssh', buildKeyProbeArgs(paths, db, name, target.file, removeKeyCommand(target.key.blob, previous.key.blob), opts.connectTimeout), { signal, timeoutMs: opts.timeoutMs });
-    if (remove.exitCode === KEEP_MISSING) return failed("the new key's line vanished from authorized_keys; the old key was left in place");
-    const removed = toOutcome<RotateData>(remove);
-    if (!removed.ok) return { ...removed, failure: { ...removed.failure!, message: `moved to the new key, but removing the old key's line failed: ${removed.failure!.message}` } };
+    const remove = await editKeys(restricted, (r) =>
+      runProcess('ssh', buildKeyProbeArgs(paths, db, name, target.file, r ? restrictedKeyRemoveCommand(target.key.blob, previous.key.blob) : removeKeyCommand(target.key.blob, previous.key.blob), opts.connectTimeout), {
+        signal,
+        timeoutMs: opts.timeoutMs,
+      }),
+    );
+    restricted = remove.restricted;
+    const report = restricted ? parseRemoveReport(remove.result.stdout) : { removed: 0, foreign: 0, otherRestricted: 0 };
+    const data: RotateData = { appended, previousRemoved: false, onNewKey: true, restricted, otherRestricted: report.otherRestricted };
+    if (remove.result.exitCode === KEEP_MISSING) return failed("the new key's line vanished from authorized_keys; the old key was left in place", data);
+    if (remove.result.exitCode !== 0) return editFailure(name, remove.result, "moved to the new key, but removing the old key's line failed", data);
     // The master was authenticated with the old key: close it so the next contact proves the new one.
     await runProcess('ssh', buildControlExitArgs(paths, name));
-    return { ok: true, exitCode: 0, stdout: '', stderr: '', data: { appended, previousRemoved: true } };
+    if (report.foreign > 0) {
+      return failed(
+        `moved to the new key and removed till's old line, but the old key is still in ${report.foreign} line${report.foreign === 1 ? '' : 's'} of ~/.ssh/authorized_keys that till did not write (left in place: remove by hand)`,
+        data,
+      );
+    }
+    return { ok: true, exitCode: 0, stdout: '', stderr: '', data: { ...data, previousRemoved: true } };
   };
 }
 

@@ -110,6 +110,13 @@ export function renderLauncher(version: string, nodePath: string): string {
   ].join('\n');
 }
 
+/**
+ * `host remove --clean-remote`: till's own folder on the host and nothing else. An exact
+ * line (the gate of a restricted host allows it as `clean-remote`); the text is what
+ * every till has sent, so it is frozen.
+ */
+export const CLEAN_REMOTE_COMMAND = 'rm -rf -- "$HOME"/.till';
+
 /** Creates ~/.till/lib before the copy (rsync creates no parent folders, and a restricted key allows no --rsync-path). */
 export const PREPARE_SCRIPT = 'mkdir -p "$HOME"/.till/lib';
 

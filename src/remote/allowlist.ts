@@ -1,9 +1,12 @@
 import { AUDIT_COMMAND } from '../audit/script.js';
 import { remotePathProblem } from '../core/validate.js';
+import { DEPLOY_CHECK_SCRIPT } from '../deploy/check.js';
 import { DEPLOY_PREPARE_SCRIPT, DEPLOY_PREPARE_SCRIPT_V2, DEPLOY_STATE_SCRIPT, DEPLOY_SWITCH_SCRIPT, DEPLOY_UNLOCK_SCRIPT, isReleaseId, ROLLBACK_SCRIPT, sharedPathProblem } from '../deploy/layout.js';
+import { DOCTOR_SCRIPT } from '../ops/doctor.js';
 import { HEALTH_SCRIPT, LATENCY_COMMAND } from '../ops/health.js';
 import { RESTRICT_SCRIPT } from '../ops/restrict.js';
-import { ACTIVATE_SCRIPT, CHECK_SCRIPT, PREPARE_SCRIPT } from '../ops/setup.js';
+import { ed25519BlobProblem, keyCommentProblem, keyTypeProblem, RESTRICTED_KEY_ADD_SCRIPT, RESTRICTED_KEY_REMOVE_SCRIPT } from '../ops/restricted-keys.js';
+import { ACTIVATE_SCRIPT, CHECK_SCRIPT, CLEAN_REMOTE_COMMAND, PREPARE_SCRIPT } from '../ops/setup.js';
 import { remoteSyncCommand } from '../ops/sync.js';
 import { TEST_COMMAND } from '../ops/test.js';
 
@@ -26,6 +29,8 @@ export const EXACT_COMMANDS: ReadonlyMap<string, string> = new Map([
   [remoteSyncCommand(false), 'sync'],
   [remoteSyncCommand(true), 'sync --dry-run'],
   [LATENCY_COMMAND, 'health latency'],
+  // host remove --clean-remote: ~/.till and nothing else (the gate goes with it).
+  [CLEAN_REMOTE_COMMAND, 'clean-remote'],
 ]);
 
 export interface AllowedScript {
@@ -91,10 +96,23 @@ export const SCRIPTS: readonly AllowedScript[] = [
   { name: 'setup-prepare', script: PREPARE_SCRIPT, args: 0, upgrade: true },
   { name: 'setup-activate', script: ACTIVATE_SCRIPT, args: 2, upgrade: true },
   { name: 'restrict', script: RESTRICT_SCRIPT, args: 4 },
+  // host rotate-key on a restricted host (ops/restricted-keys.ts): the scripts only write
+  // till's restricted line form themselves; the values must be an ed25519 key.
+  { name: 'key-add', script: RESTRICTED_KEY_ADD_SCRIPT, args: 3, validate: ([type, blob, comment]) => keyTypeProblem(type!) ?? ed25519BlobProblem(blob!) ?? keyCommentProblem(comment!) },
+  {
+    name: 'key-remove',
+    script: RESTRICTED_KEY_REMOVE_SCRIPT,
+    args: 2,
+    validate: ([keep, drop]) => ed25519BlobProblem(keep!) ?? ed25519BlobProblem(drop!) ?? (keep === drop ? 'the key to keep is the key to remove' : undefined),
+  },
+  // host doctor's probe (read-only): tekton_path, any safe remote path.
+  { name: 'doctor', script: DOCTOR_SCRIPT, args: 1, validate: ([p]) => remotePathProblem(p!) },
   // host health: tekton_path (read-only: any safe remote path).
   { name: 'health', script: HEALTH_SCRIPT, args: 1, validate: ([p]) => remotePathProblem(p!) },
   // host deploy / rollback / releases (src/deploy/layout.ts); "$1" is always a deploy root.
   { name: 'deploy-state', script: DEPLOY_STATE_SCRIPT, args: 1, validate: first },
+  // deploy --check, before the lock and the upload: refused here when gate.json does not list it.
+  { name: 'deploy-check', script: DEPLOY_CHECK_SCRIPT, args: 2, validate: (a, policy) => first(a, policy) ?? checkProblem(a[1]!, policy) },
   {
     name: 'deploy-prepare',
     script: DEPLOY_PREPARE_SCRIPT,

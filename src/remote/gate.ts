@@ -2,7 +2,7 @@ import { lstatSync, readFileSync, realpathSync } from 'node:fs';
 import { posix } from 'node:path';
 import * as z from 'zod';
 import { remotePathProblem } from '../core/validate.js';
-import { GATE_REFUSED } from '../ssh/outcome.js';
+import { GATE_REFUSED, GATE_UNKNOWN_SCRIPT } from '../ssh/outcome.js';
 import { EXACT_COMMANDS, SCRIPTS, type AllowedScript } from './allowlist.js';
 import { checkRsyncServer, type RsyncPolicy } from './rsync-server.js';
 import { SCRIPT_ARG0 } from './script.js';
@@ -47,7 +47,7 @@ export function decide(line: string | undefined, policy: GatePolicy, scripts: re
       return { kind: 'refuse', reason: 'a shell command that is not sent as sh -c SCRIPT till ARGS' };
     }
     const allowed = scripts.find((s) => s.script === words[2]!.text);
-    if (!allowed || words[2]!.tilde) return { kind: 'refuse', reason: 'a script that is not one of till\'s own' };
+    if (!allowed || words[2]!.tilde) return { kind: 'refuse', reason: GATE_UNKNOWN_SCRIPT };
     const args = words.slice(4);
     if (args.length !== allowed.args) return { kind: 'refuse', reason: `script ${allowed.name} takes ${allowed.args} arguments, got ${args.length}` };
     if (args.some((a) => a.tilde)) return { kind: 'refuse', reason: `script ${allowed.name}: an unquoted ~ in its arguments` };

@@ -57,6 +57,12 @@ export function sshReason(stderr: string): string {
 /** How `till gate` (a restricted key's forced command) starts its refusal on stderr. */
 export const GATE_REFUSED = 'till gate: refused:';
 
+/** The gate's reason for a script it does not know: a controller newer than the host's till, usually. */
+export const GATE_UNKNOWN_SCRIPT = "a script that is not one of till's own";
+
+/** Set to 1 in the environment of what the gate runs, so a script can tell it ran through the gate (doctor says so). */
+export const GATE_ENV = 'TILL_GATE';
+
 /** The gate's reason, when a restricted host's gate refused the command. */
 export function gateRefusal(stderr: string): string | undefined {
   const line = stderr.split('\n').find((l) => l.startsWith(GATE_REFUSED));

@@ -281,7 +281,7 @@ describe('host doctor', () => {
     const r = await till(home, ['host', 'doctor', 'web-3', '--json']);
     expect(r.code).toBe(0);
     const doc = JSON.parse(r.stdout) as { host: string; ok: boolean; checks: Array<{ name: string; status: string; detail: string; fix: string | null }> };
-    expect(doc).toMatchObject({ host: 'web-3', ok: true });
+    expect(doc).toMatchObject({ host: 'web-3', ok: true, restricted: false });
     expect(doc.checks.map((c) => c.name)).toEqual(['key', 'dns', 'tcp', 'host-key', 'auth', 'till', 'disk']);
     for (const c of doc.checks) expect(c.status, `${c.name}: ${c.detail}`).toBe(c.name === 'till' ? 'warn' : 'pass');
     expect(doc.checks.find((c) => c.name === 'till')!.fix).toBe('run: till host setup web-3');

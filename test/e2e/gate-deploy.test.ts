@@ -1,4 +1,5 @@
-import { mkdirSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import type { ChildProcess } from 'node:child_process';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startLab, type Lab } from '../lab/lab.js';
@@ -8,6 +9,18 @@ import { closeMasters, tempHome, till, tillOk } from '../lab/till.js';
  * host health, deploy, rollback and releases on a host whose key was restricted with
  * `host setup --restrict`: every remote command they send must pass `till gate`.
  */
+function waitUntil(check: () => boolean, ms: number, what: string): Promise<void> {
+  const deadline = Date.now() + ms;
+  return new Promise((resolve, reject) => {
+    const tick = () => {
+      if (check()) return resolve();
+      if (Date.now() > deadline) return reject(new Error(`timed out waiting for ${what}`));
+      setTimeout(tick, 20);
+    };
+    tick();
+  });
+}
+
 describe('restricted host: health, deploy, rollback, releases through the gate', { timeout: 600_000 }, () => {
   let home: string;
   let lab: Lab;
@@ -15,7 +28,15 @@ describe('restricted host: health, deploy, rollback, releases through the gate',
   const host = () => lab.hosts[0]!;
   const src = () => join(work, 'src');
   const P = () => join(host().home, 'projects/github/Tekton');
-  const gateLog = () => readFileSync(join(host().home, '.till/logs/gate.log'), 'utf8');
+  const gateLog = (h = host()) => readFileSync(join(h.home, '.till/logs/gate.log'), 'utf8');
+  const releasesDir = () => join(host().home, 'projects/github/Tekton.till/releases');
+  const journal = (): { runs: Array<{ run: string; release: string; hosts: Record<string, { state: string }> }> } => {
+    try {
+      return JSON.parse(readFileSync(join(home, 'state', 'deploy-journal.json'), 'utf8'));
+    } catch {
+      return { runs: [] };
+    }
+  };
   const write = (files: Record<string, string>) => {
     for (const [rel, content] of Object.entries(files)) {
       mkdirSync(join(src(), rel, '..'), { recursive: true });
@@ -28,10 +49,10 @@ describe('restricted host: health, deploy, rollback, releases through the gate',
     work = mkdtempSync('/tmp/t-gd-');
     await tillOk(home, ['host', 'init']);
     const key = readFileSync(`${home}/ssh/till_federation_ed25519.pub`, 'utf8');
-    lab = await startLab(1, { authorizedKey: key });
-    await tillOk(home, ['host', 'add', 'h0', host().spec]);
-    const r = await tillOk(home, ['host', 'setup', 'h0', '--restrict', '--json'], { timeoutMs: 240_000 });
-    expect(JSON.parse(r.stdout).results[0]).toMatchObject({ ok: true, restricted: true });
+    lab = await startLab(2, { authorizedKey: key });
+    for (const h of lab.hosts) await tillOk(home, ['host', 'add', `h${h.index}`, h.spec]);
+    const r = await tillOk(home, ['host', 'setup', 'h0', 'h1', '--restrict', '--json'], { timeoutMs: 240_000 });
+    for (const res of JSON.parse(r.stdout).results) expect(res).toMatchObject({ ok: true, restricted: true });
   }, 300_000);
 
   afterAll(async () => {
@@ -104,17 +125,74 @@ describe('restricted host: health, deploy, rollback, releases through the gate',
     expect(forced.code, forced.stderr).toBe(0);
   });
 
-  it("--check is refused unless gate.json lists it in \"checks\", then it runs", async () => {
+  it('--check not listed in gate.json "checks" fails before the lock and the upload, leaving nothing behind; listed, it runs', async () => {
+    const logStart = gateLog().length;
+    write({ 'README.md': 'v3\n' });
     const refused = await till(home, ['host', 'deploy', 'h0', '--source', src(), '--check', 'true', '--json']);
     expect(refused.code).toBe(1);
-    expect(JSON.parse(refused.stdout).results[0].error).toBe('refused by till gate on the host: script deploy-switch: the check "true" is not listed in ~/.till/gate.json "checks"');
-    // the release stays as it was
+    const result = JSON.parse(refused.stdout).results[0];
+    expect(result.error).toBe('refused by till gate on the host: script deploy-check: the check "true" is not listed in ~/.till/gate.json "checks"');
+    expect(result.phase).toBe('stage');
+    // nothing happened on the host: no lock, no <id>.partial, no upload, the release as it was
+    expect(readdirSync(releasesDir()).filter((d) => d.endsWith('.partial'))).toEqual([]);
+    expect(existsSync(join(host().home, 'projects/github/Tekton.till/lock'))).toBe(false);
     expect(readFileSync(join(P(), 'README.md'), 'utf8')).toBe('v2\n');
-    // the refused switch left the lock to the unlock step: a next deploy is not locked out
+    const log = gateLog().slice(logStart);
+    expect(log).toMatch(/refused from [^\n]*script deploy-check: the check "true" is not listed/);
+    expect(log).not.toMatch(/allowed (deploy-prepare|rsync|deploy-switch)/);
+
     host().shell(`printf '%s' '{"deployRoots":["~/projects/github/Tekton"],"checks":["true"]}' > .till/gate.json`);
-    write({ 'README.md': 'v3\n' });
     const ok = await till(home, ['host', 'deploy', 'h0', '--source', src(), '--check', 'true', '--json']);
     expect(ok.code, ok.stdout + ok.stderr).toBe(0);
     expect(readFileSync(join(P(), 'README.md'), 'utf8')).toBe('v3\n');
+    expect(gateLog().slice(logStart)).toMatch(/allowed deploy-check from[^\n]*\n[^\n]*allowed deploy-prepare from/);
+  });
+
+  it('--resume finishes a deploy killed mid-run, through the gate of both hosts', async () => {
+    const logStarts = lab.hosts.map((h) => gateLog(h).length);
+    write({ 'version.txt': 'resumed\n' });
+    writeFileSync(join(src(), 'big.bin'), Buffer.alloc(40 * 1024 * 1024, 7));
+    let child: ChildProcess | undefined;
+    const run = till(home, ['host', 'deploy', 'h0', 'h1', '--source', src(), '--parallel', '1'], { onSpawn: (c) => (child = c), timeoutMs: 240_000 });
+    await waitUntil(() => journal().runs.at(-1)?.hosts.h0?.state === 'staged', 180_000, 'h0 staged');
+    child!.kill('SIGKILL');
+    expect((await run).signal).toBe('SIGKILL');
+    const last = journal().runs.at(-1)!;
+    expect(Object.values(last.hosts).some((x) => x.state !== 'done')).toBe(true);
+    // rsync children of the killed till may still run; wait for them to end
+    await waitUntil(
+      () =>
+        !readdirSync('/proc').some((p) => {
+          try {
+            const cmd = readFileSync(`/proc/${p}/cmdline`, 'utf8');
+            return /^\d+$/.test(p) && cmd.startsWith('rsync\0') && cmd.includes(home);
+          } catch {
+            return false;
+          }
+        }),
+      120_000,
+      'orphaned rsync to end',
+    );
+    // h0's staged release waits, complete, as <id>.partial (it is completed at the switch)
+    const inode = host().shell(`stat -c %i projects/github/Tekton.till/releases/${last.release}.partial/big.bin`).trim();
+
+    const r = await tillOk(home, ['host', 'deploy', '--resume', '--json'], { timeoutMs: 240_000 });
+    const doc = JSON.parse(r.stdout);
+    expect(doc).toMatchObject({ ok: true, release: last.release });
+    const h0 = doc.results.find((x: { host: string }) => x.host === 'h0');
+    expect(h0).toMatchObject({ ok: true, filesTransferred: 0, literalBytes: 0 });
+    expect(host().shell(`stat -c %i projects/github/Tekton.till/releases/${last.release}/big.bin`).trim()).toBe(inode);
+    lab.hosts.forEach((h, i) => {
+      expect(h.shell('readlink projects/github/Tekton').trim()).toBe(`Tekton.till/releases/${last.release}`);
+      expect(h.shell('cat projects/github/Tekton/version.txt')).toBe('resumed\n');
+      expect(h.shell('test -d projects/github/Tekton.till/lock && echo locked || echo free').trim()).toBe('free');
+      expect(h.shell('ls projects/github/Tekton.till/releases').split('\n').filter((d) => d.endsWith('.partial'))).toEqual([]);
+      const log = gateLog(h).slice(logStarts[i]);
+      expect(log).toMatch(/allowed deploy-switch from/);
+      expect(log).not.toMatch(/refused from/);
+    });
+    // nothing left to resume
+    expect((await till(home, ['host', 'deploy', '--resume'])).code).toBe(2);
+    rmSync(join(src(), 'big.bin'));
   });
 });

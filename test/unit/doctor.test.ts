@@ -1,5 +1,9 @@
 import { describe, expect, it } from 'vitest';
-import { checkDns, checkKey, checkSshProbe, checkTcp, doctorProbe, finishReport, parseProbe, PROBE_MARK } from '../../src/ops/doctor.js';
+import { execFileSync } from 'node:child_process';
+import { mkdirSync, mkdtempSync, realpathSync, rmSync } from 'node:fs';
+import { join } from 'node:path';
+import { checkDns, checkKey, checkSshProbe, checkTcp, DOCTOR_SCRIPT, doctorProbe, finishReport, parseProbe, PROBE_MARK, restrictedFrom } from '../../src/ops/doctor.js';
+import { shQuote } from '../../src/ssh/quote.js';
 import type { HostEntry } from '../../src/core/state/hosts.js';
 import type { ProcessResult } from '../../src/ssh/process.js';
 
@@ -56,8 +60,40 @@ describe('doctor checks', () => {
     expect(p.tillVersion).toBeNull();
   });
 
-  it('the probe quotes tekton_path', () => {
-    expect(doctorProbe("~/a'b")).toContain(`p="$HOME"/'a'\\''b'`);
+  it('the probe is the registered doctor script, tekton_path its one argument; it runs in a real sh', () => {
+    expect(doctorProbe("~/a'b")).toBe(`sh -c ${shQuote(DOCTOR_SCRIPT)} till '~/a'\\''b'`);
+    const home = realpathSync(mkdtempSync('/tmp/t-unit-doc-'));
+    try {
+      mkdirSync(join(home, 'a b'));
+      const run = (path: string, env: Record<string, string> = {}) =>
+        parseProbe(execFileSync('/bin/sh', ['-c', DOCTOR_SCRIPT, 'till', path], { env: { HOME: home, PATH: '/usr/bin:/bin', ...env }, encoding: 'utf8' }));
+      const p = run('~/a b/not/yet');
+      expect(p).toMatchObject({ marker: true, tillVersion: null, path: join(home, 'a b'), gate: false });
+      expect(p.availableKiB).toBeGreaterThan(0);
+      expect(run("~/a'b").path).toBe(home);
+      expect(run('/nonexistent/x').path).toBe('/');
+      expect(run('~/a b', { TILL_GATE: '1' }).gate).toBe(true);
+    } finally {
+      rmSync(home, { recursive: true, force: true });
+    }
+  });
+
+  it('through till gate: the key is restricted; a gate that refuses the probe is an older till, or a broken gate.json', () => {
+    const gated = byName(probe('web', result(0, `${healthy}${PROBE_MARK}_GATE\n`)));
+    expect(gated.auth).toMatchObject({ status: 'pass', detail: expect.stringContaining('restricted to till gate') });
+    expect(restrictedFrom(result(0, `${healthy}${PROBE_MARK}_GATE\n`))).toBe(true);
+    expect(restrictedFrom(result(0, healthy))).toBe(false);
+    expect(restrictedFrom(result(255, '', 'Permission denied (publickey).'))).toBeNull();
+    const old = byName(probe('web', result(1, '', "till gate: refused: a script that is not one of till's own\n")));
+    expect(old.auth).toMatchObject({ status: 'pass', detail: expect.stringContaining('restricted to till gate') });
+    expect(old.till).toMatchObject({ status: 'warn', fix: 'run: till host setup web' });
+    expect(old.disk!.status).toBe('skip');
+    expect(restrictedFrom(result(1, '', "till gate: refused: a script that is not one of till's own\n"))).toBe(true);
+    const broken = byName(probe('web', result(1, '', 'till gate: refused: gate configuration: /h/.till/gate.json: Unexpected token\n')));
+    expect(broken.till).toMatchObject({ status: 'fail', fix: expect.stringContaining('gate.json') });
+    // recorded as restricted, but the login was not gated
+    const open = checkSshProbe({ name: 'web', entry: { ...entry, restricted: true }, publicKey: null, result: result(0, healthy), connectTimeout: 10 });
+    expect(byName(open).auth).toMatchObject({ status: 'warn', detail: expect.stringContaining('NOT restricted') });
   });
 
   it('finishReport fills skips after a failure and is ok only without failures', () => {

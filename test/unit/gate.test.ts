@@ -5,7 +5,9 @@ import fc from 'fast-check';
 import { afterAll, describe, expect, it } from 'vitest';
 import { AUDIT_COMMAND } from '../../src/audit/script.js';
 import { gateConfigFor, parsePublicKey, RESTRICT_SCRIPT, restrictKeyScript } from '../../src/ops/restrict.js';
-import { ACTIVATE_SCRIPT, CHECK_SCRIPT, PREPARE_SCRIPT } from '../../src/ops/setup.js';
+import { ACTIVATE_SCRIPT, CHECK_SCRIPT, CLEAN_REMOTE_COMMAND, PREPARE_SCRIPT } from '../../src/ops/setup.js';
+import { doctorProbe } from '../../src/ops/doctor.js';
+import { checkAllowedScript } from '../../src/deploy/check.js';
 import { remoteSyncCommand } from '../../src/ops/sync.js';
 import { TEST_COMMAND } from '../../src/ops/test.js';
 import { healthCommand, LATENCY_COMMAND } from '../../src/ops/health.js';
@@ -87,8 +89,11 @@ describe('splitWords: the inverse of shJoin, and nothing more', () => {
 
 describe('decide: what a restricted key may run', () => {
   it('allows every command till sends, exactly', () => {
-    for (const line of [TEST_COMMAND, AUDIT_COMMAND, remoteSyncCommand(false), remoteSyncCommand(true), LATENCY_COMMAND]) expect(kind(line)).toBe('exact');
-    expect(EXACT_COMMANDS.size).toBe(5);
+    for (const line of [TEST_COMMAND, AUDIT_COMMAND, remoteSyncCommand(false), remoteSyncCommand(true), LATENCY_COMMAND, CLEAN_REMOTE_COMMAND]) expect(kind(line)).toBe('exact');
+    expect(EXACT_COMMANDS.size).toBe(6);
+    // what every till has sent for host remove --clean-remote
+    expect(decide('rm -rf -- "$HOME"/.till', policy)).toMatchObject({ kind: 'exact', name: 'clean-remote' });
+    expect(decide(doctorProbe('~/projects/x'), policy)).toMatchObject({ kind: 'script', name: 'doctor', args: ['~/projects/x'] });
     expect(decide(remoteScript(CHECK_SCRIPT), policy)).toMatchObject({ kind: 'script', name: 'setup-check', args: [] });
     expect(decide(remoteScript(PREPARE_SCRIPT), policy)).toMatchObject({ kind: 'script', name: 'setup-prepare' });
     expect(decide(remoteScript(ACTIVATE_SCRIPT, ['1.2.3', "/opt/no'de; rm -rf ~/bin/node"]), policy)).toMatchObject({
@@ -147,11 +152,22 @@ describe('decide: what a restricted key may run', () => {
     // --check is a command: listed in gate.json "checks" or refused
     expect(reason(switchScript(l, { ...sw, check: 'true' }))).toMatch(/the check "true" is not listed in ~\/.till\/gate.json "checks"/);
     expect(decide(switchScript(l, { ...sw, check: 'true' }), { ...policy, checks: ['true'] })).toMatchObject({ kind: 'script', name: 'deploy-switch' });
+    // ... and the same words before anything else happens (deploy-check)
+    expect(reason(checkAllowedScript(l, 'true'))).toBe('script deploy-check: the check "true" is not listed in ~/.till/gate.json "checks"');
+    expect(decide(checkAllowedScript(l, 'true'), { ...policy, checks: ['true'] })).toMatchObject({ kind: 'script', name: 'deploy-check', args: ['~/Tekton', 'true'] });
+    expect(reason(checkAllowedScript(remoteLayout('~/.ssh'), 'true'))).toMatch(/not a deploy root/);
   });
 
   it('registers scripts that are constant and distinct', () => {
     expect(new Set(SCRIPTS.map((s) => s.script)).size).toBe(SCRIPTS.length);
     expect(SCRIPTS.map((s) => s.script)).toContain(RESTRICT_SCRIPT);
+  });
+
+  it('refuses clean-remote variants that would remove anything else', () => {
+    for (const line of ['rm -rf -- "$HOME"/.ssh', 'rm -rf -- "$HOME"/.till/..', 'rm -rf -- "$HOME"/.till ~', 'rm -rf -- "$HOME"/.till; id', 'rm -rf -- ~/.till', 'rm -rf -- "$HOME"/.till ']) {
+      expect(kind(line), line).toBe('refuse');
+    }
+    expect(reason(remoteScript('rm -rf -- "$HOME"/.till'))).toBe("a script that is not one of till's own");
   });
 
   it('refuses an interactive login and anything that is not till', () => {

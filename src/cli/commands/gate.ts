@@ -2,6 +2,7 @@ import { userInfo } from 'node:os';
 import { posix } from 'node:path';
 import type { Command } from 'commander';
 import { decide, GATE_REFUSED, loadPolicy, type GateDecision } from '../../remote/gate.js';
+import { GATE_ENV } from '../../ssh/outcome.js';
 import { runProcess } from '../../ssh/process.js';
 import { RotatingLog } from '../../watch/log.js';
 import type { Cli } from '../context.js';
@@ -44,12 +45,13 @@ export function registerGateCommand(program: Command, cli: Cli): void {
         cli.exitCode = 1;
         return;
       }
+      const opts = { interactive: true, cwd: home, env: { ...process.env, [GATE_ENV]: '1' } };
       const run =
         decision.kind === 'exact'
-          ? runProcess('/bin/sh', ['-c', decision.line], { interactive: true, cwd: home })
+          ? runProcess('/bin/sh', ['-c', decision.line], opts)
           : decision.kind === 'script'
-            ? runProcess('/bin/sh', ['-c', decision.script, 'till', ...decision.args], { interactive: true, cwd: home })
-            : runProcess('rsync', decision.argv, { interactive: true, cwd: home });
+            ? runProcess('/bin/sh', ['-c', decision.script, 'till', ...decision.args], opts)
+            : runProcess('rsync', decision.argv, opts);
       const result = await run;
       if (result.spawnError !== undefined) {
         cli.err(`till gate: could not start ${result.command}: ${result.spawnError}`);

@@ -1,6 +1,6 @@
 import type { Command } from 'commander';
 import { ExitCode, FailedError, UsageError } from '../../core/errors.js';
-import type { Target } from '../../core/fanout.js';
+import type { HostResult, Target } from '../../core/fanout.js';
 import { Inventory } from '../../core/inventory.js';
 import { checkControlPath } from '../../core/paths.js';
 import { validateName } from '../../core/validate.js';
@@ -13,6 +13,11 @@ import { confirm } from '../prompt.js';
 import { runSetupCommand } from './remote.js';
 import { addFleetOptions, runFleetCommand, selectTargets, type FleetOpts } from '../fleet.js';
 import { intOption } from '../options.js';
+
+/** Which key a host is on after a rotate-key attempt. */
+function keyOf(r: HostResult<RotateData>): 'new' | 'old' {
+  return r.ok || r.data?.onNewKey ? 'new' : 'old';
+}
 
 /** authorize, rotate-key, forget, trust: till's key and the hosts' keys. */
 export function registerSecurityCommands(host: Command, cli: Cli): void {
@@ -88,8 +93,19 @@ export function registerSecurityCommands(host: Command, cli: Cli): void {
         targets,
         opts,
         job: () => rotateJob(inventory, plan, { connectTimeout: opts.connectTimeout, timeoutMs: opts.timeout && opts.timeout * 1000 }),
-        extraJson: (r) => ({ key: r.ok ? 'new' : 'old', appended: r.data?.appended ?? null }),
-        extraColumns: [['KEY', (r) => (r.ok ? 'new' : 'old')]],
+        extraJson: (r) => ({ key: keyOf(r), appended: r.data?.appended ?? null, restricted: r.data?.restricted ?? null, otherRestrictedKeys: r.data?.otherRestricted ?? null }),
+        extraColumns: [['KEY', (r) => `${keyOf(r)}${r.data?.restricted ? ' (restricted)' : ''}`]],
+        // What the key edits found out about the host (its restricted flag may have been stale).
+        onAttempt: (entry, r) => {
+          if (r.data?.restricted) entry.restricted = true;
+          else if (r.data && entry.restricted) delete entry.restricted;
+        },
+        beforeSummary: (report) => {
+          for (const r of report.results) {
+            const n = r.data?.otherRestricted ?? 0;
+            if (n > 0) cli.err(`${r.host}: ${n} other restricted key${n === 1 ? '' : 's'} in ~/.ssh/authorized_keys (till gate lines of keys that are not this till's); if you did not add ${n === 1 ? 'it' : 'them'}, see: till host audit ${r.host}`);
+          }
+        },
       });
     }
     if (code === ExitCode.interrupted) {
