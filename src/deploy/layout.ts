@@ -358,8 +358,64 @@ export const DEPLOY_SWITCH_SCRIPT = [
   'exit 0',
 ].join('\n');
 
+/**
+ * Version 2 (what this till sends): as version 1, but a shared path that is already the
+ * right link is left alone, and no `dirname` process per shared path; on a busy host
+ * each fork+exec costs more than the work. Version 1 stays registered.
+ */
+export const DEPLOY_SWITCH_SCRIPT_V2 = [
+  HEAD,
+  'id=$2; prev=$3; check=$4; prune=$5; run=$6; now=$7; src=$8; inst=$9; shared=${10}; env=${11}',
+  SWITCH_FN,
+  LOG_FN,
+  'umask 022',
+  READ_FNS,
+  SHTARGET_FN,
+  'till_ours "$run" || { echo "TILL_ERROR the deploy lock is no longer ours" >&2; exit 33; }',
+  'if [ ! -d "$B/releases/$id" ]; then',
+  '  R=$B/releases/$id.partial',
+  '  [ -d "$R" ] || { echo "TILL_ERROR staging directory missing" >&2; exit 31; }',
+  `  printf '%s' "$env" > "$R/.env.local" || exit 31`,
+  '  set -f; for s in $shared; do',
+  '    [ -d "$B/shared/$s" ] || mkdir -p "$B/shared/$s" || exit 31',
+  // Already the right link (a release staged as a cp -al copy has them): no forks.
+  '    if [ -L "$R/$s" ] && [ "$R/$s" -ef "$B/shared/$s" ]; then continue; fi',
+  '    if [ -e "$R/$s" ] || [ -L "$R/$s" ]; then rm -rf "$R/$s"; fi',
+  '    case $s in */*) d=$R/${s%/*} ;; *) d=$R ;; esac; [ -d "$d" ] || mkdir -p "$d" || exit 31',
+  '    till_shtarget "$s"; ln -s "$st" "$R/$s" || exit 31',
+  '  done; set +f',
+  '  mv -T "$R" "$B/releases/$id" || exit 31',
+  '  till_log "$id" staged "$now" "$src"',
+  'fi',
+  'till_switch "$N.till/releases/$id" || exit 32',
+  'echo TILL_SWITCHED',
+  'if [ -n "$check" ]; then',
+  // The user's shell (this one), in the new release; its output goes to stderr so stdout stays markers only.
+  '  ( cd "$B/releases/$id" && eval "$check" ) </dev/null >&2; rc=$?',
+  '  if [ "$rc" -ne 0 ]; then',
+  '    if [ -n "$prev" ]; then till_switch "$N.till/releases/$prev" || exit 32; else rm -f "$P"; fi',
+  '    till_log "$id" failed "$now" "$src"',
+  '    rm -rf "$B/lock"',
+  '    echo "TILL_CHECK_FAILED $rc"',
+  '    exit 0',
+  '  fi',
+  'fi',
+  'till_log "$id" good "$now" "$src"',
+  'if [ -n "$prune" ]; then',
+  '  set -f; for r in $prune; do rm -rf "$B/releases/$r" && echo "TILL_PRUNED $r"; done; set +f',
+  // Drop the pruned ids' lines from the record (ids have no tab or newline).
+  `  tab=$(printf '\\t'); while IFS= read -r l || [ -n "$l" ]; do keep=1; for r in $prune; do case $l in "$r$tab"*) keep= ;; esac; done; [ -z "$keep" ] || printf '%s\\n' "$l"; done < "$B/releases.log" > "$B/releases.log.tmp"; mv -f "$B/releases.log.tmp" "$B/releases.log"`,
+  'fi',
+  'if [ -n "$inst" ] && [ -x "$HOME/.till/bin/till" ]; then',
+  `  if out=$("$HOME/.till/bin/till" installation add "$P" --name "$inst" 2>&1); then echo TILL_REGISTERED; else echo TILL_REGISTER_FAILED; printf '%s\\n' "$out" | head -n 5 | sed 's/^/TILL_REGISTER_ERROR /'; fi`,
+  'fi',
+  'rm -rf "$B/lock"',
+  'echo TILL_DONE',
+  'exit 0',
+].join('\n');
+
 export function switchScript(l: RemoteLayout, p: SwitchParams): string {
-  return remoteScript(DEPLOY_SWITCH_SCRIPT, [
+  return remoteScript(DEPLOY_SWITCH_SCRIPT_V2, [
     l.path,
     p.id,
     p.previous ?? '',
@@ -417,8 +473,48 @@ export const ROLLBACK_SCRIPT = [
   'exit 0',
 ].join('\n');
 
+/**
+ * Version 2 (what this till sends): as version 1, but the rollback target is found with
+ * shell builtins instead of an awk | sort | while pipeline. Version 1 stays registered.
+ */
+export const ROLLBACK_SCRIPT_V2 = [
+  HEAD,
+  'to=$2; info=$3; now=$4',
+  SWITCH_FN,
+  LOG_FN,
+  READ_FNS,
+  '[ -d "$B" ] || mkdir -p "$B"',
+  `if ! mkdir "$B/lock" 2>/dev/null; then echo TILL_LOCKED; till_prefix TILL_HOLDER "$B/lock/info"; exit 21; fi`,
+  `trap 'rm -rf "$B/lock"' EXIT`,
+  `printf '%s' "$info" > "$B/lock/info"`,
+  'link=$(readlink "$P" 2>/dev/null || true)',
+  'case "$link" in "$N.till/releases/"*) cur=${link#"$N.till/releases/"} ;; *) cur= ;; esac',
+  'auto=; if [ -z "$to" ]; then auto=1',
+  // The releases whose last line is good/adopted, in the order they last went live
+  // (builtins only: awk, sort and a pipeline cost more processes than the work).
+  "  cand=; tab='\t'",
+  '  if [ -f "$B/releases.log" ]; then while IFS= read -r l || [ -n "$l" ]; do',
+  '    i=${l%%"$tab"*}; r=${l#*"$tab"}; st=${r%%"$tab"*}',
+  '    case " $cand " in *" $i "*) c=" $cand "; c="${c%%" $i "*} ${c#*" $i "}"; c=${c# }; cand=${c% } ;; esac',
+  '    case $st in good|adopted) cand="${cand:+$cand }$i" ;; esac',
+  '  done < "$B/releases.log"; fi',
+  '  set -f; for i in $cand; do if [ "$i" != "$cur" ] && [ -d "$B/releases/$i" ]; then to=$i; fi; done; set +f',
+  'fi',
+  'echo "TILL_FROM $cur"',
+  '[ -n "$to" ] || { echo TILL_NO_TARGET; exit 0; }',
+  '[ "$to" != "$cur" ] || { echo TILL_ALREADY; exit 0; }',
+  '[ -d "$B/releases/$to" ] || { echo TILL_NO_SUCH; exit 0; }',
+  'till_switch "$N.till/releases/$to" || exit 32',
+  // An automatic rollback marks what it left as rolled-back (never chosen again); `--to` is a plain switch.
+  `if [ -n "$auto" ] && [ -n "$cur" ]; then till_log "$cur" rolled-back "$now" ''; fi`,
+  `till_log "$to" good "$now" ''`,
+  'echo "TILL_TO $to"',
+  'echo TILL_DONE',
+  'exit 0',
+].join('\n');
+
 export function rollbackScript(l: RemoteLayout, p: { to?: string; lock: LockInfo; now: string }): string {
-  return remoteScript(ROLLBACK_SCRIPT, [l.path, p.to ?? '', renderLockInfo(p.lock), p.now]);
+  return remoteScript(ROLLBACK_SCRIPT_V2, [l.path, p.to ?? '', renderLockInfo(p.lock), p.now]);
 }
 
 // ---------------------------------------------------------------- parsing

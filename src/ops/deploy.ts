@@ -179,7 +179,10 @@ export function stageJob(plan: DeployPlan, journal: DeployJournalWriter, locked:
       ignoreFile = undefined;
     }
     // Unchanged files become hard links to the current release, a sibling in releases/.
-    const base = state.current !== null && state.current !== run.release ? state.current : null;
+    // Not when prepare already staged a hard-linked copy of it: --link-dest would make
+    // rsync look up every file a second time (about twice its CPU) to link nothing.
+    const copied = state.values.has('COPIED');
+    const base = !copied && state.current !== null && state.current !== run.release ? state.current : null;
     const args = buildDeployRsyncArgs({
       source: plan.source.dir,
       host: name,

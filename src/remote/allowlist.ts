@@ -1,7 +1,7 @@
 import { AUDIT_COMMAND } from '../audit/script.js';
 import { remotePathProblem } from '../core/validate.js';
 import { DEPLOY_CHECK_SCRIPT } from '../deploy/check.js';
-import { DEPLOY_PREPARE_SCRIPT, DEPLOY_PREPARE_SCRIPT_V2, DEPLOY_STATE_SCRIPT, DEPLOY_SWITCH_SCRIPT, DEPLOY_UNLOCK_SCRIPT, isReleaseId, ROLLBACK_SCRIPT, sharedPathProblem } from '../deploy/layout.js';
+import { DEPLOY_PREPARE_SCRIPT, DEPLOY_PREPARE_SCRIPT_V2, DEPLOY_STATE_SCRIPT, DEPLOY_SWITCH_SCRIPT, DEPLOY_SWITCH_SCRIPT_V2, DEPLOY_UNLOCK_SCRIPT, isReleaseId, ROLLBACK_SCRIPT, ROLLBACK_SCRIPT_V2, sharedPathProblem } from '../deploy/layout.js';
 import { DOCTOR_SCRIPT } from '../ops/doctor.js';
 import { HEALTH_SCRIPT, LATENCY_COMMAND } from '../ops/health.js';
 import { RESTRICT_SCRIPT } from '../ops/restrict.js';
@@ -91,6 +91,19 @@ function prepareProblem(a: readonly string[], policy: ScriptPolicy): string | un
   return first(a, policy) ?? idProblem('release', a[1]!) ?? idProblem('adopted id', a[6]!) ?? sharedListProblem(a[5]!);
 }
 
+function switchProblem(a: readonly string[], policy: ScriptPolicy): string | undefined {
+  return (
+    first(a, policy) ??
+    idProblem('release', a[1]!) ??
+    (a[2] !== '' ? idProblem('previous release', a[2]!) : undefined) ??
+    checkProblem(a[3]!, policy) ??
+    listProblem('prune', a[4]!, (id) => idProblem('release', id)) ??
+    sharedListProblem(a[9]!)
+  );
+}
+
+const rollbackProblem = (a: readonly string[], policy: ScriptPolicy) => first(a, policy) ?? (a[1] !== '' ? idProblem('release', a[1]!) : undefined);
+
 export const SCRIPTS: readonly AllowedScript[] = [
   { name: 'setup-check', script: CHECK_SCRIPT, args: 0 },
   { name: 'setup-prepare', script: PREPARE_SCRIPT, args: 0, upgrade: true },
@@ -125,18 +138,9 @@ export const SCRIPTS: readonly AllowedScript[] = [
     args: 9,
     validate: (a, policy) => prepareProblem(a, policy) ?? (/^([0-9a-f]{6})?$/.test(a[8]!) ? undefined : `content hash ${JSON.stringify(a[8])} is not 6 hex digits`),
   },
-  {
-    name: 'deploy-switch',
-    script: DEPLOY_SWITCH_SCRIPT,
-    args: 11,
-    validate: (a, policy) =>
-      first(a, policy) ??
-      idProblem('release', a[1]!) ??
-      (a[2] !== '' ? idProblem('previous release', a[2]!) : undefined) ??
-      checkProblem(a[3]!, policy) ??
-      listProblem('prune', a[4]!, (id) => idProblem('release', id)) ??
-      sharedListProblem(a[9]!),
-  },
+  { name: 'deploy-switch', script: DEPLOY_SWITCH_SCRIPT, args: 11, validate: (a, policy) => switchProblem(a, policy) },
+  { name: 'deploy-switch-v2', script: DEPLOY_SWITCH_SCRIPT_V2, args: 11, validate: (a, policy) => switchProblem(a, policy) },
   { name: 'deploy-unlock', script: DEPLOY_UNLOCK_SCRIPT, args: 2, validate: first },
-  { name: 'rollback', script: ROLLBACK_SCRIPT, args: 4, validate: (a, policy) => first(a, policy) ?? (a[1] !== '' ? idProblem('release', a[1]!) : undefined) },
+  { name: 'rollback', script: ROLLBACK_SCRIPT, args: 4, validate: (a, policy) => rollbackProblem(a, policy) },
+  { name: 'rollback-v2', script: ROLLBACK_SCRIPT_V2, args: 4, validate: (a, policy) => rollbackProblem(a, policy) },
 ];

@@ -1,4 +1,6 @@
 import { execFileSync } from 'node:child_process';
+import { ROLLBACK_SCRIPT } from '../../src/deploy/layout.js';
+import { remoteScript } from '../../src/remote/script.js';
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, readlinkSync, rmSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
@@ -194,6 +196,32 @@ describe('remote scripts under sh', () => {
     expect(readlinkSync(join(dir, 'p/Tekton'))).toBe('Tekton.till/releases/20251231T000000Z-adopted');
   });
 
+  it('rollback v2 picks the same target as v1 (awk and sort) for any record', () => {
+    const ids = ['20260101T000000Z-aaaaaa', '20260102T000000Z-bbbbbb', '20260103T000000Z-cccccc', '20260104T000000Z-dddddd'];
+    const logs: [string, string][][] = [
+      [[ids[0]!, 'good'], [ids[1]!, 'good'], [ids[2]!, 'good']],
+      [[ids[0]!, 'adopted'], [ids[1]!, 'staged'], [ids[1]!, 'good'], [ids[2]!, 'good'], [ids[1]!, 'rolled-back']],
+      [[ids[0]!, 'good'], [ids[2]!, 'good'], [ids[1]!, 'good'], [ids[3]!, 'failed']],
+      [[ids[2]!, 'good'], [ids[0]!, 'good'], [ids[2]!, 'good']],
+      [],
+    ];
+    const expected = [ids[1], ids[0], ids[1], ids[0], 'none'];
+    for (const [n, log] of logs.entries()) {
+      const picked = ['v1', 'v2'].map((v) => {
+        const { P, l } = setup();
+        const B = `${P}.till`;
+        for (const id of ids.slice(0, 3)) mkdirSync(join(B, 'releases', id), { recursive: true });
+        writeFileSync(join(B, 'releases.log'), log.map(([id, st]) => `${id}\t${st}\tt\ts\n`).join(''));
+        execFileSync('ln', ['-s', `Tekton.till/releases/${ids[2]}`, P]);
+        const script = v === 'v1' ? remoteScript(ROLLBACK_SCRIPT, [l.path, '', 'run=r\n', 'n']) : rollbackScript(l, { lock, now: 'n' });
+        const m = parseMarkers(sh(script), l);
+        rmSync(dir, { recursive: true, force: true });
+        return m.values.get('TO')?.[0] ?? (m.flags.has('NO_TARGET') ? 'none' : 'other');
+      });
+      expect(picked, `record ${n}`).toEqual([expected[n], expected[n]]);
+    }
+  });
+
   it('switch completes, switches, and on a failing check goes back and records failed; rollback never picks it', () => {
     const { P, l } = setup();
     const B = `${P}.till`;
@@ -205,11 +233,14 @@ describe('remote scripts under sh', () => {
     writeFileSync(join(B, 'lock', 'info'), 'run=r1\n');
     writeFileSync(join(B, 'releases.log'), `${a}\tgood\tt\ts\n`);
     execFileSync('ln', ['-s', `Tekton.till/releases/${a}`, P]);
+    // a wrong link where a shared path goes is replaced (a right one is left alone)
+    symlinkSync('../../elsewhere', join(B, 'releases', `${b}.partial`, 'logs'));
     const out = sh(switchScript(l, { id: b, previous: a, check: 'test -f nope', prune: [], run: 'r1', now: 'n', source: 's', shared: ['logs', 'data/cache'], env: 'TEKTON_ROOT=/x\n' }));
     expect(parseMarkers(out, l).values.get('CHECK_FAILED')).toEqual(['1']);
     expect(readlinkSync(P)).toBe(`Tekton.till/releases/${a}`);
     expect(readFileSync(join(B, 'releases', b, '.env.local'), 'utf8')).toBe('TEKTON_ROOT=/x\n');
     expect(readlinkSync(join(B, 'releases', b, 'logs'))).toBe('../../shared/logs');
+    expect(readlinkSync(join(B, 'releases', b, 'data/cache'))).toBe('../../../shared/data/cache');
     expect(readFileSync(join(B, 'releases.log'), 'utf8')).toContain(`${b}\tfailed`);
     // nothing good to go back to from a: the failed b is not a candidate
     const rb = parseMarkers(sh(rollbackScript(l, { lock, now: 'n' })), l);
