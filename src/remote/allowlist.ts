@@ -1,5 +1,6 @@
 import { AUDIT_COMMAND } from '../audit/script.js';
 import { remotePathProblem } from '../core/validate.js';
+import { parseGateFile, wideningOf } from './gate-file.js';
 import { DEPLOY_CHECK_SCRIPT } from '../deploy/check.js';
 import { DEPLOY_PREPARE_SCRIPT, DEPLOY_PREPARE_SCRIPT_V2, DEPLOY_STATE_SCRIPT, DEPLOY_SWITCH_SCRIPT, DEPLOY_SWITCH_SCRIPT_V2, DEPLOY_UNLOCK_SCRIPT, isReleaseId, ROLLBACK_SCRIPT, ROLLBACK_SCRIPT_V2, sharedPathProblem } from '../deploy/layout.js';
 import { DOCTOR_SCRIPT } from '../ops/doctor.js';
@@ -53,6 +54,25 @@ export interface ScriptPolicy {
   home: string;
   deployRoots: readonly string[];
   checks: readonly string[];
+  upgrade: boolean;
+}
+
+/**
+ * `restrict` through the gate (a host already restricted): the gate.json it would write
+ * may keep or narrow the host's policy, never widen it; otherwise a holder of the
+ * restricted key could give itself any deploy root or any --check (a command). Widening
+ * is the host owner's act: edit ~/.till/gate.json with your own access.
+ */
+function restrictProblem(gateJson: string, policy: ScriptPolicy): string | undefined {
+  let next;
+  try {
+    next = parseGateFile(JSON.parse(gateJson), policy.home);
+  } catch (err) {
+    return `gate.json: ${(err as Error).message}`;
+  }
+  const current = { deployRoots: policy.deployRoots.map((r) => r.replace(/\/+$/, '')), checks: [...policy.checks], upgrade: policy.upgrade };
+  const why = wideningOf(current, next);
+  return why === undefined ? undefined : `the new gate.json widens the host's policy (${why}); widen ~/.till/gate.json on the host with your own access, then run this again`;
 }
 
 /** "$1" of every deploy script: one of gate.json's deploy roots (as stored, `~/` or absolute). */
@@ -108,7 +128,7 @@ export const SCRIPTS: readonly AllowedScript[] = [
   { name: 'setup-check', script: CHECK_SCRIPT, args: 0 },
   { name: 'setup-prepare', script: PREPARE_SCRIPT, args: 0, upgrade: true },
   { name: 'setup-activate', script: ACTIVATE_SCRIPT, args: 2, upgrade: true },
-  { name: 'restrict', script: RESTRICT_SCRIPT, args: 4 },
+  { name: 'restrict', script: RESTRICT_SCRIPT, args: 4, validate: (a, policy) => restrictProblem(a[3]!, policy) },
   // host rotate-key on a restricted host (ops/restricted-keys.ts): the scripts only write
   // till's restricted line form themselves; the values must be an ed25519 key.
   { name: 'key-add', script: RESTRICTED_KEY_ADD_SCRIPT, args: 3, validate: ([type, blob, comment]) => keyTypeProblem(type!) ?? ed25519BlobProblem(blob!) ?? keyCommentProblem(comment!) },

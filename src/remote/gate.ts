@@ -1,9 +1,8 @@
 import { lstatSync, readFileSync, realpathSync } from 'node:fs';
 import { posix } from 'node:path';
-import * as z from 'zod';
-import { remotePathProblem } from '../core/validate.js';
 import { GATE_REFUSED, GATE_UNKNOWN_SCRIPT } from '../ssh/outcome.js';
 import { EXACT_COMMANDS, SCRIPTS, type AllowedScript } from './allowlist.js';
+import { parseGateFile } from './gate-file.js';
 import { checkRsyncServer, type RsyncPolicy } from './rsync-server.js';
 import { SCRIPT_ARG0 } from './script.js';
 import { splitWords } from './words.js';
@@ -64,13 +63,6 @@ export function decide(line: string | undefined, policy: GatePolicy, scripts: re
   return { kind: 'refuse', reason: `${JSON.stringify(first ?? '')} is not one of till's operations` };
 }
 
-/** ~/.till/gate.json, written by `host setup --restrict`. */
-export const gateFileSchema = z.looseObject({
-  deployRoots: z.array(z.string().refine((p) => remotePathProblem(p) === undefined, 'not a safe remote path')).default([]),
-  upgrade: z.boolean().default(true),
-  checks: z.array(z.string().max(4096)).default([]),
-});
-
 /** The policy for this home; a missing gate.json allows no deploy roots. A broken one is an error (the gate then refuses everything). */
 export function loadPolicy(home: string): GatePolicy {
   const file = posix.join(home, '.till', 'gate.json');
@@ -80,10 +72,13 @@ export function loadPolicy(home: string): GatePolicy {
   } catch (err) {
     if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw new Error(`${file}: ${(err as Error).message}`);
   }
-  const parsed = gateFileSchema.safeParse(raw);
-  if (!parsed.success) throw new Error(`${file}: ${parsed.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`).join('; ')}`);
-  const expand = (p: string) => (p.startsWith('~/') ? posix.join(home, p.slice(2)) : p);
-  return { home, deployRoots: parsed.data.deployRoots.map(expand), upgrade: parsed.data.upgrade, checks: parsed.data.checks, realpath: realpathDeepest };
+  let gate;
+  try {
+    gate = parseGateFile(raw, home);
+  } catch (err) {
+    throw new Error(`${file}: ${(err as Error).message}`);
+  }
+  return { home, ...gate, realpath: realpathDeepest };
 }
 
 /**

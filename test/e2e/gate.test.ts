@@ -64,6 +64,17 @@ describe('restricted keys: till host setup --restrict and till gate', { timeout:
     await tillOk(home, ['host', 'setup', 'h0', '--restrict'], { timeoutMs: 180_000 });
     expect(authorizedKeys().split('\n').filter((l) => l.includes(pub.split(' ')[1]!))).toEqual(lines);
     expect(gateLog()).toMatch(/allowed restrict from/);
+
+    // A new tekton_path would widen gate.json: the gate refuses it; the host owner widens it by hand.
+    const dbFile = join(home, 'hosts-local.json');
+    const db = readFileSync(dbFile, 'utf8');
+    writeFileSync(dbFile, db.replace('"~/projects/github/Tekton"', '"~/other/Tekton"'));
+    const wider = await till(home, ['host', 'setup', 'h0', '--restrict'], { timeoutMs: 180_000 });
+    expect(wider.code).toBe(1);
+    expect(wider.stderr).toMatch(/widens the host's policy \(it adds the deploy root .*\/other\/Tekton\)/);
+    expect(JSON.parse(readFileSync(join(host().home, '.till/gate.json'), 'utf8'))).toEqual({ deployRoots: ['~/projects/github/Tekton'] });
+    expect(authorizedKeys().split('\n').filter((l) => l.includes(pub.split(' ')[1]!))).toEqual(lines);
+    writeFileSync(dbFile, db);
   });
 
   it('host test, setup (re-run, upgrade, downgrade), sync and audit all work through the gate', async () => {

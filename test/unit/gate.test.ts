@@ -100,7 +100,7 @@ describe('decide: what a restricted key may run', () => {
       kind: 'script', script: ACTIVATE_SCRIPT, args: ['1.2.3', "/opt/no'de; rm -rf ~/bin/node"],
     });
     const key = parsePublicKey('ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIB7 till-federation@me@box\n');
-    expect(decide(restrictKeyScript(key, gateConfigFor({ tekton_path: '~/projects/github/Tekton' })), policy)).toMatchObject({ kind: 'script', name: 'restrict' });
+    expect(decide(restrictKeyScript(key, gateConfigFor({ tekton_path: '~/Tekton' })), policy)).toMatchObject({ kind: 'script', name: 'restrict' });
     expect(decide('rsync --server -te.LsfxCIvu . .till/lib/till-0.1.0.mjs', policy)).toEqual({
       kind: 'rsync', name: `rsync to ${home}/.till/lib/till-0.1.0.mjs`, argv: ['--server', '-te.LsfxCIvu', '.', `${home}/.till/lib/till-0.1.0.mjs`],
     });
@@ -156,6 +156,21 @@ describe('decide: what a restricted key may run', () => {
     expect(reason(checkAllowedScript(l, 'true'))).toBe('script deploy-check: the check "true" is not listed in ~/.till/gate.json "checks"');
     expect(decide(checkAllowedScript(l, 'true'), { ...policy, checks: ['true'] })).toMatchObject({ kind: 'script', name: 'deploy-check', args: ['~/Tekton', 'true'] });
     expect(reason(checkAllowedScript(remoteLayout('~/.ssh'), 'true'))).toMatch(/not a deploy root/);
+  });
+
+  it('lets restrict through the gate keep or narrow gate.json, never widen it', () => {
+    const key = parsePublicKey('ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIB7 till-federation@me@box\n');
+    const restrict = (gate: object) => remoteScript(RESTRICT_SCRIPT, [key.type, key.blob, key.comment, JSON.stringify(gate)]);
+    const strict: GatePolicy = { ...policy, deployRoots: [join(home, 'Tekton'), '/srv/app'], checks: ['bin/health'], upgrade: false };
+    // the same policy (a re-run of setup --restrict), written ~/ or absolute, or a narrower one
+    expect(decide(restrict({ deployRoots: ['~/Tekton', '/srv/app/'], checks: ['bin/health'], upgrade: false }), strict)).toMatchObject({ kind: 'script', name: 'restrict' });
+    expect(decide(restrict({ deployRoots: ['/srv/app'], upgrade: false }), strict)).toMatchObject({ kind: 'script', name: 'restrict' });
+    // anything wider is refused, with what it would add
+    expect(reason(restrict({ deployRoots: ['~/Tekton', '~/.ssh'], upgrade: false }), strict)).toMatch(/widens the host's policy \(it adds the deploy root .*\/\.ssh\)/);
+    expect(reason(restrict({ deployRoots: ['~/Tekton'], checks: ['cat /etc/shadow'], upgrade: false }), strict)).toMatch(/it adds the check "cat \/etc\/shadow"/);
+    expect(reason(restrict({ deployRoots: ['~/Tekton'] }), strict)).toMatch(/it turns "upgrade" back on/);
+    expect(reason(restrict({ deployRoots: ['../x'] }), strict)).toMatch(/gate\.json: deployRoots\.0: not a safe remote path/);
+    expect(reason(remoteScript(RESTRICT_SCRIPT, [key.type, key.blob, key.comment, '{not json']), strict)).toMatch(/gate\.json: /);
   });
 
   it('registers scripts that are constant and distinct', () => {
