@@ -16,6 +16,12 @@ export interface DeployRsyncParams {
   ignoreFile?: string;
   /** The current release, relative to dest (`../<id>`): unchanged files become hard links. */
   linkDest?: string;
+  /**
+   * The destination already holds a hard-linked copy of the current release (cp -al):
+   * delete what the excludes hide there too (tmp/, __pycache__ … written on the host),
+   * so the release is the source tree, as a fresh one would be; the shared links stay.
+   */
+  overCopy?: boolean;
   dryRun?: boolean;
   /** `--rsync-path`: what starts rsync on the host (till runs its prepare script there first). */
   rsyncPath?: string;
@@ -37,6 +43,11 @@ export function buildDeployRsyncArgs(p: DeployRsyncParams): string[] {
   args.push('--exclude=/.env.local');
   for (const s of p.shared) args.push(`--exclude=/${s}`);
   if (p.ignoreFile !== undefined) args.push(`--exclude-from=${p.ignoreFile}`);
+  if (p.overCopy) {
+    // --delete-excluded makes the excludes sender-side; protect rules keep the shared links.
+    args.push('--delete-excluded');
+    for (const s of p.shared) args.push(`--filter=P /${s}`);
+  }
   if (p.linkDest !== undefined) args.push(`--link-dest=${p.linkDest}`);
   if (p.rsyncPath !== undefined) args.push(`--rsync-path=${p.rsyncPath}`);
   if (p.host !== null) args.push('-e', p.remoteShell);

@@ -107,6 +107,8 @@ describe('deploy to three hosts', () => {
   it('an unchanged redeploy hard-links every file to the previous release and sends no file data', async () => {
     const first = JSON.parse((await tillOk(home, ['host', 'releases', 'h0', '--json'])).stdout).current as string;
     lab.hosts[0]!.shell('echo "written on the host" > projects/github/Tekton/logs/app.log');
+    // what the excludes hide, written into the live release on the host: not carried over
+    for (const h of lab.hosts.slice(0, 3)) h.shell('mkdir -p projects/github/Tekton/tmp projects/github/Tekton/lib/__pycache__ && echo x > projects/github/Tekton/tmp/junk && echo x > projects/github/Tekton/lib/__pycache__/a.pyc');
     const r = await tillOk(home, ['host', 'deploy', 'h0', 'h1', 'h2', '--source', src(), '--json']);
     const doc = JSON.parse(r.stdout);
     expect(doc.release).not.toBe(first);
@@ -119,7 +121,12 @@ describe('deploy to three hosts', () => {
       // .env.local is written fresh, never through the previous release's inode
       expect(ino(doc.release, '.env.local')).not.toBe(ino(first, '.env.local'));
       expect(h.shell('cat projects/github/Tekton/.env.local')).toContain('TEKTON_ROOT=');
+      const rel = `projects/github/Tekton.till/releases`;
+      expect(h.shell(`for p in tmp lib/__pycache__; do if test -e ${rel}/${doc.release}/$p; then echo "$p"; fi; done`)).toBe('');
+      expect(h.shell(`cat ${rel}/${first}/tmp/junk`)).toBe('x\n');
+      expect(h.shell(`readlink ${rel}/${doc.release}/logs`).trim()).toBe('../../shared/logs');
     }
+    expect(readFileSync(join(lab.hosts[0]!.home, 'projects/github/Tekton/logs/app.log'), 'utf8')).toBe('written on the host\n');
   });
 
   it('change, deploy, rollback: the old content is back and releases lists both', async () => {

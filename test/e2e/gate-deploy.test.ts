@@ -145,7 +145,7 @@ describe('restricted host: health, deploy, rollback, releases through the gate',
     const ok = await till(home, ['host', 'deploy', 'h0', '--source', src(), '--check', 'true', '--json']);
     expect(ok.code, ok.stdout + ok.stderr).toBe(0);
     expect(readFileSync(join(P(), 'README.md'), 'utf8')).toBe('v3\n');
-    expect(gateLog().slice(logStart)).toMatch(/allowed deploy-check from[^\n]*\n[^\n]*allowed deploy-prepare from/);
+    expect(gateLog().slice(logStart)).toMatch(/allowed deploy-check from[^\n]*\n[^\n]*allowed deploy-prepare-v2 from/);
   });
 
   it('--resume finishes a deploy killed mid-run, through the gate of both hosts', async () => {

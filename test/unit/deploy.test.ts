@@ -102,6 +102,15 @@ describe('releases record', () => {
 });
 
 describe('rsync', () => {
+  it('over a cp -al copy: deletes what the excludes hide, but protects the shared links', () => {
+    const args = buildDeployRsyncArgs({ source: '/src', host: 'web-1', dest: 'p/T.till/releases/x.partial', remoteShell: 'ssh', shared: ['logs', 'data/cache'], overCopy: true });
+    expect(args).toContain('--delete-excluded');
+    expect(args).toContain('--filter=P /logs');
+    expect(args).toContain('--filter=P /data/cache');
+    expect(args.some((a) => a.startsWith('--link-dest'))).toBe(false);
+    expect(buildDeployRsyncArgs({ source: '/src', host: 'web-1', dest: 'd', remoteShell: 'ssh', shared: ['logs'] })).not.toContain('--delete-excluded');
+  });
+
   it('builds the staging argv: compression, excludes, shared paths, .tillignore, link-dest, remote path', () => {
     const args = buildDeployRsyncArgs({ source: '/src/', host: 'web-1', dest: 'p/T.till/releases/x.partial', remoteShell: 'ssh -F /c -T', shared: ['logs', 'data/cache'], ignoreFile: '/src/.tillignore', linkDest: '../../../T' });
     expect(args.slice(0, 3)).toEqual(['-a', '--delete', '--compress']);
