@@ -104,21 +104,29 @@ export interface AddInstallationInput {
   path: string;
   name?: string;
   makeDefault?: boolean;
+  /** Succeed without a change when this name is already registered at this path. */
+  ifAbsent?: boolean;
 }
 
 /** Registers a directory; the first one registered becomes the default. */
-export async function addInstallation(paths: TillPaths, input: AddInstallationInput, now = new Date()): Promise<InstallationView> {
+export async function addInstallation(paths: TillPaths, input: AddInstallationInput, now = new Date()): Promise<InstallationView & { existed: boolean }> {
   const dir = resolve(input.path);
   if (/[\n\r\0]/.test(dir)) throw new UsageError('an installation path cannot contain a newline or NUL');
   if (!(await isDirectory(dir))) throw new UsageError(`not a directory: ${dir}`);
   const name = input.name !== undefined ? validateName(input.name, 'installation') : await defaultInstallationName(dir);
+  if (input.ifAbsent) {
+    // Read-only first: an installation already registered as asked is not rewritten.
+    const current = await installationsStore(paths).read();
+    const entry = Object.hasOwn(current.installations, name) ? current.installations[name]! : undefined;
+    if (entry !== undefined && entry.path === dir) return { name, path: dir, added: entry.added, default: current.default === name, existed: true };
+  }
   return installationsStore(paths).update((file) => {
     if (name in file.installations) throw new UsageError(`installation ${name} already exists (${file.installations[name]!.path})`, `choose another name with --name, or: till installation remove ${name}`);
     const same = Object.entries(file.installations).find(([, i]) => i.path === dir);
     if (same) throw new UsageError(`${dir} is already registered as ${same[0]}`);
     file.installations[name] = { path: dir, added: now.toISOString() };
     if (input.makeDefault || file.default == null) file.default = name;
-    return { name, path: dir, added: now.toISOString(), default: file.default === name };
+    return { name, path: dir, added: now.toISOString(), default: file.default === name, existed: false };
   });
 }
 

@@ -360,8 +360,10 @@ export const DEPLOY_SWITCH_SCRIPT = [
 
 /**
  * Version 2 (what this till sends): as version 1, but a shared path that is already the
- * right link is left alone, and no `dirname` process per shared path; on a busy host
- * each fork+exec costs more than the work. Version 1 stays registered.
+ * right link is left alone, no `dirname` process per shared path (on a busy host each
+ * fork+exec costs more than the work), and the installation is registered with the
+ * host's till only when `P.till/registered` does not already record it (name and path)
+ * or the host's registry changed since. Version 1 stays registered.
  */
 export const DEPLOY_SWITCH_SCRIPT_V2 = [
   HEAD,
@@ -407,7 +409,12 @@ export const DEPLOY_SWITCH_SCRIPT_V2 = [
   `  tab=$(printf '\\t'); while IFS= read -r l || [ -n "$l" ]; do keep=1; for r in $prune; do case $l in "$r$tab"*) keep= ;; esac; done; [ -z "$keep" ] || printf '%s\\n' "$l"; done < "$B/releases.log" > "$B/releases.log.tmp"; mv -f "$B/releases.log.tmp" "$B/releases.log"`,
   'fi',
   'if [ -n "$inst" ] && [ -x "$HOME/.till/bin/till" ]; then',
-  `  if out=$("$HOME/.till/bin/till" installation add "$P" --name "$inst" 2>&1); then echo TILL_REGISTERED; else echo TILL_REGISTER_FAILED; printf '%s\\n' "$out" | head -n 5 | sed 's/^/TILL_REGISTER_ERROR /'; fi`,
+  // Registered by an earlier deploy and the registry not changed since: starting the
+  // host's till (a node process) again would only say so.
+  '  mark="$inst $P"; old=; reg="$HOME/.till/installations.json"',
+  '  if [ -f "$B/registered" ]; then IFS= read -r old < "$B/registered" || true; fi',
+  '  if [ "$old" = "$mark" ] && [ -f "$reg" ] && [ ! "$reg" -nt "$B/registered" ]; then echo TILL_REGISTERED',
+  `  elif out=$("$HOME/.till/bin/till" installation add "$P" --name "$inst" --if-absent 2>&1); then printf '%s\\n' "$mark" > "$B/registered"; echo TILL_REGISTERED; else echo TILL_REGISTER_FAILED; printf '%s\\n' "$out" | head -n 5 | sed 's/^/TILL_REGISTER_ERROR /'; fi`,
   'fi',
   'rm -rf "$B/lock"',
   'echo TILL_DONE',

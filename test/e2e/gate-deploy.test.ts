@@ -1,5 +1,5 @@
 import type { ChildProcess } from 'node:child_process';
-import { existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, statSync, utimesSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startLab, type Lab } from '../lab/lab.js';
@@ -88,8 +88,15 @@ describe('restricted host: health, deploy, rollback, releases through the gate',
     write({ 'README.md': 'v2\n' });
     const dry2 = await tillOk(home, ['host', 'deploy', 'h0', '--source', src(), '--dry-run']);
     expect(dry2.stdout).toMatch(/README\.md/);
+    // registered with the host's till once; the next deploy does not start it again
+    expect(d1.results[0].registered).toBe(true);
+    const registry = join(host().home, '.till/installations.json');
+    expect(readFileSync(registry, 'utf8')).toContain(P());
+    const registeredAt = statSync(registry).mtimeMs;
     const d2 = JSON.parse((await tillOk(home, ['host', 'deploy', 'h0', '--source', src(), '--json'])).stdout);
     expect(d2.ok).toBe(true);
+    expect(d2.results[0].registered).toBe(true);
+    expect(statSync(registry).mtimeMs).toBe(registeredAt);
     expect(readFileSync(join(P(), 'README.md'), 'utf8')).toBe('v2\n');
     // the unchanged file is a hard link to the first release's (--link-dest ../<current> passed the gate)
     const releases = join(host().home, 'projects/github/Tekton.till/releases');
@@ -104,8 +111,12 @@ describe('restricted host: health, deploy, rollback, releases through the gate',
     expect(host().shell('readlink projects/github/Tekton').trim()).toBe(`Tekton.till/releases/${d1.release}`);
     expect(readFileSync(join(P(), 'README.md'), 'utf8')).toBe('v1\n');
     // the same tree twice: the second is staged as a hard-linked copy of the live release (prepare v2)
+    // the host's registry changed since (say, another installation added): asked again, and
+    // the host's till answers that it is already registered (--if-absent), not a failure
+    utimesSync(registry, new Date(Date.now() + 5_000), new Date(Date.now() + 5_000));
     const d3 = JSON.parse((await tillOk(home, ['host', 'deploy', 'h0', '--source', src(), '--json'])).stdout);
     expect(d3.results[0].copiedFrom).toBe(null);
+    expect(d3.results[0]).toMatchObject({ registered: true, registerError: null });
     const d4 = JSON.parse((await tillOk(home, ['host', 'deploy', 'h0', '--source', src(), '--json'])).stdout);
     expect(d4.results[0].copiedFrom).toBe(d3.release);
     expect(statSync(join(releases, d4.release, 'README.md')).ino).toBe(statSync(join(releases, d3.release, 'README.md')).ino);

@@ -1,4 +1,4 @@
-import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { tempHome, till, tillOk } from '../lab/till.js';
@@ -33,6 +33,14 @@ describe('till installation', () => {
     expect(dup.code).toBe(2);
     expect(dup.stderr).toMatch(/installation coder-b already exists/);
     expect((await till(home, ['installation', 'add', make('bad'), '--name', '-x'])).code).toBe(2);
+    // --if-absent: the same name at the same path is success without a change; another path is still refused
+    const before = readFileSync(join(home, 'installations.json'), 'utf8');
+    const again = await tillOk(home, ['installation', 'add', other, '--name', 'coder-b', '--if-absent', '--json']);
+    expect(JSON.parse(again.stdout)).toMatchObject({ name: 'coder-b', path: other, existed: true });
+    expect(readFileSync(join(home, 'installations.json'), 'utf8')).toBe(before);
+    const elsewhere = await till(home, ['installation', 'add', make('again2'), '--name', 'coder-b', '--if-absent']);
+    expect(elsewhere.code).toBe(2);
+    expect(elsewhere.stderr).toMatch(/installation coder-b already exists/);
 
     const table = (await tillOk(home, ['installation', 'list'])).stdout;
     expect(table).toMatch(/coder-b\s+\/tmp\/t-inst-\S+\/elsewhere\/coder-b\s+yes/);

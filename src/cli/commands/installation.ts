@@ -25,10 +25,12 @@ export function registerInstallationCommands(program: Command, cli: Cli): void {
     .argument('<path>', 'the installation directory (stored as an absolute path)')
     .option('--name <name>', 'registry name (letters, digits, . _ -)')
     .option('--default', 'make it the default installation')
-    .option('--json', 'print the new entry as JSON')
-    .action(async (path: string, opts: { name?: string; default?: boolean; json?: boolean }) => {
-      const added = await addInstallation(cli.paths(), { path, name: opts.name, makeDefault: opts.default === true });
+    .option('--if-absent', 'succeed without a change when this name is already registered at this path (what a deploy runs on the host)')
+    .option('--json', 'print the new entry as JSON (existed: true when --if-absent found it registered)')
+    .action(async (path: string, opts: { name?: string; default?: boolean; ifAbsent?: boolean; json?: boolean }) => {
+      const added = await addInstallation(cli.paths(), { path, name: opts.name, makeDefault: opts.default === true, ifAbsent: opts.ifAbsent === true });
       if (opts.json) cli.json(added);
+      else if (added.existed) cli.err(`installation ${added.name} is already registered (${added.path}); nothing changed`);
       else cli.err(`added installation ${added.name} (${added.path})${added.default ? ', the default' : ''}`);
     });
 
