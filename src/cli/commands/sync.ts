@@ -4,6 +4,7 @@ import type { FleetReport } from '../../core/fanout.js';
 import { installationsStore, listInstallations } from '../../core/installations.js';
 import { Inventory, scheduleStore } from '../../core/inventory.js';
 import { checkControlPath } from '../../core/paths.js';
+import { withRunLock } from '../../core/run-lock.js';
 import { applyRunRecord } from '../../core/state/schedule.js';
 import { NAME_RE } from '../../core/validate.js';
 import { buildRunRecord, hostSyncJob, localFailed, syncInstallations, type HostSyncData, type LocalSyncResult } from '../../ops/sync.js';
@@ -56,73 +57,78 @@ export function registerSyncCommand(program: Command, cli: Cli): void {
     const paths = cli.paths();
     const dryRun = opts.dryRun === true;
     const json = opts.json === true;
-    const started = new Date();
-    const interrupt = interruptSignal();
-    let local: LocalSyncResult[] | null = null;
-    let hosts: FleetReport<HostSyncData> | null = null;
-    try {
-      if (!opts.hostsOnly) {
-        const list = listInstallations(await installationsStore(paths).read());
-        local = await syncInstallations(list, { dryRun, signal: interrupt.signal });
-      }
-      if (!opts.localOnly && !interrupt.signal.aborted) {
-        checkControlPath(paths);
-        const inventory = new Inventory(paths);
-        let db;
-        try {
-          db = await inventory.read();
-        } catch (err) {
-          if (!(err instanceof SetupError) || hostSelection) throw err;
-          if (!json) cli.err('no host database here (till host init); syncing local installations only');
+    // One sync at a time per TILL_HOME (two on one checkout: git fails on index.lock); a dry run changes nothing.
+    const run = async (): Promise<void> => {
+      const started = new Date();
+      const interrupt = interruptSignal();
+      let local: LocalSyncResult[] | null = null;
+      let hosts: FleetReport<HostSyncData> | null = null;
+      try {
+        if (!opts.hostsOnly) {
+          const list = listInstallations(await installationsStore(paths).read());
+          local = await syncInstallations(list, { dryRun, signal: interrupt.signal });
         }
-        const targets = db ? syncTargets(cli, db, patterns, opts) : [];
-        if (targets.length > 0) {
-          const job = hostSyncJob(paths, { dryRun, connectTimeout: opts.connectTimeout, timeoutMs: opts.timeout && opts.timeout * 1000 });
-          const report = await runFleetWithProgress(cli, targets, () => job, opts, interrupt.signal);
-          hosts = report;
-          // A dry run leaves the database alone: no last_sync, no failure counts.
-          if (!dryRun) {
-            const now = new Date().toISOString();
-            await inventory.recordResults(report.results, (entry) => void (entry.last_sync = now));
+        if (!opts.localOnly && !interrupt.signal.aborted) {
+          checkControlPath(paths);
+          const inventory = new Inventory(paths);
+          let db;
+          try {
+            db = await inventory.read();
+          } catch (err) {
+            if (!(err instanceof SetupError) || hostSelection) throw err;
+            if (!json) cli.err('no host database here (till host init); syncing local installations only');
           }
-        } else if (!json && db) {
-          cli.err('no host has till set up; no hosts to sync');
+          const targets = db ? syncTargets(cli, db, patterns, opts) : [];
+          if (targets.length > 0) {
+            const job = hostSyncJob(paths, { dryRun, connectTimeout: opts.connectTimeout, timeoutMs: opts.timeout && opts.timeout * 1000 });
+            const report = await runFleetWithProgress(cli, targets, () => job, opts, interrupt.signal);
+            hosts = report;
+            // A dry run leaves the database alone: no last_sync, no failure counts.
+            if (!dryRun) {
+              const now = new Date().toISOString();
+              await inventory.recordResults(report.results, (entry) => void (entry.last_sync = now));
+            }
+          } else if (!json && db) {
+            cli.err('no host has till set up; no hosts to sync');
+          }
         }
+      } finally {
+        interrupt.dispose();
       }
-    } finally {
-      interrupt.dispose();
-    }
 
-    const cancelled = interrupt.signal.aborted;
-    const finished = new Date();
-    const record = buildRunRecord({ started, finished, trigger: opts.trigger, local, hosts: hosts?.summary ?? null, cancelled });
-    let recorded = false;
-    if (!dryRun) {
-      await scheduleStore(paths).update((f) => applyRunRecord(f, record));
-      recorded = true;
-    }
-    const localOk = local === null || localFailed(local).length === 0;
-    const ok = localOk && (hosts === null || hosts.ok) && !cancelled;
-
-    if (json) {
-      cli.json({
-        ok,
-        dryRun,
-        status: record.status,
-        local,
-        hosts: hosts ? fleetJson(hosts, (r) => ({ local: (r.data as HostSyncData | undefined)?.local ?? null })) : null,
-        recorded,
-        durationMs: record.duration_ms,
-      });
-    } else {
-      if (local !== null) {
-        if (local.length === 0) cli.err('no local installations registered (till installation add <path>)');
-        else cli.out(renderLocal(cli, local));
+      const cancelled = interrupt.signal.aborted;
+      const finished = new Date();
+      const record = buildRunRecord({ started, finished, trigger: opts.trigger, local, hosts: hosts?.summary ?? null, cancelled });
+      let recorded = false;
+      if (!dryRun) {
+        await scheduleStore(paths).update((f) => applyRunRecord(f, record));
+        recorded = true;
       }
-      if (hosts) cli.out(renderSummary(cli, hosts as FleetReport, [['INSTALLATIONS', (r) => localSummary(r.data as HostSyncData | undefined)]]));
-      const what = dryRun ? 'dry run: nothing changed, nothing recorded' : `recorded in ${paths.scheduleFile}`;
-      cli.err(`sync ${record.status} in ${formatDuration(record.duration_ms)}${record.error ? ` (${record.error})` : ''}; ${what}`);
-    }
-    cli.exitCode = cancelled ? ExitCode.interrupted : ok ? ExitCode.ok : ExitCode.hostFailed;
+      const localOk = local === null || localFailed(local).length === 0;
+      const ok = localOk && (hosts === null || hosts.ok) && !cancelled;
+
+      if (json) {
+        cli.json({
+          ok,
+          dryRun,
+          status: record.status,
+          local,
+          hosts: hosts ? fleetJson(hosts, (r) => ({ local: (r.data as HostSyncData | undefined)?.local ?? null })) : null,
+          recorded,
+          durationMs: record.duration_ms,
+        });
+      } else {
+        if (local !== null) {
+          if (local.length === 0) cli.err('no local installations registered (till installation add <path>)');
+          else cli.out(renderLocal(cli, local));
+        }
+        if (hosts) cli.out(renderSummary(cli, hosts as FleetReport, [['INSTALLATIONS', (r) => localSummary(r.data as HostSyncData | undefined)]]));
+        const what = dryRun ? 'dry run: nothing changed, nothing recorded' : `recorded in ${paths.scheduleFile}`;
+        cli.err(`sync ${record.status} in ${formatDuration(record.duration_ms)}${record.error ? ` (${record.error})` : ''}; ${what}`);
+      }
+      cli.exitCode = cancelled ? ExitCode.interrupted : ok ? ExitCode.ok : ExitCode.hostFailed;
+    };
+    if (dryRun) await run();
+    else await withRunLock(paths, 'sync', 'till sync', run);
   });
 }
