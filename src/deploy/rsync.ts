@@ -17,11 +17,12 @@ export interface DeployRsyncParams {
   /** The current release, relative to dest (`../<id>`): unchanged files become hard links. */
   linkDest?: string;
   /**
-   * The destination already holds a hard-linked copy of the current release (cp -al):
-   * delete what the excludes hide there too (tmp/, __pycache__ … written on the host),
-   * so the release is the source tree, as a fresh one would be; the shared links stay.
+   * Also delete what the excludes hide in the destination (a staging transfer: the
+   * destination may be a hard-linked copy of the live release, made by cp -al, or one
+   * resumed from it, with a tmp/ or __pycache__ written on the host), so a release is
+   * the source tree; the shared links are protected.
    */
-  overCopy?: boolean;
+  deleteExcluded?: boolean;
   dryRun?: boolean;
   /** `--rsync-path`: what starts rsync on the host (till runs its prepare script there first). */
   rsyncPath?: string;
@@ -43,7 +44,7 @@ export function buildDeployRsyncArgs(p: DeployRsyncParams): string[] {
   args.push('--exclude=/.env.local');
   for (const s of p.shared) args.push(`--exclude=/${s}`);
   if (p.ignoreFile !== undefined) args.push(`--exclude-from=${p.ignoreFile}`);
-  if (p.overCopy) {
+  if (p.deleteExcluded) {
     // --delete-excluded makes the excludes sender-side; protect rules keep the shared links.
     args.push('--delete-excluded');
     for (const s of p.shared) args.push(`--filter=P /${s}`);

@@ -191,7 +191,7 @@ export function stageJob(plan: DeployPlan, journal: DeployJournalWriter, locked:
       shared: run.options.shared,
       ...(ignoreFile !== undefined ? { ignoreFile } : {}),
       ...(base !== null ? { linkDest: linkDestOf(base) } : {}),
-      ...(copied ? { overCopy: true } : {}),
+      deleteExcluded: true,
     });
     const rs = await runProcess('rsync', args, { signal, timeoutMs: plan.timeoutMs });
     const rsFailure = classifySsh(rs, RSYNC_CONNECTION_CODES);

@@ -102,8 +102,8 @@ describe('releases record', () => {
 });
 
 describe('rsync', () => {
-  it('over a cp -al copy: deletes what the excludes hide, but protects the shared links', () => {
-    const args = buildDeployRsyncArgs({ source: '/src', host: 'web-1', dest: 'p/T.till/releases/x.partial', remoteShell: 'ssh', shared: ['logs', 'data/cache'], overCopy: true });
+  it('staging: deletes what the excludes hide in the destination, but protects the shared links', () => {
+    const args = buildDeployRsyncArgs({ source: '/src', host: 'web-1', dest: 'p/T.till/releases/x.partial', remoteShell: 'ssh', shared: ['logs', 'data/cache'], deleteExcluded: true });
     expect(args).toContain('--delete-excluded');
     expect(args).toContain('--filter=P /logs');
     expect(args).toContain('--filter=P /data/cache');
