@@ -1,6 +1,6 @@
 // Deploy figures against plain rsync, measured in the same run on the same lab:
 // a 20 MB tree of 2,000 files to 20 loopback sshd hosts.
-//   npm run bench:deploy            (HOSTS=20 FILES=2000 SIZE_MB=20 to change)
+//   npm run bench:deploy            (HOSTS=20 FILES=2000 SIZE_MB=20 REPEAT=5 to change)
 // Issue 5 targets: first deploy within 1.2x of plain rsync's full copy; unchanged
 // redeploy within 3x of plain rsync's no-change run; rollback of 20 hosts under 1 s.
 import { spawn } from 'node:child_process';
@@ -13,6 +13,8 @@ import { build } from 'esbuild';
 const HOSTS = Number(process.env.HOSTS ?? 20);
 const FILES = Number(process.env.FILES ?? 2000);
 const SIZE_MB = Number(process.env.SIZE_MB ?? 20);
+// The cheap rows (no-change, unchanged redeploy, rollback, floors) are repeated, interleaved, median.
+const REPEAT = Number(process.env.REPEAT ?? 5);
 
 // The lab helper is TypeScript: bundle it once for this script.
 const tmp = mkdtempSync('/tmp/tb-');
@@ -59,19 +61,45 @@ try {
 
   console.log(`deploy bench: ${HOSTS} hosts, ${FILES} files, ${SIZE_MB} MB (load ${(await import('node:os')).loadavg()[0].toFixed(1)})`);
   const rsyncFull = await timed('plain rsync -a, full copy, parallel', plain);
-  const rsyncSame = await timed('plain rsync -a, no change, live masters', plain);
   const opts = { timeoutMs: 600_000 };
   const first = await timed('till host deploy --all (first)', () => tillOk(home, ['host', 'deploy', '--all', '--source', src], opts));
-  let againDoc;
-  const again = await timed('till host deploy --all (unchanged)', async () => {
-    againDoc = JSON.parse((await tillOk(home, ['host', 'deploy', '--all', '--source', src, '--json'], opts)).stdout);
-  });
-  const copied = againDoc.results.filter((r) => r.copiedFrom !== null).length;
-  console.log(`  (staged as a cp -al copy of the live release on ${copied} of ${againDoc.results.length} hosts; file data sent: ${againDoc.results.reduce((n, r) => n + (r.literalBytes ?? 0), 0)} bytes)`);
-  const rollback = await timed('till host rollback --all', () => tillOk(home, ['host', 'rollback', '--all'], opts));
-  // The floor of any one-round-trip fleet command on this machine right now.
-  const sshFloor = await timed(`${HOSTS} x ssh true in parallel, live masters`, () => Promise.all(lab.hosts.map((h) => run('ssh', ['-F', cfg, '-T', `till-b${h.index}`, 'true']))));
-  const nodeFloor = await timed('till --version (process start)', () => run(process.execPath, ['bin/till.mjs', '--version']));
+  const median = (xs) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
+  const quiet = async (fn) => {
+    const t = performance.now();
+    await fn();
+    return performance.now() - t;
+  };
+  const m = { same: [], again: [], rollback: [], ssh: [], start: [] };
+  let copied = 0;
+  let sent = 0;
+  let total = 0;
+  for (let i = 0; i < REPEAT; i++) {
+    m.same.push(await quiet(plain));
+    m.again.push(
+      await quiet(async () => {
+        const doc = JSON.parse((await tillOk(home, ['host', 'deploy', '--all', '--source', src, '--json'], opts)).stdout);
+        copied += doc.results.filter((r) => r.copiedFrom !== null).length;
+        sent += doc.results.reduce((n, r) => n + (r.literalBytes ?? 0), 0);
+        total += doc.results.length;
+      }),
+    );
+    m.rollback.push(await quiet(() => tillOk(home, ['host', 'rollback', '--all'], opts)));
+    // The floor of any one-round-trip fleet command on this machine right now.
+    m.ssh.push(await quiet(() => Promise.all(lab.hosts.map((h) => run('ssh', ['-F', cfg, '-T', `till-b${h.index}`, 'true'])))));
+    m.start.push(await quiet(() => run(process.execPath, ['bin/till.mjs', '--version'])));
+  }
+  const show = (label, xs) => console.log(`${label.padEnd(44)} ${(median(xs) / 1000).toFixed(2)} s   (median of ${xs.length}: ${xs.map((x) => (x / 1000).toFixed(2)).join(' ')})`);
+  show('plain rsync -a, no change, live masters', m.same);
+  show('till host deploy --all (unchanged)', m.again);
+  console.log(`  (staged as a cp -al copy of the live release on ${copied} of ${total} host deploys; file data sent: ${sent} bytes)`);
+  show('till host rollback --all', m.rollback);
+  show(`${HOSTS} x ssh true in parallel, live masters`, m.ssh);
+  show('till --version (process start)', m.start);
+  const rsyncSame = median(m.same);
+  const again = median(m.again);
+  const rollback = median(m.rollback);
+  const sshFloor = median(m.ssh);
+  const nodeFloor = median(m.start);
   const ratio = (a, b) => (a / b).toFixed(2);
   console.log('');
   console.log(`first deploy / rsync full copy        ${ratio(first, rsyncFull)}x  (target <= 1.2x)`);
