@@ -22,7 +22,8 @@ import { TEST_COMMAND } from '../ops/test.js';
  *
  * A registered text is part of the protocol between a controller and the gates of
  * already installed tills: never edit one in place (older gates would refuse the new
- * text); add the new version and keep the old one here.
+ * text); add the new version and keep the old one here, and pin its hash in
+ * test/unit/allowlist-frozen.test.ts (which fails when a registered text changes).
  */
 export const EXACT_COMMANDS: ReadonlyMap<string, string> = new Map([
   [TEST_COMMAND, 'test'],

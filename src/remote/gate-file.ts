@@ -3,7 +3,7 @@ import * as z from 'zod';
 import { remotePathProblem } from '../core/validate.js';
 
 /** ~/.till/gate.json on a restricted host: the host owner's policy for till's key. */
-export const gateFileSchema = z.looseObject({
+const gateFileSchema = z.looseObject({
   deployRoots: z.array(z.string().refine((p) => remotePathProblem(p) === undefined, 'not a safe remote path')).default([]),
   upgrade: z.boolean().default(true),
   checks: z.array(z.string().max(4096)).default([]),
