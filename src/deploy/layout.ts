@@ -237,7 +237,7 @@ export const DEPLOY_PREPARE_SCRIPT = [
  * hash; when the live release has the same one, `<id>.partial` starts as its hard-linked
  * copy. Version 1 stays registered for older controllers.
  */
-export const DEPLOY_PREPARE_SCRIPT_V2 = [
+const PREPARE_V2_LINES = [
   HEAD,
   'id=$2; info=$3; run=$4; force=$5; shared=$6; A=$7; now=$8; h=$9',
   'umask 022',
@@ -271,11 +271,45 @@ export const DEPLOY_PREPARE_SCRIPT_V2 = [
   '  case $c in */*|"$l") ;; *"-$h") if [ -d "$B/releases/$c" ] && cp -al "$B/releases/$c" "$B/releases/$id.partial" 2>/dev/null && rm -f "$B/releases/$id.partial/.env.local"; then echo "TILL_COPIED $c"; else rm -rf "$B/releases/$id.partial"; fi ;; esac',
   'fi',
   REPORT_STATE,
-  'exit 0',
-].join('\n');
+];
+export const DEPLOY_PREPARE_SCRIPT_V2 = [...PREPARE_V2_LINES, 'exit 0'].join('\n');
+
+function prepareArgs(l: RemoteLayout, p: PrepareParams): string[] {
+  return [l.path, p.id, renderLockInfo(p.lock), p.lock.run, p.forceUnlock ? '1' : '0', p.shared.join(' '), p.adoptId, p.now, contentHashOf(p.id)];
+}
 
 export function prepareScript(l: RemoteLayout, p: PrepareParams): string {
-  return remoteScript(DEPLOY_PREPARE_SCRIPT_V2, [l.path, p.id, renderLockInfo(p.lock), p.lock.run, p.forceUnlock ? '1' : '0', p.shared.join(' '), p.adoptId, p.now, contentHashOf(p.id)]);
+  return remoteScript(DEPLOY_PREPARE_SCRIPT_V2, prepareArgs(l, p));
+}
+
+const COPY_LINE = PREPARE_V2_LINES.findIndex((line) => line.includes('echo "TILL_COPIED $c"'));
+
+/**
+ * Version 2 fused with the transfer: what `--rsync-path` runs, so staging costs one
+ * connection per host instead of two. Its report goes to stderr (stdout is rsync's
+ * protocol); then it execs the host's rsync with the server arguments rsync appended,
+ * adding `--link-dest=../<current>` unless the release was staged as a hard-linked copy
+ * (rsync would look up every file again to link nothing). A gate does not allow this
+ * form: restricted hosts run version 2, then a plain rsync.
+ */
+export const DEPLOY_PREPARE_RSYNC_SCRIPT = [
+  'exec 3>&1 1>&2',
+  // A failure before the exec says so (the exec itself runs no trap): not a lost connection.
+  `trap 'e=$?; [ "$e" = 0 ] || echo "TILL_EXIT $e"' EXIT`,
+  'cp=',
+  ...PREPARE_V2_LINES.map((line, i) => (i === COPY_LINE ? line.replace('echo "TILL_COPIED $c";', 'echo "TILL_COPIED $c"; cp=1;') : line)),
+  'ld=; if [ -z "$cp" ] && [ -L "$P" ]; then l=$(readlink "$P"); case $l in "$N.till/releases/"*/*) ;; "$N.till/releases/"*) ld=${l#"$N.till/releases/"} ;; esac; fi',
+  '[ "$ld" != "$id" ] || ld=',
+  'shift 9',
+  '[ "${1-}" = --server ] || { echo "TILL_ERROR rsync did not start this script as its server" >&2; exit 23; }',
+  'shift',
+  'if [ -n "$ld" ]; then exec rsync --server "--link-dest=../$ld" "$@" >&3 3>&-; fi',
+  'exec rsync --server "$@" >&3 3>&-',
+].join('\n');
+
+/** The `--rsync-path` of a fused staging transfer (see DEPLOY_PREPARE_RSYNC_SCRIPT). */
+export function prepareRsyncPath(l: RemoteLayout, p: PrepareParams): string {
+  return remoteScript(DEPLOY_PREPARE_RSYNC_SCRIPT, prepareArgs(l, p));
 }
 
 /** link-dest for a staging transfer into `releases/<id>.partial`: the current release, a sibling. */

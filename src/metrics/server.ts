@@ -1,4 +1,4 @@
-import { createServer, type Server } from 'node:http';
+import type { Server } from 'node:http';
 import { isIP } from 'node:net';
 import { UsageError, errorMessage } from '../core/errors.js';
 import { CONTENT_TYPE } from './prometheus.js';
@@ -74,6 +74,8 @@ export function checkBindAddress(address: string, allowRemote: boolean, flag = '
 
 export async function startMetricsServer(opts: MetricsServerOptions): Promise<MetricsServer> {
   checkBindAddress(opts.address, opts.allowRemote === true);
+  // Loaded here: only `watch --metrics` and `metrics --serve` serve HTTP (node:http costs every command's start-up).
+  const { createServer } = await import('node:http');
   const server: Server = createServer((req, res) => {
     const path = (req.url ?? '/').split('?')[0];
     if (path !== '/metrics') {

@@ -12,6 +12,7 @@ import {
   listReleases,
   parseMarkers,
   linkDestOf,
+  prepareRsyncPath,
   prepareScript,
   readStateScript,
   releasesToPrune,
@@ -155,8 +156,61 @@ export function stageJob(plan: DeployPlan, journal: DeployJournalWriter, locked:
       failure: remoteFailure(`locked by ${describeLock(state.holder)}; if that deploy is dead: till host deploy ${name} --force-unlock …`),
     });
 
-    // The prepare script (lock, adopt, report) first, as a registered script: then a
-    // plain rsync push into <id>.partial, which a restricted key's gate allows too.
+    let ignoreFile: string | undefined = join(plan.source.dir, '.tillignore');
+    try {
+      await access(ignoreFile);
+    } catch {
+      ignoreFile = undefined;
+    }
+    const rsyncArgs = (extra: { linkDest?: string; rsyncPath?: string }) =>
+      buildDeployRsyncArgs({
+        source: plan.source.dir,
+        host: name,
+        dest: `${rsyncRemotePath(layout.releases)}/${run.release}.partial`,
+        remoteShell: rsyncRemoteShell(plan.paths, plan.connectTimeout),
+        shared: run.options.shared,
+        ...(ignoreFile !== undefined ? { ignoreFile } : {}),
+        deleteExcluded: true,
+        ...extra,
+      });
+    const transferFailed = (rs: ProcessResult): JobOutcome<StageData> | undefined => {
+      const refused = rs.exitCode !== 0 ? gateRefusal(rs.stderr) : undefined;
+      if (refused !== undefined) return { ok: false, failure: remoteFailure(`refused by till gate on the host: ${refused}`), exitCode: rs.exitCode, stdout: rs.stdout, stderr: rs.stderr };
+      const rsFailure = classifySsh(rs, RSYNC_CONNECTION_CODES);
+      if (!rsFailure) return undefined;
+      const detail = rs.stderr.trim().split('\n').filter((l) => l !== '' && !l.startsWith('TILL_')).slice(-2).join('; ');
+      const failure = rsFailure.kind === 'remote' ? remoteFailure(`rsync failed (exit ${rs.exitCode}): ${detail}`) : { ...rsFailure, message: detail || rsFailure.message };
+      return { ok: false, failure, exitCode: rs.exitCode, stdout: rs.stdout, stderr: rs.stderr };
+    };
+    const staged = async (state: RemoteState, home: string, rs: ProcessResult, stderr: string): Promise<JobOutcome<StageData>> => {
+      const data = { ...stageData(state, home), transferred: true, stats: parseRsyncStats(rs.stdout) };
+      await journal.advance(run.run, name, 'staged', { previous: data.previous });
+      plan.onStaged?.(name, data);
+      return { ok: true, stdout: '', stderr, exitCode: 0, data };
+    };
+
+    if (entry.restricted !== true && run.hosts[name]?.state !== 'switched') {
+      // One connection: the prepare script runs as rsync's remote command, reports on
+      // stderr, then execs the host's rsync (with --link-dest when it did not copy).
+      const rs = await runProcess('rsync', rsyncArgs({ rsyncPath: prepareRsyncPath(layout, prepare) }), { signal, timeoutMs: plan.timeoutMs });
+      // A gate on a host not known as restricted refuses this form: the two-step one below.
+      if (rs.exitCode === 0 || gateRefusal(rs.stderr) === undefined) {
+        const state = parseMarkers(rs.stderr, layout);
+        if (state.locked) return lockedOut(state, rs);
+        if (state.values.has('EXIT')) {
+          // The prepare step ran and failed: a remote failure, never retried as a lost connection.
+          const why = state.values.get('ERROR')?.[0] ?? rs.stderr.split('\n').filter((l) => l !== '' && !l.startsWith('TILL_')).pop() ?? `exit ${state.values.get('EXIT')![0]}`;
+          return { ok: false, failure: remoteFailure(`prepare failed: ${why}`), exitCode: rs.exitCode, stdout: rs.stdout, stderr: rs.stderr };
+        }
+        const failed = transferFailed(rs);
+        if (failed) return failed;
+        if (state.home === undefined) return { ok: false, failure: remoteFailure('the prepare step did not report (a noisy login shell?)'), exitCode: rs.exitCode, stdout: rs.stdout, stderr: rs.stderr };
+        return staged(state, state.home, rs, rs.stderr.split('\n').filter((l) => !l.startsWith('TILL_')).join('\n'));
+      }
+    }
+
+    // Restricted hosts: the prepare script first, as a registered script; then a plain
+    // rsync push into <id>.partial, which a restricted key's gate allows too.
     const prep = await remote(plan, name, prepareScript(layout, prepare), signal);
     const state = parseMarkers(prep.stdout, layout);
     if (state.locked) return lockedOut(state, prep);
@@ -171,41 +225,15 @@ export function stageJob(plan: DeployPlan, journal: DeployJournalWriter, locked:
       plan.onStaged?.(name, data);
       return { ok: true, stdout: '', stderr: prep.stderr, exitCode: 0, data };
     }
-
-    let ignoreFile: string | undefined = join(plan.source.dir, '.tillignore');
-    try {
-      await access(ignoreFile);
-    } catch {
-      ignoreFile = undefined;
-    }
     // Unchanged files become hard links to the current release, a sibling in releases/.
     // Not when prepare already staged a hard-linked copy of it: --link-dest would make
     // rsync look up every file a second time (about twice its CPU) to link nothing.
     const copied = state.values.has('COPIED');
     const base = !copied && state.current !== null && state.current !== run.release ? state.current : null;
-    const args = buildDeployRsyncArgs({
-      source: plan.source.dir,
-      host: name,
-      dest: `${rsyncRemotePath(layout.releases)}/${run.release}.partial`,
-      remoteShell: rsyncRemoteShell(plan.paths, plan.connectTimeout),
-      shared: run.options.shared,
-      ...(ignoreFile !== undefined ? { ignoreFile } : {}),
-      ...(base !== null ? { linkDest: linkDestOf(base) } : {}),
-      deleteExcluded: true,
-    });
-    const rs = await runProcess('rsync', args, { signal, timeoutMs: plan.timeoutMs });
-    const rsFailure = classifySsh(rs, RSYNC_CONNECTION_CODES);
-    const refused = rs.exitCode !== 0 ? gateRefusal(rs.stderr) : undefined;
-    if (refused !== undefined) return { ok: false, failure: remoteFailure(`refused by till gate on the host: ${refused}`), exitCode: rs.exitCode, stdout: rs.stdout, stderr: rs.stderr };
-    if (rsFailure) {
-      const detail = rs.stderr.trim().split('\n').filter((l) => l !== '').slice(-2).join('; ');
-      const failure = rsFailure.kind === 'remote' ? remoteFailure(`rsync failed (exit ${rs.exitCode}): ${detail}`) : { ...rsFailure, message: detail || rsFailure.message };
-      return { ok: false, failure, exitCode: rs.exitCode, stdout: rs.stdout, stderr: rs.stderr };
-    }
-    const data = { ...stageData(state, state.home), transferred: true, stats: parseRsyncStats(rs.stdout) };
-    await journal.advance(run.run, name, 'staged', { previous: data.previous });
-    plan.onStaged?.(name, data);
-    return { ok: true, stdout: '', stderr: `${prep.stderr}${rs.stderr}`, exitCode: 0, data };
+    const rs = await runProcess('rsync', rsyncArgs(base !== null ? { linkDest: linkDestOf(base) } : {}), { signal, timeoutMs: plan.timeoutMs });
+    const failed = transferFailed(rs);
+    if (failed) return failed;
+    return staged(state, state.home, rs, `${prep.stderr}${rs.stderr}`);
   };
 }
 

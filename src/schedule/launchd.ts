@@ -1,5 +1,4 @@
 import { join } from 'node:path';
-import { build, parse, type PlistValue } from 'plist';
 import type { Cadence, TillInvocation } from './spec.js';
 
 export const LAUNCHD_LABEL = 'com.till.sync';
@@ -31,12 +30,36 @@ export function launchdJob(inv: TillInvocation, cadence: Cadence): LaunchdJob {
   };
 }
 
-/** The plist text; the plist package escapes every value for XML. */
-export function renderLaunchdPlist(inv: TillInvocation, cadence: Cadence): string {
-  return `${build(launchdJob(inv, cadence) as unknown as PlistValue)}\n`;
+function xml(text: string): string {
+  return text.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;');
 }
 
-export function parseLaunchdPlist(text: string): LaunchdJob {
+function plistValue(v: unknown, indent: string): string {
+  if (typeof v === 'string') return `${indent}<string>${xml(v)}</string>`;
+  if (typeof v === 'number') return `${indent}<integer>${Math.trunc(v)}</integer>`;
+  if (Array.isArray(v)) return [`${indent}<array>`, ...v.map((x) => plistValue(x, `${indent}  `)), `${indent}</array>`].join('\n');
+  const entries = Object.entries(v as Record<string, unknown>).filter(([, x]) => x !== undefined);
+  return [`${indent}<dict>`, ...entries.flatMap(([k, x]) => [`${indent}  <key>${xml(k)}</key>`, plistValue(x, `${indent}  `)]), `${indent}</dict>`].join('\n');
+}
+
+/**
+ * The plist text, every value XML-escaped. Written here rather than with the plist
+ * package: its XML parser costs every till command ~20 ms of start-up; only reading a
+ * plist back (parseLaunchdPlist) loads it.
+ */
+export function renderLaunchdPlist(inv: TillInvocation, cadence: Cadence): string {
+  return [
+    '<?xml version="1.0" encoding="UTF-8"?>',
+    '<!DOCTYPE plist PUBLIC "-//Apple//DTD PLIST 1.0//EN" "http://www.apple.com/DTDs/PropertyList-1.0.dtd">',
+    '<plist version="1.0">',
+    plistValue(launchdJob(inv, cadence), '  '),
+    '</plist>',
+    '',
+  ].join('\n');
+}
+
+export async function parseLaunchdPlist(text: string): Promise<LaunchdJob> {
+  const { parse } = await import('plist');
   return parse(text) as unknown as LaunchdJob;
 }
 

@@ -1,4 +1,4 @@
-import { execFileSync } from 'node:child_process';
+import { execFileSync, spawnSync } from 'node:child_process';
 import { ROLLBACK_SCRIPT } from '../../src/deploy/layout.js';
 import { remoteScript } from '../../src/remote/script.js';
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, readlinkSync, rmSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
@@ -11,6 +11,7 @@ import {
   linkDestOf,
   listReleases,
   parseMarkers,
+  prepareRsyncPath,
   prepareScript,
   releaseId,
   releasesToPrune,
@@ -193,6 +194,63 @@ describe('remote scripts under sh', () => {
     out = parseMarkers(sh(prepareScript(l, { ...base, id: same })), l);
     expect(out.values.has('COPIED')).toBe(false);
     expect(readFileSync(join(copy, 'lib', 'b.txt'), 'utf8')).toBe('from the interrupted transfer');
+  });
+
+  it('the fused prepare (rsync\'s remote command) reports on stderr, then execs rsync with link-dest only when it did not copy', () => {
+    const { P, l } = setup();
+    const B = `${P}.till`;
+    // `rsync` on PATH records the argv it was exec'd with and what its stdout is
+    const bin = join(dir, 'bin');
+    mkdirSync(bin);
+    writeFileSync(join(bin, 'rsync'), '#!/bin/sh\nprintf "%s\\n" "$@" > "$RSYNC_ARGV"\necho protocol-on-stdout\n', { mode: 0o755 });
+    const argvFile = join(dir, 'argv');
+    const run = (params: Parameters<typeof prepareRsyncPath>[1]) => {
+      // rsync appends the server arguments to --rsync-path; the remote shell runs the whole line
+      const line = `${prepareRsyncPath(l, params)} --server -logDtpre.iLsfxCIvu --delete . 'rel/x.partial'`;
+      const r = spawnSync('/bin/sh', ['-c', line], { encoding: 'utf8', env: { ...process.env, PATH: `${bin}:${process.env.PATH}`, RSYNC_ARGV: argvFile } });
+      const argv = existsSync(argvFile) ? readFileSync(argvFile, 'utf8').split('\n').slice(0, -1) : null;
+      rmSync(argvFile, { force: true });
+      return { ...r, argv, markers: parseMarkers(r.stderr, l) };
+    };
+    const live = '20260101T000000Z-abc123';
+    mkdirSync(join(B, 'releases', live), { recursive: true });
+    writeFileSync(join(B, 'releases', live, 'a.txt'), 'a');
+    symlinkSync(`Tekton.till/releases/${live}`, P);
+    const base = { lock, forceUnlock: false, shared: [], adoptId: '20251231T000000Z-adopted', now: 'now' };
+
+    // a changed tree: link-dest against the live release; markers on stderr only
+    let r = run({ ...base, id: '20260102T000000Z-ffffff' });
+    expect(r.status).toBe(0);
+    expect(r.stdout).toBe('protocol-on-stdout\n');
+    expect(r.markers.current).toBe(live);
+    expect(r.markers.home).toBeDefined();
+    expect(r.argv).toEqual(['--server', `--link-dest=../${live}`, '-logDtpre.iLsfxCIvu', '--delete', '.', 'rel/x.partial']);
+    // the same run again (a retry) keeps its own lock
+    r = run({ ...base, id: '20260102T000000Z-ffffff' });
+    expect(r.status).toBe(0);
+    rmSync(join(B, 'lock'), { recursive: true });
+
+    // an unchanged tree: staged as a copy, so no link-dest
+    r = run({ ...base, id: '20260103T000000Z-abc123' });
+    expect(r.status).toBe(0);
+    expect(r.markers.values.get('COPIED')).toEqual([live]);
+    expect(r.argv).toEqual(['--server', '-logDtpre.iLsfxCIvu', '--delete', '.', 'rel/x.partial']);
+
+    // another run holds the lock: refused, rsync never started, the holder reported
+    r = run({ ...base, id: '20260104T000000Z-eeeeee', lock: { ...lock, run: 'r2' } });
+    expect(r.status).toBe(21);
+    expect(r.argv).toBeNull();
+    expect(r.stdout).toBe('');
+    expect(r.markers.locked).toBe(true);
+    expect(r.markers.holder.who).toBe("o'brien@host");
+    expect(r.markers.values.get('EXIT')).toEqual(['21']);
+    rmSync(join(B, 'lock'), { recursive: true });
+
+    // nothing live yet (first deploy into an empty place): no link-dest
+    rmSync(P);
+    r = run({ ...base, id: '20260105T000000Z-dddddd' });
+    expect(r.status).toBe(0);
+    expect(r.argv).toEqual(['--server', '-logDtpre.iLsfxCIvu', '--delete', '.', 'rel/x.partial']);
   });
 
   it('expands a ~/ tekton_path with $HOME on the host (it arrives literally, as a positional value)', () => {

@@ -7,7 +7,8 @@ import { UsageError } from '../../src/core/errors.js';
 import { computeNextRun, emptyScheduleFile } from '../../src/core/state/schedule.js';
 import { cronTiming, parseCronLine, removeCronLine, renderCronLine, upsertCronLine } from '../../src/schedule/cron.js';
 import { planDisable, planEnable, systemdOwner, type UserContext } from '../../src/schedule/install.js';
-import { launchdPlistPath, parseLaunchdPlist, renderLaunchdPlist } from '../../src/schedule/launchd.js';
+import { build, type PlistValue } from 'plist';
+import { launchdJob, launchdPlistPath, parseLaunchdPlist, renderLaunchdPlist } from '../../src/schedule/launchd.js';
 import { dueState } from '../../src/schedule/run.js';
 import { applyCadence, cadenceOf, parseDailyAt, parseIntervalHours, type Cadence, type TillInvocation } from '../../src/schedule/spec.js';
 import { calendarTimeZone, environmentLine, quoteExecArg, renderSystemdService, renderSystemdTimer, systemdUserDir } from '../../src/schedule/systemd.js';
@@ -144,8 +145,8 @@ describe('systemd units', () => {
 });
 
 describe('launchd plist', () => {
-  it('parses back to the same values, daily and interval, with XML-hostile paths', () => {
-    const daily = parseLaunchdPlist(renderLaunchdPlist({ ...odd, script: '/x/<a&b>/till.mjs' }, { kind: 'daily', hour: 3, minute: 7 }));
+  it('parses back to the same values, daily and interval, with XML-hostile paths', async () => {
+    const daily = await parseLaunchdPlist(renderLaunchdPlist({ ...odd, script: '/x/<a&b>/till.mjs' }, { kind: 'daily', hour: 3, minute: 7 }));
     expect(daily).toEqual({
       Label: 'com.till.sync',
       ProgramArguments: [odd.node, '/x/<a&b>/till.mjs', 'sync', '--trigger', 'launchd'],
@@ -154,10 +155,19 @@ describe('launchd plist', () => {
       StandardOutPath: `${odd.logsDir}/sync.log`,
       StandardErrorPath: `${odd.logsDir}/sync.log`,
     });
-    const every = parseLaunchdPlist(renderLaunchdPlist({ ...inv, tz: 'Asia/Tokyo' }, { kind: 'interval', hours: 12 }));
+    const every = await parseLaunchdPlist(renderLaunchdPlist({ ...inv, tz: 'Asia/Tokyo' }, { kind: 'interval', hours: 12 }));
     expect(every.StartInterval).toBe(43_200);
     expect(every.StartCalendarInterval).toBeUndefined();
     expect(every.EnvironmentVariables).toEqual({ TILL_HOME: inv.tillHome, TZ: 'Asia/Tokyo' });
+  });
+
+  it('renders byte for byte what the plist package builds', () => {
+    for (const [i, c] of [
+      [{ ...odd, script: '/x/<a&b>/"till".mjs' }, { kind: 'daily', hour: 3, minute: 7 }],
+      [{ ...inv, tz: 'Asia/Tokyo' }, { kind: 'interval', hours: 12 }],
+    ] as const) {
+      expect(renderLaunchdPlist(i, c)).toBe(`${build(launchdJob(i, c) as unknown as PlistValue)}\n`);
+    }
   });
 
   it('installs to ~/Library/LaunchAgents/com.till.sync.plist, bootstrap with load -w as fallback', () => {
