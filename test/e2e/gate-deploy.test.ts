@@ -127,6 +127,32 @@ describe('restricted host: health, deploy, rollback, releases through the gate',
     expect(gateLog().slice(logStart)).not.toMatch(/refused from/);
   });
 
+  it('a host restricted behind till\'s back (not marked in the database): the one-connection staging is refused, the two-step one deploys', async () => {
+    const h1 = lab.hosts[1]!;
+    const dbFile = join(home, 'hosts-local.json');
+    const db = JSON.parse(readFileSync(dbFile, 'utf8'));
+    expect(db.hosts.h1.restricted).toBe(true);
+    delete db.hosts.h1.restricted;
+    writeFileSync(dbFile, `${JSON.stringify(db, null, 2)}\n`);
+    try {
+      const logStart = gateLog(h1).length;
+      const own = join(work, 'src-h1');
+      mkdirSync(own);
+      writeFileSync(join(own, 'README.md'), 'behind its back\n');
+      const d = JSON.parse((await tillOk(home, ['host', 'deploy', 'h1', '--source', own, '--json'])).stdout);
+      expect(d.ok).toBe(true);
+      expect(readFileSync(join(h1.home, 'projects/github/Tekton/README.md'), 'utf8')).toBe('behind its back\n');
+      const log = gateLog(h1).slice(logStart);
+      expect(log).toMatch(/refused from/);
+      expect(log).toMatch(/allowed deploy-prepare-v2 from/);
+      expect(log).toMatch(/allowed deploy-switch-v2 from/);
+    } finally {
+      const now = JSON.parse(readFileSync(dbFile, 'utf8'));
+      now.hosts.h1.restricted = true;
+      writeFileSync(dbFile, `${JSON.stringify(now, null, 2)}\n`);
+    }
+  });
+
   it('--force-unlock works through the gate', async () => {
     host().shell(`mkdir projects/github/Tekton.till/lock && printf 'who=ghost\\nrun=dead-run\\n' > projects/github/Tekton.till/lock/info`);
     const locked = await till(home, ['host', 'deploy', 'h0', '--source', src(), '--json']);
