@@ -2,7 +2,7 @@ import { AUDIT_COMMAND } from '../audit/script.js';
 import { remotePathProblem } from '../core/validate.js';
 import { parseGateFile, wideningOf } from './gate-file.js';
 import { DEPLOY_CHECK_SCRIPT } from '../deploy/check.js';
-import { DEPLOY_PREPARE_SCRIPT, DEPLOY_PREPARE_SCRIPT_V2, DEPLOY_STATE_SCRIPT, DEPLOY_SWITCH_SCRIPT, DEPLOY_SWITCH_SCRIPT_V2, DEPLOY_UNLOCK_SCRIPT, isReleaseId, ROLLBACK_SCRIPT, ROLLBACK_SCRIPT_V2, sharedPathProblem } from '../deploy/layout.js';
+import { DEPLOY_PREPARE_SCRIPT, DEPLOY_PREPARE_SCRIPT_V2, DEPLOY_STATE_SCRIPT, DEPLOY_SWITCH_SCRIPT, DEPLOY_SWITCH_SCRIPT_V2, DEPLOY_SWITCH_SCRIPT_V3, DEPLOY_UNLOCK_SCRIPT, isReleaseId, ROLLBACK_SCRIPT, ROLLBACK_SCRIPT_V2, sharedPathProblem } from '../deploy/layout.js';
 import { DOCTOR_SCRIPT } from '../ops/doctor.js';
 import { HEALTH_SCRIPT, LATENCY_COMMAND } from '../ops/health.js';
 import { RESTRICT_SCRIPT } from '../ops/restrict.js';
@@ -161,6 +161,7 @@ export const SCRIPTS: readonly AllowedScript[] = [
   },
   { name: 'deploy-switch', script: DEPLOY_SWITCH_SCRIPT, args: 11, validate: (a, policy) => switchProblem(a, policy) },
   { name: 'deploy-switch-v2', script: DEPLOY_SWITCH_SCRIPT_V2, args: 11, validate: (a, policy) => switchProblem(a, policy) },
+  { name: 'deploy-switch-v3', script: DEPLOY_SWITCH_SCRIPT_V3, args: 11, validate: (a, policy) => switchProblem(a, policy) },
   { name: 'deploy-unlock', script: DEPLOY_UNLOCK_SCRIPT, args: 2, validate: first },
   { name: 'rollback', script: ROLLBACK_SCRIPT, args: 4, validate: (a, policy) => rollbackProblem(a, policy) },
   { name: 'rollback-v2', script: ROLLBACK_SCRIPT_V2, args: 4, validate: (a, policy) => rollbackProblem(a, policy) },

@@ -177,10 +177,21 @@ describe('deploy to three hosts', () => {
   });
 
   it('keeps at most --keep releases, never the current or the previous good one', async () => {
-    await tillOk(home, ['host', 'deploy', 'h0', '--source', src(), '--keep', '2']);
+    const before = lab.hosts[0]!.shell('ls projects/github/Tekton.till/releases').trim().split('\n');
+    expect(before.length).toBeGreaterThan(2);
+    const doc = JSON.parse((await tillOk(home, ['host', 'deploy', 'h0', '--source', src(), '--keep', '2', '--json'])).stdout);
     const rel = JSON.parse((await tillOk(home, ['host', 'releases', 'h0', '--json'])).stdout);
     expect(rel.releases.length).toBe(2);
     expect(rel.releases.some((r: { current: boolean }) => r.current)).toBe(true);
+    // what was pruned is reported, gone from the disk and from the record, and the lock went with it
+    const pruned: string[] = doc.results[0].pruned;
+    expect(pruned.length).toBe(before.length + 1 - 2);
+    const log = lab.hosts[0]!.shell('cat projects/github/Tekton.till/releases.log');
+    for (const id of pruned) {
+      expect(lab.hosts[0]!.shell(`test -e projects/github/Tekton.till/releases/${id} && echo kept || echo gone`).trim()).toBe('gone');
+      expect(log).not.toContain(id);
+    }
+    expect(lab.hosts[0]!.shell('test -d projects/github/Tekton.till/lock && echo locked || echo free').trim()).toBe('free');
   });
 
   it('--check false: the host goes back to the previous release, is reported failed, exit 1', async () => {

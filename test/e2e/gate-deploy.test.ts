@@ -122,7 +122,7 @@ describe('restricted host: health, deploy, rollback, releases through the gate',
     expect(statSync(join(releases, d4.release, 'README.md')).ino).toBe(statSync(join(releases, d3.release, 'README.md')).ino);
     expect(readFileSync(join(P(), 'README.md'), 'utf8')).toBe('v2\n');
     expect(gateLog()).toMatch(/allowed deploy-prepare-v2 from/);
-    expect(gateLog()).toMatch(/allowed deploy-switch-v2 from/);
+    expect(gateLog()).toMatch(/allowed deploy-switch-v3 from/);
     expect(gateLog()).toMatch(/allowed rollback-v2 from/);
     expect(gateLog().slice(logStart)).not.toMatch(/refused from/);
   });
@@ -145,7 +145,7 @@ describe('restricted host: health, deploy, rollback, releases through the gate',
       const log = gateLog(h1).slice(logStart);
       expect(log).toMatch(/refused from/);
       expect(log).toMatch(/allowed deploy-prepare-v2 from/);
-      expect(log).toMatch(/allowed deploy-switch-v2 from/);
+      expect(log).toMatch(/allowed deploy-switch-v3 from/);
     } finally {
       const now = JSON.parse(readFileSync(dbFile, 'utf8'));
       now.hosts.h1.restricted = true;
@@ -225,7 +225,7 @@ describe('restricted host: health, deploy, rollback, releases through the gate',
       expect(h.shell('test -d projects/github/Tekton.till/lock && echo locked || echo free').trim()).toBe('free');
       expect(h.shell('ls projects/github/Tekton.till/releases').split('\n').filter((d) => d.endsWith('.partial'))).toEqual([]);
       const log = gateLog(h).slice(logStarts[i]);
-      expect(log).toMatch(/allowed deploy-switch-v2 from/);
+      expect(log).toMatch(/allowed deploy-switch-v3 from/);
       expect(log).not.toMatch(/refused from/);
     });
     // nothing left to resume

@@ -1,5 +1,5 @@
 import { execFileSync, spawnSync } from 'node:child_process';
-import { ROLLBACK_SCRIPT } from '../../src/deploy/layout.js';
+import { DEPLOY_PREPARE_RSYNC_SCRIPT, ROLLBACK_SCRIPT } from '../../src/deploy/layout.js';
 import { remoteScript } from '../../src/remote/script.js';
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, readlinkSync, rmSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -212,6 +212,8 @@ describe('remote scripts under sh', () => {
       rmSync(argvFile, { force: true });
       return { ...r, argv, markers: parseMarkers(r.stderr, l) };
     };
+    // P is read once (one readlink process, not three)
+    expect(DEPLOY_PREPARE_RSYNC_SCRIPT.split('readlink').length - 1).toBe(1);
     const live = '20260101T000000Z-abc123';
     mkdirSync(join(B, 'releases', live), { recursive: true });
     writeFileSync(join(B, 'releases', live, 'a.txt'), 'a');

@@ -138,7 +138,7 @@ describe('decide: what a restricted key may run', () => {
     expect(decide(remoteScript(DEPLOY_PREPARE_SCRIPT, v1Args), policy)).toMatchObject({ kind: 'script', name: 'deploy-prepare' });
     const v2 = prepareScript(l, { id, lock, forceUnlock: false, shared: [], adoptId: '20260101T000000Z-adopted', now: 'n' });
     expect(reason(v2.replace(/ aaaaaa$/, " '../x'"))).toMatch(/content hash "..\/x" is not 6 hex digits/);
-    expect(decide(switchScript(l, sw), policy)).toMatchObject({ kind: 'script', name: 'deploy-switch-v2' });
+    expect(decide(switchScript(l, sw), policy)).toMatchObject({ kind: 'script', name: 'deploy-switch-v3' });
     expect(decide(unlockScript(l, 'r1'), policy)).toMatchObject({ kind: 'script', name: 'deploy-unlock' });
     expect(decide(rollbackScript(l, { lock, now: 'n' }), policy)).toMatchObject({ kind: 'script', name: 'rollback-v2' });
     // not a deploy root of gate.json
@@ -151,7 +151,7 @@ describe('decide: what a restricted key may run', () => {
     expect(reason(rollbackScript(l, { to: '../../.ssh', lock, now: 'n' }))).toMatch(/not a release id/);
     // --check is a command: listed in gate.json "checks" or refused
     expect(reason(switchScript(l, { ...sw, check: 'true' }))).toMatch(/the check "true" is not listed in ~\/.till\/gate.json "checks"/);
-    expect(decide(switchScript(l, { ...sw, check: 'true' }), { ...policy, checks: ['true'] })).toMatchObject({ kind: 'script', name: 'deploy-switch-v2' });
+    expect(decide(switchScript(l, { ...sw, check: 'true' }), { ...policy, checks: ['true'] })).toMatchObject({ kind: 'script', name: 'deploy-switch-v3' });
     // ... and the same words before anything else happens (deploy-check)
     expect(reason(checkAllowedScript(l, 'true'))).toBe('script deploy-check: the check "true" is not listed in ~/.till/gate.json "checks"');
     expect(decide(checkAllowedScript(l, 'true'), { ...policy, checks: ['true'] })).toMatchObject({ kind: 'script', name: 'deploy-check', args: ['~/Tekton', 'true'] });
