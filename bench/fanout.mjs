@@ -4,7 +4,7 @@
 // of a dead and a hanging host. Prints figures and ratios; asserts nothing.
 //
 //   npm run bench                       (as root: the lab creates users and sshd's)
-//   BENCH_SIZES=20 BENCH_REPEAT=1 npm run bench     (quicker)
+//   BENCH_SIZES=20 BENCH_REPEAT=1 BENCH_COLD_REPEAT=1 npm run bench     (quicker)
 //
 // The lab helper is TypeScript (test/lab/lab.ts); it is bundled on the fly with
 // esbuild so this stays a plain node script with no extra runner.
@@ -20,6 +20,7 @@ const ROOT = resolve(new URL('..', import.meta.url).pathname);
 const TILL = join(ROOT, 'bin/till.mjs');
 const SIZES = (process.env.BENCH_SIZES ?? '20,50').split(',').map(Number);
 const REPEAT = Number(process.env.BENCH_REPEAT ?? 3);
+const COLD_REPEAT = Number(process.env.BENCH_COLD_REPEAT ?? 7);
 const BIG = Number(process.env.BENCH_BIG_DB ?? 10_000);
 
 if (process.getuid?.() !== 0) {
@@ -90,6 +91,11 @@ async function tillMeasured(home, args) {
   return { ...r, rssKiB: Number(readFileSync(rssFile, 'utf8').trim().split('\n').pop()) };
 }
 
+/** Lets the connections of the previous run wind down (sshd sessions exiting) before a cold run. */
+function settle() {
+  return new Promise((resolve) => setTimeout(resolve, 1000));
+}
+
 /** Ends every master under a control directory (cold runs start from none). */
 async function closeMasters(controlDir) {
   let sockets = [];
@@ -119,7 +125,7 @@ async function newHome() {
 
 /* ---------------------------------------------------------------- header */
 
-console.error(`till fan-out benchmark: ${cpus().length} cores, load ${loadavg().map((l) => l.toFixed(1)).join(' ')}, repeat ${REPEAT} (median)`);
+console.error(`till fan-out benchmark: ${cpus().length} cores, load ${loadavg().map((l) => l.toFixed(1)).join(' ')}, repeat ${REPEAT} (median; cold pairs ${COLD_REPEAT})`);
 if (!HAVE_PSSH) console.error('  parallel-ssh not found (Debian: apt-get install pssh): its rows are skipped');
 if (!HAVE_ANSIBLE) console.error('  ansible not found (Debian: apt-get install ansible-core): its rows are skipped');
 
@@ -181,24 +187,33 @@ try {
     const m = {};
     const add = (key, ms) => (m[key] ??= []).push(ms);
     let peakRss = 0;
-    for (let rep = 0; rep < REPEAT; rep++) {
-      // cold: no masters anywhere
-      await closeMasters(control);
+    // Cold: till and pssh in pairs, the order alternating, each from no masters at all
+    // and after the previous run's connections have wound down (COLD_REPEAT pairs: the
+    // runs are short and CPU-bound, so the noise of a shared VM needs more than three).
+    const coldTill = async () => {
       const tc = check(await tillMeasured(home, ['host', 'exec', '--all', '--', 'true']), 'till cold');
       add('till cold', tc.ms);
       peakRss = Math.max(peakRss, tc.rssKiB ?? 0);
-      // warm: the masters the cold run left
+    };
+    const coldPssh = async () => add('pssh cold', check(await timed('parallel-ssh', ['-p', '32', '-h', hostsFile, '-x', `-F ${cfg} -o ControlMaster=no -o ControlPath=none`, 'true']), 'pssh cold').ms);
+    for (let rep = 0; rep < COLD_REPEAT; rep++) {
+      for (const run of rep % 2 === 0 || !HAVE_PSSH ? [coldTill, coldPssh] : [coldPssh, coldTill]) {
+        if (run === coldPssh && !HAVE_PSSH) continue;
+        await closeMasters(control);
+        await settle();
+        await run();
+      }
+    }
+    // Warm: over the masters of a till run.
+    await closeMasters(control);
+    check(await till(home, ['host', 'exec', '--all', '--', 'true']), 'till (masters for the warm runs)');
+    for (let rep = 0; rep < REPEAT; rep++) {
       const tw = check(await tillMeasured(home, ['host', 'exec', '--all', '--', 'true']), 'till warm');
       add('till warm', tw.ms);
       peakRss = Math.max(peakRss, tw.rssKiB ?? 0);
       // a bash loop of ssh & over the same live masters: the floor
       add('ssh loop warm', check(await timed('bash', ['-c', `for h in $(cat ${hostsFile}); do ssh -F ${cfg} -T "$h" true & done; wait`]), 'ssh loop').ms);
-      if (HAVE_PSSH) {
-        add('pssh warm', check(await timed('parallel-ssh', ['-p', '32', '-h', hostsFile, '-x', `-F ${cfg}`, 'true']), 'pssh warm').ms);
-        await closeMasters(control);
-        // Cold pssh: one plain connection per host, as pssh does by default.
-        add('pssh cold', check(await timed('parallel-ssh', ['-p', '32', '-h', hostsFile, '-x', `-F ${cfg} -o ControlMaster=no -o ControlPath=none`, 'true']), 'pssh cold').ms);
-      }
+      if (HAVE_PSSH) add('pssh warm', check(await timed('parallel-ssh', ['-p', '32', '-h', hostsFile, '-x', `-F ${cfg}`, 'true']), 'pssh warm').ms);
       if (HAVE_ANSIBLE) {
         for (const forks of [5, 50]) {
           await closeMasters(cpDir);
