@@ -19,7 +19,7 @@ await build({
   banner: {
     js: [
       '#!/usr/bin/env node',
-      // Bundled CommonJS dependencies (proper-lockfile, cli-table3) call require().
+      // Bundled CommonJS dependencies (proper-lockfile, string-width) call require().
       "import { createRequire as __tillCreateRequire } from 'node:module';",
       "import { fileURLToPath as __tillFileURLToPath } from 'node:url';",
       "import { dirname as __tillDirname } from 'node:path';",
