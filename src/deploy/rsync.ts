@@ -26,6 +26,8 @@ export interface DeployRsyncParams {
   dryRun?: boolean;
   /** `--rsync-path`: what starts rsync on the host (till runs its prepare script there first). */
   rsyncPath?: string;
+  /** `--info=progress2`: progress records on stdout (see parseRsyncProgress), for a terminal. */
+  progress?: boolean;
 }
 
 /**
@@ -40,6 +42,7 @@ export function buildDeployRsyncArgs(p: DeployRsyncParams): string[] {
   // check and --link-dest would hard-link the previous release's content.
   const args = ['-a', '--delete', '--compress', '--compress-choice=lz4', '--modify-window=-1', '--stats'];
   if (p.dryRun) args.push('--dry-run', '--itemize-changes');
+  if (p.progress && !p.dryRun) args.push('--info=progress2');
   for (const e of SEED_EXCLUDES) args.push(`--exclude=${e}`);
   args.push('--exclude=/.env.local');
   for (const s of p.shared) args.push(`--exclude=/${s}`);
@@ -82,6 +85,27 @@ export function parseRsyncStats(stdout: string): RsyncStats {
     bytesSent: num(stdout, 'Total bytes sent'),
     totalSize: num(stdout, 'Total file size'),
   };
+}
+
+/** Where a transfer is, from rsync's `--info=progress2` records. */
+export interface RsyncProgress {
+  /** Bytes of the tree done (sent, or found unchanged). */
+  bytes: number;
+  percent: number;
+  /** Files transferred so far. */
+  files: number;
+  /** Files in the list so far (grows while rsync still scans the tree). */
+  total: number | null;
+}
+
+const PROGRESS_RE = /([\d,]+)\s+(\d{1,3})%\s+\S+\s+\d+:\d{2}:\d{2}(?:\s+\(xfr#(\d+), (?:ir|to)-chk=\d+\/(\d+)\))?/g;
+
+/** The newest progress record in a chunk of rsync's stdout (records end with \r), if any. */
+export function parseRsyncProgress(chunk: string): RsyncProgress | undefined {
+  let last: RegExpExecArray | undefined;
+  for (const m of chunk.matchAll(PROGRESS_RE)) last = m;
+  if (!last) return undefined;
+  return { bytes: Number(last[1]!.replace(/,/g, '')), percent: Number(last[2]), files: last[3] !== undefined ? Number(last[3]) : 0, total: last[4] !== undefined ? Number(last[4]) : null };
 }
 
 /** The itemized change lines of a dry run (`>f+++++++++ path`, `*deleting path`). */

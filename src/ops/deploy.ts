@@ -27,7 +27,7 @@ import {
   type RemoteState,
 } from '../deploy/layout.js';
 import { checkAllowedScript } from '../deploy/check.js';
-import { buildDeployRsyncArgs, itemizedChanges, parseRsyncStats, RSYNC_CONNECTION_CODES, type RsyncStats } from '../deploy/rsync.js';
+import { buildDeployRsyncArgs, itemizedChanges, parseRsyncProgress, parseRsyncStats, RSYNC_CONNECTION_CODES, type RsyncProgress, type RsyncStats } from '../deploy/rsync.js';
 import type { DeploySource } from '../deploy/source.js';
 import { rsyncRemoteShell } from '../ssh/args.js';
 import { sshRun, toOutcome } from '../ssh/client.js';
@@ -42,8 +42,10 @@ export interface DeployPlan {
   forceUnlock: boolean;
   connectTimeout?: number;
   timeoutMs?: number;
-  /** Called when a host finished staging (progress for large transfers). */
+  /** Called when a host finished staging. */
   onStaged?: (host: string, data: StageData) => void;
+  /** Called as a host's transfer progresses (rsync --info=progress2; for a terminal). */
+  onTransfer?: (host: string, progress: RsyncProgress) => void;
 }
 
 export interface StageData {
@@ -120,6 +122,18 @@ function remote(plan: { paths: TillPaths; connectTimeout?: number; timeoutMs?: n
   });
 }
 
+/** Feeds rsync's stdout to `parseRsyncProgress` record by record (a chunk may end mid-record). */
+function progressReader(report: (p: RsyncProgress) => void): (chunk: Buffer) => void {
+  let pending = '';
+  return (chunk) => {
+    const text = pending + chunk.toString('latin1');
+    const end = text.lastIndexOf('\r');
+    pending = (end < 0 ? text : text.slice(end + 1)).slice(-200);
+    const p = end < 0 ? undefined : parseRsyncProgress(text.slice(0, end + 1));
+    if (p) report(p);
+  };
+}
+
 /** Phase 1 on one host: lock, adopt, transfer into `<id>.partial`, configure, mark complete. */
 export function stageJob(plan: DeployPlan, journal: DeployJournalWriter, locked: Set<string>): HostJob<StageData> {
   const { run } = plan;
@@ -171,7 +185,14 @@ export function stageJob(plan: DeployPlan, journal: DeployJournalWriter, locked:
         shared: run.options.shared,
         ...(ignoreFile !== undefined ? { ignoreFile } : {}),
         deleteExcluded: true,
+        progress: plan.onTransfer !== undefined,
         ...extra,
+      });
+    const transfer = (args: string[]) =>
+      runProcess('rsync', args, {
+        signal,
+        timeoutMs: plan.timeoutMs,
+        ...(plan.onTransfer !== undefined ? { onStdout: progressReader((p) => plan.onTransfer!(name, p)) } : {}),
       });
     const transferFailed = (rs: ProcessResult): JobOutcome<StageData> | undefined => {
       const refused = rs.exitCode !== 0 ? gateRefusal(rs.stderr) : undefined;
@@ -192,7 +213,7 @@ export function stageJob(plan: DeployPlan, journal: DeployJournalWriter, locked:
     if (entry.restricted !== true && run.hosts[name]?.state !== 'switched') {
       // One connection: the prepare script runs as rsync's remote command, reports on
       // stderr, then execs the host's rsync (with --link-dest when it did not copy).
-      const rs = await runProcess('rsync', rsyncArgs({ rsyncPath: prepareRsyncPath(layout, prepare) }), { signal, timeoutMs: plan.timeoutMs });
+      const rs = await transfer(rsyncArgs({ rsyncPath: prepareRsyncPath(layout, prepare) }));
       // A gate on a host not known as restricted refuses this form: the two-step one below.
       if (rs.exitCode === 0 || gateRefusal(rs.stderr) === undefined) {
         const state = parseMarkers(rs.stderr, layout);
@@ -230,7 +251,7 @@ export function stageJob(plan: DeployPlan, journal: DeployJournalWriter, locked:
     // rsync look up every file a second time (about twice its CPU) to link nothing.
     const copied = state.values.has('COPIED');
     const base = !copied && state.current !== null && state.current !== run.release ? state.current : null;
-    const rs = await runProcess('rsync', rsyncArgs(base !== null ? { linkDest: linkDestOf(base) } : {}), { signal, timeoutMs: plan.timeoutMs });
+    const rs = await transfer(rsyncArgs(base !== null ? { linkDest: linkDestOf(base) } : {}));
     const failed = transferFailed(rs);
     if (failed) return failed;
     return staged(state, state.home, rs, `${prep.stderr}${rs.stderr}`);

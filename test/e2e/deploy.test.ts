@@ -2,12 +2,13 @@
  * `till host deploy / rollback / releases` as a person runs them, against real sshd
  * hosts: atomic releases, link-dest hard links, lock, resume, health gate.
  */
-import { spawn, type ChildProcess } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, utimesSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startLab, type Lab, type LabHost } from '../lab/lab.js';
-import { closeMasters, tempHome, till, tillOk } from '../lab/till.js';
+import { closeMasters, tempHome, till, TILL_BIN, tillOk } from '../lab/till.js';
 
 let lab: Lab;
 let home: string;
@@ -332,6 +333,28 @@ describe('deploy lock', () => {
     const broke = await tillOk(home, ['host', 'deploy', 'h4', '--source', src, '--force-unlock']);
     expect(broke.stderr).toContain('broke the lock held by ghost@nowhere');
     expect(h.shell('test -d projects/github/Tekton.till/lock && echo locked || echo free').trim()).toBe('free');
+  });
+});
+
+describe('progress on a terminal', () => {
+  it('the live line shows each transfer under way (percent, bytes, files); without a terminal, none of it', async () => {
+    const src = join(work, 'progress');
+    mkdirSync(src, { recursive: true });
+    // incompressible, so the transfer takes a while even over loopback with lz4
+    for (let i = 0; i < 12; i++) writeFileSync(join(src, `r${i}.bin`), randomBytes(3 * 1024 * 1024));
+    const r = spawnSync('script', ['-qec', `${process.execPath} ${TILL_BIN} host deploy h4 --source ${src}`, '/dev/null'], {
+      encoding: 'utf8',
+      timeout: 240_000,
+      env: { PATH: process.env.PATH, HOME: process.env.HOME, TILL_HOME: home, NO_COLOR: '1', TERM: 'dumb', COLUMNS: '200' },
+    });
+    expect(r.status, r.stdout).toBe(0);
+    expect(r.stdout).toMatch(/0\/1 done · h4 \d{1,3}% [\d.]+ (B|KiB|MiB), \d+ files?/);
+    expect(r.stdout).toMatch(/staged h4: 12 of 13 files/);
+    // not on a terminal: no progress records (rsync is not even asked for them), no \r
+    writeFileSync(join(src, 'r0.bin'), randomBytes(3 * 1024 * 1024));
+    const plain = await tillOk(home, ['host', 'deploy', 'h4', '--source', src]);
+    expect(plain.stderr).toMatch(/staged h4: 1 of 13 files/);
+    expect(plain.stdout + plain.stderr).not.toMatch(/\r|\d%/);
   });
 });
 

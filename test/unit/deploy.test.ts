@@ -24,7 +24,8 @@ import {
   switchScript,
   type LogLine,
 } from '../../src/deploy/layout.js';
-import { buildDeployRsyncArgs, itemizedChanges, parseRsyncStats } from '../../src/deploy/rsync.js';
+import { buildDeployRsyncArgs, itemizedChanges, parseRsyncProgress, parseRsyncStats } from '../../src/deploy/rsync.js';
+import { describeTransfers } from '../../src/cli/commands/deploy.js';
 
 const lock = { who: "o'brien@host", when: '2026-11-26T03:00:00Z', what: 'deploy x', pid: 42, run: 'r1' };
 
@@ -323,5 +324,29 @@ describe('remote scripts under sh', () => {
     expect(back.values.get('TO')).toEqual([a]);
     // b was rolled back: a further rollback finds nothing, never b
     expect(parseMarkers(sh(rollbackScript(l, { lock, now: 'n' })), l).flags.has('NO_TARGET')).toBe(true);
+  });
+});
+
+describe('transfer progress', () => {
+  it('reads the newest --info=progress2 record of a chunk', () => {
+    const chunk = '\r         32,768   0%    0.00kB/s    0:00:00  \r      3,000,000   5%   26.45MB/s    0:00:00 (xfr#1, to-chk=19/21)\r     12,000,000  45%   21.62MB/s    0:00:01 (xfr#4, ir-chk=1016/2000)\r';
+    expect(parseRsyncProgress(chunk)).toEqual({ bytes: 12_000_000, percent: 45, files: 4, total: 2000 });
+    expect(parseRsyncProgress('\r         32,768   0%    0.00kB/s    0:00:00  ')).toEqual({ bytes: 32_768, percent: 0, files: 0, total: null });
+    expect(parseRsyncProgress('Number of files: 21 (reg: 20, dir: 1)\n')).toBeUndefined();
+  });
+
+  it('asks rsync for progress records only when told to, never on a dry run', () => {
+    const base = { source: '/s', host: 'h', dest: 'd', remoteShell: 'ssh', shared: [] };
+    expect(buildDeployRsyncArgs({ ...base, progress: true })).toContain('--info=progress2');
+    expect(buildDeployRsyncArgs(base)).not.toContain('--info=progress2');
+    expect(buildDeployRsyncArgs({ ...base, progress: true, dryRun: true })).not.toContain('--info=progress2');
+  });
+
+  it('describes the transfers under way, three at most', () => {
+    const p = (percent: number, files: number) => ({ bytes: 5 * 1024 * 1024, percent, files, total: null });
+    expect(describeTransfers(new Map([['web-1', p(45, 1)]]))).toBe('web-1 45% 5.0 MiB, 1 file');
+    const many = new Map([['a', p(1, 2)], ['b', p(2, 2)], ['c', p(3, 2)], ['d', p(4, 2)], ['e', p(5, 2)]]);
+    expect(describeTransfers(many)).toBe('a 1% 5.0 MiB, 2 files · b 2% 5.0 MiB, 2 files · c 3% 5.0 MiB, 2 files · +2 more');
+    expect(describeTransfers(new Map())).toBe('');
   });
 });

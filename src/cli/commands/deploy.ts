@@ -7,6 +7,7 @@ import { checkControlPath } from '../../core/paths.js';
 import { DeployJournalWriter, journalStore, lastUnfinished, unfinished, type DeployRun } from '../../core/state/deploy-journal.js';
 import { validateName } from '../../core/validate.js';
 import { DEFAULT_KEEP, DEFAULT_SHARED, isReleaseId, normalizeShared, releaseId, sharedPathProblem } from '../../deploy/layout.js';
+import type { RsyncProgress } from '../../deploy/rsync.js';
 import { resolveSource, treeHash, type DeploySource } from '../../deploy/source.js';
 import {
   applyDeploy,
@@ -167,6 +168,7 @@ export function registerDeployCommands(host: Command, cli: Cli): void {
     }
 
     const json = opts.json === true;
+    const transfers = new Map<string, RsyncProgress>();
     const plan: DeployPlan = {
       paths,
       run,
@@ -174,7 +176,17 @@ export function registerDeployCommands(host: Command, cli: Cli): void {
       forceUnlock: opts.forceUnlock === true,
       connectTimeout: opts.connectTimeout,
       timeoutMs,
+      // On a terminal, the live line shows the transfers under way (rsync --info=progress2).
+      ...(cli.stderrIsTTY && !json
+        ? {
+            onTransfer: (name: string, p: RsyncProgress) => {
+              transfers.set(name, p);
+              stage.refresh();
+            },
+          }
+        : {}),
       onStaged: (name, d) => {
+        transfers.delete(name);
         if (json) return;
         if (d.brokeLock) cli.err(`${name}: broke the lock held by ${d.brokeLock}`);
         if (d.adopted) cli.err(`${name}: kept the existing directory as release ${d.adopted}`);
@@ -184,7 +196,7 @@ export function registerDeployCommands(host: Command, cli: Cli): void {
       },
     };
     if (!json) cli.err(`deploying ${run.release} (${source.dir}) to ${targets.length} host${targets.length === 1 ? '' : 's'}`);
-    const stage = new FleetReporter(cli, targets.length, { json, quietDone: true });
+    const stage = new FleetReporter(cli, targets.length, { json, quietDone: true, detail: () => describeTransfers(transfers) });
     const swap = new FleetReporter(cli, targets.length, { json });
     const interrupt = interruptSignal();
     let outcome;
@@ -295,4 +307,12 @@ export function registerDeployCommands(host: Command, cli: Cli): void {
       if (d.current === null && d.link !== null) cli.err(`${entry.tekton_path} points outside till's releases: ${d.link}`);
       if (d.lock) cli.err(`locked by ${d.lock.who ?? '?'} since ${d.lock.when ?? '?'} (${d.lock.what ?? '?'})`);
     });
+}
+
+/** `web-1 45% 120 MiB, 812 files · web-2 …`: the transfers under way, for the live line. */
+export function describeTransfers(transfers: ReadonlyMap<string, RsyncProgress>, shown = 3): string {
+  const list = [...transfers];
+  const parts = list.slice(0, shown).map(([host, p]) => `${host} ${p.percent}% ${formatBytes(p.bytes)}, ${p.files} file${p.files === 1 ? '' : 's'}`);
+  if (list.length > shown) parts.push(`+${list.length - shown} more`);
+  return parts.join(' · ');
 }

@@ -18,8 +18,13 @@ export class FleetReporter {
   constructor(
     private readonly cli: Cli,
     private readonly total: number,
-    private readonly opts: { json: boolean; stream?: boolean; quietDone?: boolean },
+    private readonly opts: { json: boolean; stream?: boolean; quietDone?: boolean; detail?: () => string },
   ) {}
+
+  /** Redraws the live line (throttled): its detail changed. */
+  refresh(): void {
+    this.draw();
+  }
 
   onEvent = (event: FleetEvent): void => {
     if (this.opts.json) return;
@@ -76,7 +81,12 @@ export class FleetReporter {
     if (!force && now - this.lastDraw < 50 && this.done < this.total) return;
     this.lastDraw = now;
     const failed = this.failed > 0 ? `, ${this.cli.stderrColor.red(`${this.failed} failed`)}` : '';
-    process.stderr.write(`\r\x1b[K${this.done}/${this.total} done${failed}`);
+    const head = `${this.done}/${this.total} done${this.failed > 0 ? `, ${this.failed} failed` : ''}`;
+    // The detail (say, transfers under way) is cut to the terminal's width: one line, always.
+    const room = (process.stderr.columns || 80) - head.length - 4;
+    let detail = this.opts.detail?.() ?? '';
+    if (detail.length > room) detail = room > 1 ? `${detail.slice(0, room - 1)}…` : '';
+    process.stderr.write(`\r\x1b[K${this.done}/${this.total} done${failed}${detail ? ` · ${detail}` : ''}`);
     this.lineShown = true;
   }
 
