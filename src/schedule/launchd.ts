@@ -37,6 +37,7 @@ function xml(text: string): string {
 function plistValue(v: unknown, indent: string): string {
   if (typeof v === 'string') return `${indent}<string>${xml(v)}</string>`;
   if (typeof v === 'number') return `${indent}<integer>${Math.trunc(v)}</integer>`;
+  if (typeof v === 'boolean') return `${indent}<${v}/>`;
   if (Array.isArray(v)) return [`${indent}<array>`, ...v.map((x) => plistValue(x, `${indent}  `)), `${indent}</array>`].join('\n');
   const entries = Object.entries(v as Record<string, unknown>).filter(([, x]) => x !== undefined);
   return [`${indent}<dict>`, ...entries.flatMap(([k, x]) => [`${indent}  <key>${xml(k)}</key>`, plistValue(x, `${indent}  `)]), `${indent}</dict>`].join('\n');

@@ -80,13 +80,14 @@ export class FleetReporter {
     const now = Date.now();
     if (!force && now - this.lastDraw < 50 && this.done < this.total) return;
     this.lastDraw = now;
-    const failed = this.failed > 0 ? `, ${this.cli.stderrColor.red(`${this.failed} failed`)}` : '';
-    const head = `${this.done}/${this.total} done${this.failed > 0 ? `, ${this.failed} failed` : ''}`;
+    const failed = this.failed > 0 ? `${this.failed} failed` : '';
+    const head = `${this.done}/${this.total} done${failed ? `, ${failed}` : ''}`;
     // The detail (say, transfers under way) is cut to the terminal's width: one line, always.
     const room = (process.stderr.columns || 80) - head.length - 4;
     let detail = this.opts.detail?.() ?? '';
     if (detail.length > room) detail = room > 1 ? `${detail.slice(0, room - 1)}…` : '';
-    process.stderr.write(`\r\x1b[K${this.done}/${this.total} done${failed}${detail ? ` · ${detail}` : ''}`);
+    const shown = failed ? head.replace(failed, this.cli.stderrColor.red(failed)) : head;
+    process.stderr.write(`\r\x1b[K${shown}${detail ? ` · ${detail}` : ''}`);
     this.lineShown = true;
   }
 

@@ -9,11 +9,17 @@ import stringWidth from 'string-width';
  */
 export function renderTable(head: string[], rows: Array<Array<string | number>>): string {
   const cells = [head, ...rows].map((row) => row.map((cell) => String(cell).split('\n')));
-  const columns = Math.max(...cells.map((row) => row.length));
-  const widths = Array.from({ length: columns }, (_, i) => Math.max(0, ...cells.map((row) => Math.max(0, ...(row[i] ?? ['']).map((line) => stringWidth(line))))));
+  // Loops, not Math.max(...spread): a table may have 100,000 rows.
+  const widths: number[] = [];
+  for (const row of cells) {
+    row.forEach((cell, i) => {
+      for (const line of cell) widths[i] = Math.max(widths[i] ?? 0, stringWidth(line));
+    });
+  }
   const out: string[] = [];
   for (const row of cells) {
-    const height = Math.max(1, ...row.map((cell) => cell.length));
+    let height = 1;
+    for (const cell of row) height = Math.max(height, cell.length);
     for (let line = 0; line < height; line++) {
       const text = widths.map((w, i) => {
         const part = row[i]?.[line] ?? '';
