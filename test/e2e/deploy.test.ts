@@ -336,6 +336,24 @@ describe('deploy lock', () => {
   });
 });
 
+describe('a prepare step that fails', () => {
+  it('tekton_path is a file: reported as the host\'s error, not retried as a lost connection, the lock released, the file untouched', async () => {
+    const h = lab.hosts[0]!;
+    h.shell('echo mine > notadir');
+    await tillOk(home, ['host', 'add', 'nd', h.spec, '--tekton-path', '~/notadir']);
+    const src = join(work, 'nd-src');
+    makeTree(src, { 'a.txt': 'a\n' });
+    const r = await till(home, ['host', 'deploy', 'nd', '--source', src, '--json']);
+    expect(r.code).toBe(1);
+    const res = JSON.parse(r.stdout).results[0];
+    expect(res.error).toMatch(/prepare failed: .*notadir exists and is not a directory or symlink/);
+    expect(res.attempts).toBe(1);
+    expect(h.shell('cat notadir')).toBe('mine\n');
+    expect(h.shell('test -d notadir.till/lock && echo locked || echo free').trim()).toBe('free');
+    await tillOk(home, ['host', 'remove', 'nd']);
+  });
+});
+
 describe('progress on a terminal', () => {
   it('the live line shows each transfer under way (percent, bytes, files); without a terminal, none of it', async () => {
     const src = join(work, 'progress');
