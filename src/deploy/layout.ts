@@ -232,11 +232,6 @@ export const DEPLOY_PREPARE_SCRIPT = [
   'exit 0',
 ].join('\n');
 
-/**
- * Version 2 (what this till sends): as version 1, plus "$9", the new release's content
- * hash; when the live release has the same one, `<id>.partial` starts as its hard-linked
- * copy. Version 1 stays registered for older controllers.
- */
 /** Lock, adopt, report whether <id> is complete: what every prepare version does first. */
 const PREPARE_BASE = [
   HEAD,
@@ -276,6 +271,13 @@ const PREPARE_V2_LINES = [
   'fi',
   REPORT_STATE,
 ];
+
+/**
+ * Version 2 (what this till sends to a restricted host; others get it fused with the
+ * transfer, DEPLOY_PREPARE_RSYNC_SCRIPT): as version 1, plus "$9", the new release's
+ * content hash; when the live release has the same one, `<id>.partial` starts as its
+ * hard-linked copy. Version 1 stays registered for older controllers.
+ */
 export const DEPLOY_PREPARE_SCRIPT_V2 = [...PREPARE_V2_LINES, 'exit 0'].join('\n');
 
 function prepareArgs(l: RemoteLayout, p: PrepareParams): string[] {
@@ -402,13 +404,6 @@ export const DEPLOY_SWITCH_SCRIPT = [
   'exit 0',
 ].join('\n');
 
-/**
- * Version 2 (what this till sends): as version 1, but a shared path that is already the
- * right link is left alone, no `dirname` process per shared path (on a busy host each
- * fork+exec costs more than the work), and the installation is registered with the
- * host's till only when `P.till/registered` does not already record it (name and path)
- * or the host's registry changed since. Version 1 stays registered.
- */
 /** Complete, switch, check, mark good: what versions 2 and 3 share. */
 const SWITCH_MAIN = [
   HEAD,
@@ -472,6 +467,13 @@ const SWITCH_V2_LINES = [
   'echo TILL_DONE',
   'exit 0',
 ];
+/**
+ * Version 2: as version 1, but a shared path that is already the
+ * right link is left alone, no `dirname` process per shared path (on a busy host each
+ * fork+exec costs more than the work), and the installation is registered with the
+ * host's till only when `P.till/registered` does not already record it (name and path)
+ * or the host's registry changed since. Versions 1 and 2 stay registered; this till sends version 3.
+ */
 export const DEPLOY_SWITCH_SCRIPT_V2 = SWITCH_V2_LINES.join('\n');
 
 /**
