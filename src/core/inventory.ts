@@ -7,7 +7,7 @@ import { otherTillKeys } from '../ssh/key-set.js';
 import { SetupError } from './errors.js';
 import type { HostResult } from './fanout.js';
 import { checkControlPath, type TillPaths } from './paths.js';
-import { JsonFileStore } from './state/store.js';
+import { JsonFileStore, UNCHANGED } from './state/store.js';
 import { emptyHostsFile, hostsFileSchema, reviveHostsFile, lifecycleOf, type HostEntry, type HostsFile } from './state/hosts.js';
 import { emptyScheduleFile, scheduleFileSchema } from './state/schedule.js';
 
@@ -57,6 +57,7 @@ export class Inventory {
     await this.requireInit();
     return this.store.update(async (db) => {
       const result = await change(db);
+      if (result === UNCHANGED) return result;
       db.updated = String(Math.floor(Date.now() / 1000));
       if (opts.sshConfig !== false) await this.writeSshConfig(db);
       return result;
@@ -80,34 +81,49 @@ export class Inventory {
     const relevant = results.filter((r) => r.status !== 'skipped' && r.failureKind !== 'cancelled');
     if (relevant.length === 0) return;
     await this.update((db) => {
+      let changed = false;
       for (const r of relevant) {
         const entry = db.hosts[r.host];
         if (!entry) continue; // removed meanwhile by another till
-        onAttempt?.(entry, r);
-        if (r.status === 'unreachable') {
-          entry.failures = (entry.failures ?? 0) + 1;
-          entry.last_error = r.error;
-          if (entry.failures >= UNREACHABLE_AFTER && entry.status !== 'unreachable') {
-            entry.previous_status = lifecycleOf(entry);
-            entry.status = 'unreachable';
-          }
-          continue;
-        }
-        // A deadline kill or a local ssh problem proves no contact: neither count nor reset.
-        if (!r.ok && r.failureKind !== null && NO_CONTACT_EVIDENCE.has(r.failureKind)) continue;
-        // The host answered: whatever the command did, the connection works.
-        entry.failures = 0;
-        if (entry.status === 'unreachable') {
-          entry.status = lifecycleOf(entry);
-          delete entry.previous_status;
-        }
-        if (entry.status === 'untested') entry.status = 'connected';
-        entry.last_error = r.ok ? null : r.error;
-        if (r.ok) onSuccess?.(entry, r);
+        const before = JSON.stringify(entry);
+        applyResult(entry, r, onSuccess, onAttempt);
+        changed ||= JSON.stringify(entry) !== before;
       }
       // Results change statuses only: no need to re-render (and fsync) a config of 10,000 hosts every run.
+      // A run that changed no entry (all answered, as before) leaves the database untouched.
+      return changed ? undefined : UNCHANGED;
     }, { sshConfig: false });
   }
+}
+
+/** What one host's result says about it: failures, last error, lifecycle status. */
+function applyResult<T>(
+  entry: HostEntry,
+  r: HostResult<T>,
+  onSuccess?: (entry: HostEntry, result: HostResult<T>) => void,
+  onAttempt?: (entry: HostEntry, result: HostResult<T>) => void,
+): void {
+  onAttempt?.(entry, r);
+  if (r.status === 'unreachable') {
+    entry.failures = (entry.failures ?? 0) + 1;
+    entry.last_error = r.error;
+    if (entry.failures >= UNREACHABLE_AFTER && entry.status !== 'unreachable') {
+      entry.previous_status = lifecycleOf(entry);
+      entry.status = 'unreachable';
+    }
+    return;
+  }
+  // A deadline kill or a local ssh problem proves no contact: neither count nor reset.
+  if (!r.ok && r.failureKind !== null && NO_CONTACT_EVIDENCE.has(r.failureKind)) return;
+  // The host answered: whatever the command did, the connection works.
+  entry.failures = 0;
+  if (entry.status === 'unreachable') {
+    entry.status = lifecycleOf(entry);
+    delete entry.previous_status;
+  }
+  if (entry.status === 'untested') entry.status = 'connected';
+  entry.last_error = r.ok ? null : r.error;
+  if (r.ok) onSuccess?.(entry, r);
 }
 
 export interface InitResult {

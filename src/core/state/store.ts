@@ -6,6 +6,9 @@ import writeFileAtomic from 'write-file-atomic';
 import type * as z from 'zod';
 import { StateError, errorMessage } from '../errors.js';
 
+/** What an `update` change returns when it changed nothing: the file is not rewritten. */
+export const UNCHANGED: unique symbol = Symbol('unchanged');
+
 /**
  * One JSON state file: schema-checked reads, and updates made under a lock with an
  * atomic write (temp file + fsync + rename). A file that does not parse or match the
@@ -95,6 +98,7 @@ export class JsonFileStore<S extends z.ZodType> {
   }
 
   /** Reads, applies `change`, and writes back atomically, all under the file's lock. */
+  /** A change that returns UNCHANGED leaves the file as it was: no rewrite, no fsync. */
   async update<R>(change: (data: z.output<S>) => R | Promise<R>): Promise<R> {
     await mkdir(dirname(this.file), { recursive: true, mode: 0o700 });
     const lock = { compromised: false };
@@ -102,6 +106,7 @@ export class JsonFileStore<S extends z.ZodType> {
     try {
       const data = await this.read();
       const result = await change(data);
+      if (result === UNCHANGED) return result;
       // Another process took the lock as stale while we held it: writing now could lose its change.
       if (lock.compromised) throw new StateError(`lost the lock on ${this.file} while updating it; nothing was written`, 'run the command again');
       await this.write(data);
