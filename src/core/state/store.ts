@@ -97,8 +97,10 @@ export class JsonFileStore<S extends z.ZodType> {
     return result.data;
   }
 
-  /** Reads, applies `change`, and writes back atomically, all under the file's lock. */
-  /** A change that returns UNCHANGED leaves the file as it was: no rewrite, no fsync. */
+  /**
+   * Reads, applies `change`, and writes back atomically, all under the file's lock. A
+   * change that returns UNCHANGED leaves the file as it was: no rewrite, no fsync.
+   */
   async update<R>(change: (data: z.output<S>) => R | Promise<R>): Promise<R> {
     await mkdir(dirname(this.file), { recursive: true, mode: 0o700 });
     const lock = { compromised: false };
