@@ -4,11 +4,11 @@
  */
 import { randomBytes } from 'node:crypto';
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import { mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, utimesSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, utimesSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startLab, type Lab, type LabHost } from '../lab/lab.js';
-import { closeMasters, tempHome, till, TILL_BIN, tillOk } from '../lab/till.js';
+import { closeMasters, rsyncRunningFor, tempHome, till, TILL_BIN, tillOk, waitUntil } from '../lab/till.js';
 
 let lab: Lab;
 let home: string;
@@ -27,18 +27,6 @@ function remoteTree(h: LabHost, sub = 'projects/github/Tekton'): Record<string, 
   const out: Record<string, string> = {};
   for (const p of list) out[p] = readFileSync(join(h.home, sub, p), 'utf8');
   return out;
-}
-
-function waitUntil(check: () => boolean, ms: number, what: string): Promise<void> {
-  const deadline = Date.now() + ms;
-  return new Promise((resolve, reject) => {
-    const tick = () => {
-      if (check()) return resolve();
-      if (Date.now() > deadline) return reject(new Error(`timed out waiting for ${what}`));
-      setTimeout(tick, 20);
-    };
-    tick();
-  });
 }
 
 function journal(): { runs: Array<{ run: string; release: string; hosts: Record<string, { state: string }> }> } {
@@ -395,13 +383,7 @@ describe('resume', () => {
     const last = journal().runs.at(-1)!;
     expect(Object.values(last.hosts).some((x) => x.state !== 'done')).toBe(true);
     // rsync children of the killed till may still run; wait for them to end
-    await waitUntil(() => !readdirSync('/proc').some((p) => {
-      try {
-        return /^\d+$/.test(p) && readFileSync(`/proc/${p}/cmdline`, 'utf8').startsWith('rsync\0') && readFileSync(`/proc/${p}/cmdline`, 'utf8').includes(home);
-      } catch {
-        return false;
-      }
-    }), 120_000, 'orphaned rsync to end');
+    await waitUntil(() => !rsyncRunningFor(home), 120_000, 'orphaned rsync to end');
     // h5 finished staging: its files sit complete in <id>.partial (completed at the switch)
     const inode = lab.hosts[5]!.shell(`stat -c %i projects/github/Tekton.till/releases/${last.release}.partial/big2.bin`).trim();
     const r = await tillOk(home, ['host', 'deploy', '--resume', '--json'], { timeoutMs: 180_000 });

@@ -3,24 +3,12 @@ import { existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, 
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startLab, type Lab } from '../lab/lab.js';
-import { closeMasters, tempHome, till, tillOk } from '../lab/till.js';
+import { closeMasters, rsyncRunningFor, tempHome, till, tillOk, waitUntil } from '../lab/till.js';
 
 /**
  * host health, deploy, rollback and releases on a host whose key was restricted with
  * `host setup --restrict`: every remote command they send must pass `till gate`.
  */
-function waitUntil(check: () => boolean, ms: number, what: string): Promise<void> {
-  const deadline = Date.now() + ms;
-  return new Promise((resolve, reject) => {
-    const tick = () => {
-      if (check()) return resolve();
-      if (Date.now() > deadline) return reject(new Error(`timed out waiting for ${what}`));
-      setTimeout(tick, 20);
-    };
-    tick();
-  });
-}
-
 describe('restricted host: health, deploy, rollback, releases through the gate', { timeout: 600_000 }, () => {
   let home: string;
   let lab: Lab;
@@ -197,19 +185,7 @@ describe('restricted host: health, deploy, rollback, releases through the gate',
     const last = journal().runs.at(-1)!;
     expect(Object.values(last.hosts).some((x) => x.state !== 'done')).toBe(true);
     // rsync children of the killed till may still run; wait for them to end
-    await waitUntil(
-      () =>
-        !readdirSync('/proc').some((p) => {
-          try {
-            const cmd = readFileSync(`/proc/${p}/cmdline`, 'utf8');
-            return /^\d+$/.test(p) && cmd.startsWith('rsync\0') && cmd.includes(home);
-          } catch {
-            return false;
-          }
-        }),
-      120_000,
-      'orphaned rsync to end',
-    );
+    await waitUntil(() => !rsyncRunningFor(home), 120_000, 'orphaned rsync to end');
     // h0's staged release waits, complete, as <id>.partial (it is completed at the switch)
     const inode = host().shell(`stat -c %i projects/github/Tekton.till/releases/${last.release}.partial/big.bin`).trim();
 

@@ -11,7 +11,7 @@ import { chmodSync, existsSync, readFileSync, rmSync, writeFileSync } from 'node
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { computeNextRun, type SyncSettings } from '../../src/core/state/schedule.js';
-import { tempHome, till, tillOk, type TillRun } from '../lab/till.js';
+import { tempHome, till, tillOk, waitUntil, type TillRun } from '../lab/till.js';
 
 const TZ = 'America/New_York';
 const env = { TZ };
@@ -58,14 +58,6 @@ function setup(): { home: string; script: string; schedule: () => Sched; calls: 
   };
 }
 
-async function waitUntil(what: string, check: () => boolean | Promise<boolean>, timeoutMs = 90_000): Promise<void> {
-  const until = Date.now() + timeoutMs;
-  while (!(await check())) {
-    if (Date.now() > until) throw new Error(`timed out waiting for: ${what}`);
-    await new Promise((r) => setTimeout(r, 100));
-  }
-}
-
 function startWatch(home: string, args: string[]): { child: () => ChildProcess; done: Promise<TillRun> } {
   let child: ChildProcess | undefined;
   const done = till(home, ['watch', ...args], { env, timeoutMs: 180_000, onSpawn: (c) => (child = c) });
@@ -78,7 +70,7 @@ describe('till watch', () => {
     await tillOk(t.home, ['schedule', 'set', '--daily-at', '03:00'], { env });
     t.edit((s) => (s.sync.next_run = new Date(Date.now() + 3_000).toISOString()));
     const w = startWatch(t.home, ['--sync-command', t.script]);
-    await waitUntil('watch recorded in schedule.json', () => t.schedule().watch?.pid === w.child().pid);
+    await waitUntil(() => t.schedule().watch?.pid === w.child().pid, 90_000, 'watch recorded in schedule.json');
 
     const second = await till(t.home, ['watch', '--sync-command', t.script], { env });
     expect(second.code).toBe(2);
@@ -87,7 +79,7 @@ describe('till watch', () => {
     const status = JSON.parse((await tillOk(t.home, ['watch', '--status', '--json'], { env })).stdout);
     expect(status).toMatchObject({ running: true, pid: w.child().pid, stale: false });
 
-    await waitUntil('the sync is recorded', () => (t.schedule().history ?? []).length === 1);
+    await waitUntil(() => (t.schedule().history ?? []).length === 1, 90_000, 'the sync is recorded');
     const s = t.schedule();
     expect(t.calls()).toEqual(['sync --trigger watch']);
     expect(s.history[0]).toMatchObject({ status: 'success', trigger: 'watch', error: null });
@@ -120,7 +112,7 @@ describe('till watch', () => {
     await tillOk(t.home, ['schedule', 'set', '--interval-hours', '6'], { env });
     t.edit((s) => (s.sync.next_run = new Date(Date.now() - 3 * 86_400_000).toISOString()));
     const w = startWatch(t.home, ['--sync-command', t.script]);
-    await waitUntil('the missed sync is recorded', () => (t.schedule().history ?? []).length === 1);
+    await waitUntil(() => (t.schedule().history ?? []).length === 1, 90_000, 'the missed sync is recorded');
     const next = new Date(t.schedule().sync.next_run).getTime();
     expect(next).toBeGreaterThan(Date.now() + 5 * 3_600_000);
     expect(t.calls()).toHaveLength(1);
@@ -138,7 +130,7 @@ describe('till watch', () => {
     await tillOk(t.home, ['schedule', 'set', '--daily-at', '03:00'], { env });
     t.edit((s) => (s.sync.next_run = new Date(Date.now() - 1_000).toISOString()));
     const w = startWatch(t.home, ['--sync-command', t.script]);
-    await waitUntil('the sync has started', () => t.calls().length === 1);
+    await waitUntil(() => t.calls().length === 1, 90_000, 'the sync has started');
     w.child().kill('SIGTERM');
     const r = await w.done;
     expect(r.code).toBe(0);
@@ -158,7 +150,7 @@ describe('till watch', () => {
     expect(st.code).toBe(3);
     expect(st.stderr).toMatch(/stale pid/);
     const w = startWatch(t.home, ['--sync-command', t.script]);
-    await waitUntil('the new watch is recorded', () => t.schedule().watch?.pid === w.child().pid);
+    await waitUntil(() => t.schedule().watch?.pid === w.child().pid, 90_000, 'the new watch is recorded');
     expect((await till(t.home, ['watch', '--status'], { env })).code).toBe(0);
     await tillOk(t.home, ['watch', '--stop'], { env });
     expect((await w.done).code).toBe(0);
@@ -170,7 +162,7 @@ describe('till watch', () => {
     await tillOk(t.home, ['schedule', 'set', '--daily-at', '03:00'], { env });
     const w = startWatch(t.home, ['--sync-command', t.script, '--health-interval', '10s']);
     const logFile = join(t.home, 'logs', 'watch.log');
-    await waitUntil('health ran', () => existsSync(logFile) && /host health(: this till has no such command yet| exit )/.test(readFileSync(logFile, 'utf8')));
+    await waitUntil(() => existsSync(logFile) && /host health(: this till has no such command yet| exit )/.test(readFileSync(logFile, 'utf8')), 90_000, 'health ran');
     expect((await till(t.home, ['watch', '--status'], { env })).code).toBe(0);
     w.child().kill('SIGINT');
     expect((await w.done).code).toBe(0);
@@ -216,7 +208,7 @@ describe('till schedule run / failures', () => {
     writeFileSync(join(t.home, 'slow'), '');
     let child: ChildProcess | undefined;
     const done = till(t.home, ['schedule', 'run', '--sync-command', t.script], { env, onSpawn: (c) => (child = c) });
-    await waitUntil('the sync has started', () => t.calls().length === 1);
+    await waitUntil(() => t.calls().length === 1, 90_000, 'the sync has started');
     child!.kill('SIGINT');
     const r = await done;
     expect(r.code).toBe(130);

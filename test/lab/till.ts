@@ -1,6 +1,6 @@
 /** Spawns the built `till` exactly as a person runs it, with its own TILL_HOME. */
 import { spawn } from 'node:child_process';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, readFileSync, readdirSync, rmSync } from 'node:fs';
 import { resolve } from 'node:path';
 
 export const TILL_BIN = resolve('bin/till.mjs');
@@ -56,7 +56,6 @@ export async function tillOk(home: string, args: string[], opts: TillOptions = {
 
 /** Closes the ControlMaster processes a TILL_HOME started, so tests leave nothing running. */
 export async function closeMasters(home: string): Promise<void> {
-  const { readdirSync } = await import('node:fs');
   const { execFileSync } = await import('node:child_process');
   let sockets: string[] = [];
   try {
@@ -72,4 +71,25 @@ export async function closeMasters(home: string): Promise<void> {
     }
   }
   rmSync(home, { recursive: true, force: true });
+}
+
+/** Polls `check` until it holds; fails naming `what` after `ms`. */
+export async function waitUntil(check: () => boolean | Promise<boolean>, ms: number, what: string): Promise<void> {
+  const deadline = Date.now() + ms;
+  while (!(await check())) {
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 20));
+  }
+}
+
+/** True while an rsync started for this TILL_HOME still runs (a killed till's children may outlive it). */
+export function rsyncRunningFor(home: string): boolean {
+  return readdirSync('/proc').some((p) => {
+    try {
+      const cmd = readFileSync(`/proc/${p}/cmdline`, 'utf8');
+      return /^\d+$/.test(p) && cmd.startsWith('rsync\0') && cmd.includes(home);
+    } catch {
+      return false;
+    }
+  });
 }
