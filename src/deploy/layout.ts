@@ -196,6 +196,33 @@ export interface PrepareParams {
   now: string;
 }
 
+/** Take (or keep) the lock, adopt a plain directory at P, say whether <id> is complete: every prepare version. */
+const PREPARE_LOCK_ADOPT = [
+  'umask 022',
+  SWITCH_FN,
+  LOG_FN,
+  READ_FNS,
+  SHTARGET_FN,
+  '[ -d "$B/releases" ] && [ -d "$B/shared" ] || mkdir -p "$B/releases" "$B/shared" || exit 20',
+  'if [ "$force" = 1 ] && [ -d "$B/lock" ] && ! till_ours "$run"; then echo TILL_BROKE_LOCK; till_prefix TILL_OLDLOCK "$B/lock/info"; rm -rf "$B/lock"; fi',
+  `if mkdir "$B/lock" 2>/dev/null; then printf '%s' "$info" > "$B/lock/info" || exit 20`,
+  'elif ! till_ours "$run"; then echo TILL_LOCKED; till_prefix TILL_HOLDER "$B/lock/info"; exit 21; fi',
+  'if [ -e "$P" ] && [ ! -L "$P" ] && [ ! -d "$P" ]; then echo "TILL_ERROR $P exists and is not a directory or symlink" >&2; exit 22; fi',
+  // A first deploy onto a plain directory keeps it, whole, as the first release.
+  'if [ -d "$P" ] && [ ! -L "$P" ]; then',
+  '  R=$B/releases/$A',
+  '  mv "$P" "$R" || exit 22',
+  '  set -f; for s in $shared; do',
+  '    if [ -e "$R/$s" ] && [ ! -L "$R/$s" ] && [ ! -e "$B/shared/$s" ]; then till_shtarget "$s"; mkdir -p "$(dirname "$B/shared/$s")" && mv "$R/$s" "$B/shared/$s" && ln -s "$st" "$R/$s"; fi',
+  '  done; set +f',
+  `  till_log "$A" adopted "$now" 'existing directory'`,
+  '  till_switch "$N.till/releases/$A" || exit 22',
+  '  echo "TILL_ADOPTED $A"',
+  'fi',
+  // rsync creates <id>.partial itself (its parent exists)
+  'if [ -d "$B/releases/$id" ]; then echo TILL_COMPLETE; fi',
+];
+
 /**
  * Phase 1, before the transfer: take (or, for a resumed run, keep) the lock; adopt a
  * plain directory at P as the first release; report whether `<id>` is already
@@ -205,60 +232,16 @@ export interface PrepareParams {
 export const DEPLOY_PREPARE_SCRIPT = [
   HEAD,
   'id=$2; info=$3; run=$4; force=$5; shared=$6; A=$7; now=$8',
-  'umask 022',
-  SWITCH_FN,
-  LOG_FN,
-  READ_FNS,
-  SHTARGET_FN,
-  '[ -d "$B/releases" ] && [ -d "$B/shared" ] || mkdir -p "$B/releases" "$B/shared" || exit 20',
-  'if [ "$force" = 1 ] && [ -d "$B/lock" ] && ! till_ours "$run"; then echo TILL_BROKE_LOCK; till_prefix TILL_OLDLOCK "$B/lock/info"; rm -rf "$B/lock"; fi',
-  `if mkdir "$B/lock" 2>/dev/null; then printf '%s' "$info" > "$B/lock/info" || exit 20`,
-  'elif ! till_ours "$run"; then echo TILL_LOCKED; till_prefix TILL_HOLDER "$B/lock/info"; exit 21; fi',
-  'if [ -e "$P" ] && [ ! -L "$P" ] && [ ! -d "$P" ]; then echo "TILL_ERROR $P exists and is not a directory or symlink" >&2; exit 22; fi',
-  // A first deploy onto a plain directory keeps it, whole, as the first release.
-  'if [ -d "$P" ] && [ ! -L "$P" ]; then',
-  '  R=$B/releases/$A',
-  '  mv "$P" "$R" || exit 22',
-  '  set -f; for s in $shared; do',
-  '    if [ -e "$R/$s" ] && [ ! -L "$R/$s" ] && [ ! -e "$B/shared/$s" ]; then till_shtarget "$s"; mkdir -p "$(dirname "$B/shared/$s")" && mv "$R/$s" "$B/shared/$s" && ln -s "$st" "$R/$s"; fi',
-  '  done; set +f',
-  `  till_log "$A" adopted "$now" 'existing directory'`,
-  '  till_switch "$N.till/releases/$A" || exit 22',
-  '  echo "TILL_ADOPTED $A"',
-  'fi',
-  // rsync creates <id>.partial itself (its parent exists)
-  'if [ -d "$B/releases/$id" ]; then echo TILL_COMPLETE; fi',
+  ...PREPARE_LOCK_ADOPT,
   REPORT_STATE,
   'exit 0',
 ].join('\n');
 
-/** Lock, adopt, report whether <id> is complete: what every prepare version does first. */
+/** Version 2's start: version 1's, with the content hash as $9. */
 const PREPARE_BASE = [
   HEAD,
   'id=$2; info=$3; run=$4; force=$5; shared=$6; A=$7; now=$8; h=$9',
-  'umask 022',
-  SWITCH_FN,
-  LOG_FN,
-  READ_FNS,
-  SHTARGET_FN,
-  '[ -d "$B/releases" ] && [ -d "$B/shared" ] || mkdir -p "$B/releases" "$B/shared" || exit 20',
-  'if [ "$force" = 1 ] && [ -d "$B/lock" ] && ! till_ours "$run"; then echo TILL_BROKE_LOCK; till_prefix TILL_OLDLOCK "$B/lock/info"; rm -rf "$B/lock"; fi',
-  `if mkdir "$B/lock" 2>/dev/null; then printf '%s' "$info" > "$B/lock/info" || exit 20`,
-  'elif ! till_ours "$run"; then echo TILL_LOCKED; till_prefix TILL_HOLDER "$B/lock/info"; exit 21; fi',
-  'if [ -e "$P" ] && [ ! -L "$P" ] && [ ! -d "$P" ]; then echo "TILL_ERROR $P exists and is not a directory or symlink" >&2; exit 22; fi',
-  // A first deploy onto a plain directory keeps it, whole, as the first release.
-  'if [ -d "$P" ] && [ ! -L "$P" ]; then',
-  '  R=$B/releases/$A',
-  '  mv "$P" "$R" || exit 22',
-  '  set -f; for s in $shared; do',
-  '    if [ -e "$R/$s" ] && [ ! -L "$R/$s" ] && [ ! -e "$B/shared/$s" ]; then till_shtarget "$s"; mkdir -p "$(dirname "$B/shared/$s")" && mv "$R/$s" "$B/shared/$s" && ln -s "$st" "$R/$s"; fi',
-  '  done; set +f',
-  `  till_log "$A" adopted "$now" 'existing directory'`,
-  '  till_switch "$N.till/releases/$A" || exit 22',
-  '  echo "TILL_ADOPTED $A"',
-  'fi',
-  // rsync creates <id>.partial itself (its parent exists)
-  'if [ -d "$B/releases/$id" ]; then echo TILL_COMPLETE; fi',
+  ...PREPARE_LOCK_ADOPT,
 ];
 const PREPARE_V2_LINES = [
   ...PREPARE_BASE,
@@ -346,6 +329,57 @@ export interface SwitchParams {
   env: string;
 }
 
+/** Rewrites releases.log without the pruned ids' lines (ids have no tab or newline); `tab` is how the script gets a tab. */
+function dropPrunedFromLog(tab: string): string {
+  return `  tab=${tab}; while IFS= read -r l || [ -n "$l" ]; do keep=1; for r in $prune; do case $l in "$r$tab"*) keep= ;; esac; done; [ -z "$keep" ] || printf '%s\\n' "$l"; done < "$B/releases.log" > "$B/releases.log.tmp"; mv -f "$B/releases.log.tmp" "$B/releases.log"`;
+}
+
+/** Every switch version's start: lock check, then complete <id>.partial up to its shared links. */
+const SWITCH_START = [
+  HEAD,
+  'id=$2; prev=$3; check=$4; prune=$5; run=$6; now=$7; src=$8; inst=$9; shared=${10}; env=${11}',
+  SWITCH_FN,
+  LOG_FN,
+  'umask 022',
+  READ_FNS,
+  SHTARGET_FN,
+  'till_ours "$run" || { echo "TILL_ERROR the deploy lock is no longer ours" >&2; exit 33; }',
+  'if [ ! -d "$B/releases/$id" ]; then',
+  '  R=$B/releases/$id.partial',
+  '  [ -d "$R" ] || { echo "TILL_ERROR staging directory missing" >&2; exit 31; }',
+  `  printf '%s' "$env" > "$R/.env.local" || exit 31`,
+  '  set -f; for s in $shared; do',
+  '    [ -d "$B/shared/$s" ] || mkdir -p "$B/shared/$s" || exit 31',
+];
+/** ...and its end: rename to <id>, switch P, run the check (back on failure), mark good. */
+const SWITCH_FINISH = [
+  '  done; set +f',
+  '  mv -T "$R" "$B/releases/$id" || exit 31',
+  '  till_log "$id" staged "$now" "$src"',
+  'fi',
+  'till_switch "$N.till/releases/$id" || exit 32',
+  'echo TILL_SWITCHED',
+  'if [ -n "$check" ]; then',
+  // The user's shell (this one), in the new release; its output goes to stderr so stdout stays markers only.
+  '  ( cd "$B/releases/$id" && eval "$check" ) </dev/null >&2; rc=$?',
+  '  if [ "$rc" -ne 0 ]; then',
+  '    if [ -n "$prev" ]; then till_switch "$N.till/releases/$prev" || exit 32; else rm -f "$P"; fi',
+  '    till_log "$id" failed "$now" "$src"',
+  '    rm -rf "$B/lock"',
+  '    echo "TILL_CHECK_FAILED $rc"',
+  '    exit 0',
+  '  fi',
+  'fi',
+  'till_log "$id" good "$now" "$src"',
+];
+/** Versions 1 and 2 prune one rm per release and rewrite the log with a $(printf) tab. */
+const SWITCH_PRUNE_V1 = [
+  'if [ -n "$prune" ]; then',
+  '  set -f; for r in $prune; do rm -rf "$B/releases/$r" && echo "TILL_PRUNED $r"; done; set +f',
+  dropPrunedFromLog("$(printf '\\t')"),
+  'fi',
+];
+
 /**
  * Phase 2: complete the release when it is still `<id>.partial` (`.env.local`, shared
  * links, the rename to `<id>`: folded in here to spare a round trip per host; it only
@@ -356,46 +390,12 @@ export interface SwitchParams {
  * run, now, source, installation ('' none), shared paths (space-separated), .env.local text.
  */
 export const DEPLOY_SWITCH_SCRIPT = [
-  HEAD,
-  'id=$2; prev=$3; check=$4; prune=$5; run=$6; now=$7; src=$8; inst=$9; shared=${10}; env=${11}',
-  SWITCH_FN,
-  LOG_FN,
-  'umask 022',
-  READ_FNS,
-  SHTARGET_FN,
-  'till_ours "$run" || { echo "TILL_ERROR the deploy lock is no longer ours" >&2; exit 33; }',
-  'if [ ! -d "$B/releases/$id" ]; then',
-  '  R=$B/releases/$id.partial',
-  '  [ -d "$R" ] || { echo "TILL_ERROR staging directory missing" >&2; exit 31; }',
-  `  printf '%s' "$env" > "$R/.env.local" || exit 31`,
-  '  set -f; for s in $shared; do',
-  '    [ -d "$B/shared/$s" ] || mkdir -p "$B/shared/$s" || exit 31',
+  ...SWITCH_START,
   '    if [ -e "$R/$s" ] || [ -L "$R/$s" ]; then rm -rf "$R/$s"; fi',
   '    d=$(dirname "$R/$s"); [ -d "$d" ] || mkdir -p "$d" || exit 31',
   '    till_shtarget "$s"; ln -s "$st" "$R/$s" || exit 31',
-  '  done; set +f',
-  '  mv -T "$R" "$B/releases/$id" || exit 31',
-  '  till_log "$id" staged "$now" "$src"',
-  'fi',
-  'till_switch "$N.till/releases/$id" || exit 32',
-  'echo TILL_SWITCHED',
-  'if [ -n "$check" ]; then',
-  // The user's shell (this one), in the new release; its output goes to stderr so stdout stays markers only.
-  '  ( cd "$B/releases/$id" && eval "$check" ) </dev/null >&2; rc=$?',
-  '  if [ "$rc" -ne 0 ]; then',
-  '    if [ -n "$prev" ]; then till_switch "$N.till/releases/$prev" || exit 32; else rm -f "$P"; fi',
-  '    till_log "$id" failed "$now" "$src"',
-  '    rm -rf "$B/lock"',
-  '    echo "TILL_CHECK_FAILED $rc"',
-  '    exit 0',
-  '  fi',
-  'fi',
-  'till_log "$id" good "$now" "$src"',
-  'if [ -n "$prune" ]; then',
-  '  set -f; for r in $prune; do rm -rf "$B/releases/$r" && echo "TILL_PRUNED $r"; done; set +f',
-  // Drop the pruned ids' lines from the record (ids have no tab or newline).
-  `  tab=$(printf '\\t'); while IFS= read -r l || [ -n "$l" ]; do keep=1; for r in $prune; do case $l in "$r$tab"*) keep= ;; esac; done; [ -z "$keep" ] || printf '%s\\n' "$l"; done < "$B/releases.log" > "$B/releases.log.tmp"; mv -f "$B/releases.log.tmp" "$B/releases.log"`,
-  'fi',
+  ...SWITCH_FINISH,
+  ...SWITCH_PRUNE_V1,
   'if [ -n "$inst" ] && [ -x "$HOME/.till/bin/till" ]; then',
   `  if out=$("$HOME/.till/bin/till" installation add "$P" --name "$inst" 2>&1); then echo TILL_REGISTERED; else echo TILL_REGISTER_FAILED; printf '%s\\n' "$out" | head -n 5 | sed 's/^/TILL_REGISTER_ERROR /'; fi`,
   'fi',
@@ -406,43 +406,13 @@ export const DEPLOY_SWITCH_SCRIPT = [
 
 /** Complete, switch, check, mark good: what versions 2 and 3 share. */
 const SWITCH_MAIN = [
-  HEAD,
-  'id=$2; prev=$3; check=$4; prune=$5; run=$6; now=$7; src=$8; inst=$9; shared=${10}; env=${11}',
-  SWITCH_FN,
-  LOG_FN,
-  'umask 022',
-  READ_FNS,
-  SHTARGET_FN,
-  'till_ours "$run" || { echo "TILL_ERROR the deploy lock is no longer ours" >&2; exit 33; }',
-  'if [ ! -d "$B/releases/$id" ]; then',
-  '  R=$B/releases/$id.partial',
-  '  [ -d "$R" ] || { echo "TILL_ERROR staging directory missing" >&2; exit 31; }',
-  `  printf '%s' "$env" > "$R/.env.local" || exit 31`,
-  '  set -f; for s in $shared; do',
-  '    [ -d "$B/shared/$s" ] || mkdir -p "$B/shared/$s" || exit 31',
+  ...SWITCH_START,
   // Already the right link (a release staged as a cp -al copy has them): no forks.
   '    if [ -L "$R/$s" ] && [ "$R/$s" -ef "$B/shared/$s" ]; then continue; fi',
   '    if [ -e "$R/$s" ] || [ -L "$R/$s" ]; then rm -rf "$R/$s"; fi',
   '    case $s in */*) d=$R/${s%/*} ;; *) d=$R ;; esac; [ -d "$d" ] || mkdir -p "$d" || exit 31',
   '    till_shtarget "$s"; ln -s "$st" "$R/$s" || exit 31',
-  '  done; set +f',
-  '  mv -T "$R" "$B/releases/$id" || exit 31',
-  '  till_log "$id" staged "$now" "$src"',
-  'fi',
-  'till_switch "$N.till/releases/$id" || exit 32',
-  'echo TILL_SWITCHED',
-  'if [ -n "$check" ]; then',
-  // The user's shell (this one), in the new release; its output goes to stderr so stdout stays markers only.
-  '  ( cd "$B/releases/$id" && eval "$check" ) </dev/null >&2; rc=$?',
-  '  if [ "$rc" -ne 0 ]; then',
-  '    if [ -n "$prev" ]; then till_switch "$N.till/releases/$prev" || exit 32; else rm -f "$P"; fi',
-  '    till_log "$id" failed "$now" "$src"',
-  '    rm -rf "$B/lock"',
-  '    echo "TILL_CHECK_FAILED $rc"',
-  '    exit 0',
-  '  fi',
-  'fi',
-  'till_log "$id" good "$now" "$src"',
+  ...SWITCH_FINISH,
 ];
 /** Register the installation with the host's till, unless P.till/registered says it is. */
 const SWITCH_REGISTER = [
@@ -457,11 +427,7 @@ const SWITCH_REGISTER = [
 ];
 const SWITCH_V2_LINES = [
   ...SWITCH_MAIN,
-  'if [ -n "$prune" ]; then',
-  '  set -f; for r in $prune; do rm -rf "$B/releases/$r" && echo "TILL_PRUNED $r"; done; set +f',
-  // Drop the pruned ids' lines from the record (ids have no tab or newline).
-  `  tab=$(printf '\\t'); while IFS= read -r l || [ -n "$l" ]; do keep=1; for r in $prune; do case $l in "$r$tab"*) keep= ;; esac; done; [ -z "$keep" ] || printf '%s\\n' "$l"; done < "$B/releases.log" > "$B/releases.log.tmp"; mv -f "$B/releases.log.tmp" "$B/releases.log"`,
-  'fi',
+  ...SWITCH_PRUNE_V1,
   ...SWITCH_REGISTER,
   'rm -rf "$B/lock"',
   'echo TILL_DONE',
@@ -485,8 +451,7 @@ export const DEPLOY_SWITCH_SCRIPT_V2 = SWITCH_V2_LINES.join('\n');
 export const DEPLOY_SWITCH_SCRIPT_V3 = [
   ...SWITCH_MAIN,
   'if [ -n "$prune" ]; then',
-  // Drop the pruned ids' lines from the record (ids have no tab or newline).
-  `  tab='\t'; while IFS= read -r l || [ -n "$l" ]; do keep=1; for r in $prune; do case $l in "$r$tab"*) keep= ;; esac; done; [ -z "$keep" ] || printf '%s\n' "$l"; done < "$B/releases.log" > "$B/releases.log.tmp"; mv -f "$B/releases.log.tmp" "$B/releases.log"`,
+  dropPrunedFromLog("'\t'"),
   'fi',
   ...SWITCH_REGISTER,
   'set -f; set --; for r in $prune; do set -- "$@" "$B/releases/$r"; done',

@@ -25,7 +25,7 @@ const PINNED_SCRIPTS: [string, string][] = [
   ['deploy-prepare-v2', 'a5f4127334a70a97'],
   ['deploy-switch', '5656aa24af2d9f34'],
   ['deploy-switch-v2', 'c0c3c30f1c9effe4'],
-  ['deploy-switch-v3', '13a060fbb70489f3'],
+  ['deploy-switch-v3', 'b9f41453e84bd604'],
   ['deploy-unlock', 'ce5734b5514582b1'],
   ['rollback', 'e9407b39057bef38'],
   ['rollback-v2', 'ad4e051d7f50de5d'],
