@@ -6,7 +6,7 @@ import { RESTRICTED_KEY_ADD_SCRIPT, RESTRICTED_KEY_REMOVE_SCRIPT } from '../../s
 import { TEST_COMMAND } from '../../src/ops/test.js';
 import { remoteScript } from '../../src/remote/script.js';
 import { startLab, type Lab, type LabHost } from '../lab/lab.js';
-import { closeMasters, tempHome, till, tillOk } from '../lab/till.js';
+import { closeMasters, killWhen, tempHome, till, tillOk } from '../lab/till.js';
 
 /**
  * `till host rotate-key` on hosts whose key is restricted to `till gate`: the new key
@@ -233,17 +233,12 @@ describe('rotate-key on restricted hosts, interrupted by SIGKILL', { timeout: 60
     let killed = false;
     const r = await till(home, ['host', 'rotate-key', '--serial'], {
       timeoutMs: 180_000,
-      onSpawn: (child) => {
-        const poll = setInterval(() => {
-          const newPub = `${home}/ssh/${KEY}.new.pub`;
-          if (existsSync(newPub) && when(blobOf(newPub))) {
-            clearInterval(poll);
-            killed = true;
-            child.kill('SIGKILL');
-          }
-        }, 5);
-        child.on('close', () => clearInterval(poll));
-      },
+      onSpawn: (child) =>
+        killWhen(
+          child,
+          () => existsSync(`${home}/ssh/${KEY}.new.pub`) && when(blobOf(`${home}/ssh/${KEY}.new.pub`)),
+          () => (killed = true),
+        ),
     });
     expect(killed).toBe(true);
     expect(r.signal).toBe('SIGKILL');

@@ -3,7 +3,7 @@ import { readdirSync } from 'node:fs';
 import { existsSync, readFileSync } from 'node:fs';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import { startLab, type Lab, type LabHost } from '../lab/lab.js';
-import { closeMasters, TILL_BIN, tempHome, till, tillOk } from '../lab/till.js';
+import { closeMasters, killWhen, TILL_BIN, tempHome, till, tillOk } from '../lab/till.js';
 
 const KEY = 'till_federation_ed25519';
 const blobOf = (pubFile: string) => readFileSync(pubFile, 'utf8').trim().split(' ')[1]!;
@@ -117,18 +117,17 @@ describe('rotate-key interrupted by SIGKILL between hosts', () => {
     let killed = false;
     const run = till(home, ['host', 'rotate-key', '--serial', '--connect-timeout', '60', '--retries', '1'], {
       timeoutMs: 120_000,
-      onSpawn: (child) => {
-        const poll = setInterval(() => {
-          const text = authorizedKeys(h0);
-          const newPub = existsSync(`${home}/ssh/${KEY}.new.pub`) ? blobOf(`${home}/ssh/${KEY}.new.pub`) : undefined;
-          if (newPub && text.includes(newPub) && !text.includes(oldBlob)) {
-            clearInterval(poll);
-            killed = true;
-            child.kill('SIGKILL');
-          }
-        }, 20);
-        child.on('close', () => clearInterval(poll));
-      },
+      onSpawn: (child) =>
+        killWhen(
+          child,
+          () => {
+            const text = authorizedKeys(h0);
+            const newPub = existsSync(`${home}/ssh/${KEY}.new.pub`) ? blobOf(`${home}/ssh/${KEY}.new.pub`) : undefined;
+            return newPub !== undefined && text.includes(newPub) && !text.includes(oldBlob);
+          },
+          () => (killed = true),
+          20,
+        ),
     });
     const r = await run;
     expect(killed).toBe(true);
@@ -176,17 +175,15 @@ describe('rotate-key interrupted by SIGKILL inside a host (new key appended, old
     let killed = false;
     const r = await till(home, ['host', 'rotate-key', '--serial'], {
       timeoutMs: 120_000,
-      onSpawn: (child) => {
-        const poll = setInterval(() => {
-          const newPub = existsSync(`${home}/ssh/${KEY}.new.pub`) ? blobOf(`${home}/ssh/${KEY}.new.pub`) : undefined;
-          if (newPub && authorizedKeys(h0).includes(newPub)) {
-            clearInterval(poll);
-            killed = true;
-            child.kill('SIGKILL');
-          }
-        }, 5);
-        child.on('close', () => clearInterval(poll));
-      },
+      onSpawn: (child) =>
+        killWhen(
+          child,
+          () => {
+            const newPub = existsSync(`${home}/ssh/${KEY}.new.pub`) ? blobOf(`${home}/ssh/${KEY}.new.pub`) : undefined;
+            return newPub !== undefined && authorizedKeys(h0).includes(newPub);
+          },
+          () => (killed = true),
+        ),
     });
     expect(killed).toBe(true);
     expect(r.signal).toBe('SIGKILL');

@@ -1,5 +1,5 @@
 /** Spawns the built `till` exactly as a person runs it, with its own TILL_HOME. */
-import { spawn } from 'node:child_process';
+import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, readFileSync, readdirSync, rmSync } from 'node:fs';
 import { resolve } from 'node:path';
 
@@ -92,4 +92,15 @@ export function rsyncRunningFor(home: string): boolean {
       return false;
     }
   });
+}
+
+/** SIGKILLs `child` the moment `check` holds (polled every `ms`), then calls `onKill`: an interruption at a chosen step. */
+export function killWhen(child: ChildProcess, check: () => boolean, onKill: () => void, ms = 5): void {
+  const poll = setInterval(() => {
+    if (!check()) return;
+    clearInterval(poll);
+    onKill();
+    child.kill('SIGKILL');
+  }, ms);
+  child.on('close', () => clearInterval(poll));
 }
