@@ -67,6 +67,16 @@ function report(err: unknown, red: (s: string) => string): number {
   return ExitCode.internal;
 }
 
+/**
+ * `till host list | head -3`: once the reader has gone, stdout writes fail with EPIPE.
+ * The command still finishes (a fleet run still records its results) with its own exit
+ * code; what it would have printed has nowhere to go, so it is dropped quietly.
+ */
+process.stdout.on('error', (err: NodeJS.ErrnoException) => {
+  if (err.code === 'EPIPE' || err.code === 'ERR_STREAM_DESTROYED') return;
+  throw err;
+});
+
 main(process.argv.slice(2)).then(
   (code) => {
     process.exitCode = code;

@@ -171,6 +171,21 @@ describe('the CLI surface', () => {
     expect(await walk([])).toBeGreaterThan(10);
   }, 180_000);
 
+  it('ends quietly with its own exit code when the reader of its output has gone (till … | head)', async () => {
+    const h = home();
+    await tillOk(h, ['host', 'init']);
+    for (let i = 0; i < 3; i++) await tillOk(h, ['host', 'add', `h${i}`, `u@127.0.0.${i + 2}`]);
+    const db = readFileSync(`${h}/hosts-local.json`, 'utf8');
+    // The read end is closed before till has loaded, so its first write gets EPIPE.
+    const closed = { onSpawn: (c: import('node:child_process').ChildProcess) => c.stdout!.destroy() };
+    for (const args of [['host', 'list', '--json'], ['host', 'list'], ['schedule', 'show']]) {
+      const r = await till(h, args, closed);
+      expect(r.stderr, args.join(' ')).not.toMatch(/EPIPE|internal error|Unhandled/);
+      expect(r.code, args.join(' ')).toBe(0);
+    }
+    expect(readFileSync(`${h}/hosts-local.json`, 'utf8')).toBe(db);
+  });
+
   it('reports an unknown option as a usage error', async () => {
     const r = await till(home(), ['host', 'list', '--frobnicate']);
     expect(r.code).toBe(2);
