@@ -1,12 +1,43 @@
 import type { HostJob } from '../core/fanout.js';
 import type { TillPaths } from '../core/paths.js';
+import { remoteScript } from '../remote/script.js';
 import { sshRun, toOutcome } from '../ssh/client.js';
+
+/**
+ * How `host exec` runs a line so that ending its ssh (Ctrl-C, --timeout) also ends the
+ * command on the host. ssh without a terminal only closes the session: the remote
+ * command would run on. So the line runs in the user's login shell ($1, exactly as
+ * written, stdin /dev/null) next to a watcher that reads the session's stdin, which
+ * till holds open and never writes: end-of-file there means the session is gone, and
+ * the watcher ends the session's process group (sshd makes one per session). When the
+ * command ends first, the watcher is ended and the command's exit code passes through.
+ * Not a registered gate script: a restricted key refuses exec whatever its form.
+ */
+export const EXEC_SCRIPT = [
+  'exec 3<&0',
+  '"${SHELL:-/bin/sh}" -c "$1" </dev/null &',
+  'c=$!',
+  '{ while read -r _; do :; done; kill -TERM 0; } <&3 &',
+  'w=$!',
+  'exec 3<&-',
+  'wait "$c"; rc=$?',
+  'kill "$w" 2>/dev/null',
+  'exit "$rc"',
+].join('\n');
+
+/** The remote command line of `host exec` for one shell line. */
+export function execCommand(line: string): string {
+  return remoteScript(EXEC_SCRIPT, [line]);
+}
 
 /** Runs one shell line on a host; its stdout, stderr and exit code are the result. */
 export function execJob(paths: TillPaths, line: string, opts: { connectTimeout?: number; timeoutMs?: number; onOutput?: (host: string, stream: 'stdout' | 'stderr', chunk: Buffer) => void } = {}): HostJob<undefined> {
-  return async ({ name, signal }) => {
-    const result = await sshRun(paths, name, line, {
+  return async ({ name, entry, signal }) => {
+    // A restricted key's gate refuses any exec; sent bare, its refusal names the command.
+    const restricted = entry.restricted === true;
+    const result = await sshRun(paths, name, restricted ? line : execCommand(line), {
       signal,
+      holdStdin: !restricted,
       connectTimeout: opts.connectTimeout,
       timeoutMs: opts.timeoutMs,
       onStdout: opts.onOutput ? (c) => opts.onOutput!(name, 'stdout', c) : undefined,

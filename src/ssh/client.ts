@@ -8,6 +8,7 @@ export interface RemoteCallOptions extends SshCallOptions {
   signal?: AbortSignal;
   timeoutMs?: number;
   input?: string | Buffer;
+  holdStdin?: boolean;
   onStdout?: RunOptions['onStdout'];
   onStderr?: RunOptions['onStderr'];
 }
@@ -18,6 +19,7 @@ export function sshRun(paths: TillPaths, name: string, command: string, opts: Re
     signal: opts.signal,
     timeoutMs: opts.timeoutMs,
     input: opts.input,
+    holdStdin: opts.holdStdin,
     onStdout: opts.onStdout,
     onStderr: opts.onStderr,
   });

@@ -25,6 +25,11 @@ export interface RunOptions {
   signal?: AbortSignal;
   /** Written to stdin, which is then closed; default: stdin is /dev/null. */
   input?: string | Buffer;
+  /**
+   * stdin is a pipe till holds open, writing nothing, until the process ends: the
+   * remote side sees end-of-file only when the session goes away (exec's watcher).
+   */
+  holdStdin?: boolean;
   /** Inherit the terminal (interactive `host ssh`). */
   interactive?: boolean;
   env?: NodeJS.ProcessEnv;
@@ -53,7 +58,7 @@ export function runProcess(command: string, args: string[], opts: RunOptions = {
     }
 
     const child = spawn(command, args, {
-      stdio: opts.interactive ? 'inherit' : [opts.input === undefined ? 'ignore' : 'pipe', 'pipe', 'pipe'],
+      stdio: opts.interactive ? 'inherit' : [opts.input === undefined && !opts.holdStdin ? 'ignore' : 'pipe', 'pipe', 'pipe'],
       env: opts.env ?? process.env,
       cwd: opts.cwd,
     });
@@ -85,10 +90,8 @@ export function runProcess(command: string, args: string[], opts: RunOptions = {
       err.push(chunk);
       opts.onStderr?.(chunk);
     });
-    if (child.stdin && opts.input !== undefined) {
-      child.stdin.on('error', () => undefined); // the process may exit before reading it all
-      child.stdin.end(opts.input);
-    }
+    if (child.stdin) child.stdin.on('error', () => undefined); // the process may exit before reading it all
+    if (child.stdin && opts.input !== undefined) child.stdin.end(opts.input);
     // An ssh that multiplexes over a master hands its stdout/stderr to the master
     // process, so after we end it the pipes stay open until the remote command ends
     // on its own. Once a cancelled or timed-out child has exited, stop reading.
@@ -106,6 +109,7 @@ export function runProcess(command: string, args: string[], opts: RunOptions = {
       if (timer) clearTimeout(timer);
       if (killTimer) clearTimeout(killTimer);
       opts.signal?.removeEventListener('abort', onAbort);
+      child.stdin?.destroy();
       resolve({
         command,
         args,
