@@ -100,6 +100,12 @@ class AttemptFailed extends Error {
   }
 }
 
+const CANCELLED: Failure = { kind: 'cancelled', connection: false, retryable: false, message: 'cancelled' };
+
+function cancelledOutcome<T>(o: JobOutcome<T>): JobOutcome<T> {
+  return { ...o, ok: false, failure: CANCELLED, exitCode: null };
+}
+
 function endpointKey(t: Target): string {
   return t.entry.jump !== undefined ? `jump:${t.entry.jump}` : `${t.entry.host}:${t.entry.port}`;
 }
@@ -140,6 +146,9 @@ export async function runFleet<T>(targets: readonly Target[], job: HostJob<T>, o
           attempt += 1;
           const o = await job({ name: target.name, entry: target.entry, attempt, signal });
           if (o.ok) return o;
+          // Ctrl-C in a terminal reaches the ssh children too, and one may die of it before
+          // till sees the signal: a failure after the abort is the abort, never the host's.
+          if (signal.aborted) throw new AbortError(new AttemptFailed(cancelledOutcome(o), false));
           const retryable = o.failure?.retryable === true && o.failure.connection && !signal.aborted;
           if (!retryable) throw new AbortError(new AttemptFailed(o, false));
           throw new AttemptFailed(o, true);
@@ -164,7 +173,7 @@ export async function runFleet<T>(targets: readonly Target[], job: HostJob<T>, o
       if (inner instanceof AttemptFailed) {
         outcome = inner.outcome as JobOutcome<T>;
       } else if (signal.aborted && attempt > 0) {
-        outcome = { ok: false, failure: { kind: 'cancelled', connection: false, retryable: false, message: 'cancelled' } };
+        outcome = { ok: false, failure: CANCELLED };
       } else if (signal.aborted) {
         return skipped(target.name);
       } else {
