@@ -1,5 +1,5 @@
 import type { Command } from 'commander';
-import { ExitCode } from '../core/errors.js';
+import { ExitCode, UsageError } from '../core/errors.js';
 import { DEFAULT_ATTEMPTS, DEFAULT_PARALLEL, runFleet, type FleetReport, type HostJob, type HostResult, type Target } from '../core/fanout.js';
 import type { Inventory } from '../core/inventory.js';
 import type { HostEntry } from '../core/state/hosts.js';
@@ -33,7 +33,15 @@ export function addFleetOptions(cmd: Command): Command {
     .option('--json', 'print one JSON document on stdout');
 }
 
+/** Fan-out options that contradict each other: refused before anything runs. */
+function checkFanoutOptions(opts: FleetOpts): void {
+  if (opts.serial && opts.parallel !== undefined && opts.parallel !== 1) {
+    throw new UsageError(`--serial and --parallel ${opts.parallel} contradict each other`, 'give one of them');
+  }
+}
+
 export function selectTargets(db: Parameters<typeof resolveTargets>[0], patterns: string[], opts: FleetOpts): Target[] {
+  checkFanoutOptions(opts);
   return resolveTargets(db, { patterns, groups: opts.group ?? [], all: opts.all === true });
 }
 
@@ -72,6 +80,8 @@ export interface FleetCommand<T> {
   onAttempt?: (entry: HostEntry, result: HostResult<T>) => void;
   /** Stream per-host output as prefixed lines (exec). */
   stream?: boolean;
+  /** Print each host's output as one block when it is done (exec --group-output). */
+  grouped?: boolean;
   extraJson?: (r: HostResult<T>) => Record<string, unknown>;
   extraColumns?: Array<[string, (r: HostResult<T>) => string]>;
   /** Print something before the summary (e.g. grouped output). */
@@ -94,9 +104,10 @@ export async function runFleetWithProgress<T>(
   job: (hooks: { output: FleetReporter['output'] }) => HostJob<T>,
   opts: FleetOpts,
   signal: AbortSignal,
-  display: { stream?: boolean; quiet?: boolean } = {},
+  display: { stream?: boolean; grouped?: boolean; quiet?: boolean } = {},
 ): Promise<FleetReport<T>> {
-  const reporter = new FleetReporter(cli, targets.length, { json: opts.json === true, stream: display.stream === true, quietDone: display.quiet === true });
+  checkFanoutOptions(opts);
+  const reporter = new FleetReporter(cli, targets.length, { json: opts.json === true, stream: display.stream === true, grouped: display.grouped === true, quietDone: display.quiet === true });
   try {
     return await runFleet(targets, job({ output: reporter.output }), {
       parallel: opts.serial ? 1 : opts.parallel,
@@ -117,7 +128,7 @@ export async function runFleetCommand<T>(c: FleetCommand<T>): Promise<number> {
   const interrupt = interruptSignal();
   let report: FleetReport<T>;
   try {
-    report = await runFleetWithProgress(cli, c.targets, c.job, opts, interrupt.signal, { stream: c.stream, quiet: c.quiet });
+    report = await runFleetWithProgress(cli, c.targets, c.job, opts, interrupt.signal, { stream: c.stream, grouped: c.grouped, quiet: c.quiet });
   } finally {
     interrupt.dispose();
   }

@@ -235,15 +235,8 @@ export function registerHostCommands(host: Command, cli: Cli): void {
       targets,
       opts,
       stream: !grouped,
+      grouped,
       job: ({ output }) => execJob(paths, line, { connectTimeout: opts.connectTimeout, timeoutMs: opts.timeout && opts.timeout * 1000, onOutput: output }),
-      beforeSummary: (report) => {
-        if (!grouped) return;
-        for (const r of report.results) {
-          if (r.stdout === '' && r.stderr === '') continue;
-          cli.out(`${cli.stdoutColor.bold(`== ${r.host}`)}\n${r.stdout}${r.stdout.endsWith('\n') || r.stdout === '' ? '' : '\n'}`);
-          if (r.stderr !== '') cli.err(`== ${r.host} (stderr)\n${r.stderr}`);
-        }
-      },
     });
   });
 
@@ -252,7 +245,11 @@ export function registerHostCommands(host: Command, cli: Cli): void {
     .description("open a shell on a host through till's config (or run one command after --)")
     .argument('<name>')
     .usage('<name> [-- <command...>]')
-    .action(async (name: string) => {
+    .allowExcessArguments(true)
+    .action(async (name: string, _opts: unknown, cmd: Command) => {
+      if (cmd.args.length > 1) {
+        throw new UsageError(`host ssh takes one host name, got ${cmd.args.length} arguments`, `put the remote command after --: till host ssh ${name} -- ${cmd.args.slice(1).join(' ')}`);
+      }
       const paths = cli.paths();
       checkControlPath(paths);
       const db = await new Inventory(paths).read();

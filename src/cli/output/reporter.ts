@@ -18,7 +18,7 @@ export class FleetReporter {
   constructor(
     private readonly cli: Cli,
     private readonly total: number,
-    private readonly opts: { json: boolean; stream?: boolean; quietDone?: boolean; detail?: () => string },
+    private readonly opts: { json: boolean; stream?: boolean; grouped?: boolean; quietDone?: boolean; detail?: () => string },
   ) {}
 
   /** Redraws the live line (throttled): its detail changed. */
@@ -35,6 +35,7 @@ export class FleetReporter {
       this.done += 1;
       if (!event.result.ok) this.failed += 1;
       this.flushPartial(event.result.host);
+      if (this.opts.grouped) this.printBlock(event.result);
       if (!this.cli.stderrIsTTY && !this.opts.quietDone) {
         const r = event.result;
         this.cli.err(`[${this.done}/${this.total}] ${r.host}: ${r.ok ? 'ok' : `${r.status}: ${r.error ?? ''}`}`);
@@ -52,6 +53,15 @@ export class FleetReporter {
     this.partial.set(key, lines.pop() ?? '');
     for (const line of lines) this.emitLine(host, stream, line);
   };
+
+  /** --group-output: a host's whole output as one block, as soon as the host is done. */
+  private printBlock(r: HostResult): void {
+    if (r.stdout === '' && r.stderr === '') return;
+    this.clear();
+    // cli.out/err end the block with a newline when the host's output did not.
+    if (r.stdout !== '') this.cli.out(`${this.cli.stdoutColor.bold(`== ${r.host}`)}\n${r.stdout}`);
+    if (r.stderr !== '') this.cli.err(`${this.cli.stderrColor.bold(`== ${r.host} (stderr)`)}\n${r.stderr}`);
+  }
 
   private flushPartial(host: string): void {
     for (const stream of ['stdout', 'stderr'] as const) {
