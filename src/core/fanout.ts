@@ -67,7 +67,8 @@ export interface FleetReport<T = unknown> {
 
 export type FleetEvent<T = unknown> =
   | { type: 'start'; host: string }
-  | { type: 'retry'; host: string; attempt: number; delayMs: number; error: string }
+  /** The wait before the next attempt is delayMs to maxDelayMs (jitter: p-retry's randomize). */
+  | { type: 'retry'; host: string; attempt: number; delayMs: number; maxDelayMs: number; error: string }
   | { type: 'done'; result: HostResult<T> };
 
 export interface FleetOptions<T = unknown> {
@@ -140,12 +141,17 @@ export async function runFleet<T>(targets: readonly Target[], job: HostJob<T>, o
     const maxAttempts = opts.singleAttemptFor?.(target) ? 1 : attempts;
     let attempt = 0;
     let outcome: JobOutcome<T>;
+    // p-retry rejects once the signal is aborted, even when the attempt in hand succeeded.
+    let succeeded: JobOutcome<T> | undefined;
     try {
       outcome = await pRetry(
         async () => {
           attempt += 1;
           const o = await job({ name: target.name, entry: target.entry, attempt, signal });
-          if (o.ok) return o;
+          if (o.ok) {
+            succeeded = o;
+            return o;
+          }
           // Ctrl-C in a terminal reaches the ssh children too, and one may die of it before
           // till sees the signal: a failure after the abort is the abort, never the host's.
           if (signal.aborted) throw new AbortError(new AttemptFailed(cancelledOutcome(o), false));
@@ -163,14 +169,16 @@ export async function runFleet<T>(targets: readonly Target[], job: HostJob<T>, o
           onFailedAttempt: ({ error, attemptNumber, retriesLeft }) => {
             if (retriesLeft > 0 && !signal.aborted) {
               const delayMs = Math.min(backoff.maxMs, backoff.minMs * backoff.factor ** (attemptNumber - 1));
-              emit({ type: 'retry', host: target.name, attempt: attemptNumber, delayMs, error: error.message });
+              emit({ type: 'retry', host: target.name, attempt: attemptNumber, delayMs, maxDelayMs: Math.min(backoff.maxMs, delayMs * 2), error: error.message });
             }
           },
         },
       );
     } catch (err) {
       const inner = err instanceof AbortError ? (err as AbortError & { originalError?: unknown }).originalError ?? err : err;
-      if (inner instanceof AttemptFailed) {
+      if (succeeded !== undefined) {
+        outcome = succeeded;
+      } else if (inner instanceof AttemptFailed) {
         outcome = inner.outcome as JobOutcome<T>;
       } else if (signal.aborted && attempt > 0) {
         outcome = { ok: false, failure: CANCELLED };

@@ -3,11 +3,11 @@
  * hosts: targets and groups, parallel exec, retries, unreachable hosts, hanging hosts,
  * Ctrl-C, --json, quoting, and doctor.
  */
-import { execFileSync } from 'node:child_process';
-import { readFileSync } from 'node:fs';
+import { execFileSync, spawn } from 'node:child_process';
+import { chmodSync, mkdtempSync, readFileSync, rmSync, statSync } from 'node:fs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startLab, type Lab, type LabHost } from '../lab/lab.js';
-import { closeMasters, tempHome, till, tillOk } from '../lab/till.js';
+import { closeMasters, TILL_BIN, tempHome, till, tillOk, waitUntil, type TillRun } from '../lab/till.js';
 
 interface JsonResult {
   host: string;
@@ -41,6 +41,54 @@ const closeMaster = (name: string) => {
     execFileSync('ssh', ['-F', `${home}/ssh/config`, '-O', 'exit', `till-${name}`], { stdio: 'ignore', timeout: 10_000 });
   } catch {
     // no master
+  }
+};
+
+/** Command lines of a lab user's processes that match `pattern` (the host side of a run). */
+const remoteProcesses = (name: string, pattern: RegExp): string[] => {
+  try {
+    return execFileSync('ps', ['-u', hostOf(name).user, '-o', 'args='], { encoding: 'utf8' }).split('\n').filter((l) => pattern.test(l));
+  } catch {
+    return []; // ps exits 1 when the user has no process
+  }
+};
+/** A folder every lab user can write: hosts of one run meet there (they share this machine). */
+const meetingPoint = (): string => {
+  const dir = mkdtempSync('/tmp/t-meet-');
+  chmodSync(dir, 0o1777);
+  return dir;
+};
+/** Spawns till as a terminal runs it: in its own process group, so a Ctrl-C can reach the whole group. */
+const tillInGroup = (args: string[]): { pid: number; done: Promise<TillRun> } => {
+  const child = spawn(process.execPath, [TILL_BIN, ...args], { env: { PATH: process.env.PATH, HOME: process.env.HOME, TILL_HOME: home, NO_COLOR: '1' }, stdio: ['ignore', 'pipe', 'pipe'], detached: true });
+  const done = new Promise<TillRun>((resolve, reject) => {
+    let stdout = '';
+    let stderr = '';
+    child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
+    child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
+    const timer = setTimeout(() => process.kill(-child.pid!, 'SIGKILL'), 90_000);
+    child.on('error', reject);
+    child.on('close', (code, signal) => {
+      clearTimeout(timer);
+      resolve({ code, signal, stdout, stderr });
+    });
+  });
+  return { pid: child.pid!, done };
+};
+/** Runs till on a pseudo-terminal (util-linux `script`): what a person at a terminal sees, both streams merged. */
+const tillOnTerminal = (args: string[], env: NodeJS.ProcessEnv = {}, input?: string): { code: number; output: string } => {
+  const line = [process.execPath, TILL_BIN, ...args].map((a) => `'${a.replace(/'/g, `'\\''`)}'`).join(' ');
+  try {
+    const output = execFileSync('script', ['-qec', line, '/dev/null'], {
+      env: { PATH: process.env.PATH, HOME: process.env.HOME, TILL_HOME: home, TERM: 'xterm', ...env },
+      encoding: 'utf8',
+      input: input ?? '',
+      timeout: 60_000,
+    });
+    return { code: 0, output };
+  } catch (err) {
+    const e = err as { status: number | null; stdout: string };
+    return { code: e.status ?? -1, output: e.stdout };
   }
 };
 
@@ -119,6 +167,71 @@ describe('targets', () => {
   });
 });
 
+describe('bad input', () => {
+  it('every validation path of the fleet commands is exit 2 with a one-line reason, runs nothing and leaves the database as it was', async () => {
+    await tillOk(home, ['host', 'group', 'create', 'hollow']);
+    const before = readFileSync(`${home}/hosts-local.json`, 'utf8');
+    const cases: Array<[string[], RegExp]> = [
+      [['host', 'exec', 'web-1', '--parallel', '0', '--', 'touch should-not-exist'], /--parallel takes a whole number from 1 to 1000, got 0/],
+      [['host', 'exec', 'web-1', '--parallel', 'many', '--', 'touch should-not-exist'], /--parallel takes a whole number from 1 to 1000, got "many"/],
+      [['host', 'exec', 'web-1', '--parallel', '1001', '--', 'touch should-not-exist'], /--parallel takes a whole number from 1 to 1000, got 1001/],
+      [['host', 'exec', 'web-1', '--serial', '--parallel', '4', '--', 'touch should-not-exist'], /--serial and --parallel 4 contradict each other/],
+      [['host', 'exec', 'web-1', '--retries', '0', '--', 'touch should-not-exist'], /--retries takes a whole number from 1 to 20, got 0/],
+      [['host', 'exec', 'web-1', '--retries', '21', '--', 'touch should-not-exist'], /--retries takes a whole number from 1 to 20, got 21/],
+      [['host', 'exec', 'web-1', '--timeout', '0', '--', 'touch should-not-exist'], /--timeout takes 0.1 to 86400 seconds, got 0/],
+      [['host', 'exec', 'web-1', '--timeout', '1m', '--', 'touch should-not-exist'], /--timeout takes a number of seconds, got "1m"/],
+      [['host', 'exec', 'web-1', '--connect-timeout', '0', '--', 'touch should-not-exist'], /--connect-timeout takes a whole number from 1 to 600, got 0/],
+      [['host', 'exec', 'web-1', '--frobnicate', '--', 'touch should-not-exist'], /unknown option '--frobnicate'/],
+      [['host', 'exec', '--group', 'hollow', '--', 'touch should-not-exist'], /group hollow has no hosts/],
+      [['host', 'exec', 'web-1'], /no command given/],
+      [['host', 'exec', 'web-1', '--'], /no command given/],
+      [['host', 'exec', 'web-1', '--', '  '], /no command given/],
+      [['host', 'test', 'nope-*'], /no host matches "nope-\*"/],
+      [['host', 'test', 'web-1', '--serial', '--parallel', '2'], /--serial and --parallel 2 contradict each other/],
+      [['host', 'ssh'], /missing required argument 'name'/],
+      [['host', 'ssh', 'web-1', 'touch', 'should-not-exist'], /host ssh takes one host name, got 3 arguments/],
+      [['host', 'ssh', 'nosuch', '--', 'touch should-not-exist'], /no such host: nosuch/],
+      [['host', 'doctor'], /missing required argument 'name'/],
+      [['host', 'doctor', 'nosuch'], /no such host: nosuch/],
+      [['host', 'doctor', 'web-1', '--connect-timeout', 'soon'], /--connect-timeout takes a whole number from 1 to 600, got "soon"/],
+      [['host', 'group', 'create', 'bad name'], /invalid group name "bad name"/],
+      [['host', 'group', 'create', 'hollow'], /group hollow already exists/],
+      [['host', 'group', 'create', 'fresh', 'web-1', 'nosuch'], /no such host: nosuch/],
+      [['host', 'group', 'delete', 'nosuch'], /no such group: nosuch/],
+      [['host', 'group', 'add', 'nosuch', 'web-1'], /no such group: nosuch/],
+      [['host', 'group', 'add', 'hollow', 'web-1', 'nosuch'], /no such host: nosuch/],
+      [['host', 'group', 'add', 'hollow'], /missing required argument 'hosts'/],
+      [['host', 'group', 'remove', 'nosuch', 'web-1'], /no such group: nosuch/],
+      [['host', 'group', 'remove', 'web', 'db-1'], /not in group web: db-1/],
+      [['host', 'add', 'extra', hostOf('api').spec, '--group', 'bad!'], /invalid group name "bad!"/],
+    ];
+    for (const [args, message] of cases) {
+      const r = await till(home, args);
+      expect(r.code, `${args.join(' ')}: ${r.stderr}`).toBe(2);
+      expect(r.stderr, args.join(' ')).toMatch(message);
+      expect(r.stdout, args.join(' ')).toBe('');
+      expect(readFileSync(`${home}/hosts-local.json`, 'utf8'), args.join(' ')).toBe(before);
+    }
+    expect(hostOf('web-1').shell('ls')).not.toContain('should-not-exist');
+    // A group that only half-applied would show here.
+    const groups = JSON.parse((await tillOk(home, ['host', 'group', 'list', '--json'])).stdout).groups as Record<string, string[]>;
+    expect(groups.hollow).toEqual([]);
+    expect(groups).not.toHaveProperty('fresh');
+    await tillOk(home, ['host', 'group', 'delete', 'hollow']);
+
+    // --all on an empty database: nothing to run is an error too.
+    const empty = tempHome().home;
+    try {
+      await tillOk(empty, ['host', 'init']);
+      const r = await till(empty, ['host', 'exec', '--all', '--', 'true']);
+      expect(r.code).toBe(2);
+      expect(r.stderr).toMatch(/--all: the database has no hosts/);
+    } finally {
+      rmSync(empty, { recursive: true, force: true });
+    }
+  });
+});
+
 describe('host exec', () => {
   it('runs on 10 hosts in parallel and returns every host\'s stdout and exit code', async () => {
     for (const [i, name] of NAMES.entries()) if (i % 3 === 1) hostOf(name).shell(`echo ${i} > code`);
@@ -135,6 +248,95 @@ describe('host exec', () => {
     }
     expect(doc.summary).toEqual({ total: 10, ok: 7, failed: 3, unreachable: 0, skipped: 0 });
     for (const [i, name] of NAMES.entries()) if (i % 3 === 1) hostOf(name).shell('rm code');
+  });
+
+  it('really runs the 10 hosts at once: each waits until all 10 have started', async () => {
+    const meet = meetingPoint();
+    try {
+      // Run one at a time, the first host would wait forever (60 s) for the other nine.
+      const line = `touch ${meet}/"$USER"; i=0; while [ $(ls ${meet} | wc -l) -lt 10 ] && [ $i -lt 600 ]; do sleep 0.1; i=$((i+1)); done; ls ${meet} | wc -l`;
+      const doc = parse((await tillOk(home, ['host', 'exec', '--all', '--json', '--', line], { timeoutMs: 120_000 })).stdout);
+      for (const r of doc.results) expect(r.stdout.trim(), r.host).toBe('10');
+    } finally {
+      rmSync(meet, { recursive: true, force: true });
+    }
+  }, 150_000);
+
+  it('--parallel 3 keeps exactly 3 hosts in flight, --serial one', async () => {
+    const meet = meetingPoint();
+    try {
+      // Each host marks itself running, waits until 3 hosts have started (so 3 ran at once), counts who runs
+      // now, and ends only once 3 hosts have counted: the first three all see exactly each other.
+      const wait = (what: string) => `i=0; while [ $(ls -d ${meet}/${what}.* | wc -l) -lt 3 ] && [ $i -lt 600 ]; do sleep 0.1; i=$((i+1)); done`;
+      const line = `mkdir ${meet}/run."$USER"; touch ${meet}/seen."$USER"; ${wait('seen')}; ls -d ${meet}/run.* | wc -l; touch ${meet}/counted."$USER"; ${wait('counted')}; rmdir ${meet}/run."$USER"`;
+      const doc = parse((await tillOk(home, ['host', 'exec', '--all', '--parallel', '3', '--json', '--', line], { timeoutMs: 120_000 })).stdout);
+      const counts = doc.results.map((r) => Number(r.stdout.trim()));
+      expect(Math.max(...counts)).toBeLessThanOrEqual(3);
+      expect(counts.slice(0, 3)).toEqual([3, 3, 3]);
+
+      const serial = `mkdir ${meet}/one."$USER"; sleep 0.2; ls -d ${meet}/one.* | wc -l; rmdir ${meet}/one."$USER"`;
+      const one = parse((await tillOk(home, ['host', 'exec', 'web-*', '--serial', '--json', '--', serial], { timeoutMs: 120_000 })).stdout);
+      expect(one.results.map((r) => r.stdout.trim())).toEqual(['1', '1', '1', '1', '1', '1']);
+    } finally {
+      rmSync(meet, { recursive: true, force: true });
+    }
+  }, 150_000);
+
+  it('--timeout ends a host that runs too long, on the host too, and does not count it as a connection failure', async () => {
+    const r = await till(home, ['host', 'exec', 'web-4', 'web-5', '--timeout', '2', '--json', '--', 'echo started; sleep 47; echo never'], { timeoutMs: 60_000 });
+    expect(r.code).toBe(1);
+    const doc = parse(r.stdout);
+    for (const name of ['web-4', 'web-5']) {
+      expect(byHost(doc)[name]).toMatchObject({ ok: false, status: 'failed', exitCode: null, stdout: 'started\n', attempts: 1, error: 'timed out (per-host --timeout)' });
+      // The remote sleep was ended with the session, not left running on the host.
+      await waitUntil(() => remoteProcesses(name, /sleep 47/).length === 0, 20_000, `the remote sleep on ${name} to end`);
+      expect(await showJson(name)).toMatchObject({ status: 'connected', failures: 0 });
+    }
+  }, 90_000);
+
+  it('--group-output prints each host\'s block as soon as that host is done', async () => {
+    const late = hostOf('db-2');
+    late.shell('rm -f go');
+    // db-2 waits (up to 60 s) for a file the test creates only once db-1's block is on stdout.
+    const line = `if [ "$USER" = ${late.user} ]; then i=0; while [ ! -e go ] && [ $i -lt 600 ]; do sleep 0.1; i=$((i+1)); done; [ -e go ] && echo released || echo 'never released'; else echo first; fi`;
+    let released = false;
+    const r = await till(home, ['host', 'exec', 'db-*', '--group-output', '--', line], {
+      timeoutMs: 120_000,
+      onSpawn: (child) => {
+        let seen = '';
+        child.stdout!.on('data', (d: Buffer) => {
+          seen += d.toString();
+          if (!released && seen.includes('== db-1\nfirst\n')) {
+            released = true;
+            late.shell('touch go');
+          }
+        });
+      },
+    });
+    expect(released).toBe(true);
+    expect(r.code).toBe(0);
+    expect(r.stdout).toContain('== db-2\nreleased\n');
+    expect(r.stdout).not.toContain(' | ');
+    expect(r.stdout.indexOf('== db-1')).toBeLessThan(r.stdout.indexOf('HOST'));
+    late.shell('rm -f go');
+  }, 150_000);
+
+  it('on a terminal: a live progress line with the failure count, coloured prefixes; NO_COLOR keeps the progress line but drops colour', () => {
+    const r = tillOnTerminal(['host', 'exec', 'db-*', 'api', '--', 'echo hi; [ "$USER" != ' + hostOf('api').user + ' ]']);
+    expect(r.code).toBe(1);
+    expect(r.output).toContain('\r\x1b[K');
+    expect(r.output).toContain('3/3 done, \x1b[31m1 failed');
+    expect(r.output).toContain('\x1b[36mdb-1 | \x1b[39mhi');
+    expect(r.output.split('\n').some((l) => l.startsWith('api ') && l.includes('\x1b[31mfailed'))).toBe(true);
+    // The plain per-host lines are for logs, not for a terminal.
+    expect(r.output).not.toMatch(/\[\d\/3\]/);
+
+    const plain = tillOnTerminal(['host', 'exec', 'db-*', 'api', '--', 'echo hi; [ "$USER" != ' + hostOf('api').user + ' ]'], { NO_COLOR: '1' });
+    expect(plain.code).toBe(1);
+    expect(plain.output).toContain('3/3 done, 1 failed');
+    expect(plain.output).toContain('db-1 | hi');
+    // Colour is ESC [ <n> m; the progress line's ESC [ K stays.
+    expect(plain.output.split('\x1b[').slice(1).every((rest) => rest.startsWith('K'))).toBe(true);
   });
 
   it('prefixes streamed lines with the host name, prints a summary table, and no escape codes off a terminal', async () => {
@@ -261,11 +463,37 @@ describe('Ctrl-C', () => {
     // The two running hosts were ended by till (no remote exit code), not left to finish their sleep.
     const cancelledRows = r.stdout.split('\n').filter((l) => /^web-\d\s+failed\s+-\s+1\s+\S+\s+cancelled$/.test(l.trim()));
     expect(cancelledRows, r.stdout).toHaveLength(2);
+    // Ended on the hosts too: no remote sleep is left running.
+    for (const name of NAMES.filter((n) => n.startsWith('web-'))) {
+      await waitUntil(() => remoteProcesses(name, /sleep 30/).length === 0, 20_000, `the remote sleep on ${name} to end`);
+    }
     // The database is whole and loads.
     JSON.parse(readFileSync(`${home}/hosts-local.json`, 'utf8'));
     const list = JSON.parse((await tillOk(home, ['host', 'list', '--json'])).stdout) as { hosts: unknown[] };
     expect(list.hosts).toHaveLength(10);
   }, 90_000);
+});
+
+describe('Ctrl-C at a terminal', () => {
+  it('reaches till and its ssh children at once (the whole process group): --json still prints one document, nothing counts as a connection failure', async () => {
+    const statuses = async () =>
+      (JSON.parse((await tillOk(home, ['host', 'list', '--json'])).stdout) as { hosts: Array<{ name: string; status: string; failures?: number }> }).hosts.map((h) => [h.name, h.status, h.failures ?? 0]);
+    const before = await statuses();
+    const run = tillInGroup(['host', 'exec', '--all', '--parallel', '3', '--json', '--', 'echo started; sleep 31']);
+    const running = () => NAMES.filter((n) => remoteProcesses(n, /sleep 31/).length > 0).length;
+    await waitUntil(() => running() === 3, 60_000, '3 hosts running the command');
+    process.kill(-run.pid, 'SIGINT');
+    const r = await run.done;
+    expect(r.code).toBe(130);
+    const doc = parse(r.stdout);
+    expect(doc.results).toHaveLength(10);
+    expect(doc.summary).toMatchObject({ total: 10, ok: 0, unreachable: 0, failed: 3, skipped: 7 });
+    for (const res of doc.results.filter((x) => x.status === 'failed')) {
+      expect(res).toMatchObject({ ok: false, exitCode: null, error: 'cancelled', stdout: 'started\n', attempts: 1 });
+    }
+    for (const name of NAMES) await waitUntil(() => remoteProcesses(name, /sleep 31/).length === 0, 20_000, `the remote sleep on ${name} to end`);
+    expect(await statuses()).toEqual(before);
+  }, 120_000);
 });
 
 describe('host ssh', () => {
@@ -274,20 +502,76 @@ describe('host ssh', () => {
     expect(r.code).toBe(3);
     expect((await till(home, ['host', 'ssh', 'nosuch', '--', 'true'])).code).toBe(2);
   });
+
+  it('opens an interactive login shell on a terminal, through till\'s config', () => {
+    const r = tillOnTerminal(['host', 'ssh', 'db-2'], {}, 'echo "me=$USER $((6*7))"; exit 4\n');
+    expect(r.output).toContain(`me=${hostOf('db-2').user} 42`);
+    expect(r.code).toBe(4);
+  });
 });
 
 describe('host doctor', () => {
-  it('passes every check on a healthy host (till itself may only warn)', async () => {
+  it('passes every check on a healthy host with till installed; without till, only the till check warns', async () => {
+    const bare = JSON.parse((await till(home, ['host', 'doctor', 'web-3', '--json'])).stdout) as { ok: boolean; checks: Array<{ name: string; status: string; fix: string | null }> };
+    expect(bare.ok).toBe(true);
+    expect(bare.checks.filter((c) => c.status !== 'pass').map((c) => [c.name, c.status, c.fix])).toEqual([['till', 'warn', 'run: till host setup web-3']]);
+
+    await tillOk(home, ['host', 'setup', 'web-3'], { timeoutMs: 180_000 });
     const r = await till(home, ['host', 'doctor', 'web-3', '--json']);
     expect(r.code).toBe(0);
     const doc = JSON.parse(r.stdout) as { host: string; ok: boolean; checks: Array<{ name: string; status: string; detail: string; fix: string | null }> };
     expect(doc).toMatchObject({ host: 'web-3', ok: true, restricted: false });
     expect(doc.checks.map((c) => c.name)).toEqual(['key', 'dns', 'tcp', 'host-key', 'auth', 'till', 'disk']);
-    for (const c of doc.checks) expect(c.status, `${c.name}: ${c.detail}`).toBe(c.name === 'till' ? 'warn' : 'pass');
-    expect(doc.checks.find((c) => c.name === 'till')!.fix).toBe('run: till host setup web-3');
+    for (const c of doc.checks) expect({ name: c.name, status: c.status, fix: c.fix }, c.detail).toEqual({ name: c.name, status: 'pass', fix: null });
+    expect(doc.checks.find((c) => c.name === 'till')!.detail).toMatch(/^till \d+\.\d+\.\d+\S* is installed/);
+    expect(doc.checks.find((c) => c.name === 'disk')!.detail).toMatch(/GiB free at /);
     const human = await till(home, ['host', 'doctor', 'web-3']);
+    expect(human.code).toBe(0);
     expect(human.stdout).toMatch(/pass\s+auth/);
-    expect(human.stdout).toContain('web-3: no problems found');
+    expect(human.stdout).toContain('web-3: no problems found (7 passed, 0 failed, 0 warnings, 0 skipped)');
+  }, 240_000);
+
+  it('fails the key check on a private key others can read, with the chmod that fixes it', async () => {
+    const key = `${home}/ssh/till_federation_ed25519`;
+    const mode = statSync(key).mode & 0o777;
+    chmodSync(key, 0o644);
+    try {
+      const r = await till(home, ['host', 'doctor', 'web-1', '--json']);
+      expect(r.code).toBe(1);
+      const doc = JSON.parse(r.stdout) as { checks: Array<{ name: string; status: string; fix: string | null }> };
+      expect(doc.checks[0]).toMatchObject({ name: 'key', status: 'fail', fix: `run: chmod 600 ${key}` });
+      expect(doc.checks.slice(1).every((c) => c.status === 'skip')).toBe(true);
+    } finally {
+      chmodSync(key, mode);
+    }
+  });
+
+  it('resolves a host name (dns) before the TCP check', async () => {
+    // localhost comes from /etc/hosts: no DNS traffic leaves the machine. Port 1: nothing listens.
+    await tillOk(home, ['host', 'add', 'named', `${hostOf('web-1').user}@localhost:1`]);
+    try {
+      const doc = JSON.parse((await till(home, ['host', 'doctor', 'named', '--json'])).stdout) as { checks: Array<{ name: string; status: string; detail: string }> };
+      expect(doc.checks[1]).toMatchObject({ name: 'dns', status: 'pass' });
+      expect(doc.checks[1]!.detail).toMatch(/^localhost resolves to (127\.0\.0\.1|::1)$/);
+      expect(doc.checks[2]).toMatchObject({ name: 'tcp', status: 'fail' });
+      expect(doc.checks[2]!.detail).toMatch(/refused the connection/);
+    } finally {
+      await tillOk(home, ['host', 'remove', 'named']);
+    }
+  });
+
+  it('fails the host-key check when the host key changed, with till host forget as the fix, and skips auth', async () => {
+    const h = hostOf('db-2');
+    closeMaster('db-2');
+    await h.changeHostKey();
+    const r = await till(home, ['host', 'doctor', 'db-2', '--json']);
+    expect(r.code).toBe(1);
+    const doc = JSON.parse(r.stdout) as { checks: Array<{ name: string; status: string; fix: string | null }> };
+    expect(doc.checks.map((c) => `${c.name}:${c.status}`)).toEqual(['key:pass', 'dns:pass', 'tcp:pass', 'host-key:fail', 'auth:skip', 'till:skip', 'disk:skip']);
+    expect(doc.checks[3]!.fix).toContain('till host forget db-2');
+    await tillOk(home, ['host', 'forget', 'db-2']);
+    await tillOk(home, ['host', 'test', 'db-2']);
+    expect(JSON.parse((await till(home, ['host', 'doctor', 'db-2', '--json'])).stdout).ok).toBe(true);
   });
 
   it('on a host that refuses the key prints the exact authorized_keys line to add', async () => {

@@ -1,4 +1,4 @@
-import { describe, expect, it } from 'vitest';
+import { afterEach, describe, expect, it, vi } from 'vitest';
 import { runFleet, type FleetEvent, type JobOutcome, type Target } from '../../src/core/fanout.js';
 import type { HostEntry } from '../../src/core/state/hosts.js';
 import type { Failure } from '../../src/ssh/outcome.js';
@@ -153,11 +153,69 @@ describe('runFleet', () => {
     expect(report.results[0]!.ok).toBe(false);
   });
 
+  it('a connection failure seen after the abort is reported cancelled, never unreachable (Ctrl-C reaches ssh too)', async () => {
+    const controller = new AbortController();
+    let calls = 0;
+    const report = await runFleet(targets(2), async () => {
+      calls += 1;
+      controller.abort();
+      // What an ssh killed by the terminal's SIGINT looks like: exit 255, a retryable connection failure.
+      return { ok: false, failure: refused, exitCode: 255, stdout: 'partial\n' };
+    }, { parallel: 1, attempts: 3, backoff: fastBackoff, signal: controller.signal });
+    expect(calls).toBe(1);
+    expect(report.results[0]).toMatchObject({ status: 'failed', failureKind: 'cancelled', error: 'cancelled', exitCode: null, attempts: 1, stdout: 'partial\n' });
+    expect(report.results[1]).toMatchObject({ status: 'skipped', attempts: 0 });
+    expect(report.summary).toMatchObject({ unreachable: 0, failed: 1, skipped: 1 });
+  });
+
+  it('a success that lands after the abort stays a success', async () => {
+    const controller = new AbortController();
+    const report = await runFleet(targets(1), async () => {
+      controller.abort();
+      return { ok: true, exitCode: 0, stdout: 'done\n' };
+    }, { signal: controller.signal });
+    expect(report.results[0]).toMatchObject({ ok: true, status: 'ok', stdout: 'done\n' });
+  });
+
   it('keeps the order of the targets in the results', async () => {
     const report = await runFleet(targets(8), async ({ name }) => {
       await tick(name === 'h0' ? 30 : 1);
       return { ok: true };
     });
     expect(report.results.map((r) => r.host)).toEqual(['h0', 'h1', 'h2', 'h3', 'h4', 'h5', 'h6', 'h7']);
+  });
+});
+
+describe('runFleet backoff', () => {
+  afterEach(() => {
+    vi.restoreAllMocks();
+  });
+
+  it('waits exponentially longer between attempts, capped, each wait randomised (jitter) within [d, 2d]', async () => {
+    const backoff = { minMs: 40, maxMs: 100, factor: 2 };
+    const waits: number[] = [];
+    const real = globalThis.setTimeout;
+    // Record the engine's backoff waits (the only timers of 40 ms or more here), then wait for real.
+    vi.spyOn(globalThis, 'setTimeout').mockImplementation(((fn: () => void, ms?: number) => {
+      if ((ms ?? 0) >= backoff.minMs) waits.push(ms!);
+      return real(fn, ms);
+    }) as typeof setTimeout);
+    const events: FleetEvent[] = [];
+    const report = await runFleet(targets(8), async () => ({ ok: false, failure: refused, exitCode: 255 }), { attempts: 4, backoff, onEvent: (e) => events.push(e) });
+    vi.restoreAllMocks();
+    expect(report.results.every((r) => r.attempts === 4)).toBe(true);
+    expect(waits).toHaveLength(8 * 3);
+    // Per host, in order: [40, 80], [80, 100] (160 capped), 100 (320 capped).
+    const first = waits.filter((w) => w < 80);
+    expect(first.length).toBeGreaterThanOrEqual(1);
+    for (const w of waits) expect(w).toBeGreaterThanOrEqual(40);
+    for (const w of waits) expect(w).toBeLessThanOrEqual(100);
+    expect(waits.filter((w) => w === 100).length).toBeGreaterThanOrEqual(8);
+    // Jitter: eight hosts do not all wait the same first delay.
+    const retries = events.filter((e): e is Extract<FleetEvent, { type: 'retry' }> => e.type === 'retry');
+    expect(retries.filter((e) => e.attempt === 1).every((e) => e.delayMs === 40 && e.maxDelayMs === 80)).toBe(true);
+    expect(retries.filter((e) => e.attempt === 2).every((e) => e.delayMs === 80 && e.maxDelayMs === 100)).toBe(true);
+    expect(retries.filter((e) => e.attempt === 3).every((e) => e.delayMs === 100 && e.maxDelayMs === 100)).toBe(true);
+    expect(new Set(waits.filter((w) => w < 80)).size).toBeGreaterThan(1);
   });
 });

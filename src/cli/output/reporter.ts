@@ -30,7 +30,7 @@ export class FleetReporter {
     if (this.opts.json) return;
     const c = this.cli.stderrColor;
     if (event.type === 'retry') {
-      this.say(`${c.yellow('retry')} ${event.host}: attempt ${event.attempt} failed (${event.error}); retrying in ~${formatDuration(event.delayMs)}`);
+      this.say(`${c.yellow('retry')} ${event.host}: attempt ${event.attempt} failed (${event.error}); retrying in ${formatDuration(event.delayMs)}${event.maxDelayMs > event.delayMs ? `–${formatDuration(event.maxDelayMs)}` : ''}`);
     } else if (event.type === 'done') {
       this.done += 1;
       if (!event.result.ok) this.failed += 1;
