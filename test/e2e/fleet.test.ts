@@ -4,7 +4,7 @@
  * Ctrl-C, --json, quoting, and doctor.
  */
 import { execFileSync, spawn } from 'node:child_process';
-import { chmodSync, mkdtempSync, readFileSync, rmSync, statSync } from 'node:fs';
+import { chmodSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync } from 'node:fs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startLab, type Lab, type LabHost } from '../lab/lab.js';
 import { closeMasters, TILL_BIN, tempHome, till, tillOk, waitUntil, type TillRun } from '../lab/till.js';
@@ -248,7 +248,30 @@ describe('host exec', () => {
     }
     expect(doc.summary).toEqual({ total: 10, ok: 7, failed: 3, unreachable: 0, skipped: 0 });
     for (const [i, name] of NAMES.entries()) if (i % 3 === 1) hostOf(name).shell('rm code');
+    // One multiplexed master per host, left up for the next run.
+    expect(readdirSync(`${home}/ssh/control`)).toHaveLength(NAMES.length);
+    for (const name of NAMES) execFileSync('ssh', ['-F', `${home}/ssh/config`, '-O', 'check', `till-${name}`], { stdio: 'ignore', timeout: 10_000 });
   });
+
+  it('keeps at most 10 sessions in flight to one sshd (its MaxStartups / MaxSessions defaults), whatever --parallel says', async () => {
+    // 14 names for one sshd: a fleet behind one address.
+    const aliases = Array.from({ length: 14 }, (_, i) => `alias-${i}`);
+    for (const a of aliases) await tillOk(home, ['host', 'add', a, hostOf('web-6').spec, '--group', 'aliases']);
+    const meet = meetingPoint();
+    try {
+      // Each session marks itself running, waits until 10 have started, counts the running ones, and ends only once 10 have counted.
+      const wait = (what: string) => `i=0; while [ $(ls -d ${meet}/${what}.* | wc -l) -lt 10 ] && [ $i -lt 600 ]; do sleep 0.1; i=$((i+1)); done`;
+      const line = `m=$(mktemp -d ${meet}/run.XXXXXX); touch ${meet}/seen.$(basename $m); ${wait('seen')}; ls -d ${meet}/run.* | wc -l; touch ${meet}/counted.$(basename $m); ${wait('counted')}; rmdir $m`;
+      const doc = parse((await tillOk(home, ['host', 'exec', '--group', 'aliases', '--parallel', '50', '--json', '--', line], { timeoutMs: 150_000 })).stdout);
+      const counts = doc.results.map((r) => Number(r.stdout.trim()));
+      expect(counts).toHaveLength(14);
+      expect(Math.max(...counts)).toBe(10);
+    } finally {
+      rmSync(meet, { recursive: true, force: true });
+      for (const a of aliases) await tillOk(home, ['host', 'remove', a]);
+      await tillOk(home, ['host', 'group', 'delete', 'aliases']);
+    }
+  }, 240_000);
 
   it('really runs the 10 hosts at once: each waits until all 10 have started', async () => {
     const meet = meetingPoint();
@@ -401,7 +424,13 @@ describe('unreachable hosts', () => {
     expect(first.summary).toMatchObject({ ok: 2, unreachable: 1 });
     expect(await showJson('batch')).toMatchObject({ status: 'connected', failures: 1 });
 
-    await run();
+    // The same run as a person sees it: each retry and its randomised wait (backoff with jitter) on stderr.
+    const human = await till(home, ['host', 'exec', 'batch', 'db-*', '--connect-timeout', '5', '--', 'echo up']);
+    expect(human.code).toBe(1);
+    expect(human.stderr).toMatch(/^retry batch: attempt 1 failed \(connection refused[^\n]*\); retrying in 500ms–1\.0s$/m);
+    expect(human.stderr).toMatch(/^retry batch: attempt 2 failed \(connection refused[^\n]*\); retrying in 1\.0s–2\.0s$/m);
+    expect(human.stderr).not.toMatch(/attempt 3 failed/);
+    expect(human.stdout).toMatch(/^batch\s+unreachable\s+255\s+3\s/m);
     expect((await showJson('batch')).status).toBe('connected');
     await run();
     expect(await showJson('batch')).toMatchObject({ status: 'unreachable', previous_status: 'connected', failures: 3 });
@@ -605,4 +634,23 @@ describe('host doctor', () => {
     }
     expect((await till(home, ['host', 'doctor', 'nosuch'])).code).toBe(2);
   });
+});
+
+describe("the seed's form", () => {
+  it('till host sync --group production works as written', async () => {
+    await tillOk(home, ['host', 'group', 'create', 'production', 'web-3']);
+    // host sync runs on hosts with till set up (doctor's test set web-3 up; again is harmless).
+    await tillOk(home, ['host', 'setup', 'web-3'], { timeoutMs: 180_000 });
+    const r = await till(home, ['host', 'sync', '--group', 'production', '--json'], { timeoutMs: 120_000 });
+    expect(r.code, r.stderr).toBe(0);
+    const doc = parse(r.stdout);
+    expect(doc.results.map((x) => [x.host, x.status])).toEqual([['web-3', 'ok']]);
+    const human = await till(home, ['host', 'sync', '--group', 'production']);
+    expect(human.code).toBe(0);
+    expect(human.stdout).toMatch(/^web-3\s+ok\s/m);
+    const missing = await till(home, ['host', 'sync', '--group', 'nosuch']);
+    expect(missing.code).toBe(2);
+    expect(missing.stderr).toMatch(/no such group: nosuch/);
+    await tillOk(home, ['host', 'group', 'delete', 'production']);
+  }, 240_000);
 });
