@@ -1,9 +1,9 @@
 import { execFileSync } from 'node:child_process';
-import { existsSync, mkdtempSync, readFileSync, rmSync, statSync, utimesSync, writeFileSync } from 'node:fs';
+import { chmodSync, existsSync, mkdtempSync, readFileSync, rmSync, statSync, utimesSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startLab, type Lab } from '../lab/lab.js';
-import { closeMasters, tempHome, till, tillOk } from '../lab/till.js';
+import { closeMasters, tempHome, till, tillOk, waitUntil } from '../lab/till.js';
 import { sshOut } from './helpers-remote.js';
 
 const GIT_ENV = { ...process.env, GIT_AUTHOR_NAME: 't', GIT_AUTHOR_EMAIL: 't@example.com', GIT_COMMITTER_NAME: 't', GIT_COMMITTER_EMAIL: 't@example.com' };
@@ -333,5 +333,37 @@ describe('till sync', { timeout: 240_000 }, () => {
       sshOut(home, 'h1', 'rmdir ~/.till/state/sync.run.lock');
     }
     await tillOk(home, ['host', 'sync', 'h1']);
+  });
+
+  it('an error after the checkouts were pulled still prints the results and records the run', async () => {
+    const upstream = pushCommit('five');
+    const gate = mkdtempSync('/tmp/t-gate-');
+    chmodSync(gate, 0o777);
+    // h1's shell waits for the test: the local step is done, the host step is running.
+    writeFileSync(join(lab.hosts[1]!.home, '.bashrc'), `touch ${gate}/started; while [ ! -e ${gate}/go ]; do sleep 0.1; done\n`);
+    const dbFile = `${home}/hosts-local.json`;
+    const db = readFileSync(dbFile, 'utf8');
+    const historyBefore = schedule().history.length;
+    try {
+      const run = till(home, ['sync', 'h1', '--json'], { timeoutMs: 180_000 });
+      await waitUntil(() => existsSync(join(gate, 'started')), 120_000, "h1's shell to start");
+      writeFileSync(dbFile, '{ not json');
+      writeFileSync(join(gate, 'go'), '');
+      const r = await run;
+      expect(r.code, r.stderr).toBe(4);
+      expect(r.stderr).toMatch(/hosts-local\.json is not valid JSON/);
+      const doc = JSON.parse(r.stdout);
+      expect(doc).toMatchObject({ ok: false, recorded: true, status: 'partial' });
+      expect(doc.local.find((x: { name: string }) => x.name === 'behind')).toMatchObject({ status: 'updated', to: upstream });
+      expect(doc.hosts.results[0]).toMatchObject({ host: 'h1', ok: true });
+      expect(git(behind, 'rev-parse', 'HEAD')).toBe(upstream);
+      const s = schedule();
+      expect(s.history.length).toBe(historyBefore + 1);
+      expect(s.history.at(-1).error).toMatch(/hosts-local\.json is not valid JSON/);
+    } finally {
+      writeFileSync(dbFile, db);
+      rmSync(join(lab.hosts[1]!.home, '.bashrc'), { force: true });
+      rmSync(gate, { recursive: true, force: true });
+    }
   });
 });
