@@ -147,6 +147,10 @@ describe('systemd units', () => {
     ]);
     const off = planDisable({ scheduler: 'systemd', locations: plan.write.map((f) => f.path), detail: '' }, user, null, inv.tillHome);
     expect(off.remove).toEqual(plan.write.map((f) => f.path));
+    expect(off.removeDirs).toEqual([]);
+    const created = ['/home/a/.config', '/home/a/.config/systemd/user', '/home/a/.config/systemd'];
+    const withDirs = planDisable({ scheduler: 'systemd', locations: [], detail: '' }, user, null, inv.tillHome, created);
+    expect(withDirs.removeDirs).toEqual(['/home/a/.config/systemd/user', '/home/a/.config/systemd', '/home/a/.config']);
     expect(off.before.map((s) => s.run.join(' '))).toEqual(['systemctl --user disable --now till-sync.timer']);
     expect(off.after.map((s) => s.run.join(' '))).toEqual(['systemctl --user daemon-reload']);
   });
