@@ -4,6 +4,7 @@ import type { TillPaths } from '../core/paths.js';
 import { dueState, ensureNextRun, runAndRecord, type SyncCommand } from '../schedule/run.js';
 import { runProcess } from '../ssh/process.js';
 import type { RotatingLog } from './log.js';
+import { isWatchProcess, processStartMark, type RecordedWatch } from './pid.js';
 
 /** Re-read schedule.json at least this often, so a due (or hand-edited) next_run starts within a minute. */
 export const WATCH_POLL_MS = 30_000;
@@ -41,37 +42,28 @@ export interface WatchOptions {
   pid?: number;
 }
 
-/** Is a process with this pid alive? EPERM means it is, under another user. */
-export function isAlive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (err) {
-    return (err as NodeJS.ErrnoException).code === 'EPERM';
-  }
-}
-
 export interface WatchState {
   running: boolean;
   pid: number | null;
   started: string | null;
-  /** A recorded pid whose process is gone (the daemon was killed): it blocks nothing. */
+  /** A recorded pid whose process is gone or is another process now (the daemon was killed): it blocks nothing. */
   stale: boolean;
 }
 
 export async function watchState(paths: TillPaths): Promise<WatchState> {
   const watch = (await scheduleStore(paths).read()).watch;
   if (!watch) return { running: false, pid: null, started: null, stale: false };
-  const alive = isAlive(watch.pid);
+  const alive = await isWatchProcess(watch as RecordedWatch);
   return { running: alive, pid: watch.pid, started: watch.started, stale: !alive };
 }
 
 /** Records this daemon in schedule.json, under the lock, unless another live one is there. */
 export async function claimWatch(paths: TillPaths, pid: number, now = new Date()): Promise<void> {
-  await scheduleStore(paths).update((file) => {
+  const mark = await processStartMark(pid);
+  await scheduleStore(paths).update(async (file) => {
     const w = file.watch;
-    if (w && w.pid !== pid && isAlive(w.pid)) throw new WatchRunningError(w.pid, w.started);
-    file.watch = { pid, started: now.toISOString() };
+    if (w && w.pid !== pid && (await isWatchProcess(w as RecordedWatch))) throw new WatchRunningError(w.pid, w.started);
+    file.watch = { pid, started: now.toISOString(), ...(mark !== undefined ? { proc_start: mark } : {}) };
   });
 }
 

@@ -3,7 +3,8 @@ import { Option, type Command } from 'commander';
 import { ExitCode, FailedError, UsageError } from '../../core/errors.js';
 import { scheduleStore } from '../../core/inventory.js';
 import { currentInvocation, customSyncCommand, tillSyncCommand } from '../../schedule/run.js';
-import { isAlive, runWatch, watchState, type WatchService, type WatchTask } from '../../watch/daemon.js';
+import { runWatch, watchState, type WatchService, type WatchTask } from '../../watch/daemon.js';
+import { isWatchProcess, type RecordedWatch } from '../../watch/pid.js';
 import { RotatingLog } from '../../watch/log.js';
 import { collectMetricFamilies } from '../../metrics/collect.js';
 import { renderPrometheus } from '../../metrics/prometheus.js';
@@ -70,13 +71,14 @@ cleared from schedule.json. A second watch for the same TILL_HOME is refused (ex
           return;
         }
         const pid = state.pid;
+        const recorded = { ...(await scheduleStore(paths).read()).watch, pid } as RecordedWatch;
         try {
           process.kill(pid, 'SIGTERM');
         } catch (err) {
           throw new FailedError(`cannot signal till watch (pid ${pid}): ${(err as NodeJS.ErrnoException).code ?? String(err)}`);
         }
         // The daemon cancels a running sync (SIGTERM, SIGKILL after 2 s) and records it before it clears its pid.
-        const stopped = await waitFor(async () => (await scheduleStore(paths).read()).watch?.pid !== pid || !isAlive(pid), 60_000);
+        const stopped = await waitFor(async () => (await scheduleStore(paths).read()).watch?.pid !== pid || !(await isWatchProcess(recorded)), 60_000);
         if (!stopped) throw new FailedError(`till watch (pid ${pid}) did not stop within 60 s`);
         cli.err(`stopped till watch (pid ${pid})`);
         return;
