@@ -1,5 +1,5 @@
 import { Option, type Command } from 'commander';
-import { countBySeverity, SEVERITIES, severityRank, worstSeverity, type HostAudit, type Severity } from '../../audit/analyze.js';
+import { countBySeverity, SEVERITIES, severityRank, uniqueKeys, worstSeverity, type HostAudit, type Severity } from '../../audit/analyze.js';
 import { formatOptions } from '../../audit/authorized-keys.js';
 import { ExitCode } from '../../core/errors.js';
 import type { HostResult } from '../../core/fanout.js';
@@ -15,7 +15,9 @@ type AuditOpts = FleetOpts & { failOn: Severity; quiet?: boolean };
 
 function tillKeyText(a: HostAudit): string {
   if (!a.tillKey.present) return 'absent';
-  const which = a.tillKey.which === 'both' ? 'current and old (rotation in progress)' : a.tillKey.which === 'old' ? 'old key only (not rotated yet)' : 'current';
+  const slots = [...new Set(a.keys.flatMap((k) => (k.till ? [k.till] : [])))];
+  const which =
+    a.tillKey.which === 'both' ? `${slots.join(' and ')} (rotation in progress)` : a.tillKey.which === 'old' ? 'old key only (not rotated yet)' : a.tillKey.which === 'next' ? 'next key only (rotation not switched yet)' : 'current';
   return `present (${which}), ${a.tillKey.restricted ? 'restricted' : 'unrestricted'}`;
 }
 
@@ -114,7 +116,8 @@ export function registerAuditCommand(host: Command, cli: Cli): void {
       },
       extraJson: (r: HostResult<HostAudit>) => auditJson(r.data),
       extraColumns: [
-        ['KEYS', (r) => (r.data ? String(r.data.keys.length) : '-')],
+        // Distinct keys, as till_host_authorized_keys counts them (a duplicate line is one key).
+        ['KEYS', (r) => (r.data ? String(uniqueKeys(r.data.keys).length) : '-')],
         ['FINDINGS', (r) => (r.data ? countsText(r.data) : '-')],
       ],
       beforeSummary: (report) => {
