@@ -200,7 +200,7 @@ describe('till watch', () => {
       lab.stop();
       await closeMasters(t.home);
     }
-  });
+  }, 300_000);
 
   it('refuses an --audit-interval under 10 s with exit 2', async () => {
     const t = setup();

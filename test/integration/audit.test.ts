@@ -250,7 +250,7 @@ describe('till host audit', () => {
       ['high', 'key-added'],
     ]);
     expect(a.findings.some((f) => f.code === 'unparseable-line')).toBe(false);
-  });
+  }, 180_000);
 
   it('agrees with sshd on which lines log in: key type aliases, option values, expiry', () => {
     const h = lab.hosts[1]!;
@@ -285,7 +285,7 @@ describe('till host audit', () => {
     } finally {
       writeFileSync(akFile(h), saved);
     }
-  });
+  }, 180_000);
 
   it('a broken audit history fails that host only, naming the file; the others are audited and metrics skip it', async () => {
     const file = join(home, 'state', 'audit', 'h1.json');
@@ -308,7 +308,7 @@ describe('till host audit', () => {
     expect(m.stdout).toContain('till_host_authorized_keys{host="h2"}');
     expect(m.stderr).toContain(`warning: skipped the audit history of h1: ${file}`);
     rmSync(file);
-  });
+  }, 180_000);
 
   it('counts distinct keys in the KEYS column, as the metric does', async () => {
     const h = lab.hosts[0]!;
@@ -318,7 +318,7 @@ describe('till host audit', () => {
     const keysMetric = /till_host_authorized_keys\{host="h0"\} (\d+)/.exec(m.stdout)![1]!;
     expect(r.stdout).toMatch(new RegExp(`h0\\s+ok\\s+.*\\b${keysMetric}\\s+\\d+ high`));
     expect(r.stdout).toMatch(/LOW\s+duplicate-key/);
-  });
+  }, 180_000);
 
   it('host remove drops the audit history: metrics forget the host, a re-added name starts a fresh baseline', async () => {
     await tillOk(home, ['host', 'remove', 'h0']);
@@ -327,7 +327,7 @@ describe('till host audit', () => {
     await tillOk(home, ['host', 'add', 'h0', lab.hosts[0]!.spec]);
     const r = await till(home, ['host', 'audit', 'h0', '--json', '--connect-timeout', '5'], { timeoutMs: 120_000 });
     expect(hostAudit(JSON.parse(r.stdout) as AuditJson, 'h0').drift).toEqual({ baseline: true, added: [], removed: [] });
-  });
+  }, 180_000);
 });
 
 describe('till host audit on a host whose sshd has StrictModes on', () => {
@@ -355,5 +355,5 @@ describe('till host audit on a host whose sshd has StrictModes on', () => {
       strict.stop();
       await closeMasters(own.home);
     }
-  });
+  }, 180_000);
 });
