@@ -291,13 +291,17 @@ export function parseOptions(text: string, start = 0): { options: KeyOption[]; e
   }
 }
 
-/** sshd's a2port: 1-65535, or a service name it looks up in the host's /etc/services (assumed to exist). */
+/**
+ * sshd's a2port: a number 1-65535 (strtonum: blanks and a sign allowed before it), else a
+ * service name looked up in the host's /etc/services, which till cannot see: any other
+ * word is given the benefit of the doubt, so a line sshd may accept is never hidden.
+ */
 function isPort(p: string): boolean {
   if (/^\s*[+-]?\d+$/.test(p)) {
     const n = Number(p);
     return n >= 1 && n <= 65_535;
   }
-  return /^[A-Za-z][A-Za-z0-9._+-]*$/.test(p);
+  return /^\S+$/.test(p);
 }
 
 /** handle_permit: `host:port` (`[v6]:port`), port a number or `*`; permitlisten also takes a bare port. */
@@ -318,7 +322,11 @@ function checkPermit(name: string, value: string): void {
   if (rest === undefined || (rest !== '*' && !isPort(rest))) throw new Error(`${name}="${value}": invalid permission port (needs host:port)`);
 }
 
-/** Seconds since the epoch of an `expiry-time` value, as sshd's parse_absolute_time reads it. */
+/**
+ * Seconds since the epoch of an `expiry-time` value, as sshd's parse_absolute_time reads
+ * it: `YYYYMMDD[HHMM[SS]]`, optionally ending in `Z` or `UTC`, each field cut at its fixed
+ * place and read by glibc strptime (blanks before the digits allowed). null: sshd refuses it.
+ */
 export function parseExpiryTime(value: string): { time: number; utc: boolean } | null {
   let s = value;
   let utc = false;
@@ -329,12 +337,16 @@ export function parseExpiryTime(value: string): { time: number; utc: boolean } |
     utc = true;
     s = s.slice(0, -3);
   }
-  if (![8, 12, 14].includes(s.length) || !/^\d+$/.test(s)) return null;
-  const [y, mo, d, h, mi, se] = [s.slice(0, 4), s.slice(4, 6), s.slice(6, 8), s.slice(8, 10) || '0', s.slice(10, 12) || '0', s.slice(12, 14) || '0'].map(Number) as [number, number, number, number, number, number];
-  if (mo < 1 || mo > 12 || d < 1 || d > 31 || h > 23 || mi > 59 || se > 60) return null;
-  // Local time on the host is unknown here: read as UTC; the caller allows for the offset.
-  const time = Date.UTC(y, mo - 1, d, h, mi, se) / 1000;
-  return time > 0 ? { time, utc } : null;
+  if (![8, 12, 14].includes(s.length)) return null;
+  const fields = [s.slice(0, 4), s.slice(4, 6), s.slice(6, 8), s.slice(8, 10), s.slice(10, 12), s.slice(12, 14)].filter((f) => f !== '');
+  if (!fields.every((f) => /^[ \t\n\v\f\r]*\d+$/.test(f))) return null;
+  const [y, mo, d, h = 0, mi = 0, se = 0] = fields.map((f) => Number(f.trim()));
+  if (y! < 1969 || mo! < 1 || mo! > 12 || d! < 1 || d! > 31 || h > 23 || mi > 59 || se > 61) return null;
+  // The host's local time is unknown here: read as UTC; callers allow for the offset.
+  const time = Date.UTC(y!, mo! - 1, d!, h, mi, se) / 1000;
+  // Before the epoch (or at it) sshd refuses the value; local times only when surely so.
+  if (utc ? time <= 0 : time + 12 * 3600 <= 0) return null;
+  return { time, utc };
 }
 
 /**

@@ -91,7 +91,7 @@ export function registerAuditCommand(host: Command, cli: Cli): void {
       .option('-q, --quiet', 'for periodic runs: print only findings at or above --fail-on and failed hosts, one line each')
       .addHelpText(
         'after',
-        `\nSeverities: high = weak key (DSA, RSA < 2048), unknown key added since the last audit, unsafe modes or owner;\nmedium = unparseable line; low = duplicate key, key removed; info = till key absent/added.\nHistory: $TILL_HOME/state/audit/<host>.json keeps the last ${AUDIT_HISTORY_LIMIT} audits per host; the first audit is the baseline.\nExit: 0 clean, 1 a host failed or has a finding at or above --fail-on, 2 usage.`,
+        `\nSeverities: high = weak key (DSA, RSA < 2048), unknown key added since the last audit, unsafe modes or owner;\nmedium = unparseable line (including option values sshd refuses); low = duplicate key, key removed, expiry-time passed;\ninfo = till key absent/added. KEYS counts distinct keys (as till_host_authorized_keys does).\nHistory: $TILL_HOME/state/audit/<host>.json keeps the last ${AUDIT_HISTORY_LIMIT} audits per host; the first audit is the baseline.\nExit: 0 clean, 1 a host failed or has a finding at or above --fail-on, 2 usage.`,
       ),
   ).action(async (patterns: string[], opts: AuditOpts) => {
     const paths = cli.paths();
