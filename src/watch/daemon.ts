@@ -21,6 +21,8 @@ export interface WatchTask {
   name: string;
   intervalMs: number;
   command: SyncCommand;
+  /** Log each stdout line (`[name] line`) not printed by the previous run: `host audit --quiet` prints one finding a line. */
+  logNewLines?: boolean;
 }
 
 /**
@@ -122,7 +124,7 @@ export async function runWatch(opts: WatchOptions, signal: AbortSignal): Promise
       });
     };
     let syncing = false;
-    const tasks = (opts.tasks ?? []).map((t) => ({ ...t, nextAt: Date.now(), busy: false, dropped: false }));
+    const tasks = (opts.tasks ?? []).map((t) => ({ ...t, nextAt: Date.now(), busy: false, dropped: false, lastLines: new Set<string>() }));
 
     while (!signal.aborted) {
       const now = new Date();
@@ -178,7 +180,13 @@ export async function runWatch(opts: WatchOptions, signal: AbortSignal): Promise
                 log.write(`${task.name}: this till has no such command yet (${r.stderr.trim().split('\n')[0]}); not running it again`);
                 return;
               }
-              const tail = r.exitCode === 0 ? '' : `: ${(r.stderr.trim().split('\n').pop() ?? '').slice(0, 300)}`;
+              if (task.logNewLines) {
+                const lines = r.stdout.split('\n').filter((l) => l.trim() !== '');
+                for (const l of lines) if (!task.lastLines.has(l)) log.write(`[${task.name}] ${l.slice(0, 1000)}`);
+                task.lastLines = new Set(lines);
+              }
+              const last = (r.stderr.trim().split('\n').pop() ?? '').slice(0, 300);
+              const tail = r.exitCode === 0 || last === '' ? '' : `: ${last}`;
               log.write(`${task.name} exit ${r.exitCode ?? r.signal} in ${r.durationMs} ms${tail}`);
             }),
           );

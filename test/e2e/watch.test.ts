@@ -6,12 +6,13 @@
  * recording the failure. Syncs against real sshd hosts, and cancelling one that hangs,
  * are in watch-sync.test.ts. Every wait polls a file or a command; no sleeps.
  */
-import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import { existsSync, readFileSync, writeFileSync } from 'node:fs';
+import { execFileSync, spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { appendFileSync, existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { computeNextRun, type SyncSettings } from '../../src/core/state/schedule.js';
-import { tempHome, till, tillOk, waitUntil, type TillRun } from '../lab/till.js';
+import { startLab } from '../lab/lab.js';
+import { closeMasters, tempHome, till, tillOk, waitUntil, type TillRun } from '../lab/till.js';
 
 const TZ = 'America/New_York';
 const env = { TZ };
@@ -177,6 +178,45 @@ describe('till watch', { timeout: 240_000 }, () => {
     w.child().kill('SIGINT');
     expect((await w.done).code).toBe(0);
     expect(readFileSync(logFile, 'utf8').match(/no such command yet/g)?.length ?? 0).toBeLessThanOrEqual(1);
+  });
+
+  it('--audit-interval logs each new finding of the periodic audit once: a key added on a real host', async () => {
+    const t = await setup();
+    const lab = await startLab(1, { authorizedKey: readFileSync(join(t.home, 'ssh', 'till_federation_ed25519.pub'), 'utf8') });
+    try {
+      const h = lab.hosts[0]!;
+      await tillOk(t.home, ['host', 'add', 'h0', h.spec]);
+      await tillOk(t.home, ['schedule', 'set', '--daily-at', '03:00'], { env });
+      const w = startWatch(t.home, ['--audit-interval', '10s']);
+      const logFile = join(t.home, 'logs', 'watch.log');
+      const log = () => (existsSync(logFile) ? readFileSync(logFile, 'utf8') : '');
+      // The first audit records the baseline.
+      await waitUntil(() => /host audit exit 0 /.test(log()), 90_000, 'the first audit');
+      execFileSync('ssh-keygen', ['-q', '-N', '', '-t', 'ed25519', '-C', 'intruder', '-f', join(t.home, 'intruder')], { stdio: 'ignore' });
+      appendFileSync(join(h.home, '.ssh', 'authorized_keys'), readFileSync(join(t.home, 'intruder.pub'), 'utf8'));
+      const fp = execFileSync('ssh-keygen', ['-lf', join(t.home, 'intruder.pub')], { encoding: 'utf8' }).split(' ')[1]!;
+      const finding = `[host audit] h0: high key-added: unknown key added since the last audit: ED25519 256-bit key ${fp} (intruder)`;
+      await waitUntil(() => log().includes(finding), 90_000, 'the key-added finding in watch.log');
+      // The run after it folds the key into the baseline: no finding, nothing logged again.
+      const runs = () => log().match(/host audit exit \d+ /g)?.length ?? 0;
+      const after = runs();
+      await waitUntil(() => runs() > after, 90_000, 'the next audit');
+      w.child().kill('SIGINT');
+      expect((await w.done).code).toBe(0);
+      expect(log().split(finding).length - 1).toBe(1);
+      expect(log()).toMatch(/host audit exit 1 in \d+ ms\n/);
+    } finally {
+      lab.stop();
+      await closeMasters(t.home);
+    }
+  }, 300_000);
+
+  it('refuses an --audit-interval under 10 s with exit 2', async () => {
+    const t = await setup();
+    const r = await till(t.home, ['watch', '--audit-interval', '2s'], { env });
+    expect(r.code).toBe(2);
+    expect(r.stderr).toMatch(/--audit-interval takes a duration like 90s, 5m, 1h or 1d \(10s to 7d\), got "2s"/);
+    expect((await till(t.home, ['watch', '--audit-interval', 'daily'], { env })).code).toBe(2);
   });
 
   it('refuses a bad --health-interval with exit 2', async () => {

@@ -37,9 +37,10 @@ export function registerMetricsCommand(program: Command, cli: Cli): void {
     .addHelpText('after', '\nSee docs/health.md for every metric and label. Run `till host health` (or `till watch`) to refresh the numbers.')
     .action(async (opts: MetricsOpts) => {
       const paths = cli.paths();
-      const render = async () => renderPrometheus(await collectMetricFamilies(paths));
+      const warn = (message: string) => cli.err(`warning: ${message}`);
+      const render = async () => renderPrometheus(await collectMetricFamilies(paths, warn));
       if (opts.serve === undefined) {
-        const families = await collectMetricFamilies(paths);
+        const families = await collectMetricFamilies(paths, warn);
         if (opts.json) cli.json(familiesJson(families));
         else cli.out(renderPrometheus(families));
         return;

@@ -38,7 +38,7 @@ export function registerWatchCommand(program: Command, cli: Cli): void {
     .command('watch')
     .description('foreground daemon: runs till sync when schedule.json next_run is due (and optional periodic health/audit); --status, --stop')
     .option('--health-interval <duration>', 'also run `till host health --all` this often (e.g. 15m)')
-    .option('--audit-interval <duration>', 'also run `till host audit --all` this often (e.g. 1d)')
+    .option('--audit-interval <duration>', 'also run `till host audit --all --quiet` this often (e.g. 1d) and log each new high finding')
     .option('--metrics <addr:port>', 'also serve the `till metrics` exposition at http://<addr:port>/metrics (loopback only)')
     .option('--metrics-allow-remote', 'allow --metrics on a non-loopback address (the metrics name every host)')
     .option('--status', 'exit 0 if a watch daemon runs for this TILL_HOME, 3 if none does')
@@ -91,7 +91,8 @@ cleared from schedule.json. A second watch for the same TILL_HOME is refused (ex
         return { command: i.node, args: [i.script, ...args] };
       };
       if (opts.healthInterval) tasks.push({ name: 'host health', intervalMs: parseDuration('--health-interval', opts.healthInterval), command: tillArgs(['host', 'health', '--all']) });
-      if (opts.auditInterval) tasks.push({ name: 'host audit', intervalMs: parseDuration('--audit-interval', opts.auditInterval), command: tillArgs(['host', 'audit', '--all']) });
+      // --quiet: one line per high finding or failed host, each logged when it first appears.
+      if (opts.auditInterval) tasks.push({ name: 'host audit', intervalMs: parseDuration('--audit-interval', opts.auditInterval), command: tillArgs(['host', 'audit', '--all', '--quiet']), logNewLines: true });
       const sync = opts.syncCommand ? customSyncCommand(opts.syncCommand, 'watch') : tillSyncCommand(inv!, 'watch');
       const services: WatchService[] = [];
       if (opts.metrics !== undefined) {
