@@ -1,5 +1,5 @@
 import { spawnSync } from 'node:child_process';
-import { mkdirSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { tempHome, till, tillOk } from '../lab/till.js';
@@ -134,6 +134,36 @@ describe('till status', () => {
     expect(dump.stdout).toContain('data-host="db-3"');
     expect(dump.stdout).not.toMatch(/<script/i);
   }, 300_000);
+
+  it('--html refuses a missing folder, a folder and an empty name with exit 2, and leaves no file behind', async () => {
+    const bad = mkdtempSync('/tmp/t-hb-');
+    try {
+      const cases: Array<[string, RegExp]> = [
+        [join(bad, 'nonexist', 'dir', 's.html'), /--html .*: the folder .*nonexist\/dir does not exist/],
+        [bad, /--html .*: .* is a folder, not a file/],
+        ['', /--html needs a file name/],
+      ];
+      for (const [target, message] of cases) {
+        const r = await till(home, ['status', '--html', target]);
+        expect(r.code, `${target}: ${r.stderr}`).toBe(2);
+        expect(r.stderr).toMatch(message);
+        expect(r.stderr).not.toMatch(/internal error|ENOENT|EISDIR|at .*\.mjs/);
+        expect(r.stderr.trim().split('\n').filter((l) => !l.startsWith('hint:'))).toHaveLength(1);
+        // Nothing written: not the page, not a temp file next to it.
+        expect(readdirSync(bad)).toEqual([]);
+      }
+    } finally {
+      rmSync(bad, { recursive: true, force: true });
+    }
+  });
+
+  it('--html with --json is a usage error (--json would be ignored)', async () => {
+    const r = await till(home, ['status', '--html', join(out, 'x.html'), '--json']);
+    expect(r.code).toBe(2);
+    expect(r.stderr).toMatch(/'--json' cannot be used with option '--html/);
+    expect(r.stdout).toBe('');
+    expect(readdirSync(out)).not.toContain('x.html');
+  });
 
   it('--watch redraws until Ctrl-C and exits 0; --watch with --json is a usage error', async () => {
     let child: import('node:child_process').ChildProcess | undefined;
