@@ -75,7 +75,7 @@ export function hostMetricFamilies(db: HostsFile): MetricFamily[] {
       const r = reachabilityOf(e);
       return r === null ? NaN : r ? 1 : 0;
     })),
-    family('till_host_ssh_latency_seconds', 'Round trip of a trivial command over the ssh master connection, at the last health check.', perHost(live((h) => (h.latencyMs === null ? null : h.latencyMs / 1000)))),
+    family('till_host_ssh_latency_seconds', 'One round trip over the open ssh session of the last health check.', perHost(live((h) => (h.latencyMs === null ? null : h.latencyMs / 1000)))),
     family('till_host_load1', 'Load average over 1 minute, at the last health check.', perHost(live((h) => h.load1))),
     family('till_host_load5', 'Load average over 5 minutes, at the last health check.', perHost(live((h) => h.load5))),
     family('till_host_load15', 'Load average over 15 minutes, at the last health check.', perHost(live((h) => h.load15))),

@@ -1,5 +1,6 @@
 import { execFileSync, spawnSync } from 'node:child_process';
-import { readFileSync } from 'node:fs';
+import { chmodSync, existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startLab, type Lab, type LabHost } from '../lab/lab.js';
 import { closeMasters, tempHome, till, tillOk } from '../lab/till.js';
@@ -123,6 +124,95 @@ describe('till host health', () => {
     } finally {
       execFileSync('/usr/sbin/usermod', ['-s', '/bin/bash', lab.hosts[1]!.user]);
       spawnSync('ssh', ['-F', `${home}/ssh/config`, '-O', 'exit', 'till-h1'], { stdio: 'ignore' });
+    }
+  });
+
+  it('makes ONE ssh session per host, latency included, whether the master connection is fresh or reused', async () => {
+    // A login shell that writes down every session sshd starts, then is bash.
+    const dir = mkdtempSync('/tmp/t-ls-');
+    chmodSync(dir, 0o755);
+    const logShell = join(dir, 'logsh');
+    writeFileSync(logShell, '#!/bin/sh\nprintf "%s\\n" "$2" | head -n 1 | cut -c1-40 >> "$HOME/.sessions"\nexec /bin/bash "$@"\n');
+    chmodSync(logShell, 0o755);
+    const up = [lab.hosts[0]!, lab.hosts[1]!];
+    const sessions = (h: LabHost) => asUser(h, 'cat .sessions 2>/dev/null || :').split('\n').filter(Boolean);
+    const closeMaster = (name: string) => spawnSync('ssh', ['-F', `${home}/ssh/config`, '-O', 'exit', `till-${name}`], { stdio: 'ignore' });
+    try {
+      for (const [i, h] of up.entries()) {
+        execFileSync('/usr/sbin/usermod', ['-s', logShell, h.user]);
+        asUser(h, 'rm -f .sessions');
+        closeMaster(`h${i}`);
+      }
+      for (const round of ['fresh master', 'reused master']) {
+        for (const h of up) asUser(h, 'rm -f .sessions');
+        const r = await till(home, ['host', 'health', 'h0', 'h1', '--json', '--disk-min', '0', '--load-max', '1000']);
+        expect(r.code, `${round}: ${r.stderr}`).toBe(0);
+        const doc = byHost(JSON.parse(r.stdout) as HealthJson);
+        for (const [i, h] of up.entries()) {
+          expect(doc[`h${i}`]!.health.latencyMs as number, round).toBeGreaterThan(0);
+          const seen = sessions(h);
+          expect(seen, `${round}: sessions on h${i}`).toHaveLength(1);
+          expect(seen[0]).toMatch(/^sh -c 'echo till_health_ping=1; read -r/);
+        }
+      }
+    } finally {
+      for (const [i, h] of up.entries()) {
+        execFileSync('/usr/sbin/usermod', ['-s', '/bin/bash', h.user]);
+        closeMaster(`h${i}`);
+      }
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  it('a restricted host whose gate predates the v2 script still gets checked (the v1 script, timed to its first line)', async () => {
+    // A stand-in for an older installed gate: refuses the v2 script as unknown, runs the rest.
+    const dir = mkdtempSync('/tmp/t-og-');
+    chmodSync(dir, 0o755);
+    const gate = join(dir, 'oldgate');
+    writeFileSync(gate, [
+      '#!/bin/sh',
+      'case "$SSH_ORIGINAL_COMMAND" in *till_health_ping*) echo "till gate: refused: a script that is not one of till\'s own" >&2; exit 1 ;; esac',
+      'echo ran >> "$HOME/.gate-ran"',
+      'exec /bin/sh -c "$SSH_ORIGINAL_COMMAND"',
+      '',
+    ].join('\n'));
+    chmodSync(gate, 0o755);
+    const h = lab.hosts[1]!;
+    const key = readFileSync(`${home}/ssh/till_federation_ed25519.pub`, 'utf8').trim();
+    const closeMaster = () => spawnSync('ssh', ['-F', `${home}/ssh/config`, '-O', 'exit', 'till-h1'], { stdio: 'ignore' });
+    asUser(h, `cp .ssh/authorized_keys .ssh/ak.saved && printf '%s\\n' 'command="${gate}",restrict ${key}' > .ssh/authorized_keys && rm -f .gate-ran`);
+    closeMaster();
+    try {
+      const r = await till(home, ['host', 'health', 'h1', '--json', '--disk-min', '0', '--load-max', '1000']);
+      expect(r.code, r.stderr).toBe(0);
+      const h1 = byHost(JSON.parse(r.stdout) as HealthJson).h1!;
+      expect(h1.health).toMatchObject({ up: true, degraded: false, os: 'Linux', reasons: [] });
+      expect(h1.health.latencyMs as number).toBeGreaterThan(0);
+      expect(h1.health.memTotalBytes as number).toBeGreaterThan(0);
+      expect(asUser(h, 'cat .gate-ran').trim()).toBe('ran');
+    } finally {
+      asUser(h, 'mv .ssh/ak.saved .ssh/authorized_keys');
+      closeMaster();
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  it('works for a user whose login shell is tcsh (the script is one line)', async () => {
+    expect(existsSync('/usr/bin/tcsh'), 'apt-get install tcsh').toBe(true);
+    const closeMaster = () => spawnSync('ssh', ['-F', `${home}/ssh/config`, '-O', 'exit', 'till-h1'], { stdio: 'ignore' });
+    execFileSync('/usr/sbin/usermod', ['-s', '/usr/bin/tcsh', lab.hosts[1]!.user]);
+    closeMaster();
+    try {
+      const r = await till(home, ['host', 'health', 'h1', '--json', '--disk-min', '0', '--load-max', '1000']);
+      expect(r.code, r.stderr).toBe(0);
+      const h1 = byHost(JSON.parse(r.stdout) as HealthJson).h1!;
+      expect(h1.health).toMatchObject({ up: true, degraded: false, os: 'Linux', reasons: [] });
+      expect(h1.health.latencyMs as number).toBeGreaterThan(0);
+      expect(h1.health.memTotalBytes as number).toBeGreaterThan(0);
+      expect(h1.health.diskFreeBytes as number).toBeGreaterThan(0);
+    } finally {
+      execFileSync('/usr/sbin/usermod', ['-s', '/bin/bash', lab.hosts[1]!.user]);
+      closeMaster();
     }
   });
 

@@ -55,7 +55,7 @@ export function registerHealthCommand(host: Command, cli: Cli): void {
     host
       .command('health')
       .description(
-        'one round trip per host: up, ssh latency, uptime, load, CPUs, memory, free disk at tekton_path, OS, till version, current release; ' +
+        'one ssh call per host (one script, which also times the ssh round trip): up, ssh latency, uptime, load, CPUs, memory, free disk at tekton_path, OS, till version, current release; ' +
           'stores the snapshot and appends it to the history; exit 1 if a host is down or degraded',
       )
       .option('--disk-min <size|N%>', 'degraded below this free disk at tekton_path (repeatable; default 10% and 1GiB; 0 turns it off)', collectSize('--disk-min'))
