@@ -1,14 +1,14 @@
 import { Inventory, scheduleStore } from '../core/inventory.js';
 import type { TillPaths } from '../core/paths.js';
-import { healthHistoryStore, type HealthHistory } from '../core/state/health.js';
+import { emptyHealthHistory, healthHistoryStore, type HealthHistory } from '../core/state/health.js';
 import type { HostEntry, HostsFile } from '../core/state/hosts.js';
 import type { ScheduleFile } from '../core/state/schedule.js';
 import type { MetricFamily, Sample } from './prometheus.js';
 
 /**
  * The fleet as metric families, from the local files alone (no network): the host
- * database (statuses, last sync/deploy, the last health snapshot per host), the health
- * history and schedule.json. What `till metrics` prints and `/metrics` serves.
+ * database (statuses, last sync/deploy, the last health snapshot per host) and
+ * schedule.json. What `till metrics` prints and `/metrics` serves.
  */
 export interface FleetState {
   db: HostsFile;
@@ -16,8 +16,16 @@ export interface FleetState {
   schedule: ScheduleFile;
 }
 
-export async function loadFleetState(paths: TillPaths): Promise<FleetState> {
-  const [db, history, schedule] = await Promise.all([new Inventory(paths).read(), healthHistoryStore(paths).read(), scheduleStore(paths).read()]);
+/**
+ * The local files. The health history is read only when asked for (`till status`'s
+ * trends): no metric uses it, so a broken history file must not take `/metrics` down.
+ */
+export async function loadFleetState(paths: TillPaths, opts: { history?: boolean } = {}): Promise<FleetState> {
+  const [db, history, schedule] = await Promise.all([
+    new Inventory(paths).read(),
+    opts.history ? healthHistoryStore(paths).read() : emptyHealthHistory(),
+    scheduleStore(paths).read(),
+  ]);
   return { db, history, schedule };
 }
 

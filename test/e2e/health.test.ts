@@ -1,5 +1,5 @@
 import { execFileSync, spawnSync } from 'node:child_process';
-import { chmodSync, existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { chmodSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startLab, type Lab, type LabHost } from '../lab/lab.js';
@@ -239,6 +239,43 @@ describe('till host health', () => {
     for (const list of Object.values(bounded)) expect(list.length).toBeLessThanOrEqual(2);
     // The newest points are the ones kept.
     expect(Date.parse(bounded.h0!.at(-1)!.at)).toBeGreaterThan(Date.parse(before.h0!.at(-1)!.at));
+  });
+});
+
+describe('a broken health history', () => {
+  it('stops host health before any host is contacted (exit 4), while metrics still work and status says which file', async () => {
+    const historyFile = `${home}/state/health-history.json`;
+    const dbFile = `${home}/hosts-local.json`;
+    const saved = existsSync(historyFile) ? readFileSync(historyFile) : undefined;
+    mkdirSync(`${home}/state`, { recursive: true });
+    try {
+      for (const [what, text] of [
+        ['not JSON', '{"version": 1, "hosts": {'],
+        ['the wrong shape', JSON.stringify({ version: 1, hosts: { h0: [{ at: 5, up: 'yes' }] } })],
+      ]) {
+        writeFileSync(historyFile, text!);
+        const db = readFileSync(dbFile);
+        const r = await till(home, ['host', 'health', '--all', '--disk-min', '0', '--load-max', '1000', '--retries', '1']);
+        expect(r.code, `${what}: ${r.stderr}`).toBe(4);
+        expect(r.stderr).toContain('health-history.json');
+        expect(r.stdout).toBe(''); // no result table: nothing was checked
+        expect(readFileSync(historyFile, 'utf8')).toBe(text);
+        expect(readFileSync(dbFile).equals(db), `${what}: hosts-local.json changed`).toBe(true);
+
+        const metrics = await till(home, ['metrics']);
+        expect(metrics.code, `${what}: ${metrics.stderr}`).toBe(0);
+        expect(metrics.stdout.split('\n').filter((l) => l.startsWith('till_host_up{'))).toHaveLength(3);
+
+        const status = await till(home, ['status']);
+        expect(status.code).toBe(4);
+        expect(status.stderr).toContain('health-history.json');
+        expect(status.stderr).not.toMatch(/internal error/);
+        expect(readFileSync(historyFile, 'utf8')).toBe(text);
+      }
+    } finally {
+      if (saved) writeFileSync(historyFile, saved);
+      else rmSync(historyFile, { force: true });
+    }
   });
 });
 

@@ -78,7 +78,7 @@ export function registerStatusCommand(program: Command, cli: Cli): void {
       if (opts.watch !== undefined && opts.json) throw new UsageError('--watch and --json do not go together', 'run `till status --json` as often as you need');
       const htmlFile = opts.html === undefined ? undefined : checkHtmlTarget(opts.html);
       const paths = cli.paths();
-      const view = async (): Promise<StatusView> => buildStatusView(await loadFleetState(paths), new Date());
+      const view = async (): Promise<StatusView> => buildStatusView(await loadFleetState(paths, { history: true }), new Date());
       const interval = opts.watch === undefined ? undefined : opts.watch === true ? DEFAULT_WATCH_SECONDS : opts.watch;
 
       const frame = async (): Promise<void> => {
