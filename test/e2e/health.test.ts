@@ -290,6 +290,23 @@ describe('till metrics', () => {
     expect(r.stdout).toMatch(/^till_host_info\{host="h0",status="till-ready",version="0\.1\.0",release="r-20261126-a"\} 1$/m);
     expect(r.stdout).toMatch(/^till_host_memory_available_bytes\{host="h1"\} \d+$/m);
     expect(r.stdout).not.toMatch(/^till_host_load1\{host="h2"\}/m);
+    // One sample per up host, with values that fit what host health stored.
+    const samples = (name: string) => Object.fromEntries(r.stdout.split('\n').filter((l) => l.startsWith(`${name}{`)).map((l) => [/host="([^"]+)"/.exec(l)![1]!, Number(l.split(' ').at(-1))]));
+    const stored = async (h: string) => JSON.parse((await tillOk(home, ['host', 'show', h, '--json'])).stdout).health;
+    const latency = samples('till_host_ssh_latency_seconds');
+    const load1 = samples('till_host_load1');
+    const disk = samples('till_host_disk_free_bytes');
+    for (const s of [latency, load1, disk]) expect(Object.keys(s).sort()).toEqual(['h0', 'h1']);
+    for (const h of ['h0', 'h1']) {
+      const snap = await stored(h);
+      expect(latency[h]).toBeGreaterThan(0);
+      expect(latency[h]).toBeLessThan(60);
+      expect(latency[h]).toBeCloseTo(snap.latencyMs / 1000, 6);
+      expect(load1[h]).toBeGreaterThanOrEqual(0);
+      expect(load1[h]).toBe(snap.load1);
+      expect(disk[h]).toBeGreaterThan(0);
+      expect(disk[h]).toBe(snap.diskFreeBytes);
+    }
   });
 
   it('serves /metrics over HTTP on loopback until SIGTERM, 404 elsewhere', async () => {

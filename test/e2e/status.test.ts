@@ -190,6 +190,18 @@ describe('till metrics over the same fleet', () => {
     expect(text).toContain('till_host_up{host="db-3"} 0');
     expect(text).toContain('till_host_up{host="web-29"} NaN');
     expect(text.split('\n').filter((l) => l.startsWith('till_host_last_deploy_timestamp_seconds{'))).toHaveLength(39);
+    const values = (name: string) => text.split('\n').filter((l) => l.startsWith(`${name}{`)).map((l) => Number(l.split(' ').at(-1)));
+    // last_sync is 2 h ago for every host but the never-synced web-29.
+    const synced = values('till_host_last_sync_timestamp_seconds');
+    expect(synced).toHaveLength(39);
+    for (const v of synced) expect(Math.abs(v - (NOW / 1000 - 7200))).toBeLessThan(1);
+    // Up hosts only (db-3 is down, web-29 never checked): latency 10+i ms, disk free 40 GiB (web-07: 1 GiB).
+    expect(values('till_host_ssh_latency_seconds')).toHaveLength(38);
+    expect(text).toContain('till_host_ssh_latency_seconds{host="web-00"} 0.01');
+    expect(text).toContain('till_host_load1{host="web-03"} 0.8');
+    expect(values('till_host_disk_free_bytes')).toHaveLength(38);
+    expect(text).toContain(`till_host_disk_free_bytes{host="web-07"} ${1024 ** 3}`);
+    expect(text).toContain(`till_host_disk_free_bytes{host="db-0"} ${40 * 1024 ** 3}`);
     expect(text).toContain('till_host_info{host="web-05",status="deployed",version="0.1.0",release="weird\\"release\\\\name"} 1');
     expect(text).toMatch(/^till_schedule_last_run_success 1$/m);
     expect(text).toMatch(/^till_schedule_last_run_timestamp_seconds \d+(\.\d+)?$/m);
