@@ -29,7 +29,8 @@ function writeFleet(): void {
   const history: Record<string, unknown[]> = {};
   names.forEach((name, i) => {
     const entry: Record<string, unknown> = {
-      user: 'deploy', host: `10.0.${Math.floor(i / 250)}.${(i % 250) + 1}`, port: 22, status: 'deployed', added: iso(10_000),
+      // Addresses as long as the lab's (tl711e340c@127.163.159.164:59336): the page must still fit.
+      user: `tl711e34${String(i).padStart(2, '0')}`, host: `127.163.159.${100 + i}`, port: 59336 + i, status: 'deployed', added: iso(10_000),
       last_test: iso(30), last_sync: iso(120), tekton_path: '~/Tekton', installations: ['primary'], failures: 0,
       deploy: { current: `r-2026112${i % 3}`, previous: null, at: iso(600 + i) },
       health: snapshot(i), metadata: { os: 'Linux', arch: 'x86_64', cores: 4, memory: 8 * 1024 ** 3 },
@@ -126,6 +127,16 @@ describe('till status', () => {
     expect(shot.stderr).not.toMatch(PAGE_ERRORS);
     expect(statSync(png).size).toBeGreaterThan(20_000);
     expect(readFileSync(png).subarray(1, 4).toString()).toBe('PNG');
+
+    // A 1200px window shows the whole table: no horizontal scrollbar. The page has no
+    // script; a copy with one measures it.
+    const probe = join(out, 'status-fit.html');
+    writeFileSync(probe, html.replace('</body>', '<script>document.body.setAttribute("data-fit", `${document.scrollingElement.scrollWidth}/${window.innerWidth}`)</script></body>'));
+    const fit = chromium(['--dump-dom', `file://${probe}`]);
+    expect(fit.status, fit.stderr).toBe(0);
+    const [scrollWidth, innerWidth] = /data-fit="(\d+)\/(\d+)"/.exec(fit.stdout)!.slice(1).map(Number);
+    expect(innerWidth).toBe(1200);
+    expect(scrollWidth, 'the page is wider than the window').toBeLessThanOrEqual(innerWidth!);
 
     const dump = chromium(['--dump-dom', `file://${page}`]);
     expect(dump.status, dump.stderr).toBe(0);
