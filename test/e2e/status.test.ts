@@ -2,7 +2,7 @@ import { spawnSync } from 'node:child_process';
 import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { tempHome, till, tillOk } from '../lab/till.js';
+import { TILL_BIN, tempHome, till, tillOk } from '../lab/till.js';
 
 /**
  * `till status` and `till metrics` over a fleet of 40 hosts as the files describe it
@@ -107,6 +107,25 @@ describe('till status', () => {
     expect(text).toMatch(/^web-07\s+degraded\s+deployed\s.*[▁▂▃▄▅▆▇█]{10} 17ms\s.*disk: 1 GiB free/m);
     expect(text).toMatch(/^db-3\s+down\s+unreachable\s/m);
     expect(text).toMatch(/^web\s+30\s+28\/30\s+1\s+0$/m);
+  });
+
+  it('on an 80-column terminal, the reason of the down and the degraded host stays readable', () => {
+    // A real pseudo-terminal (util-linux script), 80 columns by 40 rows.
+    const r = spawnSync('script', ['-qec', `stty cols 80 rows 40; ${process.execPath} ${TILL_BIN} status`, '/dev/null'], {
+      encoding: 'utf8',
+      env: { PATH: process.env.PATH, HOME: process.env.HOME, TILL_HOME: home, NO_COLOR: '1', TERM: 'dumb' },
+      timeout: 60_000,
+    });
+    expect(r.status, r.stderr).toBe(0);
+    const lines = r.stdout.replace(/\r/g, '').trimEnd().split('\n');
+    expect(lines.filter((l) => l.length > 80)).toEqual([]);
+    expect(lines.length).toBeLessThanOrEqual(40);
+    const text = lines.join('\n');
+    expect(text).toMatch(/^db-3\s+down\s/m);
+    expect(text).toMatch(/^HOST\s+STATE\s.*LATENCY\s+LOAD\s+DISK$/m);
+    const joined = text.replace(/\n\s+/g, ' ');
+    expect(joined).toContain('db-3: connection refused: ssh: connect to host 10.0.0.34 port 22: Connection refused');
+    expect(joined).toContain('web-07: disk: 1 GiB free (1%) at /home/deploy/<script>alert(1)</script>, below 10%');
   });
 
   it('--html: a self-contained page that Chromium renders with one row per host, without errors', async () => {
