@@ -37,7 +37,8 @@ export function execJob(paths: TillPaths, line: string, opts: { connectTimeout?:
     const restricted = entry.restricted === true;
     const result = await sshRun(paths, name, restricted ? line : execCommand(line), {
       signal,
-      holdStdin: !restricted,
+      // Held open and never written: its end-of-file on the host is the session's end.
+      onStdin: restricted ? undefined : () => undefined,
       connectTimeout: opts.connectTimeout,
       timeoutMs: opts.timeoutMs,
       onStdout: opts.onOutput ? (c) => opts.onOutput!(name, 'stdout', c) : undefined,

@@ -8,9 +8,9 @@ export interface RemoteCallOptions extends SshCallOptions {
   signal?: AbortSignal;
   timeoutMs?: number;
   input?: string | Buffer;
-  holdStdin?: boolean;
   onStdout?: RunOptions['onStdout'];
   onStderr?: RunOptions['onStderr'];
+  onStdin?: RunOptions['onStdin'];
 }
 
 /** Runs one remote shell line on a host through till's config and alias. */
@@ -19,9 +19,9 @@ export function sshRun(paths: TillPaths, name: string, command: string, opts: Re
     signal: opts.signal,
     timeoutMs: opts.timeoutMs,
     input: opts.input,
-    holdStdin: opts.holdStdin,
     onStdout: opts.onStdout,
     onStderr: opts.onStderr,
+    onStdin: opts.onStdin,
   });
 }
 
