@@ -11,19 +11,18 @@ import { sshRun, toOutcome } from '../ssh/client.js';
  * till holds open and never writes: end-of-file there means the session is gone, and
  * the watcher ends the session's process group (sshd makes one per session). When the
  * command ends first, the watcher is ended and the command's exit code passes through.
+ * One line: a csh/tcsh login shell cannot take a newline inside the quoted `sh -c` argument.
  * Not a registered gate script: a restricted key refuses exec whatever its form.
  */
 export const EXEC_SCRIPT = [
   'exec 3<&0',
-  '"${SHELL:-/bin/sh}" -c "$1" </dev/null &',
-  'c=$!',
-  '{ while read -r _; do :; done; kill -TERM 0; } <&3 &',
-  'w=$!',
+  '"${SHELL:-/bin/sh}" -c "$1" </dev/null & c=$!',
+  '{ while read -r _; do :; done; kill -TERM 0; } <&3 & w=$!',
   'exec 3<&-',
   'wait "$c"; rc=$?',
   'kill "$w" 2>/dev/null',
   'exit "$rc"',
-].join('\n');
+].join('; ');
 
 /** The remote command line of `host exec` for one shell line. */
 export function execCommand(line: string): string {

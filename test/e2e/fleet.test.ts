@@ -4,7 +4,7 @@
  * Ctrl-C, --json, quoting, and doctor.
  */
 import { execFileSync, spawn } from 'node:child_process';
-import { chmodSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync } from 'node:fs';
+import { chmodSync, existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync } from 'node:fs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startLab, type Lab, type LabHost } from '../lab/lab.js';
 import { closeMasters, TILL_BIN, tempHome, till, tillOk, waitUntil, type TillRun } from '../lab/till.js';
@@ -44,13 +44,20 @@ const closeMaster = (name: string) => {
   }
 };
 
-/** Command lines of a lab user's processes that match `pattern` (the host side of a run). */
+/** Command lines of a lab user's processes that match `pattern` (the host side of a run), from /proc. */
 const remoteProcesses = (name: string, pattern: RegExp): string[] => {
-  try {
-    return execFileSync('ps', ['-u', hostOf(name).user, '-o', 'args='], { encoding: 'utf8' }).split('\n').filter((l) => pattern.test(l));
-  } catch {
-    return []; // ps exits 1 when the user has no process
+  const uid = String(hostOf(name).uid);
+  const found: string[] = [];
+  for (const pid of readdirSync('/proc').filter((p) => /^\d+$/.test(p))) {
+    try {
+      const owner = /^Uid:\s+(\d+)/m.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))?.[1];
+      const cmd = readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0').join(' ').trim();
+      if (owner === uid && pattern.test(cmd)) found.push(cmd);
+    } catch {
+      // the process ended meanwhile
+    }
   }
+  return found;
 };
 /** A folder every lab user can write: hosts of one run meet there (they share this machine). */
 const meetingPoint = (): string => {
@@ -314,6 +321,23 @@ describe('host exec', () => {
       // The remote sleep was ended with the session, not left running on the host.
       await waitUntil(() => remoteProcesses(name, /sleep 47/).length === 0, 20_000, `the remote sleep on ${name} to end`);
       expect(await showJson(name)).toMatchObject({ status: 'connected', failures: 0 });
+    }
+  }, 90_000);
+
+  it('works for a user whose login shell is tcsh: the line runs in that shell, its exit code passes through, --timeout still ends it', async () => {
+    expect(existsSync('/usr/bin/tcsh'), 'apt-get install tcsh').toBe(true);
+    const api = hostOf('api');
+    execFileSync('/usr/sbin/usermod', ['-s', '/usr/bin/tcsh', api.user]);
+    closeMaster('api');
+    try {
+      const doc = parse((await till(home, ['host', 'exec', 'api', '--json', '--', 'echo $shell; exit 3'])).stdout);
+      expect(doc.results[0]).toMatchObject({ status: 'failed', exitCode: 3, stdout: '/usr/bin/tcsh\n', attempts: 1 });
+      const slow = parse((await till(home, ['host', 'exec', 'api', '--timeout', '2', '--json', '--', 'echo started; sleep 49'], { timeoutMs: 60_000 })).stdout);
+      expect(slow.results[0]).toMatchObject({ status: 'failed', stdout: 'started\n', error: 'timed out (per-host --timeout)' });
+      await waitUntil(() => remoteProcesses('api', /sleep 49/).length === 0, 20_000, 'the remote sleep on api to end');
+    } finally {
+      execFileSync('/usr/sbin/usermod', ['-s', '/bin/bash', api.user]);
+      closeMaster('api');
     }
   }, 90_000);
 
