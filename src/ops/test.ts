@@ -16,8 +16,9 @@ export interface TestData {
 }
 
 export function parseTestOutput(stdout: string): { ok: boolean; tillVersion: string | null } {
+  // A login shell that greets without a newline glues its text to the marker's line.
   const lines = stdout.split('\n').map((l) => l.trim());
-  const at = lines.indexOf(TEST_MARKER);
+  const at = lines.findIndex((l) => l.endsWith(TEST_MARKER));
   if (at === -1) return { ok: false, tillVersion: null };
   const version = lines.slice(at + 1).find((l) => /^\d+\.\d+\.\d+\S*$/.test(l));
   return { ok: true, tillVersion: version ?? null };

@@ -1,5 +1,5 @@
 import { execFileSync } from 'node:child_process';
-import { readFileSync } from 'node:fs';
+import { readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startLab, type Lab } from '../lab/lab.js';
 import { closeMasters, tempHome, till, tillOk } from '../lab/till.js';
@@ -43,6 +43,20 @@ describe('till host test against real sshd', () => {
   it('lets a person use the same connection by hand: ssh -F <config> till-<name>', () => {
     const out = execFileSync('ssh', ['-F', `${home}/ssh/config`, 'till-h1', 'echo $USER'], { encoding: 'utf8' });
     expect(out.trim()).toBe(lab.hosts[1]!.user);
+  });
+
+  it('passes a host whose login shell greets without a newline (the greeting glued to the marker)', async () => {
+    const h = lab.hosts[2]!;
+    writeFileSync(`${h.home}/.bashrc`, "printf 'welcome '\n");
+    try {
+      // Control: the greeting really is on stdout, glued to what the command prints.
+      expect(execFileSync('ssh', ['-F', `${home}/ssh/config`, 'till-h2', 'echo hi'], { encoding: 'utf8' })).toBe('welcome hi\n');
+      const doc = JSON.parse((await tillOk(home, ['host', 'test', 'h2', '--json'])).stdout);
+      expect(doc.results[0]).toMatchObject({ host: 'h2', ok: true });
+      expect(db().hosts.h2.status).toBe('connected');
+    } finally {
+      rmSync(`${h.home}/.bashrc`, { force: true });
+    }
   });
 
   it('reports a stopped host as connection refused while the others pass; exit 1', async () => {
