@@ -136,7 +136,6 @@ describe('till host health', () => {
     chmodSync(logShell, 0o755);
     const up = [lab.hosts[0]!, lab.hosts[1]!];
     const sessions = (h: LabHost) => asUser(h, 'cat .sessions 2>/dev/null || :').split('\n').filter(Boolean);
-    const closeMaster = (name: string) => spawnSync('ssh', ['-F', `${home}/ssh/config`, '-O', 'exit', `till-${name}`], { stdio: 'ignore' });
     try {
       for (const [i, h] of up.entries()) {
         execFileSync('/usr/sbin/usermod', ['-s', logShell, h.user]);
@@ -164,6 +163,18 @@ describe('till host health', () => {
     }
   });
 
+
+  /** One health run of h1 alone: up, not degraded, plausible numbers. */
+  async function expectHealthyH1(): Promise<void> {
+    const r = await till(home, ['host', 'health', 'h1', '--json', '--disk-min', '0', '--load-max', '1000']);
+    expect(r.code, r.stderr).toBe(0);
+    const h1 = byHost(JSON.parse(r.stdout) as HealthJson).h1!;
+    expect(h1.health).toMatchObject({ up: true, degraded: false, os: 'Linux', reasons: [] });
+    expect(h1.health.latencyMs as number).toBeGreaterThan(0);
+    expect(h1.health.memTotalBytes as number).toBeGreaterThan(0);
+    expect(h1.health.diskFreeBytes as number).toBeGreaterThan(0);
+  }
+  const closeMaster = (name = 'h1') => spawnSync('ssh', ['-F', `${home}/ssh/config`, '-O', 'exit', `till-${name}`], { stdio: 'ignore' });
   it('a restricted host whose gate predates the v2 script still gets checked (the v1 script, timed to its first line)', async () => {
     // A stand-in for an older installed gate: refuses the v2 script as unknown, runs the rest.
     const dir = mkdtempSync('/tmp/t-og-');
@@ -179,16 +190,10 @@ describe('till host health', () => {
     chmodSync(gate, 0o755);
     const h = lab.hosts[1]!;
     const key = readFileSync(`${home}/ssh/till_federation_ed25519.pub`, 'utf8').trim();
-    const closeMaster = () => spawnSync('ssh', ['-F', `${home}/ssh/config`, '-O', 'exit', 'till-h1'], { stdio: 'ignore' });
     asUser(h, `cp .ssh/authorized_keys .ssh/ak.saved && printf '%s\\n' 'command="${gate}",restrict ${key}' > .ssh/authorized_keys && rm -f .gate-ran`);
     closeMaster();
     try {
-      const r = await till(home, ['host', 'health', 'h1', '--json', '--disk-min', '0', '--load-max', '1000']);
-      expect(r.code, r.stderr).toBe(0);
-      const h1 = byHost(JSON.parse(r.stdout) as HealthJson).h1!;
-      expect(h1.health).toMatchObject({ up: true, degraded: false, os: 'Linux', reasons: [] });
-      expect(h1.health.latencyMs as number).toBeGreaterThan(0);
-      expect(h1.health.memTotalBytes as number).toBeGreaterThan(0);
+      await expectHealthyH1();
       expect(asUser(h, 'cat .gate-ran').trim()).toBe('ran');
     } finally {
       asUser(h, 'mv .ssh/ak.saved .ssh/authorized_keys');
@@ -199,17 +204,10 @@ describe('till host health', () => {
 
   it('works for a user whose login shell is tcsh (the script is one line)', async () => {
     expect(existsSync('/usr/bin/tcsh'), 'apt-get install tcsh').toBe(true);
-    const closeMaster = () => spawnSync('ssh', ['-F', `${home}/ssh/config`, '-O', 'exit', 'till-h1'], { stdio: 'ignore' });
     execFileSync('/usr/sbin/usermod', ['-s', '/usr/bin/tcsh', lab.hosts[1]!.user]);
     closeMaster();
     try {
-      const r = await till(home, ['host', 'health', 'h1', '--json', '--disk-min', '0', '--load-max', '1000']);
-      expect(r.code, r.stderr).toBe(0);
-      const h1 = byHost(JSON.parse(r.stdout) as HealthJson).h1!;
-      expect(h1.health).toMatchObject({ up: true, degraded: false, os: 'Linux', reasons: [] });
-      expect(h1.health.latencyMs as number).toBeGreaterThan(0);
-      expect(h1.health.memTotalBytes as number).toBeGreaterThan(0);
-      expect(h1.health.diskFreeBytes as number).toBeGreaterThan(0);
+      await expectHealthyH1();
     } finally {
       execFileSync('/usr/sbin/usermod', ['-s', '/bin/bash', lab.hosts[1]!.user]);
       closeMaster();
