@@ -7,6 +7,7 @@
  */
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { constants } from 'node:os';
 import { resolve } from 'node:path';
 import { startLab, type Lab } from '../test/lab/lab.js';
 
@@ -52,7 +53,7 @@ function onSignal(signal: NodeJS.Signals): void {
   process.stderr.write(`\ndemo interrupted (${signal}): removing the test hosts, their users and TILL_HOME…\n`);
   const exit = () => {
     cleanup();
-    process.exit(signal === 'SIGINT' ? 130 : 143);
+    process.exit(128 + constants.signals[signal]);
   };
   // Let the running till finish its own interruption before its TILL_HOME goes.
   const child = current;
