@@ -21,10 +21,10 @@ interface DemoRun {
 }
 
 /** Runs the built demo as `npm run demo` does; `onStderr` sees its progress (to interrupt it at a step). */
-function runDemo(onStderr?: (stderr: string, child: ChildProcess) => void): Promise<DemoRun> {
+function runDemo(onStderr?: (stderr: string, child: ChildProcess) => void, env: NodeJS.ProcessEnv = { PATH: process.env.PATH, HOME: process.env.HOME }): Promise<DemoRun> {
   return new Promise((resolve, reject) => {
     // No NO_COLOR and no terminal: the demo must still print no escape codes.
-    const child = spawn(process.execPath, ['dist/demo.mjs'], { env: { PATH: process.env.PATH, HOME: process.env.HOME }, stdio: ['ignore', 'pipe', 'pipe'] });
+    const child = spawn(process.execPath, ['dist/demo.mjs'], { env, stdio: ['ignore', 'pipe', 'pipe'] });
     let stdout = '';
     let stderr = '';
     child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
@@ -64,6 +64,17 @@ describe('npm run demo', () => {
     expect(run.stdout.match(/^demo-\d\s+tl[0-9a-f]{8}@127\.\S+\s+connected\s/gm)).toHaveLength(3);
     expectNothingLeft(run);
   }, 300_000);
+
+  it('stops at a failed host init, before starting any host', async () => {
+    // Without ssh-keygen on PATH, host init cannot make a key.
+    const run = await runDemo(undefined, { PATH: '/nonexistent', HOME: process.env.HOME });
+    expect(run.code, run.stderr).toBe(1);
+    expect(run.stderr).toContain('ssh-keygen is not installed');
+    expect(run.stderr).toContain('demo stopped: till host init failed');
+    expect(run.stderr).not.toContain('starting 3 throwaway sshd hosts');
+    expect(run.home).toMatch(/^\/tmp\/t-/);
+    expect(existsSync(run.home)).toBe(false);
+  }, 120_000);
 
   it('interrupted (SIGINT) while adding hosts: exits 130 and still removes everything', async () => {
     let sent = false;
