@@ -18,6 +18,9 @@ declare -A NEED=(
   [systemd-analyze]=systemd
   [crontab]=cron
   [runuser]=util-linux
+  [unshare]=util-linux
+  [script]=bsdutils
+  [tcsh]=tcsh
   [tzselect]=tzdata
 )
 missing=()

@@ -3,7 +3,7 @@
  * key, findings by severity and drift since the previous audit. Pure.
  */
 import { createHash } from 'node:crypto';
-import { formatOptions, isRestricted, parseAuthorizedKeys, type KeyOption } from './authorized-keys.js';
+import { expiredAt, formatOptions, isRestricted, parseAuthorizedKeys, type KeyOption } from './authorized-keys.js';
 import { AUDIT_FILES, type AuditFileName, type AuditPathLabel, type AuditSnapshot } from './script.js';
 
 export const SEVERITIES = ['info', 'low', 'medium', 'high'] as const;
@@ -13,7 +13,8 @@ export function severityRank(s: Severity): number {
   return SEVERITIES.indexOf(s);
 }
 
-export type TillKeyWhich = 'current' | 'old';
+/** till's key slots: the current key, the previous one during a rotation, the next one before the switch. */
+export type TillKeyWhich = 'current' | 'old' | 'next';
 
 export interface AuditedKey {
   file: AuditFileName;
@@ -79,6 +80,8 @@ export interface HostAudit {
 export interface TillFingerprints {
   current?: string;
   old?: string;
+  /** `till_federation_ed25519.new`: hosts get it before the local switch of a rotation. */
+  next?: string;
 }
 
 const PATH_NAMES: Record<AuditPathLabel, string> = { home: '~', ssh: '~/.ssh', authorized_keys: '~/.ssh/authorized_keys', authorized_keys2: '~/.ssh/authorized_keys2' };
@@ -141,7 +144,7 @@ export function analyzeSnapshot(snap: AuditSnapshot, till: TillFingerprints, pre
       findings.push({ severity: 'medium', code: 'unparseable-line', message: `~/.ssh/${name} line ${bad.line}: ${bad.reason} (sshd skips this line)`, file: name, line: bad.line });
     }
     for (const k of parsed.keys) {
-      const which: TillKeyWhich | null = k.fingerprint === till.current ? 'current' : k.fingerprint === till.old ? 'old' : null;
+      const which: TillKeyWhich | null = k.fingerprint === till.current ? 'current' : k.fingerprint === till.old ? 'old' : k.fingerprint === till.next ? 'next' : null;
       const key: AuditedKey = {
         file: name,
         line: k.line,
@@ -169,6 +172,10 @@ export function analyzeSnapshot(snap: AuditSnapshot, till: TillFingerprints, pre
       } else {
         seen.set(k.fingerprint, { file: name, line: k.line });
       }
+      const expired = expiredAt(k.options, at);
+      if (expired !== null) {
+        findings.push({ severity: 'low', code: 'key-expired', message: `~/.ssh/${name} line ${k.line}: expiry-time ${expired} has passed, sshd refuses ${describe(k)}`, fingerprint: k.fingerprint, file: name, line: k.line });
+      }
       if (k.label.startsWith('DSA')) {
         findings.push({ severity: 'high', code: 'weak-key', message: `weak key: ${describe(k)} (DSA is broken and disabled since OpenSSH 7.0)`, fingerprint: k.fingerprint, file: name, line: k.line });
       } else if (k.label.startsWith('RSA') && k.bits < 2048) {
@@ -180,11 +187,11 @@ export function analyzeSnapshot(snap: AuditSnapshot, till: TillFingerprints, pre
   findings.push(...modeFindings(snap));
 
   const tillKeys = keys.filter((k) => k.till !== null);
-  const hasCurrent = tillKeys.some((k) => k.till === 'current');
-  const hasOld = tillKeys.some((k) => k.till === 'old');
+  const slots = new Set(tillKeys.map((k) => k.till!));
   const tillKey: HostAudit['tillKey'] = {
     present: tillKeys.length > 0,
-    which: hasCurrent && hasOld ? 'both' : hasCurrent ? 'current' : hasOld ? 'old' : null,
+    // 'both': more than one of till's keys (a rotation in progress).
+    which: slots.size > 1 ? 'both' : slots.size === 1 ? [...slots][0]! : null,
     restricted: tillKeys.length > 0 && tillKeys.every((k) => k.restricted),
   };
   if (!tillKey.present) {

@@ -63,12 +63,13 @@ const VALUE_OPTIONS = new Set(['command', 'environment', 'expiry-time', 'from', 
 
 interface KeyKind {
   label: string;
-  /** The plain (non-certificate) type whose public fields the blob carries. */
+  /** The canonical plain type whose public fields the blob carries (what the fingerprint hashes). */
   plain: string;
   cert: boolean;
 }
 
-const PLAIN_TYPES: Record<string, string> = {
+/** Canonical plain types and how ssh-keygen -l labels them. */
+const PLAIN_LABELS: Record<string, string> = {
   'ssh-ed25519': 'ED25519',
   'ssh-rsa': 'RSA',
   'ssh-dss': 'DSA',
@@ -79,14 +80,43 @@ const PLAIN_TYPES: Record<string, string> = {
   'sk-ecdsa-sha2-nistp256@openssh.com': 'ECDSA-SK',
 };
 
-/** Key type names sshd accepts in authorized_keys, with their certificate forms. */
+/**
+ * Every name OpenSSH's sshkey_type_from_name knows (sshkey.c keyimpls, OpenSSH 9.x without
+ * XMSS), mapped to its canonical plain type. sshkey_read accepts any of them at the start of
+ * a line, and the blob inside may carry any name of the same key type: an
+ * `rsa-sha2-256` line holding an `ssh-rsa` blob is an RSA key sshd logs in with.
+ */
+const PLAIN_ALIASES: Record<string, string> = {
+  ...Object.fromEntries(Object.keys(PLAIN_LABELS).map((t) => [t, t])),
+  'rsa-sha2-256': 'ssh-rsa',
+  'rsa-sha2-512': 'ssh-rsa',
+  'webauthn-sk-ecdsa-sha2-nistp256@openssh.com': 'sk-ecdsa-sha2-nistp256@openssh.com',
+};
+
+const CERT_ALIASES: Record<string, string> = {
+  'ssh-ed25519-cert-v01@openssh.com': 'ssh-ed25519',
+  'sk-ssh-ed25519-cert-v01@openssh.com': 'sk-ssh-ed25519@openssh.com',
+  'ssh-rsa-cert-v01@openssh.com': 'ssh-rsa',
+  'rsa-sha2-256-cert-v01@openssh.com': 'ssh-rsa',
+  'rsa-sha2-512-cert-v01@openssh.com': 'ssh-rsa',
+  'ssh-dss-cert-v01@openssh.com': 'ssh-dss',
+  'ecdsa-sha2-nistp256-cert-v01@openssh.com': 'ecdsa-sha2-nistp256',
+  'ecdsa-sha2-nistp384-cert-v01@openssh.com': 'ecdsa-sha2-nistp384',
+  'ecdsa-sha2-nistp521-cert-v01@openssh.com': 'ecdsa-sha2-nistp521',
+  'sk-ecdsa-sha2-nistp256-cert-v01@openssh.com': 'sk-ecdsa-sha2-nistp256@openssh.com',
+};
+
+/** Key type names sshd accepts in authorized_keys (exact, case-sensitive, as sshkey_read matches them). */
 export function keyKind(type: string): KeyKind | undefined {
-  if (Object.hasOwn(PLAIN_TYPES, type)) return { label: PLAIN_TYPES[type]!, plain: type, cert: false };
-  const m = /^(.+)-cert-v01@openssh\.com$/.exec(type);
-  if (!m) return undefined;
-  const plain = m[1]!.startsWith('sk-') ? `${m[1]}@openssh.com` : m[1]!;
-  if (!Object.hasOwn(PLAIN_TYPES, plain)) return undefined;
-  return { label: `${PLAIN_TYPES[plain]}-CERT`, plain, cert: true };
+  if (Object.hasOwn(PLAIN_ALIASES, type)) {
+    const plain = PLAIN_ALIASES[type]!;
+    return { label: PLAIN_LABELS[plain]!, plain, cert: false };
+  }
+  if (Object.hasOwn(CERT_ALIASES, type)) {
+    const plain = CERT_ALIASES[type]!;
+    return { label: `${PLAIN_LABELS[plain]!}-CERT`, plain, cert: true };
+  }
+  return undefined;
 }
 
 export function isKeyType(type: string): boolean {
@@ -176,28 +206,27 @@ function readPublicFields(r: BlobReader, plain: string): number {
 
 /**
  * Checks a decoded key blob against its declared type and returns its size and
- * fingerprint. A certificate's fingerprint is its public key's, as OpenSSH computes it
- * (sshkey_fingerprint serializes the plain key).
+ * fingerprint. Like sshkey_read, the line's name and the blob's may differ as long as
+ * they name the same key type (and, for ECDSA, the same curve). The fingerprint is
+ * OpenSSH's: SHA-256 of the plain key re-serialized under its canonical name
+ * (sshkey_fingerprint), so a certificate's is its public key's and an `rsa-sha2-512`
+ * blob's is the `ssh-rsa` one's.
  */
 export function inspectKeyBlob(type: string, blob: Buffer): { bits: number; fingerprint: string; label: string } {
   const kind = keyKind(type);
   if (!kind) throw new Error(`unknown key type ${JSON.stringify(type)}`);
   const r = new BlobReader(blob);
   const inner = r.string('the key type').toString('latin1');
-  if (inner !== type) throw new Error(`line says ${type} but the key inside is ${JSON.stringify(inner)}`);
-  let plainBlob: Buffer;
-  let bits: number;
-  if (kind.cert) {
-    r.string('the certificate nonce');
-    const from = r.offset;
-    bits = readPublicFields(r, kind.plain);
-    plainBlob = Buffer.concat([lengthPrefixed(kind.plain), r.slice(from, r.offset)]);
-    if (r.remaining === 0) throw new Error('certificate ends after its public key');
-  } else {
-    bits = readPublicFields(r, kind.plain);
-    if (r.remaining !== 0) throw new Error(`${r.remaining} unexpected bytes after the key`);
-    plainBlob = blob;
+  const innerKind = keyKind(inner);
+  if (!innerKind || innerKind.plain !== kind.plain || innerKind.cert !== kind.cert) {
+    throw new Error(`line says ${type} but the key inside is ${JSON.stringify(inner.slice(0, 60))}`);
   }
+  if (kind.cert) r.string('the certificate nonce');
+  const from = r.offset;
+  const bits = readPublicFields(r, kind.plain);
+  const plainBlob = Buffer.concat([lengthPrefixed(kind.plain), r.slice(from, r.offset)]);
+  if (kind.cert && r.remaining === 0) throw new Error('certificate ends after its public key');
+  if (!kind.cert && r.remaining !== 0) throw new Error(`${r.remaining} unexpected bytes after the key`);
   const fingerprint = `SHA256:${createHash('sha256').update(plainBlob).digest('base64').replace(/=+$/, '')}`;
   return { bits, fingerprint, label: kind.label };
 }
@@ -262,6 +291,118 @@ export function parseOptions(text: string, start = 0): { options: KeyOption[]; e
   }
 }
 
+/**
+ * sshd's a2port: a number 1-65535 (strtonum: blanks and a sign allowed before it), else a
+ * service name looked up in the host's /etc/services, which till cannot see: any other
+ * word is given the benefit of the doubt, so a line sshd may accept is never hidden.
+ */
+function isPort(p: string): boolean {
+  if (/^\s*[+-]?\d+$/.test(p)) {
+    const n = Number(p);
+    return n >= 1 && n <= 65_535;
+  }
+  return /^\S+$/.test(p);
+}
+
+/** handle_permit: `host:port` (`[v6]:port`), port a number or `*`; permitlisten also takes a bare port. */
+function checkPermit(name: string, value: string): void {
+  let v = value;
+  if (name === 'permitlisten' && !v.includes(':')) v = `*:${v}`;
+  let rest: string | undefined;
+  if (v.startsWith('[')) {
+    const close = v.indexOf(']');
+    if (close === -1) throw new Error(`${name}="${value}": invalid permission hostname`);
+    const after = v[close + 1];
+    if (after !== undefined && after !== ':' && after !== '/') throw new Error(`${name}="${value}": invalid permission hostname`);
+    rest = after === undefined ? undefined : v.slice(close + 2);
+  } else {
+    const at = v.search(/[:/]/);
+    rest = at === -1 ? undefined : v.slice(at + 1);
+  }
+  if (rest === undefined || (rest !== '*' && !isPort(rest))) throw new Error(`${name}="${value}": invalid permission port (needs host:port)`);
+}
+
+/**
+ * Seconds since the epoch of an `expiry-time` value, as sshd's parse_absolute_time reads
+ * it: `YYYYMMDD[HHMM[SS]]`, optionally ending in `Z` or `UTC`, each field cut at its fixed
+ * place and read by glibc strptime (blanks before the digits allowed). null: sshd refuses it.
+ */
+export function parseExpiryTime(value: string): { time: number; utc: boolean } | null {
+  let s = value;
+  let utc = false;
+  if (s.length > 1 && /z$/i.test(s)) {
+    utc = true;
+    s = s.slice(0, -1);
+  } else if (s.length > 3 && /utc$/i.test(s)) {
+    utc = true;
+    s = s.slice(0, -3);
+  }
+  if (![8, 12, 14].includes(s.length)) return null;
+  const fields = [s.slice(0, 4), s.slice(4, 6), s.slice(6, 8), s.slice(8, 10), s.slice(10, 12), s.slice(12, 14)].filter((f) => f !== '');
+  if (!fields.every((f) => /^[ \t\n\v\f\r]*\d+$/.test(f))) return null;
+  const [y, mo, d, h = 0, mi = 0, se = 0] = fields.map((f) => Number(f.trim()));
+  if (y! < 1969 || mo! < 1 || mo! > 12 || d! < 1 || d! > 31 || h > 23 || mi > 59 || se > 61) return null;
+  // The host's local time is unknown here: read as UTC; callers allow for the offset.
+  const time = Date.UTC(y!, mo! - 1, d!, h, mi, se) / 1000;
+  // Before the epoch (or at it) sshd refuses the value; local times only when surely so.
+  if (utc ? time <= 0 : time + 12 * 3600 <= 0) return null;
+  return { time, utc };
+}
+
+/**
+ * The option values sshd checks when it reads the line (sshauthopt_parse) or authorizes
+ * the key (auth_authorise_keyopts): any of these failing makes sshd refuse the line.
+ */
+export function checkOptionValues(options: readonly KeyOption[]): void {
+  const seen = new Set<string>();
+  for (const o of options) {
+    if (['command', 'principals', 'from'].includes(o.name)) {
+      if (seen.has(o.name)) throw new Error(`multiple "${o.name}" clauses`);
+      seen.add(o.name);
+    }
+    const v = o.value;
+    if (v === undefined) continue;
+    switch (o.name) {
+      case 'environment': {
+        const eq = v.indexOf('=');
+        if (eq === -1 || !/^[A-Za-z0-9_]*$/.test(v.slice(0, eq))) throw new Error(`environment="${v}": invalid environment string (needs NAME=value)`);
+        break;
+      }
+      case 'expiry-time':
+        if (parseExpiryTime(v) === null) throw new Error(`expiry-time="${v}": invalid expires time (needs YYYYMMDD[HHMM[SS]][Z])`);
+        break;
+      case 'tunnel': {
+        const ok = /^any$/i.test(v) || (/^\s*[+-]?\d+$/.test(v) && Number(v) >= 0 && Number(v) <= 0x7ffffffd);
+        if (!ok) throw new Error(`tunnel="${v}": invalid tun device`);
+        break;
+      }
+      case 'permitopen':
+      case 'permitlisten':
+        checkPermit(o.name, v);
+        break;
+    }
+  }
+  if (seen.has('principals') && !options.some((o) => o.name === 'cert-authority')) {
+    throw new Error('principals= without cert-authority (sshd refuses the key)');
+  }
+}
+
+/**
+ * When an `expiry-time` has passed (sshd then refuses the key): its date, else null. A
+ * time without `Z` is the host's local time: only reported once past in every time zone.
+ */
+export function expiredAt(options: readonly KeyOption[], now: Date): string | null {
+  let earliest: { time: number; utc: boolean } | null = null;
+  for (const o of options) {
+    if (o.name !== 'expiry-time' || o.value === undefined) continue;
+    const t = parseExpiryTime(o.value);
+    if (t && (earliest === null || t.time < earliest.time)) earliest = t;
+  }
+  if (earliest === null) return null;
+  const latest = earliest.utc ? earliest.time : earliest.time + 14 * 3600;
+  return latest * 1000 < now.getTime() ? new Date(earliest.time * 1000).toISOString().replace('.000Z', earliest.utc ? 'Z' : ' (host time)') : null;
+}
+
 function token(text: string, from: number): { word: string; end: number } {
   let i = from;
   while (i < text.length && !isSpace(text[i])) i++;
@@ -287,6 +428,7 @@ export function parseAuthorizedKeysLine(raw: string, line: number): AuthorizedKe
     if (!isKeyType(token(text, i).word)) {
       const parsed = parseOptions(text, i);
       options = parsed.options;
+      checkOptionValues(options);
       i = skipSpace(text, parsed.end);
     }
     const type = token(text, i);

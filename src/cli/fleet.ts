@@ -23,7 +23,8 @@ export interface FleetOpts {
 export function addFleetOptions(cmd: Command): Command {
   return cmd
     .argument('[targets...]', 'host names or globs (web-*)')
-    .option('-g, --group <group>', 'every host of a group (repeatable)', collect, [])
+    // No default value: commander would print `(default: [])` in every command's help.
+    .option('-g, --group <group>', 'every host of a group (repeatable)', collect)
     .option('-a, --all', 'every host in the database')
     .option('-p, --parallel <n>', `hosts in flight at once (default ${DEFAULT_PARALLEL})`, intOption('--parallel', 1, 1000))
     .option('--serial', 'one host at a time (same as --parallel 1)')

@@ -1,14 +1,14 @@
 import { Inventory, scheduleStore } from '../core/inventory.js';
 import type { TillPaths } from '../core/paths.js';
-import { healthHistoryStore, type HealthHistory } from '../core/state/health.js';
+import { emptyHealthHistory, healthHistoryStore, type HealthHistory } from '../core/state/health.js';
 import type { HostEntry, HostsFile } from '../core/state/hosts.js';
 import type { ScheduleFile } from '../core/state/schedule.js';
 import type { MetricFamily, Sample } from './prometheus.js';
 
 /**
  * The fleet as metric families, from the local files alone (no network): the host
- * database (statuses, last sync/deploy, the last health snapshot per host), the health
- * history and schedule.json. What `till metrics` prints and `/metrics` serves.
+ * database (statuses, last sync/deploy, the last health snapshot per host) and
+ * schedule.json. What `till metrics` prints and `/metrics` serves.
  */
 export interface FleetState {
   db: HostsFile;
@@ -16,8 +16,16 @@ export interface FleetState {
   schedule: ScheduleFile;
 }
 
-export async function loadFleetState(paths: TillPaths): Promise<FleetState> {
-  const [db, history, schedule] = await Promise.all([new Inventory(paths).read(), healthHistoryStore(paths).read(), scheduleStore(paths).read()]);
+/**
+ * The local files. The health history is read only when asked for (`till status`'s
+ * trends): no metric uses it, so a broken history file must not take `/metrics` down.
+ */
+export async function loadFleetState(paths: TillPaths, opts: { history?: boolean } = {}): Promise<FleetState> {
+  const [db, history, schedule] = await Promise.all([
+    new Inventory(paths).read(),
+    opts.history ? healthHistoryStore(paths).read() : emptyHealthHistory(),
+    scheduleStore(paths).read(),
+  ]);
   return { db, history, schedule };
 }
 
@@ -75,7 +83,7 @@ export function hostMetricFamilies(db: HostsFile): MetricFamily[] {
       const r = reachabilityOf(e);
       return r === null ? NaN : r ? 1 : 0;
     })),
-    family('till_host_ssh_latency_seconds', 'Round trip of a trivial command over the ssh master connection, at the last health check.', perHost(live((h) => (h.latencyMs === null ? null : h.latencyMs / 1000)))),
+    family('till_host_ssh_latency_seconds', 'One round trip over the open ssh session of the last health check.', perHost(live((h) => (h.latencyMs === null ? null : h.latencyMs / 1000)))),
     family('till_host_load1', 'Load average over 1 minute, at the last health check.', perHost(live((h) => h.load1))),
     family('till_host_load5', 'Load average over 5 minutes, at the last health check.', perHost(live((h) => h.load5))),
     family('till_host_load15', 'Load average over 15 minutes, at the last health check.', perHost(live((h) => h.load15))),

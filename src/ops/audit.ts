@@ -5,6 +5,8 @@ import { AUDIT_COMMAND, parseAuditOutput } from '../audit/script.js';
 import type { HostJob } from '../core/fanout.js';
 import type { TillPaths } from '../core/paths.js';
 import { appendAudit, auditStore, type AuditHistory } from '../core/state/audit.js';
+import { errorMessage } from '../core/errors.js';
+import { keyFile } from '../ssh/key-set.js';
 import { sshRun, toOutcome } from '../ssh/client.js';
 
 /** During a key rotation the previous key pair lives here until no host uses it. */
@@ -24,11 +26,15 @@ async function fingerprintOf(file: string): Promise<string | undefined> {
   return parsed && !isInvalid(parsed) ? parsed.fingerprint : undefined;
 }
 
-/** Fingerprints of till's current key and, during a rotation, its old one. */
+/** Fingerprints of till's current key and, during a rotation, its old and next ones. */
 export async function tillFingerprints(paths: TillPaths): Promise<TillFingerprints> {
-  const [current, old] = await Promise.all([fingerprintOf(paths.publicKey), fingerprintOf(oldPublicKeyPath(paths))]);
-  return { ...(current ? { current } : {}), ...(old ? { old } : {}) };
+  const [current, old, next] = await Promise.all([fingerprintOf(paths.publicKey), fingerprintOf(oldPublicKeyPath(paths)), fingerprintOf(`${keyFile(paths, 'next')}.pub`)]);
+  return { ...(current ? { current } : {}), ...(old ? { old } : {}), ...(next ? { next } : {}) };
 }
+
+/** Why sshd refuses a key it has: StrictModes is the cause an audit is most likely to meet. */
+export const STRICT_MODES_HINT =
+  "if till's key is in ~/.ssh/authorized_keys, sshd's StrictModes refuses every key there when ~, ~/.ssh or the file is group- or world-writable or not owned by the user: fix the modes on the host (chmod go-w ~ ~/.ssh ~/.ssh/authorized_keys)";
 
 /**
  * One round trip per host: the read-only audit script. The result is compared with the
@@ -39,19 +45,32 @@ export function auditJob(paths: TillPaths, till: TillFingerprints, opts: { conne
     const result = await sshRun(paths, name, AUDIT_COMMAND, { signal, connectTimeout: opts.connectTimeout, timeoutMs: opts.timeoutMs });
     // The raw output is a hex dump: useless in reports, so it is not passed on.
     const outcome = { ...toOutcome<HostAudit>(result), stdout: '' };
-    if (!outcome.ok) return outcome;
+    if (!outcome.ok) {
+      if (outcome.failure?.kind === 'auth') return { ...outcome, failure: { ...outcome.failure, message: `${outcome.failure.message}; ${STRICT_MODES_HINT}` } };
+      return outcome;
+    }
     let snapshot;
     try {
       snapshot = parseAuditOutput(result.stdout);
     } catch (err) {
       return { ...outcome, ok: false, failure: { kind: 'remote', connection: false, retryable: false, message: `audit output not understood: ${(err as Error).message}` } };
     }
-    const audit = await auditStore(paths, name).update((history: AuditHistory) => {
-      const previous = history.audits.at(-1);
-      const a = analyzeSnapshot(snapshot, till, previous ? uniqueKeys(previous.keys as HostAudit['keys']) : null, opts.now?.() ?? new Date());
-      appendAudit(history, a);
-      return a;
-    });
+    // A history file that cannot be read or locked fails this host only (not retried: the
+    // file is left as it is for the operator), never the others' audits.
+    const store = auditStore(paths, name);
+    let audit: HostAudit;
+    try {
+      audit = await store.update((history: AuditHistory) => {
+        const previous = history.audits.at(-1);
+        const a = analyzeSnapshot(snapshot, till, previous ? uniqueKeys(previous.keys as HostAudit['keys']) : null, opts.now?.() ?? new Date());
+        appendAudit(history, a);
+        return a;
+      });
+    } catch (err) {
+      const message = errorMessage(err);
+      const named = message.includes(store.file) ? message : `${store.file}: ${message}`;
+      return { ...outcome, ok: false, failure: { kind: 'local', connection: false, retryable: false, message: `audit history not updated (drift unknown): ${named}` } };
+    }
     return { ...outcome, data: audit };
   };
 }

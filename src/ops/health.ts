@@ -5,7 +5,7 @@ import { appendHistory, healthHistoryStore, type HealthSnapshot, type HistoryLim
 import { raiseTo, type HostEntry } from '../core/state/hosts.js';
 import { formatBytes, formatThreshold, type SizeThreshold } from '../core/units.js';
 import { sshRun } from '../ssh/client.js';
-import { classifySsh } from '../ssh/outcome.js';
+import { classifySsh, GATE_UNKNOWN_SCRIPT, gateRefusal } from '../ssh/outcome.js';
 import { remoteScript } from '../remote/script.js';
 import { shQuote } from '../ssh/quote.js';
 import { REMOTE_TILL } from './test.js';
@@ -28,11 +28,8 @@ export const BOOTTIME_SED = 's/^{ sec = \\([0-9][0-9]*\\),.*/\\1/p';
 /** `df -Pk` fields counted back from "Capacity" (NN%), so a file system name with spaces still parses. */
 export const DF_AWK = 'NR==2{for(i=NF;i>3;i--) if($i ~ /%$/){print "disk_total_kb=" $(i-3); print "disk_free_kb=" $(i-1); break}}';
 
-/**
- * The probe script, a constant (registered in remote/allowlist.ts): its one argument
- * is tekton_path as stored, a `~/` value expanded here with "$HOME".
- */
-export const HEALTH_SCRIPT = [
+/** The probe's lines (v1 joined them as they are: its bytes are pinned). */
+const PROBE_LINES = [
     `case $1 in "~/"*) p=$HOME/\${1#"~/"} ;; *) p=$1 ;; esac`,
     `echo ${HEALTH_BEGIN}`,
     'echo "os=$(uname -s 2>/dev/null)"',
@@ -59,15 +56,33 @@ export const HEALTH_SCRIPT = [
     'if [ -L "$p" ]; then r=$(readlink "$p"); r=${r%/}; echo "release=${r##*/}"; fi',
     `echo ${HEALTH_END}`,
     'exit 0',
-    // One line: a csh/tcsh login shell cannot take a newline inside the quoted `sh -c` argument.
-  ].join('; ');
+];
+
+/**
+ * The first probe script (registered as `health`, kept for gates that know no other):
+ * its one argument is tekton_path as stored, a `~/` value expanded here with "$HOME".
+ * One line: a csh/tcsh login shell cannot take a newline inside the quoted `sh -c` argument.
+ */
+export const HEALTH_SCRIPT = PROBE_LINES.join('; ');
+
+/** The v2 script's first line: till answers it on stdin; the answer's echo ends the timed round trip. */
+export const HEALTH_PING = 'till_health_ping=1';
+export const HEALTH_PONG = 'till_health_pong=1';
+
+/**
+ * The probe script sent today (registered as `health-v2`): as v1, preceded by one
+ * round trip over the session itself: it prints HEALTH_PING, waits for a line on
+ * stdin (till sends it the moment it reads the ping), then prints HEALTH_PONG. The
+ * time from till's answer to the pong is the ssh latency, in the same ssh call as the
+ * probe. Without an answer (stdin closed) `read` returns at once and the probe runs.
+ */
+export const HEALTH_SCRIPT_V2 = [`echo ${HEALTH_PING}`, 'read -r _l', `echo ${HEALTH_PONG}`, ...PROBE_LINES].join('; ');
 
 /** The remote command line for a host whose installations live at `tektonPath`: the script runs under sh whatever the user's login shell is. */
-export function healthCommand(tektonPath: string): string {
-  return remoteScript(HEALTH_SCRIPT, [tektonPath]);
+export function healthCommand(tektonPath: string, script: string = HEALTH_SCRIPT_V2): string {
+  return remoteScript(script, [tektonPath]);
 }
 
-/** The same line (kept for callers that think of it as the script). */
 
 export interface HealthProbe {
   /** The end marker was seen: the script ran to completion. */
@@ -187,7 +202,7 @@ export function downSnapshot(at: Date, reason: string): HealthSnapshot {
   return { at: at.toISOString(), up: false, ...NO_DATA, degraded: false, reasons: [`down: ${reason}`] };
 }
 
-export function snapshotOf(at: Date, probe: HealthProbe, latencyMs: number, thresholds: HealthThresholds): HealthSnapshot {
+export function snapshotOf(at: Date, probe: HealthProbe, latencyMs: number | null, thresholds: HealthThresholds): HealthSnapshot {
   const reasons = probe.complete ? evaluateHealth(probe, thresholds) : ['probe: the health script did not finish (its output was cut short)'];
   return {
     at: at.toISOString(),
@@ -212,7 +227,10 @@ export function snapshotOf(at: Date, probe: HealthProbe, latencyMs: number, thre
   };
 }
 
-/** A trivial command, timed over the master connection the probe script just opened. */
+/**
+ * The `exit 0` the first version timed in a second ssh call: no longer sent, but
+ * registered (and pinned) in remote/allowlist.ts, so it stays.
+ */
 export const LATENCY_COMMAND = 'exit 0';
 
 export interface HealthJobOptions {
@@ -221,20 +239,71 @@ export interface HealthJobOptions {
   timeoutMs?: number;
 }
 
+function lineAt(text: string, line: string, from = 0): number {
+  const re = new RegExp(`(^|\\n)${line}\\r?\\n`, 'g');
+  re.lastIndex = Math.max(0, from - 1); // the newline before the line
+  const m = re.exec(text);
+  return m === null ? -1 : m.index + m[0].length;
+}
+
 /**
- * The engine job. Every outcome that reached a verdict carries a snapshot in `data`:
- * a host that cannot be reached gets `up: false`; one over a threshold is a failed
- * result (so the run exits 1) with `degraded: true` and its reasons.
- *
- * Latency is the wall time of `exit 0` sent right after the script, over the master
- * connection the script's call left open: a fresh connection's handshake (~200 ms)
- * or the script's own run time would otherwise swamp the trend. If that second call
- * fails, the script's wall time stands in.
+ * Watches the v2 script's stdout: answers its ping on stdin at once and times the
+ * pong. The latency is one round trip over the session already open (till → ssh →
+ * sshd → sh → back), so neither the connection's handshake nor the probe's own run
+ * time is in it; it does include the local ssh client and the remote sh (a few ms).
+ */
+export class PingTimer {
+  private seen = '';
+  private pingAt: number | undefined;
+  private afterPing = 0;
+  private stdin: NodeJS.WritableStream | undefined;
+  latencyMs: number | null = null;
+
+  attach = (stdin: NodeJS.WritableStream): void => {
+    this.stdin = stdin;
+  };
+
+  onStdout = (chunk: Buffer): void => {
+    if (this.latencyMs !== null) return;
+    this.seen += chunk.toString('utf8');
+    if (this.pingAt === undefined) {
+      const at = lineAt(this.seen, HEALTH_PING);
+      if (at === -1) return;
+      this.pingAt = performance.now();
+      this.afterPing = at;
+      this.stdin?.end('\n');
+    }
+    if (lineAt(this.seen, HEALTH_PONG, this.afterPing) !== -1) {
+      this.latencyMs = Math.max(1, Math.round(performance.now() - this.pingAt));
+      this.seen = '';
+    }
+  };
+}
+
+/**
+ * The engine job: ONE ssh call per host, the v2 script, answered on the fly
+ * (PingTimer). A restricted host whose gate predates v2 refuses it as an unknown
+ * script: that host gets the v1 script in a second call, timed from the call's start
+ * to the script's first line (which includes opening the session). Every outcome that
+ * reached a verdict carries a snapshot in `data`: a host that cannot be reached gets
+ * `up: false`; one over a threshold is a failed result (so the run exits 1) with
+ * `degraded: true` and its reasons.
  */
 export function healthJob(paths: TillPaths, opts: HealthJobOptions): HostJob<HealthSnapshot> {
   return async ({ name, entry, signal }): Promise<JobOutcome<HealthSnapshot>> => {
     const call = { signal, connectTimeout: opts.connectTimeout, timeoutMs: opts.timeoutMs };
-    const result = await sshRun(paths, name, healthCommand(entry.tekton_path), call);
+    const timer = new PingTimer();
+    let result = await sshRun(paths, name, healthCommand(entry.tekton_path), { ...call, onStdin: timer.attach, onStdout: timer.onStdout });
+    let latencyMs = timer.latencyMs;
+    if (result.exitCode === 1 && gateRefusal(result.stderr) === GATE_UNKNOWN_SCRIPT) {
+      const started = performance.now();
+      let firstLine: number | null = null;
+      result = await sshRun(paths, name, healthCommand(entry.tekton_path, HEALTH_SCRIPT), {
+        ...call,
+        onStdout: () => (firstLine ??= Math.max(1, Math.round(performance.now() - started))),
+      });
+      latencyMs = firstLine;
+    }
     const failure = classifySsh(result);
     const base = { exitCode: result.exitCode, stdout: result.stdout, stderr: result.stderr };
     if (failure?.kind === 'cancelled') return { ok: false, failure, ...base };
@@ -246,9 +315,7 @@ export function healthJob(paths: TillPaths, opts: HealthJobOptions): HostJob<Hea
       return { ok: false, failure, ...base, data };
     }
     const probe = parseHealthOutput(result.stdout);
-    const timed = await sshRun(paths, name, LATENCY_COMMAND, call);
-    const latencyMs = timed.exitCode === 0 ? timed.durationMs : result.durationMs;
-    const data = snapshotOf(new Date(), probe, Math.max(1, latencyMs), opts.thresholds);
+    const data = snapshotOf(new Date(), probe, latencyMs, opts.thresholds);
     if (!data.degraded) return { ok: true, ...base, data };
     return { ok: false, failure: { kind: 'remote', connection: false, retryable: false, message: `degraded: ${data.reasons.join('; ')}` }, ...base, data };
   };

@@ -14,7 +14,8 @@ import { shQuote } from '../ssh/quote.js';
  * `~/.till/lib/till-<version>.mjs`, behind the launcher `~/.till/bin/till`.
  * Versions live side by side; the launcher is switched with one rename, and only
  * after the new file has answered `--version`, so a failed upgrade leaves the
- * previous version working. A host that already runs this version is left alone.
+ * previous version working. A host that already runs this version is left alone
+ * (unless forced: rsync then copies the bundle only if its size or mtime differ).
  */
 export const MIN_NODE_MAJOR = 20;
 export const NODE_HINT = 'https://nodejs.org or your package manager';
@@ -55,7 +56,8 @@ export interface HostCheck {
 
 export function parseCheckOutput(stdout: string): HostCheck | undefined {
   const lines = stdout.split('\n');
-  const at = lines.indexOf(CHECK_MARKER);
+  // A login shell that prints without a newline ("welcome ") glues its noise to the marker.
+  const at = lines.findIndex((l) => l.endsWith(CHECK_MARKER));
   if (at === -1) return undefined;
   const values = new Map<string, string>();
   for (const line of lines.slice(at + 1)) {
@@ -174,6 +176,8 @@ export interface SetupOptions {
   version: string;
   /** The self-contained bundle of the running till, copied as is. */
   bundlePath: string;
+  /** Install even when the host already runs this version (a rebuilt bundle of the same version). */
+  force?: boolean;
   connectTimeout?: number;
   timeoutMs?: number;
 }
@@ -200,7 +204,7 @@ export function setupJob(paths: TillPaths, opts: SetupOptions): HostJob<SetupDat
     if (problem) return { ...checkOutcome, ok: false, failure: remoteFailure(problem) };
     const node = check.node!;
     const base = { tillVersion: opts.version, previousVersion: check.tillVersion, node, nodeVersion: check.nodeVersion! };
-    if (check.tillVersion === opts.version) return { ...checkOutcome, data: { ...base, changed: false } };
+    if (check.tillVersion === opts.version && opts.force !== true) return { ...checkOutcome, data: { ...base, changed: false } };
 
     if ([...node].some((c) => c < ' ' || c === '\x7f') || !node.startsWith('/')) return { ...checkOutcome, ok: false, failure: remoteFailure(`the node found on the host has an unusable path: ${JSON.stringify(node)}`) };
     const prepared = await sshRun(paths, name, remoteScript(PREPARE_SCRIPT), { signal, ...ssh });

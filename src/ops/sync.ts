@@ -40,7 +40,9 @@ interface GitRun {
 
 function gitIn(dir: string, signal?: AbortSignal): GitRun {
   // No prompts (a fetch must never wait for a password); C locale for stable messages.
-  const env = { ...process.env, GIT_TERMINAL_PROMPT: '0', GIT_ASKPASS: 'true', LC_ALL: 'C' };
+  // No optional locks: `git status` would otherwise refresh .git/index under index.lock,
+  // a write that a dry run (which takes no run lock) must not make.
+  const env = { ...process.env, GIT_TERMINAL_PROMPT: '0', GIT_ASKPASS: 'true', LC_ALL: 'C', GIT_OPTIONAL_LOCKS: '0' };
   return (args) => runProcess('git', ['-C', dir, ...args], { env, signal, timeoutMs: GIT_TIMEOUT_MS });
 }
 
@@ -173,25 +175,43 @@ export interface HostSyncData {
   local: LocalSyncResult[] | null;
 }
 
+/** How many places a document could start at are tried before giving up (noise is short). */
+const MAX_CANDIDATES = 20;
+
+function asSyncReport(text: string): { ok: boolean; local: LocalSyncResult[] } | undefined {
+  try {
+    const doc = JSON.parse(text) as { ok?: unknown; local?: unknown };
+    if (typeof doc !== 'object' || doc === null || typeof doc.ok !== 'boolean' || !Array.isArray(doc.local)) return undefined;
+    return { ok: doc.ok, local: doc.local as LocalSyncResult[] };
+  } catch {
+    return undefined;
+  }
+}
+
 /**
  * Parses the remote till's one JSON document; undefined when stdout holds none.
- * Lines a noisy login shell prints before it are tolerated; the document starts at
- * the first line that is exactly `{` (how the till prints it).
+ * A noisy login shell may print before it, even without a newline (`welcome {`), or
+ * after it: the till prints the document pretty, opening with `{` and a newline and
+ * closing with a line that is exactly `}`, so each such `{` is tried up to the last
+ * such `}`.
  */
 export function parseRemoteSync(stdout: string): { ok: boolean; local: LocalSyncResult[] } | undefined {
-  const candidates = [stdout];
-  const at = stdout.indexOf('\n{\n');
-  if (at !== -1) candidates.push(stdout.slice(at + 1));
-  for (const text of candidates) {
-    try {
-      const doc = JSON.parse(text) as { ok?: unknown; local?: unknown };
-      if (typeof doc !== 'object' || doc === null || typeof doc.ok !== 'boolean' || !Array.isArray(doc.local)) return undefined;
-      return { ok: doc.ok, local: doc.local as LocalSyncResult[] };
-    } catch {
-      // try the next candidate
-    }
+  const whole = asSyncReport(stdout);
+  if (whole) return whole;
+  const end = stdout.lastIndexOf('\n}');
+  if (end === -1) return undefined;
+  let tried = 0;
+  for (let at = stdout.indexOf('{\n'); at !== -1 && at < end && tried < MAX_CANDIDATES; at = stdout.indexOf('{\n', at + 1)) {
+    tried += 1;
+    const found = asSyncReport(stdout.slice(at, end + 2));
+    if (found) return found;
   }
   return undefined;
+}
+
+/** An older till says so when it lacks `sync` or one of its options (commander's wording). */
+export function looksTooOld(stderr: string): boolean {
+  return /unknown (option|command)|too many arguments/i.test(stderr);
 }
 
 export function hostSyncJob(paths: TillPaths, opts: { dryRun?: boolean; connectTimeout?: number; timeoutMs?: number } = {}): HostJob<HostSyncData> {
@@ -205,7 +225,8 @@ export function hostSyncJob(paths: TillPaths, opts: { dryRun?: boolean; connectT
     if (result.exitCode === 127) return fail(`till is not installed on ${name} (run: till host setup ${name})`);
     if (!remote) {
       const why = firstLine(result.stderr);
-      return fail(`the remote till printed no sync report (exit ${result.exitCode})${why !== '' ? `: ${why}` : ''}; is it too old? run: till host setup ${name}`);
+      const hint = looksTooOld(result.stderr) ? `; it may be older than this till: run till host setup ${name}` : '';
+      return fail(`the remote till printed no sync report (exit ${result.exitCode})${why !== '' ? `: ${why}` : ''}${hint}`);
     }
     if (!outcome.ok || !remote.ok) {
       const failed = localFailed(remote.local);
@@ -230,6 +251,8 @@ export interface SyncRunInput {
   local: readonly LocalSyncResult[] | null;
   hosts: { total: number; ok: number; failed: number; unreachable: number; skipped: number } | null;
   cancelled?: boolean;
+  /** A step that stopped the run after something may have changed (e.g. the database could not be written). */
+  error?: string;
 }
 
 /** The schedule.json history entry for one run. */
@@ -239,12 +262,13 @@ export function buildRunRecord(input: SyncRunInput): RunRecord {
   const hostFailures = input.hosts ? input.hosts.failed + input.hosts.unreachable : 0;
   const hostOk = input.hosts?.ok ?? 0;
   const localOk = local.filter((r) => r.status === 'updated' || r.status === 'up-to-date').length;
-  const anyFailure = localFailures.length > 0 || hostFailures > 0;
+  const anyFailure = localFailures.length > 0 || hostFailures > 0 || input.error !== undefined;
   const anySuccess = localOk > 0 || hostOk > 0;
   const status: RunRecord['status'] = input.cancelled ? 'cancelled' : !anyFailure ? 'success' : anySuccess ? 'partial' : 'failed';
   const errors: string[] = [];
   if (localFailures.length > 0) errors.push(`${localFailures.length} installation${localFailures.length === 1 ? '' : 's'} failed`);
   if (hostFailures > 0) errors.push(`${hostFailures} host${hostFailures === 1 ? '' : 's'} failed`);
+  if (input.error !== undefined) errors.push(input.error);
   return {
     started: input.started.toISOString(),
     finished: input.finished.toISOString(),

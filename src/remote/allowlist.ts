@@ -4,7 +4,7 @@ import { parseGateFile, wideningOf } from './gate-file.js';
 import { DEPLOY_CHECK_SCRIPT } from '../deploy/check.js';
 import { DEPLOY_PREPARE_SCRIPT, DEPLOY_PREPARE_SCRIPT_V2, DEPLOY_STATE_SCRIPT, DEPLOY_SWITCH_SCRIPT, DEPLOY_SWITCH_SCRIPT_V2, DEPLOY_SWITCH_SCRIPT_V3, DEPLOY_UNLOCK_SCRIPT, isReleaseId, ROLLBACK_SCRIPT, ROLLBACK_SCRIPT_V2, sharedPathProblem } from '../deploy/layout.js';
 import { DOCTOR_SCRIPT } from '../ops/doctor.js';
-import { HEALTH_SCRIPT, LATENCY_COMMAND } from '../ops/health.js';
+import { HEALTH_SCRIPT, HEALTH_SCRIPT_V2, LATENCY_COMMAND } from '../ops/health.js';
 import { RESTRICT_SCRIPT } from '../ops/restrict.js';
 import { ed25519BlobProblem, keyCommentProblem, keyTypeProblem, RESTRICTED_KEY_ADD_SCRIPT, RESTRICTED_KEY_REMOVE_SCRIPT } from '../ops/restricted-keys.js';
 import { ACTIVATE_SCRIPT, CHECK_SCRIPT, CLEAN_REMOTE_COMMAND, PREPARE_SCRIPT } from '../ops/setup.js';
@@ -143,6 +143,8 @@ export const SCRIPTS: readonly AllowedScript[] = [
   { name: 'doctor', script: DOCTOR_SCRIPT, args: 1, validate: ([p]) => remotePathProblem(p!) },
   // host health: tekton_path (read-only: any safe remote path).
   { name: 'health', script: HEALTH_SCRIPT, args: 1, validate: ([p]) => remotePathProblem(p!) },
+  // The same, timing its ssh latency in the same call (a line on stdin answers its ping).
+  { name: 'health-v2', script: HEALTH_SCRIPT_V2, args: 1, validate: ([p]) => remotePathProblem(p!) },
   // host deploy / rollback / releases (src/deploy/layout.ts); "$1" is always a deploy root.
   { name: 'deploy-state', script: DEPLOY_STATE_SCRIPT, args: 1, validate: first },
   // deploy --check, before the lock and the upload: refused here when gate.json does not list it.

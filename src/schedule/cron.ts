@@ -5,10 +5,13 @@ import type { Cadence, TillInvocation } from './spec.js';
 /**
  * till's crontab line. It carries its own marker as a trailing shell comment, so the
  * line is recognisable (and replaceable) without touching any other line:
- *   0 3 * * * TILL_HOME=/h /usr/bin/node /x/till.mjs sync --trigger cron >> /h/logs/sync.log 2>&1 # till-sync (managed by till; TILL_HOME=/h)
- * Intervals that divide 24 hours map to `0 *\/N * * *`; any other interval becomes an
- * hourly `till schedule run --if-due`, which runs the sync when schedule.json's
- * next_run is due (cron cannot count "every N hours since the last run").
+ *   0 3 * * * TILL_HOME=/h PATH=… /usr/bin/node /x/till.mjs schedule run --trigger cron >> /h/logs/sync.log 2>&1 # till-sync (managed by till; TILL_HOME=/h)
+ * It runs `till schedule run`, not `till sync`, so a sync that fails before it can
+ * record itself (unreadable state, a crash) is still recorded as a failed run.
+ * A daily time maps to `M H * * *` only when cron's clock (the system zone) is the zone
+ * next_run is computed in; otherwise, and for every interval (cron cannot count "every
+ * N hours since the last run"), the line is a check every 5 minutes that runs
+ * `till schedule run --if-due`: the sync then starts within 5 minutes of next_run.
  */
 export const CRON_MARKER_PREFIX = '# till-sync (managed by till; TILL_HOME=';
 
@@ -27,18 +30,44 @@ function cronUnescape(command: string): string {
 
 export type CronTiming = { fields: string; ifDue: boolean };
 
-export function cronTiming(cadence: Cadence): CronTiming {
-  if (cadence.kind === 'daily') return { fields: `${cadence.minute} ${cadence.hour} * * *`, ifDue: false };
-  if (24 % cadence.hours === 0) return { fields: cadence.hours === 1 ? '0 * * * *' : `0 */${cadence.hours} * * *`, ifDue: false };
-  return { fields: '0 * * * *', ifDue: true };
+/** How often the --if-due check runs: the most a sync starts after next_run. */
+export const CRON_CHECK_MINUTES = 5;
+
+/** Zone names that mean the same clock for this purpose (`:Europe/Berlin`, `Etc/UTC`). */
+function zoneKey(zone: string): string {
+  const z = zone.replace(/^:/, '').replace(/^(posix|right)\//, '');
+  return /^(Etc\/)?(UTC|UCT|Universal|Zulu|GMT|GMT[+-]?0|Greenwich)$/.test(z) ? 'UTC' : z;
+}
+
+/**
+ * Does cron's clock (the system zone) read like the zone till computes next_run in?
+ * TZ unset: both are the system zone. TZ set: only when it names the system zone.
+ */
+export function cronClockMatches(inv: Pick<TillInvocation, 'tz' | 'systemTz'>): boolean {
+  if (!inv.tz) return true;
+  return inv.systemTz !== undefined && zoneKey(inv.tz) === zoneKey(inv.systemTz);
+}
+
+export function cronTiming(cadence: Cadence, clockMatches = true): CronTiming {
+  if (cadence.kind === 'daily' && clockMatches) return { fields: `${cadence.minute} ${cadence.hour} * * *`, ifDue: false };
+  return { fields: `*/${CRON_CHECK_MINUTES} * * * *`, ifDue: true };
+}
+
+/** PATH for a scheduled run: the absolute entries of the enabling shell's PATH, without control characters. */
+export function schedulerPath(path: string | undefined): string | undefined {
+  const printable = (d: string) => [...d].every((c) => c.charCodeAt(0) >= 0x20 && c.charCodeAt(0) !== 0x7f);
+  const dirs = (path ?? '').split(':').filter((d) => d.startsWith('/') && printable(d));
+  return dirs.length ? [...new Set(dirs)].join(':') : undefined;
 }
 
 export function renderCronLine(inv: TillInvocation, cadence: Cadence): string {
-  const { fields, ifDue } = cronTiming(cadence);
-  const tillArgs = ifDue ? ['schedule', 'run', '--if-due', '--trigger', 'cron'] : ['sync', '--trigger', 'cron'];
+  const { fields, ifDue } = cronTiming(cadence, cronClockMatches(inv));
+  const tillArgs = ['schedule', 'run', ...(ifDue ? ['--if-due'] : []), '--trigger', 'cron'];
+  const path = schedulerPath(inv.path);
   const command = [
     `TILL_HOME=${shQuote(inv.tillHome)}`,
     ...(inv.tz ? [`TZ=${shQuote(inv.tz)}`] : []),
+    ...(path ? [`PATH=${shQuote(path)}`] : []),
     ...[inv.node, inv.script].map(shQuote),
     ...tillArgs,
     '>>',
@@ -52,7 +81,7 @@ export function renderCronLine(inv: TillInvocation, cadence: Cadence): string {
 export interface ParsedCronLine {
   tillHome: string;
   fields: string;
-  /** The cadence the line encodes; undefined for the hourly --if-due check (schedule.json decides). */
+  /** The cadence the line encodes; undefined for the --if-due check (schedule.json decides). */
   cadence?: Cadence;
   ifDue: boolean;
   command: string;
@@ -73,8 +102,7 @@ export function parseCronLine(line: string): ParsedCronLine | undefined {
   if (!ifDue && dom === '*' && month === '*' && dow === '*') {
     if (/^\d+$/.test(minute) && /^\d+$/.test(hour)) {
       cadence = { kind: 'daily', hour: Number(hour), minute: Number(minute) };
-    } else if (minute === '0' && hour === '*') cadence = { kind: 'interval', hours: 1 };
-    else if (minute === '0' && /^\*\/\d+$/.test(hour)) cadence = { kind: 'interval', hours: Number(hour.slice(2)) };
+    }
   }
   return { tillHome, fields, cadence, ifDue, command };
 }

@@ -3,6 +3,7 @@ import { constants } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { SetupError, UsageError } from '../core/errors.js';
 import { runProcess, type ProcessResult } from '../ssh/process.js';
+import { shQuote } from '../ssh/quote.js';
 import { findTillCronLine, parseCronLine, removeCronLine, renderCronLine, upsertCronLine } from './cron.js';
 import {
   LAUNCHD_LABEL,
@@ -19,6 +20,7 @@ import {
   SYSTEMD_SERVICE,
   SYSTEMD_TIMER,
   calendarTimeZone,
+  isTillGenerated,
   renderSystemdService,
   renderSystemdTimer,
   systemdAfterRemoveCommands,
@@ -54,6 +56,8 @@ export interface Plan {
   write: Array<{ path: string; content: string }>;
   remove: string[];
   crontab?: { before: string | null; after: string | null };
+  /** Directories enable created, removed after the files when they are empty (deepest first). */
+  removeDirs?: string[];
   before: Step[];
   after: Step[];
 }
@@ -154,8 +158,10 @@ export async function detectInstalled(tillHome: string, user: UserContext, run: 
   const service = await readIfExists(sd.service);
   const timer = await readIfExists(sd.timer);
   if (service !== undefined && systemdOwner(service) === tillHome) {
-    const when = timer?.match(/^(OnCalendar|OnUnitActiveSec)=(.*)$/m);
-    found.push({ scheduler: 'systemd', locations: [sd.service, ...(timer !== undefined ? [sd.timer] : [])], detail: when ? `${when[1]}=${when[2]}` : 'timer missing' });
+    // A timer someone else wrote under till's name is not ours to report or remove.
+    const ours = timer !== undefined && isTillGenerated(timer) ? timer : undefined;
+    const when = ours?.match(/^(OnCalendar|OnUnitActiveSec)=(.*)$/m);
+    found.push({ scheduler: 'systemd', locations: [sd.service, ...(ours !== undefined ? [sd.timer] : [])], detail: when ? `${when[1]}=${when[2]}` : 'timer missing' });
   }
   const plistFile = launchdPlistPath(user.userHome);
   const plistText = await readIfExists(plistFile);
@@ -193,13 +199,15 @@ export async function detectScheduler(platform: NodeJS.Platform, user: UserConte
 
 // ---------------------------------------------------------------- disable plans (pure)
 
-export function planDisable(found: Installed, user: UserContext, crontab: string | null, tillHome: string): Plan {
+export function planDisable(found: Installed, user: UserContext, crontab: string | null, tillHome: string, createdDirs: string[] = []): Plan {
+  const removeDirs = [...createdDirs].sort((a, b) => b.length - a.length);
   switch (found.scheduler) {
     case 'systemd': {
       return {
         scheduler: 'systemd',
         write: [],
         remove: found.locations,
+        removeDirs,
         // The timer may already be gone from the manager (or there is no manager): removing the files is what counts.
         before: systemdDisableCommands().map((run) => ({ run, mayFail: true })),
         after: systemdAfterRemoveCommands().map((run) => ({ run, mayFail: true })),
@@ -211,6 +219,7 @@ export function planDisable(found: Installed, user: UserContext, crontab: string
         scheduler: 'launchd',
         write: [],
         remove: [file],
+        removeDirs,
         before: [{ run: launchdUnloadCommands(user.uid, file)[0]!, fallback: launchdLegacyUnloadCommands(file)[0]!, mayFail: true }],
         after: [],
       };
@@ -230,6 +239,8 @@ export interface Applied {
   /** Every command run, with its outcome, in order. */
   ran: Array<{ command: string[]; ok: boolean; error?: string }>;
   warnings: string[];
+  /** Directories this enable created for its files (to be removed again on disable), deepest first. */
+  createdDirs: string[];
 }
 
 function failure(r: ProcessResult): string {
@@ -250,32 +261,45 @@ async function runStep(step: Step, run: Runner, applied: Applied): Promise<strin
   return `${step.run.join(' ')}: ${failure(r)}`;
 }
 
-/** Writes and removes the plan's files; returns how to put the old contents back. */
-export async function applyFiles(plan: Plan): Promise<() => Promise<void>> {
+/** Removes each directory (deepest first) that is empty; stops at the first that is not. */
+async function removeEmptyDirs(dirs: string[]): Promise<void> {
+  for (const dir of dirs) {
+    const gone = await rmdir(dir).then(
+      () => true,
+      (e: NodeJS.ErrnoException) => e.code === 'ENOENT',
+    );
+    if (!gone) break;
+  }
+}
+
+/**
+ * Writes and removes the plan's files (then its empty removeDirs); returns the
+ * directories it created, deepest first, and how to put the old contents back.
+ */
+export async function applyFiles(plan: Plan): Promise<{ createdDirs: string[]; rollback: () => Promise<void> }> {
   const previous: Array<{ path: string; content: string | undefined }> = [];
-  const createdDirs: Array<{ top: string; leaf: string }> = [];
+  const createdDirs: string[] = [];
   for (const f of plan.write) {
     previous.push({ path: f.path, content: await readIfExists(f.path) });
-    const created = await mkdir(dirname(f.path), { recursive: true });
-    if (created) createdDirs.push({ top: created, leaf: dirname(f.path) });
+    const top = await mkdir(dirname(f.path), { recursive: true });
+    // mkdir names the topmost directory it created: every one from the file's up to it is new.
+    if (top) for (let dir = dirname(f.path); dir.startsWith(top); dir = dirname(dir)) createdDirs.push(dir);
     await writeFile(f.path, f.content, { mode: 0o644 });
   }
   for (const path of plan.remove) {
     previous.push({ path, content: await readIfExists(path) });
     await rm(path, { force: true });
   }
-  return async () => {
+  await removeEmptyDirs(plan.removeDirs ?? []);
+  createdDirs.sort((a, b) => b.length - a.length);
+  const rollback = async () => {
     for (const p of previous.reverse()) {
       if (p.content === undefined) await rm(p.path, { force: true });
       else await writeFile(p.path, p.content, { mode: 0o644 });
     }
-    // Directories this enable created (e.g. ~/.config/systemd): gone again, if still empty.
-    for (const { top, leaf } of createdDirs.reverse()) {
-      for (let dir = leaf; dir.startsWith(top); dir = dirname(dir)) {
-        if (!(await rmdir(dir).then(() => true, () => false))) break;
-      }
-    }
+    await removeEmptyDirs(createdDirs);
   };
+  return { createdDirs, rollback };
 }
 
 export async function writeCrontab(content: string | null, run: Runner = realRunner): Promise<void> {
@@ -291,12 +315,13 @@ export async function writeCrontab(content: string | null, run: Runner = realRun
  * error says why. Disabling removes the files even when the manager cannot be told.
  */
 export async function applyPlan(plan: Plan, mode: 'enable' | 'disable', run: Runner = realRunner): Promise<Applied> {
-  const applied: Applied = { ran: [], warnings: [] };
+  const applied: Applied = { ran: [], warnings: [], createdDirs: [] };
   for (const step of plan.before) {
     const err = await runStep(step, run, applied);
     if (err && !step.mayFail) throw new SetupError(err);
   }
-  const rollback = await applyFiles(plan);
+  const { createdDirs, rollback } = await applyFiles(plan);
+  applied.createdDirs = createdDirs;
   if (plan.crontab && plan.crontab.after !== plan.crontab.before) await writeCrontab(plan.crontab.after, run);
   for (const step of plan.after) {
     const err = await runStep(step, run, applied);
@@ -322,33 +347,57 @@ export function parseSchedulerKind(value: string): SchedulerKind {
 }
 
 /**
- * The unit and plist names are fixed per user, so one TILL_HOME's files must not be
- * silently replaced by another's: refuse, and say which TILL_HOME owns them.
+ * The unit and plist names are fixed per user, so a file under one of them that another
+ * TILL_HOME installed, or that till did not write at all, must not be silently replaced
+ * (and so, later, removed): refuse, and say whose it is. Every file enable would write
+ * is checked (the service and the timer).
  */
 export async function checkNotOwnedElsewhere(kind: SchedulerKind, tillHome: string, user: UserContext): Promise<void> {
-  let owner: string | undefined;
-  let file: string;
-  if (kind === 'systemd') {
-    file = systemdPaths(user).service;
-    const text = await readIfExists(file);
-    if (text === undefined) return;
-    owner = systemdOwner(text) ?? '(not generated by till)';
-  } else if (kind === 'launchd') {
-    file = launchdPlistPath(user.userHome);
-    const text = await readIfExists(file);
-    if (text === undefined) return;
-    try {
-      owner = (await parseLaunchdPlist(text)).EnvironmentVariables?.TILL_HOME ?? '(not generated by till)';
-    } catch {
-      owner = '(not a readable plist)';
+  const refuse = (file: string, owner: string | undefined): never => {
+    if (owner === undefined) {
+      throw new UsageError(
+        `${file} already exists and was not written by till; till leaves it alone`,
+        'move it away or remove it by hand if it is no longer needed, or use --scheduler cron',
+      );
     }
-  } else {
-    return; // crontab lines are matched by their own TILL_HOME
-  }
-  if (owner !== tillHome) {
     throw new UsageError(
       `${file} already exists and belongs to TILL_HOME=${owner}; till leaves it alone`,
-      `disable it from there (TILL_HOME=${owner} till schedule disable), remove it by hand, or use --scheduler cron`,
+      `disable it from there (TILL_HOME=${shQuote(owner)} till schedule disable), remove it by hand, or use --scheduler cron`,
     );
+  };
+  if (kind === 'systemd') {
+    const { service, timer } = systemdPaths(user);
+    const serviceText = await readIfExists(service);
+    if (serviceText !== undefined) {
+      const owner = systemdOwner(serviceText);
+      if (owner !== tillHome) refuse(service, owner);
+    }
+    const timerText = await readIfExists(timer);
+    if (timerText !== undefined && !isTillGenerated(timerText)) refuse(timer, undefined);
+  } else if (kind === 'launchd') {
+    const file = launchdPlistPath(user.userHome);
+    const text = await readIfExists(file);
+    if (text === undefined) return;
+    let owner: string | undefined;
+    try {
+      const job = await parseLaunchdPlist(text);
+      owner = job.Label === LAUNCHD_LABEL ? job.EnvironmentVariables?.TILL_HOME : undefined;
+    } catch {
+      owner = undefined; // not a plist till can read
+    }
+    if (owner !== tillHome) refuse(file, owner);
   }
+  // crontab lines are matched by their own TILL_HOME
+}
+
+/**
+ * systemd runs a user's timers only while that user has a session, unless lingering is
+ * on: on a server the sync would then never run unattended. A warning (not a refusal)
+ * when loginctl exists and says Linger=no.
+ */
+export async function lingerWarning(userName: string, user: UserContext, run: Runner = realRunner): Promise<string | undefined> {
+  if (!(await binaryExists('loginctl', user.env))) return undefined;
+  const r = await run('loginctl', ['show-user', userName, '--property=Linger']);
+  if (r.exitCode !== 0 || !/^Linger=no$/m.test(r.stdout)) return undefined;
+  return `lingering is off for ${userName}: systemd runs the timer only while you are logged in; for unattended syncs run: loginctl enable-linger ${userName}`;
 }

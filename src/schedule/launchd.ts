@@ -1,4 +1,5 @@
 import { join } from 'node:path';
+import { schedulerPath } from './cron.js';
 import type { Cadence, TillInvocation } from './spec.js';
 
 export const LAUNCHD_LABEL = 'com.till.sync';
@@ -12,19 +13,21 @@ export interface LaunchdJob {
   ProgramArguments: string[];
   StartCalendarInterval?: { Hour: number; Minute: number };
   StartInterval?: number;
-  EnvironmentVariables: { TILL_HOME: string; TZ?: string };
+  EnvironmentVariables: { TILL_HOME: string; TZ?: string; PATH?: string };
   StandardOutPath: string;
   StandardErrorPath: string;
 }
 
+/** The agent runs `till schedule run`, so a sync that fails before it records itself is still recorded. */
 export function launchdJob(inv: TillInvocation, cadence: Cadence): LaunchdJob {
+  const path = schedulerPath(inv.path);
   return {
     Label: LAUNCHD_LABEL,
-    ProgramArguments: [inv.node, inv.script, 'sync', '--trigger', 'launchd'],
+    ProgramArguments: [inv.node, inv.script, 'schedule', 'run', '--trigger', 'launchd'],
     ...(cadence.kind === 'daily'
       ? { StartCalendarInterval: { Hour: cadence.hour, Minute: cadence.minute } }
       : { StartInterval: cadence.hours * 3600 }),
-    EnvironmentVariables: { TILL_HOME: inv.tillHome, ...(inv.tz ? { TZ: inv.tz } : {}) },
+    EnvironmentVariables: { TILL_HOME: inv.tillHome, ...(inv.tz ? { TZ: inv.tz } : {}), ...(path ? { PATH: path } : {}) },
     StandardOutPath: join(inv.logsDir, 'sync.log'),
     StandardErrorPath: join(inv.logsDir, 'sync.log'),
   };

@@ -6,6 +6,7 @@ import type { TillPaths } from '../core/paths.js';
 import { applyRunRecord, computeNextRun, type RunRecord, type ScheduleFile } from '../core/state/schedule.js';
 import { runProcess, type ProcessResult } from '../ssh/process.js';
 import type { TillInvocation } from './spec.js';
+import { systemTimeZone } from './time.js';
 
 /**
  * How a scheduler or the watch daemon starts till: this node and the till script that
@@ -20,7 +21,16 @@ export function currentInvocation(paths: TillPaths, argv1: string | undefined, t
   } catch {
     throw new SetupError(`cannot resolve the running till script ${argv1}`);
   }
-  return { node: realpathSync(process.execPath), script, tillHome: paths.home, logsDir: paths.logsDir, ...(tz ? { tz } : {}) };
+  const systemTz = systemTimeZone();
+  return {
+    node: realpathSync(process.execPath),
+    script,
+    tillHome: paths.home,
+    logsDir: paths.logsDir,
+    ...(tz ? { tz } : {}),
+    ...(systemTz ? { systemTz } : {}),
+    ...(process.env.PATH ? { path: process.env.PATH } : {}),
+  };
 }
 
 export interface SyncCommand {
@@ -64,11 +74,18 @@ export interface RecordedRun {
   result: ProcessResult;
 }
 
-function errorOf(r: ProcessResult): string {
+/**
+ * What went wrong, from the child's stderr: its `error:` line when it has one (till
+ * prints the error, then a hint), else its last line.
+ */
+export function errorOf(r: ProcessResult): string {
   if (r.spawnError) return `could not start ${r.command}: ${r.spawnError}`;
   if (r.cancelled) return 'cancelled';
   if (r.timedOut) return 'timed out';
-  const last = r.stderr.trim().split('\n').filter(Boolean).pop();
+  // eslint-disable-next-line no-control-regex -- colour codes around `error:`
+  const lines = r.stderr.trim().split('\n').map((l) => l.replace(/\u001b\[[0-9;]*m/g, '').trim()).filter(Boolean);
+  const error = [...lines].reverse().find((l) => l.startsWith('error: '));
+  const last = error ? error.slice('error: '.length) : lines.pop();
   const how = r.signal ? `killed by ${r.signal}` : `exit ${r.exitCode}`;
   return (last ? `${how}: ${last}` : how).slice(0, 500);
 }

@@ -60,4 +60,8 @@ export interface TillInvocation {
   logsDir: string;
   /** The TZ at enable time, passed on so the scheduled sync computes next_run in the same zone. */
   tz?: string;
+  /** The system's zone (what cron's clock reads), when known: cron lines depend on it. */
+  systemTz?: string;
+  /** The enabling shell's PATH, passed on so git, rsync and ssh are found where that shell finds them. */
+  path?: string;
 }

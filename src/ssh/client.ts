@@ -10,6 +10,7 @@ export interface RemoteCallOptions extends SshCallOptions {
   input?: string | Buffer;
   onStdout?: RunOptions['onStdout'];
   onStderr?: RunOptions['onStderr'];
+  onStdin?: RunOptions['onStdin'];
 }
 
 /** Runs one remote shell line on a host through till's config and alias. */
@@ -20,6 +21,7 @@ export function sshRun(paths: TillPaths, name: string, command: string, opts: Re
     input: opts.input,
     onStdout: opts.onStdout,
     onStderr: opts.onStderr,
+    onStdin: opts.onStdin,
   });
 }
 

@@ -1,4 +1,5 @@
 import { spawn } from 'node:child_process';
+import type { Writable } from 'node:stream';
 
 /**
  * The one place till starts ssh, rsync, ssh-keygen and git. A result carries what a
@@ -25,6 +26,11 @@ export interface RunOptions {
   signal?: AbortSignal;
   /** Written to stdin, which is then closed; default: stdin is /dev/null. */
   input?: string | Buffer;
+  /**
+   * Keep stdin open as a pipe and hand it over right after the start: the caller writes
+   * and ends it while the process runs (host health answers its script). Ended at exit.
+   */
+  onStdin?: (stdin: Writable) => void;
   /** Inherit the terminal (interactive `host ssh`). */
   interactive?: boolean;
   env?: NodeJS.ProcessEnv;
@@ -53,7 +59,7 @@ export function runProcess(command: string, args: string[], opts: RunOptions = {
     }
 
     const child = spawn(command, args, {
-      stdio: opts.interactive ? 'inherit' : [opts.input === undefined ? 'ignore' : 'pipe', 'pipe', 'pipe'],
+      stdio: opts.interactive ? 'inherit' : [opts.input === undefined && opts.onStdin === undefined ? 'ignore' : 'pipe', 'pipe', 'pipe'],
       env: opts.env ?? process.env,
       cwd: opts.cwd,
     });
@@ -88,11 +94,15 @@ export function runProcess(command: string, args: string[], opts: RunOptions = {
     if (child.stdin && opts.input !== undefined) {
       child.stdin.on('error', () => undefined); // the process may exit before reading it all
       child.stdin.end(opts.input);
+    } else if (child.stdin && opts.onStdin) {
+      child.stdin.on('error', () => undefined);
+      opts.onStdin(child.stdin);
     }
     // An ssh that multiplexes over a master hands its stdout/stderr to the master
     // process, so after we end it the pipes stay open until the remote command ends
     // on its own. Once a cancelled or timed-out child has exited, stop reading.
     child.on('exit', () => {
+      if (opts.onStdin && child.stdin && !child.stdin.writableEnded) child.stdin.end();
       if (!cancelled && !timedOut) return;
       setTimeout(() => {
         child.stdout?.destroy();

@@ -98,7 +98,7 @@ function hostRow(hr: HostRow, now: number): string {
   const title = hr.reasons.length ? ` title="${escapeHtml(hr.reasons.join('\n'))}"` : '';
   return [
     `<tr class="host ${hr.state}" id="host-${escapeHtml(hr.name)}" data-host="${escapeHtml(hr.name)}">`,
-    `<td><strong>${escapeHtml(hr.name)}</strong><div class="muted small">${escapeHtml(hr.address)}</div>${hr.groups.length ? `<div class="small">${hr.groups.map((g) => `<span class="tag">${escapeHtml(g)}</span>`).join(' ')}</div>` : ''}</td>`,
+    `<td><strong>${escapeHtml(hr.name)}</strong><div class="muted small addr" title="${escapeHtml(hr.address)}">${escapeHtml(hr.address)}</div>${hr.groups.length ? `<div class="small">${hr.groups.map((g) => `<span class="tag">${escapeHtml(g)}</span>`).join(' ')}</div>` : ''}</td>`,
     `<td${title}>${badge(hr.state)}<div class="muted small">${escapeHtml(hr.status)}</div></td>`,
     `<td>${timeCell(hr.lastHealth, now)}</td>`,
     `<td>${timeCell(hr.lastTest, now)}</td>`,
@@ -135,6 +135,8 @@ time.age{white-space:nowrap}
 .problems{background:#fff;border:1px solid var(--line);border-radius:8px;padding:8px 16px 8px 32px;margin:8px 0}
 .problems li{margin:2px 0}
 a{color:inherit}
+/* user@address:port may break anywhere: a long one must not widen the table past the window. */
+.addr{max-width:16em;overflow-wrap:anywhere}
 .tag{display:inline-block;background:var(--line);border-radius:3px;padding:0 5px;margin-top:2px}
 .chart{white-space:nowrap}.chart svg{vertical-align:middle;margin-right:6px}
 .num{font-variant-numeric:tabular-nums;white-space:nowrap}

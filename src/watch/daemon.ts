@@ -4,6 +4,7 @@ import type { TillPaths } from '../core/paths.js';
 import { dueState, ensureNextRun, runAndRecord, type SyncCommand } from '../schedule/run.js';
 import { runProcess } from '../ssh/process.js';
 import type { RotatingLog } from './log.js';
+import { isWatchProcess, processStartMark, type RecordedWatch } from './pid.js';
 
 /** Re-read schedule.json at least this often, so a due (or hand-edited) next_run starts within a minute. */
 export const WATCH_POLL_MS = 30_000;
@@ -20,6 +21,8 @@ export interface WatchTask {
   name: string;
   intervalMs: number;
   command: SyncCommand;
+  /** Log each stdout line (`[name] line`) not printed by the previous run: `host audit --quiet` prints one finding a line. */
+  logNewLines?: boolean;
 }
 
 /**
@@ -41,37 +44,28 @@ export interface WatchOptions {
   pid?: number;
 }
 
-/** Is a process with this pid alive? EPERM means it is, under another user. */
-export function isAlive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (err) {
-    return (err as NodeJS.ErrnoException).code === 'EPERM';
-  }
-}
-
 export interface WatchState {
   running: boolean;
   pid: number | null;
   started: string | null;
-  /** A recorded pid whose process is gone (the daemon was killed): it blocks nothing. */
+  /** A recorded pid whose process is gone or is another process now (the daemon was killed): it blocks nothing. */
   stale: boolean;
 }
 
 export async function watchState(paths: TillPaths): Promise<WatchState> {
   const watch = (await scheduleStore(paths).read()).watch;
   if (!watch) return { running: false, pid: null, started: null, stale: false };
-  const alive = isAlive(watch.pid);
+  const alive = await isWatchProcess(watch as RecordedWatch);
   return { running: alive, pid: watch.pid, started: watch.started, stale: !alive };
 }
 
 /** Records this daemon in schedule.json, under the lock, unless another live one is there. */
 export async function claimWatch(paths: TillPaths, pid: number, now = new Date()): Promise<void> {
-  await scheduleStore(paths).update((file) => {
+  const mark = await processStartMark(pid);
+  await scheduleStore(paths).update(async (file) => {
     const w = file.watch;
-    if (w && w.pid !== pid && isAlive(w.pid)) throw new WatchRunningError(w.pid, w.started);
-    file.watch = { pid, started: now.toISOString() };
+    if (w && w.pid !== pid && (await isWatchProcess(w as RecordedWatch))) throw new WatchRunningError(w.pid, w.started);
+    file.watch = { pid, started: now.toISOString(), ...(mark !== undefined ? { proc_start: mark } : {}) };
   });
 }
 
@@ -130,7 +124,7 @@ export async function runWatch(opts: WatchOptions, signal: AbortSignal): Promise
       });
     };
     let syncing = false;
-    const tasks = (opts.tasks ?? []).map((t) => ({ ...t, nextAt: Date.now(), busy: false, dropped: false }));
+    const tasks = (opts.tasks ?? []).map((t) => ({ ...t, nextAt: Date.now(), busy: false, dropped: false, lastLines: new Set<string>() }));
 
     while (!signal.aborted) {
       const now = new Date();
@@ -186,7 +180,13 @@ export async function runWatch(opts: WatchOptions, signal: AbortSignal): Promise
                 log.write(`${task.name}: this till has no such command yet (${r.stderr.trim().split('\n')[0]}); not running it again`);
                 return;
               }
-              const tail = r.exitCode === 0 ? '' : `: ${(r.stderr.trim().split('\n').pop() ?? '').slice(0, 300)}`;
+              if (task.logNewLines) {
+                const lines = r.stdout.split('\n').filter((l) => l.trim() !== '');
+                for (const l of lines) if (!task.lastLines.has(l)) log.write(`[${task.name}] ${l.slice(0, 1000)}`);
+                task.lastLines = new Set(lines);
+              }
+              const last = (r.stderr.trim().split('\n').pop() ?? '').slice(0, 300);
+              const tail = r.exitCode === 0 || last === '' ? '' : `: ${last}`;
               log.write(`${task.name} exit ${r.exitCode ?? r.signal} in ${r.durationMs} ms${tail}`);
             }),
           );

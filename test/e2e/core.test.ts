@@ -285,6 +285,7 @@ describe('the CLI surface', () => {
     const walk = async (path: string[]): Promise<number> => {
       const r = await tillOk(h, [...path, '--help']);
       expect(r.stdout).toContain('Usage: till');
+      expect(r.stdout, path.join(' ')).not.toMatch(/--group <group>\s+every host of a group \(repeatable\)\s+\(default: \[\]\)/);
       const section = r.stdout.split('Commands:')[1];
       if (!section) return 1;
       const subs = [...section.matchAll(/^ {2}([a-z][a-z-]*)/gm)].map((m) => m[1]!).filter((s) => s !== 'help');

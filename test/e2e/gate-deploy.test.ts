@@ -53,7 +53,10 @@ describe('restricted host: health, deploy, rollback, releases through the gate',
     const r = JSON.parse((await tillOk(home, ['host', 'health', 'h0', '--json', '--load-max', '1000', '--disk-min', '0'])).stdout);
     expect(r.results[0]).toMatchObject({ host: 'h0', ok: true });
     expect(r.results[0].health.up).toBe(true);
-    expect(gateLog()).toMatch(/allowed health from/);
+    // One call, the v2 script, its latency answered through the gate (which passes stdin on).
+    expect(r.results[0].health.latencyMs).toBeGreaterThan(0);
+    expect(gateLog()).toMatch(/allowed health-v2 from/);
+    expect(gateLog()).not.toMatch(/allowed health latency/);
     expect(gateLog()).not.toMatch(/refused from [^\n]*(health|exit 0)/);
 
     const exec = await till(home, ['host', 'exec', 'h0', '--', 'id']);

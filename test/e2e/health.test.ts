@@ -1,5 +1,6 @@
 import { execFileSync, spawnSync } from 'node:child_process';
-import { readFileSync } from 'node:fs';
+import { chmodSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startLab, type Lab, type LabHost } from '../lab/lab.js';
 import { closeMasters, tempHome, till, tillOk } from '../lab/till.js';
@@ -126,6 +127,95 @@ describe('till host health', () => {
     }
   });
 
+  it('makes ONE ssh session per host, latency included, whether the master connection is fresh or reused', async () => {
+    // A login shell that writes down every session sshd starts, then is bash.
+    const dir = mkdtempSync('/tmp/t-ls-');
+    chmodSync(dir, 0o755);
+    const logShell = join(dir, 'logsh');
+    writeFileSync(logShell, '#!/bin/sh\nprintf "%s\\n" "$2" | head -n 1 | cut -c1-40 >> "$HOME/.sessions"\nexec /bin/bash "$@"\n');
+    chmodSync(logShell, 0o755);
+    const up = [lab.hosts[0]!, lab.hosts[1]!];
+    const sessions = (h: LabHost) => asUser(h, 'cat .sessions 2>/dev/null || :').split('\n').filter(Boolean);
+    const closeMaster = (name: string) => spawnSync('ssh', ['-F', `${home}/ssh/config`, '-O', 'exit', `till-${name}`], { stdio: 'ignore' });
+    try {
+      for (const [i, h] of up.entries()) {
+        execFileSync('/usr/sbin/usermod', ['-s', logShell, h.user]);
+        asUser(h, 'rm -f .sessions');
+        closeMaster(`h${i}`);
+      }
+      for (const round of ['fresh master', 'reused master']) {
+        for (const h of up) asUser(h, 'rm -f .sessions');
+        const r = await till(home, ['host', 'health', 'h0', 'h1', '--json', '--disk-min', '0', '--load-max', '1000']);
+        expect(r.code, `${round}: ${r.stderr}`).toBe(0);
+        const doc = byHost(JSON.parse(r.stdout) as HealthJson);
+        for (const [i, h] of up.entries()) {
+          expect(doc[`h${i}`]!.health.latencyMs as number, round).toBeGreaterThan(0);
+          const seen = sessions(h);
+          expect(seen, `${round}: sessions on h${i}`).toHaveLength(1);
+          expect(seen[0]).toMatch(/^sh -c 'echo till_health_ping=1; read -r/);
+        }
+      }
+    } finally {
+      for (const [i, h] of up.entries()) {
+        execFileSync('/usr/sbin/usermod', ['-s', '/bin/bash', h.user]);
+        closeMaster(`h${i}`);
+      }
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  it('a restricted host whose gate predates the v2 script still gets checked (the v1 script, timed to its first line)', async () => {
+    // A stand-in for an older installed gate: refuses the v2 script as unknown, runs the rest.
+    const dir = mkdtempSync('/tmp/t-og-');
+    chmodSync(dir, 0o755);
+    const gate = join(dir, 'oldgate');
+    writeFileSync(gate, [
+      '#!/bin/sh',
+      'case "$SSH_ORIGINAL_COMMAND" in *till_health_ping*) echo "till gate: refused: a script that is not one of till\'s own" >&2; exit 1 ;; esac',
+      'echo ran >> "$HOME/.gate-ran"',
+      'exec /bin/sh -c "$SSH_ORIGINAL_COMMAND"',
+      '',
+    ].join('\n'));
+    chmodSync(gate, 0o755);
+    const h = lab.hosts[1]!;
+    const key = readFileSync(`${home}/ssh/till_federation_ed25519.pub`, 'utf8').trim();
+    const closeMaster = () => spawnSync('ssh', ['-F', `${home}/ssh/config`, '-O', 'exit', 'till-h1'], { stdio: 'ignore' });
+    asUser(h, `cp .ssh/authorized_keys .ssh/ak.saved && printf '%s\\n' 'command="${gate}",restrict ${key}' > .ssh/authorized_keys && rm -f .gate-ran`);
+    closeMaster();
+    try {
+      const r = await till(home, ['host', 'health', 'h1', '--json', '--disk-min', '0', '--load-max', '1000']);
+      expect(r.code, r.stderr).toBe(0);
+      const h1 = byHost(JSON.parse(r.stdout) as HealthJson).h1!;
+      expect(h1.health).toMatchObject({ up: true, degraded: false, os: 'Linux', reasons: [] });
+      expect(h1.health.latencyMs as number).toBeGreaterThan(0);
+      expect(h1.health.memTotalBytes as number).toBeGreaterThan(0);
+      expect(asUser(h, 'cat .gate-ran').trim()).toBe('ran');
+    } finally {
+      asUser(h, 'mv .ssh/ak.saved .ssh/authorized_keys');
+      closeMaster();
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  it('works for a user whose login shell is tcsh (the script is one line)', async () => {
+    expect(existsSync('/usr/bin/tcsh'), 'apt-get install tcsh').toBe(true);
+    const closeMaster = () => spawnSync('ssh', ['-F', `${home}/ssh/config`, '-O', 'exit', 'till-h1'], { stdio: 'ignore' });
+    execFileSync('/usr/sbin/usermod', ['-s', '/usr/bin/tcsh', lab.hosts[1]!.user]);
+    closeMaster();
+    try {
+      const r = await till(home, ['host', 'health', 'h1', '--json', '--disk-min', '0', '--load-max', '1000']);
+      expect(r.code, r.stderr).toBe(0);
+      const h1 = byHost(JSON.parse(r.stdout) as HealthJson).h1!;
+      expect(h1.health).toMatchObject({ up: true, degraded: false, os: 'Linux', reasons: [] });
+      expect(h1.health.latencyMs as number).toBeGreaterThan(0);
+      expect(h1.health.memTotalBytes as number).toBeGreaterThan(0);
+      expect(h1.health.diskFreeBytes as number).toBeGreaterThan(0);
+    } finally {
+      execFileSync('/usr/sbin/usermod', ['-s', '/bin/bash', lab.hosts[1]!.user]);
+      closeMaster();
+    }
+  });
+
   it('refuses bad thresholds with exit 2', async () => {
     const r = await till(home, ['host', 'health', '--all', '--disk-min', 'plenty']);
     expect(r.code).toBe(2);
@@ -152,6 +242,43 @@ describe('till host health', () => {
   });
 });
 
+describe('a broken health history', () => {
+  it('stops host health before any host is contacted (exit 4), while metrics still work and status says which file', async () => {
+    const historyFile = `${home}/state/health-history.json`;
+    const dbFile = `${home}/hosts-local.json`;
+    const saved = existsSync(historyFile) ? readFileSync(historyFile) : undefined;
+    mkdirSync(`${home}/state`, { recursive: true });
+    try {
+      for (const [what, text] of [
+        ['not JSON', '{"version": 1, "hosts": {'],
+        ['the wrong shape', JSON.stringify({ version: 1, hosts: { h0: [{ at: 5, up: 'yes' }] } })],
+      ]) {
+        writeFileSync(historyFile, text!);
+        const db = readFileSync(dbFile);
+        const r = await till(home, ['host', 'health', '--all', '--disk-min', '0', '--load-max', '1000', '--retries', '1']);
+        expect(r.code, `${what}: ${r.stderr}`).toBe(4);
+        expect(r.stderr).toContain('health-history.json');
+        expect(r.stdout).toBe(''); // no result table: nothing was checked
+        expect(readFileSync(historyFile, 'utf8')).toBe(text);
+        expect(readFileSync(dbFile).equals(db), `${what}: hosts-local.json changed`).toBe(true);
+
+        const metrics = await till(home, ['metrics']);
+        expect(metrics.code, `${what}: ${metrics.stderr}`).toBe(0);
+        expect(metrics.stdout.split('\n').filter((l) => l.startsWith('till_host_up{'))).toHaveLength(3);
+
+        const status = await till(home, ['status']);
+        expect(status.code).toBe(4);
+        expect(status.stderr).toContain('health-history.json');
+        expect(status.stderr).not.toMatch(/internal error/);
+        expect(readFileSync(historyFile, 'utf8')).toBe(text);
+      }
+    } finally {
+      if (saved) writeFileSync(historyFile, saved);
+      else rmSync(historyFile, { force: true });
+    }
+  });
+});
+
 describe('till metrics', () => {
   it('prints the Prometheus text format that promtool accepts, one till_host_up per host', async () => {
     const r = await tillOk(home, ['metrics']);
@@ -163,6 +290,23 @@ describe('till metrics', () => {
     expect(r.stdout).toMatch(/^till_host_info\{host="h0",status="till-ready",version="0\.1\.0",release="r-20261126-a"\} 1$/m);
     expect(r.stdout).toMatch(/^till_host_memory_available_bytes\{host="h1"\} \d+$/m);
     expect(r.stdout).not.toMatch(/^till_host_load1\{host="h2"\}/m);
+    // One sample per up host, with values that fit what host health stored.
+    const samples = (name: string) => Object.fromEntries(r.stdout.split('\n').filter((l) => l.startsWith(`${name}{`)).map((l) => [/host="([^"]+)"/.exec(l)![1]!, Number(l.split(' ').at(-1))]));
+    const stored = async (h: string) => JSON.parse((await tillOk(home, ['host', 'show', h, '--json'])).stdout).health;
+    const latency = samples('till_host_ssh_latency_seconds');
+    const load1 = samples('till_host_load1');
+    const disk = samples('till_host_disk_free_bytes');
+    for (const s of [latency, load1, disk]) expect(Object.keys(s).sort()).toEqual(['h0', 'h1']);
+    for (const h of ['h0', 'h1']) {
+      const snap = await stored(h);
+      expect(latency[h]).toBeGreaterThan(0);
+      expect(latency[h]).toBeLessThan(60);
+      expect(latency[h]).toBeCloseTo(snap.latencyMs / 1000, 6);
+      expect(load1[h]).toBeGreaterThanOrEqual(0);
+      expect(load1[h]).toBe(snap.load1);
+      expect(disk[h]).toBeGreaterThan(0);
+      expect(disk[h]).toBe(snap.diskFreeBytes);
+    }
   });
 
   it('serves /metrics over HTTP on loopback until SIGTERM, 404 elsewhere', async () => {

@@ -1,6 +1,6 @@
 /** Helpers shared by the remote-till e2e tests (setup, sync). */
 import { build } from 'esbuild';
-import { execFileSync, spawn } from 'node:child_process';
+import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
 import { chmodSync, mkdtempSync, readFileSync, symlinkSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import type { TillRun } from '../lab/till.js';
@@ -39,12 +39,13 @@ export async function buildVariant(version: string, dir: string): Promise<string
 }
 
 /** Runs a bundle other than the built one, as `node <file> args…`, with its own TILL_HOME. */
-export function tillVariant(bundle: string, home: string, args: string[]): Promise<TillRun> {
+export function tillVariant(bundle: string, home: string, args: string[], opts: { onSpawn?: (child: ChildProcess) => void } = {}): Promise<TillRun> {
   return new Promise((resolvePromise, reject) => {
     const child = spawn(process.execPath, [bundle, ...args], {
       env: { PATH: process.env.PATH, HOME: process.env.HOME, TILL_HOME: home, NO_COLOR: '1' },
       stdio: ['ignore', 'pipe', 'pipe'],
     });
+    opts.onSpawn?.(child);
     let stdout = '';
     let stderr = '';
     child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
@@ -54,18 +55,25 @@ export function tillVariant(bundle: string, home: string, args: string[]): Promi
   });
 }
 
+const BASIC_TOOLS = ['sh', 'bash', 'mkdir', 'mv', 'chmod', 'cat', 'ls', 'rm', 'touch', 'head', 'tail', 'tr', 'stat', 'sleep', 'sed', 'grep'];
+
+/** A PATH folder (readable by lab users) holding links to the basic tools and `extra`, and nothing else. */
+export function pathWith(extra: string[]): string {
+  const dir = mkdtempSync('/tmp/t-path-');
+  chmodSync(dir, 0o755);
+  for (const tool of [...BASIC_TOOLS, ...extra]) {
+    const real = execFileSync('sh', ['-c', `command -v ${tool}`], { encoding: 'utf8' }).trim();
+    symlinkSync(real, join(dir, tool));
+  }
+  return dir;
+}
+
 /**
  * A PATH folder with the basic tools and rsync but no node, for a lab host "without
  * Node.js" (node itself lives in /usr/bin, which every default PATH has).
  */
 export function pathWithoutNode(): string {
-  const dir = mkdtempSync('/tmp/t-nonode-');
-  chmodSync(dir, 0o755);
-  for (const tool of ['sh', 'bash', 'rsync', 'mkdir', 'mv', 'chmod', 'cat', 'ls', 'rm', 'touch', 'head', 'tr', 'stat']) {
-    const real = execFileSync('sh', ['-c', `command -v ${tool}`], { encoding: 'utf8' }).trim();
-    symlinkSync(real, join(dir, tool));
-  }
-  return dir;
+  return pathWith(['rsync']);
 }
 
 export function sshArgs(home: string, name: string, command: string): string[] {

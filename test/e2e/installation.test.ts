@@ -42,6 +42,15 @@ describe('till installation', () => {
     expect(elsewhere.code).toBe(2);
     expect(elsewhere.stderr).toMatch(/installation coder-b already exists/);
 
+    // default: moves to another registered installation; an unknown name is exit 2 and changes nothing
+    const moved = await tillOk(home, ['installation', 'default', 'primary.tekton.us']);
+    expect(moved.stderr).toMatch(/primary\.tekton\.us is now the default installation/);
+    expect(JSON.parse((await tillOk(home, ['installation', 'list', '--json'])).stdout).default).toBe('primary.tekton.us');
+    const beforeUnknown = readFileSync(join(home, 'installations.json'), 'utf8');
+    expect((await till(home, ['installation', 'default', 'nope'])).code).toBe(2);
+    expect(readFileSync(join(home, 'installations.json'), 'utf8')).toBe(beforeUnknown);
+    await tillOk(home, ['installation', 'default', 'coder-b']);
+
     const table = (await tillOk(home, ['installation', 'list'])).stdout;
     expect(table).toMatch(/coder-b\s+\/tmp\/t-inst-\S+\/elsewhere\/coder-b\s+yes/);
     await tillOk(home, ['installation', 'remove', 'coder-b']);

@@ -1,8 +1,10 @@
-import { mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { chmodSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { execFileSync } from 'node:child_process';
+import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startLab, type Lab } from '../lab/lab.js';
-import { closeMasters, tempHome, till, tillOk } from '../lab/till.js';
-import { buildVariant, LOCAL_VERSION, pathWithoutNode, sshOut, tillVariant } from './helpers-remote.js';
+import { closeMasters, tempHome, till, tillOk, waitUntil } from '../lab/till.js';
+import { buildVariant, LOCAL_VERSION, pathWith, pathWithoutNode, sshOut, tillVariant } from './helpers-remote.js';
 
 interface HostJson {
   name: string;
@@ -16,6 +18,10 @@ describe('till host setup', { timeout: 240_000 }, () => {
   let lab: Lab;
   let noNodePath: string;
   let oldNodePath: string;
+  let noRsyncPath: string;
+  let slowRsyncPath: string;
+  /** h6's rsync waits while this folder has no `go` file, and touches `started` when it runs. */
+  let rsyncGate: string;
   let scratch: string;
 
   const hostsOf = async () => JSON.parse((await tillOk(home, ['host', 'list', '--json'])).stdout).hosts as HostJson[];
@@ -31,11 +37,19 @@ describe('till host setup', { timeout: 240_000 }, () => {
     // h4's PATH has a node that says it is 18.
     oldNodePath = pathWithoutNode();
     writeFileSync(`${oldNodePath}/node`, '#!/bin/sh\necho v18.19.0\n', { mode: 0o755 });
+    // h5 has node but no rsync; h6's rsync holds every transfer until the test lets it go.
+    noRsyncPath = pathWith(['node']);
+    slowRsyncPath = pathWith(['node']);
+    rsyncGate = mkdtempSync('/tmp/t-gate-');
+    chmodSync(rsyncGate, 0o777);
+    writeFileSync(join(rsyncGate, 'go'), '');
+    const realRsync = execFileSync('sh', ['-c', 'command -v rsync'], { encoding: 'utf8' }).trim();
+    writeFileSync(`${slowRsyncPath}/rsync`, `#!/bin/sh\ntouch ${rsyncGate}/started\nwhile [ ! -e ${rsyncGate}/go ]; do sleep 0.1; done\nexec ${realRsync} "$@"\n`, { mode: 0o755 });
     await tillOk(home, ['host', 'init']);
     const key = readFileSync(`${home}/ssh/till_federation_ed25519.pub`, 'utf8');
     // h3's sessions get a PATH with rsync and the basic tools but no node.
-    const paths = [undefined, undefined, undefined, noNodePath, oldNodePath];
-    lab = await startLab(5, { authorizedKey: key, perHost: (i) => (paths[i] ? { sshdExtra: [`SetEnv PATH=${paths[i]}`] } : {}) });
+    const paths = [undefined, undefined, undefined, noNodePath, oldNodePath, noRsyncPath, slowRsyncPath];
+    lab = await startLab(7, { authorizedKey: key, perHost: (i) => (paths[i] ? { sshdExtra: [`SetEnv PATH=${paths[i]}`] } : {}) });
     for (const h of lab.hosts) await tillOk(home, ['host', 'add', `h${h.index}`, h.spec]);
   }, 240_000);
 
@@ -44,6 +58,9 @@ describe('till host setup', { timeout: 240_000 }, () => {
     await closeMasters(home);
     rmSync(noNodePath, { recursive: true, force: true });
     rmSync(oldNodePath, { recursive: true, force: true });
+    rmSync(noRsyncPath, { recursive: true, force: true });
+    rmSync(slowRsyncPath, { recursive: true, force: true });
+    rmSync(rsyncGate, { recursive: true, force: true });
     rmSync(scratch, { recursive: true, force: true });
   });
 
@@ -52,14 +69,17 @@ describe('till host setup', { timeout: 240_000 }, () => {
     expect(r.code).toBe(1);
     const doc = JSON.parse(r.stdout);
     const by = new Map<string, Record<string, unknown>>(doc.results.map((x: { host: string }) => [x.host, x]));
-    for (const name of ['h0', 'h1', 'h2']) {
-      expect(by.get(name)).toMatchObject({ ok: true, changed: true, tillVersion: LOCAL_VERSION, previousVersion: null });
+    for (const name of ['h0', 'h1', 'h2', 'h6']) {
+      expect(by.get(name), String(by.get(name)?.error)).toMatchObject({ ok: true, changed: true, tillVersion: LOCAL_VERSION, previousVersion: null });
       expect(sshOut(home, name, '~/.till/bin/till --version').trim()).toBe(LOCAL_VERSION);
     }
     expect(by.get('h3')).toMatchObject({ ok: false, status: 'failed' });
     expect(String(by.get('h3')!.error)).toMatch(/Node\.js not found.*till needs Node\.js 20 or newer/);
     expect(by.get('h4')).toMatchObject({ ok: false, status: 'failed', error: `node 18.19.0 found at ${oldNodePath}/node; till needs Node.js 20 or newer (https://nodejs.org or your package manager)` });
-    // Nothing was copied to the host that failed the check.
+    expect(by.get('h5')).toMatchObject({ ok: false, status: 'failed' });
+    expect(String(by.get('h5')!.error)).toMatch(/^rsync not found: install rsync/);
+    // Nothing was copied to the hosts that failed the check.
+    expect(() => statSync(`${lab.hosts[5]!.home}/.till`)).toThrow();
     expect(() => statSync(`${lab.hosts[3]!.home}/.till`)).toThrow();
 
     const hosts = await hostsOf();
@@ -118,8 +138,64 @@ describe('till host setup', { timeout: 240_000 }, () => {
   });
 
   it('host test marks a host till-ready when its till answers', async () => {
+    // h2 runs till; in the database it starts again as a new, untested host.
+    await tillOk(home, ['host', 'remove', 'h2']);
+    await tillOk(home, ['host', 'add', 'h2', lab.hosts[2]!.spec]);
+    const fresh = (await hostsOf()).find((h) => h.name === 'h2')!;
+    expect(fresh.status).toBe('untested');
+    expect(fresh.till_version ?? null).toBeNull();
     const r = JSON.parse((await tillOk(home, ['host', 'test', 'h2', '--json'])).stdout);
     expect(r.results[0]).toMatchObject({ ok: true, tillVersion: LOCAL_VERSION });
+    expect((await hostsOf()).find((h) => h.name === 'h2')).toMatchObject({ status: 'till-ready', till_version: LOCAL_VERSION });
+  });
+
+  it('--force ships a rebuilt bundle of the same version; without it nothing is copied', async () => {
+    const dir = join(scratch, 'rebuilt');
+    mkdirSync(dir, { recursive: true });
+    const rebuilt = join(dir, 'till.mjs');
+    writeFileSync(rebuilt, `${readFileSync('dist/till.mjs', 'utf8')}\n// rebuilt\n`);
+    const remote = `${lab.hosts[2]!.home}/.till/lib/till-${LOCAL_VERSION}.mjs`;
+    const before = fileId(remote);
+
+    const plain = await tillVariant(rebuilt, home, ['host', 'setup', 'h2', '--json']);
+    expect(plain.code, plain.stderr).toBe(0);
+    expect(JSON.parse(plain.stdout).results[0]).toMatchObject({ ok: true, changed: false });
+    expect(fileId(remote)).toBe(before);
+
+    const forced = await tillVariant(rebuilt, home, ['host', 'setup', 'h2', '--force', '--json']);
+    expect(forced.code, forced.stderr).toBe(0);
+    expect(JSON.parse(forced.stdout).results[0]).toMatchObject({ ok: true, changed: true, previousVersion: LOCAL_VERSION, tillVersion: LOCAL_VERSION });
+    expect(readFileSync(remote, 'utf8')).toBe(readFileSync(rebuilt, 'utf8'));
+    expect(sshOut(home, 'h2', '~/.till/bin/till --version').trim()).toBe(LOCAL_VERSION);
+  });
+
+  it('an upgrade interrupted (Ctrl-C) while the bundle is being copied leaves the previous version answering; a re-run finishes it', async () => {
+    const next = `${LOCAL_VERSION}-next`;
+    const bundle = await buildVariant(next, scratch);
+    rmSync(join(rsyncGate, 'go'));
+    rmSync(join(rsyncGate, 'started'), { force: true });
+    let interrupted = false;
+    try {
+      const r = await tillVariant(bundle, home, ['host', 'setup', 'h6'], {
+        onSpawn: (child) =>
+          void waitUntil(() => existsSync(join(rsyncGate, 'started')), 120_000, "h6's rsync to start").then(() => {
+            interrupted = true;
+            child.kill('SIGINT');
+          }),
+      });
+      expect(interrupted).toBe(true);
+      expect(r.code, r.stderr).toBe(130);
+    } finally {
+      writeFileSync(join(rsyncGate, 'go'), '');
+    }
+    expect(sshOut(home, 'h6', '~/.till/bin/till --version').trim()).toBe(LOCAL_VERSION);
+    expect(sshOut(home, 'h6', 'ls ~/.till/lib').trim()).toBe(`till-${LOCAL_VERSION}.mjs`);
+    expect((await hostsOf()).find((h) => h.name === 'h6')).toMatchObject({ status: 'till-ready', till_version: LOCAL_VERSION });
+
+    const again = await tillVariant(bundle, home, ['host', 'setup', 'h6', '--json']);
+    expect(again.code, again.stderr).toBe(0);
+    expect(JSON.parse(again.stdout).results[0]).toMatchObject({ ok: true, changed: true, previousVersion: LOCAL_VERSION, tillVersion: next });
+    expect(sshOut(home, 'h6', '~/.till/bin/till --version').trim()).toBe(next);
   });
 
   it('captures 20 MB of remote output without hanging, in one valid JSON document', async () => {

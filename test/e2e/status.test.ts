@@ -1,8 +1,8 @@
 import { spawnSync } from 'node:child_process';
-import { mkdirSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { tempHome, till, tillOk } from '../lab/till.js';
+import { TILL_BIN, tempHome, till, tillOk } from '../lab/till.js';
 
 /**
  * `till status` and `till metrics` over a fleet of 40 hosts as the files describe it
@@ -29,7 +29,8 @@ function writeFleet(): void {
   const history: Record<string, unknown[]> = {};
   names.forEach((name, i) => {
     const entry: Record<string, unknown> = {
-      user: 'deploy', host: `10.0.${Math.floor(i / 250)}.${(i % 250) + 1}`, port: 22, status: 'deployed', added: iso(10_000),
+      // Addresses as long as the lab's (tl711e340c@127.163.159.164:59336): the page must still fit.
+      user: `tl711e34${String(i).padStart(2, '0')}`, host: `127.163.159.${100 + i}`, port: 59336 + i, status: 'deployed', added: iso(10_000),
       last_test: iso(30), last_sync: iso(120), tekton_path: '~/Tekton', installations: ['primary'], failures: 0,
       deploy: { current: `r-2026112${i % 3}`, previous: null, at: iso(600 + i) },
       health: snapshot(i), metadata: { os: 'Linux', arch: 'x86_64', cores: 4, memory: 8 * 1024 ** 3 },
@@ -108,6 +109,25 @@ describe('till status', () => {
     expect(text).toMatch(/^web\s+30\s+28\/30\s+1\s+0$/m);
   });
 
+  it('on an 80-column terminal, the reason of the down and the degraded host stays readable', () => {
+    // A real pseudo-terminal (util-linux script), 80 columns by 40 rows.
+    const r = spawnSync('script', ['-qec', `stty cols 80 rows 40; ${process.execPath} ${TILL_BIN} status`, '/dev/null'], {
+      encoding: 'utf8',
+      env: { PATH: process.env.PATH, HOME: process.env.HOME, TILL_HOME: home, NO_COLOR: '1', TERM: 'dumb' },
+      timeout: 60_000,
+    });
+    expect(r.status, r.stderr).toBe(0);
+    const lines = r.stdout.replace(/\r/g, '').trimEnd().split('\n');
+    expect(lines.filter((l) => l.length > 80)).toEqual([]);
+    expect(lines.length).toBeLessThanOrEqual(40);
+    const text = lines.join('\n');
+    expect(text).toMatch(/^db-3\s+down\s/m);
+    expect(text).toMatch(/^HOST\s+STATE\s.*LATENCY\s+LOAD\s+DISK$/m);
+    const joined = text.replace(/\n\s+/g, ' ');
+    expect(joined).toContain('db-3: connection refused: ssh: connect to host 10.0.0.34 port 22: Connection refused');
+    expect(joined).toContain('web-07: disk: 1 GiB free (1%) at /home/deploy/<script>alert(1)</script>, below 10%');
+  });
+
   it('--html: a self-contained page that Chromium renders with one row per host, without errors', async () => {
     const page = join(out, 'status.html');
     const r = await tillOk(home, ['status', '--html', page]);
@@ -127,6 +147,16 @@ describe('till status', () => {
     expect(statSync(png).size).toBeGreaterThan(20_000);
     expect(readFileSync(png).subarray(1, 4).toString()).toBe('PNG');
 
+    // A 1200px window shows the whole table: no horizontal scrollbar. The page has no
+    // script; a copy with one measures it.
+    const probe = join(out, 'status-fit.html');
+    writeFileSync(probe, html.replace('</body>', '<script>document.body.setAttribute("data-fit", `${document.scrollingElement.scrollWidth}/${window.innerWidth}`)</script></body>'));
+    const fit = chromium(['--dump-dom', `file://${probe}`]);
+    expect(fit.status, fit.stderr).toBe(0);
+    const [scrollWidth, innerWidth] = /data-fit="(\d+)\/(\d+)"/.exec(fit.stdout)!.slice(1).map(Number);
+    expect(innerWidth).toBe(1200);
+    expect(scrollWidth, 'the page is wider than the window').toBeLessThanOrEqual(innerWidth!);
+
     const dump = chromium(['--dump-dom', `file://${page}`]);
     expect(dump.status, dump.stderr).toBe(0);
     expect(dump.stderr).not.toMatch(PAGE_ERRORS);
@@ -134,6 +164,36 @@ describe('till status', () => {
     expect(dump.stdout).toContain('data-host="db-3"');
     expect(dump.stdout).not.toMatch(/<script/i);
   }, 300_000);
+
+  it('--html refuses a missing folder, a folder and an empty name with exit 2, and leaves no file behind', async () => {
+    const bad = mkdtempSync('/tmp/t-hb-');
+    try {
+      const cases: Array<[string, RegExp]> = [
+        [join(bad, 'nonexist', 'dir', 's.html'), /--html .*: the folder .*nonexist\/dir does not exist/],
+        [bad, /--html .*: .* is a folder, not a file/],
+        ['', /--html needs a file name/],
+      ];
+      for (const [target, message] of cases) {
+        const r = await till(home, ['status', '--html', target]);
+        expect(r.code, `${target}: ${r.stderr}`).toBe(2);
+        expect(r.stderr).toMatch(message);
+        expect(r.stderr).not.toMatch(/internal error|ENOENT|EISDIR|at .*\.mjs/);
+        expect(r.stderr.trim().split('\n').filter((l) => !l.startsWith('hint:'))).toHaveLength(1);
+        // Nothing written: not the page, not a temp file next to it.
+        expect(readdirSync(bad)).toEqual([]);
+      }
+    } finally {
+      rmSync(bad, { recursive: true, force: true });
+    }
+  });
+
+  it('--html with --json is a usage error (--json would be ignored)', async () => {
+    const r = await till(home, ['status', '--html', join(out, 'x.html'), '--json']);
+    expect(r.code).toBe(2);
+    expect(r.stderr).toMatch(/'--json' cannot be used with option '--html/);
+    expect(r.stdout).toBe('');
+    expect(readdirSync(out)).not.toContain('x.html');
+  });
 
   it('--watch redraws until Ctrl-C and exits 0; --watch with --json is a usage error', async () => {
     let child: import('node:child_process').ChildProcess | undefined;
@@ -160,6 +220,18 @@ describe('till metrics over the same fleet', () => {
     expect(text).toContain('till_host_up{host="db-3"} 0');
     expect(text).toContain('till_host_up{host="web-29"} NaN');
     expect(text.split('\n').filter((l) => l.startsWith('till_host_last_deploy_timestamp_seconds{'))).toHaveLength(39);
+    const values = (name: string) => text.split('\n').filter((l) => l.startsWith(`${name}{`)).map((l) => Number(l.split(' ').at(-1)));
+    // last_sync is 2 h ago for every host but the never-synced web-29.
+    const synced = values('till_host_last_sync_timestamp_seconds');
+    expect(synced).toHaveLength(39);
+    for (const v of synced) expect(Math.abs(v - (NOW / 1000 - 7200))).toBeLessThan(1);
+    // Up hosts only (db-3 is down, web-29 never checked): latency 10+i ms, disk free 40 GiB (web-07: 1 GiB).
+    expect(values('till_host_ssh_latency_seconds')).toHaveLength(38);
+    expect(text).toContain('till_host_ssh_latency_seconds{host="web-00"} 0.01');
+    expect(text).toContain('till_host_load1{host="web-03"} 0.8');
+    expect(values('till_host_disk_free_bytes')).toHaveLength(38);
+    expect(text).toContain(`till_host_disk_free_bytes{host="web-07"} ${1024 ** 3}`);
+    expect(text).toContain(`till_host_disk_free_bytes{host="db-0"} ${40 * 1024 ** 3}`);
     expect(text).toContain('till_host_info{host="web-05",status="deployed",version="0.1.0",release="weird\\"release\\\\name"} 1');
     expect(text).toMatch(/^till_schedule_last_run_success 1$/m);
     expect(text).toMatch(/^till_schedule_last_run_timestamp_seconds \d+(\.\d+)?$/m);

@@ -1,9 +1,9 @@
 import { execFileSync } from 'node:child_process';
-import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { chmodSync, existsSync, mkdtempSync, readFileSync, rmSync, statSync, utimesSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startLab, type Lab } from '../lab/lab.js';
-import { closeMasters, tempHome, till, tillOk } from '../lab/till.js';
+import { closeMasters, tempHome, till, tillOk, waitUntil } from '../lab/till.js';
 import { sshOut } from './helpers-remote.js';
 
 const GIT_ENV = { ...process.env, GIT_AUTHOR_NAME: 't', GIT_AUTHOR_EMAIL: 't@example.com', GIT_COMMITTER_NAME: 't', GIT_COMMITTER_EMAIL: 't@example.com' };
@@ -133,6 +133,15 @@ describe('till sync', { timeout: 240_000 }, () => {
     const syncsBefore = (await hostsOf()).map((h) => [h.name, h.last_sync ?? null]);
     const historyBefore = schedule().history.length;
     const dbBytes = readFileSync(`${home}/hosts-local.json`, 'utf8');
+    // A tracked file with a new mtime and the same content: a plain `git status` would
+    // refresh .git/index (under index.lock) to record it; a dry run must not write there.
+    const later = new Date(Date.now() + 60_000);
+    utimesSync(join(behind, 'file.txt'), later, later);
+    const index = (cwd: string) => {
+      const f = join(cwd, '.git', 'index');
+      return `${statSync(f).mtimeMs}:${readFileSync(f).toString('base64')}`;
+    };
+    const indexBefore = { behind: index(behind), dirty: index(dirty) };
 
     const r = await till(home, ['sync', '--dry-run', '--json'], { timeoutMs: 180_000 });
     expect(r.code).toBe(1); // h2 is still down
@@ -146,6 +155,7 @@ describe('till sync', { timeout: 240_000 }, () => {
 
     expect(refs(behind)).toBe(before.behind);
     expect(refs(dirty)).toBe(before.dirty);
+    expect({ behind: index(behind), dirty: index(dirty) }).toEqual(indexBefore);
     expect(sshOut(home, 'h0', "git -C ~/inst for-each-ref --format='%(refname) %(objectname)'; git -C ~/inst rev-parse HEAD")).toBe(before.h0);
     expect((await hostsOf()).map((h) => [h.name, h.last_sync ?? null])).toEqual(syncsBefore);
     expect(readFileSync(`${home}/hosts-local.json`, 'utf8')).toBe(dbBytes);
@@ -197,6 +207,163 @@ describe('till sync', { timeout: 240_000 }, () => {
       expect(existsSync(`${bare.home}/ssh`)).toBe(false);
     } finally {
       bare.cleanup();
+    }
+  });
+
+  it('a bad target, an unknown group, a wrong option or a broken database stops the run before any checkout is pulled', async () => {
+    pushCommit('four');
+    const head = git(behind, 'rev-parse', 'HEAD');
+    const scheduleBytes = readFileSync(`${home}/schedule.json`, 'utf8');
+    const unchanged = () => {
+      expect(git(behind, 'rev-parse', 'HEAD')).toBe(head);
+      expect(readFileSync(`${home}/schedule.json`, 'utf8')).toBe(scheduleBytes);
+    };
+    for (const [args, pattern] of [
+      [['sync', 'nomatch'], /nomatch/],
+      [['sync', '--group', 'nogroup'], /nogroup/],
+      [['sync', '--local-only', '--hosts-only'], /--local-only and --hosts-only exclude each other/],
+      [['sync', '--local-only', 'h0'], /--local-only takes no host targets/],
+      [['sync', '--trigger', 'a/b'], /invalid --trigger/],
+    ] as const) {
+      const r = await till(home, [...args]);
+      expect(r.code, `${args.join(' ')}: ${r.stderr}`).toBe(2);
+      expect(r.stderr).toMatch(pattern);
+      expect(r.stdout).toBe('');
+      unchanged();
+    }
+
+    const dbFile = `${home}/hosts-local.json`;
+    const db = readFileSync(dbFile, 'utf8');
+    writeFileSync(dbFile, '{ not json');
+    try {
+      const r = await till(home, ['sync']);
+      expect(r.code, r.stderr).toBe(4);
+      expect(r.stderr).toMatch(/hosts-local\.json is not valid JSON/);
+      unchanged();
+    } finally {
+      writeFileSync(dbFile, db);
+    }
+  });
+
+  it('without a host database, --hosts-only is an error (exit 2), like host sync', async () => {
+    const bare = tempHome();
+    try {
+      for (const args of [['sync', '--hosts-only'], ['host', 'sync']]) {
+        const r = await till(bare.home, args);
+        expect(r.code, r.stderr).toBe(2);
+        expect(r.stderr).toMatch(/till is not initialised/);
+      }
+      expect(existsSync(`${bare.home}/schedule.json`)).toBe(false);
+    } finally {
+      bare.cleanup();
+    }
+  });
+
+  it('sync and host sync take --group', async () => {
+    await tillOk(home, ['host', 'group', 'add', 'g1', 'h1', '--create']);
+    const doc = JSON.parse((await tillOk(home, ['sync', '--hosts-only', '--group', 'g1', '--json'])).stdout);
+    expect(doc.hosts.results.map((x: { host: string }) => x.host)).toEqual(['h1']);
+    const host = JSON.parse((await tillOk(home, ['host', 'sync', '--group', 'g1', '--json'])).stdout);
+    expect(host.results.map((x: { host: string }) => x.host)).toEqual(['h1']);
+  });
+
+  it('host sync of hosts without till is a usage error', async () => {
+    await tillOk(home, ['host', 'add', 'fresh', lab.hosts[1]!.spec]);
+    try {
+      const r = await till(home, ['host', 'sync', 'fresh']);
+      expect(r.code).toBe(2);
+      expect(r.stderr).toMatch(/none of the targets has till set up/);
+    } finally {
+      await tillOk(home, ['host', 'remove', 'fresh']);
+    }
+  });
+
+  it("names each host installation skipped or failed; a failed one fails its host", async () => {
+    sshOut(home, 'h1', 'mkdir -p ~/plain ~/gone && ~/.till/bin/till installation add ~/plain >/dev/null && ~/.till/bin/till installation add ~/gone >/dev/null && rmdir ~/gone');
+    try {
+      const r = await till(home, ['host', 'sync', 'h1', '--json']);
+      expect(r.code, r.stderr).toBe(1);
+      const res = JSON.parse(r.stdout).results[0];
+      expect(res).toMatchObject({ host: 'h1', ok: false, status: 'failed' });
+      expect(res.error).toMatch(/^on the host: gone: directory not found/);
+
+      const human = await till(home, ['sync', '--hosts-only', 'h1']);
+      expect(human.code).toBe(1);
+      expect(human.stdout).toMatch(/^h1: plain skipped: not a git checkout$/m);
+      expect(human.stdout).toMatch(/^h1: gone failed: directory not found: \S+\/gone$/m);
+    } finally {
+      sshOut(home, 'h1', '~/.till/bin/till installation remove plain >/dev/null; ~/.till/bin/till installation remove gone >/dev/null; rmdir ~/plain');
+    }
+  });
+
+  it('finds the report behind a login shell that prints without a newline', async () => {
+    sshOut(home, 'h1', "printf '%s\\n' \"printf 'welcome '\" > ~/.bashrc");
+    try {
+      // Control: the shell's noise really is on stdout, glued to what the command prints.
+      expect(sshOut(home, 'h1', 'echo hi')).toBe('welcome hi\n');
+      const doc = JSON.parse((await tillOk(home, ['host', 'sync', 'h1', '--json'])).stdout);
+      expect(doc.results[0]).toMatchObject({ host: 'h1', ok: true, local: [] });
+    } finally {
+      sshOut(home, 'h1', 'rm -f ~/.bashrc');
+    }
+  });
+
+  it('a remote till that is missing, busy or too old: each named, an upgrade suggested only when it rejects the command', async () => {
+    const errorOf = async () => {
+      const r = await till(home, ['host', 'sync', 'h1', '--json']);
+      expect(r.code, r.stderr).toBe(1);
+      return JSON.parse(r.stdout).results[0].error as string;
+    };
+    sshOut(home, 'h1', 'mv ~/.till/bin/till ~/.till/bin/till.real');
+    try {
+      expect(await errorOf()).toBe('till is not installed on h1 (run: till host setup h1)');
+      // An older till without `sync --local-only`, as commander words it.
+      sshOut(home, 'h1', `printf '%s\\n' '#!/bin/sh' "echo \\"error: unknown option '--local-only'\\" >&2" 'exit 1' > ~/.till/bin/till && chmod 755 ~/.till/bin/till`);
+      expect(await errorOf()).toBe("the remote till printed no sync report (exit 1): error: unknown option '--local-only'; it may be older than this till: run till host setup h1");
+    } finally {
+      sshOut(home, 'h1', 'mv -f ~/.till/bin/till.real ~/.till/bin/till');
+    }
+    // The host's own sync lock is held (a sync of its own is running): no upgrade hint.
+    sshOut(home, 'h1', 'mkdir -p ~/.till/state/sync.run.lock');
+    try {
+      const error = await errorOf();
+      expect(error).toMatch(/^the remote till printed no sync report \(exit 1\): error: another till sync is running on this TILL_HOME/);
+      expect(error).not.toMatch(/setup/);
+    } finally {
+      sshOut(home, 'h1', 'rmdir ~/.till/state/sync.run.lock');
+    }
+    await tillOk(home, ['host', 'sync', 'h1']);
+  });
+
+  it('an error after the checkouts were pulled still prints the results and records the run', async () => {
+    const upstream = pushCommit('five');
+    const gate = mkdtempSync('/tmp/t-gate-');
+    chmodSync(gate, 0o777);
+    // h1's shell waits for the test: the local step is done, the host step is running.
+    writeFileSync(join(lab.hosts[1]!.home, '.bashrc'), `touch ${gate}/started; while [ ! -e ${gate}/go ]; do sleep 0.1; done\n`);
+    const dbFile = `${home}/hosts-local.json`;
+    const db = readFileSync(dbFile, 'utf8');
+    const historyBefore = schedule().history.length;
+    try {
+      const run = till(home, ['sync', 'h1', '--json'], { timeoutMs: 180_000 });
+      await waitUntil(() => existsSync(join(gate, 'started')), 120_000, "h1's shell to start");
+      writeFileSync(dbFile, '{ not json');
+      writeFileSync(join(gate, 'go'), '');
+      const r = await run;
+      expect(r.code, r.stderr).toBe(4);
+      expect(r.stderr).toMatch(/hosts-local\.json is not valid JSON/);
+      const doc = JSON.parse(r.stdout);
+      expect(doc).toMatchObject({ ok: false, recorded: true, status: 'partial' });
+      expect(doc.local.find((x: { name: string }) => x.name === 'behind')).toMatchObject({ status: 'updated', to: upstream });
+      expect(doc.hosts.results[0]).toMatchObject({ host: 'h1', ok: true });
+      expect(git(behind, 'rev-parse', 'HEAD')).toBe(upstream);
+      const s = schedule();
+      expect(s.history.length).toBe(historyBefore + 1);
+      expect(s.history.at(-1).error).toMatch(/hosts-local\.json is not valid JSON/);
+    } finally {
+      writeFileSync(dbFile, db);
+      rmSync(join(lab.hosts[1]!.home, '.bashrc'), { force: true });
+      rmSync(gate, { recursive: true, force: true });
     }
   });
 });

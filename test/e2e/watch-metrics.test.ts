@@ -66,3 +66,42 @@ describe('till watch --metrics', () => {
     expect(status.code).toBe(3);
   });
 });
+
+describe('till metrics flags', () => {
+  it('--metrics-allow-remote lets --serve bind a non-loopback address (0.0.0.0, scraped here over 127.0.0.1)', async () => {
+    const { home, cleanup } = tempHome();
+    homes.push(cleanup);
+    await tillOk(home, ['host', 'init']);
+    await tillOk(home, ['host', 'add', 'a', 'u@10.0.0.1']);
+    let child: import('node:child_process').ChildProcess | undefined;
+    const run = till(home, ['metrics', '--serve', '0.0.0.0:0', '--metrics-allow-remote'], { onSpawn: (c) => (child = c), timeoutMs: 60_000 });
+    let stderr = '';
+    child!.stderr!.on('data', (d: Buffer) => (stderr += d.toString()));
+    try {
+      const url = await poll(async () => /serving metrics at http:\/\/0\.0\.0\.0:(\d+)\/metrics/.exec(stderr)?.[1]);
+      // Loopback traffic only: a socket bound to 0.0.0.0 answers on 127.0.0.1 too.
+      const body = await poll(async () => {
+        const res = await fetch(`http://127.0.0.1:${url}/metrics`);
+        return res.ok ? res.text() : undefined;
+      });
+      expect(body).toContain('till_host_up{host="a"} NaN');
+    } finally {
+      child!.kill('SIGTERM');
+    }
+    expect((await run).code).toBe(0);
+  });
+
+  it('refuses flags that would be ignored: --json with --serve, --metrics-allow-remote without --serve (exit 2)', async () => {
+    const { home, cleanup } = tempHome();
+    homes.push(cleanup);
+    await tillOk(home, ['host', 'init']);
+    const both = await till(home, ['metrics', '--json', '--serve', '127.0.0.1:0'], { timeoutMs: 20_000 });
+    expect(both.code).toBe(2);
+    expect(both.stderr).toMatch(/'--json' cannot be used with option '--serve/);
+    expect(both.stderr).not.toMatch(/serving/);
+    const alone = await till(home, ['metrics', '--metrics-allow-remote']);
+    expect(alone.code).toBe(2);
+    expect(alone.stderr).toMatch(/--metrics-allow-remote only applies to --serve/);
+    expect(alone.stdout).toBe('');
+  });
+});

@@ -12,6 +12,8 @@ import { join } from 'node:path';
 export interface LabHostOptions {
   /** Extra sshd_config lines (e.g. `SetEnv PATH=/bin`). */
   sshdExtra?: string[];
+  /** sshd's default StrictModes yes (the lab runs with it off; sshd keeps a keyword's first value, so sshdExtra cannot turn it on). */
+  strictModes?: boolean;
 }
 
 export interface LabHost {
@@ -202,7 +204,7 @@ function makeHost(labDir: string, index: number, opts: LabHostOptions): LabHost 
         `AllowUsers ${user}`,
         'UsePAM no',
         // Audit tests chmod ~/.ssh 777 and must still log in to report it.
-        'StrictModes no',
+        opts.strictModes ? 'StrictModes yes' : 'StrictModes no',
         'PasswordAuthentication no',
         'KbdInteractiveAuthentication no',
         'PubkeyAuthentication yes',

@@ -19,6 +19,7 @@ const PINNED_SCRIPTS: [string, string][] = [
   ['key-remove', '48308527389676ed'],
   ['doctor', '9c8e6372c39d43e3'],
   ['health', 'a7d0aff92534603b'],
+  ['health-v2', '55983e40141f7c99'],
   ['deploy-state', 'ac85aa8bd770c2c3'],
   ['deploy-check', '701d38be70a2f19e'],
   ['deploy-prepare', '5b6b0d6a7942ea5e'],

@@ -3,7 +3,7 @@ import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import fc from 'fast-check';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { formatOptions, inspectKeyBlob, isInvalid, parseAuthorizedKeys, parseAuthorizedKeysLine, parseOptions, type AuthorizedKey, type InvalidLine } from '../../src/audit/authorized-keys.js';
+import { expiredAt, formatOptions, inspectKeyBlob, isInvalid, parseAuthorizedKeys, parseAuthorizedKeysLine, parseExpiryTime, parseOptions, type AuthorizedKey, type InvalidLine } from '../../src/audit/authorized-keys.js';
 
 /**
  * The corpus: real keys of every type ssh-keygen makes here, certificates signed with a
@@ -43,6 +43,10 @@ interface KeygenLine {
   bits: number;
   fingerprint: string;
   label: string;
+}
+
+function pub4096(): string {
+  return lines[3]!;
 }
 
 function keygenList(file: string): KeygenLine[] {
@@ -110,6 +114,15 @@ beforeAll(() => {
     `\t ${pub('rsa1024.pub')}\r`,
     `${pub('ed25519.pub').split(' ').slice(0, 2).join(' ')}`,
     `${pub('ed25519.pub').split(' ').slice(0, 2).join(' ')}   a comment   with  spaces  `,
+    // Other names sshd's sshkey_read accepts for the same key types (the signature
+    // algorithm names, their certificate forms, webauthn), and a blob named differently
+    // inside: all log in, so all must be listed.
+    `rsa-sha2-256 ${blobOf(pub('rsa1024.pub')).toString('base64')} backdoor@evil`,
+    `rsa-sha2-512 ${blobOf(pub('rsa2048.pub')).toString('base64')} sha512-alias`,
+    `ssh-rsa ${Buffer.concat([sshString('rsa-sha2-512'), blobOf(pub('rsa4096.pub')).subarray(4 + 'ssh-rsa'.length)]).toString('base64')} inner-sha512`,
+    `rsa-sha2-256-cert-v01@openssh.com ${blobOf(pub('rsa2048-cert.pub')).toString('base64')} cert-alias`,
+    `rsa-sha2-512-cert-v01@openssh.com ${blobOf(pub('rsa2048-cert.pub')).toString('base64')} cert-alias-512`,
+    `webauthn-sk-ecdsa-sha2-nistp256@openssh.com ${skEc} webauthn`,
   );
   writeFileSync(join(dir, 'authorized_keys'), `# till corpus\n\n${lines.join('\n')}\n`);
 });
@@ -137,6 +150,10 @@ describe('authorized_keys corpus against ssh-keygen -lf', () => {
     expect(byComment.get('dsa@corpus')).toMatchObject({ type: 'ssh-dss', bits: 1024, label: 'DSA' });
     expect(byComment.get('yubikey-ed')).toMatchObject({ label: 'ED25519-SK', bits: 256 });
     expect(byComment.get('yubikey-ec')).toMatchObject({ label: 'ECDSA-SK', bits: 256 });
+    expect(byComment.get('backdoor@evil')).toMatchObject({ type: 'rsa-sha2-256', bits: 1024, label: 'RSA', fingerprint: byComment.get('rsa1024@corpus')!.fingerprint });
+    expect(byComment.get('inner-sha512')).toMatchObject({ type: 'ssh-rsa', bits: 4096, fingerprint: parseAuthorizedKeysLine(pub4096(), 1) && (parseAuthorizedKeysLine(pub4096(), 1) as AuthorizedKey).fingerprint });
+    expect(byComment.get('cert-alias')).toMatchObject({ label: 'RSA-CERT', bits: 2048 });
+    expect(byComment.get('webauthn')).toMatchObject({ label: 'ECDSA-SK', bits: 256 });
   });
 
   it('keeps options with quoted spaces, commas and escaped quotes', () => {
@@ -207,6 +224,44 @@ describe('hostile lines', () => {
     expect(reason(`ecdsa-sha2-nistp384 ${forged}`)).toMatch(/curve/);
     expect(reason(`ssh-xmss@openssh.com ${ed().split(' ')[1]}`)).toMatch(/unknown option or key type/);
     expect(reason(`no-pty ssh-foo ${ed().split(' ')[1]}`)).toMatch(/unknown key type/);
+    // An alias of another key type does not make a mismatch valid; names are case-sensitive.
+    expect(reason(`rsa-sha2-256 ${ed().split(' ')[1]}`)).toMatch(/line says rsa-sha2-256 but the key inside is "ssh-ed25519"/);
+    expect(reason(`rsa-sha2-256-cert-v01@openssh.com ${lines[1]!.split(' ')[1]}`)).toMatch(/key inside is "ssh-rsa"/);
+    expect(reason(`RSA-SHA2-256 ${lines[1]!.split(' ')[1]}`)).toMatch(/unknown option or key type/);
+  });
+
+  it('refuses option values sshd refuses (the key cannot log in with them)', () => {
+    expect(reason(`environment="NOEQUALS" ${ed()}`)).toMatch(/environment="NOEQUALS": invalid environment string/);
+    expect(reason(`environment="BAD-NAME=x" ${ed()}`)).toMatch(/invalid environment string/);
+    expect(reason(`expiry-time="garbage" ${ed()}`)).toMatch(/expiry-time="garbage": invalid expires time/);
+    expect(reason(`expiry-time="20261399" ${ed()}`)).toMatch(/invalid expires time/);
+    expect(reason(`tunnel="abc" ${ed()}`)).toMatch(/tunnel="abc": invalid tun device/);
+    expect(reason(`tunnel="-1" ${ed()}`)).toMatch(/invalid tun device/);
+    expect(reason(`permitopen="nocolon" ${ed()}`)).toMatch(/permitopen="nocolon": invalid permission port/);
+    expect(reason(`permitopen="host:0" ${ed()}`)).toMatch(/invalid permission port/);
+    expect(reason(`permitopen="[::1" ${ed()}`)).toMatch(/invalid permission hostname/);
+    expect(reason(`principals="x" ${ed()}`)).toMatch(/principals= without cert-authority/);
+    expect(reason(`command="a",command="b" ${ed()}`)).toMatch(/multiple "command" clauses/);
+    expect(reason(`from="a",FROM="b" ${ed()}`)).toMatch(/multiple "from" clauses/);
+    // Their valid forms.
+    for (const ok of ['environment="A_1=x y"', 'environment="=x"', 'expiry-time="20300101"', 'expiry-time="203001011200Z"', 'expiry-time="20300101120000UTC"', 'tunnel="any"', 'tunnel="0"', 'permitopen="[::1]:22"', 'permitopen="*:*"', 'permitopen="h:ssh"', 'permitlisten="8080"', 'permitlisten="localhost:8080"', 'cert-authority,principals="x"']) {
+      const r = parseAuthorizedKeysLine(`${ok} ${ed()}`, 1);
+      expect(r && !isInvalid(r) ? ok : `${ok}: ${(r as InvalidLine).reason}`).toBe(ok);
+    }
+  });
+
+  it('reads expiry-time as sshd does and tells when it has passed', () => {
+    expect(parseExpiryTime('20260102')).toEqual({ time: Date.UTC(2026, 0, 2) / 1000, utc: false });
+    expect(parseExpiryTime('202601021314Z')).toEqual({ time: Date.UTC(2026, 0, 2, 13, 14) / 1000, utc: true });
+    expect(parseExpiryTime('2026010213')).toBeNull();
+    const now = new Date('2026-06-01T00:00:00Z');
+    expect(expiredAt([{ name: 'expiry-time', value: '20260531235900Z' }], now)).toBe('2026-05-31T23:59:00Z');
+    // Local time on the host: only once past in every time zone.
+    expect(expiredAt([{ name: 'expiry-time', value: '20260531' }], new Date('2026-05-31T10:00:00Z'))).toBeNull();
+    expect(expiredAt([{ name: 'expiry-time', value: '20260531' }], now)).toBe('2026-05-31T00:00:00 (host time)');
+    expect(expiredAt([{ name: 'expiry-time', value: '20260530' }], now)).toBe('2026-05-30T00:00:00 (host time)');
+    expect(expiredAt([{ name: 'expiry-time', value: '20300101' }, { name: 'expiry-time', value: '20200101Z' }], now)).toBe('2020-01-01T00:00:00Z');
+    expect(expiredAt([{ name: 'from', value: 'x' }], now)).toBeNull();
   });
 
   it('skips comments and blank lines, and numbers lines from 1', () => {

@@ -7,7 +7,7 @@ import { auditMetricFamilies } from '../../src/audit/metrics.js';
 import { buildAuditCommand, buildAuditScript, parseAuditOutput, type AuditSnapshot } from '../../src/audit/script.js';
 import { tillPaths } from '../../src/core/paths.js';
 import { tillFingerprints } from '../../src/ops/audit.js';
-import { appendAudit, auditHistorySchema, auditStore, readLatestAudits, type AuditHistory } from '../../src/core/state/audit.js';
+import { appendAudit, auditHistorySchema, auditStore, readLatestAudits, removeAuditHistory, type AuditHistory } from '../../src/core/state/audit.js';
 
 let dir: string;
 const pub: Record<string, string> = {};
@@ -20,6 +20,7 @@ beforeAll(() => {
     ['alice', ['-t', 'ed25519']],
     ['weak', ['-t', 'rsa', '-b', '1024']],
     ['dsa', ['-t', 'dsa']],
+    ['next', ['-t', 'ed25519']],
   ] as Array<[string, string[]]>) {
     execFileSync('ssh-keygen', ['-q', '-N', '', ...args, '-C', name, '-f', join(dir, name)], { stdio: 'ignore' });
     pub[name] = readFileSync(join(dir, `${name}.pub`), 'utf8').trim();
@@ -140,6 +141,15 @@ describe('findings', () => {
     expect(absent.findings).toEqual([expect.objectContaining({ severity: 'info', code: 'till-key-absent' })]);
   });
 
+  it('flags a key whose expiry-time has passed (sshd refuses it)', () => {
+    const text = `expiry-time="20200101Z" ${pub.alice}\nexpiry-time="20990101" ${pub.weak}\n`;
+    const a = analyzeSnapshot(snapshotOf({ authorized_keys: text }), {}, null, new Date('2026-01-01T00:00:00Z'));
+    expect(a.keys).toHaveLength(2);
+    expect(a.findings.filter((f) => f.code === 'key-expired')).toEqual([
+      expect.objectContaining({ severity: 'low', line: 1, fingerprint: fp('alice'), message: expect.stringMatching(/expiry-time 2020-01-01T00:00:00Z has passed, sshd refuses ED25519/) }),
+    ]);
+  });
+
   it('flags modes sshd StrictModes refuses, and foreign owners', () => {
     const a = analyzeSnapshot(snapshotOf({ authorized_keys: `${pub.till}\n` }, { home: 0o775, ssh: 0o777, file: 0o644 }), { current: fp('till') }, null);
     expect(a.findings.filter((f) => f.code === 'unsafe-mode').map((f) => f.path)).toEqual(['home', 'ssh']);
@@ -178,6 +188,21 @@ describe("till's own keys", () => {
     expect(await tillFingerprints(paths)).toEqual({ current: fp('till') });
     writeFileSync(`${paths.privateKey}.old.pub`, `${pub.old}\n`);
     expect(await tillFingerprints(paths)).toEqual({ current: fp('till'), old: fp('old') });
+    // An interrupted rotation: hosts may already carry the next key (till_federation_ed25519.new).
+    writeFileSync(`${paths.privateKey}.new.pub`, `${pub.next}\n`);
+    expect(await tillFingerprints(paths)).toEqual({ current: fp('till'), old: fp('old'), next: fp('next') });
+  });
+
+  it("labels till's next key as till's, never as an unknown key added", () => {
+    const till = { current: fp('till'), next: fp('next') };
+    const before = analyzeSnapshot(snapshotOf({ authorized_keys: `${pub.till}\n` }), till, null);
+    const after = analyzeSnapshot(snapshotOf({ authorized_keys: `${pub.till}\n${pub.next}\n` }), till, uniqueKeys(before.keys));
+    expect(after.keys.map((k) => k.till)).toEqual(['current', 'next']);
+    expect(after.tillKey).toEqual({ present: true, which: 'both', restricted: false });
+    expect(after.findings).toEqual([expect.objectContaining({ severity: 'info', code: 'till-key-added', message: "till's next key was added since the last audit" })]);
+    const nextOnly = analyzeSnapshot(snapshotOf({ authorized_keys: `${pub.next}\n` }), till, null);
+    expect(nextOnly.tillKey.which).toBe('next');
+    expect(auditHistorySchema.safeParse(JSON.parse(JSON.stringify({ version: 1, host: 'h', audits: [after, nextOnly] }))).success).toBe(true);
   });
 });
 
@@ -206,6 +231,21 @@ describe('history and metrics', () => {
       ['web-1', '2026-01-02T00:00:00Z'],
       ['web-2', '2026-01-02T00:00:00Z'],
     ]);
+
+    // One broken file: skipped with a message naming it, the others still read, the file kept.
+    const broken = join(paths.stateDir, 'audit', 'web-0.json');
+    writeFileSync(broken, '{broken');
+    const skipped: string[] = [];
+    const rest = await readLatestAudits(paths, (m) => skipped.push(m));
+    expect(rest.map((l) => l.host)).toEqual(['web-1', 'web-2']);
+    expect(skipped).toHaveLength(1);
+    expect(skipped[0]!.startsWith(`skipped the audit history of web-0: ${broken} is not valid JSON`)).toBe(true);
+    expect(readFileSync(broken, 'utf8')).toBe('{broken');
+
+    // host remove's hook: the host's history goes; removing it twice is fine.
+    await removeAuditHistory(paths, 'web-1');
+    await removeAuditHistory(paths, 'web-1');
+    expect((await readLatestAudits(paths, () => undefined)).map((l) => l.host)).toEqual(['web-2']);
   });
 
   it('gives key counts and findings per severity as gauge families', () => {

@@ -130,7 +130,7 @@ describe('decide: what a restricted key may run', () => {
     const lock = { who: 'me@box', when: 'now', what: 'deploy', pid: 1, run: 'r1' };
     const id = '20260101T000000Z-aaaaaa';
     const sw = { id, previous: null, prune: [], run: 'r1', now: 'n', source: 's', shared: ['logs'], env: 'A=1\n' };
-    expect(decide(healthCommand('~/Tekton'), policy)).toMatchObject({ kind: 'script', name: 'health', args: ['~/Tekton'] });
+    expect(decide(healthCommand('~/Tekton'), policy)).toMatchObject({ kind: 'script', name: 'health-v2', args: ['~/Tekton'] });
     expect(decide(readStateScript(l), policy)).toMatchObject({ kind: 'script', name: 'deploy-state' });
     expect(decide(prepareScript(l, { id, lock, forceUnlock: true, shared: ['logs', 'data'], adoptId: '20260101T000000Z-adopted', now: 'n' }), policy)).toMatchObject({ kind: 'script', name: 'deploy-prepare-v2', args: expect.arrayContaining(['aaaaaa']) });
     // version 1 (an older controller) is still allowed; v2's content hash is checked

@@ -1,5 +1,5 @@
 import { execFileSync } from 'node:child_process';
-import { mkdirSync, mkdtempSync, rmSync, symlinkSync } from 'node:fs';
+import { chmodSync, mkdirSync, mkdtempSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { appendHistory, emptyHealthHistory, healthHistorySchema, type HealthSnapshot } from '../../src/core/state/health.js';
@@ -11,6 +11,11 @@ import {
   DF_AWK,
   HEALTH_BEGIN,
   HEALTH_END,
+  HEALTH_PING,
+  HEALTH_PONG,
+  HEALTH_SCRIPT,
+  HEALTH_SCRIPT_V2,
+  PingTimer,
   VM_STAT_AWK,
   applyHealth,
   downSnapshot,
@@ -82,6 +87,77 @@ describe('the health script', () => {
     expect(execFileSync('sed', ['-n', BOOTTIME_SED], { input: '{ sec = 1700000000, usec = 123456 } Tue Nov 14 22:13:20 2023\n', encoding: 'utf8' })).toBe('1700000000\n');
     const df = 'Filesystem 1024-blocks Used Available Capacity Mounted on\nmap auto home 1000 400 600 40% /System/Volumes/Data/home\n';
     expect(execFileSync('awk', [DF_AWK], { input: df, encoding: 'utf8' })).toBe('disk_total_kb=1000\ndisk_free_kb=600\n');
+  });
+});
+
+describe('the health script on a macOS host (fake uname, sysctl, vm_stat on PATH; /proc masked)', () => {
+  it('runs the whole Darwin branch and reports what the tools said', () => {
+    const bin = join(tmp, 'darwin-bin');
+    mkdirSync(bin, { recursive: true });
+    const tool = (name: string, body: string) => {
+      writeFileSync(join(bin, name), `#!/bin/sh\n${body}\n`);
+      chmodSync(join(bin, name), 0o755);
+    };
+    tool('uname', 'case $1 in -s) echo Darwin ;; -m) echo arm64 ;; *) echo Darwin ;; esac');
+    const boot = Math.floor(Date.now() / 1000) - 7200;
+    tool('sysctl', [
+      'case "$2" in',
+      `kern.boottime) echo "{ sec = ${boot}, usec = 5 } Thu Nov 26 08:00:00 2026" ;;`,
+      'vm.loadavg) echo "{ 1.25 1.50 1.75 }" ;;',
+      'hw.memsize) echo 17179869184 ;;',
+      'hw.ncpu) echo 8 ;;',
+      '*) exit 1 ;;',
+      'esac',
+    ].join('\n'));
+    // macOS has getconf, and no nproc: the CPU count then comes from sysctl hw.ncpu.
+    tool('getconf', 'exit 1');
+    tool('nproc', 'exit 1');
+    tool('vm_stat', [
+      'echo "Mach Virtual Memory Statistics: (page size of 16384 bytes)"',
+      'echo "Pages free:                               10000."',
+      'echo "Pages active:                            200000."',
+      'echo "Pages inactive:                           20000."',
+      'echo "Pages speculative:                         3000."',
+    ].join('\n'));
+    // A private mount namespace with an empty /proc: the script cannot take the Linux branch.
+    const out = execFileSync('unshare', ['-m', 'sh', '-c', `mount -t tmpfs none /proc && ${healthCommand(join(tmp, 'mac/Tekton'))}`], {
+      encoding: 'utf8',
+      env: { PATH: `${bin}:/usr/bin:/bin`, HOME: tmp },
+    });
+    const p = parseHealthOutput(out);
+    expect(p.complete).toBe(true);
+    expect(p).toMatchObject({ os: 'Darwin', arch: 'arm64', load1: 1.25, load5: 1.5, load15: 1.75, cpus: 8, memTotalBytes: 17179869184, memAvailableBytes: 33000 * 16384 });
+    expect(p.uptimeSec).toBeGreaterThanOrEqual(7200);
+    expect(p.uptimeSec).toBeLessThan(7200 + 600);
+    expect(p.diskFreeBytes).toBeGreaterThan(0);
+    expect(p.diskPath).toBe(tmp);
+  });
+});
+
+describe('the latency round trip (PingTimer)', () => {
+  it('answers the ping on stdin at once and times the pong that follows it, ignoring a noisy shell', () => {
+    const timer = new PingTimer();
+    const written: string[] = [];
+    let ended = false;
+    timer.attach({ end: (chunk?: unknown) => { written.push(String(chunk)); ended = true; } } as unknown as NodeJS.WritableStream);
+    timer.onStdout(Buffer.from(`motd says ${HEALTH_PONG}\n${HEALTH_PONG}x\n`));
+    expect(ended).toBe(false);
+    timer.onStdout(Buffer.from(`till_health_pi`));
+    expect(ended).toBe(false);
+    timer.onStdout(Buffer.from(`ng=1\n`));
+    expect(written).toEqual(['\n']);
+    // A pong printed before the ping (the motd above) does not count.
+    expect(timer.latencyMs).toBeNull();
+    timer.onStdout(Buffer.from(`${HEALTH_PONG}\n${HEALTH_BEGIN}\n`));
+    expect(timer.latencyMs).toBeGreaterThanOrEqual(1);
+  });
+
+  it('the v2 script waits for the answer before its pong, and runs on when stdin is closed', () => {
+    expect(HEALTH_SCRIPT_V2.startsWith(`echo ${HEALTH_PING}; read -r _l; echo ${HEALTH_PONG}; `)).toBe(true);
+    expect(HEALTH_SCRIPT_V2.endsWith(HEALTH_SCRIPT)).toBe(true);
+    const out = execFileSync('sh', ['-c', healthCommand(join(tmp, 'x'))], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'], env: { PATH: '/usr/bin:/bin', HOME: tmp } });
+    expect(out.indexOf(HEALTH_PONG)).toBeGreaterThan(out.indexOf(HEALTH_PING));
+    expect(parseHealthOutput(out).complete).toBe(true);
   });
 });
 

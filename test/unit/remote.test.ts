@@ -7,7 +7,7 @@ import { buildRsyncPushArgs } from '../../src/rsync/args.js';
 import { classifyRsync } from '../../src/rsync/outcome.js';
 import type { ProcessResult } from '../../src/ssh/process.js';
 import { ACTIVATE_SCRIPT, buildCheckScript, checkProblem, parseCheckOutput, remoteBundlePath, renderLauncher, VERSION_RE } from '../../src/ops/setup.js';
-import { buildRunRecord, parseRemoteSync, remoteSyncCommand, type LocalSyncResult } from '../../src/ops/sync.js';
+import { buildRunRecord, looksTooOld, parseRemoteSync, remoteSyncCommand, type LocalSyncResult } from '../../src/ops/sync.js';
 
 const paths = tillPaths('/tmp/t-x');
 const scratch = mkdtempSync('/tmp/t-unit-remote-');
@@ -58,6 +58,8 @@ describe('host setup check', () => {
     expect(parseCheckOutput(out('/usr/bin/rsync', '/usr/bin/node', 'v20.20.2', '0.1.0'))).toEqual({ rsync: '/usr/bin/rsync', node: '/usr/bin/node', nodeVersion: 'v20.20.2', tillVersion: '0.1.0' });
     expect(parseCheckOutput(out('', '', '', ''))).toEqual({ rsync: null, node: null, nodeVersion: null, tillVersion: null });
     expect(parseCheckOutput('no marker')).toBeUndefined();
+    // A login shell's noise without a newline ends up on the marker's line.
+    expect(parseCheckOutput(`welcome ${out('/r', '/n', 'v20.1.0', '').replace('motd noise\n', '')}`)).toMatchObject({ rsync: '/r', node: '/n' });
   });
 
   it('names what to install', () => {
@@ -155,6 +157,21 @@ describe('sync pieces', () => {
     expect(parseRemoteSync('')).toBeUndefined();
     expect(parseRemoteSync('Welcome to h0!\n{\n  "ok": false,\n  "local": []\n}\n')).toEqual({ ok: false, local: [] });
     expect(parseRemoteSync('Welcome\n{\n  "ok": 1\n}\n')).toBeUndefined();
+    // Noise glued to the document, noise with braces, noise after it.
+    expect(parseRemoteSync('welcome {\n  "ok": true,\n  "local": []\n}\n')).toEqual({ ok: true, local: [] });
+    expect(parseRemoteSync('motd {\n}\n{\n  "ok": true,\n  "local": [\n    {\n      "name": "a"\n    }\n  ]\n}\nbye\n')).toEqual({ ok: true, local: [{ name: 'a' }] });
+  });
+
+  it('suggests an upgrade only when the remote till rejects the command', () => {
+    expect(looksTooOld("error: unknown option '--local-only'")).toBe(true);
+    expect(looksTooOld("error: unknown command 'sync'")).toBe(true);
+    expect(looksTooOld('error: another till sync is running on this TILL_HOME')).toBe(false);
+    expect(looksTooOld('')).toBe(false);
+  });
+
+  it('records a run that an error stopped as failed, with the error', () => {
+    const r = buildRunRecord({ started: new Date(0), finished: new Date(5), trigger: 'manual', local: [], hosts: null, error: 'cannot write hosts-local.json' });
+    expect(r).toMatchObject({ status: 'failed', error: 'cannot write hosts-local.json' });
   });
 
   const lr = (status: LocalSyncResult['status']): LocalSyncResult => ({ name: status, path: '/x', status, reason: null, branch: null, upstream: null, from: null, to: null, behind: null, durationMs: 1 });

@@ -5,11 +5,11 @@ import fc from 'fast-check';
 import { afterEach, describe, expect, it } from 'vitest';
 import { UsageError } from '../../src/core/errors.js';
 import { computeNextRun, emptyScheduleFile } from '../../src/core/state/schedule.js';
-import { cronTiming, parseCronLine, removeCronLine, renderCronLine, upsertCronLine } from '../../src/schedule/cron.js';
+import { cronClockMatches, cronTiming, parseCronLine, removeCronLine, renderCronLine, schedulerPath, upsertCronLine } from '../../src/schedule/cron.js';
 import { planDisable, planEnable, systemdOwner, type UserContext } from '../../src/schedule/install.js';
 import { build, type PlistValue } from 'plist';
 import { launchdJob, launchdPlistPath, parseLaunchdPlist, renderLaunchdPlist } from '../../src/schedule/launchd.js';
-import { dueState } from '../../src/schedule/run.js';
+import { dueState, errorOf } from '../../src/schedule/run.js';
 import { applyCadence, cadenceOf, parseDailyAt, parseIntervalHours, type Cadence, type TillInvocation } from '../../src/schedule/spec.js';
 import { calendarTimeZone, environmentLine, quoteExecArg, renderSystemdService, renderSystemdTimer, systemdUserDir } from '../../src/schedule/systemd.js';
 import { formatLocal } from '../../src/schedule/time.js';
@@ -91,16 +91,24 @@ describe('systemd units', () => {
     expect(environmentLine('TILL_HOME', '/h/a b 5%$x')).toBe('Environment="TILL_HOME=/h/a b 5%%$x"');
   });
 
-  it('renders a oneshot service that runs this node and till with sync --trigger systemd, logging to TILL_HOME/logs', () => {
+  it('renders a oneshot service that runs this node and till with schedule run --trigger systemd, logging to TILL_HOME/logs', () => {
     const text = renderSystemdService(odd);
     expect(text).toContain('Type=oneshot\n');
-    expect(text).toContain(`ExecStart="/opt/my node/bin/node" "/opt/t 100%%/it's \\"till\\".mjs" sync --trigger systemd\n`);
-    expect(renderSystemdService({ ...inv, node: '/n$x/node', script: '/s$x.mjs' })).toContain('ExecStart=/n$x/node /s$$x.mjs sync');
+    expect(text).toContain(`ExecStart="/opt/my node/bin/node" "/opt/t 100%%/it's \\"till\\".mjs" schedule run --trigger systemd\n`);
+    expect(renderSystemdService({ ...inv, node: '/n$x/node', script: '/s$x.mjs' })).toContain('ExecStart=/n$x/node /s$$x.mjs schedule run');
     expect(text).toContain('Environment="TILL_HOME=/home/a/till $HOME 50%%"\n');
     expect(text).toContain('StandardOutput=append:/home/a/till $HOME 50%%/logs/sync.log\n');
     expect(text).toContain('StandardError=append:/home/a/till $HOME 50%%/logs/sync.log\n');
     expect(systemdOwner(text)).toBe(odd.tillHome);
     expect(renderSystemdService({ ...inv, tz: 'Europe/Berlin' })).toContain('Environment="TZ=Europe/Berlin"\n');
+    expect(text).not.toMatch(/PATH=/);
+  });
+
+  it('passes the enabling shell’s PATH on (absolute entries, no control characters), escaped for the unit', () => {
+    const text = renderSystemdService({ ...inv, path: '/opt/home brew/bin:relative:/usr/bin:/a%b:/bad\nline:/usr/bin' });
+    expect(text).toContain('Environment="PATH=/opt/home brew/bin:/usr/bin:/a%%b"\n');
+    expect(schedulerPath('rel:./x')).toBeUndefined();
+    expect(schedulerPath(undefined)).toBeUndefined();
   });
 
   it('renders OnCalendar for daily_at and OnActiveSec/OnUnitActiveSec for an interval, Persistent, timers.target', () => {
@@ -139,6 +147,10 @@ describe('systemd units', () => {
     ]);
     const off = planDisable({ scheduler: 'systemd', locations: plan.write.map((f) => f.path), detail: '' }, user, null, inv.tillHome);
     expect(off.remove).toEqual(plan.write.map((f) => f.path));
+    expect(off.removeDirs).toEqual([]);
+    const created = ['/home/a/.config', '/home/a/.config/systemd/user', '/home/a/.config/systemd'];
+    const withDirs = planDisable({ scheduler: 'systemd', locations: [], detail: '' }, user, null, inv.tillHome, created);
+    expect(withDirs.removeDirs).toEqual(['/home/a/.config/systemd/user', '/home/a/.config/systemd', '/home/a/.config']);
     expect(off.before.map((s) => s.run.join(' '))).toEqual(['systemctl --user disable --now till-sync.timer']);
     expect(off.after.map((s) => s.run.join(' '))).toEqual(['systemctl --user daemon-reload']);
   });
@@ -149,22 +161,22 @@ describe('launchd plist', () => {
     const daily = await parseLaunchdPlist(renderLaunchdPlist({ ...odd, script: '/x/<a&b>/till.mjs' }, { kind: 'daily', hour: 3, minute: 7 }));
     expect(daily).toEqual({
       Label: 'com.till.sync',
-      ProgramArguments: [odd.node, '/x/<a&b>/till.mjs', 'sync', '--trigger', 'launchd'],
+      ProgramArguments: [odd.node, '/x/<a&b>/till.mjs', 'schedule', 'run', '--trigger', 'launchd'],
       StartCalendarInterval: { Hour: 3, Minute: 7 },
       EnvironmentVariables: { TILL_HOME: odd.tillHome },
       StandardOutPath: `${odd.logsDir}/sync.log`,
       StandardErrorPath: `${odd.logsDir}/sync.log`,
     });
-    const every = await parseLaunchdPlist(renderLaunchdPlist({ ...inv, tz: 'Asia/Tokyo' }, { kind: 'interval', hours: 12 }));
+    const every = await parseLaunchdPlist(renderLaunchdPlist({ ...inv, tz: 'Asia/Tokyo', path: '/opt/homebrew/bin:/usr/bin:x' }, { kind: 'interval', hours: 12 }));
     expect(every.StartInterval).toBe(43_200);
     expect(every.StartCalendarInterval).toBeUndefined();
-    expect(every.EnvironmentVariables).toEqual({ TILL_HOME: inv.tillHome, TZ: 'Asia/Tokyo' });
+    expect(every.EnvironmentVariables).toEqual({ TILL_HOME: inv.tillHome, TZ: 'Asia/Tokyo', PATH: '/opt/homebrew/bin:/usr/bin' });
   });
 
   it('renders byte for byte what the plist package builds', () => {
     for (const [i, c] of [
       [{ ...odd, script: '/x/<a&b>/"till".mjs' }, { kind: 'daily', hour: 3, minute: 7 }],
-      [{ ...inv, tz: 'Asia/Tokyo' }, { kind: 'interval', hours: 12 }],
+      [{ ...inv, tz: 'Asia/Tokyo', path: '/a&b/bin:/usr/bin' }, { kind: 'interval', hours: 12 }],
     ] as const) {
       expect(renderLaunchdPlist(i, c)).toBe(`${build(launchdJob(i, c) as unknown as PlistValue)}\n`);
     }
@@ -191,9 +203,9 @@ describe('crontab line', () => {
     { kind: 'interval', hours: 24 },
   ];
 
-  it('round-trips: render → parse gives the same schedule and TILL_HOME', () => {
-    for (const c of cadences) {
-      for (const i of [inv, odd]) {
+  it('round-trips a daily line (cron’s clock is next_run’s zone): render → parse gives the same schedule and TILL_HOME', () => {
+    for (const c of cadences.filter((x) => x.kind === 'daily')) {
+      for (const i of [inv, odd, { ...inv, tz: 'Etc/UTC', systemTz: 'UTC' }]) {
         const parsed = parseCronLine(renderCronLine(i, c));
         expect(parsed?.cadence).toEqual(c);
         expect(parsed?.tillHome).toBe(i.tillHome);
@@ -202,11 +214,13 @@ describe('crontab line', () => {
     }
   });
 
-  it('renders the seed-like line with quoted values and the marker', () => {
+  it('renders the seed-like line with quoted values and the marker, running schedule run so failures are recorded', () => {
     expect(renderCronLine(inv, { kind: 'daily', hour: 3, minute: 0 })).toBe(
-      '0 3 * * * TILL_HOME=/home/a/.till /usr/bin/node /opt/till/bin/till.mjs sync --trigger cron >> /home/a/.till/logs/sync.log 2>&1 # till-sync (managed by till; TILL_HOME=/home/a/.till)',
+      '0 3 * * * TILL_HOME=/home/a/.till /usr/bin/node /opt/till/bin/till.mjs schedule run --trigger cron >> /home/a/.till/logs/sync.log 2>&1 # till-sync (managed by till; TILL_HOME=/home/a/.till)',
     );
-    expect(cronTiming({ kind: 'interval', hours: 6 }).fields).toBe('0 */6 * * *');
+    expect(renderCronLine({ ...inv, path: '/opt/x y/bin:/usr/bin' }, { kind: 'daily', hour: 3, minute: 0 })).toContain(
+      "TILL_HOME=/home/a/.till PATH='/opt/x y/bin:/usr/bin' /usr/bin/node ",
+    );
   });
 
   it('escapes % (cron would turn it into a newline) and single-quotes values', () => {
@@ -215,13 +229,25 @@ describe('crontab line', () => {
     expect(line).toContain("TILL_HOME='/home/a/till $HOME 50\\%'");
   });
 
-  it('turns an interval that does not divide 24 into an hourly `schedule run --if-due`', () => {
-    for (const hours of [5, 7, 36, 168]) {
+  it('turns every interval into a 5-minute `schedule run --if-due` check (cron cannot count hours since the last run)', () => {
+    for (const hours of [1, 5, 6, 7, 24, 36, 168]) {
       const line = renderCronLine(inv, { kind: 'interval', hours });
-      expect(line.startsWith('0 * * * * ')).toBe(true);
+      expect(line.startsWith('*/5 * * * * ')).toBe(true);
       expect(line).toContain(' schedule run --if-due --trigger cron ');
       expect(parseCronLine(line)).toMatchObject({ ifDue: true, cadence: undefined, tillHome: inv.tillHome });
     }
+  });
+
+  it('uses the --if-due check for a daily time when TZ is not the system zone (cron fires on the system clock)', () => {
+    expect(cronClockMatches({})).toBe(true);
+    expect(cronClockMatches({ tz: 'America/New_York', systemTz: 'Etc/UTC' })).toBe(false);
+    expect(cronClockMatches({ tz: 'America/New_York' })).toBe(false);
+    expect(cronClockMatches({ tz: ':UTC', systemTz: 'Etc/UTC' })).toBe(true);
+    expect(cronClockMatches({ tz: 'Europe/Berlin', systemTz: 'Europe/Berlin' })).toBe(true);
+    const line = renderCronLine({ ...inv, tz: 'America/New_York', systemTz: 'Etc/UTC' }, { kind: 'daily', hour: 3, minute: 0 });
+    expect(parseCronLine(line)).toMatchObject({ ifDue: true, fields: '*/5 * * * *', cadence: undefined });
+    expect(line).toContain(' TZ=America/New_York ');
+    expect(cronTiming({ kind: 'daily', hour: 3, minute: 0 }, false)).toEqual({ fields: '*/5 * * * *', ifDue: true });
   });
 
   it('does not take other lines, or another TILL_HOME’s line, for its own', () => {
@@ -250,9 +276,9 @@ describe('crontab line', () => {
   it('keeps its line where it was when replacing, between other lines', () => {
     const old = renderCronLine(inv, { kind: 'daily', hour: 1, minute: 0 });
     const tab = `# top\n${old}\n5 4 * * * echo 'a%b' \\% x\n`;
-    const updated = upsertCronLine(tab, renderCronLine(inv, { kind: 'interval', hours: 6 }), inv.tillHome);
+    const updated = upsertCronLine(tab, renderCronLine(inv, { kind: 'daily', hour: 6, minute: 30 }), inv.tillHome);
     expect(updated.split('\n')[0]).toBe('# top');
-    expect(parseCronLine(updated.split('\n')[1]!)?.cadence).toEqual({ kind: 'interval', hours: 6 });
+    expect(parseCronLine(updated.split('\n')[1]!)?.cadence).toEqual({ kind: 'daily', hour: 6, minute: 30 });
     expect(updated.split('\n')[2]).toBe("5 4 * * * echo 'a%b' \\% x");
   });
 
@@ -260,6 +286,18 @@ describe('crontab line', () => {
     const tab = `${renderCronLine(inv, cadences[0]!)}\n`;
     expect(planDisable({ scheduler: 'cron', locations: ['crontab'], detail: '' }, user, tab, inv.tillHome).crontab).toEqual({ before: tab, after: null });
     expect(planEnable('cron', inv, cadences[0]!, user, null).crontab).toEqual({ before: null, after: tab });
+  });
+});
+
+describe('the recorded error of a failed sync', () => {
+  const result = (stderr: string) => ({ command: 'node', args: [], exitCode: 4, signal: null, stdout: '', stderr, durationMs: 1, timedOut: false, cancelled: false });
+  it('is till’s error: line, not the hint after it', () => {
+    expect(errorOf(result('error: /h/hosts-local.json is not valid JSON\nhint: fix the file by hand\n'))).toBe('exit 4: /h/hosts-local.json is not valid JSON');
+    expect(errorOf(result('\u001b[31merror:\u001b[39m lock held\nhint: wait\n'))).toBe('exit 4: lock held');
+  });
+  it('is the last line when there is no error: line', () => {
+    expect(errorOf(result('warming up\nboom: disk full\n'))).toBe('exit 4: boom: disk full');
+    expect(errorOf(result(''))).toBe('exit 4');
   });
 });
 

@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { emptyScheduleFile } from '../../src/core/state/schedule.js';
 import { hostsFileSchema } from '../../src/core/state/hosts.js';
-import { renderStatusText } from '../../src/cli/output/status.js';
+import { renderStatusText, wrap } from '../../src/cli/output/status.js';
 import { colorFor } from '../../src/cli/output/terminal.js';
 import { escapeHtml, renderStatusHtml, sparklineSvg } from '../../src/status/html.js';
 import { buildStatusView, pickRows, sparkline } from '../../src/status/model.js';
@@ -64,7 +64,7 @@ describe('the status view', () => {
     const lines = text.trimEnd().split('\n');
     expect(lines.length).toBeLessThanOrEqual(30);
     expect(lines.every((l) => l.length <= 120)).toBe(true);
-    expect(lines.at(-1)).toMatch(/^… and \d+ more hosts \(\d+ ok\); all of them: till status --all, or --json$/);
+    expect(lines.filter((l) => /^… and \d+ more hosts \(\d+ ok\); all of them: till status --all, or --json$/.test(l))).toHaveLength(1);
     expect(text).toMatch(/^h007\s+down\s/m);
   });
 
@@ -81,5 +81,45 @@ describe('the status view', () => {
     expect(html).toContain('disk: &lt;low&gt;');
     expect(html).not.toMatch(/<script|https?:/);
     expect(escapeHtml(`<a href="x">'&'</a>`)).toBe('&lt;a href=&quot;x&quot;&gt;&#39;&amp;&#39;&lt;/a&gt;');
+  });
+});
+
+describe('the terminal view on an 80-column screen', () => {
+  it('keeps the reason of every down or degraded host visible, whole, under the table', () => {
+    const v = fleet(60);
+    const long = 'connection refused: ssh: connect to host 127.163.159.164 port 59336: Connection refused (after 3 attempts, the last one 2 minutes ago)';
+    v.hosts.find((h) => h.name === 'h007')!.reasons = [long];
+    const text = renderStatusText(v, { colors: plain, maxRows: 40, width: 80, now: NOW.getTime() });
+    const lines = text.trimEnd().split('\n');
+    expect(lines.length).toBeLessThanOrEqual(40);
+    expect(lines.filter((l) => l.length > 80)).toEqual([]);
+    // The table no longer carries a NOTE column that the width would cut.
+    expect(lines.find((l) => l.startsWith('HOST '))).not.toMatch(/NOTE/);
+    // Ages go before the numbers: latency, load and disk stay on the line, uncut.
+    expect(lines.find((l) => l.startsWith('HOST '))).toMatch(/^HOST\s+STATE\s.*RELEASE\s+LATENCY\s+LOAD\s+DISK$/);
+    expect(text).not.toContain('…\n');
+    const notes = lines.slice(lines.findIndex((l) => l.startsWith('h007: ')));
+    expect(notes.join(' ').replace(/\s+/g, ' ')).toContain(`h007: ${long}`);
+    for (const h of ['h009', 'h057', 'h059']) expect(text).toMatch(new RegExp(`^${h}: `, 'm'));
+    expect(text).toMatch(/^h059: disk: <low>$/m);
+  });
+
+  it('a wide screen keeps the NOTE column and adds no lines', () => {
+    const text = renderStatusText(fleet(10), { colors: plain, maxRows: 40, width: 400, now: NOW.getTime() });
+    expect(text).toMatch(/^HOST .*NOTE$/m);
+    expect(text).not.toMatch(/^h009: /m);
+  });
+
+  it('caps the reasons at half the screen and says how many more there are', () => {
+    const v = fleet(600);
+    const text = renderStatusText(v, { colors: plain, maxRows: 30, width: 80, now: NOW.getTime() });
+    const lines = text.trimEnd().split('\n');
+    expect(lines.length).toBeLessThanOrEqual(30);
+    expect(lines.at(-1)).toMatch(/^… \d+ more problems; every reason: till status --json$/);
+  });
+
+  it('wraps words to the width, cutting only a word longer than a line', () => {
+    expect(wrap('aaa bbb ccc ddd', 8, '  ')).toEqual(['aaa bbb', '  ccc', '  ddd']);
+    expect(wrap('x'.repeat(20), 8, '  ')).toEqual(['xxxxxxxx', '  xxxxxx', '  xxxxxx']);
   });
 });

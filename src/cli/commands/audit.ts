@@ -1,5 +1,5 @@
 import { Option, type Command } from 'commander';
-import { countBySeverity, SEVERITIES, severityRank, worstSeverity, type HostAudit, type Severity } from '../../audit/analyze.js';
+import { countBySeverity, SEVERITIES, severityRank, uniqueKeys, worstSeverity, type HostAudit, type Severity } from '../../audit/analyze.js';
 import { formatOptions } from '../../audit/authorized-keys.js';
 import { ExitCode } from '../../core/errors.js';
 import type { HostResult } from '../../core/fanout.js';
@@ -15,7 +15,9 @@ type AuditOpts = FleetOpts & { failOn: Severity; quiet?: boolean };
 
 function tillKeyText(a: HostAudit): string {
   if (!a.tillKey.present) return 'absent';
-  const which = a.tillKey.which === 'both' ? 'current and old (rotation in progress)' : a.tillKey.which === 'old' ? 'old key only (not rotated yet)' : 'current';
+  const slots = [...new Set(a.keys.flatMap((k) => (k.till ? [k.till] : [])))];
+  const which =
+    a.tillKey.which === 'both' ? `${slots.join(' and ')} (rotation in progress)` : a.tillKey.which === 'old' ? 'old key only (not rotated yet)' : a.tillKey.which === 'next' ? 'next key only (rotation not switched yet)' : 'current';
   return `present (${which}), ${a.tillKey.restricted ? 'restricted' : 'unrestricted'}`;
 }
 
@@ -89,7 +91,7 @@ export function registerAuditCommand(host: Command, cli: Cli): void {
       .option('-q, --quiet', 'for periodic runs: print only findings at or above --fail-on and failed hosts, one line each')
       .addHelpText(
         'after',
-        `\nSeverities: high = weak key (DSA, RSA < 2048), unknown key added since the last audit, unsafe modes or owner;\nmedium = unparseable line; low = duplicate key, key removed; info = till key absent/added.\nHistory: $TILL_HOME/state/audit/<host>.json keeps the last ${AUDIT_HISTORY_LIMIT} audits per host; the first audit is the baseline.\nExit: 0 clean, 1 a host failed or has a finding at or above --fail-on, 2 usage.`,
+        `\nSeverities: high = weak key (DSA, RSA < 2048), unknown key added since the last audit, unsafe modes or owner;\nmedium = unparseable line (including option values sshd refuses); low = duplicate key, key removed, expiry-time passed;\ninfo = till key absent/added. KEYS counts distinct keys (as till_host_authorized_keys does).\nHistory: $TILL_HOME/state/audit/<host>.json keeps the last ${AUDIT_HISTORY_LIMIT} audits per host; the first audit is the baseline.\nExit: 0 clean, 1 a host failed or has a finding at or above --fail-on, 2 usage.`,
       ),
   ).action(async (patterns: string[], opts: AuditOpts) => {
     const paths = cli.paths();
@@ -114,7 +116,8 @@ export function registerAuditCommand(host: Command, cli: Cli): void {
       },
       extraJson: (r: HostResult<HostAudit>) => auditJson(r.data),
       extraColumns: [
-        ['KEYS', (r) => (r.data ? String(r.data.keys.length) : '-')],
+        // Distinct keys, as till_host_authorized_keys counts them (a duplicate line is one key).
+        ['KEYS', (r) => (r.data ? String(uniqueKeys(r.data.keys).length) : '-')],
         ['FINDINGS', (r) => (r.data ? countsText(r.data) : '-')],
       ],
       beforeSummary: (report) => {

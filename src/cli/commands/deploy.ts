@@ -30,7 +30,7 @@ import { renderTable } from '../output/table.js';
 interface DeployOpts extends FleetOpts {
   source?: string;
   installation?: string;
-  shared: string[];
+  shared?: string[];
   keep: number;
   maxFail: number;
   check?: string;
@@ -97,7 +97,7 @@ export function registerDeployCommands(host: Command, cli: Cli): void {
       )
       .option('--source <dir>', 'the local directory to deploy')
       .option('--installation <name>', 'an installation from the local registry (default: the default installation)')
-      .option('--shared <path>', `a persistent path kept in <tekton_path>.till/shared and linked into every release, besides ${DEFAULT_SHARED.join(' and ')} (repeatable)`, collect, [])
+      .option('--shared <path>', `a persistent path kept in <tekton_path>.till/shared and linked into every release, besides ${DEFAULT_SHARED.join(' and ')} (repeatable)`, collect)
       .option('--keep <n>', 'releases to keep; the current and the previous good one are never removed', intOption('--keep', 1, 1000), DEFAULT_KEEP)
       .option('--max-fail <n>', 'switch only if at most this many hosts failed to stage', intOption('--max-fail', 0, 1_000_000), 0)
       .option('--check <command>', "a remote shell command run in the new release after the switch; if it fails, the host switches back")
@@ -133,7 +133,7 @@ export function registerDeployCommands(host: Command, cli: Cli): void {
     } else {
       targets = selectTargets(db, patterns, opts);
       source = await resolveSource(paths, { source: opts.source, installation: opts.installation });
-      const shared = sharedPaths(opts.shared);
+      const shared = sharedPaths(opts.shared ?? []);
       if (opts.dryRun) {
         cli.exitCode = await runFleetCommand<DryRunData>({
           cli,

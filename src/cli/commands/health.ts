@@ -2,7 +2,7 @@ import type { Command } from 'commander';
 import { UsageError } from '../../core/errors.js';
 import { Inventory } from '../../core/inventory.js';
 import { checkControlPath } from '../../core/paths.js';
-import { DEFAULT_HISTORY_PER_HOST, DEFAULT_HISTORY_TOTAL, type HealthSnapshot, type HistoryLimits } from '../../core/state/health.js';
+import { DEFAULT_HISTORY_PER_HOST, DEFAULT_HISTORY_TOTAL, healthHistoryStore, type HealthSnapshot, type HistoryLimits } from '../../core/state/health.js';
 import type { HostResult } from '../../core/fanout.js';
 import { formatBytes, parseSizeThreshold, type SizeThreshold } from '../../core/units.js';
 import { DEFAULT_THRESHOLDS, healthJob, recordHealth, type HealthThresholds } from '../../ops/health.js';
@@ -55,7 +55,7 @@ export function registerHealthCommand(host: Command, cli: Cli): void {
     host
       .command('health')
       .description(
-        'one round trip per host: up, ssh latency, uptime, load, CPUs, memory, free disk at tekton_path, OS, till version, current release; ' +
+        'one ssh call per host (one script, which also times the ssh round trip): up, ssh latency, uptime, load, CPUs, memory, free disk at tekton_path, OS, till version, current release; ' +
           'stores the snapshot and appends it to the history; exit 1 if a host is down or degraded',
       )
       .option('--disk-min <size|N%>', 'degraded below this free disk at tekton_path (repeatable; default 10% and 1GiB; 0 turns it off)', collectSize('--disk-min'))
@@ -68,6 +68,9 @@ export function registerHealthCommand(host: Command, cli: Cli): void {
     const thresholds = thresholdsFrom(opts);
     const inventory = new Inventory(paths);
     const targets = selectTargets(await inventory.read(), patterns, opts);
+    // The history is appended to after the run: a file that cannot take it stops us
+    // now, before any host is contacted or the database changes.
+    await healthHistoryStore(paths).read();
     cli.exitCode = await runFleetCommand<HealthSnapshot>({
       cli,
       inventory,

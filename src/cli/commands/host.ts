@@ -1,6 +1,7 @@
 import type { Command } from 'commander';
 import { ExitCode, UsageError } from '../../core/errors.js';
 import { addHost, removeHostFrom } from '../../core/host-admin.js';
+import { removeAuditHistory } from '../../core/state/audit.js';
 import { Inventory, initTillHome } from '../../core/inventory.js';
 import { checkControlPath } from '../../core/paths.js';
 import type { HostEntry, HostsFile } from '../../core/state/hosts.js';
@@ -106,6 +107,7 @@ export function registerHostCommands(host: Command, cli: Cli): void {
       }
       await closeMaster(paths, name);
       await inventory.update((d) => removeHostFrom(d, name));
+      await removeAuditHistory(paths, name);
       if (opts.json) cli.json({ removed: name, cleanedRemote: opts.cleanRemote === true });
       else cli.err(`removed ${name}`);
     });

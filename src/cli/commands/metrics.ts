@@ -1,5 +1,5 @@
-import type { Command } from 'commander';
-import { errorMessage } from '../../core/errors.js';
+import { Option, type Command } from 'commander';
+import { UsageError, errorMessage } from '../../core/errors.js';
 import { collectMetricFamilies } from '../../metrics/collect.js';
 import { familiesJson, renderPrometheus } from '../../metrics/prometheus.js';
 import { parseListenAddress, startMetricsServer, checkBindAddress } from '../../metrics/server.js';
@@ -31,15 +31,19 @@ export function registerMetricsCommand(program: Command, cli: Cli): void {
       'print the fleet in the Prometheus text format, from the local database, health history and schedule (no network); ' +
         '--serve keeps answering GET /metrics over HTTP until SIGINT/SIGTERM',
     )
-    .option('--json', 'print the metric families as JSON instead')
+    .addOption(new Option('--json', 'print the metric families as JSON instead').conflicts('serve'))
     .option('--serve <addr:port>', 'serve /metrics over HTTP on this loopback address (127.0.0.1:9100; port 0 picks a free one)')
     .option('--metrics-allow-remote', 'allow --serve on a non-loopback address (the metrics name every host)')
     .addHelpText('after', '\nSee docs/health.md for every metric and label. Run `till host health` (or `till watch`) to refresh the numbers.')
     .action(async (opts: MetricsOpts) => {
+      if (opts.metricsAllowRemote && opts.serve === undefined) {
+        throw new UsageError('--metrics-allow-remote only applies to --serve', 'e.g. till metrics --serve 0.0.0.0:9100 --metrics-allow-remote');
+      }
       const paths = cli.paths();
-      const render = async () => renderPrometheus(await collectMetricFamilies(paths));
+      const warn = (message: string) => cli.err(`warning: ${message}`);
+      const render = async () => renderPrometheus(await collectMetricFamilies(paths, warn));
       if (opts.serve === undefined) {
-        const families = await collectMetricFamilies(paths);
+        const families = await collectMetricFamilies(paths, warn);
         if (opts.json) cli.json(familiesJson(families));
         else cli.out(renderPrometheus(families));
         return;

@@ -3,7 +3,7 @@ import { readFile } from 'node:fs/promises';
 import { fileURLToPath } from 'node:url';
 import type { Command } from 'commander';
 import { SetupError, UsageError } from '../../core/errors.js';
-import type { Target } from '../../core/fanout.js';
+import type { HostResult, Target } from '../../core/fanout.js';
 import { Inventory } from '../../core/inventory.js';
 import { checkControlPath } from '../../core/paths.js';
 import { atLeast, lifecycleOf } from '../../core/state/hosts.js';
@@ -65,6 +65,20 @@ export function syncTargets(cli: Cli, db: Parameters<typeof selectTargets>[0], p
   return ready;
 }
 
+/**
+ * One line per installation a host skipped or failed, with the host's reason: the
+ * INSTALLATIONS column only counts them. Empty when every host's checkouts synced.
+ */
+export function hostInstallationNotes(results: ReadonlyArray<HostResult<HostSyncData>>): string[] {
+  const lines: string[] = [];
+  for (const r of results) {
+    for (const inst of r.data?.local ?? []) {
+      if (inst.status === 'skipped' || inst.status === 'failed') lines.push(`${r.host}: ${inst.name} ${inst.status}: ${inst.reason ?? 'no reason given'}`);
+    }
+  }
+  return lines;
+}
+
 export function localSummary(data: HostSyncData | undefined): string {
   if (!data?.local) return '-';
   const c = countLocal(data.local);
@@ -78,7 +92,7 @@ export function localSummary(data: HostSyncData | undefined): string {
  * `host setup [--restrict]`, also run by `host authorize --restrict` (a host must run
  * till before its key can be restricted to `till gate`).
  */
-export async function runSetupCommand(cli: Cli, patterns: string[], opts: FleetOpts & { restrict?: boolean }): Promise<number> {
+export async function runSetupCommand(cli: Cli, patterns: string[], opts: FleetOpts & { restrict?: boolean; force?: boolean }): Promise<number> {
   const paths = cli.paths();
   checkControlPath(paths);
   if (!VERSION_RE.test(VERSION)) throw new SetupError(`this till's version ${JSON.stringify(VERSION)} cannot name a file on the host`);
@@ -93,7 +107,7 @@ export async function runSetupCommand(cli: Cli, patterns: string[], opts: FleetO
     targets,
     opts,
     job: () => {
-      const setup = setupJob(paths, { version: VERSION, bundlePath, ...timing });
+      const setup = setupJob(paths, { version: VERSION, bundlePath, force: opts.force === true, ...timing });
       if (!key) return setup;
       return async (ctx) => {
         const done = await setup(ctx);
@@ -120,8 +134,9 @@ export function registerRemoteCommands(host: Command, cli: Cli): void {
     host
       .command('setup')
       .description(`install this till (${VERSION}) on hosts: checks rsync and Node.js ${MIN_NODE_MAJOR}+, copies the bundle to ~/.till/lib, switches ~/.till/bin/till atomically; status till-ready`)
-      .option('--restrict', "then restrict till's key on the host to `till gate` (only till's own operations; docs/gate.md) and prove host test still passes"),
-  ).action(async (patterns: string[], opts: FleetOpts & { restrict?: boolean }) => {
+      .option('--restrict', "then restrict till's key on the host to `till gate` (only till's own operations; docs/gate.md) and prove host test still passes")
+      .option('--force', 'install even on hosts that already run this version (e.g. a rebuilt bundle); the launcher is switched again'),
+  ).action(async (patterns: string[], opts: FleetOpts & { restrict?: boolean; force?: boolean }) => {
     cli.exitCode = await runSetupCommand(cli, patterns, opts);
   });
 
@@ -151,6 +166,10 @@ export function registerRemoteCommands(host: Command, cli: Cli): void {
       onSuccess: (entry) => void (entry.last_sync = new Date().toISOString()),
       extraJson: (r) => ({ local: r.data?.local ?? null }),
       extraColumns: [['INSTALLATIONS', (r) => localSummary(r.data)]],
+      beforeSummary: (report) => {
+        const notes = hostInstallationNotes(report.results);
+        if (notes.length > 0) cli.out(notes.join('\n'));
+      },
     });
   });
 }

@@ -1,4 +1,4 @@
-import { homedir } from 'node:os';
+import { homedir, userInfo } from 'node:os';
 import { mkdir } from 'node:fs/promises';
 import { Option, type Command } from 'commander';
 import { ExitCode, FailedError, TillError, UsageError } from '../../core/errors.js';
@@ -9,6 +9,7 @@ import {
   checkNotOwnedElsewhere,
   detectInstalled,
   detectScheduler,
+  lingerWarning,
   parseSchedulerKind,
   planDisable,
   planEnable,
@@ -40,6 +41,7 @@ function planJson(plan: Plan) {
     scheduler: plan.scheduler,
     files: plan.write.map((f) => ({ path: f.path, content: f.content })),
     remove: plan.remove,
+    ...(plan.removeDirs?.length ? { remove_dirs: plan.removeDirs } : {}),
     ...(plan.crontab ? { crontab: plan.crontab } : {}),
     commands: [...plan.before, ...plan.after].map((s) => s.run),
   };
@@ -50,6 +52,7 @@ function renderPlan(plan: Plan, verb: 'install' | 'remove'): string {
   for (const step of plan.before) lines.push(`run: ${step.run.join(' ')}${step.fallback ? `  (or: ${step.fallback.join(' ')})` : ''}`);
   for (const f of plan.write) lines.push(`--- write ${f.path}`, f.content.trimEnd(), '---');
   for (const f of plan.remove) lines.push(`remove: ${f}`);
+  for (const d of plan.removeDirs ?? []) lines.push(`remove if empty (enable created it): ${d}/`);
   if (plan.crontab) {
     lines.push(plan.crontab.after === null ? '--- crontab would be removed (till\'s line was its only content)' : '--- crontab would become:', ...(plan.crontab.after === null ? [] : [plan.crontab.after.trimEnd(), '---']));
   }
@@ -92,7 +95,7 @@ export function registerScheduleCommands(program: Command, cli: Cli): void {
         return;
       }
       const rows: Array<[string, string]> = [
-        ['schedule', `${describeCadence(cadence)}${sync.enabled ? '' : ' (not enabled: till schedule enable, or till watch)'}`],
+        ['schedule', `${describeCadence(cadence)}${sync.enabled || watch.running ? '' : ' (not enabled: till schedule enable, or till watch)'}`],
         ['next run', whenText(sync.next_run)],
         ['scheduler', installed.length ? installed.map((i) => `${i.scheduler} (${i.detail}; ${i.locations.join(', ')})`).join('; ') : 'none installed'],
         ['watch', watch.running ? `running (pid ${watch.pid}, since ${watch.started})` : watch.stale ? `not running (stale pid ${watch.pid} recorded)` : 'not running'],
@@ -164,8 +167,15 @@ export function registerScheduleCommands(program: Command, cli: Cli): void {
       }
       await mkdir(paths.logsDir, { recursive: true, mode: 0o700 });
       const applied = await applyPlan(plan, 'enable');
+      if (kind === 'systemd') {
+        const linger = await lingerWarning(userInfo().username, user);
+        if (linger) applied.warnings.push(linger);
+      }
       const sync = await store().update((f) => {
         f.sync.enabled = true;
+        // Remember the directories made for the files, so disable leaves none behind (kept across re-enables).
+        const had = f.installed?.[kind]?.created_dirs ?? [];
+        if (applied.createdDirs.length || had.length) f.installed = { ...f.installed, [kind]: { created_dirs: [...new Set([...had, ...applied.createdDirs])] } };
         if (!dueState(f, new Date()).nextRun) f.sync.next_run = computeNextRun(f.sync, new Date()).toISOString();
         return f.sync;
       });
@@ -190,9 +200,13 @@ export function registerScheduleCommands(program: Command, cli: Cli): void {
     .action(async (opts: { scheduler?: string; dryRun?: boolean; json?: boolean }) => {
       const paths = cli.paths();
       const user = userContext();
+      // Read (and so check) schedule.json before anything is removed: an unreadable one stops here, with nothing changed.
+      const file = await store().read();
       const found = (await detectInstalled(paths.home, user)).filter((i) => !opts.scheduler || i.scheduler === opts.scheduler);
       const plans: Plan[] = [];
-      for (const f of found) plans.push(planDisable(f, user, f.scheduler === 'cron' ? await readCrontab() : null, paths.home));
+      for (const f of found) {
+        plans.push(planDisable(f, user, f.scheduler === 'cron' ? await readCrontab() : null, paths.home, file.installed?.[f.scheduler]?.created_dirs ?? []));
+      }
       if (opts.dryRun) {
         if (opts.json) cli.json({ dryRun: true, removed: plans.map(planJson) });
         else cli.out(plans.length ? plans.map((p) => renderPlan(p, 'remove')).join('\n\n') : 'nothing to remove');
@@ -203,6 +217,7 @@ export function registerScheduleCommands(program: Command, cli: Cli): void {
       if (!opts.scheduler || found.length) {
         await store().update((f) => {
           f.sync.enabled = false;
+          for (const p of plans) delete f.installed?.[p.scheduler];
         });
       }
       if (opts.json) {
@@ -211,7 +226,7 @@ export function registerScheduleCommands(program: Command, cli: Cli): void {
       }
       if (plans.length === 0) cli.err(`no till scheduler is installed for TILL_HOME=${paths.home}${opts.scheduler ? ` (looked for ${opts.scheduler})` : ''}`);
       for (const r of results) {
-        cli.err(`removed the ${r.scheduler} scheduler (${[...r.remove, ...(r.crontab ? ['crontab line'] : [])].join(', ')})`);
+        cli.err(`removed the ${r.scheduler} scheduler (${[...r.remove, ...(r.crontab ? ['crontab line'] : []), ...(r.remove_dirs ?? []).map((d) => `${d}/ if empty`)].join(', ')})`);
         for (const w of r.warnings) cli.err(`warning: ${w}`);
       }
     });

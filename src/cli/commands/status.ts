@@ -1,7 +1,8 @@
-import { resolve } from 'node:path';
-import type { Command } from 'commander';
+import { accessSync, constants, statSync } from 'node:fs';
+import { dirname, resolve } from 'node:path';
+import { Option, type Command } from 'commander';
 import writeFileAtomic from 'write-file-atomic';
-import { UsageError } from '../../core/errors.js';
+import { FailedError, UsageError, errorMessage } from '../../core/errors.js';
 import { loadFleetState } from '../../metrics/fleet.js';
 import { renderStatusHtml } from '../../status/html.js';
 import { buildStatusView, type StatusView } from '../../status/model.js';
@@ -17,6 +18,36 @@ interface StatusOpts {
 }
 
 export const DEFAULT_WATCH_SECONDS = 5;
+
+/**
+ * The `--html` target, checked before anything is rendered: a file name (not a
+ * folder) in an existing folder this user may write. Returns the absolute path.
+ */
+export function checkHtmlTarget(file: string): string {
+  if (file.trim() === '') throw new UsageError('--html needs a file name, got an empty string', 'e.g. till status --html status.html');
+  const path = resolve(file);
+  const dir = dirname(path);
+  let dirStat;
+  try {
+    dirStat = statSync(dir);
+  } catch {
+    throw new UsageError(`--html ${file}: the folder ${dir} does not exist`, 'create it first, or name a file in an existing folder');
+  }
+  if (!dirStat.isDirectory()) throw new UsageError(`--html ${file}: ${dir} is not a folder`);
+  try {
+    accessSync(dir, constants.W_OK);
+  } catch {
+    throw new UsageError(`--html ${file}: the folder ${dir} is not writable by this user`);
+  }
+  let target;
+  try {
+    target = statSync(path);
+  } catch {
+    return path; // a new file
+  }
+  if (target.isDirectory()) throw new UsageError(`--html ${file}: ${path} is a folder, not a file`, `name a file, e.g. ${resolve(path, 'status.html')}`);
+  return path;
+}
 
 /** Waits `ms`, or less if SIGINT/SIGTERM arrives; says which. */
 function sleepOrSignal(ms: number, stop: AbortSignal): Promise<void> {
@@ -38,23 +69,28 @@ export function registerStatusCommand(program: Command, cli: Cli): void {
       'the whole fleet at a glance from local state (no network): per host state, status, last test/sync/deploy, release, ' +
         'latency and load trends from the health history; groups summarized',
     )
-    .option('--json', 'print the view as one JSON document')
+    .addOption(new Option('--json', 'print the view as one JSON document').conflicts('html'))
     .option('--watch [seconds]', `redraw every N seconds until Ctrl-C (default ${DEFAULT_WATCH_SECONDS})`, secondsOption('--watch', 1, 86_400))
     .option('--html <file>', 'write a self-contained HTML page (inline CSS and SVG charts, no script) instead; with --watch, rewrite it every N seconds')
     .option('--all', 'list every host even when they do not fit on the screen')
     .addHelpText('after', '\nThe numbers come from the last `till host health` runs; run it (or `till watch`) to refresh them.')
     .action(async (opts: StatusOpts) => {
       if (opts.watch !== undefined && opts.json) throw new UsageError('--watch and --json do not go together', 'run `till status --json` as often as you need');
+      const htmlFile = opts.html === undefined ? undefined : checkHtmlTarget(opts.html);
       const paths = cli.paths();
-      const view = async (): Promise<StatusView> => buildStatusView(await loadFleetState(paths), new Date());
+      const view = async (): Promise<StatusView> => buildStatusView(await loadFleetState(paths, { history: true }), new Date());
       const interval = opts.watch === undefined ? undefined : opts.watch === true ? DEFAULT_WATCH_SECONDS : opts.watch;
 
       const frame = async (): Promise<void> => {
         const v = await view();
-        if (opts.html !== undefined) {
-          const file = resolve(opts.html);
-          await writeFileAtomic(file, renderStatusHtml(v, { refreshSeconds: interval }));
-          cli.err(`wrote ${file} (${v.hosts.length} hosts)`);
+        if (htmlFile !== undefined) {
+          try {
+            await writeFileAtomic(htmlFile, renderStatusHtml(v, { refreshSeconds: interval }));
+          } catch (err) {
+            // The folder was checked; what is left is the disk (full, read-only, removed meanwhile).
+            throw new FailedError(`cannot write ${htmlFile}: ${errorMessage(err).replace(/, \w+ '[^']*'$/, '')}`);
+          }
+          cli.err(`wrote ${htmlFile} (${v.hosts.length} hosts)`);
           return;
         }
         if (opts.json) {

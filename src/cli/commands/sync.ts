@@ -1,6 +1,6 @@
 import type { Command } from 'commander';
-import { ExitCode, SetupError, UsageError } from '../../core/errors.js';
-import type { FleetReport } from '../../core/fanout.js';
+import { errorMessage, ExitCode, SetupError, UsageError } from '../../core/errors.js';
+import type { FleetReport, Target } from '../../core/fanout.js';
 import { installationsStore, listInstallations } from '../../core/installations.js';
 import { Inventory, scheduleStore } from '../../core/inventory.js';
 import { checkControlPath } from '../../core/paths.js';
@@ -13,7 +13,7 @@ import { addFleetOptions, interruptSignal, runFleetWithProgress, type FleetOpts 
 import { fleetJson, renderSummary } from '../output/reporter.js';
 import { renderTable } from '../output/table.js';
 import { formatDuration } from '../output/terminal.js';
-import { localSummary, syncTargets } from './remote.js';
+import { hostInstallationNotes, localSummary, syncTargets } from './remote.js';
 
 interface SyncOpts extends FleetOpts {
   localOnly?: boolean;
@@ -60,52 +60,68 @@ export function registerSyncCommand(program: Command, cli: Cli): void {
     // One sync at a time per TILL_HOME (two on one checkout: git fails on index.lock); a dry run changes nothing.
     const run = async (): Promise<void> => {
       const started = new Date();
+      // The hosts are resolved before anything changes: a mistyped target, an unknown
+      // group or an unreadable database stops the run with no checkout pulled.
+      let inventory: Inventory | null = null;
+      let targets: Target[] = [];
+      if (!opts.localOnly) {
+        checkControlPath(paths);
+        inventory = new Inventory(paths);
+        let db;
+        try {
+          db = await inventory.read();
+        } catch (err) {
+          if (!(err instanceof SetupError) || hostSelection || opts.hostsOnly) throw err;
+          inventory = null;
+          if (!json) cli.err('no host database here (till host init); syncing local installations only');
+        }
+        if (db) {
+          targets = syncTargets(cli, db, patterns, opts);
+          if (targets.length === 0 && !json) cli.err('no host has till set up; no hosts to sync');
+        }
+      }
+      const list = opts.hostsOnly ? null : listInstallations(await installationsStore(paths).read());
+      // And the run's record must be writable before there is a run to record.
+      if (!dryRun) await scheduleStore(paths).read();
+
       const interrupt = interruptSignal();
       let local: LocalSyncResult[] | null = null;
       let hosts: FleetReport<HostSyncData> | null = null;
+      // Once a checkout may have changed, an error still records the run and prints what was done.
+      let broken: unknown;
       try {
-        if (!opts.hostsOnly) {
-          const list = listInstallations(await installationsStore(paths).read());
-          local = await syncInstallations(list, { dryRun, signal: interrupt.signal });
-        }
-        if (!opts.localOnly && !interrupt.signal.aborted) {
-          checkControlPath(paths);
-          const inventory = new Inventory(paths);
-          let db;
-          try {
-            db = await inventory.read();
-          } catch (err) {
-            if (!(err instanceof SetupError) || hostSelection) throw err;
-            if (!json) cli.err('no host database here (till host init); syncing local installations only');
-          }
-          const targets = db ? syncTargets(cli, db, patterns, opts) : [];
-          if (targets.length > 0) {
-            const job = hostSyncJob(paths, { dryRun, connectTimeout: opts.connectTimeout, timeoutMs: opts.timeout && opts.timeout * 1000 });
-            const report = await runFleetWithProgress(cli, targets, () => job, opts, interrupt.signal);
-            hosts = report;
-            // A dry run leaves the database alone: no last_sync, no failure counts.
-            if (!dryRun) {
-              const now = new Date().toISOString();
-              await inventory.recordResults(report.results, (entry) => void (entry.last_sync = now));
-            }
-          } else if (!json && db) {
-            cli.err('no host has till set up; no hosts to sync');
+        if (list) local = await syncInstallations(list, { dryRun, signal: interrupt.signal });
+        if (inventory && targets.length > 0 && !interrupt.signal.aborted) {
+          const job = hostSyncJob(paths, { dryRun, connectTimeout: opts.connectTimeout, timeoutMs: opts.timeout && opts.timeout * 1000 });
+          const report = await runFleetWithProgress(cli, targets, () => job, opts, interrupt.signal);
+          hosts = report;
+          // A dry run leaves the database alone: no last_sync, no failure counts.
+          if (!dryRun) {
+            const now = new Date().toISOString();
+            await inventory.recordResults(report.results, (entry) => void (entry.last_sync = now));
           }
         }
+      } catch (err) {
+        if (local === null && hosts === null) throw err;
+        broken = err;
       } finally {
         interrupt.dispose();
       }
 
       const cancelled = interrupt.signal.aborted;
       const finished = new Date();
-      const record = buildRunRecord({ started, finished, trigger: opts.trigger, local, hosts: hosts?.summary ?? null, cancelled });
+      const record = buildRunRecord({ started, finished, trigger: opts.trigger, local, hosts: hosts?.summary ?? null, cancelled, error: broken === undefined ? undefined : errorMessage(broken) });
       let recorded = false;
       if (!dryRun) {
-        await scheduleStore(paths).update((f) => applyRunRecord(f, record));
-        recorded = true;
+        try {
+          await scheduleStore(paths).update((f) => applyRunRecord(f, record));
+          recorded = true;
+        } catch (err) {
+          broken ??= err; // reported below, after the results it could not record
+        }
       }
       const localOk = local === null || localFailed(local).length === 0;
-      const ok = localOk && (hosts === null || hosts.ok) && !cancelled;
+      const ok = localOk && (hosts === null || hosts.ok) && !cancelled && broken === undefined;
 
       if (json) {
         cli.json({
@@ -122,11 +138,14 @@ export function registerSyncCommand(program: Command, cli: Cli): void {
           if (local.length === 0) cli.err('no local installations registered (till installation add <path>)');
           else cli.out(renderLocal(cli, local));
         }
+        const notes = hosts ? hostInstallationNotes(hosts.results) : [];
+        if (notes.length > 0) cli.out(notes.join('\n'));
         if (hosts) cli.out(renderSummary(cli, hosts as FleetReport, [['INSTALLATIONS', (r) => localSummary(r.data as HostSyncData | undefined)]]));
-        const what = dryRun ? 'dry run: nothing changed, nothing recorded' : `recorded in ${paths.scheduleFile}`;
+        const what = dryRun ? 'dry run: nothing changed, nothing recorded' : recorded ? `recorded in ${paths.scheduleFile}` : 'not recorded';
         cli.err(`sync ${record.status} in ${formatDuration(record.duration_ms)}${record.error ? ` (${record.error})` : ''}; ${what}`);
       }
       cli.exitCode = cancelled ? ExitCode.interrupted : ok ? ExitCode.ok : ExitCode.hostFailed;
+      if (broken !== undefined) throw broken;
     };
     if (dryRun) await run();
     else await withRunLock(paths, 'sync', 'till sync', run);

@@ -3,7 +3,8 @@ import { Option, type Command } from 'commander';
 import { ExitCode, FailedError, UsageError } from '../../core/errors.js';
 import { scheduleStore } from '../../core/inventory.js';
 import { currentInvocation, customSyncCommand, tillSyncCommand } from '../../schedule/run.js';
-import { isAlive, runWatch, watchState, type WatchService, type WatchTask } from '../../watch/daemon.js';
+import { runWatch, watchState, type WatchService, type WatchTask } from '../../watch/daemon.js';
+import { isWatchProcess, type RecordedWatch } from '../../watch/pid.js';
 import { RotatingLog } from '../../watch/log.js';
 import { collectMetricFamilies } from '../../metrics/collect.js';
 import { renderPrometheus } from '../../metrics/prometheus.js';
@@ -37,7 +38,7 @@ export function registerWatchCommand(program: Command, cli: Cli): void {
     .command('watch')
     .description('foreground daemon: runs till sync when schedule.json next_run is due (and optional periodic health/audit); --status, --stop')
     .option('--health-interval <duration>', 'also run `till host health --all` this often (e.g. 15m)')
-    .option('--audit-interval <duration>', 'also run `till host audit --all` this often (e.g. 1d)')
+    .option('--audit-interval <duration>', 'also run `till host audit --all --quiet` this often (e.g. 1d) and log each new high finding')
     .option('--metrics <addr:port>', 'also serve the `till metrics` exposition at http://<addr:port>/metrics (loopback only)')
     .option('--metrics-allow-remote', 'allow --metrics on a non-loopback address (the metrics name every host)')
     .option('--status', 'exit 0 if a watch daemon runs for this TILL_HOME, 3 if none does')
@@ -70,13 +71,14 @@ cleared from schedule.json. A second watch for the same TILL_HOME is refused (ex
           return;
         }
         const pid = state.pid;
+        const recorded = { ...(await scheduleStore(paths).read()).watch, pid } as RecordedWatch;
         try {
           process.kill(pid, 'SIGTERM');
         } catch (err) {
           throw new FailedError(`cannot signal till watch (pid ${pid}): ${(err as NodeJS.ErrnoException).code ?? String(err)}`);
         }
         // The daemon cancels a running sync (SIGTERM, SIGKILL after 2 s) and records it before it clears its pid.
-        const stopped = await waitFor(async () => (await scheduleStore(paths).read()).watch?.pid !== pid || !isAlive(pid), 60_000);
+        const stopped = await waitFor(async () => (await scheduleStore(paths).read()).watch?.pid !== pid || !(await isWatchProcess(recorded)), 60_000);
         if (!stopped) throw new FailedError(`till watch (pid ${pid}) did not stop within 60 s`);
         cli.err(`stopped till watch (pid ${pid})`);
         return;
@@ -89,7 +91,8 @@ cleared from schedule.json. A second watch for the same TILL_HOME is refused (ex
         return { command: i.node, args: [i.script, ...args] };
       };
       if (opts.healthInterval) tasks.push({ name: 'host health', intervalMs: parseDuration('--health-interval', opts.healthInterval), command: tillArgs(['host', 'health', '--all']) });
-      if (opts.auditInterval) tasks.push({ name: 'host audit', intervalMs: parseDuration('--audit-interval', opts.auditInterval), command: tillArgs(['host', 'audit', '--all']) });
+      // --quiet: one line per high finding or failed host, each logged when it first appears.
+      if (opts.auditInterval) tasks.push({ name: 'host audit', intervalMs: parseDuration('--audit-interval', opts.auditInterval), command: tillArgs(['host', 'audit', '--all', '--quiet']), logNewLines: true });
       const sync = opts.syncCommand ? customSyncCommand(opts.syncCommand, 'watch') : tillSyncCommand(inv!, 'watch');
       const services: WatchService[] = [];
       if (opts.metrics !== undefined) {

@@ -3,6 +3,9 @@ import { pickRows, sparkline, type HostRow, type HostState, type StatusView } fr
 import { renderTable } from './table.js';
 import { formatAge, type Colors } from './terminal.js';
 
+/** On a narrow terminal, the columns left out (in this order) until a host line fits. */
+export const NARROW_DROP_ORDER = ['TESTED', 'SYNCED', 'DEPLOYED', 'STATUS', 'CHECKED'];
+
 /** Points drawn per sparkline in the terminal (the HTML page draws them all). */
 export const TERMINAL_TREND = 10;
 
@@ -31,7 +34,7 @@ export interface TextOptions {
   colors: Colors;
   /** Host rows that fit (a terminal's height); Infinity shows every host. */
   maxRows: number;
-  /** Characters per line for the note column; Infinity: no truncation. */
+  /** Characters per line (a terminal's width): longer lines are cut, and the reasons move under the table; Infinity: no limit. */
   width: number;
   now: number;
 }
@@ -47,10 +50,12 @@ export function renderStatusText(view: StatusView, o: TextOptions): string {
   const sched = view.schedule;
   const sync = sched.lastRun ? `sync ${formatAge(sched.lastRun, o.now)} (${sched.lastStatus ?? '?'})` : 'sync never ran';
   const next = sched.enabled ? `, next ${formatUntil(sched.nextRun, o.now)}` : ', schedule off';
-  const out: string[] = [`${c.bold('till status')}  ${parts.join(', ')}  ·  ${sync}${next}`, ''];
-  if (s.total === 0) return `${out[0]}\nno hosts yet; add one with: till host add <name> <user@host>\n`;
+  const title = `${c.bold('till status')}  ${parts.join(', ')}  ·  ${sync}${next}`;
+  if (s.total === 0) return `${title}\nno hosts yet; add one with: till host add <name> <user@host>\n`;
+  // A narrow screen gets the schedule on a line of its own.
+  const out: string[] = visibleLength(title) > o.width ? [`${c.bold('till status')}  ${parts.join(', ')}`, `${sync}${next}`, ''] : [title, ''];
 
-  let budget = o.maxRows;
+  let budget = o.maxRows - (out.length - 2);
   if (view.groups.length > 0) {
     const groups = view.groups.length > 8 && Number.isFinite(o.maxRows)
       ? [...view.groups].sort((a, b) => b.down + b.degraded - (a.down + a.degraded) || (a.name < b.name ? -1 : 1)).slice(0, 8)
@@ -62,31 +67,84 @@ export function renderStatusText(view: StatusView, o: TextOptions): string {
     budget -= groups.length + 2;
   }
 
-  const { shown, hidden } = pickRows(view.hosts, Math.max(3, budget - 3)) // title, blank line, table header;
-  const width = Math.min(TERMINAL_TREND, Math.max(0, ...shown.map((h) => Math.max(h.latencyTrend.length, h.loadTrend.length))));
-  const rows = shown.map((h: HostRow) => [
-    h.name,
-    paintState(c, h.state),
-    h.status,
-    formatAge(h.lastHealth, o.now),
-    formatAge(h.lastTest, o.now),
-    formatAge(h.lastSync, o.now),
-    formatAge(h.lastDeploy, o.now),
-    h.release ?? '-',
-    trendCell(h.latencyTrend, h.latencyMs === null ? '-' : `${h.latencyMs}ms`, width),
-    trendCell(h.loadTrend, h.load1 === null ? '-' : `${h.load1}/${h.cpus ?? '?'}`, width),
-    h.diskFreeBytes === null ? '-' : formatBytes(h.diskFreeBytes),
-    h.reasons[0] ?? '',
-  ]);
-  const table = renderTable(['HOST', 'STATE', 'STATUS', 'CHECKED', 'TESTED', 'SYNCED', 'DEPLOYED', 'RELEASE', 'LATENCY', 'LOAD', 'DISK', 'NOTE'], rows);
-  // The note (first reason) takes what is left of the line.
-  const lines = table.trimEnd().split('\n');
-  out.push(...lines.map((l) => (Number.isFinite(o.width) && visibleLength(l) > o.width ? truncateVisible(l, o.width) : l)));
+  const hostTable = (rowBudget: number, drop: ReadonlySet<string>, trend = TERMINAL_TREND) => {
+    const picked = pickRows(view.hosts, Math.max(3, rowBudget - 3)); // title, blank line, table header
+    const width = Math.min(trend, Math.max(0, ...picked.shown.map((h) => Math.max(h.latencyTrend.length, h.loadTrend.length))));
+    const columns: Array<[string, (h: HostRow) => string]> = [
+      ['HOST', (h) => h.name],
+      ['STATE', (h) => paintState(c, h.state)],
+      ['STATUS', (h) => h.status],
+      ['CHECKED', (h) => formatAge(h.lastHealth, o.now)],
+      ['TESTED', (h) => formatAge(h.lastTest, o.now)],
+      ['SYNCED', (h) => formatAge(h.lastSync, o.now)],
+      ['DEPLOYED', (h) => formatAge(h.lastDeploy, o.now)],
+      ['RELEASE', (h) => h.release ?? '-'],
+      ['LATENCY', (h) => trendCell(h.latencyTrend, h.latencyMs === null ? '-' : `${h.latencyMs}ms`, width)],
+      ['LOAD', (h) => trendCell(h.loadTrend, h.load1 === null ? '-' : `${h.load1}/${h.cpus ?? '?'}`, width)],
+      ['DISK', (h) => (h.diskFreeBytes === null ? '-' : formatBytes(h.diskFreeBytes))],
+      ['NOTE', (h) => h.reasons[0] ?? ''],
+    ];
+    const kept = columns.filter(([name]) => !drop.has(name));
+    const rows = picked.shown.map((h) => kept.map(([, cell]) => cell(h)));
+    return { ...picked, lines: renderTable(kept.map(([name]) => name), rows).trimEnd().split('\n') };
+  };
+  let table = hostTable(budget, new Set());
+  let notes: string[] = [];
+  if (Number.isFinite(o.width) && table.lines.some((l) => visibleLength(l) > o.width)) {
+    // The line is cut, and the NOTE column (why a host is down or degraded) would go
+    // first: the reasons move under the table, whole, wrapped to the width. They get up
+    // to half the rows; the host rows the rest.
+    const troubled = view.hosts.filter((h) => (h.state === 'down' || h.state === 'degraded') && h.reasons.length > 0);
+    const maxNoteLines = Number.isFinite(budget) ? Math.max(2, Math.floor(budget / 2)) : Infinity;
+    let shownNotes = 0;
+    for (const h of troubled) {
+      const wrapped = wrap(`${h.name}: ${h.reasons.join('; ')}`, o.width, '    ');
+      if (notes.length + wrapped.length > maxNoteLines - (shownNotes < troubled.length - 1 ? 1 : 0)) break;
+      notes.push(...wrapped.map((l, i) => (i === 0 ? (h.state === 'down' ? c.red(l) : c.yellow(l)) : l)));
+      shownNotes += 1;
+    }
+    if (shownNotes < troubled.length) notes.push(c.dim(`… ${troubled.length - shownNotes} more problems; every reason: till status --json`));
+    notes = ['', ...notes];
+    // Then, until the rest fits, the columns a glance needs least go, the ages first.
+    const drop = new Set(['NOTE']);
+    const fits = (t: { lines: string[] }) => t.lines.every((l) => visibleLength(l) <= o.width);
+    table = hostTable(budget - notes.length, drop);
+    for (const column of NARROW_DROP_ORDER) {
+      if (fits(table)) break;
+      drop.add(column);
+      table = hostTable(budget - notes.length, drop);
+    }
+    if (!fits(table)) table = hostTable(budget - notes.length, drop, 5);
+  }
+  const { hidden } = table;
+  out.push(...table.lines.map((l) => (Number.isFinite(o.width) && visibleLength(l) > o.width ? truncateVisible(l, o.width) : l)));
   if (hidden.total > 0) {
     const what = [`${hidden.ok} ok`, hidden.unknown ? `${hidden.unknown} never checked` : ''].filter(Boolean).join(', ');
     out.push(c.dim(`… and ${hidden.total} more hosts (${what}); all of them: till status --all, or --json`));
   }
+  out.push(...notes);
   return `${out.join('\n')}\n`;
+}
+
+/** Words onto lines of at most `width` characters (a longer word is cut); later lines indented. Pure. */
+export function wrap(text: string, width: number, indent: string): string[] {
+  const lines: string[] = [];
+  const limit = () => Math.max(1, lines.length === 0 ? width : width - indent.length);
+  let line = '';
+  for (let word of text.split(/\s+/).filter(Boolean)) {
+    if (line !== '' && line.length + 1 + word.length <= limit()) {
+      line += ` ${word}`;
+      continue;
+    }
+    if (line !== '') lines.push(line);
+    for (let n = limit(); word.length > n; n = limit()) {
+      lines.push(word.slice(0, n));
+      word = word.slice(n);
+    }
+    line = word;
+  }
+  if (line !== '') lines.push(line);
+  return lines.map((l, k) => (k === 0 ? l : `${indent}${l}`));
 }
 
 // eslint-disable-next-line no-control-regex

@@ -1,7 +1,8 @@
-import { readdir } from 'node:fs/promises';
+import { readdir, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import * as z from 'zod';
 import type { HostAudit } from '../../audit/analyze.js';
+import { errorMessage } from '../errors.js';
 import type { TillPaths } from '../paths.js';
 import { JsonFileStore } from './store.js';
 
@@ -12,7 +13,7 @@ import { JsonFileStore } from './store.js';
 export const AUDIT_HISTORY_LIMIT = 20;
 
 const severity = z.enum(['info', 'low', 'medium', 'high']);
-const which = z.enum(['current', 'old']).nullable();
+const which = z.enum(['current', 'old', 'next']).nullable();
 
 const driftKey = z.looseObject({ fingerprint: z.string(), label: z.string(), bits: z.number(), comment: z.string(), till: which });
 
@@ -35,7 +36,7 @@ export const hostAuditSchema = z.looseObject({
       restricted: z.boolean(),
     }),
   ),
-  tillKey: z.looseObject({ present: z.boolean(), which: z.enum(['current', 'old', 'both']).nullable(), restricted: z.boolean() }),
+  tillKey: z.looseObject({ present: z.boolean(), which: z.enum(['current', 'old', 'next', 'both']).nullable(), restricted: z.boolean() }),
   findings: z.array(
     z.looseObject({
       severity,
@@ -74,8 +75,12 @@ export function appendAudit(history: AuditHistory, audit: HostAudit, limit = AUD
   if (history.audits.length > limit) history.audits.splice(0, history.audits.length - limit);
 }
 
-/** The newest stored audit of every audited host (for metrics), by host name. */
-export async function readLatestAudits(paths: TillPaths): Promise<Array<{ host: string; audit: HostAudit }>> {
+/**
+ * The newest stored audit of every audited host (for metrics), by host name. A history
+ * that cannot be read is skipped (and left as it is), with `onSkip` told why, so one
+ * broken file does not hide every other host's numbers.
+ */
+export async function readLatestAudits(paths: TillPaths, onSkip?: (message: string) => void): Promise<Array<{ host: string; audit: HostAudit }>> {
   let names: string[];
   try {
     names = await readdir(auditDir(paths));
@@ -86,9 +91,22 @@ export async function readLatestAudits(paths: TillPaths): Promise<Array<{ host: 
   const out: Array<{ host: string; audit: HostAudit }> = [];
   for (const name of names.filter((n) => n.endsWith('.json')).sort()) {
     const host = name.slice(0, -'.json'.length);
-    const history = await auditStore(paths, host).read();
+    const store = auditStore(paths, host);
+    let history: AuditHistory;
+    try {
+      history = await store.read();
+    } catch (err) {
+      const message = errorMessage(err);
+      onSkip?.(`skipped the audit history of ${host}: ${message.includes(store.file) ? message : `${store.file}: ${message}`}`);
+      continue;
+    }
     const latest = history.audits.at(-1);
     if (latest) out.push({ host, audit: latest as HostAudit });
   }
   return out;
+}
+
+/** `host remove`: the host's audit history goes with it, so a new host of that name starts a fresh baseline. */
+export async function removeAuditHistory(paths: TillPaths, host: string): Promise<void> {
+  await rm(join(auditDir(paths), `${host}.json`), { force: true });
 }

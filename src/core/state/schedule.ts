@@ -21,6 +21,8 @@ export const scheduleFileSchema = z.looseObject({
   }),
   history: z.array(runRecord).optional(),
   watch: z.looseObject({ pid: z.number().int(), started: z.string() }).nullable().optional(),
+  // Per scheduler: the directories `schedule enable` created, removed again by `disable` when empty.
+  installed: z.record(z.string(), z.looseObject({ created_dirs: z.array(z.string()).default([]) })).optional(),
 });
 export type ScheduleFile = z.output<typeof scheduleFileSchema>;
 
