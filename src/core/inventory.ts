@@ -1,13 +1,13 @@
-import { chmod, mkdir } from 'node:fs/promises';
+import { chmod, mkdir, open, readFile } from 'node:fs/promises';
 import { pathExists } from './fs.js';
 import writeFileAtomic from 'write-file-atomic';
-import { renderSshConfig } from '../ssh/config.js';
+import { renderedFrom, renderSshConfig, sourceLine, SOURCE_LINE_RE } from '../ssh/config.js';
 import { ensureKeyPair } from '../ssh/keys.js';
 import { otherTillKeys } from '../ssh/key-set.js';
 import { SetupError } from './errors.js';
 import type { HostResult } from './fanout.js';
 import { checkControlPath, type TillPaths } from './paths.js';
-import { JsonFileStore, UNCHANGED } from './state/store.js';
+import { JsonFileStore, sha256, UNCHANGED, type Committed } from './state/store.js';
 import { emptyHostsFile, hostsFileSchema, reviveHostsFile, lifecycleOf, type HostEntry, type HostsFile } from './state/hosts.js';
 import { emptyScheduleFile, scheduleFileSchema } from './state/schedule.js';
 
@@ -27,8 +27,9 @@ export function scheduleStore(paths: TillPaths) {
 
 /**
  * The host database and the ssh config generated from it. Every change goes
- * through `update`, which rewrites ssh/config under the same lock, so the two can
- * never drift apart.
+ * through `update`, which rewrites ssh/config under the same lock once the database
+ * holds its new text; the config records the hash of that text, and `read` rebuilds a
+ * config rendered from any other text (a hand edit, an interrupted write) before use.
  */
 export class Inventory {
   readonly store;
@@ -46,26 +47,80 @@ export class Inventory {
 
   async read(): Promise<HostsFile> {
     await this.requireInit();
-    const db = await this.store.read();
-    // The config is derived from the database: if it went missing, make it again.
-    if (!(await pathExists(this.paths.sshConfig))) await this.writeSshConfig(db);
-    return db;
+    const { data, text } = await this.store.readText();
+    if ((await this.configSource()) === sha256(text)) return data;
+    // Rendered from other text (or missing): rebuild it under the lock, from the database as it is then.
+    let current: HostsFile = data;
+    await this.store.update(
+      (db) => {
+        current = db;
+        return UNCHANGED;
+      },
+      (db, committed) => this.afterCommit(db, committed, true),
+    );
+    return current;
   }
 
   /** `sshConfig: false` for changes that cannot touch it (statuses, counters, times). */
   async update<R>(change: (db: HostsFile) => R | Promise<R>, opts: { sshConfig?: boolean } = {}): Promise<R> {
     await this.requireInit();
-    return this.store.update(async (db) => {
-      const result = await change(db);
-      if (result === UNCHANGED) return result;
-      db.updated = String(Math.floor(Date.now() / 1000));
-      if (opts.sshConfig !== false) await this.writeSshConfig(db);
-      return result;
-    });
+    return this.store.update(
+      async (db) => {
+        const result = await change(db);
+        if (result === UNCHANGED) return result;
+        db.updated = String(Math.floor(Date.now() / 1000));
+        return result;
+      },
+      (db, committed) => this.afterCommit(db, committed, opts.sshConfig !== false),
+    );
   }
 
-  async writeSshConfig(db: HostsFile): Promise<void> {
-    await writeFileAtomic(this.paths.sshConfig, renderSshConfig(db, this.paths, await otherTillKeys(this.paths)), { mode: 0o600 });
+  /**
+   * Brings ssh/config in step with the database text just committed (under its lock).
+   * A change that cannot touch the config only re-stamps the hash line of a config that
+   * matched the text before it: no re-render of 10,000 hosts after every run.
+   */
+  private async afterCommit(db: HostsFile, { before, after, written }: Committed, configMayChange: boolean): Promise<void> {
+    const source = await this.configSource();
+    const wasCurrent = source === sha256(before);
+    if (!written) {
+      if (!wasCurrent) await this.writeSshConfig(db, after);
+      return;
+    }
+    if (!configMayChange && wasCurrent && (await this.restampSshConfig(after))) return;
+    await this.writeSshConfig(db, after);
+  }
+
+  /** The hash of the database text ssh/config was rendered from (undefined: missing or unstamped). */
+  private async configSource(): Promise<string | undefined> {
+    let handle;
+    try {
+      handle = await open(this.paths.sshConfig, 'r');
+    } catch {
+      return undefined;
+    }
+    try {
+      const buf = Buffer.alloc(4096);
+      const { bytesRead } = await handle.read(buf, 0, buf.length, 0);
+      return renderedFrom(buf.subarray(0, bytesRead).toString('utf8'));
+    } finally {
+      await handle.close();
+    }
+  }
+
+  /** Rewrites only the hash line; false when the config has none (it is then rendered in full). */
+  private async restampSshConfig(sourceText: string): Promise<boolean> {
+    const text = await readFile(this.paths.sshConfig, 'utf8').catch(() => '');
+    if (renderedFrom(text) === undefined) return false;
+    // Derived data: a crash that loses this write leaves a stale hash, which only means a rebuild.
+    await writeFileAtomic(this.paths.sshConfig, text.replace(SOURCE_LINE_RE, sourceLine(sha256(sourceText))), { mode: 0o600, fsync: false });
+    return true;
+  }
+
+  /** Renders the config for `db`, stamped with the hash of `sourceText`, the database text `db` was read from or written as. */
+  async writeSshConfig(db: HostsFile, sourceText: string): Promise<void> {
+    const text = renderSshConfig(db, this.paths, await otherTillKeys(this.paths), sha256(sourceText));
+    await writeFileAtomic(this.paths.sshConfig, text, { mode: 0o600 });
   }
 
   /**
@@ -132,7 +187,11 @@ export interface InitResult {
   scheduleCreated: boolean;
 }
 
-/** `till host init`: the TILL_HOME tree, key, config, empty database and schedule. Idempotent. */
+/**
+ * `till host init`: the TILL_HOME tree, key, config, empty database and schedule.
+ * Idempotent, and safe to run many times at once: all of it happens under the
+ * database's lock, so one run makes the key and the others keep it.
+ */
 export async function initTillHome(paths: TillPaths): Promise<InitResult> {
   checkControlPath(paths);
   for (const dir of [paths.home, paths.sshDir, paths.controlDir]) {
@@ -140,16 +199,19 @@ export async function initTillHome(paths: TillPaths): Promise<InitResult> {
     await chmod(dir, 0o700);
   }
   await mkdir(paths.logsDir, { recursive: true, mode: 0o700 });
-  const { created } = await ensureKeyPair(paths);
   const hosts = hostsStore(paths);
-  const databaseCreated = !(await hosts.exists());
-  if (databaseCreated) await hosts.write(emptyHostsFile());
-  const schedule = scheduleStore(paths);
-  const scheduleCreated = !(await schedule.exists());
-  if (scheduleCreated) await schedule.write(emptyScheduleFile());
-  else await schedule.read(); // a corrupt schedule.json stops init too (exit 4, file untouched)
-  // Regenerate the config from whatever database is there (validating it, never rewriting it).
-  await new Inventory(paths).writeSshConfig(await hosts.read());
-  if (!(await pathExists(paths.knownHosts))) await writeFileAtomic(paths.knownHosts, '', { mode: 0o600 });
-  return { keyCreated: created, databaseCreated, scheduleCreated };
+  return hosts.withLock(async () => {
+    const { created } = await ensureKeyPair(paths);
+    const databaseCreated = !(await hosts.exists());
+    if (databaseCreated) await hosts.write(emptyHostsFile());
+    const schedule = scheduleStore(paths);
+    const scheduleCreated = !(await schedule.exists());
+    if (scheduleCreated) await schedule.write(emptyScheduleFile());
+    else await schedule.read(); // a corrupt schedule.json stops init too (exit 4, file untouched)
+    // Regenerate the config from whatever database is there (validating it, never rewriting it).
+    const { data, text } = await hosts.readText();
+    await new Inventory(paths).writeSshConfig(data, text);
+    if (!(await pathExists(paths.knownHosts))) await writeFileAtomic(paths.knownHosts, '', { mode: 0o600 });
+    return { keyCreated: created, databaseCreated, scheduleCreated };
+  });
 }

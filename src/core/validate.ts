@@ -106,6 +106,14 @@ export function parseHostSpec(spec: string): HostSpec {
       portText = after.slice(1);
     }
     if (isIP(host) !== 6) throw new UsageError(`invalid host ${JSON.stringify(spec)}: ${JSON.stringify(host)} is not an IPv6 address`);
+    // isIP accepts a zone id (fe80::1%eth0), which ssh_config would read as a % token.
+    if (host.includes('%')) {
+      throw new UsageError(
+        `invalid host ${JSON.stringify(spec)}: IPv6 zone ids (${JSON.stringify(host.slice(host.indexOf('%')))}) are not supported`,
+        'use a global or unique-local IPv6 address, or a DNS name',
+      );
+    }
+    validateAddress(host);
   } else {
     const colon = rest.indexOf(':');
     if (colon !== -1 && rest.indexOf(':', colon + 1) !== -1) {

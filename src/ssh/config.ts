@@ -18,6 +18,21 @@ export function configPath(path: string): string {
   return /\s/.test(escaped) ? `"${escaped}"` : escaped;
 }
 
+/**
+ * The header line that records which database text a config was rendered from: a
+ * config whose line does not match the current hosts-local.json is rebuilt before use.
+ */
+export const SOURCE_LINE_RE = /^# Rendered from hosts-local\.json with sha256 ([0-9a-f]{64})$/m;
+
+export function sourceLine(sha256: string): string {
+  return `# Rendered from hosts-local.json with sha256 ${sha256}`;
+}
+
+/** The database hash a config text was rendered from, or undefined (missing, older till, hand-made). */
+export function renderedFrom(configText: string): string | undefined {
+  return SOURCE_LINE_RE.exec(configText.slice(0, 4096))?.[1];
+}
+
 /** A till key other than the current one (mid-rotation): hosts recorded on it use it. */
 export interface OtherKey {
   fingerprint: string;
@@ -31,10 +46,11 @@ export interface OtherKey {
  * ControlPath uses %C (a 40-char hash) so the socket path fits whatever the host name;
  * BatchMode and ConnectTimeout so till never waits for a password or a dead host.
  */
-export function renderSshConfig(db: HostsFile, paths: TillPaths, otherKeys: readonly OtherKey[] = []): string {
+export function renderSshConfig(db: HostsFile, paths: TillPaths, otherKeys: readonly OtherKey[] = [], sourceSha256?: string): string {
   const lines: string[] = [
     '# Till SSH configuration - generated from hosts-local.json by till; do not edit.',
     `# Use it by hand with: ssh -F ${configPath(paths.sshConfig)} till-<name>`,
+    ...(sourceSha256 === undefined ? [] : [sourceLine(sourceSha256)]),
     '',
   ];
   const names = Object.keys(db.hosts).sort();

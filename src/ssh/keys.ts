@@ -29,7 +29,11 @@ export async function ensureKeyPair(paths: TillPaths): Promise<{ created: boolea
   }
   const result = await runProcess('ssh-keygen', ['-q', '-t', 'ed25519', '-N', '', '-C', keyComment(), '-f', paths.privateKey]);
   if (result.spawnError !== undefined) throw new SetupError('ssh-keygen is not installed', 'install the OpenSSH client (Debian: apt-get install openssh-client)');
-  if (result.exitCode !== 0) throw new SetupError(`ssh-keygen failed: ${result.stderr.trim()}`);
+  if (result.exitCode !== 0) {
+    // ssh-keygen refuses (silently, without a terminal) when the file appeared meanwhile: keep that key.
+    if (await pathExists(paths.privateKey)) return ensureKeyPair(paths);
+    throw new SetupError(`ssh-keygen failed: ${result.stderr.trim() || `exit ${result.exitCode}`}`);
+  }
   await chmod(paths.privateKey, 0o600);
   return { created: true };
 }

@@ -1,6 +1,8 @@
-import { readFileSync, statSync, writeFileSync, existsSync } from 'node:fs';
+import { execFileSync } from 'node:child_process';
+import { copyFileSync, readFileSync, readdirSync, statSync, writeFileSync, existsSync } from 'node:fs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { tempHome, till, tillOk } from '../lab/till.js';
+import { startLab, type Lab } from '../lab/lab.js';
+import { closeMasters, tempHome, till, tillOk } from '../lab/till.js';
 
 const homes: Array<() => void> = [];
 function home(): string {
@@ -33,6 +35,18 @@ describe('till host init', () => {
     expect(readFileSync(`${h}/hosts-local.json`, 'utf8')).toBe(db);
     expect(second.stdout.trim()).toBe(readFileSync(`${h}/ssh/till_federation_ed25519.pub`, 'utf8').trim());
   });
+
+  it('run many times at once on a fresh home: every run succeeds and they share one key', async () => {
+    for (let round = 0; round < 4; round++) {
+      const h = home();
+      const runs = await Promise.all(Array.from({ length: 4 }, () => till(h, ['host', 'init'])));
+      expect(runs.map((r) => `${r.code} ${r.stderr.match(/^error: .*/m)?.[0] ?? ''}`)).toEqual(Array(4).fill('0 '));
+      const pub = readFileSync(`${h}/ssh/till_federation_ed25519.pub`, 'utf8').trim();
+      for (const r of runs) expect(r.stdout.trim()).toBe(pub);
+      expect(runs.filter((r) => r.stderr.includes('created key'))).toHaveLength(1);
+      expect(readdirSync(`${h}/ssh`).filter((f) => f.startsWith('till_federation')).sort()).toEqual(['till_federation_ed25519', 'till_federation_ed25519.pub']);
+    }
+  }, 120_000);
 
   it('refuses a TILL_HOME whose ControlPath would exceed the socket limit', async () => {
     const h = `${home()}/${'x'.repeat(60)}`;
@@ -103,6 +117,8 @@ describe('host inventory', () => {
     ['traversal in tekton path', ['host', 'add', 'x', 'u@h', '--tekton-path', '/srv/../etc']],
     ['glob in the group', ['host', 'add', 'x', 'u@h', '--group', 'web*']],
     ['unknown jump host', ['host', 'add', 'x', 'u@h', '--jump', 'nowhere']],
+    ['IPv6 zone id', ['host', 'add', 'zz', 'u@[fe80::1%eth0]']],
+    ['IPv6 zone id with a port', ['host', 'add', 'zz', 'u@[fe80::1%eth0]:22']],
   ])('refuses %s with exit 2, database and config byte-identical', async (_why, args) => {
     const db = readFileSync(`${h}/hosts-local.json`);
     const config = readFileSync(`${h}/ssh/config`);
@@ -129,6 +145,17 @@ describe('host inventory', () => {
     expect(shown).toMatchObject({ name: 'constructor', host: '10.0.0.9', groups: ['g'] });
   });
 
+  it('pubkey and remove answer --json', async () => {
+    const pub = JSON.parse((await tillOk(h, ['host', 'pubkey', '--json'])).stdout);
+    expect(pub.publicKey).toBe(readFileSync(`${h}/ssh/till_federation_ed25519.pub`, 'utf8').trim());
+    expect(pub.fingerprint).toMatch(/^SHA256:[A-Za-z0-9+/]{43}$/);
+    expect(pub.file).toBe(`${h}/ssh/till_federation_ed25519.pub`);
+    await tillOk(h, ['host', 'add', 'gone', 'u@10.0.0.77']);
+    const removed = await tillOk(h, ['host', 'remove', 'gone', '--json']);
+    expect(JSON.parse(removed.stdout)).toEqual({ removed: 'gone', cleanedRemote: false });
+    expect(readFileSync(`${h}/hosts-local.json`, 'utf8')).not.toContain('"gone"');
+  });
+
   it('a target that matches nothing is an error, not a no-op', async () => {
     const r = await till(h, ['host', 'test', 'nomatch-*']);
     expect(r.code).toBe(2);
@@ -148,6 +175,102 @@ describe('a corrupt database', () => {
       expect(r.stderr).toContain(`${h}/hosts-local.json is not valid JSON`);
       expect(readFileSync(`${h}/hosts-local.json`, 'utf8')).toBe(corrupt);
     }
+  });
+
+  it('a schema-invalid database (valid JSON) stops them too', async () => {
+    const h = home();
+    await tillOk(h, ['host', 'init']);
+    const invalid = '{"hosts": {"a": {"user": "u", "host": "h", "port": "twenty-two", "status": "untested", "added": "2025-01-05T10:00:00Z", "tekton_path": "/x", "installations": []}}}\n';
+    writeFileSync(`${h}/hosts-local.json`, invalid);
+    const config = readFileSync(`${h}/ssh/config`, 'utf8');
+    for (const args of [['host', 'list'], ['host', 'show', 'a'], ['host', 'add', 'b', 'u@h'], ['host', 'remove', 'a'], ['host', 'test', '--all'], ['host', 'exec', '--all', '--', 'true'], ['host', 'group', 'list'], ['host', 'group', 'create', 'g'], ['host', 'init'], ['status'], ['metrics']]) {
+      const r = await till(h, args);
+      expect(r.code, args.join(' ')).toBe(4);
+      expect(r.stderr, args.join(' ')).toContain(`${h}/hosts-local.json does not match its schema at hosts.a.port`);
+      expect(readFileSync(`${h}/hosts-local.json`, 'utf8')).toBe(invalid);
+      expect(readFileSync(`${h}/ssh/config`, 'utf8')).toBe(config);
+    }
+  });
+});
+
+describe('a corrupt schedule.json or installations.json', () => {
+  it.each([
+    ['invalid JSON', '{"sync": ', 'is not valid JSON'],
+    ['schema-invalid', '{"sync": 5}\n', 'does not match its schema at sync'],
+  ])('schedule.json (%s) stops every command that reads it, naming the file, byte-identical', async (_why, text, message) => {
+    const h = home();
+    await tillOk(h, ['host', 'init']);
+    writeFileSync(`${h}/schedule.json`, text);
+    for (const args of [['host', 'init'], ['schedule', 'show'], ['schedule', 'set', '--daily-at', '03:00'], ['schedule', 'run'], ['sync'], ['status'], ['metrics'], ['watch', '--status']]) {
+      const r = await till(h, args);
+      expect(r.code, `${args.join(' ')}: ${r.stderr}`).toBe(4);
+      expect(r.stderr, args.join(' ')).toContain(`${h}/schedule.json ${message}`);
+      expect(readFileSync(`${h}/schedule.json`, 'utf8')).toBe(text);
+    }
+  });
+
+  it.each([
+    ['invalid JSON', '{"inst', 'is not valid JSON'],
+    ['schema-invalid', '{"installations": 5}\n', 'does not match its schema at installations'],
+  ])('installations.json (%s) stops every command that reads it, naming the file, byte-identical', async (_why, text, message) => {
+    const h = home();
+    await tillOk(h, ['host', 'init']);
+    writeFileSync(`${h}/installations.json`, text);
+    for (const args of [['installation', 'list'], ['installation', 'add', h], ['installation', 'remove', 'x'], ['installation', 'default', 'x'], ['sync']]) {
+      const r = await till(h, args);
+      expect(r.code, `${args.join(' ')}: ${r.stderr}`).toBe(4);
+      expect(r.stderr, args.join(' ')).toContain(`${h}/installations.json ${message}`);
+      expect(readFileSync(`${h}/installations.json`, 'utf8')).toBe(text);
+    }
+  });
+});
+
+/** The options ssh would use for an alias of till's config. */
+function sshG(h: string, alias: string): Record<string, string> {
+  const out = execFileSync('ssh', ['-G', '-F', `${h}/ssh/config`, alias], { encoding: 'utf8' });
+  return Object.fromEntries(out.split('\n').filter((l) => l.includes(' ')).map((l) => [l.slice(0, l.indexOf(' ')), l.slice(l.indexOf(' ') + 1)]));
+}
+
+describe('ssh/config follows a hand-edited database', () => {
+  it("the seed's file copied in: the next command that reads the database rebuilds the config", async () => {
+    const h = home();
+    await tillOk(h, ['host', 'init']);
+    copyFileSync('test/fixtures/seed-hosts-local.json', `${h}/hosts-local.json`);
+    await tillOk(h, ['host', 'list']);
+    const g = sshG(h, 'till-production');
+    expect(g.hostname).toBe('prod.example.com');
+    expect(g.user).toBe('deploy');
+    expect(g.port).toBe('22');
+  });
+
+  describe('with a real lab host', () => {
+    let h: string;
+    let lab: Lab;
+    beforeAll(async () => {
+      ({ home: h } = tempHome());
+      await tillOk(h, ['host', 'init']);
+      lab = await startLab(1, { authorizedKey: readFileSync(`${h}/ssh/till_federation_ed25519.pub`, 'utf8') });
+      await tillOk(h, ['host', 'add', 'h0', lab.hosts[0]!.spec]);
+    }, 60_000);
+    afterAll(async () => {
+      await closeMasters(h);
+      lab?.stop();
+    });
+
+    it('a port changed by hand is the port `host test` connects to', async () => {
+      await tillOk(h, ['host', 'test', 'h0']);
+      const db = JSON.parse(readFileSync(`${h}/hosts-local.json`, 'utf8'));
+      // Port 1: nothing listens there, on any loopback address.
+      db.hosts.h0.port = 1;
+      writeFileSync(`${h}/hosts-local.json`, `${JSON.stringify(db, null, 2)}\n`);
+      const r = await till(h, ['host', 'test', 'h0']);
+      expect(r.code, r.stdout + r.stderr).toBe(1);
+      expect(r.stdout + r.stderr).toMatch(/connection refused/i);
+      const shown = JSON.parse((await tillOk(h, ['host', 'show', 'h0', '--json'])).stdout);
+      expect(shown).toMatchObject({ port: 1, failures: 1 });
+      expect(shown.last_error).toMatch(/connection refused/i);
+      expect(sshG(h, 'till-h0').port).toBe('1');
+    }, 60_000);
   });
 });
 

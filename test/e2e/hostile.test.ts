@@ -60,6 +60,15 @@ const CORPUS: Array<[string, string]> = [
 /** Hostile only where it becomes an object key (a host or group name); a valid user name otherwise. */
 const KEY_ONLY: Array<[string, string]> = [['__proto__', '__proto__']];
 const FP = `SHA256:${'A'.repeat(43)}`;
+/** Inside brackets, where an IPv6 literal goes: zone ids (isIP accepts them; `%` is an ssh_config token) and injections. */
+const V6_ONLY: Array<[string, string]> = [
+  ['zone id', 'fe80::1%eth0'],
+  ['zone id, ssh token', '::1%C'],
+  ['zone id with injection', `fe80::1%$(${touch})`],
+  ['zone id with newline', `fe80::1%eth0\n    ProxyCommand ${touch}`],
+  ['v6 then newline', `::1\n    ProxyCommand ${touch}`],
+  ['v6 then space', '::1 x'],
+];
 
 /** Every command that takes input, with the hostile value in one place. */
 const SLOTS: Array<[string, (p: string) => string[]]> = [
@@ -67,6 +76,7 @@ const SLOTS: Array<[string, (p: string) => string[]]> = [
   ['add <spec>', (p) => ['host', 'add', 'n1', p]],
   ['add user@', (p) => ['host', 'add', 'n1', `${p}@127.0.0.1`]],
   ['add @host', (p) => ['host', 'add', 'n1', `u@${p}`]],
+  ['add @[host]', (p) => ['host', 'add', 'n1', `u@[${p}]`]],
   ['add :port', (p) => ['host', 'add', 'n1', `u@127.0.0.1:${p}`]],
   ['add --port', (p) => ['host', 'add', 'n1', 'u@127.0.0.1', '--port', p]],
   ['add --tekton-path', (p) => ['host', 'add', 'n1', 'u@127.0.0.1', '--tekton-path', p]],
@@ -181,7 +191,7 @@ describe('hostile command-line values are refused and change nothing', () => {
 
   const NAME_SLOTS = /<name>|<target>|--group|--jump|group (create|add|delete)|<host>|^remove|^show|^forget|^authorize/;
   const cases = SLOTS.flatMap(([slot, build], i) =>
-    [...sample(CORPUS, i, 4), ...(NAME_SLOTS.test(slot) ? KEY_ONLY : [])].map(([label, value]) => ({ slot, label, args: build(value) })),
+    [...sample(CORPUS, i, 4), ...(NAME_SLOTS.test(slot) ? KEY_ONLY : []), ...(slot === 'add @[host]' ? V6_ONLY : [])].map(([label, value]) => ({ slot, label, args: build(value) })),
   );
 
   test(`${cases.length} hostile invocations (${SLOTS.length} slots × ${FULL ? CORPUS.length : 4} values)`, { timeout: 1_800_000 }, async () => {
@@ -253,6 +263,9 @@ describe('a hand-edited hosts-local.json with a hostile value in any field is re
   test('the valid base loads (so each refusal is the hostile value)', async () => {
     writeFileSync(db, `${JSON.stringify(valid(), null, 2)}\n`);
     await tillOk(home, ['host', 'list']);
+    // Reading a hand-edited database rebuilds the config from it: that is the config no refusal may change.
+    config = readFileSync(join(home, 'ssh', 'config'), 'utf8');
+    expect(config).toContain('Host till-h1\n    HostName 10.0.0.2\n');
   });
 
   test(`${cases.length} hostile files: exit 4 naming the file; file and ssh/config unchanged`, { timeout: 1_800_000 }, async () => {

@@ -51,6 +51,8 @@ const SSHD = '/usr/sbin/sshd';
 /** Absolute: the user's PATH given to shell() does not include sbin. */
 const RUNUSER = existsSync('/usr/sbin/runuser') ? '/usr/sbin/runuser' : '/sbin/runuser';
 const USER_PREFIX = 'tl';
+/** In each lab folder: `<pid> <start time>` of the process that started it. */
+const OWNER_FILE = 'owner';
 
 function run(cmd: string, args: string[]): string {
   return execFileSync(cmd, args, { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] });
@@ -89,6 +91,57 @@ export function killTree(pid: number, signal: NodeJS.Signals = 'SIGKILL'): void 
     } catch {
       // already gone
     }
+  }
+}
+
+/** Every process running as `uid` (a lab user's leftovers: a daemon a test started on the host). */
+function processesOf(uid: number): number[] {
+  const out: number[] = [];
+  for (const entry of readdirSync('/proc')) {
+    if (!/^\d+$/.test(entry)) continue;
+    try {
+      const status = readFileSync(`/proc/${entry}/status`, 'utf8');
+      if (new RegExp(`^Uid:\\s+${uid}\\s`, 'm').test(status)) out.push(Number(entry));
+    } catch {
+      // ended while we looked
+    }
+  }
+  return out;
+}
+
+/** Processes whose command line names a file under `dir` (a lab's sshd listeners and their children). */
+function processesUsing(dir: string): number[] {
+  const out: number[] = [];
+  for (const entry of readdirSync('/proc')) {
+    if (!/^\d+$/.test(entry)) continue;
+    try {
+      // sshd rewrites its title: its arguments become one string ("sshd: /usr/sbin/sshd -D -f <dir>/h0/…").
+      const cmdline = readFileSync(`/proc/${entry}/cmdline`, 'utf8');
+      if (cmdline.split(/[\0 ]/).some((a) => a.startsWith(`${dir}/`))) out.push(Number(entry));
+    } catch {
+      // ended while we looked
+    }
+  }
+  return out;
+}
+
+/** `pid start-time`: which process owns a lab (the start time tells a reused pid apart). */
+function processIdentity(pid: number): string | undefined {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    return `${pid} ${stat.slice(stat.lastIndexOf(')') + 2).split(' ')[19]}`;
+  } catch {
+    return undefined;
+  }
+}
+
+/** Removes a lab user after ending whatever still runs as it (userdel refuses a user with processes). */
+function removeUser(user: string, uid: number | undefined): void {
+  if (uid !== undefined) for (const pid of processesOf(uid)) killTree(pid);
+  try {
+    run('userdel', [user]);
+  } catch {
+    // already removed
   }
 }
 
@@ -239,8 +292,11 @@ function makeHost(labDir: string, index: number, opts: LabHostOptions): LabHost 
 export async function startLab(count: number, opts: { authorizedKey?: string; perHost?: (i: number) => LabHostOptions } = {}): Promise<Lab> {
   if (process.getuid?.() !== 0) throw new Error('the sshd test lab needs root (useradd, sshd switching users); CI runs as root');
   mkdirSync('/run/sshd', { recursive: true, mode: 0o755 });
+  // Labs whose process died without stop() (SIGKILL, a crash): their users, listeners and folders.
+  removeStaleLabUsers();
   const dir = mkdtempSync('/tmp/tl-');
   chmodSync(dir, 0o755);
+  writeFileSync(join(dir, OWNER_FILE), `${processIdentity(process.pid) ?? process.pid}\n`);
   const hosts: LabHost[] = [];
   const lab: Lab = {
     dir,
@@ -248,12 +304,9 @@ export async function startLab(count: number, opts: { authorizedKey?: string; pe
     stop() {
       for (const h of hosts) {
         h.stop();
-        try {
-          run('userdel', [h.user]);
-        } catch {
-          // already removed
-        }
+        removeUser(h.user, h.uid);
       }
+      for (const pid of processesUsing(dir)) killTree(pid);
       rmSync(dir, { recursive: true, force: true });
     },
   };
@@ -268,17 +321,48 @@ export async function startLab(count: number, opts: { authorizedKey?: string; pe
   return lab;
 }
 
-/** Removes lab users left by a crashed run (their home folder is gone). */
-export function removeStaleLabUsers(): void {
-  const passwd = readFileSync('/etc/passwd', 'utf8');
-  for (const line of passwd.split('\n')) {
-    const [name, , , , , home] = line.split(':');
-    if (name && home && new RegExp(`^${USER_PREFIX}[0-9a-f]{8}$`).test(name) && home.startsWith('/tmp/tl-') && !existsSync(home)) {
-      try {
-        run('userdel', [name]);
-      } catch {
-        // in use or gone
-      }
-    }
+/** Lab users: [name, uid, home]. */
+function labUsers(): Array<[string, number, string]> {
+  const out: Array<[string, number, string]> = [];
+  for (const line of readFileSync('/etc/passwd', 'utf8').split('\n')) {
+    const [name, , uid, , , home] = line.split(':');
+    if (name && home && new RegExp(`^${USER_PREFIX}[0-9a-f]{8}$`).test(name) && home.startsWith('/tmp/tl-')) out.push([name, Number(uid), home]);
   }
+  return out;
+}
+
+/** True when the lab's owner file names a process that no longer exists (labs without one are left alone). */
+function ownerIsDead(labDir: string): boolean {
+  let owner: string;
+  try {
+    owner = readFileSync(join(labDir, OWNER_FILE), 'utf8').trim();
+  } catch {
+    return false;
+  }
+  const pid = Number(owner.split(' ')[0]);
+  if (!Number.isInteger(pid) || pid <= 0) return false;
+  const now = processIdentity(pid);
+  return now === undefined || (owner.includes(' ') && now !== owner);
+}
+
+/**
+ * Cleans up after labs whose process died without `stop()` (SIGKILL, a crash): ends
+ * their sshd listeners and sessions, removes their users and folders. A lab records
+ * its owner (pid and start time) in `owner`; a lab whose owner still runs is never
+ * touched. Also removes lab users whose home folder is gone.
+ */
+export function removeStaleLabUsers(): void {
+  let dirs: string[] = [];
+  try {
+    dirs = readdirSync('/tmp').filter((n) => /^tl-[A-Za-z0-9]{6}$/.test(n)).map((n) => `/tmp/${n}`);
+  } catch {
+    // no /tmp listing: nothing to clean
+  }
+  const users = labUsers();
+  for (const dir of dirs.filter(ownerIsDead)) {
+    for (const pid of processesUsing(dir)) killTree(pid);
+    for (const [name, uid, home] of users) if (home.startsWith(`${dir}/`)) removeUser(name, uid);
+    rmSync(dir, { recursive: true, force: true });
+  }
+  for (const [name, uid, home] of labUsers()) if (!existsSync(home)) removeUser(name, uid);
 }

@@ -1,9 +1,11 @@
-import { mkdtempSync, readFileSync, rmSync, statSync } from 'node:fs';
+import { createHash } from 'node:crypto';
+import { mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { afterEach, describe, expect, it } from 'vitest';
 import type { HostResult } from '../../src/core/fanout.js';
 import { addHost } from '../../src/core/host-admin.js';
 import { Inventory, initTillHome } from '../../src/core/inventory.js';
 import { tillPaths } from '../../src/core/paths.js';
+import { renderedFrom, SOURCE_LINE_RE } from '../../src/ssh/config.js';
 
 const result = (over: Partial<HostResult>): HostResult => ({
   host: 'web-1',
@@ -51,5 +53,113 @@ describe('Inventory.recordResults', () => {
     // and contact again resets it
     await inventory.recordResults([result({})]);
     expect(JSON.parse(file().text).hosts['web-1']).toMatchObject({ failures: 0, last_error: null, status: 'connected' });
+  });
+});
+
+describe('ssh/config follows hosts-local.json', () => {
+  let dir: string | undefined;
+  afterEach(() => {
+    if (dir) rmSync(dir, { recursive: true, force: true });
+  });
+  const setup = async () => {
+    dir = mkdtempSync('/tmp/tinv-');
+    const paths = tillPaths(dir);
+    await initTillHome(paths);
+    return { paths, inventory: new Inventory(paths) };
+  };
+  const stamp = (paths: ReturnType<typeof tillPaths>) => renderedFrom(readFileSync(paths.sshConfig, 'utf8'));
+  const hash = (text: string) => createHash('sha256').update(text).digest('hex');
+
+  it('records the hash of the database text it was rendered from', async () => {
+    const { paths, inventory } = await setup();
+    expect(stamp(paths)).toBe(hash(readFileSync(paths.hostsDb, 'utf8')));
+    await addHost(inventory, { name: 'web-1', spec: 'deploy@127.0.0.1' });
+    expect(stamp(paths)).toBe(hash(readFileSync(paths.hostsDb, 'utf8')));
+  });
+
+  it('is rebuilt before use after a hand edit of the database (the seed copied in, then a port changed)', async () => {
+    const { paths, inventory } = await setup();
+    const seed = readFileSync('test/fixtures/seed-hosts-local.json', 'utf8');
+    writeFileSync(paths.hostsDb, seed);
+    const db = await inventory.read();
+    expect(db.hosts.production!.host).toBe('prod.example.com');
+    let config = readFileSync(paths.sshConfig, 'utf8');
+    expect(config).toContain('Host till-production\n    HostName prod.example.com\n    User deploy\n    Port 22\n');
+    expect(renderedFrom(config)).toBe(hash(seed));
+
+    const edited = seed.replace('"port": 22', '"port": 2022');
+    writeFileSync(paths.hostsDb, edited);
+    await inventory.read();
+    config = readFileSync(paths.sshConfig, 'utf8');
+    expect(config).toContain('    Port 2022\n');
+    expect(renderedFrom(config)).toBe(hash(edited));
+  });
+
+  it('is rebuilt when it went missing or was written by hand', async () => {
+    const { paths, inventory } = await setup();
+    await addHost(inventory, { name: 'web-1', spec: 'deploy@127.0.0.1' });
+    const good = readFileSync(paths.sshConfig, 'utf8');
+    rmSync(paths.sshConfig);
+    await inventory.read();
+    expect(readFileSync(paths.sshConfig, 'utf8')).toBe(good);
+    writeFileSync(paths.sshConfig, 'Host till-*\n    ProxyCommand nc %h %p\n');
+    await inventory.read();
+    expect(readFileSync(paths.sshConfig, 'utf8')).toBe(good);
+  });
+
+  it('is never ahead of the database: a change the database refuses leaves both byte-identical', async () => {
+    const { paths, inventory } = await setup();
+    await addHost(inventory, { name: 'web-1', spec: 'deploy@127.0.0.1' });
+    const db = readFileSync(paths.hostsDb, 'utf8');
+    const config = readFileSync(paths.sshConfig, 'utf8');
+    await expect(
+      inventory.update((d) => {
+        d.hosts['zz'] = { ...d.hosts['web-1']!, host: 'fe80::1%eth0' };
+      }),
+    ).rejects.toThrow(/refusing to write invalid/);
+    expect(readFileSync(paths.hostsDb, 'utf8')).toBe(db);
+    expect(readFileSync(paths.sshConfig, 'utf8')).toBe(config);
+  });
+
+  it('a status-only change re-stamps the config without re-rendering it; reads then leave it alone', async () => {
+    const { paths, inventory } = await setup();
+    await addHost(inventory, { name: 'web-1', spec: 'deploy@127.0.0.1' });
+    const body = (t: string) => t.replace(SOURCE_LINE_RE, '');
+    const before = readFileSync(paths.sshConfig, 'utf8');
+    await inventory.recordResults([result({})]);
+    const after = readFileSync(paths.sshConfig, 'utf8');
+    expect(body(after)).toBe(body(before));
+    expect(renderedFrom(after)).toBe(hash(readFileSync(paths.hostsDb, 'utf8')));
+    const ino = statSync(paths.sshConfig).ino;
+    await inventory.read();
+    expect(statSync(paths.sshConfig).ino).toBe(ino);
+  });
+
+  it('a status-only change on a stale config renders it in full', async () => {
+    const { paths, inventory } = await setup();
+    await addHost(inventory, { name: 'web-1', spec: 'deploy@127.0.0.1' });
+    // As if a till died between the database write and the config write: the config is one change behind.
+    const stale = readFileSync(paths.sshConfig, 'utf8');
+    await addHost(inventory, { name: 'web-2', spec: 'deploy@127.0.0.2' });
+    writeFileSync(paths.sshConfig, stale);
+    await inventory.recordResults([result({})]);
+    const config = readFileSync(paths.sshConfig, 'utf8');
+    expect(config).toContain('Host till-web-2\n');
+    expect(renderedFrom(config)).toBe(hash(readFileSync(paths.hostsDb, 'utf8')));
+  });
+});
+
+describe('initTillHome', () => {
+  it('runs many times at once on a fresh home: one key, every run succeeds', async () => {
+    const dir = mkdtempSync('/tmp/tinv-');
+    try {
+      const paths = tillPaths(dir);
+      const results = await Promise.all(Array.from({ length: 6 }, () => initTillHome(paths)));
+      expect(results.filter((r) => r.keyCreated)).toHaveLength(1);
+      expect(results.filter((r) => r.databaseCreated)).toHaveLength(1);
+      expect(readFileSync(paths.publicKey, 'utf8')).toMatch(/^ssh-ed25519 /);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 });

@@ -4,7 +4,7 @@ import { afterAll, describe, expect, it } from 'vitest';
 import { checkControlPath, controlPathLength, tillPaths } from '../../src/core/paths.js';
 import type { HostsFile } from '../../src/core/state/hosts.js';
 import { buildSshArgs } from '../../src/ssh/args.js';
-import { configPath, renderSshConfig } from '../../src/ssh/config.js';
+import { configPath, renderedFrom, renderSshConfig } from '../../src/ssh/config.js';
 import { UsageError } from '../../src/core/errors.js';
 
 const dir = mkdtempSync('/tmp/t-');
@@ -60,6 +60,9 @@ describe('ssh/config', () => {
     expect(g.get('batchmode')).toEqual(['yes']);
     expect(g.get('connecttimeout')).toEqual(['10']);
     expect(g.get('passwordauthentication')).toEqual(['no']);
+    // Deliberately shorter than the seed's 60 s: a vanished host frees its master in 45 s, not 3 minutes.
+    expect(g.get('serveraliveinterval')).toEqual(['15']);
+    expect(g.get('serveralivecountmax')).toEqual(['3']);
     // %C expands to a 40-character hash: the socket path fits whatever the host name.
     expect(g.get('controlpath')![0]).toMatch(new RegExp(`^${paths.controlDir}/[0-9a-f]{40}$`));
   });
@@ -76,6 +79,14 @@ describe('ssh/config', () => {
     const odd = tillPaths(`${dir}/we ird`);
     const g = effective(writeAndReturn(`${dir}/odd`, renderSshConfig(db, odd)), 'till-production');
     expect(g.get('identityfile')).toEqual([odd.privateKey]);
+  });
+
+  it('records the database hash in a comment line ssh ignores', () => {
+    const hash = 'ab'.repeat(32);
+    const stamped = renderSshConfig(db, paths, [], hash);
+    expect(renderedFrom(stamped)).toBe(hash);
+    expect(renderedFrom(text)).toBeUndefined();
+    expect(effective(writeAndReturn(`${dir}/stamped`, stamped), 'till-production').get('port')).toEqual(['2222']);
   });
 
   it('builds ssh argv with -F, the alias after --, and the command as one word', () => {

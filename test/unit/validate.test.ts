@@ -32,8 +32,16 @@ describe('parseHostSpec', () => {
     ['backtick', 'u@`id`'],
     ['unicode look-alike', 'u@exаmple.com'],
     ['trailing colon', 'u@host:'],
+    ['bracketed zone id', 'u@[fe80::1%eth0]'],
+    ['bracketed zone id with port', 'u@[fe80::1%25eth0]:22'],
+    ['bracketed ssh token', 'u@[::1%C]'],
+    ['bracketed newline', 'u@[::1\n]'],
   ])('refuses %s', (_why, spec) => {
     expect(() => parseHostSpec(spec)).toThrow(UsageError);
+  });
+
+  it('says why a zone id is refused', () => {
+    expect(() => parseHostSpec('u@[fe80::1%eth0]')).toThrow(/zone ids \("%eth0"\) are not supported/);
   });
 
   it('formats IPv6 back in brackets', () => {

@@ -84,7 +84,8 @@ export function registerHostCommands(host: Command, cli: Cli): void {
     .argument('<name>')
     .option('--clean-remote', "first remove till's files (~/.till) from the host")
     .option('-y, --yes', 'do not ask before --clean-remote')
-    .action(async (name: string, opts: { cleanRemote?: boolean; yes?: boolean }) => {
+    .option('--json', 'print {"removed": name, "cleanedRemote": bool} as JSON')
+    .action(async (name: string, opts: { cleanRemote?: boolean; yes?: boolean; json?: boolean }) => {
       validateName(name);
       const paths = cli.paths();
       const inventory = new Inventory(paths);
@@ -107,7 +108,8 @@ export function registerHostCommands(host: Command, cli: Cli): void {
       await closeMaster(paths, name);
       await inventory.update((d) => removeHostFrom(d, name));
       await removeAuditHistory(paths, name);
-      cli.err(`removed ${name}`);
+      if (opts.json) cli.json({ removed: name, cleanedRemote: opts.cleanRemote === true });
+      else cli.err(`removed ${name}`);
     });
 
   host
@@ -185,8 +187,16 @@ export function registerHostCommands(host: Command, cli: Cli): void {
   host
     .command('pubkey')
     .description("print till's public key (for a host's authorized_keys)")
-    .action(async () => {
-      cli.out(await readPublicKey(cli.paths()));
+    .option('--json', 'print {"publicKey", "fingerprint", "file", "created", "ageDays"} as JSON')
+    .action(async (opts: { json?: boolean }) => {
+      const paths = cli.paths();
+      const publicKey = await readPublicKey(paths);
+      if (!opts.json) {
+        cli.out(publicKey);
+        return;
+      }
+      const key = await currentKeyInfo(paths);
+      cli.json({ publicKey, fingerprint: key?.fingerprint ?? null, file: paths.publicKey, created: key?.created ?? null, ageDays: key?.ageDays ?? null });
     });
 
   addFleetOptions(

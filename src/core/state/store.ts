@@ -28,8 +28,18 @@ export interface StoreOptions {
   revive?: (data: unknown) => unknown;
 }
 
-function sha256(text: string): string {
+export function sha256(text: string): string {
   return createHash('sha256').update(text).digest('hex');
+}
+
+/** What `update` did, for work that must follow the write under the same lock. */
+export interface Committed {
+  /** The file's text before the change ('' when it did not exist). */
+  before: string;
+  /** Its text now: `before` when the change returned UNCHANGED. */
+  after: string;
+  /** False when the change returned UNCHANGED (nothing was written). */
+  written: boolean;
 }
 
 export class JsonFileStore<S extends z.ZodType> {
@@ -61,18 +71,23 @@ export class JsonFileStore<S extends z.ZodType> {
   }
 
   async read(): Promise<z.output<S>> {
+    return (await this.readText()).data;
+  }
+
+  /** The data and the exact text it came from ('' for a missing file, read as empty). */
+  async readText(): Promise<{ data: z.output<S>; text: string }> {
     let text: string;
     try {
       text = await readFile(this.file, 'utf8');
     } catch (err) {
-      if ((err as NodeJS.ErrnoException).code === 'ENOENT') return this.empty();
+      if ((err as NodeJS.ErrnoException).code === 'ENOENT') return { data: this.empty(), text: '' };
       throw new StateError(`cannot read ${this.file}: ${errorMessage(err)}`);
     }
     if (await this.isSealed(text)) {
       const data: unknown = JSON.parse(text);
-      return (this.opts.revive ? this.opts.revive(data) : data) as z.output<S>;
+      return { data: (this.opts.revive ? this.opts.revive(data) : data) as z.output<S>, text };
     }
-    return this.parse(text);
+    return { data: this.parse(text), text };
   }
 
   parse(text: string): z.output<S> {
@@ -100,26 +115,42 @@ export class JsonFileStore<S extends z.ZodType> {
   /**
    * Reads, applies `change`, and writes back atomically, all under the file's lock. A
    * change that returns UNCHANGED leaves the file as it was: no rewrite, no fsync.
+   * `afterWrite` runs once the file holds its new text (or was left unchanged), still
+   * under the lock: files derived from this one are written there, never ahead of it.
    */
-  async update<R>(change: (data: z.output<S>) => R | Promise<R>): Promise<R> {
+  async update<R>(
+    change: (data: z.output<S>) => R | Promise<R>,
+    afterWrite?: (data: z.output<S>, committed: Committed) => Promise<void>,
+  ): Promise<R> {
+    return this.withLock(async (lock) => {
+      const { data, text: before } = await this.readText();
+      const result = await change(data);
+      let after = before;
+      const written = result !== UNCHANGED;
+      if (written) {
+        // Another process took the lock as stale while we held it: writing now could lose its change.
+        if (lock.compromised) throw new StateError(`lost the lock on ${this.file} while updating it; nothing was written`, 'run the command again');
+        after = await this.write(data);
+      }
+      await afterWrite?.(data, { before, after, written });
+      return result;
+    });
+  }
+
+  /** Runs `work` holding this file's lock (the lock `update` takes; not re-entrant). */
+  async withLock<R>(work: (lock: { compromised: boolean }) => Promise<R>): Promise<R> {
     await mkdir(dirname(this.file), { recursive: true, mode: 0o700 });
     const lock = { compromised: false };
     const release = await this.lock(lock);
     try {
-      const data = await this.read();
-      const result = await change(data);
-      if (result === UNCHANGED) return result;
-      // Another process took the lock as stale while we held it: writing now could lose its change.
-      if (lock.compromised) throw new StateError(`lost the lock on ${this.file} while updating it; nothing was written`, 'run the command again');
-      await this.write(data);
-      return result;
+      return await work(lock);
     } finally {
       await release().catch(() => undefined);
     }
   }
 
-  /** Writes a value that must already be valid (used by init and by update). */
-  async write(data: z.output<S>): Promise<void> {
+  /** Writes a value that must already be valid (used by init and by update); returns the text written. */
+  async write(data: z.output<S>): Promise<string> {
     const checked = this.schema.safeParse(data);
     if (!checked.success) {
       // A bug, not a user error: never write something the next read would refuse.
@@ -129,6 +160,7 @@ export class JsonFileStore<S extends z.ZodType> {
     await writeFileAtomic(this.file, text, { mode: 0o600, fsync: true });
     // After the data: a crash in between leaves a stale seal, which only means a full check.
     if (this.opts.seal) await writeFileAtomic(this.sealFile, `${sha256(text)}\n`, { mode: 0o600, fsync: false });
+    return text;
   }
 
   private async lock(state: { compromised: boolean }): Promise<() => Promise<void>> {
