@@ -183,7 +183,7 @@ describe('a corrupt database', () => {
     const invalid = '{"hosts": {"a": {"user": "u", "host": "h", "port": "twenty-two", "status": "untested", "added": "2025-01-05T10:00:00Z", "tekton_path": "/x", "installations": []}}}\n';
     writeFileSync(`${h}/hosts-local.json`, invalid);
     const config = readFileSync(`${h}/ssh/config`, 'utf8');
-    for (const args of [['host', 'list'], ['host', 'show', 'a'], ['host', 'add', 'b', 'u@h'], ['host', 'remove', 'a'], ['host', 'test', '--all'], ['host', 'exec', '--all', '--', 'true'], ['host', 'group', 'list'], ['host', 'group', 'create', 'g'], ['host', 'init'], ['status'], ['metrics']]) {
+    for (const args of [['host', 'list'], ['host', 'show', 'a'], ['host', 'add', 'b', 'u@h'], ['host', 'remove', 'a'], ['host', 'test', '--all'], ['host', 'exec', '--all', '--', 'true'], ['host', 'group', 'list'], ['host', 'group', 'create', 'g'], ['host', 'init'], ['status'], ['metrics'], ['schedule', 'run'], ['sync']]) {
       const r = await till(h, args);
       expect(r.code, args.join(' ')).toBe(4);
       expect(r.stderr, args.join(' ')).toContain(`${h}/hosts-local.json does not match its schema at hosts.a.port`);
@@ -285,7 +285,8 @@ describe('the CLI surface', () => {
     const walk = async (path: string[]): Promise<number> => {
       const r = await tillOk(h, [...path, '--help']);
       expect(r.stdout).toContain('Usage: till');
-      expect(r.stdout, path.join(' ')).not.toMatch(/--group <group>\s+every host of a group \(repeatable\)\s+\(default: \[\]\)/);
+      // A repeatable option's empty starting list is not a default worth printing.
+      expect(r.stdout, path.join(' ')).not.toContain('(default: [])');
       const section = r.stdout.split('Commands:')[1];
       if (!section) return 1;
       const subs = [...section.matchAll(/^ {2}([a-z][a-z-]*)/gm)].map((m) => m[1]!).filter((s) => s !== 'help');

@@ -235,7 +235,7 @@ describe('till schedule run / failures', { timeout: 240_000 }, () => {
     const error = `exit 4: ${t.home}/hosts-local.json is not valid JSON`;
     for (const n of [1, 2]) {
       const r = await till(t.home, ['schedule', 'run'], { env });
-      expect(r.code).toBe(1);
+      expect(r.code).toBe(4);
       expect(r.stderr).toContain(`sync failed: ${error}`);
       const show = JSON.parse((await tillOk(t.home, ['schedule', 'show', '--json'], { env })).stdout);
       expect(show).toMatchObject({ status: 'failed', consecutive_failures: n });

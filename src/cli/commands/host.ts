@@ -67,13 +67,14 @@ export function registerHostCommands(host: Command, cli: Cli): void {
     .argument('<user@host[:port]>', 'where to connect; IPv6 in brackets: deploy@[2001:db8::5]:2222')
     .option('--port <port>', 'ssh port (default 22)')
     .option('--tekton-path <path>', 'where installations are deployed on the host', '~/projects/github/Tekton')
-    .option('-g, --group <group>', 'add to this group, creating it (repeatable)', collect, [])
+    .option('-g, --group <group>', 'add to this group, creating it (repeatable)', collect)
     .option('--jump <host>', 'reach this host through another till host (ProxyJump)')
     .option('--json', 'print the new entry as JSON')
-    .action(async (name: string, spec: string, opts: { port?: string; tektonPath?: string; group: string[]; jump?: string; json?: boolean }) => {
+    .action(async (name: string, spec: string, opts: { port?: string; tektonPath?: string; group?: string[]; jump?: string; json?: boolean }) => {
       const inventory = new Inventory(cli.paths());
-      const entry = await addHost(inventory, { name, spec, port: opts.port, tektonPath: opts.tektonPath, groups: opts.group, jump: opts.jump });
-      if (opts.json) cli.json(hostJson(name, entry, opts.group));
+      const groups = opts.group ?? [];
+      const entry = await addHost(inventory, { name, spec, port: opts.port, tektonPath: opts.tektonPath, groups, jump: opts.jump });
+      if (opts.json) cli.json(hostJson(name, entry, groups));
       else cli.err(`added ${name} (${formatHostSpec(entry)}), status untested; next: till host test ${name}`);
     });
 

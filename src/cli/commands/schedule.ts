@@ -269,6 +269,7 @@ export function registerScheduleCommands(program: Command, cli: Cli): void {
       if (opts.json) cli.json({ ran: true, run: r.record, recorded_by: r.recordedBy, next_run: next ?? null });
       else cli.err(`sync ${r.record.status}${r.record.error ? `: ${r.record.error}` : ''}; next run ${whenText(next)}`);
       if (stop.signal.aborted) throw new TillError('', ExitCode.interrupted);
-      if (r.record.status !== 'success') throw new FailedError('');
+      // A sync stopped by a state file (exit 4) says so in the exit code too, as `till sync` would.
+      if (r.record.status !== 'success') throw r.result.exitCode === ExitCode.state ? new TillError('', ExitCode.state) : new FailedError('');
     });
 }
