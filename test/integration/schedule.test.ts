@@ -322,7 +322,7 @@ describe('schedule enable/disable through the CLI (stand-in systemctl/loginctl/l
     const unitEnv = Object.fromEntries([...service.matchAll(/^Environment="([A-Z_]+)=(.*)"$/gm)].map((m) => [m[1]!, m[2]!]));
     expect(unitEnv.TILL_HOME).toBe(t.home);
     const r = spawnSync(exec[0]!, exec.slice(1), { env: unitEnv, encoding: 'utf8' });
-    expect(r.status, r.stderr).toBe(1);
+    expect(r.status, r.stderr).toBe(4);
     let show = JSON.parse((await tillOk(t.home, ['schedule', 'show', '--json'], { env: t.env })).stdout);
     expect(show).toMatchObject({ status: 'failed', consecutive_failures: 1 });
     expect(show.last_error).toMatch(/^exit 4: .*hosts-local\.json/);
@@ -337,7 +337,7 @@ describe('schedule enable/disable through the CLI (stand-in systemctl/loginctl/l
     expect(parsed.command).toMatch(/ schedule run --trigger cron /);
     mkdirSync(join(t.home, 'logs'), { recursive: true });
     const c = spawnSync('/bin/sh', ['-c', parsed.command], { env: { PATH: '/usr/bin:/bin' }, encoding: 'utf8' });
-    expect(c.status).toBe(1);
+    expect(c.status).toBe(4);
     show = JSON.parse((await tillOk(t.home, ['schedule', 'show', '--json'], { env: t.env })).stdout);
     expect(show).toMatchObject({ status: 'failed', consecutive_failures: 2 });
     expect(show.history[0]).toMatchObject({ status: 'failed', trigger: 'cron' });
