@@ -312,6 +312,13 @@ describe('host exec', () => {
     }
   }, 150_000);
 
+  it('sends the line bare by default (its parent on the host is sshd), wrapped with --stop-remote or --timeout', async () => {
+    const parent = async (extra: string[]) => parse((await tillOk(home, ['host', 'exec', 'web-1', '--json', ...extra, '--', 'cat /proc/$PPID/comm'])).stdout).results[0]!.stdout.trim();
+    expect(await parent([])).toBe('sshd');
+    expect(await parent(['--stop-remote'])).toBe('sh');
+    expect(await parent(['--timeout', '30'])).toBe('sh');
+  });
+
   it('--timeout ends a host that runs too long, on the host too, and does not count it as a connection failure', async () => {
     const r = await till(home, ['host', 'exec', 'web-4', 'web-5', '--timeout', '2', '--json', '--', 'echo started; sleep 47; echo never'], { timeoutMs: 60_000 });
     expect(r.code).toBe(1);
@@ -493,7 +500,7 @@ describe('Ctrl-C', () => {
   it('stops starting hosts, ends running ones, prints the summary with the rest skipped, keeps the database valid', async () => {
     let seen = '';
     let interrupted = false;
-    const r = await till(home, ['host', 'exec', 'web-*', '--parallel', '2', '--', 'echo started; sleep 30'], {
+    const r = await till(home, ['host', 'exec', 'web-*', '--parallel', '2', '--stop-remote', '--', 'echo started; sleep 30'], {
       timeoutMs: 60_000,
       onSpawn: (child) => {
         child.stdout!.on('data', (d: Buffer) => {
@@ -532,7 +539,7 @@ describe('Ctrl-C at a terminal', () => {
     const statuses = async () =>
       (JSON.parse((await tillOk(home, ['host', 'list', '--json'])).stdout) as { hosts: Array<{ name: string; status: string; failures?: number }> }).hosts.map((h) => [h.name, h.status, h.failures ?? 0]);
     const before = await statuses();
-    const run = tillInGroup(['host', 'exec', '--all', '--parallel', '3', '--json', '--', 'echo started; sleep 31']);
+    const run = tillInGroup(['host', 'exec', '--all', '--parallel', '3', '--json', '--stop-remote', '--', 'echo started; sleep 31']);
     const running = () => NAMES.filter((n) => remoteProcesses(n, /sleep 31/).length > 0).length;
     await waitUntil(() => running() === 3, 60_000, '3 hosts running the command');
     process.kill(-run.pid, 'SIGINT');

@@ -230,8 +230,9 @@ export function registerHostCommands(host: Command, cli: Cli): void {
       .command('exec')
       .description('run a command on every target in parallel: `till host exec web-* -- uptime`')
       .option('--group-output', "print each host's output as one block when it finishes, instead of prefixed lines")
+      .option('--stop-remote', 'Ctrl-C also ends the command on the hosts, not only their ssh (implied by --timeout; two short-lived processes more per host)')
       .usage('[targets...] [options] -- <command...>'),
-  ).action(async (patterns: string[], opts: FleetOpts & { groupOutput?: boolean }) => {
+  ).action(async (patterns: string[], opts: FleetOpts & { groupOutput?: boolean; stopRemote?: boolean }) => {
     if (cli.rest.length === 0 || cli.rest.every((a) => a.trim() === '')) {
       // An empty command would make ssh open a login shell instead.
       throw new UsageError('no command given', 'put the command after --: till host exec web-* -- uptime');
@@ -249,7 +250,13 @@ export function registerHostCommands(host: Command, cli: Cli): void {
       opts,
       stream: !grouped,
       grouped,
-      job: ({ output }) => execJob(paths, line, { connectTimeout: opts.connectTimeout, timeoutMs: opts.timeout && opts.timeout * 1000, onOutput: output }),
+      job: ({ output }) =>
+        execJob(paths, line, {
+          connectTimeout: opts.connectTimeout,
+          timeoutMs: opts.timeout && opts.timeout * 1000,
+          stopRemote: opts.stopRemote === true || opts.timeout !== undefined,
+          onOutput: output,
+        }),
     });
   });
 
