@@ -194,36 +194,28 @@ describe('a corrupt database', () => {
 });
 
 describe('a corrupt schedule.json or installations.json', () => {
+  const readers: Record<string, string[][]> = {
+    'schedule.json': [['host', 'init'], ['schedule', 'show'], ['schedule', 'set', '--daily-at', '03:00'], ['schedule', 'run'], ['sync'], ['status'], ['metrics'], ['watch', '--status']],
+    'installations.json': [['installation', 'list'], ['installation', 'add', '.'], ['installation', 'remove', 'x'], ['installation', 'default', 'x'], ['sync']],
+  };
   it.each([
-    ['invalid JSON', '{"sync": ', 'is not valid JSON'],
-    ['schema-invalid', '{"sync": 5}\n', 'does not match its schema at sync'],
-  ])('schedule.json (%s) stops every command that reads it, naming the file, byte-identical', async (_why, text, message) => {
+    ['schedule.json', 'invalid JSON', '{"sync": ', 'is not valid JSON'],
+    ['schedule.json', 'schema-invalid', '{"sync": 5}\n', 'does not match its schema at sync'],
+    ['installations.json', 'invalid JSON', '{"inst', 'is not valid JSON'],
+    ['installations.json', 'schema-invalid', '{"installations": 5}\n', 'does not match its schema at installations'],
+  ])('%s (%s) stops every command that reads it, naming the file, byte-identical', async (file, _why, text, message) => {
     const h = home();
     await tillOk(h, ['host', 'init']);
-    writeFileSync(`${h}/schedule.json`, text);
-    for (const args of [['host', 'init'], ['schedule', 'show'], ['schedule', 'set', '--daily-at', '03:00'], ['schedule', 'run'], ['sync'], ['status'], ['metrics'], ['watch', '--status']]) {
-      const r = await till(h, args);
+    writeFileSync(`${h}/${file}`, text);
+    for (const args of readers[file]!) {
+      const r = await till(h, args.map((a) => (a === '.' ? h : a)));
       expect(r.code, `${args.join(' ')}: ${r.stderr}`).toBe(4);
-      expect(r.stderr, args.join(' ')).toContain(`${h}/schedule.json ${message}`);
-      expect(readFileSync(`${h}/schedule.json`, 'utf8')).toBe(text);
-    }
-  });
-
-  it.each([
-    ['invalid JSON', '{"inst', 'is not valid JSON'],
-    ['schema-invalid', '{"installations": 5}\n', 'does not match its schema at installations'],
-  ])('installations.json (%s) stops every command that reads it, naming the file, byte-identical', async (_why, text, message) => {
-    const h = home();
-    await tillOk(h, ['host', 'init']);
-    writeFileSync(`${h}/installations.json`, text);
-    for (const args of [['installation', 'list'], ['installation', 'add', h], ['installation', 'remove', 'x'], ['installation', 'default', 'x'], ['sync']]) {
-      const r = await till(h, args);
-      expect(r.code, `${args.join(' ')}: ${r.stderr}`).toBe(4);
-      expect(r.stderr, args.join(' ')).toContain(`${h}/installations.json ${message}`);
-      expect(readFileSync(`${h}/installations.json`, 'utf8')).toBe(text);
+      expect(r.stderr, args.join(' ')).toContain(`${h}/${file} ${message}`);
+      expect(readFileSync(`${h}/${file}`, 'utf8')).toBe(text);
     }
   });
 });
+
 
 /** The options ssh would use for an alias of till's config. */
 function sshG(h: string, alias: string): Record<string, string> {
