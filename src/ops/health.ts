@@ -239,12 +239,16 @@ export interface HealthJobOptions {
   timeoutMs?: number;
 }
 
+/** Where the text after `line` starts; the line may follow a greeting a login shell printed without a newline. */
 function lineAt(text: string, line: string, from = 0): number {
-  const re = new RegExp(`(^|\\n)${line}\\r?\\n`, 'g');
-  re.lastIndex = Math.max(0, from - 1); // the newline before the line
-  const m = re.exec(text);
-  return m === null ? -1 : m.index + m[0].length;
+  const at = text.indexOf(`${line}\n`, from);
+  const atCr = text.indexOf(`${line}\r\n`, from);
+  if (at === -1 && atCr === -1) return -1;
+  return at !== -1 && (atCr === -1 || at < atCr) ? at + line.length + 1 : atCr + line.length + 2;
 }
+
+/** How long a v2 script may take to print its ping before till closes its stdin anyway (no latency then, never a hang). */
+export const PING_WAIT_MS = 15_000;
 
 /**
  * Watches the v2 script's stdout: answers its ping on stdin at once and times the
@@ -257,11 +261,23 @@ export class PingTimer {
   private pingAt: number | undefined;
   private afterPing = 0;
   private stdin: NodeJS.WritableStream | undefined;
+  private fallback: NodeJS.Timeout | undefined;
   latencyMs: number | null = null;
+
+  constructor(private readonly waitMs = PING_WAIT_MS) {}
 
   attach = (stdin: NodeJS.WritableStream): void => {
     this.stdin = stdin;
+    // A ping that never comes (output that hides it) must not leave the script waiting on stdin.
+    this.fallback = setTimeout(() => this.answer(), this.waitMs);
+    this.fallback.unref();
   };
+
+  private answer(): void {
+    clearTimeout(this.fallback);
+    const stdin = this.stdin as (NodeJS.WritableStream & { writableEnded?: boolean }) | undefined;
+    if (stdin && stdin.writableEnded !== true) stdin.end('\n');
+  }
 
   onStdout = (chunk: Buffer): void => {
     if (this.latencyMs !== null) return;
@@ -271,7 +287,7 @@ export class PingTimer {
       if (at === -1) return;
       this.pingAt = performance.now();
       this.afterPing = at;
-      this.stdin?.end('\n');
+      this.answer();
     }
     if (lineAt(this.seen, HEALTH_PONG, this.afterPing) !== -1) {
       this.latencyMs = Math.max(1, Math.round(performance.now() - this.pingAt));

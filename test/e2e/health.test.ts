@@ -202,6 +202,18 @@ describe('till host health', () => {
     }
   });
 
+  it('works for a user whose login shell greets without a newline (the ping glued to the greeting)', async () => {
+    const rc = `${lab.hosts[1]!.home}/.bashrc`;
+    writeFileSync(rc, "printf 'welcome '\n");
+    closeMaster();
+    try {
+      await expectHealthyH1();
+    } finally {
+      rmSync(rc, { force: true });
+      closeMaster();
+    }
+  });
+
   it('works for a user whose login shell is tcsh (the script is one line)', async () => {
     expect(existsSync('/usr/bin/tcsh'), 'apt-get install tcsh').toBe(true);
     execFileSync('/usr/sbin/usermod', ['-s', '/usr/bin/tcsh', lab.hosts[1]!.user]);

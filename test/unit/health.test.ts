@@ -1,7 +1,7 @@
 import { execFileSync } from 'node:child_process';
 import { chmodSync, mkdirSync, mkdtempSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { afterAll, describe, expect, it } from 'vitest';
+import { afterAll, describe, expect, it, vi } from 'vitest';
 import { appendHistory, emptyHealthHistory, healthHistorySchema, type HealthSnapshot } from '../../src/core/state/health.js';
 import { hostEntrySchema } from '../../src/core/state/hosts.js';
 import { formatBytes, parseSizeThreshold } from '../../src/core/units.js';
@@ -150,6 +150,26 @@ describe('the latency round trip (PingTimer)', () => {
     expect(timer.latencyMs).toBeNull();
     timer.onStdout(Buffer.from(`${HEALTH_PONG}\n${HEALTH_BEGIN}\n`));
     expect(timer.latencyMs).toBeGreaterThanOrEqual(1);
+  });
+
+  it('finds a ping glued to a greeting printed without a newline', () => {
+    const timer = new PingTimer();
+    const written: string[] = [];
+    timer.attach({ end: (chunk?: unknown) => void written.push(String(chunk)) } as unknown as NodeJS.WritableStream);
+    timer.onStdout(Buffer.from(`welcome ${HEALTH_PING}\r\n`));
+    expect(written).toEqual(['\n']);
+    timer.onStdout(Buffer.from(`${HEALTH_PONG}\n`));
+    expect(timer.latencyMs).toBeGreaterThanOrEqual(1);
+  });
+
+  it('closes stdin anyway when no ping comes in time, so the script never waits for ever', async () => {
+    const timer = new PingTimer(50);
+    const written: string[] = [];
+    timer.attach({ end: (chunk?: unknown) => void written.push(String(chunk)) } as unknown as NodeJS.WritableStream);
+    timer.onStdout(Buffer.from('a shell that hides the ping\n'));
+    expect(written).toEqual([]);
+    await vi.waitFor(() => expect(written).toEqual(['\n']));
+    expect(timer.latencyMs).toBeNull();
   });
 
   it('the v2 script waits for the answer before its pong, and runs on when stdin is closed', () => {
