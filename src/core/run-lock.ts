@@ -10,6 +10,11 @@ import type { TillPaths } from './paths.js';
  * fails at once, naming the lock, and changes nothing. The lock's mtime is refreshed
  * while the run lives, so a run that died leaves a lock that goes stale in 30 s.
  */
+/** Is a run of `name` going on now (its lock held and fresh)? For callers that would rather wait than fail. */
+export async function isRunLocked(paths: TillPaths, name: string): Promise<boolean> {
+  return lockfile.check(join(paths.stateDir, `${name}.run`), { realpath: false, stale: 30_000 }).catch(() => false);
+}
+
 export async function withRunLock<T>(paths: TillPaths, name: string, what: string, run: () => Promise<T>): Promise<T> {
   await mkdir(paths.stateDir, { recursive: true, mode: 0o700 });
   const target = join(paths.stateDir, `${name}.run`);

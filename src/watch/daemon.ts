@@ -2,6 +2,7 @@ import { TillError, errorMessage } from '../core/errors.js';
 import { scheduleStore } from '../core/inventory.js';
 import type { TillPaths } from '../core/paths.js';
 import { dueState, ensureNextRun, runAndRecord, type SyncCommand } from '../schedule/run.js';
+import { isRunLocked } from '../core/run-lock.js';
 import { runProcess } from '../ssh/process.js';
 import type { RotatingLog } from './log.js';
 import { isWatchProcess, processStartMark, type RecordedWatch } from './pid.js';
@@ -124,6 +125,7 @@ export async function runWatch(opts: WatchOptions, signal: AbortSignal): Promise
       });
     };
     let syncing = false;
+    let busyLogged = false;
     const tasks = (opts.tasks ?? []).map((t) => ({ ...t, nextAt: Date.now(), busy: false, dropped: false, lastLines: new Set<string>() }));
 
     while (!signal.aborted) {
@@ -138,7 +140,10 @@ export async function runWatch(opts: WatchOptions, signal: AbortSignal): Promise
           due = nextRun.getTime() <= now.getTime();
           log.write(`next_run was missing or unreadable; next run ${nextRun.toISOString()}`);
         }
-        if (due && !syncing) {
+        const busy = due && !syncing && (await isRunLocked(paths, 'sync'));
+        if (busy && !busyLogged) log.write('sync due, but another till sync is running on this TILL_HOME; trying again when it has ended');
+        busyLogged = busy;
+        if (due && !syncing && !busy) {
           syncing = true;
           log.write(`sync due (next_run ${nextRun.toISOString()}): running ${[opts.sync.command, ...opts.sync.args].join(' ')}`);
           const out = lineWriter('[sync]', log);
@@ -159,6 +164,8 @@ export async function runWatch(opts: WatchOptions, signal: AbortSignal): Promise
           );
         } else if (!due) {
           waitMs = Math.min(waitMs, Math.max(nextRun.getTime() - now.getTime(), 0) + 50);
+        } else if (busy) {
+          waitMs = Math.min(waitMs, 2_000); // start as soon as the other sync has ended
         }
       } catch (e) {
         const message = errorMessage(e);

@@ -7,7 +7,8 @@
  * are in watch-sync.test.ts. Every wait polls a file or a command; no sleeps.
  */
 import { execFileSync, spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import { appendFileSync, existsSync, readFileSync, writeFileSync } from 'node:fs';
+import { appendFileSync, existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import lockfile from 'proper-lockfile';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { computeNextRun, type SyncSettings } from '../../src/core/state/schedule.js';
@@ -110,6 +111,32 @@ describe('till watch', { timeout: 240_000 }, () => {
     expect(log).toMatch(/sync success, recorded by till sync; next run /);
     expect(log).toMatch(/\[sync\] sync success in /);
     expect(log).toMatch(/watch stopped/);
+  });
+
+  it('waits while another till sync runs instead of recording a failure, then runs the due sync', async () => {
+    const t = await setup();
+    await tillOk(t.home, ['schedule', 'set', '--interval-hours', '6'], { env });
+    t.edit((s) => (s.sync.next_run = new Date(Date.now() - 60_000).toISOString()));
+    mkdirSync(join(t.home, 'state'), { recursive: true });
+    const release = await lockfile.lock(join(t.home, 'state', 'sync.run'), { realpath: false, stale: 30_000, update: 10_000 });
+    let released = false;
+    try {
+      const w = startWatch(t.home);
+      const logFile = join(t.home, 'logs', 'watch.log');
+      await waitUntil(() => existsSync(logFile) && readFileSync(logFile, 'utf8').includes('another till sync is running'), 90_000, 'the watch to see the running sync');
+      // So does a scheduler's `schedule run`: nothing started, nothing recorded, exit 0.
+      const r = await tillOk(t.home, ['schedule', 'run', '--trigger', 'cron', '--json'], { env });
+      expect(JSON.parse(r.stdout)).toEqual({ ran: false, running: true });
+      expect(t.runs()).toBe(0);
+      await release();
+      released = true;
+      await waitUntil(() => t.runs() === 1, 90_000, 'the due sync after the other one ended');
+      expect(t.schedule().history[0]).toMatchObject({ status: 'success', trigger: 'watch' });
+      w.child().kill('SIGTERM');
+      expect((await w.done).code).toBe(0);
+    } finally {
+      if (!released) await release();
+    }
   });
 
   it('runs a run missed during downtime once, then schedules from now', async () => {

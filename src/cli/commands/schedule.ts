@@ -2,6 +2,7 @@ import { homedir, userInfo } from 'node:os';
 import { mkdir } from 'node:fs/promises';
 import { Option, type Command } from 'commander';
 import { ExitCode, FailedError, TillError, UsageError } from '../../core/errors.js';
+import { isRunLocked } from '../../core/run-lock.js';
 import { scheduleStore } from '../../core/inventory.js';
 import { computeNextRun, type RunRecord } from '../../core/state/schedule.js';
 import {
@@ -249,6 +250,13 @@ export function registerScheduleCommands(program: Command, cli: Cli): void {
           if (opts.json) cli.json({ ran: false, next_run: next.toISOString() });
           return;
         }
+      }
+      // A sync that is still running (a long one, or one started by hand) is not a failure
+      // of this run: nothing is started or recorded; the next check tries again.
+      if (await isRunLocked(paths, 'sync')) {
+        if (opts.json) cli.json({ ran: false, running: true });
+        else cli.err('another till sync is running on this TILL_HOME: nothing started, nothing recorded');
+        return;
       }
       const cmd = opts.syncCommand ? customSyncCommand(opts.syncCommand, opts.trigger) : tillSyncCommand(currentInvocation(paths, process.argv[1]), opts.trigger);
       const toStdout = (b: Buffer) => void (opts.json ? process.stderr : process.stdout).write(b);
