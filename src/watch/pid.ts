@@ -26,7 +26,8 @@ export function pidExists(pid: number): boolean {
 }
 
 async function ps(pid: number, field: string): Promise<string | undefined> {
-  const r = await runProcess('ps', ['-o', `${field}=`, '-p', String(pid)], { timeoutMs: 10_000 });
+  // lstart is printed in the caller's zone and locale: fixed here, so the daemon and a later check agree.
+  const r = await runProcess('ps', ['-o', `${field}=`, '-p', String(pid)], { timeoutMs: 10_000, env: { ...process.env, TZ: 'UTC', LC_ALL: 'C' } });
   const out = r.stdout.trim();
   return r.exitCode === 0 && out !== '' ? out : undefined;
 }
