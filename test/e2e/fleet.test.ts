@@ -4,7 +4,7 @@
  * Ctrl-C, --json, quoting, and doctor.
  */
 import { execFileSync, spawn } from 'node:child_process';
-import { chmodSync, existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync } from 'node:fs';
+import { chmodSync, existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startLab, type Lab, type LabHost } from '../lab/lab.js';
 import { closeMasters, TILL_BIN, tempHome, till, tillOk, waitUntil, type TillRun } from '../lab/till.js';
@@ -590,6 +590,24 @@ describe('host doctor', () => {
     expect(human.stdout).toMatch(/pass\s+auth/);
     expect(human.stdout).toContain('web-3: no problems found (7 passed, 0 failed, 0 warnings, 0 skipped)');
   }, 240_000);
+
+  it('after a hand edit of the database, every check goes where the database says (the config is rebuilt first)', async () => {
+    const file = `${home}/hosts-local.json`;
+    const original = readFileSync(file, 'utf8');
+    const edited = JSON.parse(original);
+    edited.hosts['web-2'].port = 1; // nothing listens there
+    writeFileSync(file, `${JSON.stringify(edited, null, 2)}\n`);
+    try {
+      const doc = JSON.parse((await till(home, ['host', 'doctor', 'web-2', '--json'])).stdout) as { ok: boolean; checks: Array<{ name: string; status: string }> };
+      expect(doc.ok).toBe(false);
+      expect(doc.checks.find((c) => c.name === 'tcp')!.status).toBe('fail');
+      expect(doc.checks.find((c) => c.name === 'auth')!.status).not.toBe('pass');
+      expect(execFileSync('ssh', ['-G', '-F', `${home}/ssh/config`, 'till-web-2'], { encoding: 'utf8' })).toMatch(/^port 1$/m);
+    } finally {
+      writeFileSync(file, original);
+      await tillOk(home, ['host', 'list']); // the config follows the restored database
+    }
+  });
 
   it('fails the key check on a private key others can read, with the chmod that fixes it', async () => {
     const key = `${home}/ssh/till_federation_ed25519`;

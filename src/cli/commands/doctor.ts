@@ -1,6 +1,7 @@
 import type { Command } from 'commander';
 import { ExitCode, UsageError } from '../../core/errors.js';
-import { hostsStore } from '../../core/inventory.js';
+import { pathExists } from '../../core/fs.js';
+import { hostsStore, Inventory } from '../../core/inventory.js';
 import { checkControlPath } from '../../core/paths.js';
 import { doctorHeading, runDoctor, type CheckStatus } from '../../ops/doctor.js';
 import type { Cli } from '../context.js';
@@ -18,8 +19,10 @@ export function registerDoctorCommand(host: Command, cli: Cli): void {
     .action(async (name: string, opts: { connectTimeout?: number; json?: boolean }) => {
       const paths = cli.paths();
       checkControlPath(paths);
-      // Read the database without requiring the key: a missing key is one of the findings.
-      const db = await hostsStore(paths).read();
+      // Without a key, read the database alone (a missing key is one of the findings); with
+      // one, through the inventory, which first brings a stale ssh/config in step with a
+      // hand-edited database, so every check goes where the database says.
+      const db = (await pathExists(paths.privateKey)) ? await new Inventory(paths).read() : await hostsStore(paths).read();
       const entry = db.hosts[name];
       if (!entry) throw new UsageError(`no such host: ${name}`, 'see: till host list');
       const report = await runDoctor(paths, name, entry, { connectTimeout: opts.connectTimeout });
