@@ -62,7 +62,7 @@ export class Inventory {
   }
 
   /** `sshConfig: false` for changes that cannot touch it (statuses, counters, times). */
-  async update<R>(change: (db: HostsFile) => R | Promise<R>, opts: { sshConfig?: boolean } = {}): Promise<R> {
+  async update<R>(change: (db: HostsFile) => R | Promise<R>, opts: { sshConfig?: boolean | (() => boolean) } = {}): Promise<R> {
     await this.requireInit();
     return this.store.update(
       async (db) => {
@@ -71,7 +71,7 @@ export class Inventory {
         db.updated = String(Math.floor(Date.now() / 1000));
         return result;
       },
-      (db, committed) => this.afterCommit(db, committed, opts.sshConfig !== false),
+      (db, committed) => this.afterCommit(db, committed, typeof opts.sshConfig === 'function' ? opts.sshConfig() : opts.sshConfig !== false),
     );
   }
 
@@ -135,19 +135,26 @@ export class Inventory {
   ): Promise<void> {
     const relevant = results.filter((r) => r.status !== 'skipped' && r.failureKind !== 'cancelled');
     if (relevant.length === 0) return;
-    await this.update((db) => {
-      let changed = false;
-      for (const r of relevant) {
-        const entry = db.hosts[r.host];
-        if (!entry) continue; // removed meanwhile by another till
-        const before = JSON.stringify(entry);
-        applyResult(entry, r, onSuccess, onAttempt);
-        changed ||= JSON.stringify(entry) !== before;
-      }
-      // Results change statuses only: no need to re-render (and fsync) a config of 10,000 hosts every run.
-      // A run that changed no entry (all answered, as before) leaves the database untouched.
-      return changed ? undefined : UNCHANGED;
-    }, { sshConfig: false });
+    let keyChanged = false;
+    await this.update(
+      (db) => {
+        let changed = false;
+        for (const r of relevant) {
+          const entry = db.hosts[r.host];
+          if (!entry) continue; // removed meanwhile by another till
+          const before = JSON.stringify(entry);
+          const key = entry.key_fingerprint;
+          applyResult(entry, r, onSuccess, onAttempt);
+          changed ||= JSON.stringify(entry) !== before;
+          keyChanged ||= entry.key_fingerprint !== key;
+        }
+        // A run that changed no entry (all answered, as before) leaves the database untouched.
+        return changed ? undefined : UNCHANGED;
+      },
+      // Results change statuses: no need to re-render (and fsync) a config of 10,000 hosts every
+      // run, unless a host's key changed (authorize, rotate-key), which picks its IdentityFile.
+      { sshConfig: () => keyChanged },
+    );
   }
 }
 

@@ -1,11 +1,12 @@
 import { createHash } from 'node:crypto';
-import { mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { copyFileSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { afterEach, describe, expect, it } from 'vitest';
 import type { HostResult } from '../../src/core/fanout.js';
 import { addHost } from '../../src/core/host-admin.js';
 import { Inventory, initTillHome } from '../../src/core/inventory.js';
 import { tillPaths } from '../../src/core/paths.js';
 import { renderedFrom, SOURCE_LINE_RE } from '../../src/ssh/config.js';
+import { keyFile, readTillKey } from '../../src/ssh/key-set.js';
 
 const result = (over: Partial<HostResult>): HostResult => ({
   host: 'web-1',
@@ -53,6 +54,30 @@ describe('Inventory.recordResults', () => {
     // and contact again resets it
     await inventory.recordResults([result({})]);
     expect(JSON.parse(file().text).hosts['web-1']).toMatchObject({ failures: 0, last_error: null, status: 'connected' });
+  });
+});
+
+describe('Inventory.recordResults and the key a host is on', () => {
+  let dir: string | undefined;
+  afterEach(() => {
+    if (dir) rmSync(dir, { recursive: true, force: true });
+  });
+
+  it('renders the config in full when a result moved a host to another of till\'s keys (its IdentityFile)', async () => {
+    dir = mkdtempSync('/tmp/tinv-');
+    const paths = tillPaths(dir);
+    await initTillHome(paths);
+    const inventory = new Inventory(paths);
+    await addHost(inventory, { name: 'web-1', spec: 'deploy@127.0.0.1' });
+    // An old key beside the current one, as during a rotation.
+    const old = keyFile(paths, 'old');
+    copyFileSync(paths.privateKey, old);
+    copyFileSync(`${paths.privateKey}.pub`, `${old}.pub`);
+    const oldKey = (await readTillKey(paths, 'old'))!;
+    await inventory.recordResults([result({})], (entry) => (entry.key_fingerprint = oldKey.key.fingerprint));
+    const config = readFileSync(paths.sshConfig, 'utf8');
+    expect(config).toContain(`IdentityFile ${old}`);
+    expect(renderedFrom(config)).toBe(createHash('sha256').update(readFileSync(paths.hostsDb, 'utf8')).digest('hex'));
   });
 });
 
