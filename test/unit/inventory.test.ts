@@ -27,13 +27,18 @@ describe('Inventory.recordResults', () => {
   afterEach(() => {
     if (dir) rmSync(dir, { recursive: true, force: true });
   });
-
-  it('writes what a run changed, and leaves the database untouched (no rewrite, same inode) when a run changed nothing', async () => {
+  /** A fresh TILL_HOME with one host, web-1. */
+  async function oneHost() {
     dir = mkdtempSync('/tmp/tinv-');
     const paths = tillPaths(dir);
     await initTillHome(paths);
     const inventory = new Inventory(paths);
     await addHost(inventory, { name: 'web-1', spec: 'deploy@127.0.0.1' });
+    return { paths, inventory };
+  }
+
+  it('writes what a run changed, and leaves the database untouched (no rewrite, same inode) when a run changed nothing', async () => {
+    const { paths, inventory } = await oneHost();
     const file = () => ({ text: readFileSync(paths.hostsDb, 'utf8'), ino: statSync(paths.hostsDb).ino, seal: readFileSync(`${paths.hostsDb}.sha256`, 'utf8') });
 
     // first contact: untested -> connected, written
@@ -55,20 +60,9 @@ describe('Inventory.recordResults', () => {
     await inventory.recordResults([result({})]);
     expect(JSON.parse(file().text).hosts['web-1']).toMatchObject({ failures: 0, last_error: null, status: 'connected' });
   });
-});
-
-describe('Inventory.recordResults and the key a host is on', () => {
-  let dir: string | undefined;
-  afterEach(() => {
-    if (dir) rmSync(dir, { recursive: true, force: true });
-  });
 
   it('renders the config in full when a result moved a host to another of till\'s keys (its IdentityFile)', async () => {
-    dir = mkdtempSync('/tmp/tinv-');
-    const paths = tillPaths(dir);
-    await initTillHome(paths);
-    const inventory = new Inventory(paths);
-    await addHost(inventory, { name: 'web-1', spec: 'deploy@127.0.0.1' });
+    const { paths, inventory } = await oneHost();
     // An old key beside the current one, as during a rotation.
     const old = keyFile(paths, 'old');
     copyFileSync(paths.privateKey, old);
