@@ -6,7 +6,7 @@ import { classifyRsync } from '../rsync/outcome.js';
 import { sshRun, toOutcome } from '../ssh/client.js';
 import type { Failure } from '../ssh/outcome.js';
 import { runProcess } from '../ssh/process.js';
-import { remoteScript } from '../remote/script.js';
+import { markerLine, remoteScript } from '../remote/script.js';
 import { shQuote } from '../ssh/quote.js';
 
 /**
@@ -56,8 +56,7 @@ export interface HostCheck {
 
 export function parseCheckOutput(stdout: string): HostCheck | undefined {
   const lines = stdout.split('\n');
-  // A login shell that prints without a newline ("welcome ") glues its noise to the marker.
-  const at = lines.findIndex((l) => l.endsWith(CHECK_MARKER));
+  const at = markerLine(lines, CHECK_MARKER);
   if (at === -1) return undefined;
   const values = new Map<string, string>();
   for (const line of lines.slice(at + 1)) {

@@ -1,6 +1,7 @@
 import type { HostJob } from '../core/fanout.js';
 import type { TillPaths } from '../core/paths.js';
 import { raiseTo, type HostEntry } from '../core/state/hosts.js';
+import { markerLine } from '../remote/script.js';
 import { sshRun, toOutcome } from '../ssh/client.js';
 
 export const TEST_MARKER = 'TILL_TEST_SUCCESS';
@@ -16,9 +17,8 @@ export interface TestData {
 }
 
 export function parseTestOutput(stdout: string): { ok: boolean; tillVersion: string | null } {
-  // A login shell that greets without a newline glues its text to the marker's line.
   const lines = stdout.split('\n').map((l) => l.trim());
-  const at = lines.findIndex((l) => l.endsWith(TEST_MARKER));
+  const at = markerLine(lines, TEST_MARKER);
   if (at === -1) return { ok: false, tillVersion: null };
   const version = lines.slice(at + 1).find((l) => /^\d+\.\d+\.\d+\S*$/.test(l));
   return { ok: true, tillVersion: version ?? null };

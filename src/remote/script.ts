@@ -11,3 +11,12 @@ export const SCRIPT_ARG0 = 'till';
 export function remoteScript(script: string, args: readonly string[] = []): string {
   return `sh -c ${shQuote(script)} ${shJoin([SCRIPT_ARG0, ...args])}`;
 }
+
+/**
+ * Where the line holding `marker` is among a remote command's output lines. A login
+ * shell that prints without a newline ("welcome ") glues its noise to the command's
+ * first line, so the marker may end a line rather than be one.
+ */
+export function markerLine(lines: readonly string[], marker: string): number {
+  return lines.findIndex((l) => l.trimEnd().endsWith(marker));
+}
