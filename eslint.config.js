@@ -7,7 +7,16 @@ export default tseslint.config(
   ...tseslint.configs.recommended,
   {
     languageOptions: {
-      globals: { process: 'readonly', console: 'readonly', setTimeout: 'readonly', clearTimeout: 'readonly', setInterval: 'readonly', clearInterval: 'readonly', Buffer: 'readonly', URL: 'readonly' },
+      globals: {
+        process: 'readonly',
+        console: 'readonly',
+        setTimeout: 'readonly',
+        clearTimeout: 'readonly',
+        setInterval: 'readonly',
+        clearInterval: 'readonly',
+        Buffer: 'readonly',
+        URL: 'readonly',
+      },
     },
     rules: {
       '@typescript-eslint/no-unused-vars': ['error', { argsIgnorePattern: '^_', varsIgnorePattern: '^_' }],
@@ -16,12 +25,26 @@ export default tseslint.config(
     },
   },
   {
-    files: ['src/core/**', 'src/ssh/**', 'src/rsync/**', 'src/ops/**', 'src/schedule/**', 'src/metrics/**', 'src/status/**', 'src/deploy/**', 'src/audit/**', 'src/watch/**', 'src/remote/**'],
+    files: [
+      'src/core/**',
+      'src/ssh/**',
+      'src/rsync/**',
+      'src/ops/**',
+      'src/schedule/**',
+      'src/metrics/**',
+      'src/status/**',
+      'src/deploy/**',
+      'src/audit/**',
+      'src/watch/**',
+      'src/remote/**',
+    ],
     rules: {
       'no-console': 'error',
-      'no-restricted-properties': ['error',
+      'no-restricted-properties': [
+        'error',
         { object: 'process', property: 'exit', message: 'Only the CLI entry point sets the exit code.' },
-        { object: 'process', property: 'stdout', message: 'stdout belongs to the CLI layer.' }],
+        { object: 'process', property: 'stdout', message: 'stdout belongs to the CLI layer.' },
+      ],
     },
   },
 );

@@ -44,7 +44,14 @@ const HAVE_ANSIBLE = have('ansible');
 const HAVE_TIME = existsSync('/usr/bin/time');
 
 const labFile = join(mkdtempSync(join(tmpdir(), 'till-bench-')), 'lab.mjs');
-await build({ entryPoints: [join(ROOT, 'test/lab/lab.ts')], bundle: true, platform: 'node', format: 'esm', outfile: labFile, logLevel: 'warning' });
+await build({
+  entryPoints: [join(ROOT, 'test/lab/lab.ts')],
+  bundle: true,
+  platform: 'node',
+  format: 'esm',
+  outfile: labFile,
+  logLevel: 'warning',
+});
 const { startLab } = await import(pathToFileURL(labFile).href);
 
 /* ---------------------------------------------------------------- helpers */
@@ -53,7 +60,10 @@ const { startLab } = await import(pathToFileURL(labFile).href);
 function timed(cmd, args, env = {}) {
   return new Promise((res) => {
     const started = performance.now();
-    const child = spawn(cmd, args, { env: { ...process.env, NO_COLOR: '1', ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
+    const child = spawn(cmd, args, {
+      env: { ...process.env, NO_COLOR: '1', ...env },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
     let out = '';
     let err = '';
     child.stdout.on('data', (d) => (out += d));
@@ -73,7 +83,8 @@ const row = (what, value, note = '') => {
   console.error(`  ${what}: ${value}${note ? `  (${note})` : ''}`);
 };
 function check(r, what, expected = 0) {
-  if (r.code !== expected) console.error(`  ! ${what} exited ${r.code}\n${(r.err || r.out).split('\n').slice(-8).join('\n')}`);
+  if (r.code !== expected)
+    console.error(`  ! ${what} exited ${r.code}\n${(r.err || r.out).split('\n').slice(-8).join('\n')}`);
   return r;
 }
 
@@ -112,7 +123,16 @@ function writeDb(home, hosts, groups = {}) {
   const db = { hosts: {}, groups, updated: String(Math.floor(Date.now() / 1000)) };
   const added = new Date().toISOString();
   for (const h of hosts) {
-    db.hosts[h.name] = { user: h.user, host: h.address, port: h.port, status: h.status ?? 'untested', added, last_sync: null, tekton_path: '~/projects/github/Tekton', installations: [] };
+    db.hosts[h.name] = {
+      user: h.user,
+      host: h.address,
+      port: h.port,
+      status: h.status ?? 'untested',
+      added,
+      last_sync: null,
+      tekton_path: '~/projects/github/Tekton',
+      installations: [],
+    };
   }
   writeFileSync(join(home, 'hosts-local.json'), `${JSON.stringify(db, null, 2)}\n`);
 }
@@ -125,7 +145,11 @@ async function newHome() {
 
 /* ---------------------------------------------------------------- header */
 
-console.error(`till fan-out benchmark: ${cpus().length} cores, load ${loadavg().map((l) => l.toFixed(1)).join(' ')}, repeat ${REPEAT} (median; cold pairs ${COLD_REPEAT})`);
+console.error(
+  `till fan-out benchmark: ${cpus().length} cores, load ${loadavg()
+    .map((l) => l.toFixed(1))
+    .join(' ')}, repeat ${REPEAT} (median; cold pairs ${COLD_REPEAT})`,
+);
 if (!HAVE_PSSH) console.error('  parallel-ssh not found (Debian: apt-get install pssh): its rows are skipped');
 if (!HAVE_ANSIBLE) console.error('  ansible not found (Debian: apt-get install ansible-core): its rows are skipped');
 
@@ -167,7 +191,10 @@ try {
     labs.push(lab);
     lastLab = lab;
     const names = lab.hosts.map((_, i) => `h${i}`);
-    writeDb(home, lab.hosts.map((h, i) => ({ name: names[i], user: h.user, address: h.address, port: h.port })));
+    writeDb(
+      home,
+      lab.hosts.map((h, i) => ({ name: names[i], user: h.user, address: h.address, port: h.port })),
+    );
     await closeMasters(control);
     // Regenerates ssh/config from the database, and fills known_hosts for pssh/ansible.
     check(await till(home, ['host', 'group', 'create', 'bench']), 'group create');
@@ -203,7 +230,22 @@ try {
       add('till cold', tc.ms);
       peakRss = Math.max(peakRss, tc.rssKiB ?? 0);
     };
-    const coldPssh = async () => add('pssh cold', check(await timed('parallel-ssh', ['-p', '32', '-h', hostsFile, '-x', `-F ${cfg} -o ControlMaster=no -o ControlPath=none`, 'true']), 'pssh cold').ms);
+    const coldPssh = async () =>
+      add(
+        'pssh cold',
+        check(
+          await timed('parallel-ssh', [
+            '-p',
+            '32',
+            '-h',
+            hostsFile,
+            '-x',
+            `-F ${cfg} -o ControlMaster=no -o ControlPath=none`,
+            'true',
+          ]),
+          'pssh cold',
+        ).ms,
+      );
     for (let rep = 0; rep < COLD_REPEAT; rep++) {
       for (const run of rep % 2 === 0 || !HAVE_PSSH ? [coldTill, coldPssh] : [coldPssh, coldTill]) {
         if (run === coldPssh && !HAVE_PSSH) continue;
@@ -220,31 +262,89 @@ try {
       add('till warm', tw.ms);
       peakRss = Math.max(peakRss, tw.rssKiB ?? 0);
       // a bash loop of ssh & over the same live masters: the floor
-      add('ssh loop warm', check(await timed('bash', ['-c', `for h in $(cat ${hostsFile}); do ssh -F ${cfg} -T "$h" true & done; wait`]), 'ssh loop').ms);
-      if (HAVE_PSSH) add('pssh warm', check(await timed('parallel-ssh', ['-p', '32', '-h', hostsFile, '-x', `-F ${cfg}`, 'true']), 'pssh warm').ms);
+      add(
+        'ssh loop warm',
+        check(
+          await timed('bash', ['-c', `for h in $(cat ${hostsFile}); do ssh -F ${cfg} -T "$h" true & done; wait`]),
+          'ssh loop',
+        ).ms,
+      );
+      if (HAVE_PSSH)
+        add(
+          'pssh warm',
+          check(await timed('parallel-ssh', ['-p', '32', '-h', hostsFile, '-x', `-F ${cfg}`, 'true']), 'pssh warm').ms,
+        );
       if (HAVE_ANSIBLE) {
         for (const forks of [5, 50]) {
           await closeMasters(cpDir);
-          add(`ansible -f ${forks} cold`, check(await timed('ansible', ['lab', '-i', inventory, '-m', 'raw', '-a', 'true', '-f', String(forks)], ansibleEnv), `ansible -f ${forks} cold`).ms);
-          add(`ansible -f ${forks} warm`, check(await timed('ansible', ['lab', '-i', inventory, '-m', 'raw', '-a', 'true', '-f', String(forks)], ansibleEnv), `ansible -f ${forks} warm`).ms);
+          add(
+            `ansible -f ${forks} cold`,
+            check(
+              await timed(
+                'ansible',
+                ['lab', '-i', inventory, '-m', 'raw', '-a', 'true', '-f', String(forks)],
+                ansibleEnv,
+              ),
+              `ansible -f ${forks} cold`,
+            ).ms,
+          );
+          add(
+            `ansible -f ${forks} warm`,
+            check(
+              await timed(
+                'ansible',
+                ['lab', '-i', inventory, '-m', 'raw', '-a', 'true', '-f', String(forks)],
+                ansibleEnv,
+              ),
+              `ansible -f ${forks} warm`,
+            ).ms,
+          );
         }
       }
     }
     await closeMasters(cpDir);
     rmSync(ansibleHome, { recursive: true, force: true });
     const med = Object.fromEntries(Object.entries(m).map(([k, v]) => [k, median(v)]));
-    row(`${K} till cold`, fmt(med['till cold']), HAVE_PSSH ? `${ratio(med['till cold'], med['pssh cold'])} pssh -p 32 cold; target ≤ 1.05×` : '');
+    row(
+      `${K} till cold`,
+      fmt(med['till cold']),
+      HAVE_PSSH ? `${ratio(med['till cold'], med['pssh cold'])} pssh -p 32 cold; target ≤ 1.05×` : '',
+    );
     if (HAVE_PSSH) row(`${K} pssh -p 32 cold`, fmt(med['pssh cold']));
     if (HAVE_ANSIBLE) {
-      row(`${K} ansible -m raw cold (default forks 5)`, fmt(med['ansible -f 5 cold']), `till cold is ${ratio(med['till cold'], med['ansible -f 5 cold'])}`);
-      row(`${K} ansible -m raw cold -f 50`, fmt(med['ansible -f 50 cold']), `till cold is ${ratio(med['till cold'], med['ansible -f 50 cold'])}`);
+      row(
+        `${K} ansible -m raw cold (default forks 5)`,
+        fmt(med['ansible -f 5 cold']),
+        `till cold is ${ratio(med['till cold'], med['ansible -f 5 cold'])}`,
+      );
+      row(
+        `${K} ansible -m raw cold -f 50`,
+        fmt(med['ansible -f 50 cold']),
+        `till cold is ${ratio(med['till cold'], med['ansible -f 50 cold'])}`,
+      );
     }
-    row(`${K} till warm`, fmt(med['till warm']), HAVE_PSSH ? `${ratio(med['till warm'], med['pssh warm'])} pssh warm; target ≤ 1×` : '');
+    row(
+      `${K} till warm`,
+      fmt(med['till warm']),
+      HAVE_PSSH ? `${ratio(med['till warm'], med['pssh warm'])} pssh warm; target ≤ 1×` : '',
+    );
     if (HAVE_PSSH) row(`${K} pssh -p 32 warm (till's masters)`, fmt(med['pssh warm']));
-    row(`${K} ssh & loop warm (floor)`, fmt(med['ssh loop warm']), `till warm is ${ratio(med['till warm'], med['ssh loop warm'])}`);
+    row(
+      `${K} ssh & loop warm (floor)`,
+      fmt(med['ssh loop warm']),
+      `till warm is ${ratio(med['till warm'], med['ssh loop warm'])}`,
+    );
     if (HAVE_ANSIBLE) {
-      row(`${K} ansible -m raw warm (default forks 5)`, fmt(med['ansible -f 5 warm']), `till warm is ${ratio(med['till warm'], med['ansible -f 5 warm'])}`);
-      row(`${K} ansible -m raw warm -f 50`, fmt(med['ansible -f 50 warm']), `till warm is ${ratio(med['till warm'], med['ansible -f 50 warm'])}; target ≤ 0.2×`);
+      row(
+        `${K} ansible -m raw warm (default forks 5)`,
+        fmt(med['ansible -f 5 warm']),
+        `till warm is ${ratio(med['till warm'], med['ansible -f 5 warm'])}`,
+      );
+      row(
+        `${K} ansible -m raw warm -f 50`,
+        fmt(med['ansible -f 50 warm']),
+        `till warm is ${ratio(med['till warm'], med['ansible -f 50 warm'])}; target ≤ 0.2×`,
+      );
     }
     if (HAVE_TIME) row(`${K} till peak RSS`, `${(peakRss / 1024).toFixed(0)} MiB`, 'node process, /usr/bin/time %M');
     if (K !== SIZES[SIZES.length - 1]) {
@@ -260,7 +360,12 @@ try {
   if (lab) {
     const K = lab.hosts.length;
     console.error(`\ndead and hanging hosts (${K} hosts, warm, --connect-timeout 2)`);
-    const run = async (what, expected = 0) => check(await till(home, ['host', 'exec', '--all', '--connect-timeout', '2', '--json', '--', 'true']), what, expected);
+    const run = async (what, expected = 0) =>
+      check(
+        await till(home, ['host', 'exec', '--all', '--connect-timeout', '2', '--json', '--', 'true']),
+        what,
+        expected,
+      );
     const base = [];
     for (let i = 0; i < 3; i++) base.push((await run('baseline')).ms);
     const baseMs = median(base);
@@ -270,7 +375,11 @@ try {
     dead.stop();
     const d = await run('dead host', 1);
     const dr = JSON.parse(d.out).results.find((r) => r.host === 'h1');
-    row('one dead host (refused)', fmt(d.ms), `+${fmt(d.ms - baseMs)}; ${dr.attempts} attempts; backoff 0.5 s + 1 s, jitter up to ×2 → bound 3 s`);
+    row(
+      'one dead host (refused)',
+      fmt(d.ms),
+      `+${fmt(d.ms - baseMs)}; ${dr.attempts} attempts; backoff 0.5 s + 1 s, jitter up to ×2 → bound 3 s`,
+    );
     await dead.start();
 
     const hang = lab.hosts[2];
@@ -278,8 +387,16 @@ try {
     hang.pause();
     const h = await run('hanging host', 1);
     const hr = JSON.parse(h.out).results.find((r) => r.host === 'h2');
-    row('one hanging host (SIGSTOP)', fmt(h.ms), `+${fmt(h.ms - baseMs)}; ${hr.attempts} attempts × 2 s connect timeout + backoff (≤ 3 s) → bound ${hr.attempts * 2 + 3} s`);
-    const h1 = check(await till(home, ['host', 'exec', '--all', '--connect-timeout', '2', '--retries', '1', '--json', '--', 'true']), 'hanging, 1 attempt', 1);
+    row(
+      'one hanging host (SIGSTOP)',
+      fmt(h.ms),
+      `+${fmt(h.ms - baseMs)}; ${hr.attempts} attempts × 2 s connect timeout + backoff (≤ 3 s) → bound ${hr.attempts * 2 + 3} s`,
+    );
+    const h1 = check(
+      await till(home, ['host', 'exec', '--all', '--connect-timeout', '2', '--retries', '1', '--json', '--', 'true']),
+      'hanging, 1 attempt',
+      1,
+    );
     row('one hanging host, --retries 1', fmt(h1.ms), `+${fmt(h1.ms - baseMs)}; bound 2 s`);
     hang.resume();
   }
@@ -294,7 +411,12 @@ try {
       const h = await newHome();
       homes[size] = h;
       real.authorize(readFileSync(join(h, 'ssh/till_federation_ed25519.pub'), 'utf8'));
-      const hosts = Array.from({ length: size - 1 }, (_, i) => ({ name: `web-${i}`, user: 'deploy', address: `10.${(i >> 16) & 255}.${(i >> 8) & 255}.${i & 255}`, port: 22 }));
+      const hosts = Array.from({ length: size - 1 }, (_, i) => ({
+        name: `web-${i}`,
+        user: 'deploy',
+        address: `10.${(i >> 16) & 255}.${(i >> 8) & 255}.${i & 255}`,
+        port: 22,
+      }));
       hosts.push({ name: 'real-0', user: real.user, address: real.address, port: real.port });
       writeDb(h, hosts, { one: ['real-0'], big: hosts.slice(0, Math.min(size, 5000)).map((x) => x.name) });
       // One change through till regenerates ssh/config from the written database.
@@ -303,7 +425,8 @@ try {
     }
     const measure = async (size, args, n = 5) => {
       const xs = [];
-      for (let i = 0; i < n; i++) xs.push(check(await till(homes[size], typeof args === 'function' ? args(i) : args), args.toString()).ms);
+      for (let i = 0; i < n; i++)
+        xs.push(check(await till(homes[size], typeof args === 'function' ? args(i) : args), args.toString()).ms);
       return median(xs);
     };
     const compare = async (what, args, n) => {
@@ -317,7 +440,11 @@ try {
     await compare('host test --group one (1 of N)', ['host', 'test', '--group', 'one']);
     await compare("host exec 'real-*' -- true (glob over N)", ['host', 'exec', 'real-*', '--', 'true']);
     const cfgSize = (h) => readFileSync(join(h, 'ssh/config')).length;
-    row('ssh/config size', `${(cfgSize(homes[BIG]) / 1024).toFixed(0)} KiB for ${BIG} hosts`, `${(cfgSize(homes[10]) / 1024).toFixed(1)} KiB for 10`);
+    row(
+      'ssh/config size',
+      `${(cfgSize(homes[BIG]) / 1024).toFixed(0)} KiB for ${BIG} hosts`,
+      `${(cfgSize(homes[10]) / 1024).toFixed(1)} KiB for 10`,
+    );
     for (const h of Object.values(homes)) {
       await closeMasters(join(h, 'ssh/control'));
       rmSync(h, { recursive: true, force: true });

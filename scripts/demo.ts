@@ -26,7 +26,9 @@ let cleaned = false;
 /** Runs one till command as a person would, its output on the terminal; resolves to its exit code. */
 function step(args: string[], note: string): Promise<number> {
   if (interrupted) return Promise.resolve(1);
-  process.stderr.write(`\n${bold(`# ${note}`)}\n$ till ${args.map((a) => (/[\s'"$;*]/.test(a) ? `'${a}'` : a)).join(' ')}\n`);
+  process.stderr.write(
+    `\n${bold(`# ${note}`)}\n$ till ${args.map((a) => (/[\s'"$;*]/.test(a) ? `'${a}'` : a)).join(' ')}\n`,
+  );
   return new Promise((done) => {
     const child = spawn(process.execPath, [TILL, ...args], { env, stdio: 'inherit' });
     current = child;
@@ -42,7 +44,10 @@ function step(args: string[], note: string): Promise<number> {
 function cleanup(): void {
   if (cleaned) return;
   cleaned = true;
-  spawnSync('sh', ['-c', `for s in "${home}"/ssh/control/*; do [ -S "$s" ] && ssh -o ControlPath="$s" -O exit x 2>/dev/null; done; true`]);
+  spawnSync('sh', [
+    '-c',
+    `for s in "${home}"/ssh/control/*; do [ -S "$s" ] && ssh -o ControlPath="$s" -O exit x 2>/dev/null; done; true`,
+  ]);
   lab?.stop();
   rmSync(home, { recursive: true, force: true });
 }
@@ -57,16 +62,24 @@ function onSignal(signal: NodeJS.Signals): void {
   };
   // Let the running till finish its own interruption before its TILL_HOME goes.
   const child = current;
-  const childDone = child ? new Promise<void>((r) => {
-    child.once('close', () => r());
-    child.kill(signal);
-    setTimeout(() => {
-      child.kill('SIGKILL');
-      r();
-    }, 5_000).unref();
-  }) : Promise.resolve();
+  const childDone = child
+    ? new Promise<void>((r) => {
+        child.once('close', () => r());
+        child.kill(signal);
+        setTimeout(() => {
+          child.kill('SIGKILL');
+          r();
+        }, 5_000).unref();
+      })
+    : Promise.resolve();
   // A lab still starting is stopped once it is up (startLab removes what it made if it fails).
-  const labDone = labStarting && !lab ? labStarting.then((l) => void (lab = l), () => undefined) : Promise.resolve();
+  const labDone =
+    labStarting && !lab
+      ? labStarting.then(
+          (l) => void (lab = l),
+          () => undefined,
+        )
+      : Promise.resolve();
   void Promise.all([childDone, labDone]).finally(exit);
 }
 
@@ -79,21 +92,38 @@ async function main(): Promise<number> {
     return 1;
   }
   const key = readFileSync(`${home}/ssh/till_federation_ed25519.pub`, 'utf8');
-  process.stderr.write('\nstarting 3 throwaway sshd hosts on loopback with till\'s key authorized…\n');
+  process.stderr.write("\nstarting 3 throwaway sshd hosts on loopback with till's key authorized…\n");
   labStarting = startLab(3, { authorizedKey: key });
   lab = await labStarting;
   process.stderr.write(`lab: ${lab.dir} (users ${lab.hosts.map((h) => h.user).join(' ')})\n`);
   let failures = 0;
   try {
-    for (const h of lab.hosts) failures += (await step(['host', 'add', `demo-${h.index}`, h.spec, '--group', 'demo'], `add host demo-${h.index}`)) ? 1 : 0;
-    failures += (await step(['host', 'test', '--group', 'demo'], 'test every host of the group (status → connected)')) ? 1 : 0;
-    failures += (await step(['host', 'exec', 'demo-*', '--', 'echo "hello from $(whoami) on $(hostname)"; uptime'], 'run a command on every host, in parallel')) ? 1 : 0;
+    for (const h of lab.hosts)
+      failures += (await step(
+        ['host', 'add', `demo-${h.index}`, h.spec, '--group', 'demo'],
+        `add host demo-${h.index}`,
+      ))
+        ? 1
+        : 0;
+    failures += (await step(['host', 'test', '--group', 'demo'], 'test every host of the group (status → connected)'))
+      ? 1
+      : 0;
+    failures += (await step(
+      ['host', 'exec', 'demo-*', '--', 'echo "hello from $(whoami) on $(hostname)"; uptime'],
+      'run a command on every host, in parallel',
+    ))
+      ? 1
+      : 0;
     failures += (await step(['host', 'list'], 'the inventory')) ? 1 : 0;
   } finally {
     if (!interrupted) cleanup();
   }
   if (interrupted) return 130; // the signal handler reports and exits
-  process.stderr.write(failures === 0 ? '\ndemo finished: every step succeeded; hosts and TILL_HOME removed.\n' : `\ndemo finished with ${failures} failed step(s).\n`);
+  process.stderr.write(
+    failures === 0
+      ? '\ndemo finished: every step succeeded; hosts and TILL_HOME removed.\n'
+      : `\ndemo finished with ${failures} failed step(s).\n`,
+  );
   return failures === 0 ? 0 : 1;
 }
 

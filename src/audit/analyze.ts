@@ -84,7 +84,12 @@ export interface TillFingerprints {
   next?: string;
 }
 
-const PATH_NAMES: Record<AuditPathLabel, string> = { home: '~', ssh: '~/.ssh', authorized_keys: '~/.ssh/authorized_keys', authorized_keys2: '~/.ssh/authorized_keys2' };
+const PATH_NAMES: Record<AuditPathLabel, string> = {
+  home: '~',
+  ssh: '~/.ssh',
+  authorized_keys: '~/.ssh/authorized_keys',
+  authorized_keys2: '~/.ssh/authorized_keys2',
+};
 
 function describe(k: { label: string; bits: number; comment: string; fingerprint: string }): string {
   return `${k.label} ${k.bits}-bit key ${k.fingerprint}${k.comment ? ` (${k.comment})` : ''}`;
@@ -102,22 +107,44 @@ function modeFindings(snap: AuditSnapshot): Finding[] {
     const where = PATH_NAMES[label];
     if (st === null) continue;
     if (st === 'unknown') {
-      out.push({ severity: 'medium', code: 'mode-unknown', message: `could not stat ${where} (neither GNU nor BSD stat answered)`, path: label });
+      out.push({
+        severity: 'medium',
+        code: 'mode-unknown',
+        message: `could not stat ${where} (neither GNU nor BSD stat answered)`,
+        path: label,
+      });
       continue;
     }
     if ((st.mode & 0o022) !== 0) {
-      const who = [(st.mode & 0o020) !== 0 ? 'group' : '', (st.mode & 0o002) !== 0 ? 'others' : ''].filter(Boolean).join(' and ');
-      out.push({ severity: 'high', code: 'unsafe-mode', message: `${where} is mode ${st.mode.toString(8).padStart(3, '0')}: writable by ${who} (sshd StrictModes refuses it; others can add keys)`, path: label });
+      const who = [(st.mode & 0o020) !== 0 ? 'group' : '', (st.mode & 0o002) !== 0 ? 'others' : '']
+        .filter(Boolean)
+        .join(' and ');
+      out.push({
+        severity: 'high',
+        code: 'unsafe-mode',
+        message: `${where} is mode ${st.mode.toString(8).padStart(3, '0')}: writable by ${who} (sshd StrictModes refuses it; others can add keys)`,
+        path: label,
+      });
     }
     if (st.uid !== snap.uid && st.uid !== 0) {
-      out.push({ severity: 'high', code: 'unsafe-owner', message: `${where} is owned by ${st.owner} (uid ${st.uid}), not by ${snap.user} (uid ${snap.uid}) or root`, path: label });
+      out.push({
+        severity: 'high',
+        code: 'unsafe-owner',
+        message: `${where} is owned by ${st.owner} (uid ${st.uid}), not by ${snap.user} (uid ${snap.uid}) or root`,
+        path: label,
+      });
     }
   }
   return out;
 }
 
 /** Audits one host's snapshot against till's key fingerprints and its previous audit's keys. */
-export function analyzeSnapshot(snap: AuditSnapshot, till: TillFingerprints, previous: readonly DriftKey[] | null, at: Date = new Date()): HostAudit {
+export function analyzeSnapshot(
+  snap: AuditSnapshot,
+  till: TillFingerprints,
+  previous: readonly DriftKey[] | null,
+  at: Date = new Date(),
+): HostAudit {
   const keys: AuditedKey[] = [];
   const findings: Finding[] = [];
   const files: AuditedFile[] = [];
@@ -131,20 +158,49 @@ export function analyzeSnapshot(snap: AuditSnapshot, till: TillFingerprints, pre
     }
     if (f === 'unreadable') {
       files.push({ name, present: true, size: null, sha256: null, truncated: false });
-      findings.push({ severity: 'medium', code: 'unreadable', message: `~/.ssh/${name} exists but its owner cannot read it`, file: name });
+      findings.push({
+        severity: 'medium',
+        code: 'unreadable',
+        message: `~/.ssh/${name} exists but its owner cannot read it`,
+        file: name,
+      });
       continue;
     }
-    files.push({ name, present: true, size: f.size, sha256: createHash('sha256').update(f.content).digest('hex'), truncated: f.truncated });
+    files.push({
+      name,
+      present: true,
+      size: f.size,
+      sha256: createHash('sha256').update(f.content).digest('hex'),
+      truncated: f.truncated,
+    });
     if (f.truncated) {
-      findings.push({ severity: 'medium', code: 'truncated', message: `~/.ssh/${name} is ${f.size} bytes; only the first ${f.content.length} were audited`, file: name });
+      findings.push({
+        severity: 'medium',
+        code: 'truncated',
+        message: `~/.ssh/${name} is ${f.size} bytes; only the first ${f.content.length} were audited`,
+        file: name,
+      });
     }
     // Bytes that are not UTF-8 become U+FFFD: such a line cannot be a valid key anyway.
     const parsed = parseAuthorizedKeys(f.content.toString('utf8'));
     for (const bad of parsed.invalid) {
-      findings.push({ severity: 'medium', code: 'unparseable-line', message: `~/.ssh/${name} line ${bad.line}: ${bad.reason} (sshd skips this line)`, file: name, line: bad.line });
+      findings.push({
+        severity: 'medium',
+        code: 'unparseable-line',
+        message: `~/.ssh/${name} line ${bad.line}: ${bad.reason} (sshd skips this line)`,
+        file: name,
+        line: bad.line,
+      });
     }
     for (const k of parsed.keys) {
-      const which: TillKeyWhich | null = k.fingerprint === till.current ? 'current' : k.fingerprint === till.old ? 'old' : k.fingerprint === till.next ? 'next' : null;
+      const which: TillKeyWhich | null =
+        k.fingerprint === till.current
+          ? 'current'
+          : k.fingerprint === till.old
+            ? 'old'
+            : k.fingerprint === till.next
+              ? 'next'
+              : null;
       const key: AuditedKey = {
         file: name,
         line: k.line,
@@ -174,12 +230,33 @@ export function analyzeSnapshot(snap: AuditSnapshot, till: TillFingerprints, pre
       }
       const expired = expiredAt(k.options, at);
       if (expired !== null) {
-        findings.push({ severity: 'low', code: 'key-expired', message: `~/.ssh/${name} line ${k.line}: expiry-time ${expired} has passed, sshd refuses ${describe(k)}`, fingerprint: k.fingerprint, file: name, line: k.line });
+        findings.push({
+          severity: 'low',
+          code: 'key-expired',
+          message: `~/.ssh/${name} line ${k.line}: expiry-time ${expired} has passed, sshd refuses ${describe(k)}`,
+          fingerprint: k.fingerprint,
+          file: name,
+          line: k.line,
+        });
       }
       if (k.label.startsWith('DSA')) {
-        findings.push({ severity: 'high', code: 'weak-key', message: `weak key: ${describe(k)} (DSA is broken and disabled since OpenSSH 7.0)`, fingerprint: k.fingerprint, file: name, line: k.line });
+        findings.push({
+          severity: 'high',
+          code: 'weak-key',
+          message: `weak key: ${describe(k)} (DSA is broken and disabled since OpenSSH 7.0)`,
+          fingerprint: k.fingerprint,
+          file: name,
+          line: k.line,
+        });
       } else if (k.label.startsWith('RSA') && k.bits < 2048) {
-        findings.push({ severity: 'high', code: 'weak-key', message: `weak key: ${describe(k)} (RSA under 2048 bits)`, fingerprint: k.fingerprint, file: name, line: k.line });
+        findings.push({
+          severity: 'high',
+          code: 'weak-key',
+          message: `weak key: ${describe(k)} (RSA under 2048 bits)`,
+          fingerprint: k.fingerprint,
+          file: name,
+          line: k.line,
+        });
       }
     }
   }
@@ -195,9 +272,17 @@ export function analyzeSnapshot(snap: AuditSnapshot, till: TillFingerprints, pre
     restricted: tillKeys.length > 0 && tillKeys.every((k) => k.restricted),
   };
   if (!tillKey.present) {
-    findings.push({ severity: 'info', code: 'till-key-absent', message: "till's key is not in ~/.ssh/authorized_keys{,2} (sshd may read another AuthorizedKeysFile)" });
+    findings.push({
+      severity: 'info',
+      code: 'till-key-absent',
+      message: "till's key is not in ~/.ssh/authorized_keys{,2} (sshd may read another AuthorizedKeysFile)",
+    });
   } else if (tillKey.which === 'old') {
-    findings.push({ severity: 'low', code: 'till-key-old', message: "only till's old key is authorized: this host has not been rotated yet" });
+    findings.push({
+      severity: 'low',
+      code: 'till-key-old',
+      message: "only till's old key is authorized: this host has not been rotated yet",
+    });
   }
 
   const current = uniqueKeys(keys);
@@ -209,20 +294,37 @@ export function analyzeSnapshot(snap: AuditSnapshot, till: TillFingerprints, pre
     drift.removed = previous.filter((k) => !now.has(k.fingerprint));
     for (const k of drift.added) {
       if (k.till !== null) {
-        findings.push({ severity: 'info', code: 'till-key-added', message: `till's ${k.till} key was added since the last audit`, fingerprint: k.fingerprint });
+        findings.push({
+          severity: 'info',
+          code: 'till-key-added',
+          message: `till's ${k.till} key was added since the last audit`,
+          fingerprint: k.fingerprint,
+        });
       } else {
-        findings.push({ severity: 'high', code: 'key-added', message: `unknown key added since the last audit: ${describe(k)}`, fingerprint: k.fingerprint });
+        findings.push({
+          severity: 'high',
+          code: 'key-added',
+          message: `unknown key added since the last audit: ${describe(k)}`,
+          fingerprint: k.fingerprint,
+        });
       }
     }
     for (const k of drift.removed) {
-      findings.push({ severity: 'low', code: 'key-removed', message: `key removed since the last audit: ${describe(k)}`, fingerprint: k.fingerprint });
+      findings.push({
+        severity: 'low',
+        code: 'key-removed',
+        message: `key removed since the last audit: ${describe(k)}`,
+        fingerprint: k.fingerprint,
+      });
     }
   }
 
   findings.sort((a, b) => severityRank(b.severity) - severityRank(a.severity));
   const modes: PathMode[] = (['home', 'ssh', ...AUDIT_FILES] as AuditPathLabel[]).map((path) => {
     const st = snap.stats[path];
-    return st === null || st === 'unknown' ? { path, mode: null, owner: null, uid: null } : { path, mode: st.mode.toString(8).padStart(3, '0'), owner: st.owner, uid: st.uid };
+    return st === null || st === 'unknown'
+      ? { path, mode: null, owner: null, uid: null }
+      : { path, mode: st.mode.toString(8).padStart(3, '0'), owner: st.owner, uid: st.uid };
   });
   return { at: at.toISOString(), user: snap.user, uid: snap.uid, keys, tillKey, findings, drift, files, modes };
 }
@@ -231,7 +333,14 @@ export function analyzeSnapshot(snap: AuditSnapshot, till: TillFingerprints, pre
 export function uniqueKeys(keys: readonly AuditedKey[]): DriftKey[] {
   const out = new Map<string, DriftKey>();
   for (const k of keys) {
-    if (!out.has(k.fingerprint)) out.set(k.fingerprint, { fingerprint: k.fingerprint, label: k.label, bits: k.bits, comment: k.comment, till: k.till });
+    if (!out.has(k.fingerprint))
+      out.set(k.fingerprint, {
+        fingerprint: k.fingerprint,
+        label: k.label,
+        bits: k.bits,
+        comment: k.comment,
+        till: k.till,
+      });
   }
   return [...out.values()];
 }

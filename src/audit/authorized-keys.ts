@@ -59,7 +59,16 @@ const FLAG_OPTIONS = new Set([
   'verify-required',
   'restrict',
 ]);
-const VALUE_OPTIONS = new Set(['command', 'environment', 'expiry-time', 'from', 'permitlisten', 'permitopen', 'principals', 'tunnel']);
+const VALUE_OPTIONS = new Set([
+  'command',
+  'environment',
+  'expiry-time',
+  'from',
+  'permitlisten',
+  'permitopen',
+  'principals',
+  'tunnel',
+]);
 
 interface KeyKind {
   label: string;
@@ -278,10 +287,14 @@ export function parseOptions(text: string, start = 0): { options: KeyOption[]; e
       value = v;
     }
     if (value === undefined && !FLAG_OPTIONS.has(name)) {
-      throw new Error(VALUE_OPTIONS.has(name) ? `option ${name} needs a value` : `unknown option or key type ${JSON.stringify(name)}`);
+      throw new Error(
+        VALUE_OPTIONS.has(name) ? `option ${name} needs a value` : `unknown option or key type ${JSON.stringify(name)}`,
+      );
     }
     if (value !== undefined && !VALUE_OPTIONS.has(name)) {
-      throw new Error(FLAG_OPTIONS.has(name) ? `option ${name} takes no value` : `unknown option ${JSON.stringify(name)}`);
+      throw new Error(
+        FLAG_OPTIONS.has(name) ? `option ${name} takes no value` : `unknown option ${JSON.stringify(name)}`,
+      );
     }
     options.push(value === undefined ? { name } : { name, value });
     if (i >= text.length || isSpace(text[i])) return { options, end: i };
@@ -313,13 +326,15 @@ function checkPermit(name: string, value: string): void {
     const close = v.indexOf(']');
     if (close === -1) throw new Error(`${name}="${value}": invalid permission hostname`);
     const after = v[close + 1];
-    if (after !== undefined && after !== ':' && after !== '/') throw new Error(`${name}="${value}": invalid permission hostname`);
+    if (after !== undefined && after !== ':' && after !== '/')
+      throw new Error(`${name}="${value}": invalid permission hostname`);
     rest = after === undefined ? undefined : v.slice(close + 2);
   } else {
     const at = v.search(/[:/]/);
     rest = at === -1 ? undefined : v.slice(at + 1);
   }
-  if (rest === undefined || (rest !== '*' && !isPort(rest))) throw new Error(`${name}="${value}": invalid permission port (needs host:port)`);
+  if (rest === undefined || (rest !== '*' && !isPort(rest)))
+    throw new Error(`${name}="${value}": invalid permission port (needs host:port)`);
 }
 
 /**
@@ -338,7 +353,9 @@ export function parseExpiryTime(value: string): { time: number; utc: boolean } |
     s = s.slice(0, -3);
   }
   if (![8, 12, 14].includes(s.length)) return null;
-  const fields = [s.slice(0, 4), s.slice(4, 6), s.slice(6, 8), s.slice(8, 10), s.slice(10, 12), s.slice(12, 14)].filter((f) => f !== '');
+  const fields = [s.slice(0, 4), s.slice(4, 6), s.slice(6, 8), s.slice(8, 10), s.slice(10, 12), s.slice(12, 14)].filter(
+    (f) => f !== '',
+  );
   if (!fields.every((f) => /^[ \t\n\v\f\r]*\d+$/.test(f))) return null;
   const [y, mo, d, h = 0, mi = 0, se = 0] = fields.map((f) => Number(f.trim()));
   if (y! < 1969 || mo! < 1 || mo! > 12 || d! < 1 || d! > 31 || h > 23 || mi > 59 || se > 61) return null;
@@ -365,11 +382,13 @@ export function checkOptionValues(options: readonly KeyOption[]): void {
     switch (o.name) {
       case 'environment': {
         const eq = v.indexOf('=');
-        if (eq === -1 || !/^[A-Za-z0-9_]*$/.test(v.slice(0, eq))) throw new Error(`environment="${v}": invalid environment string (needs NAME=value)`);
+        if (eq === -1 || !/^[A-Za-z0-9_]*$/.test(v.slice(0, eq)))
+          throw new Error(`environment="${v}": invalid environment string (needs NAME=value)`);
         break;
       }
       case 'expiry-time':
-        if (parseExpiryTime(v) === null) throw new Error(`expiry-time="${v}": invalid expires time (needs YYYYMMDD[HHMM[SS]][Z])`);
+        if (parseExpiryTime(v) === null)
+          throw new Error(`expiry-time="${v}": invalid expires time (needs YYYYMMDD[HHMM[SS]][Z])`);
         break;
       case 'tunnel': {
         const ok = /^any$/i.test(v) || (/^\s*[+-]?\d+$/.test(v) && Number(v) >= 0 && Number(v) <= 0x7ffffffd);
@@ -400,7 +419,9 @@ export function expiredAt(options: readonly KeyOption[], now: Date): string | nu
   }
   if (earliest === null) return null;
   const latest = earliest.utc ? earliest.time : earliest.time + 14 * 3600;
-  return latest * 1000 < now.getTime() ? new Date(earliest.time * 1000).toISOString().replace('.000Z', earliest.utc ? 'Z' : ' (host time)') : null;
+  return latest * 1000 < now.getTime()
+    ? new Date(earliest.time * 1000).toISOString().replace('.000Z', earliest.utc ? 'Z' : ' (host time)')
+    : null;
 }
 
 function token(text: string, from: number): { word: string; end: number } {
@@ -418,7 +439,8 @@ function skipSpace(text: string, from: number): number {
 /** One line (no line break). null: blank or a comment. */
 export function parseAuthorizedKeysLine(raw: string, line: number): AuthorizedKey | InvalidLine | null {
   const text = raw.endsWith('\r') ? raw.slice(0, -1) : raw;
-  if (text.length > MAX_LINE_LENGTH) return { line, reason: `line is ${text.length} characters long (limit ${MAX_LINE_LENGTH})` };
+  if (text.length > MAX_LINE_LENGTH)
+    return { line, reason: `line is ${text.length} characters long (limit ${MAX_LINE_LENGTH})` };
   if (text.includes('\0')) return { line, reason: 'line contains a NUL byte' };
   let i = skipSpace(text, 0);
   if (i >= text.length || text[i] === '#') return null;

@@ -1,12 +1,13 @@
 import type { MetricFamily } from '../metrics/prometheus.js';
 import { countBySeverity, SEVERITIES, uniqueKeys, type Finding, type HostAudit } from './analyze.js';
 
-
 /**
  * From each host's newest stored audit: the number of distinct authorized keys, and the
  * findings per severity (every severity present, 0 included, so alerts can use `> 0`).
  */
-export function auditMetricFamilies(latest: ReadonlyArray<{ host: string; audit: Pick<HostAudit, 'keys' | 'findings'> }>): MetricFamily[] {
+export function auditMetricFamilies(
+  latest: ReadonlyArray<{ host: string; audit: Pick<HostAudit, 'keys' | 'findings'> }>,
+): MetricFamily[] {
   const sorted = [...latest].sort((a, b) => (a.host < b.host ? -1 : a.host > b.host ? 1 : 0));
   return [
     {

@@ -86,7 +86,12 @@ export function parseAuditOutput(stdout: string): AuditSnapshot {
   const lines = stdout.split('\n');
   const start = lines.indexOf('TILL-AUDIT 1');
   if (start === -1) throw new Error('the audit script printed no header (a noisy or restricted login shell?)');
-  const snap: AuditSnapshot = { user: '', uid: -1, stats: { home: 'unknown', ssh: 'unknown', authorized_keys: 'unknown', authorized_keys2: 'unknown' }, files: {} };
+  const snap: AuditSnapshot = {
+    user: '',
+    uid: -1,
+    stats: { home: 'unknown', ssh: 'unknown', authorized_keys: 'unknown', authorized_keys2: 'unknown' },
+    files: {},
+  };
   let done = false;
   for (let i = start + 1; i < lines.length && !done; i++) {
     const line = lines[i]!;
@@ -105,7 +110,8 @@ export function parseAuditOutput(stdout: string): AuditSnapshot {
       case 'stat': {
         const mode = /^[0-7]{3,4}$/.test(words[2] ?? '') ? parseInt(words[2]!, 8) : NaN;
         const uid = Number(words[4]);
-        if (!known || words.length !== 5 || Number.isNaN(mode) || !Number.isInteger(uid)) throw new Error(`bad stat line: ${line}`);
+        if (!known || words.length !== 5 || Number.isNaN(mode) || !Number.isInteger(uid))
+          throw new Error(`bad stat line: ${line}`);
         snap.stats[label as AuditPathLabel] = { mode, owner: words[3]!, uid };
         break;
       }
@@ -123,7 +129,8 @@ export function parseAuditOutput(stdout: string): AuditSnapshot {
         break;
       case 'file': {
         const size = Number(words[2]);
-        if (!(AUDIT_FILES as readonly string[]).includes(label) || !Number.isInteger(size)) throw new Error(`bad file line: ${line}`);
+        if (!(AUDIT_FILES as readonly string[]).includes(label) || !Number.isInteger(size))
+          throw new Error(`bad file line: ${line}`);
         const hex: string[] = [];
         let j = i + 1;
         for (; j < lines.length && lines[j] !== `end ${label}`; j++) hex.push(lines[j]!.replace(/\s+/g, ''));

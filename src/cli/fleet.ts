@@ -1,6 +1,14 @@
 import type { Command } from 'commander';
 import { ExitCode, UsageError } from '../core/errors.js';
-import { DEFAULT_ATTEMPTS, DEFAULT_PARALLEL, runFleet, type FleetReport, type HostJob, type HostResult, type Target } from '../core/fanout.js';
+import {
+  DEFAULT_ATTEMPTS,
+  DEFAULT_PARALLEL,
+  runFleet,
+  type FleetReport,
+  type HostJob,
+  type HostResult,
+  type Target,
+} from '../core/fanout.js';
 import type { Inventory } from '../core/inventory.js';
 import type { HostEntry } from '../core/state/hosts.js';
 import { resolveTargets } from '../core/targets.js';
@@ -21,17 +29,27 @@ export interface FleetOpts {
 
 /** Targets and fan-out options shared by every multi-host command. */
 export function addFleetOptions(cmd: Command): Command {
-  return cmd
-    .argument('[targets...]', 'host names or globs (web-*)')
-    // No default value: commander would print `(default: [])` in every command's help.
-    .option('-g, --group <group>', 'every host of a group (repeatable)', collect)
-    .option('-a, --all', 'every host in the database')
-    .option('-p, --parallel <n>', `hosts in flight at once (default ${DEFAULT_PARALLEL})`, intOption('--parallel', 1, 1000))
-    .option('--serial', 'one host at a time (same as --parallel 1)')
-    .option('--retries <n>', `attempts per host for connection failures (default ${DEFAULT_ATTEMPTS})`, intOption('--retries', 1, 20))
-    .option('--timeout <seconds>', 'give up on a host after this long', secondsOption('--timeout', 0.1, 86_400))
-    .option('--connect-timeout <seconds>', 'ssh ConnectTimeout (default 10)', intOption('--connect-timeout', 1, 600))
-    .option('--json', 'print one JSON document on stdout');
+  return (
+    cmd
+      .argument('[targets...]', 'host names or globs (web-*)')
+      // No default value: commander would print `(default: [])` in every command's help.
+      .option('-g, --group <group>', 'every host of a group (repeatable)', collect)
+      .option('-a, --all', 'every host in the database')
+      .option(
+        '-p, --parallel <n>',
+        `hosts in flight at once (default ${DEFAULT_PARALLEL})`,
+        intOption('--parallel', 1, 1000),
+      )
+      .option('--serial', 'one host at a time (same as --parallel 1)')
+      .option(
+        '--retries <n>',
+        `attempts per host for connection failures (default ${DEFAULT_ATTEMPTS})`,
+        intOption('--retries', 1, 20),
+      )
+      .option('--timeout <seconds>', 'give up on a host after this long', secondsOption('--timeout', 0.1, 86_400))
+      .option('--connect-timeout <seconds>', 'ssh ConnectTimeout (default 10)', intOption('--connect-timeout', 1, 600))
+      .option('--json', 'print one JSON document on stdout')
+  );
 }
 
 /** Fan-out options that contradict each other: refused before anything runs. */
@@ -108,7 +126,12 @@ export async function runFleetWithProgress<T>(
   display: { stream?: boolean; grouped?: boolean; quiet?: boolean } = {},
 ): Promise<FleetReport<T>> {
   checkFanoutOptions(opts);
-  const reporter = new FleetReporter(cli, targets.length, { json: opts.json === true, stream: display.stream === true, grouped: display.grouped === true, quietDone: display.quiet === true });
+  const reporter = new FleetReporter(cli, targets.length, {
+    json: opts.json === true,
+    stream: display.stream === true,
+    grouped: display.grouped === true,
+    quietDone: display.quiet === true,
+  });
   try {
     return await runFleet(targets, job({ output: reporter.output }), {
       parallel: opts.serial ? 1 : opts.parallel,
@@ -129,7 +152,11 @@ export async function runFleetCommand<T>(c: FleetCommand<T>): Promise<number> {
   const interrupt = interruptSignal();
   let report: FleetReport<T>;
   try {
-    report = await runFleetWithProgress(cli, c.targets, c.job, opts, interrupt.signal, { stream: c.stream, grouped: c.grouped, quiet: c.quiet });
+    report = await runFleetWithProgress(cli, c.targets, c.job, opts, interrupt.signal, {
+      stream: c.stream,
+      grouped: c.grouped,
+      quiet: c.quiet,
+    });
   } finally {
     interrupt.dispose();
   }
@@ -138,7 +165,14 @@ export async function runFleetCommand<T>(c: FleetCommand<T>): Promise<number> {
     cli.json(fleetJson(report as FleetReport, c.extraJson as ((r: HostResult) => Record<string, unknown>) | undefined));
   } else {
     c.beforeSummary?.(report);
-    if (!c.quiet) cli.out(renderSummary(cli, report as FleetReport, c.extraColumns as Array<[string, (r: HostResult) => string]> | undefined));
+    if (!c.quiet)
+      cli.out(
+        renderSummary(
+          cli,
+          report as FleetReport,
+          c.extraColumns as Array<[string, (r: HostResult) => string]> | undefined,
+        ),
+      );
   }
   if (c.record !== false) {
     await c.inventory.recordResults(report.results, c.onSuccess, c.onAttempt);

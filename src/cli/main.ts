@@ -63,7 +63,9 @@ function report(err: unknown, red: (s: string) => string): number {
     if (err.hint) process.stderr.write(`hint: ${err.hint}\n`);
     return err.exitCode;
   }
-  process.stderr.write(`till: internal error (a bug; please report it):\n${err instanceof Error ? (err.stack ?? err.message) : String(err)}\n`);
+  process.stderr.write(
+    `till: internal error (a bug; please report it):\n${err instanceof Error ? (err.stack ?? err.message) : String(err)}\n`,
+  );
   return ExitCode.internal;
 }
 

@@ -96,7 +96,10 @@ export const DEFAULT_PER_ENDPOINT = 10;
 export const DEFAULT_BACKOFF = { minMs: 500, maxMs: 8_000, factor: 2 };
 
 class AttemptFailed extends Error {
-  constructor(readonly outcome: JobOutcome, readonly retryable: boolean) {
+  constructor(
+    readonly outcome: JobOutcome,
+    readonly retryable: boolean,
+  ) {
     super(outcome.failure?.message ?? 'failed');
   }
 }
@@ -117,7 +120,11 @@ export function summarize(results: readonly HostResult[]): FleetSummary {
   return s;
 }
 
-export async function runFleet<T>(targets: readonly Target[], job: HostJob<T>, opts: FleetOptions<T> = {}): Promise<FleetReport<T>> {
+export async function runFleet<T>(
+  targets: readonly Target[],
+  job: HostJob<T>,
+  opts: FleetOptions<T> = {},
+): Promise<FleetReport<T>> {
   const parallel = Math.max(1, opts.parallel ?? DEFAULT_PARALLEL);
   const attempts = Math.max(1, opts.attempts ?? DEFAULT_ATTEMPTS);
   const backoff = opts.backoff ?? DEFAULT_BACKOFF;
@@ -130,8 +137,16 @@ export async function runFleet<T>(targets: readonly Target[], job: HostJob<T>, o
   const emit = (e: FleetEvent<T>) => opts.onEvent?.(e);
 
   const skipped = (name: string): HostResult<T> => ({
-    host: name, ok: false, status: 'skipped', exitCode: null, stdout: '', stderr: '',
-    attempts: 0, durationMs: 0, error: 'not started (interrupted)', failureKind: null,
+    host: name,
+    ok: false,
+    status: 'skipped',
+    exitCode: null,
+    stdout: '',
+    stderr: '',
+    attempts: 0,
+    durationMs: 0,
+    error: 'not started (interrupted)',
+    failureKind: null,
   });
 
   const runOne = async (target: Target): Promise<HostResult<T>> => {
@@ -169,13 +184,21 @@ export async function runFleet<T>(targets: readonly Target[], job: HostJob<T>, o
           onFailedAttempt: ({ error, attemptNumber, retriesLeft }) => {
             if (retriesLeft > 0 && !signal.aborted) {
               const delayMs = Math.min(backoff.maxMs, backoff.minMs * backoff.factor ** (attemptNumber - 1));
-              emit({ type: 'retry', host: target.name, attempt: attemptNumber, delayMs, maxDelayMs: Math.min(backoff.maxMs, delayMs * 2), error: error.message });
+              emit({
+                type: 'retry',
+                host: target.name,
+                attempt: attemptNumber,
+                delayMs,
+                maxDelayMs: Math.min(backoff.maxMs, delayMs * 2),
+                error: error.message,
+              });
             }
           },
         },
       );
     } catch (err) {
-      const inner = err instanceof AbortError ? (err as AbortError & { originalError?: unknown }).originalError ?? err : err;
+      const inner =
+        err instanceof AbortError ? ((err as AbortError & { originalError?: unknown }).originalError ?? err) : err;
       if (succeeded !== undefined) {
         outcome = succeeded;
       } else if (inner instanceof AttemptFailed) {

@@ -24,8 +24,13 @@ export async function addHost(inventory: Inventory, input: AddHostInput, now = n
   const groups = (input.groups ?? []).map((g) => validateName(g, 'group'));
   const jump = input.jump === undefined ? undefined : validateName(input.jump, 'host');
   return inventory.update((db) => {
-    if (Object.hasOwn(db.hosts, name)) throw new UsageError(`host ${name} already exists`, `remove it first (till host remove ${name}) or choose another name`);
-    if (jump !== undefined && !Object.hasOwn(db.hosts, jump)) throw new UsageError(`--jump ${jump}: no such host`, 'add the jump host first');
+    if (Object.hasOwn(db.hosts, name))
+      throw new UsageError(
+        `host ${name} already exists`,
+        `remove it first (till host remove ${name}) or choose another name`,
+      );
+    if (jump !== undefined && !Object.hasOwn(db.hosts, jump))
+      throw new UsageError(`--jump ${jump}: no such host`, 'add the jump host first');
     const entry: HostEntry = {
       user: spec.user,
       host: spec.host,
@@ -47,8 +52,14 @@ export async function addHost(inventory: Inventory, input: AddHostInput, now = n
 export function removeHostFrom(db: HostsFile, name: string): HostEntry {
   const entry = db.hosts[name];
   if (!entry) throw new UsageError(`no such host: ${name}`, 'see: till host list');
-  const dependants = Object.entries(db.hosts).filter(([, h]) => h.jump === name).map(([n]) => n);
-  if (dependants.length > 0) throw new UsageError(`host ${name} is the jump host of ${dependants.join(', ')}`, 'remove or re-add those hosts first');
+  const dependants = Object.entries(db.hosts)
+    .filter(([, h]) => h.jump === name)
+    .map(([n]) => n);
+  if (dependants.length > 0)
+    throw new UsageError(
+      `host ${name} is the jump host of ${dependants.join(', ')}`,
+      'remove or re-add those hosts first',
+    );
   delete db.hosts[name];
   for (const [g, members] of Object.entries(db.groups ?? {})) {
     db.groups![g] = members.filter((m) => m !== name);

@@ -28,7 +28,11 @@ export const installationsFileSchema = z
   })
   .superRefine((file, ctx) => {
     if (file.default != null && !(file.default in file.installations)) {
-      ctx.addIssue({ code: 'custom', path: ['default'], message: `default ${file.default} is not a registered installation` });
+      ctx.addIssue({
+        code: 'custom',
+        path: ['default'],
+        message: `default ${file.default} is not a registered installation`,
+      });
     }
   });
 export type InstallationsFile = z.output<typeof installationsFileSchema>;
@@ -51,7 +55,12 @@ export interface InstallationView {
 export function listInstallations(file: InstallationsFile): InstallationView[] {
   return Object.keys(file.installations)
     .sort()
-    .map((name) => ({ name, path: file.installations[name]!.path, added: file.installations[name]!.added, default: file.default === name }));
+    .map((name) => ({
+      name,
+      path: file.installations[name]!.path,
+      added: file.installations[name]!.added,
+      default: file.default === name,
+    }));
 }
 
 export const REGISTRY_KEY = 'TEKTON_REGISTRY_NAME';
@@ -109,7 +118,11 @@ export interface AddInstallationInput {
 }
 
 /** Registers a directory; the first one registered becomes the default. */
-export async function addInstallation(paths: TillPaths, input: AddInstallationInput, now = new Date()): Promise<InstallationView & { existed: boolean }> {
+export async function addInstallation(
+  paths: TillPaths,
+  input: AddInstallationInput,
+  now = new Date(),
+): Promise<InstallationView & { existed: boolean }> {
   const dir = resolve(input.path);
   if (/[\n\r\0]/.test(dir)) throw new UsageError('an installation path cannot contain a newline or NUL');
   if (!(await isDirectory(dir))) throw new UsageError(`not a directory: ${dir}`);
@@ -118,10 +131,15 @@ export async function addInstallation(paths: TillPaths, input: AddInstallationIn
     // Read-only first: an installation already registered as asked is not rewritten.
     const current = await installationsStore(paths).read();
     const entry = Object.hasOwn(current.installations, name) ? current.installations[name]! : undefined;
-    if (entry !== undefined && entry.path === dir) return { name, path: dir, added: entry.added, default: current.default === name, existed: true };
+    if (entry !== undefined && entry.path === dir)
+      return { name, path: dir, added: entry.added, default: current.default === name, existed: true };
   }
   return installationsStore(paths).update((file) => {
-    if (name in file.installations) throw new UsageError(`installation ${name} already exists (${file.installations[name]!.path})`, `choose another name with --name, or: till installation remove ${name}`);
+    if (name in file.installations)
+      throw new UsageError(
+        `installation ${name} already exists (${file.installations[name]!.path})`,
+        `choose another name with --name, or: till installation remove ${name}`,
+      );
     const same = Object.entries(file.installations).find(([, i]) => i.path === dir);
     if (same) throw new UsageError(`${dir} is already registered as ${same[0]}`);
     file.installations[name] = { path: dir, added: now.toISOString() };
@@ -144,7 +162,8 @@ export async function removeInstallation(paths: TillPaths, name: string): Promis
 export async function setDefaultInstallation(paths: TillPaths, name: string): Promise<void> {
   validateName(name, 'installation');
   await installationsStore(paths).update((file) => {
-    if (!(name in file.installations)) throw new UsageError(`no such installation: ${name}`, 'see: till installation list');
+    if (!(name in file.installations))
+      throw new UsageError(`no such installation: ${name}`, 'see: till installation list');
     file.default = name;
   });
 }

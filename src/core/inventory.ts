@@ -8,7 +8,14 @@ import { SetupError } from './errors.js';
 import type { HostResult } from './fanout.js';
 import { checkControlPath, type TillPaths } from './paths.js';
 import { JsonFileStore, sha256, UNCHANGED, type Committed } from './state/store.js';
-import { emptyHostsFile, hostsFileSchema, reviveHostsFile, lifecycleOf, type HostEntry, type HostsFile } from './state/hosts.js';
+import {
+  emptyHostsFile,
+  hostsFileSchema,
+  reviveHostsFile,
+  lifecycleOf,
+  type HostEntry,
+  type HostsFile,
+} from './state/hosts.js';
 import { emptyScheduleFile, scheduleFileSchema } from './state/schedule.js';
 
 /** Consecutive failed operations after which a host is marked unreachable. */
@@ -23,7 +30,6 @@ export function hostsStore(paths: TillPaths) {
 export function scheduleStore(paths: TillPaths) {
   return new JsonFileStore(paths.scheduleFile, scheduleFileSchema, emptyScheduleFile);
 }
-
 
 /**
  * The host database and the ssh config generated from it. Every change goes
@@ -62,7 +68,10 @@ export class Inventory {
   }
 
   /** `sshConfig: false` for changes that cannot touch it (statuses, counters, times). */
-  async update<R>(change: (db: HostsFile) => R | Promise<R>, opts: { sshConfig?: boolean | (() => boolean) } = {}): Promise<R> {
+  async update<R>(
+    change: (db: HostsFile) => R | Promise<R>,
+    opts: { sshConfig?: boolean | (() => boolean) } = {},
+  ): Promise<R> {
     await this.requireInit();
     return this.store.update(
       async (db) => {
@@ -71,7 +80,12 @@ export class Inventory {
         db.updated = String(Math.floor(Date.now() / 1000));
         return result;
       },
-      (db, committed) => this.afterCommit(db, committed, typeof opts.sshConfig === 'function' ? opts.sshConfig() : opts.sshConfig !== false),
+      (db, committed) =>
+        this.afterCommit(
+          db,
+          committed,
+          typeof opts.sshConfig === 'function' ? opts.sshConfig() : opts.sshConfig !== false,
+        ),
     );
   }
 
@@ -80,7 +94,11 @@ export class Inventory {
    * A change that cannot touch the config only re-stamps the hash line of a config that
    * matched the text before it: no re-render of 10,000 hosts after every run.
    */
-  private async afterCommit(db: HostsFile, { before, after, written }: Committed, configMayChange: boolean): Promise<void> {
+  private async afterCommit(
+    db: HostsFile,
+    { before, after, written }: Committed,
+    configMayChange: boolean,
+  ): Promise<void> {
     const source = await this.configSource();
     const wasCurrent = source === sha256(before);
     if (!written) {
@@ -113,7 +131,10 @@ export class Inventory {
     const text = await readFile(this.paths.sshConfig, 'utf8').catch(() => '');
     if (renderedFrom(text) === undefined) return false;
     // Derived data: a crash that loses this write leaves a stale hash, which only means a rebuild.
-    await writeFileAtomic(this.paths.sshConfig, text.replace(SOURCE_LINE_RE, sourceLine(sha256(sourceText))), { mode: 0o600, fsync: false });
+    await writeFileAtomic(this.paths.sshConfig, text.replace(SOURCE_LINE_RE, sourceLine(sha256(sourceText))), {
+      mode: 0o600,
+      fsync: false,
+    });
     return true;
   }
 

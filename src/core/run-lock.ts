@@ -20,10 +20,18 @@ export async function withRunLock<T>(paths: TillPaths, name: string, what: strin
   const target = join(paths.stateDir, `${name}.run`);
   let release: () => Promise<void>;
   try {
-    release = await lockfile.lock(target, { realpath: false, stale: 30_000, update: 10_000, retries: 0, onCompromised: () => undefined });
+    release = await lockfile.lock(target, {
+      realpath: false,
+      stale: 30_000,
+      update: 10_000,
+      retries: 0,
+      onCompromised: () => undefined,
+    });
   } catch (err) {
     if ((err as NodeJS.ErrnoException).code === 'ELOCKED') {
-      throw new FailedError(`another ${what} is running on this TILL_HOME (lock ${target}.lock); this one did nothing. Run it again when that one has ended`);
+      throw new FailedError(
+        `another ${what} is running on this TILL_HOME (lock ${target}.lock); this one did nothing. Run it again when that one has ended`,
+      );
     }
     throw new FailedError(`could not take the lock ${target}.lock: ${errorMessage(err)}`);
   }

@@ -47,7 +47,8 @@ export function resolveTargets(db: HostsFile, sel: TargetSelection): Target[] {
   }
   const chosen = new Set<string>();
   if (sel.all) {
-    if (names.length === 0) throw new UsageError('--all: the database has no hosts', 'add one with: till host add <name> <user@host>');
+    if (names.length === 0)
+      throw new UsageError('--all: the database has no hosts', 'add one with: till host add <name> <user@host>');
     for (const n of names) chosen.add(n);
   }
   for (const group of sel.groups) {
@@ -60,7 +61,8 @@ export function resolveTargets(db: HostsFile, sel: TargetSelection): Target[] {
     if (GLOB_CHARS.test(pattern)) {
       const re = globToRegExp(pattern);
       const matched = names.filter((n) => re.test(n));
-      if (matched.length === 0) throw new UsageError(`no host matches ${JSON.stringify(pattern)}`, 'see: till host list');
+      if (matched.length === 0)
+        throw new UsageError(`no host matches ${JSON.stringify(pattern)}`, 'see: till host list');
       for (const m of matched) chosen.add(m);
     } else {
       if (!Object.hasOwn(db.hosts, pattern)) throw new UsageError(`no such host: ${pattern}`, 'see: till host list');

@@ -18,7 +18,10 @@ export function parseSizeThreshold(option: string, value: string): SizeThreshold
     return { percent };
   }
   const size = /^(\d+(?:\.\d+)?)\s*([kmgt]?)(?:i?b)?$/i.exec(text);
-  if (!size) throw new UsageError(`${option} takes a size (bytes, or with K/M/G/T: 1G, 512MiB) or a percentage (10%), got ${JSON.stringify(value)}`);
+  if (!size)
+    throw new UsageError(
+      `${option} takes a size (bytes, or with K/M/G/T: 1G, 512MiB) or a percentage (10%), got ${JSON.stringify(value)}`,
+    );
   return { bytes: Math.round(Number(size[1]) * UNITS[size[2]!.toLowerCase()]!) };
 }
 

@@ -10,7 +10,8 @@ export const NAME_RE = /^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$/;
 // POSIX-ish user names, plus the dots and capitals real systems allow.
 export const USER_RE = /^[A-Za-z0-9_][A-Za-z0-9._-]{0,31}$/;
 // RFC 1123 host names: labels of letters, digits and inner hyphens.
-export const HOSTNAME_RE = /^(?=.{1,253}$)[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?)*\.?$/;
+export const HOSTNAME_RE =
+  /^(?=.{1,253}$)[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?)*\.?$/;
 
 export type NameKind = 'host' | 'group' | 'installation';
 
@@ -51,9 +52,11 @@ export function validateAddress(value: string): string {
 
 export function validatePort(value: string | number): number {
   const text = String(value);
-  if (!/^\d{1,5}$/.test(text)) throw new UsageError(`invalid port ${JSON.stringify(text)}`, 'a port is a whole number from 1 to 65535');
+  if (!/^\d{1,5}$/.test(text))
+    throw new UsageError(`invalid port ${JSON.stringify(text)}`, 'a port is a whole number from 1 to 65535');
   const port = Number(text);
-  if (port < 1 || port > 65535) throw new UsageError(`invalid port ${port}`, 'a port is a whole number from 1 to 65535');
+  if (port < 1 || port > 65535)
+    throw new UsageError(`invalid port ${port}`, 'a port is a whole number from 1 to 65535');
   return port;
 }
 
@@ -64,7 +67,11 @@ export function validatePort(value: string | number): number {
  */
 export function validateRemotePath(value: string, what = 'remote path'): string {
   const problem = remotePathProblem(value);
-  if (problem) throw new UsageError(`invalid ${what} ${JSON.stringify(value)}: ${problem}`, 'use an absolute path or one starting with ~/, of letters, digits and / . _ - + @ , =');
+  if (problem)
+    throw new UsageError(
+      `invalid ${what} ${JSON.stringify(value)}: ${problem}`,
+      'use an absolute path or one starting with ~/, of letters, digits and / . _ - + @ , =',
+    );
   return value;
 }
 
@@ -90,7 +97,10 @@ export interface HostSpec {
 export function parseHostSpec(spec: string): HostSpec {
   const at = spec.lastIndexOf('@');
   if (at <= 0) {
-    throw new UsageError(`invalid host ${JSON.stringify(spec)}: expected user@host[:port]`, 'for example deploy@web1.example.com:2222 or deploy@[2001:db8::5]:2222');
+    throw new UsageError(
+      `invalid host ${JSON.stringify(spec)}: expected user@host[:port]`,
+      'for example deploy@web1.example.com:2222 or deploy@[2001:db8::5]:2222',
+    );
   }
   const user = validateUser(spec.slice(0, at));
   const rest = spec.slice(at + 1);
@@ -105,7 +115,8 @@ export function parseHostSpec(spec: string): HostSpec {
       if (!after.startsWith(':')) throw new UsageError(`invalid host ${JSON.stringify(spec)}: unexpected text after ]`);
       portText = after.slice(1);
     }
-    if (isIP(host) !== 6) throw new UsageError(`invalid host ${JSON.stringify(spec)}: ${JSON.stringify(host)} is not an IPv6 address`);
+    if (isIP(host) !== 6)
+      throw new UsageError(`invalid host ${JSON.stringify(spec)}: ${JSON.stringify(host)} is not an IPv6 address`);
     // isIP accepts a zone id (fe80::1%eth0), which ssh_config would read as a % token.
     if (host.includes('%')) {
       throw new UsageError(
@@ -117,7 +128,10 @@ export function parseHostSpec(spec: string): HostSpec {
   } else {
     const colon = rest.indexOf(':');
     if (colon !== -1 && rest.indexOf(':', colon + 1) !== -1) {
-      throw new UsageError(`invalid host ${JSON.stringify(spec)}: write an IPv6 address in brackets`, 'for example deploy@[2001:db8::5]:2222');
+      throw new UsageError(
+        `invalid host ${JSON.stringify(spec)}: write an IPv6 address in brackets`,
+        'for example deploy@[2001:db8::5]:2222',
+      );
     }
     host = colon === -1 ? rest : rest.slice(0, colon);
     portText = colon === -1 ? undefined : rest.slice(colon + 1);

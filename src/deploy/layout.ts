@@ -77,7 +77,10 @@ export function isReleaseId(id: string): boolean {
 
 /** `20261126T031500Z-3fa9c2`: UTC time (sortable) and a short content hash. */
 export function releaseId(at: Date, contentHash: string): string {
-  const t = at.toISOString().replace(/[-:]/g, '').replace(/\.\d{3}Z$/, 'Z');
+  const t = at
+    .toISOString()
+    .replace(/[-:]/g, '')
+    .replace(/\.\d{3}Z$/, 'Z');
   return `${t}-${contentHash.slice(0, 6).toLowerCase()}`;
 }
 
@@ -148,12 +151,9 @@ export function describeLock(info: Partial<LockInfo>): string {
 // through remoteScript. "$1" is always tekton_path as stored: a `~/` value arrives
 // literally and is expanded here with "$HOME".
 
-const HEAD = [
-  'set -u',
-  `case $1 in "~/"*) P=$HOME/\${1#"~/"} ;; *) P=$1 ;; esac`,
-  'B=$P.till',
-  'N=${P##*/}',
-].join('\n');
+const HEAD = ['set -u', `case $1 in "~/"*) P=$HOME/\${1#"~/"} ;; *) P=$1 ;; esac`, 'B=$P.till', 'N=${P##*/}'].join(
+  '\n',
+);
 /** rename(2) of a fresh symlink over P: a reader sees the old target or the new one, never neither. */
 const SWITCH_FN = `till_switch() { t="$P.till-tmp-$$"; if [ -e "$t" ] || [ -L "$t" ]; then rm -f "$t"; fi; ln -s "$1" "$t" && mv -T "$t" "$P"; }`;
 /**
@@ -238,11 +238,7 @@ export const DEPLOY_PREPARE_SCRIPT = [
 ].join('\n');
 
 /** Version 2's start: version 1's, with the content hash as $9. */
-const PREPARE_BASE = [
-  HEAD,
-  'id=$2; info=$3; run=$4; force=$5; shared=$6; A=$7; now=$8; h=$9',
-  ...PREPARE_LOCK_ADOPT,
-];
+const PREPARE_BASE = [HEAD, 'id=$2; info=$3; run=$4; force=$5; shared=$6; A=$7; now=$8; h=$9', ...PREPARE_LOCK_ADOPT];
 const PREPARE_V2_LINES = [
   ...PREPARE_BASE,
   // The same tree as the live release (same content hash in its id): stage by hard-linking
@@ -264,7 +260,17 @@ const PREPARE_V2_LINES = [
 export const DEPLOY_PREPARE_SCRIPT_V2 = [...PREPARE_V2_LINES, 'exit 0'].join('\n');
 
 function prepareArgs(l: RemoteLayout, p: PrepareParams): string[] {
-  return [l.path, p.id, renderLockInfo(p.lock), p.lock.run, p.forceUnlock ? '1' : '0', p.shared.join(' '), p.adoptId, p.now, contentHashOf(p.id)];
+  return [
+    l.path,
+    p.id,
+    renderLockInfo(p.lock),
+    p.lock.run,
+    p.forceUnlock ? '1' : '0',
+    p.shared.join(' '),
+    p.adoptId,
+    p.now,
+    contentHashOf(p.id),
+  ];
 }
 
 export function prepareScript(l: RemoteLayout, p: PrepareParams): string {
@@ -478,7 +484,12 @@ export function switchScript(l: RemoteLayout, p: SwitchParams): string {
 }
 
 /** Releases the lock only if this run holds it (a later deploy's lock is not ours to remove). Args: tekton_path, run. */
-export const DEPLOY_UNLOCK_SCRIPT = [HEAD, READ_FNS, 'if till_ours "$2"; then rm -rf "$B/lock"; echo TILL_UNLOCKED; fi', 'exit 0'].join('\n');
+export const DEPLOY_UNLOCK_SCRIPT = [
+  HEAD,
+  READ_FNS,
+  'if till_ours "$2"; then rm -rf "$B/lock"; echo TILL_UNLOCKED; fi',
+  'exit 0',
+].join('\n');
 
 export function unlockScript(l: RemoteLayout, run: string): string {
   return remoteScript(DEPLOY_UNLOCK_SCRIPT, [l.path, run]);
@@ -616,7 +627,10 @@ export function parseMarkers(stdout: string, l: RemoteLayout): RemoteState {
   }
   const link = values.get('CURRENT')?.[0];
   const prefix = l.linkTarget('');
-  const currentId = link !== undefined && link.startsWith(prefix) && !link.slice(prefix.length).includes('/') ? link.slice(prefix.length) : null;
+  const currentId =
+    link !== undefined && link.startsWith(prefix) && !link.slice(prefix.length).includes('/')
+      ? link.slice(prefix.length)
+      : null;
   const log = (values.get('LOG') ?? []).map(parseLogLine).filter((x): x is LogLine => x !== undefined);
   return {
     ...(values.has('HOME_DIR') ? { home: values.get('HOME_DIR')![0] } : {}),
@@ -685,7 +699,15 @@ export function listReleases(state: Pick<RemoteState, 'log' | 'dirs' | 'current'
   for (const r of map.values()) if (dirs.has(r.id)) out.push(r);
   for (const d of state.dirs) {
     if (map.has(d)) continue;
-    if (d.endsWith('.partial')) out.push({ id: d.slice(0, -'.partial'.length), state: 'partial', at: null, source: '', current: false, liveOrder: -1 });
+    if (d.endsWith('.partial'))
+      out.push({
+        id: d.slice(0, -'.partial'.length),
+        state: 'partial',
+        at: null,
+        source: '',
+        current: false,
+        liveOrder: -1,
+      });
     else out.push({ id: d, state: 'unknown', at: null, source: '', current: false, liveOrder: -1 });
   }
   for (const r of out) r.current = r.id === state.current && r.state !== 'partial';
@@ -696,8 +718,16 @@ export function listReleases(state: Pick<RemoteState, 'log' | 'dirs' | 'current'
  * Releases to delete after `newId` went live: beyond the newest `keep`, but never the
  * new one, the previous good one (the rollback target), or one being staged.
  */
-export function releasesToPrune(releases: readonly Release[], newId: string, previous: string | null, keep: number): string[] {
-  const complete = releases.filter((r) => r.state !== 'partial' && r.id !== newId).sort(newestFirst).map((r) => r.id);
+export function releasesToPrune(
+  releases: readonly Release[],
+  newId: string,
+  previous: string | null,
+  keep: number,
+): string[] {
+  const complete = releases
+    .filter((r) => r.state !== 'partial' && r.id !== newId)
+    .sort(newestFirst)
+    .map((r) => r.id);
   const ordered = [newId, ...complete];
   return ordered.slice(Math.max(1, keep)).filter((id) => id !== newId && id !== previous);
 }

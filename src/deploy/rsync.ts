@@ -55,7 +55,11 @@ export function buildDeployRsyncArgs(p: DeployRsyncParams): string[] {
   if (p.linkDest !== undefined) args.push(`--link-dest=${p.linkDest}`);
   if (p.rsyncPath !== undefined) args.push(`--rsync-path=${p.rsyncPath}`);
   if (p.host !== null) args.push('-e', p.remoteShell);
-  args.push('--', `${p.source.replace(/\/+$/, '')}/`, `${p.host !== null ? `${aliasOf(p.host)}:` : ''}${p.dest.replace(/\/+$/, '')}/`);
+  args.push(
+    '--',
+    `${p.source.replace(/\/+$/, '')}/`,
+    `${p.host !== null ? `${aliasOf(p.host)}:` : ''}${p.dest.replace(/\/+$/, '')}/`,
+  );
   return args;
 }
 
@@ -105,7 +109,12 @@ export function parseRsyncProgress(chunk: string): RsyncProgress | undefined {
   let last: RegExpExecArray | undefined;
   for (const m of chunk.matchAll(PROGRESS_RE)) last = m;
   if (!last) return undefined;
-  return { bytes: Number(last[1]!.replace(/,/g, '')), percent: Number(last[2]), files: last[3] !== undefined ? Number(last[3]) : 0, total: last[4] !== undefined ? Number(last[4]) : null };
+  return {
+    bytes: Number(last[1]!.replace(/,/g, '')),
+    percent: Number(last[2]),
+    files: last[3] !== undefined ? Number(last[3]) : 0,
+    total: last[4] !== undefined ? Number(last[4]) : null,
+  };
 }
 
 /** The itemized change lines of a dry run (`>f+++++++++ path`, `*deleting path`). */

@@ -19,7 +19,10 @@ export interface DeploySource {
   envLocal?: string;
 }
 
-export async function resolveSource(paths: TillPaths, opts: { source?: string; installation?: string }): Promise<DeploySource> {
+export async function resolveSource(
+  paths: TillPaths,
+  opts: { source?: string; installation?: string },
+): Promise<DeploySource> {
   let dir: string;
   let name: string | undefined;
   if (opts.source !== undefined) {
@@ -28,14 +31,23 @@ export async function resolveSource(paths: TillPaths, opts: { source?: string; i
   } else {
     const registry = await installationsStore(paths).read();
     if (opts.installation !== undefined) {
-      const entry = Object.hasOwn(registry.installations, opts.installation) ? registry.installations[opts.installation] : undefined;
-      if (!entry) throw new UsageError(`no installation named ${opts.installation}`, 'see: till installation list, or deploy a directory with --source <dir>');
+      const entry = Object.hasOwn(registry.installations, opts.installation)
+        ? registry.installations[opts.installation]
+        : undefined;
+      if (!entry)
+        throw new UsageError(
+          `no installation named ${opts.installation}`,
+          'see: till installation list, or deploy a directory with --source <dir>',
+        );
       dir = entry.path;
       name = opts.installation;
     } else {
       const fallback = registry.default ?? undefined;
       if (fallback === undefined) {
-        throw new UsageError('nothing to deploy: no --source and no default installation', 'use --source <dir>, or: till installation add <path> --default');
+        throw new UsageError(
+          'nothing to deploy: no --source and no default installation',
+          'use --source <dir>, or: till installation add <path> --default',
+        );
       }
       dir = registry.installations[fallback]!.path;
       name = fallback;
@@ -56,7 +68,10 @@ export async function resolveSource(paths: TillPaths, opts: { source?: string; i
   }
   if (name === undefined) {
     const fromEnv = registryNameOf(envLocal);
-    const base = basename(dir).replace(/[^A-Za-z0-9._-]/g, '-').replace(/^[^A-Za-z0-9]+/, '').slice(0, 63);
+    const base = basename(dir)
+      .replace(/[^A-Za-z0-9._-]/g, '-')
+      .replace(/^[^A-Za-z0-9]+/, '')
+      .slice(0, 63);
     name = fromEnv !== undefined && NAME_RE.test(fromEnv) ? fromEnv : base || 'installation';
   }
   return { dir, name, ...(envLocal !== undefined ? { envLocal } : {}) };
@@ -76,7 +91,8 @@ export function treeHash(dir: string, shared: readonly string[]): string {
   const walk = (rel: string): void => {
     const entries = readdirSync(join(dir, rel)).sort();
     for (const name of entries) {
-      if (SKIP_NAMES.has(name) || name.endsWith('.pyc') || (rel === '' && (skipTop.has(name) || name === '.env.local'))) continue;
+      if (SKIP_NAMES.has(name) || name.endsWith('.pyc') || (rel === '' && (skipTop.has(name) || name === '.env.local')))
+        continue;
       const path = rel === '' ? name : `${rel}/${name}`;
       const st = lstatSync(join(dir, path));
       hash.update(`${path}\0${st.mode}\0${st.size}\0${Math.floor(st.mtimeMs)}\n`);

@@ -9,7 +9,13 @@ import type { MetricFamily } from './prometheus.js';
  * schedule, audits (of hosts still in the database only). `onWarning` hears about a
  * state file that was skipped.
  */
-export async function collectMetricFamilies(paths: TillPaths, onWarning?: (message: string) => void): Promise<MetricFamily[]> {
+export async function collectMetricFamilies(
+  paths: TillPaths,
+  onWarning?: (message: string) => void,
+): Promise<MetricFamily[]> {
   const [state, audits] = await Promise.all([loadFleetState(paths), readLatestAudits(paths, onWarning)]);
-  return [...fleetMetricFamilies(state), ...auditMetricFamilies(audits.filter((a) => Object.hasOwn(state.db.hosts, a.host)))];
+  return [
+    ...fleetMetricFamilies(state),
+    ...auditMetricFamilies(audits.filter((a) => Object.hasOwn(state.db.hosts, a.host))),
+  ];
 }

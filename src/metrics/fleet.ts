@@ -73,37 +73,102 @@ export function hostMetricFamilies(db: HostsFile): MetricFamily[] {
     }
     return out;
   };
-  const live = (pick: (h: NonNullable<HostEntry['health']>) => number | null) => (e: HostEntry) => (e.health?.up ? pick(e.health) : null);
+  const live = (pick: (h: NonNullable<HostEntry['health']>) => number | null) => (e: HostEntry) =>
+    e.health?.up ? pick(e.health) : null;
   const byStatus = new Map<string, number>();
   for (const host of names) byStatus.set(db.hosts[host]!.status, (byStatus.get(db.hosts[host]!.status) ?? 0) + 1);
 
   return [
-    family('till_hosts', 'Hosts in the till database, by status.', [...byStatus].sort().map(([status, n]) => ({ labels: { status }, value: n }))),
-    family('till_host_up', 'Whether the host answered till at its last contact (1 up, 0 down, NaN never contacted).', perHost((e) => {
-      const r = reachabilityOf(e);
-      return r === null ? NaN : r ? 1 : 0;
-    })),
-    family('till_host_ssh_latency_seconds', 'One round trip over the open ssh session of the last health check.', perHost(live((h) => (h.latencyMs === null ? null : h.latencyMs / 1000)))),
+    family(
+      'till_hosts',
+      'Hosts in the till database, by status.',
+      [...byStatus].sort().map(([status, n]) => ({ labels: { status }, value: n })),
+    ),
+    family(
+      'till_host_up',
+      'Whether the host answered till at its last contact (1 up, 0 down, NaN never contacted).',
+      perHost((e) => {
+        const r = reachabilityOf(e);
+        return r === null ? NaN : r ? 1 : 0;
+      }),
+    ),
+    family(
+      'till_host_ssh_latency_seconds',
+      'One round trip over the open ssh session of the last health check.',
+      perHost(live((h) => (h.latencyMs === null ? null : h.latencyMs / 1000))),
+    ),
     family('till_host_load1', 'Load average over 1 minute, at the last health check.', perHost(live((h) => h.load1))),
     family('till_host_load5', 'Load average over 5 minutes, at the last health check.', perHost(live((h) => h.load5))),
-    family('till_host_load15', 'Load average over 15 minutes, at the last health check.', perHost(live((h) => h.load15))),
+    family(
+      'till_host_load15',
+      'Load average over 15 minutes, at the last health check.',
+      perHost(live((h) => h.load15)),
+    ),
     family('till_host_cpus', 'Online CPUs, at the last health check.', perHost(live((h) => h.cpus))),
-    family('till_host_memory_total_bytes', 'Total memory, at the last health check.', perHost(live((h) => h.memTotalBytes))),
-    family('till_host_memory_available_bytes', 'Available memory, at the last health check.', perHost(live((h) => h.memAvailableBytes))),
-    family('till_host_disk_free_bytes', 'Free disk at the host\'s tekton_path (or its nearest existing parent), at the last health check.', perHost(live((h) => h.diskFreeBytes))),
-    family('till_host_disk_total_bytes', 'Size of the file system holding tekton_path, at the last health check.', perHost(live((h) => h.diskTotalBytes))),
-    family('till_host_uptime_seconds', 'Time since the host booted, at the last health check.', perHost(live((h) => h.uptimeSec))),
-    family('till_host_degraded', 'Whether the last health check found the host over a threshold (1) or not (0).', perHost((e) => (e.health?.up ? (e.health.degraded ? 1 : 0) : null))),
-    family('till_host_health_timestamp_seconds', 'When the last health check of the host ran (Unix time).', perHost((e) => seconds(e.health?.at))),
-    family('till_host_last_test_timestamp_seconds', 'When the host was last tested (Unix time).', perHost((e) => seconds(e.last_test))),
-    family('till_host_last_sync_timestamp_seconds', 'When the host last synced successfully (Unix time).', perHost((e) => seconds(e.last_sync))),
-    family('till_host_last_deploy_timestamp_seconds', 'When an installation was last deployed to the host (Unix time).', perHost((e) => seconds(deployOf(e).at))),
+    family(
+      'till_host_memory_total_bytes',
+      'Total memory, at the last health check.',
+      perHost(live((h) => h.memTotalBytes)),
+    ),
+    family(
+      'till_host_memory_available_bytes',
+      'Available memory, at the last health check.',
+      perHost(live((h) => h.memAvailableBytes)),
+    ),
+    family(
+      'till_host_disk_free_bytes',
+      "Free disk at the host's tekton_path (or its nearest existing parent), at the last health check.",
+      perHost(live((h) => h.diskFreeBytes)),
+    ),
+    family(
+      'till_host_disk_total_bytes',
+      'Size of the file system holding tekton_path, at the last health check.',
+      perHost(live((h) => h.diskTotalBytes)),
+    ),
+    family(
+      'till_host_uptime_seconds',
+      'Time since the host booted, at the last health check.',
+      perHost(live((h) => h.uptimeSec)),
+    ),
+    family(
+      'till_host_degraded',
+      'Whether the last health check found the host over a threshold (1) or not (0).',
+      perHost((e) => (e.health?.up ? (e.health.degraded ? 1 : 0) : null)),
+    ),
+    family(
+      'till_host_health_timestamp_seconds',
+      'When the last health check of the host ran (Unix time).',
+      perHost((e) => seconds(e.health?.at)),
+    ),
+    family(
+      'till_host_last_test_timestamp_seconds',
+      'When the host was last tested (Unix time).',
+      perHost((e) => seconds(e.last_test)),
+    ),
+    family(
+      'till_host_last_sync_timestamp_seconds',
+      'When the host last synced successfully (Unix time).',
+      perHost((e) => seconds(e.last_sync)),
+    ),
+    family(
+      'till_host_last_deploy_timestamp_seconds',
+      'When an installation was last deployed to the host (Unix time).',
+      perHost((e) => seconds(deployOf(e).at)),
+    ),
     family(
       'till_host_info',
       'Host status, remote till version and current release as labels; the value is always 1.',
       names.map((host) => {
         const e = db.hosts[host]!;
-        return { labels: { host, status: e.status, version: e.health?.tillVersion ?? e.till_version ?? '', release: releaseOf(e) ?? '' }, value: 1 };
+        return {
+          labels: {
+            host,
+            status: e.status,
+            version: e.health?.tillVersion ?? e.till_version ?? '',
+            release: releaseOf(e) ?? '',
+          },
+          value: 1,
+        };
       }),
     ),
   ];
@@ -114,10 +179,24 @@ export function scheduleMetricFamilies(schedule: ScheduleFile): MetricFamily[] {
   const last = seconds(sync.last_run);
   const next = seconds(sync.next_run);
   return [
-    family('till_schedule_enabled', 'Whether the scheduled sync is enabled (1) or not (0).', [{ value: sync.enabled ? 1 : 0 }]),
-    family('till_schedule_last_run_timestamp_seconds', 'When the last scheduled sync run started (Unix time).', last === null ? [] : [{ value: last }]),
-    family('till_schedule_last_run_success', 'Whether the last sync run succeeded (1) or not (0).', last === null ? [] : [{ value: sync.status === 'success' ? 1 : 0 }]),
-    family('till_schedule_next_run_timestamp_seconds', 'When the next sync run is due (Unix time).', next === null ? [] : [{ value: next }]),
+    family('till_schedule_enabled', 'Whether the scheduled sync is enabled (1) or not (0).', [
+      { value: sync.enabled ? 1 : 0 },
+    ]),
+    family(
+      'till_schedule_last_run_timestamp_seconds',
+      'When the last scheduled sync run started (Unix time).',
+      last === null ? [] : [{ value: last }],
+    ),
+    family(
+      'till_schedule_last_run_success',
+      'Whether the last sync run succeeded (1) or not (0).',
+      last === null ? [] : [{ value: sync.status === 'success' ? 1 : 0 }],
+    ),
+    family(
+      'till_schedule_next_run_timestamp_seconds',
+      'When the next sync run is due (Unix time).',
+      next === null ? [] : [{ value: next }],
+    ),
   ];
 }
 

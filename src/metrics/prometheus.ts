@@ -45,7 +45,8 @@ function renderLabels(labels: Record<string, string> | undefined, family: string
   if (entries.length === 0) return '';
   for (const [k] of entries) {
     // A bug in a family builder, never user input: names are fixed in code.
-    if (!LABEL_NAME_RE.test(k) || k.startsWith('__')) throw new Error(`invalid label name ${JSON.stringify(k)} in ${family}`);
+    if (!LABEL_NAME_RE.test(k) || k.startsWith('__'))
+      throw new Error(`invalid label name ${JSON.stringify(k)} in ${family}`);
   }
   return `{${entries.map(([k, v]) => `${k}="${escapeLabelValue(v)}"`).join(',')}}`;
 }

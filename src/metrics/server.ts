@@ -52,14 +52,24 @@ export function parseListenAddress(value: string, option = '--serve'): { address
   } else {
     const at = text.lastIndexOf(':');
     if (at === -1 || text.indexOf(':') !== at) {
-      throw new UsageError(`${option} takes address:port (127.0.0.1:9100, [::1]:9100) or a port, got ${JSON.stringify(value)}`);
+      throw new UsageError(
+        `${option} takes address:port (127.0.0.1:9100, [::1]:9100) or a port, got ${JSON.stringify(value)}`,
+      );
     }
     host = text.slice(0, at);
     portText = text.slice(at + 1);
   }
   if (host === 'localhost') host = '127.0.0.1';
-  if (isIP(host) === 0) throw new UsageError(`${option}: ${JSON.stringify(host)} is not an IP address`, 'give an IP literal such as 127.0.0.1 or [::1]');
-  if (!/^\d{1,5}$/.test(portText) || Number(portText) > 65535) throw new UsageError(`${option}: invalid port ${JSON.stringify(portText)}`, 'a port is a whole number from 0 to 65535 (0 picks a free one)');
+  if (isIP(host) === 0)
+    throw new UsageError(
+      `${option}: ${JSON.stringify(host)} is not an IP address`,
+      'give an IP literal such as 127.0.0.1 or [::1]',
+    );
+  if (!/^\d{1,5}$/.test(portText) || Number(portText) > 65535)
+    throw new UsageError(
+      `${option}: invalid port ${JSON.stringify(portText)}`,
+      'a port is a whole number from 0 to 65535 (0 picks a free one)',
+    );
   return { address: host, port: Number(portText) };
 }
 
@@ -83,26 +93,39 @@ export async function startMetricsServer(opts: MetricsServerOptions): Promise<Me
       return;
     }
     if (req.method !== 'GET' && req.method !== 'HEAD') {
-      res.writeHead(405, { 'content-type': 'text/plain; charset=utf-8', allow: 'GET, HEAD' }).end('method not allowed\n');
+      res
+        .writeHead(405, { 'content-type': 'text/plain; charset=utf-8', allow: 'GET, HEAD' })
+        .end('method not allowed\n');
       return;
     }
     Promise.resolve()
       .then(opts.render)
       .then(
         (body) => {
-          res.writeHead(200, { 'content-type': CONTENT_TYPE, 'content-length': Buffer.byteLength(body), 'cache-control': 'no-store' });
+          res.writeHead(200, {
+            'content-type': CONTENT_TYPE,
+            'content-length': Buffer.byteLength(body),
+            'cache-control': 'no-store',
+          });
           res.end(req.method === 'HEAD' ? undefined : body);
         },
         (err: unknown) => {
           opts.onError?.(err);
-          res.writeHead(500, { 'content-type': 'text/plain; charset=utf-8' }).end(`till could not render the metrics: ${errorMessage(err)}\n`);
+          res
+            .writeHead(500, { 'content-type': 'text/plain; charset=utf-8' })
+            .end(`till could not render the metrics: ${errorMessage(err)}\n`);
         },
       );
   });
   server.keepAliveTimeout = 5_000;
   await new Promise<void>((resolve, reject) => {
     const onError = (err: NodeJS.ErrnoException) => {
-      const why = err.code === 'EADDRINUSE' ? 'the port is in use' : err.code === 'EADDRNOTAVAIL' ? 'no such address on this machine' : err.message;
+      const why =
+        err.code === 'EADDRINUSE'
+          ? 'the port is in use'
+          : err.code === 'EADDRNOTAVAIL'
+            ? 'no such address on this machine'
+            : err.message;
       reject(new UsageError(`cannot serve metrics on ${opts.address}:${opts.port}: ${why}`));
     };
     server.once('error', onError);

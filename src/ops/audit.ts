@@ -28,7 +28,11 @@ async function fingerprintOf(file: string): Promise<string | undefined> {
 
 /** Fingerprints of till's current key and, during a rotation, its old and next ones. */
 export async function tillFingerprints(paths: TillPaths): Promise<TillFingerprints> {
-  const [current, old, next] = await Promise.all([fingerprintOf(paths.publicKey), fingerprintOf(oldPublicKeyPath(paths)), fingerprintOf(`${keyFile(paths, 'next')}.pub`)]);
+  const [current, old, next] = await Promise.all([
+    fingerprintOf(paths.publicKey),
+    fingerprintOf(oldPublicKeyPath(paths)),
+    fingerprintOf(`${keyFile(paths, 'next')}.pub`),
+  ]);
   return { ...(current ? { current } : {}), ...(old ? { old } : {}), ...(next ? { next } : {}) };
 }
 
@@ -40,20 +44,41 @@ export const STRICT_MODES_HINT =
  * One round trip per host: the read-only audit script. The result is compared with the
  * host's previous audit and appended to its bounded history (the first one is the baseline).
  */
-export function auditJob(paths: TillPaths, till: TillFingerprints, opts: { connectTimeout?: number; timeoutMs?: number; now?: () => Date } = {}): HostJob<HostAudit> {
+export function auditJob(
+  paths: TillPaths,
+  till: TillFingerprints,
+  opts: { connectTimeout?: number; timeoutMs?: number; now?: () => Date } = {},
+): HostJob<HostAudit> {
   return async ({ name, signal }) => {
-    const result = await sshRun(paths, name, AUDIT_COMMAND, { signal, connectTimeout: opts.connectTimeout, timeoutMs: opts.timeoutMs });
+    const result = await sshRun(paths, name, AUDIT_COMMAND, {
+      signal,
+      connectTimeout: opts.connectTimeout,
+      timeoutMs: opts.timeoutMs,
+    });
     // The raw output is a hex dump: useless in reports, so it is not passed on.
     const outcome = { ...toOutcome<HostAudit>(result), stdout: '' };
     if (!outcome.ok) {
-      if (outcome.failure?.kind === 'auth') return { ...outcome, failure: { ...outcome.failure, message: `${outcome.failure.message}; ${STRICT_MODES_HINT}` } };
+      if (outcome.failure?.kind === 'auth')
+        return {
+          ...outcome,
+          failure: { ...outcome.failure, message: `${outcome.failure.message}; ${STRICT_MODES_HINT}` },
+        };
       return outcome;
     }
     let snapshot;
     try {
       snapshot = parseAuditOutput(result.stdout);
     } catch (err) {
-      return { ...outcome, ok: false, failure: { kind: 'remote', connection: false, retryable: false, message: `audit output not understood: ${(err as Error).message}` } };
+      return {
+        ...outcome,
+        ok: false,
+        failure: {
+          kind: 'remote',
+          connection: false,
+          retryable: false,
+          message: `audit output not understood: ${(err as Error).message}`,
+        },
+      };
     }
     // A history file that cannot be read or locked fails this host only (not retried: the
     // file is left as it is for the operator), never the others' audits.
@@ -62,14 +87,28 @@ export function auditJob(paths: TillPaths, till: TillFingerprints, opts: { conne
     try {
       audit = await store.update((history: AuditHistory) => {
         const previous = history.audits.at(-1);
-        const a = analyzeSnapshot(snapshot, till, previous ? uniqueKeys(previous.keys as HostAudit['keys']) : null, opts.now?.() ?? new Date());
+        const a = analyzeSnapshot(
+          snapshot,
+          till,
+          previous ? uniqueKeys(previous.keys as HostAudit['keys']) : null,
+          opts.now?.() ?? new Date(),
+        );
         appendAudit(history, a);
         return a;
       });
     } catch (err) {
       const message = errorMessage(err);
       const named = message.includes(store.file) ? message : `${store.file}: ${message}`;
-      return { ...outcome, ok: false, failure: { kind: 'local', connection: false, retryable: false, message: `audit history not updated (drift unknown): ${named}` } };
+      return {
+        ...outcome,
+        ok: false,
+        failure: {
+          kind: 'local',
+          connection: false,
+          retryable: false,
+          message: `audit history not updated (drift unknown): ${named}`,
+        },
+      };
     }
     return { ...outcome, data: audit };
   };

@@ -55,7 +55,11 @@ export class AuthorizeFailed extends Error {
   }
 }
 
-export async function authorizeHost(inventory: Inventory, name: string, opts: OperatorSshOptions): Promise<AuthorizeResult> {
+export async function authorizeHost(
+  inventory: Inventory,
+  name: string,
+  opts: OperatorSshOptions,
+): Promise<AuthorizeResult> {
   const paths = inventory.paths;
   const db = await inventory.read();
   if (!(name in db.hosts)) throw new UsageError(`no such host: ${name}`, 'see: till host list');
@@ -68,12 +72,19 @@ export async function authorizeHost(inventory: Inventory, name: string, opts: Op
   if (result.exitCode !== 0 && result.exitCode !== KEY_PRESENT) {
     const failure = classifySsh(result) ?? { kind: 'remote', connection: false, retryable: false, message: 'failed' };
     const detail = result.stderr.trim().split('\n').pop() ?? '';
-    throw new AuthorizeFailed({ ...failure, message: `could not install till's key on ${name} with your own ssh: ${failure.message}${detail && !failure.message.includes(detail) ? ` (${detail})` : ''}` });
+    throw new AuthorizeFailed({
+      ...failure,
+      message: `could not install till's key on ${name} with your own ssh: ${failure.message}${detail && !failure.message.includes(detail) ? ` (${detail})` : ''}`,
+    });
   }
 
   // A master from before would hide a refused key: prove it on a fresh connection.
   await runProcess('ssh', buildControlExitArgs(paths, name));
-  const report = await runFleet([{ name, entry: db.hosts[name]! }], testJob(paths, { connectTimeout: opts.connectTimeout }), { attempts: 1 });
+  const report = await runFleet(
+    [{ name, entry: db.hosts[name]! }],
+    testJob(paths, { connectTimeout: opts.connectTimeout }),
+    { attempts: 1 },
+  );
   await inventory.recordResults(report.results, (entry, r) => {
     applyTest(entry, r.data);
     entry.key_fingerprint = key.key.fingerprint;

@@ -1,7 +1,17 @@
 import { access, mkdtemp, rm } from 'node:fs/promises';
 import { hostname, tmpdir, userInfo } from 'node:os';
 import { join } from 'node:path';
-import { runFleet, summarize, type FleetEvent, type FleetOptions, type FleetReport, type HostJob, type HostResult, type JobOutcome, type Target } from '../core/fanout.js';
+import {
+  runFleet,
+  summarize,
+  type FleetEvent,
+  type FleetOptions,
+  type FleetReport,
+  type HostJob,
+  type HostResult,
+  type JobOutcome,
+  type Target,
+} from '../core/fanout.js';
 import type { TillPaths } from '../core/paths.js';
 import type { DeployJournalWriter, DeployRun } from '../core/state/deploy-journal.js';
 import { raiseTo, lifecycleOf, type HostEntry } from '../core/state/hosts.js';
@@ -27,7 +37,15 @@ import {
   type RemoteState,
 } from '../deploy/layout.js';
 import { checkAllowedScript } from '../deploy/check.js';
-import { buildDeployRsyncArgs, itemizedChanges, parseRsyncProgress, parseRsyncStats, RSYNC_CONNECTION_CODES, type RsyncProgress, type RsyncStats } from '../deploy/rsync.js';
+import {
+  buildDeployRsyncArgs,
+  itemizedChanges,
+  parseRsyncProgress,
+  parseRsyncStats,
+  RSYNC_CONNECTION_CODES,
+  type RsyncProgress,
+  type RsyncStats,
+} from '../deploy/rsync.js';
 import type { DeploySource } from '../deploy/source.js';
 import { rsyncRemoteShell } from '../ssh/args.js';
 import { sshRun, toOutcome } from '../ssh/client.js';
@@ -104,7 +122,14 @@ function failWith<T>(result: ProcessResult, message?: string): JobOutcome<T> {
   const base = toOutcome<T>(result);
   // A gate's refusal keeps classifySsh's message ("refused by till gate on the host: …").
   if (!base.ok && base.failure?.kind === 'remote' && gateRefusal(result.stderr) === undefined) {
-    const why = message ?? (result.stderr.split('\n').find((l) => l.startsWith('TILL_ERROR'))?.slice('TILL_ERROR '.length) || result.stderr.trim().split('\n').pop() || base.failure.message);
+    const why =
+      message ??
+      (result.stderr
+        .split('\n')
+        .find((l) => l.startsWith('TILL_ERROR'))
+        ?.slice('TILL_ERROR '.length) ||
+        result.stderr.trim().split('\n').pop() ||
+        base.failure.message);
     return { ...base, failure: remoteFailure(why) };
   }
   return base;
@@ -113,7 +138,13 @@ function failWith<T>(result: ProcessResult, message?: string): JobOutcome<T> {
 /** Bounds a remote script that runs without the abort signal. */
 const SCRIPT_TIMEOUT_MS = 120_000;
 
-function remote(plan: { paths: TillPaths; connectTimeout?: number; timeoutMs?: number }, name: string, script: string, signal: AbortSignal | undefined, input?: string) {
+function remote(
+  plan: { paths: TillPaths; connectTimeout?: number; timeoutMs?: number },
+  name: string,
+  script: string,
+  signal: AbortSignal | undefined,
+  input?: string,
+) {
   return sshRun(plan.paths, name, script, {
     ...(signal !== undefined ? { signal } : {}),
     connectTimeout: plan.connectTimeout,
@@ -140,7 +171,14 @@ export function stageJob(plan: DeployPlan, journal: DeployJournalWriter, locked:
   return async ({ name, entry, signal }) => {
     const layout = remoteLayout(entry.tekton_path);
     const now = new Date();
-    const prepare = { id: run.release, lock: lockInfo(plan), forceUnlock: plan.forceUnlock, shared: run.options.shared, adoptId: adoptedId(now), now: now.toISOString() };
+    const prepare = {
+      id: run.release,
+      lock: lockInfo(plan),
+      forceUnlock: plan.forceUnlock,
+      shared: run.options.shared,
+      adoptId: adoptedId(now),
+      now: now.toISOString(),
+    };
     if (run.options.check !== null && entry.restricted === true) {
       // A restricted host's gate refuses a --check that its gate.json does not list: learn
       // it before the lock and the upload (an older gate without this script, or a host
@@ -152,7 +190,12 @@ export function stageJob(plan: DeployPlan, journal: DeployJournalWriter, locked:
     // runDeploy's finally still runs (it only removes a lock holding this run's id).
     locked.add(name);
     const known = run.hosts[name]?.previous;
-    const previousOf = (state: RemoteState) => (known !== undefined && known !== null && known !== run.release ? known : state.current !== run.release ? state.current : null);
+    const previousOf = (state: RemoteState) =>
+      known !== undefined && known !== null && known !== run.release
+        ? known
+        : state.current !== run.release
+          ? state.current
+          : null;
     const stageData = (state: RemoteState, home: string): StageData => ({
       release: run.release,
       previous: previousOf(state),
@@ -167,7 +210,9 @@ export function stageJob(plan: DeployPlan, journal: DeployJournalWriter, locked:
     const lockedOut = (state: RemoteState, res: ProcessResult): JobOutcome<StageData> => ({
       ...toOutcome(res),
       ok: false,
-      failure: remoteFailure(`locked by ${describeLock(state.holder)}; if that deploy is dead: till host deploy ${name} --force-unlock …`),
+      failure: remoteFailure(
+        `locked by ${describeLock(state.holder)}; if that deploy is dead: till host deploy ${name} --force-unlock …`,
+      ),
     });
 
     let ignoreFile: string | undefined = join(plan.source.dir, '.tillignore');
@@ -196,14 +241,34 @@ export function stageJob(plan: DeployPlan, journal: DeployJournalWriter, locked:
       });
     const transferFailed = (rs: ProcessResult): JobOutcome<StageData> | undefined => {
       const refused = rs.exitCode !== 0 ? gateRefusal(rs.stderr) : undefined;
-      if (refused !== undefined) return { ok: false, failure: remoteFailure(`refused by till gate on the host: ${refused}`), exitCode: rs.exitCode, stdout: rs.stdout, stderr: rs.stderr };
+      if (refused !== undefined)
+        return {
+          ok: false,
+          failure: remoteFailure(`refused by till gate on the host: ${refused}`),
+          exitCode: rs.exitCode,
+          stdout: rs.stdout,
+          stderr: rs.stderr,
+        };
       const rsFailure = classifySsh(rs, RSYNC_CONNECTION_CODES);
       if (!rsFailure) return undefined;
-      const detail = rs.stderr.trim().split('\n').filter((l) => l !== '' && !l.startsWith('TILL_')).slice(-2).join('; ');
-      const failure = rsFailure.kind === 'remote' ? remoteFailure(`rsync failed (exit ${rs.exitCode}): ${detail}`) : { ...rsFailure, message: detail || rsFailure.message };
+      const detail = rs.stderr
+        .trim()
+        .split('\n')
+        .filter((l) => l !== '' && !l.startsWith('TILL_'))
+        .slice(-2)
+        .join('; ');
+      const failure =
+        rsFailure.kind === 'remote'
+          ? remoteFailure(`rsync failed (exit ${rs.exitCode}): ${detail}`)
+          : { ...rsFailure, message: detail || rsFailure.message };
       return { ok: false, failure, exitCode: rs.exitCode, stdout: rs.stdout, stderr: rs.stderr };
     };
-    const staged = async (state: RemoteState, home: string, rs: ProcessResult, stderr: string): Promise<JobOutcome<StageData>> => {
+    const staged = async (
+      state: RemoteState,
+      home: string,
+      rs: ProcessResult,
+      stderr: string,
+    ): Promise<JobOutcome<StageData>> => {
       const data = { ...stageData(state, home), transferred: true, stats: parseRsyncStats(rs.stdout) };
       await journal.advance(run.run, name, 'staged', { previous: data.previous });
       plan.onStaged?.(name, data);
@@ -220,13 +285,40 @@ export function stageJob(plan: DeployPlan, journal: DeployJournalWriter, locked:
         if (state.locked) return lockedOut(state, rs);
         if (state.values.has('EXIT')) {
           // The prepare step ran and failed: a remote failure, never retried as a lost connection.
-          const why = state.values.get('ERROR')?.[0] ?? rs.stderr.split('\n').filter((l) => l !== '' && !l.startsWith('TILL_')).pop() ?? `exit ${state.values.get('EXIT')![0]}`;
-          return { ok: false, failure: remoteFailure(`prepare failed: ${why}`), exitCode: rs.exitCode, stdout: rs.stdout, stderr: rs.stderr };
+          const why =
+            state.values.get('ERROR')?.[0] ??
+            rs.stderr
+              .split('\n')
+              .filter((l) => l !== '' && !l.startsWith('TILL_'))
+              .pop() ??
+            `exit ${state.values.get('EXIT')![0]}`;
+          return {
+            ok: false,
+            failure: remoteFailure(`prepare failed: ${why}`),
+            exitCode: rs.exitCode,
+            stdout: rs.stdout,
+            stderr: rs.stderr,
+          };
         }
         const failed = transferFailed(rs);
         if (failed) return failed;
-        if (state.home === undefined) return { ok: false, failure: remoteFailure('the prepare step did not report (a noisy login shell?)'), exitCode: rs.exitCode, stdout: rs.stdout, stderr: rs.stderr };
-        return staged(state, state.home, rs, rs.stderr.split('\n').filter((l) => !l.startsWith('TILL_')).join('\n'));
+        if (state.home === undefined)
+          return {
+            ok: false,
+            failure: remoteFailure('the prepare step did not report (a noisy login shell?)'),
+            exitCode: rs.exitCode,
+            stdout: rs.stdout,
+            stderr: rs.stderr,
+          };
+        return staged(
+          state,
+          state.home,
+          rs,
+          rs.stderr
+            .split('\n')
+            .filter((l) => !l.startsWith('TILL_'))
+            .join('\n'),
+        );
       }
     }
 
@@ -236,7 +328,12 @@ export function stageJob(plan: DeployPlan, journal: DeployJournalWriter, locked:
     const state = parseMarkers(prep.stdout, layout);
     if (state.locked) return lockedOut(state, prep);
     if (prep.exitCode !== 0 || state.home === undefined) {
-      if (prep.exitCode === 0) return { ...toOutcome(prep), ok: false, failure: remoteFailure('the prepare step did not report (a noisy login shell?)') };
+      if (prep.exitCode === 0)
+        return {
+          ...toOutcome(prep),
+          ok: false,
+          failure: remoteFailure('the prepare step did not report (a noisy login shell?)'),
+        };
       return failWith(prep);
     }
     if (run.hosts[name]?.state === 'switched' && state.complete) {
@@ -259,7 +356,12 @@ export function stageJob(plan: DeployPlan, journal: DeployJournalWriter, locked:
 }
 
 /** Phase 2 on one host: switch, health check (switching back on failure), prune, register, unlock. */
-export function switchJob(plan: DeployPlan, journal: DeployJournalWriter, staged: Map<string, StageData>, locked: Set<string>): HostJob<SwitchData> {
+export function switchJob(
+  plan: DeployPlan,
+  journal: DeployJournalWriter,
+  staged: Map<string, StageData>,
+  locked: Set<string>,
+): HostJob<SwitchData> {
   const { run } = plan;
   return async ({ name, entry }) => {
     const layout = remoteLayout(entry.tekton_path);
@@ -300,7 +402,14 @@ export function switchJob(plan: DeployPlan, journal: DeployJournalWriter, staged
     if (data.checkFailed) {
       await journal.advance(run.run, name, 'reverted', { error: `check failed (exit ${checkExit})` });
       const back = previous !== null ? `switched back to ${previous}` : 'no previous release: tekton_path removed';
-      return { ok: false, failure: remoteFailure(`health check failed (exit ${checkExit}); ${back}; ${run.release} kept as failed`), exitCode: res.exitCode, stdout: res.stdout, stderr: res.stderr, data };
+      return {
+        ok: false,
+        failure: remoteFailure(`health check failed (exit ${checkExit}); ${back}; ${run.release} kept as failed`),
+        exitCode: res.exitCode,
+        stdout: res.stdout,
+        stderr: res.stderr,
+        data,
+      };
     }
     await journal.advance(run.run, name, 'done');
     return { ok: true, exitCode: 0, stdout: '', stderr: res.stderr, data };
@@ -312,7 +421,12 @@ export async function releaseLocks(plan: DeployPlan, targets: readonly Target[],
   const todo = targets.filter((t) => locked.has(t.name));
   await Promise.all(
     todo.map(async (t) => {
-      const r = await remote({ paths: plan.paths, connectTimeout: plan.connectTimeout, timeoutMs: 20_000 }, t.name, unlockScript(remoteLayout(t.entry.tekton_path), plan.run.run), new AbortController().signal);
+      const r = await remote(
+        { paths: plan.paths, connectTimeout: plan.connectTimeout, timeoutMs: 20_000 },
+        t.name,
+        unlockScript(remoteLayout(t.entry.tekton_path), plan.run.run),
+        new AbortController().signal,
+      );
       if (r.exitCode === 0) locked.delete(t.name);
     }),
   );
@@ -344,7 +458,10 @@ export async function runDeploy(
   let switched = false;
   let cancelled = false;
   try {
-    const phase1 = await runFleet(targets, stageJob(plan, journal, locked), { ...engine, onEvent: (e) => engine.onEvent?.('stage', e as FleetEvent) });
+    const phase1 = await runFleet(targets, stageJob(plan, journal, locked), {
+      ...engine,
+      onEvent: (e) => engine.onEvent?.('stage', e as FleetEvent),
+    });
     cancelled = phase1.cancelled;
     for (const r of phase1.results) {
       if (r.ok && r.data) staged.set(r.host, r.data);
@@ -358,11 +475,18 @@ export async function runDeploy(
     const toSwitch = targets.filter((t) => staged.has(t.name));
     if (!cancelled && stagingFailed <= maxFail && toSwitch.length > 0) {
       switched = true;
-      const phase2 = await runFleet(toSwitch, switchJob(plan, journal, staged, locked), { ...engine, onEvent: (e) => engine.onEvent?.('switch', e as FleetEvent) });
+      const phase2 = await runFleet(toSwitch, switchJob(plan, journal, staged, locked), {
+        ...engine,
+        onEvent: (e) => engine.onEvent?.('switch', e as FleetEvent),
+      });
       cancelled = phase2.cancelled;
       for (const r of phase2.results) {
         const stage = staged.get(r.host);
-        results.set(r.host, { ...r, durationMs: r.durationMs + (results.get(r.host)?.durationMs ?? 0), data: { ...stage, ...(r.data ?? {}), phase: 'switch' } });
+        results.set(r.host, {
+          ...r,
+          durationMs: r.durationMs + (results.get(r.host)?.durationMs ?? 0),
+          data: { ...stage, ...(r.data ?? {}), phase: 'switch' },
+        });
       }
     } else {
       const why = cancelled
@@ -388,7 +512,12 @@ export async function runDeploy(
 }
 
 /** What a successful deploy records on the host entry. */
-export function applyDeploy(entry: HostEntry, data: DeployResultData | undefined, installation: string, now = new Date()): void {
+export function applyDeploy(
+  entry: HostEntry,
+  data: DeployResultData | undefined,
+  installation: string,
+  now = new Date(),
+): void {
   if (!data || data.phase !== 'switch' || data.checkFailed) return;
   entry.status = raiseTo(lifecycleOf(entry), 'deployed');
   entry.deploy = { current: data.release ?? null, previous: data.previous ?? null, at: now.toISOString() };
@@ -417,7 +546,10 @@ export function toReleasesData(state: RemoteState): ReleasesData {
   };
 }
 
-export function releasesJob(paths: TillPaths, opts: { connectTimeout?: number; timeoutMs?: number } = {}): HostJob<ReleasesData> {
+export function releasesJob(
+  paths: TillPaths,
+  opts: { connectTimeout?: number; timeoutMs?: number } = {},
+): HostJob<ReleasesData> {
   return async ({ name, entry, signal }) => {
     const layout = remoteLayout(entry.tekton_path);
     const res = await remote({ paths, ...opts }, name, readStateScript(layout), signal);
@@ -432,19 +564,55 @@ export interface RollbackData {
 }
 
 /** `host rollback`: one locked round trip per host; the target is chosen on the host from till's record. */
-export function rollbackJob(paths: TillPaths, opts: { to?: string; connectTimeout?: number; timeoutMs?: number }): HostJob<RollbackData> {
+export function rollbackJob(
+  paths: TillPaths,
+  opts: { to?: string; connectTimeout?: number; timeoutMs?: number },
+): HostJob<RollbackData> {
   return async ({ name, entry }) => {
     const layout = remoteLayout(entry.tekton_path);
-    const lock: LockInfo = { who: lockOwner(), when: new Date().toISOString(), what: `rollback${opts.to !== undefined ? ` to ${opts.to}` : ''}`, pid: process.pid, run: `rollback-${process.pid}-${Date.now()}` };
-    const res = await remote({ paths, ...opts }, name, rollbackScript(layout, { ...(opts.to !== undefined ? { to: opts.to } : {}), lock, now: new Date().toISOString() }), undefined);
+    const lock: LockInfo = {
+      who: lockOwner(),
+      when: new Date().toISOString(),
+      what: `rollback${opts.to !== undefined ? ` to ${opts.to}` : ''}`,
+      pid: process.pid,
+      run: `rollback-${process.pid}-${Date.now()}`,
+    };
+    const res = await remote(
+      { paths, ...opts },
+      name,
+      rollbackScript(layout, {
+        ...(opts.to !== undefined ? { to: opts.to } : {}),
+        lock,
+        now: new Date().toISOString(),
+      }),
+      undefined,
+    );
     const m = parseMarkers(res.stdout, layout);
-    if (m.locked) return { ...toOutcome(res), ok: false, failure: remoteFailure(`locked by ${describeLock(m.holder)}`) };
-    if (m.flags.has('NO_TARGET')) return { ...toOutcome(res), ok: false, failure: remoteFailure(`no previous good release on ${name} to roll back to`) };
-    if (m.flags.has('ALREADY')) return { ...toOutcome(res), ok: false, failure: remoteFailure(`${opts.to} is already current on ${name}`) };
-    if (m.flags.has('NO_SUCH')) return { ...toOutcome(res), ok: false, failure: remoteFailure(`no release ${opts.to} on ${name}; see: till host releases ${name}`) };
+    if (m.locked)
+      return { ...toOutcome(res), ok: false, failure: remoteFailure(`locked by ${describeLock(m.holder)}`) };
+    if (m.flags.has('NO_TARGET'))
+      return {
+        ...toOutcome(res),
+        ok: false,
+        failure: remoteFailure(`no previous good release on ${name} to roll back to`),
+      };
+    if (m.flags.has('ALREADY'))
+      return { ...toOutcome(res), ok: false, failure: remoteFailure(`${opts.to} is already current on ${name}`) };
+    if (m.flags.has('NO_SUCH'))
+      return {
+        ...toOutcome(res),
+        ok: false,
+        failure: remoteFailure(`no release ${opts.to} on ${name}; see: till host releases ${name}`),
+      };
     if (res.exitCode !== 0 || !m.flags.has('DONE')) return failWith(res);
     const from = m.values.get('FROM')?.[0] ?? '';
-    return { ok: true, exitCode: 0, stdout: '', stderr: res.stderr, data: { from: from === '' ? null : from, to: m.values.get('TO')![0]! } };
+    return {
+      ok: true,
+      exitCode: 0,
+      stdout: '',
+      stderr: res.stderr,
+      data: { from: from === '' ? null : from, to: m.values.get('TO')![0]! },
+    };
   };
 }
 
@@ -460,7 +628,12 @@ export interface DryRunData {
 }
 
 /** `--dry-run`: what rsync would change against the current tree; no lock, no directory. */
-export function dryRunJob(paths: TillPaths, source: DeploySource, shared: readonly string[], opts: { connectTimeout?: number; timeoutMs?: number } = {}): HostJob<DryRunData> {
+export function dryRunJob(
+  paths: TillPaths,
+  source: DeploySource,
+  shared: readonly string[],
+  opts: { connectTimeout?: number; timeoutMs?: number } = {},
+): HostJob<DryRunData> {
   return async ({ name, entry, signal }) => {
     const layout = remoteLayout(entry.tekton_path);
     const read = await remote({ paths, ...opts }, name, readStateScript(layout), signal);
@@ -479,15 +652,27 @@ export function dryRunJob(paths: TillPaths, source: DeploySource, shared: readon
     const args = buildDeployRsyncArgs({
       source: source.dir,
       host: empty !== null ? null : name,
-      dest: empty ?? (state.current !== null ? `${rsyncRemotePath(layout.releases)}/${state.current}` : rsyncRemotePath(layout.path)),
+      dest:
+        empty ??
+        (state.current !== null
+          ? `${rsyncRemotePath(layout.releases)}/${state.current}`
+          : rsyncRemotePath(layout.path)),
       remoteShell: rsyncRemoteShell(paths, opts.connectTimeout),
       shared,
       dryRun: true,
       ...(ignoreFile !== undefined ? { ignoreFile } : {}),
     });
-    const rs = await runProcess('rsync', args, { signal, timeoutMs: opts.timeoutMs }).finally(() => (empty !== null ? rm(empty, { recursive: true, force: true }) : undefined));
+    const rs = await runProcess('rsync', args, { signal, timeoutMs: opts.timeoutMs }).finally(() =>
+      empty !== null ? rm(empty, { recursive: true, force: true }) : undefined,
+    );
     const failure = classifySsh(rs, RSYNC_CONNECTION_CODES);
     if (failure) return { ok: false, failure, exitCode: rs.exitCode, stdout: rs.stdout, stderr: rs.stderr };
-    return { ok: true, exitCode: 0, stdout: '', stderr: rs.stderr, data: { changes: itemizedChanges(rs.stdout), stats: parseRsyncStats(rs.stdout), current: state.current } };
+    return {
+      ok: true,
+      exitCode: 0,
+      stdout: '',
+      stderr: rs.stderr,
+      data: { changes: itemizedChanges(rs.stdout), stats: parseRsyncStats(rs.stdout), current: state.current },
+    };
   };
 }

@@ -53,18 +53,36 @@ export interface KeyFacts {
 }
 
 export function checkKey(f: KeyFacts): DoctorCheck {
-  if (f.privateMode === null) return fail('key', `till's key ${f.privateKey} is missing`, 'run: till host init (creates it; then authorize it on your hosts)');
+  if (f.privateMode === null)
+    return fail(
+      'key',
+      `till's key ${f.privateKey} is missing`,
+      'run: till host init (creates it; then authorize it on your hosts)',
+    );
   if ((f.privateMode & 0o077) !== 0) {
-    return fail('key', `till's key ${f.privateKey} has mode ${f.privateMode.toString(8).padStart(4, '0')}; ssh refuses a private key others can read`, `run: chmod 600 ${f.privateKey}`);
+    return fail(
+      'key',
+      `till's key ${f.privateKey} has mode ${f.privateMode.toString(8).padStart(4, '0')}; ssh refuses a private key others can read`,
+      `run: chmod 600 ${f.privateKey}`,
+    );
   }
-  if (!f.publicPresent) return fail('key', `the public key ${f.publicKey} is missing`, 'run: till host init (derives it from the private key)');
+  if (!f.publicPresent)
+    return fail(
+      'key',
+      `the public key ${f.publicKey} is missing`,
+      'run: till host init (derives it from the private key)',
+    );
   return pass('key', `${f.privateKey} (mode 0600) and its .pub are present`);
 }
 
 export function checkDns(host: string, resolved: { address: string } | { error: string } | 'literal'): DoctorCheck {
   if (resolved === 'literal') return pass('dns', `${host} is an IP address`);
   if ('address' in resolved) return pass('dns', `${host} resolves to ${resolved.address}`);
-  return fail('dns', `${host} does not resolve (${resolved.error})`, `check the spelling and your DNS or /etc/hosts; or re-add the host with its IP address (till host remove, till host add)`);
+  return fail(
+    'dns',
+    `${host} does not resolve (${resolved.error})`,
+    `check the spelling and your DNS or /etc/hosts; or re-add the host with its IP address (till host remove, till host add)`,
+  );
 }
 
 export type TcpFact = { ok: true; ms: number } | { ok: false; code: string };
@@ -72,8 +90,18 @@ export type TcpFact = { ok: true; ms: number } | { ok: false; code: string };
 export function checkTcp(address: string, port: number, fact: TcpFact, timeoutS: number): DoctorCheck {
   const where = isIP(address) === 6 ? `[${address}]:${port}` : `${address}:${port}`;
   if (fact.ok) return pass('tcp', `port ${where} accepts connections (${fact.ms}ms)`);
-  if (fact.code === 'ECONNREFUSED') return fail('tcp', `${where} refused the connection`, `start sshd on the host, or fix the port (till host show; sshd's Port/ListenAddress)`);
-  if (fact.code === 'ETIMEDOUT') return fail('tcp', `no answer from ${where} within ${timeoutS}s`, 'check that the host is up and that no firewall drops port ' + port);
+  if (fact.code === 'ECONNREFUSED')
+    return fail(
+      'tcp',
+      `${where} refused the connection`,
+      `start sshd on the host, or fix the port (till host show; sshd's Port/ListenAddress)`,
+    );
+  if (fact.code === 'ETIMEDOUT')
+    return fail(
+      'tcp',
+      `no answer from ${where} within ${timeoutS}s`,
+      'check that the host is up and that no firewall drops port ' + port,
+    );
   return fail('tcp', `cannot reach ${where} (${fact.code})`, 'check the host is up and routable from here');
 }
 
@@ -153,14 +181,22 @@ export function checkSshProbe(p: SshProbeInput): DoctorCheck[] {
   const later = (why: string) => [skip('till', why), skip('disk', why)];
   if (failure?.kind === 'hostkey-changed') {
     return [
-      fail('host-key', `the host's key changed since till recorded it (${reason})`, `if the host was reinstalled, run: till host forget ${name} (then till host test ${name}); otherwise do not connect: this may be an attack`),
+      fail(
+        'host-key',
+        `the host's key changed since till recorded it (${reason})`,
+        `if the host was reinstalled, run: till host forget ${name} (then till host test ${name}); otherwise do not connect: this may be an attack`,
+      ),
       skip('auth', 'ssh stops before authentication when the host key does not match'),
       ...later('needs a connection'),
     ];
   }
   if (failure?.kind === 'hostkey-unknown') {
     return [
-      fail('host-key', `host key verification failed (${reason})`, `run: till host forget ${name}, then till host test ${name}`),
+      fail(
+        'host-key',
+        `host key verification failed (${reason})`,
+        `run: till host forget ${name}, then till host test ${name}`,
+      ),
       skip('auth', 'ssh stops before authentication when the host key cannot be verified'),
       ...later('needs a connection'),
     ];
@@ -177,14 +213,23 @@ export function checkSshProbe(p: SshProbeInput): DoctorCheck[] {
       ...later('needs a login'),
     ];
   }
-  if (failure?.connection || failure?.kind === 'deadline' || failure?.kind === 'spawn' || failure?.kind === 'cancelled') {
+  if (
+    failure?.connection ||
+    failure?.kind === 'deadline' ||
+    failure?.kind === 'spawn' ||
+    failure?.kind === 'cancelled'
+  ) {
     const fix =
       failure.kind === 'timeout' || failure.kind === 'deadline'
         ? `the port answers but sshd does not: check sshd on the host (overloaded, hung, MaxStartups), or raise --connect-timeout (now ${p.connectTimeout}s)`
         : failure.kind === 'spawn'
           ? 'install the OpenSSH client (Debian: apt-get install openssh-client)'
           : `try by hand: till host ssh ${name} -- true`;
-    return [skip('host-key', 'ssh did not get as far as the host key'), fail('auth', `ssh could not log in: ${failure.message}`, fix), ...later('needs a login')];
+    return [
+      skip('host-key', 'ssh did not get as far as the host key'),
+      fail('auth', `ssh could not log in: ${failure.message}`, fix),
+      ...later('needs a login'),
+    ];
   }
   const hostKey = pass('host-key', "the host's key matches till's known_hosts");
   const gated = pass('auth', `logged in as ${entry.user} with till's key, restricted to till gate (docs/gate.md)`);
@@ -195,14 +240,22 @@ export function checkSshProbe(p: SshProbeInput): DoctorCheck[] {
       return [
         hostKey,
         gated,
-        fail('till', `till gate on the host refuses every command: ${refused}`, `fix ~/.till/gate.json on the host (docs/gate.md), or rewrite it: till host setup ${name} --restrict`),
+        fail(
+          'till',
+          `till gate on the host refuses every command: ${refused}`,
+          `fix ~/.till/gate.json on the host (docs/gate.md), or rewrite it: till host setup ${name} --restrict`,
+        ),
         skip('disk', 'the gate refused the probe'),
       ];
     }
     return [
       hostKey,
       gated,
-      warn('till', `till is installed, but its gate refused doctor's probe (${refused}): the host's till is older than this one`, `run: till host setup ${name}`),
+      warn(
+        'till',
+        `till is installed, but its gate refused doctor's probe (${refused}): the host's till is older than this one`,
+        `run: till host setup ${name}`,
+      ),
       skip('disk', 'the gate refused the probe'),
     ];
   }
@@ -220,7 +273,11 @@ export function checkSshProbe(p: SshProbeInput): DoctorCheck[] {
   if (failure || !probe.marker) {
     const how = failure ? failure.message : 'the probe printed nothing recognisable';
     const fix = `the login shell of ${entry.user} does not run commands normally (nologin? a noisy or restricted .bashrc?): try till host ssh ${name} -- echo ok`;
-    return [...checks, fail('till', `the remote shell did not run the probe: ${how}`, fix), skip('disk', 'needs a working remote shell')];
+    return [
+      ...checks,
+      fail('till', `the remote shell did not run the probe: ${how}`, fix),
+      skip('disk', 'needs a working remote shell'),
+    ];
   }
   checks.push(
     probe.tillVersion !== null
@@ -228,13 +285,26 @@ export function checkSshProbe(p: SshProbeInput): DoctorCheck[] {
       : warn('till', `till is not installed on the host (~/${REMOTE_TILL} is missing)`, `run: till host setup ${name}`),
   );
   if (probe.availableKiB === null) {
-    checks.push(warn('disk', `could not read free space at ${entry.tekton_path} (df said: ${probe.dfLine ?? 'nothing'})`, `check by hand: till host ssh ${name} -- df -Pk ${probe.path ?? '~'}`));
+    checks.push(
+      warn(
+        'disk',
+        `could not read free space at ${entry.tekton_path} (df said: ${probe.dfLine ?? 'nothing'})`,
+        `check by hand: till host ssh ${name} -- df -Pk ${probe.path ?? '~'}`,
+      ),
+    );
   } else {
     const bytes = probe.availableKiB * 1024;
-    const where = probe.path !== null ? `${probe.path}${probe.path !== entry.tekton_path ? ` (nearest existing folder of ${entry.tekton_path})` : ''}` : entry.tekton_path;
+    const where =
+      probe.path !== null
+        ? `${probe.path}${probe.path !== entry.tekton_path ? ` (nearest existing folder of ${entry.tekton_path})` : ''}`
+        : entry.tekton_path;
     checks.push(
       bytes < LOW_DISK_BYTES
-        ? warn('disk', `only ${formatBytes(bytes)} free at ${where}`, `free space on that file system, or move the deploy folder (--tekton-path)`)
+        ? warn(
+            'disk',
+            `only ${formatBytes(bytes)} free at ${where}`,
+            `free space on that file system, or move the deploy folder (--tekton-path)`,
+          )
         : pass('disk', `${formatBytes(bytes)} free at ${where}`),
     );
   }
@@ -245,7 +315,9 @@ export function checkSshProbe(p: SshProbeInput): DoctorCheck[] {
 export function finishReport(host: string, checks: DoctorCheck[], restricted: boolean | null = null): DoctorReport {
   const byName = new Map(checks.map((c) => [c.name, c]));
   const failedAt = checks.find((c) => c.status === 'fail');
-  const all = CHECK_ORDER.map((n) => byName.get(n) ?? skip(n, failedAt ? `skipped: the ${failedAt.name} check failed` : 'not run'));
+  const all = CHECK_ORDER.map(
+    (n) => byName.get(n) ?? skip(n, failedAt ? `skipped: the ${failedAt.name} check failed` : 'not run'),
+  );
   return { host, ok: !all.some((c) => c.status === 'fail'), restricted, checks: all };
 }
 
@@ -261,8 +333,14 @@ export function restrictedFrom(result: ProcessResult): boolean | null {
 /* ------------------------------------------------------------------ runner */
 
 async function keyFacts(paths: TillPaths): Promise<KeyFacts> {
-  const mode = await stat(paths.privateKey).then((s) => s.mode & 0o777, () => null);
-  const publicPresent = await stat(paths.publicKey).then(() => true, () => false);
+  const mode = await stat(paths.privateKey).then(
+    (s) => s.mode & 0o777,
+    () => null,
+  );
+  const publicPresent = await stat(paths.publicKey).then(
+    () => true,
+    () => false,
+  );
   return { privateKey: paths.privateKey, publicKey: paths.publicKey, privateMode: mode, publicPresent };
 }
 
@@ -295,7 +373,12 @@ export interface DoctorOptions {
 }
 
 /** Runs the checks in order, stopping (as `skip`) where a failure makes the rest meaningless. */
-export async function runDoctor(paths: TillPaths, name: string, entry: HostEntry, opts: DoctorOptions = {}): Promise<DoctorReport> {
+export async function runDoctor(
+  paths: TillPaths,
+  name: string,
+  entry: HostEntry,
+  opts: DoctorOptions = {},
+): Promise<DoctorReport> {
   const connectTimeout = opts.connectTimeout ?? DEFAULT_CONNECT_TIMEOUT;
   const checks: DoctorCheck[] = [];
   const key = checkKey(await keyFacts(paths));
@@ -312,17 +395,28 @@ export async function runDoctor(paths: TillPaths, name: string, entry: HostEntry
     checks.push(dns);
     if (dns.status === 'fail') return finishReport(name, checks);
     if (resolved !== 'literal' && 'address' in resolved) address = resolved.address;
-    const tcp = checkTcp(address, entry.port, await tcpConnect(address, entry.port, connectTimeout * 1000), connectTimeout);
+    const tcp = checkTcp(
+      address,
+      entry.port,
+      await tcpConnect(address, entry.port, connectTimeout * 1000),
+      connectTimeout,
+    );
     checks.push(tcp);
     if (tcp.status === 'fail') return finishReport(name, checks);
   }
 
-  const publicKey = await readFile(paths.publicKey, 'utf8').then((s) => s.trim(), () => null);
+  const publicKey = await readFile(paths.publicKey, 'utf8').then(
+    (s) => s.trim(),
+    () => null,
+  );
   // A fresh connection, never a live master: a master opened before the key was
   // removed would hide exactly the refusal doctor is asked to find.
   const result = await runProcess(
     'ssh',
-    buildSshArgs(paths, name, doctorProbe(entry.tekton_path), { connectTimeout, options: { ControlMaster: 'no', ControlPath: 'none' } }),
+    buildSshArgs(paths, name, doctorProbe(entry.tekton_path), {
+      connectTimeout,
+      options: { ControlMaster: 'no', ControlPath: 'none' },
+    }),
     { timeoutMs: (connectTimeout + 20) * 1000 },
   );
   checks.push(...checkSshProbe({ name, entry, publicKey, result, connectTimeout }));

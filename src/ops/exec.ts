@@ -36,7 +36,12 @@ export function execCommand(line: string): string {
 export function execJob(
   paths: TillPaths,
   line: string,
-  opts: { connectTimeout?: number; timeoutMs?: number; stopRemote?: boolean; onOutput?: (host: string, stream: 'stdout' | 'stderr', chunk: Buffer) => void } = {},
+  opts: {
+    connectTimeout?: number;
+    timeoutMs?: number;
+    stopRemote?: boolean;
+    onOutput?: (host: string, stream: 'stdout' | 'stderr', chunk: Buffer) => void;
+  } = {},
 ): HostJob<undefined> {
   return async ({ name, entry, signal }) => {
     // A restricted key's gate refuses any exec; sent bare, its refusal names the command.

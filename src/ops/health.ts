@@ -1,7 +1,13 @@
 import type { HostJob, HostResult, JobOutcome } from '../core/fanout.js';
 import type { Inventory } from '../core/inventory.js';
 import type { TillPaths } from '../core/paths.js';
-import { appendHistory, healthHistoryStore, type HealthSnapshot, type HistoryLimits, type HostMetadata } from '../core/state/health.js';
+import {
+  appendHistory,
+  healthHistoryStore,
+  type HealthSnapshot,
+  type HistoryLimits,
+  type HostMetadata,
+} from '../core/state/health.js';
 import { raiseTo, type HostEntry } from '../core/state/hosts.js';
 import { formatBytes, formatThreshold, type SizeThreshold } from '../core/units.js';
 import { sshRun } from '../ssh/client.js';
@@ -19,43 +25,45 @@ export const HEALTH_BEGIN = 'till_health_begin=1';
 export const HEALTH_END = 'till_health_end=1';
 
 /** Linux /proc/meminfo → kB lines. */
-export const MEMINFO_AWK = '$1=="MemTotal:"{print "mem_total_kb=" $2} $1=="MemAvailable:"{print "mem_available_kb=" $2} $1=="MemFree:"{print "mem_free_kb=" $2}';
+export const MEMINFO_AWK =
+  '$1=="MemTotal:"{print "mem_total_kb=" $2} $1=="MemAvailable:"{print "mem_available_kb=" $2} $1=="MemFree:"{print "mem_free_kb=" $2}';
 /** macOS `vm_stat`: available ≈ free + inactive + speculative pages (what the system can reclaim at once). */
 export const VM_STAT_AWK =
   '/page size of/{for(i=1;i<=NF;i++) if($i=="of") ps=$(i+1)} /^Pages (free|inactive|speculative):/{gsub(/\\./,"",$NF); n+=$NF} END{if(ps>0) printf "mem_available_bytes=%.0f\\n", n*ps}';
 /** macOS `sysctl -n kern.boottime`: "{ sec = 1700000000, usec = 0 } Thu Nov 14 …" → seconds. */
 export const BOOTTIME_SED = 's/^{ sec = \\([0-9][0-9]*\\),.*/\\1/p';
 /** `df -Pk` fields counted back from "Capacity" (NN%), so a file system name with spaces still parses. */
-export const DF_AWK = 'NR==2{for(i=NF;i>3;i--) if($i ~ /%$/){print "disk_total_kb=" $(i-3); print "disk_free_kb=" $(i-1); break}}';
+export const DF_AWK =
+  'NR==2{for(i=NF;i>3;i--) if($i ~ /%$/){print "disk_total_kb=" $(i-3); print "disk_free_kb=" $(i-1); break}}';
 
 /** The probe's lines (v1 joined them as they are: its bytes are pinned). */
 const PROBE_LINES = [
-    `case $1 in "~/"*) p=$HOME/\${1#"~/"} ;; *) p=$1 ;; esac`,
-    `echo ${HEALTH_BEGIN}`,
-    'echo "os=$(uname -s 2>/dev/null)"',
-    'echo "arch=$(uname -m 2>/dev/null)"',
-    'if [ -r /proc/uptime ]; then read up _r < /proc/uptime && echo "uptime=$up"',
-    `else b=$(sysctl -n kern.boottime 2>/dev/null | sed -n ${shQuote(BOOTTIME_SED)}); [ -n "$b" ] && echo "uptime=$(( $(date +%s) - b ))"; fi`,
-    'if [ -r /proc/loadavg ]; then read l1 l5 l15 _r < /proc/loadavg && echo "load=$l1 $l5 $l15"',
-    // macOS: "{ 1.23 1.45 1.67 }"
-    "else echo \"load=$(sysctl -n vm.loadavg 2>/dev/null | tr -d '{}')\"; fi",
-    'c=$(getconf _NPROCESSORS_ONLN 2>/dev/null) || c=',
-    '[ -n "$c" ] || c=$(nproc 2>/dev/null) || c=',
-    '[ -n "$c" ] || c=$(sysctl -n hw.ncpu 2>/dev/null) || c=',
-    'echo "cpus=$c"',
-    `if [ -r /proc/meminfo ]; then awk ${shQuote(MEMINFO_AWK)} /proc/meminfo`,
-    'else echo "mem_total_bytes=$(sysctl -n hw.memsize 2>/dev/null)"',
-    `vm_stat 2>/dev/null | awk ${shQuote(VM_STAT_AWK)}; fi`,
-    // The nearest existing folder: before the first deploy tekton_path may not exist yet.
-    'd=$p; while [ ! -e "$d" ]; do n=$(dirname "$d"); [ "$n" = "$d" ] && break; d=$n; done',
-    'echo "disk_path=$d"',
-    `df -Pk "$d" 2>/dev/null | awk ${shQuote(DF_AWK)}`,
-    `t="$HOME"/${shQuote(REMOTE_TILL)}`,
-    'if [ -x "$t" ]; then echo "till_version=$("$t" --version 2>/dev/null | head -n 1)"; fi',
-    // A deployed tekton_path is a symlink to releases/<id> (SPEC §5): the release is its basename.
-    'if [ -L "$p" ]; then r=$(readlink "$p"); r=${r%/}; echo "release=${r##*/}"; fi',
-    `echo ${HEALTH_END}`,
-    'exit 0',
+  `case $1 in "~/"*) p=$HOME/\${1#"~/"} ;; *) p=$1 ;; esac`,
+  `echo ${HEALTH_BEGIN}`,
+  'echo "os=$(uname -s 2>/dev/null)"',
+  'echo "arch=$(uname -m 2>/dev/null)"',
+  'if [ -r /proc/uptime ]; then read up _r < /proc/uptime && echo "uptime=$up"',
+  `else b=$(sysctl -n kern.boottime 2>/dev/null | sed -n ${shQuote(BOOTTIME_SED)}); [ -n "$b" ] && echo "uptime=$(( $(date +%s) - b ))"; fi`,
+  'if [ -r /proc/loadavg ]; then read l1 l5 l15 _r < /proc/loadavg && echo "load=$l1 $l5 $l15"',
+  // macOS: "{ 1.23 1.45 1.67 }"
+  'else echo "load=$(sysctl -n vm.loadavg 2>/dev/null | tr -d \'{}\')"; fi',
+  'c=$(getconf _NPROCESSORS_ONLN 2>/dev/null) || c=',
+  '[ -n "$c" ] || c=$(nproc 2>/dev/null) || c=',
+  '[ -n "$c" ] || c=$(sysctl -n hw.ncpu 2>/dev/null) || c=',
+  'echo "cpus=$c"',
+  `if [ -r /proc/meminfo ]; then awk ${shQuote(MEMINFO_AWK)} /proc/meminfo`,
+  'else echo "mem_total_bytes=$(sysctl -n hw.memsize 2>/dev/null)"',
+  `vm_stat 2>/dev/null | awk ${shQuote(VM_STAT_AWK)}; fi`,
+  // The nearest existing folder: before the first deploy tekton_path may not exist yet.
+  'd=$p; while [ ! -e "$d" ]; do n=$(dirname "$d"); [ "$n" = "$d" ] && break; d=$n; done',
+  'echo "disk_path=$d"',
+  `df -Pk "$d" 2>/dev/null | awk ${shQuote(DF_AWK)}`,
+  `t="$HOME"/${shQuote(REMOTE_TILL)}`,
+  'if [ -x "$t" ]; then echo "till_version=$("$t" --version 2>/dev/null | head -n 1)"; fi',
+  // A deployed tekton_path is a symlink to releases/<id> (SPEC §5): the release is its basename.
+  'if [ -L "$p" ]; then r=$(readlink "$p"); r=${r%/}; echo "release=${r##*/}"; fi',
+  `echo ${HEALTH_END}`,
+  'exit 0',
 ];
 
 /**
@@ -82,7 +90,6 @@ export const HEALTH_SCRIPT_V2 = [`echo ${HEALTH_PING}`, 'read -r _l', `echo ${HE
 export function healthCommand(tektonPath: string, script: string = HEALTH_SCRIPT_V2): string {
   return remoteScript(script, [tektonPath]);
 }
-
 
 export interface HealthProbe {
   /** The end marker was seen: the script ran to completion. */
@@ -113,8 +120,11 @@ function numberOf(value: string | undefined, scale = 1): number | null {
 /** Remote text for a table, a label or a page: no control characters (no terminal escapes), at most 200 characters. */
 export function textOf(value: string | undefined): string | null {
   if (value === undefined) return null;
-  // eslint-disable-next-line no-control-regex
-  const clean = value.replace(/[\x00-\x1f\x7f-\x9f]/g, '').trim().slice(0, 200);
+  const clean = value
+    // eslint-disable-next-line no-control-regex
+    .replace(/[\x00-\x1f\x7f-\x9f]/g, '')
+    .trim()
+    .slice(0, 200);
   return clean === '' ? null : clean;
 }
 
@@ -167,7 +177,9 @@ export const DEFAULT_THRESHOLDS: HealthThresholds = {
 };
 
 function belowAny(free: number, total: number | null, mins: SizeThreshold[]): SizeThreshold | undefined {
-  return mins.find((m) => ('percent' in m ? total !== null && total > 0 && (free / total) * 100 < m.percent : free < m.bytes));
+  return mins.find((m) =>
+    'percent' in m ? total !== null && total > 0 && (free / total) * 100 < m.percent : free < m.bytes,
+  );
 }
 
 function share(part: number, total: number | null): string {
@@ -179,31 +191,57 @@ export function evaluateHealth(probe: Omit<HealthProbe, 'complete'>, t: HealthTh
   const reasons: string[] = [];
   if (probe.diskFreeBytes !== null) {
     const hit = belowAny(probe.diskFreeBytes, probe.diskTotalBytes, t.diskMin);
-    if (hit) reasons.push(`disk: ${formatBytes(probe.diskFreeBytes)} free${share(probe.diskFreeBytes, probe.diskTotalBytes)} at ${probe.diskPath ?? 'tekton_path'}, below ${formatThreshold(hit)}`);
+    if (hit)
+      reasons.push(
+        `disk: ${formatBytes(probe.diskFreeBytes)} free${share(probe.diskFreeBytes, probe.diskTotalBytes)} at ${probe.diskPath ?? 'tekton_path'}, below ${formatThreshold(hit)}`,
+      );
   }
   if (t.loadMaxPerCore !== null && probe.load1 !== null && probe.cpus !== null && probe.cpus > 0) {
     const max = t.loadMaxPerCore * probe.cpus;
-    if (probe.load1 > max) reasons.push(`load: load1 ${probe.load1} above ${max} (${t.loadMaxPerCore} × ${probe.cpus} cores)`);
+    if (probe.load1 > max)
+      reasons.push(`load: load1 ${probe.load1} above ${max} (${t.loadMaxPerCore} × ${probe.cpus} cores)`);
   }
   if (probe.memAvailableBytes !== null) {
     const hit = belowAny(probe.memAvailableBytes, probe.memTotalBytes, t.memMin);
-    if (hit) reasons.push(`memory: ${formatBytes(probe.memAvailableBytes)} available${share(probe.memAvailableBytes, probe.memTotalBytes)}, below ${formatThreshold(hit)}`);
+    if (hit)
+      reasons.push(
+        `memory: ${formatBytes(probe.memAvailableBytes)} available${share(probe.memAvailableBytes, probe.memTotalBytes)}, below ${formatThreshold(hit)}`,
+      );
   }
   return reasons;
 }
 
 const NO_DATA = {
-  latencyMs: null, uptimeSec: null, load1: null, load5: null, load15: null, cpus: null,
-  memTotalBytes: null, memAvailableBytes: null, diskFreeBytes: null, diskTotalBytes: null, diskPath: null,
-  os: null, arch: null, tillVersion: null, release: null,
+  latencyMs: null,
+  uptimeSec: null,
+  load1: null,
+  load5: null,
+  load15: null,
+  cpus: null,
+  memTotalBytes: null,
+  memAvailableBytes: null,
+  diskFreeBytes: null,
+  diskTotalBytes: null,
+  diskPath: null,
+  os: null,
+  arch: null,
+  tillVersion: null,
+  release: null,
 } as const;
 
 export function downSnapshot(at: Date, reason: string): HealthSnapshot {
   return { at: at.toISOString(), up: false, ...NO_DATA, degraded: false, reasons: [`down: ${reason}`] };
 }
 
-export function snapshotOf(at: Date, probe: HealthProbe, latencyMs: number | null, thresholds: HealthThresholds): HealthSnapshot {
-  const reasons = probe.complete ? evaluateHealth(probe, thresholds) : ['probe: the health script did not finish (its output was cut short)'];
+export function snapshotOf(
+  at: Date,
+  probe: HealthProbe,
+  latencyMs: number | null,
+  thresholds: HealthThresholds,
+): HealthSnapshot {
+  const reasons = probe.complete
+    ? evaluateHealth(probe, thresholds)
+    : ['probe: the health script did not finish (its output was cut short)'];
   return {
     at: at.toISOString(),
     up: true,
@@ -309,7 +347,11 @@ export function healthJob(paths: TillPaths, opts: HealthJobOptions): HostJob<Hea
   return async ({ name, entry, signal }): Promise<JobOutcome<HealthSnapshot>> => {
     const call = { signal, connectTimeout: opts.connectTimeout, timeoutMs: opts.timeoutMs };
     const timer = new PingTimer();
-    let result = await sshRun(paths, name, healthCommand(entry.tekton_path), { ...call, onStdin: timer.attach, onStdout: timer.onStdout });
+    let result = await sshRun(paths, name, healthCommand(entry.tekton_path), {
+      ...call,
+      onStdin: timer.attach,
+      onStdout: timer.onStdout,
+    });
     let latencyMs = timer.latencyMs;
     if (result.exitCode === 1 && gateRefusal(result.stderr) === GATE_UNKNOWN_SCRIPT) {
       const started = performance.now();
@@ -327,13 +369,23 @@ export function healthJob(paths: TillPaths, opts: HealthJobOptions): HostJob<Hea
     if (failure) {
       // The remote's own words, cleaned: they reach terminals and pages.
       const why = textOf(result.stderr.trim().split('\n').pop()) ?? '';
-      const data: HealthSnapshot = { ...downSnapshot(new Date(), ''), up: true, degraded: true, reasons: [`probe: ${failure.message}${why ? `: ${why}` : ''}`] };
+      const data: HealthSnapshot = {
+        ...downSnapshot(new Date(), ''),
+        up: true,
+        degraded: true,
+        reasons: [`probe: ${failure.message}${why ? `: ${why}` : ''}`],
+      };
       return { ok: false, failure, ...base, data };
     }
     const probe = parseHealthOutput(result.stdout);
     const data = snapshotOf(new Date(), probe, latencyMs, opts.thresholds);
     if (!data.degraded) return { ok: true, ...base, data };
-    return { ok: false, failure: { kind: 'remote', connection: false, retryable: false, message: `degraded: ${data.reasons.join('; ')}` }, ...base, data };
+    return {
+      ok: false,
+      failure: { kind: 'remote', connection: false, retryable: false, message: `degraded: ${data.reasons.join('; ')}` },
+      ...base,
+      data,
+    };
   };
 }
 
@@ -350,11 +402,17 @@ export function applyHealth(entry: HostEntry, s: HealthSnapshot): void {
   if (!s.up || s.os === null) return;
   entry.metadata = { ...entry.metadata, ...metadataOf(s) };
   entry.till_version = s.tillVersion;
-  if (entry.status !== 'unreachable') entry.status = raiseTo(entry.status, s.tillVersion !== null ? 'till-ready' : 'connected');
+  if (entry.status !== 'unreachable')
+    entry.status = raiseTo(entry.status, s.tillVersion !== null ? 'till-ready' : 'connected');
 }
 
 /** Stores each snapshot on its host entry and appends it to the bounded history (down hosts too). */
-export async function recordHealth(paths: TillPaths, inventory: Inventory, results: readonly HostResult<HealthSnapshot>[], limits: HistoryLimits): Promise<void> {
+export async function recordHealth(
+  paths: TillPaths,
+  inventory: Inventory,
+  results: readonly HostResult<HealthSnapshot>[],
+  limits: HistoryLimits,
+): Promise<void> {
   const snapshots = new Map<string, HealthSnapshot>();
   for (const r of results) if (r.data) snapshots.set(r.host, r.data);
   if (snapshots.size === 0) return;

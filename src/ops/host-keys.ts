@@ -17,7 +17,9 @@ async function removeKnownHost(paths: TillPaths, entry: HostEntry): Promise<void
   // ssh-keygen keeps a backup beside the file; till's known_hosts is regenerated knowledge, not worth one.
   await rm(`${paths.knownHosts}.old`, { force: true });
   if (result.exitCode !== 0 && !/not found/i.test(result.stderr)) {
-    throw new FailedError(`ssh-keygen -R failed: ${result.stderr.trim() || result.spawnError || `exit ${result.exitCode}`}`);
+    throw new FailedError(
+      `ssh-keygen -R failed: ${result.stderr.trim() || result.spawnError || `exit ${result.exitCode}`}`,
+    );
   }
 }
 
@@ -58,15 +60,30 @@ export interface TrustResult {
  * fingerprint matches to known_hosts, replacing the host's old entries. No match:
  * nothing is written, and the error lists what the host offered.
  */
-export async function trustHostKey(paths: TillPaths, name: string, entry: HostEntry, fingerprint: string, timeoutSeconds = 5): Promise<TrustResult> {
+export async function trustHostKey(
+  paths: TillPaths,
+  name: string,
+  entry: HostEntry,
+  fingerprint: string,
+  timeoutSeconds = 5,
+): Promise<TrustResult> {
   if (entry.jump !== undefined) {
-    throw new UsageError(`host ${name} is reached through ${entry.jump}; ssh-keyscan cannot go through a jump host`, `pin it by hand: ssh -F ${paths.sshConfig} till-${entry.jump} ssh-keyscan -p ${entry.port} ${entry.host}, compare, then append to ${paths.knownHosts}`);
+    throw new UsageError(
+      `host ${name} is reached through ${entry.jump}; ssh-keyscan cannot go through a jump host`,
+      `pin it by hand: ssh -F ${paths.sshConfig} till-${entry.jump} ssh-keyscan -p ${entry.port} ${entry.host}, compare, then append to ${paths.knownHosts}`,
+    );
   }
-  const scan = await runProcess('ssh-keyscan', ['-p', String(entry.port), '-T', String(timeoutSeconds), '--', entry.host], { timeoutMs: (timeoutSeconds + 10) * 1000 });
+  const scan = await runProcess(
+    'ssh-keyscan',
+    ['-p', String(entry.port), '-T', String(timeoutSeconds), '--', entry.host],
+    { timeoutMs: (timeoutSeconds + 10) * 1000 },
+  );
   if (scan.spawnError !== undefined) throw new UsageError('ssh-keyscan is not installed', 'install the OpenSSH client');
   const offered = parseKeyscan(scan.stdout);
   if (offered.length === 0) {
-    throw new FailedError(`could not fetch the host keys of ${name} (${knownHostsName(entry.host, entry.port)}): ${scan.stderr.trim().split('\n').pop() || 'no answer'}`);
+    throw new FailedError(
+      `could not fetch the host keys of ${name} (${knownHostsName(entry.host, entry.port)}): ${scan.stderr.trim().split('\n').pop() || 'no answer'}`,
+    );
   }
   const match = offered.find((k) => k.fingerprint === fingerprint);
   if (!match) {
@@ -78,6 +95,10 @@ export async function trustHostKey(paths: TillPaths, name: string, entry: HostEn
   await removeKnownHost(paths, entry);
   const text = await knownHostsText(paths);
   const sep = text === '' || text.endsWith('\n') ? '' : '\n';
-  await writeFileAtomic(paths.knownHosts, `${text}${sep}${knownHostsName(entry.host, entry.port)} ${match.type} ${match.blob}\n`, { mode: 0o600 });
+  await writeFileAtomic(
+    paths.knownHosts,
+    `${text}${sep}${knownHostsName(entry.host, entry.port)} ${match.type} ${match.blob}\n`,
+    { mode: 0o600 },
+  );
   return { pinned: match, offered };
 }

@@ -67,9 +67,14 @@ export interface PublicKey {
 
 /** Parses till's own `.pub` line. */
 export function parsePublicKey(text: string): PublicKey {
-  const line = text.split('\n').find((l) => l.trim() !== '')?.trim() ?? '';
+  const line =
+    text
+      .split('\n')
+      .find((l) => l.trim() !== '')
+      ?.trim() ?? '';
   const [type, blob, ...rest] = line.split(/\s+/);
-  if (!type || !blob || !/^(ssh-|ecdsa-|sk-)/.test(type) || !/^[A-Za-z0-9+/=]+$/.test(blob)) throw new Error('not an OpenSSH public key line');
+  if (!type || !blob || !/^(ssh-|ecdsa-|sk-)/.test(type) || !/^[A-Za-z0-9+/=]+$/.test(blob))
+    throw new Error('not an OpenSSH public key line');
   const comment = rest.join(' ');
   return { type, blob, comment: /^[A-Za-z0-9@._+:-]*$/.test(comment) ? comment : '' };
 }
@@ -96,7 +101,11 @@ export interface RestrictData {
  * and that `host test` passes it. Call after a successful setup: the gate is the
  * remote till.
  */
-export function restrictJob(paths: TillPaths, key: PublicKey, opts: { configFor: (name: string) => GateConfig; connectTimeout?: number; timeoutMs?: number }): HostJob<RestrictData> {
+export function restrictJob(
+  paths: TillPaths,
+  key: PublicKey,
+  opts: { configFor: (name: string) => GateConfig; connectTimeout?: number; timeoutMs?: number },
+): HostJob<RestrictData> {
   const ssh = { connectTimeout: opts.connectTimeout, timeoutMs: opts.timeoutMs };
   return async ({ name, signal }): Promise<JobOutcome<RestrictData>> => {
     const config = opts.configFor(name);
@@ -104,20 +113,39 @@ export function restrictJob(paths: TillPaths, key: PublicKey, opts: { configFor:
     const outcome = toOutcome<RestrictData>(done);
     if (!outcome.ok) {
       if (outcome.failure?.kind !== 'remote') return outcome;
-      const why = done.stderr.split('\n').map((l) => l.trim()).filter((l) => l !== '').at(-1) ?? '';
+      const why =
+        done.stderr
+          .split('\n')
+          .map((l) => l.trim())
+          .filter((l) => l !== '')
+          .at(-1) ?? '';
       return { ...outcome, failure: remoteFailure(`could not restrict till's key${why !== '' ? `: ${why}` : ''}`) };
     }
-    if (!done.stdout.includes(RESTRICTED_MARKER)) return { ...outcome, ok: false, failure: remoteFailure('the restrict script printed no confirmation') };
+    if (!done.stdout.includes(RESTRICTED_MARKER))
+      return { ...outcome, ok: false, failure: remoteFailure('the restrict script printed no confirmation') };
     // The master was opened before the key was restricted: it would bypass the gate.
     await closeMaster(paths, name);
     const probe = await sshRun(paths, name, GATE_PROBE, { signal, ...ssh });
     if (!probe.stderr.includes(GATE_REFUSED)) {
-      return { ...toOutcome<RestrictData>(probe), ok: false, failure: remoteFailure(`the key line was rewritten, but a new connection is not stopped by till gate (exit ${probe.exitCode}); is the key also authorized in another file?`) };
+      return {
+        ...toOutcome<RestrictData>(probe),
+        ok: false,
+        failure: remoteFailure(
+          `the key line was rewritten, but a new connection is not stopped by till gate (exit ${probe.exitCode}); is the key also authorized in another file?`,
+        ),
+      };
     }
     const tested = await sshRun(paths, name, TEST_COMMAND, { signal, ...ssh });
     const testOutcome = toOutcome<RestrictData>(tested);
-    if (!testOutcome.ok) return { ...testOutcome, failure: remoteFailure(`restricted, but host test fails through the gate: ${testOutcome.failure?.message ?? ''}`) };
-    if (!parseTestOutput(tested.stdout).ok) return { ...testOutcome, ok: false, failure: remoteFailure('restricted, but host test does not pass the gate') };
+    if (!testOutcome.ok)
+      return {
+        ...testOutcome,
+        failure: remoteFailure(
+          `restricted, but host test fails through the gate: ${testOutcome.failure?.message ?? ''}`,
+        ),
+      };
+    if (!parseTestOutput(tested.stdout).ok)
+      return { ...testOutcome, ok: false, failure: remoteFailure('restricted, but host test does not pass the gate') };
     return { ...outcome, stdout: '', data: { config } };
   };
 }

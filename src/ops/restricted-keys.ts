@@ -29,7 +29,9 @@ const COMMENT_RE = /^[A-Za-z0-9@._+:-]*$/;
 export const MAX_KEY_COMMENT = 200;
 
 export function keyTypeProblem(type: string): string | undefined {
-  return type === ED25519_TYPE ? undefined : `key type ${JSON.stringify(type)}: only ${ED25519_TYPE} keys are added through the gate`;
+  return type === ED25519_TYPE
+    ? undefined
+    : `key type ${JSON.stringify(type)}: only ${ED25519_TYPE} keys are added through the gate`;
 }
 
 /** An ssh-ed25519 public key blob: 68 base64 characters that decode to the key's wire format. */
@@ -38,13 +40,20 @@ export function ed25519BlobProblem(blob: string): string | undefined {
   if (!ED25519_BLOB_RE.test(blob)) return bad;
   const bytes = Buffer.from(blob, 'base64');
   if (bytes.length !== 51 || bytes.toString('base64') !== blob) return bad;
-  if (bytes.readUInt32BE(0) !== 11 || bytes.subarray(4, 15).toString('latin1') !== ED25519_TYPE || bytes.readUInt32BE(15) !== 32) return bad;
+  if (
+    bytes.readUInt32BE(0) !== 11 ||
+    bytes.subarray(4, 15).toString('latin1') !== ED25519_TYPE ||
+    bytes.readUInt32BE(15) !== 32
+  )
+    return bad;
   return undefined;
 }
 
 export function keyCommentProblem(comment: string): string | undefined {
   if (comment.length > MAX_KEY_COMMENT) return `key comment longer than ${MAX_KEY_COMMENT} characters`;
-  return COMMENT_RE.test(comment) ? undefined : `key comment ${JSON.stringify(comment)} has characters other than A-Z a-z 0-9 @ . _ + : -`;
+  return COMMENT_RE.test(comment)
+    ? undefined
+    : `key comment ${JSON.stringify(comment)} has characters other than A-Z a-z 0-9 @ . _ + : -`;
 }
 
 // The shell's version of the checks above (defence in depth: the script may run without a gate).

@@ -5,12 +5,24 @@ import { SetupError } from '../core/errors.js';
 import { buildControlExitArgs } from '../ssh/args.js';
 import { appendKeyCommand, KEEP_MISSING, KEY_PRESENT, removeKeyCommand } from '../ssh/authorized-keys.js';
 import { sshRun, toOutcome } from '../ssh/client.js';
-import { createNextKey, deleteOldKey, readTillKey, recoverKeyFiles, switchToNextKey, type TillKey } from '../ssh/key-set.js';
+import {
+  createNextKey,
+  deleteOldKey,
+  readTillKey,
+  recoverKeyFiles,
+  switchToNextKey,
+  type TillKey,
+} from '../ssh/key-set.js';
 import { GATE_UNKNOWN_SCRIPT, gateRefusal } from '../ssh/outcome.js';
 import { buildKeyProbeArgs } from '../ssh/probe.js';
 import { runProcess, type ProcessResult } from '../ssh/process.js';
 import { parsePublicKey } from './restrict.js';
-import { NOT_RESTRICTED, parseRemoveReport, restrictedKeyAddCommand, restrictedKeyRemoveCommand } from './restricted-keys.js';
+import {
+  NOT_RESTRICTED,
+  parseRemoveReport,
+  restrictedKeyAddCommand,
+  restrictedKeyRemoveCommand,
+} from './restricted-keys.js';
 import { parseTestOutput, TEST_COMMAND, TEST_MARKER } from './test.js';
 
 /**
@@ -43,7 +55,8 @@ export interface RotationPlan {
 export async function planRotation(paths: TillPaths): Promise<RotationPlan> {
   await recoverKeyFiles(paths);
   const current = await readTillKey(paths, 'current');
-  if (!current) throw new SetupError(`till's key is missing or unreadable (${paths.privateKey})`, 'run: till host init');
+  if (!current)
+    throw new SetupError(`till's key is missing or unreadable (${paths.privateKey})`, 'run: till host init');
   const next = await readTillKey(paths, 'next');
   if (next) return { target: next, previous: current, created: false, switchPending: true };
   const old = await readTillKey(paths, 'old');
@@ -72,7 +85,11 @@ export interface RotateData {
 }
 
 function failed(message: string, data?: RotateData): JobOutcome<RotateData> {
-  return { ok: false, failure: { kind: 'remote' as const, connection: false, retryable: false, message }, ...(data ? { data } : {}) };
+  return {
+    ok: false,
+    failure: { kind: 'remote' as const, connection: false, retryable: false, message },
+    ...(data ? { data } : {}),
+  };
 }
 
 /**
@@ -82,9 +99,14 @@ function failed(message: string, data?: RotateData): JobOutcome<RotateData> {
  * the plain script, or the restricted script finding no restricted till line, switches
  * once. The gate is what keeps this safe: through it, the plain script never runs.
  */
-async function editKeys(restricted: boolean, run: (restricted: boolean) => Promise<ProcessResult>): Promise<{ result: ProcessResult; restricted: boolean }> {
+async function editKeys(
+  restricted: boolean,
+  run: (restricted: boolean) => Promise<ProcessResult>,
+): Promise<{ result: ProcessResult; restricted: boolean }> {
   const first = await run(restricted);
-  const wrongForm = restricted ? first.exitCode === NOT_RESTRICTED : first.exitCode === 1 && gateRefusal(first.stderr) !== undefined;
+  const wrongForm = restricted
+    ? first.exitCode === NOT_RESTRICTED
+    : first.exitCode === 1 && gateRefusal(first.stderr) !== undefined;
   if (!wrongForm) return { result: first, restricted };
   const second = await run(!restricted);
   // The gate refused the plain script too: the restricted script's own words say more.
@@ -95,15 +117,32 @@ async function editKeys(restricted: boolean, run: (restricted: boolean) => Promi
 /** A failed key edit, in words: a gate's refusal, the script's last line on stderr, or ssh's failure. */
 function editFailure(name: string, result: ProcessResult, what: string, data?: RotateData): JobOutcome<RotateData> {
   const outcome = toOutcome<RotateData>(result);
-  if (outcome.failure?.kind !== 'remote') return { ...outcome, failure: { ...outcome.failure!, message: `${what}: ${outcome.failure!.message}` }, ...(data ? { data } : {}) };
+  if (outcome.failure?.kind !== 'remote')
+    return {
+      ...outcome,
+      failure: { ...outcome.failure!, message: `${what}: ${outcome.failure!.message}` },
+      ...(data ? { data } : {}),
+    };
   const refused = gateRefusal(result.stderr);
-  if (refused === GATE_UNKNOWN_SCRIPT) return failed(`${what}: the host's till gate is older than this till and cannot edit keys: run till host setup ${name}, then rotate-key again`, data);
+  if (refused === GATE_UNKNOWN_SCRIPT)
+    return failed(
+      `${what}: the host's till gate is older than this till and cannot edit keys: run till host setup ${name}, then rotate-key again`,
+      data,
+    );
   if (refused !== undefined) return failed(`${what}: refused by till gate on the host: ${refused}`, data);
-  const why = result.stderr.split('\n').map((l) => l.trim()).filter((l) => l !== '').at(-1);
+  const why = result.stderr
+    .split('\n')
+    .map((l) => l.trim())
+    .filter((l) => l !== '')
+    .at(-1);
   return failed(`${what}${why ? `: ${why}` : ` (exit ${result.exitCode})`}`, data);
 }
 
-export function rotateJob(inventory: Inventory, plan: RotationPlan, opts: { connectTimeout?: number; timeoutMs?: number } = {}): HostJob<RotateData> {
+export function rotateJob(
+  inventory: Inventory,
+  plan: RotationPlan,
+  opts: { connectTimeout?: number; timeoutMs?: number } = {},
+): HostJob<RotateData> {
   const paths = inventory.paths;
   const { target, previous } = plan;
   const targetKey = parsePublicKey(target.line);
@@ -111,18 +150,36 @@ export function rotateJob(inventory: Inventory, plan: RotationPlan, opts: { conn
     let restricted = entry.restricted === true;
     let appended = false;
     if (entry.key_fingerprint !== target.key.fingerprint) {
-      const add = await editKeys(restricted, (r) => sshRun(paths, name, r ? restrictedKeyAddCommand(targetKey) : appendKeyCommand(target.line, target.key.blob), { signal, ...opts }));
+      const add = await editKeys(restricted, (r) =>
+        sshRun(paths, name, r ? restrictedKeyAddCommand(targetKey) : appendKeyCommand(target.line, target.key.blob), {
+          signal,
+          ...opts,
+        }),
+      );
       restricted = add.restricted;
-      if (add.result.exitCode !== 0 && add.result.exitCode !== KEY_PRESENT) return editFailure(name, add.result, 'could not add the new key');
+      if (add.result.exitCode !== 0 && add.result.exitCode !== KEY_PRESENT)
+        return editFailure(name, add.result, 'could not add the new key');
       appended = add.result.exitCode === 0;
     }
     const db = await inventory.read();
     if (!(name in db.hosts)) return failed('removed from the database during the rotation');
     // host test's own line: a restricted key's gate allows it.
-    const probe = await runProcess('ssh', buildKeyProbeArgs(paths, db, name, target.file, TEST_COMMAND, opts.connectTimeout), { signal, timeoutMs: opts.timeoutMs });
+    const probe = await runProcess(
+      'ssh',
+      buildKeyProbeArgs(paths, db, name, target.file, TEST_COMMAND, opts.connectTimeout),
+      { signal, timeoutMs: opts.timeoutMs },
+    );
     const proved = toOutcome<RotateData>(probe);
-    if (!proved.ok) return { ...proved, failure: { ...proved.failure!, message: `login with the new key failed, the old key stays: ${proved.failure!.message}` } };
-    if (!parseTestOutput(probe.stdout).ok) return failed(`login with the new key did not echo ${TEST_MARKER}; the old key stays`);
+    if (!proved.ok)
+      return {
+        ...proved,
+        failure: {
+          ...proved.failure!,
+          message: `login with the new key failed, the old key stays: ${proved.failure!.message}`,
+        },
+      };
+    if (!parseTestOutput(probe.stdout).ok)
+      return failed(`login with the new key did not echo ${TEST_MARKER}; the old key stays`);
 
     await inventory.update((d) => {
       const e = d.hosts[name];
@@ -130,16 +187,39 @@ export function rotateJob(inventory: Inventory, plan: RotationPlan, opts: { conn
     });
 
     const remove = await editKeys(restricted, (r) =>
-      runProcess('ssh', buildKeyProbeArgs(paths, db, name, target.file, r ? restrictedKeyRemoveCommand(target.key.blob, previous.key.blob) : removeKeyCommand(target.key.blob, previous.key.blob), opts.connectTimeout), {
-        signal,
-        timeoutMs: opts.timeoutMs,
-      }),
+      runProcess(
+        'ssh',
+        buildKeyProbeArgs(
+          paths,
+          db,
+          name,
+          target.file,
+          r
+            ? restrictedKeyRemoveCommand(target.key.blob, previous.key.blob)
+            : removeKeyCommand(target.key.blob, previous.key.blob),
+          opts.connectTimeout,
+        ),
+        {
+          signal,
+          timeoutMs: opts.timeoutMs,
+        },
+      ),
     );
     restricted = remove.restricted;
-    const report = restricted ? parseRemoveReport(remove.result.stdout) : { removed: 0, foreign: 0, otherRestricted: 0 };
-    const data: RotateData = { appended, previousRemoved: false, onNewKey: true, restricted, otherRestricted: report.otherRestricted };
-    if (remove.result.exitCode === KEEP_MISSING) return failed("the new key's line vanished from authorized_keys; the old key was left in place", data);
-    if (remove.result.exitCode !== 0) return editFailure(name, remove.result, "moved to the new key, but removing the old key's line failed", data);
+    const report = restricted
+      ? parseRemoveReport(remove.result.stdout)
+      : { removed: 0, foreign: 0, otherRestricted: 0 };
+    const data: RotateData = {
+      appended,
+      previousRemoved: false,
+      onNewKey: true,
+      restricted,
+      otherRestricted: report.otherRestricted,
+    };
+    if (remove.result.exitCode === KEEP_MISSING)
+      return failed("the new key's line vanished from authorized_keys; the old key was left in place", data);
+    if (remove.result.exitCode !== 0)
+      return editFailure(name, remove.result, "moved to the new key, but removing the old key's line failed", data);
     // The master was authenticated with the old key: close it so the next contact proves the new one.
     await runProcess('ssh', buildControlExitArgs(paths, name));
     if (report.foreign > 0) {

@@ -22,7 +22,13 @@ export const NODE_HINT = 'https://nodejs.org or your package manager';
 const CHECK_MARKER = 'TILL_SETUP_CHECK';
 
 /** Where node may live when a non-login shell's PATH does not have it. */
-export const NODE_FALLBACKS = ['/usr/local/bin/node', '/opt/homebrew/bin/node', '/opt/local/bin/node', '$HOME/.volta/bin/node', '$HOME/.local/bin/node'];
+export const NODE_FALLBACKS = [
+  '/usr/local/bin/node',
+  '/opt/homebrew/bin/node',
+  '/opt/local/bin/node',
+  '$HOME/.volta/bin/node',
+  '$HOME/.local/bin/node',
+];
 
 /** Version strings become file names on the host: keep them plain. */
 export const VERSION_RE = /^[0-9A-Za-z][0-9A-Za-z.+_-]{0,63}$/;
@@ -36,7 +42,9 @@ export function remoteBundlePath(version: string): string {
  * installed till's version if any. Read-only. Runs under `sh` whatever the login shell.
  */
 export function buildCheckScript(): string {
-  const fallbacks = NODE_FALLBACKS.map((p) => (p.startsWith('$HOME/') ? `"$HOME"/${shQuote(p.slice(6))}` : shQuote(p))).join(' ');
+  const fallbacks = NODE_FALLBACKS.map((p) =>
+    p.startsWith('$HOME/') ? `"$HOME"/${shQuote(p.slice(6))}` : shQuote(p),
+  ).join(' ');
   return [
     'r=$(command -v rsync 2>/dev/null) || r=',
     'n=$(command -v node 2>/dev/null) || n=',
@@ -77,13 +85,19 @@ export function checkProblem(check: HostCheck): string | undefined {
   const problems: string[] = [];
   if (check.rsync === null) problems.push('rsync not found: install rsync (e.g. apt-get install rsync)');
   if (check.node === null) {
-    problems.push(`Node.js not found (not on the PATH of a non-login shell, nor in ${NODE_FALLBACKS.join(', ')}): till needs Node.js ${MIN_NODE_MAJOR} or newer (${NODE_HINT})`);
+    problems.push(
+      `Node.js not found (not on the PATH of a non-login shell, nor in ${NODE_FALLBACKS.join(', ')}): till needs Node.js ${MIN_NODE_MAJOR} or newer (${NODE_HINT})`,
+    );
   } else {
     const m = /^v?(\d+)\.(\d+)\.(\d+)/.exec(check.nodeVersion ?? '');
     if (!m) {
-      problems.push(`${check.node} does not report a Node.js version: till needs Node.js ${MIN_NODE_MAJOR} or newer (${NODE_HINT})`);
+      problems.push(
+        `${check.node} does not report a Node.js version: till needs Node.js ${MIN_NODE_MAJOR} or newer (${NODE_HINT})`,
+      );
     } else if (Number(m[1]) < MIN_NODE_MAJOR) {
-      problems.push(`node ${m[1]}.${m[2]}.${m[3]} found at ${check.node}; till needs Node.js ${MIN_NODE_MAJOR} or newer (${NODE_HINT})`);
+      problems.push(
+        `node ${m[1]}.${m[2]}.${m[3]} found at ${check.node}; till needs Node.js ${MIN_NODE_MAJOR} or newer (${NODE_HINT})`,
+      );
     }
   }
   return problems.length > 0 ? problems.join('; ') : undefined;
@@ -186,7 +200,10 @@ function remoteFailure(message: string): Failure {
 }
 
 function lastLine(text: string): string {
-  const lines = text.split('\n').map((l) => l.trim()).filter((l) => l !== '');
+  const lines = text
+    .split('\n')
+    .map((l) => l.trim())
+    .filter((l) => l !== '');
   return lines[lines.length - 1] ?? '';
 }
 
@@ -198,35 +215,68 @@ export function setupJob(paths: TillPaths, opts: SetupOptions): HostJob<SetupDat
     const checkOutcome = toOutcome<SetupData>(checked);
     if (!checkOutcome.ok) return checkOutcome;
     const check = parseCheckOutput(checked.stdout);
-    if (!check) return { ...checkOutcome, ok: false, failure: remoteFailure('connected, but the host check printed nothing (a noisy or restricted login shell?)') };
+    if (!check)
+      return {
+        ...checkOutcome,
+        ok: false,
+        failure: remoteFailure('connected, but the host check printed nothing (a noisy or restricted login shell?)'),
+      };
     const problem = checkProblem(check);
     if (problem) return { ...checkOutcome, ok: false, failure: remoteFailure(problem) };
     const node = check.node!;
-    const base = { tillVersion: opts.version, previousVersion: check.tillVersion, node, nodeVersion: check.nodeVersion! };
-    if (check.tillVersion === opts.version && opts.force !== true) return { ...checkOutcome, data: { ...base, changed: false } };
+    const base = {
+      tillVersion: opts.version,
+      previousVersion: check.tillVersion,
+      node,
+      nodeVersion: check.nodeVersion!,
+    };
+    if (check.tillVersion === opts.version && opts.force !== true)
+      return { ...checkOutcome, data: { ...base, changed: false } };
 
-    if ([...node].some((c) => c < ' ' || c === '\x7f') || !node.startsWith('/')) return { ...checkOutcome, ok: false, failure: remoteFailure(`the node found on the host has an unusable path: ${JSON.stringify(node)}`) };
+    if ([...node].some((c) => c < ' ' || c === '\x7f') || !node.startsWith('/'))
+      return {
+        ...checkOutcome,
+        ok: false,
+        failure: remoteFailure(`the node found on the host has an unusable path: ${JSON.stringify(node)}`),
+      };
     const prepared = await sshRun(paths, name, remoteScript(PREPARE_SCRIPT), { signal, ...ssh });
     const preparedOutcome = toOutcome<SetupData>(prepared);
     if (!preparedOutcome.ok) return preparedOutcome;
     const copy = await runProcess(
       'rsync',
-      buildRsyncPushArgs(paths, name, [opts.bundlePath], remoteBundlePath(opts.version), { connectTimeout: opts.connectTimeout }),
+      buildRsyncPushArgs(paths, name, [opts.bundlePath], remoteBundlePath(opts.version), {
+        connectTimeout: opts.connectTimeout,
+      }),
       { signal, timeoutMs: opts.timeoutMs },
     );
     const copyFailure = classifyRsync(copy);
-    if (copyFailure) return { ok: false, failure: copyFailure, exitCode: copy.exitCode, stdout: copy.stdout, stderr: copy.stderr };
+    if (copyFailure)
+      return { ok: false, failure: copyFailure, exitCode: copy.exitCode, stdout: copy.stdout, stderr: copy.stderr };
 
-    const activated = await sshRun(paths, name, remoteScript(ACTIVATE_SCRIPT, [opts.version, node]), { signal, ...ssh });
+    const activated = await sshRun(paths, name, remoteScript(ACTIVATE_SCRIPT, [opts.version, node]), {
+      signal,
+      ...ssh,
+    });
     const outcome = toOutcome<SetupData>(activated);
     if (!outcome.ok) {
       if (outcome.failure?.kind !== 'remote') return outcome;
       const why = lastLine(activated.stderr);
-      return { ...outcome, failure: remoteFailure(`could not switch to till ${opts.version}${why !== '' ? `: ${why}` : ''}; the previous launcher was left in place`) };
+      return {
+        ...outcome,
+        failure: remoteFailure(
+          `could not switch to till ${opts.version}${why !== '' ? `: ${why}` : ''}; the previous launcher was left in place`,
+        ),
+      };
     }
     const answered = lastLine(activated.stdout);
     if (answered !== opts.version) {
-      return { ...outcome, ok: false, failure: remoteFailure(`after setup ~/.till/bin/till --version prints ${JSON.stringify(answered)}, expected ${opts.version}`) };
+      return {
+        ...outcome,
+        ok: false,
+        failure: remoteFailure(
+          `after setup ~/.till/bin/till --version prints ${JSON.stringify(answered)}, expected ${opts.version}`,
+        ),
+      };
     }
     return { ...outcome, data: { ...base, changed: true } };
   };

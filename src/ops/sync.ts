@@ -47,7 +47,12 @@ function gitIn(dir: string, signal?: AbortSignal): GitRun {
 }
 
 function firstLine(text: string): string {
-  return text.split('\n').map((l) => l.trim()).find((l) => l !== '') ?? '';
+  return (
+    text
+      .split('\n')
+      .map((l) => l.trim())
+      .find((l) => l !== '') ?? ''
+  );
 }
 
 function gitError(what: string, r: ProcessResult): string {
@@ -58,9 +63,23 @@ function gitError(what: string, r: ProcessResult): string {
 }
 
 /** Brings one installation up to date with its upstream, or says why not. */
-export async function syncInstallation(inst: Pick<InstallationView, 'name' | 'path'>, opts: { dryRun?: boolean; signal?: AbortSignal } = {}): Promise<LocalSyncResult> {
+export async function syncInstallation(
+  inst: Pick<InstallationView, 'name' | 'path'>,
+  opts: { dryRun?: boolean; signal?: AbortSignal } = {},
+): Promise<LocalSyncResult> {
   const started = performance.now();
-  const result: LocalSyncResult = { name: inst.name, path: inst.path, status: 'failed', reason: null, branch: null, upstream: null, from: null, to: null, behind: null, durationMs: 0 };
+  const result: LocalSyncResult = {
+    name: inst.name,
+    path: inst.path,
+    status: 'failed',
+    reason: null,
+    branch: null,
+    upstream: null,
+    from: null,
+    to: null,
+    behind: null,
+    durationMs: 0,
+  };
   const done = (status: LocalSyncStatus, reason: string | null = null): LocalSyncResult => {
     result.status = status;
     result.reason = reason;
@@ -78,7 +97,10 @@ export async function syncInstallation(inst: Pick<InstallationView, 'name' | 'pa
   const top = await git(['rev-parse', '--show-toplevel']);
   if (top.spawnError !== undefined) return done('failed', gitError('git', top));
   if (top.exitCode !== 0) return done('skipped', 'not a git checkout');
-  const [real, topReal] = await Promise.all([realpath(inst.path), realpath(top.stdout.trim()).catch(() => top.stdout.trim())]);
+  const [real, topReal] = await Promise.all([
+    realpath(inst.path),
+    realpath(top.stdout.trim()).catch(() => top.stdout.trim()),
+  ]);
   if (real !== topReal) return done('skipped', `not the top of a git checkout (inside ${topReal})`);
 
   const branch = await git(['symbolic-ref', '-q', '--short', 'HEAD']);
@@ -99,7 +121,11 @@ export async function syncInstallation(inst: Pick<InstallationView, 'name' | 'pa
   const status = await git(['status', '--porcelain', '--untracked-files=no']);
   if (status.exitCode !== 0) return done('failed', gitError('git status', status));
   const changed = status.stdout.split('\n').filter((l) => l.trim() !== '').length;
-  if (changed > 0) return done('skipped', `uncommitted changes in ${changed} file${changed === 1 ? '' : 's'} (commit or stash them yourself)`);
+  if (changed > 0)
+    return done(
+      'skipped',
+      `uncommitted changes in ${changed} file${changed === 1 ? '' : 's'} (commit or stash them yourself)`,
+    );
 
   if (opts.dryRun) return dryRunCompare(git, result, done);
 
@@ -110,8 +136,13 @@ export async function syncInstallation(inst: Pick<InstallationView, 'name' | 'pa
   if (counts.exitCode !== 0) return done('failed', gitError('git rev-list', counts));
   const [ahead, behind] = counts.stdout.trim().split(/\s+/).map(Number) as [number, number];
   result.behind = behind;
-  if (behind === 0) return done('up-to-date', ahead > 0 ? `${ahead} local commit${ahead === 1 ? '' : 's'} not pushed` : null);
-  if (ahead > 0) return done('skipped', `diverged from ${result.upstream} (${ahead} local, ${behind} upstream commits); merge or rebase it yourself`);
+  if (behind === 0)
+    return done('up-to-date', ahead > 0 ? `${ahead} local commit${ahead === 1 ? '' : 's'} not pushed` : null);
+  if (ahead > 0)
+    return done(
+      'skipped',
+      `diverged from ${result.upstream} (${ahead} local, ${behind} upstream commits); merge or rebase it yourself`,
+    );
   const merge = await git(['merge', '--ff-only', '--quiet', '@{upstream}']);
   if (merge.exitCode !== 0) return done('failed', gitError('git merge --ff-only', merge));
   const after = await git(['rev-parse', 'HEAD']);
@@ -123,7 +154,11 @@ export async function syncInstallation(inst: Pick<InstallationView, 'name' | 'pa
  * Dry run: asks the upstream for its commit with `git ls-remote` (which changes no
  * ref, unlike `git fetch`) and compares it with HEAD.
  */
-async function dryRunCompare(git: GitRun, result: LocalSyncResult, done: (s: LocalSyncStatus, reason?: string | null) => LocalSyncResult): Promise<LocalSyncResult> {
+async function dryRunCompare(
+  git: GitRun,
+  result: LocalSyncResult,
+  done: (s: LocalSyncStatus, reason?: string | null) => LocalSyncResult,
+): Promise<LocalSyncResult> {
   const remote = (await git(['config', '--get', `branch.${result.branch}.remote`])).stdout.trim();
   const mergeRef = (await git(['config', '--get', `branch.${result.branch}.merge`])).stdout.trim();
   let upstreamSha: string;
@@ -141,7 +176,11 @@ async function dryRunCompare(git: GitRun, result: LocalSyncResult, done: (s: Loc
   result.to = upstreamSha;
   if (upstreamSha === result.from) return done('up-to-date');
   const known = await git(['cat-file', '-e', `${upstreamSha}^{commit}`]);
-  if (known.exitCode !== 0) return done('would-update', 'upstream has commits not fetched yet (a real sync fetches them; it skips the checkout if they diverge)');
+  if (known.exitCode !== 0)
+    return done(
+      'would-update',
+      'upstream has commits not fetched yet (a real sync fetches them; it skips the checkout if they diverge)',
+    );
   if ((await git(['merge-base', '--is-ancestor', 'HEAD', upstreamSha])).exitCode === 0) {
     const n = await git(['rev-list', '--count', `HEAD..${upstreamSha}`]);
     result.behind = Number(n.stdout.trim());
@@ -155,7 +194,10 @@ async function dryRunCompare(git: GitRun, result: LocalSyncResult, done: (s: Loc
 }
 
 /** Every installation, a few at a time (each is a git fetch), in registry order. */
-export async function syncInstallations(list: ReadonlyArray<Pick<InstallationView, 'name' | 'path'>>, opts: { dryRun?: boolean; signal?: AbortSignal; parallel?: number } = {}): Promise<LocalSyncResult[]> {
+export async function syncInstallations(
+  list: ReadonlyArray<Pick<InstallationView, 'name' | 'path'>>,
+  opts: { dryRun?: boolean; signal?: AbortSignal; parallel?: number } = {},
+): Promise<LocalSyncResult[]> {
   const limit = pLimit(Math.max(1, opts.parallel ?? 4));
   return Promise.all(list.map((inst) => limit(() => syncInstallation(inst, opts))));
 }
@@ -181,7 +223,8 @@ const MAX_CANDIDATES = 20;
 function asSyncReport(text: string): { ok: boolean; local: LocalSyncResult[] } | undefined {
   try {
     const doc = JSON.parse(text) as { ok?: unknown; local?: unknown };
-    if (typeof doc !== 'object' || doc === null || typeof doc.ok !== 'boolean' || !Array.isArray(doc.local)) return undefined;
+    if (typeof doc !== 'object' || doc === null || typeof doc.ok !== 'boolean' || !Array.isArray(doc.local))
+      return undefined;
     return { ok: doc.ok, local: doc.local as LocalSyncResult[] };
   } catch {
     return undefined;
@@ -201,7 +244,11 @@ export function parseRemoteSync(stdout: string): { ok: boolean; local: LocalSync
   const end = stdout.lastIndexOf('\n}');
   if (end === -1) return undefined;
   let tried = 0;
-  for (let at = stdout.indexOf('{\n'); at !== -1 && at < end && tried < MAX_CANDIDATES; at = stdout.indexOf('{\n', at + 1)) {
+  for (
+    let at = stdout.indexOf('{\n');
+    at !== -1 && at < end && tried < MAX_CANDIDATES;
+    at = stdout.indexOf('{\n', at + 1)
+  ) {
     tried += 1;
     const found = asSyncReport(stdout.slice(at, end + 2));
     if (found) return found;
@@ -214,23 +261,47 @@ export function looksTooOld(stderr: string): boolean {
   return /unknown (option|command)|too many arguments/i.test(stderr);
 }
 
-export function hostSyncJob(paths: TillPaths, opts: { dryRun?: boolean; connectTimeout?: number; timeoutMs?: number } = {}): HostJob<HostSyncData> {
+export function hostSyncJob(
+  paths: TillPaths,
+  opts: { dryRun?: boolean; connectTimeout?: number; timeoutMs?: number } = {},
+): HostJob<HostSyncData> {
   const command = remoteSyncCommand(opts.dryRun === true);
   return async ({ name, signal }): Promise<JobOutcome<HostSyncData>> => {
-    const result = await sshRun(paths, name, command, { signal, connectTimeout: opts.connectTimeout, timeoutMs: opts.timeoutMs });
+    const result = await sshRun(paths, name, command, {
+      signal,
+      connectTimeout: opts.connectTimeout,
+      timeoutMs: opts.timeoutMs,
+    });
     const outcome = toOutcome<HostSyncData>(result);
-    if (outcome.failure?.connection || outcome.failure?.kind === 'cancelled' || outcome.failure?.kind === 'deadline' || outcome.failure?.kind === 'spawn') return outcome;
+    if (
+      outcome.failure?.connection ||
+      outcome.failure?.kind === 'cancelled' ||
+      outcome.failure?.kind === 'deadline' ||
+      outcome.failure?.kind === 'spawn'
+    )
+      return outcome;
     const remote = parseRemoteSync(result.stdout);
-    const fail = (message: string): JobOutcome<HostSyncData> => ({ ...outcome, ok: false, failure: { kind: 'remote', connection: false, retryable: false, message }, data: { local: remote?.local ?? null } });
+    const fail = (message: string): JobOutcome<HostSyncData> => ({
+      ...outcome,
+      ok: false,
+      failure: { kind: 'remote', connection: false, retryable: false, message },
+      data: { local: remote?.local ?? null },
+    });
     if (result.exitCode === 127) return fail(`till is not installed on ${name} (run: till host setup ${name})`);
     if (!remote) {
       const why = firstLine(result.stderr);
       const hint = looksTooOld(result.stderr) ? `; it may be older than this till: run till host setup ${name}` : '';
-      return fail(`the remote till printed no sync report (exit ${result.exitCode})${why !== '' ? `: ${why}` : ''}${hint}`);
+      return fail(
+        `the remote till printed no sync report (exit ${result.exitCode})${why !== '' ? `: ${why}` : ''}${hint}`,
+      );
     }
     if (!outcome.ok || !remote.ok) {
       const failed = localFailed(remote.local);
-      return fail(failed.length > 0 ? `on the host: ${failed.map((f) => `${f.name}: ${f.reason ?? 'failed'}`).join('; ')}` : `remote sync failed (exit ${result.exitCode})`);
+      return fail(
+        failed.length > 0
+          ? `on the host: ${failed.map((f) => `${f.name}: ${f.reason ?? 'failed'}`).join('; ')}`
+          : `remote sync failed (exit ${result.exitCode})`,
+      );
     }
     // The report is in `data`; its raw JSON would only repeat it.
     return { ...outcome, stdout: '', data: { local: remote.local } };
@@ -264,9 +335,16 @@ export function buildRunRecord(input: SyncRunInput): RunRecord {
   const localOk = local.filter((r) => r.status === 'updated' || r.status === 'up-to-date').length;
   const anyFailure = localFailures.length > 0 || hostFailures > 0 || input.error !== undefined;
   const anySuccess = localOk > 0 || hostOk > 0;
-  const status: RunRecord['status'] = input.cancelled ? 'cancelled' : !anyFailure ? 'success' : anySuccess ? 'partial' : 'failed';
+  const status: RunRecord['status'] = input.cancelled
+    ? 'cancelled'
+    : !anyFailure
+      ? 'success'
+      : anySuccess
+        ? 'partial'
+        : 'failed';
   const errors: string[] = [];
-  if (localFailures.length > 0) errors.push(`${localFailures.length} installation${localFailures.length === 1 ? '' : 's'} failed`);
+  if (localFailures.length > 0)
+    errors.push(`${localFailures.length} installation${localFailures.length === 1 ? '' : 's'} failed`);
   if (hostFailures > 0) errors.push(`${hostFailures} host${hostFailures === 1 ? '' : 's'} failed`);
   if (input.error !== undefined) errors.push(input.error);
   return {
@@ -276,7 +354,15 @@ export function buildRunRecord(input: SyncRunInput): RunRecord {
     duration_ms: input.finished.getTime() - input.started.getTime(),
     trigger: input.trigger,
     error: errors.length > 0 ? errors.join(', ') : null,
-    installations: { total: local.length, synced: localOk, updated: local.filter((r) => r.status === 'updated').length, skipped: local.filter((r) => r.status === 'skipped').length, failed: localFailures.length },
-    hosts: input.hosts ? { total: input.hosts.total, synced: hostOk, failed: hostFailures } : { total: 0, synced: 0, failed: 0 },
+    installations: {
+      total: local.length,
+      synced: localOk,
+      updated: local.filter((r) => r.status === 'updated').length,
+      skipped: local.filter((r) => r.status === 'skipped').length,
+      failed: localFailures.length,
+    },
+    hosts: input.hosts
+      ? { total: input.hosts.total, synced: hostOk, failed: hostFailures }
+      : { total: 0, synced: 0, failed: 0 },
   };
 }

@@ -24,7 +24,10 @@ export function parseTestOutput(stdout: string): { ok: boolean; tillVersion: str
   return { ok: true, tillVersion: version ?? null };
 }
 
-export function testJob(paths: TillPaths, opts: { connectTimeout?: number; timeoutMs?: number } = {}): HostJob<TestData> {
+export function testJob(
+  paths: TillPaths,
+  opts: { connectTimeout?: number; timeoutMs?: number } = {},
+): HostJob<TestData> {
   return async ({ name, signal }) => {
     const result = await sshRun(paths, name, TEST_COMMAND, { signal, ...opts });
     const outcome = toOutcome<TestData>(result);
@@ -34,7 +37,12 @@ export function testJob(paths: TillPaths, opts: { connectTimeout?: number; timeo
       return {
         ...outcome,
         ok: false,
-        failure: { kind: 'remote', connection: false, retryable: false, message: `connected, but the remote shell did not echo ${TEST_MARKER} (a noisy or restricted login shell?)` },
+        failure: {
+          kind: 'remote',
+          connection: false,
+          retryable: false,
+          message: `connected, but the remote shell did not echo ${TEST_MARKER} (a noisy or restricted login shell?)`,
+        },
       };
     }
     return { ...outcome, data: { latencyMs: result.durationMs, tillVersion: parsed.tillVersion } };

@@ -2,11 +2,29 @@ import { AUDIT_COMMAND } from '../audit/script.js';
 import { remotePathProblem } from '../core/validate.js';
 import { parseGateFile, wideningOf } from './gate-file.js';
 import { DEPLOY_CHECK_SCRIPT } from '../deploy/check.js';
-import { DEPLOY_PREPARE_SCRIPT, DEPLOY_PREPARE_SCRIPT_V2, DEPLOY_STATE_SCRIPT, DEPLOY_SWITCH_SCRIPT, DEPLOY_SWITCH_SCRIPT_V2, DEPLOY_SWITCH_SCRIPT_V3, DEPLOY_UNLOCK_SCRIPT, isReleaseId, ROLLBACK_SCRIPT, ROLLBACK_SCRIPT_V2, sharedPathProblem } from '../deploy/layout.js';
+import {
+  DEPLOY_PREPARE_SCRIPT,
+  DEPLOY_PREPARE_SCRIPT_V2,
+  DEPLOY_STATE_SCRIPT,
+  DEPLOY_SWITCH_SCRIPT,
+  DEPLOY_SWITCH_SCRIPT_V2,
+  DEPLOY_SWITCH_SCRIPT_V3,
+  DEPLOY_UNLOCK_SCRIPT,
+  isReleaseId,
+  ROLLBACK_SCRIPT,
+  ROLLBACK_SCRIPT_V2,
+  sharedPathProblem,
+} from '../deploy/layout.js';
 import { DOCTOR_SCRIPT } from '../ops/doctor.js';
 import { HEALTH_SCRIPT, HEALTH_SCRIPT_V2, LATENCY_COMMAND } from '../ops/health.js';
 import { RESTRICT_SCRIPT } from '../ops/restrict.js';
-import { ed25519BlobProblem, keyCommentProblem, keyTypeProblem, RESTRICTED_KEY_ADD_SCRIPT, RESTRICTED_KEY_REMOVE_SCRIPT } from '../ops/restricted-keys.js';
+import {
+  ed25519BlobProblem,
+  keyCommentProblem,
+  keyTypeProblem,
+  RESTRICTED_KEY_ADD_SCRIPT,
+  RESTRICTED_KEY_REMOVE_SCRIPT,
+} from '../ops/restricted-keys.js';
 import { ACTIVATE_SCRIPT, CHECK_SCRIPT, CLEAN_REMOTE_COMMAND, PREPARE_SCRIPT } from '../ops/setup.js';
 import { remoteSyncCommand } from '../ops/sync.js';
 import { TEST_COMMAND } from '../ops/test.js';
@@ -71,17 +89,27 @@ function restrictProblem(gateJson: string, policy: ScriptPolicy): string | undef
   } catch (err) {
     return `gate.json: ${(err as Error).message}`;
   }
-  const current = { deployRoots: policy.deployRoots.map((r) => r.replace(/\/+$/, '')), checks: [...policy.checks], upgrade: policy.upgrade };
+  const current = {
+    deployRoots: policy.deployRoots.map((r) => r.replace(/\/+$/, '')),
+    checks: [...policy.checks],
+    upgrade: policy.upgrade,
+  };
   const why = wideningOf(current, next);
-  return why === undefined ? undefined : `the new gate.json widens the host's policy (${why}); widen ~/.till/gate.json on the host with your own access, then run this again`;
+  return why === undefined
+    ? undefined
+    : `the new gate.json widens the host's policy (${why}); widen ~/.till/gate.json on the host with your own access, then run this again`;
 }
 
 /** "$1" of every deploy script: one of gate.json's deploy roots (as stored, `~/` or absolute). */
 function deployRootProblem(path: string, policy: ScriptPolicy): string | undefined {
   const problem = remotePathProblem(path);
   if (problem !== undefined) return `deploy path ${JSON.stringify(path)}: ${problem}`;
-  const abs = (path.startsWith('~/') ? `${policy.home.replace(/\/+$/, '')}/${path.slice(2)}` : path).replace(/\/+$/, '');
-  if (!policy.deployRoots.some((r) => r.replace(/\/+$/, '') === abs)) return `${path} is not a deploy root of ~/.till/gate.json ("deployRoots")`;
+  const abs = (path.startsWith('~/') ? `${policy.home.replace(/\/+$/, '')}/${path.slice(2)}` : path).replace(
+    /\/+$/,
+    '',
+  );
+  if (!policy.deployRoots.some((r) => r.replace(/\/+$/, '') === abs))
+    return `${path} is not a deploy root of ~/.till/gate.json ("deployRoots")`;
   return undefined;
 }
 
@@ -106,7 +134,10 @@ function checkProblem(check: string, policy: ScriptPolicy): string | undefined {
 
 const first = (args: readonly string[], policy: ScriptPolicy) => deployRootProblem(args[0]!, policy);
 
-const sharedListProblem = (list: string) => listProblem('shared path', list, (s) => (sharedPathProblem(s) !== undefined ? `${JSON.stringify(s)}: ${sharedPathProblem(s)}` : undefined));
+const sharedListProblem = (list: string) =>
+  listProblem('shared path', list, (s) =>
+    sharedPathProblem(s) !== undefined ? `${JSON.stringify(s)}: ${sharedPathProblem(s)}` : undefined,
+  );
 
 function prepareProblem(a: readonly string[], policy: ScriptPolicy): string | undefined {
   return first(a, policy) ?? idProblem('release', a[1]!) ?? idProblem('adopted id', a[6]!) ?? sharedListProblem(a[5]!);
@@ -123,7 +154,8 @@ function switchProblem(a: readonly string[], policy: ScriptPolicy): string | und
   );
 }
 
-const rollbackProblem = (a: readonly string[], policy: ScriptPolicy) => first(a, policy) ?? (a[1] !== '' ? idProblem('release', a[1]!) : undefined);
+const rollbackProblem = (a: readonly string[], policy: ScriptPolicy) =>
+  first(a, policy) ?? (a[1] !== '' ? idProblem('release', a[1]!) : undefined);
 
 export const SCRIPTS: readonly AllowedScript[] = [
   { name: 'setup-check', script: CHECK_SCRIPT, args: 0 },
@@ -132,12 +164,21 @@ export const SCRIPTS: readonly AllowedScript[] = [
   { name: 'restrict', script: RESTRICT_SCRIPT, args: 4, validate: (a, policy) => restrictProblem(a[3]!, policy) },
   // host rotate-key on a restricted host (ops/restricted-keys.ts): the scripts only write
   // till's restricted line form themselves; the values must be an ed25519 key.
-  { name: 'key-add', script: RESTRICTED_KEY_ADD_SCRIPT, args: 3, validate: ([type, blob, comment]) => keyTypeProblem(type!) ?? ed25519BlobProblem(blob!) ?? keyCommentProblem(comment!) },
+  {
+    name: 'key-add',
+    script: RESTRICTED_KEY_ADD_SCRIPT,
+    args: 3,
+    validate: ([type, blob, comment]) =>
+      keyTypeProblem(type!) ?? ed25519BlobProblem(blob!) ?? keyCommentProblem(comment!),
+  },
   {
     name: 'key-remove',
     script: RESTRICTED_KEY_REMOVE_SCRIPT,
     args: 2,
-    validate: ([keep, drop]) => ed25519BlobProblem(keep!) ?? ed25519BlobProblem(drop!) ?? (keep === drop ? 'the key to keep is the key to remove' : undefined),
+    validate: ([keep, drop]) =>
+      ed25519BlobProblem(keep!) ??
+      ed25519BlobProblem(drop!) ??
+      (keep === drop ? 'the key to keep is the key to remove' : undefined),
   },
   // host doctor's probe (read-only): tekton_path, any safe remote path.
   { name: 'doctor', script: DOCTOR_SCRIPT, args: 1, validate: ([p]) => remotePathProblem(p!) },
@@ -148,7 +189,12 @@ export const SCRIPTS: readonly AllowedScript[] = [
   // host deploy / rollback / releases (src/deploy/layout.ts); "$1" is always a deploy root.
   { name: 'deploy-state', script: DEPLOY_STATE_SCRIPT, args: 1, validate: first },
   // deploy --check, before the lock and the upload: refused here when gate.json does not list it.
-  { name: 'deploy-check', script: DEPLOY_CHECK_SCRIPT, args: 2, validate: (a, policy) => first(a, policy) ?? checkProblem(a[1]!, policy) },
+  {
+    name: 'deploy-check',
+    script: DEPLOY_CHECK_SCRIPT,
+    args: 2,
+    validate: (a, policy) => first(a, policy) ?? checkProblem(a[1]!, policy),
+  },
   {
     name: 'deploy-prepare',
     script: DEPLOY_PREPARE_SCRIPT,
@@ -159,11 +205,23 @@ export const SCRIPTS: readonly AllowedScript[] = [
     name: 'deploy-prepare-v2',
     script: DEPLOY_PREPARE_SCRIPT_V2,
     args: 9,
-    validate: (a, policy) => prepareProblem(a, policy) ?? (/^([0-9a-f]{6})?$/.test(a[8]!) ? undefined : `content hash ${JSON.stringify(a[8])} is not 6 hex digits`),
+    validate: (a, policy) =>
+      prepareProblem(a, policy) ??
+      (/^([0-9a-f]{6})?$/.test(a[8]!) ? undefined : `content hash ${JSON.stringify(a[8])} is not 6 hex digits`),
   },
   { name: 'deploy-switch', script: DEPLOY_SWITCH_SCRIPT, args: 11, validate: (a, policy) => switchProblem(a, policy) },
-  { name: 'deploy-switch-v2', script: DEPLOY_SWITCH_SCRIPT_V2, args: 11, validate: (a, policy) => switchProblem(a, policy) },
-  { name: 'deploy-switch-v3', script: DEPLOY_SWITCH_SCRIPT_V3, args: 11, validate: (a, policy) => switchProblem(a, policy) },
+  {
+    name: 'deploy-switch-v2',
+    script: DEPLOY_SWITCH_SCRIPT_V2,
+    args: 11,
+    validate: (a, policy) => switchProblem(a, policy),
+  },
+  {
+    name: 'deploy-switch-v3',
+    script: DEPLOY_SWITCH_SCRIPT_V3,
+    args: 11,
+    validate: (a, policy) => switchProblem(a, policy),
+  },
   { name: 'deploy-unlock', script: DEPLOY_UNLOCK_SCRIPT, args: 2, validate: first },
   { name: 'rollback', script: ROLLBACK_SCRIPT, args: 4, validate: (a, policy) => rollbackProblem(a, policy) },
   { name: 'rollback-v2', script: ROLLBACK_SCRIPT_V2, args: 4, validate: (a, policy) => rollbackProblem(a, policy) },

@@ -4,7 +4,9 @@ import { remotePathProblem } from '../core/validate.js';
 
 /** ~/.till/gate.json on a restricted host: the host owner's policy for till's key. */
 const gateFileSchema = z.looseObject({
-  deployRoots: z.array(z.string().refine((p) => remotePathProblem(p) === undefined, 'not a safe remote path')).default([]),
+  deployRoots: z
+    .array(z.string().refine((p) => remotePathProblem(p) === undefined, 'not a safe remote path'))
+    .default([]),
   upgrade: z.boolean().default(true),
   checks: z.array(z.string().max(4096)).default([]),
 });

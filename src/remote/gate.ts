@@ -31,9 +31,15 @@ export type GatePolicy = RsyncPolicy & {
   checks: readonly string[];
 };
 
-export function decide(line: string | undefined, policy: GatePolicy, scripts: readonly AllowedScript[] = SCRIPTS): GateDecision {
-  if (line === undefined || line === '') return { kind: 'refuse', reason: 'no command (interactive logins are not allowed with this key)' };
-  if (Buffer.byteLength(line) > MAX_COMMAND_BYTES) return { kind: 'refuse', reason: `command longer than ${MAX_COMMAND_BYTES} bytes` };
+export function decide(
+  line: string | undefined,
+  policy: GatePolicy,
+  scripts: readonly AllowedScript[] = SCRIPTS,
+): GateDecision {
+  if (line === undefined || line === '')
+    return { kind: 'refuse', reason: 'no command (interactive logins are not allowed with this key)' };
+  if (Buffer.byteLength(line) > MAX_COMMAND_BYTES)
+    return { kind: 'refuse', reason: `command longer than ${MAX_COMMAND_BYTES} bytes` };
   const exact = EXACT_COMMANDS.get(line);
   if (exact !== undefined) return { kind: 'exact', name: exact, line };
 
@@ -42,16 +48,28 @@ export function decide(line: string | undefined, policy: GatePolicy, scripts: re
   const words = split.words;
   const first = words[0]?.text;
   if (first === 'sh' && !words[0]!.tilde) {
-    if (words[1]?.text !== '-c' || words[1].tilde || words.length < 4 || words[3]!.text !== SCRIPT_ARG0 || words[3]!.tilde) {
+    if (
+      words[1]?.text !== '-c' ||
+      words[1].tilde ||
+      words.length < 4 ||
+      words[3]!.text !== SCRIPT_ARG0 ||
+      words[3]!.tilde
+    ) {
       return { kind: 'refuse', reason: 'a shell command that is not sent as sh -c SCRIPT till ARGS' };
     }
     const allowed = scripts.find((s) => s.script === words[2]!.text);
     if (!allowed || words[2]!.tilde) return { kind: 'refuse', reason: GATE_UNKNOWN_SCRIPT };
     const args = words.slice(4);
-    if (args.length !== allowed.args) return { kind: 'refuse', reason: `script ${allowed.name} takes ${allowed.args} arguments, got ${args.length}` };
-    if (args.some((a) => a.tilde)) return { kind: 'refuse', reason: `script ${allowed.name}: an unquoted ~ in its arguments` };
-    if (allowed.upgrade && !policy.upgrade) return { kind: 'refuse', reason: `gate.json says "upgrade": false: ${allowed.name} is not allowed` };
-    const why = allowed.validate?.(args.map((a) => a.text), policy);
+    if (args.length !== allowed.args)
+      return { kind: 'refuse', reason: `script ${allowed.name} takes ${allowed.args} arguments, got ${args.length}` };
+    if (args.some((a) => a.tilde))
+      return { kind: 'refuse', reason: `script ${allowed.name}: an unquoted ~ in its arguments` };
+    if (allowed.upgrade && !policy.upgrade)
+      return { kind: 'refuse', reason: `gate.json says "upgrade": false: ${allowed.name} is not allowed` };
+    const why = allowed.validate?.(
+      args.map((a) => a.text),
+      policy,
+    );
     if (why !== undefined) return { kind: 'refuse', reason: `script ${allowed.name}: ${why}` };
     return { kind: 'script', name: allowed.name, script: allowed.script, args: args.map((a) => a.text) };
   }

@@ -24,7 +24,8 @@ export interface RsyncPolicy {
   realpath: (path: string) => string;
 }
 
-export type RsyncCheck = { ok: true; argv: string[]; target: 'bundle' | 'deploy'; dest: string } | { ok: false; reason: string };
+export type RsyncCheck =
+  { ok: true; argv: string[]; target: 'bundle' | 'deploy'; dest: string } | { ok: false; reason: string };
 
 /** Short options of a receiving server that write nothing outside the destination. */
 const SHORT_DEPLOY = new Set('ltprogDzncvxHSEIiWOJUdqmuy');
@@ -39,9 +40,28 @@ const SHORT_WHY: Record<string, string> = {
 };
 
 const LONG_FLAGS_DEPLOY = new Set([
-  'delete', 'delete-before', 'delete-during', 'delete-delay', 'delete-after', 'delete-excluded',
-  'mkpath', 'safe-links', 'munge-links', 'numeric-ids', 'size-only', 'ignore-times', 'delay-updates',
-  'fsync', 'partial', 'inplace', 'existing', 'ignore-existing', 'no-implied-dirs', 'force', 'no-W', 'stats',
+  'delete',
+  'delete-before',
+  'delete-during',
+  'delete-delay',
+  'delete-after',
+  'delete-excluded',
+  'mkpath',
+  'safe-links',
+  'munge-links',
+  'numeric-ids',
+  'size-only',
+  'ignore-times',
+  'delay-updates',
+  'fsync',
+  'partial',
+  'inplace',
+  'existing',
+  'ignore-existing',
+  'no-implied-dirs',
+  'force',
+  'no-W',
+  'stats',
 ]);
 const LONG_FLAGS_BUNDLE = new Set(['ignore-times', 'fsync', 'stats']);
 const LONG_VALUES = new Map<string, RegExp>([
@@ -101,7 +121,8 @@ function classify(dest: string, policy: RsyncPolicy): { target: 'bundle' | 'depl
 }
 
 export function checkRsyncServer(words: readonly Word[], policy: RsyncPolicy): RsyncCheck {
-  if (words[0]?.text !== 'rsync' || words[0].tilde || words[1]?.text !== '--server') return refuse('not an rsync server command');
+  if (words[0]?.text !== 'rsync' || words[0].tilde || words[1]?.text !== '--server')
+    return refuse('not an rsync server command');
   if (words.some((w) => w.text === '--sender')) return refuse('downloads (rsync --sender) are not allowed');
   const options: Word[] = [];
   let i = 2;
@@ -110,10 +131,15 @@ export function checkRsyncServer(words: readonly Word[], policy: RsyncPolicy): R
   const paths = words.slice(i + 1);
   if (paths.length !== 1) return refuse(`an upload names exactly one destination (got ${paths.length})`);
   const dest = resolvePath(paths[0]!, policy.home, policy.home);
-  if (dest === undefined) return refuse(`rsync destination ${JSON.stringify(paths[0]!.text)} is not a plain path (no .., no ~user)`);
+  if (dest === undefined)
+    return refuse(`rsync destination ${JSON.stringify(paths[0]!.text)} is not a plain path (no .., no ~user)`);
   const kind = classify(dest.replace(/\/+$/, '') || '/', policy);
-  if (!kind) return refuse(`rsync destination ${dest} is outside till's folders (~/.till/lib/till-<version>.mjs, <deploy root>.till/releases/<id>)`);
-  if (kind.target === 'bundle' && !policy.upgrade) return refuse('gate.json says "upgrade": false: till cannot be replaced through this key');
+  if (!kind)
+    return refuse(
+      `rsync destination ${dest} is outside till's folders (~/.till/lib/till-<version>.mjs, <deploy root>.till/releases/<id>)`,
+    );
+  if (kind.target === 'bundle' && !policy.upgrade)
+    return refuse('gate.json says "upgrade": false: till cannot be replaced through this key');
   const bundle = kind.target === 'bundle';
 
   const argv = ['--server'];
@@ -128,7 +154,10 @@ export function checkRsyncServer(words: readonly Word[], policy: RsyncPolicy): R
     if (cluster && text.length > 1 && !text.startsWith('--')) {
       for (const ch of cluster[1]!) {
         if (ch === 'e') return refuse('rsync -e is not allowed');
-        if (!(bundle ? SHORT_BUNDLE : SHORT_DEPLOY).has(ch)) return refuse(`rsync option -${ch} is not allowed${SHORT_WHY[ch] ? `: ${SHORT_WHY[ch]}` : bundle ? ' for the till bundle' : ''}`);
+        if (!(bundle ? SHORT_BUNDLE : SHORT_DEPLOY).has(ch))
+          return refuse(
+            `rsync option -${ch} is not allowed${SHORT_WHY[ch] ? `: ${SHORT_WHY[ch]}` : bundle ? ' for the till bundle' : ''}`,
+          );
       }
       if (sawFlags) return refuse('two rsync flag clusters');
       sawFlags = true;
@@ -156,8 +185,11 @@ export function checkRsyncServer(words: readonly Word[], policy: RsyncPolicy): R
         value = options[k]!;
       }
       // rsync reads a relative --link-dest from the destination folder: `../<previous>` is the usual one.
-      const linked = value.tilde ? resolvePath(value, policy.home, policy.home) : posix.resolve(dest.replace(/\/+$/, ''), value.text);
-      if (linked === undefined || !inside(linked, kind.base) || linked === kind.base) return refuse(`--link-dest ${JSON.stringify(value.text)} is outside ${kind.base}`);
+      const linked = value.tilde
+        ? resolvePath(value, policy.home, policy.home)
+        : posix.resolve(dest.replace(/\/+$/, ''), value.text);
+      if (linked === undefined || !inside(linked, kind.base) || linked === kind.base)
+        return refuse(`--link-dest ${JSON.stringify(value.text)} is outside ${kind.base}`);
       linkDests.push(linked);
       argv.push(`--link-dest=${linked}`);
       continue;
@@ -169,7 +201,8 @@ export function checkRsyncServer(words: readonly Word[], policy: RsyncPolicy): R
         k += 1;
         value = options[k]?.text;
       }
-      if (value === undefined || !pattern.test(value)) return refuse(`rsync --${name} value ${JSON.stringify(value ?? '')} is not allowed`);
+      if (value === undefined || !pattern.test(value))
+        return refuse(`rsync --${name} value ${JSON.stringify(value ?? '')} is not allowed`);
       argv.push(`--${name}=${value}`);
       continue;
     }
@@ -197,7 +230,8 @@ export function checkRsyncServer(words: readonly Word[], policy: RsyncPolicy): R
     } catch (err) {
       return refuse(`cannot resolve ${linked}: ${(err as Error).message}`);
     }
-    if (!inside(realLinked, realBase)) return refuse(`--link-dest ${linked} leads out of ${kind.base} (to ${realLinked})`);
+    if (!inside(realLinked, realBase))
+      return refuse(`--link-dest ${linked} leads out of ${kind.base} (to ${realLinked})`);
   }
   argv.push('.', dest);
   return { ok: true, argv, target: kind.target, dest };

@@ -23,7 +23,9 @@ const BARE = /[A-Za-z0-9_@%+=:,./-]/;
 
 function describe(ch: string): string {
   const code = ch.codePointAt(0)!;
-  return code < 0x20 || code === 0x7f ? `control character 0x${code.toString(16).padStart(2, '0')}` : JSON.stringify(ch);
+  return code < 0x20 || code === 0x7f
+    ? `control character 0x${code.toString(16).padStart(2, '0')}`
+    : JSON.stringify(ch);
 }
 
 export function splitWords(line: string): SplitResult {
@@ -59,7 +61,11 @@ export function splitWords(line: string): SplitResult {
         return { ok: false, reason: `${describe(ch)} outside quotes at column ${i + 1}` };
       }
     }
-    if (i === start) return { ok: false, reason: start === 0 ? 'leading space' : `empty word at column ${start + 1} (two spaces, or a trailing space)` };
+    if (i === start)
+      return {
+        ok: false,
+        reason: start === 0 ? 'leading space' : `empty word at column ${start + 1} (two spaces, or a trailing space)`,
+      };
     words.push({ text, tilde });
     if (i === line.length) break;
     i += 1; // the single space

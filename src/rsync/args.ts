@@ -20,7 +20,13 @@ export interface RsyncCallOptions {
  * into place (no --inplace, no --partial), so an interrupted copy never leaves half a
  * file under the final name.
  */
-export function buildRsyncPushArgs(paths: TillPaths, name: string, sources: readonly string[], remotePath: string, opts: RsyncCallOptions = {}): string[] {
+export function buildRsyncPushArgs(
+  paths: TillPaths,
+  name: string,
+  sources: readonly string[],
+  remotePath: string,
+  opts: RsyncCallOptions = {},
+): string[] {
   if (sources.length === 0) throw new Error('rsync needs at least one source');
   const args = ['-e', rsyncRemoteShell(paths, opts.connectTimeout), '--times'];
   if (opts.rsyncPath !== undefined) args.push(`--rsync-path=${opts.rsyncPath}`);

@@ -27,7 +27,10 @@ const RSYNC_CODES: Record<number, string> = {
 
 /** The first rsync error line, for a one-line message. */
 function rsyncReason(stderr: string): string {
-  const lines = stderr.split('\n').map((l) => l.trim()).filter((l) => l !== '');
+  const lines = stderr
+    .split('\n')
+    .map((l) => l.trim())
+    .filter((l) => l !== '');
   return lines.find((l) => /^rsync( error)?:/.test(l)) ?? lines[0] ?? '';
 }
 
@@ -35,7 +38,13 @@ function rsyncReason(stderr: string): string {
 export function classifyRsync(result: ProcessResult): Failure | undefined {
   const code = result.exitCode;
   const refused = code !== 0 ? gateRefusal(result.stderr) : undefined;
-  if (refused !== undefined) return { kind: 'remote', connection: false, retryable: false, message: `refused by till gate on the host: ${refused}` };
+  if (refused !== undefined)
+    return {
+      kind: 'remote',
+      connection: false,
+      retryable: false,
+      message: `refused by till gate on the host: ${refused}`,
+    };
   if (code !== null && RSYNC_TRANSPORT_CODES.includes(code)) {
     const viaSsh = classifySsh(result, [code]);
     // classifySsh's catch-all kind 'connection' means no ssh error was recognised.

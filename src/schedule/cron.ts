@@ -49,7 +49,8 @@ export function cronClockMatches(inv: Pick<TillInvocation, 'tz' | 'systemTz'>): 
 }
 
 export function cronTiming(cadence: Cadence, clockMatches = true): CronTiming {
-  if (cadence.kind === 'daily' && clockMatches) return { fields: `${cadence.minute} ${cadence.hour} * * *`, ifDue: false };
+  if (cadence.kind === 'daily' && clockMatches)
+    return { fields: `${cadence.minute} ${cadence.hour} * * *`, ifDue: false };
   return { fields: `*/${CRON_CHECK_MINUTES} * * * *`, ifDue: true };
 }
 

@@ -72,7 +72,13 @@ export function systemdPaths(user: UserContext) {
 
 // ---------------------------------------------------------------- enable plans (pure)
 
-export function planEnable(kind: SchedulerKind, inv: TillInvocation, cadence: Cadence, user: UserContext, crontab: string | null = null): Plan {
+export function planEnable(
+  kind: SchedulerKind,
+  inv: TillInvocation,
+  cadence: Cadence,
+  user: UserContext,
+  crontab: string | null = null,
+): Plan {
   switch (kind) {
     case 'systemd': {
       const p = systemdPaths(user);
@@ -94,7 +100,13 @@ export function planEnable(kind: SchedulerKind, inv: TillInvocation, cadence: Ca
         write: [{ path: file, content: renderLaunchdPlist(inv, cadence) }],
         remove: [],
         // Unload an older copy first (not loaded is fine), so the new schedule takes effect.
-        before: [{ run: launchdUnloadCommands(user.uid, file)[0]!, fallback: launchdLegacyUnloadCommands(file)[0]!, mayFail: true }],
+        before: [
+          {
+            run: launchdUnloadCommands(user.uid, file)[0]!,
+            fallback: launchdLegacyUnloadCommands(file)[0]!,
+            mayFail: true,
+          },
+        ],
         after: [{ run: launchdLoadCommands(user.uid, file)[0]!, fallback: launchdLegacyLoadCommands(file)[0]! }],
       };
     }
@@ -152,7 +164,11 @@ export async function readCrontab(run: Runner = realRunner): Promise<string | nu
 }
 
 /** Finds what `enable` installed for this TILL_HOME, from the files and crontab themselves. */
-export async function detectInstalled(tillHome: string, user: UserContext, run: Runner = realRunner): Promise<Installed[]> {
+export async function detectInstalled(
+  tillHome: string,
+  user: UserContext,
+  run: Runner = realRunner,
+): Promise<Installed[]> {
   const found: Installed[] = [];
   const sd = systemdPaths(user);
   const service = await readIfExists(sd.service);
@@ -161,7 +177,11 @@ export async function detectInstalled(tillHome: string, user: UserContext, run: 
     // A timer someone else wrote under till's name is not ours to report or remove.
     const ours = timer !== undefined && isTillGenerated(timer) ? timer : undefined;
     const when = ours?.match(/^(OnCalendar|OnUnitActiveSec)=(.*)$/m);
-    found.push({ scheduler: 'systemd', locations: [sd.service, ...(ours !== undefined ? [sd.timer] : [])], detail: when ? `${when[1]}=${when[2]}` : 'timer missing' });
+    found.push({
+      scheduler: 'systemd',
+      locations: [sd.service, ...(ours !== undefined ? [sd.timer] : [])],
+      detail: when ? `${when[1]}=${when[2]}` : 'timer missing',
+    });
   }
   const plistFile = launchdPlistPath(user.userHome);
   const plistText = await readIfExists(plistFile);
@@ -169,7 +189,9 @@ export async function detectInstalled(tillHome: string, user: UserContext, run: 
     try {
       const job = await parseLaunchdPlist(plistText);
       if (job.Label === LAUNCHD_LABEL && job.EnvironmentVariables?.TILL_HOME === tillHome) {
-        const detail = job.StartCalendarInterval ? `StartCalendarInterval ${job.StartCalendarInterval.Hour}:${String(job.StartCalendarInterval.Minute).padStart(2, '0')}` : `StartInterval ${job.StartInterval}s`;
+        const detail = job.StartCalendarInterval
+          ? `StartCalendarInterval ${job.StartCalendarInterval.Hour}:${String(job.StartCalendarInterval.Minute).padStart(2, '0')}`
+          : `StartInterval ${job.StartInterval}s`;
         found.push({ scheduler: 'launchd', locations: [plistFile], detail });
       }
     } catch {
@@ -184,7 +206,11 @@ export async function detectInstalled(tillHome: string, user: UserContext, run: 
 }
 
 /** systemd when the user manager answers, launchd on macOS, cron when crontab exists. */
-export async function detectScheduler(platform: NodeJS.Platform, user: UserContext, run: Runner = realRunner): Promise<SchedulerKind> {
+export async function detectScheduler(
+  platform: NodeJS.Platform,
+  user: UserContext,
+  run: Runner = realRunner,
+): Promise<SchedulerKind> {
   if (platform === 'darwin') return 'launchd';
   if (platform === 'linux') {
     const r = await run('systemctl', ['--user', 'show-environment']);
@@ -199,7 +225,13 @@ export async function detectScheduler(platform: NodeJS.Platform, user: UserConte
 
 // ---------------------------------------------------------------- disable plans (pure)
 
-export function planDisable(found: Installed, user: UserContext, crontab: string | null, tillHome: string, createdDirs: string[] = []): Plan {
+export function planDisable(
+  found: Installed,
+  user: UserContext,
+  crontab: string | null,
+  tillHome: string,
+  createdDirs: string[] = [],
+): Plan {
   const removeDirs = [...createdDirs].sort((a, b) => b.length - a.length);
   switch (found.scheduler) {
     case 'systemd': {
@@ -220,7 +252,13 @@ export function planDisable(found: Installed, user: UserContext, crontab: string
         write: [],
         remove: [file],
         removeDirs,
-        before: [{ run: launchdUnloadCommands(user.uid, file)[0]!, fallback: launchdLegacyUnloadCommands(file)[0]!, mayFail: true }],
+        before: [
+          {
+            run: launchdUnloadCommands(user.uid, file)[0]!,
+            fallback: launchdLegacyUnloadCommands(file)[0]!,
+            mayFail: true,
+          },
+        ],
         after: [],
       };
     }
@@ -228,7 +266,14 @@ export function planDisable(found: Installed, user: UserContext, crontab: string
       const before = crontab ?? '';
       const after = removeCronLine(before, tillHome);
       // till's line was the only content: leave no crontab at all, as before enable.
-      return { scheduler: 'cron', write: [], remove: [], crontab: { before: crontab, after: after === '' ? null : after }, before: [], after: [] };
+      return {
+        scheduler: 'cron',
+        write: [],
+        remove: [],
+        crontab: { before: crontab, after: after === '' ? null : after },
+        before: [],
+        after: [],
+      };
     }
   }
 }
@@ -395,7 +440,11 @@ export async function checkNotOwnedElsewhere(kind: SchedulerKind, tillHome: stri
  * on: on a server the sync would then never run unattended. A warning (not a refusal)
  * when loginctl exists and says Linger=no.
  */
-export async function lingerWarning(userName: string, user: UserContext, run: Runner = realRunner): Promise<string | undefined> {
+export async function lingerWarning(
+  userName: string,
+  user: UserContext,
+  run: Runner = realRunner,
+): Promise<string | undefined> {
   if (!(await binaryExists('loginctl', user.env))) return undefined;
   const r = await run('loginctl', ['show-user', userName, '--property=Linger']);
   if (r.exitCode !== 0 || !/^Linger=no$/m.test(r.stdout)) return undefined;

@@ -27,7 +27,11 @@ export function launchdJob(inv: TillInvocation, cadence: Cadence): LaunchdJob {
     ...(cadence.kind === 'daily'
       ? { StartCalendarInterval: { Hour: cadence.hour, Minute: cadence.minute } }
       : { StartInterval: cadence.hours * 3600 }),
-    EnvironmentVariables: { TILL_HOME: inv.tillHome, ...(inv.tz ? { TZ: inv.tz } : {}), ...(path ? { PATH: path } : {}) },
+    EnvironmentVariables: {
+      TILL_HOME: inv.tillHome,
+      ...(inv.tz ? { TZ: inv.tz } : {}),
+      ...(path ? { PATH: path } : {}),
+    },
     StandardOutPath: join(inv.logsDir, 'sync.log'),
     StandardErrorPath: join(inv.logsDir, 'sync.log'),
   };
@@ -41,9 +45,14 @@ function plistValue(v: unknown, indent: string): string {
   if (typeof v === 'string') return `${indent}<string>${xml(v)}</string>`;
   if (typeof v === 'number') return `${indent}<integer>${Math.trunc(v)}</integer>`;
   if (typeof v === 'boolean') return `${indent}<${v}/>`;
-  if (Array.isArray(v)) return [`${indent}<array>`, ...v.map((x) => plistValue(x, `${indent}  `)), `${indent}</array>`].join('\n');
+  if (Array.isArray(v))
+    return [`${indent}<array>`, ...v.map((x) => plistValue(x, `${indent}  `)), `${indent}</array>`].join('\n');
   const entries = Object.entries(v as Record<string, unknown>).filter(([, x]) => x !== undefined);
-  return [`${indent}<dict>`, ...entries.flatMap(([k, x]) => [`${indent}  <key>${xml(k)}</key>`, plistValue(x, `${indent}  `)]), `${indent}</dict>`].join('\n');
+  return [
+    `${indent}<dict>`,
+    ...entries.flatMap(([k, x]) => [`${indent}  <key>${xml(k)}</key>`, plistValue(x, `${indent}  `)]),
+    `${indent}</dict>`,
+  ].join('\n');
 }
 
 /**

@@ -13,7 +13,11 @@ import { systemTimeZone } from './time.js';
  * is running now (bin/till.mjs or the bundle), both absolute and with symlinks
  * resolved, so a unit file keeps working whatever PATH the scheduler has.
  */
-export function currentInvocation(paths: TillPaths, argv1: string | undefined, tz: string | undefined = process.env.TZ): TillInvocation {
+export function currentInvocation(
+  paths: TillPaths,
+  argv1: string | undefined,
+  tz: string | undefined = process.env.TZ,
+): TillInvocation {
   if (!argv1) throw new SetupError('cannot tell which till script is running (process.argv[1] is empty)');
   let script: string;
   try {
@@ -82,8 +86,12 @@ export function errorOf(r: ProcessResult): string {
   if (r.spawnError) return `could not start ${r.command}: ${r.spawnError}`;
   if (r.cancelled) return 'cancelled';
   if (r.timedOut) return 'timed out';
-  // eslint-disable-next-line no-control-regex -- colour codes around `error:`
-  const lines = r.stderr.trim().split('\n').map((l) => l.replace(/\u001b\[[0-9;]*m/g, '').trim()).filter(Boolean);
+  const lines = r.stderr
+    .trim()
+    .split('\n')
+    // eslint-disable-next-line no-control-regex -- colour codes around `error:`
+    .map((l) => l.replace(/\u001b\[[0-9;]*m/g, '').trim())
+    .filter(Boolean);
   const error = [...lines].reverse().find((l) => l.startsWith('error: '));
   const last = error ? error.slice('error: '.length) : lines.pop();
   const how = r.signal ? `killed by ${r.signal}` : `exit ${r.exitCode}`;
@@ -115,7 +123,8 @@ export async function runAndRecord(
   const finished = new Date();
   return store.update((file) => {
     if ((file.sync.last_run ?? null) !== before) {
-      const own = [...(file.history ?? [])].reverse().find((h) => h.started === file.sync.last_run) as RunRecord | undefined;
+      const own = [...(file.history ?? [])].reverse().find((h) => h.started === file.sync.last_run) as
+        RunRecord | undefined;
       const record: RunRecord = own ?? {
         started: file.sync.last_run ?? started.toISOString(),
         finished: finished.toISOString(),

@@ -18,9 +18,13 @@ export function parseDailyAt(value: string): { hour: number; minute: number } {
 }
 
 export function parseIntervalHours(value: string): number {
-  if (!/^\d+$/.test(value.trim())) throw new UsageError(`--interval-hours takes a whole number of hours from 1 to ${MAX_INTERVAL_HOURS}, got ${JSON.stringify(value)}`);
+  if (!/^\d+$/.test(value.trim()))
+    throw new UsageError(
+      `--interval-hours takes a whole number of hours from 1 to ${MAX_INTERVAL_HOURS}, got ${JSON.stringify(value)}`,
+    );
   const n = Number(value);
-  if (n < 1 || n > MAX_INTERVAL_HOURS) throw new UsageError(`--interval-hours takes a whole number of hours from 1 to ${MAX_INTERVAL_HOURS}, got ${n}`);
+  if (n < 1 || n > MAX_INTERVAL_HOURS)
+    throw new UsageError(`--interval-hours takes a whole number of hours from 1 to ${MAX_INTERVAL_HOURS}, got ${n}`);
   return n;
 }
 
@@ -49,7 +53,9 @@ export function applyCadence(sync: SyncSettings, cadence: Cadence): void {
 }
 
 export function describeCadence(c: Cadence): string {
-  return c.kind === 'daily' ? `daily at ${formatHHMM(c.hour, c.minute)} (local time)` : `every ${c.hours} hour${c.hours === 1 ? '' : 's'}`;
+  return c.kind === 'daily'
+    ? `daily at ${formatHHMM(c.hour, c.minute)} (local time)`
+    : `every ${c.hours} hour${c.hours === 1 ? '' : 's'}`;
 }
 
 /** How a scheduler starts till: absolute node, absolute till script, and where logs go. */

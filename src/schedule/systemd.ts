@@ -62,7 +62,9 @@ export function onCalendarFor(hour: number, minute: number, timeZone?: string): 
 export function renderSystemdService(inv: TillInvocation, trigger = 'systemd'): string {
   const log = join(inv.logsDir, 'sync.log');
   const path = schedulerPath(inv.path);
-  const exec = [inv.node, inv.script, 'schedule', 'run', '--trigger', trigger].map((a, i) => quoteExecArg(a, i === 0)).join(' ');
+  const exec = [inv.node, inv.script, 'schedule', 'run', '--trigger', trigger]
+    .map((a, i) => quoteExecArg(a, i === 0))
+    .join(' ');
   return [
     HEADER,
     '[Unit]',

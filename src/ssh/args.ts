@@ -10,7 +10,12 @@ export interface SshCallOptions {
 }
 
 /** The ssh argv for one call through till's config and alias. Pure: a list of words. */
-export function buildSshArgs(paths: TillPaths, name: string, remoteCommand: string | undefined, opts: SshCallOptions = {}): string[] {
+export function buildSshArgs(
+  paths: TillPaths,
+  name: string,
+  remoteCommand: string | undefined,
+  opts: SshCallOptions = {},
+): string[] {
   // Refuse before connecting when the ControlMaster socket path cannot fit.
   checkControlPath(paths);
   const args = ['-F', paths.sshConfig];
@@ -32,5 +37,7 @@ export function buildControlExitArgs(paths: TillPaths, name: string): string[] {
 export function rsyncRemoteShell(paths: TillPaths, connectTimeout?: number): string {
   checkControlPath(paths);
   const quoted = paths.sshConfig.includes(' ') ? `"${paths.sshConfig}"` : paths.sshConfig;
-  return connectTimeout === undefined ? `ssh -F ${quoted} -T` : `ssh -F ${quoted} -T -o ConnectTimeout=${connectTimeout}`;
+  return connectTimeout === undefined
+    ? `ssh -F ${quoted} -T`
+    : `ssh -F ${quoted} -T -o ConnectTimeout=${connectTimeout}`;
 }

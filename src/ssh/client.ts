@@ -14,7 +14,12 @@ export interface RemoteCallOptions extends SshCallOptions {
 }
 
 /** Runs one remote shell line on a host through till's config and alias. */
-export function sshRun(paths: TillPaths, name: string, command: string, opts: RemoteCallOptions = {}): Promise<ProcessResult> {
+export function sshRun(
+  paths: TillPaths,
+  name: string,
+  command: string,
+  opts: RemoteCallOptions = {},
+): Promise<ProcessResult> {
   return runProcess('ssh', buildSshArgs(paths, name, command, opts), {
     signal: opts.signal,
     timeoutMs: opts.timeoutMs,
@@ -26,7 +31,12 @@ export function sshRun(paths: TillPaths, name: string, command: string, opts: Re
 }
 
 /** A session on the person's terminal (or one command with its output passed through). */
-export function sshInteractive(paths: TillPaths, name: string, command: string | undefined, tty: boolean): Promise<ProcessResult> {
+export function sshInteractive(
+  paths: TillPaths,
+  name: string,
+  command: string | undefined,
+  tty: boolean,
+): Promise<ProcessResult> {
   return runProcess('ssh', buildSshArgs(paths, name, command, { tty }), { interactive: true });
 }
 

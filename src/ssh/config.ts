@@ -46,7 +46,12 @@ export interface OtherKey {
  * ControlPath uses %C (a 40-char hash) so the socket path fits whatever the host name;
  * BatchMode and ConnectTimeout so till never waits for a password or a dead host.
  */
-export function renderSshConfig(db: HostsFile, paths: TillPaths, otherKeys: readonly OtherKey[] = [], sourceSha256?: string): string {
+export function renderSshConfig(
+  db: HostsFile,
+  paths: TillPaths,
+  otherKeys: readonly OtherKey[] = [],
+  sourceSha256?: string,
+): string {
   const lines: string[] = [
     '# Till SSH configuration - generated from hosts-local.json by till; do not edit.',
     `# Use it by hand with: ssh -F ${configPath(paths.sshConfig)} till-<name>`,
@@ -62,7 +67,8 @@ export function renderSshConfig(db: HostsFile, paths: TillPaths, otherKeys: read
     lines.push(`    Port ${h.port}`);
     if (h.jump !== undefined) lines.push(`    ProxyJump ${aliasOf(h.jump)}`);
     // A host still on an older (or already on the next) till key during a rotation.
-    const other = h.key_fingerprint === undefined ? undefined : otherKeys.find((k) => k.fingerprint === h.key_fingerprint);
+    const other =
+      h.key_fingerprint === undefined ? undefined : otherKeys.find((k) => k.fingerprint === h.key_fingerprint);
     if (other) lines.push(`    IdentityFile ${configPath(other.file)}`);
     lines.push('');
   }

@@ -28,7 +28,6 @@ export function keyFile(paths: TillPaths, slot: KeySlot): string {
   return slot === 'current' ? paths.privateKey : `${paths.privateKey}.${slot === 'next' ? 'new' : 'old'}`;
 }
 
-
 async function readPub(pubFile: string): Promise<string | undefined> {
   try {
     return (await readFile(pubFile, 'utf8')).trim();
@@ -88,7 +87,8 @@ export async function recoverKeyFiles(paths: TillPaths): Promise<void> {
     if ((await pathExists(`${cur}.pub`)) && !(await pathExists(`${old}.pub`))) await rename(`${cur}.pub`, `${old}.pub`);
     await rename(next, cur);
   }
-  if (!(await pathExists(next)) && (await pathExists(`${next}.pub`)) && !(await pathExists(`${cur}.pub`))) await rename(`${next}.pub`, `${cur}.pub`);
+  if (!(await pathExists(next)) && (await pathExists(`${next}.pub`)) && !(await pathExists(`${cur}.pub`)))
+    await rename(`${next}.pub`, `${cur}.pub`);
   for (const file of [cur, next, old]) {
     if ((await pathExists(file)) && !(await pathExists(`${file}.pub`))) await derivePub(file);
   }
@@ -100,7 +100,10 @@ export async function createNextKey(paths: TillPaths): Promise<TillKey> {
   await rm(file, { force: true });
   await rm(`${file}.pub`, { force: true });
   const result = await runProcess('ssh-keygen', ['-q', '-t', 'ed25519', '-N', '', '-C', keyComment(), '-f', file]);
-  if (result.exitCode !== 0) throw new SetupError(`ssh-keygen failed: ${result.stderr.trim() || result.spawnError || `exit ${result.exitCode}`}`);
+  if (result.exitCode !== 0)
+    throw new SetupError(
+      `ssh-keygen failed: ${result.stderr.trim() || result.spawnError || `exit ${result.exitCode}`}`,
+    );
   const key = await readTillKey(paths, 'next');
   if (!key) throw new SetupError(`ssh-keygen did not write ${file}.pub`);
   return key;
@@ -138,7 +141,11 @@ export async function currentKeyInfo(paths: TillPaths, now = Date.now()): Promis
   const key = await readTillKey(paths, 'current');
   const created = await currentKeyCreated(paths);
   if (!key || !created) return null;
-  return { fingerprint: key.key.fingerprint, created: created.toISOString(), ageDays: Math.floor((now - created.getTime()) / 86_400_000) };
+  return {
+    fingerprint: key.key.fingerprint,
+    created: created.toISOString(),
+    ageDays: Math.floor((now - created.getTime()) / 86_400_000),
+  };
 }
 
 /** Keys older than this are flagged in `host list`. */

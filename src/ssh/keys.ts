@@ -15,7 +15,6 @@ export function keyComment(): string {
   return `till-federation@${user}@${hostname()}`;
 }
 
-
 /** Creates till's Ed25519 key pair unless it exists; never replaces a key. */
 export async function ensureKeyPair(paths: TillPaths): Promise<{ created: boolean }> {
   if (await pathExists(paths.privateKey)) {
@@ -27,8 +26,22 @@ export async function ensureKeyPair(paths: TillPaths): Promise<{ created: boolea
     }
     return { created: false };
   }
-  const result = await runProcess('ssh-keygen', ['-q', '-t', 'ed25519', '-N', '', '-C', keyComment(), '-f', paths.privateKey]);
-  if (result.spawnError !== undefined) throw new SetupError('ssh-keygen is not installed', 'install the OpenSSH client (Debian: apt-get install openssh-client)');
+  const result = await runProcess('ssh-keygen', [
+    '-q',
+    '-t',
+    'ed25519',
+    '-N',
+    '',
+    '-C',
+    keyComment(),
+    '-f',
+    paths.privateKey,
+  ]);
+  if (result.spawnError !== undefined)
+    throw new SetupError(
+      'ssh-keygen is not installed',
+      'install the OpenSSH client (Debian: apt-get install openssh-client)',
+    );
   if (result.exitCode !== 0) {
     // ssh-keygen refuses (silently, without a terminal) when the file appeared meanwhile: keep that key.
     if (await pathExists(paths.privateKey)) return ensureKeyPair(paths);

@@ -9,7 +9,8 @@ import { readFileSync } from 'node:fs';
  */
 export const FINGERPRINT_RE = /^SHA256:[A-Za-z0-9+/]{43}$/;
 const BLOB_RE = /^[A-Za-z0-9+/]+={0,3}$/;
-const KEY_TYPE_RE = /^(ssh-(ed25519|rsa|dss)|ecdsa-sha2-nistp(256|384|521)|sk-(ssh-ed25519|ecdsa-sha2-nistp256)@openssh\.com)$/;
+const KEY_TYPE_RE =
+  /^(ssh-(ed25519|rsa|dss)|ecdsa-sha2-nistp(256|384|521)|sk-(ssh-ed25519|ecdsa-sha2-nistp256)@openssh\.com)$/;
 
 export function fingerprintOfBlob(blob: string): string {
   const digest = createHash('sha256').update(Buffer.from(blob, 'base64')).digest('base64');

@@ -31,17 +31,26 @@ export interface Failure {
 }
 
 /** ssh's complaints about the local set-up: no host is to blame, and a retry cannot help. */
-const LOCAL_RULE = /Can't open user config file|Bad configuration option|Bad owner or permissions|^[^\n]*config line \d+:|ControlPath too long|unknown key %|Identity file .* not accessible/m;
+const LOCAL_RULE =
+  /Can't open user config file|Bad configuration option|Bad owner or permissions|^[^\n]*config line \d+:|ControlPath too long|unknown key %|Identity file .* not accessible/m;
 
 const RULES: Array<[RegExp, FailureKind, string]> = [
-  [/REMOTE HOST IDENTIFICATION HAS CHANGED|Host key for .* has changed/i, 'hostkey-changed', 'host key changed (possible man-in-the-middle, or the host was reinstalled)'],
+  [
+    /REMOTE HOST IDENTIFICATION HAS CHANGED|Host key for .* has changed/i,
+    'hostkey-changed',
+    'host key changed (possible man-in-the-middle, or the host was reinstalled)',
+  ],
   [/Host key verification failed/i, 'hostkey-unknown', 'host key verification failed'],
   [/Permission denied \(/i, 'auth', "authentication failed: the host refused till's key"],
   [/Could not resolve hostname|Name or service not known|nodename nor servname/i, 'dns', 'host name does not resolve'],
   [/Connection refused/i, 'refused', 'connection refused'],
   [/Connection timed out|Operation timed out|timed out during banner exchange/i, 'timeout', 'connection timed out'],
   [/No route to host|Network is unreachable/i, 'unreachable', 'host unreachable'],
-  [/Connection closed by|Connection reset|kex_exchange_identification|Broken pipe|Timeout, server .* not responding|closed by remote host/i, 'closed', 'connection closed by the host'],
+  [
+    /Connection closed by|Connection reset|kex_exchange_identification|Broken pipe|Timeout, server .* not responding|closed by remote host/i,
+    'closed',
+    'connection closed by the host',
+  ],
 ];
 
 /** The first line of ssh's stderr that explains things, without the @@@ banner. */
@@ -51,7 +60,12 @@ export function sshReason(stderr: string): string {
     .map((l) => l.trim())
     .filter((l) => l !== '' && !/^Warning: Permanently added/.test(l));
   const meaningful = lines.filter((l) => !l.startsWith('@'));
-  return meaningful.find((l) => /^Host key for .* has changed/.test(l)) ?? meaningful.find((l) => RULES.some(([re]) => re.test(l))) ?? meaningful[0] ?? '';
+  return (
+    meaningful.find((l) => /^Host key for .* has changed/.test(l)) ??
+    meaningful.find((l) => RULES.some(([re]) => re.test(l))) ??
+    meaningful[0] ??
+    ''
+  );
 }
 
 /** How `till gate` (a restricted key's forced command) starts its refusal on stderr. */
@@ -69,21 +83,36 @@ export function gateRefusal(stderr: string): string | undefined {
   return line === undefined ? undefined : line.slice(GATE_REFUSED.length).trim();
 }
 
-export function classifySsh(result: ProcessResult, connectionExitCodes: readonly number[] = [255]): Failure | undefined {
+export function classifySsh(
+  result: ProcessResult,
+  connectionExitCodes: readonly number[] = [255],
+): Failure | undefined {
   if (result.spawnError !== undefined) {
-    return { kind: 'spawn', connection: false, retryable: false, message: `could not start ${result.command}: ${result.spawnError}` };
+    return {
+      kind: 'spawn',
+      connection: false,
+      retryable: false,
+      message: `could not start ${result.command}: ${result.spawnError}`,
+    };
   }
   if (result.cancelled) return { kind: 'cancelled', connection: false, retryable: false, message: 'cancelled' };
-  if (result.timedOut) return { kind: 'deadline', connection: false, retryable: false, message: 'timed out (per-host --timeout)' };
+  if (result.timedOut)
+    return { kind: 'deadline', connection: false, retryable: false, message: 'timed out (per-host --timeout)' };
   if (result.exitCode === 0) return undefined;
   if (result.exitCode !== null && connectionExitCodes.includes(result.exitCode)) {
     if (LOCAL_RULE.test(result.stderr)) {
-      return { kind: 'local', connection: false, retryable: false, message: `local ssh set-up problem: ${sshReason(result.stderr)}` };
+      return {
+        kind: 'local',
+        connection: false,
+        retryable: false,
+        message: `local ssh set-up problem: ${sshReason(result.stderr)}`,
+      };
     }
     for (const [re, kind, message] of RULES) {
       if (re.test(result.stderr)) {
         const retryable = kind !== 'auth' && kind !== 'hostkey-changed' && kind !== 'hostkey-unknown' && kind !== 'dns';
-        if (kind === 'hostkey-changed') return { kind, connection: true, retryable, message: hostKeyChangedMessage(result) };
+        if (kind === 'hostkey-changed')
+          return { kind, connection: true, retryable, message: hostKeyChangedMessage(result) };
         return { kind, connection: true, retryable, message: `${message}: ${sshReason(result.stderr)}` };
       }
     }
@@ -95,7 +124,13 @@ export function classifySsh(result: ProcessResult, connectionExitCodes: readonly
     // so it must not be retried (it may not be idempotent).
   }
   const refused = result.exitCode === 1 ? gateRefusal(result.stderr) : undefined;
-  if (refused !== undefined) return { kind: 'remote', connection: false, retryable: false, message: `refused by till gate on the host: ${refused}` };
+  if (refused !== undefined)
+    return {
+      kind: 'remote',
+      connection: false,
+      retryable: false,
+      message: `refused by till gate on the host: ${refused}`,
+    };
   const how = result.exitCode !== null ? `exit code ${result.exitCode}` : `killed by ${result.signal ?? 'a signal'}`;
   return { kind: 'remote', connection: false, retryable: false, message: `remote command failed (${how})` };
 }
@@ -117,8 +152,14 @@ export function tillHostOfArgs(args: readonly string[]): string | undefined {
 export function hostKeyChangedMessage(result: Pick<ProcessResult, 'args' | 'stderr'>): string {
   const change = parseHostKeyChange(result.stderr);
   const name = tillHostOfArgs(result.args);
-  const known = change.knownFile !== undefined && change.knownLine !== undefined ? fingerprintAtLine(change.knownFile, change.knownLine) : undefined;
-  const who = name !== undefined ? `host ${name}${change.address ? ` (${change.address})` : ''}` : `host ${change.address ?? '(unknown)'}`;
+  const known =
+    change.knownFile !== undefined && change.knownLine !== undefined
+      ? fingerprintAtLine(change.knownFile, change.knownLine)
+      : undefined;
+  const who =
+    name !== undefined
+      ? `host ${name}${change.address ? ` (${change.address})` : ''}`
+      : `host ${change.address ?? '(unknown)'}`;
   const fix = name !== undefined ? `till host forget ${name}` : 'till host forget <name>';
   return (
     `host key changed for ${who}: till's known_hosts has ${known ?? 'an unreadable entry'}, the host offered ${change.offered ?? 'an unknown key'}; ` +

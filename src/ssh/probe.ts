@@ -10,26 +10,49 @@ import { shQuote } from './quote.js';
  * ControlMaster so an existing master cannot hide a refused key, and till's
  * known_hosts with strict checking. rotate-key proves a new key with it.
  */
-export function buildKeyProbeArgs(paths: TillPaths, db: HostsFile, name: string, keyFile: string, command: string, connectTimeout = DEFAULT_CONNECT_TIMEOUT): string[] {
+export function buildKeyProbeArgs(
+  paths: TillPaths,
+  db: HostsFile,
+  name: string,
+  keyFile: string,
+  command: string,
+  connectTimeout = DEFAULT_CONNECT_TIMEOUT,
+): string[] {
   const h = db.hosts[name];
   if (!h) throw new Error(`buildKeyProbeArgs: no host ${name}`);
   const args = [
-    '-F', '/dev/null',
-    '-o', `IdentityFile=${configPath(keyFile)}`,
-    '-o', 'IdentitiesOnly=yes',
-    '-o', 'IdentityAgent=none',
-    '-o', `UserKnownHostsFile=${configPath(paths.knownHosts)}`,
-    '-o', 'GlobalKnownHostsFile=/dev/null',
-    '-o', 'StrictHostKeyChecking=yes',
-    '-o', 'UpdateHostKeys=no',
-    '-o', 'ControlMaster=no',
-    '-o', 'ControlPath=none',
-    '-o', 'BatchMode=yes',
-    '-o', `ConnectTimeout=${connectTimeout}`,
-    '-o', 'PasswordAuthentication=no',
-    '-o', 'KbdInteractiveAuthentication=no',
-    '-o', 'PreferredAuthentications=publickey',
-    '-o', 'LogLevel=ERROR',
+    '-F',
+    '/dev/null',
+    '-o',
+    `IdentityFile=${configPath(keyFile)}`,
+    '-o',
+    'IdentitiesOnly=yes',
+    '-o',
+    'IdentityAgent=none',
+    '-o',
+    `UserKnownHostsFile=${configPath(paths.knownHosts)}`,
+    '-o',
+    'GlobalKnownHostsFile=/dev/null',
+    '-o',
+    'StrictHostKeyChecking=yes',
+    '-o',
+    'UpdateHostKeys=no',
+    '-o',
+    'ControlMaster=no',
+    '-o',
+    'ControlPath=none',
+    '-o',
+    'BatchMode=yes',
+    '-o',
+    `ConnectTimeout=${connectTimeout}`,
+    '-o',
+    'PasswordAuthentication=no',
+    '-o',
+    'KbdInteractiveAuthentication=no',
+    '-o',
+    'PreferredAuthentications=publickey',
+    '-o',
+    'LogLevel=ERROR',
   ];
   if (h.jump !== undefined) {
     const cfg = shQuote(paths.sshConfig.replace(/%/g, '%%'));

@@ -54,12 +54,24 @@ export function runProcess(command: string, args: string[], opts: RunOptions = {
     let killTimer: NodeJS.Timeout | undefined;
 
     if (opts.signal?.aborted) {
-      resolve({ command, args, exitCode: null, signal: null, stdout: '', stderr: '', durationMs: 0, timedOut: false, cancelled: true });
+      resolve({
+        command,
+        args,
+        exitCode: null,
+        signal: null,
+        stdout: '',
+        stderr: '',
+        durationMs: 0,
+        timedOut: false,
+        cancelled: true,
+      });
       return;
     }
 
     const child = spawn(command, args, {
-      stdio: opts.interactive ? 'inherit' : [opts.input === undefined && opts.onStdin === undefined ? 'ignore' : 'pipe', 'pipe', 'pipe'],
+      stdio: opts.interactive
+        ? 'inherit'
+        : [opts.input === undefined && opts.onStdin === undefined ? 'ignore' : 'pipe', 'pipe', 'pipe'],
       env: opts.env ?? process.env,
       cwd: opts.cwd,
     });

@@ -8,11 +8,13 @@ import type { HostRow, HostState, StatusView } from './model.js';
  * file, an e-mail attachment or a CI artifact in any browser. Pure.
  */
 export function escapeHtml(text: string): string {
-  return text.replace(/[&<>"']/g, (ch) => ({ '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;', "'": '&#39;' })[ch]!);
+  return text.replace(
+    /[&<>"']/g,
+    (ch) => ({ '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;', "'": '&#39;' })[ch]!,
+  );
 }
 
 const COLORS: Record<HostState, string> = { ok: '#2f9e44', degraded: '#e8a317', down: '#e03131', unknown: '#adb5bd' };
-
 
 function until(iso: string, now: number): string {
   const ms = Date.parse(iso) - now;
@@ -23,11 +25,16 @@ function until(iso: string, now: number): string {
 }
 
 function timeCell(iso: string | null, now: number): string {
-  return iso ? `<time class="age" datetime="${escapeHtml(iso)}" title="${escapeHtml(iso)}">${escapeHtml(formatAge(iso, now))}</time>` : '<span class="muted">never</span>';
+  return iso
+    ? `<time class="age" datetime="${escapeHtml(iso)}" title="${escapeHtml(iso)}">${escapeHtml(formatAge(iso, now))}</time>`
+    : '<span class="muted">never</span>';
 }
 
 /** A small line chart of a series (gaps where the host was down), with its last value. */
-export function sparklineSvg(values: ReadonlyArray<number | null>, opts: { width?: number; height?: number; color: string; label: string }): string {
+export function sparklineSvg(
+  values: ReadonlyArray<number | null>,
+  opts: { width?: number; height?: number; color: string; label: string },
+): string {
   const w = opts.width ?? 64;
   const h = opts.height ?? 28;
   const nums = values.filter((v): v is number => v !== null && Number.isFinite(v));
@@ -49,10 +56,18 @@ export function sparklineSvg(values: ReadonlyArray<number | null>, opts: { width
   });
   if (current.length) segments.push(current);
   const lines = segments
-    .map((seg) => (seg.length === 1 ? `<circle cx="${seg[0]!.split(',')[0]}" cy="${seg[0]!.split(',')[1]}" r="2" fill="${opts.color}"/>` : `<polyline fill="none" stroke="${opts.color}" stroke-width="1.5" stroke-linejoin="round" points="${seg.join(' ')}"/>`))
+    .map((seg) =>
+      seg.length === 1
+        ? `<circle cx="${seg[0]!.split(',')[0]}" cy="${seg[0]!.split(',')[1]}" r="2" fill="${opts.color}"/>`
+        : `<polyline fill="none" stroke="${opts.color}" stroke-width="1.5" stroke-linejoin="round" points="${seg.join(' ')}"/>`,
+    )
     .join('');
   const downs = values
-    .map((v, i) => (v === null ? `<rect x="${(pad + i * step - 1).toFixed(1)}" y="${h - 4}" width="2" height="4" fill="${COLORS.down}"/>` : ''))
+    .map((v, i) =>
+      v === null
+        ? `<rect x="${(pad + i * step - 1).toFixed(1)}" y="${h - 4}" width="2" height="4" fill="${COLORS.down}"/>`
+        : '',
+    )
     .join('');
   const title = `${opts.label}: min ${round(min)}, max ${round(max)}, ${values.length} checks`;
   return `<svg class="spark" role="img" width="${w}" height="${h}" viewBox="0 0 ${w} ${h}"><title>${escapeHtml(title)}</title>${lines}${downs}</svg>`;
@@ -93,7 +108,8 @@ function usage(free: number | null, total: number | null): string {
 
 function hostRow(hr: HostRow, now: number): string {
   const latency = hr.latencyMs === null ? '' : `<span class="num">${hr.latencyMs} ms</span>`;
-  const load = hr.load1 === null ? '' : `<span class="num" title="load1 / CPUs">${hr.load1}${hr.cpus ? `/${hr.cpus}` : ''}</span>`;
+  const load =
+    hr.load1 === null ? '' : `<span class="num" title="load1 / CPUs">${hr.load1}${hr.cpus ? `/${hr.cpus}` : ''}</span>`;
   // Reasons are listed under "Needs attention"; the row keeps them as a tooltip.
   const title = hr.reasons.length ? ` title="${escapeHtml(hr.reasons.join('\n'))}"` : '';
   return [
@@ -162,18 +178,33 @@ export function renderStatusHtml(view: StatusView, opts: HtmlOptions = {}): stri
     .join('');
   const groups = view.groups.length
     ? `<h2>Groups</h2><table class="groups"><thead><tr><th>Group</th><th class="n">Hosts</th><th class="n">OK</th><th class="n">Degraded</th><th class="n">Down</th><th class="n">Never checked</th></tr></thead><tbody>${view.groups
-        .map((g) => `<tr class="group"><td>${escapeHtml(g.name)}</td><td class="n">${g.total}</td><td class="n">${g.ok}</td><td class="n">${g.degraded}</td><td class="n">${g.down}</td><td class="n">${g.unknown}</td></tr>`)
+        .map(
+          (g) =>
+            `<tr class="group"><td>${escapeHtml(g.name)}</td><td class="n">${g.total}</td><td class="n">${g.ok}</td><td class="n">${g.degraded}</td><td class="n">${g.down}</td><td class="n">${g.unknown}</td></tr>`,
+        )
         .join('')}</tbody></table>`
     : '';
-  const syncLine = sched.lastRun ? `last sync ${escapeHtml(formatAge(sched.lastRun, now))} (${escapeHtml(sched.lastStatus ?? '?')})` : 'sync never ran';
-  const next = sched.enabled && sched.nextRun ? `, next <time datetime="${escapeHtml(sched.nextRun)}">${escapeHtml(until(sched.nextRun, now))}</time>` : sched.enabled ? '' : ', schedule off';
+  const syncLine = sched.lastRun
+    ? `last sync ${escapeHtml(formatAge(sched.lastRun, now))} (${escapeHtml(sched.lastStatus ?? '?')})`
+    : 'sync never ran';
+  const next =
+    sched.enabled && sched.nextRun
+      ? `, next <time datetime="${escapeHtml(sched.nextRun)}">${escapeHtml(until(sched.nextRun, now))}</time>`
+      : sched.enabled
+        ? ''
+        : ', schedule off';
   const rows = view.hosts.map((h) => hostRow(h, now)).join('\n');
   const troubled = view.hosts.filter((h) => h.state === 'down' || h.state === 'degraded');
   const listed = troubled.slice(0, 50);
   const problems = troubled.length
     ? `<h2>Needs attention</h2><ul class="problems">${listed
-        .map((h) => `<li>${badge(h.state)} <a href="#host-${escapeHtml(h.name)}"><strong>${escapeHtml(h.name)}</strong></a> <span class="small">${escapeHtml(h.reasons.join('; '))}</span></li>`)
-        .join('')}${troubled.length > listed.length ? `<li class="muted">… and ${troubled.length - listed.length} more below</li>` : ''}</ul>`
+        .map(
+          (h) =>
+            `<li>${badge(h.state)} <a href="#host-${escapeHtml(h.name)}"><strong>${escapeHtml(h.name)}</strong></a> <span class="small">${escapeHtml(h.reasons.join('; '))}</span></li>`,
+        )
+        .join(
+          '',
+        )}${troubled.length > listed.length ? `<li class="muted">… and ${troubled.length - listed.length} more below</li>` : ''}</ul>`
     : '';
   return `<!DOCTYPE html>
 <html lang="en">

@@ -63,14 +63,19 @@ function emptyCounts(): StateCounts {
   return { total: 0, ok: 0, degraded: 0, down: 0, unknown: 0 };
 }
 
-function trend(points: readonly HealthPoint[] | undefined, pick: (p: HealthPoint) => number | null | undefined, n: number): Array<number | null> {
+function trend(
+  points: readonly HealthPoint[] | undefined,
+  pick: (p: HealthPoint) => number | null | undefined,
+  n: number,
+): Array<number | null> {
   return (points ?? []).slice(-n).map((p) => (p.up ? (pick(p) ?? null) : null));
 }
 
 export function buildStatusView(state: FleetState, now: Date, trendPoints = TREND_POINTS): StatusView {
   const { db, history, schedule } = state;
   const membership = new Map<string, string[]>();
-  for (const [g, members] of Object.entries(db.groups ?? {})) for (const m of members) membership.set(m, [...(membership.get(m) ?? []), g]);
+  for (const [g, members] of Object.entries(db.groups ?? {}))
+    for (const m of members) membership.set(m, [...(membership.get(m) ?? []), g]);
 
   const hosts: HostRow[] = Object.keys(db.hosts)
     .sort()
@@ -79,7 +84,14 @@ export function buildStatusView(state: FleetState, now: Date, trendPoints = TREN
       const up = reachabilityOf(e);
       const h = e.health?.up ? e.health : undefined;
       const stateOf: HostState = up === false ? 'down' : up === null ? 'unknown' : h?.degraded ? 'degraded' : 'ok';
-      const reasons = stateOf === 'down' ? (e.last_error ? [e.last_error] : (e.health?.reasons ?? [])) : stateOf === 'degraded' ? (h?.reasons ?? []) : [];
+      const reasons =
+        stateOf === 'down'
+          ? e.last_error
+            ? [e.last_error]
+            : (e.health?.reasons ?? [])
+          : stateOf === 'degraded'
+            ? (h?.reasons ?? [])
+            : [];
       const points = history.hosts[name];
       return {
         name,
@@ -130,7 +142,12 @@ export function buildStatusView(state: FleetState, now: Date, trendPoints = TREN
   return {
     generatedAt: now.toISOString(),
     summary,
-    schedule: { enabled: sync.enabled, lastRun: sync.last_run ?? null, lastStatus: sync.status ?? null, nextRun: sync.enabled ? (sync.next_run ?? null) : null },
+    schedule: {
+      enabled: sync.enabled,
+      lastRun: sync.last_run ?? null,
+      lastStatus: sync.status ?? null,
+      nextRun: sync.enabled ? (sync.next_run ?? null) : null,
+    },
     groups,
     hosts,
   };

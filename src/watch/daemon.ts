@@ -13,7 +13,11 @@ export const WATCH_POLL_MS = 30_000;
 /** A second `till watch` while one runs: exit 2, like any precondition that is not met. */
 export class WatchRunningError extends TillError {
   constructor(pid: number, started: string) {
-    super(`till watch is already running (pid ${pid}, since ${started})`, 2, 'stop it first: till watch --stop (or see: till watch --status)');
+    super(
+      `till watch is already running (pid ${pid}, since ${started})`,
+      2,
+      'stop it first: till watch --stop (or see: till watch --status)',
+    );
   }
 }
 
@@ -115,7 +119,8 @@ export async function runWatch(opts: WatchOptions, signal: AbortSignal): Promise
   let lastReadError = '';
   try {
     log.write(`watch started (pid ${pid}), TILL_HOME=${paths.home}`);
-    for (const service of opts.services ?? []) stops.push({ name: service.name, stop: await service.start((m) => log.write(`[${service.name}] ${m}`)) });
+    for (const service of opts.services ?? [])
+      stops.push({ name: service.name, stop: await service.start((m) => log.write(`[${service.name}] ${m}`)) });
 
     const track = (p: Promise<void>) => {
       running.add(p);
@@ -126,7 +131,13 @@ export async function runWatch(opts: WatchOptions, signal: AbortSignal): Promise
     };
     let syncing = false;
     let busyLogged = false;
-    const tasks = (opts.tasks ?? []).map((t) => ({ ...t, nextAt: Date.now(), busy: false, dropped: false, lastLines: new Set<string>() }));
+    const tasks = (opts.tasks ?? []).map((t) => ({
+      ...t,
+      nextAt: Date.now(),
+      busy: false,
+      dropped: false,
+      lastLines: new Set<string>(),
+    }));
 
     while (!signal.aborted) {
       const now = new Date();
@@ -141,11 +152,14 @@ export async function runWatch(opts: WatchOptions, signal: AbortSignal): Promise
           log.write(`next_run was missing or unreadable; next run ${nextRun.toISOString()}`);
         }
         const busy = due && !syncing && (await isRunLocked(paths, 'sync'));
-        if (busy && !busyLogged) log.write('sync due, but another till sync is running on this TILL_HOME; trying again when it has ended');
+        if (busy && !busyLogged)
+          log.write('sync due, but another till sync is running on this TILL_HOME; trying again when it has ended');
         busyLogged = busy;
         if (due && !syncing && !busy) {
           syncing = true;
-          log.write(`sync due (next_run ${nextRun.toISOString()}): running ${[opts.sync.command, ...opts.sync.args].join(' ')}`);
+          log.write(
+            `sync due (next_run ${nextRun.toISOString()}): running ${[opts.sync.command, ...opts.sync.args].join(' ')}`,
+          );
           const out = lineWriter('[sync]', log);
           const err = lineWriter('[sync]', log);
           track(
@@ -155,7 +169,9 @@ export async function runWatch(opts: WatchOptions, signal: AbortSignal): Promise
                 err.flush();
                 const next = (await scheduleStore(paths).read()).sync.next_run;
                 const recorded = r.recordedBy === 'sync' ? 'recorded by till sync' : 'recorded by watch';
-                log.write(`sync ${r.record.status}${r.record.error ? ` (${r.record.error})` : ''}, ${recorded}; next run ${next}`);
+                log.write(
+                  `sync ${r.record.status}${r.record.error ? ` (${r.record.error})` : ''}, ${recorded}; next run ${next}`,
+                );
               })
               .catch((e: unknown) => log.write(`sync could not be recorded: ${errorMessage(e)}`))
               .finally(() => {
@@ -179,12 +195,17 @@ export async function runWatch(opts: WatchOptions, signal: AbortSignal): Promise
           task.busy = true;
           task.nextAt = Date.now() + task.intervalMs;
           track(
-            runProcess(task.command.command, task.command.args, { env: { ...process.env, TILL_HOME: paths.home }, signal: jobs.signal }).then((r) => {
+            runProcess(task.command.command, task.command.args, {
+              env: { ...process.env, TILL_HOME: paths.home },
+              signal: jobs.signal,
+            }).then((r) => {
               task.busy = false;
               if (r.cancelled) return;
               if (r.exitCode !== 0 && /unknown command/i.test(r.stderr)) {
                 task.dropped = true;
-                log.write(`${task.name}: this till has no such command yet (${r.stderr.trim().split('\n')[0]}); not running it again`);
+                log.write(
+                  `${task.name}: this till has no such command yet (${r.stderr.trim().split('\n')[0]}); not running it again`,
+                );
                 return;
               }
               if (task.logNewLines) {
@@ -217,8 +238,11 @@ export async function runWatch(opts: WatchOptions, signal: AbortSignal): Promise
   } finally {
     jobs.abort();
     await Promise.allSettled([...running]);
-    for (const s of stops.reverse()) await s.stop().catch((e: unknown) => log.write(`[${s.name}] stop failed: ${errorMessage(e)}`));
-    await releaseWatch(paths, pid).catch((e: unknown) => log.write(`could not clear the pid from schedule.json: ${errorMessage(e)}`));
+    for (const s of stops.reverse())
+      await s.stop().catch((e: unknown) => log.write(`[${s.name}] stop failed: ${errorMessage(e)}`));
+    await releaseWatch(paths, pid).catch((e: unknown) =>
+      log.write(`could not clear the pid from schedule.json: ${errorMessage(e)}`),
+    );
     log.write('watch stopped');
   }
 }

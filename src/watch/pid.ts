@@ -27,7 +27,10 @@ export function pidExists(pid: number): boolean {
 
 async function ps(pid: number, field: string): Promise<string | undefined> {
   // lstart is printed in the caller's zone and locale: fixed here, so the daemon and a later check agree.
-  const r = await runProcess('ps', ['-o', `${field}=`, '-p', String(pid)], { timeoutMs: 10_000, env: { ...process.env, TZ: 'UTC', LC_ALL: 'C' } });
+  const r = await runProcess('ps', ['-o', `${field}=`, '-p', String(pid)], {
+    timeoutMs: 10_000,
+    env: { ...process.env, TZ: 'UTC', LC_ALL: 'C' },
+  });
   const out = r.stdout.trim();
   return r.exitCode === 0 && out !== '' ? out : undefined;
 }
@@ -39,7 +42,14 @@ export async function processStartMark(pid: number): Promise<string | undefined>
     // Field 22 (starttime); the command name in field 2 may hold spaces and parentheses.
     return stat.slice(stat.lastIndexOf(')') + 2).split(' ')[19];
   } catch (err) {
-    if ((err as NodeJS.ErrnoException).code === 'ENOENT' && (await readFile('/proc/self/stat').then(() => true, () => false))) return undefined;
+    if (
+      (err as NodeJS.ErrnoException).code === 'ENOENT' &&
+      (await readFile('/proc/self/stat').then(
+        () => true,
+        () => false,
+      ))
+    )
+      return undefined;
   }
   return ps(pid, 'lstart'); // macOS and other systems without /proc
 }

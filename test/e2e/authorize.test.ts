@@ -5,7 +5,18 @@
  */
 import { execFileSync, spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { chmodSync, chownSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import {
+  chmodSync,
+  chownSync,
+  existsSync,
+  mkdirSync,
+  mkdtempSync,
+  readdirSync,
+  readFileSync,
+  rmSync,
+  statSync,
+  writeFileSync,
+} from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import { startLab, type Lab, type LabHost } from '../lab/lab.js';
@@ -20,16 +31,38 @@ describe('till host authorize', () => {
   let op: string;
   let tillHome: string;
   let tillPub: string;
-  const rootSsh = () => (existsSync('/root/.ssh') ? readdirSync('/root/.ssh').map((f) => `${f}:${statSync(`/root/.ssh/${f}`).mtimeMs}`).sort() : []);
+  const rootSsh = () =>
+    existsSync('/root/.ssh')
+      ? readdirSync('/root/.ssh')
+          .map((f) => `${f}:${statSync(`/root/.ssh/${f}`).mtimeMs}`)
+          .sort()
+      : [];
   let rootSshBefore: string[];
 
   /** till as the operator user. */
   const tillAs = (args: string[]): Promise<TillRun> =>
     new Promise((resolve, reject) => {
-      const child = spawn('/usr/sbin/runuser', ['-u', op, '--', '/usr/bin/env', '-i', `HOME=${opHome}`, `TILL_HOME=${tillHome}`, 'NO_COLOR=1', 'PATH=/usr/bin:/bin', process.execPath, TILL_BIN, ...args], {
-        stdio: ['ignore', 'pipe', 'pipe'],
-        cwd: opHome,
-      });
+      const child = spawn(
+        '/usr/sbin/runuser',
+        [
+          '-u',
+          op,
+          '--',
+          '/usr/bin/env',
+          '-i',
+          `HOME=${opHome}`,
+          `TILL_HOME=${tillHome}`,
+          'NO_COLOR=1',
+          'PATH=/usr/bin:/bin',
+          process.execPath,
+          TILL_BIN,
+          ...args,
+        ],
+        {
+          stdio: ['ignore', 'pipe', 'pipe'],
+          cwd: opHome,
+        },
+      );
       let stdout = '';
       let stderr = '';
       child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
@@ -57,13 +90,29 @@ describe('till host authorize', () => {
     op = `tl${randomBytes(4).toString('hex')}`;
     execFileSync('useradd', ['-M', '-d', opHome, '-s', '/bin/bash', '-p', '*', op]);
     mkdirSync(join(opHome, '.ssh'), { recursive: true, mode: 0o700 });
-    execFileSync('ssh-keygen', ['-q', '-t', 'ed25519', '-N', '', '-C', 'operator', '-f', join(opHome, '.ssh', 'id_ed25519')]);
-    writeFileSync(join(opHome, '.ssh', 'config'), `Host *\n    StrictHostKeyChecking accept-new\n    UserKnownHostsFile ${opHome}/.ssh/known_hosts\n`);
+    execFileSync('ssh-keygen', [
+      '-q',
+      '-t',
+      'ed25519',
+      '-N',
+      '',
+      '-C',
+      'operator',
+      '-f',
+      join(opHome, '.ssh', 'id_ed25519'),
+    ]);
+    writeFileSync(
+      join(opHome, '.ssh', 'config'),
+      `Host *\n    StrictHostKeyChecking accept-new\n    UserKnownHostsFile ${opHome}/.ssh/known_hosts\n`,
+    );
     tillHome = join(opDir, 't');
     mkdirSync(tillHome);
     execFileSync('chown', ['-R', `${op}:`, opHome, tillHome]);
     // Host 1 also reads ~/.operator_keys, so its ~/.ssh can be missing entirely.
-    lab = await startLab(3, { perHost: (i) => (i === 1 ? { sshdExtra: ['Match all', `    AuthorizedKeysFile .ssh/authorized_keys ${OPERATOR_KEYS}`] } : {}) });
+    lab = await startLab(3, {
+      perHost: (i) =>
+        i === 1 ? { sshdExtra: ['Match all', `    AuthorizedKeysFile .ssh/authorized_keys ${OPERATOR_KEYS}`] } : {},
+    });
     const opPub = readFileSync(join(opHome, '.ssh', 'id_ed25519.pub'), 'utf8');
     lab.hosts[0]!.authorize(opPub);
     rmSync(join(lab.hosts[1]!.home, '.ssh'), { recursive: true });
@@ -79,7 +128,10 @@ describe('till host authorize', () => {
     lab?.stop();
     for (const s of existsSync(`${tillHome}/ssh/control`) ? readdirSync(`${tillHome}/ssh/control`) : []) {
       try {
-        execFileSync('ssh', ['-o', `ControlPath=${tillHome}/ssh/control/${s}`, '-O', 'exit', 'x'], { stdio: 'ignore', timeout: 5000 });
+        execFileSync('ssh', ['-o', `ControlPath=${tillHome}/ssh/control/${s}`, '-O', 'exit', 'x'], {
+          stdio: 'ignore',
+          timeout: 5000,
+        });
       } catch {
         // gone
       }
@@ -101,7 +153,11 @@ describe('till host authorize', () => {
     expect(show.key_fingerprint).toMatch(/^SHA256:/);
     // the operator's known_hosts learned the host; till's own config was not used for it
     // (Debian hashes known_hosts names by default: look it up as ssh does)
-    expect(execFileSync('ssh-keygen', ['-F', `[${h.address}]:${h.port}`, '-f', join(opHome, '.ssh', 'known_hosts')], { encoding: 'utf8' })).toContain('ssh-ed25519');
+    expect(
+      execFileSync('ssh-keygen', ['-F', `[${h.address}]:${h.port}`, '-f', join(opHome, '.ssh', 'known_hosts')], {
+        encoding: 'utf8',
+      }),
+    ).toContain('ssh-ed25519');
     expect(readFileSync(join(tillHome, 'ssh', 'known_hosts'), 'utf8')).toContain(`[${h.address}]:${h.port}`);
 
     const again = await tillAs(['host', 'authorize', 'h0', '--json']);
@@ -113,7 +169,10 @@ describe('till host authorize', () => {
   test('matches by key blob: a line with options and another comment counts, and a missing final newline is fixed first', async () => {
     const h = lab.hosts[0]!;
     const opLine = readFileSync(join(opHome, '.ssh', 'id_ed25519.pub'), 'utf8').trim();
-    writeFileSync(`${h.home}/.ssh/authorized_keys`, `${opLine}\nno-pty,from="127.0.0.0/8" ssh-ed25519 ${tillBlob()} renamed`);
+    writeFileSync(
+      `${h.home}/.ssh/authorized_keys`,
+      `${opLine}\nno-pty,from="127.0.0.0/8" ssh-ed25519 ${tillBlob()} renamed`,
+    );
     const r = await tillAsOk(['host', 'authorize', 'h0']);
     expect(r.stderr).toContain('was already in');
     expect(authorizedKeys(h)).toBe(`${opLine}\nno-pty,from="127.0.0.0/8" ssh-ed25519 ${tillBlob()} renamed`);
@@ -144,7 +203,9 @@ describe('till host authorize', () => {
   test('--restrict installs till on the host first, then restricts the key to till gate: test works, exec is refused', async () => {
     const r = await tillAs(['host', 'authorize', 'h0', '--restrict']);
     expect(r.code, r.stderr).toBe(0);
-    const line = authorizedKeys(lab.hosts[0]!).split('\n').find((l) => l.includes(tillBlob()))!;
+    const line = authorizedKeys(lab.hosts[0]!)
+      .split('\n')
+      .find((l) => l.includes(tillBlob()))!;
     expect(line).toMatch(/^restrict,command="[^"]*\/\.till\/bin\/till gate" ssh-ed25519 /);
     expect((await tillAs(['host', 'test', 'h0'])).code).toBe(0);
     const exec = await tillAs(['host', 'exec', 'h0', '--', 'id']);

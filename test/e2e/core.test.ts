@@ -44,7 +44,11 @@ describe('till host init', () => {
       const pub = readFileSync(`${h}/ssh/till_federation_ed25519.pub`, 'utf8').trim();
       for (const r of runs) expect(r.stdout.trim()).toBe(pub);
       expect(runs.filter((r) => r.stderr.includes('created key'))).toHaveLength(1);
-      expect(readdirSync(`${h}/ssh`).filter((f) => f.startsWith('till_federation')).sort()).toEqual(['till_federation_ed25519', 'till_federation_ed25519.pub']);
+      expect(
+        readdirSync(`${h}/ssh`)
+          .filter((f) => f.startsWith('till_federation'))
+          .sort(),
+      ).toEqual(['till_federation_ed25519', 'till_federation_ed25519.pub']);
     }
   }, 120_000);
 
@@ -76,7 +80,15 @@ describe('host inventory', () => {
     const list = JSON.parse((await tillOk(h, ['host', 'list', '--json'])).stdout);
     expect(list.hosts.map((x: { name: string }) => x.name)).toEqual(['v6', 'web1']);
     const web1 = JSON.parse((await tillOk(h, ['host', 'show', 'web1', '--json'])).stdout);
-    expect(web1).toMatchObject({ name: 'web1', user: 'deploy', host: '10.0.0.1', port: 2222, status: 'untested', tekton_path: '/srv/tekton', groups: ['web'] });
+    expect(web1).toMatchObject({
+      name: 'web1',
+      user: 'deploy',
+      host: '10.0.0.1',
+      port: 2222,
+      status: 'untested',
+      tekton_path: '/srv/tekton',
+      groups: ['web'],
+    });
     const table = (await tillOk(h, ['host', 'list'])).stdout;
     expect(table).toMatch(/^NAME\s+ADDRESS\s+STATUS/);
     expect(table).toMatch(/v6\s+ops@\[2001:db8::5\]:2200\s+untested/);
@@ -98,7 +110,9 @@ describe('host inventory', () => {
   it('20 concurrent `host add` processes on one database lose nothing', async () => {
     const h2 = home();
     await tillOk(h2, ['host', 'init']);
-    const runs = await Promise.all(Array.from({ length: 20 }, (_, i) => till(h2, ['host', 'add', `c${i}`, `u@10.9.0.${i + 1}`])));
+    const runs = await Promise.all(
+      Array.from({ length: 20 }, (_, i) => till(h2, ['host', 'add', `c${i}`, `u@10.9.0.${i + 1}`])),
+    );
     expect(runs.map((r) => r.code)).toEqual(Array(20).fill(0));
     const db = JSON.parse(readFileSync(`${h2}/hosts-local.json`, 'utf8'));
     expect(Object.keys(db.hosts).sort()).toEqual(Array.from({ length: 20 }, (_, i) => `c${i}`).sort());
@@ -135,7 +149,12 @@ describe('host inventory', () => {
     await tillOk(h3, ['host', 'init']);
     await tillOk(h3, ['host', 'add', 'constructor', 'u@10.0.0.9']);
     // Later commands read the database the first one wrote (the sealed fast path).
-    for (const args of [['host', 'show', 'toString'], ['host', 'remove', 'valueOf'], ['host', 'test', '--group', 'toString'], ['host', 'group', 'add', 'constructor', 'constructor']]) {
+    for (const args of [
+      ['host', 'show', 'toString'],
+      ['host', 'remove', 'valueOf'],
+      ['host', 'test', '--group', 'toString'],
+      ['host', 'group', 'add', 'constructor', 'constructor'],
+    ]) {
       const r = await till(h3, args);
       expect(r.code, args.join(' ')).toBe(2);
       expect(r.stderr).toMatch(/^error: no such (host|group)/);
@@ -169,7 +188,17 @@ describe('a corrupt database', () => {
     await tillOk(h, ['host', 'init']);
     const corrupt = '{"hosts": {"a": {"user": "u", "host": "h", "port": "twenty-two"';
     writeFileSync(`${h}/hosts-local.json`, corrupt);
-    for (const args of [['host', 'list'], ['host', 'show', 'a'], ['host', 'add', 'b', 'u@h'], ['host', 'remove', 'a'], ['host', 'test', '--all'], ['host', 'exec', '--all', '--', 'true'], ['host', 'group', 'list'], ['host', 'group', 'create', 'g'], ['host', 'init']]) {
+    for (const args of [
+      ['host', 'list'],
+      ['host', 'show', 'a'],
+      ['host', 'add', 'b', 'u@h'],
+      ['host', 'remove', 'a'],
+      ['host', 'test', '--all'],
+      ['host', 'exec', '--all', '--', 'true'],
+      ['host', 'group', 'list'],
+      ['host', 'group', 'create', 'g'],
+      ['host', 'init'],
+    ]) {
       const r = await till(h, args);
       expect(r.code, args.join(' ')).toBe(4);
       expect(r.stderr).toContain(`${h}/hosts-local.json is not valid JSON`);
@@ -180,10 +209,25 @@ describe('a corrupt database', () => {
   it('a schema-invalid database (valid JSON) stops them too', async () => {
     const h = home();
     await tillOk(h, ['host', 'init']);
-    const invalid = '{"hosts": {"a": {"user": "u", "host": "h", "port": "twenty-two", "status": "untested", "added": "2025-01-05T10:00:00Z", "tekton_path": "/x", "installations": []}}}\n';
+    const invalid =
+      '{"hosts": {"a": {"user": "u", "host": "h", "port": "twenty-two", "status": "untested", "added": "2025-01-05T10:00:00Z", "tekton_path": "/x", "installations": []}}}\n';
     writeFileSync(`${h}/hosts-local.json`, invalid);
     const config = readFileSync(`${h}/ssh/config`, 'utf8');
-    for (const args of [['host', 'list'], ['host', 'show', 'a'], ['host', 'add', 'b', 'u@h'], ['host', 'remove', 'a'], ['host', 'test', '--all'], ['host', 'exec', '--all', '--', 'true'], ['host', 'group', 'list'], ['host', 'group', 'create', 'g'], ['host', 'init'], ['status'], ['metrics'], ['schedule', 'run'], ['sync']]) {
+    for (const args of [
+      ['host', 'list'],
+      ['host', 'show', 'a'],
+      ['host', 'add', 'b', 'u@h'],
+      ['host', 'remove', 'a'],
+      ['host', 'test', '--all'],
+      ['host', 'exec', '--all', '--', 'true'],
+      ['host', 'group', 'list'],
+      ['host', 'group', 'create', 'g'],
+      ['host', 'init'],
+      ['status'],
+      ['metrics'],
+      ['schedule', 'run'],
+      ['sync'],
+    ]) {
       const r = await till(h, args);
       expect(r.code, args.join(' ')).toBe(4);
       expect(r.stderr, args.join(' ')).toContain(`${h}/hosts-local.json does not match its schema at hosts.a.port`);
@@ -195,32 +239,57 @@ describe('a corrupt database', () => {
 
 describe('a corrupt schedule.json or installations.json', () => {
   const readers: Record<string, string[][]> = {
-    'schedule.json': [['host', 'init'], ['schedule', 'show'], ['schedule', 'set', '--daily-at', '03:00'], ['schedule', 'run'], ['sync'], ['status'], ['metrics'], ['watch', '--status']],
-    'installations.json': [['installation', 'list'], ['installation', 'add', '.'], ['installation', 'remove', 'x'], ['installation', 'default', 'x'], ['sync']],
+    'schedule.json': [
+      ['host', 'init'],
+      ['schedule', 'show'],
+      ['schedule', 'set', '--daily-at', '03:00'],
+      ['schedule', 'run'],
+      ['sync'],
+      ['status'],
+      ['metrics'],
+      ['watch', '--status'],
+    ],
+    'installations.json': [
+      ['installation', 'list'],
+      ['installation', 'add', '.'],
+      ['installation', 'remove', 'x'],
+      ['installation', 'default', 'x'],
+      ['sync'],
+    ],
   };
   it.each([
     ['schedule.json', 'invalid JSON', '{"sync": ', 'is not valid JSON'],
     ['schedule.json', 'schema-invalid', '{"sync": 5}\n', 'does not match its schema at sync'],
     ['installations.json', 'invalid JSON', '{"inst', 'is not valid JSON'],
     ['installations.json', 'schema-invalid', '{"installations": 5}\n', 'does not match its schema at installations'],
-  ])('%s (%s) stops every command that reads it, naming the file, byte-identical', async (file, _why, text, message) => {
-    const h = home();
-    await tillOk(h, ['host', 'init']);
-    writeFileSync(`${h}/${file}`, text);
-    for (const args of readers[file]!) {
-      const r = await till(h, args.map((a) => (a === '.' ? h : a)));
-      expect(r.code, `${args.join(' ')}: ${r.stderr}`).toBe(4);
-      expect(r.stderr, args.join(' ')).toContain(`${h}/${file} ${message}`);
-      expect(readFileSync(`${h}/${file}`, 'utf8')).toBe(text);
-    }
-  });
+  ])(
+    '%s (%s) stops every command that reads it, naming the file, byte-identical',
+    async (file, _why, text, message) => {
+      const h = home();
+      await tillOk(h, ['host', 'init']);
+      writeFileSync(`${h}/${file}`, text);
+      for (const args of readers[file]!) {
+        const r = await till(
+          h,
+          args.map((a) => (a === '.' ? h : a)),
+        );
+        expect(r.code, `${args.join(' ')}: ${r.stderr}`).toBe(4);
+        expect(r.stderr, args.join(' ')).toContain(`${h}/${file} ${message}`);
+        expect(readFileSync(`${h}/${file}`, 'utf8')).toBe(text);
+      }
+    },
+  );
 });
-
 
 /** The options ssh would use for an alias of till's config. */
 function sshG(h: string, alias: string): Record<string, string> {
   const out = execFileSync('ssh', ['-G', '-F', `${h}/ssh/config`, alias], { encoding: 'utf8' });
-  return Object.fromEntries(out.split('\n').filter((l) => l.includes(' ')).map((l) => [l.slice(0, l.indexOf(' ')), l.slice(l.indexOf(' ') + 1)]));
+  return Object.fromEntries(
+    out
+      .split('\n')
+      .filter((l) => l.includes(' '))
+      .map((l) => [l.slice(0, l.indexOf(' ')), l.slice(l.indexOf(' ') + 1)]),
+  );
 }
 
 describe('ssh/config follows a hand-edited database', () => {
@@ -295,7 +364,11 @@ describe('the CLI surface', () => {
     const db = readFileSync(`${h}/hosts-local.json`, 'utf8');
     // The read end is closed before till has loaded, so its first write gets EPIPE.
     const closed = { onSpawn: (c: import('node:child_process').ChildProcess) => c.stdout!.destroy() };
-    for (const args of [['host', 'list', '--json'], ['host', 'list'], ['schedule', 'show']]) {
+    for (const args of [
+      ['host', 'list', '--json'],
+      ['host', 'list'],
+      ['schedule', 'show'],
+    ]) {
       const r = await till(h, args, closed);
       expect(r.stderr, args.join(' ')).not.toMatch(/EPIPE|internal error|Unhandled/);
       expect(r.code, args.join(' ')).toBe(0);

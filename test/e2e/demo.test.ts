@@ -21,7 +21,10 @@ interface DemoRun {
 }
 
 /** Runs the built demo as `npm run demo` does; `onStderr` sees its progress (to interrupt it at a step). */
-function runDemo(onStderr?: (stderr: string, child: ChildProcess) => void, env: NodeJS.ProcessEnv = { PATH: process.env.PATH, HOME: process.env.HOME }): Promise<DemoRun> {
+function runDemo(
+  onStderr?: (stderr: string, child: ChildProcess) => void,
+  env: NodeJS.ProcessEnv = { PATH: process.env.PATH, HOME: process.env.HOME },
+): Promise<DemoRun> {
   return new Promise((resolve, reject) => {
     // No NO_COLOR and no terminal: the demo must still print no escape codes.
     const child = spawn(process.execPath, ['dist/demo.mjs'], { env, stdio: ['ignore', 'pipe', 'pipe'] });
@@ -37,7 +40,15 @@ function runDemo(onStderr?: (stderr: string, child: ChildProcess) => void, env: 
     child.on('close', (code, signal) => {
       clearTimeout(timer);
       const lab = /^lab: (\/tmp\/tl-\S+) \(users ([^)]*)\)$/m.exec(stderr);
-      resolve({ code, signal, stdout, stderr, home: /TILL_HOME=(\S+)/.exec(stderr)?.[1] ?? '', labDir: lab?.[1] ?? '', users: lab?.[2]?.split(' ') ?? [] });
+      resolve({
+        code,
+        signal,
+        stdout,
+        stderr,
+        home: /TILL_HOME=(\S+)/.exec(stderr)?.[1] ?? '',
+        labDir: lab?.[1] ?? '',
+        users: lab?.[2]?.split(' ') ?? [],
+      });
     });
   });
 }

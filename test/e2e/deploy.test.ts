@@ -23,7 +23,10 @@ function makeTree(dir: string, files: Record<string, string>): void {
 
 /** The deployed tree on a host, read through the tekton_path symlink (files only, symlinks not followed). */
 function remoteTree(h: LabHost, sub = 'projects/github/Tekton'): Record<string, string> {
-  const list = h.shell(`cd ${sub}/ && find . -type f -printf '%P\\n' | sort`).split('\n').filter((l) => l !== '');
+  const list = h
+    .shell(`cd ${sub}/ && find . -type f -printf '%P\\n' | sort`)
+    .split('\n')
+    .filter((l) => l !== '');
   const out: Record<string, string> = {};
   for (const p of list) out[p] = readFileSync(join(h.home, sub, p), 'utf8');
   return out;
@@ -79,8 +82,16 @@ describe('deploy to three hosts', () => {
       const tree = remoteTree(h);
       const env = tree['.env.local'];
       delete tree['.env.local'];
-      expect(tree).toEqual({ 'README.md': 'hello v1\n', 'bin/run.sh': 'echo run\n', 'lib/a.txt': 'A1\n', 'lib/b.txt': 'A1\n', '.tillignore': 'skipme.txt\n' });
-      expect(env).toBe(`TEKTON_REGISTRY_NAME=primary.tekton.us\nTEKTON_ROOT=${h.home}/projects/github/Tekton\nOTHER=kept\n`);
+      expect(tree).toEqual({
+        'README.md': 'hello v1\n',
+        'bin/run.sh': 'echo run\n',
+        'lib/a.txt': 'A1\n',
+        'lib/b.txt': 'A1\n',
+        '.tillignore': 'skipme.txt\n',
+      });
+      expect(env).toBe(
+        `TEKTON_REGISTRY_NAME=primary.tekton.us\nTEKTON_ROOT=${h.home}/projects/github/Tekton\nOTHER=kept\n`,
+      );
       // shared paths are links into the shared folder
       expect(h.shell('readlink projects/github/Tekton/logs').trim()).toBe('../../shared/logs');
     }
@@ -97,7 +108,10 @@ describe('deploy to three hosts', () => {
     const first = JSON.parse((await tillOk(home, ['host', 'releases', 'h0', '--json'])).stdout).current as string;
     lab.hosts[0]!.shell('echo "written on the host" > projects/github/Tekton/logs/app.log');
     // what the excludes hide, written into the live release on the host: not carried over
-    for (const h of lab.hosts.slice(0, 3)) h.shell('mkdir -p projects/github/Tekton/tmp projects/github/Tekton/lib/__pycache__ && echo x > projects/github/Tekton/tmp/junk && echo x > projects/github/Tekton/lib/__pycache__/a.pyc');
+    for (const h of lab.hosts.slice(0, 3))
+      h.shell(
+        'mkdir -p projects/github/Tekton/tmp projects/github/Tekton/lib/__pycache__ && echo x > projects/github/Tekton/tmp/junk && echo x > projects/github/Tekton/lib/__pycache__/a.pyc',
+      );
     const r = await tillOk(home, ['host', 'deploy', 'h0', 'h1', 'h2', '--source', src(), '--json']);
     const doc = JSON.parse(r.stdout);
     expect(doc.release).not.toBe(first);
@@ -105,26 +119,34 @@ describe('deploy to three hosts', () => {
     // the same tree as the live release: staged as its hard-linked copy (cp -al)
     for (const res of doc.results) expect(res.copiedFrom).toBe(first);
     for (const h of lab.hosts.slice(0, 3)) {
-      const ino = (id: string, f: string) => h.shell(`stat -c %i projects/github/Tekton.till/releases/${id}/${f}`).trim();
+      const ino = (id: string, f: string) =>
+        h.shell(`stat -c %i projects/github/Tekton.till/releases/${id}/${f}`).trim();
       for (const f of ['README.md', 'bin/run.sh', 'lib/a.txt']) expect(ino(doc.release, f)).toBe(ino(first, f));
       // .env.local is written fresh, never through the previous release's inode
       expect(ino(doc.release, '.env.local')).not.toBe(ino(first, '.env.local'));
       expect(h.shell('cat projects/github/Tekton/.env.local')).toContain('TEKTON_ROOT=');
       const rel = `projects/github/Tekton.till/releases`;
-      expect(h.shell(`for p in tmp lib/__pycache__; do if test -e ${rel}/${doc.release}/$p; then echo "$p"; fi; done`)).toBe('');
+      expect(
+        h.shell(`for p in tmp lib/__pycache__; do if test -e ${rel}/${doc.release}/$p; then echo "$p"; fi; done`),
+      ).toBe('');
       expect(h.shell(`cat ${rel}/${first}/tmp/junk`)).toBe('x\n');
       expect(h.shell(`readlink ${rel}/${doc.release}/logs`).trim()).toBe('../../shared/logs');
     }
-    expect(readFileSync(join(lab.hosts[0]!.home, 'projects/github/Tekton/logs/app.log'), 'utf8')).toBe('written on the host\n');
+    expect(readFileSync(join(lab.hosts[0]!.home, 'projects/github/Tekton/logs/app.log'), 'utf8')).toBe(
+      'written on the host\n',
+    );
   });
 
   it('change, deploy, rollback: the old content is back and releases lists both', async () => {
     const before = JSON.parse((await tillOk(home, ['host', 'releases', 'h1', '--json'])).stdout).current as string;
     writeFileSync(join(src(), 'README.md'), 'hello v2\n');
-    const doc = JSON.parse((await tillOk(home, ['host', 'deploy', 'h0', 'h1', 'h2', '--source', src(), '--json'])).stdout);
+    const doc = JSON.parse(
+      (await tillOk(home, ['host', 'deploy', 'h0', 'h1', 'h2', '--source', src(), '--json'])).stdout,
+    );
     // a changed tree goes through rsync --link-dest: unchanged files are still hard links
     expect(doc.results.map((x: { copiedFrom: string | null }) => x.copiedFrom)).toEqual([null, null, null]);
-    const inoOf = (id: string) => lab.hosts[1]!.shell(`stat -c %i projects/github/Tekton.till/releases/${id}/lib/a.txt`).trim();
+    const inoOf = (id: string) =>
+      lab.hosts[1]!.shell(`stat -c %i projects/github/Tekton.till/releases/${id}/lib/a.txt`).trim();
     expect(inoOf(doc.release)).toBe(inoOf(before));
     expect(readFileSync(join(lab.hosts[1]!.home, 'projects/github/Tekton/README.md'), 'utf8')).toBe('hello v2\n');
     const rb = JSON.parse((await tillOk(home, ['host', 'rollback', 'h1', '--json'])).stdout);
@@ -153,7 +175,9 @@ describe('deploy to three hosts', () => {
     writeFileSync(file, 'second\n');
     utimesSync(file, second + 0.7, second + 0.7);
     await tillOk(home, ['host', 'deploy', 'h2', '--source', src()]);
-    expect(readFileSync(join(lab.hosts[2]!.home, 'projects/github/Tekton/lib/same-second.txt'), 'utf8')).toBe('second\n');
+    expect(readFileSync(join(lab.hosts[2]!.home, 'projects/github/Tekton/lib/same-second.txt'), 'utf8')).toBe(
+      'second\n',
+    );
   });
 
   it('logs/ written on the host survives three deploys', async () => {
@@ -161,14 +185,18 @@ describe('deploy to three hosts', () => {
       writeFileSync(join(src(), 'lib/a.txt'), `round ${i}\n`);
       await tillOk(home, ['host', 'deploy', 'h0', '--source', src()]);
     }
-    expect(readFileSync(join(lab.hosts[0]!.home, 'projects/github/Tekton/logs/app.log'), 'utf8')).toBe('written on the host\n');
+    expect(readFileSync(join(lab.hosts[0]!.home, 'projects/github/Tekton/logs/app.log'), 'utf8')).toBe(
+      'written on the host\n',
+    );
     expect(readFileSync(join(lab.hosts[0]!.home, 'projects/github/Tekton/lib/a.txt'), 'utf8')).toBe('round 2\n');
   });
 
   it('keeps at most --keep releases, never the current or the previous good one', async () => {
     const before = lab.hosts[0]!.shell('ls projects/github/Tekton.till/releases').trim().split('\n');
     expect(before.length).toBeGreaterThan(2);
-    const doc = JSON.parse((await tillOk(home, ['host', 'deploy', 'h0', '--source', src(), '--keep', '2', '--json'])).stdout);
+    const doc = JSON.parse(
+      (await tillOk(home, ['host', 'deploy', 'h0', '--source', src(), '--keep', '2', '--json'])).stdout,
+    );
     const rel = JSON.parse((await tillOk(home, ['host', 'releases', 'h0', '--json'])).stdout);
     expect(rel.releases.length).toBe(2);
     expect(rel.releases.some((r: { current: boolean }) => r.current)).toBe(true);
@@ -177,10 +205,14 @@ describe('deploy to three hosts', () => {
     expect(pruned.length).toBe(before.length + 1 - 2);
     const log = lab.hosts[0]!.shell('cat projects/github/Tekton.till/releases.log');
     for (const id of pruned) {
-      expect(lab.hosts[0]!.shell(`test -e projects/github/Tekton.till/releases/${id} && echo kept || echo gone`).trim()).toBe('gone');
+      expect(
+        lab.hosts[0]!.shell(`test -e projects/github/Tekton.till/releases/${id} && echo kept || echo gone`).trim(),
+      ).toBe('gone');
       expect(log).not.toContain(id);
     }
-    expect(lab.hosts[0]!.shell('test -d projects/github/Tekton.till/lock && echo locked || echo free').trim()).toBe('free');
+    expect(lab.hosts[0]!.shell('test -d projects/github/Tekton.till/lock && echo locked || echo free').trim()).toBe(
+      'free',
+    );
   });
 
   it('--check false: the host goes back to the previous release, is reported failed, exit 1', async () => {
@@ -195,9 +227,19 @@ describe('deploy to three hosts', () => {
     const rel = JSON.parse((await tillOk(home, ['host', 'releases', 'h2', '--json'])).stdout);
     expect(rel.current).toBe(before);
     expect(rel.releases.find((x: { id: string }) => x.id === doc.release).state).toBe('failed');
-    expect(lab.hosts[2]!.shell('test -d projects/github/Tekton.till/lock && echo locked || echo free').trim()).toBe('free');
+    expect(lab.hosts[2]!.shell('test -d projects/github/Tekton.till/lock && echo locked || echo free').trim()).toBe(
+      'free',
+    );
     // a passing check runs in the new release
-    const ok = await tillOk(home, ['host', 'deploy', 'h2', '--source', src(), '--check', 'grep -q broken README.md && test -f .env.local']);
+    const ok = await tillOk(home, [
+      'host',
+      'deploy',
+      'h2',
+      '--source',
+      src(),
+      '--check',
+      'grep -q broken README.md && test -f .env.local',
+    ]);
     expect(ok.code).toBe(0);
     // the failed release is never a rollback target
     const rb = JSON.parse((await tillOk(home, ['host', 'rollback', 'h2', '--json'])).stdout);
@@ -231,7 +273,11 @@ describe('atomic switch', () => {
       'done',
       'echo "ITER $n BAD $bad LAST $seen"',
     ].join('\n');
-    const reader: ChildProcess = spawn('/usr/sbin/runuser', ['-u', h.user, '--', '/bin/bash', '-c', `cd "$HOME" && ${script}`], { env: { PATH: '/usr/bin:/bin', HOME: h.home }, stdio: ['ignore', 'pipe', 'pipe'] });
+    const reader: ChildProcess = spawn(
+      '/usr/sbin/runuser',
+      ['-u', h.user, '--', '/bin/bash', '-c', `cd "$HOME" && ${script}`],
+      { env: { PATH: '/usr/bin:/bin', HOME: h.home }, stdio: ['ignore', 'pipe', 'pipe'] },
+    );
     let out = '';
     reader.stdout!.on('data', (d: Buffer) => (out += d.toString()));
     const exited = new Promise((r) => reader.on('close', r));
@@ -241,7 +287,13 @@ describe('atomic switch', () => {
         writeFileSync(join(src, 'b.txt'), `v${i}\n`);
         await tillOk(home, ['host', 'deploy', 'h7', '--source', src]);
         await tillOk(home, ['host', 'rollback', 'h7']);
-        await tillOk(home, ['host', 'rollback', 'h7', '--to', JSON.parse((await tillOk(home, ['host', 'releases', 'h7', '--json'])).stdout).releases[0].id]);
+        await tillOk(home, [
+          'host',
+          'rollback',
+          'h7',
+          '--to',
+          JSON.parse((await tillOk(home, ['host', 'releases', 'h7', '--json'])).stdout).releases[0].id,
+        ]);
       }
     } finally {
       writeFileSync(join(h.home, 'stop-reader'), '');
@@ -260,7 +312,9 @@ describe('atomic switch', () => {
 describe('first deploy onto a plain directory', () => {
   it('keeps the existing directory, with a file the source lacks, as the first release', async () => {
     const h = lab.hosts[3]!;
-    h.shell('mkdir -p projects/github/Tekton/logs && echo mine > projects/github/Tekton/only-here.txt && echo old-log > projects/github/Tekton/logs/old.log');
+    h.shell(
+      'mkdir -p projects/github/Tekton/logs && echo mine > projects/github/Tekton/only-here.txt && echo old-log > projects/github/Tekton/logs/old.log',
+    );
     const src = join(work, 'plain');
     makeTree(src, { 'app.txt': 'app\n' });
     const doc = JSON.parse((await tillOk(home, ['host', 'deploy', 'h3', '--source', src, '--json'])).stdout);
@@ -306,15 +360,24 @@ describe('deploy lock', () => {
     const src = join(work, 'big4');
     writeFileSync(join(src, 'big2.bin'), Buffer.alloc(60 * 1024 * 1024, 9));
     let child: ChildProcess | undefined;
-    const run = till(home, ['host', 'deploy', 'h4', '--source', src], { onSpawn: (c) => (child = c), timeoutMs: 120_000 });
-    await waitUntil(() => h.shell('test -d projects/github/Tekton.till/lock && echo y || echo n').trim() === 'y', 60_000, 'the lock');
+    const run = till(home, ['host', 'deploy', 'h4', '--source', src], {
+      onSpawn: (c) => (child = c),
+      timeoutMs: 120_000,
+    });
+    await waitUntil(
+      () => h.shell('test -d projects/github/Tekton.till/lock && echo y || echo n').trim() === 'y',
+      60_000,
+      'the lock',
+    );
     child!.kill('SIGINT');
     const r = await run;
     expect(r.code).toBe(130);
     expect(r.stderr).toContain('--resume');
     expect(h.shell('test -d projects/github/Tekton.till/lock && echo locked || echo free').trim()).toBe('free');
     // a stale lock (a dead deploy) blocks, and --force-unlock breaks it, naming its holder
-    h.shell('mkdir -p projects/github/Tekton.till/lock && printf "who=ghost@nowhere\\nwhen=2020-01-01T00:00:00Z\\nwhat=deploy x\\npid=1\\nrun=dead\\n" > projects/github/Tekton.till/lock/info');
+    h.shell(
+      'mkdir -p projects/github/Tekton.till/lock && printf "who=ghost@nowhere\\nwhen=2020-01-01T00:00:00Z\\nwhat=deploy x\\npid=1\\nrun=dead\\n" > projects/github/Tekton.till/lock/info',
+    );
     const blocked = await till(home, ['host', 'deploy', 'h4', '--source', src]);
     expect(blocked.code).toBe(1);
     expect(blocked.stdout + blocked.stderr).toContain('ghost@nowhere');
@@ -325,7 +388,7 @@ describe('deploy lock', () => {
 });
 
 describe('a prepare step that fails', () => {
-  it('tekton_path is a file: reported as the host\'s error, not retried as a lost connection, the lock released, the file untouched', async () => {
+  it("tekton_path is a file: reported as the host's error, not retried as a lost connection, the lock released, the file untouched", async () => {
     const h = lab.hosts[0]!;
     h.shell('echo mine > notadir');
     await tillOk(home, ['host', 'add', 'nd', h.spec, '--tekton-path', '~/notadir']);
@@ -348,11 +411,22 @@ describe('progress on a terminal', () => {
     mkdirSync(src, { recursive: true });
     // incompressible, so the transfer takes a while even over loopback with lz4
     for (let i = 0; i < 12; i++) writeFileSync(join(src, `r${i}.bin`), randomBytes(3 * 1024 * 1024));
-    const r = spawnSync('script', ['-qec', `${process.execPath} ${TILL_BIN} host deploy h4 --source ${src}`, '/dev/null'], {
-      encoding: 'utf8',
-      timeout: 240_000,
-      env: { PATH: process.env.PATH, HOME: process.env.HOME, TILL_HOME: home, NO_COLOR: '1', TERM: 'dumb', COLUMNS: '200' },
-    });
+    const r = spawnSync(
+      'script',
+      ['-qec', `${process.execPath} ${TILL_BIN} host deploy h4 --source ${src}`, '/dev/null'],
+      {
+        encoding: 'utf8',
+        timeout: 240_000,
+        env: {
+          PATH: process.env.PATH,
+          HOME: process.env.HOME,
+          TILL_HOME: home,
+          NO_COLOR: '1',
+          TERM: 'dumb',
+          COLUMNS: '200',
+        },
+      },
+    );
     expect(r.status, r.stdout).toBe(0);
     expect(r.stdout).toMatch(/0\/1 done · h4 \d{1,3}% [\d.]+ (B|KiB|MiB), \d+ files?/);
     expect(r.stdout).toMatch(/staged h4: 12 of 13 files/);
@@ -373,11 +447,18 @@ describe('resume', () => {
     writeFileSync(join(src, 'version.txt'), 'r2\n');
     writeFileSync(join(src, 'big2.bin'), Buffer.alloc(80 * 1024 * 1024, 3));
     let child: ChildProcess | undefined;
-    const run = till(home, ['host', 'deploy', 'h5', 'h6', 'h3', '--source', src, '--parallel', '1'], { onSpawn: (c) => (child = c), timeoutMs: 180_000 });
-    await waitUntil(() => {
-      const last = journal().runs.at(-1);
-      return last !== undefined && last.hosts.h5?.state === 'staged';
-    }, 120_000, 'h5 staged');
+    const run = till(home, ['host', 'deploy', 'h5', 'h6', 'h3', '--source', src, '--parallel', '1'], {
+      onSpawn: (c) => (child = c),
+      timeoutMs: 180_000,
+    });
+    await waitUntil(
+      () => {
+        const last = journal().runs.at(-1);
+        return last !== undefined && last.hosts.h5?.state === 'staged';
+      },
+      120_000,
+      'h5 staged',
+    );
     child!.kill('SIGKILL');
     await run;
     const last = journal().runs.at(-1)!;
@@ -385,7 +466,9 @@ describe('resume', () => {
     // rsync children of the killed till may still run; wait for them to end
     await waitUntil(() => !rsyncRunningFor(home), 120_000, 'orphaned rsync to end');
     // h5 finished staging: its files sit complete in <id>.partial (completed at the switch)
-    const inode = lab.hosts[5]!.shell(`stat -c %i projects/github/Tekton.till/releases/${last.release}.partial/big2.bin`).trim();
+    const inode = lab.hosts[5]!.shell(
+      `stat -c %i projects/github/Tekton.till/releases/${last.release}.partial/big2.bin`,
+    ).trim();
     const r = await tillOk(home, ['host', 'deploy', '--resume', '--json'], { timeoutMs: 180_000 });
     const doc = JSON.parse(r.stdout);
     expect(doc.release).toBe(last.release);
@@ -393,11 +476,17 @@ describe('resume', () => {
     const h5 = doc.results.find((x: { host: string }) => x.host === 'h5');
     expect(h5.filesTransferred).toBe(0);
     expect(h5.literalBytes).toBe(0);
-    expect(lab.hosts[5]!.shell(`stat -c %i projects/github/Tekton.till/releases/${last.release}/big2.bin`).trim()).toBe(inode);
+    expect(lab.hosts[5]!.shell(`stat -c %i projects/github/Tekton.till/releases/${last.release}/big2.bin`).trim()).toBe(
+      inode,
+    );
     for (const i of [5, 6, 3]) {
-      expect(lab.hosts[i]!.shell('readlink projects/github/Tekton').trim()).toBe(`Tekton.till/releases/${last.release}`);
+      expect(lab.hosts[i]!.shell('readlink projects/github/Tekton').trim()).toBe(
+        `Tekton.till/releases/${last.release}`,
+      );
       expect(lab.hosts[i]!.shell('cat projects/github/Tekton/version.txt')).toBe('r2\n');
-      expect(lab.hosts[i]!.shell('test -d projects/github/Tekton.till/lock && echo locked || echo free').trim()).toBe('free');
+      expect(lab.hosts[i]!.shell('test -d projects/github/Tekton.till/lock && echo locked || echo free').trim()).toBe(
+        'free',
+      );
     }
     // nothing left to resume
     const again = await till(home, ['host', 'deploy', '--resume']);

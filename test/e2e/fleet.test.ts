@@ -4,7 +4,16 @@
  * Ctrl-C, --json, quoting, and doctor.
  */
 import { execFileSync, spawn } from 'node:child_process';
-import { chmodSync, existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import {
+  chmodSync,
+  existsSync,
+  mkdtempSync,
+  readdirSync,
+  readFileSync,
+  rmSync,
+  statSync,
+  writeFileSync,
+} from 'node:fs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startLab, type Lab, type LabHost } from '../lab/lab.js';
 import { closeMasters, TILL_BIN, tempHome, till, tillOk, waitUntil, type TillRun } from '../lab/till.js';
@@ -34,11 +43,19 @@ const hostOf = (name: string): LabHost => lab.hosts[NAMES.indexOf(name)]!;
 const byHost = (doc: FleetJson) => Object.fromEntries(doc.results.map((r) => [r.host, r]));
 /** Parses stdout whole: proves it holds one JSON document and nothing else. */
 const parse = (stdout: string): FleetJson => JSON.parse(stdout) as FleetJson;
-const showJson = async (name: string) => JSON.parse((await tillOk(home, ['host', 'show', name, '--json'])).stdout) as { status: string; previous_status?: string; failures?: number };
+const showJson = async (name: string) =>
+  JSON.parse((await tillOk(home, ['host', 'show', name, '--json'])).stdout) as {
+    status: string;
+    previous_status?: string;
+    failures?: number;
+  };
 /** Ends a host's master, so the next call makes a fresh connection. */
 const closeMaster = (name: string) => {
   try {
-    execFileSync('ssh', ['-F', `${home}/ssh/config`, '-O', 'exit', `till-${name}`], { stdio: 'ignore', timeout: 10_000 });
+    execFileSync('ssh', ['-F', `${home}/ssh/config`, '-O', 'exit', `till-${name}`], {
+      stdio: 'ignore',
+      timeout: 10_000,
+    });
   } catch {
     // no master
   }
@@ -67,7 +84,11 @@ const meetingPoint = (): string => {
 };
 /** Spawns till as a terminal runs it: in its own process group, so a Ctrl-C can reach the whole group. */
 const tillInGroup = (args: string[]): { pid: number; done: Promise<TillRun> } => {
-  const child = spawn(process.execPath, [TILL_BIN, ...args], { env: { PATH: process.env.PATH, HOME: process.env.HOME, TILL_HOME: home, NO_COLOR: '1' }, stdio: ['ignore', 'pipe', 'pipe'], detached: true });
+  const child = spawn(process.execPath, [TILL_BIN, ...args], {
+    env: { PATH: process.env.PATH, HOME: process.env.HOME, TILL_HOME: home, NO_COLOR: '1' },
+    stdio: ['ignore', 'pipe', 'pipe'],
+    detached: true,
+  });
   const done = new Promise<TillRun>((resolve, reject) => {
     let stdout = '';
     let stderr = '';
@@ -83,7 +104,11 @@ const tillInGroup = (args: string[]): { pid: number; done: Promise<TillRun> } =>
   return { pid: child.pid!, done };
 };
 /** Runs till on a pseudo-terminal (util-linux `script`): what a person at a terminal sees, both streams merged. */
-const tillOnTerminal = (args: string[], env: NodeJS.ProcessEnv = {}, input?: string): { code: number; output: string } => {
+const tillOnTerminal = (
+  args: string[],
+  env: NodeJS.ProcessEnv = {},
+  input?: string,
+): { code: number; output: string } => {
   const line = [process.execPath, TILL_BIN, ...args].map((a) => `'${a.replace(/'/g, `'\\''`)}'`).join(' ');
   try {
     const output = execFileSync('script', ['-qec', line, '/dev/null'], {
@@ -119,7 +144,10 @@ afterAll(async () => {
 
 describe('groups', () => {
   it('host add --group creates groups; group create/add/remove/list/delete; removing a host leaves its groups', async () => {
-    let groups = JSON.parse((await tillOk(home, ['host', 'group', 'list', '--json'])).stdout).groups as Record<string, string[]>;
+    let groups = JSON.parse((await tillOk(home, ['host', 'group', 'list', '--json'])).stdout).groups as Record<
+      string,
+      string[]
+    >;
     expect(groups.web).toEqual(['web-1', 'web-2', 'web-3', 'web-4', 'web-5', 'web-6']);
     expect(groups.odd).toEqual(['web-1', 'web-3', 'web-5']);
 
@@ -144,7 +172,8 @@ describe('groups', () => {
 });
 
 describe('targets', () => {
-  const hostsOf = async (args: string[]) => parse((await tillOk(home, ['host', 'exec', ...args, '--json', '--', 'true'])).stdout).results.map((r) => r.host);
+  const hostsOf = async (args: string[]) =>
+    parse((await tillOk(home, ['host', 'exec', ...args, '--json', '--', 'true'])).stdout).results.map((r) => r.host);
 
   it('names, globs, groups and --all select hosts in database order', async () => {
     expect(await hostsOf(['web-*'])).toEqual(['web-1', 'web-2', 'web-3', 'web-4', 'web-5', 'web-6']);
@@ -179,15 +208,42 @@ describe('bad input', () => {
     await tillOk(home, ['host', 'group', 'create', 'hollow']);
     const before = readFileSync(`${home}/hosts-local.json`, 'utf8');
     const cases: Array<[string[], RegExp]> = [
-      [['host', 'exec', 'web-1', '--parallel', '0', '--', 'touch should-not-exist'], /--parallel takes a whole number from 1 to 1000, got 0/],
-      [['host', 'exec', 'web-1', '--parallel', 'many', '--', 'touch should-not-exist'], /--parallel takes a whole number from 1 to 1000, got "many"/],
-      [['host', 'exec', 'web-1', '--parallel', '1001', '--', 'touch should-not-exist'], /--parallel takes a whole number from 1 to 1000, got 1001/],
-      [['host', 'exec', 'web-1', '--serial', '--parallel', '4', '--', 'touch should-not-exist'], /--serial and --parallel 4 contradict each other/],
-      [['host', 'exec', 'web-1', '--retries', '0', '--', 'touch should-not-exist'], /--retries takes a whole number from 1 to 20, got 0/],
-      [['host', 'exec', 'web-1', '--retries', '21', '--', 'touch should-not-exist'], /--retries takes a whole number from 1 to 20, got 21/],
-      [['host', 'exec', 'web-1', '--timeout', '0', '--', 'touch should-not-exist'], /--timeout takes 0.1 to 86400 seconds, got 0/],
-      [['host', 'exec', 'web-1', '--timeout', '1m', '--', 'touch should-not-exist'], /--timeout takes a number of seconds, got "1m"/],
-      [['host', 'exec', 'web-1', '--connect-timeout', '0', '--', 'touch should-not-exist'], /--connect-timeout takes a whole number from 1 to 600, got 0/],
+      [
+        ['host', 'exec', 'web-1', '--parallel', '0', '--', 'touch should-not-exist'],
+        /--parallel takes a whole number from 1 to 1000, got 0/,
+      ],
+      [
+        ['host', 'exec', 'web-1', '--parallel', 'many', '--', 'touch should-not-exist'],
+        /--parallel takes a whole number from 1 to 1000, got "many"/,
+      ],
+      [
+        ['host', 'exec', 'web-1', '--parallel', '1001', '--', 'touch should-not-exist'],
+        /--parallel takes a whole number from 1 to 1000, got 1001/,
+      ],
+      [
+        ['host', 'exec', 'web-1', '--serial', '--parallel', '4', '--', 'touch should-not-exist'],
+        /--serial and --parallel 4 contradict each other/,
+      ],
+      [
+        ['host', 'exec', 'web-1', '--retries', '0', '--', 'touch should-not-exist'],
+        /--retries takes a whole number from 1 to 20, got 0/,
+      ],
+      [
+        ['host', 'exec', 'web-1', '--retries', '21', '--', 'touch should-not-exist'],
+        /--retries takes a whole number from 1 to 20, got 21/,
+      ],
+      [
+        ['host', 'exec', 'web-1', '--timeout', '0', '--', 'touch should-not-exist'],
+        /--timeout takes 0.1 to 86400 seconds, got 0/,
+      ],
+      [
+        ['host', 'exec', 'web-1', '--timeout', '1m', '--', 'touch should-not-exist'],
+        /--timeout takes a number of seconds, got "1m"/,
+      ],
+      [
+        ['host', 'exec', 'web-1', '--connect-timeout', '0', '--', 'touch should-not-exist'],
+        /--connect-timeout takes a whole number from 1 to 600, got 0/,
+      ],
       [['host', 'exec', 'web-1', '--frobnicate', '--', 'touch should-not-exist'], /unknown option '--frobnicate'/],
       [['host', 'exec', '--group', 'hollow', '--', 'touch should-not-exist'], /group hollow has no hosts/],
       [['host', 'exec', 'web-1'], /no command given/],
@@ -200,7 +256,10 @@ describe('bad input', () => {
       [['host', 'ssh', 'nosuch', '--', 'touch should-not-exist'], /no such host: nosuch/],
       [['host', 'doctor'], /missing required argument 'name'/],
       [['host', 'doctor', 'nosuch'], /no such host: nosuch/],
-      [['host', 'doctor', 'web-1', '--connect-timeout', 'soon'], /--connect-timeout takes a whole number from 1 to 600, got "soon"/],
+      [
+        ['host', 'doctor', 'web-1', '--connect-timeout', 'soon'],
+        /--connect-timeout takes a whole number from 1 to 600, got "soon"/,
+      ],
       [['host', 'group', 'create', 'bad name'], /invalid group name "bad name"/],
       [['host', 'group', 'create', 'hollow'], /group hollow already exists/],
       [['host', 'group', 'create', 'fresh', 'web-1', 'nosuch'], /no such host: nosuch/],
@@ -221,7 +280,10 @@ describe('bad input', () => {
     }
     expect(hostOf('web-1').shell('ls')).not.toContain('should-not-exist');
     // A group that only half-applied would show here.
-    const groups = JSON.parse((await tillOk(home, ['host', 'group', 'list', '--json'])).stdout).groups as Record<string, string[]>;
+    const groups = JSON.parse((await tillOk(home, ['host', 'group', 'list', '--json'])).stdout).groups as Record<
+      string,
+      string[]
+    >;
     expect(groups.hollow).toEqual([]);
     expect(groups).not.toHaveProperty('fresh');
     await tillOk(home, ['host', 'group', 'delete', 'hollow']);
@@ -240,9 +302,16 @@ describe('bad input', () => {
 });
 
 describe('host exec', () => {
-  it('runs on 10 hosts in parallel and returns every host\'s stdout and exit code', async () => {
+  it("runs on 10 hosts in parallel and returns every host's stdout and exit code", async () => {
     for (const [i, name] of NAMES.entries()) if (i % 3 === 1) hostOf(name).shell(`echo ${i} > code`);
-    const r = await till(home, ['host', 'exec', '--all', '--json', '--', 'echo "$USER"; exit $(cat code 2>/dev/null || echo 0)']);
+    const r = await till(home, [
+      'host',
+      'exec',
+      '--all',
+      '--json',
+      '--',
+      'echo "$USER"; exit $(cat code 2>/dev/null || echo 0)',
+    ]);
     expect(r.code).toBe(1);
     const doc = parse(r.stdout);
     expect(doc.results).toHaveLength(10);
@@ -257,7 +326,11 @@ describe('host exec', () => {
     for (const [i, name] of NAMES.entries()) if (i % 3 === 1) hostOf(name).shell('rm code');
     // One multiplexed master per host, left up for the next run.
     expect(readdirSync(`${home}/ssh/control`)).toHaveLength(NAMES.length);
-    for (const name of NAMES) execFileSync('ssh', ['-F', `${home}/ssh/config`, '-O', 'check', `till-${name}`], { stdio: 'ignore', timeout: 10_000 });
+    for (const name of NAMES)
+      execFileSync('ssh', ['-F', `${home}/ssh/config`, '-O', 'check', `till-${name}`], {
+        stdio: 'ignore',
+        timeout: 10_000,
+      });
   });
 
   it('keeps at most 10 sessions in flight to one sshd (its MaxStartups / MaxSessions defaults), whatever --parallel says', async () => {
@@ -267,9 +340,16 @@ describe('host exec', () => {
     const meet = meetingPoint();
     try {
       // Each session marks itself running, waits until 10 have started, counts the running ones, and ends only once 10 have counted.
-      const wait = (what: string) => `i=0; while [ $(ls -d ${meet}/${what}.* | wc -l) -lt 10 ] && [ $i -lt 600 ]; do sleep 0.1; i=$((i+1)); done`;
+      const wait = (what: string) =>
+        `i=0; while [ $(ls -d ${meet}/${what}.* | wc -l) -lt 10 ] && [ $i -lt 600 ]; do sleep 0.1; i=$((i+1)); done`;
       const line = `m=$(mktemp -d ${meet}/run.XXXXXX); touch ${meet}/seen.$(basename $m); ${wait('seen')}; ls -d ${meet}/run.* | wc -l; touch ${meet}/counted.$(basename $m); ${wait('counted')}; rmdir $m`;
-      const doc = parse((await tillOk(home, ['host', 'exec', '--group', 'aliases', '--parallel', '50', '--json', '--', line], { timeoutMs: 150_000 })).stdout);
+      const doc = parse(
+        (
+          await tillOk(home, ['host', 'exec', '--group', 'aliases', '--parallel', '50', '--json', '--', line], {
+            timeoutMs: 150_000,
+          })
+        ).stdout,
+      );
       const counts = doc.results.map((r) => Number(r.stdout.trim()));
       expect(counts).toHaveLength(14);
       expect(Math.max(...counts)).toBe(10);
@@ -285,7 +365,9 @@ describe('host exec', () => {
     try {
       // Run one at a time, the first host would wait forever (60 s) for the other nine.
       const line = `touch ${meet}/"$USER"; i=0; while [ $(ls ${meet} | wc -l) -lt 10 ] && [ $i -lt 600 ]; do sleep 0.1; i=$((i+1)); done; ls ${meet} | wc -l`;
-      const doc = parse((await tillOk(home, ['host', 'exec', '--all', '--json', '--', line], { timeoutMs: 120_000 })).stdout);
+      const doc = parse(
+        (await tillOk(home, ['host', 'exec', '--all', '--json', '--', line], { timeoutMs: 120_000 })).stdout,
+      );
       for (const r of doc.results) expect(r.stdout.trim(), r.host).toBe('10');
     } finally {
       rmSync(meet, { recursive: true, force: true });
@@ -297,15 +379,22 @@ describe('host exec', () => {
     try {
       // Each host marks itself running, waits until 3 hosts have started (so 3 ran at once), counts who runs
       // now, and ends only once 3 hosts have counted: the first three all see exactly each other.
-      const wait = (what: string) => `i=0; while [ $(ls -d ${meet}/${what}.* | wc -l) -lt 3 ] && [ $i -lt 600 ]; do sleep 0.1; i=$((i+1)); done`;
+      const wait = (what: string) =>
+        `i=0; while [ $(ls -d ${meet}/${what}.* | wc -l) -lt 3 ] && [ $i -lt 600 ]; do sleep 0.1; i=$((i+1)); done`;
       const line = `mkdir ${meet}/run."$USER"; touch ${meet}/seen."$USER"; ${wait('seen')}; ls -d ${meet}/run.* | wc -l; touch ${meet}/counted."$USER"; ${wait('counted')}; rmdir ${meet}/run."$USER"`;
-      const doc = parse((await tillOk(home, ['host', 'exec', '--all', '--parallel', '3', '--json', '--', line], { timeoutMs: 120_000 })).stdout);
+      const doc = parse(
+        (await tillOk(home, ['host', 'exec', '--all', '--parallel', '3', '--json', '--', line], { timeoutMs: 120_000 }))
+          .stdout,
+      );
       const counts = doc.results.map((r) => Number(r.stdout.trim()));
       expect(Math.max(...counts)).toBeLessThanOrEqual(3);
       expect(counts.slice(0, 3)).toEqual([3, 3, 3]);
 
       const serial = `mkdir ${meet}/one."$USER"; sleep 0.2; ls -d ${meet}/one.* | wc -l; rmdir ${meet}/one."$USER"`;
-      const one = parse((await tillOk(home, ['host', 'exec', 'web-*', '--serial', '--json', '--', serial], { timeoutMs: 120_000 })).stdout);
+      const one = parse(
+        (await tillOk(home, ['host', 'exec', 'web-*', '--serial', '--json', '--', serial], { timeoutMs: 120_000 }))
+          .stdout,
+      );
       expect(one.results.map((r) => r.stdout.trim())).toEqual(['1', '1', '1', '1', '1', '1']);
     } finally {
       rmSync(meet, { recursive: true, force: true });
@@ -313,20 +402,38 @@ describe('host exec', () => {
   }, 150_000);
 
   it('sends the line bare by default (its parent on the host is sshd), wrapped with --stop-remote or --timeout', async () => {
-    const parent = async (extra: string[]) => parse((await tillOk(home, ['host', 'exec', 'web-1', '--json', ...extra, '--', 'cat /proc/$PPID/comm'])).stdout).results[0]!.stdout.trim();
+    const parent = async (extra: string[]) =>
+      parse(
+        (await tillOk(home, ['host', 'exec', 'web-1', '--json', ...extra, '--', 'cat /proc/$PPID/comm'])).stdout,
+      ).results[0]!.stdout.trim();
     expect(await parent([])).toBe('sshd');
     expect(await parent(['--stop-remote'])).toBe('sh');
     expect(await parent(['--timeout', '30'])).toBe('sh');
   });
 
   it('--timeout ends a host that runs too long, on the host too, and does not count it as a connection failure', async () => {
-    const r = await till(home, ['host', 'exec', 'web-4', 'web-5', '--timeout', '2', '--json', '--', 'echo started; sleep 47; echo never'], { timeoutMs: 60_000 });
+    const r = await till(
+      home,
+      ['host', 'exec', 'web-4', 'web-5', '--timeout', '2', '--json', '--', 'echo started; sleep 47; echo never'],
+      { timeoutMs: 60_000 },
+    );
     expect(r.code).toBe(1);
     const doc = parse(r.stdout);
     for (const name of ['web-4', 'web-5']) {
-      expect(byHost(doc)[name]).toMatchObject({ ok: false, status: 'failed', exitCode: null, stdout: 'started\n', attempts: 1, error: 'timed out (per-host --timeout)' });
+      expect(byHost(doc)[name]).toMatchObject({
+        ok: false,
+        status: 'failed',
+        exitCode: null,
+        stdout: 'started\n',
+        attempts: 1,
+        error: 'timed out (per-host --timeout)',
+      });
       // The remote sleep was ended with the session, not left running on the host.
-      await waitUntil(() => remoteProcesses(name, /sleep 47/).length === 0, 20_000, `the remote sleep on ${name} to end`);
+      await waitUntil(
+        () => remoteProcesses(name, /sleep 47/).length === 0,
+        20_000,
+        `the remote sleep on ${name} to end`,
+      );
       expect(await showJson(name)).toMatchObject({ status: 'connected', failures: 0 });
     }
   }, 90_000);
@@ -339,8 +446,18 @@ describe('host exec', () => {
     try {
       const doc = parse((await till(home, ['host', 'exec', 'api', '--json', '--', 'echo $shell; exit 3'])).stdout);
       expect(doc.results[0]).toMatchObject({ status: 'failed', exitCode: 3, stdout: '/usr/bin/tcsh\n', attempts: 1 });
-      const slow = parse((await till(home, ['host', 'exec', 'api', '--timeout', '2', '--json', '--', 'echo started; sleep 49'], { timeoutMs: 60_000 })).stdout);
-      expect(slow.results[0]).toMatchObject({ status: 'failed', stdout: 'started\n', error: 'timed out (per-host --timeout)' });
+      const slow = parse(
+        (
+          await till(home, ['host', 'exec', 'api', '--timeout', '2', '--json', '--', 'echo started; sleep 49'], {
+            timeoutMs: 60_000,
+          })
+        ).stdout,
+      );
+      expect(slow.results[0]).toMatchObject({
+        status: 'failed',
+        stdout: 'started\n',
+        error: 'timed out (per-host --timeout)',
+      });
       await waitUntil(() => remoteProcesses('api', /sleep 49/).length === 0, 20_000, 'the remote sleep on api to end');
     } finally {
       execFileSync('/usr/sbin/usermod', ['-s', '/bin/bash', api.user]);
@@ -348,7 +465,7 @@ describe('host exec', () => {
     }
   }, 90_000);
 
-  it('--group-output prints each host\'s block as soon as that host is done', async () => {
+  it("--group-output prints each host's block as soon as that host is done", async () => {
     const late = hostOf('db-2');
     late.shell('rm -f go');
     // db-2 waits (up to 60 s) for a file the test creates only once db-1's block is on stdout.
@@ -376,7 +493,14 @@ describe('host exec', () => {
   }, 150_000);
 
   it('on a terminal: a live progress line with the failure count, coloured prefixes; NO_COLOR keeps the progress line but drops colour', () => {
-    const r = tillOnTerminal(['host', 'exec', 'db-*', 'api', '--', 'echo hi; [ "$USER" != ' + hostOf('api').user + ' ]']);
+    const r = tillOnTerminal([
+      'host',
+      'exec',
+      'db-*',
+      'api',
+      '--',
+      'echo hi; [ "$USER" != ' + hostOf('api').user + ' ]',
+    ]);
     expect(r.code).toBe(1);
     expect(r.output).toContain('\r\x1b[K');
     expect(r.output).toContain('3/3 done, \x1b[31m1 failed');
@@ -385,12 +509,20 @@ describe('host exec', () => {
     // The plain per-host lines are for logs, not for a terminal.
     expect(r.output).not.toMatch(/\[\d\/3\]/);
 
-    const plain = tillOnTerminal(['host', 'exec', 'db-*', 'api', '--', 'echo hi; [ "$USER" != ' + hostOf('api').user + ' ]'], { NO_COLOR: '1' });
+    const plain = tillOnTerminal(
+      ['host', 'exec', 'db-*', 'api', '--', 'echo hi; [ "$USER" != ' + hostOf('api').user + ' ]'],
+      { NO_COLOR: '1' },
+    );
     expect(plain.code).toBe(1);
     expect(plain.output).toContain('3/3 done, 1 failed');
     expect(plain.output).toContain('db-1 | hi');
     // Colour is ESC [ <n> m; the progress line's ESC [ K stays.
-    expect(plain.output.split('\x1b[').slice(1).every((rest) => rest.startsWith('K'))).toBe(true);
+    expect(
+      plain.output
+        .split('\x1b[')
+        .slice(1)
+        .every((rest) => rest.startsWith('K')),
+    ).toBe(true);
   });
 
   it('prefixes streamed lines with the host name, prints a summary table, and no escape codes off a terminal', async () => {
@@ -419,11 +551,15 @@ describe('host exec', () => {
   });
 
   it('quotes several arguments once each, and runs a single argument as a shell line', async () => {
-    const argv = parse((await tillOk(home, ['host', 'exec', 'web-1', '--json', '--', 'printf', '%s\\n', 'a b', '$HOME'])).stdout);
+    const argv = parse(
+      (await tillOk(home, ['host', 'exec', 'web-1', '--json', '--', 'printf', '%s\\n', 'a b', '$HOME'])).stdout,
+    );
     expect(argv.results[0]!.stdout).toBe('a b\n$HOME\n');
     const line = parse((await tillOk(home, ['host', 'exec', 'web-1', '--json', '--', 'echo one; echo two'])).stdout);
     expect(line.results[0]!.stdout).toBe('one\ntwo\n');
-    const tricky = parse((await tillOk(home, ['host', 'exec', 'web-1', '--json', '--', 'printf', '[%s]', `it's "x"; $(id) \`y\``])).stdout);
+    const tricky = parse(
+      (await tillOk(home, ['host', 'exec', 'web-1', '--json', '--', 'printf', '[%s]', `it's "x"; $(id) \`y\``])).stdout,
+    );
     expect(tricky.results[0]!.stdout).toBe(`[it's "x"; $(id) \`y\`]`);
   });
 
@@ -433,7 +569,17 @@ describe('host exec', () => {
     expect(doc.ok).toBe(true);
     expect(doc.results.map((r) => r.host).sort()).toEqual([...NAMES].sort());
     for (const res of doc.results) {
-      expect(Object.keys(res).sort()).toEqual(['attempts', 'durationMs', 'error', 'exitCode', 'host', 'ok', 'status', 'stderr', 'stdout']);
+      expect(Object.keys(res).sort()).toEqual([
+        'attempts',
+        'durationMs',
+        'error',
+        'exitCode',
+        'host',
+        'ok',
+        'status',
+        'stderr',
+        'stdout',
+      ]);
       expect(res).toMatchObject({ ok: true, status: 'ok', exitCode: 0, stdout: 'out\n', stderr: 'err\n', error: null });
     }
     expect(doc.summary).toEqual({ total: 10, ok: 10, failed: 0, unreachable: 0, skipped: 0 });
@@ -446,20 +592,29 @@ describe('unreachable hosts', () => {
     const batch = hostOf('batch');
     expect((await showJson('batch')).status).toBe('connected');
     batch.stop();
-    const run = async () => parse((await till(home, ['host', 'exec', 'batch', 'db-*', '--json', '--connect-timeout', '5', '--', 'echo up'])).stdout);
+    const run = async () =>
+      parse(
+        (await till(home, ['host', 'exec', 'batch', 'db-*', '--json', '--connect-timeout', '5', '--', 'echo up']))
+          .stdout,
+      );
 
     const first = await run();
     expect(byHost(first).batch).toMatchObject({ ok: false, status: 'unreachable', attempts: 3, exitCode: 255 });
     expect(byHost(first).batch!.error).toMatch(/refused/);
-    for (const db of ['db-1', 'db-2']) expect(byHost(first)[db]).toMatchObject({ ok: true, attempts: 1, stdout: 'up\n' });
+    for (const db of ['db-1', 'db-2'])
+      expect(byHost(first)[db]).toMatchObject({ ok: true, attempts: 1, stdout: 'up\n' });
     expect(first.summary).toMatchObject({ ok: 2, unreachable: 1 });
     expect(await showJson('batch')).toMatchObject({ status: 'connected', failures: 1 });
 
     // The same run as a person sees it: each retry and its randomised wait (backoff with jitter) on stderr.
     const human = await till(home, ['host', 'exec', 'batch', 'db-*', '--connect-timeout', '5', '--', 'echo up']);
     expect(human.code).toBe(1);
-    expect(human.stderr).toMatch(/^retry batch: attempt 1 failed \(connection refused[^\n]*\); retrying in 500ms–1\.0s$/m);
-    expect(human.stderr).toMatch(/^retry batch: attempt 2 failed \(connection refused[^\n]*\); retrying in 1\.0s–2\.0s$/m);
+    expect(human.stderr).toMatch(
+      /^retry batch: attempt 1 failed \(connection refused[^\n]*\); retrying in 500ms–1\.0s$/m,
+    );
+    expect(human.stderr).toMatch(
+      /^retry batch: attempt 2 failed \(connection refused[^\n]*\); retrying in 1\.0s–2\.0s$/m,
+    );
     expect(human.stderr).not.toMatch(/attempt 3 failed/);
     expect(human.stdout).toMatch(/^batch\s+unreachable\s+255\s+3\s/m);
     expect((await showJson('batch')).status).toBe('connected');
@@ -484,7 +639,11 @@ describe('unreachable hosts', () => {
     closeMaster('api');
     api.pause();
     try {
-      const r = await till(home, ['host', 'exec', 'api', 'web-1', '--json', '--connect-timeout', '2', '--retries', '1', '--', 'echo up'], { timeoutMs: 60_000 });
+      const r = await till(
+        home,
+        ['host', 'exec', 'api', 'web-1', '--json', '--connect-timeout', '2', '--retries', '1', '--', 'echo up'],
+        { timeoutMs: 60_000 },
+      );
       expect(r.code).toBe(1);
       const doc = parse(r.stdout);
       expect(byHost(doc).api).toMatchObject({ ok: false, status: 'unreachable', attempts: 1 });
@@ -500,18 +659,22 @@ describe('Ctrl-C', () => {
   it('stops starting hosts, ends running ones, prints the summary with the rest skipped, keeps the database valid', async () => {
     let seen = '';
     let interrupted = false;
-    const r = await till(home, ['host', 'exec', 'web-*', '--parallel', '2', '--stop-remote', '--', 'echo started; sleep 30'], {
-      timeoutMs: 60_000,
-      onSpawn: (child) => {
-        child.stdout!.on('data', (d: Buffer) => {
-          seen += d.toString();
-          if (!interrupted && (seen.match(/\| started/g) ?? []).length >= 2) {
-            interrupted = true;
-            child.kill('SIGINT');
-          }
-        });
+    const r = await till(
+      home,
+      ['host', 'exec', 'web-*', '--parallel', '2', '--stop-remote', '--', 'echo started; sleep 30'],
+      {
+        timeoutMs: 60_000,
+        onSpawn: (child) => {
+          child.stdout!.on('data', (d: Buffer) => {
+            seen += d.toString();
+            if (!interrupted && (seen.match(/\| started/g) ?? []).length >= 2) {
+              interrupted = true;
+              child.kill('SIGINT');
+            }
+          });
+        },
       },
-    });
+    );
     expect(interrupted).toBe(true);
     expect(r.code).toBe(130);
     expect(r.stdout).toMatch(/HOST\s+RESULT/);
@@ -521,11 +684,17 @@ describe('Ctrl-C', () => {
     expect(skippedRows).toHaveLength(4);
     expect(r.stdout).toMatch(/not started \(interrupted\)/);
     // The two running hosts were ended by till (no remote exit code), not left to finish their sleep.
-    const cancelledRows = r.stdout.split('\n').filter((l) => /^web-\d\s+failed\s+-\s+1\s+\S+\s+cancelled$/.test(l.trim()));
+    const cancelledRows = r.stdout
+      .split('\n')
+      .filter((l) => /^web-\d\s+failed\s+-\s+1\s+\S+\s+cancelled$/.test(l.trim()));
     expect(cancelledRows, r.stdout).toHaveLength(2);
     // Ended on the hosts too: no remote sleep is left running.
     for (const name of NAMES.filter((n) => n.startsWith('web-'))) {
-      await waitUntil(() => remoteProcesses(name, /sleep 30/).length === 0, 20_000, `the remote sleep on ${name} to end`);
+      await waitUntil(
+        () => remoteProcesses(name, /sleep 30/).length === 0,
+        20_000,
+        `the remote sleep on ${name} to end`,
+      );
     }
     // The database is whole and loads.
     JSON.parse(readFileSync(`${home}/hosts-local.json`, 'utf8'));
@@ -537,9 +706,23 @@ describe('Ctrl-C', () => {
 describe('Ctrl-C at a terminal', () => {
   it('reaches till and its ssh children at once (the whole process group): --json still prints one document, nothing counts as a connection failure', async () => {
     const statuses = async () =>
-      (JSON.parse((await tillOk(home, ['host', 'list', '--json'])).stdout) as { hosts: Array<{ name: string; status: string; failures?: number }> }).hosts.map((h) => [h.name, h.status, h.failures ?? 0]);
+      (
+        JSON.parse((await tillOk(home, ['host', 'list', '--json'])).stdout) as {
+          hosts: Array<{ name: string; status: string; failures?: number }>;
+        }
+      ).hosts.map((h) => [h.name, h.status, h.failures ?? 0]);
     const before = await statuses();
-    const run = tillInGroup(['host', 'exec', '--all', '--parallel', '3', '--json', '--stop-remote', '--', 'echo started; sleep 31']);
+    const run = tillInGroup([
+      'host',
+      'exec',
+      '--all',
+      '--parallel',
+      '3',
+      '--json',
+      '--stop-remote',
+      '--',
+      'echo started; sleep 31',
+    ]);
     const running = () => NAMES.filter((n) => remoteProcesses(n, /sleep 31/).length > 0).length;
     await waitUntil(() => running() === 3, 60_000, '3 hosts running the command');
     process.kill(-run.pid, 'SIGINT');
@@ -557,19 +740,24 @@ describe('Ctrl-C at a terminal', () => {
     const failed = doc.results.filter((x) => x.status === 'failed');
     for (const res of failed) expect(res).toMatchObject({ ok: false, exitCode: null, error: 'cancelled', attempts: 1 });
     expect(failed.filter((x) => x.stdout === 'started\n').length).toBeGreaterThanOrEqual(3);
-    for (const name of NAMES) await waitUntil(() => remoteProcesses(name, /sleep 31/).length === 0, 20_000, `the remote sleep on ${name} to end`);
+    for (const name of NAMES)
+      await waitUntil(
+        () => remoteProcesses(name, /sleep 31/).length === 0,
+        20_000,
+        `the remote sleep on ${name} to end`,
+      );
     expect(await statuses()).toEqual(before);
   }, 120_000);
 });
 
 describe('host ssh', () => {
-  it('runs one command through till\'s config and returns its exit code', async () => {
+  it("runs one command through till's config and returns its exit code", async () => {
     const r = await till(home, ['host', 'ssh', 'db-2', '--', 'echo "$USER"; exit 3']);
     expect(r.code).toBe(3);
     expect((await till(home, ['host', 'ssh', 'nosuch', '--', 'true'])).code).toBe(2);
   });
 
-  it('opens an interactive login shell on a terminal, through till\'s config', () => {
+  it("opens an interactive login shell on a terminal, through till's config", () => {
     const r = tillOnTerminal(['host', 'ssh', 'db-2'], {}, 'echo "me=$USER $((6*7))"; exit 4\n');
     expect(r.output).toContain(`me=${hostOf('db-2').user} 42`);
     expect(r.code).toBe(4);
@@ -578,17 +766,31 @@ describe('host ssh', () => {
 
 describe('host doctor', () => {
   it('passes every check on a healthy host with till installed; without till, only the till check warns', async () => {
-    const bare = JSON.parse((await till(home, ['host', 'doctor', 'web-3', '--json'])).stdout) as { ok: boolean; checks: Array<{ name: string; status: string; fix: string | null }> };
+    const bare = JSON.parse((await till(home, ['host', 'doctor', 'web-3', '--json'])).stdout) as {
+      ok: boolean;
+      checks: Array<{ name: string; status: string; fix: string | null }>;
+    };
     expect(bare.ok).toBe(true);
-    expect(bare.checks.filter((c) => c.status !== 'pass').map((c) => [c.name, c.status, c.fix])).toEqual([['till', 'warn', 'run: till host setup web-3']]);
+    expect(bare.checks.filter((c) => c.status !== 'pass').map((c) => [c.name, c.status, c.fix])).toEqual([
+      ['till', 'warn', 'run: till host setup web-3'],
+    ]);
 
     await tillOk(home, ['host', 'setup', 'web-3'], { timeoutMs: 180_000 });
     const r = await till(home, ['host', 'doctor', 'web-3', '--json']);
     expect(r.code).toBe(0);
-    const doc = JSON.parse(r.stdout) as { host: string; ok: boolean; checks: Array<{ name: string; status: string; detail: string; fix: string | null }> };
+    const doc = JSON.parse(r.stdout) as {
+      host: string;
+      ok: boolean;
+      checks: Array<{ name: string; status: string; detail: string; fix: string | null }>;
+    };
     expect(doc).toMatchObject({ host: 'web-3', ok: true, restricted: false });
     expect(doc.checks.map((c) => c.name)).toEqual(['key', 'dns', 'tcp', 'host-key', 'auth', 'till', 'disk']);
-    for (const c of doc.checks) expect({ name: c.name, status: c.status, fix: c.fix }, c.detail).toEqual({ name: c.name, status: 'pass', fix: null });
+    for (const c of doc.checks)
+      expect({ name: c.name, status: c.status, fix: c.fix }, c.detail).toEqual({
+        name: c.name,
+        status: 'pass',
+        fix: null,
+      });
     expect(doc.checks.find((c) => c.name === 'till')!.detail).toMatch(/^till \d+\.\d+\.\d+\S* is installed/);
     expect(doc.checks.find((c) => c.name === 'disk')!.detail).toMatch(/GiB free at /);
     const human = await till(home, ['host', 'doctor', 'web-3']);
@@ -604,11 +806,16 @@ describe('host doctor', () => {
     edited.hosts['web-2'].port = 1; // nothing listens there
     writeFileSync(file, `${JSON.stringify(edited, null, 2)}\n`);
     try {
-      const doc = JSON.parse((await till(home, ['host', 'doctor', 'web-2', '--json'])).stdout) as { ok: boolean; checks: Array<{ name: string; status: string }> };
+      const doc = JSON.parse((await till(home, ['host', 'doctor', 'web-2', '--json'])).stdout) as {
+        ok: boolean;
+        checks: Array<{ name: string; status: string }>;
+      };
       expect(doc.ok).toBe(false);
       expect(doc.checks.find((c) => c.name === 'tcp')!.status).toBe('fail');
       expect(doc.checks.find((c) => c.name === 'auth')!.status).not.toBe('pass');
-      expect(execFileSync('ssh', ['-G', '-F', `${home}/ssh/config`, 'till-web-2'], { encoding: 'utf8' })).toMatch(/^port 1$/m);
+      expect(execFileSync('ssh', ['-G', '-F', `${home}/ssh/config`, 'till-web-2'], { encoding: 'utf8' })).toMatch(
+        /^port 1$/m,
+      );
     } finally {
       writeFileSync(file, original);
       await tillOk(home, ['host', 'list']); // the config follows the restored database
@@ -634,7 +841,9 @@ describe('host doctor', () => {
     // localhost comes from /etc/hosts: no DNS traffic leaves the machine. Port 1: nothing listens.
     await tillOk(home, ['host', 'add', 'named', `${hostOf('web-1').user}@localhost:1`]);
     try {
-      const doc = JSON.parse((await till(home, ['host', 'doctor', 'named', '--json'])).stdout) as { checks: Array<{ name: string; status: string; detail: string }> };
+      const doc = JSON.parse((await till(home, ['host', 'doctor', 'named', '--json'])).stdout) as {
+        checks: Array<{ name: string; status: string; detail: string }>;
+      };
       expect(doc.checks[1]).toMatchObject({ name: 'dns', status: 'pass' });
       expect(doc.checks[1]!.detail).toMatch(/^localhost resolves to (127\.0\.0\.1|::1)$/);
       expect(doc.checks[2]).toMatchObject({ name: 'tcp', status: 'fail' });
@@ -651,7 +860,15 @@ describe('host doctor', () => {
     const r = await till(home, ['host', 'doctor', 'db-2', '--json']);
     expect(r.code).toBe(1);
     const doc = JSON.parse(r.stdout) as { checks: Array<{ name: string; status: string; fix: string | null }> };
-    expect(doc.checks.map((c) => `${c.name}:${c.status}`)).toEqual(['key:pass', 'dns:pass', 'tcp:pass', 'host-key:fail', 'auth:skip', 'till:skip', 'disk:skip']);
+    expect(doc.checks.map((c) => `${c.name}:${c.status}`)).toEqual([
+      'key:pass',
+      'dns:pass',
+      'tcp:pass',
+      'host-key:fail',
+      'auth:skip',
+      'till:skip',
+      'disk:skip',
+    ]);
     expect(doc.checks[3]!.fix).toContain('till host forget db-2');
     await tillOk(home, ['host', 'forget', 'db-2']);
     await tillOk(home, ['host', 'test', 'db-2']);
@@ -669,7 +886,10 @@ describe('host doctor', () => {
       expect(r.stdout.split('\n').map((l) => l.trim())).toContain(publicKey);
       expect(r.stdout).toContain('till host authorize db-1');
       expect(r.stdout).toMatch(/skip\s+till/);
-      const json = JSON.parse((await till(home, ['host', 'doctor', 'db-1', '--json'])).stdout) as { ok: boolean; checks: Array<{ name: string; status: string; fix: string | null }> };
+      const json = JSON.parse((await till(home, ['host', 'doctor', 'db-1', '--json'])).stdout) as {
+        ok: boolean;
+        checks: Array<{ name: string; status: string; fix: string | null }>;
+      };
       expect(json.ok).toBe(false);
       expect(json.checks.find((c) => c.name === 'auth')).toMatchObject({ status: 'fail' });
       expect(json.checks.find((c) => c.name === 'auth')!.fix).toContain(publicKey);
@@ -682,8 +902,18 @@ describe('host doctor', () => {
     const web6 = hostOf('web-6');
     web6.stop();
     try {
-      const doc = JSON.parse((await till(home, ['host', 'doctor', 'web-6', '--json'])).stdout) as { checks: Array<{ name: string; status: string; detail: string }> };
-      expect(doc.checks.map((c) => `${c.name}:${c.status}`)).toEqual(['key:pass', 'dns:pass', 'tcp:fail', 'host-key:skip', 'auth:skip', 'till:skip', 'disk:skip']);
+      const doc = JSON.parse((await till(home, ['host', 'doctor', 'web-6', '--json'])).stdout) as {
+        checks: Array<{ name: string; status: string; detail: string }>;
+      };
+      expect(doc.checks.map((c) => `${c.name}:${c.status}`)).toEqual([
+        'key:pass',
+        'dns:pass',
+        'tcp:fail',
+        'host-key:skip',
+        'auth:skip',
+        'till:skip',
+        'disk:skip',
+      ]);
     } finally {
       await web6.start();
     }

@@ -15,7 +15,12 @@ describe('restricted host: doctor and remove --clean-remote through the gate', {
   const gateLog = () => readFileSync(join(host().home, '.till/logs/gate.log'), 'utf8');
   const pub = () => readFileSync(`${home}/ssh/till_federation_ed25519.pub`, 'utf8').trim();
   const restrictedLine = () => `restrict,command="${host().home}/.till/bin/till gate" ${pub()}`;
-  type Doctor = { host: string; ok: boolean; restricted: boolean | null; checks: Array<{ name: string; status: string; detail: string; fix: string | null }> };
+  type Doctor = {
+    host: string;
+    ok: boolean;
+    restricted: boolean | null;
+    checks: Array<{ name: string; status: string; detail: string; fix: string | null }>;
+  };
   const doctor = async () => {
     const r = await till(home, ['host', 'doctor', 'h0', '--json']);
     return { code: r.code, doc: JSON.parse(r.stdout) as Doctor };
@@ -24,7 +29,28 @@ describe('restricted host: doctor and remove --clean-remote through the gate', {
   /** ssh with till's key but none of its config. */
   const rawSsh = (command: string) => {
     const h = host();
-    return spawnSync('ssh', ['-i', `${home}/ssh/till_federation_ed25519`, '-F', '/dev/null', '-o', `UserKnownHostsFile=${home}/ssh/known_hosts`, '-o', 'StrictHostKeyChecking=yes', '-o', 'BatchMode=yes', '-o', 'IdentitiesOnly=yes', '-p', String(h.port), `${h.user}@${h.address}`, command], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'], timeout: 60_000 });
+    return spawnSync(
+      'ssh',
+      [
+        '-i',
+        `${home}/ssh/till_federation_ed25519`,
+        '-F',
+        '/dev/null',
+        '-o',
+        `UserKnownHostsFile=${home}/ssh/known_hosts`,
+        '-o',
+        'StrictHostKeyChecking=yes',
+        '-o',
+        'BatchMode=yes',
+        '-o',
+        'IdentitiesOnly=yes',
+        '-p',
+        String(h.port),
+        `${h.user}@${h.address}`,
+        command,
+      ],
+      { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'], timeout: 60_000 },
+    );
   };
 
   beforeAll(async () => {
@@ -50,7 +76,9 @@ describe('restricted host: doctor and remove --clean-remote through the gate', {
     expect(doc).toMatchObject({ host: 'h0', ok: true, restricted: true });
     expect(doc.checks.map((c) => c.name)).toEqual(['key', 'dns', 'tcp', 'host-key', 'auth', 'till', 'disk']);
     for (const c of doc.checks) expect(c.status, `${c.name}: ${c.detail}`).toBe('pass');
-    expect(check(doc, 'auth').detail).toBe(`logged in as ${host().user} with till's key, restricted to till gate (docs/gate.md)`);
+    expect(check(doc, 'auth').detail).toBe(
+      `logged in as ${host().user} with till's key, restricted to till gate (docs/gate.md)`,
+    );
     expect(check(doc, 'till').detail).toMatch(/^till \d+\.\d+\.\d+\S* is installed/);
     expect(check(doc, 'disk').detail).toMatch(/free at /);
     expect(gateLog().slice(logStart)).toMatch(/allowed doctor from/);
@@ -70,7 +98,10 @@ describe('restricted host: doctor and remove --clean-remote through the gate', {
       const { code, doc } = await doctor();
       expect(code).toBe(1);
       expect(doc.restricted).toBe(true);
-      expect(check(doc, 'till')).toMatchObject({ status: 'fail', detail: expect.stringContaining('till gate on the host refuses every command: gate configuration:') });
+      expect(check(doc, 'till')).toMatchObject({
+        status: 'fail',
+        detail: expect.stringContaining('till gate on the host refuses every command: gate configuration:'),
+      });
       expect(check(doc, 'till').fix).toContain('gate.json');
       expect(check(doc, 'disk').status).toBe('skip');
     } finally {
@@ -94,7 +125,13 @@ describe('restricted host: doctor and remove --clean-remote through the gate', {
 
   it('the gate allows clean-remote exactly, and nothing that removes anything else', () => {
     const canary = join(scratch, 'canary');
-    for (const line of ['rm -rf -- "$HOME"/.ssh', `rm -rf -- "$HOME"/.till; touch ${canary}`, 'rm -rf -- "$HOME"/.till/..', 'rm -rf -- "$HOME"/.till ~', 'rm -rf ~/.till']) {
+    for (const line of [
+      'rm -rf -- "$HOME"/.ssh',
+      `rm -rf -- "$HOME"/.till; touch ${canary}`,
+      'rm -rf -- "$HOME"/.till/..',
+      'rm -rf -- "$HOME"/.till ~',
+      'rm -rf ~/.till',
+    ]) {
       const r = rawSsh(line);
       expect(r.status, line).toBe(1);
       expect(r.stderr, line).toContain('till gate: refused:');
@@ -107,7 +144,9 @@ describe('restricted host: doctor and remove --clean-remote through the gate', {
   it("host remove --clean-remote removes ~/.till through the gate (the gate with it); the key's line stays and can run nothing", async () => {
     const r = await till(home, ['host', 'remove', 'h0', '--clean-remote']);
     expect(r.code, r.stderr).toBe(0);
-    expect(r.stderr).toContain("h0: removed ~/.till, and with it till gate: till's restricted key line stays in ~/.ssh/authorized_keys but can run nothing now");
+    expect(r.stderr).toContain(
+      "h0: removed ~/.till, and with it till gate: till's restricted key line stays in ~/.ssh/authorized_keys but can run nothing now",
+    );
     expect(r.stderr).toContain('removed h0');
     expect(existsSync(join(host().home, '.till'))).toBe(false);
     expect(readFileSync(keysFile(), 'utf8')).toBe(`${restrictedLine()}\n`);

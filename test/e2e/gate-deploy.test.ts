@@ -1,5 +1,15 @@
 import type { ChildProcess } from 'node:child_process';
-import { existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, statSync, utimesSync, writeFileSync } from 'node:fs';
+import {
+  existsSync,
+  mkdirSync,
+  mkdtempSync,
+  readFileSync,
+  readdirSync,
+  rmSync,
+  statSync,
+  utimesSync,
+  writeFileSync,
+} from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startLab, type Lab } from '../lab/lab.js';
@@ -50,7 +60,9 @@ describe('restricted host: health, deploy, rollback, releases through the gate',
   });
 
   it('host health works (up, no gate refusal), and host exec is still refused', async () => {
-    const r = JSON.parse((await tillOk(home, ['host', 'health', 'h0', '--json', '--load-max', '1000', '--disk-min', '0'])).stdout);
+    const r = JSON.parse(
+      (await tillOk(home, ['host', 'health', 'h0', '--json', '--load-max', '1000', '--disk-min', '0'])).stdout,
+    );
     expect(r.results[0]).toMatchObject({ host: 'h0', ok: true });
     expect(r.results[0].health.up).toBe(true);
     // One call, the v2 script, its latency answered through the gate (which passes stdin on).
@@ -91,7 +103,9 @@ describe('restricted host: health, deploy, rollback, releases through the gate',
     expect(readFileSync(join(P(), 'README.md'), 'utf8')).toBe('v2\n');
     // the unchanged file is a hard link to the first release's (--link-dest ../<current> passed the gate)
     const releases = join(host().home, 'projects/github/Tekton.till/releases');
-    expect(statSync(join(releases, d2.release, 'lib/same.txt')).ino).toBe(statSync(join(releases, d1.release, 'lib/same.txt')).ino);
+    expect(statSync(join(releases, d2.release, 'lib/same.txt')).ino).toBe(
+      statSync(join(releases, d1.release, 'lib/same.txt')).ino,
+    );
 
     const rel = JSON.parse((await tillOk(home, ['host', 'releases', 'h0', '--json'])).stdout);
     expect(JSON.stringify(rel)).toContain(d1.release);
@@ -110,7 +124,9 @@ describe('restricted host: health, deploy, rollback, releases through the gate',
     expect(d3.results[0]).toMatchObject({ registered: true, registerError: null });
     const d4 = JSON.parse((await tillOk(home, ['host', 'deploy', 'h0', '--source', src(), '--json'])).stdout);
     expect(d4.results[0].copiedFrom).toBe(d3.release);
-    expect(statSync(join(releases, d4.release, 'README.md')).ino).toBe(statSync(join(releases, d3.release, 'README.md')).ino);
+    expect(statSync(join(releases, d4.release, 'README.md')).ino).toBe(
+      statSync(join(releases, d3.release, 'README.md')).ino,
+    );
     expect(readFileSync(join(P(), 'README.md'), 'utf8')).toBe('v2\n');
     expect(gateLog()).toMatch(/allowed deploy-prepare-v2 from/);
     expect(gateLog()).toMatch(/allowed deploy-switch-v3 from/);
@@ -118,7 +134,7 @@ describe('restricted host: health, deploy, rollback, releases through the gate',
     expect(gateLog().slice(logStart)).not.toMatch(/refused from/);
   });
 
-  it('a host restricted behind till\'s back (not marked in the database): the one-connection staging is refused, the two-step one deploys', async () => {
+  it("a host restricted behind till's back (not marked in the database): the one-connection staging is refused, the two-step one deploys", async () => {
     const h1 = lab.hosts[1]!;
     const dbFile = join(home, 'hosts-local.json');
     const db = JSON.parse(readFileSync(dbFile, 'utf8'));
@@ -145,7 +161,9 @@ describe('restricted host: health, deploy, rollback, releases through the gate',
   });
 
   it('--force-unlock works through the gate', async () => {
-    host().shell(`mkdir projects/github/Tekton.till/lock && printf 'who=ghost\\nrun=dead-run\\n' > projects/github/Tekton.till/lock/info`);
+    host().shell(
+      `mkdir projects/github/Tekton.till/lock && printf 'who=ghost\\nrun=dead-run\\n' > projects/github/Tekton.till/lock/info`,
+    );
     const locked = await till(home, ['host', 'deploy', 'h0', '--source', src(), '--json']);
     expect(locked.code).toBe(1);
     expect(JSON.parse(locked.stdout).results[0].error).toMatch(/locked by ghost/);
@@ -159,7 +177,9 @@ describe('restricted host: health, deploy, rollback, releases through the gate',
     const refused = await till(home, ['host', 'deploy', 'h0', '--source', src(), '--check', 'true', '--json']);
     expect(refused.code).toBe(1);
     const result = JSON.parse(refused.stdout).results[0];
-    expect(result.error).toBe('refused by till gate on the host: script deploy-check: the check "true" is not listed in ~/.till/gate.json "checks"');
+    expect(result.error).toBe(
+      'refused by till gate on the host: script deploy-check: the check "true" is not listed in ~/.till/gate.json "checks"',
+    );
     expect(result.phase).toBe('stage');
     // nothing happened on the host: no lock, no <id>.partial, no upload, the release as it was
     expect(readdirSync(releasesDir()).filter((d) => d.endsWith('.partial'))).toEqual([]);
@@ -181,7 +201,10 @@ describe('restricted host: health, deploy, rollback, releases through the gate',
     write({ 'version.txt': 'resumed\n' });
     writeFileSync(join(src(), 'big.bin'), Buffer.alloc(40 * 1024 * 1024, 7));
     let child: ChildProcess | undefined;
-    const run = till(home, ['host', 'deploy', 'h0', 'h1', '--source', src(), '--parallel', '1'], { onSpawn: (c) => (child = c), timeoutMs: 240_000 });
+    const run = till(home, ['host', 'deploy', 'h0', 'h1', '--source', src(), '--parallel', '1'], {
+      onSpawn: (c) => (child = c),
+      timeoutMs: 240_000,
+    });
     await waitUntil(() => journal().runs.at(-1)?.hosts.h0?.state === 'staged', 180_000, 'h0 staged');
     child!.kill('SIGKILL');
     expect((await run).signal).toBe('SIGKILL');
@@ -190,7 +213,9 @@ describe('restricted host: health, deploy, rollback, releases through the gate',
     // rsync children of the killed till may still run; wait for them to end
     await waitUntil(() => !rsyncRunningFor(home), 120_000, 'orphaned rsync to end');
     // h0's staged release waits, complete, as <id>.partial (it is completed at the switch)
-    const inode = host().shell(`stat -c %i projects/github/Tekton.till/releases/${last.release}.partial/big.bin`).trim();
+    const inode = host()
+      .shell(`stat -c %i projects/github/Tekton.till/releases/${last.release}.partial/big.bin`)
+      .trim();
 
     const r = await tillOk(home, ['host', 'deploy', '--resume', '--json'], { timeoutMs: 240_000 });
     const doc = JSON.parse(r.stdout);
@@ -202,7 +227,12 @@ describe('restricted host: health, deploy, rollback, releases through the gate',
       expect(h.shell('readlink projects/github/Tekton').trim()).toBe(`Tekton.till/releases/${last.release}`);
       expect(h.shell('cat projects/github/Tekton/version.txt')).toBe('resumed\n');
       expect(h.shell('test -d projects/github/Tekton.till/lock && echo locked || echo free').trim()).toBe('free');
-      expect(h.shell('ls projects/github/Tekton.till/releases').split('\n').filter((d) => d.endsWith('.partial'))).toEqual([]);
+      expect(
+        h
+          .shell('ls projects/github/Tekton.till/releases')
+          .split('\n')
+          .filter((d) => d.endsWith('.partial')),
+      ).toEqual([]);
       const log = gateLog(h).slice(logStarts[i]);
       expect(log).toMatch(/allowed deploy-switch-v3 from/);
       expect(log).not.toMatch(/refused from/);

@@ -16,15 +16,43 @@ import { closeMasters, killWhen, tempHome, till, tillOk } from '../lab/till.js';
 const KEY = 'till_federation_ed25519';
 const blobOf = (pubFile: string) => readFileSync(pubFile, 'utf8').trim().split(' ')[1]!;
 const authorizedKeys = (h: LabHost) => readFileSync(`${h.home}/.ssh/authorized_keys`, 'utf8');
-const linesWith = (h: LabHost, blob: string) => authorizedKeys(h).split('\n').filter((l) => l.split(/\s+/).includes(blob));
+const linesWith = (h: LabHost, blob: string) =>
+  authorizedKeys(h)
+    .split('\n')
+    .filter((l) => l.split(/\s+/).includes(blob));
 const gateLog = (h: LabHost) => readFileSync(join(h.home, '.till/logs/gate.log'), 'utf8');
-const restrictedLine = (h: LabHost, pubFile: string) => `restrict,command="${h.home}/.till/bin/till gate" ${readFileSync(pubFile, 'utf8').trim()}`;
+const restrictedLine = (h: LabHost, pubFile: string) =>
+  `restrict,command="${h.home}/.till/bin/till gate" ${readFileSync(pubFile, 'utf8').trim()}`;
 
 /** ssh with exactly this key file and nothing from till's config: what someone holding the key could run. */
 function rawSsh(home: string, h: LabHost, keyFile: string, command: string) {
   return spawnSync(
     'ssh',
-    ['-F', '/dev/null', '-i', keyFile, '-o', 'IdentitiesOnly=yes', '-o', 'IdentityAgent=none', '-o', `UserKnownHostsFile=${home}/ssh/known_hosts`, '-o', 'StrictHostKeyChecking=yes', '-o', 'BatchMode=yes', '-o', 'LogLevel=ERROR', '-p', String(h.port), '-l', h.user, '--', h.address, command],
+    [
+      '-F',
+      '/dev/null',
+      '-i',
+      keyFile,
+      '-o',
+      'IdentitiesOnly=yes',
+      '-o',
+      'IdentityAgent=none',
+      '-o',
+      `UserKnownHostsFile=${home}/ssh/known_hosts`,
+      '-o',
+      'StrictHostKeyChecking=yes',
+      '-o',
+      'BatchMode=yes',
+      '-o',
+      'LogLevel=ERROR',
+      '-p',
+      String(h.port),
+      '-l',
+      h.user,
+      '--',
+      h.address,
+      command,
+    ],
     { encoding: 'utf8', timeout: 60_000, stdio: ['ignore', 'pipe', 'pipe'] },
   );
 }
@@ -46,7 +74,9 @@ async function restrictedLab(n: number, restrict: number[]): Promise<{ home: str
   const lab = await startLab(n, { authorizedKey: readFileSync(`${home}/ssh/${KEY}.pub`, 'utf8') });
   for (const h of lab.hosts) await tillOk(home, ['host', 'add', `h${h.index}`, h.spec]);
   await tillOk(home, ['host', 'test', '--all']);
-  const r = await tillOk(home, ['host', 'setup', ...restrict.map((i) => `h${i}`), '--restrict', '--json'], { timeoutMs: 240_000 });
+  const r = await tillOk(home, ['host', 'setup', ...restrict.map((i) => `h${i}`), '--restrict', '--json'], {
+    timeoutMs: 240_000,
+  });
   for (const res of JSON.parse(r.stdout).results) expect(res).toMatchObject({ ok: true, restricted: true });
   return { home, lab };
 }
@@ -63,7 +93,17 @@ describe('rotate-key through the gate: a restricted and a plain host', { timeout
     ({ home, lab } = await restrictedLab(2, [0]));
     scratch = mkdtempSync('/tmp/t-grk-');
     // The operator's own key on the restricted host: till must never touch its line.
-    execFileSync('ssh-keygen', ['-q', '-t', 'ed25519', '-N', '', '-C', 'operator@laptop', '-f', join(scratch, 'operator')]);
+    execFileSync('ssh-keygen', [
+      '-q',
+      '-t',
+      'ed25519',
+      '-N',
+      '',
+      '-C',
+      'operator@laptop',
+      '-f',
+      join(scratch, 'operator'),
+    ]);
     operatorPub = readFileSync(join(scratch, 'operator.pub'), 'utf8').trim();
     h0().authorize(operatorPub);
   }, 300_000);
@@ -87,7 +127,10 @@ describe('rotate-key through the gate: a restricted and a plain host', { timeout
     execFileSync('ssh-keygen', ['-q', '-t', 'ed25519', '-N', '', '-C', 'intruder', '-f', join(scratch, 'intruder')]);
     const [type, blob] = readFileSync(join(scratch, 'intruder.pub'), 'utf8').trim().split(' ') as [string, string];
     refusedWith(['ssh-rsa', blob, 'x'], /till gate: refused: script key-add: key type "ssh-rsa"/);
-    refusedWith([type, `${blob.slice(0, 60)}$(touch ${canary})`, 'x'], /till gate: refused: not a till command|is not an ssh-ed25519 public key blob/);
+    refusedWith(
+      [type, `${blob.slice(0, 60)}$(touch ${canary})`, 'x'],
+      /till gate: refused: not a till command|is not an ssh-ed25519 public key blob/,
+    );
     refusedWith([type, blob.slice(0, 67), 'x'], /is not an ssh-ed25519 public key blob/);
     refusedWith([type, blob, 'x" ssh-ed25519 AAAA'], /script key-add: key comment/);
     refusedWith([type, blob, `x\nssh-ed25519 ${blob}`], /script key-add: key comment/);
@@ -97,7 +140,9 @@ describe('rotate-key through the gate: a restricted and a plain host', { timeout
     // A well-formed key is added, but only ever in till's restricted form.
     const added = rawSsh(home, h0(), key, remoteScript(RESTRICTED_KEY_ADD_SCRIPT, [type, blob, 'intruder']));
     expect(added.status, added.stderr).toBe(0);
-    expect(linesWith(h0(), blob)).toEqual([`restrict,command="${h0().home}/.till/bin/till gate" ${type} ${blob} intruder`]);
+    expect(linesWith(h0(), blob)).toEqual([
+      `restrict,command="${h0().home}/.till/bin/till gate" ${type} ${blob} intruder`,
+    ]);
     expect(gated(home, h0(), join(scratch, 'intruder'))).toBe(true);
 
     // key-remove: the operator's line is not till's, whatever blob is asked for
@@ -129,7 +174,9 @@ describe('rotate-key through the gate: a restricted and a plain host', { timeout
     const r = await till(home, ['host', 'rotate-key', '--json'], { timeoutMs: 180_000 });
     expect(r.code, r.stderr).toBe(0);
     const doc = JSON.parse(r.stdout);
-    expect(doc.results.map((x: { host: string; key: string; restricted: boolean }) => [x.host, x.key, x.restricted])).toEqual([
+    expect(
+      doc.results.map((x: { host: string; key: string; restricted: boolean }) => [x.host, x.key, x.restricted]),
+    ).toEqual([
       ['h0', 'new', true],
       ['h1', 'new', false],
     ]);
@@ -143,7 +190,9 @@ describe('rotate-key through the gate: a restricted and a plain host', { timeout
     expect(authorizedKeys(h1())).not.toContain(oldBlob);
     expect(linesWith(h1(), newBlob)).toEqual([readFileSync(`${cur}.pub`, 'utf8').trim()]);
     // the rotation itself never met a refusal of the gate
-    expect(gateLog(h0()).slice(logStart)).toMatch(/allowed key-add from[^\n]*\n[^\n]*allowed test from[^\n]*\n[^\n]*allowed key-remove from/);
+    expect(gateLog(h0()).slice(logStart)).toMatch(
+      /allowed key-add from[^\n]*\n[^\n]*allowed test from[^\n]*\n[^\n]*allowed key-remove from/,
+    );
     expect(gateLog(h0()).slice(logStart)).not.toMatch(/refused from/);
     // h0 is still behind the gate, with the new key; host test works on both
     expect(gated(home, h0(), cur)).toBe(true);
@@ -169,7 +218,9 @@ describe('rotate-key through the gate: a restricted and a plain host', { timeout
     const cur = `${home}/ssh/${KEY}`;
     expect(authorizedKeys(h0())).not.toContain(oldBlob);
     expect(linesWith(h0(), blobOf(`${cur}.pub`))).toEqual([restrictedLine(h0(), `${cur}.pub`)]);
-    expect(gateLog(h0()).slice(logStart)).toMatch(/refused from [^\n]*not sent as sh -c SCRIPT till ARGS; command "sh -c 'set -eu; umask 077; line=[^\n]*\n[^\n]*allowed key-add from/);
+    expect(gateLog(h0()).slice(logStart)).toMatch(
+      /refused from [^\n]*not sent as sh -c SCRIPT till ARGS; command "sh -c 'set -eu; umask 077; line=[^\n]*\n[^\n]*allowed key-add from/,
+    );
     expect(gated(home, h0(), cur)).toBe(true);
     expect(JSON.parse((await tillOk(home, ['host', 'show', 'h0', '--json'])).stdout).restricted).toBe(true);
     // h1 was not a target: it stays on the old key, which till keeps for it
@@ -205,14 +256,18 @@ describe('rotate-key through the gate: a restricted and a plain host', { timeout
     expect(r.code).toBe(1);
     const res = JSON.parse(r.stdout).results[0];
     expect(res).toMatchObject({ host: 'h0', ok: false, key: 'new', restricted: true, otherRestrictedKeys: 1 });
-    expect(res.error).toBe("moved to the new key and removed till's old line, but the old key is still in 1 line of ~/.ssh/authorized_keys that till did not write (left in place: remove by hand)");
+    expect(res.error).toBe(
+      "moved to the new key and removed till's old line, but the old key is still in 1 line of ~/.ssh/authorized_keys that till did not write (left in place: remove by hand)",
+    );
     expect(linesWith(h0(), oldBlob)).toEqual([copy]);
     expect(linesWith(h0(), blobOf(`${cur}.pub`))).toEqual([restrictedLine(h0(), `${cur}.pub`)]);
     expect(gated(home, h0(), cur)).toBe(true);
     writeFileSync(`${h0().home}/.ssh/authorized_keys`, authorizedKeys(h0()).replace(`${copy}\n`, ''));
     const finish = await till(home, ['host', 'rotate-key'], { timeoutMs: 180_000 });
     expect(finish.code, finish.stderr + finish.stdout).toBe(0);
-    expect(finish.stderr).toContain("h0: 1 other restricted key in ~/.ssh/authorized_keys (till gate lines of keys that are not this till's); if you did not add it, see: till host audit h0");
+    expect(finish.stderr).toContain(
+      "h0: 1 other restricted key in ~/.ssh/authorized_keys (till gate lines of keys that are not this till's); if you did not add it, see: till host audit h0",
+    );
     expect(linesWith(h0(), stranger.split(' ').at(-2)!)).toEqual([stranger]);
     writeFileSync(`${h0().home}/.ssh/authorized_keys`, authorizedKeys(h0()).replace(`${stranger}\n`, ''));
   });
@@ -247,7 +302,10 @@ describe('rotate-key on restricted hosts, interrupted by SIGKILL', { timeout: 60
       // every host accepts a key till has, and only through the gate
       expect(keys.some((k) => acceptsKey(home, h, k))).toBe(true);
       for (const k of keys) if (acceptsKey(home, h, k)) expect(gated(home, h, k)).toBe(true);
-      for (const line of authorizedKeys(h).split('\n').filter((l) => l !== '')) expect(line.startsWith(`restrict,command="${h.home}/.till/bin/till gate" `)).toBe(true);
+      for (const line of authorizedKeys(h)
+        .split('\n')
+        .filter((l) => l !== ''))
+        expect(line.startsWith(`restrict,command="${h.home}/.till/bin/till gate" `)).toBe(true);
     }
     await tillOk(home, ['host', 'test', '--all']);
 

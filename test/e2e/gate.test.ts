@@ -21,14 +21,35 @@ describe('restricted keys: till host setup --restrict and till gate', { timeout:
   /** ssh with till's key but none of its config: what someone holding the stolen key would run. */
   const rawSsh = (command: string | undefined, extra: string[] = []) => {
     const h = host();
-    const args = ['-i', `${home}/ssh/till_federation_ed25519`, '-F', '/dev/null', '-o', `UserKnownHostsFile=${home}/ssh/known_hosts`, '-o', 'StrictHostKeyChecking=yes', '-o', 'BatchMode=yes', '-o', 'IdentitiesOnly=yes', '-p', String(h.port), ...extra, `${h.user}@${h.address}`];
+    const args = [
+      '-i',
+      `${home}/ssh/till_federation_ed25519`,
+      '-F',
+      '/dev/null',
+      '-o',
+      `UserKnownHostsFile=${home}/ssh/known_hosts`,
+      '-o',
+      'StrictHostKeyChecking=yes',
+      '-o',
+      'BatchMode=yes',
+      '-o',
+      'IdentitiesOnly=yes',
+      '-p',
+      String(h.port),
+      ...extra,
+      `${h.user}@${h.address}`,
+    ];
     if (command !== undefined) args.push(command);
     return spawnSync('ssh', args, { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'], timeout: 60_000 });
   };
   const rawRsync = (args: string[]) => {
     const h = host();
     const shell = `ssh -i ${home}/ssh/till_federation_ed25519 -F /dev/null -o UserKnownHostsFile=${home}/ssh/known_hosts -o StrictHostKeyChecking=yes -o BatchMode=yes -o IdentitiesOnly=yes -p ${h.port}`;
-    return spawnSync('rsync', ['-e', shell, ...args.map((a) => a.replace('HOST:', `${h.user}@${h.address}:`))], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'], timeout: 60_000 });
+    return spawnSync('rsync', ['-e', shell, ...args.map((a) => a.replace('HOST:', `${h.user}@${h.address}:`))], {
+      encoding: 'utf8',
+      stdio: ['ignore', 'pipe', 'pipe'],
+      timeout: 60_000,
+    });
   };
   const authorizedKeys = () => readFileSync(join(host().home, '.ssh/authorized_keys'), 'utf8');
   const gateLog = () => readFileSync(join(host().home, '.till/logs/gate.log'), 'utf8');
@@ -53,16 +74,29 @@ describe('restricted keys: till host setup --restrict and till gate', { timeout:
 
   it('setup --restrict installs till, restricts the key line, writes gate.json and proves host test passes the gate', async () => {
     const r = await tillOk(home, ['host', 'setup', 'h0', '--restrict', '--json'], { timeoutMs: 180_000 });
-    expect(JSON.parse(r.stdout).results[0]).toMatchObject({ host: 'h0', ok: true, restricted: true, tillVersion: LOCAL_VERSION });
+    expect(JSON.parse(r.stdout).results[0]).toMatchObject({
+      host: 'h0',
+      ok: true,
+      restricted: true,
+      tillVersion: LOCAL_VERSION,
+    });
     const pub = readFileSync(`${home}/ssh/till_federation_ed25519.pub`, 'utf8').trim();
-    const lines = authorizedKeys().split('\n').filter((l) => l.includes(pub.split(' ')[1]!));
+    const lines = authorizedKeys()
+      .split('\n')
+      .filter((l) => l.includes(pub.split(' ')[1]!));
     expect(lines).toEqual([`restrict,command="${host().home}/.till/bin/till gate" ${pub}`]);
-    expect(JSON.parse(readFileSync(join(host().home, '.till/gate.json'), 'utf8'))).toEqual({ deployRoots: ['~/projects/github/Tekton'] });
+    expect(JSON.parse(readFileSync(join(host().home, '.till/gate.json'), 'utf8'))).toEqual({
+      deployRoots: ['~/projects/github/Tekton'],
+    });
     expect(await hostEntry()).toMatchObject({ status: 'till-ready', restricted: true });
 
     // Again: the same single line (through the gate this time).
     await tillOk(home, ['host', 'setup', 'h0', '--restrict'], { timeoutMs: 180_000 });
-    expect(authorizedKeys().split('\n').filter((l) => l.includes(pub.split(' ')[1]!))).toEqual(lines);
+    expect(
+      authorizedKeys()
+        .split('\n')
+        .filter((l) => l.includes(pub.split(' ')[1]!)),
+    ).toEqual(lines);
     expect(gateLog()).toMatch(/allowed restrict from/);
 
     // A new tekton_path would widen gate.json: the gate refuses it; the host owner widens it by hand.
@@ -72,8 +106,14 @@ describe('restricted keys: till host setup --restrict and till gate', { timeout:
     const wider = await till(home, ['host', 'setup', 'h0', '--restrict'], { timeoutMs: 180_000 });
     expect(wider.code).toBe(1);
     expect(wider.stderr).toMatch(/widens the host's policy \(it adds the deploy root .*\/other\/Tekton\)/);
-    expect(JSON.parse(readFileSync(join(host().home, '.till/gate.json'), 'utf8'))).toEqual({ deployRoots: ['~/projects/github/Tekton'] });
-    expect(authorizedKeys().split('\n').filter((l) => l.includes(pub.split(' ')[1]!))).toEqual(lines);
+    expect(JSON.parse(readFileSync(join(host().home, '.till/gate.json'), 'utf8'))).toEqual({
+      deployRoots: ['~/projects/github/Tekton'],
+    });
+    expect(
+      authorizedKeys()
+        .split('\n')
+        .filter((l) => l.includes(pub.split(' ')[1]!)),
+    ).toEqual(lines);
     writeFileSync(dbFile, db);
   });
 
@@ -88,10 +128,20 @@ describe('restricted keys: till host setup --restrict and till gate', { timeout:
     const variant = await buildVariant('0.1.1-gate', scratch);
     const up = await tillVariant(variant, home, ['host', 'setup', 'h0', '--json']);
     expect(up.code, up.stderr).toBe(0);
-    expect(JSON.parse(up.stdout).results[0]).toMatchObject({ ok: true, changed: true, previousVersion: LOCAL_VERSION, tillVersion: '0.1.1-gate' });
+    expect(JSON.parse(up.stdout).results[0]).toMatchObject({
+      ok: true,
+      changed: true,
+      previousVersion: LOCAL_VERSION,
+      tillVersion: '0.1.1-gate',
+    });
     expect(host().shell('~/.till/bin/till --version').trim()).toBe('0.1.1-gate');
     const down = JSON.parse((await tillOk(home, ['host', 'setup', 'h0', '--json'], { timeoutMs: 180_000 })).stdout);
-    expect(down.results[0]).toMatchObject({ ok: true, changed: true, previousVersion: '0.1.1-gate', tillVersion: LOCAL_VERSION });
+    expect(down.results[0]).toMatchObject({
+      ok: true,
+      changed: true,
+      previousVersion: '0.1.1-gate',
+      tillVersion: LOCAL_VERSION,
+    });
 
     const hs = JSON.parse((await tillOk(home, ['host', 'sync', 'h0', '--json'])).stdout);
     expect(hs.results[0]).toMatchObject({ ok: true, local: [] });
@@ -124,7 +174,10 @@ describe('restricted keys: till host setup --restrict and till gate', { timeout:
   it('refuses host exec, a raw ssh command and an interactive login', async () => {
     const exec = await till(home, ['host', 'exec', 'h0', '--json', '--', 'id']);
     expect(exec.code).toBe(1);
-    expect(JSON.parse(exec.stdout).results[0]).toMatchObject({ ok: false, error: 'refused by till gate on the host: "id" is not one of till\'s operations' });
+    expect(JSON.parse(exec.stdout).results[0]).toMatchObject({
+      ok: false,
+      error: 'refused by till gate on the host: "id" is not one of till\'s operations',
+    });
     const human = await till(home, ['host', 'exec', 'h0', '--', 'cat /etc/passwd']);
     expect(human.code).toBe(1);
     expect(human.stdout + human.stderr).toContain('refused by till gate on the host');

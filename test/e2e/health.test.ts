@@ -15,7 +15,13 @@ let home: string;
 interface HealthJson {
   ok: boolean;
   summary: { total: number; ok: number; failed: number; unreachable: number };
-  results: Array<{ host: string; ok: boolean; status: string; error: string | null; health: Record<string, unknown> & { up: boolean; reasons: string[]; degraded: boolean } }>;
+  results: Array<{
+    host: string;
+    ok: boolean;
+    status: string;
+    error: string | null;
+    health: Record<string, unknown> & { up: boolean; reasons: string[]; degraded: boolean };
+  }>;
 }
 
 function byHost(doc: HealthJson) {
@@ -23,12 +29,19 @@ function byHost(doc: HealthJson) {
 }
 
 function historyOf(): Record<string, Array<{ at: string; up: boolean }>> {
-  return (JSON.parse(readFileSync(`${home}/state/health-history.json`, 'utf8')) as { hosts: Record<string, Array<{ at: string; up: boolean }>> }).hosts;
+  return (
+    JSON.parse(readFileSync(`${home}/state/health-history.json`, 'utf8')) as {
+      hosts: Record<string, Array<{ at: string; up: boolean }>>;
+    }
+  ).hosts;
 }
 
 /** Like LabHost.shell, with runuser's absolute path (the lab's PATH lacks /usr/sbin). */
 function asUser(h: LabHost, line: string): string {
-  return execFileSync('/usr/sbin/runuser', ['-u', h.user, '--', '/bin/sh', '-c', `cd "$HOME" && ${line}`], { encoding: 'utf8', env: { PATH: '/usr/bin:/bin', HOME: h.home } });
+  return execFileSync('/usr/sbin/runuser', ['-u', h.user, '--', '/bin/sh', '-c', `cd "$HOME" && ${line}`], {
+    encoding: 'utf8',
+    env: { PATH: '/usr/bin:/bin', HOME: h.home },
+  });
 }
 
 beforeAll(async () => {
@@ -36,9 +49,13 @@ beforeAll(async () => {
   await tillOk(home, ['host', 'init']);
   const key = readFileSync(`${home}/ssh/till_federation_ed25519.pub`, 'utf8');
   lab = await startLab(3, { authorizedKey: key });
-  for (const [i, h] of lab.hosts.entries()) await tillOk(home, ['host', 'add', `h${i}`, h.spec, '--tekton-path', '~/Tekton', '--group', i < 2 ? 'web' : 'db']);
+  for (const [i, h] of lab.hosts.entries())
+    await tillOk(home, ['host', 'add', `h${i}`, h.spec, '--tekton-path', '~/Tekton', '--group', i < 2 ? 'web' : 'db']);
   // h0 looks deployed (tekton_path is a symlink to a release) and has a remote till.
-  asUser(lab.hosts[0]!, 'mkdir -p releases/r-20261126-a .till/bin && ln -s releases/r-20261126-a Tekton && printf "#!/bin/sh\\necho 0.1.0\\n" > .till/bin/till && chmod +x .till/bin/till');
+  asUser(
+    lab.hosts[0]!,
+    'mkdir -p releases/r-20261126-a .till/bin && ln -s releases/r-20261126-a Tekton && printf "#!/bin/sh\\necho 0.1.0\\n" > .till/bin/till && chmod +x .till/bin/till',
+  );
   lab.hosts[2]!.stop();
 });
 
@@ -49,7 +66,18 @@ afterAll(async () => {
 
 describe('till host health', () => {
   it('reports every host in one JSON document: plausible numbers for the up hosts, up: false for the stopped one, exit 1', async () => {
-    const r = await till(home, ['host', 'health', '--all', '--json', '--disk-min', '0', '--load-max', '1000', '--retries', '1']);
+    const r = await till(home, [
+      'host',
+      'health',
+      '--all',
+      '--json',
+      '--disk-min',
+      '0',
+      '--load-max',
+      '1000',
+      '--retries',
+      '1',
+    ]);
     expect(r.code).toBe(1);
     const doc = JSON.parse(r.stdout) as HealthJson;
     expect(doc.ok).toBe(false);
@@ -57,7 +85,25 @@ describe('till host health', () => {
     const hosts = byHost(doc);
     for (const name of ['h0', 'h1']) {
       const h = hosts[name]!.health;
-      for (const field of ['up', 'latencyMs', 'uptimeSec', 'load1', 'load5', 'load15', 'cpus', 'memTotalBytes', 'memAvailableBytes', 'diskFreeBytes', 'diskTotalBytes', 'os', 'arch', 'tillVersion', 'release', 'degraded', 'reasons']) {
+      for (const field of [
+        'up',
+        'latencyMs',
+        'uptimeSec',
+        'load1',
+        'load5',
+        'load15',
+        'cpus',
+        'memTotalBytes',
+        'memAvailableBytes',
+        'diskFreeBytes',
+        'diskTotalBytes',
+        'os',
+        'arch',
+        'tillVersion',
+        'release',
+        'degraded',
+        'reasons',
+      ]) {
         expect(h, `${name}.${field}`).toHaveProperty(field);
       }
       expect(h.up).toBe(true);
@@ -132,7 +178,10 @@ describe('till host health', () => {
     const dir = mkdtempSync('/tmp/t-ls-');
     chmodSync(dir, 0o755);
     const logShell = join(dir, 'logsh');
-    writeFileSync(logShell, '#!/bin/sh\nprintf "%s\\n" "$2" | head -n 1 | cut -c1-40 >> "$HOME/.sessions"\nexec /bin/bash "$@"\n');
+    writeFileSync(
+      logShell,
+      '#!/bin/sh\nprintf "%s\\n" "$2" | head -n 1 | cut -c1-40 >> "$HOME/.sessions"\nexec /bin/bash "$@"\n',
+    );
     chmodSync(logShell, 0o755);
     const up = [lab.hosts[0]!, lab.hosts[1]!];
     const sessions = (h: LabHost) => asUser(h, 'cat .sessions 2>/dev/null || :').split('\n').filter(Boolean);
@@ -163,7 +212,6 @@ describe('till host health', () => {
     }
   });
 
-
   /** One health run of h1 alone: up, not degraded, plausible numbers. */
   async function expectHealthyH1(): Promise<void> {
     const r = await till(home, ['host', 'health', 'h1', '--json', '--disk-min', '0', '--load-max', '1000']);
@@ -174,23 +222,30 @@ describe('till host health', () => {
     expect(h1.health.memTotalBytes as number).toBeGreaterThan(0);
     expect(h1.health.diskFreeBytes as number).toBeGreaterThan(0);
   }
-  const closeMaster = (name = 'h1') => spawnSync('ssh', ['-F', `${home}/ssh/config`, '-O', 'exit', `till-${name}`], { stdio: 'ignore' });
+  const closeMaster = (name = 'h1') =>
+    spawnSync('ssh', ['-F', `${home}/ssh/config`, '-O', 'exit', `till-${name}`], { stdio: 'ignore' });
   it('a restricted host whose gate predates the v2 script still gets checked (the v1 script, timed to its first line)', async () => {
     // A stand-in for an older installed gate: refuses the v2 script as unknown, runs the rest.
     const dir = mkdtempSync('/tmp/t-og-');
     chmodSync(dir, 0o755);
     const gate = join(dir, 'oldgate');
-    writeFileSync(gate, [
-      '#!/bin/sh',
-      'case "$SSH_ORIGINAL_COMMAND" in *till_health_ping*) echo "till gate: refused: a script that is not one of till\'s own" >&2; exit 1 ;; esac',
-      'echo ran >> "$HOME/.gate-ran"',
-      'exec /bin/sh -c "$SSH_ORIGINAL_COMMAND"',
-      '',
-    ].join('\n'));
+    writeFileSync(
+      gate,
+      [
+        '#!/bin/sh',
+        'case "$SSH_ORIGINAL_COMMAND" in *till_health_ping*) echo "till gate: refused: a script that is not one of till\'s own" >&2; exit 1 ;; esac',
+        'echo ran >> "$HOME/.gate-ran"',
+        'exec /bin/sh -c "$SSH_ORIGINAL_COMMAND"',
+        '',
+      ].join('\n'),
+    );
     chmodSync(gate, 0o755);
     const h = lab.hosts[1]!;
     const key = readFileSync(`${home}/ssh/till_federation_ed25519.pub`, 'utf8').trim();
-    asUser(h, `cp .ssh/authorized_keys .ssh/ak.saved && printf '%s\\n' 'command="${gate}",restrict ${key}' > .ssh/authorized_keys && rm -f .gate-ran`);
+    asUser(
+      h,
+      `cp .ssh/authorized_keys .ssh/ak.saved && printf '%s\\n' 'command="${gate}",restrict ${key}' > .ssh/authorized_keys && rm -f .gate-ran`,
+    );
     closeMaster();
     try {
       await expectHealthyH1();
@@ -242,7 +297,8 @@ describe('till host health', () => {
     expect(historyOf().h0!.length).toBe(n0 + 1);
     expect(historyOf().h2!.length).toBe(before.h2!.length + 1);
     const env = { TILL_HEALTH_HISTORY_LIMIT: '2', TILL_HEALTH_HISTORY_TOTAL: '5' };
-    for (let i = 0; i < 2; i++) await till(home, ['host', 'health', '--all', '--disk-min', '0', '--load-max', '1000', '--retries', '1'], { env });
+    for (let i = 0; i < 2; i++)
+      await till(home, ['host', 'health', '--all', '--disk-min', '0', '--load-max', '1000', '--retries', '1'], { env });
     const bounded = historyOf();
     const total = Object.values(bounded).reduce((n, l) => n + l.length, 0);
     expect(total).toBeLessThanOrEqual(5);
@@ -265,7 +321,17 @@ describe('a broken health history', () => {
       ]) {
         writeFileSync(historyFile, text!);
         const db = readFileSync(dbFile);
-        const r = await till(home, ['host', 'health', '--all', '--disk-min', '0', '--load-max', '1000', '--retries', '1']);
+        const r = await till(home, [
+          'host',
+          'health',
+          '--all',
+          '--disk-min',
+          '0',
+          '--load-max',
+          '1000',
+          '--retries',
+          '1',
+        ]);
         expect(r.code, `${what}: ${r.stderr}`).toBe(4);
         expect(r.stderr).toContain('health-history.json');
         expect(r.stdout).toBe(''); // no result table: nothing was checked
@@ -297,11 +363,19 @@ describe('till metrics', () => {
     const up = r.stdout.split('\n').filter((l) => l.startsWith('till_host_up{'));
     expect(up.sort()).toEqual(['till_host_up{host="h0"} 1', 'till_host_up{host="h1"} 1', 'till_host_up{host="h2"} 0']);
     expect(r.stdout).toMatch(/^# TYPE till_host_ssh_latency_seconds gauge$/m);
-    expect(r.stdout).toMatch(/^till_host_info\{host="h0",status="till-ready",version="0\.1\.0",release="r-20261126-a"\} 1$/m);
+    expect(r.stdout).toMatch(
+      /^till_host_info\{host="h0",status="till-ready",version="0\.1\.0",release="r-20261126-a"\} 1$/m,
+    );
     expect(r.stdout).toMatch(/^till_host_memory_available_bytes\{host="h1"\} \d+$/m);
     expect(r.stdout).not.toMatch(/^till_host_load1\{host="h2"\}/m);
     // One sample per up host, with values that fit what host health stored.
-    const samples = (name: string) => Object.fromEntries(r.stdout.split('\n').filter((l) => l.startsWith(`${name}{`)).map((l) => [/host="([^"]+)"/.exec(l)![1]!, Number(l.split(' ').at(-1))]));
+    const samples = (name: string) =>
+      Object.fromEntries(
+        r.stdout
+          .split('\n')
+          .filter((l) => l.startsWith(`${name}{`))
+          .map((l) => [/host="([^"]+)"/.exec(l)![1]!, Number(l.split(' ').at(-1))]),
+      );
     const stored = async (h: string) => JSON.parse((await tillOk(home, ['host', 'show', h, '--json'])).stdout).health;
     const latency = samples('till_host_ssh_latency_seconds');
     const load1 = samples('till_host_load1');
@@ -325,7 +399,8 @@ describe('till metrics', () => {
     let stderr = '';
     child!.stderr!.on('data', (d: Buffer) => (stderr += d.toString()));
     const deadline = Date.now() + 20_000;
-    while (!/serving metrics at (\S+)/.test(stderr) && Date.now() < deadline) await new Promise((res) => setTimeout(res, 50));
+    while (!/serving metrics at (\S+)/.test(stderr) && Date.now() < deadline)
+      await new Promise((res) => setTimeout(res, 50));
     const url = /serving metrics at (\S+)/.exec(stderr)?.[1];
     expect(url, stderr).toMatch(/^http:\/\/127\.0\.0\.1:\d+\/metrics$/);
     const res = await fetch(url!);
@@ -351,7 +426,11 @@ describe('till status', () => {
   it('shows each host with its state and groups, from the stored snapshots', async () => {
     const doc = JSON.parse((await tillOk(home, ['status', '--json'])).stdout);
     expect(doc.summary).toMatchObject({ total: 3, ok: 2, down: 1 });
-    expect(doc.hosts.map((h: { name: string; state: string }) => `${h.name}:${h.state}`)).toEqual(['h0:ok', 'h1:ok', 'h2:down']);
+    expect(doc.hosts.map((h: { name: string; state: string }) => `${h.name}:${h.state}`)).toEqual([
+      'h0:ok',
+      'h1:ok',
+      'h2:down',
+    ]);
     expect(doc.groups).toEqual([
       { name: 'db', total: 1, ok: 0, degraded: 0, down: 1, unknown: 0 },
       { name: 'web', total: 2, ok: 2, degraded: 0, down: 0, unknown: 0 },

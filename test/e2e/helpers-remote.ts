@@ -39,7 +39,12 @@ export async function buildVariant(version: string, dir: string): Promise<string
 }
 
 /** Runs a bundle other than the built one, as `node <file> args…`, with its own TILL_HOME. */
-export function tillVariant(bundle: string, home: string, args: string[], opts: { onSpawn?: (child: ChildProcess) => void } = {}): Promise<TillRun> {
+export function tillVariant(
+  bundle: string,
+  home: string,
+  args: string[],
+  opts: { onSpawn?: (child: ChildProcess) => void } = {},
+): Promise<TillRun> {
   return new Promise((resolvePromise, reject) => {
     const child = spawn(process.execPath, [bundle, ...args], {
       env: { PATH: process.env.PATH, HOME: process.env.HOME, TILL_HOME: home, NO_COLOR: '1' },
@@ -55,7 +60,24 @@ export function tillVariant(bundle: string, home: string, args: string[], opts: 
   });
 }
 
-const BASIC_TOOLS = ['sh', 'bash', 'mkdir', 'mv', 'chmod', 'cat', 'ls', 'rm', 'touch', 'head', 'tail', 'tr', 'stat', 'sleep', 'sed', 'grep'];
+const BASIC_TOOLS = [
+  'sh',
+  'bash',
+  'mkdir',
+  'mv',
+  'chmod',
+  'cat',
+  'ls',
+  'rm',
+  'touch',
+  'head',
+  'tail',
+  'tr',
+  'stat',
+  'sleep',
+  'sed',
+  'grep',
+];
 
 /** A PATH folder (readable by lab users) holding links to the basic tools and `extra`, and nothing else. */
 export function pathWith(extra: string[]): string {

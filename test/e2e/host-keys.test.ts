@@ -5,7 +5,8 @@ import { startLab, type Lab, type LabHost } from '../lab/lab.js';
 import { closeMasters, TILL_BIN, tempHome, till, tillOk } from '../lab/till.js';
 
 /** The lab host's own key fingerprint, as its administrator would read it. */
-const hostFingerprint = (h: LabHost) => execFileSync('ssh-keygen', ['-lf', `${h.dir}/host_ed25519.pub`], { encoding: 'utf8' }).split(' ')[1]!;
+const hostFingerprint = (h: LabHost) =>
+  execFileSync('ssh-keygen', ['-lf', `${h.dir}/host_ed25519.pub`], { encoding: 'utf8' }).split(' ')[1]!;
 const knownHosts = (home: string) => readFileSync(`${home}/ssh/known_hosts`, 'utf8');
 
 describe('host keys: changed key, forget, trust', () => {
@@ -90,17 +91,27 @@ describe('host keys: changed key, forget, trust', () => {
     const ok = await till(home, ['host', 'trust', 'web2', '--fingerprint', hostFingerprint(h), '--json']);
     expect(ok.code, ok.stderr).toBe(0);
     expect(JSON.parse(ok.stdout).pinned.fingerprint).toBe(hostFingerprint(h));
-    const pinned = knownHosts(home).split('\n').filter((l) => l.startsWith(`[${h.address}]:${h.port} `));
+    const pinned = knownHosts(home)
+      .split('\n')
+      .filter((l) => l.startsWith(`[${h.address}]:${h.port} `));
     expect(pinned).toHaveLength(1);
     await tillOk(home, ['host', 'test', 'web2']);
     // the first contact found the pinned key: accept-new had nothing to add
-    expect(knownHosts(home).split('\n').filter((l) => l.startsWith(`[${h.address}]:${h.port} `))).toEqual(pinned);
+    expect(
+      knownHosts(home)
+        .split('\n')
+        .filter((l) => l.startsWith(`[${h.address}]:${h.port} `)),
+    ).toEqual(pinned);
 
     // a reinstall: trust the new key directly, replacing the old entry
     await h.changeHostKey();
     expect((await till(home, ['host', 'test', 'web2'])).code).toBe(1);
     await tillOk(home, ['host', 'trust', 'web2', '--fingerprint', hostFingerprint(h)]);
-    expect(knownHosts(home).split('\n').filter((l) => l.startsWith(`[${h.address}]:${h.port} `))).toHaveLength(1);
+    expect(
+      knownHosts(home)
+        .split('\n')
+        .filter((l) => l.startsWith(`[${h.address}]:${h.port} `)),
+    ).toHaveLength(1);
     await tillOk(home, ['host', 'test', 'web2']);
   });
 

@@ -154,9 +154,11 @@ function snapshot(dir: string): Record<string, string> {
 
 async function pool<T>(items: T[], n: number, f: (item: T) => Promise<void>): Promise<void> {
   const queue = [...items];
-  await Promise.all(Array.from({ length: n }, async () => {
-    for (let item = queue.shift(); item !== undefined; item = queue.shift()) await f(item);
-  }));
+  await Promise.all(
+    Array.from({ length: n }, async () => {
+      for (let item = queue.shift(); item !== undefined; item = queue.shift()) await f(item);
+    }),
+  );
 }
 
 const tmpBefore = readdirSync('/tmp');
@@ -191,26 +193,40 @@ describe('hostile command-line values are refused and change nothing', () => {
 
   const NAME_SLOTS = /<name>|<target>|--group|--jump|group (create|add|delete)|<host>|^remove|^show|^forget|^authorize/;
   const cases = SLOTS.flatMap(([slot, build], i) =>
-    [...sample(CORPUS, i, 4), ...(NAME_SLOTS.test(slot) ? KEY_ONLY : []), ...(slot === 'add @[host]' ? V6_ONLY : [])].map(([label, value]) => ({ slot, label, args: build(value) })),
+    [
+      ...sample(CORPUS, i, 4),
+      ...(NAME_SLOTS.test(slot) ? KEY_ONLY : []),
+      ...(slot === 'add @[host]' ? V6_ONLY : []),
+    ].map(([label, value]) => ({ slot, label, args: build(value) })),
   );
 
-  test(`${cases.length} hostile invocations (${SLOTS.length} slots × ${FULL ? CORPUS.length : 4} values)`, { timeout: 1_800_000 }, async () => {
-    const problems: string[] = [];
-    await pool(cases, 3, async ({ slot, label, args }) => {
-      const r = await runTill(home, args);
-      const where = `${slot} ← ${label}`;
-      if (r.code !== 2) problems.push(`${where}: exit ${r.code} (expected 2)\n${r.stderr.slice(0, 300)}`);
-      if (/internal error/.test(r.stderr)) problems.push(`${where}: internal error\n${r.stderr.slice(0, 500)}`);
-      if (r.stdout !== '') problems.push(`${where}: printed to stdout: ${r.stdout.slice(0, 200)}`);
-      if (existsSync(CANARY)) problems.push(`${where}: CANARY CREATED`);
-    });
-    expect(problems).toEqual([]);
-    expect(snapshot(home)).toEqual(before);
-  });
+  test(
+    `${cases.length} hostile invocations (${SLOTS.length} slots × ${FULL ? CORPUS.length : 4} values)`,
+    { timeout: 1_800_000 },
+    async () => {
+      const problems: string[] = [];
+      await pool(cases, 3, async ({ slot, label, args }) => {
+        const r = await runTill(home, args);
+        const where = `${slot} ← ${label}`;
+        if (r.code !== 2) problems.push(`${where}: exit ${r.code} (expected 2)\n${r.stderr.slice(0, 300)}`);
+        if (/internal error/.test(r.stderr)) problems.push(`${where}: internal error\n${r.stderr.slice(0, 500)}`);
+        if (r.stdout !== '') problems.push(`${where}: printed to stdout: ${r.stdout.slice(0, 200)}`);
+        if (existsSync(CANARY)) problems.push(`${where}: CANARY CREATED`);
+      });
+      expect(problems).toEqual([]);
+      expect(snapshot(home)).toEqual(before);
+    },
+  );
 
   test('names that are Object properties are just unknown names', async () => {
     for (const name of ['constructor', 'toString', 'hasOwnProperty', '__proto__']) {
-      for (const args of [['host', 'show', name], ['host', 'remove', name], ['host', 'test', name], ['host', 'group', 'delete', name], ['host', 'group', 'add', 'g', name]]) {
+      for (const args of [
+        ['host', 'show', name],
+        ['host', 'remove', name],
+        ['host', 'test', name],
+        ['host', 'group', 'delete', name],
+        ['host', 'group', 'add', 'g', name],
+      ]) {
         const r = await runTill(home, args);
         expect(r.code, `${args.join(' ')}: ${r.stderr}`).toBe(2);
         expect(r.stderr).not.toContain('internal error');
@@ -235,29 +251,102 @@ describe('a hand-edited hosts-local.json with a hostile value in any field is re
   type Db = { hosts: Record<string, Record<string, unknown>>; groups: Record<string, string[]>; updated: string };
   const valid = (): Db => ({
     hosts: {
-      h0: { user: 'deploy', host: 'prod.example.com', port: 22, status: 'connected', added: '2025-01-05T10:00:00Z', last_sync: null, last_test: '2025-01-05T10:00:00Z', tekton_path: '~/T', installations: ['primary.tekton.us'], failures: 0, latency_ms: 3, key_fingerprint: FP },
-      h1: { user: 'deploy', host: '10.0.0.2', port: 2222, status: 'unreachable', previous_status: 'connected', added: '2025-01-05T10:00:00Z', tekton_path: '/srv/T', installations: [], jump: 'h0' },
+      h0: {
+        user: 'deploy',
+        host: 'prod.example.com',
+        port: 22,
+        status: 'connected',
+        added: '2025-01-05T10:00:00Z',
+        last_sync: null,
+        last_test: '2025-01-05T10:00:00Z',
+        tekton_path: '~/T',
+        installations: ['primary.tekton.us'],
+        failures: 0,
+        latency_ms: 3,
+        key_fingerprint: FP,
+      },
+      h1: {
+        user: 'deploy',
+        host: '10.0.0.2',
+        port: 2222,
+        status: 'unreachable',
+        previous_status: 'connected',
+        added: '2025-01-05T10:00:00Z',
+        tekton_path: '/srv/T',
+        installations: [],
+        jump: 'h0',
+      },
     },
     groups: { g: ['h0', 'h1'] },
     updated: '1736071200',
   });
   // Free-text fields that are only ever displayed (last_error, till_version, updated) are not in this list.
   const FIELDS: Array<[string, (d: Db, p: string) => void]> = [
-    ['host name', (d, p) => { ownKey(d.hosts, p, d.hosts.h1!); delete d.hosts.h1; d.groups.g = ['h0', p]; }],
-    ...(['user', 'host', 'port', 'status', 'added', 'last_sync', 'last_test', 'tekton_path', 'failures', 'latency_ms', 'previous_status', 'jump', 'key_fingerprint'] as const).map(
-      (f): [string, (d: Db, p: string) => void] => [f, (d, p) => { d.hosts.h1![f] = p; }],
-    ),
-    ['installations[0]', (d, p) => { d.hosts.h0!.installations = [p]; }],
-    ['group name', (d, p) => { ownKey(d.groups, p, ['h0']); }],
-    ['group member', (d, p) => { d.groups.g = [p]; }],
+    [
+      'host name',
+      (d, p) => {
+        ownKey(d.hosts, p, d.hosts.h1!);
+        delete d.hosts.h1;
+        d.groups.g = ['h0', p];
+      },
+    ],
+    ...(
+      [
+        'user',
+        'host',
+        'port',
+        'status',
+        'added',
+        'last_sync',
+        'last_test',
+        'tekton_path',
+        'failures',
+        'latency_ms',
+        'previous_status',
+        'jump',
+        'key_fingerprint',
+      ] as const
+    ).map((f): [string, (d: Db, p: string) => void] => [
+      f,
+      (d, p) => {
+        d.hosts.h1![f] = p;
+      },
+    ]),
+    [
+      'installations[0]',
+      (d, p) => {
+        d.hosts.h0!.installations = [p];
+      },
+    ],
+    [
+      'group name',
+      (d, p) => {
+        ownKey(d.groups, p, ['h0']);
+      },
+    ],
+    [
+      'group member',
+      (d, p) => {
+        d.groups.g = [p];
+      },
+    ],
   ];
   // `obj[key] = v` with key "__proto__" would set the prototype instead of writing a key.
-  const ownKey = (obj: object, key: string, value: unknown) => Object.defineProperty(obj, key, { value, enumerable: true, configurable: true, writable: true });
+  const ownKey = (obj: object, key: string, value: unknown) =>
+    Object.defineProperty(obj, key, { value, enumerable: true, configurable: true, writable: true });
   // NUL cannot be passed in argv, but a file can hold it: every field gets it.
-  const NULS: Array<[string, string]> = [['NUL', 'h\u0000x'], ['NUL injection', `x\u0000$(${touch})`]];
+  const NULS: Array<[string, string]> = [
+    ['NUL', 'h\u0000x'],
+    ['NUL injection', `x\u0000$(${touch})`],
+  ];
   const KEY_FIELDS = /name|member|jump/;
   const cases = FIELDS.flatMap(([field, set], i) =>
-    [...sample(CORPUS, i, 3), NULS[i % 2]!, ...(KEY_FIELDS.test(field) ? KEY_ONLY : [])].map(([label, value]) => ({ field, label, set, value })),
+    [...sample(CORPUS, i, 3), NULS[i % 2]!, ...(KEY_FIELDS.test(field) ? KEY_ONLY : [])].map(([label, value]) => ({
+      field,
+      label,
+      set,
+      value,
+    })),
   );
 
   test('the valid base loads (so each refusal is the hostile value)', async () => {
@@ -268,29 +357,38 @@ describe('a hand-edited hosts-local.json with a hostile value in any field is re
     expect(config).toContain('Host till-h1\n    HostName 10.0.0.2\n');
   });
 
-  test(`${cases.length} hostile files: exit 4 naming the file; file and ssh/config unchanged`, { timeout: 1_800_000 }, async () => {
-    const problems: string[] = [];
-    // One home, so one file at a time.
-    for (const [n, { field, label, set, value }] of cases.entries()) {
-      const d = valid();
-      set(d, value);
-      const text = `${JSON.stringify(d, null, 2)}\n`;
-      writeFileSync(db, text);
-      const cfg = readFileSync(join(home, 'ssh', 'config'), 'utf8');
-      // every file is refused on read; every 4th also on an update (which must not overwrite it)
-      for (const args of n % 4 === 0 ? [['host', 'list'], ['host', 'add', 'n9', 'u@10.0.0.9']] : [['host', 'list']]) {
-        const r = await runTill(home, args);
-        const where = `${field} ← ${label} (${args.slice(0, 2).join(' ')})`;
-        if (r.code !== 4) problems.push(`${where}: exit ${r.code} (expected 4) ${r.stderr.slice(0, 200)}`);
-        if (!r.stderr.includes(db)) problems.push(`${where}: message does not name ${db}`);
-        if (readFileSync(db, 'utf8') !== text) problems.push(`${where}: file changed`);
-        if (readFileSync(join(home, 'ssh', 'config'), 'utf8') !== cfg) problems.push(`${where}: ssh/config changed`);
-        if (existsSync(CANARY)) problems.push(`${where}: CANARY CREATED`);
+  test(
+    `${cases.length} hostile files: exit 4 naming the file; file and ssh/config unchanged`,
+    { timeout: 1_800_000 },
+    async () => {
+      const problems: string[] = [];
+      // One home, so one file at a time.
+      for (const [n, { field, label, set, value }] of cases.entries()) {
+        const d = valid();
+        set(d, value);
+        const text = `${JSON.stringify(d, null, 2)}\n`;
+        writeFileSync(db, text);
+        const cfg = readFileSync(join(home, 'ssh', 'config'), 'utf8');
+        // every file is refused on read; every 4th also on an update (which must not overwrite it)
+        for (const args of n % 4 === 0
+          ? [
+              ['host', 'list'],
+              ['host', 'add', 'n9', 'u@10.0.0.9'],
+            ]
+          : [['host', 'list']]) {
+          const r = await runTill(home, args);
+          const where = `${field} ← ${label} (${args.slice(0, 2).join(' ')})`;
+          if (r.code !== 4) problems.push(`${where}: exit ${r.code} (expected 4) ${r.stderr.slice(0, 200)}`);
+          if (!r.stderr.includes(db)) problems.push(`${where}: message does not name ${db}`);
+          if (readFileSync(db, 'utf8') !== text) problems.push(`${where}: file changed`);
+          if (readFileSync(join(home, 'ssh', 'config'), 'utf8') !== cfg) problems.push(`${where}: ssh/config changed`);
+          if (existsSync(CANARY)) problems.push(`${where}: CANARY CREATED`);
+        }
       }
-    }
-    expect(problems).toEqual([]);
-    expect(readFileSync(join(home, 'ssh', 'config'), 'utf8')).toBe(config);
-  });
+      expect(problems).toEqual([]);
+      expect(readFileSync(join(home, 'ssh', 'config'), 'utf8')).toBe(config);
+    },
+  );
 });
 
 describe('hostile values as data reach the remote command exactly (a real lab host)', () => {
@@ -320,7 +418,10 @@ describe('hostile values as data reach the remote command exactly (a real lab ho
   });
 
   test('property: 30 random Unicode strings through till host exec, each quoted once', async () => {
-    const strings = fc.sample(fc.string({ unit: 'binary', minLength: 0, maxLength: 60 }).filter((s) => !s.includes('\0')), { numRuns: 30, seed: 4242 });
+    const strings = fc.sample(
+      fc.string({ unit: 'binary', minLength: 0, maxLength: 60 }).filter((s) => !s.includes('\0')),
+      { numRuns: 30, seed: 4242 },
+    );
     for (let i = 0; i < strings.length; i += 5) {
       const batch = strings.slice(i, i + 5);
       expect(await execPrint(batch)).toEqual(batch);

@@ -45,7 +45,9 @@ describe('till installation', () => {
     // default: moves to another registered installation; an unknown name is exit 2 and changes nothing
     const moved = await tillOk(home, ['installation', 'default', 'primary.tekton.us']);
     expect(moved.stderr).toMatch(/primary\.tekton\.us is now the default installation/);
-    expect(JSON.parse((await tillOk(home, ['installation', 'list', '--json'])).stdout).default).toBe('primary.tekton.us');
+    expect(JSON.parse((await tillOk(home, ['installation', 'list', '--json'])).stdout).default).toBe(
+      'primary.tekton.us',
+    );
     const beforeUnknown = readFileSync(join(home, 'installations.json'), 'utf8');
     expect((await till(home, ['installation', 'default', 'nope'])).code).toBe(2);
     expect(readFileSync(join(home, 'installations.json'), 'utf8')).toBe(beforeUnknown);
@@ -62,7 +64,9 @@ describe('till installation', () => {
     const a = make('gh/alpha', 'TEKTON_REGISTRY_NAME=alpha\n');
     const b = make('gh/org/beta', 'TEKTON_REGISTRY_NAME=beta\n');
     make('gh/org/notes', 'OTHER=1\n');
-    const seen = JSON.parse((await tillOk(home, ['installation', 'discover', '--root', join(root, 'gh'), '--json'])).stdout);
+    const seen = JSON.parse(
+      (await tillOk(home, ['installation', 'discover', '--root', join(root, 'gh'), '--json'])).stdout,
+    );
     expect(seen).toEqual({
       found: [
         { name: 'alpha', registryName: 'alpha', path: a, registeredAs: null },
@@ -72,9 +76,15 @@ describe('till installation', () => {
     });
     const r = await tillOk(home, ['installation', 'discover', '--root', join(root, 'gh'), '--add']);
     expect(r.stdout).toMatch(/alpha\s+\S+alpha\s+added/);
-    const names = JSON.parse((await tillOk(home, ['installation', 'list', '--json'])).stdout).installations.map((i: { name: string }) => i.name);
+    const names = JSON.parse((await tillOk(home, ['installation', 'list', '--json'])).stdout).installations.map(
+      (i: { name: string }) => i.name,
+    );
     expect(names).toEqual(expect.arrayContaining(['alpha', 'beta']));
     // Again: nothing new to add.
-    expect(JSON.parse((await tillOk(home, ['installation', 'discover', '--root', join(root, 'gh'), '--add', '--json'])).stdout).added).toEqual([]);
+    expect(
+      JSON.parse(
+        (await tillOk(home, ['installation', 'discover', '--root', join(root, 'gh'), '--add', '--json'])).stdout,
+      ).added,
+    ).toEqual([]);
   });
 });

@@ -11,7 +11,35 @@ const authorizedKeys = (h: LabHost) => readFileSync(`${h.home}/.ssh/authorized_k
 
 /** A login with exactly this key file, nothing else from any config. */
 function acceptsKey(h: LabHost, keyFile: string): boolean {
-  const r = spawnSync('ssh', ['-F', '/dev/null', '-i', keyFile, '-o', 'IdentitiesOnly=yes', '-o', 'IdentityAgent=none', '-o', 'StrictHostKeyChecking=no', '-o', 'UserKnownHostsFile=/dev/null', '-o', 'BatchMode=yes', '-o', 'LogLevel=ERROR', '-p', String(h.port), '-l', h.user, '--', h.address, 'echo in'], { encoding: 'utf8', timeout: 30_000 });
+  const r = spawnSync(
+    'ssh',
+    [
+      '-F',
+      '/dev/null',
+      '-i',
+      keyFile,
+      '-o',
+      'IdentitiesOnly=yes',
+      '-o',
+      'IdentityAgent=none',
+      '-o',
+      'StrictHostKeyChecking=no',
+      '-o',
+      'UserKnownHostsFile=/dev/null',
+      '-o',
+      'BatchMode=yes',
+      '-o',
+      'LogLevel=ERROR',
+      '-p',
+      String(h.port),
+      '-l',
+      h.user,
+      '--',
+      h.address,
+      'echo in',
+    ],
+    { encoding: 'utf8', timeout: 30_000 },
+  );
   return r.status === 0 && r.stdout.trim() === 'in';
 }
 
@@ -95,7 +123,9 @@ describe('till host rotate-key', () => {
     const listJson = JSON.parse((await tillOk(home, ['host', 'list', '--json'])).stdout);
     expect(listJson.key.ageDays).toBe(0);
     expect(listJson.key.fingerprint).toMatch(/^SHA256:/);
-    expect(listJson.hosts.every((h: { key_fingerprint: string }) => h.key_fingerprint === listJson.key.fingerprint)).toBe(true);
+    expect(
+      listJson.hosts.every((h: { key_fingerprint: string }) => h.key_fingerprint === listJson.key.fingerprint),
+    ).toBe(true);
     await tillOk(home, ['host', 'test', '--all']);
   });
 });

@@ -44,12 +44,19 @@ describe('till host setup', { timeout: 240_000 }, () => {
     chmodSync(rsyncGate, 0o777);
     writeFileSync(join(rsyncGate, 'go'), '');
     const realRsync = execFileSync('sh', ['-c', 'command -v rsync'], { encoding: 'utf8' }).trim();
-    writeFileSync(`${slowRsyncPath}/rsync`, `#!/bin/sh\ntouch ${rsyncGate}/started\nwhile [ ! -e ${rsyncGate}/go ]; do sleep 0.1; done\nexec ${realRsync} "$@"\n`, { mode: 0o755 });
+    writeFileSync(
+      `${slowRsyncPath}/rsync`,
+      `#!/bin/sh\ntouch ${rsyncGate}/started\nwhile [ ! -e ${rsyncGate}/go ]; do sleep 0.1; done\nexec ${realRsync} "$@"\n`,
+      { mode: 0o755 },
+    );
     await tillOk(home, ['host', 'init']);
     const key = readFileSync(`${home}/ssh/till_federation_ed25519.pub`, 'utf8');
     // h3's sessions get a PATH with rsync and the basic tools but no node.
     const paths = [undefined, undefined, undefined, noNodePath, oldNodePath, noRsyncPath, slowRsyncPath];
-    lab = await startLab(7, { authorizedKey: key, perHost: (i) => (paths[i] ? { sshdExtra: [`SetEnv PATH=${paths[i]}`] } : {}) });
+    lab = await startLab(7, {
+      authorizedKey: key,
+      perHost: (i) => (paths[i] ? { sshdExtra: [`SetEnv PATH=${paths[i]}`] } : {}),
+    });
     for (const h of lab.hosts) await tillOk(home, ['host', 'add', `h${h.index}`, h.spec]);
   }, 240_000);
 
@@ -70,12 +77,21 @@ describe('till host setup', { timeout: 240_000 }, () => {
     const doc = JSON.parse(r.stdout);
     const by = new Map<string, Record<string, unknown>>(doc.results.map((x: { host: string }) => [x.host, x]));
     for (const name of ['h0', 'h1', 'h2', 'h6']) {
-      expect(by.get(name), String(by.get(name)?.error)).toMatchObject({ ok: true, changed: true, tillVersion: LOCAL_VERSION, previousVersion: null });
+      expect(by.get(name), String(by.get(name)?.error)).toMatchObject({
+        ok: true,
+        changed: true,
+        tillVersion: LOCAL_VERSION,
+        previousVersion: null,
+      });
       expect(sshOut(home, name, '~/.till/bin/till --version').trim()).toBe(LOCAL_VERSION);
     }
     expect(by.get('h3')).toMatchObject({ ok: false, status: 'failed' });
     expect(String(by.get('h3')!.error)).toMatch(/Node\.js not found.*till needs Node\.js 20 or newer/);
-    expect(by.get('h4')).toMatchObject({ ok: false, status: 'failed', error: `node 18.19.0 found at ${oldNodePath}/node; till needs Node.js 20 or newer (https://nodejs.org or your package manager)` });
+    expect(by.get('h4')).toMatchObject({
+      ok: false,
+      status: 'failed',
+      error: `node 18.19.0 found at ${oldNodePath}/node; till needs Node.js 20 or newer (https://nodejs.org or your package manager)`,
+    });
     expect(by.get('h5')).toMatchObject({ ok: false, status: 'failed' });
     expect(String(by.get('h5')!.error)).toMatch(/^rsync not found: install rsync/);
     // Nothing was copied to the hosts that failed the check.
@@ -83,10 +99,13 @@ describe('till host setup', { timeout: 240_000 }, () => {
     expect(() => statSync(`${lab.hosts[3]!.home}/.till`)).toThrow();
 
     const hosts = await hostsOf();
-    for (const h of hosts.filter((x) => x.name < 'h3')) expect(h).toMatchObject({ status: 'till-ready', till_version: LOCAL_VERSION });
+    for (const h of hosts.filter((x) => x.name < 'h3'))
+      expect(h).toMatchObject({ status: 'till-ready', till_version: LOCAL_VERSION });
     expect(hosts.find((x) => x.name === 'h3')!.status).not.toBe('till-ready');
     // The launcher runs the node the check found, by absolute path.
-    expect(readFileSync(`${lab.hosts[0]!.home}/.till/bin/till`, 'utf8')).toContain(`exec "$node" "$HOME/.till/lib/till-${LOCAL_VERSION}.mjs"`);
+    expect(readFileSync(`${lab.hosts[0]!.home}/.till/bin/till`, 'utf8')).toContain(
+      `exec "$node" "$HOME/.till/lib/till-${LOCAL_VERSION}.mjs"`,
+    );
     // The human summary names the fix too.
     const human = await till(home, ['host', 'setup', 'h3']);
     expect(human.code).toBe(1);
@@ -94,7 +113,10 @@ describe('till host setup', { timeout: 240_000 }, () => {
   });
 
   it('changes nothing on a second run when the version matches', async () => {
-    const files = (i: number) => [`${lab.hosts[i]!.home}/.till/bin/till`, `${lab.hosts[i]!.home}/.till/lib/till-${LOCAL_VERSION}.mjs`];
+    const files = (i: number) => [
+      `${lab.hosts[i]!.home}/.till/bin/till`,
+      `${lab.hosts[i]!.home}/.till/lib/till-${LOCAL_VERSION}.mjs`,
+    ];
     const before = [0, 1, 2].flatMap((i) => files(i).map(fileId));
     const dbBefore = await hostsOf();
     const r = await tillOk(home, ['host', 'setup', 'h0', 'h1', 'h2', '--json'], { timeoutMs: 180_000 });
@@ -103,7 +125,9 @@ describe('till host setup', { timeout: 240_000 }, () => {
     for (const x of doc.results) expect(x).toMatchObject({ ok: true, changed: false, previousVersion: LOCAL_VERSION });
     // Same inode, mtime and size: neither rsync nor the launcher switch touched anything.
     expect([0, 1, 2].flatMap((i) => files(i).map(fileId))).toEqual(before);
-    expect((await hostsOf()).map((h) => [h.name, h.status, h.till_version])).toEqual(dbBefore.map((h) => [h.name, h.status, h.till_version]));
+    expect((await hostsOf()).map((h) => [h.name, h.status, h.till_version])).toEqual(
+      dbBefore.map((h) => [h.name, h.status, h.till_version]),
+    );
   });
 
   it('upgrades side by side, switches the launcher, and a failed upgrade leaves the old version working', async () => {
@@ -111,10 +135,17 @@ describe('till host setup', { timeout: 240_000 }, () => {
     const bundle = await buildVariant(next, scratch);
     const up = await tillVariant(bundle, home, ['host', 'setup', 'h0', '--json']);
     expect(up.code, up.stderr).toBe(0);
-    expect(JSON.parse(up.stdout).results[0]).toMatchObject({ ok: true, changed: true, previousVersion: LOCAL_VERSION, tillVersion: next });
+    expect(JSON.parse(up.stdout).results[0]).toMatchObject({
+      ok: true,
+      changed: true,
+      previousVersion: LOCAL_VERSION,
+      tillVersion: next,
+    });
     expect(sshOut(home, 'h0', '~/.till/bin/till --version').trim()).toBe(next);
     // Both versions side by side, no temporary file left behind.
-    expect(sshOut(home, 'h0', 'ls -A ~/.till/lib').trim().split('\n').sort()).toEqual([`till-${LOCAL_VERSION}.mjs`, `till-${next}.mjs`].sort());
+    expect(sshOut(home, 'h0', 'ls -A ~/.till/lib').trim().split('\n').sort()).toEqual(
+      [`till-${LOCAL_VERSION}.mjs`, `till-${next}.mjs`].sort(),
+    );
     expect(sshOut(home, 'h0', 'ls -A ~/.till/bin').trim()).toBe('till');
 
     // Downgrade again with the built till: the launcher switches back.
@@ -134,7 +165,10 @@ describe('till host setup', { timeout: 240_000 }, () => {
     } finally {
       sshOut(home, 'h1', 'chmod 755 ~/.till/lib');
     }
-    expect((await hostsOf()).find((h) => h.name === 'h1')).toMatchObject({ status: 'till-ready', till_version: LOCAL_VERSION });
+    expect((await hostsOf()).find((h) => h.name === 'h1')).toMatchObject({
+      status: 'till-ready',
+      till_version: LOCAL_VERSION,
+    });
   });
 
   it('host test marks a host till-ready when its till answers', async () => {
@@ -146,7 +180,10 @@ describe('till host setup', { timeout: 240_000 }, () => {
     expect(fresh.till_version ?? null).toBeNull();
     const r = JSON.parse((await tillOk(home, ['host', 'test', 'h2', '--json'])).stdout);
     expect(r.results[0]).toMatchObject({ ok: true, tillVersion: LOCAL_VERSION });
-    expect((await hostsOf()).find((h) => h.name === 'h2')).toMatchObject({ status: 'till-ready', till_version: LOCAL_VERSION });
+    expect((await hostsOf()).find((h) => h.name === 'h2')).toMatchObject({
+      status: 'till-ready',
+      till_version: LOCAL_VERSION,
+    });
   });
 
   it('--force ships a rebuilt bundle of the same version; without it nothing is copied', async () => {
@@ -164,7 +201,12 @@ describe('till host setup', { timeout: 240_000 }, () => {
 
     const forced = await tillVariant(rebuilt, home, ['host', 'setup', 'h2', '--force', '--json']);
     expect(forced.code, forced.stderr).toBe(0);
-    expect(JSON.parse(forced.stdout).results[0]).toMatchObject({ ok: true, changed: true, previousVersion: LOCAL_VERSION, tillVersion: LOCAL_VERSION });
+    expect(JSON.parse(forced.stdout).results[0]).toMatchObject({
+      ok: true,
+      changed: true,
+      previousVersion: LOCAL_VERSION,
+      tillVersion: LOCAL_VERSION,
+    });
     expect(readFileSync(remote, 'utf8')).toBe(readFileSync(rebuilt, 'utf8'));
     expect(sshOut(home, 'h2', '~/.till/bin/till --version').trim()).toBe(LOCAL_VERSION);
   });
@@ -190,17 +232,29 @@ describe('till host setup', { timeout: 240_000 }, () => {
     }
     expect(sshOut(home, 'h6', '~/.till/bin/till --version').trim()).toBe(LOCAL_VERSION);
     expect(sshOut(home, 'h6', 'ls ~/.till/lib').trim()).toBe(`till-${LOCAL_VERSION}.mjs`);
-    expect((await hostsOf()).find((h) => h.name === 'h6')).toMatchObject({ status: 'till-ready', till_version: LOCAL_VERSION });
+    expect((await hostsOf()).find((h) => h.name === 'h6')).toMatchObject({
+      status: 'till-ready',
+      till_version: LOCAL_VERSION,
+    });
 
     const again = await tillVariant(bundle, home, ['host', 'setup', 'h6', '--json']);
     expect(again.code, again.stderr).toBe(0);
-    expect(JSON.parse(again.stdout).results[0]).toMatchObject({ ok: true, changed: true, previousVersion: LOCAL_VERSION, tillVersion: next });
+    expect(JSON.parse(again.stdout).results[0]).toMatchObject({
+      ok: true,
+      changed: true,
+      previousVersion: LOCAL_VERSION,
+      tillVersion: next,
+    });
     expect(sshOut(home, 'h6', '~/.till/bin/till --version').trim()).toBe(next);
   });
 
   it('captures 20 MB of remote output without hanging, in one valid JSON document', async () => {
     const size = 20_000_000;
-    const r = await tillOk(home, ['host', 'exec', 'h0', '--json', '--', `head -c ${size} /dev/zero | tr '\\0' x; echo; echo done >&2`], { timeoutMs: 180_000 });
+    const r = await tillOk(
+      home,
+      ['host', 'exec', 'h0', '--json', '--', `head -c ${size} /dev/zero | tr '\\0' x; echo; echo done >&2`],
+      { timeoutMs: 180_000 },
+    );
     const doc = JSON.parse(r.stdout);
     expect(doc.results[0].stdout.length).toBe(size + 1);
     expect(doc.results[0].stdout.startsWith('xxxx')).toBe(true);

@@ -14,13 +14,32 @@ let home: string;
 let cleanup: () => void;
 const out = mkdtempSync('/tmp/t-hs-');
 
-const names = [...Array.from({ length: 30 }, (_, i) => `web-${String(i).padStart(2, '0')}`), ...Array.from({ length: 10 }, (_, i) => `db-${i}`)];
+const names = [
+  ...Array.from({ length: 30 }, (_, i) => `web-${String(i).padStart(2, '0')}`),
+  ...Array.from({ length: 10 }, (_, i) => `db-${i}`),
+];
 
 function snapshot(i: number, extra: Record<string, unknown> = {}) {
   return {
-    at: iso(1), up: true, latencyMs: 10 + i, uptimeSec: 86_400 * 3, load1: 0.5 + i / 10, load5: 0.4, load15: 0.3, cpus: 4,
-    memTotalBytes: 8 * 1024 ** 3, memAvailableBytes: 5 * 1024 ** 3, diskFreeBytes: 40 * 1024 ** 3, diskTotalBytes: 100 * 1024 ** 3,
-    os: 'Linux', arch: 'x86_64', tillVersion: '0.1.0', release: `r-2026112${i % 3}`, degraded: false, reasons: [], ...extra,
+    at: iso(1),
+    up: true,
+    latencyMs: 10 + i,
+    uptimeSec: 86_400 * 3,
+    load1: 0.5 + i / 10,
+    load5: 0.4,
+    load15: 0.3,
+    cpus: 4,
+    memTotalBytes: 8 * 1024 ** 3,
+    memAvailableBytes: 5 * 1024 ** 3,
+    diskFreeBytes: 40 * 1024 ** 3,
+    diskTotalBytes: 100 * 1024 ** 3,
+    os: 'Linux',
+    arch: 'x86_64',
+    tillVersion: '0.1.0',
+    release: `r-2026112${i % 3}`,
+    degraded: false,
+    reasons: [],
+    ...extra,
   };
 }
 
@@ -30,27 +49,80 @@ function writeFleet(): void {
   names.forEach((name, i) => {
     const entry: Record<string, unknown> = {
       // Addresses as long as the lab's (tl711e340c@127.163.159.164:59336): the page must still fit.
-      user: `tl711e34${String(i).padStart(2, '0')}`, host: `127.163.159.${100 + i}`, port: 59336 + i, status: 'deployed', added: iso(10_000),
-      last_test: iso(30), last_sync: iso(120), tekton_path: '~/Tekton', installations: ['primary'], failures: 0,
+      user: `tl711e34${String(i).padStart(2, '0')}`,
+      host: `127.163.159.${100 + i}`,
+      port: 59336 + i,
+      status: 'deployed',
+      added: iso(10_000),
+      last_test: iso(30),
+      last_sync: iso(120),
+      tekton_path: '~/Tekton',
+      installations: ['primary'],
+      failures: 0,
       deploy: { current: `r-2026112${i % 3}`, previous: null, at: iso(600 + i) },
-      health: snapshot(i), metadata: { os: 'Linux', arch: 'x86_64', cores: 4, memory: 8 * 1024 ** 3 },
+      health: snapshot(i),
+      metadata: { os: 'Linux', arch: 'x86_64', cores: 4, memory: 8 * 1024 ** 3 },
     };
-    if (name === 'db-3') Object.assign(entry, { status: 'unreachable', previous_status: 'deployed', failures: 3, last_error: 'connection refused: ssh: connect to host 10.0.0.34 port 22: Connection refused', health: { ...snapshot(i), up: false, latencyMs: null, load1: null, reasons: ['down: connection refused'] } });
-    if (name === 'web-07') entry.health = snapshot(i, { degraded: true, diskFreeBytes: 1024 ** 3, reasons: ['disk: 1 GiB free (1%) at /home/deploy/<script>alert(1)</script>, below 10%'] });
-    if (name === 'web-29') Object.assign(entry, { status: 'untested', last_test: null, last_sync: null, deploy: undefined, health: undefined, metadata: undefined });
+    if (name === 'db-3')
+      Object.assign(entry, {
+        status: 'unreachable',
+        previous_status: 'deployed',
+        failures: 3,
+        last_error: 'connection refused: ssh: connect to host 10.0.0.34 port 22: Connection refused',
+        health: { ...snapshot(i), up: false, latencyMs: null, load1: null, reasons: ['down: connection refused'] },
+      });
+    if (name === 'web-07')
+      entry.health = snapshot(i, {
+        degraded: true,
+        diskFreeBytes: 1024 ** 3,
+        reasons: ['disk: 1 GiB free (1%) at /home/deploy/<script>alert(1)</script>, below 10%'],
+      });
+    if (name === 'web-29')
+      Object.assign(entry, {
+        status: 'untested',
+        last_test: null,
+        last_sync: null,
+        deploy: undefined,
+        health: undefined,
+        metadata: undefined,
+      });
     if (name === 'web-05') (entry.deploy as Record<string, unknown>).current = 'weird"release\\name';
     if (name === 'web-05') (entry.health as Record<string, unknown>).release = null;
     hosts[name] = entry;
     if (name !== 'web-29') {
       history[name] = Array.from({ length: 24 }, (_, k) => ({
-        at: iso(24 * 15 - k * 15), up: !(name === 'db-3' && k > 20), latencyMs: 10 + ((k * 7 + i) % 13), load1: 0.2 + ((k * 3 + i) % 10) / 5, cpus: 4,
+        at: iso(24 * 15 - k * 15),
+        up: !(name === 'db-3' && k > 20),
+        latencyMs: 10 + ((k * 7 + i) % 13),
+        load1: 0.2 + ((k * 3 + i) % 10) / 5,
+        cpus: 4,
       }));
     }
   });
-  writeFileSync(join(home, 'hosts-local.json'), JSON.stringify({ hosts, groups: { web: names.slice(0, 30), db: names.slice(30) }, updated: String(Math.floor(NOW / 1000)) }, null, 2));
+  writeFileSync(
+    join(home, 'hosts-local.json'),
+    JSON.stringify(
+      { hosts, groups: { web: names.slice(0, 30), db: names.slice(30) }, updated: String(Math.floor(NOW / 1000)) },
+      null,
+      2,
+    ),
+  );
   mkdirSync(join(home, 'state'), { recursive: true });
   writeFileSync(join(home, 'state', 'health-history.json'), JSON.stringify({ version: 1, hosts: history }));
-  writeFileSync(join(home, 'schedule.json'), JSON.stringify({ sync: { enabled: true, interval_hours: null, daily_at: '03:00', next_run: iso(-600), last_run: iso(120), status: 'success' }, history: [] }));
+  writeFileSync(
+    join(home, 'schedule.json'),
+    JSON.stringify({
+      sync: {
+        enabled: true,
+        interval_hours: null,
+        daily_at: '03:00',
+        next_run: iso(-600),
+        last_run: iso(120),
+        status: 'success',
+      },
+      history: [],
+    }),
+  );
 }
 
 function chromium(args: string[]) {
@@ -58,7 +130,21 @@ function chromium(args: string[]) {
   try {
     return spawnSync(
       '/usr/bin/chromium',
-      ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync', '--enable-logging=stderr', '--v=0', `--user-data-dir=${profile}`, '--window-size=1200,800', ...args],
+      [
+        '--headless',
+        '--no-sandbox',
+        '--disable-gpu',
+        '--disable-quic',
+        '--no-first-run',
+        '--disable-background-networking',
+        '--disable-component-update',
+        '--disable-sync',
+        '--enable-logging=stderr',
+        '--v=0',
+        `--user-data-dir=${profile}`,
+        '--window-size=1200,800',
+        ...args,
+      ],
       { encoding: 'utf8', timeout: 120_000, maxBuffer: 64 * 1024 * 1024 },
     );
   } finally {
@@ -101,7 +187,9 @@ describe('till status', () => {
   it('prints one line per host with sparklines when not on a terminal', async () => {
     const text = (await tillOk(home, ['status'])).stdout;
     writeFileSync(join(out, 'status.txt'), text);
-    expect(text.split('\n')[0]).toBe('till status  40 hosts, 37 ok, 1 degraded, 1 down, 1 never checked  ·  sync 2h ago (success), next in 10h');
+    expect(text.split('\n')[0]).toBe(
+      'till status  40 hosts, 37 ok, 1 degraded, 1 down, 1 never checked  ·  sync 2h ago (success), next in 10h',
+    );
     const rows = text.split('\n').filter((l) => /^(web|db)-\d+ /.test(l));
     expect(rows).toHaveLength(40);
     expect(text).toMatch(/^web-07\s+degraded\s+deployed\s.*[▁▂▃▄▅▆▇█]{10} 17ms\s.*disk: 1 GiB free/m);
@@ -111,11 +199,15 @@ describe('till status', () => {
 
   it('on an 80-column terminal, the reason of the down and the degraded host stays readable', () => {
     // A real pseudo-terminal (util-linux script), 80 columns by 40 rows.
-    const r = spawnSync('script', ['-qec', `stty cols 80 rows 40; ${process.execPath} ${TILL_BIN} status`, '/dev/null'], {
-      encoding: 'utf8',
-      env: { PATH: process.env.PATH, HOME: process.env.HOME, TILL_HOME: home, NO_COLOR: '1', TERM: 'dumb' },
-      timeout: 60_000,
-    });
+    const r = spawnSync(
+      'script',
+      ['-qec', `stty cols 80 rows 40; ${process.execPath} ${TILL_BIN} status`, '/dev/null'],
+      {
+        encoding: 'utf8',
+        env: { PATH: process.env.PATH, HOME: process.env.HOME, TILL_HOME: home, NO_COLOR: '1', TERM: 'dumb' },
+        timeout: 60_000,
+      },
+    );
     expect(r.status, r.stderr).toBe(0);
     const lines = r.stdout.replace(/\r/g, '').trimEnd().split('\n');
     expect(lines.filter((l) => l.length > 80)).toEqual([]);
@@ -150,7 +242,13 @@ describe('till status', () => {
     // A 1200px window shows the whole table: no horizontal scrollbar. The page has no
     // script; a copy with one measures it.
     const probe = join(out, 'status-fit.html');
-    writeFileSync(probe, html.replace('</body>', '<script>document.body.setAttribute("data-fit", `${document.scrollingElement.scrollWidth}/${window.innerWidth}`)</script></body>'));
+    writeFileSync(
+      probe,
+      html.replace(
+        '</body>',
+        '<script>document.body.setAttribute("data-fit", `${document.scrollingElement.scrollWidth}/${window.innerWidth}`)</script></body>',
+      ),
+    );
     const fit = chromium(['--dump-dom', `file://${probe}`]);
     expect(fit.status, fit.stderr).toBe(0);
     const [scrollWidth, innerWidth] = /data-fit="(\d+)\/(\d+)"/.exec(fit.stdout)!.slice(1).map(Number);
@@ -178,7 +276,12 @@ describe('till status', () => {
         expect(r.code, `${target}: ${r.stderr}`).toBe(2);
         expect(r.stderr).toMatch(message);
         expect(r.stderr).not.toMatch(/internal error|ENOENT|EISDIR|at .*\.mjs/);
-        expect(r.stderr.trim().split('\n').filter((l) => !l.startsWith('hint:'))).toHaveLength(1);
+        expect(
+          r.stderr
+            .trim()
+            .split('\n')
+            .filter((l) => !l.startsWith('hint:')),
+        ).toHaveLength(1);
         // Nothing written: not the page, not a temp file next to it.
         expect(readdirSync(bad)).toEqual([]);
       }
@@ -201,7 +304,8 @@ describe('till status', () => {
     let stdout = '';
     child!.stdout!.on('data', (d: Buffer) => (stdout += d.toString()));
     const deadline = Date.now() + 45_000;
-    while ((stdout.match(/^till status /gm) ?? []).length < 2 && Date.now() < deadline) await new Promise((res) => setTimeout(res, 50));
+    while ((stdout.match(/^till status /gm) ?? []).length < 2 && Date.now() < deadline)
+      await new Promise((res) => setTimeout(res, 50));
     expect((stdout.match(/^till status /gm) ?? []).length).toBeGreaterThanOrEqual(2);
     child!.kill('SIGINT');
     expect((await run).code).toBe(0);
@@ -220,7 +324,11 @@ describe('till metrics over the same fleet', () => {
     expect(text).toContain('till_host_up{host="db-3"} 0');
     expect(text).toContain('till_host_up{host="web-29"} NaN');
     expect(text.split('\n').filter((l) => l.startsWith('till_host_last_deploy_timestamp_seconds{'))).toHaveLength(39);
-    const values = (name: string) => text.split('\n').filter((l) => l.startsWith(`${name}{`)).map((l) => Number(l.split(' ').at(-1)));
+    const values = (name: string) =>
+      text
+        .split('\n')
+        .filter((l) => l.startsWith(`${name}{`))
+        .map((l) => Number(l.split(' ').at(-1)));
     // last_sync is 2 h ago for every host but the never-synced web-29.
     const synced = values('till_host_last_sync_timestamp_seconds');
     expect(synced).toHaveLength(39);
@@ -232,7 +340,9 @@ describe('till metrics over the same fleet', () => {
     expect(values('till_host_disk_free_bytes')).toHaveLength(38);
     expect(text).toContain(`till_host_disk_free_bytes{host="web-07"} ${1024 ** 3}`);
     expect(text).toContain(`till_host_disk_free_bytes{host="db-0"} ${40 * 1024 ** 3}`);
-    expect(text).toContain('till_host_info{host="web-05",status="deployed",version="0.1.0",release="weird\\"release\\\\name"} 1');
+    expect(text).toContain(
+      'till_host_info{host="web-05",status="deployed",version="0.1.0",release="weird\\"release\\\\name"} 1',
+    );
     expect(text).toMatch(/^till_schedule_last_run_success 1$/m);
     expect(text).toMatch(/^till_schedule_last_run_timestamp_seconds \d+(\.\d+)?$/m);
     expect(text).toContain('till_hosts{status="unreachable"} 1');

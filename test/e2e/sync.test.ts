@@ -6,8 +6,15 @@ import { startLab, type Lab } from '../lab/lab.js';
 import { closeMasters, tempHome, till, tillOk, waitUntil } from '../lab/till.js';
 import { sshOut } from './helpers-remote.js';
 
-const GIT_ENV = { ...process.env, GIT_AUTHOR_NAME: 't', GIT_AUTHOR_EMAIL: 't@example.com', GIT_COMMITTER_NAME: 't', GIT_COMMITTER_EMAIL: 't@example.com' };
-const git = (cwd: string, ...args: string[]) => execFileSync('git', args, { cwd, env: GIT_ENV, encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] }).trim();
+const GIT_ENV = {
+  ...process.env,
+  GIT_AUTHOR_NAME: 't',
+  GIT_AUTHOR_EMAIL: 't@example.com',
+  GIT_COMMITTER_NAME: 't',
+  GIT_COMMITTER_EMAIL: 't@example.com',
+};
+const git = (cwd: string, ...args: string[]) =>
+  execFileSync('git', args, { cwd, env: GIT_ENV, encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] }).trim();
 /** A git line as the lab user on a host, through till's ssh config. */
 const remoteGit = 'git -c user.name=t -c user.email=t@example.com';
 
@@ -34,7 +41,12 @@ describe('till sync', { timeout: 240_000 }, () => {
     git(pusher, 'push', '-q');
     return git(pusher, 'rev-parse', 'HEAD');
   };
-  const remotePush = (msg: string) => sshOut(home, 'h0', `cd ~/pusher && echo ${msg} > f && ${remoteGit} commit -qam ${msg} && git push -q && git rev-parse HEAD`).trim();
+  const remotePush = (msg: string) =>
+    sshOut(
+      home,
+      'h0',
+      `cd ~/pusher && echo ${msg} > f && ${remoteGit} commit -qam ${msg} && git push -q && git rev-parse HEAD`,
+    ).trim();
 
   beforeAll(async () => {
     home = tempHome().home;
@@ -86,13 +98,22 @@ describe('till sync', { timeout: 240_000 }, () => {
     const doc = JSON.parse(r.stdout);
     expect(doc).toMatchObject({ ok: false, dryRun: false, status: 'partial', recorded: true });
     const local = new Map(doc.local.map((x: { name: string }) => [x.name, x]));
-    expect(local.get('behind')).toMatchObject({ status: 'updated', from: behindHead, to: upstream, behind: 1, path: behind });
+    expect(local.get('behind')).toMatchObject({
+      status: 'updated',
+      from: behindHead,
+      to: upstream,
+      behind: 1,
+      path: behind,
+    });
     expect(local.get('dirty')).toMatchObject({ status: 'skipped', from: dirtyHead });
     expect((local.get('dirty') as { reason: string }).reason).toMatch(/uncommitted changes/);
 
     expect(doc.hosts.summary).toEqual({ total: 3, ok: 2, failed: 0, unreachable: 1, skipped: 0 });
     const hosts = new Map(doc.hosts.results.map((x: { host: string }) => [x.host, x]));
-    expect(hosts.get('h0')).toMatchObject({ ok: true, local: [{ name: 'h0inst', status: 'updated', to: remoteUpstream }] });
+    expect(hosts.get('h0')).toMatchObject({
+      ok: true,
+      local: [{ name: 'h0inst', status: 'updated', to: remoteUpstream }],
+    });
     expect(hosts.get('h1')).toMatchObject({ ok: true, local: [] });
     expect(hosts.get('h2')).toMatchObject({ ok: false, status: 'unreachable', attempts: 3 });
     expect((hosts.get('h2') as { error: string }).error).toMatch(/connection refused/);
@@ -128,8 +149,17 @@ describe('till sync', { timeout: 240_000 }, () => {
   it('--dry-run reports what would be pulled and changes no checkout, no host and no record', async () => {
     const upstream = pushCommit('three');
     const remoteUpstream = remotePush('c');
-    const refs = (cwd: string) => git(cwd, 'for-each-ref', '--format=%(refname) %(objectname)') + git(cwd, 'rev-parse', 'HEAD');
-    const before = { behind: refs(behind), dirty: refs(dirty), h0: sshOut(home, 'h0', "git -C ~/inst for-each-ref --format='%(refname) %(objectname)'; git -C ~/inst rev-parse HEAD") };
+    const refs = (cwd: string) =>
+      git(cwd, 'for-each-ref', '--format=%(refname) %(objectname)') + git(cwd, 'rev-parse', 'HEAD');
+    const before = {
+      behind: refs(behind),
+      dirty: refs(dirty),
+      h0: sshOut(
+        home,
+        'h0',
+        "git -C ~/inst for-each-ref --format='%(refname) %(objectname)'; git -C ~/inst rev-parse HEAD",
+      ),
+    };
     const syncsBefore = (await hostsOf()).map((h) => [h.name, h.last_sync ?? null]);
     const historyBefore = schedule().history.length;
     const dbBytes = readFileSync(`${home}/hosts-local.json`, 'utf8');
@@ -156,7 +186,13 @@ describe('till sync', { timeout: 240_000 }, () => {
     expect(refs(behind)).toBe(before.behind);
     expect(refs(dirty)).toBe(before.dirty);
     expect({ behind: index(behind), dirty: index(dirty) }).toEqual(indexBefore);
-    expect(sshOut(home, 'h0', "git -C ~/inst for-each-ref --format='%(refname) %(objectname)'; git -C ~/inst rev-parse HEAD")).toBe(before.h0);
+    expect(
+      sshOut(
+        home,
+        'h0',
+        "git -C ~/inst for-each-ref --format='%(refname) %(objectname)'; git -C ~/inst rev-parse HEAD",
+      ),
+    ).toBe(before.h0);
     expect((await hostsOf()).map((h) => [h.name, h.last_sync ?? null])).toEqual(syncsBefore);
     expect(readFileSync(`${home}/hosts-local.json`, 'utf8')).toBe(dbBytes);
     expect(schedule().history.length).toBe(historyBefore);
@@ -183,7 +219,11 @@ describe('till sync', { timeout: 240_000 }, () => {
     expect(existsSync(marker)).toBe(true);
     rmSync(marker);
     // Make victim a host h0's till would sync if it ever ran a full sync.
-    sshOut(home, 'h0', `node -e 'const f=process.env.HOME+"/.till/hosts-local.json",fs=require("fs"),d=JSON.parse(fs.readFileSync(f));d.hosts.victim.status="till-ready";fs.writeFileSync(f,JSON.stringify(d))'`);
+    sshOut(
+      home,
+      'h0',
+      `node -e 'const f=process.env.HOME+"/.till/hosts-local.json",fs=require("fs"),d=JSON.parse(fs.readFileSync(f));d.hosts.victim.status="till-ready";fs.writeFileSync(f,JSON.stringify(d))'`,
+    );
     const h0Db = sshOut(home, 'h0', 'cat ~/.till/hosts-local.json');
 
     const r = await till(home, ['sync', '--json', 'h0', 'h1'], { timeoutMs: 180_000 });
@@ -248,7 +288,10 @@ describe('till sync', { timeout: 240_000 }, () => {
   it('without a host database, --hosts-only is an error (exit 2), like host sync', async () => {
     const bare = tempHome();
     try {
-      for (const args of [['sync', '--hosts-only'], ['host', 'sync']]) {
+      for (const args of [
+        ['sync', '--hosts-only'],
+        ['host', 'sync'],
+      ]) {
         const r = await till(bare.home, args);
         expect(r.code, r.stderr).toBe(2);
         expect(r.stderr).toMatch(/till is not initialised/);
@@ -278,8 +321,12 @@ describe('till sync', { timeout: 240_000 }, () => {
     }
   });
 
-  it("names each host installation skipped or failed; a failed one fails its host", async () => {
-    sshOut(home, 'h1', 'mkdir -p ~/plain ~/gone && ~/.till/bin/till installation add ~/plain >/dev/null && ~/.till/bin/till installation add ~/gone >/dev/null && rmdir ~/gone');
+  it('names each host installation skipped or failed; a failed one fails its host', async () => {
+    sshOut(
+      home,
+      'h1',
+      'mkdir -p ~/plain ~/gone && ~/.till/bin/till installation add ~/plain >/dev/null && ~/.till/bin/till installation add ~/gone >/dev/null && rmdir ~/gone',
+    );
     try {
       const r = await till(home, ['host', 'sync', 'h1', '--json']);
       expect(r.code, r.stderr).toBe(1);
@@ -292,7 +339,11 @@ describe('till sync', { timeout: 240_000 }, () => {
       expect(human.stdout).toMatch(/^h1: plain skipped: not a git checkout$/m);
       expect(human.stdout).toMatch(/^h1: gone failed: directory not found: \S+\/gone$/m);
     } finally {
-      sshOut(home, 'h1', '~/.till/bin/till installation remove plain >/dev/null; ~/.till/bin/till installation remove gone >/dev/null; rmdir ~/plain');
+      sshOut(
+        home,
+        'h1',
+        '~/.till/bin/till installation remove plain >/dev/null; ~/.till/bin/till installation remove gone >/dev/null; rmdir ~/plain',
+      );
     }
   });
 
@@ -318,8 +369,14 @@ describe('till sync', { timeout: 240_000 }, () => {
     try {
       expect(await errorOf()).toBe('till is not installed on h1 (run: till host setup h1)');
       // An older till without `sync --local-only`, as commander words it.
-      sshOut(home, 'h1', `printf '%s\\n' '#!/bin/sh' "echo \\"error: unknown option '--local-only'\\" >&2" 'exit 1' > ~/.till/bin/till && chmod 755 ~/.till/bin/till`);
-      expect(await errorOf()).toBe("the remote till printed no sync report (exit 1): error: unknown option '--local-only'; it may be older than this till: run till host setup h1");
+      sshOut(
+        home,
+        'h1',
+        `printf '%s\\n' '#!/bin/sh' "echo \\"error: unknown option '--local-only'\\" >&2" 'exit 1' > ~/.till/bin/till && chmod 755 ~/.till/bin/till`,
+      );
+      expect(await errorOf()).toBe(
+        "the remote till printed no sync report (exit 1): error: unknown option '--local-only'; it may be older than this till: run till host setup h1",
+      );
     } finally {
       sshOut(home, 'h1', 'mv -f ~/.till/bin/till.real ~/.till/bin/till');
     }
@@ -327,7 +384,9 @@ describe('till sync', { timeout: 240_000 }, () => {
     sshOut(home, 'h1', 'mkdir -p ~/.till/state/sync.run.lock');
     try {
       const error = await errorOf();
-      expect(error).toMatch(/^the remote till printed no sync report \(exit 1\): error: another till sync is running on this TILL_HOME/);
+      expect(error).toMatch(
+        /^the remote till printed no sync report \(exit 1\): error: another till sync is running on this TILL_HOME/,
+      );
       expect(error).not.toMatch(/setup/);
     } finally {
       sshOut(home, 'h1', 'rmdir ~/.till/state/sync.run.lock');
@@ -340,7 +399,10 @@ describe('till sync', { timeout: 240_000 }, () => {
     const gate = mkdtempSync('/tmp/t-gate-');
     chmodSync(gate, 0o777);
     // h1's shell waits for the test: the local step is done, the host step is running.
-    writeFileSync(join(lab.hosts[1]!.home, '.bashrc'), `touch ${gate}/started; while [ ! -e ${gate}/go ]; do sleep 0.1; done\n`);
+    writeFileSync(
+      join(lab.hosts[1]!.home, '.bashrc'),
+      `touch ${gate}/started; while [ ! -e ${gate}/go ]; do sleep 0.1; done\n`,
+    );
     const dbFile = `${home}/hosts-local.json`;
     const db = readFileSync(dbFile, 'utf8');
     const historyBefore = schedule().history.length;
@@ -354,7 +416,10 @@ describe('till sync', { timeout: 240_000 }, () => {
       expect(r.stderr).toMatch(/hosts-local\.json is not valid JSON/);
       const doc = JSON.parse(r.stdout);
       expect(doc).toMatchObject({ ok: false, recorded: true, status: 'partial' });
-      expect(doc.local.find((x: { name: string }) => x.name === 'behind')).toMatchObject({ status: 'updated', to: upstream });
+      expect(doc.local.find((x: { name: string }) => x.name === 'behind')).toMatchObject({
+        status: 'updated',
+        to: upstream,
+      });
       expect(doc.hosts.results[0]).toMatchObject({ host: 'h1', ok: true });
       expect(git(behind, 'rev-parse', 'HEAD')).toBe(upstream);
       const s = schedule();

@@ -74,7 +74,10 @@ describe('till metrics flags', () => {
     await tillOk(home, ['host', 'init']);
     await tillOk(home, ['host', 'add', 'a', 'u@10.0.0.1']);
     let child: import('node:child_process').ChildProcess | undefined;
-    const run = till(home, ['metrics', '--serve', '0.0.0.0:0', '--metrics-allow-remote'], { onSpawn: (c) => (child = c), timeoutMs: 60_000 });
+    const run = till(home, ['metrics', '--serve', '0.0.0.0:0', '--metrics-allow-remote'], {
+      onSpawn: (c) => (child = c),
+      timeoutMs: 60_000,
+    });
     let stderr = '';
     child!.stderr!.on('data', (d: Buffer) => (stderr += d.toString()));
     try {

@@ -30,7 +30,12 @@ describe('watch and schedule run with a real sync of sshd hosts', { timeout: 300
     writeFileSync(join(home, 'schedule.json'), JSON.stringify(s, null, 2));
   };
   const lastSync = async (name: string): Promise<string | null> =>
-    (JSON.parse((await tillOk(home, ['host', 'list', '--json'])).stdout).hosts as Array<{ name: string; last_sync?: string | null }>).find((h) => h.name === name)?.last_sync ?? null;
+    (
+      JSON.parse((await tillOk(home, ['host', 'list', '--json'])).stdout).hosts as Array<{
+        name: string;
+        last_sync?: string | null;
+      }>
+    ).find((h) => h.name === name)?.last_sync ?? null;
   const watchLog = () => readFileSync(join(home, 'logs', 'watch.log'), 'utf8');
 
   beforeAll(async () => {
@@ -51,10 +56,15 @@ describe('watch and schedule run with a real sync of sshd hosts', { timeout: 300
   it('schedule run: till sync syncs both hosts and records the run itself (recorded_by sync)', async () => {
     const r = await tillOk(home, ['schedule', 'run', '--json'], { timeoutMs: 180_000 });
     const out = JSON.parse(r.stdout);
-    expect(out).toMatchObject({ ran: true, recorded_by: 'sync', run: { status: 'success', trigger: 'schedule-run', hosts: { total: 2, synced: 2, failed: 0 } } });
+    expect(out).toMatchObject({
+      ran: true,
+      recorded_by: 'sync',
+      run: { status: 'success', trigger: 'schedule-run', hosts: { total: 2, synced: 2, failed: 0 } },
+    });
     expect(runs().at(-1)).toMatchObject({ status: 'success', trigger: 'schedule-run', hosts: { total: 2, synced: 2 } });
     expect(schedule().sync).toMatchObject({ status: 'success', consecutive_failures: 0 });
-    for (const h of ['h0', 'h1']) expect(Date.parse((await lastSync(h))!)).toBeGreaterThanOrEqual(Date.parse(out.run.started));
+    for (const h of ['h0', 'h1'])
+      expect(Date.parse((await lastSync(h))!)).toBeGreaterThanOrEqual(Date.parse(out.run.started));
   });
 
   it('watch: a sync due in a few seconds runs the real sync, which records the hosts it synced', async () => {
@@ -65,7 +75,8 @@ describe('watch and schedule run with a real sync of sshd hosts', { timeout: 300
     await waitUntil(() => runs().length === before + 1, 180_000, 'the watch sync is recorded');
     const run = runs().at(-1)!;
     expect(run).toMatchObject({ status: 'success', trigger: 'watch', hosts: { total: 2, synced: 2, failed: 0 } });
-    for (const h of ['h0', 'h1']) expect(Date.parse((await lastSync(h))!)).toBeGreaterThanOrEqual(Date.parse(run.started));
+    for (const h of ['h0', 'h1'])
+      expect(Date.parse((await lastSync(h))!)).toBeGreaterThanOrEqual(Date.parse(run.started));
     expect(new Date(schedule().sync.next_run).getTime()).toBeGreaterThan(Date.now());
     child!.kill('SIGTERM');
     expect((await done).code).toBe(0);
@@ -79,7 +90,10 @@ describe('watch and schedule run with a real sync of sshd hosts', { timeout: 300
       const r = await till(home, ['schedule', 'run', '--json'], { timeoutMs: 180_000 });
       expect(r.code).toBe(1);
       const out = JSON.parse(r.stdout);
-      expect(out).toMatchObject({ recorded_by: 'sync', run: { status: 'partial', hosts: { total: 2, synced: 1, failed: 1 } } });
+      expect(out).toMatchObject({
+        recorded_by: 'sync',
+        run: { status: 'partial', hosts: { total: 2, synced: 1, failed: 1 } },
+      });
       const show = JSON.parse((await tillOk(home, ['schedule', 'show', '--json'])).stdout);
       expect(show).toMatchObject({ status: 'partial', consecutive_failures: 1 });
       expect((await tillOk(home, ['schedule', 'show'])).stdout).toMatch(/failures\s+1 in a row/);
@@ -99,7 +113,13 @@ describe('watch and schedule run with a real sync of sshd hosts', { timeout: 300
       edit((s) => (s.sync.next_run = new Date(Date.now() - 1_000).toISOString()));
       let child: ChildProcess | undefined;
       const done: Promise<TillRun> = till(home, ['watch'], { timeoutMs: 240_000, onSpawn: (c) => (child = c) });
-      await waitUntil(() => existsSync(join(home, 'logs', 'watch.log')) && /sync due \(next_run [^)]+\): running /.test(watchLog().slice(logFrom)), 90_000, 'the sync has started');
+      await waitUntil(
+        () =>
+          existsSync(join(home, 'logs', 'watch.log')) &&
+          /sync due \(next_run [^)]+\): running /.test(watchLog().slice(logFrom)),
+        90_000,
+        'the sync has started',
+      );
       child!.kill('SIGTERM');
       const r = await done;
       expect(r.code).toBe(0);

@@ -25,11 +25,25 @@ afterEach(() => {
 /** schedule.json as these tests read and hand-edit it. */
 interface Sched {
   sync: SyncSettings & { next_run: string; consecutive_failures?: number; last_error?: string | null };
-  history: Array<{ started: string; finished: string; status: string; trigger?: string; error?: string | null; hosts?: { total: number } }>;
+  history: Array<{
+    started: string;
+    finished: string;
+    status: string;
+    trigger?: string;
+    error?: string | null;
+    hosts?: { total: number };
+  }>;
   watch?: { pid: number; started: string; proc_start?: string } | null;
 }
 
-async function setup(): Promise<{ home: string; schedule: () => Sched; runs: () => number; edit: (f: (s: Sched) => void) => void; breakHosts: () => void; fixHosts: () => void }> {
+async function setup(): Promise<{
+  home: string;
+  schedule: () => Sched;
+  runs: () => number;
+  edit: (f: (s: Sched) => void) => void;
+  breakHosts: () => void;
+  fixHosts: () => void;
+}> {
   const { home, cleanup } = tempHome();
   cleanups.push(cleanup);
   await tillOk(home, ['host', 'init'], { env });
@@ -118,12 +132,20 @@ describe('till watch', { timeout: 240_000 }, () => {
     await tillOk(t.home, ['schedule', 'set', '--interval-hours', '6'], { env });
     t.edit((s) => (s.sync.next_run = new Date(Date.now() - 60_000).toISOString()));
     mkdirSync(join(t.home, 'state'), { recursive: true });
-    const release = await lockfile.lock(join(t.home, 'state', 'sync.run'), { realpath: false, stale: 30_000, update: 10_000 });
+    const release = await lockfile.lock(join(t.home, 'state', 'sync.run'), {
+      realpath: false,
+      stale: 30_000,
+      update: 10_000,
+    });
     let released = false;
     try {
       const w = startWatch(t.home);
       const logFile = join(t.home, 'logs', 'watch.log');
-      await waitUntil(() => existsSync(logFile) && readFileSync(logFile, 'utf8').includes('another till sync is running'), 90_000, 'the watch to see the running sync');
+      await waitUntil(
+        () => existsSync(logFile) && readFileSync(logFile, 'utf8').includes('another till sync is running'),
+        90_000,
+        'the watch to see the running sync',
+      );
       // So does a scheduler's `schedule run`: nothing started, nothing recorded, exit 0.
       const r = await tillOk(t.home, ['schedule', 'run', '--trigger', 'cron', '--json'], { env });
       expect(JSON.parse(r.stdout)).toEqual({ ran: false, running: true });
@@ -177,7 +199,10 @@ describe('till watch', { timeout: 240_000 }, () => {
     const other = otherProcess();
     const pid = other.pid!;
     // As an older till recorded it (no start mark), and as this one does (a mark of another process).
-    for (const record of [{ pid, started: '2020-01-01T00:00:00Z' }, { pid, started: '2020-01-01T00:00:00Z', proc_start: '1' }]) {
+    for (const record of [
+      { pid, started: '2020-01-01T00:00:00Z' },
+      { pid, started: '2020-01-01T00:00:00Z', proc_start: '1' },
+    ]) {
       t.edit((s) => (s.watch = record));
       const st = await till(t.home, ['watch', '--status', '--json'], { env });
       expect(st.code).toBe(3);
@@ -188,7 +213,11 @@ describe('till watch', { timeout: 240_000 }, () => {
       expect(alive(pid)).toBe(true);
     }
     const w = startWatch(t.home);
-    await waitUntil(() => t.schedule().watch?.pid === w.child().pid, 90_000, 'the new watch is recorded despite the reused pid');
+    await waitUntil(
+      () => t.schedule().watch?.pid === w.child().pid,
+      90_000,
+      'the new watch is recorded despite the reused pid',
+    );
     await tillOk(t.home, ['watch', '--stop'], { env });
     expect((await w.done).code).toBe(0);
     expect(alive(pid)).toBe(true);
@@ -200,7 +229,13 @@ describe('till watch', { timeout: 240_000 }, () => {
     await tillOk(t.home, ['schedule', 'set', '--daily-at', '03:00'], { env });
     const w = startWatch(t.home, ['--health-interval', '10s']);
     const logFile = join(t.home, 'logs', 'watch.log');
-    await waitUntil(() => existsSync(logFile) && /host health(: this till has no such command yet| exit )/.test(readFileSync(logFile, 'utf8')), 90_000, 'health ran');
+    await waitUntil(
+      () =>
+        existsSync(logFile) &&
+        /host health(: this till has no such command yet| exit )/.test(readFileSync(logFile, 'utf8')),
+      90_000,
+      'health ran',
+    );
     expect((await till(t.home, ['watch', '--status'], { env })).code).toBe(0);
     w.child().kill('SIGINT');
     expect((await w.done).code).toBe(0);
@@ -209,7 +244,9 @@ describe('till watch', { timeout: 240_000 }, () => {
 
   it('--audit-interval logs each new finding of the periodic audit once: a key added on a real host', async () => {
     const t = await setup();
-    const lab = await startLab(1, { authorizedKey: readFileSync(join(t.home, 'ssh', 'till_federation_ed25519.pub'), 'utf8') });
+    const lab = await startLab(1, {
+      authorizedKey: readFileSync(join(t.home, 'ssh', 'till_federation_ed25519.pub'), 'utf8'),
+    });
     try {
       const h = lab.hosts[0]!;
       await tillOk(t.home, ['host', 'add', 'h0', h.spec]);
@@ -219,7 +256,9 @@ describe('till watch', { timeout: 240_000 }, () => {
       const log = () => (existsSync(logFile) ? readFileSync(logFile, 'utf8') : '');
       // The first audit records the baseline.
       await waitUntil(() => /host audit exit 0 /.test(log()), 90_000, 'the first audit');
-      execFileSync('ssh-keygen', ['-q', '-N', '', '-t', 'ed25519', '-C', 'intruder', '-f', join(t.home, 'intruder')], { stdio: 'ignore' });
+      execFileSync('ssh-keygen', ['-q', '-N', '', '-t', 'ed25519', '-C', 'intruder', '-f', join(t.home, 'intruder')], {
+        stdio: 'ignore',
+      });
       appendFileSync(join(h.home, '.ssh', 'authorized_keys'), readFileSync(join(t.home, 'intruder.pub'), 'utf8'));
       const fp = execFileSync('ssh-keygen', ['-lf', join(t.home, 'intruder.pub')], { encoding: 'utf8' }).split(' ')[1]!;
       const finding = `[host audit] h0: high key-added: unknown key added since the last audit: ED25519 256-bit key ${fp} (intruder)`;
@@ -296,7 +335,12 @@ describe('till schedule run / failures', { timeout: 240_000 }, () => {
 
   it('set and show print the schedule and next run in local time and UTC', async () => {
     const t = await setup();
-    for (const args of [[], ['--daily-at', '24:00'], ['--interval-hours', '0'], ['--daily-at', '03:00', '--interval-hours', '2']]) {
+    for (const args of [
+      [],
+      ['--daily-at', '24:00'],
+      ['--interval-hours', '0'],
+      ['--daily-at', '03:00', '--interval-hours', '2'],
+    ]) {
       const r = await till(t.home, ['schedule', 'set', ...args], { env });
       expect(r.code, args.join(' ')).toBe(2);
     }
@@ -306,10 +350,21 @@ describe('till schedule run / failures', { timeout: 240_000 }, () => {
     const set = await tillOk(t.home, ['schedule', 'set', '--daily-at', '07:30'], { env });
     const next = new Date(t.schedule().sync.next_run);
     const utc = `${next.toISOString().slice(0, 19).replace('T', ' ')} UTC`;
-    expect(set.stderr).toMatch(new RegExp(`^schedule: daily at 07:30 \\(local time\\); next run \\d{4}-\\d\\d-\\d\\d 07:30 America/New_York \\(${utc}\\)$`, 'm'));
-    expect(new Intl.DateTimeFormat('en-GB', { timeZone: TZ, hour: '2-digit', minute: '2-digit', hourCycle: 'h23' }).format(next)).toBe('07:30');
+    expect(set.stderr).toMatch(
+      new RegExp(
+        `^schedule: daily at 07:30 \\(local time\\); next run \\d{4}-\\d\\d-\\d\\d 07:30 America/New_York \\(${utc}\\)$`,
+        'm',
+      ),
+    );
+    expect(
+      new Intl.DateTimeFormat('en-GB', { timeZone: TZ, hour: '2-digit', minute: '2-digit', hourCycle: 'h23' }).format(
+        next,
+      ),
+    ).toBe('07:30');
     const show = (await tillOk(t.home, ['schedule', 'show'], { env })).stdout;
-    expect(show).toMatch(/^schedule\s+daily at 07:30 \(local time\) \(not enabled: till schedule enable, or till watch\)$/m);
+    expect(show).toMatch(
+      /^schedule\s+daily at 07:30 \(local time\) \(not enabled: till schedule enable, or till watch\)$/m,
+    );
     expect(show).toMatch(new RegExp(`^next run\\s+\\d{4}-\\d\\d-\\d\\d 07:30 America/New_York \\(${utc}\\)$`, 'm'));
     expect(show).toMatch(/^watch\s+not running$/m);
     expect(show).toMatch(/^last run\s+never$/m);

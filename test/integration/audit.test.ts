@@ -1,6 +1,15 @@
 import { execFileSync, spawnSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { appendFileSync, existsSync, mkdtempSync, readFileSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import {
+  appendFileSync,
+  existsSync,
+  mkdtempSync,
+  readFileSync,
+  readdirSync,
+  rmSync,
+  statSync,
+  writeFileSync,
+} from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { expiredAt, isInvalid, parseAuthorizedKeysLine } from '../../src/audit/authorized-keys.js';
@@ -25,16 +34,34 @@ interface AuditJson {
     status: string;
     error: string | null;
     audit: null | {
-      keys: Array<{ file: string; line: number; label: string; bits: number; fingerprint: string; comment: string; options: Array<{ name: string; value?: string }>; till: string | null }>;
+      keys: Array<{
+        file: string;
+        line: number;
+        label: string;
+        bits: number;
+        fingerprint: string;
+        comment: string;
+        options: Array<{ name: string; value?: string }>;
+        till: string | null;
+      }>;
       tillKey: { present: boolean; which: string | null; restricted: boolean };
-      findings: Array<{ severity: string; code: string; message: string; fingerprint?: string; line?: number; path?: string }>;
+      findings: Array<{
+        severity: string;
+        code: string;
+        message: string;
+        fingerprint?: string;
+        line?: number;
+        path?: string;
+      }>;
       drift: { baseline: boolean; added: Array<{ fingerprint: string }>; removed: Array<{ fingerprint: string }> };
     };
   }>;
 }
 
 function keygen(name: string, args: string[]): string {
-  execFileSync('ssh-keygen', ['-q', '-N', '', ...args, '-C', `${name}@audit-test`, '-f', join(keys, name)], { stdio: 'ignore' });
+  execFileSync('ssh-keygen', ['-q', '-N', '', ...args, '-C', `${name}@audit-test`, '-f', join(keys, name)], {
+    stdio: 'ignore',
+  });
   return readFileSync(join(keys, `${name}.pub`), 'utf8').trim();
 }
 
@@ -56,7 +83,28 @@ function fingerprintOf(pubLine: string): string {
 function login(h: LabHost, key: string) {
   return spawnSync(
     'ssh',
-    ['-F', '/dev/null', '-i', join(keys, key), '-o', 'IdentitiesOnly=yes', '-o', 'BatchMode=yes', '-o', 'StrictHostKeyChecking=no', '-o', 'UserKnownHostsFile=/dev/null', '-o', 'ConnectTimeout=10', '-o', 'LogLevel=ERROR', '-p', String(h.port), `${h.user}@${h.address}`, 'true'],
+    [
+      '-F',
+      '/dev/null',
+      '-i',
+      join(keys, key),
+      '-o',
+      'IdentitiesOnly=yes',
+      '-o',
+      'BatchMode=yes',
+      '-o',
+      'StrictHostKeyChecking=no',
+      '-o',
+      'UserKnownHostsFile=/dev/null',
+      '-o',
+      'ConnectTimeout=10',
+      '-o',
+      'LogLevel=ERROR',
+      '-p',
+      String(h.port),
+      `${h.user}@${h.address}`,
+      'true',
+    ],
     { encoding: 'utf8', timeout: 60_000 },
   );
 }
@@ -74,7 +122,9 @@ function hostState(): string {
         return { mode: s.mode, uid: s.uid, gid: s.gid, size: s.size, mtimeMs: s.mtimeMs, ctimeMs: s.ctimeMs };
       };
       return {
-        sha256: createHash('sha256').update(readFileSync(akFile(h))).digest('hex'),
+        sha256: createHash('sha256')
+          .update(readFileSync(akFile(h)))
+          .digest('hex'),
         home: st(h.home),
         ssh: st(join(h.home, '.ssh')),
         file: st(akFile(h)),
@@ -86,7 +136,11 @@ function hostState(): string {
 }
 
 async function audit(args: string[] = []): Promise<{ code: number | null; doc: AuditJson; stderr: string }> {
-  const r = await till(home, ['host', 'audit', '--all', '--json', '--retries', '1', '--connect-timeout', '5', ...args], { timeoutMs: 120_000 });
+  const r = await till(
+    home,
+    ['host', 'audit', '--all', '--json', '--retries', '1', '--connect-timeout', '5', ...args],
+    { timeoutMs: 120_000 },
+  );
   let doc: AuditJson;
   try {
     doc = JSON.parse(r.stdout) as AuditJson;
@@ -117,7 +171,10 @@ beforeAll(async () => {
   lab = await startLab(3, { authorizedKey: tillPub });
   for (const [i, h] of lab.hosts.entries()) {
     // Appending as root keeps the file's owner and mode.
-    appendFileSync(akFile(h), `${extra.ed25519}\n${extra.rsa4096}\n${extra.rsa1024}\nfrom="10.0.0.1",command="/bin/true" ${extra.opts}\n`);
+    appendFileSync(
+      akFile(h),
+      `${extra.ed25519}\n${extra.rsa4096}\n${extra.rsa1024}\nfrom="10.0.0.1",command="/bin/true" ${extra.opts}\n`,
+    );
     await tillOk(home, ['host', 'add', NAMES[i]!, h.spec]);
   }
 }, 180_000);
@@ -145,8 +202,23 @@ describe('till host audit', () => {
       expect(a.keys[1]).toMatchObject({ fingerprint: fingerprintOf(extra.ed25519!), options: [], till: null });
       expect(a.keys[2]).toMatchObject({ bits: 4096, comment: 'rsa4096@audit-test', options: [], till: null });
       expect(a.keys[3]).toMatchObject({ bits: 1024, comment: 'rsa1024@audit-test', till: null });
-      expect(a.keys[4]).toMatchObject({ fingerprint: fingerprintOf(extra.opts!), comment: 'opts@audit-test', options: [{ name: 'from', value: '10.0.0.1' }, { name: 'command', value: '/bin/true' }], till: null });
-      expect(a.findings).toEqual([expect.objectContaining({ severity: 'high', code: 'weak-key', fingerprint: fingerprintOf(extra.rsa1024!), line: 4 })]);
+      expect(a.keys[4]).toMatchObject({
+        fingerprint: fingerprintOf(extra.opts!),
+        comment: 'opts@audit-test',
+        options: [
+          { name: 'from', value: '10.0.0.1' },
+          { name: 'command', value: '/bin/true' },
+        ],
+        till: null,
+      });
+      expect(a.findings).toEqual([
+        expect.objectContaining({
+          severity: 'high',
+          code: 'weak-key',
+          fingerprint: fingerprintOf(extra.rsa1024!),
+          line: 4,
+        }),
+      ]);
       expect(a.drift).toEqual({ baseline: true, added: [], removed: [] });
     }
     const history = JSON.parse(readFileSync(join(home, 'state', 'audit', 'h0.json'), 'utf8')) as { audits: unknown[] };
@@ -177,21 +249,41 @@ describe('till host audit', () => {
   it('reports exactly a key added on one host and a key removed on another as drift', async () => {
     appendFileSync(akFile(lab.hosts[0]!), `${extra.added}\n`);
     const h1 = akFile(lab.hosts[1]!);
-    writeFileSync(h1, readFileSync(h1, 'utf8').split('\n').filter((l) => l !== extra.ed25519).join('\n'));
+    writeFileSync(
+      h1,
+      readFileSync(h1, 'utf8')
+        .split('\n')
+        .filter((l) => l !== extra.ed25519)
+        .join('\n'),
+    );
     const { code, doc } = await audit();
     expect(code).toBe(1);
     const drift = NAMES.map((n) => hostAudit(doc, n).drift);
     expect(drift).toEqual([
-      { baseline: false, added: [expect.objectContaining({ fingerprint: fingerprintOf(extra.added!), comment: 'added@audit-test' })], removed: [] },
-      { baseline: false, added: [], removed: [expect.objectContaining({ fingerprint: fingerprintOf(extra.ed25519!) })] },
+      {
+        baseline: false,
+        added: [expect.objectContaining({ fingerprint: fingerprintOf(extra.added!), comment: 'added@audit-test' })],
+        removed: [],
+      },
+      {
+        baseline: false,
+        added: [],
+        removed: [expect.objectContaining({ fingerprint: fingerprintOf(extra.ed25519!) })],
+      },
       { baseline: false, added: [], removed: [] },
     ]);
-    expect(hostAudit(doc, 'h0').findings.filter((f) => f.code === 'key-added')).toEqual([expect.objectContaining({ severity: 'high', message: expect.stringMatching(/unknown key added/) })]);
-    expect(hostAudit(doc, 'h1').findings.filter((f) => f.code === 'key-removed')).toEqual([expect.objectContaining({ severity: 'low' })]);
+    expect(hostAudit(doc, 'h0').findings.filter((f) => f.code === 'key-added')).toEqual([
+      expect.objectContaining({ severity: 'high', message: expect.stringMatching(/unknown key added/) }),
+    ]);
+    expect(hostAudit(doc, 'h1').findings.filter((f) => f.code === 'key-removed')).toEqual([
+      expect.objectContaining({ severity: 'low' }),
+    ]);
     expect(hostAudit(doc, 'h2').findings.map((f) => f.code)).toEqual(['weak-key']);
     // The next audit compares with this one: no drift left.
     const again = await audit();
-    expect(NAMES.map((n) => hostAudit(again.doc, n).drift)).toEqual(NAMES.map(() => ({ baseline: false, added: [], removed: [] })));
+    expect(NAMES.map((n) => hostAudit(again.doc, n).drift)).toEqual(
+      NAMES.map(() => ({ baseline: false, added: [], removed: [] })),
+    );
   });
 
   it('reports chmod 777 ~/.ssh as unsafe modes, without touching it', async () => {
@@ -200,7 +292,11 @@ describe('till host audit', () => {
     const { doc } = await audit();
     expect(hostState()).toBe(before);
     expect(hostAudit(doc, 'h2').findings.filter((f) => f.code === 'unsafe-mode')).toEqual([
-      expect.objectContaining({ severity: 'high', path: 'ssh', message: expect.stringMatching(/~\/\.ssh is mode 777: writable by group and others/) }),
+      expect.objectContaining({
+        severity: 'high',
+        path: 'ssh',
+        message: expect.stringMatching(/~\/\.ssh is mode 777: writable by group and others/),
+      }),
     ]);
     expect(hostAudit(doc, 'h0').findings.some((f) => f.code === 'unsafe-mode')).toBe(false);
   });
@@ -295,7 +391,9 @@ describe('till host audit', () => {
     const file = join(home, 'state', 'audit', 'h1.json');
     writeFileSync(file, '{broken');
     const before = readFileSync(join(home, 'state', 'audit', 'h2.json'), 'utf8');
-    const r = await till(home, ['host', 'audit', 'h1', 'h2', '--json', '--connect-timeout', '5'], { timeoutMs: 120_000 });
+    const r = await till(home, ['host', 'audit', 'h1', 'h2', '--json', '--connect-timeout', '5'], {
+      timeoutMs: 120_000,
+    });
     expect(r.code).toBe(1);
     const doc = JSON.parse(r.stdout) as AuditJson & { results: Array<{ attempts: number }> };
     const h1 = doc.results.find((x) => x.host === 'h1')!;
@@ -330,7 +428,11 @@ describe('till host audit', () => {
     expect((await tillOk(home, ['metrics'])).stdout).not.toContain('host="h0"');
     await tillOk(home, ['host', 'add', 'h0', lab.hosts[0]!.spec]);
     const r = await till(home, ['host', 'audit', 'h0', '--json', '--connect-timeout', '5'], { timeoutMs: 120_000 });
-    expect(hostAudit(JSON.parse(r.stdout) as AuditJson, 'h0').drift).toEqual({ baseline: true, added: [], removed: [] });
+    expect(hostAudit(JSON.parse(r.stdout) as AuditJson, 'h0').drift).toEqual({
+      baseline: true,
+      added: [],
+      removed: [],
+    });
   }, 180_000);
 });
 
@@ -344,17 +446,29 @@ describe('till host audit on a host whose sshd has StrictModes on', () => {
       const h = strict.hosts[0]!;
       await tillOk(own.home, ['host', 'add', 'strict', h.spec]);
       // The key works while the modes are safe.
-      expect((await till(own.home, ['host', 'audit', 'strict', '--json', '--connect-timeout', '5'], { timeoutMs: 120_000 })).code).toBe(0);
+      expect(
+        (await till(own.home, ['host', 'audit', 'strict', '--json', '--connect-timeout', '5'], { timeoutMs: 120_000 }))
+          .code,
+      ).toBe(0);
       // A fresh connection must authenticate again: end the master the first audit left.
       for (const s of readdirSync(join(own.home, 'ssh', 'control'))) {
-        spawnSync('ssh', ['-o', `ControlPath=${join(own.home, 'ssh', 'control', s)}`, '-O', 'exit', 'x'], { stdio: 'ignore', timeout: 10_000 });
+        spawnSync('ssh', ['-o', `ControlPath=${join(own.home, 'ssh', 'control', s)}`, '-O', 'exit', 'x'], {
+          stdio: 'ignore',
+          timeout: 10_000,
+        });
       }
       h.shell('chmod 777 ~/.ssh');
-      const r = await till(own.home, ['host', 'audit', 'strict', '--json', '--connect-timeout', '5', '--retries', '1'], { timeoutMs: 120_000 });
+      const r = await till(
+        own.home,
+        ['host', 'audit', 'strict', '--json', '--connect-timeout', '5', '--retries', '1'],
+        { timeoutMs: 120_000 },
+      );
       expect(r.code).toBe(1);
       const res = (JSON.parse(r.stdout) as AuditJson).results[0]!;
       expect(res).toMatchObject({ ok: false, audit: null });
-      expect(res.error).toMatch(/authentication failed.*StrictModes refuses every key there when ~, ~\/\.ssh or the file is group- or world-writable/s);
+      expect(res.error).toMatch(
+        /authentication failed.*StrictModes refuses every key there when ~, ~\/\.ssh or the file is group- or world-writable/s,
+      );
     } finally {
       strict.stop();
       await closeMasters(own.home);

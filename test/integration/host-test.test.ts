@@ -50,7 +50,9 @@ describe('till host test against real sshd', () => {
     writeFileSync(`${h.home}/.bashrc`, "printf 'welcome '\n");
     try {
       // Control: the greeting really is on stdout, glued to what the command prints.
-      expect(execFileSync('ssh', ['-F', `${home}/ssh/config`, 'till-h2', 'echo hi'], { encoding: 'utf8' })).toBe('welcome hi\n');
+      expect(execFileSync('ssh', ['-F', `${home}/ssh/config`, 'till-h2', 'echo hi'], { encoding: 'utf8' })).toBe(
+        'welcome hi\n',
+      );
       const doc = JSON.parse((await tillOk(home, ['host', 'test', 'h2', '--json'])).stdout);
       expect(doc.results[0]).toMatchObject({ host: 'h2', ok: true });
       expect(db().hosts.h2.status).toBe('connected');
@@ -88,7 +90,12 @@ describe('till host test against real sshd', () => {
     const addr = `[${h.address}]:${h.port}`;
     if (!known.includes(addr)) {
       // The host came back on another address: plant the old key there, as if it had changed in place.
-      const old = known.split('\n').find((l) => l.includes('ssh-ed25519'))!.split(' ').slice(1).join(' ');
+      const old = known
+        .split('\n')
+        .find((l) => l.includes('ssh-ed25519'))!
+        .split(' ')
+        .slice(1)
+        .join(' ');
       execFileSync('sh', ['-c', `printf '%s\\n' "$1" >> "$2"`, 'sh', `${addr} ${old}`, `${home}/ssh/known_hosts`]);
     }
     const r = await till(home, ['host', 'test', 'h0', '--json']);

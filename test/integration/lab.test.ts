@@ -14,7 +14,10 @@ describe('the test lab', () => {
       expect(processesMentioning(`${lab.dir}/`).length).toBeGreaterThanOrEqual(2);
       for (const [user] of users) expect(userExists(user)).toBe(true);
       // Something a test left running on the host, outside sshd's tree: userdel would refuse the user.
-      const leftover = spawn('/usr/sbin/runuser', ['-u', users[0]![0], '--', 'sleep', '600'], { detached: true, stdio: 'ignore' });
+      const leftover = spawn('/usr/sbin/runuser', ['-u', users[0]![0], '--', 'sleep', '600'], {
+        detached: true,
+        stdio: 'ignore',
+      });
       leftover.unref();
       await waitUntil(() => (leftoverPids = processesOfUid(users[0]![1])).length > 0, 20_000, 'the leftover process');
     } finally {

@@ -34,7 +34,10 @@ describe('rsync through till config against real sshd', () => {
   });
 
   it('copies a file into a folder it creates, under the final name only', async () => {
-    const r = await runProcess('rsync', buildRsyncPushArgs(paths, 'h0', [src], 'deep/dir/p.txt', { rsyncPath: 'mkdir -p deep/dir && rsync' }));
+    const r = await runProcess(
+      'rsync',
+      buildRsyncPushArgs(paths, 'h0', [src], 'deep/dir/p.txt', { rsyncPath: 'mkdir -p deep/dir && rsync' }),
+    );
     expect(classifyRsync(r), r.stderr).toBeUndefined();
     expect(readFileSync(join(lab.hosts[0]!.home, 'deep/dir/p.txt'), 'utf8')).toBe('payload\n');
   });

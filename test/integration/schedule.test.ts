@@ -7,7 +7,18 @@
  * XDG_CONFIG_HOME in scratch directories; the files they write are real and verified.
  */
 import { execFileSync, spawnSync } from 'node:child_process';
-import { chmodSync, existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
+import {
+  chmodSync,
+  existsSync,
+  mkdirSync,
+  mkdtempSync,
+  readFileSync,
+  readdirSync,
+  rmSync,
+  statSync,
+  symlinkSync,
+  writeFileSync,
+} from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { computeNextRun, emptyScheduleFile } from '../../src/core/state/schedule.js';
@@ -20,7 +31,8 @@ import { onCalendarFor, renderSystemdService, renderSystemdTimer } from '../../s
 import { TILL_BIN, tempHome, till, tillOk } from '../lab/till.js';
 
 for (const tool of ['/usr/bin/systemd-analyze', '/usr/bin/crontab', '/usr/share/zoneinfo/America/New_York']) {
-  if (!existsSync(tool)) throw new Error(`missing ${tool}: run 'apt-get install -y systemd cron tzdata' (as .ci/run should)`);
+  if (!existsSync(tool))
+    throw new Error(`missing ${tool}: run 'apt-get install -y systemd cron tzdata' (as .ci/run should)`);
 }
 
 const scratch = mkdtempSync('/tmp/tl-sched-');
@@ -57,14 +69,20 @@ function verify(files: string[]): { status: number | null; stderr: string } {
   const runtime = mkdtempSync(join(scratch, 'rt-'));
   chmodSync(runtime, 0o700);
   // --user needs a runtime dir; a container has none until we name one.
-  const r = spawnSync('systemd-analyze', ['verify', '--user', ...files], { env: { ...process.env, XDG_RUNTIME_DIR: runtime }, encoding: 'utf8' });
+  const r = spawnSync('systemd-analyze', ['verify', '--user', ...files], {
+    env: { ...process.env, XDG_RUNTIME_DIR: runtime },
+    encoding: 'utf8',
+  });
   return { status: r.status, stderr: r.stderr };
 }
 
 describe('systemd units', () => {
   const inv = oddInvocation();
 
-  for (const cadence of [{ kind: 'daily', hour: 3, minute: 30 }, { kind: 'interval', hours: 6 }] as const) {
+  for (const cadence of [
+    { kind: 'daily', hour: 3, minute: 30 },
+    { kind: 'interval', hours: 6 },
+  ] as const) {
     it(`pass systemd-analyze verify (${cadence.kind}), with a space, $ and % in every path`, () => {
       const dir = mkdtempSync(join(scratch, 'units-'));
       writeFileSync(join(dir, 'till-sync.service'), renderSystemdService(inv));
@@ -103,8 +121,13 @@ describe('systemd units', () => {
             [onCalendarFor(hour, probe.getMinutes(), zone), 'UTC'],
             [onCalendarFor(hour, probe.getMinutes()), zone],
           ] as const) {
-            const out = execFileSync('systemd-analyze', ['calendar', expr], { env: { ...process.env, TZ: env }, encoding: 'utf8' });
-            const line = out.split('\n').find((l) => l.includes('(in UTC):')) ?? out.split('\n').find((l) => l.includes('Next elapse:'))!;
+            const out = execFileSync('systemd-analyze', ['calendar', expr], {
+              env: { ...process.env, TZ: env },
+              encoding: 'utf8',
+            });
+            const line =
+              out.split('\n').find((l) => l.includes('(in UTC):')) ??
+              out.split('\n').find((l) => l.includes('Next elapse:'))!;
             const at = /(\d{4}-\d\d-\d\d) (\d\d:\d\d:\d\d)/.exec(line)!;
             expect(`${at[1]}T${at[2]}`, `${expr} with TZ=${env}`).toBe(expected);
           }
@@ -120,7 +143,11 @@ describe('systemd units', () => {
     const config = mkdtempSync(join(scratch, 'xdg-'));
     mkdirSync(join(config, 'systemd', 'user'), { recursive: true });
     writeFileSync(join(config, 'systemd', 'user', 'other.service'), '[Service]\nExecStart=/bin/true\n');
-    const user: UserContext = { userHome: scratch, env: { ...process.env, XDG_CONFIG_HOME: config, PATH: '/nonexistent' }, uid: 0 };
+    const user: UserContext = {
+      userHome: scratch,
+      env: { ...process.env, XDG_CONFIG_HOME: config, PATH: '/nonexistent' },
+      uid: 0,
+    };
     const before = snapshot(config);
     const plan = planEnable('systemd', inv, { kind: 'daily', hour: 4, minute: 0 }, user);
     await applyFiles(plan);
@@ -129,7 +156,13 @@ describe('systemd units', () => {
     expect(readFileSync(join(unitDir, 'till-sync.timer'), 'utf8')).toBe(plan.write[1]!.content);
     expect(verify([join(unitDir, 'till-sync.service'), join(unitDir, 'till-sync.timer')]).status).toBe(0);
     const found = await detectInstalled(inv.tillHome, user);
-    expect(found).toEqual([{ scheduler: 'systemd', locations: [join(unitDir, 'till-sync.service'), join(unitDir, 'till-sync.timer')], detail: 'OnCalendar=*-*-* 04:00:00 Europe/Berlin' }]);
+    expect(found).toEqual([
+      {
+        scheduler: 'systemd',
+        locations: [join(unitDir, 'till-sync.service'), join(unitDir, 'till-sync.timer')],
+        detail: 'OnCalendar=*-*-* 04:00:00 Europe/Berlin',
+      },
+    ]);
     expect(await detectInstalled('/some/other/till', user)).toEqual([]);
     await applyFiles(planDisable(found[0]!, user, null, inv.tillHome));
     expect(snapshot(config)).toEqual(before);
@@ -140,7 +173,9 @@ describe('systemd units', () => {
     const config = mkdtempSync(join(scratch, 'xdg-'));
     try {
       const before = snapshot(config);
-      const r = await till(home, ['schedule', 'enable', '--scheduler', 'systemd'], { env: { XDG_CONFIG_HOME: config } });
+      const r = await till(home, ['schedule', 'enable', '--scheduler', 'systemd'], {
+        env: { XDG_CONFIG_HOME: config },
+      });
       if (spawnSync('systemctl', ['--user', 'show-environment']).status !== 0) {
         expect(r.code).toBe(2);
         expect(r.stderr).toMatch(/systemctl --user daemon-reload: .*nothing was installed/);
@@ -189,7 +224,9 @@ describe('schedule enable/disable through the CLI (stand-in systemctl/loginctl/l
     const before = snapshot(t.userHome);
     const on = await tillOk(t.home, ['schedule', 'enable'], { env: t.env });
     expect(on.stderr).toMatch(/installed the systemd scheduler/);
-    expect(on.stderr).toMatch(/warning: lingering is off for \S+: systemd runs the timer only while you are logged in; .*loginctl enable-linger/);
+    expect(on.stderr).toMatch(
+      /warning: lingering is off for \S+: systemd runs the timer only while you are logged in; .*loginctl enable-linger/,
+    );
     const unitDir = join(t.userHome, '.config', 'systemd', 'user');
     const service = readFileSync(join(unitDir, 'till-sync.service'), 'utf8');
     expect(service).toMatch(/^ExecStart=\S+ \S+ schedule run --trigger systemd$/m);
@@ -218,7 +255,9 @@ describe('schedule enable/disable through the CLI (stand-in systemctl/loginctl/l
     expect(existsSync(join(unitDir, 'till-sync.timer'))).toBe(true);
     writeFileSync(join(t.home, 'schedule.json'), good);
 
-    const dry = JSON.parse((await tillOk(t.home, ['schedule', 'disable', '--dry-run', '--json'], { env: t.env })).stdout);
+    const dry = JSON.parse(
+      (await tillOk(t.home, ['schedule', 'disable', '--dry-run', '--json'], { env: t.env })).stdout,
+    );
     expect(dry.removed[0].remove_dirs).toEqual(created);
     const off = await tillOk(t.home, ['schedule', 'disable'], { env: t.env });
     expect(off.stderr).toMatch(/removed the systemd scheduler/);
@@ -232,22 +271,48 @@ describe('schedule enable/disable through the CLI (stand-in systemctl/loginctl/l
     await tillOk(t.home, ['schedule', 'enable'], { env: t.env });
     writeFileSync(join(t.userHome, '.config', 'mine.conf'), 'x\n');
     await tillOk(t.home, ['schedule', 'disable'], { env: t.env });
-    expect(snapshot(t.userHome)).toEqual({ [`${join(t.userHome, '.config')}/`]: expect.any(String), [join(t.userHome, '.config', 'mine.conf')]: expect.any(String) });
+    expect(snapshot(t.userHome)).toEqual({
+      [`${join(t.userHome, '.config')}/`]: expect.any(String),
+      [join(t.userHome, '.config', 'mine.conf')]: expect.any(String),
+    });
   });
 
   it('refuses (exit 2) a service or timer it did not write, or another TILL_HOME’s, and changes nothing', async () => {
-    const other = { node: '/usr/bin/node', script: '/x/till.mjs', tillHome: '/x/other home', logsDir: '/x/other home/logs' };
+    const other = {
+      node: '/usr/bin/node',
+      script: '/x/till.mjs',
+      tillHome: '/x/other home',
+      logsDir: '/x/other home/logs',
+    };
     for (const [name, content, message, hint] of [
-      ['till-sync.timer', '[Timer]\nOnCalendar=daily\n', /till-sync\.timer already exists and was not written by till; till leaves it alone/, /move it away or remove it by hand/],
-      ['till-sync.service', '[Service]\nExecStart=/bin/true\n', /till-sync\.service already exists and was not written by till/, /move it away/],
-      ['till-sync.service', renderSystemdService(other), /till-sync\.service already exists and belongs to TILL_HOME=\/x\/other home/, /TILL_HOME='\/x\/other home' till schedule disable/],
+      [
+        'till-sync.timer',
+        '[Timer]\nOnCalendar=daily\n',
+        /till-sync\.timer already exists and was not written by till; till leaves it alone/,
+        /move it away or remove it by hand/,
+      ],
+      [
+        'till-sync.service',
+        '[Service]\nExecStart=/bin/true\n',
+        /till-sync\.service already exists and was not written by till/,
+        /move it away/,
+      ],
+      [
+        'till-sync.service',
+        renderSystemdService(other),
+        /till-sync\.service already exists and belongs to TILL_HOME=\/x\/other home/,
+        /TILL_HOME='\/x\/other home' till schedule disable/,
+      ],
     ] as const) {
       const t = setup({ systemctl: logCalls('systemctl') });
       const dir = join(t.userHome, '.config', 'systemd', 'user');
       mkdirSync(dir, { recursive: true });
       writeFileSync(join(dir, name), content);
       const before = snapshot(t.userHome);
-      for (const args of [['schedule', 'enable', '--scheduler', 'systemd'], ['schedule', 'enable']]) {
+      for (const args of [
+        ['schedule', 'enable', '--scheduler', 'systemd'],
+        ['schedule', 'enable'],
+      ]) {
         const r = await till(t.home, args, { env: t.env });
         expect(r.code, `${name}: ${r.stderr}`).toBe(2);
         expect(r.stderr).toMatch(message);
@@ -256,18 +321,25 @@ describe('schedule enable/disable through the CLI (stand-in systemctl/loginctl/l
       }
       expect(snapshot(t.userHome)).toEqual(before);
       expect(calls(t.log).filter((c) => !c.endsWith('show-environment'))).toEqual([]);
-      expect((await tillOk(t.home, ['schedule', 'disable'], { env: t.env })).stderr).toMatch(/no till scheduler is installed/);
+      expect((await tillOk(t.home, ['schedule', 'disable'], { env: t.env })).stderr).toMatch(
+        /no till scheduler is installed/,
+      );
       expect(snapshot(t.userHome)).toEqual(before);
     }
   });
 
   it('detects systemd when the user manager answers, else cron when crontab exists, else says no scheduler found (exit 2)', async () => {
     const sd = setup({ systemctl: `${logCalls('systemctl')}\nexit 0` }, '');
-    expect(JSON.parse((await tillOk(sd.home, ['schedule', 'enable', '--dry-run', '--json'], { env: sd.env })).stdout).scheduler).toBe('systemd');
+    expect(
+      JSON.parse((await tillOk(sd.home, ['schedule', 'enable', '--dry-run', '--json'], { env: sd.env })).stdout)
+        .scheduler,
+    ).toBe('systemd');
 
     const noManager = setup({ systemctl: 'echo "Failed to connect to bus: No medium found" >&2; exit 1' }, '');
     symlinkSync('/usr/bin/crontab', join(noManager.bin, 'crontab'));
-    const cron = JSON.parse((await tillOk(noManager.home, ['schedule', 'enable', '--dry-run', '--json'], { env: noManager.env })).stdout);
+    const cron = JSON.parse(
+      (await tillOk(noManager.home, ['schedule', 'enable', '--dry-run', '--json'], { env: noManager.env })).stdout,
+    );
     expect(cron.scheduler).toBe('cron');
     expect(cron.crontab.after).toContain(`till-sync (managed by till; TILL_HOME=${noManager.home})`);
 
@@ -288,12 +360,22 @@ describe('schedule enable/disable through the CLI (stand-in systemctl/loginctl/l
     await tillOk(t.home, ['schedule', 'enable', '--scheduler', 'systemd'], { env: t.env });
     const on = await tillOk(t.home, ['schedule', 'enable', '--scheduler', 'launchd', '--json'], { env: t.env });
     const plist = join(t.userHome, 'Library', 'LaunchAgents', 'com.till.sync.plist');
-    expect(on.stderr).toMatch(/warning: the systemd scheduler is installed too, so syncs would run twice; remove it: till schedule disable --scheduler systemd/);
+    expect(on.stderr).toMatch(
+      /warning: the systemd scheduler is installed too, so syncs would run twice; remove it: till schedule disable --scheduler systemd/,
+    );
     const out = JSON.parse(on.stdout);
     expect(out.ran).toEqual([
-      { command: ['launchctl', 'bootout', expect.stringMatching(/^gui\/\d+$/), plist], ok: false, error: 'Bootstrap failed: 5: Input/output error' },
+      {
+        command: ['launchctl', 'bootout', expect.stringMatching(/^gui\/\d+$/), plist],
+        ok: false,
+        error: 'Bootstrap failed: 5: Input/output error',
+      },
       { command: ['launchctl', 'unload', '-w', plist], ok: true },
-      { command: ['launchctl', 'bootstrap', expect.stringMatching(/^gui\/\d+$/), plist], ok: false, error: 'Bootstrap failed: 5: Input/output error' },
+      {
+        command: ['launchctl', 'bootstrap', expect.stringMatching(/^gui\/\d+$/), plist],
+        ok: false,
+        error: 'Bootstrap failed: 5: Input/output error',
+      },
       { command: ['launchctl', 'load', '-w', plist], ok: true },
     ]);
     const job = await parseLaunchdPlist(readFileSync(plist, 'utf8'));
@@ -316,10 +398,15 @@ describe('schedule enable/disable through the CLI (stand-in systemctl/loginctl/l
     writeFileSync(join(t.home, 'hosts-local.json'), '{bad');
 
     // systemd: the ExecStart of the service enable would install, with its Environment=.
-    const dry = JSON.parse((await tillOk(t.home, ['schedule', 'enable', '--scheduler', 'systemd', '--dry-run', '--json'], { env: t.env })).stdout);
+    const dry = JSON.parse(
+      (await tillOk(t.home, ['schedule', 'enable', '--scheduler', 'systemd', '--dry-run', '--json'], { env: t.env }))
+        .stdout,
+    );
     const service: string = dry.files[0].content;
     const exec = /^ExecStart=(.*)$/m.exec(service)![1]!.split(' ');
-    const unitEnv = Object.fromEntries([...service.matchAll(/^Environment="([A-Z_]+)=(.*)"$/gm)].map((m) => [m[1]!, m[2]!]));
+    const unitEnv = Object.fromEntries(
+      [...service.matchAll(/^Environment="([A-Z_]+)=(.*)"$/gm)].map((m) => [m[1]!, m[2]!]),
+    );
     expect(unitEnv.TILL_HOME).toBe(t.home);
     const r = spawnSync(exec[0]!, exec.slice(1), { env: unitEnv, encoding: 'utf8' });
     expect(r.status, r.stderr).toBe(4);
@@ -331,7 +418,10 @@ describe('schedule enable/disable through the CLI (stand-in systemctl/loginctl/l
 
     // cron: the line enable would install, run by sh as cron does (its output goes to sync.log).
     symlinkSync('/usr/bin/crontab', join(t.bin, 'crontab'));
-    const cron = JSON.parse((await tillOk(t.home, ['schedule', 'enable', '--scheduler', 'cron', '--dry-run', '--json'], { env: t.env })).stdout);
+    const cron = JSON.parse(
+      (await tillOk(t.home, ['schedule', 'enable', '--scheduler', 'cron', '--dry-run', '--json'], { env: t.env }))
+        .stdout,
+    );
     const line = (cron.crontab.after as string).split('\n').find((l) => l.includes(`TILL_HOME=${t.home})`))!;
     const parsed = parseCronLine(line)!;
     expect(parsed.command).toMatch(/ schedule run --trigger cron /);
@@ -350,7 +440,8 @@ describe('schedule enable/disable through the CLI (stand-in systemctl/loginctl/l
 function firstFiring(fields: string, from: Date): Date {
   const [min, hour, dom, mon, dow] = fields.split(' ');
   expect([dom, mon, dow]).toEqual(['*', '*', '*']);
-  const matches = (field: string, v: number) => field === '*' || (field.startsWith('*/') ? v % Number(field.slice(2)) === 0 : Number(field) === v);
+  const matches = (field: string, v: number) =>
+    field === '*' || (field.startsWith('*/') ? v % Number(field.slice(2)) === 0 : Number(field) === v);
   const t = new Date(Math.ceil(from.getTime() / 60_000) * 60_000);
   for (let i = 0; i < 2 * 24 * 60; i++, t.setTime(t.getTime() + 60_000)) {
     if (matches(min!, t.getMinutes()) && matches(hour!, t.getHours())) return new Date(t);
@@ -374,7 +465,9 @@ describe('crontab (a throwaway lab user’s real crontab)', () => {
   const tillAs = (args: string[], env = ''): { code: number; out: string } => {
     const q = (a: string) => `'${a.replace(/'/g, `'\\''`)}'`;
     try {
-      const out = lab.hosts[0]!.shell(`TILL_HOME=${q(tillHome)} ${env} ${q(process.execPath)} ${q(TILL_BIN)} ${args.map(q).join(' ')} 2>&1`);
+      const out = lab.hosts[0]!.shell(
+        `TILL_HOME=${q(tillHome)} ${env} ${q(process.execPath)} ${q(TILL_BIN)} ${args.map(q).join(' ')} 2>&1`,
+      );
       return { code: 0, out };
     } catch (e) {
       const err = e as { status: number; stdout: string };
@@ -396,14 +489,15 @@ describe('crontab (a throwaway lab user’s real crontab)', () => {
     lab?.stop();
   });
 
-  const others = [
-    '# m h dom mon dow command',
-    'MAILTO=""',
-    '',
-    "5 4 * * 1 printf '\\%s' 'a b' >/dev/null  # weekly, keeps its % escaped",
-    '*/15 * * * * /usr/bin/true',
-    '0 1 * * * TILL_HOME=/tmp/someone-else /usr/bin/node /x/till.mjs sync --trigger cron # till-sync (managed by till; TILL_HOME=/tmp/someone-else)',
-  ].join('\n') + '\n';
+  const others =
+    [
+      '# m h dom mon dow command',
+      'MAILTO=""',
+      '',
+      "5 4 * * 1 printf '\\%s' 'a b' >/dev/null  # weekly, keeps its % escaped",
+      '*/15 * * * * /usr/bin/true',
+      '0 1 * * * TILL_HOME=/tmp/someone-else /usr/bin/node /x/till.mjs sync --trigger cron # till-sync (managed by till; TILL_HOME=/tmp/someone-else)',
+    ].join('\n') + '\n';
 
   it('enable adds one marked line, set + enable replaces it, disable leaves the crontab byte-identical', () => {
     writeTab(others);
@@ -420,7 +514,11 @@ describe('crontab (a throwaway lab user’s real crontab)', () => {
     expect(tab1.startsWith(original!)).toBe(true);
     const ours = tab1.slice(original!.length).trimEnd();
     expect(ours.split('\n')).toHaveLength(1);
-    expect(parseCronLine(ours)).toMatchObject({ tillHome, cadence: { kind: 'daily', hour: 2, minute: 15 }, fields: '15 2 * * *' });
+    expect(parseCronLine(ours)).toMatchObject({
+      tillHome,
+      cadence: { kind: 'daily', hour: 2, minute: 15 },
+      fields: '15 2 * * *',
+    });
 
     const show = JSON.parse(tillAsOk(['schedule', 'show', '--json']));
     expect(show.schedulers).toEqual([{ scheduler: 'cron', locations: ['crontab'], detail: '15 2 * * *' }]);
@@ -430,7 +528,11 @@ describe('crontab (a throwaway lab user’s real crontab)', () => {
     tillAsOk(['schedule', 'enable', '--scheduler', 'cron']);
     const tab2 = readTab()!;
     expect(tab2.startsWith(original!)).toBe(true);
-    expect(parseCronLine(tab2.slice(original!.length).trimEnd())).toMatchObject({ tillHome, ifDue: true, fields: '*/5 * * * *' });
+    expect(parseCronLine(tab2.slice(original!.length).trimEnd())).toMatchObject({
+      tillHome,
+      ifDue: true,
+      fields: '*/5 * * * *',
+    });
 
     expect(tillAsOk(['schedule', 'disable'])).toMatch(/removed the cron scheduler/);
     expect(readTab()).toBe(original);

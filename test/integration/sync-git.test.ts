@@ -5,8 +5,15 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { syncInstallation, syncInstallations } from '../../src/ops/sync.js';
 
 /** Local-side sync against real git repositories (no ssh involved). */
-const GIT_ENV = { ...process.env, GIT_AUTHOR_NAME: 't', GIT_AUTHOR_EMAIL: 't@example.com', GIT_COMMITTER_NAME: 't', GIT_COMMITTER_EMAIL: 't@example.com' };
-const git = (cwd: string, ...args: string[]) => execFileSync('git', args, { cwd, env: GIT_ENV, encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] }).trim();
+const GIT_ENV = {
+  ...process.env,
+  GIT_AUTHOR_NAME: 't',
+  GIT_AUTHOR_EMAIL: 't@example.com',
+  GIT_COMMITTER_NAME: 't',
+  GIT_COMMITTER_EMAIL: 't@example.com',
+};
+const git = (cwd: string, ...args: string[]) =>
+  execFileSync('git', args, { cwd, env: GIT_ENV, encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] }).trim();
 
 describe('syncInstallation', () => {
   let dir: string;
@@ -109,7 +116,7 @@ describe('syncInstallation', () => {
     expect(git(g, 'rev-parse', 'HEAD')).toBe(before);
   });
 
-  it('fails with git\'s reason when the upstream is gone', async () => {
+  it("fails with git's reason when the upstream is gone", async () => {
     const h = clone('h');
     git(h, 'remote', 'set-url', 'origin', join(dir, 'nowhere.git'));
     const r = await sync(h);

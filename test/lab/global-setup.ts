@@ -3,10 +3,15 @@ import { removeStaleLabUsers } from './lab.js';
 
 /** Fails fast, with the fix, when the machine lacks what the real-sshd tests need. */
 export default function setup(): void {
-  const missing = ['/usr/sbin/sshd', '/usr/bin/ssh', '/usr/bin/rsync', '/usr/bin/ssh-keygen'].filter((p) => !existsSync(p));
+  const missing = ['/usr/sbin/sshd', '/usr/bin/ssh', '/usr/bin/rsync', '/usr/bin/ssh-keygen'].filter(
+    (p) => !existsSync(p),
+  );
   if (missing.length > 0) {
-    throw new Error(`missing ${missing.join(', ')}: run 'apt-get install -y openssh-server openssh-client rsync' (as .ci/run does)`);
+    throw new Error(
+      `missing ${missing.join(', ')}: run 'apt-get install -y openssh-server openssh-client rsync' (as .ci/run does)`,
+    );
   }
-  if (!existsSync('dist/till.mjs')) throw new Error('dist/till.mjs is missing: run npm run build (npm test does it first)');
+  if (!existsSync('dist/till.mjs'))
+    throw new Error('dist/till.mjs is missing: run npm run build (npm test does it first)');
   if (process.getuid?.() === 0) removeStaleLabUsers();
 }

@@ -6,7 +6,17 @@
  */
 import { spawn, execFileSync, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { chmodSync, chownSync, existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import {
+  chmodSync,
+  chownSync,
+  existsSync,
+  mkdirSync,
+  mkdtempSync,
+  readFileSync,
+  readdirSync,
+  rmSync,
+  writeFileSync,
+} from 'node:fs';
 import { join } from 'node:path';
 
 export interface LabHostOptions {
@@ -289,8 +299,12 @@ function makeHost(labDir: string, index: number, opts: LabHostOptions): LabHost 
 }
 
 /** Starts `count` hosts; `authorizedKey` (till's public key) goes into each one's authorized_keys. */
-export async function startLab(count: number, opts: { authorizedKey?: string; perHost?: (i: number) => LabHostOptions } = {}): Promise<Lab> {
-  if (process.getuid?.() !== 0) throw new Error('the sshd test lab needs root (useradd, sshd switching users); CI runs as root');
+export async function startLab(
+  count: number,
+  opts: { authorizedKey?: string; perHost?: (i: number) => LabHostOptions } = {},
+): Promise<Lab> {
+  if (process.getuid?.() !== 0)
+    throw new Error('the sshd test lab needs root (useradd, sshd switching users); CI runs as root');
   mkdirSync('/run/sshd', { recursive: true, mode: 0o755 });
   // Labs whose process died without stop() (SIGKILL, a crash): their users, listeners and folders.
   removeStaleLabUsers();
@@ -326,7 +340,8 @@ function labUsers(): Array<[string, number, string]> {
   const out: Array<[string, number, string]> = [];
   for (const line of readFileSync('/etc/passwd', 'utf8').split('\n')) {
     const [name, , uid, , , home] = line.split(':');
-    if (name && home && new RegExp(`^${USER_PREFIX}[0-9a-f]{8}$`).test(name) && home.startsWith('/tmp/tl-')) out.push([name, Number(uid), home]);
+    if (name && home && new RegExp(`^${USER_PREFIX}[0-9a-f]{8}$`).test(name) && home.startsWith('/tmp/tl-'))
+      out.push([name, Number(uid), home]);
   }
   return out;
 }
@@ -354,7 +369,9 @@ function ownerIsDead(labDir: string): boolean {
 export function removeStaleLabUsers(): void {
   let dirs: string[] = [];
   try {
-    dirs = readdirSync('/tmp').filter((n) => /^tl-[A-Za-z0-9]{6}$/.test(n)).map((n) => `/tmp/${n}`);
+    dirs = readdirSync('/tmp')
+      .filter((n) => /^tl-[A-Za-z0-9]{6}$/.test(n))
+      .map((n) => `/tmp/${n}`);
   } catch {
     // no /tmp listing: nothing to clean
   }

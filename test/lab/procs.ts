@@ -2,7 +2,9 @@
 import { readdirSync, readFileSync } from 'node:fs';
 
 export function userExists(name: string): boolean {
-  return readFileSync('/etc/passwd', 'utf8').split('\n').some((l) => l.split(':')[0] === name);
+  return readFileSync('/etc/passwd', 'utf8')
+    .split('\n')
+    .some((l) => l.split(':')[0] === name);
 }
 
 /** Pids of processes whose command line mentions `text` (a lab folder: its sshd listeners). */

@@ -50,7 +50,8 @@ export function till(home: string, args: string[], opts: TillOptions = {}): Prom
 /** till, expecting exit 0; throws with both streams otherwise. */
 export async function tillOk(home: string, args: string[], opts: TillOptions = {}): Promise<TillRun> {
   const r = await till(home, args, opts);
-  if (r.code !== 0) throw new Error(`till ${args.join(' ')} exited ${r.code}\nstdout:\n${r.stdout}\nstderr:\n${r.stderr}`);
+  if (r.code !== 0)
+    throw new Error(`till ${args.join(' ')} exited ${r.code}\nstdout:\n${r.stdout}\nstderr:\n${r.stderr}`);
   return r;
 }
 
@@ -65,7 +66,10 @@ export async function closeMasters(home: string): Promise<void> {
   }
   for (const s of sockets) {
     try {
-      execFileSync('ssh', ['-o', `ControlPath=${home}/ssh/control/${s}`, '-O', 'exit', 'x'], { stdio: 'ignore', timeout: 5000 });
+      execFileSync('ssh', ['-o', `ControlPath=${home}/ssh/control/${s}`, '-O', 'exit', 'x'], {
+        stdio: 'ignore',
+        timeout: 5000,
+      });
     } catch {
       // already gone
     }

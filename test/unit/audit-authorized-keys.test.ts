@@ -3,7 +3,18 @@ import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import fc from 'fast-check';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { expiredAt, formatOptions, inspectKeyBlob, isInvalid, parseAuthorizedKeys, parseAuthorizedKeysLine, parseExpiryTime, parseOptions, type AuthorizedKey, type InvalidLine } from '../../src/audit/authorized-keys.js';
+import {
+  expiredAt,
+  formatOptions,
+  inspectKeyBlob,
+  isInvalid,
+  parseAuthorizedKeys,
+  parseAuthorizedKeysLine,
+  parseExpiryTime,
+  parseOptions,
+  type AuthorizedKey,
+  type InvalidLine,
+} from '../../src/audit/authorized-keys.js';
 
 /**
  * The corpus: real keys of every type ssh-keygen makes here, certificates signed with a
@@ -31,7 +42,7 @@ function blobOf(line: string): Buffer {
 /** Reads the SSH strings of a blob (enough to pull an ecdsa point out of a real key). */
 function strings(blob: Buffer): Buffer[] {
   const out: Buffer[] = [];
-  for (let i = 0; i < blob.length; ) {
+  for (let i = 0; i < blob.length;) {
     const n = blob.readUInt32BE(i);
     out.push(blob.subarray(i + 4, i + 4 + n));
     i += 4 + n;
@@ -77,14 +88,27 @@ beforeAll(() => {
   ];
   for (const [name, args] of specs) keygen([...args, '-C', `${name}@corpus`, '-f', join(dir, name)]);
   for (const name of ['ed25519', 'rsa2048', 'ecdsa384', 'dsa']) {
-    execFileSync('ssh-keygen', ['-q', '-s', join(dir, 'ca'), '-I', `cert-${name}`, '-n', 'deploy', join(dir, `${name}.pub`)], { stdio: 'ignore' });
+    execFileSync(
+      'ssh-keygen',
+      ['-q', '-s', join(dir, 'ca'), '-I', `cert-${name}`, '-n', 'deploy', join(dir, `${name}.pub`)],
+      { stdio: 'ignore' },
+    );
   }
   const pub = (f: string) => readFileSync(join(dir, f), 'utf8').trim();
   const ed = pub('ed25519.pub');
   const ec = pub('ecdsa256.pub');
-  const skEd = Buffer.concat([sshString('sk-ssh-ed25519@openssh.com'), sshString(strings(blobOf(ed))[1]!), sshString('ssh:')]).toString('base64');
+  const skEd = Buffer.concat([
+    sshString('sk-ssh-ed25519@openssh.com'),
+    sshString(strings(blobOf(ed))[1]!),
+    sshString('ssh:'),
+  ]).toString('base64');
   const [, curve, point] = strings(blobOf(ec));
-  const skEc = Buffer.concat([sshString('sk-ecdsa-sha2-nistp256@openssh.com'), sshString(curve!), sshString(point!), sshString('ssh:')]).toString('base64');
+  const skEc = Buffer.concat([
+    sshString('sk-ecdsa-sha2-nistp256@openssh.com'),
+    sshString(curve!),
+    sshString(point!),
+    sshString('ssh:'),
+  ]).toString('base64');
   lines.push(
     ed,
     pub('rsa1024.pub'),
@@ -150,8 +174,18 @@ describe('authorized_keys corpus against ssh-keygen -lf', () => {
     expect(byComment.get('dsa@corpus')).toMatchObject({ type: 'ssh-dss', bits: 1024, label: 'DSA' });
     expect(byComment.get('yubikey-ed')).toMatchObject({ label: 'ED25519-SK', bits: 256 });
     expect(byComment.get('yubikey-ec')).toMatchObject({ label: 'ECDSA-SK', bits: 256 });
-    expect(byComment.get('backdoor@evil')).toMatchObject({ type: 'rsa-sha2-256', bits: 1024, label: 'RSA', fingerprint: byComment.get('rsa1024@corpus')!.fingerprint });
-    expect(byComment.get('inner-sha512')).toMatchObject({ type: 'ssh-rsa', bits: 4096, fingerprint: parseAuthorizedKeysLine(pub4096(), 1) && (parseAuthorizedKeysLine(pub4096(), 1) as AuthorizedKey).fingerprint });
+    expect(byComment.get('backdoor@evil')).toMatchObject({
+      type: 'rsa-sha2-256',
+      bits: 1024,
+      label: 'RSA',
+      fingerprint: byComment.get('rsa1024@corpus')!.fingerprint,
+    });
+    expect(byComment.get('inner-sha512')).toMatchObject({
+      type: 'ssh-rsa',
+      bits: 4096,
+      fingerprint:
+        parseAuthorizedKeysLine(pub4096(), 1) && (parseAuthorizedKeysLine(pub4096(), 1) as AuthorizedKey).fingerprint,
+    });
     expect(byComment.get('cert-alias')).toMatchObject({ label: 'RSA-CERT', bits: 2048 });
     expect(byComment.get('webauthn')).toMatchObject({ label: 'ECDSA-SK', bits: 256 });
   });
@@ -209,8 +243,12 @@ describe('hostile lines', () => {
     expect(reason('ssh-ed25519 !!!notbase64!!!')).toMatch(/base64/);
     expect(reason('ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIB')).toMatch(/base64/);
     const blob = Buffer.from(ed().split(' ')[1]!, 'base64');
-    expect(reason(`ssh-ed25519 ${blob.subarray(0, blob.length - 4).toString('base64')}`)).toMatch(/ends inside|base64|32/);
-    expect(reason(`ssh-ed25519 ${Buffer.concat([blob, Buffer.from([0, 0, 0, 0])]).toString('base64')}`)).toMatch(/unexpected bytes/);
+    expect(reason(`ssh-ed25519 ${blob.subarray(0, blob.length - 4).toString('base64')}`)).toMatch(
+      /ends inside|base64|32/,
+    );
+    expect(reason(`ssh-ed25519 ${Buffer.concat([blob, Buffer.from([0, 0, 0, 0])]).toString('base64')}`)).toMatch(
+      /unexpected bytes/,
+    );
     expect(reason('ssh-ed25519')).toMatch(/no key/);
   });
 
@@ -220,12 +258,18 @@ describe('hostile lines', () => {
     expect(reason(`ecdsa-sha2-nistp256 ${ec384}`)).toMatch(/key inside is "ecdsa-sha2-nistp384"/);
     // The right outer type, a lying curve inside.
     const fields = strings(Buffer.from(ec384, 'base64'));
-    const forged = Buffer.concat([sshString('ecdsa-sha2-nistp384'), sshString('nistp256'), sshString(fields[2]!)]).toString('base64');
+    const forged = Buffer.concat([
+      sshString('ecdsa-sha2-nistp384'),
+      sshString('nistp256'),
+      sshString(fields[2]!),
+    ]).toString('base64');
     expect(reason(`ecdsa-sha2-nistp384 ${forged}`)).toMatch(/curve/);
     expect(reason(`ssh-xmss@openssh.com ${ed().split(' ')[1]}`)).toMatch(/unknown option or key type/);
     expect(reason(`no-pty ssh-foo ${ed().split(' ')[1]}`)).toMatch(/unknown key type/);
     // An alias of another key type does not make a mismatch valid; names are case-sensitive.
-    expect(reason(`rsa-sha2-256 ${ed().split(' ')[1]}`)).toMatch(/line says rsa-sha2-256 but the key inside is "ssh-ed25519"/);
+    expect(reason(`rsa-sha2-256 ${ed().split(' ')[1]}`)).toMatch(
+      /line says rsa-sha2-256 but the key inside is "ssh-ed25519"/,
+    );
     expect(reason(`rsa-sha2-256-cert-v01@openssh.com ${lines[1]!.split(' ')[1]}`)).toMatch(/key inside is "ssh-rsa"/);
     expect(reason(`RSA-SHA2-256 ${lines[1]!.split(' ')[1]}`)).toMatch(/unknown option or key type/);
   });
@@ -244,7 +288,21 @@ describe('hostile lines', () => {
     expect(reason(`command="a",command="b" ${ed()}`)).toMatch(/multiple "command" clauses/);
     expect(reason(`from="a",FROM="b" ${ed()}`)).toMatch(/multiple "from" clauses/);
     // Their valid forms.
-    for (const ok of ['environment="A_1=x y"', 'environment="=x"', 'expiry-time="20300101"', 'expiry-time="203001011200Z"', 'expiry-time="20300101120000UTC"', 'tunnel="any"', 'tunnel="0"', 'permitopen="[::1]:22"', 'permitopen="*:*"', 'permitopen="h:ssh"', 'permitlisten="8080"', 'permitlisten="localhost:8080"', 'cert-authority,principals="x"']) {
+    for (const ok of [
+      'environment="A_1=x y"',
+      'environment="=x"',
+      'expiry-time="20300101"',
+      'expiry-time="203001011200Z"',
+      'expiry-time="20300101120000UTC"',
+      'tunnel="any"',
+      'tunnel="0"',
+      'permitopen="[::1]:22"',
+      'permitopen="*:*"',
+      'permitopen="h:ssh"',
+      'permitlisten="8080"',
+      'permitlisten="localhost:8080"',
+      'cert-authority,principals="x"',
+    ]) {
       const r = parseAuthorizedKeysLine(`${ok} ${ed()}`, 1);
       expect(r && !isInvalid(r) ? ok : `${ok}: ${(r as InvalidLine).reason}`).toBe(ok);
     }
@@ -260,7 +318,15 @@ describe('hostile lines', () => {
     expect(expiredAt([{ name: 'expiry-time', value: '20260531' }], new Date('2026-05-31T10:00:00Z'))).toBeNull();
     expect(expiredAt([{ name: 'expiry-time', value: '20260531' }], now)).toBe('2026-05-31T00:00:00 (host time)');
     expect(expiredAt([{ name: 'expiry-time', value: '20260530' }], now)).toBe('2026-05-30T00:00:00 (host time)');
-    expect(expiredAt([{ name: 'expiry-time', value: '20300101' }, { name: 'expiry-time', value: '20200101Z' }], now)).toBe('2020-01-01T00:00:00Z');
+    expect(
+      expiredAt(
+        [
+          { name: 'expiry-time', value: '20300101' },
+          { name: 'expiry-time', value: '20200101Z' },
+        ],
+        now,
+      ),
+    ).toBe('2020-01-01T00:00:00Z');
     expect(expiredAt([{ name: 'from', value: 'x' }], now)).toBeNull();
   });
 
@@ -275,7 +341,11 @@ describe('hostile lines', () => {
     fc.assert(
       fc.property(fc.string({ maxLength: 300 }), (s) => {
         const r = parseAuthorizedKeysLine(s, 1);
-        expect(r === null || typeof (r as InvalidLine).reason === 'string' || typeof (r as AuthorizedKey).fingerprint === 'string').toBe(true);
+        expect(
+          r === null ||
+            typeof (r as InvalidLine).reason === 'string' ||
+            typeof (r as AuthorizedKey).fingerprint === 'string',
+        ).toBe(true);
       }),
       { numRuns: 2000 },
     );
@@ -289,7 +359,10 @@ describe('hostile lines', () => {
 
   it('reads option lists exactly like sshd', () => {
     expect(() => parseOptions('a="x" b', 0)).toThrow(/unknown option/);
-    expect(parseOptions('from="a b",no-pty rest', 0)).toEqual({ options: [{ name: 'from', value: 'a b' }, { name: 'no-pty' }], end: 17 });
+    expect(parseOptions('from="a b",no-pty rest', 0)).toEqual({
+      options: [{ name: 'from', value: 'a b' }, { name: 'no-pty' }],
+      end: 17,
+    });
   });
 
   it('inspects blobs without a line', () => {

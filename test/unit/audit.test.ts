@@ -2,12 +2,25 @@ import { execFileSync } from 'node:child_process';
 import { chmodSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { analyzeSnapshot, countBySeverity, uniqueKeys, worstSeverity, type HostAudit } from '../../src/audit/analyze.js';
+import {
+  analyzeSnapshot,
+  countBySeverity,
+  uniqueKeys,
+  worstSeverity,
+  type HostAudit,
+} from '../../src/audit/analyze.js';
 import { auditMetricFamilies } from '../../src/audit/metrics.js';
 import { buildAuditCommand, buildAuditScript, parseAuditOutput, type AuditSnapshot } from '../../src/audit/script.js';
 import { tillPaths } from '../../src/core/paths.js';
 import { tillFingerprints } from '../../src/ops/audit.js';
-import { appendAudit, auditHistorySchema, auditStore, readLatestAudits, removeAuditHistory, type AuditHistory } from '../../src/core/state/audit.js';
+import {
+  appendAudit,
+  auditHistorySchema,
+  auditStore,
+  readLatestAudits,
+  removeAuditHistory,
+  type AuditHistory,
+} from '../../src/core/state/audit.js';
 
 let dir: string;
 const pub: Record<string, string> = {};
@@ -31,14 +44,20 @@ afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
 /** Runs the real script with sh against a fake home: the same bytes the host would send. */
 function runScript(home: string, maxBytes?: number): string {
-  return execFileSync('sh', ['-c', buildAuditScript(maxBytes)], { encoding: 'utf8', env: { PATH: '/usr/bin:/bin', HOME: home } });
+  return execFileSync('sh', ['-c', buildAuditScript(maxBytes)], {
+    encoding: 'utf8',
+    env: { PATH: '/usr/bin:/bin', HOME: home },
+  });
 }
 
 function fp(name: string): string {
   return execFileSync('ssh-keygen', ['-lf', join(dir, `${name}.pub`)], { encoding: 'utf8' }).split(' ')[1]!;
 }
 
-function snapshotOf(files: { authorized_keys?: string; authorized_keys2?: string }, modes: { home?: number; ssh?: number; file?: number } = {}): AuditSnapshot {
+function snapshotOf(
+  files: { authorized_keys?: string; authorized_keys2?: string },
+  modes: { home?: number; ssh?: number; file?: number } = {},
+): AuditSnapshot {
   const st = (mode: number) => ({ mode, owner: 'deploy', uid: 1000 });
   return {
     user: 'deploy',
@@ -50,7 +69,10 @@ function snapshotOf(files: { authorized_keys?: string; authorized_keys2?: string
       authorized_keys2: files.authorized_keys2 === undefined ? null : st(0o600),
     },
     files: Object.fromEntries(
-      Object.entries(files).map(([k, v]) => [k, { size: Buffer.byteLength(v), content: Buffer.from(v), truncated: false }]),
+      Object.entries(files).map(([k, v]) => [
+        k,
+        { size: Buffer.byteLength(v), content: Buffer.from(v), truncated: false },
+      ]),
     ),
   };
 }
@@ -68,7 +90,10 @@ describe('the audit script', () => {
   it('carries files byte for byte (NUL, invalid UTF-8, framing look-alikes) and stats', () => {
     const home = join(dir, 'home1');
     mkdirSync(join(home, '.ssh'), { recursive: true });
-    const nasty = Buffer.concat([Buffer.from(`${pub.alice}\nend authorized_keys\nTILL-AUDIT-DONE\n`), Buffer.from([0, 0xff, 0xfe, 10])]);
+    const nasty = Buffer.concat([
+      Buffer.from(`${pub.alice}\nend authorized_keys\nTILL-AUDIT-DONE\n`),
+      Buffer.from([0, 0xff, 0xfe, 10]),
+    ]);
     writeFileSync(join(home, '.ssh', 'authorized_keys'), nasty);
     chmodSync(home, 0o755);
     chmodSync(join(home, '.ssh'), 0o777);
@@ -110,7 +135,14 @@ describe('the audit script', () => {
 
 describe('findings', () => {
   it('names till’s key, weak keys, duplicates and unparseable lines', () => {
-    const text = [pub.till, `from="10.0.0.1",command="/bin/true" ${pub.alice}`, pub.weak, pub.dsa, 'garbage here', `no-pty ${pub.alice}`].join('\n');
+    const text = [
+      pub.till,
+      `from="10.0.0.1",command="/bin/true" ${pub.alice}`,
+      pub.weak,
+      pub.dsa,
+      'garbage here',
+      `no-pty ${pub.alice}`,
+    ].join('\n');
     const a = analyzeSnapshot(snapshotOf({ authorized_keys: text }), { current: fp('till') }, null);
     expect(a.tillKey).toEqual({ present: true, which: 'current', restricted: false });
     expect(a.keys.find((k) => k.till === 'current')?.fingerprint).toBe(fp('till'));
@@ -129,12 +161,20 @@ describe('findings', () => {
 
   it('tells current, old and restricted till keys apart', () => {
     const till = { current: fp('till'), old: fp('old') };
-    const rotating = analyzeSnapshot(snapshotOf({ authorized_keys: `${pub.old}\nrestrict,command="/x gate" ${pub.till}\n` }), till, null);
+    const rotating = analyzeSnapshot(
+      snapshotOf({ authorized_keys: `${pub.old}\nrestrict,command="/x gate" ${pub.till}\n` }),
+      till,
+      null,
+    );
     expect(rotating.tillKey).toEqual({ present: true, which: 'both', restricted: false });
     const oldOnly = analyzeSnapshot(snapshotOf({ authorized_keys2: `${pub.old}\n` }), till, null);
     expect(oldOnly.tillKey.which).toBe('old');
     expect(oldOnly.findings.map((f) => f.code)).toContain('till-key-old');
-    const restricted = analyzeSnapshot(snapshotOf({ authorized_keys: `restrict,command="/home/d/.till/bin/till gate" ${pub.till}\n` }), till, null);
+    const restricted = analyzeSnapshot(
+      snapshotOf({ authorized_keys: `restrict,command="/home/d/.till/bin/till gate" ${pub.till}\n` }),
+      till,
+      null,
+    );
     expect(restricted.tillKey).toEqual({ present: true, which: 'current', restricted: true });
     const absent = analyzeSnapshot(snapshotOf({ authorized_keys: `${pub.alice}\n` }), till, null);
     expect(absent.tillKey).toEqual({ present: false, which: null, restricted: false });
@@ -146,12 +186,21 @@ describe('findings', () => {
     const a = analyzeSnapshot(snapshotOf({ authorized_keys: text }), {}, null, new Date('2026-01-01T00:00:00Z'));
     expect(a.keys).toHaveLength(2);
     expect(a.findings.filter((f) => f.code === 'key-expired')).toEqual([
-      expect.objectContaining({ severity: 'low', line: 1, fingerprint: fp('alice'), message: expect.stringMatching(/expiry-time 2020-01-01T00:00:00Z has passed, sshd refuses ED25519/) }),
+      expect.objectContaining({
+        severity: 'low',
+        line: 1,
+        fingerprint: fp('alice'),
+        message: expect.stringMatching(/expiry-time 2020-01-01T00:00:00Z has passed, sshd refuses ED25519/),
+      }),
     ]);
   });
 
   it('flags modes sshd StrictModes refuses, and foreign owners', () => {
-    const a = analyzeSnapshot(snapshotOf({ authorized_keys: `${pub.till}\n` }, { home: 0o775, ssh: 0o777, file: 0o644 }), { current: fp('till') }, null);
+    const a = analyzeSnapshot(
+      snapshotOf({ authorized_keys: `${pub.till}\n` }, { home: 0o775, ssh: 0o777, file: 0o644 }),
+      { current: fp('till') },
+      null,
+    );
     expect(a.findings.filter((f) => f.code === 'unsafe-mode').map((f) => f.path)).toEqual(['home', 'ssh']);
     expect(a.findings.find((f) => f.path === 'ssh')!.message).toMatch(/777: writable by group and others/);
     const snap = snapshotOf({ authorized_keys: `${pub.till}\n` });
@@ -164,7 +213,11 @@ describe('findings', () => {
   it('reports drift against the previous audit, by fingerprint', () => {
     const till = { current: fp('till') };
     const first = analyzeSnapshot(snapshotOf({ authorized_keys: `${pub.till}\n${pub.alice}\n` }), till, null);
-    const second = analyzeSnapshot(snapshotOf({ authorized_keys: `# reordered, options changed\n${pub.till}\nno-pty ${pub.weak}\n` }), till, uniqueKeys(first.keys));
+    const second = analyzeSnapshot(
+      snapshotOf({ authorized_keys: `# reordered, options changed\n${pub.till}\nno-pty ${pub.weak}\n` }),
+      till,
+      uniqueKeys(first.keys),
+    );
     expect(second.drift.baseline).toBe(false);
     expect(second.drift.added.map((k) => k.fingerprint)).toEqual([fp('weak')]);
     expect(second.drift.removed.map((k) => k.fingerprint)).toEqual([fp('alice')]);
@@ -173,7 +226,11 @@ describe('findings', () => {
       ['high', 'key-added'],
       ['low', 'key-removed'],
     ]);
-    const same = analyzeSnapshot(snapshotOf({ authorized_keys: `${pub.alice}\n${pub.till}\n` }), till, uniqueKeys(first.keys));
+    const same = analyzeSnapshot(
+      snapshotOf({ authorized_keys: `${pub.alice}\n${pub.till}\n` }),
+      till,
+      uniqueKeys(first.keys),
+    );
     expect(same.drift).toEqual({ baseline: false, added: [], removed: [] });
     expect(same.findings).toEqual([]);
   });
@@ -196,13 +253,26 @@ describe("till's own keys", () => {
   it("labels till's next key as till's, never as an unknown key added", () => {
     const till = { current: fp('till'), next: fp('next') };
     const before = analyzeSnapshot(snapshotOf({ authorized_keys: `${pub.till}\n` }), till, null);
-    const after = analyzeSnapshot(snapshotOf({ authorized_keys: `${pub.till}\n${pub.next}\n` }), till, uniqueKeys(before.keys));
+    const after = analyzeSnapshot(
+      snapshotOf({ authorized_keys: `${pub.till}\n${pub.next}\n` }),
+      till,
+      uniqueKeys(before.keys),
+    );
     expect(after.keys.map((k) => k.till)).toEqual(['current', 'next']);
     expect(after.tillKey).toEqual({ present: true, which: 'both', restricted: false });
-    expect(after.findings).toEqual([expect.objectContaining({ severity: 'info', code: 'till-key-added', message: "till's next key was added since the last audit" })]);
+    expect(after.findings).toEqual([
+      expect.objectContaining({
+        severity: 'info',
+        code: 'till-key-added',
+        message: "till's next key was added since the last audit",
+      }),
+    ]);
     const nextOnly = analyzeSnapshot(snapshotOf({ authorized_keys: `${pub.next}\n` }), till, null);
     expect(nextOnly.tillKey.which).toBe('next');
-    expect(auditHistorySchema.safeParse(JSON.parse(JSON.stringify({ version: 1, host: 'h', audits: [after, nextOnly] }))).success).toBe(true);
+    expect(
+      auditHistorySchema.safeParse(JSON.parse(JSON.stringify({ version: 1, host: 'h', audits: [after, nextOnly] })))
+        .success,
+    ).toBe(true);
   });
 });
 
@@ -210,7 +280,8 @@ describe('history and metrics', () => {
   it('keeps the newest audits only, in a file its schema accepts', () => {
     const history: AuditHistory = { version: 1, host: 'web-1', audits: [] };
     const a = analyzeSnapshot(snapshotOf({ authorized_keys: `${pub.till}\n` }), {}, null);
-    for (let i = 0; i < 25; i++) appendAudit(history, { ...a, at: `2026-01-01T00:00:${String(i).padStart(2, '0')}Z` }, 20);
+    for (let i = 0; i < 25; i++)
+      appendAudit(history, { ...a, at: `2026-01-01T00:00:${String(i).padStart(2, '0')}Z` }, 20);
     expect(history.audits).toHaveLength(20);
     expect(history.audits[0]!.at).toBe('2026-01-01T00:00:05Z');
     expect(auditHistorySchema.safeParse(JSON.parse(JSON.stringify(history))).success).toBe(true);
@@ -249,7 +320,11 @@ describe('history and metrics', () => {
   });
 
   it('gives key counts and findings per severity as gauge families', () => {
-    const weak = analyzeSnapshot(snapshotOf({ authorized_keys: `${pub.till}\n${pub.weak}\n${pub.weak}\n` }), { current: fp('till') }, null);
+    const weak = analyzeSnapshot(
+      snapshotOf({ authorized_keys: `${pub.till}\n${pub.weak}\n${pub.weak}\n` }),
+      { current: fp('till') },
+      null,
+    );
     const clean = analyzeSnapshot(snapshotOf({ authorized_keys: `${pub.till}\n` }), { current: fp('till') }, null);
     const families = auditMetricFamilies([
       { host: 'web-2', audit: clean },
@@ -281,6 +356,9 @@ describe('history and metrics', () => {
         ],
       },
     ]);
-    expect(auditMetricFamilies([])).toEqual([expect.objectContaining({ samples: [] }), expect.objectContaining({ samples: [] })]);
+    expect(auditMetricFamilies([])).toEqual([
+      expect.objectContaining({ samples: [] }),
+      expect.objectContaining({ samples: [] }),
+    ]);
   });
 });

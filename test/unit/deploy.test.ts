@@ -1,7 +1,17 @@
 import { execFileSync, spawnSync } from 'node:child_process';
 import { DEPLOY_PREPARE_RSYNC_SCRIPT, ROLLBACK_SCRIPT } from '../../src/deploy/layout.js';
 import { remoteScript } from '../../src/remote/script.js';
-import { existsSync, mkdirSync, mkdtempSync, readFileSync, readlinkSync, rmSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
+import {
+  existsSync,
+  mkdirSync,
+  mkdtempSync,
+  readFileSync,
+  readlinkSync,
+  rmSync,
+  statSync,
+  symlinkSync,
+  writeFileSync,
+} from 'node:fs';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import {
@@ -69,7 +79,11 @@ describe('releases record', () => {
 
   it('lists releases with their last state and the partial ones, newest first', () => {
     const rs = listReleases({
-      log: [line('20260101T000000Z-aaaaaa', 'staged'), line('20260101T000000Z-aaaaaa', 'good'), line('20260102T000000Z-bbbbbb', 'failed')],
+      log: [
+        line('20260101T000000Z-aaaaaa', 'staged'),
+        line('20260101T000000Z-aaaaaa', 'good'),
+        line('20260102T000000Z-bbbbbb', 'failed'),
+      ],
       dirs: ['20260101T000000Z-aaaaaa', '20260102T000000Z-bbbbbb', '20260103T000000Z-cccccc.partial'],
       current: '20260101T000000Z-aaaaaa',
     });
@@ -82,7 +96,11 @@ describe('releases record', () => {
 
   it('prunes beyond --keep but never the new, the previous good or a partial release', () => {
     const ids = ['20260101T000000Z-a', '20260102T000000Z-b', '20260103T000000Z-c', '20260104T000000Z-d'];
-    const rs = listReleases({ log: ids.map((i) => line(i, 'good')), dirs: [...ids, '20260109T000000Z-z.partial'], current: ids[3]! });
+    const rs = listReleases({
+      log: ids.map((i) => line(i, 'good')),
+      dirs: [...ids, '20260109T000000Z-z.partial'],
+      current: ids[3]!,
+    });
     expect(releasesToPrune(rs, '20260105T000000Z-e', ids[0]!, 2).sort()).toEqual([ids[1], ids[2]]);
     expect(releasesToPrune(rs, '20260105T000000Z-e', ids[3]!, 1).sort()).toEqual([ids[0], ids[1], ids[2]]);
     expect(releasesToPrune(rs, '20260105T000000Z-e', ids[3]!, 10)).toEqual([]);
@@ -97,35 +115,79 @@ describe('releases record', () => {
       { id: '20260101T000000Z-mmmmmm', state: 'good', at: at(800), source: '' },
     ];
     const rs = listReleases({ log, dirs: log.map((l) => l.id), current: '20260101T000000Z-mmmmmm' });
-    expect(rs.map((r) => r.id)).toEqual(['20260101T000000Z-mmmmmm', '20260101T000000Z-aaaaaa', '20260101T000000Z-zzzzzz']);
+    expect(rs.map((r) => r.id)).toEqual([
+      '20260101T000000Z-mmmmmm',
+      '20260101T000000Z-aaaaaa',
+      '20260101T000000Z-zzzzzz',
+    ]);
     // keep 2 after a new deploy whose previous is the m release: only the oldest goes
-    expect(releasesToPrune(rs, '20260101T000001Z-bbbbbb', '20260101T000000Z-mmmmmm', 2)).toEqual(['20260101T000000Z-aaaaaa', '20260101T000000Z-zzzzzz']);
+    expect(releasesToPrune(rs, '20260101T000001Z-bbbbbb', '20260101T000000Z-mmmmmm', 2)).toEqual([
+      '20260101T000000Z-aaaaaa',
+      '20260101T000000Z-zzzzzz',
+    ]);
   });
 });
 
 describe('rsync', () => {
   it('staging: deletes what the excludes hide in the destination, but protects the shared links', () => {
-    const args = buildDeployRsyncArgs({ source: '/src', host: 'web-1', dest: 'p/T.till/releases/x.partial', remoteShell: 'ssh', shared: ['logs', 'data/cache'], deleteExcluded: true });
+    const args = buildDeployRsyncArgs({
+      source: '/src',
+      host: 'web-1',
+      dest: 'p/T.till/releases/x.partial',
+      remoteShell: 'ssh',
+      shared: ['logs', 'data/cache'],
+      deleteExcluded: true,
+    });
     expect(args).toContain('--delete-excluded');
     expect(args).toContain('--filter=P /logs');
     expect(args).toContain('--filter=P /data/cache');
     expect(args.some((a) => a.startsWith('--link-dest'))).toBe(false);
-    expect(buildDeployRsyncArgs({ source: '/src', host: 'web-1', dest: 'd', remoteShell: 'ssh', shared: ['logs'] })).not.toContain('--delete-excluded');
+    expect(
+      buildDeployRsyncArgs({ source: '/src', host: 'web-1', dest: 'd', remoteShell: 'ssh', shared: ['logs'] }),
+    ).not.toContain('--delete-excluded');
   });
 
   it('builds the staging argv: compression, excludes, shared paths, .tillignore, link-dest, remote path', () => {
-    const args = buildDeployRsyncArgs({ source: '/src/', host: 'web-1', dest: 'p/T.till/releases/x.partial', remoteShell: 'ssh -F /c -T', shared: ['logs', 'data/cache'], ignoreFile: '/src/.tillignore', linkDest: '../../../T' });
+    const args = buildDeployRsyncArgs({
+      source: '/src/',
+      host: 'web-1',
+      dest: 'p/T.till/releases/x.partial',
+      remoteShell: 'ssh -F /c -T',
+      shared: ['logs', 'data/cache'],
+      ignoreFile: '/src/.tillignore',
+      linkDest: '../../../T',
+    });
     expect(args.slice(0, 3)).toEqual(['-a', '--delete', '--compress']);
-    for (const e of ['--exclude=.git', '--exclude=*.pyc', '--exclude=__pycache__', '--exclude=logs/', '--exclude=tmp/', '--exclude=/.env.local', '--exclude=/data/cache', '--exclude-from=/src/.tillignore', '--link-dest=../../../T']) {
+    for (const e of [
+      '--exclude=.git',
+      '--exclude=*.pyc',
+      '--exclude=__pycache__',
+      '--exclude=logs/',
+      '--exclude=tmp/',
+      '--exclude=/.env.local',
+      '--exclude=/data/cache',
+      '--exclude-from=/src/.tillignore',
+      '--link-dest=../../../T',
+    ]) {
       expect(args).toContain(e);
     }
     expect(args.slice(-3)).toEqual(['--', '/src/', 'till-web-1:p/T.till/releases/x.partial/']);
   });
 
   it('parses --stats with thousands separators and itemized changes', () => {
-    const out = 'Number of files: 2,001 (reg: 2,000, dir: 1)\nNumber of regular files transferred: 1,234\nTotal file size: 20,971,520 bytes\nLiteral data: 0 bytes\nTotal bytes sent: 61,234\n';
-    expect(parseRsyncStats(out)).toEqual({ files: 2001, filesTransferred: 1234, totalSize: 20971520, literalBytes: 0, bytesSent: 61234 });
-    expect(itemizedChanges('>f+++++++++ a.txt\n*deleting   old.txt\nsent 10 bytes\n.d..t...... ./\n')).toEqual(['>f+++++++++ a.txt', '*deleting   old.txt']);
+    const out =
+      'Number of files: 2,001 (reg: 2,000, dir: 1)\nNumber of regular files transferred: 1,234\nTotal file size: 20,971,520 bytes\nLiteral data: 0 bytes\nTotal bytes sent: 61,234\n';
+    expect(parseRsyncStats(out)).toEqual({
+      files: 2001,
+      filesTransferred: 1234,
+      totalSize: 20971520,
+      literalBytes: 0,
+      bytesSent: 61234,
+    });
+    expect(itemizedChanges('>f+++++++++ a.txt\n*deleting   old.txt\nsent 10 bytes\n.d..t...... ./\n')).toEqual([
+      '>f+++++++++ a.txt',
+      '*deleting   old.txt',
+    ]);
   });
 });
 
@@ -134,7 +196,8 @@ describe('remote scripts under sh', () => {
   let dir: string;
   afterEach(() => rmSync(dir, { recursive: true, force: true }));
 
-  const sh = (script: string, input?: string) => execFileSync('/bin/sh', ['-c', script], { encoding: 'utf8', input: input ?? '', stdio: ['pipe', 'pipe', 'pipe'] });
+  const sh = (script: string, input?: string) =>
+    execFileSync('/bin/sh', ['-c', script], { encoding: 'utf8', input: input ?? '', stdio: ['pipe', 'pipe', 'pipe'] });
 
   function setup() {
     dir = mkdtempSync('/tmp/tu-');
@@ -147,7 +210,14 @@ describe('remote scripts under sh', () => {
     mkdirSync(join(P, 'logs'), { recursive: true });
     writeFileSync(join(P, 'mine.txt'), 'mine');
     writeFileSync(join(P, 'logs', 'a.log'), 'log');
-    const params = { id: '20260101T000000Z-aaaaaa', lock, forceUnlock: false, shared: ['logs'], adoptId: '20251231T000000Z-adopted', now: 'now' };
+    const params = {
+      id: '20260101T000000Z-aaaaaa',
+      lock,
+      forceUnlock: false,
+      shared: ['logs'],
+      adoptId: '20251231T000000Z-adopted',
+      now: 'now',
+    };
     const out = parseMarkers(sh(prepareScript(l, params)), l);
     expect(out.adopted).toBe('20251231T000000Z-adopted');
     expect(out.current).toBe('20251231T000000Z-adopted');
@@ -197,18 +267,23 @@ describe('remote scripts under sh', () => {
     expect(readFileSync(join(copy, 'lib', 'b.txt'), 'utf8')).toBe('from the interrupted transfer');
   });
 
-  it('the fused prepare (rsync\'s remote command) reports on stderr, then execs rsync with link-dest only when it did not copy', () => {
+  it("the fused prepare (rsync's remote command) reports on stderr, then execs rsync with link-dest only when it did not copy", () => {
     const { P, l } = setup();
     const B = `${P}.till`;
     // `rsync` on PATH records the argv it was exec'd with and what its stdout is
     const bin = join(dir, 'bin');
     mkdirSync(bin);
-    writeFileSync(join(bin, 'rsync'), '#!/bin/sh\nprintf "%s\\n" "$@" > "$RSYNC_ARGV"\necho protocol-on-stdout\n', { mode: 0o755 });
+    writeFileSync(join(bin, 'rsync'), '#!/bin/sh\nprintf "%s\\n" "$@" > "$RSYNC_ARGV"\necho protocol-on-stdout\n', {
+      mode: 0o755,
+    });
     const argvFile = join(dir, 'argv');
     const run = (params: Parameters<typeof prepareRsyncPath>[1]) => {
       // rsync appends the server arguments to --rsync-path; the remote shell runs the whole line
       const line = `${prepareRsyncPath(l, params)} --server -logDtpre.iLsfxCIvu --delete . 'rel/x.partial'`;
-      const r = spawnSync('/bin/sh', ['-c', line], { encoding: 'utf8', env: { ...process.env, PATH: `${bin}:${process.env.PATH}`, RSYNC_ARGV: argvFile } });
+      const r = spawnSync('/bin/sh', ['-c', line], {
+        encoding: 'utf8',
+        env: { ...process.env, PATH: `${bin}:${process.env.PATH}`, RSYNC_ARGV: argvFile },
+      });
       const argv = existsSync(argvFile) ? readFileSync(argvFile, 'utf8').split('\n').slice(0, -1) : null;
       rmSync(argvFile, { force: true });
       return { ...r, argv, markers: parseMarkers(r.stderr, l) };
@@ -227,7 +302,14 @@ describe('remote scripts under sh', () => {
     expect(r.stdout).toBe('protocol-on-stdout\n');
     expect(r.markers.current).toBe(live);
     expect(r.markers.home).toBeDefined();
-    expect(r.argv).toEqual(['--server', `--link-dest=../${live}`, '-logDtpre.iLsfxCIvu', '--delete', '.', 'rel/x.partial']);
+    expect(r.argv).toEqual([
+      '--server',
+      `--link-dest=../${live}`,
+      '-logDtpre.iLsfxCIvu',
+      '--delete',
+      '.',
+      'rel/x.partial',
+    ]);
     // the same run again (a retry) keeps its own lock
     r = run({ ...base, id: '20260102T000000Z-ffffff' });
     expect(r.status).toBe(0);
@@ -260,19 +342,53 @@ describe('remote scripts under sh', () => {
     dir = mkdtempSync('/tmp/tu-');
     mkdirSync(join(dir, 'p/Tekton'), { recursive: true });
     const l = remoteLayout('~/p/Tekton');
-    const params = { id: '20260101T000000Z-aaaaaa', lock, forceUnlock: false, shared: [], adoptId: '20251231T000000Z-adopted', now: 'now' };
-    const out = execFileSync('/bin/sh', ['-c', prepareScript(l, params)], { encoding: 'utf8', env: { ...process.env, HOME: dir } });
+    const params = {
+      id: '20260101T000000Z-aaaaaa',
+      lock,
+      forceUnlock: false,
+      shared: [],
+      adoptId: '20251231T000000Z-adopted',
+      now: 'now',
+    };
+    const out = execFileSync('/bin/sh', ['-c', prepareScript(l, params)], {
+      encoding: 'utf8',
+      env: { ...process.env, HOME: dir },
+    });
     expect(parseMarkers(out, l).current).toBe('20251231T000000Z-adopted');
     expect(readlinkSync(join(dir, 'p/Tekton'))).toBe('Tekton.till/releases/20251231T000000Z-adopted');
   });
 
   it('rollback v2 picks the same target as v1 (awk and sort) for any record', () => {
-    const ids = ['20260101T000000Z-aaaaaa', '20260102T000000Z-bbbbbb', '20260103T000000Z-cccccc', '20260104T000000Z-dddddd'];
+    const ids = [
+      '20260101T000000Z-aaaaaa',
+      '20260102T000000Z-bbbbbb',
+      '20260103T000000Z-cccccc',
+      '20260104T000000Z-dddddd',
+    ];
     const logs: [string, string][][] = [
-      [[ids[0]!, 'good'], [ids[1]!, 'good'], [ids[2]!, 'good']],
-      [[ids[0]!, 'adopted'], [ids[1]!, 'staged'], [ids[1]!, 'good'], [ids[2]!, 'good'], [ids[1]!, 'rolled-back']],
-      [[ids[0]!, 'good'], [ids[2]!, 'good'], [ids[1]!, 'good'], [ids[3]!, 'failed']],
-      [[ids[2]!, 'good'], [ids[0]!, 'good'], [ids[2]!, 'good']],
+      [
+        [ids[0]!, 'good'],
+        [ids[1]!, 'good'],
+        [ids[2]!, 'good'],
+      ],
+      [
+        [ids[0]!, 'adopted'],
+        [ids[1]!, 'staged'],
+        [ids[1]!, 'good'],
+        [ids[2]!, 'good'],
+        [ids[1]!, 'rolled-back'],
+      ],
+      [
+        [ids[0]!, 'good'],
+        [ids[2]!, 'good'],
+        [ids[1]!, 'good'],
+        [ids[3]!, 'failed'],
+      ],
+      [
+        [ids[2]!, 'good'],
+        [ids[0]!, 'good'],
+        [ids[2]!, 'good'],
+      ],
       [],
     ];
     const expected = [ids[1], ids[0], ids[1], ids[0], 'none'];
@@ -283,7 +399,10 @@ describe('remote scripts under sh', () => {
         for (const id of ids.slice(0, 3)) mkdirSync(join(B, 'releases', id), { recursive: true });
         writeFileSync(join(B, 'releases.log'), log.map(([id, st]) => `${id}\t${st}\tt\ts\n`).join(''));
         execFileSync('ln', ['-s', `Tekton.till/releases/${ids[2]}`, P]);
-        const script = v === 'v1' ? remoteScript(ROLLBACK_SCRIPT, [l.path, '', 'run=r\n', 'n']) : rollbackScript(l, { lock, now: 'n' });
+        const script =
+          v === 'v1'
+            ? remoteScript(ROLLBACK_SCRIPT, [l.path, '', 'run=r\n', 'n'])
+            : rollbackScript(l, { lock, now: 'n' });
         const m = parseMarkers(sh(script), l);
         rmSync(dir, { recursive: true, force: true });
         return m.values.get('TO')?.[0] ?? (m.flags.has('NO_TARGET') ? 'none' : 'other');
@@ -305,7 +424,19 @@ describe('remote scripts under sh', () => {
     execFileSync('ln', ['-s', `Tekton.till/releases/${a}`, P]);
     // a wrong link where a shared path goes is replaced (a right one is left alone)
     symlinkSync('../../elsewhere', join(B, 'releases', `${b}.partial`, 'logs'));
-    const out = sh(switchScript(l, { id: b, previous: a, check: 'test -f nope', prune: [], run: 'r1', now: 'n', source: 's', shared: ['logs', 'data/cache'], env: 'TEKTON_ROOT=/x\n' }));
+    const out = sh(
+      switchScript(l, {
+        id: b,
+        previous: a,
+        check: 'test -f nope',
+        prune: [],
+        run: 'r1',
+        now: 'n',
+        source: 's',
+        shared: ['logs', 'data/cache'],
+        env: 'TEKTON_ROOT=/x\n',
+      }),
+    );
     expect(parseMarkers(out, l).values.get('CHECK_FAILED')).toEqual(['1']);
     expect(readlinkSync(P)).toBe(`Tekton.till/releases/${a}`);
     expect(readFileSync(join(B, 'releases', b, '.env.local'), 'utf8')).toBe('TEKTON_ROOT=/x\n');
@@ -329,9 +460,15 @@ describe('remote scripts under sh', () => {
 
 describe('transfer progress', () => {
   it('reads the newest --info=progress2 record of a chunk', () => {
-    const chunk = '\r         32,768   0%    0.00kB/s    0:00:00  \r      3,000,000   5%   26.45MB/s    0:00:00 (xfr#1, to-chk=19/21)\r     12,000,000  45%   21.62MB/s    0:00:01 (xfr#4, ir-chk=1016/2000)\r';
+    const chunk =
+      '\r         32,768   0%    0.00kB/s    0:00:00  \r      3,000,000   5%   26.45MB/s    0:00:00 (xfr#1, to-chk=19/21)\r     12,000,000  45%   21.62MB/s    0:00:01 (xfr#4, ir-chk=1016/2000)\r';
     expect(parseRsyncProgress(chunk)).toEqual({ bytes: 12_000_000, percent: 45, files: 4, total: 2000 });
-    expect(parseRsyncProgress('\r         32,768   0%    0.00kB/s    0:00:00  ')).toEqual({ bytes: 32_768, percent: 0, files: 0, total: null });
+    expect(parseRsyncProgress('\r         32,768   0%    0.00kB/s    0:00:00  ')).toEqual({
+      bytes: 32_768,
+      percent: 0,
+      files: 0,
+      total: null,
+    });
     expect(parseRsyncProgress('Number of files: 21 (reg: 20, dir: 1)\n')).toBeUndefined();
   });
 
@@ -345,8 +482,16 @@ describe('transfer progress', () => {
   it('describes the transfers under way, three at most', () => {
     const p = (percent: number, files: number) => ({ bytes: 5 * 1024 * 1024, percent, files, total: null });
     expect(describeTransfers(new Map([['web-1', p(45, 1)]]))).toBe('web-1 45% 5.0 MiB, 1 file');
-    const many = new Map([['a', p(1, 2)], ['b', p(2, 2)], ['c', p(3, 2)], ['d', p(4, 2)], ['e', p(5, 2)]]);
-    expect(describeTransfers(many)).toBe('a 1% 5.0 MiB, 2 files · b 2% 5.0 MiB, 2 files · c 3% 5.0 MiB, 2 files · +2 more');
+    const many = new Map([
+      ['a', p(1, 2)],
+      ['b', p(2, 2)],
+      ['c', p(3, 2)],
+      ['d', p(4, 2)],
+      ['e', p(5, 2)],
+    ]);
+    expect(describeTransfers(many)).toBe(
+      'a 1% 5.0 MiB, 2 files · b 2% 5.0 MiB, 2 files · c 3% 5.0 MiB, 2 files · +2 more',
+    );
     expect(describeTransfers(new Map())).toBe('');
   });
 });

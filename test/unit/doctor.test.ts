@@ -2,21 +2,54 @@ import { describe, expect, it } from 'vitest';
 import { execFileSync } from 'node:child_process';
 import { mkdirSync, mkdtempSync, realpathSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
-import { checkDns, checkKey, checkSshProbe, checkTcp, DOCTOR_SCRIPT, doctorProbe, finishReport, parseProbe, PROBE_MARK, restrictedFrom } from '../../src/ops/doctor.js';
+import {
+  checkDns,
+  checkKey,
+  checkSshProbe,
+  checkTcp,
+  DOCTOR_SCRIPT,
+  doctorProbe,
+  finishReport,
+  parseProbe,
+  PROBE_MARK,
+  restrictedFrom,
+} from '../../src/ops/doctor.js';
 import { shQuote } from '../../src/ssh/quote.js';
 import type { HostEntry } from '../../src/core/state/hosts.js';
 import type { ProcessResult } from '../../src/ssh/process.js';
 
-const entry: HostEntry = { user: 'deploy', host: 'web.example', port: 22, status: 'connected', added: '2024-01-01T00:00:00.000Z', tekton_path: '~/projects/x', installations: [] };
-const result = (exitCode: number, stdout: string, stderr = ''): ProcessResult => ({ command: 'ssh', args: [], exitCode, signal: null, stdout, stderr, durationMs: 5, timedOut: false, cancelled: false });
-const probe = (name = 'web', r: ProcessResult) => checkSshProbe({ name, entry, publicKey: 'ssh-ed25519 AAAAKEY till-federation@me', result: r, connectTimeout: 10 });
+const entry: HostEntry = {
+  user: 'deploy',
+  host: 'web.example',
+  port: 22,
+  status: 'connected',
+  added: '2024-01-01T00:00:00.000Z',
+  tekton_path: '~/projects/x',
+  installations: [],
+};
+const result = (exitCode: number, stdout: string, stderr = ''): ProcessResult => ({
+  command: 'ssh',
+  args: [],
+  exitCode,
+  signal: null,
+  stdout,
+  stderr,
+  durationMs: 5,
+  timedOut: false,
+  cancelled: false,
+});
+const probe = (name = 'web', r: ProcessResult) =>
+  checkSshProbe({ name, entry, publicKey: 'ssh-ed25519 AAAAKEY till-federation@me', result: r, connectTimeout: 10 });
 const byName = (checks: ReturnType<typeof probe>) => Object.fromEntries(checks.map((c) => [c.name, c]));
 const healthy = `${PROBE_MARK}\n${PROBE_MARK}_TILL 0.1.0\n${PROBE_MARK}_PATH /home/deploy\n${PROBE_MARK}_DF /dev/sda1 100000000 2000000 98000000 3% /\n`;
 
 describe('doctor checks', () => {
   it('key: missing, readable by others, public half missing, fine', () => {
     const base = { privateKey: '/k', publicKey: '/k.pub', publicPresent: true };
-    expect(checkKey({ ...base, privateMode: null })).toMatchObject({ status: 'fail', fix: expect.stringContaining('till host init') });
+    expect(checkKey({ ...base, privateMode: null })).toMatchObject({
+      status: 'fail',
+      fix: expect.stringContaining('till host init'),
+    });
     expect(checkKey({ ...base, privateMode: 0o644 })).toMatchObject({ status: 'fail', fix: 'run: chmod 600 /k' });
     expect(checkKey({ ...base, privateMode: 0o600, publicPresent: false }).status).toBe('fail');
     expect(checkKey({ ...base, privateMode: 0o600 }).status).toBe('pass');
@@ -40,7 +73,16 @@ describe('doctor checks', () => {
   });
 
   it('a changed host key fails host-key with till host forget, and skips auth', () => {
-    const c = byName(probe('web', result(255, '', '@@@@@\n@    WARNING: REMOTE HOST IDENTIFICATION HAS CHANGED!     @\n@@@@@\nHost key verification failed.\n')));
+    const c = byName(
+      probe(
+        'web',
+        result(
+          255,
+          '',
+          '@@@@@\n@    WARNING: REMOTE HOST IDENTIFICATION HAS CHANGED!     @\n@@@@@\nHost key verification failed.\n',
+        ),
+      ),
+    );
     expect(c['host-key']).toMatchObject({ status: 'fail', fix: expect.stringContaining('till host forget web') });
     expect(c.auth!.status).toBe('skip');
   });
@@ -66,7 +108,12 @@ describe('doctor checks', () => {
     try {
       mkdirSync(join(home, 'a b'));
       const run = (path: string, env: Record<string, string> = {}) =>
-        parseProbe(execFileSync('/bin/sh', ['-c', DOCTOR_SCRIPT, 'till', path], { env: { HOME: home, PATH: '/usr/bin:/bin', ...env }, encoding: 'utf8' }));
+        parseProbe(
+          execFileSync('/bin/sh', ['-c', DOCTOR_SCRIPT, 'till', path], {
+            env: { HOME: home, PATH: '/usr/bin:/bin', ...env },
+            encoding: 'utf8',
+          }),
+        );
       const p = run('~/a b/not/yet');
       expect(p).toMatchObject({ marker: true, tillVersion: null, path: join(home, 'a b'), gate: false });
       expect(p.availableKiB).toBeGreaterThan(0);
@@ -89,15 +136,25 @@ describe('doctor checks', () => {
     expect(old.till).toMatchObject({ status: 'warn', fix: 'run: till host setup web' });
     expect(old.disk!.status).toBe('skip');
     expect(restrictedFrom(result(1, '', "till gate: refused: a script that is not one of till's own\n"))).toBe(true);
-    const broken = byName(probe('web', result(1, '', 'till gate: refused: gate configuration: /h/.till/gate.json: Unexpected token\n')));
+    const broken = byName(
+      probe('web', result(1, '', 'till gate: refused: gate configuration: /h/.till/gate.json: Unexpected token\n')),
+    );
     expect(broken.till).toMatchObject({ status: 'fail', fix: expect.stringContaining('gate.json') });
     // recorded as restricted, but the login was not gated
-    const open = checkSshProbe({ name: 'web', entry: { ...entry, restricted: true }, publicKey: null, result: result(0, healthy), connectTimeout: 10 });
+    const open = checkSshProbe({
+      name: 'web',
+      entry: { ...entry, restricted: true },
+      publicKey: null,
+      result: result(0, healthy),
+      connectTimeout: 10,
+    });
     expect(byName(open).auth).toMatchObject({ status: 'warn', detail: expect.stringContaining('NOT restricted') });
   });
 
   it('finishReport fills skips after a failure and is ok only without failures', () => {
-    const r = finishReport('web', [checkKey({ privateKey: '/k', publicKey: '/k.pub', publicPresent: true, privateMode: null })]);
+    const r = finishReport('web', [
+      checkKey({ privateKey: '/k', publicKey: '/k.pub', publicPresent: true, privateMode: null }),
+    ]);
     expect(r.ok).toBe(false);
     expect(r.checks.map((c) => c.status)).toEqual(['fail', 'skip', 'skip', 'skip', 'skip', 'skip', 'skip']);
     expect(r.checks[1]!.detail).toContain('key check failed');

@@ -6,7 +6,10 @@ import { waitUntil } from '../lab/till.js';
 
 /** Runs the exec wrapper in a real sh in its own session (as sshd runs a session), stdin a pipe held open. */
 function runWrapped(line: string) {
-  const child = spawn('setsid', ['sh', '-c', execCommand(line)], { stdio: ['pipe', 'pipe', 'pipe'], env: { ...process.env, SHELL: '/bin/sh' } });
+  const child = spawn('setsid', ['sh', '-c', execCommand(line)], {
+    stdio: ['pipe', 'pipe', 'pipe'],
+    env: { ...process.env, SHELL: '/bin/sh' },
+  });
   let stdout = '';
   child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
   const done = new Promise<number | null>((resolve) => child.on('close', (code) => resolve(code)));

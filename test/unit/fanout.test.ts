@@ -8,25 +8,37 @@ function entry(host: string, port = 22, status: HostEntry['status'] = 'connected
   return { user: 'u', host, port, status, added: '2024-01-01T00:00:00.000Z', tekton_path: '~/t', installations: [] };
 }
 function targets(n: number, sameEndpoint = false): Target[] {
-  return Array.from({ length: n }, (_, i) => ({ name: `h${i}`, entry: entry(sameEndpoint ? '10.0.0.1' : `10.0.0.${i + 1}`) }));
+  return Array.from({ length: n }, (_, i) => ({
+    name: `h${i}`,
+    entry: entry(sameEndpoint ? '10.0.0.1' : `10.0.0.${i + 1}`),
+  }));
 }
 const tick = (ms = 5) => new Promise((r) => setTimeout(r, ms));
 const refused: Failure = { kind: 'refused', connection: true, retryable: true, message: 'connection refused' };
 const authFailed: Failure = { kind: 'auth', connection: true, retryable: false, message: 'authentication failed' };
-const remoteFailed: Failure = { kind: 'remote', connection: false, retryable: false, message: 'remote command failed (exit code 7)' };
+const remoteFailed: Failure = {
+  kind: 'remote',
+  connection: false,
+  retryable: false,
+  message: 'remote command failed (exit code 7)',
+};
 const fastBackoff = { minMs: 1, maxMs: 2, factor: 2 };
 
 describe('runFleet', () => {
   it('never has more than --parallel jobs in flight, and runs them all', async () => {
     let inFlight = 0;
     let peak = 0;
-    const report = await runFleet(targets(20), async () => {
-      inFlight += 1;
-      peak = Math.max(peak, inFlight);
-      await tick();
-      inFlight -= 1;
-      return { ok: true };
-    }, { parallel: 4 });
+    const report = await runFleet(
+      targets(20),
+      async () => {
+        inFlight += 1;
+        peak = Math.max(peak, inFlight);
+        await tick();
+        inFlight -= 1;
+        return { ok: true };
+      },
+      { parallel: 4 },
+    );
     expect(peak).toBe(4);
     expect(report.summary).toEqual({ total: 20, ok: 20, failed: 0, unreachable: 0, skipped: 0 });
     expect(report.ok).toBe(true);
@@ -35,13 +47,17 @@ describe('runFleet', () => {
   it('bounds jobs per sshd endpoint below the global bound', async () => {
     let inFlight = 0;
     let peak = 0;
-    const report = await runFleet(targets(25, true), async () => {
-      inFlight += 1;
-      peak = Math.max(peak, inFlight);
-      await tick();
-      inFlight -= 1;
-      return { ok: true };
-    }, { parallel: 20, perEndpoint: 3 });
+    const report = await runFleet(
+      targets(25, true),
+      async () => {
+        inFlight += 1;
+        peak = Math.max(peak, inFlight);
+        await tick();
+        inFlight -= 1;
+        return { ok: true };
+      },
+      { parallel: 20, perEndpoint: 3 },
+    );
     expect(peak).toBe(3);
     expect(report.summary.ok).toBe(25);
   });
@@ -49,23 +65,31 @@ describe('runFleet', () => {
   it('lets different endpoints use the whole global bound', async () => {
     let inFlight = 0;
     let peak = 0;
-    await runFleet(targets(12), async () => {
-      inFlight += 1;
-      peak = Math.max(peak, inFlight);
-      await tick();
-      inFlight -= 1;
-      return { ok: true };
-    }, { parallel: 12, perEndpoint: 1 });
+    await runFleet(
+      targets(12),
+      async () => {
+        inFlight += 1;
+        peak = Math.max(peak, inFlight);
+        await tick();
+        inFlight -= 1;
+        return { ok: true };
+      },
+      { parallel: 12, perEndpoint: 1 },
+    );
     expect(peak).toBe(12);
   });
 
   it('attempts a remote failure once: the command may not be idempotent', async () => {
     let calls = 0;
     const events: FleetEvent[] = [];
-    const report = await runFleet(targets(1), async () => {
-      calls += 1;
-      return { ok: false, failure: remoteFailed, exitCode: 7 };
-    }, { attempts: 3, backoff: fastBackoff, onEvent: (e) => events.push(e) });
+    const report = await runFleet(
+      targets(1),
+      async () => {
+        calls += 1;
+        return { ok: false, failure: remoteFailed, exitCode: 7 };
+      },
+      { attempts: 3, backoff: fastBackoff, onEvent: (e) => events.push(e) },
+    );
     expect(calls).toBe(1);
     expect(events.some((e) => e.type === 'retry')).toBe(false);
     expect(report.results[0]).toMatchObject({ status: 'failed', exitCode: 7, attempts: 1, ok: false });
@@ -73,10 +97,14 @@ describe('runFleet', () => {
 
   it('attempts a non-retryable connection failure (refused key) once', async () => {
     let calls = 0;
-    const report = await runFleet(targets(1), async () => {
-      calls += 1;
-      return { ok: false, failure: authFailed, exitCode: 255 };
-    }, { attempts: 3, backoff: fastBackoff });
+    const report = await runFleet(
+      targets(1),
+      async () => {
+        calls += 1;
+        return { ok: false, failure: authFailed, exitCode: 255 };
+      },
+      { attempts: 3, backoff: fastBackoff },
+    );
     expect(calls).toBe(1);
     expect(report.results[0]).toMatchObject({ status: 'unreachable', attempts: 1, failureKind: 'auth' });
   });
@@ -90,16 +118,25 @@ describe('runFleet', () => {
     });
     const retries = events.filter((e) => e.type === 'retry');
     expect(retries.map((e) => e.type === 'retry' && e.attempt)).toEqual([1, 2]);
-    expect(report.results[0]).toMatchObject({ status: 'unreachable', attempts: 3, error: 'connection refused', failureKind: 'refused' });
+    expect(report.results[0]).toMatchObject({
+      status: 'unreachable',
+      attempts: 3,
+      error: 'connection refused',
+      failureKind: 'refused',
+    });
     expect(report.ok).toBe(false);
   });
 
   it('stops retrying once an attempt succeeds', async () => {
     let calls = 0;
-    const report = await runFleet(targets(1), async (): Promise<JobOutcome> => {
-      calls += 1;
-      return calls < 2 ? { ok: false, failure: refused } : { ok: true, stdout: 'hi\n', exitCode: 0 };
-    }, { attempts: 5, backoff: fastBackoff });
+    const report = await runFleet(
+      targets(1),
+      async (): Promise<JobOutcome> => {
+        calls += 1;
+        return calls < 2 ? { ok: false, failure: refused } : { ok: true, stdout: 'hi\n', exitCode: 0 };
+      },
+      { attempts: 5, backoff: fastBackoff },
+    );
     expect(calls).toBe(2);
     expect(report.results[0]).toMatchObject({ ok: true, status: 'ok', attempts: 2, stdout: 'hi\n' });
   });
@@ -108,16 +145,23 @@ describe('runFleet', () => {
     const calls = new Map<string, number>();
     const ts = targets(2);
     ts[1]!.entry.status = 'unreachable';
-    await runFleet(ts, async ({ name }) => {
-      calls.set(name, (calls.get(name) ?? 0) + 1);
-      return { ok: false, failure: refused };
-    }, { attempts: 3, backoff: fastBackoff, singleAttemptFor: (t) => t.entry.status === 'unreachable' });
+    await runFleet(
+      ts,
+      async ({ name }) => {
+        calls.set(name, (calls.get(name) ?? 0) + 1);
+        return { ok: false, failure: refused };
+      },
+      { attempts: 3, backoff: fastBackoff, singleAttemptFor: (t) => t.entry.status === 'unreachable' },
+    );
     expect(Object.fromEntries(calls)).toEqual({ h0: 3, h1: 1 });
   });
 
   it('one failing host does not affect the others', async () => {
-    const report = await runFleet(targets(5), async ({ name }) =>
-      name === 'h2' ? { ok: false, failure: refused } : { ok: true, stdout: name }, { attempts: 2, backoff: fastBackoff });
+    const report = await runFleet(
+      targets(5),
+      async ({ name }) => (name === 'h2' ? { ok: false, failure: refused } : { ok: true, stdout: name }),
+      { attempts: 2, backoff: fastBackoff },
+    );
     expect(report.results.map((r) => r.status)).toEqual(['ok', 'ok', 'unreachable', 'ok', 'ok']);
     expect(report.summary).toMatchObject({ ok: 4, unreachable: 1 });
   });
@@ -125,16 +169,35 @@ describe('runFleet', () => {
   it('on abort starts no new host, cancels running ones and reports the rest skipped', async () => {
     const controller = new AbortController();
     let started = 0;
-    const report = await runFleet(targets(6), ({ signal }) => {
-      started += 1;
-      if (started === 2) setTimeout(() => controller.abort(), 5);
-      return new Promise<JobOutcome>((resolve) => {
-        signal.addEventListener('abort', () => resolve({ ok: false, failure: { kind: 'cancelled', connection: false, retryable: false, message: 'cancelled' } }), { once: true });
-      });
-    }, { parallel: 2, signal: controller.signal });
+    const report = await runFleet(
+      targets(6),
+      ({ signal }) => {
+        started += 1;
+        if (started === 2) setTimeout(() => controller.abort(), 5);
+        return new Promise<JobOutcome>((resolve) => {
+          signal.addEventListener(
+            'abort',
+            () =>
+              resolve({
+                ok: false,
+                failure: { kind: 'cancelled', connection: false, retryable: false, message: 'cancelled' },
+              }),
+            { once: true },
+          );
+        });
+      },
+      { parallel: 2, signal: controller.signal },
+    );
     expect(started).toBe(2);
     expect(report.cancelled).toBe(true);
-    expect(report.results.map((r) => r.status)).toEqual(['failed', 'failed', 'skipped', 'skipped', 'skipped', 'skipped']);
+    expect(report.results.map((r) => r.status)).toEqual([
+      'failed',
+      'failed',
+      'skipped',
+      'skipped',
+      'skipped',
+      'skipped',
+    ]);
     expect(report.results[0]!.error).toBe('cancelled');
     expect(report.results[5]).toMatchObject({ attempts: 0, error: 'not started (interrupted)' });
     expect(report.summary.skipped).toBe(4);
@@ -143,11 +206,15 @@ describe('runFleet', () => {
   it('on abort during a backoff wait does not attempt again', async () => {
     const controller = new AbortController();
     let calls = 0;
-    const report = await runFleet(targets(1), async () => {
-      calls += 1;
-      setTimeout(() => controller.abort(), 5);
-      return { ok: false, failure: refused };
-    }, { attempts: 3, backoff: { minMs: 10_000, maxMs: 10_000, factor: 1 }, signal: controller.signal });
+    const report = await runFleet(
+      targets(1),
+      async () => {
+        calls += 1;
+        setTimeout(() => controller.abort(), 5);
+        return { ok: false, failure: refused };
+      },
+      { attempts: 3, backoff: { minMs: 10_000, maxMs: 10_000, factor: 1 }, signal: controller.signal },
+    );
     expect(calls).toBe(1);
     expect(report.cancelled).toBe(true);
     expect(report.results[0]!.ok).toBe(false);
@@ -156,24 +223,39 @@ describe('runFleet', () => {
   it('a connection failure seen after the abort is reported cancelled, never unreachable (Ctrl-C reaches ssh too)', async () => {
     const controller = new AbortController();
     let calls = 0;
-    const report = await runFleet(targets(2), async () => {
-      calls += 1;
-      controller.abort();
-      // What an ssh killed by the terminal's SIGINT looks like: exit 255, a retryable connection failure.
-      return { ok: false, failure: refused, exitCode: 255, stdout: 'partial\n' };
-    }, { parallel: 1, attempts: 3, backoff: fastBackoff, signal: controller.signal });
+    const report = await runFleet(
+      targets(2),
+      async () => {
+        calls += 1;
+        controller.abort();
+        // What an ssh killed by the terminal's SIGINT looks like: exit 255, a retryable connection failure.
+        return { ok: false, failure: refused, exitCode: 255, stdout: 'partial\n' };
+      },
+      { parallel: 1, attempts: 3, backoff: fastBackoff, signal: controller.signal },
+    );
     expect(calls).toBe(1);
-    expect(report.results[0]).toMatchObject({ status: 'failed', failureKind: 'cancelled', error: 'cancelled', exitCode: null, attempts: 1, stdout: 'partial\n' });
+    expect(report.results[0]).toMatchObject({
+      status: 'failed',
+      failureKind: 'cancelled',
+      error: 'cancelled',
+      exitCode: null,
+      attempts: 1,
+      stdout: 'partial\n',
+    });
     expect(report.results[1]).toMatchObject({ status: 'skipped', attempts: 0 });
     expect(report.summary).toMatchObject({ unreachable: 0, failed: 1, skipped: 1 });
   });
 
   it('a success that lands after the abort stays a success', async () => {
     const controller = new AbortController();
-    const report = await runFleet(targets(1), async () => {
-      controller.abort();
-      return { ok: true, exitCode: 0, stdout: 'done\n' };
-    }, { signal: controller.signal });
+    const report = await runFleet(
+      targets(1),
+      async () => {
+        controller.abort();
+        return { ok: true, exitCode: 0, stdout: 'done\n' };
+      },
+      { signal: controller.signal },
+    );
     expect(report.results[0]).toMatchObject({ ok: true, status: 'ok', stdout: 'done\n' });
   });
 
@@ -201,7 +283,11 @@ describe('runFleet backoff', () => {
       return real(fn, ms);
     }) as typeof setTimeout);
     const events: FleetEvent[] = [];
-    const report = await runFleet(targets(8), async () => ({ ok: false, failure: refused, exitCode: 255 }), { attempts: 4, backoff, onEvent: (e) => events.push(e) });
+    const report = await runFleet(targets(8), async () => ({ ok: false, failure: refused, exitCode: 255 }), {
+      attempts: 4,
+      backoff,
+      onEvent: (e) => events.push(e),
+    });
     vi.restoreAllMocks();
     expect(report.results.every((r) => r.attempts === 4)).toBe(true);
     expect(waits).toHaveLength(8 * 3);

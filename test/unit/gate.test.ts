@@ -11,7 +11,15 @@ import { checkAllowedScript } from '../../src/deploy/check.js';
 import { remoteSyncCommand } from '../../src/ops/sync.js';
 import { TEST_COMMAND } from '../../src/ops/test.js';
 import { healthCommand, LATENCY_COMMAND } from '../../src/ops/health.js';
-import { DEPLOY_PREPARE_SCRIPT, prepareScript, readStateScript, remoteLayout, rollbackScript, switchScript, unlockScript } from '../../src/deploy/layout.js';
+import {
+  DEPLOY_PREPARE_SCRIPT,
+  prepareScript,
+  readStateScript,
+  remoteLayout,
+  rollbackScript,
+  switchScript,
+  unlockScript,
+} from '../../src/deploy/layout.js';
 import { EXACT_COMMANDS, SCRIPTS } from '../../src/remote/allowlist.js';
 import { decide, loadPolicy, realpathDeepest, type GatePolicy } from '../../src/remote/gate.js';
 import { remoteScript } from '../../src/remote/script.js';
@@ -30,7 +38,13 @@ mkdirSync(join(home, 'Tekton.till/releases/r1'), { recursive: true });
 symlinkSync(join(home, '.ssh'), join(home, 'Tekton.till/releases/evil'));
 symlinkSync('/nonexistent/target', join(home, 'Tekton.till/releases/dangling'));
 
-const policy: GatePolicy = { home, deployRoots: [join(home, 'Tekton')], upgrade: true, checks: [], realpath: realpathDeepest };
+const policy: GatePolicy = {
+  home,
+  deployRoots: [join(home, 'Tekton')],
+  upgrade: true,
+  checks: [],
+  realpath: realpathDeepest,
+};
 const texts = (line: string) => {
   const r = splitWords(line);
   return r.ok ? r.words.map((w) => w.text) : r.reason;
@@ -44,7 +58,13 @@ const reason = (line: string, p: GatePolicy = policy) => {
 describe('splitWords: the inverse of shJoin, and nothing more', () => {
   it('reads bare words, single quotes and the escaped quote', () => {
     expect(texts("a 'b c' 'it'\\''s' ''")).toEqual(['a', 'b c', "it's", '']);
-    expect(texts('rsync --server -te.LsfxCIvu . .till/lib/till-1.mjs')).toEqual(['rsync', '--server', '-te.LsfxCIvu', '.', '.till/lib/till-1.mjs']);
+    expect(texts('rsync --server -te.LsfxCIvu . .till/lib/till-1.mjs')).toEqual([
+      'rsync',
+      '--server',
+      '-te.LsfxCIvu',
+      '.',
+      '.till/lib/till-1.mjs',
+    ]);
     expect(texts("'multi\nline'")).toEqual(['multi\nline']);
     expect(splitWords('~/x')).toEqual({ ok: true, words: [{ text: '~/x', tilde: true }] });
     expect(splitWords("'~/x'")).toEqual({ ok: true, words: [{ text: '~/x', tilde: false }] });
@@ -52,9 +72,45 @@ describe('splitWords: the inverse of shJoin, and nothing more', () => {
   });
 
   const hostile = [
-    'a;b', 'a ; b', 'a|b', 'a||b', 'a&b', 'a && b', '$(id)', 'a$HOME', '`id`', 'a>b', 'a<b', 'a 2>/dev/null', '"a"', 'a"b"',
-    'a  b', ' a', 'a ', 'a\tb', 'a\nb', 'a\rb', "'open", "a'b", 'a\\b', 'a\\', '*', 'a?', '[a]', '{a,b}', '#x', '!x', 'a(b)',
-    'x~y', '~~', 'a\0b', "'a'\\", 'é', 'a\u00a0b', '\u2018a\u2019', "'a\0b'",
+    'a;b',
+    'a ; b',
+    'a|b',
+    'a||b',
+    'a&b',
+    'a && b',
+    '$(id)',
+    'a$HOME',
+    '`id`',
+    'a>b',
+    'a<b',
+    'a 2>/dev/null',
+    '"a"',
+    'a"b"',
+    'a  b',
+    ' a',
+    'a ',
+    'a\tb',
+    'a\nb',
+    'a\rb',
+    "'open",
+    "a'b",
+    'a\\b',
+    'a\\',
+    '*',
+    'a?',
+    '[a]',
+    '{a,b}',
+    '#x',
+    '!x',
+    'a(b)',
+    'x~y',
+    '~~',
+    'a\0b',
+    "'a'\\",
+    'é',
+    'a\u00a0b',
+    '\u2018a\u2019',
+    "'a\0b'",
   ];
   it.each(hostile)('refuses %j', (line) => {
     expect(splitWords(line).ok).toBe(false);
@@ -79,7 +135,9 @@ describe('splitWords: the inverse of shJoin, and nothing more', () => {
       fc.property(fc.array(arg, { minLength: 1, maxLength: 5 }), (args) => {
         const line = shJoin(args);
         const r = splitWords(line);
-        const viaSh = execFileSync('/bin/sh', ['-c', `for a in ${line}; do printf '%s\\0' "$a"; done`], { encoding: 'utf8' });
+        const viaSh = execFileSync('/bin/sh', ['-c', `for a in ${line}; do printf '%s\\0' "$a"; done`], {
+          encoding: 'utf8',
+        });
         expect(r.ok && r.words.map((w) => `${w.text}\0`).join('')).toBe(viaSh);
       }),
       { numRuns: 60 },
@@ -89,40 +147,94 @@ describe('splitWords: the inverse of shJoin, and nothing more', () => {
 
 describe('decide: what a restricted key may run', () => {
   it('allows every command till sends, exactly', () => {
-    for (const line of [TEST_COMMAND, AUDIT_COMMAND, remoteSyncCommand(false), remoteSyncCommand(true), LATENCY_COMMAND, CLEAN_REMOTE_COMMAND]) expect(kind(line)).toBe('exact');
+    for (const line of [
+      TEST_COMMAND,
+      AUDIT_COMMAND,
+      remoteSyncCommand(false),
+      remoteSyncCommand(true),
+      LATENCY_COMMAND,
+      CLEAN_REMOTE_COMMAND,
+    ])
+      expect(kind(line)).toBe('exact');
     expect(EXACT_COMMANDS.size).toBe(6);
     // what every till has sent for host remove --clean-remote
     expect(decide('rm -rf -- "$HOME"/.till', policy)).toMatchObject({ kind: 'exact', name: 'clean-remote' });
-    expect(decide(doctorProbe('~/projects/x'), policy)).toMatchObject({ kind: 'script', name: 'doctor', args: ['~/projects/x'] });
+    expect(decide(doctorProbe('~/projects/x'), policy)).toMatchObject({
+      kind: 'script',
+      name: 'doctor',
+      args: ['~/projects/x'],
+    });
     expect(decide(remoteScript(CHECK_SCRIPT), policy)).toMatchObject({ kind: 'script', name: 'setup-check', args: [] });
     expect(decide(remoteScript(PREPARE_SCRIPT), policy)).toMatchObject({ kind: 'script', name: 'setup-prepare' });
     expect(decide(remoteScript(ACTIVATE_SCRIPT, ['1.2.3', "/opt/no'de; rm -rf ~/bin/node"]), policy)).toMatchObject({
-      kind: 'script', script: ACTIVATE_SCRIPT, args: ['1.2.3', "/opt/no'de; rm -rf ~/bin/node"],
+      kind: 'script',
+      script: ACTIVATE_SCRIPT,
+      args: ['1.2.3', "/opt/no'de; rm -rf ~/bin/node"],
     });
     const key = parsePublicKey('ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIB7 till-federation@me@box\n');
-    expect(decide(restrictKeyScript(key, gateConfigFor({ tekton_path: '~/Tekton' })), policy)).toMatchObject({ kind: 'script', name: 'restrict' });
-    expect(decide('rsync --server -te.LsfxCIvu . .till/lib/till-0.1.0.mjs', policy)).toEqual({
-      kind: 'rsync', name: `rsync to ${home}/.till/lib/till-0.1.0.mjs`, argv: ['--server', '-te.LsfxCIvu', '.', `${home}/.till/lib/till-0.1.0.mjs`],
+    expect(decide(restrictKeyScript(key, gateConfigFor({ tekton_path: '~/Tekton' })), policy)).toMatchObject({
+      kind: 'script',
+      name: 'restrict',
     });
-    expect(decide('rsync --server -logDtprze.iLsfxCIvu --log-format=%i --delete --link-dest ../r1 . ~/Tekton.till/releases/r2/', policy)).toEqual({
+    expect(decide('rsync --server -te.LsfxCIvu . .till/lib/till-0.1.0.mjs', policy)).toEqual({
+      kind: 'rsync',
+      name: `rsync to ${home}/.till/lib/till-0.1.0.mjs`,
+      argv: ['--server', '-te.LsfxCIvu', '.', `${home}/.till/lib/till-0.1.0.mjs`],
+    });
+    expect(
+      decide(
+        'rsync --server -logDtprze.iLsfxCIvu --log-format=%i --delete --link-dest ../r1 . ~/Tekton.till/releases/r2/',
+        policy,
+      ),
+    ).toEqual({
       kind: 'rsync',
       name: `rsync to ${home}/Tekton.till/releases/r2/`,
-      argv: ['--server', '-logDtprze.iLsfxCIvu', '--log-format=%i', '--delete', `--link-dest=${home}/Tekton.till/releases/r1`, '.', `${home}/Tekton.till/releases/r2/`],
+      argv: [
+        '--server',
+        '-logDtprze.iLsfxCIvu',
+        '--log-format=%i',
+        '--delete',
+        `--link-dest=${home}/Tekton.till/releases/r1`,
+        '.',
+        `${home}/Tekton.till/releases/r2/`,
+      ],
     });
   });
 
   it('accepts what real rsync clients send for deploy-like transfers', () => {
     // Captured from rsync 3.5 with -az --delete --delay-updates --link-dest --itemize-changes --stats --partial --chmod…, and -a --mkpath -n -c -H --numeric-ids --timeout --bwlimit --max-delete.
-    expect(kind('rsync --server -lOogDtprze.iLsfxCIvu --log-format=%i --delete --stats --delay-updates --link-dest ../r1 . ~/Tekton.till/releases/r2/')).toBe('rsync');
-    expect(kind('rsync --server -nlHogDtprce.iLsfxCIvu --compress-level=3 --timeout=30 --bwlimit=1000 --max-delete=10 --numeric-ids --mkpath . ~/Tekton.till/releases/r2/')).toBe('rsync');
+    expect(
+      kind(
+        'rsync --server -lOogDtprze.iLsfxCIvu --log-format=%i --delete --stats --delay-updates --link-dest ../r1 . ~/Tekton.till/releases/r2/',
+      ),
+    ).toBe('rsync');
+    expect(
+      kind(
+        'rsync --server -nlHogDtprce.iLsfxCIvu --compress-level=3 --timeout=30 --bwlimit=1000 --max-delete=10 --numeric-ids --mkpath . ~/Tekton.till/releases/r2/',
+      ),
+    ).toBe('rsync');
   });
 
   it("checks a script's values against gate.json when the script asks for it (a deploy --check)", () => {
     const CHECK = 'cd "$1" && sh -c "$2"';
-    const scripts = [...SCRIPTS, { name: 'deploy-check', script: CHECK, args: 2, validate: (args: readonly string[], p: { checks: readonly string[] }) => (p.checks.includes(args[1]!) ? undefined : 'this check is not in gate.json "checks"') }];
+    const scripts = [
+      ...SCRIPTS,
+      {
+        name: 'deploy-check',
+        script: CHECK,
+        args: 2,
+        validate: (args: readonly string[], p: { checks: readonly string[] }) =>
+          p.checks.includes(args[1]!) ? undefined : 'this check is not in gate.json "checks"',
+      },
+    ];
     const withChecks = { ...policy, checks: ['curl -fsS localhost:8080/health'] };
-    expect(decide(remoteScript(CHECK, ['/srv/app', 'curl -fsS localhost:8080/health']), withChecks, scripts)).toMatchObject({ kind: 'script', name: 'deploy-check' });
-    expect(decide(remoteScript(CHECK, ['/srv/app', 'cat /etc/shadow']), withChecks, scripts)).toEqual({ kind: 'refuse', reason: 'script deploy-check: this check is not in gate.json "checks"' });
+    expect(
+      decide(remoteScript(CHECK, ['/srv/app', 'curl -fsS localhost:8080/health']), withChecks, scripts),
+    ).toMatchObject({ kind: 'script', name: 'deploy-check' });
+    expect(decide(remoteScript(CHECK, ['/srv/app', 'cat /etc/shadow']), withChecks, scripts)).toEqual({
+      kind: 'refuse',
+      reason: 'script deploy-check: this check is not in gate.json "checks"',
+    });
   });
 
   it('allows health and deploy scripts for a deploy root only, and a --check only when gate.json lists it', () => {
@@ -130,17 +242,46 @@ describe('decide: what a restricted key may run', () => {
     const lock = { who: 'me@box', when: 'now', what: 'deploy', pid: 1, run: 'r1' };
     const id = '20260101T000000Z-aaaaaa';
     const sw = { id, previous: null, prune: [], run: 'r1', now: 'n', source: 's', shared: ['logs'], env: 'A=1\n' };
-    expect(decide(healthCommand('~/Tekton'), policy)).toMatchObject({ kind: 'script', name: 'health-v2', args: ['~/Tekton'] });
+    expect(decide(healthCommand('~/Tekton'), policy)).toMatchObject({
+      kind: 'script',
+      name: 'health-v2',
+      args: ['~/Tekton'],
+    });
     expect(decide(readStateScript(l), policy)).toMatchObject({ kind: 'script', name: 'deploy-state' });
-    expect(decide(prepareScript(l, { id, lock, forceUnlock: true, shared: ['logs', 'data'], adoptId: '20260101T000000Z-adopted', now: 'n' }), policy)).toMatchObject({ kind: 'script', name: 'deploy-prepare-v2', args: expect.arrayContaining(['aaaaaa']) });
+    expect(
+      decide(
+        prepareScript(l, {
+          id,
+          lock,
+          forceUnlock: true,
+          shared: ['logs', 'data'],
+          adoptId: '20260101T000000Z-adopted',
+          now: 'n',
+        }),
+        policy,
+      ),
+    ).toMatchObject({ kind: 'script', name: 'deploy-prepare-v2', args: expect.arrayContaining(['aaaaaa']) });
     // version 1 (an older controller) is still allowed; v2's content hash is checked
     const v1Args = ['~/Tekton', id, 'who=me', 'r1', '0', 'logs', '20260101T000000Z-adopted', 'n'];
-    expect(decide(remoteScript(DEPLOY_PREPARE_SCRIPT, v1Args), policy)).toMatchObject({ kind: 'script', name: 'deploy-prepare' });
-    const v2 = prepareScript(l, { id, lock, forceUnlock: false, shared: [], adoptId: '20260101T000000Z-adopted', now: 'n' });
+    expect(decide(remoteScript(DEPLOY_PREPARE_SCRIPT, v1Args), policy)).toMatchObject({
+      kind: 'script',
+      name: 'deploy-prepare',
+    });
+    const v2 = prepareScript(l, {
+      id,
+      lock,
+      forceUnlock: false,
+      shared: [],
+      adoptId: '20260101T000000Z-adopted',
+      now: 'n',
+    });
     expect(reason(v2.replace(/ aaaaaa$/, " '../x'"))).toMatch(/content hash "..\/x" is not 6 hex digits/);
     expect(decide(switchScript(l, sw), policy)).toMatchObject({ kind: 'script', name: 'deploy-switch-v3' });
     expect(decide(unlockScript(l, 'r1'), policy)).toMatchObject({ kind: 'script', name: 'deploy-unlock' });
-    expect(decide(rollbackScript(l, { lock, now: 'n' }), policy)).toMatchObject({ kind: 'script', name: 'rollback-v2' });
+    expect(decide(rollbackScript(l, { lock, now: 'n' }), policy)).toMatchObject({
+      kind: 'script',
+      name: 'rollback-v2',
+    });
     // not a deploy root of gate.json
     expect(reason(readStateScript(remoteLayout('~/.ssh')))).toMatch(/not a deploy root/);
     expect(reason(unlockScript(remoteLayout(`${home}/Other`), 'r1'))).toMatch(/not a deploy root/);
@@ -150,27 +291,57 @@ describe('decide: what a restricted key may run', () => {
     expect(reason(switchScript(l, { ...sw, shared: ['../x'] }))).toMatch(/shared path/);
     expect(reason(rollbackScript(l, { to: '../../.ssh', lock, now: 'n' }))).toMatch(/not a release id/);
     // --check is a command: listed in gate.json "checks" or refused
-    expect(reason(switchScript(l, { ...sw, check: 'true' }))).toMatch(/the check "true" is not listed in ~\/.till\/gate.json "checks"/);
-    expect(decide(switchScript(l, { ...sw, check: 'true' }), { ...policy, checks: ['true'] })).toMatchObject({ kind: 'script', name: 'deploy-switch-v3' });
+    expect(reason(switchScript(l, { ...sw, check: 'true' }))).toMatch(
+      /the check "true" is not listed in ~\/.till\/gate.json "checks"/,
+    );
+    expect(decide(switchScript(l, { ...sw, check: 'true' }), { ...policy, checks: ['true'] })).toMatchObject({
+      kind: 'script',
+      name: 'deploy-switch-v3',
+    });
     // ... and the same words before anything else happens (deploy-check)
-    expect(reason(checkAllowedScript(l, 'true'))).toBe('script deploy-check: the check "true" is not listed in ~/.till/gate.json "checks"');
-    expect(decide(checkAllowedScript(l, 'true'), { ...policy, checks: ['true'] })).toMatchObject({ kind: 'script', name: 'deploy-check', args: ['~/Tekton', 'true'] });
+    expect(reason(checkAllowedScript(l, 'true'))).toBe(
+      'script deploy-check: the check "true" is not listed in ~/.till/gate.json "checks"',
+    );
+    expect(decide(checkAllowedScript(l, 'true'), { ...policy, checks: ['true'] })).toMatchObject({
+      kind: 'script',
+      name: 'deploy-check',
+      args: ['~/Tekton', 'true'],
+    });
     expect(reason(checkAllowedScript(remoteLayout('~/.ssh'), 'true'))).toMatch(/not a deploy root/);
   });
 
   it('lets restrict through the gate keep or narrow gate.json, never widen it', () => {
     const key = parsePublicKey('ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIB7 till-federation@me@box\n');
-    const restrict = (gate: object) => remoteScript(RESTRICT_SCRIPT, [key.type, key.blob, key.comment, JSON.stringify(gate)]);
-    const strict: GatePolicy = { ...policy, deployRoots: [join(home, 'Tekton'), '/srv/app'], checks: ['bin/health'], upgrade: false };
+    const restrict = (gate: object) =>
+      remoteScript(RESTRICT_SCRIPT, [key.type, key.blob, key.comment, JSON.stringify(gate)]);
+    const strict: GatePolicy = {
+      ...policy,
+      deployRoots: [join(home, 'Tekton'), '/srv/app'],
+      checks: ['bin/health'],
+      upgrade: false,
+    };
     // the same policy (a re-run of setup --restrict), written ~/ or absolute, or a narrower one
-    expect(decide(restrict({ deployRoots: ['~/Tekton', '/srv/app/'], checks: ['bin/health'], upgrade: false }), strict)).toMatchObject({ kind: 'script', name: 'restrict' });
-    expect(decide(restrict({ deployRoots: ['/srv/app'], upgrade: false }), strict)).toMatchObject({ kind: 'script', name: 'restrict' });
+    expect(
+      decide(restrict({ deployRoots: ['~/Tekton', '/srv/app/'], checks: ['bin/health'], upgrade: false }), strict),
+    ).toMatchObject({ kind: 'script', name: 'restrict' });
+    expect(decide(restrict({ deployRoots: ['/srv/app'], upgrade: false }), strict)).toMatchObject({
+      kind: 'script',
+      name: 'restrict',
+    });
     // anything wider is refused, with what it would add
-    expect(reason(restrict({ deployRoots: ['~/Tekton', '~/.ssh'], upgrade: false }), strict)).toMatch(/widens the host's policy \(it adds the deploy root .*\/\.ssh\)/);
-    expect(reason(restrict({ deployRoots: ['~/Tekton'], checks: ['cat /etc/shadow'], upgrade: false }), strict)).toMatch(/it adds the check "cat \/etc\/shadow"/);
+    expect(reason(restrict({ deployRoots: ['~/Tekton', '~/.ssh'], upgrade: false }), strict)).toMatch(
+      /widens the host's policy \(it adds the deploy root .*\/\.ssh\)/,
+    );
+    expect(
+      reason(restrict({ deployRoots: ['~/Tekton'], checks: ['cat /etc/shadow'], upgrade: false }), strict),
+    ).toMatch(/it adds the check "cat \/etc\/shadow"/);
     expect(reason(restrict({ deployRoots: ['~/Tekton'] }), strict)).toMatch(/it turns "upgrade" back on/);
-    expect(reason(restrict({ deployRoots: ['../x'] }), strict)).toMatch(/gate\.json: deployRoots\.0: not a safe remote path/);
-    expect(reason(remoteScript(RESTRICT_SCRIPT, [key.type, key.blob, key.comment, '{not json']), strict)).toMatch(/gate\.json: /);
+    expect(reason(restrict({ deployRoots: ['../x'] }), strict)).toMatch(
+      /gate\.json: deployRoots\.0: not a safe remote path/,
+    );
+    expect(reason(remoteScript(RESTRICT_SCRIPT, [key.type, key.blob, key.comment, '{not json']), strict)).toMatch(
+      /gate\.json: /,
+    );
   });
 
   it('registers scripts that are constant and distinct', () => {
@@ -179,7 +350,14 @@ describe('decide: what a restricted key may run', () => {
   });
 
   it('refuses clean-remote variants that would remove anything else', () => {
-    for (const line of ['rm -rf -- "$HOME"/.ssh', 'rm -rf -- "$HOME"/.till/..', 'rm -rf -- "$HOME"/.till ~', 'rm -rf -- "$HOME"/.till; id', 'rm -rf -- ~/.till', 'rm -rf -- "$HOME"/.till ']) {
+    for (const line of [
+      'rm -rf -- "$HOME"/.ssh',
+      'rm -rf -- "$HOME"/.till/..',
+      'rm -rf -- "$HOME"/.till ~',
+      'rm -rf -- "$HOME"/.till; id',
+      'rm -rf -- ~/.till',
+      'rm -rf -- "$HOME"/.till ',
+    ]) {
       expect(kind(line), line).toBe('refuse');
     }
     expect(reason(remoteScript('rm -rf -- "$HOME"/.till'))).toBe("a script that is not one of till's own");
@@ -208,7 +386,9 @@ describe('decide: what a restricted key may run', () => {
     expect(reason(remoteScript(ACTIVATE_SCRIPT, ['1.0.0']))).toMatch(/takes 2 arguments, got 1/);
     expect(reason(`${remoteScript(CHECK_SCRIPT)}${canary}`)).toMatch(/";" outside quotes/);
     expect(reason(`${remoteScript(CHECK_SCRIPT)} && touch /tmp/canary`)).toMatch(/"&" outside quotes/);
-    expect(reason(`${remoteScript(ACTIVATE_SCRIPT, ['1.0.0', '/usr/bin/node'])} $(touch /tmp/canary)`)).toMatch(/"\$" outside quotes/);
+    expect(reason(`${remoteScript(ACTIVATE_SCRIPT, ['1.0.0', '/usr/bin/node'])} $(touch /tmp/canary)`)).toMatch(
+      /"\$" outside quotes/,
+    );
     expect(reason(`sh -c ${shJoin([CHECK_SCRIPT])} bash`)).toMatch(/not sent as sh -c SCRIPT till ARGS/);
     expect(reason(`sh -c ${shJoin([CHECK_SCRIPT])}`)).toMatch(/not sent as/);
     expect(reason(`sh -x ${shJoin([CHECK_SCRIPT])} till`)).toMatch(/not sent as/);
@@ -246,10 +426,16 @@ describe('decide: what a restricted key may run', () => {
       ['rsync --server -rlte.LsfxCIvu . ~/Tekton/x', /outside till's folders/],
       ['rsync --server -rlte.LsfxCIvu . ~/Other.till/releases/r1', /outside till's folders/],
       ['rsync --server -rlte.LsfxCIvu --link-dest=/ . ~/Tekton.till/releases/r2', /--link-dest "\/" is outside/],
-      ['rsync --server -rlte.LsfxCIvu --link-dest ../../.. . ~/Tekton.till/releases/r2', /--link-dest "..\/..\/.." is outside/],
+      [
+        'rsync --server -rlte.LsfxCIvu --link-dest ../../.. . ~/Tekton.till/releases/r2',
+        /--link-dest "..\/..\/.." is outside/,
+      ],
       ['rsync --server -rlte.LsfxCIvu --link-dest ../evil . ~/Tekton.till/releases/r2', /--link-dest .* leads out of/],
       ['rsync --server -rlKte.LsfxCIvu . ~/Tekton.till/releases/r2', /-K is not allowed/],
-      ['rsync --server -rlte.LsfxCIvu --files-from=/etc/passwd . ~/Tekton.till/releases/r2', /--files-from is not allowed/],
+      [
+        'rsync --server -rlte.LsfxCIvu --files-from=/etc/passwd . ~/Tekton.till/releases/r2',
+        /--files-from is not allowed/,
+      ],
       ['rsync --server -rlte.LsfxCIvu --timeout=5;id . ~/Tekton.till/releases/r2', /outside quotes/],
       ["rsync --server -rlte.LsfxCIvu '--timeout=5 x' . ~/Tekton.till/releases/r2", /--timeout value/],
       ['rsync --daemon --server . x', /not an rsync server command/],
@@ -257,13 +443,29 @@ describe('decide: what a restricted key may run', () => {
       ['/usr/bin/rsync --server -te.LsfxCIvu . .till/lib/till-1.mjs', /not one of till's operations/],
     ];
     for (const [line, why] of cases) expect(reason(line), line).toMatch(why);
-    expect(reason('rsync --server -te.LsfxCIvu . .till/lib/till-1.mjs', { ...policy, upgrade: false })).toMatch(/"upgrade": false/);
-    expect(reason(remoteScript(ACTIVATE_SCRIPT, ['1', '/n']), { ...policy, upgrade: false })).toMatch(/"upgrade": false/);
-    expect(reason('rsync --server -rlte.LsfxCIvu . ~/Tekton.till/releases/r2', { ...policy, deployRoots: [] })).toMatch(/outside till's folders/);
+    expect(reason('rsync --server -te.LsfxCIvu . .till/lib/till-1.mjs', { ...policy, upgrade: false })).toMatch(
+      /"upgrade": false/,
+    );
+    expect(reason(remoteScript(ACTIVATE_SCRIPT, ['1', '/n']), { ...policy, upgrade: false })).toMatch(
+      /"upgrade": false/,
+    );
+    expect(reason('rsync --server -rlte.LsfxCIvu . ~/Tekton.till/releases/r2', { ...policy, deployRoots: [] })).toMatch(
+      /outside till's folders/,
+    );
   });
 
   it('turns a gate refusal into a clear message on the controller', () => {
-    const failure = classifySsh({ command: 'ssh', args: [], exitCode: 1, signal: null, stdout: '', stderr: 'till gate: refused: "id" is not one of till\'s operations\n', durationMs: 1, timedOut: false, cancelled: false });
+    const failure = classifySsh({
+      command: 'ssh',
+      args: [],
+      exitCode: 1,
+      signal: null,
+      stdout: '',
+      stderr: 'till gate: refused: "id" is not one of till\'s operations\n',
+      durationMs: 1,
+      timedOut: false,
+      cancelled: false,
+    });
     expect(failure?.message).toBe('refused by till gate on the host: "id" is not one of till\'s operations');
     expect(failure?.connection).toBe(false);
   });
@@ -290,7 +492,14 @@ describe('the restrict script (run by a real sh)', () => {
   const key = parsePublicKey('ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIGtill till-federation@op@box');
   const run = (h: string, args: string[]) => {
     try {
-      return { code: 0, out: execFileSync('/bin/sh', ['-c', RESTRICT_SCRIPT, 'till', ...args], { env: { HOME: h, PATH: '/usr/bin:/bin' }, encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] }) };
+      return {
+        code: 0,
+        out: execFileSync('/bin/sh', ['-c', RESTRICT_SCRIPT, 'till', ...args], {
+          env: { HOME: h, PATH: '/usr/bin:/bin' },
+          encoding: 'utf8',
+          stdio: ['ignore', 'pipe', 'pipe'],
+        }),
+      };
     } catch (err) {
       const e = err as { status: number; stderr: string };
       return { code: e.status, out: e.stderr };
@@ -298,12 +507,15 @@ describe('the restrict script (run by a real sh)', () => {
   };
   const args = [key.type, key.blob, key.comment, JSON.stringify({ deployRoots: ['~/T'] })];
 
-  it('rewrites only till\'s line, once, idempotently, and writes gate.json', async () => {
+  it("rewrites only till's line, once, idempotently, and writes gate.json", async () => {
     const { readFileSync, writeFileSync } = await import('node:fs');
     const h = mkdtempSync(join(scratch, 'r-'));
     mkdirSync(join(h, '.ssh'));
     const other = 'ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIOther me@laptop';
-    writeFileSync(join(h, '.ssh/authorized_keys'), `${other}\nssh-ed25519 ${key.blob} old-comment\n# comment\nfrom="1.2.3.4" ssh-ed25519 ${key.blob} dup\n`);
+    writeFileSync(
+      join(h, '.ssh/authorized_keys'),
+      `${other}\nssh-ed25519 ${key.blob} old-comment\n# comment\nfrom="1.2.3.4" ssh-ed25519 ${key.blob} dup\n`,
+    );
     expect(run(h, args)).toMatchObject({ code: 3, out: expect.stringMatching(/till is not set up on this host/) });
     mkdirSync(join(h, '.till/bin'), { recursive: true });
     writeFileSync(join(h, '.till/bin/till'), '#!/bin/sh\n', { mode: 0o755 });
@@ -318,7 +530,10 @@ describe('the restrict script (run by a real sh)', () => {
     expect(run(h, ['rm', key.blob, '', '{}']).code).toBe(2);
     expect(run(h, [key.type, key.blob, 'a b', '{}']).code).toBe(2);
     expect(run(h, [key.type, key.blob, '', '{}\n{}']).code).toBe(2);
-    expect(run(h, [key.type, 'AAAAnotthere', '', '{}'])).toMatchObject({ code: 3, out: expect.stringMatching(/till's key is not in/) });
+    expect(run(h, [key.type, 'AAAAnotthere', '', '{}'])).toMatchObject({
+      code: 3,
+      out: expect.stringMatching(/till's key is not in/),
+    });
     expect(readFileSync(join(h, '.ssh/authorized_keys'), 'utf8')).toBe(expected);
   });
 });

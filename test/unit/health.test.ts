@@ -2,7 +2,12 @@ import { execFileSync } from 'node:child_process';
 import { chmodSync, mkdirSync, mkdtempSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it, vi } from 'vitest';
-import { appendHistory, emptyHealthHistory, healthHistorySchema, type HealthSnapshot } from '../../src/core/state/health.js';
+import {
+  appendHistory,
+  emptyHealthHistory,
+  healthHistorySchema,
+  type HealthSnapshot,
+} from '../../src/core/state/health.js';
 import { hostEntrySchema } from '../../src/core/state/hosts.js';
 import { formatBytes, parseSizeThreshold } from '../../src/core/units.js';
 import {
@@ -83,10 +88,20 @@ describe('the health script', () => {
       'Pages speculative:                         3000.',
       'Pages throttled:                              0.',
     ].join('\n');
-    expect(execFileSync('awk', [VM_STAT_AWK], { input: vmStat, encoding: 'utf8' })).toBe(`mem_available_bytes=${33000 * 16384}\n`);
-    expect(execFileSync('sed', ['-n', BOOTTIME_SED], { input: '{ sec = 1700000000, usec = 123456 } Tue Nov 14 22:13:20 2023\n', encoding: 'utf8' })).toBe('1700000000\n');
-    const df = 'Filesystem 1024-blocks Used Available Capacity Mounted on\nmap auto home 1000 400 600 40% /System/Volumes/Data/home\n';
-    expect(execFileSync('awk', [DF_AWK], { input: df, encoding: 'utf8' })).toBe('disk_total_kb=1000\ndisk_free_kb=600\n');
+    expect(execFileSync('awk', [VM_STAT_AWK], { input: vmStat, encoding: 'utf8' })).toBe(
+      `mem_available_bytes=${33000 * 16384}\n`,
+    );
+    expect(
+      execFileSync('sed', ['-n', BOOTTIME_SED], {
+        input: '{ sec = 1700000000, usec = 123456 } Tue Nov 14 22:13:20 2023\n',
+        encoding: 'utf8',
+      }),
+    ).toBe('1700000000\n');
+    const df =
+      'Filesystem 1024-blocks Used Available Capacity Mounted on\nmap auto home 1000 400 600 40% /System/Volumes/Data/home\n';
+    expect(execFileSync('awk', [DF_AWK], { input: df, encoding: 'utf8' })).toBe(
+      'disk_total_kb=1000\ndisk_free_kb=600\n',
+    );
   });
 });
 
@@ -100,33 +115,52 @@ describe('the health script on a macOS host (fake uname, sysctl, vm_stat on PATH
     };
     tool('uname', 'case $1 in -s) echo Darwin ;; -m) echo arm64 ;; *) echo Darwin ;; esac');
     const boot = Math.floor(Date.now() / 1000) - 7200;
-    tool('sysctl', [
-      'case "$2" in',
-      `kern.boottime) echo "{ sec = ${boot}, usec = 5 } Thu Nov 26 08:00:00 2026" ;;`,
-      'vm.loadavg) echo "{ 1.25 1.50 1.75 }" ;;',
-      'hw.memsize) echo 17179869184 ;;',
-      'hw.ncpu) echo 8 ;;',
-      '*) exit 1 ;;',
-      'esac',
-    ].join('\n'));
+    tool(
+      'sysctl',
+      [
+        'case "$2" in',
+        `kern.boottime) echo "{ sec = ${boot}, usec = 5 } Thu Nov 26 08:00:00 2026" ;;`,
+        'vm.loadavg) echo "{ 1.25 1.50 1.75 }" ;;',
+        'hw.memsize) echo 17179869184 ;;',
+        'hw.ncpu) echo 8 ;;',
+        '*) exit 1 ;;',
+        'esac',
+      ].join('\n'),
+    );
     // macOS has getconf, and no nproc: the CPU count then comes from sysctl hw.ncpu.
     tool('getconf', 'exit 1');
     tool('nproc', 'exit 1');
-    tool('vm_stat', [
-      'echo "Mach Virtual Memory Statistics: (page size of 16384 bytes)"',
-      'echo "Pages free:                               10000."',
-      'echo "Pages active:                            200000."',
-      'echo "Pages inactive:                           20000."',
-      'echo "Pages speculative:                         3000."',
-    ].join('\n'));
+    tool(
+      'vm_stat',
+      [
+        'echo "Mach Virtual Memory Statistics: (page size of 16384 bytes)"',
+        'echo "Pages free:                               10000."',
+        'echo "Pages active:                            200000."',
+        'echo "Pages inactive:                           20000."',
+        'echo "Pages speculative:                         3000."',
+      ].join('\n'),
+    );
     // A private mount namespace with an empty /proc: the script cannot take the Linux branch.
-    const out = execFileSync('unshare', ['-m', 'sh', '-c', `mount -t tmpfs none /proc && ${healthCommand(join(tmp, 'mac/Tekton'))}`], {
-      encoding: 'utf8',
-      env: { PATH: `${bin}:/usr/bin:/bin`, HOME: tmp },
-    });
+    const out = execFileSync(
+      'unshare',
+      ['-m', 'sh', '-c', `mount -t tmpfs none /proc && ${healthCommand(join(tmp, 'mac/Tekton'))}`],
+      {
+        encoding: 'utf8',
+        env: { PATH: `${bin}:/usr/bin:/bin`, HOME: tmp },
+      },
+    );
     const p = parseHealthOutput(out);
     expect(p.complete).toBe(true);
-    expect(p).toMatchObject({ os: 'Darwin', arch: 'arm64', load1: 1.25, load5: 1.5, load15: 1.75, cpus: 8, memTotalBytes: 17179869184, memAvailableBytes: 33000 * 16384 });
+    expect(p).toMatchObject({
+      os: 'Darwin',
+      arch: 'arm64',
+      load1: 1.25,
+      load5: 1.5,
+      load15: 1.75,
+      cpus: 8,
+      memTotalBytes: 17179869184,
+      memAvailableBytes: 33000 * 16384,
+    });
     expect(p.uptimeSec).toBeGreaterThanOrEqual(7200);
     expect(p.uptimeSec).toBeLessThan(7200 + 600);
     expect(p.diskFreeBytes).toBeGreaterThan(0);
@@ -139,7 +173,12 @@ describe('the latency round trip (PingTimer)', () => {
     const timer = new PingTimer();
     const written: string[] = [];
     let ended = false;
-    timer.attach({ end: (chunk?: unknown) => { written.push(String(chunk)); ended = true; } } as unknown as NodeJS.WritableStream);
+    timer.attach({
+      end: (chunk?: unknown) => {
+        written.push(String(chunk));
+        ended = true;
+      },
+    } as unknown as NodeJS.WritableStream);
     timer.onStdout(Buffer.from(`motd says ${HEALTH_PONG}\n${HEALTH_PONG}x\n`));
     expect(ended).toBe(false);
     timer.onStdout(Buffer.from(`till_health_pi`));
@@ -175,7 +214,11 @@ describe('the latency round trip (PingTimer)', () => {
   it('the v2 script waits for the answer before its pong, and runs on when stdin is closed', () => {
     expect(HEALTH_SCRIPT_V2.startsWith(`echo ${HEALTH_PING}; read -r _l; echo ${HEALTH_PONG}; `)).toBe(true);
     expect(HEALTH_SCRIPT_V2.endsWith(HEALTH_SCRIPT)).toBe(true);
-    const out = execFileSync('sh', ['-c', healthCommand(join(tmp, 'x'))], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'], env: { PATH: '/usr/bin:/bin', HOME: tmp } });
+    const out = execFileSync('sh', ['-c', healthCommand(join(tmp, 'x'))], {
+      encoding: 'utf8',
+      stdio: ['ignore', 'pipe', 'pipe'],
+      env: { PATH: '/usr/bin:/bin', HOME: tmp },
+    });
     expect(out.indexOf(HEALTH_PONG)).toBeGreaterThan(out.indexOf(HEALTH_PING));
     expect(parseHealthOutput(out).complete).toBe(true);
   });
@@ -183,9 +226,35 @@ describe('the latency round trip (PingTimer)', () => {
 
 describe('parseHealthOutput', () => {
   it('ignores a noisy login shell and keeps only known numeric values', () => {
-    const out = ['Welcome to the machine!', 'load=9 9 9', HEALTH_BEGIN, 'os=Darwin', 'arch=arm64', 'uptime=86400', 'load= 1.50 2.00 2.50 ', 'cpus=8', 'mem_total_bytes=17179869184', 'mem_available_bytes=4294967296', 'disk_total_kb=1000', 'disk_free_kb=250', 'till_version=not a version', 'release=r1', HEALTH_END, 'bye'].join('\n');
+    const out = [
+      'Welcome to the machine!',
+      'load=9 9 9',
+      HEALTH_BEGIN,
+      'os=Darwin',
+      'arch=arm64',
+      'uptime=86400',
+      'load= 1.50 2.00 2.50 ',
+      'cpus=8',
+      'mem_total_bytes=17179869184',
+      'mem_available_bytes=4294967296',
+      'disk_total_kb=1000',
+      'disk_free_kb=250',
+      'till_version=not a version',
+      'release=r1',
+      HEALTH_END,
+      'bye',
+    ].join('\n');
     const p = parseHealthOutput(out);
-    expect(p).toMatchObject({ complete: true, os: 'Darwin', arch: 'arm64', uptimeSec: 86400, load1: 1.5, load5: 2, load15: 2.5, cpus: 8 });
+    expect(p).toMatchObject({
+      complete: true,
+      os: 'Darwin',
+      arch: 'arm64',
+      uptimeSec: 86400,
+      load1: 1.5,
+      load5: 2,
+      load15: 2.5,
+      cpus: 8,
+    });
     expect(p.memTotalBytes).toBe(17179869184);
     expect(p.memAvailableBytes).toBe(4294967296);
     expect(p.diskFreeBytes).toBe(250 * 1024);
@@ -209,8 +278,20 @@ describe('parseHealthOutput', () => {
 
 describe('thresholds', () => {
   const probe = {
-    uptimeSec: 1, load1: 1, load5: 1, load15: 1, cpus: 2, memTotalBytes: 8 * 1024 ** 3, memAvailableBytes: 4 * 1024 ** 3,
-    diskFreeBytes: 50 * 1024 ** 3, diskTotalBytes: 100 * 1024 ** 3, diskPath: '/srv', os: 'Linux', arch: 'x86_64', tillVersion: null, release: null,
+    uptimeSec: 1,
+    load1: 1,
+    load5: 1,
+    load15: 1,
+    cpus: 2,
+    memTotalBytes: 8 * 1024 ** 3,
+    memAvailableBytes: 4 * 1024 ** 3,
+    diskFreeBytes: 50 * 1024 ** 3,
+    diskTotalBytes: 100 * 1024 ** 3,
+    diskPath: '/srv',
+    os: 'Linux',
+    arch: 'x86_64',
+    tillVersion: null,
+    release: null,
   };
 
   it('a busy but healthy host is not degraded by the defaults', () => {
@@ -218,13 +299,26 @@ describe('thresholds', () => {
   });
 
   it('default disk: below 10 % or below 1 GiB', () => {
-    expect(evaluateHealth({ ...probe, diskFreeBytes: 9 * 1024 ** 3 }, DEFAULT_THRESHOLDS)[0]).toMatch(/^disk: 9 GiB free \(9%\) at \/srv, below 10%$/);
-    expect(evaluateHealth({ ...probe, diskFreeBytes: 0.5 * 1024 ** 3, diskTotalBytes: 2 * 1024 ** 3 }, DEFAULT_THRESHOLDS)[0]).toMatch(/below 1 GiB$/);
+    expect(evaluateHealth({ ...probe, diskFreeBytes: 9 * 1024 ** 3 }, DEFAULT_THRESHOLDS)[0]).toMatch(
+      /^disk: 9 GiB free \(9%\) at \/srv, below 10%$/,
+    );
+    expect(
+      evaluateHealth(
+        { ...probe, diskFreeBytes: 0.5 * 1024 ** 3, diskTotalBytes: 2 * 1024 ** 3 },
+        DEFAULT_THRESHOLDS,
+      )[0],
+    ).toMatch(/below 1 GiB$/);
   });
 
   it('load above 4 × cores, memory when asked, and 0 turns the disk check off', () => {
-    expect(evaluateHealth({ ...probe, load1: 8.5 }, DEFAULT_THRESHOLDS)).toEqual(['load: load1 8.5 above 8 (4 × 2 cores)']);
-    const t = thresholdsFrom({ diskMin: [parseSizeThreshold('--disk-min', '0')], memMin: [parseSizeThreshold('--mem-min', '60%')], loadMax: 0.25 });
+    expect(evaluateHealth({ ...probe, load1: 8.5 }, DEFAULT_THRESHOLDS)).toEqual([
+      'load: load1 8.5 above 8 (4 × 2 cores)',
+    ]);
+    const t = thresholdsFrom({
+      diskMin: [parseSizeThreshold('--disk-min', '0')],
+      memMin: [parseSizeThreshold('--mem-min', '60%')],
+      loadMax: 0.25,
+    });
     expect(t.diskMin).toEqual([]);
     const reasons = evaluateHealth({ ...probe, diskFreeBytes: 1 }, t);
     expect(reasons).toHaveLength(2);
@@ -246,8 +340,18 @@ describe('thresholds', () => {
 });
 
 describe('snapshots on the host entry', () => {
-  const entry = () => hostEntrySchema.parse({ user: 'u', host: 'h.example', port: 22, status: 'untested', added: '2026-01-01T00:00:00Z', tekton_path: '~/T' });
-  const probe = parseHealthOutput(`${HEALTH_BEGIN}\nos=Linux\narch=x86_64\ncpus=4\nmem_total_kb=1024\nmem_available_kb=512\ntill_version=0.1.0\n${HEALTH_END}\n`);
+  const entry = () =>
+    hostEntrySchema.parse({
+      user: 'u',
+      host: 'h.example',
+      port: 22,
+      status: 'untested',
+      added: '2026-01-01T00:00:00Z',
+      tekton_path: '~/T',
+    });
+  const probe = parseHealthOutput(
+    `${HEALTH_BEGIN}\nos=Linux\narch=x86_64\ncpus=4\nmem_total_kb=1024\nmem_available_kb=512\ntill_version=0.1.0\n${HEALTH_END}\n`,
+  );
 
   it('an up host raises the status and records metadata; the entry still validates', () => {
     const e = entry();
@@ -265,7 +369,12 @@ describe('snapshots on the host entry', () => {
     applyHealth(e, downSnapshot(new Date(), 'connection refused'));
     expect(e.status).toBe('deployed');
     expect(e.metadata.cores).toBe(2);
-    expect(e.health).toMatchObject({ up: false, latencyMs: null, degraded: false, reasons: ['down: connection refused'] });
+    expect(e.health).toMatchObject({
+      up: false,
+      latencyMs: null,
+      degraded: false,
+      reasons: ['down: connection refused'],
+    });
   });
 });
 
@@ -278,7 +387,15 @@ describe('the bounded history', () => {
 
   it('keeps the newest points per host, then the newest over all hosts, and drops removed hosts', () => {
     const h = emptyHealthHistory();
-    for (let m = 0; m < 10; m++) appendHistory(h, new Map([['a', snap(m)], ['b', snap(m, m % 2 === 0)]]), { perHost: 4, total: 100 });
+    for (let m = 0; m < 10; m++)
+      appendHistory(
+        h,
+        new Map([
+          ['a', snap(m)],
+          ['b', snap(m, m % 2 === 0)],
+        ]),
+        { perHost: 4, total: 100 },
+      );
     expect(h.hosts.a!.map((p) => p.latencyMs)).toEqual([6, 7, 8, 9]);
     expect(h.hosts.b).toHaveLength(4);
     appendHistory(h, new Map([['a', snap(20)]]), { perHost: 4, total: 5 });
@@ -292,7 +409,10 @@ describe('the bounded history', () => {
 
   it('reads its bounds from the environment, refusing nonsense', () => {
     expect(historyLimits({})).toEqual({ perHost: 100, total: 20_000 });
-    expect(historyLimits({ TILL_HEALTH_HISTORY_LIMIT: '3', TILL_HEALTH_HISTORY_TOTAL: '7' })).toEqual({ perHost: 3, total: 7 });
+    expect(historyLimits({ TILL_HEALTH_HISTORY_LIMIT: '3', TILL_HEALTH_HISTORY_TOTAL: '7' })).toEqual({
+      perHost: 3,
+      total: 7,
+    });
     expect(() => historyLimits({ TILL_HEALTH_HISTORY_LIMIT: '0' })).toThrow(/TILL_HEALTH_HISTORY_LIMIT/);
   });
 });

@@ -14,7 +14,17 @@ function store() {
   return { dir, store: hostsStore(tillPaths(dir)) };
 }
 const db = (): HostsFile => ({
-  hosts: { web: { user: 'deploy', host: 'web.example', port: 22, status: 'connected', added: '2024-01-01T00:00:00.000Z', tekton_path: '~/t', installations: [] } },
+  hosts: {
+    web: {
+      user: 'deploy',
+      host: 'web.example',
+      port: 22,
+      status: 'connected',
+      added: '2024-01-01T00:00:00.000Z',
+      tekton_path: '~/t',
+      installations: [],
+    },
+  },
   groups: { g: ['web'] },
   updated: '1',
 });

@@ -49,16 +49,24 @@ describe('the installations registry', () => {
     expect(file.default).toBe('primary.tekton.us');
     expect(file.installations.plain.path).toBe(join(root, 'plain'));
 
-    await expect(addInstallation(paths, { path: join(root, 'plain'), name: 'other' })).rejects.toThrow(/already registered as plain/);
+    await expect(addInstallation(paths, { path: join(root, 'plain'), name: 'other' })).rejects.toThrow(
+      /already registered as plain/,
+    );
     const c = tree({ 'x/.env.local': 'TEKTON_REGISTRY_NAME=plain' });
     await expect(addInstallation(paths, { path: join(c, 'x') })).rejects.toBeInstanceOf(UsageError);
-    await expect(addInstallation(paths, { path: join(c, 'x'), name: 'bad name' })).rejects.toThrow(/invalid installation name/);
+    await expect(addInstallation(paths, { path: join(c, 'x'), name: 'bad name' })).rejects.toThrow(
+      /invalid installation name/,
+    );
     await expect(addInstallation(paths, { path: join(c, 'missing') })).rejects.toThrow(/not a directory/);
 
     const d = await addInstallation(paths, { path: join(c, 'x'), name: 'third', makeDefault: true });
     expect(d.default).toBe(true);
     await setDefaultInstallation(paths, 'plain');
-    expect(listInstallations(await installationsStore(paths).read()).filter((i) => i.default).map((i) => i.name)).toEqual(['plain']);
+    expect(
+      listInstallations(await installationsStore(paths).read())
+        .filter((i) => i.default)
+        .map((i) => i.name),
+    ).toEqual(['plain']);
     await removeInstallation(paths, 'plain');
     const after = await installationsStore(paths).read();
     expect(after.default).toBeNull();

@@ -39,7 +39,11 @@ describe('Inventory.recordResults', () => {
 
   it('writes what a run changed, and leaves the database untouched (no rewrite, same inode) when a run changed nothing', async () => {
     const { paths, inventory } = await oneHost();
-    const file = () => ({ text: readFileSync(paths.hostsDb, 'utf8'), ino: statSync(paths.hostsDb).ino, seal: readFileSync(`${paths.hostsDb}.sha256`, 'utf8') });
+    const file = () => ({
+      text: readFileSync(paths.hostsDb, 'utf8'),
+      ino: statSync(paths.hostsDb).ino,
+      seal: readFileSync(`${paths.hostsDb}.sha256`, 'utf8'),
+    });
 
     // first contact: untested -> connected, written
     await inventory.recordResults([result({})]);
@@ -51,17 +55,29 @@ describe('Inventory.recordResults', () => {
     expect(file()).toEqual(first);
 
     // a lost connection is recorded
-    await inventory.recordResults([result({ ok: false, status: 'unreachable', exitCode: 255, error: 'connection refused', failureKind: 'connection' })]);
+    await inventory.recordResults([
+      result({
+        ok: false,
+        status: 'unreachable',
+        exitCode: 255,
+        error: 'connection refused',
+        failureKind: 'connection',
+      }),
+    ]);
     const after = file();
     expect(after.ino).not.toBe(first.ino);
     expect(JSON.parse(after.text).hosts['web-1']).toMatchObject({ failures: 1, last_error: 'connection refused' });
 
     // and contact again resets it
     await inventory.recordResults([result({})]);
-    expect(JSON.parse(file().text).hosts['web-1']).toMatchObject({ failures: 0, last_error: null, status: 'connected' });
+    expect(JSON.parse(file().text).hosts['web-1']).toMatchObject({
+      failures: 0,
+      last_error: null,
+      status: 'connected',
+    });
   });
 
-  it('renders the config in full when a result moved a host to another of till\'s keys (its IdentityFile)', async () => {
+  it("renders the config in full when a result moved a host to another of till's keys (its IdentityFile)", async () => {
     const { paths, inventory } = await oneHost();
     // An old key beside the current one, as during a rotation.
     const old = keyFile(paths, 'old');

@@ -7,12 +7,25 @@ import { emptyScheduleFile } from '../../src/core/state/schedule.js';
 import { emptyHealthHistory } from '../../src/core/state/health.js';
 import { fleetMetricFamilies, reachabilityOf } from '../../src/metrics/fleet.js';
 import { escapeLabelValue, familiesJson, renderPrometheus, type MetricFamily } from '../../src/metrics/prometheus.js';
-import { checkBindAddress, isLoopbackAddress, parseListenAddress, startMetricsServer } from '../../src/metrics/server.js';
+import {
+  checkBindAddress,
+  isLoopbackAddress,
+  parseListenAddress,
+  startMetricsServer,
+} from '../../src/metrics/server.js';
 
 describe('renderPrometheus', () => {
   it('writes HELP and TYPE once per family, escapes help and label values, and skips empty families', () => {
     const families: MetricFamily[] = [
-      { name: 'till_x', help: 'a \\ backslash\nand a newline', type: 'gauge', samples: [{ labels: { host: 'a"b\\c\nd' }, value: 1.5 }, { labels: { host: 'e' }, value: NaN }] },
+      {
+        name: 'till_x',
+        help: 'a \\ backslash\nand a newline',
+        type: 'gauge',
+        samples: [
+          { labels: { host: 'a"b\\c\nd' }, value: 1.5 },
+          { labels: { host: 'e' }, value: NaN },
+        ],
+      },
       { name: 'till_empty', help: 'nothing', type: 'gauge', samples: [] },
       { name: 'till_plain', help: 'no labels', type: 'untyped', samples: [{ value: Infinity }, { value: -Infinity }] },
     ];
@@ -33,20 +46,47 @@ describe('renderPrometheus', () => {
   });
 
   it('refuses invalid or repeated names (a bug in a family builder, not user input)', () => {
-    expect(() => renderPrometheus([{ name: 'till-x', help: '', type: 'gauge', samples: [] }])).toThrow(/invalid metric name/);
-    expect(() => renderPrometheus([{ name: 'till_x', help: '', type: 'gauge', samples: [{ labels: { 'bad-label': 'v' }, value: 1 }] }])).toThrow(/invalid label name/);
+    expect(() => renderPrometheus([{ name: 'till-x', help: '', type: 'gauge', samples: [] }])).toThrow(
+      /invalid metric name/,
+    );
+    expect(() =>
+      renderPrometheus([
+        { name: 'till_x', help: '', type: 'gauge', samples: [{ labels: { 'bad-label': 'v' }, value: 1 }] },
+      ]),
+    ).toThrow(/invalid label name/);
     const f: MetricFamily = { name: 'till_x', help: '', type: 'gauge', samples: [] };
     expect(() => renderPrometheus([f, f])).toThrow(/given twice/);
   });
 
   it('gives the same families as JSON, non-finite values as null', () => {
-    expect(familiesJson([{ name: 'till_x', help: 'h', type: 'gauge', samples: [{ value: NaN }] }])).toEqual({ metrics: [{ name: 'till_x', help: 'h', type: 'gauge', samples: [{ labels: {}, value: null }] }] });
+    expect(familiesJson([{ name: 'till_x', help: 'h', type: 'gauge', samples: [{ value: NaN }] }])).toEqual({
+      metrics: [{ name: 'till_x', help: 'h', type: 'gauge', samples: [{ labels: {}, value: null }] }],
+    });
   });
 
   it('lets another feature add its families: promtool accepts the mix', () => {
-    const db = hostsFileSchema.parse({ hosts: { a: { user: 'u', host: 'a.example', port: 22, status: 'untested', added: '2026-01-01T00:00:00Z', tekton_path: '~/T' } } });
-    const audit: MetricFamily = { name: 'till_host_audit_findings', help: 'Audit findings by severity.', type: 'gauge', samples: [{ labels: { host: 'a', severity: 'high' }, value: 2 }] };
-    const text = renderPrometheus([...fleetMetricFamilies({ db, history: emptyHealthHistory(), schedule: emptyScheduleFile() }), audit]);
+    const db = hostsFileSchema.parse({
+      hosts: {
+        a: {
+          user: 'u',
+          host: 'a.example',
+          port: 22,
+          status: 'untested',
+          added: '2026-01-01T00:00:00Z',
+          tekton_path: '~/T',
+        },
+      },
+    });
+    const audit: MetricFamily = {
+      name: 'till_host_audit_findings',
+      help: 'Audit findings by severity.',
+      type: 'gauge',
+      samples: [{ labels: { host: 'a', severity: 'high' }, value: 2 }],
+    };
+    const text = renderPrometheus([
+      ...fleetMetricFamilies({ db, history: emptyHealthHistory(), schedule: emptyScheduleFile() }),
+      audit,
+    ]);
     const check = spawnSync('promtool', ['check', 'metrics'], { input: text, encoding: 'utf8' });
     expect(check.status, `${check.stdout}${check.stderr}`).toBe(0);
     expect(text).toContain('till_host_up{host="a"} NaN');
@@ -56,7 +96,14 @@ describe('renderPrometheus', () => {
 });
 
 describe('reachabilityOf', () => {
-  const base = { user: 'u', host: 'a.example', port: 22, added: '2026-01-01T00:00:00Z', tekton_path: '~/T', installations: [] };
+  const base = {
+    user: 'u',
+    host: 'a.example',
+    port: 22,
+    added: '2026-01-01T00:00:00Z',
+    tekton_path: '~/T',
+    installations: [],
+  };
   it('a failed contact since the last snapshot wins; never contacted is unknown', () => {
     expect(reachabilityOf({ ...base, status: 'untested' })).toBeNull();
     expect(reachabilityOf({ ...base, status: 'connected', last_test: '2026-01-01T00:00:00Z' })).toBe(true);
@@ -68,7 +115,8 @@ describe('reachabilityOf', () => {
 describe('the metrics server', () => {
   it('knows loopback addresses and parses addr:port', () => {
     for (const a of ['127.0.0.1', '127.9.8.7', '::1', '::ffff:127.0.0.1']) expect(isLoopbackAddress(a), a).toBe(true);
-    for (const a of ['0.0.0.0', '::', '10.0.0.1', '192.168.1.1', 'example.com']) expect(isLoopbackAddress(a), a).toBe(false);
+    for (const a of ['0.0.0.0', '::', '10.0.0.1', '192.168.1.1', 'example.com'])
+      expect(isLoopbackAddress(a), a).toBe(false);
     expect(parseListenAddress('127.0.0.1:9100')).toEqual({ address: '127.0.0.1', port: 9100 });
     expect(parseListenAddress('[::1]:9100')).toEqual({ address: '::1', port: 9100 });
     expect(parseListenAddress('localhost:0')).toEqual({ address: '127.0.0.1', port: 0 });

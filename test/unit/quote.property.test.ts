@@ -41,7 +41,27 @@ describe('shQuote / shJoin, through a real /bin/sh', () => {
   });
 
   test('hand-picked hostile strings', () => {
-    const batch = ["'", "''", "'\\''", '$(id)', '`id`', '\n', 'a\nb', '-n', '--', '*', '~', '~/x', '$HOME', '"', '\\', '!', '%s', '\u202Eabc', 'x'.repeat(10_000)];
+    const batch = [
+      "'",
+      "''",
+      "'\\''",
+      '$(id)',
+      '`id`',
+      '\n',
+      'a\nb',
+      '-n',
+      '--',
+      '*',
+      '~',
+      '~/x',
+      '$HOME',
+      '"',
+      '\\',
+      '!',
+      '%s',
+      '\u202Eabc',
+      'x'.repeat(10_000),
+    ];
     const out = shell(batch.map((s) => `printf %s ${shQuote(s)}; printf '\\0'`).join('\n'));
     expect(out.split('\0').slice(0, -1)).toEqual(batch);
   });

@@ -6,25 +6,56 @@ import { tillPaths } from '../../src/core/paths.js';
 import { buildRsyncPushArgs } from '../../src/rsync/args.js';
 import { classifyRsync } from '../../src/rsync/outcome.js';
 import type { ProcessResult } from '../../src/ssh/process.js';
-import { ACTIVATE_SCRIPT, buildCheckScript, checkProblem, parseCheckOutput, remoteBundlePath, renderLauncher, VERSION_RE } from '../../src/ops/setup.js';
-import { buildRunRecord, looksTooOld, parseRemoteSync, remoteSyncCommand, type LocalSyncResult } from '../../src/ops/sync.js';
+import {
+  ACTIVATE_SCRIPT,
+  buildCheckScript,
+  checkProblem,
+  parseCheckOutput,
+  remoteBundlePath,
+  renderLauncher,
+  VERSION_RE,
+} from '../../src/ops/setup.js';
+import {
+  buildRunRecord,
+  looksTooOld,
+  parseRemoteSync,
+  remoteSyncCommand,
+  type LocalSyncResult,
+} from '../../src/ops/sync.js';
 
 const paths = tillPaths('/tmp/t-x');
 const scratch = mkdtempSync('/tmp/t-unit-remote-');
 afterAll(() => rmSync(scratch, { recursive: true, force: true }));
 
 function result(exitCode: number | null, stderr = '', extra: Partial<ProcessResult> = {}): ProcessResult {
-  return { command: 'rsync', args: [], exitCode, signal: null, stdout: '', stderr, durationMs: 1, timedOut: false, cancelled: false, ...extra };
+  return {
+    command: 'rsync',
+    args: [],
+    exitCode,
+    signal: null,
+    stdout: '',
+    stderr,
+    durationMs: 1,
+    timedOut: false,
+    cancelled: false,
+    ...extra,
+  };
 }
 
 describe('buildRsyncPushArgs', () => {
   it("goes through till's config and alias, with -- before the paths", () => {
-    const args = buildRsyncPushArgs(paths, 'web-1', ['/a/-odd.mjs'], '.till/lib/till-1.mjs', { rsyncPath: 'mkdir -p .till/lib && rsync', connectTimeout: 5 });
+    const args = buildRsyncPushArgs(paths, 'web-1', ['/a/-odd.mjs'], '.till/lib/till-1.mjs', {
+      rsyncPath: 'mkdir -p .till/lib && rsync',
+      connectTimeout: 5,
+    });
     expect(args).toEqual([
-      '-e', 'ssh -F /tmp/t-x/ssh/config -T -o ConnectTimeout=5',
+      '-e',
+      'ssh -F /tmp/t-x/ssh/config -T -o ConnectTimeout=5',
       '--times',
       '--rsync-path=mkdir -p .till/lib && rsync',
-      '--', '/a/-odd.mjs', 'till-web-1:.till/lib/till-1.mjs',
+      '--',
+      '/a/-odd.mjs',
+      'till-web-1:.till/lib/till-1.mjs',
     ]);
     expect(() => buildRsyncPushArgs(paths, 'h', [], 'x')).toThrow();
   });
@@ -32,51 +63,100 @@ describe('buildRsyncPushArgs', () => {
 
 describe('classifyRsync', () => {
   it('treats ssh failures under rsync as retryable connection failures', () => {
-    const refused = 'ssh: connect to host 127.0.0.9 port 22: Connection refused\r\nrsync: connection unexpectedly closed (0 bytes received so far) [sender]\nrsync error: unexplained error (code 255) at io.c(232)';
+    const refused =
+      'ssh: connect to host 127.0.0.9 port 22: Connection refused\r\nrsync: connection unexpectedly closed (0 bytes received so far) [sender]\nrsync error: unexplained error (code 255) at io.c(232)';
     expect(classifyRsync(result(255, refused))).toMatchObject({ kind: 'refused', connection: true, retryable: true });
     for (const code of [5, 12, 35]) {
-      expect(classifyRsync(result(code, refused))).toMatchObject({ kind: 'refused', connection: true, retryable: true });
+      expect(classifyRsync(result(code, refused))).toMatchObject({
+        kind: 'refused',
+        connection: true,
+        retryable: true,
+      });
     }
-    expect(classifyRsync(result(12, 'Connection closed by 127.0.0.9 port 22\nrsync: connection unexpectedly closed'))).toMatchObject({ kind: 'closed', connection: true });
-    expect(classifyRsync(result(255, 'Permission denied (publickey).'))).toMatchObject({ kind: 'auth', connection: true, retryable: false });
+    expect(
+      classifyRsync(result(12, 'Connection closed by 127.0.0.9 port 22\nrsync: connection unexpectedly closed')),
+    ).toMatchObject({ kind: 'closed', connection: true });
+    expect(classifyRsync(result(255, 'Permission denied (publickey).'))).toMatchObject({
+      kind: 'auth',
+      connection: true,
+      retryable: false,
+    });
   });
 
   it('treats rsync errors on a working connection as remote failures, never retried', () => {
-    const f = classifyRsync(result(23, 'rsync: [receiver] mkstemp "/x/.till-1.mjs.AbCd" failed: Permission denied (13)\nrsync error: some files/attrs were not transferred (code 23)'));
+    const f = classifyRsync(
+      result(
+        23,
+        'rsync: [receiver] mkstemp "/x/.till-1.mjs.AbCd" failed: Permission denied (13)\nrsync error: some files/attrs were not transferred (code 23)',
+      ),
+    );
     expect(f).toMatchObject({ kind: 'remote', connection: false, retryable: false });
     expect(f!.message).toMatch(/^rsync exit 23 \(partial transfer due to error\): rsync: \[receiver\] mkstemp/);
-    expect(classifyRsync(result(12, 'rsync: protocol version mismatch -- is your shell clean?'))).toMatchObject({ kind: 'remote', connection: false });
+    expect(classifyRsync(result(12, 'rsync: protocol version mismatch -- is your shell clean?'))).toMatchObject({
+      kind: 'remote',
+      connection: false,
+    });
     expect(classifyRsync(result(0))).toBeUndefined();
-    expect(classifyRsync(result(null, '', { spawnError: 'spawn rsync ENOENT' }))).toMatchObject({ kind: 'spawn', retryable: false });
+    expect(classifyRsync(result(null, '', { spawnError: 'spawn rsync ENOENT' }))).toMatchObject({
+      kind: 'spawn',
+      retryable: false,
+    });
   });
 });
 
 describe('host setup check', () => {
-  const out = (r: string, n: string, v: string, t: string) => `motd noise\nTILL_SETUP_CHECK\nrsync=${r}\nnode=${n}\nnode_version=${v}\ntill_version=${t}\n`;
+  const out = (r: string, n: string, v: string, t: string) =>
+    `motd noise\nTILL_SETUP_CHECK\nrsync=${r}\nnode=${n}\nnode_version=${v}\ntill_version=${t}\n`;
 
   it('parses the one round trip', () => {
-    expect(parseCheckOutput(out('/usr/bin/rsync', '/usr/bin/node', 'v20.20.2', '0.1.0'))).toEqual({ rsync: '/usr/bin/rsync', node: '/usr/bin/node', nodeVersion: 'v20.20.2', tillVersion: '0.1.0' });
-    expect(parseCheckOutput(out('', '', '', ''))).toEqual({ rsync: null, node: null, nodeVersion: null, tillVersion: null });
+    expect(parseCheckOutput(out('/usr/bin/rsync', '/usr/bin/node', 'v20.20.2', '0.1.0'))).toEqual({
+      rsync: '/usr/bin/rsync',
+      node: '/usr/bin/node',
+      nodeVersion: 'v20.20.2',
+      tillVersion: '0.1.0',
+    });
+    expect(parseCheckOutput(out('', '', '', ''))).toEqual({
+      rsync: null,
+      node: null,
+      nodeVersion: null,
+      tillVersion: null,
+    });
     expect(parseCheckOutput('no marker')).toBeUndefined();
     // A login shell's noise without a newline ends up on the marker's line.
-    expect(parseCheckOutput(`welcome ${out('/r', '/n', 'v20.1.0', '').replace('motd noise\n', '')}`)).toMatchObject({ rsync: '/r', node: '/n' });
+    expect(parseCheckOutput(`welcome ${out('/r', '/n', 'v20.1.0', '').replace('motd noise\n', '')}`)).toMatchObject({
+      rsync: '/r',
+      node: '/n',
+    });
   });
 
   it('names what to install', () => {
-    expect(checkProblem({ rsync: '/usr/bin/rsync', node: '/usr/bin/node', nodeVersion: 'v20.0.0', tillVersion: null })).toBeUndefined();
-    expect(checkProblem({ rsync: '/usr/bin/rsync', node: '/usr/bin/node', nodeVersion: 'v22.1.0', tillVersion: null })).toBeUndefined();
-    expect(checkProblem({ rsync: '/usr/bin/rsync', node: '/usr/bin/node', nodeVersion: 'v18.19.0', tillVersion: null })).toBe(
+    expect(
+      checkProblem({ rsync: '/usr/bin/rsync', node: '/usr/bin/node', nodeVersion: 'v20.0.0', tillVersion: null }),
+    ).toBeUndefined();
+    expect(
+      checkProblem({ rsync: '/usr/bin/rsync', node: '/usr/bin/node', nodeVersion: 'v22.1.0', tillVersion: null }),
+    ).toBeUndefined();
+    expect(
+      checkProblem({ rsync: '/usr/bin/rsync', node: '/usr/bin/node', nodeVersion: 'v18.19.0', tillVersion: null }),
+    ).toBe(
       'node 18.19.0 found at /usr/bin/node; till needs Node.js 20 or newer (https://nodejs.org or your package manager)',
     );
-    expect(checkProblem({ rsync: null, node: '/usr/bin/node', nodeVersion: 'v20.1.0', tillVersion: null })).toBe('rsync not found: install rsync (e.g. apt-get install rsync)');
+    expect(checkProblem({ rsync: null, node: '/usr/bin/node', nodeVersion: 'v20.1.0', tillVersion: null })).toBe(
+      'rsync not found: install rsync (e.g. apt-get install rsync)',
+    );
     const both = checkProblem({ rsync: null, node: null, nodeVersion: null, tillVersion: null })!;
     expect(both).toMatch(/^rsync not found: install rsync.*; Node\.js not found .*till needs Node\.js 20 or newer/);
-    expect(checkProblem({ rsync: '/r', node: '/n', nodeVersion: null, tillVersion: null })).toMatch(/does not report a Node\.js version/);
+    expect(checkProblem({ rsync: '/r', node: '/n', nodeVersion: null, tillVersion: null })).toMatch(
+      /does not report a Node\.js version/,
+    );
   });
 
   it('runs under sh and finds node, rsync and no till in an empty home', () => {
     const home = mkdtempSync(join(scratch, 'h-'));
-    const r = spawnSync('sh', ['-c', buildCheckScript()], { env: { HOME: home, PATH: '/usr/bin:/bin' }, encoding: 'utf8' });
+    const r = spawnSync('sh', ['-c', buildCheckScript()], {
+      env: { HOME: home, PATH: '/usr/bin:/bin' },
+      encoding: 'utf8',
+    });
     expect(r.status).toBe(0);
     const check = parseCheckOutput(r.stdout)!;
     expect(check.node).toMatch(/\/node$/);
@@ -108,7 +188,10 @@ describe('launcher and activation (run by a real sh)', () => {
     const launcher = join(home, 'launcher');
     for (const node of [process.execPath, '/nonexistent/node']) {
       writeFileSync(launcher, renderLauncher('1.2.3', node));
-      const out = execFileSync('sh', [launcher, 'a', 'b c', '$HOME'], { env: { HOME: home, PATH: `${join(process.execPath, '..')}:/usr/bin:/bin` }, encoding: 'utf8' });
+      const out = execFileSync('sh', [launcher, 'a', 'b c', '$HOME'], {
+        env: { HOME: home, PATH: `${join(process.execPath, '..')}:/usr/bin:/bin` },
+        encoding: 'utf8',
+      });
       expect(out).toBe('a|b c|$HOME\n');
     }
   });
@@ -117,7 +200,9 @@ describe('launcher and activation (run by a real sh)', () => {
     const home = mkdtempSync(join(scratch, 'a-'));
     const env = { HOME: home, PATH: '/usr/bin:/bin' };
     fakeBundle(home, '1.0.0');
-    expect(execFileSync('sh', ['-c', ACTIVATE_SCRIPT, 'till', '1.0.0', process.execPath], { env, encoding: 'utf8' })).toBe('1.0.0\n');
+    expect(
+      execFileSync('sh', ['-c', ACTIVATE_SCRIPT, 'till', '1.0.0', process.execPath], { env, encoding: 'utf8' }),
+    ).toBe('1.0.0\n');
     const launcher = join(home, '.till/bin/till');
     const first = readFileSync(launcher, 'utf8');
     expect(first).toBe(renderLauncher('1.0.0', process.execPath));
@@ -132,13 +217,18 @@ describe('launcher and activation (run by a real sh)', () => {
 
     // A copied file that does not start at all: its error is the reason, the old launcher stays.
     writeFileSync(join(home, remoteBundlePath('2.0.0')), 'this is not javascript(\n');
-    const broken = spawnSync('sh', ['-c', ACTIVATE_SCRIPT, 'till', '2.0.0', process.execPath], { env, encoding: 'utf8' });
+    const broken = spawnSync('sh', ['-c', ACTIVATE_SCRIPT, 'till', '2.0.0', process.execPath], {
+      env,
+      encoding: 'utf8',
+    });
     expect(broken.status).toBe(3);
     expect(broken.stderr).toMatch(/the copied till does not start: .*SyntaxError/s);
     expect(readFileSync(launcher, 'utf8')).toBe(first);
 
     fakeBundle(home, '2.0.0');
-    expect(execFileSync('sh', ['-c', ACTIVATE_SCRIPT, 'till', '2.0.0', process.execPath], { env, encoding: 'utf8' })).toBe('2.0.0\n');
+    expect(
+      execFileSync('sh', ['-c', ACTIVATE_SCRIPT, 'till', '2.0.0', process.execPath], { env, encoding: 'utf8' }),
+    ).toBe('2.0.0\n');
     expect(execFileSync(launcher, ['--version'], { env, encoding: 'utf8' })).toBe('2.0.0\n');
     expect(existsSync(join(home, remoteBundlePath('1.0.0')))).toBe(true); // side by side
   });
@@ -159,7 +249,9 @@ describe('sync pieces', () => {
     expect(parseRemoteSync('Welcome\n{\n  "ok": 1\n}\n')).toBeUndefined();
     // Noise glued to the document, noise with braces, noise after it.
     expect(parseRemoteSync('welcome {\n  "ok": true,\n  "local": []\n}\n')).toEqual({ ok: true, local: [] });
-    expect(parseRemoteSync('motd {\n}\n{\n  "ok": true,\n  "local": [\n    {\n      "name": "a"\n    }\n  ]\n}\nbye\n')).toEqual({ ok: true, local: [{ name: 'a' }] });
+    expect(
+      parseRemoteSync('motd {\n}\n{\n  "ok": true,\n  "local": [\n    {\n      "name": "a"\n    }\n  ]\n}\nbye\n'),
+    ).toEqual({ ok: true, local: [{ name: 'a' }] });
   });
 
   it('suggests an upgrade only when the remote till rejects the command', () => {
@@ -170,21 +262,60 @@ describe('sync pieces', () => {
   });
 
   it('records a run that an error stopped as failed, with the error', () => {
-    const r = buildRunRecord({ started: new Date(0), finished: new Date(5), trigger: 'manual', local: [], hosts: null, error: 'cannot write hosts-local.json' });
+    const r = buildRunRecord({
+      started: new Date(0),
+      finished: new Date(5),
+      trigger: 'manual',
+      local: [],
+      hosts: null,
+      error: 'cannot write hosts-local.json',
+    });
     expect(r).toMatchObject({ status: 'failed', error: 'cannot write hosts-local.json' });
   });
 
-  const lr = (status: LocalSyncResult['status']): LocalSyncResult => ({ name: status, path: '/x', status, reason: null, branch: null, upstream: null, from: null, to: null, behind: null, durationMs: 1 });
+  const lr = (status: LocalSyncResult['status']): LocalSyncResult => ({
+    name: status,
+    path: '/x',
+    status,
+    reason: null,
+    branch: null,
+    upstream: null,
+    from: null,
+    to: null,
+    behind: null,
+    durationMs: 1,
+  });
   const t0 = new Date('2026-01-01T00:00:00Z');
   const t1 = new Date('2026-01-01T00:00:05Z');
 
   it('records success, partial and failed runs with counts', () => {
-    const ok = buildRunRecord({ started: t0, finished: t1, trigger: 'manual', local: [lr('updated'), lr('skipped')], hosts: { total: 2, ok: 2, failed: 0, unreachable: 0, skipped: 0 } });
-    expect(ok).toMatchObject({ status: 'success', duration_ms: 5000, trigger: 'manual', error: null, installations: { total: 2, synced: 1, updated: 1, skipped: 1, failed: 0 }, hosts: { total: 2, synced: 2, failed: 0 } });
-    const partial = buildRunRecord({ started: t0, finished: t1, trigger: 'timer', local: [lr('up-to-date')], hosts: { total: 3, ok: 2, failed: 0, unreachable: 1, skipped: 0 } });
+    const ok = buildRunRecord({
+      started: t0,
+      finished: t1,
+      trigger: 'manual',
+      local: [lr('updated'), lr('skipped')],
+      hosts: { total: 2, ok: 2, failed: 0, unreachable: 0, skipped: 0 },
+    });
+    expect(ok).toMatchObject({
+      status: 'success',
+      duration_ms: 5000,
+      trigger: 'manual',
+      error: null,
+      installations: { total: 2, synced: 1, updated: 1, skipped: 1, failed: 0 },
+      hosts: { total: 2, synced: 2, failed: 0 },
+    });
+    const partial = buildRunRecord({
+      started: t0,
+      finished: t1,
+      trigger: 'timer',
+      local: [lr('up-to-date')],
+      hosts: { total: 3, ok: 2, failed: 0, unreachable: 1, skipped: 0 },
+    });
     expect(partial).toMatchObject({ status: 'partial', error: '1 host failed' });
     const failed = buildRunRecord({ started: t0, finished: t1, trigger: 'manual', local: [lr('failed')], hosts: null });
     expect(failed).toMatchObject({ status: 'failed', error: '1 installation failed', hosts: { total: 0 } });
-    expect(buildRunRecord({ started: t0, finished: t1, trigger: 'manual', local: [], hosts: null, cancelled: true }).status).toBe('cancelled');
+    expect(
+      buildRunRecord({ started: t0, finished: t1, trigger: 'manual', local: [], hosts: null, cancelled: true }).status,
+    ).toBe('cancelled');
   });
 });

@@ -1,5 +1,14 @@
 import { execFileSync } from 'node:child_process';
-import { chmodSync, mkdirSync, mkdtempSync, readFileSync, realpathSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import {
+  chmodSync,
+  mkdirSync,
+  mkdtempSync,
+  readFileSync,
+  realpathSync,
+  rmSync,
+  statSync,
+  writeFileSync,
+} from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { parsePublicKey } from '../../src/ops/restrict.js';
@@ -48,25 +57,41 @@ function makeHome(withTill = true): string {
   }
   return h;
 }
-const tillLine = (h: string, k: { type: string; blob: string; comment: string }) => `restrict,command="${h}/.till/bin/till gate" ${k.type} ${k.blob}${k.comment ? ` ${k.comment}` : ''}`;
+const tillLine = (h: string, k: { type: string; blob: string; comment: string }) =>
+  `restrict,command="${h}/.till/bin/till gate" ${k.type} ${k.blob}${k.comment ? ` ${k.comment}` : ''}`;
 const keysOf = (h: string) => readFileSync(join(h, '.ssh/authorized_keys'), 'utf8');
 
 function run(script: string, h: string, args: string[]): { code: number; out: string; err: string } {
   try {
-    const out = execFileSync('/bin/sh', ['-c', script, 'till', ...args], { env: { HOME: h, PATH: '/usr/bin:/bin' }, encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] });
+    const out = execFileSync('/bin/sh', ['-c', script, 'till', ...args], {
+      env: { HOME: h, PATH: '/usr/bin:/bin' },
+      encoding: 'utf8',
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
     return { code: 0, out, err: '' };
   } catch (err) {
     const e = err as { status: number; stdout: string; stderr: string };
     return { code: e.status, out: e.stdout, err: e.stderr };
   }
 }
-const add = (h: string, k: { type: string; blob: string; comment: string }) => run(RESTRICTED_KEY_ADD_SCRIPT, h, [k.type, k.blob, k.comment]);
+const add = (h: string, k: { type: string; blob: string; comment: string }) =>
+  run(RESTRICTED_KEY_ADD_SCRIPT, h, [k.type, k.blob, k.comment]);
 const remove = (h: string, keep: string, drop: string) => run(RESTRICTED_KEY_REMOVE_SCRIPT, h, [keep, drop]);
 
 describe('key validation', () => {
   it('takes real ed25519 blobs and refuses anything else', () => {
     expect(ed25519BlobProblem(A.blob)).toBeUndefined();
-    for (const bad of ['', 'AAAA', `${A.blob}=`, `${A.blob.slice(0, -1)}$`, `${A.blob} x`, A.blob.slice(1), `${A.blob}A`, 'AAAAB3NzaC1yc2EAAAADAQABAAABAQC7' + 'A'.repeat(36), A.blob.replace(/.$/, '\n')]) {
+    for (const bad of [
+      '',
+      'AAAA',
+      `${A.blob}=`,
+      `${A.blob.slice(0, -1)}$`,
+      `${A.blob} x`,
+      A.blob.slice(1),
+      `${A.blob}A`,
+      'AAAAB3NzaC1yc2EAAAADAQABAAABAQC7' + 'A'.repeat(36),
+      A.blob.replace(/.$/, '\n'),
+    ]) {
       expect(ed25519BlobProblem(bad), bad).toMatch(/not an ssh-ed25519 public key blob/);
     }
     // right length and alphabet, wrong wire format (the key length field says 33)
@@ -75,7 +100,8 @@ describe('key validation', () => {
     expect(ed25519BlobProblem(forged.toString('base64'))).toBeDefined();
     expect(keyCommentProblem('till-federation@me@box.example')).toBeUndefined();
     expect(keyCommentProblem('')).toBeUndefined();
-    for (const bad of ['a b', 'a"b', "a'b", 'a\nb', 'a,b', 'x'.repeat(201), 'é']) expect(keyCommentProblem(bad), bad).toBeDefined();
+    for (const bad of ['a b', 'a"b', "a'b", 'a\nb', 'a,b', 'x'.repeat(201), 'é'])
+      expect(keyCommentProblem(bad), bad).toBeDefined();
   });
 });
 
@@ -119,7 +145,10 @@ describe('the key-add script (run by a real sh)', () => {
 
   it('refuses a host without a restricted till line, a key in a line till did not write, and bad values', () => {
     const h = makeHome();
-    expect(add(h, B)).toMatchObject({ code: NOT_RESTRICTED, err: expect.stringMatching(/no line in till's restricted form/) });
+    expect(add(h, B)).toMatchObject({
+      code: NOT_RESTRICTED,
+      err: expect.stringMatching(/no line in till's restricted form/),
+    });
     writeFileSync(join(h, '.ssh/authorized_keys'), `ssh-ed25519 ${A.blob} plain\n`);
     expect(add(h, B).code).toBe(NOT_RESTRICTED);
     // options by hand are not till's form either
@@ -143,7 +172,10 @@ describe('the key-remove script (run by a real sh)', () => {
   it("removes till's restricted lines of a key only while the kept key's line is there; other lines stay", () => {
     const h = makeHome();
     const foreign = `from="10.0.0.1" ssh-ed25519 ${A.blob} operator-copy`;
-    writeFileSync(join(h, '.ssh/authorized_keys'), `${operator}\n${tillLine(h, A)}\n${foreign}\n${tillLine(h, C)}\n${tillLine(h, A)}\n`);
+    writeFileSync(
+      join(h, '.ssh/authorized_keys'),
+      `${operator}\n${tillLine(h, A)}\n${foreign}\n${tillLine(h, C)}\n${tillLine(h, A)}\n`,
+    );
     // the kept key must have a till line
     expect(remove(h, B.blob, A.blob)).toMatchObject({ code: KEEP_MISSING });
     expect(keysOf(h)).toContain(tillLine(h, A));

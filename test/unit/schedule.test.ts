@@ -5,20 +5,47 @@ import fc from 'fast-check';
 import { afterEach, describe, expect, it } from 'vitest';
 import { UsageError } from '../../src/core/errors.js';
 import { computeNextRun, emptyScheduleFile } from '../../src/core/state/schedule.js';
-import { cronClockMatches, cronTiming, parseCronLine, removeCronLine, renderCronLine, schedulerPath, upsertCronLine } from '../../src/schedule/cron.js';
+import {
+  cronClockMatches,
+  cronTiming,
+  parseCronLine,
+  removeCronLine,
+  renderCronLine,
+  schedulerPath,
+  upsertCronLine,
+} from '../../src/schedule/cron.js';
 import { planDisable, planEnable, systemdOwner, type UserContext } from '../../src/schedule/install.js';
 import { build, type PlistValue } from 'plist';
 import { launchdJob, launchdPlistPath, parseLaunchdPlist, renderLaunchdPlist } from '../../src/schedule/launchd.js';
 import { dueState, errorOf } from '../../src/schedule/run.js';
-import { applyCadence, cadenceOf, parseDailyAt, parseIntervalHours, type Cadence, type TillInvocation } from '../../src/schedule/spec.js';
-import { calendarTimeZone, environmentLine, quoteExecArg, renderSystemdService, renderSystemdTimer, systemdUserDir } from '../../src/schedule/systemd.js';
+import {
+  applyCadence,
+  cadenceOf,
+  parseDailyAt,
+  parseIntervalHours,
+  type Cadence,
+  type TillInvocation,
+} from '../../src/schedule/spec.js';
+import {
+  calendarTimeZone,
+  environmentLine,
+  quoteExecArg,
+  renderSystemdService,
+  renderSystemdTimer,
+  systemdUserDir,
+} from '../../src/schedule/systemd.js';
 import { formatLocal } from '../../src/schedule/time.js';
 import { RotatingLog } from '../../src/watch/log.js';
 
-const inv: TillInvocation = { node: '/usr/bin/node', script: '/opt/till/bin/till.mjs', tillHome: '/home/a/.till', logsDir: '/home/a/.till/logs' };
+const inv: TillInvocation = {
+  node: '/usr/bin/node',
+  script: '/opt/till/bin/till.mjs',
+  tillHome: '/home/a/.till',
+  logsDir: '/home/a/.till/logs',
+};
 const odd: TillInvocation = {
   node: '/opt/my node/bin/node',
-  script: "/opt/t 100%/it's \"till\".mjs",
+  script: '/opt/t 100%/it\'s "till".mjs',
   tillHome: '/home/a/till $HOME 50%',
   logsDir: '/home/a/till $HOME 50%/logs',
 };
@@ -29,7 +56,8 @@ describe('schedule set validation', () => {
     expect(parseDailyAt('00:00')).toEqual({ hour: 0, minute: 0 });
     expect(parseDailyAt('23:59')).toEqual({ hour: 23, minute: 59 });
     expect(parseDailyAt('7:05')).toEqual({ hour: 7, minute: 5 });
-    for (const bad of ['24:00', '12:60', '1200', 'noon', '', '12:5', '-1:00']) expect(() => parseDailyAt(bad)).toThrow(UsageError);
+    for (const bad of ['24:00', '12:60', '1200', 'noon', '', '12:5', '-1:00'])
+      expect(() => parseDailyAt(bad)).toThrow(UsageError);
   });
 
   it('accepts 1 to 8760 hours', () => {
@@ -94,8 +122,12 @@ describe('systemd units', () => {
   it('renders a oneshot service that runs this node and till with schedule run --trigger systemd, logging to TILL_HOME/logs', () => {
     const text = renderSystemdService(odd);
     expect(text).toContain('Type=oneshot\n');
-    expect(text).toContain(`ExecStart="/opt/my node/bin/node" "/opt/t 100%%/it's \\"till\\".mjs" schedule run --trigger systemd\n`);
-    expect(renderSystemdService({ ...inv, node: '/n$x/node', script: '/s$x.mjs' })).toContain('ExecStart=/n$x/node /s$$x.mjs schedule run');
+    expect(text).toContain(
+      `ExecStart="/opt/my node/bin/node" "/opt/t 100%%/it's \\"till\\".mjs" schedule run --trigger systemd\n`,
+    );
+    expect(renderSystemdService({ ...inv, node: '/n$x/node', script: '/s$x.mjs' })).toContain(
+      'ExecStart=/n$x/node /s$$x.mjs schedule run',
+    );
     expect(text).toContain('Environment="TILL_HOME=/home/a/till $HOME 50%%"\n');
     expect(text).toContain('StandardOutput=append:/home/a/till $HOME 50%%/logs/sync.log\n');
     expect(text).toContain('StandardError=append:/home/a/till $HOME 50%%/logs/sync.log\n');
@@ -105,7 +137,10 @@ describe('systemd units', () => {
   });
 
   it('passes the enabling shell’s PATH on (absolute entries, no control characters), escaped for the unit', () => {
-    const text = renderSystemdService({ ...inv, path: '/opt/home brew/bin:relative:/usr/bin:/a%b:/bad\nline:/usr/bin' });
+    const text = renderSystemdService({
+      ...inv,
+      path: '/opt/home brew/bin:relative:/usr/bin:/a%b:/bad\nline:/usr/bin',
+    });
     expect(text).toContain('Environment="PATH=/opt/home brew/bin:/usr/bin:/a%%b"\n');
     expect(schedulerPath('rel:./x')).toBeUndefined();
     expect(schedulerPath(undefined)).toBeUndefined();
@@ -116,7 +151,9 @@ describe('systemd units', () => {
     expect(daily).toMatch(/^OnCalendar=\*-\*-\* 03:05:00$/m);
     expect(daily).toMatch(/^Persistent=true$/m);
     expect(daily).toMatch(/^WantedBy=timers\.target$/m);
-    expect(renderSystemdTimer({ kind: 'daily', hour: 3, minute: 5 }, 'Europe/Berlin')).toMatch(/^OnCalendar=\*-\*-\* 03:05:00 Europe\/Berlin$/m);
+    expect(renderSystemdTimer({ kind: 'daily', hour: 3, minute: 5 }, 'Europe/Berlin')).toMatch(
+      /^OnCalendar=\*-\*-\* 03:05:00 Europe\/Berlin$/m,
+    );
     const every = renderSystemdTimer({ kind: 'interval', hours: 6 });
     expect(every).toMatch(/^OnActiveSec=6h$/m);
     expect(every).toMatch(/^OnUnitActiveSec=6h$/m);
@@ -139,17 +176,31 @@ describe('systemd units', () => {
 
   it('plans the files and the exact systemctl commands for enable and disable', () => {
     const plan = planEnable('systemd', inv, { kind: 'daily', hour: 3, minute: 0 }, user);
-    expect(plan.write.map((f) => f.path)).toEqual(['/home/a/.config/systemd/user/till-sync.service', '/home/a/.config/systemd/user/till-sync.timer']);
+    expect(plan.write.map((f) => f.path)).toEqual([
+      '/home/a/.config/systemd/user/till-sync.service',
+      '/home/a/.config/systemd/user/till-sync.timer',
+    ]);
     expect(plan.after.map((s) => s.run.join(' '))).toEqual([
       'systemctl --user daemon-reload',
       'systemctl --user enable --now till-sync.timer',
       'systemctl --user restart till-sync.timer',
     ]);
-    const off = planDisable({ scheduler: 'systemd', locations: plan.write.map((f) => f.path), detail: '' }, user, null, inv.tillHome);
+    const off = planDisable(
+      { scheduler: 'systemd', locations: plan.write.map((f) => f.path), detail: '' },
+      user,
+      null,
+      inv.tillHome,
+    );
     expect(off.remove).toEqual(plan.write.map((f) => f.path));
     expect(off.removeDirs).toEqual([]);
     const created = ['/home/a/.config', '/home/a/.config/systemd/user', '/home/a/.config/systemd'];
-    const withDirs = planDisable({ scheduler: 'systemd', locations: [], detail: '' }, user, null, inv.tillHome, created);
+    const withDirs = planDisable(
+      { scheduler: 'systemd', locations: [], detail: '' },
+      user,
+      null,
+      inv.tillHome,
+      created,
+    );
     expect(withDirs.removeDirs).toEqual(['/home/a/.config/systemd/user', '/home/a/.config/systemd', '/home/a/.config']);
     expect(off.before.map((s) => s.run.join(' '))).toEqual(['systemctl --user disable --now till-sync.timer']);
     expect(off.after.map((s) => s.run.join(' '))).toEqual(['systemctl --user daemon-reload']);
@@ -158,7 +209,9 @@ describe('systemd units', () => {
 
 describe('launchd plist', () => {
   it('parses back to the same values, daily and interval, with XML-hostile paths', async () => {
-    const daily = await parseLaunchdPlist(renderLaunchdPlist({ ...odd, script: '/x/<a&b>/till.mjs' }, { kind: 'daily', hour: 3, minute: 7 }));
+    const daily = await parseLaunchdPlist(
+      renderLaunchdPlist({ ...odd, script: '/x/<a&b>/till.mjs' }, { kind: 'daily', hour: 3, minute: 7 }),
+    );
     expect(daily).toEqual({
       Label: 'com.till.sync',
       ProgramArguments: [odd.node, '/x/<a&b>/till.mjs', 'schedule', 'run', '--trigger', 'launchd'],
@@ -167,16 +220,31 @@ describe('launchd plist', () => {
       StandardOutPath: `${odd.logsDir}/sync.log`,
       StandardErrorPath: `${odd.logsDir}/sync.log`,
     });
-    const every = await parseLaunchdPlist(renderLaunchdPlist({ ...inv, tz: 'Asia/Tokyo', path: '/opt/homebrew/bin:/usr/bin:x' }, { kind: 'interval', hours: 12 }));
+    const every = await parseLaunchdPlist(
+      renderLaunchdPlist(
+        { ...inv, tz: 'Asia/Tokyo', path: '/opt/homebrew/bin:/usr/bin:x' },
+        { kind: 'interval', hours: 12 },
+      ),
+    );
     expect(every.StartInterval).toBe(43_200);
     expect(every.StartCalendarInterval).toBeUndefined();
-    expect(every.EnvironmentVariables).toEqual({ TILL_HOME: inv.tillHome, TZ: 'Asia/Tokyo', PATH: '/opt/homebrew/bin:/usr/bin' });
+    expect(every.EnvironmentVariables).toEqual({
+      TILL_HOME: inv.tillHome,
+      TZ: 'Asia/Tokyo',
+      PATH: '/opt/homebrew/bin:/usr/bin',
+    });
   });
 
   it('renders byte for byte what the plist package builds', () => {
     for (const [i, c] of [
-      [{ ...odd, script: '/x/<a&b>/"till".mjs' }, { kind: 'daily', hour: 3, minute: 7 }],
-      [{ ...inv, tz: 'Asia/Tokyo', path: '/a&b/bin:/usr/bin' }, { kind: 'interval', hours: 12 }],
+      [
+        { ...odd, script: '/x/<a&b>/"till".mjs' },
+        { kind: 'daily', hour: 3, minute: 7 },
+      ],
+      [
+        { ...inv, tz: 'Asia/Tokyo', path: '/a&b/bin:/usr/bin' },
+        { kind: 'interval', hours: 12 },
+      ],
     ] as const) {
       expect(renderLaunchdPlist(i, c)).toBe(`${build(launchdJob(i, c) as unknown as PlistValue)}\n`);
     }
@@ -186,9 +254,22 @@ describe('launchd plist', () => {
     const plan = planEnable('launchd', inv, { kind: 'daily', hour: 3, minute: 0 }, user);
     expect(plan.write[0]!.path).toBe(launchdPlistPath('/home/a'));
     expect(plan.write[0]!.path).toBe('/home/a/Library/LaunchAgents/com.till.sync.plist');
-    expect(plan.after).toEqual([{ run: ['launchctl', 'bootstrap', 'gui/1000', plan.write[0]!.path], fallback: ['launchctl', 'load', '-w', plan.write[0]!.path] }]);
-    const off = planDisable({ scheduler: 'launchd', locations: [plan.write[0]!.path], detail: '' }, user, null, inv.tillHome);
-    expect(off.before[0]).toMatchObject({ run: ['launchctl', 'bootout', 'gui/1000', plan.write[0]!.path], fallback: ['launchctl', 'unload', '-w', plan.write[0]!.path] });
+    expect(plan.after).toEqual([
+      {
+        run: ['launchctl', 'bootstrap', 'gui/1000', plan.write[0]!.path],
+        fallback: ['launchctl', 'load', '-w', plan.write[0]!.path],
+      },
+    ]);
+    const off = planDisable(
+      { scheduler: 'launchd', locations: [plan.write[0]!.path], detail: '' },
+      user,
+      null,
+      inv.tillHome,
+    );
+    expect(off.before[0]).toMatchObject({
+      run: ['launchctl', 'bootout', 'gui/1000', plan.write[0]!.path],
+      fallback: ['launchctl', 'unload', '-w', plan.write[0]!.path],
+    });
     expect(off.remove).toEqual([plan.write[0]!.path]);
   });
 });
@@ -244,7 +325,10 @@ describe('crontab line', () => {
     expect(cronClockMatches({ tz: 'America/New_York' })).toBe(false);
     expect(cronClockMatches({ tz: ':UTC', systemTz: 'Etc/UTC' })).toBe(true);
     expect(cronClockMatches({ tz: 'Europe/Berlin', systemTz: 'Europe/Berlin' })).toBe(true);
-    const line = renderCronLine({ ...inv, tz: 'America/New_York', systemTz: 'Etc/UTC' }, { kind: 'daily', hour: 3, minute: 0 });
+    const line = renderCronLine(
+      { ...inv, tz: 'America/New_York', systemTz: 'Etc/UTC' },
+      { kind: 'daily', hour: 3, minute: 0 },
+    );
     expect(parseCronLine(line)).toMatchObject({ ifDue: true, fields: '*/5 * * * *', cadence: undefined });
     expect(line).toContain(' TZ=America/New_York ');
     expect(cronTiming({ kind: 'daily', hour: 3, minute: 0 }, false)).toEqual({ fields: '*/5 * * * *', ifDue: true });
@@ -253,7 +337,10 @@ describe('crontab line', () => {
   it('does not take other lines, or another TILL_HOME’s line, for its own', () => {
     expect(parseCronLine('0 3 * * * /usr/bin/backup # nightly')).toBeUndefined();
     expect(parseCronLine('# till-sync (managed by till; TILL_HOME=/x)')).toBeUndefined();
-    const other = renderCronLine({ ...inv, tillHome: '/other', logsDir: '/other/logs' }, { kind: 'daily', hour: 1, minute: 0 });
+    const other = renderCronLine(
+      { ...inv, tillHome: '/other', logsDir: '/other/logs' },
+      { kind: 'daily', hour: 1, minute: 0 },
+    );
     const tab = `MAILTO=a\n${other}\n`;
     expect(removeCronLine(tab, inv.tillHome)).toBe(tab);
   });
@@ -261,15 +348,20 @@ describe('crontab line', () => {
   it('replaces only its own line in place, and removing it restores the crontab byte for byte', () => {
     const otherLine = fc.stringMatching(/^[ -~\t]{0,60}$/).filter((l) => !l.includes('till-sync'));
     fc.assert(
-      fc.property(fc.array(otherLine, { maxLength: 8 }), fc.constantFrom(...cadences), fc.constantFrom(...cadences), (lines, c1, c2) => {
-        const original = lines.length ? `${lines.join('\n')}\n` : '';
-        const once = upsertCronLine(original, renderCronLine(inv, c1), inv.tillHome);
-        expect(once.startsWith(original)).toBe(true);
-        const twice = upsertCronLine(once, renderCronLine(inv, c2), inv.tillHome);
-        expect(twice.split('\n').filter((l) => l.includes('till-sync')).length).toBe(1);
-        expect(twice).toBe(`${original}${renderCronLine(inv, c2)}\n`);
-        expect(removeCronLine(twice, inv.tillHome)).toBe(original);
-      }),
+      fc.property(
+        fc.array(otherLine, { maxLength: 8 }),
+        fc.constantFrom(...cadences),
+        fc.constantFrom(...cadences),
+        (lines, c1, c2) => {
+          const original = lines.length ? `${lines.join('\n')}\n` : '';
+          const once = upsertCronLine(original, renderCronLine(inv, c1), inv.tillHome);
+          expect(once.startsWith(original)).toBe(true);
+          const twice = upsertCronLine(once, renderCronLine(inv, c2), inv.tillHome);
+          expect(twice.split('\n').filter((l) => l.includes('till-sync')).length).toBe(1);
+          expect(twice).toBe(`${original}${renderCronLine(inv, c2)}\n`);
+          expect(removeCronLine(twice, inv.tillHome)).toBe(original);
+        },
+      ),
     );
   });
 
@@ -284,15 +376,29 @@ describe('crontab line', () => {
 
   it('plans no crontab at all after disable when till’s line was its only content', () => {
     const tab = `${renderCronLine(inv, cadences[0]!)}\n`;
-    expect(planDisable({ scheduler: 'cron', locations: ['crontab'], detail: '' }, user, tab, inv.tillHome).crontab).toEqual({ before: tab, after: null });
+    expect(
+      planDisable({ scheduler: 'cron', locations: ['crontab'], detail: '' }, user, tab, inv.tillHome).crontab,
+    ).toEqual({ before: tab, after: null });
     expect(planEnable('cron', inv, cadences[0]!, user, null).crontab).toEqual({ before: null, after: tab });
   });
 });
 
 describe('the recorded error of a failed sync', () => {
-  const result = (stderr: string) => ({ command: 'node', args: [], exitCode: 4, signal: null, stdout: '', stderr, durationMs: 1, timedOut: false, cancelled: false });
+  const result = (stderr: string) => ({
+    command: 'node',
+    args: [],
+    exitCode: 4,
+    signal: null,
+    stdout: '',
+    stderr,
+    durationMs: 1,
+    timedOut: false,
+    cancelled: false,
+  });
   it('is till’s error: line, not the hint after it', () => {
-    expect(errorOf(result('error: /h/hosts-local.json is not valid JSON\nhint: fix the file by hand\n'))).toBe('exit 4: /h/hosts-local.json is not valid JSON');
+    expect(errorOf(result('error: /h/hosts-local.json is not valid JSON\nhint: fix the file by hand\n'))).toBe(
+      'exit 4: /h/hosts-local.json is not valid JSON',
+    );
     expect(errorOf(result('\u001b[31merror:\u001b[39m lock held\nhint: wait\n'))).toBe('exit 4: lock held');
   });
   it('is the last line when there is no error: line', () => {

@@ -7,7 +7,15 @@ import { hostsFileSchema } from '../../src/core/state/hosts.js';
 import { APPEND_KEY_SCRIPT, KEEP_MISSING, KEY_PRESENT, REMOVE_KEY_SCRIPT } from '../../src/ssh/authorized-keys.js';
 import { renderSshConfig } from '../../src/ssh/config.js';
 import { keyFile, readTillKey, recoverKeyFiles } from '../../src/ssh/key-set.js';
-import { fingerprintAtLine, fingerprintOfBlob, knownHostsName, normalizeFingerprint, parseHostKeyChange, parseKeyscan, parsePublicKey } from '../../src/ssh/known-hosts.js';
+import {
+  fingerprintAtLine,
+  fingerprintOfBlob,
+  knownHostsName,
+  normalizeFingerprint,
+  parseHostKeyChange,
+  parseKeyscan,
+  parsePublicKey,
+} from '../../src/ssh/known-hosts.js';
 import { hostKeyChangedMessage } from '../../src/ssh/outcome.js';
 import { buildKeyProbeArgs } from '../../src/ssh/probe.js';
 
@@ -18,7 +26,8 @@ function keygen(file: string): string {
   execFileSync('ssh-keygen', ['-q', '-t', 'ed25519', '-N', '', '-C', 'test', '-f', file]);
   return readFileSync(`${file}.pub`, 'utf8').trim();
 }
-const sshKeygenFingerprint = (pubFile: string) => execFileSync('ssh-keygen', ['-lf', pubFile], { encoding: 'utf8' }).split(' ')[1]!;
+const sshKeygenFingerprint = (pubFile: string) =>
+  execFileSync('ssh-keygen', ['-lf', pubFile], { encoding: 'utf8' }).split(' ')[1]!;
 
 describe('fingerprints and known_hosts', () => {
   test('fingerprintOfBlob matches ssh-keygen -l', () => {
@@ -39,7 +48,8 @@ describe('fingerprints and known_hosts', () => {
     const fp = `SHA256:${'a'.repeat(43)}`;
     expect(normalizeFingerprint(fp)).toBe(fp);
     expect(normalizeFingerprint(`${fp}=`)).toBe(fp);
-    for (const bad of ['', 'SHA256:', `MD5:${'a'.repeat(43)}`, `${fp}\nx`, `SHA256:${'a'.repeat(42)}$`, `-${fp}`]) expect(normalizeFingerprint(bad)).toBeUndefined();
+    for (const bad of ['', 'SHA256:', `MD5:${'a'.repeat(43)}`, `${fp}\nx`, `SHA256:${'a'.repeat(42)}$`, `-${fp}`])
+      expect(normalizeFingerprint(bad)).toBeUndefined();
   });
 
   test('knownHostsName', () => {
@@ -56,7 +66,7 @@ describe('fingerprints and known_hosts', () => {
     expect(keys[0]!.name).toBe('[127.0.0.2]:2201');
   });
 
-  test("a changed host key: the message names the host and both fingerprints", () => {
+  test('a changed host key: the message names the host and both fingerprints', () => {
     const known = keygen(join(tmp, 'hk-old'));
     const kh = join(tmp, 'known_hosts');
     writeFileSync(kh, `[127.0.0.9]:2200 ${known.split(' ').slice(0, 2).join(' ')}\n`);
@@ -78,10 +88,21 @@ describe('fingerprints and known_hosts', () => {
 describe('ssh/config during a rotation', () => {
   const paths = tillPaths('/tmp/t-cfg');
   const fp = (c: string) => `SHA256:${c.repeat(43)}`;
-  const entry = (key?: string) => ({ user: 'u', host: '10.0.0.1', port: 22, status: 'connected' as const, added: '2025-01-01T00:00:00Z', tekton_path: '~/T', installations: [], ...(key ? { key_fingerprint: key } : {}) });
+  const entry = (key?: string) => ({
+    user: 'u',
+    host: '10.0.0.1',
+    port: 22,
+    status: 'connected' as const,
+    added: '2025-01-01T00:00:00Z',
+    tekton_path: '~/T',
+    installations: [],
+    ...(key ? { key_fingerprint: key } : {}),
+  });
   test('only hosts recorded on another key get its IdentityFile, in their own block', () => {
     const db = hostsFileSchema.parse({ hosts: { a: entry(), b: entry(fp('b')), c: entry(fp('c')) } });
-    const text = renderSshConfig(db, paths, [{ fingerprint: fp('b'), file: '/tmp/t-cfg/ssh/till_federation_ed25519.old' }]);
+    const text = renderSshConfig(db, paths, [
+      { fingerprint: fp('b'), file: '/tmp/t-cfg/ssh/till_federation_ed25519.old' },
+    ]);
     const block = (n: string) => text.split('\n\n').find((b) => b.startsWith(`Host till-${n}\n`))!;
     expect(block('a')).not.toContain('IdentityFile');
     expect(block('b')).toContain('IdentityFile /tmp/t-cfg/ssh/till_federation_ed25519.old');
@@ -107,14 +128,20 @@ describe('ssh/config during a rotation', () => {
     expect(hostsFileSchema.safeParse({ hosts: {}, groups: { g: ['constructor'] } }).success).toBe(false);
     // zod's record would silently drop these keys; the file must be refused instead
     expect(hostsFileSchema.safeParse(JSON.parse('{"hosts":{},"groups":{"__proto__":[]}}')).success).toBe(false);
-    expect(hostsFileSchema.safeParse(JSON.parse(`{"hosts":{"__proto__":${JSON.stringify(entry())}}}`)).success).toBe(false);
+    expect(hostsFileSchema.safeParse(JSON.parse(`{"hosts":{"__proto__":${JSON.stringify(entry())}}}`)).success).toBe(
+      false,
+    );
   });
 });
 
 describe('authorized_keys scripts, run by a real sh in a scratch home', () => {
   const home = join(tmp, 'home');
   const ak = join(home, '.ssh', 'authorized_keys');
-  const run = (script: string, ...args: string[]) => spawnSync('/bin/sh', ['-c', script, 'till-test', ...args], { env: { PATH: process.env.PATH, HOME: home }, encoding: 'utf8' }).status;
+  const run = (script: string, ...args: string[]) =>
+    spawnSync('/bin/sh', ['-c', script, 'till-test', ...args], {
+      env: { PATH: process.env.PATH, HOME: home },
+      encoding: 'utf8',
+    }).status;
   const a = parsePublicKey(keygen(join(tmp, 'ka')))!;
   const b = parsePublicKey(keygen(join(tmp, 'kb')))!;
   const lineA = `ssh-ed25519 ${a.blob} till-federation@op@box`;
@@ -161,7 +188,12 @@ describe('recoverKeyFiles finishes a local switch interrupted at any step', () =
       const cur = keyFile(paths, 'current');
       const next = keyFile(paths, 'next');
       const old = keyFile(paths, 'old');
-      const moves: Array<[string, string]> = [[cur, old], [`${cur}.pub`, `${old}.pub`], [next, cur], [`${next}.pub`, `${cur}.pub`]];
+      const moves: Array<[string, string]> = [
+        [cur, old],
+        [`${cur}.pub`, `${old}.pub`],
+        [next, cur],
+        [`${next}.pub`, `${cur}.pub`],
+      ];
       for (const [from, to] of moves.slice(0, done)) execFileSync('mv', [from, to]);
       await recoverKeyFiles(paths);
       if (done === 0) {

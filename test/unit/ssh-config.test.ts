@@ -11,7 +11,14 @@ const dir = mkdtempSync('/tmp/t-');
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
 const entry = (over: Partial<HostsFile['hosts'][string]>) => ({
-  user: 'deploy', host: 'prod.example.com', port: 22, status: 'untested' as const, added: '2025-01-05T10:00:00Z', tekton_path: '/x', installations: [], ...over,
+  user: 'deploy',
+  host: 'prod.example.com',
+  port: 22,
+  status: 'untested' as const,
+  added: '2025-01-05T10:00:00Z',
+  tekton_path: '/x',
+  installations: [],
+  ...over,
 });
 
 /** The options ssh itself would use for a host, as `ssh -G` prints them. */
@@ -90,7 +97,16 @@ describe('ssh/config', () => {
   });
 
   it('builds ssh argv with -F, the alias after --, and the command as one word', () => {
-    expect(buildSshArgs(paths, 'web1', 'echo hi', { connectTimeout: 3 })).toEqual(['-F', paths.sshConfig, '-o', 'ConnectTimeout=3', '-T', '--', 'till-web1', 'echo hi']);
+    expect(buildSshArgs(paths, 'web1', 'echo hi', { connectTimeout: 3 })).toEqual([
+      '-F',
+      paths.sshConfig,
+      '-o',
+      'ConnectTimeout=3',
+      '-T',
+      '--',
+      'till-web1',
+      'echo hi',
+    ]);
   });
 });
 

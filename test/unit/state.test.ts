@@ -20,7 +20,13 @@ describe('hosts-local.json', () => {
     writeFileSync(paths.hostsDb, seed);
     const store = hostsStore(paths);
     const db = await store.read();
-    expect(db.hosts.production).toMatchObject({ user: 'deploy', host: 'prod.example.com', port: 22, status: 'till-ready', installations: ['primary.tekton.us'] });
+    expect(db.hosts.production).toMatchObject({
+      user: 'deploy',
+      host: 'prod.example.com',
+      port: 22,
+      status: 'till-ready',
+      installations: ['primary.tekton.us'],
+    });
     await store.update(() => undefined);
     const after = JSON.parse(readFileSync(paths.hostsDb, 'utf8'));
     const before = JSON.parse(seed);
@@ -45,9 +51,57 @@ describe('hosts-local.json', () => {
   it.each([
     ['not JSON', '{"hosts": {', /not valid JSON/],
     ['wrong type', '{"hosts": []}', /does not match its schema at hosts/],
-    ['bad status', JSON.stringify({ hosts: { a: { user: 'u', host: 'h', port: 22, status: 'weird', added: '2025-01-05T10:00:00Z', tekton_path: '/x', installations: [] } } }), /hosts\.a\.status/],
-    ['injected host', JSON.stringify({ hosts: { a: { user: 'u', host: 'h\nProxyCommand x', port: 22, status: 'untested', added: '2025-01-05T10:00:00Z', tekton_path: '/x', installations: [] } } }), /hosts\.a\.host/],
-    ['bad name', JSON.stringify({ hosts: { 'a b': { user: 'u', host: 'h', port: 22, status: 'untested', added: '2025-01-05T10:00:00Z', tekton_path: '/x', installations: [] } } }), /hosts\.a b: Invalid key/],
+    [
+      'bad status',
+      JSON.stringify({
+        hosts: {
+          a: {
+            user: 'u',
+            host: 'h',
+            port: 22,
+            status: 'weird',
+            added: '2025-01-05T10:00:00Z',
+            tekton_path: '/x',
+            installations: [],
+          },
+        },
+      }),
+      /hosts\.a\.status/,
+    ],
+    [
+      'injected host',
+      JSON.stringify({
+        hosts: {
+          a: {
+            user: 'u',
+            host: 'h\nProxyCommand x',
+            port: 22,
+            status: 'untested',
+            added: '2025-01-05T10:00:00Z',
+            tekton_path: '/x',
+            installations: [],
+          },
+        },
+      }),
+      /hosts\.a\.host/,
+    ],
+    [
+      'bad name',
+      JSON.stringify({
+        hosts: {
+          'a b': {
+            user: 'u',
+            host: 'h',
+            port: 22,
+            status: 'untested',
+            added: '2025-01-05T10:00:00Z',
+            tekton_path: '/x',
+            installations: [],
+          },
+        },
+      }),
+      /hosts\.a b: Invalid key/,
+    ],
     ['group of a missing host', JSON.stringify({ hosts: {}, groups: { g: ['ghost'] } }), /groups\.g\.0/],
   ])('refuses a corrupt file (%s), naming it, and never writes it', async (_why, text, message) => {
     writeFileSync(paths.hostsDb, text);
@@ -77,7 +131,9 @@ describe('schedule.json', () => {
 
   it('computes interval runs from the last run', () => {
     const from = new Date('2026-01-05T10:00:00Z');
-    expect(computeNextRun({ enabled: true, daily_at: null, interval_hours: 6 }, from).toISOString()).toBe('2026-01-05T16:00:00.000Z');
+    expect(computeNextRun({ enabled: true, daily_at: null, interval_hours: 6 }, from).toISOString()).toBe(
+      '2026-01-05T16:00:00.000Z',
+    );
   });
 
   it('keeps a bounded history, newest last, and counts failures in a row', () => {
@@ -88,8 +144,20 @@ describe('schedule.json', () => {
     }
     expect(file.history).toHaveLength(HISTORY_LIMIT);
     expect(file.history!.at(-1)!.duration_ms).toBe(HISTORY_LIMIT + 6);
-    applyRunRecord(file, { started: 'x', finished: new Date().toISOString(), status: 'failed', duration_ms: 1, error: 'boom' });
-    applyRunRecord(file, { started: 'y', finished: new Date().toISOString(), status: 'failed', duration_ms: 1, error: 'boom' });
+    applyRunRecord(file, {
+      started: 'x',
+      finished: new Date().toISOString(),
+      status: 'failed',
+      duration_ms: 1,
+      error: 'boom',
+    });
+    applyRunRecord(file, {
+      started: 'y',
+      finished: new Date().toISOString(),
+      status: 'failed',
+      duration_ms: 1,
+      error: 'boom',
+    });
     expect((file.sync as { consecutive_failures?: number }).consecutive_failures).toBe(2);
     expect(file.sync.status).toBe('failed');
   });

@@ -17,11 +17,41 @@ function fleet(n: number) {
     const down = i % 50 === 7;
     const degraded = i % 50 === 9;
     hosts[name] = {
-      user: 'u', host: 'h.example', port: 22, status: down ? 'unreachable' : 'deployed', added: '2026-01-01T00:00:00Z', tekton_path: '~/T',
-      failures: down ? 3 : 0, last_error: down ? 'connection timed out' : null,
-      health: { at: '2026-11-26T11:59:00Z', up: !down, latencyMs: 12, uptimeSec: 1, load1: 0.5, load5: 0.5, load15: 0.5, cpus: 2, memTotalBytes: 1, memAvailableBytes: 1, diskFreeBytes: 1, diskTotalBytes: 2, os: 'Linux', arch: 'x86_64', tillVersion: null, release: 'r1', degraded, reasons: degraded ? ['disk: <low>'] : [] },
+      user: 'u',
+      host: 'h.example',
+      port: 22,
+      status: down ? 'unreachable' : 'deployed',
+      added: '2026-01-01T00:00:00Z',
+      tekton_path: '~/T',
+      failures: down ? 3 : 0,
+      last_error: down ? 'connection timed out' : null,
+      health: {
+        at: '2026-11-26T11:59:00Z',
+        up: !down,
+        latencyMs: 12,
+        uptimeSec: 1,
+        load1: 0.5,
+        load5: 0.5,
+        load15: 0.5,
+        cpus: 2,
+        memTotalBytes: 1,
+        memAvailableBytes: 1,
+        diskFreeBytes: 1,
+        diskTotalBytes: 2,
+        os: 'Linux',
+        arch: 'x86_64',
+        tillVersion: null,
+        release: 'r1',
+        degraded,
+        reasons: degraded ? ['disk: <low>'] : [],
+      },
     };
-    history[name] = [10, 20, null, 40].map((v, k) => ({ at: `2026-11-26T11:5${k}:00Z`, up: v !== null, latencyMs: v, load1: v === null ? null : v / 10 }));
+    history[name] = [10, 20, null, 40].map((v, k) => ({
+      at: `2026-11-26T11:5${k}:00Z`,
+      up: v !== null,
+      latencyMs: v,
+      load1: v === null ? null : v / 10,
+    }));
   }
   const db = hostsFileSchema.parse({ hosts, groups: { all: Object.keys(hosts) } });
   return buildStatusView({ db, history: { version: 1, hosts: history as never }, schedule: emptyScheduleFile() }, NOW);
@@ -64,14 +94,23 @@ describe('the status view', () => {
     const lines = text.trimEnd().split('\n');
     expect(lines.length).toBeLessThanOrEqual(30);
     expect(lines.every((l) => l.length <= 120)).toBe(true);
-    expect(lines.filter((l) => /^… and \d+ more hosts \(\d+ ok\); all of them: till status --all, or --json$/.test(l))).toHaveLength(1);
+    expect(
+      lines.filter((l) => /^… and \d+ more hosts \(\d+ ok\); all of them: till status --all, or --json$/.test(l)),
+    ).toHaveLength(1);
     expect(text).toMatch(/^h007\s+down\s/m);
   });
 
   it('lists every host when they fit, by name', () => {
     const text = renderStatusText(fleet(5), { colors: plain, maxRows: Infinity, width: Infinity, now: NOW.getTime() });
-    expect(text.split('\n').filter((l) => /^h\d{3} /.test(l)).map((l) => l.slice(0, 4))).toEqual(['h000', 'h001', 'h002', 'h003', 'h004']);
-    expect(text).toMatch(/^h000\s+ok\s+deployed\s+1m ago\s+never\s+never\s+never\s+r1\s+▁▃ █ 12ms\s+▁▃ █ 0\.5\/2\s+1 B$/m);
+    expect(
+      text
+        .split('\n')
+        .filter((l) => /^h\d{3} /.test(l))
+        .map((l) => l.slice(0, 4)),
+    ).toEqual(['h000', 'h001', 'h002', 'h003', 'h004']);
+    expect(text).toMatch(
+      /^h000\s+ok\s+deployed\s+1m ago\s+never\s+never\s+never\s+r1\s+▁▃ █ 12ms\s+▁▃ █ 0\.5\/2\s+1 B$/m,
+    );
   });
 
   it('the page escapes every text and has one row per host, no script', () => {
@@ -87,7 +126,8 @@ describe('the status view', () => {
 describe('the terminal view on an 80-column screen', () => {
   it('keeps the reason of every down or degraded host visible, whole, under the table', () => {
     const v = fleet(60);
-    const long = 'connection refused: ssh: connect to host 127.163.159.164 port 59336: Connection refused (after 3 attempts, the last one 2 minutes ago)';
+    const long =
+      'connection refused: ssh: connect to host 127.163.159.164 port 59336: Connection refused (after 3 attempts, the last one 2 minutes ago)';
     v.hosts.find((h) => h.name === 'h007')!.reasons = [long];
     const text = renderStatusText(v, { colors: plain, maxRows: 40, width: 80, now: NOW.getTime() });
     const lines = text.trimEnd().split('\n');

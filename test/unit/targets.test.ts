@@ -5,7 +5,16 @@ import type { HostEntry, HostsFile } from '../../src/core/state/hosts.js';
 
 function db(names: string[], groups: Record<string, string[]> = {}): HostsFile {
   const hosts: Record<string, HostEntry> = {};
-  for (const n of names) hosts[n] = { user: 'u', host: 'h.example', port: 22, status: 'untested', added: '2024-01-01T00:00:00.000Z', tekton_path: '~/t', installations: [] };
+  for (const n of names)
+    hosts[n] = {
+      user: 'u',
+      host: 'h.example',
+      port: 22,
+      status: 'untested',
+      added: '2024-01-01T00:00:00.000Z',
+      tekton_path: '~/t',
+      installations: [],
+    };
   return { hosts, groups };
 }
 const names = ['web-1', 'web-2', 'web-10', 'db-1', 'db-2', 'db-10', 'api', 'batch', 'cache'];
@@ -52,7 +61,10 @@ describe('resolveTargets', () => {
   });
 
   it('stays fast over 10,000 hosts', () => {
-    const big = db(Array.from({ length: 10_000 }, (_, i) => `web-${i}`), { one: ['web-42'] });
+    const big = db(
+      Array.from({ length: 10_000 }, (_, i) => `web-${i}`),
+      { one: ['web-42'] },
+    );
     expect(pick(big, sel(['web-1?']))).toHaveLength(10);
     expect(pick(big, sel([], ['one']))).toEqual(['web-42']);
   });

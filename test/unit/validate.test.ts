@@ -1,6 +1,12 @@
 import { describe, expect, it } from 'vitest';
 import { UsageError } from '../../src/core/errors.js';
-import { formatHostSpec, parseHostSpec, validateName, validatePort, validateRemotePath } from '../../src/core/validate.js';
+import {
+  formatHostSpec,
+  parseHostSpec,
+  validateName,
+  validatePort,
+  validateRemotePath,
+} from '../../src/core/validate.js';
 
 describe('parseHostSpec', () => {
   it.each([
@@ -54,7 +60,22 @@ describe('names', () => {
   it.each(['web1', 'web-1', 'a', 'db.prod_2', '9lives', 'x'.repeat(63)])('accepts %s', (n) => {
     expect(validateName(n)).toBe(n);
   });
-  it.each(['', '-web', '.hidden', 'x;y', 'a b', 'web*', 'a?b', 'a,b', '!x', 'x'.repeat(64), 'a\nb', 'ünï', '../x', 'a/b'])('refuses %j', (n) => {
+  it.each([
+    '',
+    '-web',
+    '.hidden',
+    'x;y',
+    'a b',
+    'web*',
+    'a?b',
+    'a,b',
+    '!x',
+    'x'.repeat(64),
+    'a\nb',
+    'ünï',
+    '../x',
+    'a/b',
+  ])('refuses %j', (n) => {
     expect(() => validateName(n)).toThrow(UsageError);
   });
 });
@@ -63,11 +84,25 @@ describe('ports and paths', () => {
   it('ports are 1-65535', () => {
     expect(validatePort('1')).toBe(1);
     expect(validatePort(65535)).toBe(65535);
-    for (const bad of ['0', '65536', '-1', '22a', '', ' 22', '1e3']) expect(() => validatePort(bad)).toThrow(UsageError);
+    for (const bad of ['0', '65536', '-1', '22a', '', ' 22', '1e3'])
+      expect(() => validatePort(bad)).toThrow(UsageError);
   });
   it('remote paths are absolute or ~/ and plain', () => {
-    for (const ok of ['/srv/tekton', '~/projects/github/Tekton', '/a/b.c/d_e-f']) expect(validateRemotePath(ok)).toBe(ok);
-    for (const bad of ['relative/x', '~user/x', '/a b', '/a/../etc', '/a/$(id)', '/a;b', '/a/-rf', "/a'b", '', '/a\nb', '/x/~/y']) {
+    for (const ok of ['/srv/tekton', '~/projects/github/Tekton', '/a/b.c/d_e-f'])
+      expect(validateRemotePath(ok)).toBe(ok);
+    for (const bad of [
+      'relative/x',
+      '~user/x',
+      '/a b',
+      '/a/../etc',
+      '/a/$(id)',
+      '/a;b',
+      '/a/-rf',
+      "/a'b",
+      '',
+      '/a\nb',
+      '/x/~/y',
+    ]) {
       expect(() => validateRemotePath(bad)).toThrow(UsageError);
     }
   });

@@ -1,5 +1,13 @@
 import { Option, type Command } from 'commander';
-import { countBySeverity, SEVERITIES, severityRank, uniqueKeys, worstSeverity, type HostAudit, type Severity } from '../../audit/analyze.js';
+import {
+  countBySeverity,
+  SEVERITIES,
+  severityRank,
+  uniqueKeys,
+  worstSeverity,
+  type HostAudit,
+  type Severity,
+} from '../../audit/analyze.js';
 import { formatOptions } from '../../audit/authorized-keys.js';
 import { ExitCode } from '../../core/errors.js';
 import type { HostResult } from '../../core/fanout.js';
@@ -17,20 +25,32 @@ function tillKeyText(a: HostAudit): string {
   if (!a.tillKey.present) return 'absent';
   const slots = [...new Set(a.keys.flatMap((k) => (k.till ? [k.till] : [])))];
   const which =
-    a.tillKey.which === 'both' ? `${slots.join(' and ')} (rotation in progress)` : a.tillKey.which === 'old' ? 'old key only (not rotated yet)' : a.tillKey.which === 'next' ? 'next key only (rotation not switched yet)' : 'current';
+    a.tillKey.which === 'both'
+      ? `${slots.join(' and ')} (rotation in progress)`
+      : a.tillKey.which === 'old'
+        ? 'old key only (not rotated yet)'
+        : a.tillKey.which === 'next'
+          ? 'next key only (rotation not switched yet)'
+          : 'current';
   return `present (${which}), ${a.tillKey.restricted ? 'restricted' : 'unrestricted'}`;
 }
 
 function countsText(a: HostAudit): string {
   const counts = countBySeverity(a.findings);
-  const parts = [...SEVERITIES].reverse().filter((s) => counts[s] > 0).map((s) => `${counts[s]} ${s}`);
+  const parts = [...SEVERITIES]
+    .reverse()
+    .filter((s) => counts[s] > 0)
+    .map((s) => `${counts[s]} ${s}`);
   return parts.length === 0 ? 'none' : parts.join(', ');
 }
 
 function renderHost(cli: Cli, host: string, a: HostAudit): string {
   const c = cli.stdoutColor;
-  const paint = (s: Severity, text: string) => (s === 'high' ? c.red(text) : s === 'medium' ? c.yellow(text) : s === 'low' ? c.cyan(text) : c.dim(text));
-  const drift = a.drift.baseline ? 'first audit: baseline recorded' : `${a.drift.added.length} added, ${a.drift.removed.length} removed since the last audit`;
+  const paint = (s: Severity, text: string) =>
+    s === 'high' ? c.red(text) : s === 'medium' ? c.yellow(text) : s === 'low' ? c.cyan(text) : c.dim(text);
+  const drift = a.drift.baseline
+    ? 'first audit: baseline recorded'
+    : `${a.drift.added.length} added, ${a.drift.removed.length} removed since the last audit`;
   const out = [
     `${c.bold(`== ${host}`)}  user ${a.user} (uid ${a.uid})`,
     `till key: ${tillKeyText(a)}`,
@@ -87,8 +107,15 @@ export function registerAuditCommand(host: Command, cli: Cli): void {
       .description(
         "read (never change) each host's ~/.ssh/authorized_keys{,2} in one round trip: till's key, every other key (type, bits, SHA256 fingerprint, options), weak keys, duplicates, unparseable lines, unsafe modes, and keys added or removed since the host's last audit",
       )
-      .addOption(new Option('--fail-on <severity>', 'exit 1 when a host has a finding at or above this severity').choices([...SEVERITIES]).default('high'))
-      .option('-q, --quiet', 'for periodic runs: print only findings at or above --fail-on and failed hosts, one line each')
+      .addOption(
+        new Option('--fail-on <severity>', 'exit 1 when a host has a finding at or above this severity')
+          .choices([...SEVERITIES])
+          .default('high'),
+      )
+      .option(
+        '-q, --quiet',
+        'for periodic runs: print only findings at or above --fail-on and failed hosts, one line each',
+      )
       .addHelpText(
         'after',
         `\nSeverities: high = weak key (DSA, RSA < 2048), unknown key added since the last audit, unsafe modes or owner;\nmedium = unparseable line (including option values sshd refuses); low = duplicate key, key removed, expiry-time passed;\ninfo = till key absent/added. KEYS counts distinct keys (as till_host_authorized_keys does).\nHistory: $TILL_HOME/state/audit/<host>.json keeps the last ${AUDIT_HISTORY_LIMIT} audits per host; the first audit is the baseline.\nExit: 0 clean, 1 a host failed or has a finding at or above --fail-on, 2 usage.`,
@@ -102,7 +129,10 @@ export function registerAuditCommand(host: Command, cli: Cli): void {
     const failOn = severityRank(opts.failOn);
     const quiet = opts.quiet === true;
     const audits = new Map<string, HostAudit>();
-    const job = auditJob(paths, till, { connectTimeout: opts.connectTimeout, timeoutMs: opts.timeout && opts.timeout * 1000 });
+    const job = auditJob(paths, till, {
+      connectTimeout: opts.connectTimeout,
+      timeoutMs: opts.timeout && opts.timeout * 1000,
+    });
     const code = await runFleetCommand<HostAudit>({
       cli,
       inventory,
@@ -124,7 +154,8 @@ export function registerAuditCommand(host: Command, cli: Cli): void {
         for (const r of report.results) {
           if (quiet) {
             if (!r.ok) cli.out(`${r.host}: ${r.status}: ${r.error ?? ''}`);
-            for (const f of r.data?.findings ?? []) if (severityRank(f.severity) >= failOn) cli.out(`${r.host}: ${f.severity} ${f.code}: ${f.message}`);
+            for (const f of r.data?.findings ?? [])
+              if (severityRank(f.severity) >= failOn) cli.out(`${r.host}: ${f.severity} ${f.code}: ${f.message}`);
           } else if (r.data) {
             cli.out(renderHost(cli, r.host, r.data));
           }

@@ -4,9 +4,22 @@ import { ExitCode, UsageError } from '../../core/errors.js';
 import type { HostResult, Target } from '../../core/fanout.js';
 import { Inventory } from '../../core/inventory.js';
 import { checkControlPath } from '../../core/paths.js';
-import { DeployJournalWriter, journalStore, lastUnfinished, unfinished, type DeployRun } from '../../core/state/deploy-journal.js';
+import {
+  DeployJournalWriter,
+  journalStore,
+  lastUnfinished,
+  unfinished,
+  type DeployRun,
+} from '../../core/state/deploy-journal.js';
 import { validateName } from '../../core/validate.js';
-import { DEFAULT_KEEP, DEFAULT_SHARED, isReleaseId, normalizeShared, releaseId, sharedPathProblem } from '../../deploy/layout.js';
+import {
+  DEFAULT_KEEP,
+  DEFAULT_SHARED,
+  isReleaseId,
+  normalizeShared,
+  releaseId,
+  sharedPathProblem,
+} from '../../deploy/layout.js';
 import type { RsyncProgress } from '../../deploy/rsync.js';
 import { resolveSource, treeHash, type DeploySource } from '../../deploy/source.js';
 import {
@@ -97,10 +110,27 @@ export function registerDeployCommands(host: Command, cli: Cli): void {
       )
       .option('--source <dir>', 'the local directory to deploy')
       .option('--installation <name>', 'an installation from the local registry (default: the default installation)')
-      .option('--shared <path>', `a persistent path kept in <tekton_path>.till/shared and linked into every release, besides ${DEFAULT_SHARED.join(' and ')} (repeatable)`, collect)
-      .option('--keep <n>', 'releases to keep; the current and the previous good one are never removed', intOption('--keep', 1, 1000), DEFAULT_KEEP)
-      .option('--max-fail <n>', 'switch only if at most this many hosts failed to stage', intOption('--max-fail', 0, 1_000_000), 0)
-      .option('--check <command>', "a remote shell command run in the new release after the switch; if it fails, the host switches back")
+      .option(
+        '--shared <path>',
+        `a persistent path kept in <tekton_path>.till/shared and linked into every release, besides ${DEFAULT_SHARED.join(' and ')} (repeatable)`,
+        collect,
+      )
+      .option(
+        '--keep <n>',
+        'releases to keep; the current and the previous good one are never removed',
+        intOption('--keep', 1, 1000),
+        DEFAULT_KEEP,
+      )
+      .option(
+        '--max-fail <n>',
+        'switch only if at most this many hosts failed to stage',
+        intOption('--max-fail', 0, 1_000_000),
+        0,
+      )
+      .option(
+        '--check <command>',
+        'a remote shell command run in the new release after the switch; if it fails, the host switches back',
+      )
       .option('--dry-run', 'show per host what would be transferred (rsync --itemize-changes); change nothing')
       .option('--resume', 'finish the last interrupted deploy: same release, only the hosts that did not finish')
       .option('--force-unlock', 'break a deploy lock left by a dead deploy (says whose it was)'),
@@ -117,19 +147,28 @@ export function registerDeployCommands(host: Command, cli: Cli): void {
     let targets: Target[];
     if (opts.resume) {
       if (opts.source !== undefined || opts.installation !== undefined || opts.dryRun) {
-        throw new UsageError('--resume continues the interrupted deploy as it was; it takes no --source, --installation or --dry-run');
+        throw new UsageError(
+          '--resume continues the interrupted deploy as it was; it takes no --source, --installation or --dry-run',
+        );
       }
       const last = lastUnfinished(await journalStore(paths).read());
-      if (!last) throw new UsageError('no interrupted deploy to resume', 'start one: till host deploy <targets> --source <dir>');
+      if (!last)
+        throw new UsageError('no interrupted deploy to resume', 'start one: till host deploy <targets> --source <dir>');
       run = last;
       const pending = Object.entries(run.hosts)
         .filter(([, h]) => unfinished(h.state))
         .map(([n]) => n);
-      const wanted = patterns.length > 0 || (opts.group ?? []).length > 0 || opts.all ? new Set(selectTargets(db, patterns, opts).map((t) => t.name)) : undefined;
-      targets = pending.filter((n) => db.hosts[n] !== undefined && (wanted === undefined || wanted.has(n))).map((n) => ({ name: n, entry: db.hosts[n]! }));
+      const wanted =
+        patterns.length > 0 || (opts.group ?? []).length > 0 || opts.all
+          ? new Set(selectTargets(db, patterns, opts).map((t) => t.name))
+          : undefined;
+      targets = pending
+        .filter((n) => db.hosts[n] !== undefined && (wanted === undefined || wanted.has(n)))
+        .map((n) => ({ name: n, entry: db.hosts[n]! }));
       if (targets.length === 0) throw new UsageError(`run ${run.run} has no unfinished host among those targets`);
       source = { ...(await resolveSource(paths, { source: run.source })), name: run.installation };
-      if (!opts.json) cli.err(`resuming deploy ${run.run} of ${run.release} on ${targets.map((t) => t.name).join(', ')}`);
+      if (!opts.json)
+        cli.err(`resuming deploy ${run.run} of ${run.release} on ${targets.map((t) => t.name).join(', ')}`);
     } else {
       targets = selectTargets(db, patterns, opts);
       source = await resolveSource(paths, { source: opts.source, installation: opts.installation });
@@ -146,7 +185,9 @@ export function registerDeployCommands(host: Command, cli: Cli): void {
           beforeSummary: (report) => {
             for (const r of report.results) {
               if (!r.data) continue;
-              cli.out(`${cli.stdoutColor.bold(`== ${r.host}`)} (against ${r.data.current ?? 'nothing deployed yet'}): ${r.data.changes.length} change${r.data.changes.length === 1 ? '' : 's'}`);
+              cli.out(
+                `${cli.stdoutColor.bold(`== ${r.host}`)} (against ${r.data.current ?? 'nothing deployed yet'}): ${r.data.changes.length} change${r.data.changes.length === 1 ? '' : 's'}`,
+              );
               if (r.data.changes.length > 0) cli.out(r.data.changes.join('\n'));
             }
           },
@@ -162,7 +203,9 @@ export function registerDeployCommands(host: Command, cli: Cli): void {
         installation: source.name,
         started: new Date().toISOString(),
         options: { shared, keep: opts.keep, maxFail: opts.maxFail, check: opts.check ?? null },
-        hosts: Object.fromEntries(targets.map((t) => [t.name, { state: 'pending' as const, at: new Date().toISOString() }])),
+        hosts: Object.fromEntries(
+          targets.map((t) => [t.name, { state: 'pending' as const, at: new Date().toISOString() }]),
+        ),
       };
       await journal.begin(run);
     }
@@ -190,13 +233,21 @@ export function registerDeployCommands(host: Command, cli: Cli): void {
         if (json) return;
         if (d.brokeLock) cli.err(`${name}: broke the lock held by ${d.brokeLock}`);
         if (d.adopted) cli.err(`${name}: kept the existing directory as release ${d.adopted}`);
-        const what = d.transferred && d.stats ? `${d.stats.filesTransferred} of ${d.stats.files} files, ${formatBytes(d.stats.literalBytes)} of data, ${formatBytes(d.stats.bytesSent)} sent` : 'already staged, nothing transferred';
+        const what =
+          d.transferred && d.stats
+            ? `${d.stats.filesTransferred} of ${d.stats.files} files, ${formatBytes(d.stats.literalBytes)} of data, ${formatBytes(d.stats.bytesSent)} sent`
+            : 'already staged, nothing transferred';
         stage.clear();
         cli.err(`staged ${name}: ${what}`);
       },
     };
-    if (!json) cli.err(`deploying ${run.release} (${source.dir}) to ${targets.length} host${targets.length === 1 ? '' : 's'}`);
-    const stage = new FleetReporter(cli, targets.length, { json, quietDone: true, detail: () => describeTransfers(transfers) });
+    if (!json)
+      cli.err(`deploying ${run.release} (${source.dir}) to ${targets.length} host${targets.length === 1 ? '' : 's'}`);
+    const stage = new FleetReporter(cli, targets.length, {
+      json,
+      quietDone: true,
+      detail: () => describeTransfers(transfers),
+    });
     const swap = new FleetReporter(cli, targets.length, { json });
     const interrupt = interruptSignal();
     let outcome;
@@ -225,23 +276,42 @@ export function registerDeployCommands(host: Command, cli: Cli): void {
     await inventory.recordResults(report.results, (entry, r) => applyDeploy(entry, r.data, run.installation));
     const notes: string[] = [];
     if (!outcome.switched && outcome.stagingFailed > run.options.maxFail) {
-      notes.push(`no host was switched: ${outcome.stagingFailed} host${outcome.stagingFailed === 1 ? '' : 's'} failed to stage and --max-fail is ${run.options.maxFail}; fix them and run: till host deploy --resume`);
+      notes.push(
+        `no host was switched: ${outcome.stagingFailed} host${outcome.stagingFailed === 1 ? '' : 's'} failed to stage and --max-fail is ${run.options.maxFail}; fix them and run: till host deploy --resume`,
+      );
     }
     if (report.cancelled) notes.push('interrupted; finish with: till host deploy --resume');
-    if (outcome.stillLocked.length > 0) notes.push(`could not release the deploy lock on ${outcome.stillLocked.join(', ')}; --resume reuses it, or break it with --force-unlock`);
+    if (outcome.stillLocked.length > 0)
+      notes.push(
+        `could not release the deploy lock on ${outcome.stillLocked.join(', ')}; --resume reuses it, or break it with --force-unlock`,
+      );
     for (const r of report.results) {
-      if (r.data?.registered === false) notes.push(`${r.host}: the remote till did not register the installation: ${r.data.registerError ?? 'unknown error'}`);
+      if (r.data?.registered === false)
+        notes.push(
+          `${r.host}: the remote till did not register the installation: ${r.data.registerError ?? 'unknown error'}`,
+        );
     }
     if (json) {
-      cli.json({ ...(fleetJson(report, deployJsonExtra as (r: HostResult) => Record<string, unknown>) as object), run: run.run, release: run.release, source: run.source, installation: run.installation, switched: outcome.switched, notes });
+      cli.json({
+        ...(fleetJson(report, deployJsonExtra as (r: HostResult) => Record<string, unknown>) as object),
+        run: run.run,
+        release: run.release,
+        source: run.source,
+        installation: run.installation,
+        switched: outcome.switched,
+        notes,
+      });
     } else {
       cli.out(
         renderSummary(cli, report as never, [
           ['RELEASE', (r) => (r as HostResult<DeployResultData>).data?.release ?? '-'],
-          ['SENT', (r) => {
-            const s = (r as HostResult<DeployResultData>).data?.stats;
-            return s ? formatBytes(s.bytesSent) : '-';
-          }],
+          [
+            'SENT',
+            (r) => {
+              const s = (r as HostResult<DeployResultData>).data?.stats;
+              return s ? formatBytes(s.bytesSent) : '-';
+            },
+          ],
         ]),
       );
       for (const n of notes) cli.err(n);
@@ -252,10 +322,16 @@ export function registerDeployCommands(host: Command, cli: Cli): void {
   addFleetOptions(
     host
       .command('rollback')
-      .description("switch hosts back to the previous good release from till's record (or --to <id>); transfers nothing")
+      .description(
+        "switch hosts back to the previous good release from till's record (or --to <id>); transfers nothing",
+      )
       .option('--to <release>', 'the release id to switch to (see: till host releases <name>)'),
   ).action(async (patterns: string[], opts: FleetOpts & { to?: string }) => {
-    if (opts.to !== undefined && !isReleaseId(opts.to)) throw new UsageError(`invalid release id ${JSON.stringify(opts.to)}`, 'release ids look like 20261126T031500Z-3fa9c2; see: till host releases <name>');
+    if (opts.to !== undefined && !isReleaseId(opts.to))
+      throw new UsageError(
+        `invalid release id ${JSON.stringify(opts.to)}`,
+        'release ids look like 20261126T031500Z-3fa9c2; see: till host releases <name>',
+      );
     const paths = cli.paths();
     checkControlPath(paths);
     const inventory = new Inventory(paths);
@@ -265,7 +341,12 @@ export function registerDeployCommands(host: Command, cli: Cli): void {
       inventory,
       targets,
       opts,
-      job: () => rollbackJob(paths, { ...(opts.to !== undefined ? { to: opts.to } : {}), connectTimeout: opts.connectTimeout, timeoutMs: opts.timeout && opts.timeout * 1000 }),
+      job: () =>
+        rollbackJob(paths, {
+          ...(opts.to !== undefined ? { to: opts.to } : {}),
+          connectTimeout: opts.connectTimeout,
+          timeoutMs: opts.timeout && opts.timeout * 1000,
+        }),
       onSuccess: (entry, r) => applyRollback(entry, r.data),
       extraJson: (r) => ({ from: r.data?.from ?? null, to: r.data?.to ?? null }),
       extraColumns: [
@@ -277,7 +358,9 @@ export function registerDeployCommands(host: Command, cli: Cli): void {
 
   host
     .command('releases')
-    .description("list a host's releases: id, time, source, state (adopted, staged, good, failed, rolled-back, partial), which is current")
+    .description(
+      "list a host's releases: id, time, source, state (adopted, staged, good, failed, rolled-back, partial), which is current",
+    )
     .argument('<name>')
     .option('--json', 'print {host, current, releases: [...]} as JSON')
     .option('--connect-timeout <seconds>', 'ssh ConnectTimeout (default 10)', intOption('--connect-timeout', 1, 600))
@@ -288,7 +371,12 @@ export function registerDeployCommands(host: Command, cli: Cli): void {
       const db = await new Inventory(paths).read();
       const entry = db.hosts[name];
       if (!entry) throw new UsageError(`no such host: ${name}`, 'see: till host list');
-      const outcome = await releasesJob(paths, { connectTimeout: opts.connectTimeout })({ name, entry, attempt: 1, signal: new AbortController().signal });
+      const outcome = await releasesJob(paths, { connectTimeout: opts.connectTimeout })({
+        name,
+        entry,
+        attempt: 1,
+        signal: new AbortController().signal,
+      });
       if (!outcome.ok || !outcome.data) {
         cli.err(`error: ${name}: ${outcome.failure?.message ?? 'failed'}`);
         cli.exitCode = ExitCode.hostFailed;
@@ -296,15 +384,33 @@ export function registerDeployCommands(host: Command, cli: Cli): void {
       }
       const d = outcome.data;
       if (opts.json) {
-        cli.json({ host: name, tekton_path: entry.tekton_path, current: d.current, link: d.link, plainDirectory: d.plain, lock: d.lock, releases: d.releases.map(({ liveOrder: _l, ...r }) => r) });
+        cli.json({
+          host: name,
+          tekton_path: entry.tekton_path,
+          current: d.current,
+          link: d.link,
+          plainDirectory: d.plain,
+          lock: d.lock,
+          releases: d.releases.map(({ liveOrder: _l, ...r }) => r),
+        });
         return;
       }
       if (d.releases.length === 0) {
-        cli.err(d.plain ? `${name}: ${entry.tekton_path} is a plain directory; the first deploy keeps it as a release` : `${name}: nothing deployed yet`);
+        cli.err(
+          d.plain
+            ? `${name}: ${entry.tekton_path} is a plain directory; the first deploy keeps it as a release`
+            : `${name}: nothing deployed yet`,
+        );
         return;
       }
-      cli.out(renderTable(['', 'RELEASE', 'STATE', 'TIME', 'SOURCE'], d.releases.map((r) => [r.current ? '*' : '', r.id, r.state, r.at ?? '-', r.source || '-'])));
-      if (d.current === null && d.link !== null) cli.err(`${entry.tekton_path} points outside till's releases: ${d.link}`);
+      cli.out(
+        renderTable(
+          ['', 'RELEASE', 'STATE', 'TIME', 'SOURCE'],
+          d.releases.map((r) => [r.current ? '*' : '', r.id, r.state, r.at ?? '-', r.source || '-']),
+        ),
+      );
+      if (d.current === null && d.link !== null)
+        cli.err(`${entry.tekton_path} points outside till's releases: ${d.link}`);
       if (d.lock) cli.err(`locked by ${d.lock.who ?? '?'} since ${d.lock.when ?? '?'} (${d.lock.what ?? '?'})`);
     });
 }
@@ -312,7 +418,9 @@ export function registerDeployCommands(host: Command, cli: Cli): void {
 /** `web-1 45% 120 MiB, 812 files · web-2 …`: the transfers under way, for the live line. */
 export function describeTransfers(transfers: ReadonlyMap<string, RsyncProgress>, shown = 3): string {
   const list = [...transfers];
-  const parts = list.slice(0, shown).map(([host, p]) => `${host} ${p.percent}% ${formatBytes(p.bytes)}, ${p.files} file${p.files === 1 ? '' : 's'}`);
+  const parts = list
+    .slice(0, shown)
+    .map(([host, p]) => `${host} ${p.percent}% ${formatBytes(p.bytes)}, ${p.files} file${p.files === 1 ? '' : 's'}`);
   if (list.length > shown) parts.push(`+${list.length - shown} more`);
   return parts.join(' · ');
 }

@@ -11,9 +11,15 @@ import { intOption } from '../options.js';
 export function registerDoctorCommand(host: Command, cli: Cli): void {
   host
     .command('doctor')
-    .description("diagnose one host: till's key, DNS, TCP port, host key, login with till's key, remote till, free disk; each with a fix")
+    .description(
+      "diagnose one host: till's key, DNS, TCP port, host key, login with till's key, remote till, free disk; each with a fix",
+    )
     .argument('<name>', 'the host to diagnose')
-    .option('--connect-timeout <seconds>', 'TCP and ssh connect timeout (default 10)', intOption('--connect-timeout', 1, 600))
+    .option(
+      '--connect-timeout <seconds>',
+      'TCP and ssh connect timeout (default 10)',
+      intOption('--connect-timeout', 1, 600),
+    )
     .option('--json', 'print {"host", "ok", "checks": [{name, status, detail, fix}]}')
     .addHelpText('after', '\nExit codes: 0 no check failed (warnings allowed), 1 a check failed, 2 no such host.')
     .action(async (name: string, opts: { connectTimeout?: number; json?: boolean }) => {
@@ -22,7 +28,9 @@ export function registerDoctorCommand(host: Command, cli: Cli): void {
       // Without a key, read the database alone (a missing key is one of the findings); with
       // one, through the inventory, which first brings a stale ssh/config in step with a
       // hand-edited database, so every check goes where the database says.
-      const db = (await pathExists(paths.privateKey)) ? await new Inventory(paths).read() : await hostsStore(paths).read();
+      const db = (await pathExists(paths.privateKey))
+        ? await new Inventory(paths).read()
+        : await hostsStore(paths).read();
       const entry = db.hosts[name];
       if (!entry) throw new UsageError(`no such host: ${name}`, 'see: till host list');
       const report = await runDoctor(paths, name, entry, { connectTimeout: opts.connectTimeout });
@@ -32,16 +40,30 @@ export function registerDoctorCommand(host: Command, cli: Cli): void {
         return;
       }
       const c = cli.stdoutColor;
-      const paint: Record<CheckStatus, (s: string) => string> = { pass: c.green, warn: c.yellow, fail: c.red, skip: c.dim };
+      const paint: Record<CheckStatus, (s: string) => string> = {
+        pass: c.green,
+        warn: c.yellow,
+        fail: c.red,
+        skip: c.dim,
+      };
       const lines = [`doctor ${doctorHeading(name, entry)}`];
       for (const check of report.checks) {
         lines.push(`  ${paint[check.status](check.status.padEnd(4))}  ${check.name.padEnd(8)}  ${check.detail}`);
         const indent = ' '.repeat(18);
-        check.fix?.split('\n').forEach((fixLine, i) => lines.push(`${indent}${i === 0 ? c.bold('fix:') : '    '} ${fixLine}`));
+        check.fix
+          ?.split('\n')
+          .forEach((fixLine, i) => lines.push(`${indent}${i === 0 ? c.bold('fix:') : '    '} ${fixLine}`));
       }
       const count = (s: CheckStatus) => report.checks.filter((k) => k.status === s).length;
-      const tally = [`${count('pass')} passed`, `${count('fail')} failed`, `${count('warn')} warnings`, `${count('skip')} skipped`].join(', ');
-      lines.push(report.ok ? `${name}: no problems found (${tally})` : `${name}: ${c.red('problems found')} (${tally})`);
+      const tally = [
+        `${count('pass')} passed`,
+        `${count('fail')} failed`,
+        `${count('warn')} warnings`,
+        `${count('skip')} skipped`,
+      ].join(', ');
+      lines.push(
+        report.ok ? `${name}: no problems found (${tally})` : `${name}: ${c.red('problems found')} (${tally})`,
+      );
       cli.out(lines.join('\n'));
     });
 }

@@ -36,7 +36,9 @@ export function registerGateCommand(program: Command, cli: Cli): void {
         decision = { kind: 'refuse', reason: `gate configuration: ${(err as Error).message}` };
       }
       try {
-        new RotatingLog(posix.join(home, '.till', 'logs', 'gate.log'), GATE_LOG_MAX_BYTES).write(logLine(decision, line));
+        new RotatingLog(posix.join(home, '.till', 'logs', 'gate.log'), GATE_LOG_MAX_BYTES).write(
+          logLine(decision, line),
+        );
       } catch {
         // A full disk must not turn a refusal into an allowance, nor stop an allowed command.
       }

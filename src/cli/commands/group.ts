@@ -84,6 +84,11 @@ export function registerGroupCommands(host: Command, cli: Cli): void {
         cli.err('no groups yet; create one with: till host group create <group> [hosts...]');
         return;
       }
-      cli.out(renderTable(['GROUP', 'HOSTS', 'MEMBERS'], names.map((g) => [g, groups[g]!.length, groups[g]!.join(',')])));
+      cli.out(
+        renderTable(
+          ['GROUP', 'HOSTS', 'MEMBERS'],
+          names.map((g) => [g, groups[g]!.length, groups[g]!.join(',')]),
+        ),
+      );
     });
 }

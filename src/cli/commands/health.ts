@@ -2,7 +2,13 @@ import type { Command } from 'commander';
 import { UsageError } from '../../core/errors.js';
 import { Inventory } from '../../core/inventory.js';
 import { checkControlPath } from '../../core/paths.js';
-import { DEFAULT_HISTORY_PER_HOST, DEFAULT_HISTORY_TOTAL, healthHistoryStore, type HealthSnapshot, type HistoryLimits } from '../../core/state/health.js';
+import {
+  DEFAULT_HISTORY_PER_HOST,
+  DEFAULT_HISTORY_TOTAL,
+  healthHistoryStore,
+  type HealthSnapshot,
+  type HistoryLimits,
+} from '../../core/state/health.js';
 import type { HostResult } from '../../core/fanout.js';
 import { formatBytes, parseSizeThreshold, type SizeThreshold } from '../../core/units.js';
 import { DEFAULT_THRESHOLDS, healthJob, recordHealth, type HealthThresholds } from '../../ops/health.js';
@@ -20,23 +26,35 @@ export function historyLimits(env: NodeJS.ProcessEnv = process.env): HistoryLimi
   const read = (key: string, fallback: number): number => {
     const raw = env[key];
     if (raw === undefined || raw === '') return fallback;
-    if (!/^\d+$/.test(raw) || Number(raw) < 1) throw new UsageError(`${key} must be a whole number of at least 1, got ${JSON.stringify(raw)}`);
+    if (!/^\d+$/.test(raw) || Number(raw) < 1)
+      throw new UsageError(`${key} must be a whole number of at least 1, got ${JSON.stringify(raw)}`);
     return Number(raw);
   };
-  return { perHost: read('TILL_HEALTH_HISTORY_LIMIT', DEFAULT_HISTORY_PER_HOST), total: read('TILL_HEALTH_HISTORY_TOTAL', DEFAULT_HISTORY_TOTAL) };
+  return {
+    perHost: read('TILL_HEALTH_HISTORY_LIMIT', DEFAULT_HISTORY_PER_HOST),
+    total: read('TILL_HEALTH_HISTORY_TOTAL', DEFAULT_HISTORY_TOTAL),
+  };
 }
 
 function collectSize(option: string) {
-  return (value: string, previous: SizeThreshold[] = []): SizeThreshold[] => [...previous, parseSizeThreshold(option, value)];
+  return (value: string, previous: SizeThreshold[] = []): SizeThreshold[] => [
+    ...previous,
+    parseSizeThreshold(option, value),
+  ];
 }
 
 function loadOption(value: string): number {
-  if (!/^\d+(\.\d+)?$/.test(value) || Number(value) <= 0) throw new UsageError(`--load-max takes a load per CPU core above 0 (e.g. 4), got ${JSON.stringify(value)}`);
+  if (!/^\d+(\.\d+)?$/.test(value) || Number(value) <= 0)
+    throw new UsageError(`--load-max takes a load per CPU core above 0 (e.g. 4), got ${JSON.stringify(value)}`);
   return Number(value);
 }
 
 /** Options to thresholds; `--disk-min 0` turns the disk check off. */
-export function thresholdsFrom(opts: { diskMin?: SizeThreshold[]; memMin?: SizeThreshold[]; loadMax?: number }): HealthThresholds {
+export function thresholdsFrom(opts: {
+  diskMin?: SizeThreshold[];
+  memMin?: SizeThreshold[];
+  loadMax?: number;
+}): HealthThresholds {
   const active = (list: SizeThreshold[]) => list.filter((t) => ('percent' in t ? t.percent > 0 : t.bytes > 0));
   return {
     diskMin: opts.diskMin && opts.diskMin.length > 0 ? active(opts.diskMin) : DEFAULT_THRESHOLDS.diskMin,
@@ -58,9 +76,21 @@ export function registerHealthCommand(host: Command, cli: Cli): void {
         'one ssh call per host (one script, which also times the ssh round trip): up, ssh latency, uptime, load, CPUs, memory, free disk at tekton_path, OS, till version, current release; ' +
           'stores the snapshot and appends it to the history; exit 1 if a host is down or degraded',
       )
-      .option('--disk-min <size|N%>', 'degraded below this free disk at tekton_path (repeatable; default 10% and 1GiB; 0 turns it off)', collectSize('--disk-min'))
-      .option('--load-max <per-core>', `degraded when load1 is above this many times the CPU count (default ${DEFAULT_THRESHOLDS.loadMaxPerCore})`, loadOption)
-      .option('--mem-min <size|N%>', 'degraded below this available memory (repeatable; default: no check)', collectSize('--mem-min')),
+      .option(
+        '--disk-min <size|N%>',
+        'degraded below this free disk at tekton_path (repeatable; default 10% and 1GiB; 0 turns it off)',
+        collectSize('--disk-min'),
+      )
+      .option(
+        '--load-max <per-core>',
+        `degraded when load1 is above this many times the CPU count (default ${DEFAULT_THRESHOLDS.loadMaxPerCore})`,
+        loadOption,
+      )
+      .option(
+        '--mem-min <size|N%>',
+        'degraded below this available memory (repeatable; default: no check)',
+        collectSize('--mem-min'),
+      ),
   ).action(async (patterns: string[], opts: HealthOpts) => {
     const paths = cli.paths();
     checkControlPath(paths);
@@ -76,7 +106,12 @@ export function registerHealthCommand(host: Command, cli: Cli): void {
       inventory,
       targets,
       opts,
-      job: () => healthJob(paths, { thresholds, connectTimeout: opts.connectTimeout, timeoutMs: opts.timeout && opts.timeout * 1000 }),
+      job: () =>
+        healthJob(paths, {
+          thresholds,
+          connectTimeout: opts.connectTimeout,
+          timeoutMs: opts.timeout && opts.timeout * 1000,
+        }),
       extraJson: (r) => ({ health: r.data ?? null }),
       extraColumns: [
         ['LATENCY', (r) => cell(r, (s) => (s.latencyMs === null ? '-' : `${s.latencyMs}ms`))],

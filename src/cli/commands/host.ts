@@ -70,13 +70,26 @@ export function registerHostCommands(host: Command, cli: Cli): void {
     .option('-g, --group <group>', 'add to this group, creating it (repeatable)', collect)
     .option('--jump <host>', 'reach this host through another till host (ProxyJump)')
     .option('--json', 'print the new entry as JSON')
-    .action(async (name: string, spec: string, opts: { port?: string; tektonPath?: string; group?: string[]; jump?: string; json?: boolean }) => {
-      const inventory = new Inventory(cli.paths());
-      const groups = opts.group ?? [];
-      const entry = await addHost(inventory, { name, spec, port: opts.port, tektonPath: opts.tektonPath, groups, jump: opts.jump });
-      if (opts.json) cli.json(hostJson(name, entry, groups));
-      else cli.err(`added ${name} (${formatHostSpec(entry)}), status untested; next: till host test ${name}`);
-    });
+    .action(
+      async (
+        name: string,
+        spec: string,
+        opts: { port?: string; tektonPath?: string; group?: string[]; jump?: string; json?: boolean },
+      ) => {
+        const inventory = new Inventory(cli.paths());
+        const groups = opts.group ?? [];
+        const entry = await addHost(inventory, {
+          name,
+          spec,
+          port: opts.port,
+          tektonPath: opts.tektonPath,
+          groups,
+          jump: opts.jump,
+        });
+        if (opts.json) cli.json(hostJson(name, entry, groups));
+        else cli.err(`added ${name} (${formatHostSpec(entry)}), status untested; next: till host test ${name}`);
+      },
+    );
 
   host
     .command('remove')
@@ -103,7 +116,9 @@ export function registerHostCommands(host: Command, cli: Cli): void {
           return;
         }
         if (db.hosts[name]!.restricted) {
-          cli.err(`${name}: removed ~/.till, and with it till gate: till's restricted key line stays in ~/.ssh/authorized_keys but can run nothing now; delete that line with your own access to tidy up`);
+          cli.err(
+            `${name}: removed ~/.till, and with it till gate: till's restricted key line stays in ~/.ssh/authorized_keys but can run nothing now; delete that line with your own access to tidy up`,
+          );
         }
       }
       await closeMaster(paths, name);
@@ -128,7 +143,9 @@ export function registerHostCommands(host: Command, cli: Cli): void {
         return;
       }
       if (key) {
-        const onOther = names.filter((n) => db.hosts[n]!.key_fingerprint !== undefined && db.hosts[n]!.key_fingerprint !== key.fingerprint);
+        const onOther = names.filter(
+          (n) => db.hosts[n]!.key_fingerprint !== undefined && db.hosts[n]!.key_fingerprint !== key.fingerprint,
+        );
         const stale = key.ageDays >= KEY_ROTATE_AFTER_DAYS ? '; rotate it: till host rotate-key' : '';
         cli.err(`till key ${key.fingerprint}, created ${key.created.slice(0, 10)} (${key.ageDays} days old)${stale}`);
         if (onOther.length > 0) cli.err(`on the old key: ${onOther.join(', ')} (finish with: till host rotate-key)`);
@@ -143,7 +160,14 @@ export function registerHostCommands(host: Command, cli: Cli): void {
           ['NAME', 'ADDRESS', 'STATUS', 'LAST TEST', 'LAST SYNC', 'GROUPS'],
           names.map((n) => {
             const h = db.hosts[n]!;
-            return [n, formatHostSpec(h), h.status, formatAge(h.last_test, now), formatAge(h.last_sync, now), (groups.get(n) ?? []).sort().join(',')];
+            return [
+              n,
+              formatHostSpec(h),
+              h.status,
+              formatAge(h.last_test, now),
+              formatAge(h.last_sync, now),
+              (groups.get(n) ?? []).sort().join(','),
+            ];
           }),
         ),
       );
@@ -167,7 +191,10 @@ export function registerHostCommands(host: Command, cli: Cli): void {
         ['name', name],
         ['address', formatHostSpec(entry)],
         ['ssh alias', `till-${name}`],
-        ['status', entry.status + (entry.status === 'unreachable' ? ` (was ${entry.previous_status ?? 'untested'})` : '')],
+        [
+          'status',
+          entry.status + (entry.status === 'unreachable' ? ` (was ${entry.previous_status ?? 'untested'})` : ''),
+        ],
         ['added', entry.added],
         ['last test', entry.last_test ?? 'never'],
         ['last sync', entry.last_sync ?? 'never'],
@@ -181,7 +208,12 @@ export function registerHostCommands(host: Command, cli: Cli): void {
       if (entry.jump) rows.push(['jump', entry.jump]);
       const key = await currentKeyInfo(cli.paths());
       const onCurrent = entry.key_fingerprint === undefined || entry.key_fingerprint === key?.fingerprint;
-      rows.push(['till key', onCurrent ? `current${key ? ` (${key.ageDays} days old)` : ''}` : `old ${entry.key_fingerprint} (finish with: till host rotate-key)`]);
+      rows.push([
+        'till key',
+        onCurrent
+          ? `current${key ? ` (${key.ageDays} days old)` : ''}`
+          : `old ${entry.key_fingerprint} (finish with: till host rotate-key)`,
+      ]);
       cli.out(rows.map(([k, v]) => `${k.padEnd(14)} ${v}`).join('\n'));
     });
 
@@ -197,11 +229,21 @@ export function registerHostCommands(host: Command, cli: Cli): void {
         return;
       }
       const key = await currentKeyInfo(paths);
-      cli.json({ publicKey, fingerprint: key?.fingerprint ?? null, file: paths.publicKey, created: key?.created ?? null, ageDays: key?.ageDays ?? null });
+      cli.json({
+        publicKey,
+        fingerprint: key?.fingerprint ?? null,
+        file: paths.publicKey,
+        created: key?.created ?? null,
+        ageDays: key?.ageDays ?? null,
+      });
     });
 
   addFleetOptions(
-    host.command('test').description("connect to hosts with till's key ('echo TILL_TEST_SUCCESS'); status becomes connected, or till-ready when the remote till answers"),
+    host
+      .command('test')
+      .description(
+        "connect to hosts with till's key ('echo TILL_TEST_SUCCESS'); status becomes connected, or till-ready when the remote till answers",
+      ),
   ).action(async (patterns: string[], opts: FleetOpts) => {
     const paths = cli.paths();
     checkControlPath(paths);
@@ -212,7 +254,8 @@ export function registerHostCommands(host: Command, cli: Cli): void {
       inventory,
       targets,
       opts,
-      job: () => testJob(paths, { connectTimeout: opts.connectTimeout, timeoutMs: opts.timeout && opts.timeout * 1000 }),
+      job: () =>
+        testJob(paths, { connectTimeout: opts.connectTimeout, timeoutMs: opts.timeout && opts.timeout * 1000 }),
       onAttempt: (entry) => {
         entry.last_test = new Date().toISOString();
       },
@@ -230,7 +273,10 @@ export function registerHostCommands(host: Command, cli: Cli): void {
       .command('exec')
       .description('run a command on every target in parallel: `till host exec web-* -- uptime`')
       .option('--group-output', "print each host's output as one block when it finishes, instead of prefixed lines")
-      .option('--stop-remote', 'Ctrl-C also ends the command on the hosts, not only their ssh (implied by --timeout; two short-lived processes more per host)')
+      .option(
+        '--stop-remote',
+        'Ctrl-C also ends the command on the hosts, not only their ssh (implied by --timeout; two short-lived processes more per host)',
+      )
       .usage('[targets...] [options] -- <command...>'),
   ).action(async (patterns: string[], opts: FleetOpts & { groupOutput?: boolean; stopRemote?: boolean }) => {
     if (cli.rest.length === 0 || cli.rest.every((a) => a.trim() === '')) {
@@ -268,7 +314,10 @@ export function registerHostCommands(host: Command, cli: Cli): void {
     .allowExcessArguments(true)
     .action(async (name: string, _opts: unknown, cmd: Command) => {
       if (cmd.args.length > 1) {
-        throw new UsageError(`host ssh takes one host name, got ${cmd.args.length} arguments`, `put the remote command after --: till host ssh ${name} -- ${cmd.args.slice(1).join(' ')}`);
+        throw new UsageError(
+          `host ssh takes one host name, got ${cmd.args.length} arguments`,
+          `put the remote command after --: till host ssh ${name} -- ${cmd.args.slice(1).join(' ')}`,
+        );
       }
       const paths = cli.paths();
       checkControlPath(paths);
@@ -280,4 +329,3 @@ export function registerHostCommands(host: Command, cli: Cli): void {
       cli.exitCode = result.exitCode === null || result.exitCode === 255 ? ExitCode.hostFailed : result.exitCode;
     });
 }
-

@@ -17,20 +17,33 @@ export function registerInstallationCommands(program: Command, cli: Cli): void {
   const inst = program
     .command('installation')
     .alias('inst')
-    .description('the local installations registry ($TILL_HOME/installations.json): directories till deploys and syncs');
+    .description(
+      'the local installations registry ($TILL_HOME/installations.json): directories till deploys and syncs',
+    );
 
   inst
     .command('add')
-    .description('register a directory (name: TEKTON_REGISTRY_NAME from its .env.local, else the folder name); the first one becomes the default')
+    .description(
+      'register a directory (name: TEKTON_REGISTRY_NAME from its .env.local, else the folder name); the first one becomes the default',
+    )
     .argument('<path>', 'the installation directory (stored as an absolute path)')
     .option('--name <name>', 'registry name (letters, digits, . _ -)')
     .option('--default', 'make it the default installation')
-    .option('--if-absent', 'succeed without a change when this name is already registered at this path (what a deploy runs on the host)')
+    .option(
+      '--if-absent',
+      'succeed without a change when this name is already registered at this path (what a deploy runs on the host)',
+    )
     .option('--json', 'print the new entry as JSON (existed: true when --if-absent found it registered)')
     .action(async (path: string, opts: { name?: string; default?: boolean; ifAbsent?: boolean; json?: boolean }) => {
-      const added = await addInstallation(cli.paths(), { path, name: opts.name, makeDefault: opts.default === true, ifAbsent: opts.ifAbsent === true });
+      const added = await addInstallation(cli.paths(), {
+        path,
+        name: opts.name,
+        makeDefault: opts.default === true,
+        ifAbsent: opts.ifAbsent === true,
+      });
       if (opts.json) cli.json(added);
-      else if (added.existed) cli.err(`installation ${added.name} is already registered (${added.path}); nothing changed`);
+      else if (added.existed)
+        cli.err(`installation ${added.name} is already registered (${added.path}); nothing changed`);
       else cli.err(`added installation ${added.name} (${added.path})${added.default ? ', the default' : ''}`);
     });
 
@@ -47,10 +60,17 @@ export function registerInstallationCommands(program: Command, cli: Cli): void {
         return;
       }
       if (list.length === 0) {
-        cli.err('no installations yet; add one with: till installation add <path> (or: till installation discover --add)');
+        cli.err(
+          'no installations yet; add one with: till installation add <path> (or: till installation discover --add)',
+        );
         return;
       }
-      cli.out(renderTable(['NAME', 'PATH', 'DEFAULT'], list.map((i) => [i.name, i.path, i.default ? 'yes' : ''])));
+      cli.out(
+        renderTable(
+          ['NAME', 'PATH', 'DEFAULT'],
+          list.map((i) => [i.name, i.path, i.default ? 'yes' : '']),
+        ),
+      );
     });
 
   inst
@@ -74,9 +94,15 @@ export function registerInstallationCommands(program: Command, cli: Cli): void {
 
   inst
     .command('discover')
-    .description(`find directories whose .env.local sets TEKTON_REGISTRY_NAME (default root ~/projects/github, ${DISCOVER_DEPTH} levels deep)`)
+    .description(
+      `find directories whose .env.local sets TEKTON_REGISTRY_NAME (default root ~/projects/github, ${DISCOVER_DEPTH} levels deep)`,
+    )
     .option('--root <dir>', 'where to look')
-    .option('--depth <n>', `how many folder levels below the root (default ${DISCOVER_DEPTH})`, intOption('--depth', 0, 10))
+    .option(
+      '--depth <n>',
+      `how many folder levels below the root (default ${DISCOVER_DEPTH})`,
+      intOption('--depth', 0, 10),
+    )
     .option('--add', 'register the ones not registered yet')
     .option('--json', 'print {"found": [...], "added": [...]} as JSON')
     .action(async (opts: { root?: string; depth?: number; add?: boolean; json?: boolean }) => {
@@ -90,7 +116,9 @@ export function registerInstallationCommands(program: Command, cli: Cli): void {
         for (const f of found) {
           if (registered.has(f.path)) continue;
           if (f.name === null) {
-            problems.push(`${f.path}: TEKTON_REGISTRY_NAME ${JSON.stringify(f.registryName)} is not a usable name; add it with --name`);
+            problems.push(
+              `${f.path}: TEKTON_REGISTRY_NAME ${JSON.stringify(f.registryName)} is not a usable name; add it with --name`,
+            );
             continue;
           }
           try {
@@ -106,8 +134,18 @@ export function registerInstallationCommands(program: Command, cli: Cli): void {
       } else if (found.length === 0) {
         cli.err('no installations found (a folder whose .env.local sets TEKTON_REGISTRY_NAME)');
       } else {
-        cli.out(renderTable(['NAME', 'PATH', 'REGISTERED'], found.map((f) => [f.name ?? `(${f.registryName})`, f.path, registered.get(f.path) ?? (added.includes(f.name ?? '') ? 'added' : '')])));
-        if (!opts.add && found.some((f) => !registered.has(f.path))) cli.err('register them with: till installation discover --add');
+        cli.out(
+          renderTable(
+            ['NAME', 'PATH', 'REGISTERED'],
+            found.map((f) => [
+              f.name ?? `(${f.registryName})`,
+              f.path,
+              registered.get(f.path) ?? (added.includes(f.name ?? '') ? 'added' : ''),
+            ]),
+          ),
+        );
+        if (!opts.add && found.some((f) => !registered.has(f.path)))
+          cli.err('register them with: till installation discover --add');
       }
       for (const p of problems) cli.err(`warning: ${p}`);
     });

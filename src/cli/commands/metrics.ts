@@ -32,12 +32,21 @@ export function registerMetricsCommand(program: Command, cli: Cli): void {
         '--serve keeps answering GET /metrics over HTTP until SIGINT/SIGTERM',
     )
     .addOption(new Option('--json', 'print the metric families as JSON instead').conflicts('serve'))
-    .option('--serve <addr:port>', 'serve /metrics over HTTP on this loopback address (127.0.0.1:9100; port 0 picks a free one)')
+    .option(
+      '--serve <addr:port>',
+      'serve /metrics over HTTP on this loopback address (127.0.0.1:9100; port 0 picks a free one)',
+    )
     .option('--metrics-allow-remote', 'allow --serve on a non-loopback address (the metrics name every host)')
-    .addHelpText('after', '\nSee docs/health.md for every metric and label. Run `till host health` (or `till watch`) to refresh the numbers.')
+    .addHelpText(
+      'after',
+      '\nSee docs/health.md for every metric and label. Run `till host health` (or `till watch`) to refresh the numbers.',
+    )
     .action(async (opts: MetricsOpts) => {
       if (opts.metricsAllowRemote && opts.serve === undefined) {
-        throw new UsageError('--metrics-allow-remote only applies to --serve', 'e.g. till metrics --serve 0.0.0.0:9100 --metrics-allow-remote');
+        throw new UsageError(
+          '--metrics-allow-remote only applies to --serve',
+          'e.g. till metrics --serve 0.0.0.0:9100 --metrics-allow-remote',
+        );
       }
       const paths = cli.paths();
       const warn = (message: string) => cli.err(`warning: ${message}`);

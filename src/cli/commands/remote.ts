@@ -22,7 +22,10 @@ import { VERSION } from '../version.js';
 export function runningBundle(): string {
   const file = fileURLToPath(import.meta.url);
   if (!file.endsWith('.mjs') || !existsSync(file)) {
-    throw new SetupError(`till host setup ships the built bundle, but this till runs from ${file}`, 'run the built till (npm run build; bin/till.mjs)');
+    throw new SetupError(
+      `till host setup ships the built bundle, but this till runs from ${file}`,
+      'run the built till (npm run build; bin/till.mjs)',
+    );
   }
   return file;
 }
@@ -54,14 +57,24 @@ export function splitSetUp(targets: readonly Target[]): { ready: Target[]; notRe
  * Targets of a host sync: the named ones, or every set-up host when none are named.
  * Hosts without till are left out with a note (they have nothing to sync with).
  */
-export function syncTargets(cli: Cli, db: Parameters<typeof selectTargets>[0], patterns: string[], opts: FleetOpts): Target[] {
+export function syncTargets(
+  cli: Cli,
+  db: Parameters<typeof selectTargets>[0],
+  patterns: string[],
+  opts: FleetOpts,
+): Target[] {
   const explicit = patterns.length > 0 || (opts.group ?? []).length > 0 || opts.all === true;
-  const all = explicit ? selectTargets(db, patterns, opts) : Object.entries(db.hosts).map(([name, entry]) => ({ name, entry }));
+  const all = explicit
+    ? selectTargets(db, patterns, opts)
+    : Object.entries(db.hosts).map(([name, entry]) => ({ name, entry }));
   const { ready, notReady } = splitSetUp(all);
   if (notReady.length > 0 && (explicit || !opts.json)) {
-    cli.err(`not set up, left out: ${notReady.map((t) => `${t.name} (${lifecycleOf(t.entry)})`).join(', ')}; run: till host setup <name>`);
+    cli.err(
+      `not set up, left out: ${notReady.map((t) => `${t.name} (${lifecycleOf(t.entry)})`).join(', ')}; run: till host setup <name>`,
+    );
   }
-  if (explicit && ready.length === 0) throw new UsageError('none of the targets has till set up', 'run: till host setup <targets>');
+  if (explicit && ready.length === 0)
+    throw new UsageError('none of the targets has till set up', 'run: till host setup <targets>');
   return ready;
 }
 
@@ -73,7 +86,8 @@ export function hostInstallationNotes(results: ReadonlyArray<HostResult<HostSync
   const lines: string[] = [];
   for (const r of results) {
     for (const inst of r.data?.local ?? []) {
-      if (inst.status === 'skipped' || inst.status === 'failed') lines.push(`${r.host}: ${inst.name} ${inst.status}: ${inst.reason ?? 'no reason given'}`);
+      if (inst.status === 'skipped' || inst.status === 'failed')
+        lines.push(`${r.host}: ${inst.name} ${inst.status}: ${inst.reason ?? 'no reason given'}`);
     }
   }
   return lines;
@@ -84,7 +98,8 @@ export function localSummary(data: HostSyncData | undefined): string {
   const c = countLocal(data.local);
   if (c.total === 0) return 'none';
   const parts: string[] = [];
-  for (const k of ['updated', 'would-update', 'up-to-date', 'skipped', 'failed'] as const) if (c[k] > 0) parts.push(`${c[k]} ${k}`);
+  for (const k of ['updated', 'would-update', 'up-to-date', 'skipped', 'failed'] as const)
+    if (c[k] > 0) parts.push(`${c[k]} ${k}`);
   return parts.join(', ');
 }
 
@@ -92,10 +107,15 @@ export function localSummary(data: HostSyncData | undefined): string {
  * `host setup [--restrict]`, also run by `host authorize --restrict` (a host must run
  * till before its key can be restricted to `till gate`).
  */
-export async function runSetupCommand(cli: Cli, patterns: string[], opts: FleetOpts & { restrict?: boolean; force?: boolean }): Promise<number> {
+export async function runSetupCommand(
+  cli: Cli,
+  patterns: string[],
+  opts: FleetOpts & { restrict?: boolean; force?: boolean },
+): Promise<number> {
   const paths = cli.paths();
   checkControlPath(paths);
-  if (!VERSION_RE.test(VERSION)) throw new SetupError(`this till's version ${JSON.stringify(VERSION)} cannot name a file on the host`);
+  if (!VERSION_RE.test(VERSION))
+    throw new SetupError(`this till's version ${JSON.stringify(VERSION)} cannot name a file on the host`);
   const bundlePath = runningBundle();
   const inventory = new Inventory(paths);
   const targets = selectTargets(await inventory.read(), patterns, opts);
@@ -113,18 +133,42 @@ export async function runSetupCommand(cli: Cli, patterns: string[], opts: FleetO
         const done = await setup(ctx);
         if (!done.ok) return done;
         const restricted = await restrictJob(paths, key, { configFor: () => gateConfigFor(ctx.entry), ...timing })(ctx);
-        return restricted.ok ? { ...done, data: { ...done.data!, restricted: true } } : { ...restricted, data: undefined };
+        return restricted.ok
+          ? { ...done, data: { ...done.data!, restricted: true } }
+          : { ...restricted, data: undefined };
       };
     },
     onSuccess: (entry, r) => {
       applySetup(entry, r.data);
       if (r.data?.restricted) entry.restricted = true;
     },
-    extraJson: (r) => ({ changed: r.data?.changed ?? null, tillVersion: r.data?.tillVersion ?? null, previousVersion: r.data?.previousVersion ?? null, node: r.data?.node ?? null, nodeVersion: r.data?.nodeVersion ?? null, restricted: r.data?.restricted ?? null }),
+    extraJson: (r) => ({
+      changed: r.data?.changed ?? null,
+      tillVersion: r.data?.tillVersion ?? null,
+      previousVersion: r.data?.previousVersion ?? null,
+      node: r.data?.node ?? null,
+      nodeVersion: r.data?.nodeVersion ?? null,
+      restricted: r.data?.restricted ?? null,
+    }),
     extraColumns: [
-      ['TILL', (r) => (r.data ? (r.data.changed ? `${r.data.previousVersion ?? 'none'} -> ${r.data.tillVersion}` : `${r.data.tillVersion} (unchanged)`) : '-')],
+      [
+        'TILL',
+        (r) =>
+          r.data
+            ? r.data.changed
+              ? `${r.data.previousVersion ?? 'none'} -> ${r.data.tillVersion}`
+              : `${r.data.tillVersion} (unchanged)`
+            : '-',
+      ],
       ['NODE', (r) => r.data?.nodeVersion ?? '-'],
-      ...(key ? [['KEY', (r: { data?: { restricted?: boolean } }) => (r.data?.restricted ? 'restricted' : '-')] as [string, (r: { data?: { restricted?: boolean } }) => string]] : []),
+      ...(key
+        ? [
+            ['KEY', (r: { data?: { restricted?: boolean } }) => (r.data?.restricted ? 'restricted' : '-')] as [
+              string,
+              (r: { data?: { restricted?: boolean } }) => string,
+            ],
+          ]
+        : []),
     ],
   });
 }
@@ -133,9 +177,17 @@ export function registerRemoteCommands(host: Command, cli: Cli): void {
   addFleetOptions(
     host
       .command('setup')
-      .description(`install this till (${VERSION}) on hosts: checks rsync and Node.js ${MIN_NODE_MAJOR}+, copies the bundle to ~/.till/lib, switches ~/.till/bin/till atomically; status till-ready`)
-      .option('--restrict', "then restrict till's key on the host to `till gate` (only till's own operations; docs/gate.md) and prove host test still passes")
-      .option('--force', 'install even on hosts that already run this version (e.g. a rebuilt bundle); the launcher is switched again'),
+      .description(
+        `install this till (${VERSION}) on hosts: checks rsync and Node.js ${MIN_NODE_MAJOR}+, copies the bundle to ~/.till/lib, switches ~/.till/bin/till atomically; status till-ready`,
+      )
+      .option(
+        '--restrict',
+        "then restrict till's key on the host to `till gate` (only till's own operations; docs/gate.md) and prove host test still passes",
+      )
+      .option(
+        '--force',
+        'install even on hosts that already run this version (e.g. a rebuilt bundle); the launcher is switched again',
+      ),
   ).action(async (patterns: string[], opts: FleetOpts & { restrict?: boolean; force?: boolean }) => {
     cli.exitCode = await runSetupCommand(cli, patterns, opts);
   });
@@ -143,7 +195,9 @@ export function registerRemoteCommands(host: Command, cli: Cli): void {
   addFleetOptions(
     host
       .command('sync')
-      .description("on each set-up host (default: all of them), run the host's own `till sync --local-only`; records last_sync")
+      .description(
+        "on each set-up host (default: all of them), run the host's own `till sync --local-only`; records last_sync",
+      )
       .option('-n, --dry-run', 'report what each host would pull; change nothing'),
   ).action(async (patterns: string[], opts: FleetOpts & { dryRun?: boolean }) => {
     const paths = cli.paths();
@@ -151,7 +205,8 @@ export function registerRemoteCommands(host: Command, cli: Cli): void {
     const inventory = new Inventory(paths);
     const targets = syncTargets(cli, await inventory.read(), patterns, opts);
     if (targets.length === 0) {
-      if (opts.json) cli.json({ ok: true, summary: { total: 0, ok: 0, failed: 0, unreachable: 0, skipped: 0 }, results: [] });
+      if (opts.json)
+        cli.json({ ok: true, summary: { total: 0, ok: 0, failed: 0, unreachable: 0, skipped: 0 }, results: [] });
       else cli.err('no host has till set up; nothing to sync (run: till host setup <name>)');
       return;
     }
@@ -161,7 +216,12 @@ export function registerRemoteCommands(host: Command, cli: Cli): void {
       inventory,
       targets,
       opts,
-      job: () => hostSyncJob(paths, { dryRun, connectTimeout: opts.connectTimeout, timeoutMs: opts.timeout && opts.timeout * 1000 }),
+      job: () =>
+        hostSyncJob(paths, {
+          dryRun,
+          connectTimeout: opts.connectTimeout,
+          timeoutMs: opts.timeout && opts.timeout * 1000,
+        }),
       record: !dryRun,
       onSuccess: (entry) => void (entry.last_sync = new Date().toISOString()),
       extraJson: (r) => ({ local: r.data?.local ?? null }),

@@ -19,8 +19,22 @@ import {
   type SchedulerKind,
   type UserContext,
 } from '../../schedule/install.js';
-import { currentInvocation, customSyncCommand, dueState, ensureNextRun, runAndRecord, tillSyncCommand } from '../../schedule/run.js';
-import { applyCadence, cadenceOf, describeCadence, parseDailyAt, parseIntervalHours, type Cadence } from '../../schedule/spec.js';
+import {
+  currentInvocation,
+  customSyncCommand,
+  dueState,
+  ensureNextRun,
+  runAndRecord,
+  tillSyncCommand,
+} from '../../schedule/run.js';
+import {
+  applyCadence,
+  cadenceOf,
+  describeCadence,
+  parseDailyAt,
+  parseIntervalHours,
+  type Cadence,
+} from '../../schedule/spec.js';
 import { formatLocal, formatUtc } from '../../schedule/time.js';
 import { watchState } from '../../watch/daemon.js';
 import type { Cli } from '../context.js';
@@ -50,26 +64,37 @@ function planJson(plan: Plan) {
 
 function renderPlan(plan: Plan, verb: 'install' | 'remove'): string {
   const lines: string[] = [`would ${verb} the ${plan.scheduler} scheduler:`];
-  for (const step of plan.before) lines.push(`run: ${step.run.join(' ')}${step.fallback ? `  (or: ${step.fallback.join(' ')})` : ''}`);
+  for (const step of plan.before)
+    lines.push(`run: ${step.run.join(' ')}${step.fallback ? `  (or: ${step.fallback.join(' ')})` : ''}`);
   for (const f of plan.write) lines.push(`--- write ${f.path}`, f.content.trimEnd(), '---');
   for (const f of plan.remove) lines.push(`remove: ${f}`);
   for (const d of plan.removeDirs ?? []) lines.push(`remove if empty (enable created it): ${d}/`);
   if (plan.crontab) {
-    lines.push(plan.crontab.after === null ? '--- crontab would be removed (till\'s line was its only content)' : '--- crontab would become:', ...(plan.crontab.after === null ? [] : [plan.crontab.after.trimEnd(), '---']));
+    lines.push(
+      plan.crontab.after === null
+        ? "--- crontab would be removed (till's line was its only content)"
+        : '--- crontab would become:',
+      ...(plan.crontab.after === null ? [] : [plan.crontab.after.trimEnd(), '---']),
+    );
   }
-  for (const step of plan.after) lines.push(`run: ${step.run.join(' ')}${step.fallback ? `  (or: ${step.fallback.join(' ')})` : ''}`);
+  for (const step of plan.after)
+    lines.push(`run: ${step.run.join(' ')}${step.fallback ? `  (or: ${step.fallback.join(' ')})` : ''}`);
   return lines.join('\n');
 }
 
 export function registerScheduleCommands(program: Command, cli: Cli): void {
   const schedule = program
     .command('schedule')
-    .description('when till sync runs: show, set, enable/disable the platform scheduler (systemd, launchd, cron), run now');
+    .description(
+      'when till sync runs: show, set, enable/disable the platform scheduler (systemd, launchd, cron), run now',
+    );
   const store = () => scheduleStore(cli.paths());
 
   schedule
     .command('show')
-    .description('print the schedule, next run (local and UTC), installed scheduler, watch daemon, failures and recent runs')
+    .description(
+      'print the schedule, next run (local and UTC), installed scheduler, watch daemon, failures and recent runs',
+    )
     .option('--json', 'print it as one JSON document')
     .action(async (opts: { json?: boolean }) => {
       const paths = cli.paths();
@@ -82,7 +107,12 @@ export function registerScheduleCommands(program: Command, cli: Cli): void {
       const next = sync.next_run ? new Date(sync.next_run) : null;
       if (opts.json) {
         cli.json({
-          schedule: { enabled: sync.enabled, daily_at: sync.daily_at ?? null, interval_hours: sync.interval_hours ?? null, description: describeCadence(cadence) },
+          schedule: {
+            enabled: sync.enabled,
+            daily_at: sync.daily_at ?? null,
+            interval_hours: sync.interval_hours ?? null,
+            description: describeCadence(cadence),
+          },
           next_run: sync.next_run ?? null,
           next_run_local: next && !Number.isNaN(next.getTime()) ? formatLocal(next) : null,
           last_run: sync.last_run ?? null,
@@ -96,10 +126,25 @@ export function registerScheduleCommands(program: Command, cli: Cli): void {
         return;
       }
       const rows: Array<[string, string]> = [
-        ['schedule', `${describeCadence(cadence)}${sync.enabled || watch.running ? '' : ' (not enabled: till schedule enable, or till watch)'}`],
+        [
+          'schedule',
+          `${describeCadence(cadence)}${sync.enabled || watch.running ? '' : ' (not enabled: till schedule enable, or till watch)'}`,
+        ],
         ['next run', whenText(sync.next_run)],
-        ['scheduler', installed.length ? installed.map((i) => `${i.scheduler} (${i.detail}; ${i.locations.join(', ')})`).join('; ') : 'none installed'],
-        ['watch', watch.running ? `running (pid ${watch.pid}, since ${watch.started})` : watch.stale ? `not running (stale pid ${watch.pid} recorded)` : 'not running'],
+        [
+          'scheduler',
+          installed.length
+            ? installed.map((i) => `${i.scheduler} (${i.detail}; ${i.locations.join(', ')})`).join('; ')
+            : 'none installed',
+        ],
+        [
+          'watch',
+          watch.running
+            ? `running (pid ${watch.pid}, since ${watch.started})`
+            : watch.stale
+              ? `not running (stale pid ${watch.pid} recorded)`
+              : 'not running',
+        ],
         ['last run', sync.last_run ? `${whenText(sync.last_run)}: ${sync.status ?? '?'}` : 'never'],
         ['failures', `${sync.consecutive_failures ?? 0} in a row`],
         ['last error', sync.last_error ?? '-'],
@@ -113,7 +158,13 @@ export function registerScheduleCommands(program: Command, cli: Cli): void {
             ['STARTED', 'STATUS', 'TRIGGER', 'DURATION', 'ERROR'],
             history.map((h) => {
               const r = h as RunRecord;
-              return [h.started, h.status, r.trigger ?? '-', h.duration_ms !== undefined ? formatDuration(h.duration_ms) : '-', r.error ?? ''];
+              return [
+                h.started,
+                h.status,
+                r.trigger ?? '-',
+                h.duration_ms !== undefined ? formatDuration(h.duration_ms) : '-',
+                r.error ?? '',
+              ];
             }),
           ),
         );
@@ -130,7 +181,10 @@ export function registerScheduleCommands(program: Command, cli: Cli): void {
       if ((opts.dailyAt === undefined) === (opts.intervalHours === undefined)) {
         throw new UsageError('give exactly one of --daily-at HH:MM or --interval-hours N');
       }
-      const cadence: Cadence = opts.dailyAt !== undefined ? { kind: 'daily', ...parseDailyAt(opts.dailyAt) } : { kind: 'interval', hours: parseIntervalHours(opts.intervalHours!) };
+      const cadence: Cadence =
+        opts.dailyAt !== undefined
+          ? { kind: 'daily', ...parseDailyAt(opts.dailyAt) }
+          : { kind: 'interval', hours: parseIntervalHours(opts.intervalHours!) };
       const now = new Date();
       const sync = await store().update((file) => {
         applyCadence(file.sync, cadence);
@@ -141,14 +195,20 @@ export function registerScheduleCommands(program: Command, cli: Cli): void {
       if (opts.json) cli.json({ sync, installed_schedulers: installed.map((i) => i.scheduler) });
       else cli.err(`schedule: ${describeCadence(cadence)}; next run ${whenText(sync.next_run)}`);
       for (const i of installed) {
-        cli.err(`the installed ${i.scheduler} scheduler still has the old times: run 'till schedule enable --scheduler ${i.scheduler}' to update it`);
+        cli.err(
+          `the installed ${i.scheduler} scheduler still has the old times: run 'till schedule enable --scheduler ${i.scheduler}' to update it`,
+        );
       }
     });
 
   schedule
     .command('enable')
-    .description('install the platform scheduler for this user (systemd user timer, launchd agent or a crontab line) and report which')
-    .addOption(new Option('--scheduler <kind>', 'force one instead of detecting it').choices(['systemd', 'launchd', 'cron']))
+    .description(
+      'install the platform scheduler for this user (systemd user timer, launchd agent or a crontab line) and report which',
+    )
+    .addOption(
+      new Option('--scheduler <kind>', 'force one instead of detecting it').choices(['systemd', 'launchd', 'cron']),
+    )
     .option('--dry-run', 'print the files and commands it would install; change nothing')
     .option('--json', 'print what was (or would be) installed as JSON')
     .action(async (opts: { scheduler?: string; dryRun?: boolean; json?: boolean }) => {
@@ -157,7 +217,9 @@ export function registerScheduleCommands(program: Command, cli: Cli): void {
       const file = await store().read();
       const cadence = cadenceOf(file.sync);
       const inv = currentInvocation(paths, process.argv[1]);
-      const kind: SchedulerKind = opts.scheduler ? parseSchedulerKind(opts.scheduler) : await detectScheduler(process.platform, user);
+      const kind: SchedulerKind = opts.scheduler
+        ? parseSchedulerKind(opts.scheduler)
+        : await detectScheduler(process.platform, user);
       await checkNotOwnedElsewhere(kind, paths.home, user);
       const crontab = kind === 'cron' ? await readCrontab() : null;
       const plan = planEnable(kind, inv, cadence, user, crontab);
@@ -176,20 +238,32 @@ export function registerScheduleCommands(program: Command, cli: Cli): void {
         f.sync.enabled = true;
         // Remember the directories made for the files, so disable leaves none behind (kept across re-enables).
         const had = f.installed?.[kind]?.created_dirs ?? [];
-        if (applied.createdDirs.length || had.length) f.installed = { ...f.installed, [kind]: { created_dirs: [...new Set([...had, ...applied.createdDirs])] } };
+        if (applied.createdDirs.length || had.length)
+          f.installed = { ...f.installed, [kind]: { created_dirs: [...new Set([...had, ...applied.createdDirs])] } };
         if (!dueState(f, new Date()).nextRun) f.sync.next_run = computeNextRun(f.sync, new Date()).toISOString();
         return f.sync;
       });
       const others = (await detectInstalled(paths.home, user)).filter((i) => i.scheduler !== kind);
       if (opts.json) {
-        cli.json({ dryRun: false, ...planJson(plan), ran: applied.ran, warnings: applied.warnings, next_run: sync.next_run });
+        cli.json({
+          dryRun: false,
+          ...planJson(plan),
+          ran: applied.ran,
+          warnings: applied.warnings,
+          next_run: sync.next_run,
+        });
       } else {
         const where = plan.write.map((f) => f.path).join(', ') || 'crontab';
-        cli.err(`installed the ${kind} scheduler (${where}): ${describeCadence(cadence)}, logs in ${paths.logsDir}/sync.log`);
+        cli.err(
+          `installed the ${kind} scheduler (${where}): ${describeCadence(cadence)}, logs in ${paths.logsDir}/sync.log`,
+        );
         cli.err(`next run ${whenText(sync.next_run)}`);
         for (const w of applied.warnings) cli.err(`warning: ${w}`);
       }
-      for (const o of others) cli.err(`warning: the ${o.scheduler} scheduler is installed too, so syncs would run twice; remove it: till schedule disable --scheduler ${o.scheduler}`);
+      for (const o of others)
+        cli.err(
+          `warning: the ${o.scheduler} scheduler is installed too, so syncs would run twice; remove it: till schedule disable --scheduler ${o.scheduler}`,
+        );
     });
 
   schedule
@@ -203,10 +277,20 @@ export function registerScheduleCommands(program: Command, cli: Cli): void {
       const user = userContext();
       // Read (and so check) schedule.json before anything is removed: an unreadable one stops here, with nothing changed.
       const file = await store().read();
-      const found = (await detectInstalled(paths.home, user)).filter((i) => !opts.scheduler || i.scheduler === opts.scheduler);
+      const found = (await detectInstalled(paths.home, user)).filter(
+        (i) => !opts.scheduler || i.scheduler === opts.scheduler,
+      );
       const plans: Plan[] = [];
       for (const f of found) {
-        plans.push(planDisable(f, user, f.scheduler === 'cron' ? await readCrontab() : null, paths.home, file.installed?.[f.scheduler]?.created_dirs ?? []));
+        plans.push(
+          planDisable(
+            f,
+            user,
+            f.scheduler === 'cron' ? await readCrontab() : null,
+            paths.home,
+            file.installed?.[f.scheduler]?.created_dirs ?? [],
+          ),
+        );
       }
       if (opts.dryRun) {
         if (opts.json) cli.json({ dryRun: true, removed: plans.map(planJson) });
@@ -225,9 +309,14 @@ export function registerScheduleCommands(program: Command, cli: Cli): void {
         cli.json({ dryRun: false, removed: results });
         return;
       }
-      if (plans.length === 0) cli.err(`no till scheduler is installed for TILL_HOME=${paths.home}${opts.scheduler ? ` (looked for ${opts.scheduler})` : ''}`);
+      if (plans.length === 0)
+        cli.err(
+          `no till scheduler is installed for TILL_HOME=${paths.home}${opts.scheduler ? ` (looked for ${opts.scheduler})` : ''}`,
+        );
       for (const r of results) {
-        cli.err(`removed the ${r.scheduler} scheduler (${[...r.remove, ...(r.crontab ? ['crontab line'] : []), ...(r.remove_dirs ?? []).map((d) => `${d}/ if empty`)].join(', ')})`);
+        cli.err(
+          `removed the ${r.scheduler} scheduler (${[...r.remove, ...(r.crontab ? ['crontab line'] : []), ...(r.remove_dirs ?? []).map((d) => `${d}/ if empty`)].join(', ')})`,
+        );
         for (const w of r.warnings) cli.err(`warning: ${w}`);
       }
     });
@@ -235,13 +324,22 @@ export function registerScheduleCommands(program: Command, cli: Cli): void {
   schedule
     .command('run')
     .description('run till sync now and record it exactly as a scheduled run (exit 0 success, 1 failure)')
-    .option('--if-due', "only when schedule.json's next_run is due (what cron's hourly line runs); otherwise exit 0 quietly")
+    .option(
+      '--if-due',
+      "only when schedule.json's next_run is due (what cron's hourly line runs); otherwise exit 0 quietly",
+    )
     .option('--trigger <name>', 'the trigger recorded with the run', 'schedule-run')
-    .addOption(new Option('--sync-command <path>', 'run <path> sync --trigger <name> instead of this till (for tests and wrappers)').hideHelp())
+    .addOption(
+      new Option(
+        '--sync-command <path>',
+        'run <path> sync --trigger <name> instead of this till (for tests and wrappers)',
+      ).hideHelp(),
+    )
     .option('--json', 'print the recorded run as JSON (the sync output then goes to stderr)')
     .action(async (opts: { ifDue?: boolean; trigger: string; syncCommand?: string; json?: boolean }) => {
       const paths = cli.paths();
-      if (!/^[a-z][a-z0-9-]{0,31}$/.test(opts.trigger)) throw new UsageError(`--trigger takes a short lowercase name, got ${JSON.stringify(opts.trigger)}`);
+      if (!/^[a-z][a-z0-9-]{0,31}$/.test(opts.trigger))
+        throw new UsageError(`--trigger takes a short lowercase name, got ${JSON.stringify(opts.trigger)}`);
       if (opts.ifDue) {
         const now = new Date();
         const state = dueState(await store().read(), now);
@@ -258,7 +356,9 @@ export function registerScheduleCommands(program: Command, cli: Cli): void {
         else cli.err('another till sync is running on this TILL_HOME: nothing started, nothing recorded');
         return;
       }
-      const cmd = opts.syncCommand ? customSyncCommand(opts.syncCommand, opts.trigger) : tillSyncCommand(currentInvocation(paths, process.argv[1]), opts.trigger);
+      const cmd = opts.syncCommand
+        ? customSyncCommand(opts.syncCommand, opts.trigger)
+        : tillSyncCommand(currentInvocation(paths, process.argv[1]), opts.trigger);
       const toStdout = (b: Buffer) => void (opts.json ? process.stderr : process.stdout).write(b);
       const toStderr = (b: Buffer) => void process.stderr.write(b);
       // Ctrl-C / SIGTERM: stop the sync, still record it (as cancelled), exit 130.
@@ -268,7 +368,11 @@ export function registerScheduleCommands(program: Command, cli: Cli): void {
       process.on('SIGTERM', onSignal);
       let r;
       try {
-        r = await runAndRecord(paths, cmd, opts.trigger, { signal: stop.signal, onStdout: toStdout, onStderr: toStderr });
+        r = await runAndRecord(paths, cmd, opts.trigger, {
+          signal: stop.signal,
+          onStdout: toStdout,
+          onStderr: toStderr,
+        });
       } finally {
         process.off('SIGINT', onSignal);
         process.off('SIGTERM', onSignal);
@@ -278,6 +382,7 @@ export function registerScheduleCommands(program: Command, cli: Cli): void {
       else cli.err(`sync ${r.record.status}${r.record.error ? `: ${r.record.error}` : ''}; next run ${whenText(next)}`);
       if (stop.signal.aborted) throw new TillError('', ExitCode.interrupted);
       // A sync stopped by a state file (exit 4) says so in the exit code too, as `till sync` would.
-      if (r.record.status !== 'success') throw r.result.exitCode === ExitCode.state ? new TillError('', ExitCode.state) : new FailedError('');
+      if (r.record.status !== 'success')
+        throw r.result.exitCode === ExitCode.state ? new TillError('', ExitCode.state) : new FailedError('');
     });
 }

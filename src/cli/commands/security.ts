@@ -23,10 +23,15 @@ function keyOf(r: HostResult<RotateData>): 'new' | 'old' {
 export function registerSecurityCommands(host: Command, cli: Cli): void {
   host
     .command('authorize')
-    .description("install till's public key on a host with YOUR ssh access (your keys, agent, ~/.ssh/config), then prove a login with till's key")
+    .description(
+      "install till's public key on a host with YOUR ssh access (your keys, agent, ~/.ssh/config), then prove a login with till's key",
+    )
     .argument('<name>')
     .option('--connect-timeout <seconds>', 'ssh ConnectTimeout (default 10)', intOption('--connect-timeout', 1, 600))
-    .option('--restrict', "then install till there (as host setup does) and restrict its key to `till gate` (docs/gate.md)")
+    .option(
+      '--restrict',
+      'then install till there (as host setup does) and restrict its key to `till gate` (docs/gate.md)',
+    )
     .option('--json', 'print {host, added, connected, fingerprint, error} as JSON')
     .action(async (name: string, opts: { connectTimeout?: number; json?: boolean; restrict?: boolean }) => {
       validateName(name);
@@ -46,7 +51,10 @@ export function registerSecurityCommands(host: Command, cli: Cli): void {
         cli.json({ host: name, added: result.added, connected: t.ok, fingerprint: result.fingerprint, error: t.error });
       } else {
         cli.err(`${name}: till's key ${result.added ? 'added to' : 'was already in'} ~/.ssh/authorized_keys`);
-        if (t.ok) cli.err(`${name}: login with till's key works (${t.data?.latencyMs ?? '?'}ms); status ${t.data?.tillVersion ? 'till-ready' : 'connected'}`);
+        if (t.ok)
+          cli.err(
+            `${name}: login with till's key works (${t.data?.latencyMs ?? '?'}ms); status ${t.data?.tillVersion ? 'till-ready' : 'connected'}`,
+          );
         else cli.err(`${name}: but the login with till's key failed: ${t.error}`);
       }
       if (!t.ok) {
@@ -54,13 +62,20 @@ export function registerSecurityCommands(host: Command, cli: Cli): void {
         return;
       }
       // SPEC §11: on a host without till, --restrict installs it first so the gate exists.
-      if (opts.restrict) cli.exitCode = await runSetupCommand(cli, [name], { restrict: true, connectTimeout: opts.connectTimeout, json: false });
+      if (opts.restrict)
+        cli.exitCode = await runSetupCommand(cli, [name], {
+          restrict: true,
+          connectTimeout: opts.connectTimeout,
+          json: false,
+        });
     });
 
   addFleetOptions(
     host
       .command('rotate-key')
-      .description("replace till's key pair: on every host add the new key, prove a login with it, remove the old one; then switch locally. Safe to re-run")
+      .description(
+        "replace till's key pair: on every host add the new key, prove a login with it, remove the old one; then switch locally. Safe to re-run",
+      )
       .option('-y, --yes', 'do not ask for confirmation on a terminal'),
   ).action(async (patterns: string[], opts: FleetOpts & { yes?: boolean }) => {
     const paths = cli.paths();
@@ -72,7 +87,11 @@ export function registerSecurityCommands(host: Command, cli: Cli): void {
     if (!all || Object.keys(db0.hosts).length > 0) selectTargets(db0, patterns, { ...opts, all: all || opts.all });
     if (cli.stdinIsTTY && !opts.yes) {
       const n = Object.keys(db0.hosts).length;
-      if (!(await confirm(`Rotate till's key${all ? ` on all ${n} host${n === 1 ? '' : 's'}` : ''}? Hosts that cannot be reached keep the old key. [y/N] `))) {
+      if (
+        !(await confirm(
+          `Rotate till's key${all ? ` on all ${n} host${n === 1 ? '' : 's'}` : ''}? Hosts that cannot be reached keep the old key. [y/N] `,
+        ))
+      ) {
         throw new UsageError('not confirmed; nothing changed');
       }
     }
@@ -84,7 +103,8 @@ export function registerSecurityCommands(host: Command, cli: Cli): void {
     );
     await recordUnknownKeys(inventory, plan.switchPending ? plan.previous : plan.target);
     const db = await inventory.read();
-    const targets: Target[] = Object.keys(db.hosts).length === 0 ? [] : selectTargets(db, patterns, { ...opts, all: all || opts.all });
+    const targets: Target[] =
+      Object.keys(db.hosts).length === 0 ? [] : selectTargets(db, patterns, { ...opts, all: all || opts.all });
     let code: number = ExitCode.ok;
     if (targets.length > 0) {
       code = await runFleetCommand<RotateData>({
@@ -92,8 +112,17 @@ export function registerSecurityCommands(host: Command, cli: Cli): void {
         inventory,
         targets,
         opts,
-        job: () => rotateJob(inventory, plan, { connectTimeout: opts.connectTimeout, timeoutMs: opts.timeout && opts.timeout * 1000 }),
-        extraJson: (r) => ({ key: keyOf(r), appended: r.data?.appended ?? null, restricted: r.data?.restricted ?? null, otherRestrictedKeys: r.data?.otherRestricted ?? null }),
+        job: () =>
+          rotateJob(inventory, plan, {
+            connectTimeout: opts.connectTimeout,
+            timeoutMs: opts.timeout && opts.timeout * 1000,
+          }),
+        extraJson: (r) => ({
+          key: keyOf(r),
+          appended: r.data?.appended ?? null,
+          restricted: r.data?.restricted ?? null,
+          otherRestrictedKeys: r.data?.otherRestricted ?? null,
+        }),
         extraColumns: [['KEY', (r) => `${keyOf(r)}${r.data?.restricted ? ' (restricted)' : ''}`]],
         // What the key edits found out about the host (its restricted flag may have been stale).
         onAttempt: (entry, r) => {
@@ -103,7 +132,10 @@ export function registerSecurityCommands(host: Command, cli: Cli): void {
         beforeSummary: (report) => {
           for (const r of report.results) {
             const n = r.data?.otherRestricted ?? 0;
-            if (n > 0) cli.err(`${r.host}: ${n} other restricted key${n === 1 ? '' : 's'} in ~/.ssh/authorized_keys (till gate lines of keys that are not this till's); if you did not add ${n === 1 ? 'it' : 'them'}, see: till host audit ${r.host}`);
+            if (n > 0)
+              cli.err(
+                `${r.host}: ${n} other restricted key${n === 1 ? '' : 's'} in ~/.ssh/authorized_keys (till gate lines of keys that are not this till's); if you did not add ${n === 1 ? 'it' : 'them'}, see: till host audit ${r.host}`,
+              );
           }
         },
       });
@@ -116,7 +148,9 @@ export function registerSecurityCommands(host: Command, cli: Cli): void {
     const done = await finishRotation(inventory, plan);
     if (done.switched) cli.err(`switched: till's key is now ${done.current.key.fingerprint} (${paths.privateKey})`);
     if (done.leftOnOld.length > 0) {
-      cli.err(`still on the old key (kept as ${paths.privateKey}.old): ${done.leftOnOld.join(', ')}; run till host rotate-key again when they are reachable`);
+      cli.err(
+        `still on the old key (kept as ${paths.privateKey}.old): ${done.leftOnOld.join(', ')}; run till host rotate-key again when they are reachable`,
+      );
       code = ExitCode.hostFailed;
     } else if (done.oldKeyDeleted) {
       cli.err('every host is on the new key; the old key was deleted');
@@ -126,7 +160,9 @@ export function registerSecurityCommands(host: Command, cli: Cli): void {
 
   host
     .command('forget')
-    .description("remove a host's key from till's known_hosts (after a reinstall changed it) and close its master connection")
+    .description(
+      "remove a host's key from till's known_hosts (after a reinstall changed it) and close its master connection",
+    )
     .argument('<name>')
     .option('-y, --yes', 'do not ask for confirmation on a terminal')
     .action(async (name: string, opts: { yes?: boolean }) => {
@@ -135,30 +171,53 @@ export function registerSecurityCommands(host: Command, cli: Cli): void {
       const db = await new Inventory(paths).read();
       const entry = db.hosts[name];
       if (!entry) throw new UsageError(`no such host: ${name}`, 'see: till host list');
-      if (cli.stdinIsTTY && !opts.yes && !(await confirm(`Forget the host key of ${name}? The next connection trusts whatever key it is offered. [y/N] `))) {
+      if (
+        cli.stdinIsTTY &&
+        !opts.yes &&
+        !(await confirm(
+          `Forget the host key of ${name}? The next connection trusts whatever key it is offered. [y/N] `,
+        ))
+      ) {
         throw new UsageError('not confirmed; nothing changed');
       }
       const { removed } = await forgetHostKey(paths, name, entry);
-      cli.err(removed > 0 ? `forgot ${removed} key${removed === 1 ? '' : 's'} of ${name}; the next connection records the key it is offered (or pin one first: till host trust ${name} --fingerprint SHA256:…)` : `till's known_hosts had no key for ${name}`);
+      cli.err(
+        removed > 0
+          ? `forgot ${removed} key${removed === 1 ? '' : 's'} of ${name}; the next connection records the key it is offered (or pin one first: till host trust ${name} --fingerprint SHA256:…)`
+          : `till's known_hosts had no key for ${name}`,
+      );
     });
 
   host
     .command('trust')
-    .description("pin a host's key before first contact: fetch its keys with ssh-keyscan and record the one with this fingerprint")
+    .description(
+      "pin a host's key before first contact: fetch its keys with ssh-keyscan and record the one with this fingerprint",
+    )
     .argument('<name>')
-    .requiredOption('--fingerprint <SHA256:…>', 'the host key fingerprint, as `ssh-keygen -lf /etc/ssh/ssh_host_ed25519_key.pub` prints it on the host')
+    .requiredOption(
+      '--fingerprint <SHA256:…>',
+      'the host key fingerprint, as `ssh-keygen -lf /etc/ssh/ssh_host_ed25519_key.pub` prints it on the host',
+    )
     .option('--json', 'print {host, pinned: {type, fingerprint}, offered: [...]} as JSON')
     .action(async (name: string, opts: { fingerprint: string; json?: boolean }) => {
       validateName(name);
       const fingerprint = normalizeFingerprint(opts.fingerprint);
-      if (fingerprint === undefined) throw new UsageError(`invalid --fingerprint ${JSON.stringify(opts.fingerprint)}`, 'expected SHA256: followed by 43 base64 characters');
+      if (fingerprint === undefined)
+        throw new UsageError(
+          `invalid --fingerprint ${JSON.stringify(opts.fingerprint)}`,
+          'expected SHA256: followed by 43 base64 characters',
+        );
       const paths = cli.paths();
       const db = await new Inventory(paths).read();
       const entry = db.hosts[name];
       if (!entry) throw new UsageError(`no such host: ${name}`, 'see: till host list');
       const { pinned, offered } = await trustHostKey(paths, name, entry, fingerprint);
-      if (opts.json) cli.json({ host: name, pinned: { type: pinned.type, fingerprint: pinned.fingerprint }, offered: offered.map((k) => ({ type: k.type, fingerprint: k.fingerprint })) });
+      if (opts.json)
+        cli.json({
+          host: name,
+          pinned: { type: pinned.type, fingerprint: pinned.fingerprint },
+          offered: offered.map((k) => ({ type: k.type, fingerprint: k.fingerprint })),
+        });
       else cli.err(`pinned ${pinned.type} ${pinned.fingerprint} for ${name} in ${paths.knownHosts}`);
     });
 }
-

@@ -24,14 +24,18 @@ export const DEFAULT_WATCH_SECONDS = 5;
  * folder) in an existing folder this user may write. Returns the absolute path.
  */
 export function checkHtmlTarget(file: string): string {
-  if (file.trim() === '') throw new UsageError('--html needs a file name, got an empty string', 'e.g. till status --html status.html');
+  if (file.trim() === '')
+    throw new UsageError('--html needs a file name, got an empty string', 'e.g. till status --html status.html');
   const path = resolve(file);
   const dir = dirname(path);
   let dirStat;
   try {
     dirStat = statSync(dir);
   } catch {
-    throw new UsageError(`--html ${file}: the folder ${dir} does not exist`, 'create it first, or name a file in an existing folder');
+    throw new UsageError(
+      `--html ${file}: the folder ${dir} does not exist`,
+      'create it first, or name a file in an existing folder',
+    );
   }
   if (!dirStat.isDirectory()) throw new UsageError(`--html ${file}: ${dir} is not a folder`);
   try {
@@ -45,7 +49,11 @@ export function checkHtmlTarget(file: string): string {
   } catch {
     return path; // a new file
   }
-  if (target.isDirectory()) throw new UsageError(`--html ${file}: ${path} is a folder, not a file`, `name a file, e.g. ${resolve(path, 'status.html')}`);
+  if (target.isDirectory())
+    throw new UsageError(
+      `--html ${file}: ${path} is a folder, not a file`,
+      `name a file, e.g. ${resolve(path, 'status.html')}`,
+    );
   return path;
 }
 
@@ -70,15 +78,27 @@ export function registerStatusCommand(program: Command, cli: Cli): void {
         'latency and load trends from the health history; groups summarized',
     )
     .addOption(new Option('--json', 'print the view as one JSON document').conflicts('html'))
-    .option('--watch [seconds]', `redraw every N seconds until Ctrl-C (default ${DEFAULT_WATCH_SECONDS})`, secondsOption('--watch', 1, 86_400))
-    .option('--html <file>', 'write a self-contained HTML page (inline CSS and SVG charts, no script) instead; with --watch, rewrite it every N seconds')
+    .option(
+      '--watch [seconds]',
+      `redraw every N seconds until Ctrl-C (default ${DEFAULT_WATCH_SECONDS})`,
+      secondsOption('--watch', 1, 86_400),
+    )
+    .option(
+      '--html <file>',
+      'write a self-contained HTML page (inline CSS and SVG charts, no script) instead; with --watch, rewrite it every N seconds',
+    )
     .option('--all', 'list every host even when they do not fit on the screen')
-    .addHelpText('after', '\nThe numbers come from the last `till host health` runs; run it (or `till watch`) to refresh them.')
+    .addHelpText(
+      'after',
+      '\nThe numbers come from the last `till host health` runs; run it (or `till watch`) to refresh them.',
+    )
     .action(async (opts: StatusOpts) => {
-      if (opts.watch !== undefined && opts.json) throw new UsageError('--watch and --json do not go together', 'run `till status --json` as often as you need');
+      if (opts.watch !== undefined && opts.json)
+        throw new UsageError('--watch and --json do not go together', 'run `till status --json` as often as you need');
       const htmlFile = opts.html === undefined ? undefined : checkHtmlTarget(opts.html);
       const paths = cli.paths();
-      const view = async (): Promise<StatusView> => buildStatusView(await loadFleetState(paths, { history: true }), new Date());
+      const view = async (): Promise<StatusView> =>
+        buildStatusView(await loadFleetState(paths, { history: true }), new Date());
       const interval = opts.watch === undefined ? undefined : opts.watch === true ? DEFAULT_WATCH_SECONDS : opts.watch;
 
       const frame = async (): Promise<void> => {
@@ -99,7 +119,12 @@ export function registerStatusCommand(program: Command, cli: Cli): void {
         }
         const tty = process.stdout.isTTY === true;
         const rows = opts.all || !tty ? Infinity : Math.max(10, (process.stdout.rows ?? 40) - 1);
-        const text = renderStatusText(v, { colors: cli.stdoutColor, maxRows: rows, width: tty ? (process.stdout.columns ?? 120) : Infinity, now: Date.now() });
+        const text = renderStatusText(v, {
+          colors: cli.stdoutColor,
+          maxRows: rows,
+          width: tty ? (process.stdout.columns ?? 120) : Infinity,
+          now: Date.now(),
+        });
         // On a terminal each redraw replaces the last; elsewhere frames follow each other.
         if (interval !== undefined && tty) process.stdout.write(`\x1b[H\x1b[2J${text}`);
         else process.stdout.write(interval !== undefined ? `${text}\n` : text);

@@ -7,7 +7,14 @@ import { checkControlPath } from '../../core/paths.js';
 import { withRunLock } from '../../core/run-lock.js';
 import { applyRunRecord } from '../../core/state/schedule.js';
 import { NAME_RE } from '../../core/validate.js';
-import { buildRunRecord, hostSyncJob, localFailed, syncInstallations, type HostSyncData, type LocalSyncResult } from '../../ops/sync.js';
+import {
+  buildRunRecord,
+  hostSyncJob,
+  localFailed,
+  syncInstallations,
+  type HostSyncData,
+  type LocalSyncResult,
+} from '../../ops/sync.js';
 import type { Cli } from '../context.js';
 import { addFleetOptions, interruptSignal, runFleetWithProgress, type FleetOpts } from '../fleet.js';
 import { fleetJson, renderSummary } from '../output/reporter.js';
@@ -25,16 +32,24 @@ interface SyncOpts extends FleetOpts {
 const short = (sha: string | null) => (sha ? sha.slice(0, 10) : '-');
 
 function change(r: LocalSyncResult): string {
-  if (r.status === 'updated' || (r.status === 'would-update' && r.from !== r.to)) return `${short(r.from)}..${short(r.to)}${r.behind ? ` (${r.behind} commit${r.behind === 1 ? '' : 's'})` : ''}`;
+  if (r.status === 'updated' || (r.status === 'would-update' && r.from !== r.to))
+    return `${short(r.from)}..${short(r.to)}${r.behind ? ` (${r.behind} commit${r.behind === 1 ? '' : 's'})` : ''}`;
   return short(r.from);
 }
 
 function renderLocal(cli: Cli, results: readonly LocalSyncResult[]): string {
   const c = cli.stdoutColor;
-  const paint = (s: LocalSyncResult['status']) => (s === 'failed' ? c.red(s) : s === 'skipped' ? c.yellow(s) : s === 'updated' ? c.green(s) : s);
+  const paint = (s: LocalSyncResult['status']) =>
+    s === 'failed' ? c.red(s) : s === 'skipped' ? c.yellow(s) : s === 'updated' ? c.green(s) : s;
   return renderTable(
     ['INSTALLATION', 'RESULT', 'COMMIT', 'BRANCH', 'DETAIL'],
-    results.map((r) => [r.name, paint(r.status), change(r), r.branch ? `${r.branch}${r.upstream ? ` -> ${r.upstream}` : ''}` : '-', r.reason ?? '']),
+    results.map((r) => [
+      r.name,
+      paint(r.status),
+      change(r),
+      r.branch ? `${r.branch}${r.upstream ? ` -> ${r.upstream}` : ''}` : '-',
+      r.reason ?? '',
+    ]),
   );
 }
 
@@ -43,7 +58,7 @@ export function registerSyncCommand(program: Command, cli: Cli): void {
     program
       .command('sync')
       .description(
-        'fast-forward local git installations (git pull --ff-only; dirty, diverged or detached ones are skipped), then run each set-up host\'s own `till sync --local-only` in parallel; records the run in schedule.json',
+        "fast-forward local git installations (git pull --ff-only; dirty, diverged or detached ones are skipped), then run each set-up host's own `till sync --local-only` in parallel; records the run in schedule.json",
       )
       .option('--local-only', 'only the local installations (what a host runs; needs no host database)')
       .option('--hosts-only', 'only the hosts')
@@ -53,7 +68,11 @@ export function registerSyncCommand(program: Command, cli: Cli): void {
     if (opts.localOnly && opts.hostsOnly) throw new UsageError('--local-only and --hosts-only exclude each other');
     const hostSelection = patterns.length > 0 || (opts.group ?? []).length > 0 || opts.all === true;
     if (opts.localOnly && hostSelection) throw new UsageError('--local-only takes no host targets');
-    if (!NAME_RE.test(opts.trigger)) throw new UsageError(`invalid --trigger ${JSON.stringify(opts.trigger)}`, 'use letters, digits, . _ - (e.g. manual, timer, watch)');
+    if (!NAME_RE.test(opts.trigger))
+      throw new UsageError(
+        `invalid --trigger ${JSON.stringify(opts.trigger)}`,
+        'use letters, digits, . _ - (e.g. manual, timer, watch)',
+      );
     const paths = cli.paths();
     const dryRun = opts.dryRun === true;
     const json = opts.json === true;
@@ -92,7 +111,11 @@ export function registerSyncCommand(program: Command, cli: Cli): void {
       try {
         if (list) local = await syncInstallations(list, { dryRun, signal: interrupt.signal });
         if (inventory && targets.length > 0 && !interrupt.signal.aborted) {
-          const job = hostSyncJob(paths, { dryRun, connectTimeout: opts.connectTimeout, timeoutMs: opts.timeout && opts.timeout * 1000 });
+          const job = hostSyncJob(paths, {
+            dryRun,
+            connectTimeout: opts.connectTimeout,
+            timeoutMs: opts.timeout && opts.timeout * 1000,
+          });
           const report = await runFleetWithProgress(cli, targets, () => job, opts, interrupt.signal);
           hosts = report;
           // A dry run leaves the database alone: no last_sync, no failure counts.
@@ -110,7 +133,15 @@ export function registerSyncCommand(program: Command, cli: Cli): void {
 
       const cancelled = interrupt.signal.aborted;
       const finished = new Date();
-      const record = buildRunRecord({ started, finished, trigger: opts.trigger, local, hosts: hosts?.summary ?? null, cancelled, error: broken === undefined ? undefined : errorMessage(broken) });
+      const record = buildRunRecord({
+        started,
+        finished,
+        trigger: opts.trigger,
+        local,
+        hosts: hosts?.summary ?? null,
+        cancelled,
+        error: broken === undefined ? undefined : errorMessage(broken),
+      });
       let recorded = false;
       if (!dryRun) {
         try {
@@ -129,7 +160,9 @@ export function registerSyncCommand(program: Command, cli: Cli): void {
           dryRun,
           status: record.status,
           local,
-          hosts: hosts ? fleetJson(hosts, (r) => ({ local: (r.data as HostSyncData | undefined)?.local ?? null })) : null,
+          hosts: hosts
+            ? fleetJson(hosts, (r) => ({ local: (r.data as HostSyncData | undefined)?.local ?? null }))
+            : null,
           recorded,
           durationMs: record.duration_ms,
         });
@@ -140,9 +173,20 @@ export function registerSyncCommand(program: Command, cli: Cli): void {
         }
         const notes = hosts ? hostInstallationNotes(hosts.results) : [];
         if (notes.length > 0) cli.out(notes.join('\n'));
-        if (hosts) cli.out(renderSummary(cli, hosts as FleetReport, [['INSTALLATIONS', (r) => localSummary(r.data as HostSyncData | undefined)]]));
-        const what = dryRun ? 'dry run: nothing changed, nothing recorded' : recorded ? `recorded in ${paths.scheduleFile}` : 'not recorded';
-        cli.err(`sync ${record.status} in ${formatDuration(record.duration_ms)}${record.error ? ` (${record.error})` : ''}; ${what}`);
+        if (hosts)
+          cli.out(
+            renderSummary(cli, hosts as FleetReport, [
+              ['INSTALLATIONS', (r) => localSummary(r.data as HostSyncData | undefined)],
+            ]),
+          );
+        const what = dryRun
+          ? 'dry run: nothing changed, nothing recorded'
+          : recorded
+            ? `recorded in ${paths.scheduleFile}`
+            : 'not recorded';
+        cli.err(
+          `sync ${record.status} in ${formatDuration(record.duration_ms)}${record.error ? ` (${record.error})` : ''}; ${what}`,
+        );
       }
       cli.exitCode = cancelled ? ExitCode.interrupted : ok ? ExitCode.ok : ExitCode.hostFailed;
       if (broken !== undefined) throw broken;

@@ -36,15 +36,28 @@ async function waitFor(check: () => Promise<boolean>, timeoutMs: number): Promis
 export function registerWatchCommand(program: Command, cli: Cli): void {
   program
     .command('watch')
-    .description('foreground daemon: runs till sync when schedule.json next_run is due (and optional periodic health/audit); --status, --stop')
+    .description(
+      'foreground daemon: runs till sync when schedule.json next_run is due (and optional periodic health/audit); --status, --stop',
+    )
     .option('--health-interval <duration>', 'also run `till host health --all` this often (e.g. 15m)')
-    .option('--audit-interval <duration>', 'also run `till host audit --all --quiet` this often (e.g. 1d) and log each new high finding')
-    .option('--metrics <addr:port>', 'also serve the `till metrics` exposition at http://<addr:port>/metrics (loopback only)')
+    .option(
+      '--audit-interval <duration>',
+      'also run `till host audit --all --quiet` this often (e.g. 1d) and log each new high finding',
+    )
+    .option(
+      '--metrics <addr:port>',
+      'also serve the `till metrics` exposition at http://<addr:port>/metrics (loopback only)',
+    )
     .option('--metrics-allow-remote', 'allow --metrics on a non-loopback address (the metrics name every host)')
     .option('--status', 'exit 0 if a watch daemon runs for this TILL_HOME, 3 if none does')
     .option('--stop', 'send SIGTERM to the running watch daemon and wait until it has stopped')
     .option('--json', 'with --status: print {running, pid, started, stale} as JSON')
-    .addOption(new Option('--sync-command <path>', 'run <path> sync --trigger watch instead of this till (for tests and wrappers)').hideHelp())
+    .addOption(
+      new Option(
+        '--sync-command <path>',
+        'run <path> sync --trigger watch instead of this till (for tests and wrappers)',
+      ).hideHelp(),
+    )
     .addHelpText(
       'after',
       `
@@ -52,81 +65,113 @@ Logs go to $TILL_HOME/logs/watch.log (rotated to watch.log.1 at 1 MiB) and to st
 Stop with Ctrl-C or SIGTERM: a running sync is cancelled and recorded, and the pid is
 cleared from schedule.json. A second watch for the same TILL_HOME is refused (exit 2).`,
     )
-    .action(async (opts: { healthInterval?: string; auditInterval?: string; metrics?: string; metricsAllowRemote?: boolean; status?: boolean; stop?: boolean; json?: boolean; syncCommand?: string }) => {
-      const paths = cli.paths();
-      if (opts.status && opts.stop) throw new UsageError('give --status or --stop, not both');
-      if (opts.status) {
-        const state = await watchState(paths);
-        if (opts.json) cli.json(state);
-        else if (state.running) cli.out(`till watch is running (pid ${state.pid}, since ${state.started})`);
-        else cli.err(state.stale ? `till watch is not running (stale pid ${state.pid} recorded; it blocks nothing)` : 'till watch is not running');
-        if (!state.running) cli.exitCode = ExitCode.notRunning;
-        return;
-      }
-      if (opts.stop) {
-        const state = await watchState(paths);
-        if (!state.running || state.pid === null) {
-          cli.err('till watch is not running');
-          cli.exitCode = ExitCode.notRunning;
+    .action(
+      async (opts: {
+        healthInterval?: string;
+        auditInterval?: string;
+        metrics?: string;
+        metricsAllowRemote?: boolean;
+        status?: boolean;
+        stop?: boolean;
+        json?: boolean;
+        syncCommand?: string;
+      }) => {
+        const paths = cli.paths();
+        if (opts.status && opts.stop) throw new UsageError('give --status or --stop, not both');
+        if (opts.status) {
+          const state = await watchState(paths);
+          if (opts.json) cli.json(state);
+          else if (state.running) cli.out(`till watch is running (pid ${state.pid}, since ${state.started})`);
+          else
+            cli.err(
+              state.stale
+                ? `till watch is not running (stale pid ${state.pid} recorded; it blocks nothing)`
+                : 'till watch is not running',
+            );
+          if (!state.running) cli.exitCode = ExitCode.notRunning;
           return;
         }
-        const pid = state.pid;
-        const recorded = { ...(await scheduleStore(paths).read()).watch, pid } as RecordedWatch;
-        try {
-          process.kill(pid, 'SIGTERM');
-        } catch (err) {
-          throw new FailedError(`cannot signal till watch (pid ${pid}): ${(err as NodeJS.ErrnoException).code ?? String(err)}`);
+        if (opts.stop) {
+          const state = await watchState(paths);
+          if (!state.running || state.pid === null) {
+            cli.err('till watch is not running');
+            cli.exitCode = ExitCode.notRunning;
+            return;
+          }
+          const pid = state.pid;
+          const recorded = { ...(await scheduleStore(paths).read()).watch, pid } as RecordedWatch;
+          try {
+            process.kill(pid, 'SIGTERM');
+          } catch (err) {
+            throw new FailedError(
+              `cannot signal till watch (pid ${pid}): ${(err as NodeJS.ErrnoException).code ?? String(err)}`,
+            );
+          }
+          // The daemon cancels a running sync (SIGTERM, SIGKILL after 2 s) and records it before it clears its pid.
+          const stopped = await waitFor(
+            async () => (await scheduleStore(paths).read()).watch?.pid !== pid || !(await isWatchProcess(recorded)),
+            60_000,
+          );
+          if (!stopped) throw new FailedError(`till watch (pid ${pid}) did not stop within 60 s`);
+          cli.err(`stopped till watch (pid ${pid})`);
+          return;
         }
-        // The daemon cancels a running sync (SIGTERM, SIGKILL after 2 s) and records it before it clears its pid.
-        const stopped = await waitFor(async () => (await scheduleStore(paths).read()).watch?.pid !== pid || !(await isWatchProcess(recorded)), 60_000);
-        if (!stopped) throw new FailedError(`till watch (pid ${pid}) did not stop within 60 s`);
-        cli.err(`stopped till watch (pid ${pid})`);
-        return;
-      }
 
-      const tasks: WatchTask[] = [];
-      const inv = opts.syncCommand ? undefined : currentInvocation(paths, process.argv[1]);
-      const tillArgs = (args: string[]) => {
-        const i = inv ?? currentInvocation(paths, process.argv[1]);
-        return { command: i.node, args: [i.script, ...args] };
-      };
-      if (opts.healthInterval) tasks.push({ name: 'host health', intervalMs: parseDuration('--health-interval', opts.healthInterval), command: tillArgs(['host', 'health', '--all']) });
-      // --quiet: one line per high finding or failed host, each logged when it first appears.
-      if (opts.auditInterval) tasks.push({ name: 'host audit', intervalMs: parseDuration('--audit-interval', opts.auditInterval), command: tillArgs(['host', 'audit', '--all', '--quiet']), logNewLines: true });
-      const sync = opts.syncCommand ? customSyncCommand(opts.syncCommand, 'watch') : tillSyncCommand(inv!, 'watch');
-      const services: WatchService[] = [];
-      if (opts.metrics !== undefined) {
-        // Refused before the daemon starts: a non-loopback bind is a usage error (exit 2).
-        const listen = parseListenAddress(opts.metrics, '--metrics');
-        checkBindAddress(listen.address, opts.metricsAllowRemote === true);
-        services.push({
-          name: 'metrics',
-          start: async (log) => {
-            const server = await startMetricsServer({
-              ...listen,
-              allowRemote: opts.metricsAllowRemote === true,
-              render: async () => renderPrometheus(await collectMetricFamilies(paths)),
-              onError: (err) => log(`metrics scrape failed: ${err instanceof Error ? err.message : String(err)}`),
-            });
-            log(`serving metrics at ${server.url}`);
-            return () => server.close();
-          },
-        });
-      }
+        const tasks: WatchTask[] = [];
+        const inv = opts.syncCommand ? undefined : currentInvocation(paths, process.argv[1]);
+        const tillArgs = (args: string[]) => {
+          const i = inv ?? currentInvocation(paths, process.argv[1]);
+          return { command: i.node, args: [i.script, ...args] };
+        };
+        if (opts.healthInterval)
+          tasks.push({
+            name: 'host health',
+            intervalMs: parseDuration('--health-interval', opts.healthInterval),
+            command: tillArgs(['host', 'health', '--all']),
+          });
+        // --quiet: one line per high finding or failed host, each logged when it first appears.
+        if (opts.auditInterval)
+          tasks.push({
+            name: 'host audit',
+            intervalMs: parseDuration('--audit-interval', opts.auditInterval),
+            command: tillArgs(['host', 'audit', '--all', '--quiet']),
+            logNewLines: true,
+          });
+        const sync = opts.syncCommand ? customSyncCommand(opts.syncCommand, 'watch') : tillSyncCommand(inv!, 'watch');
+        const services: WatchService[] = [];
+        if (opts.metrics !== undefined) {
+          // Refused before the daemon starts: a non-loopback bind is a usage error (exit 2).
+          const listen = parseListenAddress(opts.metrics, '--metrics');
+          checkBindAddress(listen.address, opts.metricsAllowRemote === true);
+          services.push({
+            name: 'metrics',
+            start: async (log) => {
+              const server = await startMetricsServer({
+                ...listen,
+                allowRemote: opts.metricsAllowRemote === true,
+                render: async () => renderPrometheus(await collectMetricFamilies(paths)),
+                onError: (err) => log(`metrics scrape failed: ${err instanceof Error ? err.message : String(err)}`),
+              });
+              log(`serving metrics at ${server.url}`);
+              return () => server.close();
+            },
+          });
+        }
 
-      const log = new RotatingLog(join(paths.logsDir, 'watch.log'), undefined, (text) => process.stderr.write(text));
-      const stop = new AbortController();
-      const onSignal = (sig: NodeJS.Signals) => {
-        if (!stop.signal.aborted) log.write(`received ${sig}`);
-        stop.abort();
-      };
-      process.on('SIGTERM', onSignal);
-      process.on('SIGINT', onSignal);
-      try {
-        await runWatch({ paths, sync, tasks, services, log }, stop.signal);
-      } finally {
-        process.off('SIGTERM', onSignal);
-        process.off('SIGINT', onSignal);
-      }
-    });
+        const log = new RotatingLog(join(paths.logsDir, 'watch.log'), undefined, (text) => process.stderr.write(text));
+        const stop = new AbortController();
+        const onSignal = (sig: NodeJS.Signals) => {
+          if (!stop.signal.aborted) log.write(`received ${sig}`);
+          stop.abort();
+        };
+        process.on('SIGTERM', onSignal);
+        process.on('SIGINT', onSignal);
+        try {
+          await runWatch({ paths, sync, tasks, services, log }, stop.signal);
+        } finally {
+          process.off('SIGTERM', onSignal);
+          process.off('SIGINT', onSignal);
+        }
+      },
+    );
 }

@@ -18,7 +18,13 @@ export class FleetReporter {
   constructor(
     private readonly cli: Cli,
     private readonly total: number,
-    private readonly opts: { json: boolean; stream?: boolean; grouped?: boolean; quietDone?: boolean; detail?: () => string },
+    private readonly opts: {
+      json: boolean;
+      stream?: boolean;
+      grouped?: boolean;
+      quietDone?: boolean;
+      detail?: () => string;
+    },
   ) {}
 
   /** Redraws the live line (throttled): its detail changed. */
@@ -30,7 +36,9 @@ export class FleetReporter {
     if (this.opts.json) return;
     const c = this.cli.stderrColor;
     if (event.type === 'retry') {
-      this.say(`${c.yellow('retry')} ${event.host}: attempt ${event.attempt} failed (${event.error}); retrying in ${formatDuration(event.delayMs)}${event.maxDelayMs > event.delayMs ? `–${formatDuration(event.maxDelayMs)}` : ''}`);
+      this.say(
+        `${c.yellow('retry')} ${event.host}: attempt ${event.attempt} failed (${event.error}); retrying in ${formatDuration(event.delayMs)}${event.maxDelayMs > event.delayMs ? `–${formatDuration(event.maxDelayMs)}` : ''}`,
+      );
     } else if (event.type === 'done') {
       this.done += 1;
       if (!event.result.ok) this.failed += 1;
@@ -74,7 +82,8 @@ export class FleetReporter {
 
   private emitLine(host: string, stream: 'stdout' | 'stderr', line: string): void {
     this.clear();
-    const prefix = stream === 'stdout' ? this.cli.stdoutColor.cyan(`${host} | `) : this.cli.stderrColor.red(`${host} ! `);
+    const prefix =
+      stream === 'stdout' ? this.cli.stdoutColor.cyan(`${host} | `) : this.cli.stderrColor.red(`${host} ! `);
     if (stream === 'stdout') this.cli.out(prefix + line);
     else this.cli.err(prefix + line);
   }
@@ -129,7 +138,11 @@ export function fleetJson(report: FleetReport, extra?: (r: HostResult) => Record
 }
 
 /** The summary table: host, result, exit, attempts, duration, error; then one count line. */
-export function renderSummary(cli: Cli, report: FleetReport, extraColumns: Array<[string, (r: HostResult) => string]> = []): string {
+export function renderSummary(
+  cli: Cli,
+  report: FleetReport,
+  extraColumns: Array<[string, (r: HostResult) => string]> = [],
+): string {
   const c = cli.stdoutColor;
   const paint = (r: HostResult) => (r.ok ? c.green('ok') : r.status === 'skipped' ? c.dim('skipped') : c.red(r.status));
   const rows = report.results.map((r) => [
@@ -146,5 +159,10 @@ export function renderSummary(cli: Cli, report: FleetReport, extraColumns: Array
   if (s.failed) parts.push(`${s.failed} failed`);
   if (s.unreachable) parts.push(`${s.unreachable} unreachable`);
   if (s.skipped) parts.push(`${s.skipped} skipped`);
-  return renderTable(['HOST', 'RESULT', 'EXIT', 'ATTEMPTS', 'DURATION', ...extraColumns.map(([h]) => h), 'ERROR'], rows) + parts.join(', ') + (report.cancelled ? ' (interrupted)' : '') + '\n';
+  return (
+    renderTable(['HOST', 'RESULT', 'EXIT', 'ATTEMPTS', 'DURATION', ...extraColumns.map(([h]) => h), 'ERROR'], rows) +
+    parts.join(', ') +
+    (report.cancelled ? ' (interrupted)' : '') +
+    '\n'
+  );
 }

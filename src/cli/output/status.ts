@@ -21,7 +21,13 @@ export function formatUntil(iso: string | null | undefined, now: number): string
 }
 
 function paintState(c: Colors, state: HostState): string {
-  return state === 'ok' ? c.green(state) : state === 'degraded' ? c.yellow(state) : state === 'down' ? c.red(state) : c.dim('unchecked');
+  return state === 'ok'
+    ? c.green(state)
+    : state === 'degraded'
+      ? c.yellow(state)
+      : state === 'down'
+        ? c.red(state)
+        : c.dim('unchecked');
 }
 
 /** The newest point sits at the right edge, so rows with a shorter history still line up in time. */
@@ -48,19 +54,33 @@ export function renderStatusText(view: StatusView, o: TextOptions): string {
   if (s.down) parts.push(c.red(`${s.down} down`));
   if (s.unknown) parts.push(c.dim(`${s.unknown} never checked`));
   const sched = view.schedule;
-  const sync = sched.lastRun ? `sync ${formatAge(sched.lastRun, o.now)} (${sched.lastStatus ?? '?'})` : 'sync never ran';
+  const sync = sched.lastRun
+    ? `sync ${formatAge(sched.lastRun, o.now)} (${sched.lastStatus ?? '?'})`
+    : 'sync never ran';
   const next = sched.enabled ? `, next ${formatUntil(sched.nextRun, o.now)}` : ', schedule off';
   const title = `${c.bold('till status')}  ${parts.join(', ')}  ·  ${sync}${next}`;
   if (s.total === 0) return `${title}\nno hosts yet; add one with: till host add <name> <user@host>\n`;
   // A narrow screen gets the schedule on a line of its own.
-  const out: string[] = visibleLength(title) > o.width ? [`${c.bold('till status')}  ${parts.join(', ')}`, `${sync}${next}`, ''] : [title, ''];
+  const out: string[] =
+    visibleLength(title) > o.width
+      ? [`${c.bold('till status')}  ${parts.join(', ')}`, `${sync}${next}`, '']
+      : [title, ''];
 
   let budget = o.maxRows - (out.length - 2);
   if (view.groups.length > 0) {
-    const groups = view.groups.length > 8 && Number.isFinite(o.maxRows)
-      ? [...view.groups].sort((a, b) => b.down + b.degraded - (a.down + a.degraded) || (a.name < b.name ? -1 : 1)).slice(0, 8)
-      : view.groups;
-    const rows = groups.map((g) => [g.name, g.total, g.ok === g.total ? c.green(`${g.ok}/${g.total}`) : `${g.ok}/${g.total}`, g.degraded ? c.yellow(String(g.degraded)) : '0', g.down ? c.red(String(g.down)) : '0']);
+    const groups =
+      view.groups.length > 8 && Number.isFinite(o.maxRows)
+        ? [...view.groups]
+            .sort((a, b) => b.down + b.degraded - (a.down + a.degraded) || (a.name < b.name ? -1 : 1))
+            .slice(0, 8)
+        : view.groups;
+    const rows = groups.map((g) => [
+      g.name,
+      g.total,
+      g.ok === g.total ? c.green(`${g.ok}/${g.total}`) : `${g.ok}/${g.total}`,
+      g.degraded ? c.yellow(String(g.degraded)) : '0',
+      g.down ? c.red(String(g.down)) : '0',
+    ]);
     out.push(renderTable(['GROUP', 'HOSTS', 'OK', 'DEGRADED', 'DOWN'], rows).trimEnd());
     if (groups.length < view.groups.length) out.push(c.dim(`… ${view.groups.length - groups.length} more groups`));
     out.push('');
@@ -69,7 +89,10 @@ export function renderStatusText(view: StatusView, o: TextOptions): string {
 
   const hostTable = (rowBudget: number, drop: ReadonlySet<string>, trend = TERMINAL_TREND) => {
     const picked = pickRows(view.hosts, Math.max(3, rowBudget - 3)); // title, blank line, table header
-    const width = Math.min(trend, Math.max(0, ...picked.shown.map((h) => Math.max(h.latencyTrend.length, h.loadTrend.length))));
+    const width = Math.min(
+      trend,
+      Math.max(0, ...picked.shown.map((h) => Math.max(h.latencyTrend.length, h.loadTrend.length))),
+    );
     const columns: Array<[string, (h: HostRow) => string]> = [
       ['HOST', (h) => h.name],
       ['STATE', (h) => paintState(c, h.state)],
@@ -86,7 +109,15 @@ export function renderStatusText(view: StatusView, o: TextOptions): string {
     ];
     const kept = columns.filter(([name]) => !drop.has(name));
     const rows = picked.shown.map((h) => kept.map(([, cell]) => cell(h)));
-    return { ...picked, lines: renderTable(kept.map(([name]) => name), rows).trimEnd().split('\n') };
+    return {
+      ...picked,
+      lines: renderTable(
+        kept.map(([name]) => name),
+        rows,
+      )
+        .trimEnd()
+        .split('\n'),
+    };
   };
   let table = hostTable(budget, new Set());
   let notes: string[] = [];
@@ -103,7 +134,8 @@ export function renderStatusText(view: StatusView, o: TextOptions): string {
       notes.push(...wrapped.map((l, i) => (i === 0 ? (h.state === 'down' ? c.red(l) : c.yellow(l)) : l)));
       shownNotes += 1;
     }
-    if (shownNotes < troubled.length) notes.push(c.dim(`… ${troubled.length - shownNotes} more problems; every reason: till status --json`));
+    if (shownNotes < troubled.length)
+      notes.push(c.dim(`… ${troubled.length - shownNotes} more problems; every reason: till status --json`));
     notes = ['', ...notes];
     // Then, until the rest fits, the columns a glance needs least go, the ages first.
     const drop = new Set(['NOTE']);
@@ -117,9 +149,15 @@ export function renderStatusText(view: StatusView, o: TextOptions): string {
     if (!fits(table)) table = hostTable(budget - notes.length, drop, 5);
   }
   const { hidden } = table;
-  out.push(...table.lines.map((l) => (Number.isFinite(o.width) && visibleLength(l) > o.width ? truncateVisible(l, o.width) : l)));
+  out.push(
+    ...table.lines.map((l) =>
+      Number.isFinite(o.width) && visibleLength(l) > o.width ? truncateVisible(l, o.width) : l,
+    ),
+  );
   if (hidden.total > 0) {
-    const what = [`${hidden.ok} ok`, hidden.unknown ? `${hidden.unknown} never checked` : ''].filter(Boolean).join(', ');
+    const what = [`${hidden.ok} ok`, hidden.unknown ? `${hidden.unknown} never checked` : '']
+      .filter(Boolean)
+      .join(', ');
     out.push(c.dim(`… and ${hidden.total} more hosts (${what}); all of them: till status --all, or --json`));
   }
   out.push(...notes);

@@ -15,7 +15,13 @@ export const AUDIT_HISTORY_LIMIT = 20;
 const severity = z.enum(['info', 'low', 'medium', 'high']);
 const which = z.enum(['current', 'old', 'next']).nullable();
 
-const driftKey = z.looseObject({ fingerprint: z.string(), label: z.string(), bits: z.number(), comment: z.string(), till: which });
+const driftKey = z.looseObject({
+  fingerprint: z.string(),
+  label: z.string(),
+  bits: z.number(),
+  comment: z.string(),
+  till: which,
+});
 
 export const hostAuditSchema = z.looseObject({
   at: z.string(),
@@ -36,7 +42,11 @@ export const hostAuditSchema = z.looseObject({
       restricted: z.boolean(),
     }),
   ),
-  tillKey: z.looseObject({ present: z.boolean(), which: z.enum(['current', 'old', 'next', 'both']).nullable(), restricted: z.boolean() }),
+  tillKey: z.looseObject({
+    present: z.boolean(),
+    which: z.enum(['current', 'old', 'next', 'both']).nullable(),
+    restricted: z.boolean(),
+  }),
   findings: z.array(
     z.looseObject({
       severity,
@@ -49,8 +59,23 @@ export const hostAuditSchema = z.looseObject({
     }),
   ),
   drift: z.looseObject({ baseline: z.boolean(), added: z.array(driftKey), removed: z.array(driftKey) }),
-  files: z.array(z.looseObject({ name: z.enum(['authorized_keys', 'authorized_keys2']), present: z.boolean(), size: z.number().nullable(), sha256: z.string().nullable(), truncated: z.boolean() })),
-  modes: z.array(z.looseObject({ path: z.enum(['home', 'ssh', 'authorized_keys', 'authorized_keys2']), mode: z.string().nullable(), owner: z.string().nullable(), uid: z.number().nullable() })),
+  files: z.array(
+    z.looseObject({
+      name: z.enum(['authorized_keys', 'authorized_keys2']),
+      present: z.boolean(),
+      size: z.number().nullable(),
+      sha256: z.string().nullable(),
+      truncated: z.boolean(),
+    }),
+  ),
+  modes: z.array(
+    z.looseObject({
+      path: z.enum(['home', 'ssh', 'authorized_keys', 'authorized_keys2']),
+      mode: z.string().nullable(),
+      owner: z.string().nullable(),
+      uid: z.number().nullable(),
+    }),
+  ),
 });
 
 export const auditHistorySchema = z.looseObject({
@@ -66,7 +91,11 @@ export function auditDir(paths: TillPaths): string {
 
 /** Host names are validated (`[A-Za-z0-9][A-Za-z0-9._-]*`), so they are safe file names. */
 export function auditStore(paths: TillPaths, host: string) {
-  return new JsonFileStore(join(auditDir(paths), `${host}.json`), auditHistorySchema, (): AuditHistory => ({ version: 1, host, audits: [] }));
+  return new JsonFileStore(join(auditDir(paths), `${host}.json`), auditHistorySchema, (): AuditHistory => ({
+    version: 1,
+    host,
+    audits: [],
+  }));
 }
 
 /** Appends an audit, keeping the newest `limit`. */
@@ -80,7 +109,10 @@ export function appendAudit(history: AuditHistory, audit: HostAudit, limit = AUD
  * that cannot be read is skipped (and left as it is), with `onSkip` told why, so one
  * broken file does not hide every other host's numbers.
  */
-export async function readLatestAudits(paths: TillPaths, onSkip?: (message: string) => void): Promise<Array<{ host: string; audit: HostAudit }>> {
+export async function readLatestAudits(
+  paths: TillPaths,
+  onSkip?: (message: string) => void,
+): Promise<Array<{ host: string; audit: HostAudit }>> {
   let names: string[];
   try {
     names = await readdir(auditDir(paths));
@@ -97,7 +129,9 @@ export async function readLatestAudits(paths: TillPaths, onSkip?: (message: stri
       history = await store.read();
     } catch (err) {
       const message = errorMessage(err);
-      onSkip?.(`skipped the audit history of ${host}: ${message.includes(store.file) ? message : `${store.file}: ${message}`}`);
+      onSkip?.(
+        `skipped the audit history of ${host}: ${message.includes(store.file) ? message : `${store.file}: ${message}`}`,
+      );
       continue;
     }
     const latest = history.audits.at(-1);

@@ -85,7 +85,12 @@ export class DeployJournalWriter {
     });
   }
 
-  advance(runId: string, host: string, state: HostDeployState, extra: { previous?: string | null; error?: string | null } = {}): Promise<void> {
+  advance(
+    runId: string,
+    host: string,
+    state: HostDeployState,
+    extra: { previous?: string | null; error?: string | null } = {},
+  ): Promise<void> {
     const at = new Date().toISOString();
     return this.enqueue((j) => {
       const run = j.runs.find((r) => r.run === runId);

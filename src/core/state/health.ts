@@ -113,7 +113,12 @@ export function pointOf(s: HealthSnapshot): HealthPoint {
  * then at most `total` newest points over all hosts (the oldest go first, whoever
  * they belong to). Hosts no longer in the database (`known`) are dropped.
  */
-export function appendHistory(history: HealthHistory, snapshots: ReadonlyMap<string, HealthSnapshot>, limits: HistoryLimits, known?: ReadonlySet<string>): void {
+export function appendHistory(
+  history: HealthHistory,
+  snapshots: ReadonlyMap<string, HealthSnapshot>,
+  limits: HistoryLimits,
+  known?: ReadonlySet<string>,
+): void {
   const perHost = Math.max(1, Math.floor(limits.perHost));
   const total = Math.max(1, Math.floor(limits.total));
   if (known) for (const name of Object.keys(history.hosts)) if (!known.has(name)) delete history.hosts[name];
@@ -127,7 +132,8 @@ export function appendHistory(history: HealthHistory, snapshots: ReadonlyMap<str
   if (count <= total) return;
   // Keep exactly the `total` newest points over all hosts (ties broken by host name).
   const all: Array<{ t: number; name: string; i: number }> = [];
-  for (const [name, list] of Object.entries(history.hosts)) list.forEach((p, i) => all.push({ t: Date.parse(p.at) || 0, name, i }));
+  for (const [name, list] of Object.entries(history.hosts))
+    list.forEach((p, i) => all.push({ t: Date.parse(p.at) || 0, name, i }));
   all.sort((a, b) => b.t - a.t || (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
   const keep = new Map<string, Set<number>>();
   for (const k of all.slice(0, total)) {

@@ -12,7 +12,6 @@ export const HOST_STATUSES = ['untested', 'connected', 'till-ready', 'deployed',
 export type HostStatus = (typeof HOST_STATUSES)[number];
 export type LifecycleStatus = Exclude<HostStatus, 'unreachable'>;
 
-
 const name = z.string().regex(NAME_RE, 'not a valid name');
 const isoTime = z.string().refine((s) => !Number.isNaN(Date.parse(s)), 'not an ISO-8601 time');
 
@@ -42,7 +41,10 @@ export const hostEntrySchema = z.looseObject({
   /** till's key on this host is restricted to `till gate` (host setup --restrict; docs/gate.md). */
   restricted: z.boolean().optional(),
   /** Fingerprint of till's key this host accepts (set by authorize and rotate-key); absent: the current key. */
-  key_fingerprint: z.string().regex(/^SHA256:[A-Za-z0-9+/]{43}$/, 'not a SHA256 key fingerprint').optional(),
+  key_fingerprint: z
+    .string()
+    .regex(/^SHA256:[A-Za-z0-9+/]{43}$/, 'not a SHA256 key fingerprint')
+    .optional(),
 });
 export type HostEntry = z.output<typeof hostEntrySchema>;
 
@@ -56,27 +58,42 @@ function withoutPrototype<T>(record: Record<string, T>): Record<string, T> {
 
 /** zod's record silently drops a `__proto__` key: refuse such a file instead of rewriting it without. */
 const noProtoKey = (value: unknown, ctx: z.RefinementCtx) => {
-  if (typeof value === 'object' && value !== null && Object.hasOwn(value, '__proto__')) ctx.addIssue({ code: 'custom', message: '"__proto__" is not a valid name' });
+  if (typeof value === 'object' && value !== null && Object.hasOwn(value, '__proto__'))
+    ctx.addIssue({ code: 'custom', message: '"__proto__" is not a valid name' });
 };
 
 export const hostsFileSchema = z
   .looseObject({
     hosts: z.unknown().superRefine(noProtoKey).pipe(z.record(name, hostEntrySchema)).transform(withoutPrototype),
-    groups: z.unknown().superRefine(noProtoKey).pipe(z.record(name, z.array(name))).transform(withoutPrototype).optional(),
+    groups: z
+      .unknown()
+      .superRefine(noProtoKey)
+      .pipe(z.record(name, z.array(name)))
+      .transform(withoutPrototype)
+      .optional(),
     updated: z.string().optional(),
   })
   .superRefine((db, ctx) => {
     for (const [hostName, entry] of Object.entries(db.hosts)) {
       if (entry.jump !== undefined && !Object.hasOwn(db.hosts, entry.jump)) {
-        ctx.addIssue({ code: 'custom', path: ['hosts', hostName, 'jump'], message: `jump host ${entry.jump} is not in the database` });
+        ctx.addIssue({
+          code: 'custom',
+          path: ['hosts', hostName, 'jump'],
+          message: `jump host ${entry.jump} is not in the database`,
+        });
       }
       if (entry.jump === hostName) {
-        ctx.addIssue({ code: 'custom', path: ['hosts', hostName, 'jump'], message: 'a host cannot jump through itself' });
+        ctx.addIssue({
+          code: 'custom',
+          path: ['hosts', hostName, 'jump'],
+          message: 'a host cannot jump through itself',
+        });
       }
     }
     for (const [group, members] of Object.entries(db.groups ?? {})) {
       members.forEach((m, i) => {
-        if (!Object.hasOwn(db.hosts, m)) ctx.addIssue({ code: 'custom', path: ['groups', group, i], message: `host ${m} is not in the database` });
+        if (!Object.hasOwn(db.hosts, m))
+          ctx.addIssue({ code: 'custom', path: ['groups', group, i], message: `host ${m} is not in the database` });
       });
     }
   })

@@ -14,7 +14,11 @@ export const scheduleFileSchema = z.looseObject({
   sync: z.looseObject({
     enabled: z.boolean().default(false),
     interval_hours: z.number().positive().nullable().optional(),
-    daily_at: z.string().regex(/^([01]\d|2[0-3]):[0-5]\d$/, 'not HH:MM').nullable().optional(),
+    daily_at: z
+      .string()
+      .regex(/^([01]\d|2[0-3]):[0-5]\d$/, 'not HH:MM')
+      .nullable()
+      .optional(),
     next_run: z.string().nullable().optional(),
     last_run: z.string().nullable().optional(),
     status: z.string().nullable().optional(),
@@ -27,7 +31,10 @@ export const scheduleFileSchema = z.looseObject({
 export type ScheduleFile = z.output<typeof scheduleFileSchema>;
 
 export function emptyScheduleFile(): ScheduleFile {
-  return { sync: { enabled: false, interval_hours: 24, daily_at: '03:00', next_run: null, last_run: null, status: null }, history: [] };
+  return {
+    sync: { enabled: false, interval_hours: 24, daily_at: '03:00', next_run: null, last_run: null, status: null },
+    history: [],
+  };
 }
 
 export type SyncSettings = ScheduleFile['sync'];
@@ -67,7 +74,8 @@ export function applyRunRecord(file: ScheduleFile, run: RunRecord): void {
   sync.last_run = run.started;
   sync.status = run.status;
   // A run a person cancelled says nothing about the fleet: it neither resets nor adds to the count.
-  if (run.status !== 'cancelled') sync.consecutive_failures = run.status === 'success' ? 0 : (sync.consecutive_failures ?? 0) + 1;
+  if (run.status !== 'cancelled')
+    sync.consecutive_failures = run.status === 'success' ? 0 : (sync.consecutive_failures ?? 0) + 1;
   sync.last_error = run.status === 'success' ? null : (run.error ?? null);
   sync.next_run = computeNextRun(sync, new Date(run.finished)).toISOString();
   const history = [...(file.history ?? []), run];

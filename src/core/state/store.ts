@@ -129,7 +129,11 @@ export class JsonFileStore<S extends z.ZodType> {
       const written = result !== UNCHANGED;
       if (written) {
         // Another process took the lock as stale while we held it: writing now could lose its change.
-        if (lock.compromised) throw new StateError(`lost the lock on ${this.file} while updating it; nothing was written`, 'run the command again');
+        if (lock.compromised)
+          throw new StateError(
+            `lost the lock on ${this.file} while updating it; nothing was written`,
+            'run the command again',
+          );
         after = await this.write(data);
       }
       await afterWrite?.(data, { before, after, written });
@@ -175,7 +179,10 @@ export class JsonFileStore<S extends z.ZodType> {
         },
       });
     } catch (err) {
-      throw new StateError(`could not lock ${this.file}: ${errorMessage(err)}`, `another till may be running; if none is, remove ${this.file}.lock`);
+      throw new StateError(
+        `could not lock ${this.file}: ${errorMessage(err)}`,
+        `another till may be running; if none is, remove ${this.file}.lock`,
+      );
     }
   }
 }
