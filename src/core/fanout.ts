@@ -95,11 +95,9 @@ export const DEFAULT_ATTEMPTS = 3;
 export const DEFAULT_PER_ENDPOINT = 10;
 export const DEFAULT_BACKOFF = { minMs: 500, maxMs: 8_000, factor: 2 };
 
+/** A failed attempt, thrown to p-retry: as an AbortError when it must not be retried. */
 class AttemptFailed extends Error {
-  constructor(
-    readonly outcome: JobOutcome,
-    readonly retryable: boolean,
-  ) {
+  constructor(readonly outcome: JobOutcome) {
     super(outcome.failure?.message ?? 'failed');
   }
 }
@@ -169,10 +167,10 @@ export async function runFleet<T>(
           }
           // Ctrl-C in a terminal reaches the ssh children too, and one may die of it before
           // till sees the signal: a failure after the abort is the abort, never the host's.
-          if (signal.aborted) throw new AbortError(new AttemptFailed(cancelledOutcome(o), false));
+          if (signal.aborted) throw new AbortError(new AttemptFailed(cancelledOutcome(o)));
           const retryable = o.failure?.retryable === true && o.failure.connection && !signal.aborted;
-          if (!retryable) throw new AbortError(new AttemptFailed(o, false));
-          throw new AttemptFailed(o, true);
+          if (!retryable) throw new AbortError(new AttemptFailed(o));
+          throw new AttemptFailed(o);
         },
         {
           retries: maxAttempts - 1,
@@ -197,19 +195,12 @@ export async function runFleet<T>(
         },
       );
     } catch (err) {
-      const inner =
-        err instanceof AbortError ? ((err as AbortError & { originalError?: unknown }).originalError ?? err) : err;
-      if (succeeded !== undefined) {
-        outcome = succeeded;
-      } else if (inner instanceof AttemptFailed) {
-        outcome = inner.outcome as JobOutcome<T>;
-      } else if (signal.aborted && attempt > 0) {
-        outcome = { ok: false, failure: CANCELLED };
-      } else if (signal.aborted) {
-        return skipped(target.name);
-      } else {
-        throw err;
-      }
+      // p-retry rethrows an AbortError's original error; an abort during a backoff wait
+      // rejects with the signal's reason; anything else is a bug in the job.
+      if (succeeded !== undefined) outcome = succeeded;
+      else if (err instanceof AttemptFailed) outcome = err.outcome as JobOutcome<T>;
+      else if (signal.aborted) outcome = { ok: false, failure: CANCELLED };
+      else throw err;
     }
     const failure = outcome.failure;
     const result: HostResult<T> = {
