@@ -6,7 +6,7 @@
  * scripts/mutation-score.mjs then fails the run when any module scores under the threshold.
  */
 export const MODULES = [
-  ['src/core/validate.ts', ['test/unit/validate.test.ts']],
+  ['src/core/validate.ts', ['test/unit/validate.test.ts', 'test/unit/validators.property.test.ts']],
   ['src/core/fanout.ts', ['test/unit/fanout.test.ts']],
   ['src/core/state/store.ts', ['test/unit/store.test.ts', 'test/unit/state.test.ts', 'test/unit/hosts-seal.test.ts']],
   ['src/ssh/quote.ts', ['test/unit/quote.property.test.ts']],
