@@ -38,27 +38,17 @@ import {
 let dir: string;
 const pub: Record<string, string> = {};
 
+/**
+ * Public keys made once with ssh-keygen (test/fixtures/keys: ed25519, RSA 1024 and 2048,
+ * DSA, ECDSA, and an RSA-1024 certificate signed by an ed25519 CA), read rather than
+ * generated: StrykerJS runs this file once per mutant.
+ */
+const KEYS = ['till', 'old', 'alice', 'weak', 'dsa', 'next', 'rsa2048', 'ecdsa', 'weak-cert'];
+
 beforeAll(() => {
   dir = mkdtempSync('/tmp/t-au-');
-  for (const [name, args] of [
-    ['till', ['-t', 'ed25519']],
-    ['old', ['-t', 'ed25519']],
-    ['alice', ['-t', 'ed25519']],
-    ['weak', ['-t', 'rsa', '-b', '1024']],
-    ['dsa', ['-t', 'dsa']],
-    ['next', ['-t', 'ed25519']],
-    ['rsa2048', ['-t', 'rsa', '-b', '2048']],
-    ['ecdsa', ['-t', 'ecdsa']],
-    ['ca', ['-t', 'ed25519']],
-  ] as Array<[string, string[]]>) {
-    execFileSync('ssh-keygen', ['-q', '-N', '', ...args, '-C', name, '-f', join(dir, name)], { stdio: 'ignore' });
-    pub[name] = readFileSync(join(dir, `${name}.pub`), 'utf8').trim();
-  }
-  // A certificate for the weak 1024-bit RSA key (its label is RSA-CERT).
-  execFileSync('ssh-keygen', ['-q', '-s', join(dir, 'ca'), '-I', 'weak-cert', join(dir, 'weak.pub')], {
-    stdio: 'ignore',
-  });
-  pub.weakCert = readFileSync(join(dir, 'weak-cert.pub'), 'utf8').trim();
+  for (const name of KEYS) pub[name] = readFileSync(`test/fixtures/keys/${name}.pub`, 'utf8').trim();
+  pub.weakCert = pub['weak-cert']!;
 });
 
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
@@ -71,8 +61,10 @@ function runScript(home: string, maxBytes?: number): string {
   });
 }
 
+/** The SHA256 fingerprint of a plain public key, as ssh-keygen -l prints it (checked against it below). */
 function fp(name: string): string {
-  return execFileSync('ssh-keygen', ['-lf', join(dir, `${name}.pub`)], { encoding: 'utf8' }).split(' ')[1]!;
+  const blob = Buffer.from(pub[name]!.split(' ')[1]!, 'base64');
+  return `SHA256:${createHash('sha256').update(blob).digest('base64').replace(/=+$/, '')}`;
 }
 
 function snapshotOf(
@@ -97,6 +89,15 @@ function snapshotOf(
     ),
   };
 }
+
+describe('the key fixtures', () => {
+  it('have the fingerprints ssh-keygen -l gives them', () => {
+    for (const name of KEYS.filter((k) => k !== 'weak-cert')) {
+      const out = execFileSync('ssh-keygen', ['-lf', `test/fixtures/keys/${name}.pub`], { encoding: 'utf8' });
+      expect(out.split(' ')[1], name).toBe(fp(name));
+    }
+  });
+});
 
 describe('the audit script', () => {
   it('is one line for sh, quoted once, and only reads', () => {

@@ -7,16 +7,13 @@
  * whitespace, Unicode look-alikes and the field's forbidden punctuation inserted at any
  * position of a valid value, and option prefixes (`-oProxyCommand=…`) in front of it.
  * The converse holds too: valid values are accepted, and whatever a validator accepts
- * is made of its field's safe alphabet only. Last, accepted values rendered into a real
- * ssh/config come back unchanged from `ssh -G`: nothing leaked into another keyword.
+ * is made of its field's safe alphabet only. (ssh-config.test.ts renders accepted values
+ * into a real ssh/config and reads them back with `ssh -G`.)
  */
-import { execFileSync } from 'node:child_process';
 import { generateKeyPairSync } from 'node:crypto';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { join } from 'node:path';
 import fc from 'fast-check';
-import { afterAll, describe, expect, test } from 'vitest';
-import { resolveTillHome, tillPaths } from '../../src/core/paths.js';
+import { describe, expect, test } from 'vitest';
+import { resolveTillHome } from '../../src/core/paths.js';
 import { hostsFileSchema, type HostsFile } from '../../src/core/state/hosts.js';
 import {
   isValidAddress,
@@ -28,69 +25,22 @@ import {
 } from '../../src/core/validate.js';
 import { isReleaseId, sharedPathProblem } from '../../src/deploy/layout.js';
 import { ed25519BlobProblem, keyCommentProblem, keyTypeProblem } from '../../src/ops/restricted-keys.js';
-import { renderSshConfig } from '../../src/ssh/config.js';
 import { FINGERPRINT_RE } from '../../src/ssh/known-hosts.js';
-
-const accepts = (f: () => unknown): boolean => {
-  try {
-    f();
-    return true;
-  } catch {
-    return false;
-  }
-};
-
-// ---- hostile material ----------------------------------------------------------------
-
-const control = fc
-  .oneof(fc.integer({ min: 0, max: 0x1f }), fc.constant(0x7f), fc.integer({ min: 0x80, max: 0x9f }))
-  .map((c) => String.fromCharCode(c));
-const whitespace = fc.constantFrom(
-  ...[' ', '\t', '\n', '\r', '\v', '\f', '\u00a0', '\u1680', '\u2000', '\u2007', '\u200a', '\u2028', '\u2029'],
-  ...['\u202f', '\u205f', '\u3000', '\ufeff'],
-);
-/** Characters that pass for ASCII letters, digits or punctuation on a screen, and invisible ones. */
-const lookalike = fc.constantFrom(
-  ...[
-    'а',
-    'е',
-    'о',
-    'р',
-    'с',
-    'х',
-    'і',
-    'ј',
-    'ѕ',
-    'ԁ',
-    'ɡ',
-    'ı',
-    'ſ',
-    '\u212a',
-    'ℓ',
-    'ｗ',
-    '１',
-    '．',
-    '－',
-    '／',
-    '＠',
-  ],
-  ...['\u2010', '\u2011', '\u2013', '\u02d7', '\u2044', '\u2215', '\ua789', '\u0301'],
-  ...['\u200b', '\u200c', '\u200d', '\u2060', '\u202e', '\u2066'],
-);
-/** Any non-ASCII code point, including astral ones and lone surrogates. */
-const nonAscii = fc.string({ unit: 'binary', minLength: 1, maxLength: 1 }).filter((c) => c.charCodeAt(0) > 0x7f);
-const PRINTABLE = Array.from({ length: 95 }, (_, i) => String.fromCharCode(32 + i)).join('');
-/** Printable ASCII characters outside `allowed`. */
-const except = (allowed: string): string[] => [...PRINTABLE].filter((c) => !allowed.includes(c));
-const OPTIONS = ['-', '--', '-o', '-oProxyCommand=', '-oProxyCommand=touch /tmp/x ', '-o ProxyCommand=x ', '--rsh=x ']
-  .concat(['-e', '-esh ', '-F/tmp/c ', '-J', '-lroot ', '-p', '--'])
-  .map((o) => o);
-const option = fc.constantFrom(...OPTIONS);
-
-const ALNUM = 'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789';
-const chars = (set: string) => fc.constantFrom(...set);
-const word = (first: string, rest: string, max: number) =>
-  fc.tuple(chars(first), fc.string({ unit: chars(rest), maxLength: max - 1 })).map(([a, b]) => a + b);
+import {
+  accepts,
+  ALNUM,
+  chars,
+  control,
+  dnsName,
+  except,
+  insertAt,
+  lookalike,
+  nonAscii,
+  option,
+  PRINTABLE,
+  whitespace,
+  word,
+} from './hostile-strings.js';
 
 // ---- fields ------------------------------------------------------------------------------
 
@@ -116,11 +66,6 @@ const nameField = (kind: 'host' | 'group' | 'installation'): Field => ({
   never: except(NAME_CHARS),
 });
 
-const dnsLabel = word(ALNUM, `${ALNUM}-`, 20).filter((l) => !l.endsWith('-'));
-const dnsName = fc
-  .array(dnsLabel, { minLength: 1, maxLength: 4 })
-  .map((labels) => labels.join('.'))
-  .filter((n) => !/^[\d.]+$/.test(n));
 const dottedQuad = fc.ipV4();
 const validPath = fc
   .tuple(
@@ -221,10 +166,6 @@ const FIELDS: Field[] = [
 
 /** One character that is never right in `f`, anywhere. */
 const hostileFor = (f: Field) => fc.oneof(control, whitespace, lookalike, nonAscii, fc.constantFrom(...f.never));
-const insertAt = (v: string, bad: string, at: number) => {
-  const i = at % (v.length + 1);
-  return v.slice(0, i) + bad + v.slice(i);
-};
 
 describe.each(FIELDS)('$name', (f) => {
   test('valid values are accepted', () => {
@@ -472,59 +413,5 @@ describe('hosts-local.json: a hostile value in any field of a hand-edited file i
       }),
       { numRuns: 150 },
     );
-  });
-});
-
-describe('accepted values rendered into ssh/config come back unchanged from ssh -G', () => {
-  const dir = mkdtempSync('/tmp/t-vp-');
-  afterAll(() => rmSync(dir, { recursive: true, force: true }));
-
-  test('name, user, address and port of every accepted host; nothing else set', () => {
-    const candidate = (f: Field) =>
-      fc.oneof(
-        { weight: 3, arbitrary: f.valid },
-        { weight: 1, arbitrary: fc.tuple(f.valid, hostileFor(f), fc.nat()).map(([v, b, at]) => insertAt(v, b, at)) },
-      );
-    const [host, , , user, address, , port] = FIELDS;
-    const hosts = fc.sample(fc.tuple(candidate(host!), candidate(user!), candidate(address!), candidate(port!)), {
-      numRuns: 40,
-    });
-    const db: HostsFile = { hosts: Object.create(null), groups: Object.create(null), updated: '1' } as HostsFile;
-    let refused = 0;
-    for (const [name, u, a, p] of hosts) {
-      if (!(accepts(() => validateName(name)) && accepts(() => parseHostSpec(`${u}@${a}:${p}`)))) {
-        refused += 1;
-        continue;
-      }
-      db.hosts[name] = {
-        user: u,
-        host: a,
-        port: Number(p),
-        status: 'untested',
-        added: '2025-01-01T00:00:00Z',
-        tekton_path: '~/T',
-        installations: [],
-      } as HostsFile['hosts'][string];
-    }
-    const paths = tillPaths(join(dir, 'home with space'));
-    const config = join(dir, 'config');
-    writeFileSync(config, renderSshConfig(db, paths));
-    for (const [name, h] of Object.entries(db.hosts)) {
-      const out = execFileSync('ssh', ['-G', '-F', config, `till-${name}`], { encoding: 'utf8' });
-      const get = (k: string) =>
-        out
-          .split('\n')
-          .filter((l) => l.startsWith(`${k} `))
-          .map((l) => l.slice(k.length + 1));
-      expect(get('hostname')).toEqual([h.host.toLowerCase()]);
-      expect(get('user')).toEqual([h.user]);
-      expect(get('port')).toEqual([String(h.port)]);
-      expect(get('proxycommand')).toEqual([]);
-      expect(get('proxyjump')).toEqual([]);
-      expect(get('identityfile')).toEqual([paths.privateKey]);
-    }
-    // The sample held both kinds (so the check above is not vacuous).
-    expect(Object.keys(db.hosts).length).toBeGreaterThan(5);
-    expect(refused).toBeGreaterThan(0);
   });
 });
