@@ -11,7 +11,8 @@ import { appendFileSync, existsSync, mkdirSync, readFileSync, writeFileSync } fr
 import lockfile from 'proper-lockfile';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
-import { computeNextRun, type SyncSettings } from '../../src/core/state/schedule.js';
+import type { SyncSettings } from '../../src/core/state/schedule.js';
+import { formatLocal } from '../../src/schedule/time.js';
 import { startLab } from '../lab/lab.js';
 import { closeMasters, tempHome, till, tillOk, waitUntil, type TillRun } from '../lab/till.js';
 
@@ -104,15 +105,14 @@ describe('till watch', { timeout: 240_000 }, () => {
     const s = t.schedule();
     expect(s.history[0]).toMatchObject({ status: 'success', trigger: 'watch', error: null, hosts: { total: 0 } });
     expect(s.sync).toMatchObject({ status: 'success', last_run: s.history[0]!.started, consecutive_failures: 0 });
-    const saved = process.env.TZ;
-    process.env.TZ = TZ;
-    try {
-      expect(s.sync.next_run).toBe(computeNextRun(s.sync, new Date(s.history[0]!.finished)).toISOString());
-    } finally {
-      if (saved === undefined) delete process.env.TZ;
-      else process.env.TZ = saved;
-    }
-    expect(new Date(s.sync.next_run).getTime()).toBeGreaterThan(Date.now());
+    // The next 03:00 in the watch's TZ after the run (the zone is read here, not set: process.env.TZ
+    // changed at run time would not reach a worker thread's clock).
+    const next = new Date(s.sync.next_run);
+    const finished = new Date(s.history[0]!.finished);
+    expect(formatLocal(next, TZ)).toMatch(/ 03:00 America\/New_York$/);
+    expect(next.getTime()).toBeGreaterThan(finished.getTime());
+    expect(next.getTime() - finished.getTime()).toBeLessThanOrEqual(25 * 3_600_000);
+    expect(next.getTime()).toBeGreaterThan(Date.now());
 
     w.child().kill('SIGTERM');
     const r = await w.done;

@@ -60,12 +60,13 @@ describe('resolveTargets', () => {
     }
   });
 
-  it('stays fast over 10,000 hosts', () => {
+  // Correctness at fleet size only: its speed is measured by bench/fanout.mjs's 10,000-host rows, not asserted here.
+  it('picks exactly the matching hosts out of 10,000 (a glob, a group)', () => {
     const big = db(
       Array.from({ length: 10_000 }, (_, i) => `web-${i}`),
       { one: ['web-42'] },
     );
-    expect(pick(big, sel(['web-1?']))).toHaveLength(10);
+    expect([...pick(big, sel(['web-1?']))].sort()).toEqual(Array.from({ length: 10 }, (_, i) => `web-1${i}`));
     expect(pick(big, sel([], ['one']))).toEqual(['web-42']);
   });
 });
