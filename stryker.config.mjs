@@ -1,9 +1,10 @@
 // @ts-check
 /**
- * `npm run mutation`: StrykerJS over the modules that guard ssh/config, remote shells and
- * the state files, each killed by its own unit tests only (no lab, no e2e: they are too
- * slow to run once per mutant). One line per module: the source and the tests that cover it.
- * scripts/mutation-score.mjs then fails the run when any module scores under the threshold.
+ * StrykerJS over the modules that guard ssh/config, remote shells and the state files,
+ * each killed by its own unit tests only (no lab, no e2e: they are too slow to run once
+ * per mutant). One line per module: the source and the unit tests that cover it.
+ * `npm run mutation` (scripts/mutation.mjs) runs Stryker once per module and fails when
+ * any module scores under THRESHOLD; `npx stryker run` runs them all together.
  */
 export const MODULES = [
   ['src/core/validate.ts', ['test/unit/validate.test.ts', 'test/unit/validators.property.test.ts']],
@@ -20,7 +21,6 @@ export default {
   testRunner: 'vitest',
   vitest: { configFile: 'vitest.mutation.config.ts', related: false },
   mutate: MODULES.map(([source]) => source),
-  testFiles: [...new Set(MODULES.flatMap(([, tests]) => tests))],
   coverageAnalysis: 'perTest',
   reporters: ['clear-text', 'progress', 'json', 'html'],
   jsonReporter: { fileName: 'reports/mutation/mutation.json' },
