@@ -18,6 +18,7 @@ import {
   writeFileSync,
 } from 'node:fs';
 import { join } from 'node:path';
+import { isLive } from './procs.js';
 
 export interface LabHostOptions {
   /** Extra sshd_config lines (e.g. `SetEnv PATH=/bin`). */
@@ -147,12 +148,21 @@ function processIdentity(pid: number): string | undefined {
 
 /** Removes a lab user after ending whatever still runs as it (userdel refuses a user with processes). */
 function removeUser(user: string, uid: number | undefined): void {
-  if (uid !== undefined) for (const pid of processesOf(uid)) killTree(pid);
+  if (uid !== undefined) {
+    for (const pid of processesOf(uid)) killTree(pid);
+    // SIGKILL is delivered, not awaited: give the processes a moment to finish exiting.
+    const deadline = Date.now() + 5_000;
+    while (processesOf(uid).some(isLive) && Date.now() < deadline) sleepSync(10);
+  }
   try {
     run('userdel', [user]);
   } catch {
     // already removed
   }
+}
+
+function sleepSync(ms: number): void {
+  Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, ms);
 }
 
 function randomLoopback(): string {
