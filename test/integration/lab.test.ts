@@ -1,6 +1,5 @@
 import { spawn } from 'node:child_process';
-import { readdirSync, readFileSync } from 'node:fs';
-import { existsSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import { startLab } from '../lab/lab.js';
 import { isLive, processesMentioning, processesOfUid, userExists } from '../lab/procs.js';
