@@ -8,7 +8,9 @@ import { waitUntil } from '../lab/till.js';
 describe('the test lab', () => {
   it('stop() leaves no sshd, no user, no process of its users and no folder', async () => {
     const lab = await startLab(2);
-    const users = lab.hosts.map((h) => [h.user, h.uid] as const);
+    const operator = lab.addUser();
+    expect(operator.home.startsWith(`${lab.dir}/`)).toBe(true);
+    const users = [...lab.hosts, operator].map((h) => [h.user, h.uid] as const);
     let leftoverPids: number[] = [];
     try {
       expect(processesMentioning(`${lab.dir}/`).length).toBeGreaterThanOrEqual(2);
