@@ -98,10 +98,12 @@ export const DEFAULT_BACKOFF = { minMs: 500, maxMs: 8_000, factor: 2 };
 /** A failed attempt, thrown to p-retry: as an AbortError when it must not be retried. */
 class AttemptFailed extends Error {
   constructor(readonly outcome: JobOutcome) {
-    super(outcome.failure?.message ?? 'failed');
+    // Only retried attempts' messages are shown (retry events), and those carry a failure.
+    super(outcome.failure?.message);
   }
 }
 
+// Stryker disable next-line BooleanLiteral: nothing reads retryable once a host is cancelled
 const CANCELLED: Failure = { kind: 'cancelled', connection: false, retryable: false, message: 'cancelled' };
 
 function cancelledOutcome<T>(o: JobOutcome<T>): JobOutcome<T> {

@@ -114,6 +114,11 @@ describe('parseHostSpec', () => {
       expect(isValidAddress(ok), ok).toBe(true);
     for (const bad of ['256.1.1.1', '1.2.3.999', 'fe80::1%eth0', '::1%C', '-x', 'a_b', '', 'a..b'])
       expect(isValidAddress(bad), bad).toBe(false);
+    // At most 253 characters in all (labels of at most 63).
+    const label = 'a'.repeat(63);
+    expect(isValidAddress([label, label, label, 'b'.repeat(61)].join('.'))).toBe(true);
+    expect(isValidAddress([label, label, label, 'b'.repeat(62)].join('.'))).toBe(false);
+    expect(isValidAddress(`${'a'.repeat(64)}.example`)).toBe(false);
     expect(validateAddress('web1')).toBe('web1');
     expect(() => validateAddress('fe80::1%eth0')).toThrow(UsageError);
   });
