@@ -387,6 +387,12 @@ describe('findings, in full', () => {
     expect(analyzeSnapshot(snap, {}, null).findings[0]!.message).toBe(
       '~ is mode 777: writable by group and others (sshd StrictModes refuses it; others can add keys)',
     );
+    // Three octal digits always; authorized_keys2 named as such.
+    const two = snapshotOf({ authorized_keys2: `${pub.till}\n` });
+    two.stats.authorized_keys2 = { mode: 0o066, owner: 'deploy', uid: 1000 };
+    expect(analyzeSnapshot(two, { current: fp('till') }, null).findings.map((f) => f.message)).toEqual([
+      '~/.ssh/authorized_keys2 is mode 066: writable by group and others (sshd StrictModes refuses it; others can add keys)',
+    ]);
   });
 
   it('till-key-absent and till-key-old messages; drift messages name the key', () => {
