@@ -20,7 +20,7 @@ import {
   readLatestAudits,
   removeAuditHistory,
   type AuditHistory,
-} from '../../src/core/state/audit.js';
+} from '../../src/audit/history.js';
 
 let dir: string;
 const pub: Record<string, string> = {};

@@ -2,9 +2,8 @@ import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { StateError } from '../../src/core/errors.js';
-import { hostsStore } from '../../src/core/inventory.js';
 import { tillPaths } from '../../src/core/paths.js';
-import type { HostsFile } from '../../src/core/state/hosts.js';
+import { hostsStore, type HostsFile } from '../../src/core/state/hosts.js';
 
 const dirs: string[] = [];
 afterEach(() => dirs.splice(0).forEach((d) => rmSync(d, { recursive: true, force: true })));

@@ -11,9 +11,9 @@ import {
 import { formatOptions } from '../../audit/authorized-keys.js';
 import { ExitCode } from '../../core/errors.js';
 import type { HostResult } from '../../core/fanout.js';
-import { Inventory } from '../../core/inventory.js';
+import { Inventory } from '../../inventory/inventory.js';
 import { checkControlPath } from '../../core/paths.js';
-import { AUDIT_HISTORY_LIMIT } from '../../core/state/audit.js';
+import { AUDIT_HISTORY_LIMIT } from '../../audit/history.js';
 import { auditJob, tillFingerprints } from '../../ops/audit.js';
 import type { Cli } from '../context.js';
 import { addFleetOptions, runFleetCommand, selectTargets, type FleetOpts } from '../fleet.js';

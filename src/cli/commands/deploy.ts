@@ -2,7 +2,7 @@ import { randomBytes } from 'node:crypto';
 import type { Command } from 'commander';
 import { ExitCode, UsageError } from '../../core/errors.js';
 import type { HostResult, Target } from '../../core/fanout.js';
-import { Inventory } from '../../core/inventory.js';
+import { Inventory } from '../../inventory/inventory.js';
 import { checkControlPath } from '../../core/paths.js';
 import {
   DeployJournalWriter,

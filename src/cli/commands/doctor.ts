@@ -1,7 +1,8 @@
 import type { Command } from 'commander';
 import { ExitCode, UsageError } from '../../core/errors.js';
 import { pathExists } from '../../core/fs.js';
-import { hostsStore, Inventory } from '../../core/inventory.js';
+import { hostsStore } from '../../core/state/hosts.js';
+import { Inventory } from '../../inventory/inventory.js';
 import { checkControlPath } from '../../core/paths.js';
 import { doctorHeading, runDoctor, type CheckStatus } from '../../ops/doctor.js';
 import type { Cli } from '../context.js';

@@ -1,8 +1,9 @@
 import type { Command } from 'commander';
 import { ExitCode, UsageError } from '../../core/errors.js';
 import { addHost, removeHostFrom } from '../../core/host-admin.js';
-import { removeAuditHistory } from '../../core/state/audit.js';
-import { Inventory, initTillHome } from '../../core/inventory.js';
+import { removeAuditHistory } from '../../audit/history.js';
+import { Inventory } from '../../inventory/inventory.js';
+import { initTillHome } from '../../inventory/till-home.js';
 import { checkControlPath } from '../../core/paths.js';
 import type { HostEntry, HostsFile } from '../../core/state/hosts.js';
 import { formatHostSpec, validateName } from '../../core/validate.js';

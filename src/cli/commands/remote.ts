@@ -4,7 +4,7 @@ import { fileURLToPath } from 'node:url';
 import type { Command } from 'commander';
 import { SetupError, UsageError } from '../../core/errors.js';
 import type { HostResult, Target } from '../../core/fanout.js';
-import { Inventory } from '../../core/inventory.js';
+import { Inventory } from '../../inventory/inventory.js';
 import { checkControlPath } from '../../core/paths.js';
 import { atLeast, lifecycleOf } from '../../core/state/hosts.js';
 import { applySetup, MIN_NODE_MAJOR, setupJob, VERSION_RE, type SetupData } from '../../ops/setup.js';

@@ -3,8 +3,7 @@ import { mkdir } from 'node:fs/promises';
 import { Option, type Command } from 'commander';
 import { ExitCode, FailedError, TillError, UsageError } from '../../core/errors.js';
 import { isRunLocked } from '../../core/run-lock.js';
-import { scheduleStore } from '../../core/inventory.js';
-import { computeNextRun, type RunRecord } from '../../core/state/schedule.js';
+import { computeNextRun, scheduleStore, type RunRecord } from '../../core/state/schedule.js';
 import {
   applyPlan,
   checkNotOwnedElsewhere,

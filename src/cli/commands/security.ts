@@ -1,7 +1,7 @@
 import type { Command } from 'commander';
 import { ExitCode, FailedError, UsageError } from '../../core/errors.js';
 import type { HostResult, Target } from '../../core/fanout.js';
-import { Inventory } from '../../core/inventory.js';
+import { Inventory } from '../../inventory/inventory.js';
 import { checkControlPath } from '../../core/paths.js';
 import { validateName } from '../../core/validate.js';
 import { AuthorizeFailed, authorizeHost } from '../../ops/authorize.js';
