@@ -12,6 +12,8 @@ export interface TillPaths {
   publicKey: string;
   controlDir: string;
   hostsDb: string;
+  /** The secret that seals hosts-local.json (core/state/store.ts). */
+  sealKey: string;
   scheduleFile: string;
   installationsFile: string;
   logsDir: string;
@@ -43,6 +45,7 @@ export function tillPaths(home: string = resolveTillHome()): TillPaths {
     publicKey: join(sshDir, `${KEY_NAME}.pub`),
     controlDir: join(sshDir, 'control'),
     hostsDb: join(home, 'hosts-local.json'),
+    sealKey: join(home, 'seal.key'),
     scheduleFile: join(home, 'schedule.json'),
     installationsFile: join(home, 'installations.json'),
     logsDir: join(home, 'logs'),

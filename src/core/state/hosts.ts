@@ -117,7 +117,10 @@ export function reviveHostsFile(data: unknown): HostsFile {
 
 /** The host database's store: sealed, so an unchanged file is not validated again on every read. */
 export function hostsStore(paths: TillPaths) {
-  return new JsonFileStore(paths.hostsDb, hostsFileSchema, emptyHostsFile, { seal: true, revive: reviveHostsFile });
+  return new JsonFileStore(paths.hostsDb, hostsFileSchema, emptyHostsFile, {
+    seal: { keyFile: paths.sealKey },
+    revive: reviveHostsFile,
+  });
 }
 
 export function emptyHostsFile(): HostsFile {
