@@ -4,6 +4,7 @@
  */
 import { chmod, mkdir } from 'node:fs/promises';
 import writeFileAtomic from 'write-file-atomic';
+import { permissionError, StateError } from '../core/errors.js';
 import { pathExists } from '../core/fs.js';
 import { checkControlPath, type TillPaths } from '../core/paths.js';
 import { emptyHostsFile, hostsStore } from '../core/state/hosts.js';
@@ -24,11 +25,23 @@ export interface InitResult {
  */
 export async function initTillHome(paths: TillPaths): Promise<InitResult> {
   checkControlPath(paths);
-  for (const dir of [paths.home, paths.sshDir, paths.controlDir]) {
-    await mkdir(dir, { recursive: true, mode: 0o700 });
-    await chmod(dir, 0o700);
+  try {
+    for (const dir of [paths.home, paths.sshDir, paths.controlDir]) {
+      await mkdir(dir, { recursive: true, mode: 0o700 });
+      await chmod(dir, 0o700);
+    }
+    await mkdir(paths.logsDir, { recursive: true, mode: 0o700 });
+  } catch (err) {
+    const refused = permissionError(err, paths.home);
+    if (!refused) throw err;
+    const inside = ((err as NodeJS.ErrnoException).path ?? '').startsWith(`${paths.home}/`);
+    throw new StateError(
+      `cannot set up TILL_HOME ${paths.home}: ${refused.message}`,
+      inside
+        ? refused.hint
+        : 'create that folder yourself, or set TILL_HOME to a folder you can write (the default is ~/.till)',
+    );
   }
-  await mkdir(paths.logsDir, { recursive: true, mode: 0o700 });
   const hosts = hostsStore(paths);
   return hosts.withLock(async () => {
     const { created } = await ensureKeyPair(paths);

@@ -102,7 +102,13 @@ export class JsonFileStore<S extends z.ZodType> {
       text = await readFile(this.file, 'utf8');
     } catch (err) {
       if ((err as NodeJS.ErrnoException).code === 'ENOENT') return { data: this.empty(), text: '' };
-      throw new StateError(`cannot read ${this.file}: ${errorMessage(err)}`);
+      const denied = (err as NodeJS.ErrnoException).code === 'EACCES';
+      throw new StateError(
+        `cannot read ${this.file}: ${denied ? 'permission denied' : errorMessage(err)}`,
+        denied
+          ? `it must belong to the user till runs as (a till once run through sudo may have left it so): ls -l ${this.file}`
+          : undefined,
+      );
     }
     if (await this.isSealed(text)) {
       const data: unknown = JSON.parse(text);
