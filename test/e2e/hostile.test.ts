@@ -512,6 +512,32 @@ describe('a sealed hosts-local.json never lets an unvalidated value reach ssh/co
     expect(configText()).not.toContain('ProxyCommand');
     expect(existsSync(CANARY)).toBe(false);
   });
+
+  test('what a host said (last_error, till_version, release, reasons) reaches the terminal escaped', async () => {
+    const said = 'x\u001b]0;owned\u0007\u001b[2J\rover\u202e';
+    const d = base();
+    Object.assign(d.hosts.h0!, {
+      status: 'unreachable',
+      previous_status: 'connected',
+      failures: 3,
+      last_error: said,
+      till_version: said,
+      deploy: { current: said, previous: null, at: '2025-01-05T10:00:00Z' },
+      health: snapshot({ up: false, reasons: [said] }),
+    });
+    writeFileSync(db, `${JSON.stringify(d, null, 2)}\n`);
+    for (const args of [['host', 'show', 'h0'], ['host', 'list'], ['status']]) {
+      const r = await runTill(home, args);
+      expect(r.code, r.stderr).toBe(0);
+      // eslint-disable-next-line no-control-regex -- no control character may reach the terminal
+      expect(r.stdout + r.stderr).not.toMatch(/[\u0000-\u0008\u000b-\u001f\u007f-\u009f\u202e]/);
+    }
+    const shown = (await runTill(home, ['host', 'show', 'h0'])).stdout;
+    expect(shown).toContain('last error     x\\x1b]0;owned\\x07\\x1b[2J\\rover\\u202e');
+    expect((await runTill(home, ['status'])).stdout).toContain('x\\x1b]0;owned');
+    // --json keeps the bytes exactly (JSON escapes them).
+    expect(JSON.parse((await runTill(home, ['host', 'show', 'h0', '--json'])).stdout).last_error).toBe(said);
+  });
 });
 
 describe('hostile values as data reach the remote command exactly (a real lab host)', () => {

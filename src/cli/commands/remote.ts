@@ -12,6 +12,7 @@ import { gateConfigFor, parsePublicKey, restrictJob, type PublicKey } from '../.
 import { countLocal, hostSyncJob, type HostSyncData } from '../../ops/sync.js';
 import type { Cli } from '../context.js';
 import { addFleetOptions, runFleetCommand, selectTargets, type FleetOpts } from '../fleet.js';
+import { printable } from '../output/terminal.js';
 import { VERSION } from '../version.js';
 
 /**
@@ -87,7 +88,8 @@ export function hostInstallationNotes(results: ReadonlyArray<HostResult<HostSync
   for (const r of results) {
     for (const inst of r.data?.local ?? []) {
       if (inst.status === 'skipped' || inst.status === 'failed')
-        lines.push(`${r.host}: ${inst.name} ${inst.status}: ${inst.reason ?? 'no reason given'}`);
+        // The host's own report: its names and reasons are shown, not obeyed.
+        lines.push(`${r.host}: ${printable(`${inst.name} ${inst.status}: ${inst.reason ?? 'no reason given'}`)}`);
     }
   }
   return lines;
