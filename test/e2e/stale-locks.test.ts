@@ -8,7 +8,7 @@ import { mkdirSync, readFileSync, utimesSync, existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { StateError } from '../../src/core/errors.js';
-import { hostsStore } from '../../src/core/inventory.js';
+import { hostsStore } from '../../src/core/state/hosts.js';
 import { tillPaths } from '../../src/core/paths.js';
 import { tempHome, till, tillOk } from '../lab/till.js';
 

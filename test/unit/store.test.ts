@@ -4,6 +4,7 @@
  * concurrent updates under the lock; what is written and with which mode.
  */
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { createHmac } from 'node:crypto';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import * as z from 'zod';
@@ -22,9 +23,13 @@ beforeEach(() => {
 });
 afterEach(() => rmSync(dir, { recursive: true, force: true }));
 
+const keyFile = () => join(dir, 'seal.key');
 const plain = () => new JsonFileStore(file, schema, empty);
 const sealed = (revive?: (d: unknown) => unknown) =>
-  new JsonFileStore(file, schema, empty, { seal: true, ...(revive ? { revive } : {}) });
+  new JsonFileStore(file, schema, empty, { seal: { keyFile: keyFile() }, ...(revive ? { revive } : {}) });
+/** The seal the store makes: HMAC-SHA256 of the text with the TILL_HOME's key. */
+const hmac = (key: string, t: string) => createHmac('sha256', Buffer.from(key, 'hex')).update(t).digest('hex');
+const KEY = 'ab'.repeat(32);
 const text = (d: unknown) => `${JSON.stringify(d, null, 2)}\n`;
 
 describe('reads', () => {
@@ -77,22 +82,29 @@ describe('reads', () => {
 });
 
 describe('the seal', () => {
-  it('a sealed store writes the hash of the exact text next to it; a plain store writes none', async () => {
+  it('a sealed store makes a key (0600) on its first write and seals the exact text with it; a plain store seals nothing', async () => {
     mkdirSync(join(dir, 'sub'));
     await sealed().write({ count: 2, names: ['a'] });
-    expect(readFileSync(`${file}.sha256`, 'utf8')).toBe(`${sha256(readFileSync(file, 'utf8'))}\n`);
+    const key = readFileSync(keyFile(), 'utf8').trim();
+    expect(key).toMatch(/^[0-9a-f]{64}$/);
+    expect(statSync(keyFile()).mode & 0o777).toBe(0o600);
+    expect(readFileSync(`${file}.sha256`, 'utf8')).toBe(`${hmac(key, readFileSync(file, 'utf8'))}\n`);
+    // The key stays: the next write seals with it.
+    await sealed().write({ count: 3, names: [] });
+    expect(readFileSync(keyFile(), 'utf8').trim()).toBe(key);
     rmSync(join(dir, 'sub'), { recursive: true });
     mkdirSync(join(dir, 'sub'));
     await plain().write({ count: 2, names: ['a'] });
     expect(existsSync(`${file}.sha256`)).toBe(false);
   });
 
-  it('text that matches its seal is trusted (and revived) without the schema check', async () => {
+  it('text that matches its seal under the key is trusted (and revived) without the schema check', async () => {
     mkdirSync(join(dir, 'sub'));
+    writeFileSync(keyFile(), `${KEY}\n`);
     // Not what the schema accepts: only a sealed read can return it.
     const t = text({ count: -1, names: [] });
     writeFileSync(file, t);
-    writeFileSync(`${file}.sha256`, `${sha256(t)}\n`);
+    writeFileSync(`${file}.sha256`, `${hmac(KEY, t)}\n`);
     expect(await sealed().read()).toEqual({ count: -1, names: [] });
     expect(await sealed((d) => ({ ...(d as Data), names: ['revived'] })).read()).toEqual({
       count: -1,
@@ -102,21 +114,36 @@ describe('the seal', () => {
     await expect(plain().read()).rejects.toThrow(StateError);
   });
 
-  it('any other text is checked: a hand edit, a stale seal, a missing seal', async () => {
+  it('any other text is checked: a hand edit, a plain hash, a seal under another key, no seal, no key', async () => {
     mkdirSync(join(dir, 'sub'));
+    writeFileSync(keyFile(), `${KEY}\n`);
     const t = text({ count: -1, names: [] });
     writeFileSync(file, t);
-    for (const seal of [`${sha256(`${t} `)}\n`, '', 'garbage']) {
-      writeFileSync(`${file}.sha256`, seal);
+    for (const seal of [hmac(KEY, `${t} `), sha256(t), hmac('cd'.repeat(32), t), '', 'garbage']) {
+      writeFileSync(`${file}.sha256`, `${seal}\n`);
       await expect(sealed().read()).rejects.toThrow(/does not match its schema at count/);
     }
     rmSync(`${file}.sha256`);
     await expect(sealed().read()).rejects.toThrow(/does not match its schema at count/);
+    writeFileSync(`${file}.sha256`, `${hmac(KEY, t)}\n`);
+    for (const key of ['', 'not hex', KEY.slice(2)]) {
+      writeFileSync(keyFile(), key);
+      await expect(sealed().read()).rejects.toThrow(/does not match its schema at count/);
+    }
+  });
+
+  it('a damaged key is replaced on the next write, which seals with the new one', async () => {
+    mkdirSync(join(dir, 'sub'));
+    writeFileSync(keyFile(), 'damaged\n');
+    await sealed().write({ count: 1, names: [] });
+    const key = readFileSync(keyFile(), 'utf8').trim();
+    expect(key).toMatch(/^[0-9a-f]{64}$/);
+    expect(readFileSync(`${file}.sha256`, 'utf8').trim()).toBe(hmac(key, readFileSync(file, 'utf8')));
   });
 
   it('writes what the schema gave back when sealed (defaults applied), the data as given otherwise', async () => {
     const withDefault = z.object({ count: z.number(), names: z.array(z.string()).default([]) });
-    const s = new JsonFileStore(file, withDefault, () => ({ count: 0, names: [] }), { seal: true });
+    const s = new JsonFileStore(file, withDefault, () => ({ count: 0, names: [] }), { seal: { keyFile: keyFile() } });
     mkdirSync(join(dir, 'sub'));
     await s.write({ count: 1 } as never);
     expect(JSON.parse(readFileSync(file, 'utf8'))).toEqual({ count: 1, names: [] });
