@@ -67,32 +67,6 @@ async function setup(): Promise<{
   };
 }
 
-/** `node <script> args…` with this TILL_HOME, as till() runs bin/till.mjs. */
-function tillScript(
-  script: string,
-  home: string,
-  args: string[],
-  onSpawn: (c: ChildProcess) => void,
-): Promise<TillRun> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [script, ...args], {
-      env: { PATH: process.env.PATH, HOME: process.env.HOME, TILL_HOME: home, NO_COLOR: '1', ...env },
-      stdio: ['ignore', 'pipe', 'pipe'],
-    });
-    onSpawn(child);
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
-    child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
-    const timer = setTimeout(() => child.kill('SIGKILL'), 180_000);
-    child.on('error', reject);
-    child.on('close', (code, signal) => {
-      clearTimeout(timer);
-      resolve({ code, signal, stdout, stderr });
-    });
-  });
-}
-
 function startWatch(home: string, args: string[] = []): { child: () => ChildProcess; done: Promise<TillRun> } {
   let child: ChildProcess | undefined;
   const done = till(home, ['watch', ...args], { env, timeoutMs: 180_000, onSpawn: (c) => (child = c) });
@@ -278,8 +252,11 @@ describe('till watch', { timeout: 240_000 }, () => {
     );
     let child: ChildProcess | undefined;
     // The watch runs its periodic tasks with the script it was started as: this one.
-    const done = tillScript(older, t.home, ['watch', '--health-interval', '10s', '--audit-interval', '10s'], (c) => {
-      child = c;
+    const done = till(t.home, ['watch', '--health-interval', '10s', '--audit-interval', '10s'], {
+      env,
+      script: older,
+      timeoutMs: 180_000,
+      onSpawn: (c) => (child = c),
     });
     const logFile = join(t.home, 'logs', 'watch.log');
     const log = () => (existsSync(logFile) ? readFileSync(logFile, 'utf8') : '');

@@ -23,60 +23,39 @@ const remoteFailed: Failure = {
   message: 'remote command failed (exit code 7)',
 };
 const fastBackoff = { minMs: 1, maxMs: 2, factor: 2 };
+/** Runs a short job on every target; the most jobs that were in flight at once. */
+const peakOf = async (list: Target[], opts: { parallel: number; perEndpoint?: number }) => {
+  let inFlight = 0;
+  let peak = 0;
+  const report = await runFleet(
+    list,
+    async () => {
+      inFlight += 1;
+      peak = Math.max(peak, inFlight);
+      await tick();
+      inFlight -= 1;
+      return { ok: true };
+    },
+    opts,
+  );
+  expect(report.summary.ok).toBe(list.length);
+  return peak;
+};
 
 describe('runFleet', () => {
   it('never has more than --parallel jobs in flight, and runs them all', async () => {
-    let inFlight = 0;
-    let peak = 0;
-    const report = await runFleet(
-      targets(20),
-      async () => {
-        inFlight += 1;
-        peak = Math.max(peak, inFlight);
-        await tick();
-        inFlight -= 1;
-        return { ok: true };
-      },
-      { parallel: 4 },
-    );
-    expect(peak).toBe(4);
-    expect(report.summary).toEqual({ total: 20, ok: 20, failed: 0, unreachable: 0, skipped: 0 });
+    expect(await peakOf(targets(20), { parallel: 4 })).toBe(4);
+    const report = await runFleet(targets(3), async () => ({ ok: true }));
+    expect(report.summary).toEqual({ total: 3, ok: 3, failed: 0, unreachable: 0, skipped: 0 });
     expect(report.ok).toBe(true);
   });
 
   it('bounds jobs per sshd endpoint below the global bound', async () => {
-    let inFlight = 0;
-    let peak = 0;
-    const report = await runFleet(
-      targets(25, true),
-      async () => {
-        inFlight += 1;
-        peak = Math.max(peak, inFlight);
-        await tick();
-        inFlight -= 1;
-        return { ok: true };
-      },
-      { parallel: 20, perEndpoint: 3 },
-    );
-    expect(peak).toBe(3);
-    expect(report.summary.ok).toBe(25);
+    expect(await peakOf(targets(25, true), { parallel: 20, perEndpoint: 3 })).toBe(3);
   });
 
   it('lets different endpoints use the whole global bound', async () => {
-    let inFlight = 0;
-    let peak = 0;
-    await runFleet(
-      targets(12),
-      async () => {
-        inFlight += 1;
-        peak = Math.max(peak, inFlight);
-        await tick();
-        inFlight -= 1;
-        return { ok: true };
-      },
-      { parallel: 12, perEndpoint: 1 },
-    );
-    expect(peak).toBe(12);
+    expect(await peakOf(targets(12), { parallel: 12, perEndpoint: 1 })).toBe(12);
   });
 
   it('attempts a remote failure once: the command may not be idempotent', async () => {
@@ -257,23 +236,6 @@ describe('runFleet: endpoints, events and results', () => {
       name: `j${from + i}`,
       entry: { ...entry(`10.1.0.${from + i + 1}`), ...(jump !== undefined ? { jump } : {}) },
     }));
-  const peakOf = async (list: Target[], opts: { parallel: number; perEndpoint: number }) => {
-    let inFlight = 0;
-    let peak = 0;
-    const report = await runFleet(
-      list,
-      async () => {
-        inFlight += 1;
-        peak = Math.max(peak, inFlight);
-        await tick();
-        inFlight -= 1;
-        return { ok: true };
-      },
-      opts,
-    );
-    expect(report.summary.ok).toBe(list.length);
-    return peak;
-  };
 
   it('hosts behind one ProxyJump share its per-endpoint limit, whatever their own addresses', async () => {
     // Every connection to a host behind the jump is a session on the jump host's sshd.
