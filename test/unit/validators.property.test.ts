@@ -25,6 +25,7 @@ import {
 } from '../../src/core/validate.js';
 import { isReleaseId, sharedPathProblem } from '../../src/deploy/layout.js';
 import { ed25519BlobProblem, keyCommentProblem, keyTypeProblem } from '../../src/ops/restricted-keys.js';
+import { parseDailyAt, parseIntervalHours } from '../../src/schedule/spec.js';
 import { FINGERPRINT_RE } from '../../src/ssh/known-hosts.js';
 import {
   accepts,
@@ -336,6 +337,34 @@ describe('a key added through the gate', () => {
     );
     expect(keyTypeProblem('ssh-ed25519')).toBeUndefined();
     expect(keyTypeProblem('ssh-ed25519\n')).toBeDefined();
+  });
+});
+
+describe('schedule times (written into crontab lines and timer units)', () => {
+  test('whatever --daily-at and --interval-hours accept becomes whole numbers in range, never text', () => {
+    const candidates = fc.oneof(
+      fc.string({ unit: 'binary', maxLength: 12 }),
+      fc
+        .tuple(fc.integer({ min: 0, max: 30 }), fc.integer({ min: 0, max: 70 }), fc.constantFrom(':', ': ', ';', ':\n'))
+        .map(([h, m, sep]) => `${h}${sep}${String(m).padStart(2, '0')}`),
+      fc
+        .tuple(fc.nat(10_000), hostileFor(FIELDS.find((f) => f.name === 'port')!), fc.nat())
+        .map(([n, b, at]) => insertAt(String(n), b, at)),
+    );
+    fc.assert(
+      fc.property(candidates, (v) => {
+        if (accepts(() => parseDailyAt(v))) {
+          const { hour, minute } = parseDailyAt(v);
+          expect(Number.isInteger(hour) && hour >= 0 && hour <= 23, v).toBe(true);
+          expect(Number.isInteger(minute) && minute >= 0 && minute <= 59, v).toBe(true);
+        }
+        if (accepts(() => parseIntervalHours(v))) {
+          const n = parseIntervalHours(v);
+          expect(Number.isInteger(n) && n >= 1 && n <= 8760, v).toBe(true);
+        }
+      }),
+      { numRuns: 300 },
+    );
   });
 });
 
