@@ -36,7 +36,8 @@ export default tseslint.config(
       'src/deploy/**',
       'src/audit/**',
       'src/watch/**',
-      'src/remote/**',
+      'src/gate/**',
+      'src/protocol/**',
     ],
     rules: {
       'no-console': 'error',
@@ -44,6 +45,16 @@ export default tseslint.config(
         'error',
         { object: 'process', property: 'exit', message: 'Only the CLI entry point sets the exit code.' },
         { object: 'process', property: 'stdout', message: 'stdout belongs to the CLI layer.' },
+      ],
+    },
+  },
+  {
+    // The remote protocol is a leaf: its texts, types and parsers depend on nothing else of till.
+    files: ['src/protocol/**'],
+    rules: {
+      'no-restricted-imports': [
+        'error',
+        { patterns: [{ regex: '^(?!\\./)', message: 'src/protocol imports only its own modules (./…).' }] },
       ],
     },
   },
