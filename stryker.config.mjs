@@ -10,7 +10,7 @@ export const MODULES = [
   ['src/core/validate.ts', ['test/unit/validate.test.ts', 'test/unit/validators.property.test.ts']],
   ['src/core/fanout.ts', ['test/unit/fanout.test.ts']],
   ['src/core/state/store.ts', ['test/unit/store.test.ts', 'test/unit/state.test.ts', 'test/unit/hosts-seal.test.ts']],
-  ['src/ssh/quote.ts', ['test/unit/quote.property.test.ts']],
+  ['src/protocol/quote.ts', ['test/unit/quote.property.test.ts']],
   ['src/audit/analyze.ts', ['test/unit/audit.test.ts']],
 ];
 

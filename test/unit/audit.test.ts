@@ -516,22 +516,22 @@ describe('findings for what the audit could not see (from the real script)', () 
 
   it('truncated: a file larger than the audit reads is flagged with its size; the part read is still audited', () => {
     const h = home('home-trunc');
-    const content = `${pub.alice}\n#${'x'.repeat(70_000)}\n`;
+    const content = `${pub.alice}\n#${'x'.repeat(MAX_FILE_BYTES)}\n`;
     writeFileSync(join(h, '.ssh', 'authorized_keys'), content);
-    const a = analyzeSnapshot(parseAuditOutput(runScript(h, 65_536)), {}, null);
+    const a = analyzeSnapshot(parseAuditOutput(runScript(h)), {}, null);
     const size = Buffer.byteLength(content);
     expect(a.files[0]).toEqual({
       name: 'authorized_keys',
       present: true,
       size,
-      sha256: createHash('sha256').update(content.slice(0, 65_536)).digest('hex'),
+      sha256: createHash('sha256').update(content.slice(0, MAX_FILE_BYTES)).digest('hex'),
       truncated: true,
     });
     expect(a.findings).toContainEqual(
       finding({
         severity: 'medium',
         code: 'truncated',
-        message: `~/.ssh/authorized_keys is ${size} bytes; only the first 65536 were audited`,
+        message: `~/.ssh/authorized_keys is ${size} bytes; only the first ${MAX_FILE_BYTES} were audited`,
         file: 'authorized_keys',
       }),
     );
@@ -541,14 +541,14 @@ describe('findings for what the audit could not see (from the real script)', () 
   it('mode-unknown: a host where neither GNU nor BSD stat answers', () => {
     const h = home('home-nostat');
     writeFileSync(join(h, '.ssh', 'authorized_keys'), `${pub.alice}\n`);
-    // Every tool the script uses but stat.
+    // Every tool the script uses but stat (and the sh its line starts).
     const bin = join(dir, 'bin-nostat');
     mkdirSync(bin, { recursive: true });
-    for (const tool of ['id', 'wc', 'tr', 'dd', 'od']) {
+    for (const tool of ['sh', 'id', 'wc', 'tr', 'dd', 'od']) {
       const path = execFileSync('sh', ['-c', `command -v ${tool}`], { encoding: 'utf8' }).trim();
       if (!existsSync(join(bin, tool))) symlinkSync(path, join(bin, tool));
     }
-    const out = execFileSync('/bin/sh', ['-c', buildAuditScript()], {
+    const out = execFileSync('/bin/sh', ['-c', AUDIT_LINE], {
       encoding: 'utf8',
       env: { PATH: bin, HOME: h },
     });
@@ -586,7 +586,7 @@ describe('findings for what the audit could not see (from the real script)', () 
       // runuser sets HOME to the user's own: env gives the script this one.
       const out = execFileSync(
         '/usr/sbin/runuser',
-        ['-u', 'nobody', '--', '/usr/bin/env', `HOME=${h}`, '/bin/sh', '-c', buildAuditScript()],
+        ['-u', 'nobody', '--', '/usr/bin/env', `HOME=${h}`, '/bin/sh', '-c', AUDIT_LINE],
         { encoding: 'utf8', env: { PATH: '/usr/bin:/bin' } },
       );
       const a = analyzeSnapshot(parseAuditOutput(out), {}, null);

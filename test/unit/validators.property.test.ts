@@ -23,8 +23,8 @@ import {
   validatePort,
   validateUser,
 } from '../../src/core/validate.js';
-import { isReleaseId, sharedPathProblem } from '../../src/deploy/layout.js';
-import { ed25519BlobProblem, keyCommentProblem, keyTypeProblem } from '../../src/ops/restricted-keys.js';
+import { isReleaseId } from '../../src/deploy/layout.js';
+import { ed25519BlobProblem, keyCommentProblem, sharedPathProblem } from '../../src/protocol/args.js';
 import { parseDailyAt, parseIntervalHours } from '../../src/schedule/spec.js';
 import { FINGERPRINT_RE } from '../../src/ssh/known-hosts.js';
 import {
@@ -327,16 +327,6 @@ describe('a key added through the gate', () => {
         },
       ),
     );
-  });
-
-  test('only ssh-ed25519 is a key type', () => {
-    fc.assert(
-      fc.property(fc.string({ unit: 'binary', maxLength: 30 }), (t) => {
-        expect(keyTypeProblem(t) === undefined).toBe(t === 'ssh-ed25519');
-      }),
-    );
-    expect(keyTypeProblem('ssh-ed25519')).toBeUndefined();
-    expect(keyTypeProblem('ssh-ed25519\n')).toBeDefined();
   });
 });
 
