@@ -83,7 +83,8 @@ export function remotePathProblem(value: string): string | undefined {
   if (!/^[~A-Za-z0-9/._+@,=-]+$/.test(value)) return 'it contains whitespace, quotes, control or shell characters';
   if (value.indexOf('~', 1) !== -1) return '~ may only start the path';
   if (value.split('/').some((seg) => seg === '..')) return 'it contains a .. segment';
-  if (/(^|\/)-/.test(value)) return 'a path segment starts with -';
+  // (The path starts with / or ~/, so every segment follows a /.)
+  if (value.includes('/-')) return 'a path segment starts with -';
   return undefined;
 }
 
@@ -127,7 +128,8 @@ export function parseHostSpec(spec: string): HostSpec {
     validateAddress(host);
   } else {
     const colon = rest.indexOf(':');
-    if (colon !== -1 && rest.indexOf(':', colon + 1) !== -1) {
+    // Two colons or more: an IPv6 address, which only brackets tell from a port.
+    if (colon !== rest.lastIndexOf(':')) {
       throw new UsageError(
         `invalid host ${JSON.stringify(spec)}: write an IPv6 address in brackets`,
         'for example deploy@[2001:db8::5]:2222',

@@ -203,6 +203,13 @@ describe('findings', () => {
       null,
     );
     expect(restricted.tillKey).toEqual({ present: true, which: 'current', restricted: true });
+    // Mid-rotation, one of till's keys in the gate form and the other not: not restricted (every key must be).
+    const half = analyzeSnapshot(
+      snapshotOf({ authorized_keys: `${pub.old}\nrestrict,command="/home/d/.till/bin/till gate" ${pub.till}\n` }),
+      till,
+      null,
+    );
+    expect(half.tillKey).toEqual({ present: true, which: 'both', restricted: false });
     // Only till's exact gate line restricts it: `restrict` alone runs any command, a command alone forwards ports.
     const gate = 'command="/home/d/.till/bin/till gate"';
     const verdicts = [

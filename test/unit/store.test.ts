@@ -130,15 +130,25 @@ describe('the seal', () => {
       writeFileSync(keyFile(), key);
       await expect(sealed().read()).rejects.toThrow(/does not match its schema at count/);
     }
+    // A read never makes a key (only a sealed write does, under the lock).
+    rmSync(keyFile());
+    await expect(sealed().read()).rejects.toThrow(/does not match its schema at count/);
+    expect(existsSync(keyFile())).toBe(false);
   });
 
   it('a damaged key is replaced on the next write, which seals with the new one', async () => {
     mkdirSync(join(dir, 'sub'));
-    writeFileSync(keyFile(), 'damaged\n');
-    await sealed().write({ count: 1, names: [] });
-    const key = readFileSync(keyFile(), 'utf8').trim();
-    expect(key).toMatch(/^[0-9a-f]{64}$/);
-    expect(readFileSync(`${file}.sha256`, 'utf8').trim()).toBe(hmac(key, readFileSync(file, 'utf8')));
+    for (const damaged of ['damaged', `z${KEY}`, `${KEY}ab`, KEY.toUpperCase()]) {
+      writeFileSync(keyFile(), `${damaged}\n`);
+      await sealed().write({ count: 1, names: [] });
+      const key = readFileSync(keyFile(), 'utf8').trim();
+      expect(key, damaged).toMatch(/^[0-9a-f]{64}$/);
+      expect(readFileSync(`${file}.sha256`, 'utf8').trim()).toBe(hmac(key, readFileSync(file, 'utf8')));
+    }
+  });
+
+  it('sha256 is the hex SHA-256 of the text (what the config header records)', () => {
+    expect(sha256('abc')).toBe('ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad');
   });
 
   it('writes what the schema gave back when sealed (defaults applied), the data as given otherwise', async () => {

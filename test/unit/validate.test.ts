@@ -85,6 +85,11 @@ describe('parseHostSpec', () => {
       message: 'invalid host "u@2001:db8::5": write an IPv6 address in brackets',
       hint: 'for example deploy@[2001:db8::5]:2222',
     });
+    // Two colons anywhere, even the first at index 1: brackets, whatever follows.
+    for (const v6 of ['u@a::1', 'u@::1', 'u@h:22:'])
+      expect(refusal(() => parseHostSpec(v6)).message).toBe(
+        `invalid host ${JSON.stringify(v6)}: write an IPv6 address in brackets`,
+      );
     expect(refusal(() => parseHostSpec('u@-oProxyCommand=x')).message).toBe(
       'invalid host "u@-oProxyCommand=x": the address must start with a letter, a digit or [',
     );
