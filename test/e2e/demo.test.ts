@@ -1,5 +1,5 @@
 /**
- * The README's first command: `npm run demo` runs `node dist/demo.mjs` after the build.
+ * The README's first command: `npm run demo` runs `node build/demo.mjs` after the build.
  * It must do till's main job on real lab hosts and leave nothing behind: no lab user,
  * no sshd, no lab folder, no TILL_HOME, whether it finishes, is interrupted, or dies.
  */
@@ -27,7 +27,7 @@ function runDemo(
 ): Promise<DemoRun> {
   return new Promise((resolve, reject) => {
     // No NO_COLOR and no terminal: the demo must still print no escape codes.
-    const child = spawn(process.execPath, ['dist/demo.mjs'], { env, stdio: ['ignore', 'pipe', 'pipe'] });
+    const child = spawn(process.execPath, ['build/demo.mjs'], { env, stdio: ['ignore', 'pipe', 'pipe'] });
     let stdout = '';
     let stderr = '';
     child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
