@@ -1,5 +1,5 @@
 import { tillPaths, resolveTillHome, type TillPaths } from '../core/paths.js';
-import { colorFor, type Colors } from './output/terminal.js';
+import { colorFor, type ColorMode, type Colors } from './output/terminal.js';
 
 /** What every command needs: where till lives and how to talk to the person. */
 export interface Cli {
@@ -9,6 +9,8 @@ export interface Cli {
   err(text: string): void;
   stdoutColor: Colors;
   stderrColor: Colors;
+  /** `--color auto|always|never`: set once the command line is parsed. */
+  setColorMode(mode: ColorMode): void;
   stderrIsTTY: boolean;
   stdinIsTTY: boolean;
   /** Arguments after the first `--`, for exec and ssh. */
@@ -18,16 +20,21 @@ export interface Cli {
 
 export function createCli(rest: string[]): Cli {
   let cached: TillPaths | undefined;
-  return {
+  const cli: Cli = {
     paths: () => (cached ??= tillPaths(resolveTillHome())),
     out: (text) => void process.stdout.write(text.endsWith('\n') ? text : `${text}\n`),
     json: (value) => void process.stdout.write(`${JSON.stringify(value, null, 2)}\n`),
     err: (text) => void process.stderr.write(text.endsWith('\n') ? text : `${text}\n`),
     stdoutColor: colorFor(process.stdout),
     stderrColor: colorFor(process.stderr),
+    setColorMode: (mode) => {
+      cli.stdoutColor = colorFor(process.stdout, mode);
+      cli.stderrColor = colorFor(process.stderr, mode);
+    },
     stderrIsTTY: process.stderr.isTTY === true,
     stdinIsTTY: process.stdin.isTTY === true,
     rest,
     exitCode: 0,
   };
+  return cli;
 }

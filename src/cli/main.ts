@@ -1,7 +1,7 @@
 import { CommanderError } from 'commander';
 import { ExitCode, TillError } from '../core/errors.js';
 import { createCli } from './context.js';
-import { VERSION } from './version.js';
+import { VERSION, versionReport } from './version.js';
 
 /**
  * The entry point, and the only place that sets the exit code. Everything a user
@@ -14,16 +14,16 @@ async function main(argv: string[]): Promise<number> {
     process.stdout.write(`${VERSION}\n`);
     return ExitCode.ok;
   }
+  if (argv.length === 2 && argv.includes('--verbose') && (argv.includes('--version') || argv.includes('-V'))) {
+    process.stdout.write(`${versionReport()}\n`);
+    return ExitCode.ok;
+  }
   const { parsed, rest } = splitAtDoubleDash(argv);
   const cli = createCli(rest);
   const { createProgram } = await import('./program.js');
   const program = createProgram(cli);
   program.exitOverride();
   for (const cmd of allCommands(program)) cmd.exitOverride();
-  program.configureOutput({
-    writeOut: (s) => process.stdout.write(s),
-    writeErr: (s) => process.stderr.write(s),
-  });
   try {
     await program.parseAsync(parsed, { from: 'user' });
     return cli.exitCode;

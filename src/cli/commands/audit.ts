@@ -1,4 +1,4 @@
-import { Option, type Command } from 'commander';
+import { Option } from 'commander';
 import {
   countBySeverity,
   SEVERITIES,
@@ -16,6 +16,7 @@ import { checkControlPath } from '../../core/paths.js';
 import { AUDIT_HISTORY_LIMIT } from '../../core/state/audit.js';
 import { auditJob, tillFingerprints } from '../../ops/audit.js';
 import type { Cli } from '../context.js';
+import type { TillCommand } from '../help.js';
 import { addFleetOptions, runFleetCommand, selectTargets, type FleetOpts } from '../fleet.js';
 import { renderTable } from '../output/table.js';
 
@@ -100,13 +101,15 @@ function auditJson(a: HostAudit | undefined) {
   };
 }
 
-export function registerAuditCommand(host: Command, cli: Cli): void {
+export function registerAuditCommand(host: TillCommand, cli: Cli): void {
   addFleetOptions(
     host
       .command('audit')
       .description(
         "read (never change) each host's ~/.ssh/authorized_keys{,2} in one round trip: till's key, every other key (type, bits, SHA256 fingerprint, options), weak keys, duplicates, unparseable lines, unsafe modes, and keys added or removed since the host's last audit",
       )
+      .example('till host audit --all', "read every host's authorized_keys: till's key, weak keys, changes")
+      .example('till host audit --all --quiet --fail-on warning', 'for cron: print only findings, exit 1 on one')
       .addOption(
         new Option('--fail-on <severity>', 'exit 1 when a host has a finding at or above this severity')
           .choices([...SEVERITIES])

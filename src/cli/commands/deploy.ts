@@ -1,5 +1,4 @@
 import { randomBytes } from 'node:crypto';
-import type { Command } from 'commander';
 import { ExitCode, UsageError } from '../../core/errors.js';
 import type { HostResult, Target } from '../../core/fanout.js';
 import { Inventory } from '../../core/inventory.js';
@@ -35,6 +34,7 @@ import {
   type RollbackData,
 } from '../../ops/deploy.js';
 import type { Cli } from '../context.js';
+import type { TillCommand } from '../help.js';
 import { addFleetOptions, interruptSignal, runFleetCommand, selectTargets, type FleetOpts } from '../fleet.js';
 import { collect, intOption } from '../options.js';
 import { FleetReporter, fleetJson, renderSummary } from '../output/reporter.js';
@@ -101,13 +101,19 @@ function deployJsonExtra(r: HostResult<DeployResultData>): Record<string, unknow
   };
 }
 
-export function registerDeployCommands(host: Command, cli: Cli): void {
+export function registerDeployCommands(host: TillCommand, cli: Cli): void {
   addFleetOptions(
     host
       .command('deploy')
       .description(
         'deploy an installation as a new release on each host: rsync (--link-dest) into <tekton_path>.till/releases/<id>, then one atomic switch of the tekton_path symlink; status becomes deployed',
       )
+      .example('till host deploy --all --source ./site', 'a local folder as a new release on every host')
+      .example(
+        "till host deploy --group web --check 'curl -fsS localhost/health'",
+        'the default installation; roll back a host whose check fails',
+      )
+      .example('till host deploy --all --source ./site --dry-run', 'what would be transferred; change nothing')
       .option('--source <dir>', 'the local directory to deploy')
       .option('--installation <name>', 'an installation from the local registry (default: the default installation)')
       .option(
@@ -325,6 +331,11 @@ export function registerDeployCommands(host: Command, cli: Cli): void {
       .description(
         "switch hosts back to the previous good release from till's record (or --to <id>); transfers nothing",
       )
+      .example('till host rollback --all', 'back to the previous good release everywhere')
+      .example(
+        'till host rollback web1 --to 20250105T100000Z-3f2a9c1d',
+        'to a given release (ids: till host releases web1)',
+      )
       .option('--to <release>', 'the release id to switch to (see: till host releases <name>)'),
   ).action(async (patterns: string[], opts: FleetOpts & { to?: string }) => {
     if (opts.to !== undefined && !isReleaseId(opts.to))
@@ -361,6 +372,8 @@ export function registerDeployCommands(host: Command, cli: Cli): void {
     .description(
       "list a host's releases: id, time, source, state (adopted, staged, good, failed, rolled-back, partial), which is current",
     )
+    .example('till host releases web1', "web1's releases, the current one marked")
+    .example('till host releases web1 --json', 'as JSON')
     .argument('<name>')
     .option('--json', 'print {host, current, releases: [...]} as JSON')
     .option('--connect-timeout <seconds>', 'ssh ConnectTimeout (default 10)', intOption('--connect-timeout', 1, 600))

@@ -1,19 +1,21 @@
-import type { Command } from 'commander';
 import { ExitCode, UsageError } from '../../core/errors.js';
 import { pathExists } from '../../core/fs.js';
 import { hostsStore, Inventory } from '../../core/inventory.js';
 import { checkControlPath } from '../../core/paths.js';
 import { doctorHeading, runDoctor, type CheckStatus } from '../../ops/doctor.js';
 import type { Cli } from '../context.js';
+import type { TillCommand } from '../help.js';
 import { intOption } from '../options.js';
 
 /** `till host doctor <name>`: what is wrong with a host's connection, and how to fix it. */
-export function registerDoctorCommand(host: Command, cli: Cli): void {
+export function registerDoctorCommand(host: TillCommand, cli: Cli): void {
   host
     .command('doctor')
     .description(
       "diagnose one host: till's key, DNS, TCP port, host key, login with till's key, remote till, free disk; each with a fix",
     )
+    .example('till host doctor web1', 'walk the troubleshooting list for web1, with a fix for each failed check')
+    .example('till host doctor web1 --json', 'the checks as JSON')
     .argument('<name>', 'the host to diagnose')
     .option(
       '--connect-timeout <seconds>',

@@ -1,11 +1,11 @@
 import { userInfo } from 'node:os';
 import { posix } from 'node:path';
-import type { Command } from 'commander';
 import { decide, GATE_REFUSED, loadPolicy, type GateDecision } from '../../remote/gate.js';
 import { GATE_ENV } from '../../ssh/outcome.js';
 import { runProcess } from '../../ssh/process.js';
 import { RotatingLog } from '../../watch/log.js';
 import type { Cli } from '../context.js';
+import type { TillCommand } from '../help.js';
 
 /** gate.log and gate.log.1 together stay under about 2 × this. */
 export const GATE_LOG_MAX_BYTES = 512 * 1024;
@@ -22,7 +22,7 @@ function logLine(decision: GateDecision, line: string | undefined): string {
  * Runs on the host; never by hand. Allowed commands run without a shell parsing the
  * client's line; their stdin, stdout and stderr are the ssh session's.
  */
-export function registerGateCommand(program: Command, cli: Cli): void {
+export function registerGateCommand(program: TillCommand, cli: Cli): void {
   program
     .command('gate', { hidden: true })
     .description("restricted-key gatekeeper, run by sshd on a host: allows only till's own operations (docs/gate.md)")

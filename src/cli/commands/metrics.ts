@@ -1,9 +1,10 @@
-import { Option, type Command } from 'commander';
+import { Option } from 'commander';
 import { UsageError, errorMessage } from '../../core/errors.js';
 import { collectMetricFamilies } from '../../metrics/collect.js';
 import { familiesJson, renderPrometheus } from '../../metrics/prometheus.js';
 import { parseListenAddress, startMetricsServer, checkBindAddress } from '../../metrics/server.js';
 import type { Cli } from '../context.js';
+import type { TillCommand } from '../help.js';
 
 interface MetricsOpts {
   json?: boolean;
@@ -24,13 +25,15 @@ function untilSignal(): Promise<NodeJS.Signals> {
   });
 }
 
-export function registerMetricsCommand(program: Command, cli: Cli): void {
+export function registerMetricsCommand(program: TillCommand, cli: Cli): void {
   program
     .command('metrics')
     .description(
       'print the fleet in the Prometheus text format, from the local database, health history and schedule (no network); ' +
         '--serve keeps answering GET /metrics over HTTP until SIGINT/SIGTERM',
     )
+    .example('till metrics', 'the fleet in the Prometheus text format')
+    .example('till metrics --serve 127.0.0.1:9109', 'serve it for a Prometheus server to scrape')
     .addOption(new Option('--json', 'print the metric families as JSON instead').conflicts('serve'))
     .option(
       '--serve <addr:port>',

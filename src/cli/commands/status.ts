@@ -1,12 +1,13 @@
 import { accessSync, constants, statSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
-import { Option, type Command } from 'commander';
+import { Option } from 'commander';
 import writeFileAtomic from 'write-file-atomic';
 import { FailedError, UsageError, errorMessage } from '../../core/errors.js';
 import { loadFleetState } from '../../metrics/fleet.js';
 import { renderStatusHtml } from '../../status/html.js';
 import { buildStatusView, type StatusView } from '../../status/model.js';
 import type { Cli } from '../context.js';
+import type { TillCommand } from '../help.js';
 import { secondsOption } from '../options.js';
 import { renderStatusText } from '../output/status.js';
 
@@ -70,13 +71,16 @@ function sleepOrSignal(ms: number, stop: AbortSignal): Promise<void> {
   });
 }
 
-export function registerStatusCommand(program: Command, cli: Cli): void {
+export function registerStatusCommand(program: TillCommand, cli: Cli): void {
   program
     .command('status')
     .description(
       'the whole fleet at a glance from local state (no network): per host state, status, last test/sync/deploy, release, ' +
         'latency and load trends from the health history; groups summarized',
     )
+    .example('till status', 'the fleet at a glance')
+    .example('till status --watch 10', 'redrawn every 10 seconds')
+    .example('till status --html /var/www/fleet.html', 'a self-contained HTML page')
     .addOption(new Option('--json', 'print the view as one JSON document').conflicts('html'))
     .option(
       '--watch [seconds]',

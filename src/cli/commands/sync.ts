@@ -1,4 +1,3 @@
-import type { Command } from 'commander';
 import { errorMessage, ExitCode, SetupError, UsageError } from '../../core/errors.js';
 import type { FleetReport, Target } from '../../core/fanout.js';
 import { installationsStore, listInstallations } from '../../core/installations.js';
@@ -16,6 +15,7 @@ import {
   type LocalSyncResult,
 } from '../../ops/sync.js';
 import type { Cli } from '../context.js';
+import type { TillCommand } from '../help.js';
 import { addFleetOptions, interruptSignal, runFleetWithProgress, type FleetOpts } from '../fleet.js';
 import { fleetJson, renderSummary } from '../output/reporter.js';
 import { renderTable } from '../output/table.js';
@@ -53,13 +53,15 @@ function renderLocal(cli: Cli, results: readonly LocalSyncResult[]): string {
   );
 }
 
-export function registerSyncCommand(program: Command, cli: Cli): void {
+export function registerSyncCommand(program: TillCommand, cli: Cli): void {
   addFleetOptions(
     program
       .command('sync')
       .description(
         "fast-forward local git installations (git pull --ff-only; dirty, diverged or detached ones are skipped), then run each set-up host's own `till sync --local-only` in parallel; records the run in schedule.json",
       )
+      .example('till sync', 'pull local checkouts, then sync every set-up host')
+      .example('till sync --group web --dry-run', 'what would be pulled, for group web; change nothing')
       .option('--local-only', 'only the local installations (what a host runs; needs no host database)')
       .option('--hosts-only', 'only the hosts')
       .option('-n, --dry-run', 'report what would be pulled; change no checkout and no host, record nothing')

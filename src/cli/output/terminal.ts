@@ -1,11 +1,48 @@
 import pc from 'picocolors';
+import { UsageError } from '../../core/errors.js';
 
-/** Colour only on a terminal and never with NO_COLOR (https://no-color.org). */
-export function colorFor(stream: NodeJS.WriteStream, env: NodeJS.ProcessEnv = process.env) {
-  const enabled = stream.isTTY === true && (env.NO_COLOR === undefined || env.NO_COLOR === '') && env.TERM !== 'dumb';
-  return pc.createColors(enabled);
+export const COLOR_MODES = ['auto', 'always', 'never'] as const;
+export type ColorMode = (typeof COLOR_MODES)[number];
+
+/**
+ * Whether to colour a stream. `--color always|never` decides; with `auto` (the default),
+ * FORCE_COLOR (set and not `0`/`false`) turns colour on even off a terminal and wins over
+ * NO_COLOR (as in Node.js itself); otherwise colour only on a terminal, never with NO_COLOR
+ * (https://no-color.org) or TERM=dumb.
+ */
+export function colorEnabled(
+  stream: { isTTY?: boolean },
+  mode: ColorMode = 'auto',
+  env: NodeJS.ProcessEnv = process.env,
+): boolean {
+  if (mode !== 'auto') return mode === 'always';
+  const force = env.FORCE_COLOR;
+  if (force !== undefined) return force !== '0' && force.toLowerCase() !== 'false';
+  return stream.isTTY === true && (env.NO_COLOR === undefined || env.NO_COLOR === '') && env.TERM !== 'dumb';
+}
+
+export function colorFor(stream: { isTTY?: boolean }, mode: ColorMode = 'auto', env: NodeJS.ProcessEnv = process.env) {
+  return pc.createColors(colorEnabled(stream, mode, env));
 }
 
 export type Colors = ReturnType<typeof colorFor>;
+
+export function parseColorMode(value: string): ColorMode {
+  if ((COLOR_MODES as readonly string[]).includes(value)) return value as ColorMode;
+  throw new UsageError(`--color takes auto, always or never, got ${JSON.stringify(value)}`);
+}
+
+/**
+ * The width of the terminal a stream writes to, or undefined when it is not a terminal
+ * or does not say (some report 0 columns: that is "unknown", not "no room").
+ */
+export function terminalColumns(stream: { isTTY?: boolean; columns?: number }): number | undefined {
+  return stream.isTTY === true && stream.columns !== undefined && stream.columns > 0 ? stream.columns : undefined;
+}
+
+/** Rows likewise. */
+export function terminalRows(stream: { isTTY?: boolean; rows?: number }): number | undefined {
+  return stream.isTTY === true && stream.rows !== undefined && stream.rows > 0 ? stream.rows : undefined;
+}
 
 export { formatAge, formatDuration } from '../../core/format.js';
