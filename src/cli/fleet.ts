@@ -141,7 +141,7 @@ export async function runFleetWithProgress<T>(
       onEvent: reporter.onEvent as (e: unknown) => void,
     });
   } finally {
-    reporter.clear();
+    reporter.stop();
   }
 }
 

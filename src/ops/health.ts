@@ -15,6 +15,7 @@ import { classifySsh, GATE_UNKNOWN_SCRIPT, gateRefusal } from '../ssh/outcome.js
 import { remoteScript } from '../remote/script.js';
 import { shQuote } from '../ssh/quote.js';
 import { REMOTE_TILL } from './test.js';
+import { plural } from '../core/format.js';
 
 /**
  * `till host health`: one remote POSIX sh script per host that prints `key=value`
@@ -199,7 +200,7 @@ export function evaluateHealth(probe: Omit<HealthProbe, 'complete'>, t: HealthTh
   if (t.loadMaxPerCore !== null && probe.load1 !== null && probe.cpus !== null && probe.cpus > 0) {
     const max = t.loadMaxPerCore * probe.cpus;
     if (probe.load1 > max)
-      reasons.push(`load: load1 ${probe.load1} above ${max} (${t.loadMaxPerCore} × ${probe.cpus} cores)`);
+      reasons.push(`load: load1 ${probe.load1} above ${max} (${t.loadMaxPerCore} × ${plural(probe.cpus, 'core')})`);
   }
   if (probe.memAvailableBytes !== null) {
     const hit = belowAny(probe.memAvailableBytes, probe.memTotalBytes, t.memMin);

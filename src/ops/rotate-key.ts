@@ -24,6 +24,7 @@ import {
   restrictedKeyRemoveCommand,
 } from './restricted-keys.js';
 import { parseTestOutput, TEST_COMMAND, TEST_MARKER } from './test.js';
+import { plural } from '../core/format.js';
 
 /**
  * `till host rotate-key`. Per host, in this order, so an interruption at any point
@@ -224,7 +225,7 @@ export function rotateJob(
     await runProcess('ssh', buildControlExitArgs(paths, name));
     if (report.foreign > 0) {
       return failed(
-        `moved to the new key and removed till's old line, but the old key is still in ${report.foreign} line${report.foreign === 1 ? '' : 's'} of ~/.ssh/authorized_keys that till did not write (left in place: remove by hand)`,
+        `moved to the new key and removed till's old line, but the old key is still in ${plural(report.foreign, 'line')} of ~/.ssh/authorized_keys that till did not write (left in place: remove by hand)`,
         data,
       );
     }

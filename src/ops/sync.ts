@@ -7,6 +7,7 @@ import type { RunRecord } from '../core/state/schedule.js';
 import { sshRun, toOutcome } from '../ssh/client.js';
 import { runProcess, type ProcessResult } from '../ssh/process.js';
 import { REMOTE_TILL } from './test.js';
+import { plural } from '../core/format.js';
 
 /**
  * `till sync`: (1) fast-forward every local installation that is a git checkout,
@@ -122,10 +123,7 @@ export async function syncInstallation(
   if (status.exitCode !== 0) return done('failed', gitError('git status', status));
   const changed = status.stdout.split('\n').filter((l) => l.trim() !== '').length;
   if (changed > 0)
-    return done(
-      'skipped',
-      `uncommitted changes in ${changed} file${changed === 1 ? '' : 's'} (commit or stash them yourself)`,
-    );
+    return done('skipped', `uncommitted changes in ${plural(changed, 'file')} (commit or stash them yourself)`);
 
   if (opts.dryRun) return dryRunCompare(git, result, done);
 
@@ -136,8 +134,7 @@ export async function syncInstallation(
   if (counts.exitCode !== 0) return done('failed', gitError('git rev-list', counts));
   const [ahead, behind] = counts.stdout.trim().split(/\s+/).map(Number) as [number, number];
   result.behind = behind;
-  if (behind === 0)
-    return done('up-to-date', ahead > 0 ? `${ahead} local commit${ahead === 1 ? '' : 's'} not pushed` : null);
+  if (behind === 0) return done('up-to-date', ahead > 0 ? `${plural(ahead, 'local commit')} not pushed` : null);
   if (ahead > 0)
     return done(
       'skipped',
@@ -343,9 +340,8 @@ export function buildRunRecord(input: SyncRunInput): RunRecord {
         ? 'partial'
         : 'failed';
   const errors: string[] = [];
-  if (localFailures.length > 0)
-    errors.push(`${localFailures.length} installation${localFailures.length === 1 ? '' : 's'} failed`);
-  if (hostFailures > 0) errors.push(`${hostFailures} host${hostFailures === 1 ? '' : 's'} failed`);
+  if (localFailures.length > 0) errors.push(`${plural(localFailures.length, 'installation')} failed`);
+  if (hostFailures > 0) errors.push(`${plural(hostFailures, 'host')} failed`);
   if (input.error !== undefined) errors.push(input.error);
   return {
     started: input.started.toISOString(),

@@ -39,6 +39,7 @@ import { addFleetOptions, interruptSignal, runFleetCommand, selectTargets, type 
 import { collect, intOption } from '../options.js';
 import { FleetReporter, fleetJson, renderSummary } from '../output/reporter.js';
 import { renderTable } from '../output/table.js';
+import { plural } from '../../core/format.js';
 
 interface DeployOpts extends FleetOpts {
   source?: string;
@@ -192,7 +193,7 @@ export function registerDeployCommands(host: TillCommand, cli: Cli): void {
             for (const r of report.results) {
               if (!r.data) continue;
               cli.out(
-                `${cli.stdoutColor.bold(`== ${r.host}`)} (against ${r.data.current ?? 'nothing deployed yet'}): ${r.data.changes.length} change${r.data.changes.length === 1 ? '' : 's'}`,
+                `${cli.stdoutColor.bold(`== ${r.host}`)} (against ${r.data.current ?? 'nothing deployed yet'}): ${plural(r.data.changes.length, 'change')}`,
               );
               if (r.data.changes.length > 0) cli.out(r.data.changes.join('\n'));
             }
@@ -241,14 +242,13 @@ export function registerDeployCommands(host: TillCommand, cli: Cli): void {
         if (d.adopted) cli.err(`${name}: kept the existing directory as release ${d.adopted}`);
         const what =
           d.transferred && d.stats
-            ? `${d.stats.filesTransferred} of ${d.stats.files} files, ${formatBytes(d.stats.literalBytes)} of data, ${formatBytes(d.stats.bytesSent)} sent`
+            ? `${d.stats.filesTransferred} of ${plural(d.stats.files, 'file')}, ${formatBytes(d.stats.literalBytes)} of data, ${formatBytes(d.stats.bytesSent)} sent`
             : 'already staged, nothing transferred';
         stage.clear();
         cli.err(`staged ${name}: ${what}`);
       },
     };
-    if (!json)
-      cli.err(`deploying ${run.release} (${source.dir}) to ${targets.length} host${targets.length === 1 ? '' : 's'}`);
+    if (!json) cli.err(`deploying ${run.release} (${source.dir}) to ${plural(targets.length, 'host')}`);
     const stage = new FleetReporter(cli, targets.length, {
       json,
       quietDone: true,
@@ -274,8 +274,8 @@ export function registerDeployCommands(host: TillCommand, cli: Cli): void {
         },
       });
     } finally {
-      stage.clear();
-      swap.clear();
+      stage.stop();
+      swap.stop();
       interrupt.dispose();
     }
     const { report } = outcome;
@@ -283,7 +283,7 @@ export function registerDeployCommands(host: TillCommand, cli: Cli): void {
     const notes: string[] = [];
     if (!outcome.switched && outcome.stagingFailed > run.options.maxFail) {
       notes.push(
-        `no host was switched: ${outcome.stagingFailed} host${outcome.stagingFailed === 1 ? '' : 's'} failed to stage and --max-fail is ${run.options.maxFail}; fix them and run: till host deploy --resume`,
+        `no host was switched: ${plural(outcome.stagingFailed, 'host')} failed to stage and --max-fail is ${run.options.maxFail}; fix them and run: till host deploy --resume`,
       );
     }
     if (report.cancelled) notes.push('interrupted; finish with: till host deploy --resume');
@@ -433,7 +433,7 @@ export function describeTransfers(transfers: ReadonlyMap<string, RsyncProgress>,
   const list = [...transfers];
   const parts = list
     .slice(0, shown)
-    .map(([host, p]) => `${host} ${p.percent}% ${formatBytes(p.bytes)}, ${p.files} file${p.files === 1 ? '' : 's'}`);
+    .map(([host, p]) => `${host} ${p.percent}% ${formatBytes(p.bytes)}, ${plural(p.files, 'file')}`);
   if (list.length > shown) parts.push(`+${list.length - shown} more`);
   return parts.join(' · ');
 }

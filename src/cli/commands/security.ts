@@ -13,6 +13,7 @@ import { confirm } from '../prompt.js';
 import { runSetupCommand } from './remote.js';
 import { addFleetOptions, runFleetCommand, selectTargets, type FleetOpts } from '../fleet.js';
 import { intOption } from '../options.js';
+import { plural } from '../../core/format.js';
 
 /** Which key a host is on after a rotate-key attempt. */
 function keyOf(r: HostResult<RotateData>): 'new' | 'old' {
@@ -93,7 +94,7 @@ export function registerSecurityCommands(host: TillCommand, cli: Cli): void {
       const n = Object.keys(db0.hosts).length;
       if (
         !(await confirm(
-          `Rotate till's key${all ? ` on all ${n} host${n === 1 ? '' : 's'}` : ''}? Hosts that cannot be reached keep the old key. [y/N] `,
+          `Rotate till's key${all ? ` on all ${plural(n, 'host')}` : ''}? Hosts that cannot be reached keep the old key. [y/N] `,
         ))
       ) {
         throw new UsageError('not confirmed; nothing changed');
@@ -138,7 +139,7 @@ export function registerSecurityCommands(host: TillCommand, cli: Cli): void {
             const n = r.data?.otherRestricted ?? 0;
             if (n > 0)
               cli.err(
-                `${r.host}: ${n} other restricted key${n === 1 ? '' : 's'} in ~/.ssh/authorized_keys (till gate lines of keys that are not this till's); if you did not add ${n === 1 ? 'it' : 'them'}, see: till host audit ${r.host}`,
+                `${r.host}: ${plural(n, 'other restricted key')} in ~/.ssh/authorized_keys (till gate lines of keys that are not this till's); if you did not add ${n === 1 ? 'it' : 'them'}, see: till host audit ${r.host}`,
               );
           }
         },
@@ -188,7 +189,7 @@ export function registerSecurityCommands(host: TillCommand, cli: Cli): void {
       const { removed } = await forgetHostKey(paths, name, entry);
       cli.err(
         removed > 0
-          ? `forgot ${removed} key${removed === 1 ? '' : 's'} of ${name}; the next connection records the key it is offered (or pin one first: till host trust ${name} --fingerprint SHA256:…)`
+          ? `forgot ${plural(removed, 'key')} of ${name}; the next connection records the key it is offered (or pin one first: till host trust ${name} --fingerprint SHA256:…)`
           : `till's known_hosts had no key for ${name}`,
       );
     });

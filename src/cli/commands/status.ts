@@ -3,6 +3,7 @@ import { dirname, resolve } from 'node:path';
 import { Option } from 'commander';
 import writeFileAtomic from 'write-file-atomic';
 import { FailedError, UsageError, errorMessage } from '../../core/errors.js';
+import { plural } from '../../core/format.js';
 import { loadFleetState } from '../../metrics/fleet.js';
 import { renderStatusHtml } from '../../status/html.js';
 import { buildStatusView, type StatusView } from '../../status/model.js';
@@ -10,6 +11,7 @@ import type { Cli } from '../context.js';
 import type { TillCommand } from '../help.js';
 import { secondsOption } from '../options.js';
 import { renderStatusText } from '../output/status.js';
+import { terminalColumns, terminalRows } from '../output/terminal.js';
 
 interface StatusOpts {
   json?: boolean;
@@ -114,7 +116,7 @@ export function registerStatusCommand(program: TillCommand, cli: Cli): void {
             // The folder was checked; what is left is the disk (full, read-only, removed meanwhile).
             throw new FailedError(`cannot write ${htmlFile}: ${errorMessage(err).replace(/, \w+ '[^']*'$/, '')}`);
           }
-          cli.err(`wrote ${htmlFile} (${v.hosts.length} hosts)`);
+          cli.err(`wrote ${htmlFile} (${plural(v.hosts.length, 'host')})`);
           return;
         }
         if (opts.json) {
@@ -122,11 +124,12 @@ export function registerStatusCommand(program: TillCommand, cli: Cli): void {
           return;
         }
         const tty = process.stdout.isTTY === true;
-        const rows = opts.all || !tty ? Infinity : Math.max(10, (process.stdout.rows ?? 40) - 1);
+        // A terminal that reports 0 columns or rows does not know its size: 120 × 40 then.
+        const rows = opts.all || !tty ? Infinity : Math.max(10, (terminalRows(process.stdout) ?? 40) - 1);
         const text = renderStatusText(v, {
           colors: cli.stdoutColor,
           maxRows: rows,
-          width: tty ? (process.stdout.columns ?? 120) : Infinity,
+          width: tty ? (terminalColumns(process.stdout) ?? 120) : Infinity,
           now: Date.now(),
         });
         // On a terminal each redraw replaces the last; elsewhere frames follow each other.

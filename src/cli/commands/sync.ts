@@ -21,6 +21,7 @@ import { fleetJson, renderSummary } from '../output/reporter.js';
 import { renderTable } from '../output/table.js';
 import { formatDuration } from '../output/terminal.js';
 import { hostInstallationNotes, localSummary, syncTargets } from './remote.js';
+import { plural } from '../../core/format.js';
 
 interface SyncOpts extends FleetOpts {
   localOnly?: boolean;
@@ -33,7 +34,7 @@ const short = (sha: string | null) => (sha ? sha.slice(0, 10) : '-');
 
 function change(r: LocalSyncResult): string {
   if (r.status === 'updated' || (r.status === 'would-update' && r.from !== r.to))
-    return `${short(r.from)}..${short(r.to)}${r.behind ? ` (${r.behind} commit${r.behind === 1 ? '' : 's'})` : ''}`;
+    return `${short(r.from)}..${short(r.to)}${r.behind ? ` (${plural(r.behind, 'commit')})` : ''}`;
   return short(r.from);
 }
 
