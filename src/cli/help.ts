@@ -6,7 +6,8 @@
  *
  * Every command shows 1–3 examples at the end of its help: give them with
  * `.example('till host list --json', 'the database as one JSON document')`. A command
- * without one fails the help walk test (test/e2e/help.test.ts).
+ * without one fails the help walk test (test/e2e/help.test.ts). Prose goes in
+ * `.note('…')` (wrapped, before the examples), not in commander's addHelpText.
  */
 import { Command, Help } from 'commander';
 import { ExitCode } from '../core/errors.js';
@@ -22,9 +23,16 @@ export interface Example {
 /** commander's Command with examples; `.command()` makes more of its own kind. */
 export class TillCommand extends Command {
   readonly examples: Example[] = [];
+  readonly notes: string[] = [];
 
   override createCommand(name?: string): TillCommand {
     return new TillCommand(name);
+  }
+
+  /** A paragraph of help after the options (wrapped; in the man page too). */
+  note(paragraph: string): this {
+    this.notes.push(paragraph);
+    return this;
   }
 
   /** Adds an example to the end of this command's help and man page section. */
@@ -116,6 +124,7 @@ export const helpConfiguration: Partial<Help> = {
       out.push('', 'Exit codes:', ...EXIT_CODES.map(([code, what]) => `  ${String(code).padEnd(4)} ${what}`));
       out.push('', ...wrapText('Files live under $TILL_HOME (default ~/.till). Manual: man till.', width));
     }
+    for (const note of cmd instanceof TillCommand ? cmd.notes : []) out.push('', ...wrapText(note, width));
     const examples = cmd instanceof TillCommand ? cmd.examples : [];
     if (examples.length > 0) {
       out.push('', 'Examples:');

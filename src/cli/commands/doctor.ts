@@ -23,7 +23,7 @@ export function registerDoctorCommand(host: TillCommand, cli: Cli): void {
       intOption('--connect-timeout', 1, 600),
     )
     .option('--json', 'print {"host", "ok", "checks": [{name, status, detail, fix}]}')
-    .addHelpText('after', '\nExit codes: 0 no check failed (warnings allowed), 1 a check failed, 2 no such host.')
+    .note('Exit codes: 0 no check failed (warnings allowed), 1 a check failed, 2 no such host.')
     .action(async (name: string, opts: { connectTimeout?: number; json?: boolean }) => {
       const paths = cli.paths();
       checkControlPath(paths);

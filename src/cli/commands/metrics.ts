@@ -40,9 +40,8 @@ export function registerMetricsCommand(program: TillCommand, cli: Cli): void {
       'serve /metrics over HTTP on this loopback address (127.0.0.1:9100; port 0 picks a free one)',
     )
     .option('--metrics-allow-remote', 'allow --serve on a non-loopback address (the metrics name every host)')
-    .addHelpText(
-      'after',
-      '\nSee docs/health.md for every metric and label. Run `till host health` (or `till watch`) to refresh the numbers.',
+    .note(
+      'See docs/health.md for every metric and label. Run `till host health` (or `till watch`) to refresh the numbers.',
     )
     .action(async (opts: MetricsOpts) => {
       if (opts.metricsAllowRemote && opts.serve === undefined) {

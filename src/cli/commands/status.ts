@@ -94,10 +94,7 @@ export function registerStatusCommand(program: TillCommand, cli: Cli): void {
       'write a self-contained HTML page (inline CSS and SVG charts, no script) instead; with --watch, rewrite it every N seconds',
     )
     .option('--all', 'list every host even when they do not fit on the screen')
-    .addHelpText(
-      'after',
-      '\nThe numbers come from the last `till host health` runs; run it (or `till watch`) to refresh them.',
-    )
+    .note('The numbers come from the last `till host health` runs; run it (or `till watch`) to refresh them.')
     .action(async (opts: StatusOpts) => {
       if (opts.watch !== undefined && opts.json)
         throw new UsageError('--watch and --json do not go together', 'run `till status --json` as often as you need');

@@ -65,12 +65,9 @@ export function registerWatchCommand(program: TillCommand, cli: Cli): void {
         'run <path> sync --trigger watch instead of this till (for tests and wrappers)',
       ).hideHelp(),
     )
-    .addHelpText(
-      'after',
-      `
-Logs go to $TILL_HOME/logs/watch.log (rotated to watch.log.1 at 1 MiB) and to stderr.
-Stop with Ctrl-C or SIGTERM: a running sync is cancelled and recorded, and the pid is
-cleared from schedule.json. A second watch for the same TILL_HOME is refused (exit 2).`,
+    .note('Logs go to $TILL_HOME/logs/watch.log (rotated to watch.log.1 at 1 MiB) and to stderr.')
+    .note(
+      'Stop with Ctrl-C or SIGTERM: a running sync is cancelled and recorded, and the pid is cleared from schedule.json. A second watch for the same TILL_HOME is refused (exit 2).',
     )
     .action(
       async (opts: {

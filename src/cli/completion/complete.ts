@@ -26,8 +26,9 @@ const KIND_OF_PLACEHOLDER: Record<string, ValueKind> = {
   file: 'file',
 };
 
-/** Options whose placeholder says less than the option: paths on the host, not here. */
+/** Options whose placeholder says less than the option (`--installation <name>`; paths on the host, not here). */
 const KIND_OF_OPTION: Record<string, ValueKind> = {
+  '--installation': 'installation',
   '--shared': 'none',
   '--tekton-path': 'none',
 };
