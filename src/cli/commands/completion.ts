@@ -1,7 +1,7 @@
 import { Argument } from 'commander';
 import { LocalNames } from '../../core/local-names.js';
 import { complete, splitLine } from '../completion/complete.js';
-import { completionScript, renderCandidates, SHELLS, type Shell } from '../completion/scripts.js';
+import { bashReplacedText, completionScript, renderCandidates, SHELLS, type Shell } from '../completion/scripts.js';
 import type { Cli } from '../context.js';
 import type { TillCommand } from '../help.js';
 
@@ -24,14 +24,17 @@ export function registerCompletionCommands(program: TillCommand, cli: Cli): void
     .argument('<shell>')
     .argument('[words...]')
     .action(async (shell: string, words: string[]) => {
-      // bash: [word bash will replace, line up to the cursor]; zsh, fish: the words, the current one last.
+      // bash: [COMP_WORDBREAKS, line up to the cursor]; zsh, fish: the words, the current one last.
       const bash = shell === 'bash';
       const line = bash ? splitLine(words[1] ?? '') : ['till', ...words];
-      const typed = line.slice(1, -1);
       const current = line.at(-1) ?? '';
-      const result = await complete(program, typed, current, new LocalNames(cli.paths()));
-      const replaced = bash ? (words[0] ?? '') : current;
+      const result = await complete(program, line.slice(1, -1), current, new LocalNames(cli.paths()));
+      if (!bash) {
+        cli.out(renderCandidates(result.kind, result.candidates));
+        return;
+      }
+      const replaced = bashReplacedText(words[1] ?? '', words[0] ?? '');
       const strip = current.endsWith(replaced) ? current.slice(0, current.length - replaced.length) : '';
-      cli.out(renderCandidates(result.kind, result.candidates, strip));
+      cli.out(renderCandidates(result.kind, result.candidates, strip, replaced));
     });
 }

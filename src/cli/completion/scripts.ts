@@ -5,9 +5,11 @@
  * line (`value<TAB>description`). The command tree and the names live in till; the
  * scripts never need to change when commands do.
  *
- * bash splits words at COMP_WORDBREAKS (`=`, `:`, `@`…), so its shim passes the line up
- * to the cursor and the word bash will replace; till splits the line itself and strips
- * from each candidate what bash treats as an earlier word.
+ * bash splits words at COMP_WORDBREAKS (`=`, `:`, `@`…), so its shim passes those and the
+ * line up to the cursor: till splits the line as the shell does, works out the text
+ * readline replaces (after the last break character; a break `@` stays with it, as
+ * readline's special prefixes do), strips the rest from each candidate, and says that
+ * text on its first line (for bash's own file completion).
  */
 export const SHELLS = ['bash', 'zsh', 'fish'] as const;
 export type Shell = (typeof SHELLS)[number];
@@ -21,17 +23,18 @@ const BASH = script`# till completion for bash.
 # Load it in ~/.bashrc:   source <(till completion bash)
 # or install it:          till completion bash > ~/.local/share/bash-completion/completions/till
 _till_complete() {
-  local cur=\${COMP_WORDS[COMP_CWORD]}
-  local out kind IFS=$'\n'
-  out=$("\${COMP_WORDS[0]}" __complete bash -- "$cur" "\${COMP_LINE:0:COMP_POINT}" 2>/dev/null) || return 0
-  kind=\${out%%$'\n'*}
+  local out head kind cur line IFS=$'\n'
+  out=$("\${COMP_WORDS[0]}" __complete bash -- "$COMP_WORDBREAKS" "\${COMP_LINE:0:COMP_POINT}" 2>/dev/null) || return 0
+  # First line: what to complete, and the text readline replaces; then one candidate per line.
+  head=\${out%%$'\n'*}
+  kind=\${head%%$'\t'*}
+  cur=\${head#*$'\t'}
+  COMPREPLY=()
   case $kind in
     files) compopt -o filenames 2>/dev/null; COMPREPLY=($(compgen -f -- "$cur")) ;;
     dirs) compopt -o filenames 2>/dev/null; COMPREPLY=($(compgen -d -- "$cur")) ;;
     words)
-      COMPREPLY=()
       [[ $out == *$'\n'* ]] || return 0
-      local line
       while read -r line; do COMPREPLY+=("\${line%%$'\t'*}"); done <<<"\${out#*$'\n'}"
       ;;
   esac
@@ -92,16 +95,29 @@ export function completionScript(shell: Shell): string {
   return { bash: BASH, zsh: ZSH, fish: FISH }[shell];
 }
 
-/** The answer to `till __complete`: what to complete, then `value<TAB>description` per line. */
+/**
+ * The text bash's readline replaces at the end of `line`: what follows the last of the
+ * `breaks` characters, with a `@` or `$` break kept at its front (readline's
+ * rl_special_prefixes: `@web` is completed whole, `--group=web` only after the `=`).
+ */
+export function bashReplacedText(line: string, breaks: string): string {
+  let at = line.length;
+  while (at > 0 && !breaks.includes(line[at - 1]!)) at -= 1;
+  const special = at > 0 && '@$'.includes(line[at - 1]!);
+  return line.slice(special ? at - 1 : at);
+}
+
+/** The answer to `till __complete`: what to complete (and, for bash, the text replaced), then `value<TAB>description` per line. */
 export function renderCandidates(
   kind: string,
   candidates: ReadonlyArray<{ value: string; description: string }>,
   strip = '',
+  replaced?: string,
 ): string {
   const lines = candidates.map((c) => {
     const value = strip !== '' && c.value.startsWith(strip) ? c.value.slice(strip.length) : c.value;
     const description = c.description.replace(/\s+/g, ' ').trim();
     return description === '' ? value : `${value}\t${description}`;
   });
-  return [kind, ...lines].join('\n') + '\n';
+  return [replaced === undefined ? kind : `${kind}\t${replaced}`, ...lines].join('\n') + '\n';
 }
