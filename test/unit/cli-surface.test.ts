@@ -8,7 +8,7 @@ import { mkdtempSync, mkdirSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { argumentKind, complete, optionKind, splitLine } from '../../src/cli/completion/complete.js';
-import { renderCandidates } from '../../src/cli/completion/scripts.js';
+import { bashReplacedText, renderCandidates } from '../../src/cli/completion/scripts.js';
 import { createCli } from '../../src/cli/context.js';
 import type { Command } from 'commander';
 import { commandPath, formatExample, visibleCommandTree, wrapText, type TillCommand } from '../../src/cli/help.js';
@@ -181,6 +181,16 @@ describe('the completion protocol', () => {
     expect(splitLine('till host test ')).toEqual(['till', 'host', 'test', '']);
     expect(splitLine(`till host exec 'web 1' "a\\"b" c\\ d`)).toEqual(['till', 'host', 'exec', 'web 1', 'a"b', 'c d']);
     expect(splitLine('till  host  @w')).toEqual(['till', 'host', '@w']);
+  });
+
+  it("finds the text bash's readline replaces: after the last break, a break @ kept in front", () => {
+    const breaks = ' \t\n"\'@><=;|&(:';
+    expect(bashReplacedText('till host test @w', breaks)).toBe('@w');
+    expect(bashReplacedText('till host test web1,@d', breaks)).toBe('@d');
+    expect(bashReplacedText('till host test --group=w', breaks)).toBe('w');
+    expect(bashReplacedText('till host test --group=', breaks)).toBe('');
+    expect(bashReplacedText('till host ', breaks)).toBe('');
+    expect(bashReplacedText('till host sh', breaks)).toBe('sh');
   });
 
   it('prints the kind, then value<TAB>description, stripping what bash keeps as an earlier word', () => {
