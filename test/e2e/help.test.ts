@@ -105,7 +105,7 @@ describe('--help', () => {
     });
     expect(man.status, man.stderr).toBe(0);
     expect(man.stderr).toBe('');
-    const text = man.stdout.replace(/.\x08/g, '');
+    const text = man.stdout;
     expect(text.split('\n').filter((l) => l.length > 80)).toEqual([]);
     expect(text).toMatch(/^NAME\n {7}till - SSH-only fleet manager/m);
     for (const heading of ['SYNOPSIS', 'DESCRIPTION', 'OPTIONS', 'EXAMPLES', 'COMMANDS', 'EXIT STATUS', 'ENVIRONMENT'])

@@ -143,7 +143,7 @@ describe('npm pack from a fresh clone', () => {
     expect(existsSync(page)).toBe(true);
     const r = spawnSync('man', ['-l', page], { encoding: 'utf8', env: { PATH: process.env.PATH, MANWIDTH: '80' } });
     expect(r.status, r.stderr).toBe(0);
-    const text = r.stdout.replace(/.\x08/g, '');
+    const text = r.stdout;
     expect(text).toMatch(/^NAME\n {7}till - SSH-only fleet manager/m);
     expect(text).toMatch(/^ {3}till host add \[options\] <name> <user@host\[:port\]>$/m);
     expect(text).toContain(`${pkg.name} ${pkg.version}`);
