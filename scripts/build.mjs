@@ -5,6 +5,7 @@
 //                          rendered from the same command definitions as --help (scripts/docs.ts).
 // and, into build/, what only this checkout uses (never shipped: the demo needs root).
 import { build } from 'esbuild';
+import { bundleTill, REQUIRE_BANNER } from './bundle.mjs';
 import { execFileSync } from 'node:child_process';
 import { chmodSync, readFileSync, rmSync } from 'node:fs';
 
@@ -22,33 +23,11 @@ function buildCommit() {
 }
 
 const node = { bundle: true, platform: 'node', target: 'node20', format: 'esm', logLevel: 'warning' };
-
-// Bundled CommonJS dependencies (proper-lockfile, string-width) call require().
-const requireBanner = [
-  "import { createRequire as __tillCreateRequire } from 'node:module';",
-  "import { fileURLToPath as __tillFileURLToPath } from 'node:url';",
-  "import { dirname as __tillDirname } from 'node:path';",
-  'const require = __tillCreateRequire(import.meta.url);',
-  'const __filename = __tillFileURLToPath(import.meta.url);',
-  'const __dirname = __tillDirname(__filename);',
-].join('\n');
-
-const define = {
-  __TILL_VERSION__: JSON.stringify(pkg.version),
-  __TILL_COMMIT__: JSON.stringify(buildCommit()),
-};
+const values = { __TILL_VERSION__: pkg.version, __TILL_COMMIT__: buildCommit() };
+const define = Object.fromEntries(Object.entries(values).map(([k, v]) => [k, JSON.stringify(v)]));
 
 rmSync('dist', { recursive: true, force: true });
-await build({
-  ...node,
-  entryPoints: ['src/cli/main.ts'],
-  outfile: 'dist/till.mjs',
-  minify: true,
-  keepNames: false,
-  legalComments: 'none',
-  define,
-  banner: { js: `#!/usr/bin/env node\n${requireBanner}` },
-});
+await bundleTill('src/cli/main.ts', 'dist/till.mjs', values);
 chmodSync('dist/till.mjs', 0o755);
 
 // The man page and completion scripts, from the same command tree as --help.
@@ -57,7 +36,7 @@ await build({
   entryPoints: ['scripts/docs.ts'],
   outfile: 'build/docs.mjs',
   define,
-  banner: { js: requireBanner },
+  banner: { js: REQUIRE_BANNER },
 });
 execFileSync(process.execPath, ['build/docs.mjs', 'dist'], { stdio: 'inherit' });
 
