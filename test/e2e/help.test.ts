@@ -6,6 +6,7 @@
  */
 import { execFileSync, spawnSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
+import { transformSync } from 'esbuild';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { TILL_BIN, till, tillOk, tempHome } from '../lab/till.js';
 
@@ -190,6 +191,13 @@ describe('the launcher', () => {
       ],
       { encoding: 'utf8', env: { PATH: process.env.PATH, TILL_HOME: home } },
     );
+
+  it('is written in syntax Node.js 12.20 parses, so an old Node reaches the check instead of a SyntaxError', () => {
+    // esbuild rewrites what a target lacks (?., ??) and refuses top-level await: unchanged means old syntax only.
+    const code = readFileSync(TILL_BIN, 'utf8');
+    const asFor = (target: string) => transformSync(code, { format: 'esm', loader: 'js', target }).code;
+    expect(asFor('node12.20')).toBe(asFor('esnext'));
+  });
 
   it("refuses a Node.js older than package.json's engines in one line, exit 2, before loading the bundle", () => {
     const min = /^>=(\d+)\.(\d+)$/.exec(pkg.engines.node);
