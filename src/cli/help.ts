@@ -134,17 +134,17 @@ export const helpConfiguration: Partial<Help> = {
   },
 };
 
+/** A command's subcommands as help lists them: hidden ones and commander's `help` left out. */
+export function visibleSubcommands(cmd: Command): Command[] {
+  return cmd
+    .createHelp()
+    .visibleCommands(cmd)
+    .filter((c) => cmd.commands.includes(c));
+}
+
 /** Every command under `root` (root included) in help order, hidden ones and commander's `help` left out. */
 export function visibleCommandTree(root: Command): Command[] {
-  const helper = root.createHelp();
-  const walk = (cmd: Command): Command[] => [
-    cmd,
-    ...helper
-      .visibleCommands(cmd)
-      .filter((c) => cmd.commands.includes(c))
-      .flatMap(walk),
-  ];
-  return walk(root);
+  return [root, ...visibleSubcommands(root).flatMap(visibleCommandTree)];
 }
 
 /** `till host add`: the words that run a command. */

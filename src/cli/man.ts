@@ -4,7 +4,14 @@
  * writes it to dist/till.1 (scripts/docs.ts); the package's `man` field installs it.
  */
 import type { Argument, Command } from 'commander';
-import { EXIT_CODES, formatExample, TillCommand, visibleCommandTree, type Example } from './help.js';
+import {
+  EXIT_CODES,
+  formatExample,
+  TillCommand,
+  visibleCommandTree,
+  visibleSubcommands,
+  type Example,
+} from './help.js';
 
 /** Text for roff: backslashes and leading dots or quotes escaped, `-` as the ASCII hyphen-minus. */
 export function roffEscape(text: string): string {
@@ -48,10 +55,7 @@ function section(cmd: Command): string[] {
   const aliases = cmd.aliases();
   if (aliases.length > 0) lines.push('.br', `Alias: ${roffEscape(aliases.join(', '))}.`);
   lines.push(...cmd.registeredArguments.flatMap(argumentItem), ...optionItems(cmd, false));
-  const subs = cmd
-    .createHelp()
-    .visibleCommands(cmd)
-    .filter((c) => cmd.commands.includes(c));
+  const subs = visibleSubcommands(cmd);
   if (subs.length > 0) lines.push('.PP', `Commands: ${roffEscape(subs.map((c) => c.name()).join(', '))}.`);
   if (cmd instanceof TillCommand && cmd.examples.length > 0)
     lines.push('.PP', 'Examples:', ...exampleLines(cmd.examples));
@@ -107,10 +111,10 @@ export function renderManPage(program: Command, version: string, packageName: st
     roffEscape('where till keeps its key, ssh config, host database and state (default ~/.till).'),
     '.TP',
     '.B NO_COLOR',
-    roffEscape('set and not empty: no colour (unless --color always or FORCE_COLOR).'),
+    roffEscape('set and not empty: no colour (unless --color always), even with FORCE_COLOR.'),
     '.TP',
     '.B FORCE_COLOR',
-    roffEscape('set and not 0 or false: colour even off a terminal (--color never still wins).'),
+    roffEscape('set and not 0 or false: colour even off a terminal, unless NO_COLOR or --color never.'),
     '.SH FILES',
     '.TP',
     '.I ~/.till/hosts\\-local.json',

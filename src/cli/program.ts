@@ -26,7 +26,10 @@ export function createProgram(cli: Cli): TillCommand {
     .description('SSH-only fleet manager: own key, own ssh config, parallel exec, atomic deploys, scheduled sync')
     .version(VERSION, '-V, --version', 'print the version (with --verbose: Node.js version and build commit)')
     .addOption(
-      new Option('--color <when>', 'colour the output: auto (on a terminal, unless NO_COLOR), always, never')
+      new Option(
+        '--color <when>',
+        'colour the output: auto (on a terminal or with FORCE_COLOR; never with NO_COLOR), always, never',
+      )
         .choices(COLOR_MODES)
         .default('auto'),
     )

@@ -153,10 +153,11 @@ describe('colour', () => {
     await tillOk(home, ['host', 'init']);
   });
 
-  it('off a terminal: none, unless FORCE_COLOR or --color always; --color never wins over FORCE_COLOR', async () => {
+  it('off a terminal: none, unless FORCE_COLOR (and no NO_COLOR) or --color always; --color never wins over FORCE_COLOR', async () => {
     expect(await errOf(failing, {})).toMatch(/^error: no such host/);
     expect(await errOf(failing, { FORCE_COLOR: '1' })).toContain(red);
-    expect(await errOf(failing, { FORCE_COLOR: '1', NO_COLOR: '1' })).toContain(red);
+    expect(await errOf(failing, { FORCE_COLOR: '1', NO_COLOR: '1' })).not.toContain('\x1b[');
+    expect(await errOf([...failing, '--color', 'always'], { NO_COLOR: '1' })).toContain(red);
     expect(await errOf(failing, { FORCE_COLOR: '0' })).not.toContain('\x1b[');
     expect(await errOf([...failing, '--color', 'always'], {})).toContain(red);
     expect(await errOf([...failing, '--color=never'], { FORCE_COLOR: '1' })).not.toContain('\x1b[');

@@ -263,14 +263,15 @@ describe('help text', () => {
 describe('colour and width', () => {
   const tty = { isTTY: true };
   const pipe = { isTTY: false };
-  it('--color decides; then FORCE_COLOR (over NO_COLOR); then a terminal without NO_COLOR or TERM=dumb', () => {
+  it('--color decides; then NO_COLOR (over FORCE_COLOR); then FORCE_COLOR; then a terminal, unless TERM=dumb', () => {
     expect(colorEnabled(pipe, 'always', {})).toBe(true);
     expect(colorEnabled(tty, 'never', { FORCE_COLOR: '1' })).toBe(false);
     expect(colorEnabled(pipe, 'auto', { FORCE_COLOR: '1' })).toBe(true);
     expect(colorEnabled(pipe, 'auto', { FORCE_COLOR: '' })).toBe(true);
     expect(colorEnabled(tty, 'auto', { FORCE_COLOR: '0' })).toBe(false);
     expect(colorEnabled(tty, 'auto', { FORCE_COLOR: 'false' })).toBe(false);
-    expect(colorEnabled(pipe, 'auto', { FORCE_COLOR: '1', NO_COLOR: '1' })).toBe(true);
+    expect(colorEnabled(pipe, 'auto', { FORCE_COLOR: '1', NO_COLOR: '1' })).toBe(false);
+    expect(colorEnabled(pipe, 'always', { NO_COLOR: '1' })).toBe(true);
     expect(colorEnabled(tty, 'auto', {})).toBe(true);
     expect(colorEnabled(tty, 'auto', { NO_COLOR: '1' })).toBe(false);
     expect(colorEnabled(tty, 'auto', { NO_COLOR: '' })).toBe(true);

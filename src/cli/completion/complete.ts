@@ -10,6 +10,7 @@
  */
 import type { Argument, Command, Option } from 'commander';
 import type { LocalNames, Named } from '../../core/local-names.js';
+import { commandPath, visibleSubcommands } from '../help.js';
 
 export type ValueKind = 'host' | 'target' | 'group' | 'installation' | 'release' | 'file' | 'dir' | 'none';
 
@@ -85,19 +86,6 @@ export interface Completion {
 
 const NOTHING: Completion = { kind: 'words', candidates: [] };
 
-function pathOf(cmd: Command): string {
-  const names: string[] = [];
-  for (let c: Command | null = cmd; c; c = c.parent) names.unshift(c.name());
-  return names.join(' ');
-}
-
-function visibleSubcommands(cmd: Command): Command[] {
-  return cmd
-    .createHelp()
-    .visibleCommands(cmd)
-    .filter((c) => cmd.commands.includes(c));
-}
-
 function findSubcommand(cmd: Command, word: string): Command | undefined {
   return visibleSubcommands(cmd).find((c) => c.name() === word || c.aliases().includes(word));
 }
@@ -120,11 +108,11 @@ function takesValue(o: Option): boolean {
 export function optionKind(cmd: Command, o: Option): ValueKind | undefined {
   const name = placeholderName(o.flags);
   if (name === undefined || o.argChoices) return 'none';
-  return valueKind(name, pathOf(cmd), o.long ?? o.short ?? '');
+  return valueKind(name, commandPath(cmd), o.long ?? o.short ?? '');
 }
 
 export function argumentKind(cmd: Command, a: Argument): ValueKind | undefined {
-  return a.argChoices ? 'none' : valueKind(a.name(), pathOf(cmd));
+  return a.argChoices ? 'none' : valueKind(a.name(), commandPath(cmd));
 }
 
 interface Walked {
@@ -134,12 +122,12 @@ interface Walked {
   /** The option whose value the current word is. */
   pendingOption?: Option;
   afterDashDash: boolean;
-  /** Host names typed so far (to narrow release ids). */
-  words: string[];
+  /** The positional words before the current one: hosts not to offer twice, hosts whose releases come first. */
+  positionals: string[];
 }
 
 function walk(root: Command, words: readonly string[]): Walked {
-  const state: Walked = { cmd: root, positional: 0, afterDashDash: false, words: [] };
+  const state: Walked = { cmd: root, positional: 0, afterDashDash: false, positionals: [] };
   for (const word of words) {
     if (state.pendingOption) {
       state.pendingOption = undefined;
@@ -162,7 +150,7 @@ function walk(root: Command, words: readonly string[]): Walked {
       continue;
     }
     state.positional += 1;
-    state.words.push(word);
+    state.positionals.push(word);
   }
   return state;
 }
@@ -241,7 +229,7 @@ export async function complete(
     const option = state.pendingOption;
     if (option.argChoices) return choices(option.argChoices, current);
     const kind = optionKind(cmd, option) ?? 'none';
-    return valuesOf(kind, current, names, state.words);
+    return valuesOf(kind, current, names, state.positionals);
   }
   if (current.startsWith('--') && current.includes('=')) {
     const at = current.indexOf('=');
@@ -250,7 +238,7 @@ export async function complete(
     const head = current.slice(0, at + 1);
     const values = option.argChoices
       ? choices(option.argChoices, current.slice(at + 1))
-      : await valuesOf(optionKind(cmd, option) ?? 'none', current.slice(at + 1), names, state.words);
+      : await valuesOf(optionKind(cmd, option) ?? 'none', current.slice(at + 1), names, state.positionals);
     return { ...values, candidates: values.candidates.map((c) => ({ ...c, value: head + c.value })) };
   }
   if (current.startsWith('-')) {
@@ -278,7 +266,7 @@ export async function complete(
   const arg = args[state.positional] ?? (last?.variadic ? last : undefined);
   if (!arg) return NOTHING;
   if (arg.argChoices) return choices(arg.argChoices, current);
-  return valuesOf(argumentKind(cmd, arg) ?? 'none', current, names, state.words);
+  return valuesOf(argumentKind(cmd, arg) ?? 'none', current, names, state.positionals);
 }
 
 function choices(values: readonly string[], prefix: string): Completion {

@@ -5,10 +5,11 @@ export const COLOR_MODES = ['auto', 'always', 'never'] as const;
 export type ColorMode = (typeof COLOR_MODES)[number];
 
 /**
- * Whether to colour a stream. `--color always|never` decides; with `auto` (the default),
- * FORCE_COLOR (set and not `0`/`false`) turns colour on even off a terminal and wins over
- * NO_COLOR (as in Node.js itself); otherwise colour only on a terminal, never with NO_COLOR
- * (https://no-color.org) or TERM=dumb.
+ * Whether to colour a stream. `--color always|never` decides (a choice made for this
+ * run). With `auto`, the default: never with NO_COLOR set and not empty
+ * (https://no-color.org, as SPEC §3 says); else FORCE_COLOR set and not `0`/`false`
+ * colours even off a terminal (a CI log viewer, a pager that renders colour); else
+ * colour only on a terminal whose TERM is not `dumb`.
  */
 export function colorEnabled(
   stream: { isTTY?: boolean },
@@ -16,9 +17,10 @@ export function colorEnabled(
   env: NodeJS.ProcessEnv = process.env,
 ): boolean {
   if (mode !== 'auto') return mode === 'always';
+  if (env.NO_COLOR !== undefined && env.NO_COLOR !== '') return false;
   const force = env.FORCE_COLOR;
   if (force !== undefined) return force !== '0' && force.toLowerCase() !== 'false';
-  return stream.isTTY === true && (env.NO_COLOR === undefined || env.NO_COLOR === '') && env.TERM !== 'dumb';
+  return stream.isTTY === true && env.TERM !== 'dumb';
 }
 
 export function colorFor(stream: { isTTY?: boolean }, mode: ColorMode = 'auto', env: NodeJS.ProcessEnv = process.env) {
