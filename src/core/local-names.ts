@@ -6,10 +6,9 @@
  */
 import { plural } from './format.js';
 import { installationsStore } from './installations.js';
-import { hostsStore } from './inventory.js';
 import type { TillPaths } from './paths.js';
 import { journalStore } from './state/deploy-journal.js';
-import type { HostsFile } from './state/hosts.js';
+import { hostsStore, type HostsFile } from './state/hosts.js';
 
 export interface Named {
   name: string;

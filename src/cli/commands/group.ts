@@ -1,6 +1,6 @@
 import { UsageError } from '../../core/errors.js';
 import { addToGroup } from '../../core/host-admin.js';
-import { Inventory } from '../../core/inventory.js';
+import { Inventory } from '../../inventory/inventory.js';
 import { validateName } from '../../core/validate.js';
 import type { Cli } from '../context.js';
 import type { TillCommand } from '../help.js';

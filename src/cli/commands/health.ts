@@ -1,5 +1,5 @@
 import { UsageError } from '../../core/errors.js';
-import { Inventory } from '../../core/inventory.js';
+import { Inventory } from '../../inventory/inventory.js';
 import { checkControlPath } from '../../core/paths.js';
 import {
   DEFAULT_HISTORY_PER_HOST,
