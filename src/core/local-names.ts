@@ -24,12 +24,16 @@ export interface ReleaseName extends Named {
 export class LocalNames {
   private hostsFile: Promise<HostsFile | undefined> | undefined;
 
-  constructor(private readonly paths: TillPaths) {}
+  /** `paths` undefined: a TILL_HOME till may not use (another user's); no names then. */
+  constructor(private readonly paths: TillPaths | undefined) {}
 
   private db(): Promise<HostsFile | undefined> {
-    return (this.hostsFile ??= hostsStore(this.paths)
-      .read()
-      .catch(() => undefined));
+    const paths = this.paths;
+    return (this.hostsFile ??= paths
+      ? hostsStore(paths)
+          .read()
+          .catch(() => undefined)
+      : Promise.resolve(undefined));
   }
 
   async hosts(): Promise<Named[]> {
@@ -51,9 +55,11 @@ export class LocalNames {
   }
 
   async installations(): Promise<Named[]> {
-    const file = await installationsStore(this.paths)
-      .read()
-      .catch(() => undefined);
+    const file = this.paths
+      ? await installationsStore(this.paths)
+          .read()
+          .catch(() => undefined)
+      : undefined;
     if (!file) return [];
     return Object.entries(file.installations).map(([name, i]) => ({
       name,
@@ -70,9 +76,11 @@ export class LocalNames {
       hosts.add(host);
       byId.set(id, hosts);
     };
-    const journal = await journalStore(this.paths)
-      .read()
-      .catch(() => undefined);
+    const journal = this.paths
+      ? await journalStore(this.paths)
+          .read()
+          .catch(() => undefined)
+      : undefined;
     for (const run of journal?.runs ?? []) for (const host of Object.keys(run.hosts)) add(run.release, host);
     const db = await this.db();
     for (const [host, h] of Object.entries(db?.hosts ?? {})) {

@@ -7,6 +7,7 @@
 import { spawn, spawnSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import {
+  chownSync,
   mkdirSync,
   mkdtempSync,
   readdirSync,
@@ -159,6 +160,21 @@ describe('till completion', () => {
     );
     expect(lines).toEqual(CASES.map(([, done]) => done.trimEnd()));
   }, 90_000);
+
+  it("still completes commands where TILL_HOME is another user's (no names then), and exits 0", () => {
+    const foreign = join(scratch, 'foreign');
+    mkdirSync(foreign, { mode: 0o700 });
+    chownSync(foreign, 65534, 65534);
+    const ask = (words: string[]) =>
+      spawnSync(TILL_BIN, ['__complete', 'zsh', '--', ...words], {
+        env: { ...env(), TILL_HOME: foreign },
+        encoding: 'utf8',
+      });
+    const sub = ask(['host', 'sh']);
+    expect(sub.status, sub.stderr).toBe(0);
+    expect(sub.stdout).toBe('words\nshow\tshow one host in full\n');
+    expect(ask(['host', 'show', '']).stdout).toBe('words\n');
+  });
 
   it('fish: complete -C offers the same candidates, with descriptions', () => {
     const script = join(scratch, 'till.fish');

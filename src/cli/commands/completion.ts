@@ -1,5 +1,6 @@
 import { Argument } from 'commander';
 import { LocalNames } from '../../core/local-names.js';
+import type { TillPaths } from '../../core/paths.js';
 import { complete, splitLine } from '../completion/complete.js';
 import { bashReplacedText, completionScript, renderCandidates, SHELLS, type Shell } from '../completion/scripts.js';
 import type { Cli } from '../context.js';
@@ -28,7 +29,14 @@ export function registerCompletionCommands(program: TillCommand, cli: Cli): void
       const bash = shell === 'bash';
       const line = bash ? splitLine(words[1] ?? '') : ['till', ...words];
       const current = line.at(-1) ?? '';
-      const result = await complete(program, line.slice(1, -1), current, new LocalNames(cli.paths()));
+      // Commands and options even where TILL_HOME is not usable (another user's): no names then.
+      let paths: TillPaths | undefined;
+      try {
+        paths = cli.paths();
+      } catch {
+        paths = undefined;
+      }
+      const result = await complete(program, line.slice(1, -1), current, new LocalNames(paths));
       if (!bash) {
         cli.out(renderCandidates(result.kind, result.candidates));
         return;
