@@ -1,7 +1,7 @@
 /**
  * How till describes itself: the command class every command is made of, its examples,
  * and the help layout (wrapped to the terminal, examples last). The man page
- * (docs/man.ts) and the completion (completion/) read the same command tree, so help,
+ * (man.ts) and the completion (completion/) read the same command tree, so help,
  * man page and completion cannot disagree.
  *
  * Every command shows 1–3 examples at the end of its help: give them with
