@@ -14,7 +14,6 @@ import { registerHealthCommand } from './commands/health.js';
 import { registerMetricsCommand } from './commands/metrics.js';
 import { registerStatusCommand } from './commands/status.js';
 import { registerDeployCommands } from './commands/deploy.js';
-import { registerGateCommand } from './commands/gate.js';
 import { registerSecurityCommands } from './commands/security.js';
 import { registerDoctorCommand } from './commands/doctor.js';
 import { registerCompletionCommands } from './commands/completion.js';
@@ -64,7 +63,6 @@ export function createProgram(cli: Cli): TillCommand {
   registerStatusCommand(program, cli);
   registerMetricsCommand(program, cli);
   registerDeployCommands(host, cli);
-  registerGateCommand(program, cli);
   registerSecurityCommands(host, cli);
   registerDoctorCommand(host, cli);
   registerCompletionCommands(program, cli);
