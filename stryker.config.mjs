@@ -12,6 +12,10 @@ export const MODULES = [
   ['src/core/state/store.ts', ['test/unit/store.test.ts', 'test/unit/state.test.ts', 'test/unit/hosts-seal.test.ts']],
   ['src/protocol/quote.ts', ['test/unit/quote.property.test.ts']],
   ['src/audit/analyze.ts', ['test/unit/audit.test.ts']],
+  ['src/protocol/args.ts', ['test/unit/protocol-args.test.ts']],
+  ['src/gate/words.ts', ['test/unit/gate-words.test.ts']],
+  ['src/gate/rsync.ts', ['test/unit/gate-rsync.test.ts']],
+  ['src/gate/decide.ts', ['test/unit/gate.test.ts']],
 ];
 
 export const THRESHOLD = 85;

@@ -53,17 +53,12 @@ export function decide(line: string | undefined, policy: GatePolicy): GateDecisi
   if (!split.ok) return { kind: 'refuse', reason: `not a till command: ${split.reason}` };
   const words = split.words;
   const first = words[0]?.text;
-  if (first === 'sh' && !words[0]!.tilde) {
-    if (
-      words[1]?.text !== '-c' ||
-      words[1].tilde ||
-      words.length < 4 ||
-      words[3]!.text !== SCRIPT_ARG0 ||
-      words[3]!.tilde
-    ) {
+  // A word flagged with an unquoted ~ starts with ~: never sh, -c, till or a script's text.
+  if (first === 'sh') {
+    if (words[1]?.text !== '-c' || words.length < 4 || words[3]!.text !== SCRIPT_ARG0) {
       return { kind: 'refuse', reason: 'a shell command that is not sent as sh -c SCRIPT till ARGS' };
     }
-    const version = words[2]!.tilde ? undefined : GATE_SCRIPTS.get(words[2]!.text);
+    const version = GATE_SCRIPTS.get(words[2]!.text);
     if (version === undefined) return { kind: 'refuse', reason: GATE_UNKNOWN_SCRIPT };
     if (version.retired !== undefined)
       return {

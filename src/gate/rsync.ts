@@ -132,8 +132,7 @@ function classify(
 }
 
 export function checkRsyncServer(words: readonly Word[], policy: RsyncPolicy): RsyncCheck {
-  if (words[0]?.text !== 'rsync' || words[0].tilde || words[1]?.text !== '--server')
-    return refuse('not an rsync server command');
+  if (words[0]?.text !== 'rsync' || words[1]?.text !== '--server') return refuse('not an rsync server command');
   if (words.some((w) => w.text === '--sender')) return refuse('downloads (rsync --sender) are not allowed');
   const options: Word[] = [];
   let i = 2;
@@ -144,7 +143,7 @@ export function checkRsyncServer(words: readonly Word[], policy: RsyncPolicy): R
   const dest = resolvePath(paths[0]!, policy.home, policy.home);
   if (dest === undefined)
     return refuse(`rsync destination ${JSON.stringify(paths[0]!.text)} is not a plain path (no .., no ~user)`);
-  const kind = classify(dest.replace(/\/+$/, '') || '/', policy);
+  const kind = classify(dest.replace(/\/+$/, ''), policy);
   if (!kind)
     return refuse(
       `rsync destination ${dest} is outside till's folders (~/.till/lib/till-<version>.mjs, <deploy root>.till/releases/<id>)`,
@@ -160,9 +159,8 @@ export function checkRsyncServer(words: readonly Word[], policy: RsyncPolicy): R
     const w = options[k]!;
     const text = w.text;
     if (w.tilde) return refuse(`rsync option ${JSON.stringify(text)} is not allowed`);
-    if (text === '--sender') return refuse('downloads (rsync --sender) are not allowed');
     const cluster = /^-([A-Za-z]*?)(e\d*\.[A-Za-z]*)?$/.exec(text);
-    if (cluster && text.length > 1 && !text.startsWith('--')) {
+    if (cluster && text.length > 1) {
       for (const ch of cluster[1]!) {
         if (ch === 'e') return refuse('rsync -e is not allowed');
         if (!(bundle ? SHORT_BUNDLE : SHORT_DEPLOY).has(ch))
@@ -180,7 +178,8 @@ export function checkRsyncServer(words: readonly Word[], policy: RsyncPolicy): R
       argv.push(text);
       continue;
     }
-    const long = /^--([a-z][a-z0-9-]*)(?:=(.*))?$/s.exec(text);
+    // `--no-W` (rsync sends it for --no-whole-file) has a capital.
+    const long = /^--([a-z][A-Za-z0-9-]*)(?:=(.*))?$/s.exec(text);
     if (!long) return refuse(`rsync argument ${JSON.stringify(text)} is not allowed`);
     const [, name, inline] = long as unknown as [string, string, string | undefined];
     if (inline === undefined && (bundle ? LONG_FLAGS_BUNDLE : LONG_FLAGS_DEPLOY).has(name)) {

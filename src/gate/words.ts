@@ -13,7 +13,7 @@
  */
 export interface Word {
   text: string;
-  /** The word started with an unquoted `~` (a shell would expand it). */
+  /** The word started with an unquoted `~` (a shell would expand it); its text then starts with `~`. */
   tilde: boolean;
 }
 
