@@ -1,7 +1,24 @@
 import { UsageError } from './errors.js';
 import type { Inventory } from './inventory.js';
 import { DEFAULT_TEKTON_PATH, type HostEntry, type HostsFile } from './state/hosts.js';
+import { didYouMean } from './suggest.js';
 import { parseHostSpec, validateName, validatePort, validateRemotePath } from './validate.js';
+
+/** "no such host", with the nearest names as the hint ("did you mean web1?"). */
+export function noSuchHost(db: HostsFile, name: string, message = `no such host: ${name}`): UsageError {
+  return new UsageError(message, didYouMean(name, Object.keys(db.hosts), 'see: till host list'));
+}
+
+/** "no such group", with the nearest group names as the hint. */
+export function noSuchGroup(db: HostsFile, name: string, fallback = 'see: till host group list'): UsageError {
+  return new UsageError(`no such group: ${name}`, didYouMean(name, Object.keys(db.groups ?? {}), fallback));
+}
+
+/** The entry of a named host, or a usage error that says "did you mean …?". */
+export function requireHost(db: HostsFile, name: string): HostEntry {
+  if (!Object.hasOwn(db.hosts, name)) throw noSuchHost(db, name);
+  return db.hosts[name]!;
+}
 
 export interface AddHostInput {
   name: string;
@@ -30,7 +47,7 @@ export async function addHost(inventory: Inventory, input: AddHostInput, now = n
         `remove it first (till host remove ${name}) or choose another name`,
       );
     if (jump !== undefined && !Object.hasOwn(db.hosts, jump))
-      throw new UsageError(`--jump ${jump}: no such host`, 'add the jump host first');
+      throw noSuchHost(db, jump, `--jump ${jump}: no such host (add the jump host first)`);
     const entry: HostEntry = {
       user: spec.user,
       host: spec.host,
@@ -50,8 +67,7 @@ export async function addHost(inventory: Inventory, input: AddHostInput, now = n
 
 /** Removes a host from the database and from every group. Jump dependants block it. */
 export function removeHostFrom(db: HostsFile, name: string): HostEntry {
-  const entry = db.hosts[name];
-  if (!entry) throw new UsageError(`no such host: ${name}`, 'see: till host list');
+  const entry = requireHost(db, name);
   const dependants = Object.entries(db.hosts)
     .filter(([, h]) => h.jump === name)
     .map(([n]) => n);
@@ -71,12 +87,12 @@ export function addToGroup(db: HostsFile, group: string, hosts: string[], create
   validateName(group, 'group');
   db.groups ??= Object.create(null) as Record<string, string[]>;
   if (!Object.hasOwn(db.groups, group)) {
-    if (!create) throw new UsageError(`no such group: ${group}`, `create it with: till host group create ${group}`);
+    if (!create) throw noSuchGroup(db, group, `create it with: till host group create ${group}`);
     db.groups[group] = [];
   }
   const members = db.groups[group]!;
   for (const h of hosts) {
-    if (!Object.hasOwn(db.hosts, h)) throw new UsageError(`no such host: ${h}`);
+    if (!Object.hasOwn(db.hosts, h)) throw noSuchHost(db, h);
     if (!members.includes(h)) members.push(h);
   }
 }

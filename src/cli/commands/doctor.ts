@@ -1,5 +1,6 @@
 import type { Command } from 'commander';
-import { ExitCode, UsageError } from '../../core/errors.js';
+import { requireHost } from '../../core/host-admin.js';
+import { ExitCode } from '../../core/errors.js';
 import { pathExists } from '../../core/fs.js';
 import { hostsStore, Inventory } from '../../core/inventory.js';
 import { checkControlPath } from '../../core/paths.js';
@@ -31,8 +32,7 @@ export function registerDoctorCommand(host: Command, cli: Cli): void {
       const db = (await pathExists(paths.privateKey))
         ? await new Inventory(paths).read()
         : await hostsStore(paths).read();
-      const entry = db.hosts[name];
-      if (!entry) throw new UsageError(`no such host: ${name}`, 'see: till host list');
+      const entry = requireHost(db, name);
       const report = await runDoctor(paths, name, entry, { connectTimeout: opts.connectTimeout });
       cli.exitCode = report.ok ? ExitCode.ok : ExitCode.hostFailed;
       if (opts.json) {

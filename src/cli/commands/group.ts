@@ -1,6 +1,6 @@
 import type { Command } from 'commander';
 import { UsageError } from '../../core/errors.js';
-import { addToGroup } from '../../core/host-admin.js';
+import { addToGroup, noSuchGroup } from '../../core/host-admin.js';
 import { Inventory } from '../../core/inventory.js';
 import { validateName } from '../../core/validate.js';
 import type { Cli } from '../context.js';
@@ -32,7 +32,7 @@ export function registerGroupCommands(host: Command, cli: Cli): void {
     .action(async (name: string) => {
       validateName(name, 'group');
       await inventory().update((db) => {
-        if (!db.groups || !Object.hasOwn(db.groups, name)) throw new UsageError(`no such group: ${name}`);
+        if (!db.groups || !Object.hasOwn(db.groups, name)) throw noSuchGroup(db, name);
         delete db.groups[name];
       });
       cli.err(`deleted group ${name}`);
@@ -59,7 +59,7 @@ export function registerGroupCommands(host: Command, cli: Cli): void {
       validateName(name, 'group');
       await inventory().update((db) => {
         const members = db.groups?.[name];
-        if (!members) throw new UsageError(`no such group: ${name}`);
+        if (!members) throw noSuchGroup(db, name);
         const missing = hosts.filter((h) => !members.includes(h));
         if (missing.length) throw new UsageError(`not in group ${name}: ${missing.join(', ')}`);
         db.groups![name] = members.filter((m) => !hosts.includes(m));

@@ -13,7 +13,7 @@ import type { HostResult } from '../../core/fanout.js';
 import { formatBytes, parseSizeThreshold, type SizeThreshold } from '../../core/units.js';
 import { DEFAULT_THRESHOLDS, healthJob, recordHealth, type HealthThresholds } from '../../ops/health.js';
 import type { Cli } from '../context.js';
-import { addFleetOptions, runFleetCommand, selectTargets, type FleetOpts } from '../fleet.js';
+import { addFleetOptions, listHostsIfAsked, runFleetCommand, selectTargets, type FleetOpts } from '../fleet.js';
 
 interface HealthOpts extends FleetOpts {
   diskMin?: SizeThreshold[];
@@ -97,7 +97,8 @@ export function registerHealthCommand(host: Command, cli: Cli): void {
     const limits = historyLimits();
     const thresholds = thresholdsFrom(opts);
     const inventory = new Inventory(paths);
-    const targets = selectTargets(await inventory.read(), patterns, opts);
+    const targets = selectTargets(cli, await inventory.read(), patterns, opts);
+    if (listHostsIfAsked(cli, targets, opts)) return;
     // The history is appended to after the run: a file that cannot take it stops us
     // now, before any host is contacted or the database changes.
     await healthHistoryStore(paths).read();
