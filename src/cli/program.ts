@@ -2,6 +2,7 @@ import { Command } from 'commander';
 import type { Cli } from './context.js';
 import { registerHostCommands } from './commands/host.js';
 import { registerGroupCommands } from './commands/group.js';
+import { registerInventoryCommands } from './commands/inventory.js';
 import { registerAuditCommand } from './commands/audit.js';
 import { registerScheduleCommands } from './commands/schedule.js';
 import { registerWatchCommand } from './commands/watch.js';
@@ -31,6 +32,7 @@ export function createProgram(cli: Cli): Command {
 
   const host = program.command('host').description('manage hosts: init, add, test, exec, setup, deploy, sync, health…');
   registerHostCommands(host, cli);
+  registerInventoryCommands(host, cli);
   registerGroupCommands(host, cli);
   registerAuditCommand(host, cli);
   registerScheduleCommands(program, cli);
