@@ -21,6 +21,7 @@ declare -A NEED=(
   [unshare]=util-linux
   [script]=bsdutils
   [tcsh]=tcsh
+  [ansible]=ansible-core
   [tzselect]=tzdata
 )
 missing=()

@@ -313,7 +313,14 @@ export function looksLikeAnsibleYaml(text: string): boolean {
   );
 }
 
+/** YAML by its looks even when it does not parse (the YAML reader then says why): `---`, `group:` lines, a .yml name. */
+function yamlByLooks(file: SourceFile): boolean {
+  if (/\.ya?ml$/i.test(file.path)) return true;
+  const first = file.text.split(/\r?\n/).find((l) => l.trim() !== '' && !l.trim().startsWith('#'));
+  return first !== undefined && (/^---/.test(first) || /^[^\s[=]+:\s*$/.test(first));
+}
+
 export function parseAnsible(file: SourceFile, isTillsOwn?: (name: string, value: string) => boolean): FoundInventory {
-  const tree = looksLikeAnsibleYaml(file.text) ? readAnsibleYaml(file) : readAnsibleIni(file);
+  const tree = looksLikeAnsibleYaml(file.text) || yamlByLooks(file) ? readAnsibleYaml(file) : readAnsibleIni(file);
   return ansibleHosts(tree, isTillsOwn);
 }

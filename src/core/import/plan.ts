@@ -116,7 +116,7 @@ export function planImport(db: HostsFile, found: FoundInventory, opts: PlanOptio
   const existing = (n: string) => Object.hasOwn(db.hosts, n);
   const hosts: PlannedHost[] = [];
   const usedInFile = new Map<string, string>();
-  const valid = new Map<string, { found: FoundHost; entry: HostEntry }>();
+  const valid = new Map<string, { found: FoundHost; entry: HostEntry; planned: PlannedHost }>();
   const taken = (n: string) => existing(n) || usedInFile.has(n);
 
   for (const h of found.hosts) {
@@ -171,7 +171,7 @@ export function planImport(db: HostsFile, found: FoundInventory, opts: PlanOptio
       installations: [],
     };
     planned.entry = entry;
-    valid.set(h.name, { found: h, entry });
+    valid.set(h.name, { found: h, entry, planned });
   }
 
   // Jumps: a till host (from the file or the database) by name, or by its address.
@@ -198,7 +198,7 @@ export function planImport(db: HostsFile, found: FoundInventory, opts: PlanOptio
     if (v.found.jump === undefined) continue;
     const chain = v.found.jump.split(',').map((s) => s.trim());
     const last = resolveJump(chain.at(-1)!);
-    const planned = hosts.find((p) => p.name === name)!;
+    const planned = v.planned;
     if (last === undefined || last === name) {
       planned.notes.push(
         `ProxyJump ${v.found.jump}: not carried; no till host is ${chain.at(-1)} (add it, then: till host edit ${name} --jump <host>)`,
@@ -223,7 +223,7 @@ export function planImport(db: HostsFile, found: FoundInventory, opts: PlanOptio
     const seen: string[] = [name];
     for (let j = jumpOf(name); j !== undefined; j = jumpOf(j)) {
       if (j === name) {
-        const planned = hosts.find((p) => p.name === name)!;
+        const planned = valid.get(name)!.planned;
         planned.action = 'refused';
         planned.reason = `ProxyJump cycle: ${[...seen, name].join(' → ')}`;
         break;
@@ -232,12 +232,12 @@ export function planImport(db: HostsFile, found: FoundInventory, opts: PlanOptio
       seen.push(j);
     }
   }
-  for (const p of hosts) if (p.action === 'refused') valid.delete(p.name);
+  for (const p of hosts) if (p.action === 'refused' && valid.get(p.name)?.planned === p) valid.delete(p.name);
   for (const [name, v] of valid) {
     const jump = v.entry.jump;
     if (jump === undefined || valid.has(jump) || existing(jump)) continue;
     delete v.entry.jump;
-    hosts.find((p) => p.name === name)!.notes.push(`ProxyJump through ${jump}: not carried; ${jump} is refused`);
+    v.planned.notes.push(`ProxyJump through ${jump}: not carried; ${jump} is refused`);
   }
 
   // Against the database: add, change (--replace), unchanged, or skip.
