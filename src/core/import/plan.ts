@@ -233,7 +233,7 @@ export function planImport(db: HostsFile, found: FoundInventory, opts: PlanOptio
     }
   }
   for (const p of hosts) if (p.action === 'refused' && valid.get(p.name)?.planned === p) valid.delete(p.name);
-  for (const [name, v] of valid) {
+  for (const v of valid.values()) {
     const jump = v.entry.jump;
     if (jump === undefined || valid.has(jump) || existing(jump)) continue;
     delete v.entry.jump;
