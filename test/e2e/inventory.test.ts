@@ -245,6 +245,48 @@ describe('host import', () => {
   }, 240_000);
 });
 
+describe("the original Till's database", () => {
+  it("loads as it is (no exit 4), and the next write stores till's own forms, keeping every other field", async () => {
+    const { home } = tempHome();
+    homes.push(home);
+    const env = { TZ: 'America/New_York' };
+    cpSync(resolve('test/fixtures/original-till-hosts-local.json'), `${home}/hosts-local.json`);
+    // As an original ~/.till is: its key, its own ssh/config (till renders its own).
+    await tillOk(home, ['host', 'init'], { env });
+    const list = JSON.parse((await tillOk(home, ['host', 'list', '--json'], { env })).stdout).hosts as Array<
+      ListedHost & { added: string }
+    >;
+    expect(list.map((h) => [h.name, h.status, h.added, h.tekton_path, h.port])).toEqual([
+      ['db1', 'untested', '2026-12-06T21:36:41.000Z', '~/projects/github/Tekton', 22],
+      ['legacy-a', 'untested', '2026-12-06T21:36:27.000Z', '~/projects/github/Tekton', 2222],
+      ['web1', 'connected', '2026-12-06T21:36:40.000Z', '~/projects/github/Tekton', 2222],
+    ]);
+    expect(readFileSync(`${home}/ssh/config`, 'utf8')).toMatch(/^Host till-web1\n {4}HostName 127\.0\.60\.1\n/m);
+    await tillOk(home, ['host', 'group', 'create', 'old', 'web1', 'db1'], { env });
+    const written = JSON.parse(readFileSync(`${home}/hosts-local.json`, 'utf8'));
+    expect(written.hosts.web1).toMatchObject({ status: 'connected', added: '2026-12-06T21:36:40.000Z' });
+    expect(written.hosts['legacy-a'].tekton_path).toBe('~/projects/github/Tekton');
+
+    // A version that soft-deleted hosts: the removed one is kept, out of reach of --all.
+    const other = tempHome().home;
+    homes.push(other);
+    cpSync(resolve('test/fixtures/original-till-soft-delete-hosts-local.json'), `${other}/hosts-local.json`);
+    await tillOk(other, ['host', 'init']);
+    expect((await tillOk(other, ['host', 'exec', '--all', '--list-hosts'])).stdout).toBe('keep\n');
+    expect((await till(other, ['host', 'show', 'gone'])).code).toBe(2);
+    await tillOk(other, ['host', 'edit', 'keep', '--port', '2200']);
+    const kept = JSON.parse(readFileSync(`${other}/hosts-local.json`, 'utf8'));
+    expect(kept.hosts.keep).toMatchObject({
+      port: 2200,
+      state: 'active',
+      version: 1,
+      last_seen: '2026-12-06T21:37:03Z',
+    });
+    expect(kept.removed_hosts.gone).toMatchObject({ state: 'removed', removed_date: '2026-12-06T21:37:03Z' });
+    expect(kept.local_hostname).toBe('vm');
+  });
+});
+
 describe('host export', () => {
   it('ansible and ssh-config exports import back to the same hosts and groups', async () => {
     const home = await freshHome();
