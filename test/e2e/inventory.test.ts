@@ -200,6 +200,28 @@ describe('host import', () => {
         /2 refused/,
       ],
       [['host', 'import', write('r', 'web[3:1] ansible_host=127.0.0.1\n')], /range in web\[3:1\] is empty/],
+      [
+        [
+          'host',
+          'import',
+          write(
+            'nl.yml',
+            'all:\n  hosts:\n    x:\n      ansible_host: "127.0.0.1\\nProxyCommand touch /tmp/t-pwned"\n',
+          ),
+        ],
+        /1 refused/,
+      ],
+      [
+        [
+          'host',
+          'import',
+          write(
+            'u.yml',
+            'all:\n  hosts:\n    x:\n      ansible_host: 127.0.0.1\n      ansible_user: "-oProxyCommand=x"\n',
+          ),
+        ],
+        /1 refused/,
+      ],
     ];
     for (const [args, message] of cases) {
       const r = await till(home, args);
