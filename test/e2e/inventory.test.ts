@@ -34,6 +34,17 @@ const files = (home: string) => ({
   config: readFileSync(`${home}/ssh/config`, 'utf8'),
 });
 
+/** Each command is exit 2 with its message on stderr, and leaves the database and ssh/config byte-identical. */
+async function expectRefused(home: string, cases: Array<[string[], RegExp]>): Promise<void> {
+  const before = files(home);
+  for (const [args, message] of cases) {
+    const r = await till(home, args);
+    expect(r.code, `${args.join(' ')}: ${r.stderr}`).toBe(2);
+    expect(r.stderr, args.join(' ')).toMatch(message);
+    expect(files(home), args.join(' ')).toEqual(before);
+  }
+}
+
 interface ListedHost {
   name: string;
   user: string;
@@ -182,7 +193,6 @@ describe('host import', () => {
       writeFileSync(join(dir, name), text);
       return join(dir, name);
     };
-    const before = files(home);
     const cases: Array<[string[], RegExp]> = [
       [['host', 'import', join(dir, 'missing')], /cannot read .*missing: ENOENT/],
       [['host', 'import', write('odd', 'this is = not an inventory !\n')], /cannot tell the format of .*odd/],
@@ -223,12 +233,7 @@ describe('host import', () => {
         /1 refused/,
       ],
     ];
-    for (const [args, message] of cases) {
-      const r = await till(home, args);
-      expect(r.code, `${args.join(' ')}: ${r.stderr}`).toBe(2);
-      expect(r.stderr, args.join(' ')).toMatch(message);
-      expect(files(home), args.join(' ')).toEqual(before);
-    }
+    await expectRefused(home, cases);
   });
 
   it('is one atomic write: killed at any moment, the database is as before or fully imported', async () => {
@@ -425,7 +430,6 @@ describe('against a real host', () => {
   });
 
   it('host edit refuses bad values with exit 2, "did you mean", and leaves everything as it was', async () => {
-    const before = files(home);
     const cases: Array<[string[], RegExp]> = [
       [['host', 'edit', 'web-l', '--port', '22'], /no such host: web-l\nhint: did you mean web-1\?/],
       [['host', 'edit', 'web-1'], /nothing to change/],
@@ -443,12 +447,7 @@ describe('against a real host', () => {
       [['host', 'edit', 'web-1', '--rename', 'other'], /host other already exists/],
       [['host', 'edit', 'web-1', '--rename', 'bad name'], /invalid host name "bad name"/],
     ];
-    for (const [args, message] of cases) {
-      const r = await till(home, args);
-      expect(r.code, `${args.join(' ')}: ${r.stderr}`).toBe(2);
-      expect(r.stderr, args.join(' ')).toMatch(message);
-      expect(files(home), args.join(' ')).toEqual(before);
-    }
+    await expectRefused(home, cases);
   });
 
   it("ansible -i <(till host export) reaches the hosts through till's key, known_hosts and master", async () => {
