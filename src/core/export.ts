@@ -11,7 +11,6 @@ import { formatHostSpec } from './validate.js';
  * groups. Pure renderers.
  */
 export type ExportFormat = 'ansible' | 'ssh-config';
-export const EXPORT_FORMATS: readonly ExportFormat[] = ['ansible', 'ssh-config'];
 
 /**
  * Groups restricted to the exported hosts. Groups left with none are left out, unless

@@ -2,9 +2,8 @@ import { readFile } from 'node:fs/promises';
 import { userInfo } from 'node:os';
 import { Option, type Command } from 'commander';
 import { UsageError } from '../../core/errors.js';
-import { EXPORT_FORMATS, renderAnsibleInventory, renderSshConfigExport, type ExportFormat } from '../../core/export.js';
+import type { ExportFormat } from '../../core/export.js';
 import { editHost } from '../../core/host-admin.js';
-import { IMPORT_FORMATS, readInventory } from '../../core/import/load.js';
 import {
   applyImport,
   describeEntry,
@@ -13,7 +12,7 @@ import {
   type ImportPlan,
   type PlanOptions,
 } from '../../core/import/plan.js';
-import type { FoundInventory, ImportFormat } from '../../core/import/source.js';
+import { IMPORT_FORMATS, type FoundInventory, type ImportFormat } from '../../core/import/source.js';
 import { Inventory } from '../../core/inventory.js';
 import { renameHostState } from '../../core/state/rename.js';
 import { UNCHANGED } from '../../core/state/store.js';
@@ -25,7 +24,12 @@ import type { Cli } from '../context.js';
 import { collect } from '../options.js';
 import { renderTable } from '../output/table.js';
 
-/** `till host import | export | edit`: bring a fleet in, take it out, change one host. */
+/**
+ * `till host import | export | edit`: bring a fleet in, take it out, change one host.
+ * The readers and writers of other formats (and the YAML library) load when used, so
+ * every other command starts without them.
+ */
+const EXPORT_FORMATS: readonly ExportFormat[] = ['ansible', 'ssh-config'];
 
 interface ImportOpts {
   format?: ImportFormat;
@@ -156,6 +160,7 @@ function registerImport(host: Command, cli: Cli): void {
       const source = await readSource(file);
       const inventory = new Inventory(cli.paths());
       const db = await inventory.read();
+      const { readInventory } = await import('../../core/import/load.js');
       const found = readInventory(source, opts.format, inventory.paths);
       if (found.hosts.length === 0)
         throw new UsageError(`no hosts in ${source.path} (read as ${found.format})`, 'give --format if that is wrong');
@@ -237,6 +242,7 @@ function registerExport(host: Command, cli: Cli): void {
       );
       for (const w of warnings) cli.err(`warning: ${w}`);
       const names = targets.map((t) => t.name);
+      const { renderAnsibleInventory, renderSshConfigExport } = await import('../../core/export.js');
       if (names.length === 0) cli.err('no hosts to export; add some with: till host add <name> <user@host>');
       cli.out(
         opts.format === 'ansible'

@@ -10,8 +10,6 @@ import { parsePssh } from './pssh.js';
 import type { FoundInventory, ImportFormat, SourceFile } from './source.js';
 import { parseSshConfig } from './ssh-config.js';
 
-export const IMPORT_FORMATS: readonly ImportFormat[] = ['ssh-config', 'ansible', 'pssh'];
-
 /** `~/x` and `~` as ssh and Ansible read them. */
 function expandHome(path: string): string {
   return path === '~' ? homedir() : path.startsWith('~/') ? join(homedir(), path.slice(2)) : path;

@@ -4,6 +4,7 @@
  * does), and notes about what was seen but cannot be carried into till.
  */
 export type ImportFormat = 'ssh-config' | 'ansible' | 'pssh';
+export const IMPORT_FORMATS: readonly ImportFormat[] = ['ssh-config', 'ansible', 'pssh'];
 
 export interface FoundHost {
   /** The name it had there (ssh alias, Ansible inventory name, pssh host). */
