@@ -78,6 +78,7 @@ describe('--list-hosts', () => {
         'host rollback',
         'host rotate-key',
         'sync',
+        'host export',
       ]),
     );
     const program = createProgram(createCli([]));
@@ -87,6 +88,7 @@ describe('--list-hosts', () => {
       const longs = cmd.options.map((o) => o.long);
       expect(longs, words.join(' ')).toContain('--list-hosts');
       expect(longs, words.join(' ')).toContain('--limit');
+      expect(longs, words.join(' ')).toContain('--json');
     }
   });
 

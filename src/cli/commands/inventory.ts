@@ -21,6 +21,7 @@ import { formatHostSpec, validateName } from '../../core/validate.js';
 import { closeMaster } from '../../ssh/client.js';
 import { otherTillKeys } from '../../ssh/key-set.js';
 import type { Cli } from '../context.js';
+import { listHostsIfAsked } from '../fleet.js';
 import { collect } from '../options.js';
 import { renderTable } from '../output/table.js';
 
@@ -214,6 +215,14 @@ function registerImport(host: Command, cli: Cli): void {
     });
 }
 
+interface ExportOpts {
+  format: ExportFormat;
+  group?: string[];
+  limit?: string;
+  listHosts?: boolean;
+  json?: boolean;
+}
+
 function registerExport(host: Command, cli: Cli): void {
   host
     .command('export')
@@ -228,11 +237,13 @@ function registerExport(host: Command, cli: Cli): void {
     )
     .option('-g, --group <group>', 'every host of a group (repeatable)', collect)
     .option('-l, --limit <pattern>', 'further narrow the hosts to this pattern')
+    .option('--list-hosts', 'print the hosts it would export, one per line, and stop')
+    .option('--json', 'with --list-hosts: print {"hosts": [...]}')
     .addHelpText(
       'after',
       "\nansible -i <(till host export --format ansible) all -m ping   (Ansible reaches each host as till-<name> with ssh -F <TILL_HOME>/ssh/config)\ntill host export --format ssh-config > ~/.ssh/till.conf, and 'Include till.conf' at the top of ~/.ssh/config: then ssh <name> connects as till does.",
     )
-    .action(async (patterns: string[], opts: { format: ExportFormat; group?: string[]; limit?: string }) => {
+    .action(async (patterns: string[], opts: ExportOpts) => {
       const paths = cli.paths();
       const db = await new Inventory(paths).read();
       const { targets, warnings } = resolveTargets(
@@ -241,6 +252,7 @@ function registerExport(host: Command, cli: Cli): void {
         { whenNone: 'all' },
       );
       for (const w of warnings) cli.err(`warning: ${w}`);
+      if (listHostsIfAsked(cli, targets, opts)) return;
       const names = targets.map((t) => t.name);
       const { renderAnsibleInventory, renderSshConfigExport } = await import('../../core/export.js');
       if (names.length === 0) cli.err('no hosts to export; add some with: till host add <name> <user@host>');
