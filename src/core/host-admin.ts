@@ -1,5 +1,4 @@
 import { UsageError } from './errors.js';
-import type { Inventory } from './inventory.js';
 import { DEFAULT_TEKTON_PATH, lifecycleOf, type HostEntry, type HostsFile } from './state/hosts.js';
 import { UNCHANGED } from './state/store.js';
 import { didYouMean } from './suggest.js';
@@ -21,6 +20,11 @@ export function requireHost(db: HostsFile, name: string): HostEntry {
   return db.hosts[name]!;
 }
 
+/** What adding a host needs of the database: one locked update (the Inventory, which also renders ssh/config). */
+export interface HostDatabase {
+  update<R>(change: (db: HostsFile) => R | Promise<R>): Promise<R>;
+}
+
 export interface AddHostInput {
   name: string;
   spec: string;
@@ -31,7 +35,7 @@ export interface AddHostInput {
 }
 
 /** Validates everything before touching the database; makes no network contact. */
-export async function addHost(inventory: Inventory, input: AddHostInput, now = new Date()): Promise<HostEntry> {
+export async function addHost(inventory: HostDatabase, input: AddHostInput, now = new Date()): Promise<HostEntry> {
   const name = validateName(input.name, 'host');
   const spec = parseHostSpec(input.spec);
   if (input.port !== undefined && spec.port !== undefined && validatePort(input.port) !== spec.port) {
@@ -151,7 +155,7 @@ function jumpLoops(db: HostsFile, name: string, start: string): boolean {
  * closes the master to the old address.
  */
 export async function editHost(
-  inventory: Inventory,
+  inventory: HostDatabase,
   input: EditHostInput,
   moveState: (from: string, to: string) => Promise<void>,
 ): Promise<EditHostResult> {

@@ -2,7 +2,7 @@ import { readFile } from 'node:fs/promises';
 import { userInfo } from 'node:os';
 import { Option, type Command } from 'commander';
 import { UsageError } from '../../core/errors.js';
-import type { ExportFormat } from '../../core/export.js';
+import type { ExportFormat } from '../../inventory/export.js';
 import { editHost } from '../../core/host-admin.js';
 import {
   applyImport,
@@ -13,8 +13,8 @@ import {
   type PlanOptions,
 } from '../../core/import/plan.js';
 import { IMPORT_FORMATS, type FoundInventory, type ImportFormat } from '../../core/import/source.js';
-import { Inventory } from '../../core/inventory.js';
-import { renameHostState } from '../../core/state/rename.js';
+import { Inventory } from '../../inventory/inventory.js';
+import { renameHostState } from '../../inventory/rename.js';
 import { UNCHANGED } from '../../core/state/store.js';
 import { resolveTargets } from '../../core/targets.js';
 import { formatHostSpec, validateName } from '../../core/validate.js';
@@ -24,6 +24,7 @@ import type { Cli } from '../context.js';
 import { listHostsIfAsked } from '../fleet.js';
 import { collect } from '../options.js';
 import { renderTable } from '../output/table.js';
+import { printable } from '../output/terminal.js';
 
 /**
  * `till host import | export | edit`: bring a fleet in, take it out, change one host.
@@ -105,12 +106,13 @@ function renderPlan(cli: Cli, plan: ImportPlan): void {
   for (const g of plan.groups.filter((x) => x.action === 'refused'))
     rows.push(['refused', `group ${g.name}`, '-', '', `${g.reason ?? ''}; suggested name: ${g.suggestion ?? ''}`]);
   cli.out(renderTable(['ACTION', 'NAME', 'ADDRESS', 'GROUPS', 'DETAIL'], rows));
-  for (const n of plan.notes) cli.err(`note: ${n}`);
+  // Notes quote the file: its control characters are shown as escapes, never sent to the terminal.
+  for (const n of plan.notes) cli.err(`note: ${printable(n)}`);
   const byNote = new Map<string, string[]>();
   for (const h of plan.hosts) for (const n of h.notes) byNote.set(n, [...(byNote.get(n) ?? []), h.name]);
   for (const [n, names] of byNote) {
     const who = names.length > 3 ? `${names.slice(0, 3).join(', ')} and ${names.length - 3} more` : names.join(', ');
-    cli.err(`note: ${who}: ${n}`);
+    cli.err(`note: ${printable(who)}: ${printable(n)}`);
   }
 }
 
@@ -254,7 +256,7 @@ function registerExport(host: Command, cli: Cli): void {
       for (const w of warnings) cli.err(`warning: ${w}`);
       if (listHostsIfAsked(cli, targets, opts)) return;
       const names = targets.map((t) => t.name);
-      const { renderAnsibleInventory, renderSshConfigExport } = await import('../../core/export.js');
+      const { renderAnsibleInventory, renderSshConfigExport } = await import('../../inventory/export.js');
       if (names.length === 0) cli.err('no hosts to export; add some with: till host add <name> <user@host>');
       cli.out(
         opts.format === 'ansible'

@@ -1,8 +1,8 @@
 import { stringify } from 'yaml';
+import type { TillPaths } from '../core/paths.js';
+import { DEFAULT_TEKTON_PATH, type HostsFile } from '../core/state/hosts.js';
+import { formatHostSpec } from '../core/validate.js';
 import { aliasOf, configPath, type OtherKey } from '../ssh/config.js';
-import type { TillPaths } from './paths.js';
-import { DEFAULT_TEKTON_PATH, type HostsFile } from './state/hosts.js';
-import { formatHostSpec } from './validate.js';
 
 /**
  * `till host export`: the hosts (and their groups) as an Ansible YAML inventory or an

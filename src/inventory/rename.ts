@@ -1,9 +1,9 @@
 import { rm } from 'node:fs/promises';
-import type { TillPaths } from '../paths.js';
-import { auditStore } from './audit.js';
-import { journalStore } from './deploy-journal.js';
-import { healthHistoryStore } from './health.js';
-import { UNCHANGED } from './store.js';
+import { auditStore } from '../audit/history.js';
+import type { TillPaths } from '../core/paths.js';
+import { journalStore } from '../core/state/deploy-journal.js';
+import { healthHistoryStore } from '../core/state/health.js';
+import { UNCHANGED } from '../core/state/store.js';
 
 /**
  * Moves what till keeps about a host under another name, in every state file keyed by
