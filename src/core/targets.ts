@@ -80,7 +80,7 @@ export function globToRegExp(glob: string): RegExp {
 }
 
 /** Splits a pattern at `,` and `:` outside brackets (web[1-3,7] is one element). */
-function splitElements(pattern: string): string[] {
+export function splitElements(pattern: string): string[] {
   const parts: string[] = [];
   let depth = 0;
   let current = '';

@@ -1,6 +1,6 @@
 import { readFile } from 'node:fs/promises';
 import { userInfo } from 'node:os';
-import { Option, type Command } from 'commander';
+import { Option } from 'commander';
 import { UsageError } from '../../core/errors.js';
 import type { ExportFormat } from '../../inventory/export.js';
 import { editHost } from '../../core/host-admin.js';
@@ -22,6 +22,7 @@ import { closeMaster } from '../../ssh/client.js';
 import { otherTillKeys } from '../../ssh/key-set.js';
 import type { Cli } from '../context.js';
 import { listHostsIfAsked } from '../fleet.js';
+import type { TillCommand } from '../help.js';
 import { collect } from '../options.js';
 import { renderTable } from '../output/table.js';
 import { printable } from '../output/terminal.js';
@@ -134,7 +135,7 @@ function nextStep(plan: ImportPlan, groups: string[], everyHost: boolean): strin
   return `\nnext: authorize till's key on each host (till host authorize <name>, or append \`till host pubkey\` to its ~/.ssh/authorized_keys), then: ${test}`;
 }
 
-function registerImport(host: Command, cli: Cli): void {
+function registerImport(host: TillCommand, cli: Cli): void {
   host
     .command('import')
     .description(
@@ -154,10 +155,17 @@ function registerImport(host: Command, cli: Cli): void {
       '--json',
       'print {file, format, dryRun, written, hosts: [{name, action, address, jump, groups, changes, reason, suggestion, notes, where}], groups: [...], notes}',
     )
-    .addHelpText(
-      'after',
-      '\nActions: add, change (--replace), unchanged, skip (exists with other values, or not an ssh host), refused (a value till refuses: the reason and a suggested name).\nssh config: every Host alias without wildcards (HostName, User, Port, ProxyJump to a till host; Include followed); other options are reported.\nAnsible: ansible_host, ansible_port, ansible_user (also from group vars), groups and children, ranges web[01:03].\npssh: [user@]host[:port] per line.\nExit: 0 imported (or nothing to do), 2 a refused value or a bad file (nothing written), 4 the database is unreadable.',
+    .note(
+      'Actions: add, change (--replace), unchanged, skip (exists with other values, or not an ssh host), refused (a value till refuses: the reason and a suggested name).',
     )
+    .note(
+      'ssh config: every Host alias without wildcards (HostName, User, Port, ProxyJump to a till host; Include followed); other options are reported. Ansible: ansible_host, ansible_port, ansible_user (also from group vars), groups and children, ranges web[01:03]. pssh: [user@]host[:port] per line.',
+    )
+    .note(
+      'Exit codes: 0 imported (or nothing to do), 2 a refused value or a bad file (nothing written), 4 the database is unreadable.',
+    )
+    .example('till host import ~/.ssh/config --dry-run', 'what would be added, changed and skipped; write nothing')
+    .example('till host import inventory.ini -g prod', 'an Ansible inventory, every host also in group prod')
     .action(async (file: string, opts: ImportOpts) => {
       const groups = (opts.group ?? []).map((g) => validateName(g, 'group'));
       const source = await readSource(file);
@@ -225,7 +233,7 @@ interface ExportOpts {
   json?: boolean;
 }
 
-function registerExport(host: Command, cli: Cli): void {
+function registerExport(host: TillCommand, cli: Cli): void {
   host
     .command('export')
     .description(
@@ -241,10 +249,11 @@ function registerExport(host: Command, cli: Cli): void {
     .option('-l, --limit <pattern>', 'further narrow the hosts to this pattern')
     .option('--list-hosts', 'print the hosts it would export, one per line, and stop')
     .option('--json', 'with --list-hosts: print {"hosts": [...]}')
-    .addHelpText(
-      'after',
-      "\nansible -i <(till host export --format ansible) all -m ping   (Ansible reaches each host as till-<name> with ssh -F <TILL_HOME>/ssh/config)\ntill host export --format ssh-config > ~/.ssh/till.conf, and 'Include till.conf' at the top of ~/.ssh/config: then ssh <name> connects as till does.",
+    .note(
+      'Ansible reaches each host as till-<name> with ssh -F <TILL_HOME>/ssh/config. For the ssh config, put "Include till.conf" at the top of ~/.ssh/config: then ssh <name> connects as till does.',
     )
+    .example('ansible -i <(till host export) all -m ping', "Ansible through till's key, known_hosts and masters")
+    .example('till host export --format ssh-config > ~/.ssh/till.conf', 'an ssh config to Include from ~/.ssh/config')
     .action(async (patterns: string[], opts: ExportOpts) => {
       const paths = cli.paths();
       const db = await new Inventory(paths).read();
@@ -276,13 +285,13 @@ interface EditOpts {
   json?: boolean;
 }
 
-function registerEdit(host: Command, cli: Cli): void {
+function registerEdit(host: TillCommand, cli: Cli): void {
   host
     .command('edit')
     .description(
       'change a host: address, user, port, tekton path, jump host or name, validated as host add does; the ssh config follows and the master connection to the old address is closed',
     )
-    .argument('<name>')
+    .argument('<name>', 'the host to change')
     .option('--address <user@host[:port]>', 'a new address (host[:port] keeps the user; IPv6 in brackets)')
     .option('--user <user>', 'a new ssh user')
     .option('--port <port>', 'a new ssh port')
@@ -291,10 +300,12 @@ function registerEdit(host: Command, cli: Cli): void {
     .option('--no-jump', 'reach the host directly')
     .option('--rename <new-name>', "a new name; the host's groups, history, health, audits and deploy journal follow")
     .option('--json', 'print {name, changes: [...], entry} as JSON')
-    .addHelpText(
-      'after',
-      '\nA changed address, user, port or jump resets failures and last error (the lifecycle status stays; run till host test).\nExit: 0 changed (or nothing to change), 2 a bad value or an unknown host (nothing written).',
+    .note(
+      'A changed address, user, port or jump resets failures and last error (the lifecycle status stays; run till host test).',
     )
+    .note('Exit codes: 0 changed (or nothing to change), 2 a bad value or an unknown host (nothing written).')
+    .example('till host edit web1 --port 2222', 'web1 now listens on port 2222; its old master is closed')
+    .example('till host edit web1 --rename web-01', 'a new name; groups, history and deploy journal follow')
     .action(async (name: string, opts: EditOpts) => {
       const given = [opts.address, opts.user, opts.port, opts.tektonPath, opts.jump, opts.rename];
       if (given.every((v) => v === undefined))
@@ -332,7 +343,7 @@ function registerEdit(host: Command, cli: Cli): void {
     });
 }
 
-export function registerInventoryCommands(host: Command, cli: Cli): void {
+export function registerInventoryCommands(host: TillCommand, cli: Cli): void {
   registerImport(host, cli);
   registerExport(host, cli);
   registerEdit(host, cli);
