@@ -8,6 +8,7 @@
  */
 export const MODULES = [
   ['src/core/validate.ts', ['test/unit/validate.test.ts', 'test/unit/validators.property.test.ts']],
+  ['src/core/targets.ts', ['test/unit/targets.test.ts']],
   ['src/core/fanout.ts', ['test/unit/fanout.test.ts']],
   ['src/core/state/store.ts', ['test/unit/store.test.ts', 'test/unit/state.test.ts', 'test/unit/hosts-seal.test.ts']],
   ['src/protocol/quote.ts', ['test/unit/quote.property.test.ts']],

@@ -16,7 +16,7 @@ import type { Word } from './words.js';
 export interface RsyncPolicy {
   /** The home, absolute. */
   home: string;
-  /** Deploy roots, absolute (gate.json's, with `~/` expanded). */
+  /** Deploy roots, absolute (gate.json's, with `~/` expanded), without a trailing slash. */
   deployRoots: readonly string[];
   /** Whether the bundle may be replaced (gate.json "upgrade", default true). */
   upgrade: boolean;
@@ -107,8 +107,9 @@ function resolvePath(word: Word, home: string, base: string): string | undefined
   return text.endsWith('/') && !resolved.endsWith('/') ? `${resolved}/` : resolved;
 }
 
+/** Strictly inside: the folder itself is not (an upload or a --link-dest is one release, never the releases folder). */
 function inside(path: string, folder: string): boolean {
-  return path === folder || path.startsWith(folder.endsWith('/') ? folder : `${folder}/`);
+  return path.startsWith(folder.endsWith('/') ? folder : `${folder}/`);
 }
 
 /** The destination's kind, and the folder it must stay inside. */
@@ -123,10 +124,10 @@ function classify(
     return undefined;
   }
   for (const root of policy.deployRoots) {
-    const releases = `${root.replace(/\/+$/, '')}.till/releases`;
+    const releases = `${root}.till/releases`;
     if (!dest.startsWith(`${releases}/`)) continue;
     const id = dest.slice(releases.length + 1).split('/')[0]!;
-    if (ID_RE.test(id)) return { target: 'deploy', base: releases, root: root.replace(/\/+$/, '') };
+    if (ID_RE.test(id)) return { target: 'deploy', base: releases, root };
   }
   return undefined;
 }
@@ -143,7 +144,8 @@ export function checkRsyncServer(words: readonly Word[], policy: RsyncPolicy): R
   const dest = resolvePath(paths[0]!, policy.home, policy.home);
   if (dest === undefined)
     return refuse(`rsync destination ${JSON.stringify(paths[0]!.text)} is not a plain path (no .., no ~user)`);
-  const kind = classify(dest.replace(/\/+$/, ''), policy);
+  // resolvePath leaves at most one trailing slash.
+  const kind = classify(dest.replace(/\/$/, ''), policy);
   if (!kind)
     return refuse(
       `rsync destination ${dest} is outside till's folders (~/.till/lib/till-<version>.mjs, <deploy root>.till/releases/<id>)`,
@@ -195,10 +197,8 @@ export function checkRsyncServer(words: readonly Word[], policy: RsyncPolicy): R
         value = options[k]!;
       }
       // rsync reads a relative --link-dest from the destination folder: `../<previous>` is the usual one.
-      const linked = value.tilde
-        ? resolvePath(value, policy.home, policy.home)
-        : posix.resolve(dest.replace(/\/+$/, ''), value.text);
-      if (linked === undefined || !inside(linked, kind.base) || linked === kind.base)
+      const linked = value.tilde ? resolvePath(value, policy.home, policy.home) : posix.resolve(dest, value.text);
+      if (linked === undefined || !inside(linked, kind.base))
         return refuse(`--link-dest ${JSON.stringify(value.text)} is outside ${kind.base}`);
       linkDests.push(linked);
       argv.push(`--link-dest=${linked}`);

@@ -13,7 +13,7 @@ const REL = '/h/T.till/releases';
 /** Real paths: a path under a key is resolved to the value (a symlink there). */
 const policyWith = (links: Record<string, string> = {}, over: Partial<RsyncPolicy> = {}): RsyncPolicy => ({
   home: HOME,
-  deployRoots: ['/h/T', '/srv/app/'],
+  deployRoots: ['/h/T', '/srv/app'],
   upgrade: true,
   realpath: (p) => {
     for (const [from, to] of Object.entries(links)) {
@@ -43,7 +43,7 @@ const BUNDLE = '. .till/lib/till-1.0.0.mjs';
 describe('the destination', () => {
   it('is the bundle (home-relative, ~/ or absolute) or a release folder of a deploy root', () => {
     for (const d of ['.till/lib/till-1.0.0.mjs', '~/.till/lib/till-1.0.0.mjs', '/h/.till/lib/till-1.0.0.mjs'])
-      expect(check(`rsync --server -t . ${d}`), d).toEqual({
+      expect(check(`rsync --server -t . ${d}`), d).toStrictEqual({
         ok: true,
         argv: ['--server', '-t', '.', '/h/.till/lib/till-1.0.0.mjs'],
         target: 'bundle',
@@ -106,6 +106,7 @@ describe('the destination', () => {
   });
 
   it('is an rsync server receiving, nothing else', () => {
+    expect(checkRsyncServer([], policyWith())).toEqual({ ok: false, reason: 'not an rsync server command' });
     for (const line of ['rsync', 'rsync --daemon . x', 'rsync -r --server . x', 'rsyncx --server . x'])
       expect(why(line), line).toBe('not an rsync server command');
     expect(why(`rsync --server --sender -r ${DEPLOY}`)).toBe('downloads (rsync --sender) are not allowed');
@@ -164,7 +165,7 @@ describe('options', () => {
 
   it('takes --modify-window as -@N', () => {
     for (const w of ['-@-1', '-@0', '-@1234']) expect(argv(`rsync --server ${w} ${DEPLOY}`)[1], w).toBe(w);
-    for (const w of ['-@12345', '-@', '-@x', '-@--1'])
+    for (const w of ['-@12345', '-@', '-@x', '-@--1', 'a-@1', '-@1x'])
       expect(why(`rsync --server ${w} ${DEPLOY}`), w).toBe(`rsync argument ${JSON.stringify(w)} is not allowed`);
   });
 
@@ -203,21 +204,23 @@ describe('options', () => {
     expect(why(`rsync --server --Delete ${DEPLOY}`)).toBe('rsync argument "--Delete" is not allowed');
     expect(why(`rsync --server ---delete ${DEPLOY}`)).toBe('rsync argument "---delete" is not allowed');
     expect(why(`rsync --server x--delete ${DEPLOY}`)).toBe('rsync argument "x--delete" is not allowed');
+    expect(why(`rsync --server --delete@x ${DEPLOY}`)).toBe('rsync argument "--delete@x" is not allowed');
+    expect(why(`rsync --server --delete.x ${DEPLOY}`)).toBe('rsync argument "--delete.x" is not allowed');
   });
 
   it.each([
     ['log-format', ['%i', "%o:%'b.%L-x"], ['%i %n', '%i;id', '']],
     ['out-format', ['%n%L'], ['a b', '$x']],
     ['timeout', ['0', '30'], ['-1', '1s', '']],
-    ['contimeout', ['5'], ['x']],
-    ['bwlimit', ['1000', '10K', '2m', '3G', '4g', '5M', '6k'], ['1T', 'K', '1KK']],
+    ['contimeout', ['5', '10'], ['x', 'x5', '5x']],
+    ['bwlimit', ['1000', '10K', '2m', '3G', '4g', '5M', '6k'], ['1T', 'K', '1KK', 'x1']],
     ['compress-level', ['3'], ['10', 'x']],
     ['compress-choice', ['zstd', 'lz4'], ['Zstd', 'a-b']],
     ['checksum-choice', ['xxh128,md5'], ['a b', 'A']],
-    ['max-delete', ['10'], ['-1']],
-    ['max-size', ['1M'], ['1.5M']],
-    ['min-size', ['1k'], ['x']],
-    ['modify-window', ['-1', '2'], ['1.5', '--1']],
+    ['max-delete', ['10'], ['-1', '1x']],
+    ['max-size', ['1M', '10M', '100'], ['1.5M']],
+    ['min-size', ['1k', '10k', '5'], ['x', 'x1k', '1kx', 'k']],
+    ['modify-window', ['-1', '2', '-10', '12'], ['1.5', '--1']],
   ] as const)('--%s takes a value of its shape, inline or as the next word', (name, good, bad) => {
     for (const v of good) {
       expect(argv(`rsync --server --${name}=${v.replace("'", "\\'")} ${DEPLOY}`)[1], v).toBe(`--${name}=${v}`);
@@ -237,6 +240,7 @@ describe('options', () => {
 
   it('a value option at the end has no value; --max-delete is not for the bundle', () => {
     expect(why(`rsync --server --timeout ${DEPLOY}`)).toBe('rsync --timeout value "" is not allowed');
+    expect(why(`rsync --server --log-format ${DEPLOY}`)).toBe('rsync --log-format value "" is not allowed');
     expect(argv(`rsync --server --timeout=5 ${BUNDLE}`)[1]).toBe('--timeout=5');
     expect(why(`rsync --server --max-delete=1 ${BUNDLE}`)).toBe(
       'rsync option --max-delete is not allowed for the till bundle',
@@ -280,6 +284,13 @@ describe('--link-dest', () => {
       'rsync option --link-dest is not allowed for the till bundle',
     );
     expect(why(`rsync --server --link-dest ${DEPLOY}`)).toBe('--link-dest without a folder');
+    // relative to the destination, a trailing slash or not
+    expect(argv(`rsync --server --link-dest=. . ${REL}/r2/`)).toEqual([
+      '--server',
+      `--link-dest=${REL}/r2`,
+      '.',
+      `${REL}/r2/`,
+    ]);
   });
 });
 
@@ -303,9 +314,19 @@ describe('symlinks on the way', () => {
     expect(why(`rsync --server -r . ${REL}/r2`, prefix)).toMatch(/leads out of/);
     const root = policyWith({ [REL]: '/' });
     expect(check(`rsync --server -r . ${REL}/r2`, root).ok).toBe(true);
+    // a symlink (uploaded by an earlier session with -l) back to the releases folder: an upload
+    // there would land beside the releases, and --delete would remove them
+    const self = policyWith({ [`${REL}/r1/up`]: REL });
+    expect(why(`rsync --server -r --delete . ${REL}/r1/up`, self)).toBe(
+      `rsync destination ${REL}/r1/up leads out of ${REL} (to ${REL})`,
+    );
   });
 
   it('so must every --link-dest', () => {
+    const self = policyWith({ [`${REL}/r1/up`]: REL });
+    expect(why(`rsync --server --link-dest ../r1/up . ${REL}/r2`, self)).toBe(
+      `--link-dest ${REL}/r1/up leads out of ${REL} (to ${REL})`,
+    );
     const out = policyWith({ [`${REL}/evil`]: '/h/.ssh' });
     expect(why(`rsync --server --link-dest ../r1 --link-dest ../evil . ${REL}/r2`, out)).toBe(
       `--link-dest ${REL}/evil leads out of ${REL} (to /h/.ssh)`,

@@ -111,6 +111,8 @@ describe('splitWords: its refusals say what and where', () => {
     ["'a'\\'b'c", 'unterminated single quote at column 7'],
     ["x 'a\0b'", 'NUL byte in a quoted string'],
     ['a;b', '";" outside quotes at column 2'],
+    ["a;'b'", '";" outside quotes at column 2'],
+    ["a\t'b'", 'control character 0x09 outside quotes at column 2'],
     ['ab\\c', '"\\\\" outside quotes at column 3'],
     ['a\\', '"\\\\" outside quotes at column 2'],
     ['a\tb', 'control character 0x09 outside quotes at column 2'],

@@ -421,6 +421,48 @@ describe('gate.json', () => {
   });
 });
 
+describe('decide: the edges', () => {
+  it('names the deploy root only for scripts that take one, written as gate.json has it', () => {
+    expect(decide(send(doctor, { tektonPath: '~/Tekton' }), policy)).not.toHaveProperty('root');
+    expect(decide(send(setupActivate, { version: '1', node: '/n' }), policy)).not.toHaveProperty('root');
+    expect(decide(send(deployState, { path: '~/Tekton//' }), policy)).toMatchObject({ root: join(home, 'Tekton') });
+    expect(decide(send(deployState, { path: `${home}/Tekton/` }), policy)).toMatchObject({
+      root: join(home, 'Tekton'),
+    });
+    expect(decide('rsync --server -t . .till/lib/till-1.mjs', policy)).toStrictEqual({
+      kind: 'rsync',
+      name: `rsync to ${home}/.till/lib/till-1.mjs`,
+      argv: ['--server', '-t', '.', `${home}/.till/lib/till-1.mjs`],
+    });
+  });
+
+  it('reads a command of up to 256 KiB, and refuses one byte more unread', () => {
+    const at = (n: number) => `x${'y'.repeat(n - 1)}`;
+    expect(reason(at(256 * 1024))).toBe(`"${at(256 * 1024)}" is not one of till's operations`);
+    expect(reason(at(256 * 1024 + 1))).toBe('command longer than 262144 bytes');
+    expect(reason(`é${'y'.repeat(256 * 1024 - 1)}`)).toBe('command longer than 262144 bytes'); // bytes, not characters
+  });
+
+  it('refuses sh alone, and sh with too few words', () => {
+    for (const line of ['sh', 'sh -c', `sh -c ${shJoin([CHECK_SCRIPT])}`])
+      expect(reason(line), line).toBe('a shell command that is not sent as sh -c SCRIPT till ARGS');
+    expect(reason('sh;id')).toBe('not a till command: ";" outside quotes at column 3');
+  });
+
+  it('realpathDeepest: missing components appended in order, a file on the way or a loop is an error', async () => {
+    const { symlinkSync: link, writeFileSync } = await import('node:fs');
+    expect(realpathDeepest(join(scratch, 'no/such/dir'))).toBe(join(scratch, 'no/such/dir'));
+    expect(realpathDeepest(join(home, 'Tekton.till/releases/evil/x/y'))).toBe(join(home, '.ssh/x/y'));
+    writeFileSync(join(scratch, 'file'), '');
+    expect(() => realpathDeepest(join(scratch, 'file/x'))).toThrow(/ENOTDIR/);
+    link(join(scratch, 'loop'), join(scratch, 'loop'));
+    expect(() => realpathDeepest(join(scratch, 'loop/x'))).toThrow(/ELOOP/);
+    expect(() => realpathDeepest(join(home, 'Tekton.till/releases/dangling/x'))).toThrow(
+      `${join(home, 'Tekton.till/releases/dangling')} is a dangling symlink`,
+    );
+  });
+});
+
 describe('the restrict script (run by a real sh)', () => {
   const key = KEY;
   const run = (h: string, args: string[]) => {
