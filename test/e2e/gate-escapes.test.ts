@@ -111,10 +111,23 @@ describe('a stolen restricted key, tightest policy: the escapes are closed', { t
     const key = { type: `ssh-ed25519\nssh-ed25519 ${attacker} attacker\nssh-ed25519`, blob: tillBlob, comment: '' };
     const res = send(restrict, { key, gateJson });
     expect(res.status).toBe(1);
-    expect(res.stderr).toMatch(/till gate: refused: script restrict: key type .* is not one of ssh-ed25519/);
+    expect(res.stderr).toMatch(/till gate: refused: script restrict-v2: key type .* is not one of ssh-ed25519/);
     // a key type from the set with another key's blob is refused too
     const rsa = send(restrict, { key: { type: 'ssh-rsa', blob: tillBlob, comment: '' }, gateJson });
     expect(rsa.stderr).toMatch(/the key blob is not a ssh-rsa key/);
+    unchanged();
+    // the operator's own key: restrict through the gate rewrites only till's own restricted line
+    const op = join(work, 'op');
+    execFileSync('ssh-keygen', ['-q', '-t', 'ed25519', '-N', '', '-C', 'operator@laptop', '-f', op]);
+    const opLine = readFileSync(`${op}.pub`, 'utf8');
+    writeFileSync(join(r.host.home, '.ssh/authorized_keys'), `${keysBefore}${opLine}`);
+    keysBefore = keys();
+    before = outside(r.host);
+    const opKey = { type: 'ssh-ed25519', blob: opLine.split(' ')[1]!, comment: '' };
+    const lockout = send(restrict, { key: opKey, gateJson });
+    expect(lockout.status).toBe(3);
+    expect(lockout.stderr).toMatch(/through till gate only that line is rewritten/);
+    expect(send(restrict, { key: opKey, gateJson }, 'restrict').stderr).toMatch(/script restrict is no longer allowed/);
     unchanged();
   });
 

@@ -22,6 +22,7 @@ const PINNED: [string, string][] = [
   ['setup-check', '8deba54393eee10495b856f84f761a444107d89f0dd541b94b1a0092dd94427b'],
   ['setup-prepare', 'b24f2a1345ccd8802bd7f09ba0b07a5c3bd0ec86abfd6ba14a503d78320b0a49'],
   ['setup-activate', '20a1cf85826c43518f496f6d9b2d2feb34435db43cfffa4762fb26d963ff3b12'],
+  ['restrict-v2', '0ea64a6e9c631d7f24cd3d18114a7978adc75ddb5ded19ed213360d63f6d6c97'],
   ['restrict', '2e1ba83e4dbb62434e251e94ca768dcfe2187869c4abc7c9aac524b6ba151f16'],
   ['key-add', 'ccd1872d2d0bbbfd1497de8faf4a4a1491df7eca10ad34149fc85fab638a780a'],
   ['key-remove', '48308527389676ed070311cfc385706d40510d2f6b32727decf60d7a41d7f09a'],
