@@ -6,7 +6,7 @@ import { buildControlExitArgs } from '../ssh/args.js';
 import { appendKeyCommand, KEY_PRESENT } from '../ssh/authorized-keys.js';
 import { DEFAULT_CONNECT_TIMEOUT } from '../ssh/config.js';
 import { readTillKey } from '../ssh/key-set.js';
-import { classifySsh, type Failure } from '../ssh/outcome.js';
+import { classifySsh, remoteFailure, type Failure } from '../ssh/outcome.js';
 import { runProcess } from '../ssh/process.js';
 import { applyTest, testJob, type TestData } from './test.js';
 
@@ -70,7 +70,7 @@ export async function authorizeHost(
   // On a terminal ssh may ask the operator for a password or passphrase: let it.
   const result = await runProcess('ssh', buildOperatorSshArgs(db, name, command, opts), { interactive: !opts.batch });
   if (result.exitCode !== 0 && result.exitCode !== KEY_PRESENT) {
-    const failure = classifySsh(result) ?? { kind: 'remote', connection: false, retryable: false, message: 'failed' };
+    const failure = classifySsh(result) ?? remoteFailure('failed');
     const detail = result.stderr.trim().split('\n').pop() ?? '';
     throw new AuthorizeFailed({
       ...failure,
