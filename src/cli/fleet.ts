@@ -9,7 +9,7 @@ import {
   type HostResult,
   type Target,
 } from '../core/fanout.js';
-import type { Inventory } from '../core/inventory.js';
+import type { Inventory } from '../inventory/inventory.js';
 import type { HostEntry } from '../core/state/hosts.js';
 import { resolveTargets } from '../core/targets.js';
 import type { Cli } from './context.js';

@@ -5,7 +5,7 @@ import { parseAuditOutput } from '../audit/script.js';
 import { audit as auditOp } from '../protocol/probes.js';
 import type { HostJob } from '../core/fanout.js';
 import type { TillPaths } from '../core/paths.js';
-import { appendAudit, auditStore, type AuditHistory } from '../core/state/audit.js';
+import { appendAudit, auditStore, type AuditHistory } from '../audit/history.js';
 import { errorMessage } from '../core/errors.js';
 import { keyFile } from '../ssh/key-set.js';
 import { remoteFailure } from '../ssh/outcome.js';
