@@ -1,5 +1,5 @@
 import { ARG, blobKeyType } from './args.js';
-import { frozen, parseMarkers, type Operation } from './wire.js';
+import { frozen, oneLine, parseMarkers, type Operation } from './wire.js';
 
 /**
  * Edits of till's line in `~/.ssh/authorized_keys` that a restricted key may make:
@@ -233,4 +233,96 @@ echo TILL_KEYS_DONE
     const num = (word: string) => Number(/^\d+$/.exec(m.values.get(word)?.[0] ?? '')?.[0] ?? 0);
     return { removed: num('KEY_REMOVED'), foreign: num('KEY_FOREIGN'), otherRestricted: num('GATE_KEYS_OTHER') };
   },
+};
+
+// ---------------------------------------------------------------- hosts without a gate
+
+/**
+ * `host authorize` (over the operator's own ssh) and `host rotate-key` on an unrestricted
+ * host: appends a key line unless its blob is already there (exit KEY_PRESENT). Creates
+ * ~/.ssh (0700) and the file (0600) if needed, and a final newline the file lacks. One
+ * line without `!`: a csh or fish login shell passes it to sh unchanged.
+ */
+export const keyAppend: Operation<{ line: string; blob: string }, void> = {
+  name: 'key-append',
+  versions: [
+    {
+      name: 'key-append',
+      form: 'script',
+      text: oneLine(`
+set -eu
+umask 077
+line=$1
+blob=$2
+cd "$HOME"
+has() { awk -v b="$1" '{for(i=1;i<=NF;i++) if($i==b) found=1} END{if(found) exit 0
+exit 1}' "$2"
+}
+f=.ssh/authorized_keys
+if [ -d .ssh ]
+then :
+else mkdir -m 700 .ssh
+fi
+if [ -f "$f" ] && has "$blob" "$f"
+then exit 10
+fi
+if [ -s "$f" ] && [ -n "$(tail -c 1 "$f")" ]
+then printf "\\n" >> "$f"
+fi
+printf "%s\\n" "$line" >> "$f"
+`),
+      args: [ARG.keyLine, ARG.keyBlob],
+      encode: (p) => [p.line, p.blob],
+      ungated: 'it appends any line it is given',
+    },
+  ],
+  parse: () => undefined,
+};
+
+/**
+ * `host rotate-key` on an unrestricted host: removes every line carrying the blob to
+ * drop, but only when a line carrying the blob to keep is there before and after (else
+ * exit KEEP_MISSING, nothing changed). The new file replaces the old by rename.
+ */
+export const keyDrop: Operation<{ keep: string; drop: string }, void> = {
+  name: 'key-drop',
+  versions: [
+    {
+      name: 'key-drop',
+      form: 'script',
+      text: oneLine(`
+set -eu
+umask 077
+keep=$1
+drop=$2
+cd "$HOME"
+has() { awk -v b="$1" '{for(i=1;i<=NF;i++) if($i==b) found=1} END{if(found) exit 0
+exit 1}' "$2"
+}
+f=.ssh/authorized_keys
+if [ -f "$f" ] && has "$keep" "$f"
+then :
+else exit 11
+fi
+if has "$drop" "$f"
+then :
+else exit 0
+fi
+t=.ssh/.authorized_keys.till.$$
+awk -v b="$drop" '{k=1
+for(i=1;i<=NF;i++) if($i==b) k=0} k' "$f" > "$t"
+if has "$keep" "$t"
+then :
+else rm -f "$t"
+exit 11
+fi
+chmod 600 "$t"
+mv -f "$t" "$f"
+`),
+      args: [ARG.keyBlob, ARG.keyBlob],
+      encode: (p) => [p.keep, p.drop],
+      ungated: 'it removes any line carrying the blob it is given',
+    },
+  ],
+  parse: () => undefined,
 };
