@@ -30,6 +30,11 @@ export const GROUPS: readonly Group[] = [
   },
   {
     parent: 'host',
+    commands: ['import', 'export', 'edit'],
+    load: () => import('./commands/inventory.js').then((m) => m.registerInventoryCommands),
+  },
+  {
+    parent: 'host',
     commands: ['group'],
     load: () => import('./commands/group.js').then((m) => m.registerGroupCommands),
   },

@@ -1,5 +1,6 @@
 import type { Command } from 'commander';
 import { ExitCode, UsageError } from '../../core/errors.js';
+import { addHost, removeHostFrom, requireHost } from '../../core/host-admin.js';
 import { Inventory } from '../../inventory/inventory.js';
 import { checkControlPath } from '../../core/paths.js';
 import type { HostEntry, HostsFile } from '../../core/state/hosts.js';
@@ -10,7 +11,7 @@ import { currentKeyInfo, KEY_ROTATE_AFTER_DAYS } from '../../ssh/key-set.js';
 import { execLine } from '../../protocol/quote.js';
 import type { Cli } from '../context.js';
 import type { TillCommand } from '../help.js';
-import { addFleetOptions, runFleetCommand, selectTargets, type FleetOpts } from '../fleet.js';
+import { addFleetOptions, listHostsIfAsked, runFleetCommand, selectTargets, type FleetOpts } from '../fleet.js';
 import { collect } from '../options.js';
 import { renderTable } from '../output/table.js';
 import { formatAge, printable } from '../output/terminal.js';
@@ -81,7 +82,6 @@ export function registerHostCommands(host: TillCommand, cli: Cli): void {
       ) => {
         const inventory = new Inventory(cli.paths());
         const groups = opts.group ?? [];
-        const { addHost } = await import('../../core/host-admin.js');
         const entry = await addHost(inventory, {
           name,
           spec,
@@ -110,9 +110,8 @@ export function registerHostCommands(host: TillCommand, cli: Cli): void {
       const paths = cli.paths();
       const inventory = new Inventory(paths);
       const db = await inventory.read();
-      if (!Object.hasOwn(db.hosts, name)) throw new UsageError(`no such host: ${name}`, 'see: till host list');
-      const [{ removeHostFrom }, { removeAuditHistory }, { closeMaster }] = await Promise.all([
-        import('../../core/host-admin.js'),
+      requireHost(db, name);
+      const [{ removeAuditHistory }, { closeMaster }] = await Promise.all([
         import('../../audit/history.js'),
         import('../../ssh/client.js'),
       ]);
@@ -200,8 +199,7 @@ export function registerHostCommands(host: TillCommand, cli: Cli): void {
     .option('--json', 'print the entry as JSON')
     .action(async (name: string, opts: { json?: boolean }) => {
       const db = await new Inventory(cli.paths()).read();
-      const entry = db.hosts[name];
-      if (!entry) throw new UsageError(`no such host: ${name}`, 'see: till host list');
+      const entry = requireHost(db, name);
       const groups = membership(db).get(name) ?? [];
       if (opts.json) {
         cli.json(hostJson(name, entry, groups));
@@ -268,12 +266,14 @@ export function registerHostCommands(host: TillCommand, cli: Cli): void {
         "connect to hosts with till's key ('echo TILL_TEST_SUCCESS'); status becomes connected, or till-ready when the remote till answers",
       )
       .example('till host test --all', 'check that till reaches every host')
-      .example("till host test 'web-*' --group db", 'hosts matching a glob, and a group'),
+      .example("till host test 'web-*' --group db", 'hosts matching a glob, and a group')
+      .example("till host test 'web-*,&@prod,!web-3' --list-hosts", 'which hosts a pattern selects; contacts nothing'),
   ).action(async (patterns: string[], opts: FleetOpts) => {
     const paths = cli.paths();
     checkControlPath(paths);
     const inventory = new Inventory(paths);
-    const targets = selectTargets(await inventory.read(), patterns, opts);
+    const targets = selectTargets(cli, await inventory.read(), patterns, opts);
+    if (listHostsIfAsked(cli, targets, opts)) return;
     const { applyTest, testJob } = await import('../../ops/test.js');
     cli.exitCode = await runFleetCommand<TestData>({
       cli,
@@ -308,14 +308,16 @@ export function registerHostCommands(host: TillCommand, cli: Cli): void {
       )
       .usage('[targets...] [options] -- <command...>'),
   ).action(async (patterns: string[], opts: FleetOpts & { groupOutput?: boolean; stopRemote?: boolean }) => {
-    if (cli.rest.length === 0 || cli.rest.every((a) => a.trim() === '')) {
+    const noCommand = cli.rest.length === 0 || cli.rest.every((a) => a.trim() === '');
+    if (noCommand && !opts.listHosts) {
       // An empty command would make ssh open a login shell instead.
       throw new UsageError('no command given', 'put the command after --: till host exec web-* -- uptime');
     }
     const paths = cli.paths();
     checkControlPath(paths);
     const inventory = new Inventory(paths);
-    const targets = selectTargets(await inventory.read(), patterns, opts);
+    const targets = selectTargets(cli, await inventory.read(), patterns, opts);
+    if (listHostsIfAsked(cli, targets, opts)) return;
     const line = execLine(cli.rest);
     const grouped = opts.groupOutput === true;
     const { execJob } = await import('../../ops/exec.js');
@@ -354,7 +356,7 @@ export function registerHostCommands(host: TillCommand, cli: Cli): void {
       const paths = cli.paths();
       checkControlPath(paths);
       const db = await new Inventory(paths).read();
-      if (!Object.hasOwn(db.hosts, name)) throw new UsageError(`no such host: ${name}`, 'see: till host list');
+      requireHost(db, name);
       const command = cli.rest.length > 0 ? execLine(cli.rest) : undefined;
       const { sshInteractive } = await import('../../ssh/client.js');
       const result = await sshInteractive(paths, name, command, command === undefined && cli.stdinIsTTY);

@@ -1,6 +1,6 @@
 import type * as z from 'zod';
 import type { TillPaths } from '../paths.js';
-import type { hostEntrySchema, hostsFileSchema } from './hosts-schema.js';
+import type { hostEntryFields, hostsFileSchema } from './hosts-schema.js';
 import { JsonFileStore } from './store.js';
 
 /**
@@ -14,7 +14,7 @@ export const HOST_STATUSES = ['untested', 'connected', 'till-ready', 'deployed',
 export type HostStatus = (typeof HOST_STATUSES)[number];
 export type LifecycleStatus = Exclude<HostStatus, 'unreachable'>;
 
-export type HostEntry = z.output<typeof hostEntrySchema>;
+export type HostEntry = z.output<typeof hostEntryFields>;
 
 /**
  * Maps keyed by user-chosen names get no prototype: a host called `constructor` or
@@ -40,10 +40,7 @@ export function hostsStore(paths: TillPaths) {
     paths.hostsDb,
     () => import('./hosts-schema.js').then((m) => m.hostsFileSchema),
     emptyHostsFile,
-    {
-      seal: { keyFile: paths.sealKey },
-      revive: reviveHostsFile,
-    },
+    { seal: { keyFile: paths.sealKey }, revive: reviveHostsFile },
   );
 }
 
