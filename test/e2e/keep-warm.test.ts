@@ -38,8 +38,9 @@ beforeAll(async () => {
   await tillOk(home, ['host', 'init']);
   lab = await startLab(4, { authorizedKey: readFileSync(join(home, 'ssh', 'till_federation_ed25519.pub'), 'utf8') });
   for (const h of lab.hosts) await tillOk(home, ['host', 'add', `h${h.index}`, h.spec]);
-  // h0–h2 till-ready (till installed on them); h3 only connected.
-  await tillOk(home, ['host', 'setup', 'h0', 'h1', 'h2'], { timeoutMs: 180_000 });
+  // h0–h2 till-ready (till installed on them; h0's key restricted to the gate); h3 only connected.
+  await tillOk(home, ['host', 'setup', 'h0', '--restrict'], { timeoutMs: 180_000 });
+  await tillOk(home, ['host', 'setup', 'h1', 'h2'], { timeoutMs: 180_000 });
   await tillOk(home, ['host', 'test', 'h3']);
   const status = JSON.parse((await tillOk(home, ['host', 'list', '--json'])).stdout) as {
     hosts: Array<{ name: string; status: string }>;
@@ -71,18 +72,25 @@ async function closeMastersOnly() {
 describe('till watch --keep-warm', { timeout: 300_000 }, () => {
   it('keeps a master to each till-ready host, re-opens a dropped one, none for unreachable or removed hosts; --stop closes them', async () => {
     const sockets = Object.fromEntries(['h0', 'h1', 'h2', 'h3'].map((n) => [n, socketOf(n)]));
+    const gateLog = join(lab.hosts[0]!.home, '.till', 'logs', 'gate.log');
+    const gateLines = () => (existsSync(gateLog) ? readFileSync(gateLog, 'utf8').split('\n').length : 0);
+    const asked = gateLines();
     let child: ChildProcess | undefined;
     const done: Promise<TillRun> = till(home, ['watch', '--keep-warm', '--keep-warm-interval', '1s'], {
       timeoutMs: 280_000,
       onSpawn: (c) => (child = c),
     });
 
-    // One master per till-ready host, none to the host that is only connected.
+    // One master per till-ready host, none to the host that is only connected. The master
+    // to the restricted host opened no session: its gate was asked nothing.
     await waitUntil(() => ['h0', 'h1', 'h2'].every((n) => alive(sockets[n]!)), 60_000, 'masters to h0, h1, h2');
     expect(alive(sockets.h3!)).toBe(false);
     expect(masters()).toHaveLength(3);
-    // A command now runs over them: no new master appears.
-    await tillOk(home, ['host', 'exec', 'h0', 'h1', 'h2', '--', 'true']);
+    expect(gateLines()).toBe(asked);
+    // Commands now run over them (through the gate on h0): no new master appears.
+    await tillOk(home, ['host', 'test', 'h0']);
+    expect(gateLines()).toBeGreaterThan(asked);
+    await tillOk(home, ['host', 'exec', 'h1', 'h2', '--', 'true']);
     expect(masters()).toHaveLength(3);
 
     // The host goes away (its sshd and every session killed): the master drops, and
