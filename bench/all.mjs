@@ -5,7 +5,7 @@
 // database, extrapolated to 1,000 and 5,000 hosts from the measured per-host costs).
 //
 //   npm run bench               the full run (~30–40 min on 2 cores; as root: the lab)
-//   npm run bench -- --quick    a small version (~2 min) to check that it all runs;
+//   npm run bench -- --quick    a small version (~3 min) to check that it all runs;
 //                               its figures mean nothing
 //
 // Each script's own table is printed as it finishes (stdout); progress goes to stderr.
