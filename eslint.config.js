@@ -25,6 +25,12 @@ export default tseslint.config(
     },
   },
   {
+    // The launcher (bin/till.cjs) is CommonJS, kept to old syntax: it checks Node's version first.
+    files: ['**/*.cjs'],
+    languageOptions: { sourceType: 'commonjs', globals: { require: 'readonly', __dirname: 'readonly' } },
+    rules: { '@typescript-eslint/no-require-imports': 'off' },
+  },
+  {
     files: [
       'src/core/**',
       'src/ssh/**',
@@ -49,7 +55,9 @@ export default tseslint.config(
     },
   },
   {
-    // core is the bottom layer: the layers above import it, never the reverse.
+    // core is the bottom layer: the layers above import it, never the reverse. Only the
+    // remote protocol lies below it: a leaf importing nothing (core/validate checks a
+    // tekton_path with the protocol's remote-path type, so there is one such check).
     files: ['src/core/**'],
     rules: {
       'no-restricted-imports': [
@@ -62,7 +70,7 @@ export default tseslint.config(
           patterns: [
             {
               regex:
-                '^(\\.\\./)+(audit|cli|deploy|gate|inventory|metrics|ops|protocol|remote|rsync|schedule|ssh|status|watch)(/|$)',
+                '^(\\.\\./)+(audit|cli|deploy|gate|inventory|metrics|ops|remote|rsync|schedule|ssh|status|watch)(/|$)',
               message: 'core must not import from the layers above it: move the type down into core, or the code up.',
             },
           ],

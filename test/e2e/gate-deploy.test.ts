@@ -1,4 +1,4 @@
-import type { ChildProcess } from 'node:child_process';
+import { spawnSync, type ChildProcess } from 'node:child_process';
 import {
   existsSync,
   mkdirSync,
@@ -14,6 +14,7 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startLab, type Lab } from '../lab/lab.js';
 import { closeMasters, rsyncRunningFor, tempHome, till, tillOk, waitUntil } from '../lab/till.js';
+import { olderGate } from './helpers-gate.js';
 
 /**
  * host health, deploy, rollback and releases on a host whose key was restricted with
@@ -157,6 +158,32 @@ describe('restricted host: health, deploy, rollback, releases through the gate',
       const now = JSON.parse(readFileSync(dbFile, 'utf8'));
       now.hosts.h1.restricted = true;
       writeFileSync(dbFile, `${JSON.stringify(now, null, 2)}\n`);
+    }
+  });
+
+  it('a host whose gate is older than this till: deploy and rollback fall back to the versions it knows', async () => {
+    // A stand-in for an installed gate from before deploy-prepare-v3, deploy-switch-v4 and
+    // rollback-v3: it refuses them as unknown (as an older gate does) and runs the rest.
+    const h1 = lab.hosts[1]!;
+    const older = olderGate(home, h1, 'till_release');
+    spawnSync('ssh', ['-F', `${home}/ssh/config`, '-O', 'exit', 'till-h1'], { stdio: 'ignore' });
+    try {
+      const own = join(work, 'src-old-gate');
+      mkdirSync(own);
+      writeFileSync(join(own, 'README.md'), 'through an older gate\n');
+      const d = JSON.parse((await tillOk(home, ['host', 'deploy', 'h1', '--source', own, '--json'])).stdout);
+      expect(d.ok).toBe(true);
+      expect(readFileSync(join(h1.home, 'projects/github/Tekton/README.md'), 'utf8')).toBe('through an older gate\n');
+      const rb = JSON.parse((await tillOk(home, ['host', 'rollback', 'h1', '--json'])).stdout);
+      expect(rb.results[0]).toMatchObject({ ok: true, to: expect.any(String) });
+      expect(readFileSync(join(h1.home, 'projects/github/Tekton/README.md'), 'utf8')).not.toBe(
+        'through an older gate\n',
+      );
+      // prepare, switch and rollback were each refused once, then sent in the version it knows
+      expect(older.log().filter((l) => l === 'refused')).toHaveLength(3);
+    } finally {
+      older.restore();
+      spawnSync('ssh', ['-F', `${home}/ssh/config`, '-O', 'exit', 'till-h1'], { stdio: 'ignore' });
     }
   });
 

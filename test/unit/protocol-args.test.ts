@@ -368,6 +368,18 @@ describe('keys', () => {
     expect(ed25519BlobProblem(skew)).toBe(bad(skew));
   });
 
+  it('a whole authorized_keys line (ungated key edits): at most 16 KiB, no control character', () => {
+    const line = `ssh-ed25519 ${ed25519Blob(1)} me@box`;
+    expect(problem('keyLine', line)).toBeUndefined();
+    expect(problem('keyLine', `from="127.0.0.1",restrict ${line} a "b" $c`)).toBeUndefined();
+    expect(problem('keyLine', 'a'.repeat(16_384))).toBeUndefined();
+    expect(problem('keyLine', 'a'.repeat(16_385))).toBe('key line longer than 16 KiB');
+    expect(problem('keyLine', 'k\nssh-ed25519 AAAA attacker')).toBe(
+      '"k\\nssh-ed25519 AAAA attacker" contains a control character',
+    );
+    expect(problem('keyLine', `${line}\r`)).toMatch(/contains a control character$/);
+  });
+
   it('a key comment is short and plain', () => {
     for (const ok of ['', 'me@box', 'till-federation@me@box', 'a.b_c+d:e-f', 'A9'])
       expect(keyCommentProblem(ok), ok).toBeUndefined();
@@ -499,6 +511,7 @@ describe('every type', () => {
       keyBlob: 'key blob',
       ed25519Blob: 'ssh-ed25519 blob',
       keyComment: 'key comment',
+      keyLine: 'key line',
       gateJson: 'gate.json',
     });
   });

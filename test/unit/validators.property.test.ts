@@ -14,7 +14,8 @@ import { generateKeyPairSync } from 'node:crypto';
 import fc from 'fast-check';
 import { describe, expect, test } from 'vitest';
 import { resolveTillHome } from '../../src/core/paths.js';
-import { hostsFileSchema, type HostsFile } from '../../src/core/state/hosts.js';
+import { type HostsFile } from '../../src/core/state/hosts.js';
+import { hostsFileSchema } from '../../src/core/state/hosts-schema.js';
 import {
   isValidAddress,
   parseHostSpec,
