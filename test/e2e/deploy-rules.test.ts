@@ -57,7 +57,7 @@ describe('--installation and the default installation', () => {
 
     const unknown = await till(home, ['host', 'deploy', 'h0', '--installation', 'nope']);
     expect(unknown.code).toBe(2);
-    expect(unknown.stderr).toContain('no installation named nope');
+    expect(unknown.stderr).toContain('error: no such installation: nope\nhint: see: till installation list');
     const both = await till(home, ['host', 'deploy', 'h0', '--installation', 'app2', '--source', app]);
     expect(both.code).toBe(2);
     expect(both.stderr).toContain('give --source or --installation, not both');

@@ -186,7 +186,8 @@ function snapshot(dir: string): Record<string, string> {
     for (const name of readdirSync(d)) {
       const p = join(d, name);
       const st = statSync(p);
-      if (name.endsWith('.lock') || name === 'control') continue;
+      // not state: lock folders, master sockets, and V8's code cache of till's own bundle
+      if (name.endsWith('.lock') || name === 'control' || (d === dir && name === 'cache')) continue;
       if (st.isDirectory()) walk(p);
       else if (st.isFile()) out[p.slice(dir.length)] = createHash('sha256').update(readFileSync(p)).digest('hex');
     }
