@@ -12,6 +12,7 @@ import { registerHealthCommand } from './commands/health.js';
 import { registerMetricsCommand } from './commands/metrics.js';
 import { registerStatusCommand } from './commands/status.js';
 import { registerDeployCommands } from './commands/deploy.js';
+import { registerReleaseCommands } from './commands/releases.js';
 import { registerSecurityCommands } from './commands/security.js';
 import { registerDoctorCommand } from './commands/doctor.js';
 import { VERSION } from './version.js';
@@ -41,6 +42,7 @@ export function createProgram(cli: Cli): Command {
   registerStatusCommand(program, cli);
   registerMetricsCommand(program, cli);
   registerDeployCommands(host, cli);
+  registerReleaseCommands(host, cli);
   registerSecurityCommands(host, cli);
   registerDoctorCommand(host, cli);
   return program;

@@ -14,7 +14,8 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { deployPrepare, deployUnlock } from '../../src/protocol/deploy.js';
 import { sync } from '../../src/protocol/host.js';
 import { restrict } from '../../src/protocol/keys.js';
-import { deploySwitch, rollback, type SwitchParams } from '../../src/protocol/switch.js';
+import { rollback } from '../../src/protocol/rollback.js';
+import { deploySwitch, type SwitchParams } from '../../src/protocol/switch.js';
 import { commandLine, type Operation } from '../../src/protocol/wire.js';
 import { closeMasters, waitUntil } from '../lab/till.js';
 import { changes, outside, restrictedHost, TIGHTEST, type RestrictedHost } from './helpers-gate.js';
@@ -32,6 +33,8 @@ describe('a stolen restricted key, tightest policy: the escapes are closed', { t
   const NOW = '2026-01-01T00:00:00.000Z';
   const id = (n: number) => `2026010${n}T000000Z-aaaaa${n}`;
   const lockInfo = (run: string) => `who=attacker\nwhen=now\nwhat=attack\npid=1\nrun=${run}\n`;
+  /** A rollback's record and hooks (since rollback-v4): no hooks, as the tightest policy allows. */
+  const RB = { record: { host: 'h0', deployer: 'attacker', message: '' }, hooks: { run: false, timeoutSec: 300 } };
   const releases = () => join(r.host.home, 'app.till/releases');
   const keys = () => readFileSync(join(r.host.home, '.ssh/authorized_keys'), 'utf8');
   const gateLog = () => readFileSync(join(r.host.home, '.till/logs/gate.log'), 'utf8');
@@ -65,6 +68,9 @@ describe('a stolen restricted key, tightest policy: the escapes are closed', { t
         installation: '',
         shared: [],
         env: 'A=1\n',
+        record: { host: 'h0', deployer: 'attacker', commit: '', dirty: '', message: '' },
+        hooks: { run: false, timeoutSec: 300 },
+        keepLock: false,
         ...over,
       },
       name,
@@ -159,11 +165,11 @@ describe('a stolen restricted key, tightest policy: the escapes are closed', { t
     expect(send(deployUnlock, { path: '~/app', run: 'atk' }).stdout).toMatch(/TILL_UNLOCKED/);
     const current = readlinkSync(join(r.host.home, 'app'));
     expect(r.key.rsync(['-l', join(link, 'partial'), `HOST:app.till/releases/${id(4)}`]).status).toBe(0);
-    const rb = send(rollback, { path: '~/app', to: id(4), lockInfo: lockInfo('rb'), now: NOW });
+    const rb = send(rollback, { path: '~/app', to: id(4), lockInfo: lockInfo('rb'), now: NOW, ...RB });
     expect(rb.stdout).toMatch(/TILL_NO_SUCH/);
     expect(readlinkSync(join(r.host.home, 'app'))).toBe(current);
     expect(
-      send(rollback, { path: '~/app', to: id(4), lockInfo: lockInfo('rb'), now: NOW }, 'rollback-v2').stderr,
+      send(rollback, { path: '~/app', to: id(4), lockInfo: lockInfo('rb'), now: NOW, ...RB }, 'rollback-v2').stderr,
     ).toMatch(/script rollback-v2 is no longer allowed/);
     unchanged();
   });
@@ -284,11 +290,11 @@ describe('a stolen restricted key, tightest policy: the escapes are closed', { t
       }).stderr,
     ).toMatch(/is not an ISO-8601 UTC time/);
     expect(switchTo(6, { source: `x\n${id(9)}\tgood\t${NOW}\tx` }).stderr).toMatch(/contains a control character/);
-    expect(send(rollback, { path: '~/app', to: '', lockInfo: lockInfo('rb'), now: forged }).stderr).toMatch(
+    expect(send(rollback, { path: '~/app', to: '', lockInfo: lockInfo('rb'), now: forged, ...RB }).stderr).toMatch(
       /is not an ISO-8601 UTC time/,
     );
     expect(
-      send(rollback, { path: '~/app', to: '', lockInfo: `${lockInfo('rb')}run=TILL_LOCKED\n`, now: NOW }).stderr,
+      send(rollback, { path: '~/app', to: '', lockInfo: `${lockInfo('rb')}run=TILL_LOCKED\n`, now: NOW, ...RB }).stderr,
     ).toMatch(/lock info/);
     expect(readFileSync(log, 'utf8')).toBe(logBefore);
     unchanged();

@@ -20,7 +20,8 @@ import { restrict } from '../../src/protocol/keys.js';
 import { audit, doctor, health, healthLatency } from '../../src/protocol/probes.js';
 import { shJoin } from '../../src/protocol/quote.js';
 import { GATE_LINES, GATE_SCRIPTS, VERSIONS } from '../../src/protocol/registry.js';
-import { deploySwitch, rollback, type SwitchParams } from '../../src/protocol/switch.js';
+import { rollback, type RollbackParams } from '../../src/protocol/rollback.js';
+import { deploySwitch, type SwitchParams } from '../../src/protocol/switch.js';
 import { commandLine, remoteScript, type Operation } from '../../src/protocol/wire.js';
 import { classifySsh } from '../../src/ssh/outcome.js';
 import { ed25519Blob } from './keys.js';
@@ -179,6 +180,17 @@ describe('decide: what a restricted key may run', () => {
     installation: '',
     shared: ['logs'],
     env: 'A=1\n',
+    record: { host: 'h0', deployer: 'ann@laptop', commit: '', dirty: '', message: '' },
+    hooks: { run: false, timeoutSec: 300 },
+    keepLock: false,
+  };
+  const rb: RollbackParams = {
+    path: '~/Tekton',
+    to: '',
+    lockInfo,
+    now: NOW,
+    record: { host: 'h0', deployer: 'ann@laptop', message: '' },
+    hooks: { run: false, timeoutSec: 300 },
   };
 
   it('allows every line till sends, exactly', () => {
@@ -256,24 +268,23 @@ describe('decide: what a restricted key may run', () => {
     });
     expect(decide(send(deployState, { path: '~/Tekton' }), policy)).toMatchObject({
       kind: 'script',
-      name: 'deploy-state',
+      name: 'deploy-state-v2',
       root: join(home, 'Tekton'),
     });
     expect(decide(send(deployPrepare, prep), policy)).toMatchObject({
       kind: 'script',
-      name: 'deploy-prepare-v3',
+      name: 'deploy-prepare-v4',
       args: expect.arrayContaining(['aaaaaa']),
     });
     expect(reason(send(deployPrepare, { ...prep, contentHash: '../x' }))).toMatch(
       /"..\/x" is not a content hash \(6 hex digits, or empty\)/,
     );
-    expect(decide(send(deploySwitch, sw), policy)).toMatchObject({ kind: 'script', name: 'deploy-switch-v4' });
+    expect(decide(send(deploySwitch, sw), policy)).toMatchObject({ kind: 'script', name: 'deploy-switch-v5' });
     expect(decide(send(deployUnlock, { path: '~/Tekton', run: 'r1' }), policy)).toMatchObject({
       kind: 'script',
       name: 'deploy-unlock',
     });
-    const rb = { path: '~/Tekton', to: '', lockInfo, now: NOW };
-    expect(decide(send(rollback, rb), policy)).toMatchObject({ kind: 'script', name: 'rollback-v3' });
+    expect(decide(send(rollback, rb), policy)).toMatchObject({ kind: 'script', name: 'rollback-v4' });
     // not a deploy root of gate.json
     expect(reason(send(deployState, { path: '~/.ssh' }))).toMatch(/not a deploy root/);
     expect(reason(send(deployUnlock, { path: `${home}/Other`, run: 'r1' }))).toMatch(/not a deploy root/);
@@ -288,16 +299,16 @@ describe('decide: what a restricted key may run', () => {
     );
     expect(decide(send(deploySwitch, { ...sw, check: 'true' }), { ...policy, checks: ['true'] })).toMatchObject({
       kind: 'script',
-      name: 'deploy-switch-v4',
+      name: 'deploy-switch-v5',
     });
     // ... and the same words before anything else happens (deploy-check)
-    expect(reason(send(deployCheck, { path: '~/Tekton', check: 'true' }))).toBe(
-      'script deploy-check: the check "true" is not listed in ~/.till/gate.json "checks"',
+    expect(reason(send(deployCheck, { path: '~/Tekton', check: 'true', hooks: false }))).toBe(
+      'script deploy-check-v2: the check "true" is not listed in ~/.till/gate.json "checks"',
     );
     expect(
-      decide(send(deployCheck, { path: '~/Tekton', check: 'true' }), { ...policy, checks: ['true'] }),
-    ).toMatchObject({ kind: 'script', name: 'deploy-check', args: ['~/Tekton', 'true'] });
-    expect(reason(send(deployCheck, { path: '~/.ssh', check: 'true' }))).toMatch(/not a deploy root/);
+      decide(send(deployCheck, { path: '~/Tekton', check: 'true', hooks: false }), { ...policy, checks: ['true'] }),
+    ).toMatchObject({ kind: 'script', name: 'deploy-check-v2', args: ['~/Tekton', 'true', '0'] });
+    expect(reason(send(deployCheck, { path: '~/.ssh', check: 'true', hooks: false }))).toMatch(/not a deploy root/);
   });
 
   it('checks every argument of every script by its type: releases.log cannot be forged, nor the lock info', () => {
@@ -318,7 +329,7 @@ describe('decide: what a restricted key may run', () => {
         ),
       ),
     ).toMatch(/0 or 1/);
-    expect(reason(send(rollback, { path: '~/Tekton', to: '', lockInfo, now: `${NOW}\n` }))).toMatch(/ISO-8601/);
+    expect(reason(send(rollback, { ...rb, to: '', now: `${NOW}\n` }))).toMatch(/ISO-8601/);
     // the key type goes into the authorized_keys line restrict writes: a closed set, no newline
     const gateJson = JSON.stringify({ deployRoots: ['~/Tekton'] });
     const evil = `ssh-ed25519 ${KEY.blob}\nssh-ed25519 AAAAattacker`;

@@ -7,6 +7,7 @@ import { initTillHome } from '../../inventory/till-home.js';
 import { checkControlPath } from '../../core/paths.js';
 import type { HostEntry, HostsFile } from '../../core/state/hosts.js';
 import { formatHostSpec, validateName } from '../../core/validate.js';
+import { describeHold } from '../../deploy/layout.js';
 import { execJob } from '../../ops/exec.js';
 import { applyTest, testJob, type TestData } from '../../ops/test.js';
 import { cleanRemote } from '../../protocol/host.js';
@@ -208,6 +209,20 @@ export function registerHostCommands(host: Command, cli: Cli): void {
         ['last error', entry.last_error ?? '-'],
       ];
       if (entry.jump) rows.push(['jump', entry.jump]);
+      // What deploys recorded (the host's own record: shown, not obeyed).
+      if (entry.deploy) {
+        const d = entry.deploy;
+        const by = [
+          d.deployer ? `by ${d.deployer}` : '',
+          d.commit ? `commit ${d.commit.slice(0, 12)}${d.dirty ? ' (dirty)' : ''}` : '',
+          d.message ? JSON.stringify(d.message) : '',
+        ].filter((x) => x !== '');
+        rows.push(['release', `${d.current ?? 'none'} (${d.at}${by.length > 0 ? `, ${by.join(', ')}` : ''})`]);
+      }
+      if (entry.manual_lock)
+        rows.push(['locked', `by ${describeHold(entry.manual_lock)} (seen ${entry.manual_lock.seen})`]);
+      if (entry.restricted)
+        rows.push(['key', `restricted to till gate${entry.gate_hooks ? ', release hooks allowed' : ''}`]);
       const key = await currentKeyInfo(cli.paths());
       const onCurrent = entry.key_fingerprint === undefined || entry.key_fingerprint === key?.fingerprint;
       rows.push([
