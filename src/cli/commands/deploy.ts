@@ -45,8 +45,8 @@ interface DeployOpts extends FleetOpts {
   hookTimeout: number;
 }
 
-/** The options a resumed run takes from the run it continues (giving them again is refused). */
-const RUN_OPTIONS = ['source', 'installation', 'dryRun', 'canary', 'batchSize', 'maxFail', 'pause', 'message'] as const;
+/** The options a resumed run takes from the run it continues (giving them again is refused; --pause may change). */
+const RUN_OPTIONS = ['source', 'installation', 'dryRun', 'canary', 'batchSize', 'maxFail', 'message'] as const;
 
 function formatBytes(n: number): string {
   if (n < 1024) return `${n} B`;
@@ -124,14 +124,19 @@ export function hookOutputTail(h: HookRun, lines = 20): string {
   return [...head, ...shown].join('\n');
 }
 
-/** Progressive switching from the options: what the run does after staging. */
-function switchOrderOf(run: DeployRun): SwitchOrder {
+/**
+ * Progressive switching from the run's options: what it does after staging. A resumed
+ * run whose canaries already went live has none left to try; `--pause` given to the
+ * resume replaces the run's.
+ */
+function switchOrderOf(run: DeployRun, resumed: boolean, pause: number | undefined): SwitchOrder {
   const o = run.options;
+  const canaryDone = resumed && Object.values(run.hosts).some((h) => h.state === 'done');
   const maxFail = o.maxFailSpec !== undefined ? parseAmount('--max-fail', o.maxFailSpec, 0) : { count: o.maxFail };
   return {
-    canary: o.canary ?? 0,
+    canary: canaryDone ? 0 : (o.canary ?? 0),
     batchSize: o.batchSize !== undefined ? parseAmount('--batch-size', o.batchSize, 1) : null,
-    pauseMs: (o.pauseSec ?? 0) * 1000,
+    pauseMs: (pause ?? o.pauseSec ?? 0) * 1000,
     // A percentage counts against the hosts of this invocation (a resumed run's are fewer).
     maxFail,
     autoRollback: o.autoRollback === true,
@@ -205,7 +210,7 @@ export function registerDeployCommands(host: Command, cli: Cli): void {
     const paths = cli.paths();
     checkControlPath(paths);
     const given = (name: string) => cmd.getOptionValueSource(name) === 'cli';
-    if (opts.pause !== undefined && opts.canary === undefined && opts.batchSize === undefined)
+    if (opts.pause !== undefined && opts.canary === undefined && opts.batchSize === undefined && !opts.resume)
       throw new UsageError('--pause waits between batches', 'give --canary or --batch-size as well');
     const inventory = new Inventory(paths);
     const db = await inventory.read();
@@ -221,7 +226,7 @@ export function registerDeployCommands(host: Command, cli: Cli): void {
       );
       if (again.length > 0) {
         throw new UsageError(
-          '--resume continues the interrupted deploy as it was; it takes no --source, --installation, --dry-run, --canary, --batch-size, --max-fail, --pause or --message',
+          '--resume continues the interrupted deploy as it was; it takes no --source, --installation, --dry-run, --canary, --batch-size, --max-fail or --message (--pause may change)',
         );
       }
       const last = lastUnfinished(await journalStore(paths).read());
@@ -305,7 +310,7 @@ export function registerDeployCommands(host: Command, cli: Cli): void {
     }
 
     const json = opts.json === true;
-    const order = switchOrderOf(run);
+    const order = switchOrderOf(run, opts.resume === true, opts.pause);
     const record = run.record ?? { deployer: lockOwner(), commit: null, dirty: null, message: '' };
     const hookTimeoutSec = run.options.hookTimeout ?? DEFAULT_HOOK_TIMEOUT;
     const hooks = run.options.hooks !== false ? hooksIn(source.dir) : [];
