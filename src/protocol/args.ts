@@ -64,8 +64,8 @@ function listOf(inner: ArgType, max: number): ArgType {
 /** Free text for a log or a label: at most `max` characters, no control characters (no tab, newline or escape). */
 function boundedText(name: string, max: number): ArgType {
   return type(name, (v) => {
-    if (v.length > max) return `longer than ${max} characters`;
-    if (CONTROL.test(v)) return `${show(v)} contains a control character`;
+    if (v.length > max) return `${name} longer than ${max} characters`;
+    if (CONTROL.test(v)) return `${name} ${show(v)} contains a control character`;
     return undefined;
   });
 }

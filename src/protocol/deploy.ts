@@ -60,13 +60,14 @@ export function parseDeployReport(stdout: string): DeployReport {
     locked: m.flags.has('LOCKED'),
     ...(one('COPIED') !== undefined ? { copiedFrom: one('COPIED') } : {}),
     ...(m.flags.has('HELD') ? { hold: m.values.get('HOLD') ?? [] } : {}),
-    hookOutputs: hookOutputsOf(m.values.get('HOOKOUT') ?? []),
+    hookOutputs: hookOutputsOf(m.values.get('HOOKFILE') ?? [], m.values.get('HOOKOUT') ?? []),
     markers: m,
   };
 }
 
-function hookOutputsOf(lines: readonly string[]): Map<string, string[]> {
-  const out = new Map<string, string[]>();
+function hookOutputsOf(files: readonly string[], lines: readonly string[]): Map<string, string[]> {
+  // A file is named even when it is empty (a hook that printed nothing): its output is "".
+  const out = new Map<string, string[]>(files.map((f) => [f, []]));
   for (const value of lines) {
     const at = value.indexOf(' ');
     const key = at === -1 ? value : value.slice(0, at);
@@ -81,7 +82,7 @@ function hookOutputsOf(lines: readonly string[]): Map<string, string[]> {
  * The current link, release directories, the log and the lock (for releases, rollback,
  * dry-run). Read-only. v2 (what this till sends) also reports the manual lock
  * (TILL_HELD, TILL_HOLD <line>…) and the kept output of each hook run
- * (TILL_HOOKOUT <release>.<hook> <line>…).
+ * (TILL_HOOKFILE <release>.<hook>, then TILL_HOOKOUT <release>.<hook> <line>…).
  */
 export const deployState: Operation<{ path: string }, DeployReport> = {
   name: 'deploy-state',
@@ -102,6 +103,7 @@ if [ -d "$B/lock" ]; then echo TILL_LOCK_HELD; till_prefix TILL_HOLDER "$B/lock/
 if [ -d "$B/hold" ]; then echo TILL_HELD; till_prefix TILL_HOLD "$B/hold/info"; fi
 if [ -d "$B/hook-output" ] && [ ! -L "$B/hook-output" ]; then for f in "$B/hook-output"/*; do
   [ -f "$f" ] && [ ! -L "$f" ] || continue
+  echo "TILL_HOOKFILE \${f##*/}"
   till_prefix "TILL_HOOKOUT \${f##*/}" "$f"
 done; fi
 exit 0

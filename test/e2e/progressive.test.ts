@@ -253,7 +253,7 @@ describe('progressive switching on six hosts', { timeout: 120_000 }, () => {
       [['--pause', '5'], /--pause waits between batches/],
       [['-m', 'two\nlines'], /invalid --message: .* contains a control character/],
       [['-m', 'a\tb'], /invalid --message/],
-      [['--message', 'x'.repeat(1025)], /invalid --message: longer than 1024 characters/],
+      [['--message', 'x'.repeat(1025)], /invalid --message: message longer than 1024 characters/],
       [['--hook-timeout', '0'], /--hook-timeout takes a whole number from 1 to 86400/],
     ] as const) {
       const r = await till(home, ['host', 'deploy', 'h0', '--source', src, ...args]);

@@ -29,7 +29,7 @@ const PINNED: [string, string][] = [
   ['doctor', '9c8e6372c39d43e3f76aba1bafb26bb9c521c77e2ab7a256f6ea05fcfaad8f7a'],
   ['health-v2', '55983e40141f7c990392f32493ee952cf0674be0b18a6b890e5dd78b7896b129'],
   ['health', 'a7d0aff92534603b9b26940d7816bbc9f9e48d9b473d51880aaa68a492e8a275'],
-  ['deploy-state-v2', 'b33149bbb4b6b85a6d969d14ef25372eadecced88065ccc8c9d19e680a0e82e4'],
+  ['deploy-state-v2', '28689e47cd745f72c39f91a5d22530322856875e80afb75f089d504306982766'],
   ['deploy-state', 'ac85aa8bd770c2c3770b1e591e42ce0e58e3a1d53ab456e158a8ecba26d6cec6'],
   ['deploy-check-v2', '52a1b5a92b6df68ccbf444781ddd06fee5cd00a4f4081c4e0dd7cd88fd56f3ba'],
   ['deploy-check', '701d38be70a2f19e4fdd202b5ad02c0806acc22fb0809cce820e87ac18f505c4'],

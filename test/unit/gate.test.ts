@@ -6,7 +6,9 @@ import { afterAll, describe, expect, it } from 'vitest';
 import { decide, loadPolicy, realpathDeepest, type GatePolicy } from '../../src/gate/decide.js';
 import { splitWords } from '../../src/gate/words.js';
 import { gateConfigFor, parsePublicKey } from '../../src/ops/restrict.js';
+import { parseGateFile, wideningOf } from '../../src/protocol/args.js';
 import { deployCheck, deployPrepare, deployState, deployUnlock } from '../../src/protocol/deploy.js';
+import { hostLock, hostUnlock } from '../../src/protocol/hold.js';
 import {
   cleanRemote,
   setupActivate,
@@ -309,6 +311,63 @@ describe('decide: what a restricted key may run', () => {
       decide(send(deployCheck, { path: '~/Tekton', check: 'true', hooks: false }), { ...policy, checks: ['true'] }),
     ).toMatchObject({ kind: 'script', name: 'deploy-check-v2', args: ['~/Tekton', 'true', '0'] });
     expect(reason(send(deployCheck, { path: '~/.ssh', check: 'true', hooks: false }))).toMatch(/not a deploy root/);
+  });
+
+  it('types every argument of the release record, the hooks and the manual lock (issue 17)', () => {
+    const rec = (over: Partial<SwitchParams['record']>) => ({ ...sw, record: { ...sw.record, ...over } });
+    const hooks = { hooks: { run: true, timeoutSec: 30 } };
+    // hooks run only where gate.json says so
+    expect(reason(send(deploySwitch, { ...sw, ...hooks }))).toMatch(/release hooks are not allowed on this host/);
+    expect(decide(send(deploySwitch, { ...sw, ...hooks }), { ...policy, hooks: true })).toMatchObject({
+      kind: 'script',
+      name: 'deploy-switch-v5',
+    });
+    expect(reason(send(rollback, { ...rb, ...hooks }))).toMatch(/release hooks are not allowed/);
+    expect(reason(send(deployCheck, { path: '~/Tekton', check: '', hooks: true }))).toMatch(/hooks are not allowed/);
+    for (const [over, re] of [
+      [{ message: 'a\nb' }, /message "a\\nb" contains a control character/],
+      [{ message: 'a\tb' }, /message .* contains a control character/],
+      [{ message: 'a\x1b[31mb' }, /control character/],
+      [{ message: 'm'.repeat(1025) }, /message longer than 1024 characters/],
+      [{ deployer: 'a\nb' }, /deployer .* contains a control character/],
+      [{ deployer: 'd'.repeat(257) }, /deployer longer than 256 characters/],
+      [{ commit: 'abc123' }, /is not a git commit id/],
+      [{ commit: 'abc1234 ' }, /is not a git commit id/],
+      [{ commit: 'ABCDEF0' }, /is not a git commit id/],
+      [{ dirty: '2' }, /is not 0, 1 or empty/],
+      [{ host: '--help' }, /is not a host name/],
+      [{ host: '' }, /is not a host name/],
+      [{ host: 'a/b' }, /is not a host name/],
+    ] as const)
+      expect(reason(send(deploySwitch, rec(over as Partial<SwitchParams['record']>))), JSON.stringify(over)).toMatch(
+        re,
+      );
+    for (const t of [0, 86_401, 1.5, -1])
+      expect(reason(send(deploySwitch, { ...sw, hooks: { run: false, timeoutSec: t } }))).toMatch(
+        /is not a whole number of seconds from 1 to 86400/,
+      );
+    // free text is free: an option, a path, a command substitution are one verbatim argument
+    for (const message of ['--help', '..', '-rf /', '$(id)', "';'", '"', ''])
+      expect(decide(send(deploySwitch, rec({ message, deployer: '-x' })), policy)).toMatchObject({ kind: 'script' });
+    const lock = { path: '~/Tekton', by: 'ann@laptop', when: NOW, message: 'why' };
+    expect(decide(send(hostLock, lock), policy)).toMatchObject({ kind: 'script', name: 'host-lock' });
+    expect(reason(send(hostLock, { ...lock, by: 'a\nfrom=x' }))).toMatch(/deployer .* contains a control character/);
+    expect(reason(send(hostLock, { ...lock, message: 'a\nmessage=b' }))).toMatch(/control character/);
+    expect(reason(send(hostLock, { ...lock, when: 'now' }))).toMatch(/ISO-8601/);
+    expect(reason(send(hostUnlock, { path: '~/.ssh' }))).toMatch(/not a deploy root/);
+  });
+
+  it('gate.json "hooks" is a boolean, off by default, and turning it on is a widening', () => {
+    expect(parseGateFile({ deployRoots: ['~/T'] }, home).hooks).toBe(false);
+    expect(parseGateFile({ deployRoots: ['~/T'], hooks: true }, home).hooks).toBe(true);
+    expect(() => parseGateFile({ hooks: 'yes' }, home)).toThrow(/hooks: not true or false/);
+    const current = { deployRoots: [join(home, 'Tekton')], checks: [], upgrade: true };
+    expect(wideningOf(current, parseGateFile({ deployRoots: ['~/Tekton'], hooks: true }, home))).toBe(
+      'it turns "hooks" on',
+    );
+    expect(wideningOf({ ...current, hooks: true }, parseGateFile({ deployRoots: ['~/Tekton'] }, home))).toBeUndefined();
+    expect(gateConfigFor({ tekton_path: '~/T' }, [], { hooks: true })).toEqual({ deployRoots: ['~/T'], hooks: true });
+    expect(gateConfigFor({ tekton_path: '~/T' })).toEqual({ deployRoots: ['~/T'] });
   });
 
   it('checks every argument of every script by its type: releases.log cannot be forged, nor the lock info', () => {
