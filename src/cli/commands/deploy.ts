@@ -98,7 +98,7 @@ function deployJsonExtra(r: HostResult<DeployResultData>): Record<string, unknow
     hookFailed: d?.hookFailed ?? null,
     hooks: (d?.hooks ?? []).map(hookJson),
     rolledBack: d?.rolledBack ? { to: d.rolledBack.to, ok: d.rolledBack.ok, error: d.rolledBack.error } : null,
-    lock: d?.hold ?? null,
+    manualLock: d?.hold ?? null,
   };
 }
 
