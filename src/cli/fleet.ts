@@ -28,7 +28,7 @@ export interface FleetOpts {
 }
 
 /** Targets and fan-out options shared by every multi-host command. */
-export function addFleetOptions(cmd: Command): Command {
+export function addFleetOptions<C extends Command>(cmd: C): C {
   return (
     cmd
       .argument('[targets...]', 'host names or globs (web-*)')
@@ -141,7 +141,7 @@ export async function runFleetWithProgress<T>(
       onEvent: reporter.onEvent as (e: unknown) => void,
     });
   } finally {
-    reporter.clear();
+    reporter.stop();
   }
 }
 

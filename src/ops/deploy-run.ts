@@ -7,6 +7,7 @@ import {
   type Target,
 } from '../core/fanout.js';
 import type { DeployJournalWriter } from '../core/state/deploy-journal.js';
+import { plural } from '../core/format.js';
 import { failLimit, formatAmount, planBatches, type Amount } from '../deploy/batches.js';
 import type { HoldInfo } from '../deploy/layout.js';
 import { remoteFailure } from '../ssh/outcome.js';
@@ -111,8 +112,6 @@ function pause(ms: number, signal: AbortSignal | undefined): Promise<boolean> {
     signal?.addEventListener('abort', onAbort, { once: true });
   });
 }
-
-const plural = (n: number, word: string) => `${n} ${word}${n === 1 ? '' : 's'}`;
 
 export async function runDeploy(
   given: DeployPlan,

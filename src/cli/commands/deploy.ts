@@ -19,7 +19,9 @@ import { gitRecord, hooksIn, resolveSource, treeHash, type DeploySource } from '
 import { applyDeploy, dryRunJob, type DeployPlan, type DeployResultData, type DryRunData } from '../../ops/deploy.js';
 import { runDeploy, type RunEvent, type SwitchOrder } from '../../ops/deploy-run.js';
 import { DEFAULT_HOOK_TIMEOUT, type HookRun } from '../../protocol/hooks.js';
+import { plural } from '../../core/format.js';
 import type { Cli } from '../context.js';
+import type { TillCommand } from '../help.js';
 import { addFleetOptions, interruptSignal, runFleetCommand, selectTargets, type FleetOpts } from '../fleet.js';
 import { collect, intOption } from '../options.js';
 import { FleetReporter, fleetJson, renderSummary } from '../output/reporter.js';
@@ -143,13 +145,25 @@ function switchOrderOf(run: DeployRun, resumed: boolean, pause: number | undefin
   };
 }
 
-export function registerDeployCommands(host: Command, cli: Cli): void {
+export function registerDeployCommands(host: TillCommand, cli: Cli): void {
   addFleetOptions(
     host
       .command('deploy')
       .description(
         'deploy an installation as a new release on each host: rsync (--link-dest) into <tekton_path>.till/releases/<id>, then one atomic switch of the tekton_path symlink (in batches with --canary/--batch-size); status becomes deployed',
       )
+      .note(
+        "Hooks: executable files in the release's .till/hooks/ run on each host in the release: pre-switch (a failure leaves the host as it was), post-switch (a failure switches it back, as a failed --check does), post-rollback (in the release a host goes back to). See docs/deploy.md.",
+      )
+      .example(
+        'till host deploy --all --source ./site -m "fix the login page"',
+        'a folder as a new release everywhere, with why',
+      )
+      .example(
+        "till host deploy --group web --canary 1 --batch-size 25% --check 'curl -fsS localhost/health'",
+        'one host first, then a quarter at a time; a failure switches back what the run switched',
+      )
+      .example('till host deploy --all --source ./site --dry-run', 'what would be transferred; change nothing')
       .option('--source <dir>', 'the local directory to deploy')
       .option('--installation <name>', 'an installation from the local registry (default: the default installation)')
       .option(
@@ -196,7 +210,7 @@ export function registerDeployCommands(host: Command, cli: Cli): void {
       .option('--no-hooks', "do not run the release's hooks (.till/hooks/pre-switch, post-switch, post-rollback)")
       .option(
         '--hook-timeout <seconds>',
-        `stop a hook that runs longer (default ${DEFAULT_HOOK_TIMEOUT})`,
+        'stop a hook that runs longer, in seconds',
         hookTimeoutOption,
         DEFAULT_HOOK_TIMEOUT,
       )
@@ -264,7 +278,7 @@ export function registerDeployCommands(host: Command, cli: Cli): void {
             for (const r of report.results) {
               if (!r.data) continue;
               cli.out(
-                `${cli.stdoutColor.bold(`== ${r.host}`)} (against ${r.data.current ?? 'nothing deployed yet'}): ${r.data.changes.length} change${r.data.changes.length === 1 ? '' : 's'}`,
+                `${cli.stdoutColor.bold(`== ${r.host}`)} (against ${r.data.current ?? 'nothing deployed yet'}): ${plural(r.data.changes.length, 'change')}`,
               );
               if (r.data.changes.length > 0) cli.out(r.data.changes.join('\n'));
             }
@@ -341,7 +355,7 @@ export function registerDeployCommands(host: Command, cli: Cli): void {
         if (d.adopted) cli.err(`${name}: kept the existing directory as release ${d.adopted}`);
         const what =
           d.transferred && d.stats
-            ? `${d.stats.filesTransferred} of ${d.stats.files} files, ${formatBytes(d.stats.literalBytes)} of data, ${formatBytes(d.stats.bytesSent)} sent`
+            ? `${d.stats.filesTransferred} of ${plural(d.stats.files, 'file')}, ${formatBytes(d.stats.literalBytes)} of data, ${formatBytes(d.stats.bytesSent)} sent`
             : 'already staged, nothing transferred';
         stage.clear();
         cli.err(`staged ${name}: ${what}`);
@@ -387,8 +401,8 @@ export function registerDeployCommands(host: Command, cli: Cli): void {
         },
       });
     } finally {
-      stage.clear();
-      swap.clear();
+      stage.stop();
+      swap.stop();
       interrupt.dispose();
     }
     const { report } = outcome;
@@ -469,8 +483,6 @@ const batchColumn: [string, (r: HostResult) => string] = [
   (r) => String((r as HostResult<DeployResultData>).data?.batch ?? '-'),
 ];
 
-const plural = (n: number, word: string) => `${n} ${word}${n === 1 ? '' : 's'}`;
-
 /** One stderr line per step of a batched run (null: nothing to say). */
 export function describeRunEvent(e: RunEvent, order: SwitchOrder): string | null {
   switch (e.type) {
@@ -498,7 +510,7 @@ export function describeTransfers(transfers: ReadonlyMap<string, RsyncProgress>,
   const list = [...transfers];
   const parts = list
     .slice(0, shown)
-    .map(([host, p]) => `${host} ${p.percent}% ${formatBytes(p.bytes)}, ${p.files} file${p.files === 1 ? '' : 's'}`);
+    .map(([host, p]) => `${host} ${p.percent}% ${formatBytes(p.bytes)}, ${plural(p.files, 'file')}`);
   if (list.length > shown) parts.push(`+${list.length - shown} more`);
   return parts.join(' · ');
 }

@@ -1,4 +1,3 @@
-import type { Command } from 'commander';
 import { ExitCode, UsageError } from '../../core/errors.js';
 import type { HostResult } from '../../core/fanout.js';
 import { checkControlPath } from '../../core/paths.js';
@@ -11,6 +10,7 @@ import { ARG, MAX_HOOK_TIMEOUT } from '../../protocol/args.js';
 import { DEFAULT_HOOK_TIMEOUT } from '../../protocol/hooks.js';
 import { Inventory } from '../../inventory/inventory.js';
 import type { Cli } from '../context.js';
+import type { TillCommand } from '../help.js';
 import { addFleetOptions, runFleetCommand, selectTargets, type FleetOpts } from '../fleet.js';
 import { intOption } from '../options.js';
 import { renderTable } from '../output/table.js';
@@ -41,19 +41,27 @@ function holdJson(hold: Partial<HoldInfo> | null | undefined): Record<string, st
   return { by: hold.by ?? null, when: hold.when ?? null, from: hold.from ?? null, message: hold.message ?? null };
 }
 
-export function registerReleaseCommands(host: Command, cli: Cli): void {
+export function registerReleaseCommands(host: TillCommand, cli: Cli): void {
   addFleetOptions(
     host
       .command('rollback')
       .description(
         "switch hosts back to the previous good release from till's record (or --to <id>); transfers nothing; runs that release's post-rollback hook",
       )
+      .example(
+        'till host rollback --all -m "login broken since 14:05"',
+        'back to the previous good release everywhere, with why',
+      )
+      .example(
+        'till host rollback web1 --to 20250105T100000Z-3f2a9c',
+        'to a given release (ids: till host releases web1)',
+      )
       .option('--to <release>', 'the release id to switch to (see: till host releases <name>)')
       .option('-m, --message <text>', 'why: kept in the release record on each host', messageOption)
       .option('--no-hooks', "do not run the release's post-rollback hook")
       .option(
         '--hook-timeout <seconds>',
-        `stop the hook if it runs longer (default ${DEFAULT_HOOK_TIMEOUT})`,
+        'stop the hook if it runs longer, in seconds',
         hookTimeoutOption,
         DEFAULT_HOOK_TIMEOUT,
       ),
@@ -112,6 +120,11 @@ export function registerReleaseCommands(host: Command, cli: Cli): void {
     .description(
       "list a host's releases: id, state (adopted, staged, good, failed, rolled-back, partial), time, who deployed it from which commit, which is current; and its locks",
     )
+    .example(
+      'till host releases web1',
+      "web1's releases: who deployed each, from which commit, why; the current one marked",
+    )
+    .example('till host releases web1 --json', 'with each release record: history, hooks and their output')
     .argument('<name>')
     .option('--json', 'print {host, current, manualLock, releases: [...]} as JSON (with each release record)')
     .option('--connect-timeout <seconds>', 'ssh ConnectTimeout (default 10)', intOption('--connect-timeout', 1, 600))
@@ -195,6 +208,9 @@ export function registerReleaseCommands(host: Command, cli: Cli): void {
       .description(
         'lock hosts by hand, with a message: deploy and rollback refuse them (naming who locked them, from where, when and why) until till host unlock; --force-unlock never breaks it',
       )
+      .example('till host lock --group web -m "db migration until 15:00, ask ann"', 'hold deploys and rollbacks on web')
+      .example('till host lock web1 -m "investigating a memory leak (bob)"', 'one host')
+      .note('till host show and till status then name who locked a host, from where, when and why.')
       .requiredOption('-m, --message <text>', 'why (one line): shown to whoever tries to deploy', messageOption),
   ).action(async (patterns: string[], opts: FleetOpts & { message: string }) => {
     const paths = cli.paths();
@@ -224,7 +240,8 @@ export function registerReleaseCommands(host: Command, cli: Cli): void {
   addFleetOptions(
     host
       .command('unlock')
-      .description("remove hosts' manual lock (till host lock), whoever placed it; says whose it was"),
+      .description("remove hosts' manual lock (till host lock), whoever placed it; says whose it was")
+      .example('till host unlock --group web', 'deploys and rollbacks may go on'),
   ).action(async (patterns: string[], opts: FleetOpts) => {
     const paths = cli.paths();
     checkControlPath(paths);
