@@ -63,8 +63,12 @@ export interface DeployPlan {
   timeoutMs?: number;
   /** Who deploys what and why, for the release record on each host. */
   record: DeployRecord;
-  /** The release's hooks: run them (the source has some and --no-hooks was not given), each bound by timeoutSec. */
-  hooks: { run: boolean; timeoutSec: number };
+  /**
+   * Hooks, each bound by timeoutSec. `run`: the release has some and --no-hooks was not
+   * given; `enabled`: --no-hooks was not given (a host going back runs the post-rollback
+   * hook of the release it goes back to, which the deployed one may not have).
+   */
+  hooks: { run: boolean; enabled: boolean; timeoutSec: number };
   /** Keep each host's deploy lock after its switch until the run ends (a progressive run may switch it back). */
   keepLock: boolean;
   /** Called when staging learnt whether a manual lock is on a host (`till host lock`): its info, or null. */
@@ -372,6 +376,45 @@ export function stageJob(plan: DeployPlan, journal: DeployJournalWriter, locked:
   };
 }
 
+/** Whether a host may run release hooks: any host but a restricted one whose gate.json does not allow them. */
+export function hooksAllowedOn(entry: HostEntry): boolean {
+  return entry.restricted !== true || entry.gate_hooks === true;
+}
+
+/**
+ * The hooks flag a deploy sends a host: on where the release has hooks (a host that does
+ * not allow them refuses the release, as it should), or where the host allows them (the
+ * post-rollback hook of the release it may go back to); off with --no-hooks.
+ */
+function hooksFor(plan: DeployPlan, entry: HostEntry): { run: boolean; timeoutSec: number } {
+  return { run: plan.hooks.enabled && (plan.hooks.run || hooksAllowedOn(entry)), timeoutSec: plan.hooks.timeoutSec };
+}
+
+/**
+ * Sends a script that takes a hooks flag. When the flag is on only because till
+ * believed the host allows hooks (`dropIfRefused`: the release itself has none, or
+ * they are the post-rollback hook of a release it goes back to) and the host's gate
+ * refuses hooks all the same (a host restricted behind till's back), it is sent again
+ * without them: the gate ran nothing.
+ */
+export async function sendWithHooks<P extends { hooks: { run: boolean; timeoutSec: number } }, R>(
+  plan: { paths: TillPaths; connectTimeout?: number; timeoutMs?: number },
+  name: string,
+  op: Operation<P, R>,
+  params: P,
+  dropIfRefused: boolean,
+): Promise<ScriptRun<R>> {
+  const res = await deployScript(plan, name, op, params, undefined);
+  if (
+    params.hooks.run &&
+    dropIfRefused &&
+    res.refused !== undefined &&
+    /release hooks are not allowed/.test(res.refused)
+  )
+    return deployScript(plan, name, op, { ...params, hooks: { ...params.hooks, run: false } }, undefined);
+  return res;
+}
+
 /** `pre-switch hook failed (exit 3)`, `… timed out after 300 s`, `… was refused: it is a symlink…`. */
 export function describeHookFailure(run: HookRun | undefined, name: string, timeoutSec: number): string {
   if (run === undefined) return `${name} hook failed`;
@@ -393,7 +436,7 @@ export function switchJob(
     const s = staged.get(name);
     const previous = s?.previous ?? null;
     const prune = s ? releasesToPrune(s.releases, run.release, previous, run.options.keep) : [];
-    const res = await deployScript(
+    const res = await sendWithHooks(
       plan,
       name,
       deploySwitch,
@@ -416,10 +459,10 @@ export function switchJob(
           dirty: plan.record.dirty === null ? '' : plan.record.dirty ? '1' : '0',
           message: plan.record.message,
         },
-        hooks: plan.hooks,
+        hooks: hooksFor(plan, entry),
         keepLock: plan.keepLock,
       },
-      undefined,
+      !plan.hooks.run,
     );
     // Read even when the script failed: a host it switched must be journaled as switched.
     const m = res.value ?? deploySwitch.parse('');
@@ -489,7 +532,7 @@ export async function revertHost(
   previous: string | null,
   why: string,
 ): Promise<RevertData> {
-  const res = await deployScript(
+  const res = await sendWithHooks(
     plan,
     target.name,
     deployRevert,
@@ -500,9 +543,9 @@ export async function revertHost(
       run: plan.run.run,
       now: new Date().toISOString(),
       record: { host: target.name, deployer: plan.record.deployer, message: flat(why).slice(0, MAX_MESSAGE) },
-      hooks: plan.hooks,
+      hooks: hooksFor(plan, target.entry),
     },
-    undefined,
+    true,
   );
   const m = res.value ?? deployRevert.parse('');
   if (res.failure) return { to: null, ok: false, error: res.failure.message, hooks: m.hooks };

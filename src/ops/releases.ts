@@ -18,7 +18,7 @@ import { rollback } from '../protocol/rollback.js';
 import { remoteFailure } from '../ssh/outcome.js';
 import { scriptFailure, scriptOutcome, scriptReason } from '../ssh/run-script.js';
 import { lockOwner, recordHold } from '../deploy/record.js';
-import { deployScript, describeHookFailure, heldFailure } from './deploy.js';
+import { deployScript, describeHookFailure, heldFailure, hooksAllowedOn, sendWithHooks } from './deploy.js';
 
 /**
  * Reading a host's releases (`host releases`) and going back to one (`host rollback`):
@@ -73,11 +73,6 @@ export interface RollbackData {
   noHold?: boolean;
 }
 
-/** Whether a host may run release hooks: any host but a restricted one whose gate.json does not allow them. */
-export function hooksAllowedOn(entry: HostEntry): boolean {
-  return entry.restricted !== true || entry.gate_hooks === true;
-}
-
 /** `host rollback`: one locked round trip per host; the target is chosen on the host from till's record. */
 export function rollbackJob(
   paths: TillPaths,
@@ -100,7 +95,7 @@ export function rollbackJob(
       pid: process.pid,
       run: `rollback-${process.pid}-${Date.now()}`,
     };
-    const res = await deployScript(
+    const res = await sendWithHooks(
       { paths, ...opts },
       name,
       rollback,
@@ -112,7 +107,7 @@ export function rollbackJob(
         record: { host: name, deployer: who, message: flat(opts.message) },
         hooks: { run: !opts.noHooks && hooksAllowedOn(entry), timeoutSec: opts.hookTimeoutSec },
       },
-      undefined,
+      true,
     );
     const m = res.value ?? rollback.parse('');
     const fail = (message: string) => scriptFailure<RollbackData>(res, remoteFailure(message));

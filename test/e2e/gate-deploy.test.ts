@@ -153,6 +153,13 @@ describe('restricted host: health, deploy, rollback, releases through the gate',
       expect(log).toMatch(/refused from/);
       expect(log).toMatch(/allowed deploy-prepare-v4 from/);
       expect(log).toMatch(/allowed deploy-switch-v5 from/);
+      // a rollback there too: its post-rollback hook is refused by that gate, so it goes back without it
+      writeFileSync(join(own, 'README.md'), 'behind its back, again\n');
+      await tillOk(home, ['host', 'deploy', 'h1', '--source', own]);
+      const rb = JSON.parse((await tillOk(home, ['host', 'rollback', 'h1', '--json'])).stdout);
+      expect(rb.results[0]).toMatchObject({ ok: true, to: d.release });
+      expect(readFileSync(join(h1.home, 'projects/github/Tekton/README.md'), 'utf8')).toBe('behind its back\n');
+      expect(gateLog(h1).slice(logStart)).toMatch(/allowed rollback-v4 from/);
     } finally {
       const now = JSON.parse(readFileSync(dbFile, 'utf8'));
       now.hosts.h1.restricted = true;

@@ -140,6 +140,17 @@ describe('release hooks', { timeout: 120_000 }, () => {
       expect(res.hooks[0]).toMatchObject({ hook: 'post-switch', outcome: 'timeout', output: 'waiting' });
     }
     expect(NAMES.map(live)).toEqual(before);
+    // then post-rollback ran in the release each host went back to: h1's (one) has one, h0's and h2's (two) none
+    expect(read('h1', 'rolled-back-to')).toBe(`${first}\n`);
+    expect(doc.results.map((x) => x.hooks.map((h) => [h.hook, h.outcome]))).toEqual([
+      [['post-switch', 'timeout']],
+      [
+        ['post-switch', 'timeout'],
+        ['post-rollback', 'ok'],
+      ],
+      [['post-switch', 'timeout']],
+    ]);
+    for (const n of ['h0', 'h2']) expect(read(n, 'rolled-back-to')).toBeNull();
     // nothing of the hook is left running on the hosts (a killed child may stay a zombie here: PID 1 reaps nothing)
     for (const n of NAMES)
       expect(host(n).shell(`ps -u "$(id -u)" -o stat=,comm= | awk '$1 !~ /^Z/ && $2 == "sleep"'`)).toBe('');

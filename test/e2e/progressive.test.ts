@@ -17,11 +17,15 @@ const NAMES = ['h0', 'h1', 'h2', 'h3', 'h4', 'h5'];
 /** Fails where the host has ~/fail-check: the host in the third batch, below. */
 const CHECK = 'test ! -e "$HOME/fail-check"';
 
-function tree(name: string): string {
+function tree(name: string, postRollback?: string): string {
   const dir = join(work, name);
   mkdirSync(join(dir, 'bin'), { recursive: true });
   writeFileSync(join(dir, 'README.md'), `${name}\n`);
   writeFileSync(join(dir, 'bin', 'run.sh'), `echo ${name}\n`);
+  if (postRollback !== undefined) {
+    mkdirSync(join(dir, '.till', 'hooks'), { recursive: true });
+    writeFileSync(join(dir, '.till', 'hooks', 'post-rollback'), `#!/bin/sh\n${postRollback}\n`, { mode: 0o755 });
+  }
   return dir;
 }
 
@@ -39,6 +43,8 @@ const log = (n: string) => {
   }
 };
 const lockHeld = (n: string) => host(n).shell('test -d projects/github/Tekton.till/lock && echo held || true').trim();
+/** What v1's post-rollback hook wrote on a host: one line per run, the release it went back to and the one it left. */
+const backLog = (n: string) => host(n).shell('cat back.log 2>/dev/null || true');
 
 interface Result {
   host: string;
@@ -48,6 +54,7 @@ interface Result {
   checkFailed: boolean;
   error: string | null;
   rolledBack: { to: string | null; ok: boolean } | null;
+  hooks: Array<{ hook: string; outcome: string }>;
 }
 interface Report {
   ok: boolean;
@@ -55,7 +62,7 @@ interface Report {
   results: Result[];
   batches: Array<{ batch: number; canary: boolean; hosts: string[]; ok: number; failed: number }>;
   stopped: { reason: string; failures: number; limit: number; message: string } | null;
-  rolledBack: Array<{ host: string; from: string; to: string | null; ok: boolean }>;
+  rolledBack: Array<{ host: string; from: string; to: string | null; ok: boolean; hooks: Array<{ hook: string }> }>;
 }
 const byHost = (doc: Report) => Object.fromEntries(doc.results.map((r) => [r.host, r]));
 
@@ -66,7 +73,13 @@ beforeAll(async () => {
   for (const h of lab.hosts) await tillOk(home, ['host', 'add', `h${h.index}`, h.spec]);
   work = mkdtempSync('/tmp/tp-');
   // Every host starts on v1, the release a stopped run goes back to.
-  await tillOk(home, ['host', 'deploy', ...NAMES, '--source', tree('v1')]);
+  await tillOk(home, [
+    'host',
+    'deploy',
+    ...NAMES,
+    '--source',
+    tree('v1', 'echo "$TILL_RELEASE from $TILL_PREVIOUS_RELEASE" >> "$HOME/back.log"'),
+  ]);
   host('h3').shell('touch fail-check');
 }, 120_000);
 
@@ -135,12 +148,91 @@ describe('progressive switching on six hosts', { timeout: 120_000 }, () => {
       'staged\n',
     );
     expect(NAMES.map(lockHeld)).toEqual(NAMES.map(() => ''));
+    // v1's post-rollback hook ran where the run switched a host back, and where h3's check did; not on h5
+    for (const n of ['h0', 'h1', 'h2', 'h3', 'h4']) expect(backLog(n)).toBe(`${v1} from ${v2}\n`);
+    expect(backLog('h5')).toBe('');
+    expect(doc.rolledBack.map((b) => b.hooks)).toEqual(
+      ['h0', 'h1', 'h2', 'h4'].map(() => [expect.objectContaining({ hook: 'post-rollback', outcome: 'ok' })]),
+    );
+    expect(res.h3!.hooks).toEqual([expect.objectContaining({ hook: 'post-rollback', outcome: 'ok' })]);
     // the database follows the hosts
     const hosts = JSON.parse((await tillOk(home, ['host', 'list', '--json'])).stdout).hosts as Array<{
       name: string;
       deploy: { current: string };
     }>;
     expect(hosts.map((h) => h.deploy.current)).toEqual(NAMES.map(() => v1));
+  });
+
+  it('--resume after the stop switches the hosts the run left staged or switched back (not h3, whose check failed)', async () => {
+    const r = await till(home, ['host', 'deploy', '--resume', '--json']);
+    expect(r.code, r.stderr).toBe(0);
+    const doc = JSON.parse(r.stdout) as Report;
+    expect(doc.results.map((x) => [x.host, x.ok])).toEqual(['h0', 'h1', 'h2', 'h4', 'h5'].map((n) => [n, true]));
+    expect(NAMES.map(live)).toEqual(NAMES.map((n) => (n === 'h3' ? v1 : doc.release)));
+    expect(NAMES.map(lockHeld)).toEqual(NAMES.map(() => ''));
+  });
+
+  it('a failing canary: no other host is switched, and the canaries go back (--batch-size 50%)', async () => {
+    const before = NAMES.map(live);
+    host('h1').shell('touch fail-check');
+    try {
+      const r = await till(home, [
+        'host',
+        'deploy',
+        ...NAMES,
+        '--source',
+        tree('vc'),
+        '--canary',
+        '2',
+        '--batch-size',
+        '50%',
+        '--check',
+        CHECK,
+        '--max-fail',
+        '3',
+        '--json',
+      ]);
+      expect(r.code, r.stderr).toBe(1);
+      const doc = JSON.parse(r.stdout) as Report;
+      // the canary batch only (of three planned: two canaries, then 50% of the other four at a time)
+      expect(doc.batches).toEqual([{ batch: 1, canary: true, hosts: ['h0', 'h1'], ok: 1, failed: 1 }]);
+      expect(doc.stopped).toMatchObject({ reason: 'canary', message: 'a canary failed (h1)' });
+      expect(doc.rolledBack.map((b) => [b.host, b.from, b.to, b.ok])).toEqual([['h0', doc.release, before[0], true]]);
+      const res = byHost(doc);
+      expect(res.h1).toMatchObject({ status: 'failed', batch: 1, checkFailed: true });
+      for (const n of ['h2', 'h3', 'h4', 'h5']) {
+        expect(res[n]).toMatchObject({ status: 'skipped', batch: null });
+        expect(res[n]!.error).toBe('staged, not switched: a canary failed (h1)');
+      }
+      expect(NAMES.map(live)).toEqual(before);
+      expect(NAMES.map(lockHeld)).toEqual(NAMES.map(() => ''));
+      // as a person reads it: three batches planned, the first stops the run
+      const text = await till(home, [
+        'host',
+        'deploy',
+        ...NAMES,
+        '--source',
+        tree('vc'),
+        '--canary',
+        '2',
+        '--batch-size',
+        '50%',
+        '--check',
+        CHECK,
+      ]);
+      expect(text.code).toBe(1);
+      expect(text.stderr).toMatch(/batch 1\/3 \(canary\): switching h0, h1\n/);
+      expect(text.stderr).toMatch(/batch 1\/3 \(canary\): 1 ok, 1 failed\n/);
+      expect(text.stderr).toMatch(
+        new RegExp(
+          `stopping: a canary failed \\(h1\\); switching back the 1 host this run switched: h0\nh0: switched back to ${before[0]}\n`,
+        ),
+      );
+      expect(text.stderr).not.toMatch(/batch 2\/3/);
+      expect(NAMES.map(live)).toEqual(before);
+    } finally {
+      host('h1').shell('rm fail-check');
+    }
   });
 
   it('the same with --max-fail 1: the failure is within the budget, every other host ends on the new release', async () => {
@@ -192,12 +284,14 @@ describe('progressive switching on six hosts', { timeout: 120_000 }, () => {
         '2',
         '--check',
         CHECK,
+        '--max-fail',
+        '10%',
         '--no-auto-rollback',
       ]);
       expect(r.code).toBe(1);
       expect(r.stderr).toMatch(/batch 1\/4 \(canary\): 1 ok, 0 failed/);
       expect(r.stderr).toMatch(/batch 2\/4: 1 ok, 1 failed/);
-      expect(r.stderr).toMatch(/stopping: 1 host failed \(h1\): more than --max-fail 0 \(--no-auto-rollback/);
+      expect(r.stderr).toMatch(/stopping: 1 host failed \(h1\): more than --max-fail 10% \(--no-auto-rollback/);
       expect(r.stderr).toMatch(/3 hosts staged but not switched/);
       const v4 = /deploying (\S+)/.exec(r.stderr)![1]!;
       expect(NAMES.map(live)).toEqual([v4, before, v4, v1, before, before]);
@@ -211,7 +305,7 @@ describe('progressive switching on six hosts', { timeout: 120_000 }, () => {
     let stderr = '';
     const r = await till(
       home,
-      ['host', 'deploy', ...NAMES, '--source', tree('v5'), '--canary', '1', '--batch-size', '3', '--pause', '60'],
+      ['host', 'deploy', ...NAMES, '--source', tree('v5'), '--canary', '1', '--batch-size', '50%', '--pause', '60'],
       {
         onSpawn: (child) => {
           child.stderr!.on('data', (d: Buffer) => (stderr += d.toString()));

@@ -99,7 +99,9 @@ function deployJsonExtra(r: HostResult<DeployResultData>): Record<string, unknow
     batch: d?.batch ?? null,
     hookFailed: d?.hookFailed ?? null,
     hooks: (d?.hooks ?? []).map(hookJson),
-    rolledBack: d?.rolledBack ? { to: d.rolledBack.to, ok: d.rolledBack.ok, error: d.rolledBack.error } : null,
+    rolledBack: d?.rolledBack
+      ? { to: d.rolledBack.to, ok: d.rolledBack.ok, error: d.rolledBack.error, hooks: d.rolledBack.hooks.map(hookJson) }
+      : null,
     manualLock: d?.hold ?? null,
   };
 }
@@ -337,7 +339,7 @@ export function registerDeployCommands(host: TillCommand, cli: Cli): void {
       connectTimeout: opts.connectTimeout,
       timeoutMs,
       record,
-      hooks: { run: hooks.length > 0, timeoutSec: hookTimeoutSec },
+      hooks: { run: hooks.length > 0, enabled: run.options.hooks !== false, timeoutSec: hookTimeoutSec },
       keepLock: order.autoRollback,
       // On a terminal, the live line shows the transfers under way (rsync --info=progress2).
       ...(cli.stderrIsTTY && !json
@@ -447,7 +449,14 @@ export function registerDeployCommands(host: TillCommand, cli: Cli): void {
         switched: outcome.switched,
         batches: outcome.batches,
         stopped: outcome.stopped,
-        rolledBack: outcome.rolledBack.map((b) => ({ host: b.host, from: b.from, to: b.to, ok: b.ok, error: b.error })),
+        rolledBack: outcome.rolledBack.map((b) => ({
+          host: b.host,
+          from: b.from,
+          to: b.to,
+          ok: b.ok,
+          error: b.error,
+          hooks: b.hooks.map(hookJson),
+        })),
         notes,
       });
     } else {
