@@ -1,6 +1,6 @@
 import { deployCheck, deployPrepare, deployPrepareFused, deployState, deployUnlock } from './deploy.js';
 import { cleanRemote, setupActivate, setupCheck, setupPrepare, sync, syncDryRun, test } from './host.js';
-import { keyAdd, keyRemove, restrict } from './keys.js';
+import { keyAdd, keyAppend, keyDrop, keyRemove, restrict } from './keys.js';
 import { audit, doctor, health, healthLatency } from './probes.js';
 import { hostLock, hostUnlock } from './hold.js';
 import { deployRevert, rollback } from './rollback.js';
@@ -26,6 +26,8 @@ export const OPERATIONS: readonly Operation<any, unknown>[] = [
   restrict,
   keyAdd,
   keyRemove,
+  keyAppend,
+  keyDrop,
   doctor,
   health,
   deployState,

@@ -21,8 +21,16 @@ import { runDeploy, type RunEvent, type SwitchOrder } from '../../ops/deploy-run
 import { DEFAULT_HOOK_TIMEOUT, type HookRun } from '../../protocol/hooks.js';
 import { plural } from '../../core/format.js';
 import type { Cli } from '../context.js';
+import {
+  addFleetOptions,
+  hasTargets,
+  interruptSignal,
+  listHostsIfAsked,
+  runFleetCommand,
+  selectTargets,
+  type FleetOpts,
+} from '../fleet.js';
 import type { TillCommand } from '../help.js';
-import { addFleetOptions, interruptSignal, runFleetCommand, selectTargets, type FleetOpts } from '../fleet.js';
 import { collect, intOption } from '../options.js';
 import { FleetReporter, fleetJson, renderSummary } from '../output/reporter.js';
 import { printable } from '../output/terminal.js';
@@ -253,18 +261,20 @@ export function registerDeployCommands(host: TillCommand, cli: Cli): void {
         .filter(([, h]) => unfinished(h.state))
         .map(([n]) => n);
       const wanted =
-        patterns.length > 0 || (opts.group ?? []).length > 0 || opts.all
-          ? new Set(selectTargets(db, patterns, opts).map((t) => t.name))
+        hasTargets(patterns, opts) || opts.limit !== undefined
+          ? new Set(selectTargets(cli, db, patterns, opts, { whenNone: 'all' }).map((t) => t.name))
           : undefined;
       targets = pending
         .filter((n) => db.hosts[n] !== undefined && (wanted === undefined || wanted.has(n)))
         .map((n) => ({ name: n, entry: db.hosts[n]! }));
       if (targets.length === 0) throw new UsageError(`run ${run.run} has no unfinished host among those targets`);
+      if (listHostsIfAsked(cli, targets, opts)) return;
       source = { ...(await resolveSource(paths, { source: run.source })), name: run.installation };
       if (!opts.json)
         cli.err(`resuming deploy ${run.run} of ${run.release} on ${targets.map((t) => t.name).join(', ')}`);
     } else {
-      targets = selectTargets(db, patterns, opts);
+      targets = selectTargets(cli, db, patterns, opts);
+      if (listHostsIfAsked(cli, targets, opts)) return;
       source = await resolveSource(paths, { source: opts.source, installation: opts.installation });
       const shared = sharedPaths(opts.shared ?? []);
       if (opts.dryRun) {

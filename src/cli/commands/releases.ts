@@ -1,6 +1,7 @@
 import { ExitCode, UsageError } from '../../core/errors.js';
 import type { HostResult } from '../../core/fanout.js';
 import { checkControlPath } from '../../core/paths.js';
+import { requireHost } from '../../core/host-admin.js';
 import { validateName } from '../../core/validate.js';
 import { describeHold, isReleaseId, type HoldInfo } from '../../deploy/layout.js';
 import { recordHold } from '../../deploy/record.js';
@@ -11,7 +12,7 @@ import { DEFAULT_HOOK_TIMEOUT } from '../../protocol/hooks.js';
 import { Inventory } from '../../inventory/inventory.js';
 import type { Cli } from '../context.js';
 import type { TillCommand } from '../help.js';
-import { addFleetOptions, runFleetCommand, selectTargets, type FleetOpts } from '../fleet.js';
+import { addFleetOptions, listHostsIfAsked, runFleetCommand, selectTargets, type FleetOpts } from '../fleet.js';
 import { intOption } from '../options.js';
 import { renderTable } from '../output/table.js';
 import { printable } from '../output/terminal.js';
@@ -78,7 +79,8 @@ export function registerReleaseCommands(host: TillCommand, cli: Cli): void {
       const paths = cli.paths();
       checkControlPath(paths);
       const inventory = new Inventory(paths);
-      const targets = selectTargets(await inventory.read(), patterns, opts);
+      const targets = selectTargets(cli, await inventory.read(), patterns, opts);
+      if (listHostsIfAsked(cli, targets, opts)) return;
       cli.exitCode = await runFleetCommand<RollbackData>({
         cli,
         inventory,
@@ -134,8 +136,7 @@ export function registerReleaseCommands(host: TillCommand, cli: Cli): void {
       checkControlPath(paths);
       const inventory = new Inventory(paths);
       const db = await inventory.read();
-      const entry = db.hosts[name];
-      if (!entry) throw new UsageError(`no such host: ${name}`, 'see: till host list');
+      const entry = requireHost(db, name);
       const outcome = await releasesJob(paths, { connectTimeout: opts.connectTimeout })({
         name,
         entry,
@@ -216,7 +217,8 @@ export function registerReleaseCommands(host: TillCommand, cli: Cli): void {
     const paths = cli.paths();
     checkControlPath(paths);
     const inventory = new Inventory(paths);
-    const targets = selectTargets(await inventory.read(), patterns, opts);
+    const targets = selectTargets(cli, await inventory.read(), patterns, opts);
+    if (listHostsIfAsked(cli, targets, opts)) return;
     cli.exitCode = await runFleetCommand<HoldData>({
       cli,
       inventory,
@@ -246,7 +248,8 @@ export function registerReleaseCommands(host: TillCommand, cli: Cli): void {
     const paths = cli.paths();
     checkControlPath(paths);
     const inventory = new Inventory(paths);
-    const targets = selectTargets(await inventory.read(), patterns, opts);
+    const targets = selectTargets(cli, await inventory.read(), patterns, opts);
+    if (listHostsIfAsked(cli, targets, opts)) return;
     cli.exitCode = await runFleetCommand<HoldData>({
       cli,
       inventory,
