@@ -21,7 +21,16 @@ import { rollback } from '../../src/protocol/rollback.js';
 import { deploySwitch, type SwitchParams } from '../../src/protocol/switch.js';
 import { commandLine, remoteScript, type Operation } from '../../src/protocol/wire.js';
 import { closeMasters, waitUntil } from '../lab/till.js';
-import { changes, outside, restrictedHost, TIGHTEST, type RestrictedHost } from './helpers-gate.js';
+import {
+  ATTACK_NOW,
+  attackId,
+  attackSwitch,
+  changes,
+  outside,
+  restrictedHost,
+  TIGHTEST,
+  type RestrictedHost,
+} from './helpers-gate.js';
 
 /**
  * The escapes of issue 14, performed against a real host whose key was restricted by
@@ -42,8 +51,8 @@ afterAll(async () => {
 
 describe('a stolen restricted key, tightest policy: the escapes are closed', { timeout: 300_000 }, () => {
   let work: string;
-  const NOW = '2026-01-01T00:00:00.000Z';
-  const id = (n: number) => `2026010${n}T000000Z-aaaaa${n}`;
+  const NOW = ATTACK_NOW;
+  const id = attackId;
   const lockInfo = (run: string) => `who=attacker\nwhen=now\nwhat=attack\npid=1\nrun=${run}\n`;
   /** A rollback's record and hooks (since rollback-v4): no hooks, as the tightest policy allows. */
   const RB = { record: { host: 'h0', deployer: 'attacker', message: '' }, hooks: { run: false, timeoutSec: 300 } };
@@ -66,27 +75,7 @@ describe('a stolen restricted key, tightest policy: the escapes are closed', { t
       contentHash: '',
     });
   const switchTo = (n: number, over: Partial<SwitchParams> = {}, name?: string) =>
-    send(
-      deploySwitch,
-      {
-        path: '~/app',
-        id: id(n),
-        previous: '',
-        check: '',
-        prune: [],
-        run: 'atk',
-        now: NOW,
-        source: 'attacker',
-        installation: '',
-        shared: [],
-        env: 'A=1\n',
-        record: { host: 'h0', deployer: 'attacker', commit: '', dirty: '', message: '' },
-        hooks: { run: false, timeoutSec: 300 },
-        keepLock: false,
-        ...over,
-      },
-      name,
-    );
+    send(deploySwitch, attackSwitch(n, over), name);
   /** A local tree to upload; `links` are symlinks (name -> target). */
   const tree = (name: string, files: Record<string, string>, links: Record<string, string> = {}) => {
     const dir = join(work, name);

@@ -24,7 +24,7 @@ import { deploySwitch, type SwitchParams } from '../../src/protocol/switch.js';
 import { commandLine, type Operation } from '../../src/protocol/wire.js';
 import { startLab, type Lab, type LabHost } from '../lab/lab.js';
 import { closeMasters, tempHome, till, tillOk } from '../lab/till.js';
-import { changes, outside } from './helpers-gate.js';
+import { ATTACK_NOW, attackId, attackSwitch, changes, outside } from './helpers-gate.js';
 import { stolenKey, type StolenKey } from './helpers-remote.js';
 
 let lab: Lab;
@@ -35,7 +35,7 @@ let h0: LabHost;
 let h1: LabHost;
 let key0: StolenKey;
 let key1: StolenKey;
-const NOW = '2026-01-01T00:00:00.000Z';
+const NOW = ATTACK_NOW;
 
 function tree(name: string, files: Record<string, string>, links: Record<string, string> = {}): string {
   const dir = join(work, name);
@@ -165,7 +165,7 @@ describe('hooks, records and the manual lock through till gate', { timeout: 180_
   });
 
   describe('with a stolen restricted key', () => {
-    const id = (n: number) => `2026010${n}T000000Z-aaaaa${n}`;
+    const id = attackId;
     const prep = (key: StolenKey, n: number) =>
       send(key, deployPrepare, {
         path: '~/app',
@@ -178,23 +178,7 @@ describe('hooks, records and the manual lock through till gate', { timeout: 180_
         now: NOW,
         contentHash: '',
       });
-    const sw = (n: number, over: Partial<SwitchParams> = {}): SwitchParams => ({
-      path: '~/app',
-      id: id(n),
-      previous: '',
-      check: '',
-      prune: [],
-      run: 'atk',
-      now: NOW,
-      source: 'attacker',
-      installation: '',
-      shared: [],
-      env: 'A=1\n',
-      record: { host: 'h0', deployer: 'attacker', commit: '', dirty: '', message: '' },
-      hooks: { run: false, timeoutSec: 30 },
-      keepLock: false,
-      ...over,
-    });
+    const sw = attackSwitch;
     const rec = (over: Partial<SwitchParams['record']>) => ({ record: { ...sw(0).record, ...over } });
 
     // Representative refusals on a real host; every type's whole table: test/unit/gate.test.ts.
