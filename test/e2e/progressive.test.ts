@@ -310,6 +310,40 @@ describe('progressive switching on six hosts', { timeout: 120_000 }, () => {
     expect(NAMES.map(live)).toEqual(NAMES.map(() => v5));
   });
 
+  it('--max-fail alone: one batch, and over the budget the hosts it switched go back; without it, as always: only the failed host does', async () => {
+    const before = live('h0')!;
+    expect(NAMES.map(live)).toEqual(NAMES.map(() => before));
+    host('h3').shell('touch fail-check');
+    try {
+      const r = await till(home, [
+        'host',
+        'deploy',
+        ...NAMES,
+        '--source',
+        tree('v6'),
+        '--check',
+        CHECK,
+        '--max-fail',
+        '0',
+        '--json',
+      ]);
+      expect(r.code).toBe(1);
+      const doc = JSON.parse(r.stdout) as Report;
+      expect(doc.batches).toEqual([{ batch: 1, canary: false, hosts: NAMES, ok: 5, failed: 1 }]);
+      expect(doc.stopped).toMatchObject({ reason: 'max-fail', message: '1 host failed (h3): more than --max-fail 0' });
+      expect(doc.rolledBack.map((b) => b.host)).toEqual(['h0', 'h1', 'h2', 'h4', 'h5']);
+      expect(NAMES.map(live)).toEqual(NAMES.map(() => before));
+      const plain = await till(home, ['host', 'deploy', ...NAMES, '--source', tree('v7'), '--check', CHECK, '--json']);
+      expect(plain.code).toBe(1);
+      const today = JSON.parse(plain.stdout) as Report;
+      expect(today.stopped).toBeNull();
+      expect(today.rolledBack).toEqual([]);
+      expect(NAMES.map(live)).toEqual(NAMES.map((n) => (n === 'h3' ? before : today.release)));
+    } finally {
+      host('h3').shell('rm fail-check');
+    }
+  });
+
   it('refuses bad progressive options before anything runs, naming them (exit 2)', async () => {
     const journal = () => readFileSync(join(home, 'state', 'deploy-journal.json'), 'utf8');
     const before = journal();
