@@ -38,7 +38,7 @@ describe('control characters', () => {
   it('free text refuses C0, DEL and C1 and nothing above', () => {
     for (const c of ['\x00', '\x09', '\x0a', '\x1b', '\x1f', '\x7f', '\x80', '\x9f'])
       expect(problem('label', `a${c}b`), JSON.stringify(c)).toBe(
-        `${JSON.stringify(`a${c}b`)} contains a control character`,
+        `label ${JSON.stringify(`a${c}b`)} contains a control character`,
       );
     for (const ok of ['a b', '~!@#$%^&*()', '\xa0', 'é', '\u2028'.replace('\u2028', 'ü'), ''])
       expect(problem('label', ok), ok).toBeUndefined();
@@ -59,7 +59,9 @@ describe('control characters', () => {
 
 describe('lengths at their edge', () => {
   it.each([
-    ['label', 1024, 'longer than 1024 characters'],
+    ['label', 1024, 'label longer than 1024 characters'],
+    ['deployer', 256, 'deployer longer than 256 characters'],
+    ['message', 1024, 'message longer than 1024 characters'],
     ['check', 4096, 'the check is longer than 4096 characters'],
     ['envFile', 128 * 1024, '.env.local text longer than 128 KiB'],
   ] as const)('%s: %i characters pass, one more is refused', (t, n, why) => {
@@ -393,13 +395,16 @@ describe('keys', () => {
 
 describe('gate.json', () => {
   it('reads roots (~/ expanded, no trailing slash, once each), checks and upgrade', () => {
-    expect(parseGateFile({}, '/h')).toEqual({ deployRoots: [], upgrade: true, checks: [] });
+    expect(parseGateFile({}, '/h')).toEqual({ deployRoots: [], upgrade: true, checks: [], hooks: false });
+    expect(parseGateFile({ hooks: true }, '/h').hooks).toBe(true);
+    expect(parseGateFile({ hooks: false }, '/h').hooks).toBe(false);
+    expect(() => parseGateFile({ hooks: 'yes' }, '/h')).toThrow(/^hooks: not true or false$/);
     expect(
       parseGateFile(
         { deployRoots: ['~/T/', '/srv/a//', '~/T'], checks: ['bin/ok', ''], upgrade: false, extra: 1 },
         '/h/',
       ),
-    ).toEqual({ deployRoots: ['/h/T', '/srv/a'], upgrade: false, checks: ['bin/ok', ''] });
+    ).toEqual({ deployRoots: ['/h/T', '/srv/a'], upgrade: false, checks: ['bin/ok', ''], hooks: false });
     expect(parseGateFile({ upgrade: true }, '/h').upgrade).toBe(true);
     expect(parseGateFile({ checks: ['c'.repeat(4096)] }, '/h').checks).toHaveLength(1);
   });
@@ -450,7 +455,7 @@ describe('gate.json', () => {
   });
 
   it('widening: a new root, a new check, or upgrades turned back on; the same or less is not', () => {
-    const current = { deployRoots: ['/a', '/b'], checks: ['c1', 'c2'], upgrade: false };
+    const current = { deployRoots: ['/a', '/b'], checks: ['c1', 'c2'], upgrade: false, hooks: false };
     const next = (o: Partial<typeof current>) => ({ ...current, ...o });
     expect(wideningOf(current, next({}))).toBeUndefined();
     expect(wideningOf(current, next({ deployRoots: ['/b'], checks: [] }))).toBeUndefined();
@@ -459,6 +464,11 @@ describe('gate.json', () => {
     expect(wideningOf(current, next({ upgrade: true }))).toBe('it turns "upgrade" back on');
     expect(wideningOf({ ...current, upgrade: true }, next({ upgrade: true }))).toBeUndefined();
     expect(wideningOf({ ...current, upgrade: true }, next({ upgrade: false }))).toBeUndefined();
+    expect(wideningOf(current, next({ hooks: true }))).toBe('it turns "hooks" on');
+    const { hooks: _, ...noHooks } = current;
+    expect(wideningOf(noHooks, next({ hooks: true }))).toBe('it turns "hooks" on');
+    expect(wideningOf({ ...current, hooks: true }, next({ hooks: true }))).toBeUndefined();
+    expect(wideningOf({ ...current, hooks: true }, next({ hooks: false }))).toBeUndefined();
   });
 
   it('as an argument: one line of JSON, parsed, and against a policy never wider', () => {
@@ -486,6 +496,39 @@ describe('gate.json', () => {
   });
 });
 
+describe('release records and hooks', () => {
+  it('a host name, a deployer and a message, a commit and its dirty flag', () => {
+    expect(problem('hostName', 'web-1')).toBeUndefined();
+    expect(problem('hostName', '-web')).toBe('"-web" is not a host name');
+    expect(problem('deployer', 'me@box')).toBeUndefined();
+    expect(problem('message', 'a\nb')).toBe('message "a\\nb" contains a control character');
+    for (const c of ['', 'abcdef1', 'a'.repeat(64)]) expect(problem('commitOrEmpty', c), c).toBeUndefined();
+    for (const c of ['abcdef', 'a'.repeat(65), 'ABCDEF1', 'abcdefg', `x${'a'.repeat(7)}`, `${'a'.repeat(7)}x`])
+      expect(problem('commitOrEmpty', c), c).toBe(`${JSON.stringify(c)} is not a git commit id (or empty)`);
+    for (const d of ['', '0', '1']) expect(problem('dirty', d), d).toBeUndefined();
+    for (const d of ['2', '01', 'x1', '1x'])
+      expect(problem('dirty', d), d).toBe(`${JSON.stringify(d)} is not 0, 1 or empty`);
+  });
+
+  it('hooks run only where gate.json says "hooks": true; a hook timeout is 1 s to a day', () => {
+    const refused =
+      'release hooks are not allowed on this host (~/.till/gate.json does not say "hooks": true; its owner allows them with till host setup --restrict --allow-hooks)';
+    expect(problem('hooks', '0')).toBeUndefined();
+    expect(problem('hooks', '1')).toBeUndefined(); // no policy: the shape only
+    expect(problem('hooks', '0', policy)).toBeUndefined();
+    expect(problem('hooks', '1', policy)).toBe(refused);
+    expect(problem('hooks', '1', { ...policy, hooks: false })).toBe(refused);
+    expect(problem('hooks', '1', { ...policy, hooks: true })).toBeUndefined();
+    for (const v of ['', '2', '01', 'true'])
+      expect(problem('hooks', v, policy), v).toBe(`${JSON.stringify(v)} is not 0 or 1`);
+    for (const t of ['1', '9', '60', '86400']) expect(problem('hookTimeout', t), t).toBeUndefined();
+    for (const t of ['0', '01', '86401', '999999', '1000000', '-1', '1.5', '', 'x1', '1x'])
+      expect(problem('hookTimeout', t), t).toBe(
+        `${JSON.stringify(t)} is not a whole number of seconds from 1 to 86400`,
+      );
+  });
+});
+
 describe('every type', () => {
   it('has the name docs/gate.md lists', () => {
     expect(Object.fromEntries(Object.entries(ARG).map(([k, t]) => [k, t.name]))).toEqual({
@@ -501,6 +544,13 @@ describe('every type', () => {
       runId: 'run id',
       lockInfo: 'lock info',
       label: 'label',
+      hostName: 'host name',
+      deployer: 'deployer',
+      message: 'message',
+      commitOrEmpty: 'commit',
+      dirty: 'dirty flag',
+      hooks: 'hooks flag',
+      hookTimeout: 'hook timeout',
       installationOrEmpty: 'installation name or empty',
       check: 'check',
       envFile: 'env file',
