@@ -4,7 +4,7 @@ import writeFileAtomic from 'write-file-atomic';
 import { renderedFrom, renderSshConfig, sourceLine, SOURCE_LINE_RE } from '../ssh/config.js';
 import { ensureKeyPair } from '../ssh/keys.js';
 import { otherTillKeys } from '../ssh/key-set.js';
-import { SetupError } from './errors.js';
+import { asWriteError, DiskFullError, SetupError } from './errors.js';
 import type { HostResult } from './fanout.js';
 import { checkControlPath, type TillPaths } from './paths.js';
 import { JsonFileStore, sha256, UNCHANGED, type Committed } from './state/store.js';
@@ -105,8 +105,14 @@ export class Inventory {
       if (!wasCurrent) await this.writeSshConfig(db, after);
       return;
     }
-    if (!configMayChange && wasCurrent && (await this.restampSshConfig(after))) return;
-    await this.writeSshConfig(db, after);
+    // The database already holds the change: say so, and that the config follows it later.
+    const committed = `; it was left as it was (hosts-local.json holds the change, and the next till command rebuilds ssh/config from it)`;
+    try {
+      if (!configMayChange && wasCurrent && (await this.restampSshConfig(after))) return;
+      await this.writeSshConfig(db, after);
+    } catch (err) {
+      throw err instanceof DiskFullError ? new DiskFullError(this.paths.sshConfig, committed) : err;
+    }
   }
 
   /** The hash of the database text ssh/config was rendered from (undefined: missing or unstamped). */
@@ -134,6 +140,8 @@ export class Inventory {
     await writeFileAtomic(this.paths.sshConfig, text.replace(SOURCE_LINE_RE, sourceLine(sha256(sourceText))), {
       mode: 0o600,
       fsync: false,
+    }).catch((err: unknown) => {
+      throw asWriteError(this.paths.sshConfig, err);
     });
     return true;
   }
@@ -141,7 +149,9 @@ export class Inventory {
   /** Renders the config for `db`, stamped with the hash of `sourceText`, the database text `db` was read from or written as. */
   async writeSshConfig(db: HostsFile, sourceText: string): Promise<void> {
     const text = renderSshConfig(db, this.paths, await otherTillKeys(this.paths), sha256(sourceText));
-    await writeFileAtomic(this.paths.sshConfig, text, { mode: 0o600 });
+    await writeFileAtomic(this.paths.sshConfig, text, { mode: 0o600 }).catch((err: unknown) => {
+      throw asWriteError(this.paths.sshConfig, err);
+    });
   }
 
   /**
@@ -239,7 +249,10 @@ export async function initTillHome(paths: TillPaths): Promise<InitResult> {
     // Regenerate the config from whatever database is there (validating it, never rewriting it).
     const { data, text } = await hosts.readText();
     await new Inventory(paths).writeSshConfig(data, text);
-    if (!(await pathExists(paths.knownHosts))) await writeFileAtomic(paths.knownHosts, '', { mode: 0o600 });
+    if (!(await pathExists(paths.knownHosts)))
+      await writeFileAtomic(paths.knownHosts, '', { mode: 0o600 }).catch((err: unknown) => {
+        throw asWriteError(paths.knownHosts, err, '');
+      });
     return { keyCreated: created, databaseCreated, scheduleCreated };
   });
 }

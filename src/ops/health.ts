@@ -11,7 +11,7 @@ import {
 import { raiseTo, type HostEntry } from '../core/state/hosts.js';
 import { formatBytes, formatThreshold, type SizeThreshold } from '../core/units.js';
 import { sshRun } from '../ssh/client.js';
-import { classifySsh, GATE_UNKNOWN_SCRIPT, gateRefusal } from '../ssh/outcome.js';
+import { classifySsh, GATE_UNKNOWN_SCRIPT, gateRefusal, noAnswer } from '../ssh/outcome.js';
 import { remoteScript } from '../remote/script.js';
 import { shQuote } from '../ssh/quote.js';
 import { REMOTE_TILL } from './test.js';
@@ -229,8 +229,15 @@ const NO_DATA = {
   release: null,
 } as const;
 
-export function downSnapshot(at: Date, reason: string): HealthSnapshot {
-  return { at: at.toISOString(), up: false, ...NO_DATA, degraded: false, reasons: [`down: ${reason}`] };
+export function downSnapshot(at: Date, reason: string, kind?: string): HealthSnapshot {
+  return {
+    at: at.toISOString(),
+    up: false,
+    ...NO_DATA,
+    degraded: false,
+    reasons: [`down: ${reason}`],
+    ...(kind !== undefined ? { downKind: kind } : {}),
+  };
 }
 
 export function snapshotOf(
@@ -275,6 +282,8 @@ export interface HealthJobOptions {
   thresholds: HealthThresholds;
   connectTimeout?: number;
   timeoutMs?: number;
+  /** The engine's bound on the whole host (hostTimeoutMs), named in the verdict when it passes. */
+  boundMs?: number;
 }
 
 /** Where the text after `line` starts; the line may follow a greeting a login shell printed without a newline. */
@@ -303,6 +312,11 @@ export class PingTimer {
   latencyMs: number | null = null;
 
   constructor(private readonly waitMs = PING_WAIT_MS) {}
+
+  /** The script printed its first line: the host answered, whatever happened after. */
+  get answered(): boolean {
+    return this.pingAt !== undefined;
+  }
 
   attach = (stdin: NodeJS.WritableStream): void => {
     this.stdin = stdin;
@@ -353,6 +367,7 @@ export function healthJob(paths: TillPaths, opts: HealthJobOptions): HostJob<Hea
       onStdout: timer.onStdout,
     });
     let latencyMs = timer.latencyMs;
+    let answered = timer.answered;
     if (result.exitCode === 1 && gateRefusal(result.stderr) === GATE_UNKNOWN_SCRIPT) {
       const started = performance.now();
       let firstLine: number | null = null;
@@ -361,17 +376,31 @@ export function healthJob(paths: TillPaths, opts: HealthJobOptions): HostJob<Hea
         onStdout: () => (firstLine ??= Math.max(1, Math.round(performance.now() - started))),
       });
       latencyMs = firstLine;
+      answered = firstLine !== null;
+    }
+    const base = { exitCode: result.exitCode, stdout: result.stdout, stderr: result.stderr };
+    if (result.timedOut && !answered) {
+      // Not one line back before the bound: the host is down (frozen, or its sshd hangs), not slow.
+      const failure = noAnswer(opts.boundMs ?? opts.timeoutMs);
+      return {
+        ok: false,
+        failure,
+        ...base,
+        exitCode: null,
+        data: downSnapshot(new Date(), failure.message, failure.kind),
+      };
     }
     const failure = classifySsh(result);
-    const base = { exitCode: result.exitCode, stdout: result.stdout, stderr: result.stderr };
     if (failure?.kind === 'cancelled') return { ok: false, failure, ...base };
-    if (failure?.connection) return { ok: false, failure, ...base, data: downSnapshot(new Date(), failure.message) };
+    if (failure?.connection)
+      return { ok: false, failure, ...base, data: downSnapshot(new Date(), failure.message, failure.kind) };
     if (failure) {
       // The remote's own words, cleaned: they reach terminals and pages.
       const why = textOf(result.stderr.trim().split('\n').pop()) ?? '';
       const data: HealthSnapshot = {
         ...downSnapshot(new Date(), ''),
         up: true,
+        downKind: null,
         degraded: true,
         reasons: [`probe: ${failure.message}${why ? `: ${why}` : ''}`],
       };

@@ -3,6 +3,7 @@ import type { TillPaths } from '../core/paths.js';
 import { raiseTo, type HostEntry } from '../core/state/hosts.js';
 import { markerLine } from '../remote/script.js';
 import { sshRun, toOutcome } from '../ssh/client.js';
+import { noAnswer } from '../ssh/outcome.js';
 
 export const TEST_MARKER = 'TILL_TEST_SUCCESS';
 /** The remote till's launcher, relative to the remote home. */
@@ -24,12 +25,35 @@ export function parseTestOutput(stdout: string): { ok: boolean; tillVersion: str
   return { ok: true, tillVersion: version ?? null };
 }
 
+/**
+ * The default bound on one host's whole quick probe (`host test`, `host health`), every
+ * attempt included: a host that has not answered by then is down. A frozen host (sshd
+ * and its sessions stopped) accepts the TCP connection and then says nothing; without
+ * a bound `host health --all` waited ~75-90 s for it (ServerAlive on its master, then two
+ * banner timeouts), and a watch daemon saw no other host meanwhile.
+ */
+export const PROBE_BOUND_MS = 20_000;
+
+/** The bound for a given --connect-timeout: room for one whole attempt at least. */
+export function probeBoundMs(connectTimeoutSeconds: number | undefined): number {
+  return Math.max(PROBE_BOUND_MS, ((connectTimeoutSeconds ?? 0) + 10) * 1000);
+}
+
 export function testJob(
   paths: TillPaths,
-  opts: { connectTimeout?: number; timeoutMs?: number } = {},
+  opts: { connectTimeout?: number; timeoutMs?: number; boundMs?: number } = {},
 ): HostJob<TestData> {
   return async ({ name, signal }) => {
-    const result = await sshRun(paths, name, TEST_COMMAND, { signal, ...opts });
+    const { boundMs, ...call } = opts;
+    const result = await sshRun(paths, name, TEST_COMMAND, { signal, ...call });
+    if (result.timedOut && result.stdout === '')
+      return {
+        ok: false,
+        failure: noAnswer(boundMs ?? call.timeoutMs),
+        exitCode: null,
+        stdout: '',
+        stderr: result.stderr,
+      };
     const outcome = toOutcome<TestData>(result);
     if (!outcome.ok) return outcome;
     const parsed = parseTestOutput(result.stdout);

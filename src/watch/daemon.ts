@@ -28,6 +28,11 @@ export interface WatchTask {
   command: SyncCommand;
   /** Log each stdout line (`[name] line`) not printed by the previous run: `host audit --quiet` prints one finding a line. */
   logNewLines?: boolean;
+  /**
+   * After each run: a note for the run's log line and lines to log (`[name] line`):
+   * the health task names every host whose state changed.
+   */
+  afterRun?: () => Promise<{ note?: string; lines: string[] }>;
 }
 
 /**
@@ -173,7 +178,9 @@ export async function runWatch(opts: WatchOptions, signal: AbortSignal): Promise
                   `sync ${r.record.status}${r.record.error ? ` (${r.record.error})` : ''}, ${recorded}; next run ${next}`,
                 );
               })
-              .catch((e: unknown) => log.write(`sync could not be recorded: ${errorMessage(e)}`))
+              .catch((e: unknown) => {
+                log.write(`sync could not be recorded: ${errorMessage(e)}`);
+              })
               .finally(() => {
                 syncing = false;
               }),
@@ -198,7 +205,7 @@ export async function runWatch(opts: WatchOptions, signal: AbortSignal): Promise
             runProcess(task.command.command, task.command.args, {
               env: { ...process.env, TILL_HOME: paths.home },
               signal: jobs.signal,
-            }).then((r) => {
+            }).then(async (r) => {
               task.busy = false;
               if (r.cancelled) return;
               if (r.exitCode !== 0 && /unknown command/i.test(r.stderr)) {
@@ -215,7 +222,13 @@ export async function runWatch(opts: WatchOptions, signal: AbortSignal): Promise
               }
               const last = (r.stderr.trim().split('\n').pop() ?? '').slice(0, 300);
               const tail = r.exitCode === 0 || last === '' ? '' : `: ${last}`;
-              log.write(`${task.name} exit ${r.exitCode ?? r.signal} in ${r.durationMs} ms${tail}`);
+              const after = await task.afterRun?.().catch((e: unknown) => ({
+                note: `cannot read the result: ${errorMessage(e)}`,
+                lines: [],
+              }));
+              const note = after?.note ? ` (${after.note})` : '';
+              log.write(`${task.name} exit ${r.exitCode ?? r.signal} in ${r.durationMs} ms${note}${tail}`);
+              for (const l of after?.lines ?? []) log.write(`[${task.name}] ${l}`);
             }),
           );
         }

@@ -12,6 +12,7 @@ import {
 import type { HostResult } from '../../core/fanout.js';
 import { formatBytes, parseSizeThreshold, type SizeThreshold } from '../../core/units.js';
 import { DEFAULT_THRESHOLDS, healthJob, recordHealth, type HealthThresholds } from '../../ops/health.js';
+import { probeBoundMs } from '../../ops/test.js';
 import type { Cli } from '../context.js';
 import { addFleetOptions, runFleetCommand, selectTargets, type FleetOpts } from '../fleet.js';
 
@@ -96,6 +97,8 @@ export function registerHealthCommand(host: Command, cli: Cli): void {
     checkControlPath(paths);
     const limits = historyLimits();
     const thresholds = thresholdsFrom(opts);
+    // --timeout bounds each host's whole check; without it, a default that a frozen host meets.
+    const boundMs = opts.timeout !== undefined ? opts.timeout * 1000 : probeBoundMs(opts.connectTimeout);
     const inventory = new Inventory(paths);
     const targets = selectTargets(await inventory.read(), patterns, opts);
     // The history is appended to after the run: a file that cannot take it stops us
@@ -106,12 +109,9 @@ export function registerHealthCommand(host: Command, cli: Cli): void {
       inventory,
       targets,
       opts,
-      job: () =>
-        healthJob(paths, {
-          thresholds,
-          connectTimeout: opts.connectTimeout,
-          timeoutMs: opts.timeout && opts.timeout * 1000,
-        }),
+      hostTimeoutMs: boundMs,
+      recordAsDone: true,
+      job: () => healthJob(paths, { thresholds, connectTimeout: opts.connectTimeout, boundMs }),
       extraJson: (r) => ({ health: r.data ?? null }),
       extraColumns: [
         ['LATENCY', (r) => cell(r, (s) => (s.latencyMs === null ? '-' : `${s.latencyMs}ms`))],
@@ -122,7 +122,7 @@ export function registerHealthCommand(host: Command, cli: Cli): void {
         ['TILL', (r) => cell(r, (s) => s.tillVersion ?? '-')],
         ['RELEASE', (r) => cell(r, (s) => s.release ?? '-')],
       ],
-      afterRun: (report) => recordHealth(paths, inventory, report.results, limits),
+      recordMore: (results) => recordHealth(paths, inventory, results, limits),
     });
   });
 }

@@ -8,7 +8,7 @@ import type { HostEntry, HostsFile } from '../../core/state/hosts.js';
 import { formatHostSpec, validateName } from '../../core/validate.js';
 import { execJob } from '../../ops/exec.js';
 import { CLEAN_REMOTE_COMMAND } from '../../ops/setup.js';
-import { applyTest, testJob, type TestData } from '../../ops/test.js';
+import { applyTest, probeBoundMs, testJob, type TestData } from '../../ops/test.js';
 import { closeMaster, sshInteractive, sshRun } from '../../ssh/client.js';
 import { readPublicKey } from '../../ssh/keys.js';
 import { currentKeyInfo, KEY_ROTATE_AFTER_DAYS } from '../../ssh/key-set.js';
@@ -249,13 +249,15 @@ export function registerHostCommands(host: Command, cli: Cli): void {
     checkControlPath(paths);
     const inventory = new Inventory(paths);
     const targets = selectTargets(await inventory.read(), patterns, opts);
+    // --timeout bounds each host's whole test; without it, a default that a frozen host meets.
+    const boundMs = opts.timeout !== undefined ? opts.timeout * 1000 : probeBoundMs(opts.connectTimeout);
     cli.exitCode = await runFleetCommand<TestData>({
       cli,
       inventory,
       targets,
       opts,
-      job: () =>
-        testJob(paths, { connectTimeout: opts.connectTimeout, timeoutMs: opts.timeout && opts.timeout * 1000 }),
+      hostTimeoutMs: boundMs,
+      job: () => testJob(paths, { connectTimeout: opts.connectTimeout, boundMs }),
       onAttempt: (entry) => {
         entry.last_test = new Date().toISOString();
       },
@@ -296,6 +298,8 @@ export function registerHostCommands(host: Command, cli: Cli): void {
       opts,
       stream: !grouped,
       grouped,
+      // "give up on a host after this long": every attempt included, not per ssh call.
+      hostTimeoutMs: opts.timeout !== undefined ? opts.timeout * 1000 : undefined,
       job: ({ output }) =>
         execJob(paths, line, {
           connectTimeout: opts.connectTimeout,

@@ -1,4 +1,5 @@
 import { homedir, userInfo } from 'node:os';
+import { join } from 'node:path';
 import { mkdir } from 'node:fs/promises';
 import { Option, type Command } from 'commander';
 import { ExitCode, FailedError, TillError, UsageError } from '../../core/errors.js';
@@ -37,6 +38,7 @@ import {
 } from '../../schedule/spec.js';
 import { formatLocal, formatUtc } from '../../schedule/time.js';
 import { watchState } from '../../watch/daemon.js';
+import { rotateIfOver, SYNC_LOG_MAX_BYTES } from '../../watch/log.js';
 import type { Cli } from '../context.js';
 import { renderTable } from '../output/table.js';
 import { formatDuration } from '../output/terminal.js';
@@ -340,6 +342,8 @@ export function registerScheduleCommands(program: Command, cli: Cli): void {
       const paths = cli.paths();
       if (!/^[a-z][a-z0-9-]{0,31}$/.test(opts.trigger))
         throw new UsageError(`--trigger takes a short lowercase name, got ${JSON.stringify(opts.trigger)}`);
+      // The scheduler appends this run's output to sync.log: keep it bounded, as watch.log is.
+      rotateIfOver(join(paths.logsDir, 'sync.log'), SYNC_LOG_MAX_BYTES);
       if (opts.ifDue) {
         const now = new Date();
         const state = dueState(await store().read(), now);

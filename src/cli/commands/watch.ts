@@ -6,6 +6,7 @@ import { currentInvocation, customSyncCommand, tillSyncCommand } from '../../sch
 import { runWatch, watchState, type WatchService, type WatchTask } from '../../watch/daemon.js';
 import { isWatchProcess, type RecordedWatch } from '../../watch/pid.js';
 import { RotatingLog } from '../../watch/log.js';
+import { healthTask } from '../../watch/health-task.js';
 import { collectMetricFamilies } from '../../metrics/collect.js';
 import { renderPrometheus } from '../../metrics/prometheus.js';
 import { checkBindAddress, parseListenAddress, startMetricsServer } from '../../metrics/server.js';
@@ -124,11 +125,7 @@ cleared from schedule.json. A second watch for the same TILL_HOME is refused (ex
           return { command: i.node, args: [i.script, ...args] };
         };
         if (opts.healthInterval)
-          tasks.push({
-            name: 'host health',
-            intervalMs: parseDuration('--health-interval', opts.healthInterval),
-            command: tillArgs(['host', 'health', '--all']),
-          });
+          tasks.push(healthTask(paths, parseDuration('--health-interval', opts.healthInterval), tillArgs));
         // --quiet: one line per high finding or failed host, each logged when it first appears.
         if (opts.auditInterval)
           tasks.push({
@@ -158,7 +155,12 @@ cleared from schedule.json. A second watch for the same TILL_HOME is refused (ex
           });
         }
 
-        const log = new RotatingLog(join(paths.logsDir, 'watch.log'), undefined, (text) => process.stderr.write(text));
+        const log = new RotatingLog(
+          join(paths.logsDir, 'watch.log'),
+          undefined,
+          (text) => process.stderr.write(text),
+          (problem) => process.stderr.write(`till watch: ${problem}\n`),
+        );
         const stop = new AbortController();
         const onSignal = (sig: NodeJS.Signals) => {
           if (!stop.signal.aborted) log.write(`received ${sig}`);

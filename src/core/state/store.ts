@@ -4,7 +4,7 @@ import { dirname } from 'node:path';
 import lockfile from 'proper-lockfile';
 import writeFileAtomic from 'write-file-atomic';
 import type * as z from 'zod';
-import { StateError, errorMessage } from '../errors.js';
+import { asWriteError, DiskFullError, isDiskFull, StateError, errorMessage } from '../errors.js';
 
 /** What an `update` change returns when it changed nothing: the file is not rewritten. */
 export const UNCHANGED: unique symbol = Symbol('unchanged');
@@ -161,9 +161,16 @@ export class JsonFileStore<S extends z.ZodType> {
       throw new Error(`refusing to write invalid ${this.file}: ${checked.error.issues[0]?.message}`);
     }
     const text = `${JSON.stringify(this.opts.seal ? checked.data : data, null, 2)}\n`;
-    await writeFileAtomic(this.file, text, { mode: 0o600, fsync: true });
-    // After the data: a crash in between leaves a stale seal, which only means a full check.
-    if (this.opts.seal) await writeFileAtomic(this.sealFile, `${sha256(text)}\n`, { mode: 0o600, fsync: false });
+    // A write that cannot complete (disk full) leaves the file as it was and no temp file
+    // (write-file-atomic removes its own): the command stops with a DiskFullError.
+    await writeFileAtomic(this.file, text, { mode: 0o600, fsync: true }).catch((err: unknown) => {
+      throw asWriteError(this.file, err);
+    });
+    // After the data: a crash in between, or a disk that filled up, leaves a stale seal, which only means a full check.
+    if (this.opts.seal)
+      await writeFileAtomic(this.sealFile, `${sha256(text)}\n`, { mode: 0o600, fsync: false }).catch((err: unknown) => {
+        if (!isDiskFull(err)) throw err;
+      });
     return text;
   }
 
@@ -179,6 +186,7 @@ export class JsonFileStore<S extends z.ZodType> {
         },
       });
     } catch (err) {
+      if (isDiskFull(err)) throw new DiskFullError(`${this.file}.lock`, `; ${this.file} was left as it was`);
       throw new StateError(
         `could not lock ${this.file}: ${errorMessage(err)}`,
         `another till may be running; if none is, remove ${this.file}.lock`,
