@@ -115,8 +115,19 @@ const CANCELLED: Failure = { kind: 'cancelled', connection: false, retryable: fa
 
 /** The abort reason of a host's bound: a TimeoutError, as AbortSignal.timeout gives. */
 export function hostDeadlineReason(ms: number): DOMException {
-  return new DOMException(`no result within ${ms} ms`, 'TimeoutError');
+  return new DOMException(`no result within ${formatBound(ms)}`, 'TimeoutError');
 }
+
+function formatBound(ms: number): string {
+  return ms % 1000 === 0 ? `${ms / 1000} s` : `${ms} ms`;
+}
+
+/**
+ * After a host's bound aborts its signal, how long its attempt in hand has to come back
+ * with its own verdict (its process ended: ~2 s for SIGTERM then SIGKILL) before the
+ * engine gives up on it: a job that does not heed its signal holds up nothing for long.
+ */
+export const BOUND_GRACE_MS = 3_000;
 
 /**
  * The signal one host's job sees: the fleet's, plus its own bound when there is one.
@@ -133,19 +144,18 @@ function hostSignal(
   if (fleet.aborted) own.abort(fleet.reason);
   else fleet.addEventListener('abort', onFleet, { once: true });
   let passed: (reason: unknown) => void = () => undefined;
-  // Rejects when the bound passes, even if the job in hand does not heed its signal.
+  // Rejects a grace after the bound, even if the job in hand does not heed its signal.
   const deadline = new Promise<never>((_, reject) => (passed = reject));
   deadline.catch(() => undefined);
-  const timer = setTimeout(() => {
-    const reason = hostDeadlineReason(boundMs);
-    own.abort(reason);
-    passed(reason);
-  }, boundMs);
+  const reason = hostDeadlineReason(boundMs);
+  const timer = setTimeout(() => own.abort(reason), boundMs);
+  const giveUp = setTimeout(() => passed(reason), boundMs + BOUND_GRACE_MS);
   return {
     signal: own.signal,
     deadline,
     dispose: () => {
       clearTimeout(timer);
+      clearTimeout(giveUp);
       fleet.removeEventListener('abort', onFleet);
     },
   };
@@ -266,7 +276,7 @@ export async function runFleet<T>(
             kind: 'deadline',
             connection: false,
             retryable: false,
-            message: `no result within ${opts.hostTimeoutMs} ms`,
+            message: `no result within ${formatBound(opts.hostTimeoutMs ?? 0)}`,
           },
         };
       } else {

@@ -1,6 +1,5 @@
 import { chmod, mkdir, open, readFile } from 'node:fs/promises';
-import { pathExists } from './fs.js';
-import writeFileAtomic from 'write-file-atomic';
+import { pathExists, writeFileAtomic } from './fs.js';
 import { renderedFrom, renderSshConfig, sourceLine, SOURCE_LINE_RE } from '../ssh/config.js';
 import { ensureKeyPair } from '../ssh/keys.js';
 import { otherTillKeys } from '../ssh/key-set.js';

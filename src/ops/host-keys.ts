@@ -1,5 +1,5 @@
 import { open, readFile, stat, truncate } from 'node:fs/promises';
-import writeFileAtomic from 'write-file-atomic';
+import { writeFileAtomic } from '../core/fs.js';
 import { asWriteError, FailedError, UsageError } from '../core/errors.js';
 import type { TillPaths } from '../core/paths.js';
 import type { HostEntry } from '../core/state/hosts.js';

@@ -1,5 +1,5 @@
 import { chmod, readFile, rm, stat } from 'node:fs/promises';
-import writeFileAtomic from 'write-file-atomic';
+import { writeFileAtomic } from '../core/fs.js';
 import { pathExists } from '../core/fs.js';
 import { hostname, userInfo } from 'node:os';
 import type { TillPaths } from '../core/paths.js';

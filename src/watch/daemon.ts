@@ -85,6 +85,17 @@ export async function releaseWatch(paths: TillPaths, pid: number): Promise<void>
   });
 }
 
+/** A till child's reason for failing: its `error:` line (a hint follows it), else its last line. */
+export function whyItFailed(stderr: string): string {
+  const lines = stderr
+    .trim()
+    .split('\n')
+    .map((l) => l.trim())
+    .filter(Boolean);
+  const error = [...lines].reverse().find((l) => l.startsWith('error: '));
+  return error !== undefined ? error.slice('error: '.length) : (lines.pop() ?? '');
+}
+
 /** Turns a child's output chunks into whole lines for the log. */
 function lineWriter(prefix: string, log: RotatingLog) {
   let pending = '';
@@ -220,7 +231,7 @@ export async function runWatch(opts: WatchOptions, signal: AbortSignal): Promise
                 for (const l of lines) if (!task.lastLines.has(l)) log.write(`[${task.name}] ${l.slice(0, 1000)}`);
                 task.lastLines = new Set(lines);
               }
-              const last = (r.stderr.trim().split('\n').pop() ?? '').slice(0, 300);
+              const last = whyItFailed(r.stderr).slice(0, 300);
               const tail = r.exitCode === 0 || last === '' ? '' : `: ${last}`;
               const after = await task.afterRun?.().catch((e: unknown) => ({
                 note: `cannot read the result: ${errorMessage(e)}`,

@@ -1,7 +1,7 @@
 import { accessSync, constants, statSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
 import { Option, type Command } from 'commander';
-import writeFileAtomic from 'write-file-atomic';
+import { writeFileAtomic } from '../../core/fs.js';
 import { FailedError, UsageError, errorMessage } from '../../core/errors.js';
 import { loadFleetState } from '../../metrics/fleet.js';
 import { renderStatusHtml } from '../../status/html.js';

@@ -2,7 +2,7 @@ import { createHash } from 'node:crypto';
 import { mkdir, readFile } from 'node:fs/promises';
 import { dirname } from 'node:path';
 import lockfile from 'proper-lockfile';
-import writeFileAtomic from 'write-file-atomic';
+import { writeFileAtomic } from '../fs.js';
 import type * as z from 'zod';
 import { asWriteError, DiskFullError, isDiskFull, StateError, errorMessage } from '../errors.js';
 
@@ -162,7 +162,7 @@ export class JsonFileStore<S extends z.ZodType> {
     }
     const text = `${JSON.stringify(this.opts.seal ? checked.data : data, null, 2)}\n`;
     // A write that cannot complete (disk full) leaves the file as it was and no temp file
-    // (write-file-atomic removes its own): the command stops with a DiskFullError.
+    // (writeFileAtomic removes its own): the command stops with a DiskFullError.
     await writeFileAtomic(this.file, text, { mode: 0o600, fsync: true }).catch((err: unknown) => {
       throw asWriteError(this.file, err);
     });
