@@ -40,7 +40,14 @@ export function registerWatchCommand(program: Command, cli: Cli): void {
     .description(
       'foreground daemon: runs till sync when schedule.json next_run is due (and optional periodic health/audit); --status, --stop',
     )
-    .option('--health-interval <duration>', 'also run `till host health --all` this often (e.g. 15m)')
+    .option(
+      '--health-interval <duration>',
+      'also run `till host health --all` this often (e.g. 15m); each host is given half of it (5 s to 20 s), and each change of a host between up, degraded and down is logged',
+    )
+    .option(
+      '--reauth-interval <duration>',
+      "with --health-interval: log in to every host afresh this often (default 10m), so a host that removed till's key shows as down",
+    )
     .option(
       '--audit-interval <duration>',
       'also run `till host audit --all --quiet` this often (e.g. 1d) and log each new high finding',
@@ -69,6 +76,7 @@ cleared from schedule.json. A second watch for the same TILL_HOME is refused (ex
     .action(
       async (opts: {
         healthInterval?: string;
+        reauthInterval?: string;
         auditInterval?: string;
         metrics?: string;
         metricsAllowRemote?: boolean;
@@ -124,8 +132,17 @@ cleared from schedule.json. A second watch for the same TILL_HOME is refused (ex
           const i = inv ?? currentInvocation(paths, process.argv[1]);
           return { command: i.node, args: [i.script, ...args] };
         };
+        if (opts.reauthInterval !== undefined && opts.healthInterval === undefined)
+          throw new UsageError('--reauth-interval only applies with --health-interval');
         if (opts.healthInterval)
-          tasks.push(healthTask(paths, parseDuration('--health-interval', opts.healthInterval), tillArgs));
+          tasks.push(
+            healthTask(
+              paths,
+              parseDuration('--health-interval', opts.healthInterval),
+              tillArgs,
+              opts.reauthInterval === undefined ? undefined : parseDuration('--reauth-interval', opts.reauthInterval),
+            ),
+          );
         // --quiet: one line per high finding or failed host, each logged when it first appears.
         if (opts.auditInterval)
           tasks.push({
