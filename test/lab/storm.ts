@@ -64,8 +64,13 @@ export interface Storm {
   faultRound(round: number): Promise<void>;
   /** Makes the scheduled sync due now (under the schedule's lock, as another till would). */
   syncDueNow(): Promise<void>;
+  /** Sync runs the watch started and recorded. */
   watchSyncs(): number;
+  /** Times a sync was made due that no recorded run (of any trigger) ended after. */
+  unrunDues(): string[];
   stop(): Promise<void>;
+  /** After a round that failed part-way: every host running, thawed, with till's key, its host key trusted afresh. */
+  healAll(): Promise<void>;
   cleanup(): Promise<void>;
 }
 
@@ -287,16 +292,26 @@ export async function startStorm(opts: StormOptions): Promise<Storm> {
     );
   };
 
+  const dues: number[] = [];
   const syncDueNow = async () => {
     await scheduleStore(tillPaths(home)).update((f) => {
+      dues.push(Date.now());
       f.sync.next_run = new Date().toISOString();
     });
   };
-  const watchSyncs = () =>
+  const history = () =>
     (
-      (JSON.parse(readFileSync(join(home, 'schedule.json'), 'utf8')) as { history?: Array<{ trigger?: string }> })
-        .history ?? []
-    ).filter((h) => h.trigger === 'watch').length;
+      JSON.parse(readFileSync(join(home, 'schedule.json'), 'utf8')) as {
+        history?: Array<{ trigger?: string; started: string; finished?: string }>;
+      }
+    ).history ?? [];
+  const watchSyncs = () => history().filter((h) => h.trigger === 'watch').length;
+  // A due sync is run by the watch, or by a till sync that got there first: a run that ends
+  // after it was made due records it (and sets next_run from its end).
+  const unrunDues = () => {
+    const ends = history().map((h) => Date.parse(h.finished ?? h.started));
+    return dues.filter((t) => !ends.some((end) => end >= t)).map((t) => new Date(t).toISOString());
+  };
 
   const stop = async () => {
     const r = await till(home, ['watch', '--stop'], { timeoutMs: 90_000 });
@@ -335,7 +350,16 @@ export async function startStorm(opts: StormOptions): Promise<Storm> {
     faultRound,
     syncDueNow,
     watchSyncs,
+    unrunDues,
     stop,
+    healAll: async () => {
+      for (const [i, h] of lab.hosts.entries()) {
+        h.resume();
+        if (!h.isRunning()) await h.start();
+        h.authorize(key);
+        await till(home, ['host', 'forget', names[i]!]);
+      }
+    },
     cleanup: async () => {
       if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
       for (const h of lab.hosts) h.resume();
