@@ -47,4 +47,26 @@ export default tseslint.config(
       ],
     },
   },
+  {
+    // core is the bottom layer: the layers above import it, never the reverse.
+    files: ['src/core/**'],
+    rules: {
+      'no-restricted-imports': [
+        'error',
+        {
+          paths: ['commander', 'picocolors', 'string-width', 'ora', 'cli-table3'].map((name) => ({
+            name,
+            message: 'core knows nothing of the CLI, colours or terminals.',
+          })),
+          patterns: [
+            {
+              regex:
+                '^(\\.\\./)+(audit|cli|deploy|inventory|metrics|ops|protocol|remote|rsync|schedule|ssh|status|watch)(/|$)',
+              message: 'core must not import from the layers above it: move the type down into core, or the code up.',
+            },
+          ],
+        },
+      ],
+    },
+  },
 );

@@ -3,7 +3,14 @@
  * key, findings by severity and drift since the previous audit. Pure.
  */
 import { createHash } from 'node:crypto';
-import { expiredAt, formatOptions, isRestricted, parseAuthorizedKeys, type KeyOption } from './authorized-keys.js';
+import {
+  expiredAt,
+  formatOptions,
+  isRestricted,
+  isTillGateLine,
+  parseAuthorizedKeys,
+  type KeyOption,
+} from './authorized-keys.js';
 import { AUDIT_FILES, type AuditFileName, type AuditPathLabel, type AuditSnapshot } from './script.js';
 
 export const SEVERITIES = ['info', 'low', 'medium', 'high'] as const;
@@ -28,6 +35,7 @@ export interface AuditedKey {
   certAuthority: boolean;
   /** Which of till's keys this is, if any. */
   till: TillKeyWhich | null;
+  /** till's key: its line is in till's gate form (isTillGateLine). Another key: `restrict` or a forced command. */
   restricted: boolean;
 }
 
@@ -212,7 +220,8 @@ export function analyzeSnapshot(
         options: k.options,
         certAuthority: k.certAuthority,
         till: which,
-        restricted: isRestricted(k.options),
+        // till's key counts as restricted only in till's own gate form; any key, with some limit.
+        restricted: which !== null ? isTillGateLine(k.options) : isRestricted(k.options),
       };
       keys.push(key);
       const first = seen.get(k.fingerprint);

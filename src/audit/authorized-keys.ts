@@ -496,9 +496,44 @@ export function parseAuthorizedKeys(text: string): AuthorizedKeysFile {
   return { keys, invalid };
 }
 
-/** Forced-command or `restrict`: the key cannot open a free shell. */
+/**
+ * `restrict` or a forced command: some limit on the key. Not a verdict on what it can
+ * run: `restrict` alone still runs any command (without a pty). For till's own key,
+ * see isTillGateLine.
+ */
 export function isRestricted(options: readonly KeyOption[]): boolean {
   return options.some((o) => o.name === 'restrict' || o.name === 'command');
+}
+
+/** `<home>/.till/bin/till gate`: the forced command `host setup --restrict` writes (ops/restrict.ts). */
+const TILL_GATE_COMMAND_RE = /^(\/[^"\\\n]*)?\/\.till\/bin\/till gate$/;
+
+/** Options besides `restrict` and the command that only narrow what the key may do. */
+const NARROWING = new Set([
+  'from',
+  'expiry-time',
+  'verify-required',
+  'no-agent-forwarding',
+  'no-port-forwarding',
+  'no-pty',
+  'no-user-rc',
+  'no-x11-forwarding',
+]);
+
+/**
+ * Whether a line confines its key to till's gate, as `host setup --restrict` writes it:
+ * `restrict`, exactly one forced command that is till's gate, `<home>/.till/bin/till gate`
+ * (an absolute home, no `.` or `..` in it), and no option that gives back what `restrict`
+ * takes (pty, port-forwarding, environment, …). `restrict` alone runs any command;
+ * a command alone leaves forwarding open. The audit does not learn the host's $HOME, so
+ * the home part is checked for its form, not compared.
+ */
+export function isTillGateLine(options: readonly KeyOption[]): boolean {
+  const commands = options.filter((o) => o.name === 'command');
+  if (!options.some((o) => o.name === 'restrict') || commands.length !== 1) return false;
+  const command = commands[0]!.value ?? '';
+  if (!TILL_GATE_COMMAND_RE.test(command) || command.split('/').some((s) => s === '.' || s === '..')) return false;
+  return options.every((o) => o.name === 'restrict' || o.name === 'command' || NARROWING.has(o.name));
 }
 
 /** Options as written back in a line (for display). */

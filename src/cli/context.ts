@@ -1,4 +1,4 @@
-import { tillPaths, resolveTillHome, type TillPaths } from '../core/paths.js';
+import { checkTillHome, tillPaths, resolveTillHome, type TillPaths } from '../core/paths.js';
 import { colorFor, type Colors } from './output/terminal.js';
 
 /** What every command needs: where till lives and how to talk to the person. */
@@ -19,7 +19,12 @@ export interface Cli {
 export function createCli(rest: string[]): Cli {
   let cached: TillPaths | undefined;
   return {
-    paths: () => (cached ??= tillPaths(resolveTillHome())),
+    paths: () => {
+      if (cached) return cached;
+      const paths = tillPaths(resolveTillHome());
+      checkTillHome(paths);
+      return (cached = paths);
+    },
     out: (text) => void process.stdout.write(text.endsWith('\n') ? text : `${text}\n`),
     json: (value) => void process.stdout.write(`${JSON.stringify(value, null, 2)}\n`),
     err: (text) => void process.stderr.write(text.endsWith('\n') ? text : `${text}\n`),

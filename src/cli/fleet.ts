@@ -10,7 +10,7 @@ import {
   type HostResult,
   type Target,
 } from '../core/fanout.js';
-import type { Inventory } from '../core/inventory.js';
+import type { Inventory } from '../inventory/inventory.js';
 import type { HostEntry } from '../core/state/hosts.js';
 import { recordWaitMs, ResultRecorder } from '../core/result-recorder.js';
 import { cutUnfinishedAppend, knownHostsSize } from '../ops/host-keys.js';

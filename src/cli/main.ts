@@ -1,5 +1,6 @@
 import { CommanderError } from 'commander';
-import { DiskFullError, ExitCode, isDiskFull, TillError } from '../core/errors.js';
+import { DiskFullError, ExitCode, isDiskFull, permissionError, TillError } from '../core/errors.js';
+import { resolveTillHome } from '../core/paths.js';
 import { createCli } from './context.js';
 import { VERSION } from './version.js';
 
@@ -51,7 +52,17 @@ export function splitAtDoubleDash(argv: string[]): { parsed: string[]; rest: str
   return { parsed: argv, rest: [] };
 }
 
+/** TILL_HOME for a hint, if it can be named at all. */
+function tillHomeOrUndefined(): string | undefined {
+  try {
+    return resolveTillHome();
+  } catch {
+    return undefined;
+  }
+}
+
 function report(err: unknown, red: (s: string) => string): number {
+  err = permissionError(err, tillHomeOrUndefined()) ?? err;
   if (err instanceof CommanderError) {
     // `commander.help` is help shown because a subcommand was missing: a usage error.
     if (err.code === 'commander.helpDisplayed' || err.code === 'commander.version') return ExitCode.ok;

@@ -51,6 +51,31 @@ export class FailedError extends TillError {
   }
 }
 
+const PERMISSION_CODES: Record<string, string> = {
+  EACCES: 'permission denied',
+  EPERM: 'operation not permitted',
+  EROFS: 'read-only file system',
+};
+
+/**
+ * A file system refusal (EACCES, EPERM, EROFS) is a fact of this machine, not a bug: a
+ * clear error (exit 4) naming the path, with a hint about TILL_HOME when the path is in it.
+ */
+export function permissionError(err: unknown, tillHome?: string): StateError | undefined {
+  if (!(err instanceof Error)) return undefined;
+  const { code, path, syscall } = err as NodeJS.ErrnoException;
+  const what = code === undefined ? undefined : PERMISSION_CODES[code];
+  if (what === undefined) return undefined;
+  const where = path === undefined ? '' : ` ${path}`;
+  const inHome = tillHome !== undefined && path !== undefined && (path === tillHome || path.startsWith(`${tillHome}/`));
+  return new StateError(
+    `${what}: cannot ${syscall ?? 'use'}${where}`,
+    inHome
+      ? `everything under TILL_HOME (${tillHome}) must belong to the user till runs as: see ls -la ${tillHome}; a till once run as another user (sudo) may have left files there`
+      : `check the permissions of${where === '' ? ' that path' : where}`,
+  );
+}
+
 export function errorMessage(err: unknown): string {
   return err instanceof Error ? err.message : String(err);
 }

@@ -1,7 +1,7 @@
 import { setMaxListeners } from 'node:events';
 import pLimit from 'p-limit';
 import pRetry, { AbortError } from 'p-retry';
-import type { Failure } from '../ssh/outcome.js';
+import type { Failure } from './failure.js';
 import type { HostEntry } from './state/hosts.js';
 
 /**

@@ -2,13 +2,20 @@ import { randomBytes } from 'node:crypto';
 import { access, chmod, chown, open, rename, rm, stat } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
 
-/** Whether a path exists (and is reachable): the file itself is read later, with its own errors. */
+/**
+ * Whether a path exists: the file itself is read later, with its own errors. A path that
+ * cannot be reached (EACCES on a folder above it) is an error, not "missing": taking it
+ * for missing made till call an unreadable TILL_HOME "not initialised" and try to
+ * create a key over one it cannot see.
+ */
 export async function pathExists(path: string): Promise<boolean> {
   try {
     await access(path);
     return true;
-  } catch {
-    return false;
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code;
+    if (code === 'ENOENT' || code === 'ENOTDIR') return false;
+    throw err;
   }
 }
 

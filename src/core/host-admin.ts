@@ -1,7 +1,11 @@
 import { UsageError } from './errors.js';
-import type { Inventory } from './inventory.js';
 import { DEFAULT_TEKTON_PATH, type HostEntry, type HostsFile } from './state/hosts.js';
 import { parseHostSpec, validateName, validatePort, validateRemotePath } from './validate.js';
+
+/** What adding a host needs of the database: one locked update (the Inventory, which also renders ssh/config). */
+export interface HostDatabase {
+  update<R>(change: (db: HostsFile) => R | Promise<R>): Promise<R>;
+}
 
 export interface AddHostInput {
   name: string;
@@ -13,7 +17,7 @@ export interface AddHostInput {
 }
 
 /** Validates everything before touching the database; makes no network contact. */
-export async function addHost(inventory: Inventory, input: AddHostInput, now = new Date()): Promise<HostEntry> {
+export async function addHost(inventory: HostDatabase, input: AddHostInput, now = new Date()): Promise<HostEntry> {
   const name = validateName(input.name, 'host');
   const spec = parseHostSpec(input.spec);
   if (input.port !== undefined && spec.port !== undefined && validatePort(input.port) !== spec.port) {

@@ -1,6 +1,7 @@
-import { homedir } from 'node:os';
+import { accessSync, constants, readFileSync, statSync } from 'node:fs';
+import { homedir, userInfo } from 'node:os';
 import { join, resolve } from 'node:path';
-import { UsageError } from './errors.js';
+import { errorMessage, StateError, UsageError } from './errors.js';
 
 /** Everything till writes locally lives under TILL_HOME (default ~/.till). */
 export interface TillPaths {
@@ -12,6 +13,8 @@ export interface TillPaths {
   publicKey: string;
   controlDir: string;
   hostsDb: string;
+  /** The secret that seals hosts-local.json (core/state/store.ts). */
+  sealKey: string;
   scheduleFile: string;
   installationsFile: string;
   logsDir: string;
@@ -43,11 +46,71 @@ export function tillPaths(home: string = resolveTillHome()): TillPaths {
     publicKey: join(sshDir, `${KEY_NAME}.pub`),
     controlDir: join(sshDir, 'control'),
     hostsDb: join(home, 'hosts-local.json'),
+    sealKey: join(home, 'seal.key'),
     scheduleFile: join(home, 'schedule.json'),
     installationsFile: join(home, 'installations.json'),
     logsDir: join(home, 'logs'),
     stateDir: join(home, 'state'),
   };
+}
+
+/** A user's name from /etc/passwd, for messages (undefined when it has none there). */
+function userName(uid: number): string | undefined {
+  try {
+    return readFileSync('/etc/passwd', 'utf8')
+      .split('\n')
+      .map((line) => line.split(':'))
+      .find((f) => f[2] === String(uid))?.[0];
+  } catch {
+    return undefined;
+  }
+}
+
+/**
+ * TILL_HOME must belong to the user till runs as, who must be able to read and write it:
+ * it holds till's private key, and a till run as another user (root, through sudo) would
+ * leave files there its owner can no longer read. Checked before a command reads or
+ * writes anything there. A TILL_HOME that does not exist yet passes (`host init` makes it).
+ */
+export function checkTillHome(paths: TillPaths): void {
+  const home = paths.home;
+  let st;
+  try {
+    st = statSync(home);
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code;
+    if (code === 'ENOENT') return;
+    if (code === 'EACCES')
+      throw new StateError(
+        `cannot reach TILL_HOME ${home}: permission denied on a folder above it`,
+        'set TILL_HOME to a folder of your own (the default is ~/.till)',
+      );
+    throw new StateError(`cannot use TILL_HOME ${home}: ${errorMessage(err)}`, 'set TILL_HOME to a folder of your own');
+  }
+  if (!st.isDirectory())
+    throw new StateError(`TILL_HOME ${home} is not a folder`, 'set TILL_HOME to a folder (the default is ~/.till)');
+  const uid = process.geteuid?.();
+  if (uid !== undefined && st.uid !== uid) {
+    let me: string | undefined;
+    try {
+      me = userInfo().username;
+    } catch {
+      // no passwd entry for this uid: the number says it
+    }
+    const owner = userName(st.uid);
+    throw new StateError(
+      `TILL_HOME ${home} belongs to ${owner === undefined ? `uid ${st.uid}` : `${owner} (uid ${st.uid})`}, not to ${me === undefined ? `uid ${uid}` : `${me} (uid ${uid})`}: till keeps its private key there and does not use another user's`,
+      `run till as ${owner === undefined ? 'that user' : `${owner} (sudo -u ${owner} till …)`}, or set TILL_HOME to a folder of your own (the default is ~/.till); if the folder is yours, take it back: sudo chown -R ${me ?? uid} ${home}`,
+    );
+  }
+  try {
+    accessSync(home, constants.R_OK | constants.W_OK | constants.X_OK);
+  } catch {
+    throw new StateError(
+      `TILL_HOME ${home} is not readable and writable by you (mode ${(st.mode & 0o777).toString(8).padStart(3, '0')})`,
+      `chmod 700 ${home}`,
+    );
+  }
 }
 
 /**

@@ -1,5 +1,5 @@
 import type { TillPaths } from '../core/paths.js';
-import { readLatestAudits } from '../core/state/audit.js';
+import { readLatestAudits } from '../audit/history.js';
 import { auditMetricFamilies } from '../audit/metrics.js';
 import { fleetMetricFamilies, loadFleetState } from './fleet.js';
 import type { MetricFamily } from './prometheus.js';

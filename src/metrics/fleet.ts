@@ -1,8 +1,8 @@
-import { Inventory, scheduleStore } from '../core/inventory.js';
+import { Inventory } from '../inventory/inventory.js';
 import type { TillPaths } from '../core/paths.js';
 import { emptyHealthHistory, healthHistoryStore, type HealthHistory } from '../core/state/health.js';
 import type { HostEntry, HostsFile } from '../core/state/hosts.js';
-import type { ScheduleFile } from '../core/state/schedule.js';
+import { scheduleStore, type ScheduleFile } from '../core/state/schedule.js';
 import type { MetricFamily, Sample } from './prometheus.js';
 
 /**

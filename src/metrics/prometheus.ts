@@ -48,7 +48,7 @@ function renderLabels(labels: Record<string, string> | undefined, family: string
     if (!LABEL_NAME_RE.test(k) || k.startsWith('__'))
       throw new Error(`invalid label name ${JSON.stringify(k)} in ${family}`);
   }
-  return `{${entries.map(([k, v]) => `${k}="${escapeLabelValue(v)}"`).join(',')}}`;
+  return `{${entries.map(([k, v]) => `${k}="${escapeLabelValue(String(v))}"`).join(',')}}`;
 }
 
 /**
@@ -65,7 +65,12 @@ export function renderPrometheus(families: readonly MetricFamily[]): string {
     if (f.samples.length === 0) continue;
     out.push(`# HELP ${f.name} ${escapeHelp(f.help)}`);
     out.push(`# TYPE ${f.name} ${f.type}`);
-    for (const s of f.samples) out.push(`${f.name}${renderLabels(s.labels, f.name)} ${formatValue(s.value)}`);
+    for (const s of f.samples) {
+      // Values come from validated files; one that is not a number (a bug, a seal made with a
+      // stolen key) is left out rather than written as text that could start a line of its own.
+      if (typeof s.value !== 'number') continue;
+      out.push(`${f.name}${renderLabels(s.labels, f.name)} ${formatValue(s.value)}`);
+    }
   }
   return out.length === 0 ? '' : `${out.join('\n')}\n`;
 }

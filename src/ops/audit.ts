@@ -4,7 +4,7 @@ import { isInvalid, parseAuthorizedKeysLine } from '../audit/authorized-keys.js'
 import { AUDIT_COMMAND, parseAuditOutput } from '../audit/script.js';
 import type { HostJob } from '../core/fanout.js';
 import type { TillPaths } from '../core/paths.js';
-import { appendAudit, auditStore, type AuditHistory } from '../core/state/audit.js';
+import { appendAudit, auditStore, type AuditHistory } from '../audit/history.js';
 import { errorMessage } from '../core/errors.js';
 import { keyFile } from '../ssh/key-set.js';
 import { sshRun, toOutcome } from '../ssh/client.js';

@@ -1,6 +1,6 @@
 import { UsageError } from '../core/errors.js';
 import { runFleet, type HostResult } from '../core/fanout.js';
-import type { Inventory } from '../core/inventory.js';
+import type { Inventory } from '../inventory/inventory.js';
 import type { HostEntry, HostsFile } from '../core/state/hosts.js';
 import { buildControlExitArgs } from '../ssh/args.js';
 import { appendKeyCommand, KEY_PRESENT } from '../ssh/authorized-keys.js';

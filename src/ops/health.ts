@@ -1,5 +1,5 @@
 import type { HostJob, HostResult, JobOutcome } from '../core/fanout.js';
-import type { Inventory } from '../core/inventory.js';
+import type { Inventory } from '../inventory/inventory.js';
 import type { TillPaths } from '../core/paths.js';
 import {
   appendHistory,

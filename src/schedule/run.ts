@@ -1,9 +1,14 @@
 import { realpathSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { SetupError } from '../core/errors.js';
-import { scheduleStore } from '../core/inventory.js';
 import type { TillPaths } from '../core/paths.js';
-import { applyRunRecord, computeNextRun, type RunRecord, type ScheduleFile } from '../core/state/schedule.js';
+import {
+  applyRunRecord,
+  computeNextRun,
+  scheduleStore,
+  type RunRecord,
+  type ScheduleFile,
+} from '../core/state/schedule.js';
 import { runProcess, type ProcessResult } from '../ssh/process.js';
 import type { TillInvocation } from './spec.js';
 import { systemTimeZone } from './time.js';

@@ -1,5 +1,7 @@
-import type { HostsFile } from '../core/state/hosts.js';
+import { StateError } from '../core/errors.js';
 import type { TillPaths } from '../core/paths.js';
+import type { HostEntry, HostsFile } from '../core/state/hosts.js';
+import { isValidAddress, NAME_RE, USER_RE } from '../core/validate.js';
 
 export const ALIAS_PREFIX = 'till-';
 export const DEFAULT_CONNECT_TIMEOUT = 10;
@@ -33,6 +35,25 @@ export function renderedFrom(configText: string): string | undefined {
   return SOURCE_LINE_RE.exec(configText.slice(0, 4096))?.[1];
 }
 
+/**
+ * Every value written into a host's block, checked again right here: a newline in any
+ * of them would let the database inject `ProxyCommand` (code run on this machine). The
+ * database is validated on read; this holds even if a value got past that (a bug, or a
+ * seal made with a stolen key), so ssh/config is never written from such a value.
+ */
+function checkConfigValues(name: string, h: HostEntry): void {
+  const bad = (field: string, value: unknown) =>
+    new StateError(
+      `hosts-local.json: host ${JSON.stringify(name)} has an invalid ${field} ${JSON.stringify(value)}; ssh/config was not written`,
+      'fix that field by hand; till never writes such a value into ssh/config',
+    );
+  if (!NAME_RE.test(name)) throw bad('name', name);
+  if (typeof h.user !== 'string' || !USER_RE.test(h.user)) throw bad('user', h.user);
+  if (typeof h.host !== 'string' || !isValidAddress(h.host)) throw bad('host', h.host);
+  if (!Number.isInteger(h.port) || h.port < 1 || h.port > 65535) throw bad('port', h.port);
+  if (h.jump !== undefined && (typeof h.jump !== 'string' || !NAME_RE.test(h.jump))) throw bad('jump', h.jump);
+}
+
 /** A till key other than the current one (mid-rotation): hosts recorded on it use it. */
 export interface OtherKey {
   fingerprint: string;
@@ -61,6 +82,7 @@ export function renderSshConfig(
   const names = Object.keys(db.hosts).sort();
   for (const name of names) {
     const h = db.hosts[name]!;
+    checkConfigValues(name, h);
     lines.push(`Host ${aliasOf(name)}`);
     lines.push(`    HostName ${h.host}`);
     lines.push(`    User ${h.user}`);

@@ -1,34 +1,13 @@
+import type { Failure, FailureKind } from '../core/failure.js';
 import { fingerprintAtLine, parseHostKeyChange } from './known-hosts.js';
 import type { ProcessResult } from './process.js';
 
 /**
  * What an ssh (or rsync-over-ssh) result means. ssh exits 255 for its own failures
  * (refused, timeout, auth, host key) and otherwise with the remote command's code.
+ * The failure types are the engine's (core/failure.ts): core never imports from ssh.
  */
-export type FailureKind =
-  | 'refused'
-  | 'timeout'
-  | 'unreachable'
-  | 'dns'
-  | 'closed'
-  | 'auth'
-  | 'hostkey-changed'
-  | 'hostkey-unknown'
-  | 'connection'
-  | 'remote'
-  | 'deadline'
-  | 'cancelled'
-  | 'local'
-  | 'spawn';
-
-export interface Failure {
-  kind: FailureKind;
-  /** A connection-level failure: the remote command never ran (or its fate is unknown). */
-  connection: boolean;
-  /** Worth another attempt: the network may come back; a refused key will not. */
-  retryable: boolean;
-  message: string;
-}
+export type { Failure, FailureKind };
 
 /** ssh's complaints about the local set-up: no host is to blame, and a retry cannot help. */
 const LOCAL_RULE =

@@ -63,12 +63,21 @@ function emptyCounts(): StateCounts {
   return { total: 0, ok: 0, degraded: 0, down: 0, unknown: 0 };
 }
 
+/**
+ * A measurement as the views show it: a finite number or null. The files are validated
+ * on read; this keeps a value that got past that (a bug, a seal made with a stolen key)
+ * from reaching the page as text, let alone markup.
+ */
+function measured(value: unknown): number | null {
+  return typeof value === 'number' && Number.isFinite(value) ? value : null;
+}
+
 function trend(
   points: readonly HealthPoint[] | undefined,
   pick: (p: HealthPoint) => number | null | undefined,
   n: number,
 ): Array<number | null> {
-  return (points ?? []).slice(-n).map((p) => (p.up ? (pick(p) ?? null) : null));
+  return (points ?? []).slice(-n).map((p) => (p.up ? measured(pick(p)) : null));
 }
 
 export function buildStatusView(state: FleetState, now: Date, trendPoints = TREND_POINTS): StatusView {
@@ -106,13 +115,13 @@ export function buildStatusView(state: FleetState, now: Date, trendPoints = TREN
         lastHealth: e.health?.at ?? null,
         release: releaseOf(e),
         tillVersion: h?.tillVersion ?? e.till_version ?? null,
-        latencyMs: h?.latencyMs ?? null,
-        load1: h?.load1 ?? null,
-        cpus: h?.cpus ?? e.metadata?.cores ?? null,
-        memAvailableBytes: h?.memAvailableBytes ?? null,
-        memTotalBytes: h?.memTotalBytes ?? null,
-        diskFreeBytes: h?.diskFreeBytes ?? null,
-        diskTotalBytes: h?.diskTotalBytes ?? null,
+        latencyMs: measured(h?.latencyMs),
+        load1: measured(h?.load1),
+        cpus: measured(h?.cpus ?? e.metadata?.cores),
+        memAvailableBytes: measured(h?.memAvailableBytes),
+        memTotalBytes: measured(h?.memTotalBytes),
+        diskFreeBytes: measured(h?.diskFreeBytes),
+        diskTotalBytes: measured(h?.diskTotalBytes),
         reasons,
         latencyTrend: trend(points, (p) => p.latencyMs, trendPoints),
         loadTrend: trend(points, (p) => p.load1, trendPoints),

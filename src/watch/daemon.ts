@@ -1,5 +1,5 @@
 import { TillError, errorMessage } from '../core/errors.js';
-import { scheduleStore } from '../core/inventory.js';
+import { scheduleStore } from '../core/state/schedule.js';
 import type { TillPaths } from '../core/paths.js';
 import { dueState, ensureNextRun, runAndRecord, type SyncCommand } from '../schedule/run.js';
 import { isRunLocked } from '../core/run-lock.js';

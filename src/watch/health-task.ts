@@ -1,5 +1,5 @@
 import type { TillPaths } from '../core/paths.js';
-import { hostsStore } from '../core/inventory.js';
+import { hostsStore } from '../core/state/hosts.js';
 import { PROBE_BOUND_MS } from '../ops/test.js';
 import { stopMasters } from '../ssh/client.js';
 import type { WatchTask } from './daemon.js';

@@ -1,5 +1,19 @@
-import { execFileSync } from 'node:child_process';
-import { copyFileSync, readFileSync, readdirSync, statSync, writeFileSync, existsSync } from 'node:fs';
+import { execFileSync, spawnSync } from 'node:child_process';
+import { createHash, randomBytes } from 'node:crypto';
+import {
+  chmodSync,
+  chownSync,
+  copyFileSync,
+  existsSync,
+  mkdirSync,
+  mkdtempSync,
+  readFileSync,
+  readdirSync,
+  rmSync,
+  statSync,
+  writeFileSync,
+} from 'node:fs';
+import { dirname, join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startLab, type Lab } from '../lab/lab.js';
 import { closeMasters, tempHome, till, tillOk } from '../lab/till.js';
@@ -64,6 +78,117 @@ describe('till host init', () => {
     const r = await till(home(), ['host', 'list']);
     expect(r.code).toBe(2);
     expect(r.stderr).toContain('run: till host init');
+  });
+});
+
+describe('a TILL_HOME that belongs to another user, or cannot be read or written', () => {
+  // A real second Unix user (not named like the lab's tl* users), removed afterwards.
+  const user = `own${randomBytes(4).toString('hex')}`;
+  let owner: { uid: number; gid: number };
+  let dir: string;
+  let bin: string;
+  beforeAll(() => {
+    execFileSync('useradd', ['-M', '-s', '/usr/sbin/nologin', user]);
+    owner = {
+      uid: Number(execFileSync('id', ['-u', user], { encoding: 'utf8' })),
+      gid: Number(execFileSync('id', ['-g', user], { encoding: 'utf8' })),
+    };
+    dir = mkdtempSync('/tmp/t-');
+    chmodSync(dir, 0o755);
+    // The built till where that user can read it (the checkout may be under a private home).
+    for (const f of ['bin/till.mjs', 'dist/till.mjs', 'package.json']) {
+      mkdirSync(dirname(join(dir, f)), { recursive: true });
+      copyFileSync(f, join(dir, f));
+    }
+    bin = join(dir, 'bin', 'till.mjs');
+  });
+  afterAll(() => {
+    execFileSync('userdel', [user]);
+    rmSync(dir, { recursive: true, force: true });
+  });
+
+  /** The built till run as `who` (default: this test's user, root). */
+  const run = (tillHome: string, args: string[], who?: { uid: number; gid: number }) =>
+    spawnSync(process.execPath, [bin, ...args], {
+      env: { PATH: process.env.PATH, HOME: dir, TILL_HOME: tillHome, NO_COLOR: '1' },
+      encoding: 'utf8',
+      ...who,
+    });
+  /** An empty folder of `who`'s in the test's folder (which is root's). */
+  const mkdirFor = (who: { uid: number; gid: number }, name: string) => {
+    const path = join(dir, name);
+    mkdirSync(path, { mode: 0o700 });
+    chownSync(path, who.uid, who.gid);
+    return path;
+  };
+  /** Every path under a tree with its owner and content hash. */
+  const tree = (root: string): string[] =>
+    readdirSync(root, { recursive: true, encoding: 'utf8' })
+      .sort()
+      .map((p) => {
+        const st = statSync(join(root, p));
+        const hash = st.isFile()
+          ? createHash('sha256')
+              .update(readFileSync(join(root, p)))
+              .digest('hex')
+          : 'dir';
+        return `${p} ${st.uid} ${hash}`;
+      });
+
+  it("root is refused another user's TILL_HOME with exit 4 and a hint, and leaves nothing of its own in it", () => {
+    const theirs = mkdirFor(owner, 'theirs');
+    expect(run(theirs, ['host', 'init'], owner).status).toBe(0);
+    expect(run(theirs, ['host', 'add', 'web1', 'deploy@127.0.0.7'], owner).status).toBe(0);
+    const before = tree(theirs);
+    for (const args of [['host', 'list'], ['host', 'add', 'web2', 'deploy@127.0.0.8'], ['host', 'init'], ['status']]) {
+      const r = run(theirs, args);
+      expect(r.status, `till ${args.join(' ')}: ${r.stderr}`).toBe(4);
+      expect(r.stderr).toContain(
+        `error: TILL_HOME ${theirs} belongs to ${user} (uid ${owner.uid}), not to root (uid 0)`,
+      );
+      expect(r.stderr).toContain(`hint: run till as ${user} (sudo -u ${user} till …)`);
+      expect(r.stdout).toBe('');
+    }
+    expect(tree(theirs)).toEqual(before);
+  });
+
+  it('a user on a TILL_HOME it cannot use: exit 4 with the reason, never "internal error"', () => {
+    const roots = join(dir, 'roots');
+    expect(run(roots, ['host', 'init']).status).toBe(0);
+    const locked = join(dir, 'locked'); // root's, 0755: the user cannot create anything in it
+    mkdirSync(locked, { mode: 0o755 });
+    const cases: Array<[string, string, string[], string]> = [
+      ["root's TILL_HOME", roots, ['host', 'list'], `TILL_HOME ${roots} belongs to root (uid 0), not to ${user}`],
+      ["root's TILL_HOME, init", roots, ['host', 'init'], `TILL_HOME ${roots} belongs to root (uid 0)`],
+      [
+        'under a folder it cannot create in',
+        join(locked, 'th'),
+        ['host', 'init'],
+        `cannot set up TILL_HOME ${join(locked, 'th')}: permission denied: cannot mkdir ${join(locked, 'th')}`,
+      ],
+      [
+        "inside root's private TILL_HOME",
+        join(roots, 'x'),
+        ['host', 'list'],
+        `cannot reach TILL_HOME ${join(roots, 'x')}: permission denied`,
+      ],
+    ];
+    for (const [what, tillHome, args, message] of cases) {
+      const r = run(tillHome, args, owner);
+      expect(r.status, `${what}: ${r.stderr}`).toBe(4);
+      expect(r.stderr).toContain(`error: ${message}`);
+      expect(r.stderr).toMatch(/\nhint: /);
+      expect(r.stderr).not.toContain('internal error');
+    }
+    expect(existsSync(join(locked, 'th'))).toBe(false);
+    // Its own TILL_HOME with the database left root's by a till once run through sudo.
+    const own = mkdirFor(owner, 'own');
+    expect(run(own, ['host', 'init'], owner).status).toBe(0);
+    chownSync(join(own, 'hosts-local.json'), 0, 0);
+    const r = run(own, ['host', 'list'], owner);
+    expect(r.status, r.stderr).toBe(4);
+    expect(r.stderr).toContain(`error: cannot read ${join(own, 'hosts-local.json')}: permission denied`);
+    expect(r.stderr).toContain('hint: it must belong to the user till runs as');
   });
 });
 

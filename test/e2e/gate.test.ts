@@ -152,7 +152,12 @@ describe('restricted keys: till host setup --restrict and till gate', { timeout:
 
     const audit = await till(home, ['host', 'audit', 'h0', '--json']);
     expect(audit.code, audit.stderr).toBe(0);
-    expect(JSON.parse(audit.stdout).results[0]).toMatchObject({ host: 'h0', ok: true });
+    // The real line `setup --restrict` wrote is till's exact gate line: the audit calls it restricted.
+    expect(JSON.parse(audit.stdout).results[0]).toMatchObject({
+      host: 'h0',
+      ok: true,
+      audit: { tillKey: { present: true, which: 'current', restricted: true } },
+    });
     expect(gateLog()).toMatch(/allowed audit from/);
   });
 

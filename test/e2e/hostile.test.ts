@@ -8,8 +8,8 @@
  * By default each command slot gets a rotating sample of the corpus (every value goes
  * through several slots); TILL_HOSTILE_FULL=1 runs the full cross product.
  */
-import { spawn } from 'node:child_process';
-import { createHash, randomBytes } from 'node:crypto';
+import { spawn, spawnSync } from 'node:child_process';
+import { createHash, createHmac, randomBytes } from 'node:crypto';
 import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import fc from 'fast-check';
@@ -358,7 +358,7 @@ describe('a hand-edited hosts-local.json with a hostile value in any field is re
   });
 
   test(
-    `${cases.length} hostile files: exit 4 naming the file; file and ssh/config unchanged`,
+    `${cases.length} hostile files (half of them with a forged seal): exit 4 naming the file; file and ssh/config unchanged`,
     { timeout: 1_800_000 },
     async () => {
       const problems: string[] = [];
@@ -368,6 +368,8 @@ describe('a hand-edited hosts-local.json with a hostile value in any field is re
         set(d, value);
         const text = `${JSON.stringify(d, null, 2)}\n`;
         writeFileSync(db, text);
+        // Every other file also carries a seal anyone can compute (the plain sha256 older tills wrote): no help.
+        if (n % 2 === 1) writeFileSync(`${db}.sha256`, `${createHash('sha256').update(text).digest('hex')}\n`);
         const cfg = readFileSync(join(home, 'ssh', 'config'), 'utf8');
         // every file is refused on read; every 4th also on an update (which must not overwrite it)
         for (const args of n % 4 === 0
@@ -389,6 +391,153 @@ describe('a hand-edited hosts-local.json with a hostile value in any field is re
       expect(readFileSync(join(home, 'ssh', 'config'), 'utf8')).toBe(config);
     },
   );
+});
+
+describe('a sealed hosts-local.json never lets an unvalidated value reach ssh/config, HTML or metrics', () => {
+  let home: string;
+  let db: string;
+  let html: string;
+  beforeAll(async () => {
+    ({ home } = tempHome());
+    await tillOk(home, ['host', 'init']);
+    db = join(home, 'hosts-local.json');
+    html = join(home, 'status.html');
+  });
+  afterAll(async () => closeMasters(home));
+
+  const snapshot = (extra: Record<string, unknown> = {}) => ({
+    at: '2025-01-05T10:00:00Z',
+    up: true,
+    latencyMs: 12,
+    uptimeSec: 100,
+    load1: 0.5,
+    load5: 0.4,
+    load15: 0.3,
+    cpus: 2,
+    memTotalBytes: 2e9,
+    memAvailableBytes: 1e9,
+    diskFreeBytes: 5e9,
+    diskTotalBytes: 1e10,
+    os: 'Linux',
+    arch: 'x86_64',
+    tillVersion: '0.1.0',
+    release: 'r1',
+    degraded: false,
+    reasons: [],
+    ...extra,
+  });
+  const base = () => ({
+    hosts: {
+      h0: {
+        user: 'deploy',
+        host: '127.0.0.20',
+        port: 22,
+        status: 'connected',
+        added: '2025-01-05T10:00:00Z',
+        tekton_path: '~/T',
+        installations: [],
+        health: snapshot(),
+      },
+    } as Record<string, Record<string, unknown>>,
+    groups: {},
+    updated: '1',
+  });
+  const injection = `x\n    ProxyCommand ${touch}`;
+  const markup = '<img src=x onerror=alert(1)>';
+  const metricLine = '5\ninjected_metric 1';
+  /** A newline in a host field; a string (with a newline) in port; markup and a metric line in numeric fields. */
+  const HOSTILE: Array<[string, (h: Record<string, unknown>) => void]> = [
+    ['host', (h) => (h.host = injection)],
+    ['port', (h) => (h.port = `22\n    ProxyCommand ${touch}`)],
+    [
+      'health numbers',
+      (h) => (h.health = snapshot({ load1: markup, load5: metricLine, latencyMs: metricLine, cpus: markup })),
+    ],
+  ];
+  const write = (set: (h: Record<string, unknown>) => void, seal: (text: string) => string) => {
+    const d = base();
+    set(d.hosts.h0!);
+    const text = `${JSON.stringify(d, null, 2)}\n`;
+    writeFileSync(db, text);
+    writeFileSync(`${db}.sha256`, `${seal(text)}\n`);
+    return text;
+  };
+  const configText = () => readFileSync(join(home, 'ssh', 'config'), 'utf8');
+
+  test('sealed as anyone can (the sha256 of the text): refused with exit 4 by host list, status --html and metrics', async () => {
+    writeFileSync(db, `${JSON.stringify(base(), null, 2)}\n`);
+    await tillOk(home, ['host', 'list']);
+    const config = configText();
+    for (const [field, set] of HOSTILE) {
+      const text = write(set, (t) => createHash('sha256').update(t).digest('hex'));
+      for (const args of [['host', 'list'], ['status', '--html', html], ['metrics']]) {
+        const r = await runTill(home, args);
+        expect(r.code, `${field}: till ${args.join(' ')}: ${r.stderr}`).toBe(4);
+        expect(r.stderr).toContain(`${db} does not match its schema at hosts.h0.`);
+        expect(r.stdout).toBe('');
+        expect(existsSync(html)).toBe(false);
+        expect(readFileSync(db, 'utf8')).toBe(text);
+        expect(configText()).toBe(config);
+      }
+    }
+  });
+
+  test("sealed with this TILL_HOME's own key (a stolen key, or a bug): ssh/config, the page and the metrics still refuse the values", async () => {
+    const key = Buffer.from(readFileSync(join(home, 'seal.key'), 'utf8').trim(), 'hex');
+    const hmac = (t: string) => createHmac('sha256', key).update(t).digest('hex');
+    writeFileSync(db, `${JSON.stringify(base(), null, 2)}\n`);
+    await tillOk(home, ['host', 'list']);
+    const config = configText();
+    for (const [field, set] of HOSTILE.slice(0, 2)) {
+      write(set, hmac);
+      const r = await runTill(home, ['host', 'list']);
+      expect(r.code, `${field}: ${r.stderr}`).toBe(4);
+      expect(r.stderr).toContain(`host "h0" has an invalid ${field}`);
+      expect(r.stderr).toContain('ssh/config was not written');
+      expect(configText()).toBe(config);
+      expect(configText()).not.toContain('ProxyCommand');
+    }
+    write(HOSTILE[2]![1], hmac);
+    await tillOk(home, ['status', '--html', html]);
+    const page = readFileSync(html, 'utf8');
+    expect(page).not.toContain('<img');
+    expect(page).not.toContain('injected_metric');
+    expect(page).toContain('data-host="h0"');
+    const metrics = (await tillOk(home, ['metrics'])).stdout;
+    expect(metrics.split('\n').filter((l) => /^injected_metric|^<|onerror/.test(l))).toEqual([]);
+    expect(metrics).not.toContain('till_host_load1{');
+    expect(metrics).toContain('till_host_up{host="h0"} 1');
+    const check = spawnSync('promtool', ['check', 'metrics'], { input: metrics, encoding: 'utf8' });
+    expect(check.status, `${check.stdout}${check.stderr}`).toBe(0);
+    expect(configText()).not.toContain('ProxyCommand');
+    expect(existsSync(CANARY)).toBe(false);
+  });
+
+  test('what a host said (last_error, till_version, release, reasons) reaches the terminal escaped', async () => {
+    const said = 'x\u001b]0;owned\u0007\u001b[2J\rover\u202e';
+    const d = base();
+    Object.assign(d.hosts.h0!, {
+      status: 'unreachable',
+      previous_status: 'connected',
+      failures: 3,
+      last_error: said,
+      till_version: said,
+      deploy: { current: said, previous: null, at: '2025-01-05T10:00:00Z' },
+      health: snapshot({ up: false, reasons: [said] }),
+    });
+    writeFileSync(db, `${JSON.stringify(d, null, 2)}\n`);
+    for (const args of [['host', 'show', 'h0'], ['host', 'list'], ['status']]) {
+      const r = await runTill(home, args);
+      expect(r.code, r.stderr).toBe(0);
+      // eslint-disable-next-line no-control-regex -- no control character may reach the terminal
+      expect(r.stdout + r.stderr).not.toMatch(/[\u0000-\u0008\u000b-\u001f\u007f-\u009f\u202e]/);
+    }
+    const shown = (await runTill(home, ['host', 'show', 'h0'])).stdout;
+    expect(shown).toContain('last error     x\\x1b]0;owned\\x07\\x1b[2J\\rover\\u202e');
+    expect((await runTill(home, ['status'])).stdout).toContain('x\\x1b]0;owned');
+    // --json keeps the bytes exactly (JSON escapes them).
+    expect(JSON.parse((await runTill(home, ['host', 'show', 'h0', '--json'])).stdout).last_error).toBe(said);
+  });
 });
 
 describe('hostile values as data reach the remote command exactly (a real lab host)', () => {

@@ -422,6 +422,73 @@ describe('till host audit', () => {
     expect(r.stdout).toMatch(/LOW\s+duplicate-key/);
   }, 180_000);
 
+  it("calls till's key restricted only in till's exact gate line, and shows a key comment's ESC sequences escaped", async () => {
+    const h = lab.hosts[2]!;
+    const saved = readFileSync(akFile(h));
+    // A stand-in for till gate where till's line points: it runs what it is asked, as a gate allowing the audit does.
+    h.shell(
+      `mkdir -p ~/.till/bin && printf '#!/bin/sh\\n[ "$1" = gate ] || exit 2\\nexec sh -c "$SSH_ORIGINAL_COMMAND"\\n' > ~/.till/bin/till && chmod 755 ~/.till/bin/till`,
+    );
+    /** A fresh connection reads authorized_keys again (a master would keep the old line's options). */
+    const reconnect = () => {
+      for (const sock of readdirSync(join(home, 'ssh', 'control')))
+        spawnSync('ssh', ['-o', `ControlPath=${join(home, 'ssh', 'control', sock)}`, '-O', 'exit', 'x'], {
+          stdio: 'ignore',
+          timeout: 10_000,
+        });
+    };
+    const gate = `command="${h.home}/.till/bin/till gate"`;
+    try {
+      const cases: Array<[string, boolean]> = [
+        [`restrict ${tillPub}`, false], // runs any command (the issue's case)
+        [`${gate} ${tillPub}`, false], // forwarding left open
+        [`restrict,port-forwarding,${gate} ${tillPub}`, false],
+        [`restrict,command="/bin/sh -c \\"$SSH_ORIGINAL_COMMAND\\"" ${tillPub}`, false],
+        [`restrict,${gate} ${tillPub}`, true],
+      ];
+      for (const [line, restricted] of cases) {
+        writeFileSync(akFile(h), `${line}\n`);
+        reconnect();
+        const r = await till(home, ['host', 'audit', 'h2', '--json', '--connect-timeout', '5'], { timeoutMs: 120_000 });
+        const res = (JSON.parse(r.stdout) as AuditJson).results[0]!;
+        expect([line, res.ok, res.audit?.tillKey]).toEqual([
+          line,
+          true,
+          { present: true, which: 'current', restricted },
+        ]);
+      }
+      const text = await till(home, ['host', 'audit', 'h2']);
+      expect(text.stdout).toContain('till key: present (current), restricted');
+
+      // A key added with a comment that would retitle the window, clear the screen and write over it.
+      const evil = `\u001b]0;owned\u0007\u001b[2J\u001b[1;1Hall clear\u202e`;
+      const esc = keygen('esc', ['-t', 'ed25519']).split(' ').slice(0, 2).join(' ');
+      writeFileSync(akFile(h), `restrict ${tillPub}\n${esc} ${evil}\n`);
+      const shown = '\\x1b]0;owned\\x07\\x1b[2J\\x1b[1;1Hall clear\\u202e';
+      // First --quiet (the key is new: its finding quotes the comment), then the tables.
+      for (const args of [
+        ['host', 'audit', 'h2', '--quiet'],
+        ['host', 'audit', 'h2'],
+      ]) {
+        const r = await till(home, args);
+        // eslint-disable-next-line no-control-regex -- no control character may reach the terminal
+        expect(r.stdout + r.stderr).not.toMatch(/[\u0000-\u0008\u000b-\u001f\u007f-\u009f\u202e]/);
+        expect(r.stdout).toContain(shown);
+        if (args.includes('--quiet'))
+          expect(r.stdout).toContain(
+            `h2: high key-added: unknown key added since the last audit: ED25519 256-bit key ${fingerprintOf(esc)} (${shown})`,
+          );
+      }
+      // --json keeps the exact bytes (JSON escapes them itself).
+      const doc = (await audit()).doc;
+      expect(hostAudit(doc, 'h2').keys.find((k) => k.till === null)!.comment).toBe(evil);
+    } finally {
+      writeFileSync(akFile(h), saved);
+      h.shell('rm -rf ~/.till');
+      reconnect();
+    }
+  }, 180_000);
+
   it('host remove drops the audit history: metrics forget the host, a re-added name starts a fresh baseline', async () => {
     await tillOk(home, ['host', 'remove', 'h0']);
     expect(existsSync(join(home, 'state', 'audit', 'h0.json'))).toBe(false);

@@ -12,7 +12,7 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { existsSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { join } from 'node:path';
-import { scheduleStore } from '../../src/core/inventory.js';
+import { scheduleStore } from '../../src/core/state/schedule.js';
 import { tillPaths } from '../../src/core/paths.js';
 import { startLab, type Lab, type LabHost } from './lab.js';
 import { TILL_BIN, closeMasters, tempHome, till, tillOk } from './till.js';

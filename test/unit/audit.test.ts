@@ -20,7 +20,7 @@ import {
   readLatestAudits,
   removeAuditHistory,
   type AuditHistory,
-} from '../../src/core/state/audit.js';
+} from '../../src/audit/history.js';
 
 let dir: string;
 const pub: Record<string, string> = {};
@@ -176,6 +176,31 @@ describe('findings', () => {
       null,
     );
     expect(restricted.tillKey).toEqual({ present: true, which: 'current', restricted: true });
+    // Only till's exact gate line restricts it: `restrict` alone runs any command, a command alone forwards ports.
+    const gate = 'command="/home/d/.till/bin/till gate"';
+    const verdicts = [
+      [`restrict ${pub.till}`, false],
+      [`${gate} ${pub.till}`, false],
+      [`restrict,command="/bin/sh" ${pub.till}`, false],
+      [`restrict,command="/home/d/till gate" ${pub.till}`, false],
+      [`restrict,command="/home/d/.till/bin/till gate --all" ${pub.till}`, false],
+      [`restrict,command="home/d/.till/bin/till gate" ${pub.till}`, false],
+      [`restrict,command="/home/d/../e/.till/bin/till gate" ${pub.till}`, false],
+      [`restrict,pty,${gate} ${pub.till}`, false],
+      [`restrict,port-forwarding,${gate} ${pub.till}`, false],
+      [`restrict,environment="NODE_OPTIONS=--require=/tmp/x.js",${gate} ${pub.till}`, false],
+      [`restrict,${gate} ${pub.till}`, true],
+      [`${gate},restrict ${pub.till}`, true],
+      [`restrict,command="/.till/bin/till gate" ${pub.till}`, true],
+      [`from="10.0.0.0/8",restrict,no-pty,expiry-time="20990101",${gate} ${pub.till}`, true],
+    ] as const;
+    for (const [line, expected] of verdicts) {
+      const a = analyzeSnapshot(snapshotOf({ authorized_keys: `${line}\n` }), till, null);
+      expect([line, a.tillKey.restricted, a.keys[0]!.restricted]).toEqual([line, expected, expected]);
+    }
+    // Another key's `restricted` still says it has some limit.
+    const other = analyzeSnapshot(snapshotOf({ authorized_keys: `restrict ${pub.alice}\n` }), till, null);
+    expect(other.keys[0]!.restricted).toBe(true);
     const absent = analyzeSnapshot(snapshotOf({ authorized_keys: `${pub.alice}\n` }), till, null);
     expect(absent.tillKey).toEqual({ present: false, which: null, restricted: false });
     expect(absent.findings).toEqual([expect.objectContaining({ severity: 'info', code: 'till-key-absent' })]);

@@ -1,10 +1,10 @@
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { createHash, createHmac } from 'node:crypto';
+import { copyFileSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { StateError } from '../../src/core/errors.js';
-import { hostsStore } from '../../src/core/inventory.js';
 import { tillPaths } from '../../src/core/paths.js';
-import type { HostsFile } from '../../src/core/state/hosts.js';
+import { hostsStore, type HostsFile } from '../../src/core/state/hosts.js';
 
 const dirs: string[] = [];
 afterEach(() => dirs.splice(0).forEach((d) => rmSync(d, { recursive: true, force: true })));
@@ -30,12 +30,59 @@ const db = (): HostsFile => ({
 });
 
 describe('hosts-local.json seal (skips re-validating what till itself wrote)', () => {
-  it('reads back what it wrote, and records the hash of that text', async () => {
+  it("reads back what it wrote, and seals that text with an HMAC keyed by TILL_HOME's own secret (0600)", async () => {
     const { dir, store: s } = store();
     await s.write(db());
     expect(await s.read()).toEqual(db());
-    const sha = readFileSync(join(dir, 'hosts-local.json.sha256'), 'utf8').trim();
-    expect(sha).toMatch(/^[0-9a-f]{64}$/);
+    const seal = readFileSync(join(dir, 'hosts-local.json.sha256'), 'utf8').trim();
+    const key = Buffer.from(readFileSync(join(dir, 'seal.key'), 'utf8').trim(), 'hex');
+    expect(key).toHaveLength(32);
+    expect(statSync(join(dir, 'seal.key')).mode & 0o777).toBe(0o600);
+    const text = readFileSync(join(dir, 'hosts-local.json'), 'utf8');
+    expect(seal).toBe(createHmac('sha256', key).update(text).digest('hex'));
+  });
+
+  // Whoever can write the database can also compute a plain hash of it (older tills sealed so).
+  const hostile = (text: string) => text.replace('web.example', 'x\\nProxyCommand touch /tmp/pwned');
+
+  it('a seal anyone can compute (the sha256 of the text) does not skip the check', async () => {
+    const { dir, store: s } = store();
+    await s.write(db());
+    const file = join(dir, 'hosts-local.json');
+    const text = hostile(readFileSync(file, 'utf8'));
+    writeFileSync(file, text);
+    writeFileSync(`${file}.sha256`, `${createHash('sha256').update(text).digest('hex')}\n`);
+    await expect(s.read()).rejects.toThrow(/does not match its schema at hosts\.web\.host/);
+  });
+
+  it("a database copied with its seal into another TILL_HOME is checked there (the other's key does not match)", async () => {
+    const a = store();
+    const b = store();
+    await a.store.write(db());
+    await b.store.write(db()); // b has a key of its own
+    const file = join(a.dir, 'hosts-local.json');
+    // Sealed in a with a's key: valid there, as a till with a stolen key (or a bug) could make it.
+    const text = hostile(readFileSync(file, 'utf8'));
+    const keyA = Buffer.from(readFileSync(join(a.dir, 'seal.key'), 'utf8').trim(), 'hex');
+    writeFileSync(join(b.dir, 'hosts-local.json'), text);
+    writeFileSync(join(b.dir, 'hosts-local.json.sha256'), createHmac('sha256', keyA).update(text).digest('hex'));
+    await expect(b.store.read()).rejects.toThrow(/does not match its schema/);
+  });
+
+  it('without its key (deleted, damaged) no seal is trusted, and the next write makes a new key', async () => {
+    const { dir, store: s } = store();
+    await s.write(db());
+    const file = join(dir, 'hosts-local.json');
+    const sealed = readFileSync(`${file}.sha256`, 'utf8');
+    writeFileSync(join(dir, 'seal.key'), 'not a key\n');
+    copyFileSync(file, `${file}.bak`);
+    writeFileSync(file, hostile(readFileSync(`${file}.bak`, 'utf8')));
+    await expect(s.read()).rejects.toThrow(/does not match its schema/);
+    writeFileSync(file, readFileSync(`${file}.bak`, 'utf8'));
+    expect(await s.read()).toEqual(db()); // validated, not trusted
+    await s.write(db());
+    expect(readFileSync(join(dir, 'seal.key'), 'utf8').trim()).toMatch(/^[0-9a-f]{64}$/);
+    expect(readFileSync(`${file}.sha256`, 'utf8')).not.toBe(sealed);
   });
 
   it('still refuses a hand-edited file with a hostile value, seal or not', async () => {

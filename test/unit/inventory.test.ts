@@ -3,7 +3,8 @@ import { copyFileSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSyn
 import { afterEach, describe, expect, it } from 'vitest';
 import type { HostResult } from '../../src/core/fanout.js';
 import { addHost } from '../../src/core/host-admin.js';
-import { Inventory, initTillHome } from '../../src/core/inventory.js';
+import { Inventory } from '../../src/inventory/inventory.js';
+import { initTillHome } from '../../src/inventory/till-home.js';
 import { tillPaths } from '../../src/core/paths.js';
 import { renderedFrom, SOURCE_LINE_RE } from '../../src/ssh/config.js';
 import { keyFile, readTillKey } from '../../src/ssh/key-set.js';

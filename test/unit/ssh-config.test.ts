@@ -5,7 +5,7 @@ import { checkControlPath, controlPathLength, tillPaths } from '../../src/core/p
 import type { HostsFile } from '../../src/core/state/hosts.js';
 import { buildSshArgs } from '../../src/ssh/args.js';
 import { configPath, renderedFrom, renderSshConfig } from '../../src/ssh/config.js';
-import { UsageError } from '../../src/core/errors.js';
+import { StateError, UsageError } from '../../src/core/errors.js';
 
 const dir = mkdtempSync('/tmp/t-');
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
@@ -94,6 +94,25 @@ describe('ssh/config', () => {
     expect(renderedFrom(stamped)).toBe(hash);
     expect(renderedFrom(text)).toBeUndefined();
     expect(effective(writeAndReturn(`${dir}/stamped`, stamped), 'till-production').get('port')).toEqual(['2222']);
+  });
+
+  it('refuses to render a value that got past validation (newline, string port, option as name)', () => {
+    const inject = 'x\n    ProxyCommand touch /tmp/pwned';
+    const cases: Array<[string, Record<string, unknown>, string]> = [
+      ['host', { host: inject }, 'host'],
+      ['user', { user: inject }, 'user'],
+      ['port', { port: '22\n    ProxyCommand touch /tmp/pwned' }, 'port'],
+      ['port', { port: 70000 }, 'port'],
+      ['jump', { jump: inject }, 'jump'],
+    ];
+    for (const [, over, field] of cases) {
+      const bad = { hosts: { web: entry(over as Partial<HostsFile['hosts'][string]>) } } as HostsFile;
+      expect(() => renderSshConfig(bad, paths)).toThrow(
+        new RegExp(`host "web" has an invalid ${field} .*ssh/config was not written`),
+      );
+    }
+    const badName = { hosts: { [inject]: entry({}) } } as HostsFile;
+    expect(() => renderSshConfig(badName, paths)).toThrow(StateError);
   });
 
   it('builds ssh argv with -F, the alias after --, and the command as one word', () => {

@@ -1,9 +1,8 @@
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { StateError } from '../../src/core/errors.js';
-import { hostsStore } from '../../src/core/inventory.js';
 import { tillPaths, type TillPaths } from '../../src/core/paths.js';
-import { lifecycleOf } from '../../src/core/state/hosts.js';
+import { hostsStore, lifecycleOf } from '../../src/core/state/hosts.js';
 import { applyRunRecord, computeNextRun, emptyScheduleFile, HISTORY_LIMIT } from '../../src/core/state/schedule.js';
 
 let dir: string;

@@ -11,13 +11,14 @@ import {
 import { formatOptions } from '../../audit/authorized-keys.js';
 import { ExitCode } from '../../core/errors.js';
 import type { HostResult } from '../../core/fanout.js';
-import { Inventory } from '../../core/inventory.js';
+import { Inventory } from '../../inventory/inventory.js';
 import { checkControlPath } from '../../core/paths.js';
-import { AUDIT_HISTORY_LIMIT } from '../../core/state/audit.js';
+import { AUDIT_HISTORY_LIMIT } from '../../audit/history.js';
 import { auditJob, tillFingerprints } from '../../ops/audit.js';
 import type { Cli } from '../context.js';
 import { addFleetOptions, runFleetCommand, selectTargets, type FleetOpts } from '../fleet.js';
 import { renderTable } from '../output/table.js';
+import { printable } from '../output/terminal.js';
 
 type AuditOpts = FleetOpts & { failOn: Severity; quiet?: boolean };
 
@@ -52,10 +53,11 @@ function renderHost(cli: Cli, host: string, a: HostAudit): string {
     ? 'first audit: baseline recorded'
     : `${a.drift.added.length} added, ${a.drift.removed.length} removed since the last audit`;
   const out = [
-    `${c.bold(`== ${host}`)}  user ${a.user} (uid ${a.uid})`,
+    // The user and owner names are the host's words: shown, never obeyed (the tables escape their cells).
+    `${c.bold(`== ${host}`)}  user ${printable(a.user)} (uid ${a.uid})`,
     `till key: ${tillKeyText(a)}`,
     `drift: ${drift}`,
-    `modes: ${a.modes.map((m) => `${m.path === 'home' ? '~' : m.path === 'ssh' ? '~/.ssh' : `~/.ssh/${m.path}`} ${m.mode === null ? '-' : `${m.mode} ${m.owner}`}`).join(', ')}`,
+    `modes: ${a.modes.map((m) => `${m.path === 'home' ? '~' : m.path === 'ssh' ? '~/.ssh' : `~/.ssh/${m.path}`} ${m.mode === null ? '-' : `${m.mode} ${printable(m.owner ?? '')}`}`).join(', ')}`,
   ].join('\n');
   const keys =
     a.keys.length === 0
@@ -153,9 +155,10 @@ export function registerAuditCommand(host: Command, cli: Cli): void {
       beforeSummary: (report) => {
         for (const r of report.results) {
           if (quiet) {
-            if (!r.ok) cli.out(`${r.host}: ${r.status}: ${r.error ?? ''}`);
+            if (!r.ok) cli.out(`${r.host}: ${r.status}: ${printable(r.error ?? '')}`);
             for (const f of r.data?.findings ?? [])
-              if (severityRank(f.severity) >= failOn) cli.out(`${r.host}: ${f.severity} ${f.code}: ${f.message}`);
+              if (severityRank(f.severity) >= failOn)
+                cli.out(`${r.host}: ${f.severity} ${f.code}: ${printable(f.message)}`);
           } else if (r.data) {
             cli.out(renderHost(cli, r.host, r.data));
           }

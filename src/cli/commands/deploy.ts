@@ -2,7 +2,7 @@ import { randomBytes } from 'node:crypto';
 import type { Command } from 'commander';
 import { ExitCode, UsageError } from '../../core/errors.js';
 import type { HostResult, Target } from '../../core/fanout.js';
-import { Inventory } from '../../core/inventory.js';
+import { Inventory } from '../../inventory/inventory.js';
 import { checkControlPath } from '../../core/paths.js';
 import {
   DeployJournalWriter,
@@ -39,6 +39,7 @@ import { addFleetOptions, interruptSignal, runFleetCommand, selectTargets, type 
 import { collect, intOption } from '../options.js';
 import { FleetReporter, fleetJson, renderSummary } from '../output/reporter.js';
 import { renderTable } from '../output/table.js';
+import { printable } from '../output/terminal.js';
 
 interface DeployOpts extends FleetOpts {
   source?: string;
@@ -261,7 +262,7 @@ export function registerDeployCommands(host: Command, cli: Cli): void {
           if (phase === 'stage') {
             if (e.type === 'done' && !e.result.ok && !json) {
               stage.clear();
-              cli.err(`${e.result.host}: staging ${e.result.status}: ${e.result.error ?? ''}`);
+              cli.err(`${e.result.host}: staging ${e.result.status}: ${printable(e.result.error ?? '')}`);
             }
             stage.onEvent(e);
           } else swap.onEvent(e);
@@ -410,8 +411,12 @@ export function registerDeployCommands(host: Command, cli: Cli): void {
         ),
       );
       if (d.current === null && d.link !== null)
-        cli.err(`${entry.tekton_path} points outside till's releases: ${d.link}`);
-      if (d.lock) cli.err(`locked by ${d.lock.who ?? '?'} since ${d.lock.when ?? '?'} (${d.lock.what ?? '?'})`);
+        cli.err(`${entry.tekton_path} points outside till's releases: ${printable(d.link)}`);
+      // The lock file is the host's: its words are shown, not obeyed.
+      if (d.lock)
+        cli.err(
+          `locked by ${printable(d.lock.who ?? '?')} since ${printable(d.lock.when ?? '?')} (${printable(d.lock.what ?? '?')})`,
+        );
     });
 }
 

@@ -1,11 +1,13 @@
 import type { Command } from 'commander';
 import { ExitCode, UsageError } from '../../core/errors.js';
 import { pathExists } from '../../core/fs.js';
-import { hostsStore, Inventory } from '../../core/inventory.js';
+import { hostsStore } from '../../core/state/hosts.js';
+import { Inventory } from '../../inventory/inventory.js';
 import { checkControlPath } from '../../core/paths.js';
 import { doctorHeading, runDoctor, type CheckStatus } from '../../ops/doctor.js';
 import type { Cli } from '../context.js';
 import { intOption } from '../options.js';
+import { printable } from '../output/terminal.js';
 
 /** `till host doctor <name>`: what is wrong with a host's connection, and how to fix it. */
 export function registerDoctorCommand(host: Command, cli: Cli): void {
@@ -48,11 +50,14 @@ export function registerDoctorCommand(host: Command, cli: Cli): void {
       };
       const lines = [`doctor ${doctorHeading(name, entry)}`];
       for (const check of report.checks) {
-        lines.push(`  ${paint[check.status](check.status.padEnd(4))}  ${check.name.padEnd(8)}  ${check.detail}`);
+        // Details quote the host (its till version, ssh's and the probe's words): shown, not obeyed.
+        lines.push(
+          `  ${paint[check.status](check.status.padEnd(4))}  ${check.name.padEnd(8)}  ${printable(check.detail)}`,
+        );
         const indent = ' '.repeat(18);
         check.fix
           ?.split('\n')
-          .forEach((fixLine, i) => lines.push(`${indent}${i === 0 ? c.bold('fix:') : '    '} ${fixLine}`));
+          .forEach((fixLine, i) => lines.push(`${indent}${i === 0 ? c.bold('fix:') : '    '} ${printable(fixLine)}`));
       }
       const count = (s: CheckStatus) => report.checks.filter((k) => k.status === s).length;
       const tally = [

@@ -1,7 +1,7 @@
 import type { Command } from 'commander';
 import { UsageError } from '../../core/errors.js';
 import { addToGroup } from '../../core/host-admin.js';
-import { Inventory } from '../../core/inventory.js';
+import { Inventory } from '../../inventory/inventory.js';
 import { validateName } from '../../core/validate.js';
 import type { Cli } from '../context.js';
 import { renderTable } from '../output/table.js';

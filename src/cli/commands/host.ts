@@ -1,8 +1,9 @@
 import type { Command } from 'commander';
 import { ExitCode, UsageError } from '../../core/errors.js';
 import { addHost, removeHostFrom } from '../../core/host-admin.js';
-import { removeAuditHistory } from '../../core/state/audit.js';
-import { Inventory, initTillHome } from '../../core/inventory.js';
+import { removeAuditHistory } from '../../audit/history.js';
+import { Inventory } from '../../inventory/inventory.js';
+import { initTillHome } from '../../inventory/till-home.js';
 import { checkControlPath } from '../../core/paths.js';
 import type { HostEntry, HostsFile } from '../../core/state/hosts.js';
 import { formatHostSpec, validateName } from '../../core/validate.js';
@@ -18,7 +19,7 @@ import { confirm } from '../prompt.js';
 import { addFleetOptions, runFleetCommand, selectTargets, type FleetOpts } from '../fleet.js';
 import { collect } from '../options.js';
 import { renderTable } from '../output/table.js';
-import { formatAge } from '../output/terminal.js';
+import { formatAge, printable } from '../output/terminal.js';
 
 /** Group membership of every host, in one pass (the database may hold 10,000 hosts). */
 function membership(db: HostsFile): Map<string, string[]> {
@@ -111,7 +112,9 @@ export function registerHostCommands(host: Command, cli: Cli): void {
         }
         const result = await sshRun(paths, name, CLEAN_REMOTE_COMMAND);
         if (result.exitCode !== 0) {
-          cli.err(`error: could not clean ${name}: ${result.stderr.trim() || `exit ${result.exitCode}`}; host kept`);
+          cli.err(
+            `error: could not clean ${name}: ${printable(result.stderr.trim()) || `exit ${result.exitCode}`}; host kept`,
+          );
           cli.exitCode = ExitCode.hostFailed;
           return;
         }
@@ -214,7 +217,8 @@ export function registerHostCommands(host: Command, cli: Cli): void {
           ? `current${key ? ` (${key.ageDays} days old)` : ''}`
           : `old ${entry.key_fingerprint} (finish with: till host rotate-key)`,
       ]);
-      cli.out(rows.map(([k, v]) => `${k.padEnd(14)} ${v}`).join('\n'));
+      // last_error and till_version are what a host said: shown, not obeyed.
+      cli.out(rows.map(([k, v]) => `${k.padEnd(14)} ${printable(v)}`).join('\n'));
     });
 
   host

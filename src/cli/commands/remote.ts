@@ -4,7 +4,7 @@ import { fileURLToPath } from 'node:url';
 import type { Command } from 'commander';
 import { SetupError, UsageError } from '../../core/errors.js';
 import type { HostResult, Target } from '../../core/fanout.js';
-import { Inventory } from '../../core/inventory.js';
+import { Inventory } from '../../inventory/inventory.js';
 import { checkControlPath } from '../../core/paths.js';
 import { atLeast, lifecycleOf } from '../../core/state/hosts.js';
 import { applySetup, MIN_NODE_MAJOR, setupJob, VERSION_RE, type SetupData } from '../../ops/setup.js';
@@ -12,6 +12,7 @@ import { gateConfigFor, parsePublicKey, restrictJob, type PublicKey } from '../.
 import { countLocal, hostSyncJob, type HostSyncData } from '../../ops/sync.js';
 import type { Cli } from '../context.js';
 import { addFleetOptions, runFleetCommand, selectTargets, type FleetOpts } from '../fleet.js';
+import { printable } from '../output/terminal.js';
 import { VERSION } from '../version.js';
 
 /**
@@ -87,7 +88,8 @@ export function hostInstallationNotes(results: ReadonlyArray<HostResult<HostSync
   for (const r of results) {
     for (const inst of r.data?.local ?? []) {
       if (inst.status === 'skipped' || inst.status === 'failed')
-        lines.push(`${r.host}: ${inst.name} ${inst.status}: ${inst.reason ?? 'no reason given'}`);
+        // The host's own report: its names and reasons are shown, not obeyed.
+        lines.push(`${r.host}: ${printable(`${inst.name} ${inst.status}: ${inst.reason ?? 'no reason given'}`)}`);
     }
   }
   return lines;

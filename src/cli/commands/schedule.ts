@@ -4,8 +4,7 @@ import { mkdir } from 'node:fs/promises';
 import { Option, type Command } from 'commander';
 import { ExitCode, FailedError, TillError, UsageError } from '../../core/errors.js';
 import { isRunLocked } from '../../core/run-lock.js';
-import { scheduleStore } from '../../core/inventory.js';
-import { computeNextRun, type RunRecord } from '../../core/state/schedule.js';
+import { computeNextRun, scheduleStore, type RunRecord } from '../../core/state/schedule.js';
 import {
   applyPlan,
   checkNotOwnedElsewhere,
@@ -41,7 +40,7 @@ import { watchState } from '../../watch/daemon.js';
 import { rotateIfOver, SYNC_LOG_MAX_BYTES } from '../../watch/log.js';
 import type { Cli } from '../context.js';
 import { renderTable } from '../output/table.js';
-import { formatDuration } from '../output/terminal.js';
+import { formatDuration, printable } from '../output/terminal.js';
 
 export function userContext(): UserContext {
   return { userHome: homedir(), env: process.env, uid: process.getuid?.() ?? 0 };
@@ -152,7 +151,8 @@ export function registerScheduleCommands(program: Command, cli: Cli): void {
         ['last error', sync.last_error ?? '-'],
       ];
       const width = Math.max(...rows.map(([k]) => k.length));
-      cli.out(rows.map(([k, v]) => `${k.padEnd(width)}  ${v}`).join('\n'));
+      // The last error may quote a host: shown, not obeyed.
+      cli.out(rows.map(([k, v]) => `${k.padEnd(width)}  ${printable(v)}`).join('\n'));
       if (history.length) {
         cli.out(`\nlast runs (newest first, ${history.length} kept):`);
         cli.out(

@@ -1,7 +1,7 @@
 import type { Command } from 'commander';
 import { ExitCode, FailedError, UsageError } from '../../core/errors.js';
 import type { HostResult, Target } from '../../core/fanout.js';
-import { Inventory } from '../../core/inventory.js';
+import { Inventory } from '../../inventory/inventory.js';
 import { checkControlPath } from '../../core/paths.js';
 import { validateName } from '../../core/validate.js';
 import { AuthorizeFailed, authorizeHost } from '../../ops/authorize.js';
@@ -13,6 +13,7 @@ import { confirm } from '../prompt.js';
 import { runSetupCommand } from './remote.js';
 import { addFleetOptions, runFleetCommand, selectTargets, type FleetOpts } from '../fleet.js';
 import { intOption } from '../options.js';
+import { printable } from '../output/terminal.js';
 
 /** Which key a host is on after a rotate-key attempt. */
 function keyOf(r: HostResult<RotateData>): 'new' | 'old' {
@@ -55,7 +56,7 @@ export function registerSecurityCommands(host: Command, cli: Cli): void {
           cli.err(
             `${name}: login with till's key works (${t.data?.latencyMs ?? '?'}ms); status ${t.data?.tillVersion ? 'till-ready' : 'connected'}`,
           );
-        else cli.err(`${name}: but the login with till's key failed: ${t.error}`);
+        else cli.err(`${name}: but the login with till's key failed: ${printable(t.error ?? '')}`);
       }
       if (!t.ok) {
         cli.exitCode = ExitCode.hostFailed;

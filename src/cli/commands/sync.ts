@@ -2,10 +2,10 @@ import type { Command } from 'commander';
 import { errorMessage, ExitCode, SetupError, UsageError } from '../../core/errors.js';
 import type { FleetReport, Target } from '../../core/fanout.js';
 import { installationsStore, listInstallations } from '../../core/installations.js';
-import { Inventory, scheduleStore } from '../../core/inventory.js';
+import { Inventory } from '../../inventory/inventory.js';
 import { checkControlPath } from '../../core/paths.js';
 import { withRunLock } from '../../core/run-lock.js';
-import { applyRunRecord } from '../../core/state/schedule.js';
+import { applyRunRecord, scheduleStore } from '../../core/state/schedule.js';
 import { NAME_RE } from '../../core/validate.js';
 import {
   buildRunRecord,

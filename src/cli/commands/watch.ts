@@ -1,7 +1,7 @@
 import { join } from 'node:path';
 import { Option, type Command } from 'commander';
 import { ExitCode, FailedError, UsageError } from '../../core/errors.js';
-import { scheduleStore } from '../../core/inventory.js';
+import { scheduleStore } from '../../core/state/schedule.js';
 import { currentInvocation, customSyncCommand, tillSyncCommand } from '../../schedule/run.js';
 import { runWatch, watchState, type WatchService, type WatchTask } from '../../watch/daemon.js';
 import { isWatchProcess, type RecordedWatch } from '../../watch/pid.js';

@@ -1,7 +1,7 @@
 import type { FleetEvent, FleetReport, HostResult } from '../../core/fanout.js';
 import type { Cli } from '../context.js';
 import { renderTable } from './table.js';
-import { formatDuration } from './terminal.js';
+import { formatDuration, printable } from './terminal.js';
 
 /**
  * Progress and per-host output of a fleet run. On a terminal: one live line on
@@ -37,7 +37,7 @@ export class FleetReporter {
     const c = this.cli.stderrColor;
     if (event.type === 'retry') {
       this.say(
-        `${c.yellow('retry')} ${event.host}: attempt ${event.attempt} failed (${event.error}); retrying in ${formatDuration(event.delayMs)}${event.maxDelayMs > event.delayMs ? `–${formatDuration(event.maxDelayMs)}` : ''}`,
+        `${c.yellow('retry')} ${event.host}: attempt ${event.attempt} failed (${printable(event.error)}); retrying in ${formatDuration(event.delayMs)}${event.maxDelayMs > event.delayMs ? `–${formatDuration(event.maxDelayMs)}` : ''}`,
       );
     } else if (event.type === 'done') {
       this.done += 1;
@@ -46,7 +46,10 @@ export class FleetReporter {
       if (this.opts.grouped) this.printBlock(event.result);
       if (!this.cli.stderrIsTTY && !this.opts.quietDone) {
         const r = event.result;
-        this.cli.err(`[${this.done}/${this.total}] ${r.host}: ${r.ok ? 'ok' : `${r.status}: ${r.error ?? ''}`}`);
+        // Errors quote what the host said: its control characters are shown, not obeyed.
+        this.cli.err(
+          `[${this.done}/${this.total}] ${r.host}: ${r.ok ? 'ok' : `${r.status}: ${printable(r.error ?? '')}`}`,
+        );
       }
     }
     this.draw();

@@ -1,7 +1,7 @@
 import { formatBytes } from '../../core/units.js';
 import { pickRows, sparkline, type HostRow, type HostState, type StatusView } from '../../status/model.js';
 import { renderTable } from './table.js';
-import { formatAge, type Colors } from './terminal.js';
+import { formatAge, printable, type Colors } from './terminal.js';
 
 /** On a narrow terminal, the columns left out (in this order) until a host line fits. */
 export const NARROW_DROP_ORDER = ['TESTED', 'SYNCED', 'DEPLOYED', 'STATUS', 'CHECKED'];
@@ -129,7 +129,7 @@ export function renderStatusText(view: StatusView, o: TextOptions): string {
     const maxNoteLines = Number.isFinite(budget) ? Math.max(2, Math.floor(budget / 2)) : Infinity;
     let shownNotes = 0;
     for (const h of troubled) {
-      const wrapped = wrap(`${h.name}: ${h.reasons.join('; ')}`, o.width, '    ');
+      const wrapped = wrap(`${h.name}: ${printable(h.reasons.join('; '))}`, o.width, '    ');
       if (notes.length + wrapped.length > maxNoteLines - (shownNotes < troubled.length - 1 ? 1 : 0)) break;
       notes.push(...wrapped.map((l, i) => (i === 0 ? (h.state === 'down' ? c.red(l) : c.yellow(l)) : l)));
       shownNotes += 1;

@@ -1,6 +1,8 @@
 import * as z from 'zod';
 import { NAME_RE, USER_RE, isValidAddress, remotePathProblem } from '../validate.js';
+import type { TillPaths } from '../paths.js';
 import { healthSnapshotSchema, hostMetadataSchema } from './health.js';
+import { JsonFileStore } from './store.js';
 
 /**
  * hosts-local.json: the seed's format, extended compatibly. Unknown fields are kept
@@ -111,6 +113,14 @@ export function reviveHostsFile(data: unknown): HostsFile {
   db.hosts = withoutPrototype(db.hosts);
   if (db.groups) db.groups = withoutPrototype(db.groups);
   return db;
+}
+
+/** The host database's store: sealed, so an unchanged file is not validated again on every read. */
+export function hostsStore(paths: TillPaths) {
+  return new JsonFileStore(paths.hostsDb, hostsFileSchema, emptyHostsFile, {
+    seal: { keyFile: paths.sealKey },
+    revive: reviveHostsFile,
+  });
 }
 
 export function emptyHostsFile(): HostsFile {

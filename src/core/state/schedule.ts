@@ -1,4 +1,6 @@
 import * as z from 'zod';
+import type { TillPaths } from '../paths.js';
+import { JsonFileStore } from './store.js';
 
 /** schedule.json: the seed's `sync` block, plus a bounded run history and the watch daemon's pid. */
 export const HISTORY_LIMIT = 50;
@@ -80,4 +82,8 @@ export function applyRunRecord(file: ScheduleFile, run: RunRecord): void {
   sync.next_run = computeNextRun(sync, new Date(run.finished)).toISOString();
   const history = [...(file.history ?? []), run];
   file.history = history.slice(-HISTORY_LIMIT);
+}
+
+export function scheduleStore(paths: TillPaths) {
+  return new JsonFileStore(paths.scheduleFile, scheduleFileSchema, emptyScheduleFile);
 }

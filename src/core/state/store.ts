@@ -1,4 +1,4 @@
-import { createHash } from 'node:crypto';
+import { createHash, createHmac, randomBytes } from 'node:crypto';
 import { mkdir, readFile } from 'node:fs/promises';
 import { dirname } from 'node:path';
 import lockfile from 'proper-lockfile';
@@ -17,19 +17,26 @@ export const UNCHANGED: unique symbol = Symbol('unchanged');
  */
 export interface StoreOptions {
   /**
-   * Remember (in `<file>.sha256`) the hash of the text this store last validated and
-   * wrote, and skip the schema check when the file still has exactly that text.
-   * Validating 10,000 hosts costs ~0.5 s per read; any other text (a hand edit, a
-   * half-finished write) is validated as usual. What is written is the schema's output;
-   * a schema whose transforms make more than JSON can hold (prototype-less maps) gives
-   * `revive` to redo them on a sealed read.
+   * Skip the schema check of a file that still holds exactly the text this store last
+   * validated and wrote. Validating 10,000 hosts costs ~0.5 s per read. The proof is a
+   * seal in `<file>.sha256`: an HMAC-SHA256 of that text keyed with a secret of this
+   * TILL_HOME (`keyFile`, 0600, made on the first sealed write). Only `write` makes one,
+   * and only after the schema check; whoever lacks the key cannot seal other text, so a
+   * hand edit, another program's write or a database copied with its seal is validated
+   * as usual. What is written is the schema's output; a schema whose transforms make
+   * more than JSON can hold (prototype-less maps) gives `revive` to redo them on a
+   * sealed read.
    */
-  seal?: boolean;
+  seal?: { keyFile: string };
   revive?: (data: unknown) => unknown;
 }
 
 export function sha256(text: string): string {
   return createHash('sha256').update(text).digest('hex');
+}
+
+function sealOf(key: Buffer, text: string): string {
+  return createHmac('sha256', key).update(text).digest('hex');
 }
 
 /** What `update` did, for work that must follow the write under the same lock. */
@@ -57,7 +64,21 @@ export class JsonFileStore<S extends z.ZodType> {
   private async isSealed(text: string): Promise<boolean> {
     if (!this.opts.seal) return false;
     const seal = await readFile(this.sealFile, 'utf8').catch(() => '');
-    return seal.trim() === sha256(text);
+    if (seal === '') return false;
+    const key = await this.sealKey(false);
+    return key !== undefined && seal.trim() === sealOf(key, text);
+  }
+
+  /** The seal key; with `create`, a new one when there is none (only under the lock, from `write`). */
+  private async sealKey(create: boolean): Promise<Buffer | undefined> {
+    const file = this.opts.seal!.keyFile;
+    const hex = (await readFile(file, 'utf8').catch(() => '')).trim();
+    if (/^[0-9a-f]{64}$/.test(hex)) return Buffer.from(hex, 'hex');
+    if (!create) return undefined;
+    // Missing or damaged: a new key only invalidates old seals, which means one full check.
+    const key = randomBytes(32);
+    await writeFileAtomic(file, `${key.toString('hex')}\n`, { mode: 0o600 });
+    return key;
   }
 
   async exists(): Promise<boolean> {
@@ -81,7 +102,13 @@ export class JsonFileStore<S extends z.ZodType> {
       text = await readFile(this.file, 'utf8');
     } catch (err) {
       if ((err as NodeJS.ErrnoException).code === 'ENOENT') return { data: this.empty(), text: '' };
-      throw new StateError(`cannot read ${this.file}: ${errorMessage(err)}`);
+      const denied = (err as NodeJS.ErrnoException).code === 'EACCES';
+      throw new StateError(
+        `cannot read ${this.file}: ${denied ? 'permission denied' : errorMessage(err)}`,
+        denied
+          ? `it must belong to the user till runs as (a till once run through sudo may have left it so): ls -l ${this.file}`
+          : undefined,
+      );
     }
     if (await this.isSealed(text)) {
       const data: unknown = JSON.parse(text);
@@ -167,10 +194,18 @@ export class JsonFileStore<S extends z.ZodType> {
       throw asWriteError(this.file, err);
     });
     // After the data: a crash in between, or a disk that filled up, leaves a stale seal, which only means a full check.
-    if (this.opts.seal)
-      await writeFileAtomic(this.sealFile, `${sha256(text)}\n`, { mode: 0o600, fsync: false }).catch((err: unknown) => {
-        if (!isDiskFull(err)) throw err;
+    if (this.opts.seal) {
+      const key = await this.sealKey(true).catch((err: unknown) => {
+        if (isDiskFull(err)) return undefined;
+        throw err;
       });
+      if (key !== undefined)
+        await writeFileAtomic(this.sealFile, `${sealOf(key, text)}\n`, { mode: 0o600, fsync: false }).catch(
+          (err: unknown) => {
+            if (!isDiskFull(err)) throw err;
+          },
+        );
+    }
     return text;
   }
 

@@ -1,34 +1,21 @@
-import { chmod, mkdir, open, readFile } from 'node:fs/promises';
-import { pathExists, writeFileAtomic } from './fs.js';
+/**
+ * The host database as commands use it: hosts-local.json (core/state/hosts.ts) with the
+ * ssh/config derived from it kept in step. Above core and ssh: it renders the config.
+ */
+import { open, readFile } from 'node:fs/promises';
+import { asWriteError, DiskFullError, SetupError } from '../core/errors.js';
+import type { HostResult } from '../core/fanout.js';
+import { pathExists, writeFileAtomic } from '../core/fs.js';
+import type { TillPaths } from '../core/paths.js';
+import { hostsStore, lifecycleOf, type HostEntry, type HostsFile } from '../core/state/hosts.js';
+import { sha256, UNCHANGED, type Committed } from '../core/state/store.js';
 import { renderedFrom, renderSshConfig, sourceLine, SOURCE_LINE_RE } from '../ssh/config.js';
-import { ensureKeyPair } from '../ssh/keys.js';
 import { otherTillKeys } from '../ssh/key-set.js';
-import { asWriteError, DiskFullError, SetupError } from './errors.js';
-import type { HostResult } from './fanout.js';
-import { checkControlPath, type TillPaths } from './paths.js';
-import { JsonFileStore, sha256, UNCHANGED, type Committed } from './state/store.js';
-import {
-  emptyHostsFile,
-  hostsFileSchema,
-  reviveHostsFile,
-  lifecycleOf,
-  type HostEntry,
-  type HostsFile,
-} from './state/hosts.js';
-import { emptyScheduleFile, scheduleFileSchema } from './state/schedule.js';
 
 /** Consecutive failed operations after which a host is marked unreachable. */
 export const UNREACHABLE_AFTER = 3;
 
 const NO_CONTACT_EVIDENCE = new Set(['deadline', 'local', 'spawn']);
-
-export function hostsStore(paths: TillPaths) {
-  return new JsonFileStore(paths.hostsDb, hostsFileSchema, emptyHostsFile, { seal: true, revive: reviveHostsFile });
-}
-
-export function scheduleStore(paths: TillPaths) {
-  return new JsonFileStore(paths.scheduleFile, scheduleFileSchema, emptyScheduleFile);
-}
 
 /**
  * The host database and the ssh config generated from it. Every change goes
@@ -216,42 +203,4 @@ function applyResult<T>(
   if (entry.status === 'untested') entry.status = 'connected';
   entry.last_error = r.ok ? null : r.error;
   if (r.ok) onSuccess?.(entry, r);
-}
-
-export interface InitResult {
-  keyCreated: boolean;
-  databaseCreated: boolean;
-  scheduleCreated: boolean;
-}
-
-/**
- * `till host init`: the TILL_HOME tree, key, config, empty database and schedule.
- * Idempotent, and safe to run many times at once: all of it happens under the
- * database's lock, so one run makes the key and the others keep it.
- */
-export async function initTillHome(paths: TillPaths): Promise<InitResult> {
-  checkControlPath(paths);
-  for (const dir of [paths.home, paths.sshDir, paths.controlDir]) {
-    await mkdir(dir, { recursive: true, mode: 0o700 });
-    await chmod(dir, 0o700);
-  }
-  await mkdir(paths.logsDir, { recursive: true, mode: 0o700 });
-  const hosts = hostsStore(paths);
-  return hosts.withLock(async () => {
-    const { created } = await ensureKeyPair(paths);
-    const databaseCreated = !(await hosts.exists());
-    if (databaseCreated) await hosts.write(emptyHostsFile());
-    const schedule = scheduleStore(paths);
-    const scheduleCreated = !(await schedule.exists());
-    if (scheduleCreated) await schedule.write(emptyScheduleFile());
-    else await schedule.read(); // a corrupt schedule.json stops init too (exit 4, file untouched)
-    // Regenerate the config from whatever database is there (validating it, never rewriting it).
-    const { data, text } = await hosts.readText();
-    await new Inventory(paths).writeSshConfig(data, text);
-    if (!(await pathExists(paths.knownHosts)))
-      await writeFileAtomic(paths.knownHosts, '', { mode: 0o600 }).catch((err: unknown) => {
-        throw asWriteError(paths.knownHosts, err, '');
-      });
-    return { keyCreated: created, databaseCreated, scheduleCreated };
-  });
 }

@@ -1,10 +1,10 @@
 import { readdir, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import * as z from 'zod';
-import type { HostAudit } from '../../audit/analyze.js';
-import { errorMessage } from '../errors.js';
-import type { TillPaths } from '../paths.js';
-import { JsonFileStore } from './store.js';
+import { errorMessage } from '../core/errors.js';
+import type { TillPaths } from '../core/paths.js';
+import { JsonFileStore } from '../core/state/store.js';
+import type { HostAudit } from './analyze.js';
 
 /**
  * `$TILL_HOME/state/audit/<host>.json`: the last AUDIT_HISTORY_LIMIT audits of one host,
