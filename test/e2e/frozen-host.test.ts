@@ -1,8 +1,7 @@
 import type { ChildProcess } from 'node:child_process';
-import { readFileSync } from 'node:fs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { startLab, type Lab } from '../lab/lab.js';
-import { closeMasters, tempHome, till, tillOk, type TillRun } from '../lab/till.js';
+import type { Lab } from '../lab/lab.js';
+import { closeMasters, homeWithHosts, till, tillOk, type TillRun } from '../lab/till.js';
 
 /**
  * A frozen host (its sshd and every session it started stopped with SIGSTOP: the TCP
@@ -30,11 +29,7 @@ const healthAt = async (name: string): Promise<string | undefined> =>
 const HEALTH = ['host', 'health', '--load-max', '10000', '--disk-min', '0'];
 
 beforeAll(async () => {
-  home = tempHome().home;
-  await tillOk(home, ['host', 'init']);
-  const key = readFileSync(`${home}/ssh/till_federation_ed25519.pub`, 'utf8');
-  lab = await startLab(3, { authorizedKey: key });
-  for (const h of lab.hosts) await tillOk(home, ['host', 'add', `h${h.index}`, h.spec]);
+  ({ home, lab } = await homeWithHosts(3));
   // Every host answers, and each now has a ControlMaster: the frozen one's master hangs with it.
   await tillOk(home, [...HEALTH, '--all']);
 });

@@ -10,12 +10,11 @@
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { existsSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
-import { createServer } from 'node:net';
 import { join } from 'node:path';
 import { scheduleStore } from '../../src/core/state/schedule.js';
 import { tillPaths } from '../../src/core/paths.js';
-import { startLab, type Lab, type LabHost } from './lab.js';
-import { TILL_BIN, closeMasters, tempHome, till, tillOk } from './till.js';
+import type { Lab, LabHost } from './lab.js';
+import { TILL_BIN, closeMasters, freePort, homeWithHosts, till, tillOk } from './till.js';
 
 export type FaultKind = 'killed' | 'frozen' | 'rekeyed' | 'unauthorized';
 
@@ -74,17 +73,6 @@ export interface Storm {
   cleanup(): Promise<void>;
 }
 
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const srv = createServer();
-    srv.once('error', reject);
-    srv.listen(0, '127.0.0.1', () => {
-      const port = (srv.address() as { port: number }).port;
-      srv.close(() => resolve(port));
-    });
-  });
-}
-
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 /** /proc figures of a process: resident memory and open file descriptors. */
@@ -120,12 +108,8 @@ function parseMetrics(text: string): Map<string, number> {
 
 export async function startStorm(opts: StormOptions): Promise<Storm> {
   const say = opts.log ?? (() => undefined);
-  const { home } = tempHome();
-  await tillOk(home, ['host', 'init']);
-  const key = readFileSync(`${home}/ssh/till_federation_ed25519.pub`, 'utf8').trim();
-  const lab = await startLab(opts.hosts, { authorizedKey: key });
+  const { home, lab, key } = await homeWithHosts(opts.hosts, 's');
   const names = lab.hosts.map((h) => `s${h.index}`);
-  for (const h of lab.hosts) await tillOk(home, ['host', 'add', `s${h.index}`, h.spec]);
   let t = Date.now();
   await tillOk(home, ['host', 'setup', '--all'], { timeoutMs: 600_000 });
   say(`lab: ${opts.hosts} hosts up and set up (till installed on each) in ${Date.now() - t} ms`);
