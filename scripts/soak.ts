@@ -285,7 +285,7 @@ async function main(): Promise<number> {
   try {
     do {
       await storm.faultRound(round);
-      samples.push(storm.figures());
+      samples.push(await storm.figures());
       const s = samples.at(-1)!;
       say(`daemon after round ${round}: ${s.rssKb} kB resident, ${s.fds} open fds`);
       round += 1;
@@ -299,7 +299,7 @@ async function main(): Promise<number> {
   }
   say('time is up: waiting for the loops to finish their step');
   await Promise.all(actors);
-  const end = storm.figures();
+  const end = await storm.figures();
   samples.push(end);
   const syncs = storm.watchSyncs();
   await storm.stop();

@@ -1,5 +1,6 @@
 import { readdir } from 'node:fs/promises';
 import { join } from 'node:path';
+import pLimit from 'p-limit';
 import type { JobOutcome } from '../core/fanout.js';
 import type { TillPaths } from '../core/paths.js';
 import { buildControlExitArgs, buildSshArgs, type SshCallOptions } from './args.js';
@@ -61,11 +62,15 @@ export async function stopMasters(paths: TillPaths): Promise<number> {
     return 0;
   }
   // The socket is named by ControlPath itself: no host alias (or config) is needed to reach it.
+  // A few at a time: a big fleet has thousands of masters.
+  const limit = pLimit(16);
   const results = await Promise.all(
     sockets.map((s) =>
-      runProcess('ssh', ['-F', '/dev/null', '-o', `ControlPath=${join(paths.controlDir, s)}`, '-O', 'stop', 'till'], {
-        timeoutMs: 5_000,
-      }),
+      limit(() =>
+        runProcess('ssh', ['-F', '/dev/null', '-o', `ControlPath=${join(paths.controlDir, s)}`, '-O', 'stop', 'till'], {
+          timeoutMs: 5_000,
+        }),
+      ),
     ),
   );
   return results.filter((r) => r.exitCode === 0).length;
