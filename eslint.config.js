@@ -36,7 +36,8 @@ export default tseslint.config(
       'src/deploy/**',
       'src/audit/**',
       'src/watch/**',
-      'src/remote/**',
+      'src/gate/**',
+      'src/protocol/**',
     ],
     rules: {
       'no-console': 'error',
@@ -61,11 +62,21 @@ export default tseslint.config(
           patterns: [
             {
               regex:
-                '^(\\.\\./)+(audit|cli|deploy|inventory|metrics|ops|protocol|remote|rsync|schedule|ssh|status|watch)(/|$)',
+                '^(\\.\\./)+(audit|cli|deploy|gate|inventory|metrics|ops|protocol|remote|rsync|schedule|ssh|status|watch)(/|$)',
               message: 'core must not import from the layers above it: move the type down into core, or the code up.',
             },
           ],
         },
+      ],
+    },
+  },
+  {
+    // The remote protocol is a leaf: its texts, types and parsers depend on nothing else of till.
+    files: ['src/protocol/**'],
+    rules: {
+      'no-restricted-imports': [
+        'error',
+        { patterns: [{ regex: '^(?!\\./)', message: 'src/protocol imports only its own modules (./…).' }] },
       ],
     },
   },

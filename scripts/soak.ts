@@ -104,7 +104,8 @@ const ACTORS: Actor[] = [
   },
   {
     name: 'sync loop (till sync; "another sync is running" while watch syncs)',
-    pauseMs: 3_000,
+    // Room between runs for the watch's own syncs (made due every 30 s) to start too.
+    pauseMs: 20_000,
     step: (ctx) => till(ctx.home, ['sync'], { timeoutMs: 300_000 }),
   },
   {

@@ -1,6 +1,7 @@
 /**
- * The audit's one remote round trip: a read-only POSIX sh script (built here, as data)
- * and the parser of what it prints. The script only runs id, stat, wc, dd and od; it
+ * The audit's one remote round trip: a read-only POSIX sh script (src/protocol/probes.ts,
+ * `audit`, frozen: a restricted key's gate allows it byte for byte) and here the parser
+ * of what it prints. The script only runs id, stat, wc, dd and od; it
  * writes nothing anywhere. File contents travel as `od` hex so any byte (NUL, invalid
  * UTF-8, a line that looks like the framing) arrives exactly.
  *
@@ -15,48 +16,13 @@
  *   unreadable <label>
  *   TILL-AUDIT-DONE
  */
-import { shQuote } from '../ssh/quote.js';
 
 export const AUDIT_FILES = ['authorized_keys', 'authorized_keys2'] as const;
 export type AuditFileName = (typeof AUDIT_FILES)[number];
 export type AuditPathLabel = 'home' | 'ssh' | AuditFileName;
 
-/** Bytes of each file read (a real authorized_keys is a few KB; more is reported as truncated). */
+/** Bytes of each file the script reads (16 blocks of 64 KiB; more is reported as truncated). */
 export const MAX_FILE_BYTES = 1_048_576;
-const BLOCK = 65_536;
-
-/** The script itself, one line (no `!`, no newline: it passes through any login shell to sh). */
-export function buildAuditScript(maxBytes: number = MAX_FILE_BYTES): string {
-  const blocks = Math.max(1, Math.ceil(maxBytes / BLOCK));
-  const paths: Array<[AuditPathLabel, string]> = [
-    ['home', '"$HOME"'],
-    ['ssh', '"$HOME"/.ssh'],
-    ...AUDIT_FILES.map((f): [AuditPathLabel, string] => [f, `"$HOME"/.ssh/${f}`]),
-  ];
-  const lines = [
-    'LC_ALL=C',
-    'export LC_ALL',
-    'echo "TILL-AUDIT 1"',
-    'echo "user $(id -un) $(id -u)"',
-    // GNU stat first (Linux), then BSD stat (macOS); -L: what sshd opens is the target.
-    `st() { s=$(stat -L -c '%a %U %u' "$2" 2>/dev/null) || s=$(stat -L -f '%Lp %Su %u' "$2" 2>/dev/null) || s=; if [ -n "$s" ]; then echo "stat $1 $s"; else echo "nostat $1"; fi; }`,
-    ...paths.map(([label, p]) => `if [ -e ${p} ]; then st ${label} ${p}; else echo "absent ${label}"; fi`),
-    ...AUDIT_FILES.map((f) => {
-      const p = `"$HOME"/.ssh/${f}`;
-      return `if [ -f ${p} ]; then if [ -r ${p} ]; then echo "file ${f} $(wc -c < ${p} | tr -d ' ')"; dd if=${p} bs=${BLOCK} count=${blocks} 2>/dev/null | od -An -v -tx1; echo "end ${f}"; else echo "unreadable ${f}"; fi; fi`;
-    }),
-    'echo TILL-AUDIT-DONE',
-  ];
-  return lines.join('; ');
-}
-
-/** The remote command line: the script run by sh, whatever the user's login shell is. */
-export function buildAuditCommand(maxBytes?: number): string {
-  return `sh -c ${shQuote(buildAuditScript(maxBytes))}`;
-}
-
-/** The exact line an audit sends, constant across runs (a restricted key's gate can allow it verbatim). */
-export const AUDIT_COMMAND = buildAuditCommand();
 
 export interface PathStat {
   mode: number;

@@ -12,7 +12,6 @@ import { registerHealthCommand } from './commands/health.js';
 import { registerMetricsCommand } from './commands/metrics.js';
 import { registerStatusCommand } from './commands/status.js';
 import { registerDeployCommands } from './commands/deploy.js';
-import { registerGateCommand } from './commands/gate.js';
 import { registerSecurityCommands } from './commands/security.js';
 import { registerDoctorCommand } from './commands/doctor.js';
 import { VERSION } from './version.js';
@@ -42,7 +41,6 @@ export function createProgram(cli: Cli): Command {
   registerStatusCommand(program, cli);
   registerMetricsCommand(program, cli);
   registerDeployCommands(host, cli);
-  registerGateCommand(program, cli);
   registerSecurityCommands(host, cli);
   registerDoctorCommand(host, cli);
   return program;

@@ -87,12 +87,6 @@ export function isDiskFull(err: unknown): boolean {
   return DISK_FULL_CODES.has((err as NodeJS.ErrnoException | undefined)?.code ?? '');
 }
 
-/** What went wrong with a write, for a log line or a message: "disk full (ENOSPC)" or the error's own words. */
-export function describeWriteError(err: unknown): string {
-  if (isDiskFull(err)) return `disk full (${(err as NodeJS.ErrnoException).code})`;
-  return errorMessage(err);
-}
-
 /**
  * A local file that could not be written because its file system is full: exit 4, like
  * any state file till cannot use. `detail` says what became of the file and the command

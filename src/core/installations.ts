@@ -2,6 +2,7 @@ import { readFile, readdir, stat } from 'node:fs/promises';
 import { homedir } from 'node:os';
 import { basename, join, resolve } from 'node:path';
 import * as z from 'zod';
+import { registryNameOf, REGISTRY_KEY } from './dotenv.js';
 import { UsageError } from './errors.js';
 import type { TillPaths } from './paths.js';
 import { JsonFileStore } from './state/store.js';
@@ -63,21 +64,7 @@ export function listInstallations(file: InstallationsFile): InstallationView[] {
     }));
 }
 
-export const REGISTRY_KEY = 'TEKTON_REGISTRY_NAME';
-
-/** `TEKTON_REGISTRY_NAME=<name>` from a .env.local text (dotenv style: `export`, quotes, comments). */
-export function registryNameFrom(envText: string): string | undefined {
-  for (const raw of envText.split(/\r?\n/)) {
-    const m = /^\s*(?:export\s+)?TEKTON_REGISTRY_NAME\s*=\s*(.*)$/.exec(raw);
-    if (!m) continue;
-    let value = m[1]!.trim();
-    const quoted = /^(['"])(.*)\1$/.exec(value);
-    if (quoted) value = quoted[2]!;
-    else value = value.replace(/\s+#.*$/, '').trim();
-    return value === '' ? undefined : value;
-  }
-  return undefined;
-}
+export { REGISTRY_KEY };
 
 async function readEnvLocal(dir: string): Promise<string | undefined> {
   try {
@@ -98,7 +85,7 @@ async function isDirectory(path: string): Promise<boolean> {
 /** The name an installation gets without --name: its registry name, else its folder's name. */
 export async function defaultInstallationName(dir: string): Promise<string> {
   const env = await readEnvLocal(dir);
-  const fromEnv = env === undefined ? undefined : registryNameFrom(env);
+  const fromEnv = env === undefined ? undefined : registryNameOf(env);
   const name = fromEnv ?? basename(dir);
   if (!NAME_RE.test(name)) {
     throw new UsageError(
@@ -190,7 +177,7 @@ export async function discoverInstallations(root: string, depth = DISCOVER_DEPTH
   const found: Discovered[] = [];
   const walk = async (dir: string, level: number): Promise<void> => {
     const env = await readEnvLocal(dir);
-    const registryName = env === undefined ? undefined : registryNameFrom(env);
+    const registryName = env === undefined ? undefined : registryNameOf(env);
     if (registryName !== undefined) {
       found.push({ name: NAME_RE.test(registryName) ? registryName : null, registryName, path: dir });
       return;

@@ -122,6 +122,3 @@ export function itemizedChanges(stdout: string): string[] {
   // The root's own line (`.d..t...... ./`) is noise: its mtime differs on every run.
   return stdout.split('\n').filter((l) => /^([<>ch.*][fdLDS]|\*deleting)/.test(l) && !/^\S+ \.\/$/.test(l));
 }
-
-/** rsync exit codes that mean the connection, not the transfer, failed. */
-export const RSYNC_CONNECTION_CODES = [255, 12, 30, 35] as const;

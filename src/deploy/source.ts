@@ -4,7 +4,7 @@ import { readFile, stat } from 'node:fs/promises';
 import { basename, join, resolve } from 'node:path';
 import { UsageError } from '../core/errors.js';
 import { NAME_RE } from '../core/validate.js';
-import { registryNameOf } from './layout.js';
+import { registryNameOf } from '../core/dotenv.js';
 import { installationsStore } from '../core/installations.js';
 import type { TillPaths } from '../core/paths.js';
 

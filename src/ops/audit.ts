@@ -1,13 +1,14 @@
 import { readFile } from 'node:fs/promises';
 import { analyzeSnapshot, uniqueKeys, type HostAudit, type TillFingerprints } from '../audit/analyze.js';
 import { isInvalid, parseAuthorizedKeysLine } from '../audit/authorized-keys.js';
-import { AUDIT_COMMAND, parseAuditOutput } from '../audit/script.js';
+import { parseAuditOutput } from '../audit/script.js';
+import { audit as auditOp } from '../protocol/probes.js';
 import type { HostJob } from '../core/fanout.js';
 import type { TillPaths } from '../core/paths.js';
 import { appendAudit, auditStore, type AuditHistory } from '../audit/history.js';
 import { errorMessage } from '../core/errors.js';
 import { keyFile } from '../ssh/key-set.js';
-import { sshRun, toOutcome } from '../ssh/client.js';
+import { runScript, scriptOutcome } from '../ssh/run-script.js';
 
 /** During a key rotation the previous key pair lives here until no host uses it. */
 export function oldPublicKeyPath(paths: TillPaths): string {
@@ -50,13 +51,14 @@ export function auditJob(
   opts: { connectTimeout?: number; timeoutMs?: number; now?: () => Date } = {},
 ): HostJob<HostAudit> {
   return async ({ name, signal }) => {
-    const result = await sshRun(paths, name, AUDIT_COMMAND, {
+    const run = await runScript(paths, name, auditOp, undefined, {
       signal,
       connectTimeout: opts.connectTimeout,
       timeoutMs: opts.timeoutMs,
     });
+    const result = run.result;
     // The raw output is a hex dump: useless in reports, so it is not passed on.
-    const outcome = { ...toOutcome<HostAudit>(result), stdout: '' };
+    const outcome = { ...scriptOutcome<HostAudit>(run), stdout: '' };
     if (!outcome.ok) {
       if (outcome.failure?.kind === 'auth')
         return {

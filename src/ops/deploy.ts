@@ -15,42 +15,46 @@ import {
 import type { TillPaths } from '../core/paths.js';
 import type { DeployJournalWriter, DeployRun } from '../core/state/deploy-journal.js';
 import { raiseTo, lifecycleOf, type HostEntry } from '../core/state/hosts.js';
+import { renderEnvLocal } from '../core/dotenv.js';
 import {
   absoluteRemotePath,
   adoptedId,
+  contentHashOf,
   describeLock,
-  listReleases,
-  parseMarkers,
+  flat,
   linkDestOf,
-  prepareRsyncPath,
-  prepareScript,
-  readStateScript,
-  releasesToPrune,
   remoteLayout,
-  renderEnvLocal,
-  rollbackScript,
+  renderLockInfo,
   rsyncRemotePath,
-  switchScript,
-  unlockScript,
+  parseLockInfo,
   type LockInfo,
-  type Release,
-  type RemoteState,
 } from '../deploy/layout.js';
-import { checkAllowedScript } from '../deploy/check.js';
+import { listReleases, readRemoteState, releasesToPrune, type Release, type RemoteState } from '../deploy/releases.js';
 import {
   buildDeployRsyncArgs,
   itemizedChanges,
   parseRsyncProgress,
   parseRsyncStats,
-  RSYNC_CONNECTION_CODES,
   type RsyncProgress,
   type RsyncStats,
 } from '../deploy/rsync.js';
 import type { DeploySource } from '../deploy/source.js';
+import {
+  deployCheck,
+  deployPrepare,
+  deployPrepareFused,
+  deployState,
+  deployUnlock,
+  parseDeployReport,
+  type PrepareParams,
+} from '../protocol/deploy.js';
+import { deploySwitch, rollback } from '../protocol/switch.js';
+import { commandLine, gateRefusal, GATE_UNKNOWN_SCRIPT, type Operation } from '../protocol/wire.js';
+import { classifyRsync } from '../rsync/outcome.js';
 import { rsyncRemoteShell } from '../ssh/args.js';
-import { sshRun, toOutcome } from '../ssh/client.js';
-import { classifySsh, GATE_UNKNOWN_SCRIPT, gateRefusal, type Failure } from '../ssh/outcome.js';
+import { remoteFailure } from '../ssh/outcome.js';
 import { runProcess, type ProcessResult } from '../ssh/process.js';
+import { runScript, scriptFailure, scriptOutcome, scriptReason, type ScriptRun } from '../ssh/run-script.js';
 
 /** The deploy job's half of the fleet: staging and switching, as engine jobs. */
 export interface DeployPlan {
@@ -114,43 +118,29 @@ function lockInfo(plan: DeployPlan): LockInfo {
   };
 }
 
-function remoteFailure(message: string): Failure {
-  return { kind: 'remote', connection: false, retryable: false, message };
-}
-
-function failWith<T>(result: ProcessResult, message?: string): JobOutcome<T> {
-  const base = toOutcome<T>(result);
-  // A gate's refusal keeps classifySsh's message ("refused by till gate on the host: …").
-  if (!base.ok && base.failure?.kind === 'remote' && gateRefusal(result.stderr) === undefined) {
-    const why =
-      message ??
-      (result.stderr
-        .split('\n')
-        .find((l) => l.startsWith('TILL_ERROR'))
-        ?.slice('TILL_ERROR '.length) ||
-        result.stderr.trim().split('\n').pop() ||
-        base.failure.message);
-    return { ...base, failure: remoteFailure(why) };
-  }
-  return base;
-}
-
 /** Bounds a remote script that runs without the abort signal. */
 const SCRIPT_TIMEOUT_MS = 120_000;
 
-function remote(
+/** One deploy script on a host, through the protocol's one runner. */
+function remote<P, R>(
   plan: { paths: TillPaths; connectTimeout?: number; timeoutMs?: number },
   name: string,
-  script: string,
+  op: Operation<P, R>,
+  params: P,
   signal: AbortSignal | undefined,
-  input?: string,
-) {
-  return sshRun(plan.paths, name, script, {
+): Promise<ScriptRun<R>> {
+  return runScript(plan.paths, name, op, params, {
     ...(signal !== undefined ? { signal } : {}),
     connectTimeout: plan.connectTimeout,
     timeoutMs: plan.timeoutMs ?? (signal === undefined ? SCRIPT_TIMEOUT_MS : undefined),
-    ...(input !== undefined ? { input } : {}),
   });
+}
+
+/** A failed transfer (a gate's refusal, rsync's own failure, a lost connection), or undefined. */
+function transferFailure(rs: ProcessResult): JobOutcome<never> | undefined {
+  const failure = classifyRsync(rs);
+  if (!failure) return undefined;
+  return { ok: false, failure, exitCode: rs.exitCode, stdout: rs.stdout, stderr: rs.stderr };
 }
 
 /** Feeds rsync's stdout to `parseRsyncProgress` record by record (a chunk may end mid-record). */
@@ -171,20 +161,24 @@ export function stageJob(plan: DeployPlan, journal: DeployJournalWriter, locked:
   return async ({ name, entry, signal }) => {
     const layout = remoteLayout(entry.tekton_path);
     const now = new Date();
-    const prepare = {
+    const lock = lockInfo(plan);
+    const prepare: PrepareParams = {
+      path: layout.path,
       id: run.release,
-      lock: lockInfo(plan),
+      lockInfo: renderLockInfo(lock),
+      run: lock.run,
       forceUnlock: plan.forceUnlock,
       shared: run.options.shared,
       adoptId: adoptedId(now),
       now: now.toISOString(),
+      contentHash: contentHashOf(run.release),
     };
     if (run.options.check !== null && entry.restricted === true) {
       // A restricted host's gate refuses a --check that its gate.json does not list: learn
       // it before the lock and the upload (an older gate without this script, or a host
       // restricted behind till's back: the switch refuses). Other hosts skip the round trip.
-      const pre = await remote(plan, name, checkAllowedScript(layout, run.options.check), signal);
-      if (pre.exitCode !== 0 && gateRefusal(pre.stderr) !== GATE_UNKNOWN_SCRIPT) return failWith(pre);
+      const pre = await remote(plan, name, deployCheck, { path: layout.path, check: run.options.check }, signal);
+      if (pre.failure && pre.refused !== GATE_UNKNOWN_SCRIPT) return scriptOutcome(pre);
     }
     // Counted as ours before the call: if Ctrl-C lands while it runs, the unlock in
     // runDeploy's finally still runs (it only removes a lock holding this run's id).
@@ -203,16 +197,25 @@ export function stageJob(plan: DeployPlan, journal: DeployJournalWriter, locked:
       stats: null,
       adopted: state.adopted ?? null,
       brokeLock: state.oldLock ? describeLock(state.oldLock) : null,
-      copiedFrom: state.values.get('COPIED')?.[0] ?? null,
+      copiedFrom: state.copiedFrom ?? null,
       releases: listReleases(state),
       home,
     });
     const lockedOut = (state: RemoteState, res: ProcessResult): JobOutcome<StageData> => ({
-      ...toOutcome(res),
       ok: false,
       failure: remoteFailure(
         `locked by ${describeLock(state.holder)}; if that deploy is dead: till host deploy ${name} --force-unlock …`,
       ),
+      exitCode: res.exitCode,
+      stdout: res.stdout,
+      stderr: res.stderr,
+    });
+    const noReport = (res: ProcessResult): JobOutcome<StageData> => ({
+      ok: false,
+      failure: remoteFailure('the prepare step did not report (a noisy login shell?)'),
+      exitCode: res.exitCode,
+      stdout: res.stdout,
+      stderr: res.stderr,
     });
 
     let ignoreFile: string | undefined = join(plan.source.dir, '.tillignore');
@@ -239,30 +242,6 @@ export function stageJob(plan: DeployPlan, journal: DeployJournalWriter, locked:
         timeoutMs: plan.timeoutMs,
         ...(plan.onTransfer !== undefined ? { onStdout: progressReader((p) => plan.onTransfer!(name, p)) } : {}),
       });
-    const transferFailed = (rs: ProcessResult): JobOutcome<StageData> | undefined => {
-      const refused = rs.exitCode !== 0 ? gateRefusal(rs.stderr) : undefined;
-      if (refused !== undefined)
-        return {
-          ok: false,
-          failure: remoteFailure(`refused by till gate on the host: ${refused}`),
-          exitCode: rs.exitCode,
-          stdout: rs.stdout,
-          stderr: rs.stderr,
-        };
-      const rsFailure = classifySsh(rs, RSYNC_CONNECTION_CODES);
-      if (!rsFailure) return undefined;
-      const detail = rs.stderr
-        .trim()
-        .split('\n')
-        .filter((l) => l !== '' && !l.startsWith('TILL_'))
-        .slice(-2)
-        .join('; ');
-      const failure =
-        rsFailure.kind === 'remote'
-          ? remoteFailure(`rsync failed (exit ${rs.exitCode}): ${detail}`)
-          : { ...rsFailure, message: detail || rsFailure.message };
-      return { ok: false, failure, exitCode: rs.exitCode, stdout: rs.stdout, stderr: rs.stderr };
-    };
     const staged = async (
       state: RemoteState,
       home: string,
@@ -278,20 +257,26 @@ export function stageJob(plan: DeployPlan, journal: DeployJournalWriter, locked:
     if (entry.restricted !== true && run.hosts[name]?.state !== 'switched') {
       // One connection: the prepare script runs as rsync's remote command, reports on
       // stderr, then execs the host's rsync (with --link-dest when it did not copy).
-      const rs = await transfer(rsyncArgs({ rsyncPath: prepareRsyncPath(layout, prepare) }));
+      const fused = deployPrepareFused.versions[0]!;
+      const rs = await transfer(rsyncArgs({ rsyncPath: commandLine(fused, prepare) }));
       // A gate on a host not known as restricted refuses this form: the two-step one below.
       if (rs.exitCode === 0 || gateRefusal(rs.stderr) === undefined) {
-        const state = parseMarkers(rs.stderr, layout);
+        const report = parseDeployReport(rs.stderr);
+        const state = readRemoteState(report, layout);
         if (state.locked) return lockedOut(state, rs);
-        if (state.values.has('EXIT')) {
+        const exited = report.markers.values.get('EXIT')?.[0];
+        if (exited !== undefined) {
           // The prepare step ran and failed: a remote failure, never retried as a lost connection.
           const why =
-            state.values.get('ERROR')?.[0] ??
+            rs.stderr
+              .split('\n')
+              .find((l) => l.startsWith('TILL_ERROR '))
+              ?.slice('TILL_ERROR '.length) ??
             rs.stderr
               .split('\n')
               .filter((l) => l !== '' && !l.startsWith('TILL_'))
               .pop() ??
-            `exit ${state.values.get('EXIT')![0]}`;
+            `exit ${exited}`;
           return {
             ok: false,
             failure: remoteFailure(`prepare failed: ${why}`),
@@ -300,16 +285,9 @@ export function stageJob(plan: DeployPlan, journal: DeployJournalWriter, locked:
             stderr: rs.stderr,
           };
         }
-        const failed = transferFailed(rs);
+        const failed = transferFailure(rs);
         if (failed) return failed;
-        if (state.home === undefined)
-          return {
-            ok: false,
-            failure: remoteFailure('the prepare step did not report (a noisy login shell?)'),
-            exitCode: rs.exitCode,
-            stdout: rs.stdout,
-            stderr: rs.stderr,
-          };
+        if (state.home === undefined) return noReport(rs);
         return staged(
           state,
           state.home,
@@ -324,34 +302,27 @@ export function stageJob(plan: DeployPlan, journal: DeployJournalWriter, locked:
 
     // Restricted hosts: the prepare script first, as a registered script; then a plain
     // rsync push into <id>.partial, which a restricted key's gate allows too.
-    const prep = await remote(plan, name, prepareScript(layout, prepare), signal);
-    const state = parseMarkers(prep.stdout, layout);
-    if (state.locked) return lockedOut(state, prep);
-    if (prep.exitCode !== 0 || state.home === undefined) {
-      if (prep.exitCode === 0)
-        return {
-          ...toOutcome(prep),
-          ok: false,
-          failure: remoteFailure('the prepare step did not report (a noisy login shell?)'),
-        };
-      return failWith(prep);
-    }
+    const prep = await remote(plan, name, deployPrepare, prepare, signal);
+    const state = prep.value ? readRemoteState(prep.value, layout) : undefined;
+    if (state?.locked) return lockedOut(state, prep.result);
+    if (prep.failure) return scriptOutcome(prep);
+    if (!state || state.home === undefined) return noReport(prep.result);
     if (run.hosts[name]?.state === 'switched' && state.complete) {
       // A resumed host that was already switched: its release is complete; lock and report only.
       const data = stageData(state, state.home);
       await journal.advance(run.run, name, 'staged', { previous: data.previous });
       plan.onStaged?.(name, data);
-      return { ok: true, stdout: '', stderr: prep.stderr, exitCode: 0, data };
+      return { ok: true, stdout: '', stderr: prep.result.stderr, exitCode: 0, data };
     }
     // Unchanged files become hard links to the current release, a sibling in releases/.
     // Not when prepare already staged a hard-linked copy of it: --link-dest would make
     // rsync look up every file a second time (about twice its CPU) to link nothing.
-    const copied = state.values.has('COPIED');
+    const copied = state.copiedFrom !== undefined;
     const base = !copied && state.current !== null && state.current !== run.release ? state.current : null;
     const rs = await transfer(rsyncArgs(base !== null ? { linkDest: linkDestOf(base) } : {}));
-    const failed = transferFailed(rs);
+    const failed = transferFailure(rs);
     if (failed) return failed;
-    return staged(state, state.home, rs, `${prep.stderr}${rs.stderr}`);
+    return staged(state, state.home, rs, `${prep.result.stderr}${rs.stderr}`);
   };
 }
 
@@ -371,48 +342,48 @@ export function switchJob(
     const res = await remote(
       plan,
       name,
-      switchScript(layout, {
+      deploySwitch,
+      {
+        path: layout.path,
         id: run.release,
-        previous,
-        ...(run.options.check !== null ? { check: run.options.check } : {}),
+        previous: previous ?? '',
+        check: run.options.check ?? '',
         prune,
         run: run.run,
         now: new Date().toISOString(),
-        source: run.source,
+        source: flat(run.source),
         installation: run.installation,
         shared: run.options.shared,
         env: renderEnvLocal(plan.source.envLocal, absoluteRemotePath(layout.path, s?.home ?? '~')),
-      }),
+      },
       undefined,
     );
-    const m = parseMarkers(res.stdout, layout);
-    if (m.flags.has('SWITCHED')) await journal.advance(run.run, name, 'switched');
-    if (res.exitCode !== 0 || (!m.flags.has('DONE') && !m.values.has('CHECK_FAILED'))) return failWith(res);
-    const checkExit = m.values.get('CHECK_FAILED')?.[0];
+    // Read even when the script failed: a host it switched must be journaled as switched.
+    const m = res.value ?? deploySwitch.parse('');
+    if (m.switched) await journal.advance(run.run, name, 'switched');
+    if (res.failure || (!m.done && m.checkFailed === undefined))
+      return scriptFailure(res, res.failure ?? remoteFailure(scriptReason(res.result)));
     const data: SwitchData = {
       release: run.release,
       previous,
-      checkFailed: checkExit !== undefined,
-      checkExit: checkExit !== undefined ? Number(checkExit) : null,
-      registered: m.flags.has('REGISTERED') ? true : m.flags.has('REGISTER_FAILED') ? false : null,
-      registerError: (m.values.get('REGISTER_ERROR') ?? []).join('; ') || null,
-      pruned: m.values.get('PRUNED') ?? [],
+      checkFailed: m.checkFailed !== undefined,
+      checkExit: m.checkFailed ?? null,
+      registered: m.registered,
+      registerError: m.registerErrors.join('; ') || null,
+      pruned: m.pruned,
     };
     locked.delete(name);
     if (data.checkFailed) {
-      await journal.advance(run.run, name, 'reverted', { error: `check failed (exit ${checkExit})` });
+      await journal.advance(run.run, name, 'reverted', { error: `check failed (exit ${m.checkFailed})` });
       const back = previous !== null ? `switched back to ${previous}` : 'no previous release: tekton_path removed';
       return {
+        ...scriptOutcome(res, data),
         ok: false,
-        failure: remoteFailure(`health check failed (exit ${checkExit}); ${back}; ${run.release} kept as failed`),
-        exitCode: res.exitCode,
-        stdout: res.stdout,
-        stderr: res.stderr,
-        data,
+        failure: remoteFailure(`health check failed (exit ${m.checkFailed}); ${back}; ${run.release} kept as failed`),
       };
     }
     await journal.advance(run.run, name, 'done');
-    return { ok: true, exitCode: 0, stdout: '', stderr: res.stderr, data };
+    return { ok: true, exitCode: 0, stdout: '', stderr: res.result.stderr, data };
   };
 }
 
@@ -424,10 +395,11 @@ export async function releaseLocks(plan: DeployPlan, targets: readonly Target[],
       const r = await remote(
         { paths: plan.paths, connectTimeout: plan.connectTimeout, timeoutMs: 20_000 },
         t.name,
-        unlockScript(remoteLayout(t.entry.tekton_path), plan.run.run),
+        deployUnlock,
+        { path: remoteLayout(t.entry.tekton_path).path, run: plan.run.run },
         new AbortController().signal,
       );
-      if (r.exitCode === 0) locked.delete(t.name);
+      if (!r.failure) locked.delete(t.name);
     }),
   );
 }
@@ -552,9 +524,9 @@ export function releasesJob(
 ): HostJob<ReleasesData> {
   return async ({ name, entry, signal }) => {
     const layout = remoteLayout(entry.tekton_path);
-    const res = await remote({ paths, ...opts }, name, readStateScript(layout), signal);
-    if (res.exitCode !== 0) return failWith(res);
-    return { ...toOutcome(res), stdout: '', data: toReleasesData(parseMarkers(res.stdout, layout)) };
+    const res = await remote({ paths, ...opts }, name, deployState, { path: layout.path }, signal);
+    if (res.failure || !res.value) return scriptOutcome(res);
+    return { ...scriptOutcome(res, toReleasesData(readRemoteState(res.value, layout))), stdout: '' };
   };
 }
 
@@ -580,39 +552,19 @@ export function rollbackJob(
     const res = await remote(
       { paths, ...opts },
       name,
-      rollbackScript(layout, {
-        ...(opts.to !== undefined ? { to: opts.to } : {}),
-        lock,
-        now: new Date().toISOString(),
-      }),
+      rollback,
+      { path: layout.path, to: opts.to ?? '', lockInfo: renderLockInfo(lock), now: new Date().toISOString() },
       undefined,
     );
-    const m = parseMarkers(res.stdout, layout);
-    if (m.locked)
-      return { ...toOutcome(res), ok: false, failure: remoteFailure(`locked by ${describeLock(m.holder)}`) };
-    if (m.flags.has('NO_TARGET'))
-      return {
-        ...toOutcome(res),
-        ok: false,
-        failure: remoteFailure(`no previous good release on ${name} to roll back to`),
-      };
-    if (m.flags.has('ALREADY'))
-      return { ...toOutcome(res), ok: false, failure: remoteFailure(`${opts.to} is already current on ${name}`) };
-    if (m.flags.has('NO_SUCH'))
-      return {
-        ...toOutcome(res),
-        ok: false,
-        failure: remoteFailure(`no release ${opts.to} on ${name}; see: till host releases ${name}`),
-      };
-    if (res.exitCode !== 0 || !m.flags.has('DONE')) return failWith(res);
-    const from = m.values.get('FROM')?.[0] ?? '';
-    return {
-      ok: true,
-      exitCode: 0,
-      stdout: '',
-      stderr: res.stderr,
-      data: { from: from === '' ? null : from, to: m.values.get('TO')![0]! },
-    };
+    const m = res.value ?? rollback.parse('');
+    const fail = (message: string) => scriptFailure<RollbackData>(res, remoteFailure(message));
+    if (m.locked) return fail(`locked by ${describeLock(parseLockInfo(m.holderLines))}`);
+    if (m.noTarget) return fail(`no previous good release on ${name} to roll back to`);
+    if (m.already) return fail(`${opts.to} is already current on ${name}`);
+    if (m.noSuch) return fail(`no release ${opts.to} on ${name}; see: till host releases ${name}`);
+    if (res.failure) return scriptOutcome(res);
+    if (!m.done || m.to === null) return fail(scriptReason(res.result));
+    return { ok: true, exitCode: 0, stdout: '', stderr: res.result.stderr, data: { from: m.from, to: m.to } };
   };
 }
 
@@ -636,9 +588,9 @@ export function dryRunJob(
 ): HostJob<DryRunData> {
   return async ({ name, entry, signal }) => {
     const layout = remoteLayout(entry.tekton_path);
-    const read = await remote({ paths, ...opts }, name, readStateScript(layout), signal);
-    if (read.exitCode !== 0) return failWith(read);
-    const state = parseMarkers(read.stdout, layout);
+    const read = await remote({ paths, ...opts }, name, deployState, { path: layout.path }, signal);
+    if (read.failure || !read.value) return scriptOutcome(read);
+    const state = readRemoteState(read.value, layout);
     let ignoreFile: string | undefined = join(source.dir, '.tillignore');
     try {
       await access(ignoreFile);
@@ -665,8 +617,8 @@ export function dryRunJob(
     const rs = await runProcess('rsync', args, { signal, timeoutMs: opts.timeoutMs }).finally(() =>
       empty !== null ? rm(empty, { recursive: true, force: true }) : undefined,
     );
-    const failure = classifySsh(rs, RSYNC_CONNECTION_CODES);
-    if (failure) return { ok: false, failure, exitCode: rs.exitCode, stdout: rs.stdout, stderr: rs.stderr };
+    const failed = transferFailure(rs);
+    if (failed) return failed;
     return {
       ok: true,
       exitCode: 0,

@@ -6,10 +6,12 @@ import type { HostEntry } from '../core/state/hosts.js';
 import { formatHostSpec } from '../core/validate.js';
 import { buildSshArgs } from '../ssh/args.js';
 import { DEFAULT_CONNECT_TIMEOUT } from '../ssh/config.js';
-import { classifySsh, GATE_ENV, gateRefusal, sshReason } from '../ssh/outcome.js';
+import { REMOTE_TILL } from '../protocol/host.js';
+import { doctor, parseProbe, PROBE_MARK, type ProbeOutput } from '../protocol/probes.js';
+import { gateRefusal } from '../protocol/wire.js';
+import { classifySsh, sshReason } from '../ssh/outcome.js';
 import { runProcess, type ProcessResult } from '../ssh/process.js';
-import { remoteScript } from '../remote/script.js';
-import { REMOTE_TILL } from './test.js';
+import { runScript } from '../ssh/run-script.js';
 
 /**
  * `till host doctor`: the seed's troubleshooting list, automated. Each check says
@@ -105,60 +107,7 @@ export function checkTcp(address: string, port: number, fact: TcpFact, timeoutS:
   return fail('tcp', `cannot reach ${where} (${fact.code})`, 'check the host is up and routable from here');
 }
 
-/** Markers of the one remote probe: version of the remote till, then df at tekton_path. */
-export const PROBE_MARK = 'TILL_DOCTOR';
-
-/**
- * The one round trip, as a constant script (a restricted key's gate allows it as
- * `doctor`): the marker, the remote till's version (or a "missing" line), df of
- * tekton_path or its nearest existing parent (the folder may not exist yet), and
- * whether it ran through till gate. $1: tekton_path as stored (`~/…` is expanded here).
- * Frozen text: registered in the allowlist.
- */
-export const DOCTOR_SCRIPT = [
-  `echo ${PROBE_MARK}`,
-  `if v=$("$HOME"/${REMOTE_TILL} --version 2>/dev/null); then echo "${PROBE_MARK}_TILL $v"; else echo ${PROBE_MARK}_NOTILL; fi`,
-  `case $1 in "~") p=$HOME ;; "~/"*) p=$HOME/\${1#"~/"} ;; *) p=$1 ;; esac`,
-  'while [ ! -e "$p" ] && [ "$p" != / ] && [ "$p" != . ]; do p=$(dirname -- "$p"); done',
-  `echo "${PROBE_MARK}_PATH $p"`,
-  `df -Pk -- "$p" 2>&1 | tail -n 1 | sed 's/^/${PROBE_MARK}_DF /'`,
-  `if [ "\${${GATE_ENV}:-}" = 1 ]; then echo ${PROBE_MARK}_GATE; fi`,
-  'true',
-].join('\n');
-
-export function doctorProbe(tektonPath: string): string {
-  return remoteScript(DOCTOR_SCRIPT, [tektonPath]);
-}
-
-export interface ProbeOutput {
-  marker: boolean;
-  tillVersion: string | null;
-  path: string | null;
-  /** Free KiB from `df -Pk`, null when df printed something else. */
-  availableKiB: number | null;
-  dfLine: string | null;
-  /** The probe ran through till gate: the key is restricted. */
-  gate: boolean;
-}
-
-export function parseProbe(stdout: string): ProbeOutput {
-  const lines = stdout.split('\n');
-  const value = (tag: string) => {
-    const line = lines.find((l) => l.startsWith(`${PROBE_MARK}_${tag} `));
-    return line === undefined ? null : line.slice(PROBE_MARK.length + tag.length + 2).trim();
-  };
-  const dfLine = value('DF');
-  // Filesystem 1024-blocks Used Available Capacity Mounted-on; the name and mount point may hold spaces.
-  const m = dfLine === null ? null : /\s(\d+)\s+(\d+)\s+(\d+)\s+\d+%\s/.exec(`${dfLine} `);
-  return {
-    marker: lines.includes(PROBE_MARK),
-    tillVersion: value('TILL'),
-    path: value('PATH'),
-    availableKiB: m ? Number(m[3]) : null,
-    dfLine,
-    gate: lines.includes(`${PROBE_MARK}_GATE`),
-  };
-}
+export { PROBE_MARK, parseProbe, type ProbeOutput };
 
 export interface SshProbeInput {
   name: string;
@@ -411,13 +360,19 @@ export async function runDoctor(
   );
   // A fresh connection, never a live master: a master opened before the key was
   // removed would hide exactly the refusal doctor is asked to find.
-  const result = await runProcess(
-    'ssh',
-    buildSshArgs(paths, name, doctorProbe(entry.tekton_path), {
-      connectTimeout,
-      options: { ControlMaster: 'no', ControlPath: 'none' },
-    }),
-    { timeoutMs: (connectTimeout + 20) * 1000 },
+  const { result } = await runScript(
+    paths,
+    name,
+    doctor,
+    { tektonPath: entry.tekton_path },
+    {
+      send: (line) =>
+        runProcess(
+          'ssh',
+          buildSshArgs(paths, name, line, { connectTimeout, options: { ControlMaster: 'no', ControlPath: 'none' } }),
+          { timeoutMs: (connectTimeout + 20) * 1000 },
+        ),
+    },
   );
   checks.push(...checkSshProbe({ name, entry, publicKey, result, connectTimeout }));
   return finishReport(name, checks, restrictedFrom(result));

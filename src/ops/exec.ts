@@ -1,6 +1,6 @@
 import type { HostJob } from '../core/fanout.js';
 import type { TillPaths } from '../core/paths.js';
-import { remoteScript } from '../remote/script.js';
+import { remoteScript } from '../protocol/wire.js';
 import { sshRun, toOutcome } from '../ssh/client.js';
 
 /**

@@ -10,156 +10,16 @@ import {
 } from '../core/state/health.js';
 import { raiseTo, type HostEntry } from '../core/state/hosts.js';
 import { formatBytes, formatThreshold, type SizeThreshold } from '../core/units.js';
-import { sshRun } from '../ssh/client.js';
-import { classifySsh, GATE_UNKNOWN_SCRIPT, gateRefusal, noAnswer } from '../ssh/outcome.js';
-import { remoteScript } from '../remote/script.js';
-import { shQuote } from '../ssh/quote.js';
-import { REMOTE_TILL } from './test.js';
+import { health, HEALTH_PING, HEALTH_PONG, textOf, type HealthProbe } from '../protocol/probes.js';
+import { noAnswer, remoteFailure } from '../ssh/outcome.js';
+import { runScript } from '../ssh/run-script.js';
 
 /**
- * `till host health`: one remote POSIX sh script per host that prints `key=value`
- * lines, read by a pure parser. Linux answers from /proc, macOS (and the BSDs) from
- * sysctl and vm_stat; a probe a platform lacks prints nothing and yields null.
+ * `till host health`: one remote probe per host (src/protocol/probes.ts: a POSIX sh
+ * script that prints `key=value` lines), the snapshot it makes, the thresholds that
+ * call a host degraded, and where snapshots are kept.
  */
-export const HEALTH_BEGIN = 'till_health_begin=1';
-export const HEALTH_END = 'till_health_end=1';
-
-/** Linux /proc/meminfo → kB lines. */
-export const MEMINFO_AWK =
-  '$1=="MemTotal:"{print "mem_total_kb=" $2} $1=="MemAvailable:"{print "mem_available_kb=" $2} $1=="MemFree:"{print "mem_free_kb=" $2}';
-/** macOS `vm_stat`: available ≈ free + inactive + speculative pages (what the system can reclaim at once). */
-export const VM_STAT_AWK =
-  '/page size of/{for(i=1;i<=NF;i++) if($i=="of") ps=$(i+1)} /^Pages (free|inactive|speculative):/{gsub(/\\./,"",$NF); n+=$NF} END{if(ps>0) printf "mem_available_bytes=%.0f\\n", n*ps}';
-/** macOS `sysctl -n kern.boottime`: "{ sec = 1700000000, usec = 0 } Thu Nov 14 …" → seconds. */
-export const BOOTTIME_SED = 's/^{ sec = \\([0-9][0-9]*\\),.*/\\1/p';
-/** `df -Pk` fields counted back from "Capacity" (NN%), so a file system name with spaces still parses. */
-export const DF_AWK =
-  'NR==2{for(i=NF;i>3;i--) if($i ~ /%$/){print "disk_total_kb=" $(i-3); print "disk_free_kb=" $(i-1); break}}';
-
-/** The probe's lines (v1 joined them as they are: its bytes are pinned). */
-const PROBE_LINES = [
-  `case $1 in "~/"*) p=$HOME/\${1#"~/"} ;; *) p=$1 ;; esac`,
-  `echo ${HEALTH_BEGIN}`,
-  'echo "os=$(uname -s 2>/dev/null)"',
-  'echo "arch=$(uname -m 2>/dev/null)"',
-  'if [ -r /proc/uptime ]; then read up _r < /proc/uptime && echo "uptime=$up"',
-  `else b=$(sysctl -n kern.boottime 2>/dev/null | sed -n ${shQuote(BOOTTIME_SED)}); [ -n "$b" ] && echo "uptime=$(( $(date +%s) - b ))"; fi`,
-  'if [ -r /proc/loadavg ]; then read l1 l5 l15 _r < /proc/loadavg && echo "load=$l1 $l5 $l15"',
-  // macOS: "{ 1.23 1.45 1.67 }"
-  'else echo "load=$(sysctl -n vm.loadavg 2>/dev/null | tr -d \'{}\')"; fi',
-  'c=$(getconf _NPROCESSORS_ONLN 2>/dev/null) || c=',
-  '[ -n "$c" ] || c=$(nproc 2>/dev/null) || c=',
-  '[ -n "$c" ] || c=$(sysctl -n hw.ncpu 2>/dev/null) || c=',
-  'echo "cpus=$c"',
-  `if [ -r /proc/meminfo ]; then awk ${shQuote(MEMINFO_AWK)} /proc/meminfo`,
-  'else echo "mem_total_bytes=$(sysctl -n hw.memsize 2>/dev/null)"',
-  `vm_stat 2>/dev/null | awk ${shQuote(VM_STAT_AWK)}; fi`,
-  // The nearest existing folder: before the first deploy tekton_path may not exist yet.
-  'd=$p; while [ ! -e "$d" ]; do n=$(dirname "$d"); [ "$n" = "$d" ] && break; d=$n; done',
-  'echo "disk_path=$d"',
-  `df -Pk "$d" 2>/dev/null | awk ${shQuote(DF_AWK)}`,
-  `t="$HOME"/${shQuote(REMOTE_TILL)}`,
-  'if [ -x "$t" ]; then echo "till_version=$("$t" --version 2>/dev/null | head -n 1)"; fi',
-  // A deployed tekton_path is a symlink to releases/<id> (SPEC §5): the release is its basename.
-  'if [ -L "$p" ]; then r=$(readlink "$p"); r=${r%/}; echo "release=${r##*/}"; fi',
-  `echo ${HEALTH_END}`,
-  'exit 0',
-];
-
-/**
- * The first probe script (registered as `health`, kept for gates that know no other):
- * its one argument is tekton_path as stored, a `~/` value expanded here with "$HOME".
- * One line: a csh/tcsh login shell cannot take a newline inside the quoted `sh -c` argument.
- */
-export const HEALTH_SCRIPT = PROBE_LINES.join('; ');
-
-/** The v2 script's first line: till answers it on stdin; the answer's echo ends the timed round trip. */
-export const HEALTH_PING = 'till_health_ping=1';
-export const HEALTH_PONG = 'till_health_pong=1';
-
-/**
- * The probe script sent today (registered as `health-v2`): as v1, preceded by one
- * round trip over the session itself: it prints HEALTH_PING, waits for a line on
- * stdin (till sends it the moment it reads the ping), then prints HEALTH_PONG. The
- * time from till's answer to the pong is the ssh latency, in the same ssh call as the
- * probe. Without an answer (stdin closed) `read` returns at once and the probe runs.
- */
-export const HEALTH_SCRIPT_V2 = [`echo ${HEALTH_PING}`, 'read -r _l', `echo ${HEALTH_PONG}`, ...PROBE_LINES].join('; ');
-
-/** The remote command line for a host whose installations live at `tektonPath`: the script runs under sh whatever the user's login shell is. */
-export function healthCommand(tektonPath: string, script: string = HEALTH_SCRIPT_V2): string {
-  return remoteScript(script, [tektonPath]);
-}
-
-export interface HealthProbe {
-  /** The end marker was seen: the script ran to completion. */
-  complete: boolean;
-  uptimeSec: number | null;
-  load1: number | null;
-  load5: number | null;
-  load15: number | null;
-  cpus: number | null;
-  memTotalBytes: number | null;
-  memAvailableBytes: number | null;
-  diskFreeBytes: number | null;
-  diskTotalBytes: number | null;
-  diskPath: string | null;
-  os: string | null;
-  arch: string | null;
-  tillVersion: string | null;
-  release: string | null;
-}
-
-const NUMBER_RE = /^\d+(\.\d+)?$/;
-
-function numberOf(value: string | undefined, scale = 1): number | null {
-  if (value === undefined || !NUMBER_RE.test(value)) return null;
-  return Math.round(Number(value) * scale * 1000) / 1000;
-}
-
-/** Remote text for a table, a label or a page: no control characters (no terminal escapes), at most 200 characters. */
-export function textOf(value: string | undefined): string | null {
-  if (value === undefined) return null;
-  const clean = value
-    // eslint-disable-next-line no-control-regex
-    .replace(/[\x00-\x1f\x7f-\x9f]/g, '')
-    .trim()
-    .slice(0, 200);
-  return clean === '' ? null : clean;
-}
-
-/** Reads the script's `key=value` lines; anything else (a noisy login shell) is ignored. Pure. */
-export function parseHealthOutput(stdout: string): HealthProbe {
-  const lines = stdout.split('\n').map((l) => l.replace(/\r$/, ''));
-  const begin = lines.indexOf(HEALTH_BEGIN);
-  const end = lines.lastIndexOf(HEALTH_END);
-  const values = new Map<string, string>();
-  for (const line of lines.slice(begin === -1 ? 0 : begin + 1, end === -1 ? undefined : end)) {
-    const at = line.indexOf('=');
-    if (at > 0) values.set(line.slice(0, at), line.slice(at + 1).trim());
-  }
-  const load = (values.get('load') ?? '').trim().split(/\s+/);
-  const kb = (key: string) => numberOf(values.get(key), 1024);
-  const version = textOf(values.get('till_version'));
-  return {
-    complete: begin !== -1 && end > begin,
-    uptimeSec: numberOf(values.get('uptime')) === null ? null : Math.floor(numberOf(values.get('uptime'))!),
-    load1: numberOf(load[0]),
-    load5: numberOf(load[1]),
-    load15: numberOf(load[2]),
-    cpus: numberOf(values.get('cpus')),
-    memTotalBytes: kb('mem_total_kb') ?? numberOf(values.get('mem_total_bytes')),
-    // MemAvailable exists since Linux 3.14; MemFree is the (pessimistic) fallback.
-    memAvailableBytes: kb('mem_available_kb') ?? numberOf(values.get('mem_available_bytes')) ?? kb('mem_free_kb'),
-    diskFreeBytes: kb('disk_free_kb'),
-    diskTotalBytes: kb('disk_total_kb'),
-    diskPath: textOf(values.get('disk_path')),
-    os: textOf(values.get('os')),
-    arch: textOf(values.get('arch')),
-    tillVersion: version !== null && /^\d+\.\d+\.\d+\S*$/.test(version) ? version : null,
-    release: textOf(values.get('release')),
-  };
-}
+export type { HealthProbe };
 
 export interface HealthThresholds {
   /** Degraded when free disk is below any of these (default: 10 % and 1 GiB). */
@@ -272,12 +132,6 @@ export function snapshotOf(
   };
 }
 
-/**
- * The `exit 0` the first version timed in a second ssh call: no longer sent, but
- * registered (and pinned) in remote/allowlist.ts, so it stays.
- */
-export const LATENCY_COMMAND = 'exit 0';
-
 export interface HealthJobOptions {
   thresholds: HealthThresholds;
   connectTimeout?: number;
@@ -359,62 +213,59 @@ export class PingTimer {
  */
 export function healthJob(paths: TillPaths, opts: HealthJobOptions): HostJob<HealthSnapshot> {
   return async ({ name, entry, signal }): Promise<JobOutcome<HealthSnapshot>> => {
-    const call = { signal, connectTimeout: opts.connectTimeout, timeoutMs: opts.timeoutMs };
     const timer = new PingTimer();
-    let result = await sshRun(paths, name, healthCommand(entry.tekton_path), {
-      ...call,
-      onStdin: timer.attach,
-      onStdout: timer.onStdout,
-    });
-    let latencyMs = timer.latencyMs;
-    let answered = timer.answered;
-    if (result.exitCode === 1 && gateRefusal(result.stderr) === GATE_UNKNOWN_SCRIPT) {
-      const started = performance.now();
-      let firstLine: number | null = null;
-      result = await sshRun(paths, name, healthCommand(entry.tekton_path, HEALTH_SCRIPT), {
-        ...call,
-        onStdout: () => (firstLine ??= Math.max(1, Math.round(performance.now() - started))),
-      });
-      latencyMs = firstLine;
-      answered = firstLine !== null;
-    }
+    let started = 0;
+    let firstLine: number | null = null;
+    const run = await runScript(
+      paths,
+      name,
+      health,
+      { tektonPath: entry.tekton_path },
+      {
+        signal,
+        connectTimeout: opts.connectTimeout,
+        timeoutMs: opts.timeoutMs,
+        perVersion: (v) =>
+          v === 'health-v2'
+            ? { onStdin: timer.attach, onStdout: timer.onStdout }
+            : // A gate older than v2: timed from the call's start to the script's first line.
+              ((started = performance.now()),
+              { onStdout: () => (firstLine ??= Math.max(1, Math.round(performance.now() - started))) }),
+      },
+    );
+    const latencyMs = run.version === 'health-v2' ? timer.latencyMs : firstLine;
+    const answered = run.version === 'health-v2' ? timer.answered : firstLine !== null;
+    const { result, failure } = run;
     const base = { exitCode: result.exitCode, stdout: result.stdout, stderr: result.stderr };
     if (result.timedOut && !answered) {
       // Not one line back before the bound: the host is down (frozen, or its sshd hangs), not slow.
-      const failure = noAnswer(opts.boundMs ?? opts.timeoutMs);
+      const down = noAnswer(opts.boundMs ?? opts.timeoutMs);
       return {
         ok: false,
-        failure,
+        failure: down,
         ...base,
         exitCode: null,
-        data: downSnapshot(new Date(), failure.message, failure.kind),
+        data: downSnapshot(new Date(), down.message, down.kind),
       };
     }
-    const failure = classifySsh(result);
     if (failure?.kind === 'cancelled') return { ok: false, failure, ...base };
     if (failure?.connection)
       return { ok: false, failure, ...base, data: downSnapshot(new Date(), failure.message, failure.kind) };
-    if (failure) {
+    if (failure || !run.value) {
       // The remote's own words, cleaned: they reach terminals and pages.
-      const why = textOf(result.stderr.trim().split('\n').pop()) ?? '';
+      const message = failure?.message ?? 'no report';
       const data: HealthSnapshot = {
         ...downSnapshot(new Date(), ''),
         up: true,
         downKind: null,
         degraded: true,
-        reasons: [`probe: ${failure.message}${why ? `: ${why}` : ''}`],
+        reasons: [`probe: ${textOf(message) ?? ''}`],
       };
-      return { ok: false, failure, ...base, data };
+      return { ok: false, failure: failure ?? remoteFailure(message), ...base, data };
     }
-    const probe = parseHealthOutput(result.stdout);
-    const data = snapshotOf(new Date(), probe, latencyMs, opts.thresholds);
+    const data = snapshotOf(new Date(), run.value, latencyMs, opts.thresholds);
     if (!data.degraded) return { ok: true, ...base, data };
-    return {
-      ok: false,
-      failure: { kind: 'remote', connection: false, retryable: false, message: `degraded: ${data.reasons.join('; ')}` },
-      ...base,
-      data,
-    };
+    return { ok: false, failure: remoteFailure(`degraded: ${data.reasons.join('; ')}`), ...base, data };
   };
 }
 

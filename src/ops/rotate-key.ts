@@ -1,9 +1,13 @@
 import type { HostJob, JobOutcome } from '../core/fanout.js';
 import type { Inventory } from '../inventory/inventory.js';
 import type { TillPaths } from '../core/paths.js';
+import type { HostsFile } from '../core/state/hosts.js';
 import { SetupError } from '../core/errors.js';
 import { buildControlExitArgs } from '../ssh/args.js';
-import { appendKeyCommand, KEEP_MISSING, KEY_PRESENT, removeKeyCommand } from '../ssh/authorized-keys.js';
+import { test, TEST_MARKER } from '../protocol/host.js';
+import { KEEP_MISSING, keyAdd, keyRemove, KEY_PRESENT, NOT_RESTRICTED } from '../protocol/keys.js';
+import { gateRefusal, GATE_UNKNOWN_SCRIPT } from '../protocol/wire.js';
+import { appendKeyCommand, removeKeyCommand } from '../ssh/authorized-keys.js';
 import { sshRun, toOutcome } from '../ssh/client.js';
 import {
   createNextKey,
@@ -13,17 +17,11 @@ import {
   switchToNextKey,
   type TillKey,
 } from '../ssh/key-set.js';
-import { GATE_UNKNOWN_SCRIPT, gateRefusal } from '../ssh/outcome.js';
+import { remoteFailure } from '../ssh/outcome.js';
 import { buildKeyProbeArgs } from '../ssh/probe.js';
 import { runProcess, type ProcessResult } from '../ssh/process.js';
+import { runScript } from '../ssh/run-script.js';
 import { parsePublicKey } from './restrict.js';
-import {
-  NOT_RESTRICTED,
-  parseRemoveReport,
-  restrictedKeyAddCommand,
-  restrictedKeyRemoveCommand,
-} from './restricted-keys.js';
-import { parseTestOutput, TEST_COMMAND, TEST_MARKER } from './test.js';
 
 /**
  * `till host rotate-key`. Per host, in this order, so an interruption at any point
@@ -87,7 +85,7 @@ export interface RotateData {
 function failed(message: string, data?: RotateData): JobOutcome<RotateData> {
   return {
     ok: false,
-    failure: { kind: 'remote' as const, connection: false, retryable: false, message },
+    failure: remoteFailure(message),
     ...(data ? { data } : {}),
   };
 }
@@ -146,15 +144,20 @@ export function rotateJob(
   const paths = inventory.paths;
   const { target, previous } = plan;
   const targetKey = parsePublicKey(target.line);
+  // Sent with the new key alone (buildKeyProbeArgs), never over the host's master.
+  const withKey = (db: HostsFile, name: string, signal: AbortSignal | undefined) => (line: string) =>
+    runProcess('ssh', buildKeyProbeArgs(paths, db, name, target.file, line, opts.connectTimeout), {
+      signal,
+      timeoutMs: opts.timeoutMs,
+    });
   return async ({ name, entry, signal }) => {
     let restricted = entry.restricted === true;
     let appended = false;
     if (entry.key_fingerprint !== target.key.fingerprint) {
-      const add = await editKeys(restricted, (r) =>
-        sshRun(paths, name, r ? restrictedKeyAddCommand(targetKey) : appendKeyCommand(target.line, target.key.blob), {
-          signal,
-          ...opts,
-        }),
+      const add = await editKeys(restricted, async (r) =>
+        r
+          ? (await runScript(paths, name, keyAdd, targetKey, { signal, ...opts })).result
+          : sshRun(paths, name, appendKeyCommand(target.line, target.key.blob), { signal, ...opts }),
       );
       restricted = add.restricted;
       if (add.result.exitCode !== 0 && add.result.exitCode !== KEY_PRESENT)
@@ -164,11 +167,8 @@ export function rotateJob(
     const db = await inventory.read();
     if (!(name in db.hosts)) return failed('removed from the database during the rotation');
     // host test's own line: a restricted key's gate allows it.
-    const probe = await runProcess(
-      'ssh',
-      buildKeyProbeArgs(paths, db, name, target.file, TEST_COMMAND, opts.connectTimeout),
-      { signal, timeoutMs: opts.timeoutMs },
-    );
+    const tested = await runScript(paths, name, test, undefined, { send: withKey(db, name, signal) });
+    const probe = tested.result;
     const proved = toOutcome<RotateData>(probe);
     if (!proved.ok)
       return {
@@ -178,7 +178,7 @@ export function rotateJob(
           message: `login with the new key failed, the old key stays: ${proved.failure!.message}`,
         },
       };
-    if (!parseTestOutput(probe.stdout).ok)
+    if (tested.value?.ok !== true)
       return failed(`login with the new key did not echo ${TEST_MARKER}; the old key stays`);
 
     await inventory.update((d) => {
@@ -186,29 +186,14 @@ export function rotateJob(
       if (e) e.key_fingerprint = target.key.fingerprint;
     });
 
-    const remove = await editKeys(restricted, (r) =>
-      runProcess(
-        'ssh',
-        buildKeyProbeArgs(
-          paths,
-          db,
-          name,
-          target.file,
-          r
-            ? restrictedKeyRemoveCommand(target.key.blob, previous.key.blob)
-            : removeKeyCommand(target.key.blob, previous.key.blob),
-          opts.connectTimeout,
-        ),
-        {
-          signal,
-          timeoutMs: opts.timeoutMs,
-        },
-      ),
+    const keys = { keep: target.key.blob, drop: previous.key.blob };
+    const remove = await editKeys(restricted, async (r) =>
+      r
+        ? (await runScript(paths, name, keyRemove, keys, { send: withKey(db, name, signal) })).result
+        : withKey(db, name, signal)(removeKeyCommand(keys.keep, keys.drop)),
     );
     restricted = remove.restricted;
-    const report = restricted
-      ? parseRemoveReport(remove.result.stdout)
-      : { removed: 0, foreign: 0, otherRestricted: 0 };
+    const report = restricted ? keyRemove.parse(remove.result.stdout) : { removed: 0, foreign: 0, otherRestricted: 0 };
     const data: RotateData = {
       appended,
       previousRemoved: false,

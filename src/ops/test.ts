@@ -1,28 +1,14 @@
 import type { HostJob } from '../core/fanout.js';
 import type { TillPaths } from '../core/paths.js';
 import { raiseTo, type HostEntry } from '../core/state/hosts.js';
-import { markerLine } from '../remote/script.js';
-import { sshRun, toOutcome } from '../ssh/client.js';
-import { noAnswer } from '../ssh/outcome.js';
+import { test, TEST_MARKER } from '../protocol/host.js';
+import { noAnswer, remoteFailure } from '../ssh/outcome.js';
+import { runScript, scriptFailure, scriptOutcome } from '../ssh/run-script.js';
 
-export const TEST_MARKER = 'TILL_TEST_SUCCESS';
-/** The remote till's launcher, relative to the remote home. */
-export const REMOTE_TILL = '.till/bin/till';
-
-/** One round trip: the seed's echo, and the remote till's version if it is installed. */
-export const TEST_COMMAND = `echo ${TEST_MARKER}; "$HOME"/${REMOTE_TILL} --version 2>/dev/null || true`;
-
+/** `till host test`: the seed's echo and the remote till's version, in one round trip. */
 export interface TestData {
   latencyMs: number;
   tillVersion: string | null;
-}
-
-export function parseTestOutput(stdout: string): { ok: boolean; tillVersion: string | null } {
-  const lines = stdout.split('\n').map((l) => l.trim());
-  const at = markerLine(lines, TEST_MARKER);
-  if (at === -1) return { ok: false, tillVersion: null };
-  const version = lines.slice(at + 1).find((l) => /^\d+\.\d+\.\d+\S*$/.test(l));
-  return { ok: true, tillVersion: version ?? null };
 }
 
 /**
@@ -45,31 +31,25 @@ export function testJob(
 ): HostJob<TestData> {
   return async ({ name, signal }) => {
     const { boundMs, ...call } = opts;
-    const result = await sshRun(paths, name, TEST_COMMAND, { signal, ...call });
-    if (result.timedOut && result.stdout === '')
+    const run = await runScript(paths, name, test, undefined, { signal, ...call });
+    // Not one byte back before the bound: the host is down (frozen, or its sshd hangs), not slow.
+    if (run.result.timedOut && run.result.stdout === '')
       return {
         ok: false,
         failure: noAnswer(boundMs ?? call.timeoutMs),
         exitCode: null,
         stdout: '',
-        stderr: result.stderr,
+        stderr: run.result.stderr,
       };
-    const outcome = toOutcome<TestData>(result);
-    if (!outcome.ok) return outcome;
-    const parsed = parseTestOutput(result.stdout);
-    if (!parsed.ok) {
-      return {
-        ...outcome,
-        ok: false,
-        failure: {
-          kind: 'remote',
-          connection: false,
-          retryable: false,
-          message: `connected, but the remote shell did not echo ${TEST_MARKER} (a noisy or restricted login shell?)`,
-        },
-      };
-    }
-    return { ...outcome, data: { latencyMs: result.durationMs, tillVersion: parsed.tillVersion } };
+    if (run.failure || !run.value) return scriptOutcome(run);
+    if (!run.value.ok)
+      return scriptFailure(
+        run,
+        remoteFailure(
+          `connected, but the remote shell did not echo ${TEST_MARKER} (a noisy or restricted login shell?)`,
+        ),
+      );
+    return scriptOutcome(run, { latencyMs: run.result.durationMs, tillVersion: run.value.tillVersion });
   };
 }
 

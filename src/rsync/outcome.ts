@@ -1,14 +1,17 @@
-import { classifySsh, gateRefusal, type Failure } from '../ssh/outcome.js';
+import { gateRefusal } from '../protocol/wire.js';
+import { classifySsh, remoteFailure, type Failure } from '../ssh/outcome.js';
 import type { ProcessResult } from '../ssh/process.js';
 
 /**
  * rsync exit codes that can mean "ssh never connected or the connection dropped":
  * 255 is ssh's own; 5 (error starting client-server protocol), 12 (protocol data
- * stream) and 35 (timeout waiting for daemon connection) are what rsync reports when
- * its ssh transport dies. They count as connection failures only when ssh's stderr
- * says so; otherwise they are rsync errors on a working connection.
+ * stream), 30 (timeout in data send/receive) and 35 (timeout waiting for daemon
+ * connection) are what rsync reports when its ssh transport dies. They count as
+ * connection failures only when ssh's stderr says so; otherwise they are rsync errors
+ * on a working connection. Every rsync till runs (setup's copy, a deploy's transfer,
+ * its dry run) is judged here.
  */
-export const RSYNC_TRANSPORT_CODES: readonly number[] = [5, 12, 35];
+export const RSYNC_TRANSPORT_CODES: readonly number[] = [5, 12, 30, 35];
 
 const RSYNC_CODES: Record<number, string> = {
   1: 'syntax or usage error',
@@ -30,7 +33,8 @@ function rsyncReason(stderr: string): string {
   const lines = stderr
     .split('\n')
     .map((l) => l.trim())
-    .filter((l) => l !== '');
+    // A fused deploy prepare reports on stderr with TILL_ markers: not rsync's words.
+    .filter((l) => l !== '' && !l.startsWith('TILL_'));
   return lines.find((l) => /^rsync( error)?:/.test(l)) ?? lines[0] ?? '';
 }
 
@@ -38,13 +42,7 @@ function rsyncReason(stderr: string): string {
 export function classifyRsync(result: ProcessResult): Failure | undefined {
   const code = result.exitCode;
   const refused = code !== 0 ? gateRefusal(result.stderr) : undefined;
-  if (refused !== undefined)
-    return {
-      kind: 'remote',
-      connection: false,
-      retryable: false,
-      message: `refused by till gate on the host: ${refused}`,
-    };
+  if (refused !== undefined) return remoteFailure(`refused by till gate on the host: ${refused}`);
   if (code !== null && RSYNC_TRANSPORT_CODES.includes(code)) {
     const viaSsh = classifySsh(result, [code]);
     // classifySsh's catch-all kind 'connection' means no ssh error was recognised.

@@ -1,5 +1,5 @@
 import { join } from 'node:path';
-import { shQuote } from '../ssh/quote.js';
+import { shQuote } from '../protocol/quote.js';
 import type { Cadence, TillInvocation } from './spec.js';
 
 /**

@@ -3,7 +3,7 @@ import { constants } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { SetupError, UsageError } from '../core/errors.js';
 import { runProcess, type ProcessResult } from '../ssh/process.js';
-import { shQuote } from '../ssh/quote.js';
+import { shQuote } from '../protocol/quote.js';
 import { findTillCronLine, parseCronLine, removeCronLine, renderCronLine, upsertCronLine } from './cron.js';
 import {
   LAUNCHD_LABEL,

@@ -1,4 +1,5 @@
-import { shJoin } from './quote.js';
+import { KEEP_MISSING, KEY_PRESENT } from '../protocol/keys.js';
+import { shJoin } from '../protocol/quote.js';
 
 /**
  * Remote edits of `~/.ssh/authorized_keys`, as POSIX sh scripts that take every value
@@ -8,10 +9,8 @@ import { shJoin } from './quote.js';
  * passes it to sh unchanged.
  */
 
-/** Exit code of the append script when the key was already there. */
-export const KEY_PRESENT = 10;
-/** Exit code of the remove script when the key to keep is not there (nothing removed). */
-export const KEEP_MISSING = 11;
+/** The exit codes these scripts share with the restricted ones of src/protocol/keys.ts. */
+export { KEEP_MISSING, KEY_PRESENT };
 
 // awk: exit 0 when any field of any line equals the blob b.
 const HAS = `awk -v b="$1" '{for(i=1;i<=NF;i++) if($i==b) found=1} END{if(found) exit 0; exit 1}' "$2"`;

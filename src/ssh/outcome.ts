@@ -1,4 +1,5 @@
 import type { Failure, FailureKind } from '../core/failure.js';
+import { gateRefusal } from '../protocol/wire.js';
 import { fingerprintAtLine, parseHostKeyChange } from './known-hosts.js';
 import type { ProcessResult } from './process.js';
 
@@ -47,19 +48,9 @@ export function sshReason(stderr: string): string {
   );
 }
 
-/** How `till gate` (a restricted key's forced command) starts its refusal on stderr. */
-export const GATE_REFUSED = 'till gate: refused:';
-
-/** The gate's reason for a script it does not know: a controller newer than the host's till, usually. */
-export const GATE_UNKNOWN_SCRIPT = "a script that is not one of till's own";
-
-/** Set to 1 in the environment of what the gate runs, so a script can tell it ran through the gate (doctor says so). */
-export const GATE_ENV = 'TILL_GATE';
-
-/** The gate's reason, when a restricted host's gate refused the command. */
-export function gateRefusal(stderr: string): string | undefined {
-  const line = stderr.split('\n').find((l) => l.startsWith(GATE_REFUSED));
-  return line === undefined ? undefined : line.slice(GATE_REFUSED.length).trim();
+/** A command that ran on the host and failed: never retried (it may not be idempotent). */
+export function remoteFailure(message: string): Failure {
+  return { kind: 'remote', connection: false, retryable: false, message };
 }
 
 export function classifySsh(
@@ -103,15 +94,9 @@ export function classifySsh(
     // so it must not be retried (it may not be idempotent).
   }
   const refused = result.exitCode === 1 ? gateRefusal(result.stderr) : undefined;
-  if (refused !== undefined)
-    return {
-      kind: 'remote',
-      connection: false,
-      retryable: false,
-      message: `refused by till gate on the host: ${refused}`,
-    };
+  if (refused !== undefined) return remoteFailure(`refused by till gate on the host: ${refused}`);
   const how = result.exitCode !== null ? `exit code ${result.exitCode}` : `killed by ${result.signal ?? 'a signal'}`;
-  return { kind: 'remote', connection: false, retryable: false, message: `remote command failed (${how})` };
+  return remoteFailure(`remote command failed (${how})`);
 }
 
 /**

@@ -1,7 +1,7 @@
 import type { TillPaths } from '../core/paths.js';
 import type { HostsFile } from '../core/state/hosts.js';
 import { aliasOf, configPath, DEFAULT_CONNECT_TIMEOUT } from './config.js';
-import { shQuote } from './quote.js';
+import { shQuote } from '../protocol/quote.js';
 
 /**
  * An ssh call that authenticates with ONE given key file and nothing else: `-F

@@ -1,8 +1,17 @@
 import { appendFileSync, mkdirSync, renameSync, statSync, truncateSync } from 'node:fs';
 import { dirname } from 'node:path';
-import { describeWriteError } from '../core/errors.js';
 
 export const WATCH_LOG_MAX_BYTES = 1024 * 1024;
+
+/**
+ * What went wrong with a write: "disk full (ENOSPC)" or the error's own words. Here, not
+ * in core/errors.ts: the gate logs with this file and loads nothing of core.
+ */
+function writeProblem(err: unknown): string {
+  const code = (err as NodeJS.ErrnoException | undefined)?.code;
+  if (code === 'ENOSPC' || code === 'EDQUOT') return `disk full (${code})`;
+  return err instanceof Error ? err.message : String(err);
+}
 
 /**
  * The watch daemon's log: timestamped lines appended to logs/watch.log. When a write
@@ -38,7 +47,7 @@ export class RotatingLog {
     try {
       this.append(text);
     } catch (err) {
-      const why = describeWriteError(err);
+      const why = writeProblem(err);
       if (why !== this.failing) this.onError?.(`cannot write ${this.file}: ${why}; its lines go to stderr only`);
       this.failing = why;
       return false;

@@ -128,9 +128,9 @@ describe('restricted host: health, deploy, rollback, releases through the gate',
       statSync(join(releases, d3.release, 'README.md')).ino,
     );
     expect(readFileSync(join(P(), 'README.md'), 'utf8')).toBe('v2\n');
-    expect(gateLog()).toMatch(/allowed deploy-prepare-v2 from/);
-    expect(gateLog()).toMatch(/allowed deploy-switch-v3 from/);
-    expect(gateLog()).toMatch(/allowed rollback-v2 from/);
+    expect(gateLog()).toMatch(/allowed deploy-prepare-v3 from/);
+    expect(gateLog()).toMatch(/allowed deploy-switch-v4 from/);
+    expect(gateLog()).toMatch(/allowed rollback-v3 from/);
     expect(gateLog().slice(logStart)).not.toMatch(/refused from/);
   });
 
@@ -151,8 +151,8 @@ describe('restricted host: health, deploy, rollback, releases through the gate',
       expect(readFileSync(join(h1.home, 'projects/github/Tekton/README.md'), 'utf8')).toBe('behind its back\n');
       const log = gateLog(h1).slice(logStart);
       expect(log).toMatch(/refused from/);
-      expect(log).toMatch(/allowed deploy-prepare-v2 from/);
-      expect(log).toMatch(/allowed deploy-switch-v3 from/);
+      expect(log).toMatch(/allowed deploy-prepare-v3 from/);
+      expect(log).toMatch(/allowed deploy-switch-v4 from/);
     } finally {
       const now = JSON.parse(readFileSync(dbFile, 'utf8'));
       now.hosts.h1.restricted = true;
@@ -193,7 +193,7 @@ describe('restricted host: health, deploy, rollback, releases through the gate',
     const ok = await till(home, ['host', 'deploy', 'h0', '--source', src(), '--check', 'true', '--json']);
     expect(ok.code, ok.stdout + ok.stderr).toBe(0);
     expect(readFileSync(join(P(), 'README.md'), 'utf8')).toBe('v3\n');
-    expect(gateLog().slice(logStart)).toMatch(/allowed deploy-check from[^\n]*\n[^\n]*allowed deploy-prepare-v2 from/);
+    expect(gateLog().slice(logStart)).toMatch(/allowed deploy-check from[^\n]*\n[^\n]*allowed deploy-prepare-v3 from/);
   });
 
   it('--resume finishes a deploy killed mid-run, through the gate of both hosts', async () => {
@@ -234,7 +234,7 @@ describe('restricted host: health, deploy, rollback, releases through the gate',
           .filter((d) => d.endsWith('.partial')),
       ).toEqual([]);
       const log = gateLog(h).slice(logStarts[i]);
-      expect(log).toMatch(/allowed deploy-switch-v3 from/);
+      expect(log).toMatch(/allowed deploy-switch-v4 from/);
       expect(log).not.toMatch(/refused from/);
     });
     // nothing left to resume

@@ -2,9 +2,9 @@ import { execFileSync, spawnSync } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { RESTRICTED_KEY_ADD_SCRIPT, RESTRICTED_KEY_REMOVE_SCRIPT } from '../../src/ops/restricted-keys.js';
-import { TEST_COMMAND } from '../../src/ops/test.js';
-import { remoteScript } from '../../src/remote/script.js';
+import { test } from '../../src/protocol/host.js';
+import { keyAdd, keyRemove } from '../../src/protocol/keys.js';
+import { remoteScript } from '../../src/protocol/wire.js';
 import { startLab, type Lab, type LabHost } from '../lab/lab.js';
 import { closeMasters, killWhen, tempHome, till, tillOk } from '../lab/till.js';
 
@@ -14,6 +14,9 @@ import { closeMasters, killWhen, tempHome, till, tillOk } from '../lab/till.js';
  * from till's own lines, the host stays restricted, and no interruption locks till out.
  */
 const KEY = 'till_federation_ed25519';
+const TEST_COMMAND = test.versions[0]!.text;
+const RESTRICTED_KEY_ADD_SCRIPT = keyAdd.versions[0]!.text;
+const RESTRICTED_KEY_REMOVE_SCRIPT = keyRemove.versions[0]!.text;
 const blobOf = (pubFile: string) => readFileSync(pubFile, 'utf8').trim().split(' ')[1]!;
 const authorizedKeys = (h: LabHost) => readFileSync(`${h.home}/.ssh/authorized_keys`, 'utf8');
 const linesWith = (h: LabHost, blob: string) =>

@@ -2,13 +2,15 @@ import { execFileSync, spawnSync } from 'node:child_process';
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { CHECK_SCRIPT } from '../../src/ops/setup.js';
-import { remoteSyncCommand } from '../../src/ops/sync.js';
-import { TEST_COMMAND } from '../../src/ops/test.js';
-import { remoteScript } from '../../src/remote/script.js';
+import { setupCheck, sync, test } from '../../src/protocol/host.js';
+import { remoteScript } from '../../src/protocol/wire.js';
 import { startLab, type Lab } from '../lab/lab.js';
 import { closeMasters, tempHome, till, tillOk } from '../lab/till.js';
 import { buildVariant, LOCAL_VERSION, tillVariant } from './helpers-remote.js';
+
+const CHECK_SCRIPT = setupCheck.versions[0]!.text;
+const TEST_COMMAND = test.versions[0]!.text;
+const SYNC_COMMAND = sync.versions[0]!.text;
 
 // Every step spawns till, ssh and rsync; a busy 2-core CI machine is slow.
 describe('restricted keys: till host setup --restrict and till gate', { timeout: 300_000 }, () => {
@@ -204,7 +206,7 @@ describe('restricted keys: till host setup --restrict and till gate', { timeout:
   it('refuses injections through the allowed forms; the canary never appears', () => {
     const touch = `touch ${canary}`;
     const attempts = [
-      `${remoteSyncCommand(false)}; ${touch}`,
+      `${SYNC_COMMAND}; ${touch}`,
       `${TEST_COMMAND}; ${touch}`,
       `${TEST_COMMAND}\n${touch}`,
       `${remoteScript(CHECK_SCRIPT)}; ${touch}`,

@@ -1,6 +1,6 @@
 /** Helpers shared by the remote-till e2e tests (setup, sync). */
 import { build } from 'esbuild';
-import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
+import { execFileSync, spawn, spawnSync, type ChildProcess, type SpawnSyncReturns } from 'node:child_process';
 import { chmodSync, mkdtempSync, readFileSync, symlinkSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import type { TillRun } from '../lab/till.js';
@@ -104,4 +104,58 @@ export function sshArgs(home: string, name: string, command: string): string[] {
 
 export function sshOut(home: string, name: string, command: string): string {
   return execFileSync('ssh', sshArgs(home, name, command), { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] });
+}
+
+/** What someone holding a copy of till's key runs: plain ssh and rsync with that key and none of till's config. */
+export interface StolenKey {
+  ssh(command: string | undefined, extra?: string[]): SpawnSyncReturns<string>;
+  /** rsync with `HOST:` in an argument standing for the host. */
+  rsync(args: string[]): SpawnSyncReturns<string>;
+  /** The same, started in the background; `wrapper` (a program) is put before the ssh of rsync's -e. */
+  rsyncAsync(args: string[], wrapper?: string): ChildProcess;
+}
+
+export function stolenKey(home: string, host: { user: string; address: string; port: number }): StolenKey {
+  const opts = [
+    '-i',
+    `${home}/ssh/till_federation_ed25519`,
+    '-F',
+    '/dev/null',
+    '-o',
+    `UserKnownHostsFile=${home}/ssh/known_hosts`,
+    '-o',
+    'StrictHostKeyChecking=yes',
+    '-o',
+    'BatchMode=yes',
+    '-o',
+    'IdentitiesOnly=yes',
+  ];
+  const shell = `ssh ${opts.join(' ')} -p ${host.port}`;
+  const rsyncArgs = (args: string[], wrapper?: string) => [
+    '-e',
+    wrapper ? `${wrapper} ${shell}` : shell,
+    ...args.map((a) => a.replace('HOST:', `${host.user}@${host.address}:`)),
+  ];
+  return {
+    ssh: (command, extra = []) =>
+      spawnSync(
+        'ssh',
+        [
+          ...opts,
+          '-p',
+          String(host.port),
+          ...extra,
+          `${host.user}@${host.address}`,
+          ...(command === undefined ? [] : [command]),
+        ],
+        {
+          encoding: 'utf8',
+          stdio: ['ignore', 'pipe', 'pipe'],
+          timeout: 60_000,
+        },
+      ),
+    rsync: (args) =>
+      spawnSync('rsync', rsyncArgs(args), { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'], timeout: 60_000 }),
+    rsyncAsync: (args, wrapper) => spawn('rsync', rsyncArgs(args, wrapper), { stdio: ['ignore', 'pipe', 'pipe'] }),
+  };
 }

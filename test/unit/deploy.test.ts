@@ -1,6 +1,4 @@
 import { execFileSync, spawnSync } from 'node:child_process';
-import { DEPLOY_PREPARE_RSYNC_SCRIPT, ROLLBACK_SCRIPT } from '../../src/deploy/layout.js';
-import { remoteScript } from '../../src/remote/script.js';
 import {
   existsSync,
   mkdirSync,
@@ -14,28 +12,78 @@ import {
 } from 'node:fs';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
+import { describeTransfers } from '../../src/cli/commands/deploy.js';
+import { renderEnvLocal } from '../../src/core/dotenv.js';
 import {
   absoluteRemotePath,
   adoptedId,
+  contentHashOf,
   isReleaseId,
   linkDestOf,
-  listReleases,
-  parseMarkers,
-  prepareRsyncPath,
-  prepareScript,
   releaseId,
-  releasesToPrune,
   remoteLayout,
-  renderEnvLocal,
-  rollbackScript,
+  renderLockInfo,
   rsyncRemotePath,
   sharedLinkTarget,
   sharedPathProblem,
-  switchScript,
-  type LogLine,
+  type LockInfo,
+  type RemoteLayout,
 } from '../../src/deploy/layout.js';
+import { listReleases, readRemoteState, releasesToPrune, type LogLine } from '../../src/deploy/releases.js';
 import { buildDeployRsyncArgs, itemizedChanges, parseRsyncProgress, parseRsyncStats } from '../../src/deploy/rsync.js';
-import { describeTransfers } from '../../src/cli/commands/deploy.js';
+import { deployPrepare, deployPrepareFused, parseDeployReport, type PrepareParams } from '../../src/protocol/deploy.js';
+import { deploySwitch, rollback, type SwitchParams } from '../../src/protocol/switch.js';
+import { commandLine, remoteScript } from '../../src/protocol/wire.js';
+
+const ROLLBACK_SCRIPT = rollback.versions.find((v) => v.name === 'rollback')!.text;
+const DEPLOY_PREPARE_RSYNC_SCRIPT = deployPrepareFused.versions[0]!.text;
+
+/** A deploy script's command line, as the controller sends it (scripts here run under a plain sh, no gate). */
+interface PrepareInput {
+  id: string;
+  lock: LockInfo;
+  forceUnlock: boolean;
+  shared: readonly string[];
+  adoptId: string;
+  now: string;
+}
+const prepareParams = (l: RemoteLayout, p: PrepareInput): PrepareParams => ({
+  path: l.path,
+  id: p.id,
+  lockInfo: renderLockInfo(p.lock),
+  run: p.lock.run,
+  forceUnlock: p.forceUnlock,
+  shared: p.shared,
+  adoptId: p.adoptId,
+  now: p.now,
+  contentHash: contentHashOf(p.id),
+});
+const prepareScript = (l: RemoteLayout, p: PrepareInput) =>
+  commandLine(deployPrepare.versions[0]!, prepareParams(l, p));
+const prepareRsyncPath = (l: RemoteLayout, p: PrepareInput) =>
+  commandLine(deployPrepareFused.versions[0]!, prepareParams(l, p));
+const switchScript = (
+  l: RemoteLayout,
+  p: Omit<SwitchParams, 'path' | 'previous' | 'check' | 'installation'> & {
+    previous: string | null;
+    check?: string;
+    installation?: string;
+  },
+) =>
+  commandLine(deploySwitch.versions[0]!, {
+    ...p,
+    path: l.path,
+    previous: p.previous ?? '',
+    check: p.check ?? '',
+    installation: p.installation ?? '',
+  });
+const rollbackScript = (l: RemoteLayout, p: { to?: string; lock: LockInfo; now: string }) =>
+  commandLine(rollback.versions[0]!, { path: l.path, to: p.to ?? '', lockInfo: renderLockInfo(p.lock), now: p.now });
+/** What a deploy script printed, read against its layout, with its raw markers. */
+const parseMarkers = (stdout: string, l: RemoteLayout) => {
+  const report = parseDeployReport(stdout);
+  return { ...readRemoteState(report, l), values: report.markers.values, flags: report.markers.flags };
+};
 
 const lock = { who: "o'brien@host", when: '2026-11-26T03:00:00Z', what: 'deploy x', pid: 42, run: 'r1' };
 
@@ -358,7 +406,7 @@ describe('remote scripts under sh', () => {
     expect(readlinkSync(join(dir, 'p/Tekton'))).toBe('Tekton.till/releases/20251231T000000Z-adopted');
   });
 
-  it('rollback v2 picks the same target as v1 (awk and sort) for any record', () => {
+  it('rollback v3 (shell builtins) picks the same target as v1 (awk and sort) for any record', () => {
     const ids = [
       '20260101T000000Z-aaaaaa',
       '20260102T000000Z-bbbbbb',

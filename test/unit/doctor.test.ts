@@ -7,14 +7,17 @@ import {
   checkKey,
   checkSshProbe,
   checkTcp,
-  DOCTOR_SCRIPT,
-  doctorProbe,
   finishReport,
   parseProbe,
   PROBE_MARK,
   restrictedFrom,
 } from '../../src/ops/doctor.js';
-import { shQuote } from '../../src/ssh/quote.js';
+import { doctor } from '../../src/protocol/probes.js';
+import { shQuote } from '../../src/protocol/quote.js';
+import { commandLine } from '../../src/protocol/wire.js';
+
+const DOCTOR_SCRIPT = doctor.versions[0]!.text;
+const doctorProbe = (tektonPath: string) => commandLine(doctor.versions[0]!, { tektonPath });
 import type { HostEntry } from '../../src/core/state/hosts.js';
 import type { ProcessResult } from '../../src/ssh/process.js';
 

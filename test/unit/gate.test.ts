@@ -3,29 +3,37 @@ import { mkdirSync, mkdtempSync, realpathSync, rmSync, symlinkSync } from 'node:
 import { join } from 'node:path';
 import fc from 'fast-check';
 import { afterAll, describe, expect, it } from 'vitest';
-import { AUDIT_COMMAND } from '../../src/audit/script.js';
-import { gateConfigFor, parsePublicKey, RESTRICT_SCRIPT, restrictKeyScript } from '../../src/ops/restrict.js';
-import { ACTIVATE_SCRIPT, CHECK_SCRIPT, CLEAN_REMOTE_COMMAND, PREPARE_SCRIPT } from '../../src/ops/setup.js';
-import { doctorProbe } from '../../src/ops/doctor.js';
-import { checkAllowedScript } from '../../src/deploy/check.js';
-import { remoteSyncCommand } from '../../src/ops/sync.js';
-import { TEST_COMMAND } from '../../src/ops/test.js';
-import { healthCommand, LATENCY_COMMAND } from '../../src/ops/health.js';
+import { decide, loadPolicy, realpathDeepest, type GatePolicy } from '../../src/gate/decide.js';
+import { splitWords } from '../../src/gate/words.js';
+import { gateConfigFor, parsePublicKey } from '../../src/ops/restrict.js';
+import { deployCheck, deployPrepare, deployState, deployUnlock } from '../../src/protocol/deploy.js';
 import {
-  DEPLOY_PREPARE_SCRIPT,
-  prepareScript,
-  readStateScript,
-  remoteLayout,
-  rollbackScript,
-  switchScript,
-  unlockScript,
-} from '../../src/deploy/layout.js';
-import { EXACT_COMMANDS, SCRIPTS } from '../../src/remote/allowlist.js';
-import { decide, loadPolicy, realpathDeepest, type GatePolicy } from '../../src/remote/gate.js';
-import { remoteScript } from '../../src/remote/script.js';
-import { splitWords } from '../../src/remote/words.js';
+  cleanRemote,
+  setupActivate,
+  setupCheck,
+  setupPrepare,
+  sync,
+  syncDryRun,
+  test,
+} from '../../src/protocol/host.js';
+import { restrict } from '../../src/protocol/keys.js';
+import { audit, doctor, health, healthLatency } from '../../src/protocol/probes.js';
+import { shJoin } from '../../src/protocol/quote.js';
+import { GATE_LINES, GATE_SCRIPTS, VERSIONS } from '../../src/protocol/registry.js';
+import { deploySwitch, rollback, type SwitchParams } from '../../src/protocol/switch.js';
+import { commandLine, remoteScript, type Operation } from '../../src/protocol/wire.js';
 import { classifySsh } from '../../src/ssh/outcome.js';
-import { shJoin } from '../../src/ssh/quote.js';
+import { ed25519Blob } from './keys.js';
+
+/** The line a controller sends for `op` (its newest version, or the one at `at`). */
+const send = <P>(op: Operation<P, unknown>, params: P, at = 0) => commandLine(op.versions[at]!, params);
+const TEST_COMMAND = test.versions[0]!.text;
+const AUDIT_COMMAND = audit.versions[0]!.text;
+const CHECK_SCRIPT = setupCheck.versions[0]!.text;
+const ACTIVATE_SCRIPT = setupActivate.versions[0]!.text;
+const RESTRICT_SCRIPT = restrict.versions[0]!.text;
+const KEY = parsePublicKey(`ssh-ed25519 ${ed25519Blob(1)} till-federation@me@box\n`);
+const NOW = '2026-01-01T00:00:00.000Z';
 
 const scratch = realpathSync(mkdtempSync('/tmp/t-unit-gate-'));
 afterAll(() => rmSync(scratch, { recursive: true, force: true }));
@@ -146,36 +154,59 @@ describe('splitWords: the inverse of shJoin, and nothing more', () => {
 });
 
 describe('decide: what a restricted key may run', () => {
-  it('allows every command till sends, exactly', () => {
-    for (const line of [
-      TEST_COMMAND,
-      AUDIT_COMMAND,
-      remoteSyncCommand(false),
-      remoteSyncCommand(true),
-      LATENCY_COMMAND,
-      CLEAN_REMOTE_COMMAND,
-    ])
-      expect(kind(line)).toBe('exact');
-    expect(EXACT_COMMANDS.size).toBe(6);
+  const id = '20260101T000000Z-aaaaaa';
+  const lockInfo = 'who=me@box\nwhen=now\nwhat=deploy\npid=1\nrun=r1\n';
+  const prep = {
+    path: '~/Tekton',
+    id,
+    lockInfo,
+    run: 'r1',
+    forceUnlock: true,
+    shared: ['logs', 'data'],
+    adoptId: '20260101T000000Z-adopted',
+    now: NOW,
+    contentHash: 'aaaaaa',
+  };
+  const sw: SwitchParams = {
+    path: '~/Tekton',
+    id,
+    previous: '',
+    check: '',
+    prune: [],
+    run: 'r1',
+    now: NOW,
+    source: 's',
+    installation: '',
+    shared: ['logs'],
+    env: 'A=1\n',
+  };
+
+  it('allows every line till sends, exactly', () => {
+    for (const op of [test, audit, sync, syncDryRun, healthLatency, cleanRemote])
+      expect(kind(send(op, undefined)), op.name).toBe('exact');
+    expect(GATE_LINES.size).toBe(6);
     // what every till has sent for host remove --clean-remote
     expect(decide('rm -rf -- "$HOME"/.till', policy)).toMatchObject({ kind: 'exact', name: 'clean-remote' });
-    expect(decide(doctorProbe('~/projects/x'), policy)).toMatchObject({
+    expect(decide(send(doctor, { tektonPath: '~/projects/x' }), policy)).toMatchObject({
       kind: 'script',
       name: 'doctor',
       args: ['~/projects/x'],
     });
-    expect(decide(remoteScript(CHECK_SCRIPT), policy)).toMatchObject({ kind: 'script', name: 'setup-check', args: [] });
-    expect(decide(remoteScript(PREPARE_SCRIPT), policy)).toMatchObject({ kind: 'script', name: 'setup-prepare' });
-    expect(decide(remoteScript(ACTIVATE_SCRIPT, ['1.2.3', "/opt/no'de; rm -rf ~/bin/node"]), policy)).toMatchObject({
+    expect(decide(send(setupCheck, undefined), policy)).toMatchObject({
+      kind: 'script',
+      name: 'setup-check',
+      args: [],
+    });
+    expect(decide(send(setupPrepare, undefined), policy)).toMatchObject({ kind: 'script', name: 'setup-prepare' });
+    expect(
+      decide(send(setupActivate, { version: '1.2.3', node: "/opt/no'de; rm -rf ~/bin/node" }), policy),
+    ).toMatchObject({
       kind: 'script',
       script: ACTIVATE_SCRIPT,
       args: ['1.2.3', "/opt/no'de; rm -rf ~/bin/node"],
     });
-    const key = parsePublicKey('ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIB7 till-federation@me@box\n');
-    expect(decide(restrictKeyScript(key, gateConfigFor({ tekton_path: '~/Tekton' })), policy)).toMatchObject({
-      kind: 'script',
-      name: 'restrict',
-    });
+    const gateJson = JSON.stringify(gateConfigFor({ tekton_path: '~/Tekton' }));
+    expect(decide(send(restrict, { key: KEY, gateJson }), policy)).toMatchObject({ kind: 'script', name: 'restrict' });
     expect(decide('rsync --server -te.LsfxCIvu . .till/lib/till-0.1.0.mjs', policy)).toEqual({
       kind: 'rsync',
       name: `rsync to ${home}/.till/lib/till-0.1.0.mjs`,
@@ -198,6 +229,8 @@ describe('decide: what a restricted key may run', () => {
         '.',
         `${home}/Tekton.till/releases/r2/`,
       ],
+      // an upload into a deploy root: the gate holds that root's lock while rsync runs
+      root: join(home, 'Tekton'),
     });
   });
 
@@ -215,105 +248,100 @@ describe('decide: what a restricted key may run', () => {
     ).toBe('rsync');
   });
 
-  it("checks a script's values against gate.json when the script asks for it (a deploy --check)", () => {
-    const CHECK = 'cd "$1" && sh -c "$2"';
-    const scripts = [
-      ...SCRIPTS,
-      {
-        name: 'deploy-check',
-        script: CHECK,
-        args: 2,
-        validate: (args: readonly string[], p: { checks: readonly string[] }) =>
-          p.checks.includes(args[1]!) ? undefined : 'this check is not in gate.json "checks"',
-      },
-    ];
-    const withChecks = { ...policy, checks: ['curl -fsS localhost:8080/health'] };
-    expect(
-      decide(remoteScript(CHECK, ['/srv/app', 'curl -fsS localhost:8080/health']), withChecks, scripts),
-    ).toMatchObject({ kind: 'script', name: 'deploy-check' });
-    expect(decide(remoteScript(CHECK, ['/srv/app', 'cat /etc/shadow']), withChecks, scripts)).toEqual({
-      kind: 'refuse',
-      reason: 'script deploy-check: this check is not in gate.json "checks"',
-    });
-  });
-
   it('allows health and deploy scripts for a deploy root only, and a --check only when gate.json lists it', () => {
-    const l = remoteLayout('~/Tekton');
-    const lock = { who: 'me@box', when: 'now', what: 'deploy', pid: 1, run: 'r1' };
-    const id = '20260101T000000Z-aaaaaa';
-    const sw = { id, previous: null, prune: [], run: 'r1', now: 'n', source: 's', shared: ['logs'], env: 'A=1\n' };
-    expect(decide(healthCommand('~/Tekton'), policy)).toMatchObject({
+    expect(decide(send(health, { tektonPath: '~/Tekton' }), policy)).toMatchObject({
       kind: 'script',
       name: 'health-v2',
       args: ['~/Tekton'],
     });
-    expect(decide(readStateScript(l), policy)).toMatchObject({ kind: 'script', name: 'deploy-state' });
-    expect(
-      decide(
-        prepareScript(l, {
-          id,
-          lock,
-          forceUnlock: true,
-          shared: ['logs', 'data'],
-          adoptId: '20260101T000000Z-adopted',
-          now: 'n',
-        }),
-        policy,
-      ),
-    ).toMatchObject({ kind: 'script', name: 'deploy-prepare-v2', args: expect.arrayContaining(['aaaaaa']) });
-    // version 1 (an older controller) is still allowed; v2's content hash is checked
-    const v1Args = ['~/Tekton', id, 'who=me', 'r1', '0', 'logs', '20260101T000000Z-adopted', 'n'];
-    expect(decide(remoteScript(DEPLOY_PREPARE_SCRIPT, v1Args), policy)).toMatchObject({
+    expect(decide(send(deployState, { path: '~/Tekton' }), policy)).toMatchObject({
       kind: 'script',
-      name: 'deploy-prepare',
+      name: 'deploy-state',
+      root: join(home, 'Tekton'),
     });
-    const v2 = prepareScript(l, {
-      id,
-      lock,
-      forceUnlock: false,
-      shared: [],
-      adoptId: '20260101T000000Z-adopted',
-      now: 'n',
-    });
-    expect(reason(v2.replace(/ aaaaaa$/, " '../x'"))).toMatch(/content hash "..\/x" is not 6 hex digits/);
-    expect(decide(switchScript(l, sw), policy)).toMatchObject({ kind: 'script', name: 'deploy-switch-v3' });
-    expect(decide(unlockScript(l, 'r1'), policy)).toMatchObject({ kind: 'script', name: 'deploy-unlock' });
-    expect(decide(rollbackScript(l, { lock, now: 'n' }), policy)).toMatchObject({
+    expect(decide(send(deployPrepare, prep), policy)).toMatchObject({
       kind: 'script',
-      name: 'rollback-v2',
+      name: 'deploy-prepare-v3',
+      args: expect.arrayContaining(['aaaaaa']),
     });
+    expect(reason(send(deployPrepare, { ...prep, contentHash: '../x' }))).toMatch(
+      /"..\/x" is not a content hash \(6 hex digits, or empty\)/,
+    );
+    expect(decide(send(deploySwitch, sw), policy)).toMatchObject({ kind: 'script', name: 'deploy-switch-v4' });
+    expect(decide(send(deployUnlock, { path: '~/Tekton', run: 'r1' }), policy)).toMatchObject({
+      kind: 'script',
+      name: 'deploy-unlock',
+    });
+    const rb = { path: '~/Tekton', to: '', lockInfo, now: NOW };
+    expect(decide(send(rollback, rb), policy)).toMatchObject({ kind: 'script', name: 'rollback-v3' });
     // not a deploy root of gate.json
-    expect(reason(readStateScript(remoteLayout('~/.ssh')))).toMatch(/not a deploy root/);
-    expect(reason(unlockScript(remoteLayout(`${home}/Other`), 'r1'))).toMatch(/not a deploy root/);
+    expect(reason(send(deployState, { path: '~/.ssh' }))).toMatch(/not a deploy root/);
+    expect(reason(send(deployUnlock, { path: `${home}/Other`, run: 'r1' }))).toMatch(/not a deploy root/);
     // values that would lead out of the releases folder
-    expect(reason(switchScript(l, { ...sw, prune: ['../../.ssh'] }))).toMatch(/prune/);
-    expect(reason(switchScript(l, { ...sw, previous: '../x' }))).toMatch(/previous release/);
-    expect(reason(switchScript(l, { ...sw, shared: ['../x'] }))).toMatch(/shared path/);
-    expect(reason(rollbackScript(l, { to: '../../.ssh', lock, now: 'n' }))).toMatch(/not a release id/);
+    expect(reason(send(deploySwitch, { ...sw, prune: ['../../.ssh'] }))).toMatch(/is not a release id/);
+    expect(reason(send(deploySwitch, { ...sw, previous: '../x' }))).toMatch(/"..\/x" is not a release id/);
+    expect(reason(send(deploySwitch, { ...sw, shared: ['../x'] }))).toMatch(/shared path/);
+    expect(reason(send(rollback, { ...rb, to: '../../.ssh' }))).toMatch(/not a release id/);
     // --check is a command: listed in gate.json "checks" or refused
-    expect(reason(switchScript(l, { ...sw, check: 'true' }))).toMatch(
+    expect(reason(send(deploySwitch, { ...sw, check: 'true' }))).toMatch(
       /the check "true" is not listed in ~\/.till\/gate.json "checks"/,
     );
-    expect(decide(switchScript(l, { ...sw, check: 'true' }), { ...policy, checks: ['true'] })).toMatchObject({
+    expect(decide(send(deploySwitch, { ...sw, check: 'true' }), { ...policy, checks: ['true'] })).toMatchObject({
       kind: 'script',
-      name: 'deploy-switch-v3',
+      name: 'deploy-switch-v4',
     });
     // ... and the same words before anything else happens (deploy-check)
-    expect(reason(checkAllowedScript(l, 'true'))).toBe(
+    expect(reason(send(deployCheck, { path: '~/Tekton', check: 'true' }))).toBe(
       'script deploy-check: the check "true" is not listed in ~/.till/gate.json "checks"',
     );
-    expect(decide(checkAllowedScript(l, 'true'), { ...policy, checks: ['true'] })).toMatchObject({
-      kind: 'script',
-      name: 'deploy-check',
-      args: ['~/Tekton', 'true'],
-    });
-    expect(reason(checkAllowedScript(remoteLayout('~/.ssh'), 'true'))).toMatch(/not a deploy root/);
+    expect(
+      decide(send(deployCheck, { path: '~/Tekton', check: 'true' }), { ...policy, checks: ['true'] }),
+    ).toMatchObject({ kind: 'script', name: 'deploy-check', args: ['~/Tekton', 'true'] });
+    expect(reason(send(deployCheck, { path: '~/.ssh', check: 'true' }))).toMatch(/not a deploy root/);
+  });
+
+  it('checks every argument of every script by its type: releases.log cannot be forged, nor the lock info', () => {
+    const forged = `${NOW}\tgood\tx\n20990101T000000Z-evil00\tgood\t${NOW}`;
+    expect(reason(send(deploySwitch, { ...sw, now: forged }))).toMatch(/is not an ISO-8601 UTC time/);
+    expect(reason(send(deploySwitch, { ...sw, source: 'a\tb' }))).toMatch(/contains a control character/);
+    expect(reason(send(deploySwitch, { ...sw, source: 'a\nb' }))).toMatch(/contains a control character/);
+    expect(reason(send(deploySwitch, { ...sw, installation: '--help' }))).toMatch(/is not an installation name/);
+    expect(reason(send(deploySwitch, { ...sw, env: 'A=\x1b[31m' }))).toMatch(/control character/);
+    expect(reason(send(deployPrepare, { ...prep, now: 'n' }))).toMatch(/not an ISO-8601 UTC time/);
+    expect(reason(send(deployPrepare, { ...prep, lockInfo: 'who=x\nrun=TILL_LOCKED\n' }))).toMatch(/lock info/);
+    const v3 = deployPrepare.versions[0]!;
+    expect(
+      reason(
+        remoteScript(
+          v3.text,
+          v3.encode(prep).map((a, n) => (n === 4 ? '2' : a)),
+        ),
+      ),
+    ).toMatch(/0 or 1/);
+    expect(reason(send(rollback, { path: '~/Tekton', to: '', lockInfo, now: `${NOW}\n` }))).toMatch(/ISO-8601/);
+    // the key type goes into the authorized_keys line restrict writes: a closed set, no newline
+    const gateJson = JSON.stringify({ deployRoots: ['~/Tekton'] });
+    const evil = `ssh-ed25519 ${KEY.blob}\nssh-ed25519 AAAAattacker`;
+    expect(reason(send(restrict, { key: { ...KEY, type: evil }, gateJson }))).toMatch(/key type .* is not one of/);
+    expect(reason(send(restrict, { key: { ...KEY, type: 'ssh-rsa' }, gateJson }))).toMatch(
+      /the key blob is not a ssh-rsa key/,
+    );
+    expect(reason(send(restrict, { key: { ...KEY, comment: 'a\nb' }, gateJson }))).toMatch(/key comment/);
+    // every registered script declares a type for each of its arguments
+    for (const { version } of VERSIONS) expect(version.args.every((t) => typeof t.problem === 'function')).toBe(true);
+  });
+
+  it('refuses a retired version, naming why, and every version a gate never runs', () => {
+    const v3 = deploySwitch.versions.find((v) => v.name === 'deploy-switch-v3')!;
+    expect(reason(commandLine(v3, sw))).toBe(
+      `script deploy-switch-v3 is no longer allowed (${v3.retired}): upgrade till on the controller`,
+    );
+    for (const { version } of VERSIONS.filter((x) => x.version.ungated !== undefined))
+      expect(GATE_SCRIPTS.has(version.text)).toBe(false);
   });
 
   it('lets restrict through the gate keep or narrow gate.json, never widen it', () => {
-    const key = parsePublicKey('ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIB7 till-federation@me@box\n');
-    const restrict = (gate: object) =>
-      remoteScript(RESTRICT_SCRIPT, [key.type, key.blob, key.comment, JSON.stringify(gate)]);
+    const restrictLine = (gate: object) => send(restrict, { key: KEY, gateJson: JSON.stringify(gate) });
     const strict: GatePolicy = {
       ...policy,
       deployRoots: [join(home, 'Tekton'), '/srv/app'],
@@ -322,31 +350,32 @@ describe('decide: what a restricted key may run', () => {
     };
     // the same policy (a re-run of setup --restrict), written ~/ or absolute, or a narrower one
     expect(
-      decide(restrict({ deployRoots: ['~/Tekton', '/srv/app/'], checks: ['bin/health'], upgrade: false }), strict),
+      decide(restrictLine({ deployRoots: ['~/Tekton', '/srv/app/'], checks: ['bin/health'], upgrade: false }), strict),
     ).toMatchObject({ kind: 'script', name: 'restrict' });
-    expect(decide(restrict({ deployRoots: ['/srv/app'], upgrade: false }), strict)).toMatchObject({
+    expect(decide(restrictLine({ deployRoots: ['/srv/app'], upgrade: false }), strict)).toMatchObject({
       kind: 'script',
       name: 'restrict',
     });
     // anything wider is refused, with what it would add
-    expect(reason(restrict({ deployRoots: ['~/Tekton', '~/.ssh'], upgrade: false }), strict)).toMatch(
+    expect(reason(restrictLine({ deployRoots: ['~/Tekton', '~/.ssh'], upgrade: false }), strict)).toMatch(
       /widens the host's policy \(it adds the deploy root .*\/\.ssh\)/,
     );
     expect(
-      reason(restrict({ deployRoots: ['~/Tekton'], checks: ['cat /etc/shadow'], upgrade: false }), strict),
+      reason(restrictLine({ deployRoots: ['~/Tekton'], checks: ['cat /etc/shadow'], upgrade: false }), strict),
     ).toMatch(/it adds the check "cat \/etc\/shadow"/);
-    expect(reason(restrict({ deployRoots: ['~/Tekton'] }), strict)).toMatch(/it turns "upgrade" back on/);
-    expect(reason(restrict({ deployRoots: ['../x'] }), strict)).toMatch(
+    expect(reason(restrictLine({ deployRoots: ['~/Tekton'] }), strict)).toMatch(/it turns "upgrade" back on/);
+    expect(reason(restrictLine({ deployRoots: ['../x'] }), strict)).toMatch(
       /gate\.json: deployRoots\.0: not a safe remote path/,
     );
-    expect(reason(remoteScript(RESTRICT_SCRIPT, [key.type, key.blob, key.comment, '{not json']), strict)).toMatch(
+    expect(reason(remoteScript(RESTRICT_SCRIPT, [KEY.type, KEY.blob, KEY.comment, '{not json']), strict)).toMatch(
       /gate\.json: /,
     );
   });
 
-  it('registers scripts that are constant and distinct', () => {
-    expect(new Set(SCRIPTS.map((s) => s.script)).size).toBe(SCRIPTS.length);
-    expect(SCRIPTS.map((s) => s.script)).toContain(RESTRICT_SCRIPT);
+  it('registers texts that are distinct', () => {
+    const texts = VERSIONS.map(({ version }) => version.text);
+    expect(new Set(texts).size).toBe(texts.length);
+    expect(GATE_SCRIPTS.get(RESTRICT_SCRIPT)?.name).toBe('restrict');
   });
 
   it('refuses clean-remote variants that would remove anything else', () => {
@@ -374,7 +403,7 @@ describe('decide: what a restricted key may run', () => {
 
   it('refuses injections through the allowed forms', () => {
     const canary = '; touch /tmp/canary';
-    for (const line of [TEST_COMMAND, AUDIT_COMMAND, remoteSyncCommand(false)]) {
+    for (const line of [TEST_COMMAND, AUDIT_COMMAND, sync.versions[0]!.text]) {
       expect(kind(`${line}${canary}`)).toBe('refuse');
       expect(kind(`${line} `)).toBe('refuse');
       expect(kind(`${line}\ntouch /tmp/canary`)).toBe('refuse');
@@ -489,7 +518,7 @@ describe('gate.json', () => {
 });
 
 describe('the restrict script (run by a real sh)', () => {
-  const key = parsePublicKey('ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIGtill till-federation@op@box');
+  const key = KEY;
   const run = (h: string, args: string[]) => {
     try {
       return {
@@ -511,7 +540,7 @@ describe('the restrict script (run by a real sh)', () => {
     const { readFileSync, writeFileSync } = await import('node:fs');
     const h = mkdtempSync(join(scratch, 'r-'));
     mkdirSync(join(h, '.ssh'));
-    const other = 'ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIOther me@laptop';
+    const other = `ssh-ed25519 ${ed25519Blob(2)} me@laptop`;
     writeFileSync(
       join(h, '.ssh/authorized_keys'),
       `${other}\nssh-ed25519 ${key.blob} old-comment\n# comment\nfrom="1.2.3.4" ssh-ed25519 ${key.blob} dup\n`,
@@ -520,7 +549,7 @@ describe('the restrict script (run by a real sh)', () => {
     mkdirSync(join(h, '.till/bin'), { recursive: true });
     writeFileSync(join(h, '.till/bin/till'), '#!/bin/sh\n', { mode: 0o755 });
     expect(run(h, args).code).toBe(0);
-    const expected = `${other}\nrestrict,command="${h}/.till/bin/till gate" ssh-ed25519 ${key.blob} till-federation@op@box\n# comment\n`;
+    const expected = `${other}\nrestrict,command="${h}/.till/bin/till gate" ssh-ed25519 ${key.blob} till-federation@me@box\n# comment\n`;
     expect(readFileSync(join(h, '.ssh/authorized_keys'), 'utf8')).toBe(expected);
     expect(JSON.parse(readFileSync(join(h, '.till/gate.json'), 'utf8'))).toEqual({ deployRoots: ['~/T'] });
     expect(run(h, args).code).toBe(0);

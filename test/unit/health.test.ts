@@ -11,24 +11,31 @@ import {
 import { hostEntrySchema } from '../../src/core/state/hosts.js';
 import { formatBytes, parseSizeThreshold } from '../../src/core/units.js';
 import {
-  BOOTTIME_SED,
   DEFAULT_THRESHOLDS,
-  DF_AWK,
+  PingTimer,
+  applyHealth,
+  downSnapshot,
+  evaluateHealth,
+  snapshotOf,
+} from '../../src/ops/health.js';
+import {
+  health,
   HEALTH_BEGIN,
   HEALTH_END,
   HEALTH_PING,
   HEALTH_PONG,
-  HEALTH_SCRIPT,
-  HEALTH_SCRIPT_V2,
-  PingTimer,
-  VM_STAT_AWK,
-  applyHealth,
-  downSnapshot,
-  evaluateHealth,
-  healthCommand,
   parseHealthOutput,
-  snapshotOf,
-} from '../../src/ops/health.js';
+} from '../../src/protocol/probes.js';
+import { commandLine } from '../../src/protocol/wire.js';
+
+const HEALTH_SCRIPT_V2 = health.versions[0]!.text;
+const HEALTH_SCRIPT = health.versions[1]!.text;
+const healthCommand = (tektonPath: string, at = 0) => commandLine(health.versions[at]!, { tektonPath });
+/** The quoted program after `what` in the probe's text (the text is frozen: its pieces are tested where they are). */
+const programAfter = (what: string) => new RegExp(`${what} '([^']*)'`).exec(HEALTH_SCRIPT)![1]!;
+const VM_STAT_AWK = programAfter('vm_stat 2>/dev/null \\| awk');
+const BOOTTIME_SED = programAfter('sed -n');
+const DF_AWK = programAfter('df -Pk "\\$d" 2>/dev/null \\| awk');
 import { historyLimits, thresholdsFrom } from '../../src/cli/commands/health.js';
 
 const tmp = mkdtempSync('/tmp/t-hu-');

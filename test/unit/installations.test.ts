@@ -1,13 +1,15 @@
+import { registryNameOf } from '../../src/core/dotenv.js';
 import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { join, relative } from 'node:path';
+import { basename, join, relative } from 'node:path';
+import { resolveSource } from '../../src/deploy/source.js';
 import { afterAll, describe, expect, it } from 'vitest';
 import { UsageError } from '../../src/core/errors.js';
 import {
   addInstallation,
+  defaultInstallationName,
   discoverInstallations,
   installationsStore,
   listInstallations,
-  registryNameFrom,
   removeInstallation,
   setDefaultInstallation,
 } from '../../src/core/installations.js';
@@ -25,14 +27,24 @@ function tree(files: Record<string, string>): string {
   return root;
 }
 
-describe('registryNameFrom', () => {
+describe('registryNameOf (one dotenv reader for installation add and host deploy)', () => {
   it('reads dotenv-style lines', () => {
-    expect(registryNameFrom('A=1\nTEKTON_REGISTRY_NAME=primary.tekton.us\n')).toBe('primary.tekton.us');
-    expect(registryNameFrom('export TEKTON_REGISTRY_NAME="coder-a"\r\n')).toBe('coder-a');
-    expect(registryNameFrom("TEKTON_REGISTRY_NAME = 'x y' ")).toBe('x y');
-    expect(registryNameFrom('TEKTON_REGISTRY_NAME=alpha # the main one')).toBe('alpha');
-    expect(registryNameFrom('# TEKTON_REGISTRY_NAME=commented\nOTHER_TEKTON_REGISTRY_NAME=no')).toBeUndefined();
-    expect(registryNameFrom('TEKTON_REGISTRY_NAME=')).toBeUndefined();
+    expect(registryNameOf('A=1\nTEKTON_REGISTRY_NAME=primary.tekton.us\n')).toBe('primary.tekton.us');
+    expect(registryNameOf('export TEKTON_REGISTRY_NAME="coder-a"\r\n')).toBe('coder-a');
+    expect(registryNameOf("TEKTON_REGISTRY_NAME = 'x y' ")).toBe('x y');
+    expect(registryNameOf('TEKTON_REGISTRY_NAME=alpha # the main one')).toBe('alpha');
+    expect(registryNameOf('# TEKTON_REGISTRY_NAME=commented\nOTHER_TEKTON_REGISTRY_NAME=no')).toBeUndefined();
+    expect(registryNameOf('TEKTON_REGISTRY_NAME=')).toBeUndefined();
+  });
+
+  it('installation add and host deploy read "my app" the same way: not a usable name, for either', async () => {
+    const dir = mkdtempSync(join(scratch, 'my-app-'));
+    writeFileSync(join(dir, '.env.local'), 'TEKTON_REGISTRY_NAME="my app"\n');
+    expect(registryNameOf('TEKTON_REGISTRY_NAME="my app"')).toBe('my app');
+    await expect(defaultInstallationName(dir)).rejects.toThrow(/cannot use "my app"/);
+    // deploy --source falls back to the folder's name (it used to read the first word, "my")
+    const source = await resolveSource(tillPaths(mkdtempSync(join(scratch, 'h-'))), { source: dir });
+    expect(source.name).toBe(basename(dir));
   });
 });
 

@@ -1,7 +1,7 @@
 import { execFileSync } from 'node:child_process';
 import fc from 'fast-check';
 import { describe, expect, test } from 'vitest';
-import { execLine, shJoin, shQuote } from '../../src/ssh/quote.js';
+import { execLine, shJoin, shQuote } from '../../src/protocol/quote.js';
 
 // Any Unicode string but NUL (which no argv, and so no shell word, can carry).
 const noNul = fc.string({ unit: 'binary', maxLength: 200 }).filter((s) => !s.includes('\0'));

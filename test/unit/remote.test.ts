@@ -6,22 +6,20 @@ import { tillPaths } from '../../src/core/paths.js';
 import { buildRsyncPushArgs } from '../../src/rsync/args.js';
 import { classifyRsync } from '../../src/rsync/outcome.js';
 import type { ProcessResult } from '../../src/ssh/process.js';
+import { checkProblem, renderLauncher, VERSION_RE } from '../../src/ops/setup.js';
+import { buildRunRecord, looksTooOld, type LocalSyncResult } from '../../src/ops/sync.js';
 import {
-  ACTIVATE_SCRIPT,
-  buildCheckScript,
-  checkProblem,
-  parseCheckOutput,
-  remoteBundlePath,
-  renderLauncher,
-  VERSION_RE,
-} from '../../src/ops/setup.js';
-import {
-  buildRunRecord,
-  looksTooOld,
   parseRemoteSync,
-  remoteSyncCommand,
-  type LocalSyncResult,
-} from '../../src/ops/sync.js';
+  remoteBundlePath,
+  setupActivate,
+  setupCheck,
+  sync,
+  syncDryRun,
+} from '../../src/protocol/host.js';
+
+const ACTIVATE_SCRIPT = setupActivate.versions[0]!.text;
+const buildCheckScript = () => setupCheck.versions[0]!.text;
+const parseCheckOutput = setupCheck.parse;
 
 const paths = tillPaths('/tmp/t-x');
 const scratch = mkdtempSync('/tmp/t-unit-remote-');
@@ -66,7 +64,8 @@ describe('classifyRsync', () => {
     const refused =
       'ssh: connect to host 127.0.0.9 port 22: Connection refused\r\nrsync: connection unexpectedly closed (0 bytes received so far) [sender]\nrsync error: unexplained error (code 255) at io.c(232)';
     expect(classifyRsync(result(255, refused))).toMatchObject({ kind: 'refused', connection: true, retryable: true });
-    for (const code of [5, 12, 35]) {
+    // one list of rsync's transport codes, for setup's copy and a deploy's transfer alike
+    for (const code of [5, 12, 30, 35]) {
       expect(classifyRsync(result(code, refused))).toMatchObject({
         kind: 'refused',
         connection: true,
@@ -236,8 +235,8 @@ describe('launcher and activation (run by a real sh)', () => {
 
 describe('sync pieces', () => {
   it('always runs the remote side local-only', () => {
-    expect(remoteSyncCommand(false)).toBe('"$HOME"/.till/bin/till sync --local-only --json --trigger remote');
-    expect(remoteSyncCommand(true)).toContain('--local-only --json --dry-run');
+    expect(sync.versions[0]!.text).toBe('"$HOME"/.till/bin/till sync --local-only --json --trigger remote');
+    expect(syncDryRun.versions[0]!.text).toContain('--local-only --json --dry-run');
   });
 
   it('parses only a sync report', () => {

@@ -5,7 +5,8 @@ import { emptyHealthHistory } from '../../src/core/state/health.js';
 import { emptyScheduleFile } from '../../src/core/state/schedule.js';
 import { fleetMetricFamilies } from '../../src/metrics/fleet.js';
 import { renderPrometheus } from '../../src/metrics/prometheus.js';
-import { downSnapshot, snapshotOf, parseHealthOutput, DEFAULT_THRESHOLDS } from '../../src/ops/health.js';
+import { downSnapshot, snapshotOf, DEFAULT_THRESHOLDS } from '../../src/ops/health.js';
+import { parseHealthOutput } from '../../src/protocol/probes.js';
 import { healthBoundMs } from '../../src/watch/health-task.js';
 import { countsLine, hostStates, stateChanges } from '../../src/watch/transitions.js';
 

@@ -8,12 +8,13 @@ import { checkControlPath } from '../../core/paths.js';
 import type { HostEntry, HostsFile } from '../../core/state/hosts.js';
 import { formatHostSpec, validateName } from '../../core/validate.js';
 import { execJob } from '../../ops/exec.js';
-import { CLEAN_REMOTE_COMMAND } from '../../ops/setup.js';
 import { applyTest, probeBoundMs, testJob, type TestData } from '../../ops/test.js';
-import { closeMaster, sshInteractive, sshRun } from '../../ssh/client.js';
+import { cleanRemote } from '../../protocol/host.js';
+import { closeMaster, sshInteractive } from '../../ssh/client.js';
+import { runScript } from '../../ssh/run-script.js';
 import { readPublicKey } from '../../ssh/keys.js';
 import { currentKeyInfo, KEY_ROTATE_AFTER_DAYS } from '../../ssh/key-set.js';
-import { execLine } from '../../ssh/quote.js';
+import { execLine } from '../../protocol/quote.js';
 import type { Cli } from '../context.js';
 import { confirm } from '../prompt.js';
 import { addFleetOptions, runFleetCommand, selectTargets, type FleetOpts } from '../fleet.js';
@@ -110,11 +111,9 @@ export function registerHostCommands(host: Command, cli: Cli): void {
         if (cli.stdinIsTTY && !opts.yes && !(await confirm(`Remove ~/.till from ${name}? [y/N] `))) {
           throw new UsageError('not confirmed; nothing removed');
         }
-        const result = await sshRun(paths, name, CLEAN_REMOTE_COMMAND);
-        if (result.exitCode !== 0) {
-          cli.err(
-            `error: could not clean ${name}: ${printable(result.stderr.trim()) || `exit ${result.exitCode}`}; host kept`,
-          );
+        const { failure } = await runScript(paths, name, cleanRemote, undefined);
+        if (failure) {
+          cli.err(`error: could not clean ${name}: ${printable(failure.message)}; host kept`);
           cli.exitCode = ExitCode.hostFailed;
           return;
         }

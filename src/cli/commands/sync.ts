@@ -1,3 +1,4 @@
+import { homedir } from 'node:os';
 import type { Command } from 'commander';
 import { errorMessage, ExitCode, SetupError, UsageError } from '../../core/errors.js';
 import type { FleetReport, Target } from '../../core/fanout.js';
@@ -15,6 +16,7 @@ import {
   type HostSyncData,
   type LocalSyncResult,
 } from '../../ops/sync.js';
+import { gateDeployRoots } from '../../ops/sync-local.js';
 import type { Cli } from '../context.js';
 import { addFleetOptions, interruptSignal, runFleetWithProgress, type FleetOpts } from '../fleet.js';
 import { fleetJson, renderSummary } from '../output/reporter.js';
@@ -109,7 +111,14 @@ export function registerSyncCommand(program: Command, cli: Cli): void {
       // Once a checkout may have changed, an error still records the run and prints what was done.
       let broken: unknown;
       try {
-        if (list) local = await syncInstallations(list, { dryRun, signal: interrupt.signal });
+        if (list)
+          local = await syncInstallations(list, {
+            dryRun,
+            signal: interrupt.signal,
+            // A host's deploy roots hold uploads, never checkouts to pull (ops/sync-local.ts).
+            deployRoots: gateDeployRoots(paths.home, homedir()),
+            onHost: opts.trigger === 'remote',
+          });
         if (inventory && targets.length > 0 && !interrupt.signal.aborted) {
           const job = hostSyncJob(paths, {
             dryRun,

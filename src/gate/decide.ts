@@ -1,47 +1,53 @@
 import { lstatSync, readFileSync, realpathSync } from 'node:fs';
 import { posix } from 'node:path';
-import { GATE_REFUSED, GATE_UNKNOWN_SCRIPT } from '../ssh/outcome.js';
-import { EXACT_COMMANDS, SCRIPTS, type AllowedScript } from './allowlist.js';
-import { parseGateFile } from './gate-file.js';
-import { checkRsyncServer, type RsyncPolicy } from './rsync-server.js';
-import { SCRIPT_ARG0 } from './script.js';
+import { parseGateFile, type Policy } from '../protocol/args.js';
+import { GATE_LINES, GATE_SCRIPTS, type AnyVersion } from '../protocol/registry.js';
+import { expandHome, GATE_UNKNOWN_SCRIPT, SCRIPT_ARG0 } from '../protocol/wire.js';
+import { checkRsyncServer, type RsyncPolicy } from './rsync.js';
 import { splitWords } from './words.js';
 
 /**
- * `till gate`, the forced command of a restricted key: decides whether the command a
- * client asked for (SSH_ORIGINAL_COMMAND) is one of till's own, and how to run it
- * without a shell parsing the line. Pure here; cli/commands/gate.ts runs the decision.
+ * `till gate`'s decision: whether the command a client asked for (SSH_ORIGINAL_COMMAND)
+ * is one of till's registered operations (src/protocol/registry.ts), every argument of
+ * the right type, and how to run it without a shell parsing the line. main.ts runs it.
  */
-export { GATE_REFUSED };
 
 /** Longer lines are refused unread (till's longest, the audit script, is a few KB). */
 export const MAX_COMMAND_BYTES = 256 * 1024;
 
 export type GateDecision =
-  /** A known constant line: run by /bin/sh as is. */
+  /** A registered line: run by /bin/sh as is. */
   | { kind: 'exact'; name: string; line: string }
   /** A registered script: /bin/sh -c SCRIPT till ARGS…, no shell parses the line. */
-  | { kind: 'script'; name: string; script: string; args: string[] }
+  | { kind: 'script'; name: string; script: string; args: string[]; root?: string }
   /** An upload: rsync with these arguments, no shell. */
-  | { kind: 'rsync'; name: string; argv: string[] }
+  | { kind: 'rsync'; name: string; argv: string[]; root?: string }
   | { kind: 'refuse'; reason: string };
 
-export type GatePolicy = RsyncPolicy & {
-  /** Commands a registered script may run as a value (gate.json "checks", e.g. a deploy's --check). */
-  checks: readonly string[];
-};
+export type GatePolicy = Policy & Pick<RsyncPolicy, 'realpath'>;
 
-export function decide(
-  line: string | undefined,
-  policy: GatePolicy,
-  scripts: readonly AllowedScript[] = SCRIPTS,
-): GateDecision {
+/** Why the arguments are not what the version declares, or undefined. */
+function argsProblem(version: AnyVersion, args: readonly string[], policy: Policy): string | undefined {
+  for (let i = 0; i < args.length; i += 1) {
+    const why = version.args[i]!.problem(args[i]!, policy);
+    if (why !== undefined) return why;
+  }
+  return version.check?.(args, policy);
+}
+
+/** The deploy root (absolute) a script works on, when one of its arguments is one. */
+function rootOf(version: AnyVersion, args: readonly string[], policy: Policy): string | undefined {
+  const at = version.args.findIndex((t) => t.name === 'deploy root');
+  return at === -1 ? undefined : expandHome(args[at]!, policy.home).replace(/\/+$/, '');
+}
+
+export function decide(line: string | undefined, policy: GatePolicy): GateDecision {
   if (line === undefined || line === '')
     return { kind: 'refuse', reason: 'no command (interactive logins are not allowed with this key)' };
   if (Buffer.byteLength(line) > MAX_COMMAND_BYTES)
     return { kind: 'refuse', reason: `command longer than ${MAX_COMMAND_BYTES} bytes` };
-  const exact = EXACT_COMMANDS.get(line);
-  if (exact !== undefined) return { kind: 'exact', name: exact, line };
+  const exact = GATE_LINES.get(line);
+  if (exact !== undefined) return { kind: 'exact', name: exact.name, line };
 
   const split = splitWords(line);
   if (!split.ok) return { kind: 'refuse', reason: `not a till command: ${split.reason}` };
@@ -57,26 +63,38 @@ export function decide(
     ) {
       return { kind: 'refuse', reason: 'a shell command that is not sent as sh -c SCRIPT till ARGS' };
     }
-    const allowed = scripts.find((s) => s.script === words[2]!.text);
-    if (!allowed || words[2]!.tilde) return { kind: 'refuse', reason: GATE_UNKNOWN_SCRIPT };
+    const version = words[2]!.tilde ? undefined : GATE_SCRIPTS.get(words[2]!.text);
+    if (version === undefined) return { kind: 'refuse', reason: GATE_UNKNOWN_SCRIPT };
+    if (version.retired !== undefined)
+      return {
+        kind: 'refuse',
+        reason: `script ${version.name} is no longer allowed (${version.retired}): upgrade till on the controller`,
+      };
     const args = words.slice(4);
-    if (args.length !== allowed.args)
-      return { kind: 'refuse', reason: `script ${allowed.name} takes ${allowed.args} arguments, got ${args.length}` };
+    if (args.length !== version.args.length)
+      return {
+        kind: 'refuse',
+        reason: `script ${version.name} takes ${version.args.length} arguments, got ${args.length}`,
+      };
     if (args.some((a) => a.tilde))
-      return { kind: 'refuse', reason: `script ${allowed.name}: an unquoted ~ in its arguments` };
-    if (allowed.upgrade && !policy.upgrade)
-      return { kind: 'refuse', reason: `gate.json says "upgrade": false: ${allowed.name} is not allowed` };
-    const why = allowed.validate?.(
-      args.map((a) => a.text),
-      policy,
-    );
-    if (why !== undefined) return { kind: 'refuse', reason: `script ${allowed.name}: ${why}` };
-    return { kind: 'script', name: allowed.name, script: allowed.script, args: args.map((a) => a.text) };
+      return { kind: 'refuse', reason: `script ${version.name}: an unquoted ~ in its arguments` };
+    if (version.upgrade && !policy.upgrade)
+      return { kind: 'refuse', reason: `gate.json says "upgrade": false: ${version.name} is not allowed` };
+    const texts = args.map((a) => a.text);
+    const why = argsProblem(version, texts, policy);
+    if (why !== undefined) return { kind: 'refuse', reason: `script ${version.name}: ${why}` };
+    const root = rootOf(version, texts, policy);
+    return { kind: 'script', name: version.name, script: version.text, args: texts, ...(root ? { root } : {}) };
   }
   if (first === 'rsync') {
     const checked = checkRsyncServer(words, policy);
     if (!checked.ok) return { kind: 'refuse', reason: checked.reason };
-    return { kind: 'rsync', name: `rsync to ${checked.dest}`, argv: checked.argv };
+    return {
+      kind: 'rsync',
+      name: `rsync to ${checked.dest}`,
+      argv: checked.argv,
+      ...(checked.root !== undefined ? { root: checked.root } : {}),
+    };
   }
   return { kind: 'refuse', reason: `${JSON.stringify(first ?? '')} is not one of till's operations` };
 }

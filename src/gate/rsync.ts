@@ -1,5 +1,5 @@
 import { posix } from 'node:path';
-import { VERSION_RE } from '../ops/setup.js';
+import { VERSION_RE } from '../protocol/args.js';
 import type { Word } from './words.js';
 
 /**
@@ -25,7 +25,15 @@ export interface RsyncPolicy {
 }
 
 export type RsyncCheck =
-  { ok: true; argv: string[]; target: 'bundle' | 'deploy'; dest: string } | { ok: false; reason: string };
+  | {
+      ok: true;
+      argv: string[];
+      target: 'bundle' | 'deploy';
+      dest: string;
+      /** The deploy root of a deploy upload (the gate holds its lock while rsync runs). */
+      root?: string;
+    }
+  | { ok: false; reason: string };
 
 /** Short options of a receiving server that write nothing outside the destination. */
 const SHORT_DEPLOY = new Set('ltprogDzncvxHSEIiWOJUdqmuy');
@@ -104,7 +112,10 @@ function inside(path: string, folder: string): boolean {
 }
 
 /** The destination's kind, and the folder it must stay inside. */
-function classify(dest: string, policy: RsyncPolicy): { target: 'bundle' | 'deploy'; base: string } | undefined {
+function classify(
+  dest: string,
+  policy: RsyncPolicy,
+): { target: 'bundle' | 'deploy'; base: string; root?: string } | undefined {
   const lib = `${policy.home}/.till/lib`;
   if (posix.dirname(dest) === lib) {
     const m = /^till-(.+)\.mjs$/.exec(posix.basename(dest));
@@ -115,7 +126,7 @@ function classify(dest: string, policy: RsyncPolicy): { target: 'bundle' | 'depl
     const releases = `${root.replace(/\/+$/, '')}.till/releases`;
     if (!dest.startsWith(`${releases}/`)) continue;
     const id = dest.slice(releases.length + 1).split('/')[0]!;
-    if (ID_RE.test(id)) return { target: 'deploy', base: releases };
+    if (ID_RE.test(id)) return { target: 'deploy', base: releases, root: root.replace(/\/+$/, '') };
   }
   return undefined;
 }
@@ -234,5 +245,5 @@ export function checkRsyncServer(words: readonly Word[], policy: RsyncPolicy): R
       return refuse(`--link-dest ${linked} leads out of ${kind.base} (to ${realLinked})`);
   }
   argv.push('.', dest);
-  return { ok: true, argv, target: kind.target, dest };
+  return { ok: true, argv, target: kind.target, dest, ...(kind.root !== undefined ? { root: kind.root } : {}) };
 }

@@ -1,0 +1,86 @@
+import { CommanderError } from 'commander';
+import { DiskFullError, ExitCode, isDiskFull, permissionError, TillError } from '../core/errors.js';
+import { resolveTillHome } from '../core/paths.js';
+import { createCli } from './context.js';
+import { VERSION } from './version.js';
+
+/**
+ * The CLI, and the only place that decides the exit code. Everything a user can cause
+ * is a TillError (one line on stderr, a hint, its exit code); anything else is a bug
+ * and is shown with its stack.
+ */
+export async function runCli(argv: string[]): Promise<number> {
+  // Fast path: `till --version` is what scripts and `host setup` call on every host.
+  if (argv.length === 1 && (argv[0] === '--version' || argv[0] === '-V')) {
+    process.stdout.write(`${VERSION}\n`);
+    return ExitCode.ok;
+  }
+  const { parsed, rest } = splitAtDoubleDash(argv);
+  const cli = createCli(rest);
+  const { createProgram } = await import('./program.js');
+  const program = createProgram(cli);
+  program.exitOverride();
+  for (const cmd of allCommands(program)) cmd.exitOverride();
+  program.configureOutput({
+    writeOut: (s) => process.stdout.write(s),
+    writeErr: (s) => process.stderr.write(s),
+  });
+  try {
+    await program.parseAsync(parsed, { from: 'user' });
+    return cli.exitCode;
+  } catch (err) {
+    return report(err, cli.stderrColor.red);
+  }
+}
+
+type AnyCommand = { commands: readonly AnyCommand[]; exitOverride(): unknown };
+function allCommands(cmd: AnyCommand): AnyCommand[] {
+  return cmd.commands.flatMap((c) => [c, ...allCommands(c)]);
+}
+
+/**
+ * `till host exec web-* --json -- uptime`: what follows the first `--` belongs to the
+ * remote command, for `exec` and `ssh`. Elsewhere `--` is left to commander.
+ */
+export function splitAtDoubleDash(argv: string[]): { parsed: string[]; rest: string[] } {
+  const at = argv.indexOf('--');
+  if (at === -1) return { parsed: argv, rest: [] };
+  const before = argv.slice(0, at);
+  const hostAt = before.indexOf('host');
+  const sub = hostAt === -1 ? undefined : before.slice(hostAt + 1).find((a) => !a.startsWith('-'));
+  if (sub === 'exec' || sub === 'ssh') return { parsed: before, rest: argv.slice(at + 1) };
+  return { parsed: argv, rest: [] };
+}
+
+/** TILL_HOME for a hint, if it can be named at all. */
+function tillHomeOrUndefined(): string | undefined {
+  try {
+    return resolveTillHome();
+  } catch {
+    return undefined;
+  }
+}
+
+function report(err: unknown, red: (s: string) => string): number {
+  err = permissionError(err, tillHomeOrUndefined()) ?? err;
+  if (err instanceof CommanderError) {
+    // `commander.help` is help shown because a subcommand was missing: a usage error.
+    if (err.code === 'commander.helpDisplayed' || err.code === 'commander.version') return ExitCode.ok;
+    // commander already printed its message to stderr
+    return ExitCode.usage;
+  }
+  // A write that no state writer wrapped (a key, a folder): still a full disk, not a bug.
+  if (!(err instanceof TillError) && isDiskFull(err)) {
+    const path = (err as NodeJS.ErrnoException).path;
+    err = new DiskFullError(path ?? 'a file under TILL_HOME');
+  }
+  if (err instanceof TillError) {
+    if (err.message !== '') process.stderr.write(`${red('error:')} ${err.message}\n`);
+    if (err.hint) process.stderr.write(`hint: ${err.hint}\n`);
+    return err.exitCode;
+  }
+  process.stderr.write(
+    `till: internal error (a bug; please report it):\n${err instanceof Error ? (err.stack ?? err.message) : String(err)}\n`,
+  );
+  return ExitCode.internal;
+}

@@ -1,0 +1,89 @@
+import { spawn } from 'node:child_process';
+import { userInfo } from 'node:os';
+import { posix } from 'node:path';
+import { GATE_ENV, GATE_REFUSED } from '../protocol/wire.js';
+import { RotatingLog } from '../watch/log.js';
+import { decide, loadPolicy, type GateDecision, type GatePolicy } from './decide.js';
+import { lockRoot } from './lock.js';
+
+/**
+ * `till gate`: the forced command of a restricted key (`till host setup --restrict`,
+ * docs/gate.md). sshd runs it on the host with the client's line in
+ * SSH_ORIGINAL_COMMAND; it runs that line only when it is one of till's registered
+ * operations with every argument of its declared type, without a shell parsing the
+ * line, and logs every decision. The CLI's entry (src/cli/main.ts) hands `till gate`
+ * here before loading anything else: this file and its imports are the whole gate
+ * (test/unit/gate-closure.test.ts keeps it so).
+ */
+
+/** gate.log and gate.log.1 together stay under about 2 × this. */
+export const GATE_LOG_MAX_BYTES = 512 * 1024;
+
+function logLine(decision: GateDecision, line: string | undefined): string {
+  const from = (process.env.SSH_CONNECTION ?? '').split(' ')[0] || 'local';
+  if (decision.kind !== 'refuse') return `allowed ${decision.name} from ${from}`;
+  const shown = line === undefined ? '(none)' : JSON.stringify(line.length > 300 ? `${line.slice(0, 300)}…` : line);
+  return `refused from ${from}: ${decision.reason}; command ${shown}`;
+}
+
+/** Runs an allowed command on the session's stdin, stdout and stderr; its exit code (128 + n for a signal). */
+function run(decision: Exclude<GateDecision, { kind: 'refuse' }>, home: string): Promise<number> {
+  const [file, args] =
+    decision.kind === 'exact'
+      ? ['/bin/sh', ['-c', decision.line]]
+      : decision.kind === 'script'
+        ? ['/bin/sh', ['-c', decision.script, 'till', ...decision.args]]
+        : ['rsync', decision.argv];
+  return new Promise((resolve) => {
+    const child = spawn(file, args as string[], {
+      cwd: home,
+      env: { ...process.env, [GATE_ENV]: '1' },
+      stdio: 'inherit',
+    });
+    // The session ending must end the command too, and still let the gate release its lock.
+    const forward = (signal: NodeJS.Signals) => () => child.kill(signal);
+    for (const s of ['SIGHUP', 'SIGTERM', 'SIGINT'] as const) process.on(s, forward(s));
+    child.on('error', (err) => {
+      process.stderr.write(`till gate: could not start ${file}: ${err.message}\n`);
+      resolve(127);
+    });
+    child.on('close', (code, signal) => resolve(code ?? 128 + (signal === 'SIGKILL' ? 9 : 15)));
+  });
+}
+
+export async function runGate(): Promise<number> {
+  const home = userInfo().homedir;
+  const line = process.env.SSH_ORIGINAL_COMMAND;
+  let policy: GatePolicy | undefined;
+  let decision: GateDecision;
+  try {
+    policy = loadPolicy(home);
+    decision = decide(line, policy);
+  } catch (err) {
+    decision = { kind: 'refuse', reason: `gate configuration: ${(err as Error).message}` };
+  }
+  let release: (() => void) | undefined;
+  if (decision.kind !== 'refuse' && decision.kind !== 'exact' && decision.root !== undefined && policy) {
+    // Checked again under the root's lock: what the first look resolved may have changed since.
+    try {
+      release = await lockRoot(home, decision.root);
+      decision = decide(line, policy);
+    } catch (err) {
+      decision = { kind: 'refuse', reason: (err as Error).message };
+    }
+  }
+  try {
+    try {
+      new RotatingLog(posix.join(home, '.till', 'logs', 'gate.log'), GATE_LOG_MAX_BYTES).write(logLine(decision, line));
+    } catch {
+      // A full disk must not turn a refusal into an allowance, nor stop an allowed command.
+    }
+    if (decision.kind === 'refuse') {
+      process.stderr.write(`${GATE_REFUSED} ${decision.reason}\n`);
+      return 1;
+    }
+    return await run(decision, home);
+  } finally {
+    release?.();
+  }
+}

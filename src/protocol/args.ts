@@ -1,0 +1,317 @@
+import { expandHome } from './wire.js';
+
+/**
+ * The closed set of argument types a registered script may declare. The gate checks
+ * every positional argument of every script by its type before it runs anything;
+ * there is no "any string". A type that depends on the host's policy (a deploy root,
+ * a --check, a new gate.json) is checked against gate.json when a policy is given
+ * (the gate), and only for its shape otherwise (the controller, before sending).
+ */
+
+/** What a gate knows of the host owner's policy (~/.till/gate.json, `~/` expanded). */
+export interface Policy {
+  home: string;
+  /** Absolute, without a trailing slash. */
+  deployRoots: readonly string[];
+  checks: readonly string[];
+  upgrade: boolean;
+}
+
+export interface ArgType {
+  /** The type's name, as docs/gate.md lists it. */
+  readonly name: string;
+  /** Why `value` is not of this type, or undefined when it is. */
+  problem(value: string, policy?: Policy): string | undefined;
+}
+
+// eslint-disable-next-line no-control-regex
+const CONTROL = /[\x00-\x1f\x7f-\x9f]/;
+// eslint-disable-next-line no-control-regex
+const CONTROL_BUT_LINES = /[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]/;
+
+const show = (v: string) => JSON.stringify(v.length > 80 ? `${v.slice(0, 80)}…` : v);
+
+function type(name: string, problem: ArgType['problem']): ArgType {
+  return { name, problem };
+}
+
+/** A pattern, and what to call a value that misses it. */
+function matching(name: string, re: RegExp, what: string): ArgType {
+  return type(name, (v) => (re.test(v) ? undefined : `${show(v)} is not ${what}`));
+}
+
+/** `inner`, or the empty string (an argument left out). */
+function orEmpty(inner: ArgType): ArgType {
+  return type(`${inner.name} or empty`, (v, policy) => (v === '' ? undefined : inner.problem(v, policy)));
+}
+
+/** A space-separated list of `inner` values (possibly empty), at most `max` of them. */
+function listOf(inner: ArgType, max: number): ArgType {
+  return type(`list of ${inner.name}`, (v, policy) => {
+    if (v === '') return undefined;
+    const items = v.split(' ');
+    if (items.length > max) return `more than ${max} items`;
+    for (const item of items) {
+      const why = inner.problem(item, policy);
+      if (why !== undefined) return why;
+    }
+    return undefined;
+  });
+}
+
+/** Free text for a log or a label: at most `max` characters, no control characters (no tab, newline or escape). */
+function boundedText(name: string, max: number): ArgType {
+  return type(name, (v) => {
+    if (v.length > max) return `longer than ${max} characters`;
+    if (CONTROL.test(v)) return `${show(v)} contains a control character`;
+    return undefined;
+  });
+}
+
+/** Why a remote path is unsafe, or undefined when it is fine (absolute or `~/…`, plain characters, no `..`). */
+export function remotePathProblem(value: string): string | undefined {
+  if (value.length === 0) return 'it is empty';
+  if (value.length > 1024) return 'it is longer than 1024 characters';
+  if (!(value.startsWith('/') || value.startsWith('~/'))) return 'it must be absolute or start with ~/';
+  if (!/^[~A-Za-z0-9/._+@,=-]+$/.test(value)) return 'it contains whitespace, quotes, control or shell characters';
+  if (value.indexOf('~', 1) !== -1) return '~ may only start the path';
+  if (value.split('/').some((seg) => seg === '..')) return 'it contains a .. segment';
+  if (/(^|\/)-/.test(value)) return 'a path segment starts with -';
+  return undefined;
+}
+
+/** A shared path of a deploy: relative, safe characters, no `.`/`..`/empty segment, no trailing slash. */
+export function sharedPathProblem(p: string): string | undefined {
+  if (p === '' || p.startsWith('/')) return 'it must be a relative path inside the installation';
+  if (p.length > 256) return 'it is longer than 256 characters';
+  if (!/^[A-Za-z0-9._+@,=/-]+$/.test(p)) return 'it contains whitespace, quotes or shell characters';
+  if (p.split('/').some((s) => s === '..' || s === '.' || s === '')) return 'it contains an empty, . or .. segment';
+  if (p.startsWith('-')) return 'it starts with -';
+  return undefined;
+}
+
+/** `20261126T031500Z-3fa9c2` (or `…Zadopted`): UTC time, then a content hash. */
+export const RELEASE_ID_RE = /^\d{8}T\d{6}Z-[a-z0-9]+$/;
+/** Installation (and host, group) names. */
+export const NAME_RE = /^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$/;
+/** Version strings become file names on the host. */
+export const VERSION_RE = /^[0-9A-Za-z][0-9A-Za-z.+_-]{0,63}$/;
+/** A deploy's run id (`20261126T031500Z-1a2b3c4d`, `rollback-<pid>-<ms>`). */
+export const RUN_ID_RE = /^[A-Za-z0-9][A-Za-z0-9._:-]{0,127}$/;
+/** An ISO-8601 UTC time as till writes it (Date.toISOString). */
+export const TIME_RE = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d{1,3})?Z$/;
+
+/** OpenSSH public key types (`ssh-keygen -t …`). */
+export const KEY_TYPES = [
+  'ssh-ed25519',
+  'ssh-rsa',
+  'ecdsa-sha2-nistp256',
+  'ecdsa-sha2-nistp384',
+  'ecdsa-sha2-nistp521',
+  'sk-ssh-ed25519@openssh.com',
+  'sk-ecdsa-sha2-nistp256@openssh.com',
+] as const;
+export const ED25519_TYPE = 'ssh-ed25519';
+export const MAX_KEY_COMMENT = 200;
+const KEY_COMMENT_RE = /^[A-Za-z0-9@._+:-]*$/;
+
+/** The key type a public key blob names in its wire format (its first string), if it is one. */
+export function blobKeyType(blob: string): string | undefined {
+  if (blob.length > 16_384 || !/^[A-Za-z0-9+/]+={0,2}$/.test(blob)) return undefined;
+  const bytes = Buffer.from(blob, 'base64');
+  if (bytes.toString('base64') !== blob || bytes.length < 4) return undefined;
+  const n = bytes.readUInt32BE(0);
+  if (n < 1 || n > 64 || bytes.length < 4 + n) return undefined;
+  return bytes.subarray(4, 4 + n).toString('latin1');
+}
+
+/** An ssh-ed25519 public key blob: 68 base64 characters that decode to the key's wire format. */
+export function ed25519BlobProblem(blob: string): string | undefined {
+  const bad = `${show(blob)} is not an ssh-ed25519 public key blob`;
+  if (!/^AAAAC3NzaC1lZDI1NTE5AAAAI[A-Za-z0-9+/]{43}$/.test(blob)) return bad;
+  const bytes = Buffer.from(blob, 'base64');
+  if (bytes.length !== 51 || bytes.toString('base64') !== blob) return bad;
+  if (
+    bytes.readUInt32BE(0) !== 11 ||
+    bytes.subarray(4, 15).toString('latin1') !== ED25519_TYPE ||
+    bytes.readUInt32BE(15) !== 32
+  )
+    return bad;
+  return undefined;
+}
+
+export function keyCommentProblem(comment: string): string | undefined {
+  if (comment.length > MAX_KEY_COMMENT) return `key comment longer than ${MAX_KEY_COMMENT} characters`;
+  return KEY_COMMENT_RE.test(comment)
+    ? undefined
+    : `key comment ${show(comment)} has characters other than A-Z a-z 0-9 @ . _ + : -`;
+}
+
+// ---------------------------------------------------------------- gate.json
+
+/** ~/.till/gate.json, read: the host owner's policy for till's key. */
+export interface GateFile {
+  /** Absolute, `~/` expanded against the home, no trailing slash. */
+  deployRoots: string[];
+  upgrade: boolean;
+  checks: string[];
+}
+
+/** Parses gate.json (already JSON-decoded); throws with the reasons. Unknown fields are allowed. */
+export function parseGateFile(raw: unknown, home: string): GateFile {
+  if (typeof raw !== 'object' || raw === null || Array.isArray(raw)) throw new Error('not a JSON object');
+  const doc = raw as Record<string, unknown>;
+  const problems: string[] = [];
+  const strings = (key: string, each: (s: string) => string | undefined): string[] => {
+    const v = doc[key];
+    if (v === undefined) return [];
+    if (!Array.isArray(v)) {
+      problems.push(`${key}: not a list`);
+      return [];
+    }
+    v.forEach((s, i) => {
+      const why = typeof s === 'string' ? each(s) : 'not a string';
+      if (why !== undefined) problems.push(`${key}.${i}: ${why}`);
+    });
+    return v.filter((s): s is string => typeof s === 'string');
+  };
+  const roots = strings('deployRoots', (p) =>
+    remotePathProblem(p) === undefined ? undefined : 'not a safe remote path',
+  );
+  const checks = strings('checks', (c) => (c.length <= 4096 ? undefined : 'longer than 4096 characters'));
+  if (doc.upgrade !== undefined && typeof doc.upgrade !== 'boolean') problems.push('upgrade: not true or false');
+  const deployRoots = roots.map((p) => expandHome(p, home).replace(/\/+$/, ''));
+  // One lock per root (the gate's); roots inside one another would share a tree under two locks.
+  for (const a of deployRoots)
+    for (const b of deployRoots)
+      if (a !== b && (b.startsWith(`${a}/`) || b.startsWith(`${a}.till/`)))
+        problems.push(`deployRoots: ${b} lies inside ${a}`);
+  if (problems.length > 0) throw new Error(problems.join('; '));
+  return { deployRoots: [...new Set(deployRoots)], upgrade: doc.upgrade !== false, checks };
+}
+
+/**
+ * Why `next` would give till's key more than `current` allows (a new deploy root, a new
+ * check, upgrades turned back on), or undefined when it is the same or narrower.
+ */
+export function wideningOf(
+  current: Readonly<Pick<GateFile, 'upgrade'>> & { deployRoots: readonly string[]; checks: readonly string[] },
+  next: GateFile,
+): string | undefined {
+  const root = next.deployRoots.find((r) => !current.deployRoots.includes(r));
+  if (root !== undefined) return `it adds the deploy root ${root}`;
+  const check = next.checks.find((c) => !current.checks.includes(c));
+  if (check !== undefined) return `it adds the check ${JSON.stringify(check)}`;
+  if (next.upgrade && !current.upgrade) return 'it turns "upgrade" back on';
+  return undefined;
+}
+
+// ---------------------------------------------------------------- the types
+
+const deployRoot = type('deploy root', (v, policy) => {
+  const problem = remotePathProblem(v);
+  if (problem !== undefined) return `deploy path ${show(v)}: ${problem}`;
+  if (policy === undefined) return undefined;
+  const abs = expandHome(v, policy.home).replace(/\/+$/, '');
+  return policy.deployRoots.includes(abs)
+    ? undefined
+    : `${v} is not a deploy root of ~/.till/gate.json ("deployRoots")`;
+});
+
+const releaseId = matching('release id', RELEASE_ID_RE, 'a release id');
+const sharedPath = type('shared path', (v) => {
+  const why = sharedPathProblem(v);
+  return why === undefined ? undefined : `shared path ${show(v)}: ${why}`;
+});
+const runId = matching('run id', RUN_ID_RE, 'a run id');
+
+const lockInfo = type('lock info', (v) => {
+  if (v.length > 4096) return 'lock info longer than 4096 characters';
+  const m = /^who=([^\n]*)\nwhen=([^\n]*)\nwhat=([^\n]*)\npid=(\d{1,10})\nrun=([^\n]*)\n$/.exec(v);
+  if (!m) return `lock info ${show(v)} is not who=/when=/what=/pid=/run= lines`;
+  if (m.slice(1, 4).some((f) => CONTROL.test(f))) return 'lock info contains a control character';
+  return runId.problem(m[5]!);
+});
+
+const check = type('check', (v, policy) => {
+  if (v.length > 4096) return 'the check is longer than 4096 characters';
+  if (policy === undefined || v === '' || policy.checks.includes(v)) return undefined;
+  return `the check ${JSON.stringify(v)} is not listed in ~/.till/gate.json "checks"`;
+});
+
+const envFile = type('env file', (v) => {
+  if (v.length > 128 * 1024) return '.env.local text longer than 128 KiB';
+  if (CONTROL_BUT_LINES.test(v)) return '.env.local text contains a control character';
+  return undefined;
+});
+
+const nodePath = type('node path', (v) => {
+  if (!v.startsWith('/')) return `node path ${show(v)} is not absolute`;
+  if (v.length > 1024) return 'node path longer than 1024 characters';
+  return CONTROL.test(v) ? `node path ${show(v)} contains a control character` : undefined;
+});
+
+const keyType = type('key type', (v) =>
+  (KEY_TYPES as readonly string[]).includes(v)
+    ? undefined
+    : `key type ${show(v)} is not one of ${KEY_TYPES.join(', ')}`,
+);
+const ed25519Type = type('ssh-ed25519', (v) =>
+  v === ED25519_TYPE ? undefined : `key type ${show(v)}: only ${ED25519_TYPE} keys are added through the gate`,
+);
+const keyBlob = type('key blob', (v) =>
+  blobKeyType(v) !== undefined ? undefined : `${show(v)} is not an OpenSSH public key blob`,
+);
+const ed25519Blob = type('ssh-ed25519 blob', ed25519BlobProblem);
+const keyComment = type('key comment', keyCommentProblem);
+
+/** One line of JSON that parses as gate.json and, against a current policy, does not widen it. */
+const gateJson = type('gate.json', (v, policy) => {
+  if (v.length > 64 * 1024) return 'gate.json longer than 64 KiB';
+  if (CONTROL.test(v)) return 'gate.json must be one line without control characters';
+  let next: GateFile;
+  try {
+    next = parseGateFile(JSON.parse(v), policy?.home ?? '/');
+  } catch (err) {
+    return `gate.json: ${(err as Error).message}`;
+  }
+  if (policy === undefined) return undefined;
+  const why = wideningOf(policy, next);
+  return why === undefined
+    ? undefined
+    : `the new gate.json widens the host's policy (${why}); widen ~/.till/gate.json on the host with your own access, then run this again`;
+});
+
+/** Every argument type there is. A script argument is one of these, or the script is not registered. */
+export const ARG = {
+  /** One of gate.json's deploy roots, as stored (`~/…` or absolute). */
+  deployRoot,
+  /** Any safe remote path (read-only probes). */
+  remotePath: type('remote path', (v) => {
+    const why = remotePathProblem(v);
+    return why === undefined ? undefined : `remote path ${show(v)}: ${why}`;
+  }),
+  releaseId,
+  releaseIdOrEmpty: orEmpty(releaseId),
+  releaseIds: listOf(releaseId, 1000),
+  sharedPaths: listOf(sharedPath, 100),
+  /** The first 6 hex digits of a tree's content hash, or empty. */
+  contentHash: matching('content hash', /^([0-9a-f]{6})?$/, 'a content hash (6 hex digits, or empty)'),
+  flag: matching('flag', /^[01]$/, '0 or 1'),
+  time: matching('time', TIME_RE, 'an ISO-8601 UTC time'),
+  runId,
+  lockInfo,
+  /** A release's source, as releases.log records it. */
+  label: boundedText('label', 1024),
+  installationOrEmpty: orEmpty(matching('installation name', NAME_RE, 'an installation name')),
+  check,
+  envFile,
+  version: matching('version', VERSION_RE, 'a version'),
+  nodePath,
+  keyType,
+  ed25519Type,
+  keyBlob,
+  ed25519Blob,
+  keyComment,
+  gateJson,
+} as const satisfies Record<string, ArgType>;

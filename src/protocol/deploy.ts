@@ -1,0 +1,402 @@
+import { ARG } from './args.js';
+import { frozen, parseMarkers, type Markers, type Operation } from './wire.js';
+
+/**
+ * A deploy's staging on a host, next to its tekton_path P (src/deploy/layout.ts draws
+ * the layout): read the state (deploy-state), look at a --check first (deploy-check),
+ * take the lock, adopt a plain directory and say what is there (deploy-prepare), release
+ * the lock (deploy-unlock). "$1" is always tekton_path as stored: a `~/` value arrives
+ * literally and is expanded with "$HOME". The switch and rollback are in switch.ts.
+ *
+ * Every script prints markers (`TILL_<WORD> [value]`, wire.ts) on stdout:
+ *   TILL_HOME_DIR <home>, TILL_CURRENT <link> | TILL_PLAIN | TILL_NOTDIR, TILL_DIR <name>…,
+ *   TILL_LOG <releases.log line>…, TILL_LOCK_HELD / TILL_LOCKED, TILL_HOLDER <lock/info line>…,
+ *   TILL_BROKE_LOCK + TILL_OLDLOCK …, TILL_ADOPTED <id>, TILL_COMPLETE, TILL_COPIED <id>,
+ *   TILL_UNLOCKED; and TILL_ERROR <why> on stderr.
+ */
+
+/** What a deploy script reported, as printed (src/deploy/releases.ts reads releases from it). */
+export interface DeployReport {
+  home?: string;
+  /** The symlink's target at P, as read. */
+  link?: string;
+  plain: boolean;
+  notDir: boolean;
+  dirs: string[];
+  /** releases.log, line by line. */
+  logLines: string[];
+  lockHeld: boolean;
+  /** lock/info of the lock's holder, line by line. */
+  holderLines: string[];
+  /** lock/info of a lock broken by --force-unlock. */
+  oldLockLines?: string[];
+  adopted?: string;
+  complete: boolean;
+  locked: boolean;
+  copiedFrom?: string;
+  markers: Markers;
+}
+
+export function parseDeployReport(stdout: string): DeployReport {
+  const m = parseMarkers(stdout);
+  const one = (k: string) => m.values.get(k)?.[0];
+  const link = one('CURRENT');
+  return {
+    ...(one('HOME_DIR') !== undefined ? { home: one('HOME_DIR') } : {}),
+    ...(link !== undefined ? { link } : {}),
+    plain: m.flags.has('PLAIN'),
+    notDir: m.flags.has('NOTDIR'),
+    dirs: m.values.get('DIR') ?? [],
+    logLines: m.values.get('LOG') ?? [],
+    lockHeld: m.flags.has('LOCK_HELD') || m.flags.has('LOCKED'),
+    holderLines: m.values.get('HOLDER') ?? [],
+    ...(m.flags.has('BROKE_LOCK') ? { oldLockLines: m.values.get('OLDLOCK') ?? [] } : {}),
+    ...(one('ADOPTED') !== undefined ? { adopted: one('ADOPTED') } : {}),
+    complete: m.flags.has('COMPLETE'),
+    locked: m.flags.has('LOCKED'),
+    ...(one('COPIED') !== undefined ? { copiedFrom: one('COPIED') } : {}),
+    markers: m,
+  };
+}
+
+/** The current link, release directories, the log and the lock (for releases, rollback, dry-run). Read-only. */
+export const deployState: Operation<{ path: string }, DeployReport> = {
+  name: 'deploy-state',
+  versions: [
+    {
+      name: 'deploy-state',
+      form: 'script',
+      text: frozen(`
+set -u
+case $1 in "~/"*) P=$HOME/\${1#"~/"} ;; *) P=$1 ;; esac
+B=$P.till
+N=\${P##*/}
+till_lockrun() { lr=; if [ -f "$B/lock/info" ]; then while IFS= read -r l || [ -n "$l" ]; do case $l in run=*) lr=\${l#run=} ;; esac; done < "$B/lock/info"; fi; }
+till_prefix() { if [ -f "$2" ]; then while IFS= read -r l || [ -n "$l" ]; do printf '%s %s\\n' "$1" "$l"; done < "$2"; fi; }
+till_ours() { till_lockrun; [ "$lr" = "$1" ]; }
+echo "TILL_HOME_DIR $HOME"
+if [ -L "$P" ]; then echo "TILL_CURRENT $(readlink "$P")"; elif [ -d "$P" ]; then echo TILL_PLAIN; elif [ -e "$P" ]; then echo TILL_NOTDIR; fi
+if [ -d "$B/releases" ]; then for d in "$B/releases"/*; do [ -d "$d" ] && echo "TILL_DIR \${d##*/}"; done; fi
+till_prefix TILL_LOG "$B/releases.log"
+if [ -d "$B/lock" ]; then echo TILL_LOCK_HELD; till_prefix TILL_HOLDER "$B/lock/info"; fi
+exit 0
+`),
+      args: [ARG.deployRoot],
+      encode: (p) => [p.path],
+    },
+  ],
+  parse: parseDeployReport,
+};
+
+/**
+ * A deploy's `--check`, looked at before anything else happens on the host. The script
+ * itself does nothing: on a restricted host the gate first checks "$2" against gate.json
+ * "checks", so a check the host does not allow fails before the lock, the upload and
+ * the `<id>.partial` release. Without a gate it is one round trip that passes.
+ */
+export const deployCheck: Operation<{ path: string; check: string }, boolean> = {
+  name: 'deploy-check',
+  versions: [
+    {
+      name: 'deploy-check',
+      form: 'script',
+      text: frozen(`
+# till host deploy --check: the gate of a restricted host compares "$2" with ~/.till/gate.json "checks" before it runs this
+echo TILL_CHECK_ALLOWED
+`),
+      args: [ARG.deployRoot, ARG.check],
+      encode: (p) => [p.path, p.check],
+    },
+  ],
+  parse: (stdout) => parseMarkers(stdout).flags.has('CHECK_ALLOWED'),
+};
+
+export interface PrepareParams {
+  path: string;
+  id: string;
+  /** lock/info's text (src/deploy/layout.ts renderLockInfo). */
+  lockInfo: string;
+  run: string;
+  forceUnlock: boolean;
+  shared: readonly string[];
+  adoptId: string;
+  now: string;
+  /** The new release's content hash (the last 6 hex digits of its id), or ''. */
+  contentHash: string;
+}
+
+const PREPARE_ARGS = [
+  ARG.deployRoot,
+  ARG.releaseId,
+  ARG.lockInfo,
+  ARG.runId,
+  ARG.flag,
+  ARG.sharedPaths,
+  ARG.releaseId,
+  ARG.time,
+] as const;
+
+const prepareArgs = (p: PrepareParams) => [
+  p.path,
+  p.id,
+  p.lockInfo,
+  p.run,
+  p.forceUnlock ? '1' : '0',
+  p.shared.join(' '),
+  p.adoptId,
+  p.now,
+];
+
+/**
+ * Phase 1, before the transfer: take (or, for a resumed run, keep) the lock; adopt a
+ * plain directory at P as the first release; say whether `<id>` is already complete, and
+ * the state (the current release is the transfer's --link-dest). Version 2 adds "$9",
+ * the content hash: when the live release has the same one, `<id>.partial` starts as its
+ * hard-linked copy (`cp -al`), and rsync then only verifies. Version 3 (what this till
+ * sends) treats a release name that is a symlink (an upload may plant one) as no
+ * release: it refuses a `<id>` or `<id>.partial` that is one, and never copies from one.
+ */
+export const deployPrepare: Operation<PrepareParams, DeployReport> = {
+  name: 'deploy-prepare',
+  versions: [
+    {
+      name: 'deploy-prepare-v3',
+      form: 'script',
+      text: frozen(`
+set -u
+case $1 in "~/"*) P=$HOME/\${1#"~/"} ;; *) P=$1 ;; esac
+B=$P.till
+N=\${P##*/}
+id=$2; info=$3; run=$4; force=$5; shared=$6; A=$7; now=$8; h=$9
+umask 022
+till_switch() { t="$P.till-tmp-$$"; if [ -e "$t" ] || [ -L "$t" ]; then rm -f "$t"; fi; ln -s "$1" "$t" && mv -T "$t" "$P"; }
+till_log() { printf '%s\\t%s\\t%s\\t%s\\n' "$1" "$2" "$3" "$4" >> "$B/releases.log"; }
+till_lockrun() { lr=; if [ -f "$B/lock/info" ]; then while IFS= read -r l || [ -n "$l" ]; do case $l in run=*) lr=\${l#run=} ;; esac; done < "$B/lock/info"; fi; }
+till_prefix() { if [ -f "$2" ]; then while IFS= read -r l || [ -n "$l" ]; do printf '%s %s\\n' "$1" "$l"; done < "$2"; fi; }
+till_ours() { till_lockrun; [ "$lr" = "$1" ]; }
+till_shtarget() { st=../../; r=$1; while :; do case $r in */*) r=\${r#*/}; st=../$st ;; *) break ;; esac; done; st=\${st}shared/$1; }
+till_release() { [ -d "$B/releases/$1" ] && [ ! -L "$B/releases/$1" ]; }
+[ -d "$B/releases" ] && [ -d "$B/shared" ] || mkdir -p "$B/releases" "$B/shared" || exit 20
+if [ "$force" = 1 ] && [ -d "$B/lock" ] && ! till_ours "$run"; then echo TILL_BROKE_LOCK; till_prefix TILL_OLDLOCK "$B/lock/info"; rm -rf "$B/lock"; fi
+if mkdir "$B/lock" 2>/dev/null; then printf '%s' "$info" > "$B/lock/info" || exit 20
+elif ! till_ours "$run"; then echo TILL_LOCKED; till_prefix TILL_HOLDER "$B/lock/info"; exit 21; fi
+if [ -L "$B/releases/$id" ] || [ -L "$B/releases/$id.partial" ]; then echo "TILL_ERROR release $id is a symlink (not made by till): remove it" >&2; exit 22; fi
+if [ -e "$P" ] && [ ! -L "$P" ] && [ ! -d "$P" ]; then echo "TILL_ERROR $P exists and is not a directory or symlink" >&2; exit 22; fi
+if [ -d "$P" ] && [ ! -L "$P" ]; then
+  R=$B/releases/$A
+  mv "$P" "$R" || exit 22
+  set -f; for s in $shared; do
+    if [ -e "$R/$s" ] && [ ! -L "$R/$s" ] && [ ! -e "$B/shared/$s" ]; then till_shtarget "$s"; mkdir -p "$(dirname "$B/shared/$s")" && mv "$R/$s" "$B/shared/$s" && ln -s "$st" "$R/$s"; fi
+  done; set +f
+  till_log "$A" adopted "$now" 'existing directory'
+  till_switch "$N.till/releases/$A" || exit 22
+  echo "TILL_ADOPTED $A"
+fi
+if till_release "$id"; then echo TILL_COMPLETE; fi
+if [ -n "$h" ] && [ -L "$P" ] && [ ! -e "$B/releases/$id" ] && [ ! -e "$B/releases/$id.partial" ]; then
+  l=$(readlink "$P"); c=\${l#"$N.till/releases/"}
+  case $c in */*|"$l") ;; *"-$h") if till_release "$c" && cp -al "$B/releases/$c" "$B/releases/$id.partial" 2>/dev/null && rm -f "$B/releases/$id.partial/.env.local"; then echo "TILL_COPIED $c"; else rm -rf "$B/releases/$id.partial"; fi ;; esac
+fi
+echo "TILL_HOME_DIR $HOME"
+if [ -L "$P" ]; then echo "TILL_CURRENT $(readlink "$P")"; elif [ -d "$P" ]; then echo TILL_PLAIN; elif [ -e "$P" ]; then echo TILL_NOTDIR; fi
+if [ -d "$B/releases" ]; then for d in "$B/releases"/*; do [ -d "$d" ] && echo "TILL_DIR \${d##*/}"; done; fi
+till_prefix TILL_LOG "$B/releases.log"
+if [ -d "$B/lock" ]; then echo TILL_LOCK_HELD; till_prefix TILL_HOLDER "$B/lock/info"; fi
+exit 0
+`),
+      args: [...PREPARE_ARGS, ARG.contentHash],
+      encode: (p) => [...prepareArgs(p), p.contentHash],
+    },
+    {
+      name: 'deploy-prepare-v2',
+      form: 'script',
+      text: frozen(`
+set -u
+case $1 in "~/"*) P=$HOME/\${1#"~/"} ;; *) P=$1 ;; esac
+B=$P.till
+N=\${P##*/}
+id=$2; info=$3; run=$4; force=$5; shared=$6; A=$7; now=$8; h=$9
+umask 022
+till_switch() { t="$P.till-tmp-$$"; if [ -e "$t" ] || [ -L "$t" ]; then rm -f "$t"; fi; ln -s "$1" "$t" && mv -T "$t" "$P"; }
+till_log() { printf '%s\\t%s\\t%s\\t%s\\n' "$1" "$2" "$3" "$4" >> "$B/releases.log"; }
+till_lockrun() { lr=; if [ -f "$B/lock/info" ]; then while IFS= read -r l || [ -n "$l" ]; do case $l in run=*) lr=\${l#run=} ;; esac; done < "$B/lock/info"; fi; }
+till_prefix() { if [ -f "$2" ]; then while IFS= read -r l || [ -n "$l" ]; do printf '%s %s\\n' "$1" "$l"; done < "$2"; fi; }
+till_ours() { till_lockrun; [ "$lr" = "$1" ]; }
+till_shtarget() { st=../../; r=$1; while :; do case $r in */*) r=\${r#*/}; st=../$st ;; *) break ;; esac; done; st=\${st}shared/$1; }
+[ -d "$B/releases" ] && [ -d "$B/shared" ] || mkdir -p "$B/releases" "$B/shared" || exit 20
+if [ "$force" = 1 ] && [ -d "$B/lock" ] && ! till_ours "$run"; then echo TILL_BROKE_LOCK; till_prefix TILL_OLDLOCK "$B/lock/info"; rm -rf "$B/lock"; fi
+if mkdir "$B/lock" 2>/dev/null; then printf '%s' "$info" > "$B/lock/info" || exit 20
+elif ! till_ours "$run"; then echo TILL_LOCKED; till_prefix TILL_HOLDER "$B/lock/info"; exit 21; fi
+if [ -e "$P" ] && [ ! -L "$P" ] && [ ! -d "$P" ]; then echo "TILL_ERROR $P exists and is not a directory or symlink" >&2; exit 22; fi
+if [ -d "$P" ] && [ ! -L "$P" ]; then
+  R=$B/releases/$A
+  mv "$P" "$R" || exit 22
+  set -f; for s in $shared; do
+    if [ -e "$R/$s" ] && [ ! -L "$R/$s" ] && [ ! -e "$B/shared/$s" ]; then till_shtarget "$s"; mkdir -p "$(dirname "$B/shared/$s")" && mv "$R/$s" "$B/shared/$s" && ln -s "$st" "$R/$s"; fi
+  done; set +f
+  till_log "$A" adopted "$now" 'existing directory'
+  till_switch "$N.till/releases/$A" || exit 22
+  echo "TILL_ADOPTED $A"
+fi
+if [ -d "$B/releases/$id" ]; then echo TILL_COMPLETE; fi
+if [ -n "$h" ] && [ -L "$P" ] && [ ! -d "$B/releases/$id" ] && [ ! -e "$B/releases/$id.partial" ]; then
+  l=$(readlink "$P"); c=\${l#"$N.till/releases/"}
+  case $c in */*|"$l") ;; *"-$h") if [ -d "$B/releases/$c" ] && cp -al "$B/releases/$c" "$B/releases/$id.partial" 2>/dev/null && rm -f "$B/releases/$id.partial/.env.local"; then echo "TILL_COPIED $c"; else rm -rf "$B/releases/$id.partial"; fi ;; esac
+fi
+echo "TILL_HOME_DIR $HOME"
+if [ -L "$P" ]; then echo "TILL_CURRENT $(readlink "$P")"; elif [ -d "$P" ]; then echo TILL_PLAIN; elif [ -e "$P" ]; then echo TILL_NOTDIR; fi
+if [ -d "$B/releases" ]; then for d in "$B/releases"/*; do [ -d "$d" ] && echo "TILL_DIR \${d##*/}"; done; fi
+till_prefix TILL_LOG "$B/releases.log"
+if [ -d "$B/lock" ]; then echo TILL_LOCK_HELD; till_prefix TILL_HOLDER "$B/lock/info"; fi
+exit 0
+`),
+      args: [...PREPARE_ARGS, ARG.contentHash],
+      encode: (p) => [...prepareArgs(p), p.contentHash],
+      retired: 'it copies a release and reports one as complete through a symlink an upload may plant',
+    },
+    {
+      name: 'deploy-prepare',
+      form: 'script',
+      text: frozen(`
+set -u
+case $1 in "~/"*) P=$HOME/\${1#"~/"} ;; *) P=$1 ;; esac
+B=$P.till
+N=\${P##*/}
+id=$2; info=$3; run=$4; force=$5; shared=$6; A=$7; now=$8
+umask 022
+till_switch() { t="$P.till-tmp-$$"; if [ -e "$t" ] || [ -L "$t" ]; then rm -f "$t"; fi; ln -s "$1" "$t" && mv -T "$t" "$P"; }
+till_log() { printf '%s\\t%s\\t%s\\t%s\\n' "$1" "$2" "$3" "$4" >> "$B/releases.log"; }
+till_lockrun() { lr=; if [ -f "$B/lock/info" ]; then while IFS= read -r l || [ -n "$l" ]; do case $l in run=*) lr=\${l#run=} ;; esac; done < "$B/lock/info"; fi; }
+till_prefix() { if [ -f "$2" ]; then while IFS= read -r l || [ -n "$l" ]; do printf '%s %s\\n' "$1" "$l"; done < "$2"; fi; }
+till_ours() { till_lockrun; [ "$lr" = "$1" ]; }
+till_shtarget() { st=../../; r=$1; while :; do case $r in */*) r=\${r#*/}; st=../$st ;; *) break ;; esac; done; st=\${st}shared/$1; }
+[ -d "$B/releases" ] && [ -d "$B/shared" ] || mkdir -p "$B/releases" "$B/shared" || exit 20
+if [ "$force" = 1 ] && [ -d "$B/lock" ] && ! till_ours "$run"; then echo TILL_BROKE_LOCK; till_prefix TILL_OLDLOCK "$B/lock/info"; rm -rf "$B/lock"; fi
+if mkdir "$B/lock" 2>/dev/null; then printf '%s' "$info" > "$B/lock/info" || exit 20
+elif ! till_ours "$run"; then echo TILL_LOCKED; till_prefix TILL_HOLDER "$B/lock/info"; exit 21; fi
+if [ -e "$P" ] && [ ! -L "$P" ] && [ ! -d "$P" ]; then echo "TILL_ERROR $P exists and is not a directory or symlink" >&2; exit 22; fi
+if [ -d "$P" ] && [ ! -L "$P" ]; then
+  R=$B/releases/$A
+  mv "$P" "$R" || exit 22
+  set -f; for s in $shared; do
+    if [ -e "$R/$s" ] && [ ! -L "$R/$s" ] && [ ! -e "$B/shared/$s" ]; then till_shtarget "$s"; mkdir -p "$(dirname "$B/shared/$s")" && mv "$R/$s" "$B/shared/$s" && ln -s "$st" "$R/$s"; fi
+  done; set +f
+  till_log "$A" adopted "$now" 'existing directory'
+  till_switch "$N.till/releases/$A" || exit 22
+  echo "TILL_ADOPTED $A"
+fi
+if [ -d "$B/releases/$id" ]; then echo TILL_COMPLETE; fi
+echo "TILL_HOME_DIR $HOME"
+if [ -L "$P" ]; then echo "TILL_CURRENT $(readlink "$P")"; elif [ -d "$P" ]; then echo TILL_PLAIN; elif [ -e "$P" ]; then echo TILL_NOTDIR; fi
+if [ -d "$B/releases" ]; then for d in "$B/releases"/*; do [ -d "$d" ] && echo "TILL_DIR \${d##*/}"; done; fi
+till_prefix TILL_LOG "$B/releases.log"
+if [ -d "$B/lock" ]; then echo TILL_LOCK_HELD; till_prefix TILL_HOLDER "$B/lock/info"; fi
+exit 0
+`),
+      args: PREPARE_ARGS,
+      encode: prepareArgs,
+      retired: 'it reports a release as complete through a symlink an upload may plant',
+    },
+  ],
+  parse: parseDeployReport,
+};
+
+/**
+ * Version 3 of the prepare step fused with the transfer: what `--rsync-path` runs on a
+ * host reached with an unrestricted key, so staging costs one connection per host
+ * instead of two. Its report goes to stderr (stdout is rsync's protocol); a failure
+ * before the exec prints `TILL_EXIT <code>`; then it execs the host's rsync with the
+ * server arguments rsync appended, adding `--link-dest=../<current>` unless the release
+ * was staged as a hard-linked copy (rsync would look up every file again to link
+ * nothing). P is read once. A gate never runs it (it starts rsync's server itself):
+ * restricted hosts get deploy-prepare, then a plain rsync.
+ */
+export const deployPrepareFused: Operation<PrepareParams, DeployReport> = {
+  name: 'deploy-prepare-rsync',
+  versions: [
+    {
+      name: 'deploy-prepare-rsync',
+      form: 'script',
+      text: frozen(`
+exec 3>&1 1>&2
+trap 'e=$?; [ "$e" = 0 ] || echo "TILL_EXIT $e"' EXIT
+set -u
+case $1 in "~/"*) P=$HOME/\${1#"~/"} ;; *) P=$1 ;; esac
+B=$P.till
+N=\${P##*/}
+id=$2; info=$3; run=$4; force=$5; shared=$6; A=$7; now=$8; h=$9
+umask 022
+till_switch() { t="$P.till-tmp-$$"; if [ -e "$t" ] || [ -L "$t" ]; then rm -f "$t"; fi; ln -s "$1" "$t" && mv -T "$t" "$P"; }
+till_log() { printf '%s\\t%s\\t%s\\t%s\\n' "$1" "$2" "$3" "$4" >> "$B/releases.log"; }
+till_lockrun() { lr=; if [ -f "$B/lock/info" ]; then while IFS= read -r l || [ -n "$l" ]; do case $l in run=*) lr=\${l#run=} ;; esac; done < "$B/lock/info"; fi; }
+till_prefix() { if [ -f "$2" ]; then while IFS= read -r l || [ -n "$l" ]; do printf '%s %s\\n' "$1" "$l"; done < "$2"; fi; }
+till_ours() { till_lockrun; [ "$lr" = "$1" ]; }
+till_shtarget() { st=../../; r=$1; while :; do case $r in */*) r=\${r#*/}; st=../$st ;; *) break ;; esac; done; st=\${st}shared/$1; }
+till_release() { [ -d "$B/releases/$1" ] && [ ! -L "$B/releases/$1" ]; }
+[ -d "$B/releases" ] && [ -d "$B/shared" ] || mkdir -p "$B/releases" "$B/shared" || exit 20
+if [ "$force" = 1 ] && [ -d "$B/lock" ] && ! till_ours "$run"; then echo TILL_BROKE_LOCK; till_prefix TILL_OLDLOCK "$B/lock/info"; rm -rf "$B/lock"; fi
+if mkdir "$B/lock" 2>/dev/null; then printf '%s' "$info" > "$B/lock/info" || exit 20
+elif ! till_ours "$run"; then echo TILL_LOCKED; till_prefix TILL_HOLDER "$B/lock/info"; exit 21; fi
+if [ -L "$B/releases/$id" ] || [ -L "$B/releases/$id.partial" ]; then echo "TILL_ERROR release $id is a symlink (not made by till): remove it" >&2; exit 22; fi
+if [ -e "$P" ] && [ ! -L "$P" ] && [ ! -d "$P" ]; then echo "TILL_ERROR $P exists and is not a directory or symlink" >&2; exit 22; fi
+if [ -d "$P" ] && [ ! -L "$P" ]; then
+  R=$B/releases/$A
+  mv "$P" "$R" || exit 22
+  set -f; for s in $shared; do
+    if [ -e "$R/$s" ] && [ ! -L "$R/$s" ] && [ ! -e "$B/shared/$s" ]; then till_shtarget "$s"; mkdir -p "$(dirname "$B/shared/$s")" && mv "$R/$s" "$B/shared/$s" && ln -s "$st" "$R/$s"; fi
+  done; set +f
+  till_log "$A" adopted "$now" 'existing directory'
+  till_switch "$N.till/releases/$A" || exit 22
+  echo "TILL_ADOPTED $A"
+fi
+if till_release "$id"; then echo TILL_COMPLETE; fi
+cl=; if [ -L "$P" ]; then cl=$(readlink "$P"); fi
+cp=; if [ -n "$h" ] && [ -n "$cl" ] && [ ! -e "$B/releases/$id" ] && [ ! -e "$B/releases/$id.partial" ]; then
+  c=\${cl#"$N.till/releases/"}
+  case $c in */*|"$cl") ;; *"-$h") if till_release "$c" && cp -al "$B/releases/$c" "$B/releases/$id.partial" 2>/dev/null; then cp=1; echo "TILL_COPIED $c"; else rm -rf "$B/releases/$id.partial"; fi ;; esac
+fi
+echo "TILL_HOME_DIR $HOME"
+if [ -L "$P" ]; then echo "TILL_CURRENT $cl"; elif [ -d "$P" ]; then echo TILL_PLAIN; elif [ -e "$P" ]; then echo TILL_NOTDIR; fi
+if [ -d "$B/releases" ]; then for d in "$B/releases"/*; do [ -d "$d" ] && echo "TILL_DIR \${d##*/}"; done; fi
+till_prefix TILL_LOG "$B/releases.log"
+if [ -d "$B/lock" ]; then echo TILL_LOCK_HELD; till_prefix TILL_HOLDER "$B/lock/info"; fi
+ld=; if [ -z "$cp" ]; then case $cl in "$N.till/releases/"*/*) ;; "$N.till/releases/"*) ld=\${cl#"$N.till/releases/"} ;; esac; fi
+[ "$ld" != "$id" ] || ld=
+shift 9
+[ "\${1-}" = --server ] || { echo "TILL_ERROR rsync did not start this script as its server" >&2; exit 23; }
+shift
+if [ -n "$ld" ]; then exec rsync --server "--link-dest=../$ld" "$@" >&3 3>&-; fi
+exec rsync --server "$@" >&3 3>&-
+`),
+      args: [...PREPARE_ARGS, ARG.contentHash],
+      encode: (p) => [...prepareArgs(p), p.contentHash],
+      ungated: 'it starts rsync --server itself, with arguments no gate has checked',
+    },
+  ],
+  parse: parseDeployReport,
+};
+
+/** Releases the lock only if this run holds it (a later deploy's lock is not ours to remove). */
+export const deployUnlock: Operation<{ path: string; run: string }, boolean> = {
+  name: 'deploy-unlock',
+  versions: [
+    {
+      name: 'deploy-unlock',
+      form: 'script',
+      text: frozen(`
+set -u
+case $1 in "~/"*) P=$HOME/\${1#"~/"} ;; *) P=$1 ;; esac
+B=$P.till
+N=\${P##*/}
+till_lockrun() { lr=; if [ -f "$B/lock/info" ]; then while IFS= read -r l || [ -n "$l" ]; do case $l in run=*) lr=\${l#run=} ;; esac; done < "$B/lock/info"; fi; }
+till_prefix() { if [ -f "$2" ]; then while IFS= read -r l || [ -n "$l" ]; do printf '%s %s\\n' "$1" "$l"; done < "$2"; fi; }
+till_ours() { till_lockrun; [ "$lr" = "$1" ]; }
+if till_ours "$2"; then rm -rf "$B/lock"; echo TILL_UNLOCKED; fi
+exit 0
+`),
+      args: [ARG.deployRoot, ARG.runId],
+      encode: (p) => [p.path, p.run],
+    },
+  ],
+  parse: (stdout) => parseMarkers(stdout).flags.has('UNLOCKED'),
+};

@@ -1,0 +1,164 @@
+import type { ArgType, Policy } from './args.js';
+import { shJoin, shQuote } from './quote.js';
+
+/**
+ * The wire between a controller and a host: how an operation's text travels, how its
+ * output is marked, how `~/` is expanded, and what a gate's refusal looks like. Every
+ * remote operation of till is declared with the types below, in one module of this
+ * package per operation family, and listed in registry.ts.
+ *
+ * A text that a gate allows is part of the protocol with tills already installed on
+ * hosts: a version is written out as literal text (frozen(), oneLine()) and never
+ * changed or rebuilt from pieces a newer version shares. test/unit/protocol-frozen.test.ts
+ * pins the sha256 of every registered text.
+ */
+
+/** One version of an operation's text, as the controller sends it and the gate checks it. */
+export interface Version<P> {
+  /** The gate's name for this text (gate.log, refusals, tests). */
+  name: string;
+  /** `script`: sent as `sh -c TEXT till ARG…`; `line`: sent as it is, with no arguments. */
+  form: 'script' | 'line';
+  text: string;
+  /** The type of each positional argument ("$1", "$2", …): the gate checks every one. */
+  args: readonly ArgType[];
+  /** The positional arguments for these parameters, in order. */
+  encode(params: P): string[];
+  /** A rule across arguments (two keys that must differ…), checked after each argument's own type. */
+  check?: (args: readonly string[], policy?: Policy) => string | undefined;
+  /** Installs code the gate will run: refused when gate.json says "upgrade": false. */
+  upgrade?: boolean;
+  /**
+   * Why a current gate no longer runs this version (a newer one fixes it). It stays
+   * registered and frozen: a newer controller still sends it to an older gate, which
+   * knows nothing newer.
+   */
+  retired?: string;
+  /** Why no gate ever runs this version (it is only sent over an unrestricted key). */
+  ungated?: string;
+}
+
+/** A remote operation: its versions, newest first (what a controller sends, then its fallbacks for older gates). */
+export interface Operation<P, R> {
+  name: string;
+  versions: readonly Version<P>[];
+  /** Reads what the operation printed on stdout. */
+  parse(stdout: string): R;
+}
+
+/** `$0` of every script: what `sh -c TEXT till ARG…` names its script. */
+export const SCRIPT_ARG0 = 'till';
+
+/** The one shape in which a script travels: `sh -c 'TEXT' till 'ARG'…`, each value quoted once. */
+export function remoteScript(text: string, args: readonly string[] = []): string {
+  return `sh -c ${shQuote(text)} ${shJoin([SCRIPT_ARG0, ...args])}`;
+}
+
+/** The command line of one version with its encoded arguments. */
+export function commandLine<P>(version: Version<P>, params: P): string {
+  return version.form === 'line' ? version.text : remoteScript(version.text, version.encode(params));
+}
+
+/** A multi-line frozen text written as a template literal: without its first and last newline. */
+export function frozen(text: string): string {
+  return text.slice(1, -1);
+}
+
+/**
+ * A frozen text that travels as one line, written one statement per line: a csh or tcsh
+ * login shell cannot take a newline inside the quoted `sh -c` argument.
+ */
+export function oneLine(text: string): string {
+  return frozen(text).split('\n').join('; ');
+}
+
+// ---------------------------------------------------------------- markers
+
+/**
+ * The marker dialect of every script written since the protocol package: lines
+ * `TILL_<WORD>` or `TILL_<WORD> <value>` on stdout (stderr carries what a person
+ * reads, and `TILL_ERROR <why>` for a failure). Older frozen texts keep the dialect
+ * they were written in (setup's and health's `key=value` lines, the audit's records);
+ * their operations parse them.
+ */
+export const MARKER_RE = /^TILL_([A-Z][A-Z0-9_]*)(?: (.*))?$/;
+
+export interface Markers {
+  /** Markers printed without a value. */
+  flags: Set<string>;
+  /** Values of markers printed with one, in order. */
+  values: Map<string, string[]>;
+}
+
+/**
+ * Reads the marker lines of a script's output; anything else is ignored. A login shell
+ * that greets without a newline glues its text to the first line, so a first line that
+ * only ends with a marker is read too.
+ */
+export function parseMarkers(stdout: string): Markers {
+  const flags = new Set<string>();
+  const values = new Map<string, string[]>();
+  const lines = stdout.split('\n');
+  lines.forEach((raw, i) => {
+    let line = raw.replace(/\r$/, '');
+    if (i === 0 && !line.startsWith('TILL_')) {
+      const at = line.indexOf('TILL_');
+      if (at > 0 && MARKER_RE.test(line.slice(at))) line = line.slice(at);
+    }
+    const m = MARKER_RE.exec(line);
+    if (!m) return;
+    if (m[2] === undefined) flags.add(m[1]!);
+    else {
+      const list = values.get(m[1]!) ?? [];
+      list.push(m[2]);
+      values.set(m[1]!, list);
+    }
+  });
+  return { flags, values };
+}
+
+/** The first value of a marker, if printed. */
+export function markerValue(m: Markers, word: string): string | undefined {
+  return m.values.get(word)?.[0];
+}
+
+/**
+ * Where the line holding `marker` is among a remote command's output lines. A login
+ * shell that prints without a newline ("welcome ") glues its noise to the command's
+ * first line, so the marker may end a line rather than be one.
+ */
+export function markerLine(lines: readonly string[], marker: string): number {
+  return lines.findIndex((l) => l.trimEnd().endsWith(marker));
+}
+
+// ---------------------------------------------------------------- ~/
+
+/**
+ * The one `~/` expansion in sh: "$1", a path as stored (`~/x` or `/abs`), becomes P.
+ * Every script written since the protocol package starts with this line (a unit test
+ * checks it); older frozen texts keep their own.
+ */
+export const HOME_EXPANSION_SH = 'case $1 in "~/"*) P=$HOME/${1#"~/"} ;; *) P=$1 ;; esac';
+
+/** The one `~/` expansion in TS: `~/x` (or `~`) against an absolute home; other paths unchanged. */
+export function expandHome(path: string, home: string): string {
+  if (path === '~') return home;
+  return path.startsWith('~/') ? `${home.replace(/\/+$/, '')}/${path.slice(2)}` : path;
+}
+
+// ---------------------------------------------------------------- the gate's words
+
+/** How `till gate` (a restricted key's forced command) starts its refusal on stderr. */
+export const GATE_REFUSED = 'till gate: refused:';
+
+/** The gate's reason for a text it does not know: a controller newer than the host's till, usually. */
+export const GATE_UNKNOWN_SCRIPT = "a script that is not one of till's own";
+
+/** Set to 1 in the environment of what the gate runs, so a script can tell it ran through the gate (doctor says so). */
+export const GATE_ENV = 'TILL_GATE';
+
+/** The gate's reason, when a restricted host's gate refused the command. */
+export function gateRefusal(stderr: string): string | undefined {
+  const line = stderr.split('\n').find((l) => l.startsWith(GATE_REFUSED));
+  return line === undefined ? undefined : line.slice(GATE_REFUSED.length).trim();
+}

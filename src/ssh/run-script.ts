@@ -1,0 +1,130 @@
+import type { JobOutcome } from '../core/fanout.js';
+import type { TillPaths } from '../core/paths.js';
+import { commandLine, gateRefusal, GATE_UNKNOWN_SCRIPT, type Operation } from '../protocol/wire.js';
+import { sshRun, type RemoteCallOptions } from './client.js';
+import { classifySsh, remoteFailure, type Failure } from './outcome.js';
+import type { ProcessResult } from './process.js';
+
+/**
+ * The one way an op runs a registered remote operation (src/protocol): send its newest
+ * version; when the host's gate is older and does not know it, send the next older
+ * one; then classify the result once and parse what it printed.
+ *
+ *   connection failures, Ctrl-C, --timeout  → ssh's own Failure (the engine retries what it may)
+ *   refused by the host's gate               → "refused by till gate on the host: <reason>"
+ *   the script failed                        → its `TILL_ERROR <why>`, else its last stderr line
+ *   it ran (exit 0, or an exit the op names) → ok, with the parsed value
+ */
+export interface ScriptCall extends RemoteCallOptions {
+  /** Exit codes the operation gives a meaning (key-add's KEY_PRESENT…): results, not failures. */
+  okExits?: readonly number[];
+  /** Call options for one version (health-v2 answers a ping on stdin). */
+  perVersion?: (version: string) => Partial<RemoteCallOptions>;
+  /** Sends the line another way than through the host's alias (rotate-key's login with a new key). */
+  send?: (line: string, opts: RemoteCallOptions) => Promise<ProcessResult>;
+}
+
+export interface ScriptRun<R> {
+  /** The version that ran (the last one tried). */
+  version: string;
+  result: ProcessResult;
+  /** What it printed, parsed; set whenever the script ran on the host (also when it then failed). */
+  value?: R;
+  /** Why it failed; undefined when it ran. */
+  failure?: Failure;
+  /** The gate's reason, when the host's gate refused it. */
+  refused?: string;
+}
+
+/** What a failed script said: its `TILL_ERROR` line, else its last line on stderr, else its exit code. */
+export function scriptReason(result: ProcessResult): string {
+  const lines = result.stderr
+    .split('\n')
+    .map((l) => l.trim())
+    .filter((l) => l !== '');
+  const marked = lines.find((l) => l.startsWith('TILL_ERROR '));
+  if (marked !== undefined) return marked.slice('TILL_ERROR '.length);
+  const last = lines.filter((l) => !l.startsWith('TILL_')).pop();
+  if (last !== undefined) return last;
+  return `remote command failed (${result.exitCode !== null ? `exit code ${result.exitCode}` : `killed by ${result.signal ?? 'a signal'}`})`;
+}
+
+function classify(result: ProcessResult, okExits: readonly number[]): { failure?: Failure; refused?: string } {
+  const failure = classifySsh(result);
+  if (failure === undefined || failure.kind !== 'remote') return failure ? { failure } : {};
+  const refused = result.exitCode === 1 ? gateRefusal(result.stderr) : undefined;
+  if (refused !== undefined) return { failure, refused };
+  if (result.exitCode !== null && okExits.includes(result.exitCode)) return {};
+  return { failure: remoteFailure(scriptReason(result)) };
+}
+
+export async function runScript<P, R>(
+  paths: TillPaths,
+  host: string,
+  op: Operation<P, R>,
+  params: P,
+  call: ScriptCall = {},
+): Promise<ScriptRun<R>> {
+  const { okExits = [], perVersion, send, ...ssh } = call;
+  let last: ScriptRun<R> | undefined;
+  for (const version of op.versions) {
+    if (version.ungated !== undefined && op.versions.length > 1) continue;
+    const args = version.form === 'script' ? version.encode(params) : [];
+    // The gate would refuse it: say so here, without a round trip (a value a user gave, usually).
+    const bad = args.map((a, i) => version.args[i]?.problem(a)).find((why): why is string => why !== undefined);
+    if (bad !== undefined) {
+      const message = `cannot send ${op.name}: ${bad}`;
+      const result: ProcessResult = {
+        command: 'ssh',
+        args: [],
+        exitCode: null,
+        signal: null,
+        stdout: '',
+        stderr: '',
+        durationMs: 0,
+        timedOut: false,
+        cancelled: false,
+      };
+      return {
+        version: version.name,
+        result,
+        failure: { kind: 'local', connection: false, retryable: false, message },
+      };
+    }
+    const opts = { ...ssh, ...perVersion?.(version.name) };
+    const line = commandLine(version, params);
+    const result = await (send ? send(line, opts) : sshRun(paths, host, line, opts));
+    const { failure, refused } = classify(result, okExits);
+    const ran = (failure === undefined || failure.kind === 'remote') && refused === undefined;
+    last = {
+      version: version.name,
+      result,
+      ...(failure ? { failure } : {}),
+      ...(ran ? { value: op.parse(result.stdout) } : {}),
+      ...(refused !== undefined ? { refused } : {}),
+    };
+    if (refused !== GATE_UNKNOWN_SCRIPT) return last;
+  }
+  if (last === undefined) throw new Error(`${op.name}: no version to send`);
+  return last;
+}
+
+/** A script run as a fan-out job outcome; `failure` replaces the run's own when given. */
+export function scriptOutcome<T = never>(run: ScriptRun<unknown>, data?: T, failure?: Failure): JobOutcome<T> {
+  const f = failure ?? run.failure;
+  const ended = f?.kind === 'cancelled' || f?.kind === 'deadline';
+  return {
+    ok: f === undefined,
+    ...(f ? { failure: f } : {}),
+    // Ended by till (Ctrl-C, --timeout): ssh's own exit code says nothing about the remote command.
+    exitCode: ended ? null : run.result.exitCode,
+    stdout: run.result.stdout,
+    stderr: run.result.stderr,
+    ...(data !== undefined ? { data } : {}),
+  };
+}
+
+/** A script run that failed for the op's own reason (what it printed meant a failure). */
+export function scriptFailure<T = never>(run: ScriptRun<unknown>, failure: Failure): JobOutcome<T> {
+  return scriptOutcome<T>(run, undefined, failure);
+}

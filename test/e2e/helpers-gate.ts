@@ -1,0 +1,82 @@
+/**
+ * Helpers for attacking a restricted host: a lab host set up by the real `till host
+ * setup --restrict` with the tightest policy, and a snapshot of everything its user can
+ * write outside the deploy root and ~/.till (the attacks must leave it unchanged).
+ */
+import { execFileSync } from 'node:child_process';
+import { createHash } from 'node:crypto';
+import { chownSync, lstatSync, readdirSync, readFileSync, readlinkSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { startLab, type Lab, type LabHost } from '../lab/lab.js';
+import { tempHome, tillOk } from '../lab/till.js';
+import { stolenKey, type StolenKey } from './helpers-remote.js';
+
+/** The tightest policy a host owner can give till's key. */
+export const TIGHTEST = { deployRoots: ['~/app'], upgrade: false, checks: [] as string[] };
+
+export interface RestrictedHost {
+  home: string;
+  lab: Lab;
+  host: LabHost;
+  key: StolenKey;
+}
+
+/** One lab host, its key restricted by `till host setup --restrict`, then gate.json narrowed to TIGHTEST by its owner. */
+export async function restrictedHost(): Promise<RestrictedHost> {
+  const home = tempHome().home;
+  await tillOk(home, ['host', 'init']);
+  const lab = await startLab(1, { authorizedKey: readFileSync(`${home}/ssh/till_federation_ed25519.pub`, 'utf8') });
+  const host = lab.hosts[0]!;
+  await tillOk(home, ['host', 'add', 'h0', host.spec, '--tekton-path', '~/app']);
+  await tillOk(home, ['host', 'setup', 'h0', '--restrict'], { timeoutMs: 180_000 });
+  const gateJson = join(host.home, '.till/gate.json');
+  writeFileSync(gateJson, `${JSON.stringify(TIGHTEST)}\n`);
+  chownSync(gateJson, host.uid, host.gid);
+  return { home, lab, host, key: stolenKey(home, host) };
+}
+
+function describeEntry(path: string): string {
+  const st = lstatSync(path);
+  if (st.isSymbolicLink()) return `link -> ${readlinkSync(path)}`;
+  if (st.isDirectory()) return `dir ${(st.mode & 0o7777).toString(8)} ${st.uid}`;
+  if (st.isFile())
+    return `file ${(st.mode & 0o7777).toString(8)} ${st.uid} ${createHash('sha256').update(readFileSync(path)).digest('hex')}`;
+  return `other ${st.mode.toString(8)}`;
+}
+
+/**
+ * Everything the host's user could have written outside the deploy root (`~/app`,
+ * `~/app.till`) and `~/.till`: its home, walked (directories by mode, files by content,
+ * symlinks by target), and whatever it owns in /tmp, /var/tmp and /dev/shm.
+ */
+export function outside(host: LabHost): Map<string, string> {
+  const allowed = new Set(['app', 'app.till', '.till'].map((n) => join(host.home, n)));
+  const seen = new Map<string, string>();
+  const walk = (dir: string) => {
+    for (const name of readdirSync(dir)) {
+      const path = join(dir, name);
+      if (allowed.has(path)) continue;
+      seen.set(path, describeEntry(path));
+      if (lstatSync(path).isDirectory()) walk(path);
+    }
+  };
+  seen.set(host.home, describeEntry(host.home));
+  walk(host.home);
+  const owned = execFileSync(
+    'sh',
+    ['-c', `find /tmp /var/tmp /dev/shm -xdev -maxdepth 4 -user ${host.uid} 2>/dev/null || true`],
+    { encoding: 'utf8', maxBuffer: 64 * 1024 * 1024 },
+  )
+    .split('\n')
+    .filter((p) => p !== '' && p !== host.home && !p.startsWith(`${host.home}/`));
+  for (const p of owned) seen.set(p, 'owned by the host user');
+  return seen;
+}
+
+/** What changed between two snapshots (empty: nothing). */
+export function changes(before: Map<string, string>, after: Map<string, string>): string[] {
+  const out: string[] = [];
+  for (const [p, v] of after) if (before.get(p) !== v) out.push(`${p}: ${before.get(p) ?? '(new)'} -> ${v}`);
+  for (const p of before.keys()) if (!after.has(p)) out.push(`${p}: removed`);
+  return out;
+}
