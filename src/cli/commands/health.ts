@@ -75,7 +75,7 @@ export function registerHealthCommand(host: Command, cli: Cli): void {
       .command('health')
       .description(
         'one ssh call per host (one script, which also times the ssh round trip): up, ssh latency, uptime, load, CPUs, memory, free disk at tekton_path, OS, till version, current release; ' +
-          'stores the snapshot and appends it to the history; exit 1 if a host is down or degraded',
+          'stores the snapshot and appends it to the history; a host that has not answered within 20 s (--timeout) is down; exit 1 if a host is down or degraded',
       )
       .option(
         '--disk-min <size|N%>',

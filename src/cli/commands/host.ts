@@ -245,7 +245,7 @@ export function registerHostCommands(host: Command, cli: Cli): void {
     host
       .command('test')
       .description(
-        "connect to hosts with till's key ('echo TILL_TEST_SUCCESS'); status becomes connected, or till-ready when the remote till answers",
+        "connect to hosts with till's key ('echo TILL_TEST_SUCCESS'); status becomes connected, or till-ready when the remote till answers; a host that has not answered within 20 s (--timeout) is unreachable",
       ),
   ).action(async (patterns: string[], opts: FleetOpts) => {
     const paths = cli.paths();
