@@ -31,7 +31,7 @@ export interface FleetOpts {
 }
 
 /** Targets and fan-out options shared by every multi-host command. */
-export function addFleetOptions(cmd: Command): Command {
+export function addFleetOptions<C extends Command>(cmd: C): C {
   return (
     cmd
       .argument('[targets...]', 'host names or globs (web-*)')
@@ -163,7 +163,7 @@ export async function runFleetWithProgress<T>(
       },
     });
   } finally {
-    reporter.clear();
+    reporter.stop();
     // ssh's own append of a new host key that a full disk cut short: cut back to what it was.
     await cutUnfinishedAppend(cli.paths(), knownHostsBefore).catch(() => false);
   }
