@@ -132,3 +132,17 @@ export function killWhen(child: ChildProcess, check: () => boolean, onKill: () =
   }, ms);
   child.on('close', () => clearInterval(poll));
 }
+
+/** Locks and atomic-write temp files left under a TILL_HOME (ssh control sockets aside): a finished till leaves none. */
+export function leftovers(home: string): string[] {
+  const out: string[] = [];
+  const walk = (dir: string) => {
+    for (const entry of readdirSync(dir, { withFileTypes: true })) {
+      const p = `${dir}/${entry.name}`;
+      if (/\.lock$|\.tmp$/.test(entry.name)) out.push(p);
+      else if (entry.isDirectory() && p !== `${home}/ssh/control`) walk(p);
+    }
+  };
+  walk(home);
+  return out;
+}
