@@ -1,6 +1,7 @@
 import { UsageError } from '../core/errors.js';
 import { runFleet, type HostResult } from '../core/fanout.js';
 import type { Inventory } from '../inventory/inventory.js';
+import { requireHost } from '../core/host-admin.js';
 import type { HostEntry, HostsFile } from '../core/state/hosts.js';
 import { buildControlExitArgs } from '../ssh/args.js';
 import { appendKeyCommand, KEY_PRESENT } from '../ssh/authorized-keys.js';
@@ -28,8 +29,7 @@ function jumpSpec(h: HostEntry): string {
 
 /** Plain `ssh` as the operator runs it: no -F, so their ~/.ssh/config applies. */
 export function buildOperatorSshArgs(db: HostsFile, name: string, command: string, opts: OperatorSshOptions): string[] {
-  const h = db.hosts[name];
-  if (!h) throw new UsageError(`no such host: ${name}`, 'see: till host list');
+  const h = requireHost(db, name);
   const args = ['-o', `ConnectTimeout=${opts.connectTimeout ?? DEFAULT_CONNECT_TIMEOUT}`];
   if (opts.batch) args.push('-o', 'BatchMode=yes');
   if (h.jump !== undefined) {
@@ -62,7 +62,7 @@ export async function authorizeHost(
 ): Promise<AuthorizeResult> {
   const paths = inventory.paths;
   const db = await inventory.read();
-  if (!(name in db.hosts)) throw new UsageError(`no such host: ${name}`, 'see: till host list');
+  requireHost(db, name);
   const key = await readTillKey(paths, 'current');
   if (!key) throw new UsageError(`till's key is missing or unreadable (${paths.publicKey})`, 'run: till host init');
 

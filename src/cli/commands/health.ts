@@ -13,8 +13,8 @@ import { formatBytes, parseSizeThreshold, type SizeThreshold } from '../../core/
 import { DEFAULT_THRESHOLDS, healthJob, recordHealth, type HealthThresholds } from '../../ops/health.js';
 import { probeBoundMs } from '../../ops/test.js';
 import type { Cli } from '../context.js';
+import { addFleetOptions, listHostsIfAsked, runFleetCommand, selectTargets, type FleetOpts } from '../fleet.js';
 import type { TillCommand } from '../help.js';
-import { addFleetOptions, runFleetCommand, selectTargets, type FleetOpts } from '../fleet.js';
 
 interface HealthOpts extends FleetOpts {
   diskMin?: SizeThreshold[];
@@ -102,7 +102,8 @@ export function registerHealthCommand(host: TillCommand, cli: Cli): void {
     // --timeout bounds each host's whole check; without it, a default that a frozen host meets.
     const boundMs = opts.timeout !== undefined ? opts.timeout * 1000 : probeBoundMs(opts.connectTimeout);
     const inventory = new Inventory(paths);
-    const targets = selectTargets(await inventory.read(), patterns, opts);
+    const targets = selectTargets(cli, await inventory.read(), patterns, opts);
+    if (listHostsIfAsked(cli, targets, opts)) return;
     // The history is appended to after the run: a file that cannot take it stops us
     // now, before any host is contacted or the database changes.
     await healthHistoryStore(paths).read();
