@@ -17,6 +17,7 @@ import { closeMasters, homeWithHosts, leftovers, till, tillOk, type TillRun } fr
 let home: string;
 let lab: Lab;
 let src: string;
+let importFile: string;
 const LAB = ['m0', 'm1', 'm2'];
 const LOAD = ['--load-max', '10000', '--disk-min', '0'];
 
@@ -25,12 +26,18 @@ beforeAll(async () => {
   await tillOk(home, ['host', 'setup', ...LAB], { timeoutMs: 180_000 });
   src = mkdtempSync('/tmp/t-mt-');
   writeFileSync(join(src, 'app.txt'), 'app\n');
+  importFile = join(mkdtempSync('/tmp/t-mti-'), 'ssh_config');
+  writeFileSync(
+    importFile,
+    [0, 1, 2, 3, 4, 5].map((i) => `Host imp${i}\n  HostName 127.252.0.${i + 2}\n  User u\n`).join('\n'),
+  );
 }, 240_000);
 
 afterAll(async () => {
   lab?.stop();
   await closeMasters(home);
   rmSync(src, { recursive: true, force: true });
+  rmSync(join(importFile, '..'), { recursive: true, force: true });
 });
 
 interface Ran {
@@ -41,7 +48,7 @@ interface Ran {
 const json = async <T>(args: string[]): Promise<T> => JSON.parse((await tillOk(home, args)).stdout) as T;
 
 describe('many tills at once on one TILL_HOME', () => {
-  it('deploys, syncs, health runs and host adds/removes at once: nothing lost, nothing locked, all recorded', async () => {
+  it('deploys, syncs, health runs, host adds/removes, an import and edits at once: nothing lost, nothing locked, all recorded', async () => {
     const ran: Ran[] = [];
     const run = async (what: string, args: string[]) => {
       const r = await till(home, args, { timeoutMs: 180_000 });
@@ -92,6 +99,12 @@ describe('many tills at once on one TILL_HOME', () => {
           }
         }
       }),
+      // A fourth imports six hosts from an ssh config into a group, then edits them: two ports, two names.
+      (async () => {
+        await run('host import', ['host', 'import', importFile, '--group', 'imported']);
+        for (const i of [0, 2]) await run('host edit', ['host', 'edit', `imp${i}`, '--port', '2200']);
+        for (const i of [1, 3]) await run('host edit', ['host', 'edit', `imp${i}`, '--rename', `ren${i}`]);
+      })(),
     ];
     await Promise.all(loops);
 
@@ -101,12 +114,22 @@ describe('many tills at once on one TILL_HOME', () => {
     for (const { r } of ran) expect(r.stderr).not.toMatch(/internal error|could not lock|lost the lock/);
     expect(ran.filter((x) => x.what === 'host add')).toHaveLength(15);
     expect(ran.filter((x) => x.what === 'host remove')).toHaveLength(6);
+    expect(ran.filter((x) => x.what === 'host edit')).toHaveLength(4);
 
     // The database is valid and holds exactly the lab hosts and the added ones not removed.
-    type Host = { name: string; deploy?: { current: string | null }; last_sync?: string | null };
+    type Host = { name: string; port?: number; deploy?: { current: string | null }; last_sync?: string | null };
     const hosts = (await json<{ hosts: Host[] }>(['host', 'list', '--json'])).hosts;
-    expect(hosts.map((h) => h.name).sort()).toEqual([...LAB, ...added.keys()].sort());
+    const imported = ['imp0', 'ren1', 'imp2', 'ren3', 'imp4', 'imp5'];
+    expect(hosts.map((h) => h.name).sort()).toEqual([...LAB, ...added.keys(), ...imported].sort());
     expect(added.size).toBe(9);
+    expect(imported.map((n) => `${n}:${hosts.find((h) => h.name === n)!.port}`)).toEqual([
+      'imp0:2200',
+      'ren1:22',
+      'imp2:2200',
+      'ren3:22',
+      'imp4:22',
+      'imp5:22',
+    ]);
     // ssh/config was regenerated from the last database, not from a stale one.
     const aliases = [...readFileSync(join(home, 'ssh', 'config'), 'utf8').matchAll(/^Host till-([^*\s]+)$/gm)].map(
       (m) => m[1],
@@ -118,6 +141,7 @@ describe('many tills at once on one TILL_HOME', () => {
       expect([...(groups[`ops${k}`] ?? [])].sort()).toEqual(
         [...added].filter(([, g]) => g === `ops${k}`).map(([n]) => n),
       );
+    expect([...(groups.imported ?? [])].sort()).toEqual([...imported].sort());
 
     // Every deploy is recorded: in the journal (every host done), on each host entry, on the hosts.
     const journal = JSON.parse(readFileSync(join(home, 'state', 'deploy-journal.json'), 'utf8')) as {
