@@ -9,21 +9,24 @@
  *   storm (test/lab/storm.ts) puts four hosts at a time down (killed, frozen, new host
  *   key, till's key removed) and heals them, round after round;
  * - the ACTORS below, each a loop of till commands: deploys, `till sync`, `host health`
- *   every few seconds, hosts added and removed.
+ *   every few seconds, hosts added (into groups) and removed, hosts imported and edited
+ *   (renamed, given another port).
  * What it checks (and prints, one line each): every fault shows down in /metrics and
  * watch.log and is up again after healing, the other hosts keep being checked, the
  * daemon's memory and fds stay bounded, `watch --stop` leaves nothing running; no
  * command ever failed on a lock (a wait past the lock's bound), hit an internal error or
- * lost a lock; afterwards the database is valid and holds exactly the hosts it should,
- * no lock file is left, and health, deploy and sync work on every host.
+ * lost a lock; afterwards the database is valid and holds exactly the hosts it should
+ * (ssh/config, groups and edited ports agree), every deploy, sync and health run is
+ * recorded (deploy journal, schedule history, health history), no lock or temp file is
+ * left, and health, deploy and sync work on every host.
  *
- * To add a loop or a check (`host edit --rename`, the operations journal of `till log`):
- * add an Actor to ACTORS and, for what must hold afterwards, a FinalCheck to FINAL_CHECKS.
+ * To add a loop or a check (the operations journal of `till log`, once it exists): add an
+ * Actor to ACTORS and, for what must hold afterwards, a FinalCheck to FINAL_CHECKS.
  */
-import { mkdtempSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { startStorm, type Check, type ProcessFigures, type Storm } from '../test/lab/storm.js';
-import { till, type TillRun } from '../test/lab/till.js';
+import { leftovers, till, type TillRun } from '../test/lab/till.js';
 
 interface Options {
   minutes: number;
@@ -70,9 +73,15 @@ interface SoakContext {
   storm: Storm;
   home: string;
   src: string;
-  /** Hosts the add/remove loop added and did not remove (name → spec). */
+  /** Hosts the add/remove and import/edit loops added and did not remove (name → its group). */
   added: Map<string, string>;
+  /** Ports the edit loop gave hosts. */
+  ports: Map<string, number>;
   removed: Set<string>;
+  /** Commands whose result must be recorded: deploys (in the deploy journal), syncs that ran (in schedule.json). */
+  recorded: { deploys: number; syncs: number };
+  /** Each host's snapshot time in the health loop's last run: that point must be in the health history. */
+  lastHealth: Map<string, string>;
   say: (line: string) => void;
 }
 
@@ -90,6 +99,10 @@ interface FinalCheck {
 }
 
 const LOAD = ['--load-max', '10000', '--disk-min', '0'];
+/** A `till sync` refused because another (the watch's) runs: it did nothing and records nothing. */
+const ANOTHER_SYNC = /another till sync is running on this TILL_HOME/;
+
+const readJson = <T>(file: string): T => JSON.parse(readFileSync(file, 'utf8')) as T;
 
 const ACTORS: Actor[] = [
   {
@@ -97,40 +110,84 @@ const ACTORS: Actor[] = [
     pauseMs: 2_000,
     step: async (ctx, i) => {
       writeFileSync(join(ctx.src, 'version.txt'), `${i}\n`);
-      return till(ctx.home, ['host', 'deploy', ...ctx.storm.names.slice(-5), '--source', ctx.src, '--max-fail', '5'], {
-        timeoutMs: 300_000,
-      });
+      const r = await till(
+        ctx.home,
+        ['host', 'deploy', ...ctx.storm.names.slice(-5), '--source', ctx.src, '--max-fail', '5'],
+        { timeoutMs: 300_000 },
+      );
+      ctx.recorded.deploys += 1;
+      return r;
     },
   },
   {
     name: 'sync loop (till sync; "another sync is running" while watch syncs)',
     // Room between runs for the watch's own syncs (made due every 30 s) to start too.
     pauseMs: 20_000,
-    step: (ctx) => till(ctx.home, ['sync'], { timeoutMs: 300_000 }),
+    step: async (ctx) => {
+      const r = await till(ctx.home, ['sync'], { timeoutMs: 300_000 });
+      if (!ANOTHER_SYNC.test(r.stderr)) ctx.recorded.syncs += 1;
+      return r;
+    },
   },
   {
     name: 'health loop (host health --all every 5 s, beside the watch)',
     pauseMs: 5_000,
-    step: (ctx) => till(ctx.home, ['host', 'health', '--all', ...LOAD], { timeoutMs: 120_000 }),
+    step: async (ctx) => {
+      const r = await till(ctx.home, ['host', 'health', '--all', '--json', ...LOAD], { timeoutMs: 120_000 });
+      try {
+        const { results } = JSON.parse(r.stdout) as { results: Array<{ host: string; health: { at: string } | null }> };
+        ctx.lastHealth = new Map(results.flatMap((x) => (x.health ? [[x.host, x.health.at] as const] : [])));
+      } catch {
+        // no report (an error before the run): the check below looks at the last one that printed
+      }
+      return r;
+    },
   },
   {
-    name: 'hosts added and removed (host add / host remove, no contact)',
+    name: 'hosts added (into three groups) and removed (host add / host remove, no contact)',
     pauseMs: 1_000,
     step: async (ctx, i) => {
       // Every third step removes the oldest host this loop added; the others add one.
-      if (i % 3 === 2 && ctx.added.size > 0) {
-        const [name] = ctx.added.keys();
-        const r = await till(ctx.home, ['host', 'remove', name!], { timeoutMs: 60_000 });
+      const oldest = [...ctx.added.keys()].find((n) => n.startsWith('x'));
+      if (i % 3 === 2 && oldest !== undefined) {
+        const r = await till(ctx.home, ['host', 'remove', oldest], { timeoutMs: 60_000 });
         if (r.code === 0) {
-          ctx.added.delete(name!);
-          ctx.removed.add(name!);
+          ctx.added.delete(oldest);
+          ctx.removed.add(oldest);
         }
         return r;
       }
       const name = `x${i}`;
       const spec = `u@127.250.${Math.floor(i / 250) % 250}.${(i % 250) + 2}:22`;
-      const r = await till(ctx.home, ['host', 'add', name, spec], { timeoutMs: 60_000 });
-      if (r.code === 0) ctx.added.set(name, spec);
+      const group = `soak${i % 3}`;
+      const r = await till(ctx.home, ['host', 'add', name, spec, '--group', group], { timeoutMs: 60_000 });
+      if (r.code === 0) ctx.added.set(name, group);
+      return r;
+    },
+  },
+  {
+    name: 'hosts imported (host import of an ssh config) and edited (host edit --rename, --port)',
+    pauseMs: 2_000,
+    step: async (ctx, i) => {
+      // Step 3k imports y<k>a and y<k>b; 3k+1 renames y<k>a to z<k>a; 3k+2 gives y<k>b port 2200.
+      const k = Math.floor(i / 3);
+      if (i % 3 === 0) {
+        const file = join(ctx.src, '..', `${ctx.src.split('/').pop()}-import`);
+        const at = (n: number) => `127.251.${Math.floor(k / 120) % 250}.${(k % 120) * 2 + n + 2}`;
+        writeFileSync(file, `Host y${k}a\n  HostName ${at(0)}\n  User u\nHost y${k}b\n  HostName ${at(1)}\n  User u\n`);
+        const r = await till(ctx.home, ['host', 'import', file, '--group', 'soakimp'], { timeoutMs: 60_000 });
+        rmSync(file, { force: true });
+        if (r.code === 0) for (const n of [`y${k}a`, `y${k}b`]) ctx.added.set(n, 'soakimp');
+        return r;
+      }
+      const [from, args] = i % 3 === 1 ? [`y${k}a`, ['--rename', `z${k}a`]] : [`y${k}b`, ['--port', '2200']];
+      const r = await till(ctx.home, ['host', 'edit', from, ...args], { timeoutMs: 60_000 });
+      if (r.code === 0 && i % 3 === 1) {
+        ctx.added.delete(from);
+        ctx.removed.add(from);
+        ctx.added.set(`z${k}a`, 'soakimp');
+      }
+      if (r.code === 0 && i % 3 === 2) ctx.ports.set(from, 2200);
       return r;
     },
   },
@@ -138,32 +195,51 @@ const ACTORS: Actor[] = [
 
 const FINAL_CHECKS: FinalCheck[] = [
   {
-    name: 'the database is valid and holds every lab host and every added host not removed, and no removed one',
+    name: 'the database is valid and holds every lab host and every added or imported host not removed or renamed, and no other; ssh/config, the groups and the edited ports agree',
     run: async (ctx) => {
       const r = await till(ctx.home, ['host', 'list', '--json']);
       if (r.code !== 0) return { ok: false, detail: r.stderr.trim() };
-      const names = new Set((JSON.parse(r.stdout) as { hosts: Array<{ name: string }> }).hosts.map((h) => h.name));
+      const hosts = (JSON.parse(r.stdout) as { hosts: Array<{ name: string; port?: number }> }).hosts;
+      const names = new Set(hosts.map((h) => h.name));
+      const portsOff = [...ctx.ports].filter(([n, port]) => hosts.find((h) => h.name === n)?.port !== port);
       const missing = [...ctx.storm.names, ...ctx.added.keys()].filter((n) => !names.has(n));
       const stale = [...ctx.removed].filter((n) => names.has(n));
+      const aliases = [...readFileSync(join(ctx.home, 'ssh', 'config'), 'utf8').matchAll(/^Host till-([^*\s]+)$/gm)];
+      const configOff = aliases.length !== names.size || aliases.some((m) => !names.has(m[1]!));
+      const g = await till(ctx.home, ['host', 'group', 'list', '--json']);
+      const groups = g.code === 0 ? (JSON.parse(g.stdout) as { groups: Record<string, string[]> }).groups : {};
+      const groupsOff = ['soak0', 'soak1', 'soak2', 'soakimp'].filter((group) => {
+        const want = [...ctx.added].filter(([, grp]) => grp === group).map(([n]) => n);
+        const have = groups[group] ?? [];
+        return have.length !== want.length || want.some((n) => !have.includes(n));
+      });
       return {
-        ok: missing.length === 0 && stale.length === 0,
-        detail: `${names.size} hosts${missing.length ? `; missing ${missing.join(',')}` : ''}${stale.length ? `; removed but present ${stale.join(',')}` : ''}`,
+        ok:
+          missing.length === 0 &&
+          stale.length === 0 &&
+          !configOff &&
+          g.code === 0 &&
+          groupsOff.length === 0 &&
+          portsOff.length === 0,
+        detail: [
+          `${names.size} hosts, ${aliases.length} in ssh/config`,
+          missing.length ? `missing ${missing.join(',')}` : '',
+          stale.length ? `removed but present ${stale.join(',')}` : '',
+          configOff ? 'ssh/config differs from the database' : '',
+          g.code !== 0 ? g.stderr.trim() : '',
+          groupsOff.length ? `groups differ: ${groupsOff.join(', ')}` : '',
+          portsOff.length ? `ports not kept: ${portsOff.map(([n]) => n).join(', ')}` : '',
+        ]
+          .filter((x) => x !== '')
+          .join('; '),
       };
     },
   },
   {
-    name: 'no lock is left under TILL_HOME',
+    name: 'no lock or temp file is left under TILL_HOME',
     run: async (ctx) => {
-      const locks: string[] = [];
-      const walk = (dir: string) => {
-        for (const n of readdirSync(dir)) {
-          const p = join(dir, n);
-          if (n.endsWith('.lock')) locks.push(p);
-          else if (statSync(p).isDirectory() && !p.endsWith('/control')) walk(p);
-        }
-      };
-      walk(ctx.home);
-      return { ok: locks.length === 0, detail: locks.join(', ') || 'none' };
+      const left = leftovers(ctx.home);
+      return { ok: left.length === 0, detail: left.join(', ') || 'none' };
     },
   },
   {
@@ -172,6 +248,52 @@ const FINAL_CHECKS: FinalCheck[] = [
       const a = await till(ctx.home, ['schedule', 'show', '--json']);
       const b = await till(ctx.home, ['metrics']);
       return { ok: a.code === 0 && b.code === 0, detail: `${a.stderr}${b.stderr}`.trim() || 'both exit 0' };
+    },
+  },
+  {
+    name: 'every deploy is in the deploy journal (its newest 20), each host done or failed with its reason',
+    run: async (ctx) => {
+      const journal = readJson<{ runs: Array<{ hosts: Record<string, { state: string; error?: string | null }> }> }>(
+        join(ctx.home, 'state', 'deploy-journal.json'),
+      );
+      const want = Math.min(ctx.recorded.deploys, 20);
+      const open = journal.runs.flatMap((run) =>
+        Object.entries(run.hosts)
+          .filter(([, p]) => !(p.state === 'done' || (p.state === 'failed' && p.error)))
+          .map(([h, p]) => `${h} ${p.state}`),
+      );
+      return {
+        ok: journal.runs.length === want && open.length === 0,
+        detail: `${ctx.recorded.deploys} deploys run, ${journal.runs.length} runs in the journal${open.length ? `; not finished: ${open.join(', ')}` : ''}`,
+      };
+    },
+  },
+  {
+    name: 'every till sync that ran is in the schedule history (besides the watch runs), or the history is at its bound of 50',
+    run: async (ctx) => {
+      const history = readJson<{ history: Array<{ trigger?: string }> }>(join(ctx.home, 'schedule.json')).history;
+      const manual = history.filter((h) => h.trigger === 'manual').length;
+      const full = history.length === 50;
+      return {
+        ok: manual === ctx.recorded.syncs || (full && manual <= ctx.recorded.syncs),
+        detail: `${ctx.recorded.syncs} ran, ${manual} recorded as manual, ${history.length - manual} by the watch${full ? ' (history full)' : ''}`,
+      };
+    },
+  },
+  {
+    name: "the health loop's last run is in the health history, every lab host's point",
+    run: async (ctx) => {
+      const history = readJson<{ hosts: Record<string, Array<{ at: string }>> }>(
+        join(ctx.home, 'state', 'health-history.json'),
+      );
+      const lost = ctx.storm.names.filter((n) => {
+        const at = ctx.lastHealth.get(n);
+        return at === undefined || !(history.hosts[n] ?? []).some((p) => p.at === at);
+      });
+      return {
+        ok: lost.length === 0,
+        detail: lost.length ? `not recorded: ${lost.join(', ')}` : `${ctx.lastHealth.size} hosts`,
+      };
     },
   },
   {
@@ -254,7 +376,17 @@ async function main(): Promise<number> {
   });
   const src = mkdtempSync('/tmp/t-soak-src-');
   writeFileSync(join(src, 'app.txt'), 'soak\n');
-  const ctx: SoakContext = { storm, home: storm.home, src, added: new Map(), removed: new Set(), say };
+  const ctx: SoakContext = {
+    storm,
+    home: storm.home,
+    src,
+    added: new Map(),
+    ports: new Map(),
+    removed: new Set(),
+    recorded: { deploys: 0, syncs: 0 },
+    lastHealth: new Map(),
+    say,
+  };
   let cleaned = false;
   async function cleanup(): Promise<void> {
     if (cleaned) return;

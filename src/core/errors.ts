@@ -87,6 +87,11 @@ export function isDiskFull(err: unknown): boolean {
   return DISK_FULL_CODES.has((err as NodeJS.ErrnoException | undefined)?.code ?? '');
 }
 
+/** A remote tool's error text (rsync, sh, cp) that says the file system is full: strerror of ENOSPC or EDQUOT. */
+export function saysDiskFull(text: string): boolean {
+  return /No space left on device|Disk quota exceeded/.test(text);
+}
+
 /**
  * A local file that could not be written because its file system is full: exit 4, like
  * any state file till cannot use. `detail` says what became of the file and the command

@@ -128,7 +128,7 @@ describe('restricted host: health, deploy, rollback, releases through the gate',
       statSync(join(releases, d3.release, 'README.md')).ino,
     );
     expect(readFileSync(join(P(), 'README.md'), 'utf8')).toBe('v2\n');
-    expect(gateLog()).toMatch(/allowed deploy-prepare-v3 from/);
+    expect(gateLog()).toMatch(/allowed deploy-prepare-v4 from/);
     expect(gateLog()).toMatch(/allowed deploy-switch-v4 from/);
     expect(gateLog()).toMatch(/allowed rollback-v3 from/);
     expect(gateLog().slice(logStart)).not.toMatch(/refused from/);
@@ -151,7 +151,7 @@ describe('restricted host: health, deploy, rollback, releases through the gate',
       expect(readFileSync(join(h1.home, 'projects/github/Tekton/README.md'), 'utf8')).toBe('behind its back\n');
       const log = gateLog(h1).slice(logStart);
       expect(log).toMatch(/refused from/);
-      expect(log).toMatch(/allowed deploy-prepare-v3 from/);
+      expect(log).toMatch(/allowed deploy-prepare-v4 from/);
       expect(log).toMatch(/allowed deploy-switch-v4 from/);
     } finally {
       const now = JSON.parse(readFileSync(dbFile, 'utf8'));
@@ -193,7 +193,7 @@ describe('restricted host: health, deploy, rollback, releases through the gate',
     const ok = await till(home, ['host', 'deploy', 'h0', '--source', src(), '--check', 'true', '--json']);
     expect(ok.code, ok.stdout + ok.stderr).toBe(0);
     expect(readFileSync(join(P(), 'README.md'), 'utf8')).toBe('v3\n');
-    expect(gateLog().slice(logStart)).toMatch(/allowed deploy-check from[^\n]*\n[^\n]*allowed deploy-prepare-v3 from/);
+    expect(gateLog().slice(logStart)).toMatch(/allowed deploy-check from[^\n]*\n[^\n]*allowed deploy-prepare-v4 from/);
   });
 
   it('--resume finishes a deploy killed mid-run, through the gate of both hosts', async () => {

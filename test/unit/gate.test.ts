@@ -261,7 +261,7 @@ describe('decide: what a restricted key may run', () => {
     });
     expect(decide(send(deployPrepare, prep), policy)).toMatchObject({
       kind: 'script',
-      name: 'deploy-prepare-v3',
+      name: 'deploy-prepare-v4',
       args: expect.arrayContaining(['aaaaaa']),
     });
     expect(reason(send(deployPrepare, { ...prep, contentHash: '../x' }))).toMatch(
