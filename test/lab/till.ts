@@ -5,7 +5,7 @@ import { createServer } from 'node:net';
 import { resolve } from 'node:path';
 import { startLab, type Lab } from './lab.js';
 
-export const TILL_BIN = resolve('bin/till.mjs');
+export const TILL_BIN = resolve('bin/till.cjs');
 
 export interface TillRun {
   code: number | null;

@@ -1,6 +1,7 @@
 import { spawnSync } from 'node:child_process';
 import { describe, expect, it } from 'vitest';
-import { hostsFileSchema, type HostEntry, type HostsFile } from '../../src/core/state/hosts.js';
+import { type HostEntry, type HostsFile } from '../../src/core/state/hosts.js';
+import { hostsFileSchema } from '../../src/core/state/hosts-schema.js';
 import { emptyHealthHistory } from '../../src/core/state/health.js';
 import { emptyScheduleFile } from '../../src/core/state/schedule.js';
 import { fleetMetricFamilies } from '../../src/metrics/fleet.js';

@@ -1,9 +1,9 @@
 import { accessSync, constants, statSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
 import { Option } from 'commander';
-import { writeFileAtomic } from '../../core/fs.js';
 import { FailedError, UsageError, errorMessage } from '../../core/errors.js';
 import { plural } from '../../core/format.js';
+import { writeFileAtomic } from '../../core/fs.js';
 import { loadFleetState } from '../../metrics/fleet.js';
 import { renderStatusHtml } from '../../status/html.js';
 import { buildStatusView, type StatusView } from '../../status/model.js';
@@ -130,8 +130,8 @@ export function registerStatusCommand(program: TillCommand, cli: Cli): void {
           now: Date.now(),
         });
         // On a terminal each redraw replaces the last; elsewhere frames follow each other.
-        if (interval !== undefined && tty) process.stdout.write(`\x1b[H\x1b[2J${text}`);
-        else process.stdout.write(interval !== undefined ? `${text}\n` : text);
+        if (interval !== undefined && tty) cli.write(`\x1b[H\x1b[2J${text}`);
+        else cli.write(interval !== undefined ? `${text}\n` : text);
       };
 
       if (interval === undefined) {

@@ -1,7 +1,6 @@
 import { createHash, createHmac, randomBytes } from 'node:crypto';
 import { mkdir, readFile } from 'node:fs/promises';
 import { dirname } from 'node:path';
-import lockfile from 'proper-lockfile';
 import { writeFileAtomic } from '../fs.js';
 import type * as z from 'zod';
 import { asWriteError, DiskFullError, isDiskFull, StateError, errorMessage } from '../errors.js';
@@ -49,13 +48,26 @@ export interface Committed {
   written: boolean;
 }
 
+/**
+ * A schema, or how to load it: a store whose schema module is loaded only when a file
+ * must be checked keeps zod (slow to load) out of commands that only read sealed files.
+ */
+export type SchemaSource<S extends z.ZodType> = S | (() => Promise<S>);
+
 export class JsonFileStore<S extends z.ZodType> {
+  private loaded: S | undefined;
+
   constructor(
     readonly file: string,
-    private readonly schema: S,
+    private readonly schema: SchemaSource<S>,
     private readonly empty: () => z.output<S>,
     private readonly opts: StoreOptions = {},
   ) {}
+
+  private async checker(): Promise<S> {
+    if (typeof this.schema !== 'function') return this.schema;
+    return (this.loaded ??= await this.schema());
+  }
 
   private get sealFile(): string {
     return `${this.file}.sha256`;
@@ -114,10 +126,10 @@ export class JsonFileStore<S extends z.ZodType> {
       const data: unknown = JSON.parse(text);
       return { data: (this.opts.revive ? this.opts.revive(data) : data) as z.output<S>, text };
     }
-    return { data: this.parse(text), text };
+    return { data: await this.parse(text), text };
   }
 
-  parse(text: string): z.output<S> {
+  async parse(text: string): Promise<z.output<S>> {
     let raw: unknown;
     try {
       raw = JSON.parse(text);
@@ -127,7 +139,7 @@ export class JsonFileStore<S extends z.ZodType> {
         'fix the file by hand or restore it from a backup; till never overwrites a file it cannot read',
       );
     }
-    const result = this.schema.safeParse(raw);
+    const result = (await this.checker()).safeParse(raw);
     if (!result.success) {
       const issue = result.error.issues[0];
       const where = issue && issue.path.length > 0 ? issue.path.join('.') : '(top level)';
@@ -182,7 +194,7 @@ export class JsonFileStore<S extends z.ZodType> {
 
   /** Writes a value that must already be valid (used by init and by update); returns the text written. */
   async write(data: z.output<S>): Promise<string> {
-    const checked = this.schema.safeParse(data);
+    const checked = (await this.checker()).safeParse(data);
     if (!checked.success) {
       // A bug, not a user error: never write something the next read would refuse.
       throw new Error(`refusing to write invalid ${this.file}: ${checked.error.issues[0]?.message}`);
@@ -211,6 +223,8 @@ export class JsonFileStore<S extends z.ZodType> {
 
   private async lock(state: { compromised: boolean }): Promise<() => Promise<void>> {
     try {
+      // Loaded here: proper-lockfile brings graceful-fs, which patches fs as it loads.
+      const { default: lockfile } = await import('proper-lockfile');
       return await lockfile.lock(this.file, {
         realpath: false,
         stale: 15_000,
