@@ -13,6 +13,7 @@ import type { Inventory } from '../inventory/inventory.js';
 import type { HostEntry } from '../core/state/hosts.js';
 import { resolveTargets } from '../core/targets.js';
 import type { Cli } from './context.js';
+import { currentOperation } from './journal.js';
 import { collect, intOption, secondsOption } from './options.js';
 import { FleetReporter, fleetJson, renderSummary } from './output/reporter.js';
 
@@ -61,7 +62,9 @@ function checkFanoutOptions(opts: FleetOpts): void {
 
 export function selectTargets(db: Parameters<typeof resolveTargets>[0], patterns: string[], opts: FleetOpts): Target[] {
   checkFanoutOptions(opts);
-  return resolveTargets(db, { patterns, groups: opts.group ?? [], all: opts.all === true });
+  const targets = resolveTargets(db, { patterns, groups: opts.group ?? [], all: opts.all === true });
+  currentOperation()?.noteTargets(targets.map((t) => t.name));
+  return targets;
 }
 
 /**
@@ -133,13 +136,16 @@ export async function runFleetWithProgress<T>(
     quietDone: display.quiet === true,
   });
   try {
-    return await runFleet(targets, job({ output: reporter.output }), {
+    const report = await runFleet(targets, job({ output: reporter.output }), {
       parallel: opts.serial ? 1 : opts.parallel,
       attempts: opts.retries,
       singleAttemptFor: (t) => t.entry.status === 'unreachable',
       signal,
       onEvent: reporter.onEvent as (e: unknown) => void,
     });
+    // Hosts never started (interrupted) have no progress event: the journal gets them here.
+    for (const r of report.results) currentOperation()?.noteResult(r);
+    return report;
   } finally {
     reporter.clear();
   }

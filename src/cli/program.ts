@@ -14,6 +14,7 @@ import { registerStatusCommand } from './commands/status.js';
 import { registerDeployCommands } from './commands/deploy.js';
 import { registerSecurityCommands } from './commands/security.js';
 import { registerDoctorCommand } from './commands/doctor.js';
+import { registerLogCommand } from './commands/log.js';
 import { VERSION } from './version.js';
 
 /** The command tree. Each group lives in its own file under commands/. */
@@ -43,5 +44,6 @@ export function createProgram(cli: Cli): Command {
   registerDeployCommands(host, cli);
   registerSecurityCommands(host, cli);
   registerDoctorCommand(host, cli);
+  registerLogCommand(program, cli);
   return program;
 }

@@ -2,6 +2,7 @@ import { CommanderError } from 'commander';
 import { ExitCode, permissionError, TillError } from '../core/errors.js';
 import { resolveTillHome } from '../core/paths.js';
 import { createCli } from './context.js';
+import { finishJournal, installJournal } from './journal.js';
 import { VERSION } from './version.js';
 
 /**
@@ -19,6 +20,7 @@ export async function runCli(argv: string[]): Promise<number> {
   const cli = createCli(rest);
   const { createProgram } = await import('./program.js');
   const program = createProgram(cli);
+  installJournal(program, argv);
   program.exitOverride();
   for (const cmd of allCommands(program)) cmd.exitOverride();
   program.configureOutput({
@@ -27,9 +29,13 @@ export async function runCli(argv: string[]): Promise<number> {
   });
   try {
     await program.parseAsync(parsed, { from: 'user' });
+    finishJournal(cli.exitCode, null);
     return cli.exitCode;
   } catch (err) {
-    return report(err, cli.stderrColor.red);
+    const shown = permissionError(err, tillHomeOrUndefined()) ?? err;
+    const code = report(shown, cli.stderrColor.red);
+    finishJournal(code, shown instanceof Error ? shown.message : String(shown));
+    return code;
   }
 }
 
@@ -62,7 +68,6 @@ function tillHomeOrUndefined(): string | undefined {
 }
 
 function report(err: unknown, red: (s: string) => string): number {
-  err = permissionError(err, tillHomeOrUndefined()) ?? err;
   if (err instanceof CommanderError) {
     // `commander.help` is help shown because a subcommand was missing: a usage error.
     if (err.code === 'commander.helpDisplayed' || err.code === 'commander.version') return ExitCode.ok;
