@@ -15,6 +15,7 @@ import { registerDeployCommands } from './commands/deploy.js';
 import { registerSecurityCommands } from './commands/security.js';
 import { registerDoctorCommand } from './commands/doctor.js';
 import { registerLogCommand } from './commands/log.js';
+import { registerDiffCommand } from './commands/diff.js';
 import { VERSION } from './version.js';
 
 /** The command tree. Each group lives in its own file under commands/. */
@@ -44,6 +45,7 @@ export function createProgram(cli: Cli): Command {
   registerDeployCommands(host, cli);
   registerSecurityCommands(host, cli);
   registerDoctorCommand(host, cli);
+  registerDiffCommand(host, cli);
   registerLogCommand(program, cli);
   return program;
 }

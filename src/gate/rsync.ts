@@ -4,11 +4,12 @@ import type { Word } from './words.js';
 
 /**
  * The gate's check of an upload: `rsync --server <options> . <dest>` as an rsync
- * client writes it (push only: `--sender`, a download, is refused). Only options an
- * rsync client sends for till's own transfers pass, and the destination must be one
- * of two places:
+ * client writes it. Only options an rsync client sends for till's own transfers pass,
+ * and the destination must be one of two places:
  *   - `~/.till/lib/till-<version>.mjs`: one file, the bundle `host setup` copies;
  *   - `<root>.till/releases/<id>[/…]` for a deploy root of gate.json.
+ * And of one read (checkRsyncSender): `rsync --server --sender -n… . <release>`, the
+ * dry-run listing `host diff` compares with; every other download is refused.
  * Paths are resolved without a shell (`~/` is the home), `..` is refused, and the
  * deepest existing folder on the way must really lie inside the allowed folder (a
  * symlink planted earlier cannot lead the upload out).
@@ -28,7 +29,8 @@ export type RsyncCheck =
   | {
       ok: true;
       argv: string[];
-      target: 'bundle' | 'deploy';
+      /** An upload of the bundle or into a release, or a read of a release (`host diff`). */
+      target: 'bundle' | 'deploy' | 'read';
       dest: string;
       /** The deploy root of a deploy upload (the gate holds its lock while rsync runs). */
       root?: string;
@@ -134,7 +136,7 @@ function classify(
 export function checkRsyncServer(words: readonly Word[], policy: RsyncPolicy): RsyncCheck {
   if (words[0]?.text !== 'rsync' || words[0].tilde || words[1]?.text !== '--server')
     return refuse('not an rsync server command');
-  if (words.some((w) => w.text === '--sender')) return refuse('downloads (rsync --sender) are not allowed');
+  if (words.some((w) => w.text === '--sender')) return checkRsyncSender(words, policy);
   const options: Word[] = [];
   let i = 2;
   for (; i < words.length && words[i]!.text !== '.'; i += 1) options.push(words[i]!);
@@ -223,7 +225,8 @@ export function checkRsyncServer(words: readonly Word[], policy: RsyncPolicy): R
   // The deepest existing folder on the way must really be inside the allowed one.
   let real: string;
   try {
-    real = policy.realpath(dest);
+    // Without its trailing slash: `<id>/` through a dangling link would read as a missing folder.
+    real = policy.realpath(dest.replace(/\/+$/, '') || '/');
   } catch (err) {
     return refuse(`cannot resolve ${dest}: ${(err as Error).message}`);
   }
@@ -246,4 +249,122 @@ export function checkRsyncServer(words: readonly Word[], policy: RsyncPolicy): R
   }
   argv.push('.', dest);
   return { ok: true, argv, target: kind.target, dest, ...(kind.root !== undefined ? { root: kind.root } : {}) };
+}
+
+/** Short options of a dry-run sender: none writes, none follows a symlink (-L -k -K are refused). */
+const SHORT_SENDER = new Set('nlrcdtpgoDHxvqz');
+const LONG_FLAGS_SENDER = new Set(['open-noatime', 'numeric-ids', 'size-only', 'ignore-times']);
+const SENDER_VALUES = new Set([
+  'checksum-choice',
+  'compress-choice',
+  'compress-level',
+  'timeout',
+  'contimeout',
+  'bwlimit',
+  'max-size',
+  'min-size',
+  'modify-window',
+]);
+
+/**
+ * `host diff`'s read: `rsync --server --sender -n<flags> [options] . <release>[/]`.
+ *   - a dry run (`-n` on the host's own command line): rsync's sender then sends no
+ *     file's content, whatever the client asks; only names, sizes, times, modes and
+ *     (`-c`) checksums leave the host;
+ *   - inside `<root>.till/releases/<id>` of a deploy root, checked as uploads are (no
+ *     `..`, no `~user`, the real path of the deepest existing folder inside the real
+ *     releases folder: a release that is a symlink is refused), under the root's lock;
+ *   - one source, and only options that neither write (`--remove-source-files`,
+ *     `--log-file`, batches) nor follow symlinks (`-L`, `-k`, `--copy-*`) nor hide
+ *     arguments in the protocol (`-s`).
+ */
+export function checkRsyncSender(words: readonly Word[], policy: RsyncPolicy): RsyncCheck {
+  const options: Word[] = [];
+  let i = 2;
+  for (; i < words.length && words[i]!.text !== '.'; i += 1) options.push(words[i]!);
+  if (i >= words.length) return refuse('rsync server command without its "." argument');
+  const paths = words.slice(i + 1);
+  if (paths.length !== 1) return refuse(`a read names exactly one source (got ${paths.length})`);
+  const source = resolvePath(paths[0]!, policy.home, policy.home);
+  if (source === undefined)
+    return refuse(`rsync source ${JSON.stringify(paths[0]!.text)} is not a plain path (no .., no ~user)`);
+  const kind = classify(source.replace(/\/+$/, '') || '/', policy);
+  if (kind?.target !== 'deploy')
+    return refuse(
+      `downloads (rsync --sender) are not allowed: the one read is a dry-run listing of a release (<deploy root>.till/releases/<id>), not ${source}`,
+    );
+
+  const argv = ['--server', '--sender'];
+  let sawFlags = false;
+  let dryRun = false;
+  let sawSender = false;
+  for (let k = 0; k < options.length; k += 1) {
+    const w = options[k]!;
+    const text = w.text;
+    if (w.tilde) return refuse(`rsync option ${JSON.stringify(text)} is not allowed`);
+    if (text === '--sender') {
+      if (sawSender) return refuse('--sender given twice');
+      sawSender = true;
+      continue;
+    }
+    const cluster = /^-([A-Za-z]*?)(e\d*\.[A-Za-z]*)?$/.exec(text);
+    if (cluster && text.length > 1 && !text.startsWith('--')) {
+      for (const ch of cluster[1]!) {
+        if (ch === 'e') return refuse('rsync -e is not allowed');
+        if (!SHORT_SENDER.has(ch))
+          return refuse(`rsync option -${ch} is not allowed in a read${SHORT_WHY[ch] ? `: ${SHORT_WHY[ch]}` : ''}`);
+      }
+      if (sawFlags) return refuse('two rsync flag clusters');
+      sawFlags = true;
+      dryRun = cluster[1]!.includes('n');
+      argv.push(text);
+      continue;
+    }
+    if (/^-@-?\d{1,4}$/.test(text)) {
+      argv.push(text);
+      continue;
+    }
+    const long = /^--([a-z][a-z0-9-]*)(?:=(.*))?$/s.exec(text);
+    if (!long) return refuse(`rsync argument ${JSON.stringify(text)} is not allowed`);
+    const [, name, inline] = long as unknown as [string, string, string | undefined];
+    if (inline === undefined && LONG_FLAGS_SENDER.has(name)) {
+      argv.push(text);
+      continue;
+    }
+    if (name === 'dry-run' && inline === undefined) {
+      dryRun = true;
+      argv.push(text);
+      continue;
+    }
+    const pattern = LONG_VALUES.get(name);
+    if (pattern && SENDER_VALUES.has(name)) {
+      let value = inline;
+      if (value === undefined) {
+        k += 1;
+        value = options[k]?.text;
+      }
+      if (value === undefined || !pattern.test(value))
+        return refuse(`rsync --${name} value ${JSON.stringify(value ?? '')} is not allowed`);
+      argv.push(`--${name}=${value}`);
+      continue;
+    }
+    return refuse(`rsync option --${name} is not allowed in a read`);
+  }
+  if (!dryRun)
+    return refuse(
+      'downloads (rsync --sender) are not allowed: a read of a release must be a dry run (-n), which sends no content',
+    );
+
+  let real: string;
+  let realBase: string;
+  try {
+    // Without its trailing slash: `<id>/` through a dangling link would read as a missing folder.
+    real = policy.realpath(source.replace(/\/+$/, '') || '/');
+    realBase = policy.realpath(kind.base);
+  } catch (err) {
+    return refuse(`cannot resolve ${source}: ${(err as Error).message}`);
+  }
+  if (!inside(real, realBase)) return refuse(`rsync source ${source} leads out of ${kind.base} (to ${real})`);
+  argv.push('.', source);
+  return { ok: true, argv, target: 'read', dest: source, ...(kind.root !== undefined ? { root: kind.root } : {}) };
 }
