@@ -90,12 +90,21 @@ export function interruptSignal(): { signal: AbortSignal; dispose: () => void } 
   };
 }
 
+/** What a fleet command's job may use of the progress display. */
+export interface FleetHooks {
+  output: FleetReporter['output'];
+  /** Redraws the live line (its detail changed). */
+  refresh: () => void;
+}
+
 export interface FleetCommand<T> {
   cli: Cli;
   inventory: Inventory;
   targets: Target[];
   opts: FleetOpts;
-  job: (hooks: { output: FleetReporter['output'] }) => HostJob<T>;
+  job: (hooks: FleetHooks) => HostJob<T>;
+  /** What the live line shows after its count (transfers under way); a job calls hooks.refresh when it changed. */
+  detail?: () => string;
   /** Applies a successful result to its database entry. */
   onSuccess?: (entry: HostEntry, result: HostResult<T>) => void;
   /** Applies any attempted (not skipped or cancelled) result, before onSuccess. */
@@ -123,10 +132,10 @@ export interface FleetCommand<T> {
 export async function runFleetWithProgress<T>(
   cli: Cli,
   targets: Target[],
-  job: (hooks: { output: FleetReporter['output'] }) => HostJob<T>,
+  job: (hooks: FleetHooks) => HostJob<T>,
   opts: FleetOpts,
   signal: AbortSignal,
-  display: { stream?: boolean; grouped?: boolean; quiet?: boolean } = {},
+  display: { stream?: boolean; grouped?: boolean; quiet?: boolean; detail?: () => string } = {},
 ): Promise<FleetReport<T>> {
   checkFanoutOptions(opts);
   const reporter = new FleetReporter(cli, targets.length, {
@@ -134,9 +143,10 @@ export async function runFleetWithProgress<T>(
     stream: display.stream === true,
     grouped: display.grouped === true,
     quietDone: display.quiet === true,
+    ...(display.detail ? { detail: display.detail } : {}),
   });
   try {
-    const report = await runFleet(targets, job({ output: reporter.output }), {
+    const report = await runFleet(targets, job({ output: reporter.output, refresh: () => reporter.refresh() }), {
       parallel: opts.serial ? 1 : opts.parallel,
       attempts: opts.retries,
       singleAttemptFor: (t) => t.entry.status === 'unreachable',
@@ -162,6 +172,7 @@ export async function runFleetCommand<T>(c: FleetCommand<T>): Promise<number> {
       stream: c.stream,
       grouped: c.grouped,
       quiet: c.quiet,
+      ...(c.detail ? { detail: c.detail } : {}),
     });
   } finally {
     interrupt.dispose();

@@ -16,6 +16,7 @@ import { registerSecurityCommands } from './commands/security.js';
 import { registerDoctorCommand } from './commands/doctor.js';
 import { registerLogCommand } from './commands/log.js';
 import { registerDiffCommand } from './commands/diff.js';
+import { registerTransferCommands } from './commands/transfer.js';
 import { VERSION } from './version.js';
 
 /** The command tree. Each group lives in its own file under commands/. */
@@ -46,6 +47,7 @@ export function createProgram(cli: Cli): Command {
   registerSecurityCommands(host, cli);
   registerDoctorCommand(host, cli);
   registerDiffCommand(host, cli);
+  registerTransferCommands(host, cli);
   registerLogCommand(program, cli);
   return program;
 }

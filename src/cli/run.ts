@@ -46,7 +46,8 @@ function allCommands(cmd: AnyCommand): AnyCommand[] {
 
 /**
  * `till host exec web-* --json -- uptime`: what follows the first `--` belongs to the
- * remote command, for `exec` and `ssh`. Elsewhere `--` is left to commander.
+ * remote command, for `exec` and `ssh`, and is the list of paths for `copy` and `fetch`
+ * (`till host copy web1 -- -odd.txt /srv/in`). Elsewhere `--` is left to commander.
  */
 export function splitAtDoubleDash(argv: string[]): { parsed: string[]; rest: string[] } {
   const at = argv.indexOf('--');
@@ -54,7 +55,8 @@ export function splitAtDoubleDash(argv: string[]): { parsed: string[]; rest: str
   const before = argv.slice(0, at);
   const hostAt = before.indexOf('host');
   const sub = hostAt === -1 ? undefined : before.slice(hostAt + 1).find((a) => !a.startsWith('-'));
-  if (sub === 'exec' || sub === 'ssh') return { parsed: before, rest: argv.slice(at + 1) };
+  if (sub === 'exec' || sub === 'ssh' || sub === 'copy' || sub === 'fetch')
+    return { parsed: before, rest: argv.slice(at + 1) };
   return { parsed: argv, rest: [] };
 }
 

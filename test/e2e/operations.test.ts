@@ -3,7 +3,16 @@
  * (concurrent tills, a failed and an interrupted command, `till log`), drift
  * (`host diff` after a deploy, read-only), and `host copy` / `host fetch`.
  */
-import { lstatSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import {
+  existsSync,
+  lstatSync,
+  mkdirSync,
+  mkdtempSync,
+  readdirSync,
+  readFileSync,
+  rmSync,
+  writeFileSync,
+} from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startLab, type Lab, type LabHost } from '../lab/lab.js';
@@ -134,4 +143,152 @@ describe('host diff: drift after a deploy, read-only', () => {
     expect(shared.code).toBe(2);
     expect((await till(home, ['host', 'diff', 'zz*', '--source', src()])).code).toBe(2);
   });
+});
+
+describe('host copy / host fetch', () => {
+  const local = () => join(work, 'up');
+  const homeOf = (i: number) => lab.hosts[i]!.home;
+
+  beforeAll(() => {
+    makeTree(local(), {
+      'a b.txt': 'spaces\n',
+      '-dash.txt': 'dash\n',
+      'dir/nested/n.txt': 'nested\n',
+    });
+  });
+
+  it('copies names with spaces and a leading dash to three hosts; remote names stay literal (no option, no shell)', async () => {
+    const evil = 'in $(touch pwned1) ;touch pwned2 `touch pwned3`';
+    const r = await till(
+      home,
+      [
+        'host',
+        'copy',
+        '--all',
+        '--json',
+        '--',
+        join(local(), 'a b.txt'),
+        join(local(), '-dash.txt'),
+        join(local(), 'dir'),
+        `~/${evil}`,
+      ],
+      {},
+    );
+    expect(r.code, r.stderr).toBe(0);
+    const doc = JSON.parse(r.stdout);
+    expect(doc.summary).toMatchObject({ total: 3, ok: 3 });
+    for (const res of doc.results) expect(res).toMatchObject({ ok: true, files: 3 });
+    for (const i of [0, 1, 2]) {
+      const dir = join(homeOf(i), evil);
+      expect(readFileSync(join(dir, 'a b.txt'), 'utf8')).toBe('spaces\n');
+      expect(readFileSync(join(dir, '-dash.txt'), 'utf8')).toBe('dash\n');
+      expect(readFileSync(join(dir, 'dir/nested/n.txt'), 'utf8')).toBe('nested\n');
+      for (const p of ['pwned1', 'pwned2', 'pwned3']) expect(existsSync(join(homeOf(i), p)), p).toBe(false);
+    }
+    // A remote folder with a leading dash, given without --: relative to the home, never an option.
+    process.chdir(local());
+    try {
+      const dash = await till(home, ['host', 'copy', 'h0', 'a b.txt', '-rdir'], {});
+      // commander reads a word starting with "-" before -- as an option: a usage error, nothing copied.
+      expect(dash.code).toBe(2);
+      const ok = await till(home, ['host', 'copy', 'h0', '--', '-dash.txt', '-rdir']);
+      expect(ok.code, ok.stderr).toBe(0);
+    } finally {
+      process.chdir('/');
+    }
+    expect(readFileSync(join(homeOf(0), '-rdir', '-dash.txt'), 'utf8')).toBe('dash\n');
+  }, 120_000);
+
+  it('--delete only when asked', async () => {
+    lab.hosts[0]!.shell('mkdir -p mirror && echo old > mirror/stale.txt');
+    await tillOk(home, ['host', 'copy', 'h0', join(local(), 'dir') + '/', '~/mirror']);
+    expect(existsSync(join(homeOf(0), 'mirror/stale.txt'))).toBe(true);
+    await tillOk(home, ['host', 'copy', 'h0', '--delete', join(local(), 'dir') + '/', '~/mirror']);
+    expect(existsSync(join(homeOf(0), 'mirror/stale.txt'))).toBe(false);
+    expect(readFileSync(join(homeOf(0), 'mirror/nested/n.txt'), 'utf8')).toBe('nested\n');
+  }, 60_000);
+
+  it('fetches from three hosts into one folder per host', async () => {
+    for (const h of lab.hosts)
+      h.shell(`mkdir -p "got it" && echo "from h${h.index}" > "got it/-id.txt" && echo x > "got it/\\$(touch pwned4)"`);
+    const out = join(work, 'fetched');
+    const r = await till(home, [
+      'host',
+      'fetch',
+      '--all',
+      '--json',
+      '--',
+      '~/got it/-id.txt',
+      'got it/$(touch pwned4)',
+      out,
+    ]);
+    expect(r.code, r.stderr).toBe(0);
+    const doc = JSON.parse(r.stdout);
+    expect(doc.summary).toMatchObject({ total: 3, ok: 3 });
+    for (const h of lab.hosts) {
+      expect(readFileSync(join(out, `h${h.index}`, '-id.txt'), 'utf8')).toBe(`from h${h.index}\n`);
+      expect(readFileSync(join(out, `h${h.index}`, '$(touch pwned4)'), 'utf8')).toBe('x\n');
+      expect(existsSync(join(h.home, 'pwned4'))).toBe(false);
+      expect(doc.results.find((x: { host: string }) => x.host === `h${h.index}`)).toMatchObject({
+        files: 2,
+        dir: join(out, `h${h.index}`),
+      });
+    }
+  }, 60_000);
+
+  it('refuses bad paths before contacting anything', async () => {
+    const cases: Array<[string[], RegExp]> = [
+      [['host', 'copy', 'h0', join(local(), 'nope.txt'), '/tmp'], /no such local file or folder/],
+      [['host', 'copy', 'h0', join(local(), 'a b.txt')], /at least one path/],
+      [['host', 'copy', 'h0', '--', join(local(), 'a b.txt'), 'x\ny'], /control character/],
+      [['host', 'fetch', 'h0', '~root/.ssh/id', join(work, 'f')], /another user's home/],
+      [['host', 'fetch', '--', 'a', join(work, 'f')], /no target given/],
+      [['host', 'fetch', 'zz*', 'a', join(work, 'f')], /no host matches/],
+    ];
+    for (const [args, why] of cases) {
+      const r = await till(home, args);
+      expect(r.code, args.join(' ')).toBe(2);
+      expect(r.stderr).toMatch(why);
+    }
+    expect(existsSync(join(work, 'f'))).toBe(false);
+  });
+
+  it('a host that is down is reported; the others are done', async () => {
+    const down = lab.hosts[2]!;
+    down.stop();
+    try {
+      const r = await till(home, [
+        'host',
+        'copy',
+        '--all',
+        '--retries',
+        '1',
+        '--json',
+        join(local(), 'a b.txt'),
+        '~/after-down',
+      ]);
+      expect(r.code).toBe(1);
+      const doc = JSON.parse(r.stdout);
+      expect(doc.summary).toMatchObject({ total: 3, ok: 2, unreachable: 1 });
+      expect(doc.results.find((x: { host: string }) => x.host === 'h2')).toMatchObject({
+        status: 'unreachable',
+        error: expect.stringMatching(/refused|connect/i),
+      });
+      for (const i of [0, 1]) expect(readFileSync(join(homeOf(i), 'after-down/a b.txt'), 'utf8')).toBe('spaces\n');
+      const f = await till(home, [
+        'host',
+        'fetch',
+        '--all',
+        '--retries',
+        '1',
+        '~/after-down/a b.txt',
+        join(work, 'down'),
+      ]);
+      expect(f.code).toBe(1);
+      expect(f.stdout).toMatch(/h2 +unreachable/);
+      expect(existsSync(join(work, 'down/h0/a b.txt'))).toBe(true);
+    } finally {
+      await down.start();
+    }
+  }, 120_000);
 });

@@ -1,0 +1,180 @@
+import { lstatSync, mkdirSync, statSync } from 'node:fs';
+import { resolve } from 'node:path';
+import type { Command } from 'commander';
+import { UsageError } from '../../core/errors.js';
+import { formatBytes } from '../../core/units.js';
+import { checkControlPath } from '../../core/paths.js';
+import type { RsyncProgress } from '../../deploy/rsync.js';
+import { Inventory } from '../../inventory/inventory.js';
+import { copyJob, fetchJob, type TransferData } from '../../ops/transfer.js';
+import { remoteTransferPath } from '../../rsync/copy.js';
+import type { Cli } from '../context.js';
+import { addExamples } from '../examples.js';
+import { addFleetOptions, runFleetCommand, selectTargets, type FleetOpts } from '../fleet.js';
+import type { HostResult } from '../../core/fanout.js';
+import { describeTransfers } from './deploy.js';
+
+/**
+ * `till host copy` / `till host fetch`: pscp/prsync and pslurp through till's key and
+ * config, one rsync per host in parallel (src/rsync/copy.ts says how paths stay paths).
+ *
+ * Which words are targets and which are paths: after `--`, every word is a path (the
+ * words before it are targets); without `--`, the first word is the target pattern
+ * (one word: a name or a glob) unless --group or --all gives the targets, and the rest
+ * are paths. The last path is where things go.
+ */
+export function splitTransferWords(
+  words: readonly string[],
+  rest: readonly string[],
+  opts: FleetOpts,
+  usage: string,
+): { patterns: string[]; paths: string[] } {
+  let patterns: string[];
+  let paths: string[];
+  if (rest.length > 0) {
+    patterns = [...words];
+    paths = [...rest];
+  } else if ((opts.group ?? []).length > 0 || opts.all === true) {
+    patterns = [];
+    paths = [...words];
+  } else {
+    patterns = words.slice(0, 1);
+    paths = words.slice(1);
+  }
+  if (patterns.length === 0 && (opts.group ?? []).length === 0 && opts.all !== true)
+    throw new UsageError('no target given', usage);
+  if (paths.length < 2) throw new UsageError(`give at least one path to copy and where to put it`, usage);
+  return { patterns, paths };
+}
+
+interface CopyOpts extends FleetOpts {
+  delete?: boolean;
+}
+
+function transferColumns(): Array<[string, (r: HostResult<TransferData>) => string]> {
+  return [
+    ['FILES', (r) => (r.data ? String(r.data.files) : '-')],
+    ['DATA', (r) => (r.data ? formatBytes(r.data.bytes) : '-')],
+  ];
+}
+
+/** The live line's detail and the jobs' progress hook, on a terminal only. */
+function progressDisplay(cli: Cli, json: boolean) {
+  const transfers = new Map<string, RsyncProgress>();
+  let refresh: () => void = () => undefined;
+  if (!cli.stderrIsTTY || json) return { detail: undefined, onProgress: undefined, bind: () => undefined };
+  return {
+    detail: () => describeTransfers(transfers),
+    onProgress: (host: string, p: RsyncProgress | undefined) => {
+      if (p) transfers.set(host, p);
+      else transfers.delete(host);
+      refresh();
+    },
+    bind: (r: () => void) => {
+      refresh = r;
+    },
+  };
+}
+
+export function registerTransferCommands(host: Command, cli: Cli): void {
+  const copyUsage = 'till host copy <target> <local-path>… <remote-dir>   (or: till host copy [targets] -- <paths…>)';
+  const copy = addFleetOptions(
+    host
+      .command('copy')
+      .description(
+        'copy local files and folders into a folder on every target, in parallel (rsync, compressed; like pscp/prsync). Without --, the first word is the target (a name or glob) unless --group/--all gives them; after --, every word is a path. The last path is the remote folder (made if missing)',
+      )
+      .usage('[targets...] [options] [--] <local-path...> <remote-dir>')
+      .option('--delete', 'also delete what the remote folder holds that the copied folders do not (rsync --delete)'),
+  );
+  addExamples(copy, [
+    ['till host copy web-* ./dist /srv/app', 'dist/ into /srv/app/dist on every web host'],
+    ['till host copy --group db -- ./conf/ ~/conf', "conf's contents into ~/conf on the db group"],
+    ['till host copy web1 web2 -- "-odd name.txt" /tmp', 'after --, every word is a path (a leading dash too)'],
+  ]);
+  copy.action(async (words: string[], opts: CopyOpts) => {
+    const { patterns, paths: all } = splitTransferWords(words, cli.rest, opts, copyUsage);
+    const remoteDir = all[all.length - 1]!;
+    remoteTransferPath(remoteDir, 'the remote folder');
+    const sources = all.slice(0, -1);
+    for (const s of sources) {
+      try {
+        lstatSync(s);
+      } catch {
+        throw new UsageError(`no such local file or folder: ${JSON.stringify(s)}`);
+      }
+    }
+    const paths = cli.paths();
+    checkControlPath(paths);
+    const inventory = new Inventory(paths);
+    const targets = selectTargets(await inventory.read(), patterns, opts);
+    const progress = progressDisplay(cli, opts.json === true);
+    cli.exitCode = await runFleetCommand<TransferData>({
+      cli,
+      inventory,
+      targets,
+      opts,
+      job: ({ refresh }) => {
+        progress.bind(refresh);
+        return copyJob(paths, sources, remoteDir, {
+          delete: opts.delete === true,
+          connectTimeout: opts.connectTimeout,
+          timeoutMs: opts.timeout && opts.timeout * 1000,
+          ...(progress.onProgress ? { onProgress: progress.onProgress } : {}),
+        });
+      },
+      ...(progress.detail ? { detail: progress.detail } : {}),
+      extraJson: (r) => ({ files: r.data?.files ?? null, bytes: r.data?.bytes ?? null }),
+      extraColumns: transferColumns(),
+    });
+  });
+
+  const fetchUsage =
+    'till host fetch <target> <remote-path>… <local-dir>   (or: till host fetch [targets] -- <paths…>)';
+  const fetch = addFleetOptions(
+    host
+      .command('fetch')
+      .description(
+        'copy files and folders from every target into <local-dir>/<host>/, one folder per host, in parallel (rsync; like pslurp). Without --, the first word is the target (a name or glob) unless --group/--all gives them; after --, every word is a path. The last path is the local folder',
+      )
+      .usage('[targets...] [options] [--] <remote-path...> <local-dir>'),
+  );
+  addExamples(fetch, [
+    ['till host fetch --all /var/log/syslog ./logs', "every host's syslog as ./logs/<host>/syslog"],
+    ['till host fetch web-* "~/app/logs/*.log" ./out', "the hosts' rsync expands the glob, no shell"],
+  ]);
+  fetch.action(async (words: string[], opts: FleetOpts) => {
+    const { patterns, paths: all } = splitTransferWords(words, cli.rest, opts, fetchUsage);
+    const localDir = resolve(all[all.length - 1]!);
+    const remotePaths = all.slice(0, -1);
+    for (const p of remotePaths) remoteTransferPath(p, 'a remote path');
+    const paths = cli.paths();
+    checkControlPath(paths);
+    const inventory = new Inventory(paths);
+    const targets = selectTargets(await inventory.read(), patterns, opts);
+    try {
+      mkdirSync(localDir, { recursive: true });
+    } catch (err) {
+      throw new UsageError(`cannot make the local folder ${localDir}: ${(err as Error).message}`);
+    }
+    if (!statSync(localDir).isDirectory()) throw new UsageError(`${localDir} is not a folder`);
+    const progress = progressDisplay(cli, opts.json === true);
+    cli.exitCode = await runFleetCommand<TransferData>({
+      cli,
+      inventory,
+      targets,
+      opts,
+      job: ({ refresh }) => {
+        progress.bind(refresh);
+        return fetchJob(paths, remotePaths, localDir, {
+          connectTimeout: opts.connectTimeout,
+          timeoutMs: opts.timeout && opts.timeout * 1000,
+          ...(progress.onProgress ? { onProgress: progress.onProgress } : {}),
+        });
+      },
+      ...(progress.detail ? { detail: progress.detail } : {}),
+      extraJson: (r) => ({ files: r.data?.files ?? null, bytes: r.data?.bytes ?? null, dir: r.data?.dir ?? null }),
+      extraColumns: [...transferColumns(), ['FOLDER', (r) => r.data?.dir ?? '-']],
+    });
+  });
+}
