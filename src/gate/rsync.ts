@@ -133,10 +133,23 @@ function classify(
   return undefined;
 }
 
+/** `-s` (--protect-args, --secluded-args) moves the paths into the protocol, where no check sees them. */
+function hidesArguments(words: readonly Word[]): boolean {
+  return words.some(
+    (w) =>
+      w.text === '--protect-args' ||
+      w.text === '--secluded-args' ||
+      (/^-[A-Za-z]*?(e\d*\.[A-Za-z]*)?$/.test(w.text) && /^-[^e]*s/.test(w.text)),
+  );
+}
+
 export function checkRsyncServer(words: readonly Word[], policy: RsyncPolicy): RsyncCheck {
   if (words[0]?.text !== 'rsync' || words[0].tilde || words[1]?.text !== '--server')
     return refuse('not an rsync server command');
-  if (words.some((w) => w.text === '--sender')) return checkRsyncSender(words, policy);
+  const reading = words.some((w) => w.text === '--sender');
+  if (hidesArguments(words))
+    return refuse(`rsync option -s is not allowed${reading ? ' in a read' : ''}: ${SHORT_WHY.s}`);
+  if (reading) return checkRsyncSender(words, policy);
   const options: Word[] = [];
   let i = 2;
   for (; i < words.length && words[i]!.text !== '.'; i += 1) options.push(words[i]!);
