@@ -13,7 +13,7 @@ import type { Inventory } from '../inventory/inventory.js';
 import type { HostEntry } from '../core/state/hosts.js';
 import { resolveTargets } from '../core/targets.js';
 import type { Cli } from './context.js';
-import { currentOperation } from './journal.js';
+import { currentOperation, handleInterrupts } from './journal.js';
 import { collect, intOption, secondsOption } from './options.js';
 import { FleetReporter, fleetJson, renderSummary } from './output/reporter.js';
 
@@ -81,11 +81,13 @@ export function interruptSignal(): { signal: AbortSignal; dispose: () => void } 
   };
   process.on('SIGINT', handler);
   process.on('SIGTERM', handler);
+  const handled = handleInterrupts();
   return {
     signal: controller.signal,
     dispose: () => {
       process.off('SIGINT', handler);
       process.off('SIGTERM', handler);
+      handled();
     },
   };
 }

@@ -118,15 +118,17 @@ export class OperationRecorder {
 
   /**
    * Ctrl-C and SIGTERM: a command that handles them (the fan-out stops, reports and
-   * exits 130) ends normally and is recorded then, marked interrupted. A command that
-   * does not would die at once without a record: then the record is written here and
-   * till exits 130, as the signal would have ended it.
+   * exits 130; it said so with handleInterrupts) ends normally and is recorded then,
+   * marked interrupted. A command that does not would die at once without a record:
+   * then the record is written here and till exits 130, as the signal would have ended
+   * it. (Counting process listeners cannot tell: the lock and atomic-write libraries
+   * listen too, through signal-exit.)
    */
   watchSignals(): void {
     for (const signal of ['SIGINT', 'SIGTERM'] as const) {
       const handler = () => {
         this.interrupted ??= signal;
-        if (process.listenerCount(signal) > 1) return;
+        if (interruptHandlers > 0) return;
         this.finish(130, `interrupted by ${signal}`);
         process.exit(130);
       };
@@ -169,6 +171,20 @@ export class OperationRecorder {
 }
 
 let current: OperationRecorder | undefined;
+let interruptHandlers = 0;
+
+/**
+ * A command that handles Ctrl-C and SIGTERM itself (and then ends with its own report)
+ * calls this while its handler is installed; the returned function undoes it.
+ */
+export function handleInterrupts(): () => void {
+  interruptHandlers += 1;
+  let undone = false;
+  return () => {
+    if (!undone) interruptHandlers -= 1;
+    undone = true;
+  };
+}
 
 /** The record of the command running in this process, if it records. */
 export function currentOperation(): OperationRecorder | undefined {

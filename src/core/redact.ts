@@ -45,7 +45,8 @@ export function isSecretName(name: string): boolean {
 const ASSIGNMENT = /(^|[\s;&|('"`])(--?)?([A-Za-z_][A-Za-z0-9_.-]*)=("[^"]*"?|'[^']*'?|[^\s'"]*)/g;
 // `--token value` inside one word (a shell line): the option, whitespace, then the value.
 const OPTION_VALUE = /(^|[\s;&|('"`])(--?[A-Za-z][A-Za-z0-9_-]*)(\s+)("[^"]*"?|'[^']*'?|[^\s'"-][^\s'"]*)/g;
-const URL_PASSWORD = /([A-Za-z][A-Za-z0-9+.-]*:\/\/[^\s:/@]*):[^\s@/]*@/g;
+// From `://` on (a scheme before it would make every position a start: quadratic on a long word).
+const URL_PASSWORD = /(:\/\/[^\s:/@]*):[^\s@/]*@/g;
 const AUTH_HEADER = /(authorization:)[^\n'"]*/gi;
 
 /** One word with its secrets masked (the rules above). */

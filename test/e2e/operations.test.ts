@@ -292,3 +292,119 @@ describe('host copy / host fetch', () => {
     }
   }, 120_000);
 });
+
+describe('the operations journal', () => {
+  const journal = () =>
+    readFileSync(join(home, 'logs', 'operations.jsonl'), 'utf8')
+      .split('\n')
+      .filter((l) => l !== '');
+  const records = () => journal().map((l) => JSON.parse(l) as Record<string, unknown> & { argv: string[] });
+
+  it('several tills at once on one TILL_HOME: every record whole, none lost (records of 60 KB among them)', async () => {
+    const before = journal().length;
+    const big = (i: number) => `nomatch-${i}-${'x'.repeat(60_000)}`;
+    const runs = [
+      ...[0, 1, 2, 3].map((i) => till(home, ['host', 'exec', '--all', '--', 'echo', `run${i}`])),
+      ...[0, 1, 2, 3].map((i) => till(home, ['host', 'group', 'create', `cg${i}`, 'h0'])),
+      ...[0, 1, 2, 3].map((i) => till(home, ['host', 'exec', big(i), '--', 'true'])),
+    ];
+    const codes = (await Promise.all(runs)).map((r) => r.code);
+    expect(codes).toEqual([0, 0, 0, 0, 0, 0, 0, 0, 2, 2, 2, 2]);
+    const lines = journal().slice(before);
+    expect(lines).toHaveLength(12);
+    const added = lines.map((l) => JSON.parse(l));
+    for (let i = 0; i < 4; i += 1) {
+      expect(added.filter((r) => r.argv.at(-1) === `run${i}`)).toEqual([
+        expect.objectContaining({
+          command: 'host exec',
+          targets: ['h0', 'h1', 'h2'],
+          exitCode: 0,
+          results: expect.arrayContaining(
+            ['h0', 'h1', 'h2'].map((host) => expect.objectContaining({ host, status: 'ok', exitCode: 0 })),
+          ),
+        }),
+      ]);
+      expect(added.filter((r) => r.command === 'host group create' && r.argv[3] === `cg${i}`)).toHaveLength(1);
+      expect(added.filter((r) => r.argv[2] === big(i))).toEqual([
+        expect.objectContaining({ exitCode: 2, error: expect.stringMatching(/no such host|no host matches/) }),
+      ]);
+    }
+  }, 120_000);
+
+  it('a failed command: its exit code, each host outcome, and no secret of its command line', async () => {
+    const r = await till(home, ['host', 'exec', 'h0', 'h1', '--', 'PGPASSWORD=hunter2 sh -c "exit 3"']);
+    expect(r.code).toBe(1);
+    const rec = records().at(-1)!;
+    expect(rec).toMatchObject({
+      command: 'host exec',
+      argv: ['host', 'exec', 'h0', 'h1', '--', 'PGPASSWORD=*** sh -c "exit 3"'],
+      targets: ['h0', 'h1'],
+      exitCode: 1,
+      interrupted: null,
+      version: expect.any(String),
+      operator: expect.stringMatching(/^\S+@\S+$/),
+    });
+    expect(rec.results).toEqual([
+      expect.objectContaining({ host: 'h0', status: 'failed', exitCode: 3 }),
+      expect.objectContaining({ host: 'h1', status: 'failed', exitCode: 3 }),
+    ]);
+    expect(journal().join('\n')).not.toContain('hunter2');
+  });
+
+  it('an interrupted command is recorded: Ctrl-C of a fleet run, SIGTERM of one that has no handler of its own', async () => {
+    const sent = (signal: NodeJS.Signals, ms: number) => (child: { kill: (s: NodeJS.Signals) => void }) =>
+      setTimeout(() => child.kill(signal), ms);
+    const fleet = await till(home, ['host', 'exec', '--all', '--', 'sleep 20'], { onSpawn: sent('SIGINT', 2_500) });
+    expect(fleet.code, fleet.stdout + fleet.stderr).toBe(130);
+    expect(records().at(-1)).toMatchObject({
+      command: 'host exec',
+      exitCode: 130,
+      interrupted: 'SIGINT',
+      targets: ['h0', 'h1', 'h2'],
+      results: expect.arrayContaining([expect.objectContaining({ host: 'h0', error: 'cancelled' })]),
+    });
+    const ssh = await till(home, ['host', 'ssh', 'h0', '--', 'sleep 3'], { onSpawn: sent('SIGTERM', 1_500) });
+    expect(ssh.code).toBe(130);
+    expect(records().at(-1)).toMatchObject({
+      command: 'host ssh',
+      exitCode: 130,
+      interrupted: 'SIGTERM',
+      error: 'interrupted by SIGTERM',
+      targets: ['h0'],
+    });
+  }, 60_000);
+
+  it('till log: newest last, filtered; a corrupt line is reported and skipped', async () => {
+    const all = JSON.parse((await tillOk(home, ['log', '--json'])).stdout);
+    const times = all.operations.map((r: { time: string }) => Date.parse(r.time));
+    expect(times).toEqual([...times].sort((a: number, b: number) => a - b));
+    expect(all.operations.some((r: { command: string }) => r.command === 'host diff')).toBe(false);
+    expect(all.operations.some((r: { command: string }) => r.command === 'host copy')).toBe(true);
+
+    const ssh = JSON.parse((await tillOk(home, ['log', '--json', '--command', 'ssh', '--host', 'h0'])).stdout);
+    expect(ssh.operations.map((r: { command: string }) => r.command)).toEqual(['host ssh']);
+    const last2 = JSON.parse((await tillOk(home, ['log', '--json', '--command', 'host exec', '-n', '2'])).stdout);
+    expect(last2.operations.map((r: { exitCode: number }) => r.exitCode)).toEqual([1, 130]);
+    const none = JSON.parse((await tillOk(home, ['log', '--json', '--since', '2099-01-01'])).stdout);
+    expect(none.operations).toEqual([]);
+    const recent = JSON.parse((await tillOk(home, ['log', '--json', '--since', '1h'])).stdout);
+    expect(recent.operations.length).toBe(all.operations.length);
+
+    const { appendFileSync } = await import('node:fs');
+    appendFileSync(join(home, 'logs', 'operations.jsonl'), '{"torn": \n');
+    const table = await tillOk(home, ['log', '--host', 'h0', '-n', '3']);
+    expect(table.stderr).toMatch(/warning: .*operations\.jsonl line \d+: not valid JSON; skipped/);
+    expect(table.stdout.split('\n')[0]).toMatch(/^TIME +OPERATOR +COMMAND +TARGETS +RESULTS +EXIT +DURATION/);
+    expect(table.stdout).toMatch(/till host ssh h0 -- 'sleep 3' +h0 +- +130 \(SIGTERM\)/);
+
+    for (const [args, why] of [
+      [['log', '--since', 'yesterday'], /--since takes an age/],
+      [['log', '--host', 'bad name'], /not a valid|invalid/i],
+      [['log', '-n', '0'], /-n takes a whole number/],
+    ] as Array<[string[], RegExp]>) {
+      const r = await till(home, args);
+      expect(r.code, args.join(' ')).toBe(2);
+      expect(r.stderr).toMatch(why);
+    }
+  }, 60_000);
+});
