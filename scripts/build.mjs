@@ -1,44 +1,44 @@
-// Builds dist/till.mjs: the whole CLI in one self-contained file. It is what
-// `till host setup` copies to hosts, and one file starts faster than a module tree.
+// Builds what the package ships, into dist/:
+//   dist/till.mjs          the whole CLI in one self-contained file. It is what `till host setup`
+//                          copies to hosts, and one file starts faster than a module tree.
+//   dist/till.1            the man page, and dist/completions/ the shell completion scripts,
+//                          rendered from the same command definitions as --help (scripts/docs.ts).
+// and, into build/, what only this checkout uses (never shipped: the demo needs root).
 import { build } from 'esbuild';
-import { readFileSync, chmodSync } from 'node:fs';
+import { bundleTill, REQUIRE_BANNER } from './bundle.mjs';
+import { execFileSync } from 'node:child_process';
+import { chmodSync, readFileSync, rmSync } from 'node:fs';
 
 const pkg = JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8'));
 
-await build({
-  entryPoints: ['src/cli/main.ts'],
-  outfile: 'dist/till.mjs',
-  bundle: true,
-  platform: 'node',
-  target: 'node20',
-  format: 'esm',
-  minify: true,
-  keepNames: false,
-  legalComments: 'none',
-  define: { __TILL_VERSION__: JSON.stringify(pkg.version) },
-  banner: {
-    js: [
-      '#!/usr/bin/env node',
-      // Bundled CommonJS dependencies (proper-lockfile, string-width) call require().
-      "import { createRequire as __tillCreateRequire } from 'node:module';",
-      "import { fileURLToPath as __tillFileURLToPath } from 'node:url';",
-      "import { dirname as __tillDirname } from 'node:path';",
-      'const require = __tillCreateRequire(import.meta.url);',
-      'const __filename = __tillFileURLToPath(import.meta.url);',
-      'const __dirname = __tillDirname(__filename);',
-    ].join('\n'),
-  },
-  logLevel: 'warning',
-});
+/** The commit this is built from, `-dirty` when the tree differs from it; `unknown` outside a git checkout. */
+function buildCommit() {
+  const git = (args) => execFileSync('git', args, { encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] }).trim();
+  try {
+    const commit = git(['rev-parse', '--short=12', 'HEAD']);
+    return git(['status', '--porcelain']) === '' ? commit : `${commit}-dirty`;
+  } catch {
+    return 'unknown';
+  }
+}
+
+const node = { bundle: true, platform: 'node', target: 'node20', format: 'esm', logLevel: 'warning' };
+const values = { __TILL_VERSION__: pkg.version, __TILL_COMMIT__: buildCommit() };
+const define = Object.fromEntries(Object.entries(values).map(([k, v]) => [k, JSON.stringify(v)]));
+
+rmSync('dist', { recursive: true, force: true });
+await bundleTill('src/cli/main.ts', 'dist/till.mjs', values);
 chmodSync('dist/till.mjs', 0o755);
 
-// The demo and benchmarks start real sshd hosts with the test lab; bundle it for them.
+// The man page and completion scripts, from the same command tree as --help.
 await build({
-  entryPoints: ['scripts/demo.ts'],
-  outfile: 'dist/demo.mjs',
-  bundle: true,
-  platform: 'node',
-  target: 'node20',
-  format: 'esm',
-  logLevel: 'warning',
+  ...node,
+  entryPoints: ['scripts/docs.ts'],
+  outfile: 'build/docs.mjs',
+  define,
+  banner: { js: REQUIRE_BANNER },
 });
+execFileSync(process.execPath, ['build/docs.mjs', 'dist'], { stdio: 'inherit' });
+
+// The demo starts real sshd hosts with the test lab; bundle it for `npm run demo`.
+await build({ ...node, entryPoints: ['scripts/demo.ts'], outfile: 'build/demo.mjs' });

@@ -1,21 +1,26 @@
 /**
- * `npm run demo`: till's main job against real hosts, for a person without hosts at
- * hand. Starts three throwaway sshd hosts on loopback (each with its own Unix user),
- * then runs the commands a new user would: init, add, test, exec, list. Cleans up,
- * also when interrupted (Ctrl-C, SIGTERM); a demo killed outright is cleaned up by
- * the next lab that starts (see removeStaleLabUsers).
+ * `npm run demo`: the whole life of a small fleet against real hosts, for a person
+ * without hosts at hand. Starts three throwaway sshd hosts on loopback (each with its
+ * own Unix user), then runs what a new user would, each step printed with the command
+ * to type: init, add, test, setup, deploy a sample tree, health, status, change a file
+ * and deploy again, rollback, releases. Cleans up (hosts, their users, the sample tree,
+ * TILL_HOME), also when interrupted (Ctrl-C, SIGTERM); a demo killed outright is
+ * cleaned up by the next lab that starts (see removeStaleLabUsers).
  */
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { constants } from 'node:os';
 import { resolve } from 'node:path';
 import { startLab, type Lab } from '../test/lab/lab.js';
 
 const TILL = resolve('bin/till.mjs');
 const home = mkdtempSync('/tmp/t-');
+const site = mkdtempSync('/tmp/t-');
 const env = { ...process.env, TILL_HOME: home };
 const useColor = process.stderr.isTTY === true && !('NO_COLOR' in process.env);
 const bold = (text: string) => (useColor ? `\x1b[1m${text}\x1b[0m` : text);
+/** Where the hosts get the sample tree: a symlink to the current release. */
+const DEPLOY_PATH = '~/demo-site';
 
 let lab: Lab | undefined;
 let labStarting: Promise<Lab> | undefined;
@@ -23,12 +28,15 @@ let current: ChildProcess | undefined;
 let interrupted = false;
 let cleaned = false;
 
+/** A word as a person would type it in a shell. */
+function shellWord(word: string): string {
+  return /^[\w@%+=:,./-]+$/.test(word) ? word : `'${word.replace(/'/g, `'\\''`)}'`;
+}
+
 /** Runs one till command as a person would, its output on the terminal; resolves to its exit code. */
 function step(args: string[], note: string): Promise<number> {
   if (interrupted) return Promise.resolve(1);
-  process.stderr.write(
-    `\n${bold(`# ${note}`)}\n$ till ${args.map((a) => (/[\s'"$;*]/.test(a) ? `'${a}'` : a)).join(' ')}\n`,
-  );
+  process.stderr.write(`\n${bold(`# ${note}`)}\n$ till ${args.map(shellWord).join(' ')}\n`);
   return new Promise((done) => {
     const child = spawn(process.execPath, [TILL, ...args], { env, stdio: 'inherit' });
     current = child;
@@ -40,7 +48,14 @@ function step(args: string[], note: string): Promise<number> {
   });
 }
 
-/** Ends till's master connections, the hosts and their users, and TILL_HOME. Runs once. */
+/** The sample tree: an index page that says which version it is, and a log folder kept across releases. */
+function writeSample(version: number): void {
+  mkdirSync(`${site}/logs`, { recursive: true });
+  writeFileSync(`${site}/index.html`, `<h1>demo site, version ${version}</h1>\n`);
+  writeFileSync(`${site}/README`, 'A sample tree deployed by `npm run demo`.\n');
+}
+
+/** Ends till's master connections, the hosts and their users, the sample tree and TILL_HOME. Runs once. */
 function cleanup(): void {
   if (cleaned) return;
   cleaned = true;
@@ -50,12 +65,15 @@ function cleanup(): void {
   ]);
   lab?.stop();
   rmSync(home, { recursive: true, force: true });
+  rmSync(site, { recursive: true, force: true });
 }
 
 function onSignal(signal: NodeJS.Signals): void {
   if (interrupted) return;
   interrupted = true;
-  process.stderr.write(`\ndemo interrupted (${signal}): removing the test hosts, their users and TILL_HOME…\n`);
+  process.stderr.write(
+    `\ndemo interrupted (${signal}): removing the test hosts, their users, the sample tree and TILL_HOME…\n`,
+  );
   const exit = () => {
     cleanup();
     process.exit(128 + constants.signals[signal]);
@@ -83,9 +101,20 @@ function onSignal(signal: NodeJS.Signals): void {
   void Promise.all([childDone, labDone]).finally(exit);
 }
 
+const NEXT_STEPS = `
+What to try next, on your own hosts:
+  till host init                               # once: till's key and config under ~/.till
+  till host add web1 deploy@web1.example.com   # then: till host authorize web1
+  till host test --all && till host setup --all
+  till host deploy --all --source ./my-site    # releases, --check, rollback: docs/deploy.md
+  till schedule set --daily-at 03:30 && till schedule enable
+  source <(till completion bash)               # TAB completes commands, hosts, groups (put it in ~/.bashrc)
+  man till                                     # every command, with examples
+`;
+
 async function main(): Promise<number> {
   for (const signal of ['SIGINT', 'SIGTERM', 'SIGHUP'] as const) process.on(signal, onSignal);
-  process.stderr.write(`till demo: TILL_HOME=${home}\n`);
+  process.stderr.write(`till demo: TILL_HOME=${home}, sample tree ${site}\n`);
   if ((await step(['host', 'init'], "till's own key and ssh config (your ~/.ssh is never touched)")) !== 0) {
     cleanup();
     process.stderr.write('\ndemo stopped: till host init failed (see above).\n');
@@ -96,35 +125,68 @@ async function main(): Promise<number> {
   labStarting = startLab(3, { authorizedKey: key });
   lab = await labStarting;
   process.stderr.write(`lab: ${lab.dir} (users ${lab.hosts.map((h) => h.user).join(' ')})\n`);
-  let failures = 0;
+  writeSample(1);
+  const steps: Array<[string[], string]> = [
+    ...lab.hosts.map((h): [string[], string] => [
+      ['host', 'add', `demo-${h.index}`, h.spec, '--group', 'demo', '--tekton-path', DEPLOY_PATH],
+      `add host demo-${h.index} to group demo (no network contact yet)`,
+    ]),
+    [['host', 'test', '--group', 'demo'], 'test every host of the group (status → connected)'],
+    [['host', 'setup', '--group', 'demo'], 'install this till on the hosts (status → till-ready)'],
+    [
+      ['host', 'deploy', '--group', 'demo', '--source', site],
+      `deploy the sample tree in ${site} as a release; ${DEPLOY_PATH} on each host links to it`,
+    ],
+    [['host', 'exec', 'demo-*', '--', `cat ${DEPLOY_PATH}/index.html`], 'what the hosts serve now'],
+    [
+      // The three hosts are this one machine, which may be busy running more than the demo.
+      ['host', 'health', '--group', 'demo', '--load-max', '50'],
+      'one round trip per host: up, latency, load, memory, disk, release (--load-max 50: the hosts share this machine)',
+    ],
+    [['status'], 'the fleet at a glance, from what till recorded (no network)'],
+  ];
+  const after: Array<[string[], string]> = [
+    [
+      ['host', 'deploy', '--group', 'demo', '--source', site],
+      'deploy again: a new release; unchanged files are hard links to the last one',
+    ],
+    [['host', 'exec', 'demo-*', '--', `cat ${DEPLOY_PATH}/index.html`], 'version 2 everywhere'],
+    [['host', 'rollback', '--group', 'demo'], 'switch back to the previous release: one symlink switch, nothing sent'],
+    [['host', 'exec', 'demo-*', '--', `cat ${DEPLOY_PATH}/index.html`], 'version 1 again'],
+    [['host', 'releases', 'demo-0'], "demo-0's releases, the current one marked"],
+  ];
+  let failed: string | undefined;
   try {
-    for (const h of lab.hosts)
-      failures += (await step(
-        ['host', 'add', `demo-${h.index}`, h.spec, '--group', 'demo'],
-        `add host demo-${h.index}`,
-      ))
-        ? 1
-        : 0;
-    failures += (await step(['host', 'test', '--group', 'demo'], 'test every host of the group (status → connected)'))
-      ? 1
-      : 0;
-    failures += (await step(
-      ['host', 'exec', 'demo-*', '--', 'echo "hello from $(whoami) on $(hostname)"; uptime'],
-      'run a command on every host, in parallel',
-    ))
-      ? 1
-      : 0;
-    failures += (await step(['host', 'list'], 'the inventory')) ? 1 : 0;
+    for (const [args, note] of steps) {
+      if ((await step(args, note)) !== 0) {
+        failed = `till ${args.join(' ')}`;
+        break;
+      }
+    }
+    if (failed === undefined && !interrupted) {
+      writeSample(2);
+      process.stderr.write(
+        `\n${bold('# change a file of the sample tree')}\n$ echo '<h1>demo site, version 2</h1>' > ${site}/index.html\n`,
+      );
+      for (const [args, note] of after) {
+        if ((await step(args, note)) !== 0) {
+          failed = `till ${args.join(' ')}`;
+          break;
+        }
+      }
+    }
   } finally {
     if (!interrupted) cleanup();
   }
   if (interrupted) return 130; // the signal handler reports and exits
+  if (failed !== undefined) {
+    process.stderr.write(`\ndemo stopped: ${failed} failed (see above); hosts, sample tree and TILL_HOME removed.\n`);
+    return 1;
+  }
   process.stderr.write(
-    failures === 0
-      ? '\ndemo finished: every step succeeded; hosts and TILL_HOME removed.\n'
-      : `\ndemo finished with ${failures} failed step(s).\n`,
+    `\ndemo finished: every step succeeded; hosts, sample tree and TILL_HOME removed.\n${NEXT_STEPS}`,
   );
-  return failures === 0 ? 0 : 1;
+  return 0;
 }
 
 main().then(

@@ -1,5 +1,5 @@
 import { checkTillHome, tillPaths, resolveTillHome, type TillPaths } from '../core/paths.js';
-import { colorFor, type Colors } from './output/terminal.js';
+import { colorFor, type ColorMode, type Colors } from './output/terminal.js';
 
 /** What every command needs: where till lives and how to talk to the person. */
 export interface Cli {
@@ -9,6 +9,8 @@ export interface Cli {
   err(text: string): void;
   stdoutColor: Colors;
   stderrColor: Colors;
+  /** `--color auto|always|never`: set once the command line is parsed. */
+  setColorMode(mode: ColorMode): void;
   stderrIsTTY: boolean;
   stdinIsTTY: boolean;
   /** Arguments after the first `--`, for exec and ssh. */
@@ -18,7 +20,7 @@ export interface Cli {
 
 export function createCli(rest: string[]): Cli {
   let cached: TillPaths | undefined;
-  return {
+  const cli: Cli = {
     paths: () => {
       if (cached) return cached;
       const paths = tillPaths(resolveTillHome());
@@ -30,9 +32,14 @@ export function createCli(rest: string[]): Cli {
     err: (text) => void process.stderr.write(text.endsWith('\n') ? text : `${text}\n`),
     stdoutColor: colorFor(process.stdout),
     stderrColor: colorFor(process.stderr),
+    setColorMode: (mode) => {
+      cli.stdoutColor = colorFor(process.stdout, mode);
+      cli.stderrColor = colorFor(process.stderr, mode);
+    },
     stderrIsTTY: process.stderr.isTTY === true,
     stdinIsTTY: process.stdin.isTTY === true,
     rest,
     exitCode: 0,
   };
+  return cli;
 }

@@ -29,7 +29,7 @@ export interface FleetOpts {
 }
 
 /** Targets and fan-out options shared by every multi-host command. */
-export function addFleetOptions(cmd: Command): Command {
+export function addFleetOptions<C extends Command>(cmd: C): C {
   return (
     cmd
       .argument('[targets...]', 'host names or globs (web-*)')
@@ -159,7 +159,7 @@ export async function runFleetWithProgress<T>(
     for (const r of report.results) currentOperation()?.noteResult(r);
     return report;
   } finally {
-    reporter.clear();
+    reporter.stop();
   }
 }
 

@@ -40,6 +40,8 @@ export const UNRECORDED: ReadonlyMap<string, string> = new Map([
   ['status', 'reads local state'],
   ['metrics', 'reads local state'],
   ['log', 'reads the journal'],
+  ['completion', 'prints a shell script'],
+  ['__complete', "the shell's Tab: reads names"],
 ]);
 
 /** `host group add`: the command's words from the program down. */

@@ -3,7 +3,7 @@ import { ExitCode, permissionError, TillError } from '../core/errors.js';
 import { resolveTillHome } from '../core/paths.js';
 import { createCli } from './context.js';
 import { finishJournal, installJournal } from './journal.js';
-import { VERSION } from './version.js';
+import { VERSION, versionReport } from './version.js';
 
 /**
  * The CLI, and the only place that decides the exit code. Everything a user can cause
@@ -16,6 +16,10 @@ export async function runCli(argv: string[]): Promise<number> {
     process.stdout.write(`${VERSION}\n`);
     return ExitCode.ok;
   }
+  if (argv.length === 2 && argv.includes('--verbose') && (argv.includes('--version') || argv.includes('-V'))) {
+    process.stdout.write(`${versionReport()}\n`);
+    return ExitCode.ok;
+  }
   const { parsed, rest } = splitAtDoubleDash(argv);
   const cli = createCli(rest);
   const { createProgram } = await import('./program.js');
@@ -23,10 +27,6 @@ export async function runCli(argv: string[]): Promise<number> {
   installJournal(program, argv);
   program.exitOverride();
   for (const cmd of allCommands(program)) cmd.exitOverride();
-  program.configureOutput({
-    writeOut: (s) => process.stdout.write(s),
-    writeErr: (s) => process.stderr.write(s),
-  });
   try {
     await program.parseAsync(parsed, { from: 'user' });
     finishJournal(cli.exitCode, null);

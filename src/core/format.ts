@@ -18,3 +18,8 @@ export function formatAge(iso: string | null | undefined, now = Date.now()): str
   if (s < 86_400) return `${Math.floor(s / 3600)}h ago`;
   return `${Math.floor(s / 86_400)}d ago`;
 }
+
+/** "1 host", "2 hosts": a count and its noun, plural unless exactly one. */
+export function plural(n: number, noun: string, nouns = `${noun}s`): string {
+  return `${n} ${n === 1 ? noun : nouns}`;
+}

@@ -55,6 +55,7 @@ import { rsyncRemoteShell } from '../ssh/args.js';
 import { remoteFailure } from '../ssh/outcome.js';
 import { runProcess, type ProcessResult } from '../ssh/process.js';
 import { runScript, scriptFailure, scriptOutcome, scriptReason, type ScriptRun } from '../ssh/run-script.js';
+import { plural } from '../core/format.js';
 
 /** The deploy job's half of the fleet: staging and switching, as engine jobs. */
 export interface DeployPlan {
@@ -463,7 +464,7 @@ export async function runDeploy(
     } else {
       const why = cancelled
         ? 'staged, not switched (interrupted)'
-        : `staged, not switched: ${stagingFailed} host${stagingFailed === 1 ? '' : 's'} failed to stage (--max-fail ${maxFail})`;
+        : `staged, not switched: ${plural(stagingFailed, 'host')} failed to stage (--max-fail ${maxFail})`;
       for (const t of toSwitch) {
         const r = results.get(t.name)!;
         results.set(t.name, { ...r, ok: false, status: 'skipped', error: why });

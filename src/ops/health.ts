@@ -13,6 +13,7 @@ import { formatBytes, formatThreshold, type SizeThreshold } from '../core/units.
 import { health, HEALTH_PING, HEALTH_PONG, textOf, type HealthProbe } from '../protocol/probes.js';
 import { remoteFailure } from '../ssh/outcome.js';
 import { runScript } from '../ssh/run-script.js';
+import { plural } from '../core/format.js';
 
 /**
  * `till host health`: one remote probe per host (src/protocol/probes.ts: a POSIX sh
@@ -59,7 +60,7 @@ export function evaluateHealth(probe: Omit<HealthProbe, 'complete'>, t: HealthTh
   if (t.loadMaxPerCore !== null && probe.load1 !== null && probe.cpus !== null && probe.cpus > 0) {
     const max = t.loadMaxPerCore * probe.cpus;
     if (probe.load1 > max)
-      reasons.push(`load: load1 ${probe.load1} above ${max} (${t.loadMaxPerCore} × ${probe.cpus} cores)`);
+      reasons.push(`load: load1 ${probe.load1} above ${max} (${t.loadMaxPerCore} × ${plural(probe.cpus, 'core')})`);
   }
   if (probe.memAvailableBytes !== null) {
     const hit = belowAny(probe.memAvailableBytes, probe.memTotalBytes, t.memMin);

@@ -22,6 +22,7 @@ import { buildKeyProbeArgs } from '../ssh/probe.js';
 import { runProcess, type ProcessResult } from '../ssh/process.js';
 import { runScript } from '../ssh/run-script.js';
 import { parsePublicKey } from './restrict.js';
+import { plural } from '../core/format.js';
 
 /**
  * `till host rotate-key`. Per host, in this order, so an interruption at any point
@@ -209,7 +210,7 @@ export function rotateJob(
     await runProcess('ssh', buildControlExitArgs(paths, name));
     if (report.foreign > 0) {
       return failed(
-        `moved to the new key and removed till's old line, but the old key is still in ${report.foreign} line${report.foreign === 1 ? '' : 's'} of ~/.ssh/authorized_keys that till did not write (left in place: remove by hand)`,
+        `moved to the new key and removed till's old line, but the old key is still in ${plural(report.foreign, 'line')} of ~/.ssh/authorized_keys that till did not write (left in place: remove by hand)`,
         data,
       );
     }

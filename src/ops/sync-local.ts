@@ -6,6 +6,7 @@ import type { InstallationView } from '../core/installations.js';
 import { parseGateFile } from '../protocol/args.js';
 import type { LocalSyncResult, LocalSyncStatus } from '../protocol/host.js';
 import { runProcess, type ProcessResult } from '../ssh/process.js';
+import { plural } from '../core/format.js';
 
 /**
  * `till sync`, step 1, on this machine (and, as `till sync --local-only`, on every
@@ -149,10 +150,7 @@ export async function syncInstallation(
   if (status.exitCode !== 0) return done('failed', gitError('git status', status));
   const changed = status.stdout.split('\n').filter((l) => l.trim() !== '').length;
   if (changed > 0)
-    return done(
-      'skipped',
-      `uncommitted changes in ${changed} file${changed === 1 ? '' : 's'} (commit or stash them yourself)`,
-    );
+    return done('skipped', `uncommitted changes in ${plural(changed, 'file')} (commit or stash them yourself)`);
 
   if (opts.dryRun) return dryRunCompare(git, result, done);
 
@@ -163,8 +161,7 @@ export async function syncInstallation(
   if (counts.exitCode !== 0) return done('failed', gitError('git rev-list', counts));
   const [ahead, behind] = counts.stdout.trim().split(/\s+/).map(Number) as [number, number];
   result.behind = behind;
-  if (behind === 0)
-    return done('up-to-date', ahead > 0 ? `${ahead} local commit${ahead === 1 ? '' : 's'} not pushed` : null);
+  if (behind === 0) return done('up-to-date', ahead > 0 ? `${plural(ahead, 'local commit')} not pushed` : null);
   if (ahead > 0)
     return done(
       'skipped',

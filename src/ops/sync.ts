@@ -5,6 +5,7 @@ import { sync, syncDryRun, type LocalSyncResult } from '../protocol/host.js';
 import { remoteFailure } from '../ssh/outcome.js';
 import { runScript, scriptOutcome } from '../ssh/run-script.js';
 import { localFailed } from './sync-local.js';
+import { plural } from '../core/format.js';
 
 /**
  * `till sync`, step 2: on every set-up host, the remote till's own `till sync
@@ -106,9 +107,8 @@ export function buildRunRecord(input: SyncRunInput): RunRecord {
         ? 'partial'
         : 'failed';
   const errors: string[] = [];
-  if (localFailures.length > 0)
-    errors.push(`${localFailures.length} installation${localFailures.length === 1 ? '' : 's'} failed`);
-  if (hostFailures > 0) errors.push(`${hostFailures} host${hostFailures === 1 ? '' : 's'} failed`);
+  if (localFailures.length > 0) errors.push(`${plural(localFailures.length, 'installation')} failed`);
+  if (hostFailures > 0) errors.push(`${plural(hostFailures, 'host')} failed`);
   if (input.error !== undefined) errors.push(input.error);
   return {
     started: input.started.toISOString(),

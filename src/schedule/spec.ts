@@ -1,5 +1,6 @@
 import { UsageError } from '../core/errors.js';
 import type { SyncSettings } from '../core/state/schedule.js';
+import { plural } from '../core/format.js';
 
 /** When scheduled syncs happen: every day at a local time, or every N hours. */
 export type Cadence = { kind: 'daily'; hour: number; minute: number } | { kind: 'interval'; hours: number };
@@ -55,7 +56,7 @@ export function applyCadence(sync: SyncSettings, cadence: Cadence): void {
 export function describeCadence(c: Cadence): string {
   return c.kind === 'daily'
     ? `daily at ${formatHHMM(c.hour, c.minute)} (local time)`
-    : `every ${c.hours} hour${c.hours === 1 ? '' : 's'}`;
+    : `every ${plural(c.hours, 'hour')}`;
 }
 
 /** How a scheduler starts till: absolute node, absolute till script, and where logs go. */

@@ -1,6 +1,7 @@
 import { formatBytes } from '../core/units.js';
 import { formatAge } from '../core/format.js';
 import type { HostRow, HostState, StatusView } from './model.js';
+import { plural } from '../core/format.js';
 
 /**
  * `till status --html`: the same view as the terminal, as one self-contained page:
@@ -69,7 +70,7 @@ export function sparklineSvg(
         : '',
     )
     .join('');
-  const title = `${opts.label}: min ${round(min)}, max ${round(max)}, ${values.length} checks`;
+  const title = `${opts.label}: min ${round(min)}, max ${round(max)}, ${plural(values.length, 'check')}`;
   return `<svg class="spark" role="img" width="${w}" height="${h}" viewBox="0 0 ${w} ${h}"><title>${escapeHtml(title)}</title>${lines}${downs}</svg>`;
 }
 

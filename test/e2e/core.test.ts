@@ -466,22 +466,6 @@ describe('the CLI surface', () => {
     expect(r.stdout).toBe(`${JSON.parse(readFileSync('package.json', 'utf8')).version}\n`);
   });
 
-  it('has --help on every command', async () => {
-    const h = home();
-    const walk = async (path: string[]): Promise<number> => {
-      const r = await tillOk(h, [...path, '--help']);
-      expect(r.stdout).toContain('Usage: till');
-      // A repeatable option's empty starting list is not a default worth printing.
-      expect(r.stdout, path.join(' ')).not.toContain('(default: [])');
-      const section = r.stdout.split('Commands:')[1];
-      if (!section) return 1;
-      const subs = [...section.matchAll(/^ {2}([a-z][a-z-]*)/gm)].map((m) => m[1]!).filter((s) => s !== 'help');
-      const counts = await Promise.all(subs.map((s) => walk([...path, s])));
-      return 1 + counts.reduce((a, b) => a + b, 0);
-    };
-    expect(await walk([])).toBeGreaterThan(10);
-  }, 180_000);
-
   it('ends quietly with its own exit code when the reader of its output has gone (till … | head)', async () => {
     const h = home();
     await tillOk(h, ['host', 'init']);

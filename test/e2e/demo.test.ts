@@ -1,10 +1,12 @@
 /**
- * The README's first command: `npm run demo` runs `node dist/demo.mjs` after the build.
- * It must do till's main job on real lab hosts and leave nothing behind: no lab user,
- * no sshd, no lab folder, no TILL_HOME, whether it finishes, is interrupted, or dies.
+ * The README's first command: `npm run demo` runs `node build/demo.mjs` after the build.
+ * It must take a fleet of real lab hosts through till's whole lifecycle (init, add, test,
+ * setup, deploy, health, status, deploy again, rollback, releases), print the command of
+ * each step, and leave nothing behind: no lab user, no sshd, no lab folder, no sample
+ * tree, no TILL_HOME, whether it finishes, is interrupted, or dies.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
-import { existsSync } from 'node:fs';
+import { existsSync, rmSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import { removeStaleLabUsers } from '../lab/lab.js';
 import { processesMentioning, userExists } from '../lab/procs.js';
@@ -16,6 +18,7 @@ interface DemoRun {
   stdout: string;
   stderr: string;
   home: string;
+  site: string;
   labDir: string;
   users: string[];
 }
@@ -27,7 +30,7 @@ function runDemo(
 ): Promise<DemoRun> {
   return new Promise((resolve, reject) => {
     // No NO_COLOR and no terminal: the demo must still print no escape codes.
-    const child = spawn(process.execPath, ['dist/demo.mjs'], { env, stdio: ['ignore', 'pipe', 'pipe'] });
+    const child = spawn(process.execPath, ['build/demo.mjs'], { env, stdio: ['ignore', 'pipe', 'pipe'] });
     let stdout = '';
     let stderr = '';
     child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
@@ -45,7 +48,8 @@ function runDemo(
         signal,
         stdout,
         stderr,
-        home: /TILL_HOME=(\S+)/.exec(stderr)?.[1] ?? '',
+        home: /TILL_HOME=(\/tmp\/t-[^\s,]+)/.exec(stderr)?.[1] ?? '',
+        site: /sample tree (\/tmp\/t-\S+)/.exec(stderr)?.[1] ?? '',
         labDir: lab?.[1] ?? '',
         users: lab?.[2]?.split(' ') ?? [],
       });
@@ -55,6 +59,8 @@ function runDemo(
 
 function expectNothingLeft(run: DemoRun): void {
   expect(run.home).toMatch(/^\/tmp\/t-/);
+  expect(run.site).toMatch(/^\/tmp\/t-/);
+  expect(existsSync(run.site), run.site).toBe(false);
   expect(run.labDir).toMatch(/^\/tmp\/tl-/);
   expect(run.users).toHaveLength(3);
   for (const user of run.users) expect(userExists(user), `lab user ${user}`).toBe(false);
@@ -64,15 +70,43 @@ function expectNothingLeft(run: DemoRun): void {
 }
 
 describe('npm run demo', () => {
-  it('adds, tests and runs a command on three real hosts, then removes everything', async () => {
+  it('takes three real hosts through the whole lifecycle, each step with its command, then removes everything', async () => {
     const run = await runDemo();
     expect(run.code, run.stderr).toBe(0);
     expect(run.stderr).toContain('demo finished: every step succeeded');
     expect(run.stderr).not.toContain('\x1b[');
-    // host test, then exec on every host (as its own user), then the inventory
-    expect(run.stdout).toMatch(/^3 hosts, 3 ok$/m);
-    for (const user of run.users) expect(run.stdout).toMatch(new RegExp(`^demo-\\d \\| hello from ${user} on `, 'm'));
-    expect(run.stdout.match(/^demo-\d\s+tl[0-9a-f]{8}@127\.\S+\s+connected\s/gm)).toHaveLength(3);
+    // Every step is printed as the command a person types, in this order.
+    const commands = [...run.stderr.matchAll(/^\$ (till .*)$/gm)].map((m) => m[1]!.replace(/\/tmp\/t-\w+/g, 'SITE'));
+    expect(commands).toEqual([
+      'till host init',
+      ...[0, 1, 2].map((i) =>
+        expect.stringMatching(
+          new RegExp(`^till host add demo-${i} tl[0-9a-f]{8}@127\\.\\S+ --group demo --tekton-path '~/demo-site'$`),
+        ),
+      ),
+      'till host test --group demo',
+      'till host setup --group demo',
+      'till host deploy --group demo --source SITE',
+      "till host exec 'demo-*' -- 'cat ~/demo-site/index.html'",
+      'till host health --group demo --load-max 50',
+      'till status',
+      'till host deploy --group demo --source SITE',
+      "till host exec 'demo-*' -- 'cat ~/demo-site/index.html'",
+      'till host rollback --group demo',
+      "till host exec 'demo-*' -- 'cat ~/demo-site/index.html'",
+      'till host releases demo-0',
+    ]);
+    expect(run.stderr).toMatch(/^\$ echo '<h1>demo site, version 2<\/h1>' > \/tmp\/t-\w+\/index.html$/m);
+    // Every fleet step reached the three hosts (the summary says "3 hosts, 3 ok").
+    expect(run.stdout.match(/^3 hosts, 3 ok$/gm)).toHaveLength(9);
+    // The sample tree as the hosts serve it: version 1, the redeploy's version 2, the rollback's version 1.
+    const served = [...run.stdout.matchAll(/^demo-0 \| <h1>demo site, version (\d)<\/h1>$/gm)].map((m) => m[1]);
+    expect(served).toEqual(['1', '2', '1']);
+    // status: every host deployed; releases: the rolled-back one and the current good one.
+    expect(run.stdout.match(/^demo-\d\s+ok\s+deployed\s/gm)).toHaveLength(3);
+    expect(run.stdout).toMatch(/^ {3}\d{8}T\d{6}Z-\w+\s+rolled-back\s/m);
+    expect(run.stdout).toMatch(/^\* {2}\d{8}T\d{6}Z-\w+\s+good\s/m);
+    expect(run.stderr).toContain('What to try next');
     expectNothingLeft(run);
   }, 300_000);
 
@@ -87,10 +121,10 @@ describe('npm run demo', () => {
     expect(existsSync(run.home)).toBe(false);
   }, 120_000);
 
-  it('interrupted (SIGINT) while adding hosts: exits 130 and still removes everything', async () => {
+  it('interrupted (SIGINT) while deploying: exits 130 and still removes everything', async () => {
     let sent = false;
     const run = await runDemo((stderr, child) => {
-      if (!sent && stderr.includes('# add host demo-1')) {
+      if (!sent && stderr.includes('$ till host deploy')) {
         sent = true;
         child.kill('SIGINT');
       }
@@ -117,6 +151,7 @@ describe('npm run demo', () => {
       expect(existsSync(run.labDir)).toBe(false);
     } finally {
       await closeMasters(run.home);
+      rmSync(run.site, { recursive: true, force: true });
     }
   }, 300_000);
 });

@@ -428,7 +428,7 @@ describe('progress on a terminal', () => {
       },
     );
     expect(r.status, r.stdout).toBe(0);
-    expect(r.stdout).toMatch(/0\/1 done · h4 \d{1,3}% [\d.]+ (B|KiB|MiB), \d+ files?/);
+    expect(r.stdout).toMatch(/0\/1 done · [\d.]+m?s · h4 \d{1,3}% [\d.]+ (B|KiB|MiB), \d+ files?/);
     expect(r.stdout).toMatch(/staged h4: 12 of 13 files/);
     // not on a terminal: no progress records (rsync is not even asked for them), no \r
     writeFileSync(join(src, 'r0.bin'), randomBytes(3 * 1024 * 1024));

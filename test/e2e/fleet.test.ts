@@ -525,6 +525,24 @@ describe('host exec', () => {
     ).toBe(true);
   });
 
+  it('on a terminal the live line shows the time so far and which hosts are still running', () => {
+    // db-2 takes 2.5 s; the line is redrawn every second meanwhile, naming it.
+    const r = tillOnTerminal(
+      ['host', 'exec', 'db-*', 'api', '--', `[ "$USER" = ${hostOf('db-2').user} ] && sleep 2.5; true`],
+      { NO_COLOR: '1' },
+    );
+    expect(r.code, r.output).toBe(0);
+    const frames = r.output.split('\r\x1b[K').map((f) => f.trim());
+    const waiting = frames.filter((f) => /^2\/3 done · \d+(\.\d)?s · running: db-2$/.test(f));
+    expect(waiting.length, r.output).toBeGreaterThanOrEqual(2);
+    const seconds = waiting.map((f) => Number(/ · ([\d.]+)s · /.exec(f)![1]));
+    expect(Math.max(...seconds)).toBeGreaterThanOrEqual(1);
+    expect(frames.some((f) => /^3\/3 done · [\d.]+s$/.test(f))).toBe(true);
+    expect(r.output).toContain('3 hosts, 3 ok');
+    // One host: the count is singular.
+    expect(tillOnTerminal(['host', 'exec', 'api', '--', 'true'], { NO_COLOR: '1' }).output).toContain('1 host, 1 ok');
+  });
+
   it('prefixes streamed lines with the host name, prints a summary table, and no escape codes off a terminal', async () => {
     const r = await till(home, ['host', 'exec', 'db-*', '--', 'echo hello; echo oops >&2']);
     expect(r.code).toBe(0);

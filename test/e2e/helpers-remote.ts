@@ -1,8 +1,8 @@
 /** Helpers shared by the remote-till e2e tests (setup, sync). */
-import { build } from 'esbuild';
 import { execFileSync, spawn, spawnSync, type ChildProcess, type SpawnSyncReturns } from 'node:child_process';
 import { chmodSync, mkdtempSync, readFileSync, symlinkSync } from 'node:fs';
 import { join, resolve } from 'node:path';
+import { bundleTill } from '../../scripts/bundle.mjs';
 import type { TillRun } from '../lab/till.js';
 
 export const LOCAL_VERSION: string = JSON.parse(readFileSync('package.json', 'utf8')).version;
@@ -13,28 +13,7 @@ export const LOCAL_VERSION: string = JSON.parse(readFileSync('package.json', 'ut
  */
 export async function buildVariant(version: string, dir: string): Promise<string> {
   const outfile = join(dir, `till-variant-${version}.mjs`);
-  await build({
-    entryPoints: [resolve('src/cli/main.ts')],
-    outfile,
-    bundle: true,
-    platform: 'node',
-    target: 'node20',
-    format: 'esm',
-    minify: true,
-    legalComments: 'none',
-    define: { __TILL_VERSION__: JSON.stringify(version) },
-    banner: {
-      js: [
-        "import { createRequire as __tillCreateRequire } from 'node:module';",
-        "import { fileURLToPath as __tillFileURLToPath } from 'node:url';",
-        "import { dirname as __tillDirname } from 'node:path';",
-        'const require = __tillCreateRequire(import.meta.url);',
-        'const __filename = __tillFileURLToPath(import.meta.url);',
-        'const __dirname = __tillDirname(__filename);',
-      ].join('\n'),
-    },
-    logLevel: 'warning',
-  });
+  await bundleTill(resolve('src/cli/main.ts'), outfile, { __TILL_VERSION__: version });
   return outfile;
 }
 

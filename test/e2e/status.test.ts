@@ -220,6 +220,19 @@ describe('till status', () => {
     expect(joined).toContain('web-07: disk: 1 GiB free (1%) at /home/deploy/<script>alert(1)</script>, below 10%');
   });
 
+  it('on a terminal that reports 0 columns and rows (unknown size): full rows, not ellipses', () => {
+    const r = spawnSync('script', ['-qec', `stty cols 0 rows 0; ${process.execPath} ${TILL_BIN} status`, '/dev/null'], {
+      encoding: 'utf8',
+      env: { PATH: process.env.PATH, HOME: process.env.HOME, TILL_HOME: home, NO_COLOR: '1', TERM: 'dumb' },
+      timeout: 60_000,
+    });
+    expect(r.status, r.stderr).toBe(0);
+    const text = r.stdout.replace(/\r/g, '');
+    expect(text).toMatch(/^HOST\s+STATE\s/m);
+    expect(text).toMatch(/^db-3\s+down\s+unreachable\s/m);
+    expect(text.split('\n').filter((l) => /^\S*…\s*$/.test(l))).toEqual([]);
+  });
+
   it('--html: a self-contained page that Chromium renders with one row per host, without errors', async () => {
     const page = join(out, 'status.html');
     const r = await tillOk(home, ['status', '--html', page]);

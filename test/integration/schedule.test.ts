@@ -32,7 +32,7 @@ import { TILL_BIN, tempHome, till, tillOk } from '../lab/till.js';
 
 for (const tool of ['/usr/bin/systemd-analyze', '/usr/bin/crontab', '/usr/share/zoneinfo/America/New_York']) {
   if (!existsSync(tool))
-    throw new Error(`missing ${tool}: run 'apt-get install -y systemd cron tzdata' (as .ci/run should)`);
+    throw new Error(`missing ${tool}: run npm run setup:test (apt-get install -y systemd cron tzdata)`);
 }
 
 const scratch = mkdtempSync('/tmp/tl-sched-');

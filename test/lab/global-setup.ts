@@ -8,7 +8,7 @@ export default function setup(): void {
   );
   if (missing.length > 0) {
     throw new Error(
-      `missing ${missing.join(', ')}: run 'apt-get install -y openssh-server openssh-client rsync' (as .ci/run does)`,
+      `missing ${missing.join(', ')}: run npm run setup:test (apt-get install -y openssh-server openssh-client rsync)`,
     );
   }
   if (!existsSync('dist/till.mjs'))

@@ -41,7 +41,7 @@ function leaves(cmd: Command): Command[] {
 
 /** argv a person could type for this command: its required arguments and mandatory options filled in. */
 function argvFor(cmd: Command): string[] {
-  const args = cmd.registeredArguments.filter((a) => a.required).map(() => 'h0');
+  const args = cmd.registeredArguments.filter((a) => a.required).map((a) => a.argChoices?.[0] ?? 'h0');
   const opts = cmd.options.filter((o) => o.mandatory).flatMap((o) => [o.long!, 'x']);
   return [...commandPath(cmd).split(' '), ...args, ...opts];
 }

@@ -1,4 +1,4 @@
-import { Option, type Command } from 'commander';
+import { Option } from 'commander';
 import {
   countBySeverity,
   SEVERITIES,
@@ -16,6 +16,7 @@ import { checkControlPath } from '../../core/paths.js';
 import { AUDIT_HISTORY_LIMIT } from '../../audit/history.js';
 import { auditJob, tillFingerprints } from '../../ops/audit.js';
 import type { Cli } from '../context.js';
+import type { TillCommand } from '../help.js';
 import { addFleetOptions, runFleetCommand, selectTargets, type FleetOpts } from '../fleet.js';
 import { renderTable } from '../output/table.js';
 import { printable } from '../output/terminal.js';
@@ -102,12 +103,17 @@ function auditJson(a: HostAudit | undefined) {
   };
 }
 
-export function registerAuditCommand(host: Command, cli: Cli): void {
+export function registerAuditCommand(host: TillCommand, cli: Cli): void {
   addFleetOptions(
     host
       .command('audit')
       .description(
         "read (never change) each host's ~/.ssh/authorized_keys{,2} in one round trip: till's key, every other key (type, bits, SHA256 fingerprint, options), weak keys, duplicates, unparseable lines, unsafe modes, and keys added or removed since the host's last audit",
+      )
+      .example('till host audit --all', "read every host's authorized_keys: till's key, weak keys, changes")
+      .example(
+        'till host audit --all --quiet --fail-on medium',
+        'for cron: only findings of medium or above; exit 1 on one',
       )
       .addOption(
         new Option('--fail-on <severity>', 'exit 1 when a host has a finding at or above this severity')
@@ -118,10 +124,13 @@ export function registerAuditCommand(host: Command, cli: Cli): void {
         '-q, --quiet',
         'for periodic runs: print only findings at or above --fail-on and failed hosts, one line each',
       )
-      .addHelpText(
-        'after',
-        `\nSeverities: high = weak key (DSA, RSA < 2048), unknown key added since the last audit, unsafe modes or owner;\nmedium = unparseable line (including option values sshd refuses); low = duplicate key, key removed, expiry-time passed;\ninfo = till key absent/added. KEYS counts distinct keys (as till_host_authorized_keys does).\nHistory: $TILL_HOME/state/audit/<host>.json keeps the last ${AUDIT_HISTORY_LIMIT} audits per host; the first audit is the baseline.\nExit: 0 clean, 1 a host failed or has a finding at or above --fail-on, 2 usage.`,
-      ),
+      .note(
+        'Severities: high = weak key (DSA, RSA < 2048), unknown key added since the last audit, unsafe modes or owner; medium = unparseable line (including option values sshd refuses); low = duplicate key, key removed, expiry-time passed; info = till key absent/added. KEYS counts distinct keys (as till_host_authorized_keys does).',
+      )
+      .note(
+        `History: $TILL_HOME/state/audit/<host>.json keeps the last ${AUDIT_HISTORY_LIMIT} audits per host; the first audit is the baseline.`,
+      )
+      .note('Exit: 0 clean, 1 a host failed or has a finding at or above --fail-on, 2 usage.'),
   ).action(async (patterns: string[], opts: AuditOpts) => {
     const paths = cli.paths();
     checkControlPath(paths);

@@ -1,5 +1,4 @@
 import { randomBytes } from 'node:crypto';
-import type { Command } from 'commander';
 import { ExitCode, UsageError } from '../../core/errors.js';
 import type { HostResult, Target } from '../../core/fanout.js';
 import { Inventory } from '../../inventory/inventory.js';
@@ -35,10 +34,12 @@ import {
   type RollbackData,
 } from '../../ops/deploy.js';
 import type { Cli } from '../context.js';
+import type { TillCommand } from '../help.js';
 import { addFleetOptions, interruptSignal, runFleetCommand, selectTargets, type FleetOpts } from '../fleet.js';
 import { collect, intOption } from '../options.js';
 import { FleetReporter, fleetJson, renderSummary } from '../output/reporter.js';
 import { renderTable } from '../output/table.js';
+import { plural } from '../../core/format.js';
 import { printable } from '../output/terminal.js';
 
 interface DeployOpts extends FleetOpts {
@@ -102,13 +103,19 @@ function deployJsonExtra(r: HostResult<DeployResultData>): Record<string, unknow
   };
 }
 
-export function registerDeployCommands(host: Command, cli: Cli): void {
+export function registerDeployCommands(host: TillCommand, cli: Cli): void {
   addFleetOptions(
     host
       .command('deploy')
       .description(
         'deploy an installation as a new release on each host: rsync (--link-dest) into <tekton_path>.till/releases/<id>, then one atomic switch of the tekton_path symlink; status becomes deployed',
       )
+      .example('till host deploy --all --source ./site', 'a local folder as a new release on every host')
+      .example(
+        "till host deploy --group web --check 'curl -fsS localhost/health'",
+        'the default installation; roll back a host whose check fails',
+      )
+      .example('till host deploy --all --source ./site --dry-run', 'what would be transferred; change nothing')
       .option('--source <dir>', 'the local directory to deploy')
       .option('--installation <name>', 'an installation from the local registry (default: the default installation)')
       .option(
@@ -187,7 +194,7 @@ export function registerDeployCommands(host: Command, cli: Cli): void {
             for (const r of report.results) {
               if (!r.data) continue;
               cli.out(
-                `${cli.stdoutColor.bold(`== ${r.host}`)} (against ${r.data.current ?? 'nothing deployed yet'}): ${r.data.changes.length} change${r.data.changes.length === 1 ? '' : 's'}`,
+                `${cli.stdoutColor.bold(`== ${r.host}`)} (against ${r.data.current ?? 'nothing deployed yet'}): ${plural(r.data.changes.length, 'change')}`,
               );
               if (r.data.changes.length > 0) cli.out(r.data.changes.join('\n'));
             }
@@ -236,14 +243,13 @@ export function registerDeployCommands(host: Command, cli: Cli): void {
         if (d.adopted) cli.err(`${name}: kept the existing directory as release ${d.adopted}`);
         const what =
           d.transferred && d.stats
-            ? `${d.stats.filesTransferred} of ${d.stats.files} files, ${formatBytes(d.stats.literalBytes)} of data, ${formatBytes(d.stats.bytesSent)} sent`
+            ? `${d.stats.filesTransferred} of ${plural(d.stats.files, 'file')}, ${formatBytes(d.stats.literalBytes)} of data, ${formatBytes(d.stats.bytesSent)} sent`
             : 'already staged, nothing transferred';
         stage.clear();
         cli.err(`staged ${name}: ${what}`);
       },
     };
-    if (!json)
-      cli.err(`deploying ${run.release} (${source.dir}) to ${targets.length} host${targets.length === 1 ? '' : 's'}`);
+    if (!json) cli.err(`deploying ${run.release} (${source.dir}) to ${plural(targets.length, 'host')}`);
     const stage = new FleetReporter(cli, targets.length, {
       json,
       quietDone: true,
@@ -269,8 +275,8 @@ export function registerDeployCommands(host: Command, cli: Cli): void {
         },
       });
     } finally {
-      stage.clear();
-      swap.clear();
+      stage.stop();
+      swap.stop();
       interrupt.dispose();
     }
     const { report } = outcome;
@@ -278,7 +284,7 @@ export function registerDeployCommands(host: Command, cli: Cli): void {
     const notes: string[] = [];
     if (!outcome.switched && outcome.stagingFailed > run.options.maxFail) {
       notes.push(
-        `no host was switched: ${outcome.stagingFailed} host${outcome.stagingFailed === 1 ? '' : 's'} failed to stage and --max-fail is ${run.options.maxFail}; fix them and run: till host deploy --resume`,
+        `no host was switched: ${plural(outcome.stagingFailed, 'host')} failed to stage and --max-fail is ${run.options.maxFail}; fix them and run: till host deploy --resume`,
       );
     }
     if (report.cancelled) notes.push('interrupted; finish with: till host deploy --resume');
@@ -326,6 +332,11 @@ export function registerDeployCommands(host: Command, cli: Cli): void {
       .description(
         "switch hosts back to the previous good release from till's record (or --to <id>); transfers nothing",
       )
+      .example('till host rollback --all', 'back to the previous good release everywhere')
+      .example(
+        'till host rollback web1 --to 20250105T100000Z-3f2a9c1d',
+        'to a given release (ids: till host releases web1)',
+      )
       .option('--to <release>', 'the release id to switch to (see: till host releases <name>)'),
   ).action(async (patterns: string[], opts: FleetOpts & { to?: string }) => {
     if (opts.to !== undefined && !isReleaseId(opts.to))
@@ -362,6 +373,8 @@ export function registerDeployCommands(host: Command, cli: Cli): void {
     .description(
       "list a host's releases: id, time, source, state (adopted, staged, good, failed, rolled-back, partial), which is current",
     )
+    .example('till host releases web1', "web1's releases, the current one marked")
+    .example('till host releases web1 --json', 'as JSON')
     .argument('<name>')
     .option('--json', 'print {host, current, releases: [...]} as JSON')
     .option('--connect-timeout <seconds>', 'ssh ConnectTimeout (default 10)', intOption('--connect-timeout', 1, 600))
@@ -425,7 +438,7 @@ export function describeTransfers(transfers: ReadonlyMap<string, RsyncProgress>,
   const list = [...transfers];
   const parts = list
     .slice(0, shown)
-    .map(([host, p]) => `${host} ${p.percent}% ${formatBytes(p.bytes)}, ${p.files} file${p.files === 1 ? '' : 's'}`);
+    .map(([host, p]) => `${host} ${p.percent}% ${formatBytes(p.bytes)}, ${plural(p.files, 'file')}`);
   if (list.length > shown) parts.push(`+${list.length - shown} more`);
   return parts.join(' · ');
 }

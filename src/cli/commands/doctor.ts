@@ -1,4 +1,3 @@
-import type { Command } from 'commander';
 import { ExitCode, UsageError } from '../../core/errors.js';
 import { pathExists } from '../../core/fs.js';
 import { hostsStore } from '../../core/state/hosts.js';
@@ -6,16 +5,19 @@ import { Inventory } from '../../inventory/inventory.js';
 import { checkControlPath } from '../../core/paths.js';
 import { doctorHeading, runDoctor, type CheckStatus } from '../../ops/doctor.js';
 import type { Cli } from '../context.js';
+import type { TillCommand } from '../help.js';
 import { intOption } from '../options.js';
 import { printable } from '../output/terminal.js';
 
 /** `till host doctor <name>`: what is wrong with a host's connection, and how to fix it. */
-export function registerDoctorCommand(host: Command, cli: Cli): void {
+export function registerDoctorCommand(host: TillCommand, cli: Cli): void {
   host
     .command('doctor')
     .description(
       "diagnose one host: till's key, DNS, TCP port, host key, login with till's key, remote till, free disk; each with a fix",
     )
+    .example('till host doctor web1', 'walk the troubleshooting list for web1, with a fix for each failed check')
+    .example('till host doctor web1 --json', 'the checks as JSON')
     .argument('<name>', 'the host to diagnose')
     .option(
       '--connect-timeout <seconds>',
@@ -23,7 +25,7 @@ export function registerDoctorCommand(host: Command, cli: Cli): void {
       intOption('--connect-timeout', 1, 600),
     )
     .option('--json', 'print {"host", "ok", "checks": [{name, status, detail, fix}]}')
-    .addHelpText('after', '\nExit codes: 0 no check failed (warnings allowed), 1 a check failed, 2 no such host.')
+    .note('Exit codes: 0 no check failed (warnings allowed), 1 a check failed, 2 no such host.')
     .action(async (name: string, opts: { connectTimeout?: number; json?: boolean }) => {
       const paths = cli.paths();
       checkControlPath(paths);

@@ -1,19 +1,25 @@
-import type { Command } from 'commander';
 import { UsageError } from '../../core/errors.js';
 import { addToGroup } from '../../core/host-admin.js';
 import { Inventory } from '../../inventory/inventory.js';
 import { validateName } from '../../core/validate.js';
 import type { Cli } from '../context.js';
+import type { TillCommand } from '../help.js';
 import { renderTable } from '../output/table.js';
 
 /** `till host group …`: the seed's `groups` map in hosts-local.json. */
-export function registerGroupCommands(host: Command, cli: Cli): void {
-  const group = host.command('group').description('create, delete, fill and list host groups');
+export function registerGroupCommands(host: TillCommand, cli: Cli): void {
+  const group = host
+    .command('group')
+    .description('create, delete, fill and list host groups')
+    .example('till host group list', 'every group and its hosts')
+    .example('till host group create web web1 web2', 'a group of two hosts');
   const inventory = () => new Inventory(cli.paths());
 
   group
     .command('create')
     .description('create an empty group (or one with the given hosts)')
+    .example('till host group create web', 'an empty group')
+    .example('till host group create web web1 web2', 'a group with hosts')
     .argument('<group>')
     .argument('[hosts...]')
     .action(async (name: string, hosts: string[]) => {
@@ -28,6 +34,7 @@ export function registerGroupCommands(host: Command, cli: Cli): void {
   group
     .command('delete')
     .description('delete a group (its hosts stay)')
+    .example('till host group delete web', 'remove the group; its hosts stay')
     .argument('<group>')
     .action(async (name: string) => {
       validateName(name, 'group');
@@ -41,6 +48,8 @@ export function registerGroupCommands(host: Command, cli: Cli): void {
   group
     .command('add')
     .description('add hosts to a group')
+    .example('till host group add web web3 web4', 'put two more hosts in the group')
+    .example('till host group add canary web1 --create', 'create the group on the way')
     .argument('<group>')
     .argument('<hosts...>')
     .option('--create', 'create the group if it does not exist')
@@ -53,6 +62,7 @@ export function registerGroupCommands(host: Command, cli: Cli): void {
   group
     .command('remove')
     .description('remove hosts from a group')
+    .example('till host group remove web web3', 'take a host out of the group')
     .argument('<group>')
     .argument('<hosts...>')
     .action(async (name: string, hosts: string[]) => {
@@ -71,6 +81,8 @@ export function registerGroupCommands(host: Command, cli: Cli): void {
     .command('list')
     .alias('ls')
     .description('list groups and their hosts')
+    .example('till host group list', 'groups and their hosts')
+    .example('till host group list --json', 'as JSON')
     .option('--json', 'print {"groups": {name: [hosts]}}')
     .action(async (opts: { json?: boolean }) => {
       const db = await inventory().read();

@@ -1,4 +1,3 @@
-import type { Command } from 'commander';
 import { UsageError } from '../../core/errors.js';
 import { Inventory } from '../../inventory/inventory.js';
 import { checkControlPath } from '../../core/paths.js';
@@ -13,6 +12,7 @@ import type { HostResult } from '../../core/fanout.js';
 import { formatBytes, parseSizeThreshold, type SizeThreshold } from '../../core/units.js';
 import { DEFAULT_THRESHOLDS, healthJob, recordHealth, type HealthThresholds } from '../../ops/health.js';
 import type { Cli } from '../context.js';
+import type { TillCommand } from '../help.js';
 import { addFleetOptions, runFleetCommand, selectTargets, type FleetOpts } from '../fleet.js';
 
 interface HealthOpts extends FleetOpts {
@@ -68,7 +68,7 @@ function cell(r: HostResult<HealthSnapshot>, f: (s: HealthSnapshot) => string): 
   return r.data && r.data.up && r.data.os !== null ? f(r.data) : '-';
 }
 
-export function registerHealthCommand(host: Command, cli: Cli): void {
+export function registerHealthCommand(host: TillCommand, cli: Cli): void {
   addFleetOptions(
     host
       .command('health')
@@ -76,6 +76,8 @@ export function registerHealthCommand(host: Command, cli: Cli): void {
         'one ssh call per host (one script, which also times the ssh round trip): up, ssh latency, uptime, load, CPUs, memory, free disk at tekton_path, OS, till version, current release; ' +
           'stores the snapshot and appends it to the history; exit 1 if a host is down or degraded',
       )
+      .example('till host health --all', 'up, latency, load, memory, disk and release of every host')
+      .example('till host health --group db --disk-min 20%', 'degraded below 20 % free disk')
       .option(
         '--disk-min <size|N%>',
         'degraded below this free disk at tekton_path (repeatable; default 10% and 1GiB; 0 turns it off)',

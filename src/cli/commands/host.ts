@@ -16,6 +16,7 @@ import { readPublicKey } from '../../ssh/keys.js';
 import { currentKeyInfo, KEY_ROTATE_AFTER_DAYS } from '../../ssh/key-set.js';
 import { execLine } from '../../protocol/quote.js';
 import type { Cli } from '../context.js';
+import type { TillCommand } from '../help.js';
 import { confirm } from '../prompt.js';
 import { addFleetOptions, runFleetCommand, selectTargets, type FleetOpts } from '../fleet.js';
 import { collect } from '../options.js';
@@ -39,10 +40,12 @@ function hostJson(name: string, entry: HostEntry, groups: string[]) {
   return { name, ...entry, groups: [...groups].sort() };
 }
 
-export function registerHostCommands(host: Command, cli: Cli): void {
+export function registerHostCommands(host: TillCommand, cli: Cli): void {
   host
     .command('init')
     .description("create till's key, ssh config, host database and schedule under TILL_HOME (idempotent)")
+    .example('till host init', "create ~/.till: till's own key, ssh config and an empty host database")
+    .example('TILL_HOME=~/fleet-b till host init', 'a second, separate till setup (its own key and database)')
     .option('--json', 'print what was created as JSON')
     .action(async (opts: { json?: boolean }) => {
       const paths = cli.paths();
@@ -65,6 +68,9 @@ export function registerHostCommands(host: Command, cli: Cli): void {
   host
     .command('add')
     .description('add a host as untested (no network contact) and regenerate the ssh config')
+    .example('till host add web1 deploy@web1.example.com --group web', 'add a host to group web (no network contact)')
+    .example('till host add db1 admin@[2001:db8::5]:2222', 'an IPv6 address with a port')
+    .example('till host add app2 deploy@10.0.0.12 --jump bastion', 'reach it through the till host bastion')
     .argument('<name>', 'short name: letters, digits, . _ - (becomes the ssh alias till-<name>)')
     .argument('<user@host[:port]>', 'where to connect; IPv6 in brackets: deploy@[2001:db8::5]:2222')
     .option('--port <port>', 'ssh port (default 22)')
@@ -97,6 +103,8 @@ export function registerHostCommands(host: Command, cli: Cli): void {
     .command('remove')
     .alias('rm')
     .description('remove a host from the database and its groups, closing its master connection')
+    .example('till host remove web1', 'forget a host (nothing on the host changes)')
+    .example('till host remove web1 --clean-remote --yes', "also remove till's files from the host")
     .argument('<name>')
     .option('--clean-remote', "first remove till's files (~/.till) from the host")
     .option('-y, --yes', 'do not ask before --clean-remote')
@@ -134,6 +142,8 @@ export function registerHostCommands(host: Command, cli: Cli): void {
     .command('list')
     .alias('ls')
     .description('list hosts: name, address, status, last test and sync, groups')
+    .example('till host list', 'every host: address, status, last test and sync, groups')
+    .example('till host list --json', 'the same as one JSON document')
     .option('--json', 'print {"hosts": [...]} as JSON')
     .action(async (opts: { json?: boolean }) => {
       const db = await new Inventory(cli.paths()).read();
@@ -178,6 +188,8 @@ export function registerHostCommands(host: Command, cli: Cli): void {
   host
     .command('show')
     .description('show one host in full')
+    .example('till host show web1', 'one host in full')
+    .example('till host show web1 --json', 'as JSON')
     .argument('<name>')
     .option('--json', 'print the entry as JSON')
     .action(async (name: string, opts: { json?: boolean }) => {
@@ -223,6 +235,8 @@ export function registerHostCommands(host: Command, cli: Cli): void {
   host
     .command('pubkey')
     .description("print till's public key (for a host's authorized_keys)")
+    .example('till host pubkey', "till's public key, to paste into a host's ~/.ssh/authorized_keys")
+    .example('till host pubkey --json', 'the key, its fingerprint and age')
     .option('--json', 'print {"publicKey", "fingerprint", "file", "created", "ageDays"} as JSON')
     .action(async (opts: { json?: boolean }) => {
       const paths = cli.paths();
@@ -246,7 +260,9 @@ export function registerHostCommands(host: Command, cli: Cli): void {
       .command('test')
       .description(
         "connect to hosts with till's key ('echo TILL_TEST_SUCCESS'); status becomes connected, or till-ready when the remote till answers",
-      ),
+      )
+      .example('till host test --all', 'check that till reaches every host')
+      .example("till host test 'web-*' --group db", 'hosts matching a glob, and a group'),
   ).action(async (patterns: string[], opts: FleetOpts) => {
     const paths = cli.paths();
     checkControlPath(paths);
@@ -275,6 +291,9 @@ export function registerHostCommands(host: Command, cli: Cli): void {
     host
       .command('exec')
       .description('run a command on every target in parallel: `till host exec web-* -- uptime`')
+      .example('till host exec --all -- uptime', 'run a command on every host')
+      .example("till host exec --group web -- 'df -h /; free -m'", 'a shell line, on one group')
+      .example('till host exec web1 web2 --json -- systemctl is-active nginx', 'one JSON document with every output')
       .option('--group-output', "print each host's output as one block when it finishes, instead of prefixed lines")
       .option(
         '--stop-remote',
@@ -312,6 +331,8 @@ export function registerHostCommands(host: Command, cli: Cli): void {
   host
     .command('ssh')
     .description("open a shell on a host through till's config (or run one command after --)")
+    .example('till host ssh web1', "a shell on web1 through till's key and config")
+    .example('till host ssh web1 -- tail -n 50 /var/log/syslog', 'one command')
     .argument('<name>')
     .usage('<name> [-- <command...>]')
     .allowExcessArguments(true)

@@ -1,4 +1,3 @@
-import type { Command } from 'commander';
 import {
   addInstallation,
   defaultDiscoverRoot,
@@ -10,22 +9,25 @@ import {
   setDefaultInstallation,
 } from '../../core/installations.js';
 import type { Cli } from '../context.js';
+import type { TillCommand } from '../help.js';
 import { intOption } from '../options.js';
 import { renderTable } from '../output/table.js';
 
-export function registerInstallationCommands(program: Command, cli: Cli): void {
+export function registerInstallationCommands(program: TillCommand, cli: Cli): void {
   const inst = program
     .command('installation')
     .alias('inst')
-    .description(
-      'the local installations registry ($TILL_HOME/installations.json): directories till deploys and syncs',
-    );
+    .description('the local installations registry ($TILL_HOME/installations.json): directories till deploys and syncs')
+    .example('till installation add ~/projects/site --default', 'register a tree to deploy and sync')
+    .example('till installation list', 'the registry');
 
   inst
     .command('add')
     .description(
       'register a directory (name: TEKTON_REGISTRY_NAME from its .env.local, else the folder name); the first one becomes the default',
     )
+    .example('till installation add ~/projects/site --default', 'register a folder and make it the default')
+    .example('till installation add ./shop --name shop', 'under another name')
     .argument('<path>', 'the installation directory (stored as an absolute path)')
     .option('--name <name>', 'registry name (letters, digits, . _ -)')
     .option('--default', 'make it the default installation')
@@ -51,6 +53,8 @@ export function registerInstallationCommands(program: Command, cli: Cli): void {
     .command('list')
     .alias('ls')
     .description('list registered installations: name, absolute path, default')
+    .example('till installation list', 'name, path, default')
+    .example('till installation list --json', 'as JSON')
     .option('--json', 'print {"installations": [...], "default": name|null} as JSON')
     .action(async (opts: { json?: boolean }) => {
       const file = await installationsStore(cli.paths()).read();
@@ -77,6 +81,7 @@ export function registerInstallationCommands(program: Command, cli: Cli): void {
     .command('remove')
     .alias('rm')
     .description('forget an installation (its files are not touched)')
+    .example('till installation remove shop', 'forget it (its files stay)')
     .argument('<name>')
     .action(async (name: string) => {
       const removed = await removeInstallation(cli.paths(), name);
@@ -86,6 +91,7 @@ export function registerInstallationCommands(program: Command, cli: Cli): void {
   inst
     .command('default')
     .description('make a registered installation the default')
+    .example('till installation default shop', 'what host deploy deploys without --source')
     .argument('<name>')
     .action(async (name: string) => {
       await setDefaultInstallation(cli.paths(), name);
@@ -97,6 +103,8 @@ export function registerInstallationCommands(program: Command, cli: Cli): void {
     .description(
       `find directories whose .env.local sets TEKTON_REGISTRY_NAME (default root ~/projects/github, ${DISCOVER_DEPTH} levels deep)`,
     )
+    .example('till installation discover', 'find Tekton checkouts under ~/projects/github')
+    .example('till installation discover --root ~/src --add', 'and register the new ones')
     .option('--root <dir>', 'where to look')
     .option(
       '--depth <n>',

@@ -1,9 +1,10 @@
-import { Option, type Command } from 'commander';
+import { Option } from 'commander';
 import { UsageError, errorMessage } from '../../core/errors.js';
 import { collectMetricFamilies } from '../../metrics/collect.js';
 import { familiesJson, renderPrometheus } from '../../metrics/prometheus.js';
 import { parseListenAddress, startMetricsServer, checkBindAddress } from '../../metrics/server.js';
 import type { Cli } from '../context.js';
+import type { TillCommand } from '../help.js';
 
 interface MetricsOpts {
   json?: boolean;
@@ -24,22 +25,23 @@ function untilSignal(): Promise<NodeJS.Signals> {
   });
 }
 
-export function registerMetricsCommand(program: Command, cli: Cli): void {
+export function registerMetricsCommand(program: TillCommand, cli: Cli): void {
   program
     .command('metrics')
     .description(
       'print the fleet in the Prometheus text format, from the local database, health history and schedule (no network); ' +
         '--serve keeps answering GET /metrics over HTTP until SIGINT/SIGTERM',
     )
+    .example('till metrics', 'the fleet in the Prometheus text format')
+    .example('till metrics --serve 127.0.0.1:9109', 'serve it for a Prometheus server to scrape')
     .addOption(new Option('--json', 'print the metric families as JSON instead').conflicts('serve'))
     .option(
       '--serve <addr:port>',
       'serve /metrics over HTTP on this loopback address (127.0.0.1:9100; port 0 picks a free one)',
     )
     .option('--metrics-allow-remote', 'allow --serve on a non-loopback address (the metrics name every host)')
-    .addHelpText(
-      'after',
-      '\nSee docs/health.md for every metric and label. Run `till host health` (or `till watch`) to refresh the numbers.',
+    .note(
+      'See docs/health.md for every metric and label. Run `till host health` (or `till watch`) to refresh the numbers.',
     )
     .action(async (opts: MetricsOpts) => {
       if (opts.metricsAllowRemote && opts.serve === undefined) {

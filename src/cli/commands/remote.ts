@@ -1,7 +1,6 @@
 import { existsSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import { fileURLToPath } from 'node:url';
-import type { Command } from 'commander';
 import { SetupError, UsageError } from '../../core/errors.js';
 import type { HostResult, Target } from '../../core/fanout.js';
 import { Inventory } from '../../inventory/inventory.js';
@@ -11,6 +10,7 @@ import { applySetup, MIN_NODE_MAJOR, setupJob, VERSION_RE, type SetupData } from
 import { gateConfigFor, parsePublicKey, restrictJob, type PublicKey } from '../../ops/restrict.js';
 import { countLocal, hostSyncJob, type HostSyncData } from '../../ops/sync.js';
 import type { Cli } from '../context.js';
+import type { TillCommand } from '../help.js';
 import { addFleetOptions, runFleetCommand, selectTargets, type FleetOpts } from '../fleet.js';
 import { printable } from '../output/terminal.js';
 import { VERSION } from '../version.js';
@@ -175,13 +175,15 @@ export async function runSetupCommand(
   });
 }
 
-export function registerRemoteCommands(host: Command, cli: Cli): void {
+export function registerRemoteCommands(host: TillCommand, cli: Cli): void {
   addFleetOptions(
     host
       .command('setup')
       .description(
         `install this till (${VERSION}) on hosts: checks rsync and Node.js ${MIN_NODE_MAJOR}+, copies the bundle to ~/.till/lib, switches ~/.till/bin/till atomically; status till-ready`,
       )
+      .example('till host setup --all', 'install this till on every host (status till-ready)')
+      .example('till host setup web1 --restrict', "then restrict till's key there to till's own operations")
       .option(
         '--restrict',
         "then restrict till's key on the host to `till gate` (only till's own operations; docs/gate.md) and prove host test still passes",
@@ -200,6 +202,8 @@ export function registerRemoteCommands(host: Command, cli: Cli): void {
       .description(
         "on each set-up host (default: all of them), run the host's own `till sync --local-only`; records last_sync",
       )
+      .example('till host sync --all', "run each set-up host's own local sync")
+      .example('till host sync --group web --dry-run', 'what each host of group web would pull')
       .option('-n, --dry-run', 'report what each host would pull; change nothing'),
   ).action(async (patterns: string[], opts: FleetOpts & { dryRun?: boolean }) => {
     const paths = cli.paths();

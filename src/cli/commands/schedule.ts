@@ -1,6 +1,6 @@
 import { homedir, userInfo } from 'node:os';
 import { mkdir } from 'node:fs/promises';
-import { Option, type Command } from 'commander';
+import { Option } from 'commander';
 import { ExitCode, FailedError, TillError, UsageError } from '../../core/errors.js';
 import { isRunLocked } from '../../core/run-lock.js';
 import { computeNextRun, scheduleStore, type RunRecord } from '../../core/state/schedule.js';
@@ -37,6 +37,7 @@ import {
 import { formatLocal, formatUtc } from '../../schedule/time.js';
 import { watchState } from '../../watch/daemon.js';
 import type { Cli } from '../context.js';
+import type { TillCommand } from '../help.js';
 import { renderTable } from '../output/table.js';
 import { formatDuration, printable } from '../output/terminal.js';
 
@@ -81,12 +82,14 @@ function renderPlan(plan: Plan, verb: 'install' | 'remove'): string {
   return lines.join('\n');
 }
 
-export function registerScheduleCommands(program: Command, cli: Cli): void {
+export function registerScheduleCommands(program: TillCommand, cli: Cli): void {
   const schedule = program
     .command('schedule')
     .description(
       'when till sync runs: show, set, enable/disable the platform scheduler (systemd, launchd, cron), run now',
-    );
+    )
+    .example('till schedule set --daily-at 03:30 && till schedule enable', 'sync every night at 03:30')
+    .example('till schedule show', 'when the next sync runs, and how the last ones went');
   const store = () => scheduleStore(cli.paths());
 
   schedule
@@ -94,6 +97,8 @@ export function registerScheduleCommands(program: Command, cli: Cli): void {
     .description(
       'print the schedule, next run (local and UTC), installed scheduler, watch daemon, failures and recent runs',
     )
+    .example('till schedule show', 'next run, scheduler, daemon, last runs')
+    .example('till schedule show --json', 'as JSON')
     .option('--json', 'print it as one JSON document')
     .action(async (opts: { json?: boolean }) => {
       const paths = cli.paths();
@@ -174,6 +179,8 @@ export function registerScheduleCommands(program: Command, cli: Cli): void {
   schedule
     .command('set')
     .description('set when till sync runs: --daily-at HH:MM (local time) or --interval-hours N; recomputes next_run')
+    .example('till schedule set --daily-at 03:30', 'every day at 03:30 local time')
+    .example('till schedule set --interval-hours 6', 'every 6 hours')
     .option('--daily-at <HH:MM>', 'every day at this local time (TZ honoured), 00:00–23:59')
     .option('--interval-hours <N>', 'every N hours (1–8760)')
     .option('--json', 'print the new sync settings as JSON')
@@ -206,6 +213,8 @@ export function registerScheduleCommands(program: Command, cli: Cli): void {
     .description(
       'install the platform scheduler for this user (systemd user timer, launchd agent or a crontab line) and report which',
     )
+    .example('till schedule enable', 'install the systemd timer, launchd agent or crontab line')
+    .example('till schedule enable --scheduler cron --dry-run', 'show what cron would get; change nothing')
     .addOption(
       new Option('--scheduler <kind>', 'force one instead of detecting it').choices(['systemd', 'launchd', 'cron']),
     )
@@ -269,6 +278,7 @@ export function registerScheduleCommands(program: Command, cli: Cli): void {
   schedule
     .command('disable')
     .description('remove exactly what enable installed (every scheduler found for this TILL_HOME, or the one named)')
+    .example('till schedule disable', 'remove what enable installed')
     .addOption(new Option('--scheduler <kind>', 'remove only this one').choices(['systemd', 'launchd', 'cron']))
     .option('--dry-run', 'print what it would remove; change nothing')
     .option('--json', 'print what was (or would be) removed as JSON')
@@ -324,6 +334,8 @@ export function registerScheduleCommands(program: Command, cli: Cli): void {
   schedule
     .command('run')
     .description('run till sync now and record it exactly as a scheduled run (exit 0 success, 1 failure)')
+    .example('till schedule run', 'sync now, recorded like a scheduled run')
+    .example('till schedule run --if-due', 'only if the next run is due')
     .option(
       '--if-due',
       "only when schedule.json's next_run is due (what cron's hourly line runs); otherwise exit 0 quietly",

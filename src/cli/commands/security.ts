@@ -1,4 +1,3 @@
-import type { Command } from 'commander';
 import { ExitCode, FailedError, UsageError } from '../../core/errors.js';
 import type { HostResult, Target } from '../../core/fanout.js';
 import { Inventory } from '../../inventory/inventory.js';
@@ -9,10 +8,12 @@ import { forgetHostKey, trustHostKey } from '../../ops/host-keys.js';
 import { finishRotation, planRotation, recordUnknownKeys, rotateJob, type RotateData } from '../../ops/rotate-key.js';
 import { normalizeFingerprint } from '../../ssh/known-hosts.js';
 import type { Cli } from '../context.js';
+import type { TillCommand } from '../help.js';
 import { confirm } from '../prompt.js';
 import { runSetupCommand } from './remote.js';
 import { addFleetOptions, runFleetCommand, selectTargets, type FleetOpts } from '../fleet.js';
 import { intOption } from '../options.js';
+import { plural } from '../../core/format.js';
 import { printable } from '../output/terminal.js';
 
 /** Which key a host is on after a rotate-key attempt. */
@@ -21,12 +22,14 @@ function keyOf(r: HostResult<RotateData>): 'new' | 'old' {
 }
 
 /** authorize, rotate-key, forget, trust: till's key and the hosts' keys. */
-export function registerSecurityCommands(host: Command, cli: Cli): void {
+export function registerSecurityCommands(host: TillCommand, cli: Cli): void {
   host
     .command('authorize')
     .description(
       "install till's public key on a host with YOUR ssh access (your keys, agent, ~/.ssh/config), then prove a login with till's key",
     )
+    .example('till host authorize web1', "install till's key on web1 with your own ssh access")
+    .example('till host authorize web1 --restrict', 'and restrict it to till gate at once')
     .argument('<name>')
     .option('--connect-timeout <seconds>', 'ssh ConnectTimeout (default 10)', intOption('--connect-timeout', 1, 600))
     .option(
@@ -77,6 +80,8 @@ export function registerSecurityCommands(host: Command, cli: Cli): void {
       .description(
         "replace till's key pair: on every host add the new key, prove a login with it, remove the old one; then switch locally. Safe to re-run",
       )
+      .example('till host rotate-key --all', 'a new key for till, moved onto every host')
+      .example('till host rotate-key --all --yes --json', 'without asking, as JSON')
       .option('-y, --yes', 'do not ask for confirmation on a terminal'),
   ).action(async (patterns: string[], opts: FleetOpts & { yes?: boolean }) => {
     const paths = cli.paths();
@@ -90,7 +95,7 @@ export function registerSecurityCommands(host: Command, cli: Cli): void {
       const n = Object.keys(db0.hosts).length;
       if (
         !(await confirm(
-          `Rotate till's key${all ? ` on all ${n} host${n === 1 ? '' : 's'}` : ''}? Hosts that cannot be reached keep the old key. [y/N] `,
+          `Rotate till's key${all ? ` on all ${plural(n, 'host')}` : ''}? Hosts that cannot be reached keep the old key. [y/N] `,
         ))
       ) {
         throw new UsageError('not confirmed; nothing changed');
@@ -135,7 +140,7 @@ export function registerSecurityCommands(host: Command, cli: Cli): void {
             const n = r.data?.otherRestricted ?? 0;
             if (n > 0)
               cli.err(
-                `${r.host}: ${n} other restricted key${n === 1 ? '' : 's'} in ~/.ssh/authorized_keys (till gate lines of keys that are not this till's); if you did not add ${n === 1 ? 'it' : 'them'}, see: till host audit ${r.host}`,
+                `${r.host}: ${plural(n, 'other restricted key')} in ~/.ssh/authorized_keys (till gate lines of keys that are not this till's); if you did not add ${n === 1 ? 'it' : 'them'}, see: till host audit ${r.host}`,
               );
           }
         },
@@ -164,6 +169,7 @@ export function registerSecurityCommands(host: Command, cli: Cli): void {
     .description(
       "remove a host's key from till's known_hosts (after a reinstall changed it) and close its master connection",
     )
+    .example('till host forget web1', "forget web1's host key after a reinstall you have checked")
     .argument('<name>')
     .option('-y, --yes', 'do not ask for confirmation on a terminal')
     .action(async (name: string, opts: { yes?: boolean }) => {
@@ -184,7 +190,7 @@ export function registerSecurityCommands(host: Command, cli: Cli): void {
       const { removed } = await forgetHostKey(paths, name, entry);
       cli.err(
         removed > 0
-          ? `forgot ${removed} key${removed === 1 ? '' : 's'} of ${name}; the next connection records the key it is offered (or pin one first: till host trust ${name} --fingerprint SHA256:…)`
+          ? `forgot ${plural(removed, 'key')} of ${name}; the next connection records the key it is offered (or pin one first: till host trust ${name} --fingerprint SHA256:…)`
           : `till's known_hosts had no key for ${name}`,
       );
     });
@@ -193,6 +199,10 @@ export function registerSecurityCommands(host: Command, cli: Cli): void {
     .command('trust')
     .description(
       "pin a host's key before first contact: fetch its keys with ssh-keyscan and record the one with this fingerprint",
+    )
+    .example(
+      'till host trust web1 --fingerprint SHA256:uNiVztksCsDhcc0u9e8BujQXVUpKZIDTMczCvj3tD2s',
+      'pin the host key before the first connection',
     )
     .argument('<name>')
     .requiredOption(

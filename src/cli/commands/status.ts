@@ -1,14 +1,17 @@
 import { accessSync, constants, statSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
-import { Option, type Command } from 'commander';
+import { Option } from 'commander';
 import writeFileAtomic from 'write-file-atomic';
 import { FailedError, UsageError, errorMessage } from '../../core/errors.js';
+import { plural } from '../../core/format.js';
 import { loadFleetState } from '../../metrics/fleet.js';
 import { renderStatusHtml } from '../../status/html.js';
 import { buildStatusView, type StatusView } from '../../status/model.js';
 import type { Cli } from '../context.js';
+import type { TillCommand } from '../help.js';
 import { secondsOption } from '../options.js';
 import { renderStatusText } from '../output/status.js';
+import { terminalColumns, terminalRows } from '../output/terminal.js';
 
 interface StatusOpts {
   json?: boolean;
@@ -70,13 +73,16 @@ function sleepOrSignal(ms: number, stop: AbortSignal): Promise<void> {
   });
 }
 
-export function registerStatusCommand(program: Command, cli: Cli): void {
+export function registerStatusCommand(program: TillCommand, cli: Cli): void {
   program
     .command('status')
     .description(
       'the whole fleet at a glance from local state (no network): per host state, status, last test/sync/deploy, release, ' +
         'latency and load trends from the health history; groups summarized',
     )
+    .example('till status', 'the fleet at a glance')
+    .example('till status --watch 10', 'redrawn every 10 seconds')
+    .example('till status --html /var/www/fleet.html', 'a self-contained HTML page')
     .addOption(new Option('--json', 'print the view as one JSON document').conflicts('html'))
     .option(
       '--watch [seconds]',
@@ -88,10 +94,7 @@ export function registerStatusCommand(program: Command, cli: Cli): void {
       'write a self-contained HTML page (inline CSS and SVG charts, no script) instead; with --watch, rewrite it every N seconds',
     )
     .option('--all', 'list every host even when they do not fit on the screen')
-    .addHelpText(
-      'after',
-      '\nThe numbers come from the last `till host health` runs; run it (or `till watch`) to refresh them.',
-    )
+    .note('The numbers come from the last `till host health` runs; run it (or `till watch`) to refresh them.')
     .action(async (opts: StatusOpts) => {
       if (opts.watch !== undefined && opts.json)
         throw new UsageError('--watch and --json do not go together', 'run `till status --json` as often as you need');
@@ -110,7 +113,7 @@ export function registerStatusCommand(program: Command, cli: Cli): void {
             // The folder was checked; what is left is the disk (full, read-only, removed meanwhile).
             throw new FailedError(`cannot write ${htmlFile}: ${errorMessage(err).replace(/, \w+ '[^']*'$/, '')}`);
           }
-          cli.err(`wrote ${htmlFile} (${v.hosts.length} hosts)`);
+          cli.err(`wrote ${htmlFile} (${plural(v.hosts.length, 'host')})`);
           return;
         }
         if (opts.json) {
@@ -118,11 +121,12 @@ export function registerStatusCommand(program: Command, cli: Cli): void {
           return;
         }
         const tty = process.stdout.isTTY === true;
-        const rows = opts.all || !tty ? Infinity : Math.max(10, (process.stdout.rows ?? 40) - 1);
+        // A terminal that reports 0 columns or rows does not know its size: 120 × 40 then.
+        const rows = opts.all || !tty ? Infinity : Math.max(10, (terminalRows(process.stdout) ?? 40) - 1);
         const text = renderStatusText(v, {
           colors: cli.stdoutColor,
           maxRows: rows,
-          width: tty ? (process.stdout.columns ?? 120) : Infinity,
+          width: tty ? (terminalColumns(process.stdout) ?? 120) : Infinity,
           now: Date.now(),
         });
         // On a terminal each redraw replaces the last; elsewhere frames follow each other.

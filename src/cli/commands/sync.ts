@@ -1,5 +1,4 @@
 import { homedir } from 'node:os';
-import type { Command } from 'commander';
 import { errorMessage, ExitCode, SetupError, UsageError } from '../../core/errors.js';
 import type { FleetReport, Target } from '../../core/fanout.js';
 import { installationsStore, listInstallations } from '../../core/installations.js';
@@ -18,11 +17,13 @@ import {
 } from '../../ops/sync.js';
 import { gateDeployRoots } from '../../ops/sync-local.js';
 import type { Cli } from '../context.js';
+import type { TillCommand } from '../help.js';
 import { addFleetOptions, interruptSignal, runFleetWithProgress, type FleetOpts } from '../fleet.js';
 import { fleetJson, renderSummary } from '../output/reporter.js';
 import { renderTable } from '../output/table.js';
 import { formatDuration } from '../output/terminal.js';
 import { hostInstallationNotes, localSummary, syncTargets } from './remote.js';
+import { plural } from '../../core/format.js';
 
 interface SyncOpts extends FleetOpts {
   localOnly?: boolean;
@@ -35,7 +36,7 @@ const short = (sha: string | null) => (sha ? sha.slice(0, 10) : '-');
 
 function change(r: LocalSyncResult): string {
   if (r.status === 'updated' || (r.status === 'would-update' && r.from !== r.to))
-    return `${short(r.from)}..${short(r.to)}${r.behind ? ` (${r.behind} commit${r.behind === 1 ? '' : 's'})` : ''}`;
+    return `${short(r.from)}..${short(r.to)}${r.behind ? ` (${plural(r.behind, 'commit')})` : ''}`;
   return short(r.from);
 }
 
@@ -55,13 +56,15 @@ function renderLocal(cli: Cli, results: readonly LocalSyncResult[]): string {
   );
 }
 
-export function registerSyncCommand(program: Command, cli: Cli): void {
+export function registerSyncCommand(program: TillCommand, cli: Cli): void {
   addFleetOptions(
     program
       .command('sync')
       .description(
         "fast-forward local git installations (git pull --ff-only; dirty, diverged or detached ones are skipped), then run each set-up host's own `till sync --local-only` in parallel; records the run in schedule.json",
       )
+      .example('till sync', 'pull local checkouts, then sync every set-up host')
+      .example('till sync --group web --dry-run', 'what would be pulled, for group web; change nothing')
       .option('--local-only', 'only the local installations (what a host runs; needs no host database)')
       .option('--hosts-only', 'only the hosts')
       .option('-n, --dry-run', 'report what would be pulled; change no checkout and no host, record nothing')

@@ -1,5 +1,5 @@
 import { join } from 'node:path';
-import { Option, type Command } from 'commander';
+import { Option } from 'commander';
 import { ExitCode, FailedError, UsageError } from '../../core/errors.js';
 import { scheduleStore } from '../../core/state/schedule.js';
 import { currentInvocation, customSyncCommand, tillSyncCommand } from '../../schedule/run.js';
@@ -10,6 +10,7 @@ import { collectMetricFamilies } from '../../metrics/collect.js';
 import { renderPrometheus } from '../../metrics/prometheus.js';
 import { checkBindAddress, parseListenAddress, startMetricsServer } from '../../metrics/server.js';
 import type { Cli } from '../context.js';
+import type { TillCommand } from '../help.js';
 
 const UNITS: Record<string, number> = { s: 1_000, m: 60_000, h: 3_600_000, d: 86_400_000 };
 
@@ -33,12 +34,18 @@ async function waitFor(check: () => Promise<boolean>, timeoutMs: number): Promis
 }
 
 /** `till watch`: the foreground scheduler for machines without systemd/launchd/cron. */
-export function registerWatchCommand(program: Command, cli: Cli): void {
+export function registerWatchCommand(program: TillCommand, cli: Cli): void {
   program
     .command('watch')
     .description(
       'foreground daemon: runs till sync when schedule.json next_run is due (and optional periodic health/audit); --status, --stop',
     )
+    .example(
+      'till watch --health-interval 15m',
+      'sync when due and check health every 15 minutes (in tmux or as a service)',
+    )
+    .example('till watch --status', 'is a watch daemon running for this TILL_HOME?')
+    .example('till watch --stop', 'stop it')
     .option('--health-interval <duration>', 'also run `till host health --all` this often (e.g. 15m)')
     .option(
       '--audit-interval <duration>',
@@ -58,12 +65,9 @@ export function registerWatchCommand(program: Command, cli: Cli): void {
         'run <path> sync --trigger watch instead of this till (for tests and wrappers)',
       ).hideHelp(),
     )
-    .addHelpText(
-      'after',
-      `
-Logs go to $TILL_HOME/logs/watch.log (rotated to watch.log.1 at 1 MiB) and to stderr.
-Stop with Ctrl-C or SIGTERM: a running sync is cancelled and recorded, and the pid is
-cleared from schedule.json. A second watch for the same TILL_HOME is refused (exit 2).`,
+    .note('Logs go to $TILL_HOME/logs/watch.log (rotated to watch.log.1 at 1 MiB) and to stderr.')
+    .note(
+      'Stop with Ctrl-C or SIGTERM: a running sync is cancelled and recorded, and the pid is cleared from schedule.json. A second watch for the same TILL_HOME is refused (exit 2).',
     )
     .action(
       async (opts: {

@@ -2,18 +2,24 @@ import type { FleetEvent, FleetReport, HostResult } from '../../core/fanout.js';
 import type { Cli } from '../context.js';
 import { currentOperation } from '../journal.js';
 import { renderTable } from './table.js';
-import { formatDuration, printable } from './terminal.js';
+import { plural } from '../../core/format.js';
+import { formatDuration, printable, terminalColumns } from './terminal.js';
 
 /**
  * Progress and per-host output of a fleet run. On a terminal: one live line on
- * stderr ("37/200 done, 2 failed"). Elsewhere: a plain line per finished host on
- * stderr. With --json: silence until the one JSON document.
+ * stderr ("37/200 done, 2 failed · 12.4s · running: web-3, web-7 +4"), redrawn every
+ * second so the time moves while hosts are slow. Elsewhere: a plain line per finished
+ * host on stderr. With --json: silence until the one JSON document.
  */
 export class FleetReporter {
   private done = 0;
   private failed = 0;
   private lineShown = false;
   private lastDraw = 0;
+  private readonly started = Date.now();
+  /** Hosts started and not done, in the order they started. */
+  private readonly running = new Set<string>();
+  private ticker: ReturnType<typeof setInterval> | undefined;
   private readonly partial = new Map<string, string>();
 
   constructor(
@@ -38,12 +44,17 @@ export class FleetReporter {
     if (event.type === 'done') currentOperation()?.noteResult(event.result);
     if (this.opts.json) return;
     const c = this.cli.stderrColor;
-    if (event.type === 'retry') {
+    if (event.type === 'start') {
+      this.running.add(event.host);
+      this.startTicker();
+    } else if (event.type === 'retry') {
       this.say(
         `${c.yellow('retry')} ${event.host}: attempt ${event.attempt} failed (${printable(event.error)}); retrying in ${formatDuration(event.delayMs)}${event.maxDelayMs > event.delayMs ? `–${formatDuration(event.maxDelayMs)}` : ''}`,
       );
     } else if (event.type === 'done') {
+      this.running.delete(event.result.host);
       this.done += 1;
+      if (this.done >= this.total) this.stopTicker();
       if (!event.result.ok) this.failed += 1;
       this.flushPartial(event.result.host);
       if (this.opts.grouped) this.printBlock(event.result);
@@ -100,18 +111,26 @@ export class FleetReporter {
     this.draw(true);
   }
 
+  /** The clock and the running hosts change without events: redraw once a second, on a terminal only. */
+  private startTicker(): void {
+    if (this.ticker || !this.cli.stderrIsTTY || this.opts.json) return;
+    this.ticker = setInterval(() => this.draw(true), 1000);
+    this.ticker.unref();
+  }
+
   private draw(force = false): void {
     if (!this.cli.stderrIsTTY || this.opts.json) return;
     const now = Date.now();
     if (!force && now - this.lastDraw < 50 && this.done < this.total) return;
     this.lastDraw = now;
     const failed = this.failed > 0 ? `${this.failed} failed` : '';
-    const head = `${this.done}/${this.total} done${failed ? `, ${failed}` : ''}`;
-    // The detail (say, transfers under way) is cut to the terminal's width: one line, always.
-    const room = (process.stderr.columns || 80) - head.length - 4;
-    let detail = this.opts.detail?.() ?? '';
-    if (detail.length > room) detail = room > 1 ? `${detail.slice(0, room - 1)}…` : '';
+    const head = `${this.done}/${this.total} done${failed ? `, ${failed}` : ''} · ${formatDuration(now - this.started)}`;
+    // What follows is cut to the terminal's width: one line, always.
+    const room = (terminalColumns(process.stderr) ?? 80) - head.length - 4;
     const shown = failed ? head.replace(failed, this.cli.stderrColor.red(failed)) : head;
+    const extra = this.opts.detail?.() || (this.done < this.total ? runningList([...this.running], room) : '');
+    let detail = extra;
+    if (detail.length > room) detail = room > 1 ? `${detail.slice(0, room - 1)}…` : '';
     process.stderr.write(`\r\x1b[K${shown}${detail ? ` · ${detail}` : ''}`);
     this.lineShown = true;
   }
@@ -122,6 +141,32 @@ export class FleetReporter {
       this.lineShown = false;
     }
   }
+
+  private stopTicker(): void {
+    if (this.ticker) clearInterval(this.ticker);
+    this.ticker = undefined;
+  }
+
+  /** The run is over: no more redraws, and the live line goes. */
+  stop(): void {
+    this.stopTicker();
+    this.clear();
+  }
+}
+
+/** "running: web-3, web-7 +4": as many names as fit in `room`, and how many more. */
+export function runningList(hosts: readonly string[], room: number): string {
+  if (hosts.length === 0) return '';
+  let text = `running: ${hosts[0]}`;
+  let shown = 1;
+  while (shown < hosts.length) {
+    const next = `${text}, ${hosts[shown]}`;
+    const more = hosts.length - shown - 1;
+    if (next.length + (more > 0 ? ` +${more}`.length : 0) > room) break;
+    text = next;
+    shown += 1;
+  }
+  return shown < hosts.length ? `${text} +${hosts.length - shown}` : text;
 }
 
 export function fleetJson(report: FleetReport, extra?: (r: HostResult) => Record<string, unknown>): unknown {
@@ -161,7 +206,7 @@ export function renderSummary(
     r.error ?? '',
   ]);
   const s = report.summary;
-  const parts = [`${s.total} hosts`, `${s.ok} ok`];
+  const parts = [plural(s.total, 'host'), `${s.ok} ok`];
   if (s.failed) parts.push(`${s.failed} failed`);
   if (s.unreachable) parts.push(`${s.unreachable} unreachable`);
   if (s.skipped) parts.push(`${s.skipped} skipped`);

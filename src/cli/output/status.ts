@@ -1,6 +1,7 @@
 import { formatBytes } from '../../core/units.js';
 import { pickRows, sparkline, type HostRow, type HostState, type StatusView } from '../../status/model.js';
 import { renderTable } from './table.js';
+import { plural } from '../../core/format.js';
 import { formatAge, printable, type Colors } from './terminal.js';
 
 /** On a narrow terminal, the columns left out (in this order) until a host line fits. */
@@ -49,7 +50,7 @@ export interface TextOptions {
 export function renderStatusText(view: StatusView, o: TextOptions): string {
   const c = o.colors;
   const s = view.summary;
-  const parts = [`${s.total} host${s.total === 1 ? '' : 's'}`, c.green(`${s.ok} ok`)];
+  const parts = [plural(s.total, 'host'), c.green(`${s.ok} ok`)];
   if (s.degraded) parts.push(c.yellow(`${s.degraded} degraded`));
   if (s.down) parts.push(c.red(`${s.down} down`));
   if (s.unknown) parts.push(c.dim(`${s.unknown} never checked`));
