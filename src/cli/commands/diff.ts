@@ -1,11 +1,10 @@
-import type { Command } from 'commander';
 import { checkControlPath } from '../../core/paths.js';
 import { DEFAULT_SHARED } from '../../deploy/layout.js';
 import { resolveSource } from '../../deploy/source.js';
 import { Inventory } from '../../inventory/inventory.js';
 import { diffJob, describeDrift, type DiffData } from '../../ops/diff.js';
 import type { Cli } from '../context.js';
-import { addExamples } from '../examples.js';
+import type { TillCommand } from '../help.js';
 import { addFleetOptions, runFleetCommand, selectTargets, type FleetOpts } from '../fleet.js';
 import { collect } from '../options.js';
 import { printable } from '../output/terminal.js';
@@ -29,7 +28,7 @@ function driftLines(d: DiffData): string[] {
   return lines;
 }
 
-export function registerDiffCommand(host: Command, cli: Cli): void {
+export function registerDiffCommand(host: TillCommand, cli: Cli): void {
   const cmd = addFleetOptions(
     host
       .command('diff')
@@ -42,12 +41,13 @@ export function registerDiffCommand(host: Command, cli: Cli): void {
         '--shared <path>',
         `a persistent path the deploy kept on the host besides ${DEFAULT_SHARED.join(' and ')}: not compared (repeatable)`,
         collect,
+      )
+      .example('till host diff --all --source ./app', 'which hosts drifted from ./app since the deploy')
+      .example(
+        'till host diff web1 --json',
+        "web1's changed[], added[] and removed[] against the default installation",
       ),
   );
-  addExamples(cmd, [
-    ['till host diff --all --source ./app', 'which hosts drifted from ./app since the deploy'],
-    ['till host diff web1 --json', "web1's changed[], added[] and removed[] against the default installation"],
-  ]);
   cmd.action(async (patterns: string[], opts: DiffOpts) => {
     const paths = cli.paths();
     checkControlPath(paths);

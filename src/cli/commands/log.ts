@@ -1,10 +1,9 @@
-import type { Command } from 'commander';
 import { UsageError } from '../../core/errors.js';
 import { readOperations, type OperationRecord } from '../../core/state/operations.js';
 import { validateName } from '../../core/validate.js';
 import { shQuote } from '../../protocol/quote.js';
 import type { Cli } from '../context.js';
-import { addExamples } from '../examples.js';
+import type { TillCommand } from '../help.js';
 import { intOption } from '../options.js';
 import { renderTable } from '../output/table.js';
 import { formatDuration, printable } from '../output/terminal.js';
@@ -64,7 +63,7 @@ function shownExit(r: OperationRecord): string {
   return r.interrupted !== null ? `${r.exitCode} (${r.interrupted})` : String(r.exitCode);
 }
 
-export function registerLogCommand(program: Command, cli: Cli): void {
+export function registerLogCommand(program: TillCommand, cli: Cli): void {
   const log = program
     .command('log')
     .description('the operations journal: who ran which till command on which hosts, and how it ended (newest last)')
@@ -72,12 +71,10 @@ export function registerLogCommand(program: Command, cli: Cli): void {
     .option('--since <when>', 'only commands started since: an age (30m, 2h, 7d), a day (2025-01-05) or a time')
     .option('--command <command>', 'only this command: deploy, "host deploy", exec…')
     .option('-n, --max-count <n>', 'only the newest N (after the other filters)', intOption('-n', 1, 1_000_000))
-    .option('--json', 'print {"operations": [...], "corrupt": [...]} as JSON');
-  addExamples(log, [
-    ['till log --since 12h', 'what was run on the fleet since last night'],
-    ['till log --host web1 --command deploy -n 5', "web1's last five deploys"],
-    ['till log --json --since 2025-01-05', 'every record since that day, as JSON'],
-  ]);
+    .option('--json', 'print {"operations": [...], "corrupt": [...]} as JSON')
+    .example('till log --since 12h', 'what was run on the fleet since last night')
+    .example('till log --host web1 --command deploy -n 5', "web1's last five deploys")
+    .example('till log --json --since 2025-01-05', 'every record since that day, as JSON');
   log.action(async (opts: { host?: string; since?: string; command?: string; maxCount?: number; json?: boolean }) => {
     if (opts.host !== undefined) validateName(opts.host);
     const since = opts.since !== undefined ? parseSince(opts.since) : undefined;

@@ -1,6 +1,5 @@
 import { lstatSync, mkdirSync, statSync } from 'node:fs';
 import { resolve } from 'node:path';
-import type { Command } from 'commander';
 import { UsageError } from '../../core/errors.js';
 import { formatBytes } from '../../core/units.js';
 import { checkControlPath } from '../../core/paths.js';
@@ -9,7 +8,7 @@ import { Inventory } from '../../inventory/inventory.js';
 import { copyJob, fetchJob, type TransferData } from '../../ops/transfer.js';
 import { remoteTransferPath } from '../../rsync/copy.js';
 import type { Cli } from '../context.js';
-import { addExamples } from '../examples.js';
+import type { TillCommand } from '../help.js';
 import { addFleetOptions, runFleetCommand, selectTargets, type FleetOpts } from '../fleet.js';
 import type { HostResult } from '../../core/fanout.js';
 import { describeTransfers } from './deploy.js';
@@ -76,22 +75,26 @@ function progressDisplay(cli: Cli, json: boolean) {
   };
 }
 
-export function registerTransferCommands(host: Command, cli: Cli): void {
+export function registerTransferCommands(host: TillCommand, cli: Cli): void {
   const copyUsage = 'till host copy <target> <local-path>… <remote-dir>   (or: till host copy [targets] -- <paths…>)';
   const copy = addFleetOptions(
     host
       .command('copy')
       .description(
-        'copy local files and folders into a folder on every target, in parallel (rsync, compressed; like pscp/prsync). Without --, the first word is the target (a name or glob) unless --group/--all gives them; after --, every word is a path. The last path is the remote folder (made if missing)',
+        'copy local files and folders into a folder on every target, in parallel (rsync, compressed; like pscp/prsync)',
+      )
+      .note(
+        "Without --, the first word is the target (a name or glob) unless --group or --all gives them; after --, every word is a path (a name with a leading dash too). The last path is the folder on the host (made if missing; ~/ is the home). Remote paths reach the host inside rsync's protocol: no shell there reads them. A restricted key refuses copy.",
       )
       .usage('[targets...] [options] [--] <local-path...> <remote-dir>')
-      .option('--delete', 'also delete what the remote folder holds that the copied folders do not (rsync --delete)'),
+      .option('--delete', 'also delete what the remote folder holds that the copied folders do not (rsync --delete)')
+      .example("till host copy 'web-*' ./dist /srv/app", 'dist/ into /srv/app/dist on every web host')
+      .example('till host copy --group db -- ./conf/ ~/conf', "conf's contents into ~/conf on the db group")
+      .example(
+        "till host copy web1 web2 -- '-odd name.txt' /tmp",
+        'after --, every word is a path (a leading dash too)',
+      ),
   );
-  addExamples(copy, [
-    ['till host copy web-* ./dist /srv/app', 'dist/ into /srv/app/dist on every web host'],
-    ['till host copy --group db -- ./conf/ ~/conf', "conf's contents into ~/conf on the db group"],
-    ['till host copy web1 web2 -- "-odd name.txt" /tmp', 'after --, every word is a path (a leading dash too)'],
-  ]);
   copy.action(async (words: string[], opts: CopyOpts) => {
     const { patterns, paths: all } = splitTransferWords(words, cli.rest, opts, copyUsage);
     const remoteDir = all[all.length - 1]!;
@@ -135,14 +138,15 @@ export function registerTransferCommands(host: Command, cli: Cli): void {
     host
       .command('fetch')
       .description(
-        'copy files and folders from every target into <local-dir>/<host>/, one folder per host, in parallel (rsync; like pslurp). Without --, the first word is the target (a name or glob) unless --group/--all gives them; after --, every word is a path. The last path is the local folder',
+        'copy files and folders from every target into <local-dir>/<host>/, one folder per host, in parallel (rsync; like pslurp)',
       )
-      .usage('[targets...] [options] [--] <remote-path...> <local-dir>'),
+      .note(
+        "Without --, the first word is the target (a name or glob) unless --group or --all gives them; after --, every word is a path (a name with a leading dash too). The last path is the local folder. Remote paths reach the host inside rsync's protocol: no shell there reads them (its rsync expands * ? [ ] itself). Symlinks that point out of what is fetched are skipped. A restricted key refuses fetch.",
+      )
+      .usage('[targets...] [options] [--] <remote-path...> <local-dir>')
+      .example('till host fetch --all /var/log/syslog ./logs', "every host's syslog as ./logs/<host>/syslog")
+      .example("till host fetch 'web-*' '~/app/logs/*.log' ./out", "the hosts' rsync expands the glob, no shell"),
   );
-  addExamples(fetch, [
-    ['till host fetch --all /var/log/syslog ./logs', "every host's syslog as ./logs/<host>/syslog"],
-    ['till host fetch web-* "~/app/logs/*.log" ./out', "the hosts' rsync expands the glob, no shell"],
-  ]);
   fetch.action(async (words: string[], opts: FleetOpts) => {
     const { patterns, paths: all } = splitTransferWords(words, cli.rest, opts, fetchUsage);
     const localDir = resolve(all[all.length - 1]!);
