@@ -10,10 +10,8 @@ import { execFileSync } from 'node:child_process';
 import {
   chmodSync,
   existsSync,
-  lstatSync,
   mkdirSync,
   mkdtempSync,
-  readdirSync,
   readFileSync,
   rmSync,
   symlinkSync,
@@ -21,24 +19,9 @@ import {
 } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { makeTree, snapshot } from './helpers-files.js';
 import { closeMasters, till, tillOk } from '../lab/till.js';
 import { changes, outside, restrictedHost, type RestrictedHost } from './helpers-gate.js';
-
-/** Every entry under `dir`: inode, mode, size, mtime and ctime (a file's atime too). */
-function snapshot(dir: string): Map<string, string> {
-  const out = new Map<string, string>();
-  const walk = (rel: string) => {
-    const path = rel === '' ? dir : join(dir, rel);
-    const st = lstatSync(path, { bigint: true });
-    out.set(
-      rel,
-      `${st.ino} ${st.mode} ${st.size} m${st.mtimeNs} c${st.ctimeNs}${st.isFile() ? ` a${st.atimeNs}` : ''}`,
-    );
-    if (st.isDirectory()) for (const n of readdirSync(path)) walk(rel === '' ? n : `${rel}/${n}`);
-  };
-  walk('');
-  return out;
-}
 
 /** Everything under `dir`, as one text (for "the secret never arrived"). */
 function allText(dir: string): string {
@@ -69,9 +52,7 @@ describe(
       work = mkdtempSync('/tmp/t-gops-');
       chmodSync(work, 0o755);
       const src = join(work, 'src');
-      mkdirSync(join(src, 'lib'), { recursive: true });
-      writeFileSync(join(src, 'README.md'), 'v1\n');
-      writeFileSync(join(src, 'lib/secret.conf'), `password=${SECRET}\n`);
+      makeTree(src, { 'README.md': 'v1\n', 'lib/secret.conf': `password=${SECRET}\n` });
       const d = await tillOk(r.home, ['host', 'deploy', 'h0', '--source', src, '--json']);
       release = JSON.parse(d.stdout).release;
       // A file in the host user's home that no key of till's may read, not even a line of it.

@@ -3,48 +3,16 @@
  * (concurrent tills, a failed and an interrupted command, `till log`), drift
  * (`host diff` after a deploy, read-only), and `host copy` / `host fetch`.
  */
-import {
-  existsSync,
-  lstatSync,
-  mkdirSync,
-  mkdtempSync,
-  readdirSync,
-  readFileSync,
-  rmSync,
-  writeFileSync,
-} from 'node:fs';
+import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startLab, type Lab, type LabHost } from '../lab/lab.js';
+import { makeTree, snapshot } from './helpers-files.js';
 import { closeMasters, tempHome, till, tillOk } from '../lab/till.js';
 
 let lab: Lab;
 let home: string;
 let work: string;
-
-function makeTree(dir: string, files: Record<string, string>): void {
-  for (const [rel, content] of Object.entries(files)) {
-    mkdirSync(join(dir, rel, '..'), { recursive: true });
-    writeFileSync(join(dir, rel), content);
-  }
-}
-
-/**
- * Every entry under `dir` (not following links): inode, mode, size, mtime and ctime to the
- * nanosecond, and a file's atime (reading a folder or a symlink, as ls does, updates its own).
- */
-function snapshot(dir: string): Map<string, string> {
-  const out = new Map<string, string>();
-  const walk = (rel: string) => {
-    const path = rel === '' ? dir : join(dir, rel);
-    const st = lstatSync(path, { bigint: true });
-    const atime = st.isFile() ? ` a${st.atimeNs}` : '';
-    out.set(rel, `${st.ino} ${st.mode} ${st.size} m${st.mtimeNs} c${st.ctimeNs}${atime}`);
-    if (st.isDirectory()) for (const n of readdirSync(path)) walk(rel === '' ? n : `${rel}/${n}`);
-  };
-  walk('');
-  return out;
-}
 
 beforeAll(async () => {
   ({ home } = tempHome());

@@ -495,6 +495,7 @@ describe('decide: what a restricted key may run', () => {
       root: join(home, 'Tekton'),
     });
     expect(kind(read('-nlrce.iLsfxCIvu', 'Tekton.till/releases/r1/'))).toBe('rsync');
+    expect(kind(read('-lrce.iLsfxCIvu --dry-run'))).toBe('rsync');
     expect(kind(read('-nlrce.iLsfxCIvu --checksum-choice=xxh128', `${home}/Tekton.till/releases/r1/sub`))).toBe(
       'rsync',
     );
@@ -502,6 +503,7 @@ describe('decide: what a restricted key may run', () => {
       // Not a dry run: the sender would send content.
       [read('-lrce.iLsfxCIvu'), /must be a dry run \(-n\)/],
       [read('-lrce.iLsfxCIvu --open-noatime'), /must be a dry run/],
+      [read('-lrce.iLsfxCIvu --dry-run=0'), /--dry-run value "0" is not allowed|--dry-run is not allowed/],
       // Outside a release: the live folder, the home, ~/.ssh, till's own files, other roots.
       [read('-nlrce.iLsfxCIvu', '~/Tekton/'), /the one read is a dry-run listing of a release/],
       [read('-nlrce.iLsfxCIvu', '~/.ssh/'), /not .*\.ssh/],

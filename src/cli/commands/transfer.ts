@@ -2,15 +2,15 @@ import { lstatSync, mkdirSync, statSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { UsageError } from '../../core/errors.js';
 import { formatBytes } from '../../core/units.js';
-import { checkControlPath } from '../../core/paths.js';
+import { checkControlPath, type TillPaths } from '../../core/paths.js';
 import type { RsyncProgress } from '../../deploy/rsync.js';
 import { Inventory } from '../../inventory/inventory.js';
-import { copyJob, fetchJob, type TransferData } from '../../ops/transfer.js';
+import { copyJob, fetchJob, type TransferData, type TransferOpts } from '../../ops/transfer.js';
 import { remoteTransferPath } from '../../rsync/copy.js';
 import type { Cli } from '../context.js';
 import type { TillCommand } from '../help.js';
 import { addFleetOptions, runFleetCommand, selectTargets, type FleetOpts } from '../fleet.js';
-import type { HostResult } from '../../core/fanout.js';
+import type { HostJob, HostResult } from '../../core/fanout.js';
 import { describeTransfers } from './deploy.js';
 
 /**
@@ -50,13 +50,6 @@ interface CopyOpts extends FleetOpts {
   delete?: boolean;
 }
 
-function transferColumns(): Array<[string, (r: HostResult<TransferData>) => string]> {
-  return [
-    ['FILES', (r) => (r.data ? String(r.data.files) : '-')],
-    ['DATA', (r) => (r.data ? formatBytes(r.data.bytes) : '-')],
-  ];
-}
-
 /** The live line's detail and the jobs' progress hook, on a terminal only. */
 function progressDisplay(cli: Cli, json: boolean) {
   const transfers = new Map<string, RsyncProgress>();
@@ -73,6 +66,52 @@ function progressDisplay(cli: Cli, json: boolean) {
       refresh = r;
     },
   };
+}
+
+/**
+ * Resolves the targets, runs `before` (nothing has been contacted yet), then one transfer
+ * per host through the engine with the live line's progress; returns the exit code.
+ */
+async function runTransfer(
+  cli: Cli,
+  patterns: string[],
+  opts: FleetOpts,
+  fetching: boolean,
+  job: (paths: TillPaths, common: TransferOpts) => HostJob<TransferData>,
+  before: () => void = () => undefined,
+): Promise<number> {
+  const paths = cli.paths();
+  checkControlPath(paths);
+  const inventory = new Inventory(paths);
+  const targets = selectTargets(await inventory.read(), patterns, opts);
+  before();
+  const progress = progressDisplay(cli, opts.json === true);
+  const columns: Array<[string, (r: HostResult<TransferData>) => string]> = [
+    ['FILES', (r) => (r.data ? String(r.data.files) : '-')],
+    ['DATA', (r) => (r.data ? formatBytes(r.data.bytes) : '-')],
+  ];
+  if (fetching) columns.push(['FOLDER', (r) => r.data?.dir ?? '-']);
+  return runFleetCommand<TransferData>({
+    cli,
+    inventory,
+    targets,
+    opts,
+    job: ({ refresh }) => {
+      progress.bind(refresh);
+      return job(paths, {
+        connectTimeout: opts.connectTimeout,
+        timeoutMs: opts.timeout && opts.timeout * 1000,
+        ...(progress.onProgress ? { onProgress: progress.onProgress } : {}),
+      });
+    },
+    ...(progress.detail ? { detail: progress.detail } : {}),
+    extraJson: (r) => ({
+      files: r.data?.files ?? null,
+      bytes: r.data?.bytes ?? null,
+      ...(fetching ? { dir: r.data?.dir ?? null } : {}),
+    }),
+    extraColumns: columns,
+  });
 }
 
 export function registerTransferCommands(host: TillCommand, cli: Cli): void {
@@ -107,29 +146,9 @@ export function registerTransferCommands(host: TillCommand, cli: Cli): void {
         throw new UsageError(`no such local file or folder: ${JSON.stringify(s)}`);
       }
     }
-    const paths = cli.paths();
-    checkControlPath(paths);
-    const inventory = new Inventory(paths);
-    const targets = selectTargets(await inventory.read(), patterns, opts);
-    const progress = progressDisplay(cli, opts.json === true);
-    cli.exitCode = await runFleetCommand<TransferData>({
-      cli,
-      inventory,
-      targets,
-      opts,
-      job: ({ refresh }) => {
-        progress.bind(refresh);
-        return copyJob(paths, sources, remoteDir, {
-          delete: opts.delete === true,
-          connectTimeout: opts.connectTimeout,
-          timeoutMs: opts.timeout && opts.timeout * 1000,
-          ...(progress.onProgress ? { onProgress: progress.onProgress } : {}),
-        });
-      },
-      ...(progress.detail ? { detail: progress.detail } : {}),
-      extraJson: (r) => ({ files: r.data?.files ?? null, bytes: r.data?.bytes ?? null }),
-      extraColumns: transferColumns(),
-    });
+    cli.exitCode = await runTransfer(cli, patterns, opts, false, (paths, common) =>
+      copyJob(paths, sources, remoteDir, { ...common, delete: opts.delete === true }),
+    );
   });
 
   const fetchUsage =
@@ -152,33 +171,20 @@ export function registerTransferCommands(host: TillCommand, cli: Cli): void {
     const localDir = resolve(all[all.length - 1]!);
     const remotePaths = all.slice(0, -1);
     for (const p of remotePaths) remoteTransferPath(p, 'a remote path');
-    const paths = cli.paths();
-    checkControlPath(paths);
-    const inventory = new Inventory(paths);
-    const targets = selectTargets(await inventory.read(), patterns, opts);
-    try {
-      mkdirSync(localDir, { recursive: true });
-    } catch (err) {
-      throw new UsageError(`cannot make the local folder ${localDir}: ${(err as Error).message}`);
-    }
-    if (!statSync(localDir).isDirectory()) throw new UsageError(`${localDir} is not a folder`);
-    const progress = progressDisplay(cli, opts.json === true);
-    cli.exitCode = await runFleetCommand<TransferData>({
+    cli.exitCode = await runTransfer(
       cli,
-      inventory,
-      targets,
+      patterns,
       opts,
-      job: ({ refresh }) => {
-        progress.bind(refresh);
-        return fetchJob(paths, remotePaths, localDir, {
-          connectTimeout: opts.connectTimeout,
-          timeoutMs: opts.timeout && opts.timeout * 1000,
-          ...(progress.onProgress ? { onProgress: progress.onProgress } : {}),
-        });
+      true,
+      (paths, common) => fetchJob(paths, remotePaths, localDir, common),
+      () => {
+        try {
+          mkdirSync(localDir, { recursive: true });
+        } catch (err) {
+          throw new UsageError(`cannot make the local folder ${localDir}: ${(err as Error).message}`);
+        }
+        if (!statSync(localDir).isDirectory()) throw new UsageError(`${localDir} is not a folder`);
       },
-      ...(progress.detail ? { detail: progress.detail } : {}),
-      extraJson: (r) => ({ files: r.data?.files ?? null, bytes: r.data?.bytes ?? null, dir: r.data?.dir ?? null }),
-      extraColumns: [...transferColumns(), ['FOLDER', (r) => r.data?.dir ?? '-']],
-    });
+    );
   });
 }
