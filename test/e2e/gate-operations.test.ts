@@ -5,8 +5,8 @@
  * gate's reason; and someone holding only that key cannot turn the gate's new read into
  * a download, a write, or a read outside the release.
  */
-import { randomBytes } from 'node:crypto';
-import { execFileSync } from 'node:child_process';
+import { createHash, randomBytes } from 'node:crypto';
+import { execFileSync, spawn } from 'node:child_process';
 import {
   chmodSync,
   existsSync,
@@ -144,6 +144,36 @@ describe(
         expect(readFileSync(join(r.host.home, '.till/logs/gate.log'), 'utf8')).toMatch(/allowed rsync read of/);
         expect(out).not.toContain(SECRET);
         expect(allText(d)).not.toContain(SECRET);
+      });
+
+      it("waits for the deploy root's lock: no read while another session works on the release", async () => {
+        // Another gate session on ~/app: its lock folder, held by a live process.
+        const holder = spawn('sleep', ['60'], { stdio: 'ignore' });
+        const lock = `.till/locks/root-${createHash('sha256').update(`${r.host.home}/app`).digest('hex').slice(0, 20)}`;
+        r.host.shell(`mkdir -p ${lock} && echo ${holder.pid} > ${lock}/pid`);
+        const log = () => readFileSync(join(r.host.home, '.till/logs/gate.log'), 'utf8');
+        const reads = () => log().match(/allowed rsync read of/g)?.length ?? 0;
+        const before = reads();
+        const child = r.key.rsyncAsync(['-n', '-r', `HOST:${rel()}`, `${into('locked')}/`]);
+        let exited: number | null | undefined;
+        const done = new Promise<void>((res) =>
+          child.on('close', (code) => {
+            exited = code;
+            res();
+          }),
+        );
+        try {
+          await new Promise((res) => setTimeout(res, 2_500));
+          expect(exited, 'the read ran while the root was locked').toBeUndefined();
+          expect(reads()).toBe(before);
+        } finally {
+          holder.kill();
+        }
+        // Its holder gone, the lock is stale: the waiting gate breaks it and the read runs.
+        await done;
+        expect(exited).toBe(0);
+        expect(reads()).toBe(before + 1);
+        expect(existsSync(join(r.host.home, lock))).toBe(false);
       });
 
       it('outside a release: ~/.ssh, the home, the deploy root itself, other folders', () => {

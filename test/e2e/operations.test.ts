@@ -3,12 +3,15 @@
  * (concurrent tills, a failed and an interrupted command, `till log`), drift
  * (`host diff` after a deploy, read-only), and `host copy` / `host fetch`.
  */
-import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import { spawnSync } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { shJoin } from '../../src/protocol/quote.js';
 import { startLab, type Lab, type LabHost } from '../lab/lab.js';
 import { makeTree, snapshot } from './helpers-files.js';
-import { closeMasters, tempHome, till, tillOk } from '../lab/till.js';
+import { closeMasters, tempHome, till, TILL_BIN, tillOk } from '../lab/till.js';
 
 let lab: Lab;
 let home: string;
@@ -100,6 +103,43 @@ describe('host diff: drift after a deploy, read-only', () => {
     lab.hosts[1]!.shell('rm projects/github/Tekton/lib/b.txt');
     const removed = JSON.parse((await till(home, ['host', 'diff', 'h1', '--source', src(), '--json'])).stdout);
     expect(removed.results[0]).toMatchObject({ added: ['extra.txt'], removed: ['lib/b.txt'] });
+    expect((await till(home, ['host', 'diff', 'h2', '--source', src()])).code).toBe(0);
+  }, 120_000);
+
+  it("says when the live release is not the one till deployed last (switched by hand), from an installation's folder", async () => {
+    const h2 = lab.hosts[2]!;
+    const again = await tillOk(home, ['host', 'deploy', 'h2', '--source', src(), '--json']);
+    const newer: string = JSON.parse(again.stdout).release;
+    expect(newer).not.toBe(deployed);
+    // Someone points the live link back at the older release by hand.
+    const link = h2.shell('readlink projects/github/Tekton').trim();
+    h2.shell(
+      `ln -sfn '${link.replace(newer, deployed)}' projects/github/Tekton.tmp && mv -T projects/github/Tekton.tmp projects/github/Tekton`,
+    );
+    await tillOk(home, ['installation', 'add', src(), '--name', 'tk']);
+    try {
+      const r = await till(home, ['host', 'diff', 'h2', '--installation', 'tk', '--json']);
+      expect(r.code, r.stderr).toBe(1);
+      expect(JSON.parse(r.stdout).results[0]).toMatchObject({
+        status: 'failed',
+        differs: true,
+        changed: [],
+        added: [],
+        removed: [],
+        release: deployed,
+        recorded: newer,
+        liveIsRecorded: false,
+        error: `differs from the source: live release ${deployed} is not ${newer}`,
+      });
+      const human = await till(home, ['host', 'diff', 'h2', '--installation', 'tk']);
+      expect(human.code).toBe(1);
+      expect(human.stdout).toContain(`== h2 (${deployed}): live release ${deployed} is not ${newer}`);
+    } finally {
+      h2.shell(
+        `ln -sfn '${link}' projects/github/Tekton.tmp && mv -T projects/github/Tekton.tmp projects/github/Tekton`,
+      );
+      await tillOk(home, ['installation', 'remove', 'tk']);
+    }
     expect((await till(home, ['host', 'diff', 'h2', '--source', src()])).code).toBe(0);
   }, 120_000);
 
@@ -203,6 +243,42 @@ describe('host copy / host fetch', () => {
       });
     }
   }, 60_000);
+
+  it('progress on a terminal: each transfer under way on the live line; without a terminal, none of it', async () => {
+    const big = join(work, 'big');
+    // Incompressible, so the transfer lasts long enough for progress records even over loopback.
+    makeTree(big, {});
+    for (let i = 0; i < 8; i += 1) writeFileSync(join(big, `r${i}.bin`), randomBytes(3 * 1024 * 1024));
+    const onTerminal = (args: string[]) =>
+      spawnSync('script', ['-qec', shJoin([process.execPath, TILL_BIN, ...args]), '/dev/null'], {
+        encoding: 'utf8',
+        timeout: 120_000,
+        env: {
+          PATH: process.env.PATH,
+          HOME: process.env.HOME,
+          TILL_HOME: home,
+          NO_COLOR: '1',
+          TERM: 'dumb',
+          COLUMNS: '200',
+        },
+      });
+    const up = onTerminal(['host', 'copy', 'h0', 'h1', '--', big, '~/progress']);
+    expect(up.status, up.stdout).toBe(0);
+    expect(up.stdout).toMatch(/\d\/2 done · [\d.]+m?s · h[01] \d{1,3}% [\d.]+ (B|KiB|MiB), \d+ files?/);
+    expect(up.stdout).toMatch(/h0 +ok +.*8 +24 MiB/);
+    const down = onTerminal(['host', 'fetch', 'h0', '~/progress/big', join(work, 'progress-back')]);
+    expect(down.status, down.stdout).toBe(0);
+    expect(down.stdout).toMatch(/0\/1 done · [\d.]+m?s · h0 \d{1,3}% [\d.]+ (B|KiB|MiB), \d+ files?/);
+    // (Buffer.equals: toEqual walks 3 MB byte by byte for a minute.)
+    expect(readFileSync(join(work, 'progress-back/h0/big/r7.bin')).equals(readFileSync(join(big, 'r7.bin')))).toBe(
+      true,
+    );
+    // Not on a terminal: rsync is not even asked for progress; no \r, no percentages.
+    writeFileSync(join(big, 'r0.bin'), randomBytes(3 * 1024 * 1024));
+    const plain = await tillOk(home, ['host', 'copy', 'h0', big, '~/progress']);
+    expect(plain.stdout + plain.stderr).not.toMatch(/\r|\d%/);
+    for (const h of [lab.hosts[0]!, lab.hosts[1]!]) h.shell('rm -rf progress');
+  }, 180_000);
 
   it('refuses bad paths before contacting anything', async () => {
     const cases: Array<[string[], RegExp]> = [
