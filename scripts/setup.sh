@@ -24,14 +24,16 @@ declare -A USER_NEEDS=(
 )
 # Only the test suite uses these: promtool checks the metrics, chromium renders the
 # status page, systemd-analyze and crontab check the scheduler files, tcsh is a login
-# shell under test, zoneinfo for TZ tests, script for a pseudo-terminal, zsh and fish
-# run the completion scripts, man renders the man page.
+# shell under test, ansible runs through host export's inventory, zoneinfo for TZ tests,
+# script for a pseudo-terminal, zsh and fish run the completion scripts, man renders the
+# man page.
 declare -A TEST_NEEDS=(
   [promtool]=prometheus
   [chromium]=chromium
   [systemd-analyze]=systemd
   [crontab]=cron
   [tcsh]=tcsh
+  [ansible]=ansible-core
   [tzselect]=tzdata
   [unshare]=util-linux
   [script]=bsdutils

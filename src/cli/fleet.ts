@@ -11,7 +11,7 @@ import {
 } from '../core/fanout.js';
 import type { Inventory } from '../inventory/inventory.js';
 import type { HostEntry } from '../core/state/hosts.js';
-import { resolveTargets } from '../core/targets.js';
+import { resolveTargets, type ResolveOptions } from '../core/targets.js';
 import type { Cli } from './context.js';
 import { currentOperation, handleInterrupts } from './journal.js';
 import { collect, intOption, secondsOption } from './options.js';
@@ -20,6 +20,8 @@ import { FleetReporter, fleetJson, renderSummary } from './output/reporter.js';
 export interface FleetOpts {
   group?: string[];
   all?: boolean;
+  limit?: string;
+  listHosts?: boolean;
   parallel?: number;
   serial?: boolean;
   retries?: number;
@@ -32,10 +34,15 @@ export interface FleetOpts {
 export function addFleetOptions<C extends Command>(cmd: C): C {
   return (
     cmd
-      .argument('[targets...]', 'host names or globs (web-*)')
+      .argument(
+        '[targets...]',
+        'host patterns: names, globs (web-*), ranges (web[01-10]), @group, !exclude, &intersect',
+      )
       // No default value: commander would print `(default: [])` in every command's help.
       .option('-g, --group <group>', 'every host of a group (repeatable)', collect)
       .option('-a, --all', 'every host in the database')
+      .option('-l, --limit <pattern>', 'further narrow the selected hosts to this pattern')
+      .option('--list-hosts', 'print the hosts this would run on, one per line, and stop (contacts nothing)')
       .option(
         '-p, --parallel <n>',
         `hosts in flight at once (default ${DEFAULT_PARALLEL})`,
@@ -60,11 +67,40 @@ function checkFanoutOptions(opts: FleetOpts): void {
   }
 }
 
-export function selectTargets(db: Parameters<typeof resolveTargets>[0], patterns: string[], opts: FleetOpts): Target[] {
+/** Whether the command was given targets of its own (patterns, --group or --all; --limit only narrows). */
+export function hasTargets(patterns: string[], opts: FleetOpts): boolean {
+  return patterns.length > 0 || (opts.group ?? []).length > 0 || opts.all === true;
+}
+
+/** The targets of a fleet command; warnings (an exclusion that matched nothing) go to stderr. */
+export function selectTargets(
+  cli: Cli,
+  db: Parameters<typeof resolveTargets>[0],
+  patterns: string[],
+  opts: FleetOpts,
+  resolve: ResolveOptions = {},
+): Target[] {
   checkFanoutOptions(opts);
-  const targets = resolveTargets(db, { patterns, groups: opts.group ?? [], all: opts.all === true });
+  const { targets, warnings } = resolveTargets(
+    db,
+    { patterns, groups: opts.group ?? [], all: opts.all === true, limit: opts.limit },
+    resolve,
+  );
+  for (const w of warnings) cli.err(`warning: ${w}`);
   currentOperation()?.noteTargets(targets.map((t) => t.name));
   return targets;
+}
+
+/**
+ * `--list-hosts`: prints the hosts a command would run on (one per line, or
+ * `{"hosts": [...]}` with --json) and tells the command to stop there. Called right
+ * after the targets are known, before anything is contacted, locked or written.
+ */
+export function listHostsIfAsked(cli: Cli, targets: readonly Target[], opts: FleetOpts): boolean {
+  if (opts.listHosts !== true) return false;
+  if (opts.json === true) cli.json({ hosts: targets.map((t) => t.name) });
+  else if (targets.length > 0) cli.out(targets.map((t) => t.name).join('\n'));
+  return true;
 }
 
 /**

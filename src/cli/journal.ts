@@ -18,13 +18,15 @@ import { VERSION } from './version.js';
  * code, an error, Ctrl-C or SIGTERM (recorded as interrupted), or process.exit.
  *
  * Only the commands below do not record: they change nothing on a host or in till's
- * state of one (reads, probes), or a child till they start records the work itself.
+ * state of one (reads, probes), or a child till they start records the work itself;
+ * nor does any command run with --list-hosts (it only prints its targets).
  * test/unit/journal-commands.test.ts walks the command tree and fails for a command
  * this list names that does not exist, or for an acting command that does not record.
  */
 export const UNRECORDED: ReadonlyMap<string, string> = new Map([
   ['host list', 'reads the database'],
   ['host show', 'reads the database'],
+  ['host export', 'prints the database in another format'],
   ['host pubkey', "prints till's public key"],
   ['host test', 'a read-only probe'],
   ['host health', 'a read-only probe (watch runs it every few minutes)'],
@@ -200,7 +202,8 @@ export function currentOperation(): OperationRecorder | undefined {
 export function installJournal(program: Command, argv: readonly string[]): void {
   program.hook('preAction', (_root, action) => {
     const command = commandPath(action);
-    if (UNRECORDED.has(command) || current !== undefined) return;
+    // --list-hosts prints the targets and stops: nothing is contacted, nothing to record.
+    if (UNRECORDED.has(command) || current !== undefined || action.opts().listHosts === true) return;
     const hostArgs = command.startsWith('host ')
       ? action.registeredArguments.flatMap((arg, i) => {
           if (!HOST_ARGUMENTS.has(arg.name())) return [];

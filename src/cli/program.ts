@@ -4,6 +4,7 @@ import { helpConfiguration, helpWidth, TillCommand } from './help.js';
 import { COLOR_MODES, type ColorMode } from './output/terminal.js';
 import { registerHostCommands } from './commands/host.js';
 import { registerGroupCommands } from './commands/group.js';
+import { registerInventoryCommands } from './commands/inventory.js';
 import { registerAuditCommand } from './commands/audit.js';
 import { registerScheduleCommands } from './commands/schedule.js';
 import { registerWatchCommand } from './commands/watch.js';
@@ -55,6 +56,7 @@ export function createProgram(cli: Cli): TillCommand {
     .example('till host list', 'every host: address, status, last test and sync, groups')
     .example('till host test --all', 'check that till reaches every host');
   registerHostCommands(host, cli);
+  registerInventoryCommands(host, cli);
   registerGroupCommands(host, cli);
   registerAuditCommand(host, cli);
   registerScheduleCommands(program, cli);

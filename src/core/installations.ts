@@ -6,6 +6,7 @@ import { registryNameOf, REGISTRY_KEY } from './dotenv.js';
 import { UsageError } from './errors.js';
 import type { TillPaths } from './paths.js';
 import { JsonFileStore } from './state/store.js';
+import { didYouMean } from './suggest.js';
 import { NAME_RE, validateName } from './validate.js';
 
 /**
@@ -135,11 +136,20 @@ export async function addInstallation(
   });
 }
 
+/** "no such installation", with the nearest names as the hint. */
+export function noSuchInstallation(
+  file: { installations: Record<string, unknown> },
+  name: string,
+  fallback = 'see: till installation list',
+): UsageError {
+  return new UsageError(`no such installation: ${name}`, didYouMean(name, Object.keys(file.installations), fallback));
+}
+
 export async function removeInstallation(paths: TillPaths, name: string): Promise<Installation> {
   validateName(name, 'installation');
   return installationsStore(paths).update((file) => {
     const entry = file.installations[name];
-    if (!entry) throw new UsageError(`no such installation: ${name}`, 'see: till installation list');
+    if (!entry) throw noSuchInstallation(file, name);
     delete file.installations[name];
     if (file.default === name) file.default = null;
     return entry;
@@ -149,8 +159,7 @@ export async function removeInstallation(paths: TillPaths, name: string): Promis
 export async function setDefaultInstallation(paths: TillPaths, name: string): Promise<void> {
   validateName(name, 'installation');
   await installationsStore(paths).update((file) => {
-    if (!(name in file.installations))
-      throw new UsageError(`no such installation: ${name}`, 'see: till installation list');
+    if (!(name in file.installations)) throw noSuchInstallation(file, name);
     file.default = name;
   });
 }

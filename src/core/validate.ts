@@ -1,4 +1,5 @@
 import { isIP } from 'node:net';
+import { NAME_RE, remotePathProblem } from '../protocol/args.js';
 import { UsageError } from './errors.js';
 
 /**
@@ -6,7 +7,7 @@ import { UsageError } from './errors.js';
  * through here first. A newline in a host name would otherwise let anyone who can
  * add a host inject `ProxyCommand` and run code on the operator's machine.
  */
-export const NAME_RE = /^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$/;
+export { NAME_RE, remotePathProblem };
 // POSIX-ish user names, plus the dots and capitals real systems allow.
 export const USER_RE = /^[A-Za-z0-9_][A-Za-z0-9._-]{0,31}$/;
 // RFC 1123 host names: labels of letters, digits and inner hyphens.
@@ -73,18 +74,6 @@ export function validateRemotePath(value: string, what = 'remote path'): string 
       'use an absolute path or one starting with ~/, of letters, digits and / . _ - + @ , =',
     );
   return value;
-}
-
-/** Why a remote path is unsafe, or undefined when it is fine. */
-export function remotePathProblem(value: string): string | undefined {
-  if (value.length === 0) return 'it is empty';
-  if (value.length > 1024) return 'it is longer than 1024 characters';
-  if (!(value.startsWith('/') || value.startsWith('~/'))) return 'it must be absolute or start with ~/';
-  if (!/^[~A-Za-z0-9/._+@,=-]+$/.test(value)) return 'it contains whitespace, quotes, control or shell characters';
-  if (value.indexOf('~', 1) !== -1) return '~ may only start the path';
-  if (value.split('/').some((seg) => seg === '..')) return 'it contains a .. segment';
-  if (/(^|\/)-/.test(value)) return 'a path segment starts with -';
-  return undefined;
 }
 
 export interface HostSpec {

@@ -5,7 +5,7 @@ import { basename, join, resolve } from 'node:path';
 import { UsageError } from '../core/errors.js';
 import { NAME_RE } from '../core/validate.js';
 import { registryNameOf } from '../core/dotenv.js';
-import { installationsStore } from '../core/installations.js';
+import { installationsStore, noSuchInstallation } from '../core/installations.js';
 import type { TillPaths } from '../core/paths.js';
 
 /**
@@ -35,8 +35,9 @@ export async function resolveSource(
         ? registry.installations[opts.installation]
         : undefined;
       if (!entry)
-        throw new UsageError(
-          `no installation named ${opts.installation}`,
+        throw noSuchInstallation(
+          registry,
+          opts.installation,
           'see: till installation list, or deploy a directory with --source <dir>',
         );
       dir = entry.path;

@@ -15,8 +15,12 @@ import { posix } from 'node:path';
  * waiters never both break it.
  */
 
-/** How long a session waits for another one on the same root (a deploy's --check may take minutes). */
-export const ROOT_LOCK_WAIT_MS = 10 * 60_000;
+/**
+ * How long a session waits for another one on the same root. Less than the 120 s a
+ * controller gives a deploy script: a gate must not run a script after its controller
+ * has given up on it.
+ */
+export const ROOT_LOCK_WAIT_MS = 90_000;
 /** A breaker's lock older than this was left by a killed gate. */
 const BREAK_STALE_MS = 30_000;
 const POLL_MS = 50;

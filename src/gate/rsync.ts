@@ -1,5 +1,6 @@
 import { posix } from 'node:path';
 import { VERSION_RE } from '../protocol/args.js';
+import { expandHome } from '../protocol/wire.js';
 import type { Word } from './words.js';
 
 /**
@@ -101,7 +102,7 @@ function resolvePath(word: Word, home: string, base: string): string | undefined
   if (word.tilde) {
     if (text === '~') return home;
     if (!text.startsWith('~/')) return undefined; // ~user
-    text = `${home}/${text.slice(2)}`;
+    text = expandHome(text, home);
   }
   if (text.split('/').includes('..')) return undefined;
   const resolved = posix.resolve(base, text);

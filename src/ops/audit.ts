@@ -8,6 +8,7 @@ import type { TillPaths } from '../core/paths.js';
 import { appendAudit, auditStore, type AuditHistory } from '../audit/history.js';
 import { errorMessage } from '../core/errors.js';
 import { keyFile } from '../ssh/key-set.js';
+import { remoteFailure } from '../ssh/outcome.js';
 import { runScript, scriptOutcome } from '../ssh/run-script.js';
 
 /** During a key rotation the previous key pair lives here until no host uses it. */
@@ -74,12 +75,7 @@ export function auditJob(
       return {
         ...outcome,
         ok: false,
-        failure: {
-          kind: 'remote',
-          connection: false,
-          retryable: false,
-          message: `audit output not understood: ${(err as Error).message}`,
-        },
+        failure: remoteFailure(`audit output not understood: ${(err as Error).message}`),
       };
     }
     // A history file that cannot be read or locked fails this host only (not retried: the

@@ -1,12 +1,14 @@
 import { UsageError } from '../core/errors.js';
 import { runFleet, type HostResult } from '../core/fanout.js';
 import type { Inventory } from '../inventory/inventory.js';
+import { requireHost } from '../core/host-admin.js';
 import type { HostEntry, HostsFile } from '../core/state/hosts.js';
 import { buildControlExitArgs } from '../ssh/args.js';
-import { appendKeyCommand, KEY_PRESENT } from '../ssh/authorized-keys.js';
+import { keyAppend, KEY_PRESENT } from '../protocol/keys.js';
+import { commandLine } from '../protocol/wire.js';
 import { DEFAULT_CONNECT_TIMEOUT } from '../ssh/config.js';
 import { readTillKey } from '../ssh/key-set.js';
-import { classifySsh, type Failure } from '../ssh/outcome.js';
+import { classifySsh, remoteFailure, type Failure } from '../ssh/outcome.js';
 import { runProcess } from '../ssh/process.js';
 import { applyTest, testJob, type TestData } from './test.js';
 
@@ -28,8 +30,7 @@ function jumpSpec(h: HostEntry): string {
 
 /** Plain `ssh` as the operator runs it: no -F, so their ~/.ssh/config applies. */
 export function buildOperatorSshArgs(db: HostsFile, name: string, command: string, opts: OperatorSshOptions): string[] {
-  const h = db.hosts[name];
-  if (!h) throw new UsageError(`no such host: ${name}`, 'see: till host list');
+  const h = requireHost(db, name);
   const args = ['-o', `ConnectTimeout=${opts.connectTimeout ?? DEFAULT_CONNECT_TIMEOUT}`];
   if (opts.batch) args.push('-o', 'BatchMode=yes');
   if (h.jump !== undefined) {
@@ -62,15 +63,15 @@ export async function authorizeHost(
 ): Promise<AuthorizeResult> {
   const paths = inventory.paths;
   const db = await inventory.read();
-  if (!(name in db.hosts)) throw new UsageError(`no such host: ${name}`, 'see: till host list');
+  requireHost(db, name);
   const key = await readTillKey(paths, 'current');
   if (!key) throw new UsageError(`till's key is missing or unreadable (${paths.publicKey})`, 'run: till host init');
 
-  const command = appendKeyCommand(key.line, key.key.blob);
-  // On a terminal ssh may ask the operator for a password or passphrase: let it.
+  // The operator's own ssh, not runScript's: on a terminal it may ask for a password or passphrase; let it.
+  const command = commandLine(keyAppend.versions[0]!, { line: key.line, blob: key.key.blob });
   const result = await runProcess('ssh', buildOperatorSshArgs(db, name, command, opts), { interactive: !opts.batch });
   if (result.exitCode !== 0 && result.exitCode !== KEY_PRESENT) {
-    const failure = classifySsh(result) ?? { kind: 'remote', connection: false, retryable: false, message: 'failed' };
+    const failure = classifySsh(result) ?? remoteFailure('failed');
     const detail = result.stderr.trim().split('\n').pop() ?? '';
     throw new AuthorizeFailed({
       ...failure,

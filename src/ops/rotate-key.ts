@@ -5,10 +5,9 @@ import type { HostsFile } from '../core/state/hosts.js';
 import { SetupError } from '../core/errors.js';
 import { buildControlExitArgs } from '../ssh/args.js';
 import { test, TEST_MARKER } from '../protocol/host.js';
-import { KEEP_MISSING, keyAdd, keyRemove, KEY_PRESENT, NOT_RESTRICTED } from '../protocol/keys.js';
+import { KEEP_MISSING, keyAdd, keyAppend, keyDrop, keyRemove, KEY_PRESENT, NOT_RESTRICTED } from '../protocol/keys.js';
 import { gateRefusal, GATE_UNKNOWN_SCRIPT } from '../protocol/wire.js';
-import { appendKeyCommand, removeKeyCommand } from '../ssh/authorized-keys.js';
-import { sshRun, toOutcome } from '../ssh/client.js';
+import { toOutcome } from '../ssh/client.js';
 import {
   createNextKey,
   deleteOldKey,
@@ -158,7 +157,8 @@ export function rotateJob(
       const add = await editKeys(restricted, async (r) =>
         r
           ? (await runScript(paths, name, keyAdd, targetKey, { signal, ...opts })).result
-          : sshRun(paths, name, appendKeyCommand(target.line, target.key.blob), { signal, ...opts }),
+          : (await runScript(paths, name, keyAppend, { line: target.line, blob: target.key.blob }, { signal, ...opts }))
+              .result,
       );
       restricted = add.restricted;
       if (add.result.exitCode !== 0 && add.result.exitCode !== KEY_PRESENT)
@@ -191,7 +191,7 @@ export function rotateJob(
     const remove = await editKeys(restricted, async (r) =>
       r
         ? (await runScript(paths, name, keyRemove, keys, { send: withKey(db, name, signal) })).result
-        : withKey(db, name, signal)(removeKeyCommand(keys.keep, keys.drop)),
+        : (await runScript(paths, name, keyDrop, keys, { send: withKey(db, name, signal) })).result,
     );
     restricted = remove.restricted;
     const report = restricted ? keyRemove.parse(remove.result.stdout) : { removed: 0, foreign: 0, otherRestricted: 0 };

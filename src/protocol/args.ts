@@ -263,6 +263,11 @@ const keyBlob = type('key blob', (v) =>
   blobKeyType(v) !== undefined ? undefined : `${show(v)} is not an OpenSSH public key blob`,
 );
 const ed25519Blob = type('ssh-ed25519 blob', ed25519BlobProblem);
+/** A whole authorized_keys line (ungated scripts only: the gate never takes one). */
+const keyLine = type('key line', (v) => {
+  if (v.length > 16_384) return 'key line longer than 16 KiB';
+  return CONTROL.test(v) ? `${show(v)} contains a control character` : undefined;
+});
 const keyComment = type('key comment', keyCommentProblem);
 
 /** One line of JSON that parses as gate.json and, against a current policy, does not widen it. */
@@ -313,5 +318,6 @@ export const ARG = {
   keyBlob,
   ed25519Blob,
   keyComment,
+  keyLine,
   gateJson,
 } as const satisfies Record<string, ArgType>;

@@ -1,5 +1,5 @@
 import { ARG, blobKeyType } from './args.js';
-import { frozen, parseMarkers, type Operation } from './wire.js';
+import { frozen, oneLine, parseMarkers, type Operation } from './wire.js';
 
 /**
  * Edits of till's line in `~/.ssh/authorized_keys` that a restricted key may make:
@@ -38,12 +38,53 @@ export interface RestrictParams {
 /**
  * Rewrites till's line (found by its blob) to the restricted form, drops duplicates,
  * and writes ~/.till/gate.json. Through the gate (a host already restricted) the new
- * gate.json may keep or narrow the host's policy, never widen it (the gateJson type).
+ * gate.json may keep or narrow the host's policy, never widen it (the gateJson type),
+ * and since v2 only a line already in till's restricted form is rewritten (v1 turned
+ * any line carrying the blob it was given, an operator's own, into a gated one).
  * Prints TILL_RESTRICTED.
  */
 export const restrict: Operation<RestrictParams, boolean> = {
   name: 'restrict',
   versions: [
+    {
+      name: 'restrict-v2',
+      form: 'script',
+      text: frozen(`
+set -e
+umask 077
+cd "$HOME"
+nl='
+'
+launcher="$HOME/.till/bin/till"
+[ -x "$launcher" ] || { echo "till is not set up on this host ($launcher is missing): run till host setup first" >&2; exit 3; }
+case $HOME in *'"'*|*'\\'*|*"$nl"*) echo "the home path $HOME cannot be written in an authorized_keys command=\\"\\"" >&2; exit 3;; esac
+case $1 in ssh-ed25519|ssh-rsa|ecdsa-sha2-nistp256|ecdsa-sha2-nistp384|ecdsa-sha2-nistp521|sk-ssh-ed25519@openssh.com|sk-ecdsa-sha2-nistp256@openssh.com) ;; *) echo "not a key type: $1" >&2; exit 2;; esac
+case $2 in ''|*[!A-Za-z0-9+/=]*) echo "not a key blob" >&2; exit 2;; esac
+case $3 in *[!A-Za-z0-9@._+:-]*) echo "unusual key comment" >&2; exit 2;; esac
+case $4 in '{'*'}') ;; *) echo "gate.json must be a JSON object" >&2; exit 2;; esac
+case $4 in *"$nl"*) echo "gate.json must be one line" >&2; exit 2;; esac
+f=.ssh/authorized_keys
+[ -f "$f" ] || { echo "no ~/.ssh/authorized_keys here" >&2; exit 3; }
+head="restrict,command=\\"$launcher gate\\" "
+line="$head$1 $2\${3:+ $3}"
+t=.ssh/.authorized_keys.till.$$
+# Through till gate (TILL_GATE=1) only a line already in till's restricted form is rewritten: the key is restricted already, and a line of anyone else's key is not the gate's to touch.
+if ! TILL_ONLY=\${TILL_GATE:-} TILL_HEAD=$head TILL_BLOB=$2 TILL_LINE=$line awk '{ hit = 0; if (ENVIRON["TILL_ONLY"] != "1") { n = split($0, w, /[ \\t]+/); for (i = 1; i <= n; i++) if (w[i] == ENVIRON["TILL_BLOB"]) hit = 1 } else if (index($0, ENVIRON["TILL_HEAD"]) == 1) { split(substr($0, length(ENVIRON["TILL_HEAD"]) + 1), k, /[ \\t]+/); if (k[2] == ENVIRON["TILL_BLOB"]) hit = 1 } } hit && done { next } hit { print ENVIRON["TILL_LINE"]; done = 1; next } { print } END { if (!done) exit 4 }' "$f" > "$t"; then
+  rm -f "$t"
+  if [ "\${TILL_GATE:-}" = 1 ]; then echo "till's restricted line of this key is not in ~/.ssh/authorized_keys (through till gate only that line is rewritten)" >&2; exit 3; fi
+  echo "till's key is not in ~/.ssh/authorized_keys (is it authorized through another file?)" >&2; exit 3
+fi
+g=.till/gate.json.till.$$
+printf '%s\\n' "$4" > "$g"
+mv -f "$g" .till/gate.json
+chmod 600 "$t"
+mv -f "$t" "$f"
+echo TILL_RESTRICTED
+`),
+      args: [ARG.keyType, ARG.keyBlob, ARG.keyComment, ARG.gateJson],
+      encode: (p) => [p.key.type, p.key.blob, p.key.comment, p.gateJson],
+      check: ([type, blob]) => (blobKeyType(blob!) === type ? undefined : `the key blob is not a ${type} key`),
+    },
     {
       name: 'restrict',
       form: 'script',
@@ -76,6 +117,7 @@ echo TILL_RESTRICTED
       args: [ARG.keyType, ARG.keyBlob, ARG.keyComment, ARG.gateJson],
       encode: (p) => [p.key.type, p.key.blob, p.key.comment, p.gateJson],
       check: ([type, blob]) => (blobKeyType(blob!) === type ? undefined : `the key blob is not a ${type} key`),
+      retired: "through the gate it rewrote any line carrying the blob it was given, an operator's own key too",
     },
   ],
   parse: (stdout) => parseMarkers(stdout).flags.has('RESTRICTED'),
@@ -191,4 +233,96 @@ echo TILL_KEYS_DONE
     const num = (word: string) => Number(/^\d+$/.exec(m.values.get(word)?.[0] ?? '')?.[0] ?? 0);
     return { removed: num('KEY_REMOVED'), foreign: num('KEY_FOREIGN'), otherRestricted: num('GATE_KEYS_OTHER') };
   },
+};
+
+// ---------------------------------------------------------------- hosts without a gate
+
+/**
+ * `host authorize` (over the operator's own ssh) and `host rotate-key` on an unrestricted
+ * host: appends a key line unless its blob is already there (exit KEY_PRESENT). Creates
+ * ~/.ssh (0700) and the file (0600) if needed, and a final newline the file lacks. One
+ * line without `!`: a csh or fish login shell passes it to sh unchanged.
+ */
+export const keyAppend: Operation<{ line: string; blob: string }, void> = {
+  name: 'key-append',
+  versions: [
+    {
+      name: 'key-append',
+      form: 'script',
+      text: oneLine(`
+set -eu
+umask 077
+line=$1
+blob=$2
+cd "$HOME"
+has() { awk -v b="$1" '{for(i=1;i<=NF;i++) if($i==b) found=1} END{if(found) exit 0
+exit 1}' "$2"
+}
+f=.ssh/authorized_keys
+if [ -d .ssh ]
+then :
+else mkdir -m 700 .ssh
+fi
+if [ -f "$f" ] && has "$blob" "$f"
+then exit 10
+fi
+if [ -s "$f" ] && [ -n "$(tail -c 1 "$f")" ]
+then printf "\\n" >> "$f"
+fi
+printf "%s\\n" "$line" >> "$f"
+`),
+      args: [ARG.keyLine, ARG.keyBlob],
+      encode: (p) => [p.line, p.blob],
+      ungated: 'it appends any line it is given',
+    },
+  ],
+  parse: () => undefined,
+};
+
+/**
+ * `host rotate-key` on an unrestricted host: removes every line carrying the blob to
+ * drop, but only when a line carrying the blob to keep is there before and after (else
+ * exit KEEP_MISSING, nothing changed). The new file replaces the old by rename.
+ */
+export const keyDrop: Operation<{ keep: string; drop: string }, void> = {
+  name: 'key-drop',
+  versions: [
+    {
+      name: 'key-drop',
+      form: 'script',
+      text: oneLine(`
+set -eu
+umask 077
+keep=$1
+drop=$2
+cd "$HOME"
+has() { awk -v b="$1" '{for(i=1;i<=NF;i++) if($i==b) found=1} END{if(found) exit 0
+exit 1}' "$2"
+}
+f=.ssh/authorized_keys
+if [ -f "$f" ] && has "$keep" "$f"
+then :
+else exit 11
+fi
+if has "$drop" "$f"
+then :
+else exit 0
+fi
+t=.ssh/.authorized_keys.till.$$
+awk -v b="$drop" '{k=1
+for(i=1;i<=NF;i++) if($i==b) k=0} k' "$f" > "$t"
+if has "$keep" "$t"
+then :
+else rm -f "$t"
+exit 11
+fi
+chmod 600 "$t"
+mv -f "$t" "$f"
+`),
+      args: [ARG.keyBlob, ARG.keyBlob],
+      encode: (p) => [p.keep, p.drop],
+      ungated: 'it removes any line carrying the blob it is given',
+    },
+  ],
+  parse: () => undefined,
 };

@@ -13,19 +13,6 @@ export function shJoin(args: readonly string[]): string {
   return args.map(shQuote).join(' ');
 }
 
-/**
- * A remote path as a shell word. `~/x` becomes `"$HOME"/'x'` so the remote shell
- * expands the home directory while the rest stays literal.
- */
-export function shPath(path: string): string {
-  if (path === '~') return '"$HOME"';
-  if (path.startsWith('~/')) {
-    const rest = path.slice(2);
-    return rest === '' ? '"$HOME"/' : `"$HOME"/${shQuote(rest)}`;
-  }
-  return shQuote(path);
-}
-
 /** The shell line `till host exec` sends: one argument is a shell line, several are argv. */
 export function execLine(args: readonly string[]): string {
   if (args.length === 1) return args[0] as string;

@@ -1,6 +1,6 @@
 import { deployCheck, deployPrepare, deployPrepareFused, deployState, deployUnlock } from './deploy.js';
 import { cleanRemote, setupActivate, setupCheck, setupPrepare, sync, syncDryRun, test } from './host.js';
-import { keyAdd, keyRemove, restrict } from './keys.js';
+import { keyAdd, keyAppend, keyDrop, keyRemove, restrict } from './keys.js';
 import { audit, doctor, health, healthLatency } from './probes.js';
 import { deploySwitch, rollback } from './switch.js';
 import type { Operation, Version } from './wire.js';
@@ -24,6 +24,8 @@ export const OPERATIONS: readonly Operation<any, unknown>[] = [
   restrict,
   keyAdd,
   keyRemove,
+  keyAppend,
+  keyDrop,
   doctor,
   health,
   deployState,

@@ -27,10 +27,28 @@ export function buildSshArgs(
   return args;
 }
 
-/** `ssh -O exit`: closes a host's master connection, if any. */
-export function buildControlExitArgs(paths: TillPaths, name: string): string[] {
+/** Where a master connection goes: what its ControlPath hash (%C) is made of. */
+export interface MasterAddress {
+  host: string;
+  port: number;
+  user: string;
+  jump?: string;
+}
+
+/**
+ * `ssh -O exit`: closes a host's master connection, if any. `at` names the address the
+ * master went to when the config no longer says it (after `host edit` moved or renamed
+ * the host): options given with -o win over the config, so ssh finds that socket.
+ */
+export function buildControlExitArgs(paths: TillPaths, name: string, at?: MasterAddress): string[] {
   checkControlPath(paths);
-  return ['-F', paths.sshConfig, '-O', 'exit', '--', aliasOf(name)];
+  const where = at
+    ? [
+        ...['-o', `HostName=${at.host}`, '-o', `Port=${at.port}`, '-o', `User=${at.user}`],
+        ...['-o', `ProxyJump=${at.jump === undefined ? 'none' : aliasOf(at.jump)}`],
+      ]
+    : [];
+  return ['-F', paths.sshConfig, ...where, '-O', 'exit', '--', aliasOf(name)];
 }
 
 /** The `-e` value rsync uses to reach a host through till's config. */

@@ -1,6 +1,6 @@
 import type { JobOutcome } from '../core/fanout.js';
 import type { TillPaths } from '../core/paths.js';
-import { buildControlExitArgs, buildSshArgs, type SshCallOptions } from './args.js';
+import { buildControlExitArgs, buildSshArgs, type MasterAddress, type SshCallOptions } from './args.js';
 import { classifySsh } from './outcome.js';
 import { runProcess, type ProcessResult, type RunOptions } from './process.js';
 
@@ -40,9 +40,9 @@ export function sshInteractive(
   return runProcess('ssh', buildSshArgs(paths, name, command, { tty }), { interactive: true });
 }
 
-/** Closes a host's ControlMaster, if one runs; never fails. */
-export async function closeMaster(paths: TillPaths, name: string): Promise<void> {
-  await runProcess('ssh', buildControlExitArgs(paths, name), { timeoutMs: 5_000 });
+/** Closes a host's ControlMaster, if one runs (at `at`, where the config no longer says); never fails. */
+export async function closeMaster(paths: TillPaths, name: string, at?: MasterAddress): Promise<void> {
+  await runProcess('ssh', buildControlExitArgs(paths, name, at), { timeoutMs: 5_000 });
 }
 
 /** A process result as a fan-out job outcome. */

@@ -68,7 +68,6 @@ export async function runScript<P, R>(
   const { okExits = [], perVersion, send, ...ssh } = call;
   let last: ScriptRun<R> | undefined;
   for (const version of op.versions) {
-    if (version.ungated !== undefined && op.versions.length > 1) continue;
     const args = version.form === 'script' ? version.encode(params) : [];
     // The gate would refuse it: say so here, without a round trip (a value a user gave, usually).
     const bad = args.map((a, i) => version.args[i]?.problem(a)).find((why): why is string => why !== undefined);

@@ -101,6 +101,12 @@ const CASES: Array<[string, string]> = [
   ['till host deploy --installation s', 'till host deploy --installation shop '],
   ['till schedule enable --scheduler sy', 'till schedule enable --scheduler systemd '],
   ['till completion f', 'till completion fish '],
+  ['till host test web1 --limit d', 'till host test web1 --limit db1 '],
+  ['till host edit c', 'till host edit cache9 '],
+  ['till host export @d', 'till host export @db '],
+  // Quoted as ! and & must be: the quote is closed behind the completed pattern (echo drops it).
+  ["till host test '@web,!web1,&w", 'till host test @web,!web1,&web2 '],
+  ["till host test 'web1,!@d", 'till host test web1,!@db '],
 ];
 
 describe('till completion', () => {
@@ -186,6 +192,10 @@ describe('till completion', () => {
       }).stdout;
     expect(completeFish('till host show w')).toBe('web1\tu@127.0.0.2 (untested)\nweb2\tu@127.0.0.3:2222 (untested)\n');
     expect(completeFish('till host test @')).toBe('@db\t1 host\n@web\t2 hosts\n');
+    expect(completeFish("till host test '@web,!web1,&w")).toBe('@web,!web1,&web2\tu@127.0.0.3:2222 (untested)\n');
+    expect(completeFish('till host test web1 --limit w')).toBe(
+      'web1\tu@127.0.0.2 (untested)\nweb2\tu@127.0.0.3:2222 (untested)\n',
+    );
     expect(completeFish('till host de')).toMatch(/^deploy\tdeploy an installation/);
     expect(completeFish('till host test --gr')).toMatch(/^--group\tevery host of a group/);
   });

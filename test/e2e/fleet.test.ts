@@ -186,11 +186,27 @@ describe('targets', () => {
     expect(test.results.map((r) => r.host)).toEqual(['web-1', 'web-3', 'web-5']);
   });
 
+  it('patterns: comma lists, pdsh ranges, @group, & and !, --limit (what --list-hosts shows is what runs)', async () => {
+    for (const args of [
+      ['web-[1-4],&@odd,!web-3'],
+      ['db-1,api', '@odd', '!web-5'],
+      ['!web-*', '--limit', 'db-?,batch'],
+    ]) {
+      const listed = (await tillOk(home, ['host', 'exec', ...args, '--list-hosts'])).stdout.trim().split('\n');
+      expect(await hostsOf(args), args.join(' ')).toEqual(listed);
+    }
+    expect(await hostsOf(['web-[1-4],&@odd,!web-3'])).toEqual(['web-1']);
+    expect(await hostsOf(['db-1,api', '@odd', '!web-5'])).toEqual(['web-1', 'web-3', 'db-1', 'api']);
+    expect(await hostsOf(['!web-*', '--limit', 'db-?,batch'])).toEqual(['db-1', 'db-2', 'batch']);
+  });
+
   it('a target that matches nothing is exit 2 with a message, and nothing runs', async () => {
     for (const [args, message] of [
       [['nope-*'], /no host matches "nope-\*"/],
       [['nope'], /no such host: nope/],
       [['web-1', 'nope'], /no such host: nope/],
+      [['web-1,bacth'], /error: no such host: bacth\nhint: did you mean batch\?/],
+      [['web-*,&@nosuch'], /&@nosuch: no such group: nosuch/],
       [['--group', 'nosuch'], /no such group: nosuch/],
       [[], /no targets given/],
     ] as const) {

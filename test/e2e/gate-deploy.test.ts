@@ -1,5 +1,6 @@
-import type { ChildProcess } from 'node:child_process';
+import { spawnSync, type ChildProcess } from 'node:child_process';
 import {
+  chmodSync,
   existsSync,
   mkdirSync,
   mkdtempSync,
@@ -157,6 +158,49 @@ describe('restricted host: health, deploy, rollback, releases through the gate',
       const now = JSON.parse(readFileSync(dbFile, 'utf8'));
       now.hosts.h1.restricted = true;
       writeFileSync(dbFile, `${JSON.stringify(now, null, 2)}\n`);
+    }
+  });
+
+  it('a host whose gate is older than this till: deploy and rollback fall back to the versions it knows', async () => {
+    // A stand-in for an installed gate from before deploy-prepare-v3, deploy-switch-v4 and
+    // rollback-v3: it refuses them as unknown (as an older gate does) and runs the rest.
+    const h1 = lab.hosts[1]!;
+    const dir = mkdtempSync('/tmp/t-og-');
+    chmodSync(dir, 0o755);
+    const gate = join(dir, 'oldgate');
+    writeFileSync(
+      gate,
+      [
+        '#!/bin/sh',
+        'case "$SSH_ORIGINAL_COMMAND" in *till_release*) echo new >> "$HOME/.old-gate"; echo "till gate: refused: a script that is not one of till\'s own" >&2; exit 1 ;; esac',
+        'exec /bin/sh -c "$SSH_ORIGINAL_COMMAND"',
+        '',
+      ].join('\n'),
+      { mode: 0o755 },
+    );
+    const key = readFileSync(`${home}/ssh/till_federation_ed25519.pub`, 'utf8').trim();
+    h1.shell(
+      `cp .ssh/authorized_keys .ssh/ak.saved && printf '%s\\n' 'command="${gate}",restrict ${key}' > .ssh/authorized_keys`,
+    );
+    spawnSync('ssh', ['-F', `${home}/ssh/config`, '-O', 'exit', 'till-h1'], { stdio: 'ignore' });
+    try {
+      const own = join(work, 'src-old-gate');
+      mkdirSync(own);
+      writeFileSync(join(own, 'README.md'), 'through an older gate\n');
+      const d = JSON.parse((await tillOk(home, ['host', 'deploy', 'h1', '--source', own, '--json'])).stdout);
+      expect(d.ok).toBe(true);
+      expect(readFileSync(join(h1.home, 'projects/github/Tekton/README.md'), 'utf8')).toBe('through an older gate\n');
+      const rb = JSON.parse((await tillOk(home, ['host', 'rollback', 'h1', '--json'])).stdout);
+      expect(rb.results[0]).toMatchObject({ ok: true, to: expect.any(String) });
+      expect(readFileSync(join(h1.home, 'projects/github/Tekton/README.md'), 'utf8')).not.toBe(
+        'through an older gate\n',
+      );
+      // prepare, switch and rollback were each refused once, then sent in the version it knows
+      expect(h1.shell('cat .old-gate').trim().split('\n')).toHaveLength(3);
+    } finally {
+      h1.shell('mv .ssh/ak.saved .ssh/authorized_keys && rm -f .old-gate');
+      spawnSync('ssh', ['-F', `${home}/ssh/config`, '-O', 'exit', 'till-h1'], { stdio: 'ignore' });
+      rmSync(dir, { recursive: true, force: true });
     }
   });
 

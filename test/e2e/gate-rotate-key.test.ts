@@ -222,7 +222,7 @@ describe('rotate-key through the gate: a restricted and a plain host', { timeout
     expect(authorizedKeys(h0())).not.toContain(oldBlob);
     expect(linesWith(h0(), blobOf(`${cur}.pub`))).toEqual([restrictedLine(h0(), `${cur}.pub`)]);
     expect(gateLog(h0()).slice(logStart)).toMatch(
-      /refused from [^\n]*not sent as sh -c SCRIPT till ARGS; command "sh -c 'set -eu; umask 077; line=[^\n]*\n[^\n]*allowed key-add from/,
+      /refused from [^\n]*a script that is not one of till's own; command "sh -c 'set -eu; umask 077; line=[^\n]*\n[^\n]*allowed key-add from/,
     );
     expect(gated(home, h0(), cur)).toBe(true);
     expect(JSON.parse((await tillOk(home, ['host', 'show', 'h0', '--json'])).stdout).restricted).toBe(true);

@@ -1,4 +1,4 @@
-import { execFileSync, spawnSync } from 'node:child_process';
+import { execFileSync } from 'node:child_process';
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -6,7 +6,7 @@ import { setupCheck, sync, test } from '../../src/protocol/host.js';
 import { remoteScript } from '../../src/protocol/wire.js';
 import { startLab, type Lab } from '../lab/lab.js';
 import { closeMasters, tempHome, till, tillOk } from '../lab/till.js';
-import { buildVariant, LOCAL_VERSION, tillVariant } from './helpers-remote.js';
+import { buildVariant, LOCAL_VERSION, stolenKey, tillVariant } from './helpers-remote.js';
 
 const CHECK_SCRIPT = setupCheck.versions[0]!.text;
 const TEST_COMMAND = test.versions[0]!.text;
@@ -20,39 +20,9 @@ describe('restricted keys: till host setup --restrict and till gate', { timeout:
   let canary: string;
   const host = () => lab.hosts[0]!;
 
-  /** ssh with till's key but none of its config: what someone holding the stolen key would run. */
-  const rawSsh = (command: string | undefined, extra: string[] = []) => {
-    const h = host();
-    const args = [
-      '-i',
-      `${home}/ssh/till_federation_ed25519`,
-      '-F',
-      '/dev/null',
-      '-o',
-      `UserKnownHostsFile=${home}/ssh/known_hosts`,
-      '-o',
-      'StrictHostKeyChecking=yes',
-      '-o',
-      'BatchMode=yes',
-      '-o',
-      'IdentitiesOnly=yes',
-      '-p',
-      String(h.port),
-      ...extra,
-      `${h.user}@${h.address}`,
-    ];
-    if (command !== undefined) args.push(command);
-    return spawnSync('ssh', args, { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'], timeout: 60_000 });
-  };
-  const rawRsync = (args: string[]) => {
-    const h = host();
-    const shell = `ssh -i ${home}/ssh/till_federation_ed25519 -F /dev/null -o UserKnownHostsFile=${home}/ssh/known_hosts -o StrictHostKeyChecking=yes -o BatchMode=yes -o IdentitiesOnly=yes -p ${h.port}`;
-    return spawnSync('rsync', ['-e', shell, ...args.map((a) => a.replace('HOST:', `${h.user}@${h.address}:`))], {
-      encoding: 'utf8',
-      stdio: ['ignore', 'pipe', 'pipe'],
-      timeout: 60_000,
-    });
-  };
+  /** ssh and rsync with till's key but none of its config: what someone holding the stolen key would run. */
+  const rawSsh = (command: string | undefined, extra: string[] = []) => stolenKey(home, host()).ssh(command, extra);
+  const rawRsync = (args: string[]) => stolenKey(home, host()).rsync(args);
   const authorizedKeys = () => readFileSync(join(host().home, '.ssh/authorized_keys'), 'utf8');
   const gateLog = () => readFileSync(join(host().home, '.till/logs/gate.log'), 'utf8');
   const hostEntry = async () => JSON.parse((await tillOk(home, ['host', 'show', 'h0', '--json'])).stdout);
@@ -99,7 +69,7 @@ describe('restricted keys: till host setup --restrict and till gate', { timeout:
         .split('\n')
         .filter((l) => l.includes(pub.split(' ')[1]!)),
     ).toEqual(lines);
-    expect(gateLog()).toMatch(/allowed restrict from/);
+    expect(gateLog()).toMatch(/allowed restrict-v2 from/);
 
     // A new tekton_path would widen gate.json: the gate refuses it; the host owner widens it by hand.
     const dbFile = join(home, 'hosts-local.json');

@@ -47,9 +47,9 @@ function describeEntry(path: string): string {
 /**
  * Everything the host's user could have written outside the deploy root (`~/app`,
  * `~/app.till`) and `~/.till`: its home, walked (directories by mode, files by content,
- * symlinks by target), and whatever it owns in /tmp, /var/tmp and /dev/shm.
+ * symlinks by target), and (unless `homeOnly`) whatever it owns in /tmp, /var/tmp and /dev/shm.
  */
-export function outside(host: LabHost): Map<string, string> {
+export function outside(host: LabHost, opts: { homeOnly?: boolean } = {}): Map<string, string> {
   const allowed = new Set(['app', 'app.till', '.till'].map((n) => join(host.home, n)));
   const seen = new Map<string, string>();
   const walk = (dir: string) => {
@@ -62,6 +62,7 @@ export function outside(host: LabHost): Map<string, string> {
   };
   seen.set(host.home, describeEntry(host.home));
   walk(host.home);
+  if (opts.homeOnly) return seen;
   const owned = execFileSync(
     'sh',
     ['-c', `find /tmp /var/tmp /dev/shm -xdev -maxdepth 4 -user ${host.uid} 2>/dev/null || true`],

@@ -1,5 +1,5 @@
 import { execFileSync } from 'node:child_process';
-import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { chmodSync, existsSync, mkdirSync, mkdtempSync, renameSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { syncInstallation, syncInstallations } from '../../src/ops/sync.js';
@@ -123,6 +123,78 @@ describe('syncInstallation', () => {
     expect(r.status).toBe('failed');
     expect(r.reason).toMatch(/git fetch failed/);
     expect((await sync(h, true)).reason).toMatch(/git ls-remote failed/);
+  });
+
+  /** A program that leaves `marker` behind when git runs it (as a hook or as core.fsmonitor). */
+  const tripwire = (name: string, marker: string) => {
+    const file = join(dir, name);
+    writeFileSync(file, `#!/bin/sh\necho ran >> '${marker}'\nexit 1\n`);
+    chmodSync(file, 0o755);
+    return file;
+  };
+  /** Makes a checkout's own config and hooks run `tripwire`s: fsmonitor, .git/hooks, core.hooksPath. */
+  const armed = (repo: string) => {
+    const marker = join(dir, `${repo.split('/').pop()}.ran`);
+    git(repo, 'config', 'core.fsmonitor', tripwire(`${repo.split('/').pop()}-fsmonitor`, marker));
+    for (const hook of ['post-merge', 'post-checkout', 'reference-transaction'])
+      renameSync(tripwire(`${hook}-${n}`, marker), join(repo, '.git/hooks', hook));
+    const hooks = join(dir, `${repo.split('/').pop()}-hooks`);
+    mkdirSync(hooks);
+    renameSync(tripwire(`hp-${n}`, marker), join(hooks, 'post-merge'));
+    git(repo, 'config', 'core.hooksPath', hooks);
+    return marker;
+  };
+  const pushOne = () => {
+    const pusher = join(dir, 'seed');
+    git(pusher, 'pull', '-q');
+    commit(pusher);
+    git(pusher, 'push', '-q');
+    return git(pusher, 'rev-parse', 'HEAD');
+  };
+
+  it("on a host (a sync its manager started), a checkout's own fsmonitor and hooks never run; the pull still happens", async () => {
+    const k = clone('k');
+    const marker = armed(k);
+    const tip = pushOne();
+    const r = await syncInstallation({ name: 'k', path: k }, { onHost: true });
+    expect(r).toMatchObject({ status: 'updated', to: tip });
+    expect(git(k, 'rev-parse', 'HEAD')).toBe(tip);
+    expect(existsSync(marker)).toBe(false);
+    // the same checkout synced by its owner on their own machine is their own git: its hooks run
+    const tip2 = pushOne();
+    expect(await syncInstallation({ name: 'k', path: k })).toMatchObject({ status: 'updated', to: tip2 });
+    expect(existsSync(marker)).toBe(true);
+  });
+
+  it('never runs git under a deploy root, its .till folder or a till release, nor through a symlink into one', async () => {
+    const root = join(dir, 'app');
+    mkdirSync(root);
+    mkdirSync(join(dir, 'app.till/releases'), { recursive: true });
+    mkdirSync(join(dir, 'other.till/releases'), { recursive: true });
+    const place = (name: string, at: string) => {
+      renameSync(clone(name), at);
+      return at;
+    };
+    const inRoot = place('r1', join(root, 'site'));
+    const inTill = place('r2', join(dir, 'app.till/work'));
+    const release = place('r3', join(dir, 'other.till/releases/20260101T000000Z-aaaaaa'));
+    const link = join(dir, 'lnk');
+    symlinkSync(inRoot, link);
+    const markers = [inRoot, inTill, release].map(armed);
+    pushOne();
+    const list = [inRoot, inTill, release, link].map((path, i) => ({ name: `d${i}`, path }));
+    const results = await syncInstallations(list, { deployRoots: [root], onHost: true });
+    expect(results.map((r) => [r.status, r.reason])).toEqual([
+      ['skipped', 'under a deploy root of gate.json (uploaded content, not a checkout): never git-pulled'],
+      ['skipped', 'under a deploy root of gate.json (uploaded content, not a checkout): never git-pulled'],
+      ['skipped', 'a release deployed by till, not a checkout: never git-pulled'],
+      ['skipped', 'under a deploy root of gate.json (uploaded content, not a checkout): never git-pulled'],
+    ]);
+    for (const m of markers) expect(existsSync(m)).toBe(false);
+    // a dry run decides the same before any git
+    const dry = await syncInstallations(list, { deployRoots: [root], onHost: true, dryRun: true });
+    expect(dry.map((r) => r.status)).toEqual(['skipped', 'skipped', 'skipped', 'skipped']);
+    for (const m of markers) expect(existsSync(m)).toBe(false);
   });
 
   it('syncs many in registry order', async () => {

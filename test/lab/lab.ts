@@ -24,6 +24,8 @@ export interface LabHostOptions {
   sshdExtra?: string[];
   /** sshd's default StrictModes yes (the lab runs with it off; sshd keeps a keyword's first value, so sshdExtra cannot turn it on). */
   strictModes?: boolean;
+  /** Also listen on a second port (`altPort`): the same host reached at another port (host edit --port). */
+  secondPort?: boolean;
 }
 
 export interface LabHost {
@@ -33,6 +35,8 @@ export interface LabHost {
   gid: number;
   address: string;
   port: number;
+  /** The second port it listens on, with `secondPort`. */
+  altPort?: number;
   dir: string;
   home: string;
   /** `user@address:port`, as `till host add` takes it. */
@@ -196,6 +200,7 @@ function makeHost(labDir: string, index: number, opts: LabHostOptions): LabHost 
   let child: ChildProcess | undefined;
   let address = randomLoopback();
   let port = randomPort();
+  let altPort = opts.secondPort ? randomPort() : undefined;
 
   const genHostKey = () => {
     rmSync(hostKey, { force: true });
@@ -209,6 +214,7 @@ function makeHost(labDir: string, index: number, opts: LabHostOptions): LabHost 
       configFile,
       [
         `ListenAddress ${address}:${port}`,
+        ...(altPort !== undefined ? [`ListenAddress ${address}:${altPort}`] : []),
         `HostKey ${hostKey}`,
         `PidFile ${pidFile}`,
         `AllowUsers ${user}`,
@@ -240,6 +246,9 @@ function makeHost(labDir: string, index: number, opts: LabHostOptions): LabHost 
     get port() {
       return port;
     },
+    get altPort() {
+      return altPort;
+    },
     dir,
     home,
     get spec() {
@@ -262,6 +271,7 @@ function makeHost(labDir: string, index: number, opts: LabHostOptions): LabHost 
         if (proc.exitCode === null) return;
         address = randomLoopback();
         port = randomPort();
+        if (altPort !== undefined) altPort = randomPort();
       }
       throw new Error(`lab: sshd for host ${index} would not start; see ${join(dir, 'sshd.log')}`);
     },

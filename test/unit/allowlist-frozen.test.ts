@@ -22,9 +22,12 @@ const PINNED: [string, string][] = [
   ['setup-check', '8deba54393eee10495b856f84f761a444107d89f0dd541b94b1a0092dd94427b'],
   ['setup-prepare', 'b24f2a1345ccd8802bd7f09ba0b07a5c3bd0ec86abfd6ba14a503d78320b0a49'],
   ['setup-activate', '20a1cf85826c43518f496f6d9b2d2feb34435db43cfffa4762fb26d963ff3b12'],
+  ['restrict-v2', '0ea64a6e9c631d7f24cd3d18114a7978adc75ddb5ded19ed213360d63f6d6c97'],
   ['restrict', '2e1ba83e4dbb62434e251e94ca768dcfe2187869c4abc7c9aac524b6ba151f16'],
   ['key-add', 'ccd1872d2d0bbbfd1497de8faf4a4a1491df7eca10ad34149fc85fab638a780a'],
   ['key-remove', '48308527389676ed070311cfc385706d40510d2f6b32727decf60d7a41d7f09a'],
+  ['key-append', '4d9cd183d9acb7fd2849da8b6fba4ea39bcae77e6980a5ec3b0701d830e0c9b1'],
+  ['key-drop', 'ea61bcf1444ccda1d118870dbee2f2a693389673305b865a72c39d34b4938fc5'],
   ['doctor', '9c8e6372c39d43e3f76aba1bafb26bb9c521c77e2ab7a256f6ea05fcfaad8f7a'],
   ['health-v2', '55983e40141f7c990392f32493ee952cf0674be0b18a6b890e5dd78b7896b129'],
   ['health', 'a7d0aff92534603b9b26940d7816bbc9f9e48d9b473d51880aaa68a492e8a275'],
@@ -60,7 +63,7 @@ describe('registered remote texts are frozen', () => {
       ...['test', 'audit', 'sync', 'sync --dry-run', 'health latency', 'clean-remote', 'setup-check'],
       ...['setup-prepare', 'setup-activate', 'restrict', 'key-add', 'key-remove', 'doctor', 'health-v2'],
       ...['health', 'deploy-state', 'deploy-check', 'deploy-prepare-v2', 'deploy-prepare', 'deploy-switch-v3'],
-      ...['deploy-switch-v2', 'deploy-switch', 'deploy-unlock', 'rollback-v2', 'rollback'],
+      ...['deploy-switch-v2', 'deploy-switch', 'deploy-unlock', 'rollback-v2', 'rollback', 'key-append', 'key-drop'],
     ]);
     const fresh = VERSIONS.filter(
       ({ version }) =>

@@ -56,6 +56,12 @@ describe('completion kinds', () => {
     expect(opt('till host deploy', '--shared')).toBe('none');
     expect(opt('till host rollback', '--to')).toBe('release');
     expect(opt('till installation add', '--name')).toBe('none');
+    expect(opt('till host test', '--limit')).toBe('target');
+    expect(arg('till host export')).toBe('target');
+    expect(arg('till host import')).toBe('file');
+    expect(arg('till host edit')).toBe('host');
+    expect(opt('till host edit', '--jump')).toBe('host');
+    expect(opt('till host edit', '--rename')).toBe('none');
   });
 });
 
@@ -151,6 +157,27 @@ describe('complete()', () => {
     expect((await complete(program, ['status', '--html'], '', names)).kind).toBe('files');
   });
 
+  it('completes the last element of a target pattern, its ! or & kept; --limit takes a pattern too', async () => {
+    expect(await values(['host', 'test'], 'web1,&@')).toEqual(['web1,&@db', 'web1,&@web']);
+    expect(await values(['host', 'test'], '@web,&w')).toEqual(['@web,&web1', '@web,&web2']);
+    expect(await values(['host', 'test'], 'web1:d')).toEqual(['web1:db1']);
+    // A host named once is not offered again, whatever its sign.
+    expect(await values(['host', 'test', 'web1'], '!w')).toEqual(['!web2']);
+    expect(await values(['host', 'test'], '@web,!web1,&w')).toEqual(['@web,!web1,&web2']);
+    expect(await values(['host', 'test', 'web1,web2'], '')).toEqual(['db1']);
+    // A range's comma is inside its brackets: nothing to offer there.
+    expect(await values(['host', 'test'], 'web[1-3,')).toEqual([]);
+    expect(await values(['host', 'test', 'web1', 'web2', '--limit'], 'w')).toEqual(['web1', 'web2']);
+    expect(await values(['host', 'test', '-l'], '!@')).toEqual(['!@db', '!@web']);
+    expect(await values(['host', 'test'], '--limit=@w')).toEqual(['--limit=@web']);
+    expect(await values(['host', 'export'], '@d')).toEqual(['@db']);
+    expect(await values(['host', 'edit'], 'w')).toEqual(['web1', 'web2']);
+    expect(await values(['host', 'edit', 'web1', '--jump'], 'd')).toEqual(['db1']);
+    expect(await values(['host', 'edit', 'web1', '--rename'], '')).toEqual([]);
+    expect(await values(['host', 'import', 'x', '--format'], '')).toEqual(['ssh-config', 'ansible', 'pssh']);
+    expect((await complete(program, ['host', 'import'], '', names)).kind).toBe('files');
+  });
+
   it('offers release ids newest first, those of the hosts on the line when there are some', async () => {
     expect(await values(['host', 'rollback', '--to'], '')).toEqual([
       '20250105T100000Z-bbbb',
@@ -191,6 +218,12 @@ describe('the completion protocol', () => {
     expect(bashReplacedText('till host test --group=', breaks)).toBe('');
     expect(bashReplacedText('till host ', breaks)).toBe('');
     expect(bashReplacedText('till host sh', breaks)).toBe('sh');
+    // Inside quotes a break is text; an open quote starts what readline replaces.
+    expect(bashReplacedText("till host test '@web,!web1,&w", breaks)).toBe('@web,!web1,&w');
+    expect(bashReplacedText('till host test "web1,@d', breaks)).toBe('web1,@d');
+    expect(bashReplacedText("till host test --limit='@web,&w", breaks)).toBe('@web,&w');
+    expect(bashReplacedText("till host test 'web1' @w", breaks)).toBe('@w');
+    expect(bashReplacedText('till host test web1,&w', breaks)).toBe('w');
   });
 
   it('prints the kind, then value<TAB>description, stripping what bash keeps as an earlier word', () => {
@@ -209,6 +242,8 @@ describe('examples', () => {
     for (const w of words.slice(at + 1)) {
       if (['&&', '||', '|', ';', '>', '>>'].includes(w)) break;
       out.push(w.replace(/\)$/, ''));
+      // The end of a process substitution: ansible -i <(till host export) all …
+      if (w.endsWith(')')) break;
     }
     return out;
   }

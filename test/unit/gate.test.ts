@@ -206,7 +206,10 @@ describe('decide: what a restricted key may run', () => {
       args: ['1.2.3', "/opt/no'de; rm -rf ~/bin/node"],
     });
     const gateJson = JSON.stringify(gateConfigFor({ tekton_path: '~/Tekton' }));
-    expect(decide(send(restrict, { key: KEY, gateJson }), policy)).toMatchObject({ kind: 'script', name: 'restrict' });
+    expect(decide(send(restrict, { key: KEY, gateJson }), policy)).toMatchObject({
+      kind: 'script',
+      name: 'restrict-v2',
+    });
     expect(decide('rsync --server -te.LsfxCIvu . .till/lib/till-0.1.0.mjs', policy)).toEqual({
       kind: 'rsync',
       name: `rsync to ${home}/.till/lib/till-0.1.0.mjs`,
@@ -351,10 +354,10 @@ describe('decide: what a restricted key may run', () => {
     // the same policy (a re-run of setup --restrict), written ~/ or absolute, or a narrower one
     expect(
       decide(restrictLine({ deployRoots: ['~/Tekton', '/srv/app/'], checks: ['bin/health'], upgrade: false }), strict),
-    ).toMatchObject({ kind: 'script', name: 'restrict' });
+    ).toMatchObject({ kind: 'script', name: 'restrict-v2' });
     expect(decide(restrictLine({ deployRoots: ['/srv/app'], upgrade: false }), strict)).toMatchObject({
       kind: 'script',
-      name: 'restrict',
+      name: 'restrict-v2',
     });
     // anything wider is refused, with what it would add
     expect(reason(restrictLine({ deployRoots: ['~/Tekton', '~/.ssh'], upgrade: false }), strict)).toMatch(
@@ -375,7 +378,7 @@ describe('decide: what a restricted key may run', () => {
   it('registers texts that are distinct', () => {
     const texts = VERSIONS.map(({ version }) => version.text);
     expect(new Set(texts).size).toBe(texts.length);
-    expect(GATE_SCRIPTS.get(RESTRICT_SCRIPT)?.name).toBe('restrict');
+    expect(GATE_SCRIPTS.get(RESTRICT_SCRIPT)?.name).toBe('restrict-v2');
   });
 
   it('refuses clean-remote variants that would remove anything else', () => {
@@ -577,12 +580,12 @@ describe('gate.json', () => {
 
 describe('the restrict script (run by a real sh)', () => {
   const key = KEY;
-  const run = (h: string, args: string[]) => {
+  const run = (h: string, args: string[], env: Record<string, string> = {}) => {
     try {
       return {
         code: 0,
         out: execFileSync('/bin/sh', ['-c', RESTRICT_SCRIPT, 'till', ...args], {
-          env: { HOME: h, PATH: '/usr/bin:/bin' },
+          env: { HOME: h, PATH: '/usr/bin:/bin', ...env },
           encoding: 'utf8',
           stdio: ['ignore', 'pipe', 'pipe'],
         }),
@@ -621,6 +624,16 @@ describe('the restrict script (run by a real sh)', () => {
       code: 3,
       out: expect.stringMatching(/till's key is not in/),
     });
+    expect(readFileSync(join(h, '.ssh/authorized_keys'), 'utf8')).toBe(expected);
+    // through the gate (TILL_GATE=1) only a line already in till's restricted form is rewritten
+    const gated = { TILL_GATE: '1' };
+    const op = other.split(' ');
+    expect(run(h, [op[0]!, op[1]!, '', JSON.stringify({ deployRoots: ['~/T'] })], gated)).toMatchObject({
+      code: 3,
+      out: expect.stringMatching(/through till gate only that line is rewritten/),
+    });
+    expect(readFileSync(join(h, '.ssh/authorized_keys'), 'utf8')).toBe(expected);
+    expect(run(h, args, gated).code).toBe(0);
     expect(readFileSync(join(h, '.ssh/authorized_keys'), 'utf8')).toBe(expected);
   });
 });

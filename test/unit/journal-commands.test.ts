@@ -80,7 +80,10 @@ describe('the journal hook covers every command', () => {
     expect(paths).toEqual(expect.arrayContaining(['host copy', 'host fetch', 'host diff', 'log']));
   });
 
-  it.each(paths)('%s', async (path) => {
+  async function run(
+    path: string,
+    extra: string[] = [],
+  ): Promise<{ argv: string[]; added: ReturnType<typeof records> }> {
     // A fresh program each time: commander keeps option values between parses.
     const program = createProgram(createCli([]));
     const cmd = leaves(program).find((c) => commandPath(c) === path)!;
@@ -88,7 +91,7 @@ describe('the journal hook covers every command', () => {
     cmd.action(() => {
       ran = true;
     });
-    const argv = argvFor(cmd);
+    const argv = [...argvFor(cmd), ...extra];
     installJournal(program, argv);
     program.exitOverride();
     for (const c of leaves(program)) c.exitOverride();
@@ -96,12 +99,25 @@ describe('the journal hook covers every command', () => {
     await program.parseAsync(argv, { from: 'user' });
     finishJournal(0, null);
     expect(ran).toBe(true);
-    const added = records().slice(before);
+    return { argv, added: records().slice(before) };
+  }
+
+  it.each(paths)('%s', async (path) => {
+    const { argv, added } = await run(path);
     if (UNRECORDED.has(path)) {
       expect(added).toEqual([]);
     } else {
       expect(added).toHaveLength(1);
       expect(added[0]).toMatchObject({ command: path, argv });
     }
+  });
+
+  it('a command run with --list-hosts records nothing (it contacts nothing)', async () => {
+    const fleet = paths.filter((p) => {
+      const cmd = leaves(createProgram(createCli([]))).find((c) => commandPath(c) === p)!;
+      return cmd.options.some((o) => o.long === '--list-hosts');
+    });
+    expect(fleet).toEqual(expect.arrayContaining(['host exec', 'host deploy', 'host copy', 'host fetch']));
+    for (const path of fleet) expect((await run(path, ['--list-hosts'])).added, path).toEqual([]);
   });
 });

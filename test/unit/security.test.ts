@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import { afterAll, describe, expect, test } from 'vitest';
 import { tillPaths } from '../../src/core/paths.js';
 import { hostsFileSchema } from '../../src/core/state/hosts.js';
-import { APPEND_KEY_SCRIPT, KEEP_MISSING, KEY_PRESENT, REMOVE_KEY_SCRIPT } from '../../src/ssh/authorized-keys.js';
+import { KEEP_MISSING, keyAppend, keyDrop, KEY_PRESENT } from '../../src/protocol/keys.js';
 import { renderSshConfig } from '../../src/ssh/config.js';
 import { keyFile, readTillKey, recoverKeyFiles } from '../../src/ssh/key-set.js';
 import {
@@ -19,6 +19,8 @@ import {
 import { hostKeyChangedMessage } from '../../src/ssh/outcome.js';
 import { buildKeyProbeArgs } from '../../src/ssh/probe.js';
 
+const APPEND_KEY_SCRIPT = keyAppend.versions[0]!.text;
+const REMOVE_KEY_SCRIPT = keyDrop.versions[0]!.text;
 const tmp = mkdtempSync('/tmp/t-');
 afterAll(() => rmSync(tmp, { recursive: true, force: true }));
 

@@ -16,8 +16,8 @@ import { checkControlPath } from '../../core/paths.js';
 import { AUDIT_HISTORY_LIMIT } from '../../audit/history.js';
 import { auditJob, tillFingerprints } from '../../ops/audit.js';
 import type { Cli } from '../context.js';
+import { addFleetOptions, listHostsIfAsked, runFleetCommand, selectTargets, type FleetOpts } from '../fleet.js';
 import type { TillCommand } from '../help.js';
-import { addFleetOptions, runFleetCommand, selectTargets, type FleetOpts } from '../fleet.js';
 import { renderTable } from '../output/table.js';
 import { printable } from '../output/terminal.js';
 
@@ -135,7 +135,8 @@ export function registerAuditCommand(host: TillCommand, cli: Cli): void {
     const paths = cli.paths();
     checkControlPath(paths);
     const inventory = new Inventory(paths);
-    const targets = selectTargets(await inventory.read(), patterns, opts);
+    const targets = selectTargets(cli, await inventory.read(), patterns, opts);
+    if (listHostsIfAsked(cli, targets, opts)) return;
     const till = await tillFingerprints(paths);
     const failOn = severityRank(opts.failOn);
     const quiet = opts.quiet === true;

@@ -1,4 +1,5 @@
 import { randomBytes } from 'node:crypto';
+import { requireHost } from '../../core/host-admin.js';
 import { ExitCode, UsageError } from '../../core/errors.js';
 import type { HostResult, Target } from '../../core/fanout.js';
 import { Inventory } from '../../inventory/inventory.js';
@@ -34,8 +35,16 @@ import {
   type RollbackData,
 } from '../../ops/deploy.js';
 import type { Cli } from '../context.js';
+import {
+  addFleetOptions,
+  hasTargets,
+  interruptSignal,
+  listHostsIfAsked,
+  runFleetCommand,
+  selectTargets,
+  type FleetOpts,
+} from '../fleet.js';
 import type { TillCommand } from '../help.js';
-import { addFleetOptions, interruptSignal, runFleetCommand, selectTargets, type FleetOpts } from '../fleet.js';
 import { collect, intOption } from '../options.js';
 import { FleetReporter, fleetJson, renderSummary } from '../output/reporter.js';
 import { renderTable } from '../output/table.js';
@@ -167,18 +176,20 @@ export function registerDeployCommands(host: TillCommand, cli: Cli): void {
         .filter(([, h]) => unfinished(h.state))
         .map(([n]) => n);
       const wanted =
-        patterns.length > 0 || (opts.group ?? []).length > 0 || opts.all
-          ? new Set(selectTargets(db, patterns, opts).map((t) => t.name))
+        hasTargets(patterns, opts) || opts.limit !== undefined
+          ? new Set(selectTargets(cli, db, patterns, opts, { whenNone: 'all' }).map((t) => t.name))
           : undefined;
       targets = pending
         .filter((n) => db.hosts[n] !== undefined && (wanted === undefined || wanted.has(n)))
         .map((n) => ({ name: n, entry: db.hosts[n]! }));
       if (targets.length === 0) throw new UsageError(`run ${run.run} has no unfinished host among those targets`);
+      if (listHostsIfAsked(cli, targets, opts)) return;
       source = { ...(await resolveSource(paths, { source: run.source })), name: run.installation };
       if (!opts.json)
         cli.err(`resuming deploy ${run.run} of ${run.release} on ${targets.map((t) => t.name).join(', ')}`);
     } else {
-      targets = selectTargets(db, patterns, opts);
+      targets = selectTargets(cli, db, patterns, opts);
+      if (listHostsIfAsked(cli, targets, opts)) return;
       source = await resolveSource(paths, { source: opts.source, installation: opts.installation });
       const shared = sharedPaths(opts.shared ?? []);
       if (opts.dryRun) {
@@ -347,7 +358,8 @@ export function registerDeployCommands(host: TillCommand, cli: Cli): void {
     const paths = cli.paths();
     checkControlPath(paths);
     const inventory = new Inventory(paths);
-    const targets = selectTargets(await inventory.read(), patterns, opts);
+    const targets = selectTargets(cli, await inventory.read(), patterns, opts);
+    if (listHostsIfAsked(cli, targets, opts)) return;
     cli.exitCode = await runFleetCommand<RollbackData>({
       cli,
       inventory,
@@ -383,8 +395,7 @@ export function registerDeployCommands(host: TillCommand, cli: Cli): void {
       const paths = cli.paths();
       checkControlPath(paths);
       const db = await new Inventory(paths).read();
-      const entry = db.hosts[name];
-      if (!entry) throw new UsageError(`no such host: ${name}`, 'see: till host list');
+      const entry = requireHost(db, name);
       const outcome = await releasesJob(paths, { connectTimeout: opts.connectTimeout })({
         name,
         entry,

@@ -5,7 +5,7 @@ import { Inventory } from '../../inventory/inventory.js';
 import { diffJob, describeDrift, type DiffData } from '../../ops/diff.js';
 import type { Cli } from '../context.js';
 import type { TillCommand } from '../help.js';
-import { addFleetOptions, runFleetCommand, selectTargets, type FleetOpts } from '../fleet.js';
+import { addFleetOptions, listHostsIfAsked, runFleetCommand, selectTargets, type FleetOpts } from '../fleet.js';
 import { collect } from '../options.js';
 import { printable } from '../output/terminal.js';
 import { sharedPaths } from './deploy.js';
@@ -52,7 +52,8 @@ export function registerDiffCommand(host: TillCommand, cli: Cli): void {
     const paths = cli.paths();
     checkControlPath(paths);
     const inventory = new Inventory(paths);
-    const targets = selectTargets(await inventory.read(), patterns, opts);
+    const targets = selectTargets(cli, await inventory.read(), patterns, opts);
+    if (listHostsIfAsked(cli, targets, opts)) return;
     const source = await resolveSource(paths, { source: opts.source, installation: opts.installation });
     const shared = sharedPaths(opts.shared ?? []);
     cli.exitCode = await runFleetCommand<DiffData>({

@@ -1,4 +1,5 @@
-import { ExitCode, UsageError } from '../../core/errors.js';
+import { requireHost } from '../../core/host-admin.js';
+import { ExitCode } from '../../core/errors.js';
 import { pathExists } from '../../core/fs.js';
 import { hostsStore } from '../../core/state/hosts.js';
 import { Inventory } from '../../inventory/inventory.js';
@@ -35,8 +36,7 @@ export function registerDoctorCommand(host: TillCommand, cli: Cli): void {
       const db = (await pathExists(paths.privateKey))
         ? await new Inventory(paths).read()
         : await hostsStore(paths).read();
-      const entry = db.hosts[name];
-      if (!entry) throw new UsageError(`no such host: ${name}`, 'see: till host list');
+      const entry = requireHost(db, name);
       const report = await runDoctor(paths, name, entry, { connectTimeout: opts.connectTimeout });
       cli.exitCode = report.ok ? ExitCode.ok : ExitCode.hostFailed;
       if (opts.json) {

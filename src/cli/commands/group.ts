@@ -1,5 +1,5 @@
 import { UsageError } from '../../core/errors.js';
-import { addToGroup } from '../../core/host-admin.js';
+import { addToGroup, noSuchGroup } from '../../core/host-admin.js';
 import { Inventory } from '../../inventory/inventory.js';
 import { validateName } from '../../core/validate.js';
 import type { Cli } from '../context.js';
@@ -39,7 +39,7 @@ export function registerGroupCommands(host: TillCommand, cli: Cli): void {
     .action(async (name: string) => {
       validateName(name, 'group');
       await inventory().update((db) => {
-        if (!db.groups || !Object.hasOwn(db.groups, name)) throw new UsageError(`no such group: ${name}`);
+        if (!db.groups || !Object.hasOwn(db.groups, name)) throw noSuchGroup(db, name);
         delete db.groups[name];
       });
       cli.err(`deleted group ${name}`);
@@ -69,7 +69,7 @@ export function registerGroupCommands(host: TillCommand, cli: Cli): void {
       validateName(name, 'group');
       await inventory().update((db) => {
         const members = db.groups?.[name];
-        if (!members) throw new UsageError(`no such group: ${name}`);
+        if (!members) throw noSuchGroup(db, name);
         const missing = hosts.filter((h) => !members.includes(h));
         if (missing.length) throw new UsageError(`not in group ${name}: ${missing.join(', ')}`);
         db.groups![name] = members.filter((m) => !hosts.includes(m));

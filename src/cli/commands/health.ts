@@ -12,8 +12,8 @@ import type { HostResult } from '../../core/fanout.js';
 import { formatBytes, parseSizeThreshold, type SizeThreshold } from '../../core/units.js';
 import { DEFAULT_THRESHOLDS, healthJob, recordHealth, type HealthThresholds } from '../../ops/health.js';
 import type { Cli } from '../context.js';
+import { addFleetOptions, listHostsIfAsked, runFleetCommand, selectTargets, type FleetOpts } from '../fleet.js';
 import type { TillCommand } from '../help.js';
-import { addFleetOptions, runFleetCommand, selectTargets, type FleetOpts } from '../fleet.js';
 
 interface HealthOpts extends FleetOpts {
   diskMin?: SizeThreshold[];
@@ -99,7 +99,8 @@ export function registerHealthCommand(host: TillCommand, cli: Cli): void {
     const limits = historyLimits();
     const thresholds = thresholdsFrom(opts);
     const inventory = new Inventory(paths);
-    const targets = selectTargets(await inventory.read(), patterns, opts);
+    const targets = selectTargets(cli, await inventory.read(), patterns, opts);
+    if (listHostsIfAsked(cli, targets, opts)) return;
     // The history is appended to after the run: a file that cannot take it stops us
     // now, before any host is contacted or the database changes.
     await healthHistoryStore(paths).read();

@@ -1,6 +1,6 @@
 import type { Command } from 'commander';
 import { ExitCode, UsageError } from '../../core/errors.js';
-import { addHost, removeHostFrom } from '../../core/host-admin.js';
+import { addHost, removeHostFrom, requireHost } from '../../core/host-admin.js';
 import { removeAuditHistory } from '../../audit/history.js';
 import { Inventory } from '../../inventory/inventory.js';
 import { initTillHome } from '../../inventory/till-home.js';
@@ -18,7 +18,7 @@ import { execLine } from '../../protocol/quote.js';
 import type { Cli } from '../context.js';
 import type { TillCommand } from '../help.js';
 import { confirm } from '../prompt.js';
-import { addFleetOptions, runFleetCommand, selectTargets, type FleetOpts } from '../fleet.js';
+import { addFleetOptions, listHostsIfAsked, runFleetCommand, selectTargets, type FleetOpts } from '../fleet.js';
 import { collect } from '../options.js';
 import { renderTable } from '../output/table.js';
 import { formatAge, printable } from '../output/terminal.js';
@@ -114,7 +114,7 @@ export function registerHostCommands(host: TillCommand, cli: Cli): void {
       const paths = cli.paths();
       const inventory = new Inventory(paths);
       const db = await inventory.read();
-      if (!Object.hasOwn(db.hosts, name)) throw new UsageError(`no such host: ${name}`, 'see: till host list');
+      requireHost(db, name);
       if (opts.cleanRemote) {
         if (cli.stdinIsTTY && !opts.yes && !(await confirm(`Remove ~/.till from ${name}? [y/N] `))) {
           throw new UsageError('not confirmed; nothing removed');
@@ -194,8 +194,7 @@ export function registerHostCommands(host: TillCommand, cli: Cli): void {
     .option('--json', 'print the entry as JSON')
     .action(async (name: string, opts: { json?: boolean }) => {
       const db = await new Inventory(cli.paths()).read();
-      const entry = db.hosts[name];
-      if (!entry) throw new UsageError(`no such host: ${name}`, 'see: till host list');
+      const entry = requireHost(db, name);
       const groups = membership(db).get(name) ?? [];
       if (opts.json) {
         cli.json(hostJson(name, entry, groups));
@@ -262,12 +261,14 @@ export function registerHostCommands(host: TillCommand, cli: Cli): void {
         "connect to hosts with till's key ('echo TILL_TEST_SUCCESS'); status becomes connected, or till-ready when the remote till answers",
       )
       .example('till host test --all', 'check that till reaches every host')
-      .example("till host test 'web-*' --group db", 'hosts matching a glob, and a group'),
+      .example("till host test 'web-*' --group db", 'hosts matching a glob, and a group')
+      .example("till host test 'web-*,&@prod,!web-3' --list-hosts", 'which hosts a pattern selects; contacts nothing'),
   ).action(async (patterns: string[], opts: FleetOpts) => {
     const paths = cli.paths();
     checkControlPath(paths);
     const inventory = new Inventory(paths);
-    const targets = selectTargets(await inventory.read(), patterns, opts);
+    const targets = selectTargets(cli, await inventory.read(), patterns, opts);
+    if (listHostsIfAsked(cli, targets, opts)) return;
     cli.exitCode = await runFleetCommand<TestData>({
       cli,
       inventory,
@@ -301,14 +302,16 @@ export function registerHostCommands(host: TillCommand, cli: Cli): void {
       )
       .usage('[targets...] [options] -- <command...>'),
   ).action(async (patterns: string[], opts: FleetOpts & { groupOutput?: boolean; stopRemote?: boolean }) => {
-    if (cli.rest.length === 0 || cli.rest.every((a) => a.trim() === '')) {
+    const noCommand = cli.rest.length === 0 || cli.rest.every((a) => a.trim() === '');
+    if (noCommand && !opts.listHosts) {
       // An empty command would make ssh open a login shell instead.
       throw new UsageError('no command given', 'put the command after --: till host exec web-* -- uptime');
     }
     const paths = cli.paths();
     checkControlPath(paths);
     const inventory = new Inventory(paths);
-    const targets = selectTargets(await inventory.read(), patterns, opts);
+    const targets = selectTargets(cli, await inventory.read(), patterns, opts);
+    if (listHostsIfAsked(cli, targets, opts)) return;
     const line = execLine(cli.rest);
     const grouped = opts.groupOutput === true;
     cli.exitCode = await runFleetCommand({
@@ -346,7 +349,7 @@ export function registerHostCommands(host: TillCommand, cli: Cli): void {
       const paths = cli.paths();
       checkControlPath(paths);
       const db = await new Inventory(paths).read();
-      if (!Object.hasOwn(db.hosts, name)) throw new UsageError(`no such host: ${name}`, 'see: till host list');
+      requireHost(db, name);
       const command = cli.rest.length > 0 ? execLine(cli.rest) : undefined;
       const result = await sshInteractive(paths, name, command, command === undefined && cli.stdinIsTTY);
       // The remote command's exit code passes through; ssh's own failure (255) is 1.

@@ -1,17 +1,24 @@
 import { existsSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import { fileURLToPath } from 'node:url';
-import { SetupError, UsageError } from '../../core/errors.js';
+import { ExitCode, SetupError, UsageError } from '../../core/errors.js';
 import type { HostResult, Target } from '../../core/fanout.js';
 import { Inventory } from '../../inventory/inventory.js';
 import { checkControlPath } from '../../core/paths.js';
-import { atLeast, lifecycleOf } from '../../core/state/hosts.js';
+import { atLeast, lifecycleOf, type HostsFile } from '../../core/state/hosts.js';
 import { applySetup, MIN_NODE_MAJOR, setupJob, VERSION_RE, type SetupData } from '../../ops/setup.js';
 import { gateConfigFor, parsePublicKey, restrictJob, type PublicKey } from '../../ops/restrict.js';
 import { countLocal, hostSyncJob, type HostSyncData } from '../../ops/sync.js';
 import type { Cli } from '../context.js';
+import {
+  addFleetOptions,
+  hasTargets,
+  listHostsIfAsked,
+  runFleetCommand,
+  selectTargets,
+  type FleetOpts,
+} from '../fleet.js';
 import type { TillCommand } from '../help.js';
-import { addFleetOptions, runFleetCommand, selectTargets, type FleetOpts } from '../fleet.js';
 import { printable } from '../output/terminal.js';
 import { VERSION } from '../version.js';
 
@@ -58,16 +65,9 @@ export function splitSetUp(targets: readonly Target[]): { ready: Target[]; notRe
  * Targets of a host sync: the named ones, or every set-up host when none are named.
  * Hosts without till are left out with a note (they have nothing to sync with).
  */
-export function syncTargets(
-  cli: Cli,
-  db: Parameters<typeof selectTargets>[0],
-  patterns: string[],
-  opts: FleetOpts,
-): Target[] {
-  const explicit = patterns.length > 0 || (opts.group ?? []).length > 0 || opts.all === true;
-  const all = explicit
-    ? selectTargets(db, patterns, opts)
-    : Object.entries(db.hosts).map(([name, entry]) => ({ name, entry }));
+export function syncTargets(cli: Cli, db: HostsFile, patterns: string[], opts: FleetOpts): Target[] {
+  const explicit = hasTargets(patterns, opts);
+  const all = selectTargets(cli, db, patterns, opts, { whenNone: 'all' });
   const { ready, notReady } = splitSetUp(all);
   if (notReady.length > 0 && (explicit || !opts.json)) {
     cli.err(
@@ -120,7 +120,8 @@ export async function runSetupCommand(
     throw new SetupError(`this till's version ${JSON.stringify(VERSION)} cannot name a file on the host`);
   const bundlePath = runningBundle();
   const inventory = new Inventory(paths);
-  const targets = selectTargets(await inventory.read(), patterns, opts);
+  const targets = selectTargets(cli, await inventory.read(), patterns, opts);
+  if (listHostsIfAsked(cli, targets, opts)) return ExitCode.ok;
   const timing = { connectTimeout: opts.connectTimeout, timeoutMs: opts.timeout && opts.timeout * 1000 };
   const key = opts.restrict ? await readPublicKey(paths.publicKey) : undefined;
   return runFleetCommand<SetupData & { restricted?: boolean }>({
@@ -210,6 +211,7 @@ export function registerRemoteCommands(host: TillCommand, cli: Cli): void {
     checkControlPath(paths);
     const inventory = new Inventory(paths);
     const targets = syncTargets(cli, await inventory.read(), patterns, opts);
+    if (listHostsIfAsked(cli, targets, opts)) return;
     if (targets.length === 0) {
       if (opts.json)
         cli.json({ ok: true, summary: { total: 0, ok: 0, failed: 0, unreachable: 0, skipped: 0 }, results: [] });

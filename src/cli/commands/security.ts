@@ -1,7 +1,9 @@
+import { requireHost } from '../../core/host-admin.js';
 import { ExitCode, FailedError, UsageError } from '../../core/errors.js';
 import type { HostResult, Target } from '../../core/fanout.js';
 import { Inventory } from '../../inventory/inventory.js';
 import { checkControlPath } from '../../core/paths.js';
+import { resolveTargets } from '../../core/targets.js';
 import { validateName } from '../../core/validate.js';
 import { AuthorizeFailed, authorizeHost } from '../../ops/authorize.js';
 import { forgetHostKey, trustHostKey } from '../../ops/host-keys.js';
@@ -11,7 +13,7 @@ import type { Cli } from '../context.js';
 import type { TillCommand } from '../help.js';
 import { confirm } from '../prompt.js';
 import { runSetupCommand } from './remote.js';
-import { addFleetOptions, runFleetCommand, selectTargets, type FleetOpts } from '../fleet.js';
+import { addFleetOptions, listHostsIfAsked, runFleetCommand, selectTargets, type FleetOpts } from '../fleet.js';
 import { intOption } from '../options.js';
 import { plural } from '../../core/format.js';
 import { printable } from '../output/terminal.js';
@@ -88,9 +90,12 @@ export function registerSecurityCommands(host: TillCommand, cli: Cli): void {
     checkControlPath(paths);
     const inventory = new Inventory(paths);
     const all = patterns.length === 0 && (opts.group ?? []).length === 0;
+    // No patterns or groups: the whole fleet (--all or not), an empty one included.
+    const selection = all ? { ...opts, all: false } : opts;
     const db0 = await inventory.read();
     // Validate targets before any key is made.
-    if (!all || Object.keys(db0.hosts).length > 0) selectTargets(db0, patterns, { ...opts, all: all || opts.all });
+    const planned = selectTargets(cli, db0, patterns, selection, { whenNone: 'all' });
+    if (listHostsIfAsked(cli, planned, opts)) return;
     if (cli.stdinIsTTY && !opts.yes) {
       const n = Object.keys(db0.hosts).length;
       if (
@@ -110,7 +115,13 @@ export function registerSecurityCommands(host: TillCommand, cli: Cli): void {
     await recordUnknownKeys(inventory, plan.switchPending ? plan.previous : plan.target);
     const db = await inventory.read();
     const targets: Target[] =
-      Object.keys(db.hosts).length === 0 ? [] : selectTargets(db, patterns, { ...opts, all: all || opts.all });
+      Object.keys(db.hosts).length === 0
+        ? []
+        : resolveTargets(
+            db,
+            { patterns, groups: selection.group ?? [], all: selection.all === true, limit: opts.limit },
+            { whenNone: 'all' },
+          ).targets;
     let code: number = ExitCode.ok;
     if (targets.length > 0) {
       code = await runFleetCommand<RotateData>({
@@ -176,8 +187,7 @@ export function registerSecurityCommands(host: TillCommand, cli: Cli): void {
       validateName(name);
       const paths = cli.paths();
       const db = await new Inventory(paths).read();
-      const entry = db.hosts[name];
-      if (!entry) throw new UsageError(`no such host: ${name}`, 'see: till host list');
+      const entry = requireHost(db, name);
       if (
         cli.stdinIsTTY &&
         !opts.yes &&
@@ -220,8 +230,7 @@ export function registerSecurityCommands(host: TillCommand, cli: Cli): void {
         );
       const paths = cli.paths();
       const db = await new Inventory(paths).read();
-      const entry = db.hosts[name];
-      if (!entry) throw new UsageError(`no such host: ${name}`, 'see: till host list');
+      const entry = requireHost(db, name);
       const { pinned, offered } = await trustHostKey(paths, name, entry, fingerprint);
       if (opts.json)
         cli.json({

@@ -17,8 +17,15 @@ import {
 } from '../../ops/sync.js';
 import { gateDeployRoots } from '../../ops/sync-local.js';
 import type { Cli } from '../context.js';
+import {
+  addFleetOptions,
+  hasTargets,
+  interruptSignal,
+  listHostsIfAsked,
+  runFleetWithProgress,
+  type FleetOpts,
+} from '../fleet.js';
 import type { TillCommand } from '../help.js';
-import { addFleetOptions, interruptSignal, runFleetWithProgress, type FleetOpts } from '../fleet.js';
 import { fleetJson, renderSummary } from '../output/reporter.js';
 import { renderTable } from '../output/table.js';
 import { formatDuration } from '../output/terminal.js';
@@ -71,7 +78,7 @@ export function registerSyncCommand(program: TillCommand, cli: Cli): void {
       .option('--trigger <name>', 'what started this run, recorded in the history (manual, timer, watch…)', 'manual'),
   ).action(async (patterns: string[], opts: SyncOpts) => {
     if (opts.localOnly && opts.hostsOnly) throw new UsageError('--local-only and --hosts-only exclude each other');
-    const hostSelection = patterns.length > 0 || (opts.group ?? []).length > 0 || opts.all === true;
+    const hostSelection = hasTargets(patterns, opts) || opts.limit !== undefined;
     if (opts.localOnly && hostSelection) throw new UsageError('--local-only takes no host targets');
     if (!NAME_RE.test(opts.trigger))
       throw new UsageError(
@@ -81,6 +88,17 @@ export function registerSyncCommand(program: TillCommand, cli: Cli): void {
     const paths = cli.paths();
     const dryRun = opts.dryRun === true;
     const json = opts.json === true;
+    if (opts.listHosts) {
+      // The hosts the run would sync, before its lock is taken or anything is contacted.
+      let targets: Target[] = [];
+      if (!opts.localOnly) {
+        const inventory = new Inventory(paths);
+        const known = hostSelection || opts.hostsOnly || (await inventory.store.exists());
+        if (known) targets = syncTargets(cli, await inventory.read(), patterns, opts);
+      }
+      listHostsIfAsked(cli, targets, opts);
+      return;
+    }
     // One sync at a time per TILL_HOME (two on one checkout: git fails on index.lock); a dry run changes nothing.
     const run = async (): Promise<void> => {
       const started = new Date();

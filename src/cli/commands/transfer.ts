@@ -9,7 +9,7 @@ import { copyJob, fetchJob, type TransferData, type TransferOpts } from '../../o
 import { remoteTransferPath } from '../../rsync/copy.js';
 import type { Cli } from '../context.js';
 import type { TillCommand } from '../help.js';
-import { addFleetOptions, runFleetCommand, selectTargets, type FleetOpts } from '../fleet.js';
+import { addFleetOptions, listHostsIfAsked, runFleetCommand, selectTargets, type FleetOpts } from '../fleet.js';
 import type { HostJob, HostResult } from '../../core/fanout.js';
 import { describeTransfers } from './deploy.js';
 
@@ -69,7 +69,8 @@ function progressDisplay(cli: Cli, json: boolean) {
 }
 
 /**
- * Resolves the targets, runs `before` (nothing has been contacted yet), then one transfer
+ * Resolves the targets (--list-hosts stops there), runs `before` (nothing has been
+ * contacted yet), then one transfer
  * per host through the engine with the live line's progress; returns the exit code.
  */
 async function runTransfer(
@@ -83,7 +84,8 @@ async function runTransfer(
   const paths = cli.paths();
   checkControlPath(paths);
   const inventory = new Inventory(paths);
-  const targets = selectTargets(await inventory.read(), patterns, opts);
+  const targets = selectTargets(cli, await inventory.read(), patterns, opts);
+  if (listHostsIfAsked(cli, targets, opts)) return 0;
   before();
   const progress = progressDisplay(cli, opts.json === true);
   const columns: Array<[string, (r: HostResult<TransferData>) => string]> = [

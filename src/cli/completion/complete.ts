@@ -10,6 +10,7 @@
  */
 import type { Argument, Command, Option } from 'commander';
 import type { LocalNames, Named } from '../../core/local-names.js';
+import { splitElements } from '../../core/targets.js';
 import { commandPath, visibleSubcommands } from '../help.js';
 
 export type ValueKind = 'host' | 'target' | 'group' | 'installation' | 'release' | 'file' | 'dir' | 'none';
@@ -19,6 +20,7 @@ const KIND_OF_PLACEHOLDER: Record<string, ValueKind> = {
   host: 'host',
   hosts: 'host',
   targets: 'target',
+  pattern: 'target',
   group: 'group',
   installation: 'installation',
   release: 'release',
@@ -38,6 +40,8 @@ const KIND_OF_OPTION: Record<string, ValueKind> = {
 /** Placeholders of values no list holds: free text, numbers, times, addresses. */
 export const FREE_PLACEHOLDERS: ReadonlySet<string> = new Set([
   'user@host[:port]',
+  'user',
+  'new-name',
   'port',
   'n',
   'N',
@@ -192,18 +196,18 @@ async function valuesOf(kind: ValueKind, prefix: string, names: LocalNames, type
       };
     }
     case 'target': {
-      // A pattern list: `web1,@db,!web-3`; complete its last element.
-      const cut = prefix.lastIndexOf(',') + 1;
-      const head = prefix.slice(0, cut);
-      const element = prefix.slice(cut);
+      // A pattern list (`web1,@db,!web-3`, `:` as Ansible writes it): its last element is
+      // completed, a `!` or `&` in front of it kept.
+      const element = splitElements(prefix).at(-1) ?? '';
+      const head = prefix.slice(0, prefix.length - element.length);
       const sign = /^[!&]/.test(element) ? element[0]! : '';
       const rest = element.slice(sign.length);
       const lead = head + sign;
       if (rest.startsWith('@'))
         return { kind: 'words', candidates: matching(await names.groups(), rest.slice(1), (g) => `${lead}@${g}`) };
-      // Hosts already on the line are not offered again.
-      const listed = [...typed, ...head.split(',')];
-      return { kind: 'words', candidates: matching(await names.hosts(), rest, (h) => `${lead}${h}`, listed) };
+      // A host already named on the line, with or without its ! or &, is not offered again.
+      const given = [...typed, head].flatMap(splitElements).map((e) => e.replace(/^[!&]/, ''));
+      return { kind: 'words', candidates: matching(await names.hosts(), rest, (h) => `${lead}${h}`, given) };
     }
     case 'file':
       return { kind: 'files', candidates: [] };
@@ -212,6 +216,14 @@ async function valuesOf(kind: ValueKind, prefix: string, names: LocalNames, type
     case 'none':
       return NOTHING;
   }
+}
+
+/**
+ * The words on the line an option's value is completed with: releases of the hosts typed
+ * (rollback web1 --to …); not for a pattern (`--limit web1` narrows to a host already named).
+ */
+function optionContext(kind: ValueKind, state: Walked): string[] {
+  return kind === 'target' ? [] : state.positionals;
 }
 
 /**
@@ -231,16 +243,17 @@ export async function complete(
     const option = state.pendingOption;
     if (option.argChoices) return choices(option.argChoices, current);
     const kind = optionKind(cmd, option) ?? 'none';
-    return valuesOf(kind, current, names, state.positionals);
+    return valuesOf(kind, current, names, optionContext(kind, state));
   }
   if (current.startsWith('--') && current.includes('=')) {
     const at = current.indexOf('=');
     const option = findOption(cmd, current.slice(0, at));
     if (!option || !takesValue(option)) return NOTHING;
     const head = current.slice(0, at + 1);
+    const kind = optionKind(cmd, option) ?? 'none';
     const values = option.argChoices
       ? choices(option.argChoices, current.slice(at + 1))
-      : await valuesOf(optionKind(cmd, option) ?? 'none', current.slice(at + 1), names, state.positionals);
+      : await valuesOf(kind, current.slice(at + 1), names, optionContext(kind, state));
     return { ...values, candidates: values.candidates.map((c) => ({ ...c, value: head + c.value })) };
   }
   if (current.startsWith('-')) {

@@ -7,9 +7,10 @@
  *
  * bash splits words at COMP_WORDBREAKS (`=`, `:`, `@`…), so its shim passes those and the
  * line up to the cursor: till splits the line as the shell does, works out the text
- * readline replaces (after the last break character; a break `@` stays with it, as
- * readline's special prefixes do), strips the rest from each candidate, and says that
- * text on its first line (for bash's own file completion).
+ * readline replaces (after the last break character outside quotes, or after a quote
+ * left open; a break `@` stays with it, as readline's special prefixes do), strips the
+ * rest from each candidate, and says that text on its first line (for bash's own file
+ * completion). zsh and fish pass the words unquoted, so `'@web,!web1,&w` completes too.
  */
 export const SHELLS = ['bash', 'zsh', 'fish'] as const;
 export type Shell = (typeof SHELLS)[number];
@@ -49,7 +50,8 @@ const ZSH = script`#compdef till
 _till() {
   local out kind line
   local -a lines described
-  out=$("\${words[1]}" __complete zsh -- "\${(@)words[2,CURRENT]}" 2>/dev/null) || return 1
+  # The words unquoted (an open quote too: '@web,&w), the current one up to the cursor.
+  out=$("\${words[1]}" __complete zsh -- "\${(@Q)words[2,CURRENT-1]}" "\${(Q)PREFIX}" 2>/dev/null) || return 1
   lines=("\${(@f)out}")
   kind=\${lines[1]}
   case $kind in
@@ -76,7 +78,8 @@ const FISH = script`# till completion for fish.
 # Install it:  till completion fish > ~/.config/fish/completions/till.fish
 function __till_complete
     set -l words (commandline -opc)
-    set -l current (commandline -ct)
+    # The current token unquoted (an open quote too: '@web,&w).
+    set -l current (commandline -ct | string unescape)
     set -l out ($words[1] __complete fish -- $words[2..-1] "$current" 2>/dev/null)
     or return
     switch "$out[1]"
@@ -101,8 +104,24 @@ export function completionScript(shell: Shell): string {
  * rl_special_prefixes: `@web` is completed whole, `--group=web` only after the `=`).
  */
 export function bashReplacedText(line: string, breaks: string): string {
-  let at = line.length;
-  while (at > 0 && !breaks.includes(line[at - 1]!)) at -= 1;
+  // Inside quotes a break is text (`'@web,&w`: the & is part of the pattern); a quote
+  // left open at the end starts the text replaced, whatever follows it.
+  let at = 0;
+  let quote: string | undefined;
+  let quoteAt = 0;
+  for (let i = 0; i < line.length; i++) {
+    const ch = line[i]!;
+    if (quote !== undefined) {
+      if (ch === quote) quote = undefined;
+      else if (ch === '\\' && quote === '"') i += 1;
+    } else if (ch === '\\') i += 1;
+    else if (ch === "'" || ch === '"') {
+      quote = ch;
+      quoteAt = i + 1;
+      if (breaks.includes(ch)) at = i + 1;
+    } else if (breaks.includes(ch)) at = i + 1;
+  }
+  if (quote !== undefined) return line.slice(quoteAt);
   const special = at > 0 && '@$'.includes(line[at - 1]!);
   return line.slice(special ? at - 1 : at);
 }

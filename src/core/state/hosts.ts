@@ -17,7 +17,64 @@ export type LifecycleStatus = Exclude<HostStatus, 'unreachable'>;
 const name = z.string().regex(NAME_RE, 'not a valid name');
 const isoTime = z.string().refine((s) => !Number.isNaN(Date.parse(s)), 'not an ISO-8601 time');
 
-export const hostEntrySchema = z.looseObject({
+/**
+ * The original Till (the C implementation) wrote a host with fewer fields and its own
+ * words: status `ready` (its SSH test passed: till's `connected`; `host test` finds out
+ * more; its `till-ready` meant its own C till, also `connected` here), `added` as ctime() text in local time ("Sun Dec  6 16:36:27 2026\n", or with a
+ * zero-padded day), no `tekton_path` (the default `host add` uses) and, when a port did
+ * not parse, port 0 (which it read as 22). Read as till's own forms, which the next
+ * write stores; every other field is kept as it is.
+ */
+const ORIGINAL_STATUS: Record<string, HostStatus> = { ready: 'connected' };
+const CTIME = /^[A-Z][a-z]{2} +([A-Z][a-z]{2}) +(\d{1,2}) (\d{2}):(\d{2}):(\d{2}) (\d{4})\n?$/;
+const MONTHS = ['Jan', 'Feb', 'Mar', 'Apr', 'May', 'Jun', 'Jul', 'Aug', 'Sep', 'Oct', 'Nov', 'Dec'];
+
+/** ctime() text (local time, as the original wrote it) to ISO-8601 UTC; undefined for any other text. */
+export function isoFromCtime(text: string): string | undefined {
+  const m = CTIME.exec(text);
+  if (!m || !MONTHS.includes(m[1]!)) return undefined;
+  const [year, month, day] = [Number(m[6]), MONTHS.indexOf(m[1]!), Number(m[2])];
+  const date = new Date(year, month, day, Number(m[3]), Number(m[4]), Number(m[5]));
+  return Number.isNaN(date.getTime()) || date.getDate() !== day ? undefined : date.toISOString();
+}
+
+function isRecord(value: unknown): value is Record<string, unknown> {
+  return typeof value === 'object' && value !== null && !Array.isArray(value);
+}
+
+function fromOriginalTill(value: unknown): unknown {
+  if (!isRecord(value)) return value;
+  const entry = { ...value };
+  if (typeof entry.status === 'string' && Object.hasOwn(ORIGINAL_STATUS, entry.status))
+    entry.status = ORIGINAL_STATUS[entry.status];
+  // An entry without tekton_path is the original's: its till-ready meant the C till, which this till cannot use.
+  if (entry.tekton_path === undefined && entry.status === 'till-ready') entry.status = 'connected';
+  for (const key of ['added', 'last_sync', 'last_test'])
+    if (typeof entry[key] === 'string') entry[key] = isoFromCtime(entry[key]) ?? entry[key];
+  entry.tekton_path ??= DEFAULT_TEKTON_PATH;
+  if (entry.port === 0 || entry.port === undefined) entry.port = 22;
+  return entry;
+}
+
+/**
+ * Versions of the original Till kept a removed host in the file, marked
+ * `"state": "removed"`: such an entry moves to `removed_hosts`, which till keeps and
+ * never targets (a host its operator removed must not come back with --all).
+ */
+function removedByOriginalTill(value: unknown): unknown {
+  if (!isRecord(value) || !isRecord(value.hosts)) return value;
+  const removed = Object.entries(value.hosts).filter(([, h]) => isRecord(h) && h.state === 'removed');
+  if (removed.length === 0) return value;
+  const hosts = { ...value.hosts };
+  const kept = isRecord(value.removed_hosts) ? { ...value.removed_hosts } : {};
+  for (const [name, entry] of removed) {
+    delete hosts[name];
+    kept[name] = entry;
+  }
+  return { ...value, hosts, removed_hosts: kept };
+}
+
+const hostEntryFields = z.looseObject({
   user: z.string().regex(USER_RE, 'not a valid user name'),
   host: z.string().refine(isValidAddress, 'not a valid host address'),
   port: z.number().int().min(1).max(65535),
@@ -48,7 +105,8 @@ export const hostEntrySchema = z.looseObject({
     .regex(/^SHA256:[A-Za-z0-9+/]{43}$/, 'not a SHA256 key fingerprint')
     .optional(),
 });
-export type HostEntry = z.output<typeof hostEntrySchema>;
+export const hostEntrySchema = z.preprocess(fromOriginalTill, hostEntryFields);
+export type HostEntry = z.output<typeof hostEntryFields>;
 
 /**
  * Maps keyed by user-chosen names get no prototype: a host called `constructor` or
@@ -65,16 +123,19 @@ const noProtoKey = (value: unknown, ctx: z.RefinementCtx) => {
 };
 
 export const hostsFileSchema = z
-  .looseObject({
-    hosts: z.unknown().superRefine(noProtoKey).pipe(z.record(name, hostEntrySchema)).transform(withoutPrototype),
-    groups: z
-      .unknown()
-      .superRefine(noProtoKey)
-      .pipe(z.record(name, z.array(name)))
-      .transform(withoutPrototype)
-      .optional(),
-    updated: z.string().optional(),
-  })
+  .preprocess(
+    removedByOriginalTill,
+    z.looseObject({
+      hosts: z.unknown().superRefine(noProtoKey).pipe(z.record(name, hostEntrySchema)).transform(withoutPrototype),
+      groups: z
+        .unknown()
+        .superRefine(noProtoKey)
+        .pipe(z.record(name, z.array(name)))
+        .transform(withoutPrototype)
+        .optional(),
+      updated: z.string().optional(),
+    }),
+  )
   .superRefine((db, ctx) => {
     for (const [hostName, entry] of Object.entries(db.hosts)) {
       if (entry.jump !== undefined && !Object.hasOwn(db.hosts, entry.jump)) {
