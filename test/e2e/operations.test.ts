@@ -5,7 +5,7 @@
  */
 import { spawnSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readdirSync, readFileSync, readlinkSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { shJoin } from '../../src/protocol/quote.js';
@@ -242,6 +242,28 @@ describe('host copy / host fetch', () => {
         dir: join(out, `h${h.index}`),
       });
     }
+  }, 60_000);
+
+  it('a hostile host cannot lead a fetch out of its folder: links that point out are not made', async () => {
+    const victim = mkdtempSync('/tmp/t-victim-');
+    lab.hosts[0]!.shell(
+      `rm -rf trap && mkdir trap && echo in > trap/in.txt && ln -s ${victim} trap/abs && ln -s ../../.. trap/up && ln -s in.txt trap/ok`,
+    );
+    const out = join(work, 'hostile');
+    const r = await till(home, ['host', 'fetch', 'h0', 'trap', out]);
+    expect(r.code, r.stdout + r.stderr).toBe(0);
+    const got = join(out, 'h0', 'trap');
+    expect(readFileSync(join(got, 'in.txt'), 'utf8')).toBe('in\n');
+    // A link inside what is fetched stays; links out of it (absolute, or up) are skipped.
+    expect(readlinkSync(join(got, 'ok'))).toBe('in.txt');
+    for (const name of ['abs', 'up']) expect(existsSync(join(got, name)), name).toBe(false);
+    // The host then sends a folder under that name: it lands in the fetch folder, not in the victim.
+    lab.hosts[0]!.shell('rm trap/abs && mkdir trap/abs && echo pwned > trap/abs/x.txt');
+    await tillOk(home, ['host', 'fetch', 'h0', 'trap', out]);
+    expect(readFileSync(join(got, 'abs/x.txt'), 'utf8')).toBe('pwned\n');
+    expect(readdirSync(victim)).toEqual([]);
+    rmSync(victim, { recursive: true, force: true });
+    lab.hosts[0]!.shell('rm -rf trap');
   }, 60_000);
 
   it('progress on a terminal: each transfer under way on the live line; without a terminal, none of it', async () => {
