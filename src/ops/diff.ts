@@ -1,6 +1,7 @@
 import { access } from 'node:fs/promises';
 import { join } from 'node:path';
-import type { HostJob } from '../core/fanout.js';
+import type { HostJob, JobOutcome } from '../core/fanout.js';
+import type { HostEntry } from '../core/state/hosts.js';
 import type { TillPaths } from '../core/paths.js';
 import { buildDriftRsyncArgs, driftCount, parseDrift, type Drift } from '../deploy/drift.js';
 import { remoteLayout, rsyncRemotePath } from '../deploy/layout.js';
@@ -41,54 +42,81 @@ export function describeDrift(d: DiffData): string {
   return parts.join(', ');
 }
 
-export function diffJob(
+export interface CompareOptions {
+  connectTimeout?: number;
+  timeoutMs?: number;
+}
+
+/**
+ * One host's live release against the source (the two read-only calls above): its drift,
+ * or why it could not be read. `host diff` and `host health --drift` both use it.
+ */
+export async function compareLive(
   paths: TillPaths,
+  name: string,
+  entry: HostEntry,
   source: DeploySource,
   shared: readonly string[],
-  opts: { connectTimeout?: number; timeoutMs?: number } = {},
-): HostJob<DiffData> {
-  return async ({ name, entry, signal }) => {
-    const layout = remoteLayout(entry.tekton_path);
-    const read = await runScript(
-      paths,
-      name,
-      deployState,
-      { path: layout.path },
-      { signal, connectTimeout: opts.connectTimeout, timeoutMs: opts.timeoutMs },
-    );
-    if (read.failure || !read.value) return scriptOutcome(read);
-    const state = readRemoteState(read.value, layout);
-    if (state.current === null && !state.plain)
-      return { ok: false, failure: remoteFailure(`nothing deployed at ${layout.path}: no release to compare`) };
-    const remoteDir = state.current !== null ? `${layout.releases}/${state.current}` : layout.path;
-    let ignoreFile: string | undefined = join(source.dir, '.tillignore');
-    try {
-      await access(ignoreFile);
-    } catch {
-      ignoreFile = undefined;
-    }
-    const args = buildDriftRsyncArgs({
-      host: name,
-      remoteShell: rsyncRemoteShell(paths, opts.connectTimeout),
-      remoteDir: rsyncRemotePath(remoteDir),
-      localDir: source.dir,
-      shared,
-      ...(ignoreFile !== undefined ? { ignoreFile } : {}),
-    });
-    const rs = await runProcess('rsync', args, { signal, timeoutMs: opts.timeoutMs });
-    const failure = classifyRsync(rs);
-    if (failure) return { ok: false, failure, exitCode: rs.exitCode, stdout: '', stderr: rs.stderr };
-    const drift = parseDrift(rs.stdout);
-    const recorded = entry.deploy?.current ?? null;
-    const liveIsRecorded = recorded === null ? null : recorded === state.current;
-    const data: DiffData = {
+  signal: AbortSignal,
+  opts: CompareOptions = {},
+): Promise<{ data: DiffData } | { outcome: JobOutcome<never> }> {
+  const layout = remoteLayout(entry.tekton_path);
+  const read = await runScript(
+    paths,
+    name,
+    deployState,
+    { path: layout.path },
+    { signal, connectTimeout: opts.connectTimeout, timeoutMs: opts.timeoutMs },
+  );
+  if (read.failure || !read.value) return { outcome: scriptOutcome(read) };
+  const state = readRemoteState(read.value, layout);
+  if (state.current === null && !state.plain)
+    return {
+      outcome: { ok: false, failure: remoteFailure(`nothing deployed at ${layout.path}: no release to compare`) },
+    };
+  const remoteDir = state.current !== null ? `${layout.releases}/${state.current}` : layout.path;
+  let ignoreFile: string | undefined = join(source.dir, '.tillignore');
+  try {
+    await access(ignoreFile);
+  } catch {
+    ignoreFile = undefined;
+  }
+  const args = buildDriftRsyncArgs({
+    host: name,
+    remoteShell: rsyncRemoteShell(paths, opts.connectTimeout),
+    remoteDir: rsyncRemotePath(remoteDir),
+    localDir: source.dir,
+    shared,
+    ...(ignoreFile !== undefined ? { ignoreFile } : {}),
+  });
+  const rs = await runProcess('rsync', args, { signal, timeoutMs: opts.timeoutMs });
+  const failure = classifyRsync(rs);
+  if (failure) return { outcome: { ok: false, failure, exitCode: rs.exitCode, stdout: '', stderr: rs.stderr } };
+  const drift = parseDrift(rs.stdout);
+  const recorded = entry.deploy?.current ?? null;
+  const liveIsRecorded = recorded === null ? null : recorded === state.current;
+  return {
+    data: {
       ...drift,
       release: state.current,
       recorded,
       liveIsRecorded,
       compared: remoteDir,
       differs: driftCount(drift) > 0 || liveIsRecorded === false,
-    };
+    },
+  };
+}
+
+export function diffJob(
+  paths: TillPaths,
+  source: DeploySource,
+  shared: readonly string[],
+  opts: CompareOptions = {},
+): HostJob<DiffData> {
+  return async ({ name, entry, signal }) => {
+    const compared = await compareLive(paths, name, entry, source, shared, signal, opts);
+    if ('outcome' in compared) return compared.outcome;
+    const { data } = compared;
     if (!data.differs) return { ok: true, exitCode: 0, stdout: '', stderr: '', data };
     return {
       ok: false,

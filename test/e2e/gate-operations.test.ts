@@ -83,6 +83,16 @@ describe(
         added: ['added.txt'],
         removed: [],
       });
+      // host health --drift makes the same read through the gate.
+      const health = await till(r.home, [
+        ...['host', 'health', 'h0', '--drift', '--source', src, '--json'],
+        ...['--load-max', '1000', '--disk-min', '0'],
+      ]);
+      expect(health.code, health.stderr).toBe(1);
+      expect(JSON.parse(health.stdout).results[0].health).toMatchObject({
+        degraded: true,
+        drift: { changed: 1, added: 1, removed: 0, liveIsRecorded: true },
+      });
       expect(snapshot(join(releases(), release))).toEqual(snap);
       expect(readFileSync(join(r.host.home, '.till/logs/gate.log'), 'utf8')).toMatch(
         new RegExp(`allowed rsync read of ${r.host.home}/app\\.till/releases/${release}/ from`),

@@ -143,6 +143,38 @@ describe('host diff: drift after a deploy, read-only', () => {
     expect((await till(home, ['host', 'diff', 'h2', '--source', src()])).code).toBe(0);
   }, 120_000);
 
+  it('host health reports drift only when asked (--drift): degraded, counts, metrics', async () => {
+    // The load of a shared test machine must not decide the verdict here.
+    const calm = ['--load-max', '1000', '--disk-min', '0', '--json'];
+    const r = await till(home, ['host', 'health', 'h0', 'h1', 'h2', '--drift', '--source', src(), ...calm]);
+    expect(r.code, r.stderr).toBe(1);
+    const by = Object.fromEntries(
+      JSON.parse(r.stdout).results.map((x: { host: string; health: unknown }) => [x.host, x.health]),
+    );
+    expect(by.h0).toMatchObject({
+      degraded: true,
+      reasons: ['drift: 1 changed'],
+      drift: { changed: 1, added: 0, removed: 0, liveIsRecorded: true },
+    });
+    expect(by.h1).toMatchObject({ degraded: true, drift: { changed: 0, added: 1, removed: 1 } });
+    expect(by.h2).toMatchObject({ degraded: false, reasons: [], drift: { changed: 0, added: 0, removed: 0 } });
+    const metrics = (await tillOk(home, ['metrics'])).stdout;
+    expect(metrics).toMatch(/^till_host_drift_files\{host="h0",kind="changed"\} 1$/m);
+    expect(metrics).toMatch(/^till_host_drift_files\{host="h1",kind="removed"\} 1$/m);
+    expect(metrics).toMatch(/^till_host_drift_files\{host="h2",kind="added"\} 0$/m);
+
+    // Without --drift nothing is compared: no drift, no reason, and the metric goes with the snapshot.
+    const plain = await till(home, ['host', 'health', 'h0', ...calm]);
+    expect(plain.code, plain.stdout).toBe(0);
+    const h0 = JSON.parse(plain.stdout).results[0].health;
+    expect(h0.drift).toBeUndefined();
+    expect(h0.reasons).toEqual([]);
+    expect((await tillOk(home, ['metrics'])).stdout).not.toMatch(/till_host_drift_files\{host="h0"/);
+    const lone = await till(home, ['host', 'health', 'h0', '--source', src()]);
+    expect(lone.code).toBe(2);
+    expect(lone.stderr).toMatch(/--source goes with --drift/);
+  }, 120_000);
+
   it('refuses bad input before contacting a host', async () => {
     const none = await till(home, ['host', 'diff', 'h0', '--source', join(work, 'nope')]);
     expect(none.code).toBe(2);
