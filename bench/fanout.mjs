@@ -3,8 +3,12 @@
 // hosts in the same run, plus start-up, memory, a 10,000-host database and the cost
 // of a dead and a hanging host. Prints figures and ratios; asserts nothing.
 //
-//   npm run bench                       (as root: the lab creates users and sshd's)
-//   BENCH_SIZES=20 BENCH_REPEAT=1 BENCH_COLD_REPEAT=1 npm run bench     (quicker)
+//   npm run bench                       (as root: the lab creates users and sshd's; runs
+//                                        this, then bench/deploy.mjs: bench/all.mjs)
+//   BENCH_SIZES=20 BENCH_REPEAT=1 BENCH_COLD_REPEAT=1 node bench/fanout.mjs   (quicker)
+//
+// With BENCH_SUMMARY=<file>, the rows of issue 19's table and the scale figures are
+// also written there as JSON (bench/all.mjs prints them as one table).
 //
 // The lab helper is TypeScript (test/lab/lab.ts); it is bundled on the fly with
 // esbuild so this stays a plain node script with no extra runner.
@@ -17,11 +21,20 @@ import { performance } from 'node:perf_hooks';
 import { pathToFileURL } from 'node:url';
 
 const ROOT = resolve(new URL('..', import.meta.url).pathname);
-const TILL = join(ROOT, 'bin/till.mjs');
-const SIZES = (process.env.BENCH_SIZES ?? '20,50').split(',').map(Number);
+// What a person runs: the launcher of the split CLI and its code cache (dist/cli/).
+const TILL = join(ROOT, 'bin/till.cjs');
+const SIZES = (process.env.BENCH_SIZES ?? '50,200').split(',').map(Number);
 const REPEAT = Number(process.env.BENCH_REPEAT ?? 3);
 const COLD_REPEAT = Number(process.env.BENCH_COLD_REPEAT ?? 7);
 const BIG = Number(process.env.BENCH_BIG_DB ?? 10_000);
+const STARTS = Number(process.env.BENCH_STARTS ?? 15);
+// Ansible is slow (minutes at 200 hosts): compared up to this many hosts.
+const ANSIBLE_MAX = Number(process.env.BENCH_ANSIBLE_MAX ?? 50);
+const SUMMARY = process.env.BENCH_SUMMARY;
+/** Issue 19's rows ({ what, till, base, baseline, target }) and the scale figures, for bench/all.mjs. */
+const summary = { rows: [], scale: {} };
+const issueRow = (what, tillMs, baseMs, baseline, target) =>
+  summary.rows.push({ what, till: tillMs, base: baseMs, baseline, target });
 
 if (process.getuid?.() !== 0) {
   console.error('bench: needs root (the sshd lab creates users); run as root');
@@ -40,7 +53,7 @@ const have = (bin) => {
   }
 };
 const HAVE_PSSH = have('parallel-ssh');
-const HAVE_ANSIBLE = have('ansible');
+const HAVE_ANSIBLE = have('ansible') && process.env.BENCH_ANSIBLE !== '0';
 const HAVE_TIME = existsSync('/usr/bin/time');
 
 const labFile = join(mkdtempSync(join(tmpdir(), 'till-bench-')), 'lab.mjs');
@@ -118,6 +131,18 @@ async function closeMasters(controlDir) {
   await Promise.all(sockets.map((s) => timed('ssh', ['-o', `ControlPath=${join(controlDir, s)}`, '-O', 'exit', 'x'])));
 }
 
+/** The ssh masters whose control sockets are under `dir` (ps: `ssh: <dir>/… [mux]`): how many and their RSS. */
+function mastersUnder(dir) {
+  let out = '';
+  try {
+    out = execFileSync('ps', ['-eo', 'rss=,args='], { encoding: 'utf8' });
+  } catch {
+    return { count: 0, rssKiB: 0 };
+  }
+  const lines = out.split('\n').filter((l) => l.includes(`ssh: ${dir}/`) && l.includes('[mux]'));
+  return { count: lines.length, rssKiB: lines.reduce((n, l) => n + Number(l.trim().split(/\s+/)[0]), 0) };
+}
+
 /** A hosts-local.json written directly (10,000 `host add` calls would take an hour). */
 function writeDb(home, hosts, groups = {}) {
   const db = { hosts: {}, groups, updated: String(Math.floor(Date.now() / 1000)) };
@@ -156,23 +181,67 @@ if (!HAVE_ANSIBLE) console.error('  ansible not found (Debian: apt-get install a
 /* ---------------------------------------------------------------- start-up */
 
 {
-  console.error('\nstart-up (10 runs each, interleaved)');
-  // `till --version` is answered by bin/till.mjs without loading the bundle; every other
-  // command loads all of dist/till.mjs, so its start-up is printed too (`host list` on an
-  // empty database: load, parse argv, read one small file).
+  console.error(`\nstart-up (${STARTS} runs each, interleaved; 5-host database)`);
+  // Every row runs in each round, one after the other, so the load of the machine falls
+  // on all of them alike. `host exec` is timed up to its first ssh: `ssh` on PATH is a
+  // bash script that appends $EPOCHREALTIME (a builtin: no fork) to a file and exits.
   const startHome = await newHome();
-  const t = [];
-  const n = [];
-  const l = [];
-  for (let i = 0; i < 10; i++) {
-    n.push((await timed(process.execPath, ['-e', '0'])).ms);
-    t.push((await timed(process.execPath, [TILL, '--version'])).ms);
-    l.push((await till(startHome, ['host', 'list'])).ms);
+  writeDb(
+    startHome,
+    Array.from({ length: 5 }, (_, i) => ({ name: `s${i}`, user: 'deploy', address: `127.0.9.${i + 1}`, port: 22 })),
+  );
+  // A change through till seals the written database (as every database till wrote is).
+  check(await till(startHome, ['host', 'group', 'create', 'g']), 'group create');
+  const stub = mkdtempSync('/tmp/tb-ssh-');
+  writeFileSync(join(stub, 'ssh'), '#!/bin/bash\nprintf "%s\\n" "$EPOCHREALTIME" >> "$TILL_BENCH_STAMP"\n', {
+    mode: 0o755,
+  });
+  const stamp = join(stub, 'stamp');
+  const toFirstSpawn = async (launcher, env = {}) => {
+    rmSync(stamp, { force: true });
+    const started = performance.timeOrigin + performance.now();
+    check(
+      await timed(process.execPath, [launcher, 'host', 'exec', '--all', '--', 'true'], {
+        ...tillEnv(startHome),
+        PATH: `${stub}:${process.env.PATH}`,
+        TILL_BENCH_STAMP: stamp,
+        ...env,
+      }),
+      'host exec (ssh stubbed)',
+    );
+    return Number(readFileSync(stamp, 'utf8').split('\n')[0]) * 1000 - started;
+  };
+  const BUNDLE = join(ROOT, 'dist/till.mjs');
+  const m = {};
+  const add = (k, ms) => (m[k] ??= []).push(ms);
+  // Warm the code cache and the page cache first (a person's second command).
+  await till(startHome, ['host', 'list']);
+  await toFirstSpawn(TILL);
+  for (let i = 0; i < STARTS; i++) {
+    add('node', (await timed(process.execPath, ['-e', '0'])).ms);
+    add('version', (await timed(process.execPath, [TILL, '--version'])).ms);
+    add('list', check(await till(startHome, ['host', 'list']), 'host list').ms);
+    add(
+      'list nocache',
+      (await timed(process.execPath, [TILL, 'host', 'list'], { ...tillEnv(startHome), TILL_NO_CODE_CACHE: '1' })).ms,
+    );
+    add('list bundle', (await timed(process.execPath, [BUNDLE, 'host', 'list'], tillEnv(startHome))).ms);
+    add('exec', await toFirstSpawn(TILL));
+    add('exec bundle', await toFirstSpawn(BUNDLE));
   }
+  rmSync(stub, { recursive: true, force: true });
   rmSync(startHome, { recursive: true, force: true });
-  row('node -e 0', fmt(median(n)));
-  row('till --version', fmt(median(t)), `${ratio(median(t), median(n))} node -e 0; target ≤ 1.5×`);
-  row('till host list (whole bundle loaded)', fmt(median(l)), `${ratio(median(l), median(n))} node -e 0`);
+  const med = Object.fromEntries(Object.entries(m).map(([k, v]) => [k, median(v)]));
+  const vsNode = (k, target) => `${ratio(med[k], med.node)} node -e 0${target ? `; target ≤ ${target}` : ''}`;
+  row('node -e 0', fmt(med.node));
+  row('till --version', fmt(med.version), vsNode('version', '1.3×'));
+  row('till host list (5 hosts)', fmt(med.list), vsNode('list', '1.3×'));
+  row('  the same, code cache off (TILL_NO_CODE_CACHE=1)', fmt(med['list nocache']), vsNode('list nocache'));
+  row('  the same, one bundle (dist/till.mjs, as before)', fmt(med['list bundle']), vsNode('list bundle'));
+  row('till host exec --all, start to first ssh (5 hosts)', fmt(med.exec), vsNode('exec', '1.3×'));
+  row('  the same, one bundle (dist/till.mjs, as before)', fmt(med['exec bundle']), vsNode('exec bundle'));
+  issueRow('`till host list` (5 hosts)', med.list, med.node, '`node -e 0`', 1.3);
+  issueRow('`till host exec` to its first ssh (5 hosts)', med.exec, med.node, '`node -e 0`', 1.3);
 }
 
 /* ---------------------------------------------------------------- fan-out */
@@ -274,7 +343,7 @@ try {
           'pssh warm',
           check(await timed('parallel-ssh', ['-p', '32', '-h', hostsFile, '-x', `-F ${cfg}`, 'true']), 'pssh warm').ms,
         );
-      if (HAVE_ANSIBLE) {
+      if (HAVE_ANSIBLE && K <= ANSIBLE_MAX) {
         for (const forks of [5, 50]) {
           await closeMasters(cpDir);
           add(
@@ -308,10 +377,10 @@ try {
     row(
       `${K} till cold`,
       fmt(med['till cold']),
-      HAVE_PSSH ? `${ratio(med['till cold'], med['pssh cold'])} pssh -p 32 cold; target ≤ 1.05×` : '',
+      HAVE_PSSH ? `${ratio(med['till cold'], med['pssh cold'])} pssh -p 32 cold; target ≤ 1.0×` : '',
     );
     if (HAVE_PSSH) row(`${K} pssh -p 32 cold`, fmt(med['pssh cold']));
-    if (HAVE_ANSIBLE) {
+    if (HAVE_ANSIBLE && K <= ANSIBLE_MAX) {
       row(
         `${K} ansible -m raw cold (default forks 5)`,
         fmt(med['ansible -f 5 cold']),
@@ -326,7 +395,7 @@ try {
     row(
       `${K} till warm`,
       fmt(med['till warm']),
-      HAVE_PSSH ? `${ratio(med['till warm'], med['pssh warm'])} pssh warm; target ≤ 1×` : '',
+      HAVE_PSSH ? `${ratio(med['till warm'], med['pssh warm'])} pssh warm; target ≤ 0.95×` : '',
     );
     if (HAVE_PSSH) row(`${K} pssh -p 32 warm (till's masters)`, fmt(med['pssh warm']));
     row(
@@ -334,7 +403,7 @@ try {
       fmt(med['ssh loop warm']),
       `till warm is ${ratio(med['till warm'], med['ssh loop warm'])}`,
     );
-    if (HAVE_ANSIBLE) {
+    if (HAVE_ANSIBLE && K <= ANSIBLE_MAX) {
       row(
         `${K} ansible -m raw warm (default forks 5)`,
         fmt(med['ansible -f 5 warm']),
@@ -347,6 +416,32 @@ try {
       );
     }
     if (HAVE_TIME) row(`${K} till peak RSS`, `${(peakRss / 1024).toFixed(0)} MiB`, 'node process, /usr/bin/time %M');
+    // The masters the warm runs leave: one ssh process per host, each its own memory.
+    const masters = mastersUnder(control);
+    row(
+      `${K} masters left (ssh processes)`,
+      `${masters.count}`,
+      `RSS ${(masters.rssKiB / 1024).toFixed(0)} MiB in all, ${(masters.rssKiB / Math.max(1, masters.count) / 1024).toFixed(1)} MiB each`,
+    );
+    if (HAVE_PSSH) {
+      issueRow(`${K} hosts cold, \`exec --all -- true\``, med['till cold'], med['pssh cold'], 'pssh -p 32', 1.0);
+      issueRow(
+        `${K} hosts warm (masters up)`,
+        med['till warm'],
+        med['pssh warm'],
+        'pssh -p 32 over the same masters',
+        0.95,
+      );
+    }
+    summary.scale[K] = {
+      coldMs: med['till cold'],
+      warmMs: med['till warm'],
+      psshColdMs: med['pssh cold'] ?? null,
+      psshWarmMs: med['pssh warm'] ?? null,
+      peakRssKiB: peakRss,
+      masters: masters.count,
+      mastersRssKiB: masters.rssKiB,
+    };
     if (K !== SIZES[SIZES.length - 1]) {
       await closeMasters(control);
       lab.stop();
@@ -434,12 +529,27 @@ try {
       const big = await measure(BIG, args, n);
       row(`${what}: 10 hosts`, fmt(small));
       row(`${what}: ${BIG} hosts`, fmt(big), `${ratio(big, small)}; limit 2× + 300 ms = ${fmt(2 * small + 300)}`);
+      return big;
     };
-    await compare('host list --json', ['host', 'list', '--json']);
+    const bigList = await compare('host list --json', ['host', 'list', '--json']);
     await compare('host add', (i) => ['host', 'add', `new-${i}`, `deploy@10.200.0.${i + 1}`]);
     await compare('host test --group one (1 of N)', ['host', 'test', '--group', 'one']);
-    await compare("host exec 'real-*' -- true (glob over N)", ['host', 'exec', 'real-*', '--', 'true']);
+    const bigExec = await compare("host exec 'real-*' -- true (glob over N)", ['host', 'exec', 'real-*', '--', 'true']);
+    const rss = async (args) => (await tillMeasured(homes[BIG], args)).rssKiB ?? 0;
+    const listRss = await rss(['host', 'list', '--json']);
+    const execRss = await rss(['host', 'exec', 'real-*', '--', 'true']);
+    row(`host list --json: ${BIG} hosts, peak RSS`, `${(listRss / 1024).toFixed(0)} MiB`, 'node process');
+    row(`host exec 'real-*': ${BIG} hosts, peak RSS`, `${(execRss / 1024).toFixed(0)} MiB`, 'node process');
     const cfgSize = (h) => readFileSync(join(h, 'ssh/config')).length;
+    summary.scale.big = {
+      hosts: BIG,
+      listMs: bigList,
+      execMs: bigExec,
+      listRssKiB: listRss,
+      execRssKiB: execRss,
+      configBytes: cfgSize(homes[BIG]),
+      dbBytes: readFileSync(join(homes[BIG], 'hosts-local.json')).length,
+    };
     row(
       'ssh/config size',
       `${(cfgSize(homes[BIG]) / 1024).toFixed(0)} KiB for ${BIG} hosts`,
@@ -458,6 +568,8 @@ try {
 }
 
 /* ---------------------------------------------------------------- table */
+
+if (SUMMARY) writeFileSync(SUMMARY, `${JSON.stringify(summary, null, 2)}\n`);
 
 const w0 = Math.max(...rows.map((r) => r[0].length));
 const w1 = Math.max(...rows.map((r) => r[1].length));

@@ -1,11 +1,13 @@
 // Builds what the package ships, into dist/:
-//   dist/till.mjs          the whole CLI in one self-contained file. It is what `till host setup`
-//                          copies to hosts, and one file starts faster than a module tree.
+//   dist/till.mjs          the whole CLI in one self-contained file: what `till host setup`
+//                          copies to hosts (SPEC §4: one file), and what runs there.
+//   dist/cli/              the same CLI split into chunks, loaded per command with V8's code
+//                          cache (src/boot/loader.ts): what the local `till` (bin/till.cjs) runs.
 //   dist/till.1            the man page, and dist/completions/ the shell completion scripts,
 //                          rendered from the same command definitions as --help (scripts/docs.ts).
 // and, into build/, what only this checkout uses (never shipped: the demo needs root).
 import { build } from 'esbuild';
-import { bundleTill, REQUIRE_BANNER } from './bundle.mjs';
+import { bundleCli, bundleTill, REQUIRE_BANNER } from './bundle.mjs';
 import { execFileSync } from 'node:child_process';
 import { chmodSync, readFileSync, rmSync } from 'node:fs';
 
@@ -29,6 +31,7 @@ const define = Object.fromEntries(Object.entries(values).map(([k, v]) => [k, JSO
 rmSync('dist', { recursive: true, force: true });
 await bundleTill('src/cli/main.ts', 'dist/till.mjs', values);
 chmodSync('dist/till.mjs', 0o755);
+await bundleCli('src/cli/main.ts', 'dist/cli', values);
 
 // The man page and completion scripts, from the same command tree as --help.
 await build({

@@ -1,2 +1,3 @@
 export declare const REQUIRE_BANNER: string;
 export declare function bundleTill(entry: string, outfile: string, define: Record<string, string>): Promise<void>;
+export declare function bundleCli(entry: string, outdir: string, define: Record<string, string>): Promise<void>;

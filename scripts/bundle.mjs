@@ -1,6 +1,13 @@
 // How till is bundled, for scripts/build.mjs and for tests that build a variant of it
-// (another version baked in). One self-contained ESM file for Node 20.
-import { build } from 'esbuild';
+// (another version baked in). Two builds of the same sources:
+//   - bundleTill: one self-contained ESM file for Node 20 (dist/till.mjs): what
+//     `till host setup` copies to hosts, and what runs there (`till gate` included);
+//   - bundleCli: the same CLI split into chunks for the local `till` (dist/cli/), one
+//     per command group and what only it uses, as CommonJS-shaped scripts that
+//     src/boot/loader.ts compiles with V8's code cache (bin/till.cjs starts it).
+import { build, transform } from 'esbuild';
+import { mkdirSync, rmSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
 
 // Bundled CommonJS dependencies (proper-lockfile, string-width) call require().
 export const REQUIRE_BANNER = [
@@ -11,6 +18,29 @@ export const REQUIRE_BANNER = [
   'const __filename = __tillFileURLToPath(import.meta.url);',
   'const __dirname = __tillDirname(__filename);',
 ].join('\n');
+
+/**
+ * commander requires node:child_process as it loads, for external subcommands till does
+ * not have; loading it costs a start as much as the rest of `till host list`. commander
+ * gets a stand-in that loads the real module on first use.
+ */
+const lazyCommanderChildProcess = {
+  name: 'lazy-commander-child-process',
+  setup(build) {
+    build.onResolve({ filter: /^node:child_process$/ }, (args) =>
+      /[\\/]node_modules[\\/]commander[\\/]/.test(args.importer)
+        ? { path: 'child_process', namespace: 'lazy-builtin' }
+        : undefined,
+    );
+    build.onLoad({ filter: /.*/, namespace: 'lazy-builtin' }, () => ({
+      contents:
+        "let real; module.exports = new Proxy({}, { get: (_, key) => (real ??= require('node:child_process'))[key] });",
+      loader: 'js',
+    }));
+  },
+};
+
+const defines = (values) => Object.fromEntries(Object.entries(values).map(([k, v]) => [k, JSON.stringify(v)]));
 
 /** Bundles src/cli/main.ts into `outfile` with these `__TILL_*__` values (version, commit). */
 export async function bundleTill(entry, outfile, define) {
@@ -24,8 +54,61 @@ export async function bundleTill(entry, outfile, define) {
     minify: true,
     keepNames: false,
     legalComments: 'none',
-    define: Object.fromEntries(Object.entries(define).map(([k, v]) => [k, JSON.stringify(v)])),
+    define: defines({ ...define, __TILL_LAYOUT__: 'bundle' }),
     banner: { js: `#!/usr/bin/env node\n${REQUIRE_BANNER}` },
+    plugins: [lazyCommanderChildProcess],
+    logLevel: 'warning',
+  });
+}
+
+/**
+ * The split CLI into `outdir` (emptied first): `till.cjs` (the entry), `<name>-<hash>.cjs`
+ * chunks, and `boot.cjs` (the loader). esbuild splits only ES modules, so each output is
+ * then turned into a CommonJS-shaped script: imports become require() of a sibling chunk,
+ * import() a require() in a promise, and import.meta.url the loader's `__tillMeta.url`.
+ */
+export async function bundleCli(entry, outdir, define) {
+  rmSync(outdir, { recursive: true, force: true });
+  mkdirSync(outdir, { recursive: true });
+  const result = await build({
+    entryPoints: { till: entry },
+    outdir,
+    bundle: true,
+    splitting: true,
+    platform: 'node',
+    target: 'node20',
+    format: 'esm',
+    minify: true,
+    legalComments: 'none',
+    chunkNames: '[name]-[hash]',
+    outExtension: { '.js': '.cjs' },
+    define: defines({ ...define, __TILL_LAYOUT__: 'split' }),
+    plugins: [lazyCommanderChildProcess],
+    write: false,
+    logLevel: 'warning',
+  });
+  for (const file of result.outputFiles) {
+    const { code } = await transform(file.text, {
+      format: 'cjs',
+      platform: 'node',
+      target: 'node20',
+      minify: true,
+      supported: { 'dynamic-import': false },
+      define: { 'import.meta.url': '__tillMeta.url' },
+      // The build above has reported on the sources; what is left is minified dependencies' code.
+      logLevel: 'error',
+    });
+    writeFileSync(file.path, code);
+  }
+  await build({
+    entryPoints: ['src/boot/loader.ts'],
+    outfile: join(outdir, 'boot.cjs'),
+    bundle: true,
+    platform: 'node',
+    target: 'node20',
+    format: 'cjs',
+    minify: true,
+    legalComments: 'none',
     logLevel: 'warning',
   });
 }

@@ -13,7 +13,7 @@ import { VERSION } from '../src/cli/version.js';
 
 const out = process.argv[2] ?? 'dist';
 const pkg = JSON.parse(readFileSync('package.json', 'utf8')) as { name: string };
-writeFileSync(join(out, 'till.1'), renderManPage(createProgram(createCli([])), VERSION, pkg.name));
+writeFileSync(join(out, 'till.1'), renderManPage(await createProgram(createCli([])), VERSION, pkg.name));
 mkdirSync(join(out, 'completions'), { recursive: true });
 writeFileSync(join(out, 'completions', 'till.bash'), completionScript('bash'));
 writeFileSync(join(out, 'completions', '_till'), completionScript('zsh'));

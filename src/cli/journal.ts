@@ -5,7 +5,12 @@ import { errorMessage } from '../core/errors.js';
 import type { HostResult } from '../core/fanout.js';
 import { checkTillHome, resolveTillHome, tillPaths } from '../core/paths.js';
 import { redactArgv } from '../core/redact.js';
-import { appendOperation, type HostOutcome, type OperationRecord } from '../core/state/operations.js';
+import {
+  appendOperation,
+  prepareOperations,
+  type HostOutcome,
+  type OperationRecord,
+} from '../core/state/operations.js';
 import { NAME_RE } from '../core/validate.js';
 import { VERSION } from './version.js';
 
@@ -200,7 +205,7 @@ export function currentOperation(): OperationRecorder | undefined {
  * `argv` is the whole command line as given (what follows `--` included).
  */
 export function installJournal(program: Command, argv: readonly string[]): void {
-  program.hook('preAction', (_root, action) => {
+  program.hook('preAction', async (_root, action) => {
     const command = commandPath(action);
     // --list-hosts prints the targets and stops: nothing is contacted, nothing to record.
     if (UNRECORDED.has(command) || current !== undefined || action.opts().listHosts === true) return;
@@ -213,6 +218,7 @@ export function installJournal(program: Command, argv: readonly string[]): void 
       : [];
     current = new OperationRecorder(command, argv, hostArgs);
     current.watchSignals();
+    await prepareOperations();
   });
 }
 

@@ -1,30 +1,150 @@
 import { Option } from 'commander';
 import type { Cli } from './context.js';
 import { helpConfiguration, helpWidth, TillCommand } from './help.js';
+import { writeFd } from './output/fd.js';
 import { COLOR_MODES, type ColorMode } from './output/terminal.js';
-import { registerHostCommands } from './commands/host.js';
-import { registerGroupCommands } from './commands/group.js';
-import { registerInventoryCommands } from './commands/inventory.js';
-import { registerAuditCommand } from './commands/audit.js';
-import { registerScheduleCommands } from './commands/schedule.js';
-import { registerWatchCommand } from './commands/watch.js';
-import { registerRemoteCommands } from './commands/remote.js';
-import { registerInstallationCommands } from './commands/installation.js';
-import { registerSyncCommand } from './commands/sync.js';
-import { registerHealthCommand } from './commands/health.js';
-import { registerMetricsCommand } from './commands/metrics.js';
-import { registerStatusCommand } from './commands/status.js';
-import { registerDeployCommands } from './commands/deploy.js';
-import { registerSecurityCommands } from './commands/security.js';
-import { registerDoctorCommand } from './commands/doctor.js';
-import { registerCompletionCommands } from './commands/completion.js';
-import { registerLogCommand } from './commands/log.js';
-import { registerDiffCommand } from './commands/diff.js';
-import { registerTransferCommands } from './commands/transfer.js';
 import { VERSION } from './version.js';
 
-/** The command tree. Each group lives in its own file under commands/. */
-export function createProgram(cli: Cli): TillCommand {
+/**
+ * The command tree. Each group lives in its own file under commands/, loaded only when
+ * a command of it runs: `till host list` loads host.ts and what it imports, not the
+ * deploy, schedule or audit code (the build splits each group into its own chunks,
+ * scripts/bundle.mjs). Help, completion and a mistyped command load every group.
+ */
+type Register = (parent: TillCommand, cli: Cli) => void;
+
+interface Group {
+  /** Where its commands hang: the root (`till watch`) or `till host`. */
+  parent: 'root' | 'host';
+  /** The names (and aliases) of the commands it registers there. */
+  commands: readonly string[];
+  load: () => Promise<Register>;
+}
+
+/** Every group, in the order their commands appear in help. test/unit/cli-surface.test.ts keeps `commands` true. */
+export const GROUPS: readonly Group[] = [
+  {
+    parent: 'host',
+    commands: ['init', 'add', 'remove', 'rm', 'list', 'ls', 'show', 'pubkey', 'test', 'exec', 'ssh'],
+    load: () => import('./commands/host.js').then((m) => m.registerHostCommands),
+  },
+  {
+    parent: 'host',
+    commands: ['import', 'export', 'edit'],
+    load: () => import('./commands/inventory.js').then((m) => m.registerInventoryCommands),
+  },
+  {
+    parent: 'host',
+    commands: ['group'],
+    load: () => import('./commands/group.js').then((m) => m.registerGroupCommands),
+  },
+  {
+    parent: 'host',
+    commands: ['audit'],
+    load: () => import('./commands/audit.js').then((m) => m.registerAuditCommand),
+  },
+  {
+    parent: 'root',
+    commands: ['schedule'],
+    load: () => import('./commands/schedule.js').then((m) => m.registerScheduleCommands),
+  },
+  {
+    parent: 'root',
+    commands: ['watch'],
+    load: () => import('./commands/watch.js').then((m) => m.registerWatchCommand),
+  },
+  {
+    parent: 'host',
+    commands: ['setup', 'sync'],
+    load: () => import('./commands/remote.js').then((m) => m.registerRemoteCommands),
+  },
+  {
+    parent: 'root',
+    commands: ['installation', 'inst'],
+    load: () => import('./commands/installation.js').then((m) => m.registerInstallationCommands),
+  },
+  { parent: 'root', commands: ['sync'], load: () => import('./commands/sync.js').then((m) => m.registerSyncCommand) },
+  {
+    parent: 'host',
+    commands: ['health'],
+    load: () => import('./commands/health.js').then((m) => m.registerHealthCommand),
+  },
+  {
+    parent: 'root',
+    commands: ['status'],
+    load: () => import('./commands/status.js').then((m) => m.registerStatusCommand),
+  },
+  {
+    parent: 'root',
+    commands: ['metrics'],
+    load: () => import('./commands/metrics.js').then((m) => m.registerMetricsCommand),
+  },
+  {
+    parent: 'host',
+    commands: ['deploy', 'rollback', 'releases'],
+    load: () => import('./commands/deploy.js').then((m) => m.registerDeployCommands),
+  },
+  {
+    parent: 'host',
+    commands: ['authorize', 'rotate-key', 'forget', 'trust'],
+    load: () => import('./commands/security.js').then((m) => m.registerSecurityCommands),
+  },
+  {
+    parent: 'host',
+    commands: ['doctor'],
+    load: () => import('./commands/doctor.js').then((m) => m.registerDoctorCommand),
+  },
+  {
+    parent: 'host',
+    commands: ['diff'],
+    load: () => import('./commands/diff.js').then((m) => m.registerDiffCommand),
+  },
+  {
+    parent: 'host',
+    commands: ['copy', 'fetch'],
+    load: () => import('./commands/transfer.js').then((m) => m.registerTransferCommands),
+  },
+  { parent: 'root', commands: ['log'], load: () => import('./commands/log.js').then((m) => m.registerLogCommand) },
+  {
+    parent: 'root',
+    // Completion walks the whole tree: it is never loaded alone (see groupsFor).
+    commands: ['completion', '__complete'],
+    load: () => import('./commands/completion.js').then((m) => m.registerCompletionCommands),
+  },
+];
+
+/** Root options that take a value (`--color never`): their value is not a command name. */
+const ROOT_VALUE_OPTIONS = new Set(['--color']);
+
+/**
+ * The one group an argv runs, when that is certain: the first word that is not an
+ * option names a root command, or `host` and the next such word names one under it.
+ * Anything else (help, a typo, completion, `till host` alone) needs every group.
+ */
+export function groupsFor(argv: readonly string[]): readonly Group[] {
+  const words: string[] = [];
+  for (let i = 0; i < argv.length && words.length < 2; i++) {
+    const a = argv[i]!;
+    if (a === '--') break;
+    if (a.startsWith('-')) {
+      if (words.length === 0 && ROOT_VALUE_OPTIONS.has(a)) i += 1;
+      continue;
+    }
+    words.push(a);
+    if (a !== 'host') break;
+  }
+  const [first, second] = words;
+  const parent = first === 'host' ? 'host' : 'root';
+  const name = first === 'host' ? second : first;
+  if (name === undefined || name === 'completion' || name === '__complete') return GROUPS;
+  const found = GROUPS.filter((g) => g.parent === parent && g.commands.includes(name));
+  return found.length === 1 ? found : GROUPS;
+}
+
+/** The command tree with the groups `argv` needs (every group without one). */
+export async function createProgram(cli: Cli, argv?: readonly string[]): Promise<TillCommand> {
+  const groups = argv === undefined ? GROUPS : groupsFor(argv);
+  const registers = await Promise.all(groups.map((g) => g.load()));
   const program = new TillCommand('till')
     .description('SSH-only fleet manager: own key, own ssh config, parallel exec, atomic deploys, scheduled sync')
     .version(VERSION, '-V, --version', 'print the version (with --verbose: Node.js version and build commit)')
@@ -40,8 +160,8 @@ export function createProgram(cli: Cli): TillCommand {
     // Before any subcommand exists: subcommands copy these settings when they are made.
     .configureHelp(helpConfiguration)
     .configureOutput({
-      writeOut: (s) => process.stdout.write(s),
-      writeErr: (s) => process.stderr.write(s),
+      writeOut: (s) => writeFd(1, s),
+      writeErr: (s) => writeFd(2, s),
       getOutHelpWidth: () => helpWidth(process.stdout),
       getErrHelpWidth: () => helpWidth(process.stderr),
     })
@@ -55,24 +175,6 @@ export function createProgram(cli: Cli): TillCommand {
     .description('manage hosts: init, add, test, exec, setup, deploy, sync, health…')
     .example('till host list', 'every host: address, status, last test and sync, groups')
     .example('till host test --all', 'check that till reaches every host');
-  registerHostCommands(host, cli);
-  registerInventoryCommands(host, cli);
-  registerGroupCommands(host, cli);
-  registerAuditCommand(host, cli);
-  registerScheduleCommands(program, cli);
-  registerWatchCommand(program, cli);
-  registerRemoteCommands(host, cli);
-  registerInstallationCommands(program, cli);
-  registerSyncCommand(program, cli);
-  registerHealthCommand(host, cli);
-  registerStatusCommand(program, cli);
-  registerMetricsCommand(program, cli);
-  registerDeployCommands(host, cli);
-  registerSecurityCommands(host, cli);
-  registerDoctorCommand(host, cli);
-  registerDiffCommand(host, cli);
-  registerTransferCommands(host, cli);
-  registerLogCommand(program, cli);
-  registerCompletionCommands(program, cli);
+  groups.forEach((g, i) => registers[i]!(g.parent === 'host' ? host : program, cli));
   return program;
 }

@@ -3,6 +3,7 @@ import { ExitCode, permissionError, TillError } from '../core/errors.js';
 import { resolveTillHome } from '../core/paths.js';
 import { createCli } from './context.js';
 import { finishJournal, installJournal } from './journal.js';
+import { writeFd } from './output/fd.js';
 import { VERSION, versionReport } from './version.js';
 
 /**
@@ -13,17 +14,17 @@ import { VERSION, versionReport } from './version.js';
 export async function runCli(argv: string[]): Promise<number> {
   // Fast path: `till --version` is what scripts and `host setup` call on every host.
   if (argv.length === 1 && (argv[0] === '--version' || argv[0] === '-V')) {
-    process.stdout.write(`${VERSION}\n`);
+    writeFd(1, `${VERSION}\n`);
     return ExitCode.ok;
   }
   if (argv.length === 2 && argv.includes('--verbose') && (argv.includes('--version') || argv.includes('-V'))) {
-    process.stdout.write(`${versionReport()}\n`);
+    writeFd(1, `${versionReport()}\n`);
     return ExitCode.ok;
   }
   const { parsed, rest } = splitAtDoubleDash(argv);
   const cli = createCli(rest);
   const { createProgram } = await import('./program.js');
-  const program = createProgram(cli);
+  const program = await createProgram(cli, parsed);
   installJournal(program, argv);
   program.exitOverride();
   for (const cmd of allCommands(program)) cmd.exitOverride();
@@ -77,11 +78,12 @@ function report(err: unknown, red: (s: string) => string): number {
     return ExitCode.usage;
   }
   if (err instanceof TillError) {
-    if (err.message !== '') process.stderr.write(`${red('error:')} ${err.message}\n`);
-    if (err.hint) process.stderr.write(`hint: ${err.hint}\n`);
+    if (err.message !== '') writeFd(2, `${red('error:')} ${err.message}\n`);
+    if (err.hint) writeFd(2, `hint: ${err.hint}\n`);
     return err.exitCode;
   }
-  process.stderr.write(
+  writeFd(
+    2,
     `till: internal error (a bug; please report it):\n${err instanceof Error ? (err.stack ?? err.message) : String(err)}\n`,
   );
   return ExitCode.internal;

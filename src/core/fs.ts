@@ -16,3 +16,16 @@ export async function pathExists(path: string): Promise<boolean> {
     throw err;
   }
 }
+
+/**
+ * write-file-atomic (temp file, fsync, rename), loaded on the first write: it and the
+ * signal-exit it brings cost the start of a command that only reads.
+ */
+export async function writeFileAtomically(
+  file: string,
+  data: string,
+  opts: { mode?: number; fsync?: boolean } = {},
+): Promise<void> {
+  const { default: writeFileAtomic } = await import('write-file-atomic');
+  await writeFileAtomic(file, data, opts);
+}

@@ -3,10 +3,9 @@
  * ssh/config derived from it kept in step. Above core and ssh: it renders the config.
  */
 import { open, readFile } from 'node:fs/promises';
-import writeFileAtomic from 'write-file-atomic';
 import { SetupError } from '../core/errors.js';
 import type { HostResult } from '../core/fanout.js';
-import { pathExists } from '../core/fs.js';
+import { pathExists, writeFileAtomically } from '../core/fs.js';
 import type { TillPaths } from '../core/paths.js';
 import { hostsStore, lifecycleOf, type HostEntry, type HostsFile } from '../core/state/hosts.js';
 import { sha256, UNCHANGED, type Committed } from '../core/state/store.js';
@@ -118,7 +117,7 @@ export class Inventory {
     const text = await readFile(this.paths.sshConfig, 'utf8').catch(() => '');
     if (renderedFrom(text) === undefined) return false;
     // Derived data: a crash that loses this write leaves a stale hash, which only means a rebuild.
-    await writeFileAtomic(this.paths.sshConfig, text.replace(SOURCE_LINE_RE, sourceLine(sha256(sourceText))), {
+    await writeFileAtomically(this.paths.sshConfig, text.replace(SOURCE_LINE_RE, sourceLine(sha256(sourceText))), {
       mode: 0o600,
       fsync: false,
     });
@@ -128,7 +127,7 @@ export class Inventory {
   /** Renders the config for `db`, stamped with the hash of `sourceText`, the database text `db` was read from or written as. */
   async writeSshConfig(db: HostsFile, sourceText: string): Promise<void> {
     const text = renderSshConfig(db, this.paths, await otherTillKeys(this.paths), sha256(sourceText));
-    await writeFileAtomic(this.paths.sshConfig, text, { mode: 0o600 });
+    await writeFileAtomically(this.paths.sshConfig, text, { mode: 0o600 });
   }
 
   /**

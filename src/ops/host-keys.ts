@@ -1,6 +1,6 @@
 import { readFile, rm } from 'node:fs/promises';
-import writeFileAtomic from 'write-file-atomic';
 import { FailedError, UsageError } from '../core/errors.js';
+import { writeFileAtomically } from '../core/fs.js';
 import type { TillPaths } from '../core/paths.js';
 import type { HostEntry } from '../core/state/hosts.js';
 import { buildControlExitArgs } from '../ssh/args.js';
@@ -95,7 +95,7 @@ export async function trustHostKey(
   await removeKnownHost(paths, entry);
   const text = await knownHostsText(paths);
   const sep = text === '' || text.endsWith('\n') ? '' : '\n';
-  await writeFileAtomic(
+  await writeFileAtomically(
     paths.knownHosts,
     `${text}${sep}${knownHostsName(entry.host, entry.port)} ${match.type} ${match.blob}\n`,
     { mode: 0o600 },

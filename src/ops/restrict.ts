@@ -4,7 +4,7 @@ import type { HostEntry } from '../core/state/hosts.js';
 import { blobKeyType, keyCommentProblem, KEY_TYPES } from '../protocol/args.js';
 import { test } from '../protocol/host.js';
 import { restrict, type PublicKey } from '../protocol/keys.js';
-import { GATE_REFUSED } from '../protocol/wire.js';
+import { GATE_PROBE, GATE_REFUSED } from '../protocol/wire.js';
 import { closeMaster, sshRun, toOutcome } from '../ssh/client.js';
 import { remoteFailure } from '../ssh/outcome.js';
 import { runScript, scriptFailure, scriptOutcome } from '../ssh/run-script.js';
@@ -44,9 +44,6 @@ export function parsePublicKey(text: string): PublicKey {
   // The comment is only a label: one the gate would refuse is left out.
   return { type, blob, comment: keyCommentProblem(comment) === undefined ? comment : '' };
 }
-
-/** A command no till sends: the gate must refuse it, which proves the gate is in front. */
-export const GATE_PROBE = 'till-gate-probe';
 
 export interface RestrictData {
   config: GateConfig;

@@ -154,6 +154,13 @@ export const GATE_REFUSED = 'till gate: refused:';
 /** The gate's reason for a text it does not know: a controller newer than the host's till, usually. */
 export const GATE_UNKNOWN_SCRIPT = "a script that is not one of till's own";
 
+/**
+ * The one line till sends that is no operation: `host setup --restrict` sends it after
+ * restricting the key, and a gate must refuse it, which proves the gate is in front.
+ * Where no gate is (the restriction did not take), a shell runs it and it does nothing.
+ */
+export const GATE_PROBE = 'true till-gate-probe';
+
 /** Set to 1 in the environment of what the gate runs, so a script can tell it ran through the gate (doctor says so). */
 export const GATE_ENV = 'TILL_GATE';
 

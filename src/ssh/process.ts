@@ -1,4 +1,3 @@
-import { spawn } from 'node:child_process';
 import type { Writable } from 'node:stream';
 
 /**
@@ -43,8 +42,12 @@ const KILL_GRACE_MS = 2_000;
 /** How long output may still arrive after an ended child exits. */
 const STREAM_DRAIN_MS = 100;
 
-export function runProcess(command: string, args: string[], opts: RunOptions = {}): Promise<ProcessResult> {
+/** node:child_process, loaded on the first spawn: a command that starts nothing (host list) never pays for it. */
+let childProcess: Promise<typeof import('node:child_process')> | undefined;
+
+export async function runProcess(command: string, args: string[], opts: RunOptions = {}): Promise<ProcessResult> {
   const started = performance.now();
+  const { spawn } = await (childProcess ??= import('node:child_process'));
   return new Promise((resolve) => {
     const out: Buffer[] = [];
     const err: Buffer[] = [];

@@ -96,11 +96,12 @@ describe('a TILL_HOME that belongs to another user, or cannot be read or written
     dir = mkdtempSync('/tmp/t-');
     chmodSync(dir, 0o755);
     // The built till where that user can read it (the checkout may be under a private home).
-    for (const f of ['bin/till.mjs', 'dist/till.mjs', 'package.json']) {
+    const cli = readdirSync('dist/cli').map((f) => join('dist/cli', f));
+    for (const f of ['bin/till.cjs', 'dist/till.mjs', 'package.json', ...cli]) {
       mkdirSync(dirname(join(dir, f)), { recursive: true });
       copyFileSync(f, join(dir, f));
     }
-    bin = join(dir, 'bin', 'till.mjs');
+    bin = join(dir, 'bin', 'till.cjs');
   });
   afterAll(() => {
     execFileSync('userdel', [user]);

@@ -1,6 +1,5 @@
 import { spawnSync, type ChildProcess } from 'node:child_process';
 import {
-  chmodSync,
   existsSync,
   mkdirSync,
   mkdtempSync,
@@ -15,6 +14,7 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startLab, type Lab } from '../lab/lab.js';
 import { closeMasters, rsyncRunningFor, tempHome, till, tillOk, waitUntil } from '../lab/till.js';
+import { olderGate } from './helpers-gate.js';
 
 /**
  * host health, deploy, rollback and releases on a host whose key was restricted with
@@ -165,23 +165,7 @@ describe('restricted host: health, deploy, rollback, releases through the gate',
     // A stand-in for an installed gate from before deploy-prepare-v3, deploy-switch-v4 and
     // rollback-v3: it refuses them as unknown (as an older gate does) and runs the rest.
     const h1 = lab.hosts[1]!;
-    const dir = mkdtempSync('/tmp/t-og-');
-    chmodSync(dir, 0o755);
-    const gate = join(dir, 'oldgate');
-    writeFileSync(
-      gate,
-      [
-        '#!/bin/sh',
-        'case "$SSH_ORIGINAL_COMMAND" in *till_release*) echo new >> "$HOME/.old-gate"; echo "till gate: refused: a script that is not one of till\'s own" >&2; exit 1 ;; esac',
-        'exec /bin/sh -c "$SSH_ORIGINAL_COMMAND"',
-        '',
-      ].join('\n'),
-      { mode: 0o755 },
-    );
-    const key = readFileSync(`${home}/ssh/till_federation_ed25519.pub`, 'utf8').trim();
-    h1.shell(
-      `cp .ssh/authorized_keys .ssh/ak.saved && printf '%s\\n' 'command="${gate}",restrict ${key}' > .ssh/authorized_keys`,
-    );
+    const older = olderGate(home, h1, 'till_release');
     spawnSync('ssh', ['-F', `${home}/ssh/config`, '-O', 'exit', 'till-h1'], { stdio: 'ignore' });
     try {
       const own = join(work, 'src-old-gate');
@@ -196,11 +180,10 @@ describe('restricted host: health, deploy, rollback, releases through the gate',
         'through an older gate\n',
       );
       // prepare, switch and rollback were each refused once, then sent in the version it knows
-      expect(h1.shell('cat .old-gate').trim().split('\n')).toHaveLength(3);
+      expect(older.log().filter((l) => l === 'refused')).toHaveLength(3);
     } finally {
-      h1.shell('mv .ssh/ak.saved .ssh/authorized_keys && rm -f .old-gate');
+      older.restore();
       spawnSync('ssh', ['-F', `${home}/ssh/config`, '-O', 'exit', 'till-h1'], { stdio: 'ignore' });
-      rmSync(dir, { recursive: true, force: true });
     }
   });
 

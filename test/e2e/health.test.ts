@@ -4,6 +4,7 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startLab, type Lab, type LabHost } from '../lab/lab.js';
 import { closeMasters, tempHome, till, tillOk } from '../lab/till.js';
+import { olderGate } from './helpers-gate.js';
 
 /**
  * `till host health`, `till metrics` and `till status` as a person runs them, against
@@ -226,34 +227,14 @@ describe('till host health', () => {
     spawnSync('ssh', ['-F', `${home}/ssh/config`, '-O', 'exit', `till-${name}`], { stdio: 'ignore' });
   it('a restricted host whose gate predates the v2 script still gets checked (the v1 script, timed to its first line)', async () => {
     // A stand-in for an older installed gate: refuses the v2 script as unknown, runs the rest.
-    const dir = mkdtempSync('/tmp/t-og-');
-    chmodSync(dir, 0o755);
-    const gate = join(dir, 'oldgate');
-    writeFileSync(
-      gate,
-      [
-        '#!/bin/sh',
-        'case "$SSH_ORIGINAL_COMMAND" in *till_health_ping*) echo "till gate: refused: a script that is not one of till\'s own" >&2; exit 1 ;; esac',
-        'echo ran >> "$HOME/.gate-ran"',
-        'exec /bin/sh -c "$SSH_ORIGINAL_COMMAND"',
-        '',
-      ].join('\n'),
-    );
-    chmodSync(gate, 0o755);
-    const h = lab.hosts[1]!;
-    const key = readFileSync(`${home}/ssh/till_federation_ed25519.pub`, 'utf8').trim();
-    asUser(
-      h,
-      `cp .ssh/authorized_keys .ssh/ak.saved && printf '%s\\n' 'command="${gate}",restrict ${key}' > .ssh/authorized_keys && rm -f .gate-ran`,
-    );
+    const older = olderGate(home, lab.hosts[1]!, 'till_health_ping');
     closeMaster();
     try {
       await expectHealthyH1();
-      expect(asUser(h, 'cat .gate-ran').trim()).toBe('ran');
+      expect(older.log()).toEqual(['refused', 'ran']);
     } finally {
-      asUser(h, 'mv .ssh/ak.saved .ssh/authorized_keys');
+      older.restore();
       closeMaster();
-      rmSync(dir, { recursive: true, force: true });
     }
   });
 

@@ -5,8 +5,19 @@
  */
 import { execFileSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { chownSync, lstatSync, readdirSync, readFileSync, readlinkSync, writeFileSync } from 'node:fs';
+import {
+  chmodSync,
+  chownSync,
+  lstatSync,
+  mkdtempSync,
+  readdirSync,
+  readFileSync,
+  readlinkSync,
+  rmSync,
+  writeFileSync,
+} from 'node:fs';
 import { join } from 'node:path';
+import { GATE_UNKNOWN_SCRIPT } from '../../src/protocol/wire.js';
 import { startLab, type Lab, type LabHost } from '../lab/lab.js';
 import { tempHome, tillOk } from '../lab/till.js';
 import { stolenKey, type StolenKey } from './helpers-remote.js';
@@ -80,4 +91,43 @@ export function changes(before: Map<string, string>, after: Map<string, string>)
   for (const [p, v] of after) if (before.get(p) !== v) out.push(`${p}: ${before.get(p) ?? '(new)'} -> ${v}`);
   for (const p of before.keys()) if (!after.has(p)) out.push(`${p}: removed`);
   return out;
+}
+
+/**
+ * Puts a stand-in for a gate older than this till in front of till's key on `host`: it
+ * refuses, as an older gate does, every command containing `unknown` (a text it would
+ * not know) and runs the rest with sh. Each decision is a line `refused` or `ran` of
+ * `log()`. `restore()` puts the host's authorized_keys back. Close the host's ssh master
+ * after each (one opened before would bypass the forced command).
+ */
+export function olderGate(tillHome: string, host: LabHost, unknown: string): { log(): string[]; restore(): void } {
+  const dir = mkdtempSync('/tmp/t-og-');
+  chmodSync(dir, 0o755);
+  const gate = join(dir, 'oldgate');
+  writeFileSync(
+    gate,
+    [
+      '#!/bin/sh',
+      `case "$SSH_ORIGINAL_COMMAND" in *${unknown}*) echo refused >> "$HOME/.older-gate"; echo "till gate: refused: ${GATE_UNKNOWN_SCRIPT}" >&2; exit 1 ;; esac`,
+      'echo ran >> "$HOME/.older-gate"',
+      'exec /bin/sh -c "$SSH_ORIGINAL_COMMAND"',
+      '',
+    ].join('\n'),
+    { mode: 0o755 },
+  );
+  const key = readFileSync(`${tillHome}/ssh/till_federation_ed25519.pub`, 'utf8').trim();
+  host.shell(
+    `cp .ssh/authorized_keys .ssh/ak.older-gate && printf '%s\\n' 'command="${gate}",restrict ${key}' > .ssh/authorized_keys && rm -f .older-gate`,
+  );
+  return {
+    log: () =>
+      host
+        .shell('cat .older-gate 2>/dev/null || true')
+        .split('\n')
+        .filter((l) => l !== ''),
+    restore: () => {
+      host.shell('mv .ssh/ak.older-gate .ssh/authorized_keys && rm -f .older-gate');
+      rmSync(dir, { recursive: true, force: true });
+    },
+  };
 }

@@ -10,6 +10,8 @@ import { createCli } from '../../src/cli/context.js';
 import { createProgram } from '../../src/cli/program.js';
 import { tempHome, till, tillOk } from '../lab/till.js';
 
+const tree = await createProgram(createCli([]));
+
 /** Every command that takes fleet targets (a variadic [targets...] argument), by its words. */
 function fleetCommands(): string[][] {
   const found: string[][] = [];
@@ -20,7 +22,7 @@ function fleetCommands(): string[][] {
       walk(c, words);
     }
   };
-  walk(createProgram(createCli([])), []);
+  walk(tree, []);
   return found;
 }
 
@@ -81,7 +83,7 @@ describe('--list-hosts', () => {
         'host export',
       ]),
     );
-    const program = createProgram(createCli([]));
+    const program = tree;
     for (const words of commands) {
       let cmd: Command = program;
       for (const w of words) cmd = cmd.commands.find((c) => c.name() === w)!;

@@ -82,7 +82,10 @@ describe('npm pack from a fresh clone', () => {
     const expected = [
       'package/LICENSE',
       'package/README.md',
+      'package/bin/till.cjs',
       'package/bin/till.mjs',
+      'package/dist/cli/boot.cjs',
+      'package/dist/cli/till.cjs',
       'package/dist/completions/_till',
       'package/dist/completions/till.bash',
       'package/dist/completions/till.fish',
@@ -91,14 +94,17 @@ describe('npm pack from a fresh clone', () => {
       'package/package.json',
     ];
     for (const f of expected) expect(files, f).toContain(f);
-    // Only bundles may join them (dist/*.mjs); never the demo, which creates Unix users.
-    expect(files.filter((f) => !expected.includes(f) && !/^package\/dist\/[\w-]+\.mjs$/.test(f))).toEqual([]);
+    // Only bundles (dist/*.mjs) and the split CLI's chunks (dist/cli/*.cjs) may join them;
+    // never the demo, which creates Unix users.
+    expect(
+      files.filter((f) => !expected.includes(f) && !/^package\/dist\/([\w-]+\.mjs|cli\/[\w-]+\.cjs)$/.test(f)),
+    ).toEqual([]);
     expect(files.some((f) => /demo/.test(f))).toBe(false);
     const shipped = JSON.parse(execFileSync('tar', ['-xzOf', tarball, 'package/package.json'], { encoding: 'utf8' }));
     expect(shipped.name).toBe(pkg.name);
     expect(shipped.dependencies ?? {}).toEqual({});
     expect(shipped.man).toEqual(['./dist/till.1']);
-    expect(shipped.bin).toEqual({ till: 'bin/till.mjs' });
+    expect(shipped.bin).toEqual({ till: 'bin/till.cjs' });
   });
 
   it('installs globally with npm offline and an empty cache, as one package', () => {
@@ -131,7 +137,9 @@ describe('npm pack from a fresh clone', () => {
     const verbose = installed(['--version', '--verbose']);
     const head = git(clone, ['rev-parse', '--short=12', 'HEAD']).trim();
     expect(verbose.stdout).toMatch(new RegExp(`^build commit: ${head}(-dirty)?$`, 'm'));
-    expect(verbose.stdout).toContain(`file: ${join(prefix, 'lib', 'node_modules', pkg.name, 'dist', 'till.mjs')}`);
+    expect(verbose.stdout).toContain(
+      `file: ${join(prefix, 'lib', 'node_modules', pkg.name, 'dist', 'cli', 'till.cjs')}`,
+    );
     const init = installed(['host', 'init']);
     expect(init.status, init.stderr).toBe(0);
     expect(init.stdout).toMatch(/^ssh-ed25519 \S+ till-federation@/);

@@ -3,7 +3,7 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, readFileSync, readdirSync, rmSync } from 'node:fs';
 import { resolve } from 'node:path';
 
-export const TILL_BIN = resolve('bin/till.mjs');
+export const TILL_BIN = resolve('bin/till.cjs');
 
 export interface TillRun {
   code: number | null;

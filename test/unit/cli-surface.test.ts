@@ -14,12 +14,58 @@ import type { Command } from 'commander';
 import { commandPath, formatExample, visibleCommandTree, wrapText, type TillCommand } from '../../src/cli/help.js';
 import { runningList } from '../../src/cli/output/reporter.js';
 import { colorEnabled, terminalColumns } from '../../src/cli/output/terminal.js';
-import { createProgram } from '../../src/cli/program.js';
+import { createProgram, GROUPS, groupsFor } from '../../src/cli/program.js';
 import { plural } from '../../src/core/format.js';
 import { LocalNames } from '../../src/core/local-names.js';
 import { tillPaths } from '../../src/core/paths.js';
 
-const program = createProgram(createCli([]));
+const program = await createProgram(createCli([]));
+
+describe('loading one command group per run', () => {
+  const names = (cmd: Command) => cmd.commands.flatMap((c) => [c.name(), ...c.aliases()]).sort();
+
+  it("each group's list of commands is exactly what it registers (a command missing from it would not load)", async () => {
+    for (const g of GROUPS) {
+      const argv = g.parent === 'host' ? ['host', g.commands[0]!] : [g.commands[0]!];
+      // Completion walks the whole tree: it always loads every group.
+      if (g.commands.includes('completion')) {
+        expect(groupsFor(argv)).toBe(GROUPS);
+        continue;
+      }
+      const alone = await createProgram(createCli([]), argv);
+      const parent = g.parent === 'host' ? alone.commands.find((c) => c.name() === 'host')! : alone;
+      const registered = names(parent).filter((n) => !(g.parent === 'root' && n === 'host'));
+      expect(registered, g.commands.join(' ')).toEqual([...g.commands].sort());
+    }
+    // Together they are the whole tree, each command in one group only.
+    const all = GROUPS.flatMap((g) => g.commands.map((c) => `${g.parent} ${c}`));
+    expect(new Set(all).size).toBe(all.length);
+    const host = program.commands.find((c) => c.name() === 'host')!;
+    expect([...names(program).map((n) => `root ${n}`), ...names(host).map((n) => `host ${n}`)].sort()).toEqual(
+      [...all, 'root host'].sort(),
+    );
+  });
+
+  it('picks the group from the command words, past root options; anything unsure loads all', () => {
+    const one = (argv: string[]) => groupsFor(argv).flatMap((g) => g.commands[0]);
+    expect(one(['host', 'list'])).toEqual(['init']);
+    expect(one(['--color', 'never', 'host', 'ls', '--json'])).toEqual(['init']);
+    expect(one(['host', 'rollback', '--all'])).toEqual(['deploy']);
+    expect(one(['sync', '--all'])).toEqual(['sync']);
+    expect(one(['host', 'sync'])).toEqual(['setup']);
+    expect(one(['watch', '--', 'host'])).toEqual(['watch']);
+    for (const unsure of [
+      [],
+      ['host'],
+      ['--help'],
+      ['hots', 'list'],
+      ['host', 'lsit'],
+      ['completion', 'bash'],
+      ['--', 'host'],
+    ])
+      expect(groupsFor(unsure), unsure.join(' ')).toBe(GROUPS);
+  });
+});
 
 describe('completion kinds', () => {
   it('every argument and every option that takes a value says what it completes', () => {
@@ -253,7 +299,7 @@ describe('examples', () => {
     for (const owner of visibleCommandTree(program)) {
       for (const { command } of (owner as TillCommand).examples) {
         // A fresh tree per example (commander keeps parsed values); actions only say who ran.
-        const fresh = createProgram(createCli([]));
+        const fresh = await createProgram(createCli([]));
         let ran: Command | undefined;
         for (const c of visibleCommandTree(fresh)) {
           c.exitOverride();

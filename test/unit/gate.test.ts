@@ -21,7 +21,7 @@ import { audit, doctor, health, healthLatency } from '../../src/protocol/probes.
 import { shJoin } from '../../src/protocol/quote.js';
 import { GATE_LINES, GATE_SCRIPTS, VERSIONS } from '../../src/protocol/registry.js';
 import { deploySwitch, rollback, type SwitchParams } from '../../src/protocol/switch.js';
-import { commandLine, remoteScript, type Operation } from '../../src/protocol/wire.js';
+import { commandLine, GATE_PROBE, remoteScript, type Operation } from '../../src/protocol/wire.js';
 import { classifySsh } from '../../src/ssh/outcome.js';
 import { ed25519Blob } from './keys.js';
 
@@ -402,6 +402,8 @@ describe('decide: what a restricted key may run', () => {
     expect(reason('id')).toMatch(/not one of till's operations/);
     expect(reason('bash')).toMatch(/not one of till's operations/);
     expect(reason('x'.repeat(300_000))).toMatch(/longer than/);
+    // setup --restrict's proof that the gate is in front: refused, never registered
+    expect(reason(GATE_PROBE)).toMatch(/"true" is not one of till's operations/);
   });
 
   it('refuses injections through the allowed forms', () => {

@@ -8,7 +8,7 @@ import {
   healthHistorySchema,
   type HealthSnapshot,
 } from '../../src/core/state/health.js';
-import { hostEntrySchema } from '../../src/core/state/hosts.js';
+import { hostEntrySchema } from '../../src/core/state/hosts-schema.js';
 import { formatBytes, parseSizeThreshold } from '../../src/core/units.js';
 import {
   DEFAULT_THRESHOLDS,

@@ -7,7 +7,8 @@ import { applyImport, planImport, refusals, suggestName, type PlanOptions } from
 import { parsePssh } from '../../src/core/import/pssh.js';
 import type { FoundInventory } from '../../src/core/import/source.js';
 import { parseSshConfig, splitConfigWords } from '../../src/core/import/ssh-config.js';
-import { emptyHostsFile, hostsFileSchema, type HostsFile } from '../../src/core/state/hosts.js';
+import { emptyHostsFile, type HostsFile } from '../../src/core/state/hosts.js';
+import { hostsFileSchema } from '../../src/core/state/hosts-schema.js';
 
 const FIXTURES = 'test/fixtures/import';
 const read = (path: string) => ({ path, text: readFileSync(join(FIXTURES, path), 'utf8') });

@@ -70,8 +70,9 @@ function records(): Array<{ command: string; argv: string[] }> {
   }
 }
 
+const tree = leaves(await createProgram(createCli([])));
+
 describe('the journal hook covers every command', () => {
-  const tree = leaves(createProgram(createCli([])));
   const paths = tree.map(commandPath);
 
   it('UNRECORDED names only commands that exist, and none the issue names as acting', () => {
@@ -85,7 +86,7 @@ describe('the journal hook covers every command', () => {
     extra: string[] = [],
   ): Promise<{ argv: string[]; added: ReturnType<typeof records> }> {
     // A fresh program each time: commander keeps option values between parses.
-    const program = createProgram(createCli([]));
+    const program = await createProgram(createCli([]));
     const cmd = leaves(program).find((c) => commandPath(c) === path)!;
     let ran = false;
     cmd.action(() => {
@@ -113,10 +114,7 @@ describe('the journal hook covers every command', () => {
   });
 
   it('a command run with --list-hosts records nothing (it contacts nothing)', async () => {
-    const fleet = paths.filter((p) => {
-      const cmd = leaves(createProgram(createCli([]))).find((c) => commandPath(c) === p)!;
-      return cmd.options.some((o) => o.long === '--list-hosts');
-    });
+    const fleet = tree.filter((c) => c.options.some((o) => o.long === '--list-hosts')).map(commandPath);
     expect(fleet).toEqual(expect.arrayContaining(['host exec', 'host deploy', 'host copy', 'host fetch']));
     for (const path of fleet) expect((await run(path, ['--list-hosts'])).added, path).toEqual([]);
   });

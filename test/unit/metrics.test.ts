@@ -2,7 +2,7 @@ import { spawnSync } from 'node:child_process';
 import { request } from 'node:http';
 import { describe, expect, it } from 'vitest';
 import { UsageError } from '../../src/core/errors.js';
-import { hostsFileSchema } from '../../src/core/state/hosts.js';
+import { hostsFileSchema } from '../../src/core/state/hosts-schema.js';
 import { emptyScheduleFile } from '../../src/core/state/schedule.js';
 import { emptyHealthHistory } from '../../src/core/state/health.js';
 import { fleetMetricFamilies, reachabilityOf } from '../../src/metrics/fleet.js';

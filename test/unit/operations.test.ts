@@ -10,6 +10,7 @@ import { build } from 'esbuild';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
   appendOperation,
+  prepareOperations,
   matchesCommand,
   OPERATIONS_FILE,
   readOperations,
@@ -17,8 +18,9 @@ import {
 } from '../../src/core/state/operations.js';
 
 let dir: string;
-beforeAll(() => {
+beforeAll(async () => {
   dir = mkdtempSync('/tmp/t-ops-');
+  await prepareOperations();
 });
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
@@ -62,7 +64,8 @@ describe('appends from many processes at once', () => {
     const fs = await import('node:fs');
     fs.writeFileSync(
       script,
-      `import { appendOperation } from ${JSON.stringify(bundle)};
+      `import { appendOperation, prepareOperations } from ${JSON.stringify(bundle)};
+await prepareOperations();
 const [logs, w] = process.argv.slice(2);
 for (let i = 0; i < 25; i++) {
   const pad = String(w).repeat(100_000);

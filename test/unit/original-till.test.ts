@@ -1,6 +1,6 @@
 import { readFileSync } from 'node:fs';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { hostsFileSchema, isoFromCtime } from '../../src/core/state/hosts.js';
+import { hostsFileSchema, isoFromCtime } from '../../src/core/state/hosts-schema.js';
 
 const fixture = (name: string) => JSON.parse(readFileSync(`test/fixtures/${name}`, 'utf8')) as unknown;
 

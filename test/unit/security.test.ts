@@ -3,7 +3,7 @@ import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, statSync, wri
 import { join } from 'node:path';
 import { afterAll, describe, expect, test } from 'vitest';
 import { tillPaths } from '../../src/core/paths.js';
-import { hostsFileSchema } from '../../src/core/state/hosts.js';
+import { hostsFileSchema } from '../../src/core/state/hosts-schema.js';
 import { KEEP_MISSING, keyAppend, keyDrop, KEY_PRESENT } from '../../src/protocol/keys.js';
 import { renderSshConfig } from '../../src/ssh/config.js';
 import { keyFile, readTillKey, recoverKeyFiles } from '../../src/ssh/key-set.js';

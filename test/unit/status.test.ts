@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { emptyScheduleFile } from '../../src/core/state/schedule.js';
-import { hostsFileSchema } from '../../src/core/state/hosts.js';
+import { hostsFileSchema } from '../../src/core/state/hosts-schema.js';
 import { renderStatusText, wrap } from '../../src/cli/output/status.js';
 import { colorFor } from '../../src/cli/output/terminal.js';
 import { escapeHtml, renderStatusHtml, sparklineSvg } from '../../src/status/html.js';

@@ -1,27 +1,22 @@
 import type { Command } from 'commander';
 import { ExitCode, UsageError } from '../../core/errors.js';
 import { addHost, removeHostFrom, requireHost } from '../../core/host-admin.js';
-import { removeAuditHistory } from '../../audit/history.js';
 import { Inventory } from '../../inventory/inventory.js';
-import { initTillHome } from '../../inventory/till-home.js';
 import { checkControlPath } from '../../core/paths.js';
 import type { HostEntry, HostsFile } from '../../core/state/hosts.js';
+import type { TestData } from '../../ops/test.js';
 import { formatHostSpec, validateName } from '../../core/validate.js';
-import { execJob } from '../../ops/exec.js';
-import { applyTest, testJob, type TestData } from '../../ops/test.js';
-import { cleanRemote } from '../../protocol/host.js';
-import { closeMaster, sshInteractive } from '../../ssh/client.js';
-import { runScript } from '../../ssh/run-script.js';
 import { readPublicKey } from '../../ssh/keys.js';
 import { currentKeyInfo, KEY_ROTATE_AFTER_DAYS } from '../../ssh/key-set.js';
 import { execLine } from '../../protocol/quote.js';
 import type { Cli } from '../context.js';
 import type { TillCommand } from '../help.js';
-import { confirm } from '../prompt.js';
 import { addFleetOptions, listHostsIfAsked, runFleetCommand, selectTargets, type FleetOpts } from '../fleet.js';
 import { collect } from '../options.js';
 import { renderTable } from '../output/table.js';
 import { formatAge, printable } from '../output/terminal.js';
+
+// What only one command uses is imported in its action: `host list` loads none of it.
 
 /** Group membership of every host, in one pass (the database may hold 10,000 hosts). */
 function membership(db: HostsFile): Map<string, string[]> {
@@ -49,6 +44,7 @@ export function registerHostCommands(host: TillCommand, cli: Cli): void {
     .option('--json', 'print what was created as JSON')
     .action(async (opts: { json?: boolean }) => {
       const paths = cli.paths();
+      const { initTillHome } = await import('../../inventory/till-home.js');
       const result = await initTillHome(paths);
       const publicKey = await readPublicKey(paths);
       if (opts.json) {
@@ -115,7 +111,16 @@ export function registerHostCommands(host: TillCommand, cli: Cli): void {
       const inventory = new Inventory(paths);
       const db = await inventory.read();
       requireHost(db, name);
+      const [{ removeAuditHistory }, { closeMaster }] = await Promise.all([
+        import('../../audit/history.js'),
+        import('../../ssh/client.js'),
+      ]);
       if (opts.cleanRemote) {
+        const [{ confirm }, { runScript }, { cleanRemote }] = await Promise.all([
+          import('../prompt.js'),
+          import('../../ssh/run-script.js'),
+          import('../../protocol/host.js'),
+        ]);
         if (cli.stdinIsTTY && !opts.yes && !(await confirm(`Remove ~/.till from ${name}? [y/N] `))) {
           throw new UsageError('not confirmed; nothing removed');
         }
@@ -269,6 +274,7 @@ export function registerHostCommands(host: TillCommand, cli: Cli): void {
     const inventory = new Inventory(paths);
     const targets = selectTargets(cli, await inventory.read(), patterns, opts);
     if (listHostsIfAsked(cli, targets, opts)) return;
+    const { applyTest, testJob } = await import('../../ops/test.js');
     cli.exitCode = await runFleetCommand<TestData>({
       cli,
       inventory,
@@ -314,6 +320,7 @@ export function registerHostCommands(host: TillCommand, cli: Cli): void {
     if (listHostsIfAsked(cli, targets, opts)) return;
     const line = execLine(cli.rest);
     const grouped = opts.groupOutput === true;
+    const { execJob } = await import('../../ops/exec.js');
     cli.exitCode = await runFleetCommand({
       cli,
       inventory,
@@ -351,6 +358,7 @@ export function registerHostCommands(host: TillCommand, cli: Cli): void {
       const db = await new Inventory(paths).read();
       requireHost(db, name);
       const command = cli.rest.length > 0 ? execLine(cli.rest) : undefined;
+      const { sshInteractive } = await import('../../ssh/client.js');
       const result = await sshInteractive(paths, name, command, command === undefined && cli.stdinIsTTY);
       // The remote command's exit code passes through; ssh's own failure (255) is 1.
       cli.exitCode = result.exitCode === null || result.exitCode === 255 ? ExitCode.hostFailed : result.exitCode;

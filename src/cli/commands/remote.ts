@@ -1,6 +1,5 @@
 import { existsSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
-import { fileURLToPath } from 'node:url';
 import { ExitCode, SetupError, UsageError } from '../../core/errors.js';
 import type { HostResult, Target } from '../../core/fanout.js';
 import { Inventory } from '../../inventory/inventory.js';
@@ -20,15 +19,14 @@ import {
 } from '../fleet.js';
 import type { TillCommand } from '../help.js';
 import { printable } from '../output/terminal.js';
-import { VERSION } from '../version.js';
+import { shippedBundle, VERSION } from '../version.js';
 
 /**
- * The file of the running till: in the build every module is inlined into
- * dist/till.mjs, so import.meta.url is the self-contained bundle `host setup` ships
- * (bin/till.mjs is only a launcher that imports it).
+ * The self-contained bundle `host setup` ships: dist/till.mjs of the build this till
+ * runs from (the local till runs the same CLI split into dist/cli/; version.ts).
  */
 export function runningBundle(): string {
-  const file = fileURLToPath(import.meta.url);
+  const file = shippedBundle();
   if (!file.endsWith('.mjs') || !existsSync(file)) {
     throw new SetupError(
       `till host setup ships the built bundle, but this till runs from ${file}`,

@@ -38,6 +38,7 @@ import { formatLocal, formatUtc } from '../../schedule/time.js';
 import { watchState } from '../../watch/daemon.js';
 import type { Cli } from '../context.js';
 import type { TillCommand } from '../help.js';
+import { writeFd } from '../output/fd.js';
 import { renderTable } from '../output/table.js';
 import { formatDuration, printable } from '../output/terminal.js';
 
@@ -371,8 +372,8 @@ export function registerScheduleCommands(program: TillCommand, cli: Cli): void {
       const cmd = opts.syncCommand
         ? customSyncCommand(opts.syncCommand, opts.trigger)
         : tillSyncCommand(currentInvocation(paths, process.argv[1]), opts.trigger);
-      const toStdout = (b: Buffer) => void (opts.json ? process.stderr : process.stdout).write(b);
-      const toStderr = (b: Buffer) => void process.stderr.write(b);
+      const toStdout = (b: Buffer) => writeFd(opts.json ? 2 : 1, b);
+      const toStderr = (b: Buffer) => writeFd(2, b);
       // Ctrl-C / SIGTERM: stop the sync, still record it (as cancelled), exit 130.
       const stop = new AbortController();
       const onSignal = () => stop.abort();

@@ -1,9 +1,9 @@
 import { accessSync, constants, statSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
 import { Option } from 'commander';
-import writeFileAtomic from 'write-file-atomic';
 import { FailedError, UsageError, errorMessage } from '../../core/errors.js';
 import { plural } from '../../core/format.js';
+import { writeFileAtomically } from '../../core/fs.js';
 import { loadFleetState } from '../../metrics/fleet.js';
 import { renderStatusHtml } from '../../status/html.js';
 import { buildStatusView, type StatusView } from '../../status/model.js';
@@ -108,7 +108,7 @@ export function registerStatusCommand(program: TillCommand, cli: Cli): void {
         const v = await view();
         if (htmlFile !== undefined) {
           try {
-            await writeFileAtomic(htmlFile, renderStatusHtml(v, { refreshSeconds: interval }));
+            await writeFileAtomically(htmlFile, renderStatusHtml(v, { refreshSeconds: interval }));
           } catch (err) {
             // The folder was checked; what is left is the disk (full, read-only, removed meanwhile).
             throw new FailedError(`cannot write ${htmlFile}: ${errorMessage(err).replace(/, \w+ '[^']*'$/, '')}`);
@@ -130,8 +130,8 @@ export function registerStatusCommand(program: TillCommand, cli: Cli): void {
           now: Date.now(),
         });
         // On a terminal each redraw replaces the last; elsewhere frames follow each other.
-        if (interval !== undefined && tty) process.stdout.write(`\x1b[H\x1b[2J${text}`);
-        else process.stdout.write(interval !== undefined ? `${text}\n` : text);
+        if (interval !== undefined && tty) cli.write(`\x1b[H\x1b[2J${text}`);
+        else cli.write(interval !== undefined ? `${text}\n` : text);
       };
 
       if (interval === undefined) {

@@ -1,6 +1,7 @@
 import { join } from 'node:path';
 import { Option } from 'commander';
 import { ExitCode, FailedError, UsageError } from '../../core/errors.js';
+import { Inventory } from '../../inventory/inventory.js';
 import { scheduleStore } from '../../core/state/schedule.js';
 import { currentInvocation, customSyncCommand, tillSyncCommand } from '../../schedule/run.js';
 import { runWatch, watchState, type WatchService, type WatchTask } from '../../watch/daemon.js';
@@ -14,12 +15,14 @@ import type { TillCommand } from '../help.js';
 
 const UNITS: Record<string, number> = { s: 1_000, m: 60_000, h: 3_600_000, d: 86_400_000 };
 
-/** `90s`, `5m`, `1h`, `1d` (a bare number is seconds), from 10 s to 7 days. */
-export function parseDuration(name: string, value: string): number {
+/** `90s`, `5m`, `1h`, `1d` (a bare number is seconds), from 10 s (or `minMs`) to 7 days. */
+export function parseDuration(name: string, value: string, minMs = 10_000): number {
   const m = /^(\d+)([smhd]?)$/.exec(value.trim());
   const ms = m ? Number(m[1]) * UNITS[m[2] || 's']! : NaN;
-  if (!m || ms < 10_000 || ms > 7 * 86_400_000) {
-    throw new UsageError(`${name} takes a duration like 90s, 5m, 1h or 1d (10s to 7d), got ${JSON.stringify(value)}`);
+  if (!m || ms < minMs || ms > 7 * 86_400_000) {
+    throw new UsageError(
+      `${name} takes a duration like 90s, 5m, 1h or 1d (${minMs / 1000}s to 7d), got ${JSON.stringify(value)}`,
+    );
   }
   return ms;
 }
@@ -56,6 +59,16 @@ export function registerWatchCommand(program: TillCommand, cli: Cli): void {
       'also serve the `till metrics` exposition at http://<addr:port>/metrics (loopback only)',
     )
     .option('--metrics-allow-remote', 'allow --metrics on a non-loopback address (the metrics name every host)')
+    .option(
+      '--keep-warm',
+      'also keep a master connection open to every till-ready (or deployed) host, re-opened after a drop; closed by --stop',
+    )
+    .addOption(
+      new Option(
+        '--keep-warm-interval <duration>',
+        'how often --keep-warm checks its masters (default 30s)',
+      ).hideHelp(),
+    )
     .option('--status', 'exit 0 if a watch daemon runs for this TILL_HOME, 3 if none does')
     .option('--stop', 'send SIGTERM to the running watch daemon and wait until it has stopped')
     .option('--json', 'with --status: print {running, pid, started, stale} as JSON')
@@ -75,6 +88,8 @@ export function registerWatchCommand(program: TillCommand, cli: Cli): void {
         auditInterval?: string;
         metrics?: string;
         metricsAllowRemote?: boolean;
+        keepWarm?: boolean;
+        keepWarmInterval?: string;
         status?: boolean;
         stop?: boolean;
         json?: boolean;
@@ -160,6 +175,22 @@ export function registerWatchCommand(program: TillCommand, cli: Cli): void {
               return () => server.close();
             },
           });
+        }
+
+        if (opts.keepWarmInterval !== undefined && !opts.keepWarm)
+          throw new UsageError('--keep-warm-interval goes with --keep-warm');
+        if (opts.keepWarm) {
+          const { keepWarmService } = await import('../../watch/keep-warm.js');
+          services.push(
+            keepWarmService({
+              paths,
+              inventory: new Inventory(paths),
+              intervalMs:
+                opts.keepWarmInterval === undefined
+                  ? undefined
+                  : parseDuration('--keep-warm-interval', opts.keepWarmInterval, 1_000),
+            }),
+          );
         }
 
         const log = new RotatingLog(join(paths.logsDir, 'watch.log'), undefined, (text) => process.stderr.write(text));

@@ -3,7 +3,7 @@ import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import * as z from 'zod';
 import { errorMessage } from '../errors.js';
-import { lockFileSync } from './store.js';
+import { lockFileSync, prepareLockFileSync } from './store.js';
 
 /**
  * The operations journal, `$TILL_HOME/logs/operations.jsonl`: one JSON line per till
@@ -98,6 +98,11 @@ function appendOnce(file: string, data: Buffer): void {
   } finally {
     closeSync(fd);
   }
+}
+
+/** Readies appendOperation's lock; run once before the first append (it loads the lock library). */
+export async function prepareOperations(): Promise<void> {
+  await prepareLockFileSync();
 }
 
 /**

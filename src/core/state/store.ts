@@ -1,10 +1,9 @@
 import { createHash, createHmac, randomBytes } from 'node:crypto';
 import { mkdir, readFile } from 'node:fs/promises';
 import { dirname } from 'node:path';
-import lockfile from 'proper-lockfile';
-import writeFileAtomic from 'write-file-atomic';
 import type * as z from 'zod';
 import { StateError, errorMessage } from '../errors.js';
+import { writeFileAtomically } from '../fs.js';
 
 /** What an `update` change returns when it changed nothing: the file is not rewritten. */
 export const UNCHANGED: unique symbol = Symbol('unchanged');
@@ -34,13 +33,27 @@ export interface StoreOptions {
 /** How long a lock may sit untouched before another till takes it over (a killed till left it). */
 const STALE_MS = 15_000;
 
+type LockfileModule = typeof import('proper-lockfile');
+let syncLockfile: LockfileModule | undefined;
+
+/**
+ * Loads proper-lockfile for lockFileSync, which cannot load it itself: it may run in
+ * an 'exit' handler, where nothing asynchronous happens. The library is loaded only by
+ * the commands that need it (start-up by command group).
+ */
+export async function prepareLockFileSync(): Promise<void> {
+  syncLockfile ??= (await import('proper-lockfile')).default;
+}
+
 /**
  * Takes `<file>.lock` synchronously, as the async stores do (proper-lockfile, the same
  * lock folder and staleness), for a writer that must finish inside a process 'exit'
- * handler (the operations journal). Waits up to `waitMs`; throws when it cannot.
- * Returns the release.
+ * handler (the operations journal). Waits up to `waitMs`; throws when it cannot (and
+ * when prepareLockFileSync has not run). Returns the release.
  */
 export function lockFileSync(file: string, waitMs = 20_000): () => void {
+  const lockfile = syncLockfile;
+  if (lockfile === undefined) throw new Error('lockFileSync before prepareLockFileSync');
   const deadline = Date.now() + waitMs;
   const nap = new Int32Array(new SharedArrayBuffer(4));
   for (let delay = 2; ; delay = Math.min(delay * 2, 100)) {
@@ -79,13 +92,26 @@ export interface Committed {
   written: boolean;
 }
 
+/**
+ * A schema, or how to load it: a store whose schema module is loaded only when a file
+ * must be checked keeps zod (slow to load) out of commands that only read sealed files.
+ */
+export type SchemaSource<S extends z.ZodType> = S | (() => Promise<S>);
+
 export class JsonFileStore<S extends z.ZodType> {
+  private loaded: S | undefined;
+
   constructor(
     readonly file: string,
-    private readonly schema: S,
+    private readonly schema: SchemaSource<S>,
     private readonly empty: () => z.output<S>,
     private readonly opts: StoreOptions = {},
   ) {}
+
+  private async checker(): Promise<S> {
+    if (typeof this.schema !== 'function') return this.schema;
+    return (this.loaded ??= await this.schema());
+  }
 
   private get sealFile(): string {
     return `${this.file}.sha256`;
@@ -107,7 +133,7 @@ export class JsonFileStore<S extends z.ZodType> {
     if (!create) return undefined;
     // Missing or damaged: a new key only invalidates old seals, which means one full check.
     const key = randomBytes(32);
-    await writeFileAtomic(file, `${key.toString('hex')}\n`, { mode: 0o600 });
+    await writeFileAtomically(file, `${key.toString('hex')}\n`, { mode: 0o600 });
     return key;
   }
 
@@ -144,10 +170,10 @@ export class JsonFileStore<S extends z.ZodType> {
       const data: unknown = JSON.parse(text);
       return { data: (this.opts.revive ? this.opts.revive(data) : data) as z.output<S>, text };
     }
-    return { data: this.parse(text), text };
+    return { data: await this.parse(text), text };
   }
 
-  parse(text: string): z.output<S> {
+  async parse(text: string): Promise<z.output<S>> {
     let raw: unknown;
     try {
       raw = JSON.parse(text);
@@ -157,7 +183,7 @@ export class JsonFileStore<S extends z.ZodType> {
         'fix the file by hand or restore it from a backup; till never overwrites a file it cannot read',
       );
     }
-    const result = this.schema.safeParse(raw);
+    const result = (await this.checker()).safeParse(raw);
     if (!result.success) {
       const issue = result.error.issues[0];
       const where = issue && issue.path.length > 0 ? issue.path.join('.') : '(top level)';
@@ -212,23 +238,25 @@ export class JsonFileStore<S extends z.ZodType> {
 
   /** Writes a value that must already be valid (used by init and by update); returns the text written. */
   async write(data: z.output<S>): Promise<string> {
-    const checked = this.schema.safeParse(data);
+    const checked = (await this.checker()).safeParse(data);
     if (!checked.success) {
       // A bug, not a user error: never write something the next read would refuse.
       throw new Error(`refusing to write invalid ${this.file}: ${checked.error.issues[0]?.message}`);
     }
     const text = `${JSON.stringify(this.opts.seal ? checked.data : data, null, 2)}\n`;
-    await writeFileAtomic(this.file, text, { mode: 0o600, fsync: true });
+    await writeFileAtomically(this.file, text, { mode: 0o600, fsync: true });
     // After the data: a crash in between leaves a stale seal, which only means a full check.
     if (this.opts.seal) {
       const key = await this.sealKey(true);
-      await writeFileAtomic(this.sealFile, `${sealOf(key!, text)}\n`, { mode: 0o600, fsync: false });
+      await writeFileAtomically(this.sealFile, `${sealOf(key!, text)}\n`, { mode: 0o600, fsync: false });
     }
     return text;
   }
 
   private async lock(state: { compromised: boolean }): Promise<() => Promise<void>> {
     try {
+      // Loaded here: proper-lockfile brings graceful-fs, which patches fs as it loads.
+      const { default: lockfile } = await import('proper-lockfile');
       return await lockfile.lock(this.file, {
         realpath: false,
         stale: STALE_MS,

@@ -1,0 +1,177 @@
+/**
+ * How the local `till` starts (bin/till.cjs → dist/cli/boot.cjs): the CLI is split into
+ * chunks (dist/cli/*.cjs, one per command group and what only it uses), each loaded when
+ * a command needs it, and compiled by V8 from a code cache kept under
+ * `$TILL_HOME/cache/`, so a start reads bytecode instead of parsing JavaScript.
+ *
+ * Node 20 has no compile cache for modules (`module.enableCompileCache` is Node 22.1+),
+ * so the chunks are CommonJS-shaped scripts run through `vm.Script` with `cachedData`.
+ * V8 checks a cache only against the source's *length*: a rebuilt chunk of the same
+ * length would run the old code. So every cache file holds a copy of the exact source it
+ * was made from, and is used only when that copy equals the file's bytes now. Nor does
+ * V8 verify the data's checksum (a damaged cache crashes the process): the file holds
+ * the SHA-256 of the data too, checked before V8 sees it.
+ *
+ * The cache is code: it is used only inside a TILL_HOME that belongs to this user and
+ * that no one else can write, and only when the cache folder is the same. Any problem
+ * with it (missing, unwritable, damaged, another user's) means compiling as usual:
+ * never a failed command. Nothing here is imported by the rest of till.
+ */
+import { createHash } from 'node:crypto';
+import { mkdirSync, readFileSync, renameSync, statSync, unlinkSync, writeFileSync, type Stats } from 'node:fs';
+import { homedir } from 'node:os';
+import { dirname, join, resolve } from 'node:path';
+import { pathToFileURL } from 'node:url';
+import { Script } from 'node:vm';
+
+/** Changes whenever the wrapper or the file format below changes: older caches are then ignored. */
+const FORMAT = 'till-code-cache-2';
+const HEAD = '(function (exports, require, module, __filename, __dirname, __tillMeta) {';
+const TAIL = '\n})';
+const MAGIC = Buffer.from(`${FORMAT}\n`);
+const DIGEST = 32;
+
+const digestOf = (data: Buffer): Buffer => createHash('sha256').update(data).digest();
+
+interface Module {
+  exports: unknown;
+}
+
+interface Compiled {
+  file: string;
+  cacheFile: string;
+  source: Buffer;
+  script: Script;
+}
+
+/** Owned by this user and writable by no one else: a folder whose files may be run as code. */
+function private_(st: Stats): boolean {
+  return st.isDirectory() && st.uid === process.getuid?.() && (st.mode & 0o022) === 0;
+}
+
+/** `$TILL_HOME/cache`, made if TILL_HOME exists and is this user's; undefined when it cannot be trusted or made. */
+export function cacheDirFor(env: NodeJS.ProcessEnv = process.env): string | undefined {
+  try {
+    const home = env.TILL_HOME ? resolve(env.TILL_HOME) : join(homedir(), '.till');
+    if (!private_(statSync(home))) return undefined;
+    const dir = join(home, 'cache');
+    try {
+      mkdirSync(dir, { mode: 0o700 });
+    } catch {
+      // exists already (checked next), or cannot be made
+    }
+    return private_(statSync(dir)) ? dir : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+/** A short name for a folder (two tills installed in two places keep apart caches). */
+function folderKey(path: string): string {
+  let h = 5381;
+  for (let i = 0; i < path.length; i++) h = ((h * 33) ^ path.charCodeAt(i)) >>> 0;
+  return h.toString(36);
+}
+
+/** A chunk's `import.meta` (the build turns import.meta.url into __tillMeta.url): made only when read. */
+function metaOf(file: string): { readonly url: string } {
+  return {
+    get url() {
+      return pathToFileURL(file).href;
+    },
+  };
+}
+
+/** Loads the chunks of one folder: the build puts them all side by side and names them `./<name>.cjs`. */
+export class ChunkLoader {
+  private readonly modules = new Map<string, Module>();
+  private readonly folderKey: string;
+  /** A chunk's require(): a sibling chunk, or one of Node's own modules (everything else is bundled). */
+  private readonly requireChunk = (spec: string): unknown => {
+    if (spec.startsWith('./')) return this.load(spec.slice(2));
+    const builtin: unknown = process.getBuiltinModule(spec);
+    if (builtin === undefined) throw new Error(`till: ${spec} is not bundled and not a Node.js module`);
+    return builtin;
+  };
+  /** Compiled without a usable cache: their cache is written when the process exits. */
+  private readonly fresh: Compiled[] = [];
+
+  constructor(
+    private readonly dir: string,
+    private readonly cacheDir: string | undefined,
+  ) {
+    this.folderKey = folderKey(dir);
+    if (cacheDir !== undefined) process.once('exit', () => this.writeCaches());
+  }
+
+  /** Runs the chunk `name` of the folder (once) and returns its exports. */
+  load(name: string): unknown {
+    const known = this.modules.get(name);
+    if (known) return known.exports;
+    const file = `${this.dir}/${name}`;
+    const source = readFileSync(file);
+    const cacheFile =
+      this.cacheDir === undefined ? undefined : `${this.cacheDir}/${name}-${this.folderKey}.${process.versions.v8}.bin`;
+    const cachedData = cacheFile === undefined ? undefined : this.cached(cacheFile, source);
+    const script = new Script(HEAD + source.toString('utf8') + TAIL, { filename: file, cachedData });
+    if ((cachedData === undefined || script.cachedDataRejected === true) && cacheFile !== undefined)
+      this.fresh.push({ file, cacheFile, source, script });
+    const module: Module = { exports: {} };
+    this.modules.set(name, module);
+    (script.runInThisContext() as (...args: unknown[]) => void)(
+      module.exports,
+      this.requireChunk,
+      module,
+      file,
+      this.dir,
+      metaOf(file),
+    );
+    return module.exports;
+  }
+
+  /** The cache's code for exactly this source, or undefined. */
+  private cached(cacheFile: string, source: Buffer): Buffer | undefined {
+    let data: Buffer;
+    try {
+      data = readFileSync(cacheFile);
+    } catch {
+      return undefined;
+    }
+    const start = MAGIC.length + 4;
+    if (data.length <= start || data.compare(MAGIC, 0, MAGIC.length, 0, MAGIC.length) !== 0) return undefined;
+    const length = data.readUInt32LE(MAGIC.length);
+    const code = start + length + DIGEST;
+    if (length !== source.length || data.length <= code) return undefined;
+    if (data.compare(source, 0, length, start, start + length) !== 0) return undefined;
+    const v8Data = data.subarray(code);
+    if (!digestOf(v8Data).equals(data.subarray(start + length, code))) return undefined;
+    return v8Data;
+  }
+
+  /** After the run: the code V8 compiled by now (what this command used), for the next start. */
+  private writeCaches(): void {
+    for (const c of this.fresh) {
+      const tmp = `${c.cacheFile}.${process.pid}.tmp`;
+      try {
+        const size = Buffer.alloc(4);
+        size.writeUInt32LE(c.source.length);
+        const v8Data = c.script.createCachedData();
+        writeFileSync(tmp, Buffer.concat([MAGIC, size, c.source, digestOf(v8Data), v8Data]), { mode: 0o600 });
+        // Whole or not at all: another till may be reading it right now.
+        renameSync(tmp, c.cacheFile);
+      } catch {
+        try {
+          unlinkSync(tmp);
+        } catch {
+          // nothing was written
+        }
+      }
+    }
+  }
+}
+
+/** Starts the CLI whose entry chunk is `entry` (dist/cli/till.cjs). */
+export function start(entry: string): void {
+  const loader = new ChunkLoader(dirname(entry), process.env.TILL_NO_CODE_CACHE ? undefined : cacheDirFor());
+  loader.load(entry.slice(entry.lastIndexOf('/') + 1));
+}
