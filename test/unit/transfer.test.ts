@@ -66,6 +66,8 @@ describe('which words are targets and which are paths', () => {
     [['a', '/d'], [], { group: ['g'] }, [], ['a', '/d']],
     [['web1', 'web2'], ['-x', '/d'], {}, ['web1', 'web2'], ['-x', '/d']],
     [[], ['a', '/d'], { all: true }, [], ['a', '/d']],
+    // --list-hosts only prints the targets: no path needed.
+    [['web-*'], [], { listHosts: true }, ['web-*'], []],
   ])('%j -- %j %j', (words, rest, opts, patterns, paths) => {
     expect(splitTransferWords(words, rest, opts, u)).toEqual({ patterns, paths });
   });

@@ -42,7 +42,9 @@ export function splitTransferWords(
   }
   if (patterns.length === 0 && (opts.group ?? []).length === 0 && opts.all !== true)
     throw new UsageError('no target given', usage);
-  if (paths.length < 2) throw new UsageError(`give at least one path to copy and where to put it`, usage);
+  // --list-hosts only prints the targets: the paths may be left out.
+  if (paths.length < 2 && opts.listHosts !== true)
+    throw new UsageError(`give at least one path to copy and where to put it`, usage);
   return { patterns, paths };
 }
 
@@ -69,8 +71,7 @@ function progressDisplay(cli: Cli, json: boolean) {
 }
 
 /**
- * Resolves the targets (--list-hosts stops there), runs `before` (nothing has been
- * contacted yet), then one transfer
+ * Resolves the targets, runs `before` (nothing has been contacted yet), then one transfer
  * per host through the engine with the live line's progress; returns the exit code.
  */
 async function runTransfer(
@@ -85,7 +86,6 @@ async function runTransfer(
   checkControlPath(paths);
   const inventory = new Inventory(paths);
   const targets = selectTargets(cli, await inventory.read(), patterns, opts);
-  if (listHostsIfAsked(cli, targets, opts)) return 0;
   before();
   const progress = progressDisplay(cli, opts.json === true);
   const columns: Array<[string, (r: HostResult<TransferData>) => string]> = [
@@ -116,6 +116,13 @@ async function runTransfer(
   });
 }
 
+/** `--list-hosts`: the targets, printed before any path is looked at; nothing is contacted. */
+async function listTargets(cli: Cli, patterns: string[], opts: FleetOpts): Promise<void> {
+  const paths = cli.paths();
+  const targets = selectTargets(cli, await new Inventory(paths).read(), patterns, opts);
+  listHostsIfAsked(cli, targets, opts);
+}
+
 export function registerTransferCommands(host: TillCommand, cli: Cli): void {
   const copyUsage = 'till host copy <target> <local-path>… <remote-dir>   (or: till host copy [targets] -- <paths…>)';
   const copy = addFleetOptions(
@@ -138,6 +145,7 @@ export function registerTransferCommands(host: TillCommand, cli: Cli): void {
   );
   copy.action(async (words: string[], opts: CopyOpts) => {
     const { patterns, paths: all } = splitTransferWords(words, cli.rest, opts, copyUsage);
+    if (opts.listHosts === true) return listTargets(cli, patterns, opts);
     const remoteDir = all[all.length - 1]!;
     remoteTransferPath(remoteDir, 'the remote folder');
     const sources = all.slice(0, -1);
@@ -170,6 +178,7 @@ export function registerTransferCommands(host: TillCommand, cli: Cli): void {
   );
   fetch.action(async (words: string[], opts: FleetOpts) => {
     const { patterns, paths: all } = splitTransferWords(words, cli.rest, opts, fetchUsage);
+    if (opts.listHosts === true) return listTargets(cli, patterns, opts);
     const localDir = resolve(all[all.length - 1]!);
     const remotePaths = all.slice(0, -1);
     for (const p of remotePaths) remoteTransferPath(p, 'a remote path');
