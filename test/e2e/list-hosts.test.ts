@@ -135,4 +135,26 @@ describe('--list-hosts', () => {
     }
     expect(existsSync(tripped)).toBe(false);
   });
+
+  it('sync and host sync list the set-up targets, leaving out (with a note) those without till, exit 0', async () => {
+    await tillOk(home, ['host', 'add', 'new-1', 'u@127.77.0.9:1']);
+    try {
+      for (const words of [['sync'], ['host', 'sync']]) {
+        const only = await till(home, [...words, 'new-1', '--list-hosts'], { env });
+        expect(only.code, `${words.join(' ')}: ${only.stderr}`).toBe(0);
+        expect(only.stdout).toBe('');
+        expect(only.stderr).toContain('not set up, left out: new-1 (untested)');
+        const mixed = await till(home, [...words, 'new-1,web-2', '--list-hosts', '--json'], { env });
+        expect(mixed.code, mixed.stderr).toBe(0);
+        expect(JSON.parse(mixed.stdout)).toEqual({ hosts: ['web-2'] });
+      }
+      // Without --list-hosts it is still refused.
+      const run = await till(home, ['host', 'sync', 'new-1'], { env });
+      expect(run.code).toBe(2);
+      expect(run.stderr).toContain('none of the targets has till set up');
+    } finally {
+      await tillOk(home, ['host', 'remove', 'new-1']);
+    }
+    expect(existsSync(tripped)).toBe(false);
+  });
 });
