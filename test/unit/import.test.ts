@@ -133,6 +133,19 @@ describe('Ansible', () => {
     expect(inv.groups).toEqual(['prod', 'web', 'db', 'staging']);
   });
 
+  it('YAML: a host key with :port is the host with that port, as in INI (its own ansible_port still wins)', () => {
+    const inv = parseAnsible({
+      path: 'x.yml',
+      text: 'all:\n  hosts:\n    "h3:2222":\n    web[1:2]:2200:\n      ansible_host: 127.0.0.7\n    h4:2201:\n      ansible_port: 2202\n',
+    });
+    expect(brief(inv)).toEqual({
+      h3: '- h3 2222 -  ',
+      web1: '- 127.0.0.7 2200 -  ',
+      web2: '- 127.0.0.7 2200 -  ',
+      h4: '- h4 2202 -  ',
+    });
+  });
+
   it("till's own variables (an export) win over ansible_host", () => {
     const inv = parseAnsible({
       path: 'x.yml',

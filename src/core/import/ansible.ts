@@ -110,18 +110,23 @@ export function readAnsibleIni(file: SourceFile): Tree {
       return;
     }
     const words = splitConfigWords(line.replace(/\s+#.*$/, ''));
-    let pattern = words[0]!;
+    const [pattern, port] = splitHostPort(words[0]!);
     const vars = lineVars(words.slice(1), where, tree.notes);
-    // INI only: `host:port`, one colon outside the range brackets (more is an IPv6 address).
-    const masked = pattern.replace(/\[[^\]]*\]/g, (m) => m.replace(/:/g, '\0'));
-    const port = /^([^:]+):(\d+)$/.exec(masked);
-    if (port) {
-      pattern = port[1]!.replace(/\0/g, ':');
-      vars.ansible_port ??= port[2]!;
-    }
+    if (port !== undefined) vars.ansible_port ??= port;
     for (const host of expandAnsibleRange(pattern)) addHost(tree, section.group, host, vars, where);
   });
   return tree;
+}
+
+/**
+ * A host pattern's `host:port`, in INI lines and YAML keys alike: one colon outside the
+ * range brackets (more is an IPv6 address). The port is the host's `ansible_port` unless
+ * its own variables set one.
+ */
+function splitHostPort(pattern: string): [string, string | undefined] {
+  const masked = pattern.replace(/\[[^\]]*\]/g, (m) => m.replace(/:/g, '\0'));
+  const port = /^([^:]+):(\d+)$/.exec(masked);
+  return port ? [port[1]!.replace(/\0/g, ':'), port[2]!] : [pattern, undefined];
 }
 
 function addHost(tree: Tree, groupName: string, host: string, vars: Record<string, string>, where: string): void {
@@ -170,9 +175,12 @@ export function readAnsibleYaml(file: SourceFile): Tree {
           tree.notes.push(`${where}: hosts is not a mapping; left out`);
           continue;
         }
-        for (const [pattern, vars] of Object.entries(value as Record<string, unknown>))
-          for (const host of expandAnsibleRange(pattern))
-            addHost(tree, name, host, scalarVars(vars, `${where}, host ${pattern}`, tree.notes), where);
+        for (const [key, vars] of Object.entries(value as Record<string, unknown>)) {
+          const [pattern, port] = splitHostPort(key);
+          const hostVars = scalarVars(vars, `${where}, host ${key}`, tree.notes);
+          if (port !== undefined) hostVars.ansible_port ??= port;
+          for (const host of expandAnsibleRange(pattern)) addHost(tree, name, host, hostVars, where);
+        }
       } else if (key === 'vars') Object.assign(group(tree, name).vars, scalarVars(value, where, tree.notes));
       else if (key === 'children') {
         if (value === null) continue;
