@@ -146,6 +146,22 @@ describe('Ansible', () => {
     });
   });
 
+  it('a host-level ansible_ssh_* beats a group-level ansible_user/port/host (host vars beat group vars, whatever the alias)', () => {
+    const text = (hostLine: string) =>
+      `[web]\n${hostLine}\n[web:vars]\nansible_user=group\nansible_port=2200\nansible_host=127.0.0.1\n`;
+    const ini = parseAnsible({
+      path: 'x.ini',
+      text: text('w1 ansible_ssh_user=legacy ansible_ssh_port=2201 ansible_ssh_host=127.0.0.2'),
+    });
+    expect(brief(ini)).toEqual({ w1: 'legacy 127.0.0.2 2201 - web ' });
+    const yaml = parseAnsible({
+      path: 'x.yml',
+      text: 'all:\n  vars:\n    ansible_ssh_user: top\n  children:\n    web:\n      vars:\n        ansible_user: group\n      hosts:\n        w1:\n          ansible_ssh_port: 2201\n        w2:\n',
+    });
+    // The group's ansible_user beats all's ansible_ssh_user too.
+    expect(brief(yaml)).toEqual({ w1: 'group w1 2201 - web ', w2: 'group w2 - - web ' });
+  });
+
   it("till's own variables (an export) win over ansible_host", () => {
     const inv = parseAnsible({
       path: 'x.yml',

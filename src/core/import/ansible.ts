@@ -260,9 +260,11 @@ export function ansibleHosts(
     for (const g of direct.get(name) ?? []) for (const a of ancestors(g)) memberOf.add(a);
     memberOf.delete('all');
     const ordered = [...memberOf].sort((a, b) => depth(a) - depth(b) || (a < b ? -1 : a > b ? 1 : 0));
-    const vars: Record<string, string> = { ...tree.groups.get('all')!.vars };
-    for (const g of ordered) Object.assign(vars, tree.groups.get(g)!.vars);
-    for (const g of direct.get(name) ?? []) Object.assign(vars, tree.groups.get(g)!.hosts.get(name));
+    // The levels, weakest first: all, the groups by depth, the host itself.
+    const own: Record<string, string> = {};
+    for (const g of direct.get(name) ?? []) Object.assign(own, tree.groups.get(g)!.hosts.get(name));
+    const levels = [tree.groups.get('all')!.vars, ...ordered.map((g) => tree.groups.get(g)!.vars), own];
+    const vars: Record<string, string> = Object.assign({}, ...levels) as Record<string, string>;
     const host: FoundHost = {
       name,
       address: name,
@@ -270,17 +272,24 @@ export function ansibleHosts(
       notes: [],
       where,
     };
-    // till_* first: they win over the ansible_* ones an exported inventory also has.
-    const keys = Object.keys(vars).sort((a, b) => Number(b.startsWith('till_')) - Number(a.startsWith('till_')));
+    // A field from the strongest level, whichever alias sets it (a host's ansible_ssh_user
+    // beats its group's ansible_user); till_* win over the ansible_* ones an export also has.
+    const rank = new Map<string, number>();
+    levels.forEach((level, depthRank) => {
+      for (const [key, value] of Object.entries(level)) {
+        const field = CARRIED[key];
+        if (!field) continue;
+        const r = (key.startsWith('till_') ? levels.length : 0) + depthRank;
+        if (r >= (rank.get(field) ?? -1)) {
+          host[field] = value;
+          rank.set(field, r);
+        }
+      }
+    });
     const others: string[] = [];
-    const set = new Set<string>();
-    for (const key of keys) {
-      const value = vars[key]!;
-      const field = CARRIED[key];
-      if (field) {
-        if (!set.has(field)) host[field] = value;
-        set.add(field);
-      } else if (key === 'ansible_connection') {
+    for (const [key, value] of Object.entries(vars)) {
+      if (CARRIED[key]) continue;
+      else if (key === 'ansible_connection') {
         if (!SSH_CONNECTIONS.has(value)) host.skip = `ansible_connection=${value}: not reached over ssh`;
       } else if (isTillsOwn(key, value)) continue;
       else if (key.startsWith('ansible_'))
