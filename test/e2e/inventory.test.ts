@@ -333,10 +333,16 @@ describe('host export', () => {
       const show = JSON.parse((await tillOk(other, ['host', 'show', 'dba', '--json'])).stdout) as ListedHost;
       expect(show.tekton_path).toBe('/srv/tekton');
     }
-    // A pattern exports some hosts; a jump host left out is written as its address.
+    // A pattern exports some hosts; a jump host left out comes along, with till's key and
+    // known_hosts, and is jumped through by its alias.
     const some = (await tillOk(home, ['host', 'export', 'dba,db-main', '--format', 'ssh-config'])).stdout;
-    expect(some.match(/^Host /gm)).toHaveLength(2);
-    expect(some).toMatch(/^ {4}ProxyJump ops@127\.0\.20\.1$/m);
+    expect(some.match(/^Host .*/gm)).toEqual(['Host dba', 'Host db-main', 'Host jumpbox']);
+    expect(some).toMatch(/^Host dba\n(?: {4}.*\n)*? {4}ProxyJump jumpbox\n/m);
+    const jumpBlock = /^Host jumpbox\n((?: {4}.*\n)+)/m.exec(some)![1]!;
+    expect(jumpBlock).toContain('    HostName 127.0.20.1\n    User ops\n');
+    expect(jumpBlock).toContain(`    IdentityFile ${home}/ssh/till_federation_ed25519\n    IdentitiesOnly yes\n`);
+    expect(jumpBlock).toContain(`    UserKnownHostsFile ${home}/ssh/known_hosts\n`);
+    expect(jumpBlock).not.toContain('ProxyJump');
     const yaml = (await tillOk(home, ['host', 'export', '@db', '--limit', '!dbb'])).stdout;
     expect(yaml).toMatch(/ansible_ssh_args: -F \/tmp\/t-.*\/ssh\/config/);
     expect(yaml).toMatch(/^ {4}dba:\n {6}ansible_host: till-dba$/m);
