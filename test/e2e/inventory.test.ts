@@ -314,6 +314,22 @@ describe("the original Till's database", () => {
   });
 });
 
+describe('host group remove', () => {
+  it('a host not in the group is exit 2 with "did you mean" among its members', async () => {
+    const home = await freshHome();
+    await tillOk(home, ['host', 'add', 'web1', 'u@127.0.0.11']);
+    await tillOk(home, ['host', 'add', 'web2', 'u@127.0.0.12', '--group', 'prod']);
+    await expectRefused(home, [
+      [['host', 'group', 'remove', 'prod', 'wbe2'], /error: not in group prod: wbe2\nhint: did you mean web2\?/],
+      [
+        ['host', 'group', 'remove', 'prod', 'wbe2', 'web1', 'db'],
+        /not in group prod: wbe2, web1, db\nhint: wbe2: did you mean web2\?\n/,
+      ],
+      [['host', 'group', 'remove', 'prod', 'db'], /not in group prod: db\nhint: it holds: web2/],
+    ]);
+  });
+});
+
 describe('host export', () => {
   it('ansible and ssh-config exports import back to the same hosts and groups', async () => {
     const home = await freshHome();
