@@ -196,6 +196,9 @@ describe('format detection', () => {
     ['web[01:03]\n', 'ansible'],
     ['127.0.0.1\nu@127.0.0.2:22\n', 'pssh'],
     ['Host=a\n', 'ssh-config'],
+    ['# only includes\nInclude ~/.ssh/conf.d/*.conf\ninclude "other config"\n', 'ssh-config'],
+    ['Include=conf.d/*\n', 'ssh-config'],
+    ['include ansible_host=127.0.0.1\n', 'ansible'],
     ['', undefined],
     ['{{ not an inventory', undefined],
   ])('%j is %s', (text, format) => expect(detectFormat(text)).toBe(format));
