@@ -466,6 +466,8 @@ describe('against a real host', () => {
       [['host', 'edit', 'web-1', '--jump', 'web-1'], /cannot jump through itself/],
       [['host', 'edit', 'web-1', '--jump', 'othr'], /--jump othr: no such host.*\nhint: did you mean other\?/],
       [['host', 'edit', 'web-1', '--jump', 'other'], /other already reaches web-1 through its own jumps/],
+      [['host', 'edit', 'web-1', '--jump', 'other', '--no-jump'], /--jump and --no-jump exclude each other/],
+      [['host', 'edit', 'other', '--no-jump', '--jump', 'web-1'], /--jump and --no-jump exclude each other/],
       [['host', 'edit', 'web-1', '--rename', 'other'], /host other already exists/],
       [['host', 'edit', 'web-1', '--rename', 'bad name'], /invalid host name "bad name"/],
     ];
