@@ -3,6 +3,7 @@ import { ExitCode, permissionError, TillError } from '../core/errors.js';
 import { resolveTillHome } from '../core/paths.js';
 import { createCli } from './context.js';
 import { writeFd } from './output/fd.js';
+import { COLOR_MODES } from './output/terminal.js';
 import { VERSION, versionReport } from './version.js';
 
 /**
@@ -16,7 +17,7 @@ export async function runCli(argv: string[]): Promise<number> {
     writeFd(1, `${VERSION}\n`);
     return ExitCode.ok;
   }
-  if (argv.length === 2 && argv.includes('--verbose') && (argv.includes('--version') || argv.includes('-V'))) {
+  if (isVerboseVersion(argv)) {
     writeFd(1, `${versionReport()}\n`);
     return ExitCode.ok;
   }
@@ -32,6 +33,20 @@ export async function runCli(argv: string[]): Promise<number> {
   } catch (err) {
     return report(err, cli.stderrColor.red);
   }
+}
+
+/**
+ * `till --version --verbose`, in either order, beside a valid `--color` (which changes
+ * nothing here); commander alone would print just the version and drop --verbose.
+ */
+function isVerboseVersion(argv: readonly string[]): boolean {
+  const rest: string[] = [];
+  for (let i = 0; i < argv.length; i++) {
+    const a = argv[i]!;
+    if (a === '--color' && (COLOR_MODES as readonly string[]).includes(argv[i + 1] ?? '')) i += 1;
+    else if (!(a.startsWith('--color=') && (COLOR_MODES as readonly string[]).includes(a.slice(8)))) rest.push(a);
+  }
+  return rest.length === 2 && rest.includes('--verbose') && (rest.includes('--version') || rest.includes('-V'));
 }
 
 type AnyCommand = { commands: readonly AnyCommand[]; exitOverride(): unknown };
