@@ -6,7 +6,7 @@
  * keeping every state file; and Ansible itself through an export.
  */
 import { execFileSync, spawn } from 'node:child_process';
-import { cpSync, existsSync, mkdtempSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { cpSync, existsSync, mkdtempSync, readdirSync, readFileSync, watch, writeFileSync } from 'node:fs';
 import { userInfo } from 'node:os';
 import { join, resolve } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -245,19 +245,18 @@ describe('host import', () => {
     writeFileSync(file, Array.from({ length: n }, (_, i) => `u@127.1.${i >> 8}.${i & 255}`).join('\n'));
     const original = files(home).db;
     const outcomes = { before: 0, after: 0 };
-    for (let i = 0; i < 12; i++) {
-      const delay = 40 + i * 60;
-      await new Promise<void>((done) => {
-        const child = spawn(process.execPath, [TILL_BIN, 'host', 'import', file], {
-          env: { PATH: process.env.PATH, HOME: process.env.HOME, TILL_HOME: home },
-          stdio: 'ignore',
-        });
-        const timer = setTimeout(() => child.kill('SIGKILL'), delay);
-        child.on('close', () => {
-          clearTimeout(timer);
-          done();
-        });
+    /** One import, killed after `delay` ms or when `when` sees its file event in TILL_HOME, whichever comes first. */
+    const killedImport = async (delay: number, when?: (file: string) => boolean): Promise<void> => {
+      const child = spawn(process.execPath, [TILL_BIN, 'host', 'import', file], {
+        env: { PATH: process.env.PATH, HOME: process.env.HOME, TILL_HOME: home },
+        stdio: 'ignore',
       });
+      const kill = () => child.kill('SIGKILL');
+      const watcher = when && watch(home, (_event, name) => name !== null && when(name) && kill());
+      const timer = setTimeout(kill, delay);
+      await new Promise<void>((done) => child.on('close', () => done()));
+      clearTimeout(timer);
+      watcher?.close();
       const text = readFileSync(`${home}/hosts-local.json`, 'utf8');
       if (text === original) outcomes.before += 1;
       else {
@@ -267,7 +266,16 @@ describe('host import', () => {
       }
       // Whatever moment the kill hit, the next till reads a whole database (a leftover lock is taken over).
       await tillOk(home, ['host', 'list', '--json'], { timeoutMs: 60_000 });
-    }
+    };
+    for (let i = 0; i < 10; i++) await killedImport(40 + i * 60);
+    // Killed the moment its temporary file appears (mid-write), and the moment the new
+    // database is renamed into place (after the write, before it exits): not by the clock.
+    await killedImport(600_000, (name) => /^hosts-local\.json\.[0-9a-f]+$/.test(name));
+    await killedImport(600_000, (name) => name === 'hosts-local.json');
+    // Both outcomes happened: a kill before the write left the database as it was (the
+    // 40 ms one cannot get past start-up), and one after left the whole import.
+    expect(outcomes.before, JSON.stringify(outcomes)).toBeGreaterThanOrEqual(1);
+    expect(outcomes.after, JSON.stringify(outcomes)).toBeGreaterThanOrEqual(1);
     expect(outcomes.before + outcomes.after).toBe(12);
   }, 240_000);
 });
