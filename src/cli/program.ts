@@ -81,8 +81,13 @@ export const GROUPS: readonly Group[] = [
   },
   {
     parent: 'host',
-    commands: ['deploy', 'rollback', 'releases'],
+    commands: ['deploy'],
     load: () => import('./commands/deploy.js').then((m) => m.registerDeployCommands),
+  },
+  {
+    parent: 'host',
+    commands: ['rollback', 'releases', 'lock', 'unlock'],
+    load: () => import('./commands/releases.js').then((m) => m.registerReleaseCommands),
   },
   {
     parent: 'host',

@@ -10,8 +10,11 @@ import { expandHome } from '../protocol/wire.js';
  *   P.till/releases/<id>.partial/  a release being staged (a resumed deploy continues it)
  *   P.till/shared/         persistent paths (logs/, data/ …), linked into every release
  *   P.till/lock/           atomic mkdir lock; lock/info says who, when, what, pid, run
+ *   P.till/hold/           the manual lock (`till host lock -m`); hold/info: by, when, from, message
  *   P.till/releases.log    till's own record: one line per state change, tab-separated
- *                          `id state time source`; the last line for an id is its state
+ *                          `id state time source [deployer commit dirty message hooks]`;
+ *                          the last line for an id is its state
+ *   P.till/hook-output/    the kept output of each hook run, `<id>.<hook>` (16 KiB at most)
  *
  * Paths, release ids and the lock's info, all pure. The scripts that act on the layout
  * are src/protocol/deploy.ts and switch.ts; releases.ts reads what they report;
@@ -125,6 +128,33 @@ export function parseLockInfo(lines: readonly string[]): Partial<LockInfo> {
     ...(out.pid !== undefined ? { pid: Number(out.pid) } : {}),
     ...(out.run !== undefined ? { run: out.run } : {}),
   };
+}
+
+/** The manual lock of `till host lock` (P.till/hold/info; src/protocol/hold.ts). */
+export interface HoldInfo {
+  by: string;
+  when: string;
+  /** The client address sshd saw when it was placed. */
+  from: string;
+  message: string;
+}
+
+export function parseHoldInfo(lines: readonly string[]): Partial<HoldInfo> {
+  const out: Partial<HoldInfo> = {};
+  for (const l of lines) {
+    const eq = l.indexOf('=');
+    if (eq <= 0) continue;
+    const key = l.slice(0, eq);
+    if (key === 'by' || key === 'when' || key === 'from' || key === 'message') out[key] = l.slice(eq + 1);
+  }
+  return out;
+}
+
+/** `ann@laptop (from 10.0.0.5) since 2026-…: "db migration"`; host text, so printed through printable(). */
+export function describeHold(info: Partial<HoldInfo>): string {
+  const from = info.from ? ` (from ${info.from})` : '';
+  const why = info.message ? `: ${JSON.stringify(info.message)}` : '';
+  return `${info.by ?? 'someone'}${from} since ${info.when ?? '?'}${why}`;
 }
 
 export function describeLock(info: Partial<LockInfo>): string {

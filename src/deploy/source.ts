@@ -7,6 +7,8 @@ import { NAME_RE } from '../core/validate.js';
 import { registryNameOf } from '../core/dotenv.js';
 import { installationsStore, noSuchInstallation } from '../core/installations.js';
 import type { TillPaths } from '../core/paths.js';
+import { HOOK_NAMES } from '../protocol/hooks.js';
+import { runProcess } from '../ssh/process.js';
 
 /**
  * What to deploy: `--source <dir>`, or an installation from the local registry
@@ -76,6 +78,45 @@ export async function resolveSource(
     name = fromEnv !== undefined && NAME_RE.test(fromEnv) ? fromEnv : base || 'installation';
   }
   return { dir, name, ...(envLocal !== undefined ? { envLocal } : {}) };
+}
+
+/** What a release record says of a source that is a git checkout. */
+export interface GitRecord {
+  commit: string;
+  /** Uncommitted changes (tracked or untracked, not ignored) under the source folder. */
+  dirty: boolean;
+}
+
+/**
+ * The commit and dirtiness of a source inside a git checkout, or null when it is not in
+ * one (or git is missing, or refuses the folder). git runs no hook or fsmonitor here,
+ * takes no optional lock (status would otherwise refresh the index), and never prompts.
+ */
+export async function gitRecord(dir: string): Promise<GitRecord | null> {
+  const env = { ...process.env, GIT_TERMINAL_PROMPT: '0', LC_ALL: 'C', GIT_OPTIONAL_LOCKS: '0' };
+  const git = (args: string[]) =>
+    runProcess('git', ['-c', 'core.fsmonitor=false', '-c', 'core.hooksPath=/dev/null', '-C', dir, ...args], {
+      env,
+      timeoutMs: 30_000,
+    });
+  const head = await git(['rev-parse', '--verify', '--quiet', 'HEAD']);
+  const commit = head.stdout.trim();
+  if (head.exitCode !== 0 || !/^[0-9a-f]{7,64}$/.test(commit)) return null;
+  const status = await git(['status', '--porcelain', '--untracked-files=normal', '--', '.']);
+  if (status.exitCode !== 0) return null;
+  return { commit, dirty: status.stdout.trim() !== '' };
+}
+
+/** Whether the source carries release hooks (`.till/hooks/<name>`, docs/deploy.md "Hooks"). */
+export function hooksIn(dir: string): string[] {
+  return HOOK_NAMES.filter((name) => {
+    try {
+      lstatSync(join(dir, '.till', 'hooks', name));
+      return true;
+    } catch {
+      return false;
+    }
+  });
 }
 
 const SKIP_NAMES = new Set(['.git', '__pycache__', 'logs', 'tmp']);

@@ -1,17 +1,8 @@
 import { access, mkdtemp, rm } from 'node:fs/promises';
-import { hostname, tmpdir, userInfo } from 'node:os';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import {
-  runFleet,
-  summarize,
-  type FleetEvent,
-  type FleetOptions,
-  type FleetReport,
-  type HostJob,
-  type HostResult,
-  type JobOutcome,
-  type Target,
-} from '../core/fanout.js';
+import type { HostJob, JobOutcome, Target } from '../core/fanout.js';
+import type { Failure } from '../core/failure.js';
 import type { TillPaths } from '../core/paths.js';
 import type { DeployJournalWriter, DeployRun } from '../core/state/deploy-journal.js';
 import { raiseTo, lifecycleOf, type HostEntry } from '../core/state/hosts.js';
@@ -20,13 +11,15 @@ import {
   absoluteRemotePath,
   adoptedId,
   contentHashOf,
+  describeHold,
   describeLock,
   flat,
   linkDestOf,
+  parseHoldInfo,
   remoteLayout,
   renderLockInfo,
   rsyncRemotePath,
-  parseLockInfo,
+  type HoldInfo,
   type LockInfo,
 } from '../deploy/layout.js';
 import { listReleases, readRemoteState, releasesToPrune, type Release, type RemoteState } from '../deploy/releases.js';
@@ -38,7 +31,9 @@ import {
   type RsyncProgress,
   type RsyncStats,
 } from '../deploy/rsync.js';
+import { lockOwner, recordHold } from '../deploy/record.js';
 import type { DeploySource } from '../deploy/source.js';
+import { MAX_MESSAGE } from '../protocol/args.js';
 import {
   deployCheck,
   deployPrepare,
@@ -48,14 +43,15 @@ import {
   parseDeployReport,
   type PrepareParams,
 } from '../protocol/deploy.js';
-import { deploySwitch, rollback } from '../protocol/switch.js';
+import type { HookRun } from '../protocol/hooks.js';
+import { deployRevert } from '../protocol/rollback.js';
+import { deploySwitch } from '../protocol/switch.js';
 import { commandLine, gateRefusal, GATE_UNKNOWN_SCRIPT, type Operation } from '../protocol/wire.js';
 import { classifyRsync } from '../rsync/outcome.js';
 import { rsyncRemoteShell } from '../ssh/args.js';
 import { remoteFailure } from '../ssh/outcome.js';
 import { runProcess, type ProcessResult } from '../ssh/process.js';
 import { runScript, scriptFailure, scriptOutcome, scriptReason, type ScriptRun } from '../ssh/run-script.js';
-import { plural } from '../core/format.js';
 
 /** The deploy job's half of the fleet: staging and switching, as engine jobs. */
 export interface DeployPlan {
@@ -65,6 +61,18 @@ export interface DeployPlan {
   forceUnlock: boolean;
   connectTimeout?: number;
   timeoutMs?: number;
+  /** Who deploys what and why, for the release record on each host. */
+  record: DeployRecord;
+  /**
+   * Hooks, each bound by timeoutSec. `run`: the release has some and --no-hooks was not
+   * given; `enabled`: --no-hooks was not given (a host going back runs the post-rollback
+   * hook of the release it goes back to, which the deployed one may not have).
+   */
+  hooks: { run: boolean; enabled: boolean; timeoutSec: number };
+  /** Keep each host's deploy lock after its switch until the run ends (a progressive run may switch it back). */
+  keepLock: boolean;
+  /** Called when staging learnt whether a manual lock is on a host (`till host lock`): its info, or null. */
+  onHold?: (host: string, hold: Partial<HoldInfo> | null) => void;
   /** Called when a host finished staging. */
   onStaged?: (host: string, data: StageData) => void;
   /** Called as a host's transfer progresses (rsync --info=progress2; for a terminal). */
@@ -92,21 +100,39 @@ export interface SwitchData {
   previous: string | null;
   checkFailed: boolean;
   checkExit: number | null;
+  /** The hook that failed: `pre-switch` (not switched) or `post-switch` (switched back). */
+  hookFailed: string | null;
   registered: boolean | null;
   registerError: string | null;
   pruned: string[];
+  /** What each hook did on this host, in order. */
+  hooks: HookRun[];
 }
 
-export type DeployResultData = Partial<StageData> & Partial<SwitchData> & { phase: 'stage' | 'switch' };
+/** What a release record says of a deploy: who, from which commit, why. */
+export interface DeployRecord {
+  deployer: string;
+  commit: string | null;
+  dirty: boolean | null;
+  message: string;
+}
 
-export function lockOwner(): string {
-  let user = 'unknown';
-  try {
-    user = userInfo().username;
-  } catch {
-    // no passwd entry
-  }
-  return `${user}@${hostname()}`;
+export type DeployResultData = Partial<StageData> &
+  Partial<SwitchData> & {
+    phase: 'stage' | 'switch';
+    /** The switch batch the host was in (1 first; the canaries, when any, are batch 1). */
+    batch?: number;
+    /** A manual lock stopped the deploy on this host (host text). */
+    hold?: Partial<HoldInfo>;
+    /** No manual lock was on the host when it was staged (the local record of one is cleared). */
+    unheld?: boolean;
+    /** The run switched this host back (a canary failed, or --max-fail was exceeded). */
+    rolledBack?: RevertData;
+  };
+
+/** What a host's manual lock says, as a refusal (host text: the CLI escapes it). */
+export function heldFailure(name: string, hold: Partial<HoldInfo>): Failure {
+  return remoteFailure(`locked by ${describeHold(hold)}; when it is safe: till host unlock ${name}`);
 }
 
 function lockInfo(plan: DeployPlan): LockInfo {
@@ -123,7 +149,7 @@ function lockInfo(plan: DeployPlan): LockInfo {
 const SCRIPT_TIMEOUT_MS = 120_000;
 
 /** One deploy script on a host, through the protocol's one runner. */
-function remote<P, R>(
+export function deployScript<P, R>(
   plan: { paths: TillPaths; connectTimeout?: number; timeoutMs?: number },
   name: string,
   op: Operation<P, R>,
@@ -174,12 +200,26 @@ export function stageJob(plan: DeployPlan, journal: DeployJournalWriter, locked:
       now: now.toISOString(),
       contentHash: contentHashOf(run.release),
     };
-    if (run.options.check !== null && entry.restricted === true) {
-      // A restricted host's gate refuses a --check that its gate.json does not list: learn
-      // it before the lock and the upload (an older gate without this script, or a host
-      // restricted behind till's back: the switch refuses). Other hosts skip the round trip.
-      const pre = await remote(plan, name, deployCheck, { path: layout.path, check: run.options.check }, signal);
+    if ((run.options.check !== null || plan.hooks.run) && entry.restricted === true) {
+      // A restricted host's gate refuses a --check that its gate.json does not list, and
+      // hooks it does not allow: learn it before the lock and the upload (an older gate
+      // without this script, or a host restricted behind till's back: the switch refuses).
+      // Other hosts skip the round trip.
+      const pre = await deployScript(
+        plan,
+        name,
+        deployCheck,
+        { path: layout.path, check: run.options.check ?? '', hooks: plan.hooks.run },
+        signal,
+      );
       if (pre.failure && pre.refused !== GATE_UNKNOWN_SCRIPT) return scriptOutcome(pre);
+      if (pre.refused === GATE_UNKNOWN_SCRIPT && plan.hooks.run)
+        return scriptFailure(
+          pre,
+          remoteFailure(
+            `the release has hooks, and the till on ${name} is too old to run them: upgrade it (till host setup ${name}), or deploy with --no-hooks`,
+          ),
+        );
     }
     // Counted as ours before the call: if Ctrl-C lands while it runs, the unlock in
     // runDeploy's finally still runs (it only removes a lock holding this run's id).
@@ -202,15 +242,21 @@ export function stageJob(plan: DeployPlan, journal: DeployJournalWriter, locked:
       releases: listReleases(state),
       home,
     });
-    const lockedOut = (state: RemoteState, res: ProcessResult): JobOutcome<StageData> => ({
-      ok: false,
-      failure: remoteFailure(
-        `locked by ${describeLock(state.holder)}; if that deploy is dead: till host deploy ${name} --force-unlock …`,
-      ),
-      exitCode: res.exitCode,
-      stdout: res.stdout,
-      stderr: res.stderr,
-    });
+    const lockedOut = (state: RemoteState, res: ProcessResult): JobOutcome<StageData> => {
+      if (state.hold !== undefined) plan.onHold?.(name, state.hold);
+      return {
+        ok: false,
+        failure:
+          state.hold !== undefined
+            ? heldFailure(name, state.hold)
+            : remoteFailure(
+                `locked by ${describeLock(state.holder)}; if that deploy is dead: till host deploy ${name} --force-unlock …`,
+              ),
+        exitCode: res.exitCode,
+        stdout: res.stdout,
+        stderr: res.stderr,
+      };
+    };
     const noReport = (res: ProcessResult): JobOutcome<StageData> => ({
       ok: false,
       failure: remoteFailure('the prepare step did not report (a noisy login shell?)'),
@@ -264,7 +310,8 @@ export function stageJob(plan: DeployPlan, journal: DeployJournalWriter, locked:
       if (rs.exitCode === 0 || gateRefusal(rs.stderr) === undefined) {
         const report = parseDeployReport(rs.stderr);
         const state = readRemoteState(report, layout);
-        if (state.locked) return lockedOut(state, rs);
+        if (state.locked || state.hold !== undefined) return lockedOut(state, rs);
+        if (state.home !== undefined) plan.onHold?.(name, null);
         const exited = report.markers.values.get('EXIT')?.[0];
         if (exited !== undefined) {
           // The prepare step ran and failed: a remote failure, never retried as a lost connection.
@@ -303,11 +350,13 @@ export function stageJob(plan: DeployPlan, journal: DeployJournalWriter, locked:
 
     // Restricted hosts: the prepare script first, as a registered script; then a plain
     // rsync push into <id>.partial, which a restricted key's gate allows too.
-    const prep = await remote(plan, name, deployPrepare, prepare, signal);
+    const prep = await deployScript(plan, name, deployPrepare, prepare, signal);
     const state = prep.value ? readRemoteState(prep.value, layout) : undefined;
-    if (state?.locked) return lockedOut(state, prep.result);
+    if (state !== undefined && (state.locked || state.hold !== undefined)) return lockedOut(state, prep.result);
     if (prep.failure) return scriptOutcome(prep);
     if (!state || state.home === undefined) return noReport(prep.result);
+    // An older gate ran an older prepare, which does not look for a manual lock.
+    if (prep.version === deployPrepare.versions[0]!.name) plan.onHold?.(name, null);
     if (run.hosts[name]?.state === 'switched' && state.complete) {
       // A resumed host that was already switched: its release is complete; lock and report only.
       const data = stageData(state, state.home);
@@ -327,7 +376,54 @@ export function stageJob(plan: DeployPlan, journal: DeployJournalWriter, locked:
   };
 }
 
-/** Phase 2 on one host: switch, health check (switching back on failure), prune, register, unlock. */
+/** Whether a host may run release hooks: any host but a restricted one whose gate.json does not allow them. */
+export function hooksAllowedOn(entry: HostEntry): boolean {
+  return entry.restricted !== true || entry.gate_hooks === true;
+}
+
+/**
+ * The hooks flag a deploy sends a host: on where the release has hooks (a host that does
+ * not allow them refuses the release, as it should), or where the host allows them (the
+ * post-rollback hook of the release it may go back to); off with --no-hooks.
+ */
+function hooksFor(plan: DeployPlan, entry: HostEntry): { run: boolean; timeoutSec: number } {
+  return { run: plan.hooks.enabled && (plan.hooks.run || hooksAllowedOn(entry)), timeoutSec: plan.hooks.timeoutSec };
+}
+
+/**
+ * Sends a script that takes a hooks flag. When the flag is on only because till
+ * believed the host allows hooks (`dropIfRefused`: the release itself has none, or
+ * they are the post-rollback hook of a release it goes back to) and the host's gate
+ * refuses hooks all the same (a host restricted behind till's back), it is sent again
+ * without them: the gate ran nothing.
+ */
+export async function sendWithHooks<P extends { hooks: { run: boolean; timeoutSec: number } }, R>(
+  plan: { paths: TillPaths; connectTimeout?: number; timeoutMs?: number },
+  name: string,
+  op: Operation<P, R>,
+  params: P,
+  dropIfRefused: boolean,
+): Promise<ScriptRun<R>> {
+  const res = await deployScript(plan, name, op, params, undefined);
+  if (
+    params.hooks.run &&
+    dropIfRefused &&
+    res.refused !== undefined &&
+    /release hooks are not allowed/.test(res.refused)
+  )
+    return deployScript(plan, name, op, { ...params, hooks: { ...params.hooks, run: false } }, undefined);
+  return res;
+}
+
+/** `pre-switch hook failed (exit 3)`, `… timed out after 300 s`, `… was refused: it is a symlink…`. */
+export function describeHookFailure(run: HookRun | undefined, name: string, timeoutSec: number): string {
+  if (run === undefined) return `${name} hook failed`;
+  if (run.outcome === 'timeout') return `${name} hook timed out after ${timeoutSec} s`;
+  if (run.outcome === 'refused') return `${name} hook was refused: ${run.why ?? 'not runnable'}`;
+  return `${name} hook failed (exit ${run.exitCode ?? '?'})`;
+}
+
+/** Phase 2 on one host: pre-switch hook, switch, post-switch hook and health check (switching back on failure), prune, register, unlock. */
 export function switchJob(
   plan: DeployPlan,
   journal: DeployJournalWriter,
@@ -340,7 +436,7 @@ export function switchJob(
     const s = staged.get(name);
     const previous = s?.previous ?? null;
     const prune = s ? releasesToPrune(s.releases, run.release, previous, run.options.keep) : [];
-    const res = await remote(
+    const res = await sendWithHooks(
       plan,
       name,
       deploySwitch,
@@ -356,35 +452,117 @@ export function switchJob(
         installation: run.installation,
         shared: run.options.shared,
         env: renderEnvLocal(plan.source.envLocal, absoluteRemotePath(layout.path, s?.home ?? '~')),
+        record: {
+          host: name,
+          deployer: plan.record.deployer,
+          commit: plan.record.commit ?? '',
+          dirty: plan.record.dirty === null ? '' : plan.record.dirty ? '1' : '0',
+          message: plan.record.message,
+        },
+        hooks: hooksFor(plan, entry),
+        keepLock: plan.keepLock,
       },
-      undefined,
+      !plan.hooks.run,
     );
     // Read even when the script failed: a host it switched must be journaled as switched.
     const m = res.value ?? deploySwitch.parse('');
+    if (m.held !== undefined) {
+      const hold = parseHoldInfo(m.held);
+      plan.onHold?.(name, hold);
+      return scriptFailure(res, heldFailure(name, hold));
+    }
     if (m.switched) await journal.advance(run.run, name, 'switched');
-    if (res.failure || (!m.done && m.checkFailed === undefined))
+    const hookFailed = m.hookFailed ?? null;
+    if (res.failure || (!m.done && m.checkFailed === undefined && hookFailed === null))
       return scriptFailure(res, res.failure ?? remoteFailure(scriptReason(res.result)));
     const data: SwitchData = {
       release: run.release,
       previous,
-      checkFailed: m.checkFailed !== undefined,
+      checkFailed: m.checkFailed !== undefined || hookFailed === 'post-switch',
       checkExit: m.checkFailed ?? null,
+      hookFailed,
       registered: m.registered,
       registerError: m.registerErrors.join('; ') || null,
       pruned: m.pruned,
+      hooks: m.hooks,
     };
-    locked.delete(name);
-    if (data.checkFailed) {
-      await journal.advance(run.run, name, 'reverted', { error: `check failed (exit ${m.checkFailed})` });
-      const back = previous !== null ? `switched back to ${previous}` : 'no previous release: tekton_path removed';
+    if (!plan.keepLock) locked.delete(name);
+    if (hookFailed !== null || data.checkFailed) {
+      const why =
+        hookFailed !== null
+          ? describeHookFailure(
+              m.hooks.find((h) => h.hook === hookFailed),
+              hookFailed,
+              plan.hooks.timeoutSec,
+            )
+          : `health check failed (exit ${m.checkFailed})`;
+      await journal.advance(run.run, name, 'reverted', { error: why });
+      const back =
+        hookFailed === 'pre-switch'
+          ? `not switched (${previous ?? 'nothing'} stays live)`
+          : previous !== null
+            ? `switched back to ${previous}`
+            : 'no previous release: tekton_path removed';
       return {
         ...scriptOutcome(res, data),
         ok: false,
-        failure: remoteFailure(`health check failed (exit ${m.checkFailed}); ${back}; ${run.release} kept as failed`),
+        failure: remoteFailure(`${why}; ${back}; ${run.release} kept as failed`),
       };
     }
     await journal.advance(run.run, name, 'done');
     return { ok: true, exitCode: 0, stdout: '', stderr: res.result.stderr, data };
+  };
+}
+
+export interface RevertData {
+  /** The release the host went back to (null: none, tekton_path removed as before the first deploy). */
+  to: string | null;
+  ok: boolean;
+  error: string | null;
+  hooks: HookRun[];
+}
+
+/**
+ * A progressive run switching back a host it switched (deploy-revert): to the release
+ * the host had, under the run's own deploy lock.
+ */
+export async function revertHost(
+  plan: DeployPlan,
+  target: Target,
+  previous: string | null,
+  why: string,
+): Promise<RevertData> {
+  const res = await sendWithHooks(
+    plan,
+    target.name,
+    deployRevert,
+    {
+      path: remoteLayout(target.entry.tekton_path).path,
+      id: plan.run.release,
+      previous: previous ?? '',
+      run: plan.run.run,
+      now: new Date().toISOString(),
+      record: { host: target.name, deployer: plan.record.deployer, message: flat(why).slice(0, MAX_MESSAGE) },
+      hooks: hooksFor(plan, target.entry),
+    },
+    true,
+  );
+  const m = res.value ?? deployRevert.parse('');
+  if (res.failure) return { to: null, ok: false, error: res.failure.message, hooks: m.hooks };
+  if (m.notCurrent)
+    return {
+      to: null,
+      ok: false,
+      error: `not switched back: ${plan.run.release} is no longer live there (someone switched it since)`,
+      hooks: m.hooks,
+    };
+  if (!m.reverted) return { to: null, ok: false, error: scriptReason(res.result), hooks: m.hooks };
+  const hook = m.hooks.find((h) => h.hook === 'post-rollback');
+  return {
+    to: previous,
+    ok: !m.hookFailed,
+    error: m.hookFailed ? describeHookFailure(hook, 'post-rollback', plan.hooks.timeoutSec) : null,
+    hooks: m.hooks,
   };
 }
 
@@ -393,7 +571,7 @@ export async function releaseLocks(plan: DeployPlan, targets: readonly Target[],
   const todo = targets.filter((t) => locked.has(t.name));
   await Promise.all(
     todo.map(async (t) => {
-      const r = await remote(
+      const r = await deployScript(
         { paths: plan.paths, connectTimeout: plan.connectTimeout, timeoutMs: 20_000 },
         t.name,
         deployUnlock,
@@ -405,174 +583,57 @@ export async function releaseLocks(plan: DeployPlan, targets: readonly Target[],
   );
 }
 
-export interface DeployOutcome {
-  report: FleetReport<DeployResultData>;
-  stagingFailed: number;
-  switched: boolean;
-  /** Hosts whose lock could not be released (unreachable at the end). */
-  stillLocked: string[];
-}
-
 /**
- * The fleet deploy: phase 1 stages on every target; phase 2 switches only if at most
- * `maxFail` hosts failed to stage, so hosts run mixed versions as briefly as possible.
- * Locks are released in `finally`, whatever happened (failure, --max-fail, Ctrl-C).
+ * What a deploy records on the host entry: the release it switched to and who deployed it
+ * (or, when the run switched it back, the release it went back to), and the manual lock
+ * it saw on the host, if any.
  */
-export async function runDeploy(
-  plan: DeployPlan,
-  journal: DeployJournalWriter,
-  targets: readonly Target[],
-  engine: Omit<FleetOptions, 'onEvent'> & { onEvent?: (phase: 'stage' | 'switch', e: FleetEvent) => void },
-): Promise<DeployOutcome> {
-  const locked = new Set<string>();
-  const staged = new Map<string, StageData>();
-  const results = new Map<string, HostResult<DeployResultData>>();
-  let stagingFailed = 0;
-  let switched = false;
-  let cancelled = false;
-  try {
-    const phase1 = await runFleet(targets, stageJob(plan, journal, locked), {
-      ...engine,
-      onEvent: (e) => engine.onEvent?.('stage', e as FleetEvent),
-    });
-    cancelled = phase1.cancelled;
-    for (const r of phase1.results) {
-      if (r.ok && r.data) staged.set(r.host, r.data);
-      else {
-        if (r.status !== 'skipped') await journal.advance(plan.run.run, r.host, 'failed', { error: r.error });
-        stagingFailed += r.status === 'skipped' ? 0 : 1;
-      }
-      results.set(r.host, { ...r, data: { ...(r.data ?? {}), phase: 'stage' } });
-    }
-    const maxFail = plan.run.options.maxFail;
-    const toSwitch = targets.filter((t) => staged.has(t.name));
-    if (!cancelled && stagingFailed <= maxFail && toSwitch.length > 0) {
-      switched = true;
-      const phase2 = await runFleet(toSwitch, switchJob(plan, journal, staged, locked), {
-        ...engine,
-        onEvent: (e) => engine.onEvent?.('switch', e as FleetEvent),
-      });
-      cancelled = phase2.cancelled;
-      for (const r of phase2.results) {
-        const stage = staged.get(r.host);
-        results.set(r.host, {
-          ...r,
-          durationMs: r.durationMs + (results.get(r.host)?.durationMs ?? 0),
-          data: { ...stage, ...(r.data ?? {}), phase: 'switch' },
-        });
-      }
-    } else {
-      const why = cancelled
-        ? 'staged, not switched (interrupted)'
-        : `staged, not switched: ${plural(stagingFailed, 'host')} failed to stage (--max-fail ${maxFail})`;
-      for (const t of toSwitch) {
-        const r = results.get(t.name)!;
-        results.set(t.name, { ...r, ok: false, status: 'skipped', error: why });
-      }
-    }
-  } finally {
-    await journal.flush();
-    if (locked.size > 0) await releaseLocks(plan, targets, locked);
-  }
-  const ordered = targets.map((t) => results.get(t.name)!).filter((r) => r !== undefined);
-  const summary = summarize(ordered);
-  return {
-    report: { ok: summary.ok === summary.total, summary, results: ordered, cancelled },
-    stagingFailed,
-    switched,
-    stillLocked: [...locked],
-  };
-}
-
-/** What a successful deploy records on the host entry. */
 export function applyDeploy(
   entry: HostEntry,
-  data: DeployResultData | undefined,
+  result: { ok: boolean; data?: DeployResultData },
   installation: string,
+  record: DeployRecord,
   now = new Date(),
 ): void {
-  if (!data || data.phase !== 'switch' || data.checkFailed) return;
+  const data = result.data;
+  if (!data) return;
+  if (data.hold !== undefined || data.unheld) recordHold(entry, data.hold ?? null, now);
+  if (data.rolledBack !== undefined) {
+    if (!data.rolledBack.ok && data.rolledBack.to === null) return;
+    const back = data.releases?.find((r) => r.id === data.rolledBack!.to);
+    entry.deploy = {
+      current: data.rolledBack.to,
+      previous: data.release ?? null,
+      at: now.toISOString(),
+      ...recordOf(back),
+    };
+    return;
+  }
+  if (!result.ok || data.phase !== 'switch') return;
   entry.status = raiseTo(lifecycleOf(entry), 'deployed');
-  entry.deploy = { current: data.release ?? null, previous: data.previous ?? null, at: now.toISOString() };
+  entry.deploy = {
+    current: data.release ?? null,
+    previous: data.previous ?? null,
+    at: now.toISOString(),
+    ...recordOf({ ...record, message: record.message === '' ? null : record.message }),
+  };
   if (!entry.installations.includes(installation)) entry.installations.push(installation);
 }
 
-// ---------------------------------------------------------------- read, rollback, dry run
-
-export interface ReleasesData {
-  current: string | null;
-  link: string | null;
-  plain: boolean;
-  releases: Release[];
-  lock: Partial<LockInfo> | null;
-  home: string | null;
-}
-
-export function toReleasesData(state: RemoteState): ReleasesData {
+/** The record fields a host entry keeps of its current release (those known). */
+function recordOf(
+  r: Pick<Release, 'deployer' | 'commit' | 'dirty' | 'message'> | undefined,
+): Partial<{ deployer: string; commit: string; dirty: boolean; message: string }> {
+  if (r === undefined) return {};
   return {
-    current: state.current,
-    link: state.link ?? null,
-    plain: state.plain,
-    releases: listReleases(state),
-    lock: state.lockHeld ? state.holder : null,
-    home: state.home ?? null,
+    ...(r.deployer !== null ? { deployer: r.deployer } : {}),
+    ...(r.commit !== null ? { commit: r.commit } : {}),
+    ...(r.dirty !== null ? { dirty: r.dirty } : {}),
+    ...(r.message !== null ? { message: r.message } : {}),
   };
 }
 
-export function releasesJob(
-  paths: TillPaths,
-  opts: { connectTimeout?: number; timeoutMs?: number } = {},
-): HostJob<ReleasesData> {
-  return async ({ name, entry, signal }) => {
-    const layout = remoteLayout(entry.tekton_path);
-    const res = await remote({ paths, ...opts }, name, deployState, { path: layout.path }, signal);
-    if (res.failure || !res.value) return scriptOutcome(res);
-    return { ...scriptOutcome(res, toReleasesData(readRemoteState(res.value, layout))), stdout: '' };
-  };
-}
-
-export interface RollbackData {
-  from: string | null;
-  to: string;
-}
-
-/** `host rollback`: one locked round trip per host; the target is chosen on the host from till's record. */
-export function rollbackJob(
-  paths: TillPaths,
-  opts: { to?: string; connectTimeout?: number; timeoutMs?: number },
-): HostJob<RollbackData> {
-  return async ({ name, entry }) => {
-    const layout = remoteLayout(entry.tekton_path);
-    const lock: LockInfo = {
-      who: lockOwner(),
-      when: new Date().toISOString(),
-      what: `rollback${opts.to !== undefined ? ` to ${opts.to}` : ''}`,
-      pid: process.pid,
-      run: `rollback-${process.pid}-${Date.now()}`,
-    };
-    const res = await remote(
-      { paths, ...opts },
-      name,
-      rollback,
-      { path: layout.path, to: opts.to ?? '', lockInfo: renderLockInfo(lock), now: new Date().toISOString() },
-      undefined,
-    );
-    const m = res.value ?? rollback.parse('');
-    const fail = (message: string) => scriptFailure<RollbackData>(res, remoteFailure(message));
-    if (m.locked) return fail(`locked by ${describeLock(parseLockInfo(m.holderLines))}`);
-    if (m.noTarget) return fail(`no previous good release on ${name} to roll back to`);
-    if (m.already) return fail(`${opts.to} is already current on ${name}`);
-    if (m.noSuch) return fail(`no release ${opts.to} on ${name}; see: till host releases ${name}`);
-    if (res.failure) return scriptOutcome(res);
-    if (!m.done || m.to === null) return fail(scriptReason(res.result));
-    return { ok: true, exitCode: 0, stdout: '', stderr: res.result.stderr, data: { from: m.from, to: m.to } };
-  };
-}
-
-export function applyRollback(entry: HostEntry, data: RollbackData | undefined, now = new Date()): void {
-  if (!data) return;
-  entry.deploy = { current: data.to, previous: data.from, at: now.toISOString() };
-}
+// ---------------------------------------------------------------- dry run
 
 export interface DryRunData {
   changes: string[];
@@ -589,7 +650,7 @@ export function dryRunJob(
 ): HostJob<DryRunData> {
   return async ({ name, entry, signal }) => {
     const layout = remoteLayout(entry.tekton_path);
-    const read = await remote({ paths, ...opts }, name, deployState, { path: layout.path }, signal);
+    const read = await deployScript({ paths, ...opts }, name, deployState, { path: layout.path }, signal);
     if (read.failure || !read.value) return scriptOutcome(read);
     const state = readRemoteState(read.value, layout);
     let ignoreFile: string | undefined = join(source.dir, '.tillignore');

@@ -23,11 +23,17 @@ export type { PublicKey };
 export interface GateConfig {
   /** Where deploys may write: `<root>.till/releases/<id>`; `~/` is the host's home. */
   deployRoots: string[];
+  /** Release hooks may run (`--allow-hooks`): written only when true, so the file says nothing it does not allow. */
+  hooks?: true;
 }
 
 /** The gate.json a host gets from its database entry: its tekton_path is its deploy root. */
-export function gateConfigFor(entry: Pick<HostEntry, 'tekton_path'>, extraRoots: readonly string[] = []): GateConfig {
-  return { deployRoots: [...new Set([entry.tekton_path, ...extraRoots])] };
+export function gateConfigFor(
+  entry: Pick<HostEntry, 'tekton_path'>,
+  extraRoots: readonly string[] = [],
+  opts: { hooks?: boolean } = {},
+): GateConfig {
+  return { deployRoots: [...new Set([entry.tekton_path, ...extraRoots])], ...(opts.hooks ? { hooks: true } : {}) };
 }
 
 /** Parses till's own `.pub` line. */

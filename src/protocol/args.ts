@@ -15,6 +15,8 @@ export interface Policy {
   deployRoots: readonly string[];
   checks: readonly string[];
   upgrade: boolean;
+  /** Release hooks (`.till/hooks/*`) may run: gate.json `"hooks": true`. Absent: they may not. */
+  hooks?: boolean;
 }
 
 export interface ArgType {
@@ -62,8 +64,8 @@ function listOf(inner: ArgType, max: number): ArgType {
 /** Free text for a log or a label: at most `max` characters, no control characters (no tab, newline or escape). */
 function boundedText(name: string, max: number): ArgType {
   return type(name, (v) => {
-    if (v.length > max) return `longer than ${max} characters`;
-    if (CONTROL.test(v)) return `${show(v)} contains a control character`;
+    if (v.length > max) return `${name} longer than ${max} characters`;
+    if (CONTROL.test(v)) return `${name} ${show(v)} contains a control character`;
     return undefined;
   });
 }
@@ -155,6 +157,8 @@ export interface GateFile {
   deployRoots: string[];
   upgrade: boolean;
   checks: string[];
+  /** Release hooks may run (default false: allowing them lets deployed code run). */
+  hooks: boolean;
 }
 
 /** Parses gate.json (already JSON-decoded); throws with the reasons. Unknown fields are allowed. */
@@ -180,6 +184,7 @@ export function parseGateFile(raw: unknown, home: string): GateFile {
   );
   const checks = strings('checks', (c) => (c.length <= 4096 ? undefined : 'longer than 4096 characters'));
   if (doc.upgrade !== undefined && typeof doc.upgrade !== 'boolean') problems.push('upgrade: not true or false');
+  if (doc.hooks !== undefined && typeof doc.hooks !== 'boolean') problems.push('hooks: not true or false');
   const deployRoots = roots.map((p) => expandHome(p, home).replace(/\/+$/, ''));
   // One lock per root (the gate's); roots inside one another would share a tree under two locks.
   for (const a of deployRoots)
@@ -187,7 +192,7 @@ export function parseGateFile(raw: unknown, home: string): GateFile {
       if (a !== b && (b.startsWith(`${a}/`) || b.startsWith(`${a}.till/`)))
         problems.push(`deployRoots: ${b} lies inside ${a}`);
   if (problems.length > 0) throw new Error(problems.join('; '));
-  return { deployRoots: [...new Set(deployRoots)], upgrade: doc.upgrade !== false, checks };
+  return { deployRoots: [...new Set(deployRoots)], upgrade: doc.upgrade !== false, checks, hooks: doc.hooks === true };
 }
 
 /**
@@ -195,7 +200,11 @@ export function parseGateFile(raw: unknown, home: string): GateFile {
  * check, upgrades turned back on), or undefined when it is the same or narrower.
  */
 export function wideningOf(
-  current: Readonly<Pick<GateFile, 'upgrade'>> & { deployRoots: readonly string[]; checks: readonly string[] },
+  current: Readonly<Pick<GateFile, 'upgrade'>> & {
+    deployRoots: readonly string[];
+    checks: readonly string[];
+    hooks?: boolean;
+  },
   next: GateFile,
 ): string | undefined {
   const root = next.deployRoots.find((r) => !current.deployRoots.includes(r));
@@ -203,6 +212,7 @@ export function wideningOf(
   const check = next.checks.find((c) => !current.checks.includes(c));
   if (check !== undefined) return `it adds the check ${JSON.stringify(check)}`;
   if (next.upgrade && !current.upgrade) return 'it turns "upgrade" back on';
+  if (next.hooks && current.hooks !== true) return 'it turns "hooks" on';
   return undefined;
 }
 
@@ -287,6 +297,26 @@ const gateJson = type('gate.json', (v, policy) => {
     : `the new gate.json widens the host's policy (${why}); widen ~/.till/gate.json on the host with your own access, then run this again`;
 });
 
+/** `1`: run the release's hooks. Through a gate only when gate.json says `"hooks": true`. */
+const hooksFlag = type('hooks flag', (v, policy) => {
+  if (v !== '0' && v !== '1') return `${show(v)} is not 0 or 1`;
+  if (v === '1' && policy !== undefined && policy.hooks !== true)
+    return 'release hooks are not allowed on this host (~/.till/gate.json does not say "hooks": true; its owner allows them with till host setup --restrict --allow-hooks)';
+  return undefined;
+});
+
+/** The longest a hook may run, in whole seconds. */
+export const MAX_HOOK_TIMEOUT = 86_400;
+const hookTimeout = type('hook timeout', (v) =>
+  /^[1-9]\d{0,5}$/.test(v) && Number(v) <= MAX_HOOK_TIMEOUT
+    ? undefined
+    : `${show(v)} is not a whole number of seconds from 1 to ${MAX_HOOK_TIMEOUT}`,
+);
+
+/** Who did it (`user@machine`), a message (`-m`): one line of text a host records and shows. */
+export const MAX_DEPLOYER = 256;
+export const MAX_MESSAGE = 1024;
+
 /** Every argument type there is. A script argument is one of these, or the script is not registered. */
 export const ARG = {
   /** One of gate.json's deploy roots, as stored (`~/…` or absolute). */
@@ -308,6 +338,18 @@ export const ARG = {
   lockInfo,
   /** A release's source, as releases.log records it. */
   label: boundedText('label', 1024),
+  /** A host's name in till's inventory (a hook's TILL_HOST). */
+  hostName: matching('host name', NAME_RE, 'a host name'),
+  /** `user@machine` of the controller that did it (release records, the manual lock). */
+  deployer: boundedText('deployer', MAX_DEPLOYER),
+  /** Why (`-m`): the deploy's, rollback's or lock's message. */
+  message: boundedText('message', MAX_MESSAGE),
+  /** A git commit id (7 to 64 hex digits), or empty when the source is not a git checkout. */
+  commitOrEmpty: matching('commit', /^([0-9a-f]{7,64})?$/, 'a git commit id (or empty)'),
+  /** `1` the checkout had uncommitted changes, `0` it had none, empty: not a git checkout. */
+  dirty: matching('dirty flag', /^[01]?$/, '0, 1 or empty'),
+  hooks: hooksFlag,
+  hookTimeout,
   installationOrEmpty: orEmpty(matching('installation name', NAME_RE, 'an installation name')),
   check,
   envFile,

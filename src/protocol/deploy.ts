@@ -34,6 +34,10 @@ export interface DeployReport {
   complete: boolean;
   locked: boolean;
   copiedFrom?: string;
+  /** A manual lock (`till host lock`, P.till/hold) is on the host: its info lines. */
+  hold?: string[];
+  /** The kept output of each hook run (deploy-state-v2), by `<release>.<hook>`, line by line. */
+  hookOutputs: Map<string, string[]>;
   markers: Markers;
 }
 
@@ -55,14 +59,58 @@ export function parseDeployReport(stdout: string): DeployReport {
     complete: m.flags.has('COMPLETE'),
     locked: m.flags.has('LOCKED'),
     ...(one('COPIED') !== undefined ? { copiedFrom: one('COPIED') } : {}),
+    ...(m.flags.has('HELD') ? { hold: m.values.get('HOLD') ?? [] } : {}),
+    hookOutputs: hookOutputsOf(m.values.get('HOOKFILE') ?? [], m.values.get('HOOKOUT') ?? []),
     markers: m,
   };
 }
 
-/** The current link, release directories, the log and the lock (for releases, rollback, dry-run). Read-only. */
+function hookOutputsOf(files: readonly string[], lines: readonly string[]): Map<string, string[]> {
+  // A file is named even when it is empty (a hook that printed nothing): its output is "".
+  const out = new Map<string, string[]>(files.map((f) => [f, []]));
+  for (const value of lines) {
+    const at = value.indexOf(' ');
+    const key = at === -1 ? value : value.slice(0, at);
+    const list = out.get(key) ?? [];
+    list.push(at === -1 ? '' : value.slice(at + 1));
+    out.set(key, list);
+  }
+  return out;
+}
+
+/**
+ * The current link, release directories, the log and the lock (for releases, rollback,
+ * dry-run). Read-only. v2 (what this till sends) also reports the manual lock
+ * (TILL_HELD, TILL_HOLD <line>…) and the kept output of each hook run
+ * (TILL_HOOKFILE <release>.<hook>, then TILL_HOOKOUT <release>.<hook> <line>…).
+ */
 export const deployState: Operation<{ path: string }, DeployReport> = {
   name: 'deploy-state',
   versions: [
+    {
+      name: 'deploy-state-v2',
+      form: 'script',
+      text: frozen(`
+set -u
+case $1 in "~/"*) P=$HOME/\${1#"~/"} ;; *) P=$1 ;; esac
+B=$P.till
+till_prefix() { if [ -f "$2" ]; then while IFS= read -r l || [ -n "$l" ]; do printf '%s %s\\n' "$1" "$l"; done < "$2"; fi; }
+echo "TILL_HOME_DIR $HOME"
+if [ -L "$P" ]; then echo "TILL_CURRENT $(readlink "$P")"; elif [ -d "$P" ]; then echo TILL_PLAIN; elif [ -e "$P" ]; then echo TILL_NOTDIR; fi
+if [ -d "$B/releases" ]; then for d in "$B/releases"/*; do [ -d "$d" ] && echo "TILL_DIR \${d##*/}"; done; fi
+till_prefix TILL_LOG "$B/releases.log"
+if [ -d "$B/lock" ]; then echo TILL_LOCK_HELD; till_prefix TILL_HOLDER "$B/lock/info"; fi
+if [ -d "$B/hold" ]; then echo TILL_HELD; till_prefix TILL_HOLD "$B/hold/info"; fi
+if [ -d "$B/hook-output" ] && [ ! -L "$B/hook-output" ]; then for f in "$B/hook-output"/*; do
+  [ -f "$f" ] && [ ! -L "$f" ] || continue
+  echo "TILL_HOOKFILE \${f##*/}"
+  till_prefix "TILL_HOOKOUT \${f##*/}" "$f"
+done; fi
+exit 0
+`),
+      args: [ARG.deployRoot],
+      encode: (p) => [p.path],
+    },
     {
       name: 'deploy-state',
       form: 'script',
@@ -93,10 +141,23 @@ exit 0
  * itself does nothing: on a restricted host the gate first checks "$2" against gate.json
  * "checks", so a check the host does not allow fails before the lock, the upload and
  * the `<id>.partial` release. Without a gate it is one round trip that passes.
+ * v2 (what this till sends) also takes "$3", 1 when the release has hooks: a host whose
+ * gate.json does not say `"hooks": true` refuses it there, before anything changes.
  */
-export const deployCheck: Operation<{ path: string; check: string }, boolean> = {
+export const deployCheck: Operation<{ path: string; check: string; hooks: boolean }, boolean> = {
   name: 'deploy-check',
   versions: [
+    {
+      name: 'deploy-check-v2',
+      form: 'script',
+      text: frozen(`
+# till host deploy --check/hooks: the gate of a restricted host checks "$2" against ~/.till/gate.json "checks", and "$3" (1: the release has hooks) against its "hooks", before it runs this
+case $1 in "~/"*) P=$HOME/\${1#"~/"} ;; *) P=$1 ;; esac
+echo TILL_CHECK_ALLOWED
+`),
+      args: [ARG.deployRoot, ARG.check, ARG.hooks],
+      encode: (p) => [p.path, p.check, p.hooks ? '1' : '0'],
+    },
     {
       name: 'deploy-check',
       form: 'script',
@@ -155,10 +216,62 @@ const prepareArgs = (p: PrepareParams) => [
  * hard-linked copy (`cp -al`), and rsync then only verifies. Version 3 (what this till
  * sends) treats a release name that is a symlink (an upload may plant one) as no
  * release: it refuses a `<id>` or `<id>.partial` that is one, and never copies from one.
+ * Version 4 (what this till sends) refuses a host under a manual lock (`till host lock`,
+ * P.till/hold): TILL_HELD, its info as TILL_HOLD lines, exit 24; `--force-unlock` breaks
+ * only the deploy lock, never that one.
  */
 export const deployPrepare: Operation<PrepareParams, DeployReport> = {
   name: 'deploy-prepare',
   versions: [
+    {
+      name: 'deploy-prepare-v4',
+      form: 'script',
+      text: frozen(`
+set -u
+case $1 in "~/"*) P=$HOME/\${1#"~/"} ;; *) P=$1 ;; esac
+B=$P.till
+N=\${P##*/}
+id=$2; info=$3; run=$4; force=$5; shared=$6; A=$7; now=$8; h=$9
+umask 022
+till_switch() { t="$P.till-tmp-$$"; if [ -e "$t" ] || [ -L "$t" ]; then rm -f "$t"; fi; ln -s "$1" "$t" && mv -T "$t" "$P"; }
+till_log() { printf '%s\\t%s\\t%s\\t%s\\n' "$1" "$2" "$3" "$4" >> "$B/releases.log"; }
+till_lockrun() { lr=; if [ -f "$B/lock/info" ]; then while IFS= read -r l || [ -n "$l" ]; do case $l in run=*) lr=\${l#run=} ;; esac; done < "$B/lock/info"; fi; }
+till_prefix() { if [ -f "$2" ]; then while IFS= read -r l || [ -n "$l" ]; do printf '%s %s\\n' "$1" "$l"; done < "$2"; fi; }
+till_ours() { till_lockrun; [ "$lr" = "$1" ]; }
+till_shtarget() { st=../../; r=$1; while :; do case $r in */*) r=\${r#*/}; st=../$st ;; *) break ;; esac; done; st=\${st}shared/$1; }
+till_release() { [ -d "$B/releases/$1" ] && [ ! -L "$B/releases/$1" ]; }
+if [ -d "$B/hold" ]; then echo TILL_HELD; till_prefix TILL_HOLD "$B/hold/info"; exit 24; fi
+[ -d "$B/releases" ] && [ -d "$B/shared" ] || mkdir -p "$B/releases" "$B/shared" || exit 20
+if [ "$force" = 1 ] && [ -d "$B/lock" ] && ! till_ours "$run"; then echo TILL_BROKE_LOCK; till_prefix TILL_OLDLOCK "$B/lock/info"; rm -rf "$B/lock"; fi
+if mkdir "$B/lock" 2>/dev/null; then printf '%s' "$info" > "$B/lock/info" || exit 20
+elif ! till_ours "$run"; then echo TILL_LOCKED; till_prefix TILL_HOLDER "$B/lock/info"; exit 21; fi
+if [ -L "$B/releases/$id" ] || [ -L "$B/releases/$id.partial" ]; then echo "TILL_ERROR release $id is a symlink (not made by till): remove it" >&2; exit 22; fi
+if [ -e "$P" ] && [ ! -L "$P" ] && [ ! -d "$P" ]; then echo "TILL_ERROR $P exists and is not a directory or symlink" >&2; exit 22; fi
+if [ -d "$P" ] && [ ! -L "$P" ]; then
+  R=$B/releases/$A
+  mv "$P" "$R" || exit 22
+  set -f; for s in $shared; do
+    if [ -e "$R/$s" ] && [ ! -L "$R/$s" ] && [ ! -e "$B/shared/$s" ]; then till_shtarget "$s"; mkdir -p "$(dirname "$B/shared/$s")" && mv "$R/$s" "$B/shared/$s" && ln -s "$st" "$R/$s"; fi
+  done; set +f
+  till_log "$A" adopted "$now" 'existing directory'
+  till_switch "$N.till/releases/$A" || exit 22
+  echo "TILL_ADOPTED $A"
+fi
+if till_release "$id"; then echo TILL_COMPLETE; fi
+if [ -n "$h" ] && [ -L "$P" ] && [ ! -e "$B/releases/$id" ] && [ ! -e "$B/releases/$id.partial" ]; then
+  l=$(readlink "$P"); c=\${l#"$N.till/releases/"}
+  case $c in */*|"$l") ;; *"-$h") if till_release "$c" && cp -al "$B/releases/$c" "$B/releases/$id.partial" 2>/dev/null && rm -f "$B/releases/$id.partial/.env.local"; then echo "TILL_COPIED $c"; else rm -rf "$B/releases/$id.partial"; fi ;; esac
+fi
+echo "TILL_HOME_DIR $HOME"
+if [ -L "$P" ]; then echo "TILL_CURRENT $(readlink "$P")"; elif [ -d "$P" ]; then echo TILL_PLAIN; elif [ -e "$P" ]; then echo TILL_NOTDIR; fi
+if [ -d "$B/releases" ]; then for d in "$B/releases"/*; do [ -d "$d" ] && echo "TILL_DIR \${d##*/}"; done; fi
+till_prefix TILL_LOG "$B/releases.log"
+if [ -d "$B/lock" ]; then echo TILL_LOCK_HELD; till_prefix TILL_HOLDER "$B/lock/info"; fi
+exit 0
+`),
+      args: [...PREPARE_ARGS, ARG.contentHash],
+      encode: (p) => [...prepareArgs(p), p.contentHash],
+    },
     {
       name: 'deploy-prepare-v3',
       form: 'script',
@@ -302,7 +415,7 @@ exit 0
 };
 
 /**
- * Version 3 of the prepare step fused with the transfer: what `--rsync-path` runs on a
+ * Version 4 of the prepare step fused with the transfer: what `--rsync-path` runs on a
  * host reached with an unrestricted key, so staging costs one connection per host
  * instead of two. Its report goes to stderr (stdout is rsync's protocol); a failure
  * before the exec prints `TILL_EXIT <code>`; then it execs the host's rsync with the
@@ -315,7 +428,7 @@ export const deployPrepareFused: Operation<PrepareParams, DeployReport> = {
   name: 'deploy-prepare-rsync',
   versions: [
     {
-      name: 'deploy-prepare-rsync',
+      name: 'deploy-prepare-rsync-v2',
       form: 'script',
       text: frozen(`
 exec 3>&1 1>&2
@@ -333,6 +446,7 @@ till_prefix() { if [ -f "$2" ]; then while IFS= read -r l || [ -n "$l" ]; do pri
 till_ours() { till_lockrun; [ "$lr" = "$1" ]; }
 till_shtarget() { st=../../; r=$1; while :; do case $r in */*) r=\${r#*/}; st=../$st ;; *) break ;; esac; done; st=\${st}shared/$1; }
 till_release() { [ -d "$B/releases/$1" ] && [ ! -L "$B/releases/$1" ]; }
+if [ -d "$B/hold" ]; then echo TILL_HELD; till_prefix TILL_HOLD "$B/hold/info"; exit 24; fi
 [ -d "$B/releases" ] && [ -d "$B/shared" ] || mkdir -p "$B/releases" "$B/shared" || exit 20
 if [ "$force" = 1 ] && [ -d "$B/lock" ] && ! till_ours "$run"; then echo TILL_BROKE_LOCK; till_prefix TILL_OLDLOCK "$B/lock/info"; rm -rf "$B/lock"; fi
 if mkdir "$B/lock" 2>/dev/null; then printf '%s' "$info" > "$B/lock/info" || exit 20

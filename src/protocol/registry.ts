@@ -2,7 +2,9 @@ import { deployCheck, deployPrepare, deployPrepareFused, deployState, deployUnlo
 import { cleanRemote, setupActivate, setupCheck, setupPrepare, sync, syncDryRun, test } from './host.js';
 import { keyAdd, keyAppend, keyDrop, keyRemove, restrict } from './keys.js';
 import { audit, doctor, health, healthLatency } from './probes.js';
-import { deploySwitch, rollback } from './switch.js';
+import { hostLock, hostUnlock } from './hold.js';
+import { deployRevert, rollback } from './rollback.js';
+import { deploySwitch } from './switch.js';
 import type { Operation, Version } from './wire.js';
 
 /**
@@ -35,6 +37,9 @@ export const OPERATIONS: readonly Operation<any, unknown>[] = [
   deploySwitch,
   deployUnlock,
   rollback,
+  deployRevert,
+  hostLock,
+  hostUnlock,
 ];
 
 // eslint-disable-next-line @typescript-eslint/no-explicit-any

@@ -107,6 +107,20 @@ function usage(free: number | null, total: number | null): string {
   return `${bar}${escapeHtml(formatBytes(free))}`;
 }
 
+/** Who deployed the release, from which commit, and the manual lock: host text, escaped. */
+function recordHtml(hr: HostRow): string {
+  const by = [
+    hr.deployedBy ? `by ${hr.deployedBy}` : '',
+    hr.commit ? `${hr.commit.slice(0, 8)}${hr.dirty ? '+' : ''}` : '',
+  ]
+    .filter((x) => x !== '')
+    .join(' · ');
+  const lock = hr.lock
+    ? `<div class="small"><strong>locked</strong> by ${escapeHtml(hr.lock.by ?? '?')}${hr.lock.message ? `: ${escapeHtml(hr.lock.message)}` : ''}</div>`
+    : '';
+  return `${by ? `<div class="muted small">${escapeHtml(by)}</div>` : ''}${lock}`;
+}
+
 function hostRow(hr: HostRow, now: number): string {
   const latency = hr.latencyMs === null ? '' : `<span class="num">${hr.latencyMs} ms</span>`;
   const load =
@@ -121,7 +135,7 @@ function hostRow(hr: HostRow, now: number): string {
     `<td>${timeCell(hr.lastTest, now)}</td>`,
     `<td>${timeCell(hr.lastSync, now)}</td>`,
     `<td>${timeCell(hr.lastDeploy, now)}</td>`,
-    `<td>${hr.release ? `<code>${escapeHtml(hr.release)}</code>` : '<span class="muted">-</span>'}${hr.tillVersion ? `<div class="muted small">till ${escapeHtml(hr.tillVersion)}</div>` : ''}</td>`,
+    `<td>${hr.release ? `<code>${escapeHtml(hr.release)}</code>` : '<span class="muted">-</span>'}${recordHtml(hr)}${hr.tillVersion ? `<div class="muted small">till ${escapeHtml(hr.tillVersion)}</div>` : ''}</td>`,
     `<td class="chart">${sparklineSvg(hr.latencyTrend, { color: '#1971c2', label: `${hr.name} ssh latency (ms)` })}${latency}</td>`,
     `<td class="chart">${sparklineSvg(hr.loadTrend, { color: '#9c36b5', label: `${hr.name} load1` })}${load}</td>`,
     `<td class="num">${usage(hr.memAvailableBytes, hr.memTotalBytes)}</td>`,

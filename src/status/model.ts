@@ -22,6 +22,13 @@ export interface HostRow {
   lastDeploy: string | null;
   lastHealth: string | null;
   release: string | null;
+  /** Who deployed that release, from which commit, why (its release record), when till knows. */
+  deployedBy: string | null;
+  commit: string | null;
+  dirty: boolean | null;
+  deployMessage: string | null;
+  /** The manual lock (`till host lock`) as this TILL_HOME last saw it on the host. */
+  lock: { by: string | null; when: string | null; from: string | null; message: string | null } | null;
   tillVersion: string | null;
   latencyMs: number | null;
   load1: number | null;
@@ -102,6 +109,10 @@ export function buildStatusView(state: FleetState, now: Date, trendPoints = TREN
             ? (h?.reasons ?? [])
             : [];
       const points = history.hosts[name];
+      const release = releaseOf(e);
+      // The record is the deploy's: shown only while that release is the one the host runs.
+      const record = e.deploy !== undefined && e.deploy.current === release ? e.deploy : undefined;
+      const lock = e.manual_lock;
       return {
         name,
         address: formatHostSpec(e),
@@ -113,7 +124,14 @@ export function buildStatusView(state: FleetState, now: Date, trendPoints = TREN
         lastSync: e.last_sync ?? null,
         lastDeploy: deployOf(e).at,
         lastHealth: e.health?.at ?? null,
-        release: releaseOf(e),
+        release,
+        deployedBy: record?.deployer ?? null,
+        commit: record?.commit ?? null,
+        dirty: record?.dirty ?? null,
+        deployMessage: record?.message ?? null,
+        lock: lock
+          ? { by: lock.by ?? null, when: lock.when ?? null, from: lock.from ?? null, message: lock.message ?? null }
+          : null,
         tillVersion: h?.tillVersion ?? e.till_version ?? null,
         latencyMs: measured(h?.latencyMs),
         load1: measured(h?.load1),

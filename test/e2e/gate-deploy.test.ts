@@ -129,9 +129,9 @@ describe('restricted host: health, deploy, rollback, releases through the gate',
       statSync(join(releases, d3.release, 'README.md')).ino,
     );
     expect(readFileSync(join(P(), 'README.md'), 'utf8')).toBe('v2\n');
-    expect(gateLog()).toMatch(/allowed deploy-prepare-v3 from/);
-    expect(gateLog()).toMatch(/allowed deploy-switch-v4 from/);
-    expect(gateLog()).toMatch(/allowed rollback-v3 from/);
+    expect(gateLog()).toMatch(/allowed deploy-prepare-v4 from/);
+    expect(gateLog()).toMatch(/allowed deploy-switch-v5 from/);
+    expect(gateLog()).toMatch(/allowed rollback-v4 from/);
     expect(gateLog().slice(logStart)).not.toMatch(/refused from/);
   });
 
@@ -152,8 +152,15 @@ describe('restricted host: health, deploy, rollback, releases through the gate',
       expect(readFileSync(join(h1.home, 'projects/github/Tekton/README.md'), 'utf8')).toBe('behind its back\n');
       const log = gateLog(h1).slice(logStart);
       expect(log).toMatch(/refused from/);
-      expect(log).toMatch(/allowed deploy-prepare-v3 from/);
-      expect(log).toMatch(/allowed deploy-switch-v4 from/);
+      expect(log).toMatch(/allowed deploy-prepare-v4 from/);
+      expect(log).toMatch(/allowed deploy-switch-v5 from/);
+      // a rollback there too: its post-rollback hook is refused by that gate, so it goes back without it
+      writeFileSync(join(own, 'README.md'), 'behind its back, again\n');
+      await tillOk(home, ['host', 'deploy', 'h1', '--source', own]);
+      const rb = JSON.parse((await tillOk(home, ['host', 'rollback', 'h1', '--json'])).stdout);
+      expect(rb.results[0]).toMatchObject({ ok: true, to: d.release });
+      expect(readFileSync(join(h1.home, 'projects/github/Tekton/README.md'), 'utf8')).toBe('behind its back\n');
+      expect(gateLog(h1).slice(logStart)).toMatch(/allowed rollback-v4 from/);
     } finally {
       const now = JSON.parse(readFileSync(dbFile, 'utf8'));
       now.hosts.h1.restricted = true;
@@ -179,8 +186,9 @@ describe('restricted host: health, deploy, rollback, releases through the gate',
       expect(readFileSync(join(h1.home, 'projects/github/Tekton/README.md'), 'utf8')).not.toBe(
         'through an older gate\n',
       );
-      // prepare, switch and rollback were each refused once, then sent in the version it knows
-      expect(older.log().filter((l) => l === 'refused')).toHaveLength(3);
+      // prepare, switch and rollback were each refused in their two newest versions (prepare-v4 and -v3,
+      // switch-v5 and -v4, rollback-v4 and -v3, issue 17's and issue 14's), then sent in the version it knows
+      expect(older.log().filter((l) => l === 'refused')).toHaveLength(6);
     } finally {
       older.restore();
       spawnSync('ssh', ['-F', `${home}/ssh/config`, '-O', 'exit', 'till-h1'], { stdio: 'ignore' });
@@ -205,7 +213,7 @@ describe('restricted host: health, deploy, rollback, releases through the gate',
     expect(refused.code).toBe(1);
     const result = JSON.parse(refused.stdout).results[0];
     expect(result.error).toBe(
-      'refused by till gate on the host: script deploy-check: the check "true" is not listed in ~/.till/gate.json "checks"',
+      'refused by till gate on the host: script deploy-check-v2: the check "true" is not listed in ~/.till/gate.json "checks"',
     );
     expect(result.phase).toBe('stage');
     // nothing happened on the host: no lock, no <id>.partial, no upload, the release as it was
@@ -213,14 +221,16 @@ describe('restricted host: health, deploy, rollback, releases through the gate',
     expect(existsSync(join(host().home, 'projects/github/Tekton.till/lock'))).toBe(false);
     expect(readFileSync(join(P(), 'README.md'), 'utf8')).toBe('v2\n');
     const log = gateLog().slice(logStart);
-    expect(log).toMatch(/refused from [^\n]*script deploy-check: the check "true" is not listed/);
+    expect(log).toMatch(/refused from [^\n]*script deploy-check-v2: the check "true" is not listed/);
     expect(log).not.toMatch(/allowed (deploy-prepare|rsync|deploy-switch)/);
 
     host().shell(`printf '%s' '{"deployRoots":["~/projects/github/Tekton"],"checks":["true"]}' > .till/gate.json`);
     const ok = await till(home, ['host', 'deploy', 'h0', '--source', src(), '--check', 'true', '--json']);
     expect(ok.code, ok.stdout + ok.stderr).toBe(0);
     expect(readFileSync(join(P(), 'README.md'), 'utf8')).toBe('v3\n');
-    expect(gateLog().slice(logStart)).toMatch(/allowed deploy-check from[^\n]*\n[^\n]*allowed deploy-prepare-v3 from/);
+    expect(gateLog().slice(logStart)).toMatch(
+      /allowed deploy-check-v2 from[^\n]*\n[^\n]*allowed deploy-prepare-v4 from/,
+    );
   });
 
   it('--resume finishes a deploy killed mid-run, through the gate of both hosts', async () => {
@@ -261,7 +271,7 @@ describe('restricted host: health, deploy, rollback, releases through the gate',
           .filter((d) => d.endsWith('.partial')),
       ).toEqual([]);
       const log = gateLog(h).slice(logStarts[i]);
-      expect(log).toMatch(/allowed deploy-switch-v4 from/);
+      expect(log).toMatch(/allowed deploy-switch-v5 from/);
       expect(log).not.toMatch(/refused from/);
     });
     // nothing left to resume

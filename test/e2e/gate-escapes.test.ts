@@ -17,10 +17,20 @@ import { GATE_LINES, GATE_SCRIPTS, type AnyVersion } from '../../src/protocol/re
 import { deployPrepare, deployUnlock } from '../../src/protocol/deploy.js';
 import { sync } from '../../src/protocol/host.js';
 import { restrict } from '../../src/protocol/keys.js';
-import { deploySwitch, rollback, type SwitchParams } from '../../src/protocol/switch.js';
+import { rollback } from '../../src/protocol/rollback.js';
+import { deploySwitch, type SwitchParams } from '../../src/protocol/switch.js';
 import { commandLine, remoteScript, type Operation } from '../../src/protocol/wire.js';
 import { closeMasters, waitUntil } from '../lab/till.js';
-import { changes, outside, restrictedHost, TIGHTEST, type RestrictedHost } from './helpers-gate.js';
+import {
+  ATTACK_NOW,
+  attackId,
+  attackSwitch,
+  changes,
+  outside,
+  restrictedHost,
+  TIGHTEST,
+  type RestrictedHost,
+} from './helpers-gate.js';
 
 /**
  * The escapes of issue 14, performed against a real host whose key was restricted by
@@ -41,9 +51,11 @@ afterAll(async () => {
 
 describe('a stolen restricted key, tightest policy: the escapes are closed', { timeout: 300_000 }, () => {
   let work: string;
-  const NOW = '2026-01-01T00:00:00.000Z';
-  const id = (n: number) => `2026010${n}T000000Z-aaaaa${n}`;
+  const NOW = ATTACK_NOW;
+  const id = attackId;
   const lockInfo = (run: string) => `who=attacker\nwhen=now\nwhat=attack\npid=1\nrun=${run}\n`;
+  /** A rollback's record and hooks (since rollback-v4): no hooks, as the tightest policy allows. */
+  const RB = { record: { host: 'h0', deployer: 'attacker', message: '' }, hooks: { run: false, timeoutSec: 300 } };
   const releases = () => join(r.host.home, 'app.till/releases');
   const keys = () => readFileSync(join(r.host.home, '.ssh/authorized_keys'), 'utf8');
   const gateLog = () => readFileSync(join(r.host.home, '.till/logs/gate.log'), 'utf8');
@@ -63,24 +75,7 @@ describe('a stolen restricted key, tightest policy: the escapes are closed', { t
       contentHash: '',
     });
   const switchTo = (n: number, over: Partial<SwitchParams> = {}, name?: string) =>
-    send(
-      deploySwitch,
-      {
-        path: '~/app',
-        id: id(n),
-        previous: '',
-        check: '',
-        prune: [],
-        run: 'atk',
-        now: NOW,
-        source: 'attacker',
-        installation: '',
-        shared: [],
-        env: 'A=1\n',
-        ...over,
-      },
-      name,
-    );
+    send(deploySwitch, attackSwitch(n, over), name);
   /** A local tree to upload; `links` are symlinks (name -> target). */
   const tree = (name: string, files: Record<string, string>, links: Record<string, string> = {}) => {
     const dir = join(work, name);
@@ -179,11 +174,11 @@ describe('a stolen restricted key, tightest policy: the escapes are closed', { t
     expect(send(deployUnlock, { path: '~/app', run: 'atk' }).stdout).toMatch(/TILL_UNLOCKED/);
     const current = readlinkSync(join(r.host.home, 'app'));
     expect(r.key.rsync(['-l', join(link, 'partial'), `HOST:app.till/releases/${id(4)}`]).status).toBe(0);
-    const rb = send(rollback, { path: '~/app', to: id(4), lockInfo: lockInfo('rb'), now: NOW });
+    const rb = send(rollback, { path: '~/app', to: id(4), lockInfo: lockInfo('rb'), now: NOW, ...RB });
     expect(rb.stdout).toMatch(/TILL_NO_SUCH/);
     expect(readlinkSync(join(r.host.home, 'app'))).toBe(current);
     expect(
-      send(rollback, { path: '~/app', to: id(4), lockInfo: lockInfo('rb'), now: NOW }, 'rollback-v2').stderr,
+      send(rollback, { path: '~/app', to: id(4), lockInfo: lockInfo('rb'), now: NOW, ...RB }, 'rollback-v2').stderr,
     ).toMatch(/script rollback-v2 is no longer allowed/);
     unchanged();
   });
@@ -304,11 +299,11 @@ describe('a stolen restricted key, tightest policy: the escapes are closed', { t
       }).stderr,
     ).toMatch(/is not an ISO-8601 UTC time/);
     expect(switchTo(6, { source: `x\n${id(9)}\tgood\t${NOW}\tx` }).stderr).toMatch(/contains a control character/);
-    expect(send(rollback, { path: '~/app', to: '', lockInfo: lockInfo('rb'), now: forged }).stderr).toMatch(
+    expect(send(rollback, { path: '~/app', to: '', lockInfo: lockInfo('rb'), now: forged, ...RB }).stderr).toMatch(
       /is not an ISO-8601 UTC time/,
     );
     expect(
-      send(rollback, { path: '~/app', to: '', lockInfo: `${lockInfo('rb')}run=TILL_LOCKED\n`, now: NOW }).stderr,
+      send(rollback, { path: '~/app', to: '', lockInfo: `${lockInfo('rb')}run=TILL_LOCKED\n`, now: NOW, ...RB }).stderr,
     ).toMatch(/lock info/);
     expect(readFileSync(log, 'utf8')).toBe(logBefore);
     unchanged();
@@ -451,6 +446,20 @@ describe(
           return fc.constantFrom(...blobs);
         case 'key comment':
           return fc.constantFrom('', 'till@x', 'attacker');
+        case 'hooks flag':
+          // 1 is refused under this policy (no "hooks": true)
+          return fc.constantFrom('0', '0', '0', '1');
+        case 'hook timeout':
+          return fc.constantFrom('1', '30', '300');
+        case 'host name':
+          return fc.constantFrom('h0', 'web-1');
+        case 'deployer':
+        case 'message':
+          return fc.oneof(fc.string({ maxLength: 20 }), fc.constantFrom('ann@laptop', 'db migration, ask ann'));
+        case 'commit':
+          return fc.constantFrom('', 'abc1234', 'a'.repeat(40));
+        case 'dirty flag':
+          return fc.constantFrom('', '0', '1');
         case 'gate.json':
           return fc.constantFrom(
             JSON.stringify(TIGHTEST),
@@ -462,7 +471,10 @@ describe(
     };
     const argsFor = (v: AnyVersion) =>
       fc.tuple(
-        ...v.args.map((t) => fc.oneof({ weight: 4, arbitrary: valid(t.name) }, { weight: 1, arbitrary: hostile })),
+        // a hostile value in about one vector of two or three, however many arguments the script takes
+        ...v.args.map((t) =>
+          fc.oneof({ weight: Math.max(4, v.args.length), arbitrary: valid(t.name) }, { weight: 1, arbitrary: hostile }),
+        ),
       );
 
     it(`decides ${RUNS_PER_SCRIPT} random vectors per script; runs a sample of the accepted ones on the host (seed printed)`, () => {

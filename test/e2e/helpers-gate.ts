@@ -20,10 +20,36 @@ import { join } from 'node:path';
 import { GATE_UNKNOWN_SCRIPT } from '../../src/protocol/wire.js';
 import { startLab, type Lab, type LabHost } from '../lab/lab.js';
 import { tempHome, tillOk } from '../lab/till.js';
+import type { SwitchParams } from '../../src/protocol/switch.js';
 import { stolenKey, type StolenKey } from './helpers-remote.js';
 
 /** The tightest policy a host owner can give till's key. */
 export const TIGHTEST = { deployRoots: ['~/app'], upgrade: false, checks: [] as string[] };
+
+/** The time and the release ids the attacks send. */
+export const ATTACK_NOW = '2026-01-01T00:00:00.000Z';
+export const attackId = (n: number) => `2026010${n}T000000Z-aaaaa${n}`;
+
+/** deploy-switch's parameters as a stolen key sends them: release attackId(n) into ~/app, no hooks. */
+export function attackSwitch(n: number, over: Partial<SwitchParams> = {}): SwitchParams {
+  return {
+    path: '~/app',
+    id: attackId(n),
+    previous: '',
+    check: '',
+    prune: [],
+    run: 'atk',
+    now: ATTACK_NOW,
+    source: 'attacker',
+    installation: '',
+    shared: [],
+    env: 'A=1\n',
+    record: { host: 'h0', deployer: 'attacker', commit: '', dirty: '', message: '' },
+    hooks: { run: false, timeoutSec: 300 },
+    keepLock: false,
+    ...over,
+  };
+}
 
 export interface RestrictedHost {
   home: string;

@@ -8,7 +8,8 @@ import { HOME_EXPANSION_SH } from '../../src/protocol/wire.js';
  * edited in place would be refused by every gate already out there. Add a new version
  * and keep the old one; then add its hash here. A change to one of these hashes is the
  * bug this test exists for. (The first 16 digits of each are what this test pinned
- * before the protocol package: the texts moved there byte for byte.)
+ * before the protocol package: the texts moved there byte for byte.) An ungated text
+ * (deploy-prepare-rsync) is never compared by a gate: it was replaced, not kept.
  */
 const sha256 = (text: string) => createHash('sha256').update(text).digest('hex');
 
@@ -31,20 +32,28 @@ const PINNED: [string, string][] = [
   ['doctor', '9c8e6372c39d43e3f76aba1bafb26bb9c521c77e2ab7a256f6ea05fcfaad8f7a'],
   ['health-v2', '55983e40141f7c990392f32493ee952cf0674be0b18a6b890e5dd78b7896b129'],
   ['health', 'a7d0aff92534603b9b26940d7816bbc9f9e48d9b473d51880aaa68a492e8a275'],
+  ['deploy-state-v2', '28689e47cd745f72c39f91a5d22530322856875e80afb75f089d504306982766'],
   ['deploy-state', 'ac85aa8bd770c2c3770b1e591e42ce0e58e3a1d53ab456e158a8ecba26d6cec6'],
+  ['deploy-check-v2', '52a1b5a92b6df68ccbf444781ddd06fee5cd00a4f4081c4e0dd7cd88fd56f3ba'],
   ['deploy-check', '701d38be70a2f19e4fdd202b5ad02c0806acc22fb0809cce820e87ac18f505c4'],
+  ['deploy-prepare-v4', '04a24f43274871f6c4b385afebea52472ff6f2cf6f5c9021505bddf4c882d70e'],
   ['deploy-prepare-v3', 'b703941bedf3dd4a842c07197e0dd3e14933357cb06a6960e1349c64256acdf9'],
   ['deploy-prepare-v2', 'a5f4127334a70a972ea61b487d15f5537fd9c45c553d150d86c462a33627d8ea'],
   ['deploy-prepare', '5b6b0d6a7942ea5e2d488fbd60a883c48b2b8071f876abbbb44a5578d9b43da7'],
-  ['deploy-prepare-rsync', '64e8dbafee71479032c997dfe7f7805fda33add4629fe437e78a7ccbbfa65a72'],
+  ['deploy-prepare-rsync-v2', '8ceae12b9ef800c129d9799080a49d7567774a0e4870aec16341c4fd608c198a'],
+  ['deploy-switch-v5', '9488d165d33c3660cc55dd66e1ccc5dcb7953369af365c8a0a677ae7412ce9ce'],
   ['deploy-switch-v4', '152521925eb0d0d87a48f12b39759c5bc401c885aa6f140e8cd24a5598462583'],
   ['deploy-switch-v3', 'b9f41453e84bd6045021862147c54861177df766cac044aee88e1f0c6c8d9a98'],
   ['deploy-switch-v2', 'c0c3c30f1c9effe4228ebaa4f0fcbc16a1e244ed1d7a937ed3c0e9817bc55611'],
   ['deploy-switch', '5656aa24af2d9f34adb58ae4beb540c2cd7f23ee0abbf40945755164e311c061'],
   ['deploy-unlock', 'ce5734b5514582b1a4fb4f05d08c648c9147a3c7a2549f2a4000b47c6a02d8fe'],
+  ['rollback-v4', '1fbb983101ed128f2380de1f76b193dd9725fc0f7307be8f561bf425af7182eb'],
   ['rollback-v3', 'f1c79ecf794e123894078cc65ce3cfb34026f4d702dea450806335d6f1e68b05'],
   ['rollback-v2', 'ad4e051d7f50de5d43077a506e6d643c9acf2f66d831764bd6a209525c167cb6'],
   ['rollback', 'e9407b39057bef38c970e754f9f60affbd7dea206e00959764e437aea858e6b6'],
+  ['deploy-revert', 'dbb3a19f78e576c940c76af230faf91c83020f7b85dcce08dc44a6b3c1801449'],
+  ['host-lock', '7d4e797d29662c3d6564786ca4859927951a0ffdd6cda1f231b26caa8c432035'],
+  ['host-unlock', '58da68c824e12ebbaa7b1224b474534221edbca56e5951fe281d52c0d721a474'],
 ];
 
 describe('registered remote texts are frozen', () => {
@@ -70,10 +79,18 @@ describe('registered remote texts are frozen', () => {
         !legacy.has(version.name) && ['deploy root', 'remote path'].includes(version.args[0]?.name ?? ''),
     );
     expect(fresh.map(({ version }) => version.name)).toEqual([
+      'deploy-state-v2',
+      'deploy-check-v2',
+      'deploy-prepare-v4',
       'deploy-prepare-v3',
-      'deploy-prepare-rsync',
+      'deploy-prepare-rsync-v2',
+      'deploy-switch-v5',
       'deploy-switch-v4',
+      'rollback-v4',
       'rollback-v3',
+      'deploy-revert',
+      'host-lock',
+      'host-unlock',
     ]);
     for (const { version } of fresh) expect(version.text.split('\n')).toContain(HOME_EXPANSION_SH);
   });

@@ -50,7 +50,9 @@ describe('loading one command group per run', () => {
     const one = (argv: string[]) => groupsFor(argv).flatMap((g) => g.commands[0]);
     expect(one(['host', 'list'])).toEqual(['init']);
     expect(one(['--color', 'never', 'host', 'ls', '--json'])).toEqual(['init']);
-    expect(one(['host', 'rollback', '--all'])).toEqual(['deploy']);
+    expect(one(['host', 'deploy', '--all'])).toEqual(['deploy']);
+    expect(one(['host', 'rollback', '--all'])).toEqual(['rollback']);
+    expect(one(['host', 'lock', 'web1', '-m', 'why'])).toEqual(['rollback']);
     expect(one(['sync', '--all'])).toEqual(['sync']);
     expect(one(['host', 'sync'])).toEqual(['setup']);
     expect(one(['watch', '--', 'host'])).toEqual(['watch']);

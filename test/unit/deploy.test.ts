@@ -32,7 +32,8 @@ import {
 import { listReleases, readRemoteState, releasesToPrune, type LogLine } from '../../src/deploy/releases.js';
 import { buildDeployRsyncArgs, itemizedChanges, parseRsyncProgress, parseRsyncStats } from '../../src/deploy/rsync.js';
 import { deployPrepare, deployPrepareFused, parseDeployReport, type PrepareParams } from '../../src/protocol/deploy.js';
-import { deploySwitch, rollback, type SwitchParams } from '../../src/protocol/switch.js';
+import { rollback } from '../../src/protocol/rollback.js';
+import { deploySwitch, type SwitchParams } from '../../src/protocol/switch.js';
 import { commandLine, remoteScript } from '../../src/protocol/wire.js';
 
 const ROLLBACK_SCRIPT = rollback.versions.find((v) => v.name === 'rollback')!.text;
@@ -64,13 +65,17 @@ const prepareRsyncPath = (l: RemoteLayout, p: PrepareInput) =>
   commandLine(deployPrepareFused.versions[0]!, prepareParams(l, p));
 const switchScript = (
   l: RemoteLayout,
-  p: Omit<SwitchParams, 'path' | 'previous' | 'check' | 'installation'> & {
-    previous: string | null;
-    check?: string;
-    installation?: string;
-  },
+  p: Omit<SwitchParams, 'path' | 'previous' | 'check' | 'installation' | 'record' | 'hooks' | 'keepLock'> &
+    Partial<Pick<SwitchParams, 'record' | 'hooks' | 'keepLock'>> & {
+      previous: string | null;
+      check?: string;
+      installation?: string;
+    },
 ) =>
   commandLine(deploySwitch.versions[0]!, {
+    record: { host: 'h0', deployer: 'ann@laptop', commit: '', dirty: '', message: '' },
+    hooks: { run: false, timeoutSec: 300 },
+    keepLock: false,
     ...p,
     path: l.path,
     previous: p.previous ?? '',
@@ -78,7 +83,14 @@ const switchScript = (
     installation: p.installation ?? '',
   });
 const rollbackScript = (l: RemoteLayout, p: { to?: string; lock: LockInfo; now: string }) =>
-  commandLine(rollback.versions[0]!, { path: l.path, to: p.to ?? '', lockInfo: renderLockInfo(p.lock), now: p.now });
+  commandLine(rollback.versions[0]!, {
+    path: l.path,
+    to: p.to ?? '',
+    lockInfo: renderLockInfo(p.lock),
+    now: p.now,
+    record: { host: 'h0', deployer: 'ann@laptop', message: '' },
+    hooks: { run: false, timeoutSec: 300 },
+  });
 /** What a deploy script printed, read against its layout, with its raw markers. */
 const parseMarkers = (stdout: string, l: RemoteLayout) => {
   const report = parseDeployReport(stdout);
@@ -86,6 +98,8 @@ const parseMarkers = (stdout: string, l: RemoteLayout) => {
 };
 
 const lock = { who: "o'brien@host", when: '2026-11-26T03:00:00Z', what: 'deploy x', pid: 42, run: 'r1' };
+/** A releases.log line of before the release record: its record fields are null. */
+const NO_RECORD = { deployer: null, commit: null, dirty: null, message: null, hooks: null };
 
 describe('layout', () => {
   it('names releases by UTC time and content hash, sortable', () => {
@@ -123,7 +137,7 @@ describe('layout', () => {
 });
 
 describe('releases record', () => {
-  const line = (id: string, state: LogLine['state']): LogLine => ({ id, state, at: '', source: '' });
+  const line = (id: string, state: LogLine['state']): LogLine => ({ id, state, at: '', source: '', ...NO_RECORD });
 
   it('lists releases with their last state and the partial ones, newest first', () => {
     const rs = listReleases({
@@ -158,9 +172,9 @@ describe('releases record', () => {
     // three deploys in one second: hashes sort z, a, m; they went live in that order
     const at = (ms: number) => `2026-01-01T00:00:00.${String(ms).padStart(3, '0')}Z`;
     const log: LogLine[] = [
-      { id: '20260101T000000Z-zzzzzz', state: 'good', at: at(100), source: '' },
-      { id: '20260101T000000Z-aaaaaa', state: 'good', at: at(400), source: '' },
-      { id: '20260101T000000Z-mmmmmm', state: 'good', at: at(800), source: '' },
+      { id: '20260101T000000Z-zzzzzz', state: 'good', at: at(100), source: '', ...NO_RECORD },
+      { id: '20260101T000000Z-aaaaaa', state: 'good', at: at(400), source: '', ...NO_RECORD },
+      { id: '20260101T000000Z-mmmmmm', state: 'good', at: at(800), source: '', ...NO_RECORD },
     ];
     const rs = listReleases({ log, dirs: log.map((l) => l.id), current: '20260101T000000Z-mmmmmm' });
     expect(rs.map((r) => r.id)).toEqual([

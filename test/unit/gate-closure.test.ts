@@ -7,9 +7,11 @@ import { describe, expect, it } from 'vitest';
  * readable in one sitting. The CLI's entry hands `till gate` to src/gate/main.ts before
  * loading anything else; this measures what that file pulls in (esbuild's metafile of
  * the bundle it makes) and fails when the closure grows: the gate's own files, the
- * protocol package (whose bulk is the frozen script texts), and the log writer.
+ * protocol package (whose bulk is the frozen script texts), and the log writer. The
+ * package has one module per family of operations (18 since the manual lock, hooks and
+ * going back to a release got theirs): a new family raises this on purpose.
  */
-const MAX_FILES = 15;
+const MAX_FILES = 18;
 const ALLOWED = [/^src\/gate\//, /^src\/protocol\//, /^src\/watch\/log\.ts$/];
 
 describe("the gate's import closure", () => {

@@ -6,7 +6,9 @@ import { afterAll, describe, expect, it } from 'vitest';
 import { decide, loadPolicy, realpathDeepest, type GatePolicy } from '../../src/gate/decide.js';
 import { splitWords } from '../../src/gate/words.js';
 import { gateConfigFor, parsePublicKey } from '../../src/ops/restrict.js';
+import { parseGateFile, wideningOf } from '../../src/protocol/args.js';
 import { deployCheck, deployPrepare, deployState, deployUnlock } from '../../src/protocol/deploy.js';
+import { hostLock, hostUnlock } from '../../src/protocol/hold.js';
 import {
   cleanRemote,
   setupActivate,
@@ -20,7 +22,8 @@ import { restrict } from '../../src/protocol/keys.js';
 import { audit, doctor, health, healthLatency } from '../../src/protocol/probes.js';
 import { shJoin } from '../../src/protocol/quote.js';
 import { GATE_LINES, GATE_SCRIPTS, VERSIONS } from '../../src/protocol/registry.js';
-import { deploySwitch, rollback, type SwitchParams } from '../../src/protocol/switch.js';
+import { rollback, type RollbackParams } from '../../src/protocol/rollback.js';
+import { deploySwitch, type SwitchParams } from '../../src/protocol/switch.js';
 import { commandLine, GATE_PROBE, remoteScript, type Operation } from '../../src/protocol/wire.js';
 import { classifySsh } from '../../src/ssh/outcome.js';
 import { ed25519Blob } from './keys.js';
@@ -179,6 +182,17 @@ describe('decide: what a restricted key may run', () => {
     installation: '',
     shared: ['logs'],
     env: 'A=1\n',
+    record: { host: 'h0', deployer: 'ann@laptop', commit: '', dirty: '', message: '' },
+    hooks: { run: false, timeoutSec: 300 },
+    keepLock: false,
+  };
+  const rb: RollbackParams = {
+    path: '~/Tekton',
+    to: '',
+    lockInfo,
+    now: NOW,
+    record: { host: 'h0', deployer: 'ann@laptop', message: '' },
+    hooks: { run: false, timeoutSec: 300 },
   };
 
   it('allows every line till sends, exactly', () => {
@@ -259,24 +273,23 @@ describe('decide: what a restricted key may run', () => {
     });
     expect(decide(send(deployState, { path: '~/Tekton' }), policy)).toMatchObject({
       kind: 'script',
-      name: 'deploy-state',
+      name: 'deploy-state-v2',
       root: join(home, 'Tekton'),
     });
     expect(decide(send(deployPrepare, prep), policy)).toMatchObject({
       kind: 'script',
-      name: 'deploy-prepare-v3',
+      name: 'deploy-prepare-v4',
       args: expect.arrayContaining(['aaaaaa']),
     });
     expect(reason(send(deployPrepare, { ...prep, contentHash: '../x' }))).toMatch(
       /"..\/x" is not a content hash \(6 hex digits, or empty\)/,
     );
-    expect(decide(send(deploySwitch, sw), policy)).toMatchObject({ kind: 'script', name: 'deploy-switch-v4' });
+    expect(decide(send(deploySwitch, sw), policy)).toMatchObject({ kind: 'script', name: 'deploy-switch-v5' });
     expect(decide(send(deployUnlock, { path: '~/Tekton', run: 'r1' }), policy)).toMatchObject({
       kind: 'script',
       name: 'deploy-unlock',
     });
-    const rb = { path: '~/Tekton', to: '', lockInfo, now: NOW };
-    expect(decide(send(rollback, rb), policy)).toMatchObject({ kind: 'script', name: 'rollback-v3' });
+    expect(decide(send(rollback, rb), policy)).toMatchObject({ kind: 'script', name: 'rollback-v4' });
     // not a deploy root of gate.json
     expect(reason(send(deployState, { path: '~/.ssh' }))).toMatch(/not a deploy root/);
     expect(reason(send(deployUnlock, { path: `${home}/Other`, run: 'r1' }))).toMatch(/not a deploy root/);
@@ -291,16 +304,73 @@ describe('decide: what a restricted key may run', () => {
     );
     expect(decide(send(deploySwitch, { ...sw, check: 'true' }), { ...policy, checks: ['true'] })).toMatchObject({
       kind: 'script',
-      name: 'deploy-switch-v4',
+      name: 'deploy-switch-v5',
     });
     // ... and the same words before anything else happens (deploy-check)
-    expect(reason(send(deployCheck, { path: '~/Tekton', check: 'true' }))).toBe(
-      'script deploy-check: the check "true" is not listed in ~/.till/gate.json "checks"',
+    expect(reason(send(deployCheck, { path: '~/Tekton', check: 'true', hooks: false }))).toBe(
+      'script deploy-check-v2: the check "true" is not listed in ~/.till/gate.json "checks"',
     );
     expect(
-      decide(send(deployCheck, { path: '~/Tekton', check: 'true' }), { ...policy, checks: ['true'] }),
-    ).toMatchObject({ kind: 'script', name: 'deploy-check', args: ['~/Tekton', 'true'] });
-    expect(reason(send(deployCheck, { path: '~/.ssh', check: 'true' }))).toMatch(/not a deploy root/);
+      decide(send(deployCheck, { path: '~/Tekton', check: 'true', hooks: false }), { ...policy, checks: ['true'] }),
+    ).toMatchObject({ kind: 'script', name: 'deploy-check-v2', args: ['~/Tekton', 'true', '0'] });
+    expect(reason(send(deployCheck, { path: '~/.ssh', check: 'true', hooks: false }))).toMatch(/not a deploy root/);
+  });
+
+  it('types every argument of the release record, the hooks and the manual lock (issue 17)', () => {
+    const rec = (over: Partial<SwitchParams['record']>) => ({ ...sw, record: { ...sw.record, ...over } });
+    const hooks = { hooks: { run: true, timeoutSec: 30 } };
+    // hooks run only where gate.json says so
+    expect(reason(send(deploySwitch, { ...sw, ...hooks }))).toMatch(/release hooks are not allowed on this host/);
+    expect(decide(send(deploySwitch, { ...sw, ...hooks }), { ...policy, hooks: true })).toMatchObject({
+      kind: 'script',
+      name: 'deploy-switch-v5',
+    });
+    expect(reason(send(rollback, { ...rb, ...hooks }))).toMatch(/release hooks are not allowed/);
+    expect(reason(send(deployCheck, { path: '~/Tekton', check: '', hooks: true }))).toMatch(/hooks are not allowed/);
+    for (const [over, re] of [
+      [{ message: 'a\nb' }, /message "a\\nb" contains a control character/],
+      [{ message: 'a\tb' }, /message .* contains a control character/],
+      [{ message: 'a\x1b[31mb' }, /control character/],
+      [{ message: 'm'.repeat(1025) }, /message longer than 1024 characters/],
+      [{ deployer: 'a\nb' }, /deployer .* contains a control character/],
+      [{ deployer: 'd'.repeat(257) }, /deployer longer than 256 characters/],
+      [{ commit: 'abc123' }, /is not a git commit id/],
+      [{ commit: 'abc1234 ' }, /is not a git commit id/],
+      [{ commit: 'ABCDEF0' }, /is not a git commit id/],
+      [{ dirty: '2' }, /is not 0, 1 or empty/],
+      [{ host: '--help' }, /is not a host name/],
+      [{ host: '' }, /is not a host name/],
+      [{ host: 'a/b' }, /is not a host name/],
+    ] as const)
+      expect(reason(send(deploySwitch, rec(over as Partial<SwitchParams['record']>))), JSON.stringify(over)).toMatch(
+        re,
+      );
+    for (const t of [0, 86_401, 1.5, -1])
+      expect(reason(send(deploySwitch, { ...sw, hooks: { run: false, timeoutSec: t } }))).toMatch(
+        /is not a whole number of seconds from 1 to 86400/,
+      );
+    // free text is free: an option, a path, a command substitution are one verbatim argument
+    for (const message of ['--help', '..', '-rf /', '$(id)', "';'", '"', ''])
+      expect(decide(send(deploySwitch, rec({ message, deployer: '-x' })), policy)).toMatchObject({ kind: 'script' });
+    const lock = { path: '~/Tekton', by: 'ann@laptop', when: NOW, message: 'why' };
+    expect(decide(send(hostLock, lock), policy)).toMatchObject({ kind: 'script', name: 'host-lock' });
+    expect(reason(send(hostLock, { ...lock, by: 'a\nfrom=x' }))).toMatch(/deployer .* contains a control character/);
+    expect(reason(send(hostLock, { ...lock, message: 'a\nmessage=b' }))).toMatch(/control character/);
+    expect(reason(send(hostLock, { ...lock, when: 'now' }))).toMatch(/ISO-8601/);
+    expect(reason(send(hostUnlock, { path: '~/.ssh' }))).toMatch(/not a deploy root/);
+  });
+
+  it('gate.json "hooks" is a boolean, off by default, and turning it on is a widening', () => {
+    expect(parseGateFile({ deployRoots: ['~/T'] }, home).hooks).toBe(false);
+    expect(parseGateFile({ deployRoots: ['~/T'], hooks: true }, home).hooks).toBe(true);
+    expect(() => parseGateFile({ hooks: 'yes' }, home)).toThrow(/hooks: not true or false/);
+    const current = { deployRoots: [join(home, 'Tekton')], checks: [], upgrade: true };
+    expect(wideningOf(current, parseGateFile({ deployRoots: ['~/Tekton'], hooks: true }, home))).toBe(
+      'it turns "hooks" on',
+    );
+    expect(wideningOf({ ...current, hooks: true }, parseGateFile({ deployRoots: ['~/Tekton'] }, home))).toBeUndefined();
+    expect(gateConfigFor({ tekton_path: '~/T' }, [], { hooks: true })).toEqual({ deployRoots: ['~/T'], hooks: true });
+    expect(gateConfigFor({ tekton_path: '~/T' })).toEqual({ deployRoots: ['~/T'] });
   });
 
   it('checks every argument of every script by its type: releases.log cannot be forged, nor the lock info', () => {
@@ -321,7 +391,7 @@ describe('decide: what a restricted key may run', () => {
         ),
       ),
     ).toMatch(/0 or 1/);
-    expect(reason(send(rollback, { path: '~/Tekton', to: '', lockInfo, now: `${NOW}\n` }))).toMatch(/ISO-8601/);
+    expect(reason(send(rollback, { ...rb, to: '', now: `${NOW}\n` }))).toMatch(/ISO-8601/);
     // the key type goes into the authorized_keys line restrict writes: a closed set, no newline
     const gateJson = JSON.stringify({ deployRoots: ['~/Tekton'] });
     const evil = `ssh-ed25519 ${KEY.blob}\nssh-ed25519 AAAAattacker`;

@@ -109,7 +109,7 @@ describe('the status view', () => {
         .map((l) => l.slice(0, 4)),
     ).toEqual(['h000', 'h001', 'h002', 'h003', 'h004']);
     expect(text).toMatch(
-      /^h000\s+ok\s+deployed\s+1m ago\s+never\s+never\s+never\s+r1\s+▁▃ █ 12ms\s+▁▃ █ 0\.5\/2\s+1 B$/m,
+      /^h000\s+ok\s+deployed\s+1m ago\s+never\s+never\s+never\s+r1\s+-\s+▁▃ █ 12ms\s+▁▃ █ 0\.5\/2\s+1 B$/m,
     );
   });
 

@@ -1,5 +1,5 @@
 import { randomBytes } from 'node:crypto';
-import { requireHost } from '../../core/host-admin.js';
+import type { Command } from 'commander';
 import { ExitCode, UsageError } from '../../core/errors.js';
 import type { HostResult, Target } from '../../core/fanout.js';
 import { Inventory } from '../../inventory/inventory.js';
@@ -11,29 +11,15 @@ import {
   unfinished,
   type DeployRun,
 } from '../../core/state/deploy-journal.js';
-import { validateName } from '../../core/validate.js';
-import {
-  DEFAULT_KEEP,
-  DEFAULT_SHARED,
-  isReleaseId,
-  normalizeShared,
-  releaseId,
-  sharedPathProblem,
-} from '../../deploy/layout.js';
+import { failLimit, formatAmount, parseAmount, type Amount } from '../../deploy/batches.js';
+import { DEFAULT_KEEP, DEFAULT_SHARED, normalizeShared, releaseId, sharedPathProblem } from '../../deploy/layout.js';
+import { lockOwner } from '../../deploy/record.js';
 import type { RsyncProgress } from '../../deploy/rsync.js';
-import { resolveSource, treeHash, type DeploySource } from '../../deploy/source.js';
-import {
-  applyDeploy,
-  applyRollback,
-  dryRunJob,
-  releasesJob,
-  rollbackJob,
-  runDeploy,
-  type DeployPlan,
-  type DeployResultData,
-  type DryRunData,
-  type RollbackData,
-} from '../../ops/deploy.js';
+import { gitRecord, hooksIn, resolveSource, treeHash, type DeploySource } from '../../deploy/source.js';
+import { applyDeploy, dryRunJob, type DeployPlan, type DeployResultData, type DryRunData } from '../../ops/deploy.js';
+import { runDeploy, type RunEvent, type SwitchOrder } from '../../ops/deploy-run.js';
+import { DEFAULT_HOOK_TIMEOUT, type HookRun } from '../../protocol/hooks.js';
+import { plural } from '../../core/format.js';
 import type { Cli } from '../context.js';
 import {
   addFleetOptions,
@@ -47,21 +33,30 @@ import {
 import type { TillCommand } from '../help.js';
 import { collect, intOption } from '../options.js';
 import { FleetReporter, fleetJson, renderSummary } from '../output/reporter.js';
-import { renderTable } from '../output/table.js';
-import { plural } from '../../core/format.js';
 import { printable } from '../output/terminal.js';
+import { hookTimeoutOption, messageOption } from './releases.js';
 
 interface DeployOpts extends FleetOpts {
   source?: string;
   installation?: string;
   shared?: string[];
   keep: number;
-  maxFail: number;
+  maxFail?: Amount;
   check?: string;
   dryRun?: boolean;
   resume?: boolean;
   forceUnlock?: boolean;
+  canary?: number;
+  batchSize?: Amount;
+  pause?: number;
+  autoRollback: boolean;
+  message?: string;
+  hooks: boolean;
+  hookTimeout: number;
 }
+
+/** The options a resumed run takes from the run it continues (giving them again is refused; --pause may change). */
+const RUN_OPTIONS = ['source', 'installation', 'dryRun', 'canary', 'batchSize', 'maxFail', 'message'] as const;
 
 function formatBytes(n: number): string {
   if (n < 1024) return `${n} B`;
@@ -109,6 +104,54 @@ function deployJsonExtra(r: HostResult<DeployResultData>): Record<string, unknow
     pruned: d?.pruned ?? [],
     brokeLock: d?.brokeLock ?? null,
     copiedFrom: d?.copiedFrom ?? null,
+    batch: d?.batch ?? null,
+    hookFailed: d?.hookFailed ?? null,
+    hooks: (d?.hooks ?? []).map(hookJson),
+    rolledBack: d?.rolledBack
+      ? { to: d.rolledBack.to, ok: d.rolledBack.ok, error: d.rolledBack.error, hooks: d.rolledBack.hooks.map(hookJson) }
+      : null,
+    manualLock: d?.hold ?? null,
+  };
+}
+
+/** A hook run in --json: its outcome, exit code, seconds, why it was refused, its kept output. */
+export function hookJson(h: HookRun): Record<string, unknown> {
+  return {
+    hook: h.hook,
+    outcome: h.outcome,
+    exitCode: h.exitCode,
+    seconds: h.seconds,
+    why: h.why,
+    output: h.output,
+    outputCut: h.cut,
+  };
+}
+
+/** The last lines of a hook's output, indented, for a failure on the terminal (host text: escaped). */
+export function hookOutputTail(h: HookRun, lines = 20): string {
+  const all = h.output.split('\n');
+  const shown = all.slice(-lines).map((l) => `    ${printable(l)}`);
+  const head =
+    all.length > lines ? [`    … ${all.length - lines} earlier lines (till host releases <host> --json)`] : [];
+  return [...head, ...shown].join('\n');
+}
+
+/**
+ * Progressive switching from the run's options: what it does after staging. A resumed
+ * run whose canaries already went live has none left to try; `--pause` given to the
+ * resume replaces the run's.
+ */
+function switchOrderOf(run: DeployRun, resumed: boolean, pause: number | undefined): SwitchOrder {
+  const o = run.options;
+  const canaryDone = resumed && Object.values(run.hosts).some((h) => h.state === 'done');
+  const maxFail = o.maxFailSpec !== undefined ? parseAmount('--max-fail', o.maxFailSpec, 0) : { count: o.maxFail };
+  return {
+    canary: canaryDone ? 0 : (o.canary ?? 0),
+    batchSize: o.batchSize !== undefined ? parseAmount('--batch-size', o.batchSize, 1) : null,
+    pauseMs: (pause ?? o.pauseSec ?? 0) * 1000,
+    // A percentage counts against the hosts of this invocation (a resumed run's are fewer).
+    maxFail,
+    autoRollback: o.autoRollback === true,
   };
 }
 
@@ -117,12 +160,18 @@ export function registerDeployCommands(host: TillCommand, cli: Cli): void {
     host
       .command('deploy')
       .description(
-        'deploy an installation as a new release on each host: rsync (--link-dest) into <tekton_path>.till/releases/<id>, then one atomic switch of the tekton_path symlink; status becomes deployed',
+        'deploy an installation as a new release on each host: rsync (--link-dest) into <tekton_path>.till/releases/<id>, then one atomic switch of the tekton_path symlink (in batches with --canary/--batch-size); status becomes deployed',
       )
-      .example('till host deploy --all --source ./site', 'a local folder as a new release on every host')
+      .note(
+        "Hooks: executable files in the release's .till/hooks/ run on each host in the release: pre-switch (a failure leaves the host as it was), post-switch (a failure switches it back, as a failed --check does), post-rollback (in the release a host goes back to). See docs/deploy.md.",
+      )
       .example(
-        "till host deploy --group web --check 'curl -fsS localhost/health'",
-        'the default installation; roll back a host whose check fails',
+        'till host deploy --all --source ./site -m "fix the login page"',
+        'a folder as a new release everywhere, with why',
+      )
+      .example(
+        "till host deploy --group web --canary 1 --batch-size 25% --check 'curl -fsS localhost/health'",
+        'one host first, then a quarter at a time; a failure switches back what the run switched',
       )
       .example('till host deploy --all --source ./site --dry-run', 'what would be transferred; change nothing')
       .option('--source <dir>', 'the local directory to deploy')
@@ -139,21 +188,54 @@ export function registerDeployCommands(host: TillCommand, cli: Cli): void {
         DEFAULT_KEEP,
       )
       .option(
-        '--max-fail <n>',
-        'switch only if at most this many hosts failed to stage',
-        intOption('--max-fail', 0, 1_000_000),
-        0,
-      )
-      .option(
         '--check <command>',
         'a remote shell command run in the new release after the switch; if it fails, the host switches back',
       )
+      .option(
+        '--canary <n>',
+        'switch the first n hosts (in target order) alone first; if one fails, switch no other and switch them back',
+        intOption('--canary', 1, 1_000_000),
+      )
+      .option(
+        '--batch-size <n|p%>',
+        'switch the other hosts this many (or this share of them) at a time, each batch checked before the next',
+        (v: string) => parseAmount('--batch-size', v, 1),
+      )
+      .option(
+        '--max-fail <n|p%>',
+        'failures the run may have (staging, hooks, switch, check; default 0); over it, no further batch starts and, with --canary/--batch-size/--max-fail, every host this run switched goes back',
+        (v: string) => parseAmount('--max-fail', v, 0),
+      )
+      .option(
+        '--pause <seconds>',
+        'wait between batches (Ctrl-C during the wait stops cleanly; --resume continues)',
+        intOption('--pause', 1, 86_400),
+      )
+      .option('--no-auto-rollback', 'when the run stops, leave the hosts it switched on the new release')
+      .option(
+        '-m, --message <text>',
+        'why: kept in the release record on each host (one line, at most 1024 characters)',
+        messageOption,
+      )
+      .option('--no-hooks', "do not run the release's hooks (.till/hooks/pre-switch, post-switch, post-rollback)")
+      .option(
+        '--hook-timeout <seconds>',
+        'stop a hook that runs longer, in seconds',
+        hookTimeoutOption,
+        DEFAULT_HOOK_TIMEOUT,
+      )
       .option('--dry-run', 'show per host what would be transferred (rsync --itemize-changes); change nothing')
       .option('--resume', 'finish the last interrupted deploy: same release, only the hosts that did not finish')
-      .option('--force-unlock', 'break a deploy lock left by a dead deploy (says whose it was)'),
-  ).action(async (patterns: string[], opts: DeployOpts) => {
+      .option(
+        '--force-unlock',
+        'break a deploy lock left by a dead deploy (says whose it was; never a till host lock)',
+      ),
+  ).action(async (patterns: string[], opts: DeployOpts, cmd: Command) => {
     const paths = cli.paths();
     checkControlPath(paths);
+    const given = (name: string) => cmd.getOptionValueSource(name) === 'cli';
+    if (opts.pause !== undefined && opts.canary === undefined && opts.batchSize === undefined && !opts.resume)
+      throw new UsageError('--pause waits between batches', 'give --canary or --batch-size as well');
     const inventory = new Inventory(paths);
     const db = await inventory.read();
     const timeoutMs = opts.timeout !== undefined ? opts.timeout * 1000 : undefined;
@@ -163,9 +245,12 @@ export function registerDeployCommands(host: TillCommand, cli: Cli): void {
     let source: DeploySource;
     let targets: Target[];
     if (opts.resume) {
-      if (opts.source !== undefined || opts.installation !== undefined || opts.dryRun) {
+      const again = RUN_OPTIONS.filter((o) => opts[o] !== undefined && o !== 'dryRun').concat(
+        opts.dryRun ? ['dryRun'] : [],
+      );
+      if (again.length > 0) {
         throw new UsageError(
-          '--resume continues the interrupted deploy as it was; it takes no --source, --installation or --dry-run',
+          '--resume continues the interrupted deploy as it was; it takes no --source, --installation, --dry-run, --canary, --batch-size, --max-fail or --message (--pause may change)',
         );
       }
       const last = lastUnfinished(await journalStore(paths).read());
@@ -214,14 +299,35 @@ export function registerDeployCommands(host: TillCommand, cli: Cli): void {
         return;
       }
       const hash = treeHash(source.dir, shared);
+      const git = await gitRecord(source.dir);
       const used = new Set((await journalStore(paths).read()).runs.map((r) => r.release));
+      const maxFail = opts.maxFail ?? { count: 0 };
+      const progressive = opts.canary !== undefined || opts.batchSize !== undefined || given('maxFail');
       run = {
         run: newRunId(),
         release: await freshReleaseId(used, hash),
         source: source.dir,
         installation: source.name,
         started: new Date().toISOString(),
-        options: { shared, keep: opts.keep, maxFail: opts.maxFail, check: opts.check ?? null },
+        options: {
+          shared,
+          keep: opts.keep,
+          maxFail: failLimit(maxFail, targets.length),
+          check: opts.check ?? null,
+          ...(opts.canary !== undefined ? { canary: opts.canary } : {}),
+          ...(opts.batchSize !== undefined ? { batchSize: formatAmount(opts.batchSize) } : {}),
+          maxFailSpec: formatAmount(maxFail),
+          ...(opts.pause !== undefined ? { pauseSec: opts.pause } : {}),
+          autoRollback: progressive && opts.autoRollback,
+          hooks: opts.hooks,
+          hookTimeout: opts.hookTimeout,
+        },
+        record: {
+          deployer: lockOwner(),
+          commit: git?.commit ?? null,
+          dirty: git?.dirty ?? null,
+          message: opts.message ?? '',
+        },
         hosts: Object.fromEntries(
           targets.map((t) => [t.name, { state: 'pending' as const, at: new Date().toISOString() }]),
         ),
@@ -230,6 +336,10 @@ export function registerDeployCommands(host: TillCommand, cli: Cli): void {
     }
 
     const json = opts.json === true;
+    const order = switchOrderOf(run, opts.resume === true, opts.pause);
+    const record = run.record ?? { deployer: lockOwner(), commit: null, dirty: null, message: '' };
+    const hookTimeoutSec = run.options.hookTimeout ?? DEFAULT_HOOK_TIMEOUT;
+    const hooks = run.options.hooks !== false ? hooksIn(source.dir) : [];
     const transfers = new Map<string, RsyncProgress>();
     const plan: DeployPlan = {
       paths,
@@ -238,6 +348,9 @@ export function registerDeployCommands(host: TillCommand, cli: Cli): void {
       forceUnlock: opts.forceUnlock === true,
       connectTimeout: opts.connectTimeout,
       timeoutMs,
+      record,
+      hooks: { run: hooks.length > 0, enabled: run.options.hooks !== false, timeoutSec: hookTimeoutSec },
+      keepLock: order.autoRollback,
       // On a terminal, the live line shows the transfers under way (rsync --info=progress2).
       ...(cli.stderrIsTTY && !json
         ? {
@@ -260,17 +373,25 @@ export function registerDeployCommands(host: TillCommand, cli: Cli): void {
         cli.err(`staged ${name}: ${what}`);
       },
     };
-    if (!json) cli.err(`deploying ${run.release} (${source.dir}) to ${plural(targets.length, 'host')}`);
+    if (!json) {
+      const commit =
+        record.commit !== null ? `, commit ${record.commit.slice(0, 12)}${record.dirty ? ' (dirty)' : ''}` : '';
+      cli.err(`deploying ${run.release} (${source.dir}${commit}) to ${plural(targets.length, 'host')}`);
+      if (hooks.length > 0) cli.err(`hooks: ${hooks.join(', ')} (timeout ${hookTimeoutSec} s)`);
+    }
     const stage = new FleetReporter(cli, targets.length, {
       json,
       quietDone: true,
       detail: () => describeTransfers(transfers),
     });
-    const swap = new FleetReporter(cli, targets.length, { json });
+    const swap = new FleetReporter(cli, targets.length, {
+      json,
+      quietDone: order.canary > 0 || order.batchSize !== null,
+    });
     const interrupt = interruptSignal();
     let outcome;
     try {
-      outcome = await runDeploy(plan, journal, targets, {
+      outcome = await runDeploy(plan, journal, targets, order, {
         parallel: opts.serial ? 1 : opts.parallel,
         attempts: opts.retries,
         singleAttemptFor: (t) => t.entry.status === 'unreachable',
@@ -282,7 +403,13 @@ export function registerDeployCommands(host: TillCommand, cli: Cli): void {
               cli.err(`${e.result.host}: staging ${e.result.status}: ${printable(e.result.error ?? '')}`);
             }
             stage.onEvent(e);
-          } else swap.onEvent(e);
+          } else if (phase === 'switch') swap.onEvent(e);
+        },
+        onRun: (e) => {
+          if (json) return;
+          swap.clear();
+          const line = describeRunEvent(e, order);
+          if (line !== null) cli.err(line);
         },
       });
     } finally {
@@ -291,12 +418,21 @@ export function registerDeployCommands(host: TillCommand, cli: Cli): void {
       interrupt.dispose();
     }
     const { report } = outcome;
-    await inventory.recordResults(report.results, (entry, r) => applyDeploy(entry, r.data, run.installation));
+    await inventory.recordResults(report.results, undefined, (entry, r) =>
+      applyDeploy(entry, r, run.installation, record),
+    );
     const notes: string[] = [];
-    if (!outcome.switched && outcome.stagingFailed > run.options.maxFail) {
+    if (!outcome.switched && outcome.stagingFailed > failLimit(order.maxFail, targets.length)) {
       notes.push(
-        `no host was switched: ${plural(outcome.stagingFailed, 'host')} failed to stage and --max-fail is ${run.options.maxFail}; fix them and run: till host deploy --resume`,
+        `no host was switched: ${plural(outcome.stagingFailed, 'host')} failed to stage and --max-fail is ${formatAmount(order.maxFail)}; fix them and run: till host deploy --resume`,
       );
+    }
+    if (outcome.stopped !== null) {
+      const left = report.results.filter((r) => r.status === 'skipped').length;
+      if (left > 0)
+        notes.push(
+          `${plural(left, 'host')} staged but not switched (${outcome.stopped.message}); once fixed: till host deploy --resume`,
+        );
     }
     if (report.cancelled) notes.push('interrupted; finish with: till host deploy --resume');
     if (outcome.stillLocked.length > 0)
@@ -316,12 +452,28 @@ export function registerDeployCommands(host: TillCommand, cli: Cli): void {
         release: run.release,
         source: run.source,
         installation: run.installation,
+        deployer: record.deployer,
+        commit: record.commit,
+        dirty: record.dirty,
+        message: record.message === '' ? null : record.message,
         switched: outcome.switched,
+        batches: outcome.batches,
+        stopped: outcome.stopped,
+        rolledBack: outcome.rolledBack.map((b) => ({
+          host: b.host,
+          from: b.from,
+          to: b.to,
+          ok: b.ok,
+          error: b.error,
+          hooks: b.hooks.map(hookJson),
+        })),
         notes,
       });
     } else {
+      const batched = outcome.batches.length > 1;
       cli.out(
         renderSummary(cli, report as never, [
+          ...(batched ? [batchColumn] : []),
           ['RELEASE', (r) => (r as HostResult<DeployResultData>).data?.release ?? '-'],
           [
             'SENT',
@@ -332,116 +484,44 @@ export function registerDeployCommands(host: TillCommand, cli: Cli): void {
           ],
         ]),
       );
+      // A failed hook's output (host text, escaped), where the operator looks first.
+      for (const r of report.results) {
+        for (const h of r.data?.hooks ?? []) {
+          if (h.outcome === 'ok' || h.outcome === 'skipped' || h.output === '') continue;
+          cli.err(`${r.host}: ${h.hook} hook output:\n${hookOutputTail(h)}`);
+        }
+      }
       for (const n of notes) cli.err(n);
     }
     cli.exitCode = report.cancelled ? ExitCode.interrupted : report.ok ? ExitCode.ok : ExitCode.hostFailed;
   });
+}
 
-  addFleetOptions(
-    host
-      .command('rollback')
-      .description(
-        "switch hosts back to the previous good release from till's record (or --to <id>); transfers nothing",
-      )
-      .example('till host rollback --all', 'back to the previous good release everywhere')
-      .example(
-        'till host rollback web1 --to 20250105T100000Z-3f2a9c1d',
-        'to a given release (ids: till host releases web1)',
-      )
-      .option('--to <release>', 'the release id to switch to (see: till host releases <name>)'),
-  ).action(async (patterns: string[], opts: FleetOpts & { to?: string }) => {
-    if (opts.to !== undefined && !isReleaseId(opts.to))
-      throw new UsageError(
-        `invalid release id ${JSON.stringify(opts.to)}`,
-        'release ids look like 20261126T031500Z-3fa9c2; see: till host releases <name>',
-      );
-    const paths = cli.paths();
-    checkControlPath(paths);
-    const inventory = new Inventory(paths);
-    const targets = selectTargets(cli, await inventory.read(), patterns, opts);
-    if (listHostsIfAsked(cli, targets, opts)) return;
-    cli.exitCode = await runFleetCommand<RollbackData>({
-      cli,
-      inventory,
-      targets,
-      opts,
-      job: () =>
-        rollbackJob(paths, {
-          ...(opts.to !== undefined ? { to: opts.to } : {}),
-          connectTimeout: opts.connectTimeout,
-          timeoutMs: opts.timeout && opts.timeout * 1000,
-        }),
-      onSuccess: (entry, r) => applyRollback(entry, r.data),
-      extraJson: (r) => ({ from: r.data?.from ?? null, to: r.data?.to ?? null }),
-      extraColumns: [
-        ['FROM', (r) => r.data?.from ?? '-'],
-        ['TO', (r) => r.data?.to ?? '-'],
-      ],
-    });
-  });
+const batchColumn: [string, (r: HostResult) => string] = [
+  'BATCH',
+  (r) => String((r as HostResult<DeployResultData>).data?.batch ?? '-'),
+];
 
-  host
-    .command('releases')
-    .description(
-      "list a host's releases: id, time, source, state (adopted, staged, good, failed, rolled-back, partial), which is current",
-    )
-    .example('till host releases web1', "web1's releases, the current one marked")
-    .example('till host releases web1 --json', 'as JSON')
-    .argument('<name>')
-    .option('--json', 'print {host, current, releases: [...]} as JSON')
-    .option('--connect-timeout <seconds>', 'ssh ConnectTimeout (default 10)', intOption('--connect-timeout', 1, 600))
-    .action(async (name: string, opts: { json?: boolean; connectTimeout?: number }) => {
-      validateName(name);
-      const paths = cli.paths();
-      checkControlPath(paths);
-      const db = await new Inventory(paths).read();
-      const entry = requireHost(db, name);
-      const outcome = await releasesJob(paths, { connectTimeout: opts.connectTimeout })({
-        name,
-        entry,
-        attempt: 1,
-        signal: new AbortController().signal,
-      });
-      if (!outcome.ok || !outcome.data) {
-        cli.err(`error: ${name}: ${outcome.failure?.message ?? 'failed'}`);
-        cli.exitCode = ExitCode.hostFailed;
-        return;
-      }
-      const d = outcome.data;
-      if (opts.json) {
-        cli.json({
-          host: name,
-          tekton_path: entry.tekton_path,
-          current: d.current,
-          link: d.link,
-          plainDirectory: d.plain,
-          lock: d.lock,
-          releases: d.releases.map(({ liveOrder: _l, ...r }) => r),
-        });
-        return;
-      }
-      if (d.releases.length === 0) {
-        cli.err(
-          d.plain
-            ? `${name}: ${entry.tekton_path} is a plain directory; the first deploy keeps it as a release`
-            : `${name}: nothing deployed yet`,
-        );
-        return;
-      }
-      cli.out(
-        renderTable(
-          ['', 'RELEASE', 'STATE', 'TIME', 'SOURCE'],
-          d.releases.map((r) => [r.current ? '*' : '', r.id, r.state, r.at ?? '-', r.source || '-']),
-        ),
-      );
-      if (d.current === null && d.link !== null)
-        cli.err(`${entry.tekton_path} points outside till's releases: ${printable(d.link)}`);
-      // The lock file is the host's: its words are shown, not obeyed.
-      if (d.lock)
-        cli.err(
-          `locked by ${printable(d.lock.who ?? '?')} since ${printable(d.lock.when ?? '?')} (${printable(d.lock.what ?? '?')})`,
-        );
-    });
+/** One stderr line per step of a batched run (null: nothing to say). */
+export function describeRunEvent(e: RunEvent, order: SwitchOrder): string | null {
+  switch (e.type) {
+    case 'batch':
+      if (e.of === 1 && order.canary === 0) return null;
+      return `batch ${e.batch}/${e.of}${e.canary ? ' (canary)' : ''}: switching ${e.hosts.join(', ')}`;
+    case 'batch-done':
+      if (e.of === 1 && order.canary === 0) return null;
+      return `batch ${e.report.batch}/${e.of}${e.report.canary ? ' (canary)' : ''}: ${e.report.ok} ok, ${e.report.failed} failed`;
+    case 'pause':
+      return `pausing ${e.seconds} s before batch ${e.next} (Ctrl-C stops here; till host deploy --resume continues)`;
+    case 'stop':
+      return e.switchBack.length > 0
+        ? `stopping: ${e.stop.message}; switching back the ${plural(e.switchBack.length, 'host')} this run switched: ${e.switchBack.join(', ')}`
+        : `stopping: ${e.stop.message}${order.autoRollback ? '' : ' (--no-auto-rollback: switched hosts stay)'}`;
+    case 'rolled-back':
+      return e.result.ok
+        ? `${e.result.host}: switched back to ${e.result.to ?? 'nothing (tekton_path removed)'}`
+        : `${e.result.host}: could not switch back: ${printable(e.result.error ?? '')}`;
+  }
 }
 
 /** `web-1 45% 120 MiB, 812 files · web-2 …`: the transfers under way, for the live line. */

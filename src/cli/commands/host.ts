@@ -6,6 +6,7 @@ import { checkControlPath } from '../../core/paths.js';
 import type { HostEntry, HostsFile } from '../../core/state/hosts.js';
 import type { TestData } from '../../ops/test.js';
 import { formatHostSpec, validateName } from '../../core/validate.js';
+import { describeHold } from '../../deploy/layout.js';
 import { readPublicKey } from '../../ssh/keys.js';
 import { currentKeyInfo, KEY_ROTATE_AFTER_DAYS } from '../../ssh/key-set.js';
 import { execLine } from '../../protocol/quote.js';
@@ -224,6 +225,20 @@ export function registerHostCommands(host: TillCommand, cli: Cli): void {
         ['last error', entry.last_error ?? '-'],
       ];
       if (entry.jump) rows.push(['jump', entry.jump]);
+      // What deploys recorded (the host's own record: shown, not obeyed).
+      if (entry.deploy) {
+        const d = entry.deploy;
+        const by = [
+          d.deployer ? `by ${d.deployer}` : '',
+          d.commit ? `commit ${d.commit.slice(0, 12)}${d.dirty ? ' (dirty)' : ''}` : '',
+          d.message ? JSON.stringify(d.message) : '',
+        ].filter((x) => x !== '');
+        rows.push(['release', `${d.current ?? 'none'} (${d.at}${by.length > 0 ? `, ${by.join(', ')}` : ''})`]);
+      }
+      if (entry.manual_lock)
+        rows.push(['locked', `by ${describeHold(entry.manual_lock)} (seen ${entry.manual_lock.seen})`]);
+      if (entry.restricted)
+        rows.push(['key', `restricted to till gate${entry.gate_hooks ? ', release hooks allowed' : ''}`]);
       const key = await currentKeyInfo(cli.paths());
       const onCurrent = entry.key_fingerprint === undefined || entry.key_fingerprint === key?.fingerprint;
       rows.push([

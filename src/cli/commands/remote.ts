@@ -111,8 +111,13 @@ export function localSummary(data: HostSyncData | undefined): string {
 export async function runSetupCommand(
   cli: Cli,
   patterns: string[],
-  opts: FleetOpts & { restrict?: boolean; force?: boolean },
+  opts: FleetOpts & { restrict?: boolean; force?: boolean; allowHooks?: boolean },
 ): Promise<number> {
+  if (opts.allowHooks && !opts.restrict)
+    throw new UsageError(
+      "--allow-hooks is part of a restricted key's policy: give it with --restrict",
+      'an unrestricted key runs release hooks anyway',
+    );
   const paths = cli.paths();
   checkControlPath(paths);
   if (!VERSION_RE.test(VERSION))
@@ -134,7 +139,10 @@ export async function runSetupCommand(
       return async (ctx) => {
         const done = await setup(ctx);
         if (!done.ok) return done;
-        const restricted = await restrictJob(paths, key, { configFor: () => gateConfigFor(ctx.entry), ...timing })(ctx);
+        const restricted = await restrictJob(paths, key, {
+          configFor: () => gateConfigFor(ctx.entry, [], { hooks: opts.allowHooks === true }),
+          ...timing,
+        })(ctx);
         return restricted.ok
           ? { ...done, data: { ...done.data!, restricted: true } }
           : { ...restricted, data: undefined };
@@ -142,7 +150,11 @@ export async function runSetupCommand(
     },
     onSuccess: (entry, r) => {
       applySetup(entry, r.data);
-      if (r.data?.restricted) entry.restricted = true;
+      if (r.data?.restricted) {
+        entry.restricted = true;
+        if (opts.allowHooks) entry.gate_hooks = true;
+        else delete entry.gate_hooks;
+      }
     },
     extraJson: (r) => ({
       changed: r.data?.changed ?? null,
@@ -184,17 +196,27 @@ export function registerRemoteCommands(host: TillCommand, cli: Cli): void {
       )
       .example('till host setup --all', 'install this till on every host (status till-ready)')
       .example('till host setup web1 --restrict', "then restrict till's key there to till's own operations")
+      .example(
+        'till host setup web1 --restrict --allow-hooks',
+        'the same, letting it run release hooks (deployed code then runs there)',
+      )
       .option(
         '--restrict',
         "then restrict till's key on the host to `till gate` (only till's own operations; docs/gate.md) and prove host test still passes",
       )
       .option(
+        '--allow-hooks',
+        'with --restrict: let the key run release hooks (.till/hooks/*): deployed code then runs on the host (gate.json "hooks": true)',
+      )
+      .option(
         '--force',
         'install even on hosts that already run this version (e.g. a rebuilt bundle); the launcher is switched again',
       ),
-  ).action(async (patterns: string[], opts: FleetOpts & { restrict?: boolean; force?: boolean }) => {
-    cli.exitCode = await runSetupCommand(cli, patterns, opts);
-  });
+  ).action(
+    async (patterns: string[], opts: FleetOpts & { restrict?: boolean; force?: boolean; allowHooks?: boolean }) => {
+      cli.exitCode = await runSetupCommand(cli, patterns, opts);
+    },
+  );
 
   addFleetOptions(
     host

@@ -51,6 +51,8 @@ export const FREE_PLACEHOLDERS: ReadonlySet<string> = new Set([
   'command',
   'SHA256:…',
   'size|N%',
+  'n|p%',
+  'text',
   'per-core',
 ]);
 

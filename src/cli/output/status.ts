@@ -5,7 +5,20 @@ import { plural } from '../../core/format.js';
 import { formatAge, printable, type Colors } from './terminal.js';
 
 /** On a narrow terminal, the columns left out (in this order) until a host line fits. */
-export const NARROW_DROP_ORDER = ['TESTED', 'SYNCED', 'DEPLOYED', 'STATUS', 'CHECKED'];
+export const NARROW_DROP_ORDER = ['BY', 'TESTED', 'SYNCED', 'DEPLOYED', 'STATUS', 'CHECKED'];
+
+/** `ann@laptop 3fa9c2d1+`: who deployed the release, from which commit (+: a dirty tree). */
+export function deployedByCell(h: Pick<HostRow, 'deployedBy' | 'commit' | 'dirty'>): string {
+  const commit = h.commit ? ` ${h.commit.slice(0, 8)}${h.dirty ? '+' : ''}` : '';
+  return h.deployedBy || commit ? printable(`${h.deployedBy ?? '?'}${commit}`) : '-';
+}
+
+/** The NOTE of a host: why it is down or degraded, else its manual lock (host text: escaped). */
+function noteOf(h: HostRow): string {
+  if (h.reasons[0] !== undefined) return h.reasons[0];
+  if (h.lock) return `locked by ${h.lock.by ?? '?'}${h.lock.message ? `: ${h.lock.message}` : ''}`;
+  return '';
+}
 
 /** Points drawn per sparkline in the terminal (the HTML page draws them all). */
 export const TERMINAL_TREND = 10;
@@ -103,10 +116,11 @@ export function renderStatusText(view: StatusView, o: TextOptions): string {
       ['SYNCED', (h) => formatAge(h.lastSync, o.now)],
       ['DEPLOYED', (h) => formatAge(h.lastDeploy, o.now)],
       ['RELEASE', (h) => h.release ?? '-'],
+      ['BY', deployedByCell],
       ['LATENCY', (h) => trendCell(h.latencyTrend, h.latencyMs === null ? '-' : `${h.latencyMs}ms`, width)],
       ['LOAD', (h) => trendCell(h.loadTrend, h.load1 === null ? '-' : `${h.load1}/${h.cpus ?? '?'}`, width)],
       ['DISK', (h) => (h.diskFreeBytes === null ? '-' : formatBytes(h.diskFreeBytes))],
-      ['NOTE', (h) => h.reasons[0] ?? ''],
+      ['NOTE', (h) => printable(noteOf(h))],
     ];
     const kept = columns.filter(([name]) => !drop.has(name));
     const rows = picked.shown.map((h) => kept.map(([, cell]) => cell(h)));

@@ -36,9 +36,31 @@ const runSchema = z.looseObject({
   options: z.looseObject({
     shared: z.array(z.string()),
     keep: z.number().int().min(1),
+    /** Failures the run may have (a percentage already counted against its targets). */
     maxFail: z.number().int().min(0),
     check: z.string().nullable(),
+    // Since progressive switching: absent in an older run (one batch, no hooks' options).
+    canary: z.number().int().min(0).optional(),
+    /** `--batch-size` as given (`2`, `25%`). */
+    batchSize: z.string().optional(),
+    /** `--max-fail` as given (`1`, `20%`). */
+    maxFailSpec: z.string().optional(),
+    pauseSec: z.number().min(0).optional(),
+    /** --canary, --batch-size or --max-fail was given (and not --no-auto-rollback): a stop switches back. */
+    autoRollback: z.boolean().optional(),
+    /** False: --no-hooks. */
+    hooks: z.boolean().optional(),
+    hookTimeout: z.number().int().min(1).optional(),
   }),
+  /** Who deploys what and why: the release record written on each host. */
+  record: z
+    .looseObject({
+      deployer: z.string(),
+      commit: z.string().nullable(),
+      dirty: z.boolean().nullable(),
+      message: z.string(),
+    })
+    .optional(),
   hosts: z.record(z.string(), hostProgress),
 });
 export type DeployRun = z.output<typeof runSchema>;

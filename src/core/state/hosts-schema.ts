@@ -89,10 +89,35 @@ export const hostEntryFields = z.looseObject({
   health: healthSnapshotSchema.optional(),
   /** os, arch, cores, memory (bytes), as the last successful `host health` saw them. */
   metadata: hostMetadataSchema.optional(),
-  /** The deployed release (`host deploy`/`rollback`): current, previous and when. */
-  deploy: z.looseObject({ current: z.string().nullable(), previous: z.string().nullable(), at: isoTime }).optional(),
+  /**
+   * The deployed release (`host deploy`/`rollback`): current, previous and when; who
+   * deployed the current one, from which commit, why (its release record on the host).
+   */
+  deploy: z
+    .looseObject({
+      current: z.string().nullable(),
+      previous: z.string().nullable(),
+      at: isoTime,
+      deployer: z.string().optional(),
+      commit: z.string().optional(),
+      dirty: z.boolean().optional(),
+      message: z.string().optional(),
+    })
+    .optional(),
+  /** The manual lock (`till host lock`) as this TILL_HOME last saw it on the host (host text); absent: none seen. */
+  manual_lock: z
+    .looseObject({
+      by: z.string().optional(),
+      when: z.string().optional(),
+      from: z.string().optional(),
+      message: z.string().optional(),
+      seen: isoTime,
+    })
+    .optional(),
   /** till's key on this host is restricted to `till gate` (host setup --restrict; docs/gate.md). */
   restricted: z.boolean().optional(),
+  /** Its gate.json allows release hooks (`host setup --restrict --allow-hooks`). */
+  gate_hooks: z.boolean().optional(),
   /** Fingerprint of till's key this host accepts (set by authorize and rotate-key); absent: the current key. */
   key_fingerprint: z
     .string()
