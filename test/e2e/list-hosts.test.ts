@@ -94,17 +94,28 @@ describe('--list-hosts', () => {
     }
   });
 
+  /** A value for each option the command requires (`host lock -m`): commander checks those first. */
+  const required = (words: string[]): string[] => {
+    let cmd: Command = tree;
+    for (const w of words) cmd = cmd.commands.find((c) => c.name() === w)!;
+    return cmd.options.filter((o) => o.mandatory).flatMap((o) => [o.long!, 'x']);
+  };
+
   it.each(fleetCommands().map((c) => [c.join(' '), c]))(
     'till %s --list-hosts prints the targets, exit 0, and contacts and changes nothing',
     async (_name, words) => {
       const before = snapshot();
-      const r = await till(home, [...words, 'web-[1-4],@prod,!web-2', '--limit', '!web-4', '--list-hosts'], {
+      const extra = required(words);
+      const r = await till(home, [...words, 'web-[1-4],@prod,!web-2', '--limit', '!web-4', ...extra, '--list-hosts'], {
         env,
         timeoutMs: 20_000,
       });
       expect(r.code, r.stderr).toBe(0);
       expect(r.stdout).toBe('web-1\nweb-3\ndb-1\n');
-      const json = await till(home, [...words, '@prod', '--list-hosts', '--json'], { env, timeoutMs: 20_000 });
+      const json = await till(home, [...words, '@prod', ...extra, '--list-hosts', '--json'], {
+        env,
+        timeoutMs: 20_000,
+      });
       expect(json.code, json.stderr).toBe(0);
       expect(JSON.parse(json.stdout)).toEqual({ hosts: ['web-1', 'db-1'] });
       expect(existsSync(tripped), existsSync(tripped) ? readFileSync(tripped, 'utf8') : '').toBe(false);
