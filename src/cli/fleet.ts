@@ -13,6 +13,7 @@ import type { Inventory } from '../inventory/inventory.js';
 import type { HostEntry } from '../core/state/hosts.js';
 import { resolveTargets, type ResolveOptions } from '../core/targets.js';
 import type { Cli } from './context.js';
+import { currentOperation, handleInterrupts } from './journal.js';
 import { collect, intOption, secondsOption } from './options.js';
 import { FleetReporter, fleetJson, renderSummary } from './output/reporter.js';
 
@@ -86,6 +87,7 @@ export function selectTargets(
     resolve,
   );
   for (const w of warnings) cli.err(`warning: ${w}`);
+  currentOperation()?.noteTargets(targets.map((t) => t.name));
   return targets;
 }
 
@@ -115,13 +117,22 @@ export function interruptSignal(): { signal: AbortSignal; dispose: () => void } 
   };
   process.on('SIGINT', handler);
   process.on('SIGTERM', handler);
+  const handled = handleInterrupts();
   return {
     signal: controller.signal,
     dispose: () => {
       process.off('SIGINT', handler);
       process.off('SIGTERM', handler);
+      handled();
     },
   };
+}
+
+/** What a fleet command's job may use of the progress display. */
+export interface FleetHooks {
+  output: FleetReporter['output'];
+  /** Redraws the live line (its detail changed). */
+  refresh: () => void;
 }
 
 export interface FleetCommand<T> {
@@ -129,7 +140,9 @@ export interface FleetCommand<T> {
   inventory: Inventory;
   targets: Target[];
   opts: FleetOpts;
-  job: (hooks: { output: FleetReporter['output'] }) => HostJob<T>;
+  job: (hooks: FleetHooks) => HostJob<T>;
+  /** What the live line shows after its count (transfers under way); a job calls hooks.refresh when it changed. */
+  detail?: () => string;
   /** Applies a successful result to its database entry. */
   onSuccess?: (entry: HostEntry, result: HostResult<T>) => void;
   /** Applies any attempted (not skipped or cancelled) result, before onSuccess. */
@@ -157,10 +170,10 @@ export interface FleetCommand<T> {
 export async function runFleetWithProgress<T>(
   cli: Cli,
   targets: Target[],
-  job: (hooks: { output: FleetReporter['output'] }) => HostJob<T>,
+  job: (hooks: FleetHooks) => HostJob<T>,
   opts: FleetOpts,
   signal: AbortSignal,
-  display: { stream?: boolean; grouped?: boolean; quiet?: boolean } = {},
+  display: { stream?: boolean; grouped?: boolean; quiet?: boolean; detail?: () => string } = {},
 ): Promise<FleetReport<T>> {
   checkFanoutOptions(opts);
   const reporter = new FleetReporter(cli, targets.length, {
@@ -168,15 +181,19 @@ export async function runFleetWithProgress<T>(
     stream: display.stream === true,
     grouped: display.grouped === true,
     quietDone: display.quiet === true,
+    ...(display.detail ? { detail: display.detail } : {}),
   });
   try {
-    return await runFleet(targets, job({ output: reporter.output }), {
+    const report = await runFleet(targets, job({ output: reporter.output, refresh: () => reporter.refresh() }), {
       parallel: opts.serial ? 1 : opts.parallel,
       attempts: opts.retries,
       singleAttemptFor: (t) => t.entry.status === 'unreachable',
       signal,
       onEvent: reporter.onEvent as (e: unknown) => void,
     });
+    // Hosts never started (interrupted) have no progress event: the journal gets them here.
+    for (const r of report.results) currentOperation()?.noteResult(r);
+    return report;
   } finally {
     reporter.stop();
   }
@@ -193,6 +210,7 @@ export async function runFleetCommand<T>(c: FleetCommand<T>): Promise<number> {
       stream: c.stream,
       grouped: c.grouped,
       quiet: c.quiet,
+      ...(c.detail ? { detail: c.detail } : {}),
     });
   } finally {
     interrupt.dispose();
