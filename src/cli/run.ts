@@ -4,6 +4,7 @@ import { resolveTillHome } from '../core/paths.js';
 import { createCli } from './context.js';
 import { finishJournal, installJournal } from './journal.js';
 import { writeFd } from './output/fd.js';
+import { COLOR_MODES } from './output/terminal.js';
 import { VERSION, versionReport } from './version.js';
 
 /**
@@ -17,7 +18,7 @@ export async function runCli(argv: string[]): Promise<number> {
     writeFd(1, `${VERSION}\n`);
     return ExitCode.ok;
   }
-  if (argv.length === 2 && argv.includes('--verbose') && (argv.includes('--version') || argv.includes('-V'))) {
+  if (isVerboseVersion(argv)) {
     writeFd(1, `${versionReport()}\n`);
     return ExitCode.ok;
   }
@@ -38,6 +39,20 @@ export async function runCli(argv: string[]): Promise<number> {
     finishJournal(code, shown instanceof Error ? shown.message : String(shown));
     return code;
   }
+}
+
+/**
+ * `till --version --verbose`, in either order, beside a valid `--color` (which changes
+ * nothing here); commander alone would print just the version and drop --verbose.
+ */
+function isVerboseVersion(argv: readonly string[]): boolean {
+  const rest: string[] = [];
+  for (let i = 0; i < argv.length; i++) {
+    const a = argv[i]!;
+    if (a === '--color' && (COLOR_MODES as readonly string[]).includes(argv[i + 1] ?? '')) i += 1;
+    else if (!(a.startsWith('--color=') && (COLOR_MODES as readonly string[]).includes(a.slice(8)))) rest.push(a);
+  }
+  return rest.length === 2 && rest.includes('--verbose') && (rest.includes('--version') || rest.includes('-V'));
 }
 
 type AnyCommand = { commands: readonly AnyCommand[]; exitOverride(): unknown };
