@@ -16,6 +16,7 @@ import { recordWaitMs, ResultRecorder } from '../core/result-recorder.js';
 import { cutUnfinishedAppend, knownHostsSize } from '../ops/host-keys.js';
 import { resolveTargets, type ResolveOptions } from '../core/targets.js';
 import type { Cli } from './context.js';
+import { currentOperation, handleInterrupts } from './journal.js';
 import { collect, intOption, secondsOption } from './options.js';
 import { FleetReporter, fleetJson, renderSummary } from './output/reporter.js';
 
@@ -89,6 +90,7 @@ export function selectTargets(
     resolve,
   );
   for (const w of warnings) cli.err(`warning: ${w}`);
+  currentOperation()?.noteTargets(targets.map((t) => t.name));
   return targets;
 }
 
@@ -118,13 +120,22 @@ export function interruptSignal(): { signal: AbortSignal; dispose: () => void } 
   };
   process.on('SIGINT', handler);
   process.on('SIGTERM', handler);
+  const handled = handleInterrupts();
   return {
     signal: controller.signal,
     dispose: () => {
       process.off('SIGINT', handler);
       process.off('SIGTERM', handler);
+      handled();
     },
   };
+}
+
+/** What a fleet command's job may use of the progress display. */
+export interface FleetHooks {
+  output: FleetReporter['output'];
+  /** Redraws the live line (its detail changed). */
+  refresh: () => void;
 }
 
 export interface FleetCommand<T> {
@@ -132,7 +143,9 @@ export interface FleetCommand<T> {
   inventory: Inventory;
   targets: Target[];
   opts: FleetOpts;
-  job: (hooks: { output: FleetReporter['output'] }) => HostJob<T>;
+  job: (hooks: FleetHooks) => HostJob<T>;
+  /** What the live line shows after its count (transfers under way); a job calls hooks.refresh when it changed. */
+  detail?: () => string;
   /** Applies a successful result to its database entry. */
   onSuccess?: (entry: HostEntry, result: HostResult<T>) => void;
   /** Applies any attempted (not skipped or cancelled) result, before onSuccess. */
@@ -173,10 +186,10 @@ export interface RunExtras<T> {
 export async function runFleetWithProgress<T>(
   cli: Cli,
   targets: Target[],
-  job: (hooks: { output: FleetReporter['output'] }) => HostJob<T>,
+  job: (hooks: FleetHooks) => HostJob<T>,
   opts: FleetOpts,
   signal: AbortSignal,
-  display: { stream?: boolean; grouped?: boolean; quiet?: boolean } = {},
+  display: { stream?: boolean; grouped?: boolean; quiet?: boolean; detail?: () => string } = {},
   extras: RunExtras<T> = {},
 ): Promise<FleetReport<T>> {
   checkFanoutOptions(opts);
@@ -185,10 +198,11 @@ export async function runFleetWithProgress<T>(
     stream: display.stream === true,
     grouped: display.grouped === true,
     quietDone: display.quiet === true,
+    ...(display.detail ? { detail: display.detail } : {}),
   });
   const knownHostsBefore = await knownHostsSize(cli.paths());
   try {
-    return await runFleet(targets, job({ output: reporter.output }), {
+    const report = await runFleet(targets, job({ output: reporter.output, refresh: () => reporter.refresh() }), {
       parallel: opts.serial ? 1 : opts.parallel,
       attempts: opts.retries,
       singleAttemptFor: (t) => t.entry.status === 'unreachable',
@@ -199,6 +213,9 @@ export async function runFleetWithProgress<T>(
         if (e.type === 'done') extras.onDone?.(e.result);
       },
     });
+    // Hosts never started (interrupted) have no progress event: the journal gets them here.
+    for (const r of report.results) currentOperation()?.noteResult(r);
+    return report;
   } finally {
     reporter.stop();
     // ssh's own append of a new host key that a full disk cut short: cut back to what it was.
@@ -225,7 +242,7 @@ export async function runFleetCommand<T>(c: FleetCommand<T>): Promise<number> {
       c.job,
       opts,
       interrupt.signal,
-      { stream: c.stream, grouped: c.grouped, quiet: c.quiet },
+      { stream: c.stream, grouped: c.grouped, quiet: c.quiet, ...(c.detail ? { detail: c.detail } : {}) },
       { hostTimeoutMs: c.hostTimeoutMs, onDone: recorder && ((r) => recorder.add(r)) },
     );
   } finally {

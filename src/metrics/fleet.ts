@@ -158,6 +158,16 @@ export function hostMetricFamilies(db: HostsFile): MetricFamily[] {
       perHost((e) => (e.health?.up ? (e.health.degraded ? 1 : 0) : null)),
     ),
     family(
+      'till_host_drift_files',
+      'Files of the live release that differ from the source, by kind (changed, added, removed on the host), at the last health check run with --drift.',
+      names.flatMap((host) => {
+        const h = db.hosts[host]!.health;
+        const d = h?.up ? h.drift : undefined;
+        if (!d) return [];
+        return (['changed', 'added', 'removed'] as const).map((kind) => ({ labels: { host, kind }, value: d[kind] }));
+      }),
+    ),
+    family(
       'till_host_health_timestamp_seconds',
       'When the last health check of the host ran (Unix time).',
       perHost((e) => seconds(e.health?.at)),

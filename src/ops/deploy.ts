@@ -175,7 +175,7 @@ function transferFailure(rs: ProcessResult): JobOutcome<never> | undefined {
 }
 
 /** Feeds rsync's stdout to `parseRsyncProgress` record by record (a chunk may end mid-record). */
-function progressReader(report: (p: RsyncProgress) => void): (chunk: Buffer) => void {
+export function progressReader(report: (p: RsyncProgress) => void): (chunk: Buffer) => void {
   let pending = '';
   return (chunk) => {
     const text = pending + chunk.toString('latin1');

@@ -14,6 +14,8 @@ import { health, HEALTH_PING, HEALTH_PONG, textOf, type HealthProbe } from '../p
 import { noAnswer, remoteFailure } from '../ssh/outcome.js';
 import { runScript } from '../ssh/run-script.js';
 import { plural } from '../core/format.js';
+import type { DeploySource } from '../deploy/source.js';
+import { compareLive, describeDrift } from './diff.js';
 
 /**
  * `till host health`: one remote probe per host (src/protocol/probes.ts: a POSIX sh
@@ -139,6 +141,35 @@ export interface HealthJobOptions {
   timeoutMs?: number;
   /** The engine's bound on the whole host (hostTimeoutMs), named in the verdict when it passes. */
   boundMs?: number;
+  /** `--drift`: also compare each live release with this source (host diff's read); never by default. */
+  drift?: { source: DeploySource; shared: readonly string[] };
+}
+
+/** `--drift`: the live release against the source, as counts and a reason when it differs (or cannot be read). */
+async function driftOf(
+  paths: TillPaths,
+  name: string,
+  entry: HostEntry,
+  signal: AbortSignal,
+  opts: HealthJobOptions,
+): Promise<{ drift: NonNullable<HealthSnapshot['drift']> | null; reason: string | null }> {
+  const { source, shared } = opts.drift!;
+  const compared = await compareLive(paths, name, entry, source, shared, signal, {
+    connectTimeout: opts.connectTimeout,
+    timeoutMs: opts.timeoutMs,
+  });
+  if ('outcome' in compared)
+    return { drift: null, reason: `drift: ${textOf(compared.outcome.failure?.message ?? 'no report') ?? ''}` };
+  const d = compared.data;
+  return {
+    drift: {
+      changed: d.changed.length,
+      added: d.added.length,
+      removed: d.removed.length,
+      liveIsRecorded: d.liveIsRecorded,
+    },
+    reason: d.differs ? `drift: ${describeDrift(d)}` : null,
+  };
 }
 
 /** Where the text after `line` starts; the line may follow a greeting a login shell printed without a newline. */
@@ -204,7 +235,7 @@ export class PingTimer {
 }
 
 /**
- * The engine job: ONE ssh call per host, the v2 script, answered on the fly
+ * The engine job: ONE ssh call per host (two more with --drift: host diff's read), the v2 script, answered on the fly
  * (PingTimer). A restricted host whose gate predates v2 refuses it as an unknown
  * script: that host gets the v1 script in a second call, timed from the call's start
  * to the script's first line (which includes opening the session). Every outcome that
@@ -265,6 +296,14 @@ export function healthJob(paths: TillPaths, opts: HealthJobOptions): HostJob<Hea
       return { ok: false, failure: failure ?? remoteFailure(message), ...base, data };
     }
     const data = snapshotOf(new Date(), run.value, latencyMs, opts.thresholds);
+    if (opts.drift) {
+      const { drift, reason } = await driftOf(paths, name, entry, signal, opts);
+      data.drift = drift;
+      if (reason !== null) {
+        data.reasons.push(reason);
+        data.degraded = true;
+      }
+    }
     if (!data.degraded) return { ok: true, ...base, data };
     return { ok: false, failure: remoteFailure(`degraded: ${data.reasons.join('; ')}`), ...base, data };
   };

@@ -30,6 +30,50 @@ export interface StoreOptions {
   revive?: (data: unknown) => unknown;
 }
 
+/** How long a lock may sit untouched before another till takes it over (a killed till left it). */
+const STALE_MS = 15_000;
+
+type LockfileModule = typeof import('proper-lockfile');
+let syncLockfile: LockfileModule | undefined;
+
+/**
+ * Loads proper-lockfile for lockFileSync, which cannot load it itself: it may run in
+ * an 'exit' handler, where nothing asynchronous happens. The library is loaded only by
+ * the commands that need it (start-up by command group).
+ */
+export async function prepareLockFileSync(): Promise<void> {
+  syncLockfile ??= (await import('proper-lockfile')).default;
+}
+
+/**
+ * Takes `<file>.lock` synchronously, as the async stores do (proper-lockfile, the same
+ * lock folder and staleness), for a writer that must finish inside a process 'exit'
+ * handler (the operations journal). Waits up to `waitMs`; throws when it cannot (and
+ * when prepareLockFileSync has not run). Returns the release.
+ */
+export function lockFileSync(file: string, waitMs = 20_000): () => void {
+  const lockfile = syncLockfile;
+  if (lockfile === undefined) throw new Error('lockFileSync before prepareLockFileSync');
+  const deadline = Date.now() + waitMs;
+  const nap = new Int32Array(new SharedArrayBuffer(4));
+  for (let delay = 2; ; delay = Math.min(delay * 2, 100)) {
+    try {
+      const release = lockfile.lockSync(file, { realpath: false, stale: STALE_MS, onCompromised: () => undefined });
+      return () => {
+        try {
+          release();
+        } catch {
+          // already released (taken over as stale): nothing of ours to remove
+        }
+      };
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code !== 'ELOCKED' || Date.now() >= deadline) throw err;
+      // A sleep without the event loop: this may run in an 'exit' handler.
+      Atomics.wait(nap, 0, 0, delay + Math.floor(Math.random() * delay));
+    }
+  }
+}
+
 export function sha256(text: string): string {
   return createHash('sha256').update(text).digest('hex');
 }
@@ -227,7 +271,7 @@ export class JsonFileStore<S extends z.ZodType> {
       const { default: lockfile } = await import('proper-lockfile');
       return await lockfile.lock(this.file, {
         realpath: false,
-        stale: 15_000,
+        stale: STALE_MS,
         update: 5_000,
         retries: { retries: 200, factor: 1.3, minTimeout: 5, maxTimeout: 150, randomize: true },
         onCompromised: () => {
