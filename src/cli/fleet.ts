@@ -4,6 +4,7 @@ import {
   DEFAULT_ATTEMPTS,
   DEFAULT_PARALLEL,
   runFleet,
+  type FleetEvent,
   type FleetReport,
   type HostJob,
   type HostResult,
@@ -11,6 +12,8 @@ import {
 } from '../core/fanout.js';
 import type { Inventory } from '../inventory/inventory.js';
 import type { HostEntry } from '../core/state/hosts.js';
+import { recordWaitMs, ResultRecorder } from '../core/result-recorder.js';
+import { cutUnfinishedAppend, knownHostsSize } from '../ops/host-keys.js';
 import { resolveTargets, type ResolveOptions } from '../core/targets.js';
 import type { Cli } from './context.js';
 import { currentOperation, handleInterrupts } from './journal.js';
@@ -159,8 +162,21 @@ export interface FleetCommand<T> {
   quiet?: boolean;
   /** false for dry runs: nothing is written to the database. */
   record?: boolean;
-  /** Records more from the run once the database is updated (health history). */
-  afterRun?: (report: FleetReport<T>) => void | Promise<void>;
+  /** Records more from results once the database holds them (health history); given every batch recorded. */
+  recordMore?: (results: readonly HostResult<T>[]) => Promise<void>;
+  /**
+   * Record results while the run goes on (ResultRecorder), not only at its end: one host
+   * that takes until its bound does not hold back what the others found (watch, metrics).
+   */
+  recordAsDone?: boolean;
+  /** A bound on each host's whole job, every attempt included (the engine's hostTimeoutMs). */
+  hostTimeoutMs?: number;
+}
+
+/** What a run adds to the fan-out options: a bound per host, and who else hears each finished host. */
+export interface RunExtras<T> {
+  hostTimeoutMs?: number;
+  onDone?: (result: HostResult<T>) => void;
 }
 
 /**
@@ -174,6 +190,7 @@ export async function runFleetWithProgress<T>(
   opts: FleetOpts,
   signal: AbortSignal,
   display: { stream?: boolean; grouped?: boolean; quiet?: boolean; detail?: () => string } = {},
+  extras: RunExtras<T> = {},
 ): Promise<FleetReport<T>> {
   checkFanoutOptions(opts);
   const reporter = new FleetReporter(cli, targets.length, {
@@ -183,19 +200,26 @@ export async function runFleetWithProgress<T>(
     quietDone: display.quiet === true,
     ...(display.detail ? { detail: display.detail } : {}),
   });
+  const knownHostsBefore = await knownHostsSize(cli.paths());
   try {
     const report = await runFleet(targets, job({ output: reporter.output, refresh: () => reporter.refresh() }), {
       parallel: opts.serial ? 1 : opts.parallel,
       attempts: opts.retries,
       singleAttemptFor: (t) => t.entry.status === 'unreachable',
+      hostTimeoutMs: extras.hostTimeoutMs,
       signal,
-      onEvent: reporter.onEvent as (e: unknown) => void,
+      onEvent: (e) => {
+        reporter.onEvent(e as FleetEvent);
+        if (e.type === 'done') extras.onDone?.(e.result);
+      },
     });
     // Hosts never started (interrupted) have no progress event: the journal gets them here.
     for (const r of report.results) currentOperation()?.noteResult(r);
     return report;
   } finally {
     reporter.stop();
+    // ssh's own append of a new host key that a full disk cut short: cut back to what it was.
+    await cutUnfinishedAppend(cli.paths(), knownHostsBefore).catch(() => false);
   }
 }
 
@@ -203,15 +227,24 @@ export async function runFleetWithProgress<T>(
 export async function runFleetCommand<T>(c: FleetCommand<T>): Promise<number> {
   const { cli, opts } = c;
   const json = opts.json === true;
+  const record = async (results: readonly HostResult<T>[]) => {
+    await c.inventory.recordResults(results, c.onSuccess, c.onAttempt);
+    await c.recordMore?.(results);
+  };
+  const recorder =
+    c.record !== false && c.recordAsDone ? new ResultRecorder<T>(record, recordWaitMs(c.targets.length)) : undefined;
   const interrupt = interruptSignal();
   let report: FleetReport<T>;
   try {
-    report = await runFleetWithProgress(cli, c.targets, c.job, opts, interrupt.signal, {
-      stream: c.stream,
-      grouped: c.grouped,
-      quiet: c.quiet,
-      ...(c.detail ? { detail: c.detail } : {}),
-    });
+    report = await runFleetWithProgress(
+      cli,
+      c.targets,
+      c.job,
+      opts,
+      interrupt.signal,
+      { stream: c.stream, grouped: c.grouped, quiet: c.quiet, ...(c.detail ? { detail: c.detail } : {}) },
+      { hostTimeoutMs: c.hostTimeoutMs, onDone: recorder && ((r) => recorder.add(r)) },
+    );
   } finally {
     interrupt.dispose();
   }
@@ -229,10 +262,8 @@ export async function runFleetCommand<T>(c: FleetCommand<T>): Promise<number> {
         ),
       );
   }
-  if (c.record !== false) {
-    await c.inventory.recordResults(report.results, c.onSuccess, c.onAttempt);
-    await c.afterRun?.(report);
-  }
+  if (recorder) await recorder.flush();
+  else if (c.record !== false) await record(report.results);
   if (report.cancelled) return ExitCode.interrupted;
   return report.ok ? ExitCode.ok : ExitCode.hostFailed;
 }

@@ -1,5 +1,5 @@
 import { CommanderError } from 'commander';
-import { ExitCode, permissionError, TillError } from '../core/errors.js';
+import { DiskFullError, ExitCode, isDiskFull, permissionError, TillError } from '../core/errors.js';
 import { resolveTillHome } from '../core/paths.js';
 import { createCli } from './context.js';
 import { finishJournal, installJournal } from './journal.js';
@@ -91,6 +91,11 @@ function report(err: unknown, red: (s: string) => string): number {
     if (err.code === 'commander.helpDisplayed' || err.code === 'commander.version') return ExitCode.ok;
     // commander already printed its message to stderr
     return ExitCode.usage;
+  }
+  // A write that no state writer wrapped (a key, a folder): still a full disk, not a bug.
+  if (!(err instanceof TillError) && isDiskFull(err)) {
+    const path = (err as NodeJS.ErrnoException).path;
+    err = new DiskFullError(path ?? 'a file under TILL_HOME');
   }
   if (err instanceof TillError) {
     if (err.message !== '') writeFd(2, `${red('error:')} ${err.message}\n`);

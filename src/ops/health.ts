@@ -11,7 +11,7 @@ import {
 import { raiseTo, type HostEntry } from '../core/state/hosts.js';
 import { formatBytes, formatThreshold, type SizeThreshold } from '../core/units.js';
 import { health, HEALTH_PING, HEALTH_PONG, textOf, type HealthProbe } from '../protocol/probes.js';
-import { remoteFailure } from '../ssh/outcome.js';
+import { noAnswer, remoteFailure } from '../ssh/outcome.js';
 import { runScript } from '../ssh/run-script.js';
 import { plural } from '../core/format.js';
 import type { DeploySource } from '../deploy/source.js';
@@ -92,8 +92,15 @@ const NO_DATA = {
   release: null,
 } as const;
 
-export function downSnapshot(at: Date, reason: string): HealthSnapshot {
-  return { at: at.toISOString(), up: false, ...NO_DATA, degraded: false, reasons: [`down: ${reason}`] };
+export function downSnapshot(at: Date, reason: string, kind?: string): HealthSnapshot {
+  return {
+    at: at.toISOString(),
+    up: false,
+    ...NO_DATA,
+    degraded: false,
+    reasons: [`down: ${reason}`],
+    ...(kind !== undefined ? { downKind: kind } : {}),
+  };
 }
 
 export function snapshotOf(
@@ -132,6 +139,8 @@ export interface HealthJobOptions {
   thresholds: HealthThresholds;
   connectTimeout?: number;
   timeoutMs?: number;
+  /** The engine's bound on the whole host (hostTimeoutMs), named in the verdict when it passes. */
+  boundMs?: number;
   /** `--drift`: also compare each live release with this source (host diff's read); never by default. */
   drift?: { source: DeploySource; shared: readonly string[] };
 }
@@ -189,6 +198,11 @@ export class PingTimer {
   latencyMs: number | null = null;
 
   constructor(private readonly waitMs = PING_WAIT_MS) {}
+
+  /** The script printed its first line: the host answered, whatever happened after. */
+  get answered(): boolean {
+    return this.pingAt !== undefined;
+  }
 
   attach = (stdin: NodeJS.WritableStream): void => {
     this.stdin = stdin;
@@ -252,16 +266,30 @@ export function healthJob(paths: TillPaths, opts: HealthJobOptions): HostJob<Hea
       },
     );
     const latencyMs = run.version === 'health-v2' ? timer.latencyMs : firstLine;
+    const answered = run.version === 'health-v2' ? timer.answered : firstLine !== null;
     const { result, failure } = run;
     const base = { exitCode: result.exitCode, stdout: result.stdout, stderr: result.stderr };
+    if (result.timedOut && !answered) {
+      // Not one line back before the bound: the host is down (frozen, or its sshd hangs), not slow.
+      const down = noAnswer(opts.boundMs ?? opts.timeoutMs);
+      return {
+        ok: false,
+        failure: down,
+        ...base,
+        exitCode: null,
+        data: downSnapshot(new Date(), down.message, down.kind),
+      };
+    }
     if (failure?.kind === 'cancelled') return { ok: false, failure, ...base };
-    if (failure?.connection) return { ok: false, failure, ...base, data: downSnapshot(new Date(), failure.message) };
+    if (failure?.connection)
+      return { ok: false, failure, ...base, data: downSnapshot(new Date(), failure.message, failure.kind) };
     if (failure || !run.value) {
       // The remote's own words, cleaned: they reach terminals and pages.
       const message = failure?.message ?? 'no report';
       const data: HealthSnapshot = {
         ...downSnapshot(new Date(), ''),
         up: true,
+        downKind: null,
         degraded: true,
         reasons: [`probe: ${textOf(message) ?? ''}`],
       };

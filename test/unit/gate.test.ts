@@ -278,7 +278,7 @@ describe('decide: what a restricted key may run', () => {
     });
     expect(decide(send(deployPrepare, prep), policy)).toMatchObject({
       kind: 'script',
-      name: 'deploy-prepare-v4',
+      name: 'deploy-prepare-v5',
       args: expect.arrayContaining(['aaaaaa']),
     });
     expect(reason(send(deployPrepare, { ...prep, contentHash: '../x' }))).toMatch(

@@ -11,6 +11,7 @@ import {
 import type { HostResult } from '../../core/fanout.js';
 import { formatBytes, parseSizeThreshold, type SizeThreshold } from '../../core/units.js';
 import { DEFAULT_THRESHOLDS, healthJob, recordHealth, type HealthThresholds } from '../../ops/health.js';
+import { probeBoundMs } from '../../ops/test.js';
 import type { Cli } from '../context.js';
 import { addFleetOptions, listHostsIfAsked, runFleetCommand, selectTargets, type FleetOpts } from '../fleet.js';
 import type { TillCommand } from '../help.js';
@@ -81,7 +82,7 @@ export function registerHealthCommand(host: TillCommand, cli: Cli): void {
       .command('health')
       .description(
         'one ssh call per host (one script, which also times the ssh round trip): up, ssh latency, uptime, load, CPUs, memory, free disk at tekton_path, OS, till version, current release; ' +
-          'stores the snapshot and appends it to the history; exit 1 if a host is down or degraded',
+          'stores the snapshot and appends it to the history; a host that has not answered within 20 s (--timeout) is down; exit 1 if a host is down or degraded',
       )
       .example('till host health --all', 'up, latency, load, memory, disk and release of every host')
       .example('till host health --group db --disk-min 20%', 'degraded below 20 % free disk')
@@ -123,6 +124,8 @@ export function registerHealthCommand(host: TillCommand, cli: Cli): void {
         [opts.shared, '--shared'],
       ] as const)
         if (given !== undefined) throw new UsageError(`${name} goes with --drift`);
+    // --timeout bounds each host's whole check; without it, a default that a frozen host meets.
+    const boundMs = opts.timeout !== undefined ? opts.timeout * 1000 : probeBoundMs(opts.connectTimeout);
     const inventory = new Inventory(paths);
     const targets = selectTargets(cli, await inventory.read(), patterns, opts);
     if (listHostsIfAsked(cli, targets, opts)) return;
@@ -141,12 +144,15 @@ export function registerHealthCommand(host: TillCommand, cli: Cli): void {
       inventory,
       targets,
       opts,
+      hostTimeoutMs: boundMs,
+      recordAsDone: true,
       job: () =>
         healthJob(paths, {
           thresholds,
           ...(drift ? { drift } : {}),
           connectTimeout: opts.connectTimeout,
           timeoutMs: opts.timeout && opts.timeout * 1000,
+          boundMs,
         }),
       extraJson: (r) => ({ health: r.data ?? null }),
       extraColumns: [
@@ -167,7 +173,7 @@ export function registerHealthCommand(host: TillCommand, cli: Cli): void {
             ]
           : []),
       ],
-      afterRun: (report) => recordHealth(paths, inventory, report.results, limits),
+      recordMore: (results) => recordHealth(paths, inventory, results, limits),
     });
   });
 }

@@ -32,6 +32,8 @@ export const healthSnapshotSchema = z.looseObject({
   release: z.string().nullable(),
   degraded: z.boolean(),
   reasons: z.array(z.string()),
+  /** Why a down host is down, as a short kind (refused, timeout, auth, hostkey-changed…): the metrics' reason label. */
+  downKind: z.string().nullable().optional(),
   /**
    * `host health --drift` only: how many files of the live release differ from the
    * source (docs/operations.md), and whether the live release is the one till recorded.

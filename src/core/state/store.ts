@@ -1,9 +1,9 @@
 import { createHash, createHmac, randomBytes } from 'node:crypto';
 import { mkdir, readFile } from 'node:fs/promises';
 import { dirname } from 'node:path';
+import { writeFileAtomic } from '../fs.js';
 import type * as z from 'zod';
-import { StateError, errorMessage } from '../errors.js';
-import { writeFileAtomically } from '../fs.js';
+import { asWriteError, DiskFullError, isDiskFull, StateError, errorMessage } from '../errors.js';
 
 /** What an `update` change returns when it changed nothing: the file is not rewritten. */
 export const UNCHANGED: unique symbol = Symbol('unchanged');
@@ -133,7 +133,7 @@ export class JsonFileStore<S extends z.ZodType> {
     if (!create) return undefined;
     // Missing or damaged: a new key only invalidates old seals, which means one full check.
     const key = randomBytes(32);
-    await writeFileAtomically(file, `${key.toString('hex')}\n`, { mode: 0o600 });
+    await writeFileAtomic(file, `${key.toString('hex')}\n`, { mode: 0o600 });
     return key;
   }
 
@@ -244,11 +244,23 @@ export class JsonFileStore<S extends z.ZodType> {
       throw new Error(`refusing to write invalid ${this.file}: ${checked.error.issues[0]?.message}`);
     }
     const text = `${JSON.stringify(this.opts.seal ? checked.data : data, null, 2)}\n`;
-    await writeFileAtomically(this.file, text, { mode: 0o600, fsync: true });
-    // After the data: a crash in between leaves a stale seal, which only means a full check.
+    // A write that cannot complete (disk full) leaves the file as it was and no temp file
+    // (writeFileAtomic removes its own): the command stops with a DiskFullError.
+    await writeFileAtomic(this.file, text, { mode: 0o600, fsync: true }).catch((err: unknown) => {
+      throw asWriteError(this.file, err);
+    });
+    // After the data: a crash in between, or a disk that filled up, leaves a stale seal, which only means a full check.
     if (this.opts.seal) {
-      const key = await this.sealKey(true);
-      await writeFileAtomically(this.sealFile, `${sealOf(key!, text)}\n`, { mode: 0o600, fsync: false });
+      const key = await this.sealKey(true).catch((err: unknown) => {
+        if (isDiskFull(err)) return undefined;
+        throw err;
+      });
+      if (key !== undefined)
+        await writeFileAtomic(this.sealFile, `${sealOf(key, text)}\n`, { mode: 0o600, fsync: false }).catch(
+          (err: unknown) => {
+            if (!isDiskFull(err)) throw err;
+          },
+        );
     }
     return text;
   }
@@ -267,6 +279,7 @@ export class JsonFileStore<S extends z.ZodType> {
         },
       });
     } catch (err) {
+      if (isDiskFull(err)) throw new DiskFullError(`${this.file}.lock`, `; ${this.file} was left as it was`);
       throw new StateError(
         `could not lock ${this.file}: ${errorMessage(err)}`,
         `another till may be running; if none is, remove ${this.file}.lock`,
