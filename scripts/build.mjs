@@ -45,3 +45,5 @@ execFileSync(process.execPath, ['build/docs.mjs', 'dist'], { stdio: 'inherit' })
 
 // The demo starts real sshd hosts with the test lab; bundle it for `npm run demo`.
 await build({ ...node, entryPoints: ['scripts/demo.ts'], outfile: 'build/demo.mjs' });
+// So does the soak (npm run soak), which also locks schedule.json like a till (proper-lockfile: CommonJS).
+await build({ ...node, entryPoints: ['scripts/soak.ts'], outfile: 'build/soak.mjs', banner: { js: REQUIRE_BANNER } });

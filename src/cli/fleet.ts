@@ -4,6 +4,7 @@ import {
   DEFAULT_ATTEMPTS,
   DEFAULT_PARALLEL,
   runFleet,
+  type FleetEvent,
   type FleetReport,
   type HostJob,
   type HostResult,
@@ -11,8 +12,11 @@ import {
 } from '../core/fanout.js';
 import type { Inventory } from '../inventory/inventory.js';
 import type { HostEntry } from '../core/state/hosts.js';
+import { recordWaitMs, ResultRecorder } from '../core/result-recorder.js';
+import { cutUnfinishedAppend, knownHostsSize } from '../ops/host-keys.js';
 import { resolveTargets, type ResolveOptions } from '../core/targets.js';
 import type { Cli } from './context.js';
+import { currentOperation, handleInterrupts } from './journal.js';
 import { collect, intOption, secondsOption } from './options.js';
 import { FleetReporter, fleetJson, renderSummary } from './output/reporter.js';
 
@@ -86,6 +90,7 @@ export function selectTargets(
     resolve,
   );
   for (const w of warnings) cli.err(`warning: ${w}`);
+  currentOperation()?.noteTargets(targets.map((t) => t.name));
   return targets;
 }
 
@@ -115,13 +120,22 @@ export function interruptSignal(): { signal: AbortSignal; dispose: () => void } 
   };
   process.on('SIGINT', handler);
   process.on('SIGTERM', handler);
+  const handled = handleInterrupts();
   return {
     signal: controller.signal,
     dispose: () => {
       process.off('SIGINT', handler);
       process.off('SIGTERM', handler);
+      handled();
     },
   };
+}
+
+/** What a fleet command's job may use of the progress display. */
+export interface FleetHooks {
+  output: FleetReporter['output'];
+  /** Redraws the live line (its detail changed). */
+  refresh: () => void;
 }
 
 export interface FleetCommand<T> {
@@ -129,7 +143,9 @@ export interface FleetCommand<T> {
   inventory: Inventory;
   targets: Target[];
   opts: FleetOpts;
-  job: (hooks: { output: FleetReporter['output'] }) => HostJob<T>;
+  job: (hooks: FleetHooks) => HostJob<T>;
+  /** What the live line shows after its count (transfers under way); a job calls hooks.refresh when it changed. */
+  detail?: () => string;
   /** Applies a successful result to its database entry. */
   onSuccess?: (entry: HostEntry, result: HostResult<T>) => void;
   /** Applies any attempted (not skipped or cancelled) result, before onSuccess. */
@@ -146,8 +162,21 @@ export interface FleetCommand<T> {
   quiet?: boolean;
   /** false for dry runs: nothing is written to the database. */
   record?: boolean;
-  /** Records more from the run once the database is updated (health history). */
-  afterRun?: (report: FleetReport<T>) => void | Promise<void>;
+  /** Records more from results once the database holds them (health history); given every batch recorded. */
+  recordMore?: (results: readonly HostResult<T>[]) => Promise<void>;
+  /**
+   * Record results while the run goes on (ResultRecorder), not only at its end: one host
+   * that takes until its bound does not hold back what the others found (watch, metrics).
+   */
+  recordAsDone?: boolean;
+  /** A bound on each host's whole job, every attempt included (the engine's hostTimeoutMs). */
+  hostTimeoutMs?: number;
+}
+
+/** What a run adds to the fan-out options: a bound per host, and who else hears each finished host. */
+export interface RunExtras<T> {
+  hostTimeoutMs?: number;
+  onDone?: (result: HostResult<T>) => void;
 }
 
 /**
@@ -157,10 +186,11 @@ export interface FleetCommand<T> {
 export async function runFleetWithProgress<T>(
   cli: Cli,
   targets: Target[],
-  job: (hooks: { output: FleetReporter['output'] }) => HostJob<T>,
+  job: (hooks: FleetHooks) => HostJob<T>,
   opts: FleetOpts,
   signal: AbortSignal,
-  display: { stream?: boolean; grouped?: boolean; quiet?: boolean } = {},
+  display: { stream?: boolean; grouped?: boolean; quiet?: boolean; detail?: () => string } = {},
+  extras: RunExtras<T> = {},
 ): Promise<FleetReport<T>> {
   checkFanoutOptions(opts);
   const reporter = new FleetReporter(cli, targets.length, {
@@ -168,17 +198,28 @@ export async function runFleetWithProgress<T>(
     stream: display.stream === true,
     grouped: display.grouped === true,
     quietDone: display.quiet === true,
+    ...(display.detail ? { detail: display.detail } : {}),
   });
+  const knownHostsBefore = await knownHostsSize(cli.paths());
   try {
-    return await runFleet(targets, job({ output: reporter.output }), {
+    const report = await runFleet(targets, job({ output: reporter.output, refresh: () => reporter.refresh() }), {
       parallel: opts.serial ? 1 : opts.parallel,
       attempts: opts.retries,
       singleAttemptFor: (t) => t.entry.status === 'unreachable',
+      hostTimeoutMs: extras.hostTimeoutMs,
       signal,
-      onEvent: reporter.onEvent as (e: unknown) => void,
+      onEvent: (e) => {
+        reporter.onEvent(e as FleetEvent);
+        if (e.type === 'done') extras.onDone?.(e.result);
+      },
     });
+    // Hosts never started (interrupted) have no progress event: the journal gets them here.
+    for (const r of report.results) currentOperation()?.noteResult(r);
+    return report;
   } finally {
     reporter.stop();
+    // ssh's own append of a new host key that a full disk cut short: cut back to what it was.
+    await cutUnfinishedAppend(cli.paths(), knownHostsBefore).catch(() => false);
   }
 }
 
@@ -186,14 +227,24 @@ export async function runFleetWithProgress<T>(
 export async function runFleetCommand<T>(c: FleetCommand<T>): Promise<number> {
   const { cli, opts } = c;
   const json = opts.json === true;
+  const record = async (results: readonly HostResult<T>[]) => {
+    await c.inventory.recordResults(results, c.onSuccess, c.onAttempt);
+    await c.recordMore?.(results);
+  };
+  const recorder =
+    c.record !== false && c.recordAsDone ? new ResultRecorder<T>(record, recordWaitMs(c.targets.length)) : undefined;
   const interrupt = interruptSignal();
   let report: FleetReport<T>;
   try {
-    report = await runFleetWithProgress(cli, c.targets, c.job, opts, interrupt.signal, {
-      stream: c.stream,
-      grouped: c.grouped,
-      quiet: c.quiet,
-    });
+    report = await runFleetWithProgress(
+      cli,
+      c.targets,
+      c.job,
+      opts,
+      interrupt.signal,
+      { stream: c.stream, grouped: c.grouped, quiet: c.quiet, ...(c.detail ? { detail: c.detail } : {}) },
+      { hostTimeoutMs: c.hostTimeoutMs, onDone: recorder && ((r) => recorder.add(r)) },
+    );
   } finally {
     interrupt.dispose();
   }
@@ -211,10 +262,8 @@ export async function runFleetCommand<T>(c: FleetCommand<T>): Promise<number> {
         ),
       );
   }
-  if (c.record !== false) {
-    await c.inventory.recordResults(report.results, c.onSuccess, c.onAttempt);
-    await c.afterRun?.(report);
-  }
+  if (recorder) await recorder.flush();
+  else if (c.record !== false) await record(report.results);
   if (report.cancelled) return ExitCode.interrupted;
   return report.ok ? ExitCode.ok : ExitCode.hostFailed;
 }

@@ -100,6 +100,17 @@ export const GROUPS: readonly Group[] = [
     load: () => import('./commands/doctor.js').then((m) => m.registerDoctorCommand),
   },
   {
+    parent: 'host',
+    commands: ['diff'],
+    load: () => import('./commands/diff.js').then((m) => m.registerDiffCommand),
+  },
+  {
+    parent: 'host',
+    commands: ['copy', 'fetch'],
+    load: () => import('./commands/transfer.js').then((m) => m.registerTransferCommands),
+  },
+  { parent: 'root', commands: ['log'], load: () => import('./commands/log.js').then((m) => m.registerLogCommand) },
+  {
     parent: 'root',
     // Completion walks the whole tree: it is never loaded alone (see groupsFor).
     commands: ['completion', '__complete'],

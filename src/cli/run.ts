@@ -1,8 +1,10 @@
 import { CommanderError } from 'commander';
-import { ExitCode, permissionError, TillError } from '../core/errors.js';
+import { DiskFullError, ExitCode, isDiskFull, permissionError, TillError } from '../core/errors.js';
 import { resolveTillHome } from '../core/paths.js';
 import { createCli } from './context.js';
+import { finishJournal, installJournal } from './journal.js';
 import { writeFd } from './output/fd.js';
+import { COLOR_MODES } from './output/terminal.js';
 import { VERSION, versionReport } from './version.js';
 
 /**
@@ -16,7 +18,7 @@ export async function runCli(argv: string[]): Promise<number> {
     writeFd(1, `${VERSION}\n`);
     return ExitCode.ok;
   }
-  if (argv.length === 2 && argv.includes('--verbose') && (argv.includes('--version') || argv.includes('-V'))) {
+  if (isVerboseVersion(argv)) {
     writeFd(1, `${versionReport()}\n`);
     return ExitCode.ok;
   }
@@ -24,14 +26,33 @@ export async function runCli(argv: string[]): Promise<number> {
   const cli = createCli(rest);
   const { createProgram } = await import('./program.js');
   const program = await createProgram(cli, parsed);
+  installJournal(program, argv);
   program.exitOverride();
   for (const cmd of allCommands(program)) cmd.exitOverride();
   try {
     await program.parseAsync(parsed, { from: 'user' });
+    finishJournal(cli.exitCode, null);
     return cli.exitCode;
   } catch (err) {
-    return report(err, cli.stderrColor.red);
+    const shown = permissionError(err, tillHomeOrUndefined()) ?? err;
+    const code = report(shown, cli.stderrColor.red);
+    finishJournal(code, shown instanceof Error ? shown.message : String(shown));
+    return code;
   }
+}
+
+/**
+ * `till --version --verbose`, in either order, beside a valid `--color` (which changes
+ * nothing here); commander alone would print just the version and drop --verbose.
+ */
+function isVerboseVersion(argv: readonly string[]): boolean {
+  const rest: string[] = [];
+  for (let i = 0; i < argv.length; i++) {
+    const a = argv[i]!;
+    if (a === '--color' && (COLOR_MODES as readonly string[]).includes(argv[i + 1] ?? '')) i += 1;
+    else if (!(a.startsWith('--color=') && (COLOR_MODES as readonly string[]).includes(a.slice(8)))) rest.push(a);
+  }
+  return rest.length === 2 && rest.includes('--verbose') && (rest.includes('--version') || rest.includes('-V'));
 }
 
 type AnyCommand = { commands: readonly AnyCommand[]; exitOverride(): unknown };
@@ -41,7 +62,8 @@ function allCommands(cmd: AnyCommand): AnyCommand[] {
 
 /**
  * `till host exec web-* --json -- uptime`: what follows the first `--` belongs to the
- * remote command, for `exec` and `ssh`. Elsewhere `--` is left to commander.
+ * remote command, for `exec` and `ssh`, and is the list of paths for `copy` and `fetch`
+ * (`till host copy web1 -- -odd.txt /srv/in`). Elsewhere `--` is left to commander.
  */
 export function splitAtDoubleDash(argv: string[]): { parsed: string[]; rest: string[] } {
   const at = argv.indexOf('--');
@@ -49,7 +71,8 @@ export function splitAtDoubleDash(argv: string[]): { parsed: string[]; rest: str
   const before = argv.slice(0, at);
   const hostAt = before.indexOf('host');
   const sub = hostAt === -1 ? undefined : before.slice(hostAt + 1).find((a) => !a.startsWith('-'));
-  if (sub === 'exec' || sub === 'ssh') return { parsed: before, rest: argv.slice(at + 1) };
+  if (sub === 'exec' || sub === 'ssh' || sub === 'copy' || sub === 'fetch')
+    return { parsed: before, rest: argv.slice(at + 1) };
   return { parsed: argv, rest: [] };
 }
 
@@ -63,12 +86,16 @@ function tillHomeOrUndefined(): string | undefined {
 }
 
 function report(err: unknown, red: (s: string) => string): number {
-  err = permissionError(err, tillHomeOrUndefined()) ?? err;
   if (err instanceof CommanderError) {
     // `commander.help` is help shown because a subcommand was missing: a usage error.
     if (err.code === 'commander.helpDisplayed' || err.code === 'commander.version') return ExitCode.ok;
     // commander already printed its message to stderr
     return ExitCode.usage;
+  }
+  // A write that no state writer wrapped (a key, a folder): still a full disk, not a bug.
+  if (!(err instanceof TillError) && isDiskFull(err)) {
+    const path = (err as NodeJS.ErrnoException).path;
+    err = new DiskFullError(path ?? 'a file under TILL_HOME');
   }
   if (err instanceof TillError) {
     if (err.message !== '') writeFd(2, `${red('error:')} ${err.message}\n`);

@@ -79,3 +79,37 @@ export function permissionError(err: unknown, tillHome?: string): StateError | u
 export function errorMessage(err: unknown): string {
   return err instanceof Error ? err.message : String(err);
 }
+
+/** Errors that mean the file system has no room left (for this user): nothing is wrong with till's files. */
+const DISK_FULL_CODES = new Set(['ENOSPC', 'EDQUOT']);
+
+export function isDiskFull(err: unknown): boolean {
+  return DISK_FULL_CODES.has((err as NodeJS.ErrnoException | undefined)?.code ?? '');
+}
+
+/** A remote tool's error text (rsync, sh, cp) that says the file system is full: strerror of ENOSPC or EDQUOT. */
+export function saysDiskFull(text: string): boolean {
+  return /No space left on device|Disk quota exceeded/.test(text);
+}
+
+/**
+ * A local file that could not be written because its file system is full: exit 4, like
+ * any state file till cannot use. `detail` says what became of the file and the command
+ * (the state writers write a temp file and rename it: the file keeps what it held).
+ */
+export class DiskFullError extends StateError {
+  constructor(file: string, detail = '') {
+    super(
+      `disk full: could not write ${file}${detail}`,
+      'free space on the file system that holds TILL_HOME (df -h), then run the command again',
+    );
+  }
+}
+
+/** What a state writer says when its atomic write failed: the file is as it was. */
+export const LEFT_AS_IT_WAS = '; it was left as it was';
+
+/** `err` as a DiskFullError naming `file` when it is one (ENOSPC, EDQUOT); otherwise `err` itself. */
+export function asWriteError(file: string, err: unknown, detail = LEFT_AS_IT_WAS): unknown {
+  return isDiskFull(err) ? new DiskFullError(file, detail) : err;
+}

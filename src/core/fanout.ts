@@ -81,6 +81,13 @@ export interface FleetOptions<T = unknown> {
   /** Fresh connections in flight to one sshd endpoint (its MaxStartups starts dropping at 10). */
   perEndpoint?: number;
   backoff?: { minMs: number; maxMs: number; factor: number };
+  /**
+   * A bound on one host's whole job: every attempt and every wait between them. When it
+   * passes, the host's signal aborts with a `TimeoutError` (the process layer ends its
+   * child as a deadline, not a cancel) and the host's result is its last attempt's
+   * outcome, or a `deadline` failure. A frozen host then costs this long, not its retries.
+   */
+  hostTimeoutMs?: number;
   /** Abort: no new hosts start, running ones are cancelled, the rest are reported skipped. */
   signal?: AbortSignal;
   onEvent?: (event: FleetEvent<T>) => void;
@@ -105,6 +112,54 @@ class AttemptFailed extends Error {
 
 // Stryker disable next-line BooleanLiteral: nothing reads retryable once a host is cancelled
 const CANCELLED: Failure = { kind: 'cancelled', connection: false, retryable: false, message: 'cancelled' };
+
+/** The abort reason of a host's bound: a TimeoutError, as AbortSignal.timeout gives. */
+export function hostDeadlineReason(ms: number): DOMException {
+  return new DOMException(`no result within ${formatBound(ms)}`, 'TimeoutError');
+}
+
+function formatBound(ms: number): string {
+  return ms % 1000 === 0 ? `${ms / 1000} s` : `${ms} ms`;
+}
+
+/**
+ * After a host's bound aborts its signal, how long its attempt in hand has to come back
+ * with its own verdict (its process ended: ~2 s for SIGTERM then SIGKILL) before the
+ * engine gives up on it: a job that does not heed its signal holds up nothing for long.
+ */
+export const BOUND_GRACE_MS = 3_000;
+
+/**
+ * The signal one host's job sees: the fleet's, plus its own bound when there is one.
+ * Hand-made rather than AbortSignal.any, so nothing stays attached to the fleet's signal
+ * once the host is done (`dispose`).
+ */
+function hostSignal(
+  fleet: AbortSignal,
+  boundMs: number | undefined,
+): { signal: AbortSignal; deadline: Promise<never> | undefined; dispose: () => void } {
+  if (boundMs === undefined) return { signal: fleet, deadline: undefined, dispose: () => undefined };
+  const own = new AbortController();
+  const onFleet = () => own.abort(fleet.reason);
+  if (fleet.aborted) own.abort(fleet.reason);
+  else fleet.addEventListener('abort', onFleet, { once: true });
+  let passed: (reason: unknown) => void = () => undefined;
+  // Rejects a grace after the bound, even if the job in hand does not heed its signal.
+  const deadline = new Promise<never>((_, reject) => (passed = reject));
+  deadline.catch(() => undefined);
+  const reason = hostDeadlineReason(boundMs);
+  const timer = setTimeout(() => own.abort(reason), boundMs);
+  const giveUp = setTimeout(() => passed(reason), boundMs + BOUND_GRACE_MS);
+  return {
+    signal: own.signal,
+    deadline,
+    dispose: () => {
+      clearTimeout(timer);
+      clearTimeout(giveUp);
+      fleet.removeEventListener('abort', onFleet);
+    },
+  };
+}
 
 function cancelledOutcome<T>(o: JobOutcome<T>): JobOutcome<T> {
   return { ...o, ok: false, failure: CANCELLED, exitCode: null };
@@ -154,23 +209,27 @@ export async function runFleet<T>(
     emit({ type: 'start', host: target.name });
     const started = performance.now();
     const maxAttempts = opts.singleAttemptFor?.(target) ? 1 : attempts;
+    const host = hostSignal(signal, opts.hostTimeoutMs);
     let attempt = 0;
     let outcome: JobOutcome<T>;
     // p-retry rejects once the signal is aborted, even when the attempt in hand succeeded.
     let succeeded: JobOutcome<T> | undefined;
+    // What the host's bound leaves as its result when it passes during a wait between attempts.
+    let lastFailed: JobOutcome<T> | undefined;
     try {
-      outcome = await pRetry(
+      const tries = pRetry(
         async () => {
           attempt += 1;
-          const o = await job({ name: target.name, entry: target.entry, attempt, signal });
+          const o = await job({ name: target.name, entry: target.entry, attempt, signal: host.signal });
           if (o.ok) {
             succeeded = o;
             return o;
           }
+          lastFailed = o;
           // Ctrl-C in a terminal reaches the ssh children too, and one may die of it before
           // till sees the signal: a failure after the abort is the abort, never the host's.
           if (signal.aborted) throw new AbortError(new AttemptFailed(cancelledOutcome(o)));
-          const retryable = o.failure?.retryable === true && o.failure.connection && !signal.aborted;
+          const retryable = o.failure?.retryable === true && o.failure.connection && !host.signal.aborted;
           if (!retryable) throw new AbortError(new AttemptFailed(o));
           throw new AttemptFailed(o);
         },
@@ -180,9 +239,9 @@ export async function runFleet<T>(
           minTimeout: backoff.minMs,
           maxTimeout: backoff.maxMs,
           randomize: true,
-          signal,
+          signal: host.signal,
           onFailedAttempt: ({ error, attemptNumber, retriesLeft }) => {
-            if (retriesLeft > 0 && !signal.aborted) {
+            if (retriesLeft > 0 && !host.signal.aborted) {
               const delayMs = Math.min(backoff.maxMs, backoff.minMs * backoff.factor ** (attemptNumber - 1));
               emit({
                 type: 'retry',
@@ -196,13 +255,28 @@ export async function runFleet<T>(
           },
         },
       );
+      if (host.deadline) tries.catch(() => undefined); // what it ends with after the bound is not heard
+      outcome = await (host.deadline ? Promise.race([tries, host.deadline]) : tries);
     } catch (err) {
       // p-retry rethrows an AbortError's original error; an abort during a backoff wait
       // rejects with the signal's reason; anything else is a bug in the job.
       if (succeeded !== undefined) outcome = succeeded;
       else if (err instanceof AttemptFailed) outcome = err.outcome as JobOutcome<T>;
       else if (signal.aborted) outcome = { ok: false, failure: CANCELLED };
-      else throw err;
+      else if (host.signal.aborted) {
+        // The host's bound passed while it waited to try again: its last attempt is its result.
+        outcome = lastFailed ?? {
+          ok: false,
+          failure: {
+            kind: 'deadline',
+            connection: false,
+            retryable: false,
+            message: `no result within ${formatBound(opts.hostTimeoutMs ?? 0)}`,
+          },
+        };
+      } else throw err;
+    } finally {
+      host.dispose();
     }
     const failure = outcome.failure;
     const result: HostResult<T> = {

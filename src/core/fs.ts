@@ -1,4 +1,6 @@
-import { access } from 'node:fs/promises';
+import { randomBytes } from 'node:crypto';
+import { access, chmod, chown, open, rename, rm, stat } from 'node:fs/promises';
+import { basename, dirname, join } from 'node:path';
 
 /**
  * Whether a path exists: the file itself is read later, with its own errors. A path that
@@ -17,15 +19,46 @@ export async function pathExists(path: string): Promise<boolean> {
   }
 }
 
+export interface AtomicWriteOptions {
+  /** The file's mode (default: the replaced file's, or 0666 less the umask for a new one). */
+  mode?: number;
+  /** fsync the data before the rename (default true): a crash then leaves the old text or the new one. */
+  fsync?: boolean;
+}
+
 /**
- * write-file-atomic (temp file, fsync, rename), loaded on the first write: it and the
- * signal-exit it brings cost the start of a command that only reads.
+ * Replaces `file` with `data` atomically: a temp file beside it is written in full,
+ * synced, and renamed over it. A write that cannot complete (ENOSPC, EDQUOT) throws and
+ * leaves `file` exactly as it was, and no temp file. The owner of a replaced file is
+ * kept (when running as root, as write-file-atomic did).
+ *
+ * Not write-file-atomic 7 (the last version for Node 20): it makes ONE write() call and
+ * ignores a short count, and on a nearly full disk the kernel writes what fits and
+ * reports no error, so it renamed a truncated temp file over the state file (a 38 KB
+ * health history became its first 12 KB, found by test/e2e/disk-full.test.ts).
  */
-export async function writeFileAtomically(
+export async function writeFileAtomic(
   file: string,
-  data: string,
-  opts: { mode?: number; fsync?: boolean } = {},
+  data: string | Buffer,
+  opts: AtomicWriteOptions = {},
 ): Promise<void> {
-  const { default: writeFileAtomic } = await import('write-file-atomic');
-  await writeFileAtomic(file, data, opts);
+  const tmp = join(dirname(file), `.${basename(file)}.${process.pid}.${randomBytes(4).toString('hex')}.tmp`);
+  const old = await stat(file).catch(() => undefined);
+  const mode = opts.mode ?? (old ? old.mode & 0o7777 : undefined);
+  let handle;
+  try {
+    handle = await open(tmp, 'wx', mode ?? 0o666);
+    // FileHandle.writeFile writes until every byte is written, or throws (ENOSPC).
+    await handle.writeFile(data);
+    if (opts.fsync !== false) await handle.sync();
+    await handle.close();
+    handle = undefined;
+    if (mode !== undefined) await chmod(tmp, mode); // open()'s mode passes through the umask
+    if (old && process.getuid?.() === 0) await chown(tmp, old.uid, old.gid);
+    await rename(tmp, file);
+  } catch (err) {
+    await handle?.close().catch(() => undefined);
+    await rm(tmp, { force: true }).catch(() => undefined);
+    throw err;
+  }
 }

@@ -31,6 +31,19 @@ export interface DeployRsyncParams {
 }
 
 /**
+ * What a deploy never transfers, as rsync options: the seed's excludes, `.env.local`
+ * (till writes the host's own), the shared paths (they live on the host) and the
+ * source's `.tillignore`. `host diff` compares with exactly these.
+ */
+export function deployExcludeArgs(shared: readonly string[], ignoreFile?: string): string[] {
+  const args = SEED_EXCLUDES.map((e) => `--exclude=${e}`);
+  args.push('--exclude=/.env.local');
+  for (const s of shared) args.push(`--exclude=/${s}`);
+  if (ignoreFile !== undefined) args.push(`--exclude-from=${ignoreFile}`);
+  return args;
+}
+
+/**
  * The rsync argv of one staging transfer. `.env.local` is excluded because till
  * writes the host's own; shared paths are excluded because they live on the host.
  */
@@ -43,10 +56,7 @@ export function buildDeployRsyncArgs(p: DeployRsyncParams): string[] {
   const args = ['-a', '--delete', '--compress', '--compress-choice=lz4', '--modify-window=-1', '--stats'];
   if (p.dryRun) args.push('--dry-run', '--itemize-changes');
   if (p.progress && !p.dryRun) args.push('--info=progress2');
-  for (const e of SEED_EXCLUDES) args.push(`--exclude=${e}`);
-  args.push('--exclude=/.env.local');
-  for (const s of p.shared) args.push(`--exclude=/${s}`);
-  if (p.ignoreFile !== undefined) args.push(`--exclude-from=${p.ignoreFile}`);
+  args.push(...deployExcludeArgs(p.shared, p.ignoreFile));
   if (p.deleteExcluded) {
     // --delete-excluded makes the excludes sender-side; protect rules keep the shared links.
     args.push('--delete-excluded');

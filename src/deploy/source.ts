@@ -1,5 +1,5 @@
 import { createHash } from 'node:crypto';
-import { lstatSync, readdirSync } from 'node:fs';
+import { lstatSync, readdirSync, type Stats } from 'node:fs';
 import { readFile, stat } from 'node:fs/promises';
 import { basename, join, resolve } from 'node:path';
 import { UsageError } from '../core/errors.js';
@@ -121,14 +121,8 @@ export function hooksIn(dir: string): string[] {
 
 const SKIP_NAMES = new Set(['.git', '__pycache__', 'logs', 'tmp']);
 
-/**
- * A short hash of the tree as rsync will see it (relative paths, sizes, mtimes,
- * modes), for the release id: two deploys of the same tree share it. Synchronous on
- * purpose: thousands of lstat calls through the thread pool cost far more than the
- * calls themselves, and nothing else runs while a deploy starts.
- */
-export function treeHash(dir: string, shared: readonly string[]): string {
-  const hash = createHash('sha256');
+/** Every entry of the tree as rsync will see it (what the seed's excludes and shared paths leave), in a fixed order. */
+function walkTree(dir: string, shared: readonly string[], visit: (path: string, st: Stats) => void): void {
   const skipTop = new Set(shared.map((s) => s.split('/')[0]!));
   const walk = (rel: string): void => {
     const entries = readdirSync(join(dir, rel)).sort();
@@ -137,10 +131,33 @@ export function treeHash(dir: string, shared: readonly string[]): string {
         continue;
       const path = rel === '' ? name : `${rel}/${name}`;
       const st = lstatSync(join(dir, path));
-      hash.update(`${path}\0${st.mode}\0${st.size}\0${Math.floor(st.mtimeMs)}\n`);
+      visit(path, st);
       if (st.isDirectory()) walk(path);
     }
   };
   walk('');
+}
+
+/**
+ * A short hash of the tree as rsync will see it (relative paths, sizes, mtimes,
+ * modes), for the release id: two deploys of the same tree share it. Synchronous on
+ * purpose: thousands of lstat calls through the thread pool cost far more than the
+ * calls themselves, and nothing else runs while a deploy starts.
+ */
+export function treeHash(dir: string, shared: readonly string[]): string {
+  const hash = createHash('sha256');
+  walkTree(dir, shared, (path, st) => hash.update(`${path}\0${st.mode}\0${st.size}\0${Math.floor(st.mtimeMs)}\n`));
   return hash.digest('hex');
+}
+
+/** What a release of the tree takes on a host: its files and their bytes (a .tillignore aside). */
+export function treeSize(dir: string, shared: readonly string[]): { files: number; bytes: number } {
+  let files = 0;
+  let bytes = 0;
+  walkTree(dir, shared, (_path, st) => {
+    if (!st.isFile()) return;
+    files += 1;
+    bytes += st.size;
+  });
+  return { files, bytes };
 }

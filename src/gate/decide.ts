@@ -86,7 +86,7 @@ export function decide(line: string | undefined, policy: GatePolicy): GateDecisi
     if (!checked.ok) return { kind: 'refuse', reason: checked.reason };
     return {
       kind: 'rsync',
-      name: `rsync to ${checked.dest}`,
+      name: checked.target === 'read' ? `rsync read of ${checked.dest}` : `rsync to ${checked.dest}`,
       argv: checked.argv,
       ...(checked.root !== undefined ? { root: checked.root } : {}),
     };

@@ -5,11 +5,12 @@ import type { Word } from './words.js';
 
 /**
  * The gate's check of an upload: `rsync --server <options> . <dest>` as an rsync
- * client writes it (push only: `--sender`, a download, is refused). Only options an
- * rsync client sends for till's own transfers pass, and the destination must be one
- * of two places:
+ * client writes it. Only options an rsync client sends for till's own transfers pass,
+ * and the destination must be one of two places:
  *   - `~/.till/lib/till-<version>.mjs`: one file, the bundle `host setup` copies;
  *   - `<root>.till/releases/<id>[/…]` for a deploy root of gate.json.
+ * And of one read (checkRsyncSender): `rsync --server --sender -n… . <release>`, the
+ * dry-run listing `host diff` compares with; every other download is refused.
  * Paths are resolved without a shell (`~/` is the home), `..` is refused, and the
  * deepest existing folder on the way must really lie inside the allowed folder (a
  * symlink planted earlier cannot lead the upload out).
@@ -17,7 +18,7 @@ import type { Word } from './words.js';
 export interface RsyncPolicy {
   /** The home, absolute. */
   home: string;
-  /** Deploy roots, absolute (gate.json's, with `~/` expanded), without a trailing slash. */
+  /** Deploy roots, absolute (gate.json's, with `~/` expanded). */
   deployRoots: readonly string[];
   /** Whether the bundle may be replaced (gate.json "upgrade", default true). */
   upgrade: boolean;
@@ -29,7 +30,8 @@ export type RsyncCheck =
   | {
       ok: true;
       argv: string[];
-      target: 'bundle' | 'deploy';
+      /** An upload of the bundle or into a release, or a read of a release (`host diff`). */
+      target: 'bundle' | 'deploy' | 'read';
       dest: string;
       /** The deploy root of a deploy upload (the gate holds its lock while rsync runs). */
       root?: string;
@@ -113,11 +115,11 @@ function inside(path: string, folder: string): boolean {
   return path.startsWith(folder.endsWith('/') ? folder : `${folder}/`);
 }
 
+/** Where an rsync path lies: the bundle or a deploy root's release, and the folder it must stay inside. */
+type Place = { target: 'bundle' | 'deploy'; base: string; root?: string };
+
 /** The destination's kind, and the folder it must stay inside. */
-function classify(
-  dest: string,
-  policy: RsyncPolicy,
-): { target: 'bundle' | 'deploy'; base: string; root?: string } | undefined {
+function classify(dest: string, policy: RsyncPolicy): Place | undefined {
   const lib = `${policy.home}/.till/lib`;
   if (posix.dirname(dest) === lib) {
     const m = /^till-(.+)\.mjs$/.exec(posix.basename(dest));
@@ -125,54 +127,104 @@ function classify(
     return undefined;
   }
   for (const root of policy.deployRoots) {
-    const releases = `${root}.till/releases`;
+    const releases = `${root.replace(/\/+$/, '')}.till/releases`;
     if (!dest.startsWith(`${releases}/`)) continue;
     const id = dest.slice(releases.length + 1).split('/')[0]!;
-    if (ID_RE.test(id)) return { target: 'deploy', base: releases, root };
+    if (ID_RE.test(id)) return { target: 'deploy', base: releases, root: root.replace(/\/+$/, '') };
   }
   return undefined;
 }
 
-export function checkRsyncServer(words: readonly Word[], policy: RsyncPolicy): RsyncCheck {
-  if (words[0]?.text !== 'rsync' || words[1]?.text !== '--server') return refuse('not an rsync server command');
-  if (words.some((w) => w.text === '--sender')) return refuse('downloads (rsync --sender) are not allowed');
-  const options: Word[] = [];
-  let i = 2;
-  for (; i < words.length && words[i]!.text !== '.'; i += 1) options.push(words[i]!);
-  if (i >= words.length) return refuse('rsync server command without its "." argument');
-  const paths = words.slice(i + 1);
-  if (paths.length !== 1) return refuse(`an upload names exactly one destination (got ${paths.length})`);
-  const dest = resolvePath(paths[0]!, policy.home, policy.home);
-  if (dest === undefined)
-    return refuse(`rsync destination ${JSON.stringify(paths[0]!.text)} is not a plain path (no .., no ~user)`);
-  // resolvePath leaves at most one trailing slash.
-  const kind = classify(dest.replace(/\/$/, ''), policy);
-  if (!kind)
-    return refuse(
-      `rsync destination ${dest} is outside till's folders (~/.till/lib/till-<version>.mjs, <deploy root>.till/releases/<id>)`,
-    );
-  if (kind.target === 'bundle' && !policy.upgrade)
-    return refuse('gate.json says "upgrade": false: till cannot be replaced through this key');
-  const bundle = kind.target === 'bundle';
+/**
+ * The one path after the "." of `rsync --server [--sender] <options> . <path>`, resolved
+ * without a shell and placed (classify), with the options before it; or why not.
+ */
+function serverPath(
+  words: readonly Word[],
+  policy: RsyncPolicy,
+  role: { article: string; noun: 'destination' | 'source' },
+): { options: Word[]; path: string; place: Place | undefined } | { refusal: string } {
+  const dot = words.findIndex((w, i) => i >= 2 && w.text === '.');
+  if (dot === -1) return { refusal: 'rsync server command without its "." argument' };
+  const paths = words.slice(dot + 1);
+  if (paths.length !== 1) return { refusal: `${role.article} names exactly one ${role.noun} (got ${paths.length})` };
+  const path = resolvePath(paths[0]!, policy.home, policy.home);
+  if (path === undefined)
+    return { refusal: `rsync ${role.noun} ${JSON.stringify(paths[0]!.text)} is not a plain path (no .., no ~user)` };
+  return { options: words.slice(2, dot), path, place: classify(path.replace(/\/+$/, '') || '/', policy) };
+}
 
-  const argv = ['--server'];
-  const linkDests: string[] = [];
+/** Why `path` does not really lie inside `base` once symlinks are resolved (the deepest existing folder); undefined when it does. */
+function leadsOut(what: string, path: string, base: string, policy: RsyncPolicy): string | undefined {
+  let real: string;
+  try {
+    // Without its trailing slash: `<id>/` through a dangling link would read as a missing folder.
+    real = policy.realpath(path.replace(/\/+$/, '') || '/');
+  } catch (err) {
+    return `cannot resolve ${path}: ${(err as Error).message}`;
+  }
+  let realBase: string;
+  try {
+    realBase = policy.realpath(base);
+  } catch (err) {
+    return `cannot resolve ${base}: ${(err as Error).message}`;
+  }
+  return inside(real, realBase) ? undefined : `${what} ${path} leads out of ${base} (to ${real})`;
+}
+
+/** What options one form of rsync server command takes (checkOptions). */
+interface OptionSpec {
+  /** Letters allowed in the one flag cluster (`-logDtprze.iLsfxCIvu`: the letters before `e.`). */
+  short: ReadonlySet<string>;
+  /** Long options without a value. */
+  flags: ReadonlySet<string>;
+  /** Which of LONG_VALUES (options with a checked value) this form takes. */
+  values: (name: string) => boolean;
+  /** Said after "is not allowed" when nothing more precise is: ' for the till bundle', ' in a read'. */
+  where: string;
+  /**
+   * An option this form decides itself (`--sender` whole, else a long option's name):
+   * what goes into the argv, a refusal, or undefined to go on with the tables.
+   * `value()` takes the option's value (inline, or the next word).
+   */
+  special?: (name: string, value: () => Word | undefined) => { argv: string[] } | { refusal: string } | undefined;
+}
+
+/**
+ * The options before the "." of an rsync server command, against a form's tables: each
+ * known and allowed, values checked, written back in one canonical spelling. Anything
+ * else is refused, naming the option (and why, where SHORT_WHY says).
+ */
+function checkOptions(
+  options: readonly Word[],
+  spec: OptionSpec,
+): { argv: string[]; short: string } | { refusal: string } {
+  const argv: string[] = [];
+  let short = '';
   let sawFlags = false;
   for (let k = 0; k < options.length; k += 1) {
     const w = options[k]!;
     const text = w.text;
-    if (w.tilde) return refuse(`rsync option ${JSON.stringify(text)} is not allowed`);
+    if (w.tilde) return { refusal: `rsync option ${JSON.stringify(text)} is not allowed` };
+    if (text === '--sender') {
+      const own = spec.special?.(text, () => undefined);
+      if (own === undefined) return { refusal: 'downloads (rsync --sender) are not allowed' };
+      if ('refusal' in own) return own;
+      argv.push(...own.argv);
+      continue;
+    }
     const cluster = /^-([A-Za-z]*?)(e\d*\.[A-Za-z]*)?$/.exec(text);
-    if (cluster && text.length > 1) {
+    if (cluster && text.length > 1 && !text.startsWith('--')) {
       for (const ch of cluster[1]!) {
-        if (ch === 'e') return refuse('rsync -e is not allowed');
-        if (!(bundle ? SHORT_BUNDLE : SHORT_DEPLOY).has(ch))
-          return refuse(
-            `rsync option -${ch} is not allowed${SHORT_WHY[ch] ? `: ${SHORT_WHY[ch]}` : bundle ? ' for the till bundle' : ''}`,
-          );
+        if (ch === 'e') return { refusal: 'rsync -e is not allowed' };
+        if (!spec.short.has(ch))
+          return {
+            refusal: `rsync option -${ch} is not allowed${SHORT_WHY[ch] ? `: ${SHORT_WHY[ch]}` : spec.where}`,
+          };
       }
-      if (sawFlags) return refuse('two rsync flag clusters');
+      if (sawFlags) return { refusal: 'two rsync flag clusters' };
       sawFlags = true;
+      short = cluster[1]!;
       argv.push(text);
       continue;
     }
@@ -183,67 +235,160 @@ export function checkRsyncServer(words: readonly Word[], policy: RsyncPolicy): R
     }
     // `--no-W` (rsync sends it for --no-whole-file) has a capital.
     const long = /^--([a-z][A-Za-z0-9-]*)(?:=(.*))?$/s.exec(text);
-    if (!long) return refuse(`rsync argument ${JSON.stringify(text)} is not allowed`);
+    if (!long) return { refusal: `rsync argument ${JSON.stringify(text)} is not allowed` };
     const [, name, inline] = long as unknown as [string, string, string | undefined];
-    if (inline === undefined && (bundle ? LONG_FLAGS_BUNDLE : LONG_FLAGS_DEPLOY).has(name)) {
+    const value = (): Word | undefined => {
+      if (inline !== undefined) return { text: inline, tilde: inline.startsWith('~') };
+      k += 1;
+      return options[k];
+    };
+    const own = spec.special?.(name, value);
+    if (own !== undefined) {
+      if ('refusal' in own) return own;
+      argv.push(...own.argv);
+      continue;
+    }
+    if (inline === undefined && spec.flags.has(name)) {
       argv.push(text);
       continue;
     }
-    if (name === 'link-dest' && !bundle) {
-      let value: Word;
-      if (inline !== undefined) value = { text: inline, tilde: inline.startsWith('~') };
-      else {
-        k += 1;
-        if (k >= options.length) return refuse('--link-dest without a folder');
-        value = options[k]!;
-      }
-      // rsync reads a relative --link-dest from the destination folder: `../<previous>` is the usual one.
-      const linked = value.tilde ? resolvePath(value, policy.home, policy.home) : posix.resolve(dest, value.text);
-      if (linked === undefined || !inside(linked, kind.base))
-        return refuse(`--link-dest ${JSON.stringify(value.text)} is outside ${kind.base}`);
-      linkDests.push(linked);
-      argv.push(`--link-dest=${linked}`);
-      continue;
-    }
     const pattern = LONG_VALUES.get(name);
-    if (pattern && !(bundle && DEPLOY_ONLY_VALUES.has(name))) {
-      let value = inline;
-      if (value === undefined) {
-        k += 1;
-        value = options[k]?.text;
-      }
-      if (value === undefined || !pattern.test(value))
-        return refuse(`rsync --${name} value ${JSON.stringify(value ?? '')} is not allowed`);
-      argv.push(`--${name}=${value}`);
+    if (pattern && spec.values(name)) {
+      const v = value()?.text;
+      if (v === undefined || !pattern.test(v))
+        return { refusal: `rsync --${name} value ${JSON.stringify(v ?? '')} is not allowed` };
+      argv.push(`--${name}=${v}`);
       continue;
     }
-    return refuse(`rsync option --${name} is not allowed${bundle ? ' for the till bundle' : ''}`);
+    return { refusal: `rsync option --${name} is not allowed${spec.where}` };
   }
+  return { argv, short };
+}
+
+/** `-s` (--protect-args, --secluded-args) moves the paths into the protocol, where no check sees them. */
+function hidesArguments(words: readonly Word[]): boolean {
+  return words.some(
+    (w) =>
+      w.text === '--protect-args' ||
+      w.text === '--secluded-args' ||
+      (/^-[A-Za-z]*?(e\d*\.[A-Za-z]*)?$/.test(w.text) && /^-[^e]*s/.test(w.text)),
+  );
+}
+
+export function checkRsyncServer(words: readonly Word[], policy: RsyncPolicy): RsyncCheck {
+  if (words[0]?.text !== 'rsync' || words[0].tilde || words[1]?.text !== '--server')
+    return refuse('not an rsync server command');
+  const reading = words.some((w) => w.text === '--sender');
+  if (hidesArguments(words))
+    return refuse(`rsync option -s is not allowed${reading ? ' in a read' : ''}: ${SHORT_WHY.s}`);
+  if (reading) return checkRsyncSender(words, policy);
+  const found = serverPath(words, policy, { article: 'an upload', noun: 'destination' });
+  if ('refusal' in found) return refuse(found.refusal);
+  const { options, path: dest, place: kind } = found;
+  if (!kind)
+    return refuse(
+      `rsync destination ${dest} is outside till's folders (~/.till/lib/till-<version>.mjs, <deploy root>.till/releases/<id>)`,
+    );
+  if (kind.target === 'bundle' && !policy.upgrade)
+    return refuse('gate.json says "upgrade": false: till cannot be replaced through this key');
+  const bundle = kind.target === 'bundle';
+
+  const linkDests: string[] = [];
+  const checked = checkOptions(options, {
+    short: bundle ? SHORT_BUNDLE : SHORT_DEPLOY,
+    flags: bundle ? LONG_FLAGS_BUNDLE : LONG_FLAGS_DEPLOY,
+    values: (name) => !(bundle && DEPLOY_ONLY_VALUES.has(name)),
+    where: bundle ? ' for the till bundle' : '',
+    special: (name, value) => {
+      if (name === '--sender') return { refusal: 'downloads (rsync --sender) are not allowed' };
+      if (name !== 'link-dest' || bundle) return undefined;
+      const folder = value();
+      if (folder === undefined) return { refusal: '--link-dest without a folder' };
+      // rsync reads a relative --link-dest from the destination folder: `../<previous>` is the usual one.
+      const linked = folder.tilde
+        ? resolvePath(folder, policy.home, policy.home)
+        : posix.resolve(dest.replace(/\/+$/, ''), folder.text);
+      if (linked === undefined || !inside(linked, kind.base) || linked === kind.base)
+        return { refusal: `--link-dest ${JSON.stringify(folder.text)} is outside ${kind.base}` };
+      linkDests.push(linked);
+      return { argv: [`--link-dest=${linked}`] };
+    },
+  });
+  if ('refusal' in checked) return refuse(checked.refusal);
 
   // The deepest existing folder on the way must really be inside the allowed one.
-  let real: string;
-  try {
-    real = policy.realpath(dest);
-  } catch (err) {
-    return refuse(`cannot resolve ${dest}: ${(err as Error).message}`);
+  for (const [what, path] of [['rsync destination', dest], ...linkDests.map((l) => ['--link-dest', l])] as const) {
+    const out = leadsOut(what, path, kind.base, policy);
+    if (out !== undefined) return refuse(out);
   }
-  let realBase: string;
-  try {
-    realBase = policy.realpath(kind.base);
-  } catch (err) {
-    return refuse(`cannot resolve ${kind.base}: ${(err as Error).message}`);
-  }
-  if (!inside(real, realBase)) return refuse(`rsync destination ${dest} leads out of ${kind.base} (to ${real})`);
-  for (const linked of linkDests) {
-    let realLinked: string;
-    try {
-      realLinked = policy.realpath(linked);
-    } catch (err) {
-      return refuse(`cannot resolve ${linked}: ${(err as Error).message}`);
-    }
-    if (!inside(realLinked, realBase))
-      return refuse(`--link-dest ${linked} leads out of ${kind.base} (to ${realLinked})`);
-  }
-  argv.push('.', dest);
-  return { ok: true, argv, target: kind.target, dest, ...(kind.root !== undefined ? { root: kind.root } : {}) };
+  return {
+    ok: true,
+    argv: ['--server', ...checked.argv, '.', dest],
+    target: kind.target,
+    dest,
+    ...(kind.root !== undefined ? { root: kind.root } : {}),
+  };
+}
+
+/** Short options of a dry-run sender: none writes, none follows a symlink (-L -k -K are refused). */
+const SHORT_SENDER = new Set('nlrcdtpgoDHxvqz');
+const LONG_FLAGS_SENDER = new Set(['dry-run', 'open-noatime', 'numeric-ids', 'size-only', 'ignore-times']);
+const SENDER_VALUES = new Set([
+  'checksum-choice',
+  'compress-choice',
+  'compress-level',
+  'timeout',
+  'contimeout',
+  'bwlimit',
+  'max-size',
+  'min-size',
+  'modify-window',
+]);
+
+/**
+ * `host diff`'s read: `rsync --server --sender -n<flags> [options] . <release>[/]`.
+ *   - a dry run (`-n` on the host's own command line): rsync's sender then sends no
+ *     file's content, whatever the client asks; only names, sizes, times, modes and
+ *     (`-c`) checksums leave the host;
+ *   - inside `<root>.till/releases/<id>` of a deploy root, checked as uploads are (no
+ *     `..`, no `~user`, the real path of the deepest existing folder inside the real
+ *     releases folder: a release that is a symlink is refused), under the root's lock;
+ *   - one source, and only options that neither write (`--remove-source-files`,
+ *     `--log-file`, batches) nor follow symlinks (`-L`, `-k`, `--copy-*`) nor hide
+ *     arguments in the protocol (`-s`).
+ */
+export function checkRsyncSender(words: readonly Word[], policy: RsyncPolicy): RsyncCheck {
+  const found = serverPath(words, policy, { article: 'a read', noun: 'source' });
+  if ('refusal' in found) return refuse(found.refusal);
+  const { options, path: source, place: kind } = found;
+  if (kind?.target !== 'deploy')
+    return refuse(
+      `downloads (rsync --sender) are not allowed: the one read is a dry-run listing of a release (<deploy root>.till/releases/<id>), not ${source}`,
+    );
+  let senders = 0;
+  const checked = checkOptions(options, {
+    short: SHORT_SENDER,
+    flags: LONG_FLAGS_SENDER,
+    values: (name) => SENDER_VALUES.has(name),
+    where: ' in a read',
+    special: (name) => {
+      if (name !== '--sender') return undefined;
+      senders += 1;
+      return senders > 1 ? { refusal: '--sender given twice' } : { argv: [] };
+    },
+  });
+  if ('refusal' in checked) return refuse(checked.refusal);
+  if (!checked.short.includes('n') && !checked.argv.includes('--dry-run'))
+    return refuse(
+      'downloads (rsync --sender) are not allowed: a read of a release must be a dry run (-n), which sends no content',
+    );
+  const out = leadsOut('rsync source', source, kind.base, policy);
+  if (out !== undefined) return refuse(out);
+  return {
+    ok: true,
+    argv: ['--server', '--sender', ...checked.argv, '.', source],
+    target: 'read',
+    dest: source,
+    ...(kind.root !== undefined ? { root: kind.root } : {}),
+  };
 }

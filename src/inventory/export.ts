@@ -1,7 +1,6 @@
 import { stringify } from 'yaml';
 import type { TillPaths } from '../core/paths.js';
 import { DEFAULT_TEKTON_PATH, type HostsFile } from '../core/state/hosts.js';
-import { formatHostSpec } from '../core/validate.js';
 import { aliasOf, configPath, type OtherKey } from '../ssh/config.js';
 
 /**
@@ -81,13 +80,21 @@ export function renderSshConfigExport(
     ...(groups.length > 0 ? [`# till: groups=${groups.map(([g]) => g).join(',')}`] : []),
     '',
   ];
+  // Jump hosts the exported hosts go through but the selection left out come along (their
+  // chains too, once each), so every hop connects with till's key and known_hosts.
+  const needed: string[] = [];
   for (const name of names) {
-    const h = db.hosts[name]!;
-    lines.push(`Host ${name}`, `    HostName ${h.host}`, `    User ${h.user}`, `    Port ${h.port}`);
-    if (h.jump !== undefined) {
-      const jump = db.hosts[h.jump]!;
-      lines.push(`    ProxyJump ${exported.has(h.jump) ? h.jump : formatHostSpec(jump).replace(/:22$/, '')}`);
+    const seen = new Set<string>([name]);
+    for (let j = db.hosts[name]!.jump; j !== undefined && !seen.has(j); j = db.hosts[j]?.jump) {
+      seen.add(j);
+      if (db.hosts[j] !== undefined && !exported.has(j) && !needed.includes(j)) needed.push(j);
     }
+  }
+  for (const name of [...names, ...needed]) {
+    const h = db.hosts[name]!;
+    if (!exported.has(name)) lines.push(`# ${name}: not selected; the jump host of an exported host`);
+    lines.push(`Host ${name}`, `    HostName ${h.host}`, `    User ${h.user}`, `    Port ${h.port}`);
+    if (h.jump !== undefined) lines.push(`    ProxyJump ${h.jump}`);
     // A host still on another of till's keys (mid-rotation) keeps it, as in till's own config.
     const other =
       h.key_fingerprint === undefined ? undefined : otherKeys.find((k) => k.fingerprint === h.key_fingerprint);

@@ -3,9 +3,9 @@
  * ssh/config derived from it kept in step. Above core and ssh: it renders the config.
  */
 import { open, readFile } from 'node:fs/promises';
-import { SetupError } from '../core/errors.js';
+import { asWriteError, DiskFullError, SetupError } from '../core/errors.js';
 import type { HostResult } from '../core/fanout.js';
-import { pathExists, writeFileAtomically } from '../core/fs.js';
+import { pathExists, writeFileAtomic } from '../core/fs.js';
 import type { TillPaths } from '../core/paths.js';
 import { hostsStore, lifecycleOf, type HostEntry, type HostsFile } from '../core/state/hosts.js';
 import { sha256, UNCHANGED, type Committed } from '../core/state/store.js';
@@ -91,8 +91,14 @@ export class Inventory {
       if (!wasCurrent) await this.writeSshConfig(db, after);
       return;
     }
-    if (!configMayChange && wasCurrent && (await this.restampSshConfig(after))) return;
-    await this.writeSshConfig(db, after);
+    // The database already holds the change: say so, and that the config follows it later.
+    const committed = `; it was left as it was (hosts-local.json holds the change, and the next till command rebuilds ssh/config from it)`;
+    try {
+      if (!configMayChange && wasCurrent && (await this.restampSshConfig(after))) return;
+      await this.writeSshConfig(db, after);
+    } catch (err) {
+      throw err instanceof DiskFullError ? new DiskFullError(this.paths.sshConfig, committed) : err;
+    }
   }
 
   /** The hash of the database text ssh/config was rendered from (undefined: missing or unstamped). */
@@ -117,9 +123,11 @@ export class Inventory {
     const text = await readFile(this.paths.sshConfig, 'utf8').catch(() => '');
     if (renderedFrom(text) === undefined) return false;
     // Derived data: a crash that loses this write leaves a stale hash, which only means a rebuild.
-    await writeFileAtomically(this.paths.sshConfig, text.replace(SOURCE_LINE_RE, sourceLine(sha256(sourceText))), {
+    await writeFileAtomic(this.paths.sshConfig, text.replace(SOURCE_LINE_RE, sourceLine(sha256(sourceText))), {
       mode: 0o600,
       fsync: false,
+    }).catch((err: unknown) => {
+      throw asWriteError(this.paths.sshConfig, err);
     });
     return true;
   }
@@ -127,7 +135,9 @@ export class Inventory {
   /** Renders the config for `db`, stamped with the hash of `sourceText`, the database text `db` was read from or written as. */
   async writeSshConfig(db: HostsFile, sourceText: string): Promise<void> {
     const text = renderSshConfig(db, this.paths, await otherTillKeys(this.paths), sha256(sourceText));
-    await writeFileAtomically(this.paths.sshConfig, text, { mode: 0o600 });
+    await writeFileAtomic(this.paths.sshConfig, text, { mode: 0o600 }).catch((err: unknown) => {
+      throw asWriteError(this.paths.sshConfig, err);
+    });
   }
 
   /**

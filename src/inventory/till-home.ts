@@ -3,8 +3,8 @@
  * core and ssh: it makes the key pair (ssh-keygen) and renders the first ssh/config.
  */
 import { chmod, mkdir } from 'node:fs/promises';
-import { permissionError, StateError } from '../core/errors.js';
-import { pathExists, writeFileAtomically } from '../core/fs.js';
+import { asWriteError, permissionError, StateError } from '../core/errors.js';
+import { pathExists, writeFileAtomic } from '../core/fs.js';
 import { checkControlPath, type TillPaths } from '../core/paths.js';
 import { emptyHostsFile, hostsStore } from '../core/state/hosts.js';
 import { emptyScheduleFile, scheduleStore } from '../core/state/schedule.js';
@@ -53,7 +53,10 @@ export async function initTillHome(paths: TillPaths): Promise<InitResult> {
     // Regenerate the config from whatever database is there (validating it, never rewriting it).
     const { data, text } = await hosts.readText();
     await new Inventory(paths).writeSshConfig(data, text);
-    if (!(await pathExists(paths.knownHosts))) await writeFileAtomically(paths.knownHosts, '', { mode: 0o600 });
+    if (!(await pathExists(paths.knownHosts)))
+      await writeFileAtomic(paths.knownHosts, '', { mode: 0o600 }).catch((err: unknown) => {
+        throw asWriteError(paths.knownHosts, err, '');
+      });
     return { keyCreated: created, databaseCreated, scheduleCreated };
   });
 }

@@ -48,6 +48,15 @@ export function reachabilityOf(entry: HostEntry): boolean | null {
   return true;
 }
 
+/**
+ * The reason label of a down host: the kind its last health check recorded, or
+ * `failed-contact` when another command's contact failed since (or the check predates kinds).
+ */
+export function downReasonOf(entry: HostEntry): string {
+  const kind = entry.health && !entry.health.up ? entry.health.downKind : undefined;
+  return typeof kind === 'string' && /^[a-z][a-z-]{0,30}$/.test(kind) ? kind : 'failed-contact';
+}
+
 /** The release a host runs: what its last health check saw, else what the last deploy recorded. */
 export function releaseOf(entry: HostEntry): string | null {
   return (entry.health?.up ? entry.health.release : null) ?? deployOf(entry).current;
@@ -73,6 +82,14 @@ export function hostMetricFamilies(db: HostsFile): MetricFamily[] {
     }
     return out;
   };
+  const perHostLabelled = (reason: (e: HostEntry) => string | null): Sample[] => {
+    const out: Sample[] = [];
+    for (const host of names) {
+      const r = reason(db.hosts[host]!);
+      if (r !== null) out.push({ labels: { host, reason: r }, value: 1 });
+    }
+    return out;
+  };
   const live = (pick: (h: NonNullable<HostEntry['health']>) => number | null) => (e: HostEntry) =>
     e.health?.up ? pick(e.health) : null;
   const byStatus = new Map<string, number>();
@@ -91,6 +108,11 @@ export function hostMetricFamilies(db: HostsFile): MetricFamily[] {
         const r = reachabilityOf(e);
         return r === null ? NaN : r ? 1 : 0;
       }),
+    ),
+    family(
+      'till_host_down_reason',
+      'Why a down host is down, as a reason label (refused, timeout, auth, hostkey-changed, closed, failed-contact…); the value is always 1. No sample for a host that is up.',
+      perHostLabelled((e) => (reachabilityOf(e) === false ? downReasonOf(e) : null)),
     ),
     family(
       'till_host_ssh_latency_seconds',
@@ -134,6 +156,16 @@ export function hostMetricFamilies(db: HostsFile): MetricFamily[] {
       'till_host_degraded',
       'Whether the last health check found the host over a threshold (1) or not (0).',
       perHost((e) => (e.health?.up ? (e.health.degraded ? 1 : 0) : null)),
+    ),
+    family(
+      'till_host_drift_files',
+      'Files of the live release that differ from the source, by kind (changed, added, removed on the host), at the last health check run with --drift.',
+      names.flatMap((host) => {
+        const h = db.hosts[host]!.health;
+        const d = h?.up ? h.drift : undefined;
+        if (!d) return [];
+        return (['changed', 'added', 'removed'] as const).map((kind) => ({ labels: { host, kind }, value: d[kind] }));
+      }),
     ),
     family(
       'till_host_health_timestamp_seconds',

@@ -32,10 +32,11 @@ import {
   type RsyncStats,
 } from '../deploy/rsync.js';
 import { lockOwner, recordHold } from '../deploy/record.js';
-import type { DeploySource } from '../deploy/source.js';
+import { treeSize, type DeploySource } from '../deploy/source.js';
 import { MAX_MESSAGE } from '../protocol/args.js';
 import {
   deployCheck,
+  deployDiscard,
   deployPrepare,
   deployPrepareFused,
   deployState,
@@ -52,6 +53,9 @@ import { rsyncRemoteShell } from '../ssh/args.js';
 import { remoteFailure } from '../ssh/outcome.js';
 import { runProcess, type ProcessResult } from '../ssh/process.js';
 import { runScript, scriptFailure, scriptOutcome, scriptReason, type ScriptRun } from '../ssh/run-script.js';
+import { plural } from '../core/format.js';
+import { saysDiskFull } from '../core/errors.js';
+import { formatBytes } from '../core/units.js';
 
 /** The deploy job's half of the fleet: staging and switching, as engine jobs. */
 export interface DeployPlan {
@@ -171,7 +175,7 @@ function transferFailure(rs: ProcessResult): JobOutcome<never> | undefined {
 }
 
 /** Feeds rsync's stdout to `parseRsyncProgress` record by record (a chunk may end mid-record). */
-function progressReader(report: (p: RsyncProgress) => void): (chunk: Buffer) => void {
+export function progressReader(report: (p: RsyncProgress) => void): (chunk: Buffer) => void {
   let pending = '';
   return (chunk) => {
     const text = pending + chunk.toString('latin1');
@@ -301,6 +305,44 @@ export function stageJob(plan: DeployPlan, journal: DeployJournalWriter, locked:
       return { ok: true, stdout: '', stderr, exitCode: 0, data };
     };
 
+    /**
+     * The host's file system filled up during the transfer: the partial release goes (it
+     * holds space the host needs, and a resumed run starts it afresh), the lock is
+     * released by runDeploy as after any failure, and the message says what the release
+     * needs and what is free. P was never touched: the live release is still served.
+     */
+    const diskFull = async (rs: ProcessResult): Promise<JobOutcome<StageData>> => {
+      const discard = await deployScript(
+        plan,
+        name,
+        deployDiscard,
+        { path: layout.path, id: run.release, run: run.run },
+        signal,
+      );
+      const size = treeSize(plan.source.dir, run.options.shared);
+      const freeKb = discard.value?.freeKb ?? null;
+      const current = discard.value?.current ?? null;
+      const live = discard.failure
+        ? 'the live release was not touched'
+        : current !== null
+          ? `${current} is still live`
+          : 'no release was live there';
+      const partial = discard.failure
+        ? `the partial release ${run.release}.partial could not be removed (${discard.failure.message})`
+        : discard.value?.discarded === true
+          ? 'the partial release was removed'
+          : 'no partial release was left';
+      return {
+        ok: false,
+        failure: remoteFailure(
+          `disk full on ${name}: the release needs up to ${formatBytes(size.bytes)} (${plural(size.files, 'file')}); ${freeKb !== null ? `${formatBytes(freeKb * 1024)} free` : 'free space unknown'} in ${layout.releases} now; ${partial}; ${live}`,
+        ),
+        exitCode: rs.exitCode,
+        stdout: rs.stdout,
+        stderr: rs.stderr,
+      };
+    };
+
     if (entry.restricted !== true && run.hosts[name]?.state !== 'switched') {
       // One connection: the prepare script runs as rsync's remote command, reports on
       // stderr, then execs the host's rsync (with --link-dest when it did not copy).
@@ -325,6 +367,7 @@ export function stageJob(plan: DeployPlan, journal: DeployJournalWriter, locked:
               .filter((l) => l !== '' && !l.startsWith('TILL_'))
               .pop() ??
             `exit ${exited}`;
+          if (saysDiskFull(why)) return diskFull(rs);
           return {
             ok: false,
             failure: remoteFailure(`prepare failed: ${why}`),
@@ -334,7 +377,7 @@ export function stageJob(plan: DeployPlan, journal: DeployJournalWriter, locked:
           };
         }
         const failed = transferFailure(rs);
-        if (failed) return failed;
+        if (failed) return saysDiskFull(rs.stderr) ? diskFull(rs) : failed;
         if (state.home === undefined) return noReport(rs);
         return staged(
           state,
@@ -353,10 +396,11 @@ export function stageJob(plan: DeployPlan, journal: DeployJournalWriter, locked:
     const prep = await deployScript(plan, name, deployPrepare, prepare, signal);
     const state = prep.value ? readRemoteState(prep.value, layout) : undefined;
     if (state !== undefined && (state.locked || state.hold !== undefined)) return lockedOut(state, prep.result);
+    if (prep.failure && saysDiskFull(prep.result.stderr)) return diskFull(prep.result);
     if (prep.failure) return scriptOutcome(prep);
     if (!state || state.home === undefined) return noReport(prep.result);
-    // An older gate ran an older prepare, which does not look for a manual lock.
-    if (prep.version === deployPrepare.versions[0]!.name) plan.onHold?.(name, null);
+    // An older gate ran a prepare older than v4, which does not look for a manual lock.
+    if (deployPrepare.versions.slice(0, 2).some((v) => v.name === prep.version)) plan.onHold?.(name, null);
     if (run.hosts[name]?.state === 'switched' && state.complete) {
       // A resumed host that was already switched: its release is complete; lock and report only.
       const data = stageData(state, state.home);
@@ -371,7 +415,7 @@ export function stageJob(plan: DeployPlan, journal: DeployJournalWriter, locked:
     const base = !copied && state.current !== null && state.current !== run.release ? state.current : null;
     const rs = await transfer(rsyncArgs(base !== null ? { linkDest: linkDestOf(base) } : {}));
     const failed = transferFailure(rs);
-    if (failed) return failed;
+    if (failed) return saysDiskFull(rs.stderr) ? diskFull(rs) : failed;
     return staged(state, state.home, rs, `${prep.result.stderr}${rs.stderr}`);
   };
 }

@@ -11,9 +11,11 @@ import {
 import { raiseTo, type HostEntry } from '../core/state/hosts.js';
 import { formatBytes, formatThreshold, type SizeThreshold } from '../core/units.js';
 import { health, HEALTH_PING, HEALTH_PONG, textOf, type HealthProbe } from '../protocol/probes.js';
-import { remoteFailure } from '../ssh/outcome.js';
+import { noAnswer, remoteFailure } from '../ssh/outcome.js';
 import { runScript } from '../ssh/run-script.js';
 import { plural } from '../core/format.js';
+import type { DeploySource } from '../deploy/source.js';
+import { compareLive, describeDrift } from './diff.js';
 
 /**
  * `till host health`: one remote probe per host (src/protocol/probes.ts: a POSIX sh
@@ -90,8 +92,15 @@ const NO_DATA = {
   release: null,
 } as const;
 
-export function downSnapshot(at: Date, reason: string): HealthSnapshot {
-  return { at: at.toISOString(), up: false, ...NO_DATA, degraded: false, reasons: [`down: ${reason}`] };
+export function downSnapshot(at: Date, reason: string, kind?: string): HealthSnapshot {
+  return {
+    at: at.toISOString(),
+    up: false,
+    ...NO_DATA,
+    degraded: false,
+    reasons: [`down: ${reason}`],
+    ...(kind !== undefined ? { downKind: kind } : {}),
+  };
 }
 
 export function snapshotOf(
@@ -130,6 +139,37 @@ export interface HealthJobOptions {
   thresholds: HealthThresholds;
   connectTimeout?: number;
   timeoutMs?: number;
+  /** The engine's bound on the whole host (hostTimeoutMs), named in the verdict when it passes. */
+  boundMs?: number;
+  /** `--drift`: also compare each live release with this source (host diff's read); never by default. */
+  drift?: { source: DeploySource; shared: readonly string[] };
+}
+
+/** `--drift`: the live release against the source, as counts and a reason when it differs (or cannot be read). */
+async function driftOf(
+  paths: TillPaths,
+  name: string,
+  entry: HostEntry,
+  signal: AbortSignal,
+  opts: HealthJobOptions,
+): Promise<{ drift: NonNullable<HealthSnapshot['drift']> | null; reason: string | null }> {
+  const { source, shared } = opts.drift!;
+  const compared = await compareLive(paths, name, entry, source, shared, signal, {
+    connectTimeout: opts.connectTimeout,
+    timeoutMs: opts.timeoutMs,
+  });
+  if ('outcome' in compared)
+    return { drift: null, reason: `drift: ${textOf(compared.outcome.failure?.message ?? 'no report') ?? ''}` };
+  const d = compared.data;
+  return {
+    drift: {
+      changed: d.changed.length,
+      added: d.added.length,
+      removed: d.removed.length,
+      liveIsRecorded: d.liveIsRecorded,
+    },
+    reason: d.differs ? `drift: ${describeDrift(d)}` : null,
+  };
 }
 
 /** Where the text after `line` starts; the line may follow a greeting a login shell printed without a newline. */
@@ -158,6 +198,11 @@ export class PingTimer {
   latencyMs: number | null = null;
 
   constructor(private readonly waitMs = PING_WAIT_MS) {}
+
+  /** The script printed its first line: the host answered, whatever happened after. */
+  get answered(): boolean {
+    return this.pingAt !== undefined;
+  }
 
   attach = (stdin: NodeJS.WritableStream): void => {
     this.stdin = stdin;
@@ -190,7 +235,7 @@ export class PingTimer {
 }
 
 /**
- * The engine job: ONE ssh call per host, the v2 script, answered on the fly
+ * The engine job: ONE ssh call per host (two more with --drift: host diff's read), the v2 script, answered on the fly
  * (PingTimer). A restricted host whose gate predates v2 refuses it as an unknown
  * script: that host gets the v1 script in a second call, timed from the call's start
  * to the script's first line (which includes opening the session). Every outcome that
@@ -221,22 +266,44 @@ export function healthJob(paths: TillPaths, opts: HealthJobOptions): HostJob<Hea
       },
     );
     const latencyMs = run.version === 'health-v2' ? timer.latencyMs : firstLine;
+    const answered = run.version === 'health-v2' ? timer.answered : firstLine !== null;
     const { result, failure } = run;
     const base = { exitCode: result.exitCode, stdout: result.stdout, stderr: result.stderr };
+    if (result.timedOut && !answered) {
+      // Not one line back before the bound: the host is down (frozen, or its sshd hangs), not slow.
+      const down = noAnswer(opts.boundMs ?? opts.timeoutMs);
+      return {
+        ok: false,
+        failure: down,
+        ...base,
+        exitCode: null,
+        data: downSnapshot(new Date(), down.message, down.kind),
+      };
+    }
     if (failure?.kind === 'cancelled') return { ok: false, failure, ...base };
-    if (failure?.connection) return { ok: false, failure, ...base, data: downSnapshot(new Date(), failure.message) };
+    if (failure?.connection)
+      return { ok: false, failure, ...base, data: downSnapshot(new Date(), failure.message, failure.kind) };
     if (failure || !run.value) {
       // The remote's own words, cleaned: they reach terminals and pages.
       const message = failure?.message ?? 'no report';
       const data: HealthSnapshot = {
         ...downSnapshot(new Date(), ''),
         up: true,
+        downKind: null,
         degraded: true,
         reasons: [`probe: ${textOf(message) ?? ''}`],
       };
       return { ok: false, failure: failure ?? remoteFailure(message), ...base, data };
     }
     const data = snapshotOf(new Date(), run.value, latencyMs, opts.thresholds);
+    if (opts.drift) {
+      const { drift, reason } = await driftOf(paths, name, entry, signal, opts);
+      data.drift = drift;
+      if (reason !== null) {
+        data.reasons.push(reason);
+        data.degraded = true;
+      }
+    }
     if (!data.degraded) return { ok: true, ...base, data };
     return { ok: false, failure: remoteFailure(`degraded: ${data.reasons.join('; ')}`), ...base, data };
   };

@@ -1,10 +1,10 @@
-import { readFile, rm } from 'node:fs/promises';
-import { FailedError, UsageError } from '../core/errors.js';
-import { writeFileAtomically } from '../core/fs.js';
+import { open, readFile, stat, truncate } from 'node:fs/promises';
+import { writeFileAtomic } from '../core/fs.js';
+import { asWriteError, FailedError, UsageError } from '../core/errors.js';
 import type { TillPaths } from '../core/paths.js';
 import type { HostEntry } from '../core/state/hosts.js';
 import { buildControlExitArgs } from '../ssh/args.js';
-import { knownHostsName, parseKeyscan, type ScannedKey } from '../ssh/known-hosts.js';
+import { knownHostsName, lineNamesHost, parseKeyscan, withoutHost, type ScannedKey } from '../ssh/known-hosts.js';
 import { runProcess } from '../ssh/process.js';
 
 /**
@@ -12,17 +12,6 @@ import { runProcess } from '../ssh/process.js';
  * and pinning one before the first contact (for operators who do not want trust on
  * first use).
  */
-async function removeKnownHost(paths: TillPaths, entry: HostEntry): Promise<void> {
-  const result = await runProcess('ssh-keygen', ['-R', knownHostsName(entry.host, entry.port), '-f', paths.knownHosts]);
-  // ssh-keygen keeps a backup beside the file; till's known_hosts is regenerated knowledge, not worth one.
-  await rm(`${paths.knownHosts}.old`, { force: true });
-  if (result.exitCode !== 0 && !/not found/i.test(result.stderr)) {
-    throw new FailedError(
-      `ssh-keygen -R failed: ${result.stderr.trim() || result.spawnError || `exit ${result.exitCode}`}`,
-    );
-  }
-}
-
 async function knownHostsText(paths: TillPaths): Promise<string> {
   try {
     return await readFile(paths.knownHosts, 'utf8');
@@ -31,21 +20,30 @@ async function knownHostsText(paths: TillPaths): Promise<string> {
   }
 }
 
+/**
+ * Rewrites till's known_hosts in one atomic write (temp file + rename): a write that
+ * cannot complete (disk full) leaves it exactly as it was. Not `ssh-keygen -R`: on a full
+ * disk it empties the file, says it updated it, and keeps the old text only in
+ * `known_hosts.old`.
+ */
+async function rewriteKnownHosts(paths: TillPaths, change: (text: string) => string): Promise<void> {
+  const text = await knownHostsText(paths);
+  await writeFileAtomic(paths.knownHosts, change(text), { mode: 0o600 }).catch((err: unknown) => {
+    throw asWriteError(paths.knownHosts, err);
+  });
+}
+
 /** Lines of till's known_hosts that name this host (as ssh writes them: unhashed). */
 export async function knownEntriesFor(paths: TillPaths, entry: HostEntry): Promise<string[]> {
   const name = knownHostsName(entry.host, entry.port);
-  return (await knownHostsText(paths)).split('\n').filter((l) => {
-    const fields = l.trim().split(/\s+/);
-    const names = (fields[0]?.startsWith('@') ? fields[1] : fields[0])?.split(',') ?? [];
-    return names.includes(name);
-  });
+  return (await knownHostsText(paths)).split('\n').filter((l) => lineNamesHost(l, name));
 }
 
 /** `till host forget`: closes the host's master and removes its keys from till's known_hosts. */
 export async function forgetHostKey(paths: TillPaths, name: string, entry: HostEntry): Promise<{ removed: number }> {
   const before = (await knownEntriesFor(paths, entry)).length;
   await runProcess('ssh', buildControlExitArgs(paths, name));
-  if (before > 0) await removeKnownHost(paths, entry);
+  if (before > 0) await rewriteKnownHosts(paths, (text) => withoutHost(text, knownHostsName(entry.host, entry.port)));
   return { removed: before };
 }
 
@@ -92,13 +90,54 @@ export async function trustHostKey(
     );
   }
   await runProcess('ssh', buildControlExitArgs(paths, name));
-  await removeKnownHost(paths, entry);
-  const text = await knownHostsText(paths);
-  const sep = text === '' || text.endsWith('\n') ? '' : '\n';
-  await writeFileAtomically(
-    paths.knownHosts,
-    `${text}${sep}${knownHostsName(entry.host, entry.port)} ${match.type} ${match.blob}\n`,
-    { mode: 0o600 },
-  );
+  // The host's old entries out and the pinned one in, in one write.
+  const hostName = knownHostsName(entry.host, entry.port);
+  await rewriteKnownHosts(paths, (text) => {
+    const rest = withoutHost(text, hostName);
+    const sep = rest === '' || rest.endsWith('\n') ? '' : '\n';
+    return `${rest}${sep}${hostName} ${match.type} ${match.blob}\n`;
+  });
   return { pinned: match, offered };
+}
+
+/** Where till's known_hosts ends before a run (0 when it does not exist). */
+export async function knownHostsSize(paths: TillPaths): Promise<number> {
+  return stat(paths.knownHosts).then(
+    (s) => s.size,
+    () => 0,
+  );
+}
+
+/** How long a line ssh appends may stay unfinished before it counts as a failed write (ssh writes one in µs). */
+const UNFINISHED_APPEND_MS = 1_000;
+
+/**
+ * ssh appends a new host's key to known_hosts itself (accept-new). On a full disk that
+ * append stops part-way and leaves a cut line (ssh goes on, and ignores the line later).
+ * After a run, a line appended since `sizeBefore` that still has no newline a moment
+ * later is cut off, so the file holds exactly what it did before the failed append.
+ * Bytes from before the run are never touched. Returns whether it cut anything.
+ */
+export async function cutUnfinishedAppend(paths: TillPaths, sizeBefore: number): Promise<boolean> {
+  const tail = async (): Promise<{ size: number; text: string } | undefined> => {
+    const size = await knownHostsSize(paths);
+    if (size <= sizeBefore) return undefined;
+    const handle = await open(paths.knownHosts, 'r');
+    try {
+      const buf = Buffer.alloc(size - sizeBefore);
+      const { bytesRead } = await handle.read(buf, 0, buf.length, sizeBefore);
+      return { size, text: buf.subarray(0, bytesRead).toString('latin1') };
+    } finally {
+      await handle.close();
+    }
+  };
+  const first = await tail().catch(() => undefined);
+  if (!first || first.text.endsWith('\n')) return false;
+  // Another till's ssh may be writing a line this very moment: give it time to end it.
+  await new Promise((r) => setTimeout(r, UNFINISHED_APPEND_MS));
+  const now = await tail().catch(() => undefined);
+  if (!now || now.size !== first.size || now.text.endsWith('\n')) return false;
+  const cutAt = sizeBefore + now.text.lastIndexOf('\n') + 1;
+  await truncate(paths.knownHosts, cutAt);
+  return true;
 }

@@ -13,7 +13,10 @@ import {
 import { buildRsyncPushArgs } from '../rsync/args.js';
 import { classifyRsync } from '../rsync/outcome.js';
 import { remoteFailure } from '../ssh/outcome.js';
-import { runProcess } from '../ssh/process.js';
+import { runProcess, type ProcessResult } from '../ssh/process.js';
+import { saysDiskFull } from '../core/errors.js';
+import { formatBytes } from '../core/units.js';
+import { stat } from 'node:fs/promises';
 import { runScript, scriptFailure, scriptOutcome } from '../ssh/run-script.js';
 
 /**
@@ -117,7 +120,22 @@ export function setupJob(paths: TillPaths, opts: SetupOptions): HostJob<SetupDat
 
     if ([...node].some((c) => c < ' ' || c === '\x7f') || !node.startsWith('/'))
       return fail(`the node found on the host has an unusable path: ${JSON.stringify(node)}`);
+    // A full disk on the host: said as such, with what the bundle needs; the previous till was not touched.
+    const still =
+      check.tillVersion !== null
+        ? `till ${check.tillVersion} is still installed there`
+        : 'no till was installed there before';
+    const diskFull = (r: ProcessResult, what: string): JobOutcome<SetupData> => ({
+      ok: false,
+      failure: remoteFailure(`disk full on ${name}: ${what}; ${still}`),
+      exitCode: r.exitCode,
+      stdout: r.stdout,
+      stderr: r.stderr,
+    });
+    const needs = async () =>
+      `till ${opts.version} needs ${formatBytes((await stat(opts.bundlePath)).size)} in ~/.till/lib`;
     const prepared = await runScript(paths, name, setupPrepare, undefined, { signal, ...ssh });
+    if (prepared.failure && saysDiskFull(prepared.result.stderr)) return diskFull(prepared.result, await needs());
     if (prepared.failure) return scriptOutcome(prepared);
     const copy = await runProcess(
       'rsync',
@@ -127,12 +145,19 @@ export function setupJob(paths: TillPaths, opts: SetupOptions): HostJob<SetupDat
       { signal, timeoutMs: opts.timeoutMs },
     );
     const copyFailure = classifyRsync(copy);
+    // rsync removes its temp file when a write fails: nothing of the new version is left.
+    if (copyFailure && saysDiskFull(copy.stderr)) return diskFull(copy, await needs());
     if (copyFailure)
       return { ok: false, failure: copyFailure, exitCode: copy.exitCode, stdout: copy.stdout, stderr: copy.stderr };
 
     const activated = await runScript(paths, name, setupActivate, { version: opts.version, node }, { signal, ...ssh });
     if (activated.failure) {
       if (activated.failure.kind !== 'remote' || activated.refused !== undefined) return scriptOutcome(activated);
+      if (saysDiskFull(activated.result.stderr))
+        return diskFull(
+          activated.result,
+          `could not write the launcher for till ${opts.version}; the previous launcher was left in place`,
+        );
       return scriptFailure(
         activated,
         remoteFailure(

@@ -213,16 +213,68 @@ const prepareArgs = (p: PrepareParams) => [
  * plain directory at P as the first release; say whether `<id>` is already complete, and
  * the state (the current release is the transfer's --link-dest). Version 2 adds "$9",
  * the content hash: when the live release has the same one, `<id>.partial` starts as its
- * hard-linked copy (`cp -al`), and rsync then only verifies. Version 3 (what this till
- * sends) treats a release name that is a symlink (an upload may plant one) as no
- * release: it refuses a `<id>` or `<id>.partial` that is one, and never copies from one.
- * Version 4 (what this till sends) refuses a host under a manual lock (`till host lock`,
- * P.till/hold): TILL_HELD, its info as TILL_HOLD lines, exit 24; `--force-unlock` breaks
- * only the deploy lock, never that one.
+ * hard-linked copy (`cp -al`), and rsync then only verifies. Version 3 treats a release
+ * name that is a symlink (an upload may plant one) as no release: it refuses a `<id>` or
+ * `<id>.partial` that is one, and never copies from one. Version 4 refuses a host under a
+ * manual lock (`till host lock`, P.till/hold): TILL_HELD, its info as TILL_HOLD lines,
+ * exit 24; `--force-unlock` breaks only the deploy lock, never that one. Version 5 (what
+ * this till sends) removes a lock whose info it could not write (a full disk left it
+ * empty: no deploy could ever tell it was its own) and says "No space left on device"
+ * when df finds none free.
  */
 export const deployPrepare: Operation<PrepareParams, DeployReport> = {
   name: 'deploy-prepare',
   versions: [
+    {
+      name: 'deploy-prepare-v5',
+      form: 'script',
+      text: frozen(`
+set -u
+case $1 in "~/"*) P=$HOME/\${1#"~/"} ;; *) P=$1 ;; esac
+B=$P.till
+N=\${P##*/}
+id=$2; info=$3; run=$4; force=$5; shared=$6; A=$7; now=$8; h=$9
+umask 022
+till_switch() { t="$P.till-tmp-$$"; if [ -e "$t" ] || [ -L "$t" ]; then rm -f "$t"; fi; ln -s "$1" "$t" && mv -T "$t" "$P"; }
+till_log() { printf '%s\\t%s\\t%s\\t%s\\n' "$1" "$2" "$3" "$4" >> "$B/releases.log"; }
+till_lockrun() { lr=; if [ -f "$B/lock/info" ]; then while IFS= read -r l || [ -n "$l" ]; do case $l in run=*) lr=\${l#run=} ;; esac; done < "$B/lock/info"; fi; }
+till_prefix() { if [ -f "$2" ]; then while IFS= read -r l || [ -n "$l" ]; do printf '%s %s\\n' "$1" "$l"; done < "$2"; fi; }
+till_ours() { till_lockrun; [ "$lr" = "$1" ]; }
+till_shtarget() { st=../../; r=$1; while :; do case $r in */*) r=\${r#*/}; st=../$st ;; *) break ;; esac; done; st=\${st}shared/$1; }
+till_release() { [ -d "$B/releases/$1" ] && [ ! -L "$B/releases/$1" ]; }
+if [ -d "$B/hold" ]; then echo TILL_HELD; till_prefix TILL_HOLD "$B/hold/info"; exit 24; fi
+till_full() { f=$(df -Pk "$B" 2>/dev/null | awk 'NR == 2 { print $4 }'); if [ "$f" = 0 ]; then echo "TILL_ERROR $1: No space left on device" >&2; else echo "TILL_ERROR $1" >&2; fi; }
+[ -d "$B/releases" ] && [ -d "$B/shared" ] || mkdir -p "$B/releases" "$B/shared" || { till_full "cannot create $B/releases"; exit 20; }
+if [ "$force" = 1 ] && [ -d "$B/lock" ] && ! till_ours "$run"; then echo TILL_BROKE_LOCK; till_prefix TILL_OLDLOCK "$B/lock/info"; rm -rf "$B/lock"; fi
+if mkdir "$B/lock" 2>/dev/null; then printf '%s' "$info" > "$B/lock/info" || { rm -rf "$B/lock"; till_full "cannot write the deploy lock $B/lock/info"; exit 20; }
+elif ! till_ours "$run"; then echo TILL_LOCKED; till_prefix TILL_HOLDER "$B/lock/info"; exit 21; fi
+if [ -L "$B/releases/$id" ] || [ -L "$B/releases/$id.partial" ]; then echo "TILL_ERROR release $id is a symlink (not made by till): remove it" >&2; exit 22; fi
+if [ -e "$P" ] && [ ! -L "$P" ] && [ ! -d "$P" ]; then echo "TILL_ERROR $P exists and is not a directory or symlink" >&2; exit 22; fi
+if [ -d "$P" ] && [ ! -L "$P" ]; then
+  R=$B/releases/$A
+  mv "$P" "$R" || exit 22
+  set -f; for s in $shared; do
+    if [ -e "$R/$s" ] && [ ! -L "$R/$s" ] && [ ! -e "$B/shared/$s" ]; then till_shtarget "$s"; mkdir -p "$(dirname "$B/shared/$s")" && mv "$R/$s" "$B/shared/$s" && ln -s "$st" "$R/$s"; fi
+  done; set +f
+  till_log "$A" adopted "$now" 'existing directory'
+  till_switch "$N.till/releases/$A" || exit 22
+  echo "TILL_ADOPTED $A"
+fi
+if till_release "$id"; then echo TILL_COMPLETE; fi
+if [ -n "$h" ] && [ -L "$P" ] && [ ! -e "$B/releases/$id" ] && [ ! -e "$B/releases/$id.partial" ]; then
+  l=$(readlink "$P"); c=\${l#"$N.till/releases/"}
+  case $c in */*|"$l") ;; *"-$h") if till_release "$c" && cp -al "$B/releases/$c" "$B/releases/$id.partial" 2>/dev/null && rm -f "$B/releases/$id.partial/.env.local"; then echo "TILL_COPIED $c"; else rm -rf "$B/releases/$id.partial"; fi ;; esac
+fi
+echo "TILL_HOME_DIR $HOME"
+if [ -L "$P" ]; then echo "TILL_CURRENT $(readlink "$P")"; elif [ -d "$P" ]; then echo TILL_PLAIN; elif [ -e "$P" ]; then echo TILL_NOTDIR; fi
+if [ -d "$B/releases" ]; then for d in "$B/releases"/*; do [ -d "$d" ] && echo "TILL_DIR \${d##*/}"; done; fi
+till_prefix TILL_LOG "$B/releases.log"
+if [ -d "$B/lock" ]; then echo TILL_LOCK_HELD; till_prefix TILL_HOLDER "$B/lock/info"; fi
+exit 0
+`),
+      args: [...PREPARE_ARGS, ARG.contentHash],
+      encode: (p) => [...prepareArgs(p), p.contentHash],
+    },
     {
       name: 'deploy-prepare-v4',
       form: 'script',
@@ -422,13 +474,14 @@ exit 0
  * server arguments rsync appended, adding `--link-dest=../<current>` unless the release
  * was staged as a hard-linked copy (rsync would look up every file again to link
  * nothing). P is read once. A gate never runs it (it starts rsync's server itself):
- * restricted hosts get deploy-prepare, then a plain rsync.
+ * restricted hosts get deploy-prepare, then a plain rsync. v3 is deploy-prepare-v5's
+ * (a full disk leaves no lock); it replaced v2, which no gate ever compares.
  */
 export const deployPrepareFused: Operation<PrepareParams, DeployReport> = {
   name: 'deploy-prepare-rsync',
   versions: [
     {
-      name: 'deploy-prepare-rsync-v2',
+      name: 'deploy-prepare-rsync-v3',
       form: 'script',
       text: frozen(`
 exec 3>&1 1>&2
@@ -447,9 +500,10 @@ till_ours() { till_lockrun; [ "$lr" = "$1" ]; }
 till_shtarget() { st=../../; r=$1; while :; do case $r in */*) r=\${r#*/}; st=../$st ;; *) break ;; esac; done; st=\${st}shared/$1; }
 till_release() { [ -d "$B/releases/$1" ] && [ ! -L "$B/releases/$1" ]; }
 if [ -d "$B/hold" ]; then echo TILL_HELD; till_prefix TILL_HOLD "$B/hold/info"; exit 24; fi
-[ -d "$B/releases" ] && [ -d "$B/shared" ] || mkdir -p "$B/releases" "$B/shared" || exit 20
+till_full() { f=$(df -Pk "$B" 2>/dev/null | awk 'NR == 2 { print $4 }'); if [ "$f" = 0 ]; then echo "TILL_ERROR $1: No space left on device" >&2; else echo "TILL_ERROR $1" >&2; fi; }
+[ -d "$B/releases" ] && [ -d "$B/shared" ] || mkdir -p "$B/releases" "$B/shared" || { till_full "cannot create $B/releases"; exit 20; }
 if [ "$force" = 1 ] && [ -d "$B/lock" ] && ! till_ours "$run"; then echo TILL_BROKE_LOCK; till_prefix TILL_OLDLOCK "$B/lock/info"; rm -rf "$B/lock"; fi
-if mkdir "$B/lock" 2>/dev/null; then printf '%s' "$info" > "$B/lock/info" || exit 20
+if mkdir "$B/lock" 2>/dev/null; then printf '%s' "$info" > "$B/lock/info" || { rm -rf "$B/lock"; till_full "cannot write the deploy lock $B/lock/info"; exit 20; }
 elif ! till_ours "$run"; then echo TILL_LOCKED; till_prefix TILL_HOLDER "$B/lock/info"; exit 21; fi
 if [ -L "$B/releases/$id" ] || [ -L "$B/releases/$id.partial" ]; then echo "TILL_ERROR release $id is a symlink (not made by till): remove it" >&2; exit 22; fi
 if [ -e "$P" ] && [ ! -L "$P" ] && [ ! -d "$P" ]; then echo "TILL_ERROR $P exists and is not a directory or symlink" >&2; exit 22; fi
@@ -513,4 +567,56 @@ exit 0
     },
   ],
   parse: (stdout) => parseMarkers(stdout).flags.has('UNLOCKED'),
+};
+
+export interface DiscardReport {
+  /** `<id>.partial` was there and is gone. */
+  discarded: boolean;
+  /** Free space where releases go, in KiB (`df -Pk`), when df answered. */
+  freeKb: number | null;
+  /** The live release (P's symlink target's last segment), or null when P is no symlink. */
+  current: string | null;
+}
+
+/**
+ * After a transfer that ran out of space (ENOSPC, EDQUOT): removes the run's
+ * `<id>.partial` release, only while this run holds the lock (a later deploy's staging
+ * is not ours) and only a real directory (never through a symlink), so the space it took
+ * is free again; then says how much is free where releases go, and what P points at.
+ * Nothing live is touched: P still points at the release it pointed at.
+ */
+export const deployDiscard: Operation<{ path: string; id: string; run: string }, DiscardReport> = {
+  name: 'deploy-discard',
+  versions: [
+    {
+      name: 'deploy-discard',
+      form: 'script',
+      text: frozen(`
+set -u
+case $1 in "~/"*) P=$HOME/\${1#"~/"} ;; *) P=$1 ;; esac
+B=$P.till
+id=$2; run=$3
+till_lockrun() { lr=; if [ -f "$B/lock/info" ]; then while IFS= read -r l || [ -n "$l" ]; do case $l in run=*) lr=\${l#run=} ;; esac; done < "$B/lock/info"; fi; }
+till_ours() { till_lockrun; [ "$lr" = "$1" ]; }
+R=$B/releases/$id.partial
+if till_ours "$run" && [ -d "$R" ] && [ ! -L "$R" ]; then rm -rf "$R" && echo TILL_DISCARDED; fi
+f=$(df -Pk "$B" 2>/dev/null | awk 'NR == 2 { print $4 }')
+case $f in ''|*[!0-9]*) ;; *) echo "TILL_FREE_KB $f" ;; esac
+if [ -L "$P" ]; then echo "TILL_CURRENT $(readlink "$P")"; fi
+exit 0
+`),
+      args: [ARG.deployRoot, ARG.releaseId, ARG.runId],
+      encode: (p) => [p.path, p.id, p.run],
+    },
+  ],
+  parse: (stdout) => {
+    const m = parseMarkers(stdout);
+    const free = m.values.get('FREE_KB')?.[0];
+    const link = m.values.get('CURRENT')?.[0];
+    return {
+      discarded: m.flags.has('DISCARDED'),
+      freeKb: free !== undefined ? Number(free) : null,
+      current: link !== undefined ? (link.split('/').pop() ?? null) : null,
+    };
+  },
 };

@@ -131,11 +131,53 @@ export const setupPrepare: Operation<void, void> = {
 
 /**
  * Proves the copied file runs, then switches the launcher in one rename and asks it
- * for its version (the last line of output): what `host setup` answers with.
+ * for its version (the last line of output): what `host setup` answers with. v2 (what
+ * this till sends) removes a launcher it could not write whole (a full disk) and says
+ * "No space left on device" when df finds none free; the previous launcher stays.
  */
 export const setupActivate: Operation<{ version: string; node: string }, string> = {
   name: 'setup-activate',
   versions: [
+    {
+      name: 'setup-activate-v2',
+      form: 'script',
+      text: frozen(`
+set -e
+cd "$HOME"
+v=$1
+node=$2
+nl='
+'
+case $v in ''|[!0-9A-Za-z]*|*[!0-9A-Za-z.+_-]*) echo "invalid version $v" >&2; exit 2;; esac
+case $node in /*) ;; *) echo "node path must be absolute: $node" >&2; exit 2;; esac
+case $node in *"$nl"*) echo "node path contains a newline" >&2; exit 2;; esac
+bundle=.till/lib/till-$v.mjs
+if ! got=$("$node" "$bundle" --version 2>/dev/null); then
+  out=$("$node" "$bundle" --version 2>&1) || true; why=$(printf '%s\\n' "$out" | grep -m 1 Error || printf '%s\\n' "$out" | tail -n 1)
+  echo "the copied till does not start: $why" >&2; exit 3
+fi
+[ "$got" = "$v" ] || { echo "the copied till reports version $got, expected $v" >&2; exit 3; }
+mkdir -p .till/bin
+q=$(printf '%s\\n' "$node" | sed "s/'/'\\\\\\\\''/g")
+if ! {
+  printf '%s\\n' '#!/bin/sh' '# till launcher, written by \`till host setup\`. Versions live side by side in' '# ~/.till/lib; this file is replaced atomically (written as till.new, then renamed).'
+  printf "node='%s'\\n" "$q"
+  printf '%s\\n' '[ -x "$node" ] || node=node'
+  printf 'exec "$node" "$HOME/.till/lib/till-%s.mjs" "$@"\\n' "$v"
+} > .till/bin/till.new; then
+  rm -f .till/bin/till.new
+  f=$(df -Pk .till/bin 2>/dev/null | awk 'NR == 2 { print $4 }')
+  if [ "$f" = 0 ]; then echo "cannot write the launcher .till/bin/till.new: No space left on device" >&2; else echo "cannot write the launcher .till/bin/till.new" >&2; fi
+  exit 4
+fi
+chmod 755 .till/bin/till.new
+mv -f .till/bin/till.new .till/bin/till
+"$HOME"/.till/bin/till --version
+`),
+      args: [ARG.version, ARG.nodePath],
+      encode: (p) => [p.version, p.node],
+      upgrade: true,
+    },
     {
       name: 'setup-activate',
       form: 'script',

@@ -1,4 +1,4 @@
-import { deployCheck, deployPrepare, deployPrepareFused, deployState, deployUnlock } from './deploy.js';
+import { deployCheck, deployDiscard, deployPrepare, deployPrepareFused, deployState, deployUnlock } from './deploy.js';
 import { cleanRemote, setupActivate, setupCheck, setupPrepare, sync, syncDryRun, test } from './host.js';
 import { keyAdd, keyAppend, keyDrop, keyRemove, restrict } from './keys.js';
 import { audit, doctor, health, healthLatency } from './probes.js';
@@ -36,6 +36,7 @@ export const OPERATIONS: readonly Operation<any, unknown>[] = [
   deployPrepareFused,
   deploySwitch,
   deployUnlock,
+  deployDiscard,
   rollback,
   deployRevert,
   hostLock,

@@ -1,3 +1,6 @@
+import { readdir } from 'node:fs/promises';
+import { join } from 'node:path';
+import pLimit from 'p-limit';
 import type { JobOutcome } from '../core/fanout.js';
 import type { TillPaths } from '../core/paths.js';
 import { buildControlExitArgs, buildSshArgs, type MasterAddress, type SshCallOptions } from './args.js';
@@ -43,6 +46,34 @@ export function sshInteractive(
 /** Closes a host's ControlMaster, if one runs (at `at`, where the config no longer says); never fails. */
 export async function closeMaster(paths: TillPaths, name: string, at?: MasterAddress): Promise<void> {
   await runProcess('ssh', buildControlExitArgs(paths, name, at), { timeoutMs: 5_000 });
+}
+
+/**
+ * Asks every ControlMaster of this TILL_HOME to stop (`ssh -O stop`): it takes no new
+ * sessions, lets the ones in use finish, then exits. The next call logs in afresh, with
+ * till's key, so a key removed from a host's authorized_keys shows instead of hiding
+ * behind a master that authenticated before. Never fails; returns how many were asked.
+ */
+export async function stopMasters(paths: TillPaths): Promise<number> {
+  let sockets: string[];
+  try {
+    sockets = await readdir(paths.controlDir);
+  } catch {
+    return 0;
+  }
+  // The socket is named by ControlPath itself: no host alias (or config) is needed to reach it.
+  // A few at a time: a big fleet has thousands of masters.
+  const limit = pLimit(16);
+  const results = await Promise.all(
+    sockets.map((s) =>
+      limit(() =>
+        runProcess('ssh', ['-F', '/dev/null', '-o', `ControlPath=${join(paths.controlDir, s)}`, '-O', 'stop', 'till'], {
+          timeoutMs: 5_000,
+        }),
+      ),
+    ),
+  );
+  return results.filter((r) => r.exitCode === 0).length;
 }
 
 /** A process result as a fan-out job outcome. */

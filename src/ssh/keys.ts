@@ -1,8 +1,9 @@
-import { chmod, readFile, writeFile } from 'node:fs/promises';
+import { chmod, readFile, rm, stat } from 'node:fs/promises';
+import { writeFileAtomic } from '../core/fs.js';
 import { pathExists } from '../core/fs.js';
 import { hostname, userInfo } from 'node:os';
 import type { TillPaths } from '../core/paths.js';
-import { SetupError } from '../core/errors.js';
+import { asWriteError, DiskFullError, SetupError } from '../core/errors.js';
 import { runProcess } from './process.js';
 
 export function keyComment(): string {
@@ -19,10 +20,14 @@ export function keyComment(): string {
 export async function ensureKeyPair(paths: TillPaths): Promise<{ created: boolean }> {
   if (await pathExists(paths.privateKey)) {
     await chmod(paths.privateKey, 0o600);
-    if (!(await pathExists(paths.publicKey))) {
+    // Missing, or left empty by an ssh-keygen that ran out of disk: derive it again.
+    const publicSize = (await stat(paths.publicKey).catch(() => undefined))?.size ?? 0;
+    if (publicSize === 0) {
       const derived = await runProcess('ssh-keygen', ['-y', '-f', paths.privateKey]);
       if (derived.exitCode !== 0) throw new SetupError(`cannot read ${paths.privateKey}: ${derived.stderr.trim()}`);
-      await writeFile(paths.publicKey, derived.stdout, { mode: 0o644 });
+      await writeFileAtomic(paths.publicKey, derived.stdout, { mode: 0o644 }).catch((err: unknown) => {
+        throw asWriteError(paths.publicKey, err, '');
+      });
     }
     return { created: false };
   }
@@ -43,6 +48,12 @@ export async function ensureKeyPair(paths: TillPaths): Promise<{ created: boolea
       'install the OpenSSH client (Debian: apt-get install openssh-client)',
     );
   if (result.exitCode !== 0) {
+    // On a full disk ssh-keygen may have saved the private key and an empty public one: no half key pair stays.
+    if (/No space left on device|Disk quota exceeded/i.test(result.stderr)) {
+      await rm(paths.privateKey, { force: true });
+      await rm(paths.publicKey, { force: true });
+      throw new DiskFullError(paths.privateKey, '; no key was made');
+    }
     // ssh-keygen refuses (silently, without a terminal) when the file appeared meanwhile: keep that key.
     if (await pathExists(paths.privateKey)) return ensureKeyPair(paths);
     throw new SetupError(`ssh-keygen failed: ${result.stderr.trim() || `exit ${result.exitCode}`}`);

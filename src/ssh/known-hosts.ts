@@ -1,4 +1,4 @@
-import { createHash } from 'node:crypto';
+import { createHash, createHmac } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 
 /**
@@ -41,6 +41,30 @@ export function parsePublicKey(line: string): PublicKeyLine | undefined {
 /** How ssh names a host in known_hosts: `addr` on port 22, `[addr]:port` otherwise. */
 export function knownHostsName(host: string, port: number): string {
   return port === 22 ? host : `[${host}]:${port}`;
+}
+
+/**
+ * Whether a known_hosts line holds a key of `name` (as knownHostsName gives it): one of
+ * its comma-separated names, plain or hashed (`|1|salt|hash`). The lines `ssh-keygen -R`
+ * removes: an `@cert-authority` or `@revoked` line is not the host's key, and stays.
+ */
+export function lineNamesHost(line: string, name: string): boolean {
+  const fields = line.trim().split(/\s+/);
+  if (fields[0]?.startsWith('@')) return false;
+  const names = fields[0]?.split(',') ?? [];
+  return names.some((n) => {
+    const hashed = /^\|1\|([^|]+)\|([^|]+)$/.exec(n);
+    if (!hashed) return n === name;
+    return createHmac('sha1', Buffer.from(hashed[1]!, 'base64')).update(name).digest('base64') === hashed[2];
+  });
+}
+
+/** The text without the lines for `name`; every other byte kept as it was. */
+export function withoutHost(text: string, name: string): string {
+  return text
+    .split(/(?<=\n)/)
+    .filter((l) => !lineNamesHost(l, name))
+    .join('');
 }
 
 export interface ScannedKey {

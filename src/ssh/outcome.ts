@@ -99,6 +99,21 @@ export function classifySsh(
   return remoteFailure(`remote command failed (${how})`);
 }
 
+/**
+ * A quick probe (host test, host health) that got nothing back before its bound: the
+ * host is down, not slow. A frozen host (sshd and its sessions stopped) accepts the TCP
+ * connection and then says nothing, so ssh itself reports no error to classify.
+ */
+export function noAnswer(withinMs: number | undefined): Failure {
+  const within = withinMs === undefined ? '' : ` within ${Math.round(withinMs / 100) / 10} s`;
+  return {
+    kind: 'timeout',
+    connection: true,
+    retryable: false,
+    message: `no answer${within}: the host accepted no session or its sshd does not respond (frozen, or overloaded)`,
+  };
+}
+
 /** The till host an ssh or rsync call was for, from its `till-<name>` alias argument. */
 export function tillHostOfArgs(args: readonly string[]): string | undefined {
   for (const a of args) {

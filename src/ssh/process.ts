@@ -22,6 +22,10 @@ export interface ProcessResult {
 
 export interface RunOptions {
   timeoutMs?: number;
+  /**
+   * Ends the process when aborted: a cancel (`cancelled`), or, when the reason is a
+   * `TimeoutError` (AbortSignal.timeout, the engine's per-host bound), a deadline (`timedOut`).
+   */
   signal?: AbortSignal;
   /** Written to stdin, which is then closed; default: stdin is /dev/null. */
   input?: string | Buffer;
@@ -39,6 +43,11 @@ export interface RunOptions {
 }
 
 const KILL_GRACE_MS = 2_000;
+
+/** An abort whose reason is a TimeoutError (AbortSignal.timeout's, or the engine's per-host bound): a deadline, not a cancel. */
+export function isDeadline(signal: AbortSignal | undefined): boolean {
+  return signal?.aborted === true && (signal.reason as { name?: unknown } | undefined)?.name === 'TimeoutError';
+}
 /** How long output may still arrive after an ended child exits. */
 const STREAM_DRAIN_MS = 100;
 
@@ -57,6 +66,7 @@ export async function runProcess(command: string, args: string[], opts: RunOptio
     let killTimer: NodeJS.Timeout | undefined;
 
     if (opts.signal?.aborted) {
+      const deadline = isDeadline(opts.signal);
       resolve({
         command,
         args,
@@ -65,8 +75,8 @@ export async function runProcess(command: string, args: string[], opts: RunOptio
         stdout: '',
         stderr: '',
         durationMs: 0,
-        timedOut: false,
-        cancelled: true,
+        timedOut: deadline,
+        cancelled: !deadline,
       });
       return;
     }
@@ -93,7 +103,8 @@ export async function runProcess(command: string, args: string[], opts: RunOptio
           }, opts.timeoutMs)
         : undefined;
     const onAbort = () => {
-      cancelled = true;
+      if (isDeadline(opts.signal)) timedOut = true;
+      else cancelled = true;
       stop();
     };
     opts.signal?.addEventListener('abort', onAbort, { once: true });

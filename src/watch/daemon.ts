@@ -3,6 +3,7 @@ import { scheduleStore } from '../core/state/schedule.js';
 import type { TillPaths } from '../core/paths.js';
 import { dueState, ensureNextRun, runAndRecord, type SyncCommand } from '../schedule/run.js';
 import { isRunLocked } from '../core/run-lock.js';
+import { stopMasters } from '../ssh/client.js';
 import { runProcess } from '../ssh/process.js';
 import type { RotatingLog } from './log.js';
 import { isWatchProcess, processStartMark, type RecordedWatch } from './pid.js';
@@ -28,6 +29,13 @@ export interface WatchTask {
   command: SyncCommand;
   /** Log each stdout line (`[name] line`) not printed by the previous run: `host audit --quiet` prints one finding a line. */
   logNewLines?: boolean;
+  /**
+   * After each run: a note for the run's log line and lines to log (`[name] line`):
+   * the health task names every host whose state changed.
+   */
+  afterRun?: () => Promise<{ note?: string; lines: string[] }>;
+  /** Before each run; what it returns is logged (`[name] line`). */
+  beforeRun?: () => Promise<string | undefined>;
 }
 
 /**
@@ -78,6 +86,17 @@ export async function releaseWatch(paths: TillPaths, pid: number): Promise<void>
   await scheduleStore(paths).update((file) => {
     if (file.watch?.pid === pid) file.watch = null;
   });
+}
+
+/** A till child's reason for failing: its `error:` line (a hint follows it), else its last line. */
+export function whyItFailed(stderr: string): string {
+  const lines = stderr
+    .trim()
+    .split('\n')
+    .map((l) => l.trim())
+    .filter(Boolean);
+  const error = [...lines].reverse().find((l) => l.startsWith('error: '));
+  return error !== undefined ? error.slice('error: '.length) : (lines.pop() ?? '');
 }
 
 /** Turns a child's output chunks into whole lines for the log. */
@@ -173,7 +192,9 @@ export async function runWatch(opts: WatchOptions, signal: AbortSignal): Promise
                   `sync ${r.record.status}${r.record.error ? ` (${r.record.error})` : ''}, ${recorded}; next run ${next}`,
                 );
               })
-              .catch((e: unknown) => log.write(`sync could not be recorded: ${errorMessage(e)}`))
+              .catch((e: unknown) => {
+                log.write(`sync could not be recorded: ${errorMessage(e)}`);
+              })
               .finally(() => {
                 syncing = false;
               }),
@@ -194,29 +215,49 @@ export async function runWatch(opts: WatchOptions, signal: AbortSignal): Promise
         if (Date.now() >= task.nextAt) {
           task.busy = true;
           task.nextAt = Date.now() + task.intervalMs;
+          const before = task.beforeRun
+            ? task.beforeRun().then(
+                (note) => void (note && log.write(`[${task.name}] ${note}`)),
+                (e: unknown) => void log.write(`[${task.name}] ${errorMessage(e)}`),
+              )
+            : Promise.resolve();
           track(
-            runProcess(task.command.command, task.command.args, {
-              env: { ...process.env, TILL_HOME: paths.home },
-              signal: jobs.signal,
-            }).then((r) => {
-              task.busy = false;
-              if (r.cancelled) return;
-              if (r.exitCode !== 0 && /unknown command/i.test(r.stderr)) {
-                task.dropped = true;
-                log.write(
-                  `${task.name}: this till has no such command yet (${r.stderr.trim().split('\n')[0]}); not running it again`,
-                );
-                return;
-              }
-              if (task.logNewLines) {
-                const lines = r.stdout.split('\n').filter((l) => l.trim() !== '');
-                for (const l of lines) if (!task.lastLines.has(l)) log.write(`[${task.name}] ${l.slice(0, 1000)}`);
-                task.lastLines = new Set(lines);
-              }
-              const last = (r.stderr.trim().split('\n').pop() ?? '').slice(0, 300);
-              const tail = r.exitCode === 0 || last === '' ? '' : `: ${last}`;
-              log.write(`${task.name} exit ${r.exitCode ?? r.signal} in ${r.durationMs} ms${tail}`);
-            }),
+            before
+              .then(() =>
+                runProcess(task.command.command, task.command.args, {
+                  env: { ...process.env, TILL_HOME: paths.home },
+                  signal: jobs.signal,
+                }),
+              )
+              .then(async (r) => {
+                task.busy = false;
+                if (r.cancelled) return;
+                if (r.exitCode !== 0 && /unknown command/i.test(r.stderr)) {
+                  task.dropped = true;
+                  log.write(
+                    `${task.name}: this till has no such command yet (${r.stderr.trim().split('\n')[0]}); not running it again`,
+                  );
+                  return;
+                }
+                if (task.logNewLines) {
+                  const lines = r.stdout.split('\n').filter((l) => l.trim() !== '');
+                  for (const l of lines) if (!task.lastLines.has(l)) log.write(`[${task.name}] ${l.slice(0, 1000)}`);
+                  task.lastLines = new Set(lines);
+                }
+                const last = whyItFailed(r.stderr).slice(0, 300);
+                const tail = r.exitCode === 0 || last === '' ? '' : `: ${last}`;
+                const after = await task.afterRun?.().catch((e: unknown) => ({
+                  note: `cannot read the result: ${errorMessage(e)}`,
+                  lines: [],
+                }));
+                const note = after?.note ? ` (${after.note})` : '';
+                log.write(`${task.name} exit ${r.exitCode ?? r.signal} in ${r.durationMs} ms${note}${tail}`);
+                for (const l of after?.lines ?? []) log.write(`[${task.name}] ${l}`);
+              })
+              .catch((e: unknown) => {
+                task.busy = false;
+                log.write(`${task.name}: ${errorMessage(e)}`);
+              }),
           );
         }
         if (!task.busy) waitMs = Math.min(waitMs, Math.max(task.nextAt - Date.now(), 0) + 50);
@@ -240,6 +281,9 @@ export async function runWatch(opts: WatchOptions, signal: AbortSignal): Promise
     await Promise.allSettled([...running]);
     for (const s of stops.reverse())
       await s.stop().catch((e: unknown) => log.write(`[${s.name}] stop failed: ${errorMessage(e)}`));
+    // The ssh masters its runs opened would outlive it by ControlPersist: nothing is left running.
+    const masters = await stopMasters(paths);
+    if (masters > 0) log.write(`stopped ${masters} ssh master connection(s)`);
     await releaseWatch(paths, pid).catch((e: unknown) =>
       log.write(`could not clear the pid from schedule.json: ${errorMessage(e)}`),
     );

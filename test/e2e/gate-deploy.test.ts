@@ -129,7 +129,7 @@ describe('restricted host: health, deploy, rollback, releases through the gate',
       statSync(join(releases, d3.release, 'README.md')).ino,
     );
     expect(readFileSync(join(P(), 'README.md'), 'utf8')).toBe('v2\n');
-    expect(gateLog()).toMatch(/allowed deploy-prepare-v4 from/);
+    expect(gateLog()).toMatch(/allowed deploy-prepare-v5 from/);
     expect(gateLog()).toMatch(/allowed deploy-switch-v5 from/);
     expect(gateLog()).toMatch(/allowed rollback-v4 from/);
     expect(gateLog().slice(logStart)).not.toMatch(/refused from/);
@@ -152,7 +152,7 @@ describe('restricted host: health, deploy, rollback, releases through the gate',
       expect(readFileSync(join(h1.home, 'projects/github/Tekton/README.md'), 'utf8')).toBe('behind its back\n');
       const log = gateLog(h1).slice(logStart);
       expect(log).toMatch(/refused from/);
-      expect(log).toMatch(/allowed deploy-prepare-v4 from/);
+      expect(log).toMatch(/allowed deploy-prepare-v5 from/);
       expect(log).toMatch(/allowed deploy-switch-v5 from/);
       // a rollback there too: its post-rollback hook is refused by that gate, so it goes back without it
       writeFileSync(join(own, 'README.md'), 'behind its back, again\n');
@@ -169,8 +169,8 @@ describe('restricted host: health, deploy, rollback, releases through the gate',
   });
 
   it('a host whose gate is older than this till: deploy and rollback fall back to the versions it knows', async () => {
-    // A stand-in for an installed gate from before deploy-prepare-v3, deploy-switch-v4 and
-    // rollback-v3: it refuses them as unknown (as an older gate does) and runs the rest.
+    // A stand-in for an installed gate from before deploy-prepare-v3 (and -v4), deploy-switch-v4
+    // and rollback-v3: it refuses them as unknown (as an older gate does) and runs the rest.
     const h1 = lab.hosts[1]!;
     const older = olderGate(home, h1, 'till_release');
     spawnSync('ssh', ['-F', `${home}/ssh/config`, '-O', 'exit', 'till-h1'], { stdio: 'ignore' });
@@ -186,9 +186,8 @@ describe('restricted host: health, deploy, rollback, releases through the gate',
       expect(readFileSync(join(h1.home, 'projects/github/Tekton/README.md'), 'utf8')).not.toBe(
         'through an older gate\n',
       );
-      // prepare, switch and rollback were each refused in their two newest versions (prepare-v4 and -v3,
-      // switch-v5 and -v4, rollback-v4 and -v3, issue 17's and issue 14's), then sent in the version it knows
-      expect(older.log().filter((l) => l === 'refused')).toHaveLength(6);
+      // prepare (v5, v4 and v3), switch (v5, v4) and rollback (v4, v3) were refused, then sent in the version it knows
+      expect(older.log().filter((l) => l === 'refused')).toHaveLength(7);
     } finally {
       older.restore();
       spawnSync('ssh', ['-F', `${home}/ssh/config`, '-O', 'exit', 'till-h1'], { stdio: 'ignore' });
@@ -229,7 +228,7 @@ describe('restricted host: health, deploy, rollback, releases through the gate',
     expect(ok.code, ok.stdout + ok.stderr).toBe(0);
     expect(readFileSync(join(P(), 'README.md'), 'utf8')).toBe('v3\n');
     expect(gateLog().slice(logStart)).toMatch(
-      /allowed deploy-check-v2 from[^\n]*\n[^\n]*allowed deploy-prepare-v4 from/,
+      /allowed deploy-check-v2 from[^\n]*\n[^\n]*allowed deploy-prepare-v5 from/,
     );
   });
 

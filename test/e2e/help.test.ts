@@ -137,6 +137,11 @@ describe('till --version', () => {
     expect(r.stdout).toContain(`node: ${process.version} (${process.platform} ${process.arch})\n`);
     expect(r.stdout).toMatch(new RegExp(`^build commit: ${head}(-dirty)?$`, 'm'));
     expect((await tillOk(home, ['--verbose', '-V'])).stdout).toBe(r.stdout);
+    // Beside --color (a root option like any other), --verbose is kept.
+    expect((await tillOk(home, ['--color', 'always', '--version', '--verbose'])).stdout).toBe(r.stdout);
+    expect((await tillOk(home, ['--verbose', '--color=never', '-V'])).stdout).toBe(r.stdout);
+    expect((await tillOk(home, ['--color', 'never', '--version'])).stdout).toBe(`${pkg.version}\n`);
+    expect((await till(home, ['--color', 'bogus', '--version', '--verbose'])).code).toBe(2);
     expect((await tillOk(home, ['-V'])).stdout).toBe(`${pkg.version}\n`);
   });
 });

@@ -6,7 +6,7 @@
  * keeping every state file; and Ansible itself through an export.
  */
 import { execFileSync, spawn } from 'node:child_process';
-import { cpSync, existsSync, mkdtempSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { cpSync, existsSync, mkdtempSync, readdirSync, readFileSync, watch, writeFileSync } from 'node:fs';
 import { userInfo } from 'node:os';
 import { join, resolve } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -245,19 +245,18 @@ describe('host import', () => {
     writeFileSync(file, Array.from({ length: n }, (_, i) => `u@127.1.${i >> 8}.${i & 255}`).join('\n'));
     const original = files(home).db;
     const outcomes = { before: 0, after: 0 };
-    for (let i = 0; i < 12; i++) {
-      const delay = 40 + i * 60;
-      await new Promise<void>((done) => {
-        const child = spawn(process.execPath, [TILL_BIN, 'host', 'import', file], {
-          env: { PATH: process.env.PATH, HOME: process.env.HOME, TILL_HOME: home },
-          stdio: 'ignore',
-        });
-        const timer = setTimeout(() => child.kill('SIGKILL'), delay);
-        child.on('close', () => {
-          clearTimeout(timer);
-          done();
-        });
+    /** One import, killed after `delay` ms or when `when` sees its file event in TILL_HOME, whichever comes first. */
+    const killedImport = async (delay: number, when?: (file: string) => boolean): Promise<void> => {
+      const child = spawn(process.execPath, [TILL_BIN, 'host', 'import', file], {
+        env: { PATH: process.env.PATH, HOME: process.env.HOME, TILL_HOME: home },
+        stdio: 'ignore',
       });
+      const kill = () => child.kill('SIGKILL');
+      const watcher = when && watch(home, (_event, name) => name !== null && when(name) && kill());
+      const timer = setTimeout(kill, delay);
+      await new Promise<void>((done) => child.on('close', () => done()));
+      clearTimeout(timer);
+      watcher?.close();
       const text = readFileSync(`${home}/hosts-local.json`, 'utf8');
       if (text === original) outcomes.before += 1;
       else {
@@ -267,7 +266,16 @@ describe('host import', () => {
       }
       // Whatever moment the kill hit, the next till reads a whole database (a leftover lock is taken over).
       await tillOk(home, ['host', 'list', '--json'], { timeoutMs: 60_000 });
-    }
+    };
+    for (let i = 0; i < 10; i++) await killedImport(40 + i * 60);
+    // Killed the moment its temporary file appears (mid-write), and the moment the new
+    // database is renamed into place (after the write, before it exits): not by the clock.
+    await killedImport(600_000, (name) => /^hosts-local\.json\.[0-9a-f]+$/.test(name));
+    await killedImport(600_000, (name) => name === 'hosts-local.json');
+    // Both outcomes happened: a kill before the write left the database as it was (the
+    // 40 ms one cannot get past start-up), and one after left the whole import.
+    expect(outcomes.before, JSON.stringify(outcomes)).toBeGreaterThanOrEqual(1);
+    expect(outcomes.after, JSON.stringify(outcomes)).toBeGreaterThanOrEqual(1);
     expect(outcomes.before + outcomes.after).toBe(12);
   }, 240_000);
 });
@@ -314,6 +322,22 @@ describe("the original Till's database", () => {
   });
 });
 
+describe('host group remove', () => {
+  it('a host not in the group is exit 2 with "did you mean" among its members', async () => {
+    const home = await freshHome();
+    await tillOk(home, ['host', 'add', 'web1', 'u@127.0.0.11']);
+    await tillOk(home, ['host', 'add', 'web2', 'u@127.0.0.12', '--group', 'prod']);
+    await expectRefused(home, [
+      [['host', 'group', 'remove', 'prod', 'wbe2'], /error: not in group prod: wbe2\nhint: did you mean web2\?/],
+      [
+        ['host', 'group', 'remove', 'prod', 'wbe2', 'web1', 'db'],
+        /not in group prod: wbe2, web1, db\nhint: wbe2: did you mean web2\?\n/,
+      ],
+      [['host', 'group', 'remove', 'prod', 'db'], /not in group prod: db\nhint: it holds: web2/],
+    ]);
+  });
+});
+
 describe('host export', () => {
   it('ansible and ssh-config exports import back to the same hosts and groups', async () => {
     const home = await freshHome();
@@ -333,10 +357,16 @@ describe('host export', () => {
       const show = JSON.parse((await tillOk(other, ['host', 'show', 'dba', '--json'])).stdout) as ListedHost;
       expect(show.tekton_path).toBe('/srv/tekton');
     }
-    // A pattern exports some hosts; a jump host left out is written as its address.
+    // A pattern exports some hosts; a jump host left out comes along, with till's key and
+    // known_hosts, and is jumped through by its alias.
     const some = (await tillOk(home, ['host', 'export', 'dba,db-main', '--format', 'ssh-config'])).stdout;
-    expect(some.match(/^Host /gm)).toHaveLength(2);
-    expect(some).toMatch(/^ {4}ProxyJump ops@127\.0\.20\.1$/m);
+    expect(some.match(/^Host .*/gm)).toEqual(['Host dba', 'Host db-main', 'Host jumpbox']);
+    expect(some).toMatch(/^Host dba\n(?: {4}.*\n)*? {4}ProxyJump jumpbox\n/m);
+    const jumpBlock = /^Host jumpbox\n((?: {4}.*\n)+)/m.exec(some)![1]!;
+    expect(jumpBlock).toContain('    HostName 127.0.20.1\n    User ops\n');
+    expect(jumpBlock).toContain(`    IdentityFile ${home}/ssh/till_federation_ed25519\n    IdentitiesOnly yes\n`);
+    expect(jumpBlock).toContain(`    UserKnownHostsFile ${home}/ssh/known_hosts\n`);
+    expect(jumpBlock).not.toContain('ProxyJump');
     const yaml = (await tillOk(home, ['host', 'export', '@db', '--limit', '!dbb'])).stdout;
     expect(yaml).toMatch(/ansible_ssh_args: -F \/tmp\/t-.*\/ssh\/config/);
     expect(yaml).toMatch(/^ {4}dba:\n {6}ansible_host: till-dba$/m);
@@ -444,6 +474,8 @@ describe('against a real host', () => {
       [['host', 'edit', 'web-1', '--jump', 'web-1'], /cannot jump through itself/],
       [['host', 'edit', 'web-1', '--jump', 'othr'], /--jump othr: no such host.*\nhint: did you mean other\?/],
       [['host', 'edit', 'web-1', '--jump', 'other'], /other already reaches web-1 through its own jumps/],
+      [['host', 'edit', 'web-1', '--jump', 'other', '--no-jump'], /--jump and --no-jump exclude each other/],
+      [['host', 'edit', 'other', '--no-jump', '--jump', 'web-1'], /--jump and --no-jump exclude each other/],
       [['host', 'edit', 'web-1', '--rename', 'other'], /host other already exists/],
       [['host', 'edit', 'web-1', '--rename', 'bad name'], /invalid host name "bad name"/],
     ];

@@ -94,17 +94,28 @@ describe('--list-hosts', () => {
     }
   });
 
+  /** A value for each option the command requires (`host lock -m`): commander checks those first. */
+  const required = (words: string[]): string[] => {
+    let cmd: Command = tree;
+    for (const w of words) cmd = cmd.commands.find((c) => c.name() === w)!;
+    return cmd.options.filter((o) => o.mandatory).flatMap((o) => [o.long!, 'x']);
+  };
+
   it.each(fleetCommands().map((c) => [c.join(' '), c]))(
     'till %s --list-hosts prints the targets, exit 0, and contacts and changes nothing',
     async (_name, words) => {
       const before = snapshot();
-      const r = await till(home, [...words, 'web-[1-4],@prod,!web-2', '--limit', '!web-4', '--list-hosts'], {
+      const extra = required(words);
+      const r = await till(home, [...words, 'web-[1-4],@prod,!web-2', '--limit', '!web-4', ...extra, '--list-hosts'], {
         env,
         timeoutMs: 20_000,
       });
       expect(r.code, r.stderr).toBe(0);
       expect(r.stdout).toBe('web-1\nweb-3\ndb-1\n');
-      const json = await till(home, [...words, '@prod', '--list-hosts', '--json'], { env, timeoutMs: 20_000 });
+      const json = await till(home, [...words, '@prod', ...extra, '--list-hosts', '--json'], {
+        env,
+        timeoutMs: 20_000,
+      });
       expect(json.code, json.stderr).toBe(0);
       expect(JSON.parse(json.stdout)).toEqual({ hosts: ['web-1', 'db-1'] });
       expect(existsSync(tripped), existsSync(tripped) ? readFileSync(tripped, 'utf8') : '').toBe(false);
@@ -132,6 +143,28 @@ describe('--list-hosts', () => {
       const r = await till(home, [...words, '--list-hosts'], { env });
       expect(r.code, `${words.join(' ')}: ${r.stderr}`).toBe(0);
       expect(r.stdout).toBe('web-1\nweb-2\nweb-3\nweb-4\ndb-1\n');
+    }
+    expect(existsSync(tripped)).toBe(false);
+  });
+
+  it('sync and host sync list the set-up targets, leaving out (with a note) those without till, exit 0', async () => {
+    await tillOk(home, ['host', 'add', 'new-1', 'u@127.77.0.9:1']);
+    try {
+      for (const words of [['sync'], ['host', 'sync']]) {
+        const only = await till(home, [...words, 'new-1', '--list-hosts'], { env });
+        expect(only.code, `${words.join(' ')}: ${only.stderr}`).toBe(0);
+        expect(only.stdout).toBe('');
+        expect(only.stderr).toContain('not set up, left out: new-1 (untested)');
+        const mixed = await till(home, [...words, 'new-1,web-2', '--list-hosts', '--json'], { env });
+        expect(mixed.code, mixed.stderr).toBe(0);
+        expect(JSON.parse(mixed.stdout)).toEqual({ hosts: ['web-2'] });
+      }
+      // Without --list-hosts it is still refused.
+      const run = await till(home, ['host', 'sync', 'new-1'], { env });
+      expect(run.code).toBe(2);
+      expect(run.stderr).toContain('none of the targets has till set up');
+    } finally {
+      await tillOk(home, ['host', 'remove', 'new-1']);
     }
     expect(existsSync(tripped)).toBe(false);
   });

@@ -130,7 +130,7 @@ describe('who deployed what, and the lock', { timeout: 120_000 }, () => {
 
   it('refuses a lock without a message, a message that is not one line, and an unknown host (exit 2)', async () => {
     for (const [args, re] of [
-      [['host', 'lock', 'h0'], /required option '-m, --message <text>' not specified/],
+      [['host', 'lock', 'h0'], /host lock needs -m, --message <text>/],
       [['host', 'lock', 'h0', '-m', 'a\nb'], /invalid --message: message "a\\nb" contains a control character/],
       [['host', 'lock', 'nosuch', '-m', 'x'], /nosuch/],
     ] as const) {

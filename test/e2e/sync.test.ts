@@ -2,8 +2,8 @@ import { execFileSync } from 'node:child_process';
 import { chmodSync, existsSync, mkdtempSync, readFileSync, rmSync, statSync, utimesSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { startLab, type Lab } from '../lab/lab.js';
-import { closeMasters, tempHome, till, tillOk, waitUntil } from '../lab/till.js';
+import type { Lab } from '../lab/lab.js';
+import { closeMasters, homeWithHosts, tempHome, till, tillOk, waitUntil } from '../lab/till.js';
 import { sshOut } from './helpers-remote.js';
 
 const GIT_ENV = {
@@ -49,11 +49,7 @@ describe('till sync', { timeout: 240_000 }, () => {
     ).trim();
 
   beforeAll(async () => {
-    home = tempHome().home;
-    await tillOk(home, ['host', 'init']);
-    const key = readFileSync(`${home}/ssh/till_federation_ed25519.pub`, 'utf8');
-    lab = await startLab(3, { authorizedKey: key });
-    for (const h of lab.hosts) await tillOk(home, ['host', 'add', `h${h.index}`, h.spec]);
+    ({ home, lab } = await homeWithHosts(3));
     await tillOk(home, ['host', 'setup', '--all'], { timeoutMs: 180_000 });
 
     // Local: a bare upstream, two clones registered as installations, a third that pushes.

@@ -1,22 +1,10 @@
 /** `till watch --metrics`: the exposition over HTTP while the daemon runs; loopback only. */
 import { spawn } from 'node:child_process';
 import { afterAll, describe, expect, it } from 'vitest';
-import { TILL_BIN, tempHome, till, tillOk } from '../lab/till.js';
-import { createServer } from 'node:net';
+import { TILL_BIN, freePort, tempHome, till, tillOk } from '../lab/till.js';
 
 const homes: Array<() => void> = [];
 afterAll(() => homes.forEach((c) => c()));
-
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const srv = createServer();
-    srv.once('error', reject);
-    srv.listen(0, '127.0.0.1', () => {
-      const port = (srv.address() as { port: number }).port;
-      srv.close(() => resolve(port));
-    });
-  });
-}
 
 async function poll<T>(f: () => Promise<T | undefined>, ms = 30_000): Promise<T> {
   const deadline = Date.now() + ms;

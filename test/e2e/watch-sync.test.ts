@@ -9,8 +9,8 @@ import type { ChildProcess } from 'node:child_process';
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { startLab, type Lab } from '../lab/lab.js';
-import { closeMasters, tempHome, till, tillOk, waitUntil, type TillRun } from '../lab/till.js';
+import type { Lab } from '../lab/lab.js';
+import { closeMasters, homeWithHosts, till, tillOk, waitUntil, type TillRun } from '../lab/till.js';
 
 interface Run {
   started: string;
@@ -39,11 +39,7 @@ describe('watch and schedule run with a real sync of sshd hosts', { timeout: 300
   const watchLog = () => readFileSync(join(home, 'logs', 'watch.log'), 'utf8');
 
   beforeAll(async () => {
-    home = tempHome().home;
-    await tillOk(home, ['host', 'init']);
-    const key = readFileSync(`${home}/ssh/till_federation_ed25519.pub`, 'utf8');
-    lab = await startLab(2, { authorizedKey: key });
-    for (const h of lab.hosts) await tillOk(home, ['host', 'add', `h${h.index}`, h.spec]);
+    ({ home, lab } = await homeWithHosts(2));
     await tillOk(home, ['host', 'setup', '--all'], { timeoutMs: 240_000 });
     await tillOk(home, ['schedule', 'set', '--daily-at', '03:00']);
   }, 300_000);

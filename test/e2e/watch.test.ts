@@ -7,7 +7,7 @@
  * are in watch-sync.test.ts. Every wait polls a file or a command; no sleeps.
  */
 import { execFileSync, spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import { appendFileSync, existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { appendFileSync, existsSync, mkdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import lockfile from 'proper-lockfile';
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
@@ -363,6 +363,16 @@ describe('till schedule run / failures', { timeout: 240_000 }, () => {
     await tillOk(t.home, ['schedule', 'run', '--if-due', '--trigger', 'cron'], { env });
     expect(t.runs()).toBe(1);
     expect(t.schedule().history[0]).toMatchObject({ trigger: 'cron', status: 'success' });
+  });
+
+  it("schedule run rotates the scheduler's sync.log past 1 MiB, even when the run is not due", async () => {
+    const t = await setup();
+    await tillOk(t.home, ['schedule', 'set', '--interval-hours', '5'], { env });
+    const log = join(t.home, 'logs', 'sync.log');
+    writeFileSync(log, 'x'.repeat(1024 * 1024 + 1));
+    await tillOk(t.home, ['schedule', 'run', '--if-due', '--trigger', 'cron'], { env });
+    expect(existsSync(log)).toBe(false);
+    expect(statSync(`${log}.1`).size).toBe(1024 * 1024 + 1);
   });
 
   it('set and show print the schedule and next run in local time and UTC', async () => {

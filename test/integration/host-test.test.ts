@@ -1,18 +1,14 @@
 import { execFileSync } from 'node:child_process';
 import { readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { startLab, type Lab } from '../lab/lab.js';
-import { closeMasters, tempHome, till, tillOk } from '../lab/till.js';
+import type { Lab } from '../lab/lab.js';
+import { closeMasters, homeWithHosts, till, tillOk } from '../lab/till.js';
 
 let lab: Lab;
 let home: string;
 
 beforeAll(async () => {
-  home = tempHome().home;
-  await tillOk(home, ['host', 'init']);
-  const key = readFileSync(`${home}/ssh/till_federation_ed25519.pub`, 'utf8');
-  lab = await startLab(3, { authorizedKey: key });
-  for (const h of lab.hosts) await tillOk(home, ['host', 'add', `h${h.index}`, h.spec]);
+  ({ home, lab } = await homeWithHosts(3));
 });
 
 afterAll(async () => {

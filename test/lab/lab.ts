@@ -46,8 +46,13 @@ export interface LabHost {
   start(): Promise<void>;
   /** Takes the host down: the listener and every connection it served. */
   stop(): void;
-  /** SIGSTOP the listener: new connections hang (banner timeout). */
+  /**
+   * Freezes the host: SIGSTOP to its sshd listener and every process it started (open
+   * sessions, ControlMaster connections), so new connections hang at the banner and open
+   * ones stop answering, as a host that hangs whole does.
+   */
   pause(): void;
+  /** SIGCONT to the same tree: the host answers again, open connections included. */
   resume(): void;
   /** A new host key: till must refuse the host until told otherwise. */
   changeHostKey(): Promise<void>;
@@ -310,10 +315,10 @@ function makeHost(labDir: string, index: number, opts: LabHostOptions): LabHost 
       child = undefined;
     },
     pause() {
-      if (child?.pid !== undefined) process.kill(child.pid, 'SIGSTOP');
+      if (child?.pid !== undefined) killTree(child.pid, 'SIGSTOP');
     },
     resume() {
-      if (child?.pid !== undefined) process.kill(child.pid, 'SIGCONT');
+      if (child?.pid !== undefined) killTree(child.pid, 'SIGCONT');
     },
     async changeHostKey() {
       host.stop();

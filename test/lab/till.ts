@@ -1,7 +1,9 @@
 /** Spawns the built `till` exactly as a person runs it, with its own TILL_HOME. */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, readFileSync, readdirSync, rmSync } from 'node:fs';
+import { createServer } from 'node:net';
 import { resolve } from 'node:path';
+import { startLab, type Lab } from './lab.js';
 
 export const TILL_BIN = resolve('bin/till.cjs');
 
@@ -45,6 +47,28 @@ export function till(home: string, args: string[], opts: TillOptions = {}): Prom
     child.on('close', (code, signal) => {
       clearTimeout(timer);
       resolvePromise({ code, signal, stdout, stderr });
+    });
+  });
+}
+
+/** A fresh TILL_HOME (host init) and `count` lab hosts that accept its key, added as `<prefix><index>`. */
+export async function homeWithHosts(count: number, prefix = 'h'): Promise<{ home: string; lab: Lab; key: string }> {
+  const { home } = tempHome();
+  await tillOk(home, ['host', 'init']);
+  const key = readFileSync(`${home}/ssh/till_federation_ed25519.pub`, 'utf8').trim();
+  const lab = await startLab(count, { authorizedKey: key });
+  for (const h of lab.hosts) await tillOk(home, ['host', 'add', `${prefix}${h.index}`, h.spec]);
+  return { home, lab, key };
+}
+
+/** A loopback TCP port free right now (for --metrics / --serve). */
+export function freePort(): Promise<number> {
+  return new Promise((resolvePort, reject) => {
+    const srv = createServer();
+    srv.once('error', reject);
+    srv.listen(0, '127.0.0.1', () => {
+      const port = (srv.address() as { port: number }).port;
+      srv.close(() => resolvePort(port));
     });
   });
 }
@@ -109,4 +133,18 @@ export function killWhen(child: ChildProcess, check: () => boolean, onKill: () =
     child.kill('SIGKILL');
   }, ms);
   child.on('close', () => clearInterval(poll));
+}
+
+/** Locks and atomic-write temp files left under a TILL_HOME (ssh control sockets aside): a finished till leaves none. */
+export function leftovers(home: string): string[] {
+  const out: string[] = [];
+  const walk = (dir: string) => {
+    for (const entry of readdirSync(dir, { withFileTypes: true })) {
+      const p = `${dir}/${entry.name}`;
+      if (/\.lock$|\.tmp$/.test(entry.name)) out.push(p);
+      else if (entry.isDirectory() && p !== `${home}/ssh/control`) walk(p);
+    }
+  };
+  walk(home);
+  return out;
 }

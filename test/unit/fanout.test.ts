@@ -408,3 +408,80 @@ describe('runFleet backoff', () => {
     expect(new Set(waits.filter((w) => w < 80)).size).toBeGreaterThan(1);
   });
 });
+
+describe('runFleet: the per-host bound (hostTimeoutMs)', () => {
+  /** A job that hangs until its signal aborts, as ssh to a frozen host does; resolves with what the abort was. */
+  const hangUntilAborted = (hang: Set<string>) => async (ctx: { name: string; signal: AbortSignal }) => {
+    if (!hang.has(ctx.name)) return { ok: true, stdout: 'up\n' } as JobOutcome;
+    await new Promise<void>((resolve) => ctx.signal.addEventListener('abort', () => resolve(), { once: true }));
+    const deadline = (ctx.signal.reason as { name?: string }).name === 'TimeoutError';
+    return {
+      ok: false,
+      failure: deadline
+        ? { kind: 'deadline', connection: false, retryable: false, message: 'timed out' }
+        : { kind: 'cancelled', connection: false, retryable: false, message: 'cancelled' },
+    } as JobOutcome;
+  };
+
+  it('ends a host that hangs at its bound, with a TimeoutError as the abort reason, without holding up the others', async () => {
+    const done: string[] = [];
+    const report = await runFleet(targets(4), hangUntilAborted(new Set(['h1'])), {
+      hostTimeoutMs: 300,
+      onEvent: (e) => e.type === 'done' && done.push(e.result.host),
+    });
+    const h1 = report.results.find((r) => r.host === 'h1')!;
+    expect(h1).toMatchObject({ ok: false, status: 'failed', failureKind: 'deadline', attempts: 1 });
+    expect(h1.durationMs).toBeGreaterThanOrEqual(290);
+    // The others were reported as they finished, before the hanging host's bound.
+    expect(done).toHaveLength(4);
+    expect(done.at(-1)).toBe('h1');
+    expect(report.summary).toMatchObject({ ok: 3, failed: 1 });
+  });
+
+  it('bounds all attempts together: the bound passing during the wait before a retry leaves the last failure', async () => {
+    let calls = 0;
+    const report = await runFleet(
+      targets(1),
+      async () => {
+        calls += 1;
+        return { ok: false, failure: refused, exitCode: 255 };
+      },
+      // The first wait alone (≥ 60 s) is far past the bound: without it the test would time out.
+      { attempts: 5, backoff: { minMs: 60_000, maxMs: 60_000, factor: 1 }, hostTimeoutMs: 250 },
+    );
+    expect(calls).toBe(1);
+    expect(report.results[0]).toMatchObject({ status: 'unreachable', attempts: 1, failureKind: 'refused' });
+  });
+
+  it('a host whose first attempt does not end by the bound (its job ignores the signal) is a deadline failure', async () => {
+    let release: () => void = () => undefined;
+    const late = new Promise<void>((r) => (release = r));
+    const report = await runFleet(
+      targets(1),
+      async () => {
+        await late;
+        return { ok: true };
+      },
+      { hostTimeoutMs: 100 },
+    );
+    release();
+    expect(report.results[0]).toMatchObject({
+      ok: false,
+      status: 'failed',
+      attempts: 1,
+      failureKind: 'deadline',
+      error: 'no result within 100 ms',
+    });
+  });
+
+  it('Ctrl-C is still a cancel, not a deadline, for a host that has a bound', async () => {
+    const stop = new AbortController();
+    setTimeout(() => stop.abort(), 50);
+    const report = await runFleet(targets(2), hangUntilAborted(new Set(['h0', 'h1'])), {
+      hostTimeoutMs: 10_000,
+      signal: stop.signal,
+    });
+    expect(report.cancelled).toBe(true);
+    for (const r of report.results) expect(r.failureKind).toBe('cancelled');
+  });
+});

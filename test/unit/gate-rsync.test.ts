@@ -109,8 +109,10 @@ describe('the destination', () => {
     expect(checkRsyncServer([], policyWith())).toEqual({ ok: false, reason: 'not an rsync server command' });
     for (const line of ['rsync', 'rsync --daemon . x', 'rsync -r --server . x', 'rsyncx --server . x'])
       expect(why(line), line).toBe('not an rsync server command');
-    expect(why(`rsync --server --sender -r ${DEPLOY}`)).toBe('downloads (rsync --sender) are not allowed');
-    expect(why(`rsync --server -r ${DEPLOY} --sender`)).toBe('downloads (rsync --sender) are not allowed');
+    const notARead =
+      'downloads (rsync --sender) are not allowed: a read of a release must be a dry run (-n), which sends no content';
+    expect(why(`rsync --server --sender -r ${DEPLOY}`)).toBe(notARead);
+    expect(why(`rsync --server -r ${DEPLOY} --sender`)).toBe('a read names exactly one source (got 2)');
   });
 
   it('the bundle only while gate.json allows upgrades', () => {

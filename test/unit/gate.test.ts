@@ -182,7 +182,7 @@ describe('decide: what a restricted key may run', () => {
     });
     expect(decide(send(deployPrepare, prep), policy)).toMatchObject({
       kind: 'script',
-      name: 'deploy-prepare-v4',
+      name: 'deploy-prepare-v5',
       args: expect.arrayContaining(['aaaaaa']),
     });
     expect(reason(send(deployPrepare, { ...prep, contentHash: '../x' }))).toMatch(
@@ -430,6 +430,7 @@ describe('decide: what a restricted key may run', () => {
       ['rsync --server -te.LsfxCIvu . ~root/.till/lib/till-1.mjs', /not a plain path/],
       ['rsync --server -rlte.LsfxCIvu . ~/Tekton.till/releases/evil/authorized_keys', /leads out of/],
       ['rsync --server -rlte.LsfxCIvu . ~/Tekton.till/releases/dangling/x', /dangling symlink/],
+      ['rsync --server -rlte.LsfxCIvu . ~/Tekton.till/releases/dangling/', /dangling symlink/],
       ['rsync --server -rlte.LsfxCIvu . ~/Tekton.till/releases/', /outside till's folders/],
       ['rsync --server -rlte.LsfxCIvu . ~/Tekton/x', /outside till's folders/],
       ['rsync --server -rlte.LsfxCIvu . ~/Other.till/releases/r1', /outside till's folders/],
@@ -460,6 +461,63 @@ describe('decide: what a restricted key may run', () => {
     expect(reason('rsync --server -rlte.LsfxCIvu . ~/Tekton.till/releases/r2', { ...policy, deployRoots: [] })).toMatch(
       /outside till's folders/,
     );
+  });
+
+  it('allows one read: a dry-run listing of a release (host diff), nothing that writes, follows a link or leaves it', () => {
+    const read = (opts: string, path = '~/Tekton.till/releases/r1/') => `rsync --server --sender ${opts} . ${path}`;
+    // What the client of `till host diff` sends, as a relative and as an absolute path.
+    const allowed = decide(read('-nlrce.iLsfxCIvu --open-noatime'), policy);
+    expect(allowed).toEqual({
+      kind: 'rsync',
+      name: `rsync read of ${home}/Tekton.till/releases/r1/`,
+      argv: ['--server', '--sender', '-nlrce.iLsfxCIvu', '--open-noatime', '.', `${home}/Tekton.till/releases/r1/`],
+      root: join(home, 'Tekton'),
+    });
+    expect(kind(read('-nlrce.iLsfxCIvu', 'Tekton.till/releases/r1/'))).toBe('rsync');
+    expect(kind(read('-lrce.iLsfxCIvu --dry-run'))).toBe('rsync');
+    expect(kind(read('-nlrce.iLsfxCIvu --checksum-choice=xxh128', `${home}/Tekton.till/releases/r1/sub`))).toBe(
+      'rsync',
+    );
+    const cases: Array<[string, RegExp]> = [
+      // Not a dry run: the sender would send content.
+      [read('-lrce.iLsfxCIvu'), /must be a dry run \(-n\)/],
+      [read('-lrce.iLsfxCIvu --open-noatime'), /must be a dry run/],
+      [read('-lrce.iLsfxCIvu --dry-run=0'), /--dry-run value "0" is not allowed|--dry-run is not allowed/],
+      // Outside a release: the live folder, the home, ~/.ssh, till's own files, other roots.
+      [read('-nlrce.iLsfxCIvu', '~/Tekton/'), /the one read is a dry-run listing of a release/],
+      [read('-nlrce.iLsfxCIvu', '~/.ssh/'), /not .*\.ssh/],
+      [read('-nlrce.iLsfxCIvu', '~/'), /listing of a release/],
+      [read('-nlrce.iLsfxCIvu', '.till/lib/till-0.1.0.mjs'), /listing of a release/],
+      [read('-nlrce.iLsfxCIvu', '~/Tekton.till/releases/'), /listing of a release/],
+      [read('-nlrce.iLsfxCIvu', '~/Tekton.till/shared/'), /listing of a release/],
+      [read('-nlrce.iLsfxCIvu', '/etc/'), /listing of a release/],
+      [read('-nlrce.iLsfxCIvu', '~/Tekton.till/releases/r1/../../../.ssh'), /not a plain path/],
+      [read('-nlrce.iLsfxCIvu', '~root/Tekton.till/releases/r1'), /not a plain path/],
+      // A release name planted as a symlink, or dangling.
+      [read('-nlrce.iLsfxCIvu', '~/Tekton.till/releases/evil/'), /leads out of/],
+      [read('-nlrce.iLsfxCIvu', '~/Tekton.till/releases/evil'), /leads out of/],
+      [read('-nlrce.iLsfxCIvu', '~/Tekton.till/releases/dangling/'), /dangling symlink/],
+      // Options that follow links, write, or hide arguments from this check.
+      [read('-nLrce.iLsfxCIvu'), /-L is not allowed/],
+      [read('-nkrce.iLsfxCIvu'), /-k is not allowed/],
+      [read('-nKrce.iLsfxCIvu'), /-K is not allowed/],
+      [read('-nsrce.iLsfxCIvu'), /-s is not allowed/],
+      [read('-nRrce.iLsfxCIvu'), /-R is not allowed/],
+      [read('-nrce.iLsfxCIvu --copy-links'), /--copy-links is not allowed/],
+      [read('-nrce.iLsfxCIvu --copy-unsafe-links'), /not allowed/],
+      [read('-nrce.iLsfxCIvu --remove-source-files'), /--remove-source-files is not allowed/],
+      [read('-nrce.iLsfxCIvu --log-file=/tmp/x'), /--log-file is not allowed/],
+      [read('-nrce.iLsfxCIvu --files-from=/etc/passwd'), /--files-from is not allowed/],
+      [read('-nrce.iLsfxCIvu --write-batch=x'), /not allowed/],
+      [read('-nrce.iLsfxCIvu --rsync-path=sh'), /not allowed/],
+      [read('-nrce.iLsfxCIvu -e sh'), /-e is not allowed/],
+      [read('-nrce.iLsfxCIvu --delete'), /--delete is not allowed in a read/],
+      [read('-nrce.iLsfxCIvu -nr'), /two rsync flag clusters/],
+      [`rsync --server --sender -nlrce.iLsfxCIvu . ~/Tekton.till/releases/r1 ~/.ssh`, /exactly one source/],
+      [`rsync --server --sender --sender -nlrce.iLsfxCIvu . ~/Tekton.till/releases/r1`, /--sender given twice/],
+    ];
+    for (const [line, why] of cases) expect(reason(line), line).toMatch(why);
+    expect(reason(read('-nlrce.iLsfxCIvu'), { ...policy, deployRoots: [] })).toMatch(/listing of a release/);
   });
 
   it('turns a gate refusal into a clear message on the controller', () => {

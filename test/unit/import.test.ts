@@ -133,6 +133,35 @@ describe('Ansible', () => {
     expect(inv.groups).toEqual(['prod', 'web', 'db', 'staging']);
   });
 
+  it('YAML: a host key with :port is the host with that port, as in INI (its own ansible_port still wins)', () => {
+    const inv = parseAnsible({
+      path: 'x.yml',
+      text: 'all:\n  hosts:\n    "h3:2222":\n    web[1:2]:2200:\n      ansible_host: 127.0.0.7\n    h4:2201:\n      ansible_port: 2202\n',
+    });
+    expect(brief(inv)).toEqual({
+      h3: '- h3 2222 -  ',
+      web1: '- 127.0.0.7 2200 -  ',
+      web2: '- 127.0.0.7 2200 -  ',
+      h4: '- h4 2202 -  ',
+    });
+  });
+
+  it('a host-level ansible_ssh_* beats a group-level ansible_user/port/host (host vars beat group vars, whatever the alias)', () => {
+    const text = (hostLine: string) =>
+      `[web]\n${hostLine}\n[web:vars]\nansible_user=group\nansible_port=2200\nansible_host=127.0.0.1\n`;
+    const ini = parseAnsible({
+      path: 'x.ini',
+      text: text('w1 ansible_ssh_user=legacy ansible_ssh_port=2201 ansible_ssh_host=127.0.0.2'),
+    });
+    expect(brief(ini)).toEqual({ w1: 'legacy 127.0.0.2 2201 - web ' });
+    const yaml = parseAnsible({
+      path: 'x.yml',
+      text: 'all:\n  vars:\n    ansible_ssh_user: top\n  children:\n    web:\n      vars:\n        ansible_user: group\n      hosts:\n        w1:\n          ansible_ssh_port: 2201\n        w2:\n',
+    });
+    // The group's ansible_user beats all's ansible_ssh_user too.
+    expect(brief(yaml)).toEqual({ w1: 'group w1 2201 - web ', w2: 'group w2 - - web ' });
+  });
+
   it("till's own variables (an export) win over ansible_host", () => {
     const inv = parseAnsible({
       path: 'x.yml',
@@ -167,6 +196,9 @@ describe('format detection', () => {
     ['web[01:03]\n', 'ansible'],
     ['127.0.0.1\nu@127.0.0.2:22\n', 'pssh'],
     ['Host=a\n', 'ssh-config'],
+    ['# only includes\nInclude ~/.ssh/conf.d/*.conf\ninclude "other config"\n', 'ssh-config'],
+    ['Include=conf.d/*\n', 'ssh-config'],
+    ['include ansible_host=127.0.0.1\n', 'ansible'],
     ['', undefined],
     ['{{ not an inventory', undefined],
   ])('%j is %s', (text, format) => expect(detectFormat(text)).toBe(format));

@@ -51,7 +51,7 @@ describe('Inventory.recordResults', () => {
     const first = file();
     expect(JSON.parse(first.text).hosts['web-1'].status).toBe('connected');
 
-    // the same again: nothing to record, the file is not rewritten (write-file-atomic renames: a new inode)
+    // the same again: nothing to record, the file is not rewritten (an atomic write renames: a new inode)
     await inventory.recordResults([result({})]);
     expect(file()).toEqual(first);
 

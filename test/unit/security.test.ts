@@ -11,10 +11,12 @@ import {
   fingerprintAtLine,
   fingerprintOfBlob,
   knownHostsName,
+  lineNamesHost,
   normalizeFingerprint,
   parseHostKeyChange,
   parseKeyscan,
   parsePublicKey,
+  withoutHost,
 } from '../../src/ssh/known-hosts.js';
 import { hostKeyChangedMessage } from '../../src/ssh/outcome.js';
 import { buildKeyProbeArgs } from '../../src/ssh/probe.js';
@@ -84,6 +86,40 @@ describe('fingerprints and known_hosts', () => {
     expect(msg).toContain(offered);
     expect(msg).toContain(sshKeygenFingerprint(join(tmp, 'hk-old.pub')));
     expect(msg).toContain('till host forget web1');
+  });
+});
+
+describe('removing a host from known_hosts (forget, trust): in till, as ssh-keygen -R does', () => {
+  test('plain, comma-listed and hashed names go; @cert-authority / @revoked lines and every other byte stay', () => {
+    const blob = keygen(join(tmp, 'hk-rm')).split(' ').slice(0, 2).join(' ');
+    const hashedFile = join(tmp, 'kh-hashed');
+    writeFileSync(hashedFile, `[127.0.0.9]:2200 ${blob}\n`);
+    execFileSync('ssh-keygen', ['-H', '-f', hashedFile], { stdio: 'ignore' });
+    const hashed = readFileSync(hashedFile, 'utf8').trim();
+    expect(hashed).toMatch(/^\|1\|/);
+    const lines = [
+      `# till's known_hosts`,
+      `[127.0.0.9]:2200 ${blob}`,
+      `127.0.0.8,[127.0.0.9]:2200 ${blob}`,
+      hashed,
+      `@cert-authority [127.0.0.9]:2200 ${blob}`,
+      `@revoked [127.0.0.9]:2200 ${blob}`,
+      `[127.0.0.9]:2201 ${blob}`,
+      `[127.0.0.19]:2200 ${blob}`,
+      '',
+    ];
+    const text = lines.join('\n');
+    // Lines 1-3 hold the host's key; the rest stay, byte for byte.
+    for (const line of lines.slice(1, 4)) expect(lineNamesHost(line, '[127.0.0.9]:2200'), line).toBe(true);
+    const kept = lines.filter((_, i) => i < 1 || i > 3).join('\n');
+    expect(withoutHost(text, '[127.0.0.9]:2200')).toBe(kept);
+    // ssh-keygen -R itself leaves the same text.
+    const byKeygen = join(tmp, 'kh-keygen');
+    writeFileSync(byKeygen, text);
+    execFileSync('ssh-keygen', ['-R', '[127.0.0.9]:2200', '-f', byKeygen], { stdio: 'ignore' });
+    expect(readFileSync(byKeygen, 'utf8')).toBe(kept);
+    // Nothing of the host: the text comes back byte for byte (no newline added at the end either).
+    expect(withoutHost('a b c\nd e f', 'x')).toBe('a b c\nd e f');
   });
 });
 

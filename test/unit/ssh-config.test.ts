@@ -70,8 +70,8 @@ describe('ssh/config', () => {
     expect(g.get('batchmode')).toEqual(['yes']);
     expect(g.get('connecttimeout')).toEqual(['10']);
     expect(g.get('passwordauthentication')).toEqual(['no']);
-    // Deliberately shorter than the seed's 60 s: a vanished host frees its master in 45 s, not 3 minutes.
-    expect(g.get('serveraliveinterval')).toEqual(['15']);
+    // Deliberately shorter than the seed's 60 s: a session to a vanished or frozen host ends in 15 s.
+    expect(g.get('serveraliveinterval')).toEqual(['5']);
     expect(g.get('serveralivecountmax')).toEqual(['3']);
     // %C expands to a 40-character hash: the socket path fits whatever the host name.
     expect(g.get('controlpath')![0]).toMatch(new RegExp(`^${paths.controlDir}/[0-9a-f]{40}$`));

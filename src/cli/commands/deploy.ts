@@ -64,7 +64,7 @@ function formatBytes(n: number): string {
   return `${(n / 1024 / 1024).toFixed(1)} MiB`;
 }
 
-function sharedPaths(extra: readonly string[]): string[] {
+export function sharedPaths(extra: readonly string[]): string[] {
   const all = [...DEFAULT_SHARED, ...extra.map(normalizeShared)];
   for (const s of all) {
     const problem = sharedPathProblem(s);

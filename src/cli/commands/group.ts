@@ -1,5 +1,6 @@
 import { UsageError } from '../../core/errors.js';
 import { addToGroup, noSuchGroup } from '../../core/host-admin.js';
+import { didYouMean } from '../../core/suggest.js';
 import { Inventory } from '../../inventory/inventory.js';
 import { validateName } from '../../core/validate.js';
 import type { Cli } from '../context.js';
@@ -71,7 +72,16 @@ export function registerGroupCommands(host: TillCommand, cli: Cli): void {
         const members = db.groups?.[name];
         if (!members) throw noSuchGroup(db, name);
         const missing = hosts.filter((h) => !members.includes(h));
-        if (missing.length) throw new UsageError(`not in group ${name}: ${missing.join(', ')}`);
+        if (missing.length)
+          throw new UsageError(
+            `not in group ${name}: ${missing.join(', ')}`,
+            missing
+              // A host that exists but is not a member is not a typo.
+              .map((m) => [m, Object.hasOwn(db.hosts, m) ? '' : didYouMean(m, members, '')])
+              .filter(([, hint]) => hint !== '')
+              .map(([m, hint]) => (missing.length === 1 ? hint : `${m}: ${hint}`))
+              .join('; ') || `it holds: ${members.join(', ') || 'no host'}`,
+          );
         db.groups![name] = members.filter((m) => !hosts.includes(m));
       });
       cli.err(`removed ${hosts.join(', ')} from ${name}`);

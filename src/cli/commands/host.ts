@@ -278,7 +278,7 @@ export function registerHostCommands(host: TillCommand, cli: Cli): void {
     host
       .command('test')
       .description(
-        "connect to hosts with till's key ('echo TILL_TEST_SUCCESS'); status becomes connected, or till-ready when the remote till answers",
+        "connect to hosts with till's key ('echo TILL_TEST_SUCCESS'); status becomes connected, or till-ready when the remote till answers; a host that has not answered within 20 s (--timeout) is unreachable",
       )
       .example('till host test --all', 'check that till reaches every host')
       .example("till host test 'web-*' --group db", 'hosts matching a glob, and a group')
@@ -289,14 +289,16 @@ export function registerHostCommands(host: TillCommand, cli: Cli): void {
     const inventory = new Inventory(paths);
     const targets = selectTargets(cli, await inventory.read(), patterns, opts);
     if (listHostsIfAsked(cli, targets, opts)) return;
-    const { applyTest, testJob } = await import('../../ops/test.js');
+    const { applyTest, probeBoundMs, testJob } = await import('../../ops/test.js');
+    // --timeout bounds each host's whole test; without it, a default that a frozen host meets.
+    const boundMs = opts.timeout !== undefined ? opts.timeout * 1000 : probeBoundMs(opts.connectTimeout);
     cli.exitCode = await runFleetCommand<TestData>({
       cli,
       inventory,
       targets,
       opts,
-      job: () =>
-        testJob(paths, { connectTimeout: opts.connectTimeout, timeoutMs: opts.timeout && opts.timeout * 1000 }),
+      hostTimeoutMs: boundMs,
+      job: () => testJob(paths, { connectTimeout: opts.connectTimeout, boundMs }),
       onAttempt: (entry) => {
         entry.last_test = new Date().toISOString();
       },
@@ -343,6 +345,8 @@ export function registerHostCommands(host: TillCommand, cli: Cli): void {
       opts,
       stream: !grouped,
       grouped,
+      // "give up on a host after this long": every attempt included, not per ssh call.
+      hostTimeoutMs: opts.timeout !== undefined ? opts.timeout * 1000 : undefined,
       job: ({ output }) =>
         execJob(paths, line, {
           connectTimeout: opts.connectTimeout,

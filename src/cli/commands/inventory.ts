@@ -286,8 +286,12 @@ interface EditOpts {
 }
 
 function registerEdit(host: TillCommand, cli: Cli): void {
+  // --jump and --no-jump set one value (the last wins): both given is a contradiction, not a choice.
+  const jumpFlags = new Set<string>();
   host
     .command('edit')
+    .on('option:jump', () => jumpFlags.add('--jump'))
+    .on('option:no-jump', () => jumpFlags.add('--no-jump'))
     .description(
       'change a host: address, user, port, tekton path, jump host or name, validated as host add does; the ssh config follows and the master connection to the old address is closed',
     )
@@ -307,6 +311,7 @@ function registerEdit(host: TillCommand, cli: Cli): void {
     .example('till host edit web1 --port 2222', 'web1 now listens on port 2222; its old master is closed')
     .example('till host edit web1 --rename web-01', 'a new name; groups, history and deploy journal follow')
     .action(async (name: string, opts: EditOpts) => {
+      if (jumpFlags.size > 1) throw new UsageError('--jump and --no-jump exclude each other');
       const given = [opts.address, opts.user, opts.port, opts.tektonPath, opts.jump, opts.rename];
       if (given.every((v) => v === undefined))
         throw new UsageError(

@@ -212,13 +212,16 @@ export function registerReleaseCommands(host: TillCommand, cli: Cli): void {
       .example('till host lock --group web -m "db migration until 15:00, ask ann"', 'hold deploys and rollbacks on web')
       .example('till host lock web1 -m "investigating a memory leak (bob)"', 'one host')
       .note('till host show and till status then name who locked a host, from where, when and why.')
-      .requiredOption('-m, --message <text>', 'why (one line): shown to whoever tries to deploy', messageOption),
-  ).action(async (patterns: string[], opts: FleetOpts & { message: string }) => {
+      .option('-m, --message <text>', 'why (one line, required): shown to whoever tries to deploy', messageOption),
+  ).action(async (patterns: string[], opts: FleetOpts & { message?: string }) => {
     const paths = cli.paths();
     checkControlPath(paths);
     const inventory = new Inventory(paths);
     const targets = selectTargets(cli, await inventory.read(), patterns, opts);
+    // --list-hosts needs no message: it only shows which hosts a lock would take.
     if (listHostsIfAsked(cli, targets, opts)) return;
+    const message = opts.message;
+    if (message === undefined) throw new UsageError('host lock needs -m, --message <text>: say why it is locked');
     cli.exitCode = await runFleetCommand<HoldData>({
       cli,
       inventory,
@@ -226,7 +229,7 @@ export function registerReleaseCommands(host: TillCommand, cli: Cli): void {
       opts,
       job: () =>
         lockJob(paths, {
-          message: opts.message,
+          message,
           connectTimeout: opts.connectTimeout,
           timeoutMs: opts.timeout && opts.timeout * 1000,
         }),

@@ -61,7 +61,8 @@ export function splitSetUp(targets: readonly Target[]): { ready: Target[]; notRe
 
 /**
  * Targets of a host sync: the named ones, or every set-up host when none are named.
- * Hosts without till are left out with a note (they have nothing to sync with).
+ * Hosts without till are left out with a note (they have nothing to sync with). With
+ * --list-hosts an empty result is not an error: the listing shows what would run.
  */
 export function syncTargets(cli: Cli, db: HostsFile, patterns: string[], opts: FleetOpts): Target[] {
   const explicit = hasTargets(patterns, opts);
@@ -72,7 +73,7 @@ export function syncTargets(cli: Cli, db: HostsFile, patterns: string[], opts: F
       `not set up, left out: ${notReady.map((t) => `${t.name} (${lifecycleOf(t.entry)})`).join(', ')}; run: till host setup <name>`,
     );
   }
-  if (explicit && ready.length === 0)
+  if (explicit && ready.length === 0 && opts.listHosts !== true)
     throw new UsageError('none of the targets has till set up', 'run: till host setup <targets>');
   return ready;
 }

@@ -1,4 +1,5 @@
 import { homedir, userInfo } from 'node:os';
+import { join } from 'node:path';
 import { mkdir } from 'node:fs/promises';
 import { Option } from 'commander';
 import { ExitCode, FailedError, TillError, UsageError } from '../../core/errors.js';
@@ -36,6 +37,7 @@ import {
 } from '../../schedule/spec.js';
 import { formatLocal, formatUtc } from '../../schedule/time.js';
 import { watchState } from '../../watch/daemon.js';
+import { rotateIfOver, SYNC_LOG_MAX_BYTES } from '../../watch/log.js';
 import type { Cli } from '../context.js';
 import type { TillCommand } from '../help.js';
 import { writeFd } from '../output/fd.js';
@@ -353,6 +355,8 @@ export function registerScheduleCommands(program: TillCommand, cli: Cli): void {
       const paths = cli.paths();
       if (!/^[a-z][a-z0-9-]{0,31}$/.test(opts.trigger))
         throw new UsageError(`--trigger takes a short lowercase name, got ${JSON.stringify(opts.trigger)}`);
+      // The scheduler appends this run's output to sync.log: keep it bounded, as watch.log is.
+      rotateIfOver(join(paths.logsDir, 'sync.log'), SYNC_LOG_MAX_BYTES);
       if (opts.ifDue) {
         const now = new Date();
         const state = dueState(await store().read(), now);

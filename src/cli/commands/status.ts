@@ -3,7 +3,7 @@ import { dirname, resolve } from 'node:path';
 import { Option } from 'commander';
 import { FailedError, UsageError, errorMessage } from '../../core/errors.js';
 import { plural } from '../../core/format.js';
-import { writeFileAtomically } from '../../core/fs.js';
+import { writeFileAtomic } from '../../core/fs.js';
 import { loadFleetState } from '../../metrics/fleet.js';
 import { renderStatusHtml } from '../../status/html.js';
 import { buildStatusView, type StatusView } from '../../status/model.js';
@@ -108,7 +108,7 @@ export function registerStatusCommand(program: TillCommand, cli: Cli): void {
         const v = await view();
         if (htmlFile !== undefined) {
           try {
-            await writeFileAtomically(htmlFile, renderStatusHtml(v, { refreshSeconds: interval }));
+            await writeFileAtomic(htmlFile, renderStatusHtml(v, { refreshSeconds: interval }));
           } catch (err) {
             // The folder was checked; what is left is the disk (full, read-only, removed meanwhile).
             throw new FailedError(`cannot write ${htmlFile}: ${errorMessage(err).replace(/, \w+ '[^']*'$/, '')}`);

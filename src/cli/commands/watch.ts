@@ -7,6 +7,7 @@ import { currentInvocation, customSyncCommand, tillSyncCommand } from '../../sch
 import { runWatch, watchState, type WatchService, type WatchTask } from '../../watch/daemon.js';
 import { isWatchProcess, type RecordedWatch } from '../../watch/pid.js';
 import { RotatingLog } from '../../watch/log.js';
+import { healthTask } from '../../watch/health-task.js';
 import { collectMetricFamilies } from '../../metrics/collect.js';
 import { renderPrometheus } from '../../metrics/prometheus.js';
 import { checkBindAddress, parseListenAddress, startMetricsServer } from '../../metrics/server.js';
@@ -49,7 +50,14 @@ export function registerWatchCommand(program: TillCommand, cli: Cli): void {
     )
     .example('till watch --status', 'is a watch daemon running for this TILL_HOME?')
     .example('till watch --stop', 'stop it')
-    .option('--health-interval <duration>', 'also run `till host health --all` this often (e.g. 15m)')
+    .option(
+      '--health-interval <duration>',
+      'also run `till host health --all` this often (e.g. 15m); each host is given half of it (10 s to 20 s), and each change of a host between up, degraded and down is logged',
+    )
+    .option(
+      '--reauth-interval <duration>',
+      "with --health-interval: log in to every host afresh this often (default 10m), so a host that removed till's key shows as down",
+    )
     .option(
       '--audit-interval <duration>',
       'also run `till host audit --all --quiet` this often (e.g. 1d) and log each new high finding',
@@ -85,6 +93,7 @@ export function registerWatchCommand(program: TillCommand, cli: Cli): void {
     .action(
       async (opts: {
         healthInterval?: string;
+        reauthInterval?: string;
         auditInterval?: string;
         metrics?: string;
         metricsAllowRemote?: boolean;
@@ -142,12 +151,17 @@ export function registerWatchCommand(program: TillCommand, cli: Cli): void {
           const i = inv ?? currentInvocation(paths, process.argv[1]);
           return { command: i.node, args: [i.script, ...args] };
         };
+        if (opts.reauthInterval !== undefined && opts.healthInterval === undefined)
+          throw new UsageError('--reauth-interval only applies with --health-interval');
         if (opts.healthInterval)
-          tasks.push({
-            name: 'host health',
-            intervalMs: parseDuration('--health-interval', opts.healthInterval),
-            command: tillArgs(['host', 'health', '--all']),
-          });
+          tasks.push(
+            healthTask(
+              paths,
+              parseDuration('--health-interval', opts.healthInterval),
+              tillArgs,
+              opts.reauthInterval === undefined ? undefined : parseDuration('--reauth-interval', opts.reauthInterval),
+            ),
+          );
         // --quiet: one line per high finding or failed host, each logged when it first appears.
         if (opts.auditInterval)
           tasks.push({
@@ -193,7 +207,12 @@ export function registerWatchCommand(program: TillCommand, cli: Cli): void {
           );
         }
 
-        const log = new RotatingLog(join(paths.logsDir, 'watch.log'), undefined, (text) => process.stderr.write(text));
+        const log = new RotatingLog(
+          join(paths.logsDir, 'watch.log'),
+          undefined,
+          (text) => process.stderr.write(text),
+          (problem) => process.stderr.write(`till watch: ${problem}\n`),
+        );
         const stop = new AbortController();
         const onSignal = (sig: NodeJS.Signals) => {
           if (!stop.signal.aborted) log.write(`received ${sig}`);

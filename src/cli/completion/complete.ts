@@ -34,6 +34,7 @@ const KIND_OF_OPTION: Record<string, ValueKind> = {
   '--installation': 'installation',
   '--shared': 'none',
   '--tekton-path': 'none',
+  '--host': 'host',
 };
 
 /** Placeholders of values no list holds: free text, numbers, times, addresses. */
@@ -54,6 +55,7 @@ export const FREE_PLACEHOLDERS: ReadonlySet<string> = new Set([
   'n|p%',
   'text',
   'per-core',
+  'when',
 ]);
 
 /** A placeholder's bare name: `<user@host[:port]>` → `user@host[:port]`, `[targets...]` → `targets`. */

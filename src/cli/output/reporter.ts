@@ -1,5 +1,6 @@
 import type { FleetEvent, FleetReport, HostResult } from '../../core/fanout.js';
 import type { Cli } from '../context.js';
+import { currentOperation } from '../journal.js';
 import { renderTable } from './table.js';
 import { plural } from '../../core/format.js';
 import { formatDuration, printable, terminalColumns } from './terminal.js';
@@ -39,6 +40,8 @@ export class FleetReporter {
   }
 
   onEvent = (event: FleetEvent): void => {
+    // Every fleet run shows its progress here (deploy's two phases too): the journal learns each outcome.
+    if (event.type === 'done') currentOperation()?.noteResult(event.result);
     if (this.opts.json) return;
     const c = this.cli.stderrColor;
     if (event.type === 'start') {

@@ -110,18 +110,23 @@ export function readAnsibleIni(file: SourceFile): Tree {
       return;
     }
     const words = splitConfigWords(line.replace(/\s+#.*$/, ''));
-    let pattern = words[0]!;
+    const [pattern, port] = splitHostPort(words[0]!);
     const vars = lineVars(words.slice(1), where, tree.notes);
-    // INI only: `host:port`, one colon outside the range brackets (more is an IPv6 address).
-    const masked = pattern.replace(/\[[^\]]*\]/g, (m) => m.replace(/:/g, '\0'));
-    const port = /^([^:]+):(\d+)$/.exec(masked);
-    if (port) {
-      pattern = port[1]!.replace(/\0/g, ':');
-      vars.ansible_port ??= port[2]!;
-    }
+    if (port !== undefined) vars.ansible_port ??= port;
     for (const host of expandAnsibleRange(pattern)) addHost(tree, section.group, host, vars, where);
   });
   return tree;
+}
+
+/**
+ * A host pattern's `host:port`, in INI lines and YAML keys alike: one colon outside the
+ * range brackets (more is an IPv6 address). The port is the host's `ansible_port` unless
+ * its own variables set one.
+ */
+function splitHostPort(pattern: string): [string, string | undefined] {
+  const masked = pattern.replace(/\[[^\]]*\]/g, (m) => m.replace(/:/g, '\0'));
+  const port = /^([^:]+):(\d+)$/.exec(masked);
+  return port ? [port[1]!.replace(/\0/g, ':'), port[2]!] : [pattern, undefined];
 }
 
 function addHost(tree: Tree, groupName: string, host: string, vars: Record<string, string>, where: string): void {
@@ -170,9 +175,12 @@ export function readAnsibleYaml(file: SourceFile): Tree {
           tree.notes.push(`${where}: hosts is not a mapping; left out`);
           continue;
         }
-        for (const [pattern, vars] of Object.entries(value as Record<string, unknown>))
-          for (const host of expandAnsibleRange(pattern))
-            addHost(tree, name, host, scalarVars(vars, `${where}, host ${pattern}`, tree.notes), where);
+        for (const [key, vars] of Object.entries(value as Record<string, unknown>)) {
+          const [pattern, port] = splitHostPort(key);
+          const hostVars = scalarVars(vars, `${where}, host ${key}`, tree.notes);
+          if (port !== undefined) hostVars.ansible_port ??= port;
+          for (const host of expandAnsibleRange(pattern)) addHost(tree, name, host, hostVars, where);
+        }
       } else if (key === 'vars') Object.assign(group(tree, name).vars, scalarVars(value, where, tree.notes));
       else if (key === 'children') {
         if (value === null) continue;
@@ -252,9 +260,11 @@ export function ansibleHosts(
     for (const g of direct.get(name) ?? []) for (const a of ancestors(g)) memberOf.add(a);
     memberOf.delete('all');
     const ordered = [...memberOf].sort((a, b) => depth(a) - depth(b) || (a < b ? -1 : a > b ? 1 : 0));
-    const vars: Record<string, string> = { ...tree.groups.get('all')!.vars };
-    for (const g of ordered) Object.assign(vars, tree.groups.get(g)!.vars);
-    for (const g of direct.get(name) ?? []) Object.assign(vars, tree.groups.get(g)!.hosts.get(name));
+    // The levels, weakest first: all, the groups by depth, the host itself.
+    const own: Record<string, string> = {};
+    for (const g of direct.get(name) ?? []) Object.assign(own, tree.groups.get(g)!.hosts.get(name));
+    const levels = [tree.groups.get('all')!.vars, ...ordered.map((g) => tree.groups.get(g)!.vars), own];
+    const vars: Record<string, string> = Object.assign({}, ...levels) as Record<string, string>;
     const host: FoundHost = {
       name,
       address: name,
@@ -262,17 +272,24 @@ export function ansibleHosts(
       notes: [],
       where,
     };
-    // till_* first: they win over the ansible_* ones an exported inventory also has.
-    const keys = Object.keys(vars).sort((a, b) => Number(b.startsWith('till_')) - Number(a.startsWith('till_')));
+    // A field from the strongest level, whichever alias sets it (a host's ansible_ssh_user
+    // beats its group's ansible_user); till_* win over the ansible_* ones an export also has.
+    const rank = new Map<string, number>();
+    levels.forEach((level, depthRank) => {
+      for (const [key, value] of Object.entries(level)) {
+        const field = CARRIED[key];
+        if (!field) continue;
+        const r = (key.startsWith('till_') ? levels.length : 0) + depthRank;
+        if (r >= (rank.get(field) ?? -1)) {
+          host[field] = value;
+          rank.set(field, r);
+        }
+      }
+    });
     const others: string[] = [];
-    const set = new Set<string>();
-    for (const key of keys) {
-      const value = vars[key]!;
-      const field = CARRIED[key];
-      if (field) {
-        if (!set.has(field)) host[field] = value;
-        set.add(field);
-      } else if (key === 'ansible_connection') {
+    for (const [key, value] of Object.entries(vars)) {
+      if (CARRIED[key]) continue;
+      else if (key === 'ansible_connection') {
         if (!SSH_CONNECTIONS.has(value)) host.skip = `ansible_connection=${value}: not reached over ssh`;
       } else if (isTillsOwn(key, value)) continue;
       else if (key.startsWith('ansible_'))

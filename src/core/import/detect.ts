@@ -4,7 +4,7 @@ import type { ImportFormat } from './source.js';
 
 /**
  * The format of an inventory file, from its content: an Ansible YAML inventory (a
- * mapping of groups), an ssh config (Host or Match blocks), a pssh host file (one
+ * mapping of groups), an ssh config (Host or Match blocks, or Include lines), a pssh host file (one
  * `[user@]host[:port]` per line; a bare host list reads the same as Ansible INI), an
  * Ansible INI inventory (sections, key=value). Undefined when it is none of them.
  */
@@ -16,7 +16,11 @@ export function detectFormat(text: string): ImportFormat | undefined {
     .filter((l) => l !== '' && !l.startsWith('#') && !l.startsWith(';'));
   if (lines.length === 0) return undefined;
   const section = (l: string) => /^\[[^\]]+\]$/.test(l);
-  if (!lines.some(section) && lines.some((l) => /^(Host|Match)(\s+|\s*=\s*)\S/i.test(l))) return 'ssh-config';
+  // A config of Include lines only (a ~/.ssh/config that pulls in conf.d/*) is one too; an
+  // INI host line named "include" carries key=value words instead of paths.
+  const sshLine = (l: string) =>
+    /^(Host|Match)(\s+|\s*=\s*)\S/i.test(l) || /^Include(\s+|\s*=\s*)[^\s=]+(\s+[^\s=]+)*$/i.test(l);
+  if (!lines.some(section) && lines.some(sshLine)) return 'ssh-config';
   if (looksLikePssh(text)) return 'pssh';
   const ansibleLine = (l: string) => /^\S+(\s+[A-Za-z_][A-Za-z0-9_]*=\S*)+$/.test(l) || /\[[^\]:]+:[^\]]+\]/.test(l);
   if (lines.some(section) || lines.some(ansibleLine)) return 'ansible';

@@ -32,6 +32,22 @@ export const healthSnapshotSchema = z.looseObject({
   release: z.string().nullable(),
   degraded: z.boolean(),
   reasons: z.array(z.string()),
+  /** Why a down host is down, as a short kind (refused, timeout, auth, hostkey-changed…): the metrics' reason label. */
+  downKind: z.string().nullable().optional(),
+  /**
+   * `host health --drift` only: how many files of the live release differ from the
+   * source (docs/operations.md), and whether the live release is the one till recorded.
+   * Absent from a run without --drift, null when the comparison could not be made.
+   */
+  drift: z
+    .object({
+      changed: z.number().int(),
+      added: z.number().int(),
+      removed: z.number().int(),
+      liveIsRecorded: z.boolean().nullable(),
+    })
+    .nullable()
+    .optional(),
 });
 export type HealthSnapshot = z.output<typeof healthSnapshotSchema>;
 

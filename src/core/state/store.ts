@@ -1,9 +1,9 @@
 import { createHash, createHmac, randomBytes } from 'node:crypto';
 import { mkdir, readFile } from 'node:fs/promises';
 import { dirname } from 'node:path';
+import { writeFileAtomic } from '../fs.js';
 import type * as z from 'zod';
-import { StateError, errorMessage } from '../errors.js';
-import { writeFileAtomically } from '../fs.js';
+import { asWriteError, DiskFullError, isDiskFull, StateError, errorMessage } from '../errors.js';
 
 /** What an `update` change returns when it changed nothing: the file is not rewritten. */
 export const UNCHANGED: unique symbol = Symbol('unchanged');
@@ -28,6 +28,50 @@ export interface StoreOptions {
    */
   seal?: { keyFile: string };
   revive?: (data: unknown) => unknown;
+}
+
+/** How long a lock may sit untouched before another till takes it over (a killed till left it). */
+const STALE_MS = 15_000;
+
+type LockfileModule = typeof import('proper-lockfile');
+let syncLockfile: LockfileModule | undefined;
+
+/**
+ * Loads proper-lockfile for lockFileSync, which cannot load it itself: it may run in
+ * an 'exit' handler, where nothing asynchronous happens. The library is loaded only by
+ * the commands that need it (start-up by command group).
+ */
+export async function prepareLockFileSync(): Promise<void> {
+  syncLockfile ??= (await import('proper-lockfile')).default;
+}
+
+/**
+ * Takes `<file>.lock` synchronously, as the async stores do (proper-lockfile, the same
+ * lock folder and staleness), for a writer that must finish inside a process 'exit'
+ * handler (the operations journal). Waits up to `waitMs`; throws when it cannot (and
+ * when prepareLockFileSync has not run). Returns the release.
+ */
+export function lockFileSync(file: string, waitMs = 20_000): () => void {
+  const lockfile = syncLockfile;
+  if (lockfile === undefined) throw new Error('lockFileSync before prepareLockFileSync');
+  const deadline = Date.now() + waitMs;
+  const nap = new Int32Array(new SharedArrayBuffer(4));
+  for (let delay = 2; ; delay = Math.min(delay * 2, 100)) {
+    try {
+      const release = lockfile.lockSync(file, { realpath: false, stale: STALE_MS, onCompromised: () => undefined });
+      return () => {
+        try {
+          release();
+        } catch {
+          // already released (taken over as stale): nothing of ours to remove
+        }
+      };
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code !== 'ELOCKED' || Date.now() >= deadline) throw err;
+      // A sleep without the event loop: this may run in an 'exit' handler.
+      Atomics.wait(nap, 0, 0, delay + Math.floor(Math.random() * delay));
+    }
+  }
 }
 
 export function sha256(text: string): string {
@@ -90,7 +134,7 @@ export class JsonFileStore<S extends z.ZodType> {
     if (!create) return undefined;
     // Missing or damaged: a new key only invalidates old seals, which means one full check.
     const key = randomBytes(32);
-    await writeFileAtomically(file, `${key.toString('hex')}\n`, { mode: 0o600 });
+    await writeFileAtomic(file, `${key.toString('hex')}\n`, { mode: 0o600 });
     return key;
   }
 
@@ -203,13 +247,25 @@ export class JsonFileStore<S extends z.ZodType> {
       throw new Error(`refusing to write invalid ${this.file}: ${checked.error.issues[0]!.message}`);
     }
     const text = `${JSON.stringify(this.opts.seal ? checked.data : data, null, 2)}\n`;
+    // A write that cannot complete (disk full) leaves the file as it was and no temp file
+    // (writeFileAtomic removes its own): the command stops with a DiskFullError.
     // Stryker disable next-line BooleanLiteral: whether fsync ran cannot be seen from a test
-    await writeFileAtomically(this.file, text, { mode: 0o600, fsync: true });
-    // After the data: a crash in between leaves a stale seal, which only means a full check.
+    await writeFileAtomic(this.file, text, { mode: 0o600, fsync: true }).catch((err: unknown) => {
+      throw asWriteError(this.file, err);
+    });
+    // After the data: a crash in between, or a disk that filled up, leaves a stale seal, which only means a full check.
     if (this.opts.seal) {
-      const key = await this.sealKey(true);
-      // Stryker disable next-line BooleanLiteral: whether fsync ran cannot be seen from a test
-      await writeFileAtomically(this.sealFile, `${sealOf(key!, text)}\n`, { mode: 0o600, fsync: false });
+      const key = await this.sealKey(true).catch((err: unknown) => {
+        if (isDiskFull(err)) return undefined;
+        throw err;
+      });
+      if (key !== undefined)
+        // Stryker disable next-line BooleanLiteral: whether fsync ran cannot be seen from a test
+        await writeFileAtomic(this.sealFile, `${sealOf(key, text)}\n`, { mode: 0o600, fsync: false }).catch(
+          (err: unknown) => {
+            if (!isDiskFull(err)) throw err;
+          },
+        );
     }
     return text;
   }
@@ -220,7 +276,7 @@ export class JsonFileStore<S extends z.ZodType> {
       const { default: lockfile } = await import('proper-lockfile');
       return await lockfile.lock(this.file, {
         realpath: false,
-        stale: 15_000,
+        stale: STALE_MS,
         update: 5_000,
         // Stryker disable next-line BooleanLiteral: jitter only spreads the retries out
         retries: { retries: 200, factor: 1.3, minTimeout: 5, maxTimeout: 150, randomize: true },
@@ -229,6 +285,7 @@ export class JsonFileStore<S extends z.ZodType> {
         },
       });
     } catch (err) {
+      if (isDiskFull(err)) throw new DiskFullError(`${this.file}.lock`, `; ${this.file} was left as it was`);
       throw new StateError(
         `could not lock ${this.file}: ${errorMessage(err)}`,
         `another till may be running; if none is, remove ${this.file}.lock`,

@@ -1,0 +1,102 @@
+import { mkdir } from 'node:fs/promises';
+import { join } from 'node:path';
+import type { HostJob, JobOutcome } from '../core/fanout.js';
+import type { TillPaths } from '../core/paths.js';
+import { parseRsyncStats, type RsyncProgress } from '../deploy/rsync.js';
+import { buildCopyArgs, buildFetchArgs } from '../rsync/copy.js';
+import { classifyRsync } from '../rsync/outcome.js';
+import { rsyncRemoteShell } from '../ssh/args.js';
+import { runProcess } from '../ssh/process.js';
+import { progressReader } from './deploy.js';
+
+/**
+ * `host copy` and `host fetch`, one rsync per host (src/rsync/copy.ts builds them). A
+ * gate's refusal, a connection failure or rsync's own error is the host's failure; the
+ * engine retries only connection failures.
+ */
+export interface TransferData {
+  /** Regular files sent or received. */
+  files: number;
+  /** File data moved (rsync's "Literal data"; compressed on the wire). */
+  bytes: number;
+  /** fetch: the local folder this host's files went to. */
+  dir?: string;
+}
+
+export interface TransferOpts {
+  connectTimeout?: number;
+  timeoutMs?: number;
+  onProgress?: (host: string, progress: RsyncProgress | undefined) => void;
+}
+
+async function transfer(
+  args: string[],
+  name: string,
+  signal: AbortSignal,
+  opts: TransferOpts,
+  dir?: string,
+): Promise<JobOutcome<TransferData>> {
+  const rs = await runProcess('rsync', args, {
+    signal,
+    timeoutMs: opts.timeoutMs,
+    ...(opts.onProgress ? { onStdout: progressReader((p) => opts.onProgress!(name, p)) } : {}),
+  });
+  opts.onProgress?.(name, undefined);
+  const failure = classifyRsync(rs);
+  if (failure) return { ok: false, failure, exitCode: rs.exitCode, stdout: '', stderr: rs.stderr };
+  const stats = parseRsyncStats(rs.stdout);
+  return {
+    ok: true,
+    exitCode: 0,
+    stdout: '',
+    stderr: rs.stderr,
+    data: { files: stats.filesTransferred, bytes: stats.literalBytes, ...(dir !== undefined ? { dir } : {}) },
+  };
+}
+
+export function copyJob(
+  paths: TillPaths,
+  sources: readonly string[],
+  remoteDir: string,
+  opts: TransferOpts & { delete?: boolean },
+): HostJob<TransferData> {
+  return ({ name, signal }) =>
+    transfer(
+      buildCopyArgs(name, sources, remoteDir, {
+        remoteShell: rsyncRemoteShell(paths, opts.connectTimeout),
+        progress: opts.onProgress !== undefined,
+        delete: opts.delete === true,
+      }),
+      name,
+      signal,
+      opts,
+    );
+}
+
+/** Into `<localDir>/<host>/` (a host name is a safe folder name: [A-Za-z0-9][A-Za-z0-9._-]*). */
+export function fetchJob(
+  paths: TillPaths,
+  remotePaths: readonly string[],
+  localDir: string,
+  opts: TransferOpts,
+): HostJob<TransferData> {
+  return async ({ name, signal }) => {
+    const dir = join(localDir, name);
+    try {
+      await mkdir(dir, { recursive: true });
+    } catch (err) {
+      const message = `cannot make the folder ${dir}: ${(err as Error).message}`;
+      return { ok: false, failure: { kind: 'local', connection: false, retryable: false, message } };
+    }
+    return transfer(
+      buildFetchArgs(name, remotePaths, dir, {
+        remoteShell: rsyncRemoteShell(paths, opts.connectTimeout),
+        progress: opts.onProgress !== undefined,
+      }),
+      name,
+      signal,
+      opts,
+      dir,
+    );
+  };
+}
