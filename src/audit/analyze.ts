@@ -355,9 +355,8 @@ export function uniqueKeys(keys: readonly AuditedKey[]): DriftKey[] {
 }
 
 export function worstSeverity(findings: readonly Finding[]): Severity | null {
-  let worst: Severity | null = null;
-  for (const f of findings) if (worst === null || severityRank(f.severity) > severityRank(worst)) worst = f.severity;
-  return worst;
+  if (findings.length === 0) return null;
+  return SEVERITIES[Math.max(...findings.map((f) => severityRank(f.severity)))]!;
 }
 
 export function countBySeverity(findings: readonly Finding[]): Record<Severity, number> {

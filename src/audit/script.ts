@@ -74,7 +74,8 @@ export function parseAuditOutput(stdout: string): AuditSnapshot {
         break;
       }
       case 'stat': {
-        const mode = /^[0-7]{3,4}$/.test(words[2] ?? '') ? parseInt(words[2]!, 8) : NaN;
+        // GNU %a and BSD %Lp print no leading zeros: mode 000 is "0", 044 is "44".
+        const mode = /^[0-7]{1,4}$/.test(words[2] ?? '') ? parseInt(words[2]!, 8) : NaN;
         const uid = Number(words[4]);
         if (!known || words.length !== 5 || Number.isNaN(mode) || !Number.isInteger(uid))
           throw new Error(`bad stat line: ${line}`);

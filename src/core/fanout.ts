@@ -102,15 +102,15 @@ export const DEFAULT_ATTEMPTS = 3;
 export const DEFAULT_PER_ENDPOINT = 10;
 export const DEFAULT_BACKOFF = { minMs: 500, maxMs: 8_000, factor: 2 };
 
+/** A failed attempt, thrown to p-retry: as an AbortError when it must not be retried. */
 class AttemptFailed extends Error {
-  constructor(
-    readonly outcome: JobOutcome,
-    readonly retryable: boolean,
-  ) {
-    super(outcome.failure?.message ?? 'failed');
+  constructor(readonly outcome: JobOutcome) {
+    // Only retried attempts' messages are shown (retry events), and those carry a failure.
+    super(outcome.failure?.message);
   }
 }
 
+// Stryker disable next-line BooleanLiteral: nothing reads retryable once a host is cancelled
 const CANCELLED: Failure = { kind: 'cancelled', connection: false, retryable: false, message: 'cancelled' };
 
 /** The abort reason of a host's bound: a TimeoutError, as AbortSignal.timeout gives. */
@@ -228,10 +228,10 @@ export async function runFleet<T>(
           lastFailed = o;
           // Ctrl-C in a terminal reaches the ssh children too, and one may die of it before
           // till sees the signal: a failure after the abort is the abort, never the host's.
-          if (signal.aborted) throw new AbortError(new AttemptFailed(cancelledOutcome(o), false));
+          if (signal.aborted) throw new AbortError(new AttemptFailed(cancelledOutcome(o)));
           const retryable = o.failure?.retryable === true && o.failure.connection && !host.signal.aborted;
-          if (!retryable) throw new AbortError(new AttemptFailed(o, false));
-          throw new AttemptFailed(o, true);
+          if (!retryable) throw new AbortError(new AttemptFailed(o));
+          throw new AttemptFailed(o);
         },
         {
           retries: maxAttempts - 1,
@@ -258,17 +258,12 @@ export async function runFleet<T>(
       if (host.deadline) tries.catch(() => undefined); // what it ends with after the bound is not heard
       outcome = await (host.deadline ? Promise.race([tries, host.deadline]) : tries);
     } catch (err) {
-      const inner =
-        err instanceof AbortError ? ((err as AbortError & { originalError?: unknown }).originalError ?? err) : err;
-      if (succeeded !== undefined) {
-        outcome = succeeded;
-      } else if (inner instanceof AttemptFailed) {
-        outcome = inner.outcome as JobOutcome<T>;
-      } else if (signal.aborted && attempt > 0) {
-        outcome = { ok: false, failure: CANCELLED };
-      } else if (signal.aborted) {
-        return skipped(target.name);
-      } else if (host.signal.aborted) {
+      // p-retry rethrows an AbortError's original error; an abort during a backoff wait
+      // rejects with the signal's reason; anything else is a bug in the job.
+      if (succeeded !== undefined) outcome = succeeded;
+      else if (err instanceof AttemptFailed) outcome = err.outcome as JobOutcome<T>;
+      else if (signal.aborted) outcome = { ok: false, failure: CANCELLED };
+      else if (host.signal.aborted) {
         // The host's bound passed while it waited to try again: its last attempt is its result.
         outcome = lastFailed ?? {
           ok: false,
@@ -279,9 +274,7 @@ export async function runFleet<T>(
             message: `no result within ${formatBound(opts.hostTimeoutMs ?? 0)}`,
           },
         };
-      } else {
-        throw err;
-      }
+      } else throw err;
     } finally {
       host.dispose();
     }

@@ -116,7 +116,8 @@ export function parseHostSpec(spec: string): HostSpec {
     validateAddress(host);
   } else {
     const colon = rest.indexOf(':');
-    if (colon !== -1 && rest.indexOf(':', colon + 1) !== -1) {
+    // Two colons or more: an IPv6 address, which only brackets tell from a port.
+    if (colon !== rest.lastIndexOf(':')) {
       throw new UsageError(
         `invalid host ${JSON.stringify(spec)}: write an IPv6 address in brackets`,
         'for example deploy@[2001:db8::5]:2222',

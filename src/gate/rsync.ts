@@ -110,8 +110,9 @@ function resolvePath(word: Word, home: string, base: string): string | undefined
   return text.endsWith('/') && !resolved.endsWith('/') ? `${resolved}/` : resolved;
 }
 
+/** Strictly inside: the folder itself is not (an upload or a --link-dest is one release, never the releases folder). */
 function inside(path: string, folder: string): boolean {
-  return path === folder || path.startsWith(folder.endsWith('/') ? folder : `${folder}/`);
+  return path.startsWith(folder.endsWith('/') ? folder : `${folder}/`);
 }
 
 /** Where an rsync path lies: the bundle or a deploy root's release, and the folder it must stay inside. */
@@ -218,7 +219,7 @@ function checkOptions(
         if (ch === 'e') return { refusal: 'rsync -e is not allowed' };
         if (!spec.short.has(ch))
           return {
-            refusal: `rsync option -${ch} is not allowed${spec.where}${SHORT_WHY[ch] ? `: ${SHORT_WHY[ch]}` : ''}`,
+            refusal: `rsync option -${ch} is not allowed${SHORT_WHY[ch] ? `: ${SHORT_WHY[ch]}` : spec.where}`,
           };
       }
       if (sawFlags) return { refusal: 'two rsync flag clusters' };
@@ -232,7 +233,8 @@ function checkOptions(
       argv.push(text);
       continue;
     }
-    const long = /^--([a-z][a-z0-9-]*)(?:=(.*))?$/s.exec(text);
+    // `--no-W` (rsync sends it for --no-whole-file) has a capital.
+    const long = /^--([a-z][A-Za-z0-9-]*)(?:=(.*))?$/s.exec(text);
     if (!long) return { refusal: `rsync argument ${JSON.stringify(text)} is not allowed` };
     const [, name, inline] = long as unknown as [string, string, string | undefined];
     const value = (): Word | undefined => {

@@ -13,7 +13,7 @@
  */
 export interface Word {
   text: string;
-  /** The word started with an unquoted `~` (a shell would expand it). */
+  /** The word started with an unquoted `~` (a shell would expand it); its text then starts with `~`. */
   tilde: boolean;
 }
 
@@ -23,6 +23,7 @@ const BARE = /[A-Za-z0-9_@%+=:,./-]/;
 
 function describe(ch: string): string {
   const code = ch.codePointAt(0)!;
+  // Stryker disable next-line EqualityOperator: a space ends a word, it never reaches here
   return code < 0x20 || code === 0x7f
     ? `control character 0x${code.toString(16).padStart(2, '0')}`
     : JSON.stringify(ch);
@@ -32,8 +33,8 @@ export function splitWords(line: string): SplitResult {
   const words: Word[] = [];
   if (line === '') return { ok: true, words };
   let i = 0;
-  while (i <= line.length) {
-    // One word starts at i.
+  for (;;) {
+    // One word starts at i (at most line.length: the loop ends at the end of the last word).
     let text = '';
     let tilde = false;
     const start = i;
@@ -67,9 +68,8 @@ export function splitWords(line: string): SplitResult {
         reason: start === 0 ? 'leading space' : `empty word at column ${start + 1} (two spaces, or a trailing space)`,
       };
     words.push({ text, tilde });
-    if (i === line.length) break;
+    if (i === line.length) return { ok: true, words };
     i += 1; // the single space
     if (i === line.length) return { ok: false, reason: 'trailing space' };
   }
-  return { ok: true, words };
 }

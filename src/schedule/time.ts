@@ -1,10 +1,21 @@
 import { readFileSync, readlinkSync } from 'node:fs';
 
-/** A date in local time (the TZ environment variable's zone when set), minutes precision, with the zone. */
-export function formatLocal(date: Date): string {
-  const p = (n: number) => String(n).padStart(2, '0');
-  const zone = Intl.DateTimeFormat().resolvedOptions().timeZone;
-  return `${date.getFullYear()}-${p(date.getMonth() + 1)}-${p(date.getDate())} ${p(date.getHours())}:${p(date.getMinutes())} ${zone}`;
+/**
+ * A date in local time (the TZ environment variable's zone when set, as the process
+ * started with it), minutes precision, with the zone; or in the zone given.
+ */
+export function formatLocal(date: Date, timeZone: string = Intl.DateTimeFormat().resolvedOptions().timeZone): string {
+  const parts = new Intl.DateTimeFormat('en-US', {
+    timeZone,
+    year: 'numeric',
+    month: '2-digit',
+    day: '2-digit',
+    hour: '2-digit',
+    minute: '2-digit',
+    hourCycle: 'h23',
+  }).formatToParts(date);
+  const part = (type: Intl.DateTimeFormatPartTypes) => parts.find((p) => p.type === type)!.value;
+  return `${part('year')}-${part('month')}-${part('day')} ${part('hour')}:${part('minute')} ${timeZone}`;
 }
 
 /** The same instant in UTC, seconds precision. */

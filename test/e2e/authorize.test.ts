@@ -4,20 +4,8 @@
  * the "operator" here is a real Unix user with a temp home: nothing touches /root/.ssh.
  */
 import { execFileSync, spawn } from 'node:child_process';
-import { randomBytes } from 'node:crypto';
-import {
-  chmodSync,
-  chownSync,
-  existsSync,
-  mkdirSync,
-  mkdtempSync,
-  readdirSync,
-  readFileSync,
-  rmSync,
-  statSync,
-  writeFileSync,
-} from 'node:fs';
-import { join } from 'node:path';
+import { chownSync, existsSync, mkdirSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { dirname, join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import { startLab, type Lab, type LabHost } from '../lab/lab.js';
 import { TILL_BIN, type TillRun } from '../lab/till.js';
@@ -84,12 +72,14 @@ describe('till host authorize', () => {
 
   beforeAll(async () => {
     rootSshBefore = rootSsh();
-    opDir = mkdtempSync('/tmp/tl-');
-    chmodSync(opDir, 0o755);
-    opHome = join(opDir, 'home');
-    op = `tl${randomBytes(4).toString('hex')}`;
-    execFileSync('useradd', ['-M', '-d', opHome, '-s', '/bin/bash', '-p', '*', op]);
-    mkdirSync(join(opHome, '.ssh'), { recursive: true, mode: 0o700 });
+    // Host 1 also reads ~/.operator_keys, so its ~/.ssh can be missing entirely.
+    lab = await startLab(3, {
+      perHost: (i) =>
+        i === 1 ? { sshdExtra: ['Match all', `    AuthorizedKeysFile .ssh/authorized_keys ${OPERATOR_KEYS}`] } : {},
+    });
+    // A lab user, so a stale-lab clean-up in another worker leaves it alone while this file runs.
+    ({ user: op, home: opHome } = lab.addUser());
+    opDir = dirname(opHome);
     execFileSync('ssh-keygen', [
       '-q',
       '-t',
@@ -108,11 +98,6 @@ describe('till host authorize', () => {
     tillHome = join(opDir, 't');
     mkdirSync(tillHome);
     execFileSync('chown', ['-R', `${op}:`, opHome, tillHome]);
-    // Host 1 also reads ~/.operator_keys, so its ~/.ssh can be missing entirely.
-    lab = await startLab(3, {
-      perHost: (i) =>
-        i === 1 ? { sshdExtra: ['Match all', `    AuthorizedKeysFile .ssh/authorized_keys ${OPERATOR_KEYS}`] } : {},
-    });
     const opPub = readFileSync(join(opHome, '.ssh', 'id_ed25519.pub'), 'utf8');
     lab.hosts[0]!.authorize(opPub);
     rmSync(join(lab.hosts[1]!.home, '.ssh'), { recursive: true });
@@ -125,8 +110,7 @@ describe('till host authorize', () => {
   });
 
   afterAll(async () => {
-    lab?.stop();
-    for (const s of existsSync(`${tillHome}/ssh/control`) ? readdirSync(`${tillHome}/ssh/control`) : []) {
+    for (const s of tillHome && existsSync(`${tillHome}/ssh/control`) ? readdirSync(`${tillHome}/ssh/control`) : []) {
       try {
         execFileSync('ssh', ['-o', `ControlPath=${tillHome}/ssh/control/${s}`, '-O', 'exit', 'x'], {
           stdio: 'ignore',
@@ -136,8 +120,8 @@ describe('till host authorize', () => {
         // gone
       }
     }
-    if (op) execFileSync('userdel', [op]);
-    if (opDir) rmSync(opDir, { recursive: true, force: true });
+    // Removes the operator user and its folder too.
+    lab?.stop();
   });
 
   test('installs the key with the operator ssh, proves the login, records connected; a second run adds nothing', async () => {

@@ -3,6 +3,7 @@ import {
   existsSync,
   mkdirSync,
   mkdtempSync,
+  readdirSync,
   readFileSync,
   readlinkSync,
   rmSync,
@@ -306,6 +307,27 @@ describe('a stolen restricted key, tightest policy: the escapes are closed', { t
       send(rollback, { path: '~/app', to: '', lockInfo: `${lockInfo('rb')}run=TILL_LOCKED\n`, now: NOW, ...RB }).stderr,
     ).toMatch(/lock info/);
     expect(readFileSync(log, 'utf8')).toBe(logBefore);
+    unchanged();
+  });
+
+  it('6. an upload cannot land in the releases folder itself through a symlink an earlier upload planted', () => {
+    // a release holding `up -> ..` (rsync -l keeps it): its real path is the releases folder
+    const planted = tree('up', { 'index.html': 'x\n' }, { up: '..' });
+    expect(r.key.rsync(['-rl', '--mkpath', `${planted}/`, `HOST:app.till/releases/${id(8)}/`]).status).toBe(0);
+    expect(r.key.rsync(['-r', `${planted}/`, `HOST:app.till/releases/${id(9)}/`]).status).toBe(0);
+    const list = () => readdirSync(releases()).sort();
+    const listBefore = list();
+    expect(listBefore).toEqual(expect.arrayContaining([id(8), id(9)]));
+    // an empty tree with --delete there would remove every other release
+    const empty = tree('empty', {});
+    const del = r.key.rsync(['-r', '--delete', `${empty}/`, `HOST:app.till/releases/${id(8)}/up/`]);
+    expect(del.status).not.toBe(0);
+    expect(del.stderr).toMatch(
+      /till gate: refused: rsync destination .*\/up\/? leads out of .*releases \(to .*releases\)/,
+    );
+    const link = r.key.rsync(['-r', `--link-dest=../${id(8)}/up`, `${planted}/`, `HOST:app.till/releases/${id(6)}/`]);
+    expect(link.stderr).toMatch(/till gate: refused: --link-dest .*\/up leads out of/);
+    expect(list()).toEqual(listBefore);
     unchanged();
   });
 });

@@ -21,12 +21,11 @@ import {
 } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { computeNextRun, emptyScheduleFile } from '../../src/core/state/schedule.js';
 import { parseCronLine } from '../../src/schedule/cron.js';
 import { applyFiles, detectInstalled, planDisable, planEnable, type UserContext } from '../../src/schedule/install.js';
 import { parseLaunchdPlist } from '../../src/schedule/launchd.js';
 import { startLab, type Lab } from '../lab/lab.js';
-import { applyCadence, type TillInvocation } from '../../src/schedule/spec.js';
+import type { TillInvocation } from '../../src/schedule/spec.js';
 import { onCalendarFor, renderSystemdService, renderSystemdTimer } from '../../src/schedule/systemd.js';
 import { TILL_BIN, tempHome, till, tillOk } from '../lab/till.js';
 
@@ -103,23 +102,35 @@ describe('systemd units', () => {
     expect(r.stderr).toMatch(/not executable|No such file/);
   });
 
-  it('OnCalendar fires when computeNextRun says, in the TZ zone (systemd-analyze calendar)', () => {
-    const saved = process.env.TZ;
-    try {
-      for (const zone of ['UTC', 'America/New_York', 'Europe/Berlin', 'Asia/Kolkata']) {
-        // A time well away from now, so the two computations cannot straddle it.
-        const probe = new Date(Date.now() + 5 * 3_600_000);
-        process.env.TZ = zone;
-        const file = emptyScheduleFile();
-        applyCadence(file.sync, { kind: 'daily', hour: probe.getHours(), minute: probe.getMinutes() });
-        for (const early of [0, 7]) {
-          const hour = (probe.getHours() + early) % 24;
-          applyCadence(file.sync, { kind: 'daily', hour, minute: probe.getMinutes() });
-          const expected = computeNextRun(file.sync, new Date()).toISOString().slice(0, 19);
+  // till's side comes from the CLI run with TZ set, as a user runs it: changing
+  // process.env.TZ here would not reach a worker thread's clock.
+  it('OnCalendar fires when till schedule set says (next_run), in the TZ zone (systemd-analyze calendar)', async () => {
+    const pad = (n: number) => String(n).padStart(2, '0');
+    for (const zone of ['UTC', 'America/New_York', 'Europe/Berlin', 'Asia/Kolkata']) {
+      // A time well away from now, so the two computations cannot straddle it; its hour and minute in the zone.
+      const probe = new Date(Date.now() + 5 * 3_600_000);
+      const clock = new Intl.DateTimeFormat('en-US', {
+        timeZone: zone,
+        hour: 'numeric',
+        minute: 'numeric',
+        hourCycle: 'h23',
+      })
+        .formatToParts(probe)
+        .reduce<Record<string, number>>((o, p) => ({ ...o, [p.type]: Number(p.value) }), {});
+      for (const early of [0, 7]) {
+        const hour = (clock.hour! + early) % 24;
+        const { home, cleanup } = tempHome();
+        try {
+          await tillOk(home, ['schedule', 'set', '--daily-at', `${pad(hour)}:${pad(clock.minute!)}`], {
+            env: { TZ: zone },
+          });
+          const expected = (
+            JSON.parse(readFileSync(join(home, 'schedule.json'), 'utf8')).sync.next_run as string
+          ).slice(0, 19);
           // As written into the timer when TZ is set (zone suffix), and as the manager's own TZ would read it.
           for (const [expr, env] of [
-            [onCalendarFor(hour, probe.getMinutes(), zone), 'UTC'],
-            [onCalendarFor(hour, probe.getMinutes()), zone],
+            [onCalendarFor(hour, clock.minute!, zone), 'UTC'],
+            [onCalendarFor(hour, clock.minute!), zone],
           ] as const) {
             const out = execFileSync('systemd-analyze', ['calendar', expr], {
               env: { ...process.env, TZ: env },
@@ -131,11 +142,10 @@ describe('systemd units', () => {
             const at = /(\d{4}-\d\d-\d\d) (\d\d:\d\d:\d\d)/.exec(line)!;
             expect(`${at[1]}T${at[2]}`, `${expr} with TZ=${env}`).toBe(expected);
           }
+        } finally {
+          cleanup();
         }
       }
-    } finally {
-      if (saved === undefined) delete process.env.TZ;
-      else process.env.TZ = saved;
     }
   });
 

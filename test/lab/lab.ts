@@ -18,6 +18,7 @@ import {
   writeFileSync,
 } from 'node:fs';
 import { join } from 'node:path';
+import { isLive } from './procs.js';
 
 export interface LabHostOptions {
   /** Extra sshd_config lines (e.g. `SetEnv PATH=/bin`). */
@@ -63,7 +64,20 @@ export interface LabHost {
 export interface Lab {
   dir: string;
   hosts: LabHost[];
+  /**
+   * A Unix user with no sshd of its own (an operator running till or ssh), home under
+   * the lab folder: stop() removes it, and so does the stale-lab clean-up once this
+   * process is gone, never while it runs.
+   */
+  addUser(): LabUser;
   stop(): void;
+}
+
+export interface LabUser {
+  user: string;
+  uid: number;
+  gid: number;
+  home: string;
 }
 
 const SSHD = '/usr/sbin/sshd';
@@ -156,12 +170,21 @@ function processIdentity(pid: number): string | undefined {
 
 /** Removes a lab user after ending whatever still runs as it (userdel refuses a user with processes). */
 function removeUser(user: string, uid: number | undefined): void {
-  if (uid !== undefined) for (const pid of processesOf(uid)) killTree(pid);
+  if (uid !== undefined) {
+    for (const pid of processesOf(uid)) killTree(pid);
+    // SIGKILL is delivered, not awaited: give the processes a moment to finish exiting.
+    const deadline = Date.now() + 5_000;
+    while (processesOf(uid).some(isLive) && Date.now() < deadline) sleepSync(10);
+  }
   try {
     run('userdel', [user]);
   } catch {
     // already removed
   }
+}
+
+function sleepSync(ms: number): void {
+  Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, ms);
 }
 
 function randomLoopback(): string {
@@ -181,23 +204,27 @@ async function waitFor(check: () => boolean, ms: number, what: string): Promise<
   }
 }
 
-function makeHost(labDir: string, index: number, opts: LabHostOptions): LabHost {
+/** A lab user (named so the stale-lab clean-up knows it) whose home, with an empty ~/.ssh, is `home`. */
+function newUser(home: string): LabUser {
   const user = `${USER_PREFIX}${randomBytes(4).toString('hex')}`;
-  const dir = join(labDir, `h${index}`);
-  const home = join(dir, 'home');
-  mkdirSync(dir, { recursive: true });
   // The home exists before the user does: a concurrent removeStaleLabUsers() deletes
   // lab users whose home is missing.
   mkdirSync(join(home, '.ssh'), { recursive: true });
+  chmodSync(join(home, '..'), 0o755);
   run('useradd', ['-M', '-d', home, '-s', '/bin/bash', '-p', '*', user]);
   const uid = Number(run('id', ['-u', user]).trim());
   const gid = Number(run('id', ['-g', user]).trim());
-  writeFileSync(join(home, '.ssh', 'authorized_keys'), '');
   chmodSync(home, 0o755);
   chmodSync(join(home, '.ssh'), 0o700);
-  chmodSync(join(home, '.ssh', 'authorized_keys'), 0o600);
-  for (const p of [home, join(home, '.ssh'), join(home, '.ssh', 'authorized_keys')]) chownSync(p, uid, gid);
-  chmodSync(dir, 0o755);
+  for (const p of [home, join(home, '.ssh')]) chownSync(p, uid, gid);
+  return { user, uid, gid, home };
+}
+
+function makeHost(labDir: string, index: number, opts: LabHostOptions): LabHost {
+  const dir = join(labDir, `h${index}`);
+  const { user, uid, gid, home } = newUser(join(dir, 'home'));
+  writeFileSync(join(home, '.ssh', 'authorized_keys'), '', { mode: 0o600 });
+  chownSync(join(home, '.ssh', 'authorized_keys'), uid, gid);
 
   const hostKey = join(dir, 'host_ed25519');
   const pidFile = join(dir, 'sshd.pid');
@@ -327,14 +354,22 @@ export async function startLab(
   chmodSync(dir, 0o755);
   writeFileSync(join(dir, OWNER_FILE), `${processIdentity(process.pid) ?? process.pid}\n`);
   const hosts: LabHost[] = [];
+  const users: LabUser[] = [];
   const lab: Lab = {
     dir,
     hosts,
+    addUser() {
+      const home = join(dir, `u${users.length}`, 'home');
+      const user = newUser(home);
+      users.push(user);
+      return user;
+    },
     stop() {
       for (const h of hosts) {
         h.stop();
         removeUser(h.user, h.uid);
       }
+      for (const u of users) removeUser(u.user, u.uid);
       for (const pid of processesUsing(dir)) killTree(pid);
       rmSync(dir, { recursive: true, force: true });
     },

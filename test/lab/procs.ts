@@ -34,3 +34,19 @@ export function processesOfUid(uid: number): number[] {
   }
   return out;
 }
+
+/**
+ * Is `pid` a live process? A zombie (exited, not yet reaped: its parent, or PID 1 for an
+ * orphan, has not waited for it) or a process in its last exit step keeps its /proc
+ * entry but runs nothing more: not live.
+ */
+export function isLive(pid: number): boolean {
+  let stat: string;
+  try {
+    stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+  } catch {
+    return false;
+  }
+  const state = stat.slice(stat.lastIndexOf(')') + 2, stat.lastIndexOf(')') + 3);
+  return state !== 'Z' && state !== 'X' && state !== 'x';
+}

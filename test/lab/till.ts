@@ -20,6 +20,8 @@ export interface TillOptions {
   timeoutMs?: number;
   /** Called with the child right after spawn (to send signals). */
   onSpawn?: (child: ReturnType<typeof spawn>) => void;
+  /** Another script to run instead of bin/till.mjs (a wrapper standing in for another till). */
+  script?: string;
 }
 
 /** A short TILL_HOME (the ControlPath must fit in ~90 characters). */
@@ -30,7 +32,7 @@ export function tempHome(): { home: string; cleanup: () => void } {
 
 export function till(home: string, args: string[], opts: TillOptions = {}): Promise<TillRun> {
   return new Promise((resolvePromise, reject) => {
-    const child = spawn(process.execPath, [TILL_BIN, ...args], {
+    const child = spawn(process.execPath, [opts.script ?? TILL_BIN, ...args], {
       env: { PATH: process.env.PATH, HOME: process.env.HOME, TILL_HOME: home, NO_COLOR: '1', ...opts.env },
       stdio: [opts.input === undefined ? 'ignore' : 'pipe', 'pipe', 'pipe'],
     });

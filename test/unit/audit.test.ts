@@ -1,5 +1,16 @@
 import { execFileSync } from 'node:child_process';
-import { chmodSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { createHash } from 'node:crypto';
+import {
+  chmodSync,
+  chownSync,
+  existsSync,
+  mkdirSync,
+  mkdtempSync,
+  readFileSync,
+  rmSync,
+  symlinkSync,
+  writeFileSync,
+} from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
@@ -7,7 +18,9 @@ import {
   countBySeverity,
   uniqueKeys,
   worstSeverity,
+  type Finding,
   type HostAudit,
+  type Severity,
 } from '../../src/audit/analyze.js';
 import { auditMetricFamilies } from '../../src/audit/metrics.js';
 import { MAX_FILE_BYTES, parseAuditOutput, type AuditSnapshot } from '../../src/audit/script.js';
@@ -29,19 +42,17 @@ import {
 let dir: string;
 const pub: Record<string, string> = {};
 
+/**
+ * Public keys made once with ssh-keygen (test/fixtures/keys: ed25519, RSA 1024 and 2048,
+ * DSA, ECDSA, and an RSA-1024 certificate signed by an ed25519 CA), read rather than
+ * generated: StrykerJS runs this file once per mutant.
+ */
+const KEYS = ['till', 'old', 'alice', 'weak', 'dsa', 'next', 'rsa2048', 'ecdsa', 'weak-cert'];
+
 beforeAll(() => {
   dir = mkdtempSync('/tmp/t-au-');
-  for (const [name, args] of [
-    ['till', ['-t', 'ed25519']],
-    ['old', ['-t', 'ed25519']],
-    ['alice', ['-t', 'ed25519']],
-    ['weak', ['-t', 'rsa', '-b', '1024']],
-    ['dsa', ['-t', 'dsa']],
-    ['next', ['-t', 'ed25519']],
-  ] as Array<[string, string[]]>) {
-    execFileSync('ssh-keygen', ['-q', '-N', '', ...args, '-C', name, '-f', join(dir, name)], { stdio: 'ignore' });
-    pub[name] = readFileSync(join(dir, `${name}.pub`), 'utf8').trim();
-  }
+  for (const name of KEYS) pub[name] = readFileSync(`test/fixtures/keys/${name}.pub`, 'utf8').trim();
+  pub.weakCert = pub['weak-cert']!;
 });
 
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
@@ -55,8 +66,10 @@ function runScript(home: string): string {
   });
 }
 
+/** The SHA256 fingerprint of a plain public key, as ssh-keygen -l prints it (checked against it below). */
 function fp(name: string): string {
-  return execFileSync('ssh-keygen', ['-lf', join(dir, `${name}.pub`)], { encoding: 'utf8' }).split(' ')[1]!;
+  const blob = Buffer.from(pub[name]!.split(' ')[1]!, 'base64');
+  return `SHA256:${createHash('sha256').update(blob).digest('base64').replace(/=+$/, '')}`;
 }
 
 function snapshotOf(
@@ -81,6 +94,15 @@ function snapshotOf(
     ),
   };
 }
+
+describe('the key fixtures', () => {
+  it('have the fingerprints ssh-keygen -l gives them', () => {
+    for (const name of KEYS.filter((k) => k !== 'weak-cert')) {
+      const out = execFileSync('ssh-keygen', ['-lf', `test/fixtures/keys/${name}.pub`], { encoding: 'utf8' });
+      expect(out.split(' ')[1], name).toBe(fp(name));
+    }
+  });
+});
 
 describe('the audit script', () => {
   it('is one line for sh, quoted once, and only reads', () => {
@@ -181,6 +203,13 @@ describe('findings', () => {
       null,
     );
     expect(restricted.tillKey).toEqual({ present: true, which: 'current', restricted: true });
+    // Mid-rotation, one of till's keys in the gate form and the other not: not restricted (every key must be).
+    const half = analyzeSnapshot(
+      snapshotOf({ authorized_keys: `${pub.old}\nrestrict,command="/home/d/.till/bin/till gate" ${pub.till}\n` }),
+      till,
+      null,
+    );
+    expect(half.tillKey).toEqual({ present: true, which: 'both', restricted: false });
     // Only till's exact gate line restricts it: `restrict` alone runs any command, a command alone forwards ports.
     const gate = 'command="/home/d/.till/bin/till gate"';
     const verdicts = [
@@ -263,6 +292,331 @@ describe('findings', () => {
     );
     expect(same.drift).toEqual({ baseline: false, added: [], removed: [] });
     expect(same.findings).toEqual([]);
+  });
+});
+
+/** A finding as expected in full (typed, so a misspelt field fails the typecheck). */
+const finding = (f: Partial<Finding> & Pick<Finding, 'severity' | 'code' | 'message'>) => f;
+
+describe('findings, in full', () => {
+  it('every key finding with its exact message, and the worst severity whatever the order', () => {
+    const text = [
+      pub.till,
+      pub.dsa,
+      pub.weak,
+      pub.rsa2048,
+      pub.ecdsa,
+      'ssh-ed25519 AAAA-not-base64 broken',
+      `no-pty ${pub.alice}`,
+    ].join('\n');
+    const keys2 = `${pub.alice}\n${pub.weakCert}\n`;
+    const a = analyzeSnapshot(
+      snapshotOf({ authorized_keys: text, authorized_keys2: keys2 }),
+      { current: fp('till') },
+      null,
+    );
+    const weak = a.keys.find((k) => k.fingerprint === fp('weak') && k.file === 'authorized_keys')!;
+    const dsa = a.keys.find((k) => k.fingerprint === fp('dsa'))!;
+    const cert = a.keys.find((k) => k.file === 'authorized_keys2' && k.line === 2)!;
+    expect(cert.label).toBe('RSA-CERT');
+    expect(a.findings).toEqual([
+      finding({
+        severity: 'high',
+        code: 'weak-key',
+        message: `weak key: DSA 1024-bit key ${fp('dsa')} (dsa) (DSA is broken and disabled since OpenSSH 7.0)`,
+        fingerprint: dsa.fingerprint,
+        file: 'authorized_keys',
+        line: 2,
+      }),
+      finding({
+        severity: 'high',
+        code: 'weak-key',
+        message: `weak key: RSA 1024-bit key ${fp('weak')} (weak) (RSA under 2048 bits)`,
+        fingerprint: weak.fingerprint,
+        file: 'authorized_keys',
+        line: 3,
+      }),
+      finding({
+        severity: 'high',
+        code: 'weak-key',
+        message: `weak key: RSA-CERT 1024-bit key ${cert.fingerprint}${cert.comment ? ` (${cert.comment})` : ''} (RSA under 2048 bits)`,
+        fingerprint: cert.fingerprint,
+        file: 'authorized_keys2',
+        line: 2,
+      }),
+      finding({
+        severity: 'medium',
+        code: 'unparseable-line',
+        message: expect.stringMatching(/^~\/\.ssh\/authorized_keys line 6: .+ \(sshd skips this line\)$/),
+        file: 'authorized_keys',
+        line: 6,
+      }),
+      finding({
+        severity: 'low',
+        code: 'duplicate-key',
+        message: '~/.ssh/authorized_keys2 line 1 repeats the key of ~/.ssh/authorized_keys line 7',
+        fingerprint: fp('alice'),
+        file: 'authorized_keys2',
+        line: 1,
+      }),
+      // A certificate has the fingerprint of the key it certifies.
+      finding({
+        severity: 'low',
+        code: 'duplicate-key',
+        message: '~/.ssh/authorized_keys2 line 2 repeats the key of ~/.ssh/authorized_keys line 3',
+        fingerprint: fp('weak'),
+        file: 'authorized_keys2',
+        line: 2,
+      }),
+    ]);
+    // RSA of 2048 bits and ECDSA (whose label ends in "DSA") are not weak.
+    expect(a.keys.find((k) => k.fingerprint === fp('rsa2048'))).toMatchObject({ label: 'RSA', bits: 2048 });
+    expect(a.keys.find((k) => k.fingerprint === fp('ecdsa'))?.label).toBe('ECDSA');
+    // A duplicate whose options sshd ignores says so.
+    const dup = analyzeSnapshot(snapshotOf({ authorized_keys: `${pub.alice}\nno-pty ${pub.alice}\n` }), {}, null);
+    expect(dup.findings.find((f) => f.code === 'duplicate-key')!.message).toBe(
+      '~/.ssh/authorized_keys line 2 repeats the key of ~/.ssh/authorized_keys line 1 (sshd uses the first line, so these options are ignored)',
+    );
+  });
+
+  it('worstSeverity is the highest severity wherever it stands; none for no findings', () => {
+    const of = (...severities: Severity[]) => severities.map((severity) => ({ severity, code: 'x', message: 'x' }));
+    expect(worstSeverity([])).toBeNull();
+    expect(worstSeverity(of('info'))).toBe('info');
+    expect(worstSeverity(of('low', 'high', 'medium'))).toBe('high');
+    expect(worstSeverity(of('info', 'medium', 'low'))).toBe('medium');
+    expect(worstSeverity(of('medium', 'medium', 'info'))).toBe('medium');
+    expect(countBySeverity(of('low', 'high', 'low'))).toEqual({ info: 0, low: 2, medium: 0, high: 1 });
+  });
+
+  it('mode and owner findings name the path, the mode and who may write', () => {
+    const snap = snapshotOf({ authorized_keys: `${pub.till}\n` }, { home: 0o750, ssh: 0o702, file: 0o620 });
+    snap.stats.authorized_keys = { mode: 0o620, owner: 'mallory', uid: 1001 };
+    const a = analyzeSnapshot(snap, { current: fp('till') }, null);
+    expect(a.findings).toEqual([
+      finding({
+        severity: 'high',
+        code: 'unsafe-mode',
+        message: '~/.ssh is mode 702: writable by others (sshd StrictModes refuses it; others can add keys)',
+        path: 'ssh',
+      }),
+      finding({
+        severity: 'high',
+        code: 'unsafe-mode',
+        message:
+          '~/.ssh/authorized_keys is mode 620: writable by group (sshd StrictModes refuses it; others can add keys)',
+        path: 'authorized_keys',
+      }),
+      finding({
+        severity: 'high',
+        code: 'unsafe-owner',
+        message: '~/.ssh/authorized_keys is owned by mallory (uid 1001), not by deploy (uid 1000) or root',
+        path: 'authorized_keys',
+      }),
+    ]);
+    expect(a.modes).toEqual([
+      { path: 'home', mode: '750', owner: 'deploy', uid: 1000 },
+      { path: 'ssh', mode: '702', owner: 'deploy', uid: 1000 },
+      { path: 'authorized_keys', mode: '620', owner: 'mallory', uid: 1001 },
+      { path: 'authorized_keys2', mode: null, owner: null, uid: null },
+    ]);
+    snap.stats.home = { mode: 0o777, owner: 'deploy', uid: 1000 };
+    expect(analyzeSnapshot(snap, {}, null).findings[0]!.message).toBe(
+      '~ is mode 777: writable by group and others (sshd StrictModes refuses it; others can add keys)',
+    );
+    // Three octal digits always; authorized_keys2 named as such.
+    const two = snapshotOf({ authorized_keys2: `${pub.till}\n` });
+    two.stats.authorized_keys2 = { mode: 0o066, owner: 'deploy', uid: 1000 };
+    expect(analyzeSnapshot(two, { current: fp('till') }, null).findings.map((f) => f.message)).toEqual([
+      '~/.ssh/authorized_keys2 is mode 066: writable by group and others (sshd StrictModes refuses it; others can add keys)',
+    ]);
+  });
+
+  it('till-key-absent and till-key-old messages; drift messages name the key', () => {
+    const absent = analyzeSnapshot(snapshotOf({ authorized_keys: `${pub.alice}\n` }), { current: fp('till') }, null);
+    expect(absent.findings).toEqual([
+      finding({
+        severity: 'info',
+        code: 'till-key-absent',
+        message: "till's key is not in ~/.ssh/authorized_keys{,2} (sshd may read another AuthorizedKeysFile)",
+      }),
+    ]);
+    const till = { current: fp('till'), old: fp('old') };
+    const old = analyzeSnapshot(snapshotOf({ authorized_keys: `${pub.old}\n` }), till, uniqueKeys(absent.keys));
+    expect(old.findings).toEqual(
+      [
+        finding({
+          severity: 'info',
+          code: 'till-key-added',
+          message: "till's old key was added since the last audit",
+          fingerprint: fp('old'),
+        }),
+        finding({
+          severity: 'low',
+          code: 'till-key-old',
+          message: "only till's old key is authorized: this host has not been rotated yet",
+        }),
+        finding({
+          severity: 'low',
+          code: 'key-removed',
+          message: `key removed since the last audit: ED25519 256-bit key ${fp('alice')} (alice)`,
+          fingerprint: fp('alice'),
+        }),
+      ].sort((x, y) => (x.severity === y.severity ? 0 : x.severity === 'low' ? -1 : 1)),
+    );
+    const added = analyzeSnapshot(
+      snapshotOf({ authorized_keys: `${pub.old}\n${pub.alice!.replace(/ alice$/, '')}\n` }),
+      till,
+      uniqueKeys(old.keys),
+    );
+    expect(added.findings.find((f) => f.code === 'key-added')).toEqual(
+      finding({
+        severity: 'high',
+        code: 'key-added',
+        message: `unknown key added since the last audit: ED25519 256-bit key ${fp('alice')}`,
+        fingerprint: fp('alice'),
+      }),
+    );
+  });
+
+  it('uniqueKeys keeps the first line of a key listed twice', () => {
+    const a = analyzeSnapshot(
+      snapshotOf({ authorized_keys: `${pub.alice}\n${pub.alice!.replace(/alice$/, 'second')}\n` }),
+      {},
+      null,
+    );
+    expect(uniqueKeys(a.keys)).toEqual([
+      { fingerprint: fp('alice'), label: 'ED25519', bits: 256, comment: 'alice', till: null },
+    ]);
+  });
+
+  it('a file that exists but is not a regular file is present with no content; an absent one is not present', () => {
+    const snap = snapshotOf({ authorized_keys: `${pub.till}\n` });
+    snap.stats.authorized_keys2 = { mode: 0o700, owner: 'deploy', uid: 1000 };
+    expect(analyzeSnapshot(snap, {}, null).files).toEqual([
+      {
+        name: 'authorized_keys',
+        present: true,
+        size: Buffer.byteLength(`${pub.till}\n`),
+        sha256: createHash('sha256').update(`${pub.till}\n`).digest('hex'),
+        truncated: false,
+      },
+      { name: 'authorized_keys2', present: true, size: null, sha256: null, truncated: false },
+    ]);
+    snap.stats.authorized_keys2 = null;
+    expect(analyzeSnapshot(snap, {}, null).files[1]).toEqual({
+      name: 'authorized_keys2',
+      present: false,
+      size: null,
+      sha256: null,
+      truncated: false,
+    });
+  });
+});
+
+describe('findings for what the audit could not see (from the real script)', () => {
+  const home = (name: string) => {
+    const h = join(dir, name);
+    mkdirSync(join(h, '.ssh'), { recursive: true });
+    return h;
+  };
+
+  it('truncated: a file larger than the audit reads is flagged with its size; the part read is still audited', () => {
+    const h = home('home-trunc');
+    const content = `${pub.alice}\n#${'x'.repeat(MAX_FILE_BYTES)}\n`;
+    writeFileSync(join(h, '.ssh', 'authorized_keys'), content);
+    const a = analyzeSnapshot(parseAuditOutput(runScript(h)), {}, null);
+    const size = Buffer.byteLength(content);
+    expect(a.files[0]).toEqual({
+      name: 'authorized_keys',
+      present: true,
+      size,
+      sha256: createHash('sha256').update(content.slice(0, MAX_FILE_BYTES)).digest('hex'),
+      truncated: true,
+    });
+    expect(a.findings).toContainEqual(
+      finding({
+        severity: 'medium',
+        code: 'truncated',
+        message: `~/.ssh/authorized_keys is ${size} bytes; only the first ${MAX_FILE_BYTES} were audited`,
+        file: 'authorized_keys',
+      }),
+    );
+    expect(a.keys.map((k) => k.fingerprint)).toEqual([fp('alice')]);
+  });
+
+  it('mode-unknown: a host where neither GNU nor BSD stat answers', () => {
+    const h = home('home-nostat');
+    writeFileSync(join(h, '.ssh', 'authorized_keys'), `${pub.alice}\n`);
+    // Every tool the script uses but stat (and the sh its line starts).
+    const bin = join(dir, 'bin-nostat');
+    mkdirSync(bin, { recursive: true });
+    for (const tool of ['sh', 'id', 'wc', 'tr', 'dd', 'od']) {
+      const path = execFileSync('sh', ['-c', `command -v ${tool}`], { encoding: 'utf8' }).trim();
+      if (!existsSync(join(bin, tool))) symlinkSync(path, join(bin, tool));
+    }
+    const out = execFileSync('/bin/sh', ['-c', AUDIT_LINE], {
+      encoding: 'utf8',
+      env: { PATH: bin, HOME: h },
+    });
+    const a = analyzeSnapshot(parseAuditOutput(out), {}, null);
+    expect(a.findings.filter((f) => f.code === 'mode-unknown')).toEqual(
+      (
+        [
+          ['home', '~'],
+          ['ssh', '~/.ssh'],
+          ['authorized_keys', '~/.ssh/authorized_keys'],
+        ] as const
+      ).map(([path, where]) =>
+        finding({
+          severity: 'medium',
+          code: 'mode-unknown',
+          message: `could not stat ${where} (neither GNU nor BSD stat answered)`,
+          path,
+        }),
+      ),
+    );
+    expect(a.modes.map((m) => m.mode)).toEqual([null, null, null, null]);
+    // The file itself was still read.
+    expect(a.keys.map((k) => k.fingerprint)).toEqual([fp('alice')]);
+  });
+
+  it.runIf(process.getuid?.() === 0)('unreadable: a file its owner cannot read (the script run as nobody)', () => {
+    const base = mkdtempSync('/tmp/t-au-nb-');
+    try {
+      chmodSync(base, 0o755);
+      const h = join(base, 'home');
+      mkdirSync(join(h, '.ssh'), { recursive: true });
+      writeFileSync(join(h, '.ssh', 'authorized_keys'), `${pub.alice}\n`);
+      chmodSync(join(h, '.ssh', 'authorized_keys'), 0o000);
+      for (const p of [h, join(h, '.ssh'), join(h, '.ssh', 'authorized_keys')]) chownSync(p, 65534, 65534);
+      // runuser sets HOME to the user's own: env gives the script this one.
+      const out = execFileSync(
+        '/usr/sbin/runuser',
+        ['-u', 'nobody', '--', '/usr/bin/env', `HOME=${h}`, '/bin/sh', '-c', AUDIT_LINE],
+        { encoding: 'utf8', env: { PATH: '/usr/bin:/bin' } },
+      );
+      const a = analyzeSnapshot(parseAuditOutput(out), {}, null);
+      expect(a.files[0]).toEqual({
+        name: 'authorized_keys',
+        present: true,
+        size: null,
+        sha256: null,
+        truncated: false,
+      });
+      expect(a.findings).toContainEqual(
+        finding({
+          severity: 'medium',
+          code: 'unreadable',
+          message: '~/.ssh/authorized_keys exists but its owner cannot read it',
+          file: 'authorized_keys',
+        }),
+      );
+      expect(a.modes[2]).toEqual({ path: 'authorized_keys', mode: '000', owner: 'nobody', uid: 65534 });
+      expect(a.keys).toEqual([]);
+    } finally {
+      rmSync(base, { recursive: true, force: true });
+    }
   });
 });
 

@@ -23,60 +23,39 @@ const remoteFailed: Failure = {
   message: 'remote command failed (exit code 7)',
 };
 const fastBackoff = { minMs: 1, maxMs: 2, factor: 2 };
+/** Runs a short job on every target; the most jobs that were in flight at once. */
+const peakOf = async (list: Target[], opts: { parallel: number; perEndpoint?: number }) => {
+  let inFlight = 0;
+  let peak = 0;
+  const report = await runFleet(
+    list,
+    async () => {
+      inFlight += 1;
+      peak = Math.max(peak, inFlight);
+      await tick();
+      inFlight -= 1;
+      return { ok: true };
+    },
+    opts,
+  );
+  expect(report.summary.ok).toBe(list.length);
+  return peak;
+};
 
 describe('runFleet', () => {
   it('never has more than --parallel jobs in flight, and runs them all', async () => {
-    let inFlight = 0;
-    let peak = 0;
-    const report = await runFleet(
-      targets(20),
-      async () => {
-        inFlight += 1;
-        peak = Math.max(peak, inFlight);
-        await tick();
-        inFlight -= 1;
-        return { ok: true };
-      },
-      { parallel: 4 },
-    );
-    expect(peak).toBe(4);
-    expect(report.summary).toEqual({ total: 20, ok: 20, failed: 0, unreachable: 0, skipped: 0 });
+    expect(await peakOf(targets(20), { parallel: 4 })).toBe(4);
+    const report = await runFleet(targets(3), async () => ({ ok: true }));
+    expect(report.summary).toEqual({ total: 3, ok: 3, failed: 0, unreachable: 0, skipped: 0 });
     expect(report.ok).toBe(true);
   });
 
   it('bounds jobs per sshd endpoint below the global bound', async () => {
-    let inFlight = 0;
-    let peak = 0;
-    const report = await runFleet(
-      targets(25, true),
-      async () => {
-        inFlight += 1;
-        peak = Math.max(peak, inFlight);
-        await tick();
-        inFlight -= 1;
-        return { ok: true };
-      },
-      { parallel: 20, perEndpoint: 3 },
-    );
-    expect(peak).toBe(3);
-    expect(report.summary.ok).toBe(25);
+    expect(await peakOf(targets(25, true), { parallel: 20, perEndpoint: 3 })).toBe(3);
   });
 
   it('lets different endpoints use the whole global bound', async () => {
-    let inFlight = 0;
-    let peak = 0;
-    await runFleet(
-      targets(12),
-      async () => {
-        inFlight += 1;
-        peak = Math.max(peak, inFlight);
-        await tick();
-        inFlight -= 1;
-        return { ok: true };
-      },
-      { parallel: 12, perEndpoint: 1 },
-    );
-    expect(peak).toBe(12);
+    expect(await peakOf(targets(12), { parallel: 12, perEndpoint: 1 })).toBe(12);
   });
 
   it('attempts a remote failure once: the command may not be idempotent', async () => {
@@ -203,23 +182,6 @@ describe('runFleet', () => {
     expect(report.summary.skipped).toBe(4);
   });
 
-  it('on abort during a backoff wait does not attempt again', async () => {
-    const controller = new AbortController();
-    let calls = 0;
-    const report = await runFleet(
-      targets(1),
-      async () => {
-        calls += 1;
-        setTimeout(() => controller.abort(), 5);
-        return { ok: false, failure: refused };
-      },
-      { attempts: 3, backoff: { minMs: 10_000, maxMs: 10_000, factor: 1 }, signal: controller.signal },
-    );
-    expect(calls).toBe(1);
-    expect(report.cancelled).toBe(true);
-    expect(report.results[0]!.ok).toBe(false);
-  });
-
   it('a connection failure seen after the abort is reported cancelled, never unreachable (Ctrl-C reaches ssh too)', async () => {
     const controller = new AbortController();
     let calls = 0;
@@ -265,6 +227,147 @@ describe('runFleet', () => {
       return { ok: true };
     });
     expect(report.results.map((r) => r.host)).toEqual(['h0', 'h1', 'h2', 'h3', 'h4', 'h5', 'h6', 'h7']);
+  });
+});
+
+describe('runFleet: endpoints, events and results', () => {
+  const behind = (jump: string | undefined, n: number, from = 0): Target[] =>
+    Array.from({ length: n }, (_, i) => ({
+      name: `j${from + i}`,
+      entry: { ...entry(`10.1.0.${from + i + 1}`), ...(jump !== undefined ? { jump } : {}) },
+    }));
+
+  it('hosts behind one ProxyJump share its per-endpoint limit, whatever their own addresses', async () => {
+    // Every connection to a host behind the jump is a session on the jump host's sshd.
+    expect(await peakOf(behind('bastion', 12), { parallel: 20, perEndpoint: 3 })).toBe(3);
+    // Two jump hosts: two limits.
+    expect(await peakOf([...behind('b1', 6), ...behind('b2', 6, 6)], { parallel: 20, perEndpoint: 2 })).toBe(4);
+  });
+
+  it('emits start and done for every host that runs, nothing for a host that never started', async () => {
+    const controller = new AbortController();
+    const events: FleetEvent[] = [];
+    const report = await runFleet(
+      targets(3),
+      async ({ name }) => {
+        if (name === 'h0') controller.abort();
+        return { ok: true, stdout: name };
+      },
+      { parallel: 1, signal: controller.signal, onEvent: (e) => events.push(e) },
+    );
+    expect(events.map((e) => (e.type === 'done' ? `done ${e.result.host}` : `${e.type} ${e.host}`))).toEqual([
+      'start h0',
+      'done h0',
+    ]);
+    expect(events[1]).toEqual({ type: 'done', result: report.results[0] });
+    for (const r of report.results.slice(1)) {
+      expect(r).toEqual({
+        host: r.host,
+        ok: false,
+        status: 'skipped',
+        exitCode: null,
+        stdout: '',
+        stderr: '',
+        attempts: 0,
+        durationMs: 0,
+        error: 'not started (interrupted)',
+        failureKind: null,
+      });
+    }
+  });
+
+  it("carries the job's data, output and exit code into the result; blanks for what the job left out", async () => {
+    const started = performance.now();
+    const report = await runFleet(targets(3), async ({ name }) => {
+      if (name === 'h0') return { ok: true, exitCode: 0, stdout: 'out', stderr: 'err', data: { n: 1 } };
+      if (name === 'h1') return { ok: true };
+      return { ok: false };
+    });
+    const elapsed = performance.now() - started;
+    expect(report.results[0]).toMatchObject({ ok: true, exitCode: 0, stdout: 'out', stderr: 'err', data: { n: 1 } });
+    expect(report.results[1]).toMatchObject({ ok: true, status: 'ok', exitCode: null, stdout: '', stderr: '' });
+    expect('data' in report.results[1]!).toBe(false);
+    expect(report.results[1]).toMatchObject({ error: null, failureKind: null, attempts: 1 });
+    // A failure the job did not describe: failed (it ran), never unreachable.
+    expect(report.results[2]).toMatchObject({ ok: false, status: 'failed', error: 'failed', failureKind: null });
+    for (const r of report.results) {
+      expect(r.durationMs).toBeGreaterThanOrEqual(0);
+      expect(r.durationMs).toBeLessThanOrEqual(Math.ceil(elapsed));
+    }
+  });
+
+  it('a retry event names the failure that caused it; the default backoff starts at 0.5-1 s', async () => {
+    const controller = new AbortController();
+    const events: FleetEvent[] = [];
+    let calls = 0;
+    await runFleet(
+      targets(1),
+      async () => {
+        calls += 1;
+        return { ok: false, failure: refused, exitCode: 255 };
+      },
+      {
+        signal: controller.signal,
+        onEvent: (e) => {
+          events.push(e);
+          // Cancelled in its first backoff wait: the test does not wait the default 0.5 s.
+          if (e.type === 'retry') controller.abort();
+        },
+      },
+    );
+    expect(calls).toBe(1);
+    expect(events.find((e) => e.type === 'retry')).toEqual({
+      type: 'retry',
+      host: 'h0',
+      attempt: 1,
+      delayMs: 500,
+      maxDelayMs: 1000,
+      error: 'connection refused',
+    });
+  });
+
+  it('a host cancelled during its backoff wait: failed as cancelled, one attempt, no retry after the abort', async () => {
+    const controller = new AbortController();
+    const events: FleetEvent[] = [];
+    let calls = 0;
+    const report = await runFleet(
+      targets(1),
+      async () => {
+        calls += 1;
+        setTimeout(() => controller.abort(), 5);
+        return { ok: false, failure: refused, exitCode: 255, stdout: 'first\n' };
+      },
+      {
+        attempts: 3,
+        backoff: { minMs: 10_000, maxMs: 10_000, factor: 1 },
+        signal: controller.signal,
+        onEvent: (e) => events.push(e),
+      },
+    );
+    expect(calls).toBe(1);
+    expect(report.cancelled).toBe(true);
+    expect(report.results[0]).toMatchObject({
+      ok: false,
+      status: 'failed',
+      attempts: 1,
+      error: 'cancelled',
+      failureKind: 'cancelled',
+      exitCode: null,
+    });
+    expect(report.summary).toEqual({ total: 1, ok: 0, failed: 1, unreachable: 0, skipped: 0 });
+    expect(events.filter((e) => e.type === 'retry')).toHaveLength(1);
+  });
+
+  it('a job that throws is a bug: runFleet rejects instead of reporting a host failure', async () => {
+    await expect(
+      runFleet(
+        targets(1),
+        async () => {
+          throw new Error('bug in the job');
+        },
+        { attempts: 1 },
+      ),
+    ).rejects.toThrow('bug in the job');
   });
 });
 

@@ -1,10 +1,8 @@
 import { execFileSync } from 'node:child_process';
 import { mkdirSync, mkdtempSync, realpathSync, rmSync, symlinkSync } from 'node:fs';
 import { join } from 'node:path';
-import fc from 'fast-check';
 import { afterAll, describe, expect, it } from 'vitest';
 import { decide, loadPolicy, realpathDeepest, type GatePolicy } from '../../src/gate/decide.js';
-import { splitWords } from '../../src/gate/words.js';
 import { gateConfigFor, parsePublicKey } from '../../src/ops/restrict.js';
 import { parseGateFile, wideningOf } from '../../src/protocol/args.js';
 import { deployCheck, deployPrepare, deployState, deployUnlock } from '../../src/protocol/deploy.js';
@@ -56,105 +54,11 @@ const policy: GatePolicy = {
   checks: [],
   realpath: realpathDeepest,
 };
-const texts = (line: string) => {
-  const r = splitWords(line);
-  return r.ok ? r.words.map((w) => w.text) : r.reason;
-};
 const kind = (line: string | undefined, p: GatePolicy = policy) => decide(line, p).kind;
 const reason = (line: string, p: GatePolicy = policy) => {
   const d = decide(line, p);
   return d.kind === 'refuse' ? d.reason : `allowed as ${d.kind}`;
 };
-
-describe('splitWords: the inverse of shJoin, and nothing more', () => {
-  it('reads bare words, single quotes and the escaped quote', () => {
-    expect(texts("a 'b c' 'it'\\''s' ''")).toEqual(['a', 'b c', "it's", '']);
-    expect(texts('rsync --server -te.LsfxCIvu . .till/lib/till-1.mjs')).toEqual([
-      'rsync',
-      '--server',
-      '-te.LsfxCIvu',
-      '.',
-      '.till/lib/till-1.mjs',
-    ]);
-    expect(texts("'multi\nline'")).toEqual(['multi\nline']);
-    expect(splitWords('~/x')).toEqual({ ok: true, words: [{ text: '~/x', tilde: true }] });
-    expect(splitWords("'~/x'")).toEqual({ ok: true, words: [{ text: '~/x', tilde: false }] });
-    expect(texts('')).toEqual([]);
-  });
-
-  const hostile = [
-    'a;b',
-    'a ; b',
-    'a|b',
-    'a||b',
-    'a&b',
-    'a && b',
-    '$(id)',
-    'a$HOME',
-    '`id`',
-    'a>b',
-    'a<b',
-    'a 2>/dev/null',
-    '"a"',
-    'a"b"',
-    'a  b',
-    ' a',
-    'a ',
-    'a\tb',
-    'a\nb',
-    'a\rb',
-    "'open",
-    "a'b",
-    'a\\b',
-    'a\\',
-    '*',
-    'a?',
-    '[a]',
-    '{a,b}',
-    '#x',
-    '!x',
-    'a(b)',
-    'x~y',
-    '~~',
-    'a\0b',
-    "'a'\\",
-    'é',
-    'a\u00a0b',
-    '\u2018a\u2019',
-    "'a\0b'",
-  ];
-  it.each(hostile)('refuses %j', (line) => {
-    expect(splitWords(line).ok).toBe(false);
-  });
-
-  it('split(shJoin(args)) is args, for any argument vector', () => {
-    const arg = fc.string({ unit: 'binary', maxLength: 40 }).filter((s) => !s.includes('\0'));
-    fc.assert(
-      fc.property(fc.array(arg, { maxLength: 8 }), (args) => {
-        const r = splitWords(shJoin(args));
-        expect(r.ok).toBe(true);
-        expect(r.ok && r.words.map((w) => w.text)).toEqual(args);
-        expect(r.ok && r.words.some((w) => w.tilde)).toBe(false);
-      }),
-      { numRuns: 2000 },
-    );
-  });
-
-  it('agrees with a real sh on what shJoin produces', () => {
-    const arg = fc.string({ unit: 'grapheme-ascii', maxLength: 20 });
-    fc.assert(
-      fc.property(fc.array(arg, { minLength: 1, maxLength: 5 }), (args) => {
-        const line = shJoin(args);
-        const r = splitWords(line);
-        const viaSh = execFileSync('/bin/sh', ['-c', `for a in ${line}; do printf '%s\\0' "$a"; done`], {
-          encoding: 'utf8',
-        });
-        expect(r.ok && r.words.map((w) => `${w.text}\0`).join('')).toBe(viaSh);
-      }),
-      { numRuns: 60 },
-    );
-  });
-});
 
 describe('decide: what a restricted key may run', () => {
   const id = '20260101T000000Z-aaaaaa';
@@ -647,6 +551,48 @@ describe('gate.json', () => {
     expect(() => loadPolicy(h)).toThrow(/deployRoots\.0: not a safe remote path/);
     writeFileSync(join(h, '.till/gate.json'), JSON.stringify({ deployRoots: 'x' }));
     expect(() => loadPolicy(h)).toThrow(/deployRoots/);
+  });
+});
+
+describe('decide: the edges', () => {
+  it('names the deploy root only for scripts that take one, written as gate.json has it', () => {
+    expect(decide(send(doctor, { tektonPath: '~/Tekton' }), policy)).not.toHaveProperty('root');
+    expect(decide(send(setupActivate, { version: '1', node: '/n' }), policy)).not.toHaveProperty('root');
+    expect(decide(send(deployState, { path: '~/Tekton//' }), policy)).toMatchObject({ root: join(home, 'Tekton') });
+    expect(decide(send(deployState, { path: `${home}/Tekton/` }), policy)).toMatchObject({
+      root: join(home, 'Tekton'),
+    });
+    expect(decide('rsync --server -t . .till/lib/till-1.mjs', policy)).toStrictEqual({
+      kind: 'rsync',
+      name: `rsync to ${home}/.till/lib/till-1.mjs`,
+      argv: ['--server', '-t', '.', `${home}/.till/lib/till-1.mjs`],
+    });
+  });
+
+  it('reads a command of up to 256 KiB, and refuses one byte more unread', () => {
+    const at = (n: number) => `x${'y'.repeat(n - 1)}`;
+    expect(reason(at(256 * 1024))).toBe(`"${at(256 * 1024)}" is not one of till's operations`);
+    expect(reason(at(256 * 1024 + 1))).toBe('command longer than 262144 bytes');
+    expect(reason(`é${'y'.repeat(256 * 1024 - 1)}`)).toBe('command longer than 262144 bytes'); // bytes, not characters
+  });
+
+  it('refuses sh alone, and sh with too few words', () => {
+    for (const line of ['sh', 'sh -c', `sh -c ${shJoin([CHECK_SCRIPT])}`])
+      expect(reason(line), line).toBe('a shell command that is not sent as sh -c SCRIPT till ARGS');
+    expect(reason('sh;id')).toBe('not a till command: ";" outside quotes at column 3');
+  });
+
+  it('realpathDeepest: missing components appended in order, a file on the way or a loop is an error', async () => {
+    const { symlinkSync: link, writeFileSync } = await import('node:fs');
+    expect(realpathDeepest(join(scratch, 'no/such/dir'))).toBe(join(scratch, 'no/such/dir'));
+    expect(realpathDeepest(join(home, 'Tekton.till/releases/evil/x/y'))).toBe(join(home, '.ssh/x/y'));
+    writeFileSync(join(scratch, 'file'), '');
+    expect(() => realpathDeepest(join(scratch, 'file/x'))).toThrow(/ENOTDIR/);
+    link(join(scratch, 'loop'), join(scratch, 'loop'));
+    expect(() => realpathDeepest(join(scratch, 'loop/x'))).toThrow(/ELOOP/);
+    expect(() => realpathDeepest(join(home, 'Tekton.till/releases/dangling/x'))).toThrow(
+      `${join(home, 'Tekton.till/releases/dangling')} is a dangling symlink`,
+    );
   });
 });
 

@@ -1,20 +1,19 @@
 import { readFileSync } from 'node:fs';
-import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { hostsFileSchema, isoFromCtime } from '../../src/core/state/hosts-schema.js';
 
 const fixture = (name: string) => JSON.parse(readFileSync(`test/fixtures/${name}`, 'utf8')) as unknown;
 
-describe("the original Till's hosts-local.json (written by the C implementation itself)", () => {
-  let tz: string | undefined;
-  beforeEach(() => {
-    tz = process.env.TZ;
-    process.env.TZ = 'America/New_York'; // where the fixture was written: its dates are local time
-  });
-  afterEach(() => {
-    if (tz === undefined) delete process.env.TZ;
-    else process.env.TZ = tz;
-  });
+/**
+ * The original Till wrote ctime dates in local time: they are read in the zone till runs
+ * in. No test changes process.env.TZ at run time (a worker thread's clock never sees it),
+ * so these expect that time in whatever zone the suite runs in; test/e2e/inventory.test.ts
+ * runs till with TZ=America/New_York, where the fixture was written, and checks the UTC.
+ */
+const local = (y: number, mo: number, d: number, h: number, mi: number, s: number) =>
+  new Date(y, mo - 1, d, h, mi, s).toISOString();
 
+describe("the original Till's hosts-local.json (written by the C implementation itself)", () => {
   it('loads: ready → connected, ctime dates → ISO UTC, the default tekton_path', () => {
     const db = hostsFileSchema.parse(fixture('original-till-hosts-local.json'));
     expect(Object.keys(db.hosts)).toEqual(['legacy-a', 'web1', 'db1']);
@@ -23,11 +22,11 @@ describe("the original Till's hosts-local.json (written by the C implementation 
       host: '127.0.60.2',
       port: 2222,
       status: 'untested',
-      added: '2026-12-06T21:36:27.000Z',
+      added: local(2026, 12, 6, 16, 36, 27),
       tekton_path: '~/projects/github/Tekton',
       installations: [],
     });
-    expect(db.hosts.web1).toMatchObject({ status: 'connected', added: '2026-12-06T21:36:40.000Z', port: 2222 });
+    expect(db.hosts.web1).toMatchObject({ status: 'connected', added: local(2026, 12, 6, 16, 36, 40), port: 2222 });
     expect(db.hosts.db1).toMatchObject({ status: 'untested', port: 22 });
     expect(db.updated).toBe('1796593001');
   });
@@ -60,10 +59,10 @@ describe("the original Till's hosts-local.json (written by the C implementation 
   });
 
   it.each([
-    ['Sun Dec  6 16:36:27 2026\n', '2026-12-06T21:36:27.000Z'],
-    ['Sun Dec 06 16:36:27 2026', '2026-12-06T21:36:27.000Z'],
-    ['Sat Jan 05 10:00:00 2025', '2025-01-05T15:00:00.000Z'],
-    ['Mon Jul 14 09:05:01 2025\n', '2025-07-14T13:05:01.000Z'],
+    ['Sun Dec  6 16:36:27 2026\n', local(2026, 12, 6, 16, 36, 27)],
+    ['Sun Dec 06 16:36:27 2026', local(2026, 12, 6, 16, 36, 27)],
+    ['Sat Jan 05 10:00:00 2025', local(2025, 1, 5, 10, 0, 0)],
+    ['Mon Jul 14 09:05:01 2025\n', local(2025, 7, 14, 9, 5, 1)],
     ['Sun Feb 30 10:00:00 2025', undefined],
     ['Sun Foo 06 16:36:27 2026', undefined],
     ['2025-01-05T10:00:00Z', undefined],

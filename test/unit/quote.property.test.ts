@@ -66,6 +66,33 @@ describe('shQuote / shJoin, through a real /bin/sh', () => {
     expect(out.split('\0').slice(0, -1)).toEqual(batch);
   });
 
+  test('a word of only safe characters is left as it is (unit files and cron lines stay readable)', () => {
+    const safe = fc.string({ unit: fc.constantFrom(...'abcXYZ019_@%+=:,./-'), minLength: 1, maxLength: 30 });
+    fc.assert(
+      fc.property(safe, (s) => {
+        expect(shQuote(s)).toBe(s);
+      }),
+    );
+    // One unsafe character anywhere: the whole word is single-quoted.
+    fc.assert(
+      fc.property(safe, fc.constantFrom(...' \t\n$`"\'\\;|&*?~!#()<>[]{}'), fc.nat(), (s, bad, at) => {
+        const i = at % (s.length + 1);
+        expect(shQuote(s.slice(0, i) + bad + s.slice(i))).toMatch(/^'.*'$/s);
+      }),
+    );
+  });
+
+  test('an empty argument stays an argument', () => {
+    expect(shQuote('')).toBe("''");
+    expect(shell(shJoin(['printf', '[%s]', '', 'x']))).toBe('[][x]');
+  });
+
+  test('execLine passes a single argument through as a shell line, as ssh does', () => {
+    expect(execLine(['echo a; echo b'])).toBe('echo a; echo b');
+    expect(shell(execLine(['echo a; echo b']))).toBe('a\nb\n');
+    expect(shell(execLine(['echo', 'a; echo b']))).toBe('a; echo b\n');
+  });
+
   test('a NUL byte is refused, not silently cut', () => {
     expect(() => shQuote('a\0b')).toThrow(/NUL/);
   });

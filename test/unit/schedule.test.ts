@@ -2,7 +2,7 @@ import { mkdtempSync, readFileSync, readdirSync, rmSync, statSync, writeFileSync
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import fc from 'fast-check';
-import { afterEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { UsageError } from '../../src/core/errors.js';
 import { computeNextRun, emptyScheduleFile } from '../../src/core/state/schedule.js';
 import {
@@ -88,18 +88,17 @@ describe('schedule set validation', () => {
   });
 });
 
+// The zone is passed, never set through process.env.TZ at run time (which a worker
+// thread does not see); e2e/watch.test.ts runs the CLI with TZ set, as a user does.
 describe('local time', () => {
-  const saved = process.env.TZ;
-  afterEach(() => {
-    if (saved === undefined) delete process.env.TZ;
-    else process.env.TZ = saved;
-  });
-
-  it('shows next_run in the TZ zone', () => {
-    process.env.TZ = 'America/New_York';
-    expect(formatLocal(new Date('2026-07-01T07:00:00Z'))).toBe('2026-07-01 03:00 America/New_York');
-    process.env.TZ = 'UTC';
-    expect(formatLocal(new Date('2026-07-01T07:00:00Z'))).toBe('2026-07-01 07:00 UTC');
+  it('shows a time in a zone, minutes precision, with the zone named', () => {
+    const at = new Date('2026-07-01T07:00:00Z');
+    expect(formatLocal(at, 'America/New_York')).toBe('2026-07-01 03:00 America/New_York');
+    expect(formatLocal(at, 'UTC')).toBe('2026-07-01 07:00 UTC');
+    expect(formatLocal(at, 'Asia/Kolkata')).toBe('2026-07-01 12:30 Asia/Kolkata');
+    // Midnight is 00, not 24; the date is the zone's.
+    expect(formatLocal(new Date('2026-01-01T05:00:00Z'), 'America/New_York')).toBe('2026-01-01 00:00 America/New_York');
+    expect(formatLocal(new Date('2026-01-01T04:59:00Z'), 'America/New_York')).toBe('2025-12-31 23:59 America/New_York');
   });
 });
 

@@ -6,6 +6,9 @@ import type { HostsFile } from '../../src/core/state/hosts.js';
 import { buildSshArgs } from '../../src/ssh/args.js';
 import { configPath, renderedFrom, renderSshConfig } from '../../src/ssh/config.js';
 import { StateError, UsageError } from '../../src/core/errors.js';
+import { parseHostSpec, validateName } from '../../src/core/validate.js';
+import fc from 'fast-check';
+import { accepts, ALNUM, control, dnsName, insertAt, lookalike, whitespace, word } from './hostile-strings.js';
 
 const dir = mkdtempSync('/tmp/t-');
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
@@ -145,5 +148,50 @@ describe('ControlPath length', () => {
     expect(controlPathLength(edge.controlDir)).toBe(107);
     expect(() => checkControlPath(edge, 'linux')).not.toThrow();
     expect(() => checkControlPath(edge, 'darwin')).toThrow(UsageError);
+  });
+});
+
+describe('property: what the validators accept goes into ssh/config and comes back unchanged from ssh -G', () => {
+  it('name, user, address and port of every accepted host; no ProxyCommand or ProxyJump appears', () => {
+    const NAME = `${ALNUM}._-`;
+    const hostile = fc.oneof(control, whitespace, lookalike, fc.constantFrom(...' "\'$`;|&\\%#=,*?'));
+    /** Mostly valid values, some with a hostile character inserted: the validators decide which go in. */
+    const candidate = (valid: fc.Arbitrary<string>) =>
+      fc.oneof(
+        { weight: 3, arbitrary: valid },
+        { weight: 1, arbitrary: fc.tuple(valid, hostile, fc.nat()).map(([v, b, at]) => insertAt(v, b, at)) },
+      );
+    const hosts = fc.sample(
+      fc.tuple(
+        candidate(word(ALNUM, NAME, 30)),
+        candidate(word(`${ALNUM}_`, NAME, 32)),
+        candidate(fc.oneof(dnsName, fc.ipV4())),
+        candidate(fc.integer({ min: 1, max: 65535 }).map(String)),
+      ),
+      { numRuns: 30 },
+    );
+    const db = { hosts: Object.create(null), groups: Object.create(null), updated: '1' } as HostsFile;
+    let refused = 0;
+    for (const [name, user, address, port] of hosts) {
+      if (!(accepts(() => validateName(name)) && accepts(() => parseHostSpec(`${user}@${address}:${port}`)))) {
+        refused += 1;
+        continue;
+      }
+      db.hosts[name] = entry({ user, host: address, port: Number(port) });
+    }
+    const paths = tillPaths(`${dir}/home with space`);
+    const config = writeAndReturn(`${dir}/config-property`, renderSshConfig(db, paths));
+    for (const [name, h] of Object.entries(db.hosts)) {
+      const opts = effective(config, `till-${name}`);
+      expect(opts.get('hostname'), name).toEqual([h.host.toLowerCase()]);
+      expect(opts.get('user')).toEqual([h.user]);
+      expect(opts.get('port')).toEqual([String(h.port)]);
+      expect(opts.get('proxycommand')).toBeUndefined();
+      expect(opts.get('proxyjump')).toBeUndefined();
+      expect(opts.get('identityfile')).toEqual([paths.privateKey]);
+    }
+    // Both kinds were in the sample, so neither half of the check is vacuous.
+    expect(Object.keys(db.hosts).length).toBeGreaterThan(5);
+    expect(refused).toBeGreaterThan(0);
   });
 });

@@ -194,12 +194,13 @@ describe('resolveTargets', () => {
     expect(() => resolveTargets(db([]), sel([], [], true))).toThrow(/no hosts/);
   });
 
-  it('stays fast over 10,000 hosts', () => {
+  // Correctness at fleet size only: its speed is measured by bench/fanout.mjs's 10,000-host rows, not asserted here.
+  it('picks exactly the matching hosts out of 10,000 (a glob, a group)', () => {
     const big = db(
       Array.from({ length: 10_000 }, (_, i) => `web-${i}`),
       { one: ['web-42'] },
     );
-    expect(pick(big, sel(['web-1?']))).toHaveLength(10);
+    expect([...pick(big, sel(['web-1?']))].sort()).toEqual(Array.from({ length: 10 }, (_, i) => `web-1${i}`));
     expect(pick(big, sel([], ['one']))).toEqual(['web-42']);
     expect(pick(big, sel(['web-[1-9000],!web-1*,&web-?'], []))).toHaveLength(8);
   });
@@ -300,5 +301,109 @@ describe('! and & algebra against a reference Set implementation', () => {
       ),
       { numRuns: 300 },
     );
+  });
+});
+
+describe('edges of the grammar', () => {
+  const d = db(['web01', 'web02', 'web-1', 'a]1', 'x]a', '!x', 'ax', '^', 'b'], { prod: ['web01'], empty: [] });
+  const refusal = (s: Sel, opts?: { whenNone: 'all' }) => {
+    try {
+      resolveTargets(d, s, opts);
+    } catch (err) {
+      const e = err as UsageError;
+      return { message: e.message, hint: e.hint };
+    }
+    return 'resolved';
+  };
+
+  it('globs: an unclosed [ is literal, ] before [ is a name character, a class may hold ! or ^, a bad class is refused', () => {
+    expect(globToRegExp('a[b*').test('a[bc')).toBe(true);
+    expect(globToRegExp('a[b*').test('abc')).toBe(false);
+    expect(globToRegExp('x][ab]').test('x]a')).toBe(true);
+    expect(globToRegExp('[a^]').test('^')).toBe(true);
+    expect(globToRegExp('[!a]x').test('!x')).toBe(true);
+    expect(globToRegExp('[!a]x').test('ax')).toBe(false);
+    expect(() => globToRegExp('[z-a]')).toThrow(UsageError);
+    try {
+      globToRegExp('[z-a]');
+    } catch (err) {
+      expect((err as UsageError).message).toBe('invalid glob "[z-a]"');
+      expect((err as UsageError).hint).toBe('use * ? and [abc] or [a-z] ranges in order');
+    }
+  });
+
+  it('elements: ] without [ does not hide a separator, spaces after ! or & are dropped, refusals say how', () => {
+    expect(parsePattern('x],y').map((e) => e.body)).toEqual(['x]', 'y']);
+    expect(parsePattern('! web1, & @prod')).toEqual([
+      { op: 'exclude', body: 'web1', text: '! web1' },
+      { op: 'intersect', body: '@prod', text: '& @prod' },
+    ]);
+    expect(refusal(sel(['web01,,b']))).toEqual({
+      message: 'empty element in target pattern "web01,,b"',
+      hint: "separate elements with one comma: 'web1,web2,!web3'",
+    });
+    expect(refusal(sel(['&!b']))).toEqual({
+      message: '"&!b": one ! or & per element',
+      hint: "for example 'web-*,&@prod,!web-3'",
+    });
+  });
+
+  it('ranges: only digits, - and , in the brackets, found after other brackets, at most 100000 names', () => {
+    expect(expandRanges('w[1,23]')).toEqual(['w1', 'w23']);
+    expect(expandRanges('w[1,2-3]')).toEqual(['w1', 'w2', 'w3']);
+    expect(expandRanges('w[1,2-13]')).toHaveLength(13);
+    expect(expandRanges('w[007-8]')).toEqual(['w007', 'w008']);
+    expect(expandRanges('w[0-1]')).toEqual(['w0', 'w1']);
+    for (const w of ['w[a1-2]', 'w[1-2a]', 'a1-2]', '[a]1-2]', 'w[1-2']) expect(expandRanges(w), w).toBeUndefined();
+    expect(expandRanges('a][1-2]')).toEqual(['a]1', 'a]2']);
+    expect(expandRanges('[1-1000]x[1-100]')).toHaveLength(100_000);
+    expect(() => expandRanges('[1-1000]x[1-101]')).toThrow(
+      new UsageError('"[1-1000]x[1-101]" expands to more than 100000 names'),
+    );
+    expect(() => expandRanges('w[1-100001]')).toThrow(/"w\[1-100001\]" expands to more than 100000 names/);
+    expect(() => expandRanges('w[5-3]')).toThrow(/^range 5-3 in "w\[5-3\]" goes backwards$/);
+  });
+
+  it('says exactly what selected nothing, and how to go on', () => {
+    expect(refusal(sel(['nope*']))).toEqual({ message: 'no host matches "nope*"', hint: 'see: till host list' });
+    expect(refusal(sel(['web0[3-4]']))).toEqual({
+      message: 'no host matches "web0[3-4]"',
+      hint: 'see: till host list',
+    });
+    expect(refusal(sel([], ['empty']))).toEqual({
+      message: 'group empty has no hosts',
+      hint: 'see: till host group list',
+    });
+    expect(refusal(sel([]))).toEqual({
+      message: 'no targets given',
+      hint: "name hosts, use a pattern like 'web-*,!web-3', @group, --group <group> or --all",
+    });
+    expect(refusal(sel([], [], false, 'b'))).toEqual({
+      message: 'no targets given',
+      hint: "name hosts, use a pattern like 'web-*,!web-3', @group, --group <group> or --all (--limit narrows them)",
+    });
+    const hint = 'check each part with --list-hosts; see: till host list';
+    expect(refusal(sel(['b'], ['prod'], true, '!*'))).toEqual({
+      message: 'b --group prod --all --limit !* selects no host',
+      hint,
+    });
+    expect(refusal(sel(['b,!b']))).toEqual({ message: 'b,!b selects no host', hint });
+    expect(refusal(sel([], [], false, '!*'), { whenNone: 'all' })).toEqual({
+      message: 'the fleet --limit !* selects no host',
+      hint,
+    });
+    expect(() => resolveTargets(db([]), sel(['b']))).toThrow(/^no such host: b$/);
+    try {
+      resolveTargets(db([]), sel([], [], true));
+    } catch (err) {
+      expect((err as UsageError).hint).toBe('add one with: till host add <name> <user@host>');
+    }
+  });
+
+  it('--all with a pattern or a group is still every host; a group names no missing hosts', () => {
+    expect(resolveTargets(d, sel(['web-1'], [], true)).targets).toHaveLength(9);
+    expect(resolveTargets(d, sel(['@prod'], ['prod'], true)).targets).toHaveLength(9);
+    expect(resolveTargets(d, sel(['@prod'])).warnings).toEqual([]);
+    expect(resolveTargets(d, sel(['web0[1-4]'])).warnings).toEqual(['web0[1-4]: not hosts, left out: web03, web04']);
   });
 });

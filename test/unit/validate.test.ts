@@ -2,11 +2,26 @@ import { describe, expect, it } from 'vitest';
 import { UsageError } from '../../src/core/errors.js';
 import {
   formatHostSpec,
+  isValidAddress,
   parseHostSpec,
+  remotePathProblem,
+  validateAddress,
   validateName,
   validatePort,
   validateRemotePath,
+  validateUser,
 } from '../../src/core/validate.js';
+
+/** The UsageError `f` throws: its message and hint, for tests that read them in full. */
+function refusal(f: () => unknown): { message: string; hint: string | undefined } {
+  try {
+    f();
+  } catch (err) {
+    expect(err).toBeInstanceOf(UsageError);
+    return { message: (err as UsageError).message, hint: (err as UsageError).hint };
+  }
+  throw new Error('not refused');
+}
 
 describe('parseHostSpec', () => {
   it.each([
@@ -42,8 +57,75 @@ describe('parseHostSpec', () => {
     ['bracketed zone id with port', 'u@[fe80::1%25eth0]:22'],
     ['bracketed ssh token', 'u@[::1%C]'],
     ['bracketed newline', 'u@[::1\n]'],
+    ['newline after the user', 'deploy\n    ProxyCommand touch /tmp/x@127.0.0.1'],
+    ['newline at the end of the user', 'deploy\n@127.0.0.1'],
+    ['octet over 255', 'u@256.1.1.1'],
+    ['last octet over 255', 'u@1.2.3.999'],
+    ['octet 300 in the middle', 'u@10.300.0.1'],
+    ['text after ]', 'u@[::1]x'],
   ])('refuses %s', (_why, spec) => {
     expect(() => parseHostSpec(spec)).toThrow(UsageError);
+  });
+
+  it('names what is wrong, with a hint', () => {
+    expect(refusal(() => parseHostSpec('prod.example.com'))).toEqual({
+      message: 'invalid host "prod.example.com": expected user@host[:port]',
+      hint: 'for example deploy@web1.example.com:2222 or deploy@[2001:db8::5]:2222',
+    });
+    expect(refusal(() => parseHostSpec('@host')).message).toBe('invalid host "@host": expected user@host[:port]');
+    expect(refusal(() => parseHostSpec('u@[::1')).message).toBe('invalid host "u@[::1": unclosed [ in IPv6 literal');
+    expect(refusal(() => parseHostSpec('u@[::1]x')).message).toBe('invalid host "u@[::1]x": unexpected text after ]');
+    expect(refusal(() => parseHostSpec('u@[host]:22')).message).toBe(
+      'invalid host "u@[host]:22": "host" is not an IPv6 address',
+    );
+    expect(refusal(() => parseHostSpec('u@[fe80::1%eth0]')).hint).toBe(
+      'use a global or unique-local IPv6 address, or a DNS name',
+    );
+    expect(refusal(() => parseHostSpec('u@2001:db8::5'))).toEqual({
+      message: 'invalid host "u@2001:db8::5": write an IPv6 address in brackets',
+      hint: 'for example deploy@[2001:db8::5]:2222',
+    });
+    // Two colons anywhere, even the first at index 1: brackets, whatever follows.
+    for (const v6 of ['u@a::1', 'u@::1', 'u@h:22:'])
+      expect(refusal(() => parseHostSpec(v6)).message).toBe(
+        `invalid host ${JSON.stringify(v6)}: write an IPv6 address in brackets`,
+      );
+    expect(refusal(() => parseHostSpec('u@-oProxyCommand=x')).message).toBe(
+      'invalid host "u@-oProxyCommand=x": the address must start with a letter, a digit or [',
+    );
+    expect(refusal(() => parseHostSpec('u@1.2.3.999'))).toEqual({
+      message: 'invalid host address "1.2.3.999"',
+      hint: 'use a DNS name (letters, digits, dots, inner hyphens), an IPv4 address, or an IPv6 literal in brackets: user@[2001:db8::5]:2222',
+    });
+    expect(refusal(() => parseHostSpec('-o@h'))).toEqual({
+      message: 'invalid user "-o"',
+      hint: 'user names use only letters, digits, . _ - and do not start with - or .',
+    });
+  });
+
+  it('an address is a DNS name, a dotted quad of octets, or IPv6 without a zone id', () => {
+    // A name that only looks like a dotted quad (a label with a letter) is a DNS name.
+    for (const ok of [
+      'web1',
+      'a.b-c.example',
+      'example.com.',
+      '10.0.0.1',
+      '255.255.255.255',
+      '::1',
+      '2001:db8::5',
+      '1.2.3.4x',
+      'x1.2.3.4',
+    ])
+      expect(isValidAddress(ok), ok).toBe(true);
+    for (const bad of ['256.1.1.1', '1.2.3.999', 'fe80::1%eth0', '::1%C', '-x', 'a_b', '', 'a..b'])
+      expect(isValidAddress(bad), bad).toBe(false);
+    // At most 253 characters in all (labels of at most 63).
+    const label = 'a'.repeat(63);
+    expect(isValidAddress([label, label, label, 'b'.repeat(61)].join('.'))).toBe(true);
+    expect(isValidAddress([label, label, label, 'b'.repeat(62)].join('.'))).toBe(false);
+    expect(isValidAddress(`${'a'.repeat(64)}.example`)).toBe(false);
+    expect(validateAddress('web1')).toBe('web1');
+    expect(() => validateAddress('fe80::1%eth0')).toThrow(UsageError);
   });
 
   it('says why a zone id is refused', () => {
@@ -77,6 +159,49 @@ describe('names', () => {
     'a/b',
   ])('refuses %j', (n) => {
     expect(() => validateName(n)).toThrow(UsageError);
+  });
+});
+
+describe('messages', () => {
+  it('a refused name says which kind, what it was, and what names may be', () => {
+    expect(refusal(() => validateName('a b'))).toEqual({
+      message: 'invalid host name "a b"',
+      hint: 'host names start with a letter or digit and use only A-Z a-z 0-9 . _ - (at most 63 characters)',
+    });
+    expect(refusal(() => validateName('-g', 'group')).message).toBe('invalid group name "-g"');
+    expect(refusal(() => validateName('x\n', 'installation')).hint).toMatch(/^installation names start with/);
+    expect(validateUser('deploy')).toBe('deploy');
+  });
+
+  it('a refused port or remote path says what it was and why', () => {
+    expect(refusal(() => validatePort('22a'))).toEqual({
+      message: 'invalid port "22a"',
+      hint: 'a port is a whole number from 1 to 65535',
+    });
+    expect(refusal(() => validatePort('70000'))).toEqual({
+      message: 'invalid port 70000',
+      hint: 'a port is a whole number from 1 to 65535',
+    });
+    expect(refusal(() => validateRemotePath('/a b'))).toEqual({
+      message: 'invalid remote path "/a b": it contains whitespace, quotes, control or shell characters',
+      hint: 'use an absolute path or one starting with ~/, of letters, digits and / . _ - + @ , =',
+    });
+    expect(refusal(() => validateRemotePath('x', '--tekton-path')).message).toBe(
+      'invalid --tekton-path "x": it must be absolute or start with ~/',
+    );
+  });
+
+  it('remotePathProblem gives one reason per rule, and a path of 1024 characters is still fine', () => {
+    expect(remotePathProblem('')).toBe('it is empty');
+    expect(remotePathProblem(`/${'a'.repeat(1023)}`)).toBeUndefined();
+    expect(remotePathProblem(`/${'a'.repeat(1024)}`)).toBe('it is longer than 1024 characters');
+    expect(remotePathProblem('a/b')).toBe('it must be absolute or start with ~/');
+    expect(remotePathProblem('/a;b')).toBe('it contains whitespace, quotes, control or shell characters');
+    expect(remotePathProblem('/a/~/b')).toBe('~ may only start the path');
+    expect(remotePathProblem('/a/../b')).toBe('it contains a .. segment');
+    expect(remotePathProblem('/a/-b')).toBe('a path segment starts with -');
+    expect(remotePathProblem('~/-b')).toBe('a path segment starts with -');
+    expect(remotePathProblem('/a-b/c-')).toBeUndefined();
   });
 });
 

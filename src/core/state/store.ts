@@ -119,8 +119,8 @@ export class JsonFileStore<S extends z.ZodType> {
 
   private async isSealed(text: string): Promise<boolean> {
     if (!this.opts.seal) return false;
-    const seal = await readFile(this.sealFile, 'utf8').catch(() => '');
-    if (seal === '') return false;
+    const seal = await readFile(this.sealFile, 'utf8').catch(() => null);
+    if (seal === null) return false;
     const key = await this.sealKey(false);
     return key !== undefined && seal.trim() === sealOf(key, text);
   }
@@ -128,6 +128,7 @@ export class JsonFileStore<S extends z.ZodType> {
   /** The seal key; with `create`, a new one when there is none (only under the lock, from `write`). */
   private async sealKey(create: boolean): Promise<Buffer | undefined> {
     const file = this.opts.seal!.keyFile;
+    // Stryker disable next-line StringLiteral: a missing key reads as text that is no key, whatever the text
     const hex = (await readFile(file, 'utf8').catch(() => '')).trim();
     if (/^[0-9a-f]{64}$/.test(hex)) return Buffer.from(hex, 'hex');
     if (!create) return undefined;
@@ -185,10 +186,11 @@ export class JsonFileStore<S extends z.ZodType> {
     }
     const result = (await this.checker()).safeParse(raw);
     if (!result.success) {
-      const issue = result.error.issues[0];
-      const where = issue && issue.path.length > 0 ? issue.path.join('.') : '(top level)';
+      // A failed parse has at least one issue.
+      const issue = result.error.issues[0]!;
+      const where = issue.path.length > 0 ? issue.path.join('.') : '(top level)';
       throw new StateError(
-        `${this.file} does not match its schema at ${where}: ${issue?.message ?? 'invalid'}; till left it unchanged`,
+        `${this.file} does not match its schema at ${where}: ${issue.message}; till left it unchanged`,
         'fix that field by hand; till never overwrites a file it cannot read',
       );
     }
@@ -227,6 +229,7 @@ export class JsonFileStore<S extends z.ZodType> {
   /** Runs `work` holding this file's lock (the lock `update` takes; not re-entrant). */
   async withLock<R>(work: (lock: { compromised: boolean }) => Promise<R>): Promise<R> {
     await mkdir(dirname(this.file), { recursive: true, mode: 0o700 });
+    // Stryker disable next-line ObjectLiteral: `{}` reads as compromised: false too
     const lock = { compromised: false };
     const release = await this.lock(lock);
     try {
@@ -241,11 +244,12 @@ export class JsonFileStore<S extends z.ZodType> {
     const checked = (await this.checker()).safeParse(data);
     if (!checked.success) {
       // A bug, not a user error: never write something the next read would refuse.
-      throw new Error(`refusing to write invalid ${this.file}: ${checked.error.issues[0]?.message}`);
+      throw new Error(`refusing to write invalid ${this.file}: ${checked.error.issues[0]!.message}`);
     }
     const text = `${JSON.stringify(this.opts.seal ? checked.data : data, null, 2)}\n`;
     // A write that cannot complete (disk full) leaves the file as it was and no temp file
     // (writeFileAtomic removes its own): the command stops with a DiskFullError.
+    // Stryker disable next-line BooleanLiteral: whether fsync ran cannot be seen from a test
     await writeFileAtomic(this.file, text, { mode: 0o600, fsync: true }).catch((err: unknown) => {
       throw asWriteError(this.file, err);
     });
@@ -256,6 +260,7 @@ export class JsonFileStore<S extends z.ZodType> {
         throw err;
       });
       if (key !== undefined)
+        // Stryker disable next-line BooleanLiteral: whether fsync ran cannot be seen from a test
         await writeFileAtomic(this.sealFile, `${sealOf(key, text)}\n`, { mode: 0o600, fsync: false }).catch(
           (err: unknown) => {
             if (!isDiskFull(err)) throw err;
@@ -273,6 +278,7 @@ export class JsonFileStore<S extends z.ZodType> {
         realpath: false,
         stale: STALE_MS,
         update: 5_000,
+        // Stryker disable next-line BooleanLiteral: jitter only spreads the retries out
         retries: { retries: 200, factor: 1.3, minTimeout: 5, maxTimeout: 150, randomize: true },
         onCompromised: () => {
           state.compromised = true;

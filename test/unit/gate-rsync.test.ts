@@ -1,0 +1,357 @@
+import { describe, expect, it } from 'vitest';
+import { checkRsyncServer, type RsyncPolicy } from '../../src/gate/rsync.js';
+import { splitWords } from '../../src/gate/words.js';
+
+/**
+ * The gate's check of an upload (src/gate/rsync.ts) on its own: every option it lets
+ * through, every refusal with its message, and the symlink check with a stand-in for
+ * realpath (gate.test.ts runs it on a real folder with planted symlinks).
+ */
+
+const HOME = '/h';
+const REL = '/h/T.till/releases';
+/** Real paths: a path under a key is resolved to the value (a symlink there). */
+const policyWith = (links: Record<string, string> = {}, over: Partial<RsyncPolicy> = {}): RsyncPolicy => ({
+  home: HOME,
+  deployRoots: ['/h/T', '/srv/app'],
+  upgrade: true,
+  realpath: (p) => {
+    for (const [from, to] of Object.entries(links)) {
+      if (to === 'throw' && p.startsWith(from)) throw new Error(`${from} is a dangling symlink`);
+      if (p === from || p.startsWith(`${from}/`)) return to + p.slice(from.length);
+    }
+    return p;
+  },
+  ...over,
+});
+const check = (line: string, policy = policyWith()) => {
+  const split = splitWords(line);
+  if (!split.ok) throw new Error(split.reason);
+  return checkRsyncServer(split.words, policy);
+};
+const why = (line: string, policy = policyWith()) => {
+  const r = check(line, policy);
+  return r.ok ? `allowed: ${r.argv.join(' ')}` : r.reason;
+};
+const argv = (line: string, policy = policyWith()) => {
+  const r = check(line, policy);
+  return r.ok ? r.argv : r.reason;
+};
+const DEPLOY = `. ${REL}/r2`;
+const BUNDLE = '. .till/lib/till-1.0.0.mjs';
+
+describe('the destination', () => {
+  it('is the bundle (home-relative, ~/ or absolute) or a release folder of a deploy root', () => {
+    for (const d of ['.till/lib/till-1.0.0.mjs', '~/.till/lib/till-1.0.0.mjs', '/h/.till/lib/till-1.0.0.mjs'])
+      expect(check(`rsync --server -t . ${d}`), d).toStrictEqual({
+        ok: true,
+        argv: ['--server', '-t', '.', '/h/.till/lib/till-1.0.0.mjs'],
+        target: 'bundle',
+        dest: '/h/.till/lib/till-1.0.0.mjs',
+      });
+    expect(check(`rsync --server -r . ~/T.till/releases/r2/sub/`)).toEqual({
+      ok: true,
+      argv: ['--server', '-r', '.', '/h/T.till/releases/r2/sub/'],
+      target: 'deploy',
+      dest: '/h/T.till/releases/r2/sub/',
+      root: '/h/T',
+    });
+    expect(check('rsync --server -r . /srv/app.till/releases/r2')).toMatchObject({ ok: true, root: '/srv/app' });
+    expect(check('rsync --server -r . T.till/releases/a.b_c-9')).toMatchObject({ ok: true, root: '/h/T' });
+    expect(argv('rsync --server . .till/lib/till-1.mjs')).toEqual(['--server', '.', '/h/.till/lib/till-1.mjs']);
+  });
+
+  it.each([
+    ['rsync --server . ~', "rsync destination /h is outside till's folders"],
+    ['rsync --server . /', "rsync destination / is outside till's folders"],
+    ['rsync --server . ~/.till/lib/', "rsync destination /h/.till/lib/ is outside till's folders"],
+    ['rsync --server . .till/lib/till-.mjs', "rsync destination /h/.till/lib/till-.mjs is outside till's folders"],
+    ['rsync --server . .till/lib/till-.x.mjs', "rsync destination /h/.till/lib/till-.x.mjs is outside till's folders"],
+    ['rsync --server . .till/lib/till-1.mjsx', "rsync destination /h/.till/lib/till-1.mjsx is outside till's folders"],
+    ['rsync --server . .till/lib/xtill-1.mjs', "rsync destination /h/.till/lib/xtill-1.mjs is outside till's folders"],
+    [
+      'rsync --server . .till/lib/sub/till-1.mjs',
+      "rsync destination /h/.till/lib/sub/till-1.mjs is outside till's folders",
+    ],
+    ['rsync --server . ~/T.till/releases', "rsync destination /h/T.till/releases is outside till's folders"],
+    ['rsync --server . ~/T.till/releasesX/r', "rsync destination /h/T.till/releasesX/r is outside till's folders"],
+    ['rsync --server . ~/T.till/releases/.r', "rsync destination /h/T.till/releases/.r is outside till's folders"],
+    ['rsync --server . ~/T.till/releases/-r', "rsync destination /h/T.till/releases/-r is outside till's folders"],
+    ['rsync --server . ~/U.till/releases/r', "rsync destination /h/U.till/releases/r is outside till's folders"],
+    ['rsync --server . ~/T/releases/r', "rsync destination /h/T/releases/r is outside till's folders"],
+  ])('refuses %s', (line, reason) => {
+    expect(check(line)).toEqual({
+      ok: false,
+      reason: `${reason} (~/.till/lib/till-<version>.mjs, <deploy root>.till/releases/<id>)`,
+    });
+  });
+
+  it('an id over 128 characters is not a release folder', () => {
+    expect(check(`rsync --server -r . ${REL}/r${'1'.repeat(127)}`).ok).toBe(true);
+    expect(why(`rsync --server -r . ${REL}/r${'1'.repeat(128)}`)).toMatch(/is outside till's folders/);
+  });
+
+  it('is one plain path: no .., no ~user, one of them, after the "."', () => {
+    expect(check(`rsync --server -r . ${REL}/./r`)).toMatchObject({ ok: true, dest: `${REL}/r` });
+    expect(why('rsync --server . .till/lib/../lib/till-1.mjs')).toBe(
+      'rsync destination ".till/lib/../lib/till-1.mjs" is not a plain path (no .., no ~user)',
+    );
+    expect(why('rsync --server . ~root/.till/lib/till-1.mjs')).toBe(
+      'rsync destination "~root/.till/lib/till-1.mjs" is not a plain path (no .., no ~user)',
+    );
+    expect(why(`rsync --server ${DEPLOY} ${REL}/r3`)).toBe('an upload names exactly one destination (got 2)');
+    expect(why('rsync --server -r .')).toBe('an upload names exactly one destination (got 0)');
+    expect(why(`rsync --server -r ${REL}/r2`)).toBe('rsync server command without its "." argument');
+    expect(why('rsync --server')).toBe('rsync server command without its "." argument');
+  });
+
+  it('is an rsync server receiving, nothing else', () => {
+    expect(checkRsyncServer([], policyWith())).toEqual({ ok: false, reason: 'not an rsync server command' });
+    for (const line of ['rsync', 'rsync --daemon . x', 'rsync -r --server . x', 'rsyncx --server . x'])
+      expect(why(line), line).toBe('not an rsync server command');
+    const notARead =
+      'downloads (rsync --sender) are not allowed: a read of a release must be a dry run (-n), which sends no content';
+    expect(why(`rsync --server --sender -r ${DEPLOY}`)).toBe(notARead);
+    expect(why(`rsync --server -r ${DEPLOY} --sender`)).toBe('a read names exactly one source (got 2)');
+  });
+
+  it('the bundle only while gate.json allows upgrades', () => {
+    expect(why(`rsync --server -t ${BUNDLE}`, policyWith({}, { upgrade: false }))).toBe(
+      'gate.json says "upgrade": false: till cannot be replaced through this key',
+    );
+    expect(check(`rsync --server -r ${DEPLOY}`, policyWith({}, { upgrade: false })).ok).toBe(true);
+  });
+});
+
+describe('options', () => {
+  it('takes the short flags a receiving server writes nothing outside with, in one cluster', () => {
+    expect(argv(`rsync --server -ltprogDzncvxHSEIiWOJUdqmuy ${DEPLOY}`)).toEqual([
+      '--server',
+      '-ltprogDzncvxHSEIiWOJUdqmuy',
+      '.',
+      `${REL}/r2`,
+    ]);
+    expect(argv(`rsync --server -tpzncvI ${BUNDLE}`)).toEqual([
+      '--server',
+      '-tpzncvI',
+      '.',
+      '/h/.till/lib/till-1.0.0.mjs',
+    ]);
+    expect(argv(`rsync --server -logDtprze.iLsfxCIvu ${DEPLOY}`)[1]).toBe('-logDtprze.iLsfxCIvu');
+    expect(argv(`rsync --server -te31.iLsfxC ${DEPLOY}`)[1]).toBe('-te31.iLsfxC');
+    expect(why(`rsync --server -t -r ${DEPLOY}`)).toBe('two rsync flag clusters');
+    expect(why(`rsync --server - ${DEPLOY}`)).toBe('rsync argument "-" is not allowed');
+    expect(why(`rsync --server -e ${DEPLOY}`)).toBe('rsync -e is not allowed');
+    expect(why(`rsync --server -te ${DEPLOY}`)).toBe('rsync -e is not allowed');
+    expect(why(`rsync --server -te. ${DEPLOY}`)).toMatch(/^allowed/);
+    expect(why(`rsync --server -t1 ${DEPLOY}`)).toBe('rsync argument "-t1" is not allowed');
+  });
+
+  it.each([
+    ['s', 'arguments sent inside the protocol (-s/--protect-args) bypass the check'],
+    ['K', 'following symlinked folders (-K) can lead out of the destination'],
+    ['L', 'following symlinks (-L) can lead out of the destination'],
+    ['k', 'following symlinked folders (-k) can lead out of the destination'],
+    ['R', 'relative paths (-R) place files outside the destination'],
+    ['b', 'backups (-b) are not used by till'],
+  ])('refuses -%s, saying why', (ch, reason) => {
+    expect(why(`rsync --server -t${ch} ${DEPLOY}`)).toBe(`rsync option -${ch} is not allowed: ${reason}`);
+    expect(why(`rsync --server -t${ch} ${BUNDLE}`)).toBe(`rsync option -${ch} is not allowed: ${reason}`);
+  });
+
+  it('refuses other short flags, and for the bundle those only a tree needs', () => {
+    expect(why(`rsync --server -tA ${DEPLOY}`)).toBe('rsync option -A is not allowed');
+    expect(why(`rsync --server -tr ${BUNDLE}`)).toBe('rsync option -r is not allowed for the till bundle');
+    expect(why(`rsync --server -tl ${BUNDLE}`)).toBe('rsync option -l is not allowed for the till bundle');
+  });
+
+  it('takes --modify-window as -@N', () => {
+    for (const w of ['-@-1', '-@0', '-@1234']) expect(argv(`rsync --server ${w} ${DEPLOY}`)[1], w).toBe(w);
+    for (const w of ['-@12345', '-@', '-@x', '-@--1', 'a-@1', '-@1x'])
+      expect(why(`rsync --server ${w} ${DEPLOY}`), w).toBe(`rsync argument ${JSON.stringify(w)} is not allowed`);
+  });
+
+  const DEPLOY_FLAGS = [
+    'delete',
+    'delete-before',
+    'delete-during',
+    'delete-delay',
+    'delete-after',
+    'delete-excluded',
+    'mkpath',
+    'safe-links',
+    'munge-links',
+    'numeric-ids',
+    'size-only',
+    'ignore-times',
+    'delay-updates',
+    'fsync',
+    'partial',
+    'inplace',
+    'existing',
+    'ignore-existing',
+    'no-implied-dirs',
+    'force',
+    'no-W',
+    'stats',
+  ];
+  it('takes the long flags of a deploy, and of the bundle only --ignore-times, --fsync and --stats', () => {
+    for (const f of DEPLOY_FLAGS) expect(argv(`rsync --server --${f} ${DEPLOY}`)[1], f).toBe(`--${f}`);
+    for (const f of ['ignore-times', 'fsync', 'stats'])
+      expect(argv(`rsync --server --${f} ${BUNDLE}`)[1], f).toBe(`--${f}`);
+    for (const f of DEPLOY_FLAGS.filter((f) => !['ignore-times', 'fsync', 'stats'].includes(f)))
+      expect(why(`rsync --server --${f} ${BUNDLE}`), f).toBe(`rsync option --${f} is not allowed for the till bundle`);
+    expect(why(`rsync --server --delete=1 ${DEPLOY}`)).toBe('rsync option --delete is not allowed');
+    expect(why(`rsync --server --copy-links ${DEPLOY}`)).toBe('rsync option --copy-links is not allowed');
+    expect(why(`rsync --server --Delete ${DEPLOY}`)).toBe('rsync argument "--Delete" is not allowed');
+    expect(why(`rsync --server ---delete ${DEPLOY}`)).toBe('rsync argument "---delete" is not allowed');
+    expect(why(`rsync --server x--delete ${DEPLOY}`)).toBe('rsync argument "x--delete" is not allowed');
+    expect(why(`rsync --server --delete@x ${DEPLOY}`)).toBe('rsync argument "--delete@x" is not allowed');
+    expect(why(`rsync --server --delete.x ${DEPLOY}`)).toBe('rsync argument "--delete.x" is not allowed');
+  });
+
+  it.each([
+    ['log-format', ['%i', "%o:%'b.%L-x"], ['%i %n', '%i;id', '']],
+    ['out-format', ['%n%L'], ['a b', '$x']],
+    ['timeout', ['0', '30'], ['-1', '1s', '']],
+    ['contimeout', ['5', '10'], ['x', 'x5', '5x']],
+    ['bwlimit', ['1000', '10K', '2m', '3G', '4g', '5M', '6k'], ['1T', 'K', '1KK', 'x1']],
+    ['compress-level', ['3'], ['10', 'x']],
+    ['compress-choice', ['zstd', 'lz4'], ['Zstd', 'a-b']],
+    ['checksum-choice', ['xxh128,md5'], ['a b', 'A']],
+    ['max-delete', ['10'], ['-1', '1x']],
+    ['max-size', ['1M', '10M', '100'], ['1.5M']],
+    ['min-size', ['1k', '10k', '5'], ['x', 'x1k', '1kx', 'k']],
+    ['modify-window', ['-1', '2', '-10', '12'], ['1.5', '--1']],
+  ] as const)('--%s takes a value of its shape, inline or as the next word', (name, good, bad) => {
+    for (const v of good) {
+      expect(argv(`rsync --server --${name}=${v.replace("'", "\\'")} ${DEPLOY}`)[1], v).toBe(`--${name}=${v}`);
+      if (!v.includes("'"))
+        expect(argv(`rsync --server --${name} ${v} ${DEPLOY}`), v).toEqual([
+          '--server',
+          `--${name}=${v}`,
+          '.',
+          `${REL}/r2`,
+        ]);
+    }
+    for (const v of bad)
+      expect(why(`rsync --server '--${name}=${v}' ${DEPLOY}`), v).toBe(
+        `rsync --${name} value ${JSON.stringify(v)} is not allowed`,
+      );
+  });
+
+  it('a value option at the end has no value; --max-delete is not for the bundle', () => {
+    expect(why(`rsync --server --timeout ${DEPLOY}`)).toBe('rsync --timeout value "" is not allowed');
+    expect(why(`rsync --server --log-format ${DEPLOY}`)).toBe('rsync --log-format value "" is not allowed');
+    expect(argv(`rsync --server --timeout=5 ${BUNDLE}`)[1]).toBe('--timeout=5');
+    expect(why(`rsync --server --max-delete=1 ${BUNDLE}`)).toBe(
+      'rsync option --max-delete is not allowed for the till bundle',
+    );
+  });
+
+  it('refuses an option word that starts with ~', () => {
+    expect(why(`rsync --server ~/x ${DEPLOY}`)).toBe('rsync option "~/x" is not allowed');
+  });
+});
+
+describe('--link-dest', () => {
+  it('names another release of the same root: relative to the destination, ~/ or absolute, inline or not', () => {
+    const expected = ['--server', `--link-dest=${REL}/r1`, '.', `${REL}/r2/`];
+    expect(argv(`rsync --server --link-dest ../r1 . ${REL}/r2/`)).toEqual(expected);
+    expect(argv(`rsync --server --link-dest=../r1 . ${REL}/r2/`)).toEqual(expected);
+    expect(argv(`rsync --server --link-dest ~/T.till/releases/r1 . ${REL}/r2/`)).toEqual(expected);
+    expect(argv(`rsync --server '--link-dest=~/T.till/releases/r1' . ${REL}/r2/`)).toEqual(expected);
+    expect(argv(`rsync --server --link-dest ${REL}/r1 --link-dest ../r0 . ${REL}/r2`)).toEqual([
+      '--server',
+      `--link-dest=${REL}/r1`,
+      `--link-dest=${REL}/r0`,
+      '.',
+      `${REL}/r2`,
+    ]);
+  });
+
+  it.each([
+    ['..', `--link-dest ".." is outside ${REL}`],
+    ['../..', `--link-dest "../.." is outside ${REL}`],
+    ['/h/T.till/releasesX', `--link-dest "/h/T.till/releasesX" is outside ${REL}`],
+    ['~/.ssh', `--link-dest "~/.ssh" is outside ${REL}`],
+    ['~root/x', `--link-dest "~root/x" is outside ${REL}`],
+    ['~/T.till/releases/../../.ssh', `--link-dest "~/T.till/releases/../../.ssh" is outside ${REL}`],
+  ])('refuses %s', (value, reason) => {
+    expect(why(`rsync --server --link-dest ${value} . ${REL}/r2`)).toBe(reason);
+  });
+
+  it('is for deploys only, and needs a folder', () => {
+    expect(why(`rsync --server --link-dest ../r1 ${BUNDLE}`)).toBe(
+      'rsync option --link-dest is not allowed for the till bundle',
+    );
+    expect(why(`rsync --server --link-dest ${DEPLOY}`)).toBe('--link-dest without a folder');
+    // relative to the destination, a trailing slash or not
+    expect(argv(`rsync --server --link-dest=. . ${REL}/r2/`)).toEqual([
+      '--server',
+      `--link-dest=${REL}/r2`,
+      '.',
+      `${REL}/r2/`,
+    ]);
+  });
+});
+
+describe('symlinks on the way', () => {
+  it('the destination must really lie in the releases folder', () => {
+    const out = policyWith({ [`${REL}/evil`]: '/h/.ssh' });
+    expect(why(`rsync --server -r . ${REL}/evil/x`, out)).toBe(
+      `rsync destination ${REL}/evil/x leads out of ${REL} (to /h/.ssh/x)`,
+    );
+    expect(why(`rsync --server -r . ${REL}/evil`, out)).toBe(
+      `rsync destination ${REL}/evil leads out of ${REL} (to /h/.ssh)`,
+    );
+    // a releases folder that is itself a symlink: what counts is where it really is
+    const moved = policyWith({ '/h/T.till': '/data/T.till' });
+    expect(check(`rsync --server -r . ${REL}/r2`, moved).ok).toBe(true);
+    const lib = policyWith({ '/h/.till/lib/till-1.mjs': '/h/.bashrc' });
+    expect(why('rsync --server . .till/lib/till-1.mjs', lib)).toBe(
+      'rsync destination /h/.till/lib/till-1.mjs leads out of /h/.till/lib (to /h/.bashrc)',
+    );
+    const prefix = policyWith({ [`${REL}/r2`]: `${REL}X/r2` });
+    expect(why(`rsync --server -r . ${REL}/r2`, prefix)).toMatch(/leads out of/);
+    const root = policyWith({ [REL]: '/' });
+    expect(check(`rsync --server -r . ${REL}/r2`, root).ok).toBe(true);
+    // a symlink (uploaded by an earlier session with -l) back to the releases folder: an upload
+    // there would land beside the releases, and --delete would remove them
+    const self = policyWith({ [`${REL}/r1/up`]: REL });
+    expect(why(`rsync --server -r --delete . ${REL}/r1/up`, self)).toBe(
+      `rsync destination ${REL}/r1/up leads out of ${REL} (to ${REL})`,
+    );
+  });
+
+  it('so must every --link-dest', () => {
+    const self = policyWith({ [`${REL}/r1/up`]: REL });
+    expect(why(`rsync --server --link-dest ../r1/up . ${REL}/r2`, self)).toBe(
+      `--link-dest ${REL}/r1/up leads out of ${REL} (to ${REL})`,
+    );
+    const out = policyWith({ [`${REL}/evil`]: '/h/.ssh' });
+    expect(why(`rsync --server --link-dest ../r1 --link-dest ../evil . ${REL}/r2`, out)).toBe(
+      `--link-dest ${REL}/evil leads out of ${REL} (to /h/.ssh)`,
+    );
+  });
+
+  it('a path that cannot be resolved is refused, naming it', () => {
+    expect(why(`rsync --server -r . ${REL}/d/x`, policyWith({ [`${REL}/d`]: 'throw' }))).toBe(
+      `cannot resolve ${REL}/d/x: ${REL}/d is a dangling symlink`,
+    );
+    expect(why(`rsync --server -r . ${REL}/r2`, policyWith({ [REL]: 'throw' }))).toBe(
+      `cannot resolve ${REL}/r2: ${REL} is a dangling symlink`,
+    );
+    const baseOnly: RsyncPolicy = {
+      ...policyWith(),
+      realpath: (p) => {
+        if (p === REL) throw new Error('gone');
+        return p;
+      },
+    };
+    expect(why(`rsync --server -r . ${REL}/r2`, baseOnly)).toBe(`cannot resolve ${REL}: gone`);
+    expect(why(`rsync --server --link-dest ../d . ${REL}/r2`, policyWith({ [`${REL}/d`]: 'throw' }))).toBe(
+      `cannot resolve ${REL}/d: ${REL}/d is a dangling symlink`,
+    );
+  });
+});
