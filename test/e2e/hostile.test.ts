@@ -186,14 +186,30 @@ function snapshot(dir: string): Record<string, string> {
     for (const name of readdirSync(d)) {
       const p = join(d, name);
       const st = statSync(p);
-      // not state: lock folders, master sockets, and V8's code cache of till's own bundle
-      if (name.endsWith('.lock') || name === 'control' || (d === dir && name === 'cache')) continue;
+      // not state: lock folders, master sockets, V8's code cache of till's own bundle, and the
+      // operations journal, which records refused commands too (journalIsWhole checks it)
+      if (name.endsWith('.lock') || name === 'control' || (d === dir && (name === 'cache' || name === 'logs')))
+        continue;
       if (st.isDirectory()) walk(p);
       else if (st.isFile()) out[p.slice(dir.length)] = createHash('sha256').update(readFileSync(p)).digest('hex');
     }
   };
   walk(dir);
   return out;
+}
+
+/** Every line of the operations journal is one whole JSON record: a hostile argv never breaks a line. */
+function journalLines(dir: string): string[] {
+  const file = join(dir, 'logs', 'operations.jsonl');
+  return existsSync(file) ? readFileSync(file, 'utf8').split('\n').filter(Boolean) : [];
+}
+
+/** The records after the first `skip` (those of the set-up) are whole JSON, each of a refused command. */
+function journalIsWhole(dir: string, skip: number): void {
+  for (const line of journalLines(dir).slice(skip)) {
+    const record = JSON.parse(line) as { exitCode?: unknown };
+    expect(record.exitCode, line).toBe(2);
+  }
 }
 
 async function pool<T>(items: T[], n: number, f: (item: T) => Promise<void>): Promise<void> {
@@ -227,11 +243,13 @@ afterAll(() => {
 describe('hostile command-line values are refused and change nothing', () => {
   let home: string;
   let before: Record<string, string>;
+  let setUp: number;
   beforeAll(async () => {
     ({ home } = tempHome());
     await tillOk(home, ['host', 'init']);
     await tillOk(home, ['host', 'add', 'h0', 'u@127.0.0.1:1', '--group', 'g']);
     before = snapshot(home);
+    setUp = journalLines(home).length;
   });
   afterAll(async () => closeMasters(home));
 
@@ -258,6 +276,7 @@ describe('hostile command-line values are refused and change nothing', () => {
       });
       expect(problems).toEqual([]);
       expect(snapshot(home)).toEqual(before);
+      journalIsWhole(home, setUp);
     },
   );
 
@@ -276,6 +295,7 @@ describe('hostile command-line values are refused and change nothing', () => {
       }
     }
     expect(snapshot(home)).toEqual(before);
+    journalIsWhole(home, setUp);
   });
 });
 

@@ -1,4 +1,14 @@
-import { closeSync, mkdirSync, openSync, renameSync, rmSync, statSync, writeSync } from 'node:fs';
+import {
+  closeSync,
+  fstatSync,
+  ftruncateSync,
+  mkdirSync,
+  openSync,
+  renameSync,
+  rmSync,
+  statSync,
+  writeSync,
+} from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import * as z from 'zod';
@@ -88,13 +98,29 @@ function rotate(file: string, keep: number): void {
   renameSync(file, `${file}.1`);
 }
 
+/**
+ * Takes a torn record back off the end (a full disk can take part of a write): only when
+ * the file ends exactly where this write's bytes would, so another writer's whole record
+ * that landed after ours is never cut.
+ */
+function cutBack(fd: number, before: number, written: number): void {
+  try {
+    if (written > 0 && fstatSync(fd).size === before + written) ftruncateSync(fd, before);
+  } catch {
+    // nothing more can be done: the reader skips a corrupt line and says so
+  }
+}
+
 /** One write(2) of the whole buffer, O_APPEND; a short write is an error, never a torn retry. */
 function appendOnce(file: string, data: Buffer): void {
   const fd = openSync(file, 'a', 0o600);
   try {
+    const before = fstatSync(fd).size;
     const written = writeSync(fd, data, 0, data.length);
-    if (written !== data.length)
-      throw new Error(`wrote ${written} of ${data.length} bytes to ${file} (disk full?); the record is cut`);
+    if (written !== data.length) {
+      cutBack(fd, before, written);
+      throw new Error(`wrote ${written} of ${data.length} bytes to ${file} (disk full?); the record was not kept`);
+    }
   } finally {
     closeSync(fd);
   }
