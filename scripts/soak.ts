@@ -305,7 +305,10 @@ const FINAL_CHECKS: FinalCheck[] = [
     name: 'every loop command that records has exactly one record (its argv, its exit code) in the operations journal, every line whole JSON',
     run: async (ctx) => {
       const problems = journalProblems(ctx.home, ctx.runs);
-      return { ok: problems.length === 0, detail: problems.slice(0, 5).join('; ') || `${ctx.runs.length} commands` };
+      return {
+        ok: problems.length === 0,
+        detail: problems.slice(0, 5).join('; ') || `${ctx.runs.length} loop commands (host health records none)`,
+      };
     },
   },
   {

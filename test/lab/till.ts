@@ -16,6 +16,9 @@ export interface TillRun {
   /** What was run (the words after `till`) and the till process's id, to find its record in the journal. */
   args?: string[];
   pid?: number | undefined;
+  /** When it was spawned and when it ended (ms since the epoch): a pid is reused over a long run. */
+  spawnedMs?: number;
+  endedMs?: number;
 }
 
 export interface TillOptions {
@@ -36,6 +39,7 @@ export function tempHome(): { home: string; cleanup: () => void } {
 
 export function till(home: string, args: string[], opts: TillOptions = {}): Promise<TillRun> {
   return new Promise((resolvePromise, reject) => {
+    const spawnedMs = Date.now();
     const child = spawn(process.execPath, [opts.script ?? TILL_BIN, ...args], {
       env: { PATH: process.env.PATH, HOME: process.env.HOME, TILL_HOME: home, NO_COLOR: '1', ...opts.env },
       stdio: [opts.input === undefined ? 'ignore' : 'pipe', 'pipe', 'pipe'],
@@ -50,7 +54,7 @@ export function till(home: string, args: string[], opts: TillOptions = {}): Prom
     child.on('error', reject);
     child.on('close', (code, signal) => {
       clearTimeout(timer);
-      resolvePromise({ code, signal, stdout, stderr, args, pid: child.pid });
+      resolvePromise({ code, signal, stdout, stderr, args, pid: child.pid, spawnedMs, endedMs: Date.now() });
     });
   });
 }
@@ -148,7 +152,7 @@ export function killWhen(child: ChildProcess, check: () => boolean, onKill: () =
  */
 export function journalProblems(home: string, runs: readonly TillRun[]): string[] {
   const problems: string[] = [];
-  const byPid = new Map<number, Array<{ argv: string[]; exitCode: number }>>();
+  const byPid = new Map<number, Array<{ argv: string[]; exitCode: number; time: string }>>();
   for (const f of ['operations.jsonl', ...[1, 2, 3, 4, 5].map((i) => `operations.jsonl.${i}`)]) {
     const file = join(home, 'logs', f);
     if (!existsSync(file)) continue;
@@ -157,7 +161,7 @@ export function journalProblems(home: string, runs: readonly TillRun[]): string[
       .forEach((line, i) => {
         if (line === '') return;
         try {
-          const rec = JSON.parse(line) as { pid: number; argv: string[]; exitCode: number };
+          const rec = JSON.parse(line) as { pid: number; argv: string[]; exitCode: number; time: string };
           byPid.set(rec.pid, [...(byPid.get(rec.pid) ?? []), rec]);
         } catch {
           problems.push(`${f} line ${i + 1} is not JSON: ${line.slice(0, 80)}`);
@@ -172,7 +176,12 @@ export function journalProblems(home: string, runs: readonly TillRun[]): string[
     const words = r.args.filter((a) => !a.startsWith('-'));
     const unrecorded = [1, 2, 3].some((n) => UNRECORDED.has(words.slice(0, n).join(' ')));
     if (unrecorded || r.signal !== null || r.pid === undefined) continue;
-    const recs = byPid.get(r.pid) ?? [];
+    // This process's records: its pid, started while it ran (pids are reused over a long soak).
+    const during = (x: { time: string }) => {
+      const t = Date.parse(x.time);
+      return t >= (r.spawnedMs ?? 0) - 1000 && t <= (r.endedMs ?? Infinity) + 1000;
+    };
+    const recs = (byPid.get(r.pid) ?? []).filter(during);
     const mine = recs.filter((x) => JSON.stringify(x.argv) === JSON.stringify(r.args) && x.exitCode === r.code);
     if (mine.length !== 1 || recs.length !== 1)
       problems.push(
