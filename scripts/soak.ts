@@ -26,7 +26,7 @@
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { startStorm, type Check, type ProcessFigures, type Storm } from '../test/lab/storm.js';
-import { leftovers, till, type TillRun } from '../test/lab/till.js';
+import { journalProblems, leftovers, till, type TillRun } from '../test/lab/till.js';
 
 interface Options {
   minutes: number;
@@ -80,6 +80,8 @@ interface SoakContext {
   removed: Set<string>;
   /** Commands whose result must be recorded: deploys (in the deploy journal), syncs that ran (in schedule.json). */
   recorded: { deploys: number; syncs: number };
+  /** Every loop command run, to find its record in the operations journal. */
+  runs: TillRun[];
   /** Each host's snapshot time in the health loop's last run: that point must be in the health history. */
   lastHealth: Map<string, string>;
   say: (line: string) => void;
@@ -300,6 +302,16 @@ const FINAL_CHECKS: FinalCheck[] = [
     },
   },
   {
+    name: 'every loop command that records has exactly one record (its argv, its exit code) in the operations journal, every line whole JSON',
+    run: async (ctx) => {
+      const problems = journalProblems(ctx.home, ctx.runs);
+      return {
+        ok: problems.length === 0,
+        detail: problems.slice(0, 5).join('; ') || `${ctx.runs.length} loop commands (host health records none)`,
+      };
+    },
+  },
+  {
     name: 'every host answers host health (all up)',
     run: async (ctx) => {
       const r = await till(ctx.home, ['host', 'health', ...ctx.storm.names, ...LOAD], { timeoutMs: 120_000 });
@@ -337,6 +349,7 @@ async function runActor(actor: Actor, ctx: SoakContext, until: () => boolean, ta
   for (let i = 0; !until(); i++) {
     const started = Date.now();
     const r = await actor.step(ctx, i);
+    ctx.runs.push(r);
     const ms = Date.now() - started;
     tally.runs += 1;
     tally.maxMs = Math.max(tally.maxMs, ms);
@@ -387,6 +400,7 @@ async function main(): Promise<number> {
     ports: new Map(),
     removed: new Set(),
     recorded: { deploys: 0, syncs: 0 },
+    runs: [],
     lastHealth: new Map(),
     say,
   };

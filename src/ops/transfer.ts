@@ -1,12 +1,17 @@
+import { lstatSync, readdirSync } from 'node:fs';
 import { mkdir } from 'node:fs/promises';
 import { join } from 'node:path';
+import { saysDiskFull } from '../core/errors.js';
+import { plural } from '../core/format.js';
+import { formatBytes } from '../core/units.js';
 import type { HostJob, JobOutcome } from '../core/fanout.js';
 import type { TillPaths } from '../core/paths.js';
 import { parseRsyncStats, type RsyncProgress } from '../deploy/rsync.js';
 import { buildCopyArgs, buildFetchArgs } from '../rsync/copy.js';
 import { classifyRsync } from '../rsync/outcome.js';
 import { rsyncRemoteShell } from '../ssh/args.js';
-import { runProcess } from '../ssh/process.js';
+import { remoteFailure } from '../ssh/outcome.js';
+import { runProcess, type ProcessResult } from '../ssh/process.js';
 import { progressReader } from './deploy.js';
 
 /**
@@ -29,12 +34,35 @@ export interface TransferOpts {
   onProgress?: (host: string, progress: RsyncProgress | undefined) => void;
 }
 
+/** The regular files under the local paths and their bytes (symlinks are copied as links). */
+function localSize(sources: readonly string[]): { files: number; bytes: number } {
+  let files = 0;
+  let bytes = 0;
+  const walk = (path: string): void => {
+    const st = lstatSync(path, { throwIfNoEntry: false });
+    if (st?.isFile()) {
+      files += 1;
+      bytes += st.size;
+    } else if (st?.isDirectory()) for (const e of readdirSync(path)) walk(join(path, e));
+  };
+  for (const s of sources) walk(s);
+  return { files, bytes };
+}
+
+/** rsync's first line that says the disk is full, for the message. */
+const fullLine = (stderr: string): string =>
+  stderr
+    .split('\n')
+    .map((l) => l.trim())
+    .find(saysDiskFull) ?? 'No space left on device';
+
 async function transfer(
   args: string[],
   name: string,
   signal: AbortSignal,
   opts: TransferOpts,
   dir?: string,
+  diskFull?: (rs: ProcessResult) => string,
 ): Promise<JobOutcome<TransferData>> {
   const rs = await runProcess('rsync', args, {
     signal,
@@ -43,6 +71,8 @@ async function transfer(
   });
   opts.onProgress?.(name, undefined);
   const failure = classifyRsync(rs);
+  if (failure && !failure.connection && diskFull && saysDiskFull(rs.stderr))
+    return { ok: false, failure: remoteFailure(diskFull(rs)), exitCode: rs.exitCode, stdout: '', stderr: rs.stderr };
   if (failure) return { ok: false, failure, exitCode: rs.exitCode, stdout: '', stderr: rs.stderr };
   const stats = parseRsyncStats(rs.stdout);
   return {
@@ -70,6 +100,14 @@ export function copyJob(
       name,
       signal,
       opts,
+      undefined,
+      // The host's disk filled: said like deploy's and setup's. rsync writes each file to a
+      // temp file beside it and removes that temp file when the write fails (no --partial),
+      // so what is left is the files copied whole before it filled.
+      (rs) => {
+        const size = localSize(sources);
+        return `disk full on ${name}: the copy needs up to ${formatBytes(size.bytes)} (${plural(size.files, 'file')}) in ${remoteDir}; what was copied whole is kept, the file being written was not left (${fullLine(rs.stderr)})`;
+      },
     );
 }
 

@@ -20,7 +20,8 @@ import { buildVariant, LOCAL_VERSION, sshOut, stolenKey, tillVariant } from './h
 /**
  * A host's disk fills up (issue 20 item 1): a small tmpfs mounted where the lab user's
  * releases go (d0 reached with till's full key, d1 restricted by `host setup --restrict`,
- * so through its gate), and one as d2's ~/.till for `host setup`. The command says
+ * so through its gate), one as d2's ~/.till for `host setup` and one as its ~/drop for
+ * `host copy`. The command says
  * "disk full on <host>" and what the release needs, the live release stays live and
  * served, no partial release or lock is left, the other hosts are not held back, and the
  * next run after space is freed succeeds. A stolen restricted key gets nothing from the
@@ -59,6 +60,7 @@ beforeAll(async () => {
   mountTmpfs(d0, 'projects', '8m');
   mountTmpfs(d1, 'projects', '8m');
   mountTmpfs(d2, '.till', '8m');
+  mountTmpfs(d2, 'drop', '4m');
   await tillOk(home, ['host', 'setup', 'd1', '--restrict'], { timeoutMs: 180_000 });
   await tillOk(home, ['host', 'setup', 'd2'], { timeoutMs: 180_000 });
   src = mkdtempSync('/tmp/t-hdf-');
@@ -160,6 +162,31 @@ describe('disk full on a host', () => {
     expect(up.code, up.stderr).toBe(0);
     expect(sshOut(home, 'd2', '~/.till/bin/till --version').trim()).toBe(next);
   }, 300_000);
+
+  it('copy: "disk full on <host>", no rsync temp file left, the other host copied; the next copy after space is freed succeeds', async () => {
+    const [d0, , d2] = lab.hosts as [LabHost, LabHost, LabHost];
+    const files = join(scratch, 'copy');
+    mkdirSync(files);
+    writeFileSync(join(files, 'a.bin'), Buffer.alloc(2 * MiB, 1));
+    writeFileSync(join(files, 'b.bin'), Buffer.alloc(3 * MiB, 2));
+    const r = await till(home, ['host', 'copy', 'd0', 'd2', '--json', '--', files, '~/drop'], { timeoutMs: 180_000 });
+    expect(r.code, r.stderr).toBe(1);
+    expect(r.stderr).not.toMatch(/internal error/);
+    expect(errorOf(r, 'd2')).toMatch(
+      /^disk full on d2: the copy needs up to 5 MiB \(2 files\) in ~\/drop; what was copied whole is kept, the file being written was not left \(rsync: .*No space left on device/,
+    );
+    expect(errorOf(r, 'd0')).toBe('');
+    expect(readdirSync(join(d0.home, 'drop/copy')).sort()).toEqual(['a.bin', 'b.bin']);
+    // Only whole files: no rsync temp file (.b.bin.XXXXXX) of the file that did not fit.
+    const left = readdirSync(join(d2.home, 'drop/copy'));
+    expect(left.filter((f) => f.startsWith('.'))).toEqual([]);
+    for (const f of left) expect(statSync(join(d2.home, 'drop/copy', f)).size).toBe(statSync(join(files, f)).size);
+
+    execFileSync('mount', ['-o', 'remount,size=16m', join(d2.home, 'drop')]);
+    await tillOk(home, ['host', 'copy', 'd2', files, '~/drop']);
+    expect(readdirSync(join(d2.home, 'drop/copy')).sort()).toEqual(['a.bin', 'b.bin']);
+    expect(readFileSync(join(d2.home, 'drop/copy/b.bin')).equals(readFileSync(join(files, 'b.bin')))).toBe(true);
+  }, 180_000);
 
   it("a stolen restricted key gets nothing from deploy-discard: a hostile release id or run is refused by the gate, a planted symlink's target is kept", async () => {
     const d1 = lab.hosts[1]!;

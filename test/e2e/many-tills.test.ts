@@ -2,7 +2,7 @@ import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'no
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Lab } from '../lab/lab.js';
-import { closeMasters, homeWithHosts, leftovers, till, tillOk, type TillRun } from '../lab/till.js';
+import { closeMasters, homeWithHosts, journalProblems, leftovers, till, tillOk, type TillRun } from '../lab/till.js';
 
 /**
  * Many tills at once on one TILL_HOME (issue 20 item 3), as people and cron run them: a
@@ -11,7 +11,8 @@ import { closeMasters, homeWithHosts, leftovers, till, tillOk, type TillRun } fr
  * three real sshd hosts. No command fails on a lock, loses one or hits an internal error;
  * afterwards the database is valid and holds exactly the hosts it should, ssh/config and
  * the groups agree with it, every deploy, sync and health run is recorded (deploy
- * journal, host entries, schedule history, health history), and no lock or temp file is
+ * journal, host entries, schedule history, health history), every command that records
+ * has its one line in the operations journal, and no lock or temp file is
  * left. `npm run soak` runs the same loops for minutes beside a watch under a storm.
  */
 let home: string;
@@ -115,6 +116,22 @@ describe('many tills at once on one TILL_HOME', () => {
     expect(ran.filter((x) => x.what === 'host add')).toHaveLength(15);
     expect(ran.filter((x) => x.what === 'host remove')).toHaveLength(6);
     expect(ran.filter((x) => x.what === 'host edit')).toHaveLength(4);
+
+    // Every command that records (all but the health runs) has exactly one line of its own in the
+    // operations journal, with its argv and exit code, and every line is whole JSON: none lost or interleaved.
+    expect(
+      journalProblems(
+        home,
+        ran.map((x) => x.r),
+      ),
+    ).toEqual([]);
+    const records = readFileSync(join(home, 'logs', 'operations.jsonl'), 'utf8')
+      .trim()
+      .split('\n');
+    const pids = new Set(ran.map((x) => x.r.pid));
+    expect(records.filter((l) => pids.has((JSON.parse(l) as { pid: number }).pid))).toHaveLength(
+      ran.filter((x) => x.what !== 'host health').length,
+    );
 
     // The database is valid and holds exactly the lab hosts and the added ones not removed.
     type Host = { name: string; port?: number; deploy?: { current: string | null }; last_sync?: string | null };

@@ -1,8 +1,9 @@
 /** Spawns the built `till` exactly as a person runs it, with its own TILL_HOME. */
 import { spawn, type ChildProcess } from 'node:child_process';
-import { mkdtempSync, readFileSync, readdirSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, readdirSync, rmSync } from 'node:fs';
 import { createServer } from 'node:net';
-import { resolve } from 'node:path';
+import { join, resolve } from 'node:path';
+import { UNRECORDED } from '../../src/cli/journal.js';
 import { startLab, type Lab } from './lab.js';
 
 export const TILL_BIN = resolve('bin/till.cjs');
@@ -12,6 +13,12 @@ export interface TillRun {
   signal: NodeJS.Signals | null;
   stdout: string;
   stderr: string;
+  /** What was run (the words after `till`) and the till process's id, to find its record in the journal. */
+  args?: string[];
+  pid?: number | undefined;
+  /** When it was spawned and when it ended (ms since the epoch): a pid is reused over a long run. */
+  spawnedMs?: number;
+  endedMs?: number;
 }
 
 export interface TillOptions {
@@ -32,6 +39,7 @@ export function tempHome(): { home: string; cleanup: () => void } {
 
 export function till(home: string, args: string[], opts: TillOptions = {}): Promise<TillRun> {
   return new Promise((resolvePromise, reject) => {
+    const spawnedMs = Date.now();
     const child = spawn(process.execPath, [opts.script ?? TILL_BIN, ...args], {
       env: { PATH: process.env.PATH, HOME: process.env.HOME, TILL_HOME: home, NO_COLOR: '1', ...opts.env },
       stdio: [opts.input === undefined ? 'ignore' : 'pipe', 'pipe', 'pipe'],
@@ -46,7 +54,7 @@ export function till(home: string, args: string[], opts: TillOptions = {}): Prom
     child.on('error', reject);
     child.on('close', (code, signal) => {
       clearTimeout(timer);
-      resolvePromise({ code, signal, stdout, stderr });
+      resolvePromise({ code, signal, stdout, stderr, args, pid: child.pid, spawnedMs, endedMs: Date.now() });
     });
   });
 }
@@ -133,6 +141,54 @@ export function killWhen(child: ChildProcess, check: () => boolean, onKill: () =
     child.kill('SIGKILL');
   }, ms);
   child.on('close', () => clearInterval(poll));
+}
+
+/**
+ * What is wrong with the operations journal (logs/operations.jsonl and its rotated files)
+ * for these runs: a line that is not JSON (two records interleaved, one cut short), or a
+ * run of a recording command without exactly one record of its own (its pid, its argv, its
+ * exit code). Runs of commands that do not record (UNRECORDED) and runs killed by a signal
+ * (no till could record being SIGKILLed) are not looked for.
+ */
+export function journalProblems(home: string, runs: readonly TillRun[]): string[] {
+  const problems: string[] = [];
+  const byPid = new Map<number, Array<{ argv: string[]; exitCode: number; time: string }>>();
+  for (const f of ['operations.jsonl', ...[1, 2, 3, 4, 5].map((i) => `operations.jsonl.${i}`)]) {
+    const file = join(home, 'logs', f);
+    if (!existsSync(file)) continue;
+    readFileSync(file, 'utf8')
+      .split('\n')
+      .forEach((line, i) => {
+        if (line === '') return;
+        try {
+          const rec = JSON.parse(line) as { pid: number; argv: string[]; exitCode: number; time: string };
+          byPid.set(rec.pid, [...(byPid.get(rec.pid) ?? []), rec]);
+        } catch {
+          problems.push(`${f} line ${i + 1} is not JSON: ${line.slice(0, 80)}`);
+        }
+      });
+  }
+  for (const r of runs) {
+    if (r.args === undefined) {
+      problems.push('a run not started by till() (no argv or pid to look for)');
+      continue;
+    }
+    const words = r.args.filter((a) => !a.startsWith('-'));
+    const unrecorded = [1, 2, 3].some((n) => UNRECORDED.has(words.slice(0, n).join(' ')));
+    if (unrecorded || r.signal !== null || r.pid === undefined) continue;
+    // This process's records: its pid, started while it ran (pids are reused over a long soak).
+    const during = (x: { time: string }) => {
+      const t = Date.parse(x.time);
+      return t >= (r.spawnedMs ?? 0) - 1000 && t <= (r.endedMs ?? Infinity) + 1000;
+    };
+    const recs = (byPid.get(r.pid) ?? []).filter(during);
+    const mine = recs.filter((x) => JSON.stringify(x.argv) === JSON.stringify(r.args) && x.exitCode === r.code);
+    if (mine.length !== 1 || recs.length !== 1)
+      problems.push(
+        `till ${r.args.join(' ')} (pid ${r.pid}, exit ${r.code}): ${recs.length} records, ${mine.length} its own`,
+      );
+  }
+  return problems;
 }
 
 /** Locks and atomic-write temp files left under a TILL_HOME (ssh control sockets aside): a finished till leaves none. */
