@@ -87,7 +87,12 @@ export function execJob(
         if (stdout.length > 0) opts.onOutput?.(name, 'stdout', stdout);
         if (stderr.length > 0) opts.onOutput?.(name, 'stderr', stderr);
         return toOutcome(
-          result({ exitCode: r.exitCode, stdout: stdout.toString('utf8'), stderr: stderr.toString('utf8'), durationMs: r.ms }),
+          result({
+            exitCode: r.exitCode,
+            stdout: stdout.toString('utf8'),
+            stderr: stderr.toString('utf8'),
+            durationMs: r.ms,
+          }),
         );
       }
       // unavailable: nothing was started; the normal path below.

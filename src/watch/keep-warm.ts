@@ -203,7 +203,8 @@ export function keepWarmService(opts: KeepWarmOptions): WatchService {
       if (opts.sessions === true) {
         const { WarmSessions } = await import('./warm-sessions.js');
         sessions = new WarmSessions(opts.paths, (m) => log(`keep-warm: ${m}`));
-        if (await sessions.listen()) log(`holding a command session per kept host; the CLI reaches them at ${sessions.socketPath}`);
+        if (await sessions.listen())
+          log(`holding a command session per kept host; the CLI reaches them at ${sessions.socketPath}`);
         else sessions = undefined;
       }
       const keep = new KeepWarm(opts, log, sessions);

@@ -43,7 +43,10 @@ export class WarmSession {
   /** Resolves true once ready, false if it never gets there. */
   readonly ready: Promise<boolean>;
 
-  constructor(paths: TillPaths, readonly name: string) {
+  constructor(
+    paths: TillPaths,
+    readonly name: string,
+  ) {
     const nonce = randomBytes(8).toString('hex');
     this.child = spawn('ssh', buildSshArgs(paths, name, warmSessionCommand(nonce)), {
       stdio: ['pipe', 'pipe', 'pipe'],
@@ -254,22 +257,23 @@ export class WarmSessions {
         }
         const session = this.sessions.get(req.host);
         const started = performance.now();
-        void (session ? session.run(req.line) : Promise.resolve<RunResult>({ kind: 'unavailable', message: 'no session' }))
-          .then((r) => {
-            const res: WarmResponse =
-              r.kind === 'done'
-                ? {
-                    id: req.id,
-                    kind: 'done',
-                    exitCode: r.answer.exitCode,
-                    stdout: r.answer.stdout.toString('base64'),
-                    stderr: r.answer.stderr.toString('base64'),
-                    ms: Math.round(performance.now() - started),
-                  }
-                : { id: req.id, kind: r.kind, message: r.message };
-            if (r.kind === 'broken') this.log(`${req.host}: ${r.message}`);
-            if (!socket.destroyed) socket.write(encodeFrame(res));
-          });
+        void (
+          session ? session.run(req.line) : Promise.resolve<RunResult>({ kind: 'unavailable', message: 'no session' })
+        ).then((r) => {
+          const res: WarmResponse =
+            r.kind === 'done'
+              ? {
+                  id: req.id,
+                  kind: 'done',
+                  exitCode: r.answer.exitCode,
+                  stdout: r.answer.stdout.toString('base64'),
+                  stderr: r.answer.stderr.toString('base64'),
+                  ms: Math.round(performance.now() - started),
+                }
+              : { id: req.id, kind: r.kind, message: r.message };
+          if (r.kind === 'broken') this.log(`${req.host}: ${r.message}`);
+          if (!socket.destroyed) socket.write(encodeFrame(res));
+        });
       }
     });
   }

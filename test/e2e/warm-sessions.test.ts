@@ -11,6 +11,7 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startLab, type Lab } from '../lab/lab.js';
 import { closeMasters, tempHome, till, tillOk, waitUntil, type TillRun } from '../lab/till.js';
+import { warmSessionCommand } from '../../src/watch/warm-wire.js';
 
 let lab: Lab;
 let home: string;
@@ -47,12 +48,14 @@ function stable(json: string): unknown {
  */
 function text(out: string): string {
   const lines = out.replace(/\b\d+(\.\d+)?(ms|s)\b/g, 'T').split('\n');
-  return lines
-    .map((l, i) => ({ l, i, k: /^\S+/.exec(l.replace(/^\[\d+\/\d+\] /, ''))?.[0] ?? '' }))
-    .sort((a, b) => (a.k < b.k ? -1 : a.k > b.k ? 1 : a.i - b.i))
-    // The summary table's columns are as wide as their longest duration.
-    .map((x) => (x.l.includes(' | ') ? x.l : x.l.replace(/ +/g, ' ').replace(/^\[\d+\/\d+\] /, '[n] ')))
-    .join('\n');
+  return (
+    lines
+      .map((l, i) => ({ l, i, k: /^\S+/.exec(l.replace(/^\[\d+\/\d+\] /, ''))?.[0] ?? '' }))
+      .sort((a, b) => (a.k < b.k ? -1 : a.k > b.k ? 1 : a.i - b.i))
+      // The summary table's columns are as wide as their longest duration.
+      .map((x) => (x.l.includes(' | ') ? x.l : x.l.replace(/ +/g, ' ').replace(/^\[\d+\/\d+\] /, '[n] ')))
+      .join('\n')
+  );
 }
 
 beforeAll(async () => {
@@ -120,6 +123,30 @@ describe('host exec over watch --keep-warm sessions', { timeout: 300_000 }, () =
     expect(loops(2)).toHaveLength(1);
     expect(loops(0)).toEqual([]);
     expect(loops(3)).toEqual([]);
+    // A restricted key could not hold one anyway: its gate refuses the loop.
+    const gated = spawnSync('ssh', ['-F', join(home, 'ssh', 'config'), '-T', 'till-h0', warmSessionCommand('x')], {
+      encoding: 'utf8',
+      input: 'Ltouch ~/pwned\n',
+      timeout: 30_000,
+    });
+    expect(gated.stderr).toMatch(/till gate: refused/);
+    expect(existsSync(join(lab.hosts[0]!.home, 'pwned'))).toBe(false);
+    // Another local user cannot reach the socket (TILL_HOME is 0700, the socket 0600).
+    const other = lab.addUser();
+    const reach = spawnSync(
+      'setpriv',
+      [
+        `--reuid=${other.uid}`,
+        `--regid=${other.gid}`,
+        '--clear-groups',
+        process.execPath,
+        '-e',
+        'require("net").connect(process.argv[1]).on("connect", () => process.exit(0)).on("error", (e) => { console.error(e.code); process.exit(3); })',
+        socket(),
+      ],
+      { encoding: 'utf8', timeout: 30_000 },
+    );
+    expect({ code: reach.status, err: reach.stderr.trim() }).toEqual({ code: 3, err: 'EACCES' });
 
     for (const [i, c] of CASES.entries()) {
       const r = await till(home, ['host', 'exec', ...c.args]);
@@ -160,7 +187,9 @@ describe('host exec over watch --keep-warm sessions', { timeout: 300_000 }, () =
     execFileSync('pkill', ['-KILL', '-u', lab.hosts[2]!.user, '-f', 'TILL_WARM_READY']);
     const broken = await pending;
     expect(broken.code).toBe(1);
-    expect(broken.stderr + broken.stdout).toMatch(/session broke while the command ran.*it may have run, so it was not run again/s);
+    expect(broken.stderr + broken.stdout).toMatch(
+      /session broke while the command ran.*it may have run, so it was not run again/s,
+    );
     await new Promise((r) => setTimeout(r, 3500));
     expect(readFileSync(counter, 'utf8')).toBe('run\n');
 
