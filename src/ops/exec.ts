@@ -2,7 +2,7 @@ import type { HostJob } from '../core/fanout.js';
 import type { TillPaths } from '../core/paths.js';
 import { remoteScript } from '../protocol/wire.js';
 import { sshRun, toOutcome } from '../ssh/client.js';
-import type { ProcessResult } from '../ssh/process.js';
+import { syntheticResult } from '../ssh/process.js';
 import type { WarmClient } from '../watch/warm-client.js';
 
 /**
@@ -52,19 +52,7 @@ export function execJob(
   return async ({ name, entry, signal }) => {
     if (opts.warm !== undefined && entry.restricted !== true) {
       const r = await opts.warm.run(name, line, signal);
-      const result = (over: Partial<ProcessResult>): ProcessResult => ({
-        command: 'ssh',
-        args: [],
-        exitCode: null,
-        signal: null,
-        stdout: '',
-        stderr: '',
-        durationMs: 0,
-        timedOut: false,
-        cancelled: false,
-        ...over,
-      });
-      if (r.kind === 'cancelled') return toOutcome(result({ cancelled: true }));
+      if (r.kind === 'cancelled') return toOutcome(syntheticResult({ cancelled: true }));
       if (r.kind === 'broken') {
         // The command may have started: running it again could run it twice.
         return {
@@ -87,7 +75,7 @@ export function execJob(
         if (stdout.length > 0) opts.onOutput?.(name, 'stdout', stdout);
         if (stderr.length > 0) opts.onOutput?.(name, 'stderr', stderr);
         return toOutcome(
-          result({
+          syntheticResult({
             exitCode: r.exitCode,
             stdout: stdout.toString('utf8'),
             stderr: stderr.toString('utf8'),
