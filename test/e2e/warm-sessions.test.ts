@@ -12,6 +12,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startLab, type Lab } from '../lab/lab.js';
 import { closeMasters, tempHome, till, tillOk, waitUntil, type TillRun } from '../lab/till.js';
 import { warmSessionCommand } from '../../src/watch/warm-wire.js';
+import { shJoin } from '../../src/protocol/quote.js';
 
 let lab: Lab;
 let home: string;
@@ -26,10 +27,16 @@ const loops = (i: number) =>
   (spawnSync('pgrep', ['-u', lab.hosts[i]!.user, '-f', 'TILL_WARM_READY'], { encoding: 'utf8' }).stdout ?? '')
     .split('\n')
     .filter(Boolean);
-/** A command that says how it ran: 1 under a session's loop, 0 under sshd. */
-const VIA = `tr '\\0' ' ' </proc/$PPID/cmdline | grep -c TILL_WARM_READY`;
+/**
+ * A command that says how it ran: 1 under a session's loop (an ancestor of the command
+ * is the loop), 0 under sshd. Argv words, so any login shell (bash, tcsh) runs it alike.
+ */
+const VIA_SCRIPT =
+  "p=$PPID; n=0; while [ \"$p\" -gt 1 ]; do tr '\\0' ' ' </proc/$p/cmdline | grep -q TILL_WARM_READY && n=1; " +
+  "p=$(awk '/^PPid/{print $2}' /proc/$p/status); done; echo $n";
+const VIA = ['sh', '-c', VIA_SCRIPT];
 const via = async (hosts: string[], extra: string[] = []) => {
-  const r = await till(home, ['host', 'exec', ...hosts, ...extra, '--json', '--', VIA]);
+  const r = await till(home, ['host', 'exec', ...hosts, ...extra, '--json', '--', ...VIA]);
   const doc = JSON.parse(r.stdout) as { results: Array<{ host: string; stdout: string }> };
   return Object.fromEntries(doc.results.map((x) => [x.host, x.stdout.trim()]));
 };
@@ -164,7 +171,7 @@ describe('host exec over watch --keep-warm sessions', { timeout: 300_000 }, () =
     expect(await via(['h1', 'h2'], ['--live'])).toEqual({ h1: '0', h2: '0' });
 
     // Two CLIs at once: a busy session sends the other CLI to ssh; both get their output.
-    const slow = `sleep 2; echo x; ${VIA}`;
+    const slow = `sleep 2; echo x; ${shJoin(VIA)}`;
     const [a, b] = await Promise.all([
       till(home, ['host', 'exec', 'h1', '--json', '--', slow]),
       till(home, ['host', 'exec', 'h1', '--json', '--', slow]),
@@ -199,6 +206,24 @@ describe('host exec over watch --keep-warm sessions', { timeout: 300_000 }, () =
     expect(await via(['h2'])).toEqual({ h2: '0' });
     chownSync(socket(), process.getuid!(), process.getgid!());
     expect(await via(['h2'])).toEqual({ h2: '1' });
+
+    // A tcsh login shell: the loop starts through it (one line), and the command runs in it.
+    const user2 = lab.hosts[2]!.user;
+    execFileSync('/usr/sbin/usermod', ['-s', '/usr/bin/tcsh', user2]);
+    try {
+      // sshd reads the login shell once per connection: the master goes (and its session with it).
+      spawnSync('ssh', ['-F', join(home, 'ssh', 'config'), '-O', 'exit', 'till-h2']);
+      await waitUntil(() => loops(2).length === 0, 30_000, 'h2 session gone with its master');
+      await waitUntil(async () => (await via(['h2'])).h2 === '1', 60_000, 'h2 session re-opened under tcsh');
+      const t = await till(home, ['host', 'exec', 'h2', '--json', '--', 'echo $shell; exit 3']);
+      expect(JSON.parse(t.stdout).results[0]).toMatchObject({
+        status: 'failed',
+        exitCode: 3,
+        stdout: '/usr/bin/tcsh\n',
+      });
+    } finally {
+      execFileSync('/usr/sbin/usermod', ['-s', '/bin/bash', user2]);
+    }
 
     // Stopped: the sessions and the socket are gone; the normal path runs.
     expect((await till(home, ['watch', '--stop'])).code).toBe(0);
