@@ -10,7 +10,7 @@ import { shJoin, shQuote } from './quote.js';
  *
  * A text that a gate allows is part of the protocol with tills already installed on
  * hosts: a version is written out as literal text (frozen(), oneLine()) and never
- * changed or rebuilt from pieces a newer version shares. test/unit/protocol-frozen.test.ts
+ * changed or rebuilt from pieces a newer version shares. test/unit/allowlist-frozen.test.ts
  * pins the sha256 of every registered text.
  */
 
