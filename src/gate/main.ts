@@ -21,11 +21,14 @@ export const GATE_LOG_MAX_BYTES = 512 * 1024;
 
 /**
  * Appends one timestamped line to the gate log, first renaming a log it would take past
- * GATE_LOG_MAX_BYTES to `<log>.1` (replacing the older one). A write that fails part-way
- * is cut back, so the log keeps whole lines; then it throws.
+ * GATE_LOG_MAX_BYTES to `<log>.1` (replacing the older one). A control character in the
+ * message is written escaped (`\n`), so one decision is one line and forges no other. A
+ * write that fails part-way is cut back, so the log keeps whole lines; then it throws.
  */
 export function appendGateLog(file: string, message: string, now = new Date()): void {
-  const text = `${now.toISOString()} ${message}\n`;
+  // eslint-disable-next-line no-control-regex
+  const escaped = message.replace(/[\x00-\x1f\x7f]/g, (c) => JSON.stringify(c).slice(1, -1));
+  const text = `${now.toISOString()} ${escaped}\n`;
   mkdirSync(posix.dirname(file), { recursive: true, mode: 0o700 });
   let size = 0;
   try {

@@ -18,6 +18,15 @@ describe("the gate's log writer", () => {
     expect(statSync(join(home, 'a', 'logs')).mode & 0o777).toBe(0o700);
   });
 
+  it('writes one line a decision: a control character in it is escaped, never a line of its own', () => {
+    const file = join(home, 'c', 'gate.log');
+    const at = new Date('2026-12-07T03:00:00.000Z');
+    appendGateLog(file, 'refused from 127.0.0.1: bad\n2026-12-07T03:00:00.000Z allowed test\r\x1b[2K\t', at);
+    expect(readFileSync(file, 'utf8')).toBe(
+      '2026-12-07T03:00:00.000Z refused from 127.0.0.1: bad\\n2026-12-07T03:00:00.000Z allowed test\\r\\u001b[2K\\t\n',
+    );
+  });
+
   it('renames a log the line would take past the limit to gate.log.1, replacing the older one', () => {
     const dir = join(home, 'b');
     const file = join(dir, 'gate.log');
