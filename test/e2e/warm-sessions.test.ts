@@ -6,11 +6,11 @@
  * with the daemon stopped the normal path runs. Every wait polls; no sleeps.
  */
 import { execFileSync, spawnSync } from 'node:child_process';
-import { chownSync, existsSync, lstatSync, readFileSync, statSync, writeFileSync } from 'node:fs';
+import { chownSync, existsSync, lstatSync, readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { startLab, type Lab } from '../lab/lab.js';
-import { closeMasters, tempHome, till, tillOk, waitUntil, type TillRun } from '../lab/till.js';
+import type { Lab } from '../lab/lab.js';
+import { closeMasters, keepWarmFleet, till, tillOk, waitUntil, type TillRun } from '../lab/till.js';
 import { warmSessionCommand } from '../../src/watch/warm-wire.js';
 import { shJoin } from '../../src/protocol/quote.js';
 
@@ -66,18 +66,8 @@ function text(out: string): string {
 }
 
 beforeAll(async () => {
-  home = tempHome().home;
-  await tillOk(home, ['host', 'init']);
-  lab = await startLab(4, { authorizedKey: readFileSync(join(home, 'ssh', 'till_federation_ed25519.pub'), 'utf8') });
-  for (const h of lab.hosts) await tillOk(home, ['host', 'add', `h${h.index}`, h.spec]);
   // h0 restricted to the gate, h1 and h2 till-ready, h3 only connected.
-  await tillOk(home, ['host', 'setup', 'h0', '--restrict'], { timeoutMs: 180_000 });
-  await tillOk(home, ['host', 'setup', 'h1', 'h2'], { timeoutMs: 180_000 });
-  await tillOk(home, ['host', 'test', 'h3']);
-  const file = join(home, 'schedule.json');
-  const s = JSON.parse(readFileSync(file, 'utf8'));
-  s.sync.next_run = new Date(Date.now() + 86_400_000).toISOString();
-  writeFileSync(file, JSON.stringify(s, null, 2));
+  ({ home, lab } = await keepWarmFleet());
 }, 240_000);
 
 afterAll(async () => {
