@@ -176,6 +176,36 @@ function removeUser(user: string, uid: number | undefined): void {
     const deadline = Date.now() + 5_000;
     while (processesOf(uid).some(isLive) && Date.now() < deadline) sleepSync(10);
   }
+  if (uid !== undefined) {
+    // What it left in the shared temp folders (a session's mktemp -d killed before its trap ran):
+    // once userdel frees the uid, a later lab user given the same uid would seem to own it.
+    try {
+      execFileSync(
+        'find',
+        [
+          '/tmp',
+          '/var/tmp',
+          '/dev/shm',
+          '-xdev',
+          '-mindepth',
+          '1',
+          '-maxdepth',
+          '1',
+          '-user',
+          String(uid),
+          '-exec',
+          'rm',
+          '-rf',
+          '--',
+          '{}',
+          '+',
+        ],
+        { stdio: 'ignore' },
+      );
+    } catch {
+      // a folder it could not read or an entry already gone: nothing more to clean
+    }
+  }
   try {
     run('userdel', [user]);
   } catch {
