@@ -1,0 +1,96 @@
+// Where an unchanged redeploy's time goes (issue 19 item 3): the whole `till host deploy`
+// of an unchanged tree against its parts, each timed alone on the same lab and masters,
+// interleaved, median of REPEAT:
+//   - plain `rsync -a` with no change (the baseline), and the same as a dry run;
+//   - one ssh session over the master (`true`): the floor of any round trip;
+//   - `cp -al` of the live release on every host (what prepare did for a same-hash tree);
+//   - till's own start (`till --version`) and its local hash of the tree.
+//   node bench/deploy-steps.mjs   (HOSTS=10 FILES=3800 SIZE_MB=30 REPEAT=5)
+import { spawn } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { performance } from 'node:perf_hooks';
+import { build } from 'esbuild';
+
+const HOSTS = Number(process.env.HOSTS ?? 10);
+const FILES = Number(process.env.FILES ?? 3800);
+const SIZE_MB = Number(process.env.SIZE_MB ?? 30);
+const REPEAT = Number(process.env.REPEAT ?? 5);
+
+const tmp = mkdtempSync('/tmp/tb-');
+await build({
+  entryPoints: ['test/lab/lab.ts', 'test/lab/till.ts', 'src/deploy/source.ts'],
+  outdir: tmp,
+  bundle: true,
+  platform: 'node',
+  format: 'esm',
+  outExtension: { '.js': '.mjs' },
+  logLevel: 'warning',
+});
+const { startLab } = await import(join(tmp, 'test', 'lab', 'lab.mjs'));
+const { tempHome, tillOk, closeMasters } = await import(join(tmp, 'test', 'lab', 'till.mjs'));
+const { treeHash } = await import(join(tmp, 'src', 'deploy', 'source.mjs'));
+
+function run(cmd, args) {
+  return new Promise((resolve, reject) => {
+    const c = spawn(cmd, args, { stdio: ['ignore', 'ignore', 'pipe'] });
+    let err = '';
+    c.stderr.on('data', (d) => (err += d));
+    c.on('close', (code) => (code === 0 ? resolve() : reject(new Error(`${cmd} exited ${code}: ${err}`))));
+  });
+}
+const timed = async (fn) => {
+  const t = performance.now();
+  await fn();
+  return performance.now() - t;
+};
+const median = (xs) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
+
+const { home } = tempHome();
+const src = mkdtempSync('/tmp/tb-src-');
+let lab;
+try {
+  const per = Math.floor((SIZE_MB * 1024 * 1024) / FILES);
+  for (let i = 0; i < FILES; i++) {
+    const dir = join(src, `d${i % 40}`);
+    mkdirSync(dir, { recursive: true });
+    writeFileSync(join(dir, `f${i}.txt`), randomBytes(Math.ceil((per * 3) / 4)).toString('base64').slice(0, per));
+  }
+  await tillOk(home, ['host', 'init']);
+  const key = readFileSync(join(home, 'ssh', 'till_federation_ed25519.pub'), 'utf8');
+  lab = await startLab(HOSTS, { authorizedKey: key });
+  for (const h of lab.hosts) await tillOk(home, ['host', 'add', `b${h.index}`, h.spec]);
+  await tillOk(home, ['host', 'test', '--all'], { timeoutMs: 120_000 });
+  const cfg = join(home, 'ssh', 'config');
+  const ssh = (h, cmd) => run('ssh', ['-F', cfg, '-T', `till-b${h.index}`, cmd]);
+  const all = (fn) => Promise.all(lab.hosts.map(fn));
+  const opts = { timeoutMs: 600_000 };
+  await all((h) => run('rsync', ['-a', '-e', `ssh -F ${cfg} -T`, `${src}/`, `till-b${h.index}:plain/`]));
+  await tillOk(home, ['host', 'deploy', '--all', '--source', src], opts);
+  console.log(`deploy steps: ${HOSTS} hosts, ${FILES} files, ${SIZE_MB} MB (load ${(await import('node:os')).loadavg()[0].toFixed(1)})`);
+  const rows = {
+    'plain rsync -a, no change': () =>
+      all((h) => run('rsync', ['-a', '-e', `ssh -F ${cfg} -T`, `${src}/`, `till-b${h.index}:plain/`])),
+    'plain rsync -a -n -i, no change (a dry-run compare)': () =>
+      all((h) => run('rsync', ['-a', '-n', '-i', '-e', `ssh -F ${cfg} -T`, `${src}/`, `till-b${h.index}:plain/`])),
+    'till host deploy --all, unchanged': () => tillOk(home, ['host', 'deploy', '--all', '--source', src], opts),
+    'one ssh session (true) per host': () => all((h) => ssh(h, 'true')),
+    'cp -al of the live release per host (+ its rm)': () =>
+      all((h) => ssh(h, 'cd projects/github && cp -al Tekton.till/releases/"$(basename "$(readlink Tekton)")" cpal && rm -rf cpal')),
+    'till --version (start)': () => run(process.execPath, ['bin/till.cjs', '--version']),
+    'local tree hash (in process)': async () => treeHash(src, ['logs', 'data']),
+  };
+  const m = Object.fromEntries(Object.keys(rows).map((k) => [k, []]));
+  for (let i = 0; i < REPEAT; i++) for (const [k, fn] of Object.entries(rows)) m[k].push(await timed(fn));
+  const base = median(m['plain rsync -a, no change']);
+  for (const [k, xs] of Object.entries(m))
+    console.log(
+      `${k.padEnd(52)} ${(median(xs) / 1000).toFixed(3)} s  ${(median(xs) / base).toFixed(2)}x  (${xs.map((x) => (x / 1000).toFixed(2)).join(' ')})`,
+    );
+} finally {
+  await closeMasters(home);
+  lab?.stop();
+  rmSync(src, { recursive: true, force: true });
+  rmSync(tmp, { recursive: true, force: true });
+}
