@@ -5,7 +5,10 @@
 //   - one ssh session over the master (`true`): the floor of any round trip;
 //   - `cp -al` of the live release on every host (what prepare did for a same-hash tree);
 //   - till's own start (`till --version`) and its local hash of the tree.
-//   node bench/deploy-steps.mjs   (HOSTS=10 FILES=3800 SIZE_MB=30 REPEAT=5)
+// With BEFORE=<checkout of another commit, built>, that till's unchanged redeploy is
+// timed too, interleaved (each of its runs makes a new release of the same tree, so
+// the next run of this till finds the live release the same again).
+//   node bench/deploy-steps.mjs   (HOSTS=10 FILES=3800 SIZE_MB=30 REPEAT=5 BEFORE=)
 import { spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
@@ -32,9 +35,9 @@ const { startLab } = await import(join(tmp, 'test', 'lab', 'lab.mjs'));
 const { tempHome, tillOk, closeMasters } = await import(join(tmp, 'test', 'lab', 'till.mjs'));
 const { treeHash } = await import(join(tmp, 'src', 'deploy', 'source.mjs'));
 
-function run(cmd, args) {
+function run(cmd, args, env = process.env) {
   return new Promise((resolve, reject) => {
-    const c = spawn(cmd, args, { stdio: ['ignore', 'ignore', 'pipe'] });
+    const c = spawn(cmd, args, { stdio: ['ignore', 'ignore', 'pipe'], env });
     let err = '';
     c.stderr.on('data', (d) => (err += d));
     c.on('close', (code) => (code === 0 ? resolve() : reject(new Error(`${cmd} exited ${code}: ${err}`))));
@@ -55,7 +58,12 @@ try {
   for (let i = 0; i < FILES; i++) {
     const dir = join(src, `d${i % 40}`);
     mkdirSync(dir, { recursive: true });
-    writeFileSync(join(dir, `f${i}.txt`), randomBytes(Math.ceil((per * 3) / 4)).toString('base64').slice(0, per));
+    writeFileSync(
+      join(dir, `f${i}.txt`),
+      randomBytes(Math.ceil((per * 3) / 4))
+        .toString('base64')
+        .slice(0, per),
+    );
   }
   await tillOk(home, ['host', 'init']);
   const key = readFileSync(join(home, 'ssh', 'till_federation_ed25519.pub'), 'utf8');
@@ -68,16 +76,38 @@ try {
   const opts = { timeoutMs: 600_000 };
   await all((h) => run('rsync', ['-a', '-e', `ssh -F ${cfg} -T`, `${src}/`, `till-b${h.index}:plain/`]));
   await tillOk(home, ['host', 'deploy', '--all', '--source', src], opts);
-  console.log(`deploy steps: ${HOSTS} hosts, ${FILES} files, ${SIZE_MB} MB (load ${(await import('node:os')).loadavg()[0].toFixed(1)})`);
+  console.log(
+    `deploy steps: ${HOSTS} hosts, ${FILES} files, ${SIZE_MB} MB (load ${(await import('node:os')).loadavg()[0].toFixed(1)})`,
+  );
   const rows = {
     'plain rsync -a, no change': () =>
       all((h) => run('rsync', ['-a', '-e', `ssh -F ${cfg} -T`, `${src}/`, `till-b${h.index}:plain/`])),
     'plain rsync -a -n -i, no change (a dry-run compare)': () =>
       all((h) => run('rsync', ['-a', '-n', '-i', '-e', `ssh -F ${cfg} -T`, `${src}/`, `till-b${h.index}:plain/`])),
     'till host deploy --all, unchanged': () => tillOk(home, ['host', 'deploy', '--all', '--source', src], opts),
+    ...(process.env.BEFORE
+      ? {
+          [`till of ${process.env.BEFORE}, unchanged`]: () =>
+            run(
+              process.execPath,
+              [join(process.env.BEFORE, 'bin/till.cjs'), 'host', 'deploy', '--all', '--source', src],
+              {
+                PATH: process.env.PATH,
+                HOME: process.env.HOME,
+                TILL_HOME: home,
+                NO_COLOR: '1',
+              },
+            ),
+        }
+      : {}),
     'one ssh session (true) per host': () => all((h) => ssh(h, 'true')),
     'cp -al of the live release per host (+ its rm)': () =>
-      all((h) => ssh(h, 'cd projects/github && cp -al Tekton.till/releases/"$(basename "$(readlink Tekton)")" cpal && rm -rf cpal')),
+      all((h) =>
+        ssh(
+          h,
+          'cd projects/github && cp -al Tekton.till/releases/"$(basename "$(readlink Tekton)")" cpal && rm -rf cpal',
+        ),
+      ),
     'till --version (start)': () => run(process.execPath, ['bin/till.cjs', '--version']),
     'local tree hash (in process)': async () => treeHash(src, ['logs', 'data']),
   };

@@ -73,7 +73,9 @@ describe('unchanged redeploy', { timeout: 600_000 }, () => {
       expect(byHost(doc, host)).toMatchObject({ ok: true, phase: 'unchanged', unchanged: true, release: ids[i] });
     expect([snapshot(h0), snapshot(h1)]).toEqual(before);
     // Through the gate: the look and a dry-run upload into the live release, nothing else.
-    const gate = readFileSync(join(h1.home, '.till/logs/gate.log'), 'utf8').split('\n').slice(gateLines - 1);
+    const gate = readFileSync(join(h1.home, '.till/logs/gate.log'), 'utf8')
+      .split('\n')
+      .slice(gateLines - 1);
     expect(gate.join('\n')).toMatch(/allowed deploy-compare from/);
     expect(gate.join('\n')).toMatch(new RegExp(`allowed rsync to \\S+/releases/${ids[1]}/ from`));
     expect(gate.join('\n')).not.toMatch(/deploy-prepare|deploy-switch/);

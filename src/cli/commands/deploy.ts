@@ -313,9 +313,12 @@ export function registerDeployCommands(host: TillCommand, cli: Cli): void {
         });
         return;
       }
+      // git runs while the tree is hashed (an unchanged redeploy's local work is mostly these two).
+      const gitDone = gitRecord(source.dir);
+      const past = journalStore(paths).read();
       const hash = treeHash(source.dir, shared);
-      const git = await gitRecord(source.dir);
-      const used = new Set((await journalStore(paths).read()).runs.map((r) => r.release));
+      const [git, journalNow] = await Promise.all([gitDone, past]);
+      const used = new Set(journalNow.runs.map((r) => r.release));
       const maxFail = opts.maxFail ?? { count: 0 };
       const progressive = opts.canary !== undefined || opts.batchSize !== undefined || given('maxFail');
       run = {
