@@ -9,40 +9,21 @@
 // timed too, interleaved (each of its runs makes a new release of the same tree, so
 // the next run of this till finds the live release the same again).
 //   node bench/deploy-steps.mjs   (HOSTS=10 FILES=3800 SIZE_MB=30 REPEAT=5 BEFORE=)
-import { spawn } from 'node:child_process';
-import { randomBytes } from 'node:crypto';
-import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
-import { build } from 'esbuild';
+import { bundle, deployLab, run, writeTree } from './deploy-lab.mjs';
 
 const HOSTS = Number(process.env.HOSTS ?? 10);
 const FILES = Number(process.env.FILES ?? 3800);
 const SIZE_MB = Number(process.env.SIZE_MB ?? 30);
 const REPEAT = Number(process.env.REPEAT ?? 5);
 
-const tmp = mkdtempSync('/tmp/tb-');
-await build({
-  entryPoints: ['test/lab/lab.ts', 'test/lab/till.ts', 'src/deploy/source.ts'],
-  outdir: tmp,
-  bundle: true,
-  platform: 'node',
-  format: 'esm',
-  outExtension: { '.js': '.mjs' },
-  logLevel: 'warning',
-});
-const { startLab } = await import(join(tmp, 'test', 'lab', 'lab.mjs'));
-const { tempHome, tillOk, closeMasters } = await import(join(tmp, 'test', 'lab', 'till.mjs'));
-const { treeHash } = await import(join(tmp, 'src', 'deploy', 'source.mjs'));
+const tmp = await bundle(['test/lab/lab.ts', 'test/lab/till.ts', 'src/deploy/source.ts']);
+const { startLab } = await import(join(tmp, 'test/lab/lab.mjs'));
+const { tempHome, tillOk, closeMasters } = await import(join(tmp, 'test/lab/till.mjs'));
+const { treeHash } = await import(join(tmp, 'src/deploy/source.mjs'));
 
-function run(cmd, args, env = process.env) {
-  return new Promise((resolve, reject) => {
-    const c = spawn(cmd, args, { stdio: ['ignore', 'ignore', 'pipe'], env });
-    let err = '';
-    c.stderr.on('data', (d) => (err += d));
-    c.on('close', (code) => (code === 0 ? resolve() : reject(new Error(`${cmd} exited ${code}: ${err}`))));
-  });
-}
 const timed = async (fn) => {
   const t = performance.now();
   await fn();
@@ -54,22 +35,8 @@ const { home } = tempHome();
 const src = mkdtempSync('/tmp/tb-src-');
 let lab;
 try {
-  const per = Math.floor((SIZE_MB * 1024 * 1024) / FILES);
-  for (let i = 0; i < FILES; i++) {
-    const dir = join(src, `d${i % 40}`);
-    mkdirSync(dir, { recursive: true });
-    writeFileSync(
-      join(dir, `f${i}.txt`),
-      randomBytes(Math.ceil((per * 3) / 4))
-        .toString('base64')
-        .slice(0, per),
-    );
-  }
-  await tillOk(home, ['host', 'init']);
-  const key = readFileSync(join(home, 'ssh', 'till_federation_ed25519.pub'), 'utf8');
-  lab = await startLab(HOSTS, { authorizedKey: key });
-  for (const h of lab.hosts) await tillOk(home, ['host', 'add', `b${h.index}`, h.spec]);
-  await tillOk(home, ['host', 'test', '--all'], { timeoutMs: 120_000 });
+  writeTree(src, FILES, SIZE_MB);
+  lab = await deployLab({ startLab, tillOk }, home, HOSTS);
   const cfg = join(home, 'ssh', 'config');
   const ssh = (h, cmd) => run('ssh', ['-F', cfg, '-T', `till-b${h.index}`, cmd]);
   const all = (fn) => Promise.all(lab.hosts.map(fn));

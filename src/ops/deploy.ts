@@ -292,12 +292,7 @@ export function stageJob(plan: DeployPlan, journal: DeployJournalWriter, locked:
       stderr: res.stderr,
     });
 
-    let ignoreFile: string | undefined = join(plan.source.dir, '.tillignore');
-    try {
-      await access(ignoreFile);
-    } catch {
-      ignoreFile = undefined;
-    }
+    const ignoreFile = await tillIgnore(plan.source.dir);
     const rsyncArgs = (extra: { linkDest?: string; rsyncPath?: string }) =>
       buildDeployRsyncArgs({
         source: plan.source.dir,
@@ -558,7 +553,7 @@ export function changedItems(changes: readonly string[]): string[] {
 }
 
 /** The source's `.tillignore`, when it has one. */
-async function tillIgnore(dir: string): Promise<string | undefined> {
+export async function tillIgnore(dir: string): Promise<string | undefined> {
   const file = join(dir, '.tillignore');
   try {
     await access(file);
@@ -859,12 +854,7 @@ export function dryRunJob(
     const read = await deployScript({ paths, ...opts }, name, deployState, { path: layout.path }, signal);
     if (read.failure || !read.value) return scriptOutcome(read);
     const state = readRemoteState(read.value, layout);
-    let ignoreFile: string | undefined = join(source.dir, '.tillignore');
-    try {
-      await access(ignoreFile);
-    } catch {
-      ignoreFile = undefined;
-    }
+    const ignoreFile = await tillIgnore(source.dir);
     // Against the current release itself (not P, its symlink: a restricted key's gate
     // allows uploads into releases/ only); before any deploy, against an empty local
     // folder (everything is new); a plain directory at P is compared as it is.
