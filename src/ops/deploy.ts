@@ -497,11 +497,10 @@ async function unchangedOn(
     if (look.failure?.connection === true) return scriptOutcome(look);
     if (look.failure || !look.value) return;
     report = look.value;
+    rs = look.result;
     const current = readRemoteState(report, layout).current;
-    if (report.hold !== undefined || !report.markers.flags.has('SAME_SETUP') || current === null) {
-      if (report.hold === undefined) return;
-      rs = look.result;
-    } else rs = await compare(`${rsyncRemotePath(layout.releases)}/${current}`);
+    if (report.hold === undefined && report.markers.flags.has('SAME_SETUP') && current !== null)
+      rs = await compare(`${rsyncRemotePath(layout.releases)}/${current}`);
   }
   const remote = readRemoteState(report, layout);
   if (remote.hold !== undefined) {
