@@ -7,12 +7,10 @@
 // (so <= 3.1x of it). Issue 19: an unchanged redeploy within 1.5x of plain rsync's
 // no-change run; a changed redeploy of a few files sends only those files' deltas.
 // With BENCH_SUMMARY=<file>, issue 19's rows are also written there as JSON.
-import { spawn } from 'node:child_process';
-import { randomBytes } from 'node:crypto';
-import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
-import { build } from 'esbuild';
+import { bundle, deployLab, run, writeTree } from './deploy-lab.mjs';
 
 const HOSTS = Number(process.env.HOSTS ?? 20);
 const REDEPLOY_HOSTS = Math.min(HOSTS, Number(process.env.REDEPLOY_HOSTS ?? 10));
@@ -24,27 +22,9 @@ const CHANGED = Number(process.env.CHANGED ?? 3);
 const REPEAT = Number(process.env.REPEAT ?? 5);
 
 // The lab helper is TypeScript: bundle it once for this script.
-const tmp = mkdtempSync('/tmp/tb-');
-await build({
-  entryPoints: ['test/lab/lab.ts', 'test/lab/till.ts'],
-  outdir: tmp,
-  bundle: true,
-  platform: 'node',
-  format: 'esm',
-  outExtension: { '.js': '.mjs' },
-  logLevel: 'warning',
-});
-const { startLab } = await import(join(tmp, 'lab.mjs'));
-const { tempHome, tillOk, closeMasters } = await import(join(tmp, 'till.mjs'));
-
-function run(cmd, args) {
-  return new Promise((resolve, reject) => {
-    const c = spawn(cmd, args, { stdio: ['ignore', 'ignore', 'pipe'] });
-    let err = '';
-    c.stderr.on('data', (d) => (err += d));
-    c.on('close', (code) => (code === 0 ? resolve() : reject(new Error(`${cmd} exited ${code}: ${err}`))));
-  });
-}
+const tmp = await bundle(['test/lab/lab.ts', 'test/lab/till.ts']);
+const { startLab } = await import(join(tmp, 'test/lab/lab.mjs'));
+const { tempHome, tillOk, closeMasters } = await import(join(tmp, 'test/lab/till.mjs'));
 
 async function timed(label, fn) {
   const t = performance.now();
@@ -58,29 +38,14 @@ const { home } = tempHome();
 const src = mkdtempSync('/tmp/tb-src-');
 let lab;
 try {
-  // Text-like content (base64 of random bytes): compressible, as source trees are.
-  const per = Math.floor((SIZE_MB * 1024 * 1024) / FILES);
-  for (let i = 0; i < FILES; i++) {
-    const dir = join(src, `d${i % 40}`);
-    mkdirSync(dir, { recursive: true });
-    writeFileSync(
-      join(dir, `f${i}.txt`),
-      randomBytes(Math.ceil((per * 3) / 4))
-        .toString('base64')
-        .slice(0, per),
-    );
-  }
-  await tillOk(home, ['host', 'init']);
-  const key = readFileSync(join(home, 'ssh', 'till_federation_ed25519.pub'), 'utf8');
-  lab = await startLab(HOSTS, { authorizedKey: key });
-  for (const h of lab.hosts) await tillOk(home, ['host', 'add', `b${h.index}`, h.spec]);
+  writeTree(src, FILES, SIZE_MB);
+  // Live masters for everyone (plain rsync below goes through the same config and masters).
+  lab = await deployLab({ startLab, tillOk }, home, HOSTS);
   const few = lab.hosts.slice(0, REDEPLOY_HOSTS);
   await tillOk(home, ['host', 'group', 'create', 'few', ...few.map((h) => `b${h.index}`)]);
   // The others get a new release (untimed) before each rollback, so every host has one to go back to.
   const rest = lab.hosts.slice(REDEPLOY_HOSTS);
   if (rest.length > 0) await tillOk(home, ['host', 'group', 'create', 'rest', ...rest.map((h) => `b${h.index}`)]);
-  // Live masters for everyone (plain rsync below goes through the same config and masters).
-  await tillOk(home, ['host', 'test', '--all'], { timeoutMs: 120_000 });
   const cfg = join(home, 'ssh', 'config');
   const plain = (hosts = lab.hosts) =>
     Promise.all(hosts.map((h) => run('rsync', ['-a', '-e', `ssh -F ${cfg} -T`, `${src}/`, `till-b${h.index}:plain/`])));
@@ -104,9 +69,13 @@ try {
   let changedRuns = 0;
   let changedBytes = 0;
   let copied = 0;
+  let unchanged = 0;
   let sent = 0;
   let total = 0;
   for (let i = 0; i < REPEAT; i++) {
+    // The previous round rolled the hosts back to the tree before its change: deploy the
+    // source as it is (untimed), so the redeploy timed next is really of an unchanged tree.
+    if (i > 0) await tillOk(home, ['host', 'deploy', '--group', 'few', '--source', src], opts);
     m.same.push(await quiet(() => plain(few)));
     m.again.push(
       await quiet(async () => {
@@ -114,6 +83,7 @@ try {
           (await tillOk(home, ['host', 'deploy', '--group', 'few', '--source', src, '--json'], opts)).stdout,
         );
         copied += doc.results.filter((r) => r.copiedFrom !== null).length;
+        unchanged += doc.results.filter((r) => r.unchanged === true).length;
         sent += doc.results.reduce((n, r) => n + (r.literalBytes ?? 0), 0);
         total += doc.results.length;
       }),
@@ -151,7 +121,7 @@ try {
   show(`plain rsync -a, no change, ${REDEPLOY_HOSTS} hosts`, m.same);
   show(`till host deploy, unchanged, ${REDEPLOY_HOSTS} hosts`, m.again);
   console.log(
-    `  (staged as a cp -al copy of the live release on ${copied} of ${total} host deploys; file data sent: ${sent} bytes)`,
+    `  (left unchanged, the live release compared only, on ${unchanged} of ${total} host deploys; staged as a cp -al copy of it on ${copied}; file data sent: ${sent} bytes)`,
   );
   show(`plain rsync -a, ${CHANGED} files changed, ${REDEPLOY_HOSTS} hosts`, m.plainChanged);
   show(`till host deploy, ${CHANGED} files changed, ${REDEPLOY_HOSTS} hosts`, m.changed);

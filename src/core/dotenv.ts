@@ -40,3 +40,13 @@ export function renderEnvLocal(sourceEnv: string | undefined, tektonRoot: string
   if (!found) out.push(`TEKTON_ROOT=${tektonRoot}`);
   return `${out.join('\n')}\n`;
 }
+
+/**
+ * The host's `.env.local` as renderEnvLocal writes it, split around TEKTON_ROOT's value
+ * (the remote path, which only the host knows when it starts with `~/`): the text
+ * before it and after it; undefined when the source's text could not be split so.
+ */
+export function envLocalAround(sourceEnv: string | undefined): [string, string] | undefined {
+  const parts = renderEnvLocal(sourceEnv, '\u0001').split('\u0001');
+  return parts.length === 2 ? [parts[0]!, parts[1]!] : undefined;
+}

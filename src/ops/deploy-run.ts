@@ -147,6 +147,10 @@ export async function runDeploy(
     });
     cancelled = phase1.cancelled;
     for (const r of phase1.results) {
+      if (r.ok && r.data?.unchanged === true) {
+        results.set(r.host, { ...r, data: { ...r.data, phase: 'unchanged' } });
+        continue;
+      }
       if (r.ok && r.data) staged.set(r.host, r.data);
       else {
         if (r.status !== 'skipped') await journal.advance(plan.run.run, r.host, 'failed', { error: r.error });

@@ -6,7 +6,7 @@ import type { Failure } from '../core/failure.js';
 import type { TillPaths } from '../core/paths.js';
 import type { DeployJournalWriter, DeployRun } from '../core/state/deploy-journal.js';
 import { raiseTo, lifecycleOf, type HostEntry } from '../core/state/hosts.js';
-import { renderEnvLocal } from '../core/dotenv.js';
+import { envLocalAround, renderEnvLocal } from '../core/dotenv.js';
 import {
   absoluteRemotePath,
   adoptedId,
@@ -36,12 +36,15 @@ import { treeSize, type DeploySource } from '../deploy/source.js';
 import { MAX_MESSAGE } from '../protocol/args.js';
 import {
   deployCheck,
+  deployCompare,
+  deployCompareRsync,
   deployDiscard,
   deployPrepare,
   deployPrepareFused,
   deployState,
   deployUnlock,
   parseDeployReport,
+  type DeployReport,
   type PrepareParams,
 } from '../protocol/deploy.js';
 import type { HookRun } from '../protocol/hooks.js';
@@ -63,6 +66,12 @@ export interface DeployPlan {
   run: DeployRun;
   source: DeploySource;
   forceUnlock: boolean;
+  /**
+   * Make a new release even on a host whose live release is what this one would be
+   * (`--force-release`); otherwise such a host is compared, left as it is, and reported
+   * unchanged.
+   */
+  forceRelease: boolean;
   connectTimeout?: number;
   timeoutMs?: number;
   /** Who deploys what and why, for the release record on each host. */
@@ -97,6 +106,11 @@ export interface StageData {
   releases: Release[];
   /** The remote $HOME (for TEKTON_ROOT). */
   home: string;
+  /**
+   * The host's live release is what this one would be (tree, .env.local, shared links,
+   * installation): nothing was written there and `release` is the live one, which stays.
+   */
+  unchanged?: true;
 }
 
 export interface SwitchData {
@@ -123,7 +137,8 @@ export interface DeployRecord {
 
 export type DeployResultData = Partial<StageData> &
   Partial<SwitchData> & {
-    phase: 'stage' | 'switch';
+    /** Where the host ended: staged (or failed to), switched, or left as it was (its live release is this one). */
+    phase: 'stage' | 'switch' | 'unchanged';
     /** The switch batch the host was in (1 first; the canaries, when any, are batch 1). */
     batch?: number;
     /** A manual lock stopped the deploy on this host (host text). */
@@ -191,6 +206,14 @@ export function stageJob(plan: DeployPlan, journal: DeployJournalWriter, locked:
   const { run } = plan;
   return async ({ name, entry, signal }) => {
     const layout = remoteLayout(entry.tekton_path);
+    const same = await unchangedOn(plan, name, entry, signal);
+    if (same !== undefined) {
+      if (same.ok && same.data !== undefined) {
+        await journal.advance(run.run, name, 'done', { unchanged: same.data.release });
+        plan.onStaged?.(name, same.data);
+      }
+      return same;
+    }
     const now = new Date();
     const lock = lockInfo(plan);
     const prepare: PrepareParams = {
@@ -269,12 +292,7 @@ export function stageJob(plan: DeployPlan, journal: DeployJournalWriter, locked:
       stderr: res.stderr,
     });
 
-    let ignoreFile: string | undefined = join(plan.source.dir, '.tillignore');
-    try {
-      await access(ignoreFile);
-    } catch {
-      ignoreFile = undefined;
-    }
+    const ignoreFile = await tillIgnore(plan.source.dir);
     const rsyncArgs = (extra: { linkDest?: string; rsyncPath?: string }) =>
       buildDeployRsyncArgs({
         source: plan.source.dir,
@@ -418,6 +436,130 @@ export function stageJob(plan: DeployPlan, journal: DeployJournalWriter, locked:
     if (failed) return saysDiskFull(rs.stderr) ? diskFull(rs) : failed;
     return staged(state, state.home, rs, `${prep.result.stderr}${rs.stderr}`);
   };
+}
+
+/**
+ * An unchanged redeploy on one host: when till's database says the live release was made
+ * from a tree of this content hash, one read-only look (deploy-compare: no manual or
+ * deploy lock, P on that release, its .env.local, shared links and registration as a
+ * switch would leave them) and a dry-run rsync of the source against the live release,
+ * in one connection on an unrestricted host (the look is rsync's --rsync-path), two on a
+ * restricted one (the look as a registered script, then a dry-run upload its gate
+ * allows). No difference: the host's outcome, unchanged, nothing written. A manual lock:
+ * the host's outcome, held. A lost connection: that failure. Anything else (a
+ * difference, drift, a refusal, an older gate): undefined, the normal two-phase deploy.
+ */
+async function unchangedOn(
+  plan: DeployPlan,
+  name: string,
+  entry: HostEntry,
+  signal: AbortSignal,
+): Promise<JobOutcome<StageData> | undefined> {
+  const { run } = plan;
+  const hash = contentHashOf(run.release);
+  const live = entry.deploy?.current ?? null;
+  const env = envLocalAround(plan.source.envLocal);
+  const state = run.hosts[name]?.state ?? 'pending';
+  if (plan.forceRelease || hash === '' || live === null || contentHashOf(live) !== hash || env === undefined) return;
+  if (state !== 'pending' && state !== 'failed') return;
+  const layout = remoteLayout(entry.tekton_path);
+  const params = {
+    path: layout.path,
+    contentHash: hash,
+    shared: run.options.shared,
+    installation: run.installation,
+    envBefore: env[0],
+    envAfter: env[1],
+  };
+  const ignoreFile = await tillIgnore(plan.source.dir);
+  const compare = (dest: string, rsyncPath?: string) =>
+    runProcess(
+      'rsync',
+      buildDeployRsyncArgs({
+        source: plan.source.dir,
+        host: name,
+        dest,
+        remoteShell: rsyncRemoteShell(plan.paths, plan.connectTimeout),
+        shared: run.options.shared,
+        ...(ignoreFile !== undefined ? { ignoreFile } : {}),
+        dryRun: true,
+        ...(rsyncPath !== undefined ? { rsyncPath } : {}),
+      }),
+      { signal, timeoutMs: plan.timeoutMs },
+    );
+  let report: DeployReport;
+  let rs: ProcessResult;
+  if (entry.restricted !== true) {
+    rs = await compare('.', commandLine(deployCompareRsync.versions[0]!, params));
+    report = parseDeployReport(rs.stderr);
+  } else {
+    const look = await deployScript(plan, name, deployCompare, params, signal);
+    if (look.failure?.connection === true) return scriptOutcome(look);
+    if (look.failure || !look.value) return;
+    report = look.value;
+    rs = look.result;
+    const current = readRemoteState(report, layout).current;
+    if (report.hold === undefined && report.markers.flags.has('SAME_SETUP') && current !== null)
+      rs = await compare(`${rsyncRemotePath(layout.releases)}/${current}`);
+  }
+  const remote = readRemoteState(report, layout);
+  if (remote.hold !== undefined) {
+    plan.onHold?.(name, remote.hold);
+    return {
+      ok: false,
+      failure: heldFailure(name, remote.hold),
+      exitCode: rs.exitCode,
+      stdout: rs.stdout,
+      stderr: rs.stderr,
+    };
+  }
+  // The look stopped before the compare (a difference, a lock): the normal deploy says the rest.
+  if (report.markers.values.has('DIFFERS') || report.markers.values.has('EXIT')) return;
+  const failed = transferFailure(rs);
+  if (failed?.ok === false && failed.failure?.connection === true && remote.home === undefined) return failed;
+  if (failed !== undefined || !report.markers.flags.has('SAME_SETUP') || remote.current === null) return;
+  if (changedItems(itemizedChanges(rs.stdout)).length > 0) return;
+  const record = listReleases(remote).find((r) => r.id === remote.current);
+  if (record?.state !== 'good') return;
+  if (remote.home !== undefined) plan.onHold?.(name, null);
+  return {
+    ok: true,
+    exitCode: 0,
+    stdout: '',
+    stderr: '',
+    data: {
+      release: remote.current,
+      previous: null,
+      transferred: false,
+      stats: parseRsyncStats(rs.stdout),
+      adopted: null,
+      brokeLock: null,
+      copiedFrom: null,
+      releases: record !== undefined ? [record] : [],
+      home: remote.home ?? '',
+      unchanged: true,
+    },
+  };
+}
+
+/**
+ * The dry run's changes that make a release differ: all but a folder whose time alone
+ * differs (a switch writes `.env.local` and the shared links into a release after
+ * rsync set its folders' times).
+ */
+export function changedItems(changes: readonly string[]): string[] {
+  return changes.filter((l) => !/^\.d\.\.t[.]+ /.test(l));
+}
+
+/** The source's `.tillignore`, when it has one. */
+export async function tillIgnore(dir: string): Promise<string | undefined> {
+  const file = join(dir, '.tillignore');
+  try {
+    await access(file);
+    return file;
+  } catch {
+    return undefined;
+  }
 }
 
 /** Whether a host may run release hooks: any host but a restricted one whose gate.json does not allow them. */
@@ -653,6 +795,20 @@ export function applyDeploy(
     };
     return;
   }
+  if (result.ok && data.phase === 'unchanged') {
+    entry.status = raiseTo(lifecycleOf(entry), 'deployed');
+    if (entry.deploy?.current !== data.release) {
+      const live = data.releases?.find((r) => r.id === data.release);
+      entry.deploy = {
+        current: data.release ?? null,
+        previous: entry.deploy?.previous ?? null,
+        at: now.toISOString(),
+        ...recordOf(live),
+      };
+    }
+    if (!entry.installations.includes(installation)) entry.installations.push(installation);
+    return;
+  }
   if (!result.ok || data.phase !== 'switch') return;
   entry.status = raiseTo(lifecycleOf(entry), 'deployed');
   entry.deploy = {
@@ -697,12 +853,7 @@ export function dryRunJob(
     const read = await deployScript({ paths, ...opts }, name, deployState, { path: layout.path }, signal);
     if (read.failure || !read.value) return scriptOutcome(read);
     const state = readRemoteState(read.value, layout);
-    let ignoreFile: string | undefined = join(source.dir, '.tillignore');
-    try {
-      await access(ignoreFile);
-    } catch {
-      ignoreFile = undefined;
-    }
+    const ignoreFile = await tillIgnore(source.dir);
     // Against the current release itself (not P, its symlink: a restricted key's gate
     // allows uploads into releases/ only); before any deploy, against an empty local
     // folder (everything is new); a plain directory at P is compared as it is.

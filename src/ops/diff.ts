@@ -1,5 +1,3 @@
-import { access } from 'node:fs/promises';
-import { join } from 'node:path';
 import type { HostJob, JobOutcome } from '../core/fanout.js';
 import type { HostEntry } from '../core/state/hosts.js';
 import type { TillPaths } from '../core/paths.js';
@@ -13,6 +11,7 @@ import { rsyncRemoteShell } from '../ssh/args.js';
 import { remoteFailure } from '../ssh/outcome.js';
 import { runProcess } from '../ssh/process.js';
 import { runScript, scriptOutcome } from '../ssh/run-script.js';
+import { tillIgnore } from './deploy.js';
 
 /**
  * `till host diff`: what changed on a host since its deploy (drift). One read-only
@@ -75,12 +74,7 @@ export async function compareLive(
       outcome: { ok: false, failure: remoteFailure(`nothing deployed at ${layout.path}: no release to compare`) },
     };
   const remoteDir = state.current !== null ? `${layout.releases}/${state.current}` : layout.path;
-  let ignoreFile: string | undefined = join(source.dir, '.tillignore');
-  try {
-    await access(ignoreFile);
-  } catch {
-    ignoreFile = undefined;
-  }
+  const ignoreFile = await tillIgnore(source.dir);
   const args = buildDriftRsyncArgs({
     host: name,
     remoteShell: rsyncRemoteShell(paths, opts.connectTimeout),

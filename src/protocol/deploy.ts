@@ -620,3 +620,134 @@ exit 0
     };
   },
 };
+
+export interface CompareParams {
+  path: string;
+  /** The new tree's content hash (the last 6 hex digits of the release id). */
+  contentHash: string;
+  shared: readonly string[];
+  /** The installation a switch would register ('' none). */
+  installation: string;
+  /** The host's `.env.local` as a switch would write it: the text before and after TEKTON_ROOT's value (P). */
+  envBefore: string;
+  envAfter: string;
+}
+
+const COMPARE_ARGS = [
+  ARG.deployRoot,
+  ARG.contentHash,
+  ARG.sharedPaths,
+  ARG.installationOrEmpty,
+  ARG.envFile,
+  ARG.envFile,
+] as const;
+
+const compareArgs = (p: CompareParams) => [
+  p.path,
+  p.contentHash,
+  p.shared.join(' '),
+  p.installation,
+  p.envBefore,
+  p.envAfter,
+];
+
+/**
+ * What an unchanged redeploy checks on a host before it compares the tree, reading only:
+ * the host is not under a manual lock (TILL_HELD + TILL_HOLD lines) nor a deploy's lock
+ * (TILL_LOCK_HELD + TILL_HOLDER lines); P is till's symlink to a real release made from
+ * a tree of the same content hash ("$2"); that release's `.env.local` is byte for byte
+ * the one a switch would write ("$5", P, "$6"); each shared path ("$3") is its link into
+ * P.till/shared; the installation ("$4") is registered with the host's till as a switch
+ * would leave it. Any of those not so: TILL_DIFFERS <why>. All so: TILL_SAME_SETUP, and
+ * the live release's log lines (TILL_CURRENT, TILL_DIR, TILL_LOG) for its record.
+ */
+const COMPARE_CHECKS = `
+h=$2; shared=$3; inst=$4
+till_prefix() { if [ -f "$2" ]; then while IFS= read -r l || [ -n "$l" ]; do printf '%s %s\\n' "$1" "$l"; done < "$2"; fi; }
+till_release() { [ -d "$B/releases/$1" ] && [ ! -L "$B/releases/$1" ]; }
+echo "TILL_HOME_DIR $HOME"
+if [ -d "$B/hold" ]; then echo TILL_HELD; till_prefix TILL_HOLD "$B/hold/info"; till_stop 24; fi
+if [ -d "$B/lock" ]; then echo TILL_LOCK_HELD; till_prefix TILL_HOLDER "$B/lock/info"; echo "TILL_DIFFERS a deploy holds the lock"; till_stop 25; fi
+[ -L "$P" ] || { echo "TILL_DIFFERS no release is live"; till_stop 25; }
+l=$(readlink "$P"); c=\${l#"$N.till/releases/"}
+echo "TILL_CURRENT $l"
+case $c in */*|"$l") echo "TILL_DIFFERS the live release is not one of till's"; till_stop 25 ;; *"-$h") ;; *) echo "TILL_DIFFERS the live release was made from another tree"; till_stop 25 ;; esac
+till_release "$c" || { echo "TILL_DIFFERS the live release is not a directory"; till_stop 25; }
+R=$B/releases/$c
+e=$5$P$6
+if [ ! -f "$R/.env.local" ] || [ -L "$R/.env.local" ] || [ "$(cat "$R/.env.local"; echo x)" != "\${e}x" ]; then echo "TILL_DIFFERS .env.local differs"; till_stop 25; fi
+set -f; for s in $shared; do
+  if [ ! -L "$R/$s" ] || [ ! "$R/$s" -ef "$B/shared/$s" ]; then echo "TILL_DIFFERS shared path $s is not linked"; till_stop 25; fi
+done; set +f
+if [ -n "$inst" ] && [ -x "$HOME/.till/bin/till" ]; then
+  mark="$inst $P"; old=; reg="$HOME/.till/installations.json"
+  if [ -f "$B/registered" ]; then IFS= read -r old < "$B/registered" || true; fi
+  if [ "$old" != "$mark" ] || [ ! -f "$reg" ] || [ "$reg" -nt "$B/registered" ]; then echo "TILL_DIFFERS installation $inst is not registered"; till_stop 25; fi
+fi
+echo "TILL_DIR $c"
+till_prefix TILL_LOG "$B/releases.log"
+echo TILL_SAME_SETUP`;
+
+/**
+ * `host deploy` of a tree whose content hash is the live release's, on a restricted
+ * host: the checks above (read-only; "differs" and "held" exit 0 with their markers),
+ * then the client compares the tree with a dry-run upload into the live release, a
+ * form the gate already allows. Nothing is written on the host.
+ */
+export const deployCompare: Operation<CompareParams, DeployReport> = {
+  name: 'deploy-compare',
+  versions: [
+    {
+      name: 'deploy-compare',
+      form: 'script',
+      text: frozen(`
+set -u
+case $1 in "~/"*) P=$HOME/\${1#"~/"} ;; *) P=$1 ;; esac
+B=$P.till
+N=\${P##*/}
+till_stop() { exit 0; }${COMPARE_CHECKS}
+exit 0
+`),
+      args: COMPARE_ARGS,
+      encode: compareArgs,
+    },
+  ],
+  parse: parseDeployReport,
+};
+
+/**
+ * The same checks as rsync's `--rsync-path` on an unrestricted host, so an unchanged
+ * redeploy costs one connection: the report goes to stderr (stdout is rsync's
+ * protocol); a host that differs or is held stops there (`TILL_EXIT <code>`); else it
+ * enters the live release and execs the host's rsync, only as a dry run (`-n` in the
+ * client's option cluster, or it refuses), which compares the tree and writes nothing.
+ */
+export const deployCompareRsync: Operation<CompareParams, DeployReport> = {
+  name: 'deploy-compare-rsync',
+  versions: [
+    {
+      name: 'deploy-compare-rsync',
+      form: 'script',
+      text: frozen(`
+exec 3>&1 1>&2
+trap 'e=$?; [ "$e" = 0 ] || echo "TILL_EXIT $e"' EXIT
+set -u
+case $1 in "~/"*) P=$HOME/\${1#"~/"} ;; *) P=$1 ;; esac
+B=$P.till
+N=\${P##*/}
+till_stop() { exit "$1"; }${COMPARE_CHECKS}
+shift 6
+[ "\${1-}" = --server ] || { echo "TILL_ERROR rsync did not start this script as its server" >&2; exit 23; }
+case \${2-} in -*e.*) o=\${2%%e.*} ;; *) o=\${2-} ;; esac
+case $o in --*) o= ;; esac
+case $o in -*n*) ;; *) echo "TILL_ERROR not a dry run: the compare never writes" >&2; exit 23 ;; esac
+cd "$R" || exit 25
+exec rsync "$@" >&3 3>&-
+`),
+      args: COMPARE_ARGS,
+      encode: compareArgs,
+      ungated: 'it starts rsync --server itself, with arguments no gate has checked',
+    },
+  ],
+  parse: parseDeployReport,
+};

@@ -256,6 +256,14 @@ export const GATE_TABLE: ReadonlyMap<string, GateEntry> = new Map<string, GateEn
     { name: 'deploy-discard', form: 'script', args: ['deployRoot', 'releaseId', 'runId'] },
   ],
   [
+    'be7961b972aa15bde2655b59bc5884af6e912fd769f61996068b12e809f71442',
+    {
+      name: 'deploy-compare',
+      form: 'script',
+      args: ['deployRoot', 'contentHash', 'sharedPaths', 'installationOrEmpty', 'envFile', 'envFile'],
+    },
+  ],
+  [
     '1fbb983101ed128f2380de1f76b193dd9725fc0f7307be8f561bf425af7182eb',
     {
       name: 'rollback-v4',

@@ -1,5 +1,14 @@
 import { ARG, type ArgType } from './args.js';
-import { deployCheck, deployDiscard, deployPrepare, deployPrepareFused, deployState, deployUnlock } from './deploy.js';
+import {
+  deployCheck,
+  deployCompare,
+  deployCompareRsync,
+  deployDiscard,
+  deployPrepare,
+  deployPrepareFused,
+  deployState,
+  deployUnlock,
+} from './deploy.js';
 import { cleanRemote, setupActivate, setupCheck, setupPrepare, sync, syncDryRun, test } from './host.js';
 import { keyAdd, keyAppend, keyDrop, keyRemove, restrict } from './keys.js';
 import { audit, doctor, health, healthLatency } from './probes.js';
@@ -40,6 +49,8 @@ export const OPERATIONS: readonly Operation<any, unknown>[] = [
   deploySwitch,
   deployUnlock,
   deployDiscard,
+  deployCompare,
+  deployCompareRsync,
   rollback,
   deployRevert,
   hostLock,

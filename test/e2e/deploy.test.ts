@@ -112,7 +112,8 @@ describe('deploy to three hosts', () => {
       h.shell(
         'mkdir -p projects/github/Tekton/tmp projects/github/Tekton/lib/__pycache__ && echo x > projects/github/Tekton/tmp/junk && echo x > projects/github/Tekton/lib/__pycache__/a.pyc',
       );
-    const r = await tillOk(home, ['host', 'deploy', 'h0', 'h1', 'h2', '--source', src(), '--json']);
+    // --force-release: without it, these hosts would be left unchanged (test/e2e/deploy-unchanged.test.ts)
+    const r = await tillOk(home, ['host', 'deploy', 'h0', 'h1', 'h2', '--source', src(), '--json', '--force-release']);
     const doc = JSON.parse(r.stdout);
     expect(doc.release).not.toBe(first);
     for (const res of doc.results) expect(res.literalBytes).toBe(0);
@@ -195,7 +196,9 @@ describe('deploy to three hosts', () => {
     const before = lab.hosts[0]!.shell('ls projects/github/Tekton.till/releases').trim().split('\n');
     expect(before.length).toBeGreaterThan(2);
     const doc = JSON.parse(
-      (await tillOk(home, ['host', 'deploy', 'h0', '--source', src(), '--keep', '2', '--json'])).stdout,
+      // the tree is the live one: --force-release makes the new release that --keep prunes for
+      (await tillOk(home, ['host', 'deploy', 'h0', '--source', src(), '--keep', '2', '--json', '--force-release']))
+        .stdout,
     );
     const rel = JSON.parse((await tillOk(home, ['host', 'releases', 'h0', '--json'])).stdout);
     expect(rel.releases.length).toBe(2);

@@ -123,7 +123,9 @@ describe('restricted host: health, deploy, rollback, releases through the gate',
     const d3 = JSON.parse((await tillOk(home, ['host', 'deploy', 'h0', '--source', src(), '--json'])).stdout);
     expect(d3.results[0].copiedFrom).toBe(null);
     expect(d3.results[0]).toMatchObject({ registered: true, registerError: null });
-    const d4 = JSON.parse((await tillOk(home, ['host', 'deploy', 'h0', '--source', src(), '--json'])).stdout);
+    const d4 = JSON.parse(
+      (await tillOk(home, ['host', 'deploy', 'h0', '--source', src(), '--json', '--force-release'])).stdout,
+    );
     expect(d4.results[0].copiedFrom).toBe(d3.release);
     expect(statSync(join(releases, d4.release, 'README.md')).ino).toBe(
       statSync(join(releases, d3.release, 'README.md')).ino,

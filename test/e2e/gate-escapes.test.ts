@@ -15,7 +15,7 @@ import fc from 'fast-check';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { decide, realpathDeepest, type GatePolicy } from '../../src/gate/decide.js';
 import { GATE_LINES, GATE_SCRIPTS, type AnyVersion } from '../../src/protocol/registry.js';
-import { deployPrepare, deployUnlock } from '../../src/protocol/deploy.js';
+import { deployCompare, deployCompareRsync, deployPrepare, deployUnlock } from '../../src/protocol/deploy.js';
 import { sync } from '../../src/protocol/host.js';
 import { restrict } from '../../src/protocol/keys.js';
 import { rollback } from '../../src/protocol/rollback.js';
@@ -328,6 +328,52 @@ describe('a stolen restricted key, tightest policy: the escapes are closed', { t
     const link = r.key.rsync(['-r', `--link-dest=../${id(8)}/up`, `${planted}/`, `HOST:app.till/releases/${id(6)}/`]);
     expect(link.stderr).toMatch(/till gate: refused: --link-dest .*\/up leads out of/);
     expect(list()).toEqual(listBefore);
+    unchanged();
+  });
+
+  it("7. deploy-compare (an unchanged redeploy's look) takes only typed arguments, never reads through a planted .env.local link, and its rsync form is not the gate's", () => {
+    r.host.shell('rm -rf app.till/lock app.till/hold');
+    const P = join(r.host.home, 'app');
+    const live = readlinkSync(P).split('/').pop()!;
+    const ok = {
+      path: '~/app',
+      contentHash: live.slice(-6),
+      shared: [] as string[],
+      installation: '',
+      envBefore: 'A=',
+      envAfter: '\n',
+    };
+    const refused = (over: Partial<typeof ok>, why: RegExp) => {
+      const res = send(deployCompare, { ...ok, ...over });
+      expect(res.status).toBe(1);
+      expect(res.stderr).toMatch(/till gate: refused: script deploy-compare: /);
+      expect(res.stderr).toMatch(why);
+    };
+    refused({ path: '/etc' }, /deploy root/);
+    refused({ path: '~/app/../.ssh' }, /contains a \.\. segment/);
+    refused({ shared: ['../../.ssh'] }, /shared path/);
+    refused({ installation: '--help' }, /installation name/);
+    refused({ envBefore: 'A=\u0001' }, /control character/);
+    refused({ contentHash: '; rm' }, /content hash/);
+    // the form that runs rsync itself is never the gate's
+    expect(send(deployCompareRsync, ok).stderr).toMatch(/till gate: refused/);
+    // .env.local uploaded as a link to a file of the home whose text is what the look compares with
+    r.host.shell(`printf 'A=%s\\n' '${P}' > env-bait`);
+    const bait = tree('bait', {}, { '.env.local': join(r.host.home, 'env-bait') });
+    const up = r.key.rsync(['-l', join(bait, '.env.local'), `HOST:app.till/releases/${live}/.env.local`]);
+    expect(up.status, up.stderr).toBe(0);
+    const look = send(deployCompare, ok);
+    expect(look.status, look.stderr).toBe(0);
+    expect(look.stdout).toMatch(/TILL_DIFFERS .env.local differs/);
+    expect(look.stdout).not.toMatch(/TILL_SAME_SETUP/);
+    // the same text as a real file: the look says the same (so the link was what it refused);
+    // an upload onto the link itself is refused (it leads out), so the owner removes it first
+    r.host.shell(`rm -f app.till/releases/${live}/.env.local`);
+    const real = tree('real', { '.env.local': `A=${P}\n` });
+    expect(r.key.rsync(['-t', join(real, '.env.local'), `HOST:app.till/releases/${live}/.env.local`]).status).toBe(0);
+    expect(send(deployCompare, ok).stdout).toMatch(/TILL_SAME_SETUP/);
+    r.host.shell('rm -f env-bait');
+    before = outside(r.host);
     unchanged();
   });
 });

@@ -1,3 +1,4 @@
+import { changedItems } from '../../src/ops/deploy.js';
 import { execFileSync, spawnSync } from 'node:child_process';
 import {
   existsSync,
@@ -13,7 +14,7 @@ import {
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { describeTransfers } from '../../src/cli/commands/deploy.js';
-import { renderEnvLocal } from '../../src/core/dotenv.js';
+import { envLocalAround, renderEnvLocal } from '../../src/core/dotenv.js';
 import {
   absoluteRemotePath,
   adoptedId,
@@ -555,5 +556,28 @@ describe('transfer progress', () => {
       'a 1% 5.0 MiB, 2 files · b 2% 5.0 MiB, 2 files · c 3% 5.0 MiB, 2 files · +2 more',
     );
     expect(describeTransfers(new Map())).toBe('');
+  });
+});
+
+describe('an unchanged redeploy: what counts as a difference', () => {
+  it('a folder whose time alone differs is none; anything else is', () => {
+    const lines = [
+      '.d..t...... lib/',
+      '>f.st...... lib/a.txt',
+      '*deleting   stray.txt',
+      '.d...p..... bin/',
+      'cd+++++++++ new/',
+      '.L..t...... link',
+    ];
+    expect(changedItems(lines)).toEqual(lines.slice(1));
+  });
+
+  it('.env.local split around TEKTON_ROOT: before + the path + after is what the switch writes', () => {
+    for (const env of [undefined, 'A=1\n', 'A=1\nTEKTON_ROOT=/x\nB=2', 'export TEKTON_ROOT=/y\n']) {
+      const [before, after] = envLocalAround(env)!;
+      expect(`${before}/home/u/app${after}`).toBe(renderEnvLocal(env, '/home/u/app'));
+    }
+    // a text that already holds the separator cannot be split: no unchanged look, the normal deploy
+    expect(envLocalAround('A=\u0001\n')).toBeUndefined();
   });
 });

@@ -46,6 +46,7 @@ interface DeployOpts extends FleetOpts {
   dryRun?: boolean;
   resume?: boolean;
   forceUnlock?: boolean;
+  forceRelease?: boolean;
   canary?: number;
   batchSize?: Amount;
   pause?: number;
@@ -56,7 +57,16 @@ interface DeployOpts extends FleetOpts {
 }
 
 /** The options a resumed run takes from the run it continues (giving them again is refused; --pause may change). */
-const RUN_OPTIONS = ['source', 'installation', 'dryRun', 'canary', 'batchSize', 'maxFail', 'message'] as const;
+const RUN_OPTIONS = [
+  'source',
+  'installation',
+  'dryRun',
+  'canary',
+  'batchSize',
+  'maxFail',
+  'message',
+  'forceRelease',
+] as const;
 
 function formatBytes(n: number): string {
   if (n < 1024) return `${n} B`;
@@ -91,6 +101,7 @@ function deployJsonExtra(r: HostResult<DeployResultData>): Record<string, unknow
   return {
     phase: d?.phase ?? null,
     release: d?.release ?? null,
+    unchanged: d?.phase === 'unchanged',
     previous: d?.previous ?? null,
     transferred: d?.transferred ?? null,
     files: d?.stats?.files ?? null,
@@ -227,6 +238,10 @@ export function registerDeployCommands(host: TillCommand, cli: Cli): void {
       .option('--dry-run', 'show per host what would be transferred (rsync --itemize-changes); change nothing')
       .option('--resume', 'finish the last interrupted deploy: same release, only the hosts that did not finish')
       .option(
+        '--force-release',
+        'make a new release on every host, even where the live release is already what it would be (by default such a host is compared with one dry-run rsync, left as it is and reported unchanged)',
+      )
+      .option(
         '--force-unlock',
         'break a deploy lock left by a dead deploy (says whose it was; never a till host lock)',
       ),
@@ -250,7 +265,7 @@ export function registerDeployCommands(host: TillCommand, cli: Cli): void {
       );
       if (again.length > 0) {
         throw new UsageError(
-          '--resume continues the interrupted deploy as it was; it takes no --source, --installation, --dry-run, --canary, --batch-size, --max-fail or --message (--pause may change)',
+          '--resume continues the interrupted deploy as it was; it takes no --source, --installation, --dry-run, --canary, --batch-size, --max-fail, --message or --force-release (--pause may change)',
         );
       }
       const last = lastUnfinished(await journalStore(paths).read());
@@ -298,9 +313,12 @@ export function registerDeployCommands(host: TillCommand, cli: Cli): void {
         });
         return;
       }
+      // git runs while the tree is hashed (an unchanged redeploy's local work is mostly these two).
+      const gitDone = gitRecord(source.dir);
+      const past = journalStore(paths).read();
       const hash = treeHash(source.dir, shared);
-      const git = await gitRecord(source.dir);
-      const used = new Set((await journalStore(paths).read()).runs.map((r) => r.release));
+      const [git, journalNow] = await Promise.all([gitDone, past]);
+      const used = new Set(journalNow.runs.map((r) => r.release));
       const maxFail = opts.maxFail ?? { count: 0 };
       const progressive = opts.canary !== undefined || opts.batchSize !== undefined || given('maxFail');
       run = {
@@ -321,6 +339,7 @@ export function registerDeployCommands(host: TillCommand, cli: Cli): void {
           autoRollback: progressive && opts.autoRollback,
           hooks: opts.hooks,
           hookTimeout: opts.hookTimeout,
+          ...(opts.forceRelease ? { forceRelease: true } : {}),
         },
         record: {
           deployer: lockOwner(),
@@ -346,6 +365,7 @@ export function registerDeployCommands(host: TillCommand, cli: Cli): void {
       run,
       source,
       forceUnlock: opts.forceUnlock === true,
+      forceRelease: run.options.forceRelease === true,
       connectTimeout: opts.connectTimeout,
       timeoutMs,
       record,
@@ -363,6 +383,11 @@ export function registerDeployCommands(host: TillCommand, cli: Cli): void {
       onStaged: (name, d) => {
         transfers.delete(name);
         if (json) return;
+        if (d.unchanged) {
+          stage.clear();
+          cli.err(`${name}: unchanged (${d.release} stays live)`);
+          return;
+        }
         if (d.brokeLock) cli.err(`${name}: broke the lock held by ${d.brokeLock}`);
         if (d.adopted) cli.err(`${name}: kept the existing directory as release ${d.adopted}`);
         const what =

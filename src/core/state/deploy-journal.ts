@@ -25,6 +25,8 @@ const hostProgress = z.looseObject({
   /** The release that was current before this deploy (the check's fallback). */
   previous: z.string().nullable().optional(),
   error: z.string().nullable().optional(),
+  /** `done` without a new release: the host's live release (this id) was what the run's would be. */
+  unchanged: z.string().optional(),
 });
 
 const runSchema = z.looseObject({
@@ -51,6 +53,8 @@ const runSchema = z.looseObject({
     /** False: --no-hooks. */
     hooks: z.boolean().optional(),
     hookTimeout: z.number().int().min(1).optional(),
+    /** --force-release: a new release even where the live one is the same. */
+    forceRelease: z.boolean().optional(),
   }),
   /** Who deploys what and why: the release record written on each host. */
   record: z
@@ -111,7 +115,7 @@ export class DeployJournalWriter {
     runId: string,
     host: string,
     state: HostDeployState,
-    extra: { previous?: string | null; error?: string | null } = {},
+    extra: { previous?: string | null; error?: string | null; unchanged?: string } = {},
   ): Promise<void> {
     const at = new Date().toISOString();
     return this.enqueue((j) => {

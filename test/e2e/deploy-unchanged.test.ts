@@ -1,0 +1,146 @@
+import { execFileSync } from 'node:child_process';
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { startLab, type Lab, type LabHost } from '../lab/lab.js';
+import { closeMasters, tempHome, till, tillOk } from '../lab/till.js';
+
+/**
+ * An unchanged redeploy (issue 19): a host whose live release is what the new one would
+ * be is compared, left as it is and reported unchanged; drift, another .env.local or
+ * shared path, a manual lock and --force-release each take the normal path. h0 is
+ * reached with an unrestricted key, h1 through `till gate` (host setup --restrict).
+ */
+describe('unchanged redeploy', { timeout: 600_000 }, () => {
+  let home: string;
+  let lab: Lab;
+  let work: string;
+  const src = () => join(work, 'src');
+  const base = (h: LabHost) => join(h.home, 'projects/github/Tekton.till');
+  const live = (h: LabHost) => h.shell('readlink projects/github/Tekton').trim().split('/').pop()!;
+  /** Everything under P.till with its times and inodes, and P's link: what "nothing written" compares. */
+  const snapshot = (h: LabHost) =>
+    execFileSync('find', [base(h), '-printf', '%P %y %i %T@ %s\\n'], { encoding: 'utf8' })
+      .split('\n')
+      .sort()
+      .join('\n') + h.shell('readlink projects/github/Tekton');
+  const deploy = async (extra: string[] = []) => {
+    const r = await till(home, ['host', 'deploy', 'h0', 'h1', '--source', src(), '--json', ...extra], {
+      timeoutMs: 120_000,
+    });
+    return { code: r.code, doc: JSON.parse(r.stdout), stderr: r.stderr };
+  };
+  const byHost = (doc: { results: Array<Record<string, unknown>> }, host: string) =>
+    doc.results.find((r) => r.host === host)!;
+
+  beforeAll(async () => {
+    home = tempHome().home;
+    work = mkdtempSync('/tmp/t-du-');
+    await tillOk(home, ['host', 'init']);
+    const key = readFileSync(`${home}/ssh/till_federation_ed25519.pub`, 'utf8');
+    lab = await startLab(2, { authorizedKey: key });
+    for (const h of lab.hosts) await tillOk(home, ['host', 'add', `h${h.index}`, h.spec]);
+    await tillOk(home, ['host', 'setup', 'h1', '--restrict'], { timeoutMs: 240_000 });
+    for (const [rel, text] of Object.entries({
+      'README.md': 'v1\n',
+      'lib/a.txt': 'A\n',
+      'lib/deep/b.txt': 'B\n',
+      '.env.local': 'OTHER=1\n',
+    })) {
+      mkdirSync(join(src(), rel, '..'), { recursive: true });
+      writeFileSync(join(src(), rel), text);
+    }
+    const first = await deploy();
+    expect(first.code).toBe(0);
+  }, 400_000);
+
+  afterAll(async () => {
+    lab?.stop();
+    await closeMasters(home);
+    rmSync(work, { recursive: true, force: true });
+  });
+
+  it('reports each host unchanged and writes nothing there: no release, no lock, no log line', async () => {
+    const [h0, h1] = lab.hosts as [LabHost, LabHost];
+    const before = [snapshot(h0), snapshot(h1)];
+    const ids = [live(h0), live(h1)];
+    const gateLines = readFileSync(join(h1.home, '.till/logs/gate.log'), 'utf8').split('\n').length;
+    const { code, doc } = await deploy();
+    expect(code).toBe(0);
+    expect(doc.ok).toBe(true);
+    expect(doc.switched).toBe(false);
+    for (const [i, host] of ['h0', 'h1'].entries())
+      expect(byHost(doc, host)).toMatchObject({ ok: true, phase: 'unchanged', unchanged: true, release: ids[i] });
+    expect([snapshot(h0), snapshot(h1)]).toEqual(before);
+    // Through the gate: the look and a dry-run upload into the live release, nothing else.
+    const gate = readFileSync(join(h1.home, '.till/logs/gate.log'), 'utf8')
+      .split('\n')
+      .slice(gateLines - 1);
+    expect(gate.join('\n')).toMatch(/allowed deploy-compare from/);
+    expect(gate.join('\n')).toMatch(new RegExp(`allowed rsync to \\S+/releases/${ids[1]}/ from`));
+    expect(gate.join('\n')).not.toMatch(/deploy-prepare|deploy-switch/);
+    // The journal says done (unchanged, with the live id); the database still has the live release.
+    const journal = JSON.parse(readFileSync(join(home, 'state', 'deploy-journal.json'), 'utf8'));
+    const run = journal.runs.at(-1);
+    expect(run.hosts.h0).toMatchObject({ state: 'done', unchanged: ids[0] });
+    expect(run.hosts.h1).toMatchObject({ state: 'done', unchanged: ids[1] });
+    const shown = JSON.parse((await tillOk(home, ['host', 'show', 'h0', '--json'])).stdout);
+    expect(JSON.stringify(shown)).toContain(ids[0]);
+    // --resume has nothing left to do; the text output names the release that stays.
+    expect((await till(home, ['host', 'deploy', '--resume'])).stderr).toMatch(/no interrupted deploy/);
+    const text = await till(home, ['host', 'deploy', 'h0', '--source', src()]);
+    expect(text.code).toBe(0);
+    expect(text.stderr).toContain(`h0: unchanged (${ids[0]} stays live)`);
+  });
+
+  it('a file changed on the host (drift) gets a real new release that fixes it; the other host stays', async () => {
+    const [h0, h1] = lab.hosts as [LabHost, LabHost];
+    const old = live(h0);
+    h0.shell('echo drift >> projects/github/Tekton/lib/a.txt');
+    const { code, doc } = await deploy();
+    expect(code).toBe(0);
+    expect(byHost(doc, 'h0')).toMatchObject({ ok: true, phase: 'switch', unchanged: false, release: doc.release });
+    expect(byHost(doc, 'h1')).toMatchObject({ ok: true, phase: 'unchanged' });
+    expect(live(h0)).toBe(doc.release);
+    expect(live(h0)).not.toBe(old);
+    expect(readFileSync(join(h0.home, 'projects/github/Tekton/lib/a.txt'), 'utf8')).toBe('A\n');
+    expect(live(h1)).not.toBe(doc.release);
+  });
+
+  it('another .env.local, or another shared path, makes a new release; so does --force-release', async () => {
+    const [h0, h1] = lab.hosts as [LabHost, LabHost];
+    writeFileSync(join(src(), '.env.local'), 'OTHER=2\n');
+    const env = await deploy();
+    expect(env.code).toBe(0);
+    for (const host of ['h0', 'h1']) expect(byHost(env.doc, host)).toMatchObject({ ok: true, phase: 'switch' });
+    expect(readFileSync(join(h1.home, 'projects/github/Tekton/.env.local'), 'utf8')).toMatch(/^OTHER=2$/m);
+
+    const shared = await deploy(['--shared', 'cache']);
+    for (const host of ['h0', 'h1']) expect(byHost(shared.doc, host)).toMatchObject({ ok: true, phase: 'switch' });
+    expect(h0.shell('readlink projects/github/Tekton/cache').trim()).toBe('../../shared/cache');
+
+    const again = await deploy(['--shared', 'cache']);
+    for (const host of ['h0', 'h1']) expect(byHost(again.doc, host)).toMatchObject({ ok: true, phase: 'unchanged' });
+
+    const forced = await deploy(['--shared', 'cache', '--force-release']);
+    expect(forced.code).toBe(0);
+    for (const host of ['h0', 'h1'])
+      expect(byHost(forced.doc, host)).toMatchObject({ ok: true, phase: 'switch', release: forced.doc.release });
+    expect([live(h0), live(h1)]).toEqual([forced.doc.release, forced.doc.release]);
+  });
+
+  it('a host under a manual lock is reported held, never unchanged', async () => {
+    const [h0, h1] = lab.hosts as [LabHost, LabHost];
+    await tillOk(home, ['host', 'lock', 'h0', 'h1', '-m', 'incident 42']);
+    const before = [snapshot(h0), snapshot(h1)];
+    const { code, doc } = await deploy(['--shared', 'cache']);
+    expect(code).toBe(1);
+    for (const host of ['h0', 'h1']) {
+      const r = byHost(doc, host);
+      expect(r).toMatchObject({ ok: false, unchanged: false });
+      expect(String(r.error)).toMatch(/locked by .*incident 42/);
+    }
+    expect([snapshot(h0), snapshot(h1)]).toEqual(before);
+    await tillOk(home, ['host', 'unlock', 'h0', 'h1']);
+  });
+});
