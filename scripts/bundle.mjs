@@ -20,21 +20,29 @@ export const REQUIRE_BANNER = [
 ].join('\n');
 
 /**
- * commander requires node:child_process as it loads, for external subcommands till does
- * not have; loading it costs a start as much as the rest of `till host list`. commander
- * gets a stand-in that loads the real module on first use.
+ * Node modules that a bundled library requires as it loads but uses later, if ever, and
+ * whose loading costs a start: the library gets a stand-in that loads the real module
+ * on first use. commander requires node:child_process for external subcommands till
+ * does not have (loading it costs a start as much as the rest of `till host list`);
+ * signal-exit (under proper-lockfile, loaded before every command that records to the
+ * journal) requires node:assert for one check when a lock is taken, and loading assert
+ * makes process.stderr, with net and the streams.
  */
-const lazyCommanderChildProcess = {
-  name: 'lazy-commander-child-process',
+const LAZY_BUILTINS = [
+  { importer: /[\\/]node_modules[\\/]commander[\\/]/, module: 'child_process' },
+  { importer: /[\\/]node_modules[\\/]signal-exit[\\/]/, module: 'assert' },
+];
+const lazyBuiltins = {
+  name: 'lazy-builtins',
   setup(build) {
-    build.onResolve({ filter: /^node:child_process$/ }, (args) =>
-      /[\\/]node_modules[\\/]commander[\\/]/.test(args.importer)
-        ? { path: 'child_process', namespace: 'lazy-builtin' }
-        : undefined,
-    );
-    build.onLoad({ filter: /.*/, namespace: 'lazy-builtin' }, () => ({
-      contents:
-        "let real; module.exports = new Proxy({}, { get: (_, key) => (real ??= require('node:child_process'))[key] });",
+    build.onResolve({ filter: /^(node:)?(child_process|assert)$/ }, (args) => {
+      const name = args.path.replace(/^node:/, '');
+      return LAZY_BUILTINS.some((l) => l.module === name && l.importer.test(args.importer))
+        ? { path: name, namespace: 'lazy-builtin' }
+        : undefined;
+    });
+    build.onLoad({ filter: /.*/, namespace: 'lazy-builtin' }, (args) => ({
+      contents: `let real; module.exports = new Proxy({}, { get: (_, key) => (real ??= require('node:${args.path}'))[key] });`,
       loader: 'js',
     }));
   },
@@ -56,7 +64,7 @@ export async function bundleTill(entry, outfile, define) {
     legalComments: 'none',
     define: defines({ ...define, __TILL_LAYOUT__: 'bundle' }),
     banner: { js: `#!/usr/bin/env node\n${REQUIRE_BANNER}` },
-    plugins: [lazyCommanderChildProcess],
+    plugins: [lazyBuiltins],
     logLevel: 'warning',
   });
 }
@@ -83,7 +91,7 @@ export async function bundleCli(entry, outdir, define) {
     chunkNames: '[name]-[hash]',
     outExtension: { '.js': '.cjs' },
     define: defines({ ...define, __TILL_LAYOUT__: 'split' }),
-    plugins: [lazyCommanderChildProcess],
+    plugins: [lazyBuiltins],
     write: false,
     logLevel: 'warning',
   });
