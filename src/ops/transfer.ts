@@ -9,7 +9,9 @@ import type { TillPaths } from '../core/paths.js';
 import { parseRsyncStats, type RsyncProgress } from '../deploy/rsync.js';
 import { buildCopyArgs, buildFetchArgs } from '../rsync/copy.js';
 import { classifyRsync } from '../rsync/outcome.js';
+import { HOME_EXPANSION_SH, remoteScript } from '../protocol/wire.js';
 import { rsyncRemoteShell } from '../ssh/args.js';
+import { sshRun } from '../ssh/client.js';
 import { remoteFailure } from '../ssh/outcome.js';
 import { runProcess, type ProcessResult } from '../ssh/process.js';
 import { progressReader } from './deploy.js';
@@ -56,13 +58,36 @@ const fullLine = (stderr: string): string =>
     .map((l) => l.trim())
     .find(saysDiskFull) ?? 'No space left on device';
 
+/**
+ * The space left (KiB) where a copy went, for the disk-full message: `df` on the folder
+ * or, when it was not made, its deepest existing parent. `host copy` is refused on a
+ * restricted host, so this plain script never meets a gate. Unknown on any failure.
+ */
+const FREE_SPACE_SH = `${HOME_EXPANSION_SH}; while [ ! -e "$P" ]; do P=$(dirname -- "$P"); done; df -Pk -- "$P" | awk 'NR == 2 { print $4 }'`;
+
+async function freeSpaceKb(
+  paths: TillPaths,
+  name: string,
+  remoteDir: string,
+  signal: AbortSignal,
+  opts: TransferOpts,
+): Promise<number | undefined> {
+  const r = await sshRun(paths, name, remoteScript(FREE_SPACE_SH, [remoteDir]), {
+    signal,
+    connectTimeout: opts.connectTimeout,
+    timeoutMs: 15_000,
+  });
+  const kb = r.exitCode === 0 ? r.stdout.trim() : '';
+  return /^\d+$/.test(kb) ? Number(kb) : undefined;
+}
+
 async function transfer(
   args: string[],
   name: string,
   signal: AbortSignal,
   opts: TransferOpts,
   dir?: string,
-  diskFull?: (rs: ProcessResult) => string,
+  diskFull?: (rs: ProcessResult) => Promise<string>,
 ): Promise<JobOutcome<TransferData>> {
   const rs = await runProcess('rsync', args, {
     signal,
@@ -72,7 +97,13 @@ async function transfer(
   opts.onProgress?.(name, undefined);
   const failure = classifyRsync(rs);
   if (failure && !failure.connection && diskFull && saysDiskFull(rs.stderr))
-    return { ok: false, failure: remoteFailure(diskFull(rs)), exitCode: rs.exitCode, stdout: '', stderr: rs.stderr };
+    return {
+      ok: false,
+      failure: remoteFailure(await diskFull(rs)),
+      exitCode: rs.exitCode,
+      stdout: '',
+      stderr: rs.stderr,
+    };
   if (failure) return { ok: false, failure, exitCode: rs.exitCode, stdout: '', stderr: rs.stderr };
   const stats = parseRsyncStats(rs.stdout);
   return {
@@ -104,9 +135,11 @@ export function copyJob(
       // The host's disk filled: said like deploy's and setup's. rsync writes each file to a
       // temp file beside it and removes that temp file when the write fails (no --partial),
       // so what is left is the files copied whole before it filled.
-      (rs) => {
+      async (rs) => {
         const size = localSize(sources);
-        return `disk full on ${name}: the copy needs up to ${formatBytes(size.bytes)} (${plural(size.files, 'file')}) in ${remoteDir}; what was copied whole is kept, the file being written was not left (${fullLine(rs.stderr)})`;
+        const freeKb = await freeSpaceKb(paths, name, remoteDir, signal, opts);
+        const free = freeKb !== undefined ? `${formatBytes(freeKb * 1024)} free` : 'free space unknown';
+        return `disk full on ${name}: the copy needs up to ${formatBytes(size.bytes)} (${plural(size.files, 'file')}); ${free} in ${remoteDir} now; what was copied whole is kept, the file being written was not left (${fullLine(rs.stderr)})`;
       },
     );
 }

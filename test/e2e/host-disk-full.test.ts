@@ -10,6 +10,7 @@ import {
   writeFileSync,
 } from 'node:fs';
 import { join } from 'node:path';
+import { formatBytes } from '../../src/core/units.js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { deployDiscard } from '../../src/protocol/deploy.js';
 import { commandLine } from '../../src/protocol/wire.js';
@@ -172,8 +173,16 @@ describe('disk full on a host', () => {
     const r = await till(home, ['host', 'copy', 'd0', 'd2', '--json', '--', files, '~/drop'], { timeoutMs: 180_000 });
     expect(r.code, r.stderr).toBe(1);
     expect(r.stderr).not.toMatch(/internal error/);
+    // the space left there, as df on the host says it now
+    const freeKb = Number(
+      execFileSync('df', ['-Pk', join(d2.home, 'drop')], { encoding: 'utf8' })
+        .split('\n')[1]!
+        .split(/\s+/)[3],
+    );
     expect(errorOf(r, 'd2')).toMatch(
-      /^disk full on d2: the copy needs up to 5 MiB \(2 files\) in ~\/drop; what was copied whole is kept, the file being written was not left \(rsync: .*No space left on device/,
+      new RegExp(
+        `^disk full on d2: the copy needs up to 5 MiB \\(2 files\\); ${formatBytes(freeKb * 1024).replace('.', '\\.')} free in ~/drop now; what was copied whole is kept, the file being written was not left \\(rsync: .*No space left on device`,
+      ),
     );
     expect(errorOf(r, 'd0')).toBe('');
     expect(readdirSync(join(d0.home, 'drop/copy')).sort()).toEqual(['a.bin', 'b.bin']);

@@ -158,8 +158,23 @@ describe('Ansible', () => {
       path: 'x.yml',
       text: 'all:\n  vars:\n    ansible_ssh_user: top\n  children:\n    web:\n      vars:\n        ansible_user: group\n      hosts:\n        w1:\n          ansible_ssh_port: 2201\n        w2:\n',
     });
-    // The group's ansible_user beats all's ansible_ssh_user too.
-    expect(brief(yaml)).toEqual({ w1: 'group w1 2201 - web ', w2: 'group w2 - - web ' });
+    // As in Ansible (checked with `ansible -vvv` in test/integration/ansible-oracle.test.ts):
+    // the merged variables have both names, and ansible_ssh_user, read last, wins.
+    expect(brief(yaml)).toEqual({ w1: 'top w1 2201 - web ', w2: 'top w2 - - web ' });
+  });
+
+  it("a group's ansible_ssh_* beats the host's ansible_user/port/host, as Ansible's ssh connection reads the ssh_ form last", () => {
+    const ini = parseAnsible({
+      path: 'x.ini',
+      text: '[web]\nw1 ansible_user=own ansible_port=2201 ansible_host=127.0.0.2\nw2 ansible_user=own2\n[web:vars]\nansible_ssh_user=legacy\nansible_ssh_port=2200\nansible_ssh_host=127.0.0.1\n',
+    });
+    expect(brief(ini)).toEqual({ w1: 'legacy 127.0.0.1 2200 - web ', w2: 'legacy 127.0.0.1 2200 - web ' });
+    // said, since it surprises
+    expect(ini.hosts[0]!.notes).toEqual([
+      'ansible_ssh_host=127.0.0.1 wins over ansible_host=127.0.0.2 (as in Ansible)',
+      'ansible_ssh_port=2200 wins over ansible_port=2201 (as in Ansible)',
+      'ansible_ssh_user=legacy wins over ansible_user=own (as in Ansible)',
+    ]);
   });
 
   it("till's own variables (an export) win over ansible_host", () => {

@@ -8,7 +8,9 @@ import { splitConfigWords } from './ssh-config.js';
  * user come from `ansible_host`, `ansible_port`, `ansible_user` (or their `ansible_ssh_*`
  * forms, and till's own `till_*` variables in an exported inventory), set on the host
  * or on any group that holds it, with Ansible's precedence: `all`, then groups from the
- * shallowest to the deepest (by name within a depth), then the host itself. A parent
+ * shallowest to the deepest (by name within a depth), then the host itself; where a name
+ * and its `ansible_ssh_*` form are both set, at any levels, the `ansible_ssh_*` one wins,
+ * as it does in Ansible (see FIELDS). A parent
  * group holds its children's hosts (till's groups are flat). Ranges `web[01:03]`,
  * `db-[a:c]` and strides `[1:9:2]` expand as Ansible expands them.
  */
@@ -196,20 +198,21 @@ export function readAnsibleYaml(file: SourceFile): Tree {
   return tree;
 }
 
-/** Variables that become part of a till host (the till_* ones are what `host export` writes). */
-const CARRIED: Record<string, 'address' | 'port' | 'user' | 'jump' | 'tektonPath'> = {
-  till_host: 'address',
-  till_port: 'port',
-  till_user: 'user',
-  till_jump: 'jump',
-  till_tekton_path: 'tektonPath',
-  ansible_host: 'address',
-  ansible_ssh_host: 'address',
-  ansible_port: 'port',
-  ansible_ssh_port: 'port',
-  ansible_user: 'user',
-  ansible_ssh_user: 'user',
-};
+/**
+ * The variables that make each field of a till host, in Ansible's order: its ssh
+ * connection reads the names of an option one after the other and keeps the LAST that is
+ * set in the host's merged variables (so `ansible_ssh_user` from a group beats the host's
+ * own `ansible_user`: `ansible -vvv` connects as the group's). till_* (what `host export`
+ * writes) come last: an exported inventory says what till had.
+ */
+const FIELDS: readonly [field: 'address' | 'port' | 'user' | 'jump' | 'tektonPath', names: readonly string[]][] = [
+  ['address', ['ansible_host', 'ansible_ssh_host', 'till_host']],
+  ['port', ['ansible_port', 'ansible_ssh_port', 'till_port']],
+  ['user', ['ansible_user', 'ansible_ssh_user', 'till_user']],
+  ['jump', ['till_jump']],
+  ['tektonPath', ['till_tekton_path']],
+];
+const CARRIED = new Set(FIELDS.flatMap(([, names]) => names));
 /** Connections till can take over: everything else is not ssh (local, docker, winrm…). */
 const SSH_CONNECTIONS = new Set(['ssh', 'smart', 'paramiko', 'paramiko_ssh']);
 
@@ -272,23 +275,21 @@ export function ansibleHosts(
       notes: [],
       where,
     };
-    // A field from the strongest level, whichever alias sets it (a host's ansible_ssh_user
-    // beats its group's ansible_user); till_* win over the ansible_* ones an export also has.
-    const rank = new Map<string, number>();
-    levels.forEach((level, depthRank) => {
-      for (const [key, value] of Object.entries(level)) {
-        const field = CARRIED[key];
-        if (!field) continue;
-        const r = (key.startsWith('till_') ? levels.length : 0) + depthRank;
-        if (r >= (rank.get(field) ?? -1)) {
-          host[field] = value;
-          rank.set(field, r);
-        }
-      }
-    });
+    for (const [field, names] of FIELDS) {
+      const set = names.filter((n) => vars[n] !== undefined);
+      const winner = set.at(-1);
+      if (winner === undefined) continue;
+      host[field] = vars[winner]!;
+      // Said where it surprises: a group's ansible_ssh_user over the host's own ansible_user.
+      const lost = set.filter((n) => n.startsWith('ansible_') && vars[n] !== vars[winner]);
+      if (winner.startsWith('ansible_') && lost.length > 0)
+        host.notes.push(
+          `${winner}=${vars[winner]} wins over ${lost.map((n) => `${n}=${vars[n]}`).join(', ')} (as in Ansible)`,
+        );
+    }
     const others: string[] = [];
     for (const [key, value] of Object.entries(vars)) {
-      if (CARRIED[key]) continue;
+      if (CARRIED.has(key)) continue;
       else if (key === 'ansible_connection') {
         if (!SSH_CONNECTIONS.has(value)) host.skip = `ansible_connection=${value}: not reached over ssh`;
       } else if (isTillsOwn(key, value)) continue;
