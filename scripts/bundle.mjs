@@ -20,31 +20,46 @@ export const REQUIRE_BANNER = [
 ].join('\n');
 
 /**
- * Node modules that a bundled library requires as it loads but uses later, if ever, and
+ * Node modules that a bundled library requires as it loads but needs later, if ever, and
  * whose loading costs a start: the library gets a stand-in that loads the real module
  * on first use. commander requires node:child_process for external subcommands till
- * does not have (loading it costs a start as much as the rest of `till host list`);
- * signal-exit (under proper-lockfile, loaded before every command that records to the
- * journal) requires node:assert for one check when a lock is taken, and loading assert
- * makes process.stderr, with net and the streams.
+ * does not have (loading it costs a start as much as the rest of `till host list`).
+ * signal-exit, which proper-lockfile loads (before every command that records to the
+ * journal), calls node:assert's equal() once as it loads, and loading assert makes
+ * process.stderr (with net and the streams): its stand-in's equal() compares as
+ * assert.equal does (==) and hands a failing check to the real one, which throws.
  */
 const LAZY_BUILTINS = [
-  { importer: /[\\/]node_modules[\\/]commander[\\/]/, module: 'child_process' },
-  { importer: /[\\/]node_modules[\\/]signal-exit[\\/]/, module: 'assert' },
+  { importer: /[\\/]node_modules[\\/]commander[\\/]/, module: 'child_process', own: {} },
+  {
+    importer: /[\\/]node_modules[\\/]signal-exit[\\/]/,
+    module: 'assert',
+    own: {
+      equal: '(actual, expected, message) => { if (actual != expected) load().equal(actual, expected, message); }',
+    },
+  },
 ];
 const lazyBuiltins = {
   name: 'lazy-builtins',
   setup(build) {
     build.onResolve({ filter: /^(node:)?(child_process|assert)$/ }, (args) => {
       const name = args.path.replace(/^node:/, '');
-      return LAZY_BUILTINS.some((l) => l.module === name && l.importer.test(args.importer))
-        ? { path: name, namespace: 'lazy-builtin' }
-        : undefined;
+      const lazy = LAZY_BUILTINS.find((l) => l.module === name && l.importer.test(args.importer));
+      return lazy ? { path: name, namespace: 'lazy-builtin' } : undefined;
     });
-    build.onLoad({ filter: /.*/, namespace: 'lazy-builtin' }, (args) => ({
-      contents: `let real; module.exports = new Proxy({}, { get: (_, key) => (real ??= require('node:${args.path}'))[key] });`,
-      loader: 'js',
-    }));
+    build.onLoad({ filter: /.*/, namespace: 'lazy-builtin' }, (args) => {
+      const { own } = LAZY_BUILTINS.find((l) => l.module === args.path);
+      const members = Object.entries(own).map(([key, fn]) => `${JSON.stringify(key)}: ${fn}`);
+      return {
+        contents: [
+          'let real;',
+          `const load = () => (real ??= require('node:${args.path}'));`,
+          `const own = { ${members.join(', ')} };`,
+          'module.exports = new Proxy({}, { get: (_, key) => (Object.hasOwn(own, key) ? own[key] : load()[key]) });',
+        ].join('\n'),
+        loader: 'js',
+      };
+    });
   },
 };
 
