@@ -1,15 +1,20 @@
+import { createHash } from 'node:crypto';
 import { lstatSync, readFileSync, realpathSync } from 'node:fs';
 import { posix } from 'node:path';
-import { parseGateFile, type Policy } from '../protocol/args.js';
-import { GATE_LINES, GATE_SCRIPTS, type AnyVersion } from '../protocol/registry.js';
-import { expandHome, GATE_UNKNOWN_SCRIPT, SCRIPT_ARG0 } from '../protocol/wire.js';
+import { ARG, parseGateFile, type Policy } from '../protocol/args.js';
+import { CHECKS } from '../protocol/checks.js';
+import { GATE_TABLE } from '../protocol/gate-table.js';
+import { expandHome, GATE_UNKNOWN_SCRIPT, SCRIPT_ARG0, type GateEntry } from '../protocol/wire.js';
 import { checkRsyncServer, type RsyncPolicy } from './rsync.js';
 import { splitWords } from './words.js';
 
 /**
  * `till gate`'s decision: whether the command a client asked for (SSH_ORIGINAL_COMMAND)
- * is one of till's registered operations (src/protocol/registry.ts), every argument of
- * the right type, and how to run it without a shell parsing the line. main.ts runs it.
+ * is one of till's registered operations, every argument of the right type, and how to
+ * run it without a shell parsing the line. main.ts runs it. What is registered comes
+ * from src/protocol/gate-table.ts (generated from the registry): the sha256 of each text
+ * a gate knows, with its name, form, argument types and flags; a text is looked up by
+ * its hash, and the text the client sent (equal to the registered one) is what runs.
  */
 
 /** Longer lines are refused unread (till's longest, the audit script, is a few KB). */
@@ -26,18 +31,24 @@ export type GateDecision =
 
 export type GatePolicy = Policy & Pick<RsyncPolicy, 'realpath'>;
 
+/** The registered version of this form whose text is `text`, if any. */
+function lookUp(text: string, form: GateEntry['form']): GateEntry | undefined {
+  const entry = GATE_TABLE.get(createHash('sha256').update(text).digest('hex'));
+  return entry?.form === form ? entry : undefined;
+}
+
 /** Why the arguments are not what the version declares, or undefined. */
-function argsProblem(version: AnyVersion, args: readonly string[], policy: Policy): string | undefined {
+function argsProblem(entry: GateEntry, args: readonly string[], policy: Policy): string | undefined {
   for (let i = 0; i < args.length; i += 1) {
-    const why = version.args[i]!.problem(args[i]!, policy);
+    const why = ARG[entry.args[i]!].problem(args[i]!, policy);
     if (why !== undefined) return why;
   }
-  return version.check?.(args, policy);
+  return entry.check === undefined ? undefined : CHECKS[entry.check](args);
 }
 
 /** The deploy root (absolute) a script works on, when one of its arguments is one. */
-function rootOf(version: AnyVersion, args: readonly string[], policy: Policy): string | undefined {
-  const at = version.args.findIndex((t) => t.name === 'deploy root');
+function rootOf(entry: GateEntry, args: readonly string[], policy: Policy): string | undefined {
+  const at = entry.args.indexOf('deployRoot');
   return at === -1 ? undefined : expandHome(args[at]!, policy.home).replace(/\/+$/, '');
 }
 
@@ -46,7 +57,7 @@ export function decide(line: string | undefined, policy: GatePolicy): GateDecisi
     return { kind: 'refuse', reason: 'no command (interactive logins are not allowed with this key)' };
   if (Buffer.byteLength(line) > MAX_COMMAND_BYTES)
     return { kind: 'refuse', reason: `command longer than ${MAX_COMMAND_BYTES} bytes` };
-  const exact = GATE_LINES.get(line);
+  const exact = lookUp(line, 'line');
   if (exact !== undefined) return { kind: 'exact', name: exact.name, line };
 
   const split = splitWords(line);
@@ -58,28 +69,29 @@ export function decide(line: string | undefined, policy: GatePolicy): GateDecisi
     if (words[1]?.text !== '-c' || words.length < 4 || words[3]!.text !== SCRIPT_ARG0) {
       return { kind: 'refuse', reason: 'a shell command that is not sent as sh -c SCRIPT till ARGS' };
     }
-    const version = GATE_SCRIPTS.get(words[2]!.text);
-    if (version === undefined) return { kind: 'refuse', reason: GATE_UNKNOWN_SCRIPT };
-    if (version.retired !== undefined)
+    const script = words[2]!.text;
+    const entry = lookUp(script, 'script');
+    if (entry === undefined) return { kind: 'refuse', reason: GATE_UNKNOWN_SCRIPT };
+    if (entry.retired !== undefined)
       return {
         kind: 'refuse',
-        reason: `script ${version.name} is no longer allowed (${version.retired}): upgrade till on the controller`,
+        reason: `script ${entry.name} is no longer allowed (${entry.retired}): upgrade till on the controller`,
       };
     const args = words.slice(4);
-    if (args.length !== version.args.length)
+    if (args.length !== entry.args.length)
       return {
         kind: 'refuse',
-        reason: `script ${version.name} takes ${version.args.length} arguments, got ${args.length}`,
+        reason: `script ${entry.name} takes ${entry.args.length} arguments, got ${args.length}`,
       };
     if (args.some((a) => a.tilde))
-      return { kind: 'refuse', reason: `script ${version.name}: an unquoted ~ in its arguments` };
-    if (version.upgrade && !policy.upgrade)
-      return { kind: 'refuse', reason: `gate.json says "upgrade": false: ${version.name} is not allowed` };
+      return { kind: 'refuse', reason: `script ${entry.name}: an unquoted ~ in its arguments` };
+    if (entry.upgrade && !policy.upgrade)
+      return { kind: 'refuse', reason: `gate.json says "upgrade": false: ${entry.name} is not allowed` };
     const texts = args.map((a) => a.text);
-    const why = argsProblem(version, texts, policy);
-    if (why !== undefined) return { kind: 'refuse', reason: `script ${version.name}: ${why}` };
-    const root = rootOf(version, texts, policy);
-    return { kind: 'script', name: version.name, script: version.text, args: texts, ...(root ? { root } : {}) };
+    const why = argsProblem(entry, texts, policy);
+    if (why !== undefined) return { kind: 'refuse', reason: `script ${entry.name}: ${why}` };
+    const root = rootOf(entry, texts, policy);
+    return { kind: 'script', name: entry.name, script, args: texts, ...(root ? { root } : {}) };
   }
   if (first === 'rsync') {
     const checked = checkRsyncServer(words, policy);

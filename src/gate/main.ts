@@ -1,8 +1,8 @@
 import { spawn } from 'node:child_process';
+import { appendFileSync, mkdirSync, renameSync, statSync, truncateSync } from 'node:fs';
 import { userInfo } from 'node:os';
 import { posix } from 'node:path';
 import { GATE_ENV, GATE_REFUSED } from '../protocol/wire.js';
-import { RotatingLog } from '../watch/log.js';
 import { decide, loadPolicy, type GateDecision, type GatePolicy } from './decide.js';
 import { lockRoot } from './lock.js';
 
@@ -18,6 +18,39 @@ import { lockRoot } from './lock.js';
 
 /** gate.log and gate.log.1 together stay under about 2 × this. */
 export const GATE_LOG_MAX_BYTES = 512 * 1024;
+
+/**
+ * Appends one timestamped line to the gate log, first renaming a log it would take past
+ * GATE_LOG_MAX_BYTES to `<log>.1` (replacing the older one). A control character in the
+ * message is written escaped (`\n`), so one decision is one line and forges no other. A
+ * write that fails part-way is cut back, so the log keeps whole lines; then it throws.
+ */
+export function appendGateLog(file: string, message: string, now = new Date()): void {
+  // eslint-disable-next-line no-control-regex
+  const escaped = message.replace(/[\x00-\x1f\x7f]/g, (c) => JSON.stringify(c).slice(1, -1));
+  const text = `${now.toISOString()} ${escaped}\n`;
+  mkdirSync(posix.dirname(file), { recursive: true, mode: 0o700 });
+  let size = 0;
+  try {
+    size = statSync(file).size;
+  } catch {
+    // no log yet
+  }
+  if (size > 0 && size + Buffer.byteLength(text) > GATE_LOG_MAX_BYTES) {
+    renameSync(file, `${file}.1`);
+    size = 0;
+  }
+  try {
+    appendFileSync(file, text, { mode: 0o600 });
+  } catch (err) {
+    try {
+      truncateSync(file, size);
+    } catch {
+      // nothing was written, or the file is gone
+    }
+    throw err;
+  }
+}
 
 function logLine(decision: GateDecision, line: string | undefined): string {
   const from = (process.env.SSH_CONNECTION ?? '').split(' ')[0] || 'local';
@@ -74,7 +107,7 @@ export async function runGate(): Promise<number> {
   }
   try {
     try {
-      new RotatingLog(posix.join(home, '.till', 'logs', 'gate.log'), GATE_LOG_MAX_BYTES).write(logLine(decision, line));
+      appendGateLog(posix.join(home, '.till', 'logs', 'gate.log'), logLine(decision, line));
     } catch {
       // A full disk must not turn a refusal into an allowance, nor stop an allowed command.
     }

@@ -1,4 +1,4 @@
-import { ARG, blobKeyType } from './args.js';
+import { ARG } from './args.js';
 import { frozen, oneLine, parseMarkers, type Operation } from './wire.js';
 
 /**
@@ -83,7 +83,7 @@ echo TILL_RESTRICTED
 `),
       args: [ARG.keyType, ARG.keyBlob, ARG.keyComment, ARG.gateJson],
       encode: (p) => [p.key.type, p.key.blob, p.key.comment, p.gateJson],
-      check: ([type, blob]) => (blobKeyType(blob!) === type ? undefined : `the key blob is not a ${type} key`),
+      check: 'blobOfType',
     },
     {
       name: 'restrict',
@@ -116,7 +116,7 @@ echo TILL_RESTRICTED
 `),
       args: [ARG.keyType, ARG.keyBlob, ARG.keyComment, ARG.gateJson],
       encode: (p) => [p.key.type, p.key.blob, p.key.comment, p.gateJson],
-      check: ([type, blob]) => (blobKeyType(blob!) === type ? undefined : `the key blob is not a ${type} key`),
+      check: 'blobOfType',
       retired: "through the gate it rewrote any line carrying the blob it was given, an operator's own key too",
     },
   ],
@@ -225,7 +225,7 @@ echo TILL_KEYS_DONE
 `),
       args: [ARG.ed25519Blob, ARG.ed25519Blob],
       encode: (p) => [p.keep, p.drop],
-      check: ([keep, drop]) => (keep === drop ? 'the key to keep is the key to remove' : undefined),
+      check: 'keepOtherThanDrop',
     },
   ],
   parse(stdout) {

@@ -1,4 +1,5 @@
-import type { ArgType, Policy } from './args.js';
+import type { ARG, ArgType } from './args.js';
+import type { CheckName } from './checks.js';
 import { shJoin, shQuote } from './quote.js';
 
 /**
@@ -9,7 +10,7 @@ import { shJoin, shQuote } from './quote.js';
  *
  * A text that a gate allows is part of the protocol with tills already installed on
  * hosts: a version is written out as literal text (frozen(), oneLine()) and never
- * changed or rebuilt from pieces a newer version shares. test/unit/protocol-frozen.test.ts
+ * changed or rebuilt from pieces a newer version shares. test/unit/allowlist-frozen.test.ts
  * pins the sha256 of every registered text.
  */
 
@@ -24,8 +25,8 @@ export interface Version<P> {
   args: readonly ArgType[];
   /** The positional arguments for these parameters, in order. */
   encode(params: P): string[];
-  /** A rule across arguments (two keys that must differ…), checked after each argument's own type. */
-  check?: (args: readonly string[], policy?: Policy) => string | undefined;
+  /** A rule across arguments (two keys that must differ…, checks.ts), checked after each argument's own type. */
+  check?: CheckName;
   /** Installs code the gate will run: refused when gate.json says "upgrade": false. */
   upgrade?: boolean;
   /**
@@ -36,6 +37,21 @@ export interface Version<P> {
   retired?: string;
   /** Why no gate ever runs this version (it is only sent over an unrestricted key). */
   ungated?: string;
+}
+
+/**
+ * What a gate knows of a version it runs (src/protocol/gate-table.ts, generated from the
+ * registry): everything but its text, which the gate takes from the client once the
+ * text's sha256 matched.
+ */
+export interface GateEntry {
+  name: string;
+  form: 'script' | 'line';
+  /** The type of each positional argument, by its name in args.ts's ARG. */
+  args: readonly (keyof typeof ARG)[];
+  check?: CheckName;
+  upgrade?: true;
+  retired?: string;
 }
 
 /** A remote operation: its versions, newest first (what a controller sends, then its fallbacks for older gates). */

@@ -1,15 +1,12 @@
 import { appendFileSync, mkdirSync, renameSync, statSync, truncateSync } from 'node:fs';
 import { dirname } from 'node:path';
+import { isDiskFull } from '../core/errors.js';
 
 export const WATCH_LOG_MAX_BYTES = 1024 * 1024;
 
-/**
- * What went wrong with a write: "disk full (ENOSPC)" or the error's own words. Here, not
- * in core/errors.ts: the gate logs with this file and loads nothing of core.
- */
+/** What went wrong with a write: "disk full (ENOSPC)" or the error's own words. */
 function writeProblem(err: unknown): string {
-  const code = (err as NodeJS.ErrnoException | undefined)?.code;
-  if (code === 'ENOSPC' || code === 'EDQUOT') return `disk full (${code})`;
+  if (isDiskFull(err)) return `disk full (${(err as NodeJS.ErrnoException).code})`;
   return err instanceof Error ? err.message : String(err);
 }
 

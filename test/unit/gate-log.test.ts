@@ -1,0 +1,53 @@
+import { mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { afterAll, describe, expect, it } from 'vitest';
+import { appendGateLog, GATE_LOG_MAX_BYTES } from '../../src/gate/main.js';
+
+const home = mkdtempSync('/tmp/t-unit-glog-');
+afterAll(() => rmSync(home, { recursive: true, force: true }));
+
+describe("the gate's log writer", () => {
+  it('appends timestamped lines to a 0600 file in a 0700 folder it makes', () => {
+    const file = join(home, 'a', 'logs', 'gate.log');
+    appendGateLog(file, 'allowed test from 127.0.0.1', new Date('2026-12-07T03:00:00.000Z'));
+    appendGateLog(file, 'refused from 127.0.0.1: no', new Date('2026-12-07T03:00:01.000Z'));
+    expect(readFileSync(file, 'utf8')).toBe(
+      '2026-12-07T03:00:00.000Z allowed test from 127.0.0.1\n2026-12-07T03:00:01.000Z refused from 127.0.0.1: no\n',
+    );
+    expect(statSync(file).mode & 0o777).toBe(0o600);
+    expect(statSync(join(home, 'a', 'logs')).mode & 0o777).toBe(0o700);
+  });
+
+  it('writes one line a decision: a control character in it is escaped, never a line of its own', () => {
+    const file = join(home, 'c', 'gate.log');
+    const at = new Date('2026-12-07T03:00:00.000Z');
+    appendGateLog(file, 'refused from 127.0.0.1: bad\n2026-12-07T03:00:00.000Z allowed test\r\x1b[2K\t', at);
+    expect(readFileSync(file, 'utf8')).toBe(
+      '2026-12-07T03:00:00.000Z refused from 127.0.0.1: bad\\n2026-12-07T03:00:00.000Z allowed test\\r\\u001b[2K\\t\n',
+    );
+  });
+
+  it('renames a log the line would take past the limit to gate.log.1, replacing the older one', () => {
+    const dir = join(home, 'b');
+    const file = join(dir, 'gate.log');
+    const at = new Date('2026-12-07T03:00:00.000Z');
+    const line = (m: string) => `${at.toISOString()} ${m}\n`;
+    // exactly at the limit after the line: kept
+    appendGateLog(file, 'first', at);
+    writeFileSync(file, 'x'.repeat(GATE_LOG_MAX_BYTES - Buffer.byteLength(line('fits'))));
+    writeFileSync(`${file}.1`, 'older');
+    appendGateLog(file, 'fits', at);
+    expect(statSync(file).size).toBe(GATE_LOG_MAX_BYTES);
+    expect(readFileSync(`${file}.1`, 'utf8')).toBe('older');
+    // one byte more: rotated
+    appendGateLog(file, 'next', at);
+    expect(readFileSync(file, 'utf8')).toBe(line('next'));
+    expect(statSync(`${file}.1`).size).toBe(GATE_LOG_MAX_BYTES);
+    expect(readdirSync(dir).sort()).toEqual(['gate.log', 'gate.log.1']);
+  });
+
+  it('throws when the line cannot be written (the gate then decides all the same)', () => {
+    // /dev/full refuses every write with ENOSPC, like a full disk
+    expect(() => appendGateLog('/dev/full', 'allowed test from 127.0.0.1')).toThrow(/ENOSPC/);
+  });
+});
