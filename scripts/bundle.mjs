@@ -6,7 +6,7 @@
 //     per command group and what only it uses, as CommonJS-shaped scripts that
 //     src/boot/loader.ts compiles with V8's code cache (bin/till.cjs starts it).
 import { build, transform } from 'esbuild';
-import { mkdirSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 
 // Bundled CommonJS dependencies (proper-lockfile, string-width) call require().
@@ -63,6 +63,26 @@ const lazyBuiltins = {
   },
 };
 
+/**
+ * picocolors works out, as it loads, whether to colour by default, and for that reads
+ * process.stdout.isTTY: making process.stdout on a pipe (`till host list | grep`) loads
+ * net and the streams. till never uses that default (output/terminal.ts decides and
+ * calls createColors), so the bundled picocolors skips the question. The build fails if
+ * picocolors no longer reads it in exactly this way, rather than silently keep the cost.
+ */
+const STDOUT_PROBE = '((p.stdout || {}).isTTY && env.TERM !== "dumb")';
+const picocolorsWithoutStdout = {
+  name: 'picocolors-without-stdout',
+  setup(build) {
+    build.onLoad({ filter: /[\\/]node_modules[\\/]picocolors[\\/]picocolors\.js$/ }, (args) => {
+      const source = readFileSync(args.path, 'utf8');
+      if (source.split(STDOUT_PROBE).length !== 2)
+        throw new Error(`${args.path}: expected its default-colour check to read ${STDOUT_PROBE} once`);
+      return { contents: source.replace(STDOUT_PROBE, 'false'), loader: 'js' };
+    });
+  },
+};
+
 const defines = (values) => Object.fromEntries(Object.entries(values).map(([k, v]) => [k, JSON.stringify(v)]));
 
 /** Bundles src/cli/main.ts into `outfile` with these `__TILL_*__` values (version, commit). */
@@ -79,7 +99,7 @@ export async function bundleTill(entry, outfile, define) {
     legalComments: 'none',
     define: defines({ ...define, __TILL_LAYOUT__: 'bundle' }),
     banner: { js: `#!/usr/bin/env node\n${REQUIRE_BANNER}` },
-    plugins: [lazyBuiltins],
+    plugins: [lazyBuiltins, picocolorsWithoutStdout],
     logLevel: 'warning',
   });
 }
@@ -106,7 +126,7 @@ export async function bundleCli(entry, outdir, define) {
     chunkNames: '[name]-[hash]',
     outExtension: { '.js': '.cjs' },
     define: defines({ ...define, __TILL_LAYOUT__: 'split' }),
-    plugins: [lazyBuiltins],
+    plugins: [lazyBuiltins, picocolorsWithoutStdout],
     write: false,
     logLevel: 'warning',
   });
