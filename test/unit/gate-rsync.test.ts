@@ -355,3 +355,221 @@ describe('symlinks on the way', () => {
     );
   });
 });
+
+describe('arguments hidden in the protocol (-s, --protect-args, --secluded-args)', () => {
+  const WHY_S = 'arguments sent inside the protocol (-s/--protect-args) bypass the check';
+  it('are refused before anything else: the paths are then not on the command line at all', () => {
+    // With -s the client sends the paths inside the protocol: the server's line has none.
+    for (const line of [
+      'rsync --server -s .',
+      'rsync --server -tps .',
+      'rsync --server -se.iLsfxC .',
+      'rsync --server -se31.iLsfxC .',
+      'rsync --server -tse.L .',
+      'rsync --server --protect-args .',
+      'rsync --server --secluded-args .',
+      `rsync --server -t --protect-args ${DEPLOY}`,
+      `rsync --server --secluded-args -t ${BUNDLE}`,
+    ])
+      expect(why(line), line).toBe(`rsync option -s is not allowed: ${WHY_S}`);
+  });
+
+  it('an s after the e. of a capability string is not -s, nor is an s in a path or a value', () => {
+    expect(why(`rsync --server -te.iLsfxC ${DEPLOY}`)).toMatch(/^allowed/);
+    expect(why(`rsync --server -te31.s ${DEPLOY}`)).toMatch(/^allowed/);
+    expect(why(`rsync --server -t . ${REL}/s`)).toMatch(/^allowed/);
+    expect(why(`rsync --server --out-format=%s ${DEPLOY}`)).toMatch(/^allowed/);
+    expect(why(`rsync --server -n --sender . ${REL}/s`)).toMatch(/^allowed/);
+  });
+
+  it('in a read too, saying so', () => {
+    for (const line of [
+      `rsync --server --sender -ns . ${REL}/r2`,
+      `rsync --server --sender -nse.iLsfxC .`,
+      `rsync --server --sender -n --protect-args . ${REL}/r2`,
+      `rsync --server --sender -n --secluded-args .`,
+    ])
+      expect(why(line), line).toBe(`rsync option -s is not allowed in a read: ${WHY_S}`);
+  });
+});
+
+describe('a deploy root', () => {
+  it('given with trailing slashes is the same root', () => {
+    const slashes = policyWith({}, { deployRoots: ['/srv/app//', '/h/T/'] });
+    expect(check('rsync --server -r . /srv/app.till/releases/r2', slashes)).toMatchObject({
+      ok: true,
+      target: 'deploy',
+      root: '/srv/app',
+    });
+    expect(check(`rsync --server -r ${DEPLOY}`, slashes)).toMatchObject({ ok: true, root: '/h/T' });
+    expect(why('rsync --server -r . /srv/app/.till/releases/r2', slashes)).toMatch(/is outside till's folders/);
+  });
+});
+
+describe('a destination with a trailing slash', () => {
+  it('is resolved without it: a symlinked release with a slash still leads out', () => {
+    const out = policyWith({ [`${REL}/evil`]: '/h/.ssh' });
+    expect(why(`rsync --server -r . ${REL}/evil/`, out)).toBe(
+      `rsync destination ${REL}/evil/ leads out of ${REL} (to /h/.ssh)`,
+    );
+  });
+});
+
+/**
+ * `host diff`'s read of a release: `rsync --server --sender -n… . <release>`. A dry run
+ * inside a release folder, with options that neither write nor follow symlinks; every
+ * other download is refused, with its reason.
+ */
+describe('a read (rsync --server --sender)', () => {
+  const READ = `. ${REL}/r2/`;
+  const NOT_A_READ = (path: string) =>
+    `downloads (rsync --sender) are not allowed: the one read is a dry-run listing of a release (<deploy root>.till/releases/<id>), not ${path}`;
+
+  it('a dry-run listing of a release is allowed, written back with --sender first', () => {
+    expect(check(`rsync --server --sender -nlrcdtpgoDHxvqz ${READ}`)).toStrictEqual({
+      ok: true,
+      argv: ['--server', '--sender', '-nlrcdtpgoDHxvqz', '.', `${REL}/r2/`],
+      target: 'read',
+      dest: `${REL}/r2/`,
+      root: '/h/T',
+    });
+    expect(check('rsync --server --sender -nr . /srv/app.till/releases/r2/sub')).toStrictEqual({
+      ok: true,
+      argv: ['--server', '--sender', '-nr', '.', '/srv/app.till/releases/r2/sub'],
+      target: 'read',
+      dest: '/srv/app.till/releases/r2/sub',
+      root: '/srv/app',
+    });
+    // --sender anywhere among the options; the rest keep their order
+    expect(argv(`rsync --server -ne.iLsfxCIvu --timeout=5 --sender --dry-run -@-1 . ~/T.till/releases/r2`)).toEqual([
+      '--server',
+      '--sender',
+      '-ne.iLsfxCIvu',
+      '--timeout=5',
+      '--dry-run',
+      '-@-1',
+      '.',
+      `${REL}/r2`,
+    ]);
+  });
+
+  it('must be a dry run: -n in the flag cluster or --dry-run', () => {
+    const notDry =
+      'downloads (rsync --sender) are not allowed: a read of a release must be a dry run (-n), which sends no content';
+    expect(why(`rsync --server --sender -r ${READ}`)).toBe(notDry);
+    expect(why(`rsync --server --sender ${READ}`)).toBe(notDry);
+    expect(why(`rsync --server --sender --timeout=5 ${READ}`)).toBe(notDry);
+    // the n of a capability string (after e.) is not a dry run
+    expect(why(`rsync --server --sender -re.nLsfxC ${READ}`)).toBe(notDry);
+    expect(argv(`rsync --server --sender --dry-run -r ${READ}`)).toEqual([
+      '--server',
+      '--sender',
+      '--dry-run',
+      '-r',
+      '.',
+      `${REL}/r2/`,
+    ]);
+    expect(argv(`rsync --server --sender -rn ${READ}`)).toEqual(['--server', '--sender', '-rn', '.', `${REL}/r2/`]);
+  });
+
+  it('only of a release: not the bundle, the home, a key, the releases folder, nor another root', () => {
+    for (const [path, resolved] of [
+      ['.till/lib/till-1.0.0.mjs', '/h/.till/lib/till-1.0.0.mjs'],
+      ['~', '/h'],
+      ['~/.ssh/id_ed25519', '/h/.ssh/id_ed25519'],
+      ['/etc/shadow', '/etc/shadow'],
+      ['-', '/h/-'],
+      [REL, REL],
+      [`${REL}/`, `${REL}/`],
+      [`${REL}/.r`, `${REL}/.r`],
+      ['/h/U.till/releases/r2', '/h/U.till/releases/r2'],
+    ] as const)
+      expect(why(`rsync --server --sender -n . ${path}`), path).toBe(NOT_A_READ(resolved));
+  });
+
+  it('one plain source: no .., no ~user, exactly one, after the "."', () => {
+    expect(why(`rsync --server --sender -n . ~/T.till/releases/r2/../../../.ssh`)).toBe(
+      'rsync source "~/T.till/releases/r2/../../../.ssh" is not a plain path (no .., no ~user)',
+    );
+    expect(why(`rsync --server --sender -n . ~root/T.till/releases/r2`)).toBe(
+      'rsync source "~root/T.till/releases/r2" is not a plain path (no .., no ~user)',
+    );
+    expect(why(`rsync --server --sender -n . ${REL}/r1 ${REL}/r2`)).toBe('a read names exactly one source (got 2)');
+    expect(why(`rsync --server --sender -n .`)).toBe('a read names exactly one source (got 0)');
+    expect(why(`rsync --server --sender -n ${REL}/r2`)).toBe('rsync server command without its "." argument');
+  });
+
+  it('takes its own flags and values, and nothing that writes, deletes, links or follows symlinks', () => {
+    for (const f of ['dry-run', 'open-noatime', 'numeric-ids', 'size-only', 'ignore-times'])
+      expect(argv(`rsync --server --sender -n --${f} ${READ}`)[3], f).toBe(`--${f}`);
+    for (const [name, v] of [
+      ['checksum-choice', 'xxh128'],
+      ['compress-choice', 'zstd'],
+      ['compress-level', '3'],
+      ['timeout', '30'],
+      ['contimeout', '5'],
+      ['bwlimit', '10M'],
+      ['max-size', '1G'],
+      ['min-size', '1k'],
+      ['modify-window', '-1'],
+    ])
+      expect(argv(`rsync --server --sender -n --${name} ${v} ${READ}`)[3], name).toBe(`--${name}=${v}`);
+    for (const option of [
+      'remove-source-files',
+      'log-file=/h/.bashrc',
+      'write-batch=/h/x',
+      'only-write-batch=/h/x',
+      'delete',
+      'mkpath',
+      'fsync',
+      'stats',
+      'copy-links',
+      'copy-dirlinks',
+      'copy-unsafe-links',
+      'link-dest=../r1',
+      'max-delete=1',
+      'log-format=%i',
+      'out-format=%n',
+      'rsync-path=/bin/sh',
+      'sender=1',
+    ])
+      expect(why(`rsync --server --sender -n --${option} ${READ}`), option).toBe(
+        `rsync option --${option.replace(/=.*/, '')} is not allowed in a read`,
+      );
+    for (const [ch, reason] of [
+      ['L', ': following symlinks (-L) can lead out of the destination'],
+      ['k', ': following symlinked folders (-k) can lead out of the destination'],
+      ['K', ': following symlinked folders (-K) can lead out of the destination'],
+      ['R', ': relative paths (-R) place files outside the destination'],
+      ['b', ': backups (-b) are not used by till'],
+      ['S', ' in a read'],
+      ['u', ' in a read'],
+      ['W', ' in a read'],
+    ])
+      expect(why(`rsync --server --sender -n${ch} ${READ}`), ch).toBe(`rsync option -${ch} is not allowed${reason}`);
+    expect(why(`rsync --server --sender -ne ${READ}`)).toBe('rsync -e is not allowed');
+    expect(why(`rsync --server --sender -n -r ${READ}`)).toBe('two rsync flag clusters');
+    expect(why(`rsync --server --sender -n --timeout=x ${READ}`)).toBe('rsync --timeout value "x" is not allowed');
+    expect(why(`rsync --server --sender -n ~/x ${READ}`)).toBe('rsync option "~/x" is not allowed');
+  });
+
+  it('--sender once', () => {
+    expect(why(`rsync --server --sender --sender -n ${READ}`)).toBe('--sender given twice');
+    expect(why(`rsync --server --sender -n --timeout=5 --sender ${READ}`)).toBe('--sender given twice');
+  });
+
+  it('the source must really lie in the releases folder', () => {
+    const out = policyWith({ [`${REL}/evil`]: '/h/.ssh' });
+    expect(why(`rsync --server --sender -n . ${REL}/evil/`, out)).toBe(
+      `rsync source ${REL}/evil/ leads out of ${REL} (to /h/.ssh)`,
+    );
+    expect(why(`rsync --server --sender -nr . ${REL}/evil/id_ed25519`, out)).toBe(
+      `rsync source ${REL}/evil/id_ed25519 leads out of ${REL} (to /h/.ssh/id_ed25519)`,
+    );
+    expect(why(`rsync --server --sender -n . ${REL}/d/x`, policyWith({ [`${REL}/d`]: 'throw' }))).toBe(
+      `cannot resolve ${REL}/d/x: ${REL}/d is a dangling symlink`,
+    );
+    // a releases folder that is itself a symlink: what counts is where it really is
+    expect(check(`rsync --server --sender -n . ${REL}/r2`, policyWith({ '/h/T.till': '/data/T.till' })).ok).toBe(true);
+  });
+});

@@ -1,15 +1,27 @@
 /**
  * The state store on its own (src/core/state/store.ts), with a small schema of its own:
  * reads of missing, unreadable, invalid and sealed files; updates that change nothing;
- * concurrent updates under the lock; what is written and with which mode.
+ * concurrent updates under the lock; what is written and with which mode; writes that
+ * fail; a lock lost while held; the synchronous lock of the operations journal.
  */
-import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { spawn } from 'node:child_process';
+import {
+  existsSync,
+  mkdirSync,
+  mkdtempSync,
+  readdirSync,
+  readFileSync,
+  rmSync,
+  statSync,
+  utimesSync,
+  writeFileSync,
+} from 'node:fs';
 import { createHmac } from 'node:crypto';
 import { join } from 'node:path';
-import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import * as z from 'zod';
 import { StateError } from '../../src/core/errors.js';
-import { JsonFileStore, sha256, UNCHANGED } from '../../src/core/state/store.js';
+import { JsonFileStore, lockFileSync, prepareLockFileSync, sha256, UNCHANGED } from '../../src/core/state/store.js';
 
 const schema = z.object({ count: z.number().int().nonnegative(), names: z.array(z.string()) });
 type Data = z.output<typeof schema>;
@@ -250,5 +262,148 @@ describe('writes and updates', () => {
     ).rejects.toThrow('change failed');
     expect(existsSync(`${file}.lock`)).toBe(false);
     expect((await s.read()).count).toBe(12);
+  });
+});
+
+/** Every name in the state folder: a failed write leaves no temp file (`.<name>.<pid>.<hex>.tmp`) behind. */
+const names = (folder = join(dir, 'sub')) => readdirSync(folder).sort();
+
+describe('writes that fail', () => {
+  it('a write that cannot complete is an error, not a success, and leaves what was there and no temp file', async () => {
+    // A folder (with a file in it) where the state file should be: the rename over it fails.
+    mkdirSync(join(file, 'x'), { recursive: true });
+    await expect(plain().write({ count: 1, names: [] })).rejects.toMatchObject({ code: 'EISDIR' });
+    expect(names()).toEqual(['state.json']);
+    expect(names(file)).toEqual(['x']);
+  });
+
+  it('a seal key that cannot be made (not for a full disk) fails the write after the data, with no temp file', async () => {
+    mkdirSync(join(dir, 'sub'));
+    mkdirSync(join(keyFile(), 'x'), { recursive: true });
+    await expect(sealed().write({ count: 2, names: [] })).rejects.toMatchObject({ code: 'EISDIR' });
+    // The data went first (a missing seal only means one full check on the next read).
+    expect(readFileSync(file, 'utf8')).toBe(text({ count: 2, names: [] }));
+    expect(names()).toEqual(['state.json']);
+    expect(names(dir)).toEqual(['seal.key', 'sub']);
+  });
+
+  it('a seal that cannot be written (not for a full disk) fails the write after the data, with no temp file', async () => {
+    mkdirSync(join(`${file}.sha256`, 'x'), { recursive: true });
+    writeFileSync(keyFile(), `${KEY}\n`);
+    await expect(sealed().write({ count: 3, names: [] })).rejects.toMatchObject({ code: 'EISDIR' });
+    expect(readFileSync(file, 'utf8')).toBe(text({ count: 3, names: [] }));
+    expect(names()).toEqual(['state.json', 'state.json.sha256']);
+    expect(readFileSync(keyFile(), 'utf8')).toBe(`${KEY}\n`);
+  });
+});
+
+describe('a lock lost while held', () => {
+  it('when another till took the lock over, the update writes nothing, says so, and leaves its lock alone', async () => {
+    mkdirSync(join(dir, 'sub'));
+    await plain().write({ count: 1, names: ['kept'] });
+    const before = readFileSync(file, 'utf8');
+    const lock = `${file}.lock`;
+    const attempt = plain().update(async (d) => {
+      // Another till found our lock stale (this process was stopped past 15 s) and took it:
+      // its lock folder replaces ours, with its own mtime. Our lock's next refresh (every 5 s) sees it.
+      rmSync(lock, { recursive: true });
+      mkdirSync(lock);
+      const theirs = new Date(Date.now() - 3_000);
+      utimesSync(lock, theirs, theirs);
+      // 2 s more than that: the refresh's stat must have come back, however loaded the machine.
+      await new Promise((r) => setTimeout(r, 7_000));
+      d.count = 99;
+    });
+    const err = (await attempt.catch((e: unknown) => e)) as StateError;
+    expect(err).toBeInstanceOf(StateError);
+    expect(err.message).toBe(`lost the lock on ${file} while updating it; nothing was written`);
+    expect(err.hint).toBe('run the command again');
+    expect(readFileSync(file, 'utf8')).toBe(before);
+    expect(existsSync(lock)).toBe(true);
+    expect(names()).toEqual(['state.json', 'state.json.lock']);
+  }, 20_000);
+});
+
+describe('lockFileSync (the operations journal, which may write from an exit handler)', () => {
+  const lockOf = () => `${file}.lock`;
+  const age = (path: string, seconds: number) => {
+    const t = new Date(Date.now() - seconds * 1000);
+    utimesSync(path, t, t);
+  };
+  /** How long `fn` took to throw, and what. */
+  const timeThrow = (fn: () => unknown): { ms: number; err: NodeJS.ErrnoException } => {
+    const t0 = Date.now();
+    try {
+      fn();
+    } catch (err) {
+      return { ms: Date.now() - t0, err: err as NodeJS.ErrnoException };
+    }
+    throw new Error('it did not throw');
+  };
+  beforeEach(async () => {
+    mkdirSync(join(dir, 'sub'));
+    await prepareLockFileSync();
+  });
+
+  it('before prepareLockFileSync it refuses (it cannot load the lock library itself)', async () => {
+    vi.resetModules();
+    const fresh = await import('../../src/core/state/store.js');
+    expect(() => fresh.lockFileSync(file)).toThrow(new Error('lockFileSync before prepareLockFileSync'));
+    await fresh.prepareLockFileSync();
+    fresh.lockFileSync(file)();
+  });
+
+  it('takes <file>.lock for a file that does not exist yet; the release removes it, and a second release is harmless', () => {
+    const release = lockFileSync(file);
+    expect(statSync(lockOf()).isDirectory()).toBe(true);
+    expect(existsSync(file)).toBe(false);
+    release();
+    expect(existsSync(lockOf())).toBe(false);
+    expect(() => release()).not.toThrow();
+    // Free again: the next one takes it at once.
+    lockFileSync(file, 0)();
+  });
+
+  it('a lock another till holds is waited for, up to waitMs, then ELOCKED; the holder keeps it', async () => {
+    const holder = plain();
+    await holder.withLock(async () => {
+      const { ms, err } = timeThrow(() => lockFileSync(file, 400));
+      expect(err.code).toBe('ELOCKED');
+      expect(ms).toBeGreaterThanOrEqual(390);
+      expect(existsSync(lockOf())).toBe(true);
+    });
+    expect(existsSync(lockOf())).toBe(false);
+  });
+
+  it('is taken as soon as the other till releases it', async () => {
+    mkdirSync(lockOf());
+    // Another process holds it for ~0.5 s (this thread sleeps while it waits: no event loop runs).
+    const other = spawn('sh', ['-c', 'sleep 0.5 && rmdir "$1"', 'sh', lockOf()], { stdio: 'ignore' });
+    const exited = new Promise((r) => other.on('exit', r));
+    const t0 = Date.now();
+    const release = lockFileSync(file, 15_000);
+    expect(Date.now() - t0).toBeGreaterThanOrEqual(400);
+    expect(statSync(lockOf()).isDirectory()).toBe(true);
+    release();
+    expect(existsSync(lockOf())).toBe(false);
+    await exited;
+  });
+
+  it('takes over a lock untouched for more than 15 s (a killed till left it), not a younger one', () => {
+    mkdirSync(lockOf());
+    age(lockOf(), 12);
+    expect(timeThrow(() => lockFileSync(file, 0)).err.code).toBe('ELOCKED');
+    age(lockOf(), 16);
+    const release = lockFileSync(file, 0);
+    // Ours now: fresh, and released by us.
+    expect(Date.now() - statSync(lockOf()).mtimeMs).toBeLessThan(5_000);
+    release();
+    expect(existsSync(lockOf())).toBe(false);
+  });
+
+  it('any other error is thrown at once, not waited on', () => {
+    const { ms, err } = timeThrow(() => lockFileSync(join(dir, 'missing', 'operations.jsonl'), 20_000));
+    expect(err.code).toBe('ENOENT');
+    expect(ms).toBeLessThan(5_000);
   });
 });

@@ -70,6 +70,7 @@ export function lockFileSync(file: string, waitMs = 20_000): () => void {
   if (lockfile === undefined) throw new Error('lockFileSync before prepareLockFileSync');
   const deadline = Date.now() + waitMs;
   const nap = new Int32Array(new SharedArrayBuffer(4));
+  // Stryker disable next-line MethodExpression,ArithmeticOperator: the backoff's shape only spreads the retries out
   for (let delay = 2; ; delay = Math.min(delay * 2, 100)) {
     try {
       const release = lockfile.lockSync(file, { realpath: false, stale: STALE_MS, onCompromised: () => undefined });
@@ -83,6 +84,7 @@ export function lockFileSync(file: string, waitMs = 20_000): () => void {
     } catch (err) {
       if ((err as NodeJS.ErrnoException).code !== 'ELOCKED' || Date.now() >= deadline) throw err;
       // A sleep without the event loop: this may run in an 'exit' handler.
+      // Stryker disable next-line ArithmeticOperator: the jitter only spreads the retries out
       Atomics.wait(nap, 0, 0, delay + Math.floor(Math.random() * delay));
     }
   }
