@@ -179,6 +179,52 @@ async function newHome() {
   return home;
 }
 
+/** The session loops `watch --keep-warm` holds (ssh processes whose command names the loop): how many, their RSS. */
+function sessionProcesses(dir) {
+  let out = '';
+  try {
+    out = execFileSync('ps', ['-eo', 'rss=,args='], { encoding: 'utf8' });
+  } catch {
+    return { count: 0, rssKiB: 0 };
+  }
+  const lines = out.split('\n').filter((l) => l.includes(`-F ${dir}/ssh/config`) && l.includes('TILL_WARM_READY'));
+  return { count: lines.length, rssKiB: lines.reduce((n, l) => n + Number(l.trim().split(/\s+/)[0]), 0) };
+}
+
+/**
+ * Runs `measure` while `till watch --keep-warm` holds a session to each of the K hosts
+ * (waits until a command on every host says it ran under a session's loop), then stops it.
+ */
+async function viaSessions(home, K, measure) {
+  const file = join(home, 'schedule.json');
+  const sched = JSON.parse(readFileSync(file, 'utf8'));
+  sched.sync.next_run = new Date(Date.now() + 86_400_000).toISOString();
+  writeFileSync(file, JSON.stringify(sched, null, 2));
+  const daemon = timed(process.execPath, [TILL, 'watch', '--keep-warm'], tillEnv(home));
+  const VIA = `tr '\\0' ' ' </proc/$PPID/cmdline | grep -c TILL_WARM_READY`;
+  const deadline = Date.now() + 120_000 + K * 1000;
+  let held = 0;
+  try {
+    while (Date.now() < deadline) {
+      const r = await till(home, ['host', 'exec', '--all', '--json', '--', VIA]);
+      try {
+        held = JSON.parse(r.out).results.filter((x) => x.stdout.trim() === '1').length;
+      } catch {
+        held = 0;
+      }
+      if (held === K) break;
+      await new Promise((r) => setTimeout(r, 1000));
+    }
+    if (held !== K) return { why: `only ${held} of ${K} sessions opened`, count: held, rssKiB: 0 };
+    const procs = sessionProcesses(home);
+    await measure();
+    return procs;
+  } finally {
+    check(await till(home, ['watch', '--stop']), 'watch --stop');
+    await daemon;
+  }
+}
+
 /* ---------------------------------------------------------------- header */
 
 console.error(
@@ -277,9 +323,16 @@ try {
     labs.push(lab);
     lastLab = lab;
     const names = lab.hosts.map((_, i) => `h${i}`);
+    // till-ready, so that `watch --keep-warm` holds them (the status changes nothing else here).
     writeDb(
       home,
-      lab.hosts.map((h, i) => ({ name: names[i], user: h.user, address: h.address, port: h.port })),
+      lab.hosts.map((h, i) => ({
+        name: names[i],
+        user: h.user,
+        address: h.address,
+        port: h.port,
+        status: 'till-ready',
+      })),
     );
     await closeMasters(control);
     // Regenerates ssh/config from the database, and fills known_hosts for pssh/ansible.
@@ -390,6 +443,29 @@ try {
     }
     await closeMasters(cpDir);
     rmSync(ansibleHome, { recursive: true, force: true });
+    // The masters the warm runs leave: one ssh process per host, each its own memory.
+    const masters = mastersUnder(control);
+    // Warm over `till watch --keep-warm`'s sessions: no ssh process per host per command.
+    // Interleaved with pssh over the same masters, which gets its own figure for the ratio.
+    const sessions = await viaSessions(home, K, async () => {
+      for (let rep = 0; rep < REPEAT; rep++) {
+        for (const run of rep % 2 === 0 ? ['till', 'pssh'] : ['pssh', 'till']) {
+          if (run === 'till')
+            add(
+              'till sessions',
+              check(await till(home, ['host', 'exec', '--all', '--', 'true']), 'till via sessions').ms,
+            );
+          else if (HAVE_PSSH)
+            add(
+              'pssh warm (sessions run)',
+              check(await timed('parallel-ssh', ['-p', '32', '-h', hostsFile, '-x', `-F ${cfg}`, 'true']), 'pssh warm')
+                .ms,
+            );
+        }
+      }
+    });
+    // `watch --stop` stopped the masters: the runs below start warm again.
+    check(await till(home, ['host', 'exec', '--all', '--', 'true']), 'till (masters again)');
     const med = Object.fromEntries(Object.entries(m).map(([k, v]) => [k, median(v)]));
     row(
       `${K} till cold`,
@@ -415,6 +491,20 @@ try {
       HAVE_PSSH ? `${ratio(med['till warm'], med['pssh warm'])} pssh warm; target ≤ 0.95×` : '',
     );
     if (HAVE_PSSH) row(`${K} pssh -p 32 warm (till's masters)`, fmt(med['pssh warm']));
+    if (med['till sessions'] !== undefined) {
+      row(
+        `${K} till warm, via watch --keep-warm sessions`,
+        fmt(med['till sessions']),
+        HAVE_PSSH
+          ? `${ratio(med['till sessions'], med['pssh warm (sessions run)'])} pssh warm (${fmt(med['pssh warm (sessions run)'])}, interleaved); target ≤ 0.95×`
+          : '',
+      );
+      row(
+        `${K} sessions held by the daemon`,
+        `${sessions.count}`,
+        `ssh processes on the controller, RSS ${(sessions.rssKiB / 1024).toFixed(0)} MiB in all`,
+      );
+    } else row(`${K} till warm, via watch --keep-warm sessions`, 'not measured', sessions.why);
     row(
       `${K} ssh & loop warm (floor)`,
       fmt(med['ssh loop warm']),
@@ -433,8 +523,6 @@ try {
       );
     }
     if (HAVE_TIME) row(`${K} till peak RSS`, `${(peakRss / 1024).toFixed(0)} MiB`, 'node process, /usr/bin/time %M');
-    // The masters the warm runs leave: one ssh process per host, each its own memory.
-    const masters = mastersUnder(control);
     row(
       `${K} masters left (ssh processes)`,
       `${masters.count}`,
@@ -449,6 +537,14 @@ try {
         'pssh -p 32 over the same masters',
         0.95,
       );
+      if (med['till sessions'] !== undefined)
+        issueRow(
+          `${K} hosts warm, via \`watch --keep-warm\` sessions`,
+          med['till sessions'],
+          med['pssh warm (sessions run)'],
+          'pssh -p 32 over the same masters',
+          0.95,
+        );
     }
     summary.scale[K] = {
       coldMs: med['till cold'],

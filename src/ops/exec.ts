@@ -2,6 +2,8 @@ import type { HostJob } from '../core/fanout.js';
 import type { TillPaths } from '../core/paths.js';
 import { remoteScript } from '../protocol/wire.js';
 import { sshRun, toOutcome } from '../ssh/client.js';
+import { syntheticResult } from '../ssh/process.js';
+import type { WarmClient } from '../watch/warm-client.js';
 
 /**
  * How `host exec --stop-remote` (and `--timeout`) runs a line so that ending its ssh
@@ -41,9 +43,48 @@ export function execJob(
     timeoutMs?: number;
     stopRemote?: boolean;
     onOutput?: (host: string, stream: 'stdout' | 'stderr', chunk: Buffer) => void;
+    /** `watch --keep-warm`'s sessions: tried first; a host without one takes ssh. */
+    warm?: WarmClient;
+    /** Told of each host that ran over a session. */
+    onWarm?: (host: string) => void;
   } = {},
 ): HostJob<undefined> {
   return async ({ name, entry, signal }) => {
+    if (opts.warm !== undefined && entry.restricted !== true) {
+      const r = await opts.warm.run(name, line, signal);
+      if (r.kind === 'cancelled') return toOutcome(syntheticResult({ cancelled: true }));
+      if (r.kind === 'broken') {
+        // The command may have started: running it again could run it twice.
+        return {
+          ok: false,
+          failure: {
+            kind: 'closed',
+            connection: true,
+            retryable: false,
+            message: `${r.message}; it may have run, so it was not run again`,
+          },
+          exitCode: null,
+          stdout: '',
+          stderr: '',
+        };
+      }
+      if (r.kind === 'done') {
+        opts.onWarm?.(name);
+        const stdout = Buffer.from(r.stdout, 'base64');
+        const stderr = Buffer.from(r.stderr, 'base64');
+        if (stdout.length > 0) opts.onOutput?.(name, 'stdout', stdout);
+        if (stderr.length > 0) opts.onOutput?.(name, 'stderr', stderr);
+        return toOutcome(
+          syntheticResult({
+            exitCode: r.exitCode,
+            stdout: stdout.toString('utf8'),
+            stderr: stderr.toString('utf8'),
+            durationMs: r.ms,
+          }),
+        );
+      }
+      // unavailable: nothing was started; the normal path below.
+    }
     // A restricted key's gate refuses any exec; sent bare, its refusal names the command.
     const wrapped = opts.stopRemote === true && entry.restricted !== true;
     const result = await sshRun(paths, name, wrapped ? execCommand(line) : line, {

@@ -20,6 +20,22 @@ export interface ProcessResult {
   spawnError?: string;
 }
 
+/** A result made without a process of its own (refused before the spawn, or run over a warm session): `over` fills in what is known. */
+export function syntheticResult(over: Partial<ProcessResult> = {}): ProcessResult {
+  return {
+    command: 'ssh',
+    args: [],
+    exitCode: null,
+    signal: null,
+    stdout: '',
+    stderr: '',
+    durationMs: 0,
+    timedOut: false,
+    cancelled: false,
+    ...over,
+  };
+}
+
 export interface RunOptions {
   timeoutMs?: number;
   /**

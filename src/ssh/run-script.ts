@@ -3,7 +3,7 @@ import type { TillPaths } from '../core/paths.js';
 import { commandLine, gateRefusal, GATE_UNKNOWN_SCRIPT, type Operation } from '../protocol/wire.js';
 import { sshRun, type RemoteCallOptions } from './client.js';
 import { classifySsh, remoteFailure, type Failure } from './outcome.js';
-import type { ProcessResult } from './process.js';
+import { syntheticResult, type ProcessResult } from './process.js';
 
 /**
  * The one way an op runs a registered remote operation (src/protocol): send its newest
@@ -73,17 +73,7 @@ export async function runScript<P, R>(
     const bad = args.map((a, i) => version.args[i]?.problem(a)).find((why): why is string => why !== undefined);
     if (bad !== undefined) {
       const message = `cannot send ${op.name}: ${bad}`;
-      const result: ProcessResult = {
-        command: 'ssh',
-        args: [],
-        exitCode: null,
-        signal: null,
-        stdout: '',
-        stderr: '',
-        durationMs: 0,
-        timedOut: false,
-        cancelled: false,
-      };
+      const result = syntheticResult();
       return {
         version: version.name,
         result,

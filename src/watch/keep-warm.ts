@@ -5,6 +5,7 @@ import type { Inventory } from '../inventory/inventory.js';
 import { buildSshArgs } from '../ssh/args.js';
 import { runProcess } from '../ssh/process.js';
 import type { WatchService } from './daemon.js';
+import type { WarmSessions } from './warm-sessions.js';
 
 /**
  * `till watch --keep-warm`: a master connection kept to every host that is till-ready
@@ -38,6 +39,9 @@ interface Kept {
   retryAt: number;
   /** Whether a master was up at the end of the last round. */
   up: boolean;
+  /** The same for its session (with `sessions`): failed opens in a row, next attempt. */
+  sessionFailures: number;
+  sessionRetryAt: number;
 }
 
 export interface KeepWarmOptions {
@@ -46,6 +50,8 @@ export interface KeepWarmOptions {
   intervalMs?: number;
   connectTimeout?: number;
   now?: () => number;
+  /** Also hold one command session per kept host that is not restricted (the CLI's warm path). */
+  sessions?: boolean;
 }
 
 export class KeepWarm {
@@ -56,6 +62,7 @@ export class KeepWarm {
   constructor(
     private readonly opts: KeepWarmOptions,
     private readonly log: (message: string) => void,
+    private readonly sessions?: WarmSessions,
   ) {
     this.intervalMs = opts.intervalMs ?? KEEP_WARM_INTERVAL_MS;
     this.now = opts.now ?? Date.now;
@@ -64,16 +71,26 @@ export class KeepWarm {
   /** One round: close what must not be kept, (re)open what dropped. */
   async round(signal?: AbortSignal): Promise<void> {
     let wanted: Set<string>;
+    let restricted: Set<string>;
     try {
       const db = await this.opts.inventory.read();
       wanted = new Set(Object.keys(db.hosts).filter((n) => WARM_STATUSES.has(db.hosts[n]!.status)));
+      // A restricted key's gate refuses a shell: those hosts keep the normal path.
+      restricted = new Set(Object.keys(db.hosts).filter((n) => db.hosts[n]!.restricted === true));
     } catch (err) {
       this.log(`keep-warm: cannot read the host database: ${errorMessage(err)}`);
       return;
     }
+    for (const name of wanted) {
+      if (restricted.has(name) && this.sessions?.has(name)) {
+        await this.sessions.drop(name);
+        this.log(`keep-warm: ${name} is restricted now; closed its session`);
+      }
+    }
     for (const [name, kept] of this.hosts) {
       if (wanted.has(name)) continue;
       this.hosts.delete(name);
+      await this.sessions?.drop(name);
       const open = kept.socket !== undefined && (await this.alive(kept.socket));
       if (open) await this.exit(kept.socket!);
       this.log(
@@ -82,7 +99,10 @@ export class KeepWarm {
     }
     const todo = [...wanted];
     const worker = async () => {
-      for (let name = todo.shift(); name !== undefined && !signal?.aborted; name = todo.shift()) await this.warm(name);
+      for (let name = todo.shift(); name !== undefined && !signal?.aborted; name = todo.shift()) {
+        await this.warm(name);
+        if (!restricted.has(name)) await this.session(name);
+      }
     };
     await Promise.all(Array.from({ length: Math.min(OPEN_CONCURRENCY, todo.length) }, worker));
   }
@@ -90,7 +110,7 @@ export class KeepWarm {
   private async warm(name: string): Promise<void> {
     let kept = this.hosts.get(name);
     if (kept === undefined) {
-      kept = { socket: undefined, failures: 0, retryAt: 0, up: false };
+      kept = { socket: undefined, failures: 0, retryAt: 0, up: false, sessionFailures: 0, sessionRetryAt: 0 };
       this.hosts.set(name, kept);
     }
     kept.socket = (await this.socketOf(name)) ?? kept.socket;
@@ -122,6 +142,23 @@ export class KeepWarm {
     this.log(`keep-warm: cannot open a master to ${name} (${why}); next try in ${Math.round(wait / 1000)} s`);
   }
 
+  /** With sessions: (re)opens the host's session over its live master, with the masters' backoff. */
+  private async session(name: string): Promise<void> {
+    const kept = this.hosts.get(name);
+    if (this.sessions === undefined || kept === undefined || !kept.up || this.sessions.has(name)) return;
+    if (this.now() < kept.sessionRetryAt) return;
+    if (await this.sessions.open(name)) {
+      if (kept.sessionFailures > 0) this.log(`keep-warm: ${name}: session re-opened`);
+      kept.sessionFailures = 0;
+      kept.sessionRetryAt = 0;
+      return;
+    }
+    kept.sessionFailures += 1;
+    const wait = Math.min(MAX_BACKOFF_MS, this.intervalMs * 2 ** (kept.sessionFailures - 1));
+    kept.sessionRetryAt = this.now() + wait;
+    this.log(`keep-warm: ${name}: next session try in ${Math.round(wait / 1000)} s`);
+  }
+
   /** The control socket ssh would use for this host (undefined when ssh cannot say: not in the config). */
   private async socketOf(name: string): Promise<string | undefined> {
     const r = await runProcess('ssh', ['-G', ...buildSshArgs(this.opts.paths, name, undefined)], { timeoutMs: 10_000 });
@@ -144,8 +181,9 @@ export class KeepWarm {
     });
   }
 
-  /** Closes every master this kept. */
+  /** Closes every session and master this kept. */
   async close(): Promise<void> {
+    await this.sessions?.close();
     const kept = [...this.hosts.values()];
     this.hosts.clear();
     await Promise.all(
@@ -161,7 +199,15 @@ export function keepWarmService(opts: KeepWarmOptions): WatchService {
   return {
     name: 'keep-warm',
     start: async (log) => {
-      const keep = new KeepWarm(opts, log);
+      let sessions: WarmSessions | undefined;
+      if (opts.sessions === true) {
+        const { WarmSessions } = await import('./warm-sessions.js');
+        sessions = new WarmSessions(opts.paths, (m) => log(`keep-warm: ${m}`));
+        if (await sessions.listen())
+          log(`holding a command session per kept host; the CLI reaches them at ${sessions.socketPath}`);
+        else sessions = undefined;
+      }
+      const keep = new KeepWarm(opts, log, sessions);
       const stop = new AbortController();
       let timer: ReturnType<typeof setTimeout> | undefined;
       let current: Promise<void> = Promise.resolve();

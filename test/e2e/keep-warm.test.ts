@@ -5,11 +5,11 @@
  * a command or the watch log; no sleeps.
  */
 import { execFileSync, spawnSync, type ChildProcess } from 'node:child_process';
-import { existsSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { startLab, type Lab } from '../lab/lab.js';
-import { closeMasters, tempHome, till, tillOk, waitUntil, type TillRun } from '../lab/till.js';
+import type { Lab } from '../lab/lab.js';
+import { closeMasters, keepWarmFleet, till, tillOk, waitUntil, type TillRun } from '../lab/till.js';
 
 let lab: Lab;
 let home: string;
@@ -34,14 +34,8 @@ const masters = () => {
 };
 
 beforeAll(async () => {
-  home = tempHome().home;
-  await tillOk(home, ['host', 'init']);
-  lab = await startLab(4, { authorizedKey: readFileSync(join(home, 'ssh', 'till_federation_ed25519.pub'), 'utf8') });
-  for (const h of lab.hosts) await tillOk(home, ['host', 'add', `h${h.index}`, h.spec]);
   // h0–h2 till-ready (till installed on them; h0's key restricted to the gate); h3 only connected.
-  await tillOk(home, ['host', 'setup', 'h0', '--restrict'], { timeoutMs: 180_000 });
-  await tillOk(home, ['host', 'setup', 'h1', 'h2'], { timeoutMs: 180_000 });
-  await tillOk(home, ['host', 'test', 'h3']);
+  ({ home, lab } = await keepWarmFleet());
   const status = JSON.parse((await tillOk(home, ['host', 'list', '--json'])).stdout) as {
     hosts: Array<{ name: string; status: string }>;
   };
@@ -51,11 +45,6 @@ beforeAll(async () => {
     h2: 'till-ready',
     h3: 'connected',
   });
-  // No sync is due while the watch runs.
-  const file = join(home, 'schedule.json');
-  const s = JSON.parse(readFileSync(file, 'utf8'));
-  s.sync.next_run = new Date(Date.now() + 86_400_000).toISOString();
-  writeFileSync(file, JSON.stringify(s, null, 2));
   await closeMastersOnly();
 }, 240_000);
 

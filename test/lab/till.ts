@@ -1,6 +1,6 @@
 /** Spawns the built `till` exactly as a person runs it, with its own TILL_HOME. */
 import { spawn, type ChildProcess } from 'node:child_process';
-import { existsSync, mkdtempSync, readFileSync, readdirSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { join, resolve } from 'node:path';
 import { UNRECORDED } from '../../src/cli/journal.js';
@@ -67,6 +67,28 @@ export async function homeWithHosts(count: number, prefix = 'h'): Promise<{ home
   const lab = await startLab(count, { authorizedKey: key });
   for (const h of lab.hosts) await tillOk(home, ['host', 'add', `${prefix}${h.index}`, h.spec]);
   return { home, lab, key };
+}
+
+/**
+ * The fleet of the `watch --keep-warm` tests: 4 lab hosts, h0 till-ready with its key
+ * restricted to the gate, h1 and h2 till-ready, h3 only connected; no sync due for a day
+ * (so a watch started on it runs none).
+ */
+export async function keepWarmFleet(): Promise<{ home: string; lab: Lab }> {
+  const { home } = tempHome();
+  await tillOk(home, ['host', 'init']);
+  const lab = await startLab(4, {
+    authorizedKey: readFileSync(join(home, 'ssh', 'till_federation_ed25519.pub'), 'utf8'),
+  });
+  for (const h of lab.hosts) await tillOk(home, ['host', 'add', `h${h.index}`, h.spec]);
+  await tillOk(home, ['host', 'setup', 'h0', '--restrict'], { timeoutMs: 180_000 });
+  await tillOk(home, ['host', 'setup', 'h1', 'h2'], { timeoutMs: 180_000 });
+  await tillOk(home, ['host', 'test', 'h3']);
+  const file = join(home, 'schedule.json');
+  const s = JSON.parse(readFileSync(file, 'utf8'));
+  s.sync.next_run = new Date(Date.now() + 86_400_000).toISOString();
+  writeFileSync(file, JSON.stringify(s, null, 2));
+  return { home, lab };
 }
 
 /** A loopback TCP port free right now (for --metrics / --serve). */

@@ -323,39 +323,56 @@ export function registerHostCommands(host: TillCommand, cli: Cli): void {
         '--stop-remote',
         'Ctrl-C also ends the command on the hosts, not only their ssh (implied by --timeout; two short-lived processes more per host)',
       )
+      .option(
+        '--live',
+        "a new ssh session per host, its output printed as it comes, even where `till watch --keep-warm` holds sessions (whose output comes when the host's command ends)",
+      )
       .usage('[targets...] [options] -- <command...>'),
-  ).action(async (patterns: string[], opts: FleetOpts & { groupOutput?: boolean; stopRemote?: boolean }) => {
-    const noCommand = cli.rest.length === 0 || cli.rest.every((a) => a.trim() === '');
-    if (noCommand && !opts.listHosts) {
-      // An empty command would make ssh open a login shell instead.
-      throw new UsageError('no command given', 'put the command after --: till host exec web-* -- uptime');
-    }
-    const paths = cli.paths();
-    checkControlPath(paths);
-    const inventory = new Inventory(paths);
-    const targets = selectTargets(cli, await inventory.read(), patterns, opts);
-    if (listHostsIfAsked(cli, targets, opts)) return;
-    const line = execLine(cli.rest);
-    const grouped = opts.groupOutput === true;
-    const { execJob } = await import('../../ops/exec.js');
-    cli.exitCode = await runFleetCommand({
-      cli,
-      inventory,
-      targets,
-      opts,
-      stream: !grouped,
-      grouped,
-      // "give up on a host after this long": every attempt included, not per ssh call.
-      hostTimeoutMs: opts.timeout !== undefined ? opts.timeout * 1000 : undefined,
-      job: ({ output }) =>
-        execJob(paths, line, {
-          connectTimeout: opts.connectTimeout,
-          timeoutMs: opts.timeout && opts.timeout * 1000,
-          stopRemote: opts.stopRemote === true || opts.timeout !== undefined,
-          onOutput: output,
-        }),
-    });
-  });
+  ).action(
+    async (patterns: string[], opts: FleetOpts & { groupOutput?: boolean; stopRemote?: boolean; live?: boolean }) => {
+      const noCommand = cli.rest.length === 0 || cli.rest.every((a) => a.trim() === '');
+      if (noCommand && !opts.listHosts) {
+        // An empty command would make ssh open a login shell instead.
+        throw new UsageError('no command given', 'put the command after --: till host exec web-* -- uptime');
+      }
+      const paths = cli.paths();
+      checkControlPath(paths);
+      const inventory = new Inventory(paths);
+      const targets = selectTargets(cli, await inventory.read(), patterns, opts);
+      if (listHostsIfAsked(cli, targets, opts)) return;
+      const line = execLine(cli.rest);
+      const grouped = opts.groupOutput === true;
+      const { execJob } = await import('../../ops/exec.js');
+      const stopRemote = opts.stopRemote === true || opts.timeout !== undefined;
+      // `watch --keep-warm`'s sessions, when a daemon holds them: not for what needs a session of its own.
+      const warm =
+        stopRemote || opts.live === true || targets.length === 0
+          ? undefined
+          : await (await import('../../watch/warm-client.js')).WarmClient.open(paths);
+      try {
+        cli.exitCode = await runFleetCommand({
+          cli,
+          inventory,
+          targets,
+          opts,
+          stream: !grouped,
+          grouped,
+          // "give up on a host after this long": every attempt included, not per ssh call.
+          hostTimeoutMs: opts.timeout !== undefined ? opts.timeout * 1000 : undefined,
+          job: ({ output }) =>
+            execJob(paths, line, {
+              connectTimeout: opts.connectTimeout,
+              timeoutMs: opts.timeout && opts.timeout * 1000,
+              stopRemote,
+              onOutput: output,
+              warm,
+            }),
+        });
+      } finally {
+        warm?.close();
+      }
+    },
+  );
 
   host
     .command('ssh')

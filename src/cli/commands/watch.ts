@@ -198,6 +198,7 @@ export function registerWatchCommand(program: TillCommand, cli: Cli): void {
           services.push(
             keepWarmService({
               paths,
+              sessions: true,
               inventory: new Inventory(paths),
               intervalMs:
                 opts.keepWarmInterval === undefined
