@@ -6,6 +6,8 @@
 //   npm run bench                       (as root: the lab creates users and sshd's; runs
 //                                        this, then bench/deploy.mjs: bench/all.mjs)
 //   BENCH_SIZES=20 BENCH_REPEAT=1 BENCH_COLD_REPEAT=1 node bench/fanout.mjs   (quicker)
+//   node bench/fanout.mjs --startup-only   (the start-up rows alone, no lab: ~1 min;
+//                                           BENCH_STARTS rounds, default 15)
 //
 // With BENCH_SUMMARY=<file>, the rows of issue 19's table and the scale figures are
 // also written there as JSON (bench/all.mjs prints them as one table).
@@ -20,6 +22,12 @@ import { dirname, join, resolve } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { pathToFileURL } from 'node:url';
 
+const STARTUP_ONLY = process.argv.includes('--startup-only');
+const unknownArg = process.argv.slice(2).find((a) => a !== '--startup-only');
+if (unknownArg !== undefined) {
+  console.error(`bench: unknown argument ${unknownArg} (only --startup-only)`);
+  process.exit(2);
+}
 const ROOT = resolve(new URL('..', import.meta.url).pathname);
 // What a person runs: the launcher of the split CLI and its code cache (dist/cli/).
 const TILL = join(ROOT, 'bin/till.cjs');
@@ -57,15 +65,18 @@ const HAVE_ANSIBLE = have('ansible') && process.env.BENCH_ANSIBLE !== '0';
 const HAVE_TIME = existsSync('/usr/bin/time');
 
 const labFile = join(mkdtempSync(join(tmpdir(), 'till-bench-')), 'lab.mjs');
-await build({
-  entryPoints: [join(ROOT, 'test/lab/lab.ts')],
-  bundle: true,
-  platform: 'node',
-  format: 'esm',
-  outfile: labFile,
-  logLevel: 'warning',
-});
-const { startLab } = await import(pathToFileURL(labFile).href);
+let startLab;
+if (!STARTUP_ONLY) {
+  await build({
+    entryPoints: [join(ROOT, 'test/lab/lab.ts')],
+    bundle: true,
+    platform: 'node',
+    format: 'esm',
+    outfile: labFile,
+    logLevel: 'warning',
+  });
+  ({ startLab } = await import(pathToFileURL(labFile).href));
+}
 
 /* ---------------------------------------------------------------- helpers */
 
@@ -288,6 +299,12 @@ if (!HAVE_ANSIBLE) console.error('  ansible not found (Debian: apt-get install a
   row('  the same, one bundle (dist/till.mjs, as before)', fmt(med['exec bundle']), vsNode('exec bundle'));
   issueRow('`till host list` (5 hosts)', med.list, med.node, '`node -e 0`', 1.3);
   issueRow('`till host exec` to its first ssh (5 hosts)', med.exec, med.node, '`node -e 0`', 1.3);
+}
+
+if (STARTUP_ONLY) {
+  rmSync(dirname(labFile), { recursive: true, force: true });
+  printTable();
+  process.exit(0);
 }
 
 /* ---------------------------------------------------------------- fan-out */
@@ -667,7 +684,11 @@ try {
 
 if (SUMMARY) writeFileSync(SUMMARY, `${JSON.stringify(summary, null, 2)}\n`);
 
-const w0 = Math.max(...rows.map((r) => r[0].length));
-const w1 = Math.max(...rows.map((r) => r[1].length));
-process.stdout.write(`\n${'what'.padEnd(w0)}  ${'figure'.padEnd(w1)}  note\n`);
-for (const [a, b, c] of rows) process.stdout.write(`${a.padEnd(w0)}  ${b.padEnd(w1)}  ${c}\n`);
+printTable();
+
+function printTable() {
+  const w0 = Math.max(...rows.map((r) => r[0].length));
+  const w1 = Math.max(...rows.map((r) => r[1].length));
+  process.stdout.write(`\n${'what'.padEnd(w0)}  ${'figure'.padEnd(w1)}  note\n`);
+  for (const [a, b, c] of rows) process.stdout.write(`${a.padEnd(w0)}  ${b.padEnd(w1)}  ${c}\n`);
+}

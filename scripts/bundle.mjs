@@ -6,7 +6,7 @@
 //     per command group and what only it uses, as CommonJS-shaped scripts that
 //     src/boot/loader.ts compiles with V8's code cache (bin/till.cjs starts it).
 import { build, transform } from 'esbuild';
-import { mkdirSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 
 // Bundled CommonJS dependencies (proper-lockfile, string-width) call require().
@@ -20,23 +20,66 @@ export const REQUIRE_BANNER = [
 ].join('\n');
 
 /**
- * commander requires node:child_process as it loads, for external subcommands till does
- * not have; loading it costs a start as much as the rest of `till host list`. commander
- * gets a stand-in that loads the real module on first use.
+ * Node modules that a bundled library requires as it loads but needs later, if ever, and
+ * whose loading costs a start: the library gets a stand-in that loads the real module
+ * on first use. commander requires node:child_process for external subcommands till
+ * does not have (loading it costs a start as much as the rest of `till host list`).
+ * signal-exit, which proper-lockfile loads (before every command that records to the
+ * journal), calls node:assert's equal() once as it loads, and loading assert makes
+ * process.stderr (with net and the streams): its stand-in's equal() compares as
+ * assert.equal does (==) and hands a failing check to the real one, which throws.
  */
-const lazyCommanderChildProcess = {
-  name: 'lazy-commander-child-process',
+const LAZY_BUILTINS = [
+  { importer: /[\\/]node_modules[\\/]commander[\\/]/, module: 'child_process', own: {} },
+  {
+    importer: /[\\/]node_modules[\\/]signal-exit[\\/]/,
+    module: 'assert',
+    own: {
+      equal: '(actual, expected, message) => { if (actual != expected) load().equal(actual, expected, message); }',
+    },
+  },
+];
+const lazyBuiltins = {
+  name: 'lazy-builtins',
   setup(build) {
-    build.onResolve({ filter: /^node:child_process$/ }, (args) =>
-      /[\\/]node_modules[\\/]commander[\\/]/.test(args.importer)
-        ? { path: 'child_process', namespace: 'lazy-builtin' }
-        : undefined,
-    );
-    build.onLoad({ filter: /.*/, namespace: 'lazy-builtin' }, () => ({
-      contents:
-        "let real; module.exports = new Proxy({}, { get: (_, key) => (real ??= require('node:child_process'))[key] });",
-      loader: 'js',
-    }));
+    build.onResolve({ filter: /^(node:)?(child_process|assert)$/ }, (args) => {
+      const name = args.path.replace(/^node:/, '');
+      const lazy = LAZY_BUILTINS.find((l) => l.module === name && l.importer.test(args.importer));
+      return lazy ? { path: name, namespace: 'lazy-builtin' } : undefined;
+    });
+    build.onLoad({ filter: /.*/, namespace: 'lazy-builtin' }, (args) => {
+      const { own } = LAZY_BUILTINS.find((l) => l.module === args.path);
+      const members = Object.entries(own).map(([key, fn]) => `${JSON.stringify(key)}: ${fn}`);
+      return {
+        contents: [
+          'let real;',
+          `const load = () => (real ??= require('node:${args.path}'));`,
+          `const own = { ${members.join(', ')} };`,
+          'module.exports = new Proxy({}, { get: (_, key) => (Object.hasOwn(own, key) ? own[key] : load()[key]) });',
+        ].join('\n'),
+        loader: 'js',
+      };
+    });
+  },
+};
+
+/**
+ * picocolors works out, as it loads, whether to colour by default, and for that reads
+ * process.stdout.isTTY: making process.stdout on a pipe (`till host list | grep`) loads
+ * net and the streams. till never uses that default (output/terminal.ts decides and
+ * calls createColors), so the bundled picocolors skips the question. The build fails if
+ * picocolors no longer reads it in exactly this way, rather than silently keep the cost.
+ */
+const STDOUT_PROBE = '((p.stdout || {}).isTTY && env.TERM !== "dumb")';
+const picocolorsWithoutStdout = {
+  name: 'picocolors-without-stdout',
+  setup(build) {
+    build.onLoad({ filter: /[\\/]node_modules[\\/]picocolors[\\/]picocolors\.js$/ }, (args) => {
+      const source = readFileSync(args.path, 'utf8');
+      if (source.split(STDOUT_PROBE).length !== 2)
+        throw new Error(`${args.path}: expected its default-colour check to read ${STDOUT_PROBE} once`);
+      return { contents: source.replace(STDOUT_PROBE, 'false'), loader: 'js' };
+    });
   },
 };
 
@@ -56,7 +99,7 @@ export async function bundleTill(entry, outfile, define) {
     legalComments: 'none',
     define: defines({ ...define, __TILL_LAYOUT__: 'bundle' }),
     banner: { js: `#!/usr/bin/env node\n${REQUIRE_BANNER}` },
-    plugins: [lazyCommanderChildProcess],
+    plugins: [lazyBuiltins, picocolorsWithoutStdout],
     logLevel: 'warning',
   });
 }
@@ -83,7 +126,7 @@ export async function bundleCli(entry, outdir, define) {
     chunkNames: '[name]-[hash]',
     outExtension: { '.js': '.cjs' },
     define: defines({ ...define, __TILL_LAYOUT__: 'split' }),
-    plugins: [lazyCommanderChildProcess],
+    plugins: [lazyBuiltins, picocolorsWithoutStdout],
     write: false,
     logLevel: 'warning',
   });

@@ -66,6 +66,33 @@ export function cacheDirFor(env: NodeJS.ProcessEnv = process.env): string | unde
   }
 }
 
+/**
+ * Node modules that chunks import as they load but may never call, and that are not in
+ * Node's startup snapshot: a chunk gets a stand-in that loads the real module when it
+ * is first used. node:fs/promises is imported by most of till's core (the writes), but
+ * a command that only reads (host list, and host exec up to its first ssh) reads
+ * synchronously and never pays for loading it.
+ */
+const LAZY_BUILTINS = new Set(['node:fs/promises']);
+
+function lazyBuiltin(spec: string): object {
+  let real: object | undefined;
+  const load = (): object => (real ??= process.getBuiltinModule(spec) as object);
+  return new Proxy(
+    {},
+    {
+      get: (_, key) => Reflect.get(load(), key),
+      has: (_, key) => Reflect.has(load(), key),
+      ownKeys: () => Reflect.ownKeys(load()),
+      getOwnPropertyDescriptor: (_, key) => {
+        const d = Reflect.getOwnPropertyDescriptor(load(), key);
+        // The stand-in's own (empty) target holds none of them: they must be configurable to be reported.
+        return d === undefined ? undefined : { ...d, configurable: true };
+      },
+    },
+  );
+}
+
 /** A short name for a folder (two tills installed in two places keep apart caches). */
 function folderKey(path: string): string {
   let h = 5381;
@@ -89,6 +116,7 @@ export class ChunkLoader {
   /** A chunk's require(): a sibling chunk, or one of Node's own modules (everything else is bundled). */
   private readonly requireChunk = (spec: string): unknown => {
     if (spec.startsWith('./')) return this.load(spec.slice(2));
+    if (LAZY_BUILTINS.has(spec)) return lazyBuiltin(spec);
     const builtin: unknown = process.getBuiltinModule(spec);
     if (builtin === undefined) throw new Error(`till: ${spec} is not bundled and not a Node.js module`);
     return builtin;

@@ -1,16 +1,18 @@
 import { randomBytes } from 'node:crypto';
-import { access, chmod, chown, open, rename, rm, stat } from 'node:fs/promises';
+import { accessSync } from 'node:fs';
+import { chmod, chown, open, rename, rm, stat } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
 
 /**
  * Whether a path exists: the file itself is read later, with its own errors. A path that
  * cannot be reached (EACCES on a folder above it) is an error, not "missing": taking it
  * for missing made till call an unreadable TILL_HOME "not initialised" and try to
- * create a key over one it cannot see.
+ * create a key over one it cannot see. Synchronous (a local stat): every command asks
+ * it first, and an asynchronous first file operation costs a start libuv's threads.
  */
 export async function pathExists(path: string): Promise<boolean> {
   try {
-    await access(path);
+    accessSync(path);
     return true;
   } catch (err) {
     const code = (err as NodeJS.ErrnoException).code;

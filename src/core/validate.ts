@@ -1,6 +1,12 @@
-import { isIP } from 'node:net';
 import { NAME_RE, remotePathProblem } from '../protocol/args.js';
 import { UsageError } from './errors.js';
+
+/**
+ * node:net's isIP, with node:net loaded on the first call: loading it (and with it
+ * Node's streams) costs a start of every command that imports this module, which is
+ * most, while only a command that checks an address calls it.
+ */
+const isIP = (value: string): number => process.getBuiltinModule('node:net').isIP(value);
 
 /**
  * Every value that ends up in ssh/config or on an ssh/rsync command line passes

@@ -2,7 +2,8 @@
  * The host database as commands use it: hosts-local.json (core/state/hosts.ts) with the
  * ssh/config derived from it kept in step. Above core and ssh: it renders the config.
  */
-import { open, readFile } from 'node:fs/promises';
+import { closeSync, openSync, readSync } from 'node:fs';
+import { readFile } from 'node:fs/promises';
 import { asWriteError, DiskFullError, SetupError } from '../core/errors.js';
 import type { HostResult } from '../core/fanout.js';
 import { pathExists, writeFileAtomic } from '../core/fs.js';
@@ -103,18 +104,19 @@ export class Inventory {
 
   /** The hash of the database text ssh/config was rendered from (undefined: missing or unstamped). */
   private async configSource(): Promise<string | undefined> {
-    let handle;
+    // Synchronous, as the database's own read (store.ts): every command that reads the database asks this.
+    let fd;
     try {
-      handle = await open(this.paths.sshConfig, 'r');
+      fd = openSync(this.paths.sshConfig, 'r');
     } catch {
       return undefined;
     }
     try {
       const buf = Buffer.alloc(4096);
-      const { bytesRead } = await handle.read(buf, 0, buf.length, 0);
+      const bytesRead = readSync(fd, buf, 0, buf.length, 0);
       return renderedFrom(buf.subarray(0, bytesRead).toString('utf8'));
     } finally {
-      await handle.close();
+      closeSync(fd);
     }
   }
 

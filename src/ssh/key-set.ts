@@ -1,4 +1,5 @@
-import { readFile, rename, rm, stat, writeFile } from 'node:fs/promises';
+import { readFileSync, statSync } from 'node:fs';
+import { rename, rm, writeFile } from 'node:fs/promises';
 import { pathExists } from '../core/fs.js';
 import { SetupError } from '../core/errors.js';
 import type { TillPaths } from '../core/paths.js';
@@ -28,9 +29,11 @@ export function keyFile(paths: TillPaths, slot: KeySlot): string {
   return slot === 'current' ? paths.privateKey : `${paths.privateKey}.${slot === 'next' ? 'new' : 'old'}`;
 }
 
+// The reads are synchronous (small local files): `host list` reads the key set, and an
+// asynchronous first file operation costs a start node:fs/promises and libuv's threads.
 async function readPub(pubFile: string): Promise<string | undefined> {
   try {
-    return (await readFile(pubFile, 'utf8')).trim();
+    return readFileSync(pubFile, 'utf8').trim();
   } catch {
     return undefined;
   }
@@ -62,7 +65,7 @@ export async function otherTillKeys(paths: TillPaths): Promise<OtherKey[]> {
 /** When the current key file was made: its age is what `host list` shows. */
 export async function currentKeyCreated(paths: TillPaths): Promise<Date | undefined> {
   try {
-    return (await stat(paths.privateKey)).mtime;
+    return statSync(paths.privateKey).mtime;
   } catch {
     return undefined;
   }

@@ -1,6 +1,7 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { renderTable } from '../../src/cli/output/table.js';
+import stringWidth from 'string-width';
+import { renderTable, widthOf } from '../../src/cli/output/table.js';
 import { printable } from '../../src/cli/output/terminal.js';
 
 describe('renderTable', () => {
@@ -72,5 +73,23 @@ describe('text from a host on the terminal', () => {
     expect(out).toContain(red('failed'));
     expect(out).toContain('x\\x1b[8mhidden\\x1b[2J\\x1b]52;c;cGF5bG9hZA==\\x07');
     expect(FORBIDDEN.test(out.replaceAll(red('failed'), '').replaceAll('\n', ''))).toBe(false);
+  });
+});
+
+describe('widthOf', () => {
+  it('measures every line as string-width does: ASCII (counted), colour codes, wide and combining characters, controls', () => {
+    const sgr = fc.constantFrom('\u001b[31m', '\u001b[39m', '\u001b[1m', '\u001b[22m', '\u001b[0m', '\u001b[38;5;208m');
+    const piece = fc.oneof(
+      fc.string({ unit: fc.integer({ min: 0x20, max: 0x7e }).map((c) => String.fromCharCode(c)) }),
+      sgr,
+      fc.constantFrom('日本', 'é', 'e\u0301', '👍', '\u200b', '\t', '\u001b', '\u007f', 'ｱ', '\u001b[', '\u001b[3'),
+    );
+    fc.assert(
+      fc.property(fc.array(piece, { maxLength: 8 }), (parts) => {
+        const line = parts.join('');
+        expect(widthOf(line)).toBe(stringWidth(line));
+      }),
+      { numRuns: 2000 },
+    );
   });
 });

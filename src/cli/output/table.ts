@@ -16,7 +16,7 @@ export function renderTable(head: string[], rows: Array<Array<string | number>>)
   const widths: number[] = [];
   for (const row of cells) {
     row.forEach((cell, i) => {
-      for (const line of cell) widths[i] = Math.max(widths[i] ?? 0, stringWidth(line));
+      for (const line of cell) widths[i] = Math.max(widths[i] ?? 0, widthOf(line));
     });
   }
   const out: string[] = [];
@@ -26,10 +26,24 @@ export function renderTable(head: string[], rows: Array<Array<string | number>>)
     for (let line = 0; line < height; line++) {
       const text = widths.map((w, i) => {
         const part = row[i]?.[line] ?? '';
-        return part + ' '.repeat(w - stringWidth(part));
+        return part + ' '.repeat(w - widthOf(part));
       });
       out.push(text.join('  ').trimEnd());
     }
   }
   return `${out.join('\n')}\n`;
+}
+
+// eslint-disable-next-line no-control-regex -- the colour codes till itself writes (picocolors: ESC [ n m)
+const SGR_RE = /\x1b\[[0-9;]*m/g;
+
+/**
+ * The width of a line on screen. Printable ASCII, once colour codes are taken out, is
+ * one cell a character: counted here, because string-width (Unicode segmentation, a
+ * large emoji regular expression) costs a start of `till host list` several ms for
+ * rows that are almost always plain ASCII. Anything else is string-width's to measure.
+ */
+export function widthOf(line: string): number {
+  const plain = line.includes('\x1b') ? line.replace(SGR_RE, '') : line;
+  return /^[\x20-\x7e]*$/.test(plain) ? plain.length : stringWidth(line);
 }

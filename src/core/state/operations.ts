@@ -11,8 +11,8 @@ import {
 } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import * as z from 'zod';
 import { errorMessage } from '../errors.js';
+import type { OperationRecord } from './operation-record.js';
 import { lockFileSync, prepareLockFileSync } from './store.js';
 
 /**
@@ -30,36 +30,16 @@ import { lockFileSync, prepareLockFileSync } from './store.js';
  *
  * The file rotates when a record would take it past `maxBytes`: operations.jsonl.1 …
  * .<keep> keep the older ones, newest first, and the oldest is dropped.
+ *
+ * Every command that acts appends here, so this module does not load zod (a start
+ * costs more loading it than `till host list` costs otherwise): the record's schema,
+ * operation-record.ts, is loaded by the reader only.
  */
 export const OPERATIONS_FILE = 'operations.jsonl';
 export const OPERATIONS_MAX_BYTES = 8 * 1024 * 1024;
 export const OPERATIONS_KEEP = 5;
 
-const hostOutcomeSchema = z.looseObject({
-  host: z.string(),
-  status: z.string(),
-  exitCode: z.number().int().nullable(),
-  durationMs: z.number().nullable(),
-  error: z.string().nullable(),
-});
-export type HostOutcome = z.output<typeof hostOutcomeSchema>;
-
-export const operationRecordSchema = z.looseObject({
-  time: z.string().refine((s) => !Number.isNaN(Date.parse(s)), 'not an ISO-8601 time'),
-  durationMs: z.number().int().min(0),
-  operator: z.string(),
-  sudoUser: z.string().optional(),
-  command: z.string(),
-  argv: z.array(z.string()),
-  targets: z.array(z.string()),
-  results: z.array(hostOutcomeSchema),
-  exitCode: z.number().int(),
-  interrupted: z.string().nullable(),
-  error: z.string().nullable(),
-  version: z.string(),
-  pid: z.number().int().optional(),
-});
-export type OperationRecord = z.output<typeof operationRecordSchema>;
+export type { HostOutcome, OperationRecord } from './operation-record.js';
 
 export interface JournalLimits {
   maxBytes?: number;
@@ -202,6 +182,7 @@ export async function readOperations(
   filter: OperationsFilter = {},
   limits: JournalLimits = {},
 ): Promise<OperationsRead> {
+  const { operationRecordSchema } = await import('./operation-record.js');
   const file = operationsFile(logsDir);
   const records: OperationRecord[] = [];
   const corrupt: CorruptLine[] = [];

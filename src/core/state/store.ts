@@ -1,5 +1,6 @@
 import { createHash, createHmac, randomBytes } from 'node:crypto';
-import { mkdir, readFile } from 'node:fs/promises';
+import { readFileSync } from 'node:fs';
+import { mkdir } from 'node:fs/promises';
 import { dirname } from 'node:path';
 import { writeFileAtomic } from '../fs.js';
 import type * as z from 'zod';
@@ -28,6 +29,19 @@ export interface StoreOptions {
    */
   seal?: { keyFile: string };
   revive?: (data: unknown) => unknown;
+}
+
+/**
+ * A state file's text, or null when it cannot be read. Reads are synchronous: state
+ * files are small and local, and a command that only reads (host list) would otherwise
+ * pay at start for loading node:fs/promises and starting libuv's threads.
+ */
+function readTextOrNull(file: string): string | null {
+  try {
+    return readFileSync(file, 'utf8');
+  } catch {
+    return null;
+  }
 }
 
 /** How long a lock may sit untouched before another till takes it over (a killed till left it). */
@@ -121,7 +135,7 @@ export class JsonFileStore<S extends z.ZodType> {
 
   private async isSealed(text: string): Promise<boolean> {
     if (!this.opts.seal) return false;
-    const seal = await readFile(this.sealFile, 'utf8').catch(() => null);
+    const seal = readTextOrNull(this.sealFile);
     if (seal === null) return false;
     const key = await this.sealKey(false);
     return key !== undefined && seal.trim() === sealOf(key, text);
@@ -131,7 +145,7 @@ export class JsonFileStore<S extends z.ZodType> {
   private async sealKey(create: boolean): Promise<Buffer | undefined> {
     const file = this.opts.seal!.keyFile;
     // Stryker disable next-line StringLiteral: a missing key reads as text that is no key, whatever the text
-    const hex = (await readFile(file, 'utf8').catch(() => '')).trim();
+    const hex = (readTextOrNull(file) ?? '').trim();
     if (/^[0-9a-f]{64}$/.test(hex)) return Buffer.from(hex, 'hex');
     if (!create) return undefined;
     // Missing or damaged: a new key only invalidates old seals, which means one full check.
@@ -142,7 +156,7 @@ export class JsonFileStore<S extends z.ZodType> {
 
   async exists(): Promise<boolean> {
     try {
-      await readFile(this.file);
+      readFileSync(this.file);
       return true;
     } catch (err) {
       if ((err as NodeJS.ErrnoException).code === 'ENOENT') return false;
@@ -158,7 +172,7 @@ export class JsonFileStore<S extends z.ZodType> {
   async readText(): Promise<{ data: z.output<S>; text: string }> {
     let text: string;
     try {
-      text = await readFile(this.file, 'utf8');
+      text = readFileSync(this.file, 'utf8');
     } catch (err) {
       if ((err as NodeJS.ErrnoException).code === 'ENOENT') return { data: this.empty(), text: '' };
       const denied = (err as NodeJS.ErrnoException).code === 'EACCES';
