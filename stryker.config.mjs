@@ -17,6 +17,7 @@ export const MODULES = [
   ['src/gate/words.ts', ['test/unit/gate-words.test.ts']],
   ['src/gate/rsync.ts', ['test/unit/gate-rsync.test.ts']],
   ['src/gate/decide.ts', ['test/unit/gate.test.ts']],
+  ['src/protocol/checks.ts', ['test/unit/gate.test.ts', 'test/unit/restricted-keys.test.ts']],
 ];
 
 export const THRESHOLD = 85;
