@@ -74,12 +74,17 @@ describe('who deployed what, and the lock', { timeout: 120_000 }, () => {
     const status = JSON.parse((await tillOk(ann, ['status', '--json'])).stdout).hosts[0];
     expect(status).toMatchObject({ release: doc.release, deployedBy: ME, commit: head, dirty: true });
     expect((await tillOk(ann, ['status'])).stdout).toMatch(new RegExp(`${doc.release} +${ME} ${head.slice(0, 8)}\\+`));
-    // committed: clean; not a checkout: no commit at all
+    // committed: clean; not a checkout: no commit at all. The tree stays the same, so each
+    // deploy says --force-release: without it the host would be left as it is (unchanged).
     git('commit', '-qam', 'two');
-    const clean = JSON.parse((await tillOk(ann, ['host', 'deploy', 'h0', '--source', repo, '--json'])).stdout);
+    const clean = JSON.parse(
+      (await tillOk(ann, ['host', 'deploy', 'h0', '--source', repo, '--json', '--force-release'])).stdout,
+    );
     expect(clean).toMatchObject({ commit: git('rev-parse', 'HEAD'), dirty: false, message: null });
     rmSync(join(repo, '.git'), { recursive: true });
-    const plain = JSON.parse((await tillOk(ann, ['host', 'deploy', 'h0', '--source', repo, '--json'])).stdout);
+    const plain = JSON.parse(
+      (await tillOk(ann, ['host', 'deploy', 'h0', '--source', repo, '--json', '--force-release'])).stdout,
+    );
     expect(plain).toMatchObject({ commit: null, dirty: null });
     const last = JSON.parse((await tillOk(ann, ['host', 'releases', 'h0', '--json'])).stdout).releases[0];
     expect(last).toMatchObject({ id: plain.release, commit: null, dirty: null, deployer: ME, message: null });

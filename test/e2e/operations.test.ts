@@ -108,7 +108,8 @@ describe('host diff: drift after a deploy, read-only', () => {
 
   it("says when the live release is not the one till deployed last (switched by hand), from an installation's folder", async () => {
     const h2 = lab.hosts[2]!;
-    const again = await tillOk(home, ['host', 'deploy', 'h2', '--source', src(), '--json']);
+    // the same tree: a new release only with --force-release (else h2 is left unchanged)
+    const again = await tillOk(home, ['host', 'deploy', 'h2', '--source', src(), '--json', '--force-release']);
     const newer: string = JSON.parse(again.stdout).release;
     expect(newer).not.toBe(deployed);
     // Someone points the live link back at the older release by hand.
