@@ -284,6 +284,7 @@ if (!HAVE_ANSIBLE) console.error('  ansible not found (Debian: apt-get install a
     );
     add('list bundle', (await timed(process.execPath, [BUNDLE, 'host', 'list'], tillEnv(startHome))).ms);
     add('exec', await toFirstSpawn(TILL));
+    add('exec nocache', await toFirstSpawn(TILL, { TILL_NO_CODE_CACHE: '1' }));
     add('exec bundle', await toFirstSpawn(BUNDLE));
   }
   rmSync(stub, { recursive: true, force: true });
@@ -296,6 +297,7 @@ if (!HAVE_ANSIBLE) console.error('  ansible not found (Debian: apt-get install a
   row('  the same, code cache off (TILL_NO_CODE_CACHE=1)', fmt(med['list nocache']), vsNode('list nocache'));
   row('  the same, one bundle (dist/till.mjs, as before)', fmt(med['list bundle']), vsNode('list bundle'));
   row('till host exec --all, start to first ssh (5 hosts)', fmt(med.exec), vsNode('exec', '1.3×'));
+  row('  the same, code cache off (TILL_NO_CODE_CACHE=1)', fmt(med['exec nocache']), vsNode('exec nocache'));
   row('  the same, one bundle (dist/till.mjs, as before)', fmt(med['exec bundle']), vsNode('exec bundle'));
   issueRow('`till host list` (5 hosts)', med.list, med.node, '`node -e 0`', 1.3);
   issueRow('`till host exec` to its first ssh (5 hosts)', med.exec, med.node, '`node -e 0`', 1.3);
