@@ -1,4 +1,5 @@
-import { open, readFile, stat, truncate } from 'node:fs/promises';
+import { statSync } from 'node:fs';
+import { open, readFile, truncate } from 'node:fs/promises';
 import { writeFileAtomic } from '../core/fs.js';
 import { asWriteError, FailedError, UsageError } from '../core/errors.js';
 import type { TillPaths } from '../core/paths.js';
@@ -102,10 +103,13 @@ export async function trustHostKey(
 
 /** Where till's known_hosts ends before a run (0 when it does not exist). */
 export async function knownHostsSize(paths: TillPaths): Promise<number> {
-  return stat(paths.knownHosts).then(
-    (s) => s.size,
-    () => 0,
-  );
+  // Synchronous: every fan-out asks this before its first ssh, and one stat is not worth
+  // starting libuv's thread pool and loading node:fs/promises for (a start's cost).
+  try {
+    return statSync(paths.knownHosts).size;
+  } catch {
+    return 0;
+  }
 }
 
 /** How long a line ssh appends may stay unfinished before it counts as a failed write (ssh writes one in µs). */

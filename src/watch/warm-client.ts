@@ -1,4 +1,4 @@
-import { lstat } from 'node:fs/promises';
+import { lstatSync } from 'node:fs';
 import { connect, type Socket } from 'node:net';
 import { join } from 'node:path';
 import type { TillPaths } from '../core/paths.js';
@@ -51,12 +51,14 @@ export class WarmClient {
   /**
    * Connects to the daemon's socket, if one is there and safe to use: a socket, owned by
    * this user, not open to others. Otherwise (no daemon, another user's socket, a refused
-   * connection) undefined: the caller takes the normal path.
+   * connection) undefined: the caller takes the normal path. With no daemon (the common
+   * case) this costs one lstat: synchronous, so that a `host exec` does not start libuv's
+   * thread pool and load node:fs/promises before its first ssh only to find no socket.
    */
   static async open(paths: TillPaths): Promise<WarmClient | undefined> {
     const path = join(paths.home, WARM_SOCKET);
     try {
-      const st = await lstat(path);
+      const st = lstatSync(path);
       const uid = process.getuid?.();
       if (!st.isSocket() || (uid !== undefined && st.uid !== uid) || (st.mode & 0o077) !== 0) return undefined;
     } catch {
