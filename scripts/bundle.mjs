@@ -83,6 +83,31 @@ const picocolorsWithoutStdout = {
   },
 };
 
+/**
+ * proper-lockfile takes its fs from graceful-fs, which as it loads patches a copy of fs
+ * and reads fs.ReadStream, and so loads Node's file streams and node:fs/promises: before
+ * every command that records to the journal (host exec among them, ahead of its first
+ * ssh). What graceful-fs adds is a retry queue for EMFILE on calls that open files, and
+ * workarounds for old Node and Windows; the lock makes none of those calls (mkdir, stat,
+ * utimes, rmdir, realpath: no descriptor), so the bundled proper-lockfile gets node:fs
+ * itself. Anything else that imports graceful-fs fails the build, rather than quietly
+ * lose what it relies on.
+ */
+const properLockfileWithPlainFs = {
+  name: 'proper-lockfile-with-plain-fs',
+  setup(build) {
+    build.onResolve({ filter: /^graceful-fs$/ }, (args) => {
+      if (!/[\\/]node_modules[\\/]proper-lockfile[\\/]/.test(args.importer))
+        throw new Error(`${args.importer} imports graceful-fs: only proper-lockfile's is replaced by node:fs`);
+      return { path: 'fs', namespace: 'plain-fs' };
+    });
+    build.onLoad({ filter: /.*/, namespace: 'plain-fs' }, () => ({
+      contents: "module.exports = require('node:fs');",
+      loader: 'js',
+    }));
+  },
+};
+
 const defines = (values) => Object.fromEntries(Object.entries(values).map(([k, v]) => [k, JSON.stringify(v)]));
 
 /** Bundles src/cli/main.ts into `outfile` with these `__TILL_*__` values (version, commit). */
@@ -99,7 +124,7 @@ export async function bundleTill(entry, outfile, define) {
     legalComments: 'none',
     define: defines({ ...define, __TILL_LAYOUT__: 'bundle' }),
     banner: { js: `#!/usr/bin/env node\n${REQUIRE_BANNER}` },
-    plugins: [lazyBuiltins, picocolorsWithoutStdout],
+    plugins: [lazyBuiltins, picocolorsWithoutStdout, properLockfileWithPlainFs],
     logLevel: 'warning',
   });
 }
@@ -126,7 +151,7 @@ export async function bundleCli(entry, outdir, define) {
     chunkNames: '[name]-[hash]',
     outExtension: { '.js': '.cjs' },
     define: defines({ ...define, __TILL_LAYOUT__: 'split' }),
-    plugins: [lazyBuiltins, picocolorsWithoutStdout],
+    plugins: [lazyBuiltins, picocolorsWithoutStdout, properLockfileWithPlainFs],
     write: false,
     logLevel: 'warning',
   });
