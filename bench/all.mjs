@@ -66,7 +66,7 @@ out.push(
   '|---|---|---|---|---|',
 );
 for (const r of rows) {
-  const ratio = r.till / r.base;
+  const ratio = r.ratio ?? r.till / r.base;
   const verdict = r.target === null ? '' : `≤ ${r.target.toFixed(2)}× ${ratio <= r.target ? 'met' : '**missed**'}`;
   out.push(`| ${r.what} | ${fmt(r.till)} | ${r.baseline} ${fmt(r.base)} | ${ratio.toFixed(2)}× | ${verdict} |`);
 }

@@ -7,7 +7,7 @@
 //                                        this, then bench/deploy.mjs: bench/all.mjs)
 //   BENCH_SIZES=20 BENCH_REPEAT=1 BENCH_COLD_REPEAT=1 node bench/fanout.mjs   (quicker)
 //   node bench/fanout.mjs --startup-only   (the start-up rows alone, no lab: ~1 min;
-//                                           BENCH_STARTS rounds, default 15)
+//                                           BENCH_STARTS rounds, default 31)
 //
 // With BENCH_SUMMARY=<file>, the rows of issue 19's table and the scale figures are
 // also written there as JSON (bench/all.mjs prints them as one table).
@@ -35,14 +35,15 @@ const SIZES = (process.env.BENCH_SIZES ?? '50,200').split(',').map(Number);
 const REPEAT = Number(process.env.BENCH_REPEAT ?? 3);
 const COLD_REPEAT = Number(process.env.BENCH_COLD_REPEAT ?? 7);
 const BIG = Number(process.env.BENCH_BIG_DB ?? 10_000);
-const STARTS = Number(process.env.BENCH_STARTS ?? 15);
+const STARTS = Number(process.env.BENCH_STARTS ?? 31);
 // Ansible is slow (minutes at 200 hosts): compared up to this many hosts.
 const ANSIBLE_MAX = Number(process.env.BENCH_ANSIBLE_MAX ?? 50);
 const SUMMARY = process.env.BENCH_SUMMARY;
 /** Issue 19's rows ({ what, till, base, baseline, target }) and the scale figures, for bench/all.mjs. */
 const summary = { rows: [], scale: {} };
-const issueRow = (what, tillMs, baseMs, baseline, target) =>
-  summary.rows.push({ what, till: tillMs, base: baseMs, baseline, target });
+/** `ratio`, when given, is the row's own (the start-up rows: the median of per-round ratios), not till / base. */
+const issueRow = (what, tillMs, baseMs, baseline, target, ratio) =>
+  summary.rows.push({ what, till: tillMs, base: baseMs, baseline, target, ...(ratio === undefined ? {} : { ratio }) });
 
 if (process.getuid?.() !== 0) {
   console.error('bench: needs root (the sshd lab creates users); run as root');
@@ -238,10 +239,21 @@ if (!HAVE_ANSIBLE) console.error('  ansible not found (Debian: apt-get install a
 /* ---------------------------------------------------------------- start-up */
 
 {
-  console.error(`\nstart-up (${STARTS} runs each, interleaved; 5-host database)`);
+  console.error(`\nstart-up (${STARTS} rounds, interleaved; 5-host database)`);
   // Every row runs in each round, one after the other, so the load of the machine falls
-  // on all of them alike. `host exec` is timed up to its first ssh: `ssh` on PATH is a
-  // bash script that appends $EPOCHREALTIME (a builtin: no fork) to a file and exits.
+  // on all of them alike; each row's ratio is the median over the rounds of its time
+  // divided by `node -e 0`'s in the same round (a burst of load then moves both sides of
+  // one pair, not one side's median). One untimed round first warms the page cache and
+  // fills the code cache (a person's second command). `host exec` is timed up to its
+  // first ssh: `ssh` on PATH is a bash script that appends $EPOCHREALTIME (a builtin: no
+  // fork) to a file and exits.
+  //
+  // Both sides run without NODE_EXTRA_CA_CERTS: with it, Node parses every certificate of
+  // the file as it starts (~65 ms for Debian's bundle, twice what the rest of `node -e 0`
+  // takes here), which a till start pays exactly as `node -e 0` does, so it only hides
+  // till's own cost in a larger baseline. A person's shell rarely sets it.
+  const caCerts = process.env.NODE_EXTRA_CA_CERTS;
+  const plainEnv = (env = {}) => ({ ...env, NODE_EXTRA_CA_CERTS: undefined });
   const startHome = await newHome();
   writeDb(
     startHome,
@@ -258,39 +270,52 @@ if (!HAVE_ANSIBLE) console.error('  ansible not found (Debian: apt-get install a
     rmSync(stamp, { force: true });
     const started = performance.timeOrigin + performance.now();
     check(
-      await timed(process.execPath, [launcher, 'host', 'exec', '--all', '--', 'true'], {
-        ...tillEnv(startHome),
-        PATH: `${stub}:${process.env.PATH}`,
-        TILL_BENCH_STAMP: stamp,
-        ...env,
-      }),
+      await timed(
+        process.execPath,
+        [launcher, 'host', 'exec', '--all', '--', 'true'],
+        plainEnv({ ...tillEnv(startHome), PATH: `${stub}:${process.env.PATH}`, TILL_BENCH_STAMP: stamp, ...env }),
+      ),
       'host exec (ssh stubbed)',
     );
     return Number(readFileSync(stamp, 'utf8').split('\n')[0]) * 1000 - started;
   };
+  const listMs = async (launcher, env = {}) =>
+    check(
+      await timed(process.execPath, [launcher, 'host', 'list'], plainEnv({ ...tillEnv(startHome), ...env })),
+      'host list',
+    ).ms;
   const BUNDLE = join(ROOT, 'dist/till.mjs');
+  const measures = [
+    ['node', async () => (await timed(process.execPath, ['-e', '0'], plainEnv())).ms],
+    ['version', async () => (await timed(process.execPath, [TILL, '--version'], plainEnv())).ms],
+    ['list', () => listMs(TILL)],
+    ['list nocache', () => listMs(TILL, { TILL_NO_CODE_CACHE: '1' })],
+    ['list bundle', () => listMs(BUNDLE)],
+    ['exec', () => toFirstSpawn(TILL)],
+    ['exec nocache', () => toFirstSpawn(TILL, { TILL_NO_CODE_CACHE: '1' })],
+    ['exec bundle', () => toFirstSpawn(BUNDLE)],
+  ];
+  if (caCerts !== undefined)
+    measures.push([
+      'node ca',
+      async () => (await timed(process.execPath, ['-e', '0'], { NODE_EXTRA_CA_CERTS: caCerts })).ms,
+    ]);
   const m = {};
-  const add = (k, ms) => (m[k] ??= []).push(ms);
-  // Warm the code cache and the page cache first (a person's second command).
-  await till(startHome, ['host', 'list']);
-  await toFirstSpawn(TILL);
-  for (let i = 0; i < STARTS; i++) {
-    add('node', (await timed(process.execPath, ['-e', '0'])).ms);
-    add('version', (await timed(process.execPath, [TILL, '--version'])).ms);
-    add('list', check(await till(startHome, ['host', 'list']), 'host list').ms);
-    add(
-      'list nocache',
-      (await timed(process.execPath, [TILL, 'host', 'list'], { ...tillEnv(startHome), TILL_NO_CODE_CACHE: '1' })).ms,
-    );
-    add('list bundle', (await timed(process.execPath, [BUNDLE, 'host', 'list'], tillEnv(startHome))).ms);
-    add('exec', await toFirstSpawn(TILL));
-    add('exec nocache', await toFirstSpawn(TILL, { TILL_NO_CODE_CACHE: '1' }));
-    add('exec bundle', await toFirstSpawn(BUNDLE));
+  const vs = {};
+  for (let i = -1; i < STARTS; i++) {
+    const round = {};
+    for (const [k, measure] of measures) round[k] = await measure();
+    if (i < 0) continue; // the warm-up round
+    for (const [k, ms] of Object.entries(round)) {
+      (m[k] ??= []).push(ms);
+      (vs[k] ??= []).push(ms / round.node);
+    }
   }
   rmSync(stub, { recursive: true, force: true });
   rmSync(startHome, { recursive: true, force: true });
   const med = Object.fromEntries(Object.entries(m).map(([k, v]) => [k, median(v)]));
-  const vsNode = (k, target) => `${ratio(med[k], med.node)} node -e 0${target ? `; target ≤ ${target}` : ''}`;
+  const medVs = Object.fromEntries(Object.entries(vs).map(([k, v]) => [k, median(v)]));
+  const vsNode = (k, target) => `${medVs[k].toFixed(2)}× node -e 0${target ? `; target ≤ ${target}` : ''}`;
   row('node -e 0', fmt(med.node));
   row('till --version', fmt(med.version), vsNode('version', '1.3×'));
   row('till host list (5 hosts)', fmt(med.list), vsNode('list', '1.3×'));
@@ -299,8 +324,14 @@ if (!HAVE_ANSIBLE) console.error('  ansible not found (Debian: apt-get install a
   row('till host exec --all, start to first ssh (5 hosts)', fmt(med.exec), vsNode('exec', '1.3×'));
   row('  the same, code cache off (TILL_NO_CODE_CACHE=1)', fmt(med['exec nocache']), vsNode('exec nocache'));
   row('  the same, one bundle (dist/till.mjs, as before)', fmt(med['exec bundle']), vsNode('exec bundle'));
-  issueRow('`till host list` (5 hosts)', med.list, med.node, '`node -e 0`', 1.3);
-  issueRow('`till host exec` to its first ssh (5 hosts)', med.exec, med.node, '`node -e 0`', 1.3);
+  if (caCerts !== undefined)
+    row(
+      "node -e 0 with this environment's NODE_EXTRA_CA_CERTS (not a baseline above)",
+      fmt(med['node ca']),
+      vsNode('node ca'),
+    );
+  issueRow('`till host list` (5 hosts)', med.list, med.node, '`node -e 0`', 1.3, medVs.list);
+  issueRow('`till host exec` to its first ssh (5 hosts)', med.exec, med.node, '`node -e 0`', 1.3, medVs.exec);
 }
 
 if (STARTUP_ONLY) {
