@@ -134,6 +134,37 @@ describe('the code cache', () => {
     rmSync(cache(), { recursive: true });
   });
 
+  it('a cache whose V8 data has one byte changed is not handed to V8, and is made anew', () => {
+    const plain = run(['host', 'list', '--json'], { TILL_NO_CODE_CACHE: '1' });
+    rmSync(cache(), { recursive: true, force: true });
+    run(['host', 'list', '--json']);
+    const good = cacheFiles();
+    expect(good.size).toBeGreaterThan(1);
+    // The layout (src/boot/loader.ts): a magic line, the source's length and the data's, the source, the data twice.
+    const magic = 'till-code-cache-3\n'.length;
+    for (const [i, [f, data]] of [...good].entries()) {
+      const sourceLength = data.readUInt32LE(magic);
+      const dataLength = data.readUInt32LE(magic + 4);
+      expect(data.length).toBe(magic + 8 + sourceLength + 2 * dataLength);
+      // One bit in the middle of the first copy of V8's data, or of the second.
+      const at = magic + 8 + sourceLength + (i % 2) * dataLength + (dataLength >> 1);
+      const damaged = Buffer.from(data);
+      damaged[at] = damaged[at]! ^ 0x10;
+      writeFileSync(join(cache(), f), damaged);
+    }
+    const r = run(['host', 'list', '--json']);
+    expect(r.status, r.stderr).toBe(0);
+    expect(r.stdout).toBe(plain.stdout);
+    // Each was refused (V8 never saw it) and written again from this run's compile: whole, its two copies equal.
+    for (const [f, data] of cacheFiles()) {
+      expect(good.has(f), f).toBe(true);
+      const sourceLength = data.readUInt32LE(magic);
+      const dataLength = data.readUInt32LE(magic + 4);
+      const first = magic + 8 + sourceLength;
+      expect(data.subarray(first, first + dataLength).equals(data.subarray(first + dataLength)), f).toBe(true);
+    }
+  });
+
   it('a TILL_HOME that does not exist yet gets no cache and the command still runs', () => {
     const fresh = join(root, 'new-home');
     const r = spawnSync(process.execPath, [join(root, 'bin', 'till.cjs'), 'host', 'list'], {
