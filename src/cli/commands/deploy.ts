@@ -1,4 +1,6 @@
 import { randomBytes } from 'node:crypto';
+import { existsSync } from 'node:fs';
+import { join } from 'node:path';
 import type { Command } from 'commander';
 import { ExitCode, UsageError } from '../../core/errors.js';
 import type { HostResult, Target } from '../../core/fanout.js';
@@ -15,7 +17,7 @@ import { failLimit, formatAmount, parseAmount, type Amount } from '../../deploy/
 import { DEFAULT_KEEP, DEFAULT_SHARED, normalizeShared, releaseId, sharedPathProblem } from '../../deploy/layout.js';
 import { lockOwner } from '../../deploy/record.js';
 import type { RsyncProgress } from '../../deploy/rsync.js';
-import { gitRecord, hooksIn, resolveSource, treeHash, type DeploySource } from '../../deploy/source.js';
+import { gitRecord, hooksIn, resolveSource, treeDigests, type DeploySource } from '../../deploy/source.js';
 import { applyDeploy, dryRunJob, type DeployPlan, type DeployResultData, type DryRunData } from '../../ops/deploy.js';
 import { runDeploy, type RunEvent, type SwitchOrder } from '../../ops/deploy-run.js';
 import { DEFAULT_HOOK_TIMEOUT, type HookRun } from '../../protocol/hooks.js';
@@ -102,6 +104,7 @@ function deployJsonExtra(r: HostResult<DeployResultData>): Record<string, unknow
     phase: d?.phase ?? null,
     release: d?.release ?? null,
     unchanged: d?.phase === 'unchanged',
+    compared: d?.phase === 'unchanged' ? (d.compared ?? null) : null,
     previous: d?.previous ?? null,
     transferred: d?.transferred ?? null,
     files: d?.stats?.files ?? null,
@@ -258,6 +261,8 @@ export function registerDeployCommands(host: TillCommand, cli: Cli): void {
 
     let run: DeployRun;
     let source: DeploySource;
+    /** The source's listing, for hosts whose live release may be the same (a fresh run without .tillignore). */
+    let listing: string | undefined;
     let targets: Target[];
     if (opts.resume) {
       const again = RUN_OPTIONS.filter((o) => opts[o] !== undefined && o !== 'dryRun').concat(
@@ -316,7 +321,9 @@ export function registerDeployCommands(host: TillCommand, cli: Cli): void {
       // git runs while the tree is hashed (an unchanged redeploy's local work is mostly these two).
       const gitDone = gitRecord(source.dir);
       const past = journalStore(paths).read();
-      const hash = treeHash(source.dir, shared);
+      const digests = treeDigests(source.dir, shared, !existsSync(join(source.dir, '.tillignore')));
+      const hash = digests.hash;
+      listing = digests.listing;
       const [git, journalNow] = await Promise.all([gitDone, past]);
       const used = new Set(journalNow.runs.map((r) => r.release));
       const maxFail = opts.maxFail ?? { count: 0 };
@@ -366,6 +373,7 @@ export function registerDeployCommands(host: TillCommand, cli: Cli): void {
       source,
       forceUnlock: opts.forceUnlock === true,
       forceRelease: run.options.forceRelease === true,
+      ...(listing !== undefined ? { listing } : {}),
       connectTimeout: opts.connectTimeout,
       timeoutMs,
       record,
