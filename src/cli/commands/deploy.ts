@@ -89,12 +89,16 @@ function newRunId(): string {
   return `${new Date().toISOString().replace(/[-:.]/g, '').slice(0, 15)}Z-${randomBytes(4).toString('hex')}`;
 }
 
-/** A release id no earlier run of this journal used (two deploys of one tree in the same second). */
-async function freshReleaseId(used: Set<string>, hash: string): Promise<string> {
-  for (;;) {
-    const id = releaseId(new Date(), hash);
+/**
+ * A release id no earlier run of this journal used. Two deploys of one tree in the same
+ * second take the next free second instead of waiting for it (an unchanged redeploy would
+ * otherwise wait up to a second): the id's time is then a second or two ahead, and ids
+ * still sort in the order their runs began.
+ */
+export function freshReleaseId(used: ReadonlySet<string>, hash: string, now = Date.now()): string {
+  for (let at = now; ; at += 1000) {
+    const id = releaseId(new Date(at), hash);
     if (!used.has(id)) return id;
-    await new Promise((r) => setTimeout(r, 1000 - (Date.now() % 1000) + 5));
   }
 }
 
@@ -321,6 +325,9 @@ export function registerDeployCommands(host: TillCommand, cli: Cli): void {
       // git runs while the tree is hashed (an unchanged redeploy's local work is mostly these two).
       const gitDone = gitRecord(source.dir);
       const past = journalStore(paths).read();
+      // One turn of the event loop first: git's spawn waits on a lazy import, which would
+      // otherwise resolve only after the (synchronous) walk.
+      await new Promise((resolve) => setImmediate(resolve));
       const digests = treeDigests(source.dir, shared, !existsSync(join(source.dir, '.tillignore')));
       const hash = digests.hash;
       listing = digests.listing;
@@ -330,7 +337,7 @@ export function registerDeployCommands(host: TillCommand, cli: Cli): void {
       const progressive = opts.canary !== undefined || opts.batchSize !== undefined || given('maxFail');
       run = {
         run: newRunId(),
-        release: await freshReleaseId(used, hash),
+        release: freshReleaseId(used, hash),
         source: source.dir,
         installation: source.name,
         started: new Date().toISOString(),
