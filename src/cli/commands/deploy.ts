@@ -246,7 +246,7 @@ export function registerDeployCommands(host: TillCommand, cli: Cli): void {
       .option('--resume', 'finish the last interrupted deploy: same release, only the hosts that did not finish')
       .option(
         '--force-release',
-        'make a new release on every host, even where the live release is already what it would be (by default such a host is compared with one dry-run rsync, left as it is and reported unchanged)',
+        'make a new release on every host, even where the live release is already what it would be (by default such a host is compared in one connection, left as it is and reported unchanged)',
       )
       .option(
         '--force-unlock',
