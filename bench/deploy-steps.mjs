@@ -80,13 +80,34 @@ try {
   };
   if (process.env.TRACE) {
     // One traced run: when each process starts and ends (strace's own cost is on these calls only).
-    await run('strace', ['--seccomp-bpf', '-f', '-tt', '-e', 'trace=execve,exit_group', '-o', process.env.TRACE,
-      process.execPath, 'bin/till.cjs', 'host', 'deploy', '--all', '--source', src], { PATH: process.env.PATH, HOME: process.env.HOME, TILL_HOME: home, NO_COLOR: '1' });
+    await run(
+      'strace',
+      [
+        '--seccomp-bpf',
+        '-f',
+        '-tt',
+        '-e',
+        'trace=execve,exit_group',
+        '-o',
+        process.env.TRACE,
+        process.execPath,
+        'bin/till.cjs',
+        'host',
+        'deploy',
+        '--all',
+        '--source',
+        src,
+      ],
+      { PATH: process.env.PATH, HOME: process.env.HOME, TILL_HOME: home, NO_COLOR: '1' },
+    );
   }
   if (process.env.KEEP) {
     // Keeps the lab up for hand runs: TILL_HOME and the source are printed; Ctrl-C (or SIGTERM) ends it.
     console.log(`KEEP: TILL_HOME=${home} SRC=${src}`);
-    await new Promise((r) => { process.once('SIGINT', r); process.once('SIGTERM', r); });
+    await new Promise((r) => {
+      process.once('SIGINT', r);
+      process.once('SIGTERM', r);
+    });
   }
   const m = Object.fromEntries(Object.keys(rows).map((k) => [k, []]));
   for (let i = 0; i < REPEAT; i++) for (const [k, fn] of Object.entries(rows)) m[k].push(await timed(fn));

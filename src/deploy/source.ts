@@ -1,5 +1,5 @@
 import { createHash } from 'node:crypto';
-import { lstatSync, readdirSync, type Stats } from 'node:fs';
+import { lstatSync, readdirSync, readlinkSync, type BigIntStats, type Stats } from 'node:fs';
 import { readFile, stat } from 'node:fs/promises';
 import { basename, join, resolve } from 'node:path';
 import { UsageError } from '../core/errors.js';
@@ -145,9 +145,87 @@ function walkTree(dir: string, shared: readonly string[], visit: (path: string, 
  * calls themselves, and nothing else runs while a deploy starts.
  */
 export function treeHash(dir: string, shared: readonly string[]): string {
+  return treeDigests(dir, shared, false).hash;
+}
+
+/**
+ * The tree's hash (`treeHash`) and, with `withListing`, its listing as deploy-compare-v2
+ * lists a release on a host (sha256, hex), in one walk. The listing: the folder itself
+ * (path "") and the entries rsync transfers with the deploy's excludes (the seed's,
+ * `/.env.local`, each `/<shared>`; a folder named logs or tmp, not a file), one record
+ * each, sorted bytewise: `d <mode> <path>`, `l <path>\n<target>`, else `<type> <mode>
+ * <size> <mtime s.ns0> <path>` (GNU find's %y %m %s %T@ %P), each ended by a NUL. A
+ * .tillignore adds rsync filter rules this does not read: the caller asks for no listing then.
+ */
+export function treeDigests(
+  dir: string,
+  shared: readonly string[],
+  withListing: boolean,
+): { hash: string; listing?: string } {
   const hash = createHash('sha256');
-  walkTree(dir, shared, (path, st) => hash.update(`${path}\0${st.mode}\0${st.size}\0${Math.floor(st.mtimeMs)}\n`));
-  return hash.digest('hex');
+  const skipTop = new Set(shared.map((s) => s.split('/')[0]!));
+  const listTop = new Set(['.env.local', ...shared]);
+  const records: Buffer[] = [];
+  const mode = (st: BigIntStats) => (st.mode & 0o7777n).toString(8);
+  if (withListing) records.push(Buffer.from(`d ${mode(lstatSync(dir, { bigint: true }))} \0`));
+  // inHash, inList: whether this subtree is in the hash's walk (the seed's rules, by
+  // name), in rsync's transfer (its exclude rules); a shared path a/b leaves a out of
+  // the hash, only a/b out of the transfer.
+  const walk = (rel: string, inHash: boolean, inList: boolean): void => {
+    for (const name of readdirSync(join(dir, rel)).sort()) {
+      const path = rel === '' ? name : `${rel}/${name}`;
+      const named = name === '.git' || name === '__pycache__' || name.endsWith('.pyc');
+      const hashed =
+        inHash &&
+        !named &&
+        name !== 'logs' &&
+        name !== 'tmp' &&
+        !(rel === '' && (skipTop.has(name) || name === '.env.local'));
+      let listed = inList && !named && !listTop.has(path);
+      if (!hashed && !listed) continue;
+      const st = lstatSync(join(dir, path), { bigint: true });
+      const isDir = st.isDirectory();
+      if (isDir && (name === 'logs' || name === 'tmp')) listed = false;
+      if (hashed) hash.update(`${path}\0${st.mode}\0${st.size}\0${Math.floor(msOf(st.mtimeNs))}\n`);
+      if (listed) {
+        if (isDir) records.push(Buffer.from(`d ${mode(st)} ${path}\0`));
+        else if (st.isSymbolicLink()) records.push(Buffer.from(`l ${path}\n${readlinkSync(join(dir, path))}\0`));
+        else {
+          const ns = st.mtimeNs;
+          const frac = (((ns % 1_000_000_000n) + 1_000_000_000n) % 1_000_000_000n).toString().padStart(9, '0');
+          const at = `${floorDiv(ns, 1_000_000_000n)}.${frac}0`;
+          records.push(Buffer.from(`${typeLetter(st)} ${mode(st)} ${st.size} ${at} ${path}\0`));
+        }
+      }
+      if (isDir) walk(path, hashed, listed);
+    }
+  };
+  walk('', true, withListing);
+  if (!withListing) return { hash: hash.digest('hex') };
+  records.sort(Buffer.compare);
+  const listing = createHash('sha256');
+  for (const r of records) listing.update(r);
+  return { hash: hash.digest('hex'), listing: listing.digest('hex') };
+}
+
+/** Node's own `mtimeMs` of a plain Stats (sec * 1e3 + nsec / 1e6, as doubles), which the hash has always used. */
+function msOf(ns: bigint): number {
+  const sec = floorDiv(ns, 1_000_000_000n);
+  return Number(sec) * 1e3 + Number(ns - sec * 1_000_000_000n) / 1e6;
+}
+
+function floorDiv(a: bigint, b: bigint): bigint {
+  const q = a / b;
+  return a % b < 0n ? q - 1n : q;
+}
+
+function typeLetter(st: BigIntStats): string {
+  if (st.isFile()) return 'f';
+  if (st.isFIFO()) return 'p';
+  if (st.isSocket()) return 's';
+  if (st.isCharacterDevice()) return 'c';
+  if (st.isBlockDevice()) return 'b';
+  return 'U';
 }
 
 /** What a release of the tree takes on a host: its files and their bytes (a .tillignore aside). */

@@ -44,7 +44,6 @@ import {
   deployState,
   deployUnlock,
   parseDeployReport,
-  type DeployReport,
   type PrepareParams,
 } from '../protocol/deploy.js';
 import type { HookRun } from '../protocol/hooks.js';
@@ -72,6 +71,11 @@ export interface DeployPlan {
    * unchanged.
    */
   forceRelease: boolean;
+  /**
+   * The source as deploy-compare-v2 lists a release (`treeListing`), when the source
+   * has no .tillignore (its rules are rsync's, which the listing does not read).
+   */
+  listing?: string;
   connectTimeout?: number;
   timeoutMs?: number;
   /** Who deploys what and why, for the release record on each host. */
@@ -111,6 +115,8 @@ export interface StageData {
    * installation): nothing was written there and `release` is the live one, which stays.
    */
   unchanged?: true;
+  /** How a host left unchanged was compared: its release's listing (deploy-compare-v2), or a dry-run rsync. */
+  compared?: 'listing' | 'rsync';
 }
 
 export interface SwitchData {
@@ -442,12 +448,14 @@ export function stageJob(plan: DeployPlan, journal: DeployJournalWriter, locked:
  * An unchanged redeploy on one host: when till's database says the live release was made
  * from a tree of this content hash, one read-only look (deploy-compare: no manual or
  * deploy lock, P on that release, its .env.local, shared links and registration as a
- * switch would leave them) and a dry-run rsync of the source against the live release,
- * in one connection on an unrestricted host (the look is rsync's --rsync-path), two on a
- * restricted one (the look as a registered script, then a dry-run upload its gate
- * allows). No difference: the host's outcome, unchanged, nothing written. A manual lock:
- * the host's outcome, held. A lost connection: that failure. Anything else (a
- * difference, drift, a refusal, an older gate): undefined, the normal two-phase deploy.
+ * switch would leave them; v2 also lists the release, and when the source's listing is
+ * known that decides, in this one connection). Without a listing (a .tillignore, no GNU
+ * find on the host, an older gate), a dry-run rsync of the source against the live
+ * release decides: on an unrestricted host with the look again as rsync's --rsync-path,
+ * on a restricted one a dry-run upload its gate allows. No difference: the host's
+ * outcome, unchanged, nothing written. A manual lock: the host's outcome, held. A lost
+ * connection: that failure. Anything else (a difference, drift, a refusal): undefined,
+ * the normal two-phase deploy.
  */
 async function unchangedOn(
   plan: DeployPlan,
@@ -487,20 +495,25 @@ async function unchangedOn(
       }),
       { signal, timeoutMs: plan.timeoutMs },
     );
-  let report: DeployReport;
-  let rs: ProcessResult;
-  if (entry.restricted !== true) {
-    rs = await compare('.', commandLine(deployCompareRsync.versions[0]!, params));
-    report = parseDeployReport(rs.stderr);
-  } else {
-    const look = await deployScript(plan, name, deployCompare, params, signal);
-    if (look.failure?.connection === true) return scriptOutcome(look);
-    if (look.failure || !look.value) return;
-    report = look.value;
-    rs = look.result;
-    const current = readRemoteState(report, layout).current;
-    if (report.hold === undefined && report.markers.flags.has('SAME_SETUP') && current !== null)
+  // The look (deploy-compare-v2) lists the live release; the listing of the source is
+  // known when it has no .tillignore. Both known: equal or not decides, in this one round
+  // trip. Else a dry-run rsync compares: on an unrestricted host one connection that
+  // looks again (rsync's --rsync-path), on a restricted one an upload the gate allows.
+  const look = await deployScript(plan, name, deployCompare, params, signal);
+  if (look.failure?.connection === true) return scriptOutcome(look);
+  if (look.failure || !look.value) return;
+  let report = look.value;
+  let rs = look.result;
+  const tree = report.markers.values.get('TREE')?.[0];
+  const byListing = tree !== undefined && plan.listing !== undefined;
+  const current = readRemoteState(report, layout).current;
+  if (!byListing && report.hold === undefined && report.markers.flags.has('SAME_SETUP') && current !== null) {
+    if (entry.restricted !== true) {
+      rs = await compare('.', commandLine(deployCompareRsync.versions[0]!, params));
+      report = parseDeployReport(rs.stderr);
+    } else {
       rs = await compare(`${rsyncRemotePath(layout.releases)}/${current}`);
+    }
   }
   const remote = readRemoteState(report, layout);
   if (remote.hold !== undefined) {
@@ -515,10 +528,10 @@ async function unchangedOn(
   }
   // The look stopped before the compare (a difference, a lock): the normal deploy says the rest.
   if (report.markers.values.has('DIFFERS') || report.markers.values.has('EXIT')) return;
-  const failed = transferFailure(rs);
+  const failed = byListing ? undefined : transferFailure(rs);
   if (failed?.ok === false && failed.failure?.connection === true && remote.home === undefined) return failed;
   if (failed !== undefined || !report.markers.flags.has('SAME_SETUP') || remote.current === null) return;
-  if (changedItems(itemizedChanges(rs.stdout)).length > 0) return;
+  if (byListing ? tree !== plan.listing : changedItems(itemizedChanges(rs.stdout)).length > 0) return;
   const record = listReleases(remote).find((r) => r.id === remote.current);
   if (record?.state !== 'good') return;
   if (remote.home !== undefined) plan.onHold?.(name, null);
@@ -531,13 +544,14 @@ async function unchangedOn(
       release: remote.current,
       previous: null,
       transferred: false,
-      stats: parseRsyncStats(rs.stdout),
+      stats: byListing ? null : parseRsyncStats(rs.stdout),
       adopted: null,
       brokeLock: null,
       copiedFrom: null,
       releases: record !== undefined ? [record] : [],
       home: remote.home ?? '',
       unchanged: true,
+      compared: byListing ? 'listing' : 'rsync',
     },
   };
 }

@@ -689,14 +689,44 @@ till_prefix TILL_LOG "$B/releases.log"
 echo TILL_SAME_SETUP`;
 
 /**
- * `host deploy` of a tree whose content hash is the live release's, on a restricted
- * host: the checks above (read-only; "differs" and "held" exit 0 with their markers),
- * then the client compares the tree with a dry-run upload into the live release, a
- * form the gate already allows. Nothing is written on the host.
+ * `host deploy` of a tree whose content hash is the live release's: the checks above
+ * (read-only; "differs" and "held" exit 0 with their markers). v2 (what this till
+ * sends) then lists the live release as rsync would compare it with the source, and
+ * prints the listing's sha256 (TILL_TREE <hex>): the release folder and every entry but
+ * what a deploy never transfers (the seed's excludes, `.env.local`, the shared paths:
+ * rsync's --delete leaves those too), sorted bytewise; a folder as its mode, a symlink
+ * as its target, anything else as type, mode, size and mtime to the nanosecond (rsync's
+ * quick check with --modify-window=-1). The client compares it with the same listing of
+ * its source (`treeListing`): equal, the host is left as it is; not equal, a normal
+ * deploy. No GNU find or sha256sum on the host, or the user is root (rsync -a then also
+ * keeps owners, which the listing leaves out): TILL_TREE_UNKNOWN, and the client compares
+ * with a dry-run rsync instead (as always with v1: an older gate refuses v2, and the
+ * client falls back to it).
+ * Nothing is written on the host.
  */
 export const deployCompare: Operation<CompareParams, DeployReport> = {
   name: 'deploy-compare',
   versions: [
+    {
+      name: 'deploy-compare-v2',
+      form: 'script',
+      text: frozen(`
+set -u
+case $1 in "~/"*) P=$HOME/\${1#"~/"} ;; *) P=$1 ;; esac
+B=$P.till
+N=\${P##*/}
+till_stop() { exit 0; }${COMPARE_CHECKS}
+[ "$(id -u)" != 0 ] && cd "$R" 2>/dev/null && find . -maxdepth 0 -printf '' 2>/dev/null && command -v sha256sum >/dev/null 2>&1 || { echo TILL_TREE_UNKNOWN; exit 0; }
+set -f; set --
+for s in $shared; do set -- "$@" -o -path "./$s"; done
+set +f
+t=$( { find . \\( -name .git -o -name '*.pyc' -o -name __pycache__ -o -type d \\( -name logs -o -name tmp \\) -o -path ./.env.local "$@" \\) -prune -o -type d -printf 'd %m %P\\0' -o -type l -printf 'l %P\\n%l\\0' -o -printf '%y %m %s %T@ %P\\0' 2>/dev/null || printf 'find failed\\0'; } | LC_ALL=C sort -z | sha256sum)
+echo "TILL_TREE \${t%% *}"
+exit 0
+`),
+      args: COMPARE_ARGS,
+      encode: compareArgs,
+    },
     {
       name: 'deploy-compare',
       form: 'script',

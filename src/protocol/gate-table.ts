@@ -256,6 +256,14 @@ export const GATE_TABLE: ReadonlyMap<string, GateEntry> = new Map<string, GateEn
     { name: 'deploy-discard', form: 'script', args: ['deployRoot', 'releaseId', 'runId'] },
   ],
   [
+    '11970ec19a476f89f171fcdd629fbba45fbe0f278876513616303bf68f2488f7',
+    {
+      name: 'deploy-compare-v2',
+      form: 'script',
+      args: ['deployRoot', 'contentHash', 'sharedPaths', 'installationOrEmpty', 'envFile', 'envFile'],
+    },
+  ],
+  [
     'be7961b972aa15bde2655b59bc5884af6e912fd769f61996068b12e809f71442',
     {
       name: 'deploy-compare',

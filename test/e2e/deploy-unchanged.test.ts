@@ -70,15 +70,21 @@ describe('unchanged redeploy', { timeout: 600_000 }, () => {
     expect(doc.ok).toBe(true);
     expect(doc.switched).toBe(false);
     for (const [i, host] of ['h0', 'h1'].entries())
-      expect(byHost(doc, host)).toMatchObject({ ok: true, phase: 'unchanged', unchanged: true, release: ids[i] });
+      expect(byHost(doc, host)).toMatchObject({
+        ok: true,
+        phase: 'unchanged',
+        unchanged: true,
+        release: ids[i],
+        compared: 'listing',
+        bytesSent: null,
+      });
     expect([snapshot(h0), snapshot(h1)]).toEqual(before);
-    // Through the gate: the look and a dry-run upload into the live release, nothing else.
+    // Through the gate: the look (which lists the release), nothing else: no rsync at all.
     const gate = readFileSync(join(h1.home, '.till/logs/gate.log'), 'utf8')
       .split('\n')
       .slice(gateLines - 1);
-    expect(gate.join('\n')).toMatch(/allowed deploy-compare from/);
-    expect(gate.join('\n')).toMatch(new RegExp(`allowed rsync to \\S+/releases/${ids[1]}/ from`));
-    expect(gate.join('\n')).not.toMatch(/deploy-prepare|deploy-switch/);
+    expect(gate.join('\n')).toMatch(/allowed deploy-compare-v2 from/);
+    expect(gate.join('\n')).not.toMatch(/allowed rsync|deploy-prepare|deploy-switch/);
     // The journal says done (unchanged, with the live id); the database still has the live release.
     const journal = JSON.parse(readFileSync(join(home, 'state', 'deploy-journal.json'), 'utf8'));
     const run = journal.runs.at(-1);
@@ -105,6 +111,11 @@ describe('unchanged redeploy', { timeout: 600_000 }, () => {
     expect(live(h0)).not.toBe(old);
     expect(readFileSync(join(h0.home, 'projects/github/Tekton/lib/a.txt'), 'utf8')).toBe('A\n');
     expect(live(h1)).not.toBe(doc.release);
+    // a file only touched on the restricted host (same bytes, a newer mtime): the listing sees it, as rsync would
+    h1.shell('touch projects/github/Tekton/lib/deep/b.txt');
+    const touched = await deploy();
+    expect(byHost(touched.doc, 'h1')).toMatchObject({ ok: true, phase: 'switch', release: touched.doc.release });
+    expect(byHost(touched.doc, 'h0')).toMatchObject({ ok: true, phase: 'unchanged', compared: 'listing' });
   });
 
   it('another .env.local, or another shared path, makes a new release; so does --force-release', async () => {
@@ -142,5 +153,30 @@ describe('unchanged redeploy', { timeout: 600_000 }, () => {
     }
     expect([snapshot(h0), snapshot(h1)]).toEqual(before);
     await tillOk(home, ['host', 'unlock', 'h0', 'h1']);
+  });
+
+  it('with a .tillignore (rsync filter rules the listing does not read) a dry-run rsync compares instead', async () => {
+    const [h0, h1] = lab.hosts as [LabHost, LabHost];
+    writeFileSync(join(src(), '.tillignore'), '*.bak\n');
+    writeFileSync(join(src(), 'lib/old.bak'), 'never sent\n');
+    const first = await deploy(['--shared', 'cache']);
+    for (const host of ['h0', 'h1']) expect(byHost(first.doc, host)).toMatchObject({ ok: true, phase: 'switch' });
+    expect(h0.shell('ls projects/github/Tekton/lib')).not.toContain('old.bak');
+    const gateLines = readFileSync(join(h1.home, '.till/logs/gate.log'), 'utf8').split('\n').length;
+    const before = [snapshot(h0), snapshot(h1)];
+    const { code, doc } = await deploy(['--shared', 'cache']);
+    expect(code).toBe(0);
+    for (const host of ['h0', 'h1'])
+      expect(byHost(doc, host)).toMatchObject({ ok: true, phase: 'unchanged', compared: 'rsync', filesTransferred: 0 });
+    expect([snapshot(h0), snapshot(h1)]).toEqual(before);
+    const gate = readFileSync(join(h1.home, '.till/logs/gate.log'), 'utf8')
+      .split('\n')
+      .slice(gateLines - 1);
+    expect(gate.join('\n')).toMatch(new RegExp(`allowed rsync to \\S+/releases/${live(h1)}/ from`));
+    // rsync's compare finds drift as the listing does
+    h0.shell('echo drift >> projects/github/Tekton/lib/a.txt');
+    const drift = await deploy(['--shared', 'cache']);
+    expect(byHost(drift.doc, 'h0')).toMatchObject({ ok: true, phase: 'switch' });
+    expect(byHost(drift.doc, 'h1')).toMatchObject({ ok: true, phase: 'unchanged', compared: 'rsync' });
   });
 });

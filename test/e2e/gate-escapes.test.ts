@@ -344,10 +344,12 @@ describe('a stolen restricted key, tightest policy: the escapes are closed', { t
       envAfter: '\n',
     };
     const refused = (over: Partial<typeof ok>, why: RegExp) => {
-      const res = send(deployCompare, { ...ok, ...over });
-      expect(res.status).toBe(1);
-      expect(res.stderr).toMatch(/till gate: refused: script deploy-compare: /);
-      expect(res.stderr).toMatch(why);
+      for (const version of ['deploy-compare-v2', 'deploy-compare']) {
+        const res = send(deployCompare, { ...ok, ...over }, version);
+        expect(res.status).toBe(1);
+        expect(res.stderr).toContain(`till gate: refused: script ${version}: `);
+        expect(res.stderr).toMatch(why);
+      }
     };
     refused({ path: '/etc' }, /deploy root/);
     refused({ path: '~/app/../.ssh' }, /contains a \.\. segment/);
@@ -371,7 +373,21 @@ describe('a stolen restricted key, tightest policy: the escapes are closed', { t
     r.host.shell(`rm -f app.till/releases/${live}/.env.local`);
     const real = tree('real', { '.env.local': `A=${P}\n` });
     expect(r.key.rsync(['-t', join(real, '.env.local'), `HOST:app.till/releases/${live}/.env.local`]).status).toBe(0);
-    expect(send(deployCompare, ok).stdout).toMatch(/TILL_SAME_SETUP/);
+    const same = send(deployCompare, ok);
+    expect(same.stdout).toMatch(/TILL_SAME_SETUP/);
+    // v2 lists the release: one sha256 comes back, nothing of a file's bytes; a link it lists
+    // (here one planted to ~/.ssh) is its target's text, never followed
+    const listed = () => /^TILL_TREE ([0-9a-f]{64})$/m.exec(send(deployCompare, ok).stdout)?.[1];
+    const plain = listed();
+    expect(plain).toMatch(/^[0-9a-f]{64}$/);
+    const peek = tree('peek', {}, { peek: join(r.host.home, '.ssh') });
+    expect(r.key.rsync(['-l', join(peek, 'peek'), `HOST:app.till/releases/${live}/peek`]).status).toBe(0);
+    const withLink = listed();
+    r.host.shell(`chmod 600 .ssh/authorized_keys; touch .ssh/authorized_keys`);
+    expect(listed()).toBe(withLink);
+    expect(withLink).not.toBe(plain);
+    r.host.shell(`rm -f app.till/releases/${live}/peek`);
+    expect(listed()).toBe(plain);
     r.host.shell('rm -f env-bait');
     before = outside(r.host);
     unchanged();

@@ -13,7 +13,7 @@ import {
 } from 'node:fs';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
-import { describeTransfers } from '../../src/cli/commands/deploy.js';
+import { describeTransfers, freshReleaseId } from '../../src/cli/commands/deploy.js';
 import { envLocalAround, renderEnvLocal } from '../../src/core/dotenv.js';
 import {
   absoluteRemotePath,
@@ -579,5 +579,19 @@ describe('an unchanged redeploy: what counts as a difference', () => {
     }
     // a text that already holds the separator cannot be split: no unchanged look, the normal deploy
     expect(envLocalAround('A=\u0001\n')).toBeUndefined();
+  });
+});
+
+describe('freshReleaseId', () => {
+  const now = Date.parse('2026-12-07T05:55:10.600Z');
+  it('is this second, or the next free one at once (no wait) when an earlier run of the tree took it', () => {
+    expect(freshReleaseId(new Set(), 'abc123', now)).toBe('20261207T055510Z-abc123');
+    const used = new Set(['20261207T055510Z-abc123', '20261207T055511Z-abc123']);
+    expect(freshReleaseId(used, 'abc123', now)).toBe('20261207T055512Z-abc123');
+    expect(freshReleaseId(used, 'def456', now)).toBe('20261207T055510Z-def456');
+    // ids still sort in the order the runs began: a later run never takes an earlier second
+    expect(freshReleaseId(new Set([...used, '20261207T055512Z-abc123']), 'abc123', now + 900)).toBe(
+      '20261207T055513Z-abc123',
+    );
   });
 });

@@ -1,4 +1,6 @@
 import { randomBytes } from 'node:crypto';
+import { existsSync } from 'node:fs';
+import { join } from 'node:path';
 import type { Command } from 'commander';
 import { ExitCode, UsageError } from '../../core/errors.js';
 import type { HostResult, Target } from '../../core/fanout.js';
@@ -15,7 +17,7 @@ import { failLimit, formatAmount, parseAmount, type Amount } from '../../deploy/
 import { DEFAULT_KEEP, DEFAULT_SHARED, normalizeShared, releaseId, sharedPathProblem } from '../../deploy/layout.js';
 import { lockOwner } from '../../deploy/record.js';
 import type { RsyncProgress } from '../../deploy/rsync.js';
-import { gitRecord, hooksIn, resolveSource, treeHash, type DeploySource } from '../../deploy/source.js';
+import { gitRecord, hooksIn, resolveSource, treeDigests, type DeploySource } from '../../deploy/source.js';
 import { applyDeploy, dryRunJob, type DeployPlan, type DeployResultData, type DryRunData } from '../../ops/deploy.js';
 import { runDeploy, type RunEvent, type SwitchOrder } from '../../ops/deploy-run.js';
 import { DEFAULT_HOOK_TIMEOUT, type HookRun } from '../../protocol/hooks.js';
@@ -87,12 +89,16 @@ function newRunId(): string {
   return `${new Date().toISOString().replace(/[-:.]/g, '').slice(0, 15)}Z-${randomBytes(4).toString('hex')}`;
 }
 
-/** A release id no earlier run of this journal used (two deploys of one tree in the same second). */
-async function freshReleaseId(used: Set<string>, hash: string): Promise<string> {
-  for (;;) {
-    const id = releaseId(new Date(), hash);
+/**
+ * A release id no earlier run of this journal used. Two deploys of one tree in the same
+ * second take the next free second instead of waiting for it (an unchanged redeploy would
+ * otherwise wait up to a second): the id's time is then a second or two ahead, and ids
+ * still sort in the order their runs began.
+ */
+export function freshReleaseId(used: ReadonlySet<string>, hash: string, now = Date.now()): string {
+  for (let at = now; ; at += 1000) {
+    const id = releaseId(new Date(at), hash);
     if (!used.has(id)) return id;
-    await new Promise((r) => setTimeout(r, 1000 - (Date.now() % 1000) + 5));
   }
 }
 
@@ -102,6 +108,7 @@ function deployJsonExtra(r: HostResult<DeployResultData>): Record<string, unknow
     phase: d?.phase ?? null,
     release: d?.release ?? null,
     unchanged: d?.phase === 'unchanged',
+    compared: d?.phase === 'unchanged' ? (d.compared ?? null) : null,
     previous: d?.previous ?? null,
     transferred: d?.transferred ?? null,
     files: d?.stats?.files ?? null,
@@ -239,7 +246,7 @@ export function registerDeployCommands(host: TillCommand, cli: Cli): void {
       .option('--resume', 'finish the last interrupted deploy: same release, only the hosts that did not finish')
       .option(
         '--force-release',
-        'make a new release on every host, even where the live release is already what it would be (by default such a host is compared with one dry-run rsync, left as it is and reported unchanged)',
+        'make a new release on every host, even where the live release is already what it would be (by default such a host is compared in one connection, left as it is and reported unchanged)',
       )
       .option(
         '--force-unlock',
@@ -258,6 +265,8 @@ export function registerDeployCommands(host: TillCommand, cli: Cli): void {
 
     let run: DeployRun;
     let source: DeploySource;
+    /** The source's listing, for hosts whose live release may be the same (a fresh run without .tillignore). */
+    let listing: string | undefined;
     let targets: Target[];
     if (opts.resume) {
       const again = RUN_OPTIONS.filter((o) => opts[o] !== undefined && o !== 'dryRun').concat(
@@ -316,14 +325,19 @@ export function registerDeployCommands(host: TillCommand, cli: Cli): void {
       // git runs while the tree is hashed (an unchanged redeploy's local work is mostly these two).
       const gitDone = gitRecord(source.dir);
       const past = journalStore(paths).read();
-      const hash = treeHash(source.dir, shared);
+      // One turn of the event loop first: git's spawn waits on a lazy import, which would
+      // otherwise resolve only after the (synchronous) walk.
+      await new Promise((resolve) => setImmediate(resolve));
+      const digests = treeDigests(source.dir, shared, !existsSync(join(source.dir, '.tillignore')));
+      const hash = digests.hash;
+      listing = digests.listing;
       const [git, journalNow] = await Promise.all([gitDone, past]);
       const used = new Set(journalNow.runs.map((r) => r.release));
       const maxFail = opts.maxFail ?? { count: 0 };
       const progressive = opts.canary !== undefined || opts.batchSize !== undefined || given('maxFail');
       run = {
         run: newRunId(),
-        release: await freshReleaseId(used, hash),
+        release: freshReleaseId(used, hash),
         source: source.dir,
         installation: source.name,
         started: new Date().toISOString(),
@@ -366,6 +380,7 @@ export function registerDeployCommands(host: TillCommand, cli: Cli): void {
       source,
       forceUnlock: opts.forceUnlock === true,
       forceRelease: run.options.forceRelease === true,
+      ...(listing !== undefined ? { listing } : {}),
       connectTimeout: opts.connectTimeout,
       timeoutMs,
       record,

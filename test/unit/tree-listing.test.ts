@@ -1,0 +1,199 @@
+import { execFileSync } from 'node:child_process';
+import {
+  appendFileSync,
+  chmodSync,
+  mkdirSync,
+  mkdtempSync,
+  rmSync,
+  statSync,
+  symlinkSync,
+  writeFileSync,
+} from 'node:fs';
+import { dirname, join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { buildDeployRsyncArgs, deployExcludeArgs } from '../../src/deploy/rsync.js';
+import { treeDigests, treeHash } from '../../src/deploy/source.js';
+import { deployCompare, parseDeployReport, type CompareParams } from '../../src/protocol/deploy.js';
+import { commandLine } from '../../src/protocol/wire.js';
+
+/**
+ * An unchanged redeploy decides by a listing (issue 19): deploy-compare-v2 lists the live
+ * release on the host, `treeDigests` lists the source, and equal means rsync would find
+ * nothing to do. The oracle is rsync itself: for each change made to a release (or to the
+ * source), the listings differ exactly when a dry-run rsync of the deploy (its excludes,
+ * --delete, --modify-window=-1) reports a change. The script runs in a real sh with GNU
+ * find, as an unprivileged user (as root it answers TILL_TREE_UNKNOWN: rsync -a would also
+ * compare owners, which the listing leaves out).
+ */
+const ROOT = process.getuid?.() === 0;
+const SHARED = ['logs', 'data'];
+const ID = '20260101T000000Z-abc123';
+
+describe('the listing of an unchanged redeploy agrees with rsync', () => {
+  let base: string;
+  const src = () => join(base, 'src');
+  const home = () => join(base, 'h');
+  const P = () => join(home(), 'app');
+  const R = () => join(home(), 'app.till', 'releases', ID);
+  const params = (): CompareParams => ({
+    path: P(),
+    contentHash: 'abc123',
+    shared: SHARED,
+    installation: '',
+    envBefore: 'TEKTON_ROOT=',
+    envAfter: '\n',
+  });
+  /** Runs a command as nobody when we are root (the files then belong to nobody). */
+  const asUser = (argv: string[]) =>
+    execFileSync(ROOT ? '/usr/sbin/runuser' : argv[0]!, ROOT ? ['-u', 'nobody', '--', ...argv] : argv.slice(1), {
+      encoding: 'utf8',
+      env: { PATH: '/usr/bin:/bin', LC_ALL: 'C' },
+    });
+  const write = (rel: string, text: string) => {
+    mkdirSync(dirname(join(src(), rel)), { recursive: true });
+    writeFileSync(join(src(), rel), text);
+  };
+  /** The release as a deploy leaves it: rsync with the deploy's excludes, then what the switch writes. */
+  const release = () => {
+    rmSync(join(home(), 'app.till'), { recursive: true, force: true });
+    rmSync(P(), { force: true });
+    mkdirSync(R(), { recursive: true });
+    execFileSync('rsync', ['-a', ...deployExcludeArgs(SHARED), `${src()}/`, `${R()}/`]);
+    writeFileSync(join(R(), '.env.local'), `TEKTON_ROOT=${P()}\n`);
+    for (const s of SHARED) {
+      mkdirSync(join(home(), 'app.till', 'shared', s), { recursive: true });
+      symlinkSync(`../../shared/${s}`, join(R(), s));
+    }
+    symlinkSync(`app.till/releases/${ID}`, P());
+    if (ROOT) execFileSync('chown', ['-R', 'nobody:nogroup', home()]);
+  };
+  const hostListing = (): string | undefined => {
+    const out = asUser([
+      '/usr/bin/env',
+      `HOME=${home()}`,
+      '/bin/sh',
+      '-c',
+      commandLine(deployCompare.versions[0]!, params()),
+    ]);
+    const report = parseDeployReport(out);
+    expect(report.markers.flags.has('SAME_SETUP'), out).toBe(true);
+    return report.markers.values.get('TREE')?.[0];
+  };
+  /**
+   * rsync's verdict: every itemized line but a folder or a link whose time alone differs
+   * (the listing leaves those times out, as the dry-run compare does for folders: a switch
+   * writes into the release after rsync set them; and rsync does not set the time of a
+   * folder or link changed within the second before it runs). The release folder's own
+   * line counts (the dry-run compare leaves it out; the listing is stricter: its mode).
+   */
+  const rsyncSeesChange = () =>
+    asUser([
+      'rsync',
+      ...buildDeployRsyncArgs({ source: src(), host: null, dest: R(), remoteShell: '', shared: SHARED, dryRun: true }),
+    ])
+      .split('\n')
+      .filter((l) => /^([<>ch.*][fdLDS]|\*deleting)/.test(l) && !/^\.[dL]\.\.t\.+ /.test(l)).length > 0;
+  const verdicts = () => {
+    const listed = hostListing();
+    expect(listed).toMatch(/^[0-9a-f]{64}$/);
+    return { listingDiffers: listed !== treeDigests(src(), SHARED, true).listing, rsyncSeesChange: rsyncSeesChange() };
+  };
+  const inRelease = (cmd: string) => asUser(['/bin/sh', '-c', `cd "$1" && ${cmd}`, 'sh', R()]);
+
+  beforeAll(() => {
+    base = mkdtempSync('/tmp/t-tl-');
+    chmodSync(base, 0o755);
+    write('README.md', 'v1\n');
+    write('lib/a.txt', 'AAAA\n');
+    write('lib/deep/b.txt', 'B\n');
+    write('bin/run.sh', '#!/bin/sh\n');
+    chmodSync(join(src(), 'bin/run.sh'), 0o755);
+    write('tmp', 'a file named tmp is sent\n');
+    write('sub/logs/x', 'a logs folder is not\n');
+    write('sub/tmp/y', 'nor a tmp folder\n');
+    write('x.pyc', 'compiled\n');
+    write('__pycache__/c', 'cache\n');
+    write('.git/HEAD', 'ref\n');
+    write('.env.local', 'MINE=1\n');
+    write('data/db', "the shared data folder is the host's\n");
+    write('lib/data/z', 'a data folder deeper down is sent\n');
+    write('name with space.txt', 's\n');
+    write('ünïcode.txt', 'u\n');
+    mkdirSync(join(src(), 'empty'));
+    symlinkSync('lib/a.txt', join(src(), 'link'));
+    chmodSync(src(), 0o755);
+  });
+
+  afterAll(() => rmSync(base, { recursive: true, force: true }));
+
+  it.runIf(ROOT)('as root the host answers TILL_TREE_UNKNOWN, and the client falls back to rsync', () => {
+    release();
+    const out = execFileSync('/bin/sh', ['-c', commandLine(deployCompare.versions[0]!, params())], {
+      encoding: 'utf8',
+      env: { PATH: '/usr/bin:/bin', HOME: home() },
+    });
+    expect(out).toMatch(/^TILL_SAME_SETUP$/m);
+    expect(out).toMatch(/^TILL_TREE_UNKNOWN$/m);
+    expect(out).not.toMatch(/^TILL_TREE [0-9a-f]/m);
+  });
+
+  it('a fresh release lists as its source; the hash of the tree is what it always was', () => {
+    release();
+    expect(verdicts()).toEqual({ listingDiffers: false, rsyncSeesChange: false });
+    expect(treeDigests(src(), SHARED, false).hash).toBe(treeHash(src(), SHARED));
+    expect(treeDigests(src(), SHARED, true).hash).toBe(treeHash(src(), SHARED));
+  });
+
+  const ns = (path: string) => statSync(path, { bigint: true }).mtimeNs;
+  const cases: Array<[string, () => void, boolean]> = [
+    ['a file grew', () => appendFileSync(join(R(), 'lib/a.txt'), 'drift\n'), true],
+    ['a file touched (same content, newer mtime)', () => inRelease('touch lib/a.txt'), true],
+    [
+      'a file one nanosecond off (rsync compares with --modify-window=-1)',
+      () => {
+        const t = ns(join(src(), 'lib/a.txt')) + 1n;
+        inRelease(`touch -d @${t / 1_000_000_000n}.${String(t % 1_000_000_000n).padStart(9, '0')} lib/a.txt`);
+      },
+      true,
+    ],
+    [
+      "same size and mtime, other bytes (rsync's quick check does not look either)",
+      () => inRelease(`printf 'BBBB\\n' > lib/a.txt && touch -r "${join(src(), 'lib/a.txt')}" lib/a.txt`),
+      false,
+    ],
+    ['a file chmod 600', () => inRelease('chmod 600 lib/a.txt'), true],
+    ['a folder chmod 700', () => inRelease('chmod 700 lib/deep'), true],
+    ['the release folder itself chmod 700', () => inRelease('chmod 700 .'), true],
+    ['an extra file', () => inRelease('echo new > lib/new.txt'), true],
+    ['a file removed', () => inRelease('rm lib/deep/b.txt'), true],
+    ['an empty folder removed', () => inRelease('rmdir empty'), true],
+    ['a link pointed elsewhere', () => inRelease('ln -sfn lib/deep/b.txt link'), true],
+    ['a file became a folder', () => inRelease('rm bin/run.sh && mkdir bin/run.sh'), true],
+    ['the file named tmp changed', () => inRelease('echo more >> tmp'), true],
+    ['a data folder deeper down changed', () => inRelease('echo more >> lib/data/z'), true],
+    [
+      'a file in a tmp folder written on the host (excluded: rsync leaves it)',
+      () => inRelease('mkdir -p sub/tmp && echo t > sub/tmp/new'),
+      false,
+    ],
+    [
+      'a .pyc and a __pycache__ written on the host',
+      () => inRelease('echo c > lib/m.pyc && mkdir -p __pycache__ && echo c > __pycache__/m'),
+      false,
+    ],
+    [
+      'a logs folder deeper down written on the host',
+      () => inRelease('mkdir -p lib/logs && echo l > lib/logs/today'),
+      false,
+    ],
+    ['in the shared folder (behind the data link)', () => inRelease('echo d > data/new'), false],
+    ['the source: a file touched', () => execFileSync('touch', [join(src(), 'README.md')]), true],
+    ['the source: a new file', () => writeFileSync(join(src(), 'lib/newer.txt'), 'n\n'), true],
+  ];
+  for (const [what, change, differs] of cases)
+    it(`${what}: ${differs ? 'differs' : 'the same'}, as rsync says`, () => {
+      release();
+      change();
+      expect(verdicts()).toEqual({ listingDiffers: differs, rsyncSeesChange: differs });
+    });
+});
