@@ -252,8 +252,10 @@ if (!HAVE_ANSIBLE) console.error('  ansible not found (Debian: apt-get install a
   // the file as it starts (~65 ms for Debian's bundle, twice what the rest of `node -e 0`
   // takes here), which a till start pays exactly as `node -e 0` does, so it only hides
   // till's own cost in a larger baseline. A person's shell rarely sets it.
+  // When the environment sets it, `host list` and `host exec` also run with it, against
+  // `node -e 0` with it in the same round: the ratios the earlier runs measured.
   const caCerts = process.env.NODE_EXTRA_CA_CERTS;
-  const plainEnv = (env = {}) => ({ ...env, NODE_EXTRA_CA_CERTS: undefined });
+  const plainEnv = (env = {}, withCa = false) => ({ ...env, NODE_EXTRA_CA_CERTS: withCa ? caCerts : undefined });
   const startHome = await newHome();
   writeDb(
     startHome,
@@ -266,22 +268,25 @@ if (!HAVE_ANSIBLE) console.error('  ansible not found (Debian: apt-get install a
     mode: 0o755,
   });
   const stamp = join(stub, 'stamp');
-  const toFirstSpawn = async (launcher, env = {}) => {
+  const toFirstSpawn = async (launcher, env = {}, withCa = false) => {
     rmSync(stamp, { force: true });
     const started = performance.timeOrigin + performance.now();
     check(
       await timed(
         process.execPath,
         [launcher, 'host', 'exec', '--all', '--', 'true'],
-        plainEnv({ ...tillEnv(startHome), PATH: `${stub}:${process.env.PATH}`, TILL_BENCH_STAMP: stamp, ...env }),
+        plainEnv(
+          { ...tillEnv(startHome), PATH: `${stub}:${process.env.PATH}`, TILL_BENCH_STAMP: stamp, ...env },
+          withCa,
+        ),
       ),
       'host exec (ssh stubbed)',
     );
     return Number(readFileSync(stamp, 'utf8').split('\n')[0]) * 1000 - started;
   };
-  const listMs = async (launcher, env = {}) =>
+  const listMs = async (launcher, env = {}, withCa = false) =>
     check(
-      await timed(process.execPath, [launcher, 'host', 'list'], plainEnv({ ...tillEnv(startHome), ...env })),
+      await timed(process.execPath, [launcher, 'host', 'list'], plainEnv({ ...tillEnv(startHome), ...env }, withCa)),
       'host list',
     ).ms;
   const BUNDLE = join(ROOT, 'dist/till.mjs');
@@ -296,10 +301,11 @@ if (!HAVE_ANSIBLE) console.error('  ansible not found (Debian: apt-get install a
     ['exec bundle', () => toFirstSpawn(BUNDLE)],
   ];
   if (caCerts !== undefined)
-    measures.push([
-      'node ca',
-      async () => (await timed(process.execPath, ['-e', '0'], { NODE_EXTRA_CA_CERTS: caCerts })).ms,
-    ]);
+    measures.push(
+      ['node ca', async () => (await timed(process.execPath, ['-e', '0'], plainEnv({}, true))).ms],
+      ['list ca', () => listMs(TILL, {}, true)],
+      ['exec ca', () => toFirstSpawn(TILL, {}, true)],
+    );
   const m = {};
   const vs = {};
   for (let i = -1; i < STARTS; i++) {
@@ -308,7 +314,8 @@ if (!HAVE_ANSIBLE) console.error('  ansible not found (Debian: apt-get install a
     if (i < 0) continue; // the warm-up round
     for (const [k, ms] of Object.entries(round)) {
       (m[k] ??= []).push(ms);
-      (vs[k] ??= []).push(ms / round.node);
+      // Each against the `node -e 0` run with the same environment.
+      (vs[k] ??= []).push(ms / (k.endsWith(' ca') && k !== 'node ca' ? round['node ca'] : round.node));
     }
   }
   rmSync(stub, { recursive: true, force: true });
@@ -324,12 +331,19 @@ if (!HAVE_ANSIBLE) console.error('  ansible not found (Debian: apt-get install a
   row('till host exec --all, start to first ssh (5 hosts)', fmt(med.exec), vsNode('exec', '1.3×'));
   row('  the same, code cache off (TILL_NO_CODE_CACHE=1)', fmt(med['exec nocache']), vsNode('exec nocache'));
   row('  the same, one bundle (dist/till.mjs, as before)', fmt(med['exec bundle']), vsNode('exec bundle'));
-  if (caCerts !== undefined)
+  if (caCerts !== undefined) {
     row(
       "node -e 0 with this environment's NODE_EXTRA_CA_CERTS (not a baseline above)",
       fmt(med['node ca']),
       vsNode('node ca'),
     );
+    row('  till host list, both with it', fmt(med['list ca']), `${medVs['list ca'].toFixed(2)}× node -e 0 with it`);
+    row(
+      '  till host exec to first ssh, both with it',
+      fmt(med['exec ca']),
+      `${medVs['exec ca'].toFixed(2)}× node -e 0 with it`,
+    );
+  }
   issueRow('`till host list` (5 hosts)', med.list, med.node, '`node -e 0`', 1.3, medVs.list);
   issueRow('`till host exec` to its first ssh (5 hosts)', med.exec, med.node, '`node -e 0`', 1.3, medVs.exec);
 }
