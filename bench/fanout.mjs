@@ -432,9 +432,21 @@ try {
           'pssh cold',
         ).ms,
       );
+    // The same pssh, but opening a master per host as till's cold run does (till's ssh/config
+    // as it is: ControlMaster auto, ControlPersist): what till's own cost is, the masters aside.
+    const coldPsshMasters = async () =>
+      add(
+        'pssh cold, masters',
+        check(
+          await timed('parallel-ssh', ['-p', '32', '-h', hostsFile, '-x', `-F ${cfg}`, 'true']),
+          'pssh cold, masters',
+        ).ms,
+      );
     for (let rep = 0; rep < COLD_REPEAT; rep++) {
-      for (const run of rep % 2 === 0 || !HAVE_PSSH ? [coldTill, coldPssh] : [coldPssh, coldTill]) {
-        if (run === coldPssh && !HAVE_PSSH) continue;
+      const order = [coldTill, coldPssh, coldPsshMasters];
+      for (let i = 0; i < order.length; i++) {
+        const run = order[(i + rep) % order.length];
+        if (run !== coldTill && !HAVE_PSSH) continue;
         await closeMasters(control);
         await settle();
         await run();
@@ -520,6 +532,12 @@ try {
       HAVE_PSSH ? `${ratio(med['till cold'], med['pssh cold'])} pssh -p 32 cold; target ≤ 1.0×` : '',
     );
     if (HAVE_PSSH) row(`${K} pssh -p 32 cold`, fmt(med['pssh cold']));
+    if (HAVE_PSSH)
+      row(
+        `${K} pssh -p 32 cold, opening masters as till does`,
+        fmt(med['pssh cold, masters']),
+        `till cold is ${ratio(med['till cold'], med['pssh cold, masters'])}`,
+      );
     if (HAVE_ANSIBLE && K <= ANSIBLE_MAX) {
       row(
         `${K} ansible -m raw cold (default forks 5)`,
@@ -578,6 +596,13 @@ try {
     if (HAVE_PSSH) {
       issueRow(`${K} hosts cold, \`exec --all -- true\``, med['till cold'], med['pssh cold'], 'pssh -p 32', 1.0);
       issueRow(
+        `${K} hosts cold, both opening masters`,
+        med['till cold'],
+        med['pssh cold, masters'],
+        "pssh -p 32 with till's ssh/config (ControlMaster auto)",
+        1.0,
+      );
+      issueRow(
         `${K} hosts warm (masters up)`,
         med['till warm'],
         med['pssh warm'],
@@ -597,6 +622,7 @@ try {
       coldMs: med['till cold'],
       warmMs: med['till warm'],
       psshColdMs: med['pssh cold'] ?? null,
+      psshColdMastersMs: med['pssh cold, masters'] ?? null,
       psshWarmMs: med['pssh warm'] ?? null,
       peakRssKiB: peakRss,
       masters: masters.count,
