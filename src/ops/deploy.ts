@@ -1,5 +1,4 @@
 import { access, mkdtemp, rm } from 'node:fs/promises';
-import pLimit from 'p-limit';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { HostJob, JobOutcome, Target } from '../core/fanout.js';
@@ -45,8 +44,6 @@ import {
   deployState,
   deployUnlock,
   parseDeployReport,
-  type CompareParams,
-  type DeployReport,
   type PrepareParams,
 } from '../protocol/deploy.js';
 import type { HookRun } from '../protocol/hooks.js';
@@ -79,11 +76,6 @@ export interface DeployPlan {
    * has no .tillignore (its rules are rsync's, which the listing does not read).
    */
   listing?: string;
-  /**
-   * Looks started before the run (`startLooks`), by host: `unchangedOn` takes a host's
-   * once, on its first attempt, instead of sending its own.
-   */
-  looks?: Map<string, Promise<ScriptRun<DeployReport> | undefined>>;
   connectTimeout?: number;
   timeoutMs?: number;
   /** Who deploys what and why, for the release record on each host. */
@@ -452,74 +444,6 @@ export function stageJob(plan: DeployPlan, journal: DeployJournalWriter, locked:
   };
 }
 
-function compareParams(
-  entry: HostEntry,
-  contentHash: string,
-  shared: readonly string[],
-  installation: string,
-  env: readonly [string, string],
-): CompareParams {
-  return {
-    path: remoteLayout(entry.tekton_path).path,
-    contentHash,
-    shared,
-    installation,
-    envBefore: env[0],
-    envAfter: env[1],
-  };
-}
-
-/** Looks started before the run (`startLooks`). */
-export interface EarlyLooks {
-  looks: Map<string, Promise<ScriptRun<DeployReport> | undefined>>;
-  /** Ends the looks still under way (the run failed to start, was interrupted, or ended). */
-  drop(): void;
-}
-
-/**
- * The look of an unchanged redeploy (deploy-compare) on every host whose database entry
- * names a live release of this tree (`contentHash`, the release id's), started as soon
- * as the tree is hashed: it reads only, so it runs while the run is written to the
- * journal. A host's look is used once, by `unchangedOn`. At most `parallel` at a time.
- */
-export function startLooks(
-  opts: {
-    paths: TillPaths;
-    connectTimeout?: number;
-    timeoutMs?: number;
-    shared: readonly string[];
-    installation: string;
-    envLocal: string | undefined;
-    parallel: number;
-  },
-  targets: readonly Target[],
-  contentHash: string,
-): EarlyLooks {
-  const looks = new Map<string, Promise<ScriptRun<DeployReport> | undefined>>();
-  const stop = new AbortController();
-  const drop = () => {
-    stop.abort();
-    looks.clear();
-  };
-  const env = envLocalAround(opts.envLocal);
-  if (env === undefined || contentHash === '') return { looks, drop };
-  const limit = pLimit(Math.max(1, opts.parallel));
-  const call = {
-    paths: opts.paths,
-    connectTimeout: opts.connectTimeout,
-    timeoutMs: opts.timeoutMs ?? SCRIPT_TIMEOUT_MS,
-  };
-  for (const { name, entry } of targets) {
-    if (contentHashOf(entry.deploy?.current ?? '') !== contentHash) continue;
-    const params = compareParams(entry, contentHash, opts.shared, opts.installation, env);
-    const look = limit(() =>
-      stop.signal.aborted ? undefined : deployScript(call, name, deployCompare, params, stop.signal),
-    ).catch(() => undefined);
-    looks.set(name, look);
-  }
-  return { looks, drop };
-}
-
 /**
  * An unchanged redeploy on one host: when till's database says the live release was made
  * from a tree of this content hash, one read-only look (deploy-compare: no manual or
@@ -547,7 +471,14 @@ async function unchangedOn(
   if (plan.forceRelease || hash === '' || live === null || contentHashOf(live) !== hash || env === undefined) return;
   if (state !== 'pending' && state !== 'failed') return;
   const layout = remoteLayout(entry.tekton_path);
-  const params = compareParams(entry, hash, run.options.shared, run.installation, env);
+  const params = {
+    path: layout.path,
+    contentHash: hash,
+    shared: run.options.shared,
+    installation: run.installation,
+    envBefore: env[0],
+    envAfter: env[1],
+  };
   const ignoreFile = await tillIgnore(plan.source.dir);
   const compare = (dest: string, rsyncPath?: string) =>
     runProcess(
@@ -568,11 +499,7 @@ async function unchangedOn(
   // known when it has no .tillignore. Both known: equal or not decides, in this one round
   // trip. Else a dry-run rsync compares: on an unrestricted host one connection that
   // looks again (rsync's --rsync-path), on a restricted one an upload the gate allows.
-  // A look started before the run has these very parameters: the live release's hash is
-  // this tree's (checked above), the rest is the run's.
-  const early = plan.looks?.get(name);
-  plan.looks?.delete(name);
-  const look = (await early) ?? (await deployScript(plan, name, deployCompare, params, signal));
+  const look = await deployScript(plan, name, deployCompare, params, signal);
   if (look.failure?.connection === true) return scriptOutcome(look);
   if (look.failure || !look.value) return;
   let report = look.value;

@@ -155,16 +155,16 @@ describe('unchanged redeploy', { timeout: 600_000 }, () => {
     await tillOk(home, ['host', 'unlock', 'h0', 'h1']);
   });
 
-  it('a look already under way when the run cannot start (a corrupt journal) is ended: till exits at once', async () => {
+  it('a corrupt journal stops the run before anything is sent: exit 4, the file left as it was', async () => {
     const [h0] = lab.hosts as [LabHost];
     const file = join(home, 'state', 'deploy-journal.json');
     const journal = readFileSync(file, 'utf8');
     writeFileSync(file, '{"runs": [');
+    // Frozen: anything sent to it would hold till until its 60 s timeout.
     h0.pause();
     try {
       const started = Date.now();
       const r = await till(home, ['host', 'deploy', 'h0', '--source', src(), '--timeout', '60'], { timeoutMs: 90_000 });
-      // The look on the frozen host would have held till until its 60 s timeout.
       expect(Date.now() - started).toBeLessThan(20_000);
       expect(r.code, r.stderr).toBe(4);
       expect(r.stderr).toMatch(/deploy-journal\.json is not valid JSON .*till left it unchanged/);

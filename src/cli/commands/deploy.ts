@@ -3,7 +3,7 @@ import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Command } from 'commander';
 import { ExitCode, UsageError } from '../../core/errors.js';
-import { DEFAULT_PARALLEL, type HostResult, type Target } from '../../core/fanout.js';
+import type { HostResult, Target } from '../../core/fanout.js';
 import { Inventory } from '../../inventory/inventory.js';
 import { checkControlPath } from '../../core/paths.js';
 import {
@@ -14,26 +14,11 @@ import {
   type DeployRun,
 } from '../../core/state/deploy-journal.js';
 import { failLimit, formatAmount, parseAmount, type Amount } from '../../deploy/batches.js';
-import {
-  contentHashOf,
-  DEFAULT_KEEP,
-  DEFAULT_SHARED,
-  normalizeShared,
-  releaseId,
-  sharedPathProblem,
-} from '../../deploy/layout.js';
+import { DEFAULT_KEEP, DEFAULT_SHARED, normalizeShared, releaseId, sharedPathProblem } from '../../deploy/layout.js';
 import { lockOwner } from '../../deploy/record.js';
 import type { RsyncProgress } from '../../deploy/rsync.js';
 import { gitRecord, hooksIn, resolveSource, treeDigests, type DeploySource } from '../../deploy/source.js';
-import {
-  applyDeploy,
-  dryRunJob,
-  startLooks,
-  type DeployPlan,
-  type DeployResultData,
-  type DryRunData,
-  type EarlyLooks,
-} from '../../ops/deploy.js';
+import { applyDeploy, dryRunJob, type DeployPlan, type DeployResultData, type DryRunData } from '../../ops/deploy.js';
 import { runDeploy, type RunEvent, type SwitchOrder } from '../../ops/deploy-run.js';
 import { DEFAULT_HOOK_TIMEOUT, type HookRun } from '../../protocol/hooks.js';
 import { plural } from '../../core/format.js';
@@ -282,8 +267,6 @@ export function registerDeployCommands(host: TillCommand, cli: Cli): void {
     let source: DeploySource;
     /** The source's listing, for hosts whose live release may be the same (a fresh run without .tillignore). */
     let listing: string | undefined;
-    /** The looks started before the run (a fresh run without --force-release). */
-    let early: EarlyLooks | undefined;
     let targets: Target[];
     if (opts.resume) {
       const again = RUN_OPTIONS.filter((o) => opts[o] !== undefined && o !== 'dryRun').concat(
@@ -339,72 +322,51 @@ export function registerDeployCommands(host: TillCommand, cli: Cli): void {
         });
         return;
       }
-      // git runs while the tree is hashed, the looks of an unchanged redeploy while the run is
-      // written (an unchanged redeploy's local work is mostly these).
-      try {
-        const gitDone = gitRecord(source.dir);
-        // One turn of the event loop first: git's spawn waits on a lazy import, which would
-        // otherwise resolve only after the (synchronous) walk. (gitRecord never rejects; the
-        // journal's read may, so it starts after the turn, awaited with no turn between.)
-        await new Promise((resolve) => setImmediate(resolve));
-        const past = journalStore(paths).read();
-        const digests = treeDigests(source.dir, shared, !existsSync(join(source.dir, '.tillignore')));
-        const hash = digests.hash;
-        listing = digests.listing;
-        if (opts.forceRelease !== true)
-          early = startLooks(
-            {
-              paths,
-              connectTimeout: opts.connectTimeout,
-              timeoutMs,
-              shared,
-              installation: source.name,
-              envLocal: source.envLocal,
-              parallel: opts.serial ? 1 : (opts.parallel ?? DEFAULT_PARALLEL),
-            },
-            targets,
-            contentHashOf(releaseId(new Date(), hash)),
-          );
-        const [git, journalNow] = await Promise.all([gitDone, past]);
-        const used = new Set(journalNow.runs.map((r) => r.release));
-        const maxFail = opts.maxFail ?? { count: 0 };
-        const progressive = opts.canary !== undefined || opts.batchSize !== undefined || given('maxFail');
-        run = {
-          run: newRunId(),
-          release: freshReleaseId(used, hash),
-          source: source.dir,
-          installation: source.name,
-          started: new Date().toISOString(),
-          options: {
-            shared,
-            keep: opts.keep,
-            maxFail: failLimit(maxFail, targets.length),
-            check: opts.check ?? null,
-            ...(opts.canary !== undefined ? { canary: opts.canary } : {}),
-            ...(opts.batchSize !== undefined ? { batchSize: formatAmount(opts.batchSize) } : {}),
-            maxFailSpec: formatAmount(maxFail),
-            ...(opts.pause !== undefined ? { pauseSec: opts.pause } : {}),
-            autoRollback: progressive && opts.autoRollback,
-            hooks: opts.hooks,
-            hookTimeout: opts.hookTimeout,
-            ...(opts.forceRelease ? { forceRelease: true } : {}),
-          },
-          record: {
-            deployer: lockOwner(),
-            commit: git?.commit ?? null,
-            dirty: git?.dirty ?? null,
-            message: opts.message ?? '',
-          },
-          hosts: Object.fromEntries(
-            targets.map((t) => [t.name, { state: 'pending' as const, at: new Date().toISOString() }]),
-          ),
-        };
-        await journal.begin(run);
-      } catch (err) {
-        // The looks would keep till running until they end.
-        early?.drop();
-        throw err;
-      }
+      // git runs while the tree is hashed (an unchanged redeploy's local work is mostly these two).
+      const gitDone = gitRecord(source.dir);
+      // One turn of the event loop first: git's spawn waits on a lazy import, which would
+      // otherwise resolve only after the (synchronous) walk. (gitRecord never rejects; the
+      // journal's read may, so it starts after the turn, awaited with no turn between.)
+      await new Promise((resolve) => setImmediate(resolve));
+      const past = journalStore(paths).read();
+      const digests = treeDigests(source.dir, shared, !existsSync(join(source.dir, '.tillignore')));
+      const hash = digests.hash;
+      listing = digests.listing;
+      const [git, journalNow] = await Promise.all([gitDone, past]);
+      const used = new Set(journalNow.runs.map((r) => r.release));
+      const maxFail = opts.maxFail ?? { count: 0 };
+      const progressive = opts.canary !== undefined || opts.batchSize !== undefined || given('maxFail');
+      run = {
+        run: newRunId(),
+        release: freshReleaseId(used, hash),
+        source: source.dir,
+        installation: source.name,
+        started: new Date().toISOString(),
+        options: {
+          shared,
+          keep: opts.keep,
+          maxFail: failLimit(maxFail, targets.length),
+          check: opts.check ?? null,
+          ...(opts.canary !== undefined ? { canary: opts.canary } : {}),
+          ...(opts.batchSize !== undefined ? { batchSize: formatAmount(opts.batchSize) } : {}),
+          maxFailSpec: formatAmount(maxFail),
+          ...(opts.pause !== undefined ? { pauseSec: opts.pause } : {}),
+          autoRollback: progressive && opts.autoRollback,
+          hooks: opts.hooks,
+          hookTimeout: opts.hookTimeout,
+          ...(opts.forceRelease ? { forceRelease: true } : {}),
+        },
+        record: {
+          deployer: lockOwner(),
+          commit: git?.commit ?? null,
+          dirty: git?.dirty ?? null,
+          message: opts.message ?? '',
+        },
+        hosts: Object.fromEntries(
+          targets.map((t) => [t.name, { state: 'pending' as const, at: new Date().toISOString() }]),
+        ),
+      };
+      await journal.begin(run);
     }
 
     const json = opts.json === true;
@@ -420,7 +382,6 @@ export function registerDeployCommands(host: TillCommand, cli: Cli): void {
       forceUnlock: opts.forceUnlock === true,
       forceRelease: run.options.forceRelease === true,
       ...(listing !== undefined ? { listing } : {}),
-      ...(early !== undefined ? { looks: early.looks } : {}),
       connectTimeout: opts.connectTimeout,
       timeoutMs,
       record,
@@ -469,7 +430,6 @@ export function registerDeployCommands(host: TillCommand, cli: Cli): void {
       quietDone: order.canary > 0 || order.batchSize !== null,
     });
     const interrupt = interruptSignal();
-    interrupt.signal.addEventListener('abort', () => early?.drop(), { once: true });
     let outcome;
     try {
       outcome = await runDeploy(plan, journal, targets, order, {
@@ -497,7 +457,6 @@ export function registerDeployCommands(host: TillCommand, cli: Cli): void {
       stage.stop();
       swap.stop();
       interrupt.dispose();
-      early?.drop();
     }
     const { report } = outcome;
     await inventory.recordResults(report.results, undefined, (entry, r) =>
