@@ -197,7 +197,7 @@ export function treeDigests(
           records.push(Buffer.from(`${typeLetter(st)} ${mode(st)} ${st.size} ${at} ${path}\0`));
         }
       }
-      if (isDir) walk(path, hashed, listed);
+      if (isDir && (hashed || listed)) walk(path, hashed, listed);
     }
   };
   walk('', true, withListing);
