@@ -8,7 +8,10 @@
 // With BEFORE=<checkout of another commit, built>, that till's unchanged redeploy is
 // timed too, interleaved (each of its runs makes a new release of the same tree, so
 // the next run of this till finds the live release the same again).
-//   node bench/deploy-steps.mjs   (HOSTS=10 FILES=3800 SIZE_MB=30 REPEAT=5 BEFORE=)
+// TRACE=<file> first straces one unchanged redeploy (when each process starts and ends);
+// KEEP=1 keeps the lab up after the set-up for runs by hand (it prints TILL_HOME and the
+// source; Ctrl-C goes on with the rows).
+//   node bench/deploy-steps.mjs   (HOSTS=10 FILES=3800 SIZE_MB=30 REPEAT=5 BEFORE= TRACE= KEEP=)
 import { mkdtempSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
