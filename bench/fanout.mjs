@@ -5,7 +5,7 @@
 //
 //   npm run bench                       (as root: the lab creates users and sshd's; runs
 //                                        this, then bench/deploy.mjs: bench/all.mjs)
-//   BENCH_SIZES=20 BENCH_REPEAT=1 BENCH_COLD_REPEAT=1 node bench/fanout.mjs   (quicker)
+//   BENCH_SIZES=20 BENCH_REPEAT=1 BENCH_COLD_REPEAT=1 BENCH_WARM_REPEAT=1 node bench/fanout.mjs   (quicker)
 //   node bench/fanout.mjs --startup-only   (the start-up rows alone, no lab: ~1 min;
 //                                           BENCH_STARTS rounds, default 31)
 //
@@ -34,6 +34,10 @@ const TILL = join(ROOT, 'bin/till.cjs');
 const SIZES = (process.env.BENCH_SIZES ?? '50,200').split(',').map(Number);
 const REPEAT = Number(process.env.BENCH_REPEAT ?? 3);
 const COLD_REPEAT = Number(process.env.BENCH_COLD_REPEAT ?? 7);
+// Warm runs over masters take 0.3–2 s and move by ±15 % from one to the next on a 2-core
+// machine (the hosts' sshd share its cores): pairs with pssh, the order alternating, and
+// the ratio is the median of each pair's ratio.
+const WARM_REPEAT = Number(process.env.BENCH_WARM_REPEAT ?? 11);
 const BIG = Number(process.env.BENCH_BIG_DB ?? 10_000);
 const STARTS = Number(process.env.BENCH_STARTS ?? 31);
 // Ansible is slow (minutes at 200 hosts): compared up to this many hosts.
@@ -126,12 +130,21 @@ function tillEnv(home) {
 async function till(home, args) {
   return timed(process.execPath, [TILL, ...args], tillEnv(home));
 }
-/** till under /usr/bin/time: wall time and peak RSS of the node process. */
+/**
+ * A command under /usr/bin/time: wall time, the peak RSS of its own process, and the CPU
+ * time (user + system) of it and every child it waited for (till's and pssh's ssh processes).
+ */
+let measuredFile;
+async function measured(cmd, args, env = {}) {
+  if (!HAVE_TIME) return { ...(await timed(cmd, args, env)), rssKiB: null, cpuMs: null };
+  measuredFile ??= join(mkdtempSync(join(tmpdir(), 'till-bench-time-')), 'time.txt');
+  const r = await timed('/usr/bin/time', ['-f', '%M %U %S', '-o', measuredFile, cmd, ...args], env);
+  const [rss, user, sys] = readFileSync(measuredFile, 'utf8').trim().split('\n').pop().split(' ').map(Number);
+  return { ...r, rssKiB: rss, cpuMs: (user + sys) * 1000 };
+}
+/** till under /usr/bin/time (measured). */
 async function tillMeasured(home, args) {
-  if (!HAVE_TIME) return { ...(await till(home, args)), rssKiB: null };
-  const rssFile = join(home, 'rss.txt');
-  const r = await timed('/usr/bin/time', ['-f', '%M', '-o', rssFile, process.execPath, TILL, ...args], tillEnv(home));
-  return { ...r, rssKiB: Number(readFileSync(rssFile, 'utf8').trim().split('\n').pop()) };
+  return measured(process.execPath, [TILL, ...args], tillEnv(home));
 }
 
 /** Lets the connections of the previous run wind down (sshd sessions exiting) before a cold run. */
@@ -238,7 +251,7 @@ async function viaSessions(home, K, measure) {
 console.error(
   `till fan-out benchmark: ${cpus().length} cores, load ${loadavg()
     .map((l) => l.toFixed(1))
-    .join(' ')}, repeat ${REPEAT} (median; cold pairs ${COLD_REPEAT})`,
+    .join(' ')}, repeat ${REPEAT} (median; cold triples ${COLD_REPEAT}, warm pairs ${WARM_REPEAT})`,
 );
 if (!HAVE_PSSH) console.error('  parallel-ssh not found (Debian: apt-get install pssh): its rows are skipped');
 if (!HAVE_ANSIBLE) console.error('  ansible not found (Debian: apt-get install ansible-core): its rows are skipped');
@@ -414,19 +427,30 @@ try {
 
     const m = {};
     const add = (key, ms) => (m[key] ??= []).push(ms);
+    // Per round (a cold triple, a warm pair): the ratio of till to its baseline in that round.
+    const roundRatios = {};
+    const addRatio = (key, tillMs, baseMs) => {
+      if (tillMs !== undefined && baseMs !== undefined) (roundRatios[key] ??= []).push(tillMs / baseMs);
+    };
+    const roundRatio = (key) => (roundRatios[key] ? median(roundRatios[key]) : undefined);
+    const fmtRatio = (key) => `${roundRatio(key).toFixed(2)}×`;
+    // CPU time (user + system) of each side's whole process tree, warm runs.
+    const cpu = {};
     let peakRss = 0;
     // Cold: till and pssh in pairs, the order alternating, each from no masters at all
     // and after the previous run's connections have wound down (COLD_REPEAT pairs: the
     // runs are short and CPU-bound, so the noise of a shared VM needs more than three).
+    let round = {};
     const coldTill = async () => {
       const tc = check(await tillMeasured(home, ['host', 'exec', '--all', '--', 'true']), 'till cold');
       add('till cold', tc.ms);
+      round.till = tc.ms;
       peakRss = Math.max(peakRss, tc.rssKiB ?? 0);
     };
     const coldPssh = async () =>
       add(
         'pssh cold',
-        check(
+        (round.pssh = check(
           await timed('parallel-ssh', [
             '-p',
             '32',
@@ -437,19 +461,20 @@ try {
             'true',
           ]),
           'pssh cold',
-        ).ms,
+        ).ms),
       );
     // The same pssh, but opening a master per host as till's cold run does (till's ssh/config
     // as it is: ControlMaster auto, ControlPersist): what till's own cost is, the masters aside.
     const coldPsshMasters = async () =>
       add(
         'pssh cold, masters',
-        check(
+        (round.psshMasters = check(
           await timed('parallel-ssh', ['-p', '32', '-h', hostsFile, '-x', `-F ${cfg}`, 'true']),
           'pssh cold, masters',
-        ).ms,
+        ).ms),
       );
     for (let rep = 0; rep < COLD_REPEAT; rep++) {
+      round = {};
       const order = [coldTill, coldPssh, coldPsshMasters];
       for (let i = 0; i < order.length; i++) {
         const run = order[(i + rep) % order.length];
@@ -458,14 +483,36 @@ try {
         await settle();
         await run();
       }
+      addRatio('cold', round.till, round.pssh);
+      addRatio('cold, masters', round.till, round.psshMasters);
     }
     // Warm: over the masters of a till run.
     await closeMasters(control);
     check(await till(home, ['host', 'exec', '--all', '--', 'true']), 'till (masters for the warm runs)');
-    for (let rep = 0; rep < REPEAT; rep++) {
+    // Both sides under /usr/bin/time (the same extra exec each), which also gives their CPU.
+    const warmTill = async () => {
       const tw = check(await tillMeasured(home, ['host', 'exec', '--all', '--', 'true']), 'till warm');
       add('till warm', tw.ms);
+      if (tw.cpuMs !== null) (cpu.till ??= []).push(tw.cpuMs);
       peakRss = Math.max(peakRss, tw.rssKiB ?? 0);
+      return tw.ms;
+    };
+    const warmPssh = async () => {
+      const pw = check(
+        await measured('parallel-ssh', ['-p', '32', '-h', hostsFile, '-x', `-F ${cfg}`, 'true']),
+        'pssh warm',
+      );
+      add('pssh warm', pw.ms);
+      if (pw.cpuMs !== null) (cpu.pssh ??= []).push(pw.cpuMs);
+      return pw.ms;
+    };
+    for (let rep = 0; rep < WARM_REPEAT; rep++) {
+      round = {};
+      for (const run of rep % 2 === 0 ? [warmTill, warmPssh] : [warmPssh, warmTill]) {
+        if (run === warmPssh && !HAVE_PSSH) continue;
+        round[run === warmTill ? 'till' : 'pssh'] = await run();
+      }
+      addRatio('warm', round.till, round.pssh);
       // a bash loop of ssh & over the same live masters: the floor
       add(
         'ssh loop warm',
@@ -474,11 +521,8 @@ try {
           'ssh loop',
         ).ms,
       );
-      if (HAVE_PSSH)
-        add(
-          'pssh warm',
-          check(await timed('parallel-ssh', ['-p', '32', '-h', hostsFile, '-x', `-F ${cfg}`, 'true']), 'pssh warm').ms,
-        );
+    }
+    for (let rep = 0; rep < REPEAT; rep++) {
       if (HAVE_ANSIBLE && K <= ANSIBLE_MAX) {
         for (const forks of [5, 50]) {
           await closeMasters(cpDir);
@@ -514,20 +558,24 @@ try {
     // Warm over `till watch --keep-warm`'s sessions: no ssh process per host per command.
     // Interleaved with pssh over the same masters, which gets its own figure for the ratio.
     const sessions = await viaSessions(home, K, async () => {
-      for (let rep = 0; rep < REPEAT; rep++) {
+      for (let rep = 0; rep < WARM_REPEAT; rep++) {
+        round = {};
         for (const run of rep % 2 === 0 ? ['till', 'pssh'] : ['pssh', 'till']) {
           if (run === 'till')
             add(
               'till sessions',
-              check(await till(home, ['host', 'exec', '--all', '--', 'true']), 'till via sessions').ms,
+              (round.till = check(await till(home, ['host', 'exec', '--all', '--', 'true']), 'till via sessions').ms),
             );
           else if (HAVE_PSSH)
             add(
               'pssh warm (sessions run)',
-              check(await timed('parallel-ssh', ['-p', '32', '-h', hostsFile, '-x', `-F ${cfg}`, 'true']), 'pssh warm')
-                .ms,
+              (round.pssh = check(
+                await timed('parallel-ssh', ['-p', '32', '-h', hostsFile, '-x', `-F ${cfg}`, 'true']),
+                'pssh warm',
+              ).ms),
             );
         }
+        addRatio('sessions', round.till, round.pssh);
       }
     });
     // `watch --stop` stopped the masters: the runs below start warm again.
@@ -536,14 +584,14 @@ try {
     row(
       `${K} till cold`,
       fmt(med['till cold']),
-      HAVE_PSSH ? `${ratio(med['till cold'], med['pssh cold'])} pssh -p 32 cold; target ≤ 1.0×` : '',
+      HAVE_PSSH ? `${fmtRatio('cold')} pssh -p 32 cold (median of the rounds' ratios); target ≤ 1.0×` : '',
     );
     if (HAVE_PSSH) row(`${K} pssh -p 32 cold`, fmt(med['pssh cold']));
     if (HAVE_PSSH)
       row(
         `${K} pssh -p 32 cold, opening masters as till does`,
         fmt(med['pssh cold, masters']),
-        `till cold is ${ratio(med['till cold'], med['pssh cold, masters'])}`,
+        `till cold is ${fmtRatio('cold, masters')}`,
       );
     if (HAVE_ANSIBLE && K <= ANSIBLE_MAX) {
       row(
@@ -560,15 +608,21 @@ try {
     row(
       `${K} till warm`,
       fmt(med['till warm']),
-      HAVE_PSSH ? `${ratio(med['till warm'], med['pssh warm'])} pssh warm; target ≤ 0.95×` : '',
+      HAVE_PSSH ? `${fmtRatio('warm')} pssh warm (median of ${WARM_REPEAT} pairs' ratios); target ≤ 0.95×` : '',
     );
     if (HAVE_PSSH) row(`${K} pssh -p 32 warm (till's masters)`, fmt(med['pssh warm']));
+    if (HAVE_PSSH && cpu.till && cpu.pssh)
+      row(
+        `${K} CPU of a warm run (user + system, the process and its ssh children)`,
+        `till ${fmt(median(cpu.till))}, pssh ${fmt(median(cpu.pssh))}`,
+        `till is ${ratio(median(cpu.till), median(cpu.pssh))}; the hosts' sshd not counted (the same for both)`,
+      );
     if (med['till sessions'] !== undefined) {
       row(
         `${K} till warm, via watch --keep-warm sessions`,
         fmt(med['till sessions']),
         HAVE_PSSH
-          ? `${ratio(med['till sessions'], med['pssh warm (sessions run)'])} pssh warm (${fmt(med['pssh warm (sessions run)'])}, interleaved); target ≤ 0.95×`
+          ? `${fmtRatio('sessions')} pssh warm (${fmt(med['pssh warm (sessions run)'])}, interleaved); target ≤ 0.95×`
           : '',
       );
       row(
@@ -601,13 +655,21 @@ try {
       `RSS ${(masters.rssKiB / 1024).toFixed(0)} MiB in all, ${(masters.rssKiB / Math.max(1, masters.count) / 1024).toFixed(1)} MiB each`,
     );
     if (HAVE_PSSH) {
-      issueRow(`${K} hosts cold, \`exec --all -- true\``, med['till cold'], med['pssh cold'], 'pssh -p 32', 1.0);
+      issueRow(
+        `${K} hosts cold, \`exec --all -- true\``,
+        med['till cold'],
+        med['pssh cold'],
+        'pssh -p 32',
+        1.0,
+        roundRatio('cold'),
+      );
       issueRow(
         `${K} hosts cold, both opening masters`,
         med['till cold'],
         med['pssh cold, masters'],
         "pssh -p 32 with till's ssh/config (ControlMaster auto)",
         1.0,
+        roundRatio('cold, masters'),
       );
       issueRow(
         `${K} hosts warm (masters up)`,
@@ -615,7 +677,16 @@ try {
         med['pssh warm'],
         'pssh -p 32 over the same masters',
         0.95,
+        roundRatio('warm'),
       );
+      if (cpu.till && cpu.pssh)
+        issueRow(
+          `${K} hosts warm (masters up), CPU of the run`,
+          median(cpu.till),
+          median(cpu.pssh),
+          'pssh -p 32, the same (user + system, with ssh children)',
+          null,
+        );
       if (med['till sessions'] !== undefined)
         issueRow(
           `${K} hosts warm, via \`watch --keep-warm\` sessions`,
@@ -623,6 +694,7 @@ try {
           med['pssh warm (sessions run)'],
           'pssh -p 32 over the same masters',
           0.95,
+          roundRatio('sessions'),
         );
     }
     summary.scale[K] = {
@@ -758,6 +830,7 @@ try {
   for (const lab of labs) lab.stop();
   rmSync(home, { recursive: true, force: true });
   rmSync(dirname(labFile), { recursive: true, force: true });
+  if (measuredFile) rmSync(dirname(measuredFile), { recursive: true, force: true });
 }
 
 /* ---------------------------------------------------------------- table */
