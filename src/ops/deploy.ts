@@ -49,12 +49,19 @@ import {
 import type { HookRun } from '../protocol/hooks.js';
 import { deployRevert } from '../protocol/rollback.js';
 import { deploySwitch } from '../protocol/switch.js';
-import { commandLine, gateRefusal, GATE_UNKNOWN_SCRIPT, type Operation } from '../protocol/wire.js';
+import { gateRefusal, GATE_UNKNOWN_SCRIPT, type Operation } from '../protocol/wire.js';
 import { classifyRsync } from '../rsync/outcome.js';
 import { rsyncRemoteShell } from '../ssh/args.js';
 import { remoteFailure } from '../ssh/outcome.js';
 import { runProcess, type ProcessResult } from '../ssh/process.js';
-import { runScript, scriptFailure, scriptOutcome, scriptReason, type ScriptRun } from '../ssh/run-script.js';
+import {
+  runScript,
+  scriptFailure,
+  scriptOutcome,
+  scriptReason,
+  sendScriptLine,
+  type ScriptRun,
+} from '../ssh/run-script.js';
 import { plural } from '../core/format.js';
 import { saysDiskFull } from '../core/errors.js';
 import { formatBytes } from '../core/units.js';
@@ -371,7 +378,7 @@ export function stageJob(plan: DeployPlan, journal: DeployJournalWriter, locked:
       // One connection: the prepare script runs as rsync's remote command, reports on
       // stderr, then execs the host's rsync (with --link-dest when it did not copy).
       const fused = deployPrepareFused.versions[0]!;
-      const rs = await transfer(rsyncArgs({ rsyncPath: commandLine(fused, prepare) }));
+      const rs = await sendScriptLine(name, fused, prepare, (rsyncPath) => transfer(rsyncArgs({ rsyncPath })));
       // A gate on a host not known as restricted refuses this form: the two-step one below.
       if (rs.exitCode === 0 || gateRefusal(rs.stderr) === undefined) {
         const report = parseDeployReport(rs.stderr);
@@ -509,7 +516,7 @@ async function unchangedOn(
   const current = readRemoteState(report, layout).current;
   if (!byListing && report.hold === undefined && report.markers.flags.has('SAME_SETUP') && current !== null) {
     if (entry.restricted !== true) {
-      rs = await compare('.', commandLine(deployCompareRsync.versions[0]!, params));
+      rs = await sendScriptLine(name, deployCompareRsync.versions[0]!, params, (rsyncPath) => compare('.', rsyncPath));
       report = parseDeployReport(rs.stderr);
     } else {
       rs = await compare(`${rsyncRemotePath(layout.releases)}/${current}`);

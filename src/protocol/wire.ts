@@ -75,6 +75,58 @@ export function commandLine<P>(version: Version<P>, params: P): string {
   return version.form === 'line' ? version.text : remoteScript(version.text, version.encode(params));
 }
 
+// ---------------------------------------------------------------- csh and tcsh login shells
+
+/** printf %b's text for these bytes: letters, digits and `_./,:=+-` as they are, every other byte as `\0ooo`. */
+function octalEscaped(value: string): string {
+  return [...Buffer.from(value, 'utf8')]
+    .map((b) =>
+      /[A-Za-z0-9_./,:=+-]/.test(String.fromCharCode(b))
+        ? String.fromCharCode(b)
+        : `\\0${b.toString(8).padStart(3, '0')}`,
+    )
+    .join('');
+}
+
+/**
+ * The same script and arguments as remoteScript's, in one line that a csh or tcsh login
+ * shell passes to sh unchanged. Those shells cannot take a newline inside quotes: they
+ * complain ("Unmatched '.") of the line that opens the quote and go on to run the lines
+ * after it themselves, so a multi-line text (or argument) cannot travel as `sh -c
+ * 'TEXT' till 'ARG'…`. Here sh rebuilds TEXT and each argument byte for byte with
+ * printf's %b from octal escapes (no newline, quote, `$`, `!` or backslash is left; an
+ * argument gets a `.` after it that is taken off again, as `$(…)` drops trailing
+ * newlines), sets them as the positional arguments, before any the caller appends
+ * (rsync's server arguments after an --rsync-path), and runs TEXT with eval, $0 `till`.
+ *
+ * Only for a host without a gate: a gate knows each text in remoteScript's shape and
+ * refuses this one. Undefined for a one-line text and arguments (they already travel).
+ */
+export function cshSafeLine<P>(version: Version<P>, params: P): string | undefined {
+  if (version.form === 'line') return undefined;
+  const args = version.encode(params);
+  if (![version.text, ...args].some((v) => /[\r\n]/.test(v))) return undefined;
+  const names = args.map((_, i) => `till_a${i}`);
+  const wrapper = [
+    ...args.map((a, i) => `${names[i]}=$(printf %b "${octalEscaped(a)}.")`),
+    `set -- ${names.map((n) => `"\${${n}%.}"`).join(' ')} "$@"`,
+    ...(names.length > 0 ? [`unset ${names.join(' ')}`] : []),
+    `eval "$(printf %b "${octalEscaped(version.text)}")"`,
+  ].join('; ');
+  return remoteScript(wrapper);
+}
+
+/** What a csh or tcsh login shell says of a newline inside quotes (tcsh 6.24: "Unmatched '''."). */
+const CSH_UNMATCHED_RE = /^Unmatched ['"`]+\.$/;
+
+/**
+ * Whether a csh or tcsh login shell took the line: it said a quote was unmatched (and
+ * may then have run lines of the text itself, whatever its exit code and output).
+ */
+export function cshRefused(stderr: string): boolean {
+  return stderr.split('\n').some((l) => CSH_UNMATCHED_RE.test(l.trim()));
+}
+
 /** A multi-line frozen text written as a template literal: without its first and last newline. */
 export function frozen(text: string): string {
   return text.slice(1, -1);

@@ -1,6 +1,14 @@
 import type { JobOutcome } from '../core/fanout.js';
 import type { TillPaths } from '../core/paths.js';
-import { commandLine, gateRefusal, GATE_UNKNOWN_SCRIPT, type Operation } from '../protocol/wire.js';
+import {
+  commandLine,
+  cshRefused,
+  cshSafeLine,
+  gateRefusal,
+  GATE_UNKNOWN_SCRIPT,
+  type Operation,
+  type Version,
+} from '../protocol/wire.js';
 import { sshRun, type RemoteCallOptions } from './client.js';
 import { classifySsh, remoteFailure, type Failure } from './outcome.js';
 import { syntheticResult, type ProcessResult } from './process.js';
@@ -14,6 +22,9 @@ import { syntheticResult, type ProcessResult } from './process.js';
  *   refused by the host's gate               → "refused by till gate on the host: <reason>"
  *   the script failed                        → its `TILL_ERROR <why>`, else its last stderr line
  *   it ran (exit 0, or an exit the op names) → ok, with the parsed value
+ *
+ * A csh or tcsh login shell cannot take a multi-line text: sendScriptLine sends it
+ * in the one-line form such a shell passes on.
  */
 export interface ScriptCall extends RemoteCallOptions {
   /** Exit codes the operation gives a meaning (key-add's KEY_PRESENT…): results, not failures. */
@@ -81,8 +92,9 @@ export async function runScript<P, R>(
       };
     }
     const opts = { ...ssh, ...perVersion?.(version.name) };
-    const line = commandLine(version, params);
-    const result = await (send ? send(line, opts) : sshRun(paths, host, line, opts));
+    const result = await sendScriptLine(host, version, params, (line) =>
+      send ? send(line, opts) : sshRun(paths, host, line, opts),
+    );
     const { failure, refused } = classify(result, okExits);
     const ran = (failure === undefined || failure.kind === 'remote') && refused === undefined;
     last = {
@@ -96,6 +108,42 @@ export async function runScript<P, R>(
   }
   if (last === undefined) throw new Error(`${op.name}: no version to send`);
   return last;
+}
+
+/** Hosts whose login shell turned out to be csh or tcsh, in this process. */
+const cshHosts = new Set<string>();
+
+/**
+ * Sends one version of a script, by `send` (ssh, or rsync's --rsync-path), in the form
+ * the host's login shell passes to sh whole. A csh or tcsh login shell cannot take the
+ * plain multi-line line: it says "Unmatched '." and runs the lines after the quote
+ * itself (most fail on sh's variables). After that answer the same version goes in
+ * cshSafeLine's one-line form, and the host is remembered, so that its next scripts in
+ * this process go in that form first and its shell runs no line of them. A gate refuses
+ * that form (it knows the plain one): then the plain line's answer stands, and the host
+ * is forgotten.
+ */
+export async function sendScriptLine<P>(
+  host: string,
+  version: Version<P>,
+  params: P,
+  send: (line: string) => Promise<ProcessResult>,
+): Promise<ProcessResult> {
+  const csh = cshSafeLine(version, params);
+  const plain = commandLine(version, params);
+  if (csh === undefined) return send(plain);
+  if (cshHosts.has(host)) {
+    const result = await send(csh);
+    if (gateRefusal(result.stderr) === undefined) return result;
+    cshHosts.delete(host);
+    return send(plain);
+  }
+  const first = await send(plain);
+  if (!cshRefused(first.stderr)) return first;
+  const again = await send(csh);
+  if (gateRefusal(again.stderr) !== undefined) return first;
+  cshHosts.add(host);
+  return again;
 }
 
 /** A script run as a fan-out job outcome; `failure` replaces the run's own when given. */
