@@ -77,15 +77,18 @@ export function commandLine<P>(version: Version<P>, params: P): string {
 
 // ---------------------------------------------------------------- csh and tcsh login shells
 
+let octal: string[] | undefined;
+
 /** printf %b's text for these bytes: letters, digits and `_./,:=+-` as they are, every other byte as `\0ooo`. */
 function octalEscaped(value: string): string {
-  return [...Buffer.from(value, 'utf8')]
-    .map((b) =>
-      /[A-Za-z0-9_./,:=+-]/.test(String.fromCharCode(b))
-        ? String.fromCharCode(b)
-        : `\\0${b.toString(8).padStart(3, '0')}`,
-    )
-    .join('');
+  octal ??= Array.from({ length: 256 }, (_, b) => {
+    const c = String.fromCharCode(b);
+    return /[A-Za-z0-9_./,:=+-]/.test(c) ? c : `\\0${b.toString(8).padStart(3, '0')}`;
+  });
+  const table = octal;
+  let out = '';
+  for (const b of Buffer.from(value, 'utf8')) out += table[b]!;
+  return out;
 }
 
 /**

@@ -129,10 +129,10 @@ export async function sendScriptLine<P>(
   params: P,
   send: (line: string) => Promise<ProcessResult>,
 ): Promise<ProcessResult> {
-  const csh = cshSafeLine(version, params);
   const plain = commandLine(version, params);
-  if (csh === undefined) return send(plain);
-  if (cshHosts.has(host)) {
+  // Built only for such a host: escaping a text of a few KB costs a fan-out of many hosts.
+  const csh = cshHosts.has(host) ? cshSafeLine(version, params) : undefined;
+  if (csh !== undefined) {
     const result = await send(csh);
     if (gateRefusal(result.stderr) === undefined) return result;
     cshHosts.delete(host);
@@ -140,10 +140,12 @@ export async function sendScriptLine<P>(
   }
   const first = await send(plain);
   if (!cshRefused(first.stderr)) return first;
-  const again = await send(csh);
-  if (gateRefusal(again.stderr) !== undefined) return first;
+  const again = cshSafeLine(version, params);
+  if (again === undefined) return first;
+  const result = await send(again);
+  if (gateRefusal(result.stderr) !== undefined) return first;
   cshHosts.add(host);
-  return again;
+  return result;
 }
 
 /** A script run as a fan-out job outcome; `failure` replaces the run's own when given. */
