@@ -378,7 +378,9 @@ export function stageJob(plan: DeployPlan, journal: DeployJournalWriter, locked:
       // One connection: the prepare script runs as rsync's remote command, reports on
       // stderr, then execs the host's rsync (with --link-dest when it did not copy).
       const fused = deployPrepareFused.versions[0]!;
-      const rs = await sendScriptLine(name, fused, prepare, (rsyncPath) => transfer(rsyncArgs({ rsyncPath })));
+      const rs = await sendScriptLine(plan.paths, name, fused, prepare, (rsyncPath) =>
+        transfer(rsyncArgs({ rsyncPath })),
+      );
       // A gate on a host not known as restricted refuses this form: the two-step one below.
       if (rs.exitCode === 0 || gateRefusal(rs.stderr) === undefined) {
         const report = parseDeployReport(rs.stderr);
@@ -516,7 +518,9 @@ async function unchangedOn(
   const current = readRemoteState(report, layout).current;
   if (!byListing && report.hold === undefined && report.markers.flags.has('SAME_SETUP') && current !== null) {
     if (entry.restricted !== true) {
-      rs = await sendScriptLine(name, deployCompareRsync.versions[0]!, params, (rsyncPath) => compare('.', rsyncPath));
+      rs = await sendScriptLine(plan.paths, name, deployCompareRsync.versions[0]!, params, (rsyncPath) =>
+        compare('.', rsyncPath),
+      );
       report = parseDeployReport(rs.stderr);
     } else {
       rs = await compare(`${rsyncRemotePath(layout.releases)}/${current}`);

@@ -10,6 +10,7 @@ import {
   type Version,
 } from '../protocol/wire.js';
 import { sshRun, type RemoteCallOptions } from './client.js';
+import { isCshHost, markCshHost } from './csh-hosts.js';
 import { classifySsh, remoteFailure, type Failure } from './outcome.js';
 import { syntheticResult, type ProcessResult } from './process.js';
 
@@ -92,7 +93,7 @@ export async function runScript<P, R>(
       };
     }
     const opts = { ...ssh, ...perVersion?.(version.name) };
-    const result = await sendScriptLine(host, version, params, (line) =>
+    const result = await sendScriptLine(paths, host, version, params, (line) =>
       send ? send(line, opts) : sshRun(paths, host, line, opts),
     );
     const { failure, refused } = classify(result, okExits);
@@ -110,20 +111,18 @@ export async function runScript<P, R>(
   return last;
 }
 
-/** Hosts whose login shell turned out to be csh or tcsh, in this process. */
-const cshHosts = new Set<string>();
-
 /**
  * Sends one version of a script, by `send` (ssh, or rsync's --rsync-path), in the form
  * the host's login shell passes to sh whole. A csh or tcsh login shell cannot take the
  * plain multi-line line: it says "Unmatched '." and runs the lines after the quote
  * itself (most fail on sh's variables). After that answer the same version goes in
- * cshSafeLine's one-line form, and the host is remembered, so that its next scripts in
- * this process go in that form first and its shell runs no line of them. A gate refuses
- * that form (it knows the plain one): then the plain line's answer stands, and the host
- * is forgotten.
+ * cshSafeLine's one-line form, and the host is remembered (csh-hosts.ts, across runs),
+ * so that its next scripts go in that form first and its shell runs no line of them. A
+ * gate refuses that form (it knows the plain one): then the plain line's answer stands,
+ * and the host is forgotten.
  */
 export async function sendScriptLine<P>(
+  paths: TillPaths,
   host: string,
   version: Version<P>,
   params: P,
@@ -131,11 +130,11 @@ export async function sendScriptLine<P>(
 ): Promise<ProcessResult> {
   const plain = commandLine(version, params);
   // Built only for such a host: escaping a text of a few KB costs a fan-out of many hosts.
-  const csh = cshHosts.has(host) ? cshSafeLine(version, params) : undefined;
+  const csh = isCshHost(paths, host) ? cshSafeLine(version, params) : undefined;
   if (csh !== undefined) {
     const result = await send(csh);
     if (gateRefusal(result.stderr) === undefined) return result;
-    cshHosts.delete(host);
+    markCshHost(paths, host, false);
     return send(plain);
   }
   const first = await send(plain);
@@ -144,7 +143,7 @@ export async function sendScriptLine<P>(
   if (again === undefined) return first;
   const result = await send(again);
   if (gateRefusal(result.stderr) !== undefined) return first;
-  cshHosts.add(host);
+  markCshHost(paths, host, true);
   return result;
 }
 

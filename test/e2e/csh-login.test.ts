@@ -73,6 +73,8 @@ describe('a tcsh login shell', { timeout: 600_000 }, () => {
     expect(r.code, r.stderr).toBe(0);
     expect(JSON.parse(r.stdout).results[0]).toMatchObject({ ok: true, status: 'ok' });
     expect(lab.hosts[0]!.shell('test -x .till/bin/till && echo yes').trim()).toBe('yes');
+    // Remembered for later runs (their first script goes in the one-line form at once); h1's gate never needed it.
+    expect(readFileSync(join(home, 'state/csh-hosts'), 'utf8')).toBe('h0\n');
   });
 
   it('deploys, redeploys a change, leaves an unchanged host as it is, and rolls back, on both hosts', async () => {
@@ -129,5 +131,17 @@ describe('a tcsh login shell', { timeout: 600_000 }, () => {
     expect(r.stderr).toContain(GATE_REFUSED);
     expect(r.stdout).not.toContain('TILL_SETUP_CHECK');
     expect(readFileSync(join(h1.home, '.till/logs/gate.log'), 'utf8').trimEnd().split('\n').pop()).toMatch(/refused/);
+  });
+
+  it('a restricted host wrongly remembered as csh: its gate refuses the one-line form, the plain line runs, the entry goes', async () => {
+    const h1 = lab.hosts[1]!;
+    writeFileSync(join(home, 'state/csh-hosts'), 'h0\nh1\n');
+    const before = live(h1);
+    writeFileSync(join(src(), 'lib/a.txt'), 'A3\n');
+    const r = await deploy();
+    expect(r.code, r.stderr).toBe(0);
+    expect(live(h1)).not.toBe(before);
+    expect(h1.shell('cat projects/github/Tekton/lib/a.txt')).toBe('A3\n');
+    expect(readFileSync(join(home, 'state/csh-hosts'), 'utf8')).toBe('h0\n');
   });
 });

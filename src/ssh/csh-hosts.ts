@@ -1,0 +1,60 @@
+import { mkdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import type { TillPaths } from '../core/paths.js';
+
+/**
+ * The hosts whose login shell turned out to be csh or tcsh (sendScriptLine in
+ * run-script.ts): state/csh-hosts, one alias per line. Kept across runs, so that a
+ * host's first multi-line script in a later run goes in the one-line form at once: the
+ * plain form makes such a shell run lines of the text itself (measured: a stray file
+ * named `2` in the home, `~/.till/bin` made, a `TILL_DONE` on stdout, the marker of a
+ * rollback that ran, when none did) before till knows to send it again. Read once per
+ * process; written only when it changes. A lost write (two tills at once) only costs
+ * that host one plain try more;
+ * a wrong entry only sends the one-line form, which every POSIX sh runs and a gate
+ * refuses (then the plain line goes, and the entry is dropped).
+ */
+const loaded = new Map<string, Set<string>>();
+
+function fileOf(paths: TillPaths): string {
+  return join(paths.stateDir, 'csh-hosts');
+}
+
+function setOf(paths: TillPaths): Set<string> {
+  const file = fileOf(paths);
+  let hosts = loaded.get(file);
+  if (hosts === undefined) {
+    let text = '';
+    try {
+      text = readFileSync(file, 'utf8');
+    } catch {
+      // none yet (or unreadable: then every host gets its plain try first, as before)
+    }
+    hosts = new Set(text.split('\n').filter((l) => l !== ''));
+    loaded.set(file, hosts);
+  }
+  return hosts;
+}
+
+export function isCshHost(paths: TillPaths, host: string): boolean {
+  return setOf(paths).has(host);
+}
+
+/** Adds or drops a host; best effort (the set in this process changes either way). */
+export function markCshHost(paths: TillPaths, host: string, csh: boolean): void {
+  const hosts = setOf(paths);
+  if (hosts.has(host) === csh) return;
+  if (csh) hosts.add(host);
+  else hosts.delete(host);
+  const file = fileOf(paths);
+  const tmp = `${file}.${process.pid}.tmp`;
+  try {
+    mkdirSync(paths.stateDir, { recursive: true, mode: 0o700 });
+    // writeFileSync writes until all is written or throws (a full disk): never a cut list renamed in.
+    writeFileSync(tmp, [...hosts].map((h) => `${h}\n`).join(''), { mode: 0o600 });
+    renameSync(tmp, file);
+  } catch {
+    // not kept: the next run tries the plain line first, as before
+    rmSync(tmp, { force: true });
+  }
+}
