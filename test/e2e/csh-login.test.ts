@@ -5,7 +5,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { setupCheck } from '../../src/protocol/host.js';
 import { cshSafeLine, GATE_REFUSED } from '../../src/protocol/wire.js';
 import { startLab, type Lab, type LabHost } from '../lab/lab.js';
-import { closeMasters, tempHome, till, tillOk } from '../lab/till.js';
+import { closeMasters, hostResult, liveRelease, tempHome, till, tillOk } from '../lab/till.js';
 
 /**
  * Hosts whose login shell is tcsh (FreeBSD's root before 14, some sites' users). sshd
@@ -21,15 +21,12 @@ describe('a tcsh login shell', { timeout: 600_000 }, () => {
   let lab: Lab;
   let work: string;
   const src = () => join(work, 'src');
-  const live = (h: LabHost) => h.shell('readlink projects/github/Tekton').trim().split('/').pop()!;
   const deploy = async (extra: string[] = []) => {
     const r = await till(home, ['host', 'deploy', 'h0', 'h1', '--source', src(), '--json', ...extra], {
       timeoutMs: 120_000,
     });
     return { code: r.code, doc: JSON.parse(r.stdout), stderr: r.stderr };
   };
-  const byHost = (doc: { results: Array<Record<string, unknown>> }, host: string) =>
-    doc.results.find((r) => r.host === host)!;
   /** Files tcsh could have made by running a line of a script itself: anything new in the home but till's own. */
   const stray = (h: LabHost) =>
     execFileSync('find', [h.home, '-mindepth', '1', '-maxdepth', '1', '-newer', join(work, 'stamp')], {
@@ -83,35 +80,35 @@ describe('a tcsh login shell', { timeout: 600_000 }, () => {
     const gateBefore = gateLog().length;
     const first = await deploy();
     expect(first.code, first.stderr).toBe(0);
-    for (const host of ['h0', 'h1']) expect(byHost(first.doc, host)).toMatchObject({ ok: true, unchanged: false });
-    const ids = [live(h0), live(h1)];
+    for (const host of ['h0', 'h1']) expect(hostResult(first.doc, host)).toMatchObject({ ok: true, unchanged: false });
+    const ids = [liveRelease(h0), liveRelease(h1)];
     for (const h of [h0, h1]) expect(h.shell('cat projects/github/Tekton/lib/a.txt')).toBe('A\n');
 
     writeFileSync(join(src(), 'lib/a.txt'), 'A2\n');
     const changed = await deploy();
     expect(changed.code, changed.stderr).toBe(0);
     for (const h of [h0, h1]) expect(h.shell('cat projects/github/Tekton/lib/a.txt')).toBe('A2\n');
-    const afterChange = [live(h0), live(h1)];
+    const afterChange = [liveRelease(h0), liveRelease(h1)];
     expect(afterChange).not.toEqual(ids);
 
     // By listing (deploy-compare-v2), then by a dry-run rsync (a .tillignore: deploy-compare-rsync on h0).
     const same = await deploy();
     expect(same.code, same.stderr).toBe(0);
     for (const host of ['h0', 'h1'])
-      expect(byHost(same.doc, host)).toMatchObject({ ok: true, unchanged: true, compared: 'listing' });
+      expect(hostResult(same.doc, host)).toMatchObject({ ok: true, unchanged: true, compared: 'listing' });
     writeFileSync(join(src(), '.tillignore'), '*.log\n');
     await tillOk(home, ['host', 'deploy', 'h0', 'h1', '--source', src()], { timeoutMs: 120_000 });
     const ignored = await deploy();
     expect(ignored.code, ignored.stderr).toBe(0);
     for (const host of ['h0', 'h1'])
-      expect(byHost(ignored.doc, host)).toMatchObject({ ok: true, unchanged: true, compared: 'rsync' });
+      expect(hostResult(ignored.doc, host)).toMatchObject({ ok: true, unchanged: true, compared: 'rsync' });
     // The .tillignore is part of the source: that deploy made a release of its own.
-    expect([live(h0), live(h1)]).not.toEqual(afterChange);
+    expect([liveRelease(h0), liveRelease(h1)]).not.toEqual(afterChange);
 
     const back = await till(home, ['host', 'rollback', 'h0', 'h1', '--json'], { timeoutMs: 120_000 });
     expect(back.code, back.stderr).toBe(0);
     for (const [i, h] of [h0, h1].entries()) {
-      expect(live(h)).toBe(afterChange[i]);
+      expect(liveRelease(h)).toBe(afterChange[i]);
       expect(h.shell('cat projects/github/Tekton/lib/a.txt')).toBe('A2\n');
       // No deploy lock left behind, and nothing tcsh made of a script's lines.
       expect(h.shell('test -e projects/github/Tekton.till/lock && echo locked || echo free').trim()).toBe('free');
@@ -136,11 +133,11 @@ describe('a tcsh login shell', { timeout: 600_000 }, () => {
   it('a restricted host wrongly remembered as csh: its gate refuses the one-line form, the plain line runs, the entry goes', async () => {
     const h1 = lab.hosts[1]!;
     writeFileSync(join(home, 'state/csh-hosts'), 'h0\nh1\n');
-    const before = live(h1);
+    const before = liveRelease(h1);
     writeFileSync(join(src(), 'lib/a.txt'), 'A3\n');
     const r = await deploy();
     expect(r.code, r.stderr).toBe(0);
-    expect(live(h1)).not.toBe(before);
+    expect(liveRelease(h1)).not.toBe(before);
     expect(h1.shell('cat projects/github/Tekton/lib/a.txt')).toBe('A3\n');
     expect(readFileSync(join(home, 'state/csh-hosts'), 'utf8')).toBe('h0\n');
   });

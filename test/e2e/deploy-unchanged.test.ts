@@ -3,7 +3,7 @@ import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'nod
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startLab, type Lab, type LabHost } from '../lab/lab.js';
-import { closeMasters, tempHome, till, tillOk } from '../lab/till.js';
+import { closeMasters, hostResult, liveRelease, tempHome, till, tillOk } from '../lab/till.js';
 
 /**
  * An unchanged redeploy (issue 19): a host whose live release is what the new one would
@@ -17,7 +17,6 @@ describe('unchanged redeploy', { timeout: 600_000 }, () => {
   let work: string;
   const src = () => join(work, 'src');
   const base = (h: LabHost) => join(h.home, 'projects/github/Tekton.till');
-  const live = (h: LabHost) => h.shell('readlink projects/github/Tekton').trim().split('/').pop()!;
   /** Everything under P.till with its times and inodes, and P's link: what "nothing written" compares. */
   const snapshot = (h: LabHost) =>
     execFileSync('find', [base(h), '-printf', '%P %y %i %T@ %s\\n'], { encoding: 'utf8' })
@@ -30,8 +29,6 @@ describe('unchanged redeploy', { timeout: 600_000 }, () => {
     });
     return { code: r.code, doc: JSON.parse(r.stdout), stderr: r.stderr };
   };
-  const byHost = (doc: { results: Array<Record<string, unknown>> }, host: string) =>
-    doc.results.find((r) => r.host === host)!;
 
   beforeAll(async () => {
     home = tempHome().home;
@@ -63,14 +60,14 @@ describe('unchanged redeploy', { timeout: 600_000 }, () => {
   it('reports each host unchanged and writes nothing there: no release, no lock, no log line', async () => {
     const [h0, h1] = lab.hosts as [LabHost, LabHost];
     const before = [snapshot(h0), snapshot(h1)];
-    const ids = [live(h0), live(h1)];
+    const ids = [liveRelease(h0), liveRelease(h1)];
     const gateLines = readFileSync(join(h1.home, '.till/logs/gate.log'), 'utf8').split('\n').length;
     const { code, doc } = await deploy();
     expect(code).toBe(0);
     expect(doc.ok).toBe(true);
     expect(doc.switched).toBe(false);
     for (const [i, host] of ['h0', 'h1'].entries())
-      expect(byHost(doc, host)).toMatchObject({
+      expect(hostResult(doc, host)).toMatchObject({
         ok: true,
         phase: 'unchanged',
         unchanged: true,
@@ -101,21 +98,21 @@ describe('unchanged redeploy', { timeout: 600_000 }, () => {
 
   it('a file changed on the host (drift) gets a real new release that fixes it; the other host stays', async () => {
     const [h0, h1] = lab.hosts as [LabHost, LabHost];
-    const old = live(h0);
+    const old = liveRelease(h0);
     h0.shell('echo drift >> projects/github/Tekton/lib/a.txt');
     const { code, doc } = await deploy();
     expect(code).toBe(0);
-    expect(byHost(doc, 'h0')).toMatchObject({ ok: true, phase: 'switch', unchanged: false, release: doc.release });
-    expect(byHost(doc, 'h1')).toMatchObject({ ok: true, phase: 'unchanged' });
-    expect(live(h0)).toBe(doc.release);
-    expect(live(h0)).not.toBe(old);
+    expect(hostResult(doc, 'h0')).toMatchObject({ ok: true, phase: 'switch', unchanged: false, release: doc.release });
+    expect(hostResult(doc, 'h1')).toMatchObject({ ok: true, phase: 'unchanged' });
+    expect(liveRelease(h0)).toBe(doc.release);
+    expect(liveRelease(h0)).not.toBe(old);
     expect(readFileSync(join(h0.home, 'projects/github/Tekton/lib/a.txt'), 'utf8')).toBe('A\n');
-    expect(live(h1)).not.toBe(doc.release);
+    expect(liveRelease(h1)).not.toBe(doc.release);
     // a file only touched on the restricted host (same bytes, a newer mtime): the listing sees it, as rsync would
     h1.shell('touch projects/github/Tekton/lib/deep/b.txt');
     const touched = await deploy();
-    expect(byHost(touched.doc, 'h1')).toMatchObject({ ok: true, phase: 'switch', release: touched.doc.release });
-    expect(byHost(touched.doc, 'h0')).toMatchObject({ ok: true, phase: 'unchanged', compared: 'listing' });
+    expect(hostResult(touched.doc, 'h1')).toMatchObject({ ok: true, phase: 'switch', release: touched.doc.release });
+    expect(hostResult(touched.doc, 'h0')).toMatchObject({ ok: true, phase: 'unchanged', compared: 'listing' });
   });
 
   it('another .env.local, or another shared path, makes a new release; so does --force-release', async () => {
@@ -123,21 +120,22 @@ describe('unchanged redeploy', { timeout: 600_000 }, () => {
     writeFileSync(join(src(), '.env.local'), 'OTHER=2\n');
     const env = await deploy();
     expect(env.code).toBe(0);
-    for (const host of ['h0', 'h1']) expect(byHost(env.doc, host)).toMatchObject({ ok: true, phase: 'switch' });
+    for (const host of ['h0', 'h1']) expect(hostResult(env.doc, host)).toMatchObject({ ok: true, phase: 'switch' });
     expect(readFileSync(join(h1.home, 'projects/github/Tekton/.env.local'), 'utf8')).toMatch(/^OTHER=2$/m);
 
     const shared = await deploy(['--shared', 'cache']);
-    for (const host of ['h0', 'h1']) expect(byHost(shared.doc, host)).toMatchObject({ ok: true, phase: 'switch' });
+    for (const host of ['h0', 'h1']) expect(hostResult(shared.doc, host)).toMatchObject({ ok: true, phase: 'switch' });
     expect(h0.shell('readlink projects/github/Tekton/cache').trim()).toBe('../../shared/cache');
 
     const again = await deploy(['--shared', 'cache']);
-    for (const host of ['h0', 'h1']) expect(byHost(again.doc, host)).toMatchObject({ ok: true, phase: 'unchanged' });
+    for (const host of ['h0', 'h1'])
+      expect(hostResult(again.doc, host)).toMatchObject({ ok: true, phase: 'unchanged' });
 
     const forced = await deploy(['--shared', 'cache', '--force-release']);
     expect(forced.code).toBe(0);
     for (const host of ['h0', 'h1'])
-      expect(byHost(forced.doc, host)).toMatchObject({ ok: true, phase: 'switch', release: forced.doc.release });
-    expect([live(h0), live(h1)]).toEqual([forced.doc.release, forced.doc.release]);
+      expect(hostResult(forced.doc, host)).toMatchObject({ ok: true, phase: 'switch', release: forced.doc.release });
+    expect([liveRelease(h0), liveRelease(h1)]).toEqual([forced.doc.release, forced.doc.release]);
   });
 
   it('a host under a manual lock is reported held, never unchanged', async () => {
@@ -147,7 +145,7 @@ describe('unchanged redeploy', { timeout: 600_000 }, () => {
     const { code, doc } = await deploy(['--shared', 'cache']);
     expect(code).toBe(1);
     for (const host of ['h0', 'h1']) {
-      const r = byHost(doc, host);
+      const r = hostResult(doc, host);
       expect(r).toMatchObject({ ok: false, unchanged: false });
       expect(String(r.error)).toMatch(/locked by .*incident 42/);
     }
@@ -180,23 +178,28 @@ describe('unchanged redeploy', { timeout: 600_000 }, () => {
     writeFileSync(join(src(), '.tillignore'), '*.bak\n');
     writeFileSync(join(src(), 'lib/old.bak'), 'never sent\n');
     const first = await deploy(['--shared', 'cache']);
-    for (const host of ['h0', 'h1']) expect(byHost(first.doc, host)).toMatchObject({ ok: true, phase: 'switch' });
+    for (const host of ['h0', 'h1']) expect(hostResult(first.doc, host)).toMatchObject({ ok: true, phase: 'switch' });
     expect(h0.shell('ls projects/github/Tekton/lib')).not.toContain('old.bak');
     const gateLines = readFileSync(join(h1.home, '.till/logs/gate.log'), 'utf8').split('\n').length;
     const before = [snapshot(h0), snapshot(h1)];
     const { code, doc } = await deploy(['--shared', 'cache']);
     expect(code).toBe(0);
     for (const host of ['h0', 'h1'])
-      expect(byHost(doc, host)).toMatchObject({ ok: true, phase: 'unchanged', compared: 'rsync', filesTransferred: 0 });
+      expect(hostResult(doc, host)).toMatchObject({
+        ok: true,
+        phase: 'unchanged',
+        compared: 'rsync',
+        filesTransferred: 0,
+      });
     expect([snapshot(h0), snapshot(h1)]).toEqual(before);
     const gate = readFileSync(join(h1.home, '.till/logs/gate.log'), 'utf8')
       .split('\n')
       .slice(gateLines - 1);
-    expect(gate.join('\n')).toMatch(new RegExp(`allowed rsync to \\S+/releases/${live(h1)}/ from`));
+    expect(gate.join('\n')).toMatch(new RegExp(`allowed rsync to \\S+/releases/${liveRelease(h1)}/ from`));
     // rsync's compare finds drift as the listing does
     h0.shell('echo drift >> projects/github/Tekton/lib/a.txt');
     const drift = await deploy(['--shared', 'cache']);
-    expect(byHost(drift.doc, 'h0')).toMatchObject({ ok: true, phase: 'switch' });
-    expect(byHost(drift.doc, 'h1')).toMatchObject({ ok: true, phase: 'unchanged', compared: 'rsync' });
+    expect(hostResult(drift.doc, 'h0')).toMatchObject({ ok: true, phase: 'switch' });
+    expect(hostResult(drift.doc, 'h1')).toMatchObject({ ok: true, phase: 'unchanged', compared: 'rsync' });
   });
 });

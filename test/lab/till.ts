@@ -4,7 +4,7 @@ import { existsSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSy
 import { createServer } from 'node:net';
 import { join, resolve } from 'node:path';
 import { UNRECORDED } from '../../src/cli/journal.js';
-import { startLab, type Lab } from './lab.js';
+import { startLab, type Lab, type LabHost } from './lab.js';
 
 export const TILL_BIN = resolve('bin/till.cjs');
 
@@ -225,4 +225,14 @@ export function leftovers(home: string): string[] {
   };
   walk(home);
   return out;
+}
+
+/** The release a lab host's installation (~/projects/github/Tekton) points at. */
+export function liveRelease(h: LabHost): string {
+  return h.shell('readlink projects/github/Tekton').trim().split('/').pop()!;
+}
+
+/** One host's result in a fleet command's --json report. */
+export function hostResult(doc: { results: Array<Record<string, unknown>> }, host: string): Record<string, unknown> {
+  return doc.results.find((r) => r.host === host)!;
 }
