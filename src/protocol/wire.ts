@@ -123,11 +123,15 @@ export function cshSafeLine<P>(version: Version<P>, params: P): string | undefin
 const CSH_UNMATCHED_RE = /^Unmatched ['"`]+\.$/;
 
 /**
- * Whether a csh or tcsh login shell took the line: it said a quote was unmatched (and
- * may then have run lines of the text itself, whatever its exit code and output).
+ * Whether a csh or tcsh login shell took the line: its first word on stderr is that a
+ * quote was unmatched (it then may have run lines of the text itself, whatever its exit
+ * code and output). Only the first line: the shell says it before anything of the text
+ * runs, and a script that ran (a hook, a --check) may print those words later, and must
+ * not be sent again.
  */
 export function cshRefused(stderr: string): boolean {
-  return stderr.split('\n').some((l) => CSH_UNMATCHED_RE.test(l.trim()));
+  const first = stderr.split('\n').find((l) => l.trim() !== '');
+  return first !== undefined && CSH_UNMATCHED_RE.test(first.trim());
 }
 
 /** A multi-line frozen text written as a template literal: without its first and last newline. */

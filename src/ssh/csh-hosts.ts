@@ -1,5 +1,7 @@
-import { mkdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdir } from 'node:fs/promises';
+import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { writeFileAtomic } from '../core/fs.js';
 import type { TillPaths } from '../core/paths.js';
 
 /**
@@ -10,9 +12,8 @@ import type { TillPaths } from '../core/paths.js';
  * named `2` in the home, `~/.till/bin` made, a `TILL_DONE` on stdout, the marker of a
  * rollback that ran, when none did) before till knows to send it again. Read once per
  * process; written only when it changes. A lost write (two tills at once) only costs
- * that host one plain try more;
- * a wrong entry only sends the one-line form, which every POSIX sh runs and a gate
- * refuses (then the plain line goes, and the entry is dropped).
+ * that host one plain try more; a wrong entry only sends the one-line form, which every
+ * POSIX sh runs and a gate refuses (then the plain line goes, and the entry is dropped).
  */
 const loaded = new Map<string, Set<string>>();
 
@@ -41,20 +42,15 @@ export function isCshHost(paths: TillPaths, host: string): boolean {
 }
 
 /** Adds or drops a host; best effort (the set in this process changes either way). */
-export function markCshHost(paths: TillPaths, host: string, csh: boolean): void {
+export async function markCshHost(paths: TillPaths, host: string, csh: boolean): Promise<void> {
   const hosts = setOf(paths);
   if (hosts.has(host) === csh) return;
   if (csh) hosts.add(host);
   else hosts.delete(host);
-  const file = fileOf(paths);
-  const tmp = `${file}.${process.pid}.tmp`;
   try {
-    mkdirSync(paths.stateDir, { recursive: true, mode: 0o700 });
-    // writeFileSync writes until all is written or throws (a full disk): never a cut list renamed in.
-    writeFileSync(tmp, [...hosts].map((h) => `${h}\n`).join(''), { mode: 0o600 });
-    renameSync(tmp, file);
+    await mkdir(paths.stateDir, { recursive: true, mode: 0o700 });
+    await writeFileAtomic(fileOf(paths), [...hosts].map((h) => `${h}\n`).join(''), { mode: 0o600, fsync: false });
   } catch {
     // not kept: the next run tries the plain line first, as before
-    rmSync(tmp, { force: true });
   }
 }

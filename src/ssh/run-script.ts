@@ -134,7 +134,7 @@ export async function sendScriptLine<P>(
   if (csh !== undefined) {
     const result = await send(csh);
     if (gateRefusal(result.stderr) === undefined) return result;
-    markCshHost(paths, host, false);
+    await markCshHost(paths, host, false);
     return send(plain);
   }
   const first = await send(plain);
@@ -143,7 +143,7 @@ export async function sendScriptLine<P>(
   if (again === undefined) return first;
   const result = await send(again);
   if (gateRefusal(result.stderr) !== undefined) return first;
-  markCshHost(paths, host, true);
+  await markCshHost(paths, host, true);
   return result;
 }
 

@@ -1,9 +1,10 @@
 import { execFileSync, spawnSync } from 'node:child_process';
-import { existsSync } from 'node:fs';
+import { chmodSync, existsSync, mkdtempSync, rmSync } from 'node:fs';
 import fc from 'fast-check';
 import { describe, expect, test } from 'vitest';
 import { deployPrepareFused } from '../../src/protocol/deploy.js';
-import { commandLine, cshRefused, cshSafeLine, type Version } from '../../src/protocol/wire.js';
+import { VERSIONS } from '../../src/protocol/registry.js';
+import { commandLine, cshRefused, cshSafeLine, remoteScript, type Version } from '../../src/protocol/wire.js';
 
 /**
  * cshSafeLine (src/protocol/wire.ts): a multi-line script and its arguments in one line
@@ -15,8 +16,8 @@ const loginShells = [TCSH, '/bin/sh', '/bin/bash'];
 
 /** A script that prints $0 and every argument, each ended by a NUL, after lines a csh would choke on. */
 const ECHO_TEXT = [
-  '# quotes \' " `, a $HOME, a !bang, a \\ backslash, a %s and a ü',
   'set -u',
+  '# quotes \' " `, a $HOME, a !bang, a \\ backslash, a %s and a ü',
   'printf \'%s\\0\' "$0"',
   'for a in "$@"; do',
   '  printf \'%s\\0\' "$a"',
@@ -57,6 +58,29 @@ describe('cshSafeLine, through real login shells', () => {
     const r = spawnSync(TCSH, ['-c', plain], { encoding: 'utf8' });
     expect(cshRefused(r.stderr)).toBe(true);
     expect(r.stdout.split('\0').slice(0, -1)).not.toEqual(['till', 'a']);
+  });
+
+  // cshRefused reads only tcsh's first line on stderr (what a script that ran prints later
+  // must not make till send it again), so that line must be its complaint for every text
+  // till sends. Run as nobody in an empty home: tcsh runs lines of each text itself.
+  test("tcsh's first word on every registered multi-line text, in its plain form, is the complaint cshRefused reads", () => {
+    const texts = VERSIONS.filter(({ version }) => version.form === 'script' && version.text.includes('\n'));
+    expect(texts.length).toBeGreaterThan(20);
+    for (const { version } of texts) {
+      const home = mkdtempSync('/tmp/t-cshr-');
+      chmodSync(home, 0o777);
+      try {
+        const line = remoteScript(version.text, ['~/p', 'x', 'y', 'z', '0', 'a', 'b', 'c', 'd', 'e']);
+        const r = spawnSync(
+          'runuser',
+          ['-u', 'nobody', '--', 'env', '-i', `HOME=${home}`, 'PATH=/usr/bin:/bin', TCSH, '-c', line],
+          { cwd: home, encoding: 'utf8', timeout: 10_000 },
+        );
+        expect(cshRefused(r.stderr), `${version.name}: ${r.stderr.slice(0, 200)}`).toBe(true);
+      } finally {
+        rmSync(home, { recursive: true, force: true });
+      }
+    }
   });
 
   test('every login shell runs the script with $0 `till` and the arguments byte for byte', () => {
@@ -101,7 +125,10 @@ describe('cshSafeLine, through real login shells', () => {
 
   test('cshRefused reads only the csh complaint', () => {
     expect(cshRefused("Unmatched '''.\nUnmatched '''.\n")).toBe(true);
-    expect(cshRefused("rsync: connection closed\nUnmatched '.\n")).toBe(true);
+    expect(cshRefused("\nUnmatched '''.\nIllegal variable name.\nrsync: connection unexpectedly closed\n")).toBe(true);
+    // Said later, by what the script ran (a hook, a --check): the script ran, and is not sent again.
+    expect(cshRefused("TILL_HOOK_START before_switch\nUnmatched '.\n")).toBe(false);
+    expect(cshRefused("rsync: connection closed\nUnmatched '.\n")).toBe(false);
     expect(cshRefused('Unmatched "`.\n')).toBe(true);
     expect(cshRefused('')).toBe(false);
     expect(cshRefused('sh: 1: Syntax error: Unterminated quoted string\n')).toBe(false);
