@@ -2,6 +2,7 @@ import type { HostJob } from '../core/fanout.js';
 import type { TillPaths } from '../core/paths.js';
 import { raiseTo, type HostEntry } from '../core/state/hosts.js';
 import { test, TEST_MARKER } from '../protocol/host.js';
+import { markCshHost } from '../ssh/csh-hosts.js';
 import { noAnswer, remoteFailure } from '../ssh/outcome.js';
 import { runScript, scriptFailure, scriptOutcome } from '../ssh/run-script.js';
 
@@ -49,6 +50,8 @@ export function testJob(
           `connected, but the remote shell did not echo ${TEST_MARKER} (a noisy or restricted login shell?)`,
         ),
       );
+    // Only test-v2 can tell; the `test` line (an older gate's) says nothing of the shell.
+    if (run.version === 'test-v2') await markCshHost(paths, name, run.value.loginCsh);
     return scriptOutcome(run, { latencyMs: run.result.durationMs, tillVersion: run.value.tillVersion });
   };
 }

@@ -20,16 +20,38 @@ export function remoteBundlePath(version: string): string {
 
 export const TEST_MARKER = 'TILL_TEST_SUCCESS';
 
+/** What test-v2 prints when the login shell that ran it is csh or tcsh, and no gate is in between. */
+export const LOGIN_CSH_MARKER = 'TILL_LOGIN_CSH';
+
 export interface TestReport {
   /** The marker was echoed: a shell ran the command. */
   ok: boolean;
   tillVersion: string | null;
+  /** test-v2 said the login shell is csh or tcsh (run-script.ts's one-line form); always false from `test`, which cannot tell. */
+  loginCsh: boolean;
 }
 
-/** The seed's echo, and the remote till's version if it is installed: one round trip. */
+/**
+ * The seed's echo, and the remote till's version if it is installed: one round trip.
+ *
+ * test-v2 is the same as a script (`sh -c TEXT till`), so that the login shell passes
+ * it to sh whatever that shell is: the `test` line is run by the login shell itself,
+ * and csh or tcsh read its `2>/dev/null` as an argument `2` and stdout sent to
+ * /dev/null, so the version never printed. It also says whether that shell is csh or
+ * tcsh (sshd sets SHELL to it; not through a gate, which runs the text with sh), so that
+ * a host's first multi-line script already goes in the form such a shell passes on.
+ * An older gate does not know it and refuses it as an unknown script: then the line goes.
+ */
 export const test: Operation<void, TestReport> = {
   name: 'test',
   versions: [
+    {
+      name: 'test-v2',
+      form: 'script',
+      text: `echo TILL_TEST_SUCCESS; "$HOME"/.till/bin/till --version 2>/dev/null || true; case \${TILL_GATE-}:\${SHELL-} in :*csh) echo TILL_LOGIN_CSH ;; esac`,
+      args: [],
+      encode: () => [],
+    },
     {
       name: 'test',
       form: 'line',
@@ -41,9 +63,10 @@ export const test: Operation<void, TestReport> = {
   parse(stdout) {
     const lines = stdout.split('\n').map((l) => l.trim());
     const at = markerLine(lines, TEST_MARKER);
-    if (at === -1) return { ok: false, tillVersion: null };
-    const version = lines.slice(at + 1).find((l) => /^\d+\.\d+\.\d+\S*$/.test(l));
-    return { ok: true, tillVersion: version ?? null };
+    if (at === -1) return { ok: false, tillVersion: null, loginCsh: false };
+    const after = lines.slice(at + 1);
+    const version = after.find((l) => /^\d+\.\d+\.\d+\S*$/.test(l));
+    return { ok: true, tillVersion: version ?? null, loginCsh: after.includes(LOGIN_CSH_MARKER) };
   },
 };
 

@@ -6,7 +6,7 @@ import type { TillPaths } from '../core/paths.js';
 
 /**
  * The hosts whose login shell turned out to be csh or tcsh (sendScriptLine in
- * run-script.ts): state/csh-hosts, one alias per line. Kept across runs, so that a
+ * run-script.ts, or said so by host test's test-v2): state/csh-hosts, one alias per line. Kept across runs, so that a
  * host's first multi-line script in a later run goes in the one-line form at once: the
  * plain form makes such a shell run lines of the text itself (measured: a stray file
  * named `2` in the home, `~/.till/bin` made, a `TILL_DONE` on stdout, the marker of a
@@ -41,16 +41,30 @@ export function isCshHost(paths: TillPaths, host: string): boolean {
   return setOf(paths).has(host);
 }
 
-/** Adds or drops a host; best effort (the set in this process changes either way). */
-export async function markCshHost(paths: TillPaths, host: string, csh: boolean): Promise<void> {
-  const hosts = setOf(paths);
-  if (hosts.has(host) === csh) return;
-  if (csh) hosts.add(host);
-  else hosts.delete(host);
+/** The last write of each file in this process: writes go one after the other, each with the set as it is then. */
+const writing = new Map<string, Promise<void>>();
+
+async function save(paths: TillPaths, hosts: Set<string>): Promise<void> {
   try {
     await mkdir(paths.stateDir, { recursive: true, mode: 0o700 });
     await writeFileAtomic(fileOf(paths), [...hosts].map((h) => `${h}\n`).join(''), { mode: 0o600, fsync: false });
   } catch {
     // not kept: the next run tries the plain line first, as before
   }
+}
+
+/**
+ * Adds or drops a host; best effort (the set in this process changes either way). Many
+ * hosts of one fan-out (`host test --all`) may change it at once: the writes are chained,
+ * so that an earlier, smaller set never lands after a later one.
+ */
+export async function markCshHost(paths: TillPaths, host: string, csh: boolean): Promise<void> {
+  const hosts = setOf(paths);
+  if (hosts.has(host) === csh) return;
+  if (csh) hosts.add(host);
+  else hosts.delete(host);
+  const file = fileOf(paths);
+  const next = (writing.get(file) ?? Promise.resolve()).then(() => save(paths, hosts));
+  writing.set(file, next);
+  await next;
 }

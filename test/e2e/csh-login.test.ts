@@ -6,6 +6,7 @@ import { setupCheck } from '../../src/protocol/host.js';
 import { cshSafeLine, GATE_REFUSED } from '../../src/protocol/wire.js';
 import { startLab, type Lab, type LabHost } from '../lab/lab.js';
 import { closeMasters, hostResult, liveRelease, tempHome, till, tillOk } from '../lab/till.js';
+import { LOCAL_VERSION } from './helpers-remote.js';
 
 /**
  * Hosts whose login shell is tcsh (FreeBSD's root before 14, some sites' users). sshd
@@ -72,6 +73,22 @@ describe('a tcsh login shell', { timeout: 600_000 }, () => {
     expect(lab.hosts[0]!.shell('test -x .till/bin/till && echo yes').trim()).toBe('yes');
     // Remembered for later runs (their first script goes in the one-line form at once); h1's gate never needed it.
     expect(readFileSync(join(home, 'state/csh-hosts'), 'utf8')).toBe('h0\n');
+  });
+
+  it('host test reports the installed till on both hosts, and learns which login shell is csh before any multi-line script', async () => {
+    // As a TILL_HOME that never met h0: host test is its first contact.
+    rmSync(join(home, 'state/csh-hosts'));
+    const r = await till(home, ['host', 'test', 'h0', 'h1', '--json']);
+    expect(r.code, r.stderr).toBe(0);
+    const doc = JSON.parse(r.stdout);
+    for (const host of ['h0', 'h1'])
+      expect(hostResult(doc, host)).toMatchObject({ ok: true, tillVersion: LOCAL_VERSION });
+    const db = JSON.parse(readFileSync(join(home, 'hosts-local.json'), 'utf8'));
+    for (const host of ['h0', 'h1'])
+      expect(db.hosts[host]).toMatchObject({ status: 'till-ready', till_version: LOCAL_VERSION });
+    // h0's next scripts go in the one-line form at once; h1's gate runs them with sh and is not listed.
+    expect(readFileSync(join(home, 'state/csh-hosts'), 'utf8')).toBe('h0\n');
+    for (const h of lab.hosts) expect(stray(h)).toEqual([]);
   });
 
   it('deploys, redeploys a change, leaves an unchanged host as it is, and rolls back, on both hosts', async () => {

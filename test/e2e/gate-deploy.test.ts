@@ -196,6 +196,32 @@ describe('restricted host: health, deploy, rollback, releases through the gate',
     }
   });
 
+  it('host test through a gate older than test-v2: refused as unknown, then the test line it knows reports the version', async () => {
+    const h1 = lab.hosts[1]!;
+    const dbFile = join(home, 'hosts-local.json');
+    const db = JSON.parse(readFileSync(dbFile, 'utf8'));
+    db.hosts.h1.till_version = null;
+    writeFileSync(dbFile, `${JSON.stringify(db, null, 2)}\n`);
+    const older = olderGate(home, h1, 'TILL_LOGIN_CSH');
+    spawnSync('ssh', ['-F', `${home}/ssh/config`, '-O', 'exit', 'till-h1'], { stdio: 'ignore' });
+    try {
+      const t = JSON.parse((await tillOk(home, ['host', 'test', 'h1', '--json'])).stdout);
+      expect(t.results[0]).toMatchObject({
+        host: 'h1',
+        ok: true,
+        tillVersion: expect.stringMatching(/^\d+\.\d+\.\d+/),
+      });
+      expect(older.log()).toEqual(['refused', 'ran']);
+      const now = JSON.parse(readFileSync(dbFile, 'utf8'));
+      expect(now.hosts.h1.till_version).toBe(t.results[0].tillVersion);
+      // The line cannot tell a login shell: nothing was learned of it.
+      expect(existsSync(join(home, 'state/csh-hosts'))).toBe(false);
+    } finally {
+      older.restore();
+      spawnSync('ssh', ['-F', `${home}/ssh/config`, '-O', 'exit', 'till-h1'], { stdio: 'ignore' });
+    }
+  });
+
   it('--force-unlock works through the gate', async () => {
     host().shell(
       `mkdir projects/github/Tekton.till/lock && printf 'who=ghost\\nrun=dead-run\\n' > projects/github/Tekton.till/lock/info`,

@@ -14,7 +14,8 @@ import { closeMasters, killWhen, tempHome, till, tillOk } from '../lab/till.js';
  * from till's own lines, the host stays restricted, and no interruption locks till out.
  */
 const KEY = 'till_federation_ed25519';
-const TEST_COMMAND = test.versions[0]!.text;
+/** What host test sends first (test-v2, a script). */
+const TEST_COMMAND = remoteScript(test.versions[0]!.text);
 const RESTRICTED_KEY_ADD_SCRIPT = keyAdd.versions[0]!.text;
 const RESTRICTED_KEY_REMOVE_SCRIPT = keyRemove.versions[0]!.text;
 const blobOf = (pubFile: string) => readFileSync(pubFile, 'utf8').trim().split(' ')[1]!;
@@ -194,7 +195,7 @@ describe('rotate-key through the gate: a restricted and a plain host', { timeout
     expect(linesWith(h1(), newBlob)).toEqual([readFileSync(`${cur}.pub`, 'utf8').trim()]);
     // the rotation itself never met a refusal of the gate
     expect(gateLog(h0()).slice(logStart)).toMatch(
-      /allowed key-add from[^\n]*\n[^\n]*allowed test from[^\n]*\n[^\n]*allowed key-remove from/,
+      /allowed key-add from[^\n]*\n[^\n]*allowed test-v2 from[^\n]*\n[^\n]*allowed key-remove from/,
     );
     expect(gateLog(h0()).slice(logStart)).not.toMatch(/refused from/);
     // h0 is still behind the gate, with the new key; host test works on both

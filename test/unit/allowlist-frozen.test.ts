@@ -14,6 +14,7 @@ import { HOME_EXPANSION_SH } from '../../src/protocol/wire.js';
 const sha256 = (text: string) => createHash('sha256').update(text).digest('hex');
 
 const PINNED: [string, string][] = [
+  ['test-v2', 'c28cfd1710e03d34711cb4c5e487b90278a8c42fdfe5eceb36b3f198acb80812'],
   ['test', '303c9a4c606eb85f89a71e48cfd7e4dc9050b9acc44a6f569d6113bf9808b967'],
   ['audit', '1e80f95effdad26c6a6ae2a3541507f5ab512e33056fe08ed14ea0d53f823be0'],
   ['sync', '5657e5d3907ebea1e795a91a7a63c27b1efacf2a23a8e16f9b80f7849b460857'],

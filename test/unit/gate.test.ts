@@ -28,7 +28,8 @@ import { ed25519Blob } from './keys.js';
 
 /** The line a controller sends for `op` (its newest version, or the one at `at`). */
 const send = <P>(op: Operation<P, unknown>, params: P, at = 0) => commandLine(op.versions[at]!, params);
-const TEST_COMMAND = test.versions[0]!.text;
+/** The `test` line (test-v2, the newest, is a script). */
+const TEST_COMMAND = test.versions.find((v) => v.name === 'test')!.text;
 const AUDIT_COMMAND = audit.versions[0]!.text;
 const CHECK_SCRIPT = setupCheck.versions[0]!.text;
 const ACTIVATE_SCRIPT = setupActivate.versions[0]!.text;
@@ -100,9 +101,14 @@ describe('decide: what a restricted key may run', () => {
   };
 
   it('allows every line till sends, exactly', () => {
-    for (const op of [test, audit, sync, syncDryRun, healthLatency, cleanRemote])
+    for (const op of [audit, sync, syncDryRun, healthLatency, cleanRemote])
       expect(kind(send(op, undefined)), op.name).toBe('exact');
+    expect(decide(TEST_COMMAND, policy)).toMatchObject({ kind: 'exact', name: 'test' });
     expect(GATE_LINES.size).toBe(6);
+    // host test sends test-v2 first: a script of no arguments
+    expect(decide(send(test, undefined), policy)).toMatchObject({ kind: 'script', name: 'test-v2', args: [] });
+    expect(reason(`${send(test, undefined)} x`)).toMatch(/test-v2 takes 0 arguments, got 1/);
+    expect(reason(`${send(test, undefined)}; touch /tmp/canary`)).toMatch(/";" outside quotes/);
     // what every till has sent for host remove --clean-remote
     expect(decide('rm -rf -- "$HOME"/.till', policy)).toMatchObject({ kind: 'exact', name: 'clean-remote' });
     expect(decide(send(doctor, { tektonPath: '~/projects/x' }), policy)).toMatchObject({
