@@ -2,7 +2,7 @@
  * The host database as commands use it: hosts-local.json (core/state/hosts.ts) with the
  * ssh/config derived from it kept in step. Above core and ssh: it renders the config.
  */
-import { closeSync, openSync, readSync } from 'node:fs';
+import { closeSync, openSync, readFileSync, readSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import { asWriteError, DiskFullError, SetupError } from '../core/errors.js';
 import type { HostResult } from '../core/fanout.js';
@@ -26,6 +26,8 @@ const NO_CONTACT_EVIDENCE = new Set(['deadline', 'local', 'spawn']);
  */
 export class Inventory {
   readonly store;
+  /** The database text this inventory last read or committed (recordResults compares with it). */
+  private known: string | undefined;
 
   constructor(readonly paths: TillPaths) {
     this.store = hostsStore(paths);
@@ -41,7 +43,10 @@ export class Inventory {
   async read(): Promise<HostsFile> {
     await this.requireInit();
     const { data, text } = await this.store.readText();
-    if ((await this.configSource()) === sha256(text)) return data;
+    if ((await this.configSource()) === sha256(text)) {
+      this.known = text;
+      return data;
+    }
     // Rendered from other text (or missing): rebuild it under the lock, from the database as it is then.
     let current: HostsFile = data;
     await this.store.update(
@@ -86,6 +91,7 @@ export class Inventory {
     { before, after, written }: Committed,
     configMayChange: boolean,
   ): Promise<void> {
+    this.known = after;
     const source = await this.configSource();
     const wasCurrent = source === sha256(before);
     if (!written) {
@@ -154,6 +160,7 @@ export class Inventory {
   ): Promise<void> {
     const relevant = results.filter((r) => r.status !== 'skipped' && r.failureKind !== 'cancelled');
     if (relevant.length === 0) return;
+    if (this.changesNothing(relevant, onSuccess, onAttempt)) return;
     let keyChanged = false;
     await this.update(
       (db) => {
@@ -174,6 +181,36 @@ export class Inventory {
       // run, unless a host's key changed (authorize, rotate-key), which picks its IdentityFile.
       { sshConfig: () => keyChanged },
     );
+  }
+
+  /**
+   * Whether these results would leave the database as it is: it still holds the text
+   * this inventory read or wrote last, and applying them to that text's entries changes
+   * none. A run whose hosts all answered as before (`host exec` on a healthy fleet) then
+   * takes no lock and reads nothing more: what update would do, with UNCHANGED, minus
+   * the lock, the seal check and the config's stamp check. Anything else (a change,
+   * another till's write since, an unreadable file) goes through update as before.
+   */
+  private changesNothing<T>(
+    relevant: readonly HostResult<T>[],
+    onSuccess?: (entry: HostEntry, result: HostResult<T>) => void,
+    onAttempt?: (entry: HostEntry, result: HostResult<T>) => void,
+  ): boolean {
+    if (this.known === undefined) return false;
+    try {
+      if (readFileSync(this.paths.hostsDb, 'utf8') !== this.known) return false;
+    } catch {
+      return false;
+    }
+    const db = this.store.reread(this.known);
+    for (const r of relevant) {
+      const entry = Object.hasOwn(db.hosts, r.host) ? db.hosts[r.host] : undefined;
+      if (!entry) continue;
+      const before = JSON.stringify(entry);
+      applyResult(entry, r, onSuccess, onAttempt);
+      if (JSON.stringify(entry) !== before) return false;
+    }
+    return true;
   }
 }
 

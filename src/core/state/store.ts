@@ -183,11 +183,17 @@ export class JsonFileStore<S extends z.ZodType> {
           : undefined,
       );
     }
-    if (await this.isSealed(text)) {
-      const data: unknown = JSON.parse(text);
-      return { data: (this.opts.revive ? this.opts.revive(data) : data) as z.output<S>, text };
-    }
+    if (await this.isSealed(text)) return { data: this.reread(text), text };
     return { data: await this.parse(text), text };
+  }
+
+  /**
+   * The data of a text this store returned or wrote before (checked then), without a
+   * second check: JSON.parse, and `revive`. For a text that is not such a one, use parse.
+   */
+  reread(text: string): z.output<S> {
+    const data: unknown = JSON.parse(text);
+    return (this.opts.revive ? this.opts.revive(data) : data) as z.output<S>;
   }
 
   async parse(text: string): Promise<z.output<S>> {
