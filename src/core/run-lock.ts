@@ -2,6 +2,7 @@ import { mkdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import lockfile from 'proper-lockfile';
 import { errorMessage, FailedError } from './errors.js';
+import { LOCK_FS } from './fs.js';
 import type { TillPaths } from './paths.js';
 
 /**
@@ -12,7 +13,9 @@ import type { TillPaths } from './paths.js';
  */
 /** Is a run of `name` going on now (its lock held and fresh)? For callers that would rather wait than fail. */
 export async function isRunLocked(paths: TillPaths, name: string): Promise<boolean> {
-  return lockfile.check(join(paths.stateDir, `${name}.run`), { realpath: false, stale: 30_000 }).catch(() => false);
+  return lockfile
+    .check(join(paths.stateDir, `${name}.run`), { realpath: false, stale: 30_000, fs: LOCK_FS })
+    .catch(() => false);
 }
 
 export async function withRunLock<T>(paths: TillPaths, name: string, what: string, run: () => Promise<T>): Promise<T> {
@@ -22,6 +25,7 @@ export async function withRunLock<T>(paths: TillPaths, name: string, what: strin
   try {
     release = await lockfile.lock(target, {
       realpath: false,
+      fs: LOCK_FS,
       stale: 30_000,
       update: 10_000,
       retries: 0,

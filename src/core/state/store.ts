@@ -2,7 +2,7 @@ import { createHash, createHmac, randomBytes } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { mkdir } from 'node:fs/promises';
 import { dirname } from 'node:path';
-import { writeFileAtomic } from '../fs.js';
+import { LOCK_FS, writeFileAtomic } from '../fs.js';
 import type * as z from 'zod';
 import { asWriteError, DiskFullError, isDiskFull, StateError, errorMessage } from '../errors.js';
 
@@ -73,7 +73,12 @@ export function lockFileSync(file: string, waitMs = 20_000): () => void {
   // Stryker disable next-line MethodExpression,ArithmeticOperator: the backoff's shape only spreads the retries out
   for (let delay = 2; ; delay = Math.min(delay * 2, 100)) {
     try {
-      const release = lockfile.lockSync(file, { realpath: false, stale: STALE_MS, onCompromised: () => undefined });
+      const release = lockfile.lockSync(file, {
+        realpath: false,
+        stale: STALE_MS,
+        onCompromised: () => undefined,
+        fs: LOCK_FS,
+      });
       return () => {
         try {
           release();
@@ -298,6 +303,7 @@ export class JsonFileStore<S extends z.ZodType> {
       const { default: lockfile } = await import('proper-lockfile');
       return await lockfile.lock(this.file, {
         realpath: false,
+        fs: LOCK_FS,
         stale: STALE_MS,
         update: 5_000,
         // Stryker disable next-line BooleanLiteral: jitter only spreads the retries out
