@@ -1,8 +1,11 @@
+import { readFileSync } from 'node:fs';
+import { connect } from 'node:net';
 import { errorMessage } from '../core/errors.js';
 import type { TillPaths } from '../core/paths.js';
 import type { HostStatus } from '../core/state/hosts.js';
 import type { Inventory } from '../inventory/inventory.js';
 import { buildSshArgs } from '../ssh/args.js';
+import { SOURCE_LINE_RE } from '../ssh/config.js';
 import { runProcess } from '../ssh/process.js';
 import type { WatchService } from './daemon.js';
 import type { WarmSessions } from './warm-sessions.js';
@@ -24,6 +27,11 @@ import type { WarmSessions } from './warm-sessions.js';
  *
  * Masters are found and closed by their control socket (`ssh -G` tells it while the
  * host is in ssh/config), so a host already gone from the config can still be closed.
+ * A round starts no process for a host whose master is up: its socket is asked again
+ * only when ssh/config changed (beyond its stamp line, which every database write
+ * moves), and a master is known to be up when it answers on that socket with the mux
+ * protocol's hello (what `ssh -O check` waits for first). Two ssh processes per host
+ * and round, before: at 1,000 hosts, most of a core every 30 s.
  */
 export const KEEP_WARM_INTERVAL_MS = 30_000;
 export const MAX_BACKOFF_MS = 15 * 60_000;
@@ -34,6 +42,8 @@ const WARM_STATUSES: ReadonlySet<HostStatus> = new Set(['till-ready', 'deployed'
 interface Kept {
   /** The master's control socket. */
   socket: string | undefined;
+  /** `socket` is what ssh/config, as last seen, makes of the host (else ask `ssh -G` again). */
+  socketKnown: boolean;
   /** Failed opens in a row, and when the next attempt may be made. */
   failures: number;
   retryAt: number;
@@ -54,8 +64,37 @@ export interface KeepWarmOptions {
   sessions?: boolean;
 }
 
+/** A master's hello on its control socket (PROTOCOL.mux): length 8, MUX_MSG_HELLO (1), version 4. */
+const MUX_HELLO = Buffer.from('000000080000000100000004', 'hex');
+
+/**
+ * Whether an ssh master serves this control socket: it sends its hello as soon as a
+ * client connects. A socket file left by a killed master refuses the connection; a
+ * master that is alive but stuck does not answer within `timeoutMs`.
+ */
+export function masterAnswers(socket: string, timeoutMs = 10_000): Promise<boolean> {
+  return new Promise((resolve) => {
+    const conn = connect(socket);
+    let got = Buffer.alloc(0);
+    const done = (up: boolean) => {
+      clearTimeout(timer);
+      conn.destroy();
+      resolve(up);
+    };
+    const timer = setTimeout(() => done(false), timeoutMs);
+    conn.on('data', (chunk: Buffer) => {
+      got = Buffer.concat([got, chunk]);
+      if (got.length >= MUX_HELLO.length) done(got.subarray(0, MUX_HELLO.length).equals(MUX_HELLO));
+    });
+    conn.on('error', () => done(false));
+    conn.on('close', () => done(false));
+  });
+}
+
 export class KeepWarm {
   private readonly hosts = new Map<string, Kept>();
+  /** ssh/config without its stamp line, as the sockets in `hosts` were asked of it. */
+  private configSeen: string | undefined;
   private readonly intervalMs: number;
   private readonly now: () => number;
 
@@ -81,6 +120,7 @@ export class KeepWarm {
       this.log(`keep-warm: cannot read the host database: ${errorMessage(err)}`);
       return;
     }
+    this.forgetSocketsIfConfigChanged();
     for (const name of wanted) {
       if (restricted.has(name) && this.sessions?.has(name)) {
         await this.sessions.drop(name);
@@ -110,10 +150,24 @@ export class KeepWarm {
   private async warm(name: string): Promise<void> {
     let kept = this.hosts.get(name);
     if (kept === undefined) {
-      kept = { socket: undefined, failures: 0, retryAt: 0, up: false, sessionFailures: 0, sessionRetryAt: 0 };
+      kept = {
+        socket: undefined,
+        socketKnown: false,
+        failures: 0,
+        retryAt: 0,
+        up: false,
+        sessionFailures: 0,
+        sessionRetryAt: 0,
+      };
       this.hosts.set(name, kept);
     }
-    kept.socket = (await this.socketOf(name)) ?? kept.socket;
+    if (!kept.socketKnown) {
+      const socket = await this.socketOf(name);
+      if (socket !== undefined) {
+        kept.socket = socket;
+        kept.socketKnown = true;
+      }
+    }
     if (kept.socket !== undefined && (await this.alive(kept.socket))) {
       kept.up = true;
       kept.failures = 0;
@@ -168,11 +222,21 @@ export class KeepWarm {
     return path === undefined || path === '' || path === 'none' ? undefined : path;
   }
 
-  private async alive(socket: string): Promise<boolean> {
-    const r = await runProcess('ssh', ['-o', `ControlPath=${socket}`, '-O', 'check', '--', 'till-keep-warm'], {
-      timeoutMs: 10_000,
-    });
-    return r.exitCode === 0;
+  private alive(socket: string): Promise<boolean> {
+    return masterAnswers(socket);
+  }
+
+  /** A changed ssh/config (a host added, removed or edited) may put a host's master elsewhere: ask again. */
+  private forgetSocketsIfConfigChanged(): void {
+    let text: string;
+    try {
+      text = readFileSync(this.opts.paths.sshConfig, 'utf8').replace(SOURCE_LINE_RE, '');
+    } catch {
+      text = '';
+    }
+    if (text === this.configSeen) return;
+    this.configSeen = text;
+    for (const kept of this.hosts.values()) kept.socketKnown = false;
   }
 
   private async exit(socket: string): Promise<void> {

@@ -2,12 +2,13 @@
  * `till watch --keep-warm` against real sshd hosts: a master to every till-ready host,
  * re-opened after the host comes back, none to a host that is not till-ready, is
  * unreachable or was removed, and all closed by `till watch --stop`. Every wait polls
- * a command or the watch log; no sleeps.
+ * a command or the watch log; one window of ~3 rounds asserts that nothing starts.
  */
 import { execFileSync, spawnSync, type ChildProcess } from 'node:child_process';
-import { existsSync, readdirSync, readFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { masterAnswers } from '../../src/watch/keep-warm.js';
 import type { Lab } from '../lab/lab.js';
 import { closeMasters, keepWarmFleet, till, tillOk, waitUntil, type TillRun } from '../lab/till.js';
 
@@ -122,6 +123,60 @@ describe('till watch --keep-warm', { timeout: 300_000 }, () => {
     expect(alive(sockets.h1!)).toBe(false);
     expect(masters()).toEqual([]);
     expect(log()).toMatch(/\[keep-warm\] keep-warm: closed the masters/);
+  });
+
+  it('a round over a live master starts no process: the master answers on its socket, and ssh -G runs again only after ssh/config changed', async () => {
+    // Every ssh the daemon starts goes through this wrapper, which notes its arguments.
+    const bin = mkdtempSync('/tmp/t-kwssh-');
+    const calls = join(bin, 'calls');
+    writeFileSync(join(bin, 'ssh'), `#!/bin/sh\nprintf '%s\\n' "$*" >> ${calls}\nexec /usr/bin/ssh "$@"\n`, {
+      mode: 0o755,
+    });
+    const noted = () => (existsSync(calls) ? readFileSync(calls, 'utf8').split('\n').filter(Boolean) : []);
+    // The session keep-warm holds over the master (a command, not -G, -N or -O).
+    const session = (l: string) => !/^-[GNO] /.test(l) && l.includes('till-h1');
+    const h1 = socketOf('h1');
+    const done = till(home, ['watch', '--keep-warm', '--keep-warm-interval', '1s'], {
+      timeoutMs: 120_000,
+      env: { PATH: `${bin}:${process.env.PATH}` },
+    });
+    try {
+      await waitUntil(() => alive(h1) && noted().some(session), 60_000, 'the master and session to h1');
+      expect(await masterAnswers(h1)).toBe(true);
+      const before = noted().length;
+      // A window of about three rounds (1 s apart) over the live master: asserting that nothing
+      // starts needs time to pass; nothing else in this file sleeps.
+      await new Promise((r) => setTimeout(r, 3_000));
+      expect(noted().slice(before)).toEqual([]);
+
+      // The master goes (closed by hand): the next round opens one again, and its session.
+      spawnSync('ssh', ['-o', `ControlPath=${h1}`, '-O', 'exit', 'x'], { stdio: 'ignore' });
+      expect(await masterAnswers(h1)).toBe(false);
+      await waitUntil(() => /the master to h1 dropped; re-opening it/.test(log()), 60_000, 'the re-open of h1');
+      await waitUntil(() => alive(h1) && noted().slice(before).some(session), 60_000, 'h1 warm again');
+      const during = noted().slice(before);
+      expect(during.filter((l) => l.startsWith('-N '))).toHaveLength(1);
+      expect(during.filter((l) => /^-[GO] /.test(l))).toEqual([]);
+
+      // ssh/config changes (a host added): the next round asks ssh -G for h1's socket again.
+      const mark = noted().length;
+      await tillOk(home, ['host', 'add', 'h9', 'nobody@127.0.0.9']);
+      await waitUntil(
+        () =>
+          noted()
+            .slice(mark)
+            .some((l) => /^-G .*till-h1$/.test(l)),
+        60_000,
+        'ssh -G for h1',
+      );
+      await tillOk(home, ['host', 'remove', 'h9']);
+    } finally {
+      await till(home, ['watch', '--stop']);
+      const r = await done;
+      expect(r.code, r.stderr).toBe(0);
+      rmSync(bin, { recursive: true, force: true });
+    }
+    expect(alive(h1)).toBe(false);
   });
 
   it('--keep-warm-interval without --keep-warm, or under 1 s, is a usage error', async () => {
