@@ -1,6 +1,6 @@
 import { readdir, rm } from 'node:fs/promises';
 import { join } from 'node:path';
-import * as z from 'zod';
+import { z } from '../core/state/zod.js';
 import { errorMessage } from '../core/errors.js';
 import type { TillPaths } from '../core/paths.js';
 import { JsonFileStore } from '../core/state/store.js';

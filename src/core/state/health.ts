@@ -1,5 +1,5 @@
 import { join } from 'node:path';
-import * as z from 'zod';
+import { z } from './zod.js';
 import type { TillPaths } from '../paths.js';
 import { JsonFileStore } from './store.js';
 

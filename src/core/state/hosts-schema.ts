@@ -1,4 +1,4 @@
-import * as z from 'zod';
+import { z } from './zod.js';
 import { NAME_RE, USER_RE, isValidAddress, remotePathProblem } from '../validate.js';
 import { healthSnapshotSchema, hostMetadataSchema } from './health.js';
 import { DEFAULT_TEKTON_PATH, HOST_STATUSES, withoutPrototype, type HostStatus } from './hosts.js';

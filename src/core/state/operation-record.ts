@@ -1,4 +1,4 @@
-import * as z from 'zod';
+import { z } from './zod.js';
 
 /**
  * One record of the operations journal (operations.ts, docs/operations.md), as the
