@@ -167,12 +167,14 @@ export function treeDigests(
   const listTop = new Set(['.env.local', ...shared]);
   const records: Buffer[] = [];
   const mode = (st: BigIntStats) => (st.mode & 0o7777n).toString(8);
+  // Paths are built by hand: path.join's normalising of ~2 per entry showed in a deploy's profile.
+  const base = dir.endsWith('/') ? dir : `${dir}/`;
   if (withListing) records.push(Buffer.from(`d ${mode(lstatSync(dir, { bigint: true }))} \0`));
   // inHash, inList: whether this subtree is in the hash's walk (the seed's rules, by
   // name), in rsync's transfer (its exclude rules); a shared path a/b leaves a out of
   // the hash, only a/b out of the transfer.
   const walk = (rel: string, inHash: boolean, inList: boolean): void => {
-    for (const name of readdirSync(join(dir, rel)).sort()) {
+    for (const name of readdirSync(rel === '' ? dir : base + rel).sort()) {
       const path = rel === '' ? name : `${rel}/${name}`;
       const named = name === '.git' || name === '__pycache__' || name.endsWith('.pyc');
       const hashed =
@@ -183,13 +185,13 @@ export function treeDigests(
         !(rel === '' && (skipTop.has(name) || name === '.env.local'));
       let listed = inList && !named && !listTop.has(path);
       if (!hashed && !listed) continue;
-      const st = lstatSync(join(dir, path), { bigint: true });
+      const st = lstatSync(base + path, { bigint: true });
       const isDir = st.isDirectory();
       if (isDir && (name === 'logs' || name === 'tmp')) listed = false;
       if (hashed) hash.update(`${path}\0${st.mode}\0${st.size}\0${Math.floor(msOf(st.mtimeNs))}\n`);
       if (listed) {
         if (isDir) records.push(Buffer.from(`d ${mode(st)} ${path}\0`));
-        else if (st.isSymbolicLink()) records.push(Buffer.from(`l ${path}\n${readlinkSync(join(dir, path))}\0`));
+        else if (st.isSymbolicLink()) records.push(Buffer.from(`l ${path}\n${readlinkSync(base + path)}\0`));
         else {
           const ns = st.mtimeNs;
           const frac = (((ns % 1_000_000_000n) + 1_000_000_000n) % 1_000_000_000n).toString().padStart(9, '0');
