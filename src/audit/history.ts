@@ -1,6 +1,7 @@
 import { readdir, rm } from 'node:fs/promises';
 import { join } from 'node:path';
-import { z } from '../core/state/zod.js';
+import * as z from 'zod';
+import '../core/state/zod.js';
 import { errorMessage } from '../core/errors.js';
 import type { TillPaths } from '../core/paths.js';
 import { JsonFileStore } from '../core/state/store.js';

@@ -1,7 +1,8 @@
 import { readFile, readdir, stat } from 'node:fs/promises';
 import { homedir } from 'node:os';
 import { basename, join, resolve } from 'node:path';
-import { z } from './state/zod.js';
+import * as z from 'zod';
+import './state/zod.js';
 import { registryNameOf, REGISTRY_KEY } from './dotenv.js';
 import { UsageError } from './errors.js';
 import type { TillPaths } from './paths.js';

@@ -1,5 +1,6 @@
 import { join } from 'node:path';
-import { z } from './zod.js';
+import * as z from 'zod';
+import './zod.js';
 import type { TillPaths } from '../paths.js';
 import { JsonFileStore } from './store.js';
 

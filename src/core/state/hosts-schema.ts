@@ -1,4 +1,5 @@
-import { z } from './zod.js';
+import * as z from 'zod';
+import './zod.js';
 import { NAME_RE, USER_RE, isValidAddress, remotePathProblem } from '../validate.js';
 import { healthSnapshotSchema, hostMetadataSchema } from './health.js';
 import { DEFAULT_TEKTON_PATH, HOST_STATUSES, withoutPrototype, type HostStatus } from './hosts.js';

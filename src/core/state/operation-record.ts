@@ -1,4 +1,5 @@
-import { z } from './zod.js';
+import * as z from 'zod';
+import './zod.js';
 
 /**
  * One record of the operations journal (operations.ts, docs/operations.md), as the

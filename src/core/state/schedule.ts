@@ -1,4 +1,5 @@
-import { z } from './zod.js';
+import * as z from 'zod';
+import './zod.js';
 import type { TillPaths } from '../paths.js';
 import { JsonFileStore } from './store.js';
 
