@@ -6,14 +6,15 @@ import type { TillPaths } from '../core/paths.js';
 
 /**
  * The hosts whose login shell turned out to be csh or tcsh (sendScriptLine in
- * run-script.ts, or said so by host test's test-v2): state/csh-hosts, one alias per line. Kept across runs, so that a
- * host's first multi-line script in a later run goes in the one-line form at once: the
- * plain form makes such a shell run lines of the text itself (measured: a stray file
- * named `2` in the home, `~/.till/bin` made, a `TILL_DONE` on stdout, the marker of a
- * rollback that ran, when none did) before till knows to send it again. Read once per
- * process; written only when it changes. A lost write (two tills at once) only costs
- * that host one plain try more; a wrong entry only sends the one-line form, which every
- * POSIX sh runs and a gate refuses (then the plain line goes, and the entry is dropped).
+ * run-script.ts), or said so by host test's test-v2: state/csh-hosts, one alias per
+ * line. Kept across runs, so that a host's first multi-line script in a later run goes
+ * in the one-line form at once: the plain form makes such a shell run lines of the text
+ * itself (measured: a stray file named `2` in the home, `~/.till/bin` made, a
+ * `TILL_DONE` on stdout, the marker of a rollback that ran, when none did) before till
+ * knows to send it again. Read once per process; written only when it changes. A lost
+ * write (two tills at once) only costs that host one plain try more; a wrong entry only
+ * sends the one-line form, which every POSIX sh runs and a gate refuses (then the plain
+ * line goes, and the entry is dropped).
  */
 const loaded = new Map<string, Set<string>>();
 
