@@ -6,7 +6,7 @@
 //     per command group and what only it uses, as CommonJS-shaped scripts that
 //     src/boot/loader.ts compiles with V8's code cache (bin/till.cjs starts it).
 import { build, transform } from 'esbuild';
-import { mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 
 // Bundled CommonJS dependencies (proper-lockfile, string-width) call require().
@@ -110,6 +110,20 @@ const properLockfileWithPlainFs = {
 
 const defines = (values) => Object.fromEntries(Object.entries(values).map(([k, v]) => [k, JSON.stringify(v)]));
 
+/**
+ * The most dist/till.mjs may weigh: it is what `host setup` copies to every host and
+ * what runs there. It was 961 KiB when this was set; a change that keeps a library's
+ * whole namespace (re-exporting `import * as z from 'zod'` did: +367 KB, 55aefaf) stops
+ * the build here instead of shipping. A growth that is wanted raises this number.
+ */
+export const BUNDLE_BUDGET_KIB = 1100;
+
+/** Why a bundle of `bytes` is over the budget, or undefined. */
+export function overBudget(bytes, budgetKib = BUNDLE_BUDGET_KIB) {
+  if (bytes <= budgetKib * 1024) return undefined;
+  return `the bundle is ${Math.round(bytes / 1024)} KiB, over its budget of ${budgetKib} KiB (scripts/bundle.mjs BUNDLE_BUDGET_KIB): look for a library kept whole (a re-exported namespace), or raise the budget if the growth is wanted`;
+}
+
 /** Bundles src/cli/main.ts into `outfile` with these `__TILL_*__` values (version, commit). */
 export async function bundleTill(entry, outfile, define) {
   await build({
@@ -127,6 +141,8 @@ export async function bundleTill(entry, outfile, define) {
     plugins: [lazyBuiltins, picocolorsWithoutStdout, properLockfileWithPlainFs],
     logLevel: 'warning',
   });
+  const why = overBudget(statSync(outfile).size);
+  if (why !== undefined) throw new Error(`${outfile}: ${why}`);
 }
 
 /**
