@@ -164,18 +164,10 @@ export class Inventory {
     let keyChanged = false;
     await this.update(
       (db) => {
-        let changed = false;
-        for (const r of relevant) {
-          const entry = db.hosts[r.host];
-          if (!entry) continue; // removed meanwhile by another till
-          const before = JSON.stringify(entry);
-          const key = entry.key_fingerprint;
-          applyResult(entry, r, onSuccess, onAttempt);
-          changed ||= JSON.stringify(entry) !== before;
-          keyChanged ||= entry.key_fingerprint !== key;
-        }
+        const applied = applyResults(db, relevant, onSuccess, onAttempt);
+        keyChanged = applied.keyChanged;
         // A run that changed no entry (all answered, as before) leaves the database untouched.
-        return changed ? undefined : UNCHANGED;
+        return applied.changed ? undefined : UNCHANGED;
       },
       // Results change statuses: no need to re-render (and fsync) a config of 10,000 hosts every
       // run, unless a host's key changed (authorize, rotate-key), which picks its IdentityFile.
@@ -202,16 +194,29 @@ export class Inventory {
     } catch {
       return false;
     }
-    const db = this.store.reread(this.known);
-    for (const r of relevant) {
-      const entry = Object.hasOwn(db.hosts, r.host) ? db.hosts[r.host] : undefined;
-      if (!entry) continue;
-      const before = JSON.stringify(entry);
-      applyResult(entry, r, onSuccess, onAttempt);
-      if (JSON.stringify(entry) !== before) return false;
-    }
-    return true;
+    return !applyResults(this.store.reread(this.known), relevant, onSuccess, onAttempt).changed;
   }
+}
+
+/** Applies each result to its host's entry in `db` (a host removed meanwhile by another till is skipped). */
+function applyResults<T>(
+  db: HostsFile,
+  relevant: readonly HostResult<T>[],
+  onSuccess?: (entry: HostEntry, result: HostResult<T>) => void,
+  onAttempt?: (entry: HostEntry, result: HostResult<T>) => void,
+): { changed: boolean; keyChanged: boolean } {
+  let changed = false;
+  let keyChanged = false;
+  for (const r of relevant) {
+    const entry = Object.hasOwn(db.hosts, r.host) ? db.hosts[r.host] : undefined;
+    if (!entry) continue;
+    const before = JSON.stringify(entry);
+    const key = entry.key_fingerprint;
+    applyResult(entry, r, onSuccess, onAttempt);
+    changed ||= JSON.stringify(entry) !== before;
+    keyChanged ||= entry.key_fingerprint !== key;
+  }
+  return { changed, keyChanged };
 }
 
 /** What one host's result says about it: failures, last error, lifecycle status. */
