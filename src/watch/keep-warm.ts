@@ -1,11 +1,11 @@
 import { readFileSync } from 'node:fs';
-import { connect } from 'node:net';
 import { errorMessage } from '../core/errors.js';
 import type { TillPaths } from '../core/paths.js';
 import type { HostStatus } from '../core/state/hosts.js';
 import type { Inventory } from '../inventory/inventory.js';
 import { buildSshArgs } from '../ssh/args.js';
 import { SOURCE_LINE_RE } from '../ssh/config.js';
+import { masterAnswers } from '../ssh/master.js';
 import { runProcess } from '../ssh/process.js';
 import type { WatchService } from './daemon.js';
 import type { WarmSessions } from './warm-sessions.js';
@@ -62,33 +62,6 @@ export interface KeepWarmOptions {
   now?: () => number;
   /** Also hold one command session per kept host that is not restricted (the CLI's warm path). */
   sessions?: boolean;
-}
-
-/** A master's hello on its control socket (PROTOCOL.mux): length 8, MUX_MSG_HELLO (1), version 4. */
-const MUX_HELLO = Buffer.from('000000080000000100000004', 'hex');
-
-/**
- * Whether an ssh master serves this control socket: it sends its hello as soon as a
- * client connects. A socket file left by a killed master refuses the connection; a
- * master that is alive but stuck does not answer within `timeoutMs`.
- */
-export function masterAnswers(socket: string, timeoutMs = 10_000): Promise<boolean> {
-  return new Promise((resolve) => {
-    const conn = connect(socket);
-    let got = Buffer.alloc(0);
-    const done = (up: boolean) => {
-      clearTimeout(timer);
-      conn.destroy();
-      resolve(up);
-    };
-    const timer = setTimeout(() => done(false), timeoutMs);
-    conn.on('data', (chunk: Buffer) => {
-      got = Buffer.concat([got, chunk]);
-      if (got.length >= MUX_HELLO.length) done(got.subarray(0, MUX_HELLO.length).equals(MUX_HELLO));
-    });
-    conn.on('error', () => done(false));
-    conn.on('close', () => done(false));
-  });
 }
 
 export class KeepWarm {

@@ -8,7 +8,7 @@ import { execFileSync, spawnSync, type ChildProcess } from 'node:child_process';
 import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { masterAnswers } from '../../src/watch/keep-warm.js';
+import { masterAnswers } from '../../src/ssh/master.js';
 import type { Lab } from '../lab/lab.js';
 import { closeMasters, keepWarmFleet, till, tillOk, waitUntil, type TillRun } from '../lab/till.js';
 

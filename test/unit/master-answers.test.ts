@@ -3,7 +3,7 @@ import { existsSync, mkdtempSync, rmSync } from 'node:fs';
 import { createServer, type Server, type Socket } from 'node:net';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
-import { masterAnswers } from '../../src/watch/keep-warm.js';
+import { masterAnswers } from '../../src/ssh/master.js';
 
 /**
  * keep-warm's check that a master serves a control socket, against stand-in listeners:
