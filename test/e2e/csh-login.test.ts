@@ -2,8 +2,8 @@ import { execFileSync, spawnSync } from 'node:child_process';
 import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { setupCheck } from '../../src/protocol/host.js';
-import { cshSafeLine, GATE_REFUSED } from '../../src/protocol/wire.js';
+import { setupCheck, test } from '../../src/protocol/host.js';
+import { cshSafeLine, GATE_REFUSED, remoteScript } from '../../src/protocol/wire.js';
 import { startLab, type Lab, type LabHost } from '../lab/lab.js';
 import { closeMasters, hostResult, liveRelease, tempHome, till, tillOk } from '../lab/till.js';
 import { LOCAL_VERSION } from './helpers-remote.js';
@@ -145,6 +145,31 @@ describe('a tcsh login shell', { timeout: 600_000 }, () => {
     expect(r.stderr).toContain(GATE_REFUSED);
     expect(r.stdout).not.toContain('TILL_SETUP_CHECK');
     expect(readFileSync(join(h1.home, '.till/logs/gate.log'), 'utf8').trimEnd().split('\n').pop()).toMatch(/refused/);
+  });
+
+  it('the gate runs test-v2 only as registered: an added argument, a line break or a command after it is refused and nothing runs', () => {
+    const h1 = lab.hosts[1]!;
+    const v2 = remoteScript(test.versions[0]!.text);
+    const send = (line: string) =>
+      spawnSync('ssh', ['-F', join(home, 'ssh/config'), '-T', '--', 'till-h1', line], { encoding: 'utf8' });
+    const ok = send(v2);
+    expect(ok.status, ok.stderr).toBe(0);
+    expect(ok.stdout).toContain('TILL_TEST_SUCCESS');
+    expect(ok.stdout).not.toContain('TILL_LOGIN_CSH'); // the gate ran it with sh, TILL_GATE set
+    for (const [line, why] of [
+      [`${v2} 'x\ntouch pwned'`, /takes 0 arguments, got 1/],
+      [`${v2} --version`, /takes 0 arguments, got 1/],
+      [`${v2}; touch pwned`, /";" outside quotes/],
+      [`${v2}\ntouch pwned`, /not a till command: control character 0x0a outside quotes/],
+    ] as const) {
+      const r = send(line);
+      expect(r.status, line).toBe(1);
+      expect(r.stderr).toMatch(why);
+      expect(r.stdout).not.toContain('TILL_TEST_SUCCESS');
+    }
+    expect(existsSync(join(h1.home, 'pwned'))).toBe(false);
+    const log = readFileSync(join(h1.home, '.till/logs/gate.log'), 'utf8').trimEnd().split('\n');
+    expect(log.slice(-4).every((l) => l.includes('refused'))).toBe(true);
   });
 
   it('a restricted host wrongly remembered as csh: its gate refuses the one-line form, the plain line runs, the entry goes', async () => {
