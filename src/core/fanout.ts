@@ -165,7 +165,8 @@ function cancelledOutcome<T>(o: JobOutcome<T>): JobOutcome<T> {
   return { ...o, ok: false, failure: CANCELLED, exitCode: null };
 }
 
-function endpointKey(t: Target): string {
+/** What `perEndpoint` counts: one address (host and port), or one jump host. */
+export function endpointKey(t: Target): string {
   return t.entry.jump !== undefined ? `jump:${t.entry.jump}` : `${t.entry.host}:${t.entry.port}`;
 }
 

@@ -6,7 +6,7 @@ import type { Failure } from '../core/failure.js';
 import type { TillPaths } from '../core/paths.js';
 import type { DeployJournalWriter, DeployRun } from '../core/state/deploy-journal.js';
 import { raiseTo, lifecycleOf, type HostEntry } from '../core/state/hosts.js';
-import { envLocalAround, renderEnvLocal } from '../core/dotenv.js';
+import { renderEnvLocal } from '../core/dotenv.js';
 import {
   absoluteRemotePath,
   adoptedId,
@@ -65,6 +65,7 @@ import {
 import { plural } from '../core/format.js';
 import { saysDiskFull } from '../core/errors.js';
 import { formatBytes } from '../core/units.js';
+import { lookParams, type EarlyLooks } from './deploy-look.js';
 
 /** The deploy job's half of the fleet: staging and switching, as engine jobs. */
 export interface DeployPlan {
@@ -83,6 +84,8 @@ export interface DeployPlan {
    * has no .tillignore (its rules are rsync's, which the listing does not read).
    */
   listing?: string;
+  /** Looks sent to hosts before the source was walked (sendEarlyLooks): each host's job takes its own. */
+  looks?: EarlyLooks;
   connectTimeout?: number;
   timeoutMs?: number;
   /** Who deploys what and why, for the release record on each host. */
@@ -475,19 +478,16 @@ async function unchangedOn(
   const { run } = plan;
   const hash = contentHashOf(run.release);
   const live = entry.deploy?.current ?? null;
-  const env = envLocalAround(plan.source.envLocal);
   const state = run.hosts[name]?.state ?? 'pending';
-  if (plan.forceRelease || hash === '' || live === null || contentHashOf(live) !== hash || env === undefined) return;
+  if (plan.forceRelease || hash === '' || live === null || contentHashOf(live) !== hash) return;
   if (state !== 'pending' && state !== 'failed') return;
-  const layout = remoteLayout(entry.tekton_path);
-  const params = {
-    path: layout.path,
-    contentHash: hash,
+  const params = lookParams(entry, hash, {
     shared: run.options.shared,
     installation: run.installation,
-    envBefore: env[0],
-    envAfter: env[1],
-  };
+    envLocal: plan.source.envLocal,
+  });
+  if (params === undefined) return;
+  const layout = remoteLayout(entry.tekton_path);
   const ignoreFile = await tillIgnore(plan.source.dir);
   const compare = (dest: string, rsyncPath?: string) =>
     runProcess(
@@ -508,7 +508,8 @@ async function unchangedOn(
   // known when it has no .tillignore. Both known: equal or not decides, in this one round
   // trip. Else a dry-run rsync compares: on an unrestricted host one connection that
   // looks again (rsync's --rsync-path), on a restricted one an upload the gate allows.
-  const look = await deployScript(plan, name, deployCompare, params, signal);
+  const look = await (plan.looks?.take(name, params, signal) ??
+    deployScript(plan, name, deployCompare, params, signal));
   if (look.failure?.connection === true) return scriptOutcome(look);
   if (look.failure || !look.value) return;
   let report = look.value;

@@ -1,5 +1,5 @@
 import { execFileSync } from 'node:child_process';
-import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startLab, type Lab, type LabHost } from '../lab/lab.js';
@@ -96,6 +96,73 @@ describe('unchanged redeploy', { timeout: 600_000 }, () => {
     expect(text.stderr).toContain(`h0: unchanged (${ids[0]} stays live)`);
   });
 
+  it('the look goes out while the source is walked: unchanged, it is the one ssh per host; changed, it is ended unread and the deploy goes on', async () => {
+    const [h0, h1] = lab.hosts as [LabHost, LabHost];
+    // Every ssh till (or its rsync) starts goes through this wrapper, which notes whether it
+    // carries the look's script (deploy-compare) and to which host.
+    const bin = mkdtempSync('/tmp/t-dussh-');
+    const calls = join(bin, 'calls');
+    writeFileSync(
+      join(bin, 'ssh'),
+      [
+        '#!/bin/sh',
+        'case "$*" in *TILL_SAME_SETUP*) k=look ;; *) k=other ;; esac',
+        'case "$*" in *till-h0*) h=h0 ;; *till-h1*) h=h1 ;; *) h=none ;; esac',
+        `echo "$k $h" >> ${calls}`,
+        'exec /usr/bin/ssh "$@"',
+        '',
+      ].join('\n'),
+      { mode: 0o755 },
+    );
+    const env = { PATH: `${bin}:${process.env.PATH}` };
+    const noted = () => {
+      const text = existsSync(calls) ? readFileSync(calls, 'utf8') : '';
+      rmSync(calls, { force: true });
+      return text.split('\n').filter(Boolean).sort();
+    };
+    const run = async (extra: string[] = []) => {
+      const r = await till(home, ['host', 'deploy', 'h0', 'h1', '--source', src(), '--json', ...extra], {
+        timeoutMs: 120_000,
+        env,
+      });
+      expect(r.code, r.stderr).toBe(0);
+      return JSON.parse(r.stdout);
+    };
+    try {
+      // Unchanged: the look each host was sent before the walk is the one its job reads.
+      const same = await run();
+      for (const host of ['h0', 'h1']) expect(hostResult(same, host)).toMatchObject({ ok: true, phase: 'unchanged' });
+      expect(noted()).toEqual(['look h0', 'look h1']);
+
+      // Changed: each host still got the look (the walk had not said yet), and then the deploy.
+      const gateLines = readFileSync(join(h1.home, '.till/logs/gate.log'), 'utf8').split('\n').length;
+      writeFileSync(join(src(), 'README.md'), 'v2\n');
+      const changed = await run();
+      for (const host of ['h0', 'h1'])
+        expect(hostResult(changed, host)).toMatchObject({ ok: true, phase: 'switch', release: changed.release });
+      const seen = noted();
+      expect(seen.filter((l) => l.startsWith('look '))).toEqual(['look h0', 'look h1']);
+      expect(seen.filter((l) => l.startsWith('other ')).length).toBeGreaterThan(1);
+      expect(readFileSync(join(h0.home, 'projects/github/Tekton/README.md'), 'utf8')).toBe('v2\n');
+      expect(readFileSync(join(h1.home, 'projects/github/Tekton/README.md'), 'utf8')).toBe('v2\n');
+      // Through the gate: nothing refused. (Whether the look got as far as the gate before it
+      // was ended depends on how fast this small tree was walked.)
+      const gate = readFileSync(join(h1.home, '.till/logs/gate.log'), 'utf8')
+        .split('\n')
+        .slice(gateLines - 1)
+        .join('\n');
+      expect(gate).toMatch(/allowed deploy-switch/);
+      expect(gate).not.toMatch(/refused/);
+
+      // --force-release makes a release whatever the hosts have: no look is sent.
+      const forced = await run(['--force-release']);
+      for (const host of ['h0', 'h1']) expect(hostResult(forced, host)).toMatchObject({ ok: true, phase: 'switch' });
+      expect(noted().filter((l) => l.startsWith('look '))).toEqual([]);
+    } finally {
+      rmSync(bin, { recursive: true, force: true });
+    }
+  });
+
   it('a file changed on the host (drift) gets a real new release that fixes it; the other host stays', async () => {
     const [h0, h1] = lab.hosts as [LabHost, LabHost];
     const old = liveRelease(h0);
@@ -153,12 +220,13 @@ describe('unchanged redeploy', { timeout: 600_000 }, () => {
     await tillOk(home, ['host', 'unlock', 'h0', 'h1']);
   });
 
-  it('a corrupt journal stops the run before anything is sent: exit 4, the file left as it was', async () => {
+  it('a corrupt journal stops the run before it changes anything: exit 4, the file left as it was, the look sent ended', async () => {
     const [h0] = lab.hosts as [LabHost];
     const file = join(home, 'state', 'deploy-journal.json');
     const journal = readFileSync(file, 'utf8');
     writeFileSync(file, '{"runs": [');
-    // Frozen: anything sent to it would hold till until its 60 s timeout.
+    // Frozen: the look sent while the source is walked (read-only) gets no answer, and would
+    // hold till until its 60 s timeout if the failed run did not end it.
     h0.pause();
     try {
       const started = Date.now();

@@ -20,6 +20,7 @@ import type { RsyncProgress } from '../../deploy/rsync.js';
 import { gitRecord, hooksIn, resolveSource, treeDigests, type DeploySource } from '../../deploy/source.js';
 import { applyDeploy, dryRunJob, type DeployPlan, type DeployResultData, type DryRunData } from '../../ops/deploy.js';
 import { runDeploy, type RunEvent, type SwitchOrder } from '../../ops/deploy-run.js';
+import { sendEarlyLooks, type EarlyLooks } from '../../ops/deploy-look.js';
 import { DEFAULT_HOOK_TIMEOUT, type HookRun } from '../../protocol/hooks.js';
 import { plural } from '../../core/format.js';
 import type { Cli } from '../context.js';
@@ -253,289 +254,316 @@ export function registerDeployCommands(host: TillCommand, cli: Cli): void {
         'break a deploy lock left by a dead deploy (says whose it was; never a till host lock)',
       ),
   ).action(async (patterns: string[], opts: DeployOpts, cmd: Command) => {
-    const paths = cli.paths();
-    checkControlPath(paths);
-    const given = (name: string) => cmd.getOptionValueSource(name) === 'cli';
-    if (opts.pause !== undefined && opts.canary === undefined && opts.batchSize === undefined && !opts.resume)
-      throw new UsageError('--pause waits between batches', 'give --canary or --batch-size as well');
-    const inventory = new Inventory(paths);
-    const db = await inventory.read();
-    const timeoutMs = opts.timeout !== undefined ? opts.timeout * 1000 : undefined;
-    const journal = new DeployJournalWriter(paths);
+    // The looks sent before the walk (sendEarlyLooks) end with the command, whatever ends it.
+    const early: { looks?: EarlyLooks } = {};
+    try {
+      await deploy(cli, patterns, opts, cmd, early);
+    } finally {
+      early.looks?.cancel();
+    }
+  });
+}
 
-    let run: DeployRun;
-    let source: DeploySource;
-    /** The source's listing, for hosts whose live release may be the same (a fresh run without .tillignore). */
-    let listing: string | undefined;
-    let targets: Target[];
-    if (opts.resume) {
-      const again = RUN_OPTIONS.filter((o) => opts[o] !== undefined && o !== 'dryRun').concat(
-        opts.dryRun ? ['dryRun'] : [],
+/** `host deploy`: a run of a source to the targets, or --resume, or --dry-run. */
+async function deploy(
+  cli: Cli,
+  patterns: string[],
+  opts: DeployOpts,
+  cmd: Command,
+  early: { looks?: EarlyLooks },
+): Promise<void> {
+  const paths = cli.paths();
+  checkControlPath(paths);
+  const given = (name: string) => cmd.getOptionValueSource(name) === 'cli';
+  if (opts.pause !== undefined && opts.canary === undefined && opts.batchSize === undefined && !opts.resume)
+    throw new UsageError('--pause waits between batches', 'give --canary or --batch-size as well');
+  const inventory = new Inventory(paths);
+  const db = await inventory.read();
+  const timeoutMs = opts.timeout !== undefined ? opts.timeout * 1000 : undefined;
+  const journal = new DeployJournalWriter(paths);
+
+  let run: DeployRun;
+  let source: DeploySource;
+  /** The source's listing, for hosts whose live release may be the same (a fresh run without .tillignore). */
+  let listing: string | undefined;
+  let targets: Target[];
+  if (opts.resume) {
+    const again = RUN_OPTIONS.filter((o) => opts[o] !== undefined && o !== 'dryRun').concat(
+      opts.dryRun ? ['dryRun'] : [],
+    );
+    if (again.length > 0) {
+      throw new UsageError(
+        '--resume continues the interrupted deploy as it was; it takes no --source, --installation, --dry-run, --canary, --batch-size, --max-fail, --message or --force-release (--pause may change)',
       );
-      if (again.length > 0) {
-        throw new UsageError(
-          '--resume continues the interrupted deploy as it was; it takes no --source, --installation, --dry-run, --canary, --batch-size, --max-fail, --message or --force-release (--pause may change)',
-        );
-      }
-      const last = lastUnfinished(await journalStore(paths).read());
-      if (!last)
-        throw new UsageError('no interrupted deploy to resume', 'start one: till host deploy <targets> --source <dir>');
-      run = last;
-      const pending = Object.entries(run.hosts)
-        .filter(([, h]) => unfinished(h.state))
-        .map(([n]) => n);
-      const wanted =
-        hasTargets(patterns, opts) || opts.limit !== undefined
-          ? new Set(selectTargets(cli, db, patterns, opts, { whenNone: 'all' }).map((t) => t.name))
-          : undefined;
-      targets = pending
-        .filter((n) => db.hosts[n] !== undefined && (wanted === undefined || wanted.has(n)))
-        .map((n) => ({ name: n, entry: db.hosts[n]! }));
-      if (targets.length === 0) throw new UsageError(`run ${run.run} has no unfinished host among those targets`);
-      if (listHostsIfAsked(cli, targets, opts)) return;
-      source = { ...(await resolveSource(paths, { source: run.source })), name: run.installation };
-      if (!opts.json)
-        cli.err(`resuming deploy ${run.run} of ${run.release} on ${targets.map((t) => t.name).join(', ')}`);
-    } else {
-      targets = selectTargets(cli, db, patterns, opts);
-      if (listHostsIfAsked(cli, targets, opts)) return;
-      source = await resolveSource(paths, { source: opts.source, installation: opts.installation });
-      const shared = sharedPaths(opts.shared ?? []);
-      if (opts.dryRun) {
-        cli.exitCode = await runFleetCommand<DryRunData>({
-          cli,
-          inventory,
-          targets,
-          opts,
-          job: () => dryRunJob(paths, source, shared, { connectTimeout: opts.connectTimeout, timeoutMs }),
-          extraJson: (r) => ({ changes: r.data?.changes ?? [], current: r.data?.current ?? null }),
-          extraColumns: [['CHANGES', (r) => (r.data ? String(r.data.changes.length) : '-')]],
-          beforeSummary: (report) => {
-            for (const r of report.results) {
-              if (!r.data) continue;
-              cli.out(
-                `${cli.stdoutColor.bold(`== ${r.host}`)} (against ${r.data.current ?? 'nothing deployed yet'}): ${plural(r.data.changes.length, 'change')}`,
-              );
-              if (r.data.changes.length > 0) cli.out(r.data.changes.join('\n'));
-            }
+    }
+    const last = lastUnfinished(await journalStore(paths).read());
+    if (!last)
+      throw new UsageError('no interrupted deploy to resume', 'start one: till host deploy <targets> --source <dir>');
+    run = last;
+    const pending = Object.entries(run.hosts)
+      .filter(([, h]) => unfinished(h.state))
+      .map(([n]) => n);
+    const wanted =
+      hasTargets(patterns, opts) || opts.limit !== undefined
+        ? new Set(selectTargets(cli, db, patterns, opts, { whenNone: 'all' }).map((t) => t.name))
+        : undefined;
+    targets = pending
+      .filter((n) => db.hosts[n] !== undefined && (wanted === undefined || wanted.has(n)))
+      .map((n) => ({ name: n, entry: db.hosts[n]! }));
+    if (targets.length === 0) throw new UsageError(`run ${run.run} has no unfinished host among those targets`);
+    if (listHostsIfAsked(cli, targets, opts)) return;
+    source = { ...(await resolveSource(paths, { source: run.source })), name: run.installation };
+    if (!opts.json) cli.err(`resuming deploy ${run.run} of ${run.release} on ${targets.map((t) => t.name).join(', ')}`);
+  } else {
+    targets = selectTargets(cli, db, patterns, opts);
+    if (listHostsIfAsked(cli, targets, opts)) return;
+    source = await resolveSource(paths, { source: opts.source, installation: opts.installation });
+    const shared = sharedPaths(opts.shared ?? []);
+    if (opts.dryRun) {
+      cli.exitCode = await runFleetCommand<DryRunData>({
+        cli,
+        inventory,
+        targets,
+        opts,
+        job: () => dryRunJob(paths, source, shared, { connectTimeout: opts.connectTimeout, timeoutMs }),
+        extraJson: (r) => ({ changes: r.data?.changes ?? [], current: r.data?.current ?? null }),
+        extraColumns: [['CHANGES', (r) => (r.data ? String(r.data.changes.length) : '-')]],
+        beforeSummary: (report) => {
+          for (const r of report.results) {
+            if (!r.data) continue;
+            cli.out(
+              `${cli.stdoutColor.bold(`== ${r.host}`)} (against ${r.data.current ?? 'nothing deployed yet'}): ${plural(r.data.changes.length, 'change')}`,
+            );
+            if (r.data.changes.length > 0) cli.out(r.data.changes.join('\n'));
+          }
+        },
+      });
+      return;
+    }
+    // git and the hosts' looks run while the tree is hashed (an unchanged redeploy's
+    // local work is mostly these; each look is read-only, see sendEarlyLooks).
+    const gitDone = gitRecord(source.dir);
+    if (!opts.forceRelease) {
+      early.looks = sendEarlyLooks(
+        { paths, connectTimeout: opts.connectTimeout, timeoutMs },
+        targets,
+        { shared, installation: source.name, envLocal: source.envLocal },
+        { parallel: opts.serial ? 1 : opts.parallel },
+      );
+    }
+    // One turn of the event loop first: the spawns wait on a lazy import, which would
+    // otherwise resolve only after the (synchronous) walk. (gitRecord never rejects; the
+    // journal's read may, so it starts after the turn, awaited with no turn between.)
+    await new Promise((resolve) => setImmediate(resolve));
+    const past = journalStore(paths).read();
+    const digests = treeDigests(source.dir, shared, !existsSync(join(source.dir, '.tillignore')));
+    const hash = digests.hash;
+    listing = digests.listing;
+    const [git, journalNow] = await Promise.all([gitDone, past]);
+    const used = new Set(journalNow.runs.map((r) => r.release));
+    const maxFail = opts.maxFail ?? { count: 0 };
+    const progressive = opts.canary !== undefined || opts.batchSize !== undefined || given('maxFail');
+    run = {
+      run: newRunId(),
+      release: freshReleaseId(used, hash),
+      source: source.dir,
+      installation: source.name,
+      started: new Date().toISOString(),
+      options: {
+        shared,
+        keep: opts.keep,
+        maxFail: failLimit(maxFail, targets.length),
+        check: opts.check ?? null,
+        ...(opts.canary !== undefined ? { canary: opts.canary } : {}),
+        ...(opts.batchSize !== undefined ? { batchSize: formatAmount(opts.batchSize) } : {}),
+        maxFailSpec: formatAmount(maxFail),
+        ...(opts.pause !== undefined ? { pauseSec: opts.pause } : {}),
+        autoRollback: progressive && opts.autoRollback,
+        hooks: opts.hooks,
+        hookTimeout: opts.hookTimeout,
+        ...(opts.forceRelease ? { forceRelease: true } : {}),
+      },
+      record: {
+        deployer: lockOwner(),
+        commit: git?.commit ?? null,
+        dirty: git?.dirty ?? null,
+        message: opts.message ?? '',
+      },
+      hosts: Object.fromEntries(
+        targets.map((t) => [t.name, { state: 'pending' as const, at: new Date().toISOString() }]),
+      ),
+    };
+    early.looks?.keepFor(run.release);
+    await journal.begin(run);
+  }
+
+  const json = opts.json === true;
+  const order = switchOrderOf(run, opts.resume === true, opts.pause);
+  const record = run.record ?? { deployer: lockOwner(), commit: null, dirty: null, message: '' };
+  const hookTimeoutSec = run.options.hookTimeout ?? DEFAULT_HOOK_TIMEOUT;
+  const hooks = run.options.hooks !== false ? hooksIn(source.dir) : [];
+  const transfers = new Map<string, RsyncProgress>();
+  const plan: DeployPlan = {
+    paths,
+    run,
+    source,
+    forceUnlock: opts.forceUnlock === true,
+    forceRelease: run.options.forceRelease === true,
+    ...(listing !== undefined ? { listing } : {}),
+    ...(early.looks !== undefined ? { looks: early.looks } : {}),
+    connectTimeout: opts.connectTimeout,
+    timeoutMs,
+    record,
+    hooks: { run: hooks.length > 0, enabled: run.options.hooks !== false, timeoutSec: hookTimeoutSec },
+    keepLock: order.autoRollback,
+    // On a terminal, the live line shows the transfers under way (rsync --info=progress2).
+    ...(cli.stderrIsTTY && !json
+      ? {
+          onTransfer: (name: string, p: RsyncProgress) => {
+            transfers.set(name, p);
+            stage.refresh();
           },
-        });
+        }
+      : {}),
+    onStaged: (name, d) => {
+      transfers.delete(name);
+      if (json) return;
+      if (d.unchanged) {
+        stage.clear();
+        cli.err(`${name}: unchanged (${d.release} stays live)`);
         return;
       }
-      // git runs while the tree is hashed (an unchanged redeploy's local work is mostly these two).
-      const gitDone = gitRecord(source.dir);
-      // One turn of the event loop first: git's spawn waits on a lazy import, which would
-      // otherwise resolve only after the (synchronous) walk. (gitRecord never rejects; the
-      // journal's read may, so it starts after the turn, awaited with no turn between.)
-      await new Promise((resolve) => setImmediate(resolve));
-      const past = journalStore(paths).read();
-      const digests = treeDigests(source.dir, shared, !existsSync(join(source.dir, '.tillignore')));
-      const hash = digests.hash;
-      listing = digests.listing;
-      const [git, journalNow] = await Promise.all([gitDone, past]);
-      const used = new Set(journalNow.runs.map((r) => r.release));
-      const maxFail = opts.maxFail ?? { count: 0 };
-      const progressive = opts.canary !== undefined || opts.batchSize !== undefined || given('maxFail');
-      run = {
-        run: newRunId(),
-        release: freshReleaseId(used, hash),
-        source: source.dir,
-        installation: source.name,
-        started: new Date().toISOString(),
-        options: {
-          shared,
-          keep: opts.keep,
-          maxFail: failLimit(maxFail, targets.length),
-          check: opts.check ?? null,
-          ...(opts.canary !== undefined ? { canary: opts.canary } : {}),
-          ...(opts.batchSize !== undefined ? { batchSize: formatAmount(opts.batchSize) } : {}),
-          maxFailSpec: formatAmount(maxFail),
-          ...(opts.pause !== undefined ? { pauseSec: opts.pause } : {}),
-          autoRollback: progressive && opts.autoRollback,
-          hooks: opts.hooks,
-          hookTimeout: opts.hookTimeout,
-          ...(opts.forceRelease ? { forceRelease: true } : {}),
-        },
-        record: {
-          deployer: lockOwner(),
-          commit: git?.commit ?? null,
-          dirty: git?.dirty ?? null,
-          message: opts.message ?? '',
-        },
-        hosts: Object.fromEntries(
-          targets.map((t) => [t.name, { state: 'pending' as const, at: new Date().toISOString() }]),
-        ),
-      };
-      await journal.begin(run);
-    }
-
-    const json = opts.json === true;
-    const order = switchOrderOf(run, opts.resume === true, opts.pause);
-    const record = run.record ?? { deployer: lockOwner(), commit: null, dirty: null, message: '' };
-    const hookTimeoutSec = run.options.hookTimeout ?? DEFAULT_HOOK_TIMEOUT;
-    const hooks = run.options.hooks !== false ? hooksIn(source.dir) : [];
-    const transfers = new Map<string, RsyncProgress>();
-    const plan: DeployPlan = {
-      paths,
-      run,
-      source,
-      forceUnlock: opts.forceUnlock === true,
-      forceRelease: run.options.forceRelease === true,
-      ...(listing !== undefined ? { listing } : {}),
-      connectTimeout: opts.connectTimeout,
-      timeoutMs,
-      record,
-      hooks: { run: hooks.length > 0, enabled: run.options.hooks !== false, timeoutSec: hookTimeoutSec },
-      keepLock: order.autoRollback,
-      // On a terminal, the live line shows the transfers under way (rsync --info=progress2).
-      ...(cli.stderrIsTTY && !json
-        ? {
-            onTransfer: (name: string, p: RsyncProgress) => {
-              transfers.set(name, p);
-              stage.refresh();
-            },
-          }
-        : {}),
-      onStaged: (name, d) => {
-        transfers.delete(name);
-        if (json) return;
-        if (d.unchanged) {
-          stage.clear();
-          cli.err(`${name}: unchanged (${d.release} stays live)`);
-          return;
-        }
-        if (d.brokeLock) cli.err(`${name}: broke the lock held by ${d.brokeLock}`);
-        if (d.adopted) cli.err(`${name}: kept the existing directory as release ${d.adopted}`);
-        const what =
-          d.transferred && d.stats
-            ? `${d.stats.filesTransferred} of ${plural(d.stats.files, 'file')}, ${formatBytes(d.stats.literalBytes)} of data, ${formatBytes(d.stats.bytesSent)} sent`
-            : 'already staged, nothing transferred';
-        stage.clear();
-        cli.err(`staged ${name}: ${what}`);
-      },
-    };
-    if (!json) {
-      const commit =
-        record.commit !== null ? `, commit ${record.commit.slice(0, 12)}${record.dirty ? ' (dirty)' : ''}` : '';
-      cli.err(`deploying ${run.release} (${source.dir}${commit}) to ${plural(targets.length, 'host')}`);
-      if (hooks.length > 0) cli.err(`hooks: ${hooks.join(', ')} (timeout ${hookTimeoutSec} s)`);
-    }
-    const stage = new FleetReporter(cli, targets.length, {
-      json,
-      quietDone: true,
-      detail: () => describeTransfers(transfers),
-    });
-    const swap = new FleetReporter(cli, targets.length, {
-      json,
-      quietDone: order.canary > 0 || order.batchSize !== null,
-    });
-    const interrupt = interruptSignal();
-    let outcome;
-    try {
-      outcome = await runDeploy(plan, journal, targets, order, {
-        parallel: opts.serial ? 1 : opts.parallel,
-        attempts: opts.retries,
-        singleAttemptFor: (t) => t.entry.status === 'unreachable',
-        signal: interrupt.signal,
-        onEvent: (phase, e) => {
-          if (phase === 'stage') {
-            if (e.type === 'done' && !e.result.ok && !json) {
-              stage.clear();
-              cli.err(`${e.result.host}: staging ${e.result.status}: ${printable(e.result.error ?? '')}`);
-            }
-            stage.onEvent(e);
-          } else if (phase === 'switch') swap.onEvent(e);
-        },
-        onRun: (e) => {
-          if (json) return;
-          swap.clear();
-          const line = describeRunEvent(e, order);
-          if (line !== null) cli.err(line);
-        },
-      });
-    } finally {
-      stage.stop();
-      swap.stop();
-      interrupt.dispose();
-    }
-    const { report } = outcome;
-    await inventory.recordResults(report.results, undefined, (entry, r) =>
-      applyDeploy(entry, r, run.installation, record),
-    );
-    const notes: string[] = [];
-    if (!outcome.switched && outcome.stagingFailed > failLimit(order.maxFail, targets.length)) {
-      notes.push(
-        `no host was switched: ${plural(outcome.stagingFailed, 'host')} failed to stage and --max-fail is ${formatAmount(order.maxFail)}; fix them and run: till host deploy --resume`,
-      );
-    }
-    if (outcome.stopped !== null) {
-      const left = report.results.filter((r) => r.status === 'skipped').length;
-      if (left > 0)
-        notes.push(
-          `${plural(left, 'host')} staged but not switched (${outcome.stopped.message}); once fixed: till host deploy --resume`,
-        );
-    }
-    if (report.cancelled) notes.push('interrupted; finish with: till host deploy --resume');
-    if (outcome.stillLocked.length > 0)
-      notes.push(
-        `could not release the deploy lock on ${outcome.stillLocked.join(', ')}; --resume reuses it, or break it with --force-unlock`,
-      );
-    for (const r of report.results) {
-      if (r.data?.registered === false)
-        notes.push(
-          `${r.host}: the remote till did not register the installation: ${r.data.registerError ?? 'unknown error'}`,
-        );
-    }
-    if (json) {
-      cli.json({
-        ...(fleetJson(report, deployJsonExtra as (r: HostResult) => Record<string, unknown>) as object),
-        run: run.run,
-        release: run.release,
-        source: run.source,
-        installation: run.installation,
-        deployer: record.deployer,
-        commit: record.commit,
-        dirty: record.dirty,
-        message: record.message === '' ? null : record.message,
-        switched: outcome.switched,
-        batches: outcome.batches,
-        stopped: outcome.stopped,
-        rolledBack: outcome.rolledBack.map((b) => ({
-          host: b.host,
-          from: b.from,
-          to: b.to,
-          ok: b.ok,
-          error: b.error,
-          hooks: b.hooks.map(hookJson),
-        })),
-        notes,
-      });
-    } else {
-      const batched = outcome.batches.length > 1;
-      cli.out(
-        renderSummary(cli, report as never, [
-          ...(batched ? [batchColumn] : []),
-          ['RELEASE', (r) => (r as HostResult<DeployResultData>).data?.release ?? '-'],
-          [
-            'SENT',
-            (r) => {
-              const s = (r as HostResult<DeployResultData>).data?.stats;
-              return s ? formatBytes(s.bytesSent) : '-';
-            },
-          ],
-        ]),
-      );
-      // A failed hook's output (host text, escaped), where the operator looks first.
-      for (const r of report.results) {
-        for (const h of r.data?.hooks ?? []) {
-          if (h.outcome === 'ok' || h.outcome === 'skipped' || h.output === '') continue;
-          cli.err(`${r.host}: ${h.hook} hook output:\n${hookOutputTail(h)}`);
-        }
-      }
-      for (const n of notes) cli.err(n);
-    }
-    cli.exitCode = report.cancelled ? ExitCode.interrupted : report.ok ? ExitCode.ok : ExitCode.hostFailed;
+      if (d.brokeLock) cli.err(`${name}: broke the lock held by ${d.brokeLock}`);
+      if (d.adopted) cli.err(`${name}: kept the existing directory as release ${d.adopted}`);
+      const what =
+        d.transferred && d.stats
+          ? `${d.stats.filesTransferred} of ${plural(d.stats.files, 'file')}, ${formatBytes(d.stats.literalBytes)} of data, ${formatBytes(d.stats.bytesSent)} sent`
+          : 'already staged, nothing transferred';
+      stage.clear();
+      cli.err(`staged ${name}: ${what}`);
+    },
+  };
+  if (!json) {
+    const commit =
+      record.commit !== null ? `, commit ${record.commit.slice(0, 12)}${record.dirty ? ' (dirty)' : ''}` : '';
+    cli.err(`deploying ${run.release} (${source.dir}${commit}) to ${plural(targets.length, 'host')}`);
+    if (hooks.length > 0) cli.err(`hooks: ${hooks.join(', ')} (timeout ${hookTimeoutSec} s)`);
+  }
+  const stage = new FleetReporter(cli, targets.length, {
+    json,
+    quietDone: true,
+    detail: () => describeTransfers(transfers),
   });
+  const swap = new FleetReporter(cli, targets.length, {
+    json,
+    quietDone: order.canary > 0 || order.batchSize !== null,
+  });
+  const interrupt = interruptSignal();
+  let outcome;
+  try {
+    outcome = await runDeploy(plan, journal, targets, order, {
+      parallel: opts.serial ? 1 : opts.parallel,
+      attempts: opts.retries,
+      singleAttemptFor: (t) => t.entry.status === 'unreachable',
+      signal: interrupt.signal,
+      onEvent: (phase, e) => {
+        if (phase === 'stage') {
+          if (e.type === 'done' && !e.result.ok && !json) {
+            stage.clear();
+            cli.err(`${e.result.host}: staging ${e.result.status}: ${printable(e.result.error ?? '')}`);
+          }
+          stage.onEvent(e);
+        } else if (phase === 'switch') swap.onEvent(e);
+      },
+      onRun: (e) => {
+        if (json) return;
+        swap.clear();
+        const line = describeRunEvent(e, order);
+        if (line !== null) cli.err(line);
+      },
+    });
+  } finally {
+    stage.stop();
+    swap.stop();
+    interrupt.dispose();
+  }
+  const { report } = outcome;
+  await inventory.recordResults(report.results, undefined, (entry, r) =>
+    applyDeploy(entry, r, run.installation, record),
+  );
+  const notes: string[] = [];
+  if (!outcome.switched && outcome.stagingFailed > failLimit(order.maxFail, targets.length)) {
+    notes.push(
+      `no host was switched: ${plural(outcome.stagingFailed, 'host')} failed to stage and --max-fail is ${formatAmount(order.maxFail)}; fix them and run: till host deploy --resume`,
+    );
+  }
+  if (outcome.stopped !== null) {
+    const left = report.results.filter((r) => r.status === 'skipped').length;
+    if (left > 0)
+      notes.push(
+        `${plural(left, 'host')} staged but not switched (${outcome.stopped.message}); once fixed: till host deploy --resume`,
+      );
+  }
+  if (report.cancelled) notes.push('interrupted; finish with: till host deploy --resume');
+  if (outcome.stillLocked.length > 0)
+    notes.push(
+      `could not release the deploy lock on ${outcome.stillLocked.join(', ')}; --resume reuses it, or break it with --force-unlock`,
+    );
+  for (const r of report.results) {
+    if (r.data?.registered === false)
+      notes.push(
+        `${r.host}: the remote till did not register the installation: ${r.data.registerError ?? 'unknown error'}`,
+      );
+  }
+  if (json) {
+    cli.json({
+      ...(fleetJson(report, deployJsonExtra as (r: HostResult) => Record<string, unknown>) as object),
+      run: run.run,
+      release: run.release,
+      source: run.source,
+      installation: run.installation,
+      deployer: record.deployer,
+      commit: record.commit,
+      dirty: record.dirty,
+      message: record.message === '' ? null : record.message,
+      switched: outcome.switched,
+      batches: outcome.batches,
+      stopped: outcome.stopped,
+      rolledBack: outcome.rolledBack.map((b) => ({
+        host: b.host,
+        from: b.from,
+        to: b.to,
+        ok: b.ok,
+        error: b.error,
+        hooks: b.hooks.map(hookJson),
+      })),
+      notes,
+    });
+  } else {
+    const batched = outcome.batches.length > 1;
+    cli.out(
+      renderSummary(cli, report as never, [
+        ...(batched ? [batchColumn] : []),
+        ['RELEASE', (r) => (r as HostResult<DeployResultData>).data?.release ?? '-'],
+        [
+          'SENT',
+          (r) => {
+            const s = (r as HostResult<DeployResultData>).data?.stats;
+            return s ? formatBytes(s.bytesSent) : '-';
+          },
+        ],
+      ]),
+    );
+    // A failed hook's output (host text, escaped), where the operator looks first.
+    for (const r of report.results) {
+      for (const h of r.data?.hooks ?? []) {
+        if (h.outcome === 'ok' || h.outcome === 'skipped' || h.output === '') continue;
+        cli.err(`${r.host}: ${h.hook} hook output:\n${hookOutputTail(h)}`);
+      }
+    }
+    for (const n of notes) cli.err(n);
+  }
+  cli.exitCode = report.cancelled ? ExitCode.interrupted : report.ok ? ExitCode.ok : ExitCode.hostFailed;
 }
 
 const batchColumn: [string, (r: HostResult) => string] = [
