@@ -41,7 +41,7 @@ describe('till host init', () => {
     expect(JSON.parse(readFileSync(`${h}/schedule.json`, 'utf8')).sync).toBeDefined();
     expect(readFileSync(`${h}/ssh/config`, 'utf8')).toContain('Host till-*');
 
-    await tillOk(h, ['host', 'add', 'web1', 'deploy@web1.example.com']);
+    await tillOk(h, ['host', 'add', 'web1', 'deploy@127.0.0.5']);
     const db = readFileSync(`${h}/hosts-local.json`, 'utf8');
     const second = await tillOk(h, ['host', 'init']);
     expect(second.stderr).toContain('kept existing key');
@@ -201,15 +201,15 @@ describe('host inventory', () => {
   });
 
   it('adds, shows, lists and removes hosts, keeping the ssh config in step', async () => {
-    await tillOk(h, ['host', 'add', 'web1', 'deploy@10.0.0.1:2222', '--group', 'web', '--tekton-path', '/srv/tekton']);
-    await tillOk(h, ['host', 'add', '--port', '2200', 'v6', 'ops@[2001:db8::5]']);
+    await tillOk(h, ['host', 'add', 'web1', 'deploy@127.0.0.1:2222', '--group', 'web', '--tekton-path', '/srv/tekton']);
+    await tillOk(h, ['host', 'add', '--port', '2200', 'v6', 'ops@[::1]']);
     const list = JSON.parse((await tillOk(h, ['host', 'list', '--json'])).stdout);
     expect(list.hosts.map((x: { name: string }) => x.name)).toEqual(['v6', 'web1']);
     const web1 = JSON.parse((await tillOk(h, ['host', 'show', 'web1', '--json'])).stdout);
     expect(web1).toMatchObject({
       name: 'web1',
       user: 'deploy',
-      host: '10.0.0.1',
+      host: '127.0.0.1',
       port: 2222,
       status: 'untested',
       tekton_path: '/srv/tekton',
@@ -217,9 +217,9 @@ describe('host inventory', () => {
     });
     const table = (await tillOk(h, ['host', 'list'])).stdout;
     expect(table).toMatch(/^NAME\s+ADDRESS\s+STATUS/);
-    expect(table).toMatch(/v6\s+ops@\[2001:db8::5\]:2200\s+untested/);
+    expect(table).toMatch(/v6\s+ops@\[::1\]:2200\s+untested/);
     const config = readFileSync(`${h}/ssh/config`, 'utf8');
-    expect(config).toContain('Host till-v6\n    HostName 2001:db8::5\n    User ops\n    Port 2200');
+    expect(config).toContain('Host till-v6\n    HostName ::1\n    User ops\n    Port 2200');
 
     const dup = await till(h, ['host', 'add', 'web1', 'x@y']);
     expect(dup.code).toBe(2);
@@ -237,7 +237,7 @@ describe('host inventory', () => {
     const h2 = home();
     await tillOk(h2, ['host', 'init']);
     const runs = await Promise.all(
-      Array.from({ length: 20 }, (_, i) => till(h2, ['host', 'add', `c${i}`, `u@10.9.0.${i + 1}`])),
+      Array.from({ length: 20 }, (_, i) => till(h2, ['host', 'add', `c${i}`, `u@127.9.0.${i + 1}`])),
     );
     expect(runs.map((r) => r.code)).toEqual(Array(20).fill(0));
     const db = JSON.parse(readFileSync(`${h2}/hosts-local.json`, 'utf8'));
@@ -273,7 +273,7 @@ describe('host inventory', () => {
   it('treats names like constructor and toString as plain names, on every read', async () => {
     const h3 = home();
     await tillOk(h3, ['host', 'init']);
-    await tillOk(h3, ['host', 'add', 'constructor', 'u@10.0.0.9']);
+    await tillOk(h3, ['host', 'add', 'constructor', 'u@127.0.0.9']);
     // Later commands read the database the first one wrote (the sealed fast path).
     for (const args of [
       ['host', 'show', 'toString'],
@@ -287,7 +287,7 @@ describe('host inventory', () => {
     }
     await tillOk(h3, ['host', 'group', 'create', 'g', 'constructor']);
     const shown = JSON.parse((await tillOk(h3, ['host', 'show', 'constructor', '--json'])).stdout);
-    expect(shown).toMatchObject({ name: 'constructor', host: '10.0.0.9', groups: ['g'] });
+    expect(shown).toMatchObject({ name: 'constructor', host: '127.0.0.9', groups: ['g'] });
   });
 
   it('pubkey and remove answer --json', async () => {
@@ -295,7 +295,7 @@ describe('host inventory', () => {
     expect(pub.publicKey).toBe(readFileSync(`${h}/ssh/till_federation_ed25519.pub`, 'utf8').trim());
     expect(pub.fingerprint).toMatch(/^SHA256:[A-Za-z0-9+/]{43}$/);
     expect(pub.file).toBe(`${h}/ssh/till_federation_ed25519.pub`);
-    await tillOk(h, ['host', 'add', 'gone', 'u@10.0.0.77']);
+    await tillOk(h, ['host', 'add', 'gone', 'u@127.0.0.77']);
     const removed = await tillOk(h, ['host', 'remove', 'gone', '--json']);
     expect(JSON.parse(removed.stdout)).toEqual({ removed: 'gone', cleanedRemote: false });
     expect(readFileSync(`${h}/hosts-local.json`, 'utf8')).not.toContain('"gone"');
@@ -425,7 +425,7 @@ describe('ssh/config follows a hand-edited database', () => {
     copyFileSync('test/fixtures/seed-hosts-local.json', `${h}/hosts-local.json`);
     await tillOk(h, ['host', 'list']);
     const g = sshG(h, 'till-production');
-    expect(g.hostname).toBe('prod.example.com');
+    expect(g.hostname).toBe('127.0.20.1');
     expect(g.user).toBe('deploy');
     expect(g.port).toBe('22');
   });

@@ -316,7 +316,7 @@ describe('a hand-edited hosts-local.json with a hostile value in any field is re
     hosts: {
       h0: {
         user: 'deploy',
-        host: 'prod.example.com',
+        host: '127.0.20.1',
         port: 22,
         status: 'connected',
         added: '2025-01-05T10:00:00Z',
@@ -330,7 +330,7 @@ describe('a hand-edited hosts-local.json with a hostile value in any field is re
       },
       h1: {
         user: 'deploy',
-        host: '10.0.0.2',
+        host: '127.0.0.2',
         port: 2222,
         status: 'unreachable',
         previous_status: 'connected',
@@ -418,7 +418,7 @@ describe('a hand-edited hosts-local.json with a hostile value in any field is re
     await tillOk(home, ['host', 'list']);
     // Reading a hand-edited database rebuilds the config from it: that is the config no refusal may change.
     config = readFileSync(join(home, 'ssh', 'config'), 'utf8');
-    expect(config).toContain('Host till-h1\n    HostName 10.0.0.2\n');
+    expect(config).toContain('Host till-h1\n    HostName 127.0.0.2\n');
   });
 
   test(
@@ -439,7 +439,7 @@ describe('a hand-edited hosts-local.json with a hostile value in any field is re
         for (const args of n % 4 === 0
           ? [
               ['host', 'list'],
-              ['host', 'add', 'n9', 'u@10.0.0.9'],
+              ['host', 'add', 'n9', 'u@127.0.0.9'],
             ]
           : [['host', 'list']]) {
           const r = await runTill(home, args);

@@ -68,7 +68,7 @@ function writeFleet(): void {
         status: 'unreachable',
         previous_status: 'deployed',
         failures: 3,
-        last_error: 'connection refused: ssh: connect to host 10.0.0.34 port 22: Connection refused',
+        last_error: 'connection refused: ssh: connect to host 127.0.0.34 port 22: Connection refused',
         health: { ...snapshot(i), up: false, latencyMs: null, load1: null, reasons: ['down: connection refused'] },
       });
     if (name === 'web-07')
@@ -216,7 +216,7 @@ describe('till status', () => {
     expect(text).toMatch(/^db-3\s+down\s/m);
     expect(text).toMatch(/^HOST\s+STATE\s.*LATENCY\s+LOAD\s+DISK$/m);
     const joined = text.replace(/\n\s+/g, ' ');
-    expect(joined).toContain('db-3: connection refused: ssh: connect to host 10.0.0.34 port 22: Connection refused');
+    expect(joined).toContain('db-3: connection refused: ssh: connect to host 127.0.0.34 port 22: Connection refused');
     expect(joined).toContain('web-07: disk: 1 GiB free (1%) at /home/deploy/<script>alert(1)</script>, below 10%');
   });
 

@@ -21,8 +21,8 @@ describe('till watch --metrics', () => {
     const { home, cleanup } = tempHome();
     homes.push(cleanup);
     await tillOk(home, ['host', 'init']);
-    await tillOk(home, ['host', 'add', 'a', 'u@10.0.0.1']);
-    await tillOk(home, ['host', 'add', 'b', 'u@10.0.0.2']);
+    await tillOk(home, ['host', 'add', 'a', 'u@127.0.0.1:9']);
+    await tillOk(home, ['host', 'add', 'b', 'u@127.0.0.2:9']);
     const port = await freePort();
     const child = spawn(process.execPath, [TILL_BIN, 'watch', '--metrics', `127.0.0.1:${port}`], {
       env: { PATH: process.env.PATH, HOME: process.env.HOME, TILL_HOME: home, NO_COLOR: '1' },
@@ -60,7 +60,7 @@ describe('till metrics flags', () => {
     const { home, cleanup } = tempHome();
     homes.push(cleanup);
     await tillOk(home, ['host', 'init']);
-    await tillOk(home, ['host', 'add', 'a', 'u@10.0.0.1']);
+    await tillOk(home, ['host', 'add', 'a', 'u@127.0.0.1:9']);
     let child: import('node:child_process').ChildProcess | undefined;
     const run = till(home, ['metrics', '--serve', '0.0.0.0:0', '--metrics-allow-remote'], {
       onSpawn: (c) => (child = c),

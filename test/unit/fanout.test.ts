@@ -10,7 +10,7 @@ function entry(host: string, port = 22, status: HostEntry['status'] = 'connected
 function targets(n: number, sameEndpoint = false): Target[] {
   return Array.from({ length: n }, (_, i) => ({
     name: `h${i}`,
-    entry: entry(sameEndpoint ? '10.0.0.1' : `10.0.0.${i + 1}`),
+    entry: entry(sameEndpoint ? '127.0.0.1' : `127.0.0.${i + 1}`),
   }));
 }
 const tick = (ms = 5) => new Promise((r) => setTimeout(r, ms));
@@ -234,7 +234,7 @@ describe('runFleet: endpoints, events and results', () => {
   const behind = (jump: string | undefined, n: number, from = 0): Target[] =>
     Array.from({ length: n }, (_, i) => ({
       name: `j${from + i}`,
-      entry: { ...entry(`10.1.0.${from + i + 1}`), ...(jump !== undefined ? { jump } : {}) },
+      entry: { ...entry(`127.1.0.${from + i + 1}`), ...(jump !== undefined ? { jump } : {}) },
     }));
 
   it('hosts behind one ProxyJump share its per-endpoint limit, whatever their own addresses', async () => {

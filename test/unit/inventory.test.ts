@@ -118,9 +118,9 @@ describe('ssh/config follows hosts-local.json', () => {
     const seed = readFileSync('test/fixtures/seed-hosts-local.json', 'utf8');
     writeFileSync(paths.hostsDb, seed);
     const db = await inventory.read();
-    expect(db.hosts.production!.host).toBe('prod.example.com');
+    expect(db.hosts.production!.host).toBe('127.0.20.1');
     let config = readFileSync(paths.sshConfig, 'utf8');
-    expect(config).toContain('Host till-production\n    HostName prod.example.com\n    User deploy\n    Port 22\n');
+    expect(config).toContain('Host till-production\n    HostName 127.0.20.1\n    User deploy\n    Port 22\n');
     expect(renderedFrom(config)).toBe(hash(seed));
 
     const edited = seed.replace('"port": 22', '"port": 2022');

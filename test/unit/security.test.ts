@@ -57,7 +57,7 @@ describe('fingerprints and known_hosts', () => {
   });
 
   test('knownHostsName', () => {
-    expect(knownHostsName('10.0.0.1', 22)).toBe('10.0.0.1');
+    expect(knownHostsName('127.0.0.1', 22)).toBe('127.0.0.1');
     expect(knownHostsName('127.0.0.2', 2201)).toBe('[127.0.0.2]:2201');
   });
 
@@ -128,7 +128,7 @@ describe('ssh/config during a rotation', () => {
   const fp = (c: string) => `SHA256:${c.repeat(43)}`;
   const entry = (key?: string) => ({
     user: 'u',
-    host: '10.0.0.1',
+    host: '127.0.0.1',
     port: 22,
     status: 'connected' as const,
     added: '2025-01-01T00:00:00Z',
@@ -156,7 +156,7 @@ describe('ssh/config during a rotation', () => {
     expect(args).toContain('ControlPath=none');
     expect(args).toContain('IdentityFile=/tmp/t-cfg/ssh/k.new');
     expect(args.filter((a) => a.startsWith('IdentityFile='))).toHaveLength(1);
-    expect(args.slice(-3)).toEqual(['--', '10.0.0.1', 'echo ok']);
+    expect(args.slice(-3)).toEqual(['--', '127.0.0.1', 'echo ok']);
   });
 
   test('a host or group named like an Object property is just a name', () => {

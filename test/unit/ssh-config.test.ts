@@ -15,7 +15,7 @@ afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
 const entry = (over: Partial<HostsFile['hosts'][string]>) => ({
   user: 'deploy',
-  host: 'prod.example.com',
+  host: '127.0.20.1',
   port: 22,
   status: 'untested' as const,
   added: '2025-01-05T10:00:00Z',
@@ -43,7 +43,7 @@ describe('ssh/config', () => {
     hosts: {
       production: entry({ port: 2222 }),
       v6: entry({ host: '2001:db8::5', user: 'ops' }),
-      inner: entry({ host: '10.1.2.3', jump: 'production' }),
+      inner: entry({ host: '127.1.2.3', jump: 'production' }),
     },
     groups: {},
   };
@@ -58,7 +58,7 @@ describe('ssh/config', () => {
 
   it('gives ssh the effective options the seed and SPEC ask for', () => {
     const g = effective(file, 'till-production');
-    expect(g.get('hostname')).toEqual(['prod.example.com']);
+    expect(g.get('hostname')).toEqual(['127.0.20.1']);
     expect(g.get('user')).toEqual(['deploy']);
     expect(g.get('port')).toEqual(['2222']);
     expect(g.get('identityfile')).toEqual([paths.privateKey]);

@@ -21,7 +21,7 @@ describe('hosts-local.json', () => {
     const db = await store.read();
     expect(db.hosts.production).toMatchObject({
       user: 'deploy',
-      host: 'prod.example.com',
+      host: '127.0.20.1',
       port: 22,
       status: 'till-ready',
       installations: ['primary.tekton.us'],

@@ -9,7 +9,7 @@ function db(names: string[], groups: Record<string, string[]> = {}): HostsFile {
   for (const n of names)
     hosts[n] = {
       user: 'u',
-      host: 'h.example',
+      host: '127.0.0.1',
       port: 22,
       status: 'untested',
       added: '2024-01-01T00:00:00.000Z',

@@ -380,7 +380,7 @@ describe('hosts-local.json: a hostile value in any field of a hand-edited file i
       hosts: {
         h0: {
           user: 'deploy',
-          host: 'prod.example.com',
+          host: '127.0.20.1',
           port: 22,
           status: 'connected',
           added: '2025-01-05T10:00:00Z',
@@ -390,7 +390,7 @@ describe('hosts-local.json: a hostile value in any field of a hand-edited file i
         },
         h1: {
           user: 'deploy',
-          host: '10.0.0.2',
+          host: '127.0.0.2',
           port: 2222,
           status: 'connected',
           added: '2025-01-05T10:00:00Z',
