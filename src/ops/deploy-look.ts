@@ -54,6 +54,9 @@ interface Early {
   done: Promise<ScriptRun<DeployReport>>;
 }
 
+/** Sends one look; its signal ends it. */
+export type LookSender = (name: string, params: CompareParams, signal: AbortSignal) => Promise<ScriptRun<DeployReport>>;
+
 /**
  * An unchanged redeploy's cost is mostly waiting: for the walk of the source (its hash
  * says whether a host's live release may already be it), then for each host's look.
@@ -65,9 +68,6 @@ interface Early {
  * earlier); the others are ended unread (`keepFor`), and on a changed tree cost one
  * connection each that reads and writes nothing.
  */
-/** Sends one look; its signal ends it. */
-export type LookSender = (name: string, params: CompareParams, signal: AbortSignal) => Promise<ScriptRun<DeployReport>>;
-
 export function sendEarlyLooks(
   call: { paths: TillPaths; connectTimeout?: number; timeoutMs?: number; send?: LookSender },
   targets: readonly Target[],

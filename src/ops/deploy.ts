@@ -467,7 +467,8 @@ export function stageJob(plan: DeployPlan, journal: DeployJournalWriter, locked:
  * on a restricted one a dry-run upload its gate allows. No difference: the host's
  * outcome, unchanged, nothing written. A manual lock: the host's outcome, held. A lost
  * connection: that failure. Anything else (a difference, drift, a refusal): undefined,
- * the normal two-phase deploy.
+ * the normal two-phase deploy. The look may already be on its way (plan.looks: sent
+ * while the source was walked); the first attempt reads that one.
  */
 async function unchangedOn(
   plan: DeployPlan,
