@@ -65,8 +65,8 @@ export type LookSender = (name: string, params: CompareParams, signal: AbortSign
  * whose database entry names a live release, it is sent as if the new release had that
  * release's content hash. Once the walk is done, the looks of hosts whose hash it
  * matches are taken by their jobs (the same look, with the same arguments, sent ~100 ms
- * earlier); the others are ended unread (`keepFor`), and on a changed tree cost one
- * connection each that reads and writes nothing.
+ * earlier); the others are ended unread (`keepFor`): on a changed tree, one connection
+ * each that writes nothing and whose answer is not used.
  */
 export function sendEarlyLooks(
   call: { paths: TillPaths; connectTimeout?: number; timeoutMs?: number; send?: LookSender },
