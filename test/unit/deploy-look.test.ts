@@ -71,6 +71,24 @@ describe('sendEarlyLooks', () => {
     expect(sent[1]!.params.contentHash).toBe('def456');
   });
 
+  it("sends no look for a live release id that is not one of till's: the hash sent is only ever 6 hex digits cut from the end", () => {
+    const { sent, send } = recorder();
+    sendEarlyLooks(
+      { paths, send },
+      [
+        target('a', 2201, '20240101T000000Z-abc123; touch /tmp/x'),
+        target('b', 2202, '20240101T000000Z-abc123\n'),
+        target('c', 2203, '20240101T000000Z-ABC123'),
+        target('d', 2204, '../../x-abc12'),
+        target('e', 2205, '$(id)-abc123'),
+      ],
+      setup,
+    );
+    expect(sent.map((s) => [s.name, s.params.contentHash])).toEqual([['e', 'abc123']]);
+    // the rest of the id never goes on the wire: the look's arguments are what a look for abc123 sends
+    expect(sent[0]!.params).toEqual(lookParams(entry(2205), 'abc123', setup));
+  });
+
   it('sends nothing when the source .env.local cannot be compared (a switch would write it anew)', () => {
     const { sent, send } = recorder();
     const looks = sendEarlyLooks({ paths, send }, [target('a', 2201, live('abc123'))], {
