@@ -16,13 +16,6 @@ import { chmod, chown, open, rename, rm, stat } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
 
 /**
- * Whether a path exists: the file itself is read later, with its own errors. A path that
- * cannot be reached (EACCES on a folder above it) is an error, not "missing": taking it
- * for missing made till call an unreadable TILL_HOME "not initialised" and try to
- * create a key over one it cannot see. Synchronous (a local stat): every command asks
- * it first, and an asynchronous first file operation costs a start libuv's threads.
- */
-/**
  * The fs given to proper-lockfile (its `fs` option): only the calls it makes. Given
  * node:fs itself (its default, once the build replaced graceful-fs), its sync adapter
  * copies every property of it (`{ ...fs }`), which reads `fs.ReadStream` and so loads
@@ -41,6 +34,13 @@ export const LOCK_FS = {
   utimesSync,
 };
 
+/**
+ * Whether a path exists: the file itself is read later, with its own errors. A path that
+ * cannot be reached (EACCES on a folder above it) is an error, not "missing": taking it
+ * for missing made till call an unreadable TILL_HOME "not initialised" and try to
+ * create a key over one it cannot see. Synchronous (a local stat): every command asks
+ * it first, and an asynchronous first file operation costs a start libuv's threads.
+ */
 export async function pathExists(path: string): Promise<boolean> {
   try {
     accessSync(path);

@@ -5,12 +5,6 @@ import { errorMessage, FailedError } from './errors.js';
 import { LOCK_FS } from './fs.js';
 import type { TillPaths } from './paths.js';
 
-/**
- * One run at a time of an operation on this TILL_HOME (e.g. `sync`: two at once on one
- * checkout would have git fail on index.lock halfway). Not waited for: the second run
- * fails at once, naming the lock, and changes nothing. The lock's mtime is refreshed
- * while the run lives, so a run that died leaves a lock that goes stale in 30 s.
- */
 /** Is a run of `name` going on now (its lock held and fresh)? For callers that would rather wait than fail. */
 export async function isRunLocked(paths: TillPaths, name: string): Promise<boolean> {
   return lockfile
@@ -18,6 +12,12 @@ export async function isRunLocked(paths: TillPaths, name: string): Promise<boole
     .catch(() => false);
 }
 
+/**
+ * One run at a time of an operation on this TILL_HOME (e.g. `sync`: two at once on one
+ * checkout would have git fail on index.lock halfway). Not waited for: the second run
+ * fails at once, naming the lock, and changes nothing. The lock's mtime is refreshed
+ * while the run lives, so a run that died leaves a lock that goes stale in 30 s.
+ */
 export async function withRunLock<T>(paths: TillPaths, name: string, what: string, run: () => Promise<T>): Promise<T> {
   await mkdir(paths.stateDir, { recursive: true, mode: 0o700 });
   const target = join(paths.stateDir, `${name}.run`);
