@@ -139,81 +139,125 @@ function walkTree(dir: string, shared: readonly string[], visit: (path: string, 
 }
 
 /**
- * A short hash of the tree as rsync will see it (relative paths, sizes, mtimes,
- * modes), for the release id: two deploys of the same tree share it. Synchronous on
- * purpose: thousands of lstat calls through the thread pool cost far more than the
- * calls themselves, and nothing else runs while a deploy starts.
+ * GNU find's arguments for the listing: the expression deploy-compare-v2 runs in a
+ * release on a host (src/protocol/deploy.ts), with a prune for each shared path (a shared
+ * path holds no glob character: sharedPathProblem).
  */
-export function treeHash(dir: string, shared: readonly string[]): string {
-  return treeDigests(dir, shared, false).hash;
+function listingFindArgs(shared: readonly string[]): string[] {
+  return [
+    '.',
+    '(',
+    '-name',
+    '.git',
+    '-o',
+    '-name',
+    '*.pyc',
+    '-o',
+    '-name',
+    '__pycache__',
+    '-o',
+    '-type',
+    'd',
+    '(',
+    '-name',
+    'logs',
+    '-o',
+    '-name',
+    'tmp',
+    ')',
+    '-o',
+    '-path',
+    './.env.local',
+    ...shared.flatMap((s) => ['-o', '-path', `./${s}`]),
+    ')',
+    '-prune',
+    '-o',
+    '-type',
+    'd',
+    '-printf',
+    'd %m %P\\0',
+    '-o',
+    '-type',
+    'l',
+    '-printf',
+    'l %P\\n%l\\0',
+    '-o',
+    '-printf',
+    '%y %m %s %T@ %P\\0',
+  ];
+}
+
+/** One record of the listing as GNU find prints it: a folder, a link, or anything else with its size and mtime. */
+const LISTING_RECORD = /^(?:d [0-7]+ |l |[fpscbDU] [0-7]+ \d+ -?\d+\.\d{10} )/;
+
+/**
+ * The source's listing as deploy-compare-v2 lists a release on a host (`treeListing`
+ * says what it holds): its sha256, hex. Listed by the controller's own GNU find with the
+ * host's expression where it has one, so the listing is the host's by construction; the
+ * find runs beside till (the deploy starts its looks meanwhile) and till only sorts and
+ * hashes what it prints, as the host's `sort -z | sha256sum` do. Where there is no GNU
+ * find (BSD, busybox) or it fails, till walks the tree itself (`treeListing`). The first
+ * 6 hex digits are also the release id's content hash: two deploys of the same tree, as
+ * rsync sees it, share it.
+ */
+export async function listSource(dir: string, shared: readonly string[]): Promise<string> {
+  const out: Buffer[] = [];
+  const found = await runProcess('find', listingFindArgs(shared), {
+    cwd: dir,
+    env: { ...process.env, LC_ALL: 'C' },
+    onStdout: (chunk) => out.push(chunk),
+  });
+  if (found.exitCode === 0 && found.spawnError === undefined) {
+    // latin1: one char per byte, so the sort below is bytewise (LC_ALL=C sort -z) and the hash sees the bytes find printed.
+    const records = Buffer.concat(out).toString('latin1').split('\0');
+    if (records.pop() === '' && /^d [0-7]+ $/.test(records[0] ?? '') && records.every((r) => LISTING_RECORD.test(r)))
+      return createHash('sha256')
+        .update(`${records.sort().join('\0')}\0`, 'latin1')
+        .digest('hex');
+  }
+  return treeListing(dir, shared);
 }
 
 /**
- * The tree's hash (`treeHash`) and, with `withListing`, its listing as deploy-compare-v2
- * lists a release on a host (sha256, hex), in one walk. The listing: the folder itself
- * (path "") and the entries rsync transfers with the deploy's excludes (the seed's,
- * `/.env.local`, each `/<shared>`; a folder named logs or tmp, not a file), one record
- * each, sorted bytewise: `d <mode> <path>`, `l <path>\n<target>`, else `<type> <mode>
- * <size> <mtime s.ns0> <path>` (GNU find's %y %m %s %T@ %P), each ended by a NUL. A
- * .tillignore adds rsync filter rules this does not read: the caller asks for no listing then.
+ * The tree's listing as deploy-compare-v2 lists a release on a host (sha256, hex), walked
+ * here: the folder itself (path "") and the entries rsync transfers with the deploy's
+ * excludes (the seed's, `/.env.local`, each `/<shared>`; a folder named logs or tmp, not
+ * a file), one record each, sorted bytewise: `d <mode> <path>`, `l <path>\n<target>`,
+ * else `<type> <mode> <size> <mtime s.ns0> <path>` (GNU find's %y %m %s %T@ %P), each
+ * ended by a NUL. A .tillignore adds rsync filter rules this does not read: the caller
+ * then compares with rsync instead. Synchronous on purpose: thousands of lstat calls
+ * through the thread pool cost far more than the calls themselves.
  */
-export function treeDigests(
-  dir: string,
-  shared: readonly string[],
-  withListing: boolean,
-): { hash: string; listing?: string } {
-  const hash = createHash('sha256');
-  const skipTop = new Set(shared.map((s) => s.split('/')[0]!));
+export function treeListing(dir: string, shared: readonly string[]): string {
   const listTop = new Set(['.env.local', ...shared]);
   const records: Buffer[] = [];
   const mode = (st: BigIntStats) => (st.mode & 0o7777n).toString(8);
   // Paths are built by hand: path.join's normalising of ~2 per entry showed in a deploy's profile.
   const base = dir.endsWith('/') ? dir : `${dir}/`;
-  if (withListing) records.push(Buffer.from(`d ${mode(lstatSync(dir, { bigint: true }))} \0`));
-  // inHash, inList: whether this subtree is in the hash's walk (the seed's rules, by
-  // name), in rsync's transfer (its exclude rules); a shared path a/b leaves a out of
-  // the hash, only a/b out of the transfer.
-  const walk = (rel: string, inHash: boolean, inList: boolean): void => {
+  records.push(Buffer.from(`d ${mode(lstatSync(dir, { bigint: true }))} \0`));
+  const walk = (rel: string): void => {
     for (const name of readdirSync(rel === '' ? dir : base + rel).sort()) {
       const path = rel === '' ? name : `${rel}/${name}`;
-      const named = name === '.git' || name === '__pycache__' || name.endsWith('.pyc');
-      const hashed =
-        inHash &&
-        !named &&
-        name !== 'logs' &&
-        name !== 'tmp' &&
-        !(rel === '' && (skipTop.has(name) || name === '.env.local'));
-      let listed = inList && !named && !listTop.has(path);
-      if (!hashed && !listed) continue;
+      if (name === '.git' || name === '__pycache__' || name.endsWith('.pyc') || listTop.has(path)) continue;
       const st = lstatSync(base + path, { bigint: true });
-      const isDir = st.isDirectory();
-      if (isDir && (name === 'logs' || name === 'tmp')) listed = false;
-      if (hashed) hash.update(`${path}\0${st.mode}\0${st.size}\0${Math.floor(msOf(st.mtimeNs))}\n`);
-      if (listed) {
-        if (isDir) records.push(Buffer.from(`d ${mode(st)} ${path}\0`));
-        else if (st.isSymbolicLink()) records.push(Buffer.from(`l ${path}\n${readlinkSync(base + path)}\0`));
-        else {
-          const ns = st.mtimeNs;
-          const frac = (((ns % 1_000_000_000n) + 1_000_000_000n) % 1_000_000_000n).toString().padStart(9, '0');
-          const at = `${floorDiv(ns, 1_000_000_000n)}.${frac}0`;
-          records.push(Buffer.from(`${typeLetter(st)} ${mode(st)} ${st.size} ${at} ${path}\0`));
-        }
+      if (st.isDirectory()) {
+        if (name === 'logs' || name === 'tmp') continue;
+        records.push(Buffer.from(`d ${mode(st)} ${path}\0`));
+        walk(path);
+      } else if (st.isSymbolicLink()) records.push(Buffer.from(`l ${path}\n${readlinkSync(base + path)}\0`));
+      else {
+        const ns = st.mtimeNs;
+        const frac = (((ns % 1_000_000_000n) + 1_000_000_000n) % 1_000_000_000n).toString().padStart(9, '0');
+        const at = `${floorDiv(ns, 1_000_000_000n)}.${frac}0`;
+        records.push(Buffer.from(`${typeLetter(st)} ${mode(st)} ${st.size} ${at} ${path}\0`));
       }
-      if (isDir && (hashed || listed)) walk(path, hashed, listed);
     }
   };
-  walk('', true, withListing);
-  if (!withListing) return { hash: hash.digest('hex') };
+  walk('');
   records.sort(Buffer.compare);
   const listing = createHash('sha256');
   for (const r of records) listing.update(r);
-  return { hash: hash.digest('hex'), listing: listing.digest('hex') };
-}
-
-/** Node's own `mtimeMs` of a plain Stats (sec * 1e3 + nsec / 1e6, as doubles), which the hash has always used. */
-function msOf(ns: bigint): number {
-  const sec = floorDiv(ns, 1_000_000_000n);
-  return Number(sec) * 1e3 + Number(ns - sec * 1_000_000_000n) / 1e6;
+  return listing.digest('hex');
 }
 
 function floorDiv(a: bigint, b: bigint): bigint {

@@ -58,13 +58,14 @@ interface Early {
 export type LookSender = (name: string, params: CompareParams, signal: AbortSignal) => Promise<ScriptRun<DeployReport>>;
 
 /**
- * An unchanged redeploy's cost is mostly waiting: for the walk of the source (its hash
- * says whether a host's live release may already be it), then for each host's look.
+ * An unchanged redeploy's cost is mostly waiting: for the walk of the source
+ * (`listSource`: its hash says whether a host's live release may already be it), then
+ * for each host's look.
  * The look only reads, so it can go first: to every host among the first the fan-out
  * would start (`parallel`, at most `perEndpoint` on one address, as the engine counts)
  * whose database entry names a live release, it is sent as if the new release had that
  * release's content hash. Once the walk is done, the looks of hosts whose hash it
- * matches are taken by their jobs (the same look, with the same arguments, sent ~100 ms
+ * matches are taken by their jobs (the same look, with the same arguments, sent
  * earlier); the others are ended unread (`keepFor`): on a changed tree, one connection
  * each that writes nothing and whose answer is not used.
  */

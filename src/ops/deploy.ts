@@ -80,7 +80,7 @@ export interface DeployPlan {
    */
   forceRelease: boolean;
   /**
-   * The source as deploy-compare-v2 lists a release (`treeDigests`), when the source
+   * The source as deploy-compare-v2 lists a release (`listSource`), when the source
    * has no .tillignore (its rules are rsync's, which the listing does not read).
    */
   listing?: string;

@@ -697,7 +697,7 @@ echo TILL_SAME_SETUP`;
  * rsync's --delete leaves those too), sorted bytewise; a folder as its mode, a symlink
  * as its target, anything else as type, mode, size and mtime to the nanosecond (rsync's
  * quick check with --modify-window=-1). The client compares it with the same listing of
- * its source (`treeDigests`): equal, the host is left as it is; not equal, a normal
+ * its source (`listSource`): equal, the host is left as it is; not equal, a normal
  * deploy. No GNU find or sha256sum on the host, or the user is root (rsync -a then also
  * keeps owners, which the listing leaves out): TILL_TREE_UNKNOWN, and the client compares
  * with a dry-run rsync instead (as always with v1: an older gate refuses v2, and the

@@ -1,5 +1,5 @@
 import { execFileSync } from 'node:child_process';
-import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startLab, type Lab, type LabHost } from '../lab/lab.js';
@@ -94,6 +94,32 @@ describe('unchanged redeploy', { timeout: 600_000 }, () => {
     const text = await till(home, ['host', 'deploy', 'h0', '--source', src()]);
     expect(text.code).toBe(0);
     expect(text.stderr).toContain(`h0: unchanged (${ids[0]} stays live)`);
+  });
+
+  it('a controller without GNU find walks the source itself and lists it the same: the hosts stay unchanged', async () => {
+    const [h0, h1] = lab.hosts as [LabHost, LabHost];
+    const ids = [liveRelease(h0), liveRelease(h1)];
+    // A `find` that fails comes first on PATH (as BSD find refuses -printf).
+    const bin = mkdtempSync('/tmp/t-dufind-');
+    symlinkSync('/bin/false', join(bin, 'find'));
+    try {
+      const r = await till(home, ['host', 'deploy', 'h0', 'h1', '--source', src(), '--json'], {
+        timeoutMs: 120_000,
+        env: { PATH: `${bin}:${process.env.PATH}` },
+      });
+      expect(r.code, r.stderr).toBe(0);
+      const doc = JSON.parse(r.stdout);
+      for (const [i, host] of ['h0', 'h1'].entries())
+        expect(hostResult(doc, host)).toMatchObject({
+          ok: true,
+          unchanged: true,
+          release: ids[i],
+          compared: 'listing',
+        });
+      expect([liveRelease(h0), liveRelease(h1)]).toEqual(ids);
+    } finally {
+      rmSync(bin, { recursive: true, force: true });
+    }
   });
 
   it('the look goes out while the source is walked: unchanged, it is the one ssh per host; changed, it is ended unread and the deploy goes on', async () => {

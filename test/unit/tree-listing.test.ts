@@ -4,6 +4,7 @@ import {
   chmodSync,
   mkdirSync,
   mkdtempSync,
+  renameSync,
   rmSync,
   statSync,
   symlinkSync,
@@ -12,13 +13,14 @@ import {
 import { dirname, join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { buildDeployRsyncArgs, deployExcludeArgs } from '../../src/deploy/rsync.js';
-import { treeDigests, treeHash } from '../../src/deploy/source.js';
+import { listSource, treeListing } from '../../src/deploy/source.js';
 import { deployCompare, parseDeployReport, type CompareParams } from '../../src/protocol/deploy.js';
 import { commandLine } from '../../src/protocol/wire.js';
 
 /**
  * An unchanged redeploy decides by a listing (issue 19): deploy-compare-v2 lists the live
- * release on the host, `treeDigests` lists the source, and equal means rsync would find
+ * release on the host, `listSource` lists the source (with the controller's GNU find, or
+ * `treeListing`'s own walk where there is none: both are checked), and equal means rsync would find
  * nothing to do. The oracle is rsync itself: for each change made to a release (or to the
  * source), the listings differ exactly when a dry-run rsync of the deploy (its excludes,
  * --delete, --modify-window=-1) reports a change. The script runs in a real sh with GNU
@@ -93,10 +95,13 @@ describe('the listing of an unchanged redeploy agrees with rsync', () => {
     ])
       .split('\n')
       .filter((l) => /^([<>ch.*][fdLDS]|\*deleting)/.test(l) && !/^\.[dL]\.\.t\.+ /.test(l)).length > 0;
-  const verdicts = () => {
+  const verdicts = async () => {
     const listed = hostListing();
     expect(listed).toMatch(/^[0-9a-f]{64}$/);
-    return { listingDiffers: listed !== treeDigests(src(), SHARED, true).listing, rsyncSeesChange: rsyncSeesChange() };
+    const source = await listSource(src(), SHARED);
+    // till's own walk (no GNU find on the controller) lists the source as GNU find does.
+    expect(treeListing(src(), SHARED)).toBe(source);
+    return { listingDiffers: listed !== source, rsyncSeesChange: rsyncSeesChange() };
   };
   const inRelease = (cmd: string) => asUser(['/bin/sh', '-c', `cd "$1" && ${cmd}`, 'sh', R()]);
 
@@ -119,6 +124,11 @@ describe('the listing of an unchanged redeploy agrees with rsync', () => {
     write('lib/data/z', 'a data folder deeper down is sent\n');
     write('name with space.txt', 's\n');
     write('ünïcode.txt', 'u\n');
+    // Names a listing must not misread: a newline (a link's record holds one), a leading
+    // dash (an option where a path goes), find's own escapes and directives.
+    write('two\nlines', 'n\n');
+    write('-rf', 'dash\n');
+    write('back\\slash %P %s', 'esc\n');
     mkdirSync(join(src(), 'empty'));
     symlinkSync('lib/a.txt', join(src(), 'link'));
     chmodSync(src(), 0o755);
@@ -137,11 +147,9 @@ describe('the listing of an unchanged redeploy agrees with rsync', () => {
     expect(out).not.toMatch(/^TILL_TREE [0-9a-f]/m);
   });
 
-  it('a fresh release lists as its source; the hash of the tree is what it always was', () => {
+  it('a fresh release lists as its source', async () => {
     release();
-    expect(verdicts()).toEqual({ listingDiffers: false, rsyncSeesChange: false });
-    expect(treeDigests(src(), SHARED, false).hash).toBe(treeHash(src(), SHARED));
-    expect(treeDigests(src(), SHARED, true).hash).toBe(treeHash(src(), SHARED));
+    expect(await verdicts()).toEqual({ listingDiffers: false, rsyncSeesChange: false });
   });
 
   const ns = (path: string) => statSync(path, { bigint: true }).mtimeNs;
@@ -191,9 +199,80 @@ describe('the listing of an unchanged redeploy agrees with rsync', () => {
     ['the source: a new file', () => writeFileSync(join(src(), 'lib/newer.txt'), 'n\n'), true],
   ];
   for (const [what, change, differs] of cases)
-    it(`${what}: ${differs ? 'differs' : 'the same'}, as rsync says`, () => {
+    it(`${what}: ${differs ? 'differs' : 'the same'}, as rsync says`, async () => {
       release();
       change();
-      expect(verdicts()).toEqual({ listingDiffers: differs, rsyncSeesChange: differs });
+      expect(await verdicts()).toEqual({ listingDiffers: differs, rsyncSeesChange: differs });
     });
+
+  it("a name that is not UTF-8: GNU find lists it as the host's does (till's own walk cannot read it)", async () => {
+    const name = Buffer.from([0x6e, 0xff, 0xfe, 0x2e, 0x74]);
+    const inSource = Buffer.concat([Buffer.from(`${src()}/lib/`), name]);
+    writeFileSync(inSource, 'latin\n');
+    try {
+      release();
+      expect(rsyncSeesChange()).toBe(false);
+      expect(await listSource(src(), SHARED)).toBe(hostListing());
+      expect(() => treeListing(src(), SHARED)).toThrow(/ENOENT/);
+      // Its last byte other on the host: the listings differ, as rsync says.
+      renameSync(
+        Buffer.concat([Buffer.from(`${R()}/lib/`), name]),
+        Buffer.concat([Buffer.from(`${R()}/lib/`), name.subarray(0, 4), Buffer.from('u')]),
+      );
+      expect(rsyncSeesChange()).toBe(true);
+      expect(await listSource(src(), SHARED)).not.toBe(hostListing());
+    } finally {
+      rmSync(inSource, { force: true });
+    }
+  });
+});
+
+describe('the source listed without GNU find', () => {
+  let base: string;
+  let savedPath: string | undefined;
+  const tree = () => join(base, 'src');
+  /** A folder on PATH whose `find` is the given program (a real one: `false`, `echo`). */
+  const pathWithFind = (program: string | null) => {
+    const bin = mkdtempSync(join(base, 'bin-'));
+    if (program !== null) symlinkSync(program, join(bin, 'find'));
+    process.env.PATH = bin;
+  };
+
+  beforeAll(() => {
+    base = mkdtempSync('/tmp/t-tl-');
+    mkdirSync(join(tree(), 'lib', 'deep'), { recursive: true });
+    writeFileSync(join(tree(), 'lib', 'a.txt'), 'A\n');
+    writeFileSync(join(tree(), 'lib', 'deep', 'b\nc'), 'B\n');
+    writeFileSync(join(tree(), 'tmp'), 'a file named tmp is listed\n');
+    mkdirSync(join(tree(), 'logs'));
+    writeFileSync(join(tree(), 'logs', 'x'), 'a logs folder is not\n');
+    symlinkSync('lib/a.txt', join(tree(), 'link'));
+    savedPath = process.env.PATH;
+  });
+  afterAll(() => {
+    process.env.PATH = savedPath;
+    rmSync(base, { recursive: true, force: true });
+  });
+
+  it('GNU find and the walk list the tree the same', async () => {
+    process.env.PATH = savedPath;
+    expect(await listSource(tree(), ['data'])).toBe(treeListing(tree(), ['data']));
+    expect(await listSource(tree(), ['lib/deep'])).toBe(treeListing(tree(), ['lib/deep']));
+    // The shared paths are in the listing's rules: another set, another listing.
+    expect(await listSource(tree(), ['lib/deep'])).not.toBe(await listSource(tree(), ['data']));
+  });
+
+  it('no find on PATH, a find that fails, a find that prints something else: the walk decides', async () => {
+    process.env.PATH = savedPath;
+    const walked = treeListing(tree(), ['data']);
+    for (const program of [null, '/bin/false', '/bin/echo']) {
+      pathWithFind(program);
+      expect(await listSource(tree(), ['data']), String(program)).toBe(walked);
+    }
+  });
+
+  it('a source the walk cannot read fails as the walk does, with its reason', async () => {
+    pathWithFind(null);
+    await expect(listSource(join(base, 'missing'), ['data'])).rejects.toThrow(/ENOENT/);
+  });
 });

@@ -17,7 +17,7 @@ import { failLimit, formatAmount, parseAmount, type Amount } from '../../deploy/
 import { DEFAULT_KEEP, DEFAULT_SHARED, normalizeShared, releaseId, sharedPathProblem } from '../../deploy/layout.js';
 import { lockOwner } from '../../deploy/record.js';
 import type { RsyncProgress } from '../../deploy/rsync.js';
-import { gitRecord, hooksIn, resolveSource, treeDigests, type DeploySource } from '../../deploy/source.js';
+import { gitRecord, hooksIn, listSource, resolveSource, type DeploySource } from '../../deploy/source.js';
 import { applyDeploy, dryRunJob, type DeployPlan, type DeployResultData, type DryRunData } from '../../ops/deploy.js';
 import { runDeploy, type RunEvent, type SwitchOrder } from '../../ops/deploy-run.js';
 import { sendEarlyLooks, type EarlyLooks } from '../../ops/deploy-look.js';
@@ -340,8 +340,10 @@ async function deploy(
       });
       return;
     }
-    // git and the hosts' looks run while the tree is hashed (an unchanged redeploy's
-    // local work is mostly these; each look is read-only, see sendEarlyLooks).
+    // The source's listing (GNU find beside till), git and the hosts' looks all run at
+    // once (an unchanged redeploy's local work is mostly these; each look is read-only,
+    // see sendEarlyLooks).
+    const listed = listSource(source.dir, shared);
     const gitDone = gitRecord(source.dir);
     if (!opts.forceRelease) {
       early.looks = sendEarlyLooks(
@@ -351,15 +353,11 @@ async function deploy(
         { parallel: opts.serial ? 1 : opts.parallel },
       );
     }
-    // One turn of the event loop first: the spawns wait on a lazy import, which would
-    // otherwise resolve only after the (synchronous) walk. (gitRecord never rejects; the
-    // journal's read may, so it starts after the turn, awaited with no turn between.)
-    await new Promise((resolve) => setImmediate(resolve));
-    const past = journalStore(paths).read();
-    const digests = treeDigests(source.dir, shared, !existsSync(join(source.dir, '.tillignore')));
-    const hash = digests.hash;
-    listing = digests.listing;
-    const [git, journalNow] = await Promise.all([gitDone, past]);
+    const [tree, git, journalNow] = await Promise.all([listed, gitDone, journalStore(paths).read()]);
+    // The listing is the release id's content hash too; with a .tillignore (rsync filter
+    // rules it does not read) it is not compared with a host's, rsync decides instead.
+    const hash = tree;
+    if (!existsSync(join(source.dir, '.tillignore'))) listing = tree;
     const used = new Set(journalNow.runs.map((r) => r.release));
     const maxFail = opts.maxFail ?? { count: 0 };
     const progressive = opts.canary !== undefined || opts.batchSize !== undefined || given('maxFail');
