@@ -141,7 +141,8 @@ function walkTree(dir: string, shared: readonly string[], visit: (path: string, 
 /**
  * GNU find's arguments for the listing: the expression deploy-compare-v2 runs in a
  * release on a host (src/protocol/deploy.ts), with a prune for each shared path (a shared
- * path holds no glob character: sharedPathProblem).
+ * path holds no glob character: sharedPathProblem). The two are written twice; the
+ * rsync-oracle matrix of test/unit/tree-listing.test.ts checks that they list alike.
  */
 function listingFindArgs(shared: readonly string[]): string[] {
   return [
