@@ -774,7 +774,7 @@ try {
       const hosts = Array.from({ length: size - 1 }, (_, i) => ({
         name: `web-${i}`,
         user: 'deploy',
-        address: `10.${(i >> 16) & 255}.${(i >> 8) & 255}.${i & 255}`,
+        address: `127.${100 + ((i >> 16) & 127)}.${(i >> 8) & 255}.${i & 255}`, // loopback: never contacted, and never anywhere else
         port: 22,
       }));
       hosts.push({ name: 'real-0', user: real.user, address: real.address, port: real.port });
@@ -797,7 +797,7 @@ try {
       return big;
     };
     const bigList = await compare('host list --json', ['host', 'list', '--json']);
-    await compare('host add', (i) => ['host', 'add', `new-${i}`, `deploy@10.200.0.${i + 1}`]);
+    await compare('host add', (i) => ['host', 'add', `new-${i}`, `deploy@127.250.0.${i + 1}`]);
     await compare('host test --group one (1 of N)', ['host', 'test', '--group', 'one']);
     const bigExec = await compare("host exec 'real-*' -- true (glob over N)", ['host', 'exec', 'real-*', '--', 'true']);
     const rss = async (args) => (await tillMeasured(homes[BIG], args)).rssKiB ?? 0;
