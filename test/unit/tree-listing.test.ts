@@ -271,6 +271,18 @@ describe('the source listed without GNU find', () => {
     }
   });
 
+  it('a find that prints its times otherwise (an older find: %T@ not to the nanosecond) is not used', async () => {
+    process.env.PATH = savedPath;
+    const walked = treeListing(tree(), ['data']);
+    const bin = mkdtempSync(join(base, 'bin-'));
+    // Its folder record is right; a file's time has one decimal where GNU find prints ten.
+    writeFileSync(join(bin, 'find'), "#!/bin/sh\nprintf 'd 755 \\000f 644 2 1700000000.5 lib/a.txt\\000'\n", {
+      mode: 0o755,
+    });
+    process.env.PATH = `${bin}:${savedPath}`;
+    expect(await listSource(tree(), ['data'])).toBe(walked);
+  });
+
   it('a source the walk cannot read fails as the walk does, with its reason', async () => {
     pathWithFind(null);
     await expect(listSource(join(base, 'missing'), ['data'])).rejects.toThrow(/ENOENT/);
