@@ -1,5 +1,5 @@
 import { createHash } from 'node:crypto';
-import { lstatSync, readdirSync, readlinkSync, type BigIntStats, type Stats } from 'node:fs';
+import { lstatSync, readdirSync, readlinkSync, statSync, type BigIntStats, type Stats } from 'node:fs';
 import { readFile, stat } from 'node:fs/promises';
 import { basename, join, resolve } from 'node:path';
 import { UsageError } from '../core/errors.js';
@@ -235,7 +235,8 @@ export function treeListing(dir: string, shared: readonly string[]): string {
   const mode = (st: BigIntStats) => (st.mode & 0o7777n).toString(8);
   // Paths are built by hand: path.join's normalising of ~2 per entry showed in a deploy's profile.
   const base = dir.endsWith('/') ? dir : `${dir}/`;
-  records.push(Buffer.from(`d ${mode(lstatSync(dir, { bigint: true }))} \0`));
+  // The folder itself through a link to it, as `rsync -a <source>/` (and find's `.`) see it.
+  records.push(Buffer.from(`d ${mode(statSync(dir, { bigint: true }))} \0`));
   const walk = (rel: string): void => {
     for (const name of readdirSync(rel === '' ? dir : base + rel).sort()) {
       const path = rel === '' ? name : `${rel}/${name}`;

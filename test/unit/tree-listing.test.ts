@@ -262,6 +262,16 @@ describe('the source listed without GNU find', () => {
     expect(await listSource(tree(), ['lib/deep'])).not.toBe(await listSource(tree(), ['data']));
   });
 
+  it('a source given as a link to its folder lists as the folder (rsync -a <link>/ copies the folder)', async () => {
+    process.env.PATH = savedPath;
+    chmodSync(tree(), 0o750);
+    const link = join(base, 'link-to-src');
+    symlinkSync(tree(), link);
+    const listed = await listSource(tree(), ['data']);
+    expect(await listSource(link, ['data'])).toBe(listed);
+    expect(treeListing(link, ['data'])).toBe(listed);
+  });
+
   it('no find on PATH, a find that fails, a find that prints something else: the walk decides', async () => {
     process.env.PATH = savedPath;
     const walked = treeListing(tree(), ['data']);
