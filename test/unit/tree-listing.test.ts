@@ -227,7 +227,7 @@ describe('the listing of an unchanged redeploy agrees with rsync', () => {
   });
 });
 
-describe('the source listed without GNU find', () => {
+describe('the source listed by GNU find, and without it', () => {
   let base: string;
   let savedPath: string | undefined;
   const tree = () => join(base, 'src');
