@@ -7,6 +7,7 @@ import { NAME_RE } from '../core/validate.js';
 import { registryNameOf } from '../core/dotenv.js';
 import { installationsStore, noSuchInstallation } from '../core/installations.js';
 import type { TillPaths } from '../core/paths.js';
+import { LISTING_FIND } from '../protocol/listing.js';
 import { HOOK_NAMES } from '../protocol/hooks.js';
 import { runProcess } from '../ssh/process.js';
 
@@ -138,63 +139,13 @@ function walkTree(dir: string, shared: readonly string[], visit: (path: string, 
   walk('');
 }
 
-/**
- * GNU find's arguments for the listing: the expression deploy-compare-v2 runs in a
- * release on a host (src/protocol/deploy.ts), with a prune for each shared path (a shared
- * path holds no glob character: sharedPathProblem). The two are written twice; the
- * rsync-oracle matrix of test/unit/tree-listing.test.ts checks that they list alike.
- */
-function listingFindArgs(shared: readonly string[]): string[] {
-  return [
-    '.',
-    '(',
-    '-name',
-    '.git',
-    '-o',
-    '-name',
-    '*.pyc',
-    '-o',
-    '-name',
-    '__pycache__',
-    '-o',
-    '-type',
-    'd',
-    '(',
-    '-name',
-    'logs',
-    '-o',
-    '-name',
-    'tmp',
-    ')',
-    '-o',
-    '-path',
-    './.env.local',
-    ...shared.flatMap((s) => ['-o', '-path', `./${s}`]),
-    ')',
-    '-prune',
-    '-o',
-    '-type',
-    'd',
-    '-printf',
-    'd %m %P\\0',
-    '-o',
-    '-type',
-    'l',
-    '-printf',
-    'l %P\\n%l\\0',
-    '-o',
-    '-printf',
-    '%y %m %s %T@ %P\\0',
-  ];
-}
-
 /** One record of the listing as GNU find prints it: a folder, a link, or anything else with its size and mtime. */
 const LISTING_RECORD = /^(?:d [0-7]+ |l |[fpscbDU] [0-7]+ \d+ -?\d+\.\d{10} )/;
 
 /**
  * The source's listing as deploy-compare-v2 lists a release on a host (`treeListing`
  * says what it holds): its sha256, hex. Listed by the controller's own GNU find with the
- * host's expression where it has one, so the listing is the host's by construction; the
+ * host's text (LISTING_FIND) where it has one, so the listing is the host's by construction; the
  * find runs beside till (the deploy starts its looks meanwhile) and till only sorts and
  * hashes what it prints, as the host's `sort -z | sha256sum` do. Where there is no GNU
  * find (BSD, busybox) or it fails, till walks the tree itself (`treeListing`). The first
@@ -203,7 +154,10 @@ const LISTING_RECORD = /^(?:d [0-7]+ |l |[fpscbDU] [0-7]+ \d+ -?\d+\.\d{10} )/;
  */
 export async function listSource(dir: string, shared: readonly string[]): Promise<string> {
   const out: Buffer[] = [];
-  const found = await runProcess('find', listingFindArgs(shared), {
+  // The host's own text, through sh; the shared paths' prunes go in as its arguments (a
+  // shared path holds no glob character: sharedPathProblem).
+  const prunes = shared.flatMap((s) => ['-o', '-path', `./${s}`]);
+  const found = await runProcess('sh', ['-c', LISTING_FIND, 'sh', ...prunes], {
     cwd: dir,
     env: { ...process.env, LC_ALL: 'C' },
     onStdout: (chunk) => out.push(chunk),

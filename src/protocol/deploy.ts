@@ -1,4 +1,5 @@
 import { ARG } from './args.js';
+import { LISTING_FIND } from './listing.js';
 import { frozen, parseMarkers, type Markers, type Operation } from './wire.js';
 
 /**
@@ -720,7 +721,7 @@ till_stop() { exit 0; }${COMPARE_CHECKS}
 set -f; set --
 for s in $shared; do set -- "$@" -o -path "./$s"; done
 set +f
-t=$( { find . \\( -name .git -o -name '*.pyc' -o -name __pycache__ -o -type d \\( -name logs -o -name tmp \\) -o -path ./.env.local "$@" \\) -prune -o -type d -printf 'd %m %P\\0' -o -type l -printf 'l %P\\n%l\\0' -o -printf '%y %m %s %T@ %P\\0' 2>/dev/null || printf 'find failed\\0'; } | LC_ALL=C sort -z | sha256sum)
+t=$( { ${LISTING_FIND} 2>/dev/null || printf 'find failed\\0'; } | LC_ALL=C sort -z | sha256sum)
 echo "TILL_TREE \${t%% *}"
 exit 0
 `),

@@ -231,9 +231,10 @@ describe('the source listed by GNU find, and without it', () => {
   let base: string;
   let savedPath: string | undefined;
   const tree = () => join(base, 'src');
-  /** A folder on PATH whose `find` is the given program (a real one: `false`, `echo`). */
+  /** PATH as one folder: `sh`, and as `find` the given program (a real one: `false`, `echo`) or none. */
   const pathWithFind = (program: string | null) => {
     const bin = mkdtempSync(join(base, 'bin-'));
+    symlinkSync('/bin/sh', join(bin, 'sh'));
     if (program !== null) symlinkSync(program, join(bin, 'find'));
     process.env.PATH = bin;
   };

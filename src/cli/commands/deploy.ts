@@ -353,11 +353,10 @@ async function deploy(
         { parallel: opts.serial ? 1 : opts.parallel },
       );
     }
-    const [tree, git, journalNow] = await Promise.all([listed, gitDone, journalStore(paths).read()]);
     // The listing is the release id's content hash too; with a .tillignore (rsync filter
     // rules it does not read) it is not compared with a host's, rsync decides instead.
-    const hash = tree;
-    if (!existsSync(join(source.dir, '.tillignore'))) listing = tree;
+    const [hash, git, journalNow] = await Promise.all([listed, gitDone, journalStore(paths).read()]);
+    if (!existsSync(join(source.dir, '.tillignore'))) listing = hash;
     const used = new Set(journalNow.runs.map((r) => r.release));
     const maxFail = opts.maxFail ?? { count: 0 };
     const progressive = opts.canary !== undefined || opts.batchSize !== undefined || given('maxFail');
