@@ -169,6 +169,17 @@ describe('ssh/config during a rotation', () => {
     expect(hostsFileSchema.safeParse(JSON.parse(`{"hosts":{"__proto__":${JSON.stringify(entry())}}}`)).success).toBe(
       false,
     );
+    // Whatever the key holds: the refusal, never a crash in the checks across hosts.
+    for (const text of [
+      '{"hosts":{"__proto__":null}}',
+      '{"hosts":{"__proto__":5,"web":null}}',
+      '{"hosts":{},"groups":{"__proto__":null}}',
+      '{"hosts":{},"groups":{"__proto__":"web","g":null}}',
+    ]) {
+      const r = hostsFileSchema.safeParse(JSON.parse(text));
+      expect(r.success, text).toBe(false);
+      expect(r.error?.issues[0]?.message, text).toBe('"__proto__" is not a valid name');
+    }
   });
 });
 

@@ -2,7 +2,7 @@ import * as z from 'zod';
 import './zod.js';
 import { NAME_RE, USER_RE, isValidAddress, remotePathProblem } from '../validate.js';
 import { healthSnapshotSchema, hostMetadataSchema } from './health.js';
-import { DEFAULT_TEKTON_PATH, HOST_STATUSES, withoutPrototype, type HostStatus } from './hosts.js';
+import { DEFAULT_TEKTON_PATH, HOST_STATUSES, withoutPrototype, type HostsFile, type HostStatus } from './hosts.js';
 
 /**
  * The schema of hosts-local.json (hosts.ts has what the rest of till uses of it). Loaded
@@ -127,53 +127,123 @@ export const hostEntryFields = z.looseObject({
 });
 export const hostEntrySchema = z.preprocess(fromOriginalTill, hostEntryFields);
 
-/** zod's record silently drops a `__proto__` key: refuse such a file instead of rewriting it without. */
+/**
+ * zod's record silently drops a `__proto__` key: refuse such a file instead of rewriting
+ * it without. The issue ends the check (`continue: false`): the checks across hosts
+ * below would otherwise run on the unchecked map (a `"__proto__": null` entry was a crash).
+ */
 const noProtoKey = (value: unknown, ctx: z.RefinementCtx) => {
   if (typeof value === 'object' && value !== null && Object.hasOwn(value, '__proto__'))
-    ctx.addIssue({ code: 'custom', message: '"__proto__" is not a valid name' });
+    ctx.addIssue({ code: 'custom', message: '"__proto__" is not a valid name', continue: false });
 };
 
+/** The hosts map: every name and every entry checked on its own (crossIssues checks what they name). */
+const hostsRecord = z
+  .unknown()
+  .superRefine(noProtoKey)
+  .pipe(z.record(name, hostEntrySchema))
+  .transform(withoutPrototype);
+
+/** The file's fields, each checked on its own. */
+const hostsFileFields = z.looseObject({
+  hosts: hostsRecord,
+  groups: z
+    .unknown()
+    .superRefine(noProtoKey)
+    .pipe(z.record(name, z.array(name)))
+    .transform(withoutPrototype)
+    .optional(),
+  updated: z.string().optional(),
+});
+type HostsFileFields = z.output<typeof hostsFileFields>;
+
+/** What the hosts and groups name that is not there: a jump host, a group's member. */
+function crossIssues(db: HostsFileFields): { path: (string | number)[]; message: string }[] {
+  const issues: { path: (string | number)[]; message: string }[] = [];
+  for (const [hostName, entry] of Object.entries(db.hosts)) {
+    if (entry.jump !== undefined && !Object.hasOwn(db.hosts, entry.jump))
+      issues.push({ path: ['hosts', hostName, 'jump'], message: `jump host ${entry.jump} is not in the database` });
+    if (entry.jump === hostName)
+      issues.push({ path: ['hosts', hostName, 'jump'], message: 'a host cannot jump through itself' });
+  }
+  for (const [group, members] of Object.entries(db.groups ?? {}))
+    members.forEach((m, i) => {
+      if (!Object.hasOwn(db.hosts, m))
+        issues.push({ path: ['groups', group, i], message: `host ${m} is not in the database` });
+    });
+  return issues;
+}
+
+/** Prototype-less maps: a host or group named `constructor` or `toString` is just a name. */
+function withoutPrototypes<T extends HostsFileFields>(db: T): T {
+  Object.setPrototypeOf(db.hosts, null);
+  if (db.groups) Object.setPrototypeOf(db.groups, null);
+  return db;
+}
+
 export const hostsFileSchema = z
-  .preprocess(
-    removedByOriginalTill,
-    z.looseObject({
-      hosts: z.unknown().superRefine(noProtoKey).pipe(z.record(name, hostEntrySchema)).transform(withoutPrototype),
-      groups: z
-        .unknown()
-        .superRefine(noProtoKey)
-        .pipe(z.record(name, z.array(name)))
-        .transform(withoutPrototype)
-        .optional(),
-      updated: z.string().optional(),
-    }),
-  )
+  .preprocess(removedByOriginalTill, hostsFileFields)
   .superRefine((db, ctx) => {
-    for (const [hostName, entry] of Object.entries(db.hosts)) {
-      if (entry.jump !== undefined && !Object.hasOwn(db.hosts, entry.jump)) {
-        ctx.addIssue({
-          code: 'custom',
-          path: ['hosts', hostName, 'jump'],
-          message: `jump host ${entry.jump} is not in the database`,
-        });
-      }
-      if (entry.jump === hostName) {
-        ctx.addIssue({
-          code: 'custom',
-          path: ['hosts', hostName, 'jump'],
-          message: 'a host cannot jump through itself',
-        });
-      }
-    }
-    for (const [group, members] of Object.entries(db.groups ?? {})) {
-      members.forEach((m, i) => {
-        if (!Object.hasOwn(db.hosts, m))
-          ctx.addIssue({ code: 'custom', path: ['groups', group, i], message: `host ${m} is not in the database` });
-      });
-    }
+    for (const issue of crossIssues(db)) ctx.addIssue({ code: 'custom', ...issue });
   })
-  // Prototype-less maps: a host or group named `constructor` or `toString` is just a name.
-  .transform((db) => {
-    Object.setPrototypeOf(db.hosts, null);
-    if (db.groups) Object.setPrototypeOf(db.groups, null);
-    return db;
-  });
+  .transform(withoutPrototypes);
+
+/**
+ * Whether `value` has the JSON text of `json` (a value JSON.parse made), and nothing that
+ * JSON.stringify would show otherwise: plain objects and arrays only (no Date, no
+ * toJSON from a prototype), the same keys in the same order, the same primitives.
+ */
+function sameJson(value: unknown, json: unknown): boolean {
+  if (value === json) return true;
+  if (typeof value !== 'object' || value === null || typeof json !== 'object' || json === null) return false;
+  if (Array.isArray(json)) {
+    if (!Array.isArray(value) || Object.getPrototypeOf(value) !== Array.prototype || value.length !== json.length)
+      return false;
+    for (let i = 0; i < json.length; i++) if (!sameJson(value[i], json[i])) return false;
+    return true;
+  }
+  if (Object.getPrototypeOf(value) !== Object.prototype) return false;
+  const keys = Object.keys(value);
+  const jsonKeys = Object.keys(json);
+  if (keys.length !== jsonKeys.length) return false;
+  for (let i = 0; i < keys.length; i++)
+    if (keys[i] !== jsonKeys[i] || !sameJson((value as never)[keys[i]!], (json as never)[keys[i]!])) return false;
+  return true;
+}
+
+/**
+ * The check of an update's result (JsonFileStore's `changes`), for the cost of what it
+ * changed: `prior` is the sealed text the update read, parsed. Till wrote that text
+ * after the full check, as the check's output, which the check maps to itself (a fixed
+ * point). So an entry with the same JSON as before needs no check; only the changed and
+ * new entries, their names, the groups and the top-level fields go through zod, and the
+ * checks across hosts (crossIssues, a plain loop) run on the whole file as before.
+ *
+ * Returns the output the full check would give, with the same text; or undefined when
+ * it cannot vouch for that (anything unusual: a `__proto__` or symbol key, an entry the
+ * original Till marked removed, or any issue at all), and the caller runs the full check,
+ * which then also words the refusal. test/unit/hosts-changes.test.ts holds the property.
+ */
+export function checkHostsChange(prior: unknown, data: unknown): HostsFile | undefined {
+  if (!isRecord(prior) || !isRecord(prior.hosts) || !isRecord(data) || !isRecord(data.hosts)) return undefined;
+  const [was, hosts] = [prior.hosts, data.hosts];
+  if (Object.hasOwn(hosts, '__proto__')) return undefined;
+  // The keys zod's record walks: own, enumerable, symbols too.
+  const keys = Reflect.ownKeys(hosts).filter((k) => Object.prototype.propertyIsEnumerable.call(hosts, k));
+  const changed: [string, unknown][] = [];
+  for (const key of keys) {
+    if (typeof key !== 'string') return undefined;
+    const entry = hosts[key];
+    if (Object.hasOwn(was, key) && sameJson(entry, was[key])) continue;
+    if (isRecord(entry) && entry.state === 'removed') return undefined;
+    changed.push([key, entry]);
+  }
+  const checked = hostsFileFields.safeParse({ ...data, hosts: Object.fromEntries(changed) });
+  if (!checked.success) return undefined;
+  const merged = withoutPrototype<HostsFileFields['hosts'][string]>({});
+  for (const key of keys as string[])
+    merged[key] = Object.hasOwn(checked.data.hosts, key) ? checked.data.hosts[key]! : (hosts[key] as never);
+  const db = { ...checked.data, hosts: merged };
+  if (crossIssues(db).length > 0) return undefined;
+  return withoutPrototypes(db);
+}

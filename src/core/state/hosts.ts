@@ -40,7 +40,11 @@ export function hostsStore(paths: TillPaths) {
     paths.hostsDb,
     () => import('./hosts-schema.js').then((m) => m.hostsFileSchema),
     emptyHostsFile,
-    { seal: { keyFile: paths.sealKey }, revive: reviveHostsFile },
+    {
+      seal: { keyFile: paths.sealKey },
+      revive: reviveHostsFile,
+      changes: () => import('./hosts-schema.js').then((m) => m.checkHostsChange),
+    },
   );
 }
 
