@@ -361,6 +361,29 @@ describe('a corrupt database', () => {
       expect(readFileSync(`${h}/ssh/config`, 'utf8')).toBe(config);
     }
   });
+
+  it.each([
+    ['a host', '{"hosts": {"__proto__": null}}\n', 'at hosts'],
+    ['a group', '{"hosts": {}, "groups": {"__proto__": "web"}}\n', 'at groups'],
+  ])(
+    'a "__proto__" key for %s holding no entry: exit 4 naming the file, not an internal error',
+    async (_, text, where) => {
+      const h = home();
+      await tillOk(h, ['host', 'init']);
+      writeFileSync(`${h}/hosts-local.json`, text);
+      for (const args of [
+        ['host', 'list'],
+        ['host', 'add', 'b', 'u@127.0.0.9'],
+      ]) {
+        const r = await till(h, args);
+        expect(r.code, `${args.join(' ')}: ${r.stderr}`).toBe(4);
+        expect(r.stderr).toContain(
+          `${h}/hosts-local.json does not match its schema ${where}: "__proto__" is not a valid name`,
+        );
+        expect(readFileSync(`${h}/hosts-local.json`, 'utf8')).toBe(text);
+      }
+    },
+  );
 });
 
 describe('a corrupt schedule.json or installations.json', () => {
