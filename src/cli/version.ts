@@ -1,7 +1,8 @@
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
-declare const __TILL_VERSION__: string | undefined;
+import { TILL_VERSION } from '../core/build.js';
+
 declare const __TILL_COMMIT__: string | undefined;
 /** `bundle`: the one self-contained file (dist/till.mjs); `split`: the chunks of dist/cli/ (scripts/bundle.mjs). */
 declare const __TILL_LAYOUT__: 'bundle' | 'split' | undefined;
@@ -9,7 +10,7 @@ declare const __TILL_LAYOUT__: 'bundle' | 'split' | undefined;
 const SPLIT = typeof __TILL_LAYOUT__ === 'string' && __TILL_LAYOUT__ === 'split';
 
 /** Injected by the bundler from package.json; "0.0.0-dev" when run from source. */
-export const VERSION: string = typeof __TILL_VERSION__ === 'string' ? __TILL_VERSION__ : '0.0.0-dev';
+export const VERSION: string = TILL_VERSION;
 
 /** The git commit the bundle was built from (`-dirty` with uncommitted changes), injected by the bundler. */
 export const BUILD_COMMIT: string = typeof __TILL_COMMIT__ === 'string' ? __TILL_COMMIT__ : 'unknown';

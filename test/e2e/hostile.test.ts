@@ -18,6 +18,7 @@ import fc from 'fast-check';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import { startLab, type Lab } from '../lab/lab.js';
 import { closeMasters, TILL_BIN, tempHome, tillOk, type TillRun } from '../lab/till.js';
+import { sealContext } from '../../src/core/state/hosts.js';
 
 const FULL = process.env.TILL_HOSTILE_FULL === '1';
 const SEED = seedFrom(process.env.TILL_HOSTILE_SEED);
@@ -548,7 +549,13 @@ describe('a sealed hosts-local.json never lets an unvalidated value reach ssh/co
 
   test("sealed with this TILL_HOME's own key (a stolen key, or a bug): ssh/config, the page and the metrics still refuse the values", async () => {
     const key = Buffer.from(readFileSync(join(home, 'seal.key'), 'utf8').trim(), 'hex');
-    const hmac = (t: string) => createHmac('sha256', key).update(t).digest('hex');
+    // As till seals: with the version of the till that checked the text (the one installed).
+    const version = (await tillOk(home, ['--version'])).stdout.trim();
+    const hmac = (t: string) =>
+      createHmac('sha256', key)
+        .update(`${sealContext(version)}\0`)
+        .update(t)
+        .digest('hex');
     writeFileSync(db, `${JSON.stringify(base(), null, 2)}\n`);
     await tillOk(home, ['host', 'list']);
     const config = configText();

@@ -16,7 +16,7 @@ import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { tillPaths } from '../../src/core/paths.js';
 import { checkHostsChange, hostsFileSchema } from '../../src/core/state/hosts-schema.js';
-import { hostsStore, reviveHostsFile, type HostsFile } from '../../src/core/state/hosts.js';
+import { hostsStore, reviveHostsFile, sealContext, type HostsFile } from '../../src/core/state/hosts.js';
 
 const NAMES = ['web', 'db', 'constructor', 'toString', '7', '10', 'a-b'];
 const BAD_NAMES = ['bad name', '', '-x', '__proto__', 'a/b'];
@@ -331,7 +331,10 @@ describe('through the store: an update writes what the full check would, and ref
     );
     expect(forged).toContain('"port": 70000');
     writeFileSync(paths.hostsDb, forged);
-    writeFileSync(`${paths.hostsDb}.sha256`, `${createHmac('sha256', key).update(forged).digest('hex')}\n`);
+    writeFileSync(
+      `${paths.hostsDb}.sha256`,
+      `${createHmac('sha256', key).update(`${sealContext()}\0`).update(forged).digest('hex')}\n`,
+    );
     await store.update((db) => {
       db.hosts.a!.status = 'connected';
     });

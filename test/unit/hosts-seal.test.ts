@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { StateError } from '../../src/core/errors.js';
 import { tillPaths } from '../../src/core/paths.js';
-import { hostsStore, type HostsFile } from '../../src/core/state/hosts.js';
+import { hostsStore, sealContext, type HostsFile } from '../../src/core/state/hosts.js';
 
 const dirs: string[] = [];
 afterEach(() => dirs.splice(0).forEach((d) => rmSync(d, { recursive: true, force: true })));
@@ -29,6 +29,13 @@ const db = (): HostsFile => ({
   updated: '1',
 });
 
+/** The seal till makes: an HMAC of the version that checked the text, a NUL, and the text. */
+const sealWith = (key: Buffer, text: string, version = '0.0.0-dev') =>
+  createHmac('sha256', key)
+    .update(`${sealContext(version)}\0`)
+    .update(text)
+    .digest('hex');
+
 describe('hosts-local.json seal (skips re-validating what till itself wrote)', () => {
   it("reads back what it wrote, and seals that text with an HMAC keyed by TILL_HOME's own secret (0600)", async () => {
     const { dir, store: s } = store();
@@ -39,7 +46,7 @@ describe('hosts-local.json seal (skips re-validating what till itself wrote)', (
     expect(key).toHaveLength(32);
     expect(statSync(join(dir, 'seal.key')).mode & 0o777).toBe(0o600);
     const text = readFileSync(join(dir, 'hosts-local.json'), 'utf8');
-    expect(seal).toBe(createHmac('sha256', key).update(text).digest('hex'));
+    expect(seal).toBe(sealWith(key, text));
   });
 
   // Whoever can write the database can also compute a plain hash of it (older tills sealed so).
@@ -65,8 +72,27 @@ describe('hosts-local.json seal (skips re-validating what till itself wrote)', (
     const text = hostile(readFileSync(file, 'utf8'));
     const keyA = Buffer.from(readFileSync(join(a.dir, 'seal.key'), 'utf8').trim(), 'hex');
     writeFileSync(join(b.dir, 'hosts-local.json'), text);
-    writeFileSync(join(b.dir, 'hosts-local.json.sha256'), createHmac('sha256', keyA).update(text).digest('hex'));
+    writeFileSync(join(b.dir, 'hosts-local.json.sha256'), sealWith(keyA, text));
     await expect(b.store.read()).rejects.toThrow(/does not match its schema/);
+  });
+
+  it('a seal another till version made (the same key) is not trusted: its schema may differ, so the file is checked in full', async () => {
+    const { dir, store: s } = store();
+    await s.write(db());
+    const file = join(dir, 'hosts-local.json');
+    const key = Buffer.from(readFileSync(join(dir, 'seal.key'), 'utf8').trim(), 'hex');
+    const text = hostile(readFileSync(file, 'utf8'));
+    writeFileSync(file, text);
+    // This version's seal, for the same text: trusted (only a sealed read returns the value).
+    writeFileSync(`${file}.sha256`, `${sealWith(key, text)}\n`);
+    expect((await s.read()).hosts.web!.host).toBe('x\nProxyCommand touch /tmp/pwned');
+    for (const other of ['0.0.1', '9.9.9', '']) {
+      writeFileSync(`${file}.sha256`, `${sealWith(key, text, other)}\n`);
+      await expect(s.read(), other).rejects.toThrow(/does not match its schema at hosts\.web\.host/);
+    }
+    // The seal of a text without any version (tills before this one sealed so): checked too.
+    writeFileSync(`${file}.sha256`, `${createHmac('sha256', key).update(text).digest('hex')}\n`);
+    await expect(s.read()).rejects.toThrow(/does not match its schema at hosts\.web\.host/);
   });
 
   it('without its key (deleted, damaged) no seal is trusted, and the next write makes a new key', async () => {

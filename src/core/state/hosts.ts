@@ -1,6 +1,7 @@
 import type * as z from 'zod';
 import type { TillPaths } from '../paths.js';
 import type { hostEntryFields, hostsFileSchema } from './hosts-schema.js';
+import { TILL_VERSION } from '../build.js';
 import { JsonFileStore } from './store.js';
 
 /**
@@ -41,11 +42,16 @@ export function hostsStore(paths: TillPaths) {
     () => import('./hosts-schema.js').then((m) => m.hostsFileSchema),
     emptyHostsFile,
     {
-      seal: { keyFile: paths.sealKey },
+      seal: { keyFile: paths.sealKey, context: sealContext() },
       revive: reviveHostsFile,
       changes: () => import('./hosts-schema.js').then((m) => m.checkHostsChange),
     },
   );
+}
+
+/** What the database's seal vouches for beside its text: the version of the till whose schema checked it. */
+export function sealContext(version: string = TILL_VERSION): string {
+  return `hosts-local.json checked by till ${version}`;
 }
 
 export function emptyHostsFile(): HostsFile {

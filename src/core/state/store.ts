@@ -27,7 +27,15 @@ export interface StoreOptions<S extends z.ZodType = z.ZodType> {
    * more than JSON can hold (prototype-less maps) gives `revive` to redo them on a
    * sealed read.
    */
-  seal?: { keyFile: string };
+  seal?: {
+    keyFile: string;
+    /**
+     * What else the seal vouches for, beside the text: the hosts database seals with the
+     * till version that checked it, so another version (an upgrade, a downgrade, whose
+     * schema may differ) checks the file in full once instead of trusting it.
+     */
+    context?: string;
+  };
   revive?: (data: unknown) => unknown;
   /**
    * A check of an update's result that costs what the change touched, not the whole
@@ -108,8 +116,11 @@ export function sha256(text: string): string {
   return createHash('sha256').update(text).digest('hex');
 }
 
-function sealOf(key: Buffer, text: string): string {
-  return createHmac('sha256', key).update(text).digest('hex');
+/** The seal of `text`, vouching also for `context` when there is one (a NUL ends it: no text can move the boundary). */
+function sealOf(key: Buffer, text: string, context: string | undefined): string {
+  const hmac = createHmac('sha256', key);
+  if (context !== undefined) hmac.update(`${context}\0`);
+  return hmac.update(text).digest('hex');
 }
 
 /** What `update` did, for work that must follow the write under the same lock. */
@@ -152,7 +163,7 @@ export class JsonFileStore<S extends z.ZodType> {
     const seal = readTextOrNull(this.sealFile);
     if (seal === null) return false;
     const key = await this.sealKey(false);
-    return key !== undefined && seal.trim() === sealOf(key, text);
+    return key !== undefined && seal.trim() === sealOf(key, text, this.opts.seal.context);
   }
 
   /** The seal key; with `create`, a new one when there is none (only under the lock, from `write`). */
@@ -303,11 +314,12 @@ export class JsonFileStore<S extends z.ZodType> {
       });
       if (key !== undefined)
         // Stryker disable next-line BooleanLiteral: whether fsync ran cannot be seen from a test
-        await writeFileAtomic(this.sealFile, `${sealOf(key, text)}\n`, { mode: 0o600, fsync: false }).catch(
-          (err: unknown) => {
-            if (!isDiskFull(err)) throw err;
-          },
-        );
+        await writeFileAtomic(this.sealFile, `${sealOf(key, text, this.opts.seal.context)}\n`, {
+          mode: 0o600,
+          fsync: false,
+        }).catch((err: unknown) => {
+          if (!isDiskFull(err)) throw err;
+        });
     }
     return text;
   }
