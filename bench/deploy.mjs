@@ -137,17 +137,28 @@ try {
   const sshFloor = median(m.ssh);
   const nodeFloor = median(m.start);
   const ratio = (a, b) => (a / b).toFixed(2);
+  // As the fan-out rows: each round's till run over the rsync run of the same round, then
+  // the median of those ratios (a burst of load then lands on both sides of one ratio,
+  // not on one side's median only).
+  const perRound = (xs, bases) => median(xs.map((x, i) => x / bases[i]));
+  const againRatio = perRound(m.again, m.same);
+  const changedRatio = perRound(m.changed, m.plainChanged);
+  const rollbackRatio = perRound(m.rollback, m.same);
   console.log('');
   console.log(`first deploy / rsync full copy        ${ratio(first, rsyncFull)}x  (target <= 1.2x)`);
-  console.log(`unchanged redeploy / rsync no-change  ${ratio(again, rsyncSame)}x  (target <= 1.5x; issue 5: <= 3x)`);
-  console.log(`changed redeploy / rsync of the change ${ratio(median(m.changed), median(m.plainChanged))}x`);
+  console.log(
+    `unchanged redeploy / rsync no-change  ${againRatio.toFixed(2)}x  (median of the rounds' ratios; of the medians ${ratio(again, rsyncSame)}x; target <= 1.5x; issue 5: <= 3x)`,
+  );
+  console.log(
+    `changed redeploy / rsync of the change ${changedRatio.toFixed(2)}x  (median of the rounds' ratios; of the medians ${ratio(median(m.changed), median(m.plainChanged))}x)`,
+  );
   console.log(
     `rollback of ${HOSTS} hosts                  ${(rollback / 1000).toFixed(2)} s  (target < 1 s on the reference machine; floor here: ssh ${(sshFloor / 1000).toFixed(2)} s + start ${(nodeFloor / 1000).toFixed(2)} s)`,
   );
   // The issue's targets are measured against plain rsync in the same run; its reference
   // machine does the no-change rsync in 0.32 s, so "under 1 s there" is under 3.1x of it.
   console.log(
-    `rollback / rsync no-change            ${ratio(rollback, rsyncSame)}x  (target: under 1 s where the no-change rsync takes 0.32 s, i.e. <= ${(1 / 0.32).toFixed(1)}x)`,
+    `rollback / rsync no-change            ${rollbackRatio.toFixed(2)}x  (median of the rounds' ratios; target: under 1 s where the no-change rsync takes 0.32 s, i.e. <= ${(1 / 0.32).toFixed(1)}x)`,
   );
   if (process.env.BENCH_SUMMARY) {
     const rows = [
@@ -155,6 +166,7 @@ try {
         what: `Tekton-sized tree (${FILES} files) to ${REDEPLOY_HOSTS} hosts, unchanged redeploy`,
         till: again,
         base: rsyncSame,
+        ratio: againRatio,
         baseline: 'plain rsync no-change',
         target: 1.5,
       },
@@ -162,6 +174,7 @@ try {
         what: `the same, ${CHANGED} files changed (${Math.round(changedSent / Math.max(1, changedRuns))} B of file data sent per host)`,
         till: median(m.changed),
         base: median(m.plainChanged),
+        ratio: changedRatio,
         baseline: 'plain rsync of the same change',
         target: null,
       },
@@ -169,6 +182,7 @@ try {
         what: `rollback of ${HOSTS} hosts`,
         till: rollback,
         base: rsyncSame,
+        ratio: rollbackRatio,
         baseline: 'plain rsync no-change',
         target: 1 / 0.32,
       },
