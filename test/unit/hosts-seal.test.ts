@@ -95,6 +95,22 @@ describe('hosts-local.json seal (skips re-validating what till itself wrote)', (
     await expect(s.read()).rejects.toThrow(/does not match its schema at hosts\.web\.host/);
   });
 
+  it('a sealed read gives maps without a prototype, as the full check does: a host named `toString` is just a name', async () => {
+    const { store: s } = store();
+    const data = db();
+    const [hostName, groupName]: string[] = ['toString', 'constructor'];
+    (data.hosts as Record<string, unknown>)[hostName!] = data.hosts.web;
+    (data.groups as Record<string, unknown>)[groupName!] = ['toString'];
+    await s.write(data);
+    const read = await s.read();
+    expect(Object.getPrototypeOf(read.hosts)).toBe(null);
+    expect(Object.getPrototypeOf(read.groups)).toBe(null);
+    expect('hasOwnProperty' in read.hosts).toBe(false);
+    expect(Object.keys(read.hosts)).toEqual(['web', 'toString']);
+    expect(read.groups![groupName!]).toEqual(['toString']);
+    expect(read.groups![hostName!]).toBeUndefined();
+  });
+
   it('without its key (deleted, damaged) no seal is trusted, and the next write makes a new key', async () => {
     const { dir, store: s } = store();
     await s.write(db());

@@ -27,11 +27,15 @@ export function withoutPrototype<T>(record: Record<string, T>): Record<string, T
 
 export type HostsFile = z.output<typeof hostsFileSchema>;
 
-/** A sealed (already validated) file read back: its maps lose their prototype as the schema's do. */
+/**
+ * A sealed (already validated) file read back: its maps lose their prototype as the
+ * schema's do. In place: the data was just parsed, and nothing else holds it (a copy of
+ * 10,000 hosts into a new map cost 12–45 ms with the garbage it left, on every read).
+ */
 export function reviveHostsFile(data: unknown): HostsFile {
   const db = data as HostsFile;
-  db.hosts = withoutPrototype(db.hosts);
-  if (db.groups) db.groups = withoutPrototype(db.groups);
+  Object.setPrototypeOf(db.hosts, null);
+  if (db.groups) Object.setPrototypeOf(db.groups, null);
   return db;
 }
 
