@@ -2,7 +2,14 @@ import * as z from 'zod';
 import './zod.js';
 import { NAME_RE, USER_RE, isValidAddress, remotePathProblem } from '../validate.js';
 import { healthSnapshotSchema, hostMetadataSchema } from './health.js';
-import { DEFAULT_TEKTON_PATH, HOST_STATUSES, withoutPrototype, type HostsFile, type HostStatus } from './hosts.js';
+import {
+  DEFAULT_TEKTON_PATH,
+  dropPrototypes,
+  HOST_STATUSES,
+  withoutPrototype,
+  type HostsFile,
+  type HostStatus,
+} from './hosts.js';
 
 /**
  * The schema of hosts-local.json (hosts.ts has what the rest of till uses of it). Loaded
@@ -174,19 +181,13 @@ function crossIssues(db: HostsFileFields): { path: (string | number)[]; message:
   return issues;
 }
 
-/** Prototype-less maps: a host or group named `constructor` or `toString` is just a name. */
-function withoutPrototypes<T extends HostsFileFields>(db: T): T {
-  Object.setPrototypeOf(db.hosts, null);
-  if (db.groups) Object.setPrototypeOf(db.groups, null);
-  return db;
-}
-
 export const hostsFileSchema = z
   .preprocess(removedByOriginalTill, hostsFileFields)
   .superRefine((db, ctx) => {
     for (const issue of crossIssues(db)) ctx.addIssue({ code: 'custom', ...issue });
   })
-  .transform(withoutPrototypes);
+  // Prototype-less maps: a host or group named `constructor` or `toString` is just a name.
+  .transform(dropPrototypes);
 
 /**
  * Whether `value` has the JSON text of `json` (a value JSON.parse made), and nothing that
@@ -240,10 +241,11 @@ export function checkHostsChange(prior: unknown, data: unknown): HostsFile | und
   }
   const checked = hostsFileFields.safeParse({ ...data, hosts: Object.fromEntries(changed) });
   if (!checked.success) return undefined;
-  const merged = withoutPrototype<HostsFileFields['hosts'][string]>({});
+  // A plain map, as zod's record builds (`__proto__` was left to the full check above).
+  const merged: HostsFileFields['hosts'] = {};
   for (const key of keys as string[])
     merged[key] = Object.hasOwn(checked.data.hosts, key) ? checked.data.hosts[key]! : (hosts[key] as never);
   const db = { ...checked.data, hosts: merged };
   if (crossIssues(db).length > 0) return undefined;
-  return withoutPrototypes(db);
+  return dropPrototypes(db);
 }
