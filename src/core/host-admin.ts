@@ -2,7 +2,7 @@ import { UsageError } from './errors.js';
 import { DEFAULT_TEKTON_PATH, lifecycleOf, type HostEntry, type HostsFile } from './state/hosts.js';
 import { UNCHANGED } from './state/store.js';
 import { didYouMean } from './suggest.js';
-import { parseHostSpec, validateName, validatePort, validateRemotePath, validateUser } from './validate.js';
+import { parseHostSpec, validateName, validatePort, validateTektonPath, validateUser } from './validate.js';
 
 /** "no such host", with the nearest names as the hint ("did you mean web1?"). */
 export function noSuchHost(db: HostsFile, name: string, message = `no such host: ${name}`): UsageError {
@@ -42,7 +42,7 @@ export async function addHost(inventory: HostDatabase, input: AddHostInput, now 
     throw new UsageError(`port given twice: ${spec.port} in ${input.spec} and ${input.port} in --port`);
   }
   const port = input.port !== undefined ? validatePort(input.port) : (spec.port ?? 22);
-  const tektonPath = validateRemotePath(input.tektonPath ?? DEFAULT_TEKTON_PATH, '--tekton-path');
+  const tektonPath = validateTektonPath(input.tektonPath ?? DEFAULT_TEKTON_PATH, '--tekton-path');
   const groups = (input.groups ?? []).map((g) => validateName(g, 'group'));
   const jump = input.jump === undefined ? undefined : validateName(input.jump, 'host');
   return inventory.update((db) => {
@@ -163,7 +163,7 @@ export async function editHost(
   const rename = input.rename === undefined ? undefined : validateName(input.rename, 'host');
   const user = input.user === undefined ? undefined : validateUser(input.user);
   const port = input.port === undefined ? undefined : validatePort(input.port);
-  const tektonPath = input.tektonPath === undefined ? undefined : validateRemotePath(input.tektonPath, '--tekton-path');
+  const tektonPath = input.tektonPath === undefined ? undefined : validateTektonPath(input.tektonPath, '--tekton-path');
   const jump = typeof input.jump === 'string' ? validateName(input.jump, 'host') : input.jump;
   let result: EditHostResult | undefined;
   await inventory.update(async (db) => {

@@ -1,4 +1,4 @@
-import { NAME_RE, remotePathProblem } from '../protocol/args.js';
+import { deployPathProblem, NAME_RE, plainDeployPath, remotePathProblem } from '../protocol/args.js';
 import { UsageError } from './errors.js';
 
 /**
@@ -68,18 +68,21 @@ export function validatePort(value: string | number): number {
 }
 
 /**
- * A remote path: absolute, or relative to the remote home with `~/`. No control
- * characters, quotes, whitespace or `..` segments: it is written into unit files,
- * shell snippets and rsync arguments, and must mean exactly one place.
+ * A host's tekton_path (a deploy root): absolute, or relative to the remote home with
+ * `~/`. No control characters, quotes, whitespace or `..` segments: it is written into
+ * unit files, shell snippets and rsync arguments, and must mean exactly one place. A
+ * trailing slash is dropped (`~/app/` is `~/app`); the root, the home, `~/.ssh` and
+ * `~/.till` are refused (deployPathProblem: a deploy replaces the folder with a symlink).
  */
-export function validateRemotePath(value: string, what = 'remote path'): string {
-  const problem = remotePathProblem(value);
+export function validateTektonPath(value: string, what = 'tekton_path'): string {
+  const plain = plainDeployPath(value);
+  const problem = deployPathProblem(plain);
   if (problem)
     throw new UsageError(
       `invalid ${what} ${JSON.stringify(value)}: ${problem}`,
-      'use an absolute path or one starting with ~/, of letters, digits and / . _ - + @ , =',
+      'use an absolute path or one starting with ~/, of letters, digits and / . _ - + @ , =, naming the folder till deploys into',
     );
-  return value;
+  return plain;
 }
 
 export interface HostSpec {

@@ -1,5 +1,5 @@
 import { createHash } from 'node:crypto';
-import { lstatSync, readFileSync, realpathSync } from 'node:fs';
+import { lstatSync, readdirSync, readFileSync, realpathSync, statSync } from 'node:fs';
 import { posix } from 'node:path';
 import { ARG, parseGateFile, type Policy } from '../protocol/args.js';
 import { CHECKS } from '../protocol/checks.js';
@@ -25,11 +25,11 @@ export type GateDecision =
   | { kind: 'exact'; name: string; line: string }
   /** A registered script: /bin/sh -c SCRIPT till ARGS…, no shell parses the line. */
   | { kind: 'script'; name: string; script: string; args: string[]; root?: string }
-  /** An upload: rsync with these arguments, no shell. */
-  | { kind: 'rsync'; name: string; argv: string[]; root?: string }
+  /** An upload: rsync with these arguments, no shell; `notes`: what the gate changed in them, said on stderr and logged. */
+  | { kind: 'rsync'; name: string; argv: string[]; root?: string; notes?: string[] }
   | { kind: 'refuse'; reason: string };
 
-export type GatePolicy = Policy & Pick<RsyncPolicy, 'realpath'>;
+export type GatePolicy = Policy & Pick<RsyncPolicy, 'realpath' | 'outwardLink'>;
 
 /** The registered version of this form whose text is `text`, if any. */
 function lookUp(text: string, form: GateEntry['form']): GateEntry | undefined {
@@ -101,6 +101,7 @@ export function decide(line: string | undefined, policy: GatePolicy): GateDecisi
       name: checked.target === 'read' ? `rsync read of ${checked.dest}` : `rsync to ${checked.dest}`,
       argv: checked.argv,
       ...(checked.root !== undefined ? { root: checked.root } : {}),
+      ...(checked.notes !== undefined ? { notes: checked.notes } : {}),
     };
   }
   return { kind: 'refuse', reason: `${JSON.stringify(first)} is not one of till's operations` };
@@ -122,7 +123,7 @@ export function loadPolicy(home: string): GatePolicy {
   } catch (err) {
     throw new Error(`${file}: ${(err as Error).message}`);
   }
-  return { home, ...gate, realpath: realpathDeepest };
+  return { home, ...gate, realpath: realpathDeepest, outwardLink };
 }
 
 /**
@@ -154,4 +155,39 @@ export function realpathDeepest(path: string): string {
       current = parent;
     }
   }
+}
+
+/**
+ * The first symlink inside `tree` (walked without following any) whose real path is a
+ * folder outside every folder of `within`, or a folder the gate cannot list (rsync could
+ * still pass through it by name); undefined when there is none. A dangling symlink leads
+ * nowhere a lookup could pass, and a symlink to a file is not followed by rsync's lookup
+ * of a --link-dest file (only folders on the way are).
+ */
+export function outwardLink(tree: string, within: readonly string[]): string | undefined {
+  const inside = (real: string) => within.some((w) => real === w || real.startsWith(`${w}/`));
+  const folders = [tree.replace(/\/+$/, '')];
+  for (let dir = folders.pop(); dir !== undefined; dir = folders.pop()) {
+    let entries;
+    try {
+      entries = readdirSync(dir, { withFileTypes: true });
+    } catch (err) {
+      return `${dir} (${(err as NodeJS.ErrnoException).code ?? 'unreadable'})`;
+    }
+    for (const e of entries) {
+      const path = `${dir}/${e.name}`;
+      if (e.isDirectory()) folders.push(path);
+      else if (e.isSymbolicLink()) {
+        let real: string;
+        try {
+          real = realpathSync(path);
+          if (inside(real) || !statSync(real).isDirectory()) continue;
+        } catch {
+          continue; // dangling, or a loop: no lookup passes through it
+        }
+        return `${path} -> ${real}`;
+      }
+    }
+  }
+  return undefined;
 }

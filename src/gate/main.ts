@@ -26,8 +26,11 @@ export const GATE_LOG_MAX_BYTES = 512 * 1024;
  * write that fails part-way is cut back, so the log keeps whole lines; then it throws.
  */
 export function appendGateLog(file: string, message: string, now = new Date()): void {
+  // C0, DEL and C1 (JSON.stringify leaves DEL and U+0080–U+009F, which a terminal may obey, as they are).
   // eslint-disable-next-line no-control-regex
-  const escaped = message.replace(/[\x00-\x1f\x7f]/g, (c) => JSON.stringify(c).slice(1, -1));
+  const escaped = message.replace(/[\x00-\x1f\x7f-\x9f]/g, (c) =>
+    c < ' ' ? JSON.stringify(c).slice(1, -1) : `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`,
+  );
   const text = `${now.toISOString()} ${escaped}\n`;
   mkdirSync(posix.dirname(file), { recursive: true, mode: 0o700 });
   let size = 0;
@@ -54,7 +57,8 @@ export function appendGateLog(file: string, message: string, now = new Date()): 
 
 function logLine(decision: GateDecision, line: string | undefined): string {
   const from = (process.env.SSH_CONNECTION ?? '').split(' ')[0] || 'local';
-  if (decision.kind !== 'refuse') return `allowed ${decision.name} from ${from}`;
+  if (decision.kind !== 'refuse')
+    return `allowed ${decision.name} from ${from}${decision.kind === 'rsync' && decision.notes ? `; ${decision.notes.join('; ')}` : ''}`;
   const shown = line === undefined ? '(none)' : JSON.stringify(line.length > 300 ? `${line.slice(0, 300)}…` : line);
   return `refused from ${from}: ${decision.reason}; command ${shown}`;
 }
@@ -115,6 +119,8 @@ export async function runGate(): Promise<number> {
       process.stderr.write(`${GATE_REFUSED} ${decision.reason}\n`);
       return 1;
     }
+    for (const note of decision.kind === 'rsync' ? (decision.notes ?? []) : [])
+      process.stderr.write(`till gate: ${note}\n`);
     return await run(decision, home);
   } finally {
     release?.();

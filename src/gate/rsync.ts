@@ -24,12 +24,20 @@ export interface RsyncPolicy {
   upgrade: boolean;
   /** Real path of a folder (the deepest existing ancestor resolved); injected for tests. */
   realpath: (path: string) => string;
+  /**
+   * The first symlink inside `tree` that resolves to a folder outside every folder of
+   * `within` (real paths), or one the gate cannot look into; undefined when there is
+   * none. Injected for tests (decide.ts's outwardLink on a real tree).
+   */
+  outwardLink: (tree: string, within: readonly string[]) => string | undefined;
 }
 
 export type RsyncCheck =
   | {
       ok: true;
       argv: string[];
+      /** What the gate changed in the command, said on stderr and in its log (a --link-dest it did not use). */
+      notes?: string[];
       /** An upload of the bundle or into a release, or a read of a release (`host diff`). */
       target: 'bundle' | 'deploy' | 'read';
       dest: string;
@@ -66,7 +74,6 @@ const LONG_FLAGS_DEPLOY = new Set([
   'delay-updates',
   'fsync',
   'partial',
-  'inplace',
   'existing',
   'ignore-existing',
   'no-implied-dirs',
@@ -311,6 +318,11 @@ export function checkRsyncServer(words: readonly Word[], policy: RsyncPolicy): R
       const linked = folder.tilde ? resolvePath(folder, policy.home, policy.home) : posix.resolve(dest, folder.text);
       if (linked === undefined || !inside(linked, kind.base))
         return { refusal: `--link-dest ${JSON.stringify(folder.text)} is outside ${kind.base}` };
+      // Another release, whole: never the upload's own (which the upload changes as rsync reads it).
+      const release = linked.replace(/\/+$/, '');
+      const destRelease = dest.slice(kind.base.length + 1).split('/')[0];
+      if (posix.dirname(release) !== kind.base || posix.basename(release) === destRelease)
+        return { refusal: `--link-dest ${JSON.stringify(folder.text)} is not another release of ${kind.base}` };
       linkDests.push(linked);
       return { argv: [`--link-dest=${linked}`] };
     },
@@ -322,9 +334,34 @@ export function checkRsyncServer(words: readonly Word[], policy: RsyncPolicy): R
     const out = leadsOut(what, path, kind.base, policy);
     if (out !== undefined) return refuse(out);
   }
+  // rsync looks each file up under a --link-dest folder by its path, and the kernel
+  // follows a symlinked folder on the way: a release holding `a -> ~/.ssh` would let an
+  // upload of `a/authorized_keys` hard-link the real one into the new release (whose
+  // attributes the upload then sets, and which a later transfer could write through).
+  // A link-dest tree with a symlink to a folder outside the deploy root's releases and
+  // shared folders is not used: the upload still works, sending whole files.
+  const notes: string[] = [];
+  let argv = checked.argv;
+  if (linkDests.length > 0) {
+    const within: string[] = [];
+    for (const folder of [kind.base, `${kind.root!}.till/shared`]) {
+      try {
+        within.push(policy.realpath(folder));
+      } catch {
+        // a shared folder that cannot be resolved is not a place links may lead
+      }
+    }
+    for (const linked of linkDests) {
+      const out = policy.outwardLink(linked, within);
+      if (out === undefined) continue;
+      argv = argv.filter((a) => a !== `--link-dest=${linked}`);
+      notes.push(`--link-dest ${linked} not used: ${out} leads out of the deploy root's folders; files are sent whole`);
+    }
+  }
   return {
     ok: true,
-    argv: ['--server', ...checked.argv, '.', dest],
+    argv: ['--server', ...argv, '.', dest],
+    ...(notes.length > 0 ? { notes } : {}),
     target: kind.target,
     dest,
     ...(kind.root !== undefined ? { root: kind.root } : {}),

@@ -33,7 +33,7 @@ import {
 } from '../deploy/rsync.js';
 import { lockOwner, recordHold } from '../deploy/record.js';
 import { treeSize, type DeploySource } from '../deploy/source.js';
-import { MAX_MESSAGE } from '../protocol/args.js';
+import { deployPathProblem, MAX_MESSAGE, plainDeployPath } from '../protocol/args.js';
 import {
   deployCheck,
   deployCompare,
@@ -222,6 +222,20 @@ export function stageJob(plan: DeployPlan, journal: DeployJournalWriter, locked:
   const { run } = plan;
   return async ({ name, entry, signal }) => {
     const layout = remoteLayout(entry.tekton_path);
+    // A gate checks the deploy root on a restricted host; the fused prepare and the
+    // look sent as rsync's --rsync-path pass no gate, so the same check runs here first
+    // (a tekton_path of "/" or "~/.ssh" that an older till accepted, or a hand edit).
+    const badPath = deployPathProblem(plainDeployPath(entry.tekton_path));
+    if (badPath !== undefined)
+      return {
+        ok: false,
+        failure: {
+          kind: 'local',
+          connection: false,
+          retryable: false,
+          message: `cannot deploy to tekton_path ${JSON.stringify(entry.tekton_path)}: ${badPath} (change it with till host edit ${name} --tekton-path …)`,
+        },
+      };
     const same = await unchangedOn(plan, name, entry, signal);
     if (same !== undefined) {
       if (same.ok && same.data !== undefined) {

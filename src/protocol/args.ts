@@ -83,6 +83,39 @@ export function remotePathProblem(value: string): string | undefined {
   return undefined;
 }
 
+/**
+ * Why a path cannot be a deploy root (a host's tekton_path, a deploy-root argument), or
+ * undefined: a safe remote path (remotePathProblem), written plainly (no trailing `/`, no
+ * `//`, no `.` segment: the scripts build `<path>.till` from the text as given, so
+ * `~/app/` would put till's folder inside the live release as `~/app/.till`), and not a
+ * folder whose replacement by a symlink locks the owner out or hands over the gate: the
+ * root, the home, `~/.ssh`, `~/.till` or anything inside those two. With `home`, an
+ * absolute spelling of them is caught too.
+ */
+export function deployPathProblem(value: string, home?: string): string | undefined {
+  const problem = remotePathProblem(value);
+  if (problem !== undefined) return problem;
+  if (value === '/') return 'it is the root folder';
+  if (value === '~/') return 'it is the home folder itself';
+  if (value.endsWith('/') || value.includes('//') || value.split('/').includes('.'))
+    return 'write it without a trailing /, // or . segment';
+  const inHome = value.startsWith('~/')
+    ? value.slice(2)
+    : home !== undefined && value.startsWith(`${home.replace(/\/+$/, '')}/`)
+      ? value.slice(home.replace(/\/+$/, '').length + 1)
+      : undefined;
+  if (home !== undefined && value === home.replace(/\/+$/, '')) return 'it is the home folder itself';
+  const top = inHome?.split('/')[0];
+  if (top === '.ssh' || top === '.till')
+    return `it is ~/${top} or lies inside it (a deploy replaces the folder with a symlink)`;
+  return undefined;
+}
+
+/** A deploy path as a person may write it, without its trailing slashes (`~/app/` is `~/app`; `/` and `~/` stay, to be refused by name). */
+export function plainDeployPath(value: string): string {
+  return /^~\/+$/.test(value) ? '~/' : value.replace(/(.)\/+$/, '$1');
+}
+
 /** A shared path of a deploy: relative, safe characters, no `.`/`..`/empty segment, no trailing slash. */
 export function sharedPathProblem(p: string): string | undefined {
   if (p === '' || p.startsWith('/')) return 'it must be a relative path inside the installation';
@@ -180,9 +213,12 @@ export function parseGateFile(raw: unknown, home: string): GateFile {
     });
     return v.filter((s): s is string => typeof s === 'string');
   };
-  const roots = strings('deployRoots', (p) =>
-    remotePathProblem(p) === undefined ? undefined : 'not a safe remote path',
-  );
+  const roots = strings('deployRoots', (p) => {
+    if (remotePathProblem(p) !== undefined) return 'not a safe remote path';
+    // The owner's file may end a root with a slash; the root is the folder without it.
+    const why = deployPathProblem(plainDeployPath(p), home);
+    return why === undefined ? undefined : `${p}: ${why}`;
+  });
   const checks = strings('checks', (c) => (c.length <= 4096 ? undefined : 'longer than 4096 characters'));
   if (doc.upgrade !== undefined && typeof doc.upgrade !== 'boolean') problems.push('upgrade: not true or false');
   if (doc.hooks !== undefined && typeof doc.hooks !== 'boolean') problems.push('hooks: not true or false');
@@ -219,10 +255,11 @@ export function wideningOf(
 // ---------------------------------------------------------------- the types
 
 const deployRoot = type('deploy root', (v, policy) => {
-  const problem = remotePathProblem(v);
+  const problem = deployPathProblem(v, policy?.home);
   if (problem !== undefined) return `deploy path ${show(v)}: ${problem}`;
   if (policy === undefined) return undefined;
-  const abs = expandHome(v, policy.home).replace(/\/+$/, '');
+  // Compared as written (deployPathProblem refused a trailing slash): the script runs on this text.
+  const abs = expandHome(v, policy.home);
   return policy.deployRoots.includes(abs)
     ? undefined
     : `${v} is not a deploy root of ~/.till/gate.json ("deployRoots")`;

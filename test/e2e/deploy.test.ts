@@ -408,6 +408,33 @@ describe('a prepare step that fails', () => {
   });
 });
 
+describe('a tekton_path no deploy may replace', () => {
+  it('~/.ssh or / in a database an older till wrote: the host fails before any connection, its folders untouched', async () => {
+    const h = lab.hosts[0]!;
+    await tillOk(home, ['host', 'add', 'sshdir', h.spec]);
+    const src = join(work, 'sshdir-src');
+    makeTree(src, { 'a.txt': 'a\n' });
+    const listing = h.shell('ls -la .ssh; ls -a');
+    for (const bad of ['~/.ssh', '/', '~/']) {
+      const db = JSON.parse(readFileSync(join(home, 'hosts-local.json'), 'utf8'));
+      db.hosts.sshdir.tekton_path = bad;
+      writeFileSync(join(home, 'hosts-local.json'), `${JSON.stringify(db, null, 2)}\n`);
+      const r = await till(home, ['host', 'deploy', 'sshdir', '--source', src, '--json']);
+      expect(r.code, bad).toBe(1);
+      const res = JSON.parse(r.stdout).results[0];
+      expect(res.error).toContain(`cannot deploy to tekton_path ${JSON.stringify(bad)}: `);
+      expect(res.error).toContain('till host edit sshdir --tekton-path');
+      expect(res.attempts).toBe(1);
+      expect(h.shell('ls -la .ssh; ls -a'), bad).toBe(listing);
+    }
+    // and it cannot be set again
+    const edit = await till(home, ['host', 'edit', 'sshdir', '--tekton-path', '~/.ssh']);
+    expect(edit.code).toBe(2);
+    expect(edit.stderr).toContain('it is ~/.ssh or lies inside it');
+    await tillOk(home, ['host', 'remove', 'sshdir']);
+  });
+});
+
 describe('progress on a terminal', () => {
   it('the live line shows each transfer under way (percent, bytes, files); without a terminal, none of it', async () => {
     const src = join(work, 'progress');

@@ -7,15 +7,22 @@ import {
   readFileSync,
   readlinkSync,
   rmSync,
+  statSync,
   symlinkSync,
   writeFileSync,
 } from 'node:fs';
 import { join } from 'node:path';
 import fc from 'fast-check';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { decide, realpathDeepest, type GatePolicy } from '../../src/gate/decide.js';
+import { decide, realpathDeepest, outwardLink, type GatePolicy } from '../../src/gate/decide.js';
 import { GATE_LINES, GATE_SCRIPTS, type AnyVersion } from '../../src/protocol/registry.js';
-import { deployCompare, deployCompareRsync, deployPrepare, deployUnlock } from '../../src/protocol/deploy.js';
+import {
+  deployCompare,
+  deployCompareRsync,
+  deployPrepare,
+  deployState,
+  deployUnlock,
+} from '../../src/protocol/deploy.js';
 import { sync } from '../../src/protocol/host.js';
 import { restrict } from '../../src/protocol/keys.js';
 import { rollback } from '../../src/protocol/rollback.js';
@@ -326,7 +333,7 @@ describe('a stolen restricted key, tightest policy: the escapes are closed', { t
       /till gate: refused: rsync destination .*\/up\/? leads out of .*releases \(to .*releases\)/,
     );
     const link = r.key.rsync(['-r', `--link-dest=../${id(8)}/up`, `${planted}/`, `HOST:app.till/releases/${id(6)}/`]);
-    expect(link.stderr).toMatch(/till gate: refused: --link-dest .*\/up leads out of/);
+    expect(link.stderr).toMatch(/till gate: refused: --link-dest .*\/up" is not another release/);
     expect(list()).toEqual(listBefore);
     unchanged();
   });
@@ -392,6 +399,134 @@ describe('a stolen restricted key, tightest policy: the escapes are closed', { t
     before = outside(r.host);
     unchanged();
   });
+
+  /** Release ids of the attacks below (attackId's 1–9 are taken above). */
+  const rid = (n: number) => `2026020${n}T000000Z-bbbbb${n}`;
+  const till = (rel: string) => readFileSync(join(r.host.home, '.till', rel));
+
+  it('8. --link-dest never hard-links through a symlinked folder planted in the linked release, and --inplace is refused', () => {
+    const ak = join(r.host.home, '.ssh/authorized_keys');
+    const gateJson = till('gate.json');
+    const launcher = till('bin/till');
+    r.host.shell('rm -rf app.till/lock');
+    // a release holding `a -> ~/.ssh` (deployed trees may hold symlinks), and one holding a
+    // folder the gate cannot list (mode 111) with the same link inside
+    const planted = tree('ld-planted', {}, { a: join(r.host.home, '.ssh') });
+    expect(r.key.rsync(['-rl', '--mkpath', `${planted}/`, `HOST:app.till/releases/${rid(1)}/`]).status).toBe(0);
+    const hidden = tree('ld-hidden', {}, { 'd/a': join(r.host.home, '.ssh') });
+    execFileSync('chmod', ['111', join(hidden, 'd')]);
+    const upHidden = r.key.rsync(['-rlp', '--mkpath', `${hidden}/`, `HOST:app.till/releases/${rid(2)}/`]);
+    execFileSync('chmod', ['755', join(hidden, 'd')]);
+    expect(upHidden.status, upHidden.stderr).toBe(0);
+    // an upload of `a/authorized_keys` of exactly its size, linked against those releases
+    // (the gate's own audit prints the size): rsync would hard-link the real file
+    const bait = tree('ld-bait', {
+      'a/authorized_keys': 'x'.repeat(statSync(ak).size),
+      'd/a/authorized_keys': 'x'.repeat(statSync(ak).size),
+    });
+    for (const [n, from] of [
+      [3, 1],
+      [4, 2],
+    ] as const) {
+      const up = r.key.rsync([
+        '-r',
+        '--size-only',
+        '--mkpath',
+        `--link-dest=../${rid(from)}`,
+        `${bait}/`,
+        `HOST:app.till/releases/${rid(n)}/`,
+      ]);
+      expect(up.status, up.stderr).toBe(0);
+      expect(up.stderr).toMatch(
+        new RegExp(`till gate: --link-dest .*/${rid(from)} not used: .*/${rid(from)}/(a -> .*/\\.ssh|d \\(EACCES\\))`),
+      );
+    }
+    expect(statSync(ak).nlink).toBe(1);
+    for (const f of [`${rid(3)}/a/authorized_keys`, `${rid(4)}/d/a/authorized_keys`])
+      expect(statSync(join(releases(), f)).ino).not.toBe(statSync(ak).ino);
+    expect(gateLog()).toMatch(/allowed rsync to .* not used: /);
+    // the write through a shared inode it took: refused whole
+    const inplace = r.key.rsync(['-r', '-I', '--inplace', `${bait}/`, `HOST:app.till/releases/${rid(3)}/`]);
+    expect(inplace.status).not.toBe(0);
+    expect(inplace.stderr).toMatch(/till gate: refused: rsync option --inplace is not allowed/);
+    // a clean release is still linked against: unchanged files become hard links
+    const clean = tree('ld-clean', { 'same.txt': 'same\n' });
+    expect(r.key.rsync(['-rt', '--mkpath', `${clean}/`, `HOST:app.till/releases/${rid(5)}/`]).status).toBe(0);
+    const linked = r.key.rsync([
+      '-rt',
+      '--mkpath',
+      `--link-dest=../${rid(5)}`,
+      `${clean}/`,
+      `HOST:app.till/releases/${rid(6)}/`,
+    ]);
+    expect(linked.status, linked.stderr).toBe(0);
+    expect(linked.stderr).not.toMatch(/not used/);
+    expect(statSync(join(releases(), rid(6), 'same.txt')).ino).toBe(statSync(join(releases(), rid(5), 'same.txt')).ino);
+    // the link-dest is another release, never the upload's own
+    const own = r.key.rsync(['-r', `--link-dest=../${rid(1)}`, `${bait}/`, `HOST:app.till/releases/${rid(1)}/`]);
+    expect(own.status).not.toBe(0);
+    expect(own.stderr).toMatch(/till gate: refused: --link-dest ".*" is not another release/);
+    expect(till('gate.json')).toEqual(gateJson);
+    expect(till('bin/till')).toEqual(launcher);
+    r.host.shell(`chmod -R u+rwx app.till/releases/${rid(2)}`);
+    unchanged();
+  });
+
+  it("9. a deploy root spelled with a trailing slash is refused: .till/ planted in the live release is never taken for till's folder", () => {
+    const home = r.host.home;
+    r.host.shell(
+      'rm -rf app.till/lock app.till/hold; printf "OWNER SECRET line 1\\n" > .ssh/owner_secret; chmod 600 .ssh/owner_secret',
+    );
+    before = outside(r.host);
+    const bashrc = () => (existsSync(join(home, '.bashrc')) ? readFileSync(join(home, '.bashrc'), 'utf8') : '');
+    const rcBefore = bashrc();
+    // a release made live by the ordinary steps, its tree carrying a .till/ of its own:
+    // a lock of the attacker's next run, a staged release, and releases.log -> ~/.bashrc
+    const prep = send(deployPrepare, {
+      path: '~/app',
+      id: rid(7),
+      lockInfo: lockInfo('atk'),
+      run: 'atk',
+      forceUnlock: true,
+      shared: [],
+      adoptId: '20250101T000000Z-adopted',
+      now: NOW,
+      contentHash: '',
+    });
+    expect(prep.status, prep.stderr).toBe(0);
+    const planted = tree(
+      'slash',
+      { 'index.html': 'x\n', '.till/lock/info': lockInfo('atk2'), [`.till/releases/${rid(8)}.partial/i`]: 'y\n' },
+      { '.till/releases.log': join(home, '.bashrc'), '.till/releases.log.2': join(home, '.ssh/owner_secret') },
+    );
+    expect(r.key.rsync(['-rl', `${planted}/`, `HOST:app.till/releases/${rid(7)}.partial/`]).status).toBe(0);
+    const sw = send(deploySwitch, attackSwitch(7, { id: rid(7), run: 'atk' }));
+    expect(sw.status, sw.stderr).toBe(0);
+    expect(readlinkSync(join(home, 'app'))).toBe(`app.till/releases/${rid(7)}`);
+    // every spelling a script would read as another folder than the gate compared
+    const payload = 'x; echo "PWNED uid=$(id -u)" > "$HOME"/PWNED; #';
+    for (const path of ['~/app/', '~/app//', `${home}/app/`]) {
+      const sw2 = send(deploySwitch, attackSwitch(8, { id: rid(8), path, run: 'atk2', source: payload }));
+      expect(sw2.status, path).toBe(1);
+      expect(sw2.stderr).toContain(
+        `till gate: refused: script deploy-switch-v5: deploy path "${path}": write it without`,
+      );
+      const state = send(deployState, { path });
+      expect(state.status, path).toBe(1);
+      expect(state.stdout).toBe('');
+    }
+    // written plainly, the root's own .till is read, never the release's
+    r.host.shell(`ln -sfn ${join(home, '.ssh/owner_secret')} app/.till/releases.log`);
+    const plainState = send(deployState, { path: '~/app' });
+    expect(plainState.status, plainState.stderr).toBe(0);
+    expect(plainState.stdout).not.toMatch(/OWNER SECRET/);
+    expect(r.key.ssh('true').status).not.toBe(0); // the next login through the gate
+    expect(existsSync(join(home, 'PWNED'))).toBe(false);
+    expect(bashrc()).toBe(rcBefore);
+    r.host.shell('rm -f .ssh/owner_secret');
+    before = outside(r.host);
+    unchanged();
+  });
 });
 
 /**
@@ -430,6 +565,7 @@ describe(
         checks: TIGHTEST.checks,
         upgrade: TIGHTEST.upgrade,
         realpath: realpathDeepest,
+        outwardLink,
       };
       // An operator's own key next to till's, and release names an earlier upload made
       // symlinks: ids[1] -> ~/.ssh, ids[2].partial -> ~, ids[3].partial/.env.local -> authorized_keys.

@@ -206,7 +206,7 @@ describe('disk full on a host', () => {
     for (const [params, why] of [
       [{ path: root, id: '../../../.ssh/x', run: 'r1' }, /is not a release id/],
       [{ path: root, id: '20261207T000000Z-aaaaaa', run: 'r1\nrm -rf ~' }, /run id/],
-      [{ path: '~/.ssh', id: '20261207T000000Z-aaaaaa', run: 'r1' }, /not a deploy root/],
+      [{ path: '~/.ssh', id: '20261207T000000Z-aaaaaa', run: 'r1' }, /it is ~\/\.ssh or lies inside it/],
     ] as const) {
       const res = send(params);
       expect(res.status).not.toBe(0);

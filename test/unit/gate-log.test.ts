@@ -25,6 +25,13 @@ describe("the gate's log writer", () => {
     expect(readFileSync(file, 'utf8')).toBe(
       '2026-12-07T03:00:00.000Z refused from 127.0.0.1: bad\\n2026-12-07T03:00:00.000Z allowed test\\r\\u001b[2K\\t\n',
     );
+    // DEL and the C1 controls too (a terminal obeys CSI U+009B and OSC U+009D as ESC [ and ESC ]);
+    // JSON.stringify would leave them as they are, and U+00A0 on is text
+    const c1 = join(home, 'c', 'c1.log');
+    appendGateLog(c1, 'x\x7f\u0080\u0085\u009b2J\u009d0;forged\u009c\u00a0é', at);
+    expect(readFileSync(c1, 'utf8')).toBe(
+      '2026-12-07T03:00:00.000Z x\\u007f\\u0080\\u0085\\u009b2J\\u009d0;forged\\u009c\u00a0é\n',
+    );
   });
 
   it('renames a log the line would take past the limit to gate.log.1, replacing the older one', () => {

@@ -15,6 +15,7 @@ const policyWith = (links: Record<string, string> = {}, over: Partial<RsyncPolic
   home: HOME,
   deployRoots: ['/h/T', '/srv/app'],
   upgrade: true,
+  outwardLink: () => undefined,
   realpath: (p) => {
     for (const [from, to] of Object.entries(links)) {
       if (to === 'throw' && p.startsWith(from)) throw new Error(`${from} is a dangling symlink`);
@@ -187,7 +188,6 @@ describe('options', () => {
     'delay-updates',
     'fsync',
     'partial',
-    'inplace',
     'existing',
     'ignore-existing',
     'no-implied-dirs',
@@ -203,6 +203,8 @@ describe('options', () => {
       expect(why(`rsync --server --${f} ${BUNDLE}`), f).toBe(`rsync option --${f} is not allowed for the till bundle`);
     expect(why(`rsync --server --delete=1 ${DEPLOY}`)).toBe('rsync option --delete is not allowed');
     expect(why(`rsync --server --copy-links ${DEPLOY}`)).toBe('rsync option --copy-links is not allowed');
+    // till never sends it, and it writes through a hard link into whatever file shares it
+    expect(why(`rsync --server --inplace ${DEPLOY}`)).toBe('rsync option --inplace is not allowed');
     expect(why(`rsync --server --Delete ${DEPLOY}`)).toBe('rsync argument "--Delete" is not allowed');
     expect(why(`rsync --server ---delete ${DEPLOY}`)).toBe('rsync argument "---delete" is not allowed');
     expect(why(`rsync --server x--delete ${DEPLOY}`)).toBe('rsync argument "x--delete" is not allowed');
@@ -287,12 +289,62 @@ describe('--link-dest', () => {
     );
     expect(why(`rsync --server --link-dest ${DEPLOY}`)).toBe('--link-dest without a folder');
     // relative to the destination, a trailing slash or not
-    expect(argv(`rsync --server --link-dest=. . ${REL}/r2/`)).toEqual([
+    expect(argv(`rsync --server --link-dest=../r1/ . ${REL}/r2/`)).toEqual([
       '--server',
-      `--link-dest=${REL}/r2`,
+      `--link-dest=${REL}/r1`,
       '.',
       `${REL}/r2/`,
     ]);
+    expect(argv(`rsync --server --link-dest ../r1 . ${REL}/r2.partial`)).toEqual([
+      '--server',
+      `--link-dest=${REL}/r1`,
+      '.',
+      `${REL}/r2.partial`,
+    ]);
+  });
+
+  it("is another release, whole: never the upload's own, nor a folder inside a release", () => {
+    const notAnother = (v: string) => `--link-dest ${JSON.stringify(v)} is not another release of ${REL}`;
+    expect(why(`rsync --server --link-dest=. . ${REL}/r2/`)).toBe(notAnother('.'));
+    expect(why(`rsync --server --link-dest ../r2 . ${REL}/r2/sub`)).toBe(notAnother('../r2'));
+    expect(why(`rsync --server --link-dest ../r1/up . ${REL}/r2`)).toBe(notAnother('../r1/up'));
+    expect(why(`rsync --server --link-dest ${REL}/r1/a . ${REL}/r2`)).toBe(notAnother(`${REL}/r1/a`));
+  });
+
+  it('is not used when its tree holds a symlink to a folder outside the root: the upload goes on, sending whole files', () => {
+    const asked: Array<[string, readonly string[]]> = [];
+    const leaky = policyWith(
+      {},
+      {
+        outwardLink: (tree, within) => {
+          asked.push([tree, within]);
+          return tree.endsWith('/r1') ? `${tree}/a -> /h/.ssh` : undefined;
+        },
+      },
+    );
+    const r = check(
+      `rsync --server -logDtprze.iLsfxCIvu --link-dest ../r1 --link-dest ../r0 . ${REL}/r2.partial`,
+      leaky,
+    );
+    expect(r).toEqual({
+      ok: true,
+      argv: ['--server', '-logDtprze.iLsfxCIvu', `--link-dest=${REL}/r0`, '.', `${REL}/r2.partial`],
+      notes: [
+        `--link-dest ${REL}/r1 not used: ${REL}/r1/a -> /h/.ssh leads out of the deploy root's folders; files are sent whole`,
+      ],
+      target: 'deploy',
+      dest: `${REL}/r2.partial`,
+      root: '/h/T',
+    });
+    // Each tree is looked at, with the real releases and shared folders as the places links may lead.
+    expect(asked).toEqual([
+      [`${REL}/r1`, [REL, '/h/T.till/shared']],
+      [`${REL}/r0`, [REL, '/h/T.till/shared']],
+    ]);
+    // No --link-dest: nothing to look at.
+    asked.length = 0;
+    expect(check(`rsync --server -r . ${REL}/r2`, leaky).ok).toBe(true);
+    expect(asked).toEqual([]);
   });
 });
 
@@ -325,9 +377,9 @@ describe('symlinks on the way', () => {
   });
 
   it('so must every --link-dest', () => {
-    const self = policyWith({ [`${REL}/r1/up`]: REL });
-    expect(why(`rsync --server --link-dest ../r1/up . ${REL}/r2`, self)).toBe(
-      `--link-dest ${REL}/r1/up leads out of ${REL} (to ${REL})`,
+    const self = policyWith({ [`${REL}/r1`]: REL });
+    expect(why(`rsync --server --link-dest ../r1 . ${REL}/r2`, self)).toBe(
+      `--link-dest ${REL}/r1 leads out of ${REL} (to ${REL})`,
     );
     const out = policyWith({ [`${REL}/evil`]: '/h/.ssh' });
     expect(why(`rsync --server --link-dest ../r1 --link-dest ../evil . ${REL}/r2`, out)).toBe(

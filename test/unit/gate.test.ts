@@ -1,8 +1,8 @@
 import { execFileSync } from 'node:child_process';
-import { mkdirSync, mkdtempSync, realpathSync, rmSync, symlinkSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, realpathSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { decide, loadPolicy, realpathDeepest, type GatePolicy } from '../../src/gate/decide.js';
+import { decide, loadPolicy, realpathDeepest, outwardLink, type GatePolicy } from '../../src/gate/decide.js';
 import { gateConfigFor, parsePublicKey } from '../../src/ops/restrict.js';
 import { parseGateFile, wideningOf } from '../../src/protocol/args.js';
 import { deployCheck, deployPrepare, deployState, deployUnlock } from '../../src/protocol/deploy.js';
@@ -54,6 +54,7 @@ const policy: GatePolicy = {
   upgrade: true,
   checks: [],
   realpath: realpathDeepest,
+  outwardLink,
 };
 const kind = (line: string | undefined, p: GatePolicy = policy) => decide(line, p).kind;
 const reason = (line: string, p: GatePolicy = policy) => {
@@ -201,8 +202,11 @@ describe('decide: what a restricted key may run', () => {
     });
     expect(decide(send(rollback, rb), policy)).toMatchObject({ kind: 'script', name: 'rollback-v4' });
     // not a deploy root of gate.json
-    expect(reason(send(deployState, { path: '~/.ssh' }))).toMatch(/not a deploy root/);
+    expect(reason(send(deployState, { path: '~/Other' }))).toMatch(/not a deploy root/);
     expect(reason(send(deployUnlock, { path: `${home}/Other`, run: 'r1' }))).toMatch(/not a deploy root/);
+    // ~/.ssh and ~/.till are never one, however spelled
+    expect(reason(send(deployState, { path: '~/.ssh' }))).toMatch(/it is ~\/\.ssh or lies inside it/);
+    expect(reason(send(deployState, { path: `${home}/.till/bin` }))).toMatch(/it is ~\/\.till or lies inside it/);
     // values that would lead out of the releases folder
     expect(reason(send(deploySwitch, { ...sw, prune: ['../../.ssh'] }))).toMatch(/is not a release id/);
     expect(reason(send(deploySwitch, { ...sw, previous: '../x' }))).toMatch(/"..\/x" is not a release id/);
@@ -223,7 +227,7 @@ describe('decide: what a restricted key may run', () => {
     expect(
       decide(send(deployCheck, { path: '~/Tekton', check: 'true', hooks: false }), { ...policy, checks: ['true'] }),
     ).toMatchObject({ kind: 'script', name: 'deploy-check-v2', args: ['~/Tekton', 'true', '0'] });
-    expect(reason(send(deployCheck, { path: '~/.ssh', check: 'true', hooks: false }))).toMatch(/not a deploy root/);
+    expect(reason(send(deployCheck, { path: '~/Other', check: 'true', hooks: false }))).toMatch(/not a deploy root/);
   });
 
   it('types every argument of the release record, the hooks and the manual lock (issue 17)', () => {
@@ -267,7 +271,7 @@ describe('decide: what a restricted key may run', () => {
     expect(reason(send(hostLock, { ...lock, by: 'a\nfrom=x' }))).toMatch(/deployer .* contains a control character/);
     expect(reason(send(hostLock, { ...lock, message: 'a\nmessage=b' }))).toMatch(/control character/);
     expect(reason(send(hostLock, { ...lock, when: 'now' }))).toMatch(/ISO-8601/);
-    expect(reason(send(hostUnlock, { path: '~/.ssh' }))).toMatch(/not a deploy root/);
+    expect(reason(send(hostUnlock, { path: '~/Other' }))).toMatch(/not a deploy root/);
   });
 
   it('gate.json "hooks" is a boolean, off by default, and turning it on is a widening', () => {
@@ -340,8 +344,12 @@ describe('decide: what a restricted key may run', () => {
       name: 'restrict-v2',
     });
     // anything wider is refused, with what it would add
+    expect(reason(restrictLine({ deployRoots: ['~/Tekton', '~/Other'], upgrade: false }), strict)).toMatch(
+      /widens the host's policy \(it adds the deploy root .*\/Other\)/,
+    );
+    // and a gate.json with ~/.ssh as a deploy root is not one a gate takes at all
     expect(reason(restrictLine({ deployRoots: ['~/Tekton', '~/.ssh'], upgrade: false }), strict)).toMatch(
-      /widens the host's policy \(it adds the deploy root .*\/\.ssh\)/,
+      /deployRoots\.1: ~\/\.ssh: it is ~\/\.ssh or lies inside it/,
     );
     expect(
       reason(restrictLine({ deployRoots: ['~/Tekton'], checks: ['cat /etc/shadow'], upgrade: false }), strict),
@@ -564,10 +572,14 @@ describe('decide: the edges', () => {
   it('names the deploy root only for scripts that take one, written as gate.json has it', () => {
     expect(decide(send(doctor, { tektonPath: '~/Tekton' }), policy)).not.toHaveProperty('root');
     expect(decide(send(setupActivate, { version: '1', node: '/n' }), policy)).not.toHaveProperty('root');
-    expect(decide(send(deployState, { path: '~/Tekton//' }), policy)).toMatchObject({ root: join(home, 'Tekton') });
-    expect(decide(send(deployState, { path: `${home}/Tekton/` }), policy)).toMatchObject({
+    expect(decide(send(deployState, { path: '~/Tekton' }), policy)).toMatchObject({ root: join(home, 'Tekton') });
+    expect(decide(send(deployState, { path: `${home}/Tekton` }), policy)).toMatchObject({
       root: join(home, 'Tekton'),
     });
+    // A trailing slash would pass the comparison and make the script's `$P.till` `~/Tekton/.till`,
+    // inside the live release (which an upload fills): refused, however many.
+    for (const path of ['~/Tekton/', '~/Tekton//', `${home}/Tekton/`, `${home}//Tekton`])
+      expect(reason(send(deployState, { path })), path).toMatch(/write it without a trailing \/, \/\/ or \. segment/);
     expect(decide('rsync --server -t . .till/lib/till-1.mjs', policy)).toStrictEqual({
       kind: 'rsync',
       name: `rsync to ${home}/.till/lib/till-1.mjs`,
@@ -586,6 +598,41 @@ describe('decide: the edges', () => {
     for (const line of ['sh', 'sh -c', `sh -c ${shJoin([CHECK_SCRIPT])}`])
       expect(reason(line), line).toBe('a shell command that is not sent as sh -c SCRIPT till ARGS');
     expect(reason('sh;id')).toBe('not a till command: ";" outside quotes at column 3');
+  });
+
+  it('outwardLink: the first symlink to a folder outside the allowed ones, walking without following', () => {
+    const t = join(scratch, 'outward');
+    const rel = join(t, 'app.till/releases');
+    const shared = join(t, 'app.till/shared');
+    mkdirSync(join(rel, 'r1/deep/er'), { recursive: true });
+    mkdirSync(join(rel, 'r0'), { recursive: true });
+    mkdirSync(join(shared, 'logs'), { recursive: true });
+    mkdirSync(join(t, 'secret'), { recursive: true });
+    writeFileSync(join(t, 'secret/file'), 'x');
+    const within = [rel, shared];
+    // harmless: into another release, into shared (as till links a shared path), to a file
+    // outside (rsync's lookup does not follow a last component), dangling, a loop
+    symlinkSync('../../r0', join(rel, 'r1/deep/sibling'));
+    symlinkSync('../../shared/logs', join(rel, 'r1/logs'));
+    symlinkSync(join(t, 'secret/file'), join(rel, 'r1/file-out'));
+    symlinkSync(join(t, 'nowhere'), join(rel, 'r1/dangling'));
+    symlinkSync('loop', join(rel, 'r1/loop'));
+    expect(outwardLink(join(rel, 'r1'), within)).toBeUndefined();
+    expect(outwardLink(`${join(rel, 'r1')}/`, within)).toBeUndefined();
+    // a folder outside, however deep, absolute or relative, or through another link
+    symlinkSync('../../../../../secret', join(rel, 'r1/deep/er/out'));
+    expect(outwardLink(join(rel, 'r1'), within)).toBe(`${join(rel, 'r1/deep/er/out')} -> ${join(t, 'secret')}`);
+    rmSync(join(rel, 'r1/deep/er/out'));
+    symlinkSync(join(rel, 'r1/deep/hop'), join(rel, 'r1/via'));
+    symlinkSync(t, join(rel, 'r1/deep/hop'));
+    expect(outwardLink(join(rel, 'r1'), within)).toMatch(new RegExp(`/r1/(via|deep/hop) -> ${t}$`));
+    // the deploy root's folder itself is outside (its .till holds the lock and the log)
+    rmSync(join(rel, 'r1/via'));
+    rmSync(join(rel, 'r1/deep/hop'));
+    symlinkSync('../..', join(rel, 'r1/up'));
+    expect(outwardLink(join(rel, 'r1'), within)).toBe(`${join(rel, 'r1/up')} -> ${join(t, 'app.till')}`);
+    // a tree that is not there: it cannot be listed, so it is not used
+    expect(outwardLink(join(rel, 'gone'), within)).toBe(`${join(rel, 'gone')} (ENOENT)`);
   });
 
   it('realpathDeepest: missing components appended in order, a file on the way or a loop is an error', async () => {

@@ -239,9 +239,12 @@ describe('paths', () => {
 });
 
 describe('deploy roots and checks against the policy', () => {
-  it('a deploy root has a safe shape, and with a policy is one of its roots, ~/ or absolute, a trailing / or not', () => {
-    for (const v of ['~/T', '~/T/', '/home/u/T', '/home/u/T//', '/srv/app'])
-      expect(problem('deployRoot', v, policy), v).toBeUndefined();
+  it('a deploy root has a safe shape, and with a policy is one of its roots, ~/ or absolute, written plainly', () => {
+    for (const v of ['~/T', '/home/u/T', '/srv/app']) expect(problem('deployRoot', v, policy), v).toBeUndefined();
+    for (const v of ['~/T/', '/home/u/T//', '/srv/app/', '/srv//app', '~/T/.'])
+      expect(problem('deployRoot', v, policy), v).toBe(
+        `deploy path ${JSON.stringify(v)}: write it without a trailing /, // or . segment`,
+      );
     expect(problem('deployRoot', '~/Other')).toBeUndefined(); // no policy: the shape only
     expect(problem('deployRoot', '~/Other', policy)).toBe(
       '~/Other is not a deploy root of ~/.till/gate.json ("deployRoots")',

@@ -11,7 +11,7 @@ import {
 } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { decide, realpathDeepest, type GatePolicy } from '../../src/gate/decide.js';
+import { decide, realpathDeepest, outwardLink, type GatePolicy } from '../../src/gate/decide.js';
 import { parsePublicKey } from '../../src/ops/restrict.js';
 import { ed25519BlobProblem, keyCommentProblem } from '../../src/protocol/args.js';
 import { KEEP_MISSING, keyAdd, keyRemove, KEY_PRESENT, NOT_RESTRICTED } from '../../src/protocol/keys.js';
@@ -39,7 +39,14 @@ const C = newKey('other-till@elsewhere');
 const OP = newKey('me@laptop');
 const operator = `ssh-ed25519 ${OP.blob} me@laptop`;
 
-const policy: GatePolicy = { home: scratch, deployRoots: [], upgrade: true, checks: [], realpath: realpathDeepest };
+const policy: GatePolicy = {
+  home: scratch,
+  deployRoots: [],
+  upgrade: true,
+  checks: [],
+  realpath: realpathDeepest,
+  outwardLink,
+};
 const reason = (line: string) => {
   const d = decide(line, policy);
   return d.kind === 'refuse' ? d.reason : `allowed as ${d.name}`;

@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { UsageError } from '../../src/core/errors.js';
+import { deployPathProblem } from '../../src/protocol/args.js';
 import {
   formatHostSpec,
   isValidAddress,
@@ -8,7 +9,7 @@ import {
   validateAddress,
   validateName,
   validatePort,
-  validateRemotePath,
+  validateTektonPath,
   validateUser,
 } from '../../src/core/validate.js';
 
@@ -182,11 +183,11 @@ describe('messages', () => {
       message: 'invalid port 70000',
       hint: 'a port is a whole number from 1 to 65535',
     });
-    expect(refusal(() => validateRemotePath('/a b'))).toEqual({
-      message: 'invalid remote path "/a b": it contains whitespace, quotes, control or shell characters',
-      hint: 'use an absolute path or one starting with ~/, of letters, digits and / . _ - + @ , =',
+    expect(refusal(() => validateTektonPath('/a b'))).toEqual({
+      message: 'invalid tekton_path "/a b": it contains whitespace, quotes, control or shell characters',
+      hint: 'use an absolute path or one starting with ~/, of letters, digits and / . _ - + @ , =, naming the folder till deploys into',
     });
-    expect(refusal(() => validateRemotePath('x', '--tekton-path')).message).toBe(
+    expect(refusal(() => validateTektonPath('x', '--tekton-path')).message).toBe(
       'invalid --tekton-path "x": it must be absolute or start with ~/',
     );
   });
@@ -212,9 +213,11 @@ describe('ports and paths', () => {
     for (const bad of ['0', '65536', '-1', '22a', '', ' 22', '1e3'])
       expect(() => validatePort(bad)).toThrow(UsageError);
   });
-  it('remote paths are absolute or ~/ and plain', () => {
-    for (const ok of ['/srv/tekton', '~/projects/github/Tekton', '/a/b.c/d_e-f'])
-      expect(validateRemotePath(ok)).toBe(ok);
+  it('tekton paths are absolute or ~/ and plain; a trailing slash is dropped', () => {
+    for (const ok of ['/srv/tekton', '~/projects/github/Tekton', '/a/b.c/d_e-f', '~/.sshx', '~/x/.ssh'])
+      expect(validateTektonPath(ok)).toBe(ok);
+    expect(validateTektonPath('~/app/')).toBe('~/app');
+    expect(validateTektonPath('/srv/app//')).toBe('/srv/app');
     for (const bad of [
       'relative/x',
       '~user/x',
@@ -228,7 +231,36 @@ describe('ports and paths', () => {
       '/a\nb',
       '/x/~/y',
     ]) {
-      expect(() => validateRemotePath(bad)).toThrow(UsageError);
+      expect(() => validateTektonPath(bad)).toThrow(UsageError);
     }
+  });
+
+  it("a tekton path that a deploy would turn into a symlink to the owner's harm is refused, saying why", () => {
+    // The root and the home (the scripts would stage into ~/.till), ~/.ssh (replaced by a
+    // symlink: authorized_keys gone), ~/.till (the gate's own files), and spellings a
+    // script would read differently from the gate (~/app/. puts .till inside the release).
+    const why = (p: string) => refusal(() => validateTektonPath(p, '--tekton-path')).message;
+    expect(why('/')).toBe('invalid --tekton-path "/": it is the root folder');
+    expect(why('//')).toBe('invalid --tekton-path "//": it is the root folder');
+    expect(why('~/')).toBe('invalid --tekton-path "~/": it is the home folder itself');
+    expect(why('~//')).toBe('invalid --tekton-path "~//": it is the home folder itself');
+    expect(why('~/.ssh')).toBe(
+      'invalid --tekton-path "~/.ssh": it is ~/.ssh or lies inside it (a deploy replaces the folder with a symlink)',
+    );
+    expect(why('~/.ssh/keys')).toContain('it is ~/.ssh or lies inside it');
+    expect(why('~/.till/')).toContain('it is ~/.till or lies inside it');
+    expect(why('~/.till/bin')).toContain('it is ~/.till or lies inside it');
+    expect(why('~/a//b')).toBe('invalid --tekton-path "~/a//b": write it without a trailing /, // or . segment');
+    expect(why('~/a/./b')).toContain('write it without a trailing /, // or . segment');
+    expect(why('~/a/.')).toContain('write it without a trailing /, // or . segment');
+  });
+
+  it('deployPathProblem with the home also knows the absolute spellings of the home, ~/.ssh and ~/.till', () => {
+    expect(deployPathProblem('/home/u', '/home/u')).toBe('it is the home folder itself');
+    expect(deployPathProblem('/home/u/.ssh', '/home/u')).toContain('it is ~/.ssh');
+    expect(deployPathProblem('/home/u/.till/lib', '/home/u/')).toContain('it is ~/.till');
+    expect(deployPathProblem('/home/u/app', '/home/u')).toBeUndefined();
+    expect(deployPathProblem('/home/user2/.ssh', '/home/u')).toBeUndefined();
+    expect(deployPathProblem('~/app/')).toBe('write it without a trailing /, // or . segment');
   });
 });

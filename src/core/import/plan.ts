@@ -8,7 +8,7 @@ import {
   validateAddress,
   validateName,
   validatePort,
-  validateRemotePath,
+  validateTektonPath,
   validateUser,
 } from '../validate.js';
 import type { FoundHost, FoundInventory } from './source.js';
@@ -92,7 +92,7 @@ function validateFound(
     throw new UsageError(`invalid host address ${JSON.stringify(h.address)}: it must start with a letter or a digit`);
   const host = validateAddress(h.address);
   const port = validatePort(h.port ?? 22);
-  const tektonPath = validateRemotePath(h.tektonPath ?? DEFAULT_TEKTON_PATH, 'tekton_path');
+  const tektonPath = validateTektonPath(h.tektonPath ?? DEFAULT_TEKTON_PATH, 'tekton_path');
   return { user, host, port, tektonPath };
 }
 
