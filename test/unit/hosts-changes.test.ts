@@ -361,7 +361,7 @@ describe('through the store: an update writes what the full check would, and ref
     [
       'a new host with a hostile name',
       (db: HostsFile) => void ((db.hosts as Record<string, unknown>)['a b'] = host(9)),
-      /Invalid key in record/,
+      /"a b" is not a valid host name/,
     ],
   ])('%s: refused with the full check’s words, the file left as it was', async (_, change, words) => {
     const dir = home();

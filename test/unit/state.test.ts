@@ -50,6 +50,21 @@ describe('hosts-local.json', () => {
   it.each([
     ['not JSON', '{"hosts": {', /not valid JSON/],
     ['wrong type', '{"hosts": []}', /does not match its schema at hosts/],
+    // The original Till took any name; till says which and why, not zod's "Invalid key in record".
+    [
+      'a host name the original Till took',
+      JSON.stringify({
+        hosts: {
+          'web+1': { user: 'u', host: 'h', port: 22, status: 'ready', added: '1733000000', tekton_path: '/x' },
+        },
+      }),
+      /at hosts\.web\+1: "web\+1" is not a valid host name \(letters, digits, \. _ -, starting with a letter or digit, at most 63 characters\); till left it unchanged$/,
+    ],
+    [
+      'a group name with a space',
+      JSON.stringify({ hosts: {}, groups: { 'prod servers': [] } }),
+      /at groups\.prod servers: "prod servers" is not a valid group name \(/,
+    ],
     [
       'bad status',
       JSON.stringify({
@@ -99,7 +114,7 @@ describe('hosts-local.json', () => {
           },
         },
       }),
-      /hosts\.a b: Invalid key/,
+      /hosts\.a b: "a b" is not a valid host name/,
     ],
     ['group of a missing host', JSON.stringify({ hosts: {}, groups: { g: ['ghost'] } }), /groups\.g\.0/],
   ])('refuses a corrupt file (%s), naming it, and never writes it', async (_why, text, message) => {

@@ -144,11 +144,19 @@ const noProtoKey = (value: unknown, ctx: z.RefinementCtx) => {
     ctx.addIssue({ code: 'custom', message: '"__proto__" is not a valid name', continue: false });
 };
 
+/** A record's refused key, in words (zod's own: "Invalid key in record"); its other issues keep theirs. */
+const badKey =
+  (what: 'host' | 'group') =>
+  (issue: { code?: string; input?: unknown }): string | undefined =>
+    issue.code === 'invalid_key'
+      ? `${JSON.stringify(issue.input)} is not a valid ${what} name (letters, digits, . _ -, starting with a letter or digit, at most 63 characters)`
+      : undefined;
+
 /** The hosts map: every name and every entry checked on its own (crossIssues checks what they name). */
 const hostsRecord = z
   .unknown()
   .superRefine(noProtoKey)
-  .pipe(z.record(name, hostEntrySchema))
+  .pipe(z.record(name, hostEntrySchema, { error: badKey('host') }))
   .transform(withoutPrototype);
 
 /** The file's fields, each checked on its own. */
@@ -157,7 +165,7 @@ const hostsFileFields = z.looseObject({
   groups: z
     .unknown()
     .superRefine(noProtoKey)
-    .pipe(z.record(name, z.array(name)))
+    .pipe(z.record(name, z.array(name), { error: badKey('group') }))
     .transform(withoutPrototype)
     .optional(),
   updated: z.string().optional(),
