@@ -2,10 +2,11 @@
  * Defects a user-level review found in the built CLI, each pinned as the user met it:
  * the command line, its stdout, stderr, exit code and what it left in TILL_HOME.
  */
-import { readFileSync } from 'node:fs';
+import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { tempHome, till, tillOk } from '../lab/till.js';
+import { ed25519Blob } from '../unit/keys.js';
+import { closeMasters, homeWithHosts, tempHome, till, tillOk } from '../lab/till.js';
 
 const homes: Array<() => void> = [];
 function home(): string {
@@ -45,5 +46,42 @@ describe('a remote command line too long for one argument', () => {
     const s = await till(h, ['host', 'ssh', 'h0', '--', 'echo', big, big]);
     expect(s.code).toBe(2);
     expect(s.stderr).toMatch(/over the 131,071 bytes/);
+  });
+});
+
+// eslint-disable-next-line no-control-regex -- an ESC anywhere is what must not reach the terminal
+const ESC = /\x1b/;
+const ED25519 = ed25519Blob(7);
+
+describe('terminal escapes from a host or a file, in tables', () => {
+  it("host audit shows a key comment's colour codes as escapes, with NO_COLOR and with colour on (till's own colours still paint)", async () => {
+    const { home: h, lab } = await homeWithHosts(1);
+    homes.push(() => lab.stop());
+    try {
+      lab.hosts[0]!.shell(`printf 'ssh-ed25519 ${ED25519} evil\\033[31mRED\\nnot a key\\n' >> ~/.ssh/authorized_keys`);
+      const plain = await tillOk(h, ['host', 'audit', 'h0']);
+      expect(plain.stdout).toContain('evil\\x1b[31mRED');
+      expect(plain.stdout).not.toMatch(ESC);
+      const coloured = await tillOk(h, ['host', 'audit', 'h0'], { env: { NO_COLOR: '', FORCE_COLOR: '1' } });
+      expect(coloured.stdout).toContain('evil\\x1b[31mRED');
+      expect(coloured.stdout).not.toContain('evil\x1b[31m');
+      // The severity column is till's own paint.
+      // eslint-disable-next-line no-control-regex -- till's own colour codes are what it finds
+      expect(coloured.stdout).toMatch(/\x1b\[(?:31|33|36|2)m(?:HIGH|MEDIUM|LOW|INFO)\x1b\[(?:39|22)m/);
+    } finally {
+      await closeMasters(h);
+    }
+  });
+
+  it("host import's table escapes a pssh line's OSC and colour codes", async () => {
+    const h = home();
+    await tillOk(h, ['host', 'init']);
+    const file = join(h, 'hosts.txt');
+    writeFileSync(file, 'u@127.0.0.5\x1b]0;PWNED\x07\x1b[31mred\n');
+    for (const env of [{}, { NO_COLOR: '', FORCE_COLOR: '1' }]) {
+      const r = await till(h, ['host', 'import', file, '--format', 'pssh', '--dry-run'], { env });
+      expect(r.stdout).toContain('127.0.0.5\\x1b]0;PWNED\\x07\\x1b[31mred');
+      expect(r.stdout).not.toMatch(ESC);
+    }
   });
 });

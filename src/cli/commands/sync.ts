@@ -28,7 +28,7 @@ import {
 import type { TillCommand } from '../help.js';
 import { fleetJson, renderSummary } from '../output/reporter.js';
 import { renderTable } from '../output/table.js';
-import { formatDuration } from '../output/terminal.js';
+import { formatDuration, Painted } from '../output/terminal.js';
 import { hostInstallationNotes, localSummary, syncTargets } from './remote.js';
 import { plural } from '../../core/format.js';
 
@@ -55,7 +55,7 @@ function renderLocal(cli: Cli, results: readonly LocalSyncResult[]): string {
     ['INSTALLATION', 'RESULT', 'COMMIT', 'BRANCH', 'DETAIL'],
     results.map((r) => [
       r.name,
-      paint(r.status),
+      new Painted(paint(r.status)),
       change(r),
       r.branch ? `${r.branch}${r.upstream ? ` -> ${r.upstream}` : ''}` : '-',
       r.reason ?? '',
