@@ -85,3 +85,35 @@ describe('terminal escapes from a host or a file, in tables', () => {
     }
   });
 });
+
+describe('till help <command…>', () => {
+  it("is the command's --help, exit 0, at any depth (was: exit 2, or the parent's help)", async () => {
+    const h = home();
+    for (const path of [['status'], ['host', 'deploy'], ['host', 'ls'], []]) {
+      const want = await tillOk(h, [...path, '--help']);
+      const got = await till(h, ['help', ...path]);
+      expect({ path, code: got.code, stdout: got.stdout, stderr: got.stderr }).toEqual({
+        path,
+        code: 0,
+        stdout: want.stdout,
+        stderr: '',
+      });
+    }
+    const nested = await till(h, ['host', 'help', 'deploy']);
+    expect(nested.code).toBe(0);
+    expect(nested.stdout).toMatch(/^Usage: till host deploy /);
+  });
+
+  it('an unknown command is a usage error that says so, with did-you-mean, and runs nothing', async () => {
+    const h = home();
+    const nope = await till(h, ['help', 'nope']);
+    expect(nope).toMatchObject({ code: 2, stdout: '' });
+    expect(nope.stderr).toMatch(/^error: unknown command 'nope'\nhint: the commands: till --help\n$/);
+    const typo = await till(h, ['help', 'host', 'deplyo']);
+    expect(typo).toMatchObject({ code: 2, stdout: '' });
+    expect(typo.stderr).toContain("unknown command 'deplyo'\nhint: did you mean deploy?");
+    const leaf = await till(h, ['help', 'status', 'extra']);
+    expect(leaf).toMatchObject({ code: 2, stdout: '' });
+    expect(leaf.stderr).toContain("till status has no command 'extra'");
+  });
+});
