@@ -117,3 +117,32 @@ describe('till help <command…>', () => {
     expect(leaf.stderr).toContain("till status has no command 'extra'");
   });
 });
+
+describe('an unknown TZ', () => {
+  it('schedule set, show and enable refuse it (exit 2) and change nothing; a known zone goes into the timer', async () => {
+    const h = home();
+    await tillOk(h, ['host', 'init']);
+    const schedule = () => readFileSync(join(h, 'schedule.json'), 'utf8');
+    const before = schedule();
+    const bogus = { TZ: 'Bogus/Zone' };
+    for (const args of [
+      ['schedule', 'set', '--daily-at', '03:00'],
+      ['schedule', 'show'],
+      ['schedule', 'enable', '--scheduler', 'systemd', '--dry-run'],
+    ]) {
+      const r = await till(h, args, { env: bogus });
+      expect({ args, code: r.code, stdout: r.stdout }).toEqual({ args, code: 2, stdout: '' });
+      expect(r.stderr).toContain('error: TZ=Bogus/Zone is not a time zone this system knows');
+      expect(r.stderr).not.toContain('undefined');
+    }
+    expect(schedule()).toBe(before);
+
+    const berlin = { TZ: ':Europe/Berlin' };
+    await tillOk(h, ['schedule', 'set', '--daily-at', '03:00'], { env: berlin });
+    const plan = await tillOk(h, ['schedule', 'enable', '--scheduler', 'systemd', '--dry-run'], { env: berlin });
+    expect(plan.stdout).toContain('OnCalendar=*-*-* 03:00:00 Europe/Berlin');
+    // An empty TZ is Node's UTC (its zone name is Etc/Unknown, which Intl refuses): no crash.
+    const empty = await tillOk(h, ['schedule', 'show'], { env: { TZ: '' } });
+    expect(empty.stdout).toMatch(/next run +\S+ \S+ UTC \(/);
+  });
+});

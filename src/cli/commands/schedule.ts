@@ -35,7 +35,7 @@ import {
   parseIntervalHours,
   type Cadence,
 } from '../../schedule/spec.js';
-import { formatLocal, formatUtc } from '../../schedule/time.js';
+import { formatLocal, formatUtc, zoneFromTz } from '../../schedule/time.js';
 import { watchState } from '../../watch/daemon.js';
 import { rotateIfOver, SYNC_LOG_MAX_BYTES } from '../../watch/log.js';
 import type { Cli } from '../context.js';
@@ -104,6 +104,7 @@ export function registerScheduleCommands(program: TillCommand, cli: Cli): void {
     .example('till schedule show --json', 'as JSON')
     .option('--json', 'print it as one JSON document')
     .action(async (opts: { json?: boolean }) => {
+      zoneFromTz(); // local times are shown: an unknown TZ is refused, not taken as UTC
       const paths = cli.paths();
       const file = await store().read();
       const sync = file.sync as typeof file.sync & { consecutive_failures?: number; last_error?: string | null };
@@ -191,6 +192,7 @@ export function registerScheduleCommands(program: TillCommand, cli: Cli): void {
       if ((opts.dailyAt === undefined) === (opts.intervalHours === undefined)) {
         throw new UsageError('give exactly one of --daily-at HH:MM or --interval-hours N');
       }
+      zoneFromTz();
       const cadence: Cadence =
         opts.dailyAt !== undefined
           ? { kind: 'daily', ...parseDailyAt(opts.dailyAt) }
@@ -224,6 +226,7 @@ export function registerScheduleCommands(program: TillCommand, cli: Cli): void {
     .option('--dry-run', 'print the files and commands it would install; change nothing')
     .option('--json', 'print what was (or would be) installed as JSON')
     .action(async (opts: { scheduler?: string; dryRun?: boolean; json?: boolean }) => {
+      zoneFromTz(); // the unit or crontab line carries TZ
       const paths = cli.paths();
       const user = userContext();
       const file = await store().read();
