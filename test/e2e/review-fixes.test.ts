@@ -146,3 +146,16 @@ describe('an unknown TZ', () => {
     expect(empty.stdout).toMatch(/next run +\S+ \S+ UTC \(/);
   });
 });
+
+describe('smaller ones', () => {
+  it('host lock refuses an empty or blank -m as it refuses none, and locks nothing', async () => {
+    const h = await homeWithOneHost();
+    const db = readFileSync(join(h, 'hosts-local.json'), 'utf8');
+    for (const m of [[], ['-m', ''], ['-m', '   ']]) {
+      const r = await till(h, ['host', 'lock', 'h0', ...m]);
+      expect({ m, code: r.code, stdout: r.stdout }).toEqual({ m, code: 2, stdout: '' });
+      expect(r.stderr).toContain('say why it is locked');
+    }
+    expect(readFileSync(join(h, 'hosts-local.json'), 'utf8')).toBe(db);
+  });
+});
