@@ -158,4 +158,20 @@ describe('smaller ones', () => {
     }
     expect(readFileSync(join(h, 'hosts-local.json'), 'utf8')).toBe(db);
   });
+
+  it('--trigger follows one rule in sync and schedule run, and a refused one records nothing', async () => {
+    const h = await homeWithOneHost();
+    const schedule = readFileSync(join(h, 'schedule.json'), 'utf8');
+    for (const args of [
+      ['sync', '--trigger', 'BAD'],
+      ['schedule', 'run', '--trigger', 'BAD'],
+      ['sync', '--trigger', 'a.b'],
+      ['schedule', 'run', '--trigger', 'a.b'],
+    ]) {
+      const r = await till(h, args);
+      expect({ args, code: r.code, stdout: r.stdout }).toEqual({ args, code: 2, stdout: '' });
+      expect(r.stderr).toMatch(/^error: invalid --trigger "(BAD|a\.b)": a trigger is a short lowercase name$/m);
+    }
+    expect(readFileSync(join(h, 'schedule.json'), 'utf8')).toBe(schedule);
+  });
 });

@@ -40,6 +40,7 @@ import { watchState } from '../../watch/daemon.js';
 import { rotateIfOver, SYNC_LOG_MAX_BYTES } from '../../watch/log.js';
 import type { Cli } from '../context.js';
 import type { TillCommand } from '../help.js';
+import { triggerOption } from '../options.js';
 import { writeFd } from '../output/fd.js';
 import { renderTable } from '../output/table.js';
 import { formatDuration, printable } from '../output/terminal.js';
@@ -346,7 +347,7 @@ export function registerScheduleCommands(program: TillCommand, cli: Cli): void {
       '--if-due',
       "only when schedule.json's next_run is due (what cron's hourly line runs); otherwise exit 0 quietly",
     )
-    .option('--trigger <name>', 'the trigger recorded with the run', 'schedule-run')
+    .option('--trigger <name>', 'the trigger recorded with the run', triggerOption, 'schedule-run')
     .addOption(
       new Option(
         '--sync-command <path>',
@@ -356,8 +357,6 @@ export function registerScheduleCommands(program: TillCommand, cli: Cli): void {
     .option('--json', 'print the recorded run as JSON (the sync output then goes to stderr)')
     .action(async (opts: { ifDue?: boolean; trigger: string; syncCommand?: string; json?: boolean }) => {
       const paths = cli.paths();
-      if (!/^[a-z][a-z0-9-]{0,31}$/.test(opts.trigger))
-        throw new UsageError(`--trigger takes a short lowercase name, got ${JSON.stringify(opts.trigger)}`);
       // The scheduler appends this run's output to sync.log: keep it bounded, as watch.log is.
       rotateIfOver(join(paths.logsDir, 'sync.log'), SYNC_LOG_MAX_BYTES);
       if (opts.ifDue) {
