@@ -174,4 +174,17 @@ describe('smaller ones', () => {
     }
     expect(readFileSync(join(h, 'schedule.json'), 'utf8')).toBe(schedule);
   });
+
+  it('host fetch words a local folder it cannot make as a person would, not as errno', async () => {
+    const h = await homeWithOneHost();
+    const file = join(h, 'a-file');
+    writeFileSync(file, '');
+    const inTheWay = await till(h, ['host', 'fetch', 'h0', '/etc/hostname', file]);
+    expect(inTheWay.code).toBe(2);
+    expect(inTheWay.stderr).toContain(`error: cannot make the local folder ${file}: a file of that name is in the way`);
+    const under = await till(h, ['host', 'fetch', 'h0', '/etc/hostname', join(file, 'sub')]);
+    expect(under.code).toBe(2);
+    expect(under.stderr).toContain(': a part of that path is a file, not a folder');
+    for (const r of [inTheWay, under]) expect(r.stderr).not.toMatch(/EEXIST|ENOTDIR|mkdir '/);
+  });
 });
