@@ -187,4 +187,13 @@ describe('smaller ones', () => {
     expect(under.stderr).toContain(': a part of that path is a file, not a folder');
     for (const r of [inTheWay, under]) expect(r.stderr).not.toMatch(/EEXIST|ENOTDIR|mkdir '/);
   });
+
+  it('host export --json without --list-hosts is a usage error (the export has no JSON form)', async () => {
+    const h = await homeWithOneHost();
+    const r = await till(h, ['host', 'export', '--json']);
+    expect(r).toMatchObject({ code: 2, stdout: '' });
+    expect(r.stderr).toContain('--json goes with --list-hosts');
+    const names = await tillOk(h, ['host', 'export', '--list-hosts', '--json']);
+    expect(JSON.parse(names.stdout)).toEqual({ hosts: ['h0'] });
+  });
 });

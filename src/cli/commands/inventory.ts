@@ -260,6 +260,12 @@ function registerExport(host: TillCommand, cli: Cli): void {
     .example('ansible -i <(till host export) all -m ping', "Ansible through till's key, known_hosts and masters")
     .example('till host export --format ssh-config > ~/.ssh/till.conf', 'an ssh config to Include from ~/.ssh/config')
     .action(async (patterns: string[], opts: ExportOpts) => {
+      // The export itself is YAML or ssh config text: --json alone would print that, quietly.
+      if (opts.json && !opts.listHosts)
+        throw new UsageError(
+          '--json goes with --list-hosts: the export itself is an Ansible YAML inventory or an ssh config',
+          'till host export --list-hosts --json for the names, or till host list --json for the hosts as JSON',
+        );
       const paths = cli.paths();
       const db = await new Inventory(paths).read();
       const { targets, warnings } = resolveTargets(
