@@ -175,6 +175,15 @@ describe('smaller ones', () => {
     expect(readFileSync(join(h, 'schedule.json'), 'utf8')).toBe(schedule);
   });
 
+  it('host export --json without --list-hosts is a usage error (the export has no JSON form)', async () => {
+    const h = await homeWithOneHost();
+    const r = await till(h, ['host', 'export', '--json']);
+    expect(r).toMatchObject({ code: 2, stdout: '' });
+    expect(r.stderr).toContain('--json goes with --list-hosts');
+    const names = await tillOk(h, ['host', 'export', '--list-hosts', '--json']);
+    expect(JSON.parse(names.stdout)).toEqual({ hosts: ['h0'] });
+  });
+
   it('host fetch words a local folder it cannot make as a person would, not as errno', async () => {
     const h = await homeWithOneHost();
     const file = join(h, 'a-file');
@@ -188,12 +197,15 @@ describe('smaller ones', () => {
     for (const r of [inTheWay, under]) expect(r.stderr).not.toMatch(/EEXIST|ENOTDIR|mkdir '/);
   });
 
-  it('host export --json without --list-hosts is a usage error (the export has no JSON form)', async () => {
+  it('host group create / add name each host once, and add says "already in" for members', async () => {
     const h = await homeWithOneHost();
-    const r = await till(h, ['host', 'export', '--json']);
-    expect(r).toMatchObject({ code: 2, stdout: '' });
-    expect(r.stderr).toContain('--json goes with --list-hosts');
-    const names = await tillOk(h, ['host', 'export', '--list-hosts', '--json']);
-    expect(JSON.parse(names.stdout)).toEqual({ hosts: ['h0'] });
+    await tillOk(h, ['host', 'add', 'h1', 'u@127.0.0.6']);
+    const created = await tillOk(h, ['host', 'group', 'create', 'g', 'h0', 'h0']);
+    expect(created.stderr).toBe('created group g with h0\n');
+    const added = await tillOk(h, ['host', 'group', 'add', 'g', 'h0', 'h1', 'h1']);
+    expect(added.stderr).toBe('added h1 to g\nalready in g: h0\n');
+    const again = await tillOk(h, ['host', 'group', 'add', 'g', 'h1']);
+    expect(again.stderr).toBe('already in g: h1\n');
+    expect(JSON.parse(readFileSync(join(h, 'hosts-local.json'), 'utf8')).groups).toEqual({ g: ['h0', 'h1'] });
   });
 });
