@@ -25,3 +25,15 @@ export function secondsOption(name: string, min: number, max: number) {
     return n;
   };
 }
+
+/**
+ * `--trigger` of `till sync` and `till schedule run`: what started a run (manual, timer,
+ * cron, watch…), recorded in schedule.json's history. One rule for both.
+ */
+export function triggerOption(value: string): string {
+  if (/^[a-z][a-z0-9-]{0,31}$/.test(value)) return value;
+  throw new UsageError(
+    `invalid --trigger ${JSON.stringify(value)}: a trigger is a short lowercase name`,
+    'a lowercase letter, then up to 31 of a-z, 0-9 and - (e.g. manual, timer, watch)',
+  );
+}

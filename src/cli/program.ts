@@ -1,6 +1,8 @@
-import { Option } from 'commander';
+import { Option, type Command } from 'commander';
+import { UsageError } from '../core/errors.js';
+import { didYouMean } from '../core/suggest.js';
 import type { Cli } from './context.js';
-import { helpConfiguration, helpWidth, TillCommand } from './help.js';
+import { commandPath, helpConfiguration, helpWidth, TillCommand, visibleSubcommands } from './help.js';
 import { writeFd } from './output/fd.js';
 import { COLOR_MODES, type ColorMode } from './output/terminal.js';
 import { VERSION } from './version.js';
@@ -144,6 +146,45 @@ export function groupsFor(argv: readonly string[]): readonly Group[] {
   if (name === undefined || name === 'completion' || name === '__complete') return GROUPS;
   const found = GROUPS.filter((g) => g.parent === parent && g.commands.includes(name));
   return found.length === 1 ? found : GROUPS;
+}
+
+/**
+ * `till help host deploy` (or `till host help deploy`) is `till host deploy --help`
+ * (exit 0): the argv to parse instead, or undefined when argv asks for no help this way.
+ * commander's own help command shows the parent's help for a nested path and exits 2;
+ * and a name that is no command is refused here (exit 2, with "did you mean"), so
+ * nothing runs for it.
+ */
+export function helpRequestArgv(program: Command, argv: readonly string[]): string[] | undefined {
+  const find = (cmd: Command, word: string) =>
+    cmd.commands.find((c) => c.name() === word || c.aliases().includes(word));
+  let at = 0;
+  while (at < argv.length && argv[at]!.startsWith('-') && argv[at] !== '--')
+    at += ROOT_VALUE_OPTIONS.has(argv[at]!) ? 2 : 1;
+  let cmd = program;
+  // Command groups (`host`) before `help`; anything else is not a help request.
+  for (; at < argv.length && argv[at] !== 'help'; at++) {
+    const sub = find(cmd, argv[at]!);
+    if (sub === undefined || sub.commands.length === 0) return undefined;
+    cmd = sub;
+  }
+  if (argv[at] !== 'help') return undefined;
+  const before = argv.slice(0, at);
+  const after = argv.slice(at + 1);
+  const words = after.filter((a) => !a.startsWith('-'));
+  for (const word of words) {
+    const sub = find(cmd, word);
+    if (sub === undefined) {
+      const names = visibleSubcommands(cmd).flatMap((c) => [c.name(), ...c.aliases()]);
+      const where = commandPath(cmd);
+      throw new UsageError(
+        names.length === 0 ? `${where} has no command '${word}'` : `unknown command '${word}'`,
+        didYouMean(word, names, `the commands: ${where} --help`),
+      );
+    }
+    cmd = sub;
+  }
+  return [...before, ...words, ...after.filter((a) => a.startsWith('-')), '--help'];
 }
 
 /** The command tree with the groups `argv` needs (every group without one). */

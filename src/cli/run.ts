@@ -24,13 +24,13 @@ export async function runCli(argv: string[]): Promise<number> {
   }
   const { parsed, rest } = splitAtDoubleDash(argv);
   const cli = createCli(rest);
-  const { createProgram } = await import('./program.js');
+  const { createProgram, helpRequestArgv } = await import('./program.js');
   const program = await createProgram(cli, parsed);
   installJournal(program, argv);
   program.exitOverride();
   for (const cmd of allCommands(program)) cmd.exitOverride();
   try {
-    await program.parseAsync(parsed, { from: 'user' });
+    await program.parseAsync(helpRequestArgv(program, parsed) ?? parsed, { from: 'user' });
     finishJournal(cli.exitCode, null);
     return cli.exitCode;
   } catch (err) {

@@ -76,6 +76,29 @@ export function permissionError(err: unknown, tillHome?: string): StateError | u
   );
 }
 
+/** What a local file error means, in words: the path is said by the caller. */
+const FILE_CODES: Record<string, string> = {
+  ...PERMISSION_CODES,
+  ENOENT: 'no such file or folder',
+  ENOTDIR: 'a part of that path is a file, not a folder',
+  EISDIR: 'it is a folder, not a file',
+  EEXIST: 'a file of that name is in the way',
+  ELOOP: 'too many levels of symbolic links',
+  ENAMETOOLONG: 'the name is too long',
+  ENOSPC: 'no space left on the device',
+  EDQUOT: 'disk quota exceeded',
+};
+
+/**
+ * A local file system error as a person reads it ("no such file or folder"), not as
+ * Node words it ("ENOENT: no such file or directory, open '/x'", or the bare code);
+ * the message itself for one not listed.
+ */
+export function fileErrorText(err: unknown): string {
+  const code = (err as NodeJS.ErrnoException | undefined)?.code;
+  return (code !== undefined ? FILE_CODES[code] : undefined) ?? errorMessage(err);
+}
+
 export function errorMessage(err: unknown): string {
   return err instanceof Error ? err.message : String(err);
 }

@@ -221,7 +221,14 @@ export async function runFleet<T>(
       const tries = pRetry(
         async () => {
           attempt += 1;
-          const o = await job({ name: target.name, entry: target.entry, attempt, signal: host.signal });
+          let o: JobOutcome<T>;
+          try {
+            o = await job({ name: target.name, entry: target.entry, attempt, signal: host.signal });
+          } catch (e) {
+            // A job that throws has a bug, not a flaky connection: trying it again only
+            // repeats it (and its side effects) before the same crash.
+            throw new AbortError(e instanceof Error ? e : new Error(String(e)));
+          }
           if (o.ok) {
             succeeded = o;
             return o;

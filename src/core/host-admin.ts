@@ -88,7 +88,13 @@ export function removeHostFrom(db: HostsFile, name: string): HostEntry {
   return entry;
 }
 
-export function addToGroup(db: HostsFile, group: string, hosts: string[], create = false): void {
+/** Adds hosts to a group, each once: which were added, and which were members already (a name given twice counts once). */
+export function addToGroup(
+  db: HostsFile,
+  group: string,
+  hosts: string[],
+  create = false,
+): { added: string[]; already: string[] } {
   validateName(group, 'group');
   db.groups ??= Object.create(null) as Record<string, string[]>;
   if (!Object.hasOwn(db.groups, group)) {
@@ -96,10 +102,18 @@ export function addToGroup(db: HostsFile, group: string, hosts: string[], create
     db.groups[group] = [];
   }
   const members = db.groups[group]!;
-  for (const h of hosts) {
+  const before = new Set(members);
+  const added: string[] = [];
+  const already: string[] = [];
+  for (const h of new Set(hosts)) {
     if (!Object.hasOwn(db.hosts, h)) throw noSuchHost(db, h);
-    if (!members.includes(h)) members.push(h);
+    if (before.has(h)) already.push(h);
+    else {
+      members.push(h);
+      added.push(h);
+    }
   }
+  return { added, already };
 }
 
 /**

@@ -1,7 +1,7 @@
 import { lstatSync, readdirSync } from 'node:fs';
 import { mkdir } from 'node:fs/promises';
 import { join } from 'node:path';
-import { saysDiskFull } from '../core/errors.js';
+import { fileErrorText, saysDiskFull } from '../core/errors.js';
 import { plural } from '../core/format.js';
 import { formatBytes } from '../core/units.js';
 import type { HostJob, JobOutcome } from '../core/fanout.js';
@@ -156,7 +156,7 @@ export function fetchJob(
     try {
       await mkdir(dir, { recursive: true });
     } catch (err) {
-      const message = `cannot make the folder ${dir}: ${(err as Error).message}`;
+      const message = `cannot make the folder ${dir}: ${fileErrorText(err)}`;
       return { ok: false, failure: { kind: 'local', connection: false, retryable: false, message } };
     }
     return transfer(

@@ -1,6 +1,7 @@
 import { join } from 'node:path';
 import { schedulerPath } from './cron.js';
 import { formatHHMM, type Cadence, type TillInvocation } from './spec.js';
+import { isKnownTimeZone } from './time.js';
 
 export const SYSTEMD_SERVICE = 'till-sync.service';
 export const SYSTEMD_TIMER = 'till-sync.timer';
@@ -43,11 +44,14 @@ export function environmentLine(name: string, value: string): string {
   return `Environment="${escaped}"`;
 }
 
-/** A TZ value systemd accepts after an OnCalendar expression (an IANA zone name). */
+/**
+ * A TZ value systemd accepts after an OnCalendar expression: an IANA zone name that
+ * Intl knows (systemd refuses a timer whose zone it cannot find).
+ */
 export function calendarTimeZone(tz: string | undefined): string | undefined {
   if (!tz) return undefined;
   const zone = tz.startsWith(':') ? tz.slice(1) : tz;
-  return /^[A-Za-z][A-Za-z0-9_+-]*(\/[A-Za-z0-9_+-]+)*$/.test(zone) ? zone : undefined;
+  return /^[A-Za-z][A-Za-z0-9_+-]*(\/[A-Za-z0-9_+-]+)*$/.test(zone) && isKnownTimeZone(zone) ? zone : undefined;
 }
 
 /** The OnCalendar expression for a daily time, in the given zone when TZ names one. */

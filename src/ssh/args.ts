@@ -1,3 +1,4 @@
+import { UsageError } from '../core/errors.js';
 import { checkControlPath, type TillPaths } from '../core/paths.js';
 import { aliasOf } from './config.js';
 
@@ -25,6 +26,24 @@ export function buildSshArgs(
   args.push('--', aliasOf(name));
   if (remoteCommand !== undefined) args.push(remoteCommand);
   return args;
+}
+
+/**
+ * ssh takes the remote command line as one argument, and Linux refuses to start a
+ * process with one argument over 128 KiB, its terminating NUL included (MAX_ARG_STRLEN:
+ * spawn fails with E2BIG). The host's shell gets the line as one argument of `sh -c` too.
+ */
+export const MAX_REMOTE_COMMAND_BYTES = 128 * 1024 - 1;
+
+/** Refuses, before anything runs, a remote command line ssh could not be started with. */
+export function checkRemoteCommandLength(command: string): void {
+  const bytes = Buffer.byteLength(command, 'utf8');
+  if (bytes <= MAX_REMOTE_COMMAND_BYTES) return;
+  throw new UsageError(
+    `the remote command is ${bytes.toLocaleString('en-US')} bytes, over the ${MAX_REMOTE_COMMAND_BYTES.toLocaleString('en-US')} bytes (128 KiB) ` +
+      'that one argument may hold: ssh passes the whole command line as one argument',
+    'put it in a script, copy that to the hosts (till host copy), and run the script',
+  );
 }
 
 /** Where a master connection goes: what its ControlPath hash (%C) is made of. */

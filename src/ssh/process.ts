@@ -97,13 +97,21 @@ export async function runProcess(command: string, args: string[], opts: RunOptio
       return;
     }
 
-    const child = spawn(command, args, {
-      stdio: opts.interactive
-        ? 'inherit'
-        : [opts.input === undefined && opts.onStdin === undefined ? 'ignore' : 'pipe', 'pipe', 'pipe'],
-      env: opts.env ?? process.env,
-      cwd: opts.cwd,
-    });
+    let child: ReturnType<typeof spawn>;
+    try {
+      child = spawn(command, args, {
+        stdio: opts.interactive
+          ? 'inherit'
+          : [opts.input === undefined && opts.onStdin === undefined ? 'ignore' : 'pipe', 'pipe', 'pipe'],
+        env: opts.env ?? process.env,
+        cwd: opts.cwd,
+      });
+    } catch (e) {
+      // spawn throws, rather than emitting 'error', for what the kernel refuses at once
+      // (E2BIG: one argument over 128 KiB): a failure to start, like ENOENT, never a crash.
+      resolve(syntheticResult({ command, args, spawnError: (e as Error).message }));
+      return;
+    }
 
     const stop = () => {
       if (child.exitCode !== null || child.signalCode !== null) return;

@@ -127,6 +127,54 @@ describe('--help', () => {
     }
     expect(missing).toEqual([]);
   });
+
+  it("the README's command tables have a row for every command, naming every option of its --help", () => {
+    const readme = readFileSync('README.md', 'utf8');
+    const rows = readme
+      .split('\n')
+      .filter((l) => l.startsWith('| `till '))
+      .map((row) => ({ row, first: row.split(' | ')[0]! }));
+    // What every multi-host command takes is in the README's "Targets and fan-out options" table.
+    const FANOUT = ['--parallel', '--serial', '--retries', '--timeout', '--connect-timeout', '--json', '--list-hosts'];
+    const TARGETS = ['--group', '--all', '--limit'];
+    const problems: string[] = [];
+    for (const { path, text } of pages.filter((p) => p.path.length > 0)) {
+      const name = ['till', ...path].join(' ');
+      const parent = ['till', ...path.slice(0, -1)].join(' ');
+      const leaf = path.at(-1)!;
+      // `till host group create …, `delete <g>`` names delete under its parent's row.
+      const mine = rows
+        .filter(
+          ({ first }) =>
+            first.includes(`\`${name} `) ||
+            first.includes(`\`${name}\``) ||
+            (first.includes(`\`${parent} `) && new RegExp(`\`${leaf}\\b`).test(first)),
+        )
+        .map((r) => r.row)
+        .join('\n');
+      if (mine === '') {
+        if (!/\nCommands:\n/.test(text)) problems.push(`${name}: no row`);
+        continue;
+      }
+      const fanout = text.includes('--list-hosts') && text.includes('--retries');
+      const options = text.split('\nOptions:\n')[1]?.split('\n\n')[0] ?? '';
+      for (const [, short, long] of options.matchAll(/^ {2}(?:(-\w), )?(--[a-z-]+)/gm)) {
+        if (long === '--help' || (fanout && [...FANOUT, ...TARGETS].includes(long!))) continue;
+        if (!mine.includes(long!) && !(short !== undefined && mine.includes(short))) problems.push(`${name}: ${long}`);
+      }
+    }
+    expect(problems).toEqual([]);
+  });
+
+  it('till metrics says what it reads: not the health history (docs/health.md)', () => {
+    for (const { path, text } of pages.filter((p) => p.path.length <= 1)) {
+      const flat = text.replace(/\s+/g, ' ');
+      if (path.length === 0 || path[0] === 'metrics') {
+        expect(flat).toContain("from the local database (each host's last health check), audit histories and schedule");
+        expect(flat).not.toMatch(/metrics[^.]*from the local database, health history/);
+      }
+    }
+  });
 });
 
 describe('till --version', () => {

@@ -194,7 +194,9 @@ describe('host import', () => {
       return join(dir, name);
     };
     const cases: Array<[string[], RegExp]> = [
-      [['host', 'import', join(dir, 'missing')], /cannot read .*missing: ENOENT/],
+      [['host', 'import', join(dir, 'missing')], /cannot read .*missing: no such file or folder$/m],
+      [['host', 'import', dir], /cannot read .*: it is a folder, not a file$/m],
+      [['host', 'import', ''], /host import needs a file name, got an empty string/],
       [['host', 'import', write('odd', 'this is = not an inventory !\n')], /cannot tell the format of .*odd/],
       [['host', 'import', write('empty', '# nothing\n'), '--format', 'pssh'], /no hosts in .*empty/],
       [['host', 'import', write('bad.yml', 'all:\n  hosts: [\n'), '--format', 'ansible'], /not valid YAML/],

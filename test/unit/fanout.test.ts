@@ -369,6 +369,21 @@ describe('runFleet: endpoints, events and results', () => {
       ),
     ).rejects.toThrow('bug in the job');
   });
+
+  it('a job that throws is not tried again, even with attempts left', async () => {
+    let calls = 0;
+    await expect(
+      runFleet(
+        targets(1),
+        async () => {
+          calls += 1;
+          throw new Error('bug in the job');
+        },
+        { attempts: 3, backoff: { minMs: 1, maxMs: 1, factor: 1 } },
+      ),
+    ).rejects.toThrow('bug in the job');
+    expect(calls).toBe(1);
+  });
 });
 
 describe('runFleet backoff', () => {

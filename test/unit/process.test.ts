@@ -26,3 +26,11 @@ describe('runProcess and an aborted signal', () => {
     expect(r).toMatchObject({ timedOut: true, cancelled: false, durationMs: 0 });
   });
 });
+
+describe('runProcess and a process the kernel refuses to start', () => {
+  it('an argument over 128 KiB (spawn throws E2BIG) is a spawnError result, not a rejection', async () => {
+    const r = await runProcess('true', ['x'.repeat(140_000)]);
+    expect(r.spawnError).toMatch(/E2BIG/);
+    expect(r).toMatchObject({ command: 'true', exitCode: null, cancelled: false, timedOut: false });
+  });
+});

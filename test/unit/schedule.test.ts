@@ -34,7 +34,7 @@ import {
   renderSystemdTimer,
   systemdUserDir,
 } from '../../src/schedule/systemd.js';
-import { formatLocal } from '../../src/schedule/time.js';
+import { formatLocal, zoneFromTz } from '../../src/schedule/time.js';
 import { RotatingLog } from '../../src/watch/log.js';
 
 const inv: TillInvocation = {
@@ -165,6 +165,17 @@ describe('systemd units', () => {
     expect(calendarTimeZone('UTC')).toBe('UTC');
     expect(calendarTimeZone('EST5EDT,M3.2.0,M11.1.0')).toBeUndefined();
     expect(calendarTimeZone(undefined)).toBeUndefined();
+    // The right shape, but no zone: systemd would refuse the timer.
+    expect(calendarTimeZone('Bogus/Zone')).toBeUndefined();
+  });
+
+  it('zoneFromTz: unset or empty is no zone, a known one is its name, an unknown one a usage error', () => {
+    expect(zoneFromTz(undefined)).toBeUndefined();
+    expect(zoneFromTz('')).toBeUndefined();
+    expect(zoneFromTz(':Europe/Berlin')).toBe('Europe/Berlin');
+    expect(() => zoneFromTz('Bogus/Zone')).toThrow(
+      expect.objectContaining({ exitCode: 2, message: expect.stringContaining('TZ=Bogus/Zone is not a time zone') }),
+    );
   });
 
   it('respects an absolute XDG_CONFIG_HOME', () => {

@@ -3,7 +3,7 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { afterAll, describe, expect, it } from 'vitest';
 import { checkControlPath, controlPathLength, tillPaths } from '../../src/core/paths.js';
 import type { HostsFile } from '../../src/core/state/hosts.js';
-import { buildSshArgs } from '../../src/ssh/args.js';
+import { buildSshArgs, checkRemoteCommandLength, MAX_REMOTE_COMMAND_BYTES } from '../../src/ssh/args.js';
 import { configPath, renderedFrom, renderSshConfig } from '../../src/ssh/config.js';
 import { StateError, UsageError } from '../../src/core/errors.js';
 import { parseHostSpec, validateName } from '../../src/core/validate.js';
@@ -195,5 +195,18 @@ describe('property: what the validators accept goes into ssh/config and comes ba
     // Both kinds were in the sample, so neither half of the check is vacuous.
     expect(Object.keys(db.hosts).length).toBeGreaterThan(5);
     expect(refused).toBeGreaterThan(0);
+  });
+});
+
+describe('checkRemoteCommandLength', () => {
+  it('takes a line of 128 KiB less its NUL, and refuses one byte more as a usage error naming the bound', () => {
+    expect(() => checkRemoteCommandLength('x'.repeat(MAX_REMOTE_COMMAND_BYTES))).not.toThrow();
+    expect(() => checkRemoteCommandLength('x'.repeat(MAX_REMOTE_COMMAND_BYTES + 1))).toThrow(
+      expect.objectContaining({ exitCode: 2, message: expect.stringMatching(/131,072 bytes, over the 131,071 bytes/) }),
+    );
+  });
+
+  it('counts bytes, not characters', () => {
+    expect(() => checkRemoteCommandLength('é'.repeat(70_000))).toThrow(/140,000 bytes/);
   });
 });

@@ -2,7 +2,7 @@ import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import stringWidth from 'string-width';
 import { renderTable, widthOf } from '../../src/cli/output/table.js';
-import { printable } from '../../src/cli/output/terminal.js';
+import { Painted, printable } from '../../src/cli/output/terminal.js';
 
 describe('renderTable', () => {
   it('aligns columns two spaces apart by on-screen width, without trailing spaces', () => {
@@ -22,7 +22,7 @@ describe('renderTable', () => {
     const out = renderTable(
       ['A', 'B'],
       [
-        [red('failed'), 'x'],
+        [new Painted(red('failed')), 'x'],
         ['日本', 'y'],
       ],
     ).split('\n');
@@ -68,11 +68,18 @@ describe('text from a host on the terminal', () => {
     const red = (s: string) => `\u001b[31m${s}\u001b[39m`;
     const out = renderTable(
       ['HOST', 'RESULT', 'COMMENT'],
-      [['h0', red('failed'), 'x\u001b[8mhidden\u001b[2J\u001b]52;c;cGF5bG9hZA==\u0007']],
+      [['h0', new Painted(red('failed')), 'x\u001b[8mhidden\u001b[2J\u001b]52;c;cGF5bG9hZA==\u0007']],
     );
     expect(out).toContain(red('failed'));
     expect(out).toContain('x\\x1b[8mhidden\\x1b[2J\\x1b]52;c;cGF5bG9hZA==\\x07');
     expect(FORBIDDEN.test(out.replaceAll(red('failed'), '').replaceAll('\n', ''))).toBe(false);
+  });
+
+  it('a cell till did not paint keeps no colour code, even the ones till paints with', () => {
+    const red = (s: string) => `\u001b[31m${s}\u001b[39m`;
+    const out = renderTable(['HOST', 'COMMENT'], [['h0', `evil${red('RED')}`]]);
+    expect(out).toContain('evil\\x1b[31mRED\\x1b[39m');
+    expect(FORBIDDEN.test(out.replaceAll('\n', ''))).toBe(false);
   });
 });
 

@@ -19,7 +19,7 @@ import type { Cli } from '../context.js';
 import { addFleetOptions, listHostsIfAsked, runFleetCommand, selectTargets, type FleetOpts } from '../fleet.js';
 import type { TillCommand } from '../help.js';
 import { renderTable } from '../output/table.js';
-import { printable } from '../output/terminal.js';
+import { Painted, printable } from '../output/terminal.js';
 
 type AuditOpts = FleetOpts & { failOn: Severity; quiet?: boolean };
 
@@ -79,7 +79,7 @@ function renderHost(cli: Cli, host: string, a: HostAudit): string {
       ? 'no findings\n'
       : renderTable(
           ['SEVERITY', 'CODE', 'FINDING'],
-          a.findings.map((f) => [paint(f.severity, f.severity.toUpperCase()), f.code, f.message]),
+          a.findings.map((f) => [new Painted(paint(f.severity, f.severity.toUpperCase())), f.code, f.message]),
         );
   return `${out}\n\n${keys}\n${findings}\n`;
 }

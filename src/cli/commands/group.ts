@@ -25,11 +25,11 @@ export function registerGroupCommands(host: TillCommand, cli: Cli): void {
     .argument('[hosts...]')
     .action(async (name: string, hosts: string[]) => {
       validateName(name, 'group');
-      await inventory().update((db) => {
+      const { added } = await inventory().update((db) => {
         if (db.groups && Object.hasOwn(db.groups, name)) throw new UsageError(`group ${name} already exists`);
-        addToGroup(db, name, hosts, true);
+        return addToGroup(db, name, hosts, true);
       });
-      cli.err(`created group ${name}${hosts.length ? ` with ${hosts.join(', ')}` : ''}`);
+      cli.err(`created group ${name}${added.length ? ` with ${added.join(', ')}` : ''}`);
     });
 
   group
@@ -56,8 +56,9 @@ export function registerGroupCommands(host: TillCommand, cli: Cli): void {
     .option('--create', 'create the group if it does not exist')
     .action(async (name: string, hosts: string[], opts: { create?: boolean }) => {
       validateName(name, 'group');
-      await inventory().update((db) => addToGroup(db, name, hosts, opts.create === true));
-      cli.err(`added ${hosts.join(', ')} to ${name}`);
+      const { added, already } = await inventory().update((db) => addToGroup(db, name, hosts, opts.create === true));
+      if (added.length) cli.err(`added ${added.join(', ')} to ${name}`);
+      if (already.length) cli.err(`already in ${name}: ${already.join(', ')}`);
     });
 
   group
@@ -66,8 +67,9 @@ export function registerGroupCommands(host: TillCommand, cli: Cli): void {
     .example('till host group remove web web3', 'take a host out of the group')
     .argument('<group>')
     .argument('<hosts...>')
-    .action(async (name: string, hosts: string[]) => {
+    .action(async (name: string, given: string[]) => {
       validateName(name, 'group');
+      const hosts = [...new Set(given)];
       await inventory().update((db) => {
         const members = db.groups?.[name];
         if (!members) throw noSuchGroup(db, name);

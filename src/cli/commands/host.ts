@@ -7,6 +7,7 @@ import type { HostEntry, HostsFile } from '../../core/state/hosts.js';
 import type { TestData } from '../../ops/test.js';
 import { formatHostSpec, validateName } from '../../core/validate.js';
 import { describeHold } from '../../deploy/layout.js';
+import { checkRemoteCommandLength } from '../../ssh/args.js';
 import { readPublicKey } from '../../ssh/keys.js';
 import { currentKeyInfo, KEY_ROTATE_AFTER_DAYS } from '../../ssh/key-set.js';
 import { execLine } from '../../protocol/quote.js';
@@ -342,8 +343,9 @@ export function registerHostCommands(host: TillCommand, cli: Cli): void {
       if (listHostsIfAsked(cli, targets, opts)) return;
       const line = execLine(cli.rest);
       const grouped = opts.groupOutput === true;
-      const { execJob } = await import('../../ops/exec.js');
+      const { execCommand, execJob } = await import('../../ops/exec.js');
       const stopRemote = opts.stopRemote === true || opts.timeout !== undefined;
+      checkRemoteCommandLength(stopRemote ? execCommand(line) : line);
       // `watch --keep-warm`'s sessions, when a daemon holds them: not for what needs a session of its own.
       const warm =
         stopRemote || opts.live === true || targets.length === 0
@@ -394,6 +396,7 @@ export function registerHostCommands(host: TillCommand, cli: Cli): void {
       const db = await new Inventory(paths).read();
       requireHost(db, name);
       const command = cli.rest.length > 0 ? execLine(cli.rest) : undefined;
+      if (command !== undefined) checkRemoteCommandLength(command);
       const { sshInteractive } = await import('../../ssh/client.js');
       const result = await sshInteractive(paths, name, command, command === undefined && cli.stdinIsTTY);
       // The remote command's exit code passes through; ssh's own failure (255) is 1.

@@ -1,7 +1,7 @@
 import { readFile } from 'node:fs/promises';
 import { userInfo } from 'node:os';
 import { Option } from 'commander';
-import { UsageError } from '../../core/errors.js';
+import { fileErrorText, UsageError } from '../../core/errors.js';
 import type { ExportFormat } from '../../inventory/export.js';
 import { editHost } from '../../core/host-admin.js';
 import {
@@ -49,10 +49,15 @@ async function readSource(file: string): Promise<{ path: string; text: string }>
     for await (const chunk of process.stdin) chunks.push(chunk as Buffer);
     return { path: '(stdin)', text: Buffer.concat(chunks).toString('utf8') };
   }
+  if (file === '')
+    throw new UsageError(
+      'host import needs a file name, got an empty string',
+      "name an inventory file, or '-' to read stdin",
+    );
   try {
     return { path: file, text: await readFile(file, 'utf8') };
   } catch (err) {
-    throw new UsageError(`cannot read ${file}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`);
+    throw new UsageError(`cannot read ${file}: ${fileErrorText(err)}`);
   }
 }
 
@@ -255,6 +260,12 @@ function registerExport(host: TillCommand, cli: Cli): void {
     .example('ansible -i <(till host export) all -m ping', "Ansible through till's key, known_hosts and masters")
     .example('till host export --format ssh-config > ~/.ssh/till.conf', 'an ssh config to Include from ~/.ssh/config')
     .action(async (patterns: string[], opts: ExportOpts) => {
+      // The export itself is YAML or ssh config text: --json alone would print that, quietly.
+      if (opts.json && !opts.listHosts)
+        throw new UsageError(
+          '--json goes with --list-hosts: the export itself is an Ansible YAML inventory or an ssh config',
+          'till host export --list-hosts --json for the names, or till host list --json for the hosts as JSON',
+        );
       const paths = cli.paths();
       const db = await new Inventory(paths).read();
       const { targets, warnings } = resolveTargets(

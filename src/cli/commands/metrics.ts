@@ -29,7 +29,7 @@ export function registerMetricsCommand(program: TillCommand, cli: Cli): void {
   program
     .command('metrics')
     .description(
-      'print the fleet in the Prometheus text format, from the local database, health history and schedule (no network); ' +
+      "print the fleet in the Prometheus text format, from the local database (each host's last health check), audit histories and schedule (no network); " +
         '--serve keeps answering GET /metrics over HTTP until SIGINT/SIGTERM',
     )
     .example('till metrics', 'the fleet in the Prometheus text format')

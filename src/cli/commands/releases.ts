@@ -221,7 +221,9 @@ export function registerReleaseCommands(host: TillCommand, cli: Cli): void {
     // --list-hosts needs no message: it only shows which hosts a lock would take.
     if (listHostsIfAsked(cli, targets, opts)) return;
     const message = opts.message;
-    if (message === undefined) throw new UsageError('host lock needs -m, --message <text>: say why it is locked');
+    // A blank message says no more than none: whoever meets the lock must learn why.
+    if (message === undefined || message.trim() === '')
+      throw new UsageError('host lock needs -m, --message <text>: say why it is locked');
     cli.exitCode = await runFleetCommand<HoldData>({
       cli,
       inventory,

@@ -35,11 +35,12 @@ import {
   parseIntervalHours,
   type Cadence,
 } from '../../schedule/spec.js';
-import { formatLocal, formatUtc } from '../../schedule/time.js';
+import { formatLocal, formatUtc, zoneFromTz } from '../../schedule/time.js';
 import { watchState } from '../../watch/daemon.js';
 import { rotateIfOver, SYNC_LOG_MAX_BYTES } from '../../watch/log.js';
 import type { Cli } from '../context.js';
 import type { TillCommand } from '../help.js';
+import { triggerOption } from '../options.js';
 import { writeFd } from '../output/fd.js';
 import { renderTable } from '../output/table.js';
 import { formatDuration, printable } from '../output/terminal.js';
@@ -104,6 +105,7 @@ export function registerScheduleCommands(program: TillCommand, cli: Cli): void {
     .example('till schedule show --json', 'as JSON')
     .option('--json', 'print it as one JSON document')
     .action(async (opts: { json?: boolean }) => {
+      zoneFromTz(); // local times are shown: an unknown TZ is refused, not taken as UTC
       const paths = cli.paths();
       const file = await store().read();
       const sync = file.sync as typeof file.sync & { consecutive_failures?: number; last_error?: string | null };
@@ -191,6 +193,7 @@ export function registerScheduleCommands(program: TillCommand, cli: Cli): void {
       if ((opts.dailyAt === undefined) === (opts.intervalHours === undefined)) {
         throw new UsageError('give exactly one of --daily-at HH:MM or --interval-hours N');
       }
+      zoneFromTz();
       const cadence: Cadence =
         opts.dailyAt !== undefined
           ? { kind: 'daily', ...parseDailyAt(opts.dailyAt) }
@@ -224,6 +227,7 @@ export function registerScheduleCommands(program: TillCommand, cli: Cli): void {
     .option('--dry-run', 'print the files and commands it would install; change nothing')
     .option('--json', 'print what was (or would be) installed as JSON')
     .action(async (opts: { scheduler?: string; dryRun?: boolean; json?: boolean }) => {
+      zoneFromTz(); // the unit or crontab line carries TZ
       const paths = cli.paths();
       const user = userContext();
       const file = await store().read();
@@ -343,7 +347,7 @@ export function registerScheduleCommands(program: TillCommand, cli: Cli): void {
       '--if-due',
       "only when schedule.json's next_run is due (what cron's hourly line runs); otherwise exit 0 quietly",
     )
-    .option('--trigger <name>', 'the trigger recorded with the run', 'schedule-run')
+    .option('--trigger <name>', 'the trigger recorded with the run', triggerOption, 'schedule-run')
     .addOption(
       new Option(
         '--sync-command <path>',
@@ -353,8 +357,6 @@ export function registerScheduleCommands(program: TillCommand, cli: Cli): void {
     .option('--json', 'print the recorded run as JSON (the sync output then goes to stderr)')
     .action(async (opts: { ifDue?: boolean; trigger: string; syncCommand?: string; json?: boolean }) => {
       const paths = cli.paths();
-      if (!/^[a-z][a-z0-9-]{0,31}$/.test(opts.trigger))
-        throw new UsageError(`--trigger takes a short lowercase name, got ${JSON.stringify(opts.trigger)}`);
       // The scheduler appends this run's output to sync.log: keep it bounded, as watch.log is.
       rotateIfOver(join(paths.logsDir, 'sync.log'), SYNC_LOG_MAX_BYTES);
       if (opts.ifDue) {

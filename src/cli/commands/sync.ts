@@ -6,7 +6,6 @@ import { Inventory } from '../../inventory/inventory.js';
 import { checkControlPath } from '../../core/paths.js';
 import { withRunLock } from '../../core/run-lock.js';
 import { applyRunRecord, scheduleStore } from '../../core/state/schedule.js';
-import { NAME_RE } from '../../core/validate.js';
 import {
   buildRunRecord,
   hostSyncJob,
@@ -26,9 +25,10 @@ import {
   type FleetOpts,
 } from '../fleet.js';
 import type { TillCommand } from '../help.js';
+import { triggerOption } from '../options.js';
 import { fleetJson, renderSummary } from '../output/reporter.js';
 import { renderTable } from '../output/table.js';
-import { formatDuration } from '../output/terminal.js';
+import { formatDuration, Painted } from '../output/terminal.js';
 import { hostInstallationNotes, localSummary, syncTargets } from './remote.js';
 import { plural } from '../../core/format.js';
 
@@ -55,7 +55,7 @@ function renderLocal(cli: Cli, results: readonly LocalSyncResult[]): string {
     ['INSTALLATION', 'RESULT', 'COMMIT', 'BRANCH', 'DETAIL'],
     results.map((r) => [
       r.name,
-      paint(r.status),
+      new Painted(paint(r.status)),
       change(r),
       r.branch ? `${r.branch}${r.upstream ? ` -> ${r.upstream}` : ''}` : '-',
       r.reason ?? '',
@@ -75,16 +75,16 @@ export function registerSyncCommand(program: TillCommand, cli: Cli): void {
       .option('--local-only', 'only the local installations (what a host runs; needs no host database)')
       .option('--hosts-only', 'only the hosts')
       .option('-n, --dry-run', 'report what would be pulled; change no checkout and no host, record nothing')
-      .option('--trigger <name>', 'what started this run, recorded in the history (manual, timer, watch…)', 'manual'),
+      .option(
+        '--trigger <name>',
+        'what started this run, recorded in the history (manual, timer, watch…)',
+        triggerOption,
+        'manual',
+      ),
   ).action(async (patterns: string[], opts: SyncOpts) => {
     if (opts.localOnly && opts.hostsOnly) throw new UsageError('--local-only and --hosts-only exclude each other');
     const hostSelection = hasTargets(patterns, opts) || opts.limit !== undefined;
     if (opts.localOnly && hostSelection) throw new UsageError('--local-only takes no host targets');
-    if (!NAME_RE.test(opts.trigger))
-      throw new UsageError(
-        `invalid --trigger ${JSON.stringify(opts.trigger)}`,
-        'use letters, digits, . _ - (e.g. manual, timer, watch)',
-      );
     const paths = cli.paths();
     const dryRun = opts.dryRun === true;
     const json = opts.json === true;

@@ -1,6 +1,6 @@
 import { lstatSync, mkdirSync, statSync } from 'node:fs';
 import { resolve } from 'node:path';
-import { UsageError } from '../../core/errors.js';
+import { fileErrorText, UsageError } from '../../core/errors.js';
 import { formatBytes } from '../../core/units.js';
 import { checkControlPath, type TillPaths } from '../../core/paths.js';
 import type { RsyncProgress } from '../../deploy/rsync.js';
@@ -192,7 +192,7 @@ export function registerTransferCommands(host: TillCommand, cli: Cli): void {
         try {
           mkdirSync(localDir, { recursive: true });
         } catch (err) {
-          throw new UsageError(`cannot make the local folder ${localDir}: ${(err as Error).message}`);
+          throw new UsageError(`cannot make the local folder ${localDir}: ${fileErrorText(err)}`);
         }
         if (!statSync(localDir).isDirectory()) throw new UsageError(`${localDir} is not a folder`);
       },

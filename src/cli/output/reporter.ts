@@ -3,7 +3,7 @@ import type { Cli } from '../context.js';
 import { currentOperation } from '../journal.js';
 import { renderTable } from './table.js';
 import { plural } from '../../core/format.js';
-import { formatDuration, printable, terminalColumns } from './terminal.js';
+import { formatDuration, Painted, printable, terminalColumns } from './terminal.js';
 
 /**
  * Progress and per-host output of a fleet run. On a terminal: one live line on
@@ -195,7 +195,8 @@ export function renderSummary(
   extraColumns: Array<[string, (r: HostResult) => string]> = [],
 ): string {
   const c = cli.stdoutColor;
-  const paint = (r: HostResult) => (r.ok ? c.green('ok') : r.status === 'skipped' ? c.dim('skipped') : c.red(r.status));
+  const paint = (r: HostResult) =>
+    new Painted(r.ok ? c.green('ok') : r.status === 'skipped' ? c.dim('skipped') : c.red(r.status));
   const rows = report.results.map((r) => [
     r.host,
     paint(r),

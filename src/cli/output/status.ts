@@ -2,7 +2,7 @@ import { formatBytes } from '../../core/units.js';
 import { pickRows, sparkline, type HostRow, type HostState, type StatusView } from '../../status/model.js';
 import { renderTable } from './table.js';
 import { plural } from '../../core/format.js';
-import { formatAge, printable, type Colors } from './terminal.js';
+import { formatAge, Painted, printable, type Colors } from './terminal.js';
 
 /** On a narrow terminal, the columns left out (in this order) until a host line fits. */
 export const NARROW_DROP_ORDER = ['BY', 'TESTED', 'SYNCED', 'DEPLOYED', 'STATUS', 'CHECKED'];
@@ -91,9 +91,9 @@ export function renderStatusText(view: StatusView, o: TextOptions): string {
     const rows = groups.map((g) => [
       g.name,
       g.total,
-      g.ok === g.total ? c.green(`${g.ok}/${g.total}`) : `${g.ok}/${g.total}`,
-      g.degraded ? c.yellow(String(g.degraded)) : '0',
-      g.down ? c.red(String(g.down)) : '0',
+      g.ok === g.total ? new Painted(c.green(`${g.ok}/${g.total}`)) : `${g.ok}/${g.total}`,
+      g.degraded ? new Painted(c.yellow(String(g.degraded))) : '0',
+      g.down ? new Painted(c.red(String(g.down))) : '0',
     ]);
     out.push(renderTable(['GROUP', 'HOSTS', 'OK', 'DEGRADED', 'DOWN'], rows).trimEnd());
     if (groups.length < view.groups.length) out.push(c.dim(`… ${view.groups.length - groups.length} more groups`));
@@ -107,9 +107,9 @@ export function renderStatusText(view: StatusView, o: TextOptions): string {
       trend,
       Math.max(0, ...picked.shown.map((h) => Math.max(h.latencyTrend.length, h.loadTrend.length))),
     );
-    const columns: Array<[string, (h: HostRow) => string]> = [
+    const columns: Array<[string, (h: HostRow) => string | Painted]> = [
       ['HOST', (h) => h.name],
-      ['STATE', (h) => paintState(c, h.state)],
+      ['STATE', (h) => new Painted(paintState(c, h.state))],
       ['STATUS', (h) => h.status],
       ['CHECKED', (h) => formatAge(h.lastHealth, o.now)],
       ['TESTED', (h) => formatAge(h.lastTest, o.now)],

@@ -1,17 +1,22 @@
 import stringWidth from 'string-width';
-import { printableCell } from './terminal.js';
+import { Painted, printable, printableCell } from './terminal.js';
 
 /**
  * A borderless, left-aligned table: easy to read, easy to grep. Columns are two spaces
  * apart and as wide as their widest cell on screen (colour codes take no room, East Asian
  * wide characters two cells: string-width); a cell with line breaks spans several lines.
- * Control characters in a cell are shown as escapes (printableCell); till's own colours pass.
+ * Control characters in a cell are shown as escapes (printable), colour codes included,
+ * except till's own colours in a cell it painted (Painted: printableCell).
  * Written out rather than with a table package: every fleet command prints one, and
  * cli-table3 took ~40 ms of CPU for 50 rows on a cold start, where this takes ~1 ms.
  */
-export function renderTable(head: string[], rows: Array<Array<string | number>>): string {
+export function renderTable(head: string[], rows: Array<Array<string | number | Painted>>): string {
   // Cells often hold what a host said: its control characters are shown, never obeyed.
-  const cells = [head, ...rows].map((row) => row.map((cell) => printableCell(String(cell)).split('\n')));
+  const cells = [head, ...rows].map((row) =>
+    row.map((cell) =>
+      (cell instanceof Painted ? printableCell(cell.text) : printable(String(cell), { lines: true })).split('\n'),
+    ),
+  );
   // Loops, not Math.max(...spread): a table may have 100,000 rows.
   const widths: number[] = [];
   for (const row of cells) {

@@ -72,7 +72,17 @@ export function printable(text: string, opts: { lines?: boolean } = {}): string 
 // eslint-disable-next-line no-control-regex -- ESC is what these codes start with
 const OWN_SGR_RE = /\x1b\[(?:1|2|22|31|32|33|34|35|36|39)m/g;
 
-/** printable() for a cell that till may have painted: its own colour codes pass, every other control is escaped. */
+/**
+ * A table cell till painted itself (a state, a result, a severity, a count). Only such a
+ * cell keeps colour codes: in any other cell an ESC is escaped like every control, so a
+ * host or a file cannot colour (or hide) text by writing the codes till paints with.
+ * What a painted cell holds must be till's own words, or text already made printable().
+ */
+export class Painted {
+  constructor(readonly text: string) {}
+}
+
+/** printable() for a cell that till painted: its own colour codes pass, every other control is escaped. */
 export function printableCell(text: string): string {
   const parts = String(text).split(OWN_SGR_RE);
   const codes = String(text).match(OWN_SGR_RE) ?? [];

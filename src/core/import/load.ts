@@ -2,7 +2,7 @@ import { readFileSync } from 'node:fs';
 import { homedir } from 'node:os';
 import { isAbsolute, join } from 'node:path';
 import { globSync } from 'tinyglobby';
-import { UsageError } from '../errors.js';
+import { fileErrorText, UsageError } from '../errors.js';
 import type { TillPaths } from '../paths.js';
 import { parseAnsible } from './ansible.js';
 import { detectFormat } from './detect.js';
@@ -25,7 +25,7 @@ export function loadIncludes(pattern: string): SourceFile[] {
       try {
         return { path, text: readFileSync(path, 'utf8') };
       } catch (err) {
-        throw new UsageError(`cannot read ${path} (included): ${(err as Error).message}`);
+        throw new UsageError(`cannot read ${path} (included): ${fileErrorText(err)}`);
       }
     });
 }
