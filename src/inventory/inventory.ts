@@ -5,6 +5,7 @@
 import { closeSync, openSync, readFileSync, readSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import { asWriteError, DiskFullError, SetupError } from '../core/errors.js';
+import { missingKeyError } from '../ssh/keys.js';
 import type { HostResult } from '../core/fanout.js';
 import { pathExists, writeFileAtomic } from '../core/fs.js';
 import type { TillPaths } from '../core/paths.js';
@@ -35,9 +36,9 @@ export class Inventory {
 
   /** Commands that connect or change the database need `till host init` first. */
   async requireInit(): Promise<void> {
-    if (!(await pathExists(this.paths.privateKey)) || !(await pathExists(this.paths.hostsDb))) {
-      throw new SetupError(`till is not initialised in ${this.paths.home}`, 'run: till host init');
-    }
+    const [key, db] = await Promise.all([pathExists(this.paths.privateKey), pathExists(this.paths.hostsDb)]);
+    if (!key && db) throw missingKeyError(this.paths);
+    if (!key || !db) throw new SetupError(`till is not initialised in ${this.paths.home}`, 'run: till host init');
   }
 
   async read(): Promise<HostsFile> {

@@ -43,10 +43,14 @@ export function registerHostCommands(host: TillCommand, cli: Cli): void {
     .example('till host init', "create ~/.till: till's own key, ssh config and an empty host database")
     .example('TILL_HOME=~/fleet-b till host init', 'a second, separate till setup (its own key and database)')
     .option('--json', 'print what was created as JSON')
-    .action(async (opts: { json?: boolean }) => {
+    .option(
+      '--new-key',
+      'make a new key when the private key is lost but its .pub is there (the .pub is kept as .pub.lost-<time>; every host must then authorize the new key)',
+    )
+    .action(async (opts: { json?: boolean; newKey?: boolean }) => {
       const paths = cli.paths();
       const { initTillHome } = await import('../../inventory/till-home.js');
-      const result = await initTillHome(paths);
+      const result = await initTillHome(paths, { newKey: opts.newKey === true });
       const publicKey = await readPublicKey(paths);
       if (opts.json) {
         cli.json({ home: paths.home, ...result, publicKey });
