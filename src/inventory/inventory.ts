@@ -4,7 +4,7 @@
  */
 import { closeSync, openSync, readFileSync, readSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
-import { asWriteError, DiskFullError, SetupError } from '../core/errors.js';
+import { asWriteError, DiskFullError, FileSystemError, SetupError } from '../core/errors.js';
 import { missingKeyError } from '../ssh/keys.js';
 import type { HostResult } from '../core/fanout.js';
 import { pathExists, writeFileAtomic } from '../core/fs.js';
@@ -105,7 +105,8 @@ export class Inventory {
       if (!configMayChange && wasCurrent && (await this.restampSshConfig(after))) return;
       await this.writeSshConfig(db, after);
     } catch (err) {
-      throw err instanceof DiskFullError ? new DiskFullError(this.paths.sshConfig, committed) : err;
+      if (err instanceof DiskFullError) throw new DiskFullError(this.paths.sshConfig, committed);
+      throw err instanceof FileSystemError ? err.withDetail(committed) : err;
     }
   }
 
@@ -122,6 +123,9 @@ export class Inventory {
       const buf = Buffer.alloc(4096);
       const bytesRead = readSync(fd, buf, 0, buf.length, 0);
       return renderedFrom(buf.subarray(0, bytesRead).toString('utf8'));
+    } catch {
+      // Unreadable (a directory in the way, EIO): a rebuild is due, and its write says what is wrong.
+      return undefined;
     } finally {
       closeSync(fd);
     }

@@ -1,7 +1,7 @@
 import { createHash, createHmac, randomBytes } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { mkdir } from 'node:fs/promises';
-import { dirname } from 'node:path';
+import { basename, dirname } from 'node:path';
 import { LOCK_FS, writeFileAtomic } from '../fs.js';
 import type * as z from 'zod';
 import { asWriteError, DiskFullError, isDiskFull, StateError, errorMessage } from '../errors.js';
@@ -308,9 +308,11 @@ export class JsonFileStore<S extends z.ZodType> {
     });
     // After the data: a crash in between, or a disk that filled up, leaves a stale seal, which only means a full check.
     if (this.opts.seal) {
+      // The change is in: say so when something else than a full disk (a directory in the way, EIO) stops the seal.
+      const kept = `; ${basename(this.file)} holds the change (it is checked in full until this file can be written)`;
       const key = await this.sealKey(true).catch((err: unknown) => {
         if (isDiskFull(err)) return undefined;
-        throw err;
+        throw asWriteError(this.opts.seal!.keyFile, err, kept);
       });
       if (key !== undefined)
         // Stryker disable next-line BooleanLiteral: whether fsync ran cannot be seen from a test
@@ -318,7 +320,7 @@ export class JsonFileStore<S extends z.ZodType> {
           mode: 0o600,
           fsync: false,
         }).catch((err: unknown) => {
-          if (!isDiskFull(err)) throw err;
+          if (!isDiskFull(err)) throw asWriteError(this.sealFile, err, kept);
         });
     }
     return text;
