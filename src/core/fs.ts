@@ -57,6 +57,12 @@ export interface AtomicWriteOptions {
   mode?: number;
   /** fsync the data before the rename (default true): a crash then leaves the old text or the new one. */
   fsync?: boolean;
+  /**
+   * Asked with the temp file written, just before the rename: false leaves `file` as it
+   * is (the temp file removed) and makes the write return false (a re-check of a file
+   * that others change without till's lock).
+   */
+  beforeRename?: () => Promise<boolean>;
 }
 
 /**
@@ -74,7 +80,7 @@ export async function writeFileAtomic(
   file: string,
   data: string | Buffer,
   opts: AtomicWriteOptions = {},
-): Promise<void> {
+): Promise<boolean> {
   const tmp = join(dirname(file), `.${basename(file)}.${process.pid}.${randomBytes(4).toString('hex')}.tmp`);
   const old = await stat(file).catch(() => undefined);
   const mode = opts.mode ?? (old ? old.mode & 0o7777 : undefined);
@@ -88,7 +94,12 @@ export async function writeFileAtomic(
     handle = undefined;
     if (mode !== undefined) await chmod(tmp, mode); // open()'s mode passes through the umask
     if (old && process.getuid?.() === 0) await chown(tmp, old.uid, old.gid);
+    if (opts.beforeRename !== undefined && !(await opts.beforeRename())) {
+      await rm(tmp, { force: true });
+      return false;
+    }
     await rename(tmp, file);
+    return true;
   } catch (err) {
     await handle?.close().catch(() => undefined);
     await rm(tmp, { force: true }).catch(() => undefined);

@@ -338,27 +338,45 @@ export class JsonFileStore<S extends z.ZodType> {
     return checked.data;
   }
 
-  private async lock(state: { compromised: boolean }): Promise<() => Promise<void>> {
-    try {
-      // Loaded here: proper-lockfile brings graceful-fs, which patches fs as it loads.
-      const { default: lockfile } = await import('proper-lockfile');
-      return await lockfile.lock(this.file, {
-        realpath: false,
-        fs: LOCK_FS,
-        stale: STALE_MS,
-        update: 5_000,
-        // Stryker disable next-line BooleanLiteral: jitter only spreads the retries out
-        retries: { retries: 200, factor: 1.3, minTimeout: 5, maxTimeout: 150, randomize: true },
-        onCompromised: () => {
-          state.compromised = true;
-        },
-      });
-    } catch (err) {
-      if (isDiskFull(err)) throw new DiskFullError(`${this.file}.lock`, `; ${this.file} was left as it was`);
-      throw new StateError(
-        `could not lock ${this.file}: ${errorMessage(err)}`,
-        `another till may be running; if none is, remove ${this.file}.lock`,
-      );
-    }
+  private lock(state: { compromised: boolean }): Promise<() => Promise<void>> {
+    return lockFile(this.file, state);
+  }
+}
+
+/**
+ * Takes `<file>.lock` (proper-lockfile: the lock folder, its staleness and retries every
+ * till uses); `state.compromised` turns true when another process took it over as stale.
+ */
+async function lockFile(file: string, state: { compromised: boolean }): Promise<() => Promise<void>> {
+  try {
+    // Loaded here: proper-lockfile brings graceful-fs, which patches fs as it loads.
+    const { default: lockfile } = await import('proper-lockfile');
+    return await lockfile.lock(file, {
+      realpath: false,
+      fs: LOCK_FS,
+      stale: STALE_MS,
+      update: 5_000,
+      // Stryker disable next-line BooleanLiteral: jitter only spreads the retries out
+      retries: { retries: 200, factor: 1.3, minTimeout: 5, maxTimeout: 150, randomize: true },
+      onCompromised: () => {
+        state.compromised = true;
+      },
+    });
+  } catch (err) {
+    if (isDiskFull(err)) throw new DiskFullError(`${file}.lock`, `; ${file} was left as it was`);
+    throw new StateError(
+      `could not lock ${file}: ${errorMessage(err)}`,
+      `another till may be running; if none is, remove ${file}.lock`,
+    );
+  }
+}
+
+/** Runs `work` holding `<file>.lock`, the lock a state file that is not a JsonFileStore's shares among tills. */
+export async function withFileLock<R>(file: string, work: () => Promise<R>): Promise<R> {
+  const release = await lockFile(file, { compromised: false });
+  try {
+    return await work();
+  } finally {
+    await release().catch(() => undefined);
   }
 }
