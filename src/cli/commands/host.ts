@@ -116,8 +116,9 @@ export function registerHostCommands(host: TillCommand, cli: Cli): void {
       const inventory = new Inventory(paths);
       const db = await inventory.read();
       requireHost(db, name);
-      const [{ removeAuditHistory }, { closeMaster }] = await Promise.all([
+      const [{ removeAuditHistory }, { removeHealthHistory }, { closeMaster }] = await Promise.all([
         import('../../audit/history.js'),
+        import('../../core/state/health.js'),
         import('../../ssh/client.js'),
       ]);
       if (opts.cleanRemote) {
@@ -144,6 +145,7 @@ export function registerHostCommands(host: TillCommand, cli: Cli): void {
       await closeMaster(paths, name);
       await inventory.update((d) => removeHostFrom(d, name));
       await removeAuditHistory(paths, name);
+      await removeHealthHistory(paths, name);
       if (opts.json) cli.json({ removed: name, cleanedRemote: opts.cleanRemote === true });
       else cli.err(`removed ${name}`);
     });
