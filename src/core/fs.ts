@@ -12,7 +12,7 @@ import {
   utimes,
   utimesSync,
 } from 'node:fs';
-import { chmod, chown, open, rename, rm, stat } from 'node:fs/promises';
+import { chmod, chown, open, readdir, rename, rm, stat } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
 
 /**
@@ -104,5 +104,41 @@ export async function writeFileAtomic(
     await handle?.close().catch(() => undefined);
     await rm(tmp, { force: true }).catch(() => undefined);
     throw err;
+  }
+}
+
+/** How old a dead till's temp file must be before another till removes it. */
+const STALE_TEMP_MS = 60_000;
+
+/**
+ * Removes the temp files writeFileAtomic left beside `files` (all in one folder) in a
+ * till that was killed mid-write (`.<name>.<pid>.<hex>.tmp`): only those whose process is
+ * gone and that are older than a minute. Best effort: a temp it cannot remove stays for
+ * the next write.
+ */
+export async function removeStaleTemps(files: readonly string[], now = Date.now()): Promise<void> {
+  const dir = dirname(files[0]!);
+  const prefixes = files.map((f) => `.${basename(f)}.`);
+  const names = await readdir(dir).catch(() => [] as string[]);
+  for (const name of names) {
+    if (!name.endsWith('.tmp')) continue;
+    const prefix = prefixes.find((p) => name.startsWith(p) && /^\d+\.[0-9a-f]+\.tmp$/.test(name.slice(p.length)));
+    if (prefix === undefined) continue;
+    const pid = Number(name.slice(prefix.length).split('.')[0]);
+    if (pid === process.pid || processAlive(pid)) continue;
+    const path = join(dir, name);
+    const st = await stat(path).catch(() => undefined);
+    if (st === undefined || now - st.mtimeMs < STALE_TEMP_MS) continue;
+    await rm(path, { force: true }).catch(() => undefined);
+  }
+}
+
+function processAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (err) {
+    // EPERM: alive, another user's
+    return (err as NodeJS.ErrnoException).code === 'EPERM';
   }
 }

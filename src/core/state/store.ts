@@ -2,7 +2,7 @@ import { createHash, createHmac, randomBytes } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { mkdir } from 'node:fs/promises';
 import { basename, dirname } from 'node:path';
-import { LOCK_FS, writeFileAtomic } from '../fs.js';
+import { LOCK_FS, removeStaleTemps, writeFileAtomic } from '../fs.js';
 import type * as z from 'zod';
 import { asWriteError, DiskFullError, isDiskFull, StateError, errorMessage } from '../errors.js';
 
@@ -37,6 +37,11 @@ export interface StoreOptions<S extends z.ZodType = z.ZodType> {
     context?: string;
   };
   revive?: (data: unknown) => unknown;
+  /**
+   * Each write removes the temp files of this file (and its seal) that killed tills left
+   * (removeStaleTemps): the host database's are full copies of it.
+   */
+  sweepStaleTemps?: boolean;
   /**
    * A check of an update's result that costs what the change touched, not the whole
    * file (10,000 hosts: ~30 ms instead of ~250), loaded with the schema. Given the data
@@ -299,6 +304,7 @@ export class JsonFileStore<S extends z.ZodType> {
    */
   async write(data: z.output<S>, sealedText?: string): Promise<string> {
     const output = await this.checked(data, sealedText);
+    if (this.opts.sweepStaleTemps) await removeStaleTemps([this.file, this.sealFile]);
     const text = `${JSON.stringify(this.opts.seal ? output : data, null, 2)}\n`;
     // A write that cannot complete (disk full) leaves the file as it was and no temp file
     // (writeFileAtomic removes its own): the command stops with a DiskFullError.
