@@ -310,7 +310,8 @@ async function deploy(
     throw new UsageError('--pause waits between batches', 'give --canary or --batch-size as well');
   const inventory = new Inventory(paths);
   const db = await inventory.read();
-  const recorded = await recordJournaled(inventory, db, paths);
+  // A dry run changes nothing, not even this record.
+  const recorded = opts.dryRun ? null : await recordJournaled(inventory, db, paths);
   const timeoutMs = opts.timeout !== undefined ? opts.timeout * 1000 : undefined;
   const journal = new DeployJournalWriter(paths);
 
