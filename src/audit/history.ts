@@ -2,7 +2,7 @@ import { readdir, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import * as z from 'zod';
 import '../core/state/zod.js';
-import { errorMessage } from '../core/errors.js';
+import { errorMessage, fileSystemError } from '../core/errors.js';
 import type { TillPaths } from '../core/paths.js';
 import { JsonFileStore } from '../core/state/store.js';
 import type { HostAudit } from './analyze.js';
@@ -119,7 +119,7 @@ export async function readLatestAudits(
     names = await readdir(auditDir(paths));
   } catch (err) {
     if ((err as NodeJS.ErrnoException).code === 'ENOENT') return [];
-    throw err;
+    throw fileSystemError(auditDir(paths), err, 'read') ?? err;
   }
   const out: Array<{ host: string; audit: HostAudit }> = [];
   for (const name of names.filter((n) => n.endsWith('.json')).sort()) {

@@ -2,6 +2,7 @@
  * The small error family. Errors a user can cause carry an exit code and a hint;
  * anything else reaching the entry point is a bug and is shown with its stack.
  */
+import { dirname } from 'node:path';
 export const ExitCode = {
   ok: 0,
   hostFailed: 1,
@@ -132,7 +133,66 @@ export class DiskFullError extends StateError {
 /** What a state writer says when its atomic write failed: the file is as it was. */
 export const LEFT_AS_IT_WAS = '; it was left as it was';
 
-/** `err` as a DiskFullError naming `file` when it is one (ENOSPC, EDQUOT); otherwise `err` itself. */
+/**
+ * What a file system says, errno by errno, when something is in a state file's way or its
+ * device fails: a fact of this machine, as a full disk is, never till's bug. (EACCES,
+ * EPERM and EROFS: permissionError.)
+ */
+const FILE_SYSTEM_CODES: Readonly<Record<string, string>> = {
+  EISDIR: 'a directory is in the way',
+  ENOTDIR: 'a file is in the way of a directory',
+  ENOTEMPTY: 'a directory is in the way',
+  EEXIST: 'something is in the way',
+  ELOOP: 'too many symbolic links',
+  ENAMETOOLONG: 'the path is too long',
+  EIO: 'input/output error (a failing disk?)',
+  EMLINK: 'too many links',
+  EXDEV: 'crosses file systems',
+  EBUSY: 'busy',
+};
+
+/**
+ * A state file till could not read or write because of the file system (exit 4, like a
+ * full disk): names the file, what the system said and (`detail`) what became of the
+ * change. Keeps the errno error, so a caller can say it again with another detail.
+ */
+export class FileSystemError extends StateError {
+  constructor(
+    readonly file: string,
+    override readonly cause: NodeJS.ErrnoException,
+    readonly verb: 'read' | 'write',
+    detail = '',
+  ) {
+    super(
+      `could not ${verb} ${file}: ${FILE_SYSTEM_CODES[cause.code ?? ''] ?? cause.code} (${cause.code} on ${cause.syscall ?? 'use'}${cause.path !== undefined && cause.path !== file ? ` ${cause.path}` : ''})${detail}`,
+      `see ls -la ${dirname(file)}: move what is in the way (or check the disk: dmesg), then run the command again`,
+    );
+  }
+
+  /** The same failure, saying `detail` of the change instead. */
+  withDetail(detail: string): FileSystemError {
+    return new FileSystemError(this.file, this.cause, this.verb, detail);
+  }
+}
+
+/** `err` as a FileSystemError naming `file` when it is a file system's refusal (FILE_SYSTEM_CODES). */
+export function fileSystemError(
+  file: string,
+  err: unknown,
+  verb: 'read' | 'write',
+  detail = '',
+): FileSystemError | undefined {
+  const code = (err as NodeJS.ErrnoException | undefined)?.code;
+  if (!(err instanceof Error) || code === undefined || FILE_SYSTEM_CODES[code] === undefined) return undefined;
+  return new FileSystemError(file, err, verb, detail);
+}
+
+/**
+ * `err` as a DiskFullError naming `file` when it is one (ENOSPC, EDQUOT), as a
+ * FileSystemError when something else of the file system's stopped the write; otherwise
+ * `err` itself (a bug).
+ */
 export function asWriteError(file: string, err: unknown, detail = LEFT_AS_IT_WAS): unknown {
-  return isDiskFull(err) ? new DiskFullError(file, detail) : err;
+  if (isDiskFull(err)) return new DiskFullError(file, detail);
+  return fileSystemError(file, err, 'write', detail) ?? err;
 }

@@ -12,7 +12,7 @@ import {
   utimes,
   utimesSync,
 } from 'node:fs';
-import { chmod, chown, open, rename, rm, stat } from 'node:fs/promises';
+import { chmod, chown, open, readdir, rename, rm, stat } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
 
 /**
@@ -57,6 +57,12 @@ export interface AtomicWriteOptions {
   mode?: number;
   /** fsync the data before the rename (default true): a crash then leaves the old text or the new one. */
   fsync?: boolean;
+  /**
+   * Asked with the temp file written, just before the rename: false leaves `file` as it
+   * is (the temp file removed) and makes the write return false (a re-check of a file
+   * that others change without till's lock).
+   */
+  beforeRename?: () => Promise<boolean>;
 }
 
 /**
@@ -74,7 +80,7 @@ export async function writeFileAtomic(
   file: string,
   data: string | Buffer,
   opts: AtomicWriteOptions = {},
-): Promise<void> {
+): Promise<boolean> {
   const tmp = join(dirname(file), `.${basename(file)}.${process.pid}.${randomBytes(4).toString('hex')}.tmp`);
   const old = await stat(file).catch(() => undefined);
   const mode = opts.mode ?? (old ? old.mode & 0o7777 : undefined);
@@ -88,10 +94,51 @@ export async function writeFileAtomic(
     handle = undefined;
     if (mode !== undefined) await chmod(tmp, mode); // open()'s mode passes through the umask
     if (old && process.getuid?.() === 0) await chown(tmp, old.uid, old.gid);
+    if (opts.beforeRename !== undefined && !(await opts.beforeRename())) {
+      await rm(tmp, { force: true });
+      return false;
+    }
     await rename(tmp, file);
+    return true;
   } catch (err) {
     await handle?.close().catch(() => undefined);
     await rm(tmp, { force: true }).catch(() => undefined);
     throw err;
+  }
+}
+
+/** How old a dead till's temp file must be before another till removes it. */
+const STALE_TEMP_MS = 60_000;
+
+/**
+ * Removes the temp files writeFileAtomic left beside `files` (all in one folder) in a
+ * till that was killed mid-write (`.<name>.<pid>.<hex>.tmp`): only those whose process is
+ * gone and that are older than a minute. Best effort: a temp it cannot remove stays for
+ * the next write.
+ */
+export async function removeStaleTemps(files: readonly string[], now = Date.now()): Promise<void> {
+  const dir = dirname(files[0]!);
+  const prefixes = files.map((f) => `.${basename(f)}.`);
+  const names = await readdir(dir).catch(() => [] as string[]);
+  for (const name of names) {
+    if (!name.endsWith('.tmp')) continue;
+    const prefix = prefixes.find((p) => name.startsWith(p) && /^\d+\.[0-9a-f]+\.tmp$/.test(name.slice(p.length)));
+    if (prefix === undefined) continue;
+    const pid = Number(name.slice(prefix.length).split('.')[0]);
+    if (pid === process.pid || processAlive(pid)) continue;
+    const path = join(dir, name);
+    const st = await stat(path).catch(() => undefined);
+    if (st === undefined || now - st.mtimeMs < STALE_TEMP_MS) continue;
+    await rm(path, { force: true }).catch(() => undefined);
+  }
+}
+
+function processAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (err) {
+    // EPERM: alive, another user's
+    return (err as NodeJS.ErrnoException).code === 'EPERM';
   }
 }

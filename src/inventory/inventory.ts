@@ -4,7 +4,8 @@
  */
 import { closeSync, openSync, readFileSync, readSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
-import { asWriteError, DiskFullError, SetupError } from '../core/errors.js';
+import { asWriteError, DiskFullError, FileSystemError, SetupError } from '../core/errors.js';
+import { missingKeyError } from '../ssh/keys.js';
 import type { HostResult } from '../core/fanout.js';
 import { pathExists, writeFileAtomic } from '../core/fs.js';
 import type { TillPaths } from '../core/paths.js';
@@ -35,9 +36,9 @@ export class Inventory {
 
   /** Commands that connect or change the database need `till host init` first. */
   async requireInit(): Promise<void> {
-    if (!(await pathExists(this.paths.privateKey)) || !(await pathExists(this.paths.hostsDb))) {
-      throw new SetupError(`till is not initialised in ${this.paths.home}`, 'run: till host init');
-    }
+    const [key, db] = await Promise.all([pathExists(this.paths.privateKey), pathExists(this.paths.hostsDb)]);
+    if (!key && db) throw missingKeyError(this.paths);
+    if (!key || !db) throw new SetupError(`till is not initialised in ${this.paths.home}`, 'run: till host init');
   }
 
   async read(): Promise<HostsFile> {
@@ -104,7 +105,8 @@ export class Inventory {
       if (!configMayChange && wasCurrent && (await this.restampSshConfig(after))) return;
       await this.writeSshConfig(db, after);
     } catch (err) {
-      throw err instanceof DiskFullError ? new DiskFullError(this.paths.sshConfig, committed) : err;
+      if (err instanceof DiskFullError) throw new DiskFullError(this.paths.sshConfig, committed);
+      throw err instanceof FileSystemError ? err.withDetail(committed) : err;
     }
   }
 
@@ -121,6 +123,9 @@ export class Inventory {
       const buf = Buffer.alloc(4096);
       const bytesRead = readSync(fd, buf, 0, buf.length, 0);
       return renderedFrom(buf.subarray(0, bytesRead).toString('utf8'));
+    } catch {
+      // Unreadable (a directory in the way, EIO): a rebuild is due, and its write says what is wrong.
+      return undefined;
     } finally {
       closeSync(fd);
     }

@@ -26,7 +26,11 @@ export async function renameHostState(paths: TillPaths, from: string, to: string
     const { audits } = await oldAudits.read();
     await auditStore(paths, to).update((history) => {
       history.host = to;
-      history.audits = [...history.audits, ...audits].sort((a, b) => Date.parse(a.at) - Date.parse(b.at));
+      // A rename interrupted after this write and before the rm below merges them again: one audit per time.
+      const had = new Set(history.audits.map((a) => a.at));
+      history.audits = [...history.audits, ...audits.filter((a) => !had.has(a.at))].sort(
+        (a, b) => Date.parse(a.at) - Date.parse(b.at),
+      );
     });
     await rm(oldAudits.file, { force: true });
   }

@@ -22,7 +22,7 @@ export interface InitResult {
  * Idempotent, and safe to run many times at once: all of it happens under the
  * database's lock, so one run makes the key and the others keep it.
  */
-export async function initTillHome(paths: TillPaths): Promise<InitResult> {
+export async function initTillHome(paths: TillPaths, opts: { newKey?: boolean } = {}): Promise<InitResult> {
   checkControlPath(paths);
   try {
     for (const dir of [paths.home, paths.sshDir, paths.controlDir]) {
@@ -43,7 +43,7 @@ export async function initTillHome(paths: TillPaths): Promise<InitResult> {
   }
   const hosts = hostsStore(paths);
   return hosts.withLock(async () => {
-    const { created } = await ensureKeyPair(paths);
+    const { created } = await ensureKeyPair(paths, opts);
     const databaseCreated = !(await hosts.exists());
     if (databaseCreated) await hosts.write(emptyHostsFile());
     const schedule = scheduleStore(paths);

@@ -874,6 +874,32 @@ function recordOf(
   };
 }
 
+/**
+ * Applies to the database what a journaled run finished but did not record: the host
+ * entries are written once, when the run ends, so a till killed after some hosts were
+ * `done` left them with the old release (and `--resume` skips `done` hosts). A host is
+ * repaired when its entry's deploy record is older than the journal's `done` and the
+ * entry existed when the run started (a name re-added since is another machine).
+ * Returns the names it changed; the caller writes them in one update.
+ */
+export function applyJournaled(db: { hosts: Record<string, HostEntry> }, run: DeployRun, now = new Date()): string[] {
+  const changed: string[] = [];
+  const record = run.record ?? { deployer: lockOwner(), commit: null, dirty: null, message: '' };
+  for (const [name, h] of Object.entries(run.hosts)) {
+    const entry = db.hosts[name];
+    if (h.state !== 'done' || entry === undefined || entry.added > run.started) continue;
+    if ((entry.deploy?.at ?? '') >= h.at) continue;
+    const before = JSON.stringify(entry);
+    const data: DeployResultData =
+      h.unchanged !== undefined
+        ? { phase: 'unchanged', release: h.unchanged }
+        : { phase: 'switch', release: run.release, previous: h.previous ?? null };
+    applyDeploy(entry, { ok: true, data }, run.installation, record, now);
+    if (JSON.stringify(entry) !== before) changed.push(name);
+  }
+  return changed;
+}
+
 // ---------------------------------------------------------------- dry run
 
 export interface DryRunData {

@@ -59,7 +59,10 @@ export function checkKey(f: KeyFacts): DoctorCheck {
     return fail(
       'key',
       `till's key ${f.privateKey} is missing`,
-      'run: till host init (creates it; then authorize it on your hosts)',
+      f.publicPresent
+        ? // Its .pub is there: hosts trust that key, a new one locks till out of them.
+          'restore it from a backup (mode 0600); only if it is lost for good: till host init --new-key, then authorize the new key on every host again'
+        : 'run: till host init (creates it; then authorize it on your hosts)',
     );
   if ((f.privateMode & 0o077) !== 0) {
     return fail(

@@ -4,6 +4,7 @@ import { writeFileAtomic } from '../core/fs.js';
 import { asWriteError, FailedError, UsageError } from '../core/errors.js';
 import type { TillPaths } from '../core/paths.js';
 import type { HostEntry } from '../core/state/hosts.js';
+import { withFileLock } from '../core/state/store.js';
 import { buildControlExitArgs } from '../ssh/args.js';
 import { knownHostsName, lineNamesHost, parseKeyscan, withoutHost, type ScannedKey } from '../ssh/known-hosts.js';
 import { runProcess } from '../ssh/process.js';
@@ -25,12 +26,22 @@ async function knownHostsText(paths: TillPaths): Promise<string> {
  * Rewrites till's known_hosts in one atomic write (temp file + rename): a write that
  * cannot complete (disk full) leaves it exactly as it was. Not `ssh-keygen -R`: on a full
  * disk it empties the file, says it updated it, and keeps the old text only in
- * `known_hosts.old`.
+ * `known_hosts.old`. Other tills' rewrites wait on its lock; ssh appends a key it learns
+ * without any lock, so the file is read again just before the rename, and the change
+ * made again on the new text when it moved (a rename over it would erase that key).
  */
 async function rewriteKnownHosts(paths: TillPaths, change: (text: string) => string): Promise<void> {
-  const text = await knownHostsText(paths);
-  await writeFileAtomic(paths.knownHosts, change(text), { mode: 0o600 }).catch((err: unknown) => {
-    throw asWriteError(paths.knownHosts, err);
+  await withFileLock(paths.knownHosts, async () => {
+    for (;;) {
+      const text = await knownHostsText(paths);
+      const renamed = await writeFileAtomic(paths.knownHosts, change(text), {
+        mode: 0o600,
+        beforeRename: async () => (await knownHostsText(paths)) === text,
+      }).catch((err: unknown) => {
+        throw asWriteError(paths.knownHosts, err);
+      });
+      if (renamed) return;
+    }
   });
 }
 

@@ -3,6 +3,8 @@ import type { Inventory } from '../inventory/inventory.js';
 import type { TillPaths } from '../core/paths.js';
 import type { HostsFile } from '../core/state/hosts.js';
 import { SetupError } from '../core/errors.js';
+import { pathExists } from '../core/fs.js';
+import { missingKeyError } from '../ssh/keys.js';
 import { buildControlExitArgs } from '../ssh/args.js';
 import { test, TEST_MARKER } from '../protocol/host.js';
 import { KEEP_MISSING, keyAdd, keyAppend, keyDrop, keyRemove, KEY_PRESENT, NOT_RESTRICTED } from '../protocol/keys.js';
@@ -53,8 +55,13 @@ export interface RotationPlan {
 export async function planRotation(paths: TillPaths): Promise<RotationPlan> {
   await recoverKeyFiles(paths);
   const current = await readTillKey(paths, 'current');
-  if (!current)
-    throw new SetupError(`till's key is missing or unreadable (${paths.privateKey})`, 'run: till host init');
+  if (!current) {
+    if (!(await pathExists(paths.privateKey))) throw missingKeyError(paths);
+    throw new SetupError(
+      `till's key is unreadable (${paths.privateKey})`,
+      'restore it from a backup; a new key (till host init --new-key) must be authorized on every host again',
+    );
+  }
   const next = await readTillKey(paths, 'next');
   if (next) return { target: next, previous: current, created: false, switchPending: true };
   const old = await readTillKey(paths, 'old');

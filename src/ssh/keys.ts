@@ -1,4 +1,4 @@
-import { chmod, readFile, rm, stat } from 'node:fs/promises';
+import { chmod, readFile, rename, rm, stat } from 'node:fs/promises';
 import { writeFileAtomic } from '../core/fs.js';
 import { pathExists } from '../core/fs.js';
 import { hostname, userInfo } from 'node:os';
@@ -16,8 +16,24 @@ export function keyComment(): string {
   return `till-federation@${user}@${hostname()}`;
 }
 
-/** Creates till's Ed25519 key pair unless it exists; never replaces a key. */
-export async function ensureKeyPair(paths: TillPaths): Promise<{ created: boolean }> {
+/**
+ * The private key is gone while TILL_HOME is set up: hosts trust that key, so a new one
+ * (what `host init` would make) locks till out of all of them; rotate-key needs the old
+ * key to reach them too.
+ */
+export function missingKeyError(paths: TillPaths): SetupError {
+  return new SetupError(
+    `till's private key ${paths.privateKey} is missing: till cannot reach its hosts without it (they accept only that key)`,
+    `restore that file from a backup (mode 0600); only if it is lost for good: till host init --new-key, then authorize the new key on every host again (till host rotate-key needs the old key)`,
+  );
+}
+
+/**
+ * Creates till's Ed25519 key pair unless it exists; never replaces a key. A public key
+ * left without its private key is refused unless `newKey` (it is then kept beside, as
+ * `<pub>.lost-<time>`, the record of what hosts still accept).
+ */
+export async function ensureKeyPair(paths: TillPaths, opts: { newKey?: boolean } = {}): Promise<{ created: boolean }> {
   if (await pathExists(paths.privateKey)) {
     await chmod(paths.privateKey, 0o600);
     // Missing, or left empty by an ssh-keygen that ran out of disk: derive it again.
@@ -30,6 +46,11 @@ export async function ensureKeyPair(paths: TillPaths): Promise<{ created: boolea
       });
     }
     return { created: false };
+  }
+  if (((await stat(paths.publicKey).catch(() => undefined))?.size ?? 0) > 0) {
+    if (opts.newKey !== true) throw missingKeyError(paths);
+    const kept = `${paths.publicKey}.lost-${new Date().toISOString().replace(/[:.]/g, '')}`;
+    await rename(paths.publicKey, kept);
   }
   const result = await runProcess('ssh-keygen', [
     '-q',

@@ -68,4 +68,19 @@ describe('a record the kernel wrote only part of', () => {
     for (const line of lines) expect(() => JSON.parse(line)).not.toThrow();
     expect(JSON.parse(lines.at(-1)!).argv).toEqual(['host', 'add', 'h3', 'u@127.0.0.11']);
   });
+
+  it('a torn last line (a till killed mid-write) does not swallow the next record', async () => {
+    appendFileSync(journal(), '{"time":"2026-12-07T00:00:00.000Z","durationMs":1,"op');
+    await tillOk(home, ['host', 'add', 'w2', 'u@127.0.0.12']);
+    const lines = readFileSync(journal(), 'utf8').split('\n');
+    expect(lines.pop()).toBe('');
+    expect(lines.at(-2)).toBe('{"time":"2026-12-07T00:00:00.000Z","durationMs":1,"op');
+    expect(JSON.parse(lines.at(-1)!).argv).toEqual(['host', 'add', 'w2', 'u@127.0.0.12']);
+    const doc = JSON.parse((await tillOk(home, ['log', '--json'])).stdout) as {
+      operations: { argv: string[] }[];
+      corrupt: unknown[];
+    };
+    expect(doc.operations.at(-1)!.argv).toEqual(['host', 'add', 'w2', 'u@127.0.0.12']);
+    expect(doc.corrupt).toHaveLength(1);
+  });
 });

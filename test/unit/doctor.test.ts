@@ -49,9 +49,14 @@ const healthy = `${PROBE_MARK}\n${PROBE_MARK}_TILL 0.1.0\n${PROBE_MARK}_PATH /ho
 describe('doctor checks', () => {
   it('key: missing, readable by others, public half missing, fine', () => {
     const base = { privateKey: '/k', publicKey: '/k.pub', publicPresent: true };
+    expect(checkKey({ ...base, privateMode: null, publicPresent: false })).toMatchObject({
+      status: 'fail',
+      fix: expect.stringContaining('run: till host init'),
+    });
+    // Its .pub is there: hosts trust that key; a plain host init would be told to make a new one.
     expect(checkKey({ ...base, privateMode: null })).toMatchObject({
       status: 'fail',
-      fix: expect.stringContaining('till host init'),
+      fix: expect.stringMatching(/^restore it from a backup .*till host init --new-key/),
     });
     expect(checkKey({ ...base, privateMode: 0o644 })).toMatchObject({ status: 'fail', fix: 'run: chmod 600 /k' });
     expect(checkKey({ ...base, privateMode: 0o600, publicPresent: false }).status).toBe('fail');

@@ -272,7 +272,13 @@ describe('writes that fail', () => {
   it('a write that cannot complete is an error, not a success, and leaves what was there and no temp file', async () => {
     // A folder (with a file in it) where the state file should be: the rename over it fails.
     mkdirSync(join(file, 'x'), { recursive: true });
-    await expect(plain().write({ count: 1, names: [] })).rejects.toMatchObject({ code: 'EISDIR' });
+    await expect(plain().write({ count: 1, names: [] })).rejects.toMatchObject({
+      exitCode: 4,
+      message: expect.stringMatching(
+        /^could not write .*state\.json: a directory is in the way .*; it was left as it was$/,
+      ),
+      cause: { code: 'EISDIR' },
+    });
     expect(names()).toEqual(['state.json']);
     expect(names(file)).toEqual(['x']);
   });
@@ -280,7 +286,11 @@ describe('writes that fail', () => {
   it('a seal key that cannot be made (not for a full disk) fails the write after the data, with no temp file', async () => {
     mkdirSync(join(dir, 'sub'));
     mkdirSync(join(keyFile(), 'x'), { recursive: true });
-    await expect(sealed().write({ count: 2, names: [] })).rejects.toMatchObject({ code: 'EISDIR' });
+    await expect(sealed().write({ count: 2, names: [] })).rejects.toMatchObject({
+      exitCode: 4,
+      message: expect.stringContaining('seal.key: a directory is in the way'),
+      cause: { code: 'EISDIR' },
+    });
     // The data went first (a missing seal only means one full check on the next read).
     expect(readFileSync(file, 'utf8')).toBe(text({ count: 2, names: [] }));
     expect(names()).toEqual(['state.json']);
@@ -290,7 +300,11 @@ describe('writes that fail', () => {
   it('a seal that cannot be written (not for a full disk) fails the write after the data, with no temp file', async () => {
     mkdirSync(join(`${file}.sha256`, 'x'), { recursive: true });
     writeFileSync(keyFile(), `${KEY}\n`);
-    await expect(sealed().write({ count: 3, names: [] })).rejects.toMatchObject({ code: 'EISDIR' });
+    await expect(sealed().write({ count: 3, names: [] })).rejects.toMatchObject({
+      exitCode: 4,
+      message: expect.stringContaining('state.json.sha256: a directory is in the way'),
+      cause: { code: 'EISDIR' },
+    });
     expect(readFileSync(file, 'utf8')).toBe(text({ count: 3, names: [] }));
     expect(names()).toEqual(['state.json', 'state.json.sha256']);
     expect(readFileSync(keyFile(), 'utf8')).toBe(`${KEY}\n`);

@@ -5,7 +5,9 @@ import type { Command } from 'commander';
 import { ExitCode, UsageError } from '../../core/errors.js';
 import type { HostResult, Target } from '../../core/fanout.js';
 import { Inventory } from '../../inventory/inventory.js';
-import { checkControlPath } from '../../core/paths.js';
+import { checkControlPath, type TillPaths } from '../../core/paths.js';
+import type { HostsFile } from '../../core/state/hosts.js';
+import { UNCHANGED } from '../../core/state/store.js';
 import {
   DeployJournalWriter,
   journalStore,
@@ -18,7 +20,14 @@ import { DEFAULT_KEEP, DEFAULT_SHARED, normalizeShared, releaseId, sharedPathPro
 import { lockOwner } from '../../deploy/record.js';
 import type { RsyncProgress } from '../../deploy/rsync.js';
 import { gitRecord, hooksIn, listSource, resolveSource, type DeploySource } from '../../deploy/source.js';
-import { applyDeploy, dryRunJob, type DeployPlan, type DeployResultData, type DryRunData } from '../../ops/deploy.js';
+import {
+  applyDeploy,
+  applyJournaled,
+  dryRunJob,
+  type DeployPlan,
+  type DeployResultData,
+  type DryRunData,
+} from '../../ops/deploy.js';
 import { runDeploy, type RunEvent, type SwitchOrder } from '../../ops/deploy-run.js';
 import { sendEarlyLooks, type EarlyLooks } from '../../ops/deploy-look.js';
 import { DEFAULT_HOOK_TIMEOUT, type HookRun } from '../../protocol/hooks.js';
@@ -264,6 +273,28 @@ export function registerDeployCommands(host: TillCommand, cli: Cli): void {
   });
 }
 
+/**
+ * Writes to the database what the newest journaled run finished but did not record (a
+ * till killed between a host's `done` and the run's one write of the results; see
+ * applyJournaled): one locked write, only when some entry is behind.
+ */
+async function recordJournaled(
+  inventory: Inventory,
+  db: HostsFile,
+  paths: TillPaths,
+): Promise<{ run: string; release: string; hosts: string[] } | null> {
+  const last = (await journalStore(paths).read()).runs.at(-1);
+  if (last === undefined || applyJournaled(db, last).length === 0) return null;
+  const hosts = await inventory.update(
+    (fresh) => {
+      const changed = applyJournaled(fresh, last);
+      return changed.length > 0 ? changed : UNCHANGED;
+    },
+    { sshConfig: false },
+  );
+  return hosts === UNCHANGED ? null : { run: last.run, release: last.release, hosts };
+}
+
 /** `host deploy`: a run of a source to the targets, or --resume, or --dry-run. */
 async function deploy(
   cli: Cli,
@@ -279,6 +310,8 @@ async function deploy(
     throw new UsageError('--pause waits between batches', 'give --canary or --batch-size as well');
   const inventory = new Inventory(paths);
   const db = await inventory.read();
+  // A dry run changes nothing, not even this record.
+  const recorded = opts.dryRun ? null : await recordJournaled(inventory, db, paths);
   const timeoutMs = opts.timeout !== undefined ? opts.timeout * 1000 : undefined;
   const journal = new DeployJournalWriter(paths);
 
@@ -297,6 +330,12 @@ async function deploy(
       );
     }
     const last = lastUnfinished(await journalStore(paths).read());
+    if (!last && recorded !== null) {
+      // Killed after its last host finished: nothing left to run, only its record to write.
+      if (opts.json) cli.json({ run: recorded.run, release: recorded.release, recorded: recorded.hosts });
+      else cli.err(`run ${recorded.run} had finished; recorded ${recorded.release} on ${recorded.hosts.join(', ')}`);
+      return;
+    }
     if (!last)
       throw new UsageError('no interrupted deploy to resume', 'start one: till host deploy <targets> --source <dir>');
     run = last;

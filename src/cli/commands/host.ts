@@ -44,10 +44,14 @@ export function registerHostCommands(host: TillCommand, cli: Cli): void {
     .example('till host init', "create ~/.till: till's own key, ssh config and an empty host database")
     .example('TILL_HOME=~/fleet-b till host init', 'a second, separate till setup (its own key and database)')
     .option('--json', 'print what was created as JSON')
-    .action(async (opts: { json?: boolean }) => {
+    .option(
+      '--new-key',
+      'make a new key when the private key is lost but its .pub is there (the .pub is kept as .pub.lost-<time>; every host must then authorize the new key)',
+    )
+    .action(async (opts: { json?: boolean; newKey?: boolean }) => {
       const paths = cli.paths();
       const { initTillHome } = await import('../../inventory/till-home.js');
-      const result = await initTillHome(paths);
+      const result = await initTillHome(paths, { newKey: opts.newKey === true });
       const publicKey = await readPublicKey(paths);
       if (opts.json) {
         cli.json({ home: paths.home, ...result, publicKey });
@@ -113,8 +117,9 @@ export function registerHostCommands(host: TillCommand, cli: Cli): void {
       const inventory = new Inventory(paths);
       const db = await inventory.read();
       requireHost(db, name);
-      const [{ removeAuditHistory }, { closeMaster }] = await Promise.all([
+      const [{ removeAuditHistory }, { removeHealthHistory }, { closeMaster }] = await Promise.all([
         import('../../audit/history.js'),
+        import('../../core/state/health.js'),
         import('../../ssh/client.js'),
       ]);
       if (opts.cleanRemote) {
@@ -141,6 +146,7 @@ export function registerHostCommands(host: TillCommand, cli: Cli): void {
       await closeMaster(paths, name);
       await inventory.update((d) => removeHostFrom(d, name));
       await removeAuditHistory(paths, name);
+      await removeHealthHistory(paths, name);
       if (opts.json) cli.json({ removed: name, cleanedRemote: opts.cleanRemote === true });
       else cli.err(`removed ${name}`);
     });

@@ -2,7 +2,7 @@ import { join } from 'node:path';
 import * as z from 'zod';
 import './zod.js';
 import type { TillPaths } from '../paths.js';
-import { JsonFileStore } from './store.js';
+import { JsonFileStore, UNCHANGED } from './store.js';
 
 /**
  * One `till host health` snapshot of one host: what `host health --json` prints per
@@ -106,6 +106,14 @@ export function healthHistoryFile(paths: TillPaths): string {
 
 export function healthHistoryStore(paths: TillPaths) {
   return new JsonFileStore(healthHistoryFile(paths), healthHistorySchema, emptyHealthHistory);
+}
+
+/** `host remove`: the host's health history goes with it (a new host of that name is another machine). */
+export async function removeHealthHistory(paths: TillPaths, host: string): Promise<void> {
+  await healthHistoryStore(paths).update((history) => {
+    if (!Object.hasOwn(history.hosts, host)) return UNCHANGED;
+    delete history.hosts[host];
+  });
 }
 
 export function pointOf(s: HealthSnapshot): HealthPoint {

@@ -51,6 +51,7 @@ export function hostsStore(paths: TillPaths) {
     emptyHostsFile,
     {
       seal: { keyFile: paths.sealKey, context: sealContext() },
+      sweepStaleTemps: true,
       revive: reviveHostsFile,
       changes: () => import('./hosts-schema.js').then((m) => m.checkHostsChange),
     },

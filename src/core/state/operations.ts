@@ -4,6 +4,7 @@ import {
   ftruncateSync,
   mkdirSync,
   openSync,
+  readSync,
   renameSync,
   rmSync,
   statSync,
@@ -91,11 +92,18 @@ function cutBack(fd: number, before: number, written: number): void {
   }
 }
 
-/** One write(2) of the whole buffer, O_APPEND; a short write is an error, never a torn retry. */
-function appendOnce(file: string, data: Buffer): void {
-  const fd = openSync(file, 'a', 0o600);
+/**
+ * One write(2) of the whole buffer, O_APPEND; a short write is an error, never a torn
+ * retry. After a torn last line (a till killed mid-write, a full disk) the record starts
+ * on a line of its own: glued to the torn one, the reader would drop both.
+ */
+function appendOnce(file: string, line: Buffer): void {
+  const fd = openSync(file, 'a+', 0o600);
   try {
     const before = fstatSync(fd).size;
+    const last = Buffer.alloc(1);
+    const torn = before > 0 && readSync(fd, last, 0, 1, before - 1) === 1 && last[0] !== 0x0a;
+    const data = torn ? Buffer.concat([Buffer.from('\n'), line]) : line;
     const written = writeSync(fd, data, 0, data.length);
     if (written !== data.length) {
       cutBack(fd, before, written);

@@ -1,8 +1,8 @@
 import { createHash, createHmac, randomBytes } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { mkdir } from 'node:fs/promises';
-import { dirname } from 'node:path';
-import { LOCK_FS, writeFileAtomic } from '../fs.js';
+import { basename, dirname } from 'node:path';
+import { LOCK_FS, removeStaleTemps, writeFileAtomic } from '../fs.js';
 import type * as z from 'zod';
 import { asWriteError, DiskFullError, isDiskFull, StateError, errorMessage } from '../errors.js';
 
@@ -37,6 +37,11 @@ export interface StoreOptions<S extends z.ZodType = z.ZodType> {
     context?: string;
   };
   revive?: (data: unknown) => unknown;
+  /**
+   * Each write removes the temp files of this file (and its seal) that killed tills left
+   * (removeStaleTemps): the host database's are full copies of it.
+   */
+  sweepStaleTemps?: boolean;
   /**
    * A check of an update's result that costs what the change touched, not the whole
    * file (10,000 hosts: ~30 ms instead of ~250), loaded with the schema. Given the data
@@ -299,6 +304,7 @@ export class JsonFileStore<S extends z.ZodType> {
    */
   async write(data: z.output<S>, sealedText?: string): Promise<string> {
     const output = await this.checked(data, sealedText);
+    if (this.opts.sweepStaleTemps) await removeStaleTemps([this.file, this.sealFile]);
     const text = `${JSON.stringify(this.opts.seal ? output : data, null, 2)}\n`;
     // A write that cannot complete (disk full) leaves the file as it was and no temp file
     // (writeFileAtomic removes its own): the command stops with a DiskFullError.
@@ -308,9 +314,11 @@ export class JsonFileStore<S extends z.ZodType> {
     });
     // After the data: a crash in between, or a disk that filled up, leaves a stale seal, which only means a full check.
     if (this.opts.seal) {
+      // The change is in: say so when something else than a full disk (a directory in the way, EIO) stops the seal.
+      const kept = `; ${basename(this.file)} holds the change (it is checked in full until this file can be written)`;
       const key = await this.sealKey(true).catch((err: unknown) => {
         if (isDiskFull(err)) return undefined;
-        throw err;
+        throw asWriteError(this.opts.seal!.keyFile, err, kept);
       });
       if (key !== undefined)
         // Stryker disable next-line BooleanLiteral: whether fsync ran cannot be seen from a test
@@ -318,7 +326,7 @@ export class JsonFileStore<S extends z.ZodType> {
           mode: 0o600,
           fsync: false,
         }).catch((err: unknown) => {
-          if (!isDiskFull(err)) throw err;
+          if (!isDiskFull(err)) throw asWriteError(this.sealFile, err, kept);
         });
     }
     return text;
@@ -336,27 +344,45 @@ export class JsonFileStore<S extends z.ZodType> {
     return checked.data;
   }
 
-  private async lock(state: { compromised: boolean }): Promise<() => Promise<void>> {
-    try {
-      // Loaded here: proper-lockfile brings graceful-fs, which patches fs as it loads.
-      const { default: lockfile } = await import('proper-lockfile');
-      return await lockfile.lock(this.file, {
-        realpath: false,
-        fs: LOCK_FS,
-        stale: STALE_MS,
-        update: 5_000,
-        // Stryker disable next-line BooleanLiteral: jitter only spreads the retries out
-        retries: { retries: 200, factor: 1.3, minTimeout: 5, maxTimeout: 150, randomize: true },
-        onCompromised: () => {
-          state.compromised = true;
-        },
-      });
-    } catch (err) {
-      if (isDiskFull(err)) throw new DiskFullError(`${this.file}.lock`, `; ${this.file} was left as it was`);
-      throw new StateError(
-        `could not lock ${this.file}: ${errorMessage(err)}`,
-        `another till may be running; if none is, remove ${this.file}.lock`,
-      );
-    }
+  private lock(state: { compromised: boolean }): Promise<() => Promise<void>> {
+    return lockFile(this.file, state);
+  }
+}
+
+/**
+ * Takes `<file>.lock` (proper-lockfile: the lock folder, its staleness and retries every
+ * till uses); `state.compromised` turns true when another process took it over as stale.
+ */
+async function lockFile(file: string, state: { compromised: boolean }): Promise<() => Promise<void>> {
+  try {
+    // Loaded here: proper-lockfile brings graceful-fs, which patches fs as it loads.
+    const { default: lockfile } = await import('proper-lockfile');
+    return await lockfile.lock(file, {
+      realpath: false,
+      fs: LOCK_FS,
+      stale: STALE_MS,
+      update: 5_000,
+      // Stryker disable next-line BooleanLiteral: jitter only spreads the retries out
+      retries: { retries: 200, factor: 1.3, minTimeout: 5, maxTimeout: 150, randomize: true },
+      onCompromised: () => {
+        state.compromised = true;
+      },
+    });
+  } catch (err) {
+    if (isDiskFull(err)) throw new DiskFullError(`${file}.lock`, `; ${file} was left as it was`);
+    throw new StateError(
+      `could not lock ${file}: ${errorMessage(err)}`,
+      `another till may be running; if none is, remove ${file}.lock`,
+    );
+  }
+}
+
+/** Runs `work` holding `<file>.lock`, the lock a state file that is not a JsonFileStore's shares among tills. */
+export async function withFileLock<R>(file: string, work: () => Promise<R>): Promise<R> {
+  const release = await lockFile(file, { compromised: false });
+  try {
+    return await work();
+  } finally {
+    await release().catch(() => undefined);
   }
 }
