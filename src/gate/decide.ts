@@ -157,35 +157,56 @@ export function realpathDeepest(path: string): string {
   }
 }
 
+/** More entries than this in a --link-dest tree (and the folders its links reach) are not looked through: the link-dest is then not used. */
+export const MAX_LINK_DEST_ENTRIES = 200_000;
+
 /**
- * The first symlink inside `tree` (walked without following any) whose real path is a
- * folder outside every folder of `within`, or a folder the gate cannot list (rsync could
- * still pass through it by name); undefined when there is none. A dangling symlink leads
- * nowhere a lookup could pass, and a symlink to a file is not followed by rsync's lookup
- * of a --link-dest file (only folders on the way are).
+ * The first symlink inside `tree` whose real path is a folder outside every folder of
+ * `within`, or a folder the gate cannot list (rsync could still pass through it by
+ * name); undefined when there is none. The walk follows no link itself, but a link to a
+ * folder inside `within` is walked too (at its real path, once): rsync's lookup passes
+ * through it, and what lies there (`s -> ../<another release>` holding `x -> ~/.ssh`)
+ * counts as if it were in the tree. A dangling symlink leads nowhere a lookup could pass,
+ * and a symlink to a file is not followed by rsync's lookup of a --link-dest file (only
+ * folders on the way are).
  */
 export function outwardLink(tree: string, within: readonly string[]): string | undefined {
   const inside = (real: string) => within.some((w) => real === w || real.startsWith(`${w}/`));
-  const folders = [tree.replace(/\/+$/, '')];
+  const start = tree.replace(/\/+$/, '');
+  const folders = [start];
+  const walked = new Set<string>();
+  try {
+    walked.add(realpathSync(start));
+  } catch (err) {
+    return `${start} (${(err as NodeJS.ErrnoException).code ?? 'unreadable'})`;
+  }
+  let entries = 0;
   for (let dir = folders.pop(); dir !== undefined; dir = folders.pop()) {
-    let entries;
+    let names;
     try {
-      entries = readdirSync(dir, { withFileTypes: true });
+      names = readdirSync(dir, { withFileTypes: true });
     } catch (err) {
       return `${dir} (${(err as NodeJS.ErrnoException).code ?? 'unreadable'})`;
     }
-    for (const e of entries) {
+    entries += names.length;
+    if (entries > MAX_LINK_DEST_ENTRIES) return `${start} (more than ${MAX_LINK_DEST_ENTRIES} entries to look through)`;
+    for (const e of names) {
       const path = `${dir}/${e.name}`;
       if (e.isDirectory()) folders.push(path);
       else if (e.isSymbolicLink()) {
         let real: string;
         try {
           real = realpathSync(path);
-          if (inside(real) || !statSync(real).isDirectory()) continue;
+          if (!statSync(real).isDirectory()) continue;
         } catch {
           continue; // dangling, or a loop: no lookup passes through it
         }
-        return `${path} -> ${real}`;
+        if (!inside(real)) return `${path} -> ${real}`;
+        // A folder rsync's lookup reaches through this link: look through it as well, once.
+        if (!walked.has(real)) {
+          walked.add(real);
+          folders.push(real);
+        }
       }
     }
   }

@@ -95,7 +95,9 @@ export async function runGate(): Promise<number> {
   let decision: GateDecision;
   try {
     policy = loadPolicy(home);
-    decision = decide(line, policy);
+    // A decision that names a deploy root is taken again under its lock (below): the
+    // walk of a --link-dest tree only counts there, so it is not done twice.
+    decision = decide(line, { ...policy, outwardLink: () => undefined });
   } catch (err) {
     decision = { kind: 'refuse', reason: `gate configuration: ${(err as Error).message}` };
   }

@@ -305,6 +305,7 @@ export function checkRsyncServer(words: readonly Word[], policy: RsyncPolicy): R
   const bundle = kind.target === 'bundle';
 
   const linkDests: string[] = [];
+  const destRelease = dest.slice(kind.base.length + 1).split('/')[0]!;
   const checked = checkOptions(options, {
     short: bundle ? SHORT_BUNDLE : SHORT_DEPLOY,
     flags: bundle ? LONG_FLAGS_BUNDLE : LONG_FLAGS_DEPLOY,
@@ -320,7 +321,6 @@ export function checkRsyncServer(words: readonly Word[], policy: RsyncPolicy): R
         return { refusal: `--link-dest ${JSON.stringify(folder.text)} is outside ${kind.base}` };
       // Another release, whole: never the upload's own (which the upload changes as rsync reads it).
       const release = linked.replace(/\/+$/, '');
-      const destRelease = dest.slice(kind.base.length + 1).split('/')[0];
       if (posix.dirname(release) !== kind.base || posix.basename(release) === destRelease)
         return { refusal: `--link-dest ${JSON.stringify(folder.text)} is not another release of ${kind.base}` };
       linkDests.push(linked);
@@ -343,6 +343,15 @@ export function checkRsyncServer(words: readonly Word[], policy: RsyncPolicy): R
   const notes: string[] = [];
   let argv = checked.argv;
   if (linkDests.length > 0) {
+    // By real path as well: a release's name may be a symlink an upload made (to another
+    // release, or to a folder inside one, or to the upload's own).
+    const realBase = policy.realpath(kind.base);
+    const ownReal = policy.realpath(`${kind.base}/${destRelease}`);
+    for (const linked of linkDests) {
+      const real = policy.realpath(linked.replace(/\/+$/, ''));
+      if (real !== `${realBase}/${posix.basename(linked)}` || real === ownReal)
+        return refuse(`--link-dest ${linked} is not another release of ${kind.base} (it is ${real})`);
+    }
     const within: string[] = [];
     for (const folder of [kind.base, `${kind.root!}.till/shared`]) {
       try {

@@ -472,6 +472,44 @@ describe('a stolen restricted key, tightest policy: the escapes are closed', { t
     unchanged();
   });
 
+  it('10. --link-dest never reaches a planted folder link through a link to another release, nor names a release that is a link', () => {
+    const ak = join(r.host.home, '.ssh/authorized_keys');
+    const cid = (n: number) => `2026030${n}T000000Z-ccccc${n}`;
+    r.host.shell('rm -rf app.till/lock');
+    // B holds x -> ~/.ssh; A holds s -> ../B and all -> .. (both resolve inside the releases folder)
+    const b = tree('chain-b', {}, { x: join(r.host.home, '.ssh') });
+    expect(r.key.rsync(['-rl', '--mkpath', `${b}/`, `HOST:app.till/releases/${cid(1)}/`]).status).toBe(0);
+    const a = tree('chain-a', { 'k.txt': 'k\n' }, { s: `../${cid(1)}`, all: '..' });
+    expect(r.key.rsync(['-rl', '--mkpath', `${a}/`, `HOST:app.till/releases/${cid(2)}/`]).status).toBe(0);
+    const size = statSync(ak).size;
+    const bait = tree('chain-bait', {
+      's/x/authorized_keys': 'x'.repeat(size),
+      [`all/${cid(1)}/x/authorized_keys`]: 'x'.repeat(size),
+    });
+    const up = r.key.rsync([
+      '-r',
+      '--size-only',
+      '--mkpath',
+      `--link-dest=../${cid(2)}`,
+      `${bait}/`,
+      `HOST:app.till/releases/${cid(3)}/`,
+    ]);
+    expect(up.status, up.stderr).toBe(0);
+    expect(up.stderr).toMatch(new RegExp(`till gate: --link-dest .*/${cid(2)} not used: .*/${cid(1)}/x -> .*/\\.ssh`));
+    expect(statSync(ak).nlink).toBe(1);
+    expect(statSync(join(releases(), cid(3), 's/x/authorized_keys')).ino).not.toBe(statSync(ak).ino);
+    // a release name that is itself a link (here to the upload's own release)
+    const link = tree('chain-link', {}, { l: cid(4) });
+    expect(r.key.rsync(['-l', join(link, 'l'), `HOST:app.till/releases/${cid(5)}`]).status).toBe(0);
+    r.host.shell(`mkdir -p app.till/releases/${cid(4)}`);
+    const own = r.key.rsync(['-r', `--link-dest=../${cid(5)}`, `${bait}/`, `HOST:app.till/releases/${cid(4)}/`]);
+    expect(own.status).not.toBe(0);
+    expect(own.stderr).toMatch(
+      new RegExp(`till gate: refused: --link-dest .*/${cid(5)} is not another release of .* \\(it is .*/${cid(4)}\\)`),
+    );
+    unchanged();
+  });
+
   it("9. a deploy root spelled with a trailing slash is refused: .till/ planted in the live release is never taken for till's folder", () => {
     const home = r.host.home;
     r.host.shell(

@@ -311,6 +311,22 @@ describe('--link-dest', () => {
     expect(why(`rsync --server --link-dest ${REL}/r1/a . ${REL}/r2`)).toBe(notAnother(`${REL}/r1/a`));
   });
 
+  it('is another release by its real path too: a release name that is a symlink is refused', () => {
+    // r1 -> r2 (the upload's own), r1 -> r0/sub (a folder inside another release), r1 -> r0 (another release, but a link)
+    for (const [to, real] of [
+      [`${REL}/r2`, `${REL}/r2`],
+      [`${REL}/r0/sub`, `${REL}/r0/sub`],
+      [`${REL}/r0`, `${REL}/r0`],
+    ] as const)
+      expect(why(`rsync --server --link-dest ../r1 . ${REL}/r2.partial`, policyWith({ [`${REL}/r1`]: to })), to).toBe(
+        `--link-dest ${REL}/r1 is not another release of ${REL} (it is ${real})`,
+      );
+    // the upload's own release a link to the linked one
+    expect(why(`rsync --server --link-dest ../r1 . ${REL}/r2/`, policyWith({ [`${REL}/r2`]: `${REL}/r1` }))).toBe(
+      `--link-dest ${REL}/r1 is not another release of ${REL} (it is ${REL}/r1)`,
+    );
+  });
+
   it('is not used when its tree holds a symlink to a folder outside the root: the upload goes on, sending whole files', () => {
     const asked: Array<[string, readonly string[]]> = [];
     const leaky = policyWith(

@@ -633,6 +633,20 @@ describe('decide: the edges', () => {
     expect(outwardLink(join(rel, 'r1'), within)).toBe(`${join(rel, 'r1/up')} -> ${join(t, 'app.till')}`);
     // a tree that is not there: it cannot be listed, so it is not used
     expect(outwardLink(join(rel, 'gone'), within)).toBe(`${join(rel, 'gone')} (ENOENT)`);
+    rmSync(join(rel, 'r1/up'));
+    expect(outwardLink(join(rel, 'r1'), within)).toBeUndefined();
+    // through a link into another release (or the releases folder), what lies there counts:
+    // rsync's lookup of `s/x/authorized_keys` passes through both links
+    symlinkSync(join(t, 'secret'), join(rel, 'r0/x'));
+    symlinkSync('../../r0', join(rel, 'r1/deep/s'));
+    expect(outwardLink(join(rel, 'r1'), within)).toBe(`${join(rel, 'r0/x')} -> ${join(t, 'secret')}`);
+    rmSync(join(rel, 'r1/deep/s'));
+    symlinkSync('..', join(rel, 'r1/all'));
+    expect(outwardLink(join(rel, 'r1'), within)).toBe(`${join(rel, 'r0/x')} -> ${join(t, 'secret')}`);
+    rmSync(join(rel, 'r0/x'));
+    // loops through links into the tree end (each real folder is looked through once)
+    symlinkSync('../r1', join(rel, 'r1/deep/back'));
+    expect(outwardLink(join(rel, 'r1'), within)).toBeUndefined();
   });
 
   it('realpathDeepest: missing components appended in order, a file on the way or a loop is an error', async () => {
