@@ -5,7 +5,7 @@
 import { closeSync, openSync, readFileSync, readSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import { asWriteError, DiskFullError, FileSystemError, SetupError } from '../core/errors.js';
-import { missingKeyError } from '../ssh/keys.js';
+import { finishedKeySwitch, missingKeyError } from '../ssh/keys.js';
 import type { HostResult } from '../core/fanout.js';
 import { pathExists, writeFileAtomic } from '../core/fs.js';
 import type { TillPaths } from '../core/paths.js';
@@ -37,7 +37,12 @@ export class Inventory {
   /** Commands that connect or change the database need `till host init` first. */
   async requireInit(): Promise<void> {
     const [key, db] = await Promise.all([pathExists(this.paths.privateKey), pathExists(this.paths.hostsDb)]);
-    if (!key && db) throw missingKeyError(this.paths);
+    if (!key && db) {
+      // A key rotation stopped between its renames (current → old, next → current): finish
+      // that local switch, as rotate-key itself would first; only a key that is gone is lost.
+      if (await finishedKeySwitch(this.paths)) return;
+      throw missingKeyError(this.paths);
+    }
     if (!key || !db) throw new SetupError(`till is not initialised in ${this.paths.home}`, 'run: till host init');
   }
 

@@ -878,8 +878,9 @@ function recordOf(
  * Applies to the database what a journaled run finished but did not record: the host
  * entries are written once, when the run ends, so a till killed after some hosts were
  * `done` left them with the old release (and `--resume` skips `done` hosts). A host is
- * repaired when its entry's deploy record is older than the journal's `done` and the
- * entry existed when the run started (a name re-added since is another machine).
+ * repaired when its entry does not name the release the run left live, its deploy record
+ * is older than the journal's `done`, and the entry existed when the run started (a name
+ * re-added since is another machine).
  * Returns the names it changed; the caller writes them in one update.
  */
 export function applyJournaled(db: { hosts: Record<string, HostEntry> }, run: DeployRun, now = new Date()): string[] {
@@ -887,8 +888,11 @@ export function applyJournaled(db: { hosts: Record<string, HostEntry> }, run: De
   const record = run.record ?? { deployer: lockOwner(), commit: null, dirty: null, message: '' };
   for (const [name, h] of Object.entries(run.hosts)) {
     const entry = db.hosts[name];
-    if (h.state !== 'done' || entry === undefined || entry.added > run.started) continue;
-    if ((entry.deploy?.at ?? '') >= h.at) continue;
+    if (h.state !== 'done' || entry === undefined || Date.parse(entry.added) > Date.parse(run.started)) continue;
+    // Recorded already: the entry names the release this run left live (an unchanged host's
+    // record keeps its old time), or holds a later record (a rollback since, another run).
+    if (entry.deploy?.current === (h.unchanged ?? run.release)) continue;
+    if (entry.deploy !== undefined && Date.parse(entry.deploy.at) >= Date.parse(h.at)) continue;
     const before = JSON.stringify(entry);
     const data: DeployResultData =
       h.unchanged !== undefined

@@ -89,8 +89,9 @@ export function remotePathProblem(value: string): string | undefined {
  * `//`, no `.` segment: the scripts build `<path>.till` from the text as given, so
  * `~/app/` would put till's folder inside the live release as `~/app/.till`), and not a
  * folder whose replacement by a symlink locks the owner out or hands over the gate: the
- * root, the home, `~/.ssh`, `~/.till` or anything inside those two. With `home`, an
- * absolute spelling of them is caught too.
+ * root, the home, `~/.ssh`, `~/.till` or anything inside those two, and any `.ssh` or
+ * `.till` folder however spelled. With `home`, the absolute spelling of the home is
+ * caught exactly; without it, `/root` and `/home/<user>` are.
  */
 export function deployPathProblem(value: string, home?: string): string | undefined {
   const problem = remotePathProblem(value);
@@ -105,9 +106,15 @@ export function deployPathProblem(value: string, home?: string): string | undefi
       ? value.slice(home.replace(/\/+$/, '').length + 1)
       : undefined;
   if (home !== undefined && value === home.replace(/\/+$/, '')) return 'it is the home folder itself';
+  // Without the home (the controller), its usual absolute spellings: /root, /home/<user>.
+  if (home === undefined && /^\/(root|home\/[^/]+)$/.test(value)) return 'it is a home folder';
   const top = inHome?.split('/')[0];
   if (top === '.ssh' || top === '.till')
     return `it is ~/${top} or lies inside it (a deploy replaces the folder with a symlink)`;
+  // However spelled (an absolute path to a home the controller does not know).
+  const secret = value.split('/').find((seg) => seg === '.ssh' || seg === '.till');
+  if (secret !== undefined)
+    return `it is a ${secret} folder or lies inside one (a deploy replaces the folder with a symlink)`;
   return undefined;
 }
 

@@ -29,6 +29,19 @@ export function missingKeyError(paths: TillPaths): SetupError {
 }
 
 /**
+ * Whether a key rotation interrupted between its renames (the private key moved to
+ * `.old`, the next one still at `.new`) was finished here, leaving a private key in
+ * place (recoverKeyFiles, as rotate-key does first). False when there is no `.new`.
+ */
+export async function finishedKeySwitch(paths: TillPaths): Promise<boolean> {
+  if (!(await pathExists(`${paths.privateKey}.new`))) return false;
+  // Loaded only here: key-set imports this file.
+  const { recoverKeyFiles } = await import('./key-set.js');
+  await recoverKeyFiles(paths);
+  return pathExists(paths.privateKey);
+}
+
+/**
  * Creates till's Ed25519 key pair unless it exists; never replaces a key. A public key
  * left without its private key is refused unless `newKey` (it is then kept beside, as
  * `<pub>.lost-<time>`, the record of what hosts still accept).
@@ -47,6 +60,7 @@ export async function ensureKeyPair(paths: TillPaths, opts: { newKey?: boolean }
     }
     return { created: false };
   }
+  if (await finishedKeySwitch(paths)) return ensureKeyPair(paths);
   if (((await stat(paths.publicKey).catch(() => undefined))?.size ?? 0) > 0) {
     if (opts.newKey !== true) throw missingKeyError(paths);
     const kept = `${paths.publicKey}.lost-${new Date().toISOString().replace(/[:.]/g, '')}`;

@@ -1,5 +1,6 @@
 /** A lost private key is reported as such, and `host init` never replaces the key hosts trust on its own. */
-import { existsSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import { execFileSync } from 'node:child_process';
+import { existsSync, readdirSync, readFileSync, renameSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { tempHome, till, tillOk } from '../lab/till.js';
@@ -40,4 +41,27 @@ describe('the private key is missing', () => {
     expect(readFileSync(join(home, 'ssh', lost[0]!), 'utf8')).toBe(pub);
     await tillOk(home, ['host', 'list']);
   });
+});
+
+describe('a key rotation stopped between its renames', () => {
+  it.each([
+    ['a command', ['host', 'list']],
+    ['host init', ['host', 'init']],
+  ])(
+    '%s finishes the local switch (as rotate-key would first) instead of calling the key lost',
+    async (_what, args) => {
+      // rotate-key's local switch: current -> .old, then .new -> current; stopped after the first rename
+      rmSync(`${key()}.old`, { force: true });
+      rmSync(`${key()}.old.pub`, { force: true });
+      execFileSync('ssh-keygen', ['-q', '-t', 'ed25519', '-N', '', '-C', 'next', '-f', `${key()}.new`]);
+      const next = readFileSync(`${key()}.new.pub`, 'utf8');
+      renameSync(key(), `${key()}.old`);
+      const r = await till(home, args);
+      expect(r.code, r.stderr).toBe(0);
+      expect(r.stderr).not.toContain('is missing');
+      expect(readFileSync(`${key()}.pub`, 'utf8')).toBe(next);
+      expect(existsSync(`${key()}.old`)).toBe(true);
+      expect(existsSync(`${key()}.new`)).toBe(false);
+    },
+  );
 });

@@ -1,4 +1,6 @@
-import { changedItems } from '../../src/ops/deploy.js';
+import { applyJournaled, changedItems } from '../../src/ops/deploy.js';
+import type { DeployRun } from '../../src/core/state/deploy-journal.js';
+import type { HostEntry } from '../../src/core/state/hosts.js';
 import { execFileSync, spawnSync } from 'node:child_process';
 import {
   existsSync,
@@ -593,5 +595,47 @@ describe('freshReleaseId', () => {
     expect(freshReleaseId(new Set([...used, '20261207T055512Z-abc123']), 'abc123', now + 900)).toBe(
       '20261207T055513Z-abc123',
     );
+  });
+});
+
+describe('applyJournaled: what a killed run finished but did not record', () => {
+  const started = '2026-12-07T10:00:00.000Z';
+  const doneAt = '2026-12-07T10:05:00.000Z';
+  const entry = (over: Partial<HostEntry> = {}): HostEntry =>
+    ({
+      user: 'u',
+      host: '127.0.0.9',
+      port: 22,
+      status: 'deployed',
+      added: '2026-12-01T00:00:00.000Z',
+      tekton_path: '~/app',
+      installations: [],
+      deploy: { current: 'R0', previous: null, at: '2026-12-06T00:00:00.000Z' },
+      ...over,
+    }) as HostEntry;
+  const run = (hosts: DeployRun['hosts']) =>
+    ({ run: 'run1', release: 'R1', source: '/s', installation: null, started, hosts }) as unknown as DeployRun;
+
+  it('records a switched host that the database still shows on the old release', () => {
+    const db = { hosts: { a: entry() } };
+    expect(applyJournaled(db, run({ a: { state: 'done', at: doneAt, previous: 'R0' } }))).toEqual(['a']);
+    expect(db.hosts.a.deploy).toMatchObject({ current: 'R1', previous: 'R0' });
+  });
+
+  it('leaves alone a host the run left unchanged and the database already names (an unreachable one stays so)', () => {
+    const db = { hosts: { a: entry({ status: 'unreachable', previous_status: 'deployed' }) } };
+    const before = JSON.stringify(db);
+    expect(applyJournaled(db, run({ a: { state: 'done', at: doneAt, unchanged: 'R0' } }))).toEqual([]);
+    expect(JSON.stringify(db)).toBe(before);
+  });
+
+  it('leaves alone a host recorded since (a rollback after the run), and one added after the run started', () => {
+    const rolledBack = {
+      hosts: { a: entry({ deploy: { current: 'R0', previous: 'R1', at: '2026-12-07T11:00:00.000Z' } }) },
+    };
+    expect(applyJournaled(rolledBack, run({ a: { state: 'done', at: doneAt, previous: 'R0' } }))).toEqual([]);
+    expect(rolledBack.hosts.a.deploy?.current).toBe('R0');
+    const readded = { hosts: { a: entry({ added: '2026-12-07T10:01:00.000Z', deploy: undefined }) } };
+    expect(applyJournaled(readded, run({ a: { state: 'done', at: doneAt, previous: null } }))).toEqual([]);
   });
 });

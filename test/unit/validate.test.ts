@@ -214,7 +214,7 @@ describe('ports and paths', () => {
       expect(() => validatePort(bad)).toThrow(UsageError);
   });
   it('tekton paths are absolute or ~/ and plain; a trailing slash is dropped', () => {
-    for (const ok of ['/srv/tekton', '~/projects/github/Tekton', '/a/b.c/d_e-f', '~/.sshx', '~/x/.ssh'])
+    for (const ok of ['/srv/tekton', '~/projects/github/Tekton', '/a/b.c/d_e-f', '~/.sshx', '/home/u/app', '/root/app'])
       expect(validateTektonPath(ok)).toBe(ok);
     expect(validateTektonPath('~/app/')).toBe('~/app');
     expect(validateTektonPath('/srv/app//')).toBe('/srv/app');
@@ -260,7 +260,15 @@ describe('ports and paths', () => {
     expect(deployPathProblem('/home/u/.ssh', '/home/u')).toContain('it is ~/.ssh');
     expect(deployPathProblem('/home/u/.till/lib', '/home/u/')).toContain('it is ~/.till');
     expect(deployPathProblem('/home/u/app', '/home/u')).toBeUndefined();
-    expect(deployPathProblem('/home/user2/.ssh', '/home/u')).toBeUndefined();
+    expect(deployPathProblem('/home/other', '/home/u')).toBeUndefined();
+    // any .ssh or .till folder, however spelled, and without the home its usual spellings
+    expect(deployPathProblem('/home/user2/.ssh', '/home/u')).toContain('it is a .ssh folder or lies inside one');
+    expect(deployPathProblem('/home/alice/.ssh')).toContain('it is a .ssh folder or lies inside one');
+    expect(deployPathProblem('/srv/x/.till/bin')).toContain('it is a .till folder or lies inside one');
+    expect(deployPathProblem('~/x/.ssh')).toContain('it is a .ssh folder or lies inside one');
+    expect(deployPathProblem('/home/alice')).toBe('it is a home folder');
+    expect(deployPathProblem('/root')).toBe('it is a home folder');
+    expect(deployPathProblem('/home/alice/app')).toBeUndefined();
     expect(deployPathProblem('~/app/')).toBe('write it without a trailing /, // or . segment');
   });
 });

@@ -5,12 +5,13 @@ import type { Command } from 'commander';
 import { ExitCode, UsageError } from '../../core/errors.js';
 import type { HostResult, Target } from '../../core/fanout.js';
 import { Inventory } from '../../inventory/inventory.js';
-import { checkControlPath, type TillPaths } from '../../core/paths.js';
+import { checkControlPath } from '../../core/paths.js';
 import type { HostsFile } from '../../core/state/hosts.js';
 import { UNCHANGED } from '../../core/state/store.js';
 import {
   DeployJournalWriter,
   journalStore,
+  type DeployJournal,
   lastUnfinished,
   unfinished,
   type DeployRun,
@@ -281,9 +282,9 @@ export function registerDeployCommands(host: TillCommand, cli: Cli): void {
 async function recordJournaled(
   inventory: Inventory,
   db: HostsFile,
-  paths: TillPaths,
+  journal: DeployJournal,
 ): Promise<{ run: string; release: string; hosts: string[] } | null> {
-  const last = (await journalStore(paths).read()).runs.at(-1);
+  const last = journal.runs.at(-1);
   if (last === undefined || applyJournaled(db, last).length === 0) return null;
   const hosts = await inventory.update(
     (fresh) => {
@@ -310,8 +311,6 @@ async function deploy(
     throw new UsageError('--pause waits between batches', 'give --canary or --batch-size as well');
   const inventory = new Inventory(paths);
   const db = await inventory.read();
-  // A dry run changes nothing, not even this record.
-  const recorded = opts.dryRun ? null : await recordJournaled(inventory, db, paths);
   const timeoutMs = opts.timeout !== undefined ? opts.timeout * 1000 : undefined;
   const journal = new DeployJournalWriter(paths);
 
@@ -329,7 +328,9 @@ async function deploy(
         '--resume continues the interrupted deploy as it was; it takes no --source, --installation, --dry-run, --canary, --batch-size, --max-fail, --message or --force-release (--pause may change)',
       );
     }
-    const last = lastUnfinished(await journalStore(paths).read());
+    const journalNow = await journalStore(paths).read();
+    const recorded = await recordJournaled(inventory, db, journalNow);
+    const last = lastUnfinished(journalNow);
     if (!last && recorded !== null) {
       // Killed after its last host finished: nothing left to run, only its record to write.
       if (opts.json) cli.json({ run: recorded.run, release: recorded.release, recorded: recorded.hosts });
@@ -395,6 +396,8 @@ async function deploy(
     // The listing is the release id's content hash too; with a .tillignore (rsync filter
     // rules it does not read) it is not compared with a host's, rsync decides instead.
     const [hash, git, journalNow] = await Promise.all([listed, gitDone, journalStore(paths).read()]);
+    // What a killed run finished but did not record, before this run's own record (a dry run changes nothing).
+    if (!opts.dryRun) await recordJournaled(inventory, db, journalNow);
     if (!existsSync(join(source.dir, '.tillignore'))) listing = hash;
     const used = new Set(journalNow.runs.map((r) => r.release));
     const maxFail = opts.maxFail ?? { count: 0 };
