@@ -16,15 +16,10 @@ import {
 import { dirname, join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startLab, type Lab } from '../lab/lab.js';
+import { tempHomes } from '../lab/homes.js';
 import { closeMasters, tempHome, till, tillOk } from '../lab/till.js';
 
-const homes: Array<() => void> = [];
-function home(): string {
-  const h = tempHome();
-  homes.push(h.cleanup);
-  return h.home;
-}
-afterAll(() => homes.forEach((c) => c()));
+const home = tempHomes();
 
 const mode = (p: string) => statSync(p).mode & 0o777;
 

@@ -70,10 +70,11 @@ describe('a stolen restricted key, tightest policy: the escapes are closed', { t
   /** Sends one version of a registered operation, as the stolen key would. */
   const send = <P>(op: Operation<P, unknown>, params: P, name?: string) =>
     r.key.ssh(commandLine(name ? op.versions.find((v) => v.name === name)! : op.versions[0]!, params));
-  const prepare = (n: number) =>
+  /** deploy-prepare of release id(n), or of the release named. */
+  const prepare = (n: number | string) =>
     send(deployPrepare, {
       path: '~/app',
-      id: id(n),
+      id: typeof n === 'string' ? n : id(n),
       lockInfo: lockInfo('atk'),
       run: 'atk',
       forceUnlock: true,
@@ -84,6 +85,9 @@ describe('a stolen restricted key, tightest policy: the escapes are closed', { t
     });
   const switchTo = (n: number, over: Partial<SwitchParams> = {}, name?: string) =>
     send(deploySwitch, attackSwitch(n, over), name);
+  /** An upload of `dir` into release `to`, linked against release `from`, as the stolen key sends it. */
+  const linkedUpload = (dir: string, from: string, to: string, flags = ['-r', '--size-only']) =>
+    r.key.rsync([...flags, '--mkpath', `--link-dest=../${from}`, `${dir}/`, `HOST:app.till/releases/${to}/`]);
   /** A local tree to upload; `links` are symlinks (name -> target). */
   const tree = (name: string, files: Record<string, string>, links: Record<string, string> = {}) => {
     const dir = join(work, name);
@@ -428,14 +432,7 @@ describe('a stolen restricted key, tightest policy: the escapes are closed', { t
       [3, 1],
       [4, 2],
     ] as const) {
-      const up = r.key.rsync([
-        '-r',
-        '--size-only',
-        '--mkpath',
-        `--link-dest=../${rid(from)}`,
-        `${bait}/`,
-        `HOST:app.till/releases/${rid(n)}/`,
-      ]);
+      const up = linkedUpload(bait, rid(from), rid(n));
       expect(up.status, up.stderr).toBe(0);
       expect(up.stderr).toMatch(
         new RegExp(`till gate: --link-dest .*/${rid(from)} not used: .*/${rid(from)}/(a -> .*/\\.ssh|d \\(EACCES\\))`),
@@ -452,13 +449,7 @@ describe('a stolen restricted key, tightest policy: the escapes are closed', { t
     // a clean release is still linked against: unchanged files become hard links
     const clean = tree('ld-clean', { 'same.txt': 'same\n' });
     expect(r.key.rsync(['-rt', '--mkpath', `${clean}/`, `HOST:app.till/releases/${rid(5)}/`]).status).toBe(0);
-    const linked = r.key.rsync([
-      '-rt',
-      '--mkpath',
-      `--link-dest=../${rid(5)}`,
-      `${clean}/`,
-      `HOST:app.till/releases/${rid(6)}/`,
-    ]);
+    const linked = linkedUpload(clean, rid(5), rid(6), ['-rt']);
     expect(linked.status, linked.stderr).toBe(0);
     expect(linked.stderr).not.toMatch(/not used/);
     expect(statSync(join(releases(), rid(6), 'same.txt')).ino).toBe(statSync(join(releases(), rid(5), 'same.txt')).ino);
@@ -486,14 +477,7 @@ describe('a stolen restricted key, tightest policy: the escapes are closed', { t
       's/x/authorized_keys': 'x'.repeat(size),
       [`all/${cid(1)}/x/authorized_keys`]: 'x'.repeat(size),
     });
-    const up = r.key.rsync([
-      '-r',
-      '--size-only',
-      '--mkpath',
-      `--link-dest=../${cid(2)}`,
-      `${bait}/`,
-      `HOST:app.till/releases/${cid(3)}/`,
-    ]);
+    const up = linkedUpload(bait, cid(2), cid(3));
     expect(up.status, up.stderr).toBe(0);
     expect(up.stderr).toMatch(new RegExp(`till gate: --link-dest .*/${cid(2)} not used: .*/${cid(1)}/x -> .*/\\.ssh`));
     expect(statSync(ak).nlink).toBe(1);
@@ -520,17 +504,7 @@ describe('a stolen restricted key, tightest policy: the escapes are closed', { t
     const rcBefore = bashrc();
     // a release made live by the ordinary steps, its tree carrying a .till/ of its own:
     // a lock of the attacker's next run, a staged release, and releases.log -> ~/.bashrc
-    const prep = send(deployPrepare, {
-      path: '~/app',
-      id: rid(7),
-      lockInfo: lockInfo('atk'),
-      run: 'atk',
-      forceUnlock: true,
-      shared: [],
-      adoptId: '20250101T000000Z-adopted',
-      now: NOW,
-      contentHash: '',
-    });
+    const prep = prepare(rid(7));
     expect(prep.status, prep.stderr).toBe(0);
     const planted = tree(
       'slash',

@@ -4,17 +4,12 @@
  */
 import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { afterAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { ed25519Blob } from '../unit/keys.js';
-import { closeMasters, homeWithHosts, tempHome, till, tillOk } from '../lab/till.js';
+import { tempHomes } from '../lab/homes.js';
+import { closeMasters, homeWithHosts, till, tillOk } from '../lab/till.js';
 
-const homes: Array<() => void> = [];
-function home(): string {
-  const h = tempHome();
-  homes.push(h.cleanup);
-  return h.home;
-}
-afterAll(() => homes.forEach((c) => c()));
+const home = tempHomes();
 
 /** A TILL_HOME with one host that nothing here connects to. */
 async function homeWithOneHost(): Promise<string> {
@@ -56,7 +51,6 @@ const ED25519 = ed25519Blob(7);
 describe('terminal escapes from a host or a file, in tables', () => {
   it("host audit shows a key comment's colour codes as escapes, with NO_COLOR and with colour on (till's own colours still paint)", async () => {
     const { home: h, lab } = await homeWithHosts(1);
-    homes.push(() => lab.stop());
     try {
       lab.hosts[0]!.shell(`printf 'ssh-ed25519 ${ED25519} evil\\033[31mRED\\nnot a key\\n' >> ~/.ssh/authorized_keys`);
       const plain = await tillOk(h, ['host', 'audit', 'h0']);
@@ -70,6 +64,7 @@ describe('terminal escapes from a host or a file, in tables', () => {
       expect(coloured.stdout).toMatch(/\x1b\[(?:31|33|36|2)m(?:HIGH|MEDIUM|LOW|INFO)\x1b\[(?:39|22)m/);
     } finally {
       await closeMasters(h);
+      lab.stop();
     }
   });
 
