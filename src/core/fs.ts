@@ -125,7 +125,7 @@ export async function removeStaleTemps(files: readonly string[], now = Date.now(
     const prefix = prefixes.find((p) => name.startsWith(p) && /^\d+\.[0-9a-f]+\.tmp$/.test(name.slice(p.length)));
     if (prefix === undefined) continue;
     const pid = Number(name.slice(prefix.length).split('.')[0]);
-    if (pid === process.pid || processAlive(pid)) continue;
+    if (pid === process.pid || pidExists(pid)) continue;
     const path = join(dir, name);
     const st = await stat(path).catch(() => undefined);
     if (st === undefined || now - st.mtimeMs < STALE_TEMP_MS) continue;
@@ -133,12 +133,12 @@ export async function removeStaleTemps(files: readonly string[], now = Date.now(
   }
 }
 
-function processAlive(pid: number): boolean {
+/** Is a process with this pid alive? EPERM means it is, under another user. */
+export function pidExists(pid: number): boolean {
   try {
     process.kill(pid, 0);
     return true;
   } catch (err) {
-    // EPERM: alive, another user's
     return (err as NodeJS.ErrnoException).code === 'EPERM';
   }
 }

@@ -1,5 +1,6 @@
 import { readFile } from 'node:fs/promises';
 import { basename } from 'node:path';
+import { pidExists } from '../core/fs.js';
 import { runProcess } from '../ssh/process.js';
 
 /**
@@ -13,16 +14,6 @@ export interface RecordedWatch {
   started: string;
   /** The process start mark (Linux: /proc/<pid>/stat starttime; elsewhere: ps lstart). */
   proc_start?: string;
-}
-
-/** Is a process with this pid alive? EPERM means it is, under another user. */
-export function pidExists(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (err) {
-    return (err as NodeJS.ErrnoException).code === 'EPERM';
-  }
 }
 
 async function ps(pid: number, field: string): Promise<string | undefined> {

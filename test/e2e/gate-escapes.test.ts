@@ -406,12 +406,12 @@ describe('a stolen restricted key, tightest policy: the escapes are closed', { t
 
   /** Release ids of the attacks below (attackId's 1–9 are taken above). */
   const rid = (n: number) => `2026020${n}T000000Z-bbbbb${n}`;
-  const till = (rel: string) => readFileSync(join(r.host.home, '.till', rel));
+  const tillFile = (rel: string) => readFileSync(join(r.host.home, '.till', rel));
 
   it('8. --link-dest never hard-links through a symlinked folder planted in the linked release, and --inplace is refused', () => {
     const ak = join(r.host.home, '.ssh/authorized_keys');
-    const gateJson = till('gate.json');
-    const launcher = till('bin/till');
+    const gateJson = tillFile('gate.json');
+    const launcher = tillFile('bin/till');
     r.host.shell('rm -rf app.till/lock');
     // a release holding `a -> ~/.ssh` (deployed trees may hold symlinks), and one holding a
     // folder the gate cannot list (mode 111) with the same link inside
@@ -457,8 +457,8 @@ describe('a stolen restricted key, tightest policy: the escapes are closed', { t
     const own = r.key.rsync(['-r', `--link-dest=../${rid(1)}`, `${bait}/`, `HOST:app.till/releases/${rid(1)}/`]);
     expect(own.status).not.toBe(0);
     expect(own.stderr).toMatch(/till gate: refused: --link-dest ".*" is not another release/);
-    expect(till('gate.json')).toEqual(gateJson);
-    expect(till('bin/till')).toEqual(launcher);
+    expect(tillFile('gate.json')).toEqual(gateJson);
+    expect(tillFile('bin/till')).toEqual(launcher);
     r.host.shell(`chmod -R u+rwx app.till/releases/${rid(2)}`);
     unchanged();
   });
