@@ -27,3 +27,15 @@ export interface Failure {
   retryable: boolean;
   message: string;
 }
+
+/**
+ * Thrown by a host's job to end that host with this failure at once, never retried: a
+ * refusal found before anything was sent (an argument the host's gate would refuse). The
+ * fan-out engine reports it as the host's result; any other error a job throws is a bug.
+ */
+export class HostFailure extends Error {
+  constructor(readonly failure: Failure) {
+    super(failure.message);
+    this.name = 'HostFailure';
+  }
+}

@@ -1,7 +1,7 @@
 import { setMaxListeners } from 'node:events';
 import pLimit from 'p-limit';
 import pRetry, { AbortError } from 'p-retry';
-import type { Failure } from './failure.js';
+import { HostFailure, type Failure } from './failure.js';
 import type { HostEntry } from './state/hosts.js';
 
 /**
@@ -225,8 +225,10 @@ export async function runFleet<T>(
           try {
             o = await job({ name: target.name, entry: target.entry, attempt, signal: host.signal });
           } catch (e) {
-            // A job that throws has a bug, not a flaky connection: trying it again only
-            // repeats it (and its side effects) before the same crash.
+            // A refusal found before anything was sent: the host's result, as it is.
+            if (e instanceof HostFailure) throw new AbortError(new AttemptFailed({ ok: false, failure: e.failure }));
+            // A job that throws anything else has a bug, not a flaky connection: trying it
+            // again only repeats it (and its side effects) before the same crash.
             throw new AbortError(e instanceof Error ? e : new Error(String(e)));
           }
           if (o.ok) {

@@ -223,8 +223,9 @@ export function stageJob(plan: DeployPlan, journal: DeployJournalWriter, locked:
   return async ({ name, entry, signal }) => {
     const layout = remoteLayout(entry.tekton_path);
     // A gate checks the deploy root on a restricted host; the fused prepare and the
-    // look sent as rsync's --rsync-path pass no gate, so the same check runs here first
-    // (a tekton_path of "/" or "~/.ssh" that an older till accepted, or a hand edit).
+    // look sent as rsync's --rsync-path pass no gate, and sendScriptLine refuses any
+    // argument the gate would. A tekton_path of "/" or "~/.ssh" (an older till took it,
+    // or a hand edit) is said here first, in the user's terms, before any connection.
     const badPath = deployPathProblem(plainDeployPath(entry.tekton_path));
     if (badPath !== undefined)
       return {

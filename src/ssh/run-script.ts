@@ -1,4 +1,5 @@
 import type { JobOutcome } from '../core/fanout.js';
+import { HostFailure } from '../core/failure.js';
 import type { TillPaths } from '../core/paths.js';
 import {
   commandLine,
@@ -80,18 +81,9 @@ export async function runScript<P, R>(
   const { okExits = [], perVersion, send, ...ssh } = call;
   let last: ScriptRun<R> | undefined;
   for (const version of op.versions) {
-    const args = version.form === 'script' ? version.encode(params) : [];
     // The gate would refuse it: say so here, without a round trip (a value a user gave, usually).
-    const bad = args.map((a, i) => version.args[i]?.problem(a)).find((why): why is string => why !== undefined);
-    if (bad !== undefined) {
-      const message = `cannot send ${op.name}: ${bad}`;
-      const result = syntheticResult();
-      return {
-        version: version.name,
-        result,
-        failure: { kind: 'local', connection: false, retryable: false, message },
-      };
-    }
+    const bad = argumentRefusal(op.name, version, params);
+    if (bad !== undefined) return { version: version.name, result: syntheticResult(), failure: bad };
     const opts = { ...ssh, ...perVersion?.(version.name) };
     const result = await sendScriptLine(paths, host, version, params, (line) =>
       send ? send(line, opts) : sshRun(paths, host, line, opts),
@@ -112,6 +104,19 @@ export async function runScript<P, R>(
 }
 
 /**
+ * Why a version cannot be sent with these parameters (an argument its type refuses, as
+ * the host's gate would), as a local failure; undefined when every argument passes. The
+ * types are checked without a policy: what only gate.json decides is the gate's.
+ */
+export function argumentRefusal<P>(what: string, version: Version<P>, params: P): Failure | undefined {
+  if (version.form !== 'script') return undefined;
+  const args = version.encode(params);
+  const bad = args.map((a, i) => version.args[i]?.problem(a)).find((why): why is string => why !== undefined);
+  if (bad === undefined) return undefined;
+  return { kind: 'local', connection: false, retryable: false, message: `cannot send ${what}: ${bad}` };
+}
+
+/**
  * Sends one version of a script, by `send` (ssh, or rsync's --rsync-path), in the form
  * the host's login shell passes to sh whole. A csh or tcsh login shell cannot take the
  * plain multi-line line: it says "Unmatched '." and runs the lines after the quote
@@ -128,6 +133,10 @@ export async function sendScriptLine<P>(
   params: P,
   send: (line: string) => Promise<ProcessResult>,
 ): Promise<ProcessResult> {
+  // Every argument is checked here too, where each line leaves: the fused prepare and the
+  // look sent as rsync's --rsync-path pass no gate, and reach here without runScript.
+  const refused = argumentRefusal(version.name, version, params);
+  if (refused !== undefined) throw new HostFailure(refused);
   const plain = commandLine(version, params);
   // Built only for such a host: escaping a text of a few KB costs a fan-out of many hosts.
   const csh = isCshHost(paths, host) ? cshSafeLine(version, params) : undefined;

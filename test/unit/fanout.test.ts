@@ -2,6 +2,7 @@ import { afterEach, describe, expect, it, vi } from 'vitest';
 import { runFleet, type FleetEvent, type JobOutcome, type Target } from '../../src/core/fanout.js';
 import type { HostEntry } from '../../src/core/state/hosts.js';
 import type { Failure } from '../../src/ssh/outcome.js';
+import { HostFailure } from '../../src/core/failure.js';
 
 /** Jobs here are plain functions: the engine is tested without any process layer. */
 function entry(host: string, port = 22, status: HostEntry['status'] = 'connected'): HostEntry {
@@ -383,6 +384,26 @@ describe('runFleet: endpoints, events and results', () => {
       ),
     ).rejects.toThrow('bug in the job');
     expect(calls).toBe(1);
+  });
+});
+
+describe('runFleet and HostFailure', () => {
+  it('a job that throws HostFailure ends that host with its failure, once, and the others run', async () => {
+    const refusal: Failure = { kind: 'local', connection: false, retryable: false, message: 'cannot send x: bad' };
+    const calls = new Map<string, number>();
+    const report = await runFleet(
+      targets(2),
+      async ({ name }) => {
+        calls.set(name, (calls.get(name) ?? 0) + 1);
+        if (name === 'h0') throw new HostFailure(refusal);
+        return { ok: true };
+      },
+      { attempts: 3, backoff: fastBackoff },
+    );
+    expect(calls.get('h0')).toBe(1);
+    const h0 = report.results.find((r) => r.host === 'h0')!;
+    expect(h0).toMatchObject({ ok: false, status: 'failed', error: 'cannot send x: bad', failureKind: 'local' });
+    expect(report.summary).toEqual({ total: 2, ok: 1, failed: 1, unreachable: 0, skipped: 0 });
   });
 });
 
