@@ -200,6 +200,19 @@ export function checkSshProbe(p: SshProbeInput): DoctorCheck[] {
         skip('disk', 'the gate refused the probe'),
       ];
     }
+    if (refused.includes('is not a deploy root of ~/.till/gate.json')) {
+      // Through the gate a probe looks only at a deploy root; a deploy there is refused too.
+      return [
+        hostKey,
+        gated,
+        skip('till', 'the gate refused the probe, which asks the version'),
+        fail(
+          'disk',
+          `tekton_path ${entry.tekton_path} is not a deploy root of the host's ~/.till/gate.json: the gate refuses to look there, and would refuse a deploy there`,
+          `widen "deployRoots" in ~/.till/gate.json on the host with your own access, or: till host edit ${name} --tekton-path <a deploy root>`,
+        ),
+      ];
+    }
     return [
       hostKey,
       gated,

@@ -366,10 +366,19 @@ export const MAX_MESSAGE = 1024;
 export const ARG = {
   /** One of gate.json's deploy roots, as stored (`~/…` or absolute). */
   deployRoot,
-  /** Any safe remote path (read-only probes). */
-  remotePath: type('remote path', (v) => {
+  /**
+   * The path a read-only probe (health, doctor) looks at: any safe remote path; through a
+   * gate, one of gate.json's deploy roots (a trailing slash allowed). Any other path would
+   * tell a restricted key whether it exists, and the last part of a link's target.
+   */
+  probePath: type('probe path', (v, policy) => {
     const why = remotePathProblem(v);
-    return why === undefined ? undefined : `remote path ${show(v)}: ${why}`;
+    if (why !== undefined) return `remote path ${show(v)}: ${why}`;
+    if (policy === undefined) return undefined;
+    const abs = expandHome(plainDeployPath(v), policy.home).replace(/\/+$/, '');
+    return policy.deployRoots.includes(abs)
+      ? undefined
+      : `${v} is not a deploy root of ~/.till/gate.json ("deployRoots"); through the gate, health and doctor look only at those`;
   }),
   releaseId,
   releaseIdOrEmpty: orEmpty(releaseId),

@@ -69,15 +69,15 @@ export const GATE_TABLE: ReadonlyMap<string, GateEntry> = new Map<string, GateEn
   ],
   [
     '9c8e6372c39d43e3f76aba1bafb26bb9c521c77e2ab7a256f6ea05fcfaad8f7a',
-    { name: 'doctor', form: 'script', args: ['remotePath'] },
+    { name: 'doctor', form: 'script', args: ['probePath'] },
   ],
   [
     '55983e40141f7c990392f32493ee952cf0674be0b18a6b890e5dd78b7896b129',
-    { name: 'health-v2', form: 'script', args: ['remotePath'] },
+    { name: 'health-v2', form: 'script', args: ['probePath'] },
   ],
   [
     'a7d0aff92534603b9b26940d7816bbc9f9e48d9b473d51880aaa68a492e8a275',
-    { name: 'health', form: 'script', args: ['remotePath'] },
+    { name: 'health', form: 'script', args: ['probePath'] },
   ],
   [
     '28689e47cd745f72c39f91a5d22530322856875e80afb75f089d504306982766',

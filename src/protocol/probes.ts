@@ -151,7 +151,7 @@ fi
 echo till_health_end=1
 exit 0
 `),
-      args: [ARG.remotePath],
+      args: [ARG.probePath],
       encode: (p) => [p.tektonPath],
     },
     {
@@ -205,7 +205,7 @@ fi
 echo till_health_end=1
 exit 0
 `),
-      args: [ARG.remotePath],
+      args: [ARG.probePath],
       encode: (p) => [p.tektonPath],
     },
   ],
@@ -274,7 +274,7 @@ df -Pk -- "$p" 2>&1 | tail -n 1 | sed 's/^/TILL_DOCTOR_DF /'
 if [ "\${TILL_GATE:-}" = 1 ]; then echo TILL_DOCTOR_GATE; fi
 true
 `),
-      args: [ARG.remotePath],
+      args: [ARG.probePath],
       encode: (p) => [p.tektonPath],
     },
   ],

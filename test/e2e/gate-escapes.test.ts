@@ -24,6 +24,7 @@ import {
   deployUnlock,
 } from '../../src/protocol/deploy.js';
 import { sync } from '../../src/protocol/host.js';
+import { doctor, health } from '../../src/protocol/probes.js';
 import { restrict } from '../../src/protocol/keys.js';
 import { rollback } from '../../src/protocol/rollback.js';
 import { deploySwitch, type SwitchParams } from '../../src/protocol/switch.js';
@@ -536,6 +537,40 @@ describe('a stolen restricted key, tightest policy: the escapes are closed', { t
     expect(existsSync(join(home, 'PWNED'))).toBe(false);
     expect(bashrc()).toBe(rcBefore);
     r.host.shell('rm -f .ssh/owner_secret');
+    before = outside(r.host);
+    unchanged();
+  });
+
+  it('11. health and doctor look only at a deploy root: no probe says whether a path exists or where a link points', () => {
+    const home = r.host.home;
+    // a link the owner made, whose target names something the key must not learn
+    r.host.shell('mkdir -p secret-project-x && ln -sfn secret-project-x owners-link');
+    const probes = [
+      ['health-v2', (path: string) => send(health, { tektonPath: path }, 'health-v2')],
+      ['health', (path: string) => send(health, { tektonPath: path }, 'health')],
+      ['doctor', (path: string) => send(doctor, { tektonPath: path })],
+    ] as const;
+    for (const [name, probe] of probes) {
+      for (const path of [
+        '~/owners-link',
+        `${home}/owners-link`,
+        '~/.ssh/authorized_keys',
+        '~/secret-project-x',
+        '/etc',
+      ]) {
+        const res = probe(path);
+        expect(res.status, `${name} ${path}`).toBe(1);
+        expect(res.stdout).toBe('');
+        expect(res.stderr).toContain(`till gate: refused: script ${name}: ${path} is not a deploy root`);
+        if (path.endsWith('owners-link')) expect(res.stderr).not.toContain('secret-project-x');
+      }
+      // the deploy root itself (as the key's own host entry names it) still answers
+      const ok = probe(name === 'doctor' ? '~/app' : '~/app/');
+      expect(ok.status, ok.stderr).toBe(0);
+      expect(ok.stdout).toMatch(name === 'doctor' ? /^TILL_DOCTOR_PATH /m : /^till_health_end=1$/m);
+    }
+    expect(gateLog()).toMatch(/refused.*health-v2.*owners-link is not a deploy root/);
+    r.host.shell('rm -rf secret-project-x owners-link');
     before = outside(r.host);
     unchanged();
   });

@@ -148,6 +148,24 @@ describe('doctor checks', () => {
       probe('web', result(1, '', 'till gate: refused: gate configuration: /h/.till/gate.json: Unexpected token\n')),
     );
     expect(broken.till).toMatchObject({ status: 'fail', fix: expect.stringContaining('gate.json') });
+    // tekton_path is not a deploy root: the gate refuses to look there (and would refuse a deploy)
+    const notRoot = byName(
+      probe(
+        'web',
+        result(
+          1,
+          '',
+          `till gate: refused: script doctor: ${entry.tekton_path} is not a deploy root of ~/.till/gate.json ("deployRoots"); through the gate, health and doctor look only at those\n`,
+        ),
+      ),
+    );
+    expect(notRoot.auth!.status).toBe('pass');
+    expect(notRoot.till!.status).toBe('skip');
+    expect(notRoot.disk).toMatchObject({
+      status: 'fail',
+      detail: expect.stringContaining(`tekton_path ${entry.tekton_path} is not a deploy root`),
+      fix: expect.stringContaining('till host edit web --tekton-path'),
+    });
     // recorded as restricted, but the login was not gated
     const open = checkSshProbe({
       name: 'web',

@@ -112,11 +112,15 @@ describe('decide: what a restricted key may run', () => {
     expect(reason(`${send(test, undefined)}; touch /tmp/canary`)).toMatch(/";" outside quotes/);
     // what every till has sent for host remove --clean-remote
     expect(decide('rm -rf -- "$HOME"/.till', policy)).toMatchObject({ kind: 'exact', name: 'clean-remote' });
-    expect(decide(send(doctor, { tektonPath: '~/projects/x' }), policy)).toMatchObject({
+    expect(decide(send(doctor, { tektonPath: '~/Tekton' }), policy)).toMatchObject({
       kind: 'script',
       name: 'doctor',
-      args: ['~/projects/x'],
+      args: ['~/Tekton'],
     });
+    // A probe looks only at a deploy root: any other path would say whether it exists.
+    expect(reason(send(doctor, { tektonPath: '~/projects/x' }))).toMatch(
+      /~\/projects\/x is not a deploy root of ~\/.till\/gate.json/,
+    );
     expect(decide(send(setupCheck, undefined), policy)).toMatchObject({
       kind: 'script',
       name: 'setup-check',

@@ -205,8 +205,30 @@ describe('paths', () => {
       ['~/-x', 'a path segment starts with -'],
     ];
     for (const [v, why] of cases) expect(remotePathProblem(v), JSON.stringify(v)).toBe(why);
-    expect(problem('remotePath', '/a/..')).toBe('remote path "/a/..": it contains a .. segment');
-    expect(problem('remotePath', '~/x')).toBeUndefined();
+    expect(problem('probePath', '/a/..')).toBe('remote path "/a/..": it contains a .. segment');
+    expect(problem('probePath', '~/x')).toBeUndefined();
+  });
+
+  it('a probe path through a gate is one of its deploy roots: no other path is probed', () => {
+    for (const v of ['~/T', '~/T/', '/home/u/T', '/home/u/T//', '/srv/app', '/srv/app/'])
+      expect(problem('probePath', v, policy), v).toBeUndefined();
+    for (const v of [
+      '~/.ssh',
+      '~/.ssh/authorized_keys',
+      '~/',
+      '/home/u',
+      '/srv',
+      '/srv/app/x',
+      '~/T/x',
+      '/etc',
+      '~/T/.',
+    ])
+      expect(problem('probePath', v, policy), v).toBe(
+        `${v} is not a deploy root of ~/.till/gate.json ("deployRoots"); through the gate, health and doctor look only at those`,
+      );
+    expect(problem('probePath', '~/T/..', policy)).toBe('remote path "~/T/..": it contains a .. segment');
+    // Without a gate (an unrestricted key can read any path anyway): any safe path.
+    expect(problem('probePath', '/etc')).toBeUndefined();
   });
 
   it('a shared path is relative, plain, of real segments, not an option', () => {
@@ -536,7 +558,7 @@ describe('every type', () => {
   it('has the name docs/gate.md lists', () => {
     expect(Object.fromEntries(Object.entries(ARG).map(([k, t]) => [k, t.name]))).toEqual({
       deployRoot: 'deploy root',
-      remotePath: 'remote path',
+      probePath: 'probe path',
       releaseId: 'release id',
       releaseIdOrEmpty: 'release id or empty',
       releaseIds: 'list of release id',
