@@ -91,6 +91,8 @@ export function decide(line: string | undefined, policy: GatePolicy): GateDecisi
     const why = argsProblem(entry, texts, policy);
     if (why !== undefined) return { kind: 'refuse', reason: `script ${entry.name}: ${why}` };
     const root = rootOf(entry, texts, policy);
+    if (root !== undefined && entry.name.startsWith('deploy-prepare') && isPlainFolder(root))
+      return { kind: 'refuse', reason: `script ${entry.name}: ${adoptRefusal(root)}` };
     return { kind: 'script', name: entry.name, script, args: texts, ...(root ? { root } : {}) };
   }
   if (first === 'rsync') {
@@ -105,6 +107,26 @@ export function decide(line: string | undefined, policy: GatePolicy): GateDecisi
     };
   }
   return { kind: 'refuse', reason: `${JSON.stringify(first)} is not one of till's operations` };
+}
+
+/** A real folder, not a symlink (lstat): what a prepare would adopt as the first release. */
+function isPlainFolder(path: string): boolean {
+  try {
+    return lstatSync(path).isDirectory();
+  } catch {
+    return false;
+  }
+}
+
+/**
+ * Why the gate never lets a prepare adopt a plain folder at the deploy root: adoption
+ * moves the folder into a release the key may already have uploaded, then moves its
+ * shared paths into `<root>.till/shared` through whatever links that upload planted (a
+ * chain of such steps wrote ~/.bashrc and ~/.ssh/authorized_keys2). The owner adopts it
+ * with their own access, or moves it aside.
+ */
+export function adoptRefusal(root: string): string {
+  return `${root} is a folder till did not deploy (not a link to a release): the gate does not adopt it. On the host, move it aside (mv ${root} ${root}.pre-till) and deploy again, or deploy to it once with an unrestricted key before restricting it (docs/gate.md)`;
 }
 
 /** The policy for this home; a missing gate.json allows no deploy roots. A broken one is an error (the gate then refuses everything). */

@@ -574,6 +574,52 @@ describe('a stolen restricted key, tightest policy: the escapes are closed', { t
     before = outside(r.host);
     unchanged();
   });
+
+  it('12. a folder at the deploy root is never adopted through the gate: no upload can be filled with it, no file moved through a planted link', () => {
+    const home = r.host.home;
+    // The owner's state: ~/app an installation till has not deployed yet, a private key of theirs.
+    r.host.shell(
+      "{ [ ! -e app ] && [ ! -L app ] || mv app app.saved; } && mkdir app && echo mine > app/index.html && ssh-keygen -q -t ed25519 -N '' -C owner -f .ssh/owner_id && rm -rf app.till/lock",
+    );
+    before = outside(r.host);
+    // The key uploads the release the adoption would use, with links to ~/.ssh and ~ in it
+    const adopt = '20250101T000000Z-adopted';
+    const planted = tree('adopt', { 'd/readme': 'x\n' }, { a: join(home, '.ssh'), 'd/x': join(home, '.ssh'), b: home });
+    expect(r.key.rsync(['-rl', '--mkpath', `${planted}/`, `HOST:app.till/releases/${adopt}/`]).status).toBe(0);
+    // and asks a prepare (each version a gate runs) to adopt ~/app, sharing paths through those links
+    for (const v of deployPrepare.versions.filter((x) => x.retired === undefined)) {
+      const res = send(
+        deployPrepare,
+        {
+          path: '~/app',
+          id: rid(9),
+          lockInfo: lockInfo('atk'),
+          run: 'atk',
+          forceUnlock: true,
+          shared: ['d', 'a/owner_id', 'b/.profile'],
+          adoptId: adopt,
+          now: NOW,
+          contentHash: '',
+        },
+        v.name,
+      );
+      expect(res.status, v.name).toBe(1);
+      expect(res.stderr).toContain(
+        `till gate: refused: script ${v.name}: ${home}/app is a folder till did not deploy (not a link to a release): the gate does not adopt it`,
+      );
+    }
+    // nothing moved: the folder, the owner's key, the shared folder as they were
+    expect(readFileSync(join(home, 'app/index.html'), 'utf8')).toBe('mine\n');
+    expect(statSync(join(home, '.ssh/owner_id')).isFile()).toBe(true);
+    expect(readdirSync(join(home, 'app.till/releases', adopt)).sort()).toEqual(['a', 'b', 'd']);
+    expect(existsSync(join(home, 'app.till/shared/d'))).toBe(false);
+    expect(existsSync(join(home, 'app.till/lock'))).toBe(false);
+    unchanged();
+    r.host.shell(
+      `rm -rf app app.till/releases/${adopt} .ssh/owner_id .ssh/owner_id.pub && { [ ! -e app.saved ] && [ ! -L app.saved ] || mv app.saved app; }`,
+    );
+    before = outside(r.host);
+  });
 });
 
 /**

@@ -196,6 +196,25 @@ describe('decide: what a restricted key may run', () => {
       name: 'deploy-prepare-v5',
       args: expect.arrayContaining(['aaaaaa']),
     });
+    // A plain folder at the root is never adopted through the gate, by any prepare version;
+    // a link (a deployed root) or nothing there is prepared as before.
+    mkdirSync(join(home, 'Tekton'));
+    try {
+      for (const [at, v] of deployPrepare.versions.entries())
+        if (v.retired === undefined)
+          expect(reason(send(deployPrepare, prep, at)), v.name).toBe(
+            `script ${v.name}: ${join(home, 'Tekton')} is a folder till did not deploy (not a link to a release): the gate does not adopt it. On the host, move it aside (mv ${join(home, 'Tekton')} ${join(home, 'Tekton')}.pre-till) and deploy again, or deploy to it once with an unrestricted key before restricting it (docs/gate.md)`,
+          );
+      expect(kind(send(deployState, { path: '~/Tekton' }))).toBe('script');
+    } finally {
+      rmSync(join(home, 'Tekton'), { recursive: true });
+    }
+    symlinkSync('Tekton.till/releases/r1', join(home, 'Tekton'));
+    try {
+      expect(kind(send(deployPrepare, prep))).toBe('script');
+    } finally {
+      rmSync(join(home, 'Tekton'));
+    }
     expect(reason(send(deployPrepare, { ...prep, contentHash: '../x' }))).toMatch(
       /"..\/x" is not a content hash \(6 hex digits, or empty\)/,
     );
