@@ -1,0 +1,48 @@
+/**
+ * The fourth review's user-facing leftovers, each pinned as the user met it: the command
+ * line, its stdout, stderr, exit code and what it left behind.
+ */
+import { describe, expect, it } from 'vitest';
+import { tempHomes } from '../lab/homes.js';
+import { till, tillOk } from '../lab/till.js';
+
+const home = tempHomes();
+
+/** A TILL_HOME with one host that nothing here connects to (nothing listens on its port). */
+async function homeWithOneHost(): Promise<string> {
+  const h = home();
+  await tillOk(h, ['host', 'init']);
+  await tillOk(h, ['host', 'add', 'h0', 'u@127.0.0.5:1']);
+  return h;
+}
+
+describe('a blank option value that would mean nothing', () => {
+  it('host deploy --check with an empty or blank command is a usage error before any connection', async () => {
+    const h = await homeWithOneHost();
+    for (const check of ['', '  \t']) {
+      const r = await till(h, ['host', 'deploy', 'h0', '--source', h, '--check', check]);
+      expect(r.code).toBe(2);
+      expect(r.stdout).toBe('');
+      expect(r.stderr).toMatch(/--check/);
+      expect(r.stderr).not.toMatch(/deploying|retry|refused/);
+    }
+  });
+
+  it('--source, -m, --root and a command after -- that are blank are usage errors too (was: the current directory, an empty record, a shell)', async () => {
+    const h = await homeWithOneHost();
+    for (const [args, said] of [
+      [['host', 'deploy', 'h0', '--source', ''], /--source is empty/],
+      [['host', 'diff', 'h0', '--source', ' '], /--source is empty/],
+      [['host', 'health', 'h0', '--drift', '--source', ''], /--source is empty/],
+      [['host', 'deploy', 'h0', '--source', h, '-m', ''], /--message is empty/],
+      [['host', 'rollback', 'h0', '-m', '  '], /--message is empty/],
+      [['host', 'ssh', 'h0', '--', ''], /the command after -- is empty/],
+      [['installation', 'discover', '--root', ''], /--root is empty/],
+    ] as const) {
+      const r = await till(h, [...args]);
+      expect({ args, code: r.code, stdout: r.stdout }).toEqual({ args, code: 2, stdout: '' });
+      expect(r.stderr).toMatch(said);
+      expect(r.stderr).not.toMatch(/deploying|retry|refused/);
+    }
+  });
+});
