@@ -2,9 +2,11 @@
  * The fourth review's user-facing leftovers, each pinned as the user met it: the command
  * line, its stdout, stderr, exit code and what it left behind.
  */
+import { mkdirSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { tempHomes } from '../lab/homes.js';
-import { till, tillOk } from '../lab/till.js';
+import { closeMasters, homeWithHosts, till, tillOk } from '../lab/till.js';
 
 const home = tempHomes();
 
@@ -43,6 +45,30 @@ describe('a blank option value that would mean nothing', () => {
       expect({ args, code: r.code, stdout: r.stdout }).toEqual({ args, code: 2, stdout: '' });
       expect(r.stderr).toMatch(said);
       expect(r.stderr).not.toMatch(/deploying|retry|refused/);
+    }
+  });
+});
+describe('a failed --check in the result', () => {
+  it('shows the check exit code, not the switch script exit 0, and says the check failed', async () => {
+    const { home: h, lab } = await homeWithHosts(1);
+    try {
+      const src = join(h, 'src');
+      mkdirSync(src);
+      writeFileSync(join(src, 'a.txt'), 'a\n');
+      const json = await till(h, ['host', 'deploy', 'h0', '--source', src, '--check', 'exit 3', '--json']);
+      expect(json.code).toBe(1);
+      const r = JSON.parse(json.stdout).results[0];
+      expect(r.checkFailed).toBe(true);
+      expect(r.exitCode).toBe(3);
+      expect(r.error).toMatch(/check failed \(exit 3\)/);
+      writeFileSync(join(src, 'a.txt'), 'b\n');
+      const table = await till(h, ['host', 'deploy', 'h0', '--source', src, '--check', 'exit 3']);
+      expect(table.code).toBe(1);
+      const row = table.stdout.split('\n').find((l) => l.startsWith('h0'));
+      expect(row).toMatch(/^h0\s+\S+\s+3\s/);
+    } finally {
+      await closeMasters(h);
+      lab.stop();
     }
   });
 });
