@@ -2,7 +2,7 @@
  * The fourth review's user-facing leftovers, each pinned as the user met it: the command
  * line, its stdout, stderr, exit code and what it left behind.
  */
-import { mkdirSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { tempHomes } from '../lab/homes.js';
@@ -66,6 +66,34 @@ describe('a failed --check in the result', () => {
       expect(table.code).toBe(1);
       const row = table.stdout.split('\n').find((l) => l.startsWith('h0'));
       expect(row).toMatch(/^h0\s+\S+\s+3\s/);
+    } finally {
+      await closeMasters(h);
+      lab.stop();
+    }
+  });
+});
+
+describe('host fetch after a failure', () => {
+  it('leaves no folder for a host that sent nothing, nor the local folder it made; keeps what a host sent', async () => {
+    const { home: h, lab } = await homeWithHosts(1);
+    try {
+      await tillOk(h, ['host', 'add', 'down', 'u@127.0.0.5:1']);
+      lab.hosts[0]!.shell('echo hi > here.txt');
+      const out = join(h, 'out', 'deeper');
+      const missing = await till(h, ['host', 'fetch', 'h0', '~/nothing-here', out]);
+      expect(missing.code).toBe(1);
+      const down = await till(h, ['host', 'fetch', 'down', '~/here.txt', out, '--retries', '1']);
+      expect(down.code).toBe(1);
+      expect(existsSync(join(h, 'out'))).toBe(false);
+      // One host sends, one cannot: only the first has a folder.
+      const mixed = await till(h, ['host', 'fetch', 'h0,down', '~/here.txt', out, '--retries', '1']);
+      expect(mixed.code).toBe(1);
+      expect(readdirSync(out)).toEqual(['h0']);
+      expect(readFileSync(join(out, 'h0', 'here.txt'), 'utf8')).toBe('hi\n');
+      // A folder that was there before the run stays, even empty.
+      mkdirSync(join(out, 'down'));
+      await till(h, ['host', 'fetch', 'down', '~/here.txt', out, '--retries', '1']);
+      expect(existsSync(join(out, 'down'))).toBe(true);
     } finally {
       await closeMasters(h);
       lab.stop();
