@@ -2,7 +2,7 @@
  * The fourth review's user-facing leftovers, each pinned as the user met it: the command
  * line, its stdout, stderr, exit code and what it left behind.
  */
-import { existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { tempHomes } from '../lab/homes.js';
@@ -98,5 +98,40 @@ describe('host fetch after a failure', () => {
       await closeMasters(h);
       lab.stop();
     }
+  });
+});
+
+describe('file system errors in words, not errno text', () => {
+  /** Node's own wording of an errno error: `EEXIST: file already exists, mkdir '/x'`. */
+  const RAW = /\bE[A-Z]+: [a-z ]+, [a-z]+ '/;
+
+  it('till watch with a file where its log folder goes: exit 4 before it starts, the folder named', async () => {
+    const h = home();
+    await tillOk(h, ['host', 'init']);
+    rmSync(join(h, 'logs'), { recursive: true, force: true });
+    writeFileSync(join(h, 'logs'), '');
+    const r = await till(h, ['watch', '--health-interval', '1h'], { timeoutMs: 20_000 });
+    expect(r.code).toBe(4);
+    expect(r.stderr).toContain(`${join(h, 'logs')}: a file of that name is in the way`);
+    expect(r.stderr).not.toMatch(RAW);
+    expect(r.stderr).not.toMatch(/internal error|watch started/);
+  });
+
+  it('host setup --restrict with a folder where the public key goes: says so (not "no public key", not EISDIR text)', async () => {
+    const h = await homeWithOneHost();
+    const pub = join(h, 'ssh', 'till_federation_ed25519.pub');
+    rmSync(pub);
+    mkdirSync(pub);
+    rmSync(join(h, 'logs'), { recursive: true, force: true });
+    writeFileSync(join(h, 'logs'), '');
+    const r = await till(h, ['host', 'setup', 'h0', '--restrict']);
+    expect(r.code).toBe(4);
+    expect(r.stderr).toContain(`could not read ${pub}: a directory is in the way`);
+    expect(r.stderr).not.toMatch(/no public key|host init/);
+    // The operations journal, which cannot be written either, says why in words too.
+    expect(r.stderr).toContain(
+      `could not record this command in the operations journal: ${join(h, 'logs')}: a file of that name is in the way`,
+    );
+    expect(r.stderr).not.toMatch(RAW);
   });
 });
