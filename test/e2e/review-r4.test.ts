@@ -195,3 +195,20 @@ describe('a lock whose holder was killed (-9) on this machine', () => {
     expect(Date.now()).toBeGreaterThanOrEqual(staleAt);
   });
 });
+
+describe('host import of a pssh file with IPv6 lines', () => {
+  it('adds them under names made from the address, the address kept as the address', async () => {
+    const h = home();
+    await tillOk(h, ['host', 'init']);
+    const file = join(h, 'hosts.txt');
+    writeFileSync(file, '[::1]:2222\nops@[0:0:0:0:0:0:0:1]\n');
+    const r = await till(h, ['host', 'import', file, '--format', 'pssh']);
+    expect(r.code, r.stderr).toBe(0);
+    expect(r.stderr).toContain('named after its IPv6 address ::1');
+    const hosts = JSON.parse(readFileSync(join(h, 'hosts-local.json'), 'utf8')).hosts;
+    expect(Object.keys(hosts).sort()).toEqual(['0--1', '0-0-0-0-0-0-0-1']);
+    expect([hosts['0--1'].host, hosts['0--1'].port]).toEqual(['::1', 2222]);
+    expect([hosts['0-0-0-0-0-0-0-1'].host, hosts['0-0-0-0-0-0-0-1'].user]).toEqual(['0:0:0:0:0:0:0:1', 'ops']);
+    expect(readFileSync(join(h, 'ssh', 'config'), 'utf8')).toMatch(/Host till-0--1\n\s+HostName ::1\n/);
+  });
+});
