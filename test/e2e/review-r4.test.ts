@@ -212,3 +212,16 @@ describe('host import of a pssh file with IPv6 lines', () => {
     expect(readFileSync(join(h, 'ssh', 'config'), 'utf8')).toMatch(/Host till-0--1\n\s+HostName ::1\n/);
   });
 });
+
+describe('completion of rollback --to', () => {
+  it('offers no release id of a deploy that made none (a failed run, a dry run)', async () => {
+    const h = await homeWithOneHost();
+    const src = join(h, 'src');
+    mkdirSync(src);
+    writeFileSync(join(src, 'a.txt'), 'a\n');
+    expect((await till(h, ['host', 'deploy', 'h0', '--source', src, '--retries', '1'])).code).toBe(1);
+    expect((await till(h, ['host', 'deploy', 'h0', '--source', src, '--dry-run', '--retries', '1'])).code).toBe(1);
+    const r = await tillOk(h, ['__complete', 'zsh', '--', 'host', 'rollback', 'h0', '--to', '']);
+    expect(r.stdout).toBe('words\n');
+  });
+});
