@@ -49,5 +49,11 @@ export function nonBlankOption(name: string, hint: string) {
   };
 }
 
+/** `--installation <name>` of deploy, diff and health --drift. */
+export const installationOption = nonBlankOption(
+  '--installation',
+  'name one (see: till installation list), or leave it out for the default',
+);
+
 /** `--source <dir>` of deploy, diff and health --drift: `.` says the current directory. */
 export const sourceOption = nonBlankOption('--source', 'name the directory, e.g. --source . for this one');

@@ -32,7 +32,7 @@ describe('a blank option value that would mean nothing', () => {
     }
   });
 
-  it('--source, -m, --root and a command after -- that are blank are usage errors too (was: the current directory, an empty record, a shell)', async () => {
+  it('--source, --installation, -m, --root, watch intervals and a command after -- that are blank are usage errors too (was: the current directory, an empty record, a shell, a watch that ignored them)', async () => {
     const h = await homeWithOneHost();
     for (const [args, said] of [
       [['host', 'deploy', 'h0', '--source', ''], /--source is empty/],
@@ -42,6 +42,10 @@ describe('a blank option value that would mean nothing', () => {
       [['host', 'rollback', 'h0', '-m', '  '], /--message is empty/],
       [['host', 'ssh', 'h0', '--', ''], /the command after -- is empty/],
       [['installation', 'discover', '--root', ''], /--root is empty/],
+      [['host', 'deploy', 'h0', '--installation', ''], /--installation is empty/],
+      [['watch', '--health-interval', ''], /--health-interval takes a duration/],
+      [['watch', '--audit-interval', ' '], /--audit-interval takes a duration/],
+      [['watch', '--sync-command', ''], /--sync-command is empty/],
     ] as const) {
       const r = await till(h, [...args]);
       expect({ args, code: r.code, stdout: r.stdout }).toEqual({ args, code: 2, stdout: '' });

@@ -44,7 +44,7 @@ import {
   type FleetOpts,
 } from '../fleet.js';
 import type { TillCommand } from '../help.js';
-import { collect, intOption, nonBlankOption, sourceOption } from '../options.js';
+import { collect, installationOption, intOption, nonBlankOption, sourceOption } from '../options.js';
 import { FleetReporter, fleetJson, renderSummary } from '../output/reporter.js';
 import { printable } from '../output/terminal.js';
 import { hookTimeoutOption, optionalMessageOption } from './releases.js';
@@ -204,7 +204,11 @@ export function registerDeployCommands(host: TillCommand, cli: Cli): void {
       )
       .example('till host deploy --all --source ./site --dry-run', 'what would be transferred; change nothing')
       .option('--source <dir>', 'the local directory to deploy', sourceOption)
-      .option('--installation <name>', 'an installation from the local registry (default: the default installation)')
+      .option(
+        '--installation <name>',
+        'an installation from the local registry (default: the default installation)',
+        installationOption,
+      )
       .option(
         '--shared <path>',
         `a persistent path kept in <tekton_path>.till/shared and linked into every release, besides ${DEFAULT_SHARED.join(' and ')} (repeatable)`,

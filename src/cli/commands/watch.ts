@@ -22,6 +22,7 @@ import { renderPrometheus } from '../../metrics/prometheus.js';
 import { checkBindAddress, parseListenAddress, startMetricsServer } from '../../metrics/server.js';
 import type { Cli } from '../context.js';
 import type { TillCommand } from '../help.js';
+import { nonBlankOption } from '../options.js';
 
 const UNITS: Record<string, number> = { s: 1_000, m: 60_000, h: 3_600_000, d: 86_400_000 };
 
@@ -93,7 +94,9 @@ export function registerWatchCommand(program: TillCommand, cli: Cli): void {
       new Option(
         '--sync-command <path>',
         'run <path> sync --trigger watch instead of this till (for tests and wrappers)',
-      ).hideHelp(),
+      )
+        .argParser(nonBlankOption('--sync-command', 'name the program to run instead of this till'))
+        .hideHelp(),
     )
     .note('Logs go to $TILL_HOME/logs/watch.log (rotated to watch.log.1 at 1 MiB) and to stderr.')
     .note(
@@ -162,7 +165,7 @@ export function registerWatchCommand(program: TillCommand, cli: Cli): void {
         };
         if (opts.reauthInterval !== undefined && opts.healthInterval === undefined)
           throw new UsageError('--reauth-interval only applies with --health-interval');
-        if (opts.healthInterval)
+        if (opts.healthInterval !== undefined)
           tasks.push(
             healthTask(
               paths,
@@ -172,7 +175,7 @@ export function registerWatchCommand(program: TillCommand, cli: Cli): void {
             ),
           );
         // --quiet: one line per high finding or failed host, each logged when it first appears.
-        if (opts.auditInterval)
+        if (opts.auditInterval !== undefined)
           tasks.push({
             name: 'host audit',
             intervalMs: parseDuration('--audit-interval', opts.auditInterval),
