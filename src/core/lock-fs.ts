@@ -66,6 +66,8 @@ const reportedDead = new Map<string, string>();
 
 function lockMkdirSync(dir: string): void {
   mkdirSync(dir);
+  // Ours now: a dead owner seen before (by a check, or a takeover another till finished) no longer applies.
+  reportedDead.delete(dir);
   try {
     writeFileSync(join(dir, OWNER), me(), { mode: 0o600 });
   } catch {
@@ -85,7 +87,8 @@ function lockStatSync(dir: string): Stats {
 function lockRmdirSync(dir: string): void {
   const dead = reportedDead.get(dir);
   reportedDead.delete(dir);
-  if (dead !== undefined && ownerOf(dir) !== dead) {
+  const owner = ownerOf(dir);
+  if (dead !== undefined && owner !== dead && owner !== me()) {
     // Not the dead till's lock any more: another till took it over and holds it now.
     throw Object.assign(new Error(`${dir} was taken over meanwhile`), { code: 'ELOCKED' });
   }

@@ -45,10 +45,23 @@ describe('lock owner', () => {
     mkdirSync(dir);
     writeFileSync(join(dir, 'owner'), `${deadPid()} ${hostname()}`);
     expect(LOCK_FS.statSync(dir).mtime.getTime()).toBe(0);
-    // Meanwhile another till removed it and made it again.
-    writeFileSync(join(dir, 'owner'), `${process.pid} ${hostname()}`);
+    // Meanwhile another (live) till removed it and made it again.
+    writeFileSync(join(dir, 'owner'), `${process.ppid} ${hostname()}`);
     expect(() => LOCK_FS.rmdirSync(dir)).toThrow(expect.objectContaining({ code: 'ELOCKED' }));
     expect(existsSync(dir)).toBe(true);
+    LOCK_FS.rmdirSync(dir);
+    expect(existsSync(dir)).toBe(false);
+  });
+
+  it('a dead lock seen by a check and then gone does not stop this till releasing the lock it takes there', () => {
+    const dir = join(tmp(), 'x.lock');
+    mkdirSync(dir);
+    writeFileSync(join(dir, 'owner'), `${deadPid()} ${hostname()}`);
+    expect(LOCK_FS.statSync(dir).mtime.getTime()).toBe(0);
+    // Another till took the dead lock over and released it; then this one takes it.
+    rmSync(dir, { recursive: true });
+    LOCK_FS.mkdirSync(dir);
+    expect(readFileSync(join(dir, 'owner'), 'utf8')).toBe(`${process.pid} ${hostname()}`);
     LOCK_FS.rmdirSync(dir);
     expect(existsSync(dir)).toBe(false);
   });
