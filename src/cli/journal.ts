@@ -1,7 +1,7 @@
 import { existsSync } from 'node:fs';
 import { hostname, userInfo } from 'node:os';
 import type { Command } from 'commander';
-import { errorMessage } from '../core/errors.js';
+import { pathErrorText } from '../core/errors.js';
 import type { HostResult } from '../core/fanout.js';
 import { checkTillHome, resolveTillHome, tillPaths } from '../core/paths.js';
 import { redactArgv } from '../core/redact.js';
@@ -174,7 +174,7 @@ export class OperationRecorder {
     try {
       this.write(record);
     } catch (err) {
-      process.stderr.write(`warning: could not record this command in the operations journal: ${errorMessage(err)}\n`);
+      process.stderr.write(`warning: could not record this command in the operations journal: ${pathErrorText(err)}\n`);
     }
   }
 }

@@ -37,3 +37,23 @@ export function triggerOption(value: string): string {
     'a lowercase letter, then up to 31 of a-z, 0-9 and - (e.g. manual, timer, watch)',
   );
 }
+
+/**
+ * A text option that means nothing when empty or blank: `--check ''` would check nothing,
+ * `--source ''` would quietly be the current directory. A usage error, before any work.
+ */
+export function nonBlankOption(name: string, hint: string) {
+  return (value: string): string => {
+    if (value.trim() === '') throw new UsageError(`${name} is empty`, hint);
+    return value;
+  };
+}
+
+/** `--installation <name>` of deploy, diff and health --drift. */
+export const installationOption = nonBlankOption(
+  '--installation',
+  'name one (see: till installation list), or leave it out for the default',
+);
+
+/** `--source <dir>` of deploy, diff and health --drift: `.` says the current directory. */
+export const sourceOption = nonBlankOption('--source', 'name the directory, e.g. --source . for this one');

@@ -100,6 +100,15 @@ export function fileErrorText(err: unknown): string {
   return (code !== undefined ? FILE_CODES[code] : undefined) ?? errorMessage(err);
 }
 
+/**
+ * A local file error with the path Node put in it, in words: `/x/watch.log: permission
+ * denied`, not `EACCES: permission denied, open '/x/watch.log'`.
+ */
+export function pathErrorText(err: unknown): string {
+  const path = (err as NodeJS.ErrnoException | undefined)?.path;
+  return path === undefined ? fileErrorText(err) : `${path}: ${fileErrorText(err)}`;
+}
+
 export function errorMessage(err: unknown): string {
   return err instanceof Error ? err.message : String(err);
 }

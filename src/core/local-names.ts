@@ -7,8 +7,16 @@
 import { plural } from './format.js';
 import { installationsStore } from './installations.js';
 import type { TillPaths } from './paths.js';
-import { journalStore } from './state/deploy-journal.js';
+import { journalStore, type HostDeployState } from './state/deploy-journal.js';
 import { hostsStore, type HostsFile } from './state/hosts.js';
+
+/**
+ * Journal states in which the host holds the run's release folder: staged, switched,
+ * done, or switched back from with the release kept as failed. A host that failed (the
+ * run could not stage there) or never got that far has none, and a dry run is never
+ * journaled: their ids are no release `rollback --to` could switch to.
+ */
+const MADE_A_RELEASE: ReadonlySet<HostDeployState> = new Set(['staged', 'switched', 'done', 'reverted']);
 
 export interface Named {
   name: string;
@@ -67,7 +75,7 @@ export class LocalNames {
     }));
   }
 
-  /** Release ids, newest first: from the deploy journal and each host's current and previous release. */
+  /** Release ids, newest first: those the deploy journal says a host got, and each host's current and previous release. */
   async releases(): Promise<ReleaseName[]> {
     const byId = new Map<string, Set<string>>();
     const add = (id: string | null | undefined, host: string) => {
@@ -81,7 +89,12 @@ export class LocalNames {
           .read()
           .catch(() => undefined)
       : undefined;
-    for (const run of journal?.runs ?? []) for (const host of Object.keys(run.hosts)) add(run.release, host);
+    for (const run of journal?.runs ?? [])
+      for (const [host, p] of Object.entries(run.hosts)) {
+        // A host left unchanged kept its live release: that one is there, the run's id is not.
+        if (p.unchanged !== undefined) add(p.unchanged, host);
+        else if (MADE_A_RELEASE.has(p.state)) add(run.release, host);
+      }
     const db = await this.db();
     for (const [host, h] of Object.entries(db?.hosts ?? {})) {
       add(h.deploy?.current, host);

@@ -2,7 +2,7 @@ import { mkdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import lockfile from 'proper-lockfile';
 import { errorMessage, FailedError } from './errors.js';
-import { LOCK_FS } from './fs.js';
+import { LOCK_FS } from './lock-fs.js';
 import type { TillPaths } from './paths.js';
 
 /** Is a run of `name` going on now (its lock held and fresh)? For callers that would rather wait than fail. */

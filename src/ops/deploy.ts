@@ -731,9 +731,13 @@ export function switchJob(
           : previous !== null
             ? `switched back to ${previous}`
             : 'no previous release: tekton_path removed';
+      // The switch script itself exits 0 here: the exit code worth showing is the check's (or the hook's).
+      const exitCode =
+        hookFailed !== null ? (m.hooks.find((h) => h.hook === hookFailed)?.exitCode ?? null) : (m.checkFailed ?? null);
       return {
         ...scriptOutcome(res, data),
         ok: false,
+        exitCode,
         failure: remoteFailure(`${why}; ${back}; ${run.release} kept as failed`),
       };
     }

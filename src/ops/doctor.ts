@@ -2,6 +2,7 @@ import { lookup } from 'node:dns/promises';
 import { readFile, stat } from 'node:fs/promises';
 import { connect, isIP } from 'node:net';
 import type { TillPaths } from '../core/paths.js';
+import { errorMessage } from '../core/errors.js';
 import type { HostEntry } from '../core/state/hosts.js';
 import { formatHostSpec } from '../core/validate.js';
 import { buildSshArgs } from '../ssh/args.js';
@@ -80,12 +81,36 @@ export function checkKey(f: KeyFacts): DoctorCheck {
   return pass('key', `${f.privateKey} (mode 0600) and its .pub are present`);
 }
 
+/** What a resolver's or a socket's error code means, in words (the code kept after them, to search for). */
+const NETWORK_CODES: Readonly<Record<string, string>> = {
+  ENOTFOUND: 'no such name',
+  ENODATA: 'the name has no address',
+  EAI_AGAIN: 'the name server did not answer in time',
+  ESERVFAIL: 'the name server failed',
+  EREFUSED: 'the name server refused the query',
+  ECONNREFUSED: 'the connection was refused',
+  ECONNRESET: 'the connection was reset',
+  ETIMEDOUT: 'no answer in time',
+  EHOSTUNREACH: 'no route to the host',
+  ENETUNREACH: 'the network is unreachable',
+  EHOSTDOWN: 'the host is down',
+  EADDRNOTAVAIL: 'the address is not available from here',
+  EACCES: 'refused by this machine (a local firewall?)',
+  EPERM: 'refused by this machine (a local firewall?)',
+};
+
+/** `no such name (ENOTFOUND)`; the code alone for one not listed, the text as it is when it is no code. */
+export function networkErrorText(code: string): string {
+  const words = NETWORK_CODES[code];
+  return words === undefined ? code : `${words} (${code})`;
+}
+
 export function checkDns(host: string, resolved: { address: string } | { error: string } | 'literal'): DoctorCheck {
   if (resolved === 'literal') return pass('dns', `${host} is an IP address`);
   if ('address' in resolved) return pass('dns', `${host} resolves to ${resolved.address}`);
   return fail(
     'dns',
-    `${host} does not resolve (${resolved.error})`,
+    `${host} does not resolve: ${networkErrorText(resolved.error)}`,
     `check the spelling and your DNS or /etc/hosts; or re-add the host with its IP address (till host remove, till host add)`,
   );
 }
@@ -107,7 +132,11 @@ export function checkTcp(address: string, port: number, fact: TcpFact, timeoutS:
       `no answer from ${where} within ${timeoutS}s`,
       'check that the host is up and that no firewall drops port ' + port,
     );
-  return fail('tcp', `cannot reach ${where} (${fact.code})`, 'check the host is up and routable from here');
+  return fail(
+    'tcp',
+    `cannot reach ${where}: ${networkErrorText(fact.code)}`,
+    'check the host is up and routable from here',
+  );
 }
 
 export { PROBE_MARK, parseProbe, type ProbeOutput };
@@ -315,7 +344,7 @@ async function resolveName(host: string): Promise<{ address: string } | { error:
     const r = await lookup(host);
     return { address: r.address };
   } catch (err) {
-    return { error: (err as NodeJS.ErrnoException).code ?? String(err) };
+    return { error: (err as NodeJS.ErrnoException).code ?? errorMessage(err) };
   }
 }
 

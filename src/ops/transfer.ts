@@ -1,5 +1,5 @@
 import { lstatSync, readdirSync } from 'node:fs';
-import { mkdir } from 'node:fs/promises';
+import { mkdir, rmdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import { fileErrorText, saysDiskFull } from '../core/errors.js';
 import { plural } from '../core/format.js';
@@ -153,13 +153,14 @@ export function fetchJob(
 ): HostJob<TransferData> {
   return async ({ name, signal }) => {
     const dir = join(localDir, name);
+    let made: string | undefined;
     try {
-      await mkdir(dir, { recursive: true });
+      made = await mkdir(dir, { recursive: true });
     } catch (err) {
       const message = `cannot make the folder ${dir}: ${fileErrorText(err)}`;
       return { ok: false, failure: { kind: 'local', connection: false, retryable: false, message } };
     }
-    return transfer(
+    const outcome = await transfer(
       buildFetchArgs(name, remotePaths, dir, {
         remoteShell: rsyncRemoteShell(paths, opts.connectTimeout),
         progress: opts.onProgress !== undefined,
@@ -169,5 +170,14 @@ export function fetchJob(
       opts,
       dir,
     );
+    // A host that sent nothing (down, the path missing) leaves no empty folder that looks
+    // like a fetch; one that was there before, or holds what a partial fetch got, stays.
+    if (!outcome.ok && made !== undefined) await removeEmptyFolder(dir);
+    return outcome;
   };
+}
+
+/** Removes a folder only when it is empty (rmdir refuses any other). */
+export async function removeEmptyFolder(dir: string): Promise<void> {
+  await rmdir(dir).catch(() => undefined);
 }

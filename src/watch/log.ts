@@ -1,13 +1,13 @@
 import { appendFileSync, mkdirSync, renameSync, statSync, truncateSync } from 'node:fs';
 import { dirname } from 'node:path';
-import { isDiskFull } from '../core/errors.js';
+import { fileErrorText, isDiskFull } from '../core/errors.js';
 
 export const WATCH_LOG_MAX_BYTES = 1024 * 1024;
 
 /** What went wrong with a write: "disk full (ENOSPC)" or the error's own words. */
 function writeProblem(err: unknown): string {
   if (isDiskFull(err)) return `disk full (${(err as NodeJS.ErrnoException).code})`;
-  return err instanceof Error ? err.message : String(err);
+  return fileErrorText(err);
 }
 
 /**

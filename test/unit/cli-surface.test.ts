@@ -163,18 +163,28 @@ describe('complete()', () => {
       }),
     );
     mkdirSync(join(home, 'state'));
-    const run = (release: string, hosts: string[]) => ({
+    const run = (release: string, hosts: string[], progress: Record<string, string> = { state: 'done' }) => ({
       run: `r-${release}`,
       release,
       source: '/srv/site',
       installation: 'site',
       started: '2025-01-05T10:00:00Z',
       options: { shared: [], keep: 5, maxFail: 0, check: null },
-      hosts: Object.fromEntries(hosts.map((h) => [h, { state: 'done', at: '2025-01-05T10:00:00Z' }])),
+      hosts: Object.fromEntries(hosts.map((h) => [h, { ...progress, at: '2025-01-05T10:00:00Z' }])),
     });
     writeFileSync(
       join(home, 'state', 'deploy-journal.json'),
-      JSON.stringify({ runs: [run('20250103T100000Z-cccc', ['db1']), run('20250105T100000Z-bbbb', ['web2'])] }),
+      JSON.stringify({
+        runs: [
+          run('20250103T100000Z-cccc', ['db1']),
+          run('20250105T100000Z-bbbb', ['web2']),
+          // Runs that made no release: a host that could not stage, one that never got that
+          // far, one left as it was (its live release is the one it had).
+          run('20250106T100000Z-dddd', ['web1', 'db1'], { state: 'failed', error: 'connection refused' }),
+          run('20250107T100000Z-eeee', ['web2'], { state: 'pending' }),
+          run('20250108T100000Z-ffff', ['db1'], { state: 'done', unchanged: '20250103T100000Z-cccc' }),
+        ],
+      }),
     );
     names = new LocalNames(tillPaths(home));
   });
@@ -226,7 +236,7 @@ describe('complete()', () => {
     expect((await complete(program, ['host', 'import'], '', names)).kind).toBe('files');
   });
 
-  it('offers release ids newest first, those of the hosts on the line when there are some', async () => {
+  it('offers release ids newest first, those of the hosts on the line when there are some; never the id of a run that made none', async () => {
     expect(await values(['host', 'rollback', '--to'], '')).toEqual([
       '20250105T100000Z-bbbb',
       '20250104T100000Z-aaaa',

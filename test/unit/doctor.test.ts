@@ -71,6 +71,19 @@ describe('doctor checks', () => {
     expect(checkTcp('127.0.0.1', 22, { ok: true, ms: 3 }, 5).status).toBe('pass');
   });
 
+  it('says resolver and socket error codes in words, the code kept after them', () => {
+    expect(checkDns('web1.example', { error: 'ENOTFOUND' }).detail).toBe(
+      'web1.example does not resolve: no such name (ENOTFOUND)',
+    );
+    expect(checkDns('web1.example', { error: 'EAI_AGAIN' }).detail).toContain('the name server did not answer');
+    expect(checkTcp('127.0.0.1', 22, { ok: false, code: 'EHOSTUNREACH' }, 5).detail).toBe(
+      'cannot reach 127.0.0.1:22: no route to the host (EHOSTUNREACH)',
+    );
+    expect(checkTcp('127.0.0.1', 22, { ok: false, code: 'EWHATEVER' }, 5).detail).toBe(
+      'cannot reach 127.0.0.1:22: EWHATEVER',
+    );
+  });
+
   it('a refused key fails auth with the exact authorized_keys line and till host authorize', () => {
     const c = byName(probe('web', result(255, '', 'deploy@127.0.30.1: Permission denied (publickey).\n')));
     expect(c['host-key']!.status).toBe('pass');

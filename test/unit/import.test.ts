@@ -4,7 +4,7 @@ import { describe, expect, it } from 'vitest';
 import { expandAnsibleRange, parseAnsible } from '../../src/core/import/ansible.js';
 import { detectFormat } from '../../src/core/import/detect.js';
 import { applyImport, planImport, refusals, suggestName, type PlanOptions } from '../../src/core/import/plan.js';
-import { parsePssh } from '../../src/core/import/pssh.js';
+import { ipv6Name, parsePssh } from '../../src/core/import/pssh.js';
 import type { FoundInventory } from '../../src/core/import/source.js';
 import { parseSshConfig, splitConfigWords } from '../../src/core/import/ssh-config.js';
 import { emptyHostsFile, type HostsFile } from '../../src/core/state/hosts.js';
@@ -194,6 +194,23 @@ describe('pssh', () => {
       ['127.0.40.2', 'deploy', undefined],
       ['127.0.40.3', 'deploy', '2222'],
       ['127.0.40.1', undefined, '2200'],
+    ]);
+  });
+
+  it('an IPv6 address is the address; the name is made from it, `:` as `-`, and said so', () => {
+    const found = parsePssh({ path: 'h', text: '[::1]:2222\nu@[0:0:0:0:0:0:0:1]\n' }).hosts;
+    expect(found.map((h) => [h.name, h.address, h.user, h.port])).toEqual([
+      ['0--1', '::1', undefined, '2222'],
+      ['0-0-0-0-0-0-0-1', '0:0:0:0:0:0:0:1', 'u', undefined],
+    ]);
+    expect(found[0]!.notes).toEqual([
+      'named after its IPv6 address ::1 (till host edit --rename gives it another name)',
+    ]);
+    expect(['::1', 'fe80::1', '2001:db8::', 'fe80::1%eth0'].map(ipv6Name)).toEqual([
+      '0--1',
+      'fe80--1',
+      '2001-db8--0',
+      'fe80--1-eth0',
     ]);
   });
 });

@@ -44,10 +44,10 @@ import {
   type FleetOpts,
 } from '../fleet.js';
 import type { TillCommand } from '../help.js';
-import { collect, intOption } from '../options.js';
+import { collect, installationOption, intOption, nonBlankOption, sourceOption } from '../options.js';
 import { FleetReporter, fleetJson, renderSummary } from '../output/reporter.js';
 import { printable } from '../output/terminal.js';
-import { hookTimeoutOption, messageOption } from './releases.js';
+import { hookTimeoutOption, optionalMessageOption } from './releases.js';
 
 interface DeployOpts extends FleetOpts {
   source?: string;
@@ -203,8 +203,12 @@ export function registerDeployCommands(host: TillCommand, cli: Cli): void {
         'one host first, then a quarter at a time; a failure switches back what the run switched',
       )
       .example('till host deploy --all --source ./site --dry-run', 'what would be transferred; change nothing')
-      .option('--source <dir>', 'the local directory to deploy')
-      .option('--installation <name>', 'an installation from the local registry (default: the default installation)')
+      .option('--source <dir>', 'the local directory to deploy', sourceOption)
+      .option(
+        '--installation <name>',
+        'an installation from the local registry (default: the default installation)',
+        installationOption,
+      )
       .option(
         '--shared <path>',
         `a persistent path kept in <tekton_path>.till/shared and linked into every release, besides ${DEFAULT_SHARED.join(' and ')} (repeatable)`,
@@ -219,6 +223,10 @@ export function registerDeployCommands(host: TillCommand, cli: Cli): void {
       .option(
         '--check <command>',
         'a remote shell command run in the new release after the switch; if it fails, the host switches back',
+        nonBlankOption(
+          '--check',
+          "give the command that checks the new release, e.g. --check 'curl -fsS localhost/health'",
+        ),
       )
       .option(
         '--canary <n>',
@@ -244,7 +252,7 @@ export function registerDeployCommands(host: TillCommand, cli: Cli): void {
       .option(
         '-m, --message <text>',
         'why: kept in the release record on each host (one line, at most 1024 characters)',
-        messageOption,
+        optionalMessageOption,
       )
       .option('--no-hooks', "do not run the release's hooks (.till/hooks/pre-switch, post-switch, post-rollback)")
       .option(

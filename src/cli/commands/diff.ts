@@ -6,7 +6,7 @@ import { diffJob, describeDrift, type DiffData } from '../../ops/diff.js';
 import type { Cli } from '../context.js';
 import type { TillCommand } from '../help.js';
 import { addFleetOptions, listHostsIfAsked, runFleetCommand, selectTargets, type FleetOpts } from '../fleet.js';
-import { collect } from '../options.js';
+import { collect, installationOption, sourceOption } from '../options.js';
 import { printable } from '../output/terminal.js';
 import { sharedPaths } from './deploy.js';
 
@@ -35,8 +35,12 @@ export function registerDiffCommand(host: TillCommand, cli: Cli): void {
       .description(
         "compare each host's live release with the source, by checksum and with deploy's excludes, changing nothing: files changed, added and removed on the host; exit 1 when a host differs",
       )
-      .option('--source <dir>', 'the local directory to compare with')
-      .option('--installation <name>', 'an installation from the local registry (default: the default installation)')
+      .option('--source <dir>', 'the local directory to compare with', sourceOption)
+      .option(
+        '--installation <name>',
+        'an installation from the local registry (default: the default installation)',
+        installationOption,
+      )
       .option(
         '--shared <path>',
         `a persistent path the deploy kept on the host besides ${DEFAULT_SHARED.join(' and ')}: not compared (repeatable)`,

@@ -16,7 +16,7 @@ import type { Cli } from '../context.js';
 import { addFleetOptions, listHostsIfAsked, runFleetCommand, selectTargets, type FleetOpts } from '../fleet.js';
 import type { TillCommand } from '../help.js';
 import { resolveSource } from '../../deploy/source.js';
-import { collect } from '../options.js';
+import { collect, installationOption, sourceOption } from '../options.js';
 import { sharedPaths } from './deploy.js';
 
 interface HealthOpts extends FleetOpts {
@@ -109,8 +109,12 @@ export function registerHealthCommand(host: TillCommand, cli: Cli): void {
         '--drift',
         'also compare each live release with the source as host diff does (a file list per host; never by default): degraded when it differs',
       )
-      .option('--source <dir>', 'with --drift: the local directory to compare with')
-      .option('--installation <name>', 'with --drift: an installation (default: the default installation)')
+      .option('--source <dir>', 'with --drift: the local directory to compare with', sourceOption)
+      .option(
+        '--installation <name>',
+        'with --drift: an installation (default: the default installation)',
+        installationOption,
+      )
       .option('--shared <path>', 'with --drift: a persistent path the deploy kept, not compared (repeatable)', collect),
   ).action(async (patterns: string[], opts: HealthOpts) => {
     const paths = cli.paths();

@@ -401,6 +401,9 @@ export function registerHostCommands(host: TillCommand, cli: Cli): void {
       checkControlPath(paths);
       const db = await new Inventory(paths).read();
       requireHost(db, name);
+      // A blank command after -- would open the login shell that leaving out -- opens, without a terminal.
+      if (cli.rest.length > 0 && cli.rest.every((a) => a.trim() === ''))
+        throw new UsageError('the command after -- is empty', `leave out -- for a shell: till host ssh ${name}`);
       const command = cli.rest.length > 0 ? execLine(cli.rest) : undefined;
       if (command !== undefined) checkRemoteCommandLength(command);
       const { sshInteractive } = await import('../../ssh/client.js');

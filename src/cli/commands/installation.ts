@@ -10,7 +10,7 @@ import {
 } from '../../core/installations.js';
 import type { Cli } from '../context.js';
 import type { TillCommand } from '../help.js';
-import { intOption } from '../options.js';
+import { intOption, nonBlankOption } from '../options.js';
 import { renderTable } from '../output/table.js';
 
 export function registerInstallationCommands(program: TillCommand, cli: Cli): void {
@@ -105,7 +105,7 @@ export function registerInstallationCommands(program: TillCommand, cli: Cli): vo
     )
     .example('till installation discover', 'find Tekton checkouts under ~/projects/github')
     .example('till installation discover --root ~/src --add', 'and register the new ones')
-    .option('--root <dir>', 'where to look')
+    .option('--root <dir>', 'where to look', nonBlankOption('--root', 'name the folder to search, e.g. --root ~/src'))
     .option(
       '--depth <n>',
       `how many folder levels below the root (default ${DISCOVER_DEPTH})`,

@@ -34,6 +34,15 @@ export function messageOption(value: string): string {
   return value;
 }
 
+/**
+ * The optional `-m` of deploy and rollback: a blank one says no more than none, and would
+ * be recorded as if it said something. (`host lock` requires one and says so itself.)
+ */
+export function optionalMessageOption(value: string): string {
+  if (value.trim() === '') throw new UsageError('-m, --message is empty', 'say why in a few words, or leave out -m');
+  return messageOption(value);
+}
+
 export const hookTimeoutOption = intOption('--hook-timeout', 1, MAX_HOOK_TIMEOUT);
 
 /** The manual lock as JSON (host text, as the host holds it). */
@@ -58,7 +67,7 @@ export function registerReleaseCommands(host: TillCommand, cli: Cli): void {
         'to a given release (ids: till host releases web1)',
       )
       .option('--to <release>', 'the release id to switch to (see: till host releases <name>)')
-      .option('-m, --message <text>', 'why: kept in the release record on each host', messageOption)
+      .option('-m, --message <text>', 'why: kept in the release record on each host', optionalMessageOption)
       .option('--no-hooks', "do not run the release's post-rollback hook")
       .option(
         '--hook-timeout <seconds>',

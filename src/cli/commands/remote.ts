@@ -1,6 +1,14 @@
 import { existsSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
-import { ExitCode, SetupError, UsageError } from '../../core/errors.js';
+import {
+  errorMessage,
+  ExitCode,
+  fileErrorText,
+  fileSystemError,
+  permissionError,
+  SetupError,
+  UsageError,
+} from '../../core/errors.js';
 import type { HostResult, Target } from '../../core/fanout.js';
 import { Inventory } from '../../inventory/inventory.js';
 import { checkControlPath } from '../../core/paths.js';
@@ -41,13 +49,20 @@ async function readPublicKey(file: string): Promise<PublicKey> {
   let text: string;
   try {
     text = await readFile(file, 'utf8');
-  } catch {
-    throw new SetupError(`no public key at ${file}`, 'run: till host init');
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'ENOENT')
+      throw new SetupError(`no public key at ${file}`, 'run: till host init');
+    // Something else is in the way (a folder, a permission): host init would not help.
+    throw (
+      fileSystemError(file, err, 'read') ??
+      permissionError(err) ??
+      new SetupError(`cannot read ${file}: ${fileErrorText(err)}`)
+    );
   }
   try {
     return parsePublicKey(text);
   } catch (err) {
-    throw new SetupError(`${file}: ${(err as Error).message}`);
+    throw new SetupError(`${file}: ${errorMessage(err)}`);
   }
 }
 

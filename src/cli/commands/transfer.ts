@@ -1,11 +1,11 @@
 import { lstatSync, mkdirSync, statSync } from 'node:fs';
-import { resolve } from 'node:path';
+import { dirname, resolve } from 'node:path';
 import { fileErrorText, UsageError } from '../../core/errors.js';
 import { formatBytes } from '../../core/units.js';
 import { checkControlPath, type TillPaths } from '../../core/paths.js';
 import type { RsyncProgress } from '../../deploy/rsync.js';
 import { Inventory } from '../../inventory/inventory.js';
-import { copyJob, fetchJob, type TransferData, type TransferOpts } from '../../ops/transfer.js';
+import { copyJob, fetchJob, removeEmptyFolder, type TransferData, type TransferOpts } from '../../ops/transfer.js';
 import { remoteTransferPath } from '../../rsync/copy.js';
 import type { Cli } from '../context.js';
 import type { TillCommand } from '../help.js';
@@ -182,6 +182,7 @@ export function registerTransferCommands(host: TillCommand, cli: Cli): void {
     const localDir = resolve(all[all.length - 1]!);
     const remotePaths = all.slice(0, -1);
     for (const p of remotePaths) remoteTransferPath(p, 'a remote path');
+    let made: string | undefined;
     cli.exitCode = await runTransfer(
       cli,
       patterns,
@@ -190,12 +191,18 @@ export function registerTransferCommands(host: TillCommand, cli: Cli): void {
       (paths, common) => fetchJob(paths, remotePaths, localDir, common),
       () => {
         try {
-          mkdirSync(localDir, { recursive: true });
+          made = mkdirSync(localDir, { recursive: true });
         } catch (err) {
           throw new UsageError(`cannot make the local folder ${localDir}: ${fileErrorText(err)}`);
         }
         if (!statSync(localDir).isDirectory()) throw new UsageError(`${localDir} is not a folder`);
       },
     );
+    // The folder this run made, when no host put anything in it, goes as the hosts' did.
+    if (made !== undefined)
+      for (let d = localDir; ; d = dirname(d)) {
+        await removeEmptyFolder(d);
+        if (d === made || d === dirname(d)) break;
+      }
   });
 }

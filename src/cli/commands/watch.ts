@@ -1,7 +1,16 @@
 import { join } from 'node:path';
 import { Option } from 'commander';
-import { ExitCode, FailedError, UsageError } from '../../core/errors.js';
+import {
+  ExitCode,
+  FailedError,
+  fileErrorText,
+  pathErrorText,
+  permissionError,
+  StateError,
+  UsageError,
+} from '../../core/errors.js';
 import { Inventory } from '../../inventory/inventory.js';
+import type { TillPaths } from '../../core/paths.js';
 import { scheduleStore } from '../../core/state/schedule.js';
 import { currentInvocation, customSyncCommand, tillSyncCommand } from '../../schedule/run.js';
 import { runWatch, watchState, type WatchService, type WatchTask } from '../../watch/daemon.js';
@@ -13,6 +22,7 @@ import { renderPrometheus } from '../../metrics/prometheus.js';
 import { checkBindAddress, parseListenAddress, startMetricsServer } from '../../metrics/server.js';
 import type { Cli } from '../context.js';
 import type { TillCommand } from '../help.js';
+import { nonBlankOption } from '../options.js';
 
 const UNITS: Record<string, number> = { s: 1_000, m: 60_000, h: 3_600_000, d: 86_400_000 };
 
@@ -84,7 +94,9 @@ export function registerWatchCommand(program: TillCommand, cli: Cli): void {
       new Option(
         '--sync-command <path>',
         'run <path> sync --trigger watch instead of this till (for tests and wrappers)',
-      ).hideHelp(),
+      )
+        .argParser(nonBlankOption('--sync-command', 'name the program to run instead of this till'))
+        .hideHelp(),
     )
     .note('Logs go to $TILL_HOME/logs/watch.log (rotated to watch.log.1 at 1 MiB) and to stderr.')
     .note(
@@ -132,7 +144,7 @@ export function registerWatchCommand(program: TillCommand, cli: Cli): void {
             process.kill(pid, 'SIGTERM');
           } catch (err) {
             throw new FailedError(
-              `cannot signal till watch (pid ${pid}): ${(err as NodeJS.ErrnoException).code ?? String(err)}`,
+              `cannot signal till watch (pid ${pid}): ${(err as NodeJS.ErrnoException).code === 'ESRCH' ? 'no such process' : fileErrorText(err)}`,
             );
           }
           // The daemon cancels a running sync (SIGTERM, SIGKILL after 2 s) and records it before it clears its pid.
@@ -153,7 +165,7 @@ export function registerWatchCommand(program: TillCommand, cli: Cli): void {
         };
         if (opts.reauthInterval !== undefined && opts.healthInterval === undefined)
           throw new UsageError('--reauth-interval only applies with --health-interval');
-        if (opts.healthInterval)
+        if (opts.healthInterval !== undefined)
           tasks.push(
             healthTask(
               paths,
@@ -163,7 +175,7 @@ export function registerWatchCommand(program: TillCommand, cli: Cli): void {
             ),
           );
         // --quiet: one line per high finding or failed host, each logged when it first appears.
-        if (opts.auditInterval)
+        if (opts.auditInterval !== undefined)
           tasks.push({
             name: 'host audit',
             intervalMs: parseDuration('--audit-interval', opts.auditInterval),
@@ -183,7 +195,7 @@ export function registerWatchCommand(program: TillCommand, cli: Cli): void {
                 ...listen,
                 allowRemote: opts.metricsAllowRemote === true,
                 render: async () => renderPrometheus(await collectMetricFamilies(paths)),
-                onError: (err) => log(`metrics scrape failed: ${err instanceof Error ? err.message : String(err)}`),
+                onError: (err) => log(`metrics scrape failed: ${pathErrorText(err)}`),
               });
               log(`serving metrics at ${server.url}`);
               return () => server.close();
@@ -208,12 +220,7 @@ export function registerWatchCommand(program: TillCommand, cli: Cli): void {
           );
         }
 
-        const log = new RotatingLog(
-          join(paths.logsDir, 'watch.log'),
-          undefined,
-          (text) => process.stderr.write(text),
-          (problem) => process.stderr.write(`till watch: ${problem}\n`),
-        );
+        const log = watchLog(paths);
         const stop = new AbortController();
         const onSignal = (sig: NodeJS.Signals) => {
           if (!stop.signal.aborted) log.write(`received ${sig}`);
@@ -229,4 +236,25 @@ export function registerWatchCommand(program: TillCommand, cli: Cli): void {
         }
       },
     );
+}
+
+/** The daemon's log, its folder made first: one that cannot be (a file in the way) stops the watch before it starts. */
+function watchLog(paths: TillPaths): RotatingLog {
+  const file = join(paths.logsDir, 'watch.log');
+  try {
+    return new RotatingLog(
+      file,
+      undefined,
+      (text) => process.stderr.write(text),
+      (problem) => process.stderr.write(`till watch: ${problem}\n`),
+    );
+  } catch (err) {
+    throw (
+      permissionError(err, paths.home) ??
+      new StateError(
+        `cannot make the folder of ${file}: ${pathErrorText(err)}`,
+        `see ls -la ${paths.home}: move what is in the way, then start till watch again`,
+      )
+    );
+  }
 }

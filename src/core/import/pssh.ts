@@ -2,7 +2,8 @@ import type { FoundHost, FoundInventory, SourceFile } from './source.js';
 
 /**
  * A pssh / pdsh host file: `[user@]host[:port]` per line (IPv6 in brackets:
- * `[2001:db8::5]:22`), `#` comments, blank lines. A host's name is its host part.
+ * `[2001:db8::5]:22`), `#` comments, blank lines. A host's name is its host part (an
+ * IPv6 address's with `-` for `:`).
  */
 export function parsePssh(file: SourceFile): FoundInventory {
   const hosts: FoundHost[] = [];
@@ -26,11 +27,28 @@ export function parsePssh(file: SourceFile): FoundInventory {
       port = v6[2];
     } else if (rest.split(':').length === 2) [address, port] = rest.split(':') as [string, string];
     const host: FoundHost = { name: address, address, groups: [], notes: [], where };
+    if (address.includes(':')) {
+      // A host name cannot hold ':': an IPv6 address is named after itself, `:` as `-`.
+      host.name = ipv6Name(address);
+      host.notes.push(`named after its IPv6 address ${address} (till host edit --rename gives it another name)`);
+    }
     if (user !== undefined) host.user = user;
     if (port !== undefined) host.port = port;
     hosts.push(host);
   });
   return { format: 'pssh', hosts, groups: [], notes };
+}
+
+/**
+ * A host name for an IPv6 address: `:` as `-`, a leading or trailing `::` with the zero
+ * it stands for (`::1` → `0--1`, `fe80::1` → `fe80--1`), anything else a name cannot
+ * hold (a zone's `%`) as `-`.
+ */
+export function ipv6Name(address: string): string {
+  return address
+    .replace(/^::/, '0::')
+    .replace(/::$/, '::0')
+    .replace(/[^A-Za-z0-9._-]/g, '-');
 }
 
 const PSSH_LINE = /^(?:[^\s@]+@)?(?:\[[0-9A-Fa-f:.]+\]|[^\s[\]:=@]+)(?::\d+)?$/;

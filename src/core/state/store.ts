@@ -2,7 +2,8 @@ import { createHash, createHmac, randomBytes } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { mkdir } from 'node:fs/promises';
 import { basename, dirname } from 'node:path';
-import { LOCK_FS, removeStaleTemps, writeFileAtomic } from '../fs.js';
+import { removeStaleTemps, writeFileAtomic } from '../fs.js';
+import { LOCK_FS } from '../lock-fs.js';
 import type * as z from 'zod';
 import { asWriteError, DiskFullError, isDiskFull, StateError, errorMessage } from '../errors.js';
 
