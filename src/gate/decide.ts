@@ -93,6 +93,8 @@ export function decide(line: string | undefined, policy: GatePolicy): GateDecisi
     const root = rootOf(entry, texts, policy);
     if (root !== undefined && entry.name.startsWith('deploy-prepare') && isPlainFolder(root))
       return { kind: 'refuse', reason: `script ${entry.name}: ${adoptRefusal(root)}` };
+    const keys = KEY_FILE_SCRIPTS.has(entry.name) ? keyFileProblem(policy.home) : undefined;
+    if (keys !== undefined) return { kind: 'refuse', reason: `script ${entry.name}: ${keys}` };
     return { kind: 'script', name: entry.name, script, args: texts, ...(root ? { root } : {}) };
   }
   if (first === 'rsync') {
@@ -127,6 +129,30 @@ function isPlainFolder(path: string): boolean {
  */
 export function adoptRefusal(root: string): string {
   return `${root} is a folder till did not deploy (not a link to a release): the gate does not adopt it. On the host, move it aside (mv ${root} ${root}.pre-till) and deploy again, or deploy to it once with an unrestricted key before restricting it (docs/gate.md)`;
+}
+
+/** The scripts a gate runs that rewrite ~/.ssh/authorized_keys (a new file renamed over it). */
+const KEY_FILE_SCRIPTS: ReadonlySet<string> = new Set(['key-add', 'key-remove', 'restrict-v2']);
+
+/**
+ * Why the key scripts must not rewrite this home's authorized_keys: it is a symlink, or
+ * has other hard links (a file managed elsewhere, which the owner edits to revoke keys).
+ * Renaming a new file over it would cut it loose from that file: a revocation there would
+ * no longer reach this host, for till's key and any key it added.
+ */
+export function keyFileProblem(home: string): string | undefined {
+  const file = posix.join(home, '.ssh', 'authorized_keys');
+  let st;
+  try {
+    st = lstatSync(file);
+  } catch {
+    return undefined; // none yet: the scripts say so themselves
+  }
+  if (st.isSymbolicLink())
+    return `${file} is a symlink (a file managed elsewhere): rewriting it would replace the link with a copy; change till's key on this host by hand (docs/gate.md)`;
+  if (st.nlink > 1)
+    return `${file} has other hard links (a file managed elsewhere): rewriting it would cut it loose from them; change till's key on this host by hand (docs/gate.md)`;
+  return undefined;
 }
 
 /** The policy for this home; a missing gate.json allows no deploy roots. A broken one is an error (the gate then refuses everything). */

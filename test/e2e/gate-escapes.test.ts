@@ -25,7 +25,7 @@ import {
 } from '../../src/protocol/deploy.js';
 import { sync } from '../../src/protocol/host.js';
 import { doctor, health } from '../../src/protocol/probes.js';
-import { restrict } from '../../src/protocol/keys.js';
+import { keyAdd, restrict } from '../../src/protocol/keys.js';
 import { rollback } from '../../src/protocol/rollback.js';
 import { deploySwitch, type SwitchParams } from '../../src/protocol/switch.js';
 import { commandLine, remoteScript, type Operation } from '../../src/protocol/wire.js';
@@ -618,6 +618,29 @@ describe('a stolen restricted key, tightest policy: the escapes are closed', { t
     r.host.shell(
       `rm -rf app app.till/releases/${adopt} .ssh/owner_id .ssh/owner_id.pub && { [ ! -e app.saved ] && [ ! -L app.saved ] || mv app.saved app; }`,
     );
+    before = outside(r.host);
+  });
+
+  it('13. an authorized_keys managed elsewhere (a symlink) is never replaced by a copy: revoking the key there still works', () => {
+    const home = r.host.home;
+    r.host.shell(
+      "mkdir -p managed && cp .ssh/authorized_keys managed/orig && cp .ssh/authorized_keys managed/ak && ln -sfn ../managed/ak .ssh/authorized_keys && ssh-keygen -q -t ed25519 -N '' -C other -f managed/other",
+    );
+    expect(r.key.ssh('true').stderr).toContain('till gate: refused'); // the key logs in through the link
+    const blob = readFileSync(join(home, 'managed/other.pub'), 'utf8').split(' ')[1]!;
+    const added = send(keyAdd, { type: 'ssh-ed25519', blob, comment: 'attacker' });
+    expect(added.status).toBe(1);
+    expect(added.stderr).toContain(`till gate: refused: script key-add: ${home}/.ssh/authorized_keys is a symlink`);
+    expect(readlinkSync(join(home, '.ssh/authorized_keys'))).toBe('../managed/ak');
+    expect(readFileSync(join(home, 'managed/ak'), 'utf8')).toBe(keysBefore);
+    // the owner revokes the key in the managed file: the key no longer logs in
+    r.host.shell(': > managed/ak');
+    expect(r.key.ssh('true').stderr).toMatch(/Permission denied/);
+    r.host.shell(
+      'rm -f .ssh/authorized_keys && cp managed/orig .ssh/authorized_keys && chmod 600 .ssh/authorized_keys && rm -rf managed',
+    );
+    expect(keys()).toBe(keysBefore);
+    expect(r.key.ssh('true').stderr).toContain('till gate: refused');
     before = outside(r.host);
   });
 });

@@ -1,5 +1,5 @@
 import { execFileSync } from 'node:child_process';
-import { mkdirSync, mkdtempSync, realpathSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import { linkSync, mkdirSync, mkdtempSync, realpathSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { decide, loadPolicy, realpathDeepest, outwardLink, type GatePolicy } from '../../src/gate/decide.js';
@@ -16,7 +16,7 @@ import {
   syncDryRun,
   test,
 } from '../../src/protocol/host.js';
-import { restrict } from '../../src/protocol/keys.js';
+import { keyAdd, keyRemove, restrict } from '../../src/protocol/keys.js';
 import { audit, doctor, health, healthLatency } from '../../src/protocol/probes.js';
 import { shJoin } from '../../src/protocol/quote.js';
 import { GATE_LINES, GATE_SCRIPTS, VERSIONS } from '../../src/protocol/registry.js';
@@ -571,6 +571,38 @@ describe('decide: what a restricted key may run', () => {
     });
     expect(failure?.message).toBe('refused by till gate on the host: "id" is not one of till\'s operations');
     expect(failure?.connection).toBe(false);
+  });
+});
+
+describe('decide: authorized_keys managed elsewhere', () => {
+  const file = join(home, '.ssh/authorized_keys');
+  const managed = join(scratch, 'managed_keys');
+  const lines = () => {
+    const gateJson = JSON.stringify(gateConfigFor({ tekton_path: '~/Tekton' }));
+    return [
+      send(keyAdd, KEY),
+      send(keyRemove, { keep: ed25519Blob(1), drop: ed25519Blob(2) }),
+      send(restrict, { key: KEY, gateJson }),
+    ];
+  };
+  afterAll(() => rmSync(file, { force: true }));
+
+  it('a symlinked or hard-linked authorized_keys is never rewritten through the gate: the link would be cut loose', () => {
+    writeFileSync(managed, `ssh-ed25519 ${ed25519Blob(3)} owner\n`);
+    symlinkSync(managed, file);
+    for (const line of lines())
+      expect(reason(line)).toMatch(
+        new RegExp(`^script (key-add|key-remove|restrict-v2): ${file} is a symlink \\(a file managed elsewhere\\)`),
+      );
+    rmSync(file);
+    linkSync(managed, file);
+    for (const line of lines()) expect(reason(line)).toMatch(/authorized_keys has other hard links/);
+    rmSync(file);
+    // a plain file (or none yet): the scripts run, as before
+    writeFileSync(file, `ssh-ed25519 ${ed25519Blob(3)} owner\n`);
+    for (const line of lines()) expect(kind(line)).toBe('script');
+    rmSync(file);
+    for (const line of lines()) expect(kind(line)).toBe('script');
   });
 });
 
