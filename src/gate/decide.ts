@@ -108,7 +108,8 @@ export function decide(line: string | undefined, policy: GatePolicy): GateDecisi
       ...(checked.notes !== undefined ? { notes: checked.notes } : {}),
     };
   }
-  return { kind: 'refuse', reason: `${JSON.stringify(first)} is not one of till's operations` };
+  const named = first.length > 80 ? `${first.slice(0, 80)}…` : first;
+  return { kind: 'refuse', reason: `${JSON.stringify(named)} is not one of till's operations` };
 }
 
 /** A real folder, not a symlink (lstat): what a prepare would adopt as the first release. */

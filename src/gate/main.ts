@@ -19,6 +19,9 @@ import { lockRoot } from './lock.js';
 /** gate.log and gate.log.1 together stay under about 2 × this. */
 export const GATE_LOG_MAX_BYTES = 512 * 1024;
 
+/** The most characters of a decision a log line keeps (the rest is cut, marked with …). */
+export const GATE_LOG_MAX_LINE = 1024;
+
 /**
  * Appends one timestamped line to the gate log, first renaming a log it would take past
  * GATE_LOG_MAX_BYTES to `<log>.1` (replacing the older one). A control character in the
@@ -31,7 +34,10 @@ export function appendGateLog(file: string, message: string, now = new Date()): 
   const escaped = message.replace(/[\x00-\x1f\x7f-\x9f]/g, (c) =>
     c < ' ' ? JSON.stringify(c).slice(1, -1) : `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`,
   );
-  const text = `${now.toISOString()} ${escaped}\n`;
+  // Bounded: a reason may quote what the client sent (a first word of 256 KiB), and ten
+  // such lines would otherwise push every earlier decision out of both files.
+  const cut = escaped.length > GATE_LOG_MAX_LINE ? `${escaped.slice(0, GATE_LOG_MAX_LINE)}…` : escaped;
+  const text = `${now.toISOString()} ${cut}\n`;
   mkdirSync(posix.dirname(file), { recursive: true, mode: 0o700 });
   let size = 0;
   try {

@@ -1,7 +1,7 @@
 import { mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { appendGateLog, GATE_LOG_MAX_BYTES } from '../../src/gate/main.js';
+import { appendGateLog, GATE_LOG_MAX_BYTES, GATE_LOG_MAX_LINE } from '../../src/gate/main.js';
 
 const home = mkdtempSync('/tmp/t-unit-glog-');
 afterAll(() => rmSync(home, { recursive: true, force: true }));
@@ -31,6 +31,23 @@ describe("the gate's log writer", () => {
     appendGateLog(c1, 'x\x7f\u0080\u0085\u009b2J\u009d0;forged\u009c\u00a0é', at);
     expect(readFileSync(c1, 'utf8')).toBe(
       '2026-12-07T03:00:00.000Z x\\u007f\\u0080\\u0085\\u009b2J\\u009d0;forged\\u009c\u00a0é\n',
+    );
+  });
+
+  it('keeps at most GATE_LOG_MAX_LINE characters of a decision: ten long refusals cannot push the log out', () => {
+    const file = join(home, 'd', 'gate.log');
+    const at = new Date('2026-12-07T03:00:00.000Z');
+    appendGateLog(file, 'allowed deploy-switch-v5 from 127.0.0.1', at);
+    const long = `refused from 127.0.0.1: ${JSON.stringify('x' + 'A'.repeat(120_000))} is not one of till's operations`;
+    for (let i = 0; i < 10; i += 1) appendGateLog(file, long, at);
+    const lines = readFileSync(file, 'utf8').split('\n').filter(Boolean);
+    expect(lines).toHaveLength(11);
+    expect(lines[0]).toBe('2026-12-07T03:00:00.000Z allowed deploy-switch-v5 from 127.0.0.1');
+    expect(lines[1]).toBe(`2026-12-07T03:00:00.000Z ${long.slice(0, GATE_LOG_MAX_LINE)}…`);
+    // a line that escapes to more than the bound is cut after escaping
+    appendGateLog(file, '\x1b'.repeat(2000), at);
+    expect(readFileSync(file, 'utf8').split('\n').filter(Boolean).pop()).toBe(
+      `2026-12-07T03:00:00.000Z ${'\\u001b'.repeat(GATE_LOG_MAX_LINE / 6 + 1).slice(0, GATE_LOG_MAX_LINE)}…`,
     );
   });
 

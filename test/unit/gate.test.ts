@@ -644,7 +644,9 @@ describe('decide: the edges', () => {
 
   it('reads a command of up to 256 KiB, and refuses one byte more unread', () => {
     const at = (n: number) => `x${'y'.repeat(n - 1)}`;
-    expect(reason(at(256 * 1024))).toBe(`"${at(256 * 1024)}" is not one of till's operations`);
+    // read whole, named by its first 80 characters (a reason is logged and shown)
+    expect(reason(at(256 * 1024))).toBe(`"${at(80)}…" is not one of till's operations`);
+    expect(reason(at(80))).toBe(`"${at(80)}" is not one of till's operations`);
     expect(reason(at(256 * 1024 + 1))).toBe('command longer than 262144 bytes');
     expect(reason(`é${'y'.repeat(256 * 1024 - 1)}`)).toBe('command longer than 262144 bytes'); // bytes, not characters
   });
