@@ -743,8 +743,16 @@ describe(
       switch (name) {
         case 'deploy root':
           return fc.constantFrom('~/app', join(r.host.home, 'app'), '~/app/');
-        case 'remote path':
-          return fc.constantFrom('~/app', '~/.ssh', '/etc', '~/app.till/releases', '/tmp');
+        case 'probe path':
+          return fc.constantFrom(
+            '~/app',
+            join(r.host.home, 'app'),
+            '~/app/',
+            '~/.ssh',
+            '/etc',
+            '~/app.till/releases',
+            '/tmp',
+          );
         case 'release id':
           return id;
         case 'release id or empty':
