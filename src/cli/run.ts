@@ -1,5 +1,6 @@
 import { CommanderError } from 'commander';
 import { DiskFullError, ExitCode, isDiskFull, permissionError, TillError } from '../core/errors.js';
+import { onLockWait } from '../core/lock-notice.js';
 import { resolveTillHome } from '../core/paths.js';
 import { createCli } from './context.js';
 import { finishJournal, installJournal } from './journal.js';
@@ -22,6 +23,10 @@ export async function runCli(argv: string[]): Promise<number> {
     writeFd(1, `${versionReport()}\n`);
     return ExitCode.ok;
   }
+  // A wait for another till's lock (or one a killed till left, until it is stale) is said, never silent.
+  onLockWait((lock) =>
+    writeFd(2, `till: waiting for ${lock}: another till holds it (one a killed till left is taken after 15 s)\n`),
+  );
   const { parsed, rest } = splitAtDoubleDash(argv);
   const cli = createCli(rest);
   const { createProgram, helpRequestArgv } = await import('./program.js');

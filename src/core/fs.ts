@@ -1,7 +1,38 @@
 import { randomBytes } from 'node:crypto';
-import { accessSync } from 'node:fs';
+import {
+  accessSync,
+  mkdir as mkdirCallback,
+  mkdirSync,
+  realpath,
+  realpathSync,
+  rmdir,
+  rmdirSync,
+  stat as statCallback,
+  statSync,
+  utimes,
+  utimesSync,
+} from 'node:fs';
 import { chmod, chown, open, readdir, rename, rm, stat } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
+
+/**
+ * The fs given to proper-lockfile (its `fs` option): only the calls it makes. Given
+ * node:fs itself (its default, once the build replaced graceful-fs), its sync adapter
+ * copies every property of it (`{ ...fs }`), which reads `fs.ReadStream` and so loads
+ * Node's streams and fs/promises: ~1.5 ms at the journal's locked write after every command.
+ */
+export const LOCK_FS = {
+  mkdir: mkdirCallback,
+  mkdirSync,
+  realpath,
+  realpathSync,
+  rmdir,
+  rmdirSync,
+  stat: statCallback,
+  statSync,
+  utimes,
+  utimesSync,
+};
 
 /**
  * Whether a path exists: the file itself is read later, with its own errors. A path that

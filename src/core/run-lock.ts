@@ -2,7 +2,7 @@ import { mkdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import lockfile from 'proper-lockfile';
 import { errorMessage, FailedError } from './errors.js';
-import { LOCK_FS } from './lock-fs.js';
+import { LOCK_FS } from './fs.js';
 import type { TillPaths } from './paths.js';
 
 /** Is a run of `name` going on now (its lock held and fresh)? For callers that would rather wait than fail. */
@@ -34,7 +34,7 @@ export async function withRunLock<T>(paths: TillPaths, name: string, what: strin
   } catch (err) {
     if ((err as NodeJS.ErrnoException).code === 'ELOCKED') {
       throw new FailedError(
-        `another ${what} is running on this TILL_HOME (lock ${target}.lock); this one did nothing. Run it again when that one has ended`,
+        `another ${what} is running on this TILL_HOME (lock ${target}.lock); this one did nothing. Run it again when that one has ended (a lock a killed run left is free 30 s after it died)`,
       );
     }
     throw new FailedError(`could not take the lock ${target}.lock: ${errorMessage(err)}`);

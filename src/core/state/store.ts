@@ -2,8 +2,8 @@ import { createHash, createHmac, randomBytes } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { mkdir } from 'node:fs/promises';
 import { basename, dirname } from 'node:path';
-import { removeStaleTemps, writeFileAtomic } from '../fs.js';
-import { LOCK_FS } from '../lock-fs.js';
+import { LOCK_FS, removeStaleTemps, writeFileAtomic } from '../fs.js';
+import { noticeLockWait } from '../lock-notice.js';
 import type * as z from 'zod';
 import { asWriteError, DiskFullError, isDiskFull, StateError, errorMessage } from '../errors.js';
 
@@ -355,6 +355,7 @@ export class JsonFileStore<S extends z.ZodType> {
  * till uses); `state.compromised` turns true when another process took it over as stale.
  */
 async function lockFile(file: string, state: { compromised: boolean }): Promise<() => Promise<void>> {
+  const waited = noticeLockWait(`${file}.lock`);
   try {
     // Loaded here: proper-lockfile brings graceful-fs, which patches fs as it loads.
     const { default: lockfile } = await import('proper-lockfile');
@@ -375,6 +376,8 @@ async function lockFile(file: string, state: { compromised: boolean }): Promise<
       `could not lock ${file}: ${errorMessage(err)}`,
       `another till may be running; if none is, remove ${file}.lock`,
     );
+  } finally {
+    waited();
   }
 }
 
