@@ -93,7 +93,7 @@ export function decide(line: string | undefined, policy: GatePolicy): GateDecisi
     const root = rootOf(entry, texts, policy);
     if (root !== undefined && entry.name.startsWith('deploy-prepare') && isPlainFolder(root))
       return { kind: 'refuse', reason: `script ${entry.name}: ${adoptRefusal(root)}` };
-    const keys = KEY_FILE_SCRIPTS.has(entry.name) ? keyFileProblem(policy.home) : undefined;
+    const keys = KEY_FILE_SCRIPTS.has(entry.name) ? keyFileProblem(policy.home, entry.name) : undefined;
     if (keys !== undefined) return { kind: 'refuse', reason: `script ${entry.name}: ${keys}` };
     return { kind: 'script', name: entry.name, script, args: texts, ...(root ? { root } : {}) };
   }
@@ -141,7 +141,7 @@ const KEY_FILE_SCRIPTS: ReadonlySet<string> = new Set(['key-add', 'key-remove', 
  * Renaming a new file over it would cut it loose from that file: a revocation there would
  * no longer reach this host, for till's key and any key it added.
  */
-export function keyFileProblem(home: string): string | undefined {
+export function keyFileProblem(home: string, script: string): string | undefined {
   const file = posix.join(home, '.ssh', 'authorized_keys');
   let st;
   try {
@@ -149,10 +149,14 @@ export function keyFileProblem(home: string): string | undefined {
   } catch {
     return undefined; // none yet: the scripts say so themselves
   }
+  const instead =
+    script === 'restrict-v2'
+      ? "edit ~/.till/gate.json and till's key line on this host by hand"
+      : "change till's key line on this host by hand (the old key stays authorized until then)";
   if (st.isSymbolicLink())
-    return `${file} is a symlink (a file managed elsewhere): rewriting it would replace the link with a copy; change till's key on this host by hand (docs/gate.md)`;
+    return `${file} is a symlink (a file managed elsewhere): rewriting it would replace the link with a copy; ${instead} (docs/gate.md)`;
   if (st.nlink > 1)
-    return `${file} has other hard links (a file managed elsewhere): rewriting it would cut it loose from them; change till's key on this host by hand (docs/gate.md)`;
+    return `${file} has other hard links (a file managed elsewhere): rewriting it would cut it loose from them; ${instead} (docs/gate.md)`;
   return undefined;
 }
 

@@ -7,6 +7,7 @@ import type { HostEntry } from '../core/state/hosts.js';
 import { formatHostSpec } from '../core/validate.js';
 import { buildSshArgs } from '../ssh/args.js';
 import { DEFAULT_CONNECT_TIMEOUT } from '../ssh/config.js';
+import { NOT_A_DEPLOY_ROOT } from '../protocol/args.js';
 import { REMOTE_TILL } from '../protocol/host.js';
 import { doctor, parseProbe, PROBE_MARK, type ProbeOutput } from '../protocol/probes.js';
 import { gateRefusal } from '../protocol/wire.js';
@@ -229,7 +230,7 @@ export function checkSshProbe(p: SshProbeInput): DoctorCheck[] {
         skip('disk', 'the gate refused the probe'),
       ];
     }
-    if (refused.includes('is not a deploy root of ~/.till/gate.json')) {
+    if (refused.includes(NOT_A_DEPLOY_ROOT)) {
       // Through the gate a probe looks only at a deploy root; a deploy there is refused too.
       return [
         hostKey,

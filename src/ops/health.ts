@@ -10,6 +10,7 @@ import {
 } from '../core/state/health.js';
 import { raiseTo, type HostEntry } from '../core/state/hosts.js';
 import { formatBytes, formatThreshold, type SizeThreshold } from '../core/units.js';
+import { NOT_A_DEPLOY_ROOT } from '../protocol/args.js';
 import { health, HEALTH_PING, HEALTH_PONG, textOf, type HealthProbe } from '../protocol/probes.js';
 import { noAnswer, remoteFailure } from '../ssh/outcome.js';
 import { runScript } from '../ssh/run-script.js';
@@ -285,7 +286,9 @@ export function healthJob(paths: TillPaths, opts: HealthJobOptions): HostJob<Hea
       return { ok: false, failure, ...base, data: downSnapshot(new Date(), failure.message, failure.kind) };
     if (failure || !run.value) {
       // The remote's own words, cleaned: they reach terminals and pages.
-      const message = failure?.message ?? 'no report';
+      const message = run.refused?.includes(NOT_A_DEPLOY_ROOT)
+        ? `tekton_path ${entry.tekton_path} is not a deploy root of the host's ~/.till/gate.json: through the gate, health looks only at those (see till host doctor ${name})`
+        : (failure?.message ?? 'no report');
       const data: HealthSnapshot = {
         ...downSnapshot(new Date(), ''),
         up: true,

@@ -261,6 +261,9 @@ export function wideningOf(
 
 // ---------------------------------------------------------------- the types
 
+/** How a gate's refusal names a path that is not one of gate.json's deploy roots (health and doctor look for it). */
+export const NOT_A_DEPLOY_ROOT = 'is not a deploy root of ~/.till/gate.json';
+
 const deployRoot = type('deploy root', (v, policy) => {
   const problem = deployPathProblem(v, policy?.home);
   if (problem !== undefined) return `deploy path ${show(v)}: ${problem}`;
@@ -269,7 +272,7 @@ const deployRoot = type('deploy root', (v, policy) => {
   const abs = expandHome(v, policy.home);
   return policy.deployRoots.includes(abs)
     ? undefined
-    : `${v} is not a deploy root of ~/.till/gate.json ("deployRoots")`;
+    : `${v} ${NOT_A_DEPLOY_ROOT} ("deployRoots")`;
 });
 
 const releaseId = matching('release id', RELEASE_ID_RE, 'a release id');
@@ -378,7 +381,7 @@ export const ARG = {
     const abs = expandHome(plainDeployPath(v), policy.home).replace(/\/+$/, '');
     return policy.deployRoots.includes(abs)
       ? undefined
-      : `${v} is not a deploy root of ~/.till/gate.json ("deployRoots"); through the gate, health and doctor look only at those`;
+      : `${v} ${NOT_A_DEPLOY_ROOT} ("deployRoots"); through the gate, health and doctor look only at those`;
   }),
   releaseId,
   releaseIdOrEmpty: orEmpty(releaseId),

@@ -29,7 +29,7 @@ import { keyAdd, restrict } from '../../src/protocol/keys.js';
 import { rollback } from '../../src/protocol/rollback.js';
 import { deploySwitch, type SwitchParams } from '../../src/protocol/switch.js';
 import { commandLine, remoteScript, type Operation } from '../../src/protocol/wire.js';
-import { closeMasters, waitUntil } from '../lab/till.js';
+import { closeMasters, till, tillOk, waitUntil } from '../lab/till.js';
 import {
   ATTACK_NOW,
   attackId,
@@ -541,7 +541,7 @@ describe('a stolen restricted key, tightest policy: the escapes are closed', { t
     unchanged();
   });
 
-  it('11. health and doctor look only at a deploy root: no probe says whether a path exists or where a link points', () => {
+  it('11. health and doctor look only at a deploy root: no probe says whether a path exists or where a link points', async () => {
     const home = r.host.home;
     // a link the owner made, whose target names something the key must not learn
     r.host.shell('mkdir -p secret-project-x && ln -sfn secret-project-x owners-link');
@@ -570,6 +570,20 @@ describe('a stolen restricted key, tightest policy: the escapes are closed', { t
       expect(ok.stdout).toMatch(name === 'doctor' ? /^TILL_DOCTOR_PATH /m : /^till_health_end=1$/m);
     }
     expect(gateLog()).toMatch(/refused.*health-v2.*owners-link is not a deploy root/);
+    // till's own host entry naming a path that is not a root: health and doctor say so in its terms
+    await tillOk(r.home, ['host', 'edit', 'h0', '--tekton-path', '~/elsewhere']);
+    try {
+      const h = await till(r.home, ['host', 'health', 'h0', '--json']);
+      expect(h.code, h.stderr).toBe(1);
+      expect(JSON.parse(h.stdout).results[0].health.reasons).toEqual([
+        "probe: tekton_path ~/elsewhere is not a deploy root of the host's ~/.till/gate.json: through the gate, health looks only at those (see till host doctor h0)",
+      ]);
+      const d = await till(r.home, ['host', 'doctor', 'h0']);
+      expect(d.code).toBe(1);
+      expect(d.stdout).toContain("tekton_path ~/elsewhere is not a deploy root of the host's ~/.till/gate.json");
+    } finally {
+      await tillOk(r.home, ['host', 'edit', 'h0', '--tekton-path', '~/app']);
+    }
     r.host.shell('rm -rf secret-project-x owners-link');
     before = outside(r.host);
     unchanged();

@@ -597,6 +597,8 @@ describe('decide: authorized_keys managed elsewhere', () => {
     rmSync(file);
     linkSync(managed, file);
     for (const line of lines()) expect(reason(line)).toMatch(/authorized_keys has other hard links/);
+    expect(reason(lines()[0]!)).toMatch(/change till's key line on this host by hand \(the old key stays authorized/);
+    expect(reason(lines()[2]!)).toMatch(/edit ~\/.till\/gate.json and till's key line on this host by hand/);
     rmSync(file);
     // a plain file (or none yet): the scripts run, as before
     writeFileSync(file, `ssh-ed25519 ${ed25519Blob(3)} owner\n`);
