@@ -270,9 +270,7 @@ const deployRoot = type('deploy root', (v, policy) => {
   if (policy === undefined) return undefined;
   // Compared as written (deployPathProblem refused a trailing slash): the script runs on this text.
   const abs = expandHome(v, policy.home);
-  return policy.deployRoots.includes(abs)
-    ? undefined
-    : `${v} ${NOT_A_DEPLOY_ROOT} ("deployRoots")`;
+  return policy.deployRoots.includes(abs) ? undefined : `${v} ${NOT_A_DEPLOY_ROOT} ("deployRoots")`;
 });
 
 const releaseId = matching('release id', RELEASE_ID_RE, 'a release id');
