@@ -26,8 +26,9 @@ export type GateDecision =
   /** A registered script: /bin/sh -c SCRIPT till ARGS…, no shell parses the line. */
   | { kind: 'script'; name: string; script: string; args: string[]; root?: string }
   /** An upload: rsync with these arguments, no shell; `notes`: what the gate changed in them, said on stderr and logged. */
-  | { kind: 'rsync'; name: string; argv: string[]; root?: string; notes?: string[] }
-  | { kind: 'refuse'; reason: string };
+  | { kind: 'rsync'; name: string; argv: string[]; root?: string; notes?: string[]; logNotes?: string[] }
+  /** `detail`: for the log only (what the key is not told). */
+  | { kind: 'refuse'; reason: string; detail?: string };
 
 export type GatePolicy = Policy & Pick<RsyncPolicy, 'realpath' | 'outwardLink'>;
 
@@ -93,19 +94,26 @@ export function decide(line: string | undefined, policy: GatePolicy): GateDecisi
     const root = rootOf(entry, texts, policy);
     if (root !== undefined && entry.name.startsWith('deploy-prepare') && isPlainFolder(root))
       return { kind: 'refuse', reason: `script ${entry.name}: ${adoptRefusal(root)}` };
+    const shared = root !== undefined ? sharedThroughLink(entry, texts, root) : undefined;
+    if (shared !== undefined) return { kind: 'refuse', reason: `script ${entry.name}: ${shared}` };
     const keys = KEY_FILE_SCRIPTS.has(entry.name) ? keyFileProblem(policy.home, entry.name) : undefined;
     if (keys !== undefined) return { kind: 'refuse', reason: `script ${entry.name}: ${keys}` };
     return { kind: 'script', name: entry.name, script, args: texts, ...(root ? { root } : {}) };
   }
   if (first === 'rsync') {
     const checked = checkRsyncServer(words, policy);
-    if (!checked.ok) return { kind: 'refuse', reason: checked.reason };
+    if (!checked.ok)
+      return {
+        kind: 'refuse',
+        reason: checked.reason,
+        ...(checked.detail !== undefined ? { detail: checked.detail } : {}),
+      };
     return {
       kind: 'rsync',
       name: checked.target === 'read' ? `rsync read of ${checked.dest}` : `rsync to ${checked.dest}`,
       argv: checked.argv,
       ...(checked.root !== undefined ? { root: checked.root } : {}),
-      ...(checked.notes !== undefined ? { notes: checked.notes } : {}),
+      ...(checked.notes !== undefined ? { notes: checked.notes, logNotes: checked.logNotes ?? checked.notes } : {}),
     };
   }
   const named = first.length > 80 ? `${first.slice(0, 80)}…` : first;
@@ -130,6 +138,35 @@ function isPlainFolder(path: string): boolean {
  */
 export function adoptRefusal(root: string): string {
   return `${root} is a folder till did not deploy (not a link to a release): the gate does not adopt it. On the host, move it aside (mv ${root} ${root}.pre-till) and deploy again, or deploy to it once with an unrestricted key before restricting it (docs/gate.md)`;
+}
+
+/**
+ * Why a script's shared paths cannot be used under `<root>.till/shared`: one passes
+ * through a symlink there (or something that is not a folder) before its last part. The
+ * switch makes each shared path with `mkdir -p`, which follows such a link: through a
+ * link the owner made (`logs -> /var/log/app`) a key could make folders wherever it
+ * leads. A shared path that is itself the owner's link stays allowed (nothing is made
+ * through it). The key is not told what it found there.
+ */
+function sharedThroughLink(entry: GateEntry, args: readonly string[], root: string): string | undefined {
+  const at = entry.args.indexOf('sharedPaths');
+  if (at === -1) return undefined;
+  const base = `${root}.till/shared`;
+  for (const s of args[at]!.split(' ').filter((p) => p !== '')) {
+    const parts = s.split('/');
+    for (let i = 1; i < parts.length; i += 1) {
+      const path = `${base}/${parts.slice(0, i).join('/')}`;
+      let st;
+      try {
+        st = lstatSync(path);
+      } catch {
+        break; // not there: mkdir -p makes real folders from here on
+      }
+      if (st.isSymbolicLink() || !st.isDirectory())
+        return `shared path ${s} passes through ${path}, which is not a plain folder (a link the owner made there is used only as a whole shared path)`;
+    }
+  }
+  return undefined;
 }
 
 /** The scripts a gate runs that rewrite ~/.ssh/authorized_keys (a new file renamed over it). */

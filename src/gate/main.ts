@@ -64,9 +64,9 @@ export function appendGateLog(file: string, message: string, now = new Date()): 
 function logLine(decision: GateDecision, line: string | undefined): string {
   const from = (process.env.SSH_CONNECTION ?? '').split(' ')[0] || 'local';
   if (decision.kind !== 'refuse')
-    return `allowed ${decision.name} from ${from}${decision.kind === 'rsync' && decision.notes ? `; ${decision.notes.join('; ')}` : ''}`;
+    return `allowed ${decision.name} from ${from}${decision.kind === 'rsync' && decision.logNotes ? `; ${decision.logNotes.join('; ')}` : ''}`;
   const shown = line === undefined ? '(none)' : JSON.stringify(line.length > 300 ? `${line.slice(0, 300)}…` : line);
-  return `refused from ${from}: ${decision.reason}; command ${shown}`;
+  return `refused from ${from}: ${decision.reason}${decision.detail !== undefined ? ` (${decision.detail})` : ''}; command ${shown}`;
 }
 
 /** Runs an allowed command on the session's stdin, stdout and stderr; its exit code (128 + n for a signal). */

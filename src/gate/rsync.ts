@@ -36,15 +36,22 @@ export type RsyncCheck =
   | {
       ok: true;
       argv: string[];
-      /** What the gate changed in the command, said on stderr and in its log (a --link-dest it did not use). */
+      /** What the gate changed in the command, said on stderr (a --link-dest it did not use). */
       notes?: string[];
+      /** The same for the gate's log, with what the key is not told (where a link leads). */
+      logNotes?: string[];
       /** An upload of the bundle or into a release, or a read of a release (`host diff`). */
       target: 'bundle' | 'deploy' | 'read';
       dest: string;
       /** The deploy root of a deploy upload (the gate holds its lock while rsync runs). */
       root?: string;
     }
-  | { ok: false; reason: string };
+  | {
+      ok: false;
+      reason: string;
+      /** For the gate's log only: what the key is not told (where a path really leads, errno text). */
+      detail?: string;
+    };
 
 /** Short options of a receiving server that write nothing outside the destination. */
 const SHORT_DEPLOY = new Set('ltprogDzncvxHSEIiWOJUdqmuy');
@@ -99,8 +106,8 @@ const LONG_VALUES = new Map<string, RegExp>([
 const DEPLOY_ONLY_VALUES = new Set(['max-delete']);
 const ID_RE = /^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$/;
 
-function refuse(reason: string): RsyncCheck {
-  return { ok: false, reason };
+function refuse(reason: string, detail?: string): RsyncCheck {
+  return { ok: false, reason, ...(detail !== undefined ? { detail } : {}) };
 }
 
 /** A path from the command line, absolute, without a shell: `~/x` and relative paths are in the home. */
@@ -163,24 +170,31 @@ function serverPath(
   return { options: words.slice(2, dot), path, place: classify(path.replace(/\/$/, ''), policy) };
 }
 
-/** Why `path` does not really lie inside `base` once symlinks are resolved (the deepest existing folder); undefined when it does. */
-function leadsOut(what: string, path: string, base: string, policy: RsyncPolicy): string | undefined {
+/**
+ * Why `path` does not really lie inside `base` once symlinks are resolved (the deepest
+ * existing folder); undefined when it does. The key is told only that; where it leads,
+ * or the error that stopped the resolution, is for the log (`detail`): otherwise a link
+ * uploaded as a release name would tell the key where any path of the home leads.
+ */
+function leadsOut(what: string, path: string, base: string, policy: RsyncPolicy): Refused | undefined {
   let real: string;
   try {
     // Without its trailing slash: `<id>/` through a dangling link would read as a missing folder
     // (resolvePath leaves at most one, posix.resolve none).
     real = policy.realpath(path.replace(/\/$/, ''));
   } catch (err) {
-    return `cannot resolve ${path}: ${(err as Error).message}`;
+    return { refusal: `${what} ${path} cannot be resolved inside ${base}`, detail: (err as Error).message };
   }
   let realBase: string;
   try {
     realBase = policy.realpath(base);
   } catch (err) {
-    return `cannot resolve ${base}: ${(err as Error).message}`;
+    return { refusal: `cannot resolve ${base}`, detail: (err as Error).message };
   }
-  return inside(real, realBase) ? undefined : `${what} ${path} leads out of ${base} (to ${real})`;
+  return inside(real, realBase) ? undefined : { refusal: `${what} ${path} leads out of ${base}`, detail: `to ${real}` };
 }
+
+type Refused = { refusal: string; detail: string };
 
 /** What options one form of rsync server command takes (checkOptions). */
 interface OptionSpec {
@@ -332,7 +346,7 @@ export function checkRsyncServer(words: readonly Word[], policy: RsyncPolicy): R
   // The deepest existing folder on the way must really be inside the allowed one.
   for (const [what, path] of [['rsync destination', dest], ...linkDests.map((l) => ['--link-dest', l])] as const) {
     const out = leadsOut(what, path, kind.base, policy);
-    if (out !== undefined) return refuse(out);
+    if (out !== undefined) return refuse(out.refusal, out.detail);
   }
   // rsync looks each file up under a --link-dest folder by its path, and the kernel
   // follows a symlinked folder on the way: a release holding `a -> ~/.ssh` would let an
@@ -341,6 +355,7 @@ export function checkRsyncServer(words: readonly Word[], policy: RsyncPolicy): R
   // A link-dest tree with a symlink to a folder outside the deploy root's releases and
   // shared folders is not used: the upload still works, sending whole files.
   const notes: string[] = [];
+  const logNotes: string[] = [];
   let argv = checked.argv;
   if (linkDests.length > 0) {
     // By real path as well: a release's name may be a symlink an upload made (to another
@@ -350,7 +365,7 @@ export function checkRsyncServer(words: readonly Word[], policy: RsyncPolicy): R
     for (const linked of linkDests) {
       const real = policy.realpath(linked.replace(/\/+$/, ''));
       if (real !== `${realBase}/${posix.basename(linked)}` || real === ownReal)
-        return refuse(`--link-dest ${linked} is not another release of ${kind.base} (it is ${real})`);
+        return refuse(`--link-dest ${linked} is not another release of ${kind.base}`, `it is ${real}`);
     }
     const within: string[] = [];
     for (const folder of [kind.base, `${kind.root!}.till/shared`]) {
@@ -364,13 +379,18 @@ export function checkRsyncServer(words: readonly Word[], policy: RsyncPolicy): R
       const out = policy.outwardLink(linked, within);
       if (out === undefined) continue;
       argv = argv.filter((a) => a !== `--link-dest=${linked}`);
-      notes.push(`--link-dest ${linked} not used: ${out} leads out of the deploy root's folders; files are sent whole`);
+      notes.push(
+        `--link-dest ${linked} not used: it holds a link out of the deploy root's folders (or a folder the gate cannot look through); files are sent whole`,
+      );
+      logNotes.push(
+        `--link-dest ${linked} not used: ${out} leads out of the deploy root's folders; files are sent whole`,
+      );
     }
   }
   return {
     ok: true,
     argv: ['--server', ...argv, '.', dest],
-    ...(notes.length > 0 ? { notes } : {}),
+    ...(notes.length > 0 ? { notes, logNotes } : {}),
     target: kind.target,
     dest,
     ...(kind.root !== undefined ? { root: kind.root } : {}),
@@ -430,7 +450,7 @@ export function checkRsyncSender(words: readonly Word[], policy: RsyncPolicy): R
       'downloads (rsync --sender) are not allowed: a read of a release must be a dry run (-n), which sends no content',
     );
   const out = leadsOut('rsync source', source, kind.base, policy);
-  if (out !== undefined) return refuse(out);
+  if (out !== undefined) return refuse(out.refusal, out.detail);
   return {
     ok: true,
     argv: ['--server', '--sender', ...checked.argv, '.', source],

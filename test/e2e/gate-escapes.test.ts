@@ -334,9 +334,9 @@ describe('a stolen restricted key, tightest policy: the escapes are closed', { t
     const empty = tree('empty', {});
     const del = r.key.rsync(['-r', '--delete', `${empty}/`, `HOST:app.till/releases/${id(8)}/up/`]);
     expect(del.status).not.toBe(0);
-    expect(del.stderr).toMatch(
-      /till gate: refused: rsync destination .*\/up\/? leads out of .*releases \(to .*releases\)/,
-    );
+    expect(del.stderr).toMatch(/till gate: refused: rsync destination .*\/up\/? leads out of .*releases\n/);
+    // where it leads is for the owner's log, not the key
+    expect(gateLog()).toMatch(/refused from .*: rsync destination .*\/up\/? leads out of .*releases \(to .*releases\)/);
     const link = r.key.rsync(['-r', `--link-dest=../${id(8)}/up`, `${planted}/`, `HOST:app.till/releases/${id(6)}/`]);
     expect(link.stderr).toMatch(/till gate: refused: --link-dest .*\/up" is not another release/);
     expect(list()).toEqual(listBefore);
@@ -435,8 +435,12 @@ describe('a stolen restricted key, tightest policy: the escapes are closed', { t
     ] as const) {
       const up = linkedUpload(bait, rid(from), rid(n));
       expect(up.status, up.stderr).toBe(0);
-      expect(up.stderr).toMatch(
-        new RegExp(`till gate: --link-dest .*/${rid(from)} not used: .*/${rid(from)}/(a -> .*/\\.ssh|d \\(EACCES\\))`),
+      expect(up.stderr).toContain(
+        `--link-dest ${releases()}/${rid(from)} not used: it holds a link out of the deploy root's folders (or a folder the gate cannot look through)`,
+      );
+      expect(up.stderr).not.toMatch(/\.ssh|EACCES/);
+      expect(gateLog()).toMatch(
+        new RegExp(`--link-dest .*/${rid(from)} not used: .*/${rid(from)}/(a -> .*/\\.ssh|d \\(EACCES\\))`),
       );
     }
     expect(statSync(ak).nlink).toBe(1);
@@ -480,7 +484,8 @@ describe('a stolen restricted key, tightest policy: the escapes are closed', { t
     });
     const up = linkedUpload(bait, cid(2), cid(3));
     expect(up.status, up.stderr).toBe(0);
-    expect(up.stderr).toMatch(new RegExp(`till gate: --link-dest .*/${cid(2)} not used: .*/${cid(1)}/x -> .*/\\.ssh`));
+    expect(up.stderr).toMatch(new RegExp(`till gate: --link-dest .*/${cid(2)} not used: it holds a link out`));
+    expect(gateLog()).toMatch(new RegExp(`--link-dest .*/${cid(2)} not used: .*/${cid(1)}/x -> .*/\\.ssh`));
     expect(statSync(ak).nlink).toBe(1);
     expect(statSync(join(releases(), cid(3), 's/x/authorized_keys')).ino).not.toBe(statSync(ak).ino);
     // a release name that is itself a link (here to the upload's own release)
@@ -490,7 +495,10 @@ describe('a stolen restricted key, tightest policy: the escapes are closed', { t
     const own = r.key.rsync(['-r', `--link-dest=../${cid(5)}`, `${bait}/`, `HOST:app.till/releases/${cid(4)}/`]);
     expect(own.status).not.toBe(0);
     expect(own.stderr).toMatch(
-      new RegExp(`till gate: refused: --link-dest .*/${cid(5)} is not another release of .* \\(it is .*/${cid(4)}\\)`),
+      new RegExp(`till gate: refused: --link-dest .*/${cid(5)} is not another release of \\S+\\n`),
+    );
+    expect(gateLog()).toMatch(
+      new RegExp(`refused from .*: --link-dest .*/${cid(5)} is not another release of .* \\(it is .*/${cid(4)}\\)`),
     );
     unchanged();
   });
@@ -633,6 +641,42 @@ describe('a stolen restricted key, tightest policy: the escapes are closed', { t
       `rm -rf app app.till/releases/${adopt} .ssh/owner_id .ssh/owner_id.pub && { [ ! -e app.saved ] && [ ! -L app.saved ] || mv app.saved app; }`,
     );
     before = outside(r.host);
+  });
+
+  it("14. a switch makes no folder through the owner's link in <root>.till/shared, and no refusal tells the key where a path leads", () => {
+    const home = r.host.home;
+    r.host.shell('rm -rf app.till/lock && mkdir -p owner-logs secret-proj && ln -sfn ~/secret-proj proj-link');
+    expect(prepare(rid(9)).status).toBe(0);
+    r.host.shell(`ln -sfn ${home}/owner-logs app.till/shared/logs`);
+    before = outside(r.host);
+    expect(
+      r.key.rsync(['-r', `${tree('s14', { 'index.html': 'x\n' })}/`, `HOST:app.till/releases/${rid(9)}.partial/`])
+        .status,
+    ).toBe(0);
+    const sw = switchTo(9, { id: rid(9), shared: ['logs/made-by-key/deeper'] });
+    expect(sw.status).toBe(1);
+    expect(sw.stderr).toContain(
+      `till gate: refused: script deploy-switch-v5: shared path logs/made-by-key/deeper passes through ${home}/app.till/shared/logs, which is not a plain folder`,
+    );
+    expect(existsSync(join(home, 'owner-logs/made-by-key'))).toBe(false);
+    // a link uploaded as a release name, then uploads through it: refused without where it leads
+    const zz = tree('s14-link', {}, { zzhome: home });
+    expect(r.key.rsync(['-l', join(zz, 'zzhome'), 'HOST:app.till/releases/zzhome']).status).toBe(0);
+    for (const [dest, leak] of [
+      ['zzhome/proj-link/x/', 'secret-proj'],
+      ['zzhome/.ssh/authorized_keys/x/', 'ENOTDIR'],
+    ] as const) {
+      const up = r.key.rsync(['-r', `${tree('s14', { 'index.html': 'x\n' })}/`, `HOST:app.till/releases/${dest}`]);
+      expect(up.status, dest).not.toBe(0);
+      expect(up.stderr).toMatch(/till gate: refused: rsync destination \S+ (leads out of|cannot be resolved inside) /);
+      expect(up.stderr).not.toContain(leak);
+    }
+    expect(gateLog()).toContain('secret-proj'); // the owner's log says where
+    r.host.shell(
+      `rm -rf app.till/lock app.till/releases/${rid(9)}.partial app.till/releases/zzhome app.till/shared/logs owner-logs secret-proj proj-link`,
+    );
+    before = outside(r.host);
+    unchanged();
   });
 
   it('13. an authorized_keys managed elsewhere (a symlink) is never replaced by a copy: revoking the key there still works', () => {

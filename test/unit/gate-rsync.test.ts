@@ -30,9 +30,10 @@ const check = (line: string, policy = policyWith()) => {
   if (!split.ok) throw new Error(split.reason);
   return checkRsyncServer(split.words, policy);
 };
+/** The refusal as the key reads it, then what only the gate's log adds (where a path leads). */
 const why = (line: string, policy = policyWith()) => {
   const r = check(line, policy);
-  return r.ok ? `allowed: ${r.argv.join(' ')}` : r.reason;
+  return r.ok ? `allowed: ${r.argv.join(' ')}` : `${r.reason}${r.detail !== undefined ? ` [log: ${r.detail}]` : ''}`;
 };
 const argv = (line: string, policy = policyWith()) => {
   const r = check(line, policy);
@@ -319,11 +320,11 @@ describe('--link-dest', () => {
       [`${REL}/r0`, `${REL}/r0`],
     ] as const)
       expect(why(`rsync --server --link-dest ../r1 . ${REL}/r2.partial`, policyWith({ [`${REL}/r1`]: to })), to).toBe(
-        `--link-dest ${REL}/r1 is not another release of ${REL} (it is ${real})`,
+        `--link-dest ${REL}/r1 is not another release of ${REL} [log: it is ${real}]`,
       );
     // the upload's own release a link to the linked one
     expect(why(`rsync --server --link-dest ../r1 . ${REL}/r2/`, policyWith({ [`${REL}/r2`]: `${REL}/r1` }))).toBe(
-      `--link-dest ${REL}/r1 is not another release of ${REL} (it is ${REL}/r1)`,
+      `--link-dest ${REL}/r1 is not another release of ${REL} [log: it is ${REL}/r1]`,
     );
   });
 
@@ -345,7 +346,11 @@ describe('--link-dest', () => {
     expect(r).toEqual({
       ok: true,
       argv: ['--server', '-logDtprze.iLsfxCIvu', `--link-dest=${REL}/r0`, '.', `${REL}/r2.partial`],
+      // the key is told that a link leads out, the log where it leads
       notes: [
+        `--link-dest ${REL}/r1 not used: it holds a link out of the deploy root's folders (or a folder the gate cannot look through); files are sent whole`,
+      ],
+      logNotes: [
         `--link-dest ${REL}/r1 not used: ${REL}/r1/a -> /h/.ssh leads out of the deploy root's folders; files are sent whole`,
       ],
       target: 'deploy',
@@ -368,17 +373,17 @@ describe('symlinks on the way', () => {
   it('the destination must really lie in the releases folder', () => {
     const out = policyWith({ [`${REL}/evil`]: '/h/.ssh' });
     expect(why(`rsync --server -r . ${REL}/evil/x`, out)).toBe(
-      `rsync destination ${REL}/evil/x leads out of ${REL} (to /h/.ssh/x)`,
+      `rsync destination ${REL}/evil/x leads out of ${REL} [log: to /h/.ssh/x]`,
     );
     expect(why(`rsync --server -r . ${REL}/evil`, out)).toBe(
-      `rsync destination ${REL}/evil leads out of ${REL} (to /h/.ssh)`,
+      `rsync destination ${REL}/evil leads out of ${REL} [log: to /h/.ssh]`,
     );
     // a releases folder that is itself a symlink: what counts is where it really is
     const moved = policyWith({ '/h/T.till': '/data/T.till' });
     expect(check(`rsync --server -r . ${REL}/r2`, moved).ok).toBe(true);
     const lib = policyWith({ '/h/.till/lib/till-1.mjs': '/h/.bashrc' });
     expect(why('rsync --server . .till/lib/till-1.mjs', lib)).toBe(
-      'rsync destination /h/.till/lib/till-1.mjs leads out of /h/.till/lib (to /h/.bashrc)',
+      'rsync destination /h/.till/lib/till-1.mjs leads out of /h/.till/lib [log: to /h/.bashrc]',
     );
     const prefix = policyWith({ [`${REL}/r2`]: `${REL}X/r2` });
     expect(why(`rsync --server -r . ${REL}/r2`, prefix)).toMatch(/leads out of/);
@@ -388,27 +393,27 @@ describe('symlinks on the way', () => {
     // there would land beside the releases, and --delete would remove them
     const self = policyWith({ [`${REL}/r1/up`]: REL });
     expect(why(`rsync --server -r --delete . ${REL}/r1/up`, self)).toBe(
-      `rsync destination ${REL}/r1/up leads out of ${REL} (to ${REL})`,
+      `rsync destination ${REL}/r1/up leads out of ${REL} [log: to ${REL}]`,
     );
   });
 
   it('so must every --link-dest', () => {
     const self = policyWith({ [`${REL}/r1`]: REL });
     expect(why(`rsync --server --link-dest ../r1 . ${REL}/r2`, self)).toBe(
-      `--link-dest ${REL}/r1 leads out of ${REL} (to ${REL})`,
+      `--link-dest ${REL}/r1 leads out of ${REL} [log: to ${REL}]`,
     );
     const out = policyWith({ [`${REL}/evil`]: '/h/.ssh' });
     expect(why(`rsync --server --link-dest ../r1 --link-dest ../evil . ${REL}/r2`, out)).toBe(
-      `--link-dest ${REL}/evil leads out of ${REL} (to /h/.ssh)`,
+      `--link-dest ${REL}/evil leads out of ${REL} [log: to /h/.ssh]`,
     );
   });
 
   it('a path that cannot be resolved is refused, naming it', () => {
     expect(why(`rsync --server -r . ${REL}/d/x`, policyWith({ [`${REL}/d`]: 'throw' }))).toBe(
-      `cannot resolve ${REL}/d/x: ${REL}/d is a dangling symlink`,
+      `rsync destination ${REL}/d/x cannot be resolved inside ${REL} [log: ${REL}/d is a dangling symlink]`,
     );
     expect(why(`rsync --server -r . ${REL}/r2`, policyWith({ [REL]: 'throw' }))).toBe(
-      `cannot resolve ${REL}/r2: ${REL} is a dangling symlink`,
+      `rsync destination ${REL}/r2 cannot be resolved inside ${REL} [log: ${REL} is a dangling symlink]`,
     );
     const baseOnly: RsyncPolicy = {
       ...policyWith(),
@@ -417,9 +422,9 @@ describe('symlinks on the way', () => {
         return p;
       },
     };
-    expect(why(`rsync --server -r . ${REL}/r2`, baseOnly)).toBe(`cannot resolve ${REL}: gone`);
+    expect(why(`rsync --server -r . ${REL}/r2`, baseOnly)).toBe(`cannot resolve ${REL} [log: gone]`);
     expect(why(`rsync --server --link-dest ../d . ${REL}/r2`, policyWith({ [`${REL}/d`]: 'throw' }))).toBe(
-      `cannot resolve ${REL}/d: ${REL}/d is a dangling symlink`,
+      `--link-dest ${REL}/d cannot be resolved inside ${REL} [log: ${REL}/d is a dangling symlink]`,
     );
   });
 });
@@ -478,7 +483,7 @@ describe('a destination with a trailing slash', () => {
   it('is resolved without it: a symlinked release with a slash still leads out', () => {
     const out = policyWith({ [`${REL}/evil`]: '/h/.ssh' });
     expect(why(`rsync --server -r . ${REL}/evil/`, out)).toBe(
-      `rsync destination ${REL}/evil/ leads out of ${REL} (to /h/.ssh)`,
+      `rsync destination ${REL}/evil/ leads out of ${REL} [log: to /h/.ssh]`,
     );
   });
 });
@@ -629,13 +634,13 @@ describe('a read (rsync --server --sender)', () => {
   it('the source must really lie in the releases folder', () => {
     const out = policyWith({ [`${REL}/evil`]: '/h/.ssh' });
     expect(why(`rsync --server --sender -n . ${REL}/evil/`, out)).toBe(
-      `rsync source ${REL}/evil/ leads out of ${REL} (to /h/.ssh)`,
+      `rsync source ${REL}/evil/ leads out of ${REL} [log: to /h/.ssh]`,
     );
     expect(why(`rsync --server --sender -nr . ${REL}/evil/id_ed25519`, out)).toBe(
-      `rsync source ${REL}/evil/id_ed25519 leads out of ${REL} (to /h/.ssh/id_ed25519)`,
+      `rsync source ${REL}/evil/id_ed25519 leads out of ${REL} [log: to /h/.ssh/id_ed25519]`,
     );
     expect(why(`rsync --server --sender -n . ${REL}/d/x`, policyWith({ [`${REL}/d`]: 'throw' }))).toBe(
-      `cannot resolve ${REL}/d/x: ${REL}/d is a dangling symlink`,
+      `rsync source ${REL}/d/x cannot be resolved inside ${REL} [log: ${REL}/d is a dangling symlink]`,
     );
     // a releases folder that is itself a symlink: what counts is where it really is
     expect(check(`rsync --server --sender -n . ${REL}/r2`, policyWith({ '/h/T.till': '/data/T.till' })).ok).toBe(true);

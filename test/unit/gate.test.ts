@@ -101,6 +101,29 @@ describe('decide: what a restricted key may run', () => {
     hooks: { run: false, timeoutSec: 300 },
   };
 
+  it('a shared path never passes through a link (or a file) in <root>.till/shared: mkdir -p would follow it', () => {
+    const shared = join(home, 'Tekton.till/shared');
+    mkdirSync(join(shared, 'data/a'), { recursive: true });
+    writeFileSync(join(shared, 'data/file'), '');
+    symlinkSync(join(scratch, 'owner-logs'), join(shared, 'logs'));
+    symlinkSync(join(home, '.ssh'), join(shared, 'data/a/ssh'));
+    try {
+      for (const ok of [['logs'], ['data'], ['data/a/new/deeper'], ['data/a/ssh'], ['fresh/x/y'], ['data', 'logs']])
+        expect(kind(send(deploySwitch, { ...sw, shared: ok })), ok.join(' ')).toBe('script');
+      for (const [bad, through] of [
+        [['logs/x'], 'logs'],
+        [['data/a/ssh/made'], 'data/a/ssh'],
+        [['data/file/x'], 'data/file'],
+        [['data', 'logs/x/y'], 'logs'],
+      ] as const)
+        expect(reason(send(deploySwitch, { ...sw, shared: [...bad] })), bad.join(' ')).toBe(
+          `script deploy-switch-v5: shared path ${bad[bad.length - 1]} passes through ${shared}/${through}, which is not a plain folder (a link the owner made there is used only as a whole shared path)`,
+        );
+    } finally {
+      rmSync(shared, { recursive: true, force: true });
+    }
+  });
+
   it('allows every line till sends, exactly', () => {
     for (const op of [audit, sync, syncDryRun, healthLatency, cleanRemote])
       expect(kind(send(op, undefined)), op.name).toBe('exact');
@@ -466,8 +489,8 @@ describe('decide: what a restricted key may run', () => {
       ['rsync --server -te.LsfxCIvu . .till/lib/../../.ssh/authorized_keys', /not a plain path/],
       ['rsync --server -te.LsfxCIvu . ~root/.till/lib/till-1.mjs', /not a plain path/],
       ['rsync --server -rlte.LsfxCIvu . ~/Tekton.till/releases/evil/authorized_keys', /leads out of/],
-      ['rsync --server -rlte.LsfxCIvu . ~/Tekton.till/releases/dangling/x', /dangling symlink/],
-      ['rsync --server -rlte.LsfxCIvu . ~/Tekton.till/releases/dangling/', /dangling symlink/],
+      ['rsync --server -rlte.LsfxCIvu . ~/Tekton.till/releases/dangling/x', /dangling\/x cannot be resolved inside/],
+      ['rsync --server -rlte.LsfxCIvu . ~/Tekton.till/releases/dangling/', /dangling\/ cannot be resolved inside/],
       ['rsync --server -rlte.LsfxCIvu . ~/Tekton.till/releases/', /outside till's folders/],
       ['rsync --server -rlte.LsfxCIvu . ~/Tekton/x', /outside till's folders/],
       ['rsync --server -rlte.LsfxCIvu . ~/Other.till/releases/r1', /outside till's folders/],
@@ -533,7 +556,7 @@ describe('decide: what a restricted key may run', () => {
       // A release name planted as a symlink, or dangling.
       [read('-nlrce.iLsfxCIvu', '~/Tekton.till/releases/evil/'), /leads out of/],
       [read('-nlrce.iLsfxCIvu', '~/Tekton.till/releases/evil'), /leads out of/],
-      [read('-nlrce.iLsfxCIvu', '~/Tekton.till/releases/dangling/'), /dangling symlink/],
+      [read('-nlrce.iLsfxCIvu', '~/Tekton.till/releases/dangling/'), /dangling\/ cannot be resolved inside/],
       // Options that follow links, write, or hide arguments from this check.
       [read('-nLrce.iLsfxCIvu'), /-L is not allowed/],
       [read('-nkrce.iLsfxCIvu'), /-k is not allowed/],
