@@ -26,7 +26,16 @@ export type GateDecision =
   /** A registered script: /bin/sh -c SCRIPT till ARGS…, no shell parses the line. */
   | { kind: 'script'; name: string; script: string; args: string[]; root?: string }
   /** An upload: rsync with these arguments, no shell; `notes`: what the gate changed in them, said on stderr and logged. */
-  | { kind: 'rsync'; name: string; argv: string[]; root?: string; notes?: string[]; logNotes?: string[] }
+  | {
+      kind: 'rsync';
+      name: string;
+      argv: string[];
+      root?: string;
+      notes?: string[];
+      logNotes?: string[];
+      /** The release folder an upload goes into, made by the gate before rsync runs (RsyncCheck). */
+      release?: string;
+    }
   /** `detail`: for the log only (what the key is not told). */
   | { kind: 'refuse'; reason: string; detail?: string };
 
@@ -114,6 +123,7 @@ export function decide(line: string | undefined, policy: GatePolicy): GateDecisi
       argv: checked.argv,
       ...(checked.root !== undefined ? { root: checked.root } : {}),
       ...(checked.notes !== undefined ? { notes: checked.notes, logNotes: checked.logNotes ?? checked.notes } : {}),
+      ...(checked.release !== undefined ? { release: checked.release } : {}),
     };
   }
   const named = first.length > 80 ? `${first.slice(0, 80)}…` : first;

@@ -69,6 +69,21 @@ function logLine(decision: GateDecision, line: string | undefined): string {
   return `refused from ${from}: ${decision.reason}${decision.detail !== undefined ? ` (${decision.detail})` : ''}; command ${shown}`;
 }
 
+/**
+ * Makes an upload's release folder before rsync runs, under the root's lock: rsync then
+ * writes into it, and a symlink sent as the release's name lands inside as a file of the
+ * release. mkdir never follows a last component that is a link (EEXIST): a release that
+ * is already there, a folder or not, is left as it is (the checks have judged it), as is
+ * a releases folder that is missing (rsync's --mkpath makes it, as before).
+ */
+function makeRelease(path: string): void {
+  try {
+    mkdirSync(path, { mode: 0o755 });
+  } catch {
+    // already there, or no releases folder yet
+  }
+}
+
 /** Runs an allowed command on the session's stdin, stdout and stderr; its exit code (128 + n for a signal). */
 function run(decision: Exclude<GateDecision, { kind: 'refuse' }>, home: string): Promise<number> {
   const [file, args] =
@@ -129,6 +144,7 @@ export async function runGate(): Promise<number> {
     }
     for (const note of decision.kind === 'rsync' ? (decision.notes ?? []) : [])
       process.stderr.write(`till gate: ${note}\n`);
+    if (decision.kind === 'rsync' && decision.release !== undefined) makeRelease(decision.release);
     return await run(decision, home);
   } finally {
     release?.();

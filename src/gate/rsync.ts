@@ -45,6 +45,12 @@ export type RsyncCheck =
       dest: string;
       /** The deploy root of a deploy upload (the gate holds its lock while rsync runs). */
       root?: string;
+      /**
+       * An upload into a release: `<releases>/<id>`, which the gate makes a real folder
+       * (when nothing is there) before rsync starts, so that no upload can make a
+       * release's name itself a symlink (`rsync -l link HOST:…/releases/<id>`).
+       */
+      release?: string;
     }
   | {
       ok: false;
@@ -394,6 +400,7 @@ export function checkRsyncServer(words: readonly Word[], policy: RsyncPolicy): R
     target: kind.target,
     dest,
     ...(kind.root !== undefined ? { root: kind.root } : {}),
+    ...(bundle ? {} : { release: `${kind.base}/${destRelease}` }),
   };
 }
 

@@ -1,6 +1,7 @@
 import { execFileSync, type ChildProcess } from 'node:child_process';
 import {
   existsSync,
+  lstatSync,
   mkdirSync,
   mkdtempSync,
   readdirSync,
@@ -163,10 +164,10 @@ describe('a stolen restricted key, tightest policy: the escapes are closed', { t
     expect(readFileSync(join(releases(), id(1), '.env.local'), 'utf8')).toBe('ssh-ed25519 AAAA attacker\n');
     unchanged();
 
-    // b) <id>.partial uploaded as a symlink to ~/.ssh
+    // b) <id>.partial a symlink to ~/.ssh (as an upload through a gate before 2026-12-08
+    // made it: since, the gate makes the release a folder first, #14)
     expect(prepare(2).status).toBe(0);
-    const link = tree('b', {}, { partial: ssh });
-    expect(r.key.rsync(['-l', join(link, 'partial'), `HOST:app.till/releases/${id(2)}.partial`]).status).toBe(0);
+    r.host.shell(`ln -sfn ${ssh} app.till/releases/${id(2)}.partial`);
     expect(readlinkSync(join(releases(), `${id(2)}.partial`))).toBe(ssh);
     const b = switchTo(2, { shared: ['logs'] });
     expect(b.status).toBe(31);
@@ -186,7 +187,7 @@ describe('a stolen restricted key, tightest policy: the escapes are closed', { t
     // d) a release that is a symlink is never switched to
     expect(send(deployUnlock, { path: '~/app', run: 'atk' }).stdout).toMatch(/TILL_UNLOCKED/);
     const current = readlinkSync(join(r.host.home, 'app'));
-    expect(r.key.rsync(['-l', join(link, 'partial'), `HOST:app.till/releases/${id(4)}`]).status).toBe(0);
+    r.host.shell(`ln -sfn ${ssh} app.till/releases/${id(4)}`);
     const rb = send(rollback, { path: '~/app', to: id(4), lockInfo: lockInfo('rb'), now: NOW, ...RB });
     expect(rb.stdout).toMatch(/TILL_NO_SUCH/);
     expect(readlinkSync(join(r.host.home, 'app'))).toBe(current);
@@ -489,8 +490,8 @@ describe('a stolen restricted key, tightest policy: the escapes are closed', { t
     expect(statSync(ak).nlink).toBe(1);
     expect(statSync(join(releases(), cid(3), 's/x/authorized_keys')).ino).not.toBe(statSync(ak).ino);
     // a release name that is itself a link (here to the upload's own release)
-    const link = tree('chain-link', {}, { l: cid(4) });
-    expect(r.key.rsync(['-l', join(link, 'l'), `HOST:app.till/releases/${cid(5)}`]).status).toBe(0);
+    // (as an upload through a gate before 2026-12-08 made it: since, the gate makes the release a folder first)
+    r.host.shell(`ln -sfn ${cid(4)} app.till/releases/${cid(5)}`);
     r.host.shell(`mkdir -p app.till/releases/${cid(4)}`);
     const own = r.key.rsync(['-r', `--link-dest=../${cid(5)}`, `${bait}/`, `HOST:app.till/releases/${cid(4)}/`]);
     expect(own.status).not.toBe(0);
@@ -659,9 +660,15 @@ describe('a stolen restricted key, tightest policy: the escapes are closed', { t
       `till gate: refused: script deploy-switch-v5: shared path logs/made-by-key/deeper passes through ${home}/app.till/shared/logs, which is not a plain folder`,
     );
     expect(existsSync(join(home, 'owner-logs/made-by-key'))).toBe(false);
-    // a link uploaded as a release name, then uploads through it: refused without where it leads
+    // a link sent as a release's name lands inside a folder the gate made: no release name is a link
     const zz = tree('s14-link', {}, { zzhome: home });
-    expect(r.key.rsync(['-l', join(zz, 'zzhome'), 'HOST:app.till/releases/zzhome']).status).toBe(0);
+    expect(r.key.rsync(['-l', join(zz, 'zzhome'), 'HOST:app.till/releases/zznew']).status).toBe(0);
+    expect(lstatSync(join(releases(), 'zznew')).isDirectory()).toBe(true);
+    expect(readlinkSync(join(releases(), 'zznew/zzhome'))).toBe(home);
+    const state = send(deployState, { path: '~/app' });
+    expect(state.stdout).toMatch(/^TILL_DIR zznew$/m);
+    // one an older gate let an upload make: uploads through it are refused without where it leads
+    r.host.shell(`ln -sfn ${home} app.till/releases/zzhome`);
     for (const [dest, leak] of [
       ['zzhome/proj-link/x/', 'secret-proj'],
       ['zzhome/.ssh/authorized_keys/x/', 'ENOTDIR'],
@@ -673,7 +680,7 @@ describe('a stolen restricted key, tightest policy: the escapes are closed', { t
     }
     expect(gateLog()).toContain('secret-proj'); // the owner's log says where
     r.host.shell(
-      `rm -rf app.till/lock app.till/releases/${rid(9)}.partial app.till/releases/zzhome app.till/shared/logs owner-logs secret-proj proj-link`,
+      `rm -rf app.till/lock app.till/releases/${rid(9)}.partial app.till/releases/zzhome app.till/releases/zznew app.till/shared/logs owner-logs secret-proj proj-link`,
     );
     before = outside(r.host);
     unchanged();

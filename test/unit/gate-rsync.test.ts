@@ -57,6 +57,8 @@ describe('the destination', () => {
       target: 'deploy',
       dest: '/h/T.till/releases/r2/sub/',
       root: '/h/T',
+      // the release the upload goes into, which the gate makes a real folder first
+      release: '/h/T.till/releases/r2',
     });
     expect(check('rsync --server -r . /srv/app.till/releases/r2')).toMatchObject({ ok: true, root: '/srv/app' });
     expect(check('rsync --server -r . T.till/releases/a.b_c-9')).toMatchObject({ ok: true, root: '/h/T' });
@@ -356,6 +358,7 @@ describe('--link-dest', () => {
       target: 'deploy',
       dest: `${REL}/r2.partial`,
       root: '/h/T',
+      release: `${REL}/r2.partial`,
     });
     // Each tree is looked at, with the real releases and shared folders as the places links may lead.
     expect(asked).toEqual([

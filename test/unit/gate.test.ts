@@ -186,6 +186,7 @@ describe('decide: what a restricted key may run', () => {
       ],
       // an upload into a deploy root: the gate holds that root's lock while rsync runs
       root: join(home, 'Tekton'),
+      release: join(home, 'Tekton.till/releases/r2'),
     });
   });
 
