@@ -104,6 +104,12 @@ export interface AddInstallationInput {
   makeDefault?: boolean;
   /** Succeed without a change when this name is already registered at this path. */
   ifAbsent?: boolean;
+  /**
+   * Name no other installation's path or name in a refusal: a deploy's switch through a
+   * restricted key's gate runs this and prints its words back to the key, which must not
+   * learn the owner's other installations by guessing names.
+   */
+  discreet?: boolean;
 }
 
 /** Registers a directory; the first one registered becomes the default. */
@@ -126,11 +132,18 @@ export async function addInstallation(
   return installationsStore(paths).update((file) => {
     if (name in file.installations)
       throw new UsageError(
-        `installation ${name} already exists (${file.installations[name]!.path})`,
+        input.discreet
+          ? `installation ${name} already exists at another path`
+          : `installation ${name} already exists (${file.installations[name]!.path})`,
         `choose another name with --name, or: till installation remove ${name}`,
       );
     const same = Object.entries(file.installations).find(([, i]) => i.path === dir);
-    if (same) throw new UsageError(`${dir} is already registered as ${same[0]}`);
+    if (same)
+      throw new UsageError(
+        input.discreet
+          ? `${dir} is already registered under another name`
+          : `${dir} is already registered as ${same[0]}`,
+      );
     file.installations[name] = { path: dir, added: now.toISOString() };
     if (input.makeDefault || file.default == null) file.default = name;
     return { name, path: dir, added: now.toISOString(), default: file.default === name, existed: false };

@@ -41,6 +41,18 @@ describe('till installation', () => {
     const elsewhere = await till(home, ['installation', 'add', make('again2'), '--name', 'coder-b', '--if-absent']);
     expect(elsewhere.code).toBe(2);
     expect(elsewhere.stderr).toMatch(/installation coder-b already exists/);
+    expect(elsewhere.stderr).toContain(other);
+    // run by a deploy's switch through a restricted key's gate (TILL_GATE=1): the words go
+    // back to the key, which learns no other installation's path or name from them
+    const gated = { env: { TILL_GATE: '1' } };
+    const byName = await till(home, ['installation', 'add', make('again3'), '--name', 'coder-b', '--if-absent'], gated);
+    expect(byName.code).toBe(2);
+    expect(byName.stderr).toContain('installation coder-b already exists at another path');
+    expect(byName.stderr).not.toContain(other);
+    const byPath = await till(home, ['installation', 'add', tekton, '--name', 'guess', '--if-absent'], gated);
+    expect(byPath.code).toBe(2);
+    expect(byPath.stderr).toContain(`${tekton} is already registered under another name`);
+    expect(byPath.stderr).not.toContain('primary.tekton.us');
 
     // default: moves to another registered installation; an unknown name is exit 2 and changes nothing
     const moved = await tillOk(home, ['installation', 'default', 'primary.tekton.us']);
