@@ -6,24 +6,16 @@ import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { ed25519Blob } from '../unit/keys.js';
-import { tempHomes } from '../lab/homes.js';
+import { homeWithOneHost, tempHomes } from '../lab/homes.js';
 import { closeMasters, homeWithHosts, till, tillOk } from '../lab/till.js';
 
 const home = tempHomes();
-
-/** A TILL_HOME with one host that nothing here connects to. */
-async function homeWithOneHost(): Promise<string> {
-  const h = home();
-  await tillOk(h, ['host', 'init']);
-  await tillOk(h, ['host', 'add', 'h0', 'u@127.0.0.5']);
-  return h;
-}
 
 describe('a remote command line too long for one argument', () => {
   const big = 'x'.repeat(70_000);
 
   it('host exec refuses it as a usage error naming the bound, before anything runs (was: exit 70, E2BIG)', async () => {
-    const h = await homeWithOneHost();
+    const h = await homeWithOneHost(home);
     const r = await till(h, ['host', 'exec', 'h0', '--json', '--', 'echo', big, big]);
     expect(r.code).toBe(2);
     expect(r.stdout).toBe('');
@@ -34,7 +26,7 @@ describe('a remote command line too long for one argument', () => {
   });
 
   it('host exec --stop-remote counts the wrapper it sends, and host ssh refuses it too', async () => {
-    const h = await homeWithOneHost();
+    const h = await homeWithOneHost(home);
     const r = await till(h, ['host', 'exec', 'h0', '--stop-remote', '--', 'x'.repeat(131_000)]);
     expect(r.code).toBe(2);
     expect(r.stderr).toMatch(/over the 131,071 bytes/);
@@ -144,7 +136,7 @@ describe('an unknown TZ', () => {
 
 describe('smaller ones', () => {
   it('host lock refuses an empty or blank -m as it refuses none, and locks nothing', async () => {
-    const h = await homeWithOneHost();
+    const h = await homeWithOneHost(home);
     const db = readFileSync(join(h, 'hosts-local.json'), 'utf8');
     for (const m of [[], ['-m', ''], ['-m', '   ']]) {
       const r = await till(h, ['host', 'lock', 'h0', ...m]);
@@ -155,7 +147,7 @@ describe('smaller ones', () => {
   });
 
   it('--trigger follows one rule in sync and schedule run, and a refused one records nothing', async () => {
-    const h = await homeWithOneHost();
+    const h = await homeWithOneHost(home);
     const schedule = readFileSync(join(h, 'schedule.json'), 'utf8');
     for (const args of [
       ['sync', '--trigger', 'BAD'],
@@ -171,7 +163,7 @@ describe('smaller ones', () => {
   });
 
   it('host export --json without --list-hosts is a usage error (the export has no JSON form)', async () => {
-    const h = await homeWithOneHost();
+    const h = await homeWithOneHost(home);
     const r = await till(h, ['host', 'export', '--json']);
     expect(r).toMatchObject({ code: 2, stdout: '' });
     expect(r.stderr).toContain('--json goes with --list-hosts');
@@ -180,7 +172,7 @@ describe('smaller ones', () => {
   });
 
   it('host fetch words a local folder it cannot make as a person would, not as errno', async () => {
-    const h = await homeWithOneHost();
+    const h = await homeWithOneHost(home);
     const file = join(h, 'a-file');
     writeFileSync(file, '');
     const inTheWay = await till(h, ['host', 'fetch', 'h0', '/etc/hostname', file]);
@@ -193,7 +185,7 @@ describe('smaller ones', () => {
   });
 
   it('host group create / add name each host once, and add says "already in" for members', async () => {
-    const h = await homeWithOneHost();
+    const h = await homeWithOneHost(home);
     await tillOk(h, ['host', 'add', 'h1', 'u@127.0.0.6']);
     const created = await tillOk(h, ['host', 'group', 'create', 'g', 'h0', 'h0']);
     expect(created.stderr).toBe('created group g with h0\n');

@@ -5,22 +5,14 @@
 import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync, utimesSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { tempHomes } from '../lab/homes.js';
+import { homeWithOneHost, tempHomes } from '../lab/homes.js';
 import { closeMasters, homeWithHosts, till, tillOk } from '../lab/till.js';
 
 const home = tempHomes();
 
-/** A TILL_HOME with one host that nothing here connects to (nothing listens on its port). */
-async function homeWithOneHost(): Promise<string> {
-  const h = home();
-  await tillOk(h, ['host', 'init']);
-  await tillOk(h, ['host', 'add', 'h0', 'u@127.0.0.5:1']);
-  return h;
-}
-
 describe('a blank option value that would mean nothing', () => {
   it('host deploy --check with an empty or blank command is a usage error before any connection', async () => {
-    const h = await homeWithOneHost();
+    const h = await homeWithOneHost(home);
     for (const check of ['', '  \t']) {
       const r = await till(h, ['host', 'deploy', 'h0', '--source', h, '--check', check]);
       expect(r.code).toBe(2);
@@ -31,7 +23,7 @@ describe('a blank option value that would mean nothing', () => {
   });
 
   it('--source, --installation, -m, --root, watch intervals and a command after -- that are blank are usage errors too (was: the current directory, an empty record, a shell, a watch that ignored them)', async () => {
-    const h = await homeWithOneHost();
+    const h = await homeWithOneHost(home);
     for (const [args, said] of [
       [['host', 'deploy', 'h0', '--source', ''], /--source is empty/],
       [['host', 'diff', 'h0', '--source', ' '], /--source is empty/],
@@ -122,7 +114,7 @@ describe('file system errors in words, not errno text', () => {
   });
 
   it('host setup --restrict with a folder where the public key goes: says so (not "no public key", not EISDIR text)', async () => {
-    const h = await homeWithOneHost();
+    const h = await homeWithOneHost(home);
     const pub = join(h, 'ssh', 'till_federation_ed25519.pub');
     rmSync(pub);
     mkdirSync(pub);
@@ -181,7 +173,7 @@ describe('host import of a pssh file with IPv6 lines', () => {
 
 describe('completion of rollback --to', () => {
   it('offers no release id of a deploy that made none (a failed run, a dry run)', async () => {
-    const h = await homeWithOneHost();
+    const h = await homeWithOneHost(home);
     const src = join(h, 'src');
     mkdirSync(src);
     writeFileSync(join(src, 'a.txt'), 'a\n');
