@@ -72,15 +72,17 @@ function logLine(decision: GateDecision, line: string | undefined): string {
 /**
  * Makes an upload's release folder before rsync runs, under the root's lock: rsync then
  * writes into it, and a symlink sent as the release's name lands inside as a file of the
- * release. mkdir never follows a last component that is a link (EEXIST): a release that
- * is already there, a folder or not, is left as it is (the checks have judged it), as is
- * a releases folder that is missing (rsync's --mkpath makes it, as before).
+ * release. With the releases folder too when there is none yet (a first upload, before
+ * any prepare: rsync's --mkpath would have made it, and the link as the release). mkdir
+ * never follows a last component that is a link (EEXIST): a release that is already
+ * there, a folder or not, is left as it is (the checks have judged it). The folders on
+ * the way were resolved inside the deploy root's releases folder by the checks.
  */
-function makeRelease(path: string): void {
+export function makeRelease(path: string): void {
   try {
-    mkdirSync(path, { mode: 0o755 });
+    mkdirSync(path, { recursive: true, mode: 0o755 });
   } catch {
-    // already there, or no releases folder yet
+    // already there (or a link, which the checks judged): rsync says what it finds
   }
 }
 

@@ -1,7 +1,17 @@
-import { mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import {
+  lstatSync,
+  mkdtempSync,
+  readdirSync,
+  readFileSync,
+  readlinkSync,
+  rmSync,
+  statSync,
+  symlinkSync,
+  writeFileSync,
+} from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { appendGateLog, GATE_LOG_MAX_BYTES, GATE_LOG_MAX_LINE } from '../../src/gate/main.js';
+import { appendGateLog, GATE_LOG_MAX_BYTES, GATE_LOG_MAX_LINE, makeRelease } from '../../src/gate/main.js';
 
 const home = mkdtempSync('/tmp/t-unit-glog-');
 afterAll(() => rmSync(home, { recursive: true, force: true }));
@@ -73,5 +83,22 @@ describe("the gate's log writer", () => {
   it('throws when the line cannot be written (the gate then decides all the same)', () => {
     // /dev/full refuses every write with ENOSPC, like a full disk
     expect(() => appendGateLog('/dev/full', 'allowed test from 127.0.0.1')).toThrow(/ENOSPC/);
+  });
+});
+
+describe('the release folder the gate makes before an upload', () => {
+  it('is made with the releases folder when none is there, and a release already there is left as it is', () => {
+    const root = join(home, 'mk', 'app');
+    makeRelease(`${root}.till/releases/r1`);
+    expect(statSync(`${root}.till/releases/r1`).isDirectory()).toBe(true);
+    // a link an older gate let an upload make: not followed, not replaced
+    symlinkSync(join(home, 'elsewhere'), `${root}.till/releases/r2`);
+    makeRelease(`${root}.till/releases/r2`);
+    expect(lstatSync(`${root}.till/releases/r2`).isSymbolicLink()).toBe(true);
+    expect(readlinkSync(`${root}.till/releases/r2`)).toBe(join(home, 'elsewhere'));
+    expect(readdirSync(home)).not.toContain('elsewhere');
+    writeFileSync(`${root}.till/releases/r1/f`, 'x');
+    makeRelease(`${root}.till/releases/r1`);
+    expect(readFileSync(`${root}.till/releases/r1/f`, 'utf8')).toBe('x');
   });
 });
