@@ -130,20 +130,16 @@ export async function addInstallation(
       return { name, path: dir, added: entry.added, default: current.default === name, existed: true };
   }
   return installationsStore(paths).update((file) => {
+    const same = Object.entries(file.installations).find(([, i]) => i.path === dir);
+    // One sentence for both refusals: which of the two it was would say whether a name is taken.
+    if (input.discreet && (name in file.installations || same))
+      throw new UsageError(`cannot register ${dir} as ${name}: that name, or this path, is already registered`);
     if (name in file.installations)
       throw new UsageError(
-        input.discreet
-          ? `installation ${name} already exists at another path`
-          : `installation ${name} already exists (${file.installations[name]!.path})`,
+        `installation ${name} already exists (${file.installations[name]!.path})`,
         `choose another name with --name, or: till installation remove ${name}`,
       );
-    const same = Object.entries(file.installations).find(([, i]) => i.path === dir);
-    if (same)
-      throw new UsageError(
-        input.discreet
-          ? `${dir} is already registered under another name`
-          : `${dir} is already registered as ${same[0]}`,
-      );
+    if (same) throw new UsageError(`${dir} is already registered as ${same[0]}`);
     file.installations[name] = { path: dir, added: now.toISOString() };
     if (input.makeDefault || file.default == null) file.default = name;
     return { name, path: dir, added: now.toISOString(), default: file.default === name, existed: false };

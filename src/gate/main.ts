@@ -1,5 +1,5 @@
 import { spawn } from 'node:child_process';
-import { appendFileSync, mkdirSync, renameSync, statSync, truncateSync } from 'node:fs';
+import { appendFileSync, mkdirSync, renameSync, rmdirSync, statSync, truncateSync } from 'node:fs';
 import { userInfo } from 'node:os';
 import { posix } from 'node:path';
 import { GATE_ENV, GATE_REFUSED } from '../protocol/wire.js';
@@ -78,12 +78,18 @@ function logLine(decision: GateDecision, line: string | undefined): string {
  * there, a folder or not, is left as it is (the checks have judged it). The folders on
  * the way were resolved inside the deploy root's releases folder by the checks.
  */
-export function makeRelease(path: string): void {
+export function makeRelease(path: string): boolean {
   try {
-    mkdirSync(path, { recursive: true, mode: 0o755 });
+    return mkdirSync(path, { recursive: true, mode: 0o755 }) !== undefined;
   } catch {
-    // already there (or a link, which the checks judged): rsync says what it finds
+    return false; // already there (or a link, which the checks judged): rsync says what it finds
   }
+}
+
+/** A dry run (`-n` in the flag cluster, before rsync's `e.` compatibility letters, or `--dry-run`): it writes nothing. */
+export function isDryRun(argv: readonly string[]): boolean {
+  const cluster = argv.find((a) => /^-[^-]/.test(a));
+  return argv.includes('--dry-run') || (cluster?.split('e.')[0]?.includes('n') ?? false);
 }
 
 /** Runs an allowed command on the session's stdin, stdout and stderr; its exit code (128 + n for a signal). */
@@ -146,8 +152,18 @@ export async function runGate(): Promise<number> {
     }
     for (const note of decision.kind === 'rsync' ? (decision.notes ?? []) : [])
       process.stderr.write(`till gate: ${note}\n`);
-    if (decision.kind === 'rsync' && decision.release !== undefined) makeRelease(decision.release);
-    return await run(decision, home);
+    // A dry run makes nothing; a folder made for an upload that then failed goes again, if empty.
+    const release = decision.kind === 'rsync' && !isDryRun(decision.argv) ? decision.release : undefined;
+    const made = release !== undefined && makeRelease(release);
+    const code = await run(decision, home);
+    if (made && code !== 0) {
+      try {
+        rmdirSync(release);
+      } catch {
+        // it holds what the upload wrote before it failed: a partial release, as rsync left it
+      }
+    }
+    return code;
   } finally {
     release?.();
   }

@@ -178,18 +178,21 @@ function serverPath(
 
 /**
  * Why `path` does not really lie inside `base` once symlinks are resolved (the deepest
- * existing folder); undefined when it does. The key is told only that; where it leads,
- * or the error that stopped the resolution, is for the log (`detail`): otherwise a link
- * uploaded as a release name would tell the key where any path of the home leads.
+ * existing folder); undefined when it does. The key is told only that, in one sentence
+ * whatever stopped it: where the path leads, or the error that stopped the resolution
+ * (a file on the way, a loop, a folder it cannot enter), is for the log (`detail`).
+ * Otherwise a link uploaded into a release would tell the key where any path of the home
+ * leads, or, by which of two sentences came back, whether it exists.
  */
 function leadsOut(what: string, path: string, base: string, policy: RsyncPolicy): Refused | undefined {
+  const refusal = `${what} ${path} does not lie inside ${base}`;
   let real: string;
   try {
     // Without its trailing slash: `<id>/` through a dangling link would read as a missing folder
     // (resolvePath leaves at most one, posix.resolve none).
     real = policy.realpath(path.replace(/\/$/, ''));
   } catch (err) {
-    return { refusal: `${what} ${path} cannot be resolved inside ${base}`, detail: (err as Error).message };
+    return { refusal, detail: (err as Error).message };
   }
   let realBase: string;
   try {
@@ -197,7 +200,7 @@ function leadsOut(what: string, path: string, base: string, policy: RsyncPolicy)
   } catch (err) {
     return { refusal: `cannot resolve ${base}`, detail: (err as Error).message };
   }
-  return inside(real, realBase) ? undefined : { refusal: `${what} ${path} leads out of ${base}`, detail: `to ${real}` };
+  return inside(real, realBase) ? undefined : { refusal, detail: `to ${real}` };
 }
 
 type Refused = { refusal: string; detail: string };

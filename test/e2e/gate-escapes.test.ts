@@ -335,9 +335,11 @@ describe('a stolen restricted key, tightest policy: the escapes are closed', { t
     const empty = tree('empty', {});
     const del = r.key.rsync(['-r', '--delete', `${empty}/`, `HOST:app.till/releases/${id(8)}/up/`]);
     expect(del.status).not.toBe(0);
-    expect(del.stderr).toMatch(/till gate: refused: rsync destination .*\/up\/? leads out of .*releases\n/);
+    expect(del.stderr).toMatch(/till gate: refused: rsync destination .*\/up\/? does not lie inside .*releases\n/);
     // where it leads is for the owner's log, not the key
-    expect(gateLog()).toMatch(/refused from .*: rsync destination .*\/up\/? leads out of .*releases \(to .*releases\)/);
+    expect(gateLog()).toMatch(
+      /refused from .*: rsync destination .*\/up\/? does not lie inside .*releases \(to .*releases\)/,
+    );
     const link = r.key.rsync(['-r', `--link-dest=../${id(8)}/up`, `${planted}/`, `HOST:app.till/releases/${id(6)}/`]);
     expect(link.stderr).toMatch(/till gate: refused: --link-dest .*\/up" is not another release/);
     expect(list()).toEqual(listBefore);
@@ -667,18 +669,30 @@ describe('a stolen restricted key, tightest policy: the escapes are closed', { t
     expect(readlinkSync(join(releases(), 'zznew/zzhome'))).toBe(home);
     const state = send(deployState, { path: '~/app' });
     expect(state.stdout).toMatch(/^TILL_DIR zznew$/m);
-    // one an older gate let an upload make: uploads through it are refused without where it leads
+    // uploads through that link (or one an older gate let an upload make as a release's
+    // name): refused in one sentence, whatever lies behind it (a file, nothing, a link's target)
     r.host.shell(`ln -sfn ${home} app.till/releases/zzhome`);
     for (const [dest, leak] of [
-      ['zzhome/proj-link/x/', 'secret-proj'],
+      ['zznew/zzhome/proj-link/x/', 'secret-proj'],
+      ['zznew/zzhome/.ssh/authorized_keys/x/', 'ENOTDIR'],
+      ['zznew/zzhome/.ssh/no-such-key/x/', 'no-such-key/x/ '],
       ['zzhome/.ssh/authorized_keys/x/', 'ENOTDIR'],
     ] as const) {
       const up = r.key.rsync(['-r', `${tree('s14', { 'index.html': 'x\n' })}/`, `HOST:app.till/releases/${dest}`]);
       expect(up.status, dest).not.toBe(0);
-      expect(up.stderr).toMatch(/till gate: refused: rsync destination \S+ (leads out of|cannot be resolved inside) /);
-      expect(up.stderr).not.toContain(leak);
+      expect(up.stderr).toContain(
+        `till gate: refused: rsync destination ${releases()}/${dest} does not lie inside ${releases()}\n`,
+      );
+      expect(up.stderr).not.toContain(leak === 'no-such-key/x/ ' ? 'ENOENT' : leak);
     }
     expect(gateLog()).toContain('secret-proj'); // the owner's log says where
+    // no release folder for a dry run, none left by an upload that failed before writing
+    expect(
+      r.key.rsync(['-rn', `${tree('s14', { 'index.html': 'x\n' })}/`, 'HOST:app.till/releases/zzdry/']).status,
+    ).toBe(0);
+    expect(existsSync(join(releases(), 'zzdry'))).toBe(false);
+    expect(r.key.ssh('rsync --server -r . app.till/releases/zzfail').status).not.toBe(0);
+    expect(existsSync(join(releases(), 'zzfail'))).toBe(false);
     r.host.shell(
       `rm -rf app.till/lock app.till/releases/${rid(9)}.partial app.till/releases/zzhome app.till/releases/zznew app.till/shared/logs owner-logs secret-proj proj-link`,
     );

@@ -47,11 +47,19 @@ describe('till installation', () => {
     const gated = { env: { TILL_GATE: '1' } };
     const byName = await till(home, ['installation', 'add', make('again3'), '--name', 'coder-b', '--if-absent'], gated);
     expect(byName.code).toBe(2);
-    expect(byName.stderr).toContain('installation coder-b already exists at another path');
+    expect(byName.stderr).toContain(
+      `cannot register ${join(root, 'again3')} as coder-b: that name, or this path, is already registered\n`,
+    );
     expect(byName.stderr).not.toContain(other);
     const byPath = await till(home, ['installation', 'add', tekton, '--name', 'guess', '--if-absent'], gated);
     expect(byPath.code).toBe(2);
-    expect(byPath.stderr).toContain(`${tekton} is already registered under another name`);
+    expect(byPath.stderr).toContain(
+      `cannot register ${tekton} as guess: that name, or this path, is already registered\n`,
+    );
+    // and no hint that would tell the two apart
+    expect(byName.stderr.replace(join(root, 'again3'), 'P').replace('coder-b', 'N')).toBe(
+      byPath.stderr.replace(tekton, 'P').replace('guess', 'N'),
+    );
     expect(byPath.stderr).not.toContain('primary.tekton.us');
 
     // default: moves to another registered installation; an unknown name is exit 2 and changes nothing

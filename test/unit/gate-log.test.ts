@@ -11,7 +11,7 @@ import {
 } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { appendGateLog, GATE_LOG_MAX_BYTES, GATE_LOG_MAX_LINE, makeRelease } from '../../src/gate/main.js';
+import { appendGateLog, GATE_LOG_MAX_BYTES, GATE_LOG_MAX_LINE, isDryRun, makeRelease } from '../../src/gate/main.js';
 
 const home = mkdtempSync('/tmp/t-unit-glog-');
 afterAll(() => rmSync(home, { recursive: true, force: true }));
@@ -89,16 +89,25 @@ describe("the gate's log writer", () => {
 describe('the release folder the gate makes before an upload', () => {
   it('is made with the releases folder when none is there, and a release already there is left as it is', () => {
     const root = join(home, 'mk', 'app');
-    makeRelease(`${root}.till/releases/r1`);
+    expect(makeRelease(`${root}.till/releases/r1`)).toBe(true);
     expect(statSync(`${root}.till/releases/r1`).isDirectory()).toBe(true);
     // a link an older gate let an upload make: not followed, not replaced
     symlinkSync(join(home, 'elsewhere'), `${root}.till/releases/r2`);
-    makeRelease(`${root}.till/releases/r2`);
+    expect(makeRelease(`${root}.till/releases/r2`)).toBe(false);
     expect(lstatSync(`${root}.till/releases/r2`).isSymbolicLink()).toBe(true);
     expect(readlinkSync(`${root}.till/releases/r2`)).toBe(join(home, 'elsewhere'));
     expect(readdirSync(home)).not.toContain('elsewhere');
     writeFileSync(`${root}.till/releases/r1/f`, 'x');
-    makeRelease(`${root}.till/releases/r1`);
+    expect(makeRelease(`${root}.till/releases/r1`)).toBe(false);
     expect(readFileSync(`${root}.till/releases/r1/f`, 'utf8')).toBe('x');
+  });
+
+  it('is not made for a dry run (-n before the compatibility letters, or --dry-run)', () => {
+    expect(isDryRun(['--server', '-nlogDtprze.iLsfxCIvu', '.', 'x'])).toBe(true);
+    expect(isDryRun(['--server', '-logDtprze.iLsfxCIvu', '--dry-run', '.', 'x'])).toBe(true);
+    expect(isDryRun(['--server', '-logDtprze.iLsfxCIvu', '.', 'x'])).toBe(false);
+    // an n among the letters after e. is a compatibility flag, not a dry run
+    expect(isDryRun(['--server', '-logDtprze.iLsnfxCIvu', '.', 'x'])).toBe(false);
+    expect(isDryRun(['--server', '--delete', '.', 'x'])).toBe(false);
   });
 });

@@ -376,47 +376,47 @@ describe('symlinks on the way', () => {
   it('the destination must really lie in the releases folder', () => {
     const out = policyWith({ [`${REL}/evil`]: '/h/.ssh' });
     expect(why(`rsync --server -r . ${REL}/evil/x`, out)).toBe(
-      `rsync destination ${REL}/evil/x leads out of ${REL} [log: to /h/.ssh/x]`,
+      `rsync destination ${REL}/evil/x does not lie inside ${REL} [log: to /h/.ssh/x]`,
     );
     expect(why(`rsync --server -r . ${REL}/evil`, out)).toBe(
-      `rsync destination ${REL}/evil leads out of ${REL} [log: to /h/.ssh]`,
+      `rsync destination ${REL}/evil does not lie inside ${REL} [log: to /h/.ssh]`,
     );
     // a releases folder that is itself a symlink: what counts is where it really is
     const moved = policyWith({ '/h/T.till': '/data/T.till' });
     expect(check(`rsync --server -r . ${REL}/r2`, moved).ok).toBe(true);
     const lib = policyWith({ '/h/.till/lib/till-1.mjs': '/h/.bashrc' });
     expect(why('rsync --server . .till/lib/till-1.mjs', lib)).toBe(
-      'rsync destination /h/.till/lib/till-1.mjs leads out of /h/.till/lib [log: to /h/.bashrc]',
+      'rsync destination /h/.till/lib/till-1.mjs does not lie inside /h/.till/lib [log: to /h/.bashrc]',
     );
     const prefix = policyWith({ [`${REL}/r2`]: `${REL}X/r2` });
-    expect(why(`rsync --server -r . ${REL}/r2`, prefix)).toMatch(/leads out of/);
+    expect(why(`rsync --server -r . ${REL}/r2`, prefix)).toMatch(/does not lie inside/);
     const root = policyWith({ [REL]: '/' });
     expect(check(`rsync --server -r . ${REL}/r2`, root).ok).toBe(true);
     // a symlink (uploaded by an earlier session with -l) back to the releases folder: an upload
     // there would land beside the releases, and --delete would remove them
     const self = policyWith({ [`${REL}/r1/up`]: REL });
     expect(why(`rsync --server -r --delete . ${REL}/r1/up`, self)).toBe(
-      `rsync destination ${REL}/r1/up leads out of ${REL} [log: to ${REL}]`,
+      `rsync destination ${REL}/r1/up does not lie inside ${REL} [log: to ${REL}]`,
     );
   });
 
   it('so must every --link-dest', () => {
     const self = policyWith({ [`${REL}/r1`]: REL });
     expect(why(`rsync --server --link-dest ../r1 . ${REL}/r2`, self)).toBe(
-      `--link-dest ${REL}/r1 leads out of ${REL} [log: to ${REL}]`,
+      `--link-dest ${REL}/r1 does not lie inside ${REL} [log: to ${REL}]`,
     );
     const out = policyWith({ [`${REL}/evil`]: '/h/.ssh' });
     expect(why(`rsync --server --link-dest ../r1 --link-dest ../evil . ${REL}/r2`, out)).toBe(
-      `--link-dest ${REL}/evil leads out of ${REL} [log: to /h/.ssh]`,
+      `--link-dest ${REL}/evil does not lie inside ${REL} [log: to /h/.ssh]`,
     );
   });
 
   it('a path that cannot be resolved is refused, naming it', () => {
     expect(why(`rsync --server -r . ${REL}/d/x`, policyWith({ [`${REL}/d`]: 'throw' }))).toBe(
-      `rsync destination ${REL}/d/x cannot be resolved inside ${REL} [log: ${REL}/d is a dangling symlink]`,
+      `rsync destination ${REL}/d/x does not lie inside ${REL} [log: ${REL}/d is a dangling symlink]`,
     );
     expect(why(`rsync --server -r . ${REL}/r2`, policyWith({ [REL]: 'throw' }))).toBe(
-      `rsync destination ${REL}/r2 cannot be resolved inside ${REL} [log: ${REL} is a dangling symlink]`,
+      `rsync destination ${REL}/r2 does not lie inside ${REL} [log: ${REL} is a dangling symlink]`,
     );
     const baseOnly: RsyncPolicy = {
       ...policyWith(),
@@ -427,7 +427,7 @@ describe('symlinks on the way', () => {
     };
     expect(why(`rsync --server -r . ${REL}/r2`, baseOnly)).toBe(`cannot resolve ${REL} [log: gone]`);
     expect(why(`rsync --server --link-dest ../d . ${REL}/r2`, policyWith({ [`${REL}/d`]: 'throw' }))).toBe(
-      `--link-dest ${REL}/d cannot be resolved inside ${REL} [log: ${REL}/d is a dangling symlink]`,
+      `--link-dest ${REL}/d does not lie inside ${REL} [log: ${REL}/d is a dangling symlink]`,
     );
   });
 });
@@ -486,7 +486,7 @@ describe('a destination with a trailing slash', () => {
   it('is resolved without it: a symlinked release with a slash still leads out', () => {
     const out = policyWith({ [`${REL}/evil`]: '/h/.ssh' });
     expect(why(`rsync --server -r . ${REL}/evil/`, out)).toBe(
-      `rsync destination ${REL}/evil/ leads out of ${REL} [log: to /h/.ssh]`,
+      `rsync destination ${REL}/evil/ does not lie inside ${REL} [log: to /h/.ssh]`,
     );
   });
 });
@@ -637,13 +637,13 @@ describe('a read (rsync --server --sender)', () => {
   it('the source must really lie in the releases folder', () => {
     const out = policyWith({ [`${REL}/evil`]: '/h/.ssh' });
     expect(why(`rsync --server --sender -n . ${REL}/evil/`, out)).toBe(
-      `rsync source ${REL}/evil/ leads out of ${REL} [log: to /h/.ssh]`,
+      `rsync source ${REL}/evil/ does not lie inside ${REL} [log: to /h/.ssh]`,
     );
     expect(why(`rsync --server --sender -nr . ${REL}/evil/id_ed25519`, out)).toBe(
-      `rsync source ${REL}/evil/id_ed25519 leads out of ${REL} [log: to /h/.ssh/id_ed25519]`,
+      `rsync source ${REL}/evil/id_ed25519 does not lie inside ${REL} [log: to /h/.ssh/id_ed25519]`,
     );
     expect(why(`rsync --server --sender -n . ${REL}/d/x`, policyWith({ [`${REL}/d`]: 'throw' }))).toBe(
-      `rsync source ${REL}/d/x cannot be resolved inside ${REL} [log: ${REL}/d is a dangling symlink]`,
+      `rsync source ${REL}/d/x does not lie inside ${REL} [log: ${REL}/d is a dangling symlink]`,
     );
     // a releases folder that is itself a symlink: what counts is where it really is
     expect(check(`rsync --server --sender -n . ${REL}/r2`, policyWith({ '/h/T.till': '/data/T.till' })).ok).toBe(true);

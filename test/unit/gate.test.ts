@@ -489,9 +489,9 @@ describe('decide: what a restricted key may run', () => {
       ['rsync --server -te.LsfxCIvu . .till/lib/evil.js', /outside till's folders/],
       ['rsync --server -te.LsfxCIvu . .till/lib/../../.ssh/authorized_keys', /not a plain path/],
       ['rsync --server -te.LsfxCIvu . ~root/.till/lib/till-1.mjs', /not a plain path/],
-      ['rsync --server -rlte.LsfxCIvu . ~/Tekton.till/releases/evil/authorized_keys', /leads out of/],
-      ['rsync --server -rlte.LsfxCIvu . ~/Tekton.till/releases/dangling/x', /dangling\/x cannot be resolved inside/],
-      ['rsync --server -rlte.LsfxCIvu . ~/Tekton.till/releases/dangling/', /dangling\/ cannot be resolved inside/],
+      ['rsync --server -rlte.LsfxCIvu . ~/Tekton.till/releases/evil/authorized_keys', /does not lie inside/],
+      ['rsync --server -rlte.LsfxCIvu . ~/Tekton.till/releases/dangling/x', /dangling\/x does not lie inside/],
+      ['rsync --server -rlte.LsfxCIvu . ~/Tekton.till/releases/dangling/', /dangling\/ does not lie inside/],
       ['rsync --server -rlte.LsfxCIvu . ~/Tekton.till/releases/', /outside till's folders/],
       ['rsync --server -rlte.LsfxCIvu . ~/Tekton/x', /outside till's folders/],
       ['rsync --server -rlte.LsfxCIvu . ~/Other.till/releases/r1', /outside till's folders/],
@@ -500,7 +500,10 @@ describe('decide: what a restricted key may run', () => {
         'rsync --server -rlte.LsfxCIvu --link-dest ../../.. . ~/Tekton.till/releases/r2',
         /--link-dest "..\/..\/.." is outside/,
       ],
-      ['rsync --server -rlte.LsfxCIvu --link-dest ../evil . ~/Tekton.till/releases/r2', /--link-dest .* leads out of/],
+      [
+        'rsync --server -rlte.LsfxCIvu --link-dest ../evil . ~/Tekton.till/releases/r2',
+        /--link-dest .* does not lie inside/,
+      ],
       ['rsync --server -rlKte.LsfxCIvu . ~/Tekton.till/releases/r2', /-K is not allowed/],
       [
         'rsync --server -rlte.LsfxCIvu --files-from=/etc/passwd . ~/Tekton.till/releases/r2',
@@ -555,9 +558,9 @@ describe('decide: what a restricted key may run', () => {
       [read('-nlrce.iLsfxCIvu', '~/Tekton.till/releases/r1/../../../.ssh'), /not a plain path/],
       [read('-nlrce.iLsfxCIvu', '~root/Tekton.till/releases/r1'), /not a plain path/],
       // A release name planted as a symlink, or dangling.
-      [read('-nlrce.iLsfxCIvu', '~/Tekton.till/releases/evil/'), /leads out of/],
-      [read('-nlrce.iLsfxCIvu', '~/Tekton.till/releases/evil'), /leads out of/],
-      [read('-nlrce.iLsfxCIvu', '~/Tekton.till/releases/dangling/'), /dangling\/ cannot be resolved inside/],
+      [read('-nlrce.iLsfxCIvu', '~/Tekton.till/releases/evil/'), /does not lie inside/],
+      [read('-nlrce.iLsfxCIvu', '~/Tekton.till/releases/evil'), /does not lie inside/],
+      [read('-nlrce.iLsfxCIvu', '~/Tekton.till/releases/dangling/'), /dangling\/ does not lie inside/],
       // Options that follow links, write, or hide arguments from this check.
       [read('-nLrce.iLsfxCIvu'), /-L is not allowed/],
       [read('-nkrce.iLsfxCIvu'), /-k is not allowed/],
