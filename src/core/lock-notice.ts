@@ -21,3 +21,8 @@ export function noticeLockWait(lock: string): () => void {
   timer.unref();
   return () => clearTimeout(timer);
 }
+
+/** Tells the listener now (a synchronous wait, which no timer can interrupt, measures its own time). */
+export function tellLockWait(lock: string): void {
+  listener?.(lock);
+}

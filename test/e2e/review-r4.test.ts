@@ -152,6 +152,21 @@ describe('a lock another till holds, or a killed one left', () => {
     expect(again.code, again.stderr).toBe(0);
     expect(again.stderr).not.toContain('waiting for');
   });
+
+  it("the operations journal's lock too (taken synchronously, as the command exits)", async () => {
+    const h = home();
+    await tillOk(h, ['host', 'init']);
+    const dir = join(h, 'logs', 'operations.jsonl.lock');
+    mkdirSync(dir, { recursive: true });
+    const at = new Date(Date.now() - 12_000);
+    utimesSync(dir, at, at);
+    const r = await till(h, ['host', 'add', 'web1', 'deploy@127.0.0.1']);
+    expect(r.code, r.stderr).toBe(0);
+    expect(r.stderr).toContain(
+      `till: waiting for ${dir}: another till holds it (one a killed till left is taken after 15 s)\n`,
+    );
+    expect(readFileSync(join(h, 'logs', 'operations.jsonl'), 'utf8')).toMatch(/"argv":\["host","add","web1"/);
+  });
 });
 
 describe('host import of a pssh file with IPv6 lines', () => {

@@ -3,7 +3,7 @@ import { readFileSync } from 'node:fs';
 import { mkdir } from 'node:fs/promises';
 import { basename, dirname } from 'node:path';
 import { LOCK_FS, removeStaleTemps, writeFileAtomic } from '../fs.js';
-import { noticeLockWait } from '../lock-notice.js';
+import { LOCK_NOTICE_MS, noticeLockWait, tellLockWait } from '../lock-notice.js';
 import type * as z from 'zod';
 import { asWriteError, DiskFullError, isDiskFull, StateError, errorMessage } from '../errors.js';
 
@@ -91,7 +91,9 @@ export async function prepareLockFileSync(): Promise<void> {
 export function lockFileSync(file: string, waitMs = 20_000): () => void {
   const lockfile = syncLockfile;
   if (lockfile === undefined) throw new Error('lockFileSync before prepareLockFileSync');
-  const deadline = Date.now() + waitMs;
+  const started = Date.now();
+  const deadline = started + waitMs;
+  let told = false;
   const nap = new Int32Array(new SharedArrayBuffer(4));
   // Stryker disable next-line MethodExpression,ArithmeticOperator: the backoff's shape only spreads the retries out
   for (let delay = 2; ; delay = Math.min(delay * 2, 100)) {
@@ -111,6 +113,11 @@ export function lockFileSync(file: string, waitMs = 20_000): () => void {
       };
     } catch (err) {
       if ((err as NodeJS.ErrnoException).code !== 'ELOCKED' || Date.now() >= deadline) throw err;
+      // Said once, as the async locks say it: a wait is never silent.
+      if (!told && Date.now() - started >= LOCK_NOTICE_MS) {
+        told = true;
+        tellLockWait(`${file}.lock`);
+      }
       // A sleep without the event loop: this may run in an 'exit' handler.
       // Stryker disable next-line ArithmeticOperator: the jitter only spreads the retries out
       Atomics.wait(nap, 0, 0, delay + Math.floor(Math.random() * delay));
