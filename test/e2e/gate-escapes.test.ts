@@ -686,6 +686,15 @@ describe('a stolen restricted key, tightest policy: the escapes are closed', { t
       expect(up.stderr).not.toContain(leak === 'no-such-key/x/ ' ? 'ENOENT' : leak);
     }
     expect(gateLog()).toContain('secret-proj'); // the owner's log says where
+    // on a root no prepare has reached yet (no releases folder): the same, the folder made with its parents
+    r.host.shell('rm -rf app.till/lock && mv app.till app.till.saved');
+    try {
+      expect(r.key.rsync(['-l', '--mkpath', join(zz, 'zzhome'), 'HOST:app.till/releases/zzfresh']).status).toBe(0);
+      expect(lstatSync(join(releases(), 'zzfresh')).isDirectory()).toBe(true);
+      expect(readlinkSync(join(releases(), 'zzfresh/zzhome'))).toBe(home);
+    } finally {
+      r.host.shell('rm -rf app.till && mv app.till.saved app.till');
+    }
     // no release folder for a dry run, none left by an upload that failed before writing
     expect(
       r.key.rsync(['-rn', `${tree('s14', { 'index.html': 'x\n' })}/`, 'HOST:app.till/releases/zzdry/']).status,

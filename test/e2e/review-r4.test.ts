@@ -132,19 +132,22 @@ describe('file system errors in words, not errno text', () => {
   });
 });
 describe('a lock another till holds, or a killed one left', () => {
+  /** A lock folder as a till killed 12 s ago left it (stale at 15 s, so in about 3 s), and the words a wait for it gets. */
+  const killedTillsLock = (dir: string): string => {
+    mkdirSync(dir, { recursive: true });
+    const at = new Date(Date.now() - 12_000);
+    utimesSync(dir, at, at);
+    return `till: waiting for ${dir}: another till holds it (one a killed till left is taken after 15 s)\n`;
+  };
+
   it('is waited for out loud: stderr says which lock and why, then the command goes on once it is stale', async () => {
     const h = home();
     await tillOk(h, ['host', 'init']);
     const dir = join(h, 'hosts-local.json.lock');
-    mkdirSync(dir);
-    // as a till killed 12 s ago left it: stale (15 s) in about 3 s
-    const at = new Date(Date.now() - 12_000);
-    utimesSync(dir, at, at);
+    const said = killedTillsLock(dir);
     const r = await till(h, ['host', 'add', 'web1', 'deploy@127.0.0.1']);
     expect(r.code, r.stderr).toBe(0);
-    expect(r.stderr).toContain(
-      `till: waiting for ${dir}: another till holds it (one a killed till left is taken after 15 s)\n`,
-    );
+    expect(r.stderr).toContain(said);
     expect(Object.keys(JSON.parse(readFileSync(join(h, 'hosts-local.json'), 'utf8')).hosts)).toEqual(['web1']);
     expect(existsSync(dir)).toBe(false);
     // no wait, no word
@@ -156,15 +159,10 @@ describe('a lock another till holds, or a killed one left', () => {
   it("the operations journal's lock too (taken synchronously, as the command exits)", async () => {
     const h = home();
     await tillOk(h, ['host', 'init']);
-    const dir = join(h, 'logs', 'operations.jsonl.lock');
-    mkdirSync(dir, { recursive: true });
-    const at = new Date(Date.now() - 12_000);
-    utimesSync(dir, at, at);
+    const said = killedTillsLock(join(h, 'logs', 'operations.jsonl.lock'));
     const r = await till(h, ['host', 'add', 'web1', 'deploy@127.0.0.1']);
     expect(r.code, r.stderr).toBe(0);
-    expect(r.stderr).toContain(
-      `till: waiting for ${dir}: another till holds it (one a killed till left is taken after 15 s)\n`,
-    );
+    expect(r.stderr).toContain(said);
     expect(readFileSync(join(h, 'logs', 'operations.jsonl'), 'utf8')).toMatch(/"argv":\["host","add","web1"/);
   });
 });
