@@ -4,7 +4,7 @@
  * and host setup upgrades it through the gate, after which the flags are gone. The older
  * till is a real one: this source built with an older version, which sets the host up.
  */
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { chownSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startLab, type Lab } from '../lab/lab.js';
@@ -110,6 +110,23 @@ describe('a restricted host on an older till', { timeout: 600_000 }, () => {
     );
     expect(html).toContain(`till ${OLD} · gate older than ${LOCAL_VERSION}`);
     expect(html.match(/· gate older than/g)).toHaveLength(1);
+  });
+
+  it('a gate.json with "upgrade": false refuses the upgrade, and the host stays flagged', async () => {
+    const h0 = lab.hosts[0]!;
+    const gateJson = join(h0.home, '.till/gate.json');
+    const policy = readFileSync(gateJson, 'utf8');
+    writeFileSync(gateJson, JSON.stringify({ ...JSON.parse(policy), upgrade: false }));
+    chownSync(gateJson, h0.uid, h0.gid);
+    try {
+      const r = await till(home, ['host', 'setup', 'h0']);
+      expect(r.code).toBe(1);
+      expect(r.stderr).toMatch(/refused by till gate on the host: .*"upgrade": false/);
+      expect(h0.shell('~/.till/bin/till --version').trim()).toBe(OLD);
+      expect((await tillOk(home, ['host', 'list'])).stderr.trimEnd().split('\n').at(-1)).toBe(NOTE);
+    } finally {
+      writeFileSync(gateJson, policy);
+    }
   });
 
   it('host setup upgrades it through the gate, the key stays restricted and the flags go; again, it says nothing new', async () => {
