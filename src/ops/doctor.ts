@@ -2,9 +2,11 @@ import { lookup } from 'node:dns/promises';
 import { readFile, stat } from 'node:fs/promises';
 import { connect, isIP } from 'node:net';
 import type { TillPaths } from '../core/paths.js';
+import { TILL_VERSION } from '../core/build.js';
 import { errorMessage } from '../core/errors.js';
 import type { HostEntry } from '../core/state/hosts.js';
 import { formatHostSpec } from '../core/validate.js';
+import { compareVersions } from '../core/versions.js';
 import { buildSshArgs } from '../ssh/args.js';
 import { DEFAULT_CONNECT_TIMEOUT } from '../ssh/config.js';
 import { NOT_A_DEPLOY_ROOT } from '../protocol/args.js';
@@ -148,11 +150,37 @@ export interface SshProbeInput {
   publicKey: string | null;
   result: ProcessResult;
   connectTimeout: number;
+  /** This till's version, which a gate's is compared with (default: this build's). */
+  version?: string;
 }
 
 function formatBytes(bytes: number): string {
   const gib = bytes / 1024 ** 3;
   return gib >= 1 ? `${gib.toFixed(1)} GiB` : `${Math.round(bytes / 1024 ** 2)} MiB`;
+}
+
+/** Why an older gate matters, said with every fix that upgrades one. */
+const GATE_FIXES = 'fixes to till gate reach the host only when it runs a newer till';
+
+/**
+ * The `till` check of a host whose login went through till gate: the host's till is
+ * the gate, the trust boundary, so its version is compared with this till's.
+ */
+export function checkGateTill(name: string, installed: string | null, version: string): DoctorCheck {
+  const upgrade = `run: till host setup ${name} (installs this till, ${version}, through the gate; the key stays restricted; ${GATE_FIXES})`;
+  const order = installed === null ? null : compareVersions(installed, version);
+  if (installed === null || order === null)
+    return warn(
+      'till',
+      `till gate runs on the host, but its version is unknown (~/${REMOTE_TILL} --version said ${installed === null ? 'no version' : JSON.stringify(installed)}): whether its gate has this till's (${version}) fixes cannot be told`,
+      upgrade,
+    );
+  const installedAt = `till ${installed} is installed (~/${REMOTE_TILL}) and runs the host's till gate`;
+  if (order < 0) return warn('till', `${installedAt}: it is older than this till (${version})`, upgrade);
+  return pass(
+    'till',
+    `${installedAt}: ${order === 0 ? 'the same version as this till' : `newer than this till (${version})`}`,
+  );
 }
 
 /** host-key, auth, till and disk from the probe's ssh result. */
@@ -249,7 +277,7 @@ export function checkSshProbe(p: SshProbeInput): DoctorCheck[] {
       warn(
         'till',
         `till is installed, but its gate refused doctor's probe (${refused}): the host's till is older than this one`,
-        `run: till host setup ${name}`,
+        `run: till host setup ${name} (${GATE_FIXES})`,
       ),
       skip('disk', 'the gate refused the probe'),
     ];
@@ -275,9 +303,15 @@ export function checkSshProbe(p: SshProbeInput): DoctorCheck[] {
     ];
   }
   checks.push(
-    probe.tillVersion !== null
-      ? pass('till', `till ${probe.tillVersion} is installed (~/${REMOTE_TILL})`)
-      : warn('till', `till is not installed on the host (~/${REMOTE_TILL} is missing)`, `run: till host setup ${name}`),
+    probe.gate
+      ? checkGateTill(name, probe.tillVersion, p.version ?? TILL_VERSION)
+      : probe.tillVersion !== null
+        ? pass('till', `till ${probe.tillVersion} is installed (~/${REMOTE_TILL})`)
+        : warn(
+            'till',
+            `till is not installed on the host (~/${REMOTE_TILL} is missing)`,
+            `run: till host setup ${name}`,
+          ),
   );
   if (probe.availableKiB === null) {
     checks.push(

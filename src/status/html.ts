@@ -121,7 +121,14 @@ function recordHtml(hr: HostRow): string {
   return `${by ? `<div class="muted small">${escapeHtml(by)}</div>` : ''}${lock}`;
 }
 
-function hostRow(hr: HostRow, now: number): string {
+/** The remote till's version; on a restricted host whose gate is older than this till, marked so. */
+function tillHtml(hr: HostRow, version: string): string {
+  if (!hr.tillVersion) return '';
+  if (hr.gateOutdated !== true) return `<div class="muted small">till ${escapeHtml(hr.tillVersion)}</div>`;
+  return `<div class="small gate-old" title="${escapeHtml(`till gate older than this till (${version}): till host setup ${hr.name}`)}">till ${escapeHtml(hr.tillVersion)} · gate older than ${escapeHtml(version)}</div>`;
+}
+
+function hostRow(hr: HostRow, now: number, version: string): string {
   const latency = hr.latencyMs === null ? '' : `<span class="num">${hr.latencyMs} ms</span>`;
   const load =
     hr.load1 === null ? '' : `<span class="num" title="load1 / CPUs">${hr.load1}${hr.cpus ? `/${hr.cpus}` : ''}</span>`;
@@ -135,7 +142,7 @@ function hostRow(hr: HostRow, now: number): string {
     `<td>${timeCell(hr.lastTest, now)}</td>`,
     `<td>${timeCell(hr.lastSync, now)}</td>`,
     `<td>${timeCell(hr.lastDeploy, now)}</td>`,
-    `<td>${hr.release ? `<code>${escapeHtml(hr.release)}</code>` : '<span class="muted">-</span>'}${recordHtml(hr)}${hr.tillVersion ? `<div class="muted small">till ${escapeHtml(hr.tillVersion)}</div>` : ''}</td>`,
+    `<td>${hr.release ? `<code>${escapeHtml(hr.release)}</code>` : '<span class="muted">-</span>'}${recordHtml(hr)}${tillHtml(hr, version)}</td>`,
     `<td class="chart">${sparklineSvg(hr.latencyTrend, { color: '#1971c2', label: `${hr.name} ssh latency (ms)` })}${latency}</td>`,
     `<td class="chart">${sparklineSvg(hr.loadTrend, { color: '#9c36b5', label: `${hr.name} load1` })}${load}</td>`,
     `<td class="num">${usage(hr.memAvailableBytes, hr.memTotalBytes)}</td>`,
@@ -161,6 +168,7 @@ th,td{padding:6px 8px;border-bottom:1px solid var(--line);text-align:left;vertic
 th{font-size:12px;text-transform:uppercase;letter-spacing:.04em;color:var(--muted);font-weight:600;background:#fff}
 tr.host.down{background:#fff5f5}tr.host.degraded{background:#fff9db}
 .badge{display:inline-block;padding:1px 8px;border-radius:10px;font-size:12px;font-weight:600;color:#fff}
+.badge.gate{background:${COLORS.degraded}}.gate-old{color:#a15c00}
 .badge.ok{background:${COLORS.ok}}.badge.degraded{background:${COLORS.degraded}}.badge.down{background:${COLORS.down}}.badge.unknown{background:${COLORS.unknown}}
 time.age{white-space:nowrap}
 .problems{background:#fff;border:1px solid var(--line);border-radius:8px;padding:8px 16px 8px 32px;margin:8px 0}
@@ -208,19 +216,29 @@ export function renderStatusHtml(view: StatusView, opts: HtmlOptions = {}): stri
       : sched.enabled
         ? ''
         : ', schedule off';
-  const rows = view.hosts.map((h) => hostRow(h, now)).join('\n');
+  const rows = view.hosts.map((h) => hostRow(h, now, view.version)).join('\n');
   const troubled = view.hosts.filter((h) => h.state === 'down' || h.state === 'degraded');
   const listed = troubled.slice(0, 50);
-  const problems = troubled.length
-    ? `<h2>Needs attention</h2><ul class="problems">${listed
-        .map(
-          (h) =>
-            `<li>${badge(h.state)} <a href="#host-${escapeHtml(h.name)}"><strong>${escapeHtml(h.name)}</strong></a> <span class="small">${escapeHtml(h.reasons.join('; '))}</span></li>`,
-        )
-        .join(
-          '',
-        )}${troubled.length > listed.length ? `<li class="muted">… and ${troubled.length - listed.length} more below</li>` : ''}</ul>`
-    : '';
+  const outdated = view.hosts.filter((h) => h.gateOutdated === true);
+  const gates = outdated.slice(0, 50);
+  const problems =
+    troubled.length || outdated.length
+      ? `<h2>Needs attention</h2><ul class="problems">${listed
+          .map(
+            (h) =>
+              `<li>${badge(h.state)} <a href="#host-${escapeHtml(h.name)}"><strong>${escapeHtml(h.name)}</strong></a> <span class="small">${escapeHtml(h.reasons.join('; '))}</span></li>`,
+          )
+          .join(
+            '',
+          )}${troubled.length > listed.length ? `<li class="muted">… and ${troubled.length - listed.length} more below</li>` : ''}${gates
+          .map(
+            (h) =>
+              `<li class="gate-old"><span class="badge gate">old gate</span> <a href="#host-${escapeHtml(h.name)}"><strong>${escapeHtml(h.name)}</strong></a> <span class="small">till gate ${escapeHtml(h.tillVersion ?? '?')} is older than this till (${escapeHtml(view.version)}): fixes to the gate reach the host only when it runs a newer till; upgrade: <code>till host setup ${escapeHtml(h.name)}</code></span></li>`,
+          )
+          .join(
+            '',
+          )}${outdated.length > gates.length ? `<li class="muted">… and ${outdated.length - gates.length} more old gates (till status --json)</li>` : ''}</ul>`
+      : '';
   return `<!DOCTYPE html>
 <html lang="en">
 <head>

@@ -1,4 +1,6 @@
+import { TILL_VERSION } from '../core/build.js';
 import { formatHostSpec } from '../core/validate.js';
+import { gateOutdated } from '../core/versions.js';
 import type { HealthPoint } from '../core/state/health.js';
 import { deployOf, reachabilityOf, releaseOf, type FleetState } from '../metrics/fleet.js';
 
@@ -30,6 +32,8 @@ export interface HostRow {
   /** The manual lock (`till host lock`) as this TILL_HOME last saw it on the host. */
   lock: { by: string | null; when: string | null; from: string | null; message: string | null } | null;
   tillVersion: string | null;
+  /** The key is restricted and the host's till (its gate) is older than this till's `version`; null: restricted, version unknown. */
+  gateOutdated: boolean | null;
   latencyMs: number | null;
   load1: number | null;
   cpus: number | null;
@@ -57,6 +61,8 @@ export interface GroupRow extends StateCounts {
 
 export interface StatusView {
   generatedAt: string;
+  /** This till's version: what `gateOutdated` compares with. */
+  version: string;
   summary: StateCounts;
   schedule: { enabled: boolean; lastRun: string | null; lastStatus: string | null; nextRun: string | null };
   groups: GroupRow[];
@@ -87,7 +93,12 @@ function trend(
   return (points ?? []).slice(-n).map((p) => (p.up ? measured(pick(p)) : null));
 }
 
-export function buildStatusView(state: FleetState, now: Date, trendPoints = TREND_POINTS): StatusView {
+export function buildStatusView(
+  state: FleetState,
+  now: Date,
+  trendPoints = TREND_POINTS,
+  version = TILL_VERSION,
+): StatusView {
   const { db, history, schedule } = state;
   const membership = new Map<string, string[]>();
   for (const [g, members] of Object.entries(db.groups ?? {}))
@@ -132,7 +143,9 @@ export function buildStatusView(state: FleetState, now: Date, trendPoints = TREN
         lock: lock
           ? { by: lock.by ?? null, when: lock.when ?? null, from: lock.from ?? null, message: lock.message ?? null }
           : null,
-        tillVersion: h?.tillVersion ?? e.till_version ?? null,
+        // Every contact records till_version (a health check too): never older than health's, which a setup since outdated.
+        tillVersion: e.till_version !== undefined ? e.till_version : (h?.tillVersion ?? null),
+        gateOutdated: gateOutdated(e, version),
         latencyMs: measured(h?.latencyMs),
         load1: measured(h?.load1),
         cpus: measured(h?.cpus ?? e.metadata?.cores),
@@ -168,6 +181,7 @@ export function buildStatusView(state: FleetState, now: Date, trendPoints = TREN
   const sync = schedule.sync;
   return {
     generatedAt: now.toISOString(),
+    version,
     summary,
     schedule: {
       enabled: sync.enabled,

@@ -154,7 +154,10 @@ describe('doctor checks', () => {
     expect(restrictedFrom(result(255, '', 'Permission denied (publickey).'))).toBeNull();
     const old = byName(probe('web', result(1, '', "till gate: refused: a script that is not one of till's own\n")));
     expect(old.auth).toMatchObject({ status: 'pass', detail: expect.stringContaining('restricted to till gate') });
-    expect(old.till).toMatchObject({ status: 'warn', fix: 'run: till host setup web' });
+    expect(old.till).toMatchObject({
+      status: 'warn',
+      fix: 'run: till host setup web (fixes to till gate reach the host only when it runs a newer till)',
+    });
     expect(old.disk!.status).toBe('skip');
     expect(restrictedFrom(result(1, '', "till gate: refused: a script that is not one of till's own\n"))).toBe(true);
     const broken = byName(
@@ -188,6 +191,55 @@ describe('doctor checks', () => {
       connectTimeout: 10,
     });
     expect(byName(open).auth).toMatchObject({ status: 'warn', detail: expect.stringContaining('NOT restricted') });
+  });
+
+  it("through till gate: the host's till is the gate, compared with this till's version", () => {
+    const gatedAt = (version: string, tillLine = `${PROBE_MARK}_TILL 0.1.0`) =>
+      byName(
+        checkSshProbe({
+          name: 'web',
+          entry: { ...entry, restricted: true },
+          publicKey: null,
+          result: result(0, `${healthy.replace(`${PROBE_MARK}_TILL 0.1.0`, tillLine)}${PROBE_MARK}_GATE\n`),
+          connectTimeout: 10,
+          version,
+        }),
+      ).till!;
+    const upgrade = expect.stringMatching(
+      /^run: till host setup web \(installs this till, 0\.2\.0, through the gate; the key stays restricted; fixes to till gate reach the host only when it runs a newer till\)$/,
+    );
+    expect(gatedAt('0.2.0')).toEqual({
+      name: 'till',
+      status: 'warn',
+      detail:
+        "till 0.1.0 is installed (~/.till/bin/till) and runs the host's till gate: it is older than this till (0.2.0)",
+      fix: upgrade,
+    });
+    // A pre-release is older than its release.
+    expect(gatedAt('0.1.0', `${PROBE_MARK}_TILL 0.1.0-rc.1`)).toMatchObject({
+      status: 'warn',
+      detail: expect.stringContaining('till 0.1.0-rc.1 is installed'),
+    });
+    expect(gatedAt('0.1.0')).toMatchObject({
+      status: 'pass',
+      detail: expect.stringMatching(/runs the host's till gate: the same version as this till$/),
+      fix: null,
+    });
+    expect(gatedAt('0.0.9')).toMatchObject({
+      status: 'pass',
+      detail: expect.stringMatching(/runs the host's till gate: newer than this till \(0\.0\.9\)$/),
+    });
+    for (const line of [`${PROBE_MARK}_NOTILL`, `${PROBE_MARK}_TILL 0.1.0garbage`])
+      expect(gatedAt('0.2.0', line)).toMatchObject({
+        status: 'warn',
+        detail: expect.stringContaining('but its version is unknown'),
+        fix: upgrade,
+      });
+    // An unrestricted host's till is no gate: its version is only reported.
+    expect(byName(probe('web', result(0, healthy))).till).toMatchObject({
+      status: 'pass',
+      detail: 'till 0.1.0 is installed (~/.till/bin/till)',
+    });
   });
 
   it('finishReport fills skips after a failure and is ok only without failures', () => {

@@ -163,3 +163,108 @@ describe('the terminal view on an 80-column screen', () => {
     expect(wrap('x'.repeat(20), 8, '  ')).toEqual(['xxxxxxxx', '  xxxxxx', '  xxxxxx']);
   });
 });
+
+describe('restricted hosts whose till gate is older than this till', () => {
+  const entry = (over: Record<string, unknown>) => ({
+    user: 'u',
+    host: 'h.example',
+    port: 22,
+    status: 'till-ready',
+    added: '2026-01-01T00:00:00Z',
+    tekton_path: '~/T',
+    ...over,
+  });
+  const view = (hosts: Record<string, unknown>, version = '0.2.0') =>
+    buildStatusView(
+      {
+        db: hostsFileSchema.parse({ hosts }),
+        history: { version: 1, hosts: {} },
+        schedule: emptyScheduleFile(),
+      },
+      NOW,
+      undefined,
+      version,
+    );
+  const many = (n: number) =>
+    Object.fromEntries(
+      Array.from({ length: n }, (_, i) => [
+        `g${String(i).padStart(2, '0')}`,
+        entry({ restricted: true, till_version: '0.1.0' }),
+      ]),
+    );
+
+  it('flags them in the view (gateOutdated, with the version compared with), never an unrestricted host', () => {
+    const v = view({
+      old: entry({ restricted: true, till_version: '0.2.0-rc.1' }),
+      same: entry({ restricted: true, till_version: '0.2.0' }),
+      unknown: entry({ restricted: true }),
+      open: entry({ till_version: '0.0.1' }),
+    });
+    expect(v.version).toBe('0.2.0');
+    expect(Object.fromEntries(v.hosts.map((h) => [h.name, h.gateOutdated]))).toEqual({
+      old: true,
+      same: false,
+      unknown: null,
+      open: false,
+    });
+  });
+
+  it("shows the version the host last reported, not a health check's that a setup has since replaced", () => {
+    const health = {
+      at: '2026-11-26T11:00:00Z',
+      up: true,
+      latencyMs: 12,
+      uptimeSec: 1,
+      load1: 0.5,
+      load5: 0.5,
+      load15: 0.5,
+      cpus: 2,
+      memTotalBytes: 1,
+      memAvailableBytes: 1,
+      diskFreeBytes: 1,
+      diskTotalBytes: 2,
+      os: 'Linux',
+      arch: 'x86_64',
+      tillVersion: '0.1.0',
+      release: null,
+      degraded: false,
+      reasons: [],
+    };
+    const v = view({ h: entry({ restricted: true, till_version: '0.2.0', health }) });
+    expect(v.hosts[0]).toMatchObject({ tillVersion: '0.2.0', gateOutdated: false });
+    expect(view({ h: entry({ health }) }).hosts[0]!.tillVersion).toBe('0.1.0');
+  });
+
+  it('the terminal view names them in a footnote, within the screen; none when there are none', () => {
+    const opts = { colors: plain, maxRows: Infinity, width: Infinity, now: NOW.getTime() };
+    const one = renderStatusText(
+      view({ h0: entry({ restricted: true, till_version: '0.1.0' }), h1: entry({ till_version: '0.1.0' }) }),
+      opts,
+    );
+    expect(one.trimEnd().split('\n').slice(-2)).toEqual([
+      '',
+      'till gate older than this till (0.2.0) on 1 restricted host: h0 (0.1.0); fixes to the gate reach a host only when it runs a newer till: till host setup h0',
+    ]);
+    expect(renderStatusText(view({ h1: entry({ till_version: '0.1.0' }) }), opts)).not.toContain('gate');
+    const narrow = renderStatusText(view(many(40)), { ...opts, maxRows: 20, width: 80 });
+    const lines = narrow.trimEnd().split('\n');
+    expect(lines.length).toBeLessThanOrEqual(20);
+    expect(lines.filter((l) => l.length > 80)).toEqual([]);
+    expect(lines.at(-6)).toBe('');
+    expect(lines.slice(-5).join(' ').replace(/\s+/g, ' ')).toBe(
+      'till gate older than this till (0.2.0) on 40 restricted hosts: g00 (0.1.0), g01 (0.1.0), g02 (0.1.0), g03 (0.1.0), g04 (0.1.0), g05 (0.1.0), g06 (0.1.0), g07 (0.1.0), g08 (0.1.0), g09 (0.1.0), and 30 more (till status --json: "gateOutdated": true); fixes to the gate reach a host only when it runs a newer till: till host setup <host>…',
+    );
+  });
+
+  it('the page marks their row and lists them under "Needs attention"', () => {
+    const html = renderStatusHtml(
+      view({ h0: entry({ restricted: true, till_version: '0.1.0' }), h1: entry({ till_version: '0.1.0' }) }),
+    );
+    expect(html).toContain('<h2>Needs attention</h2>');
+    expect(html).toContain(
+      '<li class="gate-old"><span class="badge gate">old gate</span> <a href="#host-h0"><strong>h0</strong></a> <span class="small">till gate 0.1.0 is older than this till (0.2.0): fixes to the gate reach the host only when it runs a newer till; upgrade: <code>till host setup h0</code></span></li>',
+    );
+    expect(html.match(/· gate older than 0\.2\.0/g)).toHaveLength(1);
+    expect(renderStatusHtml(view({ h1: entry({ till_version: '0.1.0' }) }))).not.toMatch(/Needs attention|gate older/);
+  });
+});

@@ -6,6 +6,7 @@ import { checkControlPath } from '../../core/paths.js';
 import type { HostEntry, HostsFile } from '../../core/state/hosts.js';
 import type { TestData } from '../../ops/test.js';
 import { formatHostSpec, validateName } from '../../core/validate.js';
+import { gateOutdated } from '../../core/versions.js';
 import { describeHold } from '../../deploy/layout.js';
 import { checkRemoteCommandLength } from '../../ssh/args.js';
 import { readPublicKey } from '../../ssh/keys.js';
@@ -15,8 +16,10 @@ import type { Cli } from '../context.js';
 import type { TillCommand } from '../help.js';
 import { addFleetOptions, listHostsIfAsked, runFleetCommand, selectTargets, type FleetOpts } from '../fleet.js';
 import { collect } from '../options.js';
+import { outdatedGatesNote } from '../output/gates.js';
 import { renderTable } from '../output/table.js';
 import { formatAge, printable } from '../output/terminal.js';
+import { VERSION } from '../version.js';
 
 // What only one command uses is imported in its action: `host list` loads none of it.
 
@@ -35,6 +38,11 @@ function membership(db: HostsFile): Map<string, string[]> {
 
 function hostJson(name: string, entry: HostEntry, groups: string[]) {
   return { name, ...entry, groups: [...groups].sort() };
+}
+
+/** `host list` and `host show`'s JSON of a host: its entry, and whether its gate is older than this till. */
+function hostViewJson(name: string, entry: HostEntry, groups: string[]) {
+  return { ...hostJson(name, entry, groups), gate_outdated: gateOutdated(entry, VERSION) };
 }
 
 export function registerHostCommands(host: TillCommand, cli: Cli): void {
@@ -157,14 +165,17 @@ export function registerHostCommands(host: TillCommand, cli: Cli): void {
     .description('list hosts: name, address, status, last test and sync, groups')
     .example('till host list', 'every host: address, status, last test and sync, groups')
     .example('till host list --json', 'the same as one JSON document')
-    .option('--json', 'print {"hosts": [...]} as JSON')
+    .option('--json', 'print {"hosts": [...]} as JSON (each with "gate_outdated")')
+    .note(
+      'A restricted host whose till, and so its till gate, is older than this till is named under the table, with the command that upgrades it (docs/gate.md).',
+    )
     .action(async (opts: { json?: boolean }) => {
       const db = await new Inventory(cli.paths()).read();
       const groups = membership(db);
       const names = Object.keys(db.hosts).sort();
       const key = await currentKeyInfo(cli.paths());
       if (opts.json) {
-        cli.json({ hosts: names.map((n) => hostJson(n, db.hosts[n]!, groups.get(n) ?? [])), key });
+        cli.json({ hosts: names.map((n) => hostViewJson(n, db.hosts[n]!, groups.get(n) ?? [])), key });
         return;
       }
       if (key) {
@@ -196,6 +207,13 @@ export function registerHostCommands(host: TillCommand, cli: Cli): void {
           }),
         ),
       );
+      const outdated = names.filter((n) => gateOutdated(db.hosts[n]!, VERSION) === true);
+      const note = outdatedGatesNote(
+        outdated.map((n) => ({ name: n, tillVersion: db.hosts[n]!.till_version ?? null })),
+        VERSION,
+        'till host list --json: "gate_outdated": true',
+      );
+      if (note !== null) cli.err(note);
     });
 
   host
@@ -210,9 +228,10 @@ export function registerHostCommands(host: TillCommand, cli: Cli): void {
       const entry = requireHost(db, name);
       const groups = membership(db).get(name) ?? [];
       if (opts.json) {
-        cli.json(hostJson(name, entry, groups));
+        cli.json(hostViewJson(name, entry, groups));
         return;
       }
+      const older = gateOutdated(entry, VERSION) === true;
       const rows: Array<[string, string]> = [
         ['name', name],
         ['address', formatHostSpec(entry)],
@@ -227,7 +246,7 @@ export function registerHostCommands(host: TillCommand, cli: Cli): void {
         ['tekton path', entry.tekton_path],
         ['installations', entry.installations.join(', ')],
         ['groups', groups.sort().join(', ')],
-        ['till version', entry.till_version ?? '-'],
+        ['till version', (entry.till_version ?? '-') + (older ? ` (older than this till, ${VERSION})` : '')],
         ['failures', String(entry.failures ?? 0)],
         ['last error', entry.last_error ?? '-'],
       ];
@@ -245,7 +264,13 @@ export function registerHostCommands(host: TillCommand, cli: Cli): void {
       if (entry.manual_lock)
         rows.push(['locked', `by ${describeHold(entry.manual_lock)} (seen ${entry.manual_lock.seen})`]);
       if (entry.restricted)
-        rows.push(['key', `restricted to till gate${entry.gate_hooks ? ', release hooks allowed' : ''}`]);
+        rows.push([
+          'key',
+          `restricted to till gate${entry.gate_hooks ? ', release hooks allowed' : ''}` +
+            (older
+              ? `; the gate is the host's older till: fixes to it reach the host only when it runs a newer till (upgrade: till host setup ${name})`
+              : ''),
+        ]);
       const key = await currentKeyInfo(cli.paths());
       const onCurrent = entry.key_fingerprint === undefined || entry.key_fingerprint === key?.fingerprint;
       rows.push([

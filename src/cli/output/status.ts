@@ -1,5 +1,6 @@
 import { formatBytes } from '../../core/units.js';
 import { pickRows, sparkline, type HostRow, type HostState, type StatusView } from '../../status/model.js';
+import { outdatedGatesNote } from './gates.js';
 import { renderTable } from './table.js';
 import { plural } from '../../core/format.js';
 import { formatAge, Painted, printable, type Colors } from './terminal.js';
@@ -80,7 +81,15 @@ export function renderStatusText(view: StatusView, o: TextOptions): string {
       ? [`${c.bold('till status')}  ${parts.join(', ')}`, `${sync}${next}`, '']
       : [title, ''];
 
-  let budget = o.maxRows - (out.length - 2);
+  // Restricted hosts whose gate is older than this till: a footnote, whichever rows fit.
+  const gateNote = outdatedGatesNote(
+    view.hosts.filter((h) => h.gateOutdated === true),
+    view.version,
+    'till status --json: "gateOutdated": true',
+  );
+  const gateLines =
+    gateNote === null ? [] : ['', ...(Number.isFinite(o.width) ? wrap(gateNote, o.width, '    ') : [gateNote])];
+  let budget = o.maxRows - (out.length - 2) - gateLines.length;
   if (view.groups.length > 0) {
     const groups =
       view.groups.length > 8 && Number.isFinite(o.maxRows)
@@ -175,7 +184,7 @@ export function renderStatusText(view: StatusView, o: TextOptions): string {
       .join(', ');
     out.push(c.dim(`… and ${hidden.total} more hosts (${what}); all of them: till status --all, or --json`));
   }
-  out.push(...notes);
+  out.push(...notes, ...gateLines.map((l) => (l === '' ? l : c.yellow(l))));
   return `${out.join('\n')}\n`;
 }
 
