@@ -196,7 +196,8 @@ export function hostMetricFamilies(db: HostsFile): MetricFamily[] {
           labels: {
             host,
             status: e.status,
-            version: e.health?.tillVersion ?? e.till_version ?? '',
+            // Every contact records till_version (a health check too): a setup since the last health check is newer.
+            version: e.till_version ?? e.health?.tillVersion ?? '',
             release: releaseOf(e) ?? '',
           },
           value: 1,

@@ -95,6 +95,51 @@ describe('renderPrometheus', () => {
   });
 });
 
+describe('till_host_info', () => {
+  it("labels the host's till version as every contact records it, not a health snapshot a setup since outdated", () => {
+    const health = {
+      at: '2026-01-01T00:00:00Z',
+      up: true,
+      ...Object.fromEntries(
+        [
+          'latencyMs',
+          'uptimeSec',
+          'load1',
+          'load5',
+          'load15',
+          'cpus',
+          'memTotalBytes',
+          'memAvailableBytes',
+          'diskFreeBytes',
+          'diskTotalBytes',
+        ].map((k) => [k, null]),
+      ),
+      os: null,
+      arch: null,
+      tillVersion: '0.1.0-rc.1',
+      release: null,
+      degraded: false,
+      reasons: [],
+    };
+    const host = { user: 'u', host: '127.0.0.5', port: 22, added: '2026-01-01T00:00:00Z', tekton_path: '~/T' };
+    const db = hostsFileSchema.parse({
+      hosts: {
+        a: { ...host, status: 'till-ready', till_version: '0.1.0', health },
+        b: { ...host, status: 'connected', health },
+        c: { ...host, status: 'untested' },
+      },
+    });
+    const info = fleetMetricFamilies({ db, history: emptyHealthHistory(), schedule: emptyScheduleFile() }).find(
+      (f) => f.name === 'till_host_info',
+    )!;
+    expect(info.samples.map((s) => [s.labels!.host, s.labels!.version])).toEqual([
+      ['a', '0.1.0'],
+      ['b', '0.1.0-rc.1'],
+      ['c', ''],
+    ]);
+  });
+});
+
 describe('reachabilityOf', () => {
   const base = {
     user: 'u',
