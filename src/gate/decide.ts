@@ -41,6 +41,22 @@ export type GateDecision =
 
 export type GatePolicy = Policy & Pick<RsyncPolicy, 'realpath' | 'outwardLink'>;
 
+/**
+ * Ends a refusal whose cause the key is not told: what the gate met (a file's content,
+ * errno text, paths the key did not name) is the `detail`, written to the log only.
+ */
+export const OWNER_FINDS_WHY = 'its owner finds why in ~/.till/logs/gate.log';
+
+/**
+ * The refusal of every command while gate.json cannot be used: unreadable, not JSON, or
+ * a field that fails the check, all in the same words (the parse error may quote the
+ * file). `till host doctor` recognises the `gate configuration` prefix.
+ */
+export const GATE_CONFIG_REFUSAL = `gate configuration: ~/.till/gate.json cannot be used; ${OWNER_FINDS_WHY}`;
+
+/** The refusal of a command whose check met an error (a path that changed under it, a loop, a folder it cannot read). */
+export const UNCHECKED_REFUSAL = `the command could not be checked on this host; ${OWNER_FINDS_WHY}`;
+
 /** The registered version of this form whose text is `text`, if any. */
 function lookUp(text: string, form: GateEntry['form']): GateEntry | undefined {
   const entry = GATE_TABLE.get(createHash('sha256').update(text).digest('hex'));
@@ -60,6 +76,19 @@ function argsProblem(entry: GateEntry, args: readonly string[], policy: Policy):
 function rootOf(entry: GateEntry, args: readonly string[], policy: Policy): string | undefined {
   const at = entry.args.indexOf('deployRoot');
   return at === -1 ? undefined : expandHome(args[at]!, policy.home).replace(/\/+$/, '');
+}
+
+/**
+ * decide(), with an error it throws (a real path that changed between two looks, a loop,
+ * a folder it cannot read) turned into UNCHECKED_REFUSAL: the key is not told the errno
+ * text or the path; the log is.
+ */
+export function decideOrRefuse(line: string | undefined, policy: GatePolicy): GateDecision {
+  try {
+    return decide(line, policy);
+  } catch (err) {
+    return { kind: 'refuse', reason: UNCHECKED_REFUSAL, detail: (err as Error).message };
+  }
 }
 
 export function decide(line: string | undefined, policy: GatePolicy): GateDecision {
@@ -207,7 +236,11 @@ export function keyFileProblem(home: string, script: string): string | undefined
   return undefined;
 }
 
-/** The policy for this home; a missing gate.json allows no deploy roots. A broken one is an error (the gate then refuses everything). */
+/**
+ * The policy for this home; a missing gate.json allows no deploy roots. A broken one is
+ * an error, whose message may quote the file (the gate then refuses everything with
+ * GATE_CONFIG_REFUSAL, and logs the message).
+ */
 export function loadPolicy(home: string): GatePolicy {
   const file = posix.join(home, '.till', 'gate.json');
   let raw: unknown = {};

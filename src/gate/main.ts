@@ -3,7 +3,7 @@ import { appendFileSync, mkdirSync, renameSync, rmdirSync, statSync, truncateSyn
 import { userInfo } from 'node:os';
 import { posix } from 'node:path';
 import { GATE_ENV, GATE_REFUSED } from '../protocol/wire.js';
-import { decide, loadPolicy, type GateDecision, type GatePolicy } from './decide.js';
+import { decideOrRefuse, GATE_CONFIG_REFUSAL, loadPolicy, type GateDecision, type GatePolicy } from './decide.js';
 import { lockRoot } from './lock.js';
 
 /**
@@ -92,6 +92,18 @@ export function isDryRun(argv: readonly string[]): boolean {
   return argv.includes('--dry-run') || (cluster?.split('e.')[0]?.includes('n') ?? false);
 }
 
+/** The gate's log in `home`. */
+const gateLogOf = (home: string) => posix.join(home, '.till', 'logs', 'gate.log');
+
+/** Appends to the gate's log; a log that cannot be written changes no decision. */
+function log(home: string, message: string): void {
+  try {
+    appendGateLog(gateLogOf(home), message);
+  } catch {
+    // A full disk must not turn a refusal into an allowance, nor stop an allowed command.
+  }
+}
+
 /** Runs an allowed command on the session's stdin, stdout and stderr; its exit code (128 + n for a signal). */
 function run(decision: Exclude<GateDecision, { kind: 'refuse' }>, home: string): Promise<number> {
   const [file, args] =
@@ -126,26 +138,22 @@ export async function runGate(): Promise<number> {
     policy = loadPolicy(home);
     // A decision that names a deploy root is taken again under its lock (below): the
     // walk of a --link-dest tree only counts there, so it is not done twice.
-    decision = decide(line, { ...policy, outwardLink: () => undefined });
+    decision = decideOrRefuse(line, { ...policy, outwardLink: () => undefined });
   } catch (err) {
-    decision = { kind: 'refuse', reason: `gate configuration: ${(err as Error).message}` };
+    // loadPolicy's: decideOrRefuse never throws.
+    decision = { kind: 'refuse', reason: GATE_CONFIG_REFUSAL, detail: (err as Error).message };
   }
   let release: (() => void) | undefined;
   if (decision.kind !== 'refuse' && decision.kind !== 'exact' && decision.root !== undefined && policy) {
     // Checked again under the root's lock: what the first look resolved may have changed since.
-    try {
-      release = await lockRoot(home, decision.root);
-      decision = decide(line, policy);
-    } catch (err) {
-      decision = { kind: 'refuse', reason: (err as Error).message };
-    }
+    const lock = await lockRoot(home, decision.root);
+    if (lock.ok) {
+      release = lock.release;
+      decision = decideOrRefuse(line, policy);
+    } else decision = { kind: 'refuse', reason: lock.reason, detail: lock.detail };
   }
   try {
-    try {
-      appendGateLog(posix.join(home, '.till', 'logs', 'gate.log'), logLine(decision, line));
-    } catch {
-      // A full disk must not turn a refusal into an allowance, nor stop an allowed command.
-    }
+    log(home, logLine(decision, line));
     if (decision.kind === 'refuse') {
       process.stderr.write(`${GATE_REFUSED} ${decision.reason}\n`);
       return 1;

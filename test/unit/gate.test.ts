@@ -2,7 +2,16 @@ import { execFileSync } from 'node:child_process';
 import { linkSync, mkdirSync, mkdtempSync, realpathSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { decide, loadPolicy, realpathDeepest, outwardLink, type GatePolicy } from '../../src/gate/decide.js';
+import {
+  decide,
+  decideOrRefuse,
+  GATE_CONFIG_REFUSAL,
+  loadPolicy,
+  outwardLink,
+  realpathDeepest,
+  UNCHECKED_REFUSAL,
+  type GatePolicy,
+} from '../../src/gate/decide.js';
 import { gateConfigFor, parsePublicKey } from '../../src/ops/restrict.js';
 import { parseGateFile, wideningOf } from '../../src/protocol/args.js';
 import { deployCheck, deployPrepare, deployState, deployUnlock } from '../../src/protocol/deploy.js';
@@ -649,6 +658,58 @@ describe('gate.json', () => {
     expect(() => loadPolicy(h)).toThrow(/deployRoots\.0: not a safe remote path/);
     writeFileSync(join(h, '.till/gate.json'), JSON.stringify({ deployRoots: 'x' }));
     expect(() => loadPolicy(h)).toThrow(/deployRoots/);
+  });
+
+  it("a broken gate.json's error quotes it: that goes to the log; the key is told one sentence, the same for every cause", () => {
+    const h = mkdtempSync(join(scratch, 'p-'));
+    mkdirSync(join(h, '.till'));
+    const file = join(h, '.till/gate.json');
+    const causes: [string, () => void][] = [
+      ['not JSON', () => writeFileSync(file, 'owner-secret-4711 {')],
+      [
+        'a bad field',
+        () =>
+          writeFileSync(file, JSON.stringify({ deployRoots: ['/srv/owner-secret-4711', '/srv/owner-secret-4711/x'] })),
+      ],
+      ['a folder', () => (rmSync(file, { force: true }), mkdirSync(file))],
+    ];
+    for (const [cause, make] of causes) {
+      make();
+      expect(() => loadPolicy(h), cause).toThrow(cause === 'a folder' ? /EISDIR/ : /owner-secret-4711/);
+      rmSync(file, { recursive: true, force: true });
+    }
+    // what the key is told names no content, and keeps the prefix `till host doctor` recognises
+    expect(GATE_CONFIG_REFUSAL).toBe(
+      'gate configuration: ~/.till/gate.json cannot be used; its owner finds why in ~/.till/logs/gate.log',
+    );
+  });
+});
+
+describe('decide: an error met while checking', () => {
+  it('is a refusal of the command in one sentence; the errno text and the path are for the log', () => {
+    const loop = () => {
+      throw new Error(`ELOOP: too many symbolic links encountered, realpath '${home}/owner-secret/x'`);
+    };
+    // the --link-dest walk (under the lock), and a real path looked up between two looks that changed
+    const line = `rsync --server -r --link-dest=../r1 . ${home}/Tekton.till/releases/r2`;
+    expect(decide(line, policy).kind).toBe('rsync');
+    expect(() => decide(line, { ...policy, outwardLink: loop })).toThrow(/ELOOP/);
+    expect(decideOrRefuse(line, { ...policy, outwardLink: loop })).toEqual({
+      kind: 'refuse',
+      reason: 'the command could not be checked on this host; its owner finds why in ~/.till/logs/gate.log',
+      detail: `ELOOP: too many symbolic links encountered, realpath '${home}/owner-secret/x'`,
+    });
+    let looks = 0;
+    const racing = (p: string) => {
+      looks += 1;
+      return looks > 4 ? loop() : realpathDeepest(p);
+    };
+    expect(decideOrRefuse(line, { ...policy, realpath: racing })).toMatchObject({
+      kind: 'refuse',
+      reason: UNCHECKED_REFUSAL,
+      detail: expect.stringContaining('ELOOP'),
+    });
+    expect(decideOrRefuse(line, policy).kind).toBe('rsync');
   });
 });
 
