@@ -133,7 +133,8 @@ export function decide(line: string | undefined, policy: GatePolicy): GateDecisi
     if (root !== undefined && entry.name.startsWith('deploy-prepare') && isPlainFolder(root))
       return { kind: 'refuse', reason: `script ${entry.name}: ${adoptRefusal(root)}` };
     const shared = root !== undefined ? sharedThroughLink(entry, texts, root) : undefined;
-    if (shared !== undefined) return { kind: 'refuse', reason: `script ${entry.name}: ${shared}` };
+    if (shared !== undefined)
+      return { kind: 'refuse', reason: `script ${entry.name}: ${shared.reason}`, detail: shared.detail };
     const keys = KEY_FILE_SCRIPTS.has(entry.name) ? keyFileProblem(policy.home, entry.name) : undefined;
     if (keys !== undefined) return { kind: 'refuse', reason: `script ${entry.name}: ${keys}` };
     return { kind: 'script', name: entry.name, script, args: texts, ...(root ? { root } : {}) };
@@ -185,24 +186,31 @@ export function adoptRefusal(root: string): string {
  * switch makes each shared path with `mkdir -p`, which follows such a link: through a
  * link the owner made (`logs -> /var/log/app`) a key could make folders wherever it
  * leads. A shared path that is itself the owner's link stays allowed (nothing is made
- * through it). The key is not told what it found there.
+ * through it). The key is told one sentence whatever stopped it (a link, a file, an
+ * error looking): which part, and what it is, are for the log.
  */
-function sharedThroughLink(entry: GateEntry, args: readonly string[], root: string): string | undefined {
+function sharedThroughLink(
+  entry: GateEntry,
+  args: readonly string[],
+  root: string,
+): { reason: string; detail: string } | undefined {
   const at = entry.args.indexOf('sharedPaths');
   if (at === -1) return undefined;
   const base = `${root}.till/shared`;
   for (const s of args[at]!.split(' ').filter((p) => p !== '')) {
     const parts = s.split('/');
+    const reason = `shared path ${s} cannot be made inside ${base}: something on its way there is not a plain folder (a link the owner made there is used only as a whole shared path)`;
     for (let i = 1; i < parts.length; i += 1) {
       const path = `${base}/${parts.slice(0, i).join('/')}`;
       let st;
       try {
         st = lstatSync(path);
-      } catch {
-        break; // not there: mkdir -p makes real folders from here on
+      } catch (err) {
+        if ((err as NodeJS.ErrnoException).code === 'ENOENT') break; // not there: mkdir -p makes real folders from here on
+        return { reason, detail: (err as Error).message };
       }
       if (st.isSymbolicLink() || !st.isDirectory())
-        return `shared path ${s} passes through ${path}, which is not a plain folder (a link the owner made there is used only as a whole shared path)`;
+        return { reason, detail: `${path} is ${st.isSymbolicLink() ? 'a symlink' : 'not a folder'}` };
     }
   }
   return undefined;

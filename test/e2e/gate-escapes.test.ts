@@ -658,9 +658,15 @@ describe('a stolen restricted key, tightest policy: the escapes are closed', { t
     ).toBe(0);
     const sw = switchTo(9, { id: rid(9), shared: ['logs/made-by-key/deeper'] });
     expect(sw.status).toBe(1);
-    expect(sw.stderr).toContain(
-      `till gate: refused: script deploy-switch-v5: shared path logs/made-by-key/deeper passes through ${home}/app.till/shared/logs, which is not a plain folder`,
-    );
+    // one sentence whatever stopped it: not which part, nor whether a link or a file (the log says)
+    const sharedRefusal = (s: string) =>
+      `till gate: refused: script deploy-switch-v5: shared path ${s} cannot be made inside ${home}/app.till/shared: something on its way there is not a plain folder (a link the owner made there is used only as a whole shared path)\n`;
+    expect(sw.stderr).toBe(sharedRefusal('logs/made-by-key/deeper'));
+    expect(gateLog()).toContain(`(${home}/app.till/shared/logs is a symlink)`);
+    r.host.shell('mkdir -p app.till/shared/data && : > app.till/shared/data/file');
+    expect(switchTo(9, { id: rid(9), shared: ['data/file/x'] }).stderr).toBe(sharedRefusal('data/file/x'));
+    expect(gateLog()).toContain(`(${home}/app.till/shared/data/file is not a folder)`);
+    r.host.shell('rm -rf app.till/shared/data');
     expect(existsSync(join(home, 'owner-logs/made-by-key'))).toBe(false);
     // a link sent as a release's name lands inside a folder the gate made: no release name is a link
     const zz = tree('s14-link', {}, { zzhome: home });

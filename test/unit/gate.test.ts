@@ -119,15 +119,18 @@ describe('decide: what a restricted key may run', () => {
     try {
       for (const ok of [['logs'], ['data'], ['data/a/new/deeper'], ['data/a/ssh'], ['fresh/x/y'], ['data', 'logs']])
         expect(kind(send(deploySwitch, { ...sw, shared: ok })), ok.join(' ')).toBe('script');
-      for (const [bad, through] of [
-        [['logs/x'], 'logs'],
-        [['data/a/ssh/made'], 'data/a/ssh'],
-        [['data/file/x'], 'data/file'],
-        [['data', 'logs/x/y'], 'logs'],
+      // one sentence whatever stopped it (a link, a file): which part, and what it is, only in the log
+      for (const [bad, detail] of [
+        [['logs/x'], `${shared}/logs is a symlink`],
+        [['data/a/ssh/made'], `${shared}/data/a/ssh is a symlink`],
+        [['data/file/x'], `${shared}/data/file is not a folder`],
+        [['data', 'logs/x/y'], `${shared}/logs is a symlink`],
       ] as const)
-        expect(reason(send(deploySwitch, { ...sw, shared: [...bad] })), bad.join(' ')).toBe(
-          `script deploy-switch-v5: shared path ${bad[bad.length - 1]} passes through ${shared}/${through}, which is not a plain folder (a link the owner made there is used only as a whole shared path)`,
-        );
+        expect(decide(send(deploySwitch, { ...sw, shared: [...bad] }), policy), bad.join(' ')).toEqual({
+          kind: 'refuse',
+          reason: `script deploy-switch-v5: shared path ${bad[bad.length - 1]} cannot be made inside ${shared}: something on its way there is not a plain folder (a link the owner made there is used only as a whole shared path)`,
+          detail,
+        });
     } finally {
       rmSync(shared, { recursive: true, force: true });
     }
