@@ -136,7 +136,8 @@ export function decide(line: string | undefined, policy: GatePolicy): GateDecisi
     if (shared !== undefined)
       return { kind: 'refuse', reason: `script ${entry.name}: ${shared.reason}`, detail: shared.detail };
     const keys = KEY_FILE_SCRIPTS.has(entry.name) ? keyFileProblem(policy.home, entry.name) : undefined;
-    if (keys !== undefined) return { kind: 'refuse', reason: `script ${entry.name}: ${keys}` };
+    if (keys !== undefined)
+      return { kind: 'refuse', reason: `script ${entry.name}: ${keys.reason}`, detail: keys.detail };
     return { kind: 'script', name: entry.name, script, args: texts, ...(root ? { root } : {}) };
   }
   if (first === 'rsync') {
@@ -223,9 +224,10 @@ const KEY_FILE_SCRIPTS: ReadonlySet<string> = new Set(['key-add', 'key-remove', 
  * Why the key scripts must not rewrite this home's authorized_keys: it is a symlink, or
  * has other hard links (a file managed elsewhere, which the owner edits to revoke keys).
  * Renaming a new file over it would cut it loose from that file: a revocation there would
- * no longer reach this host, for till's key and any key it added.
+ * no longer reach this host, for till's key and any key it added. The key is told one
+ * sentence for both; which one it is goes to the log.
  */
-export function keyFileProblem(home: string, script: string): string | undefined {
+export function keyFileProblem(home: string, script: string): { reason: string; detail: string } | undefined {
   const file = posix.join(home, '.ssh', 'authorized_keys');
   let st;
   try {
@@ -237,11 +239,11 @@ export function keyFileProblem(home: string, script: string): string | undefined
     script === 'restrict-v2'
       ? "edit ~/.till/gate.json and till's key line on this host by hand"
       : "change till's key line on this host by hand (the old key stays authorized until then)";
-  if (st.isSymbolicLink())
-    return `${file} is a symlink (a file managed elsewhere): rewriting it would replace the link with a copy; ${instead} (docs/gate.md)`;
-  if (st.nlink > 1)
-    return `${file} has other hard links (a file managed elsewhere): rewriting it would cut it loose from them; ${instead} (docs/gate.md)`;
-  return undefined;
+  if (!st.isSymbolicLink() && st.nlink <= 1) return undefined;
+  return {
+    reason: `${file} is a file managed elsewhere (a symlink, or a file with other hard links): rewriting it would cut it loose from that file; ${instead} (docs/gate.md)`,
+    detail: st.isSymbolicLink() ? 'it is a symlink' : `it has ${st.nlink} hard links`,
+  };
 }
 
 /**

@@ -3,7 +3,15 @@ import { appendFileSync, mkdirSync, renameSync, rmdirSync, statSync, truncateSyn
 import { userInfo } from 'node:os';
 import { posix } from 'node:path';
 import { GATE_ENV, GATE_REFUSED } from '../protocol/wire.js';
-import { decideOrRefuse, GATE_CONFIG_REFUSAL, loadPolicy, type GateDecision, type GatePolicy } from './decide.js';
+import {
+  decideOrRefuse,
+  GATE_CONFIG_REFUSAL,
+  loadPolicy,
+  OWNER_FINDS_WHY,
+  UNCHECKED_REFUSAL,
+  type GateDecision,
+  type GatePolicy,
+} from './decide.js';
 import { lockRoot } from './lock.js';
 
 /**
@@ -122,16 +130,35 @@ function run(decision: Exclude<GateDecision, { kind: 'refuse' }>, home: string):
     const forward = (signal: NodeJS.Signals) => () => child.kill(signal);
     for (const s of ['SIGHUP', 'SIGTERM', 'SIGINT'] as const) process.on(s, forward(s));
     child.on('error', (err) => {
-      process.stderr.write(`till gate: could not start ${file}: ${err.message}\n`);
+      // errno text for the log only, as for a refusal
+      log(home, `could not start ${file} for ${decision.name}: ${err.message}`);
+      process.stderr.write(`till gate: could not start ${file}; ${OWNER_FINDS_WHY}\n`);
       resolve(127);
     });
     child.on('close', (code, signal) => resolve(code ?? 128 + (signal === 'SIGKILL' ? 9 : 15)));
   });
 }
 
+/**
+ * The gate, whole: what it decides is logged, a refusal is one line on stderr (exit 1),
+ * an allowed command runs. An error the gate meets on the way is never passed on to the
+ * key as it is (its errno text names paths, gate.json's parse error quotes the file):
+ * the key gets a sentence, the log the error.
+ */
 export async function runGate(): Promise<number> {
-  const home = userInfo().homedir;
-  const line = process.env.SSH_ORIGINAL_COMMAND;
+  let home: string | undefined;
+  try {
+    home = userInfo().homedir;
+    return await gate(home, process.env.SSH_ORIGINAL_COMMAND);
+  } catch (err) {
+    // A bug: nothing above throws by design.
+    if (home !== undefined) log(home, `gate error: ${(err as Error).stack ?? String(err)}`);
+    process.stderr.write(`${GATE_REFUSED} ${UNCHECKED_REFUSAL}\n`);
+    return 1;
+  }
+}
+
+async function gate(home: string, line: string | undefined): Promise<number> {
   let policy: GatePolicy | undefined;
   let decision: GateDecision;
   try {

@@ -724,7 +724,10 @@ describe('a stolen restricted key, tightest policy: the escapes are closed', { t
     const blob = readFileSync(join(home, 'managed/other.pub'), 'utf8').split(' ')[1]!;
     const added = send(keyAdd, { type: 'ssh-ed25519', blob, comment: 'attacker' });
     expect(added.status).toBe(1);
-    expect(added.stderr).toContain(`till gate: refused: script key-add: ${home}/.ssh/authorized_keys is a symlink`);
+    expect(added.stderr).toContain(
+      `till gate: refused: script key-add: ${home}/.ssh/authorized_keys is a file managed elsewhere (a symlink, or a file with other hard links): rewriting it would cut it loose from that file; `,
+    );
+    expect(gateLog()).toContain('(it is a symlink)');
     expect(readlinkSync(join(home, '.ssh/authorized_keys'))).toBe('../managed/ak');
     expect(readFileSync(join(home, 'managed/ak'), 'utf8')).toBe(keysBefore);
     // the owner revokes the key in the managed file: the key no longer logs in
