@@ -41,6 +41,22 @@ export type GateDecision =
 
 export type GatePolicy = Policy & Pick<RsyncPolicy, 'realpath' | 'outwardLink'>;
 
+/**
+ * Ends a refusal whose cause the key is not told: what the gate met (a file's content,
+ * errno text, paths the key did not name) is the `detail`, written to the log only.
+ */
+export const OWNER_FINDS_WHY = 'its owner finds why in ~/.till/logs/gate.log';
+
+/**
+ * The refusal of every command while gate.json cannot be used: unreadable, not JSON, or
+ * a field that fails the check, all in the same words (the parse error may quote the
+ * file). `till host doctor` recognises the `gate configuration` prefix.
+ */
+export const GATE_CONFIG_REFUSAL = `gate configuration: ~/.till/gate.json cannot be used; ${OWNER_FINDS_WHY}`;
+
+/** The refusal of a command whose check met an error (a path that changed under it, a loop, a folder it cannot read). */
+export const UNCHECKED_REFUSAL = `the command could not be checked on this host; ${OWNER_FINDS_WHY}`;
+
 /** The registered version of this form whose text is `text`, if any. */
 function lookUp(text: string, form: GateEntry['form']): GateEntry | undefined {
   const entry = GATE_TABLE.get(createHash('sha256').update(text).digest('hex'));
@@ -60,6 +76,19 @@ function argsProblem(entry: GateEntry, args: readonly string[], policy: Policy):
 function rootOf(entry: GateEntry, args: readonly string[], policy: Policy): string | undefined {
   const at = entry.args.indexOf('deployRoot');
   return at === -1 ? undefined : expandHome(args[at]!, policy.home).replace(/\/+$/, '');
+}
+
+/**
+ * decide(), with an error it throws (a real path that changed between two looks, a loop,
+ * a folder it cannot read) turned into UNCHECKED_REFUSAL: the key is not told the errno
+ * text or the path; the log is.
+ */
+export function decideOrRefuse(line: string | undefined, policy: GatePolicy): GateDecision {
+  try {
+    return decide(line, policy);
+  } catch (err) {
+    return { kind: 'refuse', reason: UNCHECKED_REFUSAL, detail: (err as Error).message };
+  }
 }
 
 export function decide(line: string | undefined, policy: GatePolicy): GateDecision {
@@ -104,9 +133,11 @@ export function decide(line: string | undefined, policy: GatePolicy): GateDecisi
     if (root !== undefined && entry.name.startsWith('deploy-prepare') && isPlainFolder(root))
       return { kind: 'refuse', reason: `script ${entry.name}: ${adoptRefusal(root)}` };
     const shared = root !== undefined ? sharedThroughLink(entry, texts, root) : undefined;
-    if (shared !== undefined) return { kind: 'refuse', reason: `script ${entry.name}: ${shared}` };
+    if (shared !== undefined)
+      return { kind: 'refuse', reason: `script ${entry.name}: ${shared.reason}`, detail: shared.detail };
     const keys = KEY_FILE_SCRIPTS.has(entry.name) ? keyFileProblem(policy.home, entry.name) : undefined;
-    if (keys !== undefined) return { kind: 'refuse', reason: `script ${entry.name}: ${keys}` };
+    if (keys !== undefined)
+      return { kind: 'refuse', reason: `script ${entry.name}: ${keys.reason}`, detail: keys.detail };
     return { kind: 'script', name: entry.name, script, args: texts, ...(root ? { root } : {}) };
   }
   if (first === 'rsync') {
@@ -156,24 +187,31 @@ export function adoptRefusal(root: string): string {
  * switch makes each shared path with `mkdir -p`, which follows such a link: through a
  * link the owner made (`logs -> /var/log/app`) a key could make folders wherever it
  * leads. A shared path that is itself the owner's link stays allowed (nothing is made
- * through it). The key is not told what it found there.
+ * through it). The key is told one sentence whatever stopped it (a link, a file, an
+ * error looking): which part, and what it is, are for the log.
  */
-function sharedThroughLink(entry: GateEntry, args: readonly string[], root: string): string | undefined {
+function sharedThroughLink(
+  entry: GateEntry,
+  args: readonly string[],
+  root: string,
+): { reason: string; detail: string } | undefined {
   const at = entry.args.indexOf('sharedPaths');
   if (at === -1) return undefined;
   const base = `${root}.till/shared`;
   for (const s of args[at]!.split(' ').filter((p) => p !== '')) {
     const parts = s.split('/');
+    const reason = `shared path ${s} cannot be made inside ${base}: something on its way there is not a plain folder (a link the owner made there is used only as a whole shared path)`;
     for (let i = 1; i < parts.length; i += 1) {
       const path = `${base}/${parts.slice(0, i).join('/')}`;
       let st;
       try {
         st = lstatSync(path);
-      } catch {
-        break; // not there: mkdir -p makes real folders from here on
+      } catch (err) {
+        if ((err as NodeJS.ErrnoException).code === 'ENOENT') break; // not there: mkdir -p makes real folders from here on
+        return { reason, detail: (err as Error).message };
       }
       if (st.isSymbolicLink() || !st.isDirectory())
-        return `shared path ${s} passes through ${path}, which is not a plain folder (a link the owner made there is used only as a whole shared path)`;
+        return { reason, detail: `${path} is ${st.isSymbolicLink() ? 'a symlink' : 'not a folder'}` };
     }
   }
   return undefined;
@@ -186,9 +224,10 @@ const KEY_FILE_SCRIPTS: ReadonlySet<string> = new Set(['key-add', 'key-remove', 
  * Why the key scripts must not rewrite this home's authorized_keys: it is a symlink, or
  * has other hard links (a file managed elsewhere, which the owner edits to revoke keys).
  * Renaming a new file over it would cut it loose from that file: a revocation there would
- * no longer reach this host, for till's key and any key it added.
+ * no longer reach this host, for till's key and any key it added. The key is told one
+ * sentence for both; which one it is goes to the log.
  */
-export function keyFileProblem(home: string, script: string): string | undefined {
+export function keyFileProblem(home: string, script: string): { reason: string; detail: string } | undefined {
   const file = posix.join(home, '.ssh', 'authorized_keys');
   let st;
   try {
@@ -200,14 +239,18 @@ export function keyFileProblem(home: string, script: string): string | undefined
     script === 'restrict-v2'
       ? "edit ~/.till/gate.json and till's key line on this host by hand"
       : "change till's key line on this host by hand (the old key stays authorized until then)";
-  if (st.isSymbolicLink())
-    return `${file} is a symlink (a file managed elsewhere): rewriting it would replace the link with a copy; ${instead} (docs/gate.md)`;
-  if (st.nlink > 1)
-    return `${file} has other hard links (a file managed elsewhere): rewriting it would cut it loose from them; ${instead} (docs/gate.md)`;
-  return undefined;
+  if (!st.isSymbolicLink() && st.nlink <= 1) return undefined;
+  return {
+    reason: `${file} is a file managed elsewhere (a symlink, or a file with other hard links): rewriting it would cut it loose from that file; ${instead} (docs/gate.md)`,
+    detail: st.isSymbolicLink() ? 'it is a symlink' : `it has ${st.nlink} hard links`,
+  };
 }
 
-/** The policy for this home; a missing gate.json allows no deploy roots. A broken one is an error (the gate then refuses everything). */
+/**
+ * The policy for this home; a missing gate.json allows no deploy roots. A broken one is
+ * an error, whose message may quote the file (the gate then refuses everything with
+ * GATE_CONFIG_REFUSAL, and logs the message).
+ */
 export function loadPolicy(home: string): GatePolicy {
   const file = posix.join(home, '.till', 'gate.json');
   let raw: unknown = {};

@@ -1,6 +1,7 @@
 import { createHash } from 'node:crypto';
 import { mkdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { posix } from 'node:path';
+import { OWNER_FINDS_WHY } from './decide.js';
 
 /**
  * The gate's lock on one deploy root. Every gated operation on a root (a deploy script,
@@ -76,25 +77,65 @@ function breakStale(dir: string): boolean {
   }
 }
 
+/** What lockRoot gives: the lock's release, or the refusal the key is told and what the log keeps. */
+export type RootLock = { ok: true; release: () => void } | { ok: false; reason: string; detail: string };
+
 /**
- * Takes the lock of `root`, waiting for another session that holds it; returns its
- * release. Throws when it is still held after `waitMs`.
+ * Takes the lock of `root`, waiting for another session that holds it. Never throws:
+ * when it is still held after `waitMs`, or the lock cannot be made (a full disk,
+ * ~/.till/locks unwritable or not a folder), the key is told so in one sentence that
+ * names only the root it sent; the holder's pid and the error (errno text, the lock's
+ * path) are for the gate's log.
  */
-export async function lockRoot(home: string, root: string, waitMs = ROOT_LOCK_WAIT_MS): Promise<() => void> {
+export async function lockRoot(home: string, root: string, waitMs = ROOT_LOCK_WAIT_MS): Promise<RootLock> {
   const dir = rootLockDir(home, root);
-  mkdirSync(posix.dirname(dir), { recursive: true, mode: 0o700 });
-  const deadline = Date.now() + waitMs;
-  for (;;) {
-    try {
-      mkdirSync(dir, { mode: 0o700 });
-      writeFileSync(posix.join(dir, 'pid'), `${process.pid}\n`);
-      return () => rmSync(dir, { recursive: true, force: true });
-    } catch (err) {
-      if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
+  try {
+    mkdirSync(posix.dirname(dir), { recursive: true, mode: 0o700 });
+    const deadline = Date.now() + waitMs;
+    for (;;) {
+      if (take(dir)) return { ok: true, release: () => remove(dir) };
+      if (breakStale(dir)) continue;
+      // The pid is no business of the key's (it is the host's process counter, and whose session).
+      if (Date.now() > deadline)
+        return {
+          ok: false,
+          reason: `another till session is working on ${root}; try again later`,
+          detail: `held by pid ${holder(dir) ?? '?'}`,
+        };
+      await new Promise((r) => setTimeout(r, POLL_MS));
     }
-    if (breakStale(dir)) continue;
-    if (Date.now() > deadline)
-      throw new Error(`another till session is working on ${root} (pid ${holder(dir) ?? '?'}); try again later`);
-    await new Promise((r) => setTimeout(r, POLL_MS));
+  } catch (err) {
+    return {
+      ok: false,
+      reason: `the gate cannot lock ${root} on this host; ${OWNER_FINDS_WHY}`,
+      detail: (err as Error).message,
+    };
+  }
+}
+
+/** mkdir's the lock and writes this gate's pid into it: true when taken, false when held; throws on any other error. */
+function take(dir: string): boolean {
+  try {
+    mkdirSync(dir, { mode: 0o700 });
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'EEXIST') return false;
+    throw err;
+  }
+  try {
+    writeFileSync(posix.join(dir, 'pid'), `${process.pid}\n`);
+  } catch (err) {
+    // Not left without a pid: every other session would wait BREAK_STALE_MS for it.
+    remove(dir);
+    throw err;
+  }
+  return true;
+}
+
+/** Removes a lock; one it cannot remove has a dead gate's pid, and the next session breaks it. */
+function remove(dir: string): void {
+  try {
+    rmSync(dir, { recursive: true, force: true });
+  } catch {
+    // see above
   }
 }

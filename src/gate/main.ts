@@ -3,7 +3,15 @@ import { appendFileSync, mkdirSync, renameSync, rmdirSync, statSync, truncateSyn
 import { userInfo } from 'node:os';
 import { posix } from 'node:path';
 import { GATE_ENV, GATE_REFUSED } from '../protocol/wire.js';
-import { decide, loadPolicy, type GateDecision, type GatePolicy } from './decide.js';
+import {
+  decideOrRefuse,
+  GATE_CONFIG_REFUSAL,
+  loadPolicy,
+  OWNER_FINDS_WHY,
+  UNCHECKED_REFUSAL,
+  type GateDecision,
+  type GatePolicy,
+} from './decide.js';
 import { lockRoot } from './lock.js';
 
 /**
@@ -92,6 +100,18 @@ export function isDryRun(argv: readonly string[]): boolean {
   return argv.includes('--dry-run') || (cluster?.split('e.')[0]?.includes('n') ?? false);
 }
 
+/** The gate's log in `home`. */
+const gateLogOf = (home: string) => posix.join(home, '.till', 'logs', 'gate.log');
+
+/** Appends to the gate's log; a log that cannot be written changes no decision. */
+function log(home: string, message: string): void {
+  try {
+    appendGateLog(gateLogOf(home), message);
+  } catch {
+    // A full disk must not turn a refusal into an allowance, nor stop an allowed command.
+  }
+}
+
 /** Runs an allowed command on the session's stdin, stdout and stderr; its exit code (128 + n for a signal). */
 function run(decision: Exclude<GateDecision, { kind: 'refuse' }>, home: string): Promise<number> {
   const [file, args] =
@@ -110,42 +130,57 @@ function run(decision: Exclude<GateDecision, { kind: 'refuse' }>, home: string):
     const forward = (signal: NodeJS.Signals) => () => child.kill(signal);
     for (const s of ['SIGHUP', 'SIGTERM', 'SIGINT'] as const) process.on(s, forward(s));
     child.on('error', (err) => {
-      process.stderr.write(`till gate: could not start ${file}: ${err.message}\n`);
+      // errno text for the log only, as for a refusal
+      log(home, `could not start ${file} for ${decision.name}: ${err.message}`);
+      process.stderr.write(`till gate: could not start ${file}; ${OWNER_FINDS_WHY}\n`);
       resolve(127);
     });
     child.on('close', (code, signal) => resolve(code ?? 128 + (signal === 'SIGKILL' ? 9 : 15)));
   });
 }
 
+/**
+ * The gate, whole: what it decides is logged, a refusal is one line on stderr (exit 1),
+ * an allowed command runs. An error the gate meets on the way is never passed on to the
+ * key as it is (its errno text names paths, gate.json's parse error quotes the file):
+ * the key gets a sentence, the log the error.
+ */
 export async function runGate(): Promise<number> {
-  const home = userInfo().homedir;
-  const line = process.env.SSH_ORIGINAL_COMMAND;
+  let home: string | undefined;
+  try {
+    home = userInfo().homedir;
+    return await gate(home, process.env.SSH_ORIGINAL_COMMAND);
+  } catch (err) {
+    // A bug: nothing above throws by design.
+    if (home !== undefined) log(home, `gate error: ${(err as Error).stack ?? String(err)}`);
+    process.stderr.write(`${GATE_REFUSED} ${UNCHECKED_REFUSAL}\n`);
+    return 1;
+  }
+}
+
+async function gate(home: string, line: string | undefined): Promise<number> {
   let policy: GatePolicy | undefined;
   let decision: GateDecision;
   try {
     policy = loadPolicy(home);
     // A decision that names a deploy root is taken again under its lock (below): the
     // walk of a --link-dest tree only counts there, so it is not done twice.
-    decision = decide(line, { ...policy, outwardLink: () => undefined });
+    decision = decideOrRefuse(line, { ...policy, outwardLink: () => undefined });
   } catch (err) {
-    decision = { kind: 'refuse', reason: `gate configuration: ${(err as Error).message}` };
+    // loadPolicy's: decideOrRefuse never throws.
+    decision = { kind: 'refuse', reason: GATE_CONFIG_REFUSAL, detail: (err as Error).message };
   }
   let release: (() => void) | undefined;
   if (decision.kind !== 'refuse' && decision.kind !== 'exact' && decision.root !== undefined && policy) {
     // Checked again under the root's lock: what the first look resolved may have changed since.
-    try {
-      release = await lockRoot(home, decision.root);
-      decision = decide(line, policy);
-    } catch (err) {
-      decision = { kind: 'refuse', reason: (err as Error).message };
-    }
+    const lock = await lockRoot(home, decision.root);
+    if (lock.ok) {
+      release = lock.release;
+      decision = decideOrRefuse(line, policy);
+    } else decision = { kind: 'refuse', reason: lock.reason, detail: lock.detail };
   }
   try {
-    try {
-      appendGateLog(posix.join(home, '.till', 'logs', 'gate.log'), logLine(decision, line));
-    } catch {
-      // A full disk must not turn a refusal into an allowance, nor stop an allowed command.
-    }
+    log(home, logLine(decision, line));
     if (decision.kind === 'refuse') {
       process.stderr.write(`${GATE_REFUSED} ${decision.reason}\n`);
       return 1;

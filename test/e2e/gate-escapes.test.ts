@@ -24,7 +24,7 @@ import {
   deployState,
   deployUnlock,
 } from '../../src/protocol/deploy.js';
-import { sync } from '../../src/protocol/host.js';
+import { sync, test } from '../../src/protocol/host.js';
 import { doctor, health } from '../../src/protocol/probes.js';
 import { keyAdd, restrict } from '../../src/protocol/keys.js';
 import { rollback } from '../../src/protocol/rollback.js';
@@ -658,9 +658,15 @@ describe('a stolen restricted key, tightest policy: the escapes are closed', { t
     ).toBe(0);
     const sw = switchTo(9, { id: rid(9), shared: ['logs/made-by-key/deeper'] });
     expect(sw.status).toBe(1);
-    expect(sw.stderr).toContain(
-      `till gate: refused: script deploy-switch-v5: shared path logs/made-by-key/deeper passes through ${home}/app.till/shared/logs, which is not a plain folder`,
-    );
+    // one sentence whatever stopped it: not which part, nor whether a link or a file (the log says)
+    const sharedRefusal = (s: string) =>
+      `till gate: refused: script deploy-switch-v5: shared path ${s} cannot be made inside ${home}/app.till/shared: something on its way there is not a plain folder (a link the owner made there is used only as a whole shared path)\n`;
+    expect(sw.stderr).toBe(sharedRefusal('logs/made-by-key/deeper'));
+    expect(gateLog()).toContain(`(${home}/app.till/shared/logs is a symlink)`);
+    r.host.shell('mkdir -p app.till/shared/data && : > app.till/shared/data/file');
+    expect(switchTo(9, { id: rid(9), shared: ['data/file/x'] }).stderr).toBe(sharedRefusal('data/file/x'));
+    expect(gateLog()).toContain(`(${home}/app.till/shared/data/file is not a folder)`);
+    r.host.shell('rm -rf app.till/shared/data');
     expect(existsSync(join(home, 'owner-logs/made-by-key'))).toBe(false);
     // a link sent as a release's name lands inside a folder the gate made: no release name is a link
     const zz = tree('s14-link', {}, { zzhome: home });
@@ -718,7 +724,10 @@ describe('a stolen restricted key, tightest policy: the escapes are closed', { t
     const blob = readFileSync(join(home, 'managed/other.pub'), 'utf8').split(' ')[1]!;
     const added = send(keyAdd, { type: 'ssh-ed25519', blob, comment: 'attacker' });
     expect(added.status).toBe(1);
-    expect(added.stderr).toContain(`till gate: refused: script key-add: ${home}/.ssh/authorized_keys is a symlink`);
+    expect(added.stderr).toContain(
+      `till gate: refused: script key-add: ${home}/.ssh/authorized_keys is a file managed elsewhere (a symlink, or a file with other hard links): rewriting it would cut it loose from that file; `,
+    );
+    expect(gateLog()).toContain('(it is a symlink)');
     expect(readlinkSync(join(home, '.ssh/authorized_keys'))).toBe('../managed/ak');
     expect(readFileSync(join(home, 'managed/ak'), 'utf8')).toBe(keysBefore);
     // the owner revokes the key in the managed file: the key no longer logs in
@@ -730,6 +739,88 @@ describe('a stolen restricted key, tightest policy: the escapes are closed', { t
     expect(keys()).toBe(keysBefore);
     expect(r.key.ssh('true').stderr).toContain('till gate: refused');
     before = outside(r.host);
+  });
+
+  it("15. a broken gate.json refuses every command without quoting it: the owner's text stays on the host, in gate.log", async () => {
+    const secret = `owner-secret-${process.pid}`;
+    const saved = readFileSync(join(r.host.home, '.till/gate.json'), 'utf8');
+    const refusal =
+      'till gate: refused: gate configuration: ~/.till/gate.json cannot be used; its owner finds why in ~/.till/logs/gate.log\n';
+    // not JSON, a field that fails the check, a folder, a file the gate cannot read: all told the same
+    const causes: [string, string][] = [
+      ['not JSON', `printf '%s' '${secret} {"deployRoots":["~/app"]}' > .till/gate.json`],
+      ['a bad field', `printf '%s' '{"deployRoots":["/srv/${secret}","/srv/${secret}/in"]}' > .till/gate.json`],
+      ['a folder', `rm .till/gate.json && mkdir -p .till/gate.json/${secret}`],
+      ['unreadable', `printf '{${secret}' > .till/gate.json && chmod 000 .till/gate.json`],
+    ];
+    try {
+      for (const [cause, make] of causes) {
+        r.host.shell(`rm -rf .till/gate.json && printf '%s' '${saved.trim()}' > .till/gate.json && ${make}`);
+        const logStart = gateLog().length;
+        for (const res of [
+          r.key.ssh(test.versions.find((v) => v.name === 'test')!.text),
+          send(deployState, { path: '~/app' }),
+          r.key.ssh(`rsync --server -r . app.till/releases/zzconf15`),
+        ]) {
+          expect(res.status, cause).toBe(1);
+          expect(res.stderr, cause).toBe(refusal);
+        }
+        const logged = gateLog().slice(logStart);
+        expect(logged.match(/refused from \S+: gate configuration: /g), cause).toHaveLength(3);
+        // (JSON.parse quotes the first 10 characters)
+        expect(logged, cause).toContain(
+          { unreadable: 'EACCES', 'a folder': 'EISDIR', 'not JSON': secret.slice(0, 10) }[cause] ?? secret,
+        );
+      }
+      // the operator is still told to fix gate.json (till host doctor recognises the prefix)
+      const doc = await till(r.home, ['host', 'doctor', 'h0', '--json']);
+      const tillCheck = (
+        JSON.parse(doc.stdout) as { checks: { name: string; detail: string; fix?: string }[] }
+      ).checks.find((c) => c.name === 'till')!;
+      expect(tillCheck.detail).toBe(`till gate on the host refuses every command: ${refusal.slice(20, -1)}`);
+      expect(tillCheck.fix).toContain('fix ~/.till/gate.json on the host');
+      expect(doc.stdout + doc.stderr).not.toContain(secret);
+    } finally {
+      r.host.shell(`rm -rf .till/gate.json && printf '%s' '${saved.trim()}' > .till/gate.json`);
+    }
+    expect(r.key.ssh(test.versions.find((v) => v.name === 'test')!.text).status).toBe(0);
+    expect(existsSync(join(releases(), 'zzconf15'))).toBe(false);
+    unchanged();
+  });
+
+  it("16. a deploy root's lock the gate cannot make is refused in one sentence: no errno text, no lock path", () => {
+    const refusal = `till gate: refused: the gate cannot lock ${r.host.home}/app on this host; its owner finds why in ~/.till/logs/gate.log\n`;
+    // ~/.till/locks unwritable (a full disk, or the owner's mistake), then a file where the folder goes
+    for (const [make, errno] of [
+      ['mkdir -p .till/locks && chmod 500 .till/locks', 'EACCES'],
+      ['rm -rf .till/locks && : > .till/locks', /ENOTDIR|EEXIST/],
+    ] as const) {
+      r.host.shell(make);
+      try {
+        const logStart = gateLog().length;
+        const state = send(deployState, { path: '~/app' });
+        const upload = r.key.rsync([
+          '-r',
+          `${tree('s16', { 'index.html': 'x\n' })}/`,
+          `HOST:app.till/releases/zzlock16/`,
+        ]);
+        expect(state.status, state.stderr).toBe(1);
+        expect(state.stderr).toBe(refusal);
+        expect(upload.status).not.toBe(0);
+        expect(upload.stderr).toContain(refusal);
+        for (const told of [state.stderr, upload.stderr]) {
+          expect(told).not.toMatch(/EACCES|ENOTDIR|EEXIST|locks|root-[0-9a-f]/);
+        }
+        const logged = gateLog().slice(logStart);
+        expect(logged).toMatch(errno);
+        expect(logged).toContain('.till/locks');
+      } finally {
+        r.host.shell('chmod -f 700 .till/locks; [ -d .till/locks ] || rm -f .till/locks');
+      }
+    }
+    expect(send(deployState, { path: '~/app' }).status).toBe(0);
+    expect(existsSync(join(releases(), 'zzlock16'))).toBe(false);
+    unchanged();
   });
 });
 

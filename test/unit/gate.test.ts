@@ -2,7 +2,16 @@ import { execFileSync } from 'node:child_process';
 import { linkSync, mkdirSync, mkdtempSync, realpathSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { decide, loadPolicy, realpathDeepest, outwardLink, type GatePolicy } from '../../src/gate/decide.js';
+import {
+  decide,
+  decideOrRefuse,
+  GATE_CONFIG_REFUSAL,
+  loadPolicy,
+  outwardLink,
+  realpathDeepest,
+  UNCHECKED_REFUSAL,
+  type GatePolicy,
+} from '../../src/gate/decide.js';
 import { gateConfigFor, parsePublicKey } from '../../src/ops/restrict.js';
 import { parseGateFile, wideningOf } from '../../src/protocol/args.js';
 import { deployCheck, deployPrepare, deployState, deployUnlock } from '../../src/protocol/deploy.js';
@@ -110,15 +119,18 @@ describe('decide: what a restricted key may run', () => {
     try {
       for (const ok of [['logs'], ['data'], ['data/a/new/deeper'], ['data/a/ssh'], ['fresh/x/y'], ['data', 'logs']])
         expect(kind(send(deploySwitch, { ...sw, shared: ok })), ok.join(' ')).toBe('script');
-      for (const [bad, through] of [
-        [['logs/x'], 'logs'],
-        [['data/a/ssh/made'], 'data/a/ssh'],
-        [['data/file/x'], 'data/file'],
-        [['data', 'logs/x/y'], 'logs'],
+      // one sentence whatever stopped it (a link, a file): which part, and what it is, only in the log
+      for (const [bad, detail] of [
+        [['logs/x'], `${shared}/logs is a symlink`],
+        [['data/a/ssh/made'], `${shared}/data/a/ssh is a symlink`],
+        [['data/file/x'], `${shared}/data/file is not a folder`],
+        [['data', 'logs/x/y'], `${shared}/logs is a symlink`],
       ] as const)
-        expect(reason(send(deploySwitch, { ...sw, shared: [...bad] })), bad.join(' ')).toBe(
-          `script deploy-switch-v5: shared path ${bad[bad.length - 1]} passes through ${shared}/${through}, which is not a plain folder (a link the owner made there is used only as a whole shared path)`,
-        );
+        expect(decide(send(deploySwitch, { ...sw, shared: [...bad] }), policy), bad.join(' ')).toEqual({
+          kind: 'refuse',
+          reason: `script deploy-switch-v5: shared path ${bad[bad.length - 1]} cannot be made inside ${shared}: something on its way there is not a plain folder (a link the owner made there is used only as a whole shared path)`,
+          detail,
+        });
     } finally {
       rmSync(shared, { recursive: true, force: true });
     }
@@ -617,13 +629,19 @@ describe('decide: authorized_keys managed elsewhere', () => {
   it('a symlinked or hard-linked authorized_keys is never rewritten through the gate: the link would be cut loose', () => {
     writeFileSync(managed, `ssh-ed25519 ${ed25519Blob(3)} owner\n`);
     symlinkSync(managed, file);
-    for (const line of lines())
+    // one sentence for a symlink and for other hard links: which one it is, only in the log
+    const managedElsewhere = (line: string) =>
       expect(reason(line)).toMatch(
-        new RegExp(`^script (key-add|key-remove|restrict-v2): ${file} is a symlink \\(a file managed elsewhere\\)`),
+        new RegExp(
+          `^script (key-add|key-remove|restrict-v2): ${file} is a file managed elsewhere \\(a symlink, or a file with other hard links\\): rewriting it would cut it loose from that file; `,
+        ),
       );
+    for (const line of lines()) managedElsewhere(line);
+    expect(decide(lines()[0]!, policy)).toMatchObject({ detail: 'it is a symlink' });
     rmSync(file);
     linkSync(managed, file);
-    for (const line of lines()) expect(reason(line)).toMatch(/authorized_keys has other hard links/);
+    for (const line of lines()) managedElsewhere(line);
+    expect(decide(lines()[0]!, policy)).toMatchObject({ detail: 'it has 2 hard links' });
     expect(reason(lines()[0]!)).toMatch(/change till's key line on this host by hand \(the old key stays authorized/);
     expect(reason(lines()[2]!)).toMatch(/edit ~\/.till\/gate.json and till's key line on this host by hand/);
     rmSync(file);
@@ -649,6 +667,58 @@ describe('gate.json', () => {
     expect(() => loadPolicy(h)).toThrow(/deployRoots\.0: not a safe remote path/);
     writeFileSync(join(h, '.till/gate.json'), JSON.stringify({ deployRoots: 'x' }));
     expect(() => loadPolicy(h)).toThrow(/deployRoots/);
+  });
+
+  it("a broken gate.json's error quotes it: that goes to the log; the key is told one sentence, the same for every cause", () => {
+    const h = mkdtempSync(join(scratch, 'p-'));
+    mkdirSync(join(h, '.till'));
+    const file = join(h, '.till/gate.json');
+    const causes: [string, () => void][] = [
+      ['not JSON', () => writeFileSync(file, 'owner-secret-4711 {')],
+      [
+        'a bad field',
+        () =>
+          writeFileSync(file, JSON.stringify({ deployRoots: ['/srv/owner-secret-4711', '/srv/owner-secret-4711/x'] })),
+      ],
+      ['a folder', () => (rmSync(file, { force: true }), mkdirSync(file))],
+    ];
+    for (const [cause, make] of causes) {
+      make();
+      expect(() => loadPolicy(h), cause).toThrow(cause === 'a folder' ? /EISDIR/ : /owner-secret-4711/);
+      rmSync(file, { recursive: true, force: true });
+    }
+    // what the key is told names no content, and keeps the prefix `till host doctor` recognises
+    expect(GATE_CONFIG_REFUSAL).toBe(
+      'gate configuration: ~/.till/gate.json cannot be used; its owner finds why in ~/.till/logs/gate.log',
+    );
+  });
+});
+
+describe('decide: an error met while checking', () => {
+  it('is a refusal of the command in one sentence; the errno text and the path are for the log', () => {
+    const loop = () => {
+      throw new Error(`ELOOP: too many symbolic links encountered, realpath '${home}/owner-secret/x'`);
+    };
+    // the --link-dest walk (under the lock), and a real path looked up between two looks that changed
+    const line = `rsync --server -r --link-dest=../r1 . ${home}/Tekton.till/releases/r2`;
+    expect(decide(line, policy).kind).toBe('rsync');
+    expect(() => decide(line, { ...policy, outwardLink: loop })).toThrow(/ELOOP/);
+    expect(decideOrRefuse(line, { ...policy, outwardLink: loop })).toEqual({
+      kind: 'refuse',
+      reason: 'the command could not be checked on this host; its owner finds why in ~/.till/logs/gate.log',
+      detail: `ELOOP: too many symbolic links encountered, realpath '${home}/owner-secret/x'`,
+    });
+    let looks = 0;
+    const racing = (p: string) => {
+      looks += 1;
+      return looks > 4 ? loop() : realpathDeepest(p);
+    };
+    expect(decideOrRefuse(line, { ...policy, realpath: racing })).toMatchObject({
+      kind: 'refuse',
+      reason: UNCHECKED_REFUSAL,
+      detail: expect.stringContaining('ELOOP'),
+    });
+    expect(decideOrRefuse(line, policy).kind).toBe('rsync');
   });
 });
 
