@@ -111,7 +111,10 @@ export async function tillOk(home: string, args: string[], opts: TillOptions = {
   return r;
 }
 
-/** Closes the ControlMaster processes a TILL_HOME started, so tests leave nothing running. */
+/**
+ * Closes the ControlMaster processes a TILL_HOME started, so tests leave nothing running,
+ * and then REMOVES that TILL_HOME: for an afterAll, never mid-file.
+ */
 export async function closeMasters(home: string): Promise<void> {
   const { execFileSync } = await import('node:child_process');
   let sockets: string[] = [];
