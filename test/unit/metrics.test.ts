@@ -13,6 +13,7 @@ import {
   parseListenAddress,
   startMetricsServer,
 } from '../../src/metrics/server.js';
+import { healthSnapshot } from './health-snapshot.js';
 
 describe('renderPrometheus', () => {
   it('writes HELP and TYPE once per family, escapes help and label values, and skips empty families', () => {
@@ -97,30 +98,7 @@ describe('renderPrometheus', () => {
 
 describe('till_host_info', () => {
   it("labels the host's till version as every contact records it, not a health snapshot a setup since outdated", () => {
-    const health = {
-      at: '2026-01-01T00:00:00Z',
-      up: true,
-      ...Object.fromEntries(
-        [
-          'latencyMs',
-          'uptimeSec',
-          'load1',
-          'load5',
-          'load15',
-          'cpus',
-          'memTotalBytes',
-          'memAvailableBytes',
-          'diskFreeBytes',
-          'diskTotalBytes',
-        ].map((k) => [k, null]),
-      ),
-      os: null,
-      arch: null,
-      tillVersion: '0.1.0-rc.1',
-      release: null,
-      degraded: false,
-      reasons: [],
-    };
+    const health = healthSnapshot({ tillVersion: '0.1.0-rc.1' });
     const host = { user: 'u', host: '127.0.0.5', port: 22, added: '2026-01-01T00:00:00Z', tekton_path: '~/T' };
     const db = hostsFileSchema.parse({
       hosts: {

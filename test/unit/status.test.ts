@@ -5,6 +5,7 @@ import { renderStatusText, wrap } from '../../src/cli/output/status.js';
 import { colorFor } from '../../src/cli/output/terminal.js';
 import { escapeHtml, renderStatusHtml, sparklineSvg } from '../../src/status/html.js';
 import { buildStatusView, pickRows, sparkline } from '../../src/status/model.js';
+import { healthSnapshot } from './health-snapshot.js';
 
 const NOW = new Date('2026-11-26T12:00:00Z');
 const plain = colorFor({ isTTY: false } as NodeJS.WriteStream);
@@ -25,26 +26,12 @@ function fleet(n: number) {
       tekton_path: '~/T',
       failures: down ? 3 : 0,
       last_error: down ? 'connection timed out' : null,
-      health: {
-        at: '2026-11-26T11:59:00Z',
+      health: healthSnapshot({
         up: !down,
-        latencyMs: 12,
-        uptimeSec: 1,
-        load1: 0.5,
-        load5: 0.5,
-        load15: 0.5,
-        cpus: 2,
-        memTotalBytes: 1,
-        memAvailableBytes: 1,
-        diskFreeBytes: 1,
-        diskTotalBytes: 2,
-        os: 'Linux',
-        arch: 'x86_64',
-        tillVersion: null,
         release: 'r1',
         degraded,
         reasons: degraded ? ['disk: <low>'] : [],
-      },
+      }),
     };
     history[name] = [10, 20, null, 40].map((v, k) => ({
       at: `2026-11-26T11:5${k}:00Z`,
@@ -210,26 +197,7 @@ describe('restricted hosts whose till gate is older than this till', () => {
   });
 
   it("shows the version the host last reported, not a health check's that a setup has since replaced", () => {
-    const health = {
-      at: '2026-11-26T11:00:00Z',
-      up: true,
-      latencyMs: 12,
-      uptimeSec: 1,
-      load1: 0.5,
-      load5: 0.5,
-      load15: 0.5,
-      cpus: 2,
-      memTotalBytes: 1,
-      memAvailableBytes: 1,
-      diskFreeBytes: 1,
-      diskTotalBytes: 2,
-      os: 'Linux',
-      arch: 'x86_64',
-      tillVersion: '0.1.0',
-      release: null,
-      degraded: false,
-      reasons: [],
-    };
+    const health = healthSnapshot({ at: '2026-11-26T11:00:00Z', tillVersion: '0.1.0' });
     const v = view({ h: entry({ restricted: true, till_version: '0.2.0', health }) });
     expect(v.hosts[0]).toMatchObject({ tillVersion: '0.2.0', gateOutdated: false });
     expect(view({ h: entry({ health }) }).hosts[0]!.tillVersion).toBe('0.1.0');
