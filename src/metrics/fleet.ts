@@ -197,7 +197,7 @@ export function hostMetricFamilies(db: HostsFile): MetricFamily[] {
             host,
             status: e.status,
             // Every contact records till_version (a health check too): a setup since the last health check is newer.
-            version: e.till_version ?? e.health?.tillVersion ?? '',
+            version: (e.till_version !== undefined ? e.till_version : e.health?.tillVersion) ?? '',
             release: releaseOf(e) ?? '',
           },
           value: 1,

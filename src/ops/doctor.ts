@@ -253,7 +253,8 @@ export function checkSshProbe(p: SshProbeInput): DoctorCheck[] {
         fail(
           'till',
           `till gate on the host refuses every command: ${refused}`,
-          `fix ~/.till/gate.json on the host (docs/gate.md), or rewrite it: till host setup ${name} --restrict`,
+          // A broken gate refuses setup too: only the owner's own access mends it.
+          `fix ~/.till/gate.json on the host with your own access (its ~/.till/logs/gate.log says why; docs/gate.md): while it is broken the gate refuses every command, host setup's too`,
         ),
         skip('disk', 'the gate refused the probe'),
       ];

@@ -161,9 +161,23 @@ describe('doctor checks', () => {
     expect(old.disk!.status).toBe('skip');
     expect(restrictedFrom(result(1, '', "till gate: refused: a script that is not one of till's own\n"))).toBe(true);
     const broken = byName(
-      probe('web', result(1, '', 'till gate: refused: gate configuration: /h/.till/gate.json: Unexpected token\n')),
+      probe(
+        'web',
+        result(
+          1,
+          '',
+          'till gate: refused: gate configuration: ~/.till/gate.json cannot be used; its owner finds why in ~/.till/logs/gate.log\n',
+        ),
+      ),
     );
-    expect(broken.till).toMatchObject({ status: 'fail', fix: expect.stringContaining('gate.json') });
+    // A broken gate refuses host setup too: the only fix is the owner's own access.
+    expect(broken.till).toEqual({
+      name: 'till',
+      status: 'fail',
+      detail:
+        'till gate on the host refuses every command: gate configuration: ~/.till/gate.json cannot be used; its owner finds why in ~/.till/logs/gate.log',
+      fix: "fix ~/.till/gate.json on the host with your own access (its ~/.till/logs/gate.log says why; docs/gate.md): while it is broken the gate refuses every command, host setup's too",
+    });
     // tekton_path is not a deploy root: the gate refuses to look there (and would refuse a deploy)
     const notRoot = byName(
       probe(

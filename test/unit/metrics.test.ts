@@ -104,6 +104,8 @@ describe('till_host_info', () => {
       hosts: {
         a: { ...host, status: 'till-ready', till_version: '0.1.0', health },
         b: { ...host, status: 'connected', health },
+        // a later host test found no till: its answer, not the older snapshot's
+        n: { ...host, status: 'connected', till_version: null, health },
         c: { ...host, status: 'untested' },
       },
     });
@@ -114,6 +116,7 @@ describe('till_host_info', () => {
       ['a', '0.1.0'],
       ['b', '0.1.0-rc.1'],
       ['c', ''],
+      ['n', ''],
     ]);
   });
 });

@@ -224,6 +224,23 @@ describe('restricted hosts whose till gate is older than this till', () => {
     );
   });
 
+  it('a huge version a host reported is cut short in the footnote: the table keeps the screen', () => {
+    const huge = `0.0.1-${'a'.repeat(20_000)}`;
+    const hosts = { ...many(5), h: entry({ restricted: true, till_version: huge }) };
+    const lines = renderStatusText(view(hosts), {
+      colors: plain,
+      maxRows: 24,
+      width: 80,
+      now: NOW.getTime(),
+    })
+      .trimEnd()
+      .split('\n');
+    expect(lines.length).toBeLessThanOrEqual(24);
+    // every host's row is on the screen
+    expect(lines.filter((l) => /^(g0\d|h) /.test(l))).toHaveLength(6);
+    expect(lines.join(' ').replace(/\s+/g, ' ')).toContain(`h (0.0.1-${'a'.repeat(34)}…)`);
+  });
+
   it('the page marks their row and lists them under "Needs attention"', () => {
     const html = renderStatusHtml(
       view({ h0: entry({ restricted: true, till_version: '0.1.0' }), h1: entry({ till_version: '0.1.0' }) }),

@@ -38,7 +38,9 @@ describe('compareVersions: semver 2.0 precedence', () => {
       .map(([a, b, c, pre]) => `${a}.${b}.${c}${pre.length ? `-${pre.join('.')}` : ''}`);
     fc.assert(
       fc.property(version, version, (a, b) => {
-        expect(Math.sign(compareVersions(a, b)!)).toBe(-Math.sign(compareVersions(b, a)!));
+        // + 0: Math.sign gives -0 for a negated 0, and toBe tells -0 from 0
+        expect(Math.sign(compareVersions(a, b)!)).toBe(-Math.sign(compareVersions(b, a)!) + 0);
+        expect(compareVersions(a, a)).toBe(0);
         const release = a.split('-')[0]!;
         if (a !== release) expect(compareVersions(a, release)).toBeLessThan(0);
       }),

@@ -167,7 +167,7 @@ export function registerHostCommands(host: TillCommand, cli: Cli): void {
     .example('till host list --json', 'the same as one JSON document')
     .option('--json', 'print {"hosts": [...]} as JSON (each with "gate_outdated")')
     .note(
-      'A restricted host whose till, and so its till gate, is older than this till is named under the table, with the command that upgrades it (docs/gate.md).',
+      'A restricted host whose till, and so its till gate, is older than this till is named under the table (on stderr), with the command that upgrades it (docs/gate.md).',
     )
     .action(async (opts: { json?: boolean }) => {
       const db = await new Inventory(cli.paths()).read();
@@ -222,7 +222,7 @@ export function registerHostCommands(host: TillCommand, cli: Cli): void {
     .example('till host show web1', 'one host in full')
     .example('till host show web1 --json', 'as JSON')
     .argument('<name>')
-    .option('--json', 'print the entry as JSON')
+    .option('--json', 'print the entry as JSON (with "gate_outdated")')
     .action(async (name: string, opts: { json?: boolean }) => {
       const db = await new Inventory(cli.paths()).read();
       const entry = requireHost(db, name);

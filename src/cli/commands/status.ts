@@ -95,6 +95,9 @@ export function registerStatusCommand(program: TillCommand, cli: Cli): void {
     )
     .option('--all', 'list every host even when they do not fit on the screen')
     .note('The numbers come from the last `till host health` runs; run it (or `till watch`) to refresh them.')
+    .note(
+      'A restricted host whose till, and so its till gate, is older than this till is named in a footnote with the command that upgrades it ("gateOutdated" in --json; "Needs attention" in the page; docs/gate.md).',
+    )
     .action(async (opts: StatusOpts) => {
       if (opts.watch !== undefined && opts.json)
         throw new UsageError('--watch and --json do not go together', 'run `till status --json` as often as you need');
