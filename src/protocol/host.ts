@@ -7,6 +7,13 @@ import { frozen, markerLine, type Operation } from './wire.js';
  * what an upgrade sends to the *old* gate: their texts never change.
  */
 
+/**
+ * A version as a host's till reports it (`till --version`), which the views show and
+ * compare: digits first, then only what a version is spelled with, at most 64 characters
+ * (anything else is recorded as no version: a host's text is shown, never obeyed).
+ */
+export const REPORTED_VERSION_RE = /^(?=.{5,64}$)\d+\.\d+\.\d+[0-9A-Za-z.+_-]*$/;
+
 /** The remote till's launcher, relative to the remote home. */
 export const REMOTE_TILL = '.till/bin/till';
 export { VERSION_RE };
@@ -65,7 +72,7 @@ export const test: Operation<void, TestReport> = {
     const at = markerLine(lines, TEST_MARKER);
     if (at === -1) return { ok: false, tillVersion: null, loginCsh: false };
     const after = lines.slice(at + 1);
-    const version = after.find((l) => /^\d+\.\d+\.\d+\S*$/.test(l));
+    const version = after.find((l) => REPORTED_VERSION_RE.test(l));
     return { ok: true, tillVersion: version ?? null, loginCsh: after.includes(LOGIN_CSH_MARKER) };
   },
 };

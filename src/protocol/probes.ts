@@ -1,4 +1,5 @@
 import { ARG } from './args.js';
+import { REPORTED_VERSION_RE } from './host.js';
 import { frozen, oneLine, type Operation } from './wire.js';
 import { shQuote } from './quote.js';
 
@@ -82,7 +83,7 @@ export function parseHealthOutput(stdout: string): HealthProbe {
     diskPath: textOf(values.get('disk_path')),
     os: textOf(values.get('os')),
     arch: textOf(values.get('arch')),
-    tillVersion: version !== null && /^\d+\.\d+\.\d+\S*$/.test(version) ? version : null,
+    tillVersion: version !== null && REPORTED_VERSION_RE.test(version) ? version : null,
     release: textOf(values.get('release')),
   };
 }

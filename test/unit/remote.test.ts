@@ -15,7 +15,9 @@ import {
   setupCheck,
   sync,
   syncDryRun,
+  test as hostTest,
 } from '../../src/protocol/host.js';
+import { parseHealthOutput } from '../../src/protocol/probes.js';
 
 const ACTIVATE_SCRIPT = setupActivate.versions[0]!.text;
 const buildCheckScript = () => setupCheck.versions[0]!.text;
@@ -316,5 +318,23 @@ describe('sync pieces', () => {
     expect(
       buildRunRecord({ started: t0, finished: t1, trigger: 'manual', local: [], hosts: null, cancelled: true }).status,
     ).toBe('cancelled');
+  });
+});
+
+describe("a version a host's till reports", () => {
+  const huge = `0.0.1-${'a'.repeat(20_000)}`;
+  it('host test records a version spelled as one, of at most 64 characters, and nothing else', () => {
+    const said = (v: string) => hostTest.parse(`TILL_TEST_SUCCESS\n${v}\n`).tillVersion;
+    expect(said('0.1.1')).toBe('0.1.1');
+    expect(said(`0.1.1-rc.1+${'b'.repeat(53)}`)).toHaveLength(64);
+    for (const bad of [huge, `0.1.1-${'b'.repeat(59)}`, '0.1.1\x1b]0;pwned\x07', 'v0.1.1', '0.1'])
+      expect(said(bad), JSON.stringify(bad.slice(0, 20))).toBeNull();
+  });
+
+  it('host health reads it the same way', () => {
+    const said = (v: string) => parseHealthOutput(`till_version=${v}\n`).tillVersion;
+    expect(said('0.1.1')).toBe('0.1.1');
+    expect(said(huge)).toBeNull();
+    expect(said('0.1.1/../x')).toBeNull();
   });
 });
