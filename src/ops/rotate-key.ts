@@ -23,6 +23,7 @@ import { buildKeyProbeArgs } from '../ssh/probe.js';
 import { runProcess, type ProcessResult } from '../ssh/process.js';
 import { runScript } from '../ssh/run-script.js';
 import { parsePublicKey } from './restrict.js';
+import { keyFileManaged, managedAddFailure, managedRemoveFailure } from './managed-keys.js';
 import { plural } from '../core/format.js';
 
 /**
@@ -168,6 +169,7 @@ export function rotateJob(
               .result,
       );
       restricted = add.restricted;
+      if (keyFileManaged(add.result)) return failed(managedAddFailure(name, targetKey, restricted));
       if (add.result.exitCode !== 0 && add.result.exitCode !== KEY_PRESENT)
         return editFailure(name, add.result, 'could not add the new key');
       appended = add.result.exitCode === 0;
@@ -209,6 +211,7 @@ export function rotateJob(
       restricted,
       otherRestricted: report.otherRestricted,
     };
+    if (keyFileManaged(remove.result)) return failed(managedRemoveFailure(previous.key.blob), data);
     if (remove.result.exitCode === KEEP_MISSING)
       return failed("the new key's line vanished from authorized_keys; the old key was left in place", data);
     if (remove.result.exitCode !== 0)
