@@ -120,6 +120,11 @@ async function editKeys(
   return { result: second, restricted: !restricted };
 }
 
+/** A key edit that failed for a reason the script gave: its own exit code and output, till's words. */
+function scriptSaid(result: ProcessResult, message: string, data?: RotateData): JobOutcome<RotateData> {
+  return { ...toOutcome<RotateData>(result), ok: false, failure: remoteFailure(message), ...(data ? { data } : {}) };
+}
+
 /** A failed key edit, in words: a gate's refusal, the script's last line on stderr, or ssh's failure. */
 function editFailure(name: string, result: ProcessResult, what: string, data?: RotateData): JobOutcome<RotateData> {
   const outcome = toOutcome<RotateData>(result);
@@ -169,7 +174,7 @@ export function rotateJob(
               .result,
       );
       restricted = add.restricted;
-      if (keyFileManaged(add.result)) return failed(managedAddFailure(name, targetKey, restricted));
+      if (keyFileManaged(add.result)) return scriptSaid(add.result, managedAddFailure(name, targetKey, restricted));
       if (add.result.exitCode !== 0 && add.result.exitCode !== KEY_PRESENT)
         return editFailure(name, add.result, 'could not add the new key');
       appended = add.result.exitCode === 0;
@@ -211,7 +216,7 @@ export function rotateJob(
       restricted,
       otherRestricted: report.otherRestricted,
     };
-    if (keyFileManaged(remove.result)) return failed(managedRemoveFailure(previous.key.blob), data);
+    if (keyFileManaged(remove.result)) return scriptSaid(remove.result, managedRemoveFailure(previous.key.blob), data);
     if (remove.result.exitCode === KEEP_MISSING)
       return failed("the new key's line vanished from authorized_keys; the old key was left in place", data);
     if (remove.result.exitCode !== 0)
