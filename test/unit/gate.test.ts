@@ -12,6 +12,7 @@ import {
   UNCHECKED_REFUSAL,
   type GatePolicy,
 } from '../../src/gate/decide.js';
+import { keyFileManaged } from '../../src/ops/managed-keys.js';
 import { gateConfigFor, parsePublicKey } from '../../src/ops/restrict.js';
 import { parseGateFile, wideningOf } from '../../src/protocol/args.js';
 import { deployCheck, deployPrepare, deployState, deployUnlock } from '../../src/protocol/deploy.js';
@@ -33,6 +34,7 @@ import { rollback, type RollbackParams } from '../../src/protocol/rollback.js';
 import { deploySwitch, type SwitchParams } from '../../src/protocol/switch.js';
 import { commandLine, GATE_PROBE, remoteScript, type Operation } from '../../src/protocol/wire.js';
 import { classifySsh } from '../../src/ssh/outcome.js';
+import { syntheticResult } from '../../src/ssh/process.js';
 import { ed25519Blob } from './keys.js';
 
 /** The line a controller sends for `op` (its newest version, or the one at `at`). */
@@ -648,6 +650,15 @@ describe('decide: authorized_keys managed elsewhere', () => {
       { kind: 'script', name: 'restrict-v3' },
     ]);
     expect(decide(lines()[0]!, policy)).toMatchObject({ detail: 'it is a symlink' });
+    // the controller knows this refusal (a gate of the last round, after it refused the new version as unknown)
+    for (const line of lines())
+      expect(keyFileManaged(syntheticResult({ exitCode: 1, stderr: `till gate: refused: ${reason(line)}\n` }))).toBe(
+        true,
+      );
+    expect(keyFileManaged(syntheticResult({ exitCode: 15 }))).toBe(true);
+    expect(keyFileManaged(syntheticResult({ exitCode: 1, stderr: 'till gate: refused: script key-add: x\n' }))).toBe(
+      false,
+    );
     rmSync(file);
     linkSync(managed, file);
     for (const line of lines()) managedElsewhere(line);
