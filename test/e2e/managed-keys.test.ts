@@ -162,4 +162,24 @@ describe('an authorized_keys managed elsewhere', { timeout: 600_000 }, () => {
     expect(runsCommands(h(1), `${home}/ssh/${KEY}`)).toBe(true);
     await tillOk(home, ['host', 'test', 'h1']);
   });
+
+  it('setup --restrict after the owner restricted the line in the managed file by hand: the file is left alone, the host recorded restricted', async () => {
+    const pub = readFileSync(`${home}/ssh/${KEY}.pub`, 'utf8').trim();
+    const gateJson = JSON.stringify({ deployRoots: ['~/projects/github/Tekton'] });
+    h(1).shell(
+      `sed -i 's|^${pub}$|restrict,command="${h(1).home}/.till/bin/till gate" ${pub}|' managed/ak && printf '%s\\n' '${gateJson}' > .till/gate.json`,
+    );
+    const content = managedKeys(h(1));
+    expect(content).toContain(`restrict,command="${h(1).home}/.till/bin/till gate" ${pub}\n`);
+    // (over a new connection, through the gate: the master authenticated before the edit is closed)
+    spawnSync('ssh', ['-F', `${home}/ssh/config`, '-O', 'exit', 'till-h1'], { stdio: 'ignore' });
+    const r = await till(home, ['host', 'setup', 'h1', '--restrict', '--json'], { timeoutMs: 300_000 });
+    expect(r.code, r.stderr).toBe(0);
+    expect(hostResult(JSON.parse(r.stdout), 'h1')).toMatchObject({ ok: true, restricted: true });
+    stillManaged(h(1), 'symlink', content);
+    expect(readFileSync(join(h(1).home, '.till/logs/gate.log'), 'utf8')).toMatch(/allowed restrict-v3 from/);
+    expect(passesGate(h(1), `${home}/ssh/${KEY}`)).toBe(true);
+    const db = JSON.parse(readFileSync(`${home}/hosts-local.json`, 'utf8'));
+    expect(db.hosts.h1.restricted).toBe(true);
+  });
 });
