@@ -4,7 +4,13 @@ import { posix } from 'node:path';
 import { ARG, parseGateFile, type Policy } from '../protocol/args.js';
 import { CHECKS } from '../protocol/checks.js';
 import { GATE_TABLE } from '../protocol/gate-table.js';
-import { expandHome, GATE_UNKNOWN_SCRIPT, SCRIPT_ARG0, type GateEntry } from '../protocol/wire.js';
+import {
+  expandHome,
+  GATE_KEY_FILE_MANAGED,
+  GATE_UNKNOWN_SCRIPT,
+  SCRIPT_ARG0,
+  type GateEntry,
+} from '../protocol/wire.js';
 import { checkRsyncServer, type RsyncPolicy } from './rsync.js';
 import { splitWords } from './words.js';
 
@@ -217,7 +223,14 @@ function sharedThroughLink(
   return undefined;
 }
 
-/** The scripts a gate runs that rewrite ~/.ssh/authorized_keys (a new file renamed over it). */
+/**
+ * The scripts a gate runs that rewrite ~/.ssh/authorized_keys (a new file renamed over it)
+ * whatever the file is. Their successors (restrict-v3, key-add-v2, key-remove-v2) check
+ * the file themselves, at the moment they would rewrite it, and leave it alone when it
+ * already says what they would write: so a till line the owner edited into a managed
+ * file by hand is taken as it is (key-add finds the key present, restrict finds the line
+ * restricted), which a refusal here would not allow.
+ */
 const KEY_FILE_SCRIPTS: ReadonlySet<string> = new Set(['key-add', 'key-remove', 'restrict-v2']);
 
 /**
@@ -241,7 +254,7 @@ export function keyFileProblem(home: string, script: string): { reason: string; 
       : "change till's key line on this host by hand (the old key stays authorized until then)";
   if (!st.isSymbolicLink() && st.nlink <= 1) return undefined;
   return {
-    reason: `${file} is a file managed elsewhere (a symlink, or a file with other hard links): rewriting it would cut it loose from that file; ${instead} (docs/gate.md)`,
+    reason: `${file} ${GATE_KEY_FILE_MANAGED}: rewriting it would cut it loose from that file; ${instead} (docs/gate.md)`,
     detail: st.isSymbolicLink() ? 'it is a symlink' : `it has ${st.nlink} hard links`,
   };
 }

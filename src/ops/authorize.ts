@@ -68,7 +68,10 @@ export async function authorizeHost(
   if (!key) throw new UsageError(`till's key is missing or unreadable (${paths.publicKey})`, 'run: till host init');
 
   // The operator's own ssh, not runScript's: on a terminal it may ask for a password or passphrase; let it.
-  const command = commandLine(keyAppend.versions[0]!, { line: key.line, blob: key.key.blob });
+  // key-append, not -v2: an append (>>) writes through a managed file's link and cuts nothing loose;
+  // the operator adds till's key there with their own access (rotate-key, which must also remove, does not).
+  const append = keyAppend.versions.find((v) => v.name === 'key-append')!;
+  const command = commandLine(append, { line: key.line, blob: key.key.blob });
   const result = await runProcess('ssh', buildOperatorSshArgs(db, name, command, opts), { interactive: !opts.batch });
   if (result.exitCode !== 0 && result.exitCode !== KEY_PRESENT) {
     const failure = classifySsh(result) ?? remoteFailure('failed');

@@ -8,6 +8,7 @@ import { GATE_PROBE, GATE_REFUSED } from '../protocol/wire.js';
 import { closeMaster, sshRun, toOutcome } from '../ssh/client.js';
 import { remoteFailure } from '../ssh/outcome.js';
 import { runScript, scriptFailure, scriptOutcome } from '../ssh/run-script.js';
+import { keyFileManaged, managedRestrictFailure } from './managed-keys.js';
 
 export type { PublicKey };
 
@@ -69,7 +70,10 @@ export function restrictJob(
   const ssh = { connectTimeout: opts.connectTimeout, timeoutMs: opts.timeoutMs };
   return async ({ name, signal }): Promise<JobOutcome<RestrictData>> => {
     const config = opts.configFor(name);
-    const done = await runScript(paths, name, restrict, { key, gateJson: JSON.stringify(config) }, { signal, ...ssh });
+    const gateJson = JSON.stringify(config);
+    const done = await runScript(paths, name, restrict, { key, gateJson }, { signal, ...ssh });
+    if (done.failure && keyFileManaged(done.result))
+      return scriptFailure(done, remoteFailure(managedRestrictFailure(name, gateJson)));
     if (done.failure) {
       if (done.failure.kind !== 'remote' || done.refused !== undefined) return scriptOutcome(done);
       return scriptFailure(done, remoteFailure(`could not restrict till's key: ${done.failure.message}`));

@@ -23,6 +23,7 @@ import { buildKeyProbeArgs } from '../ssh/probe.js';
 import { runProcess, type ProcessResult } from '../ssh/process.js';
 import { runScript } from '../ssh/run-script.js';
 import { parsePublicKey } from './restrict.js';
+import { keyFileManaged, managedAddFailure, managedRemoveFailure } from './managed-keys.js';
 import { plural } from '../core/format.js';
 
 /**
@@ -119,6 +120,11 @@ async function editKeys(
   return { result: second, restricted: !restricted };
 }
 
+/** A key edit that failed for a reason the script gave: its own exit code and output, till's words. */
+function scriptSaid(result: ProcessResult, message: string, data?: RotateData): JobOutcome<RotateData> {
+  return { ...toOutcome<RotateData>(result), ok: false, failure: remoteFailure(message), ...(data ? { data } : {}) };
+}
+
 /** A failed key edit, in words: a gate's refusal, the script's last line on stderr, or ssh's failure. */
 function editFailure(name: string, result: ProcessResult, what: string, data?: RotateData): JobOutcome<RotateData> {
   const outcome = toOutcome<RotateData>(result);
@@ -168,6 +174,7 @@ export function rotateJob(
               .result,
       );
       restricted = add.restricted;
+      if (keyFileManaged(add.result)) return scriptSaid(add.result, managedAddFailure(name, targetKey, restricted));
       if (add.result.exitCode !== 0 && add.result.exitCode !== KEY_PRESENT)
         return editFailure(name, add.result, 'could not add the new key');
       appended = add.result.exitCode === 0;
@@ -209,6 +216,7 @@ export function rotateJob(
       restricted,
       otherRestricted: report.otherRestricted,
     };
+    if (keyFileManaged(remove.result)) return scriptSaid(remove.result, managedRemoveFailure(previous.key.blob), data);
     if (remove.result.exitCode === KEEP_MISSING)
       return failed("the new key's line vanished from authorized_keys; the old key was left in place", data);
     if (remove.result.exitCode !== 0)

@@ -41,6 +41,15 @@ export const GATE_TABLE: ReadonlyMap<string, GateEntry> = new Map<string, GateEn
     { name: 'setup-activate', form: 'script', args: ['version', 'nodePath'], upgrade: true },
   ],
   [
+    'b02b6f5ebdef9b5d40fa4da09639b38997f21f30b9ee320ed12de8fc222f260a',
+    {
+      name: 'restrict-v3',
+      form: 'script',
+      args: ['keyType', 'keyBlob', 'keyComment', 'gateJson'],
+      check: 'blobOfType',
+    },
+  ],
+  [
     '0ea64a6e9c631d7f24cd3d18114a7978adc75ddb5ded19ed213360d63f6d6c97',
     {
       name: 'restrict-v2',
@@ -60,8 +69,16 @@ export const GATE_TABLE: ReadonlyMap<string, GateEntry> = new Map<string, GateEn
     },
   ],
   [
+    '47ef4cfc94cea3f665d9d2164c0a2874b18a205a88a8e85ffa1f59189a5a579c',
+    { name: 'key-add-v2', form: 'script', args: ['ed25519Type', 'ed25519Blob', 'keyComment'] },
+  ],
+  [
     'ccd1872d2d0bbbfd1497de8faf4a4a1491df7eca10ad34149fc85fab638a780a',
     { name: 'key-add', form: 'script', args: ['ed25519Type', 'ed25519Blob', 'keyComment'] },
+  ],
+  [
+    'c16eb9614f38bc0e64c859b1ecdbce9285845f4ac5e39205a9806b8fe2d973e7',
+    { name: 'key-remove-v2', form: 'script', args: ['ed25519Blob', 'ed25519Blob'], check: 'keepOtherThanDrop' },
   ],
   [
     '48308527389676ed070311cfc385706d40510d2f6b32727decf60d7a41d7f09a',

@@ -230,6 +230,13 @@ export const GATE_REFUSED = 'till gate: refused:';
 export const GATE_UNKNOWN_SCRIPT = "a script that is not one of till's own";
 
 /**
+ * What a gate's refusal of key-add, key-remove or restrict-v2 says of an authorized_keys
+ * that is a symlink or has other hard links (src/gate/decide.ts): the controller knows
+ * the refusal by it, and says what to do.
+ */
+export const GATE_KEY_FILE_MANAGED = 'is a file managed elsewhere (a symlink, or a file with other hard links)';
+
+/**
  * The one line till sends that is no operation: `host setup --restrict` sends it after
  * restricting the key, and a gate must refuse it, which proves the gate is in front.
  * Where no gate is (the restriction did not take), a shell runs it and it does nothing.

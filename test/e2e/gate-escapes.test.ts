@@ -26,7 +26,7 @@ import {
 } from '../../src/protocol/deploy.js';
 import { sync, test } from '../../src/protocol/host.js';
 import { doctor, health } from '../../src/protocol/probes.js';
-import { keyAdd, restrict } from '../../src/protocol/keys.js';
+import { keyAdd, KEY_FILE_MANAGED, KEY_FILE_MANAGED_SAYS, restrict } from '../../src/protocol/keys.js';
 import { rollback } from '../../src/protocol/rollback.js';
 import { deploySwitch, type SwitchParams } from '../../src/protocol/switch.js';
 import { commandLine, remoteScript, type Operation } from '../../src/protocol/wire.js';
@@ -127,7 +127,7 @@ describe('a stolen restricted key, tightest policy: the escapes are closed', { t
     const key = { type: `ssh-ed25519\nssh-ed25519 ${attacker} attacker\nssh-ed25519`, blob: tillBlob, comment: '' };
     const res = send(restrict, { key, gateJson });
     expect(res.status).toBe(1);
-    expect(res.stderr).toMatch(/till gate: refused: script restrict-v2: key type .* is not one of ssh-ed25519/);
+    expect(res.stderr).toMatch(/till gate: refused: script restrict-v3: key type .* is not one of ssh-ed25519/);
     // a key type from the set with another key's blob is refused too
     const rsa = send(restrict, { key: { type: 'ssh-rsa', blob: tillBlob, comment: '' }, gateJson });
     expect(rsa.stderr).toMatch(/the key blob is not a ssh-rsa key/);
@@ -722,12 +722,22 @@ describe('a stolen restricted key, tightest policy: the escapes are closed', { t
     );
     expect(r.key.ssh('true').stderr).toContain('till gate: refused'); // the key logs in through the link
     const blob = readFileSync(join(home, 'managed/other.pub'), 'utf8').split(' ')[1]!;
-    const added = send(keyAdd, { type: 'ssh-ed25519', blob, comment: 'attacker' });
+    // key-add, as an older controller sends it: the gate refuses it there
+    const added = send(keyAdd, { type: 'ssh-ed25519', blob, comment: 'attacker' }, 'key-add');
     expect(added.status).toBe(1);
     expect(added.stderr).toContain(
       `till gate: refused: script key-add: ${home}/.ssh/authorized_keys is a file managed elsewhere (a symlink, or a file with other hard links): rewriting it would cut it loose from that file; `,
     );
     expect(gateLog()).toContain('(it is a symlink)');
+    expect(readlinkSync(join(home, '.ssh/authorized_keys'))).toBe('../managed/ak');
+    expect(readFileSync(join(home, 'managed/ak'), 'utf8')).toBe(keysBefore);
+    // key-add-v2 checks the file itself when it would rewrite it: the same link, the same content
+    const addedV2 = send(keyAdd, { type: 'ssh-ed25519', blob, comment: 'attacker' });
+    expect({ status: addedV2.status, stderr: addedV2.stderr }).toEqual({
+      status: KEY_FILE_MANAGED,
+      stderr: `${KEY_FILE_MANAGED_SAYS}\n`,
+    });
+    expect(gateLog()).toContain('allowed key-add-v2');
     expect(readlinkSync(join(home, '.ssh/authorized_keys'))).toBe('../managed/ak');
     expect(readFileSync(join(home, 'managed/ak'), 'utf8')).toBe(keysBefore);
     // the owner revokes the key in the managed file: the key no longer logs in

@@ -130,15 +130,15 @@ describe('rotate-key through the gate: a restricted and a plain host', { timeout
     };
     execFileSync('ssh-keygen', ['-q', '-t', 'ed25519', '-N', '', '-C', 'intruder', '-f', join(scratch, 'intruder')]);
     const [type, blob] = readFileSync(join(scratch, 'intruder.pub'), 'utf8').trim().split(' ') as [string, string];
-    refusedWith(['ssh-rsa', blob, 'x'], /till gate: refused: script key-add: key type "ssh-rsa"/);
+    refusedWith(['ssh-rsa', blob, 'x'], /till gate: refused: script key-add-v2: key type "ssh-rsa"/);
     refusedWith(
       [type, `${blob.slice(0, 60)}$(touch ${canary})`, 'x'],
       /till gate: refused: not a till command|is not an ssh-ed25519 public key blob/,
     );
     refusedWith([type, blob.slice(0, 67), 'x'], /is not an ssh-ed25519 public key blob/);
-    refusedWith([type, blob, 'x" ssh-ed25519 AAAA'], /script key-add: key comment/);
-    refusedWith([type, blob, `x\nssh-ed25519 ${blob}`], /script key-add: key comment/);
-    refusedWith(['command="/bin/sh"', type, blob, 'x'], /script key-add takes 3 arguments, got 4/);
+    refusedWith([type, blob, 'x" ssh-ed25519 AAAA'], /script key-add-v2: key comment/);
+    refusedWith([type, blob, `x\nssh-ed25519 ${blob}`], /script key-add-v2: key comment/);
+    refusedWith(['command="/bin/sh"', type, blob, 'x'], /script key-add-v2 takes 3 arguments, got 4/);
     expect(authorizedKeys(h0())).toBe(before);
 
     // A well-formed key is added, but only ever in till's restricted form.
@@ -157,7 +157,7 @@ describe('rotate-key through the gate: a restricted and a plain host', { timeout
     expect(linesWith(h0(), opBlob)).toEqual([operatorPub]);
     const same = rawSsh(home, h0(), key, remoteScript(RESTRICTED_KEY_REMOVE_SCRIPT, [tillBlob, tillBlob]));
     expect(same.status).toBe(1);
-    expect(same.stderr).toContain('till gate: refused: script key-remove: the key to keep is the key to remove');
+    expect(same.stderr).toContain('till gate: refused: script key-remove-v2: the key to keep is the key to remove');
     // without a till line of the key to keep, nothing is removed
     const noKeep = rawSsh(home, h0(), key, remoteScript(RESTRICTED_KEY_REMOVE_SCRIPT, [opBlob, tillBlob]));
     expect(noKeep.status).toBe(11);
@@ -168,8 +168,8 @@ describe('rotate-key through the gate: a restricted and a plain host', { timeout
     expect(gone.stdout).toContain('TILL_KEY_REMOVED 1\n');
     expect(authorizedKeys(h0())).toBe(before);
     expect(existsSync(canary)).toBe(false);
-    expect(gateLog(h0())).toMatch(/allowed key-add from/);
-    expect(gateLog(h0())).toMatch(/allowed key-remove from/);
+    expect(gateLog(h0())).toMatch(/allowed key-add-v2 from/);
+    expect(gateLog(h0())).toMatch(/allowed key-remove-v2 from/);
   });
 
   it("moves both hosts; the restricted host's new line is restricted too, the plain host's plain; other lines untouched", async () => {
@@ -195,7 +195,7 @@ describe('rotate-key through the gate: a restricted and a plain host', { timeout
     expect(linesWith(h1(), newBlob)).toEqual([readFileSync(`${cur}.pub`, 'utf8').trim()]);
     // the rotation itself never met a refusal of the gate
     expect(gateLog(h0()).slice(logStart)).toMatch(
-      /allowed key-add from[^\n]*\n[^\n]*allowed test-v2 from[^\n]*\n[^\n]*allowed key-remove from/,
+      /allowed key-add-v2 from[^\n]*\n[^\n]*allowed test-v2 from[^\n]*\n[^\n]*allowed key-remove-v2 from/,
     );
     expect(gateLog(h0()).slice(logStart)).not.toMatch(/refused from/);
     // h0 is still behind the gate, with the new key; host test works on both
@@ -223,7 +223,7 @@ describe('rotate-key through the gate: a restricted and a plain host', { timeout
     expect(authorizedKeys(h0())).not.toContain(oldBlob);
     expect(linesWith(h0(), blobOf(`${cur}.pub`))).toEqual([restrictedLine(h0(), `${cur}.pub`)]);
     expect(gateLog(h0()).slice(logStart)).toMatch(
-      /refused from [^\n]*a script that is not one of till's own; command "sh -c 'set -eu; umask 077; line=[^\n]*\n[^\n]*allowed key-add from/,
+      /refused from [^\n]*a script that is not one of till's own; command "sh -c 'set -eu; umask 077; line=[^\n]*\n[^\n]*allowed key-add-v2 from/,
     );
     expect(gated(home, h0(), cur)).toBe(true);
     expect(JSON.parse((await tillOk(home, ['host', 'show', 'h0', '--json'])).stdout).restricted).toBe(true);

@@ -69,7 +69,7 @@ describe('restricted keys: till host setup --restrict and till gate', { timeout:
         .split('\n')
         .filter((l) => l.includes(pub.split(' ')[1]!)),
     ).toEqual(lines);
-    expect(gateLog()).toMatch(/allowed restrict-v2 from/);
+    expect(gateLog()).toMatch(/allowed restrict-v3 from/);
 
     // A new tekton_path would widen gate.json: the gate refuses it; the host owner widens it by hand.
     const dbFile = join(home, 'hosts-local.json');

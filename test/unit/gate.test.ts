@@ -12,6 +12,7 @@ import {
   UNCHECKED_REFUSAL,
   type GatePolicy,
 } from '../../src/gate/decide.js';
+import { keyFileManaged } from '../../src/ops/managed-keys.js';
 import { gateConfigFor, parsePublicKey } from '../../src/ops/restrict.js';
 import { parseGateFile, wideningOf } from '../../src/protocol/args.js';
 import { deployCheck, deployPrepare, deployState, deployUnlock } from '../../src/protocol/deploy.js';
@@ -33,6 +34,7 @@ import { rollback, type RollbackParams } from '../../src/protocol/rollback.js';
 import { deploySwitch, type SwitchParams } from '../../src/protocol/switch.js';
 import { commandLine, GATE_PROBE, remoteScript, type Operation } from '../../src/protocol/wire.js';
 import { classifySsh } from '../../src/ssh/outcome.js';
+import { syntheticResult } from '../../src/ssh/process.js';
 import { ed25519Blob } from './keys.js';
 
 /** The line a controller sends for `op` (its newest version, or the one at `at`). */
@@ -172,7 +174,7 @@ describe('decide: what a restricted key may run', () => {
     const gateJson = JSON.stringify(gateConfigFor({ tekton_path: '~/Tekton' }));
     expect(decide(send(restrict, { key: KEY, gateJson }), policy)).toMatchObject({
       kind: 'script',
-      name: 'restrict-v2',
+      name: 'restrict-v3',
     });
     expect(decide('rsync --server -te.LsfxCIvu . .till/lib/till-0.1.0.mjs', policy)).toEqual({
       kind: 'rsync',
@@ -397,10 +399,10 @@ describe('decide: what a restricted key may run', () => {
     // the same policy (a re-run of setup --restrict), written ~/ or absolute, or a narrower one
     expect(
       decide(restrictLine({ deployRoots: ['~/Tekton', '/srv/app/'], checks: ['bin/health'], upgrade: false }), strict),
-    ).toMatchObject({ kind: 'script', name: 'restrict-v2' });
+    ).toMatchObject({ kind: 'script', name: 'restrict-v3' });
     expect(decide(restrictLine({ deployRoots: ['/srv/app'], upgrade: false }), strict)).toMatchObject({
       kind: 'script',
-      name: 'restrict-v2',
+      name: 'restrict-v3',
     });
     // anything wider is refused, with what it would add
     expect(reason(restrictLine({ deployRoots: ['~/Tekton', '~/Other'], upgrade: false }), strict)).toMatch(
@@ -425,7 +427,7 @@ describe('decide: what a restricted key may run', () => {
   it('registers texts that are distinct', () => {
     const texts = VERSIONS.map(({ version }) => version.text);
     expect(new Set(texts).size).toBe(texts.length);
-    expect(GATE_SCRIPTS.get(RESTRICT_SCRIPT)?.name).toBe('restrict-v2');
+    expect(GATE_SCRIPTS.get(RESTRICT_SCRIPT)?.name).toBe('restrict-v3');
   });
 
   it('refuses clean-remote variants that would remove anything else', () => {
@@ -616,14 +618,19 @@ describe('decide: what a restricted key may run', () => {
 describe('decide: authorized_keys managed elsewhere', () => {
   const file = join(home, '.ssh/authorized_keys');
   const managed = join(scratch, 'managed_keys');
-  const lines = () => {
-    const gateJson = JSON.stringify(gateConfigFor({ tekton_path: '~/Tekton' }));
-    return [
-      send(keyAdd, KEY),
-      send(keyRemove, { keep: ed25519Blob(1), drop: ed25519Blob(2) }),
-      send(restrict, { key: KEY, gateJson }),
-    ];
-  };
+  const gateJson = JSON.stringify(gateConfigFor({ tekton_path: '~/Tekton' }));
+  /** The versions that rewrite the file whatever it is (an older controller sends them): the gate checks for them. */
+  const lines = () => [
+    send(keyAdd, KEY, 1),
+    send(keyRemove, { keep: ed25519Blob(1), drop: ed25519Blob(2) }, 1),
+    send(restrict, { key: KEY, gateJson }, 1),
+  ];
+  /** Their successors check the file themselves, when they would rewrite it (test/unit/restricted-keys.test.ts). */
+  const successors = () => [
+    send(keyAdd, KEY),
+    send(keyRemove, { keep: ed25519Blob(1), drop: ed25519Blob(2) }),
+    send(restrict, { key: KEY, gateJson }),
+  ];
   afterAll(() => rmSync(file, { force: true }));
 
   it('a symlinked or hard-linked authorized_keys is never rewritten through the gate: the link would be cut loose', () => {
@@ -637,7 +644,21 @@ describe('decide: authorized_keys managed elsewhere', () => {
         ),
       );
     for (const line of lines()) managedElsewhere(line);
+    expect(successors().map((l) => decide(l, policy))).toMatchObject([
+      { kind: 'script', name: 'key-add-v2' },
+      { kind: 'script', name: 'key-remove-v2' },
+      { kind: 'script', name: 'restrict-v3' },
+    ]);
     expect(decide(lines()[0]!, policy)).toMatchObject({ detail: 'it is a symlink' });
+    // the controller knows this refusal (a gate of the last round, after it refused the new version as unknown)
+    for (const line of lines())
+      expect(keyFileManaged(syntheticResult({ exitCode: 1, stderr: `till gate: refused: ${reason(line)}\n` }))).toBe(
+        true,
+      );
+    expect(keyFileManaged(syntheticResult({ exitCode: 15 }))).toBe(true);
+    expect(keyFileManaged(syntheticResult({ exitCode: 1, stderr: 'till gate: refused: script key-add: x\n' }))).toBe(
+      false,
+    );
     rmSync(file);
     linkSync(managed, file);
     for (const line of lines()) managedElsewhere(line);

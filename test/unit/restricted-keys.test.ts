@@ -1,12 +1,16 @@
-import { execFileSync } from 'node:child_process';
+import { execFileSync, spawnSync } from 'node:child_process';
 import {
   chmodSync,
+  existsSync,
+  linkSync,
+  lstatSync,
   mkdirSync,
   mkdtempSync,
   readFileSync,
   realpathSync,
   rmSync,
   statSync,
+  symlinkSync,
   writeFileSync,
 } from 'node:fs';
 import { join } from 'node:path';
@@ -14,8 +18,19 @@ import { afterAll, describe, expect, it } from 'vitest';
 import { decide, realpathDeepest, outwardLink, type GatePolicy } from '../../src/gate/decide.js';
 import { parsePublicKey } from '../../src/ops/restrict.js';
 import { ed25519BlobProblem, keyCommentProblem } from '../../src/protocol/args.js';
-import { KEEP_MISSING, keyAdd, keyRemove, KEY_PRESENT, NOT_RESTRICTED } from '../../src/protocol/keys.js';
-import { commandLine, remoteScript } from '../../src/protocol/wire.js';
+import {
+  KEEP_MISSING,
+  keyAdd,
+  keyAppend,
+  keyDrop,
+  KEY_FILE_MANAGED,
+  KEY_FILE_MANAGED_SAYS,
+  keyRemove,
+  KEY_PRESENT,
+  NOT_RESTRICTED,
+  restrict,
+} from '../../src/protocol/keys.js';
+import { commandLine, remoteScript, type Version } from '../../src/protocol/wire.js';
 
 const RESTRICTED_KEY_ADD_SCRIPT = keyAdd.versions[0]!.text;
 const RESTRICTED_KEY_REMOVE_SCRIPT = keyRemove.versions[0]!.text;
@@ -111,22 +126,22 @@ describe('key validation', () => {
 
 describe('the gate and the key scripts', () => {
   it('allows key-add and key-remove with valid values only', () => {
-    expect(reason(restrictedKeyAddCommand(A))).toBe('allowed as key-add');
-    expect(reason(restrictedKeyRemoveCommand(A.blob, B.blob))).toBe('allowed as key-remove');
+    expect(reason(restrictedKeyAddCommand(A))).toBe('allowed as key-add-v2');
+    expect(reason(restrictedKeyRemoveCommand(A.blob, B.blob))).toBe('allowed as key-remove-v2');
     // an unsafe comment is dropped when till's key is read (parsePublicKey), never sent
     expect(parsePublicKey(`${A.type} ${A.blob} a b`).comment).toBe('');
     const addWith = (args: string[]) => reason(remoteScript(RESTRICTED_KEY_ADD_SCRIPT, args));
-    expect(addWith(['ssh-rsa', A.blob, ''])).toMatch(/script key-add: key type "ssh-rsa"/);
-    expect(addWith([A.type, 'AAAA$(id)', ''])).toMatch(/script key-add: .* is not an ssh-ed25519 public key blob/);
-    expect(addWith([A.type, A.blob, 'x" ssh-ed25519 AAAA'])).toMatch(/script key-add: key comment/);
-    expect(addWith([A.type, A.blob, 'x\nssh-ed25519 AAAA'])).toMatch(/script key-add: key comment/);
+    expect(addWith(['ssh-rsa', A.blob, ''])).toMatch(/script key-add-v2: key type "ssh-rsa"/);
+    expect(addWith([A.type, 'AAAA$(id)', ''])).toMatch(/script key-add-v2: .* is not an ssh-ed25519 public key blob/);
+    expect(addWith([A.type, A.blob, 'x" ssh-ed25519 AAAA'])).toMatch(/script key-add-v2: key comment/);
+    expect(addWith([A.type, A.blob, 'x\nssh-ed25519 AAAA'])).toMatch(/script key-add-v2: key comment/);
     // no way to pass options: the count is fixed, and the line is built by the script
-    expect(addWith(['command="sh"', A.type, A.blob, ''])).toBe('script key-add takes 3 arguments, got 4');
+    expect(addWith(['command="sh"', A.type, A.blob, ''])).toBe('script key-add-v2 takes 3 arguments, got 4');
     expect(addWith([`no-restrict ${A.type}`, A.blob, ''])).toMatch(/key type/);
     const removeWith = (args: string[]) => reason(remoteScript(RESTRICTED_KEY_REMOVE_SCRIPT, args));
     expect(removeWith([A.blob, A.blob])).toMatch(/the key to keep is the key to remove/);
     expect(removeWith([A.blob, '*'])).toMatch(/not an ssh-ed25519 public key blob/);
-    expect(removeWith([A.blob])).toBe('script key-remove takes 2 arguments, got 1');
+    expect(removeWith([A.blob])).toBe('script key-remove-v2 takes 2 arguments, got 1');
   });
 });
 
@@ -204,4 +219,135 @@ describe('the key-remove script (run by a real sh)', () => {
     expect(remove(plain, B.blob, A.blob).code).toBe(NOT_RESTRICTED);
     expect(keysOf(plain)).toBe(`ssh-ed25519 ${A.blob}\nssh-ed25519 ${B.blob}\n`);
   });
+});
+
+describe('an authorized_keys managed elsewhere (a symlink, or a file with other hard links)', () => {
+  const text = (op: { versions: readonly Version<never>[] }, name: string) =>
+    op.versions.find((v) => v.name === name)!.text;
+  const NEW = {
+    restrict: text(restrict as never, 'restrict-v3'),
+    add: text(keyAdd as never, 'key-add-v2'),
+    remove: text(keyRemove as never, 'key-remove-v2'),
+    append: text(keyAppend as never, 'key-append-v2'),
+    drop: text(keyDrop as never, 'key-drop-v2'),
+  };
+  const gateJson = '{"deployRoots":["~/T"]}';
+  const plainA = `ssh-ed25519 ${A.blob} till-federation@op@box`;
+  const plainB = `ssh-ed25519 ${B.blob} next`;
+
+  /** A home whose authorized_keys is `how` (a symlink, a hard link) to managed/ak holding `content`. */
+  function managedHome(how: 'symlink' | 'hardlink', content: (h: string) => string): string {
+    const h = makeHome();
+    mkdirSync(join(h, 'managed'));
+    writeFileSync(join(h, 'managed/ak'), content(h));
+    if (how === 'symlink') symlinkSync('../managed/ak', join(h, '.ssh/authorized_keys'));
+    else linkSync(join(h, 'managed/ak'), join(h, '.ssh/authorized_keys'));
+    return h;
+  }
+  /** The link as it was: still a link to the same file, with the same content; no temp file left. */
+  function unchanged(h: string, how: 'symlink' | 'hardlink', content: string): void {
+    const st = lstatSync(join(h, '.ssh/authorized_keys'));
+    if (how === 'symlink') expect(st.isSymbolicLink()).toBe(true);
+    else expect(st.nlink).toBe(2);
+    expect(readFileSync(join(h, 'managed/ak'), 'utf8')).toBe(content);
+    expect(keysOf(h)).toBe(content);
+    expect(execFileSync('ls', ['-A', join(h, '.ssh')], { encoding: 'utf8' })).toBe('authorized_keys\n');
+  }
+  const refused = { code: KEY_FILE_MANAGED, err: `${KEY_FILE_MANAGED_SAYS}\n` };
+
+  it('every new version says the one sentence, literally, and the older ones are kept', () => {
+    for (const t of Object.values(NEW)) expect(t).toContain(`echo "${KEY_FILE_MANAGED_SAYS}" >&2`);
+    // the sentence travels in a one-line text too: nothing a csh or fish login shell would change
+    expect(KEY_FILE_MANAGED_SAYS).not.toMatch(/[!'\\$`]/);
+    for (const t of [NEW.append, NEW.drop]) expect(t).not.toMatch(/[\n!]/);
+    expect(restrict.versions.map((v) => v.name)).toEqual(['restrict-v3', 'restrict-v2', 'restrict']);
+    expect(keyAdd.versions.map((v) => v.name)).toEqual(['key-add-v2', 'key-add']);
+    expect(keyRemove.versions.map((v) => v.name)).toEqual(['key-remove-v2', 'key-remove']);
+    expect(keyAppend.versions.map((v) => v.name)).toEqual(['key-append-v2', 'key-append']);
+    expect(keyDrop.versions.map((v) => v.name)).toEqual(['key-drop-v2', 'key-drop']);
+  });
+
+  for (const how of ['symlink', 'hardlink'] as const) {
+    it(`${how}: restrict-v3, key-add-v2 and key-remove-v2 refuse a rewrite and change nothing, gate.json neither`, () => {
+      const unrestricted = () => `${operator}\n${plainA}\n`;
+      let h = managedHome(how, unrestricted);
+      expect(run(NEW.restrict, h, [A.type, A.blob, A.comment, gateJson])).toMatchObject(refused);
+      unchanged(h, how, unrestricted());
+      expect(existsSync(join(h, '.till/gate.json'))).toBe(false);
+
+      const restricted = (x: string) => `${operator}\n${tillLine(x, A)}\n`;
+      h = managedHome(how, restricted);
+      const before = restricted(h);
+      expect(run(NEW.add, h, [B.type, B.blob, B.comment])).toMatchObject(refused);
+      unchanged(h, how, before);
+      writeFileSync(join(h, 'managed/ak'), `${before}${tillLine(h, B)}\n`);
+      expect(run(NEW.remove, h, [B.blob, A.blob])).toMatchObject(refused);
+      unchanged(h, how, `${before}${tillLine(h, B)}\n`);
+    });
+
+    it(`${how}: what would change nothing still runs (a line the owner edited in by hand is taken as it is)`, () => {
+      const h = managedHome(how, (x) => `${operator}\n${tillLine(x, A)}\n${tillLine(x, B)}\n`);
+      const content = keysOf(h);
+      // restrict finds its line already restricted: gate.json is written, the file left alone
+      expect(run(NEW.restrict, h, [A.type, A.blob, A.comment, gateJson])).toMatchObject({
+        code: 0,
+        out: 'TILL_RESTRICTED\n',
+      });
+      expect(readFileSync(join(h, '.till/gate.json'), 'utf8')).toBe(`${gateJson}\n`);
+      unchanged(h, how, content);
+      expect(run(NEW.add, h, [B.type, B.blob, B.comment])).toMatchObject({ code: KEY_PRESENT });
+      expect(run(NEW.remove, h, [B.blob, C.blob])).toMatchObject({
+        code: 0,
+        out: expect.stringContaining('TILL_KEYS_DONE'),
+      });
+      unchanged(h, how, content);
+    });
+
+    it(`${how}: key-drop-v2 and key-append-v2 (unrestricted hosts) refuse what would write; a present key or nothing to drop is fine`, () => {
+      const content = `${operator}\n${plainA}\n`;
+      const h = managedHome(how, () => content);
+      expect(run(NEW.append, h, [plainB, B.blob])).toMatchObject(refused);
+      unchanged(h, how, content);
+      expect(run(NEW.append, h, [plainA, A.blob]).code).toBe(KEY_PRESENT);
+      expect(run(NEW.drop, h, [A.blob, B.blob]).code).toBe(0); // nothing to drop
+      writeFileSync(join(h, 'managed/ak'), `${content}${plainB}\n`);
+      expect(run(NEW.drop, h, [B.blob, A.blob])).toMatchObject(refused);
+      unchanged(h, how, `${content}${plainB}\n`);
+    });
+  }
+
+  it('a plain file is rewritten as before (the check is only for links)', () => {
+    const h = makeHome();
+    writeFileSync(join(h, '.ssh/authorized_keys'), `${operator}\n${plainA}\n`);
+    expect(run(NEW.append, h, [plainB, B.blob]).code).toBe(0);
+    expect(run(NEW.drop, h, [B.blob, A.blob]).code).toBe(0);
+    expect(keysOf(h)).toBe(`${operator}\n${plainB}\n`);
+    expect(run(NEW.restrict, h, [B.type, B.blob, B.comment, gateJson]).code).toBe(0);
+    expect(keysOf(h)).toBe(`${operator}\n${tillLine(h, B)}\n`);
+    expect(run(NEW.add, h, [A.type, A.blob, A.comment]).code).toBe(0);
+    expect(run(NEW.remove, h, [A.blob, B.blob]).code).toBe(0);
+    expect(keysOf(h)).toBe(`${operator}\n${tillLine(h, A)}\n`);
+    expect(statSync(join(h, '.ssh/authorized_keys')).mode & 0o777).toBe(0o600);
+  });
+
+  // A csh, tcsh or fish login shell gets the line ssh sends and passes the one-line texts to sh unchanged.
+  for (const shell of ['/usr/bin/tcsh', '/usr/bin/fish']) {
+    it.skipIf(!existsSync(shell))(
+      `through a ${shell.split('/').pop()} login shell: the same refusal, the same exit`,
+      () => {
+        const content = `${operator}\n${plainA}\n${plainB}\n`;
+        const h = managedHome('symlink', () => content);
+        const viaLogin = (line: string) =>
+          spawnSync(shell, ['-c', line], { env: { HOME: h, PATH: '/usr/bin:/bin' }, encoding: 'utf8' });
+        for (const line of [
+          commandLine(keyDrop.versions[0]!, { keep: B.blob, drop: A.blob }),
+          commandLine(keyAppend.versions[0]!, { line: `ssh-ed25519 ${C.blob} c`, blob: C.blob }),
+        ]) {
+          const r = viaLogin(line);
+          expect({ code: r.status, err: r.stderr }).toEqual(refused);
+        }
+        unchanged(h, 'symlink', content);
+      },
+    );
+  }
 });

@@ -166,7 +166,7 @@ export function registerSecurityCommands(host: TillCommand, cli: Cli): void {
     if (done.switched) cli.err(`switched: till's key is now ${done.current.key.fingerprint} (${paths.privateKey})`);
     if (done.leftOnOld.length > 0) {
       cli.err(
-        `still on the old key (kept as ${paths.privateKey}.old): ${done.leftOnOld.join(', ')}; run till host rotate-key again when they are reachable`,
+        `still on the old key (kept as ${paths.privateKey}.old): ${done.leftOnOld.join(', ')}; run till host rotate-key again when they are reachable, or once what their error says is done`,
       );
       code = ExitCode.hostFailed;
     } else if (done.oldKeyDeleted) {
