@@ -1,4 +1,5 @@
 import { defineConfig } from 'vitest/config';
+import SlowestFirst from './test/lab/sequencer.js';
 
 export default defineConfig({
   test: {
@@ -11,5 +12,7 @@ export default defineConfig({
     // suite took 719 s at 2 and 640-646 s at 3, CPU then ~90 % busy (docs/testing.md).
     maxWorkers: 3,
     globalSetup: ['test/lab/global-setup.ts'],
+    // The longest files first, with or without vitest's cache of durations (test/lab/sequencer.ts).
+    sequence: { sequencer: SlowestFirst },
   },
 });
