@@ -1,6 +1,6 @@
-import { build } from 'esbuild';
 import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
+import { bundleGate } from './gate-bundle.js';
 
 /**
  * `till gate` is what a restricted key runs on a host: everything it can do must be
@@ -17,16 +17,7 @@ const MAX_FILES = 10;
 const ALLOWED = [/^src\/gate\//, /^src\/protocol\/(args|checks|gate-table|quote|wire)\.ts$/];
 describe("the gate's import closure", () => {
   it(`bundles from at most ${MAX_FILES} source files, none of them the CLI, the state store, the fan-out engine, ssh, sync or a script's text`, async () => {
-    const result = await build({
-      entryPoints: ['src/gate/main.ts'],
-      bundle: true,
-      platform: 'node',
-      format: 'esm',
-      write: false,
-      metafile: true,
-      logLevel: 'silent',
-    });
-    const inputs = Object.keys(result.metafile.inputs).sort();
+    const { inputs } = await bundleGate();
     const lines = inputs.reduce((n, f) => n + readFileSync(f, 'utf8').split('\n').length, 0);
     // printed for the report: what an auditor of the gate reads
     console.log(`gate closure: ${inputs.length} files, ${lines} lines\n  ${inputs.join('\n  ')}`);

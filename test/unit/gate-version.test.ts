@@ -1,8 +1,8 @@
-import { build } from 'esbuild';
 import { createHash } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import { compareVersions } from '../../src/core/versions.js';
+import { bundleGate } from './gate-bundle.js';
 
 /**
  * A host tells an older till gate from a newer one only by till's version: `host list`,
@@ -23,15 +23,9 @@ const pins: Array<{ version: string; sha256: string }> = JSON.parse(
 const VERSION: string = JSON.parse(readFileSync('package.json', 'utf8')).version;
 
 async function gateHash(): Promise<string> {
-  const result = await build({
-    entryPoints: ['src/gate/main.ts'],
-    bundle: true,
-    platform: 'node',
-    format: 'esm',
-    write: false,
-    logLevel: 'silent',
-  });
-  return createHash('sha256').update(result.outputFiles[0]!.text).digest('hex');
+  return createHash('sha256')
+    .update((await bundleGate()).text)
+    .digest('hex');
 }
 
 describe("the gate's code and till's version", () => {
